@@ -1,0 +1,149 @@
+# postern - GNU Makefile.  Objects go to build/, never beside the sources.
+#
+#   make [all]            build every program into build/bin/
+#   make check            build and run the TAP tests in t/ with prove
+#   make check SANITIZE=1 the same, built with ASan and UBSan (into build-san/)
+#   make run              build and start a self-contained instance in ./run/
+#   make install          PREFIX=/usr/local DESTDIR= (FHS layout)
+#   make fuzz             run every fuzz target for FUZZ_SECONDS (default 60)
+#   make bench            the benchmark suite against Postfix (bench/)
+#   make clean
+#
+# Programs: bin/NAME.c is a one-file program; bin/NAME/*.c a program whose
+# parts are too many for one file.  lib/*.c and maps/*.c form libpostern.a,
+# from which the linker takes only what each program uses.
+
+PREFIX    ?= /usr/local
+SBINDIR   ?= $(PREFIX)/sbin
+LIBEXECDIR?= $(PREFIX)/libexec/postern
+MANDIR    ?= $(PREFIX)/share/man
+SYSCONFDIR?= /etc/postern
+UNITDIR   ?= /lib/systemd/system
+QUEUEDIR  ?= /var/spool/postern
+DESTDIR   ?=
+
+CC        ?= cc
+ifeq ($(SANITIZE),1)
+BUILD     ?= build-san
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT       ?= -O1 -g
+else
+BUILD     ?= build
+SANFLAGS  :=
+OPT       ?= -O2 -g
+endif
+
+PKGS      := openssl libsystemd libsasl2 libpcre2-8 libbsd libpq
+DEPS_OK   := $(shell ./deps >&2 && pkg-config --exists $(PKGS) && test -f /usr/include/cdb.h && echo yes)
+ifneq ($(DEPS_OK),yes)
+$(error missing build dependencies: see the deps line above (run ./deps as root))
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lcdb
+
+VERSION   := 0.1
+CPPFLAGS  += -D_GNU_SOURCE -Ilib -Imaps $(PKG_CFLAGS) \
+             -DPOSTERN_VERSION='"$(VERSION)"' \
+             -DDEF_CONFIG_DIR='"$(SYSCONFDIR)"' \
+             -DDEF_DAEMON_DIR='"$(LIBEXECDIR)"' \
+             -DDEF_COMMAND_DIR='"$(SBINDIR)"' \
+             -DDEF_QUEUE_DIR='"$(QUEUEDIR)"'
+CFLAGS    += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -Wformat=2 -fstack-protector-strong \
+             $(OPT) $(SANFLAGS) -MMD -MP
+LDFLAGS   += $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro,-z,now
+LDLIBS    += $(PKG_LIBS)
+
+LIB_SRC   := $(wildcard lib/*.c maps/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIBA      := $(BUILD)/libpostern.a
+
+ONE_SRC   := $(wildcard bin/*.c)
+MULTI_DIR := $(sort $(patsubst %/,%,$(dir $(wildcard bin/*/*.c))))
+PROGS     := $(sort $(notdir $(ONE_SRC:.c=) $(MULTI_DIR)))
+PROG_BIN  := $(PROGS:%=$(BUILD)/bin/%)
+# commands for people go to sbin; the rest are per-connection or per-delivery
+# programs that other programs start, in libexec
+SBIN_PROGS := postern sendmail
+LINKS     := $(if $(filter sendmail,$(PROGS)),mailq newaliases)
+
+FUZZ_SRC  := $(wildcard fuzz/*.c)
+FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+
+.PHONY: all check run install clean fuzz fuzz-build bench
+all: $(PROG_BIN) $(LINKS:%=$(BUILD)/bin/%)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# a one-file program
+$(BUILD)/bin/%: $(BUILD)/obj/bin/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+# a program of several files: bin/NAME/*.c
+define multi_prog
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bin/$(1)/*.c)) $(LIBA)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LDLIBS)
+endef
+$(foreach p,$(MULTI_DIR:bin/%=%),$(eval $(call multi_prog,$(p))))
+
+# mailq and newaliases are sendmail under other names, as everywhere
+$(BUILD)/bin/mailq $(BUILD)/bin/newaliases: | $(BUILD)/bin/sendmail
+	ln -sf sendmail $@
+
+check: all
+	./t/run-tests $(BUILD)
+
+run: all
+	@./t/make-run $(BUILD)
+
+# fuzz targets: libFuzzer with clang; `make check` runs each briefly through
+# t/fuzz.t, `make fuzz` for FUZZ_SECONDS each
+FUZZ_SECONDS ?= 60
+FUZZ_CC   ?= clang
+FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Imaps $(PKG_CFLAGS) \
+              -fsanitize=fuzzer,address,undefined -DDEF_CONFIG_DIR='"/nonexistent"' \
+              -DDEF_DAEMON_DIR='"/nonexistent"' -DDEF_COMMAND_DIR='"/nonexistent"' \
+              -DDEF_QUEUE_DIR='"/nonexistent"' -DPOSTERN_VERSION='"$(VERSION)"'
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h maps/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+fuzz-build: $(FUZZ_BIN)
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+	    name=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$name; \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus-$$name fuzz/seeds/$$name || exit 1; \
+	done
+
+bench: all
+	./bench/run $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
+	           $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	           $(DESTDIR)$(SYSCONFDIR)
+	for p in $(PROGS); do \
+	    case " $(SBIN_PROGS) " in *" $$p "*) d=$(SBINDIR);; *) d=$(LIBEXECDIR);; esac; \
+	    install -m 755 $(BUILD)/bin/$$p $(DESTDIR)$$d/$$p; \
+	done
+	for l in $(LINKS); do ln -sf sendmail $(DESTDIR)$(SBINDIR)/$$l; done
+	for m in doc/*.[158]; do \
+	    [ -f "$$m" ] || continue; s=$${m##*.}; \
+	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \
+	done
+	for u in units/*.service units/*.socket units/*.path; do \
+	    [ -f "$$u" ] && install -m 644 $$u $(DESTDIR)$(UNITDIR)/ || true; \
+	done
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

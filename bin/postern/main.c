@@ -1,0 +1,49 @@
+/* postern - the administration command: `postern SUBCOMMAND [options]`.
+ *
+ *   conf   print and edit main.cf parameters (postconf)
+ *   map    build, query and list lookup tables (postmap)
+ *   alias  build and query aliases(5) tables (postalias)
+ *   check  check the configuration and the tables it names (postfix check)
+ *
+ * Each subcommand is in its own file beside this one.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "postern.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} subcommands[] = {
+    {"conf", cmd_conf, "print or change main.cf parameters (postconf)"},
+    {"map", cmd_map, "build, query or list a lookup table (postmap)"},
+    {"alias", cmd_alias, "build or query an aliases table (postalias)"},
+    {"check", cmd_check, "check main.cf and the tables it uses"},
+};
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: postern SUBCOMMAND [options]\n");
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        fprintf(stderr, "  %-7s %s\n", subcommands[i].name, subcommands[i].summary);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage();
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
+        if (strcmp(argv[1], subcommands[i].name) == 0) {
+            char program[32];
+            snprintf(program, sizeof program, "postern-%s", subcommands[i].name);
+            log_open(program, LOG_STDERR);
+            return subcommands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "postern: unknown subcommand \"%s\"\n", argv[1]);
+    return usage();
+}

@@ -1,0 +1,12 @@
+/* postern.h - the subcommands of the `postern` administration command. */
+#ifndef POSTERN_CMD_H
+#define POSTERN_CMD_H
+
+/* Each takes the argv after "postern" (argv[0] is the subcommand name) and
+ * returns the exit status. */
+int cmd_conf(int argc, char **argv);    /* postconf */
+int cmd_map(int argc, char **argv);     /* postmap */
+int cmd_alias(int argc, char **argv);   /* postalias */
+int cmd_check(int argc, char **argv);   /* postfix check */
+
+#endif

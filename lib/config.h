@@ -1,0 +1,127 @@
+/* config.h - main.cf: reading it, the parameter registry, typed values.
+ *
+ * Syntax and meaning are Postfix's (postconf(5)): `name = value`, comments,
+ * continuation lines that start with white space, `$name`, `${name}`,
+ * `$(name)`, `${name?value}`, `${name:value}` (and the `{value}` forms),
+ * expanded recursively when a value is used, not when it is read.
+ *
+ * The configuration is process-wide, like Postfix's var_* variables: a
+ * program parses its options (config_set_dir for -c, config_add_override for
+ * each -o), calls config_load() once, then reads values with conf_*().
+ * Every parameter postern implements is declared once, in lib/params.c, with
+ * its Postfix name, type and default; values are read only through it.
+ */
+#ifndef POSTERN_CONFIG_H
+#define POSTERN_CONFIG_H
+
+#include <stddef.h>
+
+struct strbuf;
+
+enum param_type {
+    PARAM_STR,      /* text; lists are text split by conf_list() */
+    PARAM_BOOL,     /* yes / no */
+    PARAM_INT,      /* decimal integer */
+    PARAM_TIME,     /* number with optional unit s m h d w; unit defaults per parameter */
+    PARAM_SIZE,     /* bytes (Postfix takes plain numbers; k/m/g suffixes accepted) */
+};
+
+struct param_def {
+    const char *name;
+    enum param_type type;
+    const char *default_value;      /* raw default, may hold $name; ignored when derive is set */
+    void (*derive)(struct strbuf *out); /* computes the default at run time (myhostname, ...) */
+    char time_unit;                 /* PARAM_TIME: 's', 'm', 'h', 'd' or 'w' */
+    long long min, max;             /* INT/TIME/SIZE range; min == max == 0: unchecked */
+};
+
+/* ---- the registry (lib/params.c) ---- */
+/* The declaration of a parameter, or NULL when postern does not implement it. */
+const struct param_def *param_find(const char *name);
+/* All declarations, sorted by name (for `postern conf`). */
+const struct param_def *param_table(size_t *count);
+
+/* ---- program start ---- */
+/* -c DIR: the directory holding main.cf (else $POSTERN_CONFIG_DIR, else the
+ * compiled-in default). */
+void config_set_dir(const char *dir);
+/* -o name=value: overrides main.cf; may be given many times.  Fatal on a
+ * malformed argument. */
+void config_add_override(const char *name_eq_value);
+/* For every program's getopt loop: handles -c DIR, -o name=value and -v
+ * (given as opt and optarg); returns 1 when it took the option, else 0. */
+int config_common_option(int opt, const char *arg);
+/* Read main.cf, apply the overrides, configure logging (syslog_name,
+ * syslog_facility, maillog_file), and warn once for every parameter postern
+ * does not know ("FILE, line N: unused parameter: name=value"), unless it is
+ * referenced as $name by another value.  Fatal (with file:line) on a syntax
+ * error or an unreadable file; a missing main.cf is fatal unless
+ * allow_missing is set (then every parameter has its default). */
+void config_load(int allow_missing);
+/* The same, without exiting: returns the number of problems found and
+ * appends one line per problem ("FILE, line N: ...") to `report` (used by
+ * `postern check`, which must see them all). */
+int config_load_report(int allow_missing, struct strbuf *report);
+/* Re-read main.cf (SIGHUP); the overrides stay.  Values returned earlier
+ * by conf_str() stay valid until the next config_reload(). */
+void config_reload(void);
+/* The configuration directory and the path of main.cf in use. */
+const char *config_dir(void);
+const char *config_file(void);
+
+/* ---- values ---- */
+/* The expanded value of a parameter (set, overridden, or default).  Fatal
+ * for a name that is not declared (a programming error) and for an
+ * expansion loop or a value of the wrong type (a configuration error, with
+ * the parameter's name). */
+const char *conf_str(const char *name);
+int conf_bool(const char *name);
+long long conf_int(const char *name);
+long long conf_time(const char *name);      /* seconds */
+long long conf_size(const char *name);      /* bytes */
+
+/* The value as written (main.cf or -o, else the default), unexpanded; NULL
+ * for a name that is neither declared nor set.  For undeclared names that
+ * main.cf sets (user variables), the main.cf text. */
+const char *conf_raw(const char *name);
+/* 1 when main.cf or -o sets the parameter. */
+int conf_is_set(const char *name);
+/* Expand $name references in any text with the current configuration.
+ * Returns 0, or -1 with a message in err (loop, unterminated ${...). */
+int conf_expand(const char *text, struct strbuf *out, struct strbuf *err);
+
+/* Parameters set in main.cf, in file order, with where they were set
+ * (for `postern conf -n` and `postern check`).  Returns the count. */
+struct conf_entry {
+    const char *name;
+    const char *value;      /* raw */
+    const char *file;
+    int line;
+};
+size_t conf_entries(const struct conf_entry **entries);
+
+/* ---- lists ---- */
+/* A list of strings, as conf_list() splits a value: on commas and white
+ * space, `{ ... }` grouping one item (braces removed, inner text kept). */
+struct strlist {
+    char **item;
+    size_t count;
+};
+#define STRLIST_INIT { NULL, 0 }
+/* Split an already expanded value.  Returns 0, or -1 with err set for an
+ * unbalanced brace. */
+int list_split(const char *value, struct strlist *out, struct strbuf *err);
+/* Split the expanded value of a parameter (fatal on a malformed list). */
+void conf_list(const char *name, struct strlist *out);
+void strlist_add(struct strlist *list, const char *s);
+void strlist_free(struct strlist *list);
+
+/* ---- conversions shared with map and command parsers ---- */
+/* Parse "yes"/"no" (any case); returns 1, 0, or -1 when it is neither. */
+int parse_bool(const char *s);
+/* Parse a time with `unit` as the default unit; -1 on a syntax error. */
+long long parse_time(const char *s, char unit);
+/* Parse a size in bytes; -1 on a syntax error. */
+long long parse_size(const char *s);
+
+#endif

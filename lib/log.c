@@ -1,0 +1,237 @@
+/* log.c - logging to syslog, maillog_file and stderr (see log.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <bsd/string.h>
+
+#include "log.h"
+#include "strbuf.h"
+
+static char program_name[64] = "postern";
+static char syslog_ident[160] = "postern";
+static unsigned log_flags;
+static int verbose_level;
+static int file_fd = -1;            /* maillog_file, when set */
+static int syslog_opened;
+static int exit_temp = 75, exit_perm = 1;
+static char hostname[256];
+
+void log_open(const char *program, unsigned flags)
+{
+    const char *slash = strrchr(program, '/');
+    if (slash)
+        program = slash + 1;
+    /* "postern-smtpd" runs as "smtpd" in the log, as Postfix's daemons do */
+    if (strncmp(program, "postern-", 8) == 0 && program[8])
+        program += 8;
+    strlcpy(program_name, program, sizeof program_name);
+    snprintf(syslog_ident, sizeof syslog_ident, "postern/%s", program_name);
+    log_flags = flags;
+    if (gethostname(hostname, sizeof hostname - 1) != 0)
+        strlcpy(hostname, "localhost", sizeof hostname);
+    char *dot = strchr(hostname, '.');
+    if (dot)
+        *dot = '\0';
+}
+
+static int facility_code(const char *name)
+{
+    static const struct { const char *name; int code; } table[] = {
+        {"mail", LOG_MAIL}, {"daemon", LOG_DAEMON}, {"user", LOG_USER},
+        {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},
+        {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
+        {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcasecmp(name, table[i].name) == 0)
+            return table[i].code;
+    return -1;
+}
+
+int log_configure(const char *syslog_name, const char *facility,
+                  const char *maillog_file)
+{
+    if (syslog_name && *syslog_name)
+        snprintf(syslog_ident, sizeof syslog_ident, "%s/%s", syslog_name,
+                 program_name);
+    int code = facility && *facility ? facility_code(facility) : LOG_MAIL;
+    if (code < 0) {
+        msg_warn("unknown syslog_facility \"%s\"; using mail", facility);
+        code = LOG_MAIL;
+    }
+    if (syslog_opened)
+        closelog();
+    openlog(syslog_ident, LOG_PID | LOG_NDELAY, code);
+    syslog_opened = 1;
+    if (file_fd >= 0) {
+        close(file_fd);
+        file_fd = -1;
+    }
+    if (maillog_file && *maillog_file) {
+        if (strcmp(maillog_file, "/dev/stdout") == 0) {
+            file_fd = dup(1);
+        } else if (strcmp(maillog_file, "/dev/stderr") == 0) {
+            file_fd = dup(2);
+        } else {
+            file_fd = open(maillog_file,
+                           O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+                           0644);
+        }
+        if (file_fd < 0) {
+            msg_warn_errno("open maillog_file %s", maillog_file);
+            return -1;
+        }
+        if (file_fd <= 2 && strncmp(maillog_file, "/dev/", 5) != 0) {
+            /* never let the log take over a standard descriptor */
+            int moved = fcntl(file_fd, F_DUPFD_CLOEXEC, 3);
+            close(file_fd);
+            file_fd = moved;
+        }
+    }
+    return 0;
+}
+
+void log_set_verbose(int level)
+{
+    verbose_level = level;
+}
+
+int log_verbose(void)
+{
+    return verbose_level;
+}
+
+void log_exit_codes(int temp_code, int perm_code)
+{
+    exit_temp = temp_code;
+    exit_perm = perm_code;
+}
+
+const char *log_program(void)
+{
+    return program_name;
+}
+
+/* Write the whole buffer, retrying short writes; errors are ignored because
+ * there is nowhere left to report them. */
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Format one line and send it to every destination. */
+static void log_line(int priority, const char *prefix, const char *fmt,
+                     va_list ap, int saved_errno)
+{
+    struct strbuf text = STRBUF_INIT;
+    strbuf_puts(&text, prefix);
+    strbuf_vprintf(&text, fmt, ap);
+    if (saved_errno)
+        strbuf_printf(&text, ": %s", strerror(saved_errno));
+    /* one line per message, whatever the caller gave us */
+    for (size_t i = 0; i < text.len; i++)
+        if (text.s[i] == '\n' || text.s[i] == '\r')
+            text.s[i] = ' ';
+
+    if (file_fd >= 0) {
+        struct strbuf line = STRBUF_INIT;
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &tm);
+        strbuf_printf(&line, "%s %s %s[%ld]: %s\n", stamp, hostname,
+                      syslog_ident, (long)getpid(), text.s);
+        write_all(file_fd, line.s, line.len);
+        strbuf_free(&line);
+    } else {
+        if (!syslog_opened) {
+            openlog(syslog_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+            syslog_opened = 1;
+        }
+        syslog(priority, "%s", text.s);
+    }
+    if ((log_flags & LOG_STDERR) || verbose_level) {
+        struct strbuf line = STRBUF_INIT;
+        if (log_flags & LOG_STDERR)
+            strbuf_printf(&line, "%s: %s\n", syslog_ident, text.s);
+        else
+            strbuf_printf(&line, "%s[%ld]: %s\n", syslog_ident,
+                          (long)getpid(), text.s);
+        write_all(2, line.s, line.len);
+        strbuf_free(&line);
+    }
+    strbuf_free(&text);
+}
+
+#define LOG_WITH(priority, prefix, with_errno)                    \
+    do {                                                          \
+        int saved_errno_ = (with_errno) ? errno : 0;              \
+        va_list ap_;                                              \
+        va_start(ap_, fmt);                                       \
+        log_line(priority, prefix, fmt, ap_, saved_errno_);       \
+        va_end(ap_);                                              \
+    } while (0)
+
+void msg_info(const char *fmt, ...) { LOG_WITH(LOG_INFO, "", 0); }
+
+void msg_debug(const char *fmt, ...)
+{
+    if (verbose_level)
+        LOG_WITH(LOG_DEBUG, "", 0);
+}
+
+void msg_warn(const char *fmt, ...) { LOG_WITH(LOG_WARNING, "warning: ", 0); }
+void msg_warn_errno(const char *fmt, ...) { LOG_WITH(LOG_WARNING, "warning: ", 1); }
+void msg_error(const char *fmt, ...) { LOG_WITH(LOG_ERR, "error: ", 0); }
+
+void msg_fatal(const char *fmt, ...)
+{
+    LOG_WITH(LOG_CRIT, "fatal: ", 0);
+    exit(exit_perm);
+}
+
+void msg_fatal_errno(const char *fmt, ...)
+{
+    LOG_WITH(LOG_CRIT, "fatal: ", 1);
+    exit(exit_perm);
+}
+
+void msg_fatal_temp(const char *fmt, ...)
+{
+    LOG_WITH(LOG_CRIT, "fatal: ", 0);
+    exit(exit_temp);
+}
+
+void msg_fatal_temp_errno(const char *fmt, ...)
+{
+    LOG_WITH(LOG_CRIT, "fatal: ", 1);
+    exit(exit_temp);
+}
+
+const char *log_printable(struct strbuf *out, const char *s, size_t max)
+{
+    size_t start = out->len;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (max && out->len - start >= max)
+            break;
+        strbuf_putc(out, (*p >= 0x20 && *p < 0x7f) ? *p : '?');
+    }
+    return strbuf_str(out);
+}

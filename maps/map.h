@@ -1,0 +1,107 @@
+/* map.h - lookup tables: one interface for every `type:name`.
+ *
+ * A table is opened by its Postfix name ("hash:/etc/postern/virtual",
+ * "pcre:/etc/postern/helo.pcre", "inline:{ a=b, c=d }", "proxy:..." is
+ * accepted and means the same table).  A lookup answers one of three things,
+ * and callers must keep them apart:
+ *   MAP_FOUND     the key is there; its value is in `value`
+ *   MAP_NOTFOUND  the key is not there
+ *   MAP_RETRY     the table could not answer now (a database is down, a file
+ *                 vanished): the caller turns this into a 4xx / deferral,
+ *                 never a 5xx and never "not found".
+ * Errors in the table's own text (a regex that does not compile, a line
+ * without a value) are configuration errors found at open time, reported
+ * with file:line.
+ *
+ * Each type lives in its own maps/TYPE.c and registers a struct map_type in
+ * maps/map.c.  The search orders Postfix applies to addresses, domains and
+ * client IP addresses are functions here, so every caller searches alike.
+ */
+#ifndef POSTERN_MAP_H
+#define POSTERN_MAP_H
+
+#include <stddef.h>
+
+struct strbuf;
+
+enum map_result {
+    MAP_RETRY = -1,
+    MAP_NOTFOUND = 0,
+    MAP_FOUND = 1,
+};
+
+/* What a table is, for callers that search by partial keys. */
+#define MAP_PATTERN     0x01    /* pcre, regexp, cidr: matched against the
+                                   whole key; partial keys are not tried */
+#define MAP_CAN_ITERATE 0x02    /* map_iterate() works (postern map -s) */
+
+struct map;
+
+/* Open a table by "type:name".  NULL with a message in err (including
+ * file:line for syntax errors) when the table cannot be used. */
+struct map *map_open(const char *spec, struct strbuf *err);
+/* Look a key up.  Keys of fixed-key tables are folded to lower case, as
+ * Postfix does; pattern tables see the key as given. */
+int map_lookup(struct map *map, const char *key, struct strbuf *value);
+void map_close(struct map *map);
+/* The spec the table was opened with, for log lines. */
+const char *map_spec(const struct map *map);
+unsigned map_flags(const struct map *map);
+/* Call fn for every key and value; stops early when fn returns non-zero.
+ * Returns 0, or -1 when the type cannot be listed. */
+int map_iterate(struct map *map,
+                int (*fn)(const char *key, const char *value, void *ctx),
+                void *ctx);
+/* The registered type names, in order, for `postern conf -m`; NULL-ended. */
+const char *const *map_type_names(void);
+
+/* A parameter's value is often a list of tables ("hash:a, pcre:b"): they
+ * are searched in order and the first that finds (or fails) answers. */
+struct maplist;
+/* Open every table named in an expanded parameter value (split as
+ * list_split() does).  An empty value gives an empty list.  NULL with err
+ * set when a table cannot be opened. */
+struct maplist *maplist_open(const char *value, struct strbuf *err);
+int maplist_lookup(struct maplist *list, const char *key, struct strbuf *value);
+size_t maplist_count(const struct maplist *list);
+struct map *maplist_at(const struct maplist *list, size_t i);
+void maplist_close(struct maplist *list);
+
+/* ---- Postfix's search orders ---- */
+
+/* Which key form answered an address search. */
+enum addr_key_form {
+    ADDR_KEY_FULL,          /* user+ext@domain (or the whole key for patterns) */
+    ADDR_KEY_NOEXT,         /* user@domain */
+    ADDR_KEY_LOCAL_EXT,     /* user+ext */
+    ADDR_KEY_LOCAL,         /* user */
+    ADDR_KEY_DOMAIN,        /* @domain */
+};
+
+/* Search an address as virtual(5), canonical(5) and access(5) do:
+ * user+ext@domain, user@domain, user+ext, user, @domain.  Extensions are
+ * split at the first of the characters in `delimiters` (recipient_delimiter;
+ * "" or NULL: no extensions).  The bare localpart forms are tried only when
+ * `local_domain` is set (the domain is one of ours: $myorigin,
+ * $mydestination, ...).  Pattern tables get the whole address only.  An
+ * address without '@' is searched as localpart only.  `form`, when not
+ * NULL, says which key answered. */
+int map_search_address(struct maplist *maps, const char *address,
+                       const char *delimiters, int local_domain,
+                       struct strbuf *value, enum addr_key_form *form);
+
+/* Search a domain: the domain itself, then its parents.  With
+ * `parent_matches` (the parameter is listed in
+ * parent_domain_matches_subdomains) a key "example.com" also matches
+ * "sub.example.com"; without it only ".example.com" keys match
+ * subdomains.  Pattern tables get the domain only. */
+int map_search_domain(struct maplist *maps, const char *domain,
+                      int parent_matches, struct strbuf *value);
+
+/* Search a client IP address as access(5) does: the full address, then
+ * shorter prefixes ("1.2.3.4", "1.2.3", "1.2", "1"; for IPv6 the same by
+ * ':'-separated groups).  Pattern tables (cidr) get the full address. */
+int map_search_client_ip(struct maplist *maps, const char *ip,
+                         struct strbuf *value);
+
+#endif
