@@ -1,0 +1,22 @@
+/* cdb.c - the cdb table type: not written yet (a stub that refuses to open). */
+#include "map_impl.h"
+#include "strbuf.h"
+
+/* Refuse: the type is declared but not implemented. */
+static int cdb_open(struct map *map, const char *name, struct strbuf *err)
+{
+    (void)map;
+    strbuf_printf(err, "table type cdb is not implemented yet (%s)", name);
+    return -1;
+}
+
+/* Never reached: open always fails. */
+static int cdb_lookup(struct map *map, const char *key, struct strbuf *value)
+{
+    (void)map; (void)key; (void)value;
+    return MAP_RETRY;
+}
+
+const struct map_type map_type_cdb = {
+    .name = "cdb", .flags = 0, .open = cdb_open, .lookup = cdb_lookup,
+};

@@ -1,0 +1,175 @@
+/* map.c - open tables by "type:name", look keys up, keep lists of tables.
+ *
+ * The per-type work is in maps/TYPE.c; this file holds the table of types
+ * and what they all share (see map_impl.h).
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "map_impl.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+static const struct {
+    const char *name;
+    const struct map_type *type;
+} map_types[] = {
+    {"btree", &map_type_cdb},
+    {"cdb", &map_type_cdb},
+    {"cidr", &map_type_cidr},
+    {"fail", &map_type_fail},
+    {"hash", &map_type_cdb},
+    {"inline", &map_type_inline},
+    {"pcre", &map_type_pcre},
+    {"regexp", &map_type_regexp},
+    {"static", &map_type_static},
+    {"texthash", &map_type_texthash},
+    {"unix", &map_type_unix},
+};
+#define MAP_TYPE_COUNT (sizeof map_types / sizeof map_types[0])
+
+const char *const *map_type_names(void)
+{
+    static const char *names[MAP_TYPE_COUNT + 2];
+    if (!names[0]) {
+        for (size_t i = 0; i < MAP_TYPE_COUNT; i++)
+            names[i] = map_types[i].name;
+        names[MAP_TYPE_COUNT] = "proxy";
+    }
+    return names;
+}
+
+struct map *map_open(const char *spec, struct strbuf *err)
+{
+    /* proxy: pools connections in Postfix; here every process has its own
+     * tables, so the prefix names the same table */
+    while (strncmp(spec, "proxy:", 6) == 0)
+        spec += 6;
+    const char *colon = strchr(spec, ':');
+    if (!colon || colon == spec) {
+        strbuf_printf(err, "table \"%s\": expected type:name", spec);
+        return NULL;
+    }
+    size_t type_len = (size_t)(colon - spec);
+    const struct map_type *type = NULL;
+    for (size_t i = 0; i < MAP_TYPE_COUNT; i++)
+        if (strlen(map_types[i].name) == type_len
+            && strncmp(map_types[i].name, spec, type_len) == 0)
+            type = map_types[i].type;
+    if (!type) {
+        strbuf_printf(err, "table \"%s\": unsupported type \"%.*s\" (postern conf -m lists the types)",
+                      spec, (int)type_len, spec);
+        return NULL;
+    }
+    struct map *map = xcalloc(1, sizeof *map);
+    map->type = type;
+    map->spec = xstrdup(spec);
+    map->name = map->spec + type_len + 1;
+    map->flags = type->flags;
+    if (type->open(map, map->name, err) != 0) {
+        free(map->spec);
+        free(map);
+        return NULL;
+    }
+    return map;
+}
+
+int map_lookup(struct map *map, const char *key, struct strbuf *value)
+{
+    strbuf_reset(value);
+    if (!(map->flags & MAP_FOLD_KEYS))
+        return map->type->lookup(map, key, value);
+    char *folded = xstrdup(key);
+    for (char *p = folded; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    int result = map->type->lookup(map, folded, value);
+    free(folded);
+    return result;
+}
+
+void map_close(struct map *map)
+{
+    if (!map)
+        return;
+    if (map->type->close)
+        map->type->close(map);
+    free(map->spec);
+    free(map);
+}
+
+const char *map_spec(const struct map *map)
+{
+    return map->spec;
+}
+
+unsigned map_flags(const struct map *map)
+{
+    return map->flags & (MAP_PATTERN | MAP_CAN_ITERATE);
+}
+
+int map_iterate(struct map *map,
+                int (*fn)(const char *key, const char *value, void *ctx),
+                void *ctx)
+{
+    if (!map->type->iterate)
+        return -1;
+    return map->type->iterate(map, fn, ctx);
+}
+
+struct maplist {
+    struct map **maps;
+    size_t count;
+};
+
+struct maplist *maplist_open(const char *value, struct strbuf *err)
+{
+    struct strlist items = STRLIST_INIT;
+    if (list_split(value, &items, err) != 0)
+        return NULL;
+    struct maplist *list = xcalloc(1, sizeof *list);
+    list->maps = xcalloc(items.count ? items.count : 1, sizeof *list->maps);
+    for (size_t i = 0; i < items.count; i++) {
+        struct map *map = map_open(items.item[i], err);
+        if (!map) {
+            maplist_close(list);
+            strlist_free(&items);
+            return NULL;
+        }
+        list->maps[list->count++] = map;
+    }
+    strlist_free(&items);
+    return list;
+}
+
+int maplist_lookup(struct maplist *list, const char *key, struct strbuf *value)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        int result = map_lookup(list->maps[i], key, value);
+        if (result != MAP_NOTFOUND)
+            return result;
+    }
+    strbuf_reset(value);
+    return MAP_NOTFOUND;
+}
+
+size_t maplist_count(const struct maplist *list)
+{
+    return list->count;
+}
+
+struct map *maplist_at(const struct maplist *list, size_t i)
+{
+    return i < list->count ? list->maps[i] : NULL;
+}
+
+void maplist_close(struct maplist *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        map_close(list->maps[i]);
+    free(list->maps);
+    free(list);
+}

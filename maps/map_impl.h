@@ -1,0 +1,49 @@
+/* map_impl.h - what a lookup-table type implements (private to maps/).
+ *
+ * A type is a struct map_type in its own maps/TYPE.c, listed once in the
+ * table of maps/map.c.  map.c does what every type shares: parsing
+ * "type:name", the "proxy:" prefix, folding keys of fixed-key tables to
+ * lower case, and keeping the spec for log lines.
+ */
+#ifndef POSTERN_MAP_IMPL_H
+#define POSTERN_MAP_IMPL_H
+
+#include "map.h"
+
+struct strbuf;
+
+#define MAP_FOLD_KEYS   0x100   /* map.c lowercases keys before lookup */
+
+struct map {
+    const struct map_type *type;
+    char *spec;             /* "type:name" as given (without proxy:) */
+    const char *name;       /* the part after "type:", inside spec */
+    unsigned flags;         /* MAP_PATTERN, MAP_CAN_ITERATE, MAP_FOLD_KEYS */
+    void *data;             /* the type's own state */
+};
+
+struct map_type {
+    const char *name;
+    unsigned flags;
+    /* Open the table called `name`; set map->data.  0, or -1 with err set. */
+    int (*open)(struct map *map, const char *name, struct strbuf *err);
+    /* MAP_FOUND (value set), MAP_NOTFOUND or MAP_RETRY. */
+    int (*lookup)(struct map *map, const char *key, struct strbuf *value);
+    /* Every key and value, or NULL when the type cannot list. */
+    int (*iterate)(struct map *map,
+                   int (*fn)(const char *key, const char *value, void *ctx),
+                   void *ctx);
+    void (*close)(struct map *map);
+};
+
+extern const struct map_type map_type_texthash;
+extern const struct map_type map_type_cdb;      /* hash, btree and cdb */
+extern const struct map_type map_type_pcre;
+extern const struct map_type map_type_regexp;
+extern const struct map_type map_type_cidr;
+extern const struct map_type map_type_static;
+extern const struct map_type map_type_inline;
+extern const struct map_type map_type_unix;
+extern const struct map_type map_type_fail;
+
+#endif
