@@ -1,0 +1,100 @@
+/* queuefile.h - reading, writing and updating queue files in the format of
+ * doc/queue-format.md.  postern-queue writes them; qmgr reads them and
+ * rewrites recipient status bytes in place; postern-bounce and `postern
+ * queue` read them.  Nothing else knows the format. */
+#ifndef POSTERN_QUEUEFILE_H
+#define POSTERN_QUEUEFILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct strbuf;
+
+/* Queue subdirectories. */
+#define QUEUE_INCOMING  "incoming"
+#define QUEUE_ACTIVE    "active"
+#define QUEUE_DEFERRED  "deferred"
+#define QUEUE_HOLD      "hold"
+#define QUEUE_CORRUPT   "corrupt"
+#define QUEUE_TRIGGER   "public/qmgr"
+
+/* Recipient status bytes. */
+#define RCPT_TODO       'R'
+#define RCPT_BOUNCE     'B'     /* failed; the notice is not sent yet */
+#define RCPT_DONE       'D'
+
+struct queue_recipient {
+    char *address;
+    off_t status_offset;        /* byte offset of the status byte */
+    char status;                /* RCPT_TODO, RCPT_BOUNCE or RCPT_DONE */
+    char *orcpt;                /* ORCPT attribute or NULL */
+    char *notify;               /* NOTIFY attribute or NULL */
+    char *last_status;          /* last S record: "4.4.1 text", or NULL */
+    int success_noticed;        /* an N record exists */
+};
+
+struct queue_file {
+    char *id;
+    long long arrival_sec;
+    long arrival_usec;
+    char *sender;               /* "" for the null sender */
+    struct strlist attrs;       /* "name=value", in file order */
+    struct queue_recipient *rcpt;
+    size_t rcpt_count;
+    off_t content_offset;       /* first byte of the message */
+    off_t content_length;
+    long long delay_warned;     /* time of the last W record, 0 when none */
+    off_t size;                 /* file size when read: where appends go */
+};
+
+/* Parse an open queue file: the part postern-queue wrote and every record
+ * appended after it.  0, or -1 with the reason in err (the file is corrupt
+ * or unreadable; errno is set for I/O errors, 0 for format errors). */
+int queue_file_read(int fd, const char *id, struct queue_file *qf,
+                    struct strbuf *err);
+void queue_file_free(struct queue_file *qf);
+/* The value of a message attribute ("ENVID"), or NULL. */
+const char *queue_file_attr(const struct queue_file *qf, const char *name);
+
+/* Rewrite one recipient's status byte (pwrite; no sync). 0 or -1 (errno). */
+int queue_file_set_status(int fd, struct queue_recipient *rcpt, char status);
+/* Append one record line ("S812 4.4.1 text") at the end of the file
+ * (no sync). 0 or -1 (errno). */
+int queue_file_append(int fd, struct queue_file *qf, const char *record);
+/* fdatasync: after this, status changes are on disk. 0 or -1 (errno). */
+int queue_file_sync(int fd);
+
+/* Writing a new queue file (postern-queue only). */
+struct queue_writer {
+    int fd;                     /* the temporary file */
+    int dir_fd;                 /* incoming/ */
+    char tmp_name[64];
+    char id[32];
+    off_t length_offset;        /* where the content length is patched */
+    off_t content_length;
+    struct strbuf *buf;         /* pending header records */
+};
+/* Create the temporary file in queue_dir/incoming and derive the id. */
+int queue_writer_open(struct queue_writer *w, const char *queue_dir,
+                      struct strbuf *err);
+/* Header records, in the order of doc/queue-format.md. */
+void queue_writer_sender(struct queue_writer *w, const char *sender);
+void queue_writer_attr(struct queue_writer *w, const char *name_eq_value);
+void queue_writer_recipient(struct queue_writer *w, const char *address);
+void queue_writer_rcpt_attr(struct queue_writer *w, const char *name_eq_value);
+/* Start the content; then append content bytes (LF line ends). */
+int queue_writer_begin_content(struct queue_writer *w);
+int queue_writer_content(struct queue_writer *w, const void *bytes, size_t n);
+/* Finish: patch the length, write E, fsync, rename into incoming/ under the
+ * id (RENAME_NOREPLACE), fsync the directory.  0 (the message is safe), or
+ * -1 with err set and the temporary file removed. */
+int queue_writer_commit(struct queue_writer *w, struct strbuf *err);
+/* Give up: remove the temporary file. */
+void queue_writer_abort(struct queue_writer *w);
+
+/* Poke qmgr through the trigger FIFO (best effort): 'A' new mail, 'F' flush. */
+void queue_trigger(const char *queue_dir, char request);
+
+#endif
