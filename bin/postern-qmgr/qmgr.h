@@ -1,0 +1,152 @@
+/* qmgr.h - the parts of postern-qmgr and what they share: messages in the
+ * active queue, transports and destinations, jobs (one runner or notice
+ * process each).  See doc/postern-qmgr.8 for the behaviour. */
+#ifndef POSTERN_QMGR_H
+#define POSTERN_QMGR_H
+
+#include <stddef.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "queuefile.h"
+#include "strbuf.h"
+
+struct resolver;
+struct qmgr_job;
+
+/* Per-recipient state for the current round (one stay in active/). */
+enum round_state {
+    ROUND_NONE = 0,     /* not attempted this round (or not to do) */
+    ROUND_QUEUED,       /* in a job */
+    ROUND_SENT,         /* delivered this round */
+    ROUND_DEFERRED,     /* deferred this round */
+};
+
+enum message_phase { PHASE_DELIVER, PHASE_NOTIFY };
+
+struct qmgr_message {
+    char *id;
+    int fd;                     /* active/ID, read-write */
+    struct queue_file qf;
+    struct timeval active_time; /* when this round started */
+    int flush;                  /* taken by a flush: deliver defer_transports too */
+    int outstanding;            /* jobs not finished */
+    int dirty;                  /* status bytes written, not yet synced */
+    enum message_phase phase;
+    unsigned char *round;       /* enum round_state per recipient */
+    struct qmgr_message *prev, *next;
+};
+
+struct qmgr_destination;
+
+struct qmgr_transport {
+    char *name;
+    char *program;              /* daemon_directory/postern-NAME */
+    int busy;                   /* running jobs */
+    int process_limit;
+    int recipient_limit;
+    int concurrency_limit;
+    struct qmgr_destination *destinations;
+    struct qmgr_transport *next;
+};
+
+struct qmgr_destination {
+    char *name;                 /* nexthop, or the recipient when the limit is 1 */
+    char *nexthop;
+    struct qmgr_transport *transport;
+    int busy;
+    struct qmgr_job *todo_head, *todo_tail;
+    struct qmgr_destination *next;
+};
+
+enum job_kind { JOB_DELIVERY, JOB_NOTICE };
+
+struct qmgr_job {
+    enum job_kind kind;
+    const char *notice_kind;    /* "failure", "delay", "success" */
+    struct qmgr_message *msg;
+    struct qmgr_destination *dest;  /* JOB_DELIVERY */
+    size_t *rcpt;               /* indexes into msg->qf.rcpt */
+    size_t rcpt_count;
+    pid_t pid;
+    int result_fd;
+    struct strbuf results;
+    struct timeval handoff;
+    int eof, exited, wait_status;
+    struct qmgr_job *next;      /* destination todo list, or running list */
+};
+
+/* Configuration, read at start and on SIGHUP. */
+struct qmgr_conf {
+    char *queue_directory;
+    char *daemon_directory;
+    long long minimal_backoff_time, maximal_backoff_time, queue_run_delay;
+    long long maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time;
+    long long message_active_limit;
+    int default_process_limit;
+};
+
+struct qmgr {
+    struct qmgr_conf conf;
+    struct resolver *resolver;
+    struct strlist overrides;   /* -o arguments, passed on to runners */
+    int queue_fd;               /* queue_directory */
+    struct qmgr_message *messages;  /* the active queue */
+    size_t message_count;
+    size_t deferred_count;      /* files in deferred/ at the last scan */
+    struct qmgr_transport *transports;
+    struct qmgr_job *running;
+    size_t running_count;
+    int stopping;               /* SIGTERM: start nothing new */
+    int active_leftover;        /* active/ may hold files not yet taken */
+};
+
+extern struct qmgr qmgr;
+
+/* main.c */
+void qmgr_read_conf(void);
+
+/* scan.c: taking messages into the active queue */
+void scan_active(void);
+void scan_incoming(void);
+void scan_deferred(int flush);
+int queue_dir_fd(const char *name);
+void message_free(struct qmgr_message *msg);
+
+/* schedule.c: resolving recipients and starting jobs */
+void schedule_message(struct qmgr_message *msg);
+void schedule_run(void);
+struct qmgr_transport *transport_find(const char *name);
+void transports_reset(void);
+
+/* runner.c: runner processes */
+int job_start(struct qmgr_job *job);
+int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req);
+void job_running_add(struct qmgr_job *job);
+void job_reap(pid_t pid, int status);
+void job_read(struct qmgr_job *job);
+void job_free(struct qmgr_job *job);
+void jobs_check_done(void);
+int message_sync(struct qmgr_message *msg);
+
+/* status.c: a recipient's outcome, logged as Postfix does */
+enum outcome { OUTCOME_SENT, OUTCOME_DEFERRED, OUTCOME_BOUNCED };
+void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outcome,
+                       const char *relay, const struct timeval *handoff,
+                       const char *dsn, const char *text);
+/* Split "X.Y.Z text" into dsn and text; fallback dsn when there is none. */
+void split_dsn(const char *status, const char *fallback, struct strbuf *dsn,
+               struct strbuf *text);
+void format_delay(struct strbuf *out, double seconds);
+
+/* retry.c: the end of a round */
+void message_round_done(struct qmgr_message *msg);
+
+/* notify.c: non-delivery, delay and success notices through postern-bounce */
+int notice_start(struct qmgr_message *msg, const char *kind, size_t *rcpt,
+                 size_t count);
+void notice_done(struct qmgr_job *job);
+void request_common(struct strbuf *req, struct qmgr_message *msg, const char *nexthop);
+
+#endif
