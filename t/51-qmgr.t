@@ -7,7 +7,7 @@
 import os, re, signal, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from qmgrtest import Instance, status_bytes
+from qmgrtest import Instance, status_bytes, all_clean
 
 LINE = r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postern/qmgr\[\d+\]: "
 DELAYS = r"delay=[\d.]+, delays=[\d.]+/[\d.]+/0/[\d.]+"
@@ -225,4 +225,5 @@ ok(all(delivered(inst, i, 15) for i in ids), "and without the limit")
 spans = sorted((r["t0"], r["t1"]) for r in inst.runs())
 ok(any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "in parallel (default limit 20)")
 inst.stop()
+ok(all_clean(), "every qmgr stopped with exit 0 and nothing on stderr from the sanitizers")
 done()

@@ -80,6 +80,14 @@ os.write(1, out)
 '''
 
 
+UNCLEAN = []     # instances whose qmgr did not stop cleanly
+
+
+def all_clean():
+    """True when every qmgr stopped so far exited 0 without sanitizer reports."""
+    return not UNCLEAN
+
+
 class Instance:
     """A temporary postern instance for qmgr: DIR/main.cf, DIR/queue,
     DIR/libexec (fake runners), DIR/maillog."""
@@ -122,9 +130,15 @@ default_transport = tdefault
         return self.proc
 
     def stop(self):
+        """SIGTERM qmgr; remember whether it exited 0 with a clean stderr."""
         if self.proc is not None:
             code = tap.stop(self.proc)
             self.proc = None
+            with open(os.path.join(self.dir, "stderr"), errors="replace") as f:
+                err = f.read()
+            if code != 0 or "Sanitizer" in err or "runtime error" in err:
+                tap.diag(f"qmgr in {self.dir} exited {code}: {err[-2000:]}")
+                UNCLEAN.append(self.dir)
             return code
         return None
 
