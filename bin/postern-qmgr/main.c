@@ -33,7 +33,8 @@ static char *pid_path;
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: postern-qmgr [-c config_dir] [-o name=value]... [-v]\n");
+    fprintf(stderr, "usage: postern-qmgr [-c config_dir] [-o name=value]... [-v]\n"
+                    "       postern-qmgr [-c config_dir] [-o name=value]... -r ADDRESS...\n");
     exit(2);
 }
 
@@ -269,15 +270,47 @@ static void event_loop(void)
     free(jobs);
 }
 
+/* -r: print how each address resolves (class, transport, nexthop), as the
+ * daemon would route it; exit 75 when a table could not answer. */
+static int print_resolutions(char **addresses, int count)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct resolver *r = resolver_open(&err);
+    if (!r)
+        msg_fatal_temp("%s", strbuf_str(&err));
+    strbuf_free(&err);
+    struct resolution res = RESOLUTION_INIT;
+    int status = 0;
+    for (int i = 0; i < count; i++) {
+        if (resolve_address(r, addresses[i], &res) != RESOLVE_OK) {
+            printf("%s: temporary failure: %s\n", addresses[i], strbuf_str(&res.reason));
+            status = 75;
+            continue;
+        }
+        printf("%s: class=%s, transport=%s, nexthop=%s%s\n", addresses[i],
+               address_class_name(res.address_class), strbuf_str(&res.transport),
+               strbuf_str(&res.nexthop), res.deferred_transport ? ", deferred" : "");
+    }
+    resolution_free(&res);
+    resolver_close(r);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     log_open("postern-qmgr", 0);
-    int opt;
-    while ((opt = getopt(argc, argv, "c:o:v")) != -1) {
+    int opt, resolve_only = 0;
+    while ((opt = getopt(argc, argv, "c:o:rv")) != -1) {
         if (opt == 'o')
             strlist_add(&qmgr.overrides, optarg);
-        if (!config_common_option(opt, optarg))
+        if (opt == 'r')
+            resolve_only = 1;
+        else if (!config_common_option(opt, optarg))
             usage();
+    }
+    if (resolve_only) {
+        config_load(0);
+        return print_resolutions(argv + optind, argc - optind);
     }
     if (optind != argc)
         usage();
