@@ -392,11 +392,22 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
         for (struct setting *s = table[b]; s; s = s->next)
             expand_references(s->raw, mark_referenced, NULL);
     struct strbuf err = STRBUF_INIT, printable = STRBUF_INIT;
-    /* every set value: does it expand, is it of the right type? (file order) */
-    for (size_t b = 0; b < BUCKETS; b++) {
-        for (struct setting *s = table[b]; s; s = s->next) {
-            if (s->source == SRC_DEFAULT)
-                continue;
+    /* every set value: does it expand, is it of the right type?  main.cf
+     * in file order, then -o */
+    size_t total = 0;
+    struct setting **order = xcalloc(entry_count + overrides.count + 2, sizeof *order);
+    for (size_t i = 0; i < entry_count; i++) {
+        struct setting *s = find_setting(entries[i].name);
+        if (s->source == SRC_MAINCF)
+            order[total++] = s;
+    }
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (struct setting *s = table[b]; s; s = s->next)
+            if (s->source == SRC_OVERRIDE)
+                order[total++] = s;
+    for (size_t i = 0; i < total; i++) {
+        {
+            struct setting *s = order[i];
             const char *value;
             strbuf_reset(&err);
             if (lookup_expanded(s->name, NULL, &value, &err) != 0
@@ -409,6 +420,7 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
             }
         }
     }
+    free(order);
     for (size_t i = 0; i < entry_count; i++) {
         struct setting *s = find_setting(entries[i].name);
         if (s->def || s->referenced)
