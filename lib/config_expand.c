@@ -43,7 +43,7 @@ static void skip_space(const char *text, size_t len, size_t *pos)
         (*pos)++;
 }
 
-/* Read "{...}" at *pos: the inner text trimmed.  0, or -1 when absent. */
+/* Read "{...}" at *pos: the inner text without leading white space.  0, or -1 when absent. */
 static int read_braced(const char *text, size_t len, size_t *pos,
                        const char **inner, size_t *inner_len)
 {
@@ -56,9 +56,7 @@ static int read_braced(const char *text, size_t len, size_t *pos,
     size_t start = *pos + 1, end = (size_t)close;
     while (start < end && isspace((unsigned char)text[start]))
         start++;
-    while (end > start && isspace((unsigned char)text[end - 1]))
-        end--;
-    *inner = text + start;
+    *inner = text + start;          /* Postfix skips leading space only */
     *inner_len = end - start;
     *pos = (size_t)close + 1;
     return 0;
