@@ -9,4 +9,8 @@ int cmd_map(int argc, char **argv);     /* postmap */
 int cmd_alias(int argc, char **argv);   /* postalias */
 int cmd_check(int argc, char **argv);   /* postfix check */
 
+/* conf_edit.c: `postern conf -e` (args "name = value") and -X (args are
+ * names): rewrite main.cf keeping comments and order.  Exit status. */
+int conf_edit_main_cf(int remove, int argc, char **argv);
+
 #endif
