@@ -9,4 +9,7 @@ int cmd_map(int argc, char **argv);     /* postmap */
 int cmd_alias(int argc, char **argv);   /* postalias */
 int cmd_check(int argc, char **argv);   /* postfix check */
 
+/* postern map and postern alias (aliases: the aliases(5) source syntax). */
+int table_command(int argc, char **argv, int aliases);
+
 #endif
