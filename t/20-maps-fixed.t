@@ -208,6 +208,26 @@ write(garbage + ".cdb", "short")
 r = pm("-q", "k", garbage)
 is_(r.returncode, 2, "a damaged .cdb is refused at open")
 like(r.stderr, r"garbage\.cdb: not a cdb file", "with a message")
+# a .cdb damaged after it was opened cannot answer: "try again", not "not found"
+import struct
+def cdb_hash(key):
+    h = 5381
+    for c in key:
+        h = (((h << 5) + h) ^ c) & 0xffffffff
+    return h
+damaged = src("damaged", "k v\nother w\n")
+pm(damaged)
+with open(damaged + ".cdb", "r+b") as f:
+    h = cdb_hash(b"k")
+    f.seek((h & 255) * 8)
+    tpos, tlen = struct.unpack("<II", f.read(8))
+    slot = tpos + ((h >> 8) % tlen) * 8
+    f.seek(slot + 4)
+    f.write(struct.pack("<I", 0x7ffffff0))   # the record now lies outside the file
+r = pm("-q", "k", damaged)
+is_(r.returncode, 75, "a damaged record: exit 75 (MAP_RETRY), never 'not found'")
+like(r.stderr, r"damaged\.cdb is damaged", "with a warning naming the file")
+is_(pm("-q", "other", damaged).stdout, "w\n", "other keys of the file still answer")
 r = pm("-q", "k", "nosuchtype:" + nocdb)
 is_(r.returncode, 2, "an unknown table type: exit 2")
 like(r.stderr, r'unsupported type "nosuchtype"', "with a message")
@@ -274,4 +294,7 @@ is_(r.returncode, 75, "a key not in the first table reaches fail: and is not 'no
 is_(pm().returncode, 2, "no table: usage, exit 2")
 is_(pm("-q", "k", "-s", a).returncode, 2, "-q with -s: usage")
 is_(pm("-Z", a).returncode, 2, "an unknown option: usage")
+r = pm("-i", a, input="new value\n")
+is_(r.returncode, 2, "-i (incremental update) is refused")
+like(r.stderr, r"-i is not supported: .*rebuilt from their source file", "with the reason")
 done()

@@ -194,7 +194,7 @@ int table_command(int argc, char **argv, int aliases)
     struct table_options opt = {.aliases = aliases};
     int c;
     opterr = 0;
-    while ((c = getopt(argc, argv, "c:o:vfNnprwq:s")) != -1) {
+    while ((c = getopt(argc, argv, "c:o:vfNnprwq:sid:")) != -1) {
         if (config_common_option(c, optarg))
             continue;
         switch (c) {
@@ -206,6 +206,11 @@ int table_command(int argc, char **argv, int aliases)
         case 'w': opt.build_flags |= MAP_BUILD_DUP_QUIET; break;
         case 'q': opt.query = optarg; break;
         case 's': opt.dump = 1; break;
+        case 'i':
+        case 'd':
+            msg_error("-%c is not supported: hash, btree and cdb tables are rebuilt "
+                      "from their source file; edit it and run %s FILE", c, argv[0]);
+            return EXIT_USAGE;
         default:
             fprintf(stderr, "%s: bad option -%c\n", argv[0], optopt);
             return usage(aliases);
