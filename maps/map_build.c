@@ -83,7 +83,7 @@ static int install_cdb(const char *name, const struct stat *source,
     strbuf_printf(&temp, "%s.cdb.XXXXXX", name);
     int fd = mkostemp(temp.s, O_CLOEXEC);
     if (fd < 0) {
-        strbuf_printf(err, "create %s: %s", temp.s, strerror(errno));
+        strbuf_printf(err, "create a temporary file for %s: %s", final.s, strerror(errno));
         strbuf_free(&final);
         strbuf_free(&temp);
         return -1;
