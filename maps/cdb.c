@@ -4,6 +4,12 @@
  * lookups touch only the pages they need.  A rebuilt table is a new file
  * renamed over the old one, so a process keeps the table it opened.
  *
+ * `postern map` never changes a table in place, but an administrator may
+ * (cp over NAME.cdb truncates and rewrites it).  A file that shrinks under
+ * a mapping would kill the process with SIGBUS, so every lookup checks the
+ * open file first (one fstat): changed in place, it is mapped again; too
+ * short or damaged, the lookup answers MAP_RETRY.
+ *
  * Keys are stored without a terminating NUL; tables that Postfix built
  * with one (postmap -N, postalias on some systems) are read too. */
 #include <cdb.h>
@@ -26,7 +32,17 @@ struct cdb_table {
     struct cdb db;
     char *path;             /* NAME.cdb */
     unsigned try;           /* which key forms to try; narrowed on a hit */
+    off_t size;             /* of the file as mapped */
+    struct timespec mtime;  /* of the file as mapped */
+    int mapped;             /* db holds a mapping */
 };
+
+/* Remember what was mapped, to notice changes made in place. */
+static void remember_file(struct cdb_table *table, const struct stat *st)
+{
+    table->size = st->st_size;
+    table->mtime = st->st_mtim;
+}
 
 /* Map NAME.cdb; warn when the source NAME is newer. */
 static int cdb_open_table(struct map *map, const char *name, struct strbuf *err)
@@ -55,7 +71,41 @@ static int cdb_open_table(struct map *map, const char *name, struct strbuf *err)
                 && source.st_mtim.tv_nsec > st.st_mtim.tv_nsec)))
         msg_warn("database %s is older than source file %s", table->path, name);
     table->try = TRY_NO_NUL | TRY_NUL;
+    table->mapped = 1;
+    remember_file(table, &st);
     map->data = table;
+    return 0;
+}
+
+/* Is the mapping still that of the file?  Maps it again after a change in
+ * place; 0 when lookups may go ahead, -1 (warned) when they may not. */
+static int check_file(struct map *map, struct cdb_table *table)
+{
+    struct stat st;
+    int fd = cdb_fileno(&table->db);
+    if (fstat(fd, &st) != 0) {
+        msg_warn("table %s: fstat %s: %s", map->spec, table->path, strerror(errno));
+        return -1;
+    }
+    if (table->mapped && st.st_size == table->size
+        && st.st_mtim.tv_sec == table->mtime.tv_sec
+        && st.st_mtim.tv_nsec == table->mtime.tv_nsec)
+        return 0;
+    if (table->mapped) {
+        msg_warn("table %s: %s was changed in place (use postern map, which replaces it whole)",
+                 map->spec, table->path);
+        cdb_free(&table->db);
+        table->db.cdb_fd = fd;
+        table->mapped = 0;
+    }
+    if (cdb_init(&table->db, fd) != 0) {
+        table->db.cdb_fd = fd;
+        msg_warn("table %s: %s cannot be read now", map->spec, table->path);
+        return -1;
+    }
+    table->mapped = 1;
+    table->try = TRY_NO_NUL | TRY_NUL;
+    remember_file(table, &st);
     return 0;
 }
 
@@ -76,6 +126,8 @@ static int copy_value(struct cdb_table *table, struct strbuf *value)
 static int cdb_lookup(struct map *map, const char *key, struct strbuf *value)
 {
     struct cdb_table *table = map->data;
+    if (check_file(map, table) != 0)
+        return MAP_RETRY;
     size_t len = strlen(key);
     if (len >= 0xffffffffu)
         return MAP_NOTFOUND;
@@ -106,6 +158,8 @@ static int cdb_iterate(struct map *map,
                        void *ctx)
 {
     struct cdb_table *table = map->data;
+    if (check_file(map, table) != 0)
+        return -1;
     struct strbuf key = STRBUF_INIT, value = STRBUF_INIT;
     unsigned pos;
     int more, result = 0;
@@ -143,7 +197,8 @@ static void cdb_close_table(struct map *map)
 {
     struct cdb_table *table = map->data;
     int fd = cdb_fileno(&table->db);
-    cdb_free(&table->db);
+    if (table->mapped)
+        cdb_free(&table->db);
     close(fd);
     free(table->path);
     free(table);

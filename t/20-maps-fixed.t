@@ -146,6 +146,29 @@ is_(reader.stdout.read(), "", "and does not see keys of the new one")
 is_(reader.wait(10), 0, "it ends cleanly")
 is_(pm("-q", "k", swap).stdout, "new-value\n", "a new open answers the new value")
 
+# a table changed in place under a reader (cp over NAME.cdb): never a crash
+inplace = src("inplace", "k one\n")
+pm(inplace)
+other = src("other", "k two\n")
+pm(other)
+reader = start([prog("postern"), "map", "-c", conf, "-q", "-", inplace],
+               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+reader.stdin.write("k\n"); reader.stdin.flush()
+is_(reader.stdout.readline(), "k\tone\n", "a reader opens a table")
+with open(inplace + ".cdb", "r+b") as f:
+    f.truncate(0)
+reader.stdin.write("k\n"); reader.stdin.flush()
+with open(other + ".cdb", "rb") as f:
+    new = f.read()
+time.sleep(0.2)
+with open(inplace + ".cdb", "r+b") as f:
+    f.write(new)
+reader.stdin.write("k\n"); reader.stdin.flush()
+is_(reader.stdout.readline(), "k\ttwo\n", "truncated in place: no answer (try again); rewritten: mapped again")
+reader.stdin.close()
+is_(reader.wait(10), 75, "the reader survives and exits 75 (a lookup had to be retried)")
+like(reader.stderr.read(), r"inplace\.cdb was changed in place", "it warns that the file was changed in place")
+
 # ---- a table of 100,000 keys ----
 big = os.path.join(d, "big")
 with open(big, "w") as f:
