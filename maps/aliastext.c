@@ -41,7 +41,7 @@ static const char *parse_name(const char *line, struct strbuf *name,
         while (is_blank(*p))
             p++;
         if (*p != ':') {
-            *problem = "need name:value pair";
+            *problem = *p == '@' ? "name must be local" : "need name:value pair";
             return NULL;
         }
         return p + 1;

@@ -90,11 +90,6 @@ const char *strtable_get(const struct strtable *table, const char *key)
     return table->slots[slot] ? table->entries[table->slots[slot] - 1].value : NULL;
 }
 
-int strtable_has(const struct strtable *table, const char *key)
-{
-    return table->slots[find_slot(table, key)] != 0;
-}
-
 size_t strtable_count(const struct strtable *table)
 {
     return table->count;

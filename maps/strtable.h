@@ -16,7 +16,6 @@ int strtable_put(struct strtable *table, const char *key, const char *value,
                  int replace);
 /* The value of key, or NULL when absent (or stored as NULL). */
 const char *strtable_get(const struct strtable *table, const char *key);
-int strtable_has(const struct strtable *table, const char *key);
 size_t strtable_count(const struct strtable *table);
 /* The i-th key and value in the order they were first added. */
 const char *strtable_key(const struct strtable *table, size_t i);

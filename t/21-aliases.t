@@ -65,6 +65,7 @@ empty:
 remote@example.com: x
 "unterminated: y
 : nameless
+"quoted"@example.com: z
 dup: one
 DUP: two
 """)
@@ -75,7 +76,8 @@ like(r.stderr, r"bad, line 3: need name:value pair", "a name without a value is 
 like(r.stderr, r"bad, line 4: name must be local", "an address as name is refused")
 like(r.stderr, r"bad, line 5: unterminated quoted name", "an unterminated quote is named")
 like(r.stderr, r"bad, line 6: empty name", "an empty name is named")
-like(r.stderr, r'bad, line 8: duplicate entry: "dup"', "a duplicate is warned about")
+like(r.stderr, r"bad, line 7: name must be local", "a quoted local part with a domain is refused")
+like(r.stderr, r'bad, line 9: duplicate entry: "dup"', "a duplicate is warned about")
 ok(not os.path.exists(bad + ".cdb"), "no table is written from a file with errors")
 dup = write(os.path.join(d, "dup"), "dup: one\nDUP: two\n")
 r = pa(dup)

@@ -212,7 +212,7 @@ int table_command(int argc, char **argv, int aliases)
                       "from their source file; edit it and run %s FILE", c, argv[0]);
             return EXIT_USAGE;
         default:
-            fprintf(stderr, "%s: bad option -%c\n", argv[0], optopt);
+            fprintf(stderr, "%s: unknown option or missing argument: -%c\n", argv[0], optopt);
             return usage(aliases);
         }
     }
