@@ -74,6 +74,22 @@ static int write_cdb(int fd, struct strtable *entries, unsigned flags)
     return cdb_make_finish(&make);
 }
 
+/* Fill the temporary file, give it its mode and owner, and fsync it.
+ * NULL, or the step that failed (errno set). */
+static const char *fill_temp(int fd, struct strtable *entries, unsigned flags,
+                             mode_t mode, const struct stat *source)
+{
+    if (write_cdb(fd, entries, flags) != 0)
+        return "write";
+    if (fchmod(fd, mode) != 0)
+        return "chmod";
+    if (geteuid() == 0 && fchown(fd, source->st_uid, source->st_gid) != 0)
+        return "chown";
+    if (fsync(fd) != 0)
+        return "fsync";
+    return NULL;
+}
+
 /* Write NAME.cdb through a temporary file; 0 or -1 with err set. */
 static int install_cdb(const char *name, const struct stat *source,
                        struct strtable *entries, unsigned flags, struct strbuf *err)
@@ -94,27 +110,19 @@ static int install_cdb(const char *name, const struct stat *source,
         umask(mask);
         mode = 0644 & ~mask;
     }
-    const char *step = "write";
-    int ok = write_cdb(fd, entries, flags) == 0;
-    if (ok && (step = "chmod", fchmod(fd, mode) != 0))
-        ok = 0;
-    if (ok && geteuid() == 0
-        && (step = "chown", fchown(fd, source->st_uid, source->st_gid) != 0))
-        ok = 0;
-    if (ok && (step = "fsync", fsync(fd) != 0))
-        ok = 0;
+    const char *failed = fill_temp(fd, entries, flags, mode, source);
     int saved = errno;
-    if (close(fd) != 0 && ok) {
-        ok = 0;
-        step = "close";
+    if (close(fd) != 0 && !failed) {
+        failed = "close";
         saved = errno;
     }
-    if (ok && (step = "rename", rename(temp.s, final.s) != 0)) {
-        ok = 0;
+    if (!failed && rename(temp.s, final.s) != 0) {
+        failed = "rename";
         saved = errno;
     }
+    int ok = !failed;
     if (!ok) {
-        strbuf_printf(err, "%s %s: %s", step, temp.s, strerror(saved));
+        strbuf_printf(err, "%s %s: %s", failed, temp.s, strerror(saved));
         unlink(temp.s);
     } else if (sync_directory(final.s) != 0) {
         msg_warn_errno("fsync the directory of %s", final.s);
