@@ -13,4 +13,7 @@ int cmd_check(int argc, char **argv);   /* postfix check */
  * names): rewrite main.cf keeping comments and order.  Exit status. */
 int conf_edit_main_cf(int remove, int argc, char **argv);
 
+/* postern map and postern alias (aliases: the aliases(5) source syntax). */
+int table_command(int argc, char **argv, int aliases);
+
 #endif
