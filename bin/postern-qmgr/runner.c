@@ -103,6 +103,10 @@ int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
+        /* systemd's notify socket and watchdog are qmgr's, not the runner's */
+        unsetenv("NOTIFY_SOCKET");
+        unsetenv("WATCHDOG_USEC");
+        unsetenv("WATCHDOG_PID");
         if (file_fd < 0 || request_pipe[0] < 0 || result_pipe[1] < 0
             || dup2(file_fd, 0) < 0 || dup2(result_pipe[1], 1) < 0
             || dup2(request_pipe[0], 3) < 0)
