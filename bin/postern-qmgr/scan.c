@@ -137,7 +137,8 @@ static int room(void)
     return (long long)qmgr.message_count < qmgr.conf.message_active_limit;
 }
 
-/* Take the files of one queue directory that `want` accepts. */
+/* Take the files of one queue directory (only those due when due_only);
+ * left_over says whether some stayed for lack of room. */
 static void scan_dir(const char *queue, int flush, int due_only, int *left_over)
 {
     int dfd = queue_dir_fd(queue);
@@ -169,18 +170,21 @@ static void scan_dir(const char *queue, int flush, int due_only, int *left_over)
         }
         if (!is_queue_id(name))
             continue;
-        count++;
         if (due_only) {
             struct stat st;
-            if (fstatat(dfd, name, &st, 0) != 0 || st.st_mtime > now)
+            if (fstatat(dfd, name, &st, 0) != 0 || st.st_mtime > now) {
+                count++;
                 continue;
+            }
         }
         if (!room()) {
             if (left_over)
                 *left_over = 1;
+            count++;
             continue;
         }
-        take_message(queue, name, flush);
+        if (!take_message(queue, name, flush))
+            count++;
     }
     closedir(dir);
     if (strcmp(queue, QUEUE_DEFERRED) == 0)
