@@ -225,5 +225,18 @@ ok(all(delivered(inst, i, 15) for i in ids), "and without the limit")
 spans = sorted((r["t0"], r["t1"]) for r in inst.runs())
 ok(any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "in parallel (default limit 20)")
 inst.stop()
+
+# ---- qmgr_message_active_limit: more mail than fits waits its turn
+inst = Instance("virtual_mailbox_domains = virt.test\nqmgr_message_active_limit = 2\n")
+ids = [inst.inject("alice@example.org", [f"slow{i}@virt.test"]) for i in range(6)]
+inst.start()
+peak = 0
+def finished():
+    global peak
+    peak = max(peak, len(inst.files("active")))
+    return inst.logtext().count(": removed") >= 6
+ok(inst.wait(finished, 20), "six messages with qmgr_message_active_limit = 2 are all delivered")
+ok(1 <= peak <= 2, f"never more than 2 in active/ (saw {peak})")
+inst.stop()
 ok(all_clean(), "every qmgr stopped with exit 0 and nothing on stderr from the sanitizers")
 done()

@@ -210,9 +210,10 @@ static void event_loop(void)
         } else {
             if (qmgr.active_leftover)
                 scan_active();
-            if (want_incoming || now >= next_incoming) {
+            if (want_incoming || qmgr.room_freed || now >= next_incoming) {
                 scan_incoming();
                 want_incoming = 0;
+                qmgr.room_freed = 0;
                 next_incoming = now + 1;
             }
             if (want_flush || now >= next_deferred) {

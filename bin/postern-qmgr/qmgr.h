@@ -100,6 +100,7 @@ struct qmgr {
     size_t running_count;
     int stopping;               /* SIGTERM: start nothing new */
     int active_leftover;        /* active/ may hold files not yet taken */
+    int room_freed;             /* the active queue was full and has room again */
 };
 
 extern struct qmgr qmgr;

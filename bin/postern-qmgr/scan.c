@@ -52,6 +52,8 @@ void message_free(struct qmgr_message *msg)
         qmgr.messages = msg->next;
     if (msg->next)
         msg->next->prev = msg->prev;
+    if ((long long)qmgr.message_count >= qmgr.conf.message_active_limit)
+        qmgr.room_freed = 1;        /* the main loop scans incoming/ again */
     qmgr.message_count--;
     if (msg->fd >= 0)
         close(msg->fd);
@@ -78,7 +80,9 @@ static void move_corrupt(const char *id, const char *reason)
  * read it and hand it to the scheduler.  Returns 1 when taken. */
 static int take_message(const char *queue, const char *id, int flush)
 {
-    if (message_known(id))
+    /* ids are unique while their file exists (doc/queue-format.md), so only
+     * a file in active/ can be a message already in memory */
+    if (strcmp(queue, QUEUE_ACTIVE) == 0 && message_known(id))
         return 0;
     struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
     strbuf_printf(&from, "%s/%s", queue, id);
