@@ -74,6 +74,17 @@ inst.poke()
 ok(inst.wait_log(rf"{qid}: to=<crash1@virt.test>, relay=tvirt, .*dsn=4\.3\.0, status=deferred \(delivery agent postern-tvirt exited with status 3 without a result\)$"),
    "a runner that exits without a result defers its recipients")
 
+# ---- a runner past TRANSPORT_time_limit is killed
+with open(os.path.join(inst.dir, "main.cf"), "a") as f:
+    f.write("tvirt_time_limit = 1s\n")
+inst.proc.send_signal(signal.SIGHUP)
+ok(inst.wait_log(r"reload -- configuration "), "reload with tvirt_time_limit = 1s")
+qid = inst.inject("alice@example.org", ["hang1@virt.test"])
+inst.poke()
+ok(inst.wait_log(rf"{qid}: to=<hang1@virt.test>, relay=tvirt, .*dsn=4\.3\.0, status=deferred \(delivery agent postern-tvirt exceeded its time limit \(1s\)\)$", 5),
+   "a runner past its time limit is killed and its recipients deferred")
+like(inst.logtext(), rf"{qid}: killing .*postern-tvirt \(pid \d+\): time limit exceeded", "with a warning")
+
 # ---- corrupt files and hold/
 with open(os.path.join(inst.queue, "incoming", "ABCDEF123"), "w") as f:
     f.write("V1\nthis is not a queue file\n")
@@ -92,7 +103,7 @@ with open(os.path.join(inst.dir, "main.cf"), "a") as f:
     f.write("virtual_transport = tvirt2\n")
 os.symlink("fake-runner", os.path.join(inst.libexec, "postern-tvirt2"))
 inst.proc.send_signal(signal.SIGHUP)
-ok(inst.wait_log(r"reload -- configuration "), "SIGHUP reloads main.cf")
+ok(inst.wait_log(r"reload -- configuration ", count=2), "SIGHUP reloads main.cf")
 qid = inst.inject("alice@example.org", ["ok2@virt.test"])
 inst.poke()
 ok(delivered(inst, qid), "mail after the reload is delivered")

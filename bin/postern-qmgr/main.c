@@ -38,8 +38,7 @@ static void usage(void)
     exit(2);
 }
 
-/* Seconds as a double, now. */
-static double now_seconds(void)
+double monotonic_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -201,7 +200,8 @@ static void event_loop(void)
     struct qmgr_job **jobs = NULL;
 
     for (;;) {
-        double now = now_seconds();
+        double now = monotonic_now();
+        double next_deadline = jobs_check_timeouts(now);
         if (qmgr.stopping) {
             if (stop_deadline == 0)
                 stop_deadline = now + 10;
@@ -249,6 +249,8 @@ static void event_loop(void)
             wake = next_deferred;
         if (watchdog && next_watchdog < wake)
             wake = next_watchdog;
+        if (next_deadline > 0 && next_deadline < wake)
+            wake = next_deadline;
         int timeout = (int)((wake - now) * 1000) + 1;
         if (timeout < 0)
             timeout = 0;

@@ -81,6 +81,7 @@ int notice_start(struct qmgr_message *msg, const char *kind, size_t *rcpt, size_
     }
     free(program);
     msg->outstanding++;
+    job->deadline = monotonic_now() + (double)conf_time("daemon_timeout");
     job_running_add(job);
     return 0;
 }

@@ -47,6 +47,7 @@ struct qmgr_transport {
     int process_limit;
     int recipient_limit;
     int concurrency_limit;
+    long long time_limit;       /* seconds a runner may take */
     struct qmgr_destination *destinations;
     struct qmgr_transport *next;
 };
@@ -74,6 +75,8 @@ struct qmgr_job {
     struct strbuf results;
     struct timeval handoff;
     int eof, exited, wait_status;
+    double deadline;            /* monotonic time after which it is killed */
+    int timed_out;
     struct qmgr_job *next;      /* destination todo list, or running list */
 };
 
@@ -107,6 +110,7 @@ extern struct qmgr qmgr;
 
 /* main.c */
 void qmgr_read_conf(void);
+double monotonic_now(void);
 
 /* scan.c: taking messages into the active queue */
 void scan_active(void);
@@ -129,6 +133,8 @@ void job_reap(pid_t pid, int status);
 void job_read(struct qmgr_job *job);
 void job_free(struct qmgr_job *job);
 void jobs_check_done(void);
+/* Kill runners past their time limit; returns the next deadline (0: none). */
+double jobs_check_timeouts(double now);
 int message_sync(struct qmgr_message *msg);
 
 /* status.c: a recipient's outcome, logged as Postfix does */

@@ -157,8 +157,28 @@ int job_start(struct qmgr_job *job)
             message_round_done(msg);
         return -1;
     }
+    job->deadline = monotonic_now() + (double)job->dest->transport->time_limit;
     job_running_add(job);
     return 0;
+}
+
+double jobs_check_timeouts(double now)
+{
+    double next = 0;
+    for (struct qmgr_job *job = qmgr.running; job; job = job->next) {
+        if (job->exited || job->deadline <= 0)
+            continue;
+        if (now >= job->deadline && !job->timed_out) {
+            msg_warn("%s: killing %s (pid %ld): time limit exceeded", job->msg->id,
+                     job->kind == JOB_DELIVERY ? job->dest->transport->program
+                                               : "postern-bounce", (long)job->pid);
+            kill(job->pid, SIGKILL);
+            job->timed_out = 1;
+        } else if (!job->timed_out && (next == 0 || job->deadline < next)) {
+            next = job->deadline;
+        }
+    }
+    return next;
 }
 
 void job_running_add(struct qmgr_job *job)
@@ -212,7 +232,10 @@ static void missing_reason(struct qmgr_job *job, struct strbuf *why)
     const char *program = job->dest->transport->program;
     const char *name = strrchr(program, '/');
     name = name ? name + 1 : program;
-    if (WIFSIGNALED(job->wait_status))
+    if (job->timed_out)
+        strbuf_printf(why, "delivery agent %s exceeded its time limit (%llds)", name,
+                      (long long)job->dest->transport->time_limit);
+    else if (WIFSIGNALED(job->wait_status))
         strbuf_printf(why, "delivery agent crashed (%s: signal %d)", name,
                       WTERMSIG(job->wait_status));
     else

@@ -68,6 +68,23 @@ static void transport_configure(struct qmgr_transport *t)
     t->concurrency_limit = transport_limit(t->name, "destination_concurrency_limit",
                                            "default_destination_concurrency_limit");
     t->process_limit = qmgr.conf.default_process_limit;
+    /* TRANSPORT_time_limit (Postfix declares it per master.cf service),
+     * else daemon_timeout */
+    struct strbuf name = STRBUF_INIT, value = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&name, "%s_time_limit", t->name);
+    t->time_limit = -1;
+    const char *raw = conf_raw(strbuf_str(&name));
+    if (raw && conf_expand(raw, &value, &err) == 0) {
+        t->time_limit = parse_time(strbuf_str(&value), 's');
+        if (t->time_limit <= 0)
+            msg_warn("%s: bad time \"%s\"; using $daemon_timeout", strbuf_str(&name),
+                     strbuf_str(&value));
+    }
+    if (t->time_limit <= 0)
+        t->time_limit = conf_time("daemon_timeout");
+    strbuf_free(&name);
+    strbuf_free(&value);
+    strbuf_free(&err);
 }
 
 struct qmgr_transport *transport_find(const char *name)

@@ -7,7 +7,7 @@ The fake runner (installed as postern-NAME for every transport a test uses)
 speaks doc/delivery.md: it reads the request on fd 3 and the message from
 fd 0, appends what it saw as one JSON line to INSTANCE/runs.jsonl, and
 answers per recipient by the local part: defer* -> Z, bounce* -> D, crash*
--> exits without any result, slow* -> sleeps 0.5 s, else K.  The fake
+-> exits without any result, hang* -> sleeps 30 s, slow* -> sleeps 0.5 s, else K.  The fake
 postern-bounce appends its request to INSTANCE/notices.jsonl and answers K
 (Z when the file INSTANCE/bounce-fails exists).
 """
@@ -70,6 +70,8 @@ else:
         local = rcpt.split("@")[0]
         if local.startswith("crash"):
             sys.exit(3)
+        if local.startswith("hang"):
+            time.sleep(30)
         if local.startswith("defer"):
             out += b"Z4.2.0 try again later\0"
         elif local.startswith("bounce"):
