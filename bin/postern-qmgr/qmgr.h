@@ -104,6 +104,7 @@ struct qmgr {
     int stopping;               /* SIGTERM: start nothing new */
     int active_leftover;        /* active/ may hold files not yet taken */
     int room_freed;             /* the active queue was full and has room again */
+    int destinations_idle;      /* a job ended: some destination may be idle */
 };
 
 extern struct qmgr qmgr;

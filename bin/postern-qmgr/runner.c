@@ -300,6 +300,7 @@ void jobs_check_done(void)
         if (job->kind == JOB_DELIVERY) {
             job->dest->busy--;
             job->dest->transport->busy--;
+            qmgr.destinations_idle = 1;
             delivery_done(job);
         } else {
             notice_done(job);

@@ -252,6 +252,9 @@ void schedule_run(void)
         }
     } while (started);
     /* forget idle destinations so the lists stay short */
+    if (!qmgr.destinations_idle)
+        return;
+    qmgr.destinations_idle = 0;
     for (struct qmgr_transport *t = qmgr.transports; t; t = t->next) {
         struct qmgr_destination **link = &t->destinations;
         while (*link) {
