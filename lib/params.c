@@ -96,6 +96,7 @@ static const struct param_def params[] = {
     BOOL("smtpd_helo_required", "no"),
     INT("smtpd_recipient_limit", "1000", 1, 1000000000),
     TIME("smtpd_timeout", "${stress?{10}:{300}}s", 's'),
+    BOOL("soft_bounce", "no"),
     STR("stress", ""),
     STR("syslog_facility", "mail"),
     STR("syslog_name", "${multi_instance_name?{$multi_instance_name}:{postern}}"),

@@ -147,6 +147,17 @@ like(inst.logtext(), rf"{qid}: to=<z@virt.test>, relay=none, .*dsn=4\.3\.0, stat
      "with 4.3.0 'mail transport unavailable' naming the program")
 inst.stop()
 
+# ---- soft_bounce: what would bounce is deferred with a 4.x.x code
+inst = Instance("default_transport = error:5.7.1 no way\nsoft_bounce = yes\n")
+inst.start()
+qid = inst.inject("alice@example.org", ["x@far.test"])
+inst.poke()
+ok(inst.wait(lambda: qid in inst.files("deferred")), "soft_bounce = yes: the message waits")
+like(inst.logtext(), rf"{qid}: to=<x@far.test>, relay=none, .*dsn=4\.7\.1, status=deferred \(no way\)$",
+     "logged as deferred with the code turned into 4.7.1")
+is_(inst.runs("notices.jsonl"), [], "and no notice is asked for")
+inst.stop()
+
 # ---- no postern-bounce: the failed recipient stays B and waits
 inst = Instance("default_transport = error:no way\n", bounce=False)
 inst.start()

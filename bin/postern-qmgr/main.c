@@ -60,6 +60,7 @@ void qmgr_read_conf(void)
     c->delay_warning_time = conf_time("delay_warning_time");
     c->message_active_limit = conf_int("qmgr_message_active_limit");
     c->default_process_limit = (int)conf_int("default_process_limit");
+    c->soft_bounce = conf_bool("soft_bounce");
     if (c->minimal_backoff_time < 1)
         c->minimal_backoff_time = 1;
     if (c->maximal_backoff_time < c->minimal_backoff_time)

@@ -88,6 +88,7 @@ struct qmgr_conf {
     long long maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time;
     long long message_active_limit;
     int default_process_limit;
+    int soft_bounce;            /* bounces become deferrals (4.x.x) */
 };
 
 struct qmgr {

@@ -75,6 +75,15 @@ void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outc
                        const char *dsn, const char *text)
 {
     struct queue_recipient *r = &msg->qf.rcpt[index];
+    char soft_dsn[32];
+    if (outcome == OUTCOME_BOUNCED && qmgr.conf.soft_bounce) {
+        /* soft_bounce: what would bounce waits, with a 4.x.x code */
+        outcome = OUTCOME_DEFERRED;
+        snprintf(soft_dsn, sizeof soft_dsn, "%s", dsn);
+        if (soft_dsn[0] == '5')
+            soft_dsn[0] = '4';
+        dsn = soft_dsn;
+    }
     struct timeval now, arrival = {(time_t)msg->qf.arrival_sec,
                                    (suseconds_t)msg->qf.arrival_usec};
     gettimeofday(&now, NULL);
