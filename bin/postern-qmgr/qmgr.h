@@ -58,7 +58,8 @@ struct qmgr_destination {
     struct qmgr_transport *transport;
     int busy;
     struct qmgr_job *todo_head, *todo_tail;
-    struct qmgr_destination *next;
+    struct qmgr_destination *next;      /* the transport's list */
+    struct qmgr_destination *hash_next; /* the lookup table's chain */
 };
 
 enum job_kind { JOB_DELIVERY, JOB_NOTICE };

@@ -5,6 +5,7 @@
  * (default_process_limit).  error:, discard:, retry:, defer_transports and
  * transports without a runner program are decided here, without a job. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -106,12 +107,32 @@ void transports_reset(void)
         transport_configure(t);
 }
 
+/* Destinations by (transport, name, nexthop): a chained hash table, so
+ * that a queue for many domains costs no search per recipient. */
+#define DEST_BUCKETS 4096
+static struct qmgr_destination *dest_table[DEST_BUCKETS];
+
+/* FNV-1a over the key. */
+static size_t dest_bucket(const struct qmgr_transport *t, const char *name,
+                          const char *nexthop)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)t;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (const char *p = nexthop; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (size_t)(h % DEST_BUCKETS);
+}
+
 /* The destination queue of a transport for this nexthop (or recipient). */
 static struct qmgr_destination *destination_find(struct qmgr_transport *t,
                                                  const char *name, const char *nexthop)
 {
-    for (struct qmgr_destination *d = t->destinations; d; d = d->next)
-        if (strcmp(d->name, name) == 0 && strcmp(d->nexthop, nexthop) == 0)
+    size_t b = dest_bucket(t, name, nexthop);
+    for (struct qmgr_destination *d = dest_table[b]; d; d = d->hash_next)
+        if (d->transport == t && strcmp(d->name, name) == 0
+            && strcmp(d->nexthop, nexthop) == 0)
             return d;
     struct qmgr_destination *d = xcalloc(1, sizeof *d);
     d->name = xstrdup(name);
@@ -119,7 +140,22 @@ static struct qmgr_destination *destination_find(struct qmgr_transport *t,
     d->transport = t;
     d->next = t->destinations;
     t->destinations = d;
+    d->hash_next = dest_table[b];
+    dest_table[b] = d;
     return d;
+}
+
+/* Free an idle destination (already unlinked from its transport's list). */
+static void destination_free(struct qmgr_destination *d)
+{
+    struct qmgr_destination **link = &dest_table[dest_bucket(d->transport, d->name, d->nexthop)];
+    while (*link && *link != d)
+        link = &(*link)->hash_next;
+    if (*link)
+        *link = d->hash_next;
+    free(d->name);
+    free(d->nexthop);
+    free(d);
 }
 
 /* Append a job to its destination's list of jobs to do. */
@@ -261,9 +297,7 @@ void schedule_run(void)
             struct qmgr_destination *d = *link;
             if (d->busy == 0 && !d->todo_head) {
                 *link = d->next;
-                free(d->name);
-                free(d->nexthop);
-                free(d);
+                destination_free(d);
             } else {
                 link = &d->next;
             }
