@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -43,6 +44,26 @@ static void delivery_request(struct strbuf *req, struct qmgr_job *job)
             record_putf(req, 'P', "NOTIFY=%s", r->notify);
     }
     record_end(req);
+}
+
+/* The environment for runners: ours without systemd's notify socket and
+ * watchdog variables, which belong to qmgr. */
+static char **runner_environment(void)
+{
+    static char **env;
+    if (env)
+        return env;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    env = xcalloc(n + 1, sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0
+            && strncmp(environ[i], "WATCHDOG_USEC=", 14) != 0
+            && strncmp(environ[i], "WATCHDOG_PID=", 13) != 0)
+            env[k++] = environ[i];
+    return env;
 }
 
 /* Move fd to at least 10 (so dup2 onto 0, 1 and 3 cannot clobber it). */
@@ -97,24 +118,33 @@ int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req)
     }
     argv[argc] = NULL;
 
-    pid_t pid = fork();
-    if (pid == 0) {
-        sigset_t none;
+    /* posix_spawn (vfork-like in glibc): no copy of qmgr's page tables per
+     * runner.  The runner starts with no blocked signals, SIGPIPE default. */
+    pid_t pid = -1;
+    int saved = EBADF;
+    if (file_fd >= 0 && request_pipe[0] >= 0 && result_pipe[1] >= 0) {
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attr;
+        sigset_t none, defaults;
         sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        /* systemd's notify socket and watchdog are qmgr's, not the runner's */
-        unsetenv("NOTIFY_SOCKET");
-        unsetenv("WATCHDOG_USEC");
-        unsetenv("WATCHDOG_PID");
-        if (file_fd < 0 || request_pipe[0] < 0 || result_pipe[1] < 0
-            || dup2(file_fd, 0) < 0 || dup2(result_pipe[1], 1) < 0
-            || dup2(request_pipe[0], 3) < 0)
-            _exit(75);
-        execv(program, argv);
-        _exit(75);
+        sigemptyset(&defaults);
+        sigaddset(&defaults, SIGPIPE);
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, file_fd, 0);
+        posix_spawn_file_actions_adddup2(&actions, result_pipe[1], 1);
+        posix_spawn_file_actions_adddup2(&actions, request_pipe[0], 3);
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &defaults);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        int rc = posix_spawn(&pid, program, &actions, &attr, argv, runner_environment());
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
+        if (rc != 0) {
+            pid = -1;
+            saved = rc;
+        }
     }
-    int saved = errno;
     free(argv);
     close(file_fd);
     close(request_pipe[0]);
