@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "strbuf.h"
 #include "table_lines.h"
 
@@ -19,10 +20,14 @@ void table_error(struct strbuf *err, const char *path, int lineno,
                  const char *fmt, ...)
 {
     va_list ap;
-    strbuf_printf(err, "%s, line %d: ", path, lineno);
+    struct strbuf message = STRBUF_INIT;
+    strbuf_printf(&message, "%s, line %d: ", path, lineno);
     va_start(ap, fmt);
-    strbuf_vprintf(err, fmt, ap);
+    strbuf_vprintf(&message, fmt, ap);
     va_end(ap);
+    /* the message quotes the file, which may hold anything */
+    log_printable(err, strbuf_str(&message), 0);
+    strbuf_free(&message);
 }
 
 int table_read_file(const char *path, struct strbuf *text, struct strbuf *err)
