@@ -34,15 +34,13 @@ static const char *table(const char *type, const char *name, const char *text)
     return specs[i];
 }
 
-/* Open a list of tables; exits when that fails (a broken test). */
+/* Open a list of tables; NULL (and a failed test) when that fails. */
 static struct maplist *open_list(const char *value)
 {
     struct strbuf err = STRBUF_INIT;
     struct maplist *list = maplist_open(value, &err);
-    if (!list) {
-        printf("Bail out! cannot open \"%s\": %s\n", value, strbuf_str(&err));
-        exit(2);
-    }
+    if (!list)
+        ok(0, "open \"%s\": %s", value, strbuf_str(&err));
     strbuf_free(&err);
     return list;
 }
@@ -65,6 +63,8 @@ static void address(const char *tables, const char *addr, const char *delimiters
                     int local, const char *want, const char *want_form)
 {
     struct maplist *list = open_list(tables);
+    if (!list)
+        return;
     struct strbuf value = STRBUF_INIT, name = STRBUF_INIT;
     enum addr_key_form form = ADDR_KEY_FULL;
     int result = map_search_address(list, addr, delimiters, local, &value, &form);
@@ -86,6 +86,8 @@ static void mail_access(const char *tables, const char *addr, int parent_matches
                         const char *want)
 {
     struct maplist *list = open_list(tables);
+    if (!list)
+        return;
     struct strbuf value = STRBUF_INIT, name = STRBUF_INIT;
     int result = map_search_mail_access(list, addr, "+", parent_matches, &value);
     strbuf_printf(&name, "access(5) address %s%s: %s", addr,
@@ -101,6 +103,8 @@ static void domain(const char *tables, const char *dom, int parent_matches,
                    const char *want)
 {
     struct maplist *list = open_list(tables);
+    if (!list)
+        return;
     struct strbuf value = STRBUF_INIT, name = STRBUF_INIT;
     int result = map_search_domain(list, dom, parent_matches, &value);
     strbuf_printf(&name, "domain %s%s: %s", dom,
@@ -115,6 +119,8 @@ static void domain(const char *tables, const char *dom, int parent_matches,
 static void client_ip(const char *tables, const char *ip, const char *want)
 {
     struct maplist *list = open_list(tables);
+    if (!list)
+        return;
     struct strbuf value = STRBUF_INIT, name = STRBUF_INIT;
     int result = map_search_client_ip(list, ip, &value);
     strbuf_printf(&name, "client %s: %s", ip, want);
