@@ -6,8 +6,10 @@
  * the flags toggle them: i (case), x (extended syntax), m (REG_NEWLINE:
  * ^ and $ also match at newlines).
  */
+#include <ctype.h>
 #include <regex.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "map_impl.h"
 #include "regex_table.h"
@@ -15,6 +17,8 @@
 #include "xalloc.h"
 
 #define MAX_SPANS 100
+#define MAX_NESTING 256         /* parentheses in one pattern */
+#define MAX_COST 200000         /* regcomp nodes beyond the pattern's length */
 
 /* regerror's text for a code. */
 static void regexp_error_text(int code, const regex_t *re, struct strbuf *out)
@@ -22,6 +26,67 @@ static void regexp_error_text(int code, const regex_t *re, struct strbuf *out)
     char message[256];
     (void)regerror(code, re, message, sizeof message);
     strbuf_puts(out, message);
+}
+
+/* An upper bound of the nodes glibc's regcomp builds for a pattern: it
+ * copies the operand of "+" once and that of "{n,m}" max(n,m) times, so
+ * stacked or nested repetitions ("a++++++++", "((a{99}){99}){99}") grow
+ * exponentially and a short pattern can take all memory.  Bracket
+ * expressions and escaped characters count as one node; both the ERE and
+ * the BRE operators are counted (an overestimate in either syntax). */
+static double regexp_cost(const char *p)
+{
+    double total[MAX_NESTING], last[MAX_NESTING];
+    int depth = 0;
+    total[0] = last[0] = 0;
+    while (*p) {
+        int escaped = *p == '\\' && p[1];
+        char c = escaped ? p[1] : *p;
+        const char *next = p + 1 + escaped;
+        if (c == '(' && (escaped || *p == '(')) {
+            if (depth + 1 == MAX_NESTING)
+                return 1e300;
+            depth++;
+            total[depth] = last[depth] = 0;
+        } else if (c == ')' && depth > 0) {
+            double size = total[depth] + last[depth] + 1;
+            depth--;
+            total[depth] += last[depth];
+            last[depth] = size;
+        } else if (c == '|') {
+            total[depth] += last[depth];
+            last[depth] = 0;
+        } else if (c == '+') {
+            last[depth] = 2 * last[depth] + 1;
+        } else if (c == '*' || c == '?') {
+            last[depth] += 1;
+        } else if (c == '{' && isdigit((unsigned char)*next)) {
+            char *end;
+            unsigned long low = strtoul(next, &end, 10), high = low;
+            if (*end == ',')
+                high = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10) : (end++, low + 1);
+            last[depth] = last[depth] * (double)(high > low ? high : low) + 1;
+            next = end + (*end == '\\') + (*end != '\0');    /* past "}" or "\}" */
+        } else if (!escaped && c == '[') {
+            /* skip the bracket expression: []...], [^]...], [[:alpha:]] */
+            next = p + 1 + (p[1] == '^');
+            next += *next == ']';
+            while (*next && *next != ']')
+                next += (*next == '[' && (next[1] == ':' || next[1] == '.' || next[1] == '=')
+                         && strchr(next + 2, next[1])) ? (size_t)(strchr(next + 2, next[1]) - next) + 1 : 1;
+            next += *next == ']';
+            total[depth] += last[depth];
+            last[depth] = 1;
+        } else {
+            total[depth] += last[depth];
+            last[depth] = 1;
+        }
+        p = next;
+    }
+    double sum = 0;
+    for (int i = 0; i <= depth; i++)
+        sum += total[i] + last[i];
+    return sum;
 }
 
 /* Compile one pattern (struct regex_engine.compile). */
@@ -42,6 +107,11 @@ static void *regexp_compile_pattern(const char *pattern, const char *flags,
     }
     if (!want_groups)
         options |= REG_NOSUB;
+    size_t length = strlen(pattern);
+    if (regexp_cost(pattern) > (double)MAX_COST + 4.0 * (double)length) {
+        strbuf_puts(err, "regexp pattern too complex: its repetitions would take too much memory (use pcre: for such patterns)");
+        return NULL;
+    }
     regex_t *re = xmalloc(sizeof *re);
     int code = regcomp(re, pattern, options);
     if (code != 0) {

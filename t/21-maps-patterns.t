@@ -180,6 +180,11 @@ refused(table("regexp", "/ok/ x\n/(a/ y\n"), 2, r"error in regexp pattern", "reg
 refused(table("regexp", "/a/ $1\n"), 1, r"uses \$1 but the pattern has 0 groups", "regexp: $n beyond the groups")
 refused(table("regexp", "/a/s x\n"), 1, r"unknown regexp flag \"s\"", "regexp: pcre's flags are not regexp's")
 refused(table("regexp", "if !/a/\n"), 1, r"if without endif", "regexp: if without endif")
+refused(table("regexp", "/ok/ x\n/ab" + "+" * 48 + "/ y\n"), 2, r"too complex",
+        "regexp: stacked repetitions that would take all memory in regcomp")
+refused(table("regexp", "/((a{255}){255}){255}/ y\n"), 1, r"too complex", "regexp: nested counted repetitions")
+finds(table("regexp", "/^(x{2,3}){1,2}-[+*]{1,3}$/ counted\n"), "xxxxx-+*", "counted",
+      "regexp: ordinary counted repetitions are fine")
 
 # ---- cidr ----
 cidr = table("cidr", """# first match wins, in file order
