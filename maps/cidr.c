@@ -264,7 +264,7 @@ static int cidr_parse(struct map *map, const char *path, const char *text,
 static int cidr_open(struct map *map, const char *name, struct strbuf *err)
 {
     struct strbuf text = STRBUF_INIT;
-    int result = table_read_file(name, &text, err);
+    int result = table_read_source(name, &text, err);
     if (result == 0)
         result = cidr_parse(map, name, strbuf_str(&text), text.len, err);
     strbuf_free(&text);

@@ -371,7 +371,7 @@ int regex_table_open(struct map *map, const char *path,
                      const struct regex_engine *engine, struct strbuf *err)
 {
     struct strbuf text = STRBUF_INIT;
-    int result = table_read_file(path, &text, err);
+    int result = table_read_source(path, &text, err);
     if (result == 0)
         result = regex_table_parse(map, path, strbuf_str(&text), text.len,
                                    engine, err);

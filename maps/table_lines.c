@@ -3,12 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "strbuf.h"
 #include "table_lines.h"
+#include "xalloc.h"
 
 int table_is_blank(int c)
 {
@@ -54,6 +57,29 @@ int table_read_file(const char *path, struct strbuf *text, struct strbuf *err)
     }
     close(fd);
     return 0;
+}
+
+int table_read_source(const char *name, struct strbuf *text, struct strbuf *err)
+{
+    if (*name != '{')
+        return table_read_file(name, text, err);
+    size_t len = strlen(name);
+    while (len > 1 && table_is_blank((unsigned char)name[len - 1]))
+        len--;
+    if (len < 2 || name[len - 1] != '}') {
+        strbuf_printf(err, "inline table \"%s\": expected { {rule}, {rule} ... }", name);
+        return -1;
+    }
+    char *inner = xstrndup(name + 1, len - 2);
+    struct strlist rules = STRLIST_INIT;
+    int status = list_split(inner, &rules, err);
+    for (size_t i = 0; status == 0 && i < rules.count; i++) {
+        strbuf_puts(text, rules.item[i]);
+        strbuf_putc(text, '\n');
+    }
+    strlist_free(&rules);
+    free(inner);
+    return status;
 }
 
 /* Hand one finished logical line to fn, trailing white space removed. */

@@ -21,6 +21,10 @@ typedef int (*table_line_fn)(char *line, int lineno, void *ctx,
 
 /* Read the whole file at path into text.  0, or -1 with err set. */
 int table_read_file(const char *path, struct strbuf *text, struct strbuf *err);
+/* The text of a table named `name`: the file, or for an inline table
+ * (Postfix 3.7: "pcre:{ {rule 1}, {rule 2} }", name "{ ... }") its rules,
+ * one per line.  0, or -1 with err set. */
+int table_read_source(const char *name, struct strbuf *text, struct strbuf *err);
 /* Split text (len bytes) into logical lines and call fn for each.  A NUL
  * byte or a continuation line with nothing before it is an error.  0, or
  * -1 with "PATH, line N: ..." in err. */

@@ -150,6 +150,12 @@ ok(r.returncode == 0 and r.stdout.rstrip("\n") == "r" * (1 << 20), "pcre: a 1 MB
 r = query(subst, "joe@example.com" * 8000)
 is_(r.returncode, 1, "pcre: a 120 kB key is searched (and not found)")
 
+# inline tables (Postfix 3.7): the rules are in the table's name
+finds("pcre:{ {/^(\\w+)@/ user=$1}, { /x/ y } }", "joe@example.com", "user=joe",
+      "pcre: an inline table, pcre:{ {rule}, {rule} }")
+finds("pcre:{ {/^(\\w+)@/ user=$1}, { /x/ y } }", "x", "y", "  its second rule")
+refused("pcre:{ {/ok/ x}, {/(/ y} }", 2, "missing closing parenthesis", "pcre: an inline table with a bad rule")
+
 # ---- regexp ----
 rx = table("regexp", r"""/^([a-z]+)@(example\.com)$/   user=$1 domain=${2} cost=$$5
 /^Exact@/i                    case-sensitive
@@ -212,6 +218,9 @@ misses(cidr, "2001:db9::1", "cidr: ... nor to the other family")
 misses(cidr, "not-an-address", "cidr: a key that is no IP address matches nothing")
 misses(cidr, "[192.168.1.1]", "cidr: a key in brackets matches nothing (as Postfix)")
 misses(cidr, "010.1.1.1", "cidr: a key with leading zeros matches nothing")
+
+finds("cidr:{ {10.0.0.0/8 ten}, {::/0 six} }", "10.1.2.3", "ten", "cidr: an inline table")
+finds("cidr:{ {10.0.0.0/8 ten}, {::/0 six} }", "::1", "six", "  its second rule")
 
 every = table("cidr", "0.0.0.0/0  any4\n::/0  any6\n")
 finds(every, "203.0.113.9", "any4", "cidr: 0.0.0.0/0 matches every IPv4 address")
