@@ -150,6 +150,11 @@ ok(r.returncode == 0 and r.stdout.rstrip("\n") == "r" * (1 << 20), "pcre: a 1 MB
 r = query(subst, "joe@example.com" * 8000)
 is_(r.returncode, 1, "pcre: a 120 kB key is searched (and not found)")
 
+backtrack = table("pcre", "/^(a+)+$/ catastrophic\n/b$/ ends-in-b\n")
+r = query(backtrack, "a" * 40 + "b")
+is_(r.stdout.rstrip("\n"), "ends-in-b", "pcre: a key that hits PCRE2's match limit skips that rule (as Postfix)")
+like(r.stderr, re.escape(backtrack.split(":", 1)[1]) + r", line 1: match limit exceeded", "  with a warning naming the rule")
+
 # inline tables (Postfix 3.7): the rules are in the table's name
 finds("pcre:{ {/^(\\w+)@/ user=$1}, { /x/ y } }", "joe@example.com", "user=joe",
       "pcre: an inline table, pcre:{ {rule}, {rule} }")
