@@ -28,6 +28,28 @@ static void regexp_error_text(int code, const regex_t *re, struct strbuf *out)
     strbuf_puts(out, message);
 }
 
+/* Past the end of the bracket expression that starts at p: "[...]",
+ * "[^...]", a "]" first in the list, and [:class:], [.coll.], [=equiv=]
+ * inside. */
+static const char *skip_bracket(const char *p)
+{
+    p += 1 + (p[1] == '^');
+    if (*p == ']')
+        p++;
+    while (*p && *p != ']') {
+        if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+            const char terminator[] = {p[1], ']', '\0'};
+            const char *close = strstr(p + 2, terminator);
+            if (close) {
+                p = close + 2;
+                continue;
+            }
+        }
+        p++;
+    }
+    return *p ? p + 1 : p;
+}
+
 /* An upper bound of the nodes glibc's regcomp builds for a pattern: it
  * copies the operand of "+" once and that of "{n,m}" max(n,m) times, so
  * stacked or nested repetitions ("a++++++++", "((a{99}){99}){99}") grow
@@ -68,13 +90,7 @@ static double regexp_cost(const char *p)
             last[depth] = last[depth] * (double)(high > low ? high : low) + 1;
             next = end + (*end == '\\') + (*end != '\0');    /* past "}" or "\}" */
         } else if (!escaped && c == '[') {
-            /* skip the bracket expression: []...], [^]...], [[:alpha:]] */
-            next = p + 1 + (p[1] == '^');
-            next += *next == ']';
-            while (*next && *next != ']')
-                next += (*next == '[' && (next[1] == ':' || next[1] == '.' || next[1] == '=')
-                         && strchr(next + 2, next[1])) ? (size_t)(strchr(next + 2, next[1]) - next) + 1 : 1;
-            next += *next == ']';
+            next = skip_bracket(p);
             total[depth] += last[depth];
             last[depth] = 1;
         } else {
