@@ -205,10 +205,8 @@ static int parse_line(char *line, int lineno, void *ctx, struct strbuf *err)
         return 0;
     }
     if (starts_with_word(line, "endif", &p)) {
-        if (*skip_blanks(p)) {
-            table_error(err, table->path, lineno, "text after \"endif\"");
-            return -1;
-        }
+        if (*skip_blanks(p))
+            table_warning(table->path, lineno, "ignoring text after \"endif\"");
         if (table->depth == 0) {
             table_error(err, table->path, lineno, "endif without if");
             return -1;

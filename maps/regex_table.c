@@ -307,10 +307,8 @@ static int parse_line(char *line, int lineno, void *ctx, struct strbuf *err)
     if (starts_with_word(line, "endif", &p)) {
         while (table_is_blank((unsigned char)*p))
             p++;
-        if (*p) {
-            table_error(err, table->path, lineno, "text after \"endif\"");
-            return -1;
-        }
+        if (*p)
+            table_warning(table->path, lineno, "ignoring text after \"endif\"");
         if (table->depth == 0) {
             table_error(err, table->path, lineno, "endif without if");
             return -1;

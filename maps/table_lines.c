@@ -33,6 +33,19 @@ void table_error(struct strbuf *err, const char *path, int lineno,
     strbuf_free(&message);
 }
 
+void table_warning(const char *path, int lineno, const char *fmt, ...)
+{
+    va_list ap;
+    struct strbuf message = STRBUF_INIT, shown = STRBUF_INIT;
+    va_start(ap, fmt);
+    strbuf_vprintf(&message, fmt, ap);
+    va_end(ap);
+    msg_warn("%s, line %d: %s", path, lineno,
+             log_printable(&shown, strbuf_str(&message), 0));
+    strbuf_free(&message);
+    strbuf_free(&shown);
+}
+
 int table_read_file(const char *path, struct strbuf *text, struct strbuf *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -33,6 +33,10 @@ int table_each_line(const char *path, const char *text, size_t len,
 /* Append "PATH, line N: " and the formatted message to err. */
 void table_error(struct strbuf *err, const char *path, int lineno,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Log "warning: PATH, line N: message" (for what Postfix also only warns
+ * about and that cannot change what the table means). */
+void table_warning(const char *path, int lineno, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* White space as Postfix's table readers see it (the C locale's). */
 int table_is_blank(int c);
 

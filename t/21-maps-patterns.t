@@ -130,6 +130,10 @@ refused(table("pcre", "/a/z b\n"), 1, r"unknown pcre flag \"z\"", "pcre: an unkn
 refused(table("pcre", "/a b\n"), 1, r"no closing delimiter", "pcre: no closing delimiter")
 refused(table("pcre", "   /a/ b\n"), 1, r"continues nothing", "pcre: a first line that starts with white space")
 refused(table("pcre", "hello world\n"), 1, r"expected", "pcre: a line that is no rule")
+endif_text = table("pcre", "if /a/\n/b/ ab\nendif  # end of the a block\n")
+r = query(endif_text, "ab")
+ok(r.returncode == 0 and r.stdout == "ab\n", "pcre: text after endif does not refuse the table (Postfix only warns)")
+like(r.stderr, r"line 3: ignoring text after \"endif\"", "  but is warned about")
 
 for n, junk in enumerate([bytes(range(256)) * 64, b"/\xff(/ x\n", b"/a/ \x01\x02\n\x80\x81 y\n"]):
     binary = write(os.path.join(tmp, f"binary{n}.pcre"), junk)
