@@ -257,6 +257,21 @@ static void split_transport(const char *spec, struct strbuf *transport,
     strbuf_puts(nexthop, colon + 1);
 }
 
+/* Look a partial key up in the fixed-key tables only (pattern tables see
+ * the whole address only, as Postfix's transport lookups). */
+static int lookup_fixed(struct maplist *list, const char *key, struct strbuf *value)
+{
+    for (size_t i = 0; i < maplist_count(list); i++) {
+        struct map *map = maplist_at(list, i);
+        if (map_flags(map) & MAP_PATTERN)
+            continue;
+        int m = map_lookup(map, key, value);
+        if (m != MAP_NOTFOUND)
+            return m;
+    }
+    return MAP_NOTFOUND;
+}
+
 /* Search transport_maps for the address; MAP_FOUND with the value. */
 static int transport_lookup(struct resolver *r, const char *address,
                             const char *domain, struct strbuf *value)
@@ -273,7 +288,7 @@ static int transport_lookup(struct resolver *r, const char *address,
             struct strbuf key = STRBUF_INIT;
             strbuf_append(&key, address, ext);
             strbuf_puts(&key, at);
-            m = maplist_lookup(r->transport_maps, strbuf_str(&key), value);
+            m = lookup_fixed(r->transport_maps, strbuf_str(&key), value);
             strbuf_free(&key);
             if (m != MAP_NOTFOUND)
                 return m;
@@ -284,7 +299,7 @@ static int transport_lookup(struct resolver *r, const char *address,
         if (m != MAP_NOTFOUND)
             return m;
     }
-    return maplist_lookup(r->transport_maps, "*", value);
+    return lookup_fixed(r->transport_maps, "*", value);
 }
 
 int resolve_address(struct resolver *r, const char *address, struct resolution *out)

@@ -103,41 +103,66 @@ bounce.test          error:5.7.1 go away
 quiet.test           discard:
 *                    twild:wildhost
 """)
-r, got = resolve(BASE + f"transport_maps = texthash:{d}/transport\n",
-                 "user@example.com", "other@example.com", "x@far.test", "x@a.far.test",
-                 "x@bounce.test", "x@quiet.test", "x@elsewhere.test")
-if "not implemented" in r.stderr + open(os.path.join(d, "log")).read():
-    diag("texthash is not implemented yet in maps/: transport_maps checks skipped")
-    for _ in range(7):
-        ok(True, "# SKIP texthash not available yet")
-else:
-    is_(got.get("user@example.com"), "class=local, transport=tdirect, nexthop=[10.0.0.1]:2525",
-        "transport_maps: user@domain first")
-    is_(got.get("other@example.com"), "class=local, transport=local, nexthop=mx.example.test",
-        "':' changes nothing")
-    is_(got.get("x@far.test"), "class=default, transport=tfar, nexthop=far.test",
-        "'transport:' resets the nexthop to the domain")
-    search_c = open(os.path.join(SRC, "maps", "search.c")).read()
-    if "(void)parent_matches" in search_c:
-        ok(True, "# SKIP map_search_domain (maps/search.c) is still a stub")
-    else:
-        is_(got.get("x@a.far.test"), "class=default, transport=smtp, nexthop=[mx.far.test]",
-            "'.domain' matches subdomains; ':nexthop' keeps the transport")
-    is_(got.get("x@bounce.test"), "class=default, transport=error, nexthop=5.7.1 go away",
-        "error:text")
-    is_(got.get("x@quiet.test"), "class=default, transport=discard, nexthop=quiet.test",
-        "discard:")
-    is_(got.get("x@elsewhere.test"), "class=default, transport=twild, nexthop=wildhost",
-        "'*' matches everything else")
+r, got = resolve(BASE + f"transport_maps = texthash:{d}/transport\nrecipient_delimiter = +\n",
+                 "user@example.com", "user+tag@example.com", "other@example.com", "x@far.test",
+                 "x@a.far.test", "x@bounce.test", "x@quiet.test", "x@elsewhere.test")
+is_(got.get("user@example.com"), "class=local, transport=tdirect, nexthop=[10.0.0.1]:2525",
+    "transport_maps: user@domain first")
+is_(got.get("user+tag@example.com"), "class=local, transport=tdirect, nexthop=[10.0.0.1]:2525",
+    "user+ext@domain is looked up as user@domain too (recipient_delimiter)")
+is_(got.get("other@example.com"), "class=local, transport=local, nexthop=mx.example.test",
+    "':' changes nothing")
+is_(got.get("x@far.test"), "class=default, transport=tfar, nexthop=far.test",
+    "'transport:' resets the nexthop to the domain")
+is_(got.get("x@a.far.test"), "class=default, transport=smtp, nexthop=[mx.far.test]",
+    "'.domain' matches subdomains; ':nexthop' keeps the transport")
+is_(got.get("x@bounce.test"), "class=default, transport=error, nexthop=5.7.1 go away",
+    "error:text")
+is_(got.get("x@quiet.test"), "class=default, transport=discard, nexthop=quiet.test",
+    "discard:")
+is_(got.get("x@elsewhere.test"), "class=default, transport=twild, nexthop=wildhost",
+    "'*' matches everything else")
+r, got = resolve(BASE + f"transport_maps = texthash:{d}/transport\n", "user+tag@example.com")
+is_(got.get("user+tag@example.com"), "class=local, transport=local, nexthop=mx.example.test",
+    "without recipient_delimiter there are no extensions")
+r, got = resolve(BASE + f"transport_maps = texthash:{d}/transport\n"
+                 "parent_domain_matches_subdomains = transport_maps\n", "x@b.bounce.test")
+is_(got.get("x@b.bounce.test"), "class=default, transport=error, nexthop=5.7.1 go away",
+    "with transport_maps in parent_domain_matches_subdomains, 'domain' matches subdomains")
+
+write(os.path.join(d, "transport.pcre"), "/^vip@/   tvip:[10.9.9.9]\n/@pcre\\.test$/ tpcre:\n")
+r, got = resolve(BASE + f"transport_maps = pcre:{d}/transport.pcre\n",
+                 "vip@far.test", "a@pcre.test", "a@sub.far.test")
+is_(got.get("vip@far.test"), "class=default, transport=tvip, nexthop=[10.9.9.9]",
+    "a pcre transport table sees the whole address")
+is_(got.get("a@pcre.test"), "class=default, transport=tpcre, nexthop=pcre.test",
+    "and matches on the domain part")
+is_(got.get("a@sub.far.test"), "class=default, transport=smtp, nexthop=sub.far.test",
+    "no match: no change")
+
+write(os.path.join(d, "relay_domains"), "example.org OK\n")
+r, got = resolve(f"relay_domains = texthash:{d}/relay_domains\n", "a@example.org",
+                 "a@sub.example.org", "a@example.net")
+is_(got.get("a@example.org", "").split(",")[0], "class=relay", "a domain found in a table matches")
+is_(got.get("a@sub.example.org", "").split(",")[0], "class=relay",
+    "and its subdomains (relay_domains is in parent_domain_matches_subdomains)")
+is_(got.get("a@example.net", "").split(",")[0], "class=default", "a domain not found does not")
 
 # a table that cannot answer: deferral, never a bounce
 r, got = resolve("relay_domains = fail:down\n", "x@far.test")
-if "not implemented" in r.stderr + open(os.path.join(d, "log")).read():
-    ok(True, "# SKIP the fail table type is not available yet")
-else:
-    is_(r.returncode, 75, "a table that cannot answer: -r exits 75")
-    like(got.get("x@far.test", ""), r"^temporary failure: 4\.3\.0 relay_domains lookup failure",
-         "the resolution is a temporary failure (4.3.0)")
+is_(r.returncode, 75, "a table that cannot answer: -r exits 75")
+like(got.get("x@far.test", ""), r"^temporary failure: 4\.3\.0 relay_domains lookup failure",
+     "the resolution is a temporary failure (4.3.0)")
+
+# through the daemon: a table that cannot answer defers (4.3.0), never bounces
+inst = Instance("transport_maps = fail:down\n")
+inst.start()
+qid = inst.inject("alice@example.org", ["x@far.test"])
+inst.poke()
+ok(inst.wait(lambda: qid in inst.files("deferred")), "a failing transport_maps table: the message waits")
+like(inst.logtext(), rf"{qid}: to=<x@far.test>, relay=none, .*dsn=4\.3\.0, status=deferred \(transport_maps lookup failure for x@far.test\)$",
+     "deferred with 4.3.0")
+inst.stop()
 
 # through the daemon: classes decide the runner
 inst = Instance("virtual_mailbox_domains = virt.test\nvirtual_alias_domains = alias.test\n"
