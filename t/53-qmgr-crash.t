@@ -34,6 +34,8 @@ want = {f"{p}{i}@virt.test" for i in range(N) for p in "uv"}
 is_(sorted(want - set(seen)), [], "every recipient was delivered at least once")
 dups = sum(c - 1 for c in seen.values())
 diag(f"{dups} duplicate deliveries out of {2 * N} recipients after {kills} kills")
-ok(dups <= 20 * max(kills, 1), "duplicates are limited to deliveries in flight at a kill")
+# at most the deliveries in flight at each kill: 20 runners (the default
+# destination concurrency) of 2 recipients
+ok(dups <= 40 * max(kills, 1), "duplicates are limited to deliveries in flight at a kill")
 is_(inst.stop(), 0, "the last qmgr stops cleanly")
 done()

@@ -112,7 +112,12 @@ static void write_pid_file(void)
     pid_fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (pid_fd < 0)
         msg_fatal_temp_errno("open %s", pid_path);
-    if (flock(pid_fd, LOCK_EX | LOCK_NB) != 0) {
+    /* a runner that a killed qmgr was starting holds the lock until its
+     * exec: wait a little before deciding that another qmgr runs */
+    int locked = 0;
+    for (int tries = 0; tries < 20 && !(locked = flock(pid_fd, LOCK_EX | LOCK_NB) == 0); tries++)
+        usleep(100000);
+    if (!locked) {
         char buf[32] = "";
         ssize_t n = pread(pid_fd, buf, sizeof buf - 1, 0);
         buf[n > 0 ? n : 0] = '\0';
