@@ -310,12 +310,20 @@ static void emit_result(struct runner_request *request, size_t index,
                    + (double)(now.tv_usec - start_time.tv_usec) / 1e6;
     if (delay < 0)
         delay = 0;
+    /* Postfix's delay form: at most two decimals, no trailing zeros */
+    char delay_text[32];
+    snprintf(delay_text, sizeof delay_text, "%.2f", delay);
+    char *end = delay_text + strlen(delay_text);
+    while (end[-1] == '0')
+        *--end = '\0';
+    if (end[-1] == '.')
+        end[-1] = '\0';
     struct strbuf addr = STRBUF_INIT, why = STRBUF_INIT;
     log_printable(&addr, rcpt->address, 0);
     log_printable(&why, text, 0);
-    msg_info("%s: to=<%s>, relay=%s, delay=%.2g, dsn=%s, status=%s (%s)",
+    msg_info("%s: to=<%s>, relay=%s, delay=%s, dsn=%s, status=%s (%s)",
              *request->queue_id ? request->queue_id : "NOQUEUE", addr.s,
-             runner_program, delay, dsn, outcome_word(rcpt->outcome), why.s);
+             runner_program, delay_text, dsn, outcome_word(rcpt->outcome), why.s);
     printf("%s: dsn=%s, status=%s (%s)\n", addr.s, dsn,
            outcome_word(rcpt->outcome), why.s);
     fflush(stdout);
