@@ -143,6 +143,15 @@ r = deliver(d, ["alice@example.com"], sender="")
 ok(read(os.path.join(d, "mail/example.com/alice")).count(b"\nFrom MAILER-DAEMON  ") == 1,
    "mbox: the null sender is MAILER-DAEMON on the From line")
 
+# quoting does not depend on where the program's read blocks end: every
+# line here starts with "From ", at every offset modulo any block size
+d2 = instance()
+many = b"Subject: q\n\n" + b"From x\n" * 30000
+r = deliver(d2, ["alice@example.com"], msg=many)
+box = read(os.path.join(d2, "mail/example.com/alice"))
+is_((box.count(b">From x\n"), box.count(b"\nFrom x\n")), (30000, 0),
+    "mbox: 'From ' lines are quoted across read-block boundaries")
+
 # a held dot lock defers with Postfix's 4.2.0
 write(os.path.join(d, "mail/example.com/alice.lock"), "")
 r = deliver(d, ["alice@example.com"], opts=["deliver_lock_attempts=1"])
