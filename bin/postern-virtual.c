@@ -58,8 +58,8 @@ static void virtual_setup_init(struct virtual_setup *setup)
         setup->broken = 1;
     }
     setup->minimum_uid = conf_int("virtual_minimum_uid");
-    long long limit = conf_int("virtual_mailbox_limit");
-    long long message_limit = conf_int("message_size_limit");
+    long long limit = conf_size("virtual_mailbox_limit");
+    long long message_limit = conf_size("message_size_limit");
     if (limit < 0 || (limit > 0 && (limit < message_limit || message_limit == 0))) {
         /* Postfix refuses this too: the limit must fit any accepted message */
         msg_warn("main.cf configuration error: virtual_mailbox_limit is smaller than message_size_limit");
