@@ -208,6 +208,7 @@ out:
     free(user);
 }
 
+/* One request (qmgr's or the shell's): every recipient gets one result. */
 int main(int argc, char **argv)
 {
     struct runner_request req;
