@@ -127,6 +127,22 @@ static long long lookup_id(struct runner_request *req, size_t i, const char *use
     return id;
 }
 
+/* Whether a mailbox path from the table climbs out of the base with a ".."
+ * component.  Postfix's virtual(8) forbids $1 substitution in pattern
+ * tables for this reason; postern's tables cannot yet be asked not to
+ * substitute, so the result is checked instead. */
+static int leaves_base(const char *path)
+{
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 1;
+        p += n;
+        p += strspn(p, "/");
+    }
+    return 0;
+}
+
 /* Take the mailbox owner's ids for the next file operations (effective
  * ids only, as Postfix's set_eugid: the process goes back to root for the
  * next recipient).  Order: groups, gid, uid. */
@@ -167,6 +183,12 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     if (found != MAP_FOUND || value.len == 0) {
         msg_warn("table %s: lookup %s: %s", conf_str("virtual_mailbox_maps"), user,
                  found == MAP_FOUND ? "empty result" : "temporary failure");
+        runner_result(req, i, "4.3.5", "mail system configuration error");
+        goto out;
+    }
+    if (leaves_base(value.s)) {
+        msg_warn("recipient %s: mailbox %s in virtual_mailbox_maps leaves virtual_mailbox_base",
+                 user, value.s);
         runner_result(req, i, "4.3.5", "mail system configuration error");
         goto out;
     }

@@ -199,6 +199,12 @@ is_(r.stdout, b"bob@example.com: dsn=4.3.5, status=deferred (mail system configu
 like(read(os.path.join(d, "maillog")).decode(),
      rf"warning: recipient bob@example.com: bad uid {OWNER} in virtual_uid_maps",
      "... and the log says which uid")
+write(os.path.join(d, "vmailbox2"), "eve@example.com example.com/../../../tmp/eve\n")
+r = deliver(d, ["eve@example.com"], opts=[f"virtual_mailbox_maps=texthash:{d}/vmailbox2"])
+is_(r.stdout, b"eve@example.com: dsn=4.3.5, status=deferred (mail system configuration error)\n",
+    "a mailbox path with a '..' component is refused (deferred)")
+like(read(os.path.join(d, "maillog")).decode(), r"mailbox example.com/../../../tmp/eve in virtual_mailbox_maps leaves virtual_mailbox_base",
+     "... and the log says why")
 r = deliver(d, ["bob@example.com"], opts=["virtual_uid_maps="])
 like(r.stdout.decode(), r"dsn=4\.3\.5, status=deferred", "no uid for the recipient defers")
 r = deliver(d, ["bob@example.com"], opts=["virtual_mailbox_base=relative/path"])
