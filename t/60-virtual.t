@@ -60,7 +60,8 @@ def deliver(d, rcpts, msg=MSG, sender="sender@example.org", opts=()):
     for o in opts:
         argv += ["-o", o]
     argv += ["-f", sender] + list(rcpts)
-    return run(argv, input=msg)
+    # a piped message is copied to an unlinked file in $TMPDIR
+    return run(argv, input=msg, env={"TMPDIR": d})
 
 
 def files(d, pattern):
