@@ -114,7 +114,7 @@ is_(read(new[0]) if new else None, prefix("bob@example.com") + MSG,
 r = deliver(d, ["anyone@example.net"], sender="")
 new = files(d, "catchall/new/*")
 ok(new and read(new[0]) == prefix("anyone@example.net", sender="") + MSG,
-      "@domain answers for any user; the null sender is Return-Path: <>")
+   "@domain answers for any user; the null sender is Return-Path: <>")
 
 # ---- mbox ----
 d = instance()
@@ -271,13 +271,13 @@ is_(results[:3], [b"K2.0.0 delivered to maildir",
     "request mode: one NUL-terminated K/Z/D record per recipient, in request order")
 is_(len(results), 5, "request mode: one result per recipient, each ended by NUL")
 ok(results[3:] == [b"K2.0.0 delivered to maildir", b""],
-      "request mode: the @domain catch-all in a request")
+   "request mode: the @domain catch-all in a request")
 new = files(d, "example.com/bob/new/*")
 is_(read(new[0]) if new else None, prefix("bob@example.com") + MSG,
     "request mode: the message is taken from the queue file at the M offset, exactly")
 new = files(d, "catchall/new/*")
 ok(new and read(new[0]).startswith(prefix("x@example.net", orig="Original@Example.net")),
-      "request mode: a PORIG attribute becomes X-Original-To")
+   "request mode: a PORIG attribute becomes X-Original-To")
 is_(read(os.path.join(d, "maillog")).decode().count("status=sent"), 0,
     "request mode: the runner leaves the delivery log lines to qmgr")
 
