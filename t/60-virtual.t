@@ -194,6 +194,14 @@ is_(r.stdout, b"eve@example.com: dsn=4.3.5, status=deferred (mail system configu
     "a mailbox path with a '..' component is refused (deferred)")
 like(read(os.path.join(d, "maillog")).decode(), r"mailbox example.com/../../../tmp/eve in virtual_mailbox_maps leaves virtual_mailbox_base",
      "... and the log says why")
+write(os.path.join(d, "vmailbox.pcre"), "/^(.*)@example\\.org$/ example.org/$1/\n")
+r = deliver(d, ["../../../tmp/x@example.org"],
+            opts=[f"virtual_mailbox_maps=pcre:{d}/vmailbox.pcre"])
+like(r.stdout.decode(), r"dsn=4\.3\.5, status=deferred",
+     "a pattern table's $1 cannot lead a recipient out of the base")
+r = deliver(d, ["carol@example.org"], opts=[f"virtual_mailbox_maps=pcre:{d}/vmailbox.pcre"])
+ok(r.returncode == 0 and len(files(d, "example.org/carol/new/*")) == 1,
+   "a pattern table with $1 still works for ordinary recipients")
 r = deliver(d, ["bob@example.com"], opts=["virtual_uid_maps="])
 like(r.stdout.decode(), r"dsn=4\.3\.5, status=deferred", "no uid for the recipient defers")
 r = deliver(d, ["bob@example.com"], opts=["virtual_mailbox_base=relative/path"])
