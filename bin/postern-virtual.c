@@ -234,7 +234,7 @@ out:
 int main(int argc, char **argv)
 {
     struct runner_request req;
-    runner_start(argc, argv, "virtual", "", &req);
+    runner_start(argc, argv, "virtual", NULL, &req);
     struct virtual_setup setup;
     virtual_setup_init(&setup);
     do {

@@ -228,7 +228,8 @@ static void shell_message(struct runner_request *request)
 }
 
 void runner_start(int argc, char **argv, const char *program,
-                  const char *extra_opts, struct runner_request *request)
+                  const struct runner_options *options,
+                  struct runner_request *request)
 {
     runner_program = program;
     gettimeofday(&start_time, NULL);
@@ -236,11 +237,13 @@ void runner_start(int argc, char **argv, const char *program,
     request->msg_fd = -1;
 
     struct strbuf optstring = STRBUF_INIT;
-    strbuf_printf(&optstring, "+c:o:vRf:q:%s", extra_opts ? extra_opts : "");
+    strbuf_printf(&optstring, "+c:o:vRf:q:%s",
+                  options && options->letters ? options->letters : "");
     const char *sender = NULL, *queue_id = NULL;
     int opt;
     while ((opt = getopt(argc, argv, optstring.s)) != -1) {
-        if (config_common_option(opt, optarg))
+        if (config_common_option(opt, optarg)
+            || (opt != '?' && options && options->take && options->take(opt, optarg)))
             continue;
         switch (opt) {
         case 'R': request->request_mode = 1; break;

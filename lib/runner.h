@@ -10,7 +10,7 @@
  * recipient's result the way the mode wants it.  A runner's main is:
  *
  *     struct runner_request req;
- *     runner_start(argc, argv, "virtual", "", &req);   // also opens the log
+ *     runner_start(argc, argv, "virtual", NULL, &req); // also opens the log
  *     do {
  *         for (size_t i = 0; i < req.rcpt_count; i++)
  *             deliver(&req, i);          // calls runner_result(&req, i, ...)
@@ -68,14 +68,20 @@ struct runner_request {
     size_t sent, deferred, bounced;
 };
 
+/* Options of a runner's own, beside -R -f -q -c -o -v (NULL: none). */
+struct runner_options {
+    const char *letters;                        /* getopt letters, "d:" */
+    int (*take)(int opt, const char *arg);      /* 1 when it took opt */
+};
+
 /* Parse argv, open the log (as postern/PROGRAM; copied to stderr in shell
  * mode), load main.cf, read the first request.  `program` names the
- * runner ("virtual"); `extra_opts` are getopt letters the
- * runner handles itself (none yet: pass "").  Exits with a usage message
- * (64, EX_USAGE) on a bad command line; exits without results (75) on a
- * malformed request, which qmgr turns into deferrals. */
+ * runner ("virtual").  Exits with a usage message (64, EX_USAGE) on a bad
+ * command line; exits without results (75) on a malformed request, which
+ * qmgr turns into deferrals. */
 void runner_start(int argc, char **argv, const char *program,
-                  const char *extra_opts, struct runner_request *request);
+                  const struct runner_options *options,
+                  struct runner_request *request);
 /* Report recipient `index`: `dsn` is an RFC 3463 code whose class (2, 4 or
  * 5) gives the outcome; the text follows printf `fmt`.  Written at once (a
  * K/Z/D record on fd 1, or "RECIPIENT: dsn=..., status=... (text)" on
