@@ -121,6 +121,10 @@ virtual_transport = tvirt
 relay_transport = trelay
 default_transport = tdefault
 """
+        # a parameter the test sets replaces the base line of the same name
+        own = {line.split("=")[0].strip() for line in main_cf.splitlines() if "=" in line}
+        base = "".join(line + "\n" for line in base.splitlines()
+                       if line.split("=")[0].strip() not in own)
         tap.write(os.path.join(self.dir, "main.cf"), base + main_cf)
         self.proc = None
 
