@@ -91,7 +91,7 @@ static void open_trigger(void)
         fcntl(trigger_fd, F_SETFL, fcntl(trigger_fd, F_GETFL) | O_NONBLOCK);
         return;
     }
-    if (mkdirat(qmgr.queue_fd, "public", 0755) != 0 && errno != EEXIST)
+    if (mkdirat(qmgr.queue_fd, "public", 0710) != 0 && errno != EEXIST)
         msg_fatal_temp_errno("mkdir %s/public", qmgr.conf.queue_directory);
     if (mkfifoat(qmgr.queue_fd, QUEUE_TRIGGER, 0620) != 0 && errno != EEXIST)
         msg_fatal_temp_errno("mkfifo %s/%s", qmgr.conf.queue_directory, QUEUE_TRIGGER);
@@ -104,7 +104,7 @@ static void open_trigger(void)
 /* The pid file, locked for our whole life: a second qmgr refuses to run. */
 static void write_pid_file(void)
 {
-    if (mkdirat(qmgr.queue_fd, "pid", 0755) != 0 && errno != EEXIST)
+    if (mkdirat(qmgr.queue_fd, "pid", 0700) != 0 && errno != EEXIST)
         msg_fatal_temp_errno("mkdir %s/pid", qmgr.conf.queue_directory);
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/pid/qmgr.pid", qmgr.conf.queue_directory);
@@ -329,11 +329,18 @@ int main(int argc, char **argv)
     qmgr.queue_fd = open(qmgr.conf.queue_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (qmgr.queue_fd < 0)
         msg_fatal_temp_errno("open queue_directory %s", qmgr.conf.queue_directory);
-    static const char *const dirs[] = {QUEUE_INCOMING, QUEUE_ACTIVE, QUEUE_DEFERRED,
-                                       QUEUE_HOLD, QUEUE_CORRUPT};
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
-        if (mkdirat(qmgr.queue_fd, dirs[i], 0700) != 0 && errno != EEXIST)
-            msg_fatal_temp_errno("mkdir %s/%s", qmgr.conf.queue_directory, dirs[i]);
+    /* missing directories get the modes of doc/privileges.md (postern init
+     * and make install create them; this is for a queue made by hand) */
+    static const struct { const char *name; mode_t mode; } dirs[] = {
+        {QUEUE_INCOMING, 01770}, {QUEUE_ACTIVE, 0700}, {QUEUE_DEFERRED, 0700},
+        {QUEUE_HOLD, 0700}, {QUEUE_CORRUPT, 0700},
+    };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        if (mkdirat(qmgr.queue_fd, dirs[i].name, dirs[i].mode) == 0)
+            fchmodat(qmgr.queue_fd, dirs[i].name, dirs[i].mode, 0);    /* umask */
+        else if (errno != EEXIST)
+            msg_fatal_temp_errno("mkdir %s/%s", qmgr.conf.queue_directory, dirs[i].name);
+    }
     write_pid_file();
     open_trigger();
 
