@@ -23,10 +23,16 @@
  * (transport kept), ":" or empty (no change), "error:text", "discard:text".
  * A transport listed in defer_transports is flagged, not changed.
  *
- * Callers: qmgr (every recipient), smtpd (reject_unauth_destination needs
- * only the class: resolve_domain_class; reject_unlisted_recipient needs the
- * class to pick the table).  Open a resolver once per process (tables stay
- * open), resolve many times; after SIGHUP, close and open again.
+ * Callers: qmgr (every recipient) and smtpd.  For reject_unauth_destination
+ * smtpd needs only resolve_domain_class(): the destination is authorized
+ * when the class is not ADDR_CLASS_DEFAULT and the local part holds no
+ * sender-specified routing ('@', '!', '%'); RESOLVE_RETRY is a 450 4.3.0.
+ * reject_unlisted_recipient picks its table by class (local: local_recipient_maps,
+ * virtual alias: virtual_alias_maps, virtual mailbox: virtual_mailbox_maps,
+ * relay: relay_recipient_maps).  Open a resolver once per process (tables
+ * stay open), resolve many times; after SIGHUP, close and open again.
+ * `postern-qmgr -r ADDRESS...` prints resolutions for administrators and
+ * tests (t/50-qmgr-resolve.t).
  */
 #ifndef POSTERN_RESOLVE_H
 #define POSTERN_RESOLVE_H
