@@ -135,6 +135,12 @@ ok(delivered(inst, qid), "error: bounces and the message is removed once the not
 like(inst.logtext(), rf"{qid}: to=<x@far.test>, relay=none, {DELAYS}, dsn=5\.7\.1, status=bounced \(no outbound mail here\)$",
      "error:text bounces with the text and its DSN code")
 is_([n["kind"] for n in inst.runs("notices.jsonl")], ["failure"], "and postern-bounce is asked")
+qid = inst.inject("alice@example.org", ["never@far.test"], rcpt_attrs={"never@far.test": ["NOTIFY=NEVER"]})
+inst.poke()
+ok(delivered(inst, qid), "a failed NOTIFY=NEVER recipient is done once postern-bounce answers")
+last = inst.runs("notices.jsonl")[-1]
+is_((last["kind"], last["rcpt"], last.get("params")), ("failure", ["never@far.test"], ["NOTIFY=NEVER"]),
+    "postern-bounce gets it with its NOTIFY (it decides who hears of it)")
 qid = inst.inject("alice@example.org", ["y@relay.test"])
 inst.poke()
 ok(delivered(inst, qid), "discard: completes the recipient")

@@ -86,6 +86,18 @@ int notice_start(struct qmgr_message *msg, const char *kind, size_t *rcpt, size_
     return 0;
 }
 
+/* Record that the delay warning is done with (a W record). */
+static void delay_warned(struct qmgr_message *msg)
+{
+    struct strbuf record = STRBUF_INIT;
+    long long now = (long long)time(NULL);
+    strbuf_printf(&record, "W%lld", now);
+    if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)
+        msg_warn_errno("%s: append delay warning record", msg->id);
+    msg->qf.delay_warned = now;
+    strbuf_free(&record);
+}
+
 void notice_done(struct qmgr_job *job)
 {
     struct qmgr_message *msg = job->msg;
@@ -93,13 +105,17 @@ void notice_done(struct qmgr_job *job)
     if (result[0] != 'K') {
         struct strbuf why = STRBUF_INIT;
         log_printable(&why, result[0] ? result + 1 : "no result from postern-bounce", 500);
-        if (result[0] == 'D' && strcmp(job->notice_kind, "failure") == 0) {
-            /* the notice can never be made: do not try forever */
+        if (result[0] == 'D') {
+            /* the notice can never be made: log it and give up on it */
             msg_warn("%s: %s notice failed permanently: %s; giving up", msg->id,
                      job->notice_kind, strbuf_str(&why));
-            for (size_t k = 0; k < job->rcpt_count; k++)
-                queue_file_set_status(msg->fd, &msg->qf.rcpt[job->rcpt[k]], RCPT_DONE);
-            msg->dirty = 1;
+            if (strcmp(job->notice_kind, "failure") == 0) {
+                for (size_t k = 0; k < job->rcpt_count; k++)
+                    queue_file_set_status(msg->fd, &msg->qf.rcpt[job->rcpt[k]], RCPT_DONE);
+                msg->dirty = 1;
+            } else if (strcmp(job->notice_kind, "delay") == 0) {
+                delay_warned(msg);
+            }
         } else {
             msg_warn("%s: %s notice not sent: %s", msg->id, job->notice_kind,
                      strbuf_str(&why));
@@ -113,13 +129,7 @@ void notice_done(struct qmgr_job *job)
                 msg_warn_errno("%s: mark recipient done", msg->id);
         msg->dirty = 1;
     } else if (strcmp(job->notice_kind, "delay") == 0) {
-        struct strbuf record = STRBUF_INIT;
-        long long now = (long long)time(NULL);
-        strbuf_printf(&record, "W%lld", now);
-        if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)
-            msg_warn_errno("%s: append delay warning record", msg->id);
-        msg->qf.delay_warned = now;
-        strbuf_free(&record);
+        delay_warned(msg);
     } else {
         for (size_t k = 0; k < job->rcpt_count; k++) {
             struct queue_recipient *r = &msg->qf.rcpt[job->rcpt[k]];

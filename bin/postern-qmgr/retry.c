@@ -17,13 +17,13 @@
 #include "qmgr.h"
 #include "xalloc.h"
 
-/* Does the recipient's NOTIFY ask for this kind of notice?  No NOTIFY
- * means failure and delay notices (RFC 3461 default), no success. */
-static int notify_wants(const struct queue_recipient *r, const char *kind)
+/* Did the recipient ask for a success notice (NOTIFY=SUCCESS)?  Failure
+ * and delay notices go to postern-bounce for every recipient concerned: it
+ * leaves out of the sender's notice those whose NOTIFY does not ask, and
+ * lists them all in postmaster copies (doc/delivery.md, "Notices"). */
+static int notify_success(const struct queue_recipient *r)
 {
-    if (!r->notify)
-        return strcasecmp(kind, "SUCCESS") != 0;
-    return strcasestr(r->notify, kind) != NULL;
+    return r->notify && strcasestr(r->notify, "SUCCESS") != NULL;
 }
 
 /* Expire the message when its lifetime is over: the remaining recipients
@@ -66,18 +66,10 @@ static void start_notices(struct qmgr_message *msg, time_t now)
     size_t *list = xcalloc(n ? n : 1, sizeof *list);
     size_t count = 0;
 
-    /* non-delivery: recipients that failed and want to hear of it */
-    for (size_t i = 0; i < n; i++) {
-        struct queue_recipient *r = &msg->qf.rcpt[i];
-        if (r->status != RCPT_BOUNCE)
-            continue;
-        if (notify_wants(r, "FAILURE")) {
+    /* non-delivery: every recipient that failed */
+    for (size_t i = 0; i < n; i++)
+        if (msg->qf.rcpt[i].status == RCPT_BOUNCE)
             list[count++] = i;
-        } else {
-            queue_file_set_status(msg->fd, r, RCPT_DONE);
-            msg->dirty = 1;
-        }
-    }
     if (count)
         notice_start(msg, "failure", list, count);
 
@@ -86,7 +78,7 @@ static void start_notices(struct qmgr_message *msg, time_t now)
     if (qmgr.conf.delay_warning_time > 0 && !msg->qf.delay_warned && *msg->qf.sender
         && now >= msg->qf.arrival_sec + qmgr.conf.delay_warning_time) {
         for (size_t i = 0; i < n; i++)
-            if (msg->qf.rcpt[i].status == RCPT_TODO && notify_wants(&msg->qf.rcpt[i], "DELAY"))
+            if (msg->qf.rcpt[i].status == RCPT_TODO)
                 list[count++] = i;
         if (count)
             notice_start(msg, "delay", list, count);
@@ -95,7 +87,7 @@ static void start_notices(struct qmgr_message *msg, time_t now)
     /* success notices for NOTIFY=SUCCESS */
     count = 0;
     for (size_t i = 0; i < n; i++)
-        if (msg->round[i] == ROUND_SENT && notify_wants(&msg->qf.rcpt[i], "SUCCESS")
+        if (msg->round[i] == ROUND_SENT && notify_success(&msg->qf.rcpt[i])
             && !msg->qf.rcpt[i].success_noticed)
             list[count++] = i;
     if (count)
