@@ -31,6 +31,7 @@ static int trigger_fd = -1, trigger_writer_fd = -1, signal_fd = -1, pid_fd = -1;
 static int under_systemd;
 static char *pid_path;
 
+/* Print the usage and exit 2. */
 static void usage(void)
 {
     fprintf(stderr, "usage: postern-qmgr [-c config_dir] [-o name=value]... [-v]\n"
@@ -305,6 +306,7 @@ static int print_resolutions(char **addresses, int count)
     return status;
 }
 
+/* Options, start-up, the event loop, the clean stop. */
 int main(int argc, char **argv)
 {
     log_open("postern-qmgr", 0);
