@@ -69,6 +69,14 @@ is_([(n["kind"], n["rcpt"], n["status"]) for n in notices],
     [("failure", ["bounce1@virt.test"], ['5.1.1 unknown user: "bounce1@virt.test"'])],
     "postern-bounce is asked for a non-delivery notice with the last status")
 
+qid = inst.inject("alice@example.org", ["remote1@virt.test", "ok3@virt.test"])
+inst.poke()
+ok(delivered(inst, qid), "a runner may name the relay it talked to")
+like(inst.logtext(), rf"{qid}: to=<remote1@virt.test>, relay=mx\.example\.net\[192\.0\.2\.25\]:25, {DELAYS}, dsn=2\.0\.0, status=sent",
+     "an R record sets relay= of the results after it")
+like(inst.logtext(), rf"{qid}: to=<ok3@virt.test>, relay=mx\.example\.net\[192\.0\.2\.25\]:25, ",
+     "until the next R record")
+
 qid = inst.inject("alice@example.org", ["crash1@virt.test"])
 inst.poke()
 ok(inst.wait_log(rf"{qid}: to=<crash1@virt.test>, relay=tvirt, .*dsn=4\.3\.0, status=deferred \(delivery agent postern-tvirt exited with status 3 without a result\)$"),

@@ -277,7 +277,10 @@ static void missing_reason(struct qmgr_job *job, struct strbuf *why)
 static void delivery_done(struct qmgr_job *job)
 {
     struct qmgr_message *msg = job->msg;
-    const char *relay = job->dest->transport->name;
+    /* the relay= of the log line: the transport name, unless the runner
+     * names the host it talked to in an R record before the results */
+    struct strbuf relay = STRBUF_INIT;
+    strbuf_puts(&relay, job->dest->transport->name);
     size_t pos = 0, k = 0;
     struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT, why = STRBUF_INIT;
     while (k < job->rcpt_count && pos < job->results.len) {
@@ -286,6 +289,11 @@ static void delivery_done(struct qmgr_job *job)
         if (pos + len >= job->results.len)
             break;                  /* no NUL: an incomplete record */
         pos += len + 1;
+        if (rec[0] == 'R') {
+            strbuf_reset(&relay);
+            log_printable(&relay, len > 1 ? rec + 1 : job->dest->transport->name, 300);
+            continue;
+        }
         enum outcome outcome;
         const char *fallback;
         switch (rec[0]) {
@@ -298,19 +306,20 @@ static void delivery_done(struct qmgr_job *job)
             rec = "Z4.3.0 delivery agent protocol error";
         }
         split_dsn(rec + 1, fallback, &dsn, &text);
-        recipient_outcome(msg, job->rcpt[k], outcome, relay, &job->handoff,
+        recipient_outcome(msg, job->rcpt[k], outcome, strbuf_str(&relay), &job->handoff,
                           strbuf_str(&dsn), strbuf_str(&text));
         k++;
     }
     if (k < job->rcpt_count) {
         missing_reason(job, &why);
         for (; k < job->rcpt_count; k++)
-            recipient_outcome(msg, job->rcpt[k], OUTCOME_DEFERRED, relay, &job->handoff,
-                              "4.3.0", strbuf_str(&why));
+            recipient_outcome(msg, job->rcpt[k], OUTCOME_DEFERRED, strbuf_str(&relay),
+                              &job->handoff, "4.3.0", strbuf_str(&why));
     }
     strbuf_free(&dsn);
     strbuf_free(&text);
     strbuf_free(&why);
+    strbuf_free(&relay);
 }
 
 void jobs_check_done(void)

@@ -72,6 +72,8 @@ else:
             sys.exit(3)
         if local.startswith("hang"):
             time.sleep(30)
+        if local.startswith("remote"):
+            out += b"Rmx.example.net[192.0.2.25]:25\0"
         if local.startswith("defer"):
             out += b"Z4.2.0 try again later\0"
         elif local.startswith("bounce"):
