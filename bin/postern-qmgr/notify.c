@@ -37,6 +37,8 @@ static char *bounce_program(void)
 
 int notice_start(struct qmgr_message *msg, const char *kind, size_t *rcpt, size_t count)
 {
+    if (qmgr.stopping)
+        return -1;              /* SIGTERM: nothing new starts; tried next time */
     char *program = bounce_program();
     if (access(program, X_OK) != 0) {
         msg_warn("%s: cannot send %s notice: %s: %s", msg->id, kind, program,
