@@ -429,6 +429,14 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
         strbuf_printf(warnings, "%s, line %d: unused parameter: %s=%s\n", entries[i].file,
                       entries[i].line, s->name, log_printable(&printable, entries[i].value, 200));
     }
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (struct setting *s = table[b]; s; s = s->next)
+            if (s->source == SRC_OVERRIDE && !s->def && !s->referenced
+                && strcmp(s->file, "-o") == 0) {
+                strbuf_reset(&printable);
+                strbuf_printf(warnings, "-o option: unused parameter: %s=%s\n", s->name,
+                              log_printable(&printable, s->raw, 200));
+            }
     strbuf_free(&err);
     strbuf_free(&printable);
     return problems;
@@ -439,7 +447,7 @@ int config_load_text(const char *text, size_t len, const char *file, struct strb
     config_clear();
     struct strbuf warnings = STRBUF_INIT;
     struct parse_ctx ctx = {file, &warnings, 0};
-    int problems = maincf_parse(text, len, file, take_entry, &ctx, report);
+    int problems = maincf_parse(text, len, file, take_entry, &ctx, report, &warnings);
     problems += finish_load(report, &warnings);
     strbuf_puts(report, strbuf_str(&warnings));
     for (const char *p = strbuf_str(&warnings); (p = strchr(p, '\n')); p++)
@@ -465,7 +473,7 @@ static int load(int allow_missing, struct strbuf *errors, struct strbuf *warning
     if (result == 0) {
         struct parse_ctx ctx = {config_file(), warnings, 0};
         problems += maincf_parse(strbuf_str(&text), text.len, config_file(), take_entry, &ctx,
-                                 errors);
+                                 errors, warnings);
     }
     problems += finish_load(errors, warnings);
     strbuf_free(&text);
@@ -494,8 +502,11 @@ static void warn_lines(const char *text)
     }
 }
 
+static int last_allow_missing;
+
 void config_load(int allow_missing)
 {
+    last_allow_missing = allow_missing;
     struct strbuf errors = STRBUF_INIT, warnings = STRBUF_INIT;
     int problems = load(allow_missing, &errors, &warnings);
     log_configure(config_value_or("syslog_name", "postern"),
@@ -535,7 +546,7 @@ int config_load_report(int allow_missing, struct strbuf *report)
 
 void config_reload(void)
 {
-    config_load(1);
+    config_load(last_allow_missing);
 }
 
 /* ---- values ---- */

@@ -183,7 +183,6 @@ fails("biff = maybe\n", r"line 1: bad yes/no value for parameter biff", "a bad b
 fails("smtpd_timeout = 10x\n", r"line 1: bad time .* smtpd_timeout", "a bad time")
 fails("message_size_limit = lots\n", r"line 1: bad size .* message_size_limit", "a bad size")
 fails("default_process_limit = 0\n", r"line 1: value of parameter default_process_limit out of range", "a value out of range")
-fails("  indented = 1\n", r"line 1: logical line must not start with white space", "a first line that is indented")
 write(cf, b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00garbage\nmore\x00\xff\xfe\n")
 r = run([unit, "conf", "-c", d, "myhostname"], input=b"", timeout=20)
 ok(r.returncode == 1 and b"line 1: NUL character" in r.stderr, "a binary file: a clear error, no crash") or diag(r.stderr)
@@ -205,6 +204,14 @@ is_(re.findall(r"warning: .*", r.stderr), [f"warning: {cf}, line 2: unused param
 r = conf("myhostname = a.b\nmyhostname = c.d\n", "myhostname")
 ok(r.stdout == "myhostname=c.d\n" and f"{cf}, line 2: overriding earlier entry" in r.stderr,
    "a repeated parameter: the last wins, with a warning")
+
+r = conf("  indented = 1\nmyhostname = a.b\n", "myhostname")
+ok(r.returncode == 0 and r.stdout == "myhostname=a.b\n"
+   and f"warning: {cf}, line 1: logical line must not start with white space" in r.stderr,
+   "an indented first line is skipped with a warning, as Postfix does") or diag(r.stderr)
+r = conf("myhostname = a.b\n", "-o", "zz_unknown=1", "-o", "zz_user=2", "-o", "smtpd_banner=$zz_user", "smtpd_banner")
+ok(r.stdout == "smtpd_banner=2\n" and "-o option: unused parameter: zz_unknown=1" in r.stderr
+   and "zz_user=2" not in r.stderr, "an unknown -o parameter is warned about too") or diag(r.stderr)
 
 # ---- -c and POSTERN_CONFIG_DIR ----
 write(cf, "myhostname = env.example\n")
