@@ -233,6 +233,10 @@ void config_clear(void)
         }
         table[b] = NULL;
     }
+    for (size_t i = 0; i < entry_count; i++) {
+        free((char *)entries[i].name);
+        free((char *)entries[i].value);
+    }
     free(entries);
     entries = NULL;
     entry_count = 0;
@@ -258,15 +262,17 @@ static void take_entry(const char *name, const char *value, int line, void *opaq
         ctx->duplicates++;
     }
     struct setting *s = set_value(name, value, SRC_MAINCF, ctx->file, line);
+    /* the list owns copies: a -o may later replace the setting's text */
     for (size_t i = 0; i < entry_count; i++) {
         if (strcmp(entries[i].name, name) == 0) {
-            entries[i].value = s->raw;
+            free((char *)entries[i].value);
+            entries[i].value = xstrdup(value);
             entries[i].line = line;
             return;
         }
     }
     entries = xreallocarray(entries, entry_count + 1, sizeof *entries);
-    entries[entry_count++] = (struct conf_entry){s->name, s->raw, s->file, line};
+    entries[entry_count++] = (struct conf_entry){xstrdup(s->name), xstrdup(value), s->file, line};
 }
 
 /* expand_references callback: mark a set name as used. */

@@ -213,6 +213,10 @@ r = conf("myhostname = a.b\n", "-o", "zz_unknown=1", "-o", "zz_user=2", "-o", "s
 ok(r.stdout == "smtpd_banner=2\n" and "-o option: unused parameter: zz_unknown=1" in r.stderr
    and "zz_user=2" not in r.stderr, "an unknown -o parameter is warned about too") or diag(r.stderr)
 
+r = conf("zz_unknown = 1\nbiff = yes\n", "-o", "zz_unknown=2", "-o", "biff=no", "biff")
+ok(r.returncode == 0 and r.stdout == "biff=0\n" and f"{cf}, line 1: unused parameter: zz_unknown=1" in r.stderr,
+   "-o replacing main.cf values, known and unknown") or diag(r.stderr)
+
 # ---- -c and POSTERN_CONFIG_DIR ----
 write(cf, "myhostname = env.example\n")
 r = run([unit, "conf", "myhostname", "config_directory"], env={"POSTERN_CONFIG_DIR": d})
