@@ -3,6 +3,7 @@
  * and cached (config.h).  Parsing is in config_parse.c, expansion in
  * config_expand.c, lists and typed values in config_list.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -303,7 +304,8 @@ static int check_type(const struct param_def *def, const char *value, struct str
         char *end;
         errno = 0;
         n = strtoll(value, &end, 10);
-        if (!*value || *end || errno)
+        if (!(isdigit((unsigned char)value[0]) || (value[0] == '-' && isdigit((unsigned char)value[1])))
+            || *end || errno)
             n = -1, what = "integer";
         else if (n < 0 && def->min >= 0)
             what = "integer";

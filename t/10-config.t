@@ -182,6 +182,7 @@ fails("smtpd_banner = cost $ 5\n", r"line 1: .*without a parameter name", "a lon
 fails("biff = maybe\n", r"line 1: bad yes/no value for parameter biff", "a bad boolean")
 fails("smtpd_timeout = 10x\n", r"line 1: bad time .* smtpd_timeout", "a bad time")
 fails("message_size_limit = lots\n", r"line 1: bad size .* message_size_limit", "a bad size")
+fails("default_process_limit = +5\n", r"line 1: bad integer value for parameter default_process_limit", "a number with a sign")
 fails("default_process_limit = 0\n", r"line 1: value of parameter default_process_limit out of range", "a value out of range")
 write(cf, b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00garbage\nmore\x00\xff\xfe\n")
 r = run([unit, "conf", "-c", d, "myhostname"], input=b"", timeout=20)
