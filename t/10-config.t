@@ -76,6 +76,17 @@ r = run(["postern", "conf", "-c", d, "-hx", "a1", "a2", "a3", "a4", "a5", "a6", 
 is_(r.stdout.splitlines(), ["value", "value", "value", "yes||", "|no|no", "braced |b|a",
                             "eq|new|ge", "$v_set||end", "value.value-x"],
     "$name ${name} $(name) ${name?..} ${name:..} {..} forms, relations, $$, undefined names")
+# more forms, each checked against Postfix 3.7's postconf -hx (t/data/expand-cases.txt)
+cases = [l.rstrip("\n").split("\t") for l in open(os.path.join(SRC, "t", "data", "expand-cases.txt"))
+         if not l.startswith("#")]
+wrong = []
+for value, want in cases:
+    write(cf, f"myhostname = h.example\nv_set = value\nv_empty =\nnum = 10\nt = {value}\nsmtpd_banner = $t\n")
+    r = run(["postern", "conf", "-c", d, "-hx", "t"])
+    if r.stdout != want + "\n":
+        wrong.append((value, want, r.stdout, r.stderr))
+ok(len(cases) > 30 and not wrong, f"{len(cases)} expansion cases give what postconf gives") or diag(wrong)
+write(cf, EXPAND)
 r = run(["postern", "conf", "-c", d, "-o", "compatibility_level=0", "-hx", "a7"])
 is_(r.stdout, "eq|old|ge\n", "<level compares compatibility levels")
 r = u("conf", "-c", d, "smtpd_banner")
