@@ -180,16 +180,22 @@ static int run_action(action_fn fn, const char *verb, const char *const *from,
         return usage();
     int done = 0, failed = 0;
     if (strcmp(argv[0], "ALL") == 0) {
-        const char *only[2] = {NULL, NULL};
+        const char *only[8] = {NULL};
         if (argc > 2)
             return usage();
+        /* ALL means the live queues, as postsuper: corrupt/ only by name */
+        size_t n = 0;
+        for (const char *const *q = from; *q && n < 7; q++)
+            if (strcmp(*q, QUEUE_CORRUPT) != 0)
+                only[n++] = *q;
+        from = only;
         if (argc == 2) {
             if (!queue_allowed(argv[1], all_queues) && strcmp(argv[1], QUEUE_CORRUPT) != 0) {
                 msg_error("unknown queue: %s", argv[1]);
                 return 1;
             }
             only[0] = argv[1];
-            from = only;
+            only[1] = NULL;
         }
         failed = apply_all(fn, from, &done);
     } else {
