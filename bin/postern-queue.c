@@ -487,5 +487,11 @@ int main(int argc, char **argv)
     strbuf_free(&printable);
     strbuf_free(&sender);
     strbuf_free(&err);
+    strbuf_free(&m.line);
+    strbuf_free(&m.message_id);
+    free(env.sender);
+    strlist_free(&env.attrs);
+    strlist_free(&env.rcpt_records);
+    free((char *)queue_dir);
     return 0;
 }
