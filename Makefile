@@ -20,7 +20,7 @@ MANDIR    ?= $(PREFIX)/share/man
 SYSCONFDIR?= /etc/postern
 UNITDIR   ?= /lib/systemd/system
 QUEUEDIR  ?= /var/spool/postern
-SETGID_GROUP ?= postdrop
+SETGID_GROUP ?= postern-drop
 DESTDIR   ?=
 
 CC        ?= cc
