@@ -8,8 +8,9 @@
  *
  * It may run setgid to `setgid_group` so that local users can queue mail
  * (doc/privileges.md): then it trusts nothing from its caller but the
- * message and the envelope.  A caller that names another configuration
- * (-c, -o, POSTERN_CONFIG_DIR) loses the group first.
+ * message and the envelope.  A caller that names a configuration the
+ * administrator did not list (-c, -o, POSTERN_CONFIG_DIR) loses the group
+ * first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -101,14 +102,17 @@ static _Noreturn void refuse(int code, int status_type, const char *status_text)
     exit(code);
 }
 
-/* A write into the queue failed: a full disk is a 4.3.1 refusal. */
-static _Noreturn void write_failed(const char *what, int error)
+/* A write into the queue failed: a full disk is a 4.3.1 refusal.  `what`
+ * says what failed; with_reason: it already ends in strerror(error). */
+static _Noreturn void write_failed(const char *what, int error, int with_reason)
 {
+    const char *reason = with_reason ? "" : strerror(error);
+    const char *colon = with_reason ? "" : ": ";
     if (error == ENOSPC || error == EDQUOT) {
-        msg_warn("%s: %s: not enough space in the queue file system", what, strerror(error));
+        msg_warn("%s%s%s: not enough space in the queue file system", what, colon, reason);
         refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
     }
-    msg_warn("%s: %s", what, strerror(error));
+    msg_warn("%s%s%s", what, colon, reason);
     refuse(EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
 }
 
@@ -198,7 +202,7 @@ static void take_content(struct message *m, const char *bytes, size_t n)
     if (!m->stored)
         strbuf_append(&m->held, bytes, n);
     else if (queue_writer_content(&writer, bytes, n) < 0)
-        write_failed("write queue file", errno);
+        write_failed("write queue file", errno, 0);
 }
 
 /* CRLF to LF, in place across chunk boundaries; then take_content. */
@@ -361,7 +365,7 @@ static void store_envelope(struct envelope *env, struct message *m)
     queue_writer_begin_content(&writer);
     m->stored = 1;
     if (m->held.len && queue_writer_content(&writer, m->held.s, m->held.len) < 0)
-        write_failed("write queue file", errno);
+        write_failed("write queue file", errno, 0);
     strbuf_free(&m->held);
 }
 
@@ -409,14 +413,61 @@ static void read_input(struct envelope *env, struct message *m)
     }
 }
 
-/* When setgid and asked for another configuration by a caller who is not
- * root: give up the group for good, so the caller gets nothing it could not
- * do itself (a self-contained instance runs this way). */
+/* Running set-group-id for a user other than root: give up the group for
+ * good, so the caller gets nothing it could not do itself (a self-contained
+ * instance runs this way). */
 static void drop_group(void)
 {
     gid_t gid = getgid();
     if (setresgid(gid, gid, gid) < 0 || getegid() != gid)
         msg_fatal_temp("cannot drop the set-group-id privilege");
+}
+
+/* 1 when dir is listed in alternate_config_directories or
+ * multi_instance_directories of the configuration loaded now. */
+static int config_dir_trusted(const char *dir)
+{
+    static const char *const lists[] = {
+        "alternate_config_directories", "multi_instance_directories",
+    };
+    int trusted = 0;
+    for (size_t i = 0; i < 2 && !trusted; i++) {
+        struct strlist dirs = STRLIST_INIT;
+        conf_list(lists[i], &dirs);
+        for (size_t j = 0; j < dirs.count && !trusted; j++)
+            trusted = strcmp(dirs.item[j], dir) == 0;
+        strlist_free(&dirs);
+    }
+    return trusted;
+}
+
+/* Load the configuration.  Unprivileged: what the caller names.  Set-group-id
+ * for a user other than root, as Postfix's postdrop: the default main.cf;
+ * another directory (-c, POSTERN_CONFIG_DIR) keeps the group only when the
+ * default main.cf lists it in alternate_config_directories or
+ * multi_instance_directories; otherwise, and with any -o, the group is
+ * dropped first and the caller's choice honoured with the caller's rights. */
+static void load_config(int privileged, const char *chosen_dir, struct strlist *overrides)
+{
+    const char *env = getenv("POSTERN_CONFIG_DIR");
+    const char *wanted = chosen_dir ? chosen_dir : env && *env ? env : NULL;
+    if (privileged && overrides->count > 0) {
+        drop_group();
+        privileged = 0;
+    }
+    if (privileged && wanted && strcmp(wanted, DEF_CONFIG_DIR) != 0) {
+        config_set_dir(DEF_CONFIG_DIR);
+        config_load(1);
+        if (!config_dir_trusted(wanted))
+            drop_group();
+    } else if (privileged) {
+        wanted = DEF_CONFIG_DIR;        /* the environment is not trusted */
+    }
+    if (wanted)
+        config_set_dir(wanted);
+    for (size_t i = 0; i < overrides->count; i++)
+        config_add_override(overrides->item[i]);
+    config_load(0);
 }
 
 static _Noreturn void usage(void)
@@ -434,21 +485,21 @@ int main(int argc, char **argv)
     log_open("postern-queue", 0);
     log_exit_codes(EXIT_NO_MEMORY, EXIT_INTERNAL);
     int privileged = getegid() != getgid() && getuid() != 0;
-    int other_config = getenv("POSTERN_CONFIG_DIR") != NULL;
+    const char *chosen_dir = NULL;
+    struct strlist overrides = STRLIST_INIT;
     int opt;
     while ((opt = getopt(argc, argv, "c:o:v")) != -1) {
-        if (opt == 'c' || opt == 'o')
-            other_config = 1;
-        if (privileged && other_config)
-            drop_group(), privileged = 0;
-        if (!config_common_option(opt, optarg))
+        if (opt == 'c')
+            chosen_dir = optarg;
+        else if (opt == 'o')
+            strlist_add(&overrides, optarg);
+        else if (!config_common_option(opt, optarg))
             usage();
     }
     if (optind != argc)
         usage();
-    if (privileged && other_config)
-        drop_group();
-    config_load(0);
+    load_config(privileged, chosen_dir, &overrides);
+    strlist_free(&overrides);
 
     const char *queue_dir = xstrdup(conf_str("queue_directory"));
     struct message m = {.in_header = 1, .limit = conf_size("message_size_limit")};
@@ -458,7 +509,7 @@ int main(int argc, char **argv)
     check_space(queue_dir, minfree, m.limit);
     struct strbuf err = STRBUF_INIT;
     if (queue_writer_open(&writer, queue_dir, &err) < 0)
-        write_failed(strbuf_str(&err), errno);
+        write_failed(strbuf_str(&err), errno, 1);
     writer_open = 1;
     signal(SIGALRM, on_timeout);
     alarm(INJECT_TIMEOUT);
@@ -470,7 +521,7 @@ int main(int argc, char **argv)
     }
     writer_open = 0;
     if (queue_writer_commit(&writer, &err) < 0)
-        write_failed(strbuf_str(&err), errno);
+        write_failed(strbuf_str(&err), errno, 1);
     alarm(0);
 
     status('K', writer.id);
