@@ -49,6 +49,7 @@
 #define MAX_ENVELOPE        (16L << 20)     /* all records together */
 #define MAX_HEADER_LINE     4096            /* kept for the Message-ID scan */
 #define INJECT_TIMEOUT      86400           /* as qmail-queue: a day */
+#define SPACE_CHECK_STEP    (1LL << 20)     /* free space checks while writing */
 
 static int status_open;                     /* fd 3 was open at start */
 static struct queue_writer writer;
@@ -67,6 +68,8 @@ struct envelope {
 struct message {
     long long size;                         /* bytes stored (LF line ends) */
     long long limit;                        /* message_size_limit; 0: none */
+    long long minfree;                      /* queue_minfree */
+    long long next_space_check;             /* size at which to look again */
     int too_big;
     int pending_cr;                         /* a chunk ended in CR */
     int last_byte;
@@ -125,17 +128,23 @@ static void on_timeout(int sig)
     _exit(EXIT_TIMEOUT);
 }
 
+/* Free bytes in the queue file system (refuses when it cannot tell). */
+static unsigned long long free_space(int fd)
+{
+    struct statvfs fs;
+    if (fstatvfs(fd, &fs) < 0) {
+        msg_warn_errno("statvfs of the queue directory");
+        refuse(EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
+    }
+    return (unsigned long long)fs.f_bavail * fs.f_frsize;
+}
+
 /* Free space check before anything is written, by Postfix's rule: refuse
  * when the free space is at most queue_minfree, or when a message of
  * message_size_limit bytes would take more than 2/3 of it. */
-static void check_space(const char *queue_dir, long long minfree, long long limit)
+static void check_space(long long minfree, long long limit)
 {
-    struct statvfs fs;
-    if (statvfs(queue_dir, &fs) < 0) {
-        msg_warn_errno("statvfs %s", queue_dir);
-        refuse(EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
-    }
-    unsigned long long free_bytes = (unsigned long long)fs.f_bavail * fs.f_frsize;
+    unsigned long long free_bytes = free_space(writer.dir_fd);
     if ((minfree > 0 && free_bytes <= (unsigned long long)minfree)
         || (limit > 0 && (unsigned long long)limit * 3 / 2 >= free_bytes)) {
         msg_warn("not enough free space in the queue file system: %llu bytes free, "
@@ -195,6 +204,18 @@ static void take_content(struct message *m, const char *bytes, size_t n)
         m->too_big = 1;             /* the rest is read and dropped */
         strbuf_free(&m->held);
         return;
+    }
+    /* a message of unknown size may not eat into queue_minfree: look
+     * again at every SPACE_CHECK_STEP bytes */
+    if (m->minfree > 0 && m->size >= m->next_space_check) {
+        m->next_space_check = m->size + SPACE_CHECK_STEP;
+        unsigned long long free_bytes = free_space(writer.dir_fd);
+        unsigned long long pending = m->held.len + (writer.buf ? writer.buf->len : 0);
+        if (free_bytes <= (unsigned long long)m->minfree + pending) {
+            msg_warn("queue file system below queue_minfree=%lld while writing "
+                     "(%llu bytes free)", m->minfree, free_bytes);
+            refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+        }
     }
     m->last_byte = (unsigned char)bytes[n - 1];
     if (m->in_header)
@@ -502,15 +523,16 @@ int main(int argc, char **argv)
     strlist_free(&overrides);
 
     const char *queue_dir = xstrdup(conf_str("queue_directory"));
-    struct message m = {.in_header = 1, .limit = conf_size("message_size_limit")};
+    struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
+                        .minfree = conf_size("queue_minfree"),
+                        .next_space_check = SPACE_CHECK_STEP};
     struct envelope env = {0};
-    long long minfree = conf_size("queue_minfree");
 
-    check_space(queue_dir, minfree, m.limit);
     struct strbuf err = STRBUF_INIT;
     if (queue_writer_open(&writer, queue_dir, &err) < 0)
         write_failed(strbuf_str(&err), errno, 1);
     writer_open = 1;
+    check_space(m.minfree, m.limit);
     signal(SIGALRM, on_timeout);
     alarm(INJECT_TIMEOUT);
 

@@ -37,6 +37,24 @@ try:
         is_(code, 0, f"message {i} is accepted while there is space")
         kept[status[0][1:]] = open(os.path.join(incoming, status[0][1:]), "rb").read()
 
+    # a message of unknown size (no message_size_limit) that would eat into
+    # queue_minfree is refused while it is being written
+    code, status, err = inject(top, b"Subject: grows\n\n" + b"g" * 1500000 + b"\n",
+                               envelope("a@example.com", ["b@example.org"]),
+                               argv=[prog("postern-queue"), "-c", top, "-o", "queue_minfree=1000000",
+                                     "-o", "message_size_limit=0"])
+    is_((code, status), (53, ["Z452 4.3.1 Insufficient system storage"]),
+        "a growing message that reaches queue_minfree is refused with 452 4.3.1")
+    code, status, err = inject(top, b"Subject: grows\n\n" + b"g" * 1500000 + b"\n",
+                               envelope("a@example.com", ["b@example.org"]), envelope_first=True,
+                               argv=[prog("postern-queue"), "-c", top, "-o", "queue_minfree=1000000",
+                                     "-o", "message_size_limit=0"])
+    is_((code, status), (53, ["Z452 4.3.1 Insufficient system storage"]),
+        "the same when the envelope came first and the content is being written")
+    like(open(os.path.join(top, "maillog")).read(), r"below queue_minfree=1000000 while writing",
+         "and the log says it happened while writing")
+    is_(sorted(os.listdir(incoming)), sorted(kept), "its temporary file is gone")
+
     # fill the file system up to just above queue_minfree, then below it
     st = os.statvfs(queue)
     free = st.f_bavail * st.f_frsize
