@@ -501,8 +501,14 @@ static _Noreturn void usage(void)
 int main(int argc, char **argv)
 {
     status_open = fcntl(STATUS_FD, F_GETFD) >= 0;
+    /* a caller may start us with 0, 1 or 2 closed, hoping that a queue
+     * file becomes one of them: fill them with /dev/null first */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_RDWR) != fd)
+            _exit(EXIT_INTERNAL);
     umask(007);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);       /* a file size limit is a write error (EFBIG) */
     log_open("postern-queue", 0);
     log_exit_codes(EXIT_NO_MEMORY, EXIT_INTERNAL);
     int privileged = getegid() != getgid() && getuid() != 0;
