@@ -68,6 +68,11 @@ PROG_BIN  := $(PROGS:%=$(BUILD)/bin/%)
 SBIN_PROGS := postern sendmail
 LINKS     := $(if $(filter sendmail,$(PROGS)),mailq newaliases)
 
+# unit tests: t/unit/NAME.c is a program printing TAP, linked with
+# libpostern.a into $(BUILD)/t/NAME; a t/NN-name.t runs it (see t/unit/tap.h)
+UNIT_SRC  := $(wildcard t/unit/*.c)
+UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
+
 FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
@@ -99,7 +104,11 @@ $(foreach p,$(MULTI_DIR:bin/%=%),$(eval $(call multi_prog,$(p))))
 $(BUILD)/bin/mailq $(BUILD)/bin/newaliases: | $(BUILD)/bin/sendmail
 	ln -sf sendmail $@
 
-check: all
+$(BUILD)/t/%: $(BUILD)/obj/t/unit/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+check: all $(UNIT_BIN)
 	./t/run-tests $(BUILD)
 
 run: all
