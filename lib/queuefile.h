@@ -132,7 +132,8 @@ const char *queue_find(const char *queue_dir, const char *id);
  * then each recipient still to do, indented, after its deferral reason in
  * parentheses), then `-- N Kbytes in M Requests.`, or `Mail queue is
  * empty`.  Messages of incoming/, active/, deferred/, hold/, in that order.
- * Returns 0, or -1 when the queue directory cannot be read (logged). */
+ * Returns 0, or -1 when a queue directory cannot be read (logged; nothing
+ * is printed then). */
 int queue_list(const char *queue_dir, FILE *out);
 
 #endif

@@ -106,29 +106,38 @@ static long long list_message(const char *queue_dir, const char *queue,
 
 int queue_list(const char *queue_dir, FILE *out)
 {
-    static const char *const queues[] = {
+    enum { QUEUES = 4 };
+    static const char *const queues[QUEUES] = {
         QUEUE_INCOMING, QUEUE_ACTIVE, QUEUE_DEFERRED, QUEUE_HOLD,
     };
+    /* all names first: a queue that cannot be read means no report at all,
+     * never a misleading "Mail queue is empty" */
+    struct strlist ids[QUEUES] = {STRLIST_INIT, STRLIST_INIT, STRLIST_INIT, STRLIST_INIT};
+    int rc = 0;
+    for (size_t q = 0; q < QUEUES; q++)
+        if (queue_ids(queue_dir, queues[q], &ids[q]) < 0)
+            rc = -1;
     unsigned long long total = 0;
     unsigned long count = 0;
-    int rc = 0;
-    for (size_t q = 0; q < sizeof queues / sizeof queues[0]; q++) {
-        struct strlist ids = STRLIST_INIT;
-        if (queue_ids(queue_dir, queues[q], &ids) < 0)
-            rc = -1;
-        for (size_t i = 0; i < ids.count; i++) {
-            long long size = list_message(queue_dir, queues[q], ids.item[i], count == 0, out);
+    for (size_t q = 0; q < QUEUES && rc == 0; q++) {
+        for (size_t i = 0; i < ids[q].count; i++) {
+            long long size = list_message(queue_dir, queues[q], ids[q].item[i], count == 0, out);
             if (size >= 0) {
                 total += (unsigned long long)size;
                 count++;
             }
         }
-        strlist_free(&ids);
+    }
+    for (size_t q = 0; q < QUEUES; q++)
+        strlist_free(&ids[q]);
+    if (rc < 0) {
+        msg_error("queue report unavailable: cannot read the queue in %s", queue_dir);
+        return -1;
     }
     if (count == 0)
         fprintf(out, "Mail queue is empty\n");
     else
         fprintf(out, "\n-- %llu Kbytes in %lu Request%s.\n", total / 1024, count,
                 count == 1 ? "" : "s");
-    return rc;
+    return 0;
 }
