@@ -114,6 +114,40 @@ ok(r.returncode != 0 and "corrupt queue file" in r.stderr, "cat reports a corrup
 like(r.stderr, r"content length past the end", "with the reason")
 unlike(pq("list").stdout, qids[1], "list leaves a corrupt file out")
 
+# records appended by qmgr: the last status per recipient is the deferral
+# reason in the list; a record cut short by a crash is ignored; a status for
+# an offset where no recipient starts makes the file corrupt
+def handmade(rcpts, appended):
+    head = b"V1\nt1763787013.123456\nFalice@example.com\n"
+    offsets = []
+    for status, addr in rcpts:
+        offsets.append(len(head))
+        head += status + addr.encode() + b"\n"
+    content = b"Subject: handmade\n\nbody\n"
+    data = head + b"M%012d\n" % len(content) + content + b"\nE\n"
+    return data + appended(offsets)
+
+hid = "ABCDE12345"
+path = os.path.join(queue, "deferred", hid)
+write(path, handmade([(b"R", "x@example.org"), (b"D", "y@example.org"), (b"R", "z@example.org")],
+                     lambda o: b"S%d 4.4.1 connect to mx.example.org[192.0.2.1]:25: Connection refused\n" % o[0]
+                     + b"S%d 4.4.1 old reason\nS%d 4.7.0 greylisted, try later\nW1763790000\nS%d 4.4.2 cut sh" % (o[2], o[2], o[0])))
+r = pq("list")
+like(r.stdout, r"^ABCDE12345 +24 \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d  alice@example\.com\n"
+     r" +\(connect to mx\.example\.org\[192\.0\.2\.1\]:25: Connection refused\)\n {41}x@example\.org\n"
+     r" +\(greylisted, try later\)\n {41}z@example\.org\n",
+     "deferral reasons precede their recipients; done recipients are not listed")
+reason_line = [l for l in r.stdout.split("\n") if "greylisted" in l][0]
+is_(len(reason_line), 78, "a reason is right-aligned as mailq does (76 columns before the parenthesis end)")
+r = pq("cat", hid)
+like(r.stdout, r"^done_recipient: y@example\.org$", "cat marks a done recipient")
+like(r.stdout, r"^status: z@example\.org: 4\.7\.0 greylisted, try later$", "cat shows the last status of each recipient")
+like(r.stdout, r"^warning_message_time: ", "and the delay warning record")
+write(path, handmade([(b"R", "x@example.org")], lambda o: b"S%d 4.4.1 off by one\n" % (o[0] + 1)))
+r = pq("cat", hid)
+like(r.stderr, r"corrupt queue file: bad appended record", "a status for no recipient makes the file corrupt")
+os.unlink(path)
+
 # delete
 r = pq("delete", qids[0])
 is_((r.returncode, where(qids[0])), (0, []), "delete removes a message")
