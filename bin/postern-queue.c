@@ -61,7 +61,8 @@ struct envelope {
     struct strlist attrs;                   /* A records: "name=value" */
     struct strlist rcpt_records;            /* "T..." and "P..." in order */
     size_t rcpt_count;
-    const char *uid;                        /* the uid attribute, if any */
+    long uid_index;                         /* the uid attribute in attrs, or -1 */
+    int local;                              /* origin=local */
 };
 
 /* What is known about the message while it streams in. */
@@ -354,7 +355,9 @@ static void read_envelope(struct envelope *env)
             }
             strlist_add(&env->attrs, value);
             if (strncmp(value, "uid=", 4) == 0)
-                env->uid = env->attrs.item[env->attrs.count - 1] + 4;
+                env->uid_index = (long)env->attrs.count - 1;
+            else if (strcmp(value, "origin=local") == 0)
+                env->local = 1;
             last_was_rcpt = 0;
             break;
         default:
@@ -368,6 +371,28 @@ static void read_envelope(struct envelope *env)
     }
     strbuf_free(&rec);
     free(reader);
+}
+
+/* Set-group-id for a user: the uid attribute is that user's real uid,
+ * whatever the envelope claims (as Postfix's postdrop records it). */
+static void record_real_uid(struct envelope *env)
+{
+    char value[32];
+    snprintf(value, sizeof value, "uid=%lu", (unsigned long)getuid());
+    if (env->uid_index < 0) {
+        strlist_add(&env->attrs, value);
+        env->uid_index = (long)env->attrs.count - 1;
+        return;
+    }
+    char **item = &env->attrs.item[env->uid_index];
+    if (strcmp(*item, value) != 0) {
+        struct strbuf claimed = STRBUF_INIT;
+        msg_warn("envelope %s replaced by the real %s",
+                 log_printable(&claimed, *item, 64), value);
+        strbuf_free(&claimed);
+        free(*item);
+        *item = xstrdup(value);
+    }
 }
 
 /* The envelope is complete: write the records, then what content came. */
@@ -417,6 +442,8 @@ static void read_input(struct envelope *env, struct message *m)
         if (envelope_ready && !envelope_done) {
             read_envelope(env);
             envelope_done = 1;
+            if (getegid() != getgid() && getuid() != 0)
+                record_real_uid(env);
             if (!m->too_big)
                 store_envelope(env, m);
         }
@@ -532,7 +559,7 @@ int main(int argc, char **argv)
     struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
                         .minfree = conf_size("queue_minfree"),
                         .next_space_check = SPACE_CHECK_STEP};
-    struct envelope env = {0};
+    struct envelope env = {.uid_index = -1};
 
     struct strbuf err = STRBUF_INIT;
     if (queue_writer_open(&writer, queue_dir, &err) < 0)
@@ -556,8 +583,9 @@ int main(int argc, char **argv)
     queue_trigger(queue_dir, 'A');
 
     struct strbuf printable = STRBUF_INIT, sender = STRBUF_INIT;
-    if (env.uid) {                  /* as Postfix's pickup logs local mail */
-        msg_info("%s: uid=%s from=<%s>", writer.id, log_printable(&printable, env.uid, 32),
+    if (env.local && env.uid_index >= 0) {  /* as Postfix's pickup logs local mail */
+        const char *uid = env.attrs.item[env.uid_index] + 4;
+        msg_info("%s: uid=%s from=<%s>", writer.id, log_printable(&printable, uid, 32),
                  log_printable(&sender, env.sender, 0));
         strbuf_reset(&printable);
     }

@@ -2,7 +2,7 @@
 # postern-queue (interface 2): a message and its envelope go in, a queue
 # file in incoming/ and a K record come out; bad envelopes, oversized
 # messages and a killed injector leave nothing named by an id.
-import os, re, shutil, signal, stat, sys, time
+import os, re, shutil, signal, stat, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 from inject import instance, envelope, inject, Injection
@@ -152,4 +152,75 @@ if os.geteuid() == 0 and nobody:
 else:
     for _ in range(3):
         ok(True, "# SKIP setgid check needs root and a nobody user")
+# --- a set-group-id injector with its own default configuration: a user
+# queues mail through the group, the uid attribute is the real one, and -c
+# keeps the group only for a directory the default main.cf lists
+build = os.environ.get("POSTERN_BUILD", os.path.join(SRC, "build"))
+libpostern = os.path.join(build, "libpostern.a")
+cc = shutil.which("cc")
+if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
+    top = tempdir()
+    os.chmod(top, 0o755)
+    dirs = {}
+    for name in ("default", "listed", "other"):
+        d = os.path.join(top, name)
+        write(os.path.join(d, "main.cf"),
+              f"queue_directory = {d}/queue\nmaillog_file = {d}/maillog\n"
+              "mail_owner = postfix\nsetgid_group = postdrop\n"
+              + (f"alternate_config_directories = {top}/listed\n" if name == "default" else ""))
+        os.chmod(d, 0o755)
+        write(os.path.join(d, "maillog"), "", 0o666)
+        r = run(["postern", "queue", "-c", d, "init"])
+        dirs[name] = d
+    variant = os.path.join(top, "postern-queue")
+    pkgs = subprocess.run(["pkg-config", "--libs", "openssl", "libsystemd", "libsasl2", "libpcre2-8",
+                           "libbsd", "libpq"], capture_output=True, text=True).stdout.split()
+    san = []
+    if "san" in os.path.basename(build):
+        # LeakSanitizer cannot trace a set-group-id process, and a
+        # set-group-id process ignores ASAN_OPTIONS: switch leaks off inside
+        # (the unprivileged runs above check them)
+        no_leaks = write(os.path.join(top, "no_leaks.c"),
+                         "const char *__asan_default_options(void);\n"
+                         "const char *__asan_default_options(void) { return \"detect_leaks=0\"; }\n")
+        san = ["-fsanitize=address,undefined", no_leaks]
+    r = subprocess.run([cc, "-D_GNU_SOURCE", "-I" + os.path.join(SRC, "lib"), "-I" + os.path.join(SRC, "maps"),
+                        f'-DDEF_CONFIG_DIR="{dirs["default"]}"', '-DDEF_QUEUE_DIR="/nonexistent"',
+                        '-DDEF_DAEMON_DIR="/nonexistent"', '-DDEF_COMMAND_DIR="/nonexistent"',
+                        '-DPOSTERN_VERSION="test"', "-std=c17", *san, "-o", variant,
+                        os.path.join(SRC, "bin", "postern-queue.c"), libpostern, *pkgs, "-lcdb"],
+                       capture_output=True, text=True)
+    ok(r.returncode == 0, "a postern-queue with its own default configuration builds") or diag(r.stderr)
+    os.chown(variant, 0, postdrop.gr_gid)
+    os.chmod(variant, 0o2755)
+
+    def as_nobody(args, env_bytes, env_vars=None):
+        return inject(None, b"Subject: setgid\n\nx\n", env_bytes, env_vars=env_vars,
+                      argv=["/usr/bin/setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                            "--clear-groups", variant] + args)
+
+    def stored(name):
+        inc = os.path.join(dirs[name], "queue", "incoming")
+        return [n for n in os.listdir(inc) if not n.startswith(".")]
+
+    lying = envelope("a@example.com", ["b@example.org"], attrs=["uid=0", "origin=local"])
+    code, status, err = as_nobody([], lying)
+    is_(code, 0, "a user queues mail through the set-group-id injector")
+    files = stored("default")
+    is_(len(files), 1, "into the default queue")
+    data = open(os.path.join(dirs["default"], "queue", "incoming", files[0]), "rb").read() if files else b""
+    ok(b"\nAuid=%d\n" % nobody.pw_uid in data and b"Auid=0\n" not in data,
+       "the uid attribute is the user's real uid, not the one claimed")
+    log = open(os.path.join(dirs["default"], "maillog")).read()
+    like(log, r"warning: envelope uid=0 replaced by the real uid=%d" % nobody.pw_uid, "the false claim is logged")
+    like(log, r"uid=%d from=<a@example\.com>" % nobody.pw_uid, "and the submission as pickup logs it")
+    code, status, err = as_nobody(["-c", dirs["listed"]], envelope("a@b", ["c@d"]))
+    is_((code, len(stored("listed"))), (0, 1), "-c with a directory listed in alternate_config_directories keeps the group")
+    code, status, err = as_nobody(["-c", dirs["other"]], envelope("a@b", ["c@d"]))
+    is_((code, stored("other")), (53, []), "-c with any other directory drops it")
+    code, status, err = as_nobody([], envelope("a@b", ["c@d"]), env_vars={"POSTERN_CONFIG_DIR": dirs["other"]})
+    is_((code, stored("other")), (53, []), "so does POSTERN_CONFIG_DIR")
+else:
+    for _ in range(8):
+        ok(True, "# SKIP needs root, a nobody user, cc and the build's libpostern.a")
 done()
