@@ -121,12 +121,20 @@ static void set_rcpt_attr(struct queue_recipient *r, const char *v)
     }                               /* others are kept in the file only */
 }
 
-/* The recipient whose record starts at offset, or NULL. */
+/* The recipient whose record starts at offset, or NULL (binary search:
+ * recipients are in file order). */
 static struct queue_recipient *rcpt_at(struct queue_file *qf, long long offset)
 {
-    for (size_t i = 0; i < qf->rcpt_count; i++)
-        if (qf->rcpt[i].status_offset == offset)
-            return &qf->rcpt[i];
+    size_t low = 0, high = qf->rcpt_count;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (qf->rcpt[mid].status_offset == offset)
+            return &qf->rcpt[mid];
+        if (qf->rcpt[mid].status_offset < offset)
+            low = mid + 1;
+        else
+            high = mid;
+    }
     return NULL;
 }
 
