@@ -211,7 +211,9 @@ static int read_header(struct qf_scan *s, struct queue_file *qf,
         } else if (type == RCPT_TODO || type == RCPT_BOUNCE || type == RCPT_DONE) {
             if (vlen == 0)
                 return corrupt(err, at, "empty recipient");
-            qf->rcpt = xreallocarray(qf->rcpt, qf->rcpt_count + 1, sizeof *qf->rcpt);
+            size_t n = qf->rcpt_count;
+            if (n >= 8 ? (n & (n - 1)) == 0 : n == 0)   /* capacity doubles */
+                qf->rcpt = xreallocarray(qf->rcpt, n ? n * 2 : 8, sizeof *qf->rcpt);
             struct queue_recipient *rc = &qf->rcpt[qf->rcpt_count++];
             memset(rc, 0, sizeof *rc);
             rc->address = xstrdup(v);
