@@ -117,14 +117,24 @@ run: all
 # fuzz targets: libFuzzer with clang; `make check` runs each briefly through
 # t/fuzz.t, `make fuzz` for FUZZ_SECONDS each
 FUZZ_SECONDS ?= 60
+comma     := ,
 FUZZ_CC   ?= clang
 FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Imaps $(PKG_CFLAGS) \
               -fsanitize=fuzzer,address,undefined -DDEF_CONFIG_DIR='"/nonexistent"' \
               -DDEF_DAEMON_DIR='"/nonexistent"' -DDEF_COMMAND_DIR='"/nonexistent"' \
               -DDEF_QUEUE_DIR='"/nonexistent"' -DPOSTERN_VERSION='"$(VERSION)"'
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h maps/*.h)
+# the library is compiled once for all fuzz targets (instrumented, without
+# the fuzzer's main), then each target links against it
+FUZZ_OBJ  := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+FUZZ_LIBA := $(BUILD)/fuzzobj/libpostern-fuzz.a
+$(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+	$(FUZZ_CC) $(subst fuzzer$(comma),fuzzer-no-link$(comma),$(FUZZ_FLAGS)) -MMD -MP -c -o $@ $<
+$(FUZZ_LIBA): $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_LIBA)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBA) $(PKG_LIBS)
 fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
