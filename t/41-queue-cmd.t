@@ -153,6 +153,10 @@ r = pq("delete", qids[0])
 is_((r.returncode, where(qids[0])), (0, []), "delete removes a message")
 like(open(os.path.join(cfg, "maillog")).read(), r"postern/postsuper\[\d+\]: %s: removed" % qids[0],
      "and logs QUEUEID: removed")
+code, status, err = inject(cfg, b"Subject: from stdin\n\nx\n", envelope("a@b", ["c@d"]))
+sid = status[0][1:]
+r = run(["postern", "queue", "-c", cfg, "delete", "-"], input=f"{sid}!  123 Sun ...\n\n")
+is_((r.returncode, where(sid)), (0, []), "delete - takes ids from stdin (mailq's decorations ignored)")
 r = pq("delete", "ALL")
 is_(r.returncode, 0, "delete ALL exits 0")
 is_(pq("list").stdout, "Mail queue is empty\n", "delete ALL empties the queue")

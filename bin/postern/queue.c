@@ -36,7 +36,7 @@ static int usage(void)
             "usage: postern queue [-c DIR] [-o name=value]... ACTION [ARGS]\n"
             "  list                      the queue, as mailq\n"
             "  flush [DOMAIN]            deliver deferred mail now (for DOMAIN only)\n"
-            "  delete ID...|ALL [QUEUE]  remove messages\n"
+            "  delete ID...|ALL [QUEUE]  remove messages (ID \"-\": ids from stdin)\n"
             "  hold ID...|ALL [QUEUE]    put messages on hold\n"
             "  release ID...|ALL         release messages from hold\n"
             "  requeue ID...|ALL [QUEUE] send messages through the queue manager again\n"
@@ -172,7 +172,24 @@ static int apply_all(action_fn fn, const char *const *from, int *done)
     return failed;
 }
 
-/* delete/hold/release/requeue: IDs, or ALL with an optional queue name. */
+/* "-" as an id: ids from stdin, one per line (the first word; a trailing
+ * `*` or `!` from mailq output is ignored), as postsuper reads them. */
+static void read_ids(struct strlist *ids)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, stdin) > 0) {
+        size_t n = strcspn(line, " \t\r\n*!");
+        if (n == 0)
+            continue;
+        line[n] = '\0';
+        strlist_add(ids, line);
+    }
+    free(line);
+}
+
+/* delete/hold/release/requeue: IDs ("-": from stdin), or ALL with an
+ * optional queue name. */
 static int run_action(action_fn fn, const char *verb, const char *const *from,
                       int argc, char **argv)
 {
@@ -199,19 +216,28 @@ static int run_action(action_fn fn, const char *verb, const char *const *from,
         }
         failed = apply_all(fn, from, &done);
     } else {
+        struct strlist ids = STRLIST_INIT;
         for (int i = 0; i < argc; i++) {
-            const char *queue = queue_find(queue_dir, argv[i]);
+            if (strcmp(argv[i], "-") == 0)
+                read_ids(&ids);
+            else
+                strlist_add(&ids, argv[i]);
+        }
+        for (size_t i = 0; i < ids.count; i++) {
+            const char *queue = queue_find(queue_dir, ids.item[i]);
             if (!queue || !queue_allowed(queue, from)) {
-                msg_warn("%s: no such message%s", argv[i], queue ? " in a queue this acts on" : "");
+                msg_warn("%s: no such message%s", ids.item[i],
+                         queue ? " in a queue this acts on" : "");
                 failed = 1;
                 continue;
             }
-            int r = fn(queue, argv[i]);
+            int r = fn(queue, ids.item[i]);
             if (r > 0)
                 done++;
             else if (r < 0)
                 failed = 1;
         }
+        strlist_free(&ids);
     }
     if (done)
         msg_info("%s: %d message%s", verb, done, done == 1 ? "" : "s");
