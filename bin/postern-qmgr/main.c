@@ -328,21 +328,15 @@ int main(int argc, char **argv)
     config_load(0);
     under_systemd = getenv("NOTIFY_SOCKET") != NULL;
     qmgr_read_conf();
+    /* the queue tree with the modes of doc/privileges.md (postern init and
+     * make install create it; this completes a queue made by hand) */
+    struct strbuf err = STRBUF_INIT;
+    if (queue_dirs_create(qmgr.conf.queue_directory, (uid_t)-1, (gid_t)-1, &err) != 0)
+        msg_warn("%s", strbuf_str(&err));
+    strbuf_free(&err);
     qmgr.queue_fd = open(qmgr.conf.queue_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (qmgr.queue_fd < 0)
         msg_fatal_temp_errno("open queue_directory %s", qmgr.conf.queue_directory);
-    /* missing directories get the modes of doc/privileges.md (postern init
-     * and make install create them; this is for a queue made by hand) */
-    static const struct { const char *name; mode_t mode; } dirs[] = {
-        {QUEUE_INCOMING, 01770}, {QUEUE_ACTIVE, 0700}, {QUEUE_DEFERRED, 0700},
-        {QUEUE_HOLD, 0700}, {QUEUE_CORRUPT, 0700},
-    };
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        if (mkdirat(qmgr.queue_fd, dirs[i].name, dirs[i].mode) == 0)
-            fchmodat(qmgr.queue_fd, dirs[i].name, dirs[i].mode, 0);    /* umask */
-        else if (errno != EEXIST)
-            msg_fatal_temp_errno("mkdir %s/%s", qmgr.conf.queue_directory, dirs[i].name);
-    }
     write_pid_file();
     open_trigger();
 

@@ -24,17 +24,6 @@ int queue_dir_fd(const char *name)
     return openat(qmgr.queue_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-/* A queue id is upper-case hex (long ids: also other alphanumerics). */
-static int is_queue_id(const char *name)
-{
-    if (!*name || strlen(name) > 32)
-        return 0;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
-            return 0;
-    return 1;
-}
-
 /* Is the message already in the active queue (in memory)? */
 static int message_known(const char *id)
 {
@@ -172,7 +161,7 @@ static void scan_dir(const char *queue, int flush, int due_only, int *left_over)
                 msg_info("removed stale temporary file %s/%s", queue, name);
             continue;
         }
-        if (!is_queue_id(name))
+        if (!queue_id_valid(name))
             continue;
         if (due_only) {
             struct stat st;
