@@ -40,6 +40,7 @@ struct regex_table {
     const struct regex_engine *engine;
     const char *path;           /* the map's name */
     struct textlines *lines;    /* the file, while it is parsed */
+    int no_regsub;              /* MAP_OPEN_NO_REGSUB: results may not use $n */
     struct rule *rules;
     size_t count, alloc;
     size_t *open_ifs;           /* indexes of if rules not yet closed */
@@ -241,6 +242,13 @@ static int parse_match_rule(struct regex_table *table, int lineno, char *p,
                           rule->max_group);
         return -1;
     }
+    if (rule->max_group && table->no_regsub) {
+        textlines_problem(table->lines, lineno, err,
+                          "regular expression substitution is not allowed in this table "
+                          "(the result uses $%zu; the lookup key must not put its own text here)",
+                          rule->max_group);
+        return -1;
+    }
     size_t groups = 0;
     rule->re = compile_pattern(table, lineno, &first, rule->max_group > 0,
                                &groups, err);
@@ -351,6 +359,7 @@ int regex_table_parse(struct map *map, const char *path, const char *text,
     int lineno, failed = 0;
     table->engine = engine;
     table->path = path;
+    table->no_regsub = (map->options & MAP_OPEN_NO_REGSUB) != 0;
     table->lines = &lines;
     textlines_init(&lines, path, text, len, TEXTLINES_PATTERN_MAX, TEXTLINES_STOP);
     while (!failed && textlines_next(&lines, &line, &lineno, err))
