@@ -65,6 +65,21 @@ static void move_corrupt(const char *id, const char *reason)
     strbuf_free(&to);
 }
 
+/* Put a file that could not be read into deferred/ for a later attempt. */
+static void postpone(int fd, const char *id)
+{
+    time_t next = time(NULL) + (time_t)qmgr.conf.minimal_backoff_time;
+    struct timespec times[2] = {{next, 0}, {next, 0}};
+    futimens(fd, times);
+    struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
+    strbuf_printf(&from, "%s/%s", QUEUE_ACTIVE, id);
+    strbuf_printf(&to, "%s/%s", QUEUE_DEFERRED, id);
+    if (renameat(qmgr.queue_fd, strbuf_str(&from), qmgr.queue_fd, strbuf_str(&to)) != 0)
+        msg_warn_errno("%s: move to %s", id, QUEUE_DEFERRED);
+    strbuf_free(&from);
+    strbuf_free(&to);
+}
+
 /* Take one message: rename from `queue` into active/ (unless it is there),
  * read it and hand it to the scheduler.  Returns 1 when taken. */
 static int take_message(const char *queue, const char *id, int flush)
@@ -96,10 +111,16 @@ static int take_message(const char *queue, const char *id, int flush)
     msg->fd = fd;
     msg->flush = flush;
     struct strbuf err = STRBUF_INIT;
+    errno = 0;
     if (queue_file_read(fd, id, &msg->qf, &err) != 0) {
-        if (errno != 0 && err.len == 0)
-            strbuf_puts(&err, strerror(errno));
-        move_corrupt(id, strbuf_str(&err));
+        if (errno != 0) {
+            /* an I/O error is no verdict on the file: try again later */
+            msg_warn("%s: cannot read queue file: %s; trying again later", id,
+                     err.len ? strbuf_str(&err) : strerror(errno));
+            postpone(fd, id);
+        } else {
+            move_corrupt(id, strbuf_str(&err));
+        }
         strbuf_free(&err);
         close(fd);
         queue_file_free(&msg->qf);
