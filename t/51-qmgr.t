@@ -239,6 +239,15 @@ inst.poke()
 ok(inst.wait(lambda: qid2 in inst.files("deferred")), "but not to mail with a sender")
 inst.stop()
 
+inst = Instance("virtual_mailbox_domains = virt.test\nmaximal_queue_lifetime = 0\nbounce_queue_lifetime = 5d\n")
+inst.start()
+qid = inst.inject("", ["defer6@virt.test"])
+inst.poke()
+ok(delivered(inst, qid), "bounce_queue_lifetime is never longer than maximal_queue_lifetime")
+like(inst.logtext(), r"warning: bounce_queue_lifetime is larger than maximal_queue_lifetime - adjusting bounce_queue_lifetime",
+     "with Postfix's warning")
+inst.stop()
+
 # ---- restart: files left in active/ are taken again
 inst = Instance("virtual_mailbox_domains = virt.test\n")
 qid = inst.inject("alice@example.org", ["r@virt.test"], queue="active")

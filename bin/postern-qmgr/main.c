@@ -62,6 +62,11 @@ void qmgr_read_conf(void)
     c->message_active_limit = conf_int("qmgr_message_active_limit");
     c->default_process_limit = (int)conf_int("default_process_limit");
     c->soft_bounce = conf_bool("soft_bounce");
+    if (c->bounce_queue_lifetime > c->maximal_queue_lifetime) {
+        msg_warn("bounce_queue_lifetime is larger than maximal_queue_lifetime - "
+                 "adjusting bounce_queue_lifetime");
+        c->bounce_queue_lifetime = c->maximal_queue_lifetime;
+    }
     if (c->minimal_backoff_time < 1)
         c->minimal_backoff_time = 1;
     if (c->maximal_backoff_time < c->minimal_backoff_time)
