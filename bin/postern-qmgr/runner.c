@@ -155,9 +155,17 @@ int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req)
         errno = saved;
         return -1;
     }
-    /* the request is small; the runner reads it before answering */
-    if (write_all(request_pipe[1], req->s, req->len) != 0 && errno != EPIPE)
+    /* The whole request goes into the pipe at once, so that a runner that
+     * hangs before reading it cannot block qmgr: a request larger than the
+     * default pipe buffer (many recipients) gets a larger buffer. */
+    if (req->len > 65536 && fcntl(request_pipe[1], F_SETPIPE_SZ, (int)req->len) < 0)
+        msg_warn_errno("%s: enlarge the request pipe to %zu bytes", job->msg->id, req->len);
+    fcntl(request_pipe[1], F_SETFL, O_NONBLOCK);
+    if (write_all(request_pipe[1], req->s, req->len) != 0 && errno != EPIPE) {
+        /* the runner gets a truncated request and must fail; its
+         * recipients are deferred as for any runner without results */
         msg_warn_errno("%s: write request to %s", job->msg->id, program);
+    }
     close(request_pipe[1]);
     fcntl(result_pipe[0], F_SETFL, O_NONBLOCK);
     job->pid = pid;
