@@ -196,6 +196,8 @@ int job_start(struct qmgr_job *job)
         return -1;
     }
     job->deadline = monotonic_now() + (double)job->dest->transport->time_limit;
+    msg_debug("%s: started %s pid %ld for %zu recipient(s), nexthop %s", msg->id, program,
+              (long)job->pid, job->rcpt_count, job->dest->nexthop);
     job_running_add(job);
     return 0;
 }
@@ -344,6 +346,8 @@ void jobs_check_done(void)
         *link = job->next;
         qmgr.running_count--;
         struct qmgr_message *msg = job->msg;
+        msg_debug("%s: pid %ld ended (status 0x%x), %zu bytes of results", msg->id,
+                  (long)job->pid, (unsigned)job->wait_status, job->results.len);
         if (job->kind == JOB_DELIVERY) {
             job->dest->busy--;
             job->dest->transport->busy--;
