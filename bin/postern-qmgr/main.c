@@ -95,6 +95,11 @@ static void open_trigger(void)
         trigger_fd = SD_LISTEN_FDS_START;
         fcntl(trigger_fd, F_SETFD, FD_CLOEXEC);
         fcntl(trigger_fd, F_SETFL, fcntl(trigger_fd, F_GETFL) | O_NONBLOCK);
+        /* a writer of our own here too: a FIFO without writers polls as
+         * hung up, which would wake the loop for ever */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", trigger_fd);
+        trigger_writer_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
         return;
     }
     if (mkdirat(qmgr.queue_fd, "public", 0710) != 0 && errno != EEXIST)
@@ -220,18 +225,27 @@ static void event_loop(void)
             if (qmgr.running_count == 0 || now >= stop_deadline)
                 break;
         } else {
-            if (qmgr.active_leftover)
+            /* with the active queue full, leave the directories alone */
+            int room = (long long)qmgr.message_count < qmgr.conf.message_active_limit;
+            if (qmgr.active_leftover && room)
                 scan_active();
-            if (want_incoming || qmgr.room_freed || now >= next_incoming) {
+            if (room && (want_incoming || qmgr.room_freed || now >= next_incoming)) {
                 scan_incoming();
                 want_incoming = 0;
                 qmgr.room_freed = 0;
                 next_incoming = now + 1;
             }
-            if (want_flush || now >= next_deferred) {
+            if (room && (want_flush || now >= next_deferred)) {
                 scan_deferred(want_flush);
                 want_flush = 0;
                 next_deferred = now + (double)qmgr.conf.queue_run_delay;
+            }
+            if (!room) {
+                /* look again a second from now (or when a message leaves) */
+                if (next_incoming <= now)
+                    next_incoming = now + 1;
+                if (next_deferred <= now)
+                    next_deferred = now + 1;
             }
             schedule_run();
         }
