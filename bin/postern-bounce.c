@@ -115,6 +115,28 @@ static struct request_rcpt *add_rcpt(struct request *req, const char *address)
     return rcpt;
 }
 
+/* Release what the request holds. */
+static void request_free(struct request *req)
+{
+    for (size_t i = 0; i < req->rcpt_count; i++) {
+        struct request_rcpt *r = &req->rcpt[i];
+        free(r->address);
+        free(r->orcpt);
+        free(r->notify);
+        free(r->status);
+        free(r->text);
+        free(r->remote_mta);
+        free(r->diagnostic);
+    }
+    free(req->rcpt);
+    free(req->queue_id);
+    free(req->sender);
+    free(req->envid);
+    if (req->content_fd > 0)
+        close(req->content_fd);
+    memset(req, 0, sizeof *req);
+}
+
 /* Take a message attribute ("RET=HDRS") into the request. */
 static void take_attr(struct request *req, const char *attr)
 {
@@ -635,6 +657,7 @@ int main(int argc, char **argv)
         strbuf_free(&err);
         strbuf_free(&out);
         strbuf_free(&result);
+        request_free(&req);
         return 0;
     }
 
@@ -655,5 +678,6 @@ int main(int argc, char **argv)
     if (!print_only)
         printf("%c%s\n", outcome, result.s ? result.s : "");
     strbuf_free(&result);
+    request_free(&req);
     return outcome == 'K' ? 0 : outcome == 'Z' ? 75 : 1;
 }
