@@ -271,15 +271,17 @@ static void put_boilerplate(struct writer *w, const struct dsn_report *r)
     case DSN_DELAY: {
         struct strbuf line = STRBUF_INIT;
         put_str(w, "#################################################################");
-        put_str(w, "# ONLY A WARNING: THERE IS NO NEED TO SEND YOUR MESSAGE AGAIN. #");
+        put_str(w, "# ONLY A WARNING: THERE IS NO NEED TO SEND YOUR MESSAGE AGAIN.  #");
         put_str(w, "#################################################################");
         put_str(w, "");
         strbuf_puts(&line, "Your message has not been delivered for more than ");
         append_duration(&line, r->delay_warning > 0 ? r->delay_warning : 0);
-        strbuf_puts(&line, ". It will be tried again until it is ");
+        strbuf_putc(&line, '.');
+        put_str(w, line.s);
+        strbuf_set(&line, "It will be tried again until it is ");
         append_duration(&line, r->queue_lifetime > 0 ? r->queue_lifetime : 0);
         strbuf_puts(&line, " old.");
-        put_wrapped(w, line.s);
+        put_str(w, line.s);
         strbuf_free(&line);
         put_str(w, "");
         put_str(w, "If you need help, write to postmaster and include this report.");
