@@ -403,7 +403,10 @@ static int inject(const struct dsn_report *r, const char *env_sender, struct str
         if (dup2(msg[0], 0) < 0 || dup2(env[0], 1) < 0 || dup2(status[1], 3) < 0)
             _exit(81);
         signal(SIGPIPE, SIG_DFL);
-        setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
+        /* the injector drops its setgid group for another configuration,
+         * so name the configuration only when it is not the default */
+        if (strcmp(config_dir(), DEF_CONFIG_DIR) != 0)
+            setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
         execl(program.s, "postern-queue", (char *)NULL);
         msg_warn_errno("execute %s", program.s);
         _exit(71);
