@@ -354,4 +354,36 @@ is_([r.get("Final-Recipient") for r in per_rcpt],
 is_(per_rcpt[0].get("Original-Recipient"), "rfc822;Bob@Example.COM", "Original-Recipient from ORCPT")
 is_(per_rcpt[1].get("Status"), "5.2.2", "each recipient's own status")
 is_(m.get_payload()[2].get_payload()[0]["Subject"], "hello", "the original, read from the queue file")
+
+# a delay notice: only recipients whose NOTIFY names DELAY (or none); C and Y records
+out, err = request(["Xdelay"] + base + [
+    "Tbob@example.com", "PNOTIFY=FAILURE", "S4.4.1 refused",
+    "Tdave@example.com", "S4.3.0 " + "command said no", "Yx-local; pipe", "Cx-unix; no space left"],
+    qf, opts=INJ)
+res = out.decode()
+ok(re.fullmatch(r"K[0-9A-F]+\0", res), "delay request: K + id")
+with open(f"{tmp}/maillog") as f:
+    like(f.read(), rf"ABCDE123: sender delay notification: {res[1:-1]}", "delay log line")
+m = parse(read_queue_file(res[1:-1])[1])
+per_msg, per_rcpt = dsn_fields(m)
+is_([r.get("Final-Recipient") for r in per_rcpt], ["rfc822; dave@example.com"],
+    "NOTIFY=FAILURE recipients get no delay notice")
+is_(per_rcpt[0].get("Remote-MTA"), "x-local; pipe", "Y with a type is reported as given")
+is_(per_rcpt[0].get("Diagnostic-Code"), "x-unix; no space left", "C gives the Diagnostic-Code")
+
+# every recipient NOTIFY=NEVER: no notice, K without an id
+out, err = request(["Xfailure"] + base + ["Tbob@example.com", "PNOTIFY=NEVER", "S5.1.1 no"],
+                   qf, opts=INJ)
+is_(out, b"K\0", "all recipients NOTIFY=NEVER: K with no id, nothing queued")
+
+# SMTPUTF8: the global types and utf-8 addresses
+out, err = request(["Xfailure"] + base + ["ASMTPUTF8=yes", "Tj\u00f6rg@example.com",
+                                          "S5.1.1 unknown user"], qf, opts=INJ)
+content = read_queue_file(out.decode()[1:-1])[1]
+m = parse(content)
+is_([p.get_content_type() for p in m.get_payload()],
+    ["text/plain", "message/global-delivery-status", "message/global"],
+    "SMTPUTF8: message/global-delivery-status and message/global")
+ok("\nFinal-Recipient: utf-8; j\u00f6rg@example.com\n".encode() in content,
+   "Final-Recipient: utf-8; with the UTF-8 address")
 done()
