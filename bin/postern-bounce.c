@@ -425,10 +425,16 @@ static int inject(const struct dsn_report *r, const char *env_sender, struct str
     if (r->smtputf8)
         record_put(&envelope, 'A', "SMTPUTF8=yes");
     record_end(&envelope);
-    int write_failed = write_all(env[1], envelope.s, envelope.len) < 0;
+    int write_failed = 0, cut_short = 0;
+    if (write_all(env[1], envelope.s, envelope.len) < 0) {
+        cut_short = 1;
+        write_failed = errno != EPIPE;
+    }
     close(env[1]);
-    if (!write_failed && dsn_write(r, msg[1], &err) < 0 && errno != EPIPE)
-        write_failed = 1;
+    if (!cut_short && dsn_write(r, msg[1], &err) < 0) {
+        cut_short = 1;
+        write_failed = errno != EPIPE;
+    }
     close(msg[1]);
 
     struct record_reader reader;
@@ -447,7 +453,7 @@ static int inject(const struct dsn_report *r, const char *env_sender, struct str
         ;
     int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
     int outcome;
-    if (code == 0 && !write_failed) {
+    if (code == 0 && !cut_short) {
         outcome = 'K';
         strbuf_set(result, reply_type == 'K' ? reply.s : "");
     } else if (code == 11 || code == 31 || code == 91) {
@@ -460,12 +466,13 @@ static int inject(const struct dsn_report *r, const char *env_sender, struct str
         outcome = 'Z';
         if (reply_type == 'Z' || reply_type == 'D')
             strbuf_set(result, reply.s);
-        else if (write_failed)
-            strbuf_printf(result, "4.3.0 %s", err.len ? err.s : "write the notice failed");
         else if (code < 0)
             strbuf_printf(result, "4.3.0 %s killed by signal %d", program.s, WTERMSIG(wstatus));
+        else if (code > 0 || !write_failed)
+            strbuf_printf(result, "4.3.0 %s exited with status %d%s", program.s, code,
+                          cut_short ? " before it read the whole notice" : "");
         else
-            strbuf_printf(result, "4.3.0 %s exited with status %d", program.s, code);
+            strbuf_printf(result, "4.3.0 %s", err.len ? err.s : "write the notice failed");
     }
     strbuf_free(&program);
     strbuf_free(&envelope);
