@@ -9,4 +9,11 @@ int cmd_map(int argc, char **argv);     /* postmap */
 int cmd_alias(int argc, char **argv);   /* postalias */
 int cmd_check(int argc, char **argv);   /* postfix check */
 
+/* conf_edit.c: `postern conf -e` (args "name = value") and -X (args are
+ * names): rewrite main.cf keeping comments and order.  Exit status. */
+int conf_edit_main_cf(int remove, int argc, char **argv);
+
+/* postern map and postern alias (aliases: the aliases(5) source syntax). */
+int table_command(int argc, char **argv, int aliases);
+
 #endif
