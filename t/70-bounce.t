@@ -51,12 +51,23 @@ def parse(raw):
     return email.message_from_bytes(raw, policy=email.policy.compat32)
 
 
+class Fields(dict):
+    """DSN fields by name, any case (field names are case-insensitive)."""
+    def __init__(self, items):
+        super().__init__((k.lower(), v) for k, v in items)
+
+    def get(self, key, default=None):
+        return super().get(key.lower(), default)
+
+    def __contains__(self, key):
+        return super().__contains__(key.lower())
+
+
 def dsn_fields(msg):
-    """The delivery-status part: (per-message dict, [per-recipient dicts])."""
+    """The delivery-status part: (per-message fields, [per-recipient fields])."""
     part = msg.get_payload()[1]
     blocks = part.get_payload()
-    per_msg = dict(blocks[0].items())
-    return per_msg, [dict(b.items()) for b in blocks[1:]]
+    return Fields(blocks[0].items()), [Fields(b.items()) for b in blocks[1:]]
 
 
 def unfold(v):
