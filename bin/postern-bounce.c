@@ -23,13 +23,13 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "dsn.h"
 #include "fdio.h"
+#include "inject.h"
 #include "log.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -368,56 +368,14 @@ static size_t make_report(const struct request *req, const struct notice *n,
     return count;
 }
 
-/* A descriptor number above the ones the injector is given (0, 1, 3). */
-static int move_high(int fd)
-{
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);
-    if (high < 0)
-        msg_fatal_temp_errno("fcntl F_DUPFD");
-    close(fd);
-    return high;
-}
-
 /* Inject one notice through postern-queue (interface 2).  Returns 'K' with
  * the new queue id in result, or 'Z'/'D' with "X.Y.Z text" in result. */
 static int inject(const struct dsn_report *r, const char *env_sender, struct strbuf *result)
 {
-    int msg[2], env[2], status[2];
-    if (pipe(msg) < 0 || pipe(env) < 0 || pipe(status) < 0) {
-        strbuf_printf(result, "4.3.0 cannot make a pipe: %s", strerror(errno));
-        return 'Z';
-    }
-    for (int i = 0; i < 2; i++) {
-        msg[i] = move_high(msg[i]);
-        env[i] = move_high(env[i]);
-        status[i] = move_high(status[i]);
-    }
-    struct strbuf program = STRBUF_INIT;
+    struct strbuf program = STRBUF_INIT, envelope = STRBUF_INIT, err = STRBUF_INIT;
+    struct injection inj;
+    int outcome;
     strbuf_printf(&program, "%s/postern-queue", conf_str("daemon_directory"));
-    pid_t pid = fork();
-    if (pid < 0) {
-        strbuf_printf(result, "4.3.0 cannot fork: %s", strerror(errno));
-        return 'Z';
-    }
-    if (pid == 0) {
-        if (dup2(msg[0], 0) < 0 || dup2(env[0], 1) < 0 || dup2(status[1], 3) < 0)
-            _exit(81);
-        signal(SIGPIPE, SIG_DFL);
-        /* the injector drops its setgid group for another configuration,
-         * so name the configuration only when it is not the default */
-        if (strcmp(config_dir(), DEF_CONFIG_DIR) != 0)
-            setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
-        execl(program.s, "postern-queue", (char *)NULL);
-        msg_warn_errno("execute %s", program.s);
-        _exit(71);
-    }
-    close(msg[0]);
-    close(env[0]);
-    close(status[1]);
-
-    /* the envelope first (a few hundred bytes: it fits in the pipe), then
-     * the message; an injector that stops reading early ends with EPIPE */
-    struct strbuf envelope = STRBUF_INIT, err = STRBUF_INIT;
     record_put(&envelope, 'F', env_sender);
     record_put(&envelope, 'T', r->to);
     if (r->eight_bit)
@@ -425,60 +383,18 @@ static int inject(const struct dsn_report *r, const char *env_sender, struct str
     if (r->smtputf8)
         record_put(&envelope, 'A', "SMTPUTF8=yes");
     record_end(&envelope);
-    int write_failed = 0, cut_short = 0;
-    if (write_all(env[1], envelope.s, envelope.len) < 0) {
-        cut_short = 1;
-        write_failed = errno != EPIPE;
-    }
-    close(env[1]);
-    if (!cut_short && dsn_write(r, msg[1], &err) < 0) {
-        cut_short = 1;
-        write_failed = errno != EPIPE;
-    }
-    close(msg[1]);
-
-    struct record_reader reader;
-    struct strbuf rec = STRBUF_INIT, reply = STRBUF_INIT;
-    int reply_type = 0;
-    record_reader_init(&reader, status[0]);
-    while (record_read(&reader, &rec, 4096) > 0) {
-        if (rec.len && strchr("KZD", rec.s[0]) && !reply_type) {
-            reply_type = rec.s[0];
-            strbuf_set(&reply, rec.s + 1);
-        }
-    }
-    close(status[0]);
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
-        ;
-    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-    int outcome;
-    if (code == 0 && !cut_short) {
-        outcome = 'K';
-        strbuf_set(result, reply_type == 'K' ? reply.s : "");
-    } else if (code == 11 || code == 31 || code == 91) {
-        outcome = 'D';
-        if (reply_type == 'D' || reply_type == 'Z')
-            strbuf_set(result, reply.s);
-        else
-            strbuf_printf(result, "5.3.0 %s refused the notice (exit %d)", program.s, code);
-    } else {
+    if (inject_start(&inj, program.s, &envelope, &err) < 0) {
+        strbuf_reset(result);
+        strbuf_printf(result, "4.3.0 %s", err.s);
         outcome = 'Z';
-        if (reply_type == 'Z' || reply_type == 'D')
-            strbuf_set(result, reply.s);
-        else if (code < 0)
-            strbuf_printf(result, "4.3.0 %s killed by signal %d", program.s, WTERMSIG(wstatus));
-        else if (code > 0 || !write_failed)
-            strbuf_printf(result, "4.3.0 %s exited with status %d%s", program.s, code,
-                          cut_short ? " before it read the whole notice" : "");
-        else
-            strbuf_printf(result, "4.3.0 %s", err.len ? err.s : "write the notice failed");
+    } else {
+        if (!inj.cut_short && dsn_write(r, inj.message_fd, &err) < 0)
+            inject_write_failed(&inj, errno);
+        outcome = inject_finish(&inj, result);
     }
     strbuf_free(&program);
     strbuf_free(&envelope);
     strbuf_free(&err);
-    strbuf_free(&rec);
-    strbuf_free(&reply);
     return outcome;
 }
 

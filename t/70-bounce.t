@@ -308,7 +308,7 @@ out, err = request(["QABCDE123", "Xfailure", f"Fdouble-bounce@{HOST}",
 is_(out, b"K\0", "double-bounce sender: K with no id (nothing to send)")
 out, err = request(["QABCDE123", "Xfailure"] + base[1:] + ["Tbob@example.com", "S5.1.1 nope"], qf,
                    opts=["-o", f"daemon_directory={tmp}/nonexistent"])
-like(out.decode(), r"^Z4\.3\.0 .*postern-queue exited with status 71( before it read the whole notice)?\0$",
+like(out.decode(), r"^Z4\.3\.0 .*postern-queue exited with status 71( before it read the whole message)?\0$",
      "injector missing: Z 4.3.0, qmgr tries again later")
 
 if not os.access(prog("postern-queue"), os.X_OK):
