@@ -223,7 +223,7 @@ static const char *default_status(enum dsn_kind kind)
 /* 1 when s is an RFC 3463 status code: class.subject.detail. */
 static int valid_status(const char *s)
 {
-    if (!s || !strchr("245", s[0]) || s[1] != '.')
+    if (!s || !s[0] || !strchr("245", s[0]) || s[1] != '.')
         return 0;
     const char *p = s + 2;
     for (int part = 0; part < 2; part++) {
