@@ -136,6 +136,13 @@ is_(per_rcpt[0].get("Diagnostic-Code"), 'X-Postfix; unknown user: "bob@example.c
     "a local reason: Diagnostic-Code: X-$mail_name; text")
 ok("X-Postfix-Queue-ID" in per_msg, "X-$mail_name-Queue-ID follows mail_name")
 
+# a missing or malformed status becomes the kind's default (Status: 5.0.0)
+for status in ("", "x", "5.", "7.1.1 text"):
+    rc, notices, err = shell(["-k", "failure", "-f", "alice@example.org", "-s", status,
+                              "bob@example.com"])
+    is_(dsn_fields(parse(notices[0][2]))[1][0].get("Status") if notices else None, "5.0.0",
+        f"status {status!r}: Status: 5.0.0")
+
 # ---- RET=HDRS and bounce_size_limit ----
 rc, notices, err = shell(["-k", "failure", "-f", "alice@example.org", "-r", "HDRS",
                           "-s", "5.1.1 nope", "bob@example.com"])
