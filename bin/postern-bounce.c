@@ -264,15 +264,21 @@ static int list_has(const char *list, const char *word)
     return 0;
 }
 
-/* 1 when notify_classes names the class. */
+/* 1 when notify_classes names the class; a name Postfix does not know is
+ * reported (Postfix refuses it), once per process. */
 static int notify_class(const char *class)
 {
+    static const char known[] = "bounce 2bounce data delay policy protocol resource software";
+    static int warned;
     struct strlist classes = STRLIST_INIT;
     int found = 0;
     conf_list("notify_classes", &classes);
-    for (size_t i = 0; i < classes.count; i++)
+    for (size_t i = 0; i < classes.count; i++) {
         if (strcasecmp(classes.item[i], class) == 0)
             found = 1;
+        else if (!list_has(known, classes.item[i]) && !warned++)
+            msg_warn("unknown notify_classes value \"%s\" ignored", classes.item[i]);
+    }
     strlist_free(&classes);
     return found;
 }

@@ -236,6 +236,11 @@ is_([n[1] for n in notices], ["alice@example.org", f"postmaster@{HOST}"],
     "notify_classes=delay: a copy to delay_notice_recipient")
 is_(parse(notices[1][2])["Subject"], "Postmaster Warning: Delayed Mail", "its subject")
 
+rc, notices, err = shell(["-k", "failure", "-f", "alice@example.org", "-s", "5.1.1 nope",
+                          "bob@example.com"], opts=["-o", "notify_classes=bounce, bogus"])
+ok(len(notices) == 2 and 'unknown notify_classes value "bogus"' in err,
+   "an unknown notify_classes name is reported, the known ones still apply")
+
 rc, notices, err = shell(["-k", "success", "-f", "", "-s", "2.0.0 ok", "bob@example.com"])
 is_(len(notices), 0, "no success notice for a message with the null sender")
 
