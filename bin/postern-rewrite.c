@@ -129,6 +129,8 @@ int main(int argc, char **argv)
         if (!config_common_option(opt, optarg))
             usage();
     config_load(0);
+    /* the next stage reads the same main.cf */
+    setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
 
     struct strbuf default_next = STRBUF_INIT;
     char *default_argv[2];

@@ -22,6 +22,10 @@ void rewrite_config_load(struct rewrite_config *cfg)
     cfg->always_add_missing_headers = conf_bool("always_add_missing_headers");
     long long limit = conf_int("header_size_limit");
     cfg->header_size_limit = limit < 1024 ? 1024 : (size_t)limit;
+    long long dups = conf_int("duplicate_filter_limit");
+    cfg->duplicate_filter_limit = dups < 0 ? 0 : (size_t)dups;
+    cfg->drop_headers = (struct strlist)STRLIST_INIT;
+    conf_list("message_drop_headers", &cfg->drop_headers);
 }
 
 void rewrite_config_free(struct rewrite_config *cfg)
@@ -29,6 +33,7 @@ void rewrite_config_free(struct rewrite_config *cfg)
     free(cfg->myhostname);
     free(cfg->myorigin);
     free(cfg->mydomain);
+    strlist_free(&cfg->drop_headers);
 }
 
 /* What to append to an address to qualify it: "@$myorigin",
@@ -63,6 +68,39 @@ void rewrite_address(const struct rewrite_config *cfg, const char *address,
     qualify_suffix(cfg, address, out);
 }
 
+/* Remove a T record (and the P records that follow it) whose address an
+ * earlier T already has, among the first duplicate_filter_limit. */
+static void drop_duplicate_recipients(const struct rewrite_config *cfg,
+                                      struct envelope *env)
+{
+    size_t kept = 0, seen = 0;
+    int dropping = 0;
+    for (size_t i = 0; i < env->records.count; i++) {
+        char *rec = env->records.item[i];
+        if (rec[0] == 'T') {
+            dropping = 0;
+            if (seen < cfg->duplicate_filter_limit) {
+                for (size_t j = 0; j < kept; j++) {
+                    if (env->records.item[j][0] == 'T'
+                        && strcmp(env->records.item[j], rec) == 0) {
+                        dropping = 1;
+                        break;
+                    }
+                }
+                seen++;
+            }
+        } else if (rec[0] != 'P') {
+            dropping = 0;
+        }
+        if (dropping) {
+            free(rec);
+            continue;
+        }
+        env->records.item[kept++] = rec;
+    }
+    env->records.count = kept;
+}
+
 void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env)
 {
     struct strbuf buf = STRBUF_INIT;
@@ -84,6 +122,7 @@ void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env)
     /* Companion issue: virtual alias expansion of the recipients goes
      * here (it may replace one T record by several). */
     strbuf_free(&buf);
+    drop_duplicate_recipients(cfg, env);
 }
 
 void rewrite_message_info_from(const struct envelope *env,

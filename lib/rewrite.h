@@ -2,8 +2,9 @@
  * queue (Postfix's cleanup(8) and trivial-rewrite(8) "local" context):
  * qualify addresses (append_at_myorigin, append_dot_mydomain) in the
  * envelope and, for local submissions, in the address headers; add the
- * Message-ID, Date and From headers a local submission lacks; remove
- * Return-Path.  The header is read one logical header at a time (bounded
+ * Message-ID, Date and From headers a local submission lacks; remove the
+ * headers of message_drop_headers (Bcc, Content-Length, Resent-Bcc,
+ * Return-Path); drop duplicate recipients.  The header is read one logical header at a time (bounded
  * by header_size_limit) and the body streams through untouched.
  *
  * The code holds no privilege and keeps no state between messages, so a
@@ -15,6 +16,8 @@
 #define POSTERN_REWRITE_H
 
 #include <stddef.h>
+
+#include "config.h"
 
 struct strbuf;
 struct envelope;
@@ -28,6 +31,8 @@ struct rewrite_config {
     int append_dot_mydomain;
     int always_add_missing_headers;
     size_t header_size_limit;
+    size_t duplicate_filter_limit;
+    struct strlist drop_headers;    /* message_drop_headers */
 };
 
 /* Fill cfg from main.cf (config_load() done). */
@@ -41,7 +46,8 @@ void rewrite_config_free(struct rewrite_config *cfg);
 void rewrite_address(const struct rewrite_config *cfg, const char *address,
                      struct strbuf *out);
 
-/* Rewrite the envelope in place: sender and recipients. */
+/* Rewrite the envelope in place: sender and recipients; a recipient
+ * that appears twice is kept once (duplicate_filter_limit). */
 void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env);
 
 /* What rewrite_message() needs to know about the message, from its

@@ -143,9 +143,12 @@ static void process_header(struct rewrite_state *st, const struct strbuf *header
         return;
     }
     const char *name = header->s;
+    for (size_t i = 0; i < st->cfg->drop_headers.count; i++) {
+        const char *drop = st->cfg->drop_headers.item[i];
+        if (strlen(drop) == name_len && strncasecmp(drop, name, name_len) == 0)
+            return;         /* message_drop_headers: Bcc, Return-Path, ... */
+    }
 #define IS(literal) (name_len == sizeof literal - 1 && strncasecmp(name, literal, name_len) == 0)
-    if (IS("Return-Path"))
-        return;             /* the delivery agent adds the true one */
     if (IS("Message-Id"))
         st->seen_message_id = 1;
     else if (IS("Date"))
