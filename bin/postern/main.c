@@ -4,6 +4,7 @@
  *   map    build, query and list lookup tables (postmap)
  *   alias  build and query aliases(5) tables (postalias)
  *   check  check the configuration and the tables it names (postfix check)
+ *   init, start, stop, status   a self-contained instance (instance.c)
  *
  * Each subcommand is in its own file beside this one.
  */
@@ -22,6 +23,10 @@ static const struct {
     {"map", cmd_map, "build, query or list a lookup table (postmap)"},
     {"alias", cmd_alias, "build or query an aliases table (postalias)"},
     {"check", cmd_check, "check main.cf and the tables it uses"},
+    {"init", cmd_init, "create a self-contained instance in a directory"},
+    {"start", cmd_start, "start the queue manager in the background"},
+    {"stop", cmd_stop, "stop the queue manager"},
+    {"status", cmd_status, "say whether it runs, and the queue counts"},
 };
 
 static int usage(void)
