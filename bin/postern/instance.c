@@ -296,7 +296,10 @@ static int is_qmgr(pid_t pid)
     close(fd);
     if (n <= 0)
         return 0;
-    buf[n] = '\0';          /* argv[0] is the first NUL-terminated string */
+    for (ssize_t i = 0; i < n; i++)     /* the arguments, NUL-separated */
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    buf[n] = '\0';
     return strstr(buf, "postern-qmgr") != NULL;
 }
 

@@ -1,7 +1,9 @@
 """instance.py - a self-contained postern instance for end-to-end tests:
 `postern init` in a temporary directory, start/stop through `postern`,
 submission through `sendmail`, and waiting for mail in its Maildirs."""
+import atexit
 import os
+import signal
 import time
 
 from tap import prog, run, tempdir
@@ -19,6 +21,11 @@ class Instance:
         self.dir = os.path.join(tempdir(), "inst")
         self.init = run(["postern", "init", self.dir] + list(init_args))
         self.env = {"POSTERN_CONFIG_DIR": self.dir}
+        atexit.register(self.kill_daemon)
+
+    def kill_daemon(self):
+        """At exit: a qmgr of this instance still running is killed by PID."""
+        kill_instance_daemon(self.dir)
 
     def postern(self, *args):
         return run(["postern"] + list(args[:1]) + ["-c", self.dir] + list(args[1:]))
@@ -72,3 +79,18 @@ class Instance:
             return open(os.path.join(self.dir, "maillog"), errors="replace").read()
         except OSError:
             return ""
+
+
+def kill_instance_daemon(directory):
+    """Kill the qmgr named by DIR/queue/pid/qmgr.pid if its command line
+    names this instance (never anything else)."""
+    try:
+        pid = int(open(os.path.join(directory, "queue", "pid", "qmgr.pid")).read())
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+    except (OSError, ValueError):
+        return
+    if directory.encode() in cmdline:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
