@@ -151,6 +151,10 @@ int main(int argc, char **argv)
     int status = envelope_read(1, &env, &err);
     if (status) {
         msg_warn("%s", strbuf_str(&err));
+        envelope_free(&env);
+        rewrite_config_free(&cfg);
+        strbuf_free(&err);
+        strbuf_free(&default_next);
         return status;
     }
     rewrite_envelope(&cfg, &env);
@@ -173,7 +177,8 @@ int main(int argc, char **argv)
         msg_warn("%s", strbuf_str(&err));
         close(envelope_pipe[1]);
         next_status(pid, next_argv[0]);
-        return EXIT_MESSAGE_READ;
+        status = EXIT_MESSAGE_READ;
+        goto done;
     }
     if (r == 0) {
         struct strbuf records = STRBUF_INIT;
@@ -188,6 +193,7 @@ int main(int argc, char **argv)
         msg_warn("%s", strbuf_str(&err));
         status = EXIT_WRITE_ERROR;
     }
+done:
     envelope_free(&env);
     rewrite_config_free(&cfg);
     strbuf_free(&err);

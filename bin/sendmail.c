@@ -487,6 +487,7 @@ static _Noreturn void enqueue(struct options *opt, char **recipients, int count,
         strbuf_printf(&attr, "full_name=%s", full_name);
         envelope_add(&env, 'A', attr.s);
     }
+    free(full_name);
     if (opt->envid) {
         strbuf_reset(&attr);
         strbuf_printf(&attr, "ENVID=%s", opt->envid);

@@ -395,6 +395,7 @@ int cmd_start(int argc, char **argv)
         _exit(127);
     }
     write_pid_file(pid);
+    strbuf_free(&qmgr);
     for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
