@@ -43,6 +43,11 @@ const char *const *map_type_names(void)
 
 struct map *map_open(const char *spec, struct strbuf *err)
 {
+    return map_open_flags(spec, 0, err);
+}
+
+struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *err)
+{
     /* proxy: pools connections in Postfix; here every process has its own
      * tables, so the prefix names the same table */
     while (strncmp(spec, "proxy:", 6) == 0)
@@ -68,6 +73,8 @@ struct map *map_open(const char *spec, struct strbuf *err)
     map->spec = xstrdup(spec);
     map->name = map->spec + type_len + 1;
     map->flags = type->flags;
+    if (options & MAP_OPEN_KEEP_CASE)
+        map->flags &= ~(unsigned)MAP_FOLD_KEYS;
     if (type->open(map, map->name, err) != 0) {
         free(map->spec);
         free(map);

@@ -40,6 +40,11 @@ struct map;
 /* Open a table by "type:name".  NULL with a message in err (including
  * file:line for syntax errors) when the table cannot be used. */
 struct map *map_open(const char *spec, struct strbuf *err);
+/* map_open() with options: MAP_OPEN_KEEP_CASE keeps keys as they are given
+ * and as the table holds them instead of folding them to lower case
+ * (postern map -f). */
+#define MAP_OPEN_KEEP_CASE 0x1000
+struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *err);
 /* Look a key up.  Keys of fixed-key tables are folded to lower case, as
  * Postfix does; pattern tables see the key as given. */
 int map_lookup(struct map *map, const char *key, struct strbuf *value);

@@ -1,22 +1,86 @@
-/* texthash.c - the texthash table type: not written yet (a stub that refuses to open). */
-#include "map_impl.h"
-#include "strbuf.h"
+/* texthash.c - the texthash table type: a postmap(1) source file read into
+ * memory when the table is opened (no indexed file).  A line without a
+ * value makes the open fail with file:line; a duplicate key is warned about
+ * and the first one wins, as in Postfix. */
+#include <stdlib.h>
 
-/* Refuse: the type is declared but not implemented. */
-static int texthash_open(struct map *map, const char *name, struct strbuf *err)
+#include "log.h"
+#include "map_impl.h"
+#include "maptext.h"
+#include "strbuf.h"
+#include "strtable.h"
+#include "textlines.h"
+
+struct load_ctx {
+    struct strtable *table;
+    const char *file;
+};
+
+/* Keep the first value of every key. */
+static void add_entry(const char *key, const char *value, int lineno, void *ctx)
 {
-    (void)map;
-    strbuf_printf(err, "table type texthash is not implemented yet (%s)", name);
-    return -1;
+    struct load_ctx *load = ctx;
+    if (!strtable_put(load->table, key, value, 0))
+        msg_warn("%s, line %d: duplicate entry: \"%s\"", load->file, lineno, key);
 }
 
-/* Never reached: open always fails. */
+/* Read and parse the whole file. */
+static int texthash_open(struct map *map, const char *name, struct strbuf *err)
+{
+    struct strbuf text = STRBUF_INIT, problems = STRBUF_INIT;
+    if (textlines_read_file(name, &text, err) != 0) {
+        strbuf_free(&text);
+        return -1;
+    }
+    struct load_ctx load = {strtable_new(), name};
+    unsigned flags = (map->flags & MAP_FOLD_KEYS) ? 0 : MAPTEXT_KEEP_CASE;
+    int bad = maptext_parse(name, text.s, text.len, flags, add_entry, &load, &problems);
+    strbuf_free(&text);
+    if (bad) {
+        strbuf_trim_end(&problems);
+        strbuf_append(err, problems.s, problems.len);
+        strbuf_free(&problems);
+        strtable_free(load.table);
+        return -1;
+    }
+    strbuf_free(&problems);
+    map->data = load.table;
+    return 0;
+}
+
+/* A hash lookup in memory; the table never goes away, so never RETRY. */
 static int texthash_lookup(struct map *map, const char *key, struct strbuf *value)
 {
-    (void)map; (void)key; (void)value;
-    return MAP_RETRY;
+    const char *found = strtable_get(map->data, key);
+    if (!found)
+        return MAP_NOTFOUND;
+    strbuf_set(value, found);
+    return MAP_FOUND;
+}
+
+/* Every entry in file order. */
+static int texthash_iterate(struct map *map,
+                            int (*fn)(const char *key, const char *value, void *ctx),
+                            void *ctx)
+{
+    struct strtable *table = map->data;
+    for (size_t i = 0; i < strtable_count(table); i++)
+        if (fn(strtable_key(table, i), strtable_value(table, i), ctx))
+            break;
+    return 0;
+}
+
+/* Free the in-memory table. */
+static void texthash_close(struct map *map)
+{
+    strtable_free(map->data);
 }
 
 const struct map_type map_type_texthash = {
-    .name = "texthash", .flags = 0, .open = texthash_open, .lookup = texthash_lookup,
+    .name = "texthash",
+    .flags = MAP_CAN_ITERATE | MAP_FOLD_KEYS,
+    .open = texthash_open,
+    .lookup = texthash_lookup,
+    .iterate = texthash_iterate,
+    .close = texthash_close,
 };

@@ -1,10 +1,8 @@
-/* alias.c - `postern alias`: not written yet. */
-#include "log.h"
+/* alias.c - `postern alias` (postalias(1), and newaliases without a file):
+ * the table command of map.c with the aliases(5) source syntax. */
 #include "postern.h"
 
 int cmd_alias(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    msg_fatal("postern alias is not implemented yet");
+    return table_command(argc, argv, 1);
 }

@@ -14,4 +14,11 @@ int cmd_start(int argc, char **argv);   /* postfix start */
 int cmd_stop(int argc, char **argv);    /* postfix stop */
 int cmd_status(int argc, char **argv);  /* postfix status */
 
+/* conf_edit.c: `postern conf -e` (args "name = value") and -X (args are
+ * names): rewrite main.cf keeping comments and order.  Exit status. */
+int conf_edit_main_cf(int remove, int argc, char **argv);
+
+/* postern map and postern alias (aliases: the aliases(5) source syntax). */
+int table_command(int argc, char **argv, int aliases);
+
 #endif

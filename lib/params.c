@@ -1,0 +1,140 @@
+/* params.c - the registry: every main.cf parameter postern implements, once,
+ * with Postfix's name, type and default (Postfix 3.7's, with postern's own
+ * names and paths where the value names the product).  Keep the table
+ * sorted by name (checked at run time); add a parameter with one line.
+ * Defaults computed from the machine are in params_derived.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "config_impl.h"
+#include "log.h"
+
+#ifndef DEF_CONFIG_DIR
+#define DEF_CONFIG_DIR "/etc/postern"
+#endif
+#ifndef DEF_DAEMON_DIR
+#define DEF_DAEMON_DIR "/usr/local/libexec/postern"
+#endif
+#ifndef DEF_COMMAND_DIR
+#define DEF_COMMAND_DIR "/usr/local/sbin"
+#endif
+#ifndef DEF_QUEUE_DIR
+#define DEF_QUEUE_DIR "/var/spool/postern"
+#endif
+#ifndef POSTERN_VERSION
+#define POSTERN_VERSION "0"
+#endif
+
+#define STR(name, value)           {name, PARAM_STR, value, NULL, 0, 0, 0}
+#define DERIVED(name, fn)          {name, PARAM_STR, NULL, fn, 0, 0, 0}
+#define BOOL(name, value)          {name, PARAM_BOOL, value, NULL, 0, 0, 0}
+#define INT(name, value, lo, hi)   {name, PARAM_INT, value, NULL, 0, lo, hi}
+#define TIME(name, value, unit)    {name, PARAM_TIME, value, NULL, unit, 0, 0}
+#define SIZE(name, value)          {name, PARAM_SIZE, value, NULL, 0, 0, 0}
+
+/* The levels below 2 give Postfix's old defaults (relay_domains, ...);
+ * postern starts at the newest level Postfix 3.7 knows. */
+static const struct param_def params[] = {
+    STR("alias_database", "hash:/etc/aliases"),
+    STR("alias_maps", "hash:/etc/aliases"),
+    BOOL("append_at_myorigin", "yes"),
+    BOOL("append_dot_mydomain", "${{$compatibility_level} <level {1} ? {yes} : {no}}"),
+    BOOL("biff", "yes"),
+    TIME("bounce_queue_lifetime", "5d", 'd'),
+    STR("command_directory", DEF_COMMAND_DIR),
+    STR("compatibility_level", "3.6"),
+    STR("config_directory", DEF_CONFIG_DIR),
+    STR("daemon_directory", DEF_DAEMON_DIR),
+    STR("default_database_type", "hash"),
+    INT("default_process_limit", "100", 1, 1000000),
+    STR("default_transport", "smtp"),
+    TIME("delay_warning_time", "0h", 'h'),
+    BOOL("disable_vrfy_command", "no"),
+    STR("home_mailbox", ""),
+    STR("inet_interfaces", "all"),
+    STR("inet_protocols", "all"),
+    INT("line_length_limit", "2048", 0, 1000000000),
+    STR("local_transport", "local:$myhostname"),
+    STR("mail_name", "postern"),
+    STR("mail_owner", "postern"),
+    STR("mail_spool_directory", "/var/mail"),
+    STR("mail_version", POSTERN_VERSION),
+    STR("maillog_file", ""),
+    TIME("maximal_backoff_time", "4000s", 's'),
+    TIME("maximal_queue_lifetime", "5d", 'd'),
+    SIZE("message_size_limit", "10240000"),
+    TIME("minimal_backoff_time", "300s", 's'),
+    STR("multi_instance_name", ""),
+    STR("mydestination", "$myhostname, localhost.$mydomain, localhost"),
+    DERIVED("mydomain", derive_mydomain),
+    DERIVED("myhostname", derive_myhostname),
+    DERIVED("mynetworks", derive_mynetworks),
+    STR("mynetworks_style", "${{$compatibility_level} <level {2} ? {subnet} : {host}}"),
+    STR("myorigin", "$myhostname"),
+    STR("parent_domain_matches_subdomains", "debug_peer_list,fast_flush_domains,mynetworks,"
+        "permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps"),
+    STR("proxy_interfaces", ""),
+    STR("queue_directory", DEF_QUEUE_DIR),
+    SIZE("queue_minfree", "0"),
+    TIME("queue_run_delay", "300s", 's'),
+    STR("recipient_delimiter", ""),
+    STR("relay_domains", "${{$compatibility_level} <level {2} ? {$mydestination} : {}}"),
+    STR("relay_recipient_maps", ""),
+    STR("relay_transport", "relay"),
+    STR("relayhost", ""),
+    STR("setgid_group", "postern-drop"),
+    STR("smtpd_banner", "$myhostname ESMTP $mail_name"),
+    BOOL("smtpd_helo_required", "no"),
+    INT("smtpd_recipient_limit", "1000", 1, 1000000000),
+    TIME("smtpd_timeout", "${stress?{10}:{300}}s", 's'),
+    STR("stress", ""),
+    STR("syslog_facility", "mail"),
+    STR("syslog_name", "${multi_instance_name?{$multi_instance_name}:{postern}}"),
+    STR("transport_maps", ""),
+    STR("virtual_alias_domains", "$virtual_alias_maps"),
+    STR("virtual_alias_maps", "$virtual_maps"),
+    STR("virtual_gid_maps", ""),
+    STR("virtual_mailbox_base", ""),
+    STR("virtual_mailbox_domains", "$virtual_mailbox_maps"),
+    SIZE("virtual_mailbox_limit", "51200000"),
+    STR("virtual_mailbox_maps", ""),
+    STR("virtual_maps", ""),
+    INT("virtual_minimum_uid", "100", 1, 2147483647),
+    STR("virtual_transport", "virtual"),
+    STR("virtual_uid_maps", ""),
+};
+#define PARAM_COUNT (sizeof params / sizeof params[0])
+
+/* Compare a name with a declaration (for bsearch). */
+static int compare_param(const void *key, const void *entry)
+{
+    return strcmp(key, ((const struct param_def *)entry)->name);
+}
+
+/* The table must stay sorted for bsearch: a merge that breaks it fails loudly. */
+static void check_sorted(void)
+{
+    static int checked;
+    if (checked)
+        return;
+    checked = 1;
+    for (size_t i = 1; i < PARAM_COUNT; i++)
+        if (strcmp(params[i - 1].name, params[i].name) >= 0)
+            msg_fatal("lib/params.c: %s is out of order (the table must be sorted)",
+                      params[i].name);
+}
+
+const struct param_def *param_find(const char *name)
+{
+    check_sorted();
+    return bsearch(name, params, PARAM_COUNT, sizeof params[0], compare_param);
+}
+
+const struct param_def *param_table(size_t *count)
+{
+    check_sorted();
+    *count = PARAM_COUNT;
+    return params;
+}

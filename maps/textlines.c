@@ -1,0 +1,172 @@
+/* textlines.c - logical lines of table source files (see textlines.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "strbuf.h"
+#include "textlines.h"
+
+#define SOURCE_FILE_MAX (1024L * 1024 * 1024)  /* cdb files stop at 4 GB */
+
+void textlines_init(struct textlines *tl, const char *file,
+                    const char *buf, size_t len)
+{
+    tl->file = file;
+    tl->buf = buf;
+    tl->len = len;
+    tl->pos = 0;
+    tl->lineno = 0;
+    tl->problems = 0;
+}
+
+void textlines_problem(struct textlines *tl, int lineno, struct strbuf *err,
+                       const char *fmt, ...)
+{
+    tl->problems++;
+    if (tl->problems > TEXTLINES_MAX_SHOWN)
+        return;
+    strbuf_printf(err, "%s, line %d: ", tl->file, lineno);
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(err, fmt, ap);
+    va_end(ap);
+    strbuf_putc(err, '\n');
+}
+
+void textlines_finish(struct textlines *tl, struct strbuf *err)
+{
+    if (tl->problems > TEXTLINES_MAX_SHOWN)
+        strbuf_printf(err, "%s: %d more problems not shown\n", tl->file,
+                      tl->problems - TEXTLINES_MAX_SHOWN);
+}
+
+/* Is the byte blank (the white space Postfix skips)? */
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* The kinds of physical line. */
+enum line_kind { LINE_SKIP, LINE_START, LINE_CONTINUE, LINE_BAD };
+
+/* Classify the physical line [s, s+n). */
+static enum line_kind classify(const char *s, size_t n)
+{
+    if (memchr(s, '\0', n))
+        return LINE_BAD;
+    size_t i = 0;
+    while (i < n && is_blank(s[i]))
+        i++;
+    if (i == n || s[i] == '#')
+        return LINE_SKIP;
+    return i == 0 ? LINE_START : LINE_CONTINUE;
+}
+
+/* One logical line, or an empty one (*too_long set) when it was too long. */
+static int next_line(struct textlines *tl, struct strbuf *line, int *lineno,
+                     struct strbuf *err, int *too_long_out)
+{
+    int have = 0, too_long = 0;
+    strbuf_reset(line);
+    while (tl->pos < tl->len) {
+        const char *s = tl->buf + tl->pos;
+        size_t rest = tl->len - tl->pos;
+        const char *nl = memchr(s, '\n', rest);
+        size_t n = nl ? (size_t)(nl - s) : rest;
+        size_t next = tl->pos + n + (nl ? 1 : 0);
+        enum line_kind kind = classify(s, n);
+        if (kind == LINE_START && have)
+            break;              /* leave it for the next call */
+        tl->pos = next;
+        tl->lineno++;
+        switch (kind) {
+        case LINE_SKIP:
+            break;
+        case LINE_BAD:
+            textlines_problem(tl, tl->lineno, err, "NUL character in line (binary file?)");
+            break;
+        case LINE_CONTINUE:
+            if (!have) {
+                textlines_problem(tl, tl->lineno, err,
+                                  "logical line must not start with white space");
+                break;
+            }
+            /* fall through */
+        case LINE_START:
+            if (!have) {
+                have = 1;
+                *lineno = tl->lineno;
+            }
+            if (too_long || line->len + n > TEXTLINES_MAX) {
+                too_long = 1;
+                strbuf_reset(line);
+            } else {
+                strbuf_append(line, s, n);
+            }
+            break;
+        }
+    }
+    *too_long_out = have && too_long;
+    return have;
+}
+
+int textlines_next(struct textlines *tl, struct strbuf *line, int *lineno,
+                   struct strbuf *err)
+{
+    int too_long;
+    while (next_line(tl, line, lineno, err, &too_long)) {
+        if (!too_long)
+            return 1;
+        textlines_problem(tl, *lineno, err, "line longer than %d bytes", TEXTLINES_MAX);
+    }
+    return 0;
+}
+
+int textlines_read_file(const char *path, struct strbuf *out, struct strbuf *err)
+{
+    strbuf_reset(out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        strbuf_printf(err, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    const char *problem = NULL;
+    if (fstat(fd, &st) != 0)
+        problem = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        problem = "not a regular file";
+    else if (st.st_size > SOURCE_FILE_MAX)
+        problem = "larger than 1 GB";
+    if (problem) {
+        strbuf_printf(err, "%s: %s", path, problem);
+        close(fd);
+        return -1;
+    }
+    strbuf_grow(out, (size_t)st.st_size);
+    for (;;) {
+        strbuf_grow(out, 65536);
+        ssize_t got = read(fd, out->s + out->len, out->size - out->len - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            strbuf_printf(err, "read %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (got == 0)
+            break;
+        out->len += (size_t)got;
+        out->s[out->len] = '\0';
+        if (out->len > SOURCE_FILE_MAX) {
+            strbuf_printf(err, "%s: larger than 1 GB", path);
+            close(fd);
+            return -1;
+        }
+    }
+    close(fd);
+    return 0;
+}

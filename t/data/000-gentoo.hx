@@ -1,0 +1,2 @@
+pgsql:/etc/postfix/pgsql/relay_domains.cf
+20971520
