@@ -33,7 +33,9 @@ is_(param("maillog_file"), f"{real}/maillog", "maillog_file is inside the instan
 is_(param("daemon_directory"), os.path.realpath(BIN), "daemon_directory is where postern itself is")
 is_(param("virtual_mailbox_domains"), "localhost, example.com, example.net", "localhost and each --domain are virtual mailbox domains")
 is_(param("virtual_mailbox_base"), f"{real}/mail", "virtual_mailbox_base is DIR/mail")
-is_(param("virtual_uid_maps"), f"static:{os.getuid()}", "mail is owned by the invoking user")
+owner = os.getuid() if os.getuid() else __import__("pwd").getpwnam("nobody").pw_uid
+is_(param("virtual_uid_maps"), f"static:{owner}", "mail is owned by the invoking user (nobody for root)")
+is_(os.stat(os.path.join(inst, "mail")).st_uid, owner, "and so is DIR/mail")
 is_(param("mail_owner"), __import__("pwd").getpwuid(os.getuid()).pw_name, "mail_owner is the invoking user")
 is_(param("myhostname"), "mx.example.com", "-o replaces a parameter init would write")
 is_(param("delay_warning_time"), "1h", "-o adds a parameter init does not write")

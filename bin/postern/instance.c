@@ -195,15 +195,27 @@ int cmd_init(int argc, char **argv)
     strbuf_reset(&text);
     strbuf_printf(&text, "pcre:%s/vmailbox.pcre", dir);
     put_param(&cf, &overrides, "virtual_mailbox_maps", text.s);
+    /* mailboxes belong to the invoking user; root gets "nobody" instead,
+     * as Postfix's virtual(8) never delivers as root (virtual_minimum_uid
+     * is at least 1) */
+    uid_t mail_uid = getuid();
+    gid_t mail_gid = getgid();
+    if (mail_uid == 0) {
+        struct passwd *nobody = getpwnam("nobody");
+        if (!nobody)
+            msg_fatal("running as root, and there is no user \"nobody\" to own the mailboxes");
+        mail_uid = nobody->pw_uid;
+        mail_gid = nobody->pw_gid;
+    }
     strbuf_reset(&text);
-    strbuf_printf(&text, "static:%ld", (long)getuid());
+    strbuf_printf(&text, "static:%ld", (long)mail_uid);
     put_param(&cf, &overrides, "virtual_uid_maps", text.s);
     strbuf_reset(&text);
-    strbuf_printf(&text, "static:%ld", (long)getgid());
+    strbuf_printf(&text, "static:%ld", (long)mail_gid);
     put_param(&cf, &overrides, "virtual_gid_maps", text.s);
-    if (getuid() < 100) {
+    if (mail_uid < 100) {
         strbuf_reset(&text);
-        strbuf_printf(&text, "%ld", (long)getuid());
+        strbuf_printf(&text, "%ld", (long)mail_uid);
         put_param(&cf, &overrides, "virtual_minimum_uid", text.s);
     }
     strbuf_printf(&cf, "# the SMTP port (for postern-smtpd) is in master.cf: 127.0.0.1:%ld\n", port);
@@ -239,6 +251,8 @@ int cmd_init(int argc, char **argv)
     strbuf_reset(&path);
     strbuf_printf(&path, "%s/mail", dir);
     make_dir(path.s, 0700);
+    if (mail_uid != getuid() && chown(path.s, mail_uid, mail_gid) < 0)
+        msg_fatal_errno("chown %s", path.s);
 
     printf("postern: instance created in %s\n"
            "postern: start it with: %s/postern start -c %s\n", dir, bindir, dir);
