@@ -8,7 +8,7 @@ import re
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from inject import *
+from stage import *
 
 d = tempdir()
 cap = os.path.join(d, "cap")

@@ -8,7 +8,7 @@ import stat
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from inject import capture_queue, records, split_message
+from stage import capture_queue, records, split_message
 
 d = tempdir()
 fake = os.path.join(d, "bin")

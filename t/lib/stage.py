@@ -1,4 +1,4 @@
-"""inject.py - helpers for tests of the injection chain (doc/injection.md):
+"""stage.py - helpers for tests of the injection chain (doc/injection.md):
 run a stage with the message on fd 0, the envelope on fd 1 and a status
 pipe on fd 3, and a stand-in "queue" that records what reached it."""
 import os
