@@ -103,6 +103,22 @@ static void put_param(struct strbuf *cf, struct strlist *overrides,
     strbuf_printf(cf, "%s = %s\n", name, value);
 }
 
+/* Mailboxes owned by another user (root's instance: nobody) must be
+ * reachable by that user: warn about a parent directory it cannot pass. */
+static void warn_unreachable(const char *dir)
+{
+    char *path = xstrdup(dir);
+    for (char *slash = path + strlen(path); slash > path; slash = strrchr(path, '/')) {
+        *slash = '\0';
+        struct stat st;
+        const char *p = *path ? path : "/";
+        if (stat(p, &st) == 0 && !(st.st_mode & S_IXOTH))
+            msg_warn("%s is not searchable by others: virtual delivery as another user "
+                     "cannot reach the mailboxes below it", p);
+    }
+    free(path);
+}
+
 static _Noreturn void init_usage(void)
 {
     fprintf(stderr, "usage: postern init DIR [--port N] [--domain D]... [-o name=value]...\n");
@@ -251,8 +267,11 @@ int cmd_init(int argc, char **argv)
     strbuf_reset(&path);
     strbuf_printf(&path, "%s/mail", dir);
     make_dir(path.s, 0700);
-    if (mail_uid != getuid() && chown(path.s, mail_uid, mail_gid) < 0)
-        msg_fatal_errno("chown %s", path.s);
+    if (mail_uid != getuid()) {
+        if (chown(path.s, mail_uid, mail_gid) < 0)
+            msg_fatal_errno("chown %s", path.s);
+        warn_unreachable(dir);
+    }
 
     printf("postern: instance created in %s\n"
            "postern: start it with: %s/postern start -c %s\n", dir, bindir, dir);

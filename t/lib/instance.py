@@ -18,7 +18,9 @@ def missing_programs():
 
 class Instance:
     def __init__(self, *init_args):
-        self.dir = os.path.join(tempdir(), "inst")
+        parent = tempdir()
+        os.chmod(parent, 0o755)     # run as root, mailboxes belong to nobody
+        self.dir = os.path.join(parent, "inst")
         self.init = run(["postern", "init", self.dir] + list(init_args))
         self.env = {"POSTERN_CONFIG_DIR": self.dir}
         atexit.register(self.kill_daemon)
@@ -43,8 +45,11 @@ class Instance:
             return None
 
     def sendmail(self, args, message, timeout=60):
-        return run([prog("sendmail")] + list(args), input=message, env=self.env,
-                   timeout=timeout)
+        r = run([prog("sendmail")] + list(args), input=message, env=self.env,
+                timeout=timeout)
+        r.stdout = r.stdout.decode(errors="replace")
+        r.stderr = r.stderr.decode(errors="replace")
+        return r
 
     def maildir(self, name):
         return os.path.join(self.dir, "mail", name, "Maildir")
