@@ -67,6 +67,11 @@ PROG_BIN  := $(PROGS:%=$(BUILD)/bin/%)
 SBIN_PROGS := postern sendmail
 LINKS     := $(if $(filter sendmail,$(PROGS)),mailq newaliases)
 
+# unit tests: t/unit/NAME.c is a program printing TAP, linked with
+# libpostern.a into $(BUILD)/t/NAME; a t/NN-name.t runs it (see t/unit/tap.h)
+UNIT_SRC  := $(wildcard t/unit/*.c)
+UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
+
 FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
@@ -98,7 +103,11 @@ $(foreach p,$(MULTI_DIR:bin/%=%),$(eval $(call multi_prog,$(p))))
 $(BUILD)/bin/mailq $(BUILD)/bin/newaliases: | $(BUILD)/bin/sendmail
 	ln -sf sendmail $@
 
-check: all
+$(BUILD)/t/%: $(BUILD)/obj/t/unit/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+check: all $(UNIT_BIN)
 	./t/run-tests $(BUILD)
 
 run: all
@@ -107,14 +116,24 @@ run: all
 # fuzz targets: libFuzzer with clang; `make check` runs each briefly through
 # t/fuzz.t, `make fuzz` for FUZZ_SECONDS each
 FUZZ_SECONDS ?= 60
+comma     := ,
 FUZZ_CC   ?= clang
 FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Imaps $(PKG_CFLAGS) \
               -fsanitize=fuzzer,address,undefined -DDEF_CONFIG_DIR='"/nonexistent"' \
               -DDEF_DAEMON_DIR='"/nonexistent"' -DDEF_COMMAND_DIR='"/nonexistent"' \
               -DDEF_QUEUE_DIR='"/nonexistent"' -DPOSTERN_VERSION='"$(VERSION)"'
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h maps/*.h)
+# the library is compiled once for all fuzz targets (instrumented, without
+# the fuzzer's main), then each target links against it
+FUZZ_OBJ  := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+FUZZ_LIBA := $(BUILD)/fuzzobj/libpostern-fuzz.a
+$(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+	$(FUZZ_CC) $(subst fuzzer$(comma),fuzzer-no-link$(comma),$(FUZZ_FLAGS)) -MMD -MP -c -o $@ $<
+$(FUZZ_LIBA): $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_LIBA)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBA) $(PKG_LIBS)
 fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \

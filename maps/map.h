@@ -83,7 +83,7 @@ enum addr_key_form {
     ADDR_KEY_DOMAIN,        /* @domain */
 };
 
-/* Search an address as virtual(5), canonical(5) and access(5) do:
+/* Search an address as virtual(5), canonical(5) and aliases do:
  * user+ext@domain, user@domain, user+ext, user, @domain.  Extensions are
  * split at the first of the characters in `delimiters` (recipient_delimiter;
  * "" or NULL: no extensions).  The bare localpart forms are tried only when
@@ -103,9 +103,23 @@ int map_search_address(struct maplist *maps, const char *address,
 int map_search_domain(struct maplist *maps, const char *domain,
                       int parent_matches, struct strbuf *value);
 
+/* Search a mail address as access(5) does (check_sender_access,
+ * check_recipient_access): user+ext@domain, user@domain, the domain and
+ * its parents (as map_search_domain), user+ext@, user@.  Extensions as in
+ * map_search_address.  Pattern tables get the whole address only; an
+ * address without '@' (the null sender's lookup key "<>") is looked up
+ * whole and nothing else. */
+int map_search_mail_access(struct maplist *maps, const char *address,
+                           const char *delimiters, int parent_matches,
+                           struct strbuf *value);
+
 /* Search a client IP address as access(5) does: the full address, then
  * shorter prefixes ("1.2.3.4", "1.2.3", "1.2", "1"; for IPv6 the same by
- * ':'-separated groups).  Pattern tables (cidr) get the full address. */
+ * ':'-separated groups of the compressed form: "2001:db8::1",
+ * "2001:db8:", "2001:db8", "2001").  Pattern tables (cidr) get the full
+ * address.  A string that is not an IP address is looked up whole only.
+ * ::ffff:1.2.3.4 stays an IPv6 address: callers that want IPv4 keys for
+ * mapped addresses convert them first, as Postfix's smtpd does. */
 int map_search_client_ip(struct maplist *maps, const char *ip,
                          struct strbuf *value);
 
