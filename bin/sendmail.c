@@ -28,6 +28,7 @@
 #include "fdio.h"
 #include "linereader.h"
 #include "log.h"
+#include "map_build.h"
 #include "queuefile.h"
 #include "rewrite.h"
 #include "strbuf.h"
@@ -335,13 +336,33 @@ static _Noreturn void run_postern(const char *const *args)
     char *argv[16];
     size_t n = 0;
     argv[n++] = path.s;
-    for (; *args && n < 12; args++)
-        argv[n++] = (char *)*args;
+    argv[n++] = (char *)*args++;        /* the subcommand, then its options */
     argv[n++] = "-c";
     argv[n++] = (char *)config_dir();
+    for (; *args && n < 15; args++)
+        argv[n++] = (char *)*args;
     argv[n] = NULL;
     execv(path.s, argv);
     die_status(EX_UNAVAILABLE, "execute %s: %s", path.s, strerror(errno));
+}
+
+/* newaliases, -bi, -I: build every table of alias_database in-process
+ * (maps/map_build.c), as `postern alias` without arguments does. */
+static int newaliases(void)
+{
+    struct strbuf err = STRBUF_INIT;
+    int failed = alias_build_database(conf_str("alias_database"),
+                                      conf_str("default_database_type"), &err);
+    if (failed) {
+        const char *line = strbuf_str(&err);
+        while (*line) {
+            size_t n = strcspn(line, "\n");
+            msg_error("%.*s", (int)n, line);
+            line += n + (line[n] == '\n');
+        }
+    }
+    strbuf_free(&err);
+    return failed ? EX_UNAVAILABLE : EX_OK;
 }
 
 /* Sendmail's "-o x" options: -oi means -i; -o name=value is a postern
@@ -530,20 +551,8 @@ int main(int argc, char **argv)
         static const char *const args[] = {"queue", "list", NULL};
         run_postern(args);
     }
-    case MODE_NEWALIASES: {
-        /* TODO(maps-files): build alias_database in-process with the
-         * alias-building function once it lands in main; until then
-         * `postern alias` (postalias) builds each table. */
-        struct strlist tables = STRLIST_INIT;
-        conf_list("alias_database", &tables);
-        if (tables.count == 0)
-            return EX_OK;
-        const char **args = xcalloc(tables.count + 2, sizeof *args);
-        args[0] = "alias";
-        for (size_t i = 0; i < tables.count && i < 10; i++)
-            args[i + 1] = tables.item[i];
-        run_postern(args);
-    }
+    case MODE_NEWALIASES:
+        return newaliases();
     case MODE_DAEMON: {
         static const char *const args[] = {"start", NULL};
         run_postern(args);

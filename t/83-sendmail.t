@@ -135,12 +135,22 @@ is_(r.returncode, 0, "sendmail -q exits 0")
 is_(os.read(rfd, 10), b"F", "and writes F into qmgr's FIFO")
 os.close(rfd)
 
-# mailq and newaliases run `postern` from command_directory
+# mailq runs `postern queue list` from command_directory
 write(os.path.join(fake, "postern"), "#!/bin/sh\necho \"postern $*\"\n", 0o755)
 r, msg, env = sendmail([], b"", argv0="mailq")
-is_(r.stdout.strip(), f"postern queue list -c {d}", "mailq runs postern queue list")
+is_(r.stdout.strip(), f"postern queue -c {d} list", "mailq runs postern queue list")
 r, msg, env = sendmail(["-bp"], b"")
-is_(r.stdout.strip(), f"postern queue list -c {d}", "sendmail -bp does the same")
-r, msg, env = sendmail(["-o", "alias_database=hash:/x/aliases"], b"", argv0="newaliases")
-is_(r.stdout.strip(), f"postern alias hash:/x/aliases -c {d}", "newaliases builds alias_database with postern alias")
+is_(r.stdout.strip(), f"postern queue -c {d} list", "sendmail -bp does the same")
+
+# newaliases builds alias_database itself
+write(os.path.join(d, "aliases"), "postmaster: root\nabuse: postmaster\n")
+r, msg, env = sendmail(["-o", f"alias_database=cdb:{d}/aliases"], b"", argv0="newaliases")
+is_(r.returncode, 0, "newaliases exits 0")
+ok(os.path.exists(os.path.join(d, "aliases.cdb")), "and builds the alias_database table")
+r = run(["postern", "alias", "-c", d, "-q", "abuse", f"cdb:{d}/aliases"])
+is_(r.stdout.strip(), "postmaster", "which postern alias can query")
+write(os.path.join(d, "bad-aliases"), "no colon here\n")
+r, msg, env = sendmail(["-bi", "-o", f"alias_database=cdb:{d}/bad-aliases"], b"")
+isnt(r.returncode, 0, "sendmail -bi with a bad aliases file fails")
+like(r.stderr, r"bad-aliases, line 1", "naming the file and line")
 done()
