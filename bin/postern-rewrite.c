@@ -30,6 +30,7 @@
 #define EXIT_ENVELOPE_READ  55
 #define EXIT_INTERNAL       81
 #define EXIT_WRITE_ERROR    53
+#define EXIT_REFUSED_FOR_NOW 71
 
 static _Noreturn void usage(void)
 {
@@ -102,8 +103,12 @@ static pid_t start_next(char **next_argv, int message_fd, int envelope_fd)
     if (dup2(message_fd, 0) < 0 || dup2(envelope_fd, 1) < 0)
         _exit(EXIT_INTERNAL);
     execvp(next_argv[0], next_argv);
+    int saved = errno;
     msg_warn_errno("cannot run the next stage %s", next_argv[0]);
-    _exit(EXIT_INTERNAL);
+    struct strbuf why = STRBUF_INIT;
+    record_putf(&why, 'Z', "4.3.0 cannot execute %s: %s", next_argv[0], strerror(saved));
+    (void)write_all(3, why.s, why.len);
+    _exit(EXIT_REFUSED_FOR_NOW);
 }
 
 /* The next stage's exit status as ours (a signal is a temporary failure). */

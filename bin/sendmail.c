@@ -270,8 +270,11 @@ static _Noreturn void submit(int message_fd, const struct envelope *env)
             _exit(EX_OSERR);
         char *argv[] = {path.s, NULL};
         execv(path.s, argv);
-        msg_warn_errno("execute %s", path.s);
-        _exit(EX_OSERR);
+        int saved = errno;
+        struct strbuf why = STRBUF_INIT;
+        record_putf(&why, 'Z', "4.3.0 cannot execute %s: %s", path.s, strerror(saved));
+        (void)write_all(3, why.s, why.len);
+        _exit(71);
     }
     close(status_pipe[1]);
     struct record_reader *reader = xmalloc(sizeof *reader);

@@ -128,6 +128,10 @@ code, status, err, msg, envl = rewrite(b"x\n", envelope("a", ["b"]),
                                        extra_env={"CAPTURE_EXIT": "71", "CAPTURE_STATUS": "Z451 4.3.0 later"})
 is_((code, status), (71, ["Z451 4.3.0 later"]), "a temporary refusal (71 + Z record) passes through")
 
+code, status, err, msg, envl = rewrite(b"x\n", envelope("a", ["b"]), next_stage=[os.path.join(d, "no-such-filter")])
+is_(code, 71, "a next stage that cannot be executed: 71 (temporary)")
+like(" ".join(status), r"^Z4\.3\.0 cannot execute .*no-such-filter: No such file", "with a Z record saying why")
+
 # 8. a bad envelope is refused with 91 and nothing reaches the next stage
 code, status, err, msg, envl = rewrite(b"x\n", b"Tbob\0\0")
 is_(code, 91, "an envelope without F first: exit 91")

@@ -117,6 +117,12 @@ for exit_code, status, want, text in [
     is_(r.returncode, want, f"queue exit {exit_code} {status or '(no record)'}: sendmail exits {want}")
     like(r.stderr, rf"sendmail: fatal: {re.escape(user)}\(\d+\): .*{text}", "with the reason on stderr")
 
+# a chain that cannot start says why
+r = run([prog("sendmail"), "-o", f"daemon_directory={d}/nowhere", "bob@example.com"], input=b"x\n",
+        env={"POSTERN_CONFIG_DIR": d})
+is_(r.returncode, 75, "no postern-rewrite in daemon_directory: EX_TEMPFAIL")
+like(r.stderr.decode(), r"cannot execute .*/nowhere/postern-rewrite: No such file", "naming the program")
+
 # usage errors
 r, msg, env = sendmail([], b"x\n")
 is_(r.returncode, 64, "no recipient at all: 64")
