@@ -62,13 +62,19 @@ if os.environ.get("FAKE_QMGR_FAIL"):
     sys.exit(3)
 time.sleep(float(os.environ.get("FAKE_QMGR_DELAY", "0")))
 fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+pidfile = os.path.join({real!r}, "queue", "pid", "qmgr.pid")
+open(pidfile, "w").write(str(os.getpid()) + chr(10))    # as postern-qmgr does
+def term(*a):
+    os.unlink(pidfile)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
 while True:
     time.sleep(1)
 """, 0o755)
 o = ["-o", f"daemon_directory={fake}"]
 r = run(["postern", "start", "-c", inst] + o)
-is_(r.returncode, 0, "postern start exits 0")
+if not is_(r.returncode, 0, "postern start exits 0"):
+    diag(r.stderr)
 like(r.stdout, rf"started postern-qmgr \(pid (\d+)\); log: {re.escape(real)}/maillog", "and prints the pid and the log")
 pid = int(open(os.path.join(inst, "queue", "pid", "qmgr.pid")).read())
 ok(os.path.exists(f"/proc/{pid}"), "the pid file names the running daemon")
@@ -87,7 +93,7 @@ is_(r.returncode, 0, "stop exits 0")
 like(r.stdout, rf"stopped \(pid {pid}\)", "and says it stopped")
 time.sleep(0.1)
 ok(not os.path.exists(f"/proc/{pid}") or " Z " in open(f"/proc/{pid}/stat").read(), "the daemon is gone")
-ok(not os.path.exists(os.path.join(inst, "queue", "pid", "qmgr.pid")), "the pid file is removed")
+ok(not os.path.exists(os.path.join(inst, "queue", "pid", "qmgr.pid")), "the pid file is gone")
 r = run(["postern", "status", "-c", inst] + o)
 is_(r.returncode, 1, "status exits 1 when stopped")
 
@@ -103,6 +109,15 @@ run(["postern", "stop", "-c", inst] + o)
 r = run(["postern", "start", "-c", inst] + o, env={"FAKE_QMGR_FAIL": "1"})
 is_(r.returncode, 1, "start exits 1 when the daemon exits at once")
 like(r.stderr, r"postern-qmgr exited at start \(status 3\)", "and says how it exited")
+write(os.path.join(inst, "queue", "pid", "qmgr.pid"), "1\n")
+r = run(["postern", "start", "-c", inst] + o, env={"FAKE_QMGR_DELAY": "30"})
+is_(r.returncode, 1, "start exits 1 when the daemon is not ready in time")
+like(r.stderr, r"not ready after 10 seconds", "and says so")
+m = re.search(r"\(pid (\d+)\)", r.stderr)
+if m:
+    os.kill(int(m.group(1)), signal.SIGTERM)     # the slow stand-in it left running
+stale = int(open(os.path.join(inst, "queue", "pid", "qmgr.pid")).read())
+is_(stale, 1, "(the pid file is qmgr's own: start does not write it)")
 r = run(["postern", "start", "-c", inst, "-o", f"daemon_directory={base}/nonexistent"])
 isnt(r.returncode, 0, "start without a postern-qmgr fails")
 like(r.stderr, r"cannot run .*postern-qmgr", "naming the program")

@@ -336,36 +336,27 @@ static int is_qmgr(pid_t pid)
     return strstr(buf, "postern-qmgr") != NULL;
 }
 
-/* The pid in the pid file when that process is our qmgr, else 0. */
-static pid_t running_qmgr(void)
+/* The pid the pid file holds now (0 when none). */
+static pid_t pid_file_value(void)
 {
     struct strbuf path = STRBUF_INIT;
     pid_file_path(&path);
     FILE *f = fopen(path.s, "r");
     strbuf_free(&path);
-    if (!f)
-        return 0;
     long pid = 0;
-    if (fscanf(f, "%ld", &pid) != 1)
-        pid = 0;
-    fclose(f);
-    return pid > 0 && is_qmgr((pid_t)pid) ? (pid_t)pid : 0;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return (pid_t)pid;
 }
 
-/* Write the pid file atomically. */
-static void write_pid_file(pid_t pid)
+/* The pid in the pid file when that process is our qmgr, else 0. */
+static pid_t running_qmgr(void)
 {
-    struct strbuf path = STRBUF_INIT, tmp = STRBUF_INIT, text = STRBUF_INIT;
-    pid_file_path(&path);
-    strbuf_printf(&tmp, "%s.%ld.tmp", path.s, (long)getpid());
-    strbuf_printf(&text, "%ld\n", (long)pid);
-    int fd = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, text.s, text.len) < 0 || close(fd) < 0
-        || rename(tmp.s, path.s) < 0)
-        msg_fatal_errno("write %s", path.s);
-    strbuf_free(&path);
-    strbuf_free(&tmp);
-    strbuf_free(&text);
+    pid_t pid = pid_file_value();
+    return pid > 0 && is_qmgr(pid) ? pid : 0;
 }
 
 /* 1 when someone reads qmgr's trigger FIFO (qmgr is up and listening). */
@@ -427,7 +418,6 @@ int cmd_start(int argc, char **argv)
         execv(qmgr.s, args);
         _exit(127);
     }
-    write_pid_file(pid);
     strbuf_free(&qmgr);
     for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
         int status;
@@ -438,16 +428,17 @@ int cmd_start(int argc, char **argv)
                       log_destination());
             return 1;
         }
-        if (trigger_has_reader()) {
+        /* up: qmgr has written (and locked) its pid file and listens */
+        if (pid_file_value() == pid && trigger_has_reader()) {
             printf("postern: started postern-qmgr (pid %ld); log: %s\n",
                    (long)pid, log_destination());
             return 0;
         }
         sleep_ms(50);
     }
-    printf("postern: started postern-qmgr (pid %ld), but it has not opened %s yet; log: %s\n",
-           (long)pid, QUEUE_TRIGGER, log_destination());
-    return 0;
+    msg_error("postern-qmgr (pid %ld) started but is not ready after %d seconds; see %s",
+              (long)pid, START_TIMEOUT_MS / 1000, log_destination());
+    return 1;
 }
 
 int cmd_stop(int argc, char **argv)
@@ -462,10 +453,13 @@ int cmd_stop(int argc, char **argv)
         msg_fatal_errno("kill %ld", (long)pid);
     for (long waited = 0; waited < STOP_TIMEOUT_MS; waited += 50) {
         if (!is_qmgr(pid)) {
-            struct strbuf path = STRBUF_INIT;
-            pid_file_path(&path);
-            unlink(path.s);
-            strbuf_free(&path);
+            /* qmgr removes its pid file at a clean stop; a kill leaves it */
+            if (pid_file_value() == pid) {
+                struct strbuf path = STRBUF_INIT;
+                pid_file_path(&path);
+                unlink(path.s);
+                strbuf_free(&path);
+            }
             printf("postern: stopped (pid %ld)\n", (long)pid);
             return 0;
         }
