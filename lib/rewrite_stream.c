@@ -27,7 +27,8 @@ struct rewrite_state {
     int write_errno;            /* first write error, 0 when none */
     int crlf;                   /* the input uses CRLF: convert the body */
     int pending_cr;             /* body: a CR ended the previous chunk */
-    int seen_message_id, seen_date, seen_from;
+    int resent;                 /* the message has Resent- headers */
+    int seen_message_id[2], seen_date[2], seen_from[2];  /* [1]: Resent- */
     int truncated_logged;
 };
 
@@ -100,27 +101,30 @@ static void emit_missing_headers(struct rewrite_state *st)
         return;
     struct strbuf h = STRBUF_INIT;
     time_t now = time(NULL);
-    if (!st->seen_message_id) {
+    /* a resent message gets the Resent- forms, as Postfix's cleanup does */
+    int r = st->resent;
+    const char *prefix = r ? "Resent-" : "";
+    if (!st->seen_message_id[r]) {
         unsigned char rnd[8];
         if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
             memset(rnd, 0, sizeof rnd);
         struct tm tm;
         gmtime_r(&now, &tm);
-        strbuf_printf(&h, "Message-Id: <%04d%02d%02d%02d%02d%02d.%d.",
+        strbuf_printf(&h, "%sMessage-Id: <%04d%02d%02d%02d%02d%02d.%d.", prefix,
                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                       tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid());
         for (size_t i = 0; i < sizeof rnd; i++)
             strbuf_printf(&h, "%02X", rnd[i]);
         strbuf_printf(&h, "@%s>\n", st->cfg->myhostname);
     }
-    if (!st->seen_date) {
-        strbuf_puts(&h, "Date: ");
+    if (!st->seen_date[r]) {
+        strbuf_printf(&h, "%sDate: ", prefix);
         rfc5322_date(now, &h);
         strbuf_putc(&h, '\n');
     }
-    if (!st->seen_from) {
+    if (!st->seen_from[r]) {
         const char *sender = *st->info->sender ? st->info->sender : "MAILER-DAEMON";
-        strbuf_puts(&h, "From: ");
+        strbuf_printf(&h, "%sFrom: ", prefix);
         if (st->info->full_name && *st->info->full_name) {
             put_phrase(&h, st->info->full_name);
             strbuf_printf(&h, " <%s>\n", sender);
@@ -148,14 +152,22 @@ static void process_header(struct rewrite_state *st, const struct strbuf *header
         if (strlen(drop) == name_len && strncasecmp(drop, name, name_len) == 0)
             return;         /* message_drop_headers: Bcc, Return-Path, ... */
     }
+    int resent = name_len > 7 && strncasecmp(name, "Resent-", 7) == 0;
+    if (resent) {
+        st->resent = 1;
+        name += 7;
+        name_len -= 7;
+    }
 #define IS(literal) (name_len == sizeof literal - 1 && strncasecmp(name, literal, name_len) == 0)
     if (IS("Message-Id"))
-        st->seen_message_id = 1;
+        st->seen_message_id[resent] = 1;
     else if (IS("Date"))
-        st->seen_date = 1;
+        st->seen_date[resent] = 1;
     else if (IS("From"))
-        st->seen_from = 1;
+        st->seen_from[resent] = 1;
 #undef IS
+    name = header->s;
+    name_len += resent ? 7 : 0;
     /* Companion issue: header_checks (REJECT, IGNORE, REPLACE, ...) are
      * applied here, to the whole logical header. */
     if (st->info->local && header_is_address(name, name_len)) {

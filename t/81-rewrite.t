@@ -81,6 +81,18 @@ is_(header(headers, "Message-Id"), ["Message-ID: <given@id>"], "an existing Mess
 is_(len(header(headers, "Date")) + len(header(headers, "From")), 2, "no second Date: or From:")
 is_(header(headers, "From"), ["From: Someone <someone@example.org>"], "an unqualified From: address is qualified")
 
+# a resent message gets Resent-Message-Id, Resent-Date and Resent-From instead
+message = (b"From: orig@example.net\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <orig@id>\n"
+           b"Resent-To: bob\n\nbody\n")
+code, status, err, msg, envl = rewrite(message, envelope("alice", ["bob"], ["Aorigin=local"]))
+headers, _ = split_message(msg)
+ok(header(headers, "Resent-Message-Id") and header(headers, "Resent-Date")
+   and header(headers, "Resent-From") == ["Resent-From: alice@example.org"],
+   "a message with Resent- headers gets the missing Resent- headers")
+is_(header(headers, "Message-Id") + header(headers, "From"), ["Message-ID: <orig@id>", "From: orig@example.net"],
+    "and keeps its original ones")
+is_(header(headers, "Resent-To"), ["Resent-To: bob@example.org"], "Resent-To is an address header too")
+
 # 3. mail from SMTP: envelope qualified, header left alone, nothing added
 message = b"To: bob\nReturn-Path: <x@y>\nSubject: remote\n\nbody\n"
 code, status, err, msg, envl = rewrite(message, envelope("", ["bob"], ["Aorigin=smtp"]))
