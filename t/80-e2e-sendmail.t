@@ -5,12 +5,13 @@
 import email
 import email.policy
 import os
+import time
 import pwd
 import re
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from instance import Instance, missing_programs
+from instance import Instance, kill_instance_daemon, missing_programs
 
 missing = missing_programs()
 if missing:
@@ -123,7 +124,6 @@ is_(r.returncode, 0, "an mbox instance starts")
 r = mb.sendmail(["-f", "sender@example.org", "anyone@localhost"], b"Subject: mbox\n\nFrom here on\nline\n")
 is_(r.returncode, 0, "sendmail into it exits 0")
 path = os.path.join(mb.dir, "mail", "you.mbox")
-import time
 end = time.time() + 15
 while time.time() < end and not (os.path.exists(path) and os.path.getsize(path) > 0):
     time.sleep(0.05)
@@ -132,4 +132,49 @@ like(data.decode(errors="replace"), r"^From sender@example\.org ", "the mbox sta
 ok(b"\n>From here on\n" in data, "a body line starting with From is quoted")
 ok(b"Delivered-To: anyone@localhost\n" in data, "and has Delivered-To")
 mb.stop()
+
+# 9. an ordinary user runs an instance of their own (when the test runs as root)
+if os.getuid() == 0:
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        nobody = None
+    if nobody:
+        import subprocess
+        home = tempdir()
+        os.chown(home, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(home, 0o755)
+        udir = os.path.join(home, "inst")
+        import atexit
+        atexit.register(kill_instance_daemon, udir)
+
+        def as_nobody(argv, data=b"", extra=None):
+            env = dict(os.environ, **(extra or {}))
+            def drop():
+                os.setgroups([])
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+            return subprocess.run(argv, input=data, capture_output=True, env=env,
+                                  preexec_fn=drop, timeout=60, cwd=home)
+        r = as_nobody([prog("postern"), "init", udir])
+        if r.returncode != 0 and b"Permission denied" in r.stderr:
+            diag("the build tree is not reachable by nobody: ordinary-user run skipped")
+        else:
+            is_(r.returncode, 0, "nobody: postern init")
+            r = as_nobody([prog("postern"), "start", "-c", udir])
+            is_(r.returncode, 0, "nobody: postern start")
+            r = as_nobody([prog("sendmail"), "friend@localhost"], b"Subject: as nobody\n\nhi\n",
+                          {"POSTERN_CONFIG_DIR": udir})
+            is_(r.returncode, 0, "nobody: sendmail exits 0")
+            path = os.path.join(udir, "mail", "friend", "Maildir", "new")
+            end = time.time() + 15
+            while time.time() < end and not (os.path.isdir(path) and os.listdir(path)):
+                time.sleep(0.05)
+            files = os.listdir(path) if os.path.isdir(path) else []
+            ok(len(files) == 1 and os.stat(os.path.join(path, files[0])).st_uid == nobody.pw_uid,
+               "nobody: the mail is delivered into a Maildir that nobody owns")
+            data = open(os.path.join(path, files[0]), "rb").read() if files else b""
+            like(data.decode(errors="replace"), r"Return-Path: <nobody@localhost>", "nobody: from nobody@localhost")
+            r = as_nobody([prog("postern"), "stop", "-c", udir])
+            is_(r.returncode, 0, "nobody: postern stop")
 done()
