@@ -144,6 +144,12 @@ code, status, err, msg, envl = rewrite(b"x\n", envelope("a", ["b"]), next_stage=
 is_(code, 71, "a next stage that cannot be executed: 71 (temporary)")
 like(" ".join(status), r"^Z4\.3\.0 cannot execute .*no-such-filter: No such file", "with a Z record saying why")
 
+# a next stage that refuses at once, without reading: no hang, its status
+quick = write(os.path.join(d, "refuse-at-once"), "#!/bin/sh\nprintf 'D552 5.3.4 too big\\0' >&3\nexit 31\n", 0o755)
+code, status, err, msg, envl = rewrite(b"Subject: big\n\n" + big_body, envelope("a", ["b"]),
+                                       next_stage=[quick], message_pipe=True)
+is_((code, status), (31, ["D552 5.3.4 too big"]), "a stage that refuses before reading: its code and record, no hang")
+
 # 8. a bad envelope is refused with 91 and nothing reaches the next stage
 code, status, err, msg, envl = rewrite(b"x\n", b"Tbob\0\0")
 is_(code, 91, "an envelope without F first: exit 91")
