@@ -31,6 +31,7 @@
 #define EXIT_INTERNAL       81
 #define EXIT_WRITE_ERROR    53
 #define EXIT_REFUSED_FOR_NOW 71
+#define EXIT_REFUSED        31
 
 static _Noreturn void usage(void)
 {
@@ -178,11 +179,19 @@ int main(int argc, char **argv)
      * so that a crash here can never queue half a message */
     int r = rewrite_message(&cfg, &info, 0, message_pipe[1], &err);
     close(message_pipe[1]);
-    if (r == -1) {
+    if (r == -1 || r == REWRITE_TOO_MANY_HOPS) {
+        /* no envelope: the next stage stores nothing */
         msg_warn("%s", strbuf_str(&err));
         close(envelope_pipe[1]);
         next_status(pid, next_argv[0]);
         status = EXIT_MESSAGE_READ;
+        if (r == REWRITE_TOO_MANY_HOPS) {
+            struct strbuf why = STRBUF_INIT;
+            record_put(&why, 'D', "554 5.4.6 Too many hops");
+            (void)write_all(3, why.s, why.len);
+            strbuf_free(&why);
+            status = EXIT_REFUSED;
+        }
         goto done;
     }
     if (r == 0) {

@@ -58,6 +58,7 @@ static const struct param_def params[] = {
     INT("duplicate_filter_limit", "1000", 0, 0),
     INT("header_size_limit", "102400", 0, 0),
     STR("home_mailbox", ""),
+    INT("hopcount_limit", "50", 0, 0),
     STR("inet_interfaces", "all"),
     STR("inet_protocols", "all"),
     INT("line_length_limit", "2048", 0, 1000000000),

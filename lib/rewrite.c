@@ -22,6 +22,7 @@ void rewrite_config_load(struct rewrite_config *cfg)
     cfg->always_add_missing_headers = conf_bool("always_add_missing_headers");
     long long limit = conf_int("header_size_limit");
     cfg->header_size_limit = limit < 1024 ? 1024 : (size_t)limit;
+    cfg->hopcount_limit = (long)conf_int("hopcount_limit");
     long long dups = conf_int("duplicate_filter_limit");
     cfg->duplicate_filter_limit = dups < 0 ? 0 : (size_t)dups;
     cfg->drop_headers = (struct strlist)STRLIST_INIT;

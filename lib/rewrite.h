@@ -32,6 +32,7 @@ struct rewrite_config {
     int always_add_missing_headers;
     size_t header_size_limit;
     size_t duplicate_filter_limit;
+    long hopcount_limit;            /* Received: headers allowed */
     struct strlist drop_headers;    /* message_drop_headers */
 };
 
@@ -64,7 +65,10 @@ void rewrite_message_info_from(const struct envelope *env,
 /* Copy the message from in_fd to out_fd, rewriting its header.  Accepts
  * CRLF line ends and then writes LF.  Returns 0; -1 when reading failed
  * (errno, text in err); -2 when writing failed (errno; EPIPE when the next
- * stage went away). */
+ * stage went away); REWRITE_TOO_MANY_HOPS when the header has more
+ * Received: headers than hopcount_limit (a mail loop: the caller refuses
+ * with 5.4.6 and must not hand on the envelope). */
+#define REWRITE_TOO_MANY_HOPS (-3)
 int rewrite_message(const struct rewrite_config *cfg,
                     const struct rewrite_message_info *info,
                     int in_fd, int out_fd, struct strbuf *err);

@@ -30,6 +30,7 @@ struct rewrite_state {
     int resent;                 /* the message has Resent- headers */
     int seen_message_id[2], seen_date[2], seen_from[2];  /* [1]: Resent- */
     int truncated_logged;
+    long hops;                  /* Received: headers seen */
 };
 
 /* Write what is buffered (once a write failed, everything is dropped). */
@@ -159,7 +160,9 @@ static void process_header(struct rewrite_state *st, const struct strbuf *header
         name_len -= 7;
     }
 #define IS(literal) (name_len == sizeof literal - 1 && strncasecmp(name, literal, name_len) == 0)
-    if (IS("Message-Id"))
+    if (IS("Received") && !resent)
+        st->hops++;
+    else if (IS("Message-Id"))
         st->seen_message_id[resent] = 1;
     else if (IS("Date"))
         st->seen_date[resent] = 1;
@@ -287,6 +290,11 @@ int rewrite_message(const struct rewrite_config *cfg,
                 emit(&st, "\n", 1);
         }
         in_header = 0;
+    }
+    if (cfg->hopcount_limit > 0 && st.hops > cfg->hopcount_limit) {
+        strbuf_printf(err, "Too many hops: %ld Received: headers", st.hops);
+        status = REWRITE_TOO_MANY_HOPS;
+        goto done;
     }
     size_t n;
     const char *rest = line_reader_take(reader, &n);

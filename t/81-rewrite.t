@@ -150,6 +150,14 @@ code, status, err, msg, envl = rewrite(b"Subject: big\n\n" + big_body, envelope(
                                        next_stage=[quick], message_pipe=True)
 is_((code, status), (31, ["D552 5.3.4 too big"]), "a stage that refuses before reading: its code and record, no hang")
 
+# a mail loop: more Received: headers than hopcount_limit
+looped = b"".join(b"Received: from hop%d by x; Mon, 1 Jan 2024 00:00:00 +0000\n" % i for i in range(51))
+code, status, err, msg, envl = rewrite(looped + b"Subject: loop\n\nbody\n", envelope("a", ["b"]))
+is_((code, status), (31, ["D554 5.4.6 Too many hops"]), "51 Received: headers: refused with 5.4.6 (hopcount_limit 50)")
+is_(envl, [], "and the next stage got no envelope, so it stores nothing")
+code, status, err, msg, envl = rewrite(looped[:-60] + b"Subject: ok\n\nbody\n", envelope("a", ["b"]))
+is_(code, 0, "50 Received: headers pass")
+
 # 8. a bad envelope is refused with 91 and nothing reaches the next stage
 code, status, err, msg, envl = rewrite(b"x\n", b"Tbob\0\0")
 is_(code, 91, "an envelope without F first: exit 91")

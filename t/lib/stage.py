@@ -24,6 +24,8 @@ msg = slurp(0)
 env = slurp(1)
 open(os.path.join(d, "message"), "wb").write(msg)
 open(os.path.join(d, "envelope"), "wb").write(env)
+if not env.endswith(b"\0\0"):
+    sys.exit(91)        # no end record: the writer failed, store nothing
 code = int(os.environ.get("CAPTURE_EXIT", "0"))
 try:
     os.write(3, os.environ.get("CAPTURE_STATUS", "Kcaptured1").encode() + b"\0")
