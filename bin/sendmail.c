@@ -286,6 +286,11 @@ static _Noreturn void submit(int message_fd, const struct envelope *env)
         else if (rec.len && (rec.s[0] == 'Z' || rec.s[0] == 'D'))
             strbuf_set(&refusal, rec.s);
     }
+    free(reader);
+    strbuf_free(&rec);
+    strbuf_free(&records);
+    strbuf_free(&path);
+    close(status_pipe[0]);
     int wstatus;
     while (waitpid(pid, &wstatus, 0) < 0)
         if (errno != EINTR)
@@ -294,6 +299,8 @@ static _Noreturn void submit(int message_fd, const struct envelope *env)
     if (code == 0) {
         if (queue_id.len)
             msg_debug("queued as %s", strbuf_str(&queue_id));
+        strbuf_free(&queue_id);
+        strbuf_free(&refusal);
         exit(EX_OK);
     }
     /* a refusal's text, without its optional SMTP reply code */
