@@ -409,9 +409,18 @@ static void parse_options(int argc, char **argv, struct options *opt)
             else
                 die_status(EX_USAGE, "-B option needs 8BITMIME or 7BIT");
             break;
-        case 'C':
-            config_set_dir(optarg);
+        case 'C': {
+            /* -C config_dir, or -C config_dir/main.cf as Postfix allows */
+            const char *slash = strrchr(optarg, '/');
+            if (slash && strcmp(slash + 1, "main.cf") == 0) {
+                char *dir = xstrndup(optarg, (size_t)(slash - optarg));
+                config_set_dir(*dir ? dir : "/");
+                free(dir);
+            } else {
+                config_set_dir(optarg);
+            }
             break;
+        }
         case 'F':
             opt->full_name = optarg;
             break;

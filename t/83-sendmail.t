@@ -123,6 +123,13 @@ r = run([prog("sendmail"), "-o", f"daemon_directory={d}/nowhere", "bob@example.c
 is_(r.returncode, 75, "no postern-rewrite in daemon_directory: EX_TEMPFAIL")
 like(r.stderr.decode(), r"cannot execute .*/nowhere/postern-rewrite: No such file", "naming the program")
 
+# -C names the configuration directory, or its main.cf
+r = run([prog("sendmail"), "-C", os.path.join(d, "main.cf"), "bob"], input=b"x\n",
+        env={"POSTERN_CONFIG_DIR": "/nonexistent", "CAPTURE_DIR": cap})
+is_(r.returncode, 0, "-C DIR/main.cf works like -C DIR")
+ok(os.path.exists(os.path.join(cap, "envelope")) and b"Tbob@example.org" in open(os.path.join(cap, "envelope"), "rb").read(),
+   "and the programs it starts read the same main.cf")
+
 # usage errors
 r, msg, env = sendmail([], b"x\n")
 is_(r.returncode, 64, "no recipient at all: 64")
