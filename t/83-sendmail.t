@@ -124,6 +124,9 @@ is_(r.returncode, 75, "no postern-rewrite in daemon_directory: EX_TEMPFAIL")
 like(r.stderr.decode(), r"cannot execute .*/nowhere/postern-rewrite: No such file", "naming the program")
 
 # -C names the configuration directory, or its main.cf
+for f in ("message", "envelope"):
+    if os.path.exists(os.path.join(cap, f)):
+        os.unlink(os.path.join(cap, f))
 r = run([prog("sendmail"), "-C", os.path.join(d, "main.cf"), "bob"], input=b"x\n",
         env={"POSTERN_CONFIG_DIR": "/nonexistent", "CAPTURE_DIR": cap})
 is_(r.returncode, 0, "-C DIR/main.cf works like -C DIR")
