@@ -39,6 +39,7 @@
 static const struct param_def params[] = {
     STR("alias_database", "hash:/etc/aliases"),
     STR("alias_maps", "hash:/etc/aliases"),
+    STR("alternate_config_directories", ""),
     BOOL("always_add_missing_headers", "no"),
     BOOL("append_at_myorigin", "yes"),
     BOOL("append_dot_mydomain", "${{$compatibility_level} <level {1} ? {yes} : {no}}"),
@@ -73,6 +74,7 @@ static const struct param_def params[] = {
     STR("message_drop_headers", "bcc, content-length, resent-bcc, return-path"),
     SIZE("message_size_limit", "10240000"),
     TIME("minimal_backoff_time", "300s", 's'),
+    STR("multi_instance_directories", ""),
     STR("multi_instance_name", ""),
     STR("mydestination", "$myhostname, localhost.$mydomain, localhost"),
     DERIVED("mydomain", derive_mydomain),

@@ -5,6 +5,7 @@
  *   alias  build and query aliases(5) tables (postalias)
  *   check  check the configuration and the tables it names (postfix check)
  *   init, start, stop, status   a self-contained instance (instance.c)
+ *   queue  list, flush, delete, hold, release, requeue, print queued mail
  *
  * Each subcommand is in its own file beside this one.
  */
@@ -27,6 +28,7 @@ static const struct {
     {"start", cmd_start, "start the queue manager in the background"},
     {"stop", cmd_stop, "stop the queue manager"},
     {"status", cmd_status, "say whether it runs, and the queue counts"},
+    {"queue", cmd_queue, "list or manage the mail queue (postqueue, postsuper, postcat)"},
 };
 
 static int usage(void)

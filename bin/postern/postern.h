@@ -13,6 +13,7 @@ int cmd_init(int argc, char **argv);    /* write DIR/main.cf and the queue */
 int cmd_start(int argc, char **argv);   /* postfix start */
 int cmd_stop(int argc, char **argv);    /* postfix stop */
 int cmd_status(int argc, char **argv);  /* postfix status */
+int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
 
 /* conf_edit.c: `postern conf -e` (args "name = value") and -X (args are
  * names): rewrite main.cf keeping comments and order.  Exit status. */
