@@ -62,29 +62,6 @@ static void make_dir(const char *path, mode_t mode)
         msg_fatal_errno("mkdir %s", path);
 }
 
-/* The queue tree of doc/queue-format.md.
- * TODO(q-inject): replace with queue_dirs_create() from lib/queuedirs.c
- * once it lands in main; this is the one place that creates it here. */
-static void make_queue_tree(const char *queue_dir)
-{
-    static const char *const subdirs[] = {
-        QUEUE_INCOMING, QUEUE_ACTIVE, QUEUE_DEFERRED, QUEUE_HOLD,
-        QUEUE_CORRUPT, "public", "pid",
-    };
-    struct strbuf path = STRBUF_INIT;
-    make_dir(queue_dir, 0700);
-    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
-        strbuf_reset(&path);
-        strbuf_printf(&path, "%s/%s", queue_dir, subdirs[i]);
-        make_dir(path.s, 0700);
-    }
-    strbuf_reset(&path);
-    strbuf_printf(&path, "%s/%s", queue_dir, QUEUE_TRIGGER);
-    if (mkfifo(path.s, 0600) < 0 && errno != EEXIST)
-        msg_fatal_errno("mkfifo %s", path.s);
-    strbuf_free(&path);
-}
-
 /* One "name = value" line of main.cf; a -o override with the same name
  * replaces it, the other overrides are appended by write_main_cf. */
 static void put_param(struct strbuf *cf, struct strlist *overrides,
@@ -263,7 +240,10 @@ int cmd_init(int argc, char **argv)
 
     strbuf_reset(&path);
     strbuf_printf(&path, "%s/queue", dir);
-    make_queue_tree(path.s);
+    strbuf_reset(&text);
+    /* everything belongs to the invoking user: ownership left alone */
+    if (queue_dirs_create(path.s, (uid_t)-1, (gid_t)-1, &text) < 0)
+        msg_fatal("%s", text.s);
     strbuf_reset(&path);
     strbuf_printf(&path, "%s/mail", dir);
     make_dir(path.s, 0700);
