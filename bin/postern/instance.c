@@ -309,23 +309,13 @@ static int process_running(pid_t pid)
 static int is_qmgr(pid_t pid)
 {
     char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    if (!process_running(pid))
+        return 0;
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *close_paren = strrchr(buf, ')');
-    if (!close_paren || close_paren[1] != ' ' || close_paren[2] == 'Z' || close_paren[2] == 'X')
-        return 0;
-    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0)
         return 0;
