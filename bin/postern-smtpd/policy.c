@@ -1,0 +1,688 @@
+/* policy.c - the restriction engine (Postfix's smtpd_check): each stage
+ * has an ordered list of named checks (smtpd_client_restrictions, ...),
+ * each check answers DUNNO, OK or a reply; OK ends its list, a reply ends
+ * the evaluation.  With smtpd_delay_reject (the default) the client, HELO
+ * and sender lists are evaluated at RCPT, then smtpd_relay_restrictions
+ * and smtpd_recipient_restrictions, then the implicit
+ * reject_unlisted_recipient (smtpd_reject_unlisted_recipient).
+ *
+ * New checks are one function and one line in `checks`.  Tables and
+ * address lists are opened on first use, so a connection that never needs
+ * a table never opens it.  A table that cannot answer gives 451 4.3.0,
+ * never a 5xx.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addrmatch.h"
+#include "config.h"
+#include "log.h"
+#include "map.h"
+#include "smtpd.h"
+#include "xalloc.h"
+
+enum verdict { V_DUNNO, V_OK, V_REPLY };
+
+/* What a check looks at: decides the "<what>: Xxx rejected:" text. */
+enum subject { SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER, SUBJ_RECIPIENT };
+
+struct check_ctx {
+    struct session *s;
+    const char *sender;
+    const char *recipient;      /* NULL before RCPT */
+    enum subject subject;       /* of the list being evaluated */
+    struct strbuf *reply;
+    int depth;                  /* access table results naming checks */
+};
+
+struct check_def;
+typedef enum verdict check_fn(struct check_ctx *ctx, const char *table);
+
+struct check_def {
+    const char *name;
+    check_fn *fn;
+    int needs_table;            /* check_*_access type:table */
+};
+
+struct restriction {
+    const struct check_def *def;
+    char *name;                 /* as written, for messages */
+    char *table;                /* the table argument, opened lazily */
+};
+
+struct restriction_list {
+    const char *param;
+    int loaded;
+    struct restriction *items;
+    size_t count;
+};
+
+struct policy {
+    struct restriction_list lists[5];   /* client, helo, sender, relay, recipient */
+    struct addrmatch *mynetworks;
+    int mynetworks_loaded;
+    struct {
+        char *spec;
+        struct maplist *maps;
+    } tables[32];
+    size_t table_count;
+};
+
+/* ---- replies ---- */
+
+static const char *subject_text(enum subject subj)
+{
+    switch (subj) {
+    case SUBJ_CLIENT: return "Client host rejected";
+    case SUBJ_HELO: return "Helo command rejected";
+    case SUBJ_SENDER: return "Sender address rejected";
+    default: return "Recipient address rejected";
+    }
+}
+
+/* "<what>" of a subject. */
+static void subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf *out)
+{
+    switch (subj) {
+    case SUBJ_CLIENT: strbuf_puts(out, ctx->s->client.namaddr); break;
+    case SUBJ_HELO: strbuf_puts(out, strbuf_str(&ctx->s->helo)); break;
+    case SUBJ_SENDER: strbuf_puts(out, ctx->sender ? ctx->sender : ""); break;
+    default: strbuf_puts(out, ctx->recipient ? ctx->recipient : ""); break;
+    }
+}
+
+/* Set the reply "CODE X.Y.Z <what>: Subject rejected: text". */
+static enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
+                                const char *dsn, const char *text)
+{
+    struct strbuf what = STRBUF_INIT, printable = STRBUF_INIT;
+    subject_what(ctx, subj, &what);
+    strbuf_reset(ctx->reply);
+    strbuf_printf(ctx->reply, "%d %s <%s>: %s: %s", code, dsn,
+                  log_printable(&printable, strbuf_str(&what), 500), subject_text(subj), text);
+    strbuf_free(&what);
+    strbuf_free(&printable);
+    return V_REPLY;
+}
+
+/* A table failed: 451 4.3.0, never a hard refusal. */
+static enum verdict temp_failure(struct check_ctx *ctx, enum subject subj)
+{
+    return reject_with(ctx, subj, 451, "4.3.0", "Temporary lookup failure");
+}
+
+/* The configuration is broken: 451 4.3.5 (as Postfix). */
+static enum verdict config_error(struct check_ctx *ctx)
+{
+    strbuf_set(ctx->reply, "451 4.3.5 Server configuration error");
+    return V_REPLY;
+}
+
+/* ---- tables and lists, opened once ---- */
+
+static struct maplist *policy_table(struct policy *p, const char *spec)
+{
+    for (size_t i = 0; i < p->table_count; i++)
+        if (strcmp(p->tables[i].spec, spec) == 0)
+            return p->tables[i].maps;
+    struct strbuf err = STRBUF_INIT;
+    struct maplist *maps = maplist_open(spec, &err);
+    if (!maps)
+        msg_warn("%s is unavailable: %s", spec, strbuf_str(&err));
+    strbuf_free(&err);
+    if (p->table_count < sizeof p->tables / sizeof p->tables[0]) {
+        p->tables[p->table_count].spec = xstrdup(spec);
+        p->tables[p->table_count].maps = maps;
+        p->table_count++;
+    }
+    return maps;
+}
+
+int policy_mynetworks(struct session *s)
+{
+    struct policy *p = s->policy;
+    if (!p->mynetworks_loaded) {
+        struct strbuf err = STRBUF_INIT;
+        p->mynetworks_loaded = 1;
+        p->mynetworks = addrmatch_open("mynetworks", conf_str("mynetworks"), &err);
+        if (!p->mynetworks)
+            msg_warn("mynetworks: %s", strbuf_str(&err));
+        strbuf_free(&err);
+    }
+    if (!p->mynetworks)
+        return -1;
+    return addrmatch_match(p->mynetworks, s->client.name, s->client.address);
+}
+
+int policy_client_in(struct session *s, const char *param_name)
+{
+    const char *value = conf_str(param_name);
+    if (!*value)
+        return 0;
+    struct strbuf err = STRBUF_INIT;
+    struct addrmatch *list = addrmatch_open(param_name, value, &err);
+    int r = 0;
+    if (list)
+        r = addrmatch_match(list, s->client.name, s->client.address);
+    else
+        msg_warn("%s", strbuf_str(&err));
+    addrmatch_free(list);
+    strbuf_free(&err);
+    return r == 1;
+}
+
+/* ---- the checks ---- */
+
+static enum verdict check_permit(struct check_ctx *ctx, const char *table)
+{
+    (void)ctx;
+    (void)table;
+    return V_OK;
+}
+
+static enum verdict check_reject(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    int code = (int)conf_int("reject_code");
+    return reject_with(ctx, ctx->subject, code, code / 100 == 4 ? "4.7.1" : "5.7.1", "Access denied");
+}
+
+static enum verdict check_defer(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return reject_with(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.1", "Access denied");
+}
+
+static enum verdict check_permit_mynetworks(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    int r = policy_mynetworks(ctx->s);
+    if (r < 0)
+        return temp_failure(ctx, SUBJ_CLIENT);
+    return r ? V_OK : V_DUNNO;
+}
+
+static enum verdict check_never(struct check_ctx *ctx, const char *table)
+{
+    (void)ctx;
+    (void)table;
+    return V_DUNNO;             /* permit_sasl_authenticated: no AUTH yet */
+}
+
+/* 1 when the recipient's destination is ours or relayed for (Postfix's
+ * permit_auth_destination), 0 if not, -1 on a table failure. */
+static int authorized_destination(const char *recipient)
+{
+    struct destination d = DESTINATION_INIT;
+    if (destination_resolve(recipient, &d) != 0) {
+        destination_free(&d);
+        return -1;
+    }
+    int ok = 0;
+    switch (d.dest_class) {
+    case DEST_LOCAL:
+    case DEST_VIRTUAL_ALIAS:
+    case DEST_VIRTUAL_MAILBOX:
+        ok = 1;
+        break;
+    case DEST_RELAY:
+        ok = !d.routed || conf_bool("allow_untrusted_routing");
+        break;
+    case DEST_DEFAULT:
+        ok = 0;
+        break;
+    }
+    destination_free(&d);
+    return ok;
+}
+
+/* reject_unauth_destination and defer_unauth_destination. */
+static enum verdict unauth_destination(struct check_ctx *ctx, int code, const char *dsn)
+{
+    if (!ctx->recipient)
+        return V_DUNNO;
+    int ok = authorized_destination(ctx->recipient);
+    if (ok < 0)
+        return temp_failure(ctx, SUBJ_RECIPIENT);
+    if (ok)
+        return V_DUNNO;
+    struct strbuf printable = STRBUF_INIT;
+    strbuf_reset(ctx->reply);
+    strbuf_printf(ctx->reply, "%d %s <%s>: Relay access denied", code, dsn,
+                  log_printable(&printable, ctx->recipient, 500));
+    strbuf_free(&printable);
+    return V_REPLY;
+}
+
+static enum verdict check_reject_unauth_destination(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return unauth_destination(ctx, (int)conf_int("relay_domains_reject_code"), "5.7.1");
+}
+
+static enum verdict check_defer_unauth_destination(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return unauth_destination(ctx, 454, "4.7.1");
+}
+
+static enum verdict check_permit_auth_destination(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    if (!ctx->recipient)
+        return V_DUNNO;
+    int ok = authorized_destination(ctx->recipient);
+    if (ok < 0)
+        return temp_failure(ctx, SUBJ_RECIPIENT);
+    return ok ? V_OK : V_DUNNO;
+}
+
+static enum verdict check_reject_unlisted_recipient(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    if (!ctx->recipient)
+        return V_DUNNO;
+    return policy_unlisted_recipient(ctx->s, ctx->recipient, ctx->reply) ? V_REPLY : V_DUNNO;
+}
+
+/* reject_non_fqdn_*: the domain needs a dot. */
+static enum verdict non_fqdn(struct check_ctx *ctx, enum subject subj, const char *address)
+{
+    if (!address || !*address)
+        return V_DUNNO;
+    const char *domain = subj == SUBJ_HELO ? address : strrchr(address, '@');
+    if (subj != SUBJ_HELO)
+        domain = domain ? domain + 1 : "";
+    if (strchr(domain, '.') && domain[strlen(domain) - 1] != '.')
+        return V_DUNNO;
+    return reject_with(ctx, subj, (int)conf_int("non_fqdn_reject_code"), "5.5.2",
+                       subj == SUBJ_HELO ? "need fully-qualified hostname" : "need fully-qualified address");
+}
+
+static enum verdict check_non_fqdn_recipient(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return non_fqdn(ctx, SUBJ_RECIPIENT, ctx->recipient);
+}
+
+static enum verdict check_non_fqdn_sender(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return non_fqdn(ctx, SUBJ_SENDER, ctx->sender);
+}
+
+static enum verdict check_non_fqdn_helo(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return non_fqdn(ctx, SUBJ_HELO, strbuf_str(&ctx->s->helo));
+}
+
+static enum verdict run_named_check(struct check_ctx *ctx, const char *name);
+
+/* The action an access table gave (access(5)). */
+static enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char *action,
+                                  const char *table)
+{
+    char word[64];
+    size_t n = strcspn(action, " \t");
+    snprintf(word, sizeof word, "%.*s", (int)(n < 63 ? n : 63), action);
+    const char *text = action + n;
+    while (*text == ' ' || *text == '\t')
+        text++;
+    if (strcasecmp(word, "OK") == 0 || strcasecmp(word, "PERMIT") == 0)
+        return V_OK;
+    if (word[0] && strspn(word, "0123456789") == strlen(word) && !*text)
+        return V_OK;            /* all-numeric: OK, as Postfix */
+    if (strcasecmp(word, "DUNNO") == 0)
+        return V_DUNNO;
+    if (strcasecmp(word, "REJECT") == 0) {
+        int code = (int)conf_int("access_map_reject_code");
+        return reject_with(ctx, subj, code, code / 100 == 4 ? "4.7.1" : "5.7.1", *text ? text : "Access denied");
+    }
+    if (strcasecmp(word, "DEFER") == 0)
+        return reject_with(ctx, subj, (int)conf_int("access_map_defer_code"), "4.7.1",
+                           *text ? text : "Access denied");
+    if (strlen(word) == 3 && (word[0] == '4' || word[0] == '5') && isdigit((unsigned char)word[1])
+        && isdigit((unsigned char)word[2])) {
+        int code = atoi(word);
+        char dsn[16];
+        const char *rest = text;
+        size_t dn = strcspn(text, " ");
+        if (dn > 4 && dn < sizeof dsn && text[0] == word[0] && text[1] == '.') {
+            snprintf(dsn, sizeof dsn, "%.*s", (int)dn, text);
+            rest = text + dn;
+            while (*rest == ' ')
+                rest++;
+        } else {
+            snprintf(dsn, sizeof dsn, "%c.7.1", word[0]);
+        }
+        return reject_with(ctx, subj, code, dsn, *rest ? rest : "Access denied");
+    }
+    if (ctx->depth < 3) {
+        ctx->depth++;
+        enum verdict v = run_named_check(ctx, action);
+        ctx->depth--;
+        return v;
+    }
+    msg_warn("%s: unsupported access table action: %s", table, word);
+    return config_error(ctx);
+}
+
+/* check_*_access type:table. */
+static enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char *table)
+{
+    struct maplist *maps = policy_table(ctx->s->policy, table);
+    if (!maps)
+        return temp_failure(ctx, subj);
+    struct strbuf value = STRBUF_INIT;
+    int r = MAP_NOTFOUND;
+    const char *delim = conf_str("recipient_delimiter");
+    int parent = 0;
+    struct strlist parents = STRLIST_INIT;
+    conf_list("parent_domain_matches_subdomains", &parents);
+    for (size_t i = 0; i < parents.count; i++)
+        if (strcmp(parents.item[i], "smtpd_access_maps") == 0)
+            parent = 1;
+    strlist_free(&parents);
+    switch (subj) {
+    case SUBJ_CLIENT:
+        r = map_search_client_ip(maps, ctx->s->client.address, &value);
+        if (r == MAP_NOTFOUND && strcmp(ctx->s->client.name, "unknown") != 0)
+            r = map_search_domain(maps, ctx->s->client.name, parent, &value);
+        break;
+    case SUBJ_HELO:
+        if (ctx->s->helo.len)
+            r = map_search_domain(maps, strbuf_str(&ctx->s->helo), parent, &value);
+        break;
+    case SUBJ_SENDER: {
+        const char *key = ctx->sender && *ctx->sender ? ctx->sender : conf_str("smtpd_null_access_lookup_key");
+        r = map_search_mail_access(maps, key, delim, parent, &value);
+        break;
+    }
+    case SUBJ_RECIPIENT:
+        if (ctx->recipient)
+            r = map_search_mail_access(maps, ctx->recipient, delim, parent, &value);
+        break;
+    }
+    enum verdict v = V_DUNNO;
+    if (r == MAP_RETRY)
+        v = temp_failure(ctx, subj);
+    else if (r == MAP_FOUND)
+        v = access_action(ctx, subj, strbuf_str(&value), table);
+    strbuf_free(&value);
+    return v;
+}
+
+static enum verdict check_client_access(struct check_ctx *ctx, const char *table)
+{
+    return access_lookup(ctx, SUBJ_CLIENT, table);
+}
+
+static enum verdict check_helo_access(struct check_ctx *ctx, const char *table)
+{
+    return access_lookup(ctx, SUBJ_HELO, table);
+}
+
+static enum verdict check_sender_access(struct check_ctx *ctx, const char *table)
+{
+    return access_lookup(ctx, SUBJ_SENDER, table);
+}
+
+static enum verdict check_recipient_access(struct check_ctx *ctx, const char *table)
+{
+    return access_lookup(ctx, SUBJ_RECIPIENT, table);
+}
+
+static const struct check_def checks[] = {
+    {"check_client_access", check_client_access, 1},
+    {"check_helo_access", check_helo_access, 1},
+    {"check_recipient_access", check_recipient_access, 1},
+    {"check_sender_access", check_sender_access, 1},
+    {"defer", check_defer, 0},
+    {"defer_unauth_destination", check_defer_unauth_destination, 0},
+    {"dunno", check_never, 0},
+    {"permit", check_permit, 0},
+    {"permit_auth_destination", check_permit_auth_destination, 0},
+    {"permit_mynetworks", check_permit_mynetworks, 0},
+    {"permit_sasl_authenticated", check_never, 0},
+    {"reject", check_reject, 0},
+    {"reject_non_fqdn_helo_hostname", check_non_fqdn_helo, 0},
+    {"reject_non_fqdn_hostname", check_non_fqdn_helo, 0},
+    {"reject_non_fqdn_recipient", check_non_fqdn_recipient, 0},
+    {"reject_non_fqdn_sender", check_non_fqdn_sender, 0},
+    {"reject_unauth_destination", check_reject_unauth_destination, 0},
+    {"reject_unlisted_recipient", check_reject_unlisted_recipient, 0},
+    {"reject_unknown_recipient", check_reject_unlisted_recipient, 0},
+};
+
+static const struct check_def *find_check(const char *name)
+{
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+        if (strcasecmp(checks[i].name, name) == 0)
+            return &checks[i];
+    return NULL;
+}
+
+/* A check named in an access table's result (no table arguments). */
+static enum verdict run_named_check(struct check_ctx *ctx, const char *name)
+{
+    const struct check_def *def = find_check(name);
+    if (!def || def->needs_table) {
+        msg_warn("unknown smtpd restriction: \"%s\"", name);
+        return config_error(ctx);
+    }
+    return def->fn(ctx, NULL);
+}
+
+/* Parse a restriction list parameter once. */
+static void load_list(struct restriction_list *list)
+{
+    if (list->loaded)
+        return;
+    list->loaded = 1;
+    struct strlist words = STRLIST_INIT;
+    conf_list(list->param, &words);
+    for (size_t i = 0; i < words.count; i++) {
+        struct restriction r = {find_check(words.item[i]), xstrdup(words.item[i]), NULL};
+        if (r.def && r.def->needs_table) {
+            if (i + 1 < words.count)
+                r.table = xstrdup(words.item[++i]);
+        } else if (!r.def && strchr(words.item[i], ':')) {
+            /* a bare type:table is check_client_access etc. by stage */
+            r.table = xstrdup(words.item[i]);
+        }
+        list->items = xreallocarray(list->items, list->count + 1, sizeof *list->items);
+        list->items[list->count++] = r;
+    }
+    strlist_free(&words);
+}
+
+/* Evaluate one list. */
+static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *list, enum subject subj)
+{
+    load_list(list);
+    ctx->subject = subj;
+    for (size_t i = 0; i < list->count; i++) {
+        struct restriction *r = &list->items[i];
+        enum verdict v;
+        if (r->def && r->def->needs_table && !r->table) {
+            msg_warn("restriction %s in %s needs a table", r->name, list->param);
+            v = config_error(ctx);
+        } else if (r->def) {
+            v = r->def->fn(ctx, r->table);
+        } else if (r->table) {
+            v = access_lookup(ctx, subj, r->table);
+        } else {
+            msg_warn("unknown smtpd restriction: \"%s\"", r->name);
+            v = config_error(ctx);
+        }
+        if (v != V_DUNNO)
+            return v;
+    }
+    return V_DUNNO;
+}
+
+struct policy *policy_open(struct session *s)
+{
+    static const char *const params[5] = {
+        "smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
+        "smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+    };
+    struct policy *p = xcalloc(1, sizeof *p);
+    for (int i = 0; i < 5; i++)
+        p->lists[i].param = params[i];
+    (void)s;
+    return p;
+}
+
+int policy_check_mail(struct session *s, const char *sender, struct strbuf *reply_text)
+{
+    struct check_ctx ctx = {s, sender, NULL, SUBJ_CLIENT, reply_text, 0};
+    static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
+    for (int i = 0; i < 3; i++)
+        if (run_list(&ctx, &s->policy->lists[i], subjects[i]) == V_REPLY)
+            return atoi(strbuf_str(reply_text));
+    return 0;
+}
+
+int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *reply_text)
+{
+    struct check_ctx ctx = {s, strbuf_str(&s->tx.sender), recipient, SUBJ_CLIENT, reply_text, 0};
+    struct policy *p = s->policy;
+    if (conf_bool("smtpd_delay_reject")) {
+        static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
+        for (int i = 0; i < 3; i++)
+            if (run_list(&ctx, &p->lists[i], subjects[i]) == V_REPLY)
+                return atoi(strbuf_str(reply_text));
+    }
+    load_list(&p->lists[3]);
+    load_list(&p->lists[4]);
+    if (!p->lists[3].count && !p->lists[4].count) {
+        msg_warn("smtpd_relay_restrictions and smtpd_recipient_restrictions are both empty");
+        config_error(&ctx);
+        return 451;
+    }
+    if (run_list(&ctx, &p->lists[3], SUBJ_RECIPIENT) == V_REPLY
+        || run_list(&ctx, &p->lists[4], SUBJ_RECIPIENT) == V_REPLY)
+        return atoi(strbuf_str(reply_text));
+    if (conf_bool("smtpd_reject_unlisted_recipient"))
+        return policy_unlisted_recipient(s, recipient, reply_text);
+    return 0;
+}
+
+/* Look an address up in the maps of a parameter: 1 found, 0 not, -1 retry. */
+static int address_listed(struct session *s, const char *param, const char *address, int local)
+{
+    const char *value = conf_str(param);
+    if (!*value)
+        return 0;
+    struct maplist *maps = policy_table(s->policy, value);
+    if (!maps)
+        return -1;
+    struct strbuf result = STRBUF_INIT;
+    int r = map_search_address(maps, address, conf_str("recipient_delimiter"), local, &result, NULL);
+    strbuf_free(&result);
+    return r == MAP_RETRY ? -1 : r == MAP_FOUND;
+}
+
+int policy_unlisted_recipient(struct session *s, const char *recipient, struct strbuf *reply_text)
+{
+    struct check_ctx ctx = {s, strbuf_str(&s->tx.sender), recipient, SUBJ_RECIPIENT, reply_text, 0};
+    struct destination d = DESTINATION_INIT;
+    if (destination_resolve(recipient, &d) != 0) {
+        destination_free(&d);
+        temp_failure(&ctx, SUBJ_RECIPIENT);
+        return 451;
+    }
+    struct strbuf address = STRBUF_INIT;
+    strbuf_puts(&address, strbuf_str(&d.localpart));
+    if (d.domain.len)
+        strbuf_printf(&address, "@%s", strbuf_str(&d.domain));
+    const char *table = NULL, *code_param = NULL, *maps_param = NULL;
+    int local = 0;
+    switch (d.dest_class) {
+    case DEST_LOCAL:
+        maps_param = "local_recipient_maps";
+        table = "local recipient table";
+        code_param = "unknown_local_recipient_reject_code";
+        local = 1;
+        break;
+    case DEST_VIRTUAL_ALIAS:
+        table = "virtual alias table";
+        code_param = "unknown_virtual_alias_reject_code";
+        break;
+    case DEST_VIRTUAL_MAILBOX:
+        maps_param = "virtual_mailbox_maps";
+        table = "virtual mailbox table";
+        code_param = "unknown_virtual_mailbox_reject_code";
+        break;
+    case DEST_RELAY:
+        maps_param = "relay_recipient_maps";
+        table = "relay recipient table";
+        code_param = "unknown_relay_recipient_reject_code";
+        break;
+    case DEST_DEFAULT:
+        break;
+    }
+    int result = 0;
+    if (table) {
+        /* an aliased address is known whatever its class */
+        int r = address_listed(s, "virtual_alias_maps", strbuf_str(&address), local);
+        if (r == 0 && maps_param) {
+            if (!*conf_str(maps_param))
+                r = 1;          /* no table: every address is accepted */
+            else
+                r = address_listed(s, maps_param, strbuf_str(&address), local);
+        }
+        if (r < 0) {
+            temp_failure(&ctx, SUBJ_RECIPIENT);
+            result = 451;
+        } else if (r == 0) {
+            int code = (int)conf_int(code_param);
+            struct strbuf text = STRBUF_INIT;
+            strbuf_printf(&text, "User unknown%s%s", conf_bool("show_user_unknown_table_name") ? " in " : "",
+                          conf_bool("show_user_unknown_table_name") ? table : "");
+            reject_with(&ctx, SUBJ_RECIPIENT, code, code / 100 == 4 ? "4.1.1" : "5.1.1", strbuf_str(&text));
+            strbuf_free(&text);
+            result = code;
+        }
+    }
+    strbuf_free(&address);
+    destination_free(&d);
+    return result;
+}
+
+int policy_etrn_domain(struct session *s, const char *domain)
+{
+    (void)s;
+    const char *value = conf_str("fast_flush_domains");
+    struct strlist items = STRLIST_INIT;
+    struct strbuf err = STRBUF_INIT;
+    list_split(value, &items, &err);
+    strbuf_free(&err);
+    int found = 0;
+    for (size_t i = 0; i < items.count && !found; i++) {
+        const char *item = items.item[i];
+        if (strchr(item, ':') || item[0] == '/') {
+            struct maplist *maps = policy_table(s->policy, item);
+            struct strbuf v = STRBUF_INIT;
+            int r = maps ? map_search_domain(maps, domain, 1, &v) : MAP_RETRY;
+            strbuf_free(&v);
+            if (r == MAP_RETRY) {
+                strlist_free(&items);
+                return -1;
+            }
+            found = r == MAP_FOUND;
+        } else {
+            size_t n = strlen(domain), m = strlen(item);
+            found = strcasecmp(item, domain) == 0
+                    || (n > m && strcasecmp(domain + n - m, item) == 0
+                        && (item[0] == '.' || domain[n - m - 1] == '.'));
+        }
+    }
+    strlist_free(&items);
+    return found;
+}
