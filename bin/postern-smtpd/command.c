@@ -62,10 +62,9 @@ _Noreturn void session_timeout(struct session *s)
 void session_error(struct session *s)
 {
     s->error_count++;
-    if (s->error_count > s->soft_error_limit && s->error_sleep_time > 0) {
-        io_flush(s);
+    /* the reply waits in the output buffer: the client sees it late */
+    if (s->error_count > s->soft_error_limit && s->error_sleep_time > 0)
         sleep((unsigned)s->error_sleep_time);
-    }
 }
 
 void transaction_reset(struct session *s)

@@ -1,0 +1,217 @@
+"""smtpdtest.py - helpers for postern-smtpd's tests.
+
+An instance is a temporary directory with a main.cf whose daemon_directory
+holds a stand-in postern-rewrite: it reads the message, then the envelope
+(doc/injection.md), stores both under DIR/captured/N.{msg,env}, and answers
+on fd 3 with K and a queue id, or with what DIR/verdict says (a status
+record and an exit code), so the tests see exactly what smtpd hands to the
+chain.  The real chain is used by the end-to-end tests once it exists.
+
+Connections are served the UCSPI way: a listener on a free loopback port
+accepts each connection and starts postern-smtpd with the socket as fd 0
+and fd 1 and TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT set (what
+tcpserver and postern-accept do).
+"""
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import tap
+
+STAND_IN_REWRITE = r'''#!/usr/bin/env python3
+import os, sys
+def slurp(fd):
+    chunks = []
+    while True:
+        b = os.read(fd, 65536)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+base = os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
+msg = slurp(0)
+env = slurp(1)
+cap = os.path.join(base, "captured")
+os.makedirs(cap, exist_ok=True)
+verdict = os.path.join(base, "verdict")
+if not env.endswith(b"\0\0"):
+    sys.exit(91)           # no end record: the submitter failed, store nothing
+n = len([f for f in os.listdir(cap) if f.endswith(".msg")]) + 1
+with open(os.path.join(cap, "%d.env" % n), "wb") as f:
+    f.write(env)
+with open(os.path.join(cap, "%d.msg" % n), "wb") as f:
+    f.write(msg)
+if os.path.exists(verdict):
+    record, code = open(verdict).read().split("\n")[:2]
+    os.write(3, record.encode() + b"\0")
+    sys.exit(int(code))
+os.write(3, b"K%010X\0" % (0xA0000 + n))
+sys.exit(0)
+'''
+
+
+class Instance:
+    def __init__(self, settings=None):
+        self.dir = tap.tempdir("postern-smtpd-")
+        self.daemon_dir = os.path.join(self.dir, "libexec")
+        os.makedirs(self.daemon_dir)
+        os.makedirs(os.path.join(self.dir, "queue", "public"))
+        tap.write(os.path.join(self.daemon_dir, "postern-rewrite"), STAND_IN_REWRITE, 0o755)
+        base = {
+            "myhostname": "mx.example.com",
+            "mydomain": "example.com",
+            "mydestination": "example.com, localhost",
+            "daemon_directory": self.daemon_dir,
+            "queue_directory": os.path.join(self.dir, "queue"),
+            "maillog_file": os.path.join(self.dir, "maillog"),
+            "local_recipient_maps": "",
+            "mynetworks": "127.0.0.0/8",
+            "smtpd_error_sleep_time": "0",
+        }
+        base.update(settings or {})
+        self.settings = base
+        self.write_config()
+        self.listener = None
+        self.children = []
+
+    def write_config(self):
+        tap.write(os.path.join(self.dir, "main.cf"),
+                  "".join("%s = %s\n" % kv for kv in self.settings.items()))
+
+    def set(self, **kw):
+        self.settings.update(kw)
+        self.write_config()
+
+    def argv(self, *extra):
+        return [tap.prog("postern-smtpd"), "-c", self.dir] + list(extra)
+
+    def log(self):
+        try:
+            return open(os.path.join(self.dir, "maillog")).read()
+        except FileNotFoundError:
+            return ""
+
+    def captured(self):
+        """[(message bytes, [envelope records])] in arrival order."""
+        cap = os.path.join(self.dir, "captured")
+        out = []
+        if not os.path.isdir(cap):
+            return out
+        n = 1
+        while os.path.exists(os.path.join(cap, "%d.msg" % n)):
+            msg = open(os.path.join(cap, "%d.msg" % n), "rb").read()
+            env = open(os.path.join(cap, "%d.env" % n), "rb").read()
+            out.append((msg, [r.decode("utf-8", "replace") for r in env.split(b"\0")[:-2]]))
+            n += 1
+        return out
+
+    def verdict(self, record, code):
+        tap.write(os.path.join(self.dir, "verdict"), "%s\n%d\n" % (record, code))
+
+    def no_verdict(self):
+        try:
+            os.unlink(os.path.join(self.dir, "verdict"))
+        except FileNotFoundError:
+            pass
+
+    # ---- serving connections, the UCSPI way ----
+    def listen(self, env=None):
+        """Start a listener; returns the port."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(256)
+        self.listener = sock
+        self.port = sock.getsockname()[1]
+        extra = dict(env or {})
+
+        def serve():
+            while True:
+                try:
+                    conn, peer = sock.accept()
+                except OSError:
+                    return
+                local = conn.getsockname()
+                child_env = dict(os.environ)
+                child_env.update({
+                    "TCPREMOTEIP": peer[0], "TCPREMOTEPORT": str(peer[1]),
+                    "TCPLOCALIP": local[0], "TCPLOCALPORT": str(local[1]),
+                    "PROTO": "TCP",
+                })
+                child_env.update(extra)
+                child_env.pop("POSTERN_CONFIG_DIR", None)
+                p = subprocess.Popen(self.argv(), stdin=conn, stdout=conn, env=child_env,
+                                     close_fds=True)
+                self.children.append(p)
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        return self.port
+
+    def stop(self):
+        if self.listener:
+            self.listener.close()
+        for p in self.children:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+class Client:
+    """A raw SMTP client for protocol edge cases."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def reply(self):
+        """One whole (possibly multi-line) reply as text, or None at EOF."""
+        lines = []
+        while True:
+            while b"\n" not in self.buf:
+                try:
+                    chunk = self.sock.recv(65536)
+                except socket.timeout:
+                    chunk = b""
+                if not chunk:
+                    return "\n".join(lines) if lines else None
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            line = line.rstrip(b"\r").decode("utf-8", "replace")
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return "\n".join(lines)
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def closed(self):
+        """True when the server closed the connection."""
+        try:
+            self.sock.settimeout(5)
+            return self.sock.recv(1) == b""
+        except OSError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def wait_for(predicate, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
