@@ -84,6 +84,7 @@ void transaction_reset(struct session *s)
     tx->smtputf8 = 0;
     tx->bdat_started = 0;
     tx->bdat_failed = 0;
+    memset(&s->forwarded, 0, sizeof s->forwarded);
 }
 
 /* 1 when an EHLO keyword is listed in smtpd_discard_ehlo_keywords. */
@@ -107,7 +108,8 @@ static void cmd_helo(struct session *s, char *args, int extended)
         return;
     }
     transaction_reset(s);
-    strbuf_set(&s->helo, args);
+    strbuf_reset(&s->helo);
+    log_printable(&s->helo, args, 255);     /* it goes into logs and headers */
     s->protocol = extended ? "ESMTP" : "SMTP";
     if (!extended) {
         reply(s, "250 %s", s->myhostname);
@@ -356,7 +358,11 @@ void command_loop(struct session *s)
             session_error(s);
             break;
         case CMD_XCLIENT:
+            cmd_xclient(s, args);
+            break;
         case CMD_XFORWARD:
+            cmd_xforward(s, args);
+            break;
         case CMD_UNKNOWN:
             s->where = "UNKNOWN";
             reply(s, "500 5.5.2 Error: command not recognized");

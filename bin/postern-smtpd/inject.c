@@ -52,8 +52,11 @@ static void received_header(struct session *s, struct strbuf *out)
     struct tm tm;
     localtime_r(&now, &tm);
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm);
-    const char *from = s->helo.len ? strbuf_str(&s->helo) : s->client.name;
-    strbuf_printf(out, "Received: from %s (%s [%s])\n", from, s->client.name, s->client.address);
+    const struct forwarded *f = &s->forwarded;
+    const char *name = f->set && f->name[0] ? f->name : s->client.name;
+    const char *address = f->set && f->address[0] ? f->address : s->client.address;
+    const char *from = f->set && f->helo[0] ? f->helo : s->helo.len ? strbuf_str(&s->helo) : name;
+    strbuf_printf(out, "Received: from %s (%s [%s])\n", from, name, address);
     strbuf_printf(out, "\tby %s (%s) with %s", s->myhostname, conf_str("mail_name"),
                   s->local_submission ? "ESMTP" : s->protocol);
     if (s->tx.recipient_count == 1) {
@@ -187,14 +190,19 @@ static void write_envelope(struct session *s, struct strbuf *env)
     record_putf(env, 'A', "origin=%s", s->local_submission ? "local" : "smtp");
     if (s->local_submission)
         record_putf(env, 'A', "uid=%ld", (long)getuid());
-    record_putf(env, 'A', "client_name=%s", s->client.name);
-    record_putf(env, 'A', "client_address=%s", s->client.address);
-    if (s->client.port[0])
-        record_putf(env, 'A', "client_port=%s", s->client.port);
-    if (s->helo.len)
-        record_putf(env, 'A', "helo_name=%s", strbuf_str(&s->helo));
-    record_putf(env, 'A', "protocol=%s", s->protocol);
-    record_putf(env, 'A', "log_client=%s", s->client.namaddr);
+    const struct forwarded *f = &s->forwarded;
+    const char *name = f->set && f->name[0] ? f->name : s->client.name;
+    const char *address = f->set && f->address[0] ? f->address : s->client.address;
+    const char *port = f->set && f->port[0] ? f->port : s->client.port;
+    const char *helo = f->set && f->helo[0] ? f->helo : strbuf_str(&s->helo);
+    record_putf(env, 'A', "client_name=%s", name);
+    record_putf(env, 'A', "client_address=%s", address);
+    if (*port)
+        record_putf(env, 'A', "client_port=%s", port);
+    if (*helo)
+        record_putf(env, 'A', "helo_name=%s", helo);
+    record_putf(env, 'A', "protocol=%s", f->set && f->protocol[0] ? f->protocol : s->protocol);
+    record_putf(env, 'A', "log_client=%s[%s]", name, address);
     record_end(env);
 }
 

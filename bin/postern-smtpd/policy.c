@@ -542,6 +542,8 @@ int policy_check_mail(struct session *s, const char *sender, struct strbuf *repl
 {
     struct check_ctx ctx = {s, sender, NULL, SUBJ_CLIENT, reply_text, 0};
     static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
+    if (s->local_submission)
+        return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
     for (int i = 0; i < 3; i++)
         if (run_list(&ctx, &s->policy->lists[i], subjects[i]) == V_REPLY)
             return atoi(strbuf_str(reply_text));
@@ -552,6 +554,8 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
 {
     struct check_ctx ctx = {s, strbuf_str(&s->tx.sender), recipient, SUBJ_CLIENT, reply_text, 0};
     struct policy *p = s->policy;
+    if (s->local_submission)
+        return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
     if (conf_bool("smtpd_delay_reject")) {
         static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
         for (int i = 0; i < 3; i++)

@@ -33,6 +33,16 @@ struct client {
     char namaddr[340];          /* name[address] for log lines */
 };
 
+/* XFORWARD: the origin of the next message, as a proxy saw it. */
+struct forwarded {
+    int set;
+    char name[256];
+    char address[64];
+    char port[16];
+    char helo[256];
+    char protocol[16];
+};
+
 struct transaction {
     int active;                 /* MAIL was accepted */
     struct strbuf sender;
@@ -63,6 +73,7 @@ struct session {
     int xforward_allowed, xclient_allowed;
 
     struct transaction tx;
+    struct forwarded forwarded;     /* reset with each transaction */
     struct injection *injection;    /* BDAT: the chain being fed */
 
     int error_count;
@@ -123,6 +134,10 @@ void cmd_rcpt(struct session *s, char *args);
 char *parse_path(char *args, const char *keyword, struct strbuf *addr);
 /* Decode RFC 3461 xtext into out; -1 when malformed. */
 int xtext_decode(const char *in, struct strbuf *out);
+
+/* ---- xclient.c ---- */
+void cmd_xclient(struct session *s, char *args);
+void cmd_xforward(struct session *s, char *args);
 
 /* ---- data.c ---- */
 void cmd_data(struct session *s, char *args);
