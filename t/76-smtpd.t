@@ -241,8 +241,11 @@ c.cmd("RCPT TO:<joe@example.com>")
 c.cmd("DATA")
 c.send("Subject: cut\r\n\r\nhalf a message\r\n")
 c.close()
-wait_for(lambda: "lost connection after DATA" in inst.log())
-tap.like(inst.log(), r"lost connection after DATA from unknown\[127\.0\.0\.1\]", "log: lost connection after DATA")
+wait_for(lambda: "lost connection after DATA (" in inst.log())
+tap.like(inst.log(), r"lost connection after DATA \(32 bytes\) from unknown\[127\.0\.0\.1\]",
+         "log: lost connection after DATA (N bytes)")
+tap.like(inst.log(), r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4",
+         "log: the DATA that was cut off counts as failed")
 time.sleep(0.3)
 tap.is_(len(inst.captured()), before, "a message cut off in DATA is not stored")
 

@@ -45,16 +45,30 @@ _Noreturn void session_end(struct session *s, int status)
     exit(status);
 }
 
+/* "DATA (123 bytes)" while message text is read, else the command. */
+static const char *where_text(struct session *s, char *buf, size_t size)
+{
+    if (s->in_data)
+        snprintf(buf, size, "%s (%lld bytes)", s->where, s->data_bytes);
+    else
+        snprintf(buf, size, "%s", s->where);
+    return buf;
+}
+
 _Noreturn void session_lost(struct session *s)
 {
-    msg_info("lost connection after %s from %s", s->where, s->client.namaddr);
+    char where[64];
+    msg_info("lost connection after %s from %s", where_text(s, where, sizeof where), s->client.namaddr);
+    if (s->in_data)
+        s->command_failed[strcmp(s->where, "BDAT") == 0 ? CMD_BDAT : CMD_DATA]++;
     s->out.len = 0;
     session_end(s, 0);
 }
 
 _Noreturn void session_timeout(struct session *s)
 {
-    msg_info("timeout after %s from %s", s->where, s->client.namaddr);
+    char where[64];
+    msg_info("timeout after %s from %s", where_text(s, where, sizeof where), s->client.namaddr);
     reply(s, "421 4.4.2 %s Error: timeout exceeded", s->myhostname);
     session_end(s, 0);
 }

@@ -38,6 +38,7 @@ static int transaction_ready(struct session *s)
  * that got mail through. */
 static void message_done(struct session *s, int accepted, enum smtpd_command cmd)
 {
+    s->where = "END-OF-MESSAGE";
     if (accepted) {
         s->error_count = 0;
         s->junk_count = 0;
@@ -77,6 +78,8 @@ void cmd_data(struct session *s, char *args)
     s->injection = inj;
     reply(s, "354 End data with <CR><LF>.<CR><LF>");
     s->where = "DATA";
+    s->in_data = 1;
+    s->data_bytes = 0;
 
     struct strbuf chunk = STRBUF_INIT;
     int at_line_start = 1, previous_crlf = 1, size_exceeded = 0;
@@ -86,6 +89,7 @@ void cmd_data(struct session *s, char *args)
             strbuf_free(&chunk);
             session_lost(s);
         }
+        s->data_bytes += (long long)chunk.len;
         if (carried_cr) {       /* put the CR back in front */
             strbuf_grow(&chunk, 1);
             memmove(chunk.s + 1, chunk.s, chunk.len);
@@ -128,6 +132,7 @@ void cmd_data(struct session *s, char *args)
             previous_crlf = crlf;
     }
     strbuf_free(&chunk);
+    s->in_data = 0;
     message_done(s, inject_finish(s, inj, size_exceeded), CMD_DATA);
     return;
 failed:
@@ -225,8 +230,11 @@ void cmd_bdat(struct session *s, char *args)
         }
     }
     st.inj = s->injection;
+    s->in_data = 1;
     if (!io_read_exact(s, size, bdat_piece, &st))
         session_lost(s);
+    s->in_data = 0;
+    s->data_bytes += size;
     int exceeded = s->message_size_limit > 0 && inject_size(s->injection) > s->message_size_limit;
     if (!last && !exceeded) {
         reply(s, "250 2.0.0 Ok: %lld bytes", size);

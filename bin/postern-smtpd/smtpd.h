@@ -81,6 +81,8 @@ struct session {
     unsigned command_count[CMD_COUNT];
     unsigned command_failed[CMD_COUNT];
     const char *where;          /* the last command, for "lost connection after" */
+    int in_data;                /* reading message text: log the byte count */
+    long long data_bytes;       /* bytes of message text received so far */
 
     /* configuration read once */
     long long message_size_limit;
