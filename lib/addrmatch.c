@@ -175,8 +175,10 @@ static int add_items(struct addrmatch *list, const char *param_name, const char 
                      int depth, struct strbuf *err)
 {
     struct strlist words = STRLIST_INIT;
-    if (list_split(value, &words, err) != 0)
+    if (list_split(value, &words, err) != 0) {
+        strlist_free(&words);
         return -1;
+    }
     int status = 0;
     for (size_t i = 0; i < words.count && status == 0; i++) {
         const char *word = words.item[i];
