@@ -2,7 +2,7 @@
 
 An instance is a temporary directory with a main.cf whose daemon_directory
 holds a stand-in postern-rewrite: it reads the message, then the envelope
-(doc/injection.md), stores both under DIR/captured/N.{msg,env}, and answers
+(doc/injection.md), stores both under DIR/captured/ (NAME.done.msg, NAME.done.env), and answers
 on fd 3 with K and a queue id, or with what DIR/verdict says (a status
 record and an exit code), so the tests see exactly what smtpd hands to the
 chain.  The real chain is used by the end-to-end tests once it exists.
@@ -20,34 +20,28 @@ import time
 
 import tap
 
-STAND_IN_REWRITE = r'''#!/usr/bin/env python3
-import os, sys
-def slurp(fd):
-    chunks = []
-    while True:
-        b = os.read(fd, 65536)
-        if not b:
-            return b"".join(chunks)
-        chunks.append(b)
-base = os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
-msg = slurp(0)
-env = slurp(1)
-cap = os.path.join(base, "captured")
-os.makedirs(cap, exist_ok=True)
-verdict = os.path.join(base, "verdict")
-if not env.endswith(b"\0\0"):
-    sys.exit(91)           # no end record: the submitter failed, store nothing
-n = len([f for f in os.listdir(cap) if f.endswith(".msg")]) + 1
-with open(os.path.join(cap, "%d.env" % n), "wb") as f:
-    f.write(env)
-with open(os.path.join(cap, "%d.msg" % n), "wb") as f:
-    f.write(msg)
-if os.path.exists(verdict):
-    record, code = open(verdict).read().split("\n")[:2]
-    os.write(3, record.encode() + b"\0")
-    sys.exit(int(code))
-os.write(3, b"K%010X\0" % (0xA0000 + n))
-sys.exit(0)
+STAND_IN_REWRITE = r'''#!/bin/sh
+# stand-in for postern-rewrite: message (fd 0) to its end, then the envelope
+# (fd 1); store both, answer on fd 3
+base=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$base/captured"
+tmp=$(mktemp "$base/captured/in.XXXXXX") || exit 71
+cat > "$tmp.msg" || exit 54
+cat <&1 > "$tmp.env" || exit 55
+# no end record: the submitter failed; store nothing
+if [ "$(tail -c 2 "$tmp.env" | od -An -c | tr -d ' ')" != '\0\0' ]; then
+    rm -f "$tmp" "$tmp.msg" "$tmp.env"
+    exit 91
+fi
+id=$(basename "$tmp" | cut -c4- | od -An -tx1 | tr -d ' \n' | cut -c1-10 | tr a-f A-F)
+mv "$tmp.env" "$tmp.done.env" && mv "$tmp.msg" "$tmp.done.msg" && rm -f "$tmp"
+if [ -f "$base/verdict" ]; then
+    { read -r record; read -r code; } < "$base/verdict"
+    printf '%s\0' "$record" >&3
+    exit "$code"
+fi
+printf 'K%s\0' "$id" >&3
+exit 0
 '''
 
 
@@ -98,12 +92,12 @@ class Instance:
         out = []
         if not os.path.isdir(cap):
             return out
-        n = 1
-        while os.path.exists(os.path.join(cap, "%d.msg" % n)):
-            msg = open(os.path.join(cap, "%d.msg" % n), "rb").read()
-            env = open(os.path.join(cap, "%d.env" % n), "rb").read()
+        names = [f[:-len(".done.msg")] for f in os.listdir(cap) if f.endswith(".done.msg")]
+        names.sort(key=lambda n: os.stat(os.path.join(cap, n + ".done.msg")).st_mtime_ns)
+        for n in names:
+            msg = open(os.path.join(cap, n + ".done.msg"), "rb").read()
+            env = open(os.path.join(cap, n + ".done.env"), "rb").read()
             out.append((msg, [r.decode("utf-8", "replace") for r in env.split(b"\0")[:-2]]))
-            n += 1
         return out
 
     def verdict(self, record, code):
