@@ -202,11 +202,15 @@ static int add_items(struct addrmatch *list, const char *param_name, const char 
             continue;
         }
         if (net == 0 && strchr(word, ':') && word[0] != '[') {
-            item.table = map_open(word, err);
+            struct strbuf why = STRBUF_INIT;
+            item.table = map_open(word, &why);
             if (!item.table) {
+                strbuf_printf(err, "%s: %s", param_name, strbuf_str(&why));
+                strbuf_free(&why);
                 status = -1;
                 continue;
             }
+            strbuf_free(&why);
             item.kind = ITEM_TABLE;
         } else if (net == 0) {
             item.kind = ITEM_NAME;
