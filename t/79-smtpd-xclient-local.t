@@ -60,5 +60,13 @@ tap.ok("Aorigin=local" in env and "Auid=%d" % os.getuid() in env and "Aclient_ad
        and "Alog_client=localhost[127.0.0.1]" in env, "-S: origin=local, uid, localhost[127.0.0.1]")
 tap.like(inst.log(), r"connect from localhost\[127\.0\.0\.1\]", "-S ignores the UCSPI variables")
 
+# the submission service of seed 000 demands TLS, which is not there yet:
+# it must refuse mail rather than take it in the clear
+r = tap.run(inst.argv("-o", "smtpd_tls_security_level=encrypt", "-o", "smtpd_sasl_auth_enable=yes",
+                      "-o", "smtpd_client_restrictions=permit_sasl_authenticated,reject"),
+            input="EHLO x\r\nMAIL FROM:<a@example.org>\r\nQUIT\r\n")
+tap.like(r.stdout, r"\n530 5\.7\.0 Must issue a STARTTLS command first\n", "smtpd_tls_security_level = encrypt refuses MAIL")
+tap.like(inst.log(), r"warning: STARTTLS is not implemented yet", "and says why in the log")
+
 inst.stop()
 tap.done()

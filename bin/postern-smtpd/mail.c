@@ -163,6 +163,10 @@ void cmd_mail(struct session *s, char *args)
         reply(s, "503 5.5.1 Error: nested MAIL command");
         goto failed;
     }
+    if (s->tls_required) {
+        reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+        goto failed;
+    }
     if (!(params = parse_path(args, "FROM:", &addr))) {
         reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
         goto failed;

@@ -94,6 +94,17 @@ int main(int argc, char **argv)
     s->hard_error_limit = conf_int("smtpd_hard_error_limit");
     s->junk_limit = conf_int("smtpd_junk_command_limit");
     s->helo_required = conf_bool("smtpd_helo_required");
+    /* STARTTLS and AUTH are not implemented yet: a service that demands
+     * them (the submission service of seed 000) must not take mail in the
+     * clear, so it refuses every MAIL, as Postfix does before STARTTLS */
+    s->tls_required = strcasecmp(conf_str("smtpd_tls_security_level"), "encrypt") == 0
+                      || conf_bool("smtpd_enforce_tls");
+    if (s->tls_required)
+        msg_warn("STARTTLS is not implemented yet: with smtpd_tls_security_level = encrypt "
+                 "this service refuses all mail");
+    if (conf_bool("smtpd_sasl_auth_enable"))
+        msg_warn("SMTP AUTH is not implemented yet: smtpd_sasl_auth_enable is ignored and "
+                 "permit_sasl_authenticated never permits");
     s->bare_newline_reject_code = (int)conf_int("smtpd_forbid_bare_newline_reject_code");
 
     peer_identify(s);

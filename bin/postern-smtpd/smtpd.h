@@ -90,6 +90,7 @@ struct session {
     long long recipient_limit;
     long long error_sleep_time, soft_error_limit, hard_error_limit, junk_limit;
     int helo_required;
+    int tls_required;           /* smtpd_tls_security_level = encrypt: no STARTTLS yet, so no mail */
     int bare_newline;           /* 0 no, 1 normalize, 2 reject */
     int bare_newline_reject_code;
     struct policy *policy;
