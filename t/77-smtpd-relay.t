@@ -145,6 +145,13 @@ inst.set(smtpd_client_restrictions="", smtpd_sender_restrictions="check_sender_a
 replies = rcpt_replies(["joe@example.com"], sender="")
 tap.is_(replies["joe@example.com"], "554 5.7.1 <>: Sender address rejected: no bounces",
         "check_sender_access with smtpd_null_access_lookup_key")
+inst.set(smtpd_sender_restrictions="warn_if_reject check_sender_access inline:{ {<>=REJECT no bounces} }")
+replies = rcpt_replies(["joe@example.com"], sender="")
+tap.is_(replies["joe@example.com"], "250 2.1.5 Ok", "warn_if_reject: accepted")
+wait_for(lambda: "reject_warning" in inst.log())
+tap.like(inst.log(), r"NOQUEUE: reject_warning: RCPT from unknown\[127\.0\.0\.1\]: 554 5\.7\.1 <>: Sender address "
+         r"rejected: no bounces; from=<> to=<joe@example\.com> proto=ESMTP helo=<outside\.example>",
+         "warn_if_reject: logged as reject_warning")
 inst.set(smtpd_sender_restrictions="reject_bogus_thing")
 replies = rcpt_replies(["joe@example.com"])
 tap.is_(replies["joe@example.com"], "451 4.3.5 Server configuration error", "unknown restriction: 451 4.3.5")

@@ -456,6 +456,7 @@ static const struct check_def checks[] = {
     {"reject_unauth_destination", check_reject_unauth_destination, 0},
     {"reject_unlisted_recipient", check_reject_unlisted_recipient, 0},
     {"reject_unknown_recipient", check_reject_unlisted_recipient, 0},
+    {"warn_if_reject", check_never, 0},     /* handled in run_list */
 };
 
 static const struct check_def *find_check(const char *name)
@@ -505,9 +506,14 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
 {
     load_list(list);
     ctx->subject = subj;
+    int warn_only = 0;
     for (size_t i = 0; i < list->count; i++) {
         struct restriction *r = &list->items[i];
         enum verdict v;
+        if (r->def && r->def->fn == check_never && strcasecmp(r->def->name, "warn_if_reject") == 0) {
+            warn_only = 1;
+            continue;
+        }
         if (r->def && r->def->needs_table && !r->table) {
             msg_warn("restriction %s in %s needs a table", r->name, list->param);
             v = config_error(ctx);
@@ -519,6 +525,20 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
             msg_warn("unknown smtpd restriction: \"%s\"", r->name);
             v = config_error(ctx);
         }
+        if (warn_only && v == V_REPLY) {
+            /* warn_if_reject: log what would have been refused, go on */
+            struct strbuf p1 = STRBUF_INIT, p2 = STRBUF_INIT;
+            msg_info("NOQUEUE: reject_warning: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+                     ctx->s->client.namaddr, strbuf_str(ctx->reply),
+                     log_printable(&p1, ctx->sender ? ctx->sender : "", 0),
+                     log_printable(&p2, ctx->recipient ? ctx->recipient : "", 0), ctx->s->protocol,
+                     strbuf_str(&ctx->s->helo));
+            strbuf_free(&p1);
+            strbuf_free(&p2);
+            strbuf_reset(ctx->reply);
+            v = V_DUNNO;
+        }
+        warn_only = 0;
         if (v != V_DUNNO)
             return v;
     }
