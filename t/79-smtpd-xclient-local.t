@@ -3,6 +3,7 @@
 # (sendmail -bs): SMTP on a pipe, the client is localhost[127.0.0.1], the
 # message marked origin=local with the submitter's uid.
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -67,6 +68,34 @@ r = tap.run(inst.argv("-o", "smtpd_tls_security_level=encrypt", "-o", "smtpd_sas
             input="EHLO x\r\nMAIL FROM:<a@example.org>\r\nQUIT\r\n")
 tap.like(r.stdout, r"\n530 5\.7\.0 Must issue a STARTTLS command first\n", "smtpd_tls_security_level = encrypt refuses MAIL")
 tap.like(inst.log(), r"warning: STARTTLS is not implemented yet", "and says why in the log")
+
+# systemd socket activation with Accept=yes: the connection arrives as fd 3
+# (LISTEN_FDS=1) when the unit does not set StandardInput=socket, which is
+# what systemd-socket-activate --accept does
+import shutil, smtplib, time
+ssa = shutil.which("systemd-socket-activate")
+if ssa:
+    sport = tap.free_port()
+    p = tap.start([ssa, "-l", "127.0.0.1:%d" % sport, "--accept"] + inst.argv(),
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    s = None
+    for _ in range(50):
+        try:
+            s = smtplib.SMTP("127.0.0.1", sport, timeout=10)
+            break
+        except OSError:
+            time.sleep(0.1)
+    before = len(inst.captured())
+    s.ehlo("activated.example")
+    s.sendmail("a@example.org", ["joe@example.com"], b"Subject: activated\r\n\r\nx\r\n")
+    s.quit()
+    tap.is_(len(inst.captured()), before + 1, "systemd-socket-activate --accept: the connection on fd 3 is served")
+    tap.like(inst.log(), r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=1 quit=1",
+             "and its address comes from getpeername")
+    tap.stop(p)
+else:
+    tap.ok(True, "# skip systemd-socket-activate not installed")
+    tap.ok(True, "# skip systemd-socket-activate not installed")
 
 inst.stop()
 tap.done()

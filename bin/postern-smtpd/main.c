@@ -8,7 +8,9 @@
  * first needs them.  Each message goes down the injection chain
  * (inject.c).  See postern-smtpd(8).
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +61,27 @@ static int bare_newline_mode(struct session *s)
     return mode;
 }
 
+/* systemd's Accept=yes without StandardInput=socket (and
+ * systemd-socket-activate --accept) pass the connection as fd 3 with
+ * LISTEN_FDS=1: move it to fd 0 and 1, where every other way puts it. */
+static void take_socket_activated_connection(void)
+{
+    if (sd_listen_fds(1) != 1)
+        return;
+    int fd = SD_LISTEN_FDS_START;
+    if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0)
+        return;                 /* a listening socket is not ours to serve */
+    if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
+        msg_fatal_temp_errno("dup2 of the socket-activated connection");
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     struct session *s = &session;
     int opt;
     log_open("smtpd", 0);
+    take_socket_activated_connection();
     while ((opt = getopt(argc, argv, "c:o:vS")) != -1) {
         if (config_common_option(opt, optarg))
             continue;
