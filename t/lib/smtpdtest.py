@@ -67,7 +67,6 @@ class Instance:
         self.settings = base
         self.write_config()
         self.listener = None
-        self.children = []
 
     def write_config(self):
         tap.write(os.path.join(self.dir, "main.cf"),
@@ -111,41 +110,54 @@ class Instance:
 
     # ---- serving connections, the UCSPI way ----
     def listen(self, env=None):
-        """Start a listener; returns the port."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(256)
-        self.listener = sock
-        self.port = sock.getsockname()[1]
-        extra = dict(env or {})
-
-        def serve():
-            while True:
-                try:
-                    conn, peer = sock.accept()
-                except OSError:
-                    return
-                local = conn.getsockname()
-                child_env = dict(os.environ)
-                child_env.update({
-                    "TCPREMOTEIP": peer[0], "TCPREMOTEPORT": str(peer[1]),
-                    "TCPLOCALIP": local[0], "TCPLOCALPORT": str(local[1]),
-                    "PROTO": "TCP",
-                })
-                child_env.update(extra)
-                child_env.pop("POSTERN_CONFIG_DIR", None)
-                p = subprocess.Popen(self.argv(), stdin=conn, stdout=conn, env=child_env,
-                                     close_fds=True)
-                self.children.append(p)
-                conn.close()
-
-        threading.Thread(target=serve, daemon=True).start()
+        """Start a listener for this instance; returns the port."""
+        self.listener = Listener(self.argv(), env)
+        self.port = self.listener.port
         return self.port
 
     def stop(self):
         if self.listener:
-            self.listener.close()
+            self.listener.stop()
+
+
+class Listener:
+    """Accept connections on a free loopback port and start argv for each
+    with the socket as fd 0 and 1 and the UCSPI variables set (what
+    tcpserver and postern-accept do)."""
+
+    def __init__(self, argv, env=None):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(256)
+        self.sock = sock
+        self.port = sock.getsockname()[1]
+        self.children = []
+        self.argv = list(argv)
+        self.extra = dict(env or {})
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, peer = self.sock.accept()
+            except OSError:
+                return
+            local = conn.getsockname()
+            child_env = dict(os.environ)
+            child_env.update({
+                "TCPREMOTEIP": peer[0], "TCPREMOTEPORT": str(peer[1]),
+                "TCPLOCALIP": local[0], "TCPLOCALPORT": str(local[1]),
+                "PROTO": "TCP",
+            })
+            child_env.update(self.extra)
+            child_env.pop("POSTERN_CONFIG_DIR", None)
+            p = subprocess.Popen(self.argv, stdin=conn, stdout=conn, env=child_env, close_fds=True)
+            self.children.append(p)
+            conn.close()
+
+    def stop(self):
+        self.sock.close()
         for p in self.children:
             if p.poll() is None:
                 p.terminate()
