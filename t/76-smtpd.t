@@ -258,6 +258,28 @@ tap.is_(c.cmd("MAIL FROM:<a@b>"), "452 4.3.1 Insufficient system storage", "queu
 c.close()
 inst.set(queue_minfree="0")
 
+# ---- ETRN pokes the queue manager's trigger ----
+fifo = os.path.join(inst.dir, "queue", "public", "qmgr")
+os.mkfifo(fifo)
+reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+inst.set(relay_domains="relay.example")
+c = Client(port)
+c.reply()
+c.cmd("EHLO x")
+tap.is_(c.cmd("ETRN relay.example"), "250 Queuing started", "ETRN for a domain in fast_flush_domains")
+tap.is_(c.cmd("ETRN @sub.relay.example"), "250 Queuing started",
+        "ETRN for a subdomain (fast_flush_domains is in parent_domain_matches_subdomains)")
+tap.is_(c.cmd("ETRN other.example"), "459 <other.example>: service unavailable", "ETRN for another domain")
+c.close()
+time.sleep(0.2)
+try:
+    poked = os.read(reader, 16)
+except BlockingIOError:
+    poked = b""
+tap.is_(poked, b"FF", "each accepted ETRN wrote F (flush) to the trigger")
+os.close(reader)
+inst.set(relay_domains="")
+
 # ---- Python's smtplib and swaks ----
 s = smtplib.SMTP("127.0.0.1", port, timeout=10)
 s.ehlo("smtplib.example")
