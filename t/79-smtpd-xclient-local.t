@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
-from smtpdtest import Client, Instance
+from smtpdtest import Client, Instance, wait_for
 
 inst = Instance({"mynetworks": "10.0.0.0/8"})
 port = inst.listen()
@@ -90,6 +90,7 @@ if ssa:
     s.sendmail("a@example.org", ["joe@example.com"], b"Subject: activated\r\n\r\nx\r\n")
     s.quit()
     tap.is_(len(inst.captured()), before + 1, "systemd-socket-activate --accept: the connection on fd 3 is served")
+    wait_for(lambda: "ehlo=1 mail=1 rcpt=1 data=1 quit=1" in inst.log())
     tap.like(inst.log(), r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=1 quit=1",
              "and its address comes from getpeername")
     tap.stop(p)

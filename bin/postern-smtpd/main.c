@@ -10,7 +10,8 @@
  */
 #include <fcntl.h>
 #include <signal.h>
-#include <systemd/sd-daemon.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +64,23 @@ static int bare_newline_mode(struct session *s)
 
 /* systemd's Accept=yes without StandardInput=socket (and
  * systemd-socket-activate --accept) pass the connection as fd 3 with
- * LISTEN_FDS=1: move it to fd 0 and 1, where every other way puts it. */
+ * LISTEN_PID=our pid and LISTEN_FDS=1 (sd_listen_fds(3)): move it to fd 0
+ * and 1, where every other way puts it.  Done by hand rather than with
+ * libsystemd, whose six dependent libraries would be loaded for every
+ * connection. */
 static void take_socket_activated_connection(void)
 {
-    if (sd_listen_fds(1) != 1)
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid() || strcmp(fds, "1") != 0)
         return;
-    int fd = SD_LISTEN_FDS_START;
-    if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0)
+    unsetenv("LISTEN_PID");     /* not for the programs we start */
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    int fd = 3, listening = 0;
+    struct stat st;
+    socklen_t len = sizeof listening;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)
+        || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening)
         return;                 /* a listening socket is not ours to serve */
     if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
         msg_fatal_temp_errno("dup2 of the socket-activated connection");
