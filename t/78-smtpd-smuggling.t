@@ -120,5 +120,27 @@ c.close()
 wait_for(lambda: "bare <LF> received from" in inst.log())
 tap.like(inst.log(), r"disconnect: bare <LF> received from unknown\[127\.0\.0\.1\]", "log: bare LF refusal")
 
+# garbage: random bytes mixed with command words never crash smtpd (run
+# under ASan/UBSan by `make check SANITIZE=1`)
+import random
+random.seed(4242)
+words = [b"EHLO x", b"HELO", b"MAIL FROM:<", b"RCPT TO:<a@example.com>", b"DATA", b"BDAT 5",
+         b"BDAT 3 LAST", b"\r\n.\r\n", b"\n.\n", b"RSET", b"VRFY", b"ETRN a", b"XCLIENT ADDR=1.2.3.4",
+         b"NOTIFY=", b"ORCPT=rfc822;+", b"SIZE=99999999999999999999", b"\x00", b"\r", b"\n", b"<>", b"\"", b"%!@:"]
+inst.set(smtpd_forbid_bare_newline="normalize", smtpd_hard_error_limit="1000", smtpd_timeout="5s")
+crashes = []
+for i in range(150):
+    parts = []
+    for _ in range(random.randint(1, 40)):
+        if random.random() < 0.6:
+            parts.append(random.choice(words))
+        else:
+            parts.append(bytes(random.getrandbits(8) for _ in range(random.randint(0, 30))))
+        parts.append(random.choice([b"\r\n", b"\n", b" ", b""]))
+    r = tap.run(inst.argv(), input=b"".join(parts), env={"TCPREMOTEIP": "192.0.2.%d" % (i % 250)}, timeout=30)
+    if r.returncode != 0 or r.stderr:
+        crashes.append((i, r.returncode, r.stderr[-300:]))
+tap.is_(crashes, [], "150 sessions of garbage: no crash, no sanitizer report")
+
 inst.stop()
 tap.done()
