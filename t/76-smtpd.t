@@ -50,6 +50,8 @@ tap.is_(c.cmd("MAIL FROM:<a@b> ENVID=a+ZZ"), "501 5.5.4 Bad ENVID parameter synt
 tap.is_(c.cmd("MAIL FROM:<a@b> SIZE=x"), "501 5.5.4 Bad message size syntax", "bad SIZE")
 tap.is_(c.cmd("MAIL FROM:<a@b> SIZE=10240001"), "552 5.3.4 Message size exceeds fixed limit",
         "SIZE above message_size_limit")
+tap.is_(c.cmd("MAIL FROM:<j\u00f6rg@example.org>"), "553 5.6.7 Must declare SMTPUTF8 to send unicode address",
+        "a unicode sender needs SMTPUTF8")
 tap.is_(c.cmd("MAIL FROM:<sender@example.org> SIZE=100 BODY=8BITMIME RET=HDRS ENVID=id+2B1 SMTPUTF8"),
         "250 2.1.0 Ok", "MAIL with every parameter")
 tap.is_(c.cmd("MAIL FROM:<a@b>"), "503 5.5.1 Error: nested MAIL command", "nested MAIL")
@@ -112,7 +114,7 @@ wait_for(lambda: "disconnect from unknown[127.0.0.1] ehlo=1/3" in inst.log())
 tap.like(inst.log(), r"connect from unknown\[127\.0\.0\.1\]", "log: connect from")
 tap.like(inst.log(), r": [0-9A-F]{10}: client=unknown\[127\.0\.0\.1\]", "log: QUEUEID: client=")
 tap.like(inst.log(), r"disconnect from unknown\[127\.0\.0\.1\] helo=1/2 ehlo=1/2 starttls=0/1 auth=0/1 "
-         r"mail=3/12 rcpt=4/9 data=2/5 bdat=2/3 rset=1 noop=3 vrfy=1/2 etrn=0/3 quit=1 unknown=0/1 commands=19/46\n",
+         r"mail=3/13 rcpt=4/9 data=2/5 bdat=2/3 rset=1 noop=3 vrfy=1/2 etrn=0/3 quit=1 unknown=0/1 commands=19/47\n",
          "log: disconnect with the command counts")
 
 # ---- refusals from the chain (doc/injection.md) ----

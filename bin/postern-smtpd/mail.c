@@ -115,6 +115,15 @@ static int address_acceptable(const struct strbuf *addr)
     return 1;
 }
 
+/* 1 when an address has bytes outside ASCII (needs SMTPUTF8). */
+static int address_is_utf8(const struct strbuf *addr)
+{
+    for (size_t i = 0; i < addr->len; i++)
+        if ((unsigned char)addr->s[i] & 0x80)
+            return 1;
+    return 0;
+}
+
 /* Next "NAME[=VALUE]" parameter from text; 0 when none is left. */
 static int next_param(char **text, char **name, char **value)
 {
@@ -223,6 +232,10 @@ void cmd_mail(struct session *s, char *args)
         reply(s, "552 5.3.4 Message size exceeds fixed limit");
         goto failed;
     }
+    if (address_is_utf8(&addr) && !tx->smtputf8) {
+        reply(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+        goto failed;
+    }
     if (storage_short(tx->declared_size)) {
         msg_warn("not enough free space in queue directory %s for %s", conf_str("queue_directory"),
                  s->client.namaddr);
@@ -323,6 +336,10 @@ void cmd_rcpt(struct session *s, char *args)
             reply(s, "555 5.5.4 Unsupported option: %s", log_printable(&text, name, 100));
             goto failed;
         }
+    }
+    if (address_is_utf8(&addr) && !tx->smtputf8) {
+        reply(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+        goto failed;
     }
     address_internal(strbuf_str(&addr), &internal);
     strbuf_reset(&text);
