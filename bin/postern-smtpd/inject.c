@@ -65,7 +65,7 @@ static void received_header(struct session *s, struct strbuf *out)
                       log_printable(&printable, strbuf_str(&s->tx.last_recipient), 1000), date);
         strbuf_free(&printable);
     } else {
-        strbuf_printf(out, "; %s\n", date);
+        strbuf_printf(out, ";\n\t%s\n", date);      /* Postfix's layout */
     }
 }
 
