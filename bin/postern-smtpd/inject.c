@@ -126,7 +126,10 @@ struct injection *inject_start(struct session *s)
     inj->message_fd = message[1];
     inj->envelope_fd = envelope[1];
     inj->status_fd = status[0];
-    received_header(s, &inj->buffer);
+    /* a local submission (-S) gets its Received line from the chain, as
+     * every origin=local message does ("by HOST (postern, from userid N)") */
+    if (!s->local_submission)
+        received_header(s, &inj->buffer);
     return inj;
 fail:
     reply(s, "451 4.3.0 Error: queue file write error");
