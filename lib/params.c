@@ -120,6 +120,7 @@ static const struct param_def params[] = {
     INT("smtpd_recipient_limit", "1000", 1, 1000000000),
     STR("smtpd_recipient_restrictions", ""),
     BOOL("smtpd_reject_unlisted_recipient", "yes"),
+    BOOL("smtpd_reject_unlisted_sender", "no"),
     STR("smtpd_relay_restrictions", "${{$compatibility_level} <level {1} ? {} : "
         "{permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}"),
     BOOL("smtpd_sasl_auth_enable", "no"),

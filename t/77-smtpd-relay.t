@@ -101,6 +101,23 @@ tap.is_(replies["ok@relay.example"], "250 2.1.5 Ok", "listed relay recipient")
 tap.is_(replies["alias@example.com"], "250 2.1.5 Ok", "a virtual alias is a known recipient")
 inst.set(relay_recipient_maps="", virtual_alias_maps="", show_user_unknown_table_name="yes")
 
+# unknown senders in our domains (smtpd_reject_unlisted_sender, reject_unlisted_sender)
+inst.set(smtpd_reject_unlisted_sender="yes")
+replies = rcpt_replies(["joe@example.com"], sender="ghost@example.com")
+tap.is_(replies["joe@example.com"],
+        "550 5.1.1 <ghost@example.com>: Sender address rejected: User unknown in local recipient table",
+        "smtpd_reject_unlisted_sender: unknown sender in our domain")
+replies = rcpt_replies(["joe@example.com"], sender="user@example.com")
+tap.is_(replies["joe@example.com"], "250 2.1.5 Ok", "smtpd_reject_unlisted_sender: a known sender passes")
+inst.set(smtpd_reject_unlisted_sender="no", smtpd_sender_restrictions="reject_unlisted_sender")
+replies = rcpt_replies(["joe@example.com"], sender="ghost@virtual.example")
+tap.is_(replies["joe@example.com"],
+        "550 5.1.1 <ghost@virtual.example>: Sender address rejected: User unknown in virtual mailbox table",
+        "reject_unlisted_sender in smtpd_sender_restrictions")
+replies = rcpt_replies(["joe@example.com"], sender="anyone@elsewhere.org")
+tap.is_(replies["joe@example.com"], "250 2.1.5 Ok", "reject_unlisted_sender: foreign senders are not checked")
+inst.set(smtpd_sender_restrictions="")
+
 # a table that cannot answer: 451 4.3.0, never 5xx
 inst.set(local_recipient_maps="fail:down")
 replies = rcpt_replies(["joe@example.com"])

@@ -288,6 +288,14 @@ static enum verdict check_reject_unlisted_recipient(struct check_ctx *ctx, const
     return policy_unlisted_recipient(ctx->s, ctx->recipient, ctx->reply) ? V_REPLY : V_DUNNO;
 }
 
+static int unlisted_sender(struct session *s, const char *sender, struct strbuf *reply_text);
+
+static enum verdict check_reject_unlisted_sender(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return unlisted_sender(ctx->s, ctx->sender, ctx->reply) ? V_REPLY : V_DUNNO;
+}
+
 /* reject_non_fqdn_*: the domain needs a dot. */
 static enum verdict non_fqdn(struct check_ctx *ctx, enum subject subj, const char *address)
 {
@@ -455,6 +463,7 @@ static const struct check_def checks[] = {
     {"reject_non_fqdn_sender", check_non_fqdn_sender, 0},
     {"reject_unauth_destination", check_reject_unauth_destination, 0},
     {"reject_unlisted_recipient", check_reject_unlisted_recipient, 0},
+    {"reject_unlisted_sender", check_reject_unlisted_sender, 0},
     {"reject_unknown_recipient", check_reject_unlisted_recipient, 0},
     {"warn_if_reject", check_never, 0},     /* handled in run_list */
 };
@@ -592,6 +601,11 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
     if (run_list(&ctx, &p->lists[3], SUBJ_RECIPIENT) == V_REPLY
         || run_list(&ctx, &p->lists[4], SUBJ_RECIPIENT) == V_REPLY)
         return atoi(strbuf_str(reply_text));
+    if (conf_bool("smtpd_reject_unlisted_sender")) {
+        int code = unlisted_sender(s, strbuf_str(&s->tx.sender), reply_text);
+        if (code)
+            return code;
+    }
     if (conf_bool("smtpd_reject_unlisted_recipient"))
         return policy_unlisted_recipient(s, recipient, reply_text);
     return 0;
@@ -612,13 +626,18 @@ static int address_listed(struct session *s, const char *param, const char *addr
     return r == MAP_RETRY ? -1 : r == MAP_FOUND;
 }
 
-int policy_unlisted_recipient(struct session *s, const char *recipient, struct strbuf *reply_text)
+/* Is the address known in the tables of its class?  0 yes (or a class
+ * without tables), else the reply code with reply_text set for `subj`. */
+static int unlisted_address(struct session *s, const char *address_in, enum subject subj,
+                            struct strbuf *reply_text)
 {
-    struct check_ctx ctx = {s, strbuf_str(&s->tx.sender), recipient, SUBJ_RECIPIENT, reply_text, 0};
+    const char *recipient = address_in;
+    struct check_ctx ctx = {s, subj == SUBJ_SENDER ? address_in : strbuf_str(&s->tx.sender),
+                            subj == SUBJ_RECIPIENT ? address_in : NULL, subj, reply_text, 0};
     struct destination d = DESTINATION_INIT;
     if (destination_resolve(recipient, &d) != 0) {
         destination_free(&d);
-        temp_failure(&ctx, SUBJ_RECIPIENT);
+        temp_failure(&ctx, subj);
         return 451;
     }
     struct strbuf address = STRBUF_INIT;
@@ -662,14 +681,14 @@ int policy_unlisted_recipient(struct session *s, const char *recipient, struct s
                 r = address_listed(s, maps_param, strbuf_str(&address), local);
         }
         if (r < 0) {
-            temp_failure(&ctx, SUBJ_RECIPIENT);
+            temp_failure(&ctx, subj);
             result = 451;
         } else if (r == 0) {
             int code = (int)conf_int(code_param);
             struct strbuf text = STRBUF_INIT;
             strbuf_printf(&text, "User unknown%s%s", conf_bool("show_user_unknown_table_name") ? " in " : "",
                           conf_bool("show_user_unknown_table_name") ? table : "");
-            reject_with(&ctx, SUBJ_RECIPIENT, code, code / 100 == 4 ? "4.1.1" : "5.1.1", strbuf_str(&text));
+            reject_with(&ctx, subj, code, code / 100 == 4 ? "4.1.1" : "5.1.1", strbuf_str(&text));
             strbuf_free(&text);
             result = code;
         }
@@ -677,6 +696,19 @@ int policy_unlisted_recipient(struct session *s, const char *recipient, struct s
     strbuf_free(&address);
     destination_free(&d);
     return result;
+}
+
+int policy_unlisted_recipient(struct session *s, const char *recipient, struct strbuf *reply_text)
+{
+    return unlisted_address(s, recipient, SUBJ_RECIPIENT, reply_text);
+}
+
+/* reject_unlisted_sender: a sender in one of our domains must exist. */
+static int unlisted_sender(struct session *s, const char *sender, struct strbuf *reply_text)
+{
+    if (!sender || !*sender)
+        return 0;               /* the null sender is always fine */
+    return unlisted_address(s, sender, SUBJ_SENDER, reply_text);
 }
 
 int policy_etrn_domain(struct session *s, const char *domain)
