@@ -313,5 +313,12 @@ tap.ok(any(e == "Aclient_address=127.0.0.1" for e in inst.captured()[-1][1]),
 r = tap.run(inst.argv(), input="QUIT\r\n", env={"TCPREMOTEIP": "", "REMOTE_ADDR": "::ffff:192.0.2.9", "REMOTE_PORT": "99"})
 tap.like(inst.log(), r"connect from unknown\[192\.0\.2\.9\]", "systemd REMOTE_ADDR, IPv4-mapped turned into IPv4")
 
+# an IPv6 client (tcpserver on [::]): logged as Postfix does, tagged in Received
+r = tap.run(inst.argv(), input="EHLO v6\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<joe@example.com>\r\nDATA\r\n"
+            "Subject: v6\r\n\r\nx\r\n.\r\nQUIT\r\n", env={"TCPREMOTEIP": "2001:DB8::1", "TCPREMOTEPORT": "4000"})
+tap.like(r.stdout, r"250 2\.0\.0 Ok: queued", "IPv6 client queued")
+tap.like(inst.log(), r"connect from unknown\[2001:db8::1\]", "IPv6 client logged as unknown[2001:db8::1]")
+tap.like(inst.captured()[-1][0].decode(), r"^Received: from v6 \(unknown \[IPv6:2001:db8::1\]\)", "Received: [IPv6:...]")
+
 inst.stop()
 tap.done()

@@ -56,7 +56,9 @@ static void received_header(struct session *s, struct strbuf *out)
     const char *name = f->set && f->name[0] ? f->name : s->client.name;
     const char *address = f->set && f->address[0] ? f->address : s->client.address;
     const char *from = f->set && f->helo[0] ? f->helo : s->helo.len ? strbuf_str(&s->helo) : name;
-    strbuf_printf(out, "Received: from %s (%s [%s])\n", from, name, address);
+    /* RFC 5321 address literal: IPv6 addresses carry the "IPv6:" tag */
+    strbuf_printf(out, "Received: from %s (%s [%s%s])\n", from, name,
+                  strchr(address, ':') ? "IPv6:" : "", address);
     strbuf_printf(out, "\tby %s (%s) with %s", s->myhostname, conf_str("mail_name"),
                   s->local_submission ? "ESMTP" : s->protocol);
     if (s->tx.recipient_count == 1) {
