@@ -89,6 +89,9 @@ tap.like(c.reply(), r"^250 2\.0\.0 Ok: queued as ", "pipelined: queued")
 tap.is_(c.reply(), "250 2.0.0 Ok", "pipelined: NOOP after the message")
 msg, env = inst.captured()[-1]
 tap.is_(env[:2], ["F", "Tbob@example.com"], "null sender is an empty F record")
+wait_for(lambda: "improper command pipelining" in inst.log())
+tap.like(inst.log(), r"improper command pipelining after MAIL from unknown\[127\.0\.0\.1\]: RCPT TO:<bob@example\.com>\\r\\nDATA",
+         "log: pipelining after HELO (not EHLO) is improper (RFC 2920), logged once")
 tap.like(msg.decode(), r"\n\tfor <bob@example\.com>; ", "Received has 'for' with one recipient")
 
 # ---- BDAT ----

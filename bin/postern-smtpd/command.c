@@ -256,6 +256,37 @@ static int forbidden_command(const char *verb)
     return !isupper((unsigned char)verb[0]) && !islower((unsigned char)verb[0]);
 }
 
+/* RFC 2920: input already waiting after a command that must end a group
+ * (anything but RSET, MAIL, RCPT and BDAT with its chunk), or any
+ * pipelining by a client that did not say EHLO.  Logged once, as Postfix
+ * does; fail2ban's postfix filter reads the line. */
+static void check_pipelining(struct session *s, enum smtpd_command id)
+{
+    static int logged;
+    if (logged || s->in_start == s->in_end)
+        return;
+    int groupable = id == CMD_RSET || id == CMD_MAIL || id == CMD_RCPT || id == CMD_BDAT;
+    if (strcmp(s->protocol, "ESMTP") == 0 && groupable)
+        return;
+    if (id == CMD_QUIT)
+        return;
+    logged = 1;
+    struct strbuf pending = STRBUF_INIT;
+    size_t n = s->in_end - s->in_start;
+    for (size_t i = 0; i < n && pending.len < 100; i++) {
+        unsigned char c = s->inbuf[s->in_start + i];
+        if (c == '\r')
+            strbuf_puts(&pending, "\\r");
+        else if (c == '\n')
+            strbuf_puts(&pending, "\\n");
+        else
+            strbuf_putc(&pending, c >= 32 && c < 127 ? c : '?');
+    }
+    msg_info("improper command pipelining after %s from %s: %s", s->where, s->client.namaddr,
+             strbuf_str(&pending));
+    strbuf_free(&pending);
+}
+
 void command_loop(struct session *s)
 {
     struct strbuf line = STRBUF_INIT;
@@ -314,6 +345,7 @@ void command_loop(struct session *s)
                 s->where = table[i].name;
             }
         s->command_count[id]++;
+        check_pipelining(s, id);
         if (junk && ++s->junk_count > s->junk_limit)
             s->error_count++;
         switch (id) {
