@@ -181,6 +181,14 @@ tap.is_(c.cmd("VRFY joe"), "502 5.5.1 VRFY command is disabled", "disable_vrfy_c
 tap.is_(c.cmd("EHLO x"), "250-mx.example.com\n250-PIPELINING\n250-SIZE 10240000\n250-ETRN\n"
         "250-ENHANCEDSTATUSCODES\n250 8BITMIME", "smtpd_discard_ehlo_keywords and no VRFY")
 c.close()
+wait_for(lambda: "discarding EHLO keywords" in inst.log())
+tap.like(inst.log(), r"discarding EHLO keywords: DSN SMTPUTF8 CHUNKING", "log: discarded keywords")
+inst.set(smtpd_discard_ehlo_keywords="size silent-discard")
+c = Client(port)
+c.reply()
+tap.unlike(c.cmd("EHLO x"), r"SIZE", "SIZE discarded")
+c.close()
+tap.is_(inst.log().count("discarding EHLO keywords"), 1, "silent-discard: not logged")
 inst.set(smtpd_helo_required="no", disable_vrfy_command="no", smtpd_discard_ehlo_keywords="")
 
 # ---- long lines ----

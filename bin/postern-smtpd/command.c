@@ -136,9 +136,8 @@ static void cmd_helo(struct session *s, char *args, int extended)
     if (s->message_size_limit > 0) {
         char size[40];
         snprintf(size, sizeof size, "SIZE %lld", s->message_size_limit);
-        if (!keyword_discarded(&discard, "SIZE"))
-            strlist_add(&keywords, size);
-    } else if (!keyword_discarded(&discard, "SIZE")) {
+        strlist_add(&keywords, size);
+    } else {
         strlist_add(&keywords, "SIZE");
     }
     if (!conf_bool("disable_vrfy_command"))
@@ -156,14 +155,20 @@ static void cmd_helo(struct session *s, char *args, int extended)
     strlist_add(&keywords, "CHUNKING");
     size_t kept = 0;
     const char *kept_list[32];
+    struct strbuf dropped = STRBUF_INIT;
     for (size_t i = 0; i < keywords.count && kept < 32; i++) {
         char word[32];
         size_t n = strcspn(keywords.item[i], " ");
         snprintf(word, sizeof word, "%.*s", (int)(n < 31 ? n : 31), keywords.item[i]);
-        if (strcmp(word, "SIZE") != 0 && keyword_discarded(&discard, word))
+        if (keyword_discarded(&discard, word)) {
+            strbuf_printf(&dropped, " %s", word);
             continue;
+        }
         kept_list[kept++] = keywords.item[i];
     }
+    if (dropped.len && !keyword_discarded(&discard, "silent-discard"))
+        msg_info("discarding EHLO keywords:%s", strbuf_str(&dropped));
+    strbuf_free(&dropped);
     reply(s, "250%c%s", kept ? '-' : ' ', s->myhostname);
     for (size_t i = 0; i < kept; i++)
         reply(s, "250%c%s", i + 1 < kept ? '-' : ' ', kept_list[i]);
