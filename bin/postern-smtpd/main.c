@@ -26,6 +26,7 @@
 /* The session lives for the whole process (reachable for leak checkers). */
 static struct session session;
 
+/* Wrong arguments: say how to call us. */
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-smtpd [-c config_dir] [-o name=value]... [-v] [-S]\n");
@@ -87,6 +88,7 @@ static void take_socket_activated_connection(void)
     close(fd);
 }
 
+/* Options, configuration, the client, the greeting, then the command loop. */
 int main(int argc, char **argv)
 {
     struct session *s = &session;
