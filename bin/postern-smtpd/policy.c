@@ -567,6 +567,20 @@ struct policy *policy_open(struct session *s)
     return p;
 }
 
+void policy_prepare(struct session *s)
+{
+    for (int i = 0; i < 5; i++)
+        load_list(&s->policy->lists[i]);
+    struct strbuf err = STRBUF_INIT;
+    if (!s->policy->mynetworks_loaded) {
+        s->policy->mynetworks_loaded = 1;
+        s->policy->mynetworks = addrmatch_open("mynetworks", conf_str("mynetworks"), &err);
+        if (!s->policy->mynetworks)
+            msg_warn("mynetworks: %s", strbuf_str(&err));
+    }
+    strbuf_free(&err);
+}
+
 int policy_check_mail(struct session *s, const char *sender, struct strbuf *reply_text)
 {
     struct check_ctx ctx = {s, sender, NULL, SUBJ_CLIENT, reply_text, 0};

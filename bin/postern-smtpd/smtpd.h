@@ -163,6 +163,9 @@ void inject_abort(struct injection *inj);
 
 /* ---- policy.c ---- */
 struct policy *policy_open(struct session *s);
+/* Parse every restriction list and open mynetworks now rather than on
+ * first use (a zygote does it once for all its children). */
+void policy_prepare(struct session *s);
 /* The restrictions at RCPT (client, helo, sender, relay, recipient, with
  * smtpd_delay_reject).  Returns 0 to accept, or the reply code with the
  * whole reply in `reply_text` ("554 5.7.1 <x>: Relay access denied"). */
