@@ -21,55 +21,8 @@
 #include "config.h"
 #include "log.h"
 #include "map.h"
-#include "smtpd.h"
+#include "policy_impl.h"
 #include "xalloc.h"
-
-enum verdict { V_DUNNO, V_OK, V_REPLY };
-
-/* What a check looks at: decides the "<what>: Xxx rejected:" text. */
-enum subject { SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER, SUBJ_RECIPIENT };
-
-struct check_ctx {
-    struct session *s;
-    const char *sender;
-    const char *recipient;      /* NULL before RCPT */
-    enum subject subject;       /* of the list being evaluated */
-    struct strbuf *reply;
-    int depth;                  /* access table results naming checks */
-};
-
-struct check_def;
-typedef enum verdict check_fn(struct check_ctx *ctx, const char *table);
-
-struct check_def {
-    const char *name;
-    check_fn *fn;
-    int needs_table;            /* check_*_access type:table */
-};
-
-struct restriction {
-    const struct check_def *def;
-    char *name;                 /* as written, for messages */
-    char *table;                /* the table argument, opened lazily */
-};
-
-struct restriction_list {
-    const char *param;
-    int loaded;
-    struct restriction *items;
-    size_t count;
-};
-
-struct policy {
-    struct restriction_list lists[5];   /* client, helo, sender, relay, recipient */
-    struct addrmatch *mynetworks;
-    int mynetworks_loaded;
-    struct {
-        char *spec;
-        struct maplist *maps;
-    } tables[32];
-    size_t table_count;
-};
 
 /* ---- replies ---- */
 
@@ -95,7 +48,7 @@ static void subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf
 }
 
 /* Set the reply "CODE X.Y.Z <what>: Subject rejected: text". */
-static enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
+enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
                                 const char *dsn, const char *text)
 {
     struct strbuf what = STRBUF_INIT, printable = STRBUF_INIT;
@@ -109,13 +62,13 @@ static enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int co
 }
 
 /* A table failed: 451 4.3.0, never a hard refusal. */
-static enum verdict temp_failure(struct check_ctx *ctx, enum subject subj)
+enum verdict temp_failure(struct check_ctx *ctx, enum subject subj)
 {
     return reject_with(ctx, subj, 451, "4.3.0", "Temporary lookup failure");
 }
 
 /* The configuration is broken: 451 4.3.5 (as Postfix). */
-static enum verdict config_error(struct check_ctx *ctx)
+enum verdict config_error(struct check_ctx *ctx)
 {
     strbuf_set(ctx->reply, "451 4.3.5 Server configuration error");
     return V_REPLY;
@@ -123,7 +76,7 @@ static enum verdict config_error(struct check_ctx *ctx)
 
 /* ---- tables and lists, opened once ---- */
 
-static struct maplist *policy_table(struct policy *p, const char *spec)
+struct maplist *policy_table(struct policy *p, const char *spec)
 {
     for (size_t i = 0; i < p->table_count; i++)
         if (strcmp(p->tables[i].spec, spec) == 0)
@@ -288,7 +241,6 @@ static enum verdict check_reject_unlisted_recipient(struct check_ctx *ctx, const
     return policy_unlisted_recipient(ctx->s, ctx->recipient, ctx->reply) ? V_REPLY : V_DUNNO;
 }
 
-static int unlisted_sender(struct session *s, const char *sender, struct strbuf *reply_text);
 
 static enum verdict check_reject_unlisted_sender(struct check_ctx *ctx, const char *table)
 {
@@ -328,122 +280,6 @@ static enum verdict check_non_fqdn_helo(struct check_ctx *ctx, const char *table
     return non_fqdn(ctx, SUBJ_HELO, strbuf_str(&ctx->s->helo));
 }
 
-static enum verdict run_named_check(struct check_ctx *ctx, const char *name);
-
-/* The action an access table gave (access(5)). */
-static enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char *action,
-                                  const char *table)
-{
-    char word[64];
-    size_t n = strcspn(action, " \t");
-    snprintf(word, sizeof word, "%.*s", (int)(n < 63 ? n : 63), action);
-    const char *text = action + n;
-    while (*text == ' ' || *text == '\t')
-        text++;
-    if (strcasecmp(word, "OK") == 0 || strcasecmp(word, "PERMIT") == 0)
-        return V_OK;
-    if (word[0] && strspn(word, "0123456789") == strlen(word) && !*text)
-        return V_OK;            /* all-numeric: OK, as Postfix */
-    if (strcasecmp(word, "DUNNO") == 0)
-        return V_DUNNO;
-    if (strcasecmp(word, "REJECT") == 0) {
-        int code = (int)conf_int("access_map_reject_code");
-        return reject_with(ctx, subj, code, code / 100 == 4 ? "4.7.1" : "5.7.1", *text ? text : "Access denied");
-    }
-    if (strcasecmp(word, "DEFER") == 0)
-        return reject_with(ctx, subj, (int)conf_int("access_map_defer_code"), "4.7.1",
-                           *text ? text : "Access denied");
-    if (strlen(word) == 3 && (word[0] == '4' || word[0] == '5') && isdigit((unsigned char)word[1])
-        && isdigit((unsigned char)word[2])) {
-        int code = atoi(word);
-        char dsn[16];
-        const char *rest = text;
-        size_t dn = strcspn(text, " ");
-        if (dn > 4 && dn < sizeof dsn && text[0] == word[0] && text[1] == '.') {
-            snprintf(dsn, sizeof dsn, "%.*s", (int)dn, text);
-            rest = text + dn;
-            while (*rest == ' ')
-                rest++;
-        } else {
-            snprintf(dsn, sizeof dsn, "%c.7.1", word[0]);
-        }
-        return reject_with(ctx, subj, code, dsn, *rest ? rest : "Access denied");
-    }
-    if (ctx->depth < 3) {
-        ctx->depth++;
-        enum verdict v = run_named_check(ctx, action);
-        ctx->depth--;
-        return v;
-    }
-    msg_warn("%s: unsupported access table action: %s", table, word);
-    return config_error(ctx);
-}
-
-/* check_*_access type:table. */
-static enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char *table)
-{
-    struct maplist *maps = policy_table(ctx->s->policy, table);
-    if (!maps)
-        return temp_failure(ctx, subj);
-    struct strbuf value = STRBUF_INIT;
-    int r = MAP_NOTFOUND;
-    const char *delim = conf_str("recipient_delimiter");
-    int parent = 0;
-    struct strlist parents = STRLIST_INIT;
-    conf_list("parent_domain_matches_subdomains", &parents);
-    for (size_t i = 0; i < parents.count; i++)
-        if (strcmp(parents.item[i], "smtpd_access_maps") == 0)
-            parent = 1;
-    strlist_free(&parents);
-    switch (subj) {
-    case SUBJ_CLIENT:
-        r = map_search_client_ip(maps, ctx->s->client.address, &value);
-        if (r == MAP_NOTFOUND && strcmp(ctx->s->client.name, "unknown") != 0)
-            r = map_search_domain(maps, ctx->s->client.name, parent, &value);
-        break;
-    case SUBJ_HELO:
-        if (ctx->s->helo.len)
-            r = map_search_domain(maps, strbuf_str(&ctx->s->helo), parent, &value);
-        break;
-    case SUBJ_SENDER: {
-        const char *key = ctx->sender && *ctx->sender ? ctx->sender : conf_str("smtpd_null_access_lookup_key");
-        r = map_search_mail_access(maps, key, delim, parent, &value);
-        break;
-    }
-    case SUBJ_RECIPIENT:
-        if (ctx->recipient)
-            r = map_search_mail_access(maps, ctx->recipient, delim, parent, &value);
-        break;
-    }
-    enum verdict v = V_DUNNO;
-    if (r == MAP_RETRY)
-        v = temp_failure(ctx, subj);
-    else if (r == MAP_FOUND)
-        v = access_action(ctx, subj, strbuf_str(&value), table);
-    strbuf_free(&value);
-    return v;
-}
-
-static enum verdict check_client_access(struct check_ctx *ctx, const char *table)
-{
-    return access_lookup(ctx, SUBJ_CLIENT, table);
-}
-
-static enum verdict check_helo_access(struct check_ctx *ctx, const char *table)
-{
-    return access_lookup(ctx, SUBJ_HELO, table);
-}
-
-static enum verdict check_sender_access(struct check_ctx *ctx, const char *table)
-{
-    return access_lookup(ctx, SUBJ_SENDER, table);
-}
-
-static enum verdict check_recipient_access(struct check_ctx *ctx, const char *table)
-{
-    return access_lookup(ctx, SUBJ_RECIPIENT, table);
-}
-
 static const struct check_def checks[] = {
     {"check_client_access", check_client_access, 1},
     {"check_helo_access", check_helo_access, 1},
@@ -477,7 +313,7 @@ static const struct check_def *find_check(const char *name)
 }
 
 /* A check named in an access table's result (no table arguments). */
-static enum verdict run_named_check(struct check_ctx *ctx, const char *name)
+enum verdict run_named_check(struct check_ctx *ctx, const char *name)
 {
     const struct check_def *def = find_check(name);
     if (!def || def->needs_table) {
@@ -623,106 +459,6 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
     if (conf_bool("smtpd_reject_unlisted_recipient"))
         return policy_unlisted_recipient(s, recipient, reply_text);
     return 0;
-}
-
-/* Look an address up in the maps of a parameter: 1 found, 0 not, -1 retry. */
-static int address_listed(struct session *s, const char *param, const char *address, int local)
-{
-    const char *value = conf_str(param);
-    if (!*value)
-        return 0;
-    struct maplist *maps = policy_table(s->policy, value);
-    if (!maps)
-        return -1;
-    struct strbuf result = STRBUF_INIT;
-    int r = map_search_address(maps, address, conf_str("recipient_delimiter"), local, &result, NULL);
-    strbuf_free(&result);
-    return r == MAP_RETRY ? -1 : r == MAP_FOUND;
-}
-
-/* Is the address known in the tables of its class?  0 yes (or a class
- * without tables), else the reply code with reply_text set for `subj`. */
-static int unlisted_address(struct session *s, const char *address_in, enum subject subj,
-                            struct strbuf *reply_text)
-{
-    const char *recipient = address_in;
-    struct check_ctx ctx = {s, subj == SUBJ_SENDER ? address_in : strbuf_str(&s->tx.sender),
-                            subj == SUBJ_RECIPIENT ? address_in : NULL, subj, reply_text, 0};
-    struct destination d = DESTINATION_INIT;
-    if (destination_resolve(recipient, &d) != 0) {
-        destination_free(&d);
-        temp_failure(&ctx, subj);
-        return 451;
-    }
-    struct strbuf address = STRBUF_INIT;
-    strbuf_puts(&address, strbuf_str(&d.localpart));
-    if (d.domain.len)
-        strbuf_printf(&address, "@%s", strbuf_str(&d.domain));
-    const char *table = NULL, *code_param = NULL, *maps_param = NULL;
-    int local = 0;
-    switch (d.dest_class) {
-    case DEST_LOCAL:
-        maps_param = "local_recipient_maps";
-        table = "local recipient table";
-        code_param = "unknown_local_recipient_reject_code";
-        local = 1;
-        break;
-    case DEST_VIRTUAL_ALIAS:
-        table = "virtual alias table";
-        code_param = "unknown_virtual_alias_reject_code";
-        break;
-    case DEST_VIRTUAL_MAILBOX:
-        maps_param = "virtual_mailbox_maps";
-        table = "virtual mailbox table";
-        code_param = "unknown_virtual_mailbox_reject_code";
-        break;
-    case DEST_RELAY:
-        maps_param = "relay_recipient_maps";
-        table = "relay recipient table";
-        code_param = "unknown_relay_recipient_reject_code";
-        break;
-    case DEST_DEFAULT:
-        break;
-    }
-    int result = 0;
-    if (table) {
-        /* an aliased address is known whatever its class */
-        int r = address_listed(s, "virtual_alias_maps", strbuf_str(&address), local);
-        if (r == 0 && maps_param) {
-            if (!*conf_str(maps_param))
-                r = 1;          /* no table: every address is accepted */
-            else
-                r = address_listed(s, maps_param, strbuf_str(&address), local);
-        }
-        if (r < 0) {
-            temp_failure(&ctx, subj);
-            result = 451;
-        } else if (r == 0) {
-            int code = (int)conf_int(code_param);
-            struct strbuf text = STRBUF_INIT;
-            strbuf_printf(&text, "User unknown%s%s", conf_bool("show_user_unknown_table_name") ? " in " : "",
-                          conf_bool("show_user_unknown_table_name") ? table : "");
-            reject_with(&ctx, subj, code, code / 100 == 4 ? "4.1.1" : "5.1.1", strbuf_str(&text));
-            strbuf_free(&text);
-            result = code;
-        }
-    }
-    strbuf_free(&address);
-    destination_free(&d);
-    return result;
-}
-
-int policy_unlisted_recipient(struct session *s, const char *recipient, struct strbuf *reply_text)
-{
-    return unlisted_address(s, recipient, SUBJ_RECIPIENT, reply_text);
-}
-
-/* reject_unlisted_sender: a sender in one of our domains must exist. */
-static int unlisted_sender(struct session *s, const char *sender, struct strbuf *reply_text)
-{
-    if (!sender || !*sender)
-        return 0;               /* the null sender is always fine */
-    return unlisted_address(s, sender, SUBJ_SENDER, reply_text);
 }
 
 int policy_etrn_domain(struct session *s, const char *domain)

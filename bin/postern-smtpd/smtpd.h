@@ -2,7 +2,7 @@
  * files: io.c (buffered client I/O), command.c (the command loop and the
  * simple commands), mail.c (MAIL and RCPT with their ESMTP parameters),
  * data.c (DATA and BDAT), inject.c (the injection chain and the Received
- * header), policy.c (the restriction engine), destination.c (where an
+ * header), policy*.c (the restriction engine), destination.c (where an
  * address goes, for relay control), peer.c (who the client is).
  */
 #ifndef POSTERN_SMTPD_H
