@@ -64,6 +64,7 @@ static const struct param_def params[] = {
     STR("home_mailbox", ""),
     STR("inet_interfaces", "all"),
     STR("inet_protocols", "all"),
+    INT("invalid_hostname_reject_code", "501", 400, 599),
     INT("line_length_limit", "2048", 0, 1000000000),
     STR("local_recipient_maps", "proxy:unix:passwd.byname $alias_maps"),
     STR("local_transport", "local:$myhostname"),

@@ -174,7 +174,42 @@ replies = rcpt_replies(["joe@example.com"])
 tap.is_(replies["joe@example.com"], "451 4.3.5 Server configuration error", "unknown restriction: 451 4.3.5")
 wait_for(lambda: 'unknown smtpd restriction: "reject_bogus_thing"' in inst.log())
 tap.like(inst.log(), r'warning: unknown smtpd restriction: "reject_bogus_thing"', "unknown restriction logged")
-inst.set(smtpd_sender_restrictions="", smtpd_delay_reject="no", smtpd_client_restrictions="reject")
+# HELO checks and pipelining (seeds 000, 002, 003)
+def helo_session(helo, command="EHLO", pipelined=False):
+    c = Client(port)
+    c.reply()
+    c.cmd("%s %s" % (command, helo))
+    if pipelined:
+        c.send("MAIL FROM:<a@elsewhere.org>\r\nRCPT TO:<joe@example.com>\r\n")
+        c.reply()
+        r = c.reply()
+    else:
+        c.cmd("MAIL FROM:<a@elsewhere.org>")
+        r = c.cmd("RCPT TO:<joe@example.com>")
+    c.close()
+    return r
+
+
+inst.set(smtpd_sender_restrictions="", smtpd_helo_restrictions="reject_invalid_helo_hostname")
+tap.is_(helo_session("bad!host"), "501 5.5.2 <bad!host>: Helo command rejected: Invalid name", "reject_invalid_helo_hostname")
+tap.is_(helo_session("good-host.example"), "250 2.1.5 Ok", "a valid HELO name passes")
+tap.is_(helo_session("[192.0.2.1]"), "250 2.1.5 Ok", "an address literal is a valid HELO name")
+inst.set(smtpd_helo_restrictions="permit_naked_ip_address, reject_non_fqdn_helo_hostname")
+tap.is_(helo_session("192.0.2.1"), "250 2.1.5 Ok", "permit_naked_ip_address")
+tap.is_(helo_session("localhost"), "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname",
+        "reject_non_fqdn_helo_hostname")
+inst.set(smtpd_helo_restrictions="", smtpd_client_restrictions="reject_unauth_pipelining")
+tap.is_(helo_session("old.example", command="HELO", pipelined=True),
+        "503 5.5.0 <unknown[127.0.0.1]>: Client host rejected: Improper use of SMTP command pipelining",
+        "reject_unauth_pipelining: a HELO client that pipelines")
+tap.is_(helo_session("new.example", pipelined=True), "250 2.1.5 Ok", "reject_unauth_pipelining: EHLO clients may pipeline MAIL and RCPT")
+inst.set(smtpd_client_restrictions="reject_unknown_client_hostname")
+tap.is_(helo_session("x.example"), "451 4.3.5 Server configuration error", "a Postfix restriction not implemented yet: 451 4.3.5")
+wait_for(lambda: "is not implemented yet" in inst.log())
+tap.like(inst.log(), r'warning: restriction "reject_unknown_client_hostname" is not implemented yet: mail is deferred',
+         "and the log says so")
+
+inst.set(smtpd_sender_restrictions="", smtpd_helo_restrictions="", smtpd_delay_reject="no", smtpd_client_restrictions="reject")
 c = Client(port)
 c.reply()
 c.cmd("EHLO x")

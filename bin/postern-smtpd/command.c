@@ -267,15 +267,14 @@ static int forbidden_command(const char *verb)
  * does; fail2ban's postfix filter reads the line. */
 static void check_pipelining(struct session *s, enum smtpd_command id)
 {
-    static int logged;
-    if (logged || s->in_start == s->in_end)
+    if (s->improper_pipelining || s->in_start == s->in_end)
         return;
     int groupable = id == CMD_RSET || id == CMD_MAIL || id == CMD_RCPT || id == CMD_BDAT;
     if (strcmp(s->protocol, "ESMTP") == 0 && groupable)
         return;
     if (id == CMD_QUIT)
         return;
-    logged = 1;
+    s->improper_pipelining = 1;
     struct strbuf pending = STRBUF_INIT;
     size_t n = s->in_end - s->in_start;
     for (size_t i = 0; i < n && pending.len < 100; i++) {

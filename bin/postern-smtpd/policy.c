@@ -274,6 +274,63 @@ static enum verdict check_non_fqdn_sender(struct check_ctx *ctx, const char *tab
     return non_fqdn(ctx, SUBJ_SENDER, ctx->sender);
 }
 
+/* A HELO name Postfix calls valid: a host name (labels of letters,
+ * digits, '-', '_', at most 63 bytes each, 255 in all, no empty label) or
+ * an address literal [1.2.3.4] / [IPv6:...]. */
+static int helo_valid(const char *helo)
+{
+    size_t len = strlen(helo);
+    if (!len || len > 255)
+        return 0;
+    if (helo[0] == '[' && helo[len - 1] == ']') {
+        char inner[300], plain[64];
+        snprintf(inner, sizeof inner, "%.*s", (int)(len - 2), helo + 1);
+        const char *addr = strncasecmp(inner, "IPv6:", 5) == 0 ? inner + 5 : inner;
+        return addr_normalize(addr, plain, sizeof plain) == 0;
+    }
+    size_t label = 0;
+    for (const char *p = helo; *p; p++) {
+        if (*p == '.') {
+            if (!label)
+                return 0;
+            label = 0;
+        } else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static enum verdict check_invalid_helo(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    const char *helo = strbuf_str(&ctx->s->helo);
+    if (!*helo || helo_valid(helo))
+        return V_DUNNO;
+    return reject_with(ctx, SUBJ_HELO, (int)conf_int("invalid_hostname_reject_code"), "5.5.2", "Invalid name");
+}
+
+/* permit_naked_ip_address: the HELO name is a bare IP address. */
+static enum verdict check_naked_ip(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    char plain[64];
+    const char *helo = strbuf_str(&ctx->s->helo);
+    return *helo != '[' && addr_normalize(helo, plain, sizeof plain) == 0 ? V_OK : V_DUNNO;
+}
+
+/* reject_unauth_pipelining: the client broke RFC 2920. */
+static enum verdict check_unauth_pipelining(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    if (!ctx->s->improper_pipelining)
+        return V_DUNNO;
+    return reject_with(ctx, SUBJ_CLIENT, 503, "5.5.0", "Improper use of SMTP command pipelining");
+}
+
 static enum verdict check_non_fqdn_helo(struct check_ctx *ctx, const char *table)
 {
     (void)table;
@@ -291,13 +348,17 @@ static const struct check_def checks[] = {
     {"permit", check_permit, 0},
     {"permit_auth_destination", check_permit_auth_destination, 0},
     {"permit_mynetworks", check_permit_mynetworks, 0},
+    {"permit_naked_ip_address", check_naked_ip, 0},
     {"permit_sasl_authenticated", check_never, 0},
     {"reject", check_reject, 0},
+    {"reject_invalid_helo_hostname", check_invalid_helo, 0},
+    {"reject_invalid_hostname", check_invalid_helo, 0},
     {"reject_non_fqdn_helo_hostname", check_non_fqdn_helo, 0},
     {"reject_non_fqdn_hostname", check_non_fqdn_helo, 0},
     {"reject_non_fqdn_recipient", check_non_fqdn_recipient, 0},
     {"reject_non_fqdn_sender", check_non_fqdn_sender, 0},
     {"reject_unauth_destination", check_reject_unauth_destination, 0},
+    {"reject_unauth_pipelining", check_unauth_pipelining, 0},
     {"reject_unlisted_recipient", check_reject_unlisted_recipient, 0},
     {"reject_unlisted_sender", check_reject_unlisted_sender, 0},
     {"reject_unknown_recipient", check_reject_unlisted_recipient, 0},
@@ -312,12 +373,44 @@ static const struct check_def *find_check(const char *name)
     return NULL;
 }
 
+/* Postfix restrictions postern does not implement yet (DNS, SASL, TLS,
+ * policy services, RBLs): a configuration naming one answers 451 4.3.5,
+ * so mail waits rather than slipping past a check the administrator set. */
+static int postfix_restriction(const char *name)
+{
+    static const char *const prefixes[] = {
+        "reject_unknown_", "reject_rbl", "reject_rhsbl", "permit_dnswl", "permit_rhswl",
+        "check_policy_service", "reject_sender_login_mismatch", "reject_authenticated_",
+        "reject_known_sender_login_mismatch", "reject_unauthenticated_", "permit_tls_",
+        "check_ccert_access", "check_sasl_access", "check_client_a_access", "check_client_mx_access",
+        "check_client_ns_access", "check_helo_a_access", "check_helo_mx_access", "check_helo_ns_access",
+        "check_sender_a_access", "check_sender_mx_access", "check_sender_ns_access",
+        "check_recipient_a_access", "check_recipient_mx_access", "check_recipient_ns_access",
+        "check_reverse_client_hostname", "reject_multi_recipient_bounce", "reject_plaintext_session",
+        "reject_unverified_", "permit_mx_backup", "reject_non_fqdn_", "reject_invalid_",
+        "check_address_map", "permit_inet_interfaces", "sleep", "defer_if_", NULL,
+    };
+    for (int i = 0; prefixes[i]; i++)
+        if (strncasecmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* The warning for a restriction name that cannot be evaluated. */
+static void unknown_restriction(const char *name)
+{
+    if (postfix_restriction(name))
+        msg_warn("restriction \"%s\" is not implemented yet: mail is deferred (451 4.3.5)", name);
+    else
+        msg_warn("unknown smtpd restriction: \"%s\"", name);
+}
+
 /* A check named in an access table's result (no table arguments). */
 enum verdict run_named_check(struct check_ctx *ctx, const char *name)
 {
     const struct check_def *def = find_check(name);
     if (!def || def->needs_table) {
-        msg_warn("unknown smtpd restriction: \"%s\"", name);
+        unknown_restriction(name);
         return config_error(ctx);
     }
     return def->fn(ctx, NULL);
@@ -367,7 +460,7 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
         } else if (r->table) {
             v = access_lookup(ctx, subj, r->table);
         } else {
-            msg_warn("unknown smtpd restriction: \"%s\"", r->name);
+            unknown_restriction(r->name);
             v = config_error(ctx);
         }
         if (warn_only && v == V_REPLY) {

@@ -82,6 +82,7 @@ struct session {
     unsigned command_failed[CMD_COUNT];
     const char *where;          /* the last command, for "lost connection after" */
     int in_data;                /* reading message text: log the byte count */
+    int improper_pipelining;    /* RFC 2920 broken (logged; reject_unauth_pipelining) */
     long long data_bytes;       /* bytes of message text received so far */
 
     /* configuration read once */
