@@ -350,6 +350,8 @@ static const struct check_def checks[] = {
     {"permit_mynetworks", check_permit_mynetworks, 0},
     {"permit_naked_ip_address", check_naked_ip, 0},
     {"permit_sasl_authenticated", check_never, 0},
+    {"permit_tls_all_clientcerts", check_never, 0},     /* no TLS yet: never permits */
+    {"permit_tls_clientcerts", check_never, 0},
     {"reject", check_reject, 0},
     {"reject_invalid_helo_hostname", check_invalid_helo, 0},
     {"reject_invalid_hostname", check_invalid_helo, 0},
