@@ -47,6 +47,7 @@ tap.is_(c.cmd("MAIL FROM:<a@b> FOO=1"), "555 5.5.4 Unsupported option: FOO=1", "
 tap.is_(c.cmd("MAIL FROM:<a@b> BODY=X"), "555 5.5.4 Unsupported option: BODY=X", "bad BODY")
 tap.is_(c.cmd("MAIL FROM:<a@b> RET=XX"), "501 5.5.4 Bad RET parameter syntax", "bad RET")
 tap.is_(c.cmd("MAIL FROM:<a@b> ENVID=a+ZZ"), "501 5.5.4 Bad ENVID parameter syntax", "bad ENVID xtext")
+tap.is_(c.cmd("MAIL FROM:<a@b> ENVID=a+0Ab"), "501 5.5.4 Bad ENVID parameter syntax", "ENVID with a control byte")
 tap.is_(c.cmd("MAIL FROM:<a@b> SIZE=x"), "501 5.5.4 Bad message size syntax", "bad SIZE")
 tap.is_(c.cmd("MAIL FROM:<a@b> SIZE=10240001"), "552 5.3.4 Message size exceeds fixed limit",
         "SIZE above message_size_limit")
@@ -117,7 +118,7 @@ wait_for(lambda: "disconnect from unknown[127.0.0.1] ehlo=1/3" in inst.log())
 tap.like(inst.log(), r"connect from unknown\[127\.0\.0\.1\]", "log: connect from")
 tap.like(inst.log(), r": [0-9A-F]{10}: client=unknown\[127\.0\.0\.1\]", "log: QUEUEID: client=")
 tap.like(inst.log(), r"disconnect from unknown\[127\.0\.0\.1\] helo=1/2 ehlo=1/2 starttls=0/1 auth=0/1 "
-         r"mail=3/13 rcpt=4/9 data=2/5 bdat=2/3 rset=1 noop=3 vrfy=1/2 etrn=0/3 quit=1 unknown=0/1 commands=19/47\n",
+         r"mail=3/14 rcpt=4/9 data=2/5 bdat=2/3 rset=1 noop=3 vrfy=1/2 etrn=0/3 quit=1 unknown=0/1 commands=19/48\n",
          "log: disconnect with the command counts")
 
 # ---- refusals from the chain (doc/injection.md) ----

@@ -23,8 +23,8 @@ int xtext_decode(const char *in, struct strbuf *out)
                 return -1;
             char hex[3] = {p[1], p[2], 0};
             int v = (int)strtol(hex, NULL, 16);
-            if (v == 0)
-                return -1;
+            if (v < 32 || v == 127)
+                return -1;          /* no control bytes: they would break the envelope */
             strbuf_putc(out, v);
             p += 2;
         } else if (c < 33 || c > 126 || c == '=') {
