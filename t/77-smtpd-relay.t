@@ -127,6 +127,12 @@ inst.set(local_recipient_maps="inline:{ joe=1, user=1 }", mynetworks="fail:down"
 replies = rcpt_replies(["user@other.org"])
 tap.like(replies["user@other.org"], r"^451 4\.3\.0 ", "mynetworks table failing: 451, not a relay")
 
+inst.set(mynetworks="10.0.0.0/8", relay_domains="hash:/nonexistent/relay_domains")
+replies = rcpt_replies(["user@other.org", "joe@example.com"])
+tap.like(replies["user@other.org"], r"^451 4\.3\.0 ", "relay_domains table missing: 451, not a relay")
+tap.like(replies["joe@example.com"], r"^451 4\.3\.0 ", "relay_domains table missing: 451 for everyone, no crash")
+inst.set(relay_domains="relay.example")
+
 # mynetworks forms: CIDR, [IPv6], cidr: table, /file, negation
 nets = tap.write(os.path.join(inst.dir, "nets.cidr"), "127.0.0.0/8 ok\n")
 netfile = tap.write(os.path.join(inst.dir, "nets.list"), "# trusted\n10.1.0.0/16\n127.0.0.1\n")

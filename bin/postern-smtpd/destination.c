@@ -17,18 +17,21 @@
 #include "log.h"
 #include "smtpd.h"
 
-#if __has_include("resolve.h")
 #include "resolve.h"
 
-/* The resolver, opened on first use. */
+/* The resolver, opened on first use; NULL (logged once) when a domain
+ * list or table cannot be opened: every answer is then "try again". */
 static struct resolver *shared_resolver(void)
 {
     static struct resolver *resolver;
-    if (!resolver) {
+    static int failed;
+    if (!resolver && !failed) {
         struct strbuf err = STRBUF_INIT;
         resolver = resolver_open(&err);
-        if (!resolver)
-            msg_fatal_temp("%s", strbuf_str(&err));
+        if (!resolver) {
+            msg_warn("address classes unavailable: %s", strbuf_str(&err));
+            failed = 1;
+        }
         strbuf_free(&err);
     }
     return resolver;
@@ -37,7 +40,8 @@ static struct resolver *shared_resolver(void)
 int destination_domain_class(const char *domain, enum dest_class *out)
 {
     enum address_class cls;
-    if (resolve_domain_class(shared_resolver(), domain, &cls, NULL) != RESOLVE_OK)
+    struct resolver *resolver = shared_resolver();
+    if (!resolver || resolve_domain_class(resolver, domain, &cls, NULL) != RESOLVE_OK)
         return -1;
     switch (cls) {
     case ADDR_CLASS_LOCAL: *out = DEST_LOCAL; break;
@@ -48,52 +52,6 @@ int destination_domain_class(const char *domain, enum dest_class *out)
     }
     return 0;
 }
-#else
-#include "map.h"
-/* TEMPORARY until lib/resolve.c (qmgr branch) is in main: domain names and
- * tables of the four domain lists, no negation, no files, no [ip]. */
-static int list_has_domain(const char *param, const char *domain)
-{
-    struct strlist items = STRLIST_INIT;
-    struct strbuf err = STRBUF_INIT, value = STRBUF_INIT;
-    int found = 0;
-    conf_list(param, &items);
-    for (size_t i = 0; i < items.count && !found; i++) {
-        const char *item = items.item[i];
-        if (strchr(item, ':')) {
-            struct maplist *maps = maplist_open(item, &err);
-            if (!maps)
-                continue;
-            found = map_search_domain(maps, domain, 0, &value) == MAP_FOUND;
-            maplist_close(maps);
-        } else if (item[0] == '.') {
-            size_t n = strlen(domain), m = strlen(item);
-            found = n > m && strcasecmp(domain + n - m, item) == 0;
-        } else {
-            found = strcasecmp(item, domain) == 0;
-        }
-    }
-    strlist_free(&items);
-    strbuf_free(&err);
-    strbuf_free(&value);
-    return found;
-}
-
-int destination_domain_class(const char *domain, enum dest_class *out)
-{
-    if (!*domain || list_has_domain("mydestination", domain))
-        *out = DEST_LOCAL;
-    else if (list_has_domain("virtual_alias_domains", domain))
-        *out = DEST_VIRTUAL_ALIAS;
-    else if (list_has_domain("virtual_mailbox_domains", domain))
-        *out = DEST_VIRTUAL_MAILBOX;
-    else if (list_has_domain("relay_domains", domain))
-        *out = DEST_RELAY;
-    else
-        *out = DEST_DEFAULT;
-    return 0;
-}
-#endif
 
 /* 1 when the local part still routes mail elsewhere. */
 static int localpart_routes(const char *localpart)
