@@ -19,6 +19,7 @@
 
 #include "addrmatch.h"
 #include "config.h"
+#include "domainlist.h"
 #include "log.h"
 #include "map.h"
 #include "policy_impl.h"
@@ -559,31 +560,18 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
 int policy_etrn_domain(struct session *s, const char *domain)
 {
     (void)s;
-    const char *value = conf_str("fast_flush_domains");
-    struct strlist items = STRLIST_INIT;
-    struct strbuf err = STRBUF_INIT;
-    list_split(value, &items, &err);
-    strbuf_free(&err);
-    int found = 0;
-    for (size_t i = 0; i < items.count && !found; i++) {
-        const char *item = items.item[i];
-        if (strchr(item, ':') || item[0] == '/') {
-            struct maplist *maps = policy_table(s->policy, item);
-            struct strbuf v = STRBUF_INIT;
-            int r = maps ? map_search_domain(maps, domain, 1, &v) : MAP_RETRY;
-            strbuf_free(&v);
-            if (r == MAP_RETRY) {
-                strlist_free(&items);
-                return -1;
-            }
-            found = r == MAP_FOUND;
-        } else {
-            size_t n = strlen(domain), m = strlen(item);
-            found = strcasecmp(item, domain) == 0
-                    || (n > m && strcasecmp(domain + n - m, item) == 0
-                        && (item[0] == '.' || domain[n - m - 1] == '.'));
+    static struct domainlist *list;
+    static int failed;
+    if (!list && !failed) {
+        struct strbuf err = STRBUF_INIT;
+        list = domainlist_from_param("fast_flush_domains", &err);
+        if (!list) {
+            msg_warn("fast_flush_domains: %s", strbuf_str(&err));
+            failed = 1;
         }
+        strbuf_free(&err);
     }
-    strlist_free(&items);
-    return found;
+    if (!list)
+        return -1;
+    return domainlist_match(list, domain);
 }
