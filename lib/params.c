@@ -39,6 +39,7 @@
 static const struct param_def params[] = {
     STR("alias_database", "hash:/etc/aliases"),
     STR("alias_maps", "hash:/etc/aliases"),
+    TIME("anvil_rate_time_unit", "60s", 's'),
     BOOL("append_at_myorigin", "yes"),
     BOOL("append_dot_mydomain", "${{$compatibility_level} <level {1} ? {yes} : {no}}"),
     BOOL("biff", "yes"),
@@ -86,6 +87,9 @@ static const struct param_def params[] = {
     STR("relayhost", ""),
     STR("setgid_group", "postern-drop"),
     STR("smtpd_banner", "$myhostname ESMTP $mail_name"),
+    INT("smtpd_client_connection_count_limit", "50", 0, 1000000000),
+    INT("smtpd_client_connection_rate_limit", "0", 0, 1000000000),
+    STR("smtpd_client_event_limit_exceptions", "${smtpd_client_connection_limit_exceptions:$mynetworks}"),
     BOOL("smtpd_helo_required", "no"),
     INT("smtpd_recipient_limit", "1000", 1, 1000000000),
     TIME("smtpd_timeout", "${stress?{10}:{300}}s", 's'),

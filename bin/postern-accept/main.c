@@ -1,0 +1,171 @@
+/* postern-accept - accept connections and start one program per connection
+ * (postern-accept(8)): the connection on fd 0 and 1, the client in the UCSPI
+ * variables, per-client connection count and rate limits and a process
+ * limit, as Postfix's master and anvil give smtpd.
+ *
+ *   postern-accept [-c DIR] [-o name=value]... [-u USER[:GROUP]] [-l LIMIT]
+ *                  [-s SERVICE] [-b BACKLOG] [-v] [ADDRESS...] -- PROGRAM [ARG...]
+ *
+ * Without ADDRESS, the listening sockets come from systemd (sd_listen_fds).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accept.h"
+#include "config.h"
+#include "log.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define DEFAULT_BACKLOG 1024
+
+static _Noreturn void usage(void)
+{
+    fprintf(stderr, "usage: postern-accept [-c DIR] [-o name=value]... [-u USER[:GROUP]] "
+            "[-l LIMIT] [-s SERVICE] [-b BACKLOG] [-v] [ADDRESS...] -- PROGRAM [ARG...]\n"
+            "  ADDRESS: host:port, [IPv6]:port, *:port, or /path/of/unix.socket;\n"
+            "  none: the sockets systemd passes (sd_listen_fds)\n");
+    exit(2);
+}
+
+/* A positive decimal number from an option, else usage. */
+static long number_option(const char *text, const char *what)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(text, &end, 10);
+    if (!*text || *end || errno || n < 1 || n > INT_MAX) {
+        fprintf(stderr, "postern-accept: %s: not a positive number: %s\n", what, text);
+        usage();
+    }
+    return n;
+}
+
+/* The program's path: as given when it has a slash, else found in PATH
+ * once, here, rather than per connection. */
+static char *resolve_program(const char *name)
+{
+    if (strchr(name, '/')) {
+        if (access(name, X_OK) < 0)
+            msg_fatal_errno("%s", name);
+        return xstrdup(name);
+    }
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    struct strbuf candidate = STRBUF_INIT;
+    for (const char *dir = path; ; ) {
+        const char *colon = strchr(dir, ':');
+        size_t len = colon ? (size_t)(colon - dir) : strlen(dir);
+        strbuf_reset(&candidate);
+        if (len == 0)
+            strbuf_puts(&candidate, ".");
+        else
+            strbuf_append(&candidate, dir, len);
+        strbuf_printf(&candidate, "/%s", name);
+        if (access(candidate.s, X_OK) == 0)
+            return strbuf_detach(&candidate);
+        if (!colon)
+            break;
+        dir = colon + 1;
+    }
+    msg_fatal("%s: not found in PATH", name);
+}
+
+/* Descriptors 0, 1 and 2 open, so that no connection is ever accepted onto
+ * them (dup2 onto itself would keep close-on-exec). */
+static void ensure_standard_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) < 0) {
+            int null = open("/dev/null", O_RDWR);
+            if (null < 0)
+                exit(75);
+            if (null != fd)
+                exit(75);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *user = NULL;
+    const char *service = "smtp";
+    long process_limit = 0;
+    long backlog = DEFAULT_BACKLOG;
+    int opt;
+
+    ensure_standard_fds();
+    log_open("accept", 0);
+    while ((opt = getopt(argc, argv, "+b:c:l:o:s:u:v")) != -1) {
+        if (config_common_option(opt, optarg))
+            continue;
+        switch (opt) {
+        case 'b':
+            backlog = number_option(optarg, "-b");
+            break;
+        case 'l':
+            process_limit = number_option(optarg, "-l");
+            break;
+        case 's':
+            service = optarg;
+            break;
+        case 'u':
+            user = optarg;
+            break;
+        default:
+            usage();
+        }
+    }
+    /* ADDRESS... -- PROGRAM ARG... (getopt ate the "--" when no address came) */
+    int addresses_start = optind, addresses_end = -1, program_start;
+    for (int i = optind; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            addresses_end = i;
+            break;
+        }
+    if (addresses_end >= 0) {
+        program_start = addresses_end + 1;
+    } else if (optind > 1 && strcmp(argv[optind - 1], "--") == 0) {
+        addresses_end = optind;
+        program_start = optind;
+    } else {
+        usage();
+    }
+    if (program_start >= argc)
+        usage();
+
+    config_load(0);
+    if (config_dir())
+        setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
+
+    struct listeners listeners = {NULL, 0};
+    if (addresses_end > addresses_start) {
+        for (int i = addresses_start; i < addresses_end; i++)
+            listen_address(&listeners, argv[i], (int)backlog);
+    } else if (listen_systemd(&listeners) == 0) {
+        msg_fatal("no address given and no sockets from systemd (LISTEN_FDS)");
+    }
+
+    struct accept_settings settings;
+    memset(&settings, 0, sizeof settings);
+    settings.service = service;
+    settings.argv = argv + program_start;
+    settings.program = resolve_program(argv[program_start]);
+    settings_load(&settings, process_limit);
+
+    if (!user && geteuid() == 0)
+        user = conf_str("mail_owner");
+    if (user)
+        drop_privileges(user);
+
+    for (size_t i = 0; i < listeners.count; i++)
+        msg_info("listening on %s for service %s: %s", listeners.item[i].name, service,
+                 settings.program);
+    return serve(&listeners, &settings, process_limit);
+}
