@@ -163,8 +163,9 @@ static void connection_env(const struct listener *l, int conn, const struct sock
             child_env[k++] = put_var(&cursor, limit, "TCPLOCALPORT", port);
         }
         if (connections) {
-            snprintf(port, sizeof port, "%u", connections);
-            child_env[k++] = put_var(&cursor, limit, "TCPCONNNUM", port);
+            char num[16];
+            snprintf(num, sizeof num, "%u", connections);
+            child_env[k++] = put_var(&cursor, limit, "TCPCONNNUM", num);
         }
     }
     child_env[k] = NULL;
