@@ -66,9 +66,11 @@ int log_configure(const char *syslog_name, const char *facility,
         msg_warn("unknown syslog_facility \"%s\"; using mail", facility);
         code = LOG_MAIL;
     }
+    /* syslog connects at the first line sent there, not now: programs that
+     * log to maillog_file never open /dev/log */
     if (syslog_opened)
         closelog();
-    openlog(syslog_ident, LOG_PID | LOG_NDELAY, code);
+    openlog(syslog_ident, LOG_PID, code);
     syslog_opened = 1;
     if (file_fd >= 0) {
         close(file_fd);
@@ -162,7 +164,7 @@ static void log_line(int priority, const char *prefix, const char *fmt,
         strbuf_free(&line);
     } else {
         if (!syslog_opened) {
-            openlog(syslog_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+            openlog(syslog_ident, LOG_PID, LOG_MAIL);
             syslog_opened = 1;
         }
         syslog(priority, "%s", text.s);

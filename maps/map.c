@@ -133,8 +133,10 @@ struct maplist {
 struct maplist *maplist_open(const char *value, struct strbuf *err)
 {
     struct strlist items = STRLIST_INIT;
-    if (list_split(value, &items, err) != 0)
+    if (list_split(value, &items, err) != 0) {
+        strlist_free(&items);
         return NULL;
+    }
     struct maplist *list = xcalloc(1, sizeof *list);
     list->maps = xcalloc(items.count ? items.count : 1, sizeof *list->maps);
     for (size_t i = 0; i < items.count; i++) {

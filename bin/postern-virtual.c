@@ -1,0 +1,246 @@
+/* postern-virtual - final delivery to virtual mailboxes, as Postfix's
+ * virtual(8): the mailbox of a recipient is $virtual_mailbox_base/ followed
+ * by its virtual_mailbox_maps value (a Maildir when that ends in '/', else
+ * an mbox file), written as the uid and gid that virtual_uid_maps and
+ * virtual_gid_maps give.  The delivery protocol (request mode, shell mode)
+ * is lib/runner.c; the writing of Maildir and mbox files is lib/maildir.c
+ * and lib/mbox.c.  See doc/postern-virtual.8.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "mailbox.h"
+#include "map.h"
+#include "runner.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+/* What the configuration says, read once per process. */
+struct virtual_setup {
+    const char *base;               /* virtual_mailbox_base */
+    struct maplist *mailbox_maps;   /* virtual_mailbox_maps */
+    struct maplist *uid_maps;       /* virtual_uid_maps */
+    struct maplist *gid_maps;       /* virtual_gid_maps */
+    long long minimum_uid;          /* virtual_minimum_uid */
+    off_t mailbox_limit;            /* virtual_mailbox_limit (0: none) */
+    const char *delimiters;         /* recipient_delimiter */
+    struct mbox_options mbox;
+    int privileged;                 /* running as root: switch to the owner */
+    int broken;                     /* a configuration error: defer everything */
+};
+
+/* Open one list of tables; on failure log it and mark the setup broken. */
+static struct maplist *open_maps(struct virtual_setup *setup, const char *param)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct maplist *maps = maplist_open(conf_str(param), &err);
+    if (!maps) {
+        msg_warn("%s: %s", param, err.s);
+        setup->broken = 1;
+    }
+    strbuf_free(&err);
+    return maps;
+}
+
+/* Read the parameters and open the tables (once, at start). */
+static void virtual_setup_init(struct virtual_setup *setup)
+{
+    memset(setup, 0, sizeof *setup);
+    setup->base = conf_str("virtual_mailbox_base");
+    if (setup->base[0] != '/') {
+        msg_warn("do not specify relative pathname: virtual_mailbox_base = %s", setup->base);
+        setup->broken = 1;
+    }
+    setup->minimum_uid = conf_int("virtual_minimum_uid");
+    long long limit = conf_size("virtual_mailbox_limit");
+    long long message_limit = conf_size("message_size_limit");
+    if (limit < 0 || (limit > 0 && (limit < message_limit || message_limit == 0))) {
+        /* Postfix refuses this too: the limit must fit any accepted message */
+        msg_warn("main.cf configuration error: virtual_mailbox_limit is smaller than message_size_limit");
+        setup->broken = 1;
+    }
+    setup->mailbox_limit = (off_t)limit;
+    setup->delimiters = conf_str("recipient_delimiter");
+    struct strbuf err = STRBUF_INIT;
+    if (mbox_lock_styles(conf_str("virtual_mailbox_lock"), &setup->mbox.lock_styles, &err) != 0) {
+        msg_warn("virtual_mailbox_lock: %s", err.s);
+        setup->broken = 1;
+    }
+    strbuf_free(&err);
+    setup->mbox.lock_attempts = (int)conf_int("deliver_lock_attempts");
+    if (setup->mbox.lock_attempts < 1)
+        setup->mbox.lock_attempts = 1;
+    setup->mbox.lock_delay = (int)conf_time("deliver_lock_delay");
+    setup->mbox.stale_lock_time = (long)conf_time("stale_lock_time");
+    setup->mbox.check_owner = conf_bool("strict_mailbox_ownership");
+    setup->privileged = geteuid() == 0;
+    if (!setup->broken) {
+        setup->mailbox_maps = open_maps(setup, "virtual_mailbox_maps");
+        setup->uid_maps = open_maps(setup, "virtual_uid_maps");
+        setup->gid_maps = open_maps(setup, "virtual_gid_maps");
+    }
+}
+
+/* Close the tables. */
+static void virtual_setup_free(struct virtual_setup *setup)
+{
+    maplist_close(setup->mailbox_maps);
+    maplist_close(setup->uid_maps);
+    maplist_close(setup->gid_maps);
+}
+
+/* Parse a numeric id from a table value; -1 when it is not a number. */
+static long long parse_id(const char *value)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(value, &end, 10);
+    if (errno || end == value || *end || n < 0)
+        return -1;
+    return n;
+}
+
+/* Look up the owner's uid or gid; the id, or -1 after reporting a
+ * deferral (Postfix's 4.3.5 for every configuration problem). */
+static long long lookup_id(struct runner_request *req, size_t i, const char *user,
+                           struct maplist *maps, const char *param, long long minimum,
+                           const char *what)
+{
+    struct strbuf value = STRBUF_INIT;
+    int found = map_search_address(maps, user, NULL, 0, &value, NULL);
+    long long id = -1;
+    if (found != MAP_FOUND)
+        msg_warn("recipient %s: not found in %s", user, param);
+    else if ((id = parse_id(value.s)) < minimum || id < 0) {
+        msg_warn("recipient %s: bad %s %s in %s", user, what, value.s, param);
+        id = -1;
+    }
+    if (id < 0)
+        runner_result(req, i, "4.3.5", "mail system configuration error");
+    strbuf_free(&value);
+    return id;
+}
+
+/* Whether a mailbox path from the table climbs out of the base with a ".."
+ * component.  Postfix's virtual(8) forbids $1 substitution in pattern
+ * tables for this reason; postern's tables cannot yet be asked not to
+ * substitute, so the result is checked instead. */
+static int leaves_base(const char *path)
+{
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 1;
+        p += n;
+        p += strspn(p, "/");
+    }
+    return 0;
+}
+
+/* Take the mailbox owner's ids for the next file operations (effective
+ * ids only, as Postfix's set_eugid: the process goes back to root for the
+ * next recipient).  Order: groups, gid, uid. */
+static void become_owner(uid_t uid, gid_t gid)
+{
+    if (setgroups(1, &gid) != 0 || setresgid((gid_t)-1, gid, (gid_t)-1) != 0
+        || setresuid((uid_t)-1, uid, (uid_t)-1) != 0)
+        msg_fatal_temp_errno("switch to uid %lu gid %lu", (unsigned long)uid, (unsigned long)gid);
+}
+
+/* Back to root after a delivery as the owner. */
+static void become_root(void)
+{
+    if (setresuid((uid_t)-1, 0, (uid_t)-1) != 0 || setresgid((gid_t)-1, 0, (gid_t)-1) != 0
+        || setgroups(0, NULL) != 0)
+        msg_fatal_temp_errno("switch back to root");
+}
+
+/* Deliver the message to recipient i and report its result. */
+static void deliver(struct virtual_setup *setup, struct runner_request *req, size_t i)
+{
+    struct runner_recipient *rcpt = &req->rcpt[i];
+    if (setup->broken) {
+        runner_result(req, i, "4.3.5", "mail system configuration error");
+        return;
+    }
+    /* every decision uses the address folded to lower case (Postfix) */
+    char *user = xstrdup(rcpt->address);
+    for (char *p = user; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    struct strbuf value = STRBUF_INIT, path = STRBUF_INIT;
+    int found = map_search_address(setup->mailbox_maps, user, setup->delimiters, 0,
+                                   &value, NULL);
+    if (found == MAP_NOTFOUND) {
+        runner_result(req, i, "5.1.1", "unknown user: \"%s\"", user);
+        goto out;
+    }
+    if (found != MAP_FOUND || value.len == 0) {
+        msg_warn("table %s: lookup %s: %s", conf_str("virtual_mailbox_maps"), user,
+                 found == MAP_FOUND ? "empty result" : "temporary failure");
+        runner_result(req, i, "4.3.5", "mail system configuration error");
+        goto out;
+    }
+    if (leaves_base(value.s)) {
+        msg_warn("recipient %s: mailbox %s in virtual_mailbox_maps leaves virtual_mailbox_base",
+                 user, value.s);
+        runner_result(req, i, "4.3.5", "mail system configuration error");
+        goto out;
+    }
+    long long uid = lookup_id(req, i, user, setup->uid_maps, "virtual_uid_maps",
+                              setup->minimum_uid, "uid");
+    if (uid < 0)
+        goto out;
+    long long gid = lookup_id(req, i, user, setup->gid_maps, "virtual_gid_maps", 1, "gid");
+    if (gid < 0)
+        goto out;
+    strbuf_printf(&path, "%s/%s", setup->base, value.s);
+
+    const char *orig = runner_attr(&rcpt->attrs, "ORIG");
+    struct mail_source src = {
+        .fd = req->msg_fd, .offset = req->msg_offset, .length = req->msg_length,
+        .sender = req->sender, .orig_rcpt = orig ? orig : rcpt->address,
+        .delivered_to = rcpt->address,
+    };
+    struct mailbox_status status = {.dsn = "", .text = STRBUF_INIT};
+    int maildir = path.s[path.len - 1] == '/';
+    if (setup->privileged)
+        become_owner((uid_t)uid, (gid_t)gid);
+    setup->mbox.owner = setup->privileged ? (uid_t)uid : geteuid();
+    int r = maildir ? maildir_deliver(path.s, &src, setup->mailbox_limit, &status)
+                    : mbox_deliver(path.s, &src, setup->mailbox_limit, &setup->mbox, &status);
+    if (setup->privileged)
+        become_root();
+    if (r == 0)
+        runner_result(req, i, "2.0.0", maildir ? "delivered to maildir" : "delivered to mailbox");
+    else {
+        if (status.dsn[0] == '4')
+            msg_warn("%s: %s", user, status.text.s);
+        runner_result(req, i, status.dsn, "%s", status.text.s);
+    }
+    strbuf_free(&status.text);
+out:
+    strbuf_free(&value);
+    strbuf_free(&path);
+    free(user);
+}
+
+/* One request (qmgr's or the shell's): every recipient gets one result. */
+int main(int argc, char **argv)
+{
+    struct runner_request req;
+    runner_start(argc, argv, "virtual", NULL, &req);
+    struct virtual_setup setup;
+    virtual_setup_init(&setup);
+    do {
+        for (size_t i = 0; i < req.rcpt_count; i++)
+            deliver(&setup, &req, i);
+    } while (runner_next(&req));
+    virtual_setup_free(&setup);
+    return runner_finish(&req);
+}

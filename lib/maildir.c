@@ -1,0 +1,205 @@
+/* maildir.c - crash-safe delivery into a Maildir (see mailbox.h).
+ *
+ * The steps, and why each is there:
+ *   1. create tmp/SEC.MUSECPPIDQCOUNT.HOST with O_EXCL (unique within this
+ *      host: the pid is ours while we run, the count differs per delivery);
+ *   2. write the prepended lines and the message, fsync the file: its data
+ *      is on disk before any name in new/ points to it;
+ *   3. rename it (no-replace) to new/SEC.VDEVIINOMUSEC.HOST, Postfix's
+ *      final-name form: device and inode make it unique while it exists;
+ *   4. fsync new/: the name is on disk before we report success, because
+ *      qmgr marks the recipient done on that report and will never deliver
+ *      again (doc/postern-virtual.8 explains the choice).
+ * A crash before 3 leaves at most a file in tmp/ (readers ignore tmp/; they
+ * clean it after 36 hours by the Maildir convention); new/ never holds a
+ * partial file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "mailbox.h"
+#include "strbuf.h"
+
+static unsigned maildir_count;
+
+/* The host name for file names, with '/' and ':' escaped as the Maildir
+ * specification asks. */
+static const char *maildir_hostname(void)
+{
+    static char name[256];
+    if (name[0])
+        return name;
+    char host[200];
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    size_t o = 0;
+    for (const char *p = host; *p && o + 5 < sizeof name; p++) {
+        if (*p == '/')
+            o += (size_t)snprintf(name + o, sizeof name - o, "\\057");
+        else if (*p == ':')
+            o += (size_t)snprintf(name + o, sizeof name - o, "\\072");
+        else
+            name[o++] = *p;
+    }
+    name[o] = '\0';
+    return name;
+}
+
+/* mkdir -p with mode; 0 or -1 (errno).  Directories it creates are made
+ * durable by an fsync of their parent. */
+static int make_dirs(const char *path, mode_t mode)
+{
+    struct strbuf walk = STRBUF_INIT;
+    strbuf_puts(&walk, path);
+    while (walk.len > 1 && walk.s[walk.len - 1] == '/')
+        strbuf_truncate(&walk, walk.len - 1);
+    int result = 0;
+    for (size_t i = 1; i <= walk.len && result == 0; i++) {
+        if (i < walk.len && walk.s[i] != '/')
+            continue;
+        char saved = walk.s[i];
+        walk.s[i] = '\0';
+        if (mkdir(walk.s, mode) == 0) {
+            /* the new name must survive a crash like the file below it */
+            char *slash = strrchr(walk.s, '/');
+            if (slash) {
+                *slash = '\0';
+                int dfd = open(slash == walk.s ? "/" : walk.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0) {
+                    if (fsync(dfd) != 0)
+                        result = -1;
+                    close(dfd);
+                }
+                *slash = '/';
+            }
+        } else if (errno != EEXIST) {
+            result = -1;
+        }
+        walk.s[i] = saved;
+    }
+    int saved_errno = errno;
+    strbuf_free(&walk);
+    errno = saved_errno;
+    return result;
+}
+
+/* Rename without replacing an existing name; link+unlink where the file
+ * system lacks RENAME_NOREPLACE. */
+static int rename_noreplace(const char *from, const char *to)
+{
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    if (link(from, to) != 0)
+        return -1;
+    unlink(from);
+    return 0;
+}
+
+/* fsync a directory by name; 0 or -1. */
+static int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int r = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
+}
+
+int maildir_deliver(const char *dir, const struct mail_source *src,
+                    off_t size_limit, struct mailbox_status *status)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    const char *host = maildir_hostname();
+    struct strbuf tmpdir = STRBUF_INIT, newdir = STRBUF_INIT, curdir = STRBUF_INIT;
+    struct strbuf tmpfile = STRBUF_INIT, newfile = STRBUF_INIT, prefix = STRBUF_INIT;
+    strbuf_printf(&tmpdir, "%stmp", dir);
+    strbuf_printf(&newdir, "%snew", dir);
+    strbuf_printf(&curdir, "%scur", dir);
+    strbuf_printf(&tmpfile, "%s/%lld.M%06ldP%dQ%u.%s", tmpdir.s, (long long)now.tv_sec,
+                  (long)now.tv_usec, (int)getpid(), ++maildir_count, host);
+    int result = -1;
+
+    int fd = open(tmpfile.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT) {
+        /* a new Maildir: make all three, as readers expect them */
+        if (make_dirs(tmpdir.s, 0700) == 0 && make_dirs(newdir.s, 0700) == 0
+            && make_dirs(curdir.s, 0700) == 0)
+            fd = open(tmpfile.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
+    if (fd < 0) {
+        mailbox_status_set(status, mail_errno_dsn(errno, "4.2.0"),
+                           "maildir delivery failed: create maildir file %s: %s",
+                           tmpfile.s, strerror(errno));
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        mailbox_status_set(status, "4.3.0", "maildir delivery failed: fstat %s: %s",
+                           tmpfile.s, strerror(errno));
+        close(fd);
+        unlink(tmpfile.s);
+        goto out;
+    }
+    strbuf_printf(&newfile, "%s/%lld.V%llxI%llxM%06ld.%s", newdir.s, (long long)now.tv_sec,
+                  (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+                  (long)now.tv_usec, host);
+
+    mail_prefix(&prefix, src, 0);
+    enum mail_copy_result copied = mail_copy(fd, src, &prefix, 0,
+                                             size_limit > 0 ? size_limit : -1);
+    if (copied == MAIL_COPY_OK && fsync(fd) != 0)
+        copied = MAIL_COPY_WRITE_ERROR;
+    int copy_errno = errno;
+    if (close(fd) != 0 && copied == MAIL_COPY_OK) {
+        copied = MAIL_COPY_WRITE_ERROR;
+        copy_errno = errno;
+    }
+    if (copied != MAIL_COPY_OK) {
+        mail_copy_status(status, copied, copy_errno);
+        struct strbuf why = STRBUF_INIT;
+        strbuf_printf(&why, "maildir delivery failed: %s", status->text.s);
+        strbuf_set(&status->text, why.s);
+        strbuf_free(&why);
+        unlink(tmpfile.s);
+        goto out;
+    }
+    if (rename_noreplace(tmpfile.s, newfile.s) != 0
+        && (errno != ENOENT || make_dirs(newdir.s, 0700) != 0
+            || make_dirs(curdir.s, 0700) != 0
+            || rename_noreplace(tmpfile.s, newfile.s) != 0)) {
+        mailbox_status_set(status, mail_errno_dsn(errno, "4.2.0"),
+                           "maildir delivery failed: create maildir file %s: %s",
+                           newfile.s, strerror(errno));
+        unlink(tmpfile.s);
+        goto out;
+    }
+    if (fsync_dir(newdir.s) != 0) {
+        /* we cannot promise that the name survives a crash: take it back
+         * and try again later (if a reader took it already, a duplicate) */
+        mailbox_status_set(status, "4.3.0", "maildir delivery failed: fsync %s: %s",
+                           newdir.s, strerror(errno));
+        unlink(newfile.s);
+        goto out;
+    }
+    result = 0;
+out:
+    strbuf_free(&tmpdir);
+    strbuf_free(&newdir);
+    strbuf_free(&curdir);
+    strbuf_free(&tmpfile);
+    strbuf_free(&newfile);
+    strbuf_free(&prefix);
+    return result;
+}

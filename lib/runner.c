@@ -1,0 +1,403 @@
+/* runner.c - the runner side of the delivery protocol (see runner.h and
+ * doc/delivery.md): command line, request records on fd 3, the message as
+ * fd + offset + length, results as records or as shell-mode lines. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fdio.h"
+#include "log.h"
+#include "runner.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define EX_USAGE_CODE    64
+#define EX_NOUSER_CODE   67
+#define EX_TEMPFAIL_CODE 75
+
+#define REQUEST_FD 3
+
+static struct record_reader request_reader;
+static const char *runner_program = "runner";
+static struct timeval start_time;
+
+/* Print the usage line and exit with EX_USAGE. */
+static _Noreturn void runner_usage(void)
+{
+    fprintf(stderr,
+            "usage: postern-%s -R [-c DIR] [-o name=value]... [-v]\n"
+            "       postern-%s [-c DIR] [-o name=value]... [-v] -f SENDER [-q QUEUEID] RECIPIENT... < message\n",
+            runner_program, runner_program);
+    exit(EX_USAGE_CODE);
+}
+
+/* Release what a request holds and clear it. */
+static void request_clear(struct runner_request *request)
+{
+    free(request->queue_id);
+    free(request->sender);
+    free(request->nexthop);
+    strlist_free(&request->attrs);
+    for (size_t i = 0; i < request->rcpt_count; i++) {
+        free(request->rcpt[i].address);
+        strlist_free(&request->rcpt[i].attrs);
+    }
+    free(request->rcpt);
+    int mode = request->request_mode;
+    int fd = request->msg_fd;
+    memset(request, 0, sizeof *request);
+    request->request_mode = mode;
+    request->msg_fd = fd;
+}
+
+/* Append a recipient to the request. */
+static struct runner_recipient *request_add_rcpt(struct runner_request *request,
+                                                 const char *address)
+{
+    if (request->rcpt_count >= RUNNER_MAX_RECIPIENTS)
+        msg_fatal_temp("request has more than %d recipients", RUNNER_MAX_RECIPIENTS);
+    request->rcpt = xreallocarray(request->rcpt, request->rcpt_count + 1,
+                                  sizeof *request->rcpt);
+    struct runner_recipient *rcpt = &request->rcpt[request->rcpt_count++];
+    memset(rcpt, 0, sizeof *rcpt);
+    rcpt->address = xstrdup(address);
+    return rcpt;
+}
+
+/* Parse "OFFSET,LENGTH" of an M record; 0 or -1. */
+static int parse_msg_range(const char *value, off_t *offset, off_t *length)
+{
+    char *end;
+    errno = 0;
+    long long off = strtoll(value, &end, 10);
+    if (errno || end == value || *end != ',' || off < 0)
+        return -1;
+    const char *len_text = end + 1;
+    long long len = strtoll(len_text, &end, 10);
+    if (errno || end == len_text || *end || len < 0)
+        return -1;
+    *offset = (off_t)off;
+    *length = (off_t)len;
+    return 0;
+}
+
+/* Read one request from fd 3; 1 when read, 0 at end of input before it.
+ * A malformed request is fatal (temporary): qmgr defers its recipients. */
+static int read_request(struct runner_request *request)
+{
+    struct strbuf rec = STRBUF_INIT;
+    struct runner_recipient *last = NULL;
+    int have_msg = 0, got_any = 0;
+    request->arrival = start_time.tv_sec;
+    for (;;) {
+        int r = record_read(&request_reader, &rec, RUNNER_MAX_RECORD);
+        if (r < 0)
+            msg_fatal_temp_errno("read request on fd %d", REQUEST_FD);
+        if (r == 0) {
+            if (!got_any) {
+                strbuf_free(&rec);
+                return 0;
+            }
+            msg_fatal_temp("request on fd %d ends without its empty record", REQUEST_FD);
+        }
+        got_any = 1;
+        if (rec.len == 0)
+            break;
+        if (memchr(rec.s, '\0', rec.len))
+            msg_fatal_temp("request record with a NUL byte");
+        const char *value = rec.s + 1;
+        switch (rec.s[0]) {
+        case 'Q':
+            free(request->queue_id);
+            request->queue_id = xstrdup(value);
+            break;
+        case 'F':
+            free(request->sender);
+            request->sender = xstrdup(value);
+            break;
+        case 'H':
+            free(request->nexthop);
+            request->nexthop = xstrdup(value);
+            break;
+        case 'M':
+            if (parse_msg_range(value, &request->msg_offset, &request->msg_length) != 0)
+                msg_fatal_temp("malformed M record \"%s\"", value);
+            have_msg = 1;
+            break;
+        case 'A':
+            if (request->attrs.count >= RUNNER_MAX_ATTRS)
+                msg_fatal_temp("request has more than %d A records", RUNNER_MAX_ATTRS);
+            strlist_add(&request->attrs, value);
+            if (strncasecmp(value, "arrival=", 8) == 0)
+                request->arrival = (time_t)strtoll(value + 8, NULL, 10);
+            break;
+        case 'T':
+            last = request_add_rcpt(request, value);
+            break;
+        case 'P':
+            if (!last)
+                msg_fatal_temp("P record before any T record");
+            if (last->attrs.count >= RUNNER_MAX_ATTRS)
+                msg_fatal_temp("recipient has more than %d P records", RUNNER_MAX_ATTRS);
+            strlist_add(&last->attrs, value);
+            break;
+        default:
+            /* a record of a later protocol version: not ours to judge */
+            msg_debug("ignoring request record type '%c'", rec.s[0]);
+            break;
+        }
+    }
+    strbuf_free(&rec);
+    if (!have_msg)
+        msg_fatal_temp("request without an M record");
+    if (request->rcpt_count == 0)
+        msg_fatal_temp("request without recipients");
+    struct stat st;
+    if (fstat(request->msg_fd, &st) != 0)
+        msg_fatal_temp_errno("fstat message file (fd %d)", request->msg_fd);
+    if (!S_ISREG(st.st_mode) || request->msg_offset > st.st_size
+        || request->msg_length > st.st_size - request->msg_offset)
+        msg_fatal_temp("message range %lld,%lld is not inside the queue file (%lld bytes)",
+                       (long long)request->msg_offset, (long long)request->msg_length,
+                       (long long)st.st_size);
+    if (!request->queue_id)
+        request->queue_id = xstrdup("");
+    if (!request->sender)
+        request->sender = xstrdup("");
+    if (!request->nexthop)
+        request->nexthop = xstrdup("");
+    return 1;
+}
+
+/* Shell mode: make stdin, from its current position, usable as fd +
+ * offset + length; a pipe or terminal is copied to an unlinked temporary
+ * file first. */
+static void shell_message(struct runner_request *request)
+{
+    struct stat st;
+    if (fstat(0, &st) != 0)
+        msg_fatal_temp_errno("fstat stdin");
+    off_t pos = S_ISREG(st.st_mode) ? lseek(0, 0, SEEK_CUR) : -1;
+    if (pos >= 0) {
+        request->msg_fd = 0;
+        request->msg_offset = pos <= st.st_size ? pos : st.st_size;
+        request->msg_length = st.st_size - request->msg_offset;
+        return;
+    }
+    const char *tmpdir = getenv("TMPDIR");
+    if (!tmpdir || !*tmpdir)
+        tmpdir = "/tmp";
+    int fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        /* file systems without O_TMPFILE: create and unlink at once */
+        struct strbuf path = STRBUF_INIT;
+        strbuf_printf(&path, "%s/postern-%s.XXXXXX", tmpdir, runner_program);
+        fd = mkostemp(path.s, O_CLOEXEC);
+        if (fd < 0)
+            msg_fatal_temp_errno("create a temporary file in %s", tmpdir);
+        unlink(path.s);
+        strbuf_free(&path);
+    }
+    static char buf[65536];
+    off_t total = 0;
+    for (;;) {
+        ssize_t n = read(0, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            msg_fatal_temp_errno("read message from stdin");
+        if (n == 0)
+            break;
+        if (write_all(fd, buf, (size_t)n) != 0)
+            msg_fatal_temp_errno("write temporary copy of the message");
+        total += n;
+    }
+    request->msg_fd = fd;
+    request->msg_offset = 0;
+    request->msg_length = total;
+}
+
+void runner_start(int argc, char **argv, const char *program,
+                  const struct runner_options *options,
+                  struct runner_request *request)
+{
+    runner_program = program;
+    gettimeofday(&start_time, NULL);
+    memset(request, 0, sizeof *request);
+    request->msg_fd = -1;
+
+    struct strbuf optstring = STRBUF_INIT;
+    strbuf_printf(&optstring, "+c:o:vRf:q:%s",
+                  options && options->letters ? options->letters : "");
+    const char *sender = NULL, *queue_id = NULL;
+    int opt;
+    while ((opt = getopt(argc, argv, optstring.s)) != -1) {
+        if (config_common_option(opt, optarg)
+            || (opt != '?' && options && options->take && options->take(opt, optarg)))
+            continue;
+        switch (opt) {
+        case 'R': request->request_mode = 1; break;
+        case 'f': sender = optarg; break;
+        case 'q': queue_id = optarg; break;
+        default: runner_usage();
+        }
+    }
+    strbuf_free(&optstring);
+    /* a person at a shell sees warnings; qmgr reads only our records */
+    struct strbuf name = STRBUF_INIT;
+    strbuf_printf(&name, "postern-%s", program);
+    log_open(name.s, request->request_mode ? 0 : LOG_STDERR);
+    strbuf_free(&name);
+    /* anything that ends a runner early is a deferral, never a bounce */
+    log_exit_codes(EX_TEMPFAIL_CODE, EX_TEMPFAIL_CODE);
+    if (request->request_mode ? (optind != argc || sender || queue_id)
+                              : (optind == argc || !sender))
+        runner_usage();
+
+    config_load(0);
+
+    if (request->request_mode) {
+        if (fcntl(REQUEST_FD, F_GETFD) < 0)
+            msg_fatal_temp("-R: no request on fd %d", REQUEST_FD);
+        record_reader_init(&request_reader, REQUEST_FD);
+        request->msg_fd = 0;
+        if (!read_request(request))
+            msg_fatal_temp("-R: empty request on fd %d", REQUEST_FD);
+        return;
+    }
+    request->queue_id = xstrdup(queue_id ? queue_id : "");
+    request->sender = xstrdup(sender);
+    request->nexthop = xstrdup("");
+    request->arrival = start_time.tv_sec;
+    for (int i = optind; i < argc; i++)
+        request_add_rcpt(request, argv[i]);
+    shell_message(request);
+}
+
+/* The shell-mode word for an outcome. */
+static const char *outcome_word(enum runner_outcome outcome)
+{
+    switch (outcome) {
+    case RUNNER_SENT: return "sent";
+    case RUNNER_BOUNCE: return "bounced";
+    default: return "deferred";
+    }
+}
+
+/* Write one result as the mode wants it. */
+static void emit_result(struct runner_request *request, size_t index,
+                        const char *dsn, const char *text)
+{
+    struct runner_recipient *rcpt = &request->rcpt[index];
+    if (request->request_mode) {
+        struct strbuf out = STRBUF_INIT;
+        record_putf(&out, rcpt->outcome, "%s %s", dsn, text);
+        if (write_all(1, out.s, out.len) != 0)
+            msg_fatal_temp_errno("write result to qmgr");
+        strbuf_free(&out);
+        return;
+    }
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    double delay = (double)(now.tv_sec - start_time.tv_sec)
+                   + (double)(now.tv_usec - start_time.tv_usec) / 1e6;
+    if (delay < 0)
+        delay = 0;
+    /* Postfix's delay form: at most two decimals, no trailing zeros */
+    char delay_text[32];
+    snprintf(delay_text, sizeof delay_text, "%.2f", delay);
+    char *end = delay_text + strlen(delay_text);
+    while (end[-1] == '0')
+        *--end = '\0';
+    if (end[-1] == '.')
+        end[-1] = '\0';
+    struct strbuf addr = STRBUF_INIT, why = STRBUF_INIT;
+    log_printable(&addr, rcpt->address, 0);
+    log_printable(&why, text, 0);
+    msg_info("%s: to=<%s>, relay=%s, delay=%s, dsn=%s, status=%s (%s)",
+             *request->queue_id ? request->queue_id : "NOQUEUE", addr.s,
+             runner_program, delay_text, dsn, outcome_word(rcpt->outcome), why.s);
+    printf("%s: dsn=%s, status=%s (%s)\n", addr.s, dsn,
+           outcome_word(rcpt->outcome), why.s);
+    fflush(stdout);
+    strbuf_free(&addr);
+    strbuf_free(&why);
+}
+
+void runner_result(struct runner_request *request, size_t index,
+                   const char *dsn, const char *fmt, ...)
+{
+    if (index >= request->rcpt_count)
+        msg_fatal("runner_result: recipient %zu of %zu", index, request->rcpt_count);
+    struct runner_recipient *rcpt = &request->rcpt[index];
+    if (rcpt->outcome != RUNNER_PENDING)
+        msg_fatal("runner_result: second result for <%s>", rcpt->address);
+    switch (dsn[0]) {
+    case '2': rcpt->outcome = RUNNER_SENT; request->sent++; break;
+    case '5': rcpt->outcome = RUNNER_BOUNCE; request->bounced++; break;
+    default:  rcpt->outcome = RUNNER_DEFER; request->deferred++; break;
+    }
+    struct strbuf text = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(&text, fmt, ap);
+    va_end(ap);
+    /* a record cannot hold NUL or a line break; keep the text one line */
+    for (size_t i = 0; i < text.len; i++)
+        if (text.s[i] == '\0' || text.s[i] == '\n' || text.s[i] == '\r')
+            text.s[i] = ' ';
+    emit_result(request, index, dsn, text.s);
+    strbuf_free(&text);
+}
+
+void runner_defer_rest(struct runner_request *request, const char *dsn,
+                       const char *text)
+{
+    for (size_t i = 0; i < request->rcpt_count; i++)
+        if (request->rcpt[i].outcome == RUNNER_PENDING)
+            runner_result(request, i, dsn, "%s", text);
+}
+
+const char *runner_attr(const struct strlist *attrs, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < attrs->count; i++)
+        if (strncasecmp(attrs->item[i], name, n) == 0 && attrs->item[i][n] == '=')
+            return attrs->item[i] + n + 1;
+    return NULL;
+}
+
+int runner_next(struct runner_request *request)
+{
+    /* one request per process for now: qmgr starts a runner per delivery,
+     * and a later request would need its own message descriptor */
+    runner_defer_rest(request, "4.3.0", "delivery agent did not report a result");
+    return 0;
+}
+
+int runner_finish(struct runner_request *request)
+{
+    runner_defer_rest(request, "4.3.0", "delivery agent did not report a result");
+    int status = 0;
+    if (!request->request_mode) {
+        if (request->bounced)
+            status = EX_NOUSER_CODE;
+        else if (request->deferred)
+            status = EX_TEMPFAIL_CODE;
+    }
+    if (request->msg_fd > 0)
+        close(request->msg_fd);
+    request->msg_fd = -1;
+    request_clear(request);
+    return status;
+}

@@ -1,0 +1,108 @@
+/* runner.h - what every delivery runner shares (interface 4, doc/delivery.md).
+ *
+ * A runner (postern-virtual, later -local, -smtp, -lmtp, -pipe) is started
+ * by qmgr in request mode (-R: request records on fd 3, the queue file on
+ * fd 0, results on fd 1) or by a person in shell mode
+ * (-f SENDER [-q QUEUEID] RECIPIENT... < message).  This module hides the
+ * difference: it parses the command line (with -c, -o, -v through
+ * config_common_option), loads main.cf once, reads the request, presents
+ * the message as a descriptor with an offset and a length, and writes each
+ * recipient's result the way the mode wants it.  A runner's main is:
+ *
+ *     struct runner_request req;
+ *     runner_start(argc, argv, "virtual", NULL, &req); // also opens the log
+ *     do {
+ *         for (size_t i = 0; i < req.rcpt_count; i++)
+ *             deliver(&req, i);          // calls runner_result(&req, i, ...)
+ *     } while (runner_next(&req));
+ *     return runner_finish(&req);
+ *
+ * runner_next() is where a runner that serves several requests per process
+ * gets the next one; today every request mode process serves one request
+ * and shell mode has one, so it returns 0.
+ */
+#ifndef POSTERN_RUNNER_H
+#define POSTERN_RUNNER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "config.h"
+
+/* Bounds on what a request may hold (a request beyond them is a protocol
+ * error: the runner exits without results and qmgr defers). */
+#define RUNNER_MAX_RECORD       4096    /* bytes per request record */
+#define RUNNER_MAX_RECIPIENTS   10000   /* recipients per request */
+#define RUNNER_MAX_ATTRS        64      /* A or P records per owner */
+
+/* Outcomes, as the result records of doc/delivery.md spell them. */
+enum runner_outcome {
+    RUNNER_PENDING = 0,     /* no result yet */
+    RUNNER_SENT = 'K',      /* delivered (2.x.x) */
+    RUNNER_DEFER = 'Z',     /* try again later (4.x.x) */
+    RUNNER_BOUNCE = 'D',    /* failed permanently (5.x.x) */
+};
+
+struct runner_recipient {
+    char *address;              /* as given (T record / command line) */
+    struct strlist attrs;       /* its P records, "NAME=value" */
+    enum runner_outcome outcome;
+};
+
+struct runner_request {
+    int request_mode;           /* 1: -R (records on fd 3); 0: shell mode */
+    char *queue_id;             /* "" when none was given */
+    char *sender;               /* "" is the null sender */
+    char *nexthop;              /* "" when none */
+    time_t arrival;             /* A arrival=, else the start time */
+    struct strlist attrs;       /* message attributes, "NAME=value" */
+    /* the message content: length bytes at offset in msg_fd (read it with
+     * pread or copy_file_range; never rely on the descriptor's position) */
+    int msg_fd;
+    off_t msg_offset;
+    off_t msg_length;
+    struct runner_recipient *rcpt;
+    size_t rcpt_count;
+    /* shell mode tallies for the exit status */
+    size_t sent, deferred, bounced;
+};
+
+/* Options of a runner's own, beside -R -f -q -c -o -v (NULL: none). */
+struct runner_options {
+    const char *letters;                        /* getopt letters, "d:" */
+    int (*take)(int opt, const char *arg);      /* 1 when it took opt */
+};
+
+/* Parse argv, open the log (as postern/PROGRAM; copied to stderr in shell
+ * mode), load main.cf, read the first request.  `program` names the
+ * runner ("virtual").  Exits with a usage message (64, EX_USAGE) on a bad
+ * command line; exits without results (75) on a malformed request, which
+ * qmgr turns into deferrals. */
+void runner_start(int argc, char **argv, const char *program,
+                  const struct runner_options *options,
+                  struct runner_request *request);
+/* Report recipient `index`: `dsn` is an RFC 3463 code whose class (2, 4 or
+ * 5) gives the outcome; the text follows printf `fmt`.  Written at once (a
+ * K/Z/D record on fd 1, or "RECIPIENT: dsn=..., status=... (text)" on
+ * stdout and in the log in shell mode).  A second result for the same
+ * recipient is a programming error (fatal). */
+void runner_result(struct runner_request *request, size_t index,
+                   const char *dsn, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Give every recipient without a result a deferral with `dsn` and `text`
+ * (a runner's catch-all for an error that ends the whole request). */
+void runner_defer_rest(struct runner_request *request, const char *dsn,
+                       const char *text);
+/* The value of attribute NAME in a list of "NAME=value" (case-insensitive
+ * name), or NULL. */
+const char *runner_attr(const struct strlist *attrs, const char *name);
+/* Read the next request into `request` (freeing the previous one): 1 when
+ * there is one, 0 when the process has served its last request. */
+int runner_next(struct runner_request *request);
+/* Flush and free; returns the exit status: 0 in request mode; in shell mode
+ * 0 when every recipient was delivered, 67 (EX_NOUSER) when any bounced,
+ * else 75 (EX_TEMPFAIL) when any was deferred. */
+int runner_finish(struct runner_request *request);
+
+#endif
