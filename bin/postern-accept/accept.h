@@ -80,6 +80,9 @@ struct accept_settings {
     const char *program;            /* resolved path of argv[0] */
     char **argv;                    /* the program's argv */
 };
+/* -i: set the UCSPI variables for the TCP connection on fd (inetd and
+ * systemd's Accept=yes give only the socket). */
+void export_connection_env(int fd);
 /* Load the settings from the configuration (at start and on SIGHUP). */
 void settings_load(struct accept_settings *settings, long process_limit_option);
 /* Serve until SIGTERM; returns the exit code. */

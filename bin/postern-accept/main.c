@@ -5,8 +5,11 @@
  *
  *   postern-accept [-c DIR] [-o name=value]... [-u USER[:GROUP]] [-l LIMIT]
  *                  [-s SERVICE] [-b BACKLOG] [-v] [ADDRESS...] -- PROGRAM [ARG...]
+ *   postern-accept -i [-c DIR] [-u USER[:GROUP]] -- PROGRAM [ARG...]
  *
  * Without ADDRESS, the listening sockets come from systemd (sd_listen_fds).
+ * With -i the connection is already on fd 0 and 1 (inetd, systemd's
+ * Accept=yes): it sets the UCSPI variables, drops privileges and execs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +31,7 @@ static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-accept [-c DIR] [-o name=value]... [-u USER[:GROUP]] "
             "[-l LIMIT] [-s SERVICE] [-b BACKLOG] [-v] [ADDRESS...] -- PROGRAM [ARG...]\n"
+            "       postern-accept -i [-c DIR] [-o name=value]... [-u USER[:GROUP]] -- PROGRAM [ARG...]\n"
             "  ADDRESS: host:port, [IPv6]:port, *:port, or /path/of/unix.socket;\n"
             "  none: the sockets systemd passes (sd_listen_fds)\n");
     exit(2);
@@ -98,16 +102,20 @@ int main(int argc, char **argv)
     const char *service = "smtp";
     long process_limit = 0;
     long backlog = DEFAULT_BACKLOG;
+    int one_connection = 0;
     int opt;
 
     ensure_standard_fds();
     log_open("accept", 0);
-    while ((opt = getopt(argc, argv, "+b:c:l:o:s:u:v")) != -1) {
+    while ((opt = getopt(argc, argv, "+b:c:il:o:s:u:v")) != -1) {
         if (config_common_option(opt, optarg))
             continue;
         switch (opt) {
         case 'b':
             backlog = number_option(optarg, "-b");
+            break;
+        case 'i':
+            one_connection = 1;
             break;
         case 'l':
             process_limit = number_option(optarg, "-l");
@@ -143,6 +151,19 @@ int main(int argc, char **argv)
     config_load(0);
     if (config_dir())
         setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
+
+    if (one_connection) {
+        if (addresses_end > addresses_start)
+            usage();
+        char *program = resolve_program(argv[program_start]);
+        export_connection_env(0);
+        if (!user && geteuid() == 0)
+            user = conf_str("mail_owner");
+        if (user)
+            drop_privileges(user);
+        execv(program, argv + program_start);
+        msg_fatal_temp_errno("exec %s", program);
+    }
 
     struct listeners listeners = {NULL, 0};
     if (addresses_end > addresses_start) {

@@ -171,6 +171,28 @@ static void connection_env(const struct listener *l, int conn, const struct sock
     child_env[k] = NULL;
 }
 
+void export_connection_env(int fd)
+{
+    struct sockaddr_storage peer, local;
+    socklen_t peer_len = sizeof peer, local_len = sizeof local;
+    char ip[INET6_ADDRSTRLEN], port[8];
+    if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0
+        || (peer.ss_family != AF_INET && peer.ss_family != AF_INET6))
+        return;
+    for (size_t j = 0; j < sizeof stale_variables / sizeof stale_variables[0]; j++)
+        if (strncmp(stale_variables[j], "LISTEN_", 7) != 0)
+            unsetenv(stale_variables[j]);
+    setenv("PROTO", "TCP", 1);
+    inet_text((struct sockaddr *)&peer, ip, sizeof ip, port, sizeof port);
+    setenv("TCPREMOTEIP", ip, 1);
+    setenv("TCPREMOTEPORT", port, 1);
+    if (getsockname(fd, (struct sockaddr *)&local, &local_len) == 0) {
+        inet_text((struct sockaddr *)&local, ip, sizeof ip, port, sizeof port);
+        setenv("TCPLOCALIP", ip, 1);
+        setenv("TCPLOCALPORT", port, 1);
+    }
+}
+
 static posix_spawnattr_t spawn_attr;
 
 /* Children start with no blocked signals and default dispositions. */
