@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import time
 
@@ -335,6 +336,32 @@ read_all(connect(("127.0.0.1", port)))
 tap.ok(wait_for(lambda: "killed by signal 11" in log(d)),
        "a program killed by a signal is logged, as Postfix's master does")
 tap.stop(p)
+
+# ---- -i: the connection is already on fd 0 and 1 (inetd, Accept=yes) ----
+d = instance()
+listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+listener.bind(("127.0.0.1", 0))
+listener.listen(1)
+client = connect(listener.getsockname())
+client_port = client.getsockname()[1]
+served, _ = listener.accept()
+proc = subprocess.run([ACCEPT, "-i", "-c", d] + USER + ["--", "/bin/sh", "-c", "id -un; env"],
+                      stdin=served, stdout=served, stderr=subprocess.PIPE, timeout=10,
+                      env=dict(os.environ, REMOTE_ADDR="192.0.2.9"))
+served.close()
+out = read_all(client)
+client.close()
+env = env_of(out)
+tap.is_((proc.returncode, env.get("PROTO"), env.get("TCPREMOTEIP"), env.get("TCPREMOTEPORT"),
+         env.get("TCPLOCALPORT")),
+        (0, "TCP", "127.0.0.1", str(client_port), str(listener.getsockname()[1])),
+        "-i: the UCSPI variables from getpeername/getsockname")
+listener.close()
+tap.ok("REMOTE_ADDR" not in env, "-i: systemd's REMOTE_ADDR gives way to TCPREMOTEIP")
+if AS_ROOT:
+    tap.is_(out.splitlines()[0] if out else "", "nobody", "-i -u nobody: the program runs as nobody")
+else:
+    tap.ok(True, "# SKIP privilege drop needs root")
 
 # ---- command line errors ----
 d = instance()
