@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "accept.h"
@@ -96,6 +98,21 @@ static void ensure_standard_fds(void)
     }
 }
 
+/* -i under systemd-socket-activate --accept (without --inetd) or a unit
+ * without StandardInput=socket: the connection is fd 3 (LISTEN_FDS=1);
+ * move it to fd 0 and 1. */
+static void take_systemd_connection(void)
+{
+    if (!getenv("LISTEN_FDS"))
+        return;
+    int n = sd_listen_fds(1);
+    if (n != 1 || sd_is_socket(SD_LISTEN_FDS_START, AF_UNSPEC, SOCK_STREAM, 0) <= 0)
+        msg_fatal("-i: expected one connected socket from systemd (LISTEN_FDS=1), got %d", n);
+    if (dup2(SD_LISTEN_FDS_START, 0) < 0 || dup2(SD_LISTEN_FDS_START, 1) < 0)
+        msg_fatal_errno("dup2");
+    close(SD_LISTEN_FDS_START);
+}
+
 int main(int argc, char **argv)
 {
     const char *user = NULL;
@@ -156,6 +173,7 @@ int main(int argc, char **argv)
         if (addresses_end > addresses_start)
             usage();
         char *program = resolve_program(argv[program_start]);
+        take_systemd_connection();
         export_connection_env(0);
         if (!user && geteuid() == 0)
             user = conf_str("mail_owner");
