@@ -3,6 +3,7 @@
  * and cached (config.h).  Parsing is in config_parse.c, expansion in
  * config_expand.c, lists and typed values in config_list.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -233,6 +234,10 @@ void config_clear(void)
         }
         table[b] = NULL;
     }
+    for (size_t i = 0; i < entry_count; i++) {
+        free((char *)entries[i].name);
+        free((char *)entries[i].value);
+    }
     free(entries);
     entries = NULL;
     entry_count = 0;
@@ -258,15 +263,17 @@ static void take_entry(const char *name, const char *value, int line, void *opaq
         ctx->duplicates++;
     }
     struct setting *s = set_value(name, value, SRC_MAINCF, ctx->file, line);
+    /* the list owns copies: a -o may later replace the setting's text */
     for (size_t i = 0; i < entry_count; i++) {
         if (strcmp(entries[i].name, name) == 0) {
-            entries[i].value = s->raw;
+            free((char *)entries[i].value);
+            entries[i].value = xstrdup(value);
             entries[i].line = line;
             return;
         }
     }
     entries = xreallocarray(entries, entry_count + 1, sizeof *entries);
-    entries[entry_count++] = (struct conf_entry){s->name, s->raw, s->file, line};
+    entries[entry_count++] = (struct conf_entry){xstrdup(s->name), xstrdup(value), s->file, line};
 }
 
 /* expand_references callback: mark a set name as used. */
@@ -297,7 +304,8 @@ static int check_type(const struct param_def *def, const char *value, struct str
         char *end;
         errno = 0;
         n = strtoll(value, &end, 10);
-        if (!*value || *end || errno)
+        if (!(isdigit((unsigned char)value[0]) || (value[0] == '-' && isdigit((unsigned char)value[1])))
+            || *end || errno)
             n = -1, what = "integer";
         else if (n < 0 && def->min >= 0)
             what = "integer";
@@ -429,6 +437,14 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
         strbuf_printf(warnings, "%s, line %d: unused parameter: %s=%s\n", entries[i].file,
                       entries[i].line, s->name, log_printable(&printable, entries[i].value, 200));
     }
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (struct setting *s = table[b]; s; s = s->next)
+            if (s->source == SRC_OVERRIDE && !s->def && !s->referenced
+                && strcmp(s->file, "-o") == 0) {
+                strbuf_reset(&printable);
+                strbuf_printf(warnings, "-o option: unused parameter: %s=%s\n", s->name,
+                              log_printable(&printable, s->raw, 200));
+            }
     strbuf_free(&err);
     strbuf_free(&printable);
     return problems;
@@ -439,7 +455,7 @@ int config_load_text(const char *text, size_t len, const char *file, struct strb
     config_clear();
     struct strbuf warnings = STRBUF_INIT;
     struct parse_ctx ctx = {file, &warnings, 0};
-    int problems = maincf_parse(text, len, file, take_entry, &ctx, report);
+    int problems = maincf_parse(text, len, file, take_entry, &ctx, report, &warnings);
     problems += finish_load(report, &warnings);
     strbuf_puts(report, strbuf_str(&warnings));
     for (const char *p = strbuf_str(&warnings); (p = strchr(p, '\n')); p++)
@@ -465,7 +481,7 @@ static int load(int allow_missing, struct strbuf *errors, struct strbuf *warning
     if (result == 0) {
         struct parse_ctx ctx = {config_file(), warnings, 0};
         problems += maincf_parse(strbuf_str(&text), text.len, config_file(), take_entry, &ctx,
-                                 errors);
+                                 errors, warnings);
     }
     problems += finish_load(errors, warnings);
     strbuf_free(&text);
@@ -494,8 +510,11 @@ static void warn_lines(const char *text)
     }
 }
 
+static int last_allow_missing;
+
 void config_load(int allow_missing)
 {
+    last_allow_missing = allow_missing;
     struct strbuf errors = STRBUF_INIT, warnings = STRBUF_INIT;
     int problems = load(allow_missing, &errors, &warnings);
     log_configure(config_value_or("syslog_name", "postern"),
@@ -535,7 +554,7 @@ int config_load_report(int allow_missing, struct strbuf *report)
 
 void config_reload(void)
 {
-    config_load(1);
+    config_load(last_allow_missing);
 }
 
 /* ---- values ---- */

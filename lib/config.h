@@ -108,8 +108,8 @@ struct strlist {
     size_t count;
 };
 #define STRLIST_INIT { NULL, 0 }
-/* Split an already expanded value.  Returns 0, or -1 with err set for an
- * unbalanced brace. */
+/* Split an already expanded value, appending to out.  Returns 0, or -1
+ * with err set for an unbalanced brace (out then holds what it held before). */
 int list_split(const char *value, struct strlist *out, struct strbuf *err);
 /* Split the expanded value of a parameter (fatal on a malformed list). */
 void conf_list(const char *name, struct strlist *out);

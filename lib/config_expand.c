@@ -4,8 +4,9 @@
  *   $$                         a literal '$'
  *   ${name?value} ${name?{value}} ${name?{v1}:{v2}}   value when name is non-empty
  *   ${name:value} ${name:{value}}                     value when name is empty
- *   ${{text1} OP {text2} ? {v1} : {v2}}   OP: == != (text), < <= > >= (numbers),
- *                                         <level <=level >level >=level (versions)
+ *   ${{text1} OP {text2} ? {v1} : {v2}}   OP: == != (text), < <= > >= (numbers,
+ *                                         else text), <level <=level >level >=level
+ *                                         (versions); without "? ..." "true" or ""
  * Values of other parameters come already expanded from the lookup callback,
  * which caches them and detects loops; the output size is bounded.
  */
@@ -127,12 +128,10 @@ static int evaluate_relation(const char *left, const char *op, size_t op_len,
     } else {
         char *end_l, *end_r;
         long long l = strtoll(left, &end_l, 10), r = strtoll(right, &end_r, 10);
-        if (!*left || *end_l || !*right || *end_r) {
-            strbuf_printf(err, "non-numeric operand in ${{%s} %.*s {%s}}", left,
-                          (int)op_len, op, right);
-            return -1;
-        }
-        cmp = l < r ? -1 : l > r;
+        if (!*left || *end_l || !*right || *end_r)
+            cmp = strcmp(left, right);  /* not numbers: as text, as Postfix */
+        else
+            cmp = l < r ? -1 : l > r;
     }
     switch (which) {
     case 2: case 6: return cmp < 0;
@@ -158,8 +157,12 @@ static int expand_relation(const char *body, size_t len, expand_lookup_fn *looku
     if (read_braced(body, len, &pos, &r_text, &r_len) != 0)
         goto syntax;
     skip_space(body, len, &pos);
-    if (pos >= len || body[pos++] != '?' || read_braced(body, len, &pos, &t_text, &t_len) != 0)
+    if (pos >= len) {                   /* no "? ...": the result is "true" or "" */
+        t_text = "true";
+        t_len = 4;
+    } else if (body[pos++] != '?' || read_braced(body, len, &pos, &t_text, &t_len) != 0) {
         goto syntax;
+    }
     skip_space(body, len, &pos);
     if (pos < len && body[pos] == ':') {
         pos++;
@@ -234,18 +237,22 @@ static int expand_braced(const char *body, size_t len, expand_lookup_fn *lookup,
 {
     if (len > 0 && body[0] == '{')
         return expand_relation(body, len, lookup, ctx, out, err, depth);
-    size_t name_len = 0;
-    while (name_len < len && is_name_char(body[name_len]))
-        name_len++;
-    if (name_len == 0) {
+    size_t start = 0;                   /* white space around the name is allowed */
+    skip_space(body, len, &start);
+    size_t name_end = start;
+    while (name_end < len && is_name_char(body[name_end]))
+        name_end++;
+    size_t after = name_end;
+    skip_space(body, len, &after);
+    if (name_end == start) {
         strbuf_printf(err, "empty parameter name in \"${%.*s}\"", (int)(len > 200 ? 200 : len), body);
         return -1;
     }
-    if (name_len < len && body[name_len] != '?' && body[name_len] != ':') {
+    if (after < len && body[after] != '?' && body[after] != ':') {
         strbuf_printf(err, "bad parameter name in \"${%.*s}\"", (int)(len > 200 ? 200 : len), body);
         return -1;
     }
-    char *name = strndup(body, name_len);
+    char *name = strndup(body + start, name_end - start);
     if (!name)
         return strbuf_puts(err, "out of memory"), -1;
     const char *value = NULL;
@@ -253,12 +260,12 @@ static int expand_braced(const char *body, size_t len, expand_lookup_fn *lookup,
     free(name);
     if (result != 0)
         return -1;
-    if (name_len == len) {
+    if (after == len) {
         if (value)
             strbuf_puts(out, value);
         return 0;
     }
-    return expand_conditional(value, body[name_len], body + name_len + 1, len - name_len - 1,
+    return expand_conditional(value, body[after], body + after + 1, len - after - 1,
                               lookup, ctx, out, err, depth);
 }
 

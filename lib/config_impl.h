@@ -22,11 +22,13 @@ struct strbuf;
 /* Called for every `name = value` (value trimmed, continuation lines joined
  * as Postfix joins them). */
 typedef void maincf_entry_fn(const char *name, const char *value, int line, void *ctx);
-/* Parse main.cf text held in memory.  Every problem gets one line
- * "FILE, line N: ..." in report; returns the number of problems.  Parsing
- * goes on after a bad line, so all problems are seen. */
+/* Parse main.cf text held in memory.  Every error gets one line
+ * "FILE, line N: ..." in report, every warning (what Postfix only warns
+ * about) one in warnings; returns the number of errors.  Parsing goes on
+ * after a bad line, so all problems are seen. */
 int maincf_parse(const char *text, size_t len, const char *file,
-                 maincf_entry_fn *fn, void *ctx, struct strbuf *report);
+                 maincf_entry_fn *fn, void *ctx, struct strbuf *report,
+                 struct strbuf *warnings);
 /* 1 when name is a well-formed parameter name (letters, digits, '_', '-', '.'). */
 int param_name_valid(const char *name, size_t len);
 

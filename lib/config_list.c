@@ -21,6 +21,7 @@ static int is_separator(int c)
 int list_split(const char *value, struct strlist *out, struct strbuf *err)
 {
     const char *p = value;
+    size_t initial_count = out->count;
     for (;;) {
         while (*p && is_separator((unsigned char)*p))
             p++;
@@ -35,8 +36,11 @@ int list_split(const char *value, struct strlist *out, struct strbuf *err)
                 break;
         }
         if (depth != 0) {
+            int shown = (int)(p - start) + (*p != '\0');
             strbuf_printf(err, "unbalanced '%c' in list item \"%.*s\"", depth > 0 ? '{' : '}',
-                          (int)((size_t)(p - start) > 200 ? 200 : p - start + (*p != 0)), start);
+                          shown > 200 ? 200 : shown, start);
+            while (out->count > initial_count)     /* leave out as it was */
+                free(out->item[--out->count]);
             return -1;
         }
         const char *end = p;

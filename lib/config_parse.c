@@ -70,7 +70,8 @@ static int parse_logical(struct strbuf *logical, const char *file, int line,
 }
 
 int maincf_parse(const char *text, size_t len, const char *file,
-                 maincf_entry_fn *fn, void *ctx, struct strbuf *report)
+                 maincf_entry_fn *fn, void *ctx, struct strbuf *report,
+                 struct strbuf *warnings)
 {
     struct strbuf logical = STRBUF_INIT;
     int problems = 0, line_no = 0, logical_line = 0, too_long = 0;
@@ -98,10 +99,10 @@ int maincf_parse(const char *text, size_t len, const char *file,
             if (!logical_line) {
                 struct strbuf excerpt = STRBUF_INIT;
                 strbuf_append(&excerpt, start, n < 200 ? n : 200);
-                report_line(report, file, line_no, "logical line must not start with white space",
+                /* Postfix warns and skips the line */
+                report_line(warnings, file, line_no, "logical line must not start with white space",
                             strbuf_str(&excerpt));
                 strbuf_free(&excerpt);
-                problems++;
                 continue;
             }
             if (too_long)

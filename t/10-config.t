@@ -76,6 +76,17 @@ r = run(["postern", "conf", "-c", d, "-hx", "a1", "a2", "a3", "a4", "a5", "a6", 
 is_(r.stdout.splitlines(), ["value", "value", "value", "yes||", "|no|no", "braced |b|a",
                             "eq|new|ge", "$v_set||end", "value.value-x"],
     "$name ${name} $(name) ${name?..} ${name:..} {..} forms, relations, $$, undefined names")
+# more forms, each checked against Postfix 3.7's postconf -hx (t/data/expand-cases.txt)
+cases = [l.rstrip("\n").split("\t") for l in open(os.path.join(SRC, "t", "data", "expand-cases.txt"))
+         if not l.startswith("#")]
+wrong = []
+for value, want in cases:
+    write(cf, f"myhostname = h.example\nv_set = value\nv_empty =\nnum = 10\nt = {value}\nsmtpd_banner = $t\n")
+    r = run(["postern", "conf", "-c", d, "-hx", "t"])
+    if r.stdout != want + "\n":
+        wrong.append((value, want, r.stdout, r.stderr))
+ok(len(cases) > 30 and not wrong, f"{len(cases)} expansion cases give what postconf gives") or diag(wrong)
+write(cf, EXPAND)
 r = run(["postern", "conf", "-c", d, "-o", "compatibility_level=0", "-hx", "a7"])
 is_(r.stdout, "eq|old|ge\n", "<level compares compatibility levels")
 r = u("conf", "-c", d, "smtpd_banner")
@@ -182,8 +193,8 @@ fails("smtpd_banner = cost $ 5\n", r"line 1: .*without a parameter name", "a lon
 fails("biff = maybe\n", r"line 1: bad yes/no value for parameter biff", "a bad boolean")
 fails("smtpd_timeout = 10x\n", r"line 1: bad time .* smtpd_timeout", "a bad time")
 fails("message_size_limit = lots\n", r"line 1: bad size .* message_size_limit", "a bad size")
+fails("default_process_limit = +5\n", r"line 1: bad integer value for parameter default_process_limit", "a number with a sign")
 fails("default_process_limit = 0\n", r"line 1: value of parameter default_process_limit out of range", "a value out of range")
-fails("  indented = 1\n", r"line 1: logical line must not start with white space", "a first line that is indented")
 write(cf, b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00garbage\nmore\x00\xff\xfe\n")
 r = run([unit, "conf", "-c", d, "myhostname"], input=b"", timeout=20)
 ok(r.returncode == 1 and b"line 1: NUL character" in r.stderr, "a binary file: a clear error, no crash") or diag(r.stderr)
@@ -205,6 +216,18 @@ is_(re.findall(r"warning: .*", r.stderr), [f"warning: {cf}, line 2: unused param
 r = conf("myhostname = a.b\nmyhostname = c.d\n", "myhostname")
 ok(r.stdout == "myhostname=c.d\n" and f"{cf}, line 2: overriding earlier entry" in r.stderr,
    "a repeated parameter: the last wins, with a warning")
+
+r = conf("  indented = 1\nmyhostname = a.b\n", "myhostname")
+ok(r.returncode == 0 and r.stdout == "myhostname=a.b\n"
+   and f"warning: {cf}, line 1: logical line must not start with white space" in r.stderr,
+   "an indented first line is skipped with a warning, as Postfix does") or diag(r.stderr)
+r = conf("myhostname = a.b\n", "-o", "zz_unknown=1", "-o", "zz_user=2", "-o", "smtpd_banner=$zz_user", "smtpd_banner")
+ok(r.stdout == "smtpd_banner=2\n" and "-o option: unused parameter: zz_unknown=1" in r.stderr
+   and "zz_user=2" not in r.stderr, "an unknown -o parameter is warned about too") or diag(r.stderr)
+
+r = conf("zz_unknown = 1\nbiff = yes\n", "-o", "zz_unknown=2", "-o", "biff=no", "biff")
+ok(r.returncode == 0 and r.stdout == "biff=0\n" and f"{cf}, line 1: unused parameter: zz_unknown=1" in r.stderr,
+   "-o replacing main.cf values, known and unknown") or diag(r.stderr)
 
 # ---- -c and POSTERN_CONFIG_DIR ----
 write(cf, "myhostname = env.example\n")

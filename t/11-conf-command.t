@@ -76,6 +76,10 @@ write(cf, "myhostname = a.b\nsmtpd_banner = x   y\tz\nlist =\n    one,\n    two\
 r = conf("-h", "smtpd_banner", "list")
 is_(r.stdout, "x y z\none, two\n", "white space is folded on output, continuation lines joined")
 
+write(cf, "biff = maybe\nmyhostname = a.b\n")
+r = conf("-n")
+ok(r.returncode == 0 and "biff = maybe\n" in r.stdout and f"{cf}, line 1: bad yes/no value" in r.stderr,
+   "a bad value is shown with a warning (postconf shows it too), so it can be fixed") or diag(r.stderr)
 r = run(["postern", "conf", "-c", os.path.join(d, "none")])
 ok(r.returncode == 1 and "main.cf: No such file" in r.stderr, "a missing main.cf is an error")
 

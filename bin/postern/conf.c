@@ -146,6 +146,23 @@ static int print_params(unsigned flags, int argc, char **argv)
     return status;
 }
 
+/* Read main.cf as postconf does: a display tool shows a configuration with
+ * bad values (so they can be seen and fixed), warning about each; only an
+ * unreadable main.cf is fatal. */
+static void load_for_display(void)
+{
+    if (access(config_file(), R_OK) != 0)
+        msg_fatal_errno("open %s", config_file());
+    struct strbuf report = STRBUF_INIT;
+    config_load_report(0, &report);
+    for (const char *p = strbuf_str(&report); *p;) {
+        size_t n = strcspn(p, "\n");
+        msg_warn("%.*s", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+    strbuf_free(&report);
+}
+
 /* -m: the lookup table types, one a line, sorted. */
 static int print_map_types(void)
 {
@@ -194,6 +211,6 @@ int cmd_conf(int argc, char **argv)
         return conf_edit_main_cf(remove, argc, argv);
     }
     if (!(flags & SHOW_DEFAULT))
-        config_load(0);
+        load_for_display();
     return print_params(flags, argc, argv);
 }

@@ -26,6 +26,8 @@ int main(int argc, char **argv)
         struct strbuf err = STRBUF_INIT;
         if (list_split(argv[2], &list, &err) != 0) {
             printf("error: %s\n", strbuf_str(&err));
+            strlist_free(&list);
+            strbuf_free(&err);
             return 1;
         }
         for (size_t i = 0; i < list.count; i++)
