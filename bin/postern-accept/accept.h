@@ -68,6 +68,9 @@ void child_signal_all(int sig);
 /* Free entries of clients with no connection and an expired window. */
 void client_expire(time_t now, time_t rate_unit);
 
+/* Release both tables (at exit, for leak checkers). */
+void clients_free_all(void);
+
 /* ---- serve.c ---- */
 struct accept_settings {
     const char *service;            /* "smtp": for log lines */
@@ -77,7 +80,7 @@ struct accept_settings {
     unsigned rate_limit;            /* 0 = none */
     time_t rate_unit;               /* seconds */
     struct addrlist *exceptions;    /* clients not limited (may be NULL) */
-    const char *program;            /* resolved path of argv[0] */
+    char *program;                  /* resolved path of argv[0] (owned) */
     char **argv;                    /* the program's argv */
 };
 /* -i: set the UCSPI variables for the TCP connection on fd (inetd and

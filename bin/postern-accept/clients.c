@@ -211,3 +211,20 @@ void child_signal_all(int sig)
         if (child_slots[i].pid)
             kill(child_slots[i].pid, sig);
 }
+
+void clients_free_all(void)
+{
+    for (size_t i = 0; i < client_bucket_count; i++) {
+        struct client *c = client_buckets[i], *next;
+        for (; c; c = next) {
+            next = c->next;
+            free(c);
+        }
+    }
+    free(client_buckets);
+    client_buckets = NULL;
+    client_bucket_count = client_total = 0;
+    free(child_slots);
+    child_slots = NULL;
+    child_slot_count = child_total = 0;
+}

@@ -206,5 +206,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < listeners.count; i++)
         msg_info("listening on %s for service %s: %s", listeners.item[i].name, service,
                  settings.program);
-    return serve(&listeners, &settings, process_limit);
+    int rc = serve(&listeners, &settings, process_limit);
+    free(settings.program);
+    return rc;
 }

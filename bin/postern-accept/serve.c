@@ -406,14 +406,19 @@ static int open_signalfd(void)
     return fd;
 }
 
-/* Close the listeners and remove the unix sockets we created. */
+/* Close the listeners, remove the unix sockets we created, free them. */
 static void close_listeners(struct listeners *listeners)
 {
     for (size_t i = 0; i < listeners->count; i++) {
         close(listeners->item[i].fd);
         if (listeners->item[i].bound_here)
             (void)unlink(listeners->item[i].unix_path);
+        free(listeners->item[i].name);
+        free(listeners->item[i].unix_path);
     }
+    free(listeners->item);
+    listeners->item = NULL;
+    listeners->count = 0;
 }
 
 int serve(struct listeners *listeners, struct accept_settings *settings,
@@ -469,5 +474,12 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
     close_listeners(listeners);
     free(fds);
     msg_info("stopping: %zu connection(s) still served by their processes", child_count());
+    clients_free_all();
+    free(child_env);
+    child_env = NULL;
+    posix_spawnattr_destroy(&spawn_attr);
+    close(st.sigfd);
+    addrlist_free(settings->exceptions);
+    settings->exceptions = NULL;
     return 0;
 }
