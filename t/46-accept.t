@@ -4,6 +4,7 @@
 # limit, the per-client connection count and rate limits with Postfix's 421
 # reply and log lines, their exemptions, and what SIGTERM and SIGQUIT do.
 import os
+import re
 import signal
 import socket
 import stat
@@ -362,6 +363,65 @@ if AS_ROOT:
     tap.is_(out.splitlines()[0] if out else "", "nobody", "-i -u nobody: the program runs as nobody")
 else:
     tap.ok(True, "# SKIP privilege drop needs root")
+
+# ---- -z: the program started once and forked per connection ----
+CHILD = os.path.join(os.environ.get("POSTERN_BUILD", os.path.dirname(tap.BIN)), "t", "accept_child")
+if os.path.exists(CHILD):
+    d = instance("smtpd_client_connection_count_limit = 2\nsmtpd_client_event_limit_exceptions =\n")
+    port = tap.free_port()
+    p = start_accept(d, [f"127.0.0.1:{port}"], [CHILD, "env"], USER + ["-z"])
+    tap.ok(wait_for(lambda: "zygote" in log(d)), "-z: the zygote is started")
+    zygote = re.search(r"zygote \S+ started as pid (\d+)", log(d))
+    envs = []
+    for i in range(3):
+        s = connect(("127.0.0.1", port))
+        envs.append((env_of(read_all(s)), s.getsockname()[1]))
+        s.close()
+    tap.ok(zygote and all(e.get("ppid") == zygote.group(1) for e, _ in envs),
+           "-z: each connection is served by a child forked from the zygote")
+    tap.is_(len({e.get("pid") for e, _ in envs}), 3, "-z: one process per connection")
+    e, cport = envs[-1]
+    tap.is_((e.get("PROTO"), e.get("TCPREMOTEIP"), e.get("TCPREMOTEPORT"), e.get("TCPLOCALPORT")),
+            ("TCP", "127.0.0.1", str(cport), str(port)), "-z: the UCSPI variables of its own connection")
+    tap.ok("POSTERN_ZYGOTE_FD" not in e, "-z: the child does not see the zygote's descriptor variable")
+    tap.stop(p)
+
+    d = instance("smtpd_client_connection_count_limit = 2\nsmtpd_client_event_limit_exceptions =\n")
+    port = tap.free_port()
+    p = start_accept(d, [f"127.0.0.1:{port}"], [CHILD, "wait"], USER + ["-z"])
+    wait_for(lambda: "zygote" in log(d))
+    a = connect(("127.0.0.1", port))
+    b = connect(("127.0.0.1", port))
+    tap.ok(echo(a) == b"ping\n" and echo(b) == b"ping\n", "-z: two sessions served")
+    c = connect(("127.0.0.1", port))
+    tap.is_(read_all(c), REPLY, "-z: the count limit answers 421 at the configured number")
+    c.close()
+    a.close()
+    time.sleep(0.3)
+    c = connect(("127.0.0.1", port))
+    tap.is_(echo(c), b"ping\n", "-z: a session's end (reported by the zygote) frees its place")
+    zygote_pid = int(re.search(r"zygote \S+ started as pid (\d+)", log(d)).group(1))
+    tap.is_(tap.stop(p), 0, "-z: SIGTERM stops postern-accept")
+    tap.is_(echo(b, b"still\n"), b"still\n", "-z: sessions in progress go on after SIGTERM")
+    tap.ok(wait_for(lambda: not os.path.exists(f"/proc/{zygote_pid}") or
+                    open(f"/proc/{zygote_pid}/stat").read().split()[2] == "Z"),
+           "-z: the zygote exits when postern-accept stops")
+    b.close()
+    c.close()
+
+    d = instance()
+    port = tap.free_port()
+    p = start_accept(d, [f"127.0.0.1:{port}"], [CHILD, "env"], USER + ["-z"])
+    wait_for(lambda: "zygote" in log(d))
+    os.kill(int(re.search(r"zygote \S+ started as pid (\d+)", log(d)).group(1)), signal.SIGKILL)
+    try:
+        rc = p.wait(5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    tap.is_(rc, 75, "-z: when the zygote dies, postern-accept stops with a temporary failure")
+    tap.like(log(d), r"zygote .* (ended|closed its socket)", "and says why")
+else:
+    tap.ok(True, "# SKIP accept_child not built (make check builds it)")
 
 # ---- command line errors ----
 d = instance()

@@ -82,6 +82,7 @@ struct accept_settings {
     struct addrlist *exceptions;    /* clients not limited (may be NULL) */
     char *program;                  /* resolved path of argv[0] (owned) */
     char **argv;                    /* the program's argv */
+    int zygote;                     /* -z: start the program once, fork it per connection */
 };
 /* -i: set the UCSPI variables for the TCP connection on fd (inetd and
  * systemd's Accept=yes give only the socket). */

@@ -32,7 +32,7 @@
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-accept [-c DIR] [-o name=value]... [-u USER[:GROUP]] "
-            "[-l LIMIT] [-s SERVICE] [-b BACKLOG] [-v] [ADDRESS...] -- PROGRAM [ARG...]\n"
+            "[-l LIMIT] [-s SERVICE] [-b BACKLOG] [-v] [-z] [ADDRESS...] -- PROGRAM [ARG...]\n"
             "       postern-accept -i [-c DIR] [-o name=value]... [-u USER[:GROUP]] -- PROGRAM [ARG...]\n"
             "  ADDRESS: host:port, [IPv6]:port, *:port, or /path/of/unix.socket;\n"
             "  none: the sockets systemd passes (sd_listen_fds)\n");
@@ -120,11 +120,12 @@ int main(int argc, char **argv)
     long process_limit = 0;
     long backlog = DEFAULT_BACKLOG;
     int one_connection = 0;
+    int zygote = 0;
     int opt;
 
     ensure_standard_fds();
     log_open("accept", 0);
-    while ((opt = getopt(argc, argv, "+b:c:il:o:s:u:v")) != -1) {
+    while ((opt = getopt(argc, argv, "+b:c:il:o:s:u:vz")) != -1) {
         if (config_common_option(opt, optarg))
             continue;
         switch (opt) {
@@ -142,6 +143,9 @@ int main(int argc, char **argv)
             break;
         case 'u':
             user = optarg;
+            break;
+        case 'z':
+            zygote = 1;
             break;
         default:
             usage();
@@ -196,6 +200,7 @@ int main(int argc, char **argv)
     settings.service = service;
     settings.argv = argv + program_start;
     settings.program = resolve_program(argv[program_start]);
+    settings.zygote = zygote;
     settings_load(&settings, process_limit);
 
     if (!user && geteuid() == 0)

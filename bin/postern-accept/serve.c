@@ -6,6 +6,7 @@
  * own entry. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "xalloc.h"
+#include "zygote.h"
 
 extern char **environ;
 
@@ -130,8 +132,8 @@ static void inet_text(const struct sockaddr *sa, char *ip, size_t ip_size, char 
 }
 
 /* Fill the per-connection variables into child_env's tail. */
-static void connection_env(const struct listener *l, int conn, const struct sockaddr *peer,
-                           unsigned connections, char *buf, size_t buf_size)
+static size_t connection_env(const struct listener *l, int conn, const struct sockaddr *peer,
+                             unsigned connections, char *buf, size_t buf_size)
 {
     char *cursor = buf, *limit = buf + buf_size;
     size_t k = child_env_base;
@@ -169,6 +171,7 @@ static void connection_env(const struct listener *l, int conn, const struct sock
         }
     }
     child_env[k] = NULL;
+    return (size_t)(cursor - buf);
 }
 
 void export_connection_env(int fd)
@@ -238,6 +241,93 @@ static pid_t start_child(const struct accept_settings *settings, const struct li
     return pid;
 }
 
+/* ---- zygote mode (-z, lib/zygote.h) ---- */
+
+static int zygote_fd = -1;
+static pid_t zygote_pid;
+/* clients of the connections sent to the zygote and not yet answered, in
+ * the order sent (the zygote answers in that order) */
+static struct client **pending;
+static size_t pending_head, pending_count, pending_size;
+
+/* Remember the client of a connection passed to the zygote. */
+static void pending_push(struct client *client)
+{
+    if (pending_count == pending_size) {
+        size_t new_size = pending_size ? 2 * pending_size : 64;
+        struct client **grown = xcalloc(new_size, sizeof *grown);
+        for (size_t i = 0; i < pending_count; i++)
+            grown[i] = pending[(pending_head + i) % pending_size];
+        free(pending);
+        pending = grown;
+        pending_size = new_size;
+        pending_head = 0;
+    }
+    pending[(pending_head + pending_count) % pending_size] = client;
+    pending_count++;
+}
+
+/* The client of the oldest connection passed to the zygote. */
+static struct client *pending_pop(void)
+{
+    if (pending_count == 0)
+        msg_fatal("zygote answered for a connection that was not sent");
+    struct client *client = pending[pending_head];
+    pending_head = (pending_head + 1) % pending_size;
+    pending_count--;
+    return client;
+}
+
+/* Start the program once, as the zygote, with its end of the socketpair. */
+static void start_zygote(const struct accept_settings *settings)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        msg_fatal_errno("socketpair");
+    size_t k = child_env_base;
+    child_env[k++] = (char *)ZYGOTE_FD_VARIABLE "=3";
+    child_env[k] = NULL;
+    posix_spawn_file_actions_t actions;
+    if (posix_spawn_file_actions_init(&actions) != 0
+        || posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDWR, 0) != 0
+        || posix_spawn_file_actions_adddup2(&actions, 0, 1) != 0
+        || posix_spawn_file_actions_adddup2(&actions, pair[1], 3) != 0)
+        die_nomem();
+    int rc = posix_spawn(&zygote_pid, settings->program, &actions, &spawn_attr,
+                         settings->argv, child_env);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        errno = rc;
+        msg_fatal_errno("cannot start %s", settings->program);
+    }
+    close(pair[1]);
+    zygote_fd = pair[0];
+    int flags = fcntl(zygote_fd, F_GETFL);
+    if (flags < 0 || fcntl(zygote_fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        msg_fatal_errno("fcntl");
+    msg_info("zygote %s started as pid %ld", settings->program, (long)zygote_pid);
+}
+
+/* Pass a connection to the zygote; 0, or -1 (logged). */
+static int send_to_zygote(const struct listener *l, int conn, const struct sockaddr *peer,
+                          unsigned connections, struct client *client)
+{
+    char env_buf[1024];
+    size_t len = connection_env(l, conn, peer, connections, env_buf, sizeof env_buf);
+    /* a full socket buffer: wait for the zygote rather than drop the client */
+    while (zygote_send_connection(zygote_fd, conn, env_buf, len) < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct pollfd out = {zygote_fd, POLLOUT, 0};
+            (void)poll(&out, 1, 1000);
+            continue;
+        }
+        msg_warn_errno("cannot pass the connection to the zygote");
+        return -1;
+    }
+    pending_push(client);
+    return 0;
+}
+
 /* Refuse a client as Postfix's smtpd does when anvil says no. */
 static void refuse(const struct accept_settings *settings, int conn, const char *ip,
                    const char *what, unsigned value)
@@ -269,6 +359,12 @@ static time_t monotonic_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Programs running or about to (passed to the zygote, not yet answered). */
+static size_t busy(void)
+{
+    return child_count() + pending_count;
 }
 
 /* One accepted connection: limits, then the program. */
@@ -308,6 +404,13 @@ static void handle_connection(struct loop_state *st, const struct listener *l, i
             }
         }
     }
+    if (zygote_fd >= 0) {
+        int rc = send_to_zygote(l, conn, peer, count, client);
+        close(conn);
+        if (rc < 0 && client)
+            client_disconnect(client);
+        return;
+    }
     pid_t pid = start_child(s, l, conn, peer, count);
     close(conn);
     if (pid < 0) {
@@ -322,7 +425,7 @@ static void handle_connection(struct loop_state *st, const struct listener *l, i
 /* Take what is waiting on one listener, up to the process limit. */
 static void accept_some(struct loop_state *st, const struct listener *l)
 {
-    for (int i = 0; i < ACCEPT_BATCH && child_count() < st->settings->process_limit; i++) {
+    for (int i = 0; i < ACCEPT_BATCH && busy() < st->settings->process_limit; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
         int conn = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
@@ -340,24 +443,63 @@ static void accept_some(struct loop_state *st, const struct listener *l)
     }
 }
 
-/* Reap every child that has ended and give its connection back. */
+/* A program has ended: give its connection back, log an abnormal end. */
+static void child_ended(struct loop_state *st, pid_t pid, int status)
+{
+    struct client *client;
+    if (!child_remove(pid, &client))
+        return;
+    if (client)
+        client_disconnect(client);
+    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+        msg_warn("process %s pid %ld killed by signal %d", st->settings->program,
+                 (long)pid, WTERMSIG(status));
+    else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        msg_warn("process %s pid %ld exit status %d", st->settings->program, (long)pid,
+                 WEXITSTATUS(status));
+}
+
+/* Reap every child that has ended. */
 static void reap_children(struct loop_state *st)
 {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        struct client *client;
-        if (!child_remove(pid, &client))
-            continue;
-        if (client)
-            client_disconnect(client);
-        if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
-            msg_warn("process %s pid %ld killed by signal %d", st->settings->program,
-                     (long)pid, WTERMSIG(status));
-        else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-            msg_warn("process %s pid %ld exit status %d", st->settings->program, (long)pid,
-                     WEXITSTATUS(status));
+        if (pid == zygote_pid && zygote_fd >= 0)
+            msg_fatal_temp("zygote %s pid %ld ended (status 0x%x)", st->settings->program,
+                           (long)pid, status);
+        child_ended(st, pid, status);
     }
+}
+
+/* Read what the zygote reports: children started, ended, or not started. */
+static void read_zygote(struct loop_state *st)
+{
+    struct zygote_report r;
+    int rc;
+    while ((rc = zygote_read_report(zygote_fd, &r)) == 1) {
+        switch (r.type) {
+        case ZYGOTE_STARTED:
+            child_add(r.pid, pending_pop());
+            break;
+        case ZYGOTE_ENDED:
+            child_ended(st, r.pid, r.status);
+            break;
+        case ZYGOTE_FAILED: {
+            struct client *client = pending_pop();
+            if (client)
+                client_disconnect(client);
+            st->paused_until_ms = monotonic_ms() + PAUSE_MS;
+            break;
+        }
+        default:
+            msg_fatal("zygote: unknown report type %d", (int)r.type);
+        }
+    }
+    if (rc == 0)
+        msg_fatal_temp("zygote %s closed its socket", st->settings->program);
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+        msg_fatal_errno("zygote: read");
 }
 
 /* Read the signals that arrived; returns 1 when the loop must end. */
@@ -376,6 +518,8 @@ static int handle_signals(struct loop_state *st)
             break;
         case SIGQUIT:
             child_signal_all(SIGTERM);
+            if (zygote_fd >= 0)
+                kill(zygote_pid, SIGTERM);
             stop = 1;
             break;
         default:                /* SIGTERM, SIGINT */
@@ -434,11 +578,13 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
     st.last_limit_warning = -LIMIT_WARN_INTERVAL;
     build_child_env();
     init_spawn_attr();
-    struct pollfd *fds = xcalloc(listeners->count + 1, sizeof *fds);
+    if (settings->zygote)
+        start_zygote(settings);
+    struct pollfd *fds = xcalloc(listeners->count + 2, sizeof *fds);
     for (;;) {
         time_t now_ms = monotonic_ms();
         int paused = now_ms < st.paused_until_ms;
-        int at_limit = child_count() >= settings->process_limit;
+        int at_limit = busy() >= settings->process_limit;
         if (at_limit && now_ms / 1000 - st.last_limit_warning >= LIMIT_WARN_INTERVAL) {
             st.last_limit_warning = now_ms / 1000;
             msg_warn("service \"%s\" has reached its process limit \"%zu\": "
@@ -447,6 +593,8 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         }
         nfds_t n = 0;
         fds[n].fd = st.sigfd;
+        fds[n++].events = POLLIN;
+        fds[n].fd = zygote_fd;          /* -1: ignored by poll */
         fds[n++].events = POLLIN;
         if (!paused && !at_limit)
             for (size_t i = 0; i < listeners->count; i++) {
@@ -460,11 +608,13 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
                 continue;
             msg_fatal_errno("poll");
         }
+        if (fds[1].revents)
+            read_zygote(&st);
         if ((fds[0].revents & POLLIN) && handle_signals(&st))
             break;
-        for (nfds_t i = 1; i < n; i++)
+        for (nfds_t i = 2; i < n; i++)
             if (fds[i].revents & POLLIN)
-                accept_some(&st, &listeners->item[i - 1]);
+                accept_some(&st, &listeners->item[i - 2]);
         time_t now = monotonic_seconds();
         if (now - st.last_expire >= 60) {
             client_expire(now, settings->rate_unit);
@@ -474,6 +624,9 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
     close_listeners(listeners);
     free(fds);
     msg_info("stopping: %zu connection(s) still served by their processes", child_count());
+    if (zygote_fd >= 0)
+        close(zygote_fd);       /* the zygote exits; its sessions go on */
+    free(pending);
     clients_free_all();
     free(child_env);
     child_env = NULL;
