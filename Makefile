@@ -20,6 +20,7 @@ MANDIR    ?= $(PREFIX)/share/man
 SYSCONFDIR?= /etc/postern
 UNITDIR   ?= /lib/systemd/system
 QUEUEDIR  ?= /var/spool/postern
+SETGID_GROUP ?= postern-drop
 DESTDIR   ?=
 
 CC        ?= cc
@@ -154,6 +155,18 @@ install: all
 	    install -m 755 $(BUILD)/bin/$$p $(DESTDIR)$$d/$$p; \
 	done
 	for l in $(LINKS); do ln -sf sendmail $(DESTDIR)$(SBINDIR)/$$l; done
+	@# the injector is set-group-id to setgid_group (doc/privileges.md)
+	@q=$(DESTDIR)$(LIBEXECDIR)/postern-queue; \
+	if [ -f "$$q" ]; then \
+	    if [ "$$(id -u)" = 0 ] && getent group $(SETGID_GROUP) >/dev/null; then \
+	        chgrp $(SETGID_GROUP) "$$q" && chmod 2755 "$$q" && \
+	        echo "postern-queue: set-group-id $(SETGID_GROUP)"; \
+	    else \
+	        echo "postern-queue is NOT set-group-id: local users cannot queue mail until"; \
+	        echo "root creates the group $(SETGID_GROUP) (groupadd -r $(SETGID_GROUP)) and runs:"; \
+	        echo "    chgrp $(SETGID_GROUP) $$q && chmod 2755 $$q"; \
+	    fi; \
+	fi
 	for m in doc/*.[158]; do \
 	    [ -f "$$m" ] || continue; s=$${m##*.}; \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \

@@ -39,6 +39,7 @@
 static const struct param_def params[] = {
     STR("alias_database", "hash:/etc/aliases"),
     STR("alias_maps", "hash:/etc/aliases"),
+    STR("alternate_config_directories", ""),
     TIME("anvil_rate_time_unit", "60s", 's'),
     BOOL("append_at_myorigin", "yes"),
     BOOL("append_dot_mydomain", "${{$compatibility_level} <level {1} ? {yes} : {no}}"),
@@ -69,6 +70,7 @@ static const struct param_def params[] = {
     TIME("maximal_queue_lifetime", "5d", 'd'),
     SIZE("message_size_limit", "10240000"),
     TIME("minimal_backoff_time", "300s", 's'),
+    STR("multi_instance_directories", ""),
     STR("multi_instance_name", ""),
     STR("mydestination", "$myhostname, localhost.$mydomain, localhost"),
     DERIVED("mydomain", derive_mydomain),

@@ -6,6 +6,7 @@
 #define POSTERN_QUEUEFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -74,27 +75,65 @@ struct queue_writer {
     char id[32];
     off_t length_offset;        /* where the content length is patched */
     off_t content_length;
-    struct strbuf *buf;         /* pending header records */
+    struct strbuf *buf;         /* pending records and content (one write
+                                 * for a small message) */
+    off_t flushed;              /* bytes of the file written so far */
+    int bad_value;              /* a value held LF: commit refuses */
 };
-/* Create the temporary file in queue_dir/incoming and derive the id. */
+/* Create the temporary file in queue_dir/incoming (mode 0660 less the
+ * umask) and derive the id; the arrival time is now.  0, or -1 with err set
+ * (errno kept). */
 int queue_writer_open(struct queue_writer *w, const char *queue_dir,
                       struct strbuf *err);
-/* Header records, in the order of doc/queue-format.md. */
+/* Header records, in the order of doc/queue-format.md.  Values must not
+ * hold LF (the caller validates; a value with LF makes commit fail). */
 void queue_writer_sender(struct queue_writer *w, const char *sender);
 void queue_writer_attr(struct queue_writer *w, const char *name_eq_value);
 void queue_writer_recipient(struct queue_writer *w, const char *address);
 void queue_writer_rcpt_attr(struct queue_writer *w, const char *name_eq_value);
-/* Start the content; then append content bytes (LF line ends). */
+/* Start the content; then append content bytes (LF line ends; the caller
+ * makes the content end with LF).  Content is buffered and written in large
+ * writes.  0, or -1 with errno set (ENOSPC, EDQUOT: the disk is full). */
 int queue_writer_begin_content(struct queue_writer *w);
 int queue_writer_content(struct queue_writer *w, const void *bytes, size_t n);
 /* Finish: patch the length, write E, fsync, rename into incoming/ under the
  * id (RENAME_NOREPLACE), fsync the directory.  0 (the message is safe), or
- * -1 with err set and the temporary file removed. */
+ * -1 with err set, errno kept and the temporary file removed. */
 int queue_writer_commit(struct queue_writer *w, struct strbuf *err);
 /* Give up: remove the temporary file. */
 void queue_writer_abort(struct queue_writer *w);
 
 /* Poke qmgr through the trigger FIFO (best effort): 'A' new mail, 'F' flush. */
 void queue_trigger(const char *queue_dir, char request);
+
+/* 1 when name has the form of a queue id (upper-case hex, 6-31 digits). */
+int queue_id_valid(const char *name);
+
+/* ---- the queue directory tree (lib/queuedirs.c) ---- */
+/* Create queue_dir and its subdirectories and the trigger FIFO with the
+ * modes of doc/privileges.md, or fix the modes and owners of existing ones:
+ *   queue_dir 0755; incoming/ 01770 owner:group (the setgid_group creates
+ *   files there and opens it to fsync it; sticky: an injector can rename or
+ *   remove only its own files); public/ 0710 owner:group (the group reaches
+ *   the FIFO, lists nothing); active/ deferred/ hold/ corrupt/ pid/ 0700
+ *   owner; public/qmgr a FIFO 0620 owner:group.
+ * owner/group (uid_t)-1/(gid_t)-1: leave ownership alone (a self-contained
+ * instance, where everything belongs to the invoking user).  0, or -1 with
+ * err set. */
+int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
+                      struct strbuf *err);
+/* The queue subdirectory (QUEUE_INCOMING, ...) that holds the message id,
+ * or NULL when no queue does. */
+const char *queue_find(const char *queue_dir, const char *id);
+
+/* ---- listing (lib/queuelist.c) ---- */
+/* Print the queue as mailq(1)/postqueue -p do: the heading, one entry per
+ * message (id with `*` when active, `!` when on hold; size; arrival; sender,
+ * then each recipient still to do, indented, after its deferral reason in
+ * parentheses), then `-- N Kbytes in M Requests.`, or `Mail queue is
+ * empty`.  Messages of incoming/, active/, deferred/, hold/, in that order.
+ * Returns 0, or -1 when a queue directory cannot be read (logged; nothing
+ * is printed then). */
+int queue_list(const char *queue_dir, FILE *out);
 
 #endif

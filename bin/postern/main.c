@@ -4,6 +4,7 @@
  *   map    build, query and list lookup tables (postmap)
  *   alias  build and query aliases(5) tables (postalias)
  *   check  check the configuration and the tables it names (postfix check)
+ *   queue  list, flush, delete, hold, release, requeue, print queued mail
  *
  * Each subcommand is in its own file beside this one.
  */
@@ -22,6 +23,7 @@ static const struct {
     {"map", cmd_map, "build, query or list a lookup table (postmap)"},
     {"alias", cmd_alias, "build or query an aliases table (postalias)"},
     {"check", cmd_check, "check main.cf and the tables it uses"},
+    {"queue", cmd_queue, "list or manage the mail queue (postqueue, postsuper, postcat)"},
 };
 
 static int usage(void)

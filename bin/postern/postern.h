@@ -8,6 +8,7 @@ int cmd_conf(int argc, char **argv);    /* postconf */
 int cmd_map(int argc, char **argv);     /* postmap */
 int cmd_alias(int argc, char **argv);   /* postalias */
 int cmd_check(int argc, char **argv);   /* postfix check */
+int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
 
 /* conf_edit.c: `postern conf -e` (args "name = value") and -X (args are
  * names): rewrite main.cf keeping comments and order.  Exit status. */

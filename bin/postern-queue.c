@@ -1,0 +1,604 @@
+/* postern-queue - the injector: stores one message in the queue.
+ *
+ * Interface 2 of DESIGN.md (doc/injection.md, postern-queue(8)): the message
+ * on fd 0 (LF or CRLF line ends; stored with LF), the envelope on fd 1 as
+ * NUL-terminated records, the status channel on fd 3 when open.  The queue
+ * file is written as doc/queue-format.md says, and only after it and its
+ * directory entry are on disk does `K`+id go to fd 3 and qmgr get a poke.
+ *
+ * It may run setgid to `setgid_group` so that local users can queue mail
+ * (doc/privileges.md): then it trusts nothing from its caller but the
+ * message and the envelope.  A caller that names a configuration the
+ * administrator did not list (-c, -o, POSTERN_CONFIG_DIR) loses the group
+ * first.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fdio.h"
+#include "log.h"
+#include "queuefile.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+/* exit codes of qmail-queue(8), as doc/injection.md lists them */
+#define EXIT_ADDRESS_TOO_LONG   11
+#define EXIT_REFUSED            31
+#define EXIT_NO_MEMORY          51
+#define EXIT_TIMEOUT            52
+#define EXIT_WRITE_ERROR        53
+#define EXIT_MESSAGE_READ       54
+#define EXIT_ENVELOPE_READ      55
+#define EXIT_INTERNAL           81
+#define EXIT_ENVELOPE_FORMAT    91
+
+#define STATUS_FD           3
+#define MAX_ADDRESS         2048            /* F and T values */
+#define MAX_RECORD          8192            /* any envelope record */
+#define MAX_ENVELOPE        (16L << 20)     /* all records together */
+#define MAX_HEADER_LINE     4096            /* kept for the Message-ID scan */
+#define INJECT_TIMEOUT      86400           /* as qmail-queue: a day */
+#define SPACE_CHECK_STEP    (1LL << 20)     /* free space checks while writing */
+
+static int status_open;                     /* fd 3 was open at start */
+static struct queue_writer writer;
+static volatile sig_atomic_t writer_open;
+
+/* The envelope as read from fd 1. */
+struct envelope {
+    char *sender;
+    struct strlist attrs;                   /* A records: "name=value" */
+    struct strlist rcpt_records;            /* "T..." and "P..." in order */
+    size_t rcpt_count;
+    long uid_index;                         /* the uid attribute in attrs, or -1 */
+    int local;                              /* origin=local */
+};
+
+/* What is known about the message while it streams in. */
+struct message {
+    long long size;                         /* bytes stored (LF line ends) */
+    long long limit;                        /* message_size_limit; 0: none */
+    long long minfree;                      /* queue_minfree */
+    long long next_space_check;             /* size at which to look again */
+    int too_big;
+    int pending_cr;                         /* a chunk ended in CR */
+    int last_byte;
+    int stored;                             /* the envelope is written: content goes to the file */
+    struct strbuf held;                     /* content read before the envelope */
+    int in_header;                          /* still in the header part */
+    struct strbuf line;                     /* the header line being scanned */
+    struct strbuf message_id;
+    int message_id_state;                   /* 0 looking, 1 in it, 2 done */
+};
+
+/* Write a status record to fd 3 when it is open. */
+static void status(int type, const char *text)
+{
+    if (!status_open)
+        return;
+    struct strbuf rec = STRBUF_INIT;
+    record_put(&rec, type, text);
+    if (write_all(STATUS_FD, rec.s, rec.len) < 0)
+        msg_warn_errno("write status to fd %d", STATUS_FD);
+    strbuf_free(&rec);
+}
+
+/* Remove the temporary file and exit with code, after logging why. */
+static _Noreturn void refuse(int code, int status_type, const char *status_text)
+{
+    if (writer_open) {
+        writer_open = 0;
+        queue_writer_abort(&writer);
+    }
+    if (status_text)
+        status(status_type, status_text);
+    exit(code);
+}
+
+/* A write into the queue failed: a full disk is a 4.3.1 refusal.  `what`
+ * says what failed; with_reason: it already ends in strerror(error). */
+static _Noreturn void write_failed(const char *what, int error, int with_reason)
+{
+    const char *reason = with_reason ? "" : strerror(error);
+    const char *colon = with_reason ? "" : ": ";
+    if (error == ENOSPC || error == EDQUOT) {
+        msg_warn("%s%s%s: not enough space in the queue file system", what, colon, reason);
+        refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+    }
+    msg_warn("%s%s%s", what, colon, reason);
+    refuse(EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
+}
+
+/* SIGALRM: the submitter stalled for a day. */
+static void on_timeout(int sig)
+{
+    (void)sig;
+    if (writer_open && writer.dir_fd >= 0 && writer.tmp_name[0])
+        (void)unlinkat(writer.dir_fd, writer.tmp_name, 0);
+    _exit(EXIT_TIMEOUT);
+}
+
+/* Free bytes in the queue file system (refuses when it cannot tell). */
+static unsigned long long free_space(int fd)
+{
+    struct statvfs fs;
+    if (fstatvfs(fd, &fs) < 0) {
+        msg_warn_errno("statvfs of the queue directory");
+        refuse(EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
+    }
+    return (unsigned long long)fs.f_bavail * fs.f_frsize;
+}
+
+/* Free space check before anything is written, by Postfix's rule: refuse
+ * when the free space is at most queue_minfree, or when a message of
+ * message_size_limit bytes would take more than 2/3 of it. */
+static void check_space(long long minfree, long long limit)
+{
+    unsigned long long free_bytes = free_space(writer.dir_fd);
+    if ((minfree > 0 && free_bytes <= (unsigned long long)minfree)
+        || (limit > 0 && (unsigned long long)limit * 3 / 2 >= free_bytes)) {
+        msg_warn("not enough free space in the queue file system: %llu bytes free, "
+                 "queue_minfree=%lld, message_size_limit=%lld",
+                 free_bytes, minfree, limit);
+        refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+    }
+}
+
+/* Scan one complete header line (without LF) for Message-ID. */
+static void scan_header_line(struct message *m)
+{
+    const char *s = strbuf_str(&m->line);
+    if (m->line.len == 0) {
+        m->in_header = 0;
+        if (m->message_id_state == 1)
+            m->message_id_state = 2;
+        return;
+    }
+    if (m->message_id_state == 1) {
+        if (s[0] == ' ' || s[0] == '\t') {     /* a folded Message-ID */
+            strbuf_puts(&m->message_id, s + strspn(s, " \t"));
+            return;
+        }
+        m->message_id_state = 2;
+    }
+    if (m->message_id_state == 0 && strncasecmp(s, "Message-ID:", 11) == 0) {
+        strbuf_set(&m->message_id, s + 11 + strspn(s + 11, " \t"));
+        m->message_id_state = 1;
+    }
+}
+
+/* Follow header lines through the content until the blank line. */
+static void scan_header(struct message *m, const char *bytes, size_t n)
+{
+    while (n > 0 && m->in_header) {
+        const char *lf = memchr(bytes, '\n', n);
+        size_t take = lf ? (size_t)(lf - bytes) : n;
+        if (m->line.len < MAX_HEADER_LINE)
+            strbuf_append(&m->line, bytes, take < MAX_HEADER_LINE ? take : MAX_HEADER_LINE);
+        if (!lf)
+            return;
+        scan_header_line(m);
+        strbuf_reset(&m->line);
+        bytes += take + 1;
+        n -= take + 1;
+    }
+}
+
+/* Take content bytes (already LF): count, scan, store or hold them. */
+static void take_content(struct message *m, const char *bytes, size_t n)
+{
+    if (n == 0 || m->too_big)
+        return;
+    m->size += (long long)n;
+    if (m->limit > 0 && m->size > m->limit) {
+        m->too_big = 1;             /* the rest is read and dropped */
+        strbuf_free(&m->held);
+        return;
+    }
+    /* a message of unknown size may not eat into queue_minfree: look
+     * again at every SPACE_CHECK_STEP bytes */
+    if (m->minfree > 0 && m->size >= m->next_space_check) {
+        m->next_space_check = m->size + SPACE_CHECK_STEP;
+        unsigned long long free_bytes = free_space(writer.dir_fd);
+        unsigned long long pending = m->held.len + (writer.buf ? writer.buf->len : 0);
+        if (free_bytes <= (unsigned long long)m->minfree + pending) {
+            msg_warn("queue file system below queue_minfree=%lld while writing "
+                     "(%llu bytes free)", m->minfree, free_bytes);
+            refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+        }
+    }
+    m->last_byte = (unsigned char)bytes[n - 1];
+    if (m->in_header)
+        scan_header(m, bytes, n);
+    if (!m->stored)
+        strbuf_append(&m->held, bytes, n);
+    else if (queue_writer_content(&writer, bytes, n) < 0)
+        write_failed("write queue file", errno, 0);
+}
+
+/* CRLF to LF, in place across chunk boundaries; then take_content. */
+static void take_input(struct message *m, char *bytes, size_t n)
+{
+    if (m->pending_cr) {
+        m->pending_cr = 0;
+        if (n > 0 && bytes[0] == '\n') {
+            /* the CR of a CRLF split between reads: dropped */
+        } else {
+            take_content(m, "\r", 1);
+        }
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        char *cr = memchr(bytes + i, '\r', n - i);
+        size_t upto = cr ? (size_t)(cr - bytes) : n;
+        if (out != i)
+            memmove(bytes + out, bytes + i, upto - i);
+        out += upto - i;
+        i = upto;
+        if (!cr)
+            break;
+        if (i + 1 == n) {           /* CR at the end: decide with the next read */
+            m->pending_cr = 1;
+            i++;
+        } else if (bytes[i + 1] == '\n') {
+            i++;                    /* drop the CR of CRLF */
+        } else {
+            bytes[out++] = '\r';    /* a bare CR stays */
+            i++;
+        }
+    }
+    take_content(m, bytes, out);
+}
+
+/* Read one chunk of the message; 0 at end of input. */
+static int read_message_chunk(struct message *m)
+{
+    static char buf[64 * 1024];
+    ssize_t r;
+    do
+        r = read(0, buf, sizeof buf);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        msg_warn_errno("read message");
+        refuse(EXIT_MESSAGE_READ, 0, NULL);
+    }
+    if (r > 0)
+        take_input(m, buf, (size_t)r);
+    return r > 0;
+}
+
+/* A record value must not hold LF (NUL cannot occur in a record). */
+static void check_value(const struct strbuf *rec)
+{
+    if (memchr(rec->s, '\n', rec->len)) {
+        msg_warn("envelope record with a line feed");
+        refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+    }
+}
+
+/* Read the whole envelope from fd 1 and check its form. */
+static void read_envelope(struct envelope *env)
+{
+    struct record_reader *reader = xmalloc(sizeof *reader);
+    struct strbuf rec = STRBUF_INIT;
+    size_t total = 0;
+    int last_was_rcpt = 0;
+    record_reader_init(reader, 1);
+    for (;;) {
+        int r = record_read(reader, &rec, MAX_RECORD);
+        if (r < 0 && errno == EMSGSIZE) {
+            msg_warn("envelope record longer than %d bytes", MAX_RECORD);
+            refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+        }
+        if (r <= 0) {
+            if (r < 0 && errno != EPROTO)
+                msg_warn_errno("read envelope");
+            else
+                msg_warn("envelope ends without its end record");
+            refuse(EXIT_ENVELOPE_READ, 0, NULL);
+        }
+        if (rec.len == 0)
+            break;
+        total += rec.len;
+        if (total > MAX_ENVELOPE) {
+            msg_warn("envelope larger than %ld bytes", MAX_ENVELOPE);
+            refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+        }
+        check_value(&rec);
+        char type = rec.s[0];
+        const char *value = rec.s + 1;
+        if ((type == 'F' || type == 'T') && rec.len - 1 > MAX_ADDRESS) {
+            msg_warn("envelope address longer than %d bytes", MAX_ADDRESS);
+            refuse(EXIT_ADDRESS_TOO_LONG, 0, NULL);
+        }
+        if (!env->sender) {
+            if (type != 'F') {
+                msg_warn("envelope does not start with a sender record");
+                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+            }
+            env->sender = xstrdup(value);
+            continue;
+        }
+        const char *eq = strchr(value, '=');
+        switch (type) {
+        case 'T':
+            if (!*value) {
+                msg_warn("empty recipient in the envelope");
+                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+            }
+            strlist_add(&env->rcpt_records, rec.s);
+            env->rcpt_count++;
+            last_was_rcpt = 1;
+            break;
+        case 'P':
+            if (!last_was_rcpt || !eq || eq == value) {
+                msg_warn("malformed recipient attribute in the envelope");
+                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+            }
+            strlist_add(&env->rcpt_records, rec.s);
+            break;
+        case 'A':
+            if (!eq || eq == value) {
+                msg_warn("malformed message attribute in the envelope");
+                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+            }
+            strlist_add(&env->attrs, value);
+            if (strncmp(value, "uid=", 4) == 0)
+                env->uid_index = (long)env->attrs.count - 1;
+            else if (strcmp(value, "origin=local") == 0)
+                env->local = 1;
+            last_was_rcpt = 0;
+            break;
+        default:
+            msg_warn("unknown envelope record type 0x%02x", (unsigned char)type);
+            refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+        }
+    }
+    if (!env->sender || env->rcpt_count == 0) {
+        msg_warn("envelope without %s", env->sender ? "recipients" : "a sender");
+        refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+    }
+    strbuf_free(&rec);
+    free(reader);
+}
+
+/* Set-group-id for a user: the uid attribute is that user's real uid,
+ * whatever the envelope claims (as Postfix's postdrop records it). */
+static void record_real_uid(struct envelope *env)
+{
+    char value[32];
+    snprintf(value, sizeof value, "uid=%lu", (unsigned long)getuid());
+    if (env->uid_index < 0) {
+        strlist_add(&env->attrs, value);
+        env->uid_index = (long)env->attrs.count - 1;
+        return;
+    }
+    char **item = &env->attrs.item[env->uid_index];
+    if (strcmp(*item, value) != 0) {
+        struct strbuf claimed = STRBUF_INIT;
+        msg_warn("envelope %s replaced by the real %s",
+                 log_printable(&claimed, *item, 64), value);
+        strbuf_free(&claimed);
+        free(*item);
+        *item = xstrdup(value);
+    }
+}
+
+/* The envelope is complete: write the records, then what content came. */
+static void store_envelope(struct envelope *env, struct message *m)
+{
+    queue_writer_sender(&writer, env->sender);
+    for (size_t i = 0; i < env->attrs.count; i++)
+        queue_writer_attr(&writer, env->attrs.item[i]);
+    for (size_t i = 0; i < env->rcpt_records.count; i++) {
+        const char *rec = env->rcpt_records.item[i];
+        if (rec[0] == 'T')
+            queue_writer_recipient(&writer, rec + 1);
+        else
+            queue_writer_rcpt_attr(&writer, rec + 1);
+    }
+    queue_writer_begin_content(&writer);
+    m->stored = 1;
+    if (m->held.len && queue_writer_content(&writer, m->held.s, m->held.len) < 0)
+        write_failed("write queue file", errno, 0);
+    strbuf_free(&m->held);
+}
+
+/* Read the message and the envelope in whichever order the submitter
+ * writes them: a qmail-style submitter writes the message first, others
+ * the envelope first; the message is held in memory only until the
+ * envelope is complete. */
+static void read_input(struct envelope *env, struct message *m)
+{
+    int message_done = 0, envelope_done = 0;
+    while (!message_done || !envelope_done) {
+        int message_ready = 0, envelope_ready = 0;
+        if (message_done) {
+            envelope_ready = 1;
+        } else if (envelope_done) {
+            message_ready = 1;
+        } else {
+            struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = 1, .events = POLLIN}};
+            if (poll(fds, 2, -1) < 0) {
+                if (errno == EINTR)
+                    continue;
+                msg_warn_errno("poll");
+                refuse(EXIT_MESSAGE_READ, 0, NULL);
+            }
+            message_ready = fds[0].revents != 0;
+            envelope_ready = fds[1].revents != 0;
+        }
+        if (envelope_ready && !envelope_done) {
+            read_envelope(env);
+            envelope_done = 1;
+            if (getegid() != getgid() && getuid() != 0)
+                record_real_uid(env);
+            if (!m->too_big)
+                store_envelope(env, m);
+        }
+        if (message_ready && !message_done && !read_message_chunk(m)) {
+            message_done = 1;
+            if (m->pending_cr) {
+                m->pending_cr = 0;
+                take_content(m, "\r", 1);
+            }
+            if (m->size > 0 && m->last_byte != '\n')
+                take_content(m, "\n", 1);
+            if (m->in_header && m->line.len)
+                scan_header_line(m);
+        }
+    }
+}
+
+/* Running set-group-id for a user other than root: give up the group for
+ * good, so the caller gets nothing it could not do itself (a self-contained
+ * instance runs this way). */
+static void drop_group(void)
+{
+    gid_t gid = getgid();
+    if (setresgid(gid, gid, gid) < 0 || getegid() != gid)
+        msg_fatal_temp("cannot drop the set-group-id privilege");
+}
+
+/* 1 when dir is listed in alternate_config_directories or
+ * multi_instance_directories of the configuration loaded now. */
+static int config_dir_trusted(const char *dir)
+{
+    static const char *const lists[] = {
+        "alternate_config_directories", "multi_instance_directories",
+    };
+    int trusted = 0;
+    for (size_t i = 0; i < 2 && !trusted; i++) {
+        struct strlist dirs = STRLIST_INIT;
+        conf_list(lists[i], &dirs);
+        for (size_t j = 0; j < dirs.count && !trusted; j++)
+            trusted = strcmp(dirs.item[j], dir) == 0;
+        strlist_free(&dirs);
+    }
+    return trusted;
+}
+
+/* Load the configuration.  Unprivileged: what the caller names.  Set-group-id
+ * for a user other than root, as Postfix's postdrop: the default main.cf;
+ * another directory (-c, POSTERN_CONFIG_DIR) keeps the group only when the
+ * default main.cf lists it in alternate_config_directories or
+ * multi_instance_directories; otherwise, and with any -o, the group is
+ * dropped first and the caller's choice honoured with the caller's rights. */
+static void load_config(int privileged, const char *chosen_dir, struct strlist *overrides)
+{
+    const char *env = getenv("POSTERN_CONFIG_DIR");
+    const char *wanted = chosen_dir ? chosen_dir : env && *env ? env : NULL;
+    if (privileged && overrides->count > 0) {
+        drop_group();
+        privileged = 0;
+    }
+    if (privileged && wanted && strcmp(wanted, DEF_CONFIG_DIR) != 0) {
+        config_set_dir(DEF_CONFIG_DIR);
+        config_load(1);
+        if (!config_dir_trusted(wanted))
+            drop_group();
+    } else if (privileged) {
+        wanted = DEF_CONFIG_DIR;        /* the environment is not trusted */
+    }
+    if (wanted)
+        config_set_dir(wanted);
+    for (size_t i = 0; i < overrides->count; i++)
+        config_add_override(overrides->item[i]);
+    config_load(0);
+}
+
+static _Noreturn void usage(void)
+{
+    fprintf(stderr, "usage: postern-queue [-c DIR] [-o name=value]... [-v]\n"
+            "  message on fd 0, envelope records on fd 1, status on fd 3\n");
+    exit(EXIT_INTERNAL);
+}
+
+int main(int argc, char **argv)
+{
+    status_open = fcntl(STATUS_FD, F_GETFD) >= 0;
+    /* a caller may start us with 0, 1 or 2 closed, hoping that a queue
+     * file becomes one of them: fill them with /dev/null first */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_RDWR) != fd)
+            _exit(EXIT_INTERNAL);
+    umask(007);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);       /* a file size limit is a write error (EFBIG) */
+    log_open("postern-queue", 0);
+    log_exit_codes(EXIT_NO_MEMORY, EXIT_INTERNAL);
+    int privileged = getegid() != getgid() && getuid() != 0;
+    const char *chosen_dir = NULL;
+    struct strlist overrides = STRLIST_INIT;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:o:v")) != -1) {
+        if (opt == 'c')
+            chosen_dir = optarg;
+        else if (opt == 'o')
+            strlist_add(&overrides, optarg);
+        else if (!config_common_option(opt, optarg))
+            usage();
+    }
+    if (optind != argc)
+        usage();
+    load_config(privileged, chosen_dir, &overrides);
+    strlist_free(&overrides);
+
+    const char *queue_dir = xstrdup(conf_str("queue_directory"));
+    struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
+                        .minfree = conf_size("queue_minfree"),
+                        .next_space_check = SPACE_CHECK_STEP};
+    struct envelope env = {.uid_index = -1};
+
+    struct strbuf err = STRBUF_INIT;
+    if (queue_writer_open(&writer, queue_dir, &err) < 0)
+        write_failed(strbuf_str(&err), errno, 1);
+    writer_open = 1;
+    check_space(m.minfree, m.limit);
+    signal(SIGALRM, on_timeout);
+    alarm(INJECT_TIMEOUT);
+
+    read_input(&env, &m);
+    if (m.too_big) {
+        msg_info("reject: message size exceeds message_size_limit=%lld", m.limit);
+        refuse(EXIT_REFUSED, 'D', "552 5.3.4 Message size exceeds fixed maximum message size");
+    }
+    writer_open = 0;
+    if (queue_writer_commit(&writer, &err) < 0)
+        write_failed(strbuf_str(&err), errno, 1);
+    alarm(0);
+
+    status('K', writer.id);
+    queue_trigger(queue_dir, 'A');
+
+    struct strbuf printable = STRBUF_INIT, sender = STRBUF_INIT;
+    if (env.local && env.uid_index >= 0) {  /* as Postfix's pickup logs local mail */
+        const char *uid = env.attrs.item[env.uid_index] + 4;
+        msg_info("%s: uid=%s from=<%s>", writer.id, log_printable(&printable, uid, 32),
+                 log_printable(&sender, env.sender, 0));
+        strbuf_reset(&printable);
+    }
+    msg_info("%s: message-id=%s", writer.id,
+             m.message_id.len ? log_printable(&printable, strbuf_str(&m.message_id), 0) : "<>");
+    strbuf_free(&printable);
+    strbuf_free(&sender);
+    strbuf_free(&err);
+    strbuf_free(&m.line);
+    strbuf_free(&m.message_id);
+    free(env.sender);
+    strlist_free(&env.attrs);
+    strlist_free(&env.rcpt_records);
+    free((char *)queue_dir);
+    return 0;
+}

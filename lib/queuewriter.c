@@ -1,0 +1,244 @@
+/* queuewriter.c - writing a new queue file (postern-queue): a temporary
+ * dot-file in incoming/, one write for the records of a small message,
+ * large writes for the content, fsync, rename to the queue id, fsync of the
+ * directory (doc/queue-format.md, "Durability").  A file is named by an id
+ * only once it is complete and on disk. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "fdio.h"
+#include "queuefile.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define WRITER_FLUSH    (128 * 1024)    /* buffer content up to this much */
+#define LENGTH_DIGITS   12              /* the M record is patched in place */
+
+/* Set err to "what: strerror(errno)" keeping errno. */
+static void set_errno_err(struct strbuf *err, const char *what)
+{
+    int saved = errno;
+    strbuf_reset(err);
+    strbuf_printf(err, "%s: %s", what, strerror(saved));
+    errno = saved;
+}
+
+/* Derive the queue id: the microseconds of now (5 hex digits) and the inode. */
+static void make_id(struct queue_writer *w, long usec, ino_t inode)
+{
+    snprintf(w->id, sizeof w->id, "%05lX%llX", (unsigned long)usec & 0xFFFFF,
+             (unsigned long long)inode);
+}
+
+int queue_writer_open(struct queue_writer *w, const char *queue_dir,
+                      struct strbuf *err)
+{
+    static unsigned serial;
+    memset(w, 0, sizeof *w);
+    w->fd = w->dir_fd = -1;
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/" QUEUE_INCOMING, queue_dir);
+    w->dir_fd = open(path.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dir_fd < 0) {
+        set_errno_err(err, path.s);
+        strbuf_free(&path);
+        return -1;
+    }
+    strbuf_free(&path);
+    do {
+        snprintf(w->tmp_name, sizeof w->tmp_name, ".tmp.%ld.%u", (long)getpid(), serial++);
+        w->fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
+    } while (w->fd < 0 && errno == EEXIST);
+    struct stat st;
+    if (w->fd < 0 || fstat(w->fd, &st) < 0) {
+        set_errno_err(err, "create a queue file in " QUEUE_INCOMING);
+        int saved = errno;
+        queue_writer_abort(w);
+        errno = saved;
+        return -1;
+    }
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    make_id(w, (long)now.tv_usec, st.st_ino);
+    w->buf = xmalloc(sizeof *w->buf);
+    *w->buf = (struct strbuf)STRBUF_INIT;
+    strbuf_grow(w->buf, 4096);
+    strbuf_printf(w->buf, "V1\nt%lld.%06ld\n", (long long)now.tv_sec, (long)now.tv_usec);
+    return 0;
+}
+
+/* Append one header record "<type><value>\n". */
+static void put_record(struct queue_writer *w, int type, const char *value)
+{
+    if (strchr(value, '\n'))
+        w->bad_value = 1;
+    strbuf_putc(w->buf, type);
+    strbuf_puts(w->buf, value);
+    strbuf_putc(w->buf, '\n');
+}
+
+void queue_writer_sender(struct queue_writer *w, const char *sender)
+{
+    put_record(w, 'F', sender);
+}
+
+void queue_writer_attr(struct queue_writer *w, const char *name_eq_value)
+{
+    put_record(w, 'A', name_eq_value);
+}
+
+void queue_writer_recipient(struct queue_writer *w, const char *address)
+{
+    put_record(w, RCPT_TODO, address);
+}
+
+void queue_writer_rcpt_attr(struct queue_writer *w, const char *name_eq_value)
+{
+    put_record(w, 'P', name_eq_value);
+}
+
+/* Write out the buffer.  0 or -1 (errno). */
+static int flush_buffer(struct queue_writer *w)
+{
+    if (w->buf->len == 0)
+        return 0;
+    if (write_all(w->fd, w->buf->s, w->buf->len) < 0)
+        return -1;
+    w->flushed += (off_t)w->buf->len;
+    strbuf_reset(w->buf);
+    return 0;
+}
+
+int queue_writer_begin_content(struct queue_writer *w)
+{
+    w->length_offset = w->flushed + (off_t)w->buf->len + 1;
+    strbuf_printf(w->buf, "M%0*d\n", LENGTH_DIGITS, 0);
+    w->content_length = 0;
+    return 0;
+}
+
+int queue_writer_content(struct queue_writer *w, const void *bytes, size_t n)
+{
+    w->content_length += (off_t)n;
+    if (w->buf->len + n <= WRITER_FLUSH) {
+        strbuf_append(w->buf, bytes, n);
+        return 0;
+    }
+    if (flush_buffer(w) < 0)
+        return -1;
+    if (n >= WRITER_FLUSH / 2) {
+        if (write_all(w->fd, bytes, n) < 0)
+            return -1;
+        w->flushed += (off_t)n;
+        return 0;
+    }
+    strbuf_append(w->buf, bytes, n);
+    return 0;
+}
+
+/* Write the content length into the M record, in the buffer when it is
+ * still there, else with pwrite.  0 or -1 (errno). */
+static int patch_length(struct queue_writer *w)
+{
+    char digits[LENGTH_DIGITS + 1];
+    snprintf(digits, sizeof digits, "%0*lld", LENGTH_DIGITS, (long long)w->content_length);
+    if (w->length_offset >= w->flushed) {
+        memcpy(w->buf->s + (w->length_offset - w->flushed), digits, LENGTH_DIGITS);
+        return 0;
+    }
+    ssize_t r;
+    do
+        r = pwrite(w->fd, digits, LENGTH_DIGITS, w->length_offset);
+    while (r < 0 && errno == EINTR);
+    if (r == LENGTH_DIGITS)
+        return 0;
+    if (r >= 0)
+        errno = EIO;
+    return -1;
+}
+
+/* Give the temporary file its name: renameat2(RENAME_NOREPLACE), a new
+ * microsecond on a clash, link+unlink where the file system lacks the flag. */
+static int name_file(struct queue_writer *w)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int r = renameat2(w->dir_fd, w->tmp_name, w->dir_fd, w->id, RENAME_NOREPLACE);
+        if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
+            r = linkat(w->dir_fd, w->tmp_name, w->dir_fd, w->id, 0);
+            if (r == 0)
+                (void)unlinkat(w->dir_fd, w->tmp_name, 0);
+        }
+        if (r == 0)
+            return 0;
+        if (errno != EEXIST)
+            return -1;
+        struct stat st;
+        struct timeval now;
+        if (fstat(w->fd, &st) < 0)
+            return -1;
+        gettimeofday(&now, NULL);
+        make_id(w, (long)now.tv_usec + attempt + 1, st.st_ino);
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+int queue_writer_commit(struct queue_writer *w, struct strbuf *err)
+{
+    if (w->bad_value) {
+        strbuf_set(err, "envelope value with a line feed");
+        queue_writer_abort(w);
+        errno = EINVAL;
+        return -1;
+    }
+    strbuf_puts(w->buf, "\nE\n");
+    const char *step = "write queue file";
+    if (patch_length(w) < 0 || flush_buffer(w) < 0
+        || (step = "fsync queue file", fsync(w->fd) < 0)
+        || (step = "rename queue file", name_file(w) < 0))
+        goto fail;
+    w->tmp_name[0] = '\0';          /* the file is named by its id now */
+    if (fsync(w->dir_fd) < 0) {
+        step = "fsync queue directory";
+        (void)unlinkat(w->dir_fd, w->id, 0);
+        goto fail;
+    }
+    if (close(w->fd) < 0) {
+        w->fd = -1;
+        step = "close queue file";
+        (void)unlinkat(w->dir_fd, w->id, 0);
+        goto fail;
+    }
+    w->fd = -1;
+    queue_writer_abort(w);          /* releases what is left; nothing to remove */
+    return 0;
+fail:
+    set_errno_err(err, step);
+    int saved = errno;
+    queue_writer_abort(w);
+    errno = saved;
+    return -1;
+}
+
+void queue_writer_abort(struct queue_writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->dir_fd >= 0 && w->tmp_name[0])
+        (void)unlinkat(w->dir_fd, w->tmp_name, 0);
+    if (w->dir_fd >= 0)
+        close(w->dir_fd);
+    if (w->buf) {
+        strbuf_free(w->buf);
+        free(w->buf);
+    }
+    w->fd = w->dir_fd = -1;
+    w->tmp_name[0] = '\0';
+    w->buf = NULL;
+}
