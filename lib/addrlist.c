@@ -152,8 +152,10 @@ static int parse_into(struct addrlist *list, const char *value, const char *what
                       int depth, struct strbuf *err, struct strbuf *warnings)
 {
     struct strlist words = STRLIST_INIT;
-    if (list_split(value, &words, err) < 0)
+    if (list_split(value, &words, err) < 0) {
+        strlist_free(&words);
         return -1;
+    }
     int rc = 0;
     for (size_t i = 0; i < words.count && rc == 0; i++) {
         const char *word = words.item[i];

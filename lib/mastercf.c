@@ -93,18 +93,10 @@ static int add_entry(struct master_table *table, char *text, int line, struct st
     return 0;
 }
 
-int master_read(const char *path, int allow_missing, struct master_table *table,
-                struct strbuf *err)
+/* Read entries from an open stream; `path` names it in messages. */
+static int read_stream(FILE *f, const char *path, struct master_table *table,
+                       struct strbuf *err)
 {
-    table->service = NULL;
-    table->count = 0;
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        if (errno == ENOENT && allow_missing)
-            return 0;
-        strbuf_printf(err, "open %s: %s", path, strerror(errno));
-        return -1;
-    }
     struct strbuf entry = STRBUF_INIT, problem = STRBUF_INIT;
     char *line = NULL;
     size_t size = 0;
@@ -112,8 +104,8 @@ int master_read(const char *path, int allow_missing, struct master_table *table,
     int lineno = 0, entry_line = 0, rc = 0;
     while (rc == 0 && (len = getline(&line, &size, f)) >= 0) {
         lineno++;
-        if (len > MASTER_LINE_MAX) {
-            strbuf_printf(err, "%s, line %d: line too long", path, lineno);
+        if (len > MASTER_LINE_MAX || (size_t)len != strlen(line)) {
+            strbuf_printf(err, "%s, line %d: line too long or holding a NUL byte", path, lineno);
             rc = -1;
             break;
         }
@@ -148,11 +140,44 @@ int master_read(const char *path, int allow_missing, struct master_table *table,
         rc = -1;
     }
     free(line);
-    fclose(f);
     strbuf_free(&entry);
     strbuf_free(&problem);
     if (rc < 0)
         master_free(table);
+    return rc;
+}
+
+int master_read(const char *path, int allow_missing, struct master_table *table,
+                struct strbuf *err)
+{
+    table->service = NULL;
+    table->count = 0;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT && allow_missing)
+            return 0;
+        strbuf_printf(err, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = read_stream(f, path, table, err);
+    fclose(f);
+    return rc;
+}
+
+int master_parse(const char *name, const char *text, size_t len, struct master_table *table,
+                 struct strbuf *err)
+{
+    table->service = NULL;
+    table->count = 0;
+    if (len == 0)
+        return 0;
+    FILE *f = fmemopen((void *)text, len, "r");
+    if (!f) {
+        strbuf_printf(err, "%s: %s", name, strerror(errno));
+        return -1;
+    }
+    int rc = read_stream(f, name, table, err);
+    fclose(f);
     return rc;
 }
 

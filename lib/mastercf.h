@@ -36,6 +36,9 @@ struct master_table {
  * file is an empty table when allow_missing is set. */
 int master_read(const char *path, int allow_missing, struct master_table *table,
                 struct strbuf *err);
+/* The same for text in memory (fuzzing, tests); `name` names it. */
+int master_parse(const char *name, const char *text, size_t len, struct master_table *table,
+                 struct strbuf *err);
 /* maxproc as a number: default_value for "-", 0 for "0" (Postfix: no
  * limit); -1 when it is no number. */
 long master_maxproc(const struct master_service *service, long default_value);
