@@ -151,6 +151,9 @@ like(r.stderr, r"line 1: error in pcre pattern", "  with PCRE2's reason")
 big_result = table("pcre", "/^big$/ " + "r" * (1 << 20) + "\n")
 r = query(big_result, "big")
 ok(r.returncode == 0 and r.stdout.rstrip("\n") == "r" * (1 << 20), "pcre: a 1 MB result comes back whole")
+# the logical-line reader is the one postmap uses, with a larger bound
+too_long = table("regexp", "/^a$/ " + "r" * (16 << 20) + "\n/^b$/ fine\n")
+refused(too_long, 1, r"line longer than 16777216 bytes", "regexp: a logical line over 16 MB")
 r = query(subst, "joe@example.com" * 8000)
 is_(r.returncode, 1, "pcre: a 120 kB key is searched (and not found)")
 
