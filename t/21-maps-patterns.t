@@ -201,6 +201,9 @@ refused(table("regexp", "if !/a/\n"), 1, r"if without endif", "regexp: if withou
 refused(table("regexp", "/ok/ x\n/ab" + "+" * 48 + "/ y\n"), 2, r"too complex",
         "regexp: stacked repetitions that would take all memory in regcomp")
 refused(table("regexp", "/((a{255}){255}){255}/ y\n"), 1, r"too complex", "regexp: nested counted repetitions")
+# found by the fuzzer: glibc's regcomp spent minutes on this 43-byte pattern
+refused(table("regexp", b"/dif**********+++++++++++++@b\xe9f+******/ \x83\n"), 1, r"too complex",
+        "regexp: stacked repetitions are refused at once")
 finds(table("regexp", "/^(x{2,3}){1,2}-[+*]{1,3}$/ counted\n"), "xxxxx-+*", "counted",
       "regexp: ordinary counted repetitions are fine")
 
