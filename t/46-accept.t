@@ -225,6 +225,26 @@ b.close()
 c.close()
 tap.stop(p)
 
+# ---- SIGHUP reads main.cf again ----
+d = instance("smtpd_client_connection_count_limit = 1\nsmtpd_client_event_limit_exceptions =\n")
+port = tap.free_port()
+p = start_accept(d, [f"127.0.0.1:{port}"], ["/bin/cat"], USER)
+wait_for(lambda: f"listening on 127.0.0.1:{port}" in log(d))
+a = connect(("127.0.0.1", port))
+echo(a)
+b = connect(("127.0.0.1", port))
+first = read_all(b)
+b.close()
+with open(os.path.join(d, "main.cf"), "a") as f:
+    f.write("smtpd_client_connection_count_limit = 3\n")
+p.send_signal(signal.SIGHUP)
+wait_for(lambda: "reload:" in log(d))
+b = connect(("127.0.0.1", port))
+tap.ok(first == REPLY and echo(b) == b"ping\n", "SIGHUP: a raised count limit applies to new clients")
+a.close()
+b.close()
+tap.stop(p)
+
 # ---- exemptions: default $mynetworks has the loopback network ----
 d = instance("smtpd_client_connection_count_limit = 1\nmynetworks = 127.0.0.0/8\n")
 port = tap.free_port()
