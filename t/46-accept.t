@@ -443,6 +443,19 @@ if os.path.exists(CHILD):
 else:
     tap.ok(True, "# SKIP accept_child not built (make check builds it)")
 
+# ---- -p: a pid file written once the sockets listen, removed at exit ----
+d = instance()
+port = tap.free_port()
+pid_path = os.path.join(d, "accept.pid")
+p = start_accept(d, [f"127.0.0.1:{port}"], ["/usr/bin/env"], (["-u", "root"] if AS_ROOT else []) + ["-p", pid_path])
+p_ok = wait_for(lambda: os.path.exists(pid_path))
+tap.ok(p_ok and open(pid_path).read() == f"{p.pid}\n", "-p: the pid file holds postern-accept's pid")
+s = connect(("127.0.0.1", port))
+tap.like(read_all(s), r"TCPREMOTEIP=127\.0\.0\.1", "and it is listening when the file appears")
+s.close()
+tap.stop(p)
+tap.ok(not os.path.exists(pid_path), "-p: the pid file is removed at exit")
+
 # ---- command line errors ----
 d = instance()
 r = tap.run([ACCEPT, "-c", d, "127.0.0.1", "--", "/usr/bin/env"])

@@ -4,7 +4,8 @@
  * limit, as Postfix's master and anvil give smtpd.
  *
  *   postern-accept [-c DIR] [-o name=value]... [-u USER[:GROUP]] [-l LIMIT]
- *                  [-s SERVICE] [-b BACKLOG] [-v] [ADDRESS...] -- PROGRAM [ARG...]
+ *                  [-s SERVICE] [-b BACKLOG] [-p PIDFILE] [-v] [-z]
+ *                  [ADDRESS...] -- PROGRAM [ARG...]
  *   postern-accept -i [-c DIR] [-u USER[:GROUP]] -- PROGRAM [ARG...]
  *
  * Without ADDRESS, the listening sockets come from systemd (sd_listen_fds).
@@ -23,6 +24,7 @@
 
 #include "accept.h"
 #include "config.h"
+#include "fdio.h"
 #include "log.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -32,7 +34,7 @@
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-accept [-c DIR] [-o name=value]... [-u USER[:GROUP]] "
-            "[-l LIMIT] [-s SERVICE] [-b BACKLOG] [-v] [-z] [ADDRESS...] -- PROGRAM [ARG...]\n"
+            "[-l LIMIT] [-s SERVICE] [-b BACKLOG] [-p PIDFILE] [-v] [-z] [ADDRESS...] -- PROGRAM [ARG...]\n"
             "       postern-accept -i [-c DIR] [-o name=value]... [-u USER[:GROUP]] -- PROGRAM [ARG...]\n"
             "  ADDRESS: host:port, [IPv6]:port, *:port, or /path/of/unix.socket;\n"
             "  none: the sockets systemd passes (sd_listen_fds)\n");
@@ -83,6 +85,20 @@ static char *resolve_program(const char *name)
     msg_fatal("%s: not found in PATH", name);
 }
 
+/* Write our pid to a file atomically (a temporary file renamed over it). */
+static void write_pid_file(const char *path)
+{
+    struct strbuf tmp = STRBUF_INIT, text = STRBUF_INIT;
+    strbuf_printf(&tmp, "%s.%ld.tmp", path, (long)getpid());
+    strbuf_printf(&text, "%ld\n", (long)getpid());
+    int fd = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write_all(fd, text.s, text.len) < 0 || close(fd) < 0
+        || rename(tmp.s, path) < 0)
+        msg_fatal_errno("write pid file %s", path);
+    strbuf_free(&tmp);
+    strbuf_free(&text);
+}
+
 /* Descriptors 0, 1 and 2 open, so that no connection is ever accepted onto
  * them (dup2 onto itself would keep close-on-exec). */
 static void ensure_standard_fds(void)
@@ -121,11 +137,12 @@ int main(int argc, char **argv)
     long backlog = DEFAULT_BACKLOG;
     int one_connection = 0;
     int zygote = 0;
+    const char *pid_file = NULL;
     int opt;
 
     ensure_standard_fds();
     log_open("accept", 0);
-    while ((opt = getopt(argc, argv, "+b:c:il:o:s:u:vz")) != -1) {
+    while ((opt = getopt(argc, argv, "+b:c:il:o:p:s:u:vz")) != -1) {
         if (config_common_option(opt, optarg))
             continue;
         switch (opt) {
@@ -137,6 +154,9 @@ int main(int argc, char **argv)
             break;
         case 'l':
             process_limit = number_option(optarg, "-l");
+            break;
+        case 'p':
+            pid_file = optarg;
             break;
         case 's':
             service = optarg;
@@ -203,6 +223,10 @@ int main(int argc, char **argv)
     settings.zygote = zygote;
     settings_load(&settings, process_limit);
 
+    /* written once the sockets listen (its presence says "ready"), and
+     * before privileges go, as Postfix's master writes its pid file */
+    if (pid_file)
+        write_pid_file(pid_file);
     if (!user && geteuid() == 0)
         user = conf_str("mail_owner");
     if (user)
@@ -212,6 +236,8 @@ int main(int argc, char **argv)
         msg_info("listening on %s for service %s: %s", listeners.item[i].name, service,
                  settings.program);
     int rc = serve(&listeners, &settings, process_limit);
+    if (pid_file)
+        (void)unlink(pid_file);
     free(settings.program);
     return rc;
 }
