@@ -193,18 +193,22 @@ long master_maxproc(const struct master_service *service, long default_value)
     return n;
 }
 
+void master_service_free(struct master_service *s)
+{
+    free(s->service);
+    free(s->type);
+    free(s->maxproc);
+    free(s->command);
+    for (size_t j = 0; j < s->arg_count; j++)
+        free(s->args[j]);
+    free(s->args);
+    memset(s, 0, sizeof *s);
+}
+
 void master_free(struct master_table *table)
 {
-    for (size_t i = 0; i < table->count; i++) {
-        struct master_service *s = &table->service[i];
-        free(s->service);
-        free(s->type);
-        free(s->maxproc);
-        free(s->command);
-        for (size_t j = 0; j < s->arg_count; j++)
-            free(s->args[j]);
-        free(s->args);
-    }
+    for (size_t i = 0; i < table->count; i++)
+        master_service_free(&table->service[i]);
     free(table->service);
     table->service = NULL;
     table->count = 0;
