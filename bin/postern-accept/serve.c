@@ -347,7 +347,6 @@ struct loop_state {
     struct accept_settings *settings;
     long process_limit_option;
     int sigfd;
-    int stopping;
     time_t paused_until_ms;
     time_t last_limit_warning;
     time_t last_expire;
