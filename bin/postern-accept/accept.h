@@ -71,6 +71,43 @@ void client_expire(time_t now, time_t rate_unit);
 /* Release both tables (at exit, for leak checkers). */
 void clients_free_all(void);
 
+/* ---- env.c ---- */
+/* Our environment, less the variables of another connection (once). */
+void child_env_init(void);
+/* Put the UCSPI variables of a connection at the end of the programs'
+ * environment, their text (NUL-ended strings back to back) in buf; returns
+ * the text's length. */
+size_t connection_env(const struct listener *l, int conn, const struct sockaddr *peer,
+                      unsigned connections, char *buf, size_t buf_size);
+/* The environment for a connection's program / for the zygote. */
+char **child_environment(void);
+char **zygote_environment(void);
+void child_env_free(void);
+/* Address and port of an inet socket address as text (IPv4-mapped as IPv4). */
+void format_inet(const struct sockaddr *sa, char *ip, size_t ip_size, char *port,
+                 size_t port_size);
+/* -i: set the UCSPI variables for the TCP connection on fd (inetd and
+ * systemd's Accept=yes give only the socket). */
+void export_connection_env(int fd);
+
+/* ---- spawn.c ---- */
+struct accept_settings;
+/* Children start with no blocked signals and default dispositions. */
+void spawn_init(void);
+/* Start the program on a connection; its pid, or -1 (logged). */
+pid_t spawn_program(const struct accept_settings *settings, const struct listener *l,
+                    int conn, const struct sockaddr *peer, unsigned connections);
+/* -z: start the zygote; pass it a connection (0, or -1 logged); the client
+ * of the oldest connection it has not answered; how many it has not. */
+void zygote_start(const struct accept_settings *settings);
+int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
+                unsigned connections, struct client *client);
+struct client *zygote_pending_pop(void);
+size_t zygote_pending(void);
+int zygote_descriptor(void);            /* -1 without -z */
+pid_t zygote_process(void);
+void spawn_free(void);
+
 /* ---- serve.c ---- */
 struct accept_settings {
     const char *service;            /* "smtp": for log lines */
@@ -84,9 +121,6 @@ struct accept_settings {
     char **argv;                    /* the program's argv */
     int zygote;                     /* -z: start the program once, fork it per connection */
 };
-/* -i: set the UCSPI variables for the TCP connection on fd (inetd and
- * systemd's Accept=yes give only the socket). */
-void export_connection_env(int fd);
 /* Load the settings from the configuration (at start and on SIGHUP). */
 void settings_load(struct accept_settings *settings, long process_limit_option);
 /* Serve until SIGTERM; returns the exit code. */
