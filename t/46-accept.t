@@ -17,7 +17,7 @@ import tap  # noqa: E402
 
 ACCEPT = tap.prog("postern-accept")
 AS_ROOT = os.geteuid() == 0
-# as root, postern-accept drops to mail_owner unless told otherwise
+# as root, postern-accept must be told whom to run programs as
 USER = ["-u", "nobody"] if AS_ROOT else []
 
 
@@ -164,10 +164,13 @@ if AS_ROOT:
     tap.like(out, r"^uid=65534\(nobody\) gid=65534\(\w+\) groups=65534\(\w+\)$",
              "-u nobody: the program runs as nobody with no other groups")
     tap.stop(p)
-    d = instance("mail_owner = no-such-user-here\n")
+    d = instance()
     r = tap.run([ACCEPT, "-c", d, f"127.0.0.1:{tap.free_port()}", "--", "/usr/bin/env"])
-    tap.ok(r.returncode != 0 and "unknown user: no-such-user-here" in log(d),
-           "as root without -u, postern-accept drops to mail_owner (and refuses an unknown one)")
+    tap.ok(r.returncode != 0 and "running as root: give -u USER" in log(d),
+           "as root without -u, postern-accept refuses to start")
+    r = tap.run([ACCEPT, "-c", d, "-u", "no-such-user-here", f"127.0.0.1:{tap.free_port()}",
+                 "--", "/usr/bin/env"])
+    tap.ok(r.returncode != 0 and "unknown user: no-such-user-here" in log(d), "-u: an unknown user is refused")
 else:
     tap.ok(True, "# SKIP privilege drop needs root")
     tap.ok(True, "# SKIP privilege drop needs root")
@@ -458,16 +461,16 @@ tap.ok(not os.path.exists(pid_path), "-p: the pid file is removed at exit")
 
 # ---- command line errors ----
 d = instance()
-r = tap.run([ACCEPT, "-c", d, "127.0.0.1", "--", "/usr/bin/env"])
+r = tap.run([ACCEPT, "-c", d] + USER + ["127.0.0.1", "--", "/usr/bin/env"])
 tap.ok(r.returncode != 0 and "expected host:port" in log(d), "an address without a port is refused")
-r = tap.run([ACCEPT, "-c", d, "::1:25", "--", "/usr/bin/env"])
+r = tap.run([ACCEPT, "-c", d] + USER + ["::1:25", "--", "/usr/bin/env"])
 tap.ok(r.returncode != 0 and "brackets" in log(d), "an IPv6 address without brackets is refused")
-r = tap.run([ACCEPT, "-c", d, f"127.0.0.1:{tap.free_port()}", "--", "no-such-program-x"])
+r = tap.run([ACCEPT, "-c", d] + USER + [f"127.0.0.1:{tap.free_port()}", "--", "no-such-program-x"])
 tap.ok(r.returncode != 0 and "no-such-program-x: not found in PATH" in log(d),
        "a program that does not exist is refused at start")
-r = tap.run([ACCEPT, "-c", d, "--", "/usr/bin/env"])
+r = tap.run([ACCEPT, "-c", d] + USER + ["--", "/usr/bin/env"])
 tap.ok(r.returncode != 0 and "no sockets from systemd" in log(d),
        "no address and no sockets from systemd: a clear error")
-r = tap.run([ACCEPT, "-c", d, f"127.0.0.1:{tap.free_port()}"])
+r = tap.run([ACCEPT, "-c", d] + USER + [f"127.0.0.1:{tap.free_port()}"])
 tap.ok(r.returncode == 2 and "usage:" in r.stderr, "no program: usage")
 tap.done()

@@ -85,6 +85,15 @@ static char *resolve_program(const char *name)
     msg_fatal("%s: not found in PATH", name);
 }
 
+/* Root must say whom the programs run as: not mail_owner (it owns the
+ * queue, and smtpd must not touch queued mail), nor root by accident. */
+static void require_user_when_root(const char *user)
+{
+    if (!user && geteuid() == 0)
+        msg_fatal("running as root: give -u USER, the unprivileged user the programs run as "
+                  "(not mail_owner, which owns the queue), or -u root to keep root");
+}
+
 /* Write our pid to a file atomically (a temporary file renamed over it). */
 static void write_pid_file(const char *path)
 {
@@ -199,14 +208,14 @@ int main(int argc, char **argv)
         char *program = resolve_program(argv[program_start]);
         take_systemd_connection();
         export_connection_env(0);
-        if (!user && geteuid() == 0)
-            user = conf_str("mail_owner");
+        require_user_when_root(user);
         if (user)
             drop_privileges(user);
         execv(program, argv + program_start);
         msg_fatal_temp_errno("exec %s", program);
     }
 
+    require_user_when_root(user);
     struct listeners listeners = {NULL, 0};
     if (addresses_end > addresses_start) {
         for (int i = addresses_start; i < addresses_end; i++)
@@ -227,8 +236,6 @@ int main(int argc, char **argv)
      * before privileges go, as Postfix's master writes its pid file */
     if (pid_file)
         write_pid_file(pid_file);
-    if (!user && geteuid() == 0)
-        user = conf_str("mail_owner");
     if (user)
         drop_privileges(user);
 
