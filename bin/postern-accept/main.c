@@ -198,11 +198,12 @@ int main(int argc, char **argv)
     if (program_start >= argc)
         usage();
 
-    config_load(0);
-    if (config_dir())
-        setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
+    /* the program reads the same main.cf */
+    setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
 
     if (one_connection) {
+        /* nothing of main.cf is needed here, and reading it per connection
+         * would repeat its warnings for every client */
         if (addresses_end > addresses_start)
             usage();
         char *program = resolve_program(argv[program_start]);
@@ -215,6 +216,7 @@ int main(int argc, char **argv)
         msg_fatal_temp_errno("exec %s", program);
     }
 
+    config_load(0);
     require_user_when_root(user);
     struct listeners listeners = {NULL, 0};
     if (addresses_end > addresses_start) {
