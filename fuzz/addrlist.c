@@ -1,39 +1,35 @@
-/* addrlist.c - fuzz the client address-list parser and matcher
- * (lib/addrlist.c).  Inputs that name files ("/...") are skipped: the
- * parser would read whatever file the input names. */
+/* addrlist.c - fuzz the address-list scanner (lib/addrlist.c) used on
+ * header values and sendmail arguments. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addrlist.h"
-#include "strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Every span is inside the text and the address is not empty. */
+static void check_address(const char *text, size_t start, size_t end,
+                          const char *address, void *ctx)
+{
+    size_t len = *(size_t *)ctx;
+    if (start > end || end > len || !*address || strlen(address) > len)
+        __builtin_trap();
+    (void)text;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 4096 || memchr(data, '/', size) || memchr(data, '\0', size))
-        return 0;
-    char *text = strndup((const char *)data, size);
+    char *text = malloc(size + 1);
     if (!text)
         return 0;
-    struct strbuf err = STRBUF_INIT, warnings = STRBUF_INIT;
-    struct addrlist *list = addrlist_parse(text, "fuzz", &err, &warnings);
-    if ((list == NULL) != (err.len > 0))
+    memcpy(text, data, size);
+    text[size] = '\0';
+    size_t len = strlen(text);
+    size_t count = addrlist_scan(text, check_address, &len);
+    if (count > len)
         __builtin_trap();
-    if (list) {
-        static const char *const probes[] = {"127.0.0.1", "192.0.2.1", "::1", "2001:db8::1",
-                                             "::ffff:10.1.2.3", "0.0.0.0"};
-        for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
-            int r = addrlist_match_text(list, probes[i]);
-            if (r < -1 || r > 1)
-                __builtin_trap();
-        }
-        addrlist_free(list);
-    }
-    strbuf_free(&err);
-    strbuf_free(&warnings);
     free(text);
     return 0;
 }

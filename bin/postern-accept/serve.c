@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "accept.h"
-#include "addrlist.h"
+#include "clientlist.h"
 #include "config.h"
 #include "log.h"
 #include "strbuf.h"
@@ -43,7 +43,7 @@ void settings_load(struct accept_settings *settings, long process_limit_option)
     if (settings->rate_unit < 1)
         settings->rate_unit = 1;
     struct strbuf err = STRBUF_INIT, warnings = STRBUF_INIT;
-    struct addrlist *list = addrlist_parse(conf_str("smtpd_client_event_limit_exceptions"),
+    struct clientlist *list = clientlist_parse(conf_str("smtpd_client_event_limit_exceptions"),
                                            "smtpd_client_event_limit_exceptions",
                                            &err, &warnings);
     if (!list)
@@ -52,7 +52,7 @@ void settings_load(struct accept_settings *settings, long process_limit_option)
         strbuf_trim_end(&warnings);
         msg_warn("%s", warnings.s);
     }
-    addrlist_free(settings->exceptions);
+    clientlist_free(settings->exceptions);
     settings->exceptions = list;
     strbuf_free(&err);
     strbuf_free(&warnings);
@@ -114,7 +114,7 @@ static void handle_connection(struct loop_state *st, const struct listener *l, i
     unsigned count = 0;
     if ((s->count_limit || s->rate_limit) && l->family != AF_UNIX
         && client_key_from(&key, peer) == 0) {
-        int exempt = addrlist_match(s->exceptions, peer);
+        int exempt = clientlist_match(s->exceptions, peer);
         if (exempt < 0)
             msg_warn("smtpd_client_event_limit_exceptions: a table could not answer; "
                      "the client is limited");
@@ -365,7 +365,7 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
     clients_free_all();
     child_env_free();
     close(st.sigfd);
-    addrlist_free(settings->exceptions);
+    clientlist_free(settings->exceptions);
     settings->exceptions = NULL;
     return 0;
 }

@@ -1,12 +1,12 @@
-/* addr_mastercf_test.c - unit tests for lib/addrlist.c (client address
+/* clientlist_mastercf_test.c - unit tests for lib/clientlist.c (client address
  * lists: networks, negation, files, tables, errors) and lib/mastercf.c
  * (master.cf entries, continuation lines, braces, errors).  Run by
- * t/49-addrlist-mastercf.t. */
+ * t/49-clientlist-mastercf.t. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "addrlist.h"
+#include "clientlist.h"
 #include "mastercf.h"
 #include "strbuf.h"
 #include "tap.h"
@@ -30,14 +30,14 @@ static const char *write_file(const char *name, const char *text)
 static int match(const char *list_text, const char *address)
 {
     struct strbuf err = STRBUF_INIT;
-    struct addrlist *list = addrlist_parse(list_text, "test", &err, NULL);
+    struct clientlist *list = clientlist_parse(list_text, "test", &err, NULL);
     if (!list) {
         diag("parse error", err.s);
         strbuf_free(&err);
         return -9;
     }
-    int r = addrlist_match_text(list, address);
-    addrlist_free(list);
+    int r = clientlist_match_text(list, address);
+    clientlist_free(list);
     strbuf_free(&err);
     return r;
 }
@@ -47,14 +47,14 @@ static char *parse_error(const char *list_text)
 {
     static char message[512];
     struct strbuf err = STRBUF_INIT;
-    struct addrlist *list = addrlist_parse(list_text, "test", &err, NULL);
+    struct clientlist *list = clientlist_parse(list_text, "test", &err, NULL);
     snprintf(message, sizeof message, "%s", list ? "" : err.s);
-    addrlist_free(list);
+    clientlist_free(list);
     strbuf_free(&err);
     return message;
 }
 
-static void test_addrlist(void)
+static void test_clientlist(void)
 {
     is_int(match("127.0.0.0/8", "127.0.0.1"), 1, "IPv4 network matches");
     is_int(match("127.0.0.0/8", "128.0.0.1"), 0, "IPv4 network does not match outside");
@@ -93,14 +93,14 @@ static void test_addrlist(void)
     ok(parse_error("cidr:/nonexistent/table")[0] != '\0', "a table that cannot be opened is an error");
 
     struct strbuf err = STRBUF_INIT, warnings = STRBUF_INIT;
-    struct addrlist *list = addrlist_parse("example.com, .example.net, 127.0.0.1", "test",
+    struct clientlist *list = clientlist_parse("example.com, .example.net, 127.0.0.1", "test",
                                            &err, &warnings);
     ok(list != NULL, "host name patterns parse");
     is_str(warnings.s, "test: host name pattern \"example.com\" is not matched (client names are "
            "not looked up here)\ntest: host name pattern \".example.net\" is not matched (client "
            "names are not looked up here)\n", "and are reported as never matching");
-    is_int(addrlist_match_text(list, "127.0.0.1"), 1, "the address items still match");
-    addrlist_free(list);
+    is_int(clientlist_match_text(list, "127.0.0.1"), 1, "the address items still match");
+    clientlist_free(list);
     strbuf_free(&err);
     strbuf_free(&warnings);
 }
@@ -164,7 +164,7 @@ int main(void)
         perror("mkdtemp");
         return 254;
     }
-    test_addrlist();
+    test_clientlist();
     test_mastercf();
     char command[600];
     snprintf(command, sizeof command, "%s", tempdir);
