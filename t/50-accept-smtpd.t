@@ -5,6 +5,7 @@
 # concurrency of the issue: 200 idle sessions and 50 active ones at once do
 # not disturb each other.  Skipped until postern-smtpd is built.
 import os
+import shutil
 import smtplib
 import socket
 import sys
@@ -159,4 +160,41 @@ for s in idle:
     s.close()
 tap.is_(alive, IDLE, "and every idle session still answers NOOP afterwards")
 tap.stop(p)
+
+# ---- postern start: the instance listens on its port; swaks delivers ----
+top = tap.tempdir()
+os.chmod(top, 0o755)     # run by root, the instance delivers as nobody
+inst = os.path.join(top, "inst")
+port = tap.free_port()
+r = tap.run(["postern", "init", inst, "--port", str(port)])
+tap.is_(r.returncode, 0, "postern init --port N")
+# the programs under test (daemon_directory of the instance is where postern is)
+o = ["-o", f"daemon_directory={os.path.dirname(SMTPD)}"]
+r = tap.run(["postern", "start", "-c", inst] + o)
+tap.like(r.stdout, rf"SMTP on 127\.0\.0\.1:{port} \(postern-accept pid \d+\)",
+         "postern start starts postern-accept on the port of master.cf")
+r = tap.run(["postern", "status", "-c", inst] + o)
+tap.like(r.stdout, rf"^smtp: listening on 127\.0\.0\.1:{port} \(postern-accept pid \d+\)$",
+         "postern status shows the listener")
+user = "alice"
+if shutil.which("swaks"):
+    r = tap.run(["swaks", "--server", f"127.0.0.1:{port}", "--from", "bob@localhost",
+                 "--to", f"{user}@localhost", "--body", "first message over SMTP"], timeout=30)
+    tap.like(r.stdout, r"<-  250 2\.0\.0 Ok: queued as \w+", "swaks: 250 queued")
+    new = os.path.join(inst, "mail", user, "Maildir", "new")
+    if not tap.ok(wait_for(lambda: os.path.isdir(new) and len(os.listdir(new)) == 1, 20),
+                  "the message reaches the Maildir"):
+        tap.diag(r.stdout[-1500:])
+        tap.diag(log(inst)[-3000:])
+else:
+    tap.ok(True, "# SKIP swaks is not installed")
+    tap.ok(True, "# SKIP swaks is not installed")
+r = tap.run(["postern", "stop", "-c", inst] + o)
+tap.ok(r.returncode == 0 and f"stopped SMTP on 127.0.0.1:{port}" in r.stdout, "postern stop stops it")
+refused = False
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+except ConnectionRefusedError:
+    refused = True
+tap.ok(refused, "and nothing listens on the port afterwards")
 tap.done()

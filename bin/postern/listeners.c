@@ -143,6 +143,19 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* 1 when postern-accept and postern-smtpd are in program_dir. */
+static int programs_present(const char *program_dir)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/postern-accept", program_dir);
+    int present = access(path.s, X_OK) == 0;
+    strbuf_reset(&path);
+    strbuf_printf(&path, "%s/postern-smtpd", program_dir);
+    present = present && access(path.s, X_OK) == 0;
+    strbuf_free(&path);
+    return present;
+}
+
 /* Start postern-accept for one service in the background; 0 or 1. */
 static int start_listener(const struct master_service *s, const char *program_dir)
 {
@@ -234,6 +247,12 @@ int listeners_start(const char *program_dir)
     struct master_table table;
     smtpd_services(&table);
     int rc = 0;
+    if (table.count && !programs_present(program_dir)) {
+        printf("postern: no postern-smtpd or postern-accept in %s: not listening for SMTP\n",
+               program_dir);
+        master_free(&table);
+        return 0;
+    }
     for (size_t i = 0; i < table.count; i++) {
         pid_t pid = running_listener(&table.service[i]);
         if (pid)
@@ -280,6 +299,12 @@ int listeners_status(void)
     struct master_table table;
     smtpd_services(&table);
     int down = 0;
+    if (table.count && !programs_present(conf_str("daemon_directory"))) {
+        printf("smtp: not available (no postern-smtpd or postern-accept in %s)\n",
+               conf_str("daemon_directory"));
+        master_free(&table);
+        return 0;
+    }
     for (size_t i = 0; i < table.count; i++) {
         pid_t pid = running_listener(&table.service[i]);
         if (pid) {

@@ -12,7 +12,7 @@ int listeners_start(const char *program_dir);
  * one did not stop in time. */
 int listeners_stop(void);
 /* Print one line per service: address, running or not, pid.  Returns the
- * number of services not running. */
+ * number of services not running (0 when smtpd is not installed). */
 int listeners_status(void);
 
 #endif
