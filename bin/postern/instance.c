@@ -289,7 +289,7 @@ static void pid_file_path(struct strbuf *out)
 /* 1 while the process exists and has not exited (not a zombie).  A
  * process on its way out has no command line any more but is still
  * there, so stopping waits for this, not for is_qmgr(). */
-static int process_running(pid_t pid)
+int process_running(pid_t pid)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);

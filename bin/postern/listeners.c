@@ -18,6 +18,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "mastercf.h"
+#include "postern.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -70,23 +71,13 @@ static pid_t read_pid(const char *path)
 static int is_accept(pid_t pid)
 {
     char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    if (!process_running(pid))
+        return 0;
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *paren = strrchr(buf, ')');
-    if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X')
-        return 0;
-    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0)
         return 0;
