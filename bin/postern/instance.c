@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "fdio.h"
+#include "listeners.h"
 #include "log.h"
 #include "postern.h"
 #include "queuefile.h"
@@ -27,7 +28,7 @@
 #include "xalloc.h"
 
 #define DEFAULT_SMTP_PORT   8025
-#define START_TIMEOUT_MS    10000
+#define START_TIMEOUT_MS    30000
 #define STOP_TIMEOUT_MS     15000
 
 /* The directory of the running `postern` binary: its sibling programs
@@ -288,7 +289,7 @@ static void pid_file_path(struct strbuf *out)
 /* 1 while the process exists and has not exited (not a zombie).  A
  * process on its way out has no command line any more but is still
  * there, so stopping waits for this, not for is_qmgr(). */
-static int process_running(pid_t pid)
+int process_running(pid_t pid)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
@@ -309,23 +310,13 @@ static int process_running(pid_t pid)
 static int is_qmgr(pid_t pid)
 {
     char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    if (!process_running(pid))
+        return 0;
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *close_paren = strrchr(buf, ')');
-    if (!close_paren || close_paren[1] != ' ' || close_paren[2] == 'Z' || close_paren[2] == 'X')
-        return 0;
-    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0)
         return 0;
@@ -385,9 +376,9 @@ static const char *log_destination(void)
     return *file ? file : "syslog (facility mail)";
 }
 
-int cmd_start(int argc, char **argv)
+/* Start postern-qmgr in the background; 0, or 1 (with the reason). */
+static int start_qmgr(void)
 {
-    instance_options(argc, argv, "start");
     pid_t pid = running_qmgr();
     if (pid) {
         printf("postern: already running (pid %ld); log: %s\n", (long)pid, log_destination());
@@ -441,9 +432,19 @@ int cmd_start(int argc, char **argv)
     return 1;
 }
 
-int cmd_stop(int argc, char **argv)
+int cmd_start(int argc, char **argv)
 {
-    instance_options(argc, argv, "stop");
+    instance_options(argc, argv, "start");
+    int rc = start_qmgr();
+    /* then SMTP: postern-accept for each smtpd service of master.cf */
+    if (rc == 0)
+        rc = listeners_start(conf_str("daemon_directory"));
+    return rc;
+}
+
+/* Stop postern-qmgr; 0, or 1 when it was not running or did not stop. */
+static int stop_qmgr(void)
+{
     pid_t pid = running_qmgr();
     if (!pid) {
         fprintf(stderr, "postern: not running\n");
@@ -468,6 +469,14 @@ int cmd_stop(int argc, char **argv)
     msg_error("postern-qmgr (pid %ld) did not stop within %d seconds",
               (long)pid, STOP_TIMEOUT_MS / 1000);
     return 1;
+}
+
+int cmd_stop(int argc, char **argv)
+{
+    instance_options(argc, argv, "stop");
+    /* no new sessions first; those in progress finish and still queue */
+    int listeners_rc = listeners_stop();
+    return stop_qmgr() | listeners_rc;
 }
 
 /* The number of queue files (names not starting with '.') in a queue. */
@@ -502,6 +511,8 @@ int cmd_status(int argc, char **argv)
     printf("queue:");
     for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++)
         printf("%s %s %ld", i ? "," : "", queues[i], count_queue(queues[i]));
-    printf("\nlog: %s\n", log_destination());
-    return pid ? 0 : 1;
+    printf("\n");
+    int listeners_down = listeners_status();
+    printf("log: %s\n", log_destination());
+    return pid && !listeners_down ? 0 : 1;
 }
