@@ -21,7 +21,7 @@ if missing:
 parent = tap.tempdir()
 os.chmod(parent, 0o755)
 inst = os.path.join(parent, "inst")
-r = tap.run(["postern", "init", inst, "--domain", "example.com"])
+r = tap.run(["postern", "init", inst, "--domain", "example.com", "--port", str(tap.free_port())])
 if not tap.is_(r.returncode, 0, "postern init"):
     tap.diag(r.stderr)
     tap.done()
