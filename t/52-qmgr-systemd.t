@@ -24,11 +24,26 @@ if pid == 0:
     env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()),
                NOTIFY_SOCKET=notify_path, WATCHDOG_USEC="400000",
                WATCHDOG_PID=str(os.getpid()))
+    # never prove's pipe: a qmgr left running would hold it open and stall
+    # the whole test run
     err = os.open(os.path.join(inst.dir, "stderr"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(err, 1)
     os.dup2(err, 2)
     os.execve(prog("postern-qmgr"), ["postern-qmgr", "-c", inst.dir], env)
 os.close(fifo_fd)
 
+
+def stop_qmgr():
+    """Stop qmgr by PID whatever happened to the test (at exit)."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+import atexit
+atexit.register(stop_qmgr)
 messages = []
 
 
