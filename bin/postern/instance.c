@@ -27,7 +27,7 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
-#define DEFAULT_SMTP_PORT   8025
+#define DEFAULT_SMTP_PORT   2525
 #define START_TIMEOUT_MS    30000
 #define STOP_TIMEOUT_MS     15000
 
