@@ -35,11 +35,14 @@ struct virtual_setup {
     int broken;                     /* a configuration error: defer everything */
 };
 
-/* Open one list of tables; on failure log it and mark the setup broken. */
+/* Open one list of tables; on failure log it and mark the setup broken.
+ * As Postfix's virtual(8), pattern tables may not substitute $1: the
+ * sender of a message chooses the recipient address, and must not choose
+ * a mailbox path or an owner with it. */
 static struct maplist *open_maps(struct virtual_setup *setup, const char *param)
 {
     struct strbuf err = STRBUF_INIT;
-    struct maplist *maps = maplist_open(conf_str(param), &err);
+    struct maplist *maps = maplist_open_flags(conf_str(param), MAP_OPEN_NO_REGSUB, &err);
     if (!maps) {
         msg_warn("%s: %s", param, err.s);
         setup->broken = 1;
@@ -128,9 +131,9 @@ static long long lookup_id(struct runner_request *req, size_t i, const char *use
 }
 
 /* Whether a mailbox path from the table climbs out of the base with a ".."
- * component.  Postfix's virtual(8) forbids $1 substitution in pattern
- * tables for this reason; postern's tables cannot yet be asked not to
- * substitute, so the result is checked instead. */
+ * component.  Pattern tables cannot put the recipient's text into the
+ * path (open_maps); this also keeps other tables, whose values someone
+ * other than the administrator may write (SQL rows), inside the base. */
 static int leaves_base(const char *path)
 {
     for (const char *p = path; *p;) {

@@ -1,5 +1,5 @@
 /* cidr_table.c - fuzz the cidr table type (maps/cidr.c,
- * maps/table_lines.c): parsing a table file and searching it. */
+ * maps/textlines.c): parsing a table file and searching it. */
 #include "table_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

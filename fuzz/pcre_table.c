@@ -1,5 +1,5 @@
 /* pcre_table.c - fuzz the pcre table type (maps/pcre.c, maps/regex_table.c,
- * maps/table_lines.c): parsing a table file and searching it. */
+ * maps/textlines.c): parsing a table file and searching it. */
 #include "table_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

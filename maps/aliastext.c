@@ -119,7 +119,7 @@ int aliases_parse(const char *file, const char *buf, size_t len,
     struct textlines tl;
     struct strbuf line = STRBUF_INIT, name = STRBUF_INIT, value = STRBUF_INIT;
     int lineno;
-    textlines_init(&tl, file, buf, len);
+    textlines_init(&tl, file, buf, len, TEXTLINES_MAX, 0);
     while (textlines_next(&tl, &line, &lineno, err)) {
         const char *problem = NULL;
         const char *rest = parse_name(line.s, &name, &problem);

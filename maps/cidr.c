@@ -19,7 +19,7 @@
 
 #include "map_impl.h"
 #include "strbuf.h"
-#include "table_lines.h"
+#include "textlines.h"
 #include "xalloc.h"
 
 enum cidr_op { CIDR_MATCH, CIDR_IF, CIDR_ENDIF };
@@ -37,6 +37,7 @@ struct cidr_rule {
 
 struct cidr_table {
     const char *path;
+    struct textlines *lines;    /* the file, while it is parsed */
     struct cidr_rule *rules;
     size_t count, alloc;
     size_t *open_ifs;
@@ -89,7 +90,8 @@ static int parse_network(struct cidr_table *table, int lineno, const char *token
     }
     size_t len = parse_address(addr, &rule->family, rule->net);
     if (len == 0) {
-        table_error(err, table->path, lineno, "bad network address in \"%s\"", token);
+        textlines_problem(table->lines, lineno, err,
+                          "bad network address in \"%s\"", token);
         goto done;
     }
     rule->prefix = (unsigned)len * 8;
@@ -97,8 +99,9 @@ static int parse_network(struct cidr_table *table, int lineno, const char *token
         size_t digits = strspn(mask, "0123456789");
         unsigned long bits = digits > 0 && digits < 5 ? strtoul(mask, NULL, 10) : 1000;
         if (mask[digits] != '\0' || bits > len * 8) {
-            table_error(err, table->path, lineno, "bad prefix length in \"%s\" (0 to %zu)",
-                        token, len * 8);
+            textlines_problem(table->lines, lineno, err,
+                              "bad prefix length in \"%s\" (0 to %zu)",
+                              token, len * 8);
             goto done;
         }
         rule->prefix = (unsigned)bits;
@@ -110,15 +113,15 @@ static int parse_network(struct cidr_table *table, int lineno, const char *token
     if (memcmp(network, rule->net, len) != 0) {
         char shown[INET6_ADDRSTRLEN];
         inet_ntop(rule->family, network, shown, sizeof shown);
-        table_error(err, table->path, lineno,
-                    "non-null host address bits in \"%s\", perhaps you meant \"%s/%u\"",
-                    token, shown, rule->prefix);
+        textlines_problem(table->lines, lineno, err,
+                          "non-null host address bits in \"%s\", perhaps you meant \"%s/%u\"",
+                          token, shown, rule->prefix);
         goto done;
     }
     status = 0;
     goto done;
 bad_pattern:
-    table_error(err, table->path, lineno, "bad address pattern \"%s\"", token);
+    textlines_problem(table->lines, lineno, err, "bad address pattern \"%s\"", token);
 done:
     free(copy);
     return status;
@@ -144,16 +147,16 @@ static int take_pattern(struct cidr_table *table, int lineno, char **pp,
                         struct cidr_rule *rule, struct strbuf *err)
 {
     char *p = *pp;
-    while (*p == '!' || table_is_blank((unsigned char)*p)) {
+    while (*p == '!' || textlines_is_blank((unsigned char)*p)) {
         if (*p == '!')
             rule->negate = !rule->negate;
         p++;
     }
     char *end = p;
-    while (*end && !table_is_blank((unsigned char)*end))
+    while (*end && !textlines_is_blank((unsigned char)*end))
         end++;
     if (end == p) {
-        table_error(err, table->path, lineno, "missing address pattern");
+        textlines_problem(table->lines, lineno, err, "missing address pattern");
         return -1;
     }
     char saved = *end;
@@ -177,23 +180,23 @@ static int starts_with_word(char *line, const char *word, char **rest)
 /* Skip blanks. */
 static char *skip_blanks(char *p)
 {
-    while (table_is_blank((unsigned char)*p))
+    while (textlines_is_blank((unsigned char)*p))
         p++;
     return p;
 }
 
-/* Parse one logical line into the table (table_line_fn). */
-static int parse_line(char *line, int lineno, void *ctx, struct strbuf *err)
+/* Parse one logical line into the table. */
+static int parse_line(struct cidr_table *table, char *line, int lineno,
+                      struct strbuf *err)
 {
-    struct cidr_table *table = ctx;
     char *p;
     if (starts_with_word(line, "if", &p)) {
         struct cidr_rule *rule = new_rule(table, CIDR_IF, lineno);
         if (take_pattern(table, lineno, &p, rule, err) != 0)
             return -1;
         if (*skip_blanks(p)) {
-            table_error(err, table->path, lineno,
-                        "text after the \"if\" pattern (do not indent the lines between if and endif: an indented line continues the line before it)");
+            textlines_problem(table->lines, lineno, err,
+                              "text after the \"if\" pattern (do not indent the lines between if and endif: an indented line continues the line before it)");
             return -1;
         }
         if (table->depth == table->depth_alloc) {
@@ -206,9 +209,9 @@ static int parse_line(char *line, int lineno, void *ctx, struct strbuf *err)
     }
     if (starts_with_word(line, "endif", &p)) {
         if (*skip_blanks(p))
-            table_warning(table->path, lineno, "ignoring text after \"endif\"");
+            textlines_warning(table->lines, lineno, "ignoring text after \"endif\"");
         if (table->depth == 0) {
-            table_error(err, table->path, lineno, "endif without if");
+            textlines_problem(table->lines, lineno, err, "endif without if");
             return -1;
         }
         new_rule(table, CIDR_ENDIF, lineno);
@@ -221,7 +224,8 @@ static int parse_line(char *line, int lineno, void *ctx, struct strbuf *err)
         return -1;
     p = skip_blanks(p);
     if (*p == '\0') {
-        table_error(err, table->path, lineno, "missing result after the address pattern");
+        textlines_problem(table->lines, lineno, err,
+                          "missing result after the address pattern");
         return -1;
     }
     rule->result = xstrdup(p);
@@ -243,14 +247,21 @@ static int cidr_parse(struct map *map, const char *path, const char *text,
                       size_t len, struct strbuf *err)
 {
     struct cidr_table *table = xcalloc(1, sizeof *table);
+    struct textlines lines;
+    struct strbuf line = STRBUF_INIT;
+    int lineno, failed = 0;
     table->path = path;
-    if (table_each_line(path, text, len, parse_line, table, err) != 0) {
-        free_table(table);
-        return -1;
-    }
-    if (table->depth > 0) {
-        table_error(err, path, table->rules[table->open_ifs[table->depth - 1]].lineno,
-                    "if without endif");
+    table->lines = &lines;
+    textlines_init(&lines, path, text, len, TEXTLINES_PATTERN_MAX, TEXTLINES_STOP);
+    while (!failed && textlines_next(&lines, &line, &lineno, err))
+        failed = parse_line(table, line.s, lineno, err) != 0;
+    if (!failed && !lines.problems && table->depth > 0)
+        textlines_problem(&lines, table->rules[table->open_ifs[table->depth - 1]].lineno,
+                          err, "if without endif");
+    strbuf_free(&line);
+    table->lines = NULL;
+    if (failed || lines.problems) {
+        strbuf_trim_end(err);       /* one message, not a report of lines */
         free_table(table);
         return -1;
     }
@@ -262,7 +273,7 @@ static int cidr_parse(struct map *map, const char *path, const char *text,
 static int cidr_open(struct map *map, const char *name, struct strbuf *err)
 {
     struct strbuf text = STRBUF_INIT;
-    int result = table_read_source(name, &text, err);
+    int result = textlines_read_source(name, &text, err);
     if (result == 0)
         result = cidr_parse(map, name, strbuf_str(&text), text.len, err);
     strbuf_free(&text);

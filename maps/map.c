@@ -73,6 +73,7 @@ struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *er
     map->spec = xstrdup(spec);
     map->name = map->spec + type_len + 1;
     map->flags = type->flags;
+    map->options = options;
     if (options & MAP_OPEN_KEEP_CASE)
         map->flags &= ~(unsigned)MAP_FOLD_KEYS;
     if (type->open(map, map->name, err) != 0) {
@@ -132,6 +133,12 @@ struct maplist {
 
 struct maplist *maplist_open(const char *value, struct strbuf *err)
 {
+    return maplist_open_flags(value, 0, err);
+}
+
+struct maplist *maplist_open_flags(const char *value, unsigned options,
+                                   struct strbuf *err)
+{
     struct strlist items = STRLIST_INIT;
     if (list_split(value, &items, err) != 0) {
         strlist_free(&items);
@@ -140,7 +147,7 @@ struct maplist *maplist_open(const char *value, struct strbuf *err)
     struct maplist *list = xcalloc(1, sizeof *list);
     list->maps = xcalloc(items.count ? items.count : 1, sizeof *list->maps);
     for (size_t i = 0; i < items.count; i++) {
-        struct map *map = map_open(items.item[i], err);
+        struct map *map = map_open_flags(items.item[i], options, err);
         if (!map) {
             maplist_close(list);
             strlist_free(&items);

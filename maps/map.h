@@ -40,10 +40,19 @@ struct map;
 /* Open a table by "type:name".  NULL with a message in err (including
  * file:line for syntax errors) when the table cannot be used. */
 struct map *map_open(const char *spec, struct strbuf *err);
-/* map_open() with options: MAP_OPEN_KEEP_CASE keeps keys as they are given
- * and as the table holds them instead of folding them to lower case
- * (postern map -f). */
+/* map_open() with options:
+ *   MAP_OPEN_KEEP_CASE  keep keys as they are given and as the table holds
+ *                       them instead of folding them to lower case
+ *                       (postern map -f);
+ *   MAP_OPEN_NO_REGSUB  refuse a pcre or regexp table whose results use
+ *                       $1-style substitution (Postfix's DICT_FLAG_NO_REGSUB,
+ *                       part of its "paranoid" flags): for tables whose
+ *                       answer must not be chosen by whoever chooses the
+ *                       key (virtual_mailbox_maps, virtual_uid_maps,
+ *                       virtual_gid_maps).  The open fails with file:line;
+ *                       other types have nothing to refuse. */
 #define MAP_OPEN_KEEP_CASE 0x1000
+#define MAP_OPEN_NO_REGSUB 0x2000
 struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *err);
 /* Look a key up.  Keys of fixed-key tables are folded to lower case, as
  * Postfix does; pattern tables see the key as given. */
@@ -67,6 +76,9 @@ struct maplist;
  * list_split() does).  An empty value gives an empty list.  NULL with err
  * set when a table cannot be opened. */
 struct maplist *maplist_open(const char *value, struct strbuf *err);
+/* maplist_open() with map_open_flags() options for every table. */
+struct maplist *maplist_open_flags(const char *value, unsigned options,
+                                   struct strbuf *err);
 int maplist_lookup(struct maplist *list, const char *key, struct strbuf *value);
 size_t maplist_count(const struct maplist *list);
 struct map *maplist_at(const struct maplist *list, size_t i);

@@ -19,6 +19,7 @@ struct map {
     char *spec;             /* "type:name" as given (without proxy:) */
     const char *name;       /* the part after "type:", inside spec */
     unsigned flags;         /* MAP_PATTERN, MAP_CAN_ITERATE, MAP_FOLD_KEYS */
+    unsigned options;       /* MAP_OPEN_* as the caller gave them */
     void *data;             /* the type's own state */
 };
 

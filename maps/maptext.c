@@ -19,7 +19,7 @@ int maptext_parse(const char *file, const char *buf, size_t len,
     struct textlines tl;
     struct strbuf line = STRBUF_INIT;
     int lineno;
-    textlines_init(&tl, file, buf, len);
+    textlines_init(&tl, file, buf, len, TEXTLINES_MAX, 0);
     while (textlines_next(&tl, &line, &lineno, err)) {
         char *key = line.s;
         char *p = key;

@@ -10,7 +10,7 @@
 #include "map_impl.h"
 #include "regex_table.h"
 #include "strbuf.h"
-#include "table_lines.h"
+#include "textlines.h"
 #include "xalloc.h"
 
 #define MAX_GROUP 99            /* $1 .. $99, as Postfix documents */
@@ -39,6 +39,8 @@ struct rule {
 struct regex_table {
     const struct regex_engine *engine;
     const char *path;           /* the map's name */
+    struct textlines *lines;    /* the file, while it is parsed */
+    int no_regsub;              /* MAP_OPEN_NO_REGSUB: results may not use $n */
     struct rule *rules;
     size_t count, alloc;
     size_t *open_ifs;           /* indexes of if rules not yet closed */
@@ -60,20 +62,20 @@ static int take_pattern(struct regex_table *table, int lineno, char **pp,
 {
     char *p = *pp;
     pat->negate = 0;
-    while (*p == '!' || table_is_blank((unsigned char)*p)) {
+    while (*p == '!' || textlines_is_blank((unsigned char)*p)) {
         if (*p == '!')
             pat->negate = !pat->negate;
         p++;
     }
     if (*p == '\0') {
-        table_error(err, table->path, lineno, "missing pattern");
+        textlines_problem(table->lines, lineno, err, "missing pattern");
         return -1;
     }
     char delimiter = *p++;
     if (isalnum((unsigned char)delimiter) || delimiter == '\\') {
-        table_error(err, table->path, lineno,
-                    "a pattern is written between delimiters, as in /pattern/, not after \"%c\"",
-                    delimiter);
+        textlines_problem(table->lines, lineno, err,
+                          "a pattern is written between delimiters, as in /pattern/, not after \"%c\"",
+                          delimiter);
         return -1;
     }
     pat->regex = p;
@@ -83,13 +85,13 @@ static int take_pattern(struct regex_table *table, int lineno, char **pp,
         p++;
     }
     if (*p == '\0') {
-        table_error(err, table->path, lineno,
-                    "no closing delimiter \"%c\" after the pattern", delimiter);
+        textlines_problem(table->lines, lineno, err,
+                          "no closing delimiter \"%c\" after the pattern", delimiter);
         return -1;
     }
     *p++ = '\0';
     pat->flags = p;
-    while (*p && !table_is_blank((unsigned char)*p)
+    while (*p && !textlines_is_blank((unsigned char)*p)
            && !(*p == '!' && table->engine->second_pattern))
         p++;
     pat->flags_len = (size_t)(p - pat->flags);
@@ -134,8 +136,8 @@ static int parse_result(struct regex_table *table, int lineno,
         if (*p == '{' || *p == '(') {
             const char *close = strchr(p, *p == '{' ? '}' : ')');
             if (!close) {
-                table_error(err, table->path, lineno,
-                            "unbalanced \"$%c\" in the result", *p);
+                textlines_problem(table->lines, lineno, err,
+                                  "unbalanced \"$%c\" in the result", *p);
                 status = -1;
                 break;
             }
@@ -152,9 +154,9 @@ static int parse_result(struct regex_table *table, int lineno,
         while (digits < name_len && isdigit((unsigned char)name[digits]))
             digits++;
         if (name_len == 0 || digits != name_len) {
-            table_error(err, table->path, lineno,
-                        "\"$%.*s\" in the result is not $1..$%d (write $$ for a $, ${1} before letters or digits)",
-                        (int)(name_len > 40 ? 40 : name_len), name, MAX_GROUP);
+            textlines_problem(table->lines, lineno, err,
+                              "\"$%.*s\" in the result is not $1..$%d (write $$ for a $, ${1} before letters or digits)",
+                              (int)(name_len > 40 ? 40 : name_len), name, MAX_GROUP);
             status = -1;
             break;
         }
@@ -162,9 +164,9 @@ static int parse_result(struct regex_table *table, int lineno,
         for (size_t i = 0; i < name_len && group <= MAX_GROUP; i++)
             group = group * 10 + (size_t)(name[i] - '0');
         if (group < 1 || group > MAX_GROUP) {
-            table_error(err, table->path, lineno,
-                        "\"$%.*s\" in the result: groups are numbered 1 to %d",
-                        (int)(name_len > 40 ? 40 : name_len), name, MAX_GROUP);
+            textlines_problem(table->lines, lineno, err,
+                              "\"$%.*s\" in the result: groups are numbered 1 to %d",
+                              (int)(name_len > 40 ? 40 : name_len), name, MAX_GROUP);
             status = -1;
             break;
         }
@@ -190,7 +192,7 @@ static void *compile_pattern(struct regex_table *table, int lineno,
     void *re = table->engine->compile(pat->regex, pat->flags, pat->flags_len,
                                       want_groups, groups, &why);
     if (!re)
-        table_error(err, table->path, lineno, "%s", strbuf_str(&why));
+        textlines_problem(table->lines, lineno, err, "%s", strbuf_str(&why));
     strbuf_free(&why);
     return re;
 }
@@ -224,10 +226,10 @@ static int parse_match_rule(struct regex_table *table, int lineno, char *p,
             return -1;
         has_second = 1;
     }
-    while (table_is_blank((unsigned char)*p))
+    while (textlines_is_blank((unsigned char)*p))
         p++;
     if (*p == '\0') {
-        table_error(err, table->path, lineno, "missing result after the pattern");
+        textlines_problem(table->lines, lineno, err, "missing result after the pattern");
         return -1;
     }
     struct rule *rule = new_rule(table, RULE_MATCH, lineno);
@@ -235,9 +237,16 @@ static int parse_match_rule(struct regex_table *table, int lineno, char *p,
     if (parse_result(table, lineno, p, rule, err) != 0)
         return -1;
     if (rule->max_group && rule->negate) {
-        table_error(err, table->path, lineno,
-                    "$%zu in the result of a negated pattern (a pattern that did not match has no groups)",
-                    rule->max_group);
+        textlines_problem(table->lines, lineno, err,
+                          "$%zu in the result of a negated pattern (a pattern that did not match has no groups)",
+                          rule->max_group);
+        return -1;
+    }
+    if (rule->max_group && table->no_regsub) {
+        textlines_problem(table->lines, lineno, err,
+                          "regular expression substitution is not allowed in this table "
+                          "(the result uses $%zu; the lookup key must not put its own text here)",
+                          rule->max_group);
         return -1;
     }
     size_t groups = 0;
@@ -246,9 +255,9 @@ static int parse_match_rule(struct regex_table *table, int lineno, char *p,
     if (!rule->re)
         return -1;
     if (rule->max_group > groups) {
-        table_error(err, table->path, lineno,
-                    "the result uses $%zu but the pattern has %zu group%s",
-                    rule->max_group, groups, groups == 1 ? "" : "s");
+        textlines_problem(table->lines, lineno, err,
+                          "the result uses $%zu but the pattern has %zu group%s",
+                          rule->max_group, groups, groups == 1 ? "" : "s");
         return -1;
     }
     if (has_second) {
@@ -270,24 +279,24 @@ static int starts_with_word(char *line, const char *word, char **rest)
     return 1;
 }
 
-/* Parse one logical line into the table (table_line_fn). */
-static int parse_line(char *line, int lineno, void *ctx, struct strbuf *err)
+/* Parse one logical line into the table. */
+static int parse_line(struct regex_table *table, char *line, int lineno,
+                      struct strbuf *err)
 {
-    struct regex_table *table = ctx;
     char *p;
     if (!isalnum((unsigned char)line[0]))
         return parse_match_rule(table, lineno, line, err);
     if (starts_with_word(line, "if", &p)) {
         struct pattern_text pat;
-        while (table_is_blank((unsigned char)*p))
+        while (textlines_is_blank((unsigned char)*p))
             p++;
         if (take_pattern(table, lineno, &p, &pat, err) != 0)
             return -1;
-        while (table_is_blank((unsigned char)*p))
+        while (textlines_is_blank((unsigned char)*p))
             p++;
         if (*p) {
-            table_error(err, table->path, lineno,
-                        "text after the \"if\" pattern (do not indent the lines between if and endif: an indented line continues the line before it)");
+            textlines_problem(table->lines, lineno, err,
+                              "text after the \"if\" pattern (do not indent the lines between if and endif: an indented line continues the line before it)");
             return -1;
         }
         struct rule *rule = new_rule(table, RULE_IF, lineno);
@@ -305,20 +314,20 @@ static int parse_line(char *line, int lineno, void *ctx, struct strbuf *err)
         return 0;
     }
     if (starts_with_word(line, "endif", &p)) {
-        while (table_is_blank((unsigned char)*p))
+        while (textlines_is_blank((unsigned char)*p))
             p++;
         if (*p)
-            table_warning(table->path, lineno, "ignoring text after \"endif\"");
+            textlines_warning(table->lines, lineno, "ignoring text after \"endif\"");
         if (table->depth == 0) {
-            table_error(err, table->path, lineno, "endif without if");
+            textlines_problem(table->lines, lineno, err, "endif without if");
             return -1;
         }
         new_rule(table, RULE_ENDIF, lineno);
         table->rules[table->open_ifs[--table->depth]].endif = table->count - 1;
         return 0;
     }
-    table_error(err, table->path, lineno,
-                "expected \"/pattern/ result\", \"if /pattern/\" or \"endif\"");
+    textlines_problem(table->lines, lineno, err,
+                      "expected \"/pattern/ result\", \"if /pattern/\" or \"endif\"");
     return -1;
 }
 
@@ -345,16 +354,23 @@ int regex_table_parse(struct map *map, const char *path, const char *text,
                       struct strbuf *err)
 {
     struct regex_table *table = xcalloc(1, sizeof *table);
+    struct textlines lines;
+    struct strbuf line = STRBUF_INIT;
+    int lineno, failed = 0;
     table->engine = engine;
     table->path = path;
-    if (table_each_line(path, text, len, parse_line, table, err) != 0) {
-        free_table(table);
-        return -1;
-    }
-    if (table->depth > 0) {
-        table_error(err, path,
-                    table->rules[table->open_ifs[table->depth - 1]].lineno,
-                    "if without endif");
+    table->no_regsub = (map->options & MAP_OPEN_NO_REGSUB) != 0;
+    table->lines = &lines;
+    textlines_init(&lines, path, text, len, TEXTLINES_PATTERN_MAX, TEXTLINES_STOP);
+    while (!failed && textlines_next(&lines, &line, &lineno, err))
+        failed = parse_line(table, line.s, lineno, err) != 0;
+    if (!failed && !lines.problems && table->depth > 0)
+        textlines_problem(&lines, table->rules[table->open_ifs[table->depth - 1]].lineno,
+                          err, "if without endif");
+    strbuf_free(&line);
+    table->lines = NULL;
+    if (failed || lines.problems) {
+        strbuf_trim_end(err);       /* one message, not a report of lines */
         free_table(table);
         return -1;
     }
@@ -369,7 +385,7 @@ int regex_table_open(struct map *map, const char *path,
                      const struct regex_engine *engine, struct strbuf *err)
 {
     struct strbuf text = STRBUF_INIT;
-    int result = table_read_source(path, &text, err);
+    int result = textlines_read_source(path, &text, err);
     if (result == 0)
         result = regex_table_parse(map, path, strbuf_str(&text), text.len,
                                    engine, err);

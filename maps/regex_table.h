@@ -5,7 +5,8 @@
  *     !/pattern/flags result       the rule applies when the pattern does not match
  *     if /pattern/flags  ...  endif   (also "if !/pattern/"; they nest)
  * with any non-alphanumeric delimiter, and $1..$99, ${n}, $(n), $$ in the
- * result.  regex_table.c parses that and runs the rules; an engine (PCRE2
+ * result ($n refused when the map is opened with MAP_OPEN_NO_REGSUB).
+ * regex_table.c parses that and runs the rules; an engine (PCRE2
  * in pcre.c, POSIX regcomp in regexp.c) compiles and matches patterns.
  */
 #ifndef POSTERN_REGEX_TABLE_H

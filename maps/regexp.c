@@ -59,12 +59,20 @@ static const char *skip_bracket(const char *p)
 static double regexp_cost(const char *p)
 {
     double total[MAX_NESTING], last[MAX_NESTING];
-    int depth = 0;
+    int depth = 0, after_repeat = 0;
     total[0] = last[0] = 0;
     while (*p) {
         int escaped = *p == '\\' && p[1];
         char c = escaped ? p[1] : *p;
         const char *next = p + 1 + escaped;
+        int repeat = !escaped && (c == '*' || c == '+' || c == '?'
+                                  || (c == '{' && isdigit((unsigned char)*next)));
+        /* "a**", "a+*+": POSIX leaves stacked repetitions undefined, and
+         * glibc's regcomp takes time that grows with the square of the
+         * pattern for them (minutes for 40 bytes) */
+        if (repeat && after_repeat)
+            return 1e300;
+        after_repeat = repeat;
         if (c == '(' && (escaped || *p == '(')) {
             if (depth + 1 == MAX_NESTING)
                 return 1e300;
@@ -125,7 +133,7 @@ static void *regexp_compile_pattern(const char *pattern, const char *flags,
         options |= REG_NOSUB;
     size_t length = strlen(pattern);
     if (regexp_cost(pattern) > (double)MAX_COST + 4.0 * (double)length) {
-        strbuf_puts(err, "regexp pattern too complex: its repetitions would take too much memory (use pcre: for such patterns)");
+        strbuf_puts(err, "regexp pattern too complex: stacked or deeply nested repetitions (use pcre: for such patterns)");
         return NULL;
     }
     regex_t *re = xmalloc(sizeof *re);

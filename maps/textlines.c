@@ -2,22 +2,34 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "log.h"
 #include "strbuf.h"
 #include "textlines.h"
+#include "xalloc.h"
 
 #define SOURCE_FILE_MAX (1024L * 1024 * 1024)  /* cdb files stop at 4 GB */
 
-void textlines_init(struct textlines *tl, const char *file,
-                    const char *buf, size_t len)
+int textlines_is_blank(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v'
+        || c == '\f';
+}
+
+void textlines_init(struct textlines *tl, const char *file, const char *buf,
+                    size_t len, size_t max_line, unsigned flags)
 {
     tl->file = file;
     tl->buf = buf;
     tl->len = len;
     tl->pos = 0;
+    tl->max_line = max_line;
+    tl->flags = flags;
     tl->lineno = 0;
     tl->problems = 0;
 }
@@ -28,12 +40,28 @@ void textlines_problem(struct textlines *tl, int lineno, struct strbuf *err,
     tl->problems++;
     if (tl->problems > TEXTLINES_MAX_SHOWN)
         return;
-    strbuf_printf(err, "%s, line %d: ", tl->file, lineno);
+    struct strbuf message = STRBUF_INIT;
+    strbuf_printf(&message, "%s, line %d: ", tl->file, lineno);
     va_list ap;
     va_start(ap, fmt);
-    strbuf_vprintf(err, fmt, ap);
+    strbuf_vprintf(&message, fmt, ap);
     va_end(ap);
+    log_printable(err, strbuf_str(&message), 0);
     strbuf_putc(err, '\n');
+    strbuf_free(&message);
+}
+
+void textlines_warning(const struct textlines *tl, int lineno, const char *fmt, ...)
+{
+    struct strbuf message = STRBUF_INIT, shown = STRBUF_INIT;
+    strbuf_printf(&message, "%s, line %d: ", tl->file, lineno);
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(&message, fmt, ap);
+    va_end(ap);
+    msg_warn("%s", log_printable(&shown, strbuf_str(&message), 0));
+    strbuf_free(&message);
+    strbuf_free(&shown);
 }
 
 void textlines_finish(struct textlines *tl, struct strbuf *err)
@@ -43,10 +71,10 @@ void textlines_finish(struct textlines *tl, struct strbuf *err)
                       tl->problems - TEXTLINES_MAX_SHOWN);
 }
 
-/* Is the byte blank (the white space Postfix skips)? */
-static int is_blank(char c)
+/* Has a problem ended the reading (TEXTLINES_STOP)? */
+static int stopped(const struct textlines *tl)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+    return (tl->flags & TEXTLINES_STOP) && tl->problems > 0;
 }
 
 /* The kinds of physical line. */
@@ -58,7 +86,7 @@ static enum line_kind classify(const char *s, size_t n)
     if (memchr(s, '\0', n))
         return LINE_BAD;
     size_t i = 0;
-    while (i < n && is_blank(s[i]))
+    while (i < n && textlines_is_blank((unsigned char)s[i]))
         i++;
     if (i == n || s[i] == '#')
         return LINE_SKIP;
@@ -71,7 +99,7 @@ static int next_line(struct textlines *tl, struct strbuf *line, int *lineno,
 {
     int have = 0, too_long = 0;
     strbuf_reset(line);
-    while (tl->pos < tl->len) {
+    while (tl->pos < tl->len && !stopped(tl)) {
         const char *s = tl->buf + tl->pos;
         size_t rest = tl->len - tl->pos;
         const char *nl = memchr(s, '\n', rest);
@@ -91,7 +119,9 @@ static int next_line(struct textlines *tl, struct strbuf *line, int *lineno,
         case LINE_CONTINUE:
             if (!have) {
                 textlines_problem(tl, tl->lineno, err,
-                                  "logical line must not start with white space");
+                                  "logical line must not start with white space "
+                                  "(an indented line continues the line before it; "
+                                  "this one continues nothing)");
                 break;
             }
             /* fall through */
@@ -100,7 +130,7 @@ static int next_line(struct textlines *tl, struct strbuf *line, int *lineno,
                 have = 1;
                 *lineno = tl->lineno;
             }
-            if (too_long || line->len + n > TEXTLINES_MAX) {
+            if (too_long || line->len + n > tl->max_line) {
                 too_long = 1;
                 strbuf_reset(line);
             } else {
@@ -109,6 +139,10 @@ static int next_line(struct textlines *tl, struct strbuf *line, int *lineno,
             break;
         }
     }
+    if (stopped(tl))
+        return 0;
+    while (line->len > 0 && textlines_is_blank((unsigned char)line->s[line->len - 1]))
+        line->s[--line->len] = '\0';
     *too_long_out = have && too_long;
     return have;
 }
@@ -120,7 +154,7 @@ int textlines_next(struct textlines *tl, struct strbuf *line, int *lineno,
     while (next_line(tl, line, lineno, err, &too_long)) {
         if (!too_long)
             return 1;
-        textlines_problem(tl, *lineno, err, "line longer than %d bytes", TEXTLINES_MAX);
+        textlines_problem(tl, *lineno, err, "line longer than %zu bytes", tl->max_line);
     }
     return 0;
 }
@@ -169,4 +203,28 @@ int textlines_read_file(const char *path, struct strbuf *out, struct strbuf *err
     }
     close(fd);
     return 0;
+}
+
+int textlines_read_source(const char *name, struct strbuf *out, struct strbuf *err)
+{
+    if (*name != '{')
+        return textlines_read_file(name, out, err);
+    strbuf_reset(out);
+    size_t len = strlen(name);
+    while (len > 1 && textlines_is_blank((unsigned char)name[len - 1]))
+        len--;
+    if (len < 2 || name[len - 1] != '}') {
+        strbuf_printf(err, "inline table \"%s\": expected { {rule}, {rule} ... }", name);
+        return -1;
+    }
+    char *inner = xstrndup(name + 1, len - 2);
+    struct strlist rules = STRLIST_INIT;
+    int status = list_split(inner, &rules, err);
+    for (size_t i = 0; status == 0 && i < rules.count; i++) {
+        strbuf_puts(out, rules.item[i]);
+        strbuf_putc(out, '\n');
+    }
+    strlist_free(&rules);
+    free(inner);
+    return status;
 }

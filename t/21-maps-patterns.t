@@ -151,6 +151,9 @@ like(r.stderr, r"line 1: error in pcre pattern", "  with PCRE2's reason")
 big_result = table("pcre", "/^big$/ " + "r" * (1 << 20) + "\n")
 r = query(big_result, "big")
 ok(r.returncode == 0 and r.stdout.rstrip("\n") == "r" * (1 << 20), "pcre: a 1 MB result comes back whole")
+# the logical-line reader is the one postmap uses, with a larger bound
+too_long = table("regexp", "/^a$/ " + "r" * (16 << 20) + "\n/^b$/ fine\n")
+refused(too_long, 1, r"line longer than 16777216 bytes", "regexp: a logical line over 16 MB")
 r = query(subst, "joe@example.com" * 8000)
 is_(r.returncode, 1, "pcre: a 120 kB key is searched (and not found)")
 
@@ -198,6 +201,9 @@ refused(table("regexp", "if !/a/\n"), 1, r"if without endif", "regexp: if withou
 refused(table("regexp", "/ok/ x\n/ab" + "+" * 48 + "/ y\n"), 2, r"too complex",
         "regexp: stacked repetitions that would take all memory in regcomp")
 refused(table("regexp", "/((a{255}){255}){255}/ y\n"), 1, r"too complex", "regexp: nested counted repetitions")
+# found by the fuzzer: glibc's regcomp spent minutes on this 43-byte pattern
+refused(table("regexp", b"/dif**********+++++++++++++@b\xe9f+******/ \x83\n"), 1, r"too complex",
+        "regexp: stacked repetitions are refused at once")
 finds(table("regexp", "/^(x{2,3}){1,2}-[+*]{1,3}$/ counted\n"), "xxxxx-+*", "counted",
       "regexp: ordinary counted repetitions are fine")
 

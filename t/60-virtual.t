@@ -194,14 +194,38 @@ is_(r.stdout, b"eve@example.com: dsn=4.3.5, status=deferred (mail system configu
     "a mailbox path with a '..' component is refused (deferred)")
 like(read(os.path.join(d, "maillog")).decode(), r"mailbox example.com/../../../tmp/eve in virtual_mailbox_maps leaves virtual_mailbox_base",
      "... and the log says why")
-write(os.path.join(d, "vmailbox.pcre"), "/^(.*)@example\\.org$/ example.org/$1/\n")
-r = deliver(d, ["../../../tmp/x@example.org"],
-            opts=[f"virtual_mailbox_maps=pcre:{d}/vmailbox.pcre"])
-like(r.stdout.decode(), r"dsn=4\.3\.5, status=deferred",
-     "a pattern table's $1 cannot lead a recipient out of the base")
-r = deliver(d, ["carol@example.org"], opts=[f"virtual_mailbox_maps=pcre:{d}/vmailbox.pcre"])
+# as Postfix's virtual(8), the pattern tables of virtual_mailbox_maps,
+# virtual_uid_maps and virtual_gid_maps may not put the recipient's text
+# into the answer ($1): such a table is refused and every delivery defers
+subst = write(os.path.join(d, "vmailbox.pcre"), "# a mailbox per user\n/^(.*)@example\\.org$/ example.org/$1/\n")
+for rcpt in ["../../../tmp/x@example.org", "carol@example.org"]:
+    r = deliver(d, [rcpt], opts=[f"virtual_mailbox_maps=pcre:{subst}"])
+    is_(r.stdout, f"{rcpt}: dsn=4.3.5, status=deferred (mail system configuration error)\n".encode(),
+        f"a pcre virtual_mailbox_maps with $1 defers {rcpt} (4.3.5)")
+    is_(r.returncode, 75, "  exit 75")
+like(read(os.path.join(d, "maillog")).decode(),
+     "warning: virtual_mailbox_maps: " + re.escape(subst)
+     + r", line 2: regular expression substitution is not allowed in this table \(the result uses \$1",
+     "... and the log names the parameter, the file and line, and the reason")
+ok(files(d, "example.org/carol/new/*") == [], "  and nothing was delivered")
+literal = write(os.path.join(d, "vmailbox3.pcre"), "/^carol@example\\.org$/ example.org/carol/\n")
+r = deliver(d, ["carol@example.org"], opts=[f"virtual_mailbox_maps=pcre:{literal}"])
 ok(r.returncode == 0 and len(files(d, "example.org/carol/new/*")) == 1,
-   "a pattern table with $1 still works for ordinary recipients")
+   "the same pcre table without $1 delivers")
+uid_subst = write(os.path.join(d, "uid.regexp"), f"/^u([0-9]+)@/ $1\n/./ {OWNER}\n")
+r = deliver(d, ["bob@example.com"], opts=[f"virtual_uid_maps=regexp:{uid_subst}"])
+is_(r.stdout, b"bob@example.com: dsn=4.3.5, status=deferred (mail system configuration error)\n",
+    "a regexp virtual_uid_maps with $1 defers (4.3.5)")
+like(read(os.path.join(d, "maillog")).decode(),
+     "warning: virtual_uid_maps: " + re.escape(uid_subst) + r", line 1: regular expression substitution is not allowed",
+     "... with file:line")
+gid_subst = write(os.path.join(d, "gid.pcre"), f"if /@example\\.com$/\n/^(\\d+)@/ ${{1}}\n/./ {GROUP}\nendif\n")
+r = deliver(d, ["bob@example.com"], opts=[f"virtual_gid_maps=pcre:{gid_subst}"])
+is_(r.stdout, b"bob@example.com: dsn=4.3.5, status=deferred (mail system configuration error)\n",
+    "a pcre virtual_gid_maps with ${1} inside if/endif defers (4.3.5)")
+like(read(os.path.join(d, "maillog")).decode(),
+     "warning: virtual_gid_maps: " + re.escape(gid_subst) + r", line 2: regular expression substitution is not allowed",
+     "... with file:line")
 r = deliver(d, ["bob@example.com"], opts=["virtual_uid_maps="])
 like(r.stdout.decode(), r"dsn=4\.3\.5, status=deferred", "no uid for the recipient defers")
 r = deliver(d, ["bob@example.com"], opts=["virtual_mailbox_base=relative/path"])
