@@ -43,12 +43,16 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lcdb
 
 VERSION   := 0.1
-CPPFLAGS  += -D_GNU_SOURCE -Ilib -Imaps $(PKG_CFLAGS) \
-             -DPOSTERN_VERSION='"$(VERSION)"' \
+PATH_DEFS := -DPOSTERN_VERSION='"$(VERSION)"' \
              -DDEF_CONFIG_DIR='"$(SYSCONFDIR)"' \
              -DDEF_DAEMON_DIR='"$(LIBEXECDIR)"' \
              -DDEF_COMMAND_DIR='"$(SBINDIR)"' \
              -DDEF_QUEUE_DIR='"$(QUEUEDIR)"'
+CPPFLAGS  += -D_GNU_SOURCE -Ilib -Imaps $(PKG_CFLAGS) $(PATH_DEFS)
+# the compiled-in paths and build flags: when they change (make install
+# PREFIX=/usr after a plain make), every object is rebuilt
+FLAGS_STAMP := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD) && echo '$(subst ','"'"',$(PATH_DEFS) $(CFLAGS) $(SANFLAGS))' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(subst ','"'"',$(PATH_DEFS) $(CFLAGS) $(SANFLAGS))' > $(FLAGS_STAMP))
 CFLAGS    += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wformat=2 -fstack-protector-strong \
              $(OPT) $(SANFLAGS) -MMD -MP
@@ -79,7 +83,7 @@ FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 .PHONY: all check run install clean fuzz fuzz-build bench
 all: $(PROG_BIN) $(LINKS:%=$(BUILD)/bin/%)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
