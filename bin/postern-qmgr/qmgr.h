@@ -1,0 +1,187 @@
+/* qmgr.h - the parts of postern-qmgr and what they share: messages in the
+ * active queue, transports and destinations, jobs (one runner or notice
+ * process each).  See doc/postern-qmgr.8 for the behaviour. */
+#ifndef POSTERN_QMGR_H
+#define POSTERN_QMGR_H
+
+#include <stddef.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "queuefile.h"
+#include "strbuf.h"
+
+struct resolver;
+struct qmgr_job;
+
+/* Per-recipient state for the current round (one stay in active/). */
+enum round_state {
+    ROUND_NONE = 0,     /* not attempted this round (or not to do) */
+    ROUND_QUEUED,       /* in a job */
+    ROUND_SENT,         /* delivered this round */
+    ROUND_DEFERRED,     /* deferred this round */
+};
+
+enum message_phase { PHASE_DELIVER, PHASE_NOTIFY };
+
+struct qmgr_message {
+    char *id;
+    int fd;                     /* active/ID, read-write */
+    struct queue_file qf;
+    struct timeval active_time; /* when this round started */
+    int flush;                  /* taken by a flush: deliver defer_transports too */
+    int outstanding;            /* jobs not finished */
+    int dirty;                  /* status bytes written, not yet synced */
+    enum message_phase phase;
+    unsigned char *round;       /* enum round_state per recipient */
+    struct qmgr_message *prev, *next;
+};
+
+struct qmgr_destination;
+
+struct qmgr_transport {
+    char *name;
+    char *program;              /* daemon_directory/postern-NAME */
+    int busy;                   /* running jobs */
+    int process_limit;
+    int recipient_limit;
+    int concurrency_limit;
+    long long time_limit;       /* seconds a runner may take */
+    struct qmgr_destination *destinations;
+    struct qmgr_transport *next;
+};
+
+struct qmgr_destination {
+    char *name;                 /* nexthop, or the recipient when the limit is 1 */
+    char *nexthop;
+    struct qmgr_transport *transport;
+    int busy;
+    struct qmgr_job *todo_head, *todo_tail;
+    struct qmgr_destination *next;      /* the transport's list */
+    struct qmgr_destination *hash_next; /* the lookup table's chain */
+};
+
+enum job_kind { JOB_DELIVERY, JOB_NOTICE };
+
+struct qmgr_job {
+    enum job_kind kind;
+    const char *notice_kind;    /* "failure", "delay", "success" */
+    struct qmgr_message *msg;
+    struct qmgr_destination *dest;  /* JOB_DELIVERY */
+    size_t *rcpt;               /* indexes into msg->qf.rcpt */
+    size_t rcpt_count;
+    pid_t pid;
+    int result_fd;
+    struct strbuf results;
+    struct timeval handoff;
+    int eof, exited, wait_status;
+    double deadline;            /* monotonic time after which it is killed */
+    int timed_out;
+    struct qmgr_job *next;      /* destination todo list, or running list */
+};
+
+/* Configuration, read at start and on SIGHUP. */
+struct qmgr_conf {
+    char *queue_directory;
+    char *daemon_directory;
+    long long minimal_backoff_time, maximal_backoff_time, queue_run_delay;
+    long long maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time;
+    long long message_active_limit;
+    int default_process_limit;
+    int soft_bounce;            /* bounces become deferrals (4.x.x) */
+};
+
+struct qmgr {
+    struct qmgr_conf conf;
+    struct resolver *resolver;
+    struct strlist overrides;   /* -o arguments, passed on to runners */
+    int queue_fd;               /* queue_directory */
+    struct qmgr_message *messages;  /* the active queue */
+    size_t message_count;
+    size_t deferred_count;      /* files in deferred/ at the last scan */
+    struct qmgr_transport *transports;
+    struct qmgr_job *running;
+    size_t running_count;
+    int stopping;               /* SIGTERM: start nothing new */
+    int active_leftover;        /* active/ may hold files not yet taken */
+    int room_freed;             /* the active queue was full and has room again */
+    int destinations_idle;      /* a job ended: some destination may be idle */
+};
+
+extern struct qmgr qmgr;
+
+/* main.c */
+/* Read the parameters qmgr uses and (re)open the resolver's tables. */
+void qmgr_read_conf(void);
+/* Monotonic time in seconds (timers, runner deadlines). */
+double monotonic_now(void);
+
+/* scan.c: taking messages into the active queue */
+/* Take the files a crash left in active/ (and those left for lack of room). */
+void scan_active(void);
+/* Take new mail from incoming/ (and remove stale injector temporaries). */
+void scan_incoming(void);
+/* Take deferred/ files whose next attempt time has come; all on a flush. */
+void scan_deferred(int flush);
+/* Open a queue subdirectory (O_DIRECTORY), -1 on error. */
+int queue_dir_fd(const char *name);
+/* Forget a message: close its file and free it (the file stays). */
+void message_free(struct qmgr_message *msg);
+
+/* schedule.c: resolving recipients and starting jobs */
+/* Resolve a new message's recipients into jobs or immediate outcomes. */
+void schedule_message(struct qmgr_message *msg);
+/* Start every job the concurrency and process limits allow. */
+void schedule_run(void);
+/* The transport of this name, created with its limits on first use. */
+struct qmgr_transport *transport_find(const char *name);
+/* Re-read every transport's limits (after SIGHUP). */
+void transports_reset(void);
+
+/* runner.c: runner processes */
+/* Start a delivery job's runner; -1 (recipients deferred, job freed) on failure. */
+int job_start(struct qmgr_job *job);
+/* Spawn PROGRAM -R with the queue file on fd 0, req on fd 3, results on fd 1. */
+int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req);
+/* Put a started job on the running list. */
+void job_running_add(struct qmgr_job *job);
+/* Note that a child exited (from SIGCHLD). */
+void job_reap(pid_t pid, int status);
+/* Read what a runner wrote on its results pipe. */
+void job_read(struct qmgr_job *job);
+/* Free a job (its pipe is closed). */
+void job_free(struct qmgr_job *job);
+/* Apply the results of every job whose runner exited and closed its pipe. */
+void jobs_check_done(void);
+/* Kill runners past their time limit; returns the next deadline (0: none). */
+double jobs_check_timeouts(double now);
+/* fdatasync the queue file when status bytes changed; 0 or -1. */
+int message_sync(struct qmgr_message *msg);
+
+/* status.c: a recipient's outcome, logged as Postfix does */
+enum outcome { OUTCOME_SENT, OUTCOME_DEFERRED, OUTCOME_BOUNCED };
+/* Log a recipient's outcome and record it in the queue file. */
+void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outcome,
+                       const char *relay, const struct timeval *handoff,
+                       const char *dsn, const char *text);
+/* Split "X.Y.Z text" into dsn and text; fallback dsn when there is none. */
+void split_dsn(const char *status, const char *fallback, struct strbuf *dsn,
+               struct strbuf *text);
+/* Append a delay as Postfix formats it (two significant digits). */
+void format_delay(struct strbuf *out, double seconds);
+
+/* retry.c: the end of a round */
+/* All jobs of the message ended: expiry, notices, then removal or deferred/. */
+void message_round_done(struct qmgr_message *msg);
+
+/* notify.c: non-delivery, delay and success notices through postern-bounce */
+/* Ask postern-bounce for a notice of `kind` about these recipients. */
+int notice_start(struct qmgr_message *msg, const char *kind, size_t *rcpt,
+                 size_t count);
+/* Record what a finished notice job achieved. */
+void notice_done(struct qmgr_job *job);
+/* The request records shared by runners and notices (Q F [H] M A...). */
+void request_common(struct strbuf *req, struct qmgr_message *msg, const char *nexthop);
+
+#endif

@@ -1,0 +1,223 @@
+/* scan.c - taking messages into the active queue: active/ (left by a
+ * crash) at start, incoming/ on a trigger and every second, deferred/
+ * every queue_run_delay (files whose mtime, the next attempt time, has
+ * come; all of them on a flush).  hold/ is never looked at.  A file that
+ * does not parse goes to corrupt/ with a log line. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "qmgr.h"
+#include "xalloc.h"
+
+#define STALE_TEMP_SECONDS 86400    /* injector leftovers older than this go */
+
+int queue_dir_fd(const char *name)
+{
+    return openat(qmgr.queue_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Is the message already in the active queue (in memory)? */
+static int message_known(const char *id)
+{
+    for (struct qmgr_message *m = qmgr.messages; m; m = m->next)
+        if (strcmp(m->id, id) == 0)
+            return 1;
+    return 0;
+}
+
+void message_free(struct qmgr_message *msg)
+{
+    if (msg->prev)
+        msg->prev->next = msg->next;
+    else if (qmgr.messages == msg)
+        qmgr.messages = msg->next;
+    if (msg->next)
+        msg->next->prev = msg->prev;
+    if ((long long)qmgr.message_count >= qmgr.conf.message_active_limit)
+        qmgr.room_freed = 1;        /* the main loop scans incoming/ again */
+    qmgr.message_count--;
+    if (msg->fd >= 0)
+        close(msg->fd);
+    queue_file_free(&msg->qf);
+    free(msg->round);
+    free(msg->id);
+    free(msg);
+}
+
+/* Move a file that does not parse to corrupt/. */
+static void move_corrupt(const char *id, const char *reason)
+{
+    msg_warn("%s: corrupt queue file: %s", id, reason);
+    struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
+    strbuf_printf(&from, "%s/%s", QUEUE_ACTIVE, id);
+    strbuf_printf(&to, "%s/%s", QUEUE_CORRUPT, id);
+    if (renameat(qmgr.queue_fd, strbuf_str(&from), qmgr.queue_fd, strbuf_str(&to)) != 0)
+        msg_warn_errno("%s: move to %s", id, QUEUE_CORRUPT);
+    strbuf_free(&from);
+    strbuf_free(&to);
+}
+
+/* Put a file that could not be read into deferred/ for a later attempt. */
+static void postpone(int fd, const char *id)
+{
+    time_t next = time(NULL) + (time_t)qmgr.conf.minimal_backoff_time;
+    struct timespec times[2] = {{next, 0}, {next, 0}};
+    futimens(fd, times);
+    struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
+    strbuf_printf(&from, "%s/%s", QUEUE_ACTIVE, id);
+    strbuf_printf(&to, "%s/%s", QUEUE_DEFERRED, id);
+    if (renameat(qmgr.queue_fd, strbuf_str(&from), qmgr.queue_fd, strbuf_str(&to)) != 0)
+        msg_warn_errno("%s: move to %s", id, QUEUE_DEFERRED);
+    strbuf_free(&from);
+    strbuf_free(&to);
+}
+
+/* Take one message: rename from `queue` into active/ (unless it is there),
+ * read it and hand it to the scheduler.  Returns 1 when taken. */
+static int take_message(const char *queue, const char *id, int flush)
+{
+    /* ids are unique while their file exists (doc/queue-format.md), so only
+     * a file in active/ can be a message already in memory */
+    if (strcmp(queue, QUEUE_ACTIVE) == 0 && message_known(id))
+        return 0;
+    struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
+    strbuf_printf(&from, "%s/%s", queue, id);
+    strbuf_printf(&to, "%s/%s", QUEUE_ACTIVE, id);
+    if (strcmp(queue, QUEUE_ACTIVE) != 0
+        && renameat(qmgr.queue_fd, strbuf_str(&from), qmgr.queue_fd, strbuf_str(&to)) != 0) {
+        if (errno != ENOENT)
+            msg_warn_errno("%s: move from %s to %s", id, queue, QUEUE_ACTIVE);
+        strbuf_free(&from);
+        strbuf_free(&to);
+        return 0;
+    }
+    int fd = openat(qmgr.queue_fd, strbuf_str(&to), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    strbuf_free(&from);
+    strbuf_free(&to);
+    if (fd < 0) {
+        msg_warn_errno("%s: open in %s", id, QUEUE_ACTIVE);
+        return 0;
+    }
+    struct qmgr_message *msg = xcalloc(1, sizeof *msg);
+    msg->id = xstrdup(id);
+    msg->fd = fd;
+    msg->flush = flush;
+    struct strbuf err = STRBUF_INIT;
+    errno = 0;
+    if (queue_file_read(fd, id, &msg->qf, &err) != 0) {
+        if (errno != 0) {
+            /* an I/O error is no verdict on the file: try again later */
+            msg_warn("%s: cannot read queue file: %s; trying again later", id,
+                     err.len ? strbuf_str(&err) : strerror(errno));
+            postpone(fd, id);
+        } else {
+            move_corrupt(id, strbuf_str(&err));
+        }
+        strbuf_free(&err);
+        close(fd);
+        queue_file_free(&msg->qf);
+        free(msg->id);
+        free(msg);
+        return 0;
+    }
+    strbuf_free(&err);
+    gettimeofday(&msg->active_time, NULL);
+    msg->round = xcalloc(msg->qf.rcpt_count ? msg->qf.rcpt_count : 1, 1);
+    msg->next = qmgr.messages;
+    if (qmgr.messages)
+        qmgr.messages->prev = msg;
+    qmgr.messages = msg;
+    qmgr.message_count++;
+    struct strbuf sender = STRBUF_INIT;
+    msg_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)", id,
+             log_printable(&sender, msg->qf.sender, 0),
+             (long long)msg->qf.content_length, msg->qf.rcpt_count);
+    strbuf_free(&sender);
+    schedule_message(msg);
+    return 1;
+}
+
+/* Is there room in the active queue? */
+static int room(void)
+{
+    return (long long)qmgr.message_count < qmgr.conf.message_active_limit;
+}
+
+/* Take the files of one queue directory (only those due when due_only);
+ * left_over says whether some stayed for lack of room. */
+static void scan_dir(const char *queue, int flush, int due_only, int *left_over)
+{
+    int dfd = queue_dir_fd(queue);
+    if (dfd < 0) {
+        msg_warn_errno("open %s/%s", qmgr.conf.queue_directory, queue);
+        return;
+    }
+    DIR *dir = fdopendir(dfd);
+    if (!dir) {
+        close(dfd);
+        return;
+    }
+    time_t now = time(NULL);
+    size_t count = 0;
+    struct dirent *de;
+    if (left_over)
+        *left_over = 0;
+    while ((de = readdir(dir)) != NULL) {
+        const char *name = de->d_name;
+        if (name[0] == '.') {
+            struct stat st;
+            if (strcmp(queue, QUEUE_INCOMING) == 0 && strcmp(name, ".") != 0
+                && strcmp(name, "..") != 0
+                && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+                && now - st.st_mtime > STALE_TEMP_SECONDS
+                && unlinkat(dfd, name, 0) == 0)
+                msg_info("removed stale temporary file %s/%s", queue, name);
+            continue;
+        }
+        if (!queue_id_valid(name))
+            continue;
+        if (due_only) {
+            struct stat st;
+            if (fstatat(dfd, name, &st, 0) != 0 || st.st_mtime > now) {
+                count++;
+                continue;
+            }
+        }
+        if (!room()) {
+            if (left_over)
+                *left_over = 1;
+            count++;
+            continue;
+        }
+        if (!take_message(queue, name, flush))
+            count++;
+    }
+    closedir(dir);
+    if (strcmp(queue, QUEUE_DEFERRED) == 0)
+        qmgr.deferred_count = count;
+}
+
+void scan_active(void)
+{
+    int left = 0;
+    scan_dir(QUEUE_ACTIVE, 0, 0, &left);
+    qmgr.active_leftover = left;
+}
+
+void scan_incoming(void)
+{
+    scan_dir(QUEUE_INCOMING, 0, 0, NULL);
+}
+
+void scan_deferred(int flush)
+{
+    scan_dir(QUEUE_DEFERRED, flush, !flush, NULL);
+}

@@ -1,0 +1,306 @@
+/* schedule.c - resolving a message's recipients and grouping them into
+ * jobs per (transport, nexthop), at most TRANSPORT_destination_recipient_limit
+ * recipients each; starting jobs within the concurrency limits per
+ * destination (TRANSPORT_destination_concurrency_limit) and per transport
+ * (default_process_limit).  error:, discard:, retry:, defer_transports and
+ * transports without a runner program are decided here, without a job. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "qmgr.h"
+#include "resolve.h"
+#include "xalloc.h"
+
+/* A per-transport limit: TRANSPORT_SUFFIX when set or declared, else the
+ * default parameter. */
+static int transport_limit(const char *transport, const char *suffix,
+                           const char *default_param)
+{
+    struct strbuf name = STRBUF_INIT;
+    strbuf_printf(&name, "%s_%s", transport, suffix);
+    long long value = -1;
+    if (param_find(strbuf_str(&name))) {
+        value = conf_int(strbuf_str(&name));
+    } else if (conf_raw(strbuf_str(&name))) {
+        struct strbuf expanded = STRBUF_INIT, err = STRBUF_INIT;
+        if (conf_expand(conf_raw(strbuf_str(&name)), &expanded, &err) == 0) {
+            char *end;
+            value = strtoll(strbuf_str(&expanded), &end, 10);
+            if (*end || end == strbuf_str(&expanded)) {
+                msg_warn("%s: bad number \"%s\"; using $%s", strbuf_str(&name),
+                         strbuf_str(&expanded), default_param);
+                value = -1;
+            }
+        }
+        strbuf_free(&expanded);
+        strbuf_free(&err);
+    }
+    if (value < 0)
+        value = conf_int(default_param);
+    strbuf_free(&name);
+    if (value < 1)
+        value = 1;
+    return value > 100000 ? 100000 : (int)value;
+}
+
+/* The runner program of a transport (doc/delivery.md, "Which program"). */
+static char *transport_program(const char *name)
+{
+    const char *program = name;
+    if (strcmp(name, "relay") == 0)
+        program = "smtp";
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/postern-%s", qmgr.conf.daemon_directory, program);
+    return strbuf_detach(&path);
+}
+
+/* Set a transport's limits from the configuration. */
+static void transport_configure(struct qmgr_transport *t)
+{
+    free(t->program);
+    t->program = transport_program(t->name);
+    t->recipient_limit = transport_limit(t->name, "destination_recipient_limit",
+                                         "default_destination_recipient_limit");
+    t->concurrency_limit = transport_limit(t->name, "destination_concurrency_limit",
+                                           "default_destination_concurrency_limit");
+    t->process_limit = qmgr.conf.default_process_limit;
+    /* TRANSPORT_time_limit (Postfix declares it per master.cf service),
+     * else daemon_timeout */
+    struct strbuf name = STRBUF_INIT, value = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&name, "%s_time_limit", t->name);
+    t->time_limit = -1;
+    const char *raw = conf_raw(strbuf_str(&name));
+    if (raw && conf_expand(raw, &value, &err) == 0) {
+        t->time_limit = parse_time(strbuf_str(&value), 's');
+        if (t->time_limit <= 0)
+            msg_warn("%s: bad time \"%s\"; using $daemon_timeout", strbuf_str(&name),
+                     strbuf_str(&value));
+    }
+    if (t->time_limit <= 0)
+        t->time_limit = conf_time("daemon_timeout");
+    strbuf_free(&name);
+    strbuf_free(&value);
+    strbuf_free(&err);
+}
+
+struct qmgr_transport *transport_find(const char *name)
+{
+    for (struct qmgr_transport *t = qmgr.transports; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    struct qmgr_transport *t = xcalloc(1, sizeof *t);
+    t->name = xstrdup(name);
+    transport_configure(t);
+    t->next = qmgr.transports;
+    qmgr.transports = t;
+    return t;
+}
+
+void transports_reset(void)
+{
+    for (struct qmgr_transport *t = qmgr.transports; t; t = t->next)
+        transport_configure(t);
+}
+
+/* Destinations by (transport, name, nexthop): a chained hash table, so
+ * that a queue for many domains costs no search per recipient. */
+#define DEST_BUCKETS 4096
+static struct qmgr_destination *dest_table[DEST_BUCKETS];
+
+/* FNV-1a over the key. */
+static size_t dest_bucket(const struct qmgr_transport *t, const char *name,
+                          const char *nexthop)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)t;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (const char *p = nexthop; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (size_t)(h % DEST_BUCKETS);
+}
+
+/* The destination queue of a transport for this nexthop (or recipient). */
+static struct qmgr_destination *destination_find(struct qmgr_transport *t,
+                                                 const char *name, const char *nexthop)
+{
+    size_t b = dest_bucket(t, name, nexthop);
+    for (struct qmgr_destination *d = dest_table[b]; d; d = d->hash_next)
+        if (d->transport == t && strcmp(d->name, name) == 0
+            && strcmp(d->nexthop, nexthop) == 0)
+            return d;
+    struct qmgr_destination *d = xcalloc(1, sizeof *d);
+    d->name = xstrdup(name);
+    d->nexthop = xstrdup(nexthop);
+    d->transport = t;
+    d->next = t->destinations;
+    t->destinations = d;
+    d->hash_next = dest_table[b];
+    dest_table[b] = d;
+    return d;
+}
+
+/* Free an idle destination (already unlinked from its transport's list). */
+static void destination_free(struct qmgr_destination *d)
+{
+    struct qmgr_destination **link = &dest_table[dest_bucket(d->transport, d->name, d->nexthop)];
+    while (*link && *link != d)
+        link = &(*link)->hash_next;
+    if (*link)
+        *link = d->hash_next;
+    free(d->name);
+    free(d->nexthop);
+    free(d);
+}
+
+/* Append a job to its destination's list of jobs to do. */
+static void destination_add(struct qmgr_destination *d, struct qmgr_job *job)
+{
+    job->next = NULL;
+    if (d->todo_tail)
+        d->todo_tail->next = job;
+    else
+        d->todo_head = job;
+    d->todo_tail = job;
+}
+
+/* A recipient decided without a runner (error:, discard:, deferrals). */
+static void decide(struct qmgr_message *msg, size_t i, enum outcome outcome,
+                   const char *status, const char *fallback_dsn)
+{
+    struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
+    split_dsn(status, fallback_dsn, &dsn, &text);
+    recipient_outcome(msg, i, outcome, "none", NULL, strbuf_str(&dsn), strbuf_str(&text));
+    strbuf_free(&dsn);
+    strbuf_free(&text);
+}
+
+void schedule_message(struct qmgr_message *msg)
+{
+    struct resolution res = RESOLUTION_INIT;
+    struct qmgr_job **open_jobs = NULL;     /* this message's jobs being filled */
+    size_t open_count = 0;
+    msg->phase = PHASE_DELIVER;
+    for (size_t i = 0; i < msg->qf.rcpt_count; i++) {
+        struct queue_recipient *r = &msg->qf.rcpt[i];
+        if (r->status != RCPT_TODO)
+            continue;
+        if (resolve_address(qmgr.resolver, r->address, &res) != RESOLVE_OK) {
+            decide(msg, i, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
+            continue;
+        }
+        const char *transport = strbuf_str(&res.transport);
+        const char *nexthop = strbuf_str(&res.nexthop);
+        if (strcmp(transport, "error") == 0) {
+            decide(msg, i, OUTCOME_BOUNCED, *nexthop ? nexthop : "delivery via error transport", "5.0.0");
+            continue;
+        }
+        if (strcmp(transport, "discard") == 0) {
+            decide(msg, i, OUTCOME_SENT, *nexthop ? nexthop : strbuf_str(&res.domain), "2.0.0");
+            continue;
+        }
+        if (strcmp(transport, "retry") == 0) {
+            decide(msg, i, OUTCOME_DEFERRED, *nexthop ? nexthop : "delivery via retry transport", "4.0.0");
+            continue;
+        }
+        if (res.deferred_transport && !msg->flush) {
+            decide(msg, i, OUTCOME_DEFERRED, "4.3.2 deferred transport", "4.3.2");
+            continue;
+        }
+        struct qmgr_transport *t = transport_find(transport);
+        if (access(t->program, X_OK) != 0) {
+            struct strbuf why = STRBUF_INIT;
+            strbuf_printf(&why, "4.3.0 mail transport unavailable: %s: %s", t->program,
+                          strerror(errno));
+            decide(msg, i, OUTCOME_DEFERRED, strbuf_str(&why), "4.3.0");
+            strbuf_free(&why);
+            continue;
+        }
+        /* With one recipient per delivery, Postfix makes the recipient the
+         * destination: the concurrency limit is then per recipient. */
+        struct qmgr_destination *d = destination_find(
+            t, t->recipient_limit == 1 ? r->address : nexthop, nexthop);
+        struct qmgr_job *job = NULL;
+        for (size_t j = 0; j < open_count; j++)
+            if (open_jobs[j]->dest == d && open_jobs[j]->rcpt_count < (size_t)t->recipient_limit)
+                job = open_jobs[j];
+        if (!job) {
+            job = xcalloc(1, sizeof *job);
+            job->kind = JOB_DELIVERY;
+            job->msg = msg;
+            job->dest = d;
+            job->result_fd = -1;
+            job->rcpt = xcalloc((size_t)t->recipient_limit < msg->qf.rcpt_count
+                                ? (size_t)t->recipient_limit : msg->qf.rcpt_count,
+                                sizeof *job->rcpt);
+            open_jobs = xreallocarray(open_jobs, open_count + 1, sizeof *open_jobs);
+            open_jobs[open_count++] = job;
+            destination_add(d, job);
+            msg->outstanding++;
+        }
+        job->rcpt[job->rcpt_count++] = i;
+        msg->round[i] = ROUND_QUEUED;
+    }
+    free(open_jobs);
+    resolution_free(&res);
+    if (msg->outstanding == 0)
+        message_round_done(msg);
+}
+
+/* Start the first job of a destination; 1 when one was started. */
+static int destination_start(struct qmgr_destination *d)
+{
+    struct qmgr_job *job = d->todo_head;
+    if (!job)
+        return 0;
+    d->todo_head = job->next;
+    if (!d->todo_head)
+        d->todo_tail = NULL;
+    job->next = NULL;
+    if (job_start(job) == 0) {
+        d->busy++;
+        d->transport->busy++;
+    }
+    return 1;
+}
+
+void schedule_run(void)
+{
+    if (qmgr.stopping)
+        return;
+    /* round robin over destinations: one job each per pass */
+    int started;
+    do {
+        started = 0;
+        for (struct qmgr_transport *t = qmgr.transports; t; t = t->next) {
+            for (struct qmgr_destination *d = t->destinations; d; d = d->next) {
+                if (t->busy >= t->process_limit)
+                    break;
+                if (d->busy >= t->concurrency_limit || !d->todo_head)
+                    continue;
+                started += destination_start(d);
+            }
+        }
+    } while (started);
+    /* forget idle destinations so the lists stay short */
+    if (!qmgr.destinations_idle)
+        return;
+    qmgr.destinations_idle = 0;
+    for (struct qmgr_transport *t = qmgr.transports; t; t = t->next) {
+        struct qmgr_destination **link = &t->destinations;
+        while (*link) {
+            struct qmgr_destination *d = *link;
+            if (d->busy == 0 && !d->todo_head) {
+                *link = d->next;
+                destination_free(d);
+            } else {
+                link = &d->next;
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+/* status.c - one recipient's outcome: the Postfix log line that pflogsumm
+ * reads (`to=<...>, relay=..., delay=..., delays=a/b/c/d, dsn=..., status=...
+ * (text)`) and the queue file update (status byte, S record). */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "qmgr.h"
+#include "xalloc.h"
+
+void format_delay(struct strbuf *out, double seconds)
+{
+    /* as Postfix: whole seconds from 10 on, else two significant digits
+     * with at most two decimals, trailing zeros dropped */
+    char buf[64];
+    if (seconds < 0)
+        seconds = 0;
+    if (seconds >= 10)
+        snprintf(buf, sizeof buf, "%.0f", seconds);
+    else if (seconds >= 1)
+        snprintf(buf, sizeof buf, "%.1f", seconds);
+    else
+        snprintf(buf, sizeof buf, "%.2f", seconds);
+    if (strchr(buf, '.')) {
+        size_t n = strlen(buf);
+        while (n && buf[n - 1] == '0')
+            buf[--n] = '\0';
+        if (n && buf[n - 1] == '.')
+            buf[--n] = '\0';
+    }
+    strbuf_puts(out, buf);
+}
+
+void split_dsn(const char *status, const char *fallback, struct strbuf *dsn,
+               struct strbuf *text)
+{
+    strbuf_reset(dsn);
+    strbuf_reset(text);
+    /* X.Y.Z: class digit, 1-3 digits, 1-3 digits (RFC 3463) */
+    const char *p = status;
+    int ok = (*p == '2' || *p == '4' || *p == '5') && p[1] == '.';
+    if (ok) {
+        p += 2;
+        size_t n = strspn(p, "0123456789");
+        ok = n >= 1 && n <= 3 && p[n] == '.';
+        if (ok) {
+            p += n + 1;
+            n = strspn(p, "0123456789");
+            ok = n >= 1 && n <= 3 && (p[n] == ' ' || p[n] == '\0');
+            p += n;
+        }
+    }
+    if (ok) {
+        strbuf_append(dsn, status, (size_t)(p - status));
+        while (*p == ' ')
+            p++;
+        strbuf_puts(text, p);
+    } else {
+        strbuf_puts(dsn, fallback);
+        strbuf_puts(text, status);
+    }
+}
+
+/* Seconds from a to b. */
+static double elapsed(const struct timeval *a, const struct timeval *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_usec - a->tv_usec) / 1e6;
+}
+
+void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outcome,
+                       const char *relay, const struct timeval *handoff,
+                       const char *dsn, const char *text)
+{
+    struct queue_recipient *r = &msg->qf.rcpt[index];
+    char soft_dsn[32];
+    if (outcome == OUTCOME_BOUNCED && qmgr.conf.soft_bounce) {
+        /* soft_bounce: what would bounce waits, with a 4.x.x code */
+        outcome = OUTCOME_DEFERRED;
+        snprintf(soft_dsn, sizeof soft_dsn, "%s", dsn);
+        if (soft_dsn[0] == '5')
+            soft_dsn[0] = '4';
+        dsn = soft_dsn;
+    }
+    struct timeval now, arrival = {(time_t)msg->qf.arrival_sec,
+                                   (suseconds_t)msg->qf.arrival_usec};
+    gettimeofday(&now, NULL);
+    struct strbuf line = STRBUF_INIT, clean_text = STRBUF_INIT, clean_rcpt = STRBUF_INIT;
+    log_printable(&clean_text, text, 1000);
+    log_printable(&clean_rcpt, r->address, 0);
+    strbuf_printf(&line, "%s: to=<%s>, relay=%s, delay=", msg->id,
+                  strbuf_str(&clean_rcpt), relay);
+    format_delay(&line, elapsed(&arrival, &now));
+    strbuf_puts(&line, ", delays=");
+    format_delay(&line, elapsed(&arrival, &msg->active_time));
+    strbuf_putc(&line, '/');
+    format_delay(&line, elapsed(&msg->active_time, handoff ? handoff : &now));
+    strbuf_puts(&line, "/0/");
+    format_delay(&line, handoff ? elapsed(handoff, &now) : 0);
+    static const char *const names[] = {"sent", "deferred", "bounced"};
+    strbuf_printf(&line, ", dsn=%s, status=%s (%s)", dsn, names[outcome],
+                  strbuf_str(&clean_text));
+    msg_info("%s", strbuf_str(&line));
+
+    if (outcome == OUTCOME_SENT) {
+        if (queue_file_set_status(msg->fd, r, RCPT_DONE) != 0)
+            msg_warn_errno("%s: mark recipient %s done", msg->id, strbuf_str(&clean_rcpt));
+        msg->dirty = 1;
+        msg->round[index] = ROUND_SENT;
+    } else {
+        if (outcome == OUTCOME_BOUNCED) {
+            if (queue_file_set_status(msg->fd, r, RCPT_BOUNCE) != 0)
+                msg_warn_errno("%s: mark recipient %s failed", msg->id,
+                               strbuf_str(&clean_rcpt));
+            msg->dirty = 1;
+            msg->round[index] = ROUND_NONE;
+        } else {
+            msg->round[index] = ROUND_DEFERRED;
+        }
+        struct strbuf record = STRBUF_INIT;
+        strbuf_printf(&record, "S%lld %s %s", (long long)r->status_offset, dsn,
+                      strbuf_str(&clean_text));
+        if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)
+            msg_warn_errno("%s: append status record", msg->id);
+        free(r->last_status);
+        r->last_status = xstrdup(strbuf_str(&record) + strcspn(strbuf_str(&record), " ") + 1);
+        strbuf_free(&record);
+    }
+    strbuf_free(&line);
+    strbuf_free(&clean_text);
+    strbuf_free(&clean_rcpt);
+}

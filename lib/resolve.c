@@ -1,0 +1,384 @@
+/* resolve.c - recipient address → address class, transport and nexthop,
+ * as Postfix's trivial-rewrite resolves them (see resolve.h). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "domainlist.h"
+#include "map.h"
+#include "resolve.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+struct own_address {
+    int family;
+    unsigned char bytes[16];
+};
+
+struct resolver {
+    struct domainlist *mydestination;
+    struct domainlist *virtual_alias_domains;
+    struct domainlist *virtual_mailbox_domains;
+    struct domainlist *relay_domains;
+    struct maplist *transport_maps;
+    int transport_parent_matches;
+    struct strlist defer_transports;
+    char *local_transport, *virtual_transport, *relay_transport, *default_transport;
+    char *relayhost, *myhostname, *recipient_delimiter;
+    struct own_address *own;
+    size_t own_count;
+    int own_all;            /* inet_interfaces = all: ask the kernel each time */
+};
+
+const char *address_class_name(enum address_class address_class)
+{
+    switch (address_class) {
+    case ADDR_CLASS_LOCAL: return "local";
+    case ADDR_CLASS_VIRTUAL_ALIAS: return "virtual alias";
+    case ADDR_CLASS_VIRTUAL_MAILBOX: return "virtual mailbox";
+    case ADDR_CLASS_RELAY: return "relay";
+    case ADDR_CLASS_DEFAULT: return "default";
+    }
+    return "default";
+}
+
+/* Add one numeric address to the resolver's own addresses. */
+static void own_add(struct resolver *r, int family, const void *bytes)
+{
+    r->own = xreallocarray(r->own, r->own_count + 1, sizeof *r->own);
+    struct own_address *a = &r->own[r->own_count++];
+    memset(a, 0, sizeof *a);
+    a->family = family;
+    memcpy(a->bytes, bytes, family == AF_INET ? 4 : 16);
+}
+
+/* Add the addresses of one inet_interfaces/proxy_interfaces item. */
+static void own_add_item(struct resolver *r, const char *item)
+{
+    if (strcasecmp(item, "all") == 0) {
+        r->own_all = 1;
+        return;
+    }
+    if (strcasecmp(item, "loopback-only") == 0) {
+        struct in_addr v4;
+        inet_pton(AF_INET, "127.0.0.1", &v4);
+        own_add(r, AF_INET, &v4);
+        own_add(r, AF_INET6, &in6addr_loopback);
+        return;
+    }
+    char *host = xstrdup(item);
+    size_t n = strlen(host);
+    if (host[0] == '[' && n > 1 && host[n - 1] == ']') {
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) == 0) {
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+            if (ai->ai_family == AF_INET)
+                own_add(r, AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr);
+            else if (ai->ai_family == AF_INET6)
+                own_add(r, AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+        }
+        freeaddrinfo(res);
+    }
+    free(host);
+}
+
+/* Open one domain list parameter; 0 or -1 with err set. */
+static int open_list(const char *param, struct domainlist **out, struct strbuf *err)
+{
+    *out = domainlist_from_param(param, err);
+    return *out ? 0 : -1;
+}
+
+struct resolver *resolver_open(struct strbuf *err)
+{
+    struct resolver *r = xcalloc(1, sizeof *r);
+    if (open_list("mydestination", &r->mydestination, err) != 0
+        || open_list("virtual_alias_domains", &r->virtual_alias_domains, err) != 0
+        || open_list("virtual_mailbox_domains", &r->virtual_mailbox_domains, err) != 0
+        || open_list("relay_domains", &r->relay_domains, err) != 0) {
+        resolver_close(r);
+        return NULL;
+    }
+    struct strbuf map_err = STRBUF_INIT;
+    r->transport_maps = maplist_open(conf_str("transport_maps"), &map_err);
+    if (!r->transport_maps) {
+        strbuf_printf(err, "transport_maps: %s", strbuf_str(&map_err));
+        strbuf_free(&map_err);
+        resolver_close(r);
+        return NULL;
+    }
+    strbuf_free(&map_err);
+    r->transport_parent_matches = domain_parent_matches("transport_maps");
+    conf_list("defer_transports", &r->defer_transports);
+    r->local_transport = xstrdup(conf_str("local_transport"));
+    r->virtual_transport = xstrdup(conf_str("virtual_transport"));
+    r->relay_transport = xstrdup(conf_str("relay_transport"));
+    r->default_transport = xstrdup(conf_str("default_transport"));
+    r->relayhost = xstrdup(conf_str("relayhost"));
+    r->myhostname = xstrdup(conf_str("myhostname"));
+    r->recipient_delimiter = xstrdup(conf_str("recipient_delimiter"));
+    struct strlist items = STRLIST_INIT;
+    conf_list("inet_interfaces", &items);
+    conf_list("proxy_interfaces", &items);
+    for (size_t i = 0; i < items.count; i++)
+        own_add_item(r, items.item[i]);
+    strlist_free(&items);
+    return r;
+}
+
+void resolver_close(struct resolver *r)
+{
+    if (!r)
+        return;
+    domainlist_free(r->mydestination);
+    domainlist_free(r->virtual_alias_domains);
+    domainlist_free(r->virtual_mailbox_domains);
+    domainlist_free(r->relay_domains);
+    maplist_close(r->transport_maps);
+    strlist_free(&r->defer_transports);
+    free(r->local_transport);
+    free(r->virtual_transport);
+    free(r->relay_transport);
+    free(r->default_transport);
+    free(r->relayhost);
+    free(r->myhostname);
+    free(r->recipient_delimiter);
+    free(r->own);
+    free(r);
+}
+
+/* Is "[ip]" (or "[ipv6:...]") an address of this machine? */
+static int is_own_literal(const struct resolver *r, const char *domain)
+{
+    size_t n = strlen(domain);
+    if (n < 3 || domain[0] != '[' || domain[n - 1] != ']')
+        return 0;
+    char *text = xstrndup(domain + 1, n - 2);
+    const char *addr = text;
+    if (strncasecmp(addr, "ipv6:", 5) == 0)
+        addr += 5;
+    unsigned char bytes[16];
+    int family = 0;
+    if (inet_pton(AF_INET, addr, bytes) == 1)
+        family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, bytes) == 1)
+        family = AF_INET6;
+    free(text);
+    if (!family)
+        return 0;
+    size_t len = family == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < r->own_count; i++)
+        if (r->own[i].family == family && memcmp(r->own[i].bytes, bytes, len) == 0)
+            return 1;
+    if (!r->own_all)
+        return 0;
+    struct ifaddrs *ifs = NULL;
+    int found = 0;
+    if (getifaddrs(&ifs) == 0) {
+        for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next) {
+            if (!i->ifa_addr || i->ifa_addr->sa_family != family)
+                continue;
+            const void *p = family == AF_INET
+                ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+                : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+            found = memcmp(p, bytes, len) == 0;
+        }
+        freeifaddrs(ifs);
+    }
+    return found;
+}
+
+/* Match one domain list; on a table failure say which list in reason. */
+static int list_match(struct domainlist *list, const char *param,
+                      const char *domain, struct strbuf *reason)
+{
+    int m = domainlist_match(list, domain);
+    if (m == MAP_RETRY && reason)
+        strbuf_printf(reason, "4.3.0 %s lookup failure for domain %s", param, domain);
+    return m;
+}
+
+int resolve_domain_class(struct resolver *r, const char *domain,
+                         enum address_class *out, struct strbuf *reason)
+{
+    if (!domain || !*domain || is_own_literal(r, domain)) {
+        *out = ADDR_CLASS_LOCAL;
+        return RESOLVE_OK;
+    }
+    static const struct {
+        size_t offset;
+        const char *param;
+        enum address_class address_class;
+    } order[] = {
+        {offsetof(struct resolver, mydestination), "mydestination", ADDR_CLASS_LOCAL},
+        {offsetof(struct resolver, virtual_alias_domains), "virtual_alias_domains", ADDR_CLASS_VIRTUAL_ALIAS},
+        {offsetof(struct resolver, virtual_mailbox_domains), "virtual_mailbox_domains", ADDR_CLASS_VIRTUAL_MAILBOX},
+        {offsetof(struct resolver, relay_domains), "relay_domains", ADDR_CLASS_RELAY},
+    };
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        struct domainlist *list = *(struct domainlist **)((char *)r + order[i].offset);
+        int m = list_match(list, order[i].param, domain, reason);
+        if (m == MAP_RETRY)
+            return RESOLVE_RETRY;
+        if (m) {
+            *out = order[i].address_class;
+            return RESOLVE_OK;
+        }
+    }
+    *out = ADDR_CLASS_DEFAULT;
+    return RESOLVE_OK;
+}
+
+/* Split "transport:nexthop" into its parts (either may be empty). */
+static void split_transport(const char *spec, struct strbuf *transport,
+                            struct strbuf *nexthop)
+{
+    const char *colon = strchr(spec, ':');
+    strbuf_reset(transport);
+    strbuf_reset(nexthop);
+    if (!colon) {
+        strbuf_puts(transport, spec);
+        return;
+    }
+    strbuf_append(transport, spec, (size_t)(colon - spec));
+    strbuf_puts(nexthop, colon + 1);
+}
+
+/* Look a partial key up in the fixed-key tables only (pattern tables see
+ * the whole address only, as Postfix's transport lookups). */
+static int lookup_fixed(struct maplist *list, const char *key, struct strbuf *value)
+{
+    for (size_t i = 0; i < maplist_count(list); i++) {
+        struct map *map = maplist_at(list, i);
+        if (map_flags(map) & MAP_PATTERN)
+            continue;
+        int m = map_lookup(map, key, value);
+        if (m != MAP_NOTFOUND)
+            return m;
+    }
+    return MAP_NOTFOUND;
+}
+
+/* Search transport_maps for the address; MAP_FOUND with the value. */
+static int transport_lookup(struct resolver *r, const char *address,
+                            const char *domain, struct strbuf *value)
+{
+    int m = maplist_lookup(r->transport_maps, address, value);
+    if (m != MAP_NOTFOUND)
+        return m;
+    /* user+ext@domain: then user@domain */
+    const char *at = strrchr(address, '@');
+    if (at && *r->recipient_delimiter) {
+        size_t local_len = (size_t)(at - address);
+        size_t ext = strcspn(address, r->recipient_delimiter);
+        if (ext < local_len && ext > 0) {
+            struct strbuf key = STRBUF_INIT;
+            strbuf_append(&key, address, ext);
+            strbuf_puts(&key, at);
+            m = lookup_fixed(r->transport_maps, strbuf_str(&key), value);
+            strbuf_free(&key);
+            if (m != MAP_NOTFOUND)
+                return m;
+        }
+    }
+    if (*domain) {
+        m = map_search_domain(r->transport_maps, domain, r->transport_parent_matches, value);
+        if (m != MAP_NOTFOUND)
+            return m;
+    }
+    return lookup_fixed(r->transport_maps, "*", value);
+}
+
+int resolve_address(struct resolver *r, const char *address, struct resolution *out)
+{
+    strbuf_reset(&out->transport);
+    strbuf_reset(&out->nexthop);
+    strbuf_reset(&out->domain);
+    strbuf_reset(&out->reason);
+    out->deferred_transport = 0;
+    const char *at = strrchr(address, '@');
+    if (at) {
+        strbuf_puts(&out->domain, at + 1);
+        while (out->domain.len && out->domain.s[out->domain.len - 1] == '.')
+            strbuf_truncate(&out->domain, out->domain.len - 1);
+        for (size_t i = 0; i < out->domain.len; i++)
+            out->domain.s[i] = (char)tolower((unsigned char)out->domain.s[i]);
+    }
+    const char *domain = strbuf_str(&out->domain);
+    if (resolve_domain_class(r, domain, &out->address_class, &out->reason) != RESOLVE_OK)
+        return RESOLVE_RETRY;
+
+    const char *spec = r->default_transport;
+    switch (out->address_class) {
+    case ADDR_CLASS_LOCAL: spec = r->local_transport; break;
+    case ADDR_CLASS_VIRTUAL_ALIAS: spec = NULL; break;
+    case ADDR_CLASS_VIRTUAL_MAILBOX: spec = r->virtual_transport; break;
+    case ADDR_CLASS_RELAY: spec = r->relay_transport; break;
+    case ADDR_CLASS_DEFAULT: spec = r->default_transport; break;
+    }
+    if (!spec) {
+        /* a virtual alias domain without an alias for this address */
+        strbuf_set(&out->transport, "error");
+        strbuf_set(&out->nexthop, "5.1.1 User unknown in virtual alias table");
+        return RESOLVE_OK;
+    }
+    split_transport(spec, &out->transport, &out->nexthop);
+    if (out->nexthop.len == 0) {
+        if ((out->address_class == ADDR_CLASS_RELAY
+             || out->address_class == ADDR_CLASS_DEFAULT) && *r->relayhost)
+            strbuf_set(&out->nexthop, r->relayhost);
+        else if (out->address_class == ADDR_CLASS_LOCAL)
+            strbuf_set(&out->nexthop, r->myhostname);
+        else
+            strbuf_set(&out->nexthop, domain);
+    }
+
+    if (maplist_count(r->transport_maps) > 0) {
+        struct strbuf value = STRBUF_INIT;
+        int m = transport_lookup(r, address, domain, &value);
+        if (m == MAP_RETRY) {
+            strbuf_printf(&out->reason, "4.3.0 transport_maps lookup failure for %s", address);
+            strbuf_free(&value);
+            return RESOLVE_RETRY;
+        }
+        if (m == MAP_FOUND) {
+            struct strbuf transport = STRBUF_INIT, nexthop = STRBUF_INIT;
+            split_transport(strbuf_str(&value), &transport, &nexthop);
+            if (transport.len) {
+                strbuf_set(&out->transport, strbuf_str(&transport));
+                /* a transport without a nexthop resets it to the domain */
+                strbuf_set(&out->nexthop, nexthop.len ? strbuf_str(&nexthop) : domain);
+            } else if (nexthop.len) {
+                strbuf_set(&out->nexthop, strbuf_str(&nexthop));
+            }
+            strbuf_free(&transport);
+            strbuf_free(&nexthop);
+        }
+        strbuf_free(&value);
+    }
+    for (size_t i = 0; i < r->defer_transports.count; i++)
+        if (strcmp(r->defer_transports.item[i], strbuf_str(&out->transport)) == 0)
+            out->deferred_transport = 1;
+    return RESOLVE_OK;
+}
+
+void resolution_free(struct resolution *res)
+{
+    strbuf_free(&res->transport);
+    strbuf_free(&res->nexthop);
+    strbuf_free(&res->domain);
+    strbuf_free(&res->reason);
+}

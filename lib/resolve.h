@@ -1,0 +1,84 @@
+/* resolve.h - where a recipient address goes: Postfix's trivial-rewrite
+ * resolve service (ADDRESS_CLASS_README, transport(5)).
+ *
+ * Address classes, tried in this order on the recipient's domain:
+ *   local            the domain is in mydestination, or is an [ip] literal
+ *                    of this machine (inet_interfaces, proxy_interfaces);
+ *                    an address without a domain is local too
+ *   virtual alias    virtual_alias_domains (mail that reaches the queue for
+ *                    such a domain was not aliased: it bounces 5.1.1)
+ *   virtual mailbox  virtual_mailbox_domains
+ *   relay            relay_domains
+ *   default          everything else
+ * Each class has a transport parameter (local_transport, virtual_transport,
+ * relay_transport, default_transport), in the form "transport" or
+ * "transport:nexthop".  The nexthop, when the parameter has none, is: for
+ * local the transport's own default ($myhostname is in local_transport's
+ * default), for virtual the recipient domain, for relay and default
+ * $relayhost, else the recipient domain.  Then transport_maps may override
+ * (transport(5)): keys user+ext@domain, user@domain, domain, parent domains
+ * (".parent", or "parent" when transport_maps is listed in
+ * parent_domain_matches_subdomains), "*"; results "transport:nexthop",
+ * "transport:" (nexthop reset to the recipient domain), ":nexthop"
+ * (transport kept), ":" or empty (no change), "error:text", "discard:text".
+ * A transport listed in defer_transports is flagged, not changed.
+ *
+ * Callers: qmgr (every recipient) and smtpd.  For reject_unauth_destination
+ * smtpd needs only resolve_domain_class(): the destination is authorized
+ * when the class is not ADDR_CLASS_DEFAULT and the local part holds no
+ * sender-specified routing ('@', '!', '%'); RESOLVE_RETRY is a 450 4.3.0.
+ * reject_unlisted_recipient picks its table by class (local: local_recipient_maps,
+ * virtual alias: virtual_alias_maps, virtual mailbox: virtual_mailbox_maps,
+ * relay: relay_recipient_maps).  Open a resolver once per process (tables
+ * stay open), resolve many times; after SIGHUP, close and open again.
+ * `postern-qmgr -r ADDRESS...` prints resolutions for administrators and
+ * tests (t/50-qmgr-resolve.t).
+ */
+#ifndef POSTERN_RESOLVE_H
+#define POSTERN_RESOLVE_H
+
+#include "strbuf.h"
+
+enum address_class {
+    ADDR_CLASS_LOCAL,
+    ADDR_CLASS_VIRTUAL_ALIAS,
+    ADDR_CLASS_VIRTUAL_MAILBOX,
+    ADDR_CLASS_RELAY,
+    ADDR_CLASS_DEFAULT,
+};
+
+#define RESOLVE_OK      0
+#define RESOLVE_RETRY   (-1)    /* a table could not answer: defer 4.3.0 */
+
+struct resolution {
+    enum address_class address_class;
+    struct strbuf transport;    /* "virtual", "smtp", "error", "discard", ... */
+    struct strbuf nexthop;      /* "example.com", "[192.0.2.1]:587", error text */
+    struct strbuf domain;       /* recipient domain, lower case, "" when none */
+    int deferred_transport;     /* the transport is listed in defer_transports */
+    struct strbuf reason;       /* RESOLVE_RETRY: "4.3.0 ..." for the log */
+};
+#define RESOLUTION_INIT { ADDR_CLASS_DEFAULT, STRBUF_INIT, STRBUF_INIT, \
+                          STRBUF_INIT, 0, STRBUF_INIT }
+
+struct resolver;
+
+/* Read the parameters above and open their lists and tables.  NULL with a
+ * message in err when a table or list cannot be opened (a configuration
+ * error: the caller exits as a temporary failure). */
+struct resolver *resolver_open(struct strbuf *err);
+void resolver_close(struct resolver *resolver);
+
+/* Resolve one recipient address.  RESOLVE_OK with `out` filled, or
+ * RESOLVE_RETRY with out->reason set ("4.3.0 ..."). */
+int resolve_address(struct resolver *resolver, const char *address,
+                    struct resolution *out);
+/* Only the address class of a domain ("" or NULL: local).  RESOLVE_OK or
+ * RESOLVE_RETRY (reason in `reason` when not NULL). */
+int resolve_domain_class(struct resolver *resolver, const char *domain,
+                         enum address_class *out, struct strbuf *reason);
+/* "local", "virtual alias", "virtual mailbox", "relay", "default". */
+const char *address_class_name(enum address_class address_class);
+void resolution_free(struct resolution *res);
+
+#endif

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+# postern-qmgr killed with SIGKILL at random moments and restarted: every
+# message is delivered at least once, nothing stays in the queue, and the
+# duplicates (a recipient whose D mark had not reached the disk) are counted.
+import os, random, signal, sys, time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from tap import *
+from qmgrtest import Instance
+
+N = 80
+inst = Instance("virtual_mailbox_domains = virt.test\nminimal_backoff_time = 1s\n"
+                "queue_run_delay = 1s\n")
+ids = [inst.inject("alice@example.org", [f"u{i}@virt.test", f"v{i}@virt.test"]) for i in range(N)]
+random.seed(4242)
+kills = 0
+for round_ in range(4):
+    inst.start()
+    time.sleep(random.uniform(0.05, 0.4))
+    if inst.proc.poll() is None:
+        inst.proc.send_signal(signal.SIGKILL)
+        inst.proc.wait()
+        kills += 1
+    inst.proc = None
+inst.start()
+ok(inst.wait(lambda: inst.logtext().count(": removed\n") >= N
+             and not inst.files("active") and not inst.files("incoming")
+             and not inst.files("deferred"), 60),
+   f"after {kills} SIGKILLs and restarts every message is done and removed")
+seen = {}
+for r in inst.runs():
+    for rcpt in r["rcpt"]:
+        seen[rcpt] = seen.get(rcpt, 0) + 1
+want = {f"{p}{i}@virt.test" for i in range(N) for p in "uv"}
+is_(sorted(want - set(seen)), [], "every recipient was delivered at least once")
+dups = sum(c - 1 for c in seen.values())
+diag(f"{dups} duplicate deliveries out of {2 * N} recipients after {kills} kills")
+# at most the deliveries in flight at each kill: 20 runners (the default
+# destination concurrency) of 2 recipients
+ok(dups <= 40 * max(kills, 1), "duplicates are limited to deliveries in flight at a kill")
+is_(inst.stop(), 0, "the last qmgr stops cleanly")
+done()
