@@ -37,13 +37,16 @@
 /* The levels below 2 give Postfix's old defaults (relay_domains, ...);
  * postern starts at the newest level Postfix 3.7 knows. */
 static const struct param_def params[] = {
+    STR("2bounce_notice_recipient", "postmaster"),
     STR("alias_database", "hash:/etc/aliases"),
     STR("alias_maps", "hash:/etc/aliases"),
     STR("alternate_config_directories", ""),
     BOOL("append_at_myorigin", "yes"),
     BOOL("append_dot_mydomain", "${{$compatibility_level} <level {1} ? {yes} : {no}}"),
     BOOL("biff", "yes"),
+    STR("bounce_notice_recipient", "postmaster"),
     TIME("bounce_queue_lifetime", "5d", 'd'),
+    SIZE("bounce_size_limit", "50000"),
     STR("command_directory", DEF_COMMAND_DIR),
     STR("compatibility_level", "3.6"),
     STR("config_directory", DEF_CONFIG_DIR),
@@ -55,10 +58,13 @@ static const struct param_def params[] = {
     INT("default_process_limit", "100", 1, 1000000),
     STR("default_transport", "smtp"),
     STR("defer_transports", ""),
+    STR("delay_notice_recipient", "postmaster"),
     TIME("delay_warning_time", "0h", 'h'),
     INT("deliver_lock_attempts", "20", 1, 1000000),
     TIME("deliver_lock_delay", "1s", 's'),
     BOOL("disable_vrfy_command", "no"),
+    STR("double_bounce_sender", "double-bounce"),
+    STR("error_notice_recipient", "postmaster"),
     STR("home_mailbox", ""),
     STR("inet_interfaces", "all"),
     STR("inet_protocols", "all"),
@@ -83,6 +89,7 @@ static const struct param_def params[] = {
     DERIVED("mynetworks", derive_mynetworks),
     STR("mynetworks_style", "${{$compatibility_level} <level {2} ? {subnet} : {host}}"),
     STR("myorigin", "$myhostname"),
+    STR("notify_classes", "resource, software"),
     STR("parent_domain_matches_subdomains", "debug_peer_list,fast_flush_domains,mynetworks,"
         "permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps"),
     STR("proxy_interfaces", ""),

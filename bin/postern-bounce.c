@@ -1,0 +1,616 @@
+/* postern-bounce - delivery status notifications: non-delivery, delay and
+ * success notices (RFC 3464), injected with postern-queue.
+ *
+ *   postern-bounce -R [-c DIR] [-o name=value]... [-v]
+ *       request mode (doc/delivery.md "Notices"): the queue file on fd 0,
+ *       the request on fd 3, one result record on fd 1.
+ *   postern-bounce [-c DIR] [-o name=value]... [-v] [-p] -k KIND -f SENDER
+ *       [-q QUEUEID] [-e ENVID] [-r FULL|HDRS] [-s 'X.Y.Z text'] [-m MTA]
+ *       [-a ARRIVAL] [-8] RECIPIENT... < message
+ *       shell mode: the same notices for a message on stdin; -p prints
+ *       them instead of injecting them.
+ *
+ * Who gets what follows Postfix's bounce(8) and notify_classes; see
+ * doc/postern-bounce.8.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dsn.h"
+#include "fdio.h"
+#include "inject.h"
+#include "log.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define MAX_RECORD      65536
+
+/* One recipient of the request. */
+struct request_rcpt {
+    char *address, *orcpt, *notify;
+    char *status;           /* "5.1.1"; the text after it in text */
+    char *text, *remote_mta, *diagnostic;
+};
+
+/* The request: what qmgr (or the command line) asks for. */
+struct request {
+    char *queue_id;
+    char *sender;
+    enum dsn_kind kind;
+    int have_kind;
+    long long arrival;
+    char *envid;
+    int ret_headers;
+    int eight_bit, smtputf8;
+    int content_fd;
+    off_t content_offset, content_length;
+    struct request_rcpt *rcpt;
+    size_t rcpt_count;
+};
+
+/* One notice to send. */
+struct notice {
+    int postmaster_copy;
+    const char *env_sender;     /* "" or the double-bounce address */
+    const char *to;
+    int ret_headers;
+    int notify_filter;          /* DSN NOTIFY keyword that selects recipients; 0 = all */
+    const char *log_label;      /* "sender non-delivery notification" */
+};
+
+static int print_only;          /* -p: write notices to stdout */
+
+static _Noreturn void usage(void)
+{
+    fprintf(stderr, "usage: postern-bounce -R [-c DIR] [-o name=value]... [-v]\n"
+            "       postern-bounce [-c DIR] [-o name=value]... [-v] [-p] -k failure|delay|success\n"
+            "           -f SENDER [-q QUEUEID] [-e ENVID] [-r FULL|HDRS] [-s 'X.Y.Z text']\n"
+            "           [-m MTA] [-a ARRIVAL] [-8] RECIPIENT... < message\n");
+    exit(2);
+}
+
+/* Parse a kind name; -1 when unknown. */
+static int parse_kind(const char *s)
+{
+    if (strcmp(s, "failure") == 0)
+        return DSN_FAILURE;
+    if (strcmp(s, "delay") == 0)
+        return DSN_DELAY;
+    if (strcmp(s, "success") == 0)
+        return DSN_SUCCESS;
+    return -1;
+}
+
+/* Split "5.1.1 text" into the recipient's status and text. */
+static void set_status(struct request_rcpt *rcpt, const char *value)
+{
+    free(rcpt->status);
+    free(rcpt->text);
+    size_t code = strcspn(value, " ");
+    rcpt->status = xstrndup(value, code);
+    value += code;
+    while (*value == ' ')
+        value++;
+    rcpt->text = xstrdup(value);
+}
+
+/* Add a recipient to the request. */
+static struct request_rcpt *add_rcpt(struct request *req, const char *address)
+{
+    req->rcpt = xreallocarray(req->rcpt, req->rcpt_count + 1, sizeof *req->rcpt);
+    struct request_rcpt *rcpt = &req->rcpt[req->rcpt_count++];
+    memset(rcpt, 0, sizeof *rcpt);
+    rcpt->address = xstrdup(address);
+    return rcpt;
+}
+
+/* Release what the request holds. */
+static void request_free(struct request *req)
+{
+    for (size_t i = 0; i < req->rcpt_count; i++) {
+        struct request_rcpt *r = &req->rcpt[i];
+        free(r->address);
+        free(r->orcpt);
+        free(r->notify);
+        free(r->status);
+        free(r->text);
+        free(r->remote_mta);
+        free(r->diagnostic);
+    }
+    free(req->rcpt);
+    free(req->queue_id);
+    free(req->sender);
+    free(req->envid);
+    if (req->content_fd > 0)
+        close(req->content_fd);
+    memset(req, 0, sizeof *req);
+}
+
+/* Take a message attribute ("RET=HDRS") into the request. */
+static void take_attr(struct request *req, const char *attr)
+{
+    if (strncmp(attr, "ENVID=", 6) == 0) {
+        free(req->envid);
+        req->envid = xstrdup(attr + 6);
+    } else if (strncasecmp(attr, "RET=", 4) == 0) {
+        req->ret_headers = strcasecmp(attr + 4, "HDRS") == 0;
+    } else if (strncasecmp(attr, "BODY=", 5) == 0) {
+        req->eight_bit = strcasecmp(attr + 5, "8BITMIME") == 0;
+    } else if (strncasecmp(attr, "SMTPUTF8=", 9) == 0) {
+        req->smtputf8 = strcasecmp(attr + 9, "no") != 0;
+    } else if (strncmp(attr, "arrival=", 8) == 0) {
+        req->arrival = atoll(attr + 8);
+    }
+}
+
+/* Read the request records from fd 3.  0, or -1 with the reason in err. */
+static int read_request(struct request *req, struct strbuf *err)
+{
+    struct record_reader reader;
+    struct strbuf rec = STRBUF_INIT;
+    struct request_rcpt *last = NULL;
+    int r, ended = 0;
+    record_reader_init(&reader, 3);
+    while ((r = record_read(&reader, &rec, MAX_RECORD)) > 0) {
+        if (rec.len == 0) {
+            ended = 1;
+            break;
+        }
+        const char *v = rec.s + 1;
+        switch (rec.s[0]) {
+        case 'Q':
+            free(req->queue_id);
+            req->queue_id = xstrdup(v);
+            break;
+        case 'F':
+            free(req->sender);
+            req->sender = xstrdup(v);
+            break;
+        case 'X':
+            if (parse_kind(v) < 0) {
+                strbuf_printf(err, "unknown notice kind \"%.100s\"", v);
+                strbuf_free(&rec);
+                return -1;
+            }
+            req->kind = (enum dsn_kind)parse_kind(v);
+            req->have_kind = 1;
+            break;
+        case 'M': {
+            long long off, len;
+            char extra;
+            if (sscanf(v, "%lld,%lld%c", &off, &len, &extra) != 2 || off < 0 || len < 0) {
+                strbuf_printf(err, "bad M record \"%.100s\"", v);
+                strbuf_free(&rec);
+                return -1;
+            }
+            req->content_fd = 0;
+            req->content_offset = (off_t)off;
+            req->content_length = (off_t)len;
+            break;
+        }
+        case 'A':
+            take_attr(req, v);
+            break;
+        case 'T':
+            last = add_rcpt(req, v);
+            break;
+        case 'P':
+        case 'S':
+        case 'Y':
+        case 'C':
+            if (!last) {
+                strbuf_printf(err, "%c record before the first T record", rec.s[0]);
+                strbuf_free(&rec);
+                return -1;
+            }
+            if (rec.s[0] == 'S') {
+                set_status(last, v);
+            } else if (rec.s[0] == 'Y') {
+                free(last->remote_mta);
+                last->remote_mta = xstrdup(v);
+            } else if (rec.s[0] == 'C') {
+                free(last->diagnostic);
+                last->diagnostic = xstrdup(v);
+            } else if (strncasecmp(v, "ORCPT=", 6) == 0) {
+                free(last->orcpt);
+                last->orcpt = xstrdup(v + 6);
+            } else if (strncasecmp(v, "NOTIFY=", 7) == 0) {
+                free(last->notify);
+                last->notify = xstrdup(v + 7);
+            }
+            break;
+        default:        /* H and records of later versions */
+            break;
+        }
+    }
+    strbuf_free(&rec);
+    if (r < 0) {
+        strbuf_printf(err, "read the request: %s", strerror(errno));
+        return -1;
+    }
+    if (!ended)
+        strbuf_puts(err, "the request ended without its empty record");
+    else if (!req->have_kind)
+        strbuf_puts(err, "the request has no X record");
+    else if (!req->sender)
+        strbuf_puts(err, "the request has no F record");
+    else if (req->rcpt_count == 0)
+        strbuf_puts(err, "the request has no recipient");
+    return err->len ? -1 : 0;
+}
+
+/* 1 when the list (comma or space separated, any case) holds the word. */
+static int list_has(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; *p;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == n && strncasecmp(p, word, n) == 0)
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+/* 1 when notify_classes names the class; a name Postfix does not know is
+ * reported (Postfix refuses it), once per process. */
+static int notify_class(const char *class)
+{
+    static const char known[] = "bounce 2bounce data delay policy protocol resource software";
+    static int warned;
+    struct strlist classes = STRLIST_INIT;
+    int found = 0;
+    conf_list("notify_classes", &classes);
+    for (size_t i = 0; i < classes.count; i++) {
+        if (strcasecmp(classes.item[i], class) == 0)
+            found = 1;
+        else if (!list_has(known, classes.item[i]) && !warned++)
+            msg_warn("unknown notify_classes value \"%s\" ignored", classes.item[i]);
+    }
+    strlist_free(&classes);
+    return found;
+}
+
+/* An address qualified with @$myorigin when it has no domain, as Postfix's
+ * cleanup does for the notice recipients named in main.cf. */
+static char *qualify(const char *address)
+{
+    struct strbuf out = STRBUF_INIT;
+    strbuf_puts(&out, address);
+    if (!strchr(address, '@'))
+        strbuf_printf(&out, "@%s", conf_str("myorigin"));
+    return strbuf_detach(&out);
+}
+
+/* The double-bounce address: double_bounce_sender@$myhostname. */
+static const char *double_bounce_address(void)
+{
+    static char *address;
+    if (!address) {
+        struct strbuf out = STRBUF_INIT;
+        const char *name = conf_str("double_bounce_sender");
+        strbuf_puts(&out, name);
+        if (!strchr(name, '@'))
+            strbuf_printf(&out, "@%s", conf_str("myhostname"));
+        address = strbuf_detach(&out);
+    }
+    return address;
+}
+
+/* Random hex text for the boundary and Message-Id. */
+static void unique_salt(struct strbuf *out, const char *queue_id)
+{
+    unsigned char bytes[8];
+    if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
+        unsigned long long t = (unsigned long long)time(NULL) ^ (unsigned long long)getpid() << 20;
+        memcpy(bytes, &t, sizeof bytes);
+    }
+    strbuf_printf(out, "%s.", queue_id);
+    for (size_t i = 0; i < sizeof bytes; i++)
+        strbuf_printf(out, "%02X", bytes[i]);
+}
+
+/* Fill the report for one notice; the recipients array is the caller's. */
+static size_t make_report(const struct request *req, const struct notice *n,
+                          struct dsn_recipient *rcpts, struct dsn_report *r,
+                          struct strbuf *salt)
+{
+    static const char *const keyword[] = {"FAILURE", "DELAY", "SUCCESS"};
+    size_t count = 0;
+    for (size_t i = 0; i < req->rcpt_count; i++) {
+        const struct request_rcpt *q = &req->rcpt[i];
+        /* a recipient without NOTIFY gets failure and delay notices (Postfix);
+         * success notices go to every recipient qmgr names */
+        if (n->notify_filter && q->notify && !list_has(q->notify, keyword[req->kind]))
+            continue;
+        struct dsn_recipient *d = &rcpts[count++];
+        memset(d, 0, sizeof *d);
+        d->address = q->address;
+        d->orcpt = q->orcpt;
+        d->status = q->status;
+        d->text = q->text;
+        d->remote_mta = q->remote_mta;
+        d->diagnostic = q->diagnostic;
+        if (req->kind == DSN_SUCCESS)
+            d->action = q->remote_mta ? "relayed" : "delivered";
+    }
+    memset(r, 0, sizeof *r);
+    r->kind = req->kind;
+    r->postmaster_copy = n->postmaster_copy;
+    r->queue_id = req->queue_id;
+    r->myhostname = conf_str("myhostname");
+    r->mail_name = conf_str("mail_name");
+    r->to = n->to;
+    r->sender = req->sender;
+    r->arrival = req->arrival;
+    r->envid = req->envid;
+    r->ret_headers = n->ret_headers;
+    r->eight_bit = req->eight_bit;
+    r->smtputf8 = req->smtputf8;
+    r->size_limit = conf_size("bounce_size_limit");
+    r->delay_warning = conf_time("delay_warning_time");
+    r->queue_lifetime = conf_time("maximal_queue_lifetime");
+    r->content_fd = req->content_fd;
+    r->content_offset = req->content_offset;
+    r->content_length = req->content_length;
+    r->rcpt = rcpts;
+    r->rcpt_count = count;
+    r->now = time(NULL);
+    strbuf_reset(salt);
+    unique_salt(salt, req->queue_id);
+    r->boundary_salt = salt->s;
+    return count;
+}
+
+/* Inject one notice through postern-queue (interface 2).  Returns 'K' with
+ * the new queue id in result, or 'Z'/'D' with "X.Y.Z text" in result. */
+static int inject(const struct dsn_report *r, const char *env_sender, struct strbuf *result)
+{
+    struct strbuf program = STRBUF_INIT, envelope = STRBUF_INIT, err = STRBUF_INIT;
+    struct injection inj;
+    int outcome;
+    strbuf_printf(&program, "%s/postern-queue", conf_str("daemon_directory"));
+    record_put(&envelope, 'F', env_sender);
+    record_put(&envelope, 'T', r->to);
+    if (r->eight_bit)
+        record_put(&envelope, 'A', "BODY=8BITMIME");
+    if (r->smtputf8)
+        record_put(&envelope, 'A', "SMTPUTF8=yes");
+    record_end(&envelope);
+    if (inject_start(&inj, program.s, &envelope, &err) < 0) {
+        strbuf_reset(result);
+        strbuf_printf(result, "4.3.0 %s", err.s);
+        outcome = 'Z';
+    } else {
+        if (!inj.cut_short && dsn_write(r, inj.message_fd, &err) < 0)
+            inject_write_failed(&inj, errno);
+        outcome = inject_finish(&inj, result);
+    }
+    strbuf_free(&program);
+    strbuf_free(&envelope);
+    strbuf_free(&err);
+    return outcome;
+}
+
+/* Build and send (or print, -p) one notice.  Returns 'K' (sent, or nothing
+ * to send: result empty), 'Z' or 'D' with the reason in result. */
+static int send_notice(const struct request *req, const struct notice *n, struct strbuf *result)
+{
+    struct dsn_recipient *rcpts = xcalloc(req->rcpt_count, sizeof *rcpts);
+    struct dsn_report report;
+    struct strbuf salt = STRBUF_INIT;
+    int outcome = 'K';
+    strbuf_reset(result);
+    if (make_report(req, n, rcpts, &report, &salt) == 0) {
+        msg_debug("%s: no recipient asked for this notice", req->queue_id);
+    } else if (print_only) {
+        struct strbuf err = STRBUF_INIT;
+        printf("=== notice from=<%s> to=<%s>\n", n->env_sender, n->to);
+        fflush(stdout);
+        if (dsn_write(&report, 1, &err) < 0)
+            msg_fatal_temp("%s", err.s);
+        strbuf_free(&err);
+        strbuf_set(result, "printed");
+    } else {
+        outcome = inject(&report, n->env_sender, result);
+        if (outcome == 'K')
+            msg_info("%s: %s: %s", req->queue_id, n->log_label, result->len ? result->s : "?");
+    }
+    free(rcpts);
+    strbuf_free(&salt);
+    return outcome;
+}
+
+/* Send what Postfix's bounce(8) would for the request; returns the outcome
+ * of the notice the request is about, with the new id or reason in result. */
+static int process(const struct request *req, struct strbuf *result)
+{
+    static const char *const pm_param[] = {
+        "bounce_notice_recipient", "delay_notice_recipient", "2bounce_notice_recipient"};
+    static const char *const pm_class[] = {"bounce", "delay", NULL};
+    static const char *const sender_label[] = {
+        "sender non-delivery notification", "sender delay notification",
+        "sender delivery status notification"};
+    static const char *const pm_label[] = {
+        "postmaster non-delivery notification", "postmaster delay notification",
+        "postmaster delivery status notification"};
+    const char *dbl = double_bounce_address();
+    enum dsn_kind kind = req->kind;
+    strbuf_reset(result);
+
+    /* a notice about a notice of our own to postmaster: never a third one */
+    if (strcasecmp(req->sender, dbl) == 0) {
+        if (kind == DSN_SUCCESS)
+            msg_info("%s: not sending trace/success notification for double-bounce message",
+                     req->queue_id);
+        else
+            msg_warn("%s: undeliverable postmaster notification discarded", req->queue_id);
+        return 'K';
+    }
+
+    /* a notice about a notice (null sender): once to postmaster, if asked */
+    if (*req->sender == '\0') {
+        int wanted = kind == DSN_FAILURE ? notify_class("bounce") || notify_class("2bounce")
+                     : kind == DSN_DELAY ? notify_class("delay") : notify_class("2bounce");
+        if (!wanted) {
+            msg_info("%s: not sending %s notification for a message with the null sender"
+                     " (notify_classes does not ask for it)", req->queue_id,
+                     kind == DSN_FAILURE ? "non-delivery" : kind == DSN_DELAY ? "delay"
+                                                                              : "success");
+            return 'K';
+        }
+        char *to = qualify(conf_str(kind == DSN_DELAY ? "delay_notice_recipient"
+                                                      : "2bounce_notice_recipient"));
+        struct notice n = {
+            .postmaster_copy = kind != DSN_SUCCESS, .env_sender = dbl, .to = to,
+            .ret_headers = kind == DSN_SUCCESS, .notify_filter = 0,
+            .log_label = kind == DSN_SUCCESS ? sender_label[kind] : pm_label[kind],
+        };
+        int outcome = send_notice(req, &n, result);
+        free(to);
+        return outcome;
+    }
+
+    /* the notice to the sender, for the recipients whose NOTIFY asks for it */
+    struct notice n = {
+        .postmaster_copy = 0, .env_sender = "", .to = req->sender,
+        .ret_headers = kind == DSN_FAILURE ? req->ret_headers : 1,
+        .notify_filter = kind != DSN_SUCCESS, .log_label = sender_label[kind],
+    };
+    int outcome = send_notice(req, &n, result);
+
+    /* notify_classes bounce/delay: a copy with the header only to postmaster */
+    if (outcome == 'K' && kind != DSN_SUCCESS && notify_class(pm_class[kind])) {
+        char *to = qualify(conf_str(pm_param[kind]));
+        struct notice copy = {
+            .postmaster_copy = 1, .env_sender = dbl, .to = to, .ret_headers = 1,
+            .notify_filter = 0, .log_label = pm_label[kind],
+        };
+        struct strbuf copy_result = STRBUF_INIT;
+        if (send_notice(req, &copy, &copy_result) != 'K')
+            msg_warn("%s: postmaster notice failed while %s %s: %s", req->queue_id,
+                     kind == DSN_FAILURE ? "bouncing to" : "warning", req->sender,
+                     copy_result.s);
+        strbuf_free(&copy_result);
+        free(to);
+    }
+    return outcome;
+}
+
+/* Shell mode: the message on stdin as a seekable descriptor. */
+static void stdin_content(struct request *req)
+{
+    struct stat st;
+    off_t here = lseek(0, 0, SEEK_CUR);
+    if (here >= 0 && fstat(0, &st) == 0 && S_ISREG(st.st_mode)) {
+        req->content_fd = 0;
+        req->content_offset = here;
+        req->content_length = st.st_size > here ? st.st_size - here : 0;
+        return;
+    }
+    int fd = memfd_create("postern-bounce", MFD_CLOEXEC);
+    if (fd < 0)
+        msg_fatal_temp_errno("memfd_create");
+    char buf[65536];
+    ssize_t got;
+    off_t total = 0;
+    while ((got = read(0, buf, sizeof buf)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            msg_fatal_temp_errno("read the message");
+        if (write_all(fd, buf, (size_t)got) < 0)
+            msg_fatal_temp_errno("write the message copy");
+        total += got;
+    }
+    req->content_fd = fd;
+    req->content_offset = 0;
+    req->content_length = total;
+}
+
+int main(int argc, char **argv)
+{
+    struct request req = {.content_fd = -1, .content_length = -1};
+    int request_mode = 0, opt;
+    const char *status = NULL, *mta = NULL;
+    log_open(argv[0], 0);
+    signal(SIGPIPE, SIG_IGN);
+    while ((opt = getopt(argc, argv, "c:o:vRpk:f:q:e:r:s:m:a:8")) != -1) {
+        if (config_common_option(opt, optarg))
+            continue;
+        switch (opt) {
+        case 'R': request_mode = 1; break;
+        case 'p': print_only = 1; break;
+        case 'k':
+            if (parse_kind(optarg) < 0)
+                usage();
+            req.kind = (enum dsn_kind)parse_kind(optarg);
+            req.have_kind = 1;
+            break;
+        case 'f': req.sender = xstrdup(optarg); break;
+        case 'q': req.queue_id = xstrdup(optarg); break;
+        case 'e': req.envid = xstrdup(optarg); break;
+        case 'r': req.ret_headers = strcasecmp(optarg, "HDRS") == 0; break;
+        case 's': status = optarg; break;
+        case 'm': mta = optarg; break;
+        case 'a': req.arrival = atoll(optarg); break;
+        case '8': req.eight_bit = 1; break;
+        default: usage();
+        }
+    }
+    config_load(1);
+    struct strbuf result = STRBUF_INIT;
+    if (request_mode) {
+        struct strbuf err = STRBUF_INIT, out = STRBUF_INIT;
+        int outcome;
+        if (optind != argc || print_only)
+            usage();
+        if (read_request(&req, &err) < 0) {
+            msg_warn("%s: malformed notice request: %s", req.queue_id ? req.queue_id : "?", err.s);
+            outcome = 'D';
+            strbuf_printf(&result, "5.3.0 malformed notice request: %s", err.s);
+        } else {
+            outcome = process(&req, &result);
+        }
+        record_putf(&out, outcome, "%s", result.s ? result.s : "");
+        if (write_all(1, out.s, out.len) < 0)
+            msg_fatal_temp_errno("write the result");
+        strbuf_free(&err);
+        strbuf_free(&out);
+        strbuf_free(&result);
+        request_free(&req);
+        return 0;
+    }
+
+    log_open(argv[0], LOG_STDERR);
+    if (!req.have_kind || !req.sender || optind == argc)
+        usage();
+    if (!req.queue_id)
+        req.queue_id = xstrdup("NOQUEUE");
+    for (int i = optind; i < argc; i++) {
+        struct request_rcpt *rcpt = add_rcpt(&req, argv[i]);
+        if (status)
+            set_status(rcpt, status);
+        if (mta)
+            rcpt->remote_mta = xstrdup(mta);
+    }
+    stdin_content(&req);
+    int outcome = process(&req, &result);
+    if (!print_only)
+        printf("%c%s\n", outcome, result.s ? result.s : "");
+    strbuf_free(&result);
+    request_free(&req);
+    return outcome == 'K' ? 0 : outcome == 'Z' ? 75 : 1;
+}
