@@ -36,13 +36,17 @@ struct virtual_setup {
 };
 
 /* Open one list of tables; on failure log it and mark the setup broken.
- * As Postfix's virtual(8), pattern tables may not substitute $1: the
- * sender of a message chooses the recipient address, and must not choose
- * a mailbox path or an owner with it. */
-static struct maplist *open_maps(struct virtual_setup *setup, const char *param)
+ * `options` is MAP_OPEN_NO_REGSUB for the owner tables: as in Postfix's
+ * virtual(8), the sender of a message chooses the recipient address and
+ * must not choose a uid or gid with it.  Unlike Postfix, a mailbox table
+ * may substitute ($1/Maildir/): every mailbox path is checked before use
+ * (relative to virtual_mailbox_base, no ".." component), which is what
+ * lets one ordinary pcre rule give each local part its own Maildir. */
+static struct maplist *open_maps(struct virtual_setup *setup, const char *param,
+                                 unsigned options)
 {
     struct strbuf err = STRBUF_INIT;
-    struct maplist *maps = maplist_open_flags(conf_str(param), MAP_OPEN_NO_REGSUB, &err);
+    struct maplist *maps = maplist_open_flags(conf_str(param), options, &err);
     if (!maps) {
         msg_warn("%s: %s", param, err.s);
         setup->broken = 1;
@@ -84,9 +88,9 @@ static void virtual_setup_init(struct virtual_setup *setup)
     setup->mbox.check_owner = conf_bool("strict_mailbox_ownership");
     setup->privileged = geteuid() == 0;
     if (!setup->broken) {
-        setup->mailbox_maps = open_maps(setup, "virtual_mailbox_maps");
-        setup->uid_maps = open_maps(setup, "virtual_uid_maps");
-        setup->gid_maps = open_maps(setup, "virtual_gid_maps");
+        setup->mailbox_maps = open_maps(setup, "virtual_mailbox_maps", 0);
+        setup->uid_maps = open_maps(setup, "virtual_uid_maps", MAP_OPEN_NO_REGSUB);
+        setup->gid_maps = open_maps(setup, "virtual_gid_maps", MAP_OPEN_NO_REGSUB);
     }
 }
 

@@ -4,6 +4,7 @@
  *   map    build, query and list lookup tables (postmap)
  *   alias  build and query aliases(5) tables (postalias)
  *   check  check the configuration and the tables it names (postfix check)
+ *   init, start, stop, status   a self-contained instance (instance.c)
  *   queue  list, flush, delete, hold, release, requeue, print queued mail
  *
  * Each subcommand is in its own file beside this one.
@@ -23,6 +24,10 @@ static const struct {
     {"map", cmd_map, "build, query or list a lookup table (postmap)"},
     {"alias", cmd_alias, "build or query an aliases table (postalias)"},
     {"check", cmd_check, "check main.cf and the tables it uses"},
+    {"init", cmd_init, "create a self-contained instance in a directory"},
+    {"start", cmd_start, "start the queue manager in the background"},
+    {"stop", cmd_stop, "stop the queue manager"},
+    {"status", cmd_status, "say whether it runs, and the queue counts"},
     {"queue", cmd_queue, "list or manage the mail queue (postqueue, postsuper, postcat)"},
 };
 

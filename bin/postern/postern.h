@@ -8,6 +8,11 @@ int cmd_conf(int argc, char **argv);    /* postconf */
 int cmd_map(int argc, char **argv);     /* postmap */
 int cmd_alias(int argc, char **argv);   /* postalias */
 int cmd_check(int argc, char **argv);   /* postfix check */
+/* instance.c: a self-contained instance and its daemon */
+int cmd_init(int argc, char **argv);    /* write DIR/main.cf and the queue */
+int cmd_start(int argc, char **argv);   /* postfix start */
+int cmd_stop(int argc, char **argv);    /* postfix stop */
+int cmd_status(int argc, char **argv);  /* postfix status */
 int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
 
 /* conf_edit.c: `postern conf -e` (args "name = value") and -X (args are

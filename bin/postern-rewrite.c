@@ -1,0 +1,216 @@
+/* postern-rewrite - the rewrite stage of the injection chain (interface 2,
+ * doc/injection.md; postern-rewrite(8)): reads the message on fd 0 and the
+ * envelope on fd 1, qualifies addresses and adds missing headers
+ * (lib/rewrite.c), and hands both on to the next stage - the program given
+ * after `--`, else daemon_directory/postern-queue - with fd 3 passed
+ * through.  Its exit status is the next stage's.
+ *
+ * usage: postern-rewrite [-c DIR] [-o name=value]... [-v] [-- PROGRAM ARG...]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "fdio.h"
+#include "log.h"
+#include "rewrite.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define EXIT_MESSAGE_READ   54
+#define EXIT_ENVELOPE_READ  55
+#define EXIT_INTERNAL       81
+#define EXIT_WRITE_ERROR    53
+#define EXIT_REFUSED_FOR_NOW 71
+#define EXIT_REFUSED        31
+
+static _Noreturn void usage(void)
+{
+    fprintf(stderr, "usage: postern-rewrite [-c DIR] [-o name=value]... [-v] [-- PROGRAM ARG...]\n");
+    exit(EXIT_INTERNAL);
+}
+
+/* Make sure fd 3 is open (on /dev/null when the caller gave none), so that
+ * nothing else takes it and the next stage finds the same layout. */
+static void keep_status_fd(void)
+{
+    if (fcntl(3, F_GETFD) >= 0)
+        return;
+    int fd = open("/dev/null", O_WRONLY);
+    if (fd < 0)
+        msg_fatal_temp_errno("open /dev/null");
+    if (fd != 3) {
+        if (dup2(fd, 3) < 0)
+            msg_fatal_temp_errno("dup2");
+        close(fd);
+    }
+}
+
+/* When the message arrives on a pipe, its writer sends the envelope only
+ * after it (doc/injection.md): read it all into an anonymous file first,
+ * so that the envelope can be read and the message streamed from there. */
+static int spool_message_if_pipe(void)
+{
+    struct stat st;
+    if (fstat(0, &st) < 0)
+        msg_fatal_temp_errno("fstat fd 0");
+    if (S_ISREG(st.st_mode))
+        return 0;
+    int spool = memfd_create("postern-rewrite-message", MFD_CLOEXEC);
+    if (spool < 0)
+        msg_fatal_temp_errno("memfd_create");
+    char *chunk = xmalloc(65536);
+    for (;;) {
+        ssize_t n = read(0, chunk, 65536);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            msg_warn_errno("read the message");
+            exit(EXIT_MESSAGE_READ);
+        }
+        if (n == 0)
+            break;
+        if (write_all(spool, chunk, (size_t)n) < 0) {
+            msg_warn_errno("spool the message");
+            exit(EXIT_WRITE_ERROR);
+        }
+    }
+    free(chunk);
+    if (lseek(spool, 0, SEEK_SET) < 0 || dup2(spool, 0) < 0)
+        msg_fatal_temp_errno("spool the message");
+    close(spool);
+    return 1;
+}
+
+/* Start the next stage with the message pipe on fd 0 and the envelope
+ * pipe on fd 1; fd 3 is inherited as it is. */
+static pid_t start_next(char **next_argv, int message_fd, int envelope_fd)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        msg_fatal_temp_errno("fork");
+    if (pid > 0)
+        return pid;
+    signal(SIGPIPE, SIG_DFL);
+    if (dup2(message_fd, 0) < 0 || dup2(envelope_fd, 1) < 0)
+        _exit(EXIT_INTERNAL);
+    execvp(next_argv[0], next_argv);
+    int saved = errno;
+    msg_warn_errno("cannot run the next stage %s", next_argv[0]);
+    struct strbuf why = STRBUF_INIT;
+    record_putf(&why, 'Z', "4.3.0 cannot execute %s: %s", next_argv[0], strerror(saved));
+    (void)write_all(3, why.s, why.len);
+    _exit(EXIT_REFUSED_FOR_NOW);
+}
+
+/* The next stage's exit status as ours (a signal is a temporary failure). */
+static int next_status(pid_t pid, const char *name)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            msg_fatal_temp_errno("waitpid");
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    msg_warn("next stage %s killed by signal %d", name, WTERMSIG(status));
+    return EXIT_INTERNAL;
+}
+
+int main(int argc, char **argv)
+{
+    keep_status_fd();
+    log_open("rewrite", 0);
+    log_exit_codes(EXIT_INTERNAL, EXIT_INTERNAL);
+    int opt;
+    while ((opt = getopt(argc, argv, "+c:o:v")) != -1)
+        if (!config_common_option(opt, optarg))
+            usage();
+    config_load(0);
+    /* the next stage reads the same main.cf */
+    setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
+
+    struct strbuf default_next = STRBUF_INIT;
+    char *default_argv[2];
+    char **next_argv = argv + optind;
+    if (optind >= argc) {
+        strbuf_printf(&default_next, "%s/postern-queue", conf_str("daemon_directory"));
+        default_argv[0] = default_next.s;
+        default_argv[1] = NULL;
+        next_argv = default_argv;
+    }
+
+    struct rewrite_config cfg;
+    rewrite_config_load(&cfg);
+    spool_message_if_pipe();
+
+    struct envelope env = ENVELOPE_INIT;
+    struct strbuf err = STRBUF_INIT;
+    int status = envelope_read(1, &env, &err);
+    if (status) {
+        msg_warn("%s", strbuf_str(&err));
+        envelope_free(&env);
+        rewrite_config_free(&cfg);
+        strbuf_free(&err);
+        strbuf_free(&default_next);
+        return status;
+    }
+    rewrite_envelope(&cfg, &env);
+    struct rewrite_message_info info;
+    rewrite_message_info_from(&env, &info);
+
+    int message_pipe[2], envelope_pipe[2];
+    if (pipe2(message_pipe, O_CLOEXEC) < 0 || pipe2(envelope_pipe, O_CLOEXEC) < 0)
+        msg_fatal_temp_errno("pipe");
+    signal(SIGPIPE, SIG_IGN);
+    pid_t pid = start_next(next_argv, message_pipe[0], envelope_pipe[0]);
+    close(message_pipe[0]);
+    close(envelope_pipe[0]);
+
+    /* the message first; the envelope only once the message is complete,
+     * so that a crash here can never queue half a message */
+    int r = rewrite_message(&cfg, &info, 0, message_pipe[1], &err);
+    close(message_pipe[1]);
+    if (r == -1 || r == REWRITE_TOO_MANY_HOPS) {
+        /* no envelope: the next stage stores nothing */
+        msg_warn("%s", strbuf_str(&err));
+        close(envelope_pipe[1]);
+        next_status(pid, next_argv[0]);
+        status = EXIT_MESSAGE_READ;
+        if (r == REWRITE_TOO_MANY_HOPS) {
+            struct strbuf why = STRBUF_INIT;
+            record_put(&why, 'D', "554 5.4.6 Too many hops");
+            (void)write_all(3, why.s, why.len);
+            strbuf_free(&why);
+            status = EXIT_REFUSED;
+        }
+        goto done;
+    }
+    if (r == 0) {
+        struct strbuf records = STRBUF_INIT;
+        envelope_write(&env, &records);
+        if (write_all(envelope_pipe[1], records.s, records.len) < 0 && errno != EPIPE)
+            msg_warn_errno("write the envelope");
+        strbuf_free(&records);
+    }
+    close(envelope_pipe[1]);
+    status = next_status(pid, next_argv[0]);
+    if (r == -2 && status == 0) {
+        msg_warn("%s", strbuf_str(&err));
+        status = EXIT_WRITE_ERROR;
+    }
+done:
+    envelope_free(&env);
+    rewrite_config_free(&cfg);
+    strbuf_free(&err);
+    strbuf_free(&default_next);
+    return status;
+}

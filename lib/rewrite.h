@@ -1,0 +1,89 @@
+/* rewrite.h - what postern-rewrite does to a message on its way to the
+ * queue (Postfix's cleanup(8) and trivial-rewrite(8) "local" context):
+ * qualify addresses (append_at_myorigin, append_dot_mydomain) in the
+ * envelope and, for local submissions, in the address headers; add the
+ * Message-ID, Date and From headers a local submission lacks; remove the
+ * headers of message_drop_headers (Bcc, Content-Length, Resent-Bcc,
+ * Return-Path); drop duplicate recipients.  The header is read one logical header at a time (bounded
+ * by header_size_limit) and the body streams through untouched.
+ *
+ * The code holds no privilege and keeps no state between messages, so a
+ * caller may run it in-process (DESIGN: rewrite may run inside its caller).
+ * The companion issue's map-driven rewriting (canonical_maps, virtual alias
+ * expansion, header_checks) belongs in rewrite_address() and
+ * rewrite_header() of rewrite.c: see the marked places there. */
+#ifndef POSTERN_REWRITE_H
+#define POSTERN_REWRITE_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+struct strbuf;
+struct envelope;
+
+/* Settings, read once per process. */
+struct rewrite_config {
+    char *myhostname;
+    char *myorigin;
+    char *mydomain;
+    int append_at_myorigin;
+    int append_dot_mydomain;
+    int always_add_missing_headers;
+    size_t header_size_limit;
+    size_t duplicate_filter_limit;
+    long hopcount_limit;            /* Received: headers allowed */
+    struct strlist drop_headers;    /* message_drop_headers */
+};
+
+/* Fill cfg from main.cf (config_load() done). */
+void rewrite_config_load(struct rewrite_config *cfg);
+void rewrite_config_free(struct rewrite_config *cfg);
+
+/* Qualify one address as trivial-rewrite does in the local context:
+ * "user" -> "user@$myorigin" (append_at_myorigin), "user@host" ->
+ * "user@host.$mydomain" (append_dot_mydomain).  The empty address (null
+ * sender) stays empty.  Appends the result to out. */
+void rewrite_address(const struct rewrite_config *cfg, const char *address,
+                     struct strbuf *out);
+
+/* Rewrite the envelope in place: sender and recipients; a recipient
+ * that appears twice is kept once (duplicate_filter_limit). */
+void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env);
+
+/* What rewrite_message() needs to know about the message, from its
+ * envelope (after rewrite_envelope). */
+struct rewrite_message_info {
+    int local;                  /* A origin=local: a sendmail submission */
+    const char *sender;         /* envelope sender, for a missing From: */
+    const char *full_name;      /* A full_name=, or NULL */
+    const char *uid;            /* A uid=, or NULL */
+};
+void rewrite_message_info_from(const struct envelope *env,
+                               struct rewrite_message_info *info);
+
+/* Copy the message from in_fd to out_fd, rewriting its header.  Accepts
+ * CRLF line ends and then writes LF.  Returns 0; -1 when reading failed
+ * (errno, text in err); -2 when writing failed (errno; EPIPE when the next
+ * stage went away); REWRITE_TOO_MANY_HOPS when the header has more
+ * Received: headers than hopcount_limit (a mail loop: the caller refuses
+ * with 5.4.6 and must not hand on the envelope). */
+#define REWRITE_TOO_MANY_HOPS (-3)
+int rewrite_message(const struct rewrite_config *cfg,
+                    const struct rewrite_message_info *info,
+                    int in_fd, int out_fd, struct strbuf *err);
+
+/* Append to out the header (name, colon and value) with every address of
+ * its value (at value_offset) qualified as rewrite_address() does. */
+void rewrite_address_header(const struct rewrite_config *cfg,
+                            const char *header, size_t value_offset,
+                            struct strbuf *out);
+
+/* Header helpers shared with sendmail -t. */
+/* 1 when line starts a header field ("Name:"), and then *name_len is the
+ * length of the name (without trailing white space). */
+int header_field_name(const char *line, size_t len, size_t *name_len);
+/* 1 when the header with this name holds addresses (From, To, Cc, ...). */
+int header_is_address(const char *name, size_t name_len);
+
+#endif

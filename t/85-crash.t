@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+# The crash test: POSTERN_CRASH_COUNT (default 2,000) messages submitted
+# through sendmail, several at a time, while qmgr, rewrite, the injector
+# and the delivery runners are killed with SIGKILL at random moments (qmgr
+# by the PID in its pid file, then restarted; the others found as children
+# in /proc).  Afterwards every acknowledged message (sendmail exit 0: the
+# queue returned K after fsync) must have been delivered at least once; the
+# number of duplicates is reported as a diag line.
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from tap import *
+from instance import Instance, missing_programs
+
+missing = missing_programs()
+if missing:
+    skip_all("not built yet: " + ", ".join(missing))
+
+COUNT = int(os.environ.get("POSTERN_CRASH_COUNT", "2000"))
+PARALLEL = int(os.environ.get("POSTERN_CRASH_PARALLEL", "8"))
+DRAIN_TIMEOUT = float(os.environ.get("POSTERN_CRASH_DRAIN", "120"))
+random.seed(os.environ.get("POSTERN_CRASH_SEED", str(os.getpid())))
+started = time.time()
+
+inst = Instance("-o", "minimal_backoff_time=1s", "-o", "maximal_backoff_time=2s",
+                "-o", "queue_run_delay=1s")
+r = inst.start()
+is_(r.returncode, 0, "the instance starts")
+
+# ---- processes to kill ----
+VICTIM_NAMES = ("postern-rewrite", "postern-queue", "postern-virtual")
+
+
+def process_table():
+    """pid -> (ppid, comm) for every process we can see."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z":
+            continue
+        table[int(entry)] = (int(fields[1]), comm)
+    return table
+
+
+def descendants(table, roots):
+    """Every pid below the roots."""
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = [], list(roots)
+    while todo:
+        p = todo.pop()
+        for c in children.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+kills = {"qmgr": 0, "postern-rewrite": 0, "postern-queue": 0, "postern-virtual": 0}
+stop_killing = threading.Event()
+restart_failures = []
+
+
+def killer():
+    while not stop_killing.is_set():
+        time.sleep(random.uniform(0.02, 0.25))
+        if stop_killing.is_set():
+            break
+        if random.random() < 0.08:
+            pid = inst.qmgr_pid()
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    kills["qmgr"] += 1
+                except ProcessLookupError:
+                    pass
+                time.sleep(random.uniform(0, 0.3))
+                r = inst.start()
+                if r.returncode != 0:
+                    restart_failures.append(r.stderr)
+            continue
+        table = process_table()
+        roots = [os.getpid()] + ([inst.qmgr_pid()] if inst.qmgr_pid() else [])
+        victims = [p for p in descendants(table, roots)
+                   if p in table and table[p][1] in VICTIM_NAMES]
+        if victims:
+            pid = random.choice(victims)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                kills[table[pid][1]] += 1
+            except ProcessLookupError:
+                pass
+
+
+# ---- submitters ----
+acked, refused = set(), {}
+lock = threading.Lock()
+next_index = [0]
+
+
+def submitter():
+    env = dict(os.environ, POSTERN_CONFIG_DIR=inst.dir)
+    while True:
+        with lock:
+            i = next_index[0]
+            if i >= COUNT:
+                return
+            next_index[0] += 1
+        body = f"Subject: crash-test {i}\nX-Crash-Id: {i}\n\nmessage {i}\n".encode()
+        p = subprocess.run([prog("sendmail"), f"crash{i % 4}@localhost"], input=body,
+                           capture_output=True, env=env, timeout=120)
+        with lock:
+            if p.returncode == 0:
+                acked.add(i)
+            else:
+                refused[i] = p.returncode
+
+
+kthread = threading.Thread(target=killer)
+kthread.start()
+workers = [threading.Thread(target=submitter) for _ in range(PARALLEL)]
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+stop_killing.set()
+kthread.join()
+submit_done = time.time()
+diag(f"submitted {COUNT} in {submit_done - started:.1f}s: {len(acked)} acknowledged, "
+     f"{len(refused)} not (exit codes {sorted(set(refused.values()))})")
+diag("killed: " + ", ".join(f"{k} {v}" for k, v in kills.items()))
+is_(restart_failures, [], "qmgr restarted after every kill")
+ok(sum(kills.values()) > 0, "processes were killed during the run")
+ok(all(c in (75, 69) for c in refused.values()), "every unacknowledged submission exited EX_TEMPFAIL (or EX_UNAVAILABLE)")
+
+# ---- drain ----
+if not inst.qmgr_pid() or not os.path.exists(f"/proc/{inst.qmgr_pid()}"):
+    inst.start()
+inst.sendmail(["-q"], b"")
+ID = re.compile(rb"^X-Crash-Id: (\d+)$", re.M)
+
+
+def deliveries():
+    seen = []
+    for n in range(4):
+        new = os.path.join(inst.maildir(f"crash{n}"), "new")
+        if not os.path.isdir(new):
+            continue
+        for f in os.listdir(new):
+            try:
+                data = open(os.path.join(new, f), "rb").read()
+            except OSError:
+                continue
+            m = ID.search(data)
+            if m:
+                seen.append(int(m.group(1)))
+    return seen
+
+
+end = time.time() + DRAIN_TIMEOUT
+while time.time() < end:
+    counts = inst.queue_counts()
+    if counts["incoming"] + counts["active"] + counts["deferred"] == 0:
+        break
+    time.sleep(0.25)
+counts = inst.queue_counts()
+is_(counts["incoming"] + counts["active"] + counts["deferred"], 0, "the queue drains after the restarts")
+is_(counts["corrupt"], 0, "no queue file was found corrupt")
+
+seen = deliveries()
+unique = set(seen)
+lost = sorted(acked - unique)
+is_(lost, [], "every acknowledged message was delivered at least once")
+duplicates = len(seen) - len(unique)
+diag(f"delivered {len(unique)} distinct messages ({len(unique - acked)} of them unacknowledged), "
+     f"{duplicates} duplicates")
+diag(f"crash test: {COUNT} messages, {time.time() - started:.1f}s in all")
+inst.stop()
+done()

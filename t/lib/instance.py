@@ -1,0 +1,101 @@
+"""instance.py - a self-contained postern instance for end-to-end tests:
+`postern init` in a temporary directory, start/stop through `postern`,
+submission through `sendmail`, and waiting for mail in its Maildirs."""
+import atexit
+import os
+import signal
+import time
+
+from tap import prog, run, tempdir
+
+NEEDED = ["postern", "sendmail", "postern-rewrite", "postern-queue",
+          "postern-qmgr", "postern-virtual"]
+
+
+def missing_programs():
+    return [p for p in NEEDED if not os.access(prog(p), os.X_OK)]
+
+
+class Instance:
+    def __init__(self, *init_args):
+        parent = tempdir()
+        os.chmod(parent, 0o755)     # run as root, mailboxes belong to nobody
+        self.dir = os.path.join(parent, "inst")
+        self.init = run(["postern", "init", self.dir] + list(init_args))
+        self.env = {"POSTERN_CONFIG_DIR": self.dir}
+        atexit.register(self.kill_daemon)
+
+    def kill_daemon(self):
+        """At exit: a qmgr of this instance still running is killed by PID."""
+        kill_instance_daemon(self.dir)
+
+    def postern(self, *args):
+        return run(["postern"] + list(args[:1]) + ["-c", self.dir] + list(args[1:]))
+
+    def start(self):
+        return self.postern("start")
+
+    def stop(self):
+        return self.postern("stop")
+
+    def qmgr_pid(self):
+        try:
+            return int(open(os.path.join(self.dir, "queue", "pid", "qmgr.pid")).read())
+        except (OSError, ValueError):
+            return None
+
+    def sendmail(self, args, message, timeout=60):
+        r = run([prog("sendmail")] + list(args), input=message, env=self.env,
+                timeout=timeout)
+        r.stdout = r.stdout.decode(errors="replace")
+        r.stderr = r.stderr.decode(errors="replace")
+        return r
+
+    def maildir(self, name):
+        return os.path.join(self.dir, "mail", name, "Maildir")
+
+    def delivered(self, name):
+        """The messages in NAME's Maildir new/, as bytes, oldest first."""
+        new = os.path.join(self.maildir(name), "new")
+        if not os.path.isdir(new):
+            return []
+        files = sorted(os.listdir(new), key=lambda f: os.stat(os.path.join(new, f)).st_mtime)
+        return [open(os.path.join(new, f), "rb").read() for f in files]
+
+    def wait_for(self, name, count=1, timeout=15):
+        """Wait until NAME has at least count messages; returns them."""
+        end = time.time() + timeout
+        while time.time() < end:
+            got = self.delivered(name)
+            if len(got) >= count:
+                return got
+            time.sleep(0.05)
+        return self.delivered(name)
+
+    def queue_counts(self):
+        counts = {}
+        for q in ("incoming", "active", "deferred", "hold", "corrupt"):
+            path = os.path.join(self.dir, "queue", q)
+            counts[q] = len([f for f in os.listdir(path) if not f.startswith(".")]) if os.path.isdir(path) else 0
+        return counts
+
+    def log(self):
+        try:
+            return open(os.path.join(self.dir, "maillog"), errors="replace").read()
+        except OSError:
+            return ""
+
+
+def kill_instance_daemon(directory):
+    """Kill the qmgr named by DIR/queue/pid/qmgr.pid if its command line
+    names this instance (never anything else)."""
+    try:
+        pid = int(open(os.path.join(directory, "queue", "pid", "qmgr.pid")).read())
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+    except (OSError, ValueError):
+        return
+    if directory.encode() in cmdline:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
