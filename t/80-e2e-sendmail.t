@@ -160,7 +160,7 @@ if os.getuid() == 0:
                 os.setuid(nobody.pw_uid)
             return subprocess.run(argv, input=data, capture_output=True, env=env,
                                   preexec_fn=drop, timeout=60, cwd=home)
-        r = as_nobody([prog("postern"), "init", udir])
+        r = as_nobody([prog("postern"), "init", udir, "--port", str(free_port())])
         if r.returncode != 0 and b"Permission denied" in r.stderr:
             diag("the build tree is not reachable by nobody: ordinary-user run skipped")
         else:

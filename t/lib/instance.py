@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from tap import prog, run, tempdir
+from tap import free_port, prog, run, tempdir
 
 NEEDED = ["postern", "sendmail", "postern-rewrite", "postern-queue",
           "postern-qmgr", "postern-virtual"]
@@ -21,7 +21,8 @@ class Instance:
         parent = tempdir()
         os.chmod(parent, 0o755)     # run as root, mailboxes belong to nobody
         self.dir = os.path.join(parent, "inst")
-        self.init = run(["postern", "init", self.dir] + list(init_args))
+        # a port of its own: start also runs the SMTP listener of master.cf
+        self.init = run(["postern", "init", self.dir, "--port", str(free_port())] + list(init_args))
         self.env = {"POSTERN_CONFIG_DIR": self.dir}
         atexit.register(self.kill_daemon)
 
