@@ -1,0 +1,31 @@
+/* rulenest.h - the if/endif nesting of the pattern tables (pcre, regexp,
+ * cidr) while their file is parsed: which "if" rules are still open, so
+ * that each "endif" can be tied to its "if" and one left open reported. */
+#ifndef POSTERN_RULENEST_H
+#define POSTERN_RULENEST_H
+
+#include <stddef.h>
+
+struct strbuf;
+struct textlines;
+
+struct rule_nesting {
+    size_t *rules;          /* index of each open "if" rule, innermost last */
+    int *linenos;           /* the line each one is on */
+    size_t depth, alloc;
+};
+
+/* The "if" rule at index `rule` (on line lineno) is open. */
+void rule_nesting_open(struct rule_nesting *nesting, size_t rule, int lineno);
+/* An "endif" on line lineno, `rest` the text after the word (a warning
+ * when it is not blank): the index of the "if" it closes in *rule.  0, or
+ * -1 after reporting "endif without if" through lines. */
+int rule_nesting_close(struct rule_nesting *nesting, struct textlines *lines,
+                       int lineno, const char *rest, struct strbuf *err, size_t *rule);
+/* At the end of the file: 0, or -1 after reporting the innermost "if"
+ * left open as "if without endif". */
+int rule_nesting_finish(const struct rule_nesting *nesting, struct textlines *lines,
+                        struct strbuf *err);
+void rule_nesting_free(struct rule_nesting *nesting);
+
+#endif
