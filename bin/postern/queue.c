@@ -30,6 +30,7 @@ static const char *const all_queues[] = {
     QUEUE_INCOMING, QUEUE_ACTIVE, QUEUE_DEFERRED, QUEUE_HOLD, NULL,
 };
 
+/* Print the usage; the exit status for it. */
 static int usage(void)
 {
     fprintf(stderr,
@@ -95,6 +96,7 @@ static int move_message(const char *from, const char *to, const char *id)
     return rc < 0 ? -1 : 1;
 }
 
+/* action_fn of "delete": remove the file. */
 static int do_delete(const char *queue, const char *id)
 {
     struct strbuf path = STRBUF_INIT;
@@ -107,6 +109,7 @@ static int do_delete(const char *queue, const char *id)
     return rc < 0 ? -1 : 1;
 }
 
+/* action_fn of "hold": move the message to hold/. */
 static int do_hold(const char *queue, const char *id)
 {
     if (strcmp(queue, QUEUE_HOLD) == 0)
@@ -117,6 +120,7 @@ static int do_hold(const char *queue, const char *id)
     return rc;
 }
 
+/* action_fn of "release": move a held message to deferred/, due now. */
 static int do_release(const char *queue, const char *id)
 {
     if (strcmp(queue, QUEUE_HOLD) != 0)
@@ -127,6 +131,7 @@ static int do_release(const char *queue, const char *id)
     return rc;
 }
 
+/* action_fn of "requeue": move the message to incoming/ for qmgr. */
 static int do_requeue(const char *queue, const char *id)
 {
     if (strcmp(queue, QUEUE_INCOMING) == 0)
