@@ -175,8 +175,11 @@ install: all
 	    [ -f "$$m" ] || continue; s=$${m##*.}; \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \
 	done
+	# units name the default paths; point them at this install's
 	for u in units/*.service units/*.socket units/*.path; do \
-	    [ -f "$$u" ] && install -m 644 $$u $(DESTDIR)$(UNITDIR)/ || true; \
+	    [ -f "$$u" ] || continue; \
+	    sed -e 's|/usr/local/libexec/postern|$(LIBEXECDIR)|g' -e 's|/var/spool/postern|$(QUEUEDIR)|g' \
+	        $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && chmod 644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
 	done
 
 clean:

@@ -578,8 +578,16 @@ int main(int argc, char **argv)
     }
     case MODE_FLUSH:
         return poke_qmgr('F');
-    case MODE_SMTP:
-        die_status(EX_UNAVAILABLE, "-bs (SMTP on standard input) is not implemented yet");
+    case MODE_SMTP: {
+        /* SMTP on stdin/stdout: postern-smtpd in local-submission mode
+         * (postern-smtpd(8) -S); the configuration directory goes along in
+         * POSTERN_CONFIG_DIR, set above */
+        struct strbuf path = STRBUF_INIT;
+        strbuf_printf(&path, "%s/postern-smtpd", conf_str("daemon_directory"));
+        char *smtpd_argv[] = {(char *)"postern-smtpd", (char *)"-S", NULL};
+        execv(path.s, smtpd_argv);
+        die_status(EX_UNAVAILABLE, "execute %s: %s", path.s, strerror(errno));
+    }
     case MODE_VERIFY:
         die_status(EX_UNAVAILABLE, "-bv (address verification) is not implemented yet");
     case MODE_ENQUEUE:

@@ -94,8 +94,12 @@ like(r.stderr, r"Recipient addresses must be specified on the command line or vi
 r = inst.sendmail(["-t"], b"Subject: none\n\nx\n")
 is_(r.returncode, 64, "-t and no recipient header: EX_USAGE (64)")
 like(r.stderr, r"No recipient addresses found in message header", "with Postfix's message")
-r = inst.sendmail(["-bs"], b"")
-is_(r.returncode, 69, "-bs: EX_UNAVAILABLE until smtpd exists")
+r = inst.sendmail(["-bs"], b"EHLO me\r\nMAIL FROM:<me@localhost>\r\nRCPT TO:<smtpbs@localhost>\r\nDATA\r\n"
+                          b"Subject: bs\r\n\r\nover SMTP on stdin\r\n.\r\nQUIT\r\n")
+is_(r.returncode, 0, "-bs: postern-smtpd -S on stdin/stdout")
+like(r.stdout, r"250 2\.0\.0 Ok: queued as [0-9A-F]+\r\n221 2\.0\.0 Bye", "-bs: queued")
+got = inst.wait_for("smtpbs")
+ok(got and got[0].endswith(b"\n\nover SMTP on stdin\n"), "-bs: delivered into the Maildir")
 r = inst.sendmail(["-B", "9BIT", "x@localhost"], b"x\n")
 is_(r.returncode, 64, "-B with a bad type: EX_USAGE")
 

@@ -18,6 +18,7 @@ os.mkdir(cap)
 queue_prog = capture_queue(d)
 os.symlink(prog("postern-rewrite"), os.path.join(fake, "postern-rewrite"))
 os.symlink(queue_prog, os.path.join(fake, "postern-queue"))
+os.symlink(prog("postern-smtpd"), os.path.join(fake, "postern-smtpd"))
 qdir = os.path.join(d, "queue")
 os.makedirs(os.path.join(qdir, "public"))
 os.mkfifo(os.path.join(qdir, "public", "qmgr"))
@@ -140,9 +141,13 @@ r, msg, env = sendmail(["-t"], b"Subject: x\n\nx\n")
 is_((r.returncode, msg), (64, None), "-t without recipient headers: 64, and nothing is queued")
 r, msg, env = sendmail(["-n", "bob"], b"x\n")
 is_(r.returncode, 64, "-n: not supported (64)")
-r, msg, env = sendmail(["-bs"], b"")
-is_(r.returncode, 69, "-bs: not implemented yet (69)")
-like(r.stderr, r"not implemented yet", "and says so")
+r, msg, env = sendmail(["-bs"], b"HELO me\r\nMAIL FROM:<me@example.org>\r\nRCPT TO:<bob@example.org>\r\n"
+                                b"DATA\r\nSubject: bs\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+is_(r.returncode, 0, "-bs: SMTP on stdin through postern-smtpd -S")
+like(r.stdout.decode() if isinstance(r.stdout, bytes) else r.stdout,
+     r"(?s)^220 host\.example\.org ESMTP postern\r\n.*250 2\.0\.0 Ok: queued as \S+\r\n221 2\.0\.0 Bye\r\n$",
+     "-bs: the SMTP dialogue on stdout")
+ok(env is not None and "Aorigin=local" in env and "Tbob@example.org" in env, "-bs: a local submission reached the chain")
 
 # -q pokes the FIFO with F
 rfd = os.open(os.path.join(qdir, "public", "qmgr"), os.O_RDONLY | os.O_NONBLOCK)

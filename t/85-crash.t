@@ -74,7 +74,17 @@ stop_killing = threading.Event()
 restart_failures = []
 
 
+def find_victims(name):
+    """Our descendants and qmgr's named `name` (comm), right now."""
+    table = process_table()
+    roots = [os.getpid()] + ([inst.qmgr_pid()] if inst.qmgr_pid() else [])
+    return [p for p in descendants(table, roots) if table.get(p, (0, ""))[1] == name]
+
+
 def killer():
+    """Every 20-250 ms pick a kind of process at random and kill one of
+    them with SIGKILL, watching /proc for up to 0.3 s until one turns up
+    (runners and injectors live only milliseconds)."""
     while not stop_killing.is_set():
         time.sleep(random.uniform(0.02, 0.25))
         if stop_killing.is_set():
@@ -92,17 +102,18 @@ def killer():
                 if r.returncode != 0:
                     restart_failures.append(r.stderr)
             continue
-        table = process_table()
-        roots = [os.getpid()] + ([inst.qmgr_pid()] if inst.qmgr_pid() else [])
-        victims = [p for p in descendants(table, roots)
-                   if p in table and table[p][1] in VICTIM_NAMES]
-        if victims:
-            pid = random.choice(victims)
-            try:
-                os.kill(pid, signal.SIGKILL)
-                kills[table[pid][1]] += 1
-            except ProcessLookupError:
-                pass
+        name = random.choice(VICTIM_NAMES)
+        end = time.time() + 0.3
+        while time.time() < end and not stop_killing.is_set():
+            victims = find_victims(name)
+            if victims:
+                try:
+                    os.kill(random.choice(victims), signal.SIGKILL)
+                    kills[name] += 1
+                except ProcessLookupError:
+                    pass
+                break
+            time.sleep(0.002)
 
 
 # ---- submitters ----

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "fdio.h"
+#include "listeners.h"
 #include "log.h"
 #include "postern.h"
 #include "queuefile.h"
@@ -288,7 +289,7 @@ static void pid_file_path(struct strbuf *out)
 /* 1 while the process exists and has not exited (not a zombie).  A
  * process on its way out has no command line any more but is still
  * there, so stopping waits for this, not for is_qmgr(). */
-static int process_running(pid_t pid)
+int process_running(pid_t pid)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
@@ -375,9 +376,9 @@ static const char *log_destination(void)
     return *file ? file : "syslog (facility mail)";
 }
 
-int cmd_start(int argc, char **argv)
+/* Start postern-qmgr in the background; 0, or 1 (with the reason). */
+static int start_qmgr(void)
 {
-    instance_options(argc, argv, "start");
     pid_t pid = running_qmgr();
     if (pid) {
         printf("postern: already running (pid %ld); log: %s\n", (long)pid, log_destination());
@@ -431,9 +432,19 @@ int cmd_start(int argc, char **argv)
     return 1;
 }
 
-int cmd_stop(int argc, char **argv)
+int cmd_start(int argc, char **argv)
 {
-    instance_options(argc, argv, "stop");
+    instance_options(argc, argv, "start");
+    int rc = start_qmgr();
+    /* then SMTP: postern-accept for each smtpd service of master.cf */
+    if (rc == 0)
+        rc = listeners_start(conf_str("daemon_directory"));
+    return rc;
+}
+
+/* Stop postern-qmgr; 0, or 1 when it was not running or did not stop. */
+static int stop_qmgr(void)
+{
     pid_t pid = running_qmgr();
     if (!pid) {
         fprintf(stderr, "postern: not running\n");
@@ -458,6 +469,14 @@ int cmd_stop(int argc, char **argv)
     msg_error("postern-qmgr (pid %ld) did not stop within %d seconds",
               (long)pid, STOP_TIMEOUT_MS / 1000);
     return 1;
+}
+
+int cmd_stop(int argc, char **argv)
+{
+    instance_options(argc, argv, "stop");
+    /* no new sessions first; those in progress finish and still queue */
+    int listeners_rc = listeners_stop();
+    return stop_qmgr() | listeners_rc;
 }
 
 /* The number of queue files (names not starting with '.') in a queue. */
@@ -492,6 +511,8 @@ int cmd_status(int argc, char **argv)
     printf("queue:");
     for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++)
         printf("%s %s %ld", i ? "," : "", queues[i], count_queue(queues[i]));
-    printf("\nlog: %s\n", log_destination());
-    return pid ? 0 : 1;
+    printf("\n");
+    int listeners_down = listeners_status();
+    printf("log: %s\n", log_destination());
+    return pid && !listeners_down ? 0 : 1;
 }

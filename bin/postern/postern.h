@@ -2,6 +2,8 @@
 #ifndef POSTERN_CMD_H
 #define POSTERN_CMD_H
 
+#include <sys/types.h>
+
 /* Each takes the argv after "postern" (argv[0] is the subcommand name) and
  * returns the exit status. */
 int cmd_conf(int argc, char **argv);    /* postconf */
@@ -14,6 +16,9 @@ int cmd_start(int argc, char **argv);   /* postfix start */
 int cmd_stop(int argc, char **argv);    /* postfix stop */
 int cmd_status(int argc, char **argv);  /* postfix status */
 int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
+
+/* instance.c: 1 when pid is a live process (not a zombie). */
+int process_running(pid_t pid);
 
 /* conf_edit.c: `postern conf -e` (args "name = value") and -X (args are
  * names): rewrite main.cf keeping comments and order.  Exit status. */

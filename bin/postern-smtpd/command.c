@@ -1,0 +1,426 @@
+/* command.c - postern-smtpd's command loop and the commands that need no
+ * transaction: HELO, EHLO, RSET, NOOP, QUIT, VRFY, ETRN; error counting,
+ * and how a session ends (the log lines pflogsumm and fail2ban read). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "queuefile.h"
+#include "smtpd.h"
+
+static const char *const command_names[CMD_COUNT] = {
+    "helo", "ehlo", "xclient", "xforward", "starttls", "auth", "mail", "rcpt",
+    "data", "bdat", "rset", "noop", "vrfy", "etrn", "quit", "unknown",
+};
+
+_Noreturn void session_end(struct session *s, int status)
+{
+    io_flush(s);
+    struct strbuf line = STRBUF_INIT;
+    unsigned ok_total = 0, total = 0;
+    for (int i = 0; i < CMD_COUNT; i++) {
+        unsigned n = s->command_count[i], ok = n - s->command_failed[i];
+        if (!n)
+            continue;
+        total += n;
+        ok_total += ok;
+        if (ok == n)
+            strbuf_printf(&line, " %s=%u", command_names[i], n);
+        else
+            strbuf_printf(&line, " %s=%u/%u", command_names[i], ok, n);
+    }
+    if (ok_total == total)
+        strbuf_printf(&line, " commands=%u", total);
+    else
+        strbuf_printf(&line, " commands=%u/%u", ok_total, total);
+    msg_info("disconnect from %s%s", s->client.namaddr, strbuf_str(&line));
+    strbuf_free(&line);
+    if (s->injection)
+        inject_abort(s->injection);
+    exit(status);
+}
+
+/* "DATA (123 bytes)" while message text is read, else the command. */
+static const char *where_text(struct session *s, char *buf, size_t size)
+{
+    if (s->in_data)
+        snprintf(buf, size, "%s (%lld bytes)", s->where, s->data_bytes);
+    else
+        snprintf(buf, size, "%s", s->where);
+    return buf;
+}
+
+_Noreturn void session_lost(struct session *s)
+{
+    char where[64];
+    msg_info("lost connection after %s from %s", where_text(s, where, sizeof where), s->client.namaddr);
+    if (s->in_data)
+        s->command_failed[strcmp(s->where, "BDAT") == 0 ? CMD_BDAT : CMD_DATA]++;
+    s->out.len = 0;
+    session_end(s, 0);
+}
+
+_Noreturn void session_timeout(struct session *s)
+{
+    char where[64];
+    msg_info("timeout after %s from %s", where_text(s, where, sizeof where), s->client.namaddr);
+    reply(s, "421 4.4.2 %s Error: timeout exceeded", s->myhostname);
+    session_end(s, 0);
+}
+
+void session_error(struct session *s)
+{
+    s->error_count++;
+    /* the reply waits in the output buffer: the client sees it late */
+    if (s->error_count > s->soft_error_limit && s->error_sleep_time > 0)
+        sleep((unsigned)s->error_sleep_time);
+}
+
+void transaction_reset(struct session *s)
+{
+    struct transaction *tx = &s->tx;
+    if (s->injection) {
+        inject_abort(s->injection);
+        s->injection = NULL;
+    }
+    tx->active = 0;
+    strbuf_reset(&tx->sender);
+    strbuf_reset(&tx->attributes);
+    strbuf_reset(&tx->recipients);
+    strbuf_reset(&tx->last_recipient);
+    tx->recipient_count = 0;
+    tx->declared_size = 0;
+    tx->smtputf8 = 0;
+    tx->bdat_started = 0;
+    tx->bdat_failed = 0;
+    memset(&s->forwarded, 0, sizeof s->forwarded);
+}
+
+/* 1 when an EHLO keyword is listed in smtpd_discard_ehlo_keywords. */
+static int keyword_discarded(const struct strlist *discard, const char *keyword)
+{
+    for (size_t i = 0; i < discard->count; i++)
+        if (strcasecmp(discard->item[i], keyword) == 0)
+            return 1;
+    return 0;
+}
+
+/* HELO and EHLO: remember the name, forget any transaction. */
+static void cmd_helo(struct session *s, char *args, int extended)
+{
+    while (*args == ' ')
+        args++;
+    if (!*args) {
+        reply(s, "501 Syntax: %s hostname", extended ? "EHLO" : "HELO");
+        s->command_failed[extended ? CMD_EHLO : CMD_HELO]++;
+        session_error(s);
+        return;
+    }
+    transaction_reset(s);
+    strbuf_reset(&s->helo);
+    log_printable(&s->helo, args, 255);     /* it goes into logs and headers */
+    s->protocol = extended ? "ESMTP" : "SMTP";
+    if (!extended) {
+        reply(s, "250 %s", s->myhostname);
+        return;
+    }
+    struct strlist discard = STRLIST_INIT;
+    conf_list("smtpd_discard_ehlo_keywords", &discard);
+    struct strlist keywords = STRLIST_INIT;
+    strlist_add(&keywords, "PIPELINING");
+    if (s->message_size_limit > 0) {
+        char size[40];
+        snprintf(size, sizeof size, "SIZE %lld", s->message_size_limit);
+        strlist_add(&keywords, size);
+    } else {
+        strlist_add(&keywords, "SIZE");
+    }
+    if (!conf_bool("disable_vrfy_command"))
+        strlist_add(&keywords, "VRFY");
+    strlist_add(&keywords, "ETRN");
+    if (s->xclient_allowed)
+        strlist_add(&keywords, "XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT");
+    if (s->xforward_allowed)
+        strlist_add(&keywords, "XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT");
+    strlist_add(&keywords, "ENHANCEDSTATUSCODES");
+    strlist_add(&keywords, "8BITMIME");
+    strlist_add(&keywords, "DSN");
+    if (conf_bool("smtputf8_enable"))
+        strlist_add(&keywords, "SMTPUTF8");
+    strlist_add(&keywords, "CHUNKING");
+    size_t kept = 0;
+    const char *kept_list[32];
+    struct strbuf dropped = STRBUF_INIT;
+    for (size_t i = 0; i < keywords.count && kept < 32; i++) {
+        char word[32];
+        size_t n = strcspn(keywords.item[i], " ");
+        snprintf(word, sizeof word, "%.*s", (int)(n < 31 ? n : 31), keywords.item[i]);
+        if (keyword_discarded(&discard, word)) {
+            strbuf_printf(&dropped, " %s", word);
+            continue;
+        }
+        kept_list[kept++] = keywords.item[i];
+    }
+    if (dropped.len && !keyword_discarded(&discard, "silent-discard"))
+        msg_info("discarding EHLO keywords:%s", strbuf_str(&dropped));
+    strbuf_free(&dropped);
+    reply(s, "250%c%s", kept ? '-' : ' ', s->myhostname);
+    for (size_t i = 0; i < kept; i++)
+        reply(s, "250%c%s", i + 1 < kept ? '-' : ' ', kept_list[i]);
+    strlist_free(&keywords);
+    strlist_free(&discard);
+}
+
+/* VRFY: 502 when disabled, else the recipient checks and 252. */
+static void cmd_vrfy(struct session *s, char *args)
+{
+    if (conf_bool("disable_vrfy_command")) {
+        reply(s, "502 5.5.1 VRFY command is disabled");
+        goto failed;
+    }
+    if (s->helo_required && !s->helo.len) {
+        reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+        goto failed;
+    }
+    while (*args == ' ')
+        args++;
+    if (!*args) {
+        reply(s, "501 5.5.4 Syntax: VRFY address [SMTPUTF8]");
+        goto failed;
+    }
+    struct strbuf address = STRBUF_INIT, text = STRBUF_INIT;
+    size_t len = strcspn(args, " ");
+    strbuf_append(&address, args, len);
+    if (address.len >= 2 && address.s[0] == '<' && address.s[address.len - 1] == '>') {
+        memmove(address.s, address.s + 1, address.len - 2);
+        strbuf_truncate(&address, address.len - 2);
+    }
+    int code = policy_unlisted_recipient(s, strbuf_str(&address), &text);
+    if (code) {
+        reply(s, "%s", strbuf_str(&text));
+        strbuf_free(&address);
+        strbuf_free(&text);
+        goto failed;
+    }
+    reply(s, "252 2.0.0 %.*s", (int)len, args);
+    strbuf_free(&address);
+    strbuf_free(&text);
+    return;
+failed:
+    s->command_failed[CMD_VRFY]++;
+    session_error(s);
+}
+
+/* ETRN domain: ask qmgr to flush the deferred queue. */
+static void cmd_etrn(struct session *s, char *args)
+{
+    while (*args == ' ')
+        args++;
+    if (!s->helo.len) {
+        reply(s, "503 Error: send HELO/EHLO first");
+        goto failed;
+    }
+    if (s->tx.active) {
+        reply(s, "503 Error: MAIL transaction in progress");
+        goto failed;
+    }
+    if (!*args || strchr(args, ' ')) {
+        reply(s, "500 Syntax: ETRN domain");
+        goto failed;
+    }
+    const char *domain = args[0] == '@' || args[0] == '#' ? args + 1 : args;
+    int ok = policy_etrn_domain(s, domain);
+    if (ok < 0) {
+        reply(s, "451 4.3.0 <%s>: Temporary lookup failure", domain);
+        goto failed;
+    }
+    if (!ok) {
+        reply(s, "459 <%s>: service unavailable", domain);
+        goto failed;
+    }
+    queue_trigger(conf_str("queue_directory"), 'F');
+    reply(s, "250 Queuing started");
+    return;
+failed:
+    s->command_failed[CMD_ETRN]++;
+    session_error(s);
+}
+
+/* Forbidden (non-SMTP) commands: a web browser or a proxy talking to us. */
+static int forbidden_command(const char *verb)
+{
+    static const char *const forbidden[] = {"CONNECT", "GET", "POST", NULL};
+    for (int i = 0; forbidden[i]; i++)
+        if (strcasecmp(verb, forbidden[i]) == 0)
+            return 1;
+    return !isupper((unsigned char)verb[0]) && !islower((unsigned char)verb[0]);
+}
+
+/* RFC 2920: input already waiting after a command that must end a group
+ * (anything but RSET, MAIL, RCPT and BDAT with its chunk), or any
+ * pipelining by a client that did not say EHLO.  Logged once, as Postfix
+ * does; fail2ban's postfix filter reads the line. */
+static void check_pipelining(struct session *s, enum smtpd_command id)
+{
+    if (s->improper_pipelining || s->in_start == s->in_end)
+        return;
+    int groupable = id == CMD_RSET || id == CMD_MAIL || id == CMD_RCPT || id == CMD_BDAT;
+    if (strcmp(s->protocol, "ESMTP") == 0 && groupable)
+        return;
+    if (id == CMD_QUIT)
+        return;
+    s->improper_pipelining = 1;
+    struct strbuf pending = STRBUF_INIT;
+    size_t n = s->in_end - s->in_start;
+    for (size_t i = 0; i < n && pending.len < 100; i++) {
+        unsigned char c = s->inbuf[s->in_start + i];
+        if (c == '\r')
+            strbuf_puts(&pending, "\\r");
+        else if (c == '\n')
+            strbuf_puts(&pending, "\\n");
+        else
+            strbuf_putc(&pending, c >= 32 && c < 127 ? c : '?');
+    }
+    msg_info("improper command pipelining after %s from %s: %s", s->where, s->client.namaddr,
+             strbuf_str(&pending));
+    strbuf_free(&pending);
+}
+
+void command_loop(struct session *s)
+{
+    struct strbuf line = STRBUF_INIT;
+    struct strbuf printable = STRBUF_INIT;
+    for (;;) {
+        if (s->error_count >= s->hard_error_limit) {
+            msg_info("too many errors after %s from %s", s->where, s->client.namaddr);
+            reply(s, "421 4.7.0 %s Error: too many errors", s->myhostname);
+            session_end(s, 0);
+        }
+        int bare_lf;
+        if (!io_read_line(s, &line, (size_t)s->line_length_limit, &bare_lf))
+            session_lost(s);
+        if (bare_lf && s->bare_newline == 2) {
+            msg_info("disconnect: bare <LF> received from %s after %s", s->client.namaddr, s->where);
+            reply(s, "%d 5.5.2 %s Error: bare <LF> received", s->bare_newline_reject_code, s->myhostname);
+            session_end(s, 0);
+        }
+        /* NUL bytes in a command cannot be honest */
+        if (memchr(line.s ? line.s : "", '\0', line.len))
+            strbuf_truncate(&line, strlen(line.s));
+        char *cmd = line.s ? line.s : (char *)"";
+        size_t verb_len = strcspn(cmd, " ");
+        char verb[16];
+        snprintf(verb, sizeof verb, "%.*s", (int)(verb_len < 15 ? verb_len : 15), cmd);
+        char *args = cmd + verb_len;
+        if (!*cmd) {
+            reply(s, "500 5.5.2 Error: bad syntax");
+            session_error(s);
+            continue;
+        }
+        if (forbidden_command(verb)) {
+            strbuf_reset(&printable);
+            msg_warn("non-SMTP command from %s: %s", s->client.namaddr,
+                     log_printable(&printable, cmd, 100));
+            reply(s, "221 2.7.0 Error: I can break rules, too. Goodbye.");
+            session_end(s, 0);
+        }
+        static const struct {
+            const char *name;
+            enum smtpd_command id;
+            int junk;
+        } table[] = {
+            {"HELO", CMD_HELO, 0}, {"EHLO", CMD_EHLO, 0}, {"MAIL", CMD_MAIL, 0},
+            {"RCPT", CMD_RCPT, 0}, {"DATA", CMD_DATA, 0}, {"BDAT", CMD_BDAT, 0},
+            {"RSET", CMD_RSET, 1}, {"NOOP", CMD_NOOP, 1}, {"VRFY", CMD_VRFY, 1},
+            {"ETRN", CMD_ETRN, 1}, {"QUIT", CMD_QUIT, 0}, {"STARTTLS", CMD_STARTTLS, 0},
+            {"AUTH", CMD_AUTH, 0}, {"XCLIENT", CMD_XCLIENT, 0}, {"XFORWARD", CMD_XFORWARD, 0},
+        };
+        enum smtpd_command id = CMD_UNKNOWN;
+        int junk = 0;
+        for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+            if (strcasecmp(verb, table[i].name) == 0) {
+                id = table[i].id;
+                junk = table[i].junk;
+                s->where = table[i].name;
+            }
+        s->command_count[id]++;
+        check_pipelining(s, id);
+        if (junk && ++s->junk_count > s->junk_limit)
+            s->error_count++;
+        switch (id) {
+        case CMD_HELO:
+            cmd_helo(s, args, 0);
+            break;
+        case CMD_EHLO:
+            cmd_helo(s, args, 1);
+            break;
+        case CMD_MAIL:
+            cmd_mail(s, args);
+            break;
+        case CMD_RCPT:
+            cmd_rcpt(s, args);
+            break;
+        case CMD_DATA:
+            cmd_data(s, args);
+            break;
+        case CMD_BDAT:
+            cmd_bdat(s, args);
+            break;
+        case CMD_RSET:
+            while (*args == ' ')
+                args++;
+            if (*args) {
+                reply(s, "501 5.5.4 Syntax: RSET");
+                s->command_failed[id]++;
+                session_error(s);
+                break;
+            }
+            transaction_reset(s);
+            reply(s, "250 2.0.0 Ok");
+            break;
+        case CMD_NOOP:
+            reply(s, "250 2.0.0 Ok");
+            break;
+        case CMD_VRFY:
+            cmd_vrfy(s, args);
+            break;
+        case CMD_ETRN:
+            cmd_etrn(s, args);
+            break;
+        case CMD_QUIT:
+            reply(s, "221 2.0.0 Bye");
+            strbuf_free(&line);
+            strbuf_free(&printable);
+            session_end(s, 0);
+        case CMD_STARTTLS:
+            reply(s, "502 5.5.1 Error: command not implemented");
+            s->command_failed[id]++;
+            session_error(s);
+            break;
+        case CMD_AUTH:
+            reply(s, "503 5.5.1 Error: authentication not enabled");
+            s->command_failed[id]++;
+            session_error(s);
+            break;
+        case CMD_XCLIENT:
+            cmd_xclient(s, args);
+            break;
+        case CMD_XFORWARD:
+            cmd_xforward(s, args);
+            break;
+        case CMD_UNKNOWN:
+            s->where = "UNKNOWN";
+            reply(s, "500 5.5.2 Error: command not recognized");
+            s->command_failed[id]++;
+            session_error(s);
+            break;
+        case CMD_COUNT:
+            break;
+        }
+    }
+}

@@ -1,0 +1,163 @@
+/* main.c - postern-smtpd: the SMTP server for one connection, on fd 0
+ * (read) and fd 1 (write), started by systemd (Accept=yes), inetd,
+ * tcpserver or postern-accept; or by `sendmail -bs` with -S on a pipe.
+ *
+ *   postern-smtpd [-c DIR] [-o name=value]... [-v] [-S]
+ *
+ * The configuration is read once; tables are opened when a restriction
+ * first needs them.  Each message goes down the injection chain
+ * (inject.c).  See postern-smtpd(8).
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "addrmatch.h"
+#include "config.h"
+#include "log.h"
+#include "smtpd.h"
+#if __has_include("zygote.h")
+#include "zygote.h"                 /* postern-accept -z (accept branch) */
+#define HAVE_ZYGOTE 1
+#endif
+
+/* The session lives for the whole process (reachable for leak checkers). */
+static struct session session;
+
+/* Wrong arguments: say how to call us. */
+static _Noreturn void usage(void)
+{
+    fprintf(stderr, "usage: postern-smtpd [-c config_dir] [-o name=value]... [-v] [-S]\n");
+    exit(64);
+}
+
+/* smtpd_forbid_bare_newline: 0 no, 1 normalize, 2 reject (with the
+ * exclusions for clients in smtpd_forbid_bare_newline_exclusions). */
+static int bare_newline_mode(struct session *s)
+{
+    const char *value = conf_str("smtpd_forbid_bare_newline");
+    int mode;
+    if (strcasecmp(value, "normalize") == 0)
+        mode = 1;
+    else if (strcasecmp(value, "reject") == 0 || strcasecmp(value, "yes") == 0)
+        mode = 2;
+    else if (strcasecmp(value, "no") == 0)
+        mode = 0;
+    else {
+        msg_warn("unknown smtpd_forbid_bare_newline value \"%s\": using \"normalize\"", value);
+        mode = 1;
+    }
+    if (mode == 2 && *conf_str("smtpd_forbid_bare_newline_exclusions")) {
+        struct strbuf err = STRBUF_INIT;
+        struct addrmatch *list = addrmatch_open("smtpd_forbid_bare_newline_exclusions",
+                                                conf_str("smtpd_forbid_bare_newline_exclusions"), &err);
+        if (list && addrmatch_match(list, s->client.name, s->client.address) == 1)
+            mode = 1;
+        if (!list)
+            msg_warn("%s", strbuf_str(&err));
+        addrmatch_free(list);
+        strbuf_free(&err);
+    }
+    return mode;
+}
+
+/* systemd's Accept=yes without StandardInput=socket (and
+ * systemd-socket-activate --accept) pass the connection as fd 3 with
+ * LISTEN_PID=our pid and LISTEN_FDS=1 (sd_listen_fds(3)): move it to fd 0
+ * and 1, where every other way puts it.  Done by hand rather than with
+ * libsystemd, whose six dependent libraries would be loaded for every
+ * connection. */
+static void take_socket_activated_connection(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid() || strcmp(fds, "1") != 0)
+        return;
+    unsetenv("LISTEN_PID");     /* not for the programs we start */
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    int fd = 3, listening = 0;
+    struct stat st;
+    socklen_t len = sizeof listening;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)
+        || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening)
+        return;                 /* a listening socket is not ours to serve */
+    if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
+        msg_fatal_temp_errno("dup2 of the socket-activated connection");
+    close(fd);
+}
+
+/* Options, configuration, the client, the greeting, then the command loop. */
+int main(int argc, char **argv)
+{
+    struct session *s = &session;
+    int opt;
+    log_open("smtpd", 0);
+    take_socket_activated_connection();
+    while ((opt = getopt(argc, argv, "c:o:vS")) != -1) {
+        if (config_common_option(opt, optarg))
+            continue;
+        if (opt == 'S')
+            s->local_submission = 1;
+        else
+            usage();
+    }
+    if (optind != argc)
+        usage();
+    config_load(0);
+    /* the injection chain reads the same configuration */
+    setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
+    signal(SIGPIPE, SIG_IGN);
+
+    io_init(s, 0, 1);
+    s->where = "CONNECT";
+    s->protocol = "SMTP";
+    s->myhostname = conf_str("myhostname");
+    s->timeout = conf_time("smtpd_timeout");
+    s->message_size_limit = conf_size("message_size_limit");
+    s->line_length_limit = conf_int("line_length_limit");
+    if (s->line_length_limit < 512)
+        s->line_length_limit = 512;     /* RFC 5321: a command line may be 512 bytes */
+    s->recipient_limit = conf_int("smtpd_recipient_limit");
+    s->error_sleep_time = conf_time("smtpd_error_sleep_time");
+    s->soft_error_limit = conf_int("smtpd_soft_error_limit");
+    s->hard_error_limit = conf_int("smtpd_hard_error_limit");
+    s->junk_limit = conf_int("smtpd_junk_command_limit");
+    s->helo_required = conf_bool("smtpd_helo_required");
+    /* STARTTLS and AUTH are not implemented yet: a service that demands
+     * them (the submission service of seed 000) must not take mail in the
+     * clear, so it refuses every MAIL, as Postfix does before STARTTLS */
+    s->tls_required = strcasecmp(conf_str("smtpd_tls_security_level"), "encrypt") == 0
+                      || conf_bool("smtpd_enforce_tls");
+    if (s->tls_required)
+        msg_warn("STARTTLS is not implemented yet: with smtpd_tls_security_level = encrypt "
+                 "this service refuses all mail");
+    if (conf_bool("smtpd_sasl_auth_enable"))
+        msg_warn("SMTP AUTH is not implemented yet: smtpd_sasl_auth_enable is ignored and "
+                 "permit_sasl_authenticated never permits");
+    s->bare_newline_reject_code = (int)conf_int("smtpd_forbid_bare_newline_reject_code");
+
+    s->policy = policy_open(s);
+#ifdef HAVE_ZYGOTE
+    /* started as a zygote by postern-accept -z: the configuration is read
+     * and the restriction lists and mynetworks are ready; each connection
+     * is served by a fork of this process from here on */
+    if (getenv(ZYGOTE_FD_VARIABLE)) {
+        policy_prepare(s);
+        zygote_wait();
+    }
+#endif
+    peer_identify(s);
+    s->bare_newline = bare_newline_mode(s);
+    s->xclient_allowed = policy_client_in(s, "smtpd_authorized_xclient_hosts");
+    s->xforward_allowed = policy_client_in(s, "smtpd_authorized_xforward_hosts");
+    msg_info("connect from %s", s->client.namaddr);
+    reply(s, "220 %s", conf_str("smtpd_banner"));
+    command_loop(s);
+    return 0;
+}

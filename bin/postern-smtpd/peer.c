@@ -1,0 +1,97 @@
+/* peer.c - who the client is (interface 1 of DESIGN.md): the UCSPI
+ * variables (tcpserver, postern-accept), else systemd's REMOTE_ADDR and
+ * REMOTE_PORT (Accept=yes), else getpeername/getsockname on fd 0 (inetd),
+ * else a local submission (a pipe: sendmail -bs), which Postfix calls
+ * localhost[127.0.0.1].  The client name is TCPREMOTEHOST when the acceptor
+ * looked it up, else "unknown": postern-smtpd does no DNS lookups yet. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "addrmatch.h"
+#include "log.h"
+#include "smtpd.h"
+
+/* isalnum for ASCII only, whatever the locale. */
+static int isalnum_ascii(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Copy an address in its plain form (IPv4 for a mapped IPv6 address). */
+static void set_address(char *out, size_t size, const char *text)
+{
+    if (addr_normalize(text, out, size) != 0)
+        snprintf(out, size, "%s", text);
+}
+
+/* The address and port of a socket address. */
+static int sockaddr_text(const struct sockaddr_storage *sa, char *addr, size_t addr_size,
+                         char *port, size_t port_size)
+{
+    char text[INET6_ADDRSTRLEN];
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+        snprintf(port, port_size, "%u", ntohs(in->sin_port));
+    } else if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+        snprintf(port, port_size, "%u", ntohs(in6->sin6_port));
+    } else {
+        return -1;
+    }
+    set_address(addr, addr_size, text);
+    return 0;
+}
+
+/* A printable host name from the environment, or "unknown". */
+static void set_name(struct client *c, const char *name)
+{
+    snprintf(c->name, sizeof c->name, "unknown");
+    if (!name || !*name || strlen(name) >= sizeof c->name)
+        return;
+    for (const char *p = name; *p; p++)
+        if (!(isalnum_ascii(*p) || *p == '.' || *p == '-' || *p == '_'))
+            return;
+    snprintf(c->name, sizeof c->name, "%s", name);
+}
+
+void peer_identify(struct session *s)
+{
+    struct client *c = &s->client;
+    const char *remote = getenv("TCPREMOTEIP");
+    set_name(c, NULL);
+    if (s->local_submission) {
+        snprintf(c->name, sizeof c->name, "localhost");
+        snprintf(c->address, sizeof c->address, "127.0.0.1");
+    } else if (remote && *remote) {
+        set_address(c->address, sizeof c->address, remote);
+        snprintf(c->port, sizeof c->port, "%s", getenv("TCPREMOTEPORT") ? getenv("TCPREMOTEPORT") : "");
+        if (getenv("TCPLOCALIP"))
+            set_address(c->local_address, sizeof c->local_address, getenv("TCPLOCALIP"));
+        snprintf(c->local_port, sizeof c->local_port, "%s", getenv("TCPLOCALPORT") ? getenv("TCPLOCALPORT") : "");
+        set_name(c, getenv("TCPREMOTEHOST"));
+    } else if ((remote = getenv("REMOTE_ADDR")) && *remote) {
+        set_address(c->address, sizeof c->address, remote);
+        snprintf(c->port, sizeof c->port, "%s", getenv("REMOTE_PORT") ? getenv("REMOTE_PORT") : "");
+    } else {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+        if (getpeername(0, (struct sockaddr *)&sa, &len) == 0
+            && sockaddr_text(&sa, c->address, sizeof c->address, c->port, sizeof c->port) == 0) {
+            len = sizeof sa;
+            if (getsockname(0, (struct sockaddr *)&sa, &len) == 0)
+                sockaddr_text(&sa, c->local_address, sizeof c->local_address,
+                              c->local_port, sizeof c->local_port);
+        } else {
+            /* not a network socket: a pipe or a unix socket */
+            snprintf(c->name, sizeof c->name, "localhost");
+            snprintf(c->address, sizeof c->address, "127.0.0.1");
+        }
+    }
+    snprintf(c->namaddr, sizeof c->namaddr, "%s[%s]", c->name, c->address);
+}

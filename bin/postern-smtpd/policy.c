@@ -1,0 +1,577 @@
+/* policy.c - the restriction engine (Postfix's smtpd_check): each stage
+ * has an ordered list of named checks (smtpd_client_restrictions, ...),
+ * each check answers DUNNO, OK or a reply; OK ends its list, a reply ends
+ * the evaluation.  With smtpd_delay_reject (the default) the client, HELO
+ * and sender lists are evaluated at RCPT, then smtpd_relay_restrictions
+ * and smtpd_recipient_restrictions, then the implicit
+ * reject_unlisted_recipient (smtpd_reject_unlisted_recipient).
+ *
+ * New checks are one function and one line in `checks`.  Tables and
+ * address lists are opened on first use, so a connection that never needs
+ * a table never opens it.  A table that cannot answer gives 451 4.3.0,
+ * never a 5xx.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addrmatch.h"
+#include "config.h"
+#include "domainlist.h"
+#include "log.h"
+#include "map.h"
+#include "policy_impl.h"
+#include "xalloc.h"
+
+/* ---- replies ---- */
+
+static const char *subject_text(enum subject subj)
+{
+    switch (subj) {
+    case SUBJ_CLIENT: return "Client host rejected";
+    case SUBJ_HELO: return "Helo command rejected";
+    case SUBJ_SENDER: return "Sender address rejected";
+    default: return "Recipient address rejected";
+    }
+}
+
+/* "<what>" of a subject. */
+static void subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf *out)
+{
+    switch (subj) {
+    case SUBJ_CLIENT: strbuf_puts(out, ctx->s->client.namaddr); break;
+    case SUBJ_HELO: strbuf_puts(out, strbuf_str(&ctx->s->helo)); break;
+    case SUBJ_SENDER: strbuf_puts(out, ctx->sender ? ctx->sender : ""); break;
+    default: strbuf_puts(out, ctx->recipient ? ctx->recipient : ""); break;
+    }
+}
+
+/* Set the reply "CODE X.Y.Z <what>: Subject rejected: text". */
+enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
+                                const char *dsn, const char *text)
+{
+    struct strbuf what = STRBUF_INIT, printable = STRBUF_INIT;
+    subject_what(ctx, subj, &what);
+    strbuf_reset(ctx->reply);
+    strbuf_printf(ctx->reply, "%d %s <%s>: %s: %s", code, dsn,
+                  log_printable(&printable, strbuf_str(&what), 500), subject_text(subj), text);
+    strbuf_free(&what);
+    strbuf_free(&printable);
+    return V_REPLY;
+}
+
+/* A table failed: 451 4.3.0, never a hard refusal. */
+enum verdict temp_failure(struct check_ctx *ctx, enum subject subj)
+{
+    return reject_with(ctx, subj, 451, "4.3.0", "Temporary lookup failure");
+}
+
+/* The configuration is broken: 451 4.3.5 (as Postfix). */
+enum verdict config_error(struct check_ctx *ctx)
+{
+    strbuf_set(ctx->reply, "451 4.3.5 Server configuration error");
+    return V_REPLY;
+}
+
+/* ---- tables and lists, opened once ---- */
+
+struct maplist *policy_table(struct policy *p, const char *spec)
+{
+    for (size_t i = 0; i < p->table_count; i++)
+        if (strcmp(p->tables[i].spec, spec) == 0)
+            return p->tables[i].maps;
+    struct strbuf err = STRBUF_INIT;
+    struct maplist *maps = maplist_open(spec, &err);
+    if (!maps)
+        msg_warn("%s is unavailable: %s", spec, strbuf_str(&err));
+    strbuf_free(&err);
+    if (p->table_count < sizeof p->tables / sizeof p->tables[0]) {
+        p->tables[p->table_count].spec = xstrdup(spec);
+        p->tables[p->table_count].maps = maps;
+        p->table_count++;
+    }
+    return maps;
+}
+
+int policy_mynetworks(struct session *s)
+{
+    struct policy *p = s->policy;
+    if (!p->mynetworks_loaded) {
+        struct strbuf err = STRBUF_INIT;
+        p->mynetworks_loaded = 1;
+        p->mynetworks = addrmatch_open("mynetworks", conf_str("mynetworks"), &err);
+        if (!p->mynetworks)
+            msg_warn("mynetworks: %s", strbuf_str(&err));
+        strbuf_free(&err);
+    }
+    if (!p->mynetworks)
+        return -1;
+    return addrmatch_match(p->mynetworks, s->client.name, s->client.address);
+}
+
+int policy_client_in(struct session *s, const char *param_name)
+{
+    const char *value = conf_str(param_name);
+    if (!*value)
+        return 0;
+    struct strbuf err = STRBUF_INIT;
+    struct addrmatch *list = addrmatch_open(param_name, value, &err);
+    int r = 0;
+    if (list)
+        r = addrmatch_match(list, s->client.name, s->client.address);
+    else
+        msg_warn("%s", strbuf_str(&err));
+    addrmatch_free(list);
+    strbuf_free(&err);
+    return r == 1;
+}
+
+/* ---- the checks ---- */
+
+static enum verdict check_permit(struct check_ctx *ctx, const char *table)
+{
+    (void)ctx;
+    (void)table;
+    return V_OK;
+}
+
+static enum verdict check_reject(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    int code = (int)conf_int("reject_code");
+    return reject_with(ctx, ctx->subject, code, code / 100 == 4 ? "4.7.1" : "5.7.1", "Access denied");
+}
+
+static enum verdict check_defer(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return reject_with(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.1", "Access denied");
+}
+
+static enum verdict check_permit_mynetworks(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    int r = policy_mynetworks(ctx->s);
+    if (r < 0)
+        return temp_failure(ctx, SUBJ_CLIENT);
+    return r ? V_OK : V_DUNNO;
+}
+
+static enum verdict check_never(struct check_ctx *ctx, const char *table)
+{
+    (void)ctx;
+    (void)table;
+    return V_DUNNO;             /* permit_sasl_authenticated: no AUTH yet */
+}
+
+/* 1 when the recipient's destination is ours or relayed for (Postfix's
+ * permit_auth_destination), 0 if not, -1 on a table failure. */
+static int authorized_destination(const char *recipient)
+{
+    struct destination d = DESTINATION_INIT;
+    if (destination_resolve(recipient, &d) != 0) {
+        destination_free(&d);
+        return -1;
+    }
+    int ok = 0;
+    switch (d.dest_class) {
+    case DEST_LOCAL:
+    case DEST_VIRTUAL_ALIAS:
+    case DEST_VIRTUAL_MAILBOX:
+        ok = 1;
+        break;
+    case DEST_RELAY:
+        ok = !d.routed || conf_bool("allow_untrusted_routing");
+        break;
+    case DEST_DEFAULT:
+        ok = 0;
+        break;
+    }
+    destination_free(&d);
+    return ok;
+}
+
+/* reject_unauth_destination and defer_unauth_destination. */
+static enum verdict unauth_destination(struct check_ctx *ctx, int code, const char *dsn)
+{
+    if (!ctx->recipient)
+        return V_DUNNO;
+    int ok = authorized_destination(ctx->recipient);
+    if (ok < 0)
+        return temp_failure(ctx, SUBJ_RECIPIENT);
+    if (ok)
+        return V_DUNNO;
+    struct strbuf printable = STRBUF_INIT;
+    strbuf_reset(ctx->reply);
+    strbuf_printf(ctx->reply, "%d %s <%s>: Relay access denied", code, dsn,
+                  log_printable(&printable, ctx->recipient, 500));
+    strbuf_free(&printable);
+    return V_REPLY;
+}
+
+static enum verdict check_reject_unauth_destination(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return unauth_destination(ctx, (int)conf_int("relay_domains_reject_code"), "5.7.1");
+}
+
+static enum verdict check_defer_unauth_destination(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return unauth_destination(ctx, 454, "4.7.1");
+}
+
+static enum verdict check_permit_auth_destination(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    if (!ctx->recipient)
+        return V_DUNNO;
+    int ok = authorized_destination(ctx->recipient);
+    if (ok < 0)
+        return temp_failure(ctx, SUBJ_RECIPIENT);
+    return ok ? V_OK : V_DUNNO;
+}
+
+static enum verdict check_reject_unlisted_recipient(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    if (!ctx->recipient)
+        return V_DUNNO;
+    return policy_unlisted_recipient(ctx->s, ctx->recipient, ctx->reply) ? V_REPLY : V_DUNNO;
+}
+
+
+static enum verdict check_reject_unlisted_sender(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return unlisted_sender(ctx->s, ctx->sender, ctx->reply) ? V_REPLY : V_DUNNO;
+}
+
+/* reject_non_fqdn_*: the domain needs a dot. */
+static enum verdict non_fqdn(struct check_ctx *ctx, enum subject subj, const char *address)
+{
+    if (!address || !*address)
+        return V_DUNNO;
+    const char *domain = subj == SUBJ_HELO ? address : strrchr(address, '@');
+    if (subj != SUBJ_HELO)
+        domain = domain ? domain + 1 : "";
+    if (strchr(domain, '.') && domain[strlen(domain) - 1] != '.')
+        return V_DUNNO;
+    return reject_with(ctx, subj, (int)conf_int("non_fqdn_reject_code"), "5.5.2",
+                       subj == SUBJ_HELO ? "need fully-qualified hostname" : "need fully-qualified address");
+}
+
+static enum verdict check_non_fqdn_recipient(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return non_fqdn(ctx, SUBJ_RECIPIENT, ctx->recipient);
+}
+
+static enum verdict check_non_fqdn_sender(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return non_fqdn(ctx, SUBJ_SENDER, ctx->sender);
+}
+
+/* A HELO name Postfix calls valid: a host name (labels of letters,
+ * digits, '-', '_', at most 63 bytes each, 255 in all, no empty label) or
+ * an address literal [1.2.3.4] / [IPv6:...]. */
+static int helo_valid(const char *helo)
+{
+    size_t len = strlen(helo);
+    if (!len || len > 255)
+        return 0;
+    if (helo[0] == '[' && helo[len - 1] == ']') {
+        char inner[300], plain[64];
+        snprintf(inner, sizeof inner, "%.*s", (int)(len - 2), helo + 1);
+        const char *addr = strncasecmp(inner, "IPv6:", 5) == 0 ? inner + 5 : inner;
+        return addr_normalize(addr, plain, sizeof plain) == 0;
+    }
+    size_t label = 0;
+    for (const char *p = helo; *p; p++) {
+        if (*p == '.') {
+            if (!label)
+                return 0;
+            label = 0;
+        } else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static enum verdict check_invalid_helo(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    const char *helo = strbuf_str(&ctx->s->helo);
+    if (!*helo || helo_valid(helo))
+        return V_DUNNO;
+    return reject_with(ctx, SUBJ_HELO, (int)conf_int("invalid_hostname_reject_code"), "5.5.2", "Invalid name");
+}
+
+/* permit_naked_ip_address: the HELO name is a bare IP address. */
+static enum verdict check_naked_ip(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    char plain[64];
+    const char *helo = strbuf_str(&ctx->s->helo);
+    return *helo != '[' && addr_normalize(helo, plain, sizeof plain) == 0 ? V_OK : V_DUNNO;
+}
+
+/* reject_unauth_pipelining: the client broke RFC 2920. */
+static enum verdict check_unauth_pipelining(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    if (!ctx->s->improper_pipelining)
+        return V_DUNNO;
+    return reject_with(ctx, SUBJ_CLIENT, 503, "5.5.0", "Improper use of SMTP command pipelining");
+}
+
+static enum verdict check_non_fqdn_helo(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return non_fqdn(ctx, SUBJ_HELO, strbuf_str(&ctx->s->helo));
+}
+
+static const struct check_def checks[] = {
+    {"check_client_access", check_client_access, 1},
+    {"check_helo_access", check_helo_access, 1},
+    {"check_recipient_access", check_recipient_access, 1},
+    {"check_sender_access", check_sender_access, 1},
+    {"defer", check_defer, 0},
+    {"defer_unauth_destination", check_defer_unauth_destination, 0},
+    {"dunno", check_never, 0},
+    {"permit", check_permit, 0},
+    {"permit_auth_destination", check_permit_auth_destination, 0},
+    {"permit_mynetworks", check_permit_mynetworks, 0},
+    {"permit_naked_ip_address", check_naked_ip, 0},
+    {"permit_sasl_authenticated", check_never, 0},
+    {"permit_tls_all_clientcerts", check_never, 0},     /* no TLS yet: never permits */
+    {"permit_tls_clientcerts", check_never, 0},
+    {"reject", check_reject, 0},
+    {"reject_invalid_helo_hostname", check_invalid_helo, 0},
+    {"reject_invalid_hostname", check_invalid_helo, 0},
+    {"reject_non_fqdn_helo_hostname", check_non_fqdn_helo, 0},
+    {"reject_non_fqdn_hostname", check_non_fqdn_helo, 0},
+    {"reject_non_fqdn_recipient", check_non_fqdn_recipient, 0},
+    {"reject_non_fqdn_sender", check_non_fqdn_sender, 0},
+    {"reject_unauth_destination", check_reject_unauth_destination, 0},
+    {"reject_unauth_pipelining", check_unauth_pipelining, 0},
+    {"reject_unlisted_recipient", check_reject_unlisted_recipient, 0},
+    {"reject_unlisted_sender", check_reject_unlisted_sender, 0},
+    {"reject_unknown_recipient", check_reject_unlisted_recipient, 0},
+    {"warn_if_reject", check_never, 0},     /* handled in run_list */
+};
+
+static const struct check_def *find_check(const char *name)
+{
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+        if (strcasecmp(checks[i].name, name) == 0)
+            return &checks[i];
+    return NULL;
+}
+
+/* Postfix restrictions postern does not implement yet (DNS, SASL, TLS,
+ * policy services, RBLs): a configuration naming one answers 451 4.3.5,
+ * so mail waits rather than slipping past a check the administrator set. */
+static int postfix_restriction(const char *name)
+{
+    static const char *const prefixes[] = {
+        "reject_unknown_", "reject_rbl", "reject_rhsbl", "permit_dnswl", "permit_rhswl",
+        "check_policy_service", "reject_sender_login_mismatch", "reject_authenticated_",
+        "reject_known_sender_login_mismatch", "reject_unauthenticated_", "permit_tls_",
+        "check_ccert_access", "check_sasl_access", "check_client_a_access", "check_client_mx_access",
+        "check_client_ns_access", "check_helo_a_access", "check_helo_mx_access", "check_helo_ns_access",
+        "check_sender_a_access", "check_sender_mx_access", "check_sender_ns_access",
+        "check_recipient_a_access", "check_recipient_mx_access", "check_recipient_ns_access",
+        "check_reverse_client_hostname", "reject_multi_recipient_bounce", "reject_plaintext_session",
+        "reject_unverified_", "permit_mx_backup", "reject_non_fqdn_", "reject_invalid_",
+        "check_address_map", "permit_inet_interfaces", "sleep", "defer_if_", NULL,
+    };
+    for (int i = 0; prefixes[i]; i++)
+        if (strncasecmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* The warning for a restriction name that cannot be evaluated. */
+static void unknown_restriction(const char *name)
+{
+    if (postfix_restriction(name))
+        msg_warn("restriction \"%s\" is not implemented yet: mail is deferred (451 4.3.5)", name);
+    else
+        msg_warn("unknown smtpd restriction: \"%s\"", name);
+}
+
+/* A check named in an access table's result (no table arguments). */
+enum verdict run_named_check(struct check_ctx *ctx, const char *name)
+{
+    const struct check_def *def = find_check(name);
+    if (!def || def->needs_table) {
+        unknown_restriction(name);
+        return config_error(ctx);
+    }
+    return def->fn(ctx, NULL);
+}
+
+/* Parse a restriction list parameter once. */
+static void load_list(struct restriction_list *list)
+{
+    if (list->loaded)
+        return;
+    list->loaded = 1;
+    struct strlist words = STRLIST_INIT;
+    conf_list(list->param, &words);
+    for (size_t i = 0; i < words.count; i++) {
+        struct restriction r = {find_check(words.item[i]), xstrdup(words.item[i]), NULL};
+        if (r.def && r.def->needs_table) {
+            if (i + 1 < words.count)
+                r.table = xstrdup(words.item[++i]);
+        } else if (!r.def && strchr(words.item[i], ':')) {
+            /* a bare type:table is check_client_access etc. by stage */
+            r.table = xstrdup(words.item[i]);
+        }
+        list->items = xreallocarray(list->items, list->count + 1, sizeof *list->items);
+        list->items[list->count++] = r;
+    }
+    strlist_free(&words);
+}
+
+/* Evaluate one list. */
+static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *list, enum subject subj)
+{
+    load_list(list);
+    ctx->subject = subj;
+    int warn_only = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        struct restriction *r = &list->items[i];
+        enum verdict v;
+        if (r->def && r->def->fn == check_never && strcasecmp(r->def->name, "warn_if_reject") == 0) {
+            warn_only = 1;
+            continue;
+        }
+        if (r->def && r->def->needs_table && !r->table) {
+            msg_warn("restriction %s in %s needs a table", r->name, list->param);
+            v = config_error(ctx);
+        } else if (r->def) {
+            v = r->def->fn(ctx, r->table);
+        } else if (r->table) {
+            v = access_lookup(ctx, subj, r->table);
+        } else {
+            unknown_restriction(r->name);
+            v = config_error(ctx);
+        }
+        if (warn_only && v == V_REPLY) {
+            /* warn_if_reject: log what would have been refused, go on */
+            struct strbuf p1 = STRBUF_INIT, p2 = STRBUF_INIT;
+            msg_info("NOQUEUE: reject_warning: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+                     ctx->s->client.namaddr, strbuf_str(ctx->reply),
+                     log_printable(&p1, ctx->sender ? ctx->sender : "", 0),
+                     log_printable(&p2, ctx->recipient ? ctx->recipient : "", 0), ctx->s->protocol,
+                     strbuf_str(&ctx->s->helo));
+            strbuf_free(&p1);
+            strbuf_free(&p2);
+            strbuf_reset(ctx->reply);
+            v = V_DUNNO;
+        }
+        warn_only = 0;
+        if (v != V_DUNNO)
+            return v;
+    }
+    return V_DUNNO;
+}
+
+struct policy *policy_open(struct session *s)
+{
+    static const char *const params[5] = {
+        "smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
+        "smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+    };
+    struct policy *p = xcalloc(1, sizeof *p);
+    for (int i = 0; i < 5; i++)
+        p->lists[i].param = params[i];
+    (void)s;
+    return p;
+}
+
+void policy_prepare(struct session *s)
+{
+    for (int i = 0; i < 5; i++)
+        load_list(&s->policy->lists[i]);
+    struct strbuf err = STRBUF_INIT;
+    if (!s->policy->mynetworks_loaded) {
+        s->policy->mynetworks_loaded = 1;
+        s->policy->mynetworks = addrmatch_open("mynetworks", conf_str("mynetworks"), &err);
+        if (!s->policy->mynetworks)
+            msg_warn("mynetworks: %s", strbuf_str(&err));
+    }
+    strbuf_free(&err);
+}
+
+int policy_check_mail(struct session *s, const char *sender, struct strbuf *reply_text)
+{
+    struct check_ctx ctx = {s, sender, NULL, SUBJ_CLIENT, reply_text, 0};
+    static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
+    if (s->local_submission)
+        return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
+    for (int i = 0; i < 3; i++)
+        if (run_list(&ctx, &s->policy->lists[i], subjects[i]) == V_REPLY)
+            return atoi(strbuf_str(reply_text));
+    return 0;
+}
+
+int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *reply_text)
+{
+    struct check_ctx ctx = {s, strbuf_str(&s->tx.sender), recipient, SUBJ_CLIENT, reply_text, 0};
+    struct policy *p = s->policy;
+    if (s->local_submission)
+        return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
+    if (conf_bool("smtpd_delay_reject")) {
+        static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
+        for (int i = 0; i < 3; i++)
+            if (run_list(&ctx, &p->lists[i], subjects[i]) == V_REPLY)
+                return atoi(strbuf_str(reply_text));
+    }
+    load_list(&p->lists[3]);
+    load_list(&p->lists[4]);
+    if (!p->lists[3].count && !p->lists[4].count) {
+        msg_warn("smtpd_relay_restrictions and smtpd_recipient_restrictions are both empty");
+        config_error(&ctx);
+        return 451;
+    }
+    if (run_list(&ctx, &p->lists[3], SUBJ_RECIPIENT) == V_REPLY
+        || run_list(&ctx, &p->lists[4], SUBJ_RECIPIENT) == V_REPLY)
+        return atoi(strbuf_str(reply_text));
+    if (conf_bool("smtpd_reject_unlisted_sender")) {
+        int code = unlisted_sender(s, strbuf_str(&s->tx.sender), reply_text);
+        if (code)
+            return code;
+    }
+    if (conf_bool("smtpd_reject_unlisted_recipient"))
+        return policy_unlisted_recipient(s, recipient, reply_text);
+    return 0;
+}
+
+int policy_etrn_domain(struct session *s, const char *domain)
+{
+    (void)s;
+    static struct domainlist *list;
+    static int failed;
+    if (!list && !failed) {
+        struct strbuf err = STRBUF_INIT;
+        list = domainlist_from_param("fast_flush_domains", &err);
+        if (!list) {
+            msg_warn("fast_flush_domains: %s", strbuf_str(&err));
+            failed = 1;
+        }
+        strbuf_free(&err);
+    }
+    if (!list)
+        return -1;
+    return domainlist_match(list, domain);
+}

@@ -1,0 +1,211 @@
+/* smtpd.h - postern-smtpd's session state and the interfaces between its
+ * files: io.c (buffered client I/O), command.c (the command loop and the
+ * simple commands), mail.c (MAIL and RCPT with their ESMTP parameters),
+ * data.c (DATA and BDAT), inject.c (the injection chain and the Received
+ * header), policy*.c (the restriction engine), destination.c (where an
+ * address goes, for relay control), peer.c (who the client is).
+ */
+#ifndef POSTERN_SMTPD_H
+#define POSTERN_SMTPD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "strbuf.h"
+
+#define SMTPD_INBUF_SIZE    16384
+#define SMTPD_ADDR_MAX      2048        /* bytes of an address (as postern-queue) */
+
+/* The SMTP commands counted in the "disconnect from" log line, in
+ * Postfix's order. */
+enum smtpd_command {
+    CMD_HELO, CMD_EHLO, CMD_XCLIENT, CMD_XFORWARD, CMD_STARTTLS, CMD_AUTH,
+    CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_BDAT, CMD_RSET, CMD_NOOP, CMD_VRFY,
+    CMD_ETRN, CMD_QUIT, CMD_UNKNOWN, CMD_COUNT
+};
+
+struct client {
+    char name[256];             /* "unknown" without reverse DNS */
+    char address[64];
+    char port[16];
+    char local_address[64];
+    char local_port[16];
+    char namaddr[340];          /* name[address] for log lines */
+};
+
+/* XFORWARD: the origin of the next message, as a proxy saw it. */
+struct forwarded {
+    int set;
+    char name[256];
+    char address[64];
+    char port[16];
+    char helo[256];
+    char protocol[16];
+};
+
+struct transaction {
+    int active;                 /* MAIL was accepted */
+    struct strbuf sender;
+    struct strbuf attributes;   /* A records (message attributes) */
+    struct strbuf recipients;   /* T and P records */
+    size_t recipient_count;
+    struct strbuf last_recipient;   /* for the Received header's "for" */
+    long long declared_size;    /* SIZE=, 0 when absent */
+    int smtputf8;
+    int bdat_started;           /* a BDAT chunk was received */
+    int bdat_failed;            /* an error was answered; drop the chunks */
+};
+
+struct injection;
+
+struct session {
+    int in_fd, out_fd;
+    unsigned char inbuf[SMTPD_INBUF_SIZE];
+    size_t in_start, in_end;
+    struct strbuf out;          /* replies not yet written */
+    long long timeout;          /* smtpd_timeout, seconds */
+
+    struct client client;
+    int local_submission;       /* -S: sendmail -bs */
+    const char *myhostname;
+    struct strbuf helo;         /* HELO/EHLO argument, "" before */
+    const char *protocol;       /* "SMTP", "ESMTP" */
+    int xforward_allowed, xclient_allowed;
+
+    struct transaction tx;
+    struct forwarded forwarded;     /* reset with each transaction */
+    struct injection *injection;    /* BDAT: the chain being fed */
+
+    int error_count;
+    int junk_count;
+    unsigned command_count[CMD_COUNT];
+    unsigned command_failed[CMD_COUNT];
+    const char *where;          /* the last command, for "lost connection after" */
+    int in_data;                /* reading message text: log the byte count */
+    int improper_pipelining;    /* RFC 2920 broken (logged; reject_unauth_pipelining) */
+    long long data_bytes;       /* bytes of message text received so far */
+
+    /* configuration read once */
+    long long message_size_limit;
+    long long line_length_limit;
+    long long recipient_limit;
+    long long error_sleep_time, soft_error_limit, hard_error_limit, junk_limit;
+    int helo_required;
+    int tls_required;           /* smtpd_tls_security_level = encrypt: no STARTTLS yet, so no mail */
+    int bare_newline;           /* 0 no, 1 normalize, 2 reject */
+    int bare_newline_reject_code;
+    struct policy *policy;
+};
+
+/* ---- io.c ---- */
+void io_init(struct session *s, int in_fd, int out_fd);
+/* Queue a reply line (CRLF added); sent at the next flush. */
+void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Write queued replies now. Exits on a write error (lost connection). */
+void io_flush(struct session *s);
+/* Read a command line into line (without CR LF), at most `max` bytes kept
+ * (the rest of a longer line is discarded).  Returns 1 for a line, 0 at end
+ * of input.  Flushes replies before it waits; exits on a timeout.  *bare_lf
+ * is set when the line ended in LF without CR. */
+int io_read_line(struct session *s, struct strbuf *line, size_t max, int *bare_lf);
+/* The next data bytes: a chunk of at most `max` bytes ending at the first
+ * LF (included) or earlier.  Returns the chunk length, 0 at end of input. */
+size_t io_read_chunk(struct session *s, struct strbuf *chunk, size_t max);
+/* Read exactly n bytes (BDAT), handing them to fn piece by piece.  Returns
+ * 1, or 0 at end of input. */
+int io_read_exact(struct session *s, long long n,
+                  void (*fn)(struct session *s, const unsigned char *p, size_t len, void *ctx),
+                  void *ctx);
+/* Leave: log and exit after a lost connection or a timeout. */
+_Noreturn void session_lost(struct session *s);
+_Noreturn void session_timeout(struct session *s);
+/* Log "disconnect from ..." with the command counts and exit. */
+_Noreturn void session_end(struct session *s, int status);
+
+/* ---- command.c ---- */
+void command_loop(struct session *s);
+/* Count an error reply: sleep, and end the session at the hard limit. */
+void session_error(struct session *s);
+/* Forget the transaction (RSET, after DATA, HELO). */
+void transaction_reset(struct session *s);
+
+/* ---- mail.c ---- */
+void cmd_mail(struct session *s, char *args);
+void cmd_rcpt(struct session *s, char *args);
+/* Parse "FROM:<addr> params" / "TO:<addr> params": returns the parameter
+ * text (or "") and the address in addr (quotes and brackets as given,
+ * without the angle brackets), or NULL on a syntax error. */
+char *parse_path(char *args, const char *keyword, struct strbuf *addr);
+/* Decode RFC 3461 xtext into out; -1 when malformed. */
+int xtext_decode(const char *in, struct strbuf *out);
+
+/* ---- xclient.c ---- */
+void cmd_xclient(struct session *s, char *args);
+void cmd_xforward(struct session *s, char *args);
+
+/* ---- data.c ---- */
+void cmd_data(struct session *s, char *args);
+void cmd_bdat(struct session *s, char *args);
+
+/* ---- inject.c ---- */
+/* Start the chain (daemon_directory/postern-rewrite) and write the Received
+ * header into it.  NULL when it cannot start (reply given). */
+struct injection *inject_start(struct session *s);
+/* Message bytes (LF line ends). */
+void inject_write(struct injection *inj, const void *bytes, size_t n);
+/* Message size so far. */
+long long inject_size(const struct injection *inj);
+/* Finish: close the message, write the envelope, read the status, reply to
+ * the client and log; 1 when the message was queued.  `size_exceeded`
+ * refuses with 552 instead. */
+int inject_finish(struct session *s, struct injection *inj, int size_exceeded);
+/* Give up a message (client lost, BDAT error): the chain stores nothing. */
+void inject_abort(struct injection *inj);
+
+/* ---- policy.c ---- */
+struct policy *policy_open(struct session *s);
+/* Parse every restriction list and open mynetworks now rather than on
+ * first use (a zygote does it once for all its children). */
+void policy_prepare(struct session *s);
+/* The restrictions at RCPT (client, helo, sender, relay, recipient, with
+ * smtpd_delay_reject).  Returns 0 to accept, or the reply code with the
+ * whole reply in `reply_text` ("554 5.7.1 <x>: Relay access denied"). */
+int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *reply_text);
+/* MAIL FROM: client, helo and sender restrictions without delay_reject. */
+int policy_check_mail(struct session *s, const char *sender, struct strbuf *reply_text);
+/* 1 when the client is in mynetworks, 0 if not, -1 when a table failed. */
+int policy_mynetworks(struct session *s);
+/* ETRN: 1 when the domain may be flushed (fast_flush_domains). */
+int policy_etrn_domain(struct session *s, const char *domain);
+/* Is the address a valid recipient (reject_unlisted_recipient)?  0 yes, or
+ * a reply code with reply_text set. */
+int policy_unlisted_recipient(struct session *s, const char *recipient, struct strbuf *reply_text);
+/* Does the client match an address list (xclient/xforward hosts)? */
+int policy_client_in(struct session *s, const char *param_name);
+
+/* ---- destination.c ---- */
+enum dest_class { DEST_LOCAL, DEST_VIRTUAL_ALIAS, DEST_VIRTUAL_MAILBOX, DEST_RELAY, DEST_DEFAULT };
+struct destination {
+    enum dest_class dest_class;
+    int routed;                 /* the local part still routes (% ! @) */
+    struct strbuf localpart;
+    struct strbuf domain;       /* lower case, no trailing dot, "" for none */
+};
+#define DESTINATION_INIT { DEST_DEFAULT, 0, STRBUF_INIT, STRBUF_INIT }
+/* Resolve an address as trivial-rewrite does for relay control: source
+ * routes, quoting, % and ! routing, trailing dots.  0, or -1 when a table
+ * could not answer (the caller defers 4.3.0). */
+int destination_resolve(const char *address, struct destination *out);
+void destination_free(struct destination *d);
+/* The class of a domain alone; -1 on a table failure. */
+int destination_domain_class(const char *domain, enum dest_class *out);
+
+/* ---- peer.c ---- */
+/* Who the client is: UCSPI variables, systemd's, getpeername, or a local
+ * submission. */
+void peer_identify(struct session *s);
+
+/* ---- the reply text Postfix gives when a table fails ---- */
+#define REPLY_TEMP_LOOKUP "451 4.3.0 Error: queue file write error"
+
+#endif

@@ -1,0 +1,311 @@
+/* listeners.c - SMTP for a self-contained instance: `postern start` runs one
+ * postern-accept per `inet` service of DIR/master.cf whose command is
+ * smtpd (as Postfix's master does from the same line), with the service's
+ * maxproc as its process limit and its arguments (-o ...) given to
+ * postern-smtpd; the pid file is queue_directory/pid/accept.SERVICE.pid.
+ * `postern init --port N` writes the line "127.0.0.1:N inet n - n - - smtpd". */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "listeners.h"
+#include "log.h"
+#include "mastercf.h"
+#include "postern.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define LISTENER_START_MS 10000
+#define LISTENER_STOP_MS  10000
+
+/* The smtpd services of master.cf (an instance without one has none). */
+static void smtpd_services(struct master_table *table)
+{
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&path, "%s/master.cf", config_dir());
+    if (master_read(path.s, 1, table, &err) < 0)
+        msg_fatal("%s", err.s);
+    size_t kept = 0;
+    for (size_t i = 0; i < table->count; i++) {
+        struct master_service *s = &table->service[i];
+        if (strcmp(s->type, "inet") == 0 && strcmp(s->command, "smtpd") == 0)
+            table->service[kept++] = *s;
+        else
+            master_service_free(s);
+    }
+    table->count = kept;
+    strbuf_free(&path);
+    strbuf_free(&err);
+}
+
+/* queue_directory/pid/accept.SERVICE.pid ('/' in a service name as '_'). */
+static void listener_pid_path(const struct master_service *s, struct strbuf *out)
+{
+    strbuf_printf(out, "%s/pid/accept.", conf_str("queue_directory"));
+    for (const char *p = s->service; *p; p++)
+        strbuf_putc(out, *p == '/' ? '_' : *p);
+    strbuf_puts(out, ".pid");
+}
+
+/* The pid in a pid file, 0 when none. */
+static pid_t read_pid(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    long pid = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return (pid_t)pid;
+}
+
+/* 1 when pid is a live postern-accept (not a zombie, not a reused pid). */
+static int is_accept(pid_t pid)
+{
+    char path[64], buf[4096];
+    if (!process_running(pid))
+        return 0;
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';              /* argv[0] is the first NUL-ended string */
+    const char *base = strrchr(buf, '/');
+    return strcmp(base ? base + 1 : buf, "postern-accept") == 0;
+}
+
+/* The running postern-accept of a service, else 0. */
+static pid_t running_listener(const struct master_service *s)
+{
+    struct strbuf path = STRBUF_INIT;
+    listener_pid_path(s, &path);
+    pid_t pid = read_pid(path.s);
+    strbuf_free(&path);
+    return pid > 0 && is_accept(pid) ? pid : 0;
+}
+
+/* The addresses to listen on: "host:port" as written, else the port on
+ * each of inet_interfaces (Postfix's rule for a service without a host). */
+static void service_addresses(const struct master_service *s, struct strlist *out)
+{
+    if (strchr(s->service, ':')) {
+        strlist_add(out, s->service);
+        return;
+    }
+    struct strlist interfaces = STRLIST_INIT;
+    conf_list("inet_interfaces", &interfaces);
+    struct strbuf address = STRBUF_INIT;
+    for (size_t i = 0; i < interfaces.count; i++) {
+        const char *name = interfaces.item[i];
+        strbuf_reset(&address);
+        if (strcmp(name, "all") == 0) {
+            strbuf_printf(&address, "*:%s", s->service);
+        } else if (strcmp(name, "loopback-only") == 0) {
+            strbuf_printf(&address, "127.0.0.1:%s", s->service);
+            strlist_add(out, address.s);
+            strbuf_reset(&address);
+            strbuf_printf(&address, "[::1]:%s", s->service);
+        } else if (strchr(name, ':') && name[0] != '[') {
+            strbuf_printf(&address, "[%s]:%s", name, s->service);
+        } else {
+            strbuf_printf(&address, "%s:%s", name, s->service);
+        }
+        strlist_add(out, address.s);
+    }
+    strbuf_free(&address);
+    strlist_free(&interfaces);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* 1 when postern-accept and postern-smtpd are in program_dir. */
+static int programs_present(const char *program_dir)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/postern-accept", program_dir);
+    int present = access(path.s, X_OK) == 0;
+    strbuf_reset(&path);
+    strbuf_printf(&path, "%s/postern-smtpd", program_dir);
+    present = present && access(path.s, X_OK) == 0;
+    strbuf_free(&path);
+    return present;
+}
+
+/* Start postern-accept for one service in the background; 0 or 1. */
+static int start_listener(const struct master_service *s, const char *program_dir)
+{
+    struct strbuf accept = STRBUF_INIT, smtpd = STRBUF_INIT, pid_path = STRBUF_INIT;
+    struct strbuf limit = STRBUF_INIT;
+    strbuf_printf(&accept, "%s/postern-accept", program_dir);
+    strbuf_printf(&smtpd, "%s/postern-smtpd", program_dir);
+    listener_pid_path(s, &pid_path);
+    long maxproc = master_maxproc(s, conf_int("default_process_limit"));
+    if (maxproc < 0)
+        msg_fatal("%s/master.cf, line %d: bad maxproc \"%s\"", config_dir(), s->line, s->maxproc);
+    strbuf_printf(&limit, "%ld", maxproc == 0 ? 1000000L : maxproc);
+
+    struct strlist argv = STRLIST_INIT, addresses = STRLIST_INIT;
+    strlist_add(&argv, accept.s);
+    strlist_add(&argv, "-c");
+    strlist_add(&argv, config_dir());
+    if (geteuid() == 0) {           /* an instance runs as whoever runs it */
+        strlist_add(&argv, "-u");
+        strlist_add(&argv, "root");
+    }
+    strlist_add(&argv, "-l");
+    strlist_add(&argv, limit.s);
+    strlist_add(&argv, "-s");
+    strlist_add(&argv, s->service);
+    strlist_add(&argv, "-p");
+    strlist_add(&argv, pid_path.s);
+    service_addresses(s, &addresses);
+    for (size_t i = 0; i < addresses.count; i++)
+        strlist_add(&argv, addresses.item[i]);
+    strlist_add(&argv, "--");
+    strlist_add(&argv, smtpd.s);
+    strlist_add(&argv, "-c");
+    strlist_add(&argv, config_dir());
+    for (size_t i = 0; i < s->arg_count; i++)
+        strlist_add(&argv, s->args[i]);
+    char **args = xcalloc(argv.count + 1, sizeof *args);
+    memcpy(args, argv.item, argv.count * sizeof *args);
+
+    (void)unlink(pid_path.s);
+    const char *maillog = conf_str("maillog_file");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        msg_fatal_errno("fork");
+    if (pid == 0) {
+        setsid();
+        int null = open("/dev/null", O_RDWR);
+        int err = *maillog ? open(maillog, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0
+            || dup2(err >= 0 ? err : null, 2) < 0)
+            _exit(127);
+        execv(accept.s, args);
+        _exit(127);
+    }
+    int rc = 1;
+    for (long waited = 0; waited < LISTENER_START_MS; waited += 20) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            msg_error("postern-accept for %s exited at start (%s %d); see %s", s->service,
+                      WIFEXITED(status) ? "status" : "signal",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                      *maillog ? maillog : "syslog");
+            break;
+        }
+        if (read_pid(pid_path.s) == pid) {
+            printf("postern: SMTP on %s (postern-accept pid %ld)\n", addresses.item[0],
+                   (long)pid);
+            rc = 0;
+            break;
+        }
+        sleep_ms(20);
+    }
+    if (rc && read_pid(pid_path.s) != pid && waitpid(pid, NULL, WNOHANG) == 0)
+        msg_error("postern-accept for %s is not listening after %d seconds", s->service,
+                  LISTENER_START_MS / 1000);
+    free(args);
+    strlist_free(&argv);
+    strlist_free(&addresses);
+    strbuf_free(&accept);
+    strbuf_free(&smtpd);
+    strbuf_free(&pid_path);
+    strbuf_free(&limit);
+    return rc;
+}
+
+int listeners_start(const char *program_dir)
+{
+    struct master_table table;
+    smtpd_services(&table);
+    int rc = 0;
+    if (table.count && !programs_present(program_dir)) {
+        printf("postern: no postern-smtpd or postern-accept in %s: not listening for SMTP\n",
+               program_dir);
+        master_free(&table);
+        return 0;
+    }
+    for (size_t i = 0; i < table.count; i++) {
+        pid_t pid = running_listener(&table.service[i]);
+        if (pid)
+            printf("postern: SMTP on %s already running (pid %ld)\n", table.service[i].service,
+                   (long)pid);
+        else if (start_listener(&table.service[i], program_dir))
+            rc = 1;
+    }
+    master_free(&table);
+    return rc;
+}
+
+int listeners_stop(void)
+{
+    struct master_table table;
+    smtpd_services(&table);
+    int rc = 0;
+    for (size_t i = 0; i < table.count; i++) {
+        pid_t pid = running_listener(&table.service[i]);
+        if (!pid)
+            continue;
+        if (kill(pid, SIGTERM) < 0)
+            msg_fatal_errno("kill %ld", (long)pid);
+        long waited = 0;
+        while (is_accept(pid) && waited < LISTENER_STOP_MS) {
+            sleep_ms(20);
+            waited += 20;
+        }
+        if (is_accept(pid)) {
+            msg_error("postern-accept (pid %ld) for %s did not stop", (long)pid,
+                      table.service[i].service);
+            rc = 1;
+        } else {
+            printf("postern: stopped SMTP on %s (pid %ld)\n", table.service[i].service,
+                   (long)pid);
+        }
+    }
+    master_free(&table);
+    return rc;
+}
+
+int listeners_status(void)
+{
+    struct master_table table;
+    smtpd_services(&table);
+    int down = 0;
+    if (table.count && !programs_present(conf_str("daemon_directory"))) {
+        printf("smtp: not available (no postern-smtpd or postern-accept in %s)\n",
+               conf_str("daemon_directory"));
+        master_free(&table);
+        return 0;
+    }
+    for (size_t i = 0; i < table.count; i++) {
+        pid_t pid = running_listener(&table.service[i]);
+        if (pid) {
+            printf("smtp: listening on %s (postern-accept pid %ld)\n", table.service[i].service,
+                   (long)pid);
+        } else {
+            printf("smtp: %s not listening\n", table.service[i].service);
+            down++;
+        }
+    }
+    master_free(&table);
+    return down;
+}

@@ -1,0 +1,181 @@
+/* zygote.c - fork an initialised per-connection program instead of exec'ing
+ * it per connection (see zygote.h): the zygote's loop, and the two message
+ * functions postern-accept uses. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "zygote.h"
+
+/* Variables that describe a connection: the child gets only the new ones. */
+static const char *const connection_variables[] = {
+    "PROTO", "TCPLOCALIP", "TCPLOCALPORT", "TCPLOCALHOST", "TCPREMOTEIP",
+    "TCPREMOTEPORT", "TCPREMOTEHOST", "TCPREMOTEINFO", "TCPCONNNUM",
+    "UNIXLOCALPATH", "UNIXREMOTEEUID", "UNIXREMOTEEGID", "UNIXREMOTEPID",
+    "REMOTE_ADDR", "REMOTE_PORT",
+};
+
+int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len)
+{
+    struct iovec iov = {(void *)variables, len};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    memset(&control, 0, sizeof control);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &conn, sizeof conn);
+    ssize_t n;
+    do
+        n = sendmsg(zygote_fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+int zygote_read_report(int zygote_fd, struct zygote_report *report)
+{
+    ssize_t n;
+    do
+        n = recv(zygote_fd, report, sizeof *report, 0);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return 0;
+    if (n < 0)
+        return -1;
+    if (n != (ssize_t)sizeof *report) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 1;
+}
+
+/* Send a report to postern-accept; it going away ends the zygote. */
+static void report(int fd, int type, pid_t pid, int status)
+{
+    struct zygote_report r = {type, (int32_t)pid, status};
+    if (send(fd, &r, sizeof r, MSG_NOSIGNAL) != (ssize_t)sizeof r)
+        _exit(0);
+}
+
+/* Receive one connection: its fd, and its variables into buf.  Returns
+ * the fd, -2 at end (postern-accept gone), -1 for a malformed message. */
+static int receive_connection(int fd, char *buf, size_t size, size_t *len)
+{
+    struct iovec iov = {buf, size - 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n == 0)
+        return -2;
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? -1 : -2;
+    int conn = -1;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS
+        && cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&conn, CMSG_DATA(cmsg), sizeof conn);
+    buf[n] = '\0';
+    *len = (size_t)n;
+    return conn;
+}
+
+/* In the child: the connection on 0 and 1, its variables in the environment. */
+static void become_connection(int conn, char *variables, size_t len)
+{
+    if (dup2(conn, 0) < 0 || dup2(conn, 1) < 0)
+        _exit(75);
+    close(conn);
+    for (size_t i = 0; i < sizeof connection_variables / sizeof connection_variables[0]; i++)
+        unsetenv(connection_variables[i]);
+    for (size_t at = 0; at < len; at += strlen(variables + at) + 1) {
+        char *eq = strchr(variables + at, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        setenv(variables + at, eq + 1, 1);
+    }
+}
+
+void zygote_wait(void)
+{
+    const char *value = getenv(ZYGOTE_FD_VARIABLE);
+    if (!value)
+        return;
+    int fd = atoi(value);
+    unsetenv(ZYGOTE_FD_VARIABLE);
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &chld, &old) < 0)
+        msg_fatal_errno("zygote: sigprocmask");
+    int sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sigfd < 0)
+        msg_fatal_errno("zygote: signalfd");
+    static char variables[ZYGOTE_MESSAGE_MAX];
+    for (;;) {
+        struct pollfd fds[2] = {{fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            msg_fatal_errno("zygote: poll");
+        }
+        if (fds[1].revents & POLLIN) {
+            struct signalfd_siginfo info;
+            while (read(sigfd, &info, sizeof info) > 0)
+                ;
+            int status;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+                report(fd, ZYGOTE_ENDED, pid, status);
+        }
+        if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        size_t len = 0;
+        int conn = receive_connection(fd, variables, sizeof variables, &len);
+        if (conn == -2)
+            _exit(0);           /* postern-accept has stopped */
+        if (conn < 0) {
+            report(fd, ZYGOTE_FAILED, 0, 0);
+            continue;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(fd);
+            close(sigfd);
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            become_connection(conn, variables, len);
+            return;
+        }
+        close(conn);
+        if (pid < 0) {
+            msg_warn_errno("zygote: fork");
+            report(fd, ZYGOTE_FAILED, 0, 0);
+        } else {
+            report(fd, ZYGOTE_STARTED, pid, 0);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+/* zygote.h - "an acceptor that forks an initialised program without exec"
+ * (DESIGN.md, interface 1): `postern-accept -z` starts the per-connection
+ * program once, as a zygote; the program reads its configuration and opens
+ * its tables, then calls zygote_wait().  From then on, for every connection
+ * postern-accept passes the socket and the UCSPI variables to the zygote,
+ * which forks; zygote_wait() returns in the child with the connection on fd
+ * 0 and 1 and the variables set, as if the program had been started for
+ * that connection.  exec(2) of a dynamically linked program costs more than
+ * the whole SMTP greeting, so this is how a fork-per-connection server
+ * reaches the connection rate of Postfix's reused processes.
+ *
+ * The protocol runs over a SOCK_SEQPACKET socketpair whose descriptor is in
+ * POSTERN_ZYGOTE_FD: postern-accept sends one message per connection (the
+ * variables as "NAME=value" strings, each ended by NUL, with the connection
+ * as SCM_RIGHTS); the zygote answers, in order, ZYGOTE_STARTED with the
+ * child's pid for each, and ZYGOTE_ENDED with the wait status when a child
+ * ends.  When postern-accept goes away the zygote exits; its children finish
+ * their sessions.
+ */
+#ifndef POSTERN_ZYGOTE_H
+#define POSTERN_ZYGOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZYGOTE_FD_VARIABLE "POSTERN_ZYGOTE_FD"
+#define ZYGOTE_MESSAGE_MAX 2048
+
+enum zygote_report_type {
+    ZYGOTE_STARTED = 1,     /* pid: the child serving the oldest connection sent */
+    ZYGOTE_ENDED = 2,       /* pid, status: waitpid's status */
+    ZYGOTE_FAILED = 3,      /* the oldest connection sent could not be forked */
+};
+
+struct zygote_report {
+    int32_t type;
+    int32_t pid;
+    int32_t status;
+};
+
+/* ---- the program's side ---- */
+/* Return at once unless started as a zygote (POSTERN_ZYGOTE_FD set); else
+ * serve as the zygote and return only in a child, with its connection. */
+void zygote_wait(void);
+
+/* ---- postern-accept's side ---- */
+/* Pass a connection and its variables (NUL-ended strings, back to back).
+ * 0, or -1 with errno set. */
+int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len);
+/* Read one report; 1, 0 when the zygote has gone, -1 on error (errno;
+ * EAGAIN when nothing is waiting on a non-blocking descriptor). */
+int zygote_read_report(int zygote_fd, struct zygote_report *report);
+
+#endif
