@@ -447,9 +447,7 @@ static int scan_original(const struct dsn_report *r, int headers_only,
         size_t want = sizeof buf;
         if ((off_t)want > r->content_length - done)
             want = (size_t)(r->content_length - done);
-        ssize_t got = pread(r->content_fd, buf, want, r->content_offset + done);
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got = pread_retry(r->content_fd, buf, want, r->content_offset + done);
         if (got < 0)
             return -1;
         if (got == 0)
@@ -517,9 +515,7 @@ static int copy_original(struct writer *w, const struct dsn_report *r, off_t len
         size_t want = sizeof buf;
         if ((off_t)want > length - done)
             want = (size_t)(length - done);
-        ssize_t got = pread(r->content_fd, buf, want, r->content_offset + done);
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got = pread_retry(r->content_fd, buf, want, r->content_offset + done);
         if (got < 0)
             return -1;
         if (got == 0)

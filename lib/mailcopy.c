@@ -128,26 +128,22 @@ void mail_prefix(struct strbuf *out, const struct mail_source *src, int mbox_fro
     strbuf_putc(out, '\n');
 }
 
-/* Read up to `want` bytes (no more than *left) at *pos into buf, again
- * after EINTR, and advance *pos and *left.  The count, or 0 for a read
- * error or an early end of the file (errno 0 then). */
+/* Read up to `want` bytes (no more than *left) at *pos into buf and
+ * advance *pos and *left.  The count, or 0 for a read error or an early
+ * end of the file (errno 0 then). */
 static size_t read_some(int fd, char *buf, size_t want, off_t *pos, off_t *left)
 {
     if ((off_t)want > *left)
         want = (size_t)*left;
-    for (;;) {
-        ssize_t n = pread(fd, buf, want, *pos);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = 0;
-            return 0;
-        }
-        *pos += n;
-        *left -= n;
-        return (size_t)n;
+    ssize_t n = pread_retry(fd, buf, want, *pos);
+    if (n <= 0) {
+        if (n == 0)
+            errno = 0;
+        return 0;
     }
+    *pos += n;
+    *left -= n;
+    return (size_t)n;
 }
 
 /* Copy length bytes at offset from in to out's position without quoting:

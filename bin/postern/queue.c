@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdio.h"
 #include "log.h"
 #include "postern.h"
 #include "queuefile.h"
@@ -313,7 +314,7 @@ static int copy_content(int fd, off_t offset, off_t length)
     fflush(stdout);
     while (length > 0) {
         size_t want = length < (off_t)sizeof buf ? (size_t)length : sizeof buf;
-        ssize_t got = pread(fd, buf, want, offset);
+        ssize_t got = pread_retry(fd, buf, want, offset);
         if (got <= 0)
             return -1;
         if (fwrite(buf, 1, (size_t)got, stdout) != (size_t)got)
