@@ -186,9 +186,9 @@ static char *skip_blanks(char *p)
 }
 
 /* Parse one logical line into the table. */
-static int parse_line(struct cidr_table *table, char *line, int lineno,
-                      struct strbuf *err)
+static int parse_line(void *opaque, char *line, int lineno, struct strbuf *err)
 {
+    struct cidr_table *table = opaque;
     char *p;
     if (starts_with_word(line, "if", &p)) {
         struct cidr_rule *rule = new_rule(table, CIDR_IF, lineno);
@@ -240,20 +240,12 @@ static int cidr_parse(struct map *map, const char *path, const char *text,
 {
     struct cidr_table *table = xcalloc(1, sizeof *table);
     struct textlines lines;
-    struct strbuf line = STRBUF_INIT;
-    int lineno, failed = 0;
     table->path = path;
     table->lines = &lines;
-    textlines_init(&lines, path, text, len, TEXTLINES_PATTERN_MAX, TEXTLINES_STOP);
-    while (!failed && textlines_next(&lines, &line, &lineno, err))
-        failed = parse_line(table, line.s, lineno, err) != 0;
-    if (!failed && !lines.problems)
-        rule_nesting_finish(&table->nesting, &lines, err);
-    rule_nesting_free(&table->nesting);
-    strbuf_free(&line);
+    int failed = rule_file_parse(&lines, path, text, len, &table->nesting, parse_line,
+                                 table, err);
     table->lines = NULL;
-    if (failed || lines.problems) {
-        strbuf_trim_end(err);       /* one message, not a report of lines */
+    if (failed) {
         free_table(table);
         return -1;
     }

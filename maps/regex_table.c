@@ -280,9 +280,9 @@ static int starts_with_word(char *line, const char *word, char **rest)
 }
 
 /* Parse one logical line into the table. */
-static int parse_line(struct regex_table *table, char *line, int lineno,
-                      struct strbuf *err)
+static int parse_line(void *opaque, char *line, int lineno, struct strbuf *err)
 {
+    struct regex_table *table = opaque;
     char *p;
     if (!isalnum((unsigned char)line[0]))
         return parse_match_rule(table, lineno, line, err);
@@ -345,22 +345,14 @@ int regex_table_parse(struct map *map, const char *path, const char *text,
 {
     struct regex_table *table = xcalloc(1, sizeof *table);
     struct textlines lines;
-    struct strbuf line = STRBUF_INIT;
-    int lineno, failed = 0;
     table->engine = engine;
     table->path = path;
     table->no_regsub = (map->options & MAP_OPEN_NO_REGSUB) != 0;
     table->lines = &lines;
-    textlines_init(&lines, path, text, len, TEXTLINES_PATTERN_MAX, TEXTLINES_STOP);
-    while (!failed && textlines_next(&lines, &line, &lineno, err))
-        failed = parse_line(table, line.s, lineno, err) != 0;
-    if (!failed && !lines.problems)
-        rule_nesting_finish(&table->nesting, &lines, err);
-    rule_nesting_free(&table->nesting);
-    strbuf_free(&line);
+    int failed = rule_file_parse(&lines, path, text, len, &table->nesting, parse_line,
+                                 table, err);
     table->lines = NULL;
-    if (failed || lines.problems) {
-        strbuf_trim_end(err);       /* one message, not a report of lines */
+    if (failed) {
         free_table(table);
         return -1;
     }

@@ -1,7 +1,9 @@
-/* rulenest.c - if/endif nesting of the pattern tables (see rulenest.h). */
+/* rulenest.c - the line loop and the if/endif nesting of the pattern
+ * tables (see rulenest.h). */
 #include <stdlib.h>
 
 #include "rulenest.h"
+#include "strbuf.h"
 #include "textlines.h"
 #include "xalloc.h"
 
@@ -47,4 +49,25 @@ void rule_nesting_free(struct rule_nesting *nesting)
     free(nesting->rules);
     free(nesting->linenos);
     *nesting = (struct rule_nesting){0};
+}
+
+int rule_file_parse(struct textlines *lines, const char *path, const char *text,
+                    size_t len, struct rule_nesting *nesting,
+                    int (*parse_line)(void *table, char *line, int lineno, struct strbuf *err),
+                    void *table, struct strbuf *err)
+{
+    struct strbuf line = STRBUF_INIT;
+    int lineno, failed = 0;
+    textlines_init(lines, path, text, len, TEXTLINES_PATTERN_MAX, TEXTLINES_STOP);
+    while (!failed && textlines_next(lines, &line, &lineno, err))
+        failed = parse_line(table, line.s, lineno, err) != 0;
+    if (!failed && !lines->problems)
+        rule_nesting_finish(nesting, lines, err);
+    rule_nesting_free(nesting);
+    strbuf_free(&line);
+    if (failed || lines->problems) {
+        strbuf_trim_end(err);       /* one message, not a report of lines */
+        return -1;
+    }
+    return 0;
 }

@@ -1,6 +1,7 @@
-/* rulenest.h - the if/endif nesting of the pattern tables (pcre, regexp,
- * cidr) while their file is parsed: which "if" rules are still open, so
- * that each "endif" can be tied to its "if" and one left open reported. */
+/* rulenest.h - what the pattern tables (pcre, regexp, cidr) share while
+ * their file is parsed: the loop over its logical lines, and the if/endif
+ * nesting (which "if" rules are still open, so that each "endif" can be
+ * tied to its "if" and one left open reported). */
 #ifndef POSTERN_RULENEST_H
 #define POSTERN_RULENEST_H
 
@@ -27,5 +28,14 @@ int rule_nesting_close(struct rule_nesting *nesting, struct textlines *lines,
 int rule_nesting_finish(const struct rule_nesting *nesting, struct textlines *lines,
                         struct strbuf *err);
 void rule_nesting_free(struct rule_nesting *nesting);
+
+/* Parse the text of a pattern table (from `path`): parse_line gets each
+ * logical line and reports its problems through `lines` (which the table
+ * may keep a pointer to meanwhile); then an "if" left open in nesting is
+ * reported, and nesting freed.  0, or -1 with one message in err. */
+int rule_file_parse(struct textlines *lines, const char *path, const char *text,
+                    size_t len, struct rule_nesting *nesting,
+                    int (*parse_line)(void *table, char *line, int lineno, struct strbuf *err),
+                    void *table, struct strbuf *err);
 
 #endif
