@@ -108,6 +108,34 @@ for s in held:
     s.quit()
 tap.stop(p)
 
+# ---- -z: smtpd started once and forked per connection ----
+d = instance("smtpd_client_connection_count_limit = 1\nsmtpd_client_event_limit_exceptions =\n")
+port = tap.free_port()
+p = start(d, [f"127.0.0.1:{port}"], ["-z"])
+tap.ok(wait_for(lambda: "zygote" in log(d)), "-z: smtpd is started once, as the zygote")
+try:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        tap.is_(smtp.ehlo("client.example")[0], 250, "-z: a session with a forked smtpd: EHLO 250")
+        try:
+            smtplib.SMTP("127.0.0.1", port, timeout=10)
+            tap.ok(False, "-z: the count limit still applies")
+        except smtplib.SMTPConnectError as e:
+            tap.is_(e.smtp_code, 421, "-z: the count limit still applies (421)")
+except (OSError, smtplib.SMTPException) as e:
+    tap.ok(False, f"-z session: {e}")
+
+
+def session_ok():
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            return smtp.noop()[0] == 250
+    except (OSError, smtplib.SMTPException):
+        return False
+
+
+tap.ok(wait_for(session_ok, 5), "-z: the place is free again once the session has ended")
+tap.stop(p)
+
 # ---- 200 idle sessions and 50 active ones ----
 d = instance("smtpd_client_connection_count_limit = 0\n")
 port = tap.free_port()

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-struct clientlist;
+struct addrmatch;
 
 /* One listening socket. */
 struct listener {
@@ -116,7 +116,7 @@ struct accept_settings {
     unsigned count_limit;           /* 0 = none */
     unsigned rate_limit;            /* 0 = none */
     time_t rate_unit;               /* seconds */
-    struct clientlist *exceptions;    /* clients not limited (may be NULL) */
+    struct addrmatch *exceptions;   /* clients not limited (may be NULL) */
     char *program;                  /* resolved path of argv[0] (owned) */
     char **argv;                    /* the program's argv */
     int zygote;                     /* -z: start the program once, fork it per connection */

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "accept.h"
-#include "clientlist.h"
+#include "addrmatch.h"
 #include "config.h"
 #include "log.h"
 #include "strbuf.h"
@@ -42,20 +42,15 @@ void settings_load(struct accept_settings *settings, long process_limit_option)
     settings->rate_unit = (time_t)conf_time("anvil_rate_time_unit");
     if (settings->rate_unit < 1)
         settings->rate_unit = 1;
-    struct strbuf err = STRBUF_INIT, warnings = STRBUF_INIT;
-    struct clientlist *list = clientlist_parse(conf_str("smtpd_client_event_limit_exceptions"),
-                                           "smtpd_client_event_limit_exceptions",
-                                           &err, &warnings);
+    struct strbuf err = STRBUF_INIT;
+    /* host name items see "unknown": no name is looked up in the accept loop */
+    struct addrmatch *list = addrmatch_open("smtpd_client_event_limit_exceptions",
+                                            conf_str("smtpd_client_event_limit_exceptions"), &err);
     if (!list)
         msg_fatal("%s", strbuf_str(&err));
-    if (warnings.len) {
-        strbuf_trim_end(&warnings);
-        msg_warn("%s", warnings.s);
-    }
-    clientlist_free(settings->exceptions);
+    addrmatch_free(settings->exceptions);
     settings->exceptions = list;
     strbuf_free(&err);
-    strbuf_free(&warnings);
 }
 
 /* Seconds on a clock that does not jump. */
@@ -114,7 +109,9 @@ static void handle_connection(struct loop_state *st, const struct listener *l, i
     unsigned count = 0;
     if ((s->count_limit || s->rate_limit) && l->family != AF_UNIX
         && client_key_from(&key, peer) == 0) {
-        int exempt = clientlist_match(s->exceptions, peer);
+        char ip[INET6_ADDRSTRLEN], port[8];
+        format_inet(peer, ip, sizeof ip, port, sizeof port);
+        int exempt = addrmatch_match(s->exceptions, "unknown", ip);
         if (exempt < 0)
             msg_warn("smtpd_client_event_limit_exceptions: a table could not answer; "
                      "the client is limited");
@@ -132,9 +129,7 @@ static void handle_connection(struct loop_state *st, const struct listener *l, i
                 value = rate;
             }
             if (what) {
-                char ip[INET6_ADDRSTRLEN], port[8];
                 client_disconnect(client);
-                format_inet(peer, ip, sizeof ip, port, sizeof port);
                 refuse(s, conn, ip, what, value);
                 close(conn);
                 return;
@@ -365,7 +360,7 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
     clients_free_all();
     child_env_free();
     close(st.sigfd);
-    clientlist_free(settings->exceptions);
+    addrmatch_free(settings->exceptions);
     settings->exceptions = NULL;
     return 0;
 }

@@ -22,10 +22,7 @@
 #include "config.h"
 #include "log.h"
 #include "smtpd.h"
-#if __has_include("zygote.h")
-#include "zygote.h"                 /* postern-accept -z (accept branch) */
-#define HAVE_ZYGOTE 1
-#endif
+#include "zygote.h"                 /* postern-accept -z */
 
 /* The session lives for the whole process (reachable for leak checkers). */
 static struct session session;
@@ -143,7 +140,6 @@ int main(int argc, char **argv)
     s->bare_newline_reject_code = (int)conf_int("smtpd_forbid_bare_newline_reject_code");
 
     s->policy = policy_open(s);
-#ifdef HAVE_ZYGOTE
     /* started as a zygote by postern-accept -z: the configuration is read
      * and the restriction lists and mynetworks are ready; each connection
      * is served by a fork of this process from here on */
@@ -151,7 +147,6 @@ int main(int argc, char **argv)
         policy_prepare(s);
         zygote_wait();
     }
-#endif
     peer_identify(s);
     s->bare_newline = bare_newline_mode(s);
     s->xclient_allowed = policy_client_in(s, "smtpd_authorized_xclient_hosts");

@@ -28,7 +28,7 @@
 #include "xalloc.h"
 
 #define DEFAULT_SMTP_PORT   8025
-#define START_TIMEOUT_MS    10000
+#define START_TIMEOUT_MS    30000
 #define STOP_TIMEOUT_MS     15000
 
 /* The directory of the running `postern` binary: its sibling programs

@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
-# Client address lists (lib/clientlist.c: smtpd_client_event_limit_exceptions,
-# mynetworks syntax) and master.cf entries (lib/mastercf.c): runs the C unit
-# test t/unit/clientlist_mastercf_test.c, built by `make check` into
-# $POSTERN_BUILD/t/, and passes its TAP through.
+# master.cf entries (lib/mastercf.c): runs the C unit test
+# t/unit/mastercf_test.c, built by `make check` into $POSTERN_BUILD/t/, and
+# passes its TAP through.
 import os, sys
 build = os.environ.get("POSTERN_BUILD") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build")
-binary = os.path.join(build, "t", "clientlist_mastercf_test")
+binary = os.path.join(build, "t", "mastercf_test")
 if not os.access(binary, os.X_OK):
     print(f"1..1\nnot ok 1 - {binary} is built (make check builds it)")
     sys.exit(1)
