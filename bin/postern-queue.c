@@ -518,6 +518,7 @@ static void load_config(int privileged, const char *chosen_dir, struct strlist *
     config_load(0);
 }
 
+/* Print the usage and exit. */
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-queue [-c DIR] [-o name=value]... [-v]\n"

@@ -113,24 +113,35 @@ static long long parse_id(const char *value)
     return n;
 }
 
+/* Text from the recipient or a table in the form a log line may hold it
+ * (log_printable), in buf. */
+static const char *shown(struct strbuf *buf, const char *text)
+{
+    strbuf_reset(buf);
+    return log_printable(buf, text, 500);
+}
+
 /* Look up the owner's uid or gid; the id, or -1 after reporting a
  * deferral (Postfix's 4.3.5 for every configuration problem). */
 static long long lookup_id(struct runner_request *req, size_t i, const char *user,
                            struct maplist *maps, const char *param, long long minimum,
                            const char *what)
 {
-    struct strbuf value = STRBUF_INIT;
+    struct strbuf value = STRBUF_INIT, shown_user = STRBUF_INIT, shown_value = STRBUF_INIT;
     int found = map_search_address(maps, user, NULL, 0, &value, NULL);
     long long id = -1;
     if (found != MAP_FOUND)
-        msg_warn("recipient %s: not found in %s", user, param);
+        msg_warn("recipient %s: not found in %s", shown(&shown_user, user), param);
     else if ((id = parse_id(value.s)) < minimum || id < 0) {
-        msg_warn("recipient %s: bad %s %s in %s", user, what, value.s, param);
+        msg_warn("recipient %s: bad %s %s in %s", shown(&shown_user, user), what,
+                 shown(&shown_value, value.s), param);
         id = -1;
     }
     if (id < 0)
         runner_result(req, i, "4.3.5", "mail system configuration error");
     strbuf_free(&value);
+    strbuf_free(&shown_user);
+    strbuf_free(&shown_value);
     return id;
 }
 
@@ -181,6 +192,7 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     for (char *p = user; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     struct strbuf value = STRBUF_INIT, path = STRBUF_INIT;
+    struct strbuf shown_user = STRBUF_INIT, shown_value = STRBUF_INIT;
     int found = map_search_address(setup->mailbox_maps, user, setup->delimiters, 0,
                                    &value, NULL);
     if (found == MAP_NOTFOUND) {
@@ -188,14 +200,15 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
         goto out;
     }
     if (found != MAP_FOUND || value.len == 0) {
-        msg_warn("table %s: lookup %s: %s", conf_str("virtual_mailbox_maps"), user,
+        msg_warn("table %s: lookup %s: %s", conf_str("virtual_mailbox_maps"),
+                 shown(&shown_user, user),
                  found == MAP_FOUND ? "empty result" : "temporary failure");
         runner_result(req, i, "4.3.5", "mail system configuration error");
         goto out;
     }
     if (leaves_base(value.s)) {
         msg_warn("recipient %s: mailbox %s in virtual_mailbox_maps leaves virtual_mailbox_base",
-                 user, value.s);
+                 shown(&shown_user, user), shown(&shown_value, value.s));
         runner_result(req, i, "4.3.5", "mail system configuration error");
         goto out;
     }
@@ -227,11 +240,13 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
         runner_result(req, i, "2.0.0", maildir ? "delivered to maildir" : "delivered to mailbox");
     else {
         if (status.dsn[0] == '4')
-            msg_warn("%s: %s", user, status.text.s);
+            msg_warn("%s: %s", shown(&shown_user, user), shown(&shown_value, status.text.s));
         runner_result(req, i, status.dsn, "%s", status.text.s);
     }
     strbuf_free(&status.text);
 out:
+    strbuf_free(&shown_user);
+    strbuf_free(&shown_value);
     strbuf_free(&value);
     strbuf_free(&path);
     free(user);

@@ -414,18 +414,16 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
             if (s->source == SRC_OVERRIDE)
                 order[total++] = s;
     for (size_t i = 0; i < total; i++) {
-        {
-            struct setting *s = order[i];
-            const char *value;
-            strbuf_reset(&err);
-            if (lookup_expanded(s->name, NULL, &value, &err) != 0
-                || (s->def && check_type(s->def, value, &err) != 0)) {
-                where(s, errors);
-                if (!s->def || !strstr(strbuf_str(&err), s->name))
-                    strbuf_printf(errors, "parameter %s: ", s->name);
-                strbuf_printf(errors, "%s\n", strbuf_str(&err));
-                problems++;
-            }
+        struct setting *s = order[i];
+        const char *value;
+        strbuf_reset(&err);
+        if (lookup_expanded(s->name, NULL, &value, &err) != 0
+            || (s->def && check_type(s->def, value, &err) != 0)) {
+            where(s, errors);
+            if (!s->def || !strstr(strbuf_str(&err), s->name))
+                strbuf_printf(errors, "parameter %s: ", s->name);
+            strbuf_printf(errors, "%s\n", strbuf_str(&err));
+            problems++;
         }
     }
     free(order);

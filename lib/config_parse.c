@@ -69,6 +69,19 @@ static int parse_logical(struct strbuf *logical, const char *file, int line,
     return 0;
 }
 
+/* Hand a complete logical line to parse_logical, or report it as too long;
+ * the number of problems (0 or 1). */
+static int finish_logical(struct strbuf *logical, int too_long, const char *file,
+                          int line, maincf_entry_fn *fn, void *ctx,
+                          struct strbuf *report)
+{
+    if (too_long) {
+        report_line(report, file, line, "line too long", NULL);
+        return 1;
+    }
+    return parse_logical(logical, file, line, fn, ctx, report);
+}
+
 int maincf_parse(const char *text, size_t len, const char *file,
                  maincf_entry_fn *fn, void *ctx, struct strbuf *report,
                  struct strbuf *warnings)
@@ -116,28 +129,16 @@ int maincf_parse(const char *text, size_t len, const char *file,
             continue;
         }
         /* a new logical line: finish the previous one */
-        if (logical_line) {
-            if (too_long) {
-                report_line(report, file, logical_line, "line too long", NULL);
-                problems++;
-            } else {
-                problems += parse_logical(&logical, file, logical_line, fn, ctx, report);
-            }
-        }
+        if (logical_line)
+            problems += finish_logical(&logical, too_long, file, logical_line, fn, ctx, report);
         strbuf_reset(&logical);
         logical_line = line_no;
         too_long = n > MAINCF_MAX_LINE;
         if (!too_long)
             strbuf_append(&logical, start, n);
     }
-    if (logical_line) {
-        if (too_long) {
-            report_line(report, file, logical_line, "line too long", NULL);
-            problems++;
-        } else {
-            problems += parse_logical(&logical, file, logical_line, fn, ctx, report);
-        }
-    }
+    if (logical_line)
+        problems += finish_logical(&logical, too_long, file, logical_line, fn, ctx, report);
     strbuf_free(&logical);
     return problems;
 }

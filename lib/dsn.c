@@ -87,6 +87,21 @@ static void put_fmt(struct writer *w, const char *fmt, ...)
     strbuf_free(&line);
 }
 
+/* Start a part of the multipart/report: the boundary after an empty line,
+ * its description and type, "8bit" when it holds 8-bit text, and the empty
+ * line that ends its header. */
+static void put_part_start(struct writer *w, const char *boundary, const char *description,
+                           const char *content_type, int eight_bit)
+{
+    put_str(w, "");
+    put_fmt(w, "--%s", boundary);
+    put_fmt(w, "Content-Description: %s", description);
+    put_fmt(w, "Content-Type: %s", content_type);
+    if (eight_bit)
+        put_str(w, "Content-Transfer-Encoding: 8bit");
+    put_str(w, "");
+}
+
 /* Write text wrapped at WRAP_WIDTH on spaces, continuation lines indented
  * by WRAP_INDENT (a fold in a header field, as Postfix's line_wrap). */
 static void put_wrapped(struct writer *w, const char *text)
@@ -432,9 +447,7 @@ static int scan_original(const struct dsn_report *r, int headers_only,
         size_t want = sizeof buf;
         if ((off_t)want > r->content_length - done)
             want = (size_t)(r->content_length - done);
-        ssize_t got = pread(r->content_fd, buf, want, r->content_offset + done);
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got = pread_retry(r->content_fd, buf, want, r->content_offset + done);
         if (got < 0)
             return -1;
         if (got == 0)
@@ -502,9 +515,7 @@ static int copy_original(struct writer *w, const struct dsn_report *r, off_t len
         size_t want = sizeof buf;
         if ((off_t)want > length - done)
             want = (size_t)(length - done);
-        ssize_t got = pread(r->content_fd, buf, want, r->content_offset + done);
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got = pread_retry(r->content_fd, buf, want, r->content_offset + done);
         if (got < 0)
             return -1;
         if (got == 0)
@@ -593,13 +604,9 @@ static void put_header(struct writer *w, const struct dsn_report *r,
         put_str(w, "Content-Transfer-Encoding: 8bit");
     put_str(w, "");
     put_str(w, "This is a MIME-encapsulated message.");
-    put_str(w, "");
-    put_fmt(w, "--%s", boundary);
-    put_str(w, "Content-Description: Notification");
-    put_fmt(w, "Content-Type: text/plain; charset=%s", r->smtputf8 ? "utf-8" : "us-ascii");
-    if (r->smtputf8)
-        put_str(w, "Content-Transfer-Encoding: 8bit");
-    put_str(w, "");
+    put_part_start(w, boundary, "Notification",
+                   r->smtputf8 ? "text/plain; charset=utf-8" : "text/plain; charset=us-ascii",
+                   r->smtputf8);
     strbuf_free(&field);
     strbuf_free(&host);
 }
@@ -611,13 +618,9 @@ static void put_message_dsn(struct writer *w, const struct dsn_report *r, const 
     for (const char *p = r->mail_name && *r->mail_name ? r->mail_name : "Postern"; *p; p++)
         strbuf_putc(&name, (unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f
                     || strchr("()<>@,;:\\\".[]", *p) ? '-' : *p);
-    put_str(w, "");
-    put_fmt(w, "--%s", boundary);
-    put_str(w, "Content-Description: Delivery report");
-    put_fmt(w, "Content-Type: message/%sdelivery-status", r->smtputf8 ? "global-" : "");
-    if (r->smtputf8)
-        put_str(w, "Content-Transfer-Encoding: 8bit");
-    put_str(w, "");
+    put_part_start(w, boundary, "Delivery report",
+                   r->smtputf8 ? "message/global-delivery-status" : "message/delivery-status",
+                   r->smtputf8);
     strbuf_set(&field, "Reporting-MTA: dns; ");
     append_clean(&field, r->myhostname, 0);
     put_wrapped(w, field.s);
@@ -676,18 +679,13 @@ int dsn_write(const struct dsn_report *r, int fd, struct strbuf *err)
     for (size_t i = 0; i < r->rcpt_count; i++)
         put_recipient_dsn(&w, r, &r->rcpt[i]);
 
-    put_str(&w, "");
-    put_fmt(&w, "--%s", boundary.s);
-    int undelivered = r->kind != DSN_SUCCESS;
-    put_fmt(&w, "Content-Description: %s%s", undelivered ? "Undelivered " : "",
-            headers_only ? "Message Headers" : "Message");
-    if (r->smtputf8)
-        put_fmt(&w, "Content-Type: message/%s", headers_only ? "global-headers" : "global");
-    else
-        put_fmt(&w, "Content-Type: %s", headers_only ? "text/rfc822-headers" : "message/rfc822");
-    if (original_8bit)
-        put_str(&w, "Content-Transfer-Encoding: 8bit");
-    put_str(&w, "");
+    const char *description = r->kind != DSN_SUCCESS
+        ? (headers_only ? "Undelivered Message Headers" : "Undelivered Message")
+        : (headers_only ? "Message Headers" : "Message");
+    const char *type = r->smtputf8
+        ? (headers_only ? "message/global-headers" : "message/global")
+        : (headers_only ? "text/rfc822-headers" : "message/rfc822");
+    put_part_start(&w, boundary.s, description, type, original_8bit);
     if (!available) {
         put_str(&w, "\t--- The original message is not available ---");
     } else {

@@ -41,6 +41,15 @@ ssize_t read_full(int fd, void *bytes, size_t n)
     return (ssize_t)got;
 }
 
+ssize_t pread_retry(int fd, void *bytes, size_t n, off_t offset)
+{
+    ssize_t got;
+    do
+        got = pread(fd, bytes, n, offset);
+    while (got < 0 && errno == EINTR);
+    return got;
+}
+
 void record_reader_init(struct record_reader *reader, int fd)
 {
     reader->fd = fd;

@@ -1,6 +1,6 @@
-/* fdio.h - whole reads and writes on descriptors, retrying EINTR and short
- * transfers; and NUL-terminated records (interfaces 2 and 4 of DESIGN.md,
- * described in doc/injection.md and doc/delivery.md). */
+/* fdio.h - whole reads and writes on descriptors, and pread, retrying
+ * EINTR and short transfers; and NUL-terminated records (interfaces 2 and
+ * 4 of DESIGN.md, described in doc/injection.md and doc/delivery.md). */
 #ifndef POSTERN_FDIO_H
 #define POSTERN_FDIO_H
 
@@ -13,6 +13,9 @@ struct strbuf;
 int write_all(int fd, const void *bytes, size_t n);
 /* Read until n bytes or end of file; returns the count read, -1 on error. */
 ssize_t read_full(int fd, void *bytes, size_t n);
+/* pread that tries again after EINTR: the count read (at most n), 0 at end
+ * of file, -1 on error (errno). */
+ssize_t pread_retry(int fd, void *bytes, size_t n, off_t offset);
 
 /* A buffered reader of NUL-terminated records. */
 struct record_reader {

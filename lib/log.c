@@ -41,6 +41,7 @@ void log_open(const char *program, unsigned flags)
         *dot = '\0';
 }
 
+/* The syslog code of a facility name (syslog_facility), or -1. */
 static int facility_code(const char *name)
 {
     static const struct { const char *name; int code; } table[] = {

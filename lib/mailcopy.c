@@ -128,6 +128,24 @@ void mail_prefix(struct strbuf *out, const struct mail_source *src, int mbox_fro
     strbuf_putc(out, '\n');
 }
 
+/* Read up to `want` bytes (no more than *left) at *pos into buf and
+ * advance *pos and *left.  The count, or 0 for a read error or an early
+ * end of the file (errno 0 then). */
+static size_t read_some(int fd, char *buf, size_t want, off_t *pos, off_t *left)
+{
+    if ((off_t)want > *left)
+        want = (size_t)*left;
+    ssize_t n = pread_retry(fd, buf, want, *pos);
+    if (n <= 0) {
+        if (n == 0)
+            errno = 0;
+        return 0;
+    }
+    *pos += n;
+    *left -= n;
+    return (size_t)n;
+}
+
 /* Copy length bytes at offset from in to out's position without quoting:
  * copy_file_range where the kernel can, else read and write. */
 static enum mail_copy_result copy_plain(int out, int in, off_t offset, off_t length)
@@ -153,19 +171,11 @@ static enum mail_copy_result copy_plain(int out, int in, off_t offset, off_t len
                 return errno == EIO ? MAIL_COPY_READ_ERROR : MAIL_COPY_WRITE_ERROR;
             use_cfr = 0;        /* not between these files: copy by hand */
         }
-        size_t want = left < (off_t)sizeof buf ? (size_t)left : sizeof buf;
-        ssize_t n = pread(in, buf, want, in_pos);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = 0;
+        size_t n = read_some(in, buf, sizeof buf, &in_pos, &left);
+        if (n == 0)
             return MAIL_COPY_READ_ERROR;
-        }
-        if (write_all(out, buf, (size_t)n) != 0)
+        if (write_all(out, buf, n) != 0)
             return MAIL_COPY_WRITE_ERROR;
-        in_pos += n;
-        left -= n;
     }
     return MAIL_COPY_OK;
 }
@@ -198,20 +208,10 @@ static enum mail_copy_result copy_mbox(int out, const struct mail_source *src,
     char last = '\n';
     while (left > 0 || have > 0) {
         if (left > 0) {
-            size_t want = sizeof in - have;
-            if ((off_t)want > left)
-                want = (size_t)left;
-            ssize_t n = pread(src->fd, in + have, want, in_pos);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                if (n == 0)
-                    errno = 0;
+            size_t n = read_some(src->fd, in + have, sizeof in - have, &in_pos, &left);
+            if (n == 0)
                 return MAIL_COPY_READ_ERROR;
-            }
-            have += (size_t)n;
-            in_pos += n;
-            left -= n;
+            have += n;
         }
         int eof = left == 0;
         size_t p = 0;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "queuefile.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -36,10 +37,7 @@ static int scan_line(struct qf_scan *s, struct strbuf *line)
         return LINE_EOF;
     for (;;) {
         if (s->pos < s->buf_off || s->pos >= s->buf_off + (off_t)s->buf_len) {
-            ssize_t got;
-            do
-                got = pread(s->fd, s->buf, sizeof s->buf, s->pos);
-            while (got < 0 && errno == EINTR);
+            ssize_t got = pread_retry(s->fd, s->buf, sizeof s->buf, s->pos);
             if (got < 0)
                 return -1;
             s->buf_off = s->pos;

@@ -137,8 +137,10 @@ static int cdb_lookup(struct map *map, const char *key, struct strbuf *value)
             continue;
         int found = cdb_find(&table->db, key, (unsigned)(len + (forms[i] == TRY_NUL)));
         if (found < 0) {
-            msg_warn("table %s: lookup of \"%s\": %s is damaged", map->spec, key,
-                     table->path);
+            struct strbuf shown = STRBUF_INIT;     /* keys come from mail */
+            msg_warn("table %s: lookup of \"%s\": %s is damaged", map->spec,
+                     log_printable(&shown, key, 200), table->path);
+            strbuf_free(&shown);
             return MAP_RETRY;
         }
         if (found > 0) {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "map_impl.h"
+#include "rulenest.h"
 #include "strbuf.h"
 #include "textlines.h"
 #include "xalloc.h"
@@ -40,8 +41,7 @@ struct cidr_table {
     struct textlines *lines;    /* the file, while it is parsed */
     struct cidr_rule *rules;
     size_t count, alloc;
-    size_t *open_ifs;
-    size_t depth, depth_alloc;
+    struct rule_nesting nesting;    /* while it is parsed */
 };
 
 /* Parse an address of either family; its length in bytes, or 0. */
@@ -186,9 +186,9 @@ static char *skip_blanks(char *p)
 }
 
 /* Parse one logical line into the table. */
-static int parse_line(struct cidr_table *table, char *line, int lineno,
-                      struct strbuf *err)
+static int parse_line(void *opaque, char *line, int lineno, struct strbuf *err)
 {
+    struct cidr_table *table = opaque;
     char *p;
     if (starts_with_word(line, "if", &p)) {
         struct cidr_rule *rule = new_rule(table, CIDR_IF, lineno);
@@ -199,23 +199,15 @@ static int parse_line(struct cidr_table *table, char *line, int lineno,
                               "text after the \"if\" pattern (do not indent the lines between if and endif: an indented line continues the line before it)");
             return -1;
         }
-        if (table->depth == table->depth_alloc) {
-            table->depth_alloc = table->depth_alloc ? 2 * table->depth_alloc : 8;
-            table->open_ifs = xreallocarray(table->open_ifs, table->depth_alloc,
-                                            sizeof *table->open_ifs);
-        }
-        table->open_ifs[table->depth++] = table->count - 1;
+        rule_nesting_open(&table->nesting, table->count - 1, lineno);
         return 0;
     }
     if (starts_with_word(line, "endif", &p)) {
-        if (*skip_blanks(p))
-            textlines_warning(table->lines, lineno, "ignoring text after \"endif\"");
-        if (table->depth == 0) {
-            textlines_problem(table->lines, lineno, err, "endif without if");
+        size_t if_rule;
+        if (rule_nesting_close(&table->nesting, table->lines, lineno, p, err, &if_rule) != 0)
             return -1;
-        }
         new_rule(table, CIDR_ENDIF, lineno);
-        table->rules[table->open_ifs[--table->depth]].endif = table->count - 1;
+        table->rules[if_rule].endif = table->count - 1;
         return 0;
     }
     struct cidr_rule *rule = new_rule(table, CIDR_MATCH, lineno);
@@ -238,7 +230,7 @@ static void free_table(struct cidr_table *table)
     for (size_t i = 0; i < table->count; i++)
         free(table->rules[i].result);
     free(table->rules);
-    free(table->open_ifs);
+    rule_nesting_free(&table->nesting);
     free(table);
 }
 
@@ -248,20 +240,12 @@ static int cidr_parse(struct map *map, const char *path, const char *text,
 {
     struct cidr_table *table = xcalloc(1, sizeof *table);
     struct textlines lines;
-    struct strbuf line = STRBUF_INIT;
-    int lineno, failed = 0;
     table->path = path;
     table->lines = &lines;
-    textlines_init(&lines, path, text, len, TEXTLINES_PATTERN_MAX, TEXTLINES_STOP);
-    while (!failed && textlines_next(&lines, &line, &lineno, err))
-        failed = parse_line(table, line.s, lineno, err) != 0;
-    if (!failed && !lines.problems && table->depth > 0)
-        textlines_problem(&lines, table->rules[table->open_ifs[table->depth - 1]].lineno,
-                          err, "if without endif");
-    strbuf_free(&line);
+    int failed = rule_file_parse(&lines, path, text, len, &table->nesting, parse_line,
+                                 table, err);
     table->lines = NULL;
-    if (failed || lines.problems) {
-        strbuf_trim_end(err);       /* one message, not a report of lines */
+    if (failed) {
         free_table(table);
         return -1;
     }

@@ -37,6 +37,14 @@ struct map_type {
     void (*close)(struct map *map);
 };
 
+/* lookup, iterate and close of the types whose map->data is a strtable
+ * filled by their open() (texthash, inline); maps/memtable.c. */
+int memtable_lookup(struct map *map, const char *key, struct strbuf *value);
+int memtable_iterate(struct map *map,
+                     int (*fn)(const char *key, const char *value, void *ctx),
+                     void *ctx);
+void memtable_close(struct map *map);
+
 extern const struct map_type map_type_texthash;
 extern const struct map_type map_type_cdb;      /* hash, btree and cdb */
 extern const struct map_type map_type_pcre;

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "map_impl.h"
 #include "regex_table.h"
+#include "rulenest.h"
 #include "strbuf.h"
 #include "textlines.h"
 #include "xalloc.h"
@@ -43,8 +44,7 @@ struct regex_table {
     int no_regsub;              /* MAP_OPEN_NO_REGSUB: results may not use $n */
     struct rule *rules;
     size_t count, alloc;
-    size_t *open_ifs;           /* indexes of if rules not yet closed */
-    size_t depth, depth_alloc;
+    struct rule_nesting nesting;    /* if rules not yet closed, while it is parsed */
 };
 
 /* A pattern as written: the text between the delimiters, and its flags. */
@@ -280,9 +280,9 @@ static int starts_with_word(char *line, const char *word, char **rest)
 }
 
 /* Parse one logical line into the table. */
-static int parse_line(struct regex_table *table, char *line, int lineno,
-                      struct strbuf *err)
+static int parse_line(void *opaque, char *line, int lineno, struct strbuf *err)
 {
+    struct regex_table *table = opaque;
     char *p;
     if (!isalnum((unsigned char)line[0]))
         return parse_match_rule(table, lineno, line, err);
@@ -305,25 +305,15 @@ static int parse_line(struct regex_table *table, char *line, int lineno,
         rule->re = compile_pattern(table, lineno, &pat, 0, &groups, err);
         if (!rule->re)
             return -1;
-        if (table->depth == table->depth_alloc) {
-            table->depth_alloc = table->depth_alloc ? 2 * table->depth_alloc : 8;
-            table->open_ifs = xreallocarray(table->open_ifs, table->depth_alloc,
-                                            sizeof *table->open_ifs);
-        }
-        table->open_ifs[table->depth++] = table->count - 1;
+        rule_nesting_open(&table->nesting, table->count - 1, lineno);
         return 0;
     }
     if (starts_with_word(line, "endif", &p)) {
-        while (textlines_is_blank((unsigned char)*p))
-            p++;
-        if (*p)
-            textlines_warning(table->lines, lineno, "ignoring text after \"endif\"");
-        if (table->depth == 0) {
-            textlines_problem(table->lines, lineno, err, "endif without if");
+        size_t if_rule;
+        if (rule_nesting_close(&table->nesting, table->lines, lineno, p, err, &if_rule) != 0)
             return -1;
-        }
         new_rule(table, RULE_ENDIF, lineno);
-        table->rules[table->open_ifs[--table->depth]].endif = table->count - 1;
+        table->rules[if_rule].endif = table->count - 1;
         return 0;
     }
     textlines_problem(table->lines, lineno, err,
@@ -345,7 +335,7 @@ static void free_table(struct regex_table *table)
         free(rule->pieces);
     }
     free(table->rules);
-    free(table->open_ifs);
+    rule_nesting_free(&table->nesting);
     free(table);
 }
 
@@ -355,28 +345,17 @@ int regex_table_parse(struct map *map, const char *path, const char *text,
 {
     struct regex_table *table = xcalloc(1, sizeof *table);
     struct textlines lines;
-    struct strbuf line = STRBUF_INIT;
-    int lineno, failed = 0;
     table->engine = engine;
     table->path = path;
     table->no_regsub = (map->options & MAP_OPEN_NO_REGSUB) != 0;
     table->lines = &lines;
-    textlines_init(&lines, path, text, len, TEXTLINES_PATTERN_MAX, TEXTLINES_STOP);
-    while (!failed && textlines_next(&lines, &line, &lineno, err))
-        failed = parse_line(table, line.s, lineno, err) != 0;
-    if (!failed && !lines.problems && table->depth > 0)
-        textlines_problem(&lines, table->rules[table->open_ifs[table->depth - 1]].lineno,
-                          err, "if without endif");
-    strbuf_free(&line);
+    int failed = rule_file_parse(&lines, path, text, len, &table->nesting, parse_line,
+                                 table, err);
     table->lines = NULL;
-    if (failed || lines.problems) {
-        strbuf_trim_end(err);       /* one message, not a report of lines */
+    if (failed) {
         free_table(table);
         return -1;
     }
-    free(table->open_ifs);
-    table->open_ifs = NULL;
-    table->depth_alloc = 0;
     map->data = table;
     return 0;
 }

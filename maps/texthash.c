@@ -48,39 +48,11 @@ static int texthash_open(struct map *map, const char *name, struct strbuf *err)
     return 0;
 }
 
-/* A hash lookup in memory; the table never goes away, so never RETRY. */
-static int texthash_lookup(struct map *map, const char *key, struct strbuf *value)
-{
-    const char *found = strtable_get(map->data, key);
-    if (!found)
-        return MAP_NOTFOUND;
-    strbuf_set(value, found);
-    return MAP_FOUND;
-}
-
-/* Every entry in file order. */
-static int texthash_iterate(struct map *map,
-                            int (*fn)(const char *key, const char *value, void *ctx),
-                            void *ctx)
-{
-    struct strtable *table = map->data;
-    for (size_t i = 0; i < strtable_count(table); i++)
-        if (fn(strtable_key(table, i), strtable_value(table, i), ctx))
-            break;
-    return 0;
-}
-
-/* Free the in-memory table. */
-static void texthash_close(struct map *map)
-{
-    strtable_free(map->data);
-}
-
 const struct map_type map_type_texthash = {
     .name = "texthash",
     .flags = MAP_CAN_ITERATE | MAP_FOLD_KEYS,
     .open = texthash_open,
-    .lookup = texthash_lookup,
-    .iterate = texthash_iterate,
-    .close = texthash_close,
+    .lookup = memtable_lookup,
+    .iterate = memtable_iterate,
+    .close = memtable_close,
 };

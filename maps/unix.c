@@ -36,6 +36,17 @@ static int unix_open(struct map *map, const char *name, struct strbuf *err)
     return 0;
 }
 
+/* Log a failed lookup (errno set) with the key in printable form: keys
+ * come from mail. */
+static void warn_lookup(const struct map *map, const char *key)
+{
+    int saved = errno;
+    struct strbuf shown = STRBUF_INIT;
+    msg_warn("table %s: lookup of \"%s\": %s", map->spec, log_printable(&shown, key, 200),
+             strerror(saved));
+    strbuf_free(&shown);
+}
+
 /* Ask the name service. */
 static int unix_lookup(struct map *map, const char *key, struct strbuf *value)
 {
@@ -46,7 +57,7 @@ static int unix_lookup(struct map *map, const char *key, struct strbuf *value)
         if (!pw) {
             if (errno_means_absent(errno))
                 return MAP_NOTFOUND;
-            msg_warn("table %s: lookup of \"%s\": %s", map->spec, key, strerror(errno));
+            warn_lookup(map, key);
             return MAP_RETRY;
         }
         strbuf_printf(value, "%s:%s:%ld:%ld:%s:%s:%s", pw->pw_name, pw->pw_passwd,
@@ -58,7 +69,7 @@ static int unix_lookup(struct map *map, const char *key, struct strbuf *value)
     if (!gr) {
         if (errno_means_absent(errno))
             return MAP_NOTFOUND;
-        msg_warn("table %s: lookup of \"%s\": %s", map->spec, key, strerror(errno));
+        warn_lookup(map, key);
         return MAP_RETRY;
     }
     strbuf_printf(value, "%s:%s:%ld:", gr->gr_name, gr->gr_passwd, (long)gr->gr_gid);

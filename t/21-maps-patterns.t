@@ -122,6 +122,8 @@ refused(table("pcre", "/ok/ fine\n/(unclosed/ x\n"), 2, r"error in pcre pattern 
 refused(table("pcre", "/ok/\n"), 1, "missing result", "pcre: a pattern without result")
 refused(table("pcre", "if /a/\n/b/ c\n"), 1, "if without endif", "pcre: if without endif")
 refused(table("pcre", "/a/ b\nendif\n"), 2, "endif without if", "pcre: endif without if")
+refused(table("pcre", "if /a/\nif /b/\n/c/ d\n"), 2, "if without endif",
+        "pcre: of two open ifs, the innermost is named")
 refused(table("pcre", "if /a/\n  /b/ c\nendif\n"), 1, "text after the \"if\" pattern", "pcre: an indented rule inside if")
 refused(table("pcre", "/(a)/ $2\n"), 1, r"uses \$2 but the pattern has 1 group", "pcre: $n beyond the groups")
 refused(table("pcre", "!/(a)/ $1\n"), 1, r"negated pattern", "pcre: $n in a negated rule")
@@ -262,6 +264,8 @@ refused(table("cidr", "1.2.3.0/24\n"), 1, r"missing result", "cidr: no result")
 refused(table("cidr", "example.com x\n"), 1, r"bad network address", "cidr: not an address")
 refused(table("cidr", "if 1.0.0.0/8\n"), 1, r"if without endif", "cidr: if without endif")
 refused(table("cidr", "endif\n"), 1, r"endif without if", "cidr: endif without if")
+refused(table("cidr", "if 1.0.0.0/8\nif 1.2.0.0/16\n1.2.3.4 x\nendif\n"), 1,
+        r"if without endif", "cidr: the if left open is named, not the one closed")
 for n, junk in enumerate([b"\x92\xff\x01 result\n", bytes(range(1, 256)) * 16, b"1.2.3.4 ok\n\x00\n"]):
     binary = write(os.path.join(tmp, f"binary{n}.cidr"), junk)
     r = run(["postern", "map", "-q", "1.2.3.4", f"cidr:{binary}"], input=b"")

@@ -205,6 +205,10 @@ is_(r.stdout, b"../../../tmp/x@example.org: dsn=4.3.5, status=deferred (mail sys
 is_(r.returncode, 75, "  exit 75")
 like(read(os.path.join(d, "maillog")).decode(), r"mailbox example.org/\.\./\.\./\.\./tmp/x/ in virtual_mailbox_maps leaves virtual_mailbox_base",
      "... and the log says why")
+r = deliver(d, ["../../../tmp/\x1b[2Jz@example.org"], opts=[f"virtual_mailbox_maps=pcre:{subst}"])
+log = read(os.path.join(d, "maillog")).decode()
+ok("\x1b" not in log and "recipient ../../../tmp/?[2jz@example.org: mailbox example.org/../../../tmp/?[2jz/ in" in log,
+   "a control character of the recipient reaches the log only as '?'")
 r = deliver(d, ["carol@example.org"], opts=[f"virtual_mailbox_maps=pcre:{subst}"])
 ok(r.returncode == 0 and len(files(d, "example.org/carol/new/*")) == 1,
    "the same table delivers carol@example.org into example.org/carol/")

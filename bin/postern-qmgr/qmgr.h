@@ -126,6 +126,9 @@ void scan_incoming(void);
 void scan_deferred(int flush);
 /* Open a queue subdirectory (O_DIRECTORY), -1 on error. */
 int queue_dir_fd(const char *name);
+/* Rename queue/id to to_queue/id in the queue directory; 0, or -1 with
+ * errno set (the caller says what it was doing). */
+int queue_move(const char *id, const char *from_queue, const char *to_queue);
 /* Forget a message: close its file and free it (the file stays). */
 void message_free(struct qmgr_message *msg);
 

@@ -106,15 +106,10 @@ static void defer_message(struct qmgr_message *msg, time_t now)
     struct timespec times[2] = {{(time_t)(now + delay), 0}, {(time_t)(now + delay), 0}};
     if (futimens(msg->fd, times) != 0)
         msg_warn_errno("%s: set next attempt time", msg->id);
-    struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
-    strbuf_printf(&from, "%s/%s", QUEUE_ACTIVE, msg->id);
-    strbuf_printf(&to, "%s/%s", QUEUE_DEFERRED, msg->id);
-    if (renameat(qmgr.queue_fd, strbuf_str(&from), qmgr.queue_fd, strbuf_str(&to)) != 0)
+    if (queue_move(msg->id, QUEUE_ACTIVE, QUEUE_DEFERRED) != 0)
         msg_warn_errno("%s: move to %s", msg->id, QUEUE_DEFERRED);
     else
         qmgr.deferred_count++;
-    strbuf_free(&from);
-    strbuf_free(&to);
 }
 
 void message_round_done(struct qmgr_message *msg)

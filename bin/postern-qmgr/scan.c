@@ -52,17 +52,25 @@ void message_free(struct qmgr_message *msg)
     free(msg);
 }
 
+int queue_move(const char *id, const char *from_queue, const char *to_queue)
+{
+    struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
+    strbuf_printf(&from, "%s/%s", from_queue, id);
+    strbuf_printf(&to, "%s/%s", to_queue, id);
+    int result = renameat(qmgr.queue_fd, strbuf_str(&from), qmgr.queue_fd, strbuf_str(&to));
+    int saved = errno;
+    strbuf_free(&from);
+    strbuf_free(&to);
+    errno = saved;
+    return result == 0 ? 0 : -1;
+}
+
 /* Move a file that does not parse to corrupt/. */
 static void move_corrupt(const char *id, const char *reason)
 {
     msg_warn("%s: corrupt queue file: %s", id, reason);
-    struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
-    strbuf_printf(&from, "%s/%s", QUEUE_ACTIVE, id);
-    strbuf_printf(&to, "%s/%s", QUEUE_CORRUPT, id);
-    if (renameat(qmgr.queue_fd, strbuf_str(&from), qmgr.queue_fd, strbuf_str(&to)) != 0)
+    if (queue_move(id, QUEUE_ACTIVE, QUEUE_CORRUPT) != 0)
         msg_warn_errno("%s: move to %s", id, QUEUE_CORRUPT);
-    strbuf_free(&from);
-    strbuf_free(&to);
 }
 
 /* Put a file that could not be read into deferred/ for a later attempt. */
@@ -70,14 +78,10 @@ static void postpone(int fd, const char *id)
 {
     time_t next = time(NULL) + (time_t)qmgr.conf.minimal_backoff_time;
     struct timespec times[2] = {{next, 0}, {next, 0}};
-    futimens(fd, times);
-    struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
-    strbuf_printf(&from, "%s/%s", QUEUE_ACTIVE, id);
-    strbuf_printf(&to, "%s/%s", QUEUE_DEFERRED, id);
-    if (renameat(qmgr.queue_fd, strbuf_str(&from), qmgr.queue_fd, strbuf_str(&to)) != 0)
+    if (futimens(fd, times) != 0)
+        msg_warn_errno("%s: set next attempt time", id);
+    if (queue_move(id, QUEUE_ACTIVE, QUEUE_DEFERRED) != 0)
         msg_warn_errno("%s: move to %s", id, QUEUE_DEFERRED);
-    strbuf_free(&from);
-    strbuf_free(&to);
 }
 
 /* Take one message: rename from `queue` into active/ (unless it is there),
@@ -88,20 +92,15 @@ static int take_message(const char *queue, const char *id, int flush)
      * a file in active/ can be a message already in memory */
     if (strcmp(queue, QUEUE_ACTIVE) == 0 && message_known(id))
         return 0;
-    struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
-    strbuf_printf(&from, "%s/%s", queue, id);
-    strbuf_printf(&to, "%s/%s", QUEUE_ACTIVE, id);
-    if (strcmp(queue, QUEUE_ACTIVE) != 0
-        && renameat(qmgr.queue_fd, strbuf_str(&from), qmgr.queue_fd, strbuf_str(&to)) != 0) {
+    if (strcmp(queue, QUEUE_ACTIVE) != 0 && queue_move(id, queue, QUEUE_ACTIVE) != 0) {
         if (errno != ENOENT)
             msg_warn_errno("%s: move from %s to %s", id, queue, QUEUE_ACTIVE);
-        strbuf_free(&from);
-        strbuf_free(&to);
         return 0;
     }
-    int fd = openat(qmgr.queue_fd, strbuf_str(&to), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    strbuf_free(&from);
-    strbuf_free(&to);
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/%s", QUEUE_ACTIVE, id);
+    int fd = openat(qmgr.queue_fd, strbuf_str(&path), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    strbuf_free(&path);
     if (fd < 0) {
         msg_warn_errno("%s: open in %s", id, QUEUE_ACTIVE);
         return 0;

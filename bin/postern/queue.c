@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdio.h"
 #include "log.h"
 #include "postern.h"
 #include "queuefile.h"
@@ -30,6 +31,7 @@ static const char *const all_queues[] = {
     QUEUE_INCOMING, QUEUE_ACTIVE, QUEUE_DEFERRED, QUEUE_HOLD, NULL,
 };
 
+/* Print the usage; the exit status for it. */
 static int usage(void)
 {
     fprintf(stderr,
@@ -95,6 +97,7 @@ static int move_message(const char *from, const char *to, const char *id)
     return rc < 0 ? -1 : 1;
 }
 
+/* action_fn of "delete": remove the file. */
 static int do_delete(const char *queue, const char *id)
 {
     struct strbuf path = STRBUF_INIT;
@@ -107,6 +110,7 @@ static int do_delete(const char *queue, const char *id)
     return rc < 0 ? -1 : 1;
 }
 
+/* action_fn of "hold": move the message to hold/. */
 static int do_hold(const char *queue, const char *id)
 {
     if (strcmp(queue, QUEUE_HOLD) == 0)
@@ -117,6 +121,7 @@ static int do_hold(const char *queue, const char *id)
     return rc;
 }
 
+/* action_fn of "release": move a held message to deferred/, due now. */
 static int do_release(const char *queue, const char *id)
 {
     if (strcmp(queue, QUEUE_HOLD) != 0)
@@ -127,6 +132,7 @@ static int do_release(const char *queue, const char *id)
     return rc;
 }
 
+/* action_fn of "requeue": move the message to incoming/ for qmgr. */
 static int do_requeue(const char *queue, const char *id)
 {
     if (strcmp(queue, QUEUE_INCOMING) == 0)
@@ -308,7 +314,7 @@ static int copy_content(int fd, off_t offset, off_t length)
     fflush(stdout);
     while (length > 0) {
         size_t want = length < (off_t)sizeof buf ? (size_t)length : sizeof buf;
-        ssize_t got = pread(fd, buf, want, offset);
+        ssize_t got = pread_retry(fd, buf, want, offset);
         if (got <= 0)
             return -1;
         if (fwrite(buf, 1, (size_t)got, stdout) != (size_t)got)
