@@ -288,7 +288,7 @@ static void pid_file_path(struct strbuf *out)
 
 /* 1 while the process exists and has not exited (not a zombie).  A
  * process on its way out has no command line any more but is still
- * there, so stopping waits for this, not for is_qmgr(). */
+ * there, so stopping waits for this, not for process_is(). */
 int process_running(pid_t pid)
 {
     char path[64], buf[512];
@@ -306,8 +306,10 @@ int process_running(pid_t pid)
            && close_paren[2] != 'X';
 }
 
-/* 1 when pid is a live (not zombie) postern-qmgr process. */
-static int is_qmgr(pid_t pid)
+/* 1 when pid is a live (not zombie) process whose argv[0], or argv[1] for
+ * a script run by its interpreter, names `program` (a reused pid of
+ * another program does not count). */
+int process_is(pid_t pid, const char *program)
 {
     char path[64], buf[4096];
     if (!process_running(pid))
@@ -320,11 +322,14 @@ static int is_qmgr(pid_t pid)
     close(fd);
     if (n <= 0)
         return 0;
-    for (ssize_t i = 0; i < n; i++)     /* the arguments, NUL-separated */
-        if (buf[i] == '\0')
-            buf[i] = ' ';
-    buf[n] = '\0';
-    return strstr(buf, "postern-qmgr") != NULL;
+    buf[n] = '\0';              /* the arguments, each NUL-ended */
+    const char *arg = buf;
+    for (int i = 0; i < 2 && arg < buf + n; i++, arg += strlen(arg) + 1) {
+        const char *base = strrchr(arg, '/');
+        if (strcmp(base ? base + 1 : arg, program) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* The pid the pid file holds now (0 when none). */
@@ -347,7 +352,7 @@ static pid_t pid_file_value(void)
 static pid_t running_qmgr(void)
 {
     pid_t pid = pid_file_value();
-    return pid > 0 && is_qmgr(pid) ? pid : 0;
+    return pid > 0 && process_is(pid, "postern-qmgr") ? pid : 0;
 }
 
 /* 1 when someone reads qmgr's trigger FIFO (qmgr is up and listening). */

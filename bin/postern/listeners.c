@@ -67,25 +67,6 @@ static pid_t read_pid(const char *path)
     return (pid_t)pid;
 }
 
-/* 1 when pid is a live postern-accept (not a zombie, not a reused pid). */
-static int is_accept(pid_t pid)
-{
-    char path[64], buf[4096];
-    if (!process_running(pid))
-        return 0;
-    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';              /* argv[0] is the first NUL-ended string */
-    const char *base = strrchr(buf, '/');
-    return strcmp(base ? base + 1 : buf, "postern-accept") == 0;
-}
-
 /* The running postern-accept of a service, else 0. */
 static pid_t running_listener(const struct master_service *s)
 {
@@ -93,7 +74,7 @@ static pid_t running_listener(const struct master_service *s)
     listener_pid_path(s, &path);
     pid_t pid = read_pid(path.s);
     strbuf_free(&path);
-    return pid > 0 && is_accept(pid) ? pid : 0;
+    return pid > 0 && process_is(pid, "postern-accept") ? pid : 0;
 }
 
 /* The addresses to listen on: "host:port" as written, else the port on
@@ -268,11 +249,11 @@ int listeners_stop(void)
         if (kill(pid, SIGTERM) < 0)
             msg_fatal_errno("kill %ld", (long)pid);
         long waited = 0;
-        while (is_accept(pid) && waited < LISTENER_STOP_MS) {
+        while (process_is(pid, "postern-accept") && waited < LISTENER_STOP_MS) {
             sleep_ms(20);
             waited += 20;
         }
-        if (is_accept(pid)) {
+        if (process_is(pid, "postern-accept")) {
             msg_error("postern-accept (pid %ld) for %s did not stop", (long)pid,
                       table.service[i].service);
             rc = 1;

@@ -19,6 +19,8 @@ int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
 
 /* instance.c: 1 when pid is a live process (not a zombie). */
 int process_running(pid_t pid);
+/* instance.c: 1 when pid is live and its argv[0] (or script) names program. */
+int process_is(pid_t pid, const char *program);
 
 /* conf_edit.c: `postern conf -e` (args "name = value") and -X (args are
  * names): rewrite main.cf keeping comments and order.  Exit status. */
