@@ -58,6 +58,8 @@ os.mkdir(fake)
 write(os.path.join(fake, "postern-qmgr"), f"""#!/usr/bin/env python3
 import os, signal, sys, time
 fifo = os.path.join({real!r}, "queue", "public", "qmgr")
+with open(os.path.join({real!r}, "fake-pids"), "a") as f:   # the test stops every one by PID
+    f.write(str(os.getpid()) + chr(10))
 if os.environ.get("FAKE_QMGR_FAIL"):
     sys.exit(3)
 time.sleep(float(os.environ.get("FAKE_QMGR_DELAY", "0")))
@@ -68,9 +70,25 @@ def term(*a):
     os.unlink(pidfile)
     sys.exit(0)
 signal.signal(signal.SIGTERM, term)
-while True:
+for _ in range(600):        # never outlive a test run by much
     time.sleep(1)
 """, 0o755)
+
+
+def stop_fakes():
+    """Stop by PID every stand-in qmgr the test started (at exit)."""
+    try:
+        pids = open(os.path.join(real, "fake-pids")).read().split()
+    except OSError:
+        return
+    for p in pids:
+        try:
+            os.kill(int(p), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+atexit.register(stop_fakes)
 o = ["-o", f"daemon_directory={fake}"]
 r = run(["postern", "start", "-c", inst] + o)
 if not is_(r.returncode, 0, "postern start exits 0"):
