@@ -286,6 +286,32 @@ static void pid_file_path(struct strbuf *out)
     strbuf_printf(out, "%s/pid/qmgr.pid", conf_str("queue_directory"));
 }
 
+/* Start argv as a daemon: its own session, stdin and stdout on /dev/null,
+ * stderr into maillog_file (or /dev/null).  Returns its pid. */
+pid_t spawn_daemon(char *const argv[])
+{
+    const char *maillog = conf_str("maillog_file");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        msg_fatal_errno("fork");
+    if (pid == 0) {
+        setsid();
+        int null = open("/dev/null", O_RDWR);
+        int err = *maillog ? open(maillog, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0
+            || dup2(err >= 0 ? err : null, 2) < 0)
+            _exit(127);
+        if (null > 2)
+            close(null);
+        if (err > 2)
+            close(err);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
 /* 1 while the process exists and has not exited (not a zombie).  A
  * process on its way out has no command line any more but is still
  * there, so stopping waits for this, not for process_is(). */
@@ -393,27 +419,8 @@ static int start_qmgr(void)
     strbuf_printf(&qmgr, "%s/postern-qmgr", conf_str("daemon_directory"));
     if (access(qmgr.s, X_OK) < 0)
         msg_fatal_errno("cannot run %s", qmgr.s);
-    const char *maillog = conf_str("maillog_file");
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0)
-        msg_fatal_errno("fork");
-    if (pid == 0) {
-        /* the daemon: own session, no terminal, stderr into the log */
-        setsid();
-        int null = open("/dev/null", O_RDWR);
-        int err = *maillog ? open(maillog, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
-        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0
-            || dup2(err >= 0 ? err : null, 2) < 0)
-            _exit(127);
-        if (null > 2)
-            close(null);
-        if (err > 2)
-            close(err);
-        char *args[] = {qmgr.s, "-c", (char *)config_dir(), NULL};
-        execv(qmgr.s, args);
-        _exit(127);
-    }
+    char *args[] = {qmgr.s, "-c", (char *)config_dir(), NULL};
+    pid = spawn_daemon(args);
     strbuf_free(&qmgr);
     for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
         int status;

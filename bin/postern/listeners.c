@@ -169,20 +169,7 @@ static int start_listener(const struct master_service *s, const char *program_di
 
     (void)unlink(pid_path.s);
     const char *maillog = conf_str("maillog_file");
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        msg_fatal_errno("fork");
-    if (pid == 0) {
-        setsid();
-        int null = open("/dev/null", O_RDWR);
-        int err = *maillog ? open(maillog, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
-        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0
-            || dup2(err >= 0 ? err : null, 2) < 0)
-            _exit(127);
-        execv(accept.s, args);
-        _exit(127);
-    }
+    pid_t pid = spawn_daemon(args);
     int rc = 1;
     for (long waited = 0; waited < LISTENER_START_MS; waited += 20) {
         int status;

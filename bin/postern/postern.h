@@ -17,6 +17,8 @@ int cmd_stop(int argc, char **argv);    /* postfix stop */
 int cmd_status(int argc, char **argv);  /* postfix status */
 int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
 
+/* instance.c: start argv as a daemon (own session, stderr to the log). */
+pid_t spawn_daemon(char *const argv[]);
 /* instance.c: 1 when pid is a live process (not a zombie). */
 int process_running(pid_t pid);
 /* instance.c: 1 when pid is live and its argv[0] (or script) names program. */
