@@ -22,6 +22,7 @@
 #include "envelope.h"
 #include "fdio.h"
 #include "log.h"
+#include "queuestage.h"
 #include "rewrite.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -92,7 +93,8 @@ static int spool_message_if_pipe(void)
 }
 
 /* Start the next stage with the message pipe on fd 0 and the envelope
- * pipe on fd 1; fd 3 is inherited as it is. */
+ * pipe on fd 1; fd 3 is inherited as it is.  The default stage,
+ * postern-queue, is started by lib/queuestage.c. */
 static pid_t start_next(char **next_argv, int message_fd, int envelope_fd)
 {
     pid_t pid = fork();
@@ -112,13 +114,18 @@ static pid_t start_next(char **next_argv, int message_fd, int envelope_fd)
     _exit(EXIT_REFUSED_FOR_NOW);
 }
 
-/* The next stage's exit status as ours (a signal is a temporary failure). */
-static int next_status(pid_t pid, const char *name)
+/* The next stage's exit status as ours (a signal is a temporary failure):
+ * the given program's (pid > 0), else the queue stage's. */
+static int next_status(pid_t pid, struct queue_stage *queue, const char *name)
 {
     int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            msg_fatal_temp_errno("waitpid");
+    if (pid > 0) {
+        while (waitpid(pid, &status, 0) < 0)
+            if (errno != EINTR)
+                msg_fatal_temp_errno("waitpid");
+    } else {
+        status = queue_stage_wait(queue);
+    }
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     msg_warn("next stage %s killed by signal %d", name, WTERMSIG(status));
@@ -138,15 +145,9 @@ int main(int argc, char **argv)
     /* the next stage reads the same main.cf */
     setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
 
-    struct strbuf default_next = STRBUF_INIT;
-    char *default_argv[2];
-    char **next_argv = argv + optind;
-    if (optind >= argc) {
-        strbuf_printf(&default_next, "%s/postern-queue", conf_str("daemon_directory"));
-        default_argv[0] = default_next.s;
-        default_argv[1] = NULL;
-        next_argv = default_argv;
-    }
+    char **next_argv = optind < argc ? argv + optind : NULL;
+    const char *next_name = next_argv ? next_argv[0] : "postern-queue";
+    struct queue_stage queue = {.pid = -1};
 
     struct rewrite_config cfg;
     rewrite_config_load(&cfg);
@@ -160,7 +161,6 @@ int main(int argc, char **argv)
         envelope_free(&env);
         rewrite_config_free(&cfg);
         strbuf_free(&err);
-        strbuf_free(&default_next);
         return status;
     }
     rewrite_envelope(&cfg, &env);
@@ -171,7 +171,11 @@ int main(int argc, char **argv)
     if (pipe2(message_pipe, O_CLOEXEC) < 0 || pipe2(envelope_pipe, O_CLOEXEC) < 0)
         msg_fatal_temp_errno("pipe");
     signal(SIGPIPE, SIG_IGN);
-    pid_t pid = start_next(next_argv, message_pipe[0], envelope_pipe[0]);
+    pid_t pid = -1;
+    if (next_argv)
+        pid = start_next(next_argv, message_pipe[0], envelope_pipe[0]);
+    else if (queue_stage_start(&queue, message_pipe[0], envelope_pipe[0], 3) < 0)
+        msg_fatal_temp_errno("start postern-queue");
     close(message_pipe[0]);
     close(envelope_pipe[0]);
 
@@ -183,7 +187,7 @@ int main(int argc, char **argv)
         /* no envelope: the next stage stores nothing */
         msg_warn("%s", strbuf_str(&err));
         close(envelope_pipe[1]);
-        next_status(pid, next_argv[0]);
+        next_status(pid, &queue, next_name);
         status = EXIT_MESSAGE_READ;
         if (r == REWRITE_TOO_MANY_HOPS) {
             struct strbuf why = STRBUF_INIT;
@@ -202,7 +206,7 @@ int main(int argc, char **argv)
         strbuf_free(&records);
     }
     close(envelope_pipe[1]);
-    status = next_status(pid, next_argv[0]);
+    status = next_status(pid, &queue, next_name);
     if (r == -2 && status == 0) {
         msg_warn("%s", strbuf_str(&err));
         status = EXIT_WRITE_ERROR;
@@ -211,6 +215,5 @@ done:
     envelope_free(&env);
     rewrite_config_free(&cfg);
     strbuf_free(&err);
-    strbuf_free(&default_next);
     return status;
 }
