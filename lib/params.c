@@ -90,6 +90,8 @@ static const struct param_def params[] = {
     STR("mail_spool_directory", "/var/mail"),
     STR("mail_version", POSTERN_VERSION),
     STR("maillog_file", ""),
+    TIME("max_idle", "100s", 's'),
+    INT("max_use", "100", 1, 1000000000),
     TIME("maximal_backoff_time", "4000s", 's'),
     TIME("maximal_queue_lifetime", "5d", 'd'),
     STR("message_drop_headers", "bcc, content-length, resent-bcc, return-path"),

@@ -1,6 +1,8 @@
 /* runner.c - the runner side of the delivery protocol (see runner.h and
- * doc/delivery.md): command line, request records on fd 3, the message as
- * fd + offset + length, results as records or as shell-mode lines. */
+ * doc/delivery.md): command line, request records on fd 3 (one request
+ * with -R; request after request with -S, each with its queue file passed
+ * as SCM_RIGHTS), the message as fd + offset + length, results as records
+ * or as shell-mode lines. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,6 +18,7 @@
 
 #include "config.h"
 #include "fdio.h"
+#include "fdpass.h"
 #include "log.h"
 #include "runner.h"
 #include "strbuf.h"
@@ -26,8 +29,15 @@
 #define EX_TEMPFAIL_CODE 75
 
 #define REQUEST_FD 3
+#define SERVE_MAX_PENDING_FDS 8     /* descriptors received ahead of their request */
 
-static struct record_reader request_reader;
+static struct record_reader request_reader;     /* -R */
+static int serve_mode;                          /* -S: fd 3 is a socket to qmgr */
+static int result_fd = 1;                       /* fd 1 (-R) or fd 3 (-S) */
+static struct strbuf serve_in = STRBUF_INIT;    /* -S: bytes received, not yet parsed */
+static size_t serve_pos;
+static int serve_fds[SERVE_MAX_PENDING_FDS];    /* -S: queue files, oldest first */
+static size_t serve_fd_count;
 static const char *runner_program = "runner";
 static struct timeval start_time;
 
@@ -35,7 +45,7 @@ static struct timeval start_time;
 static _Noreturn void runner_usage(void)
 {
     fprintf(stderr,
-            "usage: postern-%s -R [-c DIR] [-o name=value]... [-v]\n"
+            "usage: postern-%s -R|-S [-c DIR] [-o name=value]... [-v]\n"
             "       postern-%s [-c DIR] [-o name=value]... [-v] -f SENDER [-q QUEUEID] RECIPIENT... < message\n",
             runner_program, runner_program);
     exit(EX_USAGE_CODE);
@@ -91,6 +101,79 @@ static int parse_msg_range(const char *value, off_t *offset, off_t *length)
     return 0;
 }
 
+/* -S: receive more bytes (and queue files) from qmgr; 1, 0 at end of input,
+ * -1 on error (errno). */
+static int serve_fill(void)
+{
+    if (serve_pos > 0 && serve_pos == serve_in.len) {
+        strbuf_reset(&serve_in);
+        serve_pos = 0;
+    } else if (serve_pos > 0) {
+        /* keep only what is not parsed yet */
+        memmove(serve_in.s, serve_in.s + serve_pos, serve_in.len - serve_pos);
+        strbuf_truncate(&serve_in, serve_in.len - serve_pos);
+        serve_pos = 0;
+    }
+    char buf[16384];
+    int fds[FDPASS_MAX_FDS];
+    size_t fd_count;
+    ssize_t n = fdpass_recv(REQUEST_FD, buf, sizeof buf, fds, &fd_count);
+    for (size_t i = 0; i < fd_count; i++) {
+        if (serve_fd_count >= SERVE_MAX_PENDING_FDS)
+            msg_fatal_temp("more than %d queue files ahead of their requests",
+                           SERVE_MAX_PENDING_FDS);
+        serve_fds[serve_fd_count++] = fds[i];
+    }
+    if (n <= 0)
+        return n < 0 ? -1 : 0;
+    strbuf_append(&serve_in, buf, (size_t)n);
+    return 1;
+}
+
+/* -S: the next request record, as record_read() answers. */
+static int serve_record(struct strbuf *rec)
+{
+    for (;;) {
+        size_t avail = serve_in.len - serve_pos;
+        const char *start = avail ? serve_in.s + serve_pos : "";
+        const char *nul = avail ? memchr(start, '\0', avail) : NULL;
+        if (nul) {
+            size_t len = (size_t)(nul - start);
+            if (len > RUNNER_MAX_RECORD) {
+                errno = EMSGSIZE;
+                return -1;
+            }
+            strbuf_reset(rec);
+            strbuf_append(rec, start, len);
+            serve_pos += len + 1;
+            return 1;
+        }
+        if (avail > RUNNER_MAX_RECORD) {
+            errno = EMSGSIZE;
+            return -1;
+        }
+        int r = serve_fill();
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            if (avail == 0)
+                return 0;
+            errno = EPROTO;
+            return -1;
+        }
+    }
+}
+
+/* -S: the queue file that came with the request just read. */
+static int serve_take_fd(void)
+{
+    if (serve_fd_count == 0)
+        msg_fatal_temp("request on fd %d came without its queue file", REQUEST_FD);
+    int fd = serve_fds[0];
+    memmove(serve_fds, serve_fds + 1, --serve_fd_count * sizeof *serve_fds);
+    return fd;
+}
+
 /* Read one request from fd 3; 1 when read, 0 at end of input before it.
  * A malformed request is fatal (temporary): qmgr defers its recipients. */
 static int read_request(struct runner_request *request)
@@ -98,9 +181,10 @@ static int read_request(struct runner_request *request)
     struct strbuf rec = STRBUF_INIT;
     struct runner_recipient *last = NULL;
     int have_msg = 0, got_any = 0;
-    request->arrival = start_time.tv_sec;
+    request->arrival = time(NULL);
     for (;;) {
-        int r = record_read(&request_reader, &rec, RUNNER_MAX_RECORD);
+        int r = serve_mode ? serve_record(&rec)
+                           : record_read(&request_reader, &rec, RUNNER_MAX_RECORD);
         if (r < 0)
             msg_fatal_temp_errno("read request on fd %d", REQUEST_FD);
         if (r == 0) {
@@ -158,6 +242,8 @@ static int read_request(struct runner_request *request)
         }
     }
     strbuf_free(&rec);
+    if (serve_mode)
+        request->msg_fd = serve_take_fd();
     if (!have_msg)
         msg_fatal_temp("request without an M record");
     if (request->rcpt_count == 0)
@@ -237,7 +323,7 @@ void runner_start(int argc, char **argv, const char *program,
     request->msg_fd = -1;
 
     struct strbuf optstring = STRBUF_INIT;
-    strbuf_printf(&optstring, "+c:o:vRf:q:%s",
+    strbuf_printf(&optstring, "+c:o:vRSf:q:%s",
                   options && options->letters ? options->letters : "");
     const char *sender = NULL, *queue_id = NULL;
     int opt;
@@ -247,6 +333,7 @@ void runner_start(int argc, char **argv, const char *program,
             continue;
         switch (opt) {
         case 'R': request->request_mode = 1; break;
+        case 'S': request->request_mode = 1; serve_mode = 1; break;
         case 'f': sender = optarg; break;
         case 'q': queue_id = optarg; break;
         default: runner_usage();
@@ -266,6 +353,14 @@ void runner_start(int argc, char **argv, const char *program,
 
     config_load(0);
 
+    if (serve_mode) {
+        if (fcntl(REQUEST_FD, F_GETFD) < 0)
+            msg_fatal_temp("-S: no request channel on fd %d", REQUEST_FD);
+        result_fd = REQUEST_FD;
+        if (!read_request(request))
+            exit(0);                /* qmgr closed the channel before any request */
+        return;
+    }
     if (request->request_mode) {
         if (fcntl(REQUEST_FD, F_GETFD) < 0)
             msg_fatal_temp("-R: no request on fd %d", REQUEST_FD);
@@ -302,7 +397,7 @@ static void emit_result(struct runner_request *request, size_t index,
     if (request->request_mode) {
         struct strbuf out = STRBUF_INIT;
         record_putf(&out, rcpt->outcome, "%s %s", dsn, text);
-        if (write_all(1, out.s, out.len) != 0)
+        if (write_all(result_fd, out.s, out.len) != 0)
             msg_fatal_temp_errno("write result to qmgr");
         strbuf_free(&out);
         return;
@@ -379,10 +474,19 @@ const char *runner_attr(const struct strlist *attrs, const char *name)
 
 int runner_next(struct runner_request *request)
 {
-    /* one request per process for now: qmgr starts a runner per delivery,
-     * and a later request would need its own message descriptor */
     runner_defer_rest(request, "4.3.0", "delivery agent did not report a result");
-    return 0;
+    if (!serve_mode)
+        return 0;               /* -R and shell mode: one request per process */
+    /* -S: the empty record ends this request's results; then the next */
+    if (write_all(result_fd, "", 1) != 0)
+        msg_fatal_temp_errno("write end of results to qmgr");
+    if (request->msg_fd >= 0 && close(request->msg_fd) != 0)
+        msg_warn_errno("close queue file");
+    request->msg_fd = -1;
+    request_clear(request);
+    if (serve_pos != serve_in.len || serve_fd_count != 0)
+        msg_fatal_temp("qmgr sent a request before the end of the previous results");
+    return read_request(request);
 }
 
 int runner_finish(struct runner_request *request)
@@ -399,5 +503,6 @@ int runner_finish(struct runner_request *request)
         close(request->msg_fd);
     request->msg_fd = -1;
     request_clear(request);
+    strbuf_free(&serve_in);
     return status;
 }

@@ -41,7 +41,7 @@ is_(virt, [1, 2], "3 virtual recipients in batches of tvirt_destination_recipien
 local = [r for r in runs if r["program"] == "postern-tlocal"]
 is_(len(local), 1, "the local recipient goes to local_transport's runner")
 is_(local[0]["nexthop"], "mx.example.test", "with local_transport's nexthop")
-is_(runs[0]["args"][:3], ["-R", "-c", inst.dir], "runners get -R -c DIR")
+is_(runs[0]["args"][:3], ["-S", "-c", inst.dir], "runners get -S -c DIR (reuse mode)")
 is_(runs[0]["content"], "Subject: test\n\nhello\n", "runners read the message from fd 0 at M")
 is_(runs[0]["sender"], "alice@example.org", "and the sender from the request")
 ok(any(a.startswith("arrival=") for a in runs[0]["attrs"]),

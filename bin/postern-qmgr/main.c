@@ -62,6 +62,8 @@ void qmgr_read_conf(void)
     c->message_active_limit = conf_int("qmgr_message_active_limit");
     c->default_process_limit = (int)conf_int("default_process_limit");
     c->soft_bounce = conf_bool("soft_bounce");
+    c->max_use = conf_int("max_use");
+    c->max_idle = conf_time("max_idle");
     if (c->bounce_queue_lifetime > c->maximal_queue_lifetime) {
         msg_warn("bounce_queue_lifetime is larger than maximal_queue_lifetime - "
                  "adjusting bounce_queue_lifetime");
@@ -77,6 +79,10 @@ void qmgr_read_conf(void)
         c->message_active_limit = 1;
     if (c->default_process_limit < 1)
         c->default_process_limit = 1;
+    if (c->max_use < 1)
+        c->max_use = 1;
+    if (c->max_idle < 1)
+        c->max_idle = 1;
     struct strbuf err = STRBUF_INIT;
     struct resolver *r = resolver_open(&err);
     if (!r)
@@ -185,7 +191,8 @@ static void read_signals(void)
             int status;
             pid_t pid;
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-                job_reap(pid, status);
+                if (!pool_reap(pid, status))
+                    job_reap(pid, status);
             break;
         }
         case SIGHUP:
@@ -193,6 +200,7 @@ static void read_signals(void)
             config_reload();
             qmgr_read_conf();
             transports_reset();
+            qmgr.generation++;      /* runners started before now retire */
             break;
         case SIGTERM:
         case SIGINT:
@@ -215,10 +223,12 @@ static void event_loop(void)
     struct pollfd *fds = NULL;
     size_t fds_size = 0;
     struct qmgr_job **jobs = NULL;
+    struct qmgr_runner **runners = NULL;
 
     for (;;) {
         double now = monotonic_now();
         double next_deadline = jobs_check_timeouts(now);
+        double next_retire = pool_check(now);
         if (qmgr.stopping) {
             if (stop_deadline == 0)
                 stop_deadline = now + 10;
@@ -255,20 +265,30 @@ static void event_loop(void)
         }
         notify_status();
 
-        size_t need = 2 + qmgr.running_count;
+        size_t need = 2 + qmgr.running_count + qmgr.runner_count;
         if (need > fds_size) {
             fds_size = need * 2;
             fds = xreallocarray(fds, fds_size, sizeof *fds);
             jobs = xreallocarray(jobs, fds_size, sizeof *jobs);
+            runners = xreallocarray(runners, fds_size, sizeof *runners);
         }
         size_t nfds = 0;
         fds[nfds++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
         fds[nfds++] = (struct pollfd){.fd = trigger_fd, .events = POLLIN};
         for (struct qmgr_job *job = qmgr.running; job; job = job->next) {
-            if (job->eof)
+            if (job->eof || job->result_fd < 0)
                 continue;
             jobs[nfds] = job;
+            runners[nfds] = NULL;
             fds[nfds++] = (struct pollfd){.fd = job->result_fd, .events = POLLIN};
+        }
+        for (struct qmgr_runner *r = qmgr.runners; r; r = r->next) {
+            short events = pool_events(r);
+            if (!events)
+                continue;
+            jobs[nfds] = NULL;
+            runners[nfds] = r;
+            fds[nfds++] = (struct pollfd){.fd = r->fd, .events = events};
         }
         double wake = qmgr.stopping ? stop_deadline : next_incoming;
         if (!qmgr.stopping && next_deferred < wake)
@@ -277,6 +297,8 @@ static void event_loop(void)
             wake = next_watchdog;
         if (next_deadline > 0 && next_deadline < wake)
             wake = next_deadline;
+        if (next_retire > 0 && next_retire < wake)
+            wake = next_retire;
         int timeout = (int)((wake - now) * 1000) + 1;
         if (timeout < 0)
             timeout = 0;
@@ -290,13 +312,20 @@ static void event_loop(void)
             read_signals();
         if (fds[1].revents & POLLIN)
             read_trigger(&want_incoming, &want_flush);
-        for (size_t i = 2; i < nfds; i++)
-            if (fds[i].revents)
+        for (size_t i = 2; i < nfds; i++) {
+            if (!fds[i].revents)
+                continue;
+            if (jobs[i])
                 job_read(jobs[i]);
+            else
+                pool_io(runners[i], fds[i].revents);
+        }
+        pool_check(monotonic_now());
         jobs_check_done();
     }
     free(fds);
     free(jobs);
+    free(runners);
 }
 
 /* -r: print how each address resolves (class, transport, nexthop), as the
@@ -380,7 +409,9 @@ int main(int argc, char **argv)
     if (under_systemd)
         sd_notify(0, "STOPPING=1");
     /* runners still busy after the grace time finish on their own; their
-     * messages stay in active/ and are taken again at the next start */
+     * messages stay in active/ and are taken again at the next start.
+     * Every reused runner sees EOF on its channel and exits. */
+    pool_shutdown();
     while (qmgr.running) {
         struct qmgr_job *job = qmgr.running;
         qmgr.running = job->next;

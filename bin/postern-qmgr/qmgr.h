@@ -4,6 +4,7 @@
 #ifndef POSTERN_QMGR_H
 #define POSTERN_QMGR_H
 
+#include <spawn.h>
 #include <stddef.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -12,8 +13,12 @@
 #include "queuefile.h"
 #include "strbuf.h"
 
+/* Result bytes kept per job (more is a runner out of control). */
+#define QMGR_MAX_RESULTS (1024 * 1024)
+
 struct resolver;
 struct qmgr_job;
+struct qmgr_runner;
 
 /* Per-recipient state for the current round (one stay in active/). */
 enum round_state {
@@ -72,7 +77,9 @@ struct qmgr_job {
     size_t *rcpt;               /* indexes into msg->qf.rcpt */
     size_t rcpt_count;
     pid_t pid;
-    int result_fd;
+    int result_fd;              /* one-shot (-R) runner's results pipe, else -1 */
+    struct qmgr_runner *runner; /* the reused (-S) runner serving it, else NULL */
+    int complete;               /* -S: results ended, or the runner is gone */
     struct strbuf results;
     struct timeval handoff;
     int eof, exited, wait_status;
@@ -90,6 +97,27 @@ struct qmgr_conf {
     long long message_active_limit;
     int default_process_limit;
     int soft_bounce;            /* bounces become deferrals (4.x.x) */
+    long long max_use;          /* requests a runner serves before it exits */
+    long long max_idle;         /* seconds an idle runner is kept */
+};
+
+/* A runner process in reuse mode (-S): started once, handed request after
+ * request on a socket until max_use or max_idle (pool.c). */
+struct qmgr_runner {
+    pid_t pid;
+    int fd;                     /* our end of the request channel; -1 at EOF */
+    struct qmgr_transport *transport;
+    char *program;              /* as started */
+    unsigned generation;        /* qmgr.generation when started */
+    long long uses;             /* requests handed over */
+    double idle_since;          /* monotonic time the last request ended */
+    struct qmgr_job *job;       /* the request it serves; NULL when idle */
+    struct strbuf out;          /* request bytes not yet sent */
+    size_t out_pos;
+    int out_file;               /* the queue file to send with the first byte, or -1 */
+    size_t scan_pos;            /* results parsed so far (job->results) */
+    int exited, wait_status;
+    struct qmgr_runner *next;
 };
 
 struct qmgr {
@@ -103,6 +131,9 @@ struct qmgr {
     struct qmgr_transport *transports;
     struct qmgr_job *running;
     size_t running_count;
+    struct qmgr_runner *runners;    /* reuse-mode runner processes, busy or idle */
+    size_t runner_count;
+    unsigned generation;        /* bumped on SIGHUP: older runners retire */
     int stopping;               /* SIGTERM: start nothing new */
     int active_leftover;        /* active/ may hold files not yet taken */
     int room_freed;             /* the active queue was full and has room again */
@@ -147,6 +178,13 @@ void transports_reset(void);
 int job_start(struct qmgr_job *job);
 /* Spawn PROGRAM -R with the queue file on fd 0, req on fd 3, results on fd 1. */
 int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req);
+/* posix_spawn `PROGRAM MODE -c DIR [-o ...]` with these file actions (our
+ * environment without systemd's variables, signals at their defaults);
+ * the pid, or -1 with errno. */
+pid_t runner_spawn(const char *program, const char *mode,
+                   posix_spawn_file_actions_t *actions);
+/* Move fd to 10 or above, close-on-exec (the old fd is closed); -1 on error. */
+int high_fd(int fd);
 /* Put a started job on the running list. */
 void job_running_add(struct qmgr_job *job);
 /* Note that a child exited (from SIGCHLD). */
@@ -161,6 +199,23 @@ void jobs_check_done(void);
 double jobs_check_timeouts(double now);
 /* fdatasync the queue file when status bytes changed; 0 or -1. */
 int message_sync(struct qmgr_message *msg);
+
+/* pool.c: reuse-mode runners (doc/delivery.md, "Reuse mode") */
+/* Hand a delivery job's request to an idle runner of its transport, or to
+ * a new one; 0, or -1 with errno (nothing was started). */
+int pool_start(struct qmgr_job *job, const struct strbuf *req);
+/* Note a child's exit; 1 when it was a pooled runner. */
+int pool_reap(pid_t pid, int status);
+/* Send what is pending to a runner and read what it wrote (poll said so). */
+void pool_io(struct qmgr_runner *runner, short revents);
+/* The poll events a runner waits for (0: none). */
+short pool_events(const struct qmgr_runner *runner);
+/* Finish jobs whose runner died, retire idle runners past max_use or
+ * max_idle, older than a reload, or all idle ones when stopping; returns
+ * the next time a runner will be due to retire (0: none). */
+double pool_check(double now);
+/* Close every runner's channel (they see EOF and exit) and forget them. */
+void pool_shutdown(void);
 
 /* status.c: a recipient's outcome, logged as Postfix does */
 enum outcome { OUTCOME_SENT, OUTCOME_DEFERRED, OUTCOME_BOUNCED };

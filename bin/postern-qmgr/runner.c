@@ -16,7 +16,6 @@
 #include "qmgr.h"
 #include "xalloc.h"
 
-#define MAX_RESULTS_BYTES (1024 * 1024)
 
 int message_sync(struct qmgr_message *msg)
 {
@@ -66,8 +65,7 @@ static char **runner_environment(void)
     return env;
 }
 
-/* Move fd to at least 10 (so dup2 onto 0, 1 and 3 cannot clobber it). */
-static int high_fd(int fd)
+int high_fd(int fd)
 {
     int moved = fcntl(fd, F_DUPFD_CLOEXEC, 10);
     close(fd);
@@ -80,6 +78,43 @@ static void job_fail(struct qmgr_job *job, const char *status)
     for (size_t k = 0; k < job->rcpt_count; k++)
         recipient_outcome(job->msg, job->rcpt[k], OUTCOME_DEFERRED, "none", NULL,
                           "4.3.0", status);
+}
+
+pid_t runner_spawn(const char *program, const char *mode,
+                   posix_spawn_file_actions_t *actions)
+{
+    size_t argc = 0;
+    char **argv = xcalloc(6 + 2 * qmgr.overrides.count, sizeof *argv);
+    argv[argc++] = (char *)program;
+    argv[argc++] = (char *)mode;
+    argv[argc++] = (char *)"-c";
+    argv[argc++] = (char *)config_dir();
+    for (size_t i = 0; i < qmgr.overrides.count; i++) {
+        argv[argc++] = (char *)"-o";
+        argv[argc++] = qmgr.overrides.item[i];
+    }
+    argv[argc] = NULL;
+
+    /* posix_spawn (vfork-like in glibc): no copy of qmgr's page tables per
+     * runner.  The runner starts with no blocked signals, SIGPIPE default. */
+    posix_spawnattr_t attr;
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, program, actions, &attr, argv, runner_environment());
+    posix_spawnattr_destroy(&attr);
+    free(argv);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return pid;
 }
 
 /* Spawn `program -R -c DIR [-o ...]` with the request; 0 or -1 (errno). */
@@ -106,46 +141,18 @@ int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req)
     request_pipe[0] = high_fd(request_pipe[0]);
     result_pipe[1] = high_fd(result_pipe[1]);
 
-    size_t argc = 0;
-    char **argv = xcalloc(6 + 2 * qmgr.overrides.count, sizeof *argv);
-    argv[argc++] = (char *)program;
-    argv[argc++] = (char *)"-R";
-    argv[argc++] = (char *)"-c";
-    argv[argc++] = (char *)config_dir();
-    for (size_t i = 0; i < qmgr.overrides.count; i++) {
-        argv[argc++] = (char *)"-o";
-        argv[argc++] = qmgr.overrides.item[i];
-    }
-    argv[argc] = NULL;
-
-    /* posix_spawn (vfork-like in glibc): no copy of qmgr's page tables per
-     * runner.  The runner starts with no blocked signals, SIGPIPE default. */
     pid_t pid = -1;
     int saved = EBADF;
     if (file_fd >= 0 && request_pipe[0] >= 0 && result_pipe[1] >= 0) {
         posix_spawn_file_actions_t actions;
-        posix_spawnattr_t attr;
-        sigset_t none, defaults;
-        sigemptyset(&none);
-        sigemptyset(&defaults);
-        sigaddset(&defaults, SIGPIPE);
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, file_fd, 0);
         posix_spawn_file_actions_adddup2(&actions, result_pipe[1], 1);
         posix_spawn_file_actions_adddup2(&actions, request_pipe[0], 3);
-        posix_spawnattr_init(&attr);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &defaults);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        int rc = posix_spawn(&pid, program, &actions, &attr, argv, runner_environment());
+        pid = runner_spawn(program, "-R", &actions);
+        saved = errno;
         posix_spawn_file_actions_destroy(&actions);
-        posix_spawnattr_destroy(&attr);
-        if (rc != 0) {
-            pid = -1;
-            saved = rc;
-        }
     }
-    free(argv);
     close(file_fd);
     close(request_pipe[0]);
     close(result_pipe[1]);
@@ -182,7 +189,7 @@ int job_start(struct qmgr_job *job)
     struct strbuf req = STRBUF_INIT;
     const char *program = job->dest->transport->program;
     delivery_request(&req, job);
-    int result = job_spawn(job, program, &req);
+    int result = pool_start(job, &req);
     strbuf_free(&req);
     if (result != 0) {
         struct strbuf why = STRBUF_INIT;
@@ -196,7 +203,7 @@ int job_start(struct qmgr_job *job)
         return -1;
     }
     job->deadline = monotonic_now() + (double)job->dest->transport->time_limit;
-    msg_debug("%s: started %s pid %ld for %zu recipient(s), nexthop %s", msg->id, program,
+    msg_debug("%s: handed to %s pid %ld for %zu recipient(s), nexthop %s", msg->id, program,
               (long)job->pid, job->rcpt_count, job->dest->nexthop);
     job_running_add(job);
     return 0;
@@ -234,7 +241,7 @@ void job_read(struct qmgr_job *job)
     for (;;) {
         ssize_t n = read(job->result_fd, buf, sizeof buf);
         if (n > 0) {
-            if (job->results.len + (size_t)n <= MAX_RESULTS_BYTES)
+            if (job->results.len + (size_t)n <= QMGR_MAX_RESULTS)
                 strbuf_append(&job->results, buf, (size_t)n);
             continue;
         }
@@ -337,9 +344,9 @@ void jobs_check_done(void)
     struct qmgr_job **link = &qmgr.running;
     while (*link) {
         struct qmgr_job *job = *link;
-        if (!job->eof && job->exited)
+        if (job->result_fd >= 0 && !job->eof && job->exited)
             job_read(job);          /* drain what is left in the pipe */
-        if (!(job->eof && job->exited)) {
+        if (job->kind == JOB_DELIVERY ? !job->complete : !(job->eof && job->exited)) {
             link = &job->next;
             continue;
         }

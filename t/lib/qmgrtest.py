@@ -7,7 +7,11 @@ The fake runner (installed as postern-NAME for every transport a test uses)
 speaks doc/delivery.md: it reads the request on fd 3 and the message from
 fd 0, appends what it saw as one JSON line to INSTANCE/runs.jsonl, and
 answers per recipient by the local part: defer* -> Z, bounce* -> D, crash*
--> exits without any result, hang* -> sleeps 30 s, slow* -> sleeps 0.5 s, else K.  The fake
+-> exits without any result, hang* -> sleeps 30 s, slow* -> sleeps 0.5 s,
+block* -> appends its pid to INSTANCE/blocked and waits while INSTANCE/block
+exists, else K.  It serves one request (-R) or, in reuse mode (-S),
+request after request; each runs.jsonl line has its "pid" and "serial" (the
+request's number in that process).  The fake
 postern-bounce appends its request to INSTANCE/notices.jsonl and answers K
 (Z when the file INSTANCE/bounce-fails exists).
 """
@@ -19,7 +23,7 @@ import time
 import tap
 
 FAKE_RUNNER = r'''#!/usr/bin/env python3
-import json, os, sys, time
+import json, os, socket, sys, time
 def records(data):
     out = []
     for rec in data.split(b"\0"):
@@ -27,60 +31,90 @@ def records(data):
     return out
 inst = os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
 args = sys.argv[1:]
-req = b""
-while True:
-    chunk = os.read(3, 65536)
-    if not chunk:
-        break
-    req += chunk
-    if req.endswith(b"\0\0") or req == b"\0":
-        break
-recs = [r for r in records(req)]
-info = {"program": os.path.basename(sys.argv[0]), "args": args, "rcpt": [],
-        "attrs": [], "status": [], "t0": time.time()}
-for r in recs:
-    if not r:
-        continue
-    t, v = r[0], r[1:]
-    if t == "T": info["rcpt"].append(v)
-    elif t == "H": info["nexthop"] = v
-    elif t == "Q": info["queue_id"] = v
-    elif t == "F": info["sender"] = v
-    elif t == "A": info["attrs"].append(v)
-    elif t == "X": info["kind"] = v
-    elif t == "S": info["status"].append(v)
-    elif t == "P": info.setdefault("params", []).append(v)
-    elif t == "M":
-        off, length = (int(x) for x in v.split(","))
-        os.lseek(0, off, 0)
-        info["content"] = os.read(0, length).decode("utf-8", "replace")
-if any(r.split("@")[0].startswith("slow") for r in info["rcpt"]) and "kind" not in info:
-    time.sleep(0.5)
-info["t1"] = time.time()
-with open(os.path.join(inst, "runs.jsonl" if "kind" not in info else "notices.jsonl"), "a") as f:
-    f.write(json.dumps(info) + "\n")
-out = b""
-if "kind" in info:
-    if os.path.exists(os.path.join(inst, "bounce-fails")):
-        out = b"Z4.3.0 notices disabled by the test\0"
-    else:
-        out = b"KNOTICE1\0"
-else:
-    for rcpt in info["rcpt"]:
-        local = rcpt.split("@")[0]
-        if local.startswith("crash"):
-            sys.exit(3)
-        if local.startswith("hang"):
-            time.sleep(30)
-        if local.startswith("remote"):
-            out += b"Rmx.example.net[192.0.2.25]:25\0"
-        if local.startswith("defer"):
-            out += b"Z4.2.0 try again later\0"
-        elif local.startswith("bounce"):
-            out += ("D5.1.1 unknown user: \"%s\"\0" % rcpt).encode()
+
+def serve(req, msg_fd, serial):
+    recs = [r for r in records(req)]
+    info = {"program": os.path.basename(sys.argv[0]), "args": args, "rcpt": [],
+            "attrs": [], "status": [], "t0": time.time(), "pid": os.getpid(),
+            "serial": serial}
+    for r in recs:
+        if not r:
+            continue
+        t, v = r[0], r[1:]
+        if t == "T": info["rcpt"].append(v)
+        elif t == "H": info["nexthop"] = v
+        elif t == "Q": info["queue_id"] = v
+        elif t == "F": info["sender"] = v
+        elif t == "A": info["attrs"].append(v)
+        elif t == "X": info["kind"] = v
+        elif t == "S": info["status"].append(v)
+        elif t == "P": info.setdefault("params", []).append(v)
+        elif t == "M":
+            off, length = (int(x) for x in v.split(","))
+            info["content"] = os.pread(msg_fd, length, off).decode("utf-8", "replace")
+    if any(r.split("@")[0].startswith("slow") for r in info["rcpt"]) and "kind" not in info:
+        time.sleep(0.5)
+    info["t1"] = time.time()
+    with open(os.path.join(inst, "runs.jsonl" if "kind" not in info else "notices.jsonl"), "a") as f:
+        f.write(json.dumps(info) + "\n")
+    out = b""
+    if "kind" in info:
+        if os.path.exists(os.path.join(inst, "bounce-fails")):
+            out = b"Z4.3.0 notices disabled by the test\0"
         else:
-            out += b"K2.0.0 delivered by fake\0"
-os.write(1, out)
+            out = b"KNOTICE1\0"
+    else:
+        for rcpt in info["rcpt"]:
+            local = rcpt.split("@")[0]
+            if local.startswith("crash"):
+                os._exit(3)
+            if local.startswith("hang"):
+                time.sleep(30)
+            if local.startswith("block"):
+                # wait while INSTANCE/block exists (a test kills us meanwhile)
+                with open(os.path.join(inst, "blocked"), "a") as f:
+                    f.write("%d\n" % os.getpid())
+                end = time.time() + 30
+                while os.path.exists(os.path.join(inst, "block")) and time.time() < end:
+                    time.sleep(0.05)
+            if local.startswith("remote"):
+                out += b"Rmx.example.net[192.0.2.25]:25\0"
+            if local.startswith("defer"):
+                out += b"Z4.2.0 try again later\0"
+            elif local.startswith("bounce"):
+                out += ("D5.1.1 unknown user: \"%s\"\0" % rcpt).encode()
+            else:
+                out += b"K2.0.0 delivered by fake\0"
+    return out
+
+if "-S" in args:
+    # reuse mode: requests on the socket fd 3, each with its queue file
+    sock = socket.socket(fileno=3)
+    buf, fds, serial = b"", [], 0
+    while True:
+        while b"\0\0" not in buf:
+            data, got, _, _ = socket.recv_fds(sock, 65536, 4)
+            fds += got
+            if not data:
+                sys.exit(0)
+            buf += data
+        end = buf.index(b"\0\0") + 2
+        req, buf = buf[:end], buf[end:]
+        msg_fd = fds.pop(0)
+        serial += 1
+        out = serve(req, msg_fd, serial)
+        os.close(msg_fd)
+        sock.sendall(out + b"\0")
+else:
+    req = b""
+    while True:
+        chunk = os.read(3, 65536)
+        if not chunk:
+            break
+        req += chunk
+        if req.endswith(b"\0\0") or req == b"\0":
+            break
+    os.write(1, serve(req, 0, 1))
 '''
 
 
