@@ -1,8 +1,10 @@
 /* runner.h - what every delivery runner shares (interface 4, doc/delivery.md).
  *
  * A runner (postern-virtual, later -local, -smtp, -lmtp, -pipe) is started
- * by qmgr in request mode (-R: request records on fd 3, the queue file on
- * fd 0, results on fd 1) or by a person in shell mode
+ * by qmgr in reuse mode (-S: request after request on the socket on fd 3,
+ * each with its queue file as SCM_RIGHTS, results on the same socket), in
+ * one-shot request mode (-R: request records on fd 3, the queue file on
+ * fd 0, results on fd 1; postern-bounce) or by a person in shell mode
  * (-f SENDER [-q QUEUEID] RECIPIENT... < message).  This module hides the
  * difference: it parses the command line (with -c, -o, -v through
  * config_common_option), loads main.cf once, reads the request, presents
@@ -17,9 +19,11 @@
  *     } while (runner_next(&req));
  *     return runner_finish(&req);
  *
- * runner_next() is where a runner that serves several requests per process
- * gets the next one; today every request mode process serves one request
- * and shell mode has one, so it returns 0.
+ * runner_next() ends a request and, in reuse mode, reads the next one: a
+ * runner's per-request state must be released inside the loop (and the
+ * process must not keep anything of a request, such as a changed euid), as
+ * one process serves up to max_use requests.  With -R and in shell mode
+ * there is one request and it returns 0.
  */
 #ifndef POSTERN_RUNNER_H
 #define POSTERN_RUNNER_H
@@ -51,7 +55,7 @@ struct runner_recipient {
 };
 
 struct runner_request {
-    int request_mode;           /* 1: -R (records on fd 3); 0: shell mode */
+    int request_mode;           /* 1: -R or -S (records on fd 3); 0: shell mode */
     char *queue_id;             /* "" when none was given */
     char *sender;               /* "" is the null sender */
     char *nexthop;              /* "" when none */
@@ -78,7 +82,8 @@ struct runner_options {
  * mode), load main.cf, read the first request.  `program` names the
  * runner ("virtual").  Exits with a usage message (64, EX_USAGE) on a bad
  * command line; exits without results (75) on a malformed request, which
- * qmgr turns into deferrals. */
+ * qmgr turns into deferrals; with -S exits 0 when the channel ends before
+ * a first request. */
 void runner_start(int argc, char **argv, const char *program,
                   const struct runner_options *options,
                   struct runner_request *request);
@@ -97,8 +102,11 @@ void runner_defer_rest(struct runner_request *request, const char *dsn,
 /* The value of attribute NAME in a list of "NAME=value" (case-insensitive
  * name), or NULL. */
 const char *runner_attr(const struct strlist *attrs, const char *name);
-/* Read the next request into `request` (freeing the previous one): 1 when
- * there is one, 0 when the process has served its last request. */
+/* End the current request (recipients without a result are deferred; with
+ * -S the empty record ends its results and its queue file is closed) and
+ * read the next into `request` (freeing the previous one): 1 when there is
+ * one, 0 when the process has served its last request (-S: qmgr closed the
+ * channel). */
 int runner_next(struct runner_request *request);
 /* Flush and free; returns the exit status: 0 in request mode; in shell mode
  * 0 when every recipient was delivered, 67 (EX_NOUSER) when any bounced,
