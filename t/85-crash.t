@@ -206,4 +206,25 @@ diag(f"delivered {len(unique)} distinct messages ({len(unique - acked)} of them 
      f"{duplicates} duplicates")
 diag(f"crash test: {COUNT} messages, {time.time() - started:.1f}s in all")
 inst.stop()
+
+
+def instance_runners():
+    """Runner processes of this instance (reused ones live as long as qmgr
+    hands them work; -c names the instance's directory)."""
+    out = []
+    for pid, (_, comm) in process_table().items():
+        if comm.startswith("postern-") and comm != "postern-qmgr":
+            try:
+                args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if inst.dir.encode() in args:
+                out.append(pid)
+    return out
+
+
+deadline = time.time() + 10
+while instance_runners() and time.time() < deadline:
+    time.sleep(0.1)
+is_(instance_runners(), [], "no runner outlives its qmgr (killed or stopped)")
 done()
