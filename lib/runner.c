@@ -357,6 +357,10 @@ void runner_start(int argc, char **argv, const char *program,
         if (fcntl(REQUEST_FD, F_GETFD) < 0)
             msg_fatal_temp("-S: no request channel on fd %d", REQUEST_FD);
         result_fd = REQUEST_FD;
+        /* a program a runner starts (a pipe command) must not hold the
+         * channel: qmgr and the runner watch it for EOF */
+        if (fcntl(REQUEST_FD, F_SETFD, FD_CLOEXEC) != 0)
+            msg_fatal_temp_errno("-S: fcntl fd %d", REQUEST_FD);
         if (!read_request(request))
             exit(0);                /* qmgr closed the channel before any request */
         return;

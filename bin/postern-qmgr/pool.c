@@ -258,7 +258,8 @@ double pool_check(double now)
         struct qmgr_runner *r = *link;
         if (r->job && r->exited) {
             runner_read(r);         /* what it wrote before it died */
-            if (r->job && r->fd < 0) {
+            runner_close(r);        /* nothing more can come */
+            if (r->job) {
                 /* gone in the middle of a request: the rest is deferred */
                 struct qmgr_job *job = r->job;
                 job->complete = 1;
