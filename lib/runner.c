@@ -481,12 +481,13 @@ int runner_next(struct runner_request *request)
     runner_defer_rest(request, "4.3.0", "delivery agent did not report a result");
     if (!serve_mode)
         return 0;               /* -R and shell mode: one request per process */
-    /* -S: the empty record ends this request's results; then the next */
-    if (write_all(result_fd, "", 1) != 0)
-        msg_fatal_temp_errno("write end of results to qmgr");
+    /* -S: done with the queue file (qmgr may reuse it once the message is
+     * done); the empty record ends this request's results; then the next */
     if (request->msg_fd >= 0 && close(request->msg_fd) != 0)
         msg_warn_errno("close queue file");
     request->msg_fd = -1;
+    if (write_all(result_fd, "", 1) != 0)
+        msg_fatal_temp_errno("write end of results to qmgr");
     request_clear(request);
     if (serve_pos != serve_in.len || serve_fd_count != 0)
         msg_fatal_temp("qmgr sent a request before the end of the previous results");
