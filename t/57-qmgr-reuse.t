@@ -99,6 +99,21 @@ ok(alive(last), "an idle runner is waiting")
 inst.stop()
 ok(inst.wait(lambda: not alive(last), 5), "it exits when qmgr stops")
 
+# ---- a request larger than the socket buffer is sent as the runner reads it
+inst = Instance("virtual_mailbox_domains = virt.test\ntvirt_destination_recipient_limit = 5000\n")
+inst.start()
+many = [f"user{i:05d}-" + "x" * 100 + "@virt.test" for i in range(4000)]
+qid = inst.inject("alice@example.org", many)
+inst.poke()
+ok(inst.wait_log(rf"{qid}: removed$", 60), "a message with 4000 long recipients (a 450 kB request) is done")
+got = run_of(inst, qid)
+is_((len(got), sorted(got[0]["rcpt"]) if got else None), (1, many),
+    "in one request that carried every recipient")
+qid, done_ = deliver(inst, "next@virt.test")
+is_(run_of(inst, qid)[0]["pid"] if done_ else None, got[0]["pid"] if got else 0,
+    "and the same runner serves the next request")
+inst.stop()
+
 # ---- max_idle
 inst = Instance("virtual_mailbox_domains = virt.test\nmax_idle = 1s\n")
 inst.start()
