@@ -38,4 +38,14 @@ diag(f"{dups} duplicate deliveries out of {2 * N} recipients after {kills} kills
 # destination concurrency) of 2 recipients
 ok(dups <= 40 * max(kills, 1), "duplicates are limited to deliveries in flight at a kill")
 is_(inst.stop(), 0, "the last qmgr stops cleanly")
+
+# a kill between emptying a finished message's file and moving it to
+# recycle/ leaves an empty file in active/: a finished message, not a corrupt one
+inst = Instance("virtual_mailbox_domains = virt.test\n")
+write(os.path.join(inst.queue, "active", "ABCDE12345"), "")
+inst.start()
+ok(inst.wait_log(r"ABCDE12345: removed$", 10), "an empty file in active/ is removed at start")
+is_((inst.files("active"), inst.files("corrupt")), ([], []), "and not moved to corrupt/")
+unlike(inst.logtext(), r"corrupt", "without a corrupt-file warning")
+is_(inst.stop(), 0, "qmgr stops cleanly")
 done()
