@@ -6,7 +6,7 @@
  *
  * The configuration is read once; tables are opened when a restriction
  * first needs them.  Each message goes down the injection chain
- * (inject.c).  See postern-smtpd(8).
+ * (inject.c: rewrite in-process, then the queue stage).  See postern-smtpd(8).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -140,6 +140,7 @@ int main(int argc, char **argv)
     s->bare_newline_reject_code = (int)conf_int("smtpd_forbid_bare_newline_reject_code");
 
     s->policy = policy_open(s);
+    inject_init();              /* rewrite's settings, shared by a zygote's children */
     /* started as a zygote by postern-accept -z: the configuration is read
      * and the restriction lists and mynetworks are ready; each connection
      * is served by a fork of this process from here on */
