@@ -140,12 +140,12 @@ int main(int argc, char **argv)
     s->bare_newline_reject_code = (int)conf_int("smtpd_forbid_bare_newline_reject_code");
 
     s->policy = policy_open(s);
-    inject_init();              /* rewrite's settings, shared by a zygote's children */
     /* started as a zygote by postern-accept -z: the configuration is read
      * and the restriction lists and mynetworks are ready; each connection
      * is served by a fork of this process from here on */
     if (getenv(ZYGOTE_FD_VARIABLE)) {
         policy_prepare(s);
+        inject_init();          /* rewrite's settings, shared by the children */
         zygote_wait();
     }
     peer_identify(s);

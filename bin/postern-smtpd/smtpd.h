@@ -148,8 +148,8 @@ void cmd_data(struct session *s, char *args);
 void cmd_bdat(struct session *s, char *args);
 
 /* ---- inject.c ---- */
-/* Read rewrite's settings (once per process; inject_start does it if
- * nobody did before). */
+/* Read rewrite's settings, once per process: a zygote before it forks,
+ * else the first inject_start (an idle session never needs them). */
 void inject_init(void);
 /* Start the chain (rewrite in-process, then the queue stage of
  * lib/queuestage.h) and write the Received header into it.  NULL when it
