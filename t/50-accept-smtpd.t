@@ -5,6 +5,7 @@
 # concurrency of the issue: 200 idle sessions and 50 active ones at once do
 # not disturb each other.  Skipped until postern-smtpd is built.
 import os
+import re
 import shutil
 import smtplib
 import socket
@@ -204,6 +205,11 @@ tap.like(r.stdout, rf"SMTP on 127\.0\.0\.1:{port} \(postern-accept pid \d+\)",
 r = tap.run(["postern", "status", "-c", inst] + o)
 tap.like(r.stdout, rf"^smtp: listening on 127\.0\.0\.1:{port} \(postern-accept pid \d+\)$",
          "postern status shows the listener")
+accept_pid = re.search(r"postern-accept pid (\d+)", r.stdout)
+zygote = re.search(r"zygote \S+ started as pid (\d+)", log(inst))
+tap.ok(accept_pid and zygote and os.path.exists(f"/proc/{zygote.group(1)}")
+       and open(f"/proc/{zygote.group(1)}/stat").read().split()[3] == accept_pid.group(1),
+       "postern start runs postern-smtpd as a zygote of postern-accept (-z)")
 user = "alice"
 if shutil.which("swaks"):
     r = tap.run(["swaks", "--server", f"127.0.0.1:{port}", "--from", "bob@localhost",

@@ -2,7 +2,7 @@
  * postern-accept per `inet` service of DIR/master.cf whose command is
  * smtpd (as Postfix's master does from the same line), with the service's
  * maxproc as its process limit and its arguments (-o ...) given to
- * postern-smtpd; the pid file is queue_directory/pid/accept.SERVICE.pid.
+ * postern-smtpd, which runs as a zygote (-z); the pid file is queue_directory/pid/accept.SERVICE.pid.
  * `postern init --port N` writes the line "127.0.0.1:N inet n - n - - smtpd". */
 #include <errno.h>
 #include <fcntl.h>
@@ -155,6 +155,10 @@ static int start_listener(const struct master_service *s, const char *program_di
     strlist_add(&argv, s->service);
     strlist_add(&argv, "-p");
     strlist_add(&argv, pid_path.s);
+    /* smtpd reads main.cf and prepares its restrictions once, as a zygote,
+     * and each connection is served by a fork of it: an exec per
+     * connection costs more than the whole SMTP greeting (bench/README) */
+    strlist_add(&argv, "-z");
     service_addresses(s, &addresses);
     for (size_t i = 0; i < addresses.count; i++)
         strlist_add(&argv, addresses.item[i]);
