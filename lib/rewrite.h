@@ -8,7 +8,9 @@
  * by header_size_limit) and the body streams through untouched.
  *
  * The code holds no privilege and keeps no state between messages, so a
- * caller may run it in-process (DESIGN: rewrite may run inside its caller).
+ * caller may run it in-process (DESIGN: rewrite may run inside its caller):
+ * postern-smtpd does, pushing the message through a rewrite_stream as it
+ * arrives; postern-rewrite pulls it with rewrite_message().
  * The companion issue's map-driven rewriting (canonical_maps, virtual alias
  * expansion, header_checks) belongs in rewrite_address() and
  * rewrite_header() of rewrite.c: see the marked places there. */

@@ -47,6 +47,7 @@ struct injection {
 static struct rewrite_config rewrite_settings;
 static int rewrite_settings_loaded;
 
+/* Load rewrite's settings the first time only. */
 void inject_init(void)
 {
     if (rewrite_settings_loaded)
@@ -54,6 +55,7 @@ void inject_init(void)
     rewrite_config_load(&rewrite_settings);
     rewrite_settings_loaded = 1;
 }
+
 /* Append the Received header (RFC 5321 section 4.4). */
 static void received_header(struct session *s, struct strbuf *out)
 {
