@@ -1,6 +1,7 @@
 /* linereader.h - buffered reading of LF-ended lines from a descriptor, in
  * pieces of bounded size, for programs that stream a message (sendmail,
- * postern-rewrite) and must never hold a whole line of unbounded length. */
+ * before it hands the message on) and must never hold a whole line of
+ * unbounded length. */
 #ifndef POSTERN_LINEREADER_H
 #define POSTERN_LINEREADER_H
 

@@ -8,7 +8,9 @@
  * by header_size_limit) and the body streams through untouched.
  *
  * The code holds no privilege and keeps no state between messages, so a
- * caller may run it in-process (DESIGN: rewrite may run inside its caller).
+ * caller may run it in-process (DESIGN: rewrite may run inside its caller):
+ * postern-smtpd does, pushing the message through a rewrite_stream as it
+ * arrives; postern-rewrite pulls it with rewrite_message().
  * The companion issue's map-driven rewriting (canonical_maps, virtual alias
  * expansion, header_checks) belongs in rewrite_address() and
  * rewrite_header() of rewrite.c: see the marked places there. */
@@ -62,13 +64,34 @@ struct rewrite_message_info {
 void rewrite_message_info_from(const struct envelope *env,
                                struct rewrite_message_info *info);
 
-/* Copy the message from in_fd to out_fd, rewriting its header.  Accepts
- * CRLF line ends and then writes LF.  Returns 0; -1 when reading failed
- * (errno, text in err); -2 when writing failed (errno; EPIPE when the next
- * stage went away); REWRITE_TOO_MANY_HOPS when the header has more
- * Received: headers than hopcount_limit (a mail loop: the caller refuses
- * with 5.4.6 and must not hand on the envelope). */
+/* The message pushed through rewrite as it arrives, in pieces of any size
+ * (the output is the same however the input is cut): begin, feed the
+ * bytes, end.  Accepts CRLF line ends and then writes LF.  At most
+ * header_size_limit bytes of one logical header and 64 kB of output are
+ * held; the body goes on to out_fd as it comes.  cfg and info must
+ * outlive the stream. */
+struct rewrite_stream;
 #define REWRITE_TOO_MANY_HOPS (-3)
+struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
+                                            const struct rewrite_message_info *info,
+                                            int out_fd);
+/* Take n more bytes of the message.  Returns 0 while all is well, -2 once
+ * writing failed (errno of the write: EPIPE when the next stage went
+ * away), REWRITE_TOO_MANY_HOPS once the header turned out to have more
+ * Received: headers than hopcount_limit (a mail loop: nothing more is
+ * written, and the caller refuses with 5.4.6 and must not hand on the
+ * envelope).  After a non-zero return more bytes are ignored. */
+int rewrite_stream_feed(struct rewrite_stream *st, const void *bytes, size_t n);
+/* The message is complete: finish the header if it was still open, write
+ * what is buffered, free the stream.  Returns 0, -2 (errno) or
+ * REWRITE_TOO_MANY_HOPS, with the reason in err. */
+int rewrite_stream_end(struct rewrite_stream *st, struct strbuf *err);
+/* Give up a stream without writing more (NULL is fine). */
+void rewrite_stream_free(struct rewrite_stream *st);
+
+/* Copy the message from in_fd to out_fd through a rewrite stream.
+ * Returns as rewrite_stream_end(), or -1 when reading failed (errno, text
+ * in err). */
 int rewrite_message(const struct rewrite_config *cfg,
                     const struct rewrite_message_info *info,
                     int in_fd, int out_fd, struct strbuf *err);

@@ -1,6 +1,9 @@
-/* rewrite_stream.c - copying a message through rewrite (rewrite.h): the
- * header one logical header at a time, missing headers added at its end,
- * then the body with large reads and writes. */
+/* rewrite_stream.c - a message through rewrite (rewrite.h), pushed in
+ * pieces of any size (rewrite_stream_feed) or pulled from a descriptor
+ * (rewrite_message): the header one logical header at a time, bounded by
+ * header_size_limit, missing headers added at its end, then the body
+ * copied with large writes.  The output does not depend on how the input
+ * was cut into pieces. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,20 +14,32 @@
 #include <unistd.h>
 
 #include "fdio.h"
-#include "linereader.h"
 #include "log.h"
 #include "rewrite.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
 #define OUT_FLUSH_AT 65536
+#define REWRITE_READ_SIZE 65536
 
-struct rewrite_state {
+/* Where the input stands. */
+enum stream_phase {
+    IN_HEADER,                  /* collecting header lines */
+    DISCARDING,                 /* the rest of an over-long header line */
+    IN_BODY,                    /* copying */
+    STOPPED,                    /* too many hops: nothing more is written */
+};
+
+struct rewrite_stream {
     const struct rewrite_config *cfg;
     const struct rewrite_message_info *info;
     int out_fd;
+    enum stream_phase phase;
     struct strbuf out;
+    struct strbuf line;         /* the piece of a header line read so far */
+    struct strbuf header;       /* the logical header being collected */
     int write_errno;            /* first write error, 0 when none */
+    int first;                  /* no header line piece seen yet */
     int crlf;                   /* the input uses CRLF: convert the body */
     int pending_cr;             /* body: a CR ended the previous chunk */
     int resent;                 /* the message has Resent- headers */
@@ -34,7 +49,7 @@ struct rewrite_state {
 };
 
 /* Write what is buffered (once a write failed, everything is dropped). */
-static void flush_out(struct rewrite_state *st)
+static void flush_out(struct rewrite_stream *st)
 {
     if (st->out.len && !st->write_errno && write_all(st->out_fd, st->out.s, st->out.len) < 0)
         st->write_errno = errno;
@@ -42,7 +57,7 @@ static void flush_out(struct rewrite_state *st)
 }
 
 /* Buffer output, writing when enough has gathered. */
-static void emit(struct rewrite_state *st, const char *bytes, size_t n)
+static void emit(struct rewrite_stream *st, const char *bytes, size_t n)
 {
     strbuf_append(&st->out, bytes, n);
     if (st->out.len >= OUT_FLUSH_AT)
@@ -84,7 +99,7 @@ static void put_phrase(struct strbuf *out, const char *name)
 }
 
 /* A Received: header for a local submission, as Postfix's pickup gives. */
-static void emit_received(struct rewrite_state *st)
+static void emit_received(struct rewrite_stream *st)
 {
     struct strbuf h = STRBUF_INIT;
     strbuf_printf(&h, "Received: by %s (postern, from userid %s);\n\t",
@@ -96,7 +111,7 @@ static void emit_received(struct rewrite_state *st)
 }
 
 /* Add the headers a local submission lacks, at the end of the header. */
-static void emit_missing_headers(struct rewrite_state *st)
+static void emit_missing_headers(struct rewrite_stream *st)
 {
     if (!st->info->local && !st->cfg->always_add_missing_headers)
         return;
@@ -139,7 +154,7 @@ static void emit_missing_headers(struct rewrite_state *st)
 
 /* Process one complete logical header (folded lines joined by LF, no
  * final LF): drop, note, rewrite, and emit it. */
-static void process_header(struct rewrite_state *st, const struct strbuf *header)
+static void process_header(struct rewrite_stream *st, const struct strbuf *header)
 {
     size_t name_len;
     if (!header_field_name(header->s, header->len, &name_len)) {
@@ -186,10 +201,15 @@ static void process_header(struct rewrite_state *st, const struct strbuf *header
     emit(st, "\n", 1);
 }
 
-/* Copy body bytes, turning CRLF into LF when the input uses CRLF. */
-static void emit_body(struct rewrite_state *st, const char *bytes, size_t n)
+/* Copy body bytes, turning CRLF into LF when the input uses CRLF; small
+ * pieces gather in the output buffer, large ones are written at once. */
+static void emit_body(struct rewrite_stream *st, const char *bytes, size_t n)
 {
     if (!st->crlf) {
+        if (st->out.len + n < OUT_FLUSH_AT) {
+            strbuf_append(&st->out, bytes, n);
+            return;
+        }
         flush_out(st);
         if (n && !st->write_errno && write_all(st->out_fd, bytes, n) < 0)
             st->write_errno = errno;
@@ -210,125 +230,197 @@ static void emit_body(struct rewrite_state *st, const char *bytes, size_t n)
         flush_out(st);
 }
 
-/* Read the rest of an over-long line and throw it away; returns the
- * line_read result of the last piece. */
-static int discard_rest_of_line(struct line_reader *reader, struct strbuf *scratch, size_t max)
+/* The header is over: check the hop count, then go on with the body. */
+static void end_of_header(struct rewrite_stream *st)
 {
-    int r;
-    do
-        r = line_read(reader, scratch, max);
-    while (r == 2 && scratch->len == max);
-    return r;
+    if (st->cfg->hopcount_limit > 0 && st->hops > st->cfg->hopcount_limit) {
+        strbuf_reset(&st->out);         /* nothing more reaches the next stage */
+        st->phase = STOPPED;
+        return;
+    }
+    st->phase = IN_BODY;
+}
+
+/* One piece of a header line (in st->line, without its LF): `ended` when
+ * the line's LF followed, else the piece is header_size_limit bytes long
+ * or the input ended without a final LF.  Rewrites and emits what is
+ * complete; may end the header. */
+static void header_piece(struct rewrite_stream *st, int ended)
+{
+    struct strbuf *line = &st->line, *header = &st->header;
+    size_t limit = st->cfg->header_size_limit;
+    int long_piece = !ended && line->len == limit;
+    if (ended && line->len && line->s[line->len - 1] == '\r') {
+        strbuf_truncate(line, line->len - 1);
+        if (st->first)
+            st->crlf = 1;
+    }
+    st->first = 0;
+    size_t name_len;
+    int continuation = line->len && (line->s[0] == ' ' || line->s[0] == '\t') && header->len;
+    int field = !continuation && line->len && header_field_name(line->s, line->len, &name_len);
+    if ((continuation || field) && long_piece) {
+        /* a header line longer than header_size_limit: as Postfix, keep
+         * the first part and discard the excess */
+        if (!st->truncated_logged++)
+            msg_warn("header line longer than header_size_limit %zu: excess discarded", limit);
+        st->phase = DISCARDING;
+        ended = 1;
+    }
+    if (continuation) {
+        if (header->len + 1 + line->len <= limit) {
+            strbuf_putc(header, '\n');
+            strbuf_append(header, line->s, line->len);
+        } else if (!st->truncated_logged++) {
+            msg_warn("header longer than header_size_limit %zu: excess discarded", limit);
+        }
+        return;
+    }
+    if (header->len)
+        process_header(st, header);
+    strbuf_reset(header);
+    if (field) {
+        strbuf_append(header, line->s, line->len);
+        return;
+    }
+    /* the end of the header: an empty line, or the first body line */
+    emit_missing_headers(st);
+    emit(st, "\n", 1);
+    if (line->len || !ended) {
+        emit(st, line->s ? line->s : "", line->len);
+        if (ended)
+            emit(st, "\n", 1);
+    }
+    end_of_header(st);
+}
+
+/* Header bytes: cut them into line pieces of at most header_size_limit
+ * bytes; returns how many bytes were used (the header may end before). */
+static size_t feed_header(struct rewrite_stream *st, const char *bytes, size_t n)
+{
+    size_t used = 0, limit = st->cfg->header_size_limit;
+    while (used < n && (st->phase == IN_HEADER || st->phase == DISCARDING)) {
+        const char *from = bytes + used;
+        size_t avail = n - used;
+        if (st->phase == DISCARDING) {
+            const char *lf = memchr(from, '\n', avail);
+            used += lf ? (size_t)(lf - from) + 1 : avail;
+            if (lf)
+                st->phase = IN_HEADER;
+            continue;
+        }
+        size_t room = limit - st->line.len;
+        size_t span = avail < room ? avail : room;
+        const char *lf = memchr(from, '\n', span);
+        size_t take = lf ? (size_t)(lf - from) : span;
+        strbuf_append(&st->line, from, take);
+        used += take + (lf ? 1 : 0);
+        if (lf || st->line.len >= limit) {
+            header_piece(st, lf != NULL);
+            strbuf_reset(&st->line);
+        }
+    }
+    return used;
+}
+
+struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
+                                            const struct rewrite_message_info *info,
+                                            int out_fd)
+{
+    struct rewrite_stream *st = xcalloc(1, sizeof *st);
+    st->cfg = cfg;
+    st->info = info;
+    st->out_fd = out_fd;
+    st->phase = IN_HEADER;
+    st->first = 1;
+    st->out = (struct strbuf)STRBUF_INIT;
+    st->line = (struct strbuf)STRBUF_INIT;
+    st->header = (struct strbuf)STRBUF_INIT;
+    if (info->local && info->uid)
+        emit_received(st);
+    return st;
+}
+
+/* The stream's result so far: 0, -2 or REWRITE_TOO_MANY_HOPS. */
+static int stream_status(const struct rewrite_stream *st)
+{
+    if (st->phase == STOPPED)
+        return REWRITE_TOO_MANY_HOPS;
+    return st->write_errno ? -2 : 0;
+}
+
+int rewrite_stream_feed(struct rewrite_stream *st, const void *bytes, size_t n)
+{
+    if (stream_status(st))
+        return stream_status(st);
+    size_t used = 0;
+    if (st->phase != IN_BODY)
+        used = feed_header(st, bytes, n);
+    if (st->phase == IN_BODY && used < n)
+        emit_body(st, (const char *)bytes + used, n - used);
+    return stream_status(st);
+}
+
+void rewrite_stream_free(struct rewrite_stream *st)
+{
+    if (!st)
+        return;
+    strbuf_free(&st->out);
+    strbuf_free(&st->line);
+    strbuf_free(&st->header);
+    free(st);
+}
+
+int rewrite_stream_end(struct rewrite_stream *st, struct strbuf *err)
+{
+    if (st->phase == IN_HEADER || st->phase == DISCARDING) {
+        if (st->phase == IN_HEADER && st->line.len)
+            header_piece(st, 0);        /* the last line had no LF */
+        if (st->phase != IN_BODY && st->phase != STOPPED) {
+            /* end of input inside the header */
+            if (st->header.len)
+                process_header(st, &st->header);
+            emit_missing_headers(st);
+            end_of_header(st);
+        }
+    }
+    if (st->phase != STOPPED) {
+        if (st->pending_cr)
+            strbuf_putc(&st->out, '\r');
+        flush_out(st);
+    }
+    int status = stream_status(st);
+    if (status == REWRITE_TOO_MANY_HOPS) {
+        strbuf_printf(err, "Too many hops: %ld Received: headers", st->hops);
+    } else if (status) {
+        errno = st->write_errno;
+        strbuf_printf(err, "write the message: %s", strerror(errno));
+    }
+    int saved = errno;
+    rewrite_stream_free(st);
+    errno = saved;
+    return status;
 }
 
 int rewrite_message(const struct rewrite_config *cfg,
                     const struct rewrite_message_info *info,
                     int in_fd, int out_fd, struct strbuf *err)
 {
-    struct rewrite_state st = {.cfg = cfg, .info = info, .out_fd = out_fd,
-                               .out = STRBUF_INIT};
-    struct line_reader *reader = xmalloc(sizeof *reader);
-    struct strbuf line = STRBUF_INIT, header = STRBUF_INIT, scratch = STRBUF_INIT;
-    size_t limit = cfg->header_size_limit;
-    int status = 0, first = 1, in_header = 1;
-
-    line_reader_init(reader, in_fd);
-    if (info->local && info->uid)
-        emit_received(&st);
-    while (in_header) {
-        int r = line_read(reader, &line, limit);
-        if (r < 0)
-            goto read_error;
-        if (r == 0) {           /* end of input inside the header */
-            if (header.len)
-                process_header(&st, &header);
-            emit_missing_headers(&st);
-            in_header = 0;
-            break;
-        }
-        int long_piece = r == 2 && line.len == limit;
-        if (r == 1 && line.len && line.s[line.len - 1] == '\r') {
-            strbuf_truncate(&line, line.len - 1);
-            if (first)
-                st.crlf = 1;
-        }
-        first = 0;
-        size_t name_len;
-        int continuation = line.len && (line.s[0] == ' ' || line.s[0] == '\t') && header.len;
-        int field = !continuation && line.len && header_field_name(line.s, line.len, &name_len);
-        if ((continuation || field) && long_piece) {
-            /* a header line longer than header_size_limit: as Postfix,
-             * keep the first part and discard the excess */
-            if (!st.truncated_logged++)
-                msg_warn("header line longer than header_size_limit %zu: excess discarded", limit);
-            if (discard_rest_of_line(reader, &scratch, limit) < 0)
-                goto read_error;
-            r = 1;
-        }
-        if (continuation) {
-            if (header.len + 1 + line.len <= limit) {
-                strbuf_putc(&header, '\n');
-                strbuf_append(&header, line.s, line.len);
-            } else if (!st.truncated_logged++) {
-                msg_warn("header longer than header_size_limit %zu: excess discarded", limit);
-            }
-            continue;
-        }
-        if (header.len)
-            process_header(&st, &header);
-        strbuf_reset(&header);
-        if (field) {
-            strbuf_append(&header, line.s, line.len);
-            continue;
-        }
-        /* the end of the header: an empty line, or the first body line */
-        emit_missing_headers(&st);
-        emit(&st, "\n", 1);
-        if (line.len || r == 2) {
-            emit(&st, line.s ? line.s : "", line.len);
-            if (r == 1)
-                emit(&st, "\n", 1);
-        }
-        in_header = 0;
-    }
-    if (cfg->hopcount_limit > 0 && st.hops > cfg->hopcount_limit) {
-        strbuf_printf(err, "Too many hops: %ld Received: headers", st.hops);
-        status = REWRITE_TOO_MANY_HOPS;
-        goto done;
-    }
-    size_t n;
-    const char *rest = line_reader_take(reader, &n);
-    emit_body(&st, rest, n);
-    char *chunk = reader->buf;  /* reuse the reader's buffer for the body */
+    struct rewrite_stream *st = rewrite_stream_begin(cfg, info, out_fd);
+    char *chunk = xmalloc(REWRITE_READ_SIZE);
     for (;;) {
-        if (st.write_errno)
-            break;
-        ssize_t got = read(in_fd, chunk, sizeof reader->buf);
+        ssize_t got = read(in_fd, chunk, REWRITE_READ_SIZE);
         if (got < 0 && errno == EINTR)
             continue;
-        if (got < 0)
-            goto read_error;
-        if (got == 0)
+        if (got < 0) {
+            strbuf_printf(err, "read the message: %s", strerror(errno));
+            rewrite_stream_free(st);
+            free(chunk);
+            return -1;
+        }
+        if (got == 0 || rewrite_stream_feed(st, chunk, (size_t)got) != 0)
             break;
-        emit_body(&st, chunk, (size_t)got);
     }
-    if (st.pending_cr)
-        strbuf_putc(&st.out, '\r');
-    flush_out(&st);
-    if (st.write_errno) {
-        errno = st.write_errno;
-        strbuf_printf(err, "write the message: %s", strerror(errno));
-        status = -2;
-    }
-    goto done;
-read_error:
-    strbuf_printf(err, "read the message: %s", strerror(errno));
-    status = -1;
-done:
-    strbuf_free(&line);
-    strbuf_free(&header);
-    strbuf_free(&scratch);
-    strbuf_free(&st.out);
-    free(reader);
-    return status;
+    free(chunk);
+    return rewrite_stream_end(st, err);
 }

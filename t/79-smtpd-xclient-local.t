@@ -59,7 +59,9 @@ tap.like(r.stdout, r"250 2\.0\.0 Ok: queued as \w+\n221 2\.0\.0 Bye\n$", "-S que
 msg, env = inst.captured()[-1]
 tap.ok("Aorigin=local" in env and "Auid=%d" % os.getuid() in env and "Aclient_address=127.0.0.1" in env
        and "Alog_client=localhost[127.0.0.1]" in env, "-S: origin=local, uid, localhost[127.0.0.1]")
-tap.ok(msg.startswith(b"Subject: local\n"), "-S: no Received line of smtpd's own (the chain adds the local one)")
+tap.like(msg.decode(), r"^Received: by mx\.example\.com \(postern, from userid %d\);\n\t[^\n]+\nSubject: local\n"
+         % os.getuid(), "-S: no Received line of smtpd's own, the local one of rewrite instead")
+tap.like(msg.decode(), r"\nFrom: me@example\.com\n\nx\n$", "-S: rewrite adds the missing headers of a local submission")
 tap.like(inst.log(), r"connect from localhost\[127\.0\.0\.1\]", "-S ignores the UCSPI variables")
 
 # the submission service of seed 000 demands TLS, which is not there yet:

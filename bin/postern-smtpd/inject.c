@@ -1,7 +1,14 @@
-/* inject.c - one message down the injection chain (doc/injection.md):
- * daemon_directory/postern-rewrite with the message streamed into fd 0 as
- * it arrives (never held whole in memory), then the envelope on fd 1, and
- * the verdict read from fd 3.  The Received header is written first.
+/* inject.c - one message down the injection chain (doc/injection.md), with
+ * rewrite run in-process (DESIGN.md, Privileges: rewrite holds no privilege
+ * of its own, and a fork and exec of postern-rewrite per message cost more
+ * than the boundary protects): the message goes through lib/rewrite's push
+ * stream into the queue stage's fd 0 as it arrives (never held whole in
+ * memory), the envelope, rewritten, on its fd 1 once the message is
+ * complete, and the verdict comes back on fd 3.  The queue stage is started
+ * by lib/queuestage.  The Received header is written first, so it counts
+ * towards hopcount_limit as it did when postern-rewrite read it.
+ * Should a filter ever have to stand between rewrite and queue, this is
+ * where smtpd would go back to exec'ing `postern-rewrite -- FILTER`.
  *
  * The queue id is known only once postern-queue has stored the message, so
  * the Received header carries no "id" clause (Postfix writes its queue id
@@ -9,7 +16,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,30 +24,36 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "envelope.h"
 #include "fdio.h"
 #include "log.h"
+#include "queuestage.h"
+#include "rewrite.h"
 #include "smtpd.h"
 #include "xalloc.h"
 
-#define INJECT_BUFFER 65536
-
 struct injection {
-    pid_t pid;
+    struct queue_stage stage;
     int message_fd, envelope_fd, status_fd;
     long long size;
-    int broken;                 /* the chain stopped reading */
-    struct strbuf buffer;
+    int broken;                 /* the stream stopped: bytes are dropped */
+    struct rewrite_stream *stream;
+    struct rewrite_message_info info;
+    struct strbuf sender;       /* the rewritten sender, for info */
+    char uid[32];               /* the uid attribute of a local submission */
 };
 
-/* Put fd on target in the child (clearing close-on-exec). */
-static void move_fd(int fd, int target)
+/* rewrite's settings, read once per process (before a zygote forks). */
+static struct rewrite_config rewrite_settings;
+static int rewrite_settings_loaded;
+
+/* Load rewrite's settings the first time only. */
+void inject_init(void)
 {
-    if (fd == target) {
-        fcntl(fd, F_SETFD, 0);
+    if (rewrite_settings_loaded)
         return;
-    }
-    if (dup2(fd, target) < 0)
-        _exit(71);
+    rewrite_config_load(&rewrite_settings);
+    rewrite_settings_loaded = 1;
 }
 
 /* Append the Received header (RFC 5321 section 4.4). */
@@ -74,6 +86,7 @@ static void received_header(struct session *s, struct strbuf *out)
 struct injection *inject_start(struct session *s)
 {
     int message[2], envelope[2], status[2];
+    inject_init();
     if (pipe2(message, O_CLOEXEC) < 0) {
         msg_warn_errno("pipe");
         goto fail;
@@ -92,59 +105,51 @@ struct injection *inject_start(struct session *s)
         close(envelope[1]);
         goto fail;
     }
-    struct strbuf path = STRBUF_INIT;
-    strbuf_printf(&path, "%s/postern-rewrite", conf_str("daemon_directory"));
-    pid_t pid = fork();
-    if (pid == 0) {
-        move_fd(message[0], 0);
-        move_fd(envelope[0], 1);
-        move_fd(status[1], 3);
-        if (!log_verbose()) {
-            int null = open("/dev/null", O_WRONLY);
-            if (null >= 0 && null != 2) {
-                dup2(null, 2);
-                close(null);
-            }
-        }
-        signal(SIGPIPE, SIG_DFL);
-        char *argv[] = {(char *)"postern-rewrite", NULL};
-        execv(path.s, argv);
-        _exit(71);
-    }
+    struct injection *inj = xcalloc(1, sizeof *inj);
+    int started = queue_stage_start(&inj->stage, message[0], envelope[0], status[1]);
+    int saved = errno;
     close(message[0]);
     close(envelope[0]);
     close(status[1]);
-    if (pid < 0) {
-        msg_warn_errno("fork");
+    if (started < 0) {
+        errno = saved;
+        msg_warn_errno("start the queue stage");
         close(message[1]);
         close(envelope[1]);
         close(status[0]);
-        strbuf_free(&path);
+        free(inj);
         goto fail;
     }
-    strbuf_free(&path);
-    struct injection *inj = xcalloc(1, sizeof *inj);
-    inj->pid = pid;
     inj->message_fd = message[1];
     inj->envelope_fd = envelope[1];
     inj->status_fd = status[0];
-    /* a local submission (-S) gets its Received line from the chain, as
+    /* what rewrite needs from the envelope before the message; the
+     * envelope itself is built at the end (rewrite_message_info_from on
+     * smtpd's envelope gives the same) */
+    inj->sender = (struct strbuf)STRBUF_INIT;
+    rewrite_address(&rewrite_settings, strbuf_str(&s->tx.sender), &inj->sender);
+    inj->info.local = s->local_submission;
+    inj->info.sender = strbuf_str(&inj->sender);
+    inj->info.full_name = NULL;
+    inj->info.uid = NULL;
+    if (s->local_submission) {
+        snprintf(inj->uid, sizeof inj->uid, "%ld", (long)getuid());
+        inj->info.uid = inj->uid;
+    }
+    inj->stream = rewrite_stream_begin(&rewrite_settings, &inj->info, inj->message_fd);
+    /* a local submission (-S) gets its Received line from rewrite, as
      * every origin=local message does ("by HOST (postern, from userid N)") */
-    if (!s->local_submission)
-        received_header(s, &inj->buffer);
+    if (!s->local_submission) {
+        struct strbuf received = STRBUF_INIT;
+        received_header(s, &received);
+        if (rewrite_stream_feed(inj->stream, received.s, received.len) != 0)
+            inj->broken = 1;
+        strbuf_free(&received);
+    }
     return inj;
 fail:
     reply(s, "451 4.3.0 Error: queue file write error");
     return NULL;
-}
-
-/* Send what is buffered to the chain; a chain that went away is noted,
- * and the rest of the message is read and dropped. */
-static void inject_flush(struct injection *inj)
-{
-    if (!inj->broken && inj->buffer.len && write_all(inj->message_fd, inj->buffer.s, inj->buffer.len) != 0)
-        inj->broken = 1;
-    strbuf_reset(&inj->buffer);
 }
 
 void inject_write(struct injection *inj, const void *bytes, size_t n)
@@ -152,9 +157,8 @@ void inject_write(struct injection *inj, const void *bytes, size_t n)
     inj->size += (long long)n;
     if (inj->broken)
         return;
-    strbuf_append(&inj->buffer, bytes, n);
-    if (inj->buffer.len >= INJECT_BUFFER)
-        inject_flush(inj);
+    if (rewrite_stream_feed(inj->stream, bytes, n) != 0)
+        inj->broken = 1;        /* the rest is read and dropped */
 }
 
 long long inject_size(const struct injection *inj)
@@ -162,53 +166,78 @@ long long inject_size(const struct injection *inj)
     return inj->size;
 }
 
-/* Close everything and reap the chain; returns its wait status. */
+/* Close everything and wait for the queue stage; returns its wait status. */
 static int inject_reap(struct injection *inj)
 {
+    rewrite_stream_free(inj->stream);
     if (inj->message_fd >= 0)
         close(inj->message_fd);
     if (inj->envelope_fd >= 0)
         close(inj->envelope_fd);
     if (inj->status_fd >= 0)
         close(inj->status_fd);
-    int wstatus = 0;
-    while (waitpid(inj->pid, &wstatus, 0) < 0 && errno == EINTR)
-        ;
-    strbuf_free(&inj->buffer);
+    int wstatus = queue_stage_wait(&inj->stage);
+    strbuf_free(&inj->sender);
     free(inj);
     return wstatus;
 }
 
 void inject_abort(struct injection *inj)
 {
-    /* the envelope never gets its end record: the chain stores nothing */
+    /* the envelope never gets its end record: the queue stores nothing */
     inject_reap(inj);
 }
 
-/* The envelope records (doc/injection.md). */
-static void write_envelope(struct session *s, struct strbuf *env)
+/* Add the NUL-terminated records of a buffer (type byte first) to env. */
+static void add_records(struct envelope *env, const struct strbuf *records)
+{
+    for (size_t at = 0; at < records->len;) {
+        const char *rec = records->s + at;
+        strlist_add(&env->records, rec);
+        at += strlen(rec) + 1;
+    }
+}
+
+/* The envelope as smtpd gives it (doc/injection.md), before rewrite. */
+static void build_envelope(struct session *s, struct envelope *env)
 {
     struct transaction *tx = &s->tx;
-    record_put(env, 'F', strbuf_str(&tx->sender));
-    strbuf_append(env, tx->recipients.s ? tx->recipients.s : "", tx->recipients.len);
-    strbuf_append(env, tx->attributes.s ? tx->attributes.s : "", tx->attributes.len);
-    record_putf(env, 'A', "origin=%s", s->local_submission ? "local" : "smtp");
+    struct strbuf attrs = STRBUF_INIT;
+    env->sender = xstrdup(strbuf_str(&tx->sender));
+    add_records(env, &tx->recipients);
+    add_records(env, &tx->attributes);
+    record_putf(&attrs, 'A', "origin=%s", s->local_submission ? "local" : "smtp");
     if (s->local_submission)
-        record_putf(env, 'A', "uid=%ld", (long)getuid());
+        record_putf(&attrs, 'A', "uid=%ld", (long)getuid());
     const struct forwarded *f = &s->forwarded;
     const char *name = f->set && f->name[0] ? f->name : s->client.name;
     const char *address = f->set && f->address[0] ? f->address : s->client.address;
     const char *port = f->set && f->port[0] ? f->port : s->client.port;
     const char *helo = f->set && f->helo[0] ? f->helo : strbuf_str(&s->helo);
-    record_putf(env, 'A', "client_name=%s", name);
-    record_putf(env, 'A', "client_address=%s", address);
+    record_putf(&attrs, 'A', "client_name=%s", name);
+    record_putf(&attrs, 'A', "client_address=%s", address);
     if (*port)
-        record_putf(env, 'A', "client_port=%s", port);
+        record_putf(&attrs, 'A', "client_port=%s", port);
     if (*helo)
-        record_putf(env, 'A', "helo_name=%s", helo);
-    record_putf(env, 'A', "protocol=%s", f->set && f->protocol[0] ? f->protocol : s->protocol);
-    record_putf(env, 'A', "log_client=%s[%s]", name, address);
-    record_end(env);
+        record_putf(&attrs, 'A', "helo_name=%s", helo);
+    record_putf(&attrs, 'A', "protocol=%s", f->set && f->protocol[0] ? f->protocol : s->protocol);
+    record_putf(&attrs, 'A', "log_client=%s[%s]", name, address);
+    add_records(env, &attrs);
+    strbuf_free(&attrs);
+}
+
+/* The rewritten envelope, with its end record, on the queue's fd 1. */
+static void send_envelope(struct session *s, struct injection *inj)
+{
+    struct envelope env = ENVELOPE_INIT;
+    struct strbuf records = STRBUF_INIT;
+    build_envelope(s, &env);
+    rewrite_envelope(&rewrite_settings, &env);
+    envelope_write(&env, &records);
+    if (write_all(inj->envelope_fd, records.s, records.len) != 0)
+        inj->broken = 1;        /* the queue went away: it says why on fd 3 */
+    strbuf_free(&records);
+    envelope_free(&env);
 }
 
 /* "NNN X.Y.Z text" from a Z or D record, with the default code. */
@@ -223,21 +252,27 @@ static void status_reply(const char *value, int default_code, struct strbuf *out
 
 int inject_finish(struct session *s, struct injection *inj, int size_exceeded)
 {
-    struct strbuf text = STRBUF_INIT;
+    struct strbuf text = STRBUF_INIT, why = STRBUF_INIT;
     int accepted = 0;
-    inject_flush(inj);
-    close(inj->message_fd);
-    inj->message_fd = -1;
     if (size_exceeded) {
         inject_reap(inj);
         strbuf_puts(&text, "552 5.3.4 Message size exceeds fixed limit");
         goto refused;
     }
-    struct strbuf env = STRBUF_INIT;
-    write_envelope(s, &env);
-    if (write_all(inj->envelope_fd, env.s, env.len) != 0)
-        inj->broken = 1;
-    strbuf_free(&env);
+    int r = rewrite_stream_end(inj->stream, &why);
+    inj->stream = NULL;
+    close(inj->message_fd);
+    inj->message_fd = -1;
+    if (r == REWRITE_TOO_MANY_HOPS) {
+        /* a mail loop: no envelope, so the queue stores nothing */
+        msg_warn("%s", strbuf_str(&why));
+        inject_reap(inj);
+        strbuf_puts(&text, "554 5.4.6 Too many hops");
+        goto refused;
+    }
+    /* a write error means the queue went away: it says why on fd 3 */
+    if (r == 0)
+        send_envelope(s, inj);
     close(inj->envelope_fd);
     inj->envelope_fd = -1;
     struct record_reader reader;
@@ -282,5 +317,6 @@ refused:
         strbuf_free(&sender);
     }
     strbuf_free(&text);
+    strbuf_free(&why);
     return accepted;
 }

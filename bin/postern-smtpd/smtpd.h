@@ -1,8 +1,8 @@
 /* smtpd.h - postern-smtpd's session state and the interfaces between its
  * files: io.c (buffered client I/O), command.c (the command loop and the
  * simple commands), mail.c (MAIL and RCPT with their ESMTP parameters),
- * data.c (DATA and BDAT), inject.c (the injection chain and the Received
- * header), policy*.c (the restriction engine), destination.c (where an
+ * data.c (DATA and BDAT), inject.c (the injection chain: rewrite
+ * in-process, the queue stage, the Received header), policy*.c (the restriction engine), destination.c (where an
  * address goes, for relay control), peer.c (who the client is).
  */
 #ifndef POSTERN_SMTPD_H
@@ -148,8 +148,12 @@ void cmd_data(struct session *s, char *args);
 void cmd_bdat(struct session *s, char *args);
 
 /* ---- inject.c ---- */
-/* Start the chain (daemon_directory/postern-rewrite) and write the Received
- * header into it.  NULL when it cannot start (reply given). */
+/* Read rewrite's settings, once per process: a zygote before it forks,
+ * else the first inject_start (an idle session never needs them). */
+void inject_init(void);
+/* Start the chain (rewrite in-process, then the queue stage of
+ * lib/queuestage.h) and write the Received header into it.  NULL when it
+ * cannot start (reply given). */
 struct injection *inject_start(struct session *s);
 /* Message bytes (LF line ends). */
 void inject_write(struct injection *inj, const void *bytes, size_t n);

@@ -1,11 +1,13 @@
 """smtpdtest.py - helpers for postern-smtpd's tests.
 
 An instance is a temporary directory with a main.cf whose daemon_directory
-holds a stand-in postern-rewrite: it reads the message, then the envelope
+holds a stand-in postern-queue (smtpd runs rewrite in-process and starts the
+queue stage itself): it reads the message, then the envelope
 (doc/injection.md), stores both under DIR/captured/ (NAME.done.msg, NAME.done.env), and answers
 on fd 3 with K and a queue id, or with what DIR/verdict says (a status
 record and an exit code), so the tests see exactly what smtpd hands to the
-chain.  The real chain is used by the end-to-end tests once it exists.
+queue, rewritten.  There is no postern-rewrite in that directory, so smtpd
+must not need one.  The real chain is used by the end-to-end tests once it exists.
 
 Connections are served the UCSPI way: a listener on a free loopback port
 accepts each connection and starts postern-smtpd with the socket as fd 0
@@ -20,8 +22,8 @@ import time
 
 import tap
 
-STAND_IN_REWRITE = r'''#!/bin/sh
-# stand-in for postern-rewrite: message (fd 0) to its end, then the envelope
+STAND_IN_QUEUE = r'''#!/bin/sh
+# stand-in for postern-queue: message (fd 0) to its end, then the envelope
 # (fd 1); store both, answer on fd 3
 base=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$base/captured"
@@ -51,7 +53,7 @@ class Instance:
         self.daemon_dir = os.path.join(self.dir, "libexec")
         os.makedirs(self.daemon_dir)
         os.makedirs(os.path.join(self.dir, "queue", "public"))
-        tap.write(os.path.join(self.daemon_dir, "postern-rewrite"), STAND_IN_REWRITE, 0o755)
+        tap.write(os.path.join(self.daemon_dir, "postern-queue"), STAND_IN_QUEUE, 0o755)
         base = {
             "myhostname": "mx.example.com",
             "mydomain": "example.com",
