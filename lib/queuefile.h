@@ -20,6 +20,7 @@ struct strbuf;
 #define QUEUE_HOLD      "hold"
 #define QUEUE_CORRUPT   "corrupt"
 #define QUEUE_TRIGGER   "public/qmgr"
+#define QUEUE_SERVICE   "public/queue"  /* the queue service (postern-queue -S) */
 
 /* Recipient status bytes. */
 #define RCPT_TODO       'R'
