@@ -9,6 +9,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -127,6 +128,8 @@ void zygote_wait(void)
         return;
     int fd = atoi(value);
     unsetenv(ZYGOTE_FD_VARIABLE);
+    /* the time zone is read here once, not by every child's first log line */
+    tzset();
     sigset_t chld, old;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
