@@ -275,4 +275,19 @@ r = inst.stop()
 tap.like(r.stdout, r"stopped the queue service \(pid %d\)" % (pid or -1), "postern stop stops it")
 tap.ok(not os.path.exists(socket_path), "and its socket is gone")
 tap.ok(service_pid() is None, "and its pid file")
+
+# --- the socket from systemd (LISTEN_FDS), as units/postern-queue.socket passes it
+activate = shutil.which("systemd-socket-activate")
+if activate:
+    act = tap.start([activate, "-l", socket_path, os.path.abspath(tap.prog("postern-queue")), "-S",
+                     "-c", inst.dir], stderr=subprocess.DEVNULL)
+    tap.ok(wait_until(lambda: os.path.exists(socket_path)), "systemd-socket-activate listens")
+    c, _, _, s_r = client(b"Subject: activated\n\nx\n", envelope("henry@localhost"))
+    tap.is_(status_of(c), 0, "a service started on the first connection serves it")
+    os.close(s_r)
+    tap.like(inst.log(), r"queue service: ready on the socket systemd passed", "on the passed socket")
+    tap.stop(act)
+else:
+    for _ in range(3):
+        tap.ok(True, "# SKIP systemd-socket-activate is not installed")
 tap.done()

@@ -30,8 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "config.h"
 #include "log.h"
 #include "queue.h"
@@ -64,17 +62,35 @@ static struct {
     int stopping;
 } service = {.listen_fd = -1, .signal_fd = -1, .pid_fd = -1};
 
-static int systemd_fds;             /* what sd_listen_fds() said */
+#define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
+
+static int systemd_fds;             /* how many sockets systemd passed */
+
+/* The sockets systemd passed (LISTEN_PID is ours, LISTEN_FDS), read by
+ * hand as postern-smtpd does: postern-queue is linked statically (it is
+ * also the injector exec'd per message), and libsystemd cannot be. */
+static int listen_fds(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
+        return 0;
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    char *end;
+    long n = strtol(fds, &end, 10);
+    return *end || n < 0 || n > 64 ? -1 : (int)n;
+}
 
 int service_prepare_fds(void)
 {
     int fd = -1;
-    systemd_fds = sd_listen_fds(1);
+    systemd_fds = listen_fds();
     if (systemd_fds == 1) {
-        fd = fcntl(SD_LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
+        fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
         if (fd < 0)
             _exit(EXIT_INTERNAL);
-        close(SD_LISTEN_FDS_START);
+        close(LISTEN_FDS_START);
     }
     for (int i = 0; i <= 3; i++)
         if (fcntl(i, F_GETFD) < 0 && open("/dev/null", O_RDWR) != i)
@@ -156,7 +172,6 @@ static void stop_listening(void)
     if (service.stopping)
         return;
     service.stopping = 1;
-    sd_notify(0, "STOPPING=1");
     if (service.bound && unlink(service.socket_path) < 0 && errno != ENOENT)
         msg_warn_errno("remove %s", service.socket_path);
 }
@@ -398,6 +413,11 @@ void service_run(int listen_fd, mode_t socket_mode)
         write_pid_file(queue_dir);
         listen_fd = bind_socket(queue_dir, socket_mode);
     }
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
+        msg_fatal("queue service: the socket systemd passed is not a listening socket "
+                  "(postern-queue.socket needs Accept=no)");
     service.listen_fd = listen_fd;
     int flags = fcntl(listen_fd, F_GETFL);
     if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
@@ -418,7 +438,6 @@ void service_run(int listen_fd, mode_t socket_mode)
     msg_info("queue service: ready on %s (process limit %zu)",
              service.socket_path ? service.socket_path : "the socket systemd passed",
              service.limit);
-    sd_notify(0, "READY=1");
     while (!service.stopping || service.used > 0) {
         serve_once();
         if (service.stopping && service.listen_fd >= 0) {
