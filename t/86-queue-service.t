@@ -247,9 +247,24 @@ tap.ok(len(inst.wait_for("erin", 2)) == 2, "both delivered")
 c, m_w, e_w, s_r = client()
 os.write(m_w, b"Subject: orphan\n\nthe service dies under me\n")
 tap.ok(wait_until(lambda: children_of(svc)), "a child serves the client")
+# and a sendmail whose connection the (stopped) service has not accepted yet
+os.kill(svc, 19)    # SIGSTOP
+waiting = subprocess.Popen([tap.prog("sendmail"), "ivan@localhost"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=dict(os.environ, **inst.env))
+waiting.stdin.write(b"Subject: never\n\nx\n")
+waiting.stdin.close()
+time.sleep(0.5)
+tap.ok(waiting.poll() is None, "a sendmail waits for the service")
 os.kill(svc, 9)
 limited.wait()
 tap.is_(status_of(c), "eof", "its client sees the connection end without a status (temporary failure)")
+try:
+    rc = waiting.wait(30)
+except subprocess.TimeoutExpired:
+    waiting.kill()
+    rc = waiting.wait()
+tap.is_(rc, 75, "the waiting sendmail gets a temporary failure (EX_TEMPFAIL), no exec behind its back")
 os.close(m_w)
 os.write(e_w, envelope("frank@localhost"))
 os.close(e_w)
@@ -266,6 +281,7 @@ r = inst.sendmail(["grace@localhost"], b"Subject: fallback\n\nx\n")
 tap.is_(r.returncode, 0, "with the real one, sendmail succeeds through the exec fallback")
 tap.is_(r.stderr, "", "silently")
 tap.ok(inst.wait_for("grace", 1), "and the mail is delivered")
+tap.is_(inst.delivered("ivan"), [], "the message whose service was killed was not stored")
 
 # --- postern start brings it back, postern stop stops it
 r = inst.start()
