@@ -64,14 +64,16 @@ LDLIBS    += $(PKG_LIBS)
 # connection rate rose by 40 % (bench/README).  They use only these
 # libraries (a map type that needs more, such as pgsql, is for proxy:).
 # glibc's NSS (getpwnam) still loads the system's libnss_*.so at run time:
-# rebuild after a glibc upgrade, as for any static program.  ASan cannot
+# rebuild after a glibc upgrade, as for any static program (the linker's
+# warnings saying so for getpwnam, getgrnam and getaddrinfo are silenced
+# with -w for these programs only).  ASan cannot
 # link statically, so SANITIZE=1 builds them dynamically.
 STATIC_PROGS ?= postern-smtpd postern-queue postern-rewrite postern-virtual postern-bounce
 STATIC_LIBS  := -lpcre2-8 -lbsd -lmd -lcdb
 ifeq ($(SANITIZE),1)
 STATIC_PROGS :=
 endif
-link_flags = $(if $(filter $(1),$(STATIC_PROGS)),-static-pie)
+link_flags = $(if $(filter $(1),$(STATIC_PROGS)),-static-pie -Wl$(comma)-w)
 link_libs  = $(if $(filter $(1),$(STATIC_PROGS)),$(STATIC_LIBS),$(LDLIBS))
 
 LIB_SRC   := $(wildcard lib/*.c maps/*.c)

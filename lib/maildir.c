@@ -22,6 +22,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "mailbox.h"
 #include "strbuf.h"
 
@@ -99,7 +100,8 @@ static int rename_noreplace(const char *from, const char *to)
         return -1;
     if (link(from, to) != 0)
         return -1;
-    unlink(from);
+    if (unlink(from) != 0)      /* delivered all the same: only tmp/ keeps a name */
+        msg_warn_errno("remove %s", from);
     return 0;
 }
 

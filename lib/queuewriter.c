@@ -1,8 +1,10 @@
 /* queuewriter.c - writing a new queue file (postern-queue): a temporary
- * dot-file in incoming/, one write for the records of a small message,
+ * dot-file in incoming/ (a file qmgr emptied and left in recycle/ when
+ * there is one, else a new file), one write for the records of a small message,
  * large writes for the content, fsync, rename to the queue id, fsync of the
  * directory (doc/queue-format.md, "Durability").  A file is named by an id
  * only once it is complete and on disk. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,6 +38,54 @@ static void make_id(struct queue_writer *w, long usec, ino_t inode)
              (unsigned long long)inode);
 }
 
+/* 1 when st is a file we may reuse: a plain file of ours with one name
+ * (in the sticky incoming/ we could not rename another user's file). */
+static int reusable(const struct stat *st)
+{
+    return S_ISREG(st->st_mode) && st->st_uid == geteuid() && st->st_nlink == 1;
+}
+
+/* Take an emptied file from recycle/ as our temporary file: renamed to
+ * tmp_name first, so no other injector can have it, then opened and
+ * truncated.  A new inode costs this file system more than the rest of
+ * the queue's work for a message; a reused one costs nothing.  0 with
+ * w->fd open, -1 when there is none (or no recycle/: an older queue). */
+static int take_recycled(struct queue_writer *w, const char *queue_dir)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/" QUEUE_RECYCLE, queue_dir);
+    int rfd = open(path.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    strbuf_free(&path);
+    if (rfd < 0)
+        return -1;
+    DIR *dir = fdopendir(rfd);
+    if (!dir) {
+        close(rfd);
+        return -1;
+    }
+    struct dirent *e;
+    int tries = 0;
+    while (w->fd < 0 && tries < 8 && (e = readdir(dir)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.'
+            || fstatat(rfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !reusable(&st))
+            continue;
+        tries++;
+        if (renameat2(rfd, e->d_name, w->dir_fd, w->tmp_name, RENAME_NOREPLACE) < 0)
+            continue;               /* another injector took it first */
+        int fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && fstat(fd, &st) == 0 && reusable(&st)) {
+            w->fd = fd;
+            break;
+        }
+        if (fd >= 0)
+            close(fd);
+        (void)unlinkat(w->dir_fd, w->tmp_name, 0);
+    }
+    closedir(dir);
+    return w->fd >= 0 ? 0 : -1;
+}
+
 int queue_writer_open(struct queue_writer *w, const char *queue_dir,
                       struct strbuf *err)
 {
@@ -51,10 +101,13 @@ int queue_writer_open(struct queue_writer *w, const char *queue_dir,
         return -1;
     }
     strbuf_free(&path);
-    do {
-        snprintf(w->tmp_name, sizeof w->tmp_name, ".tmp.%ld.%u", (long)getpid(), serial++);
-        w->fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
-    } while (w->fd < 0 && errno == EEXIST);
+    snprintf(w->tmp_name, sizeof w->tmp_name, ".tmp.%ld.%u", (long)getpid(), serial++);
+    if (take_recycled(w, queue_dir) < 0) {
+        do {
+            snprintf(w->tmp_name, sizeof w->tmp_name, ".tmp.%ld.%u", (long)getpid(), serial++);
+            w->fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
+        } while (w->fd < 0 && errno == EEXIST);
+    }
     struct stat st;
     if (w->fd < 0 || fstat(w->fd, &st) < 0) {
         set_errno_err(err, "create a queue file in " QUEUE_INCOMING);

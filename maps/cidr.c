@@ -167,16 +167,6 @@ static int take_pattern(struct cidr_table *table, int lineno, char **pp,
     return status;
 }
 
-/* Does line start with the word `word` (any case)?  Sets *rest after it. */
-static int starts_with_word(char *line, const char *word, char **rest)
-{
-    size_t n = strlen(word);
-    if (strncasecmp(line, word, n) != 0 || isalnum((unsigned char)line[n]))
-        return 0;
-    *rest = line + n;
-    return 1;
-}
-
 /* Skip blanks. */
 static char *skip_blanks(char *p)
 {
@@ -190,7 +180,7 @@ static int parse_line(void *opaque, char *line, int lineno, struct strbuf *err)
 {
     struct cidr_table *table = opaque;
     char *p;
-    if (starts_with_word(line, "if", &p)) {
+    if (rule_keyword(line, "if", &p)) {
         struct cidr_rule *rule = new_rule(table, CIDR_IF, lineno);
         if (take_pattern(table, lineno, &p, rule, err) != 0)
             return -1;
@@ -202,7 +192,7 @@ static int parse_line(void *opaque, char *line, int lineno, struct strbuf *err)
         rule_nesting_open(&table->nesting, table->count - 1, lineno);
         return 0;
     }
-    if (starts_with_word(line, "endif", &p)) {
+    if (rule_keyword(line, "endif", &p)) {
         size_t if_rule;
         if (rule_nesting_close(&table->nesting, table->lines, lineno, p, err, &if_rule) != 0)
             return -1;

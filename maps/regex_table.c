@@ -269,16 +269,6 @@ static int parse_match_rule(struct regex_table *table, int lineno, char *p,
     return 0;
 }
 
-/* Does line start with the word `word` (any case)?  Sets *rest after it. */
-static int starts_with_word(char *line, const char *word, char **rest)
-{
-    size_t n = strlen(word);
-    if (strncasecmp(line, word, n) != 0 || isalnum((unsigned char)line[n]))
-        return 0;
-    *rest = line + n;
-    return 1;
-}
-
 /* Parse one logical line into the table. */
 static int parse_line(void *opaque, char *line, int lineno, struct strbuf *err)
 {
@@ -286,7 +276,7 @@ static int parse_line(void *opaque, char *line, int lineno, struct strbuf *err)
     char *p;
     if (!isalnum((unsigned char)line[0]))
         return parse_match_rule(table, lineno, line, err);
-    if (starts_with_word(line, "if", &p)) {
+    if (rule_keyword(line, "if", &p)) {
         struct pattern_text pat;
         while (textlines_is_blank((unsigned char)*p))
             p++;
@@ -308,7 +298,7 @@ static int parse_line(void *opaque, char *line, int lineno, struct strbuf *err)
         rule_nesting_open(&table->nesting, table->count - 1, lineno);
         return 0;
     }
-    if (starts_with_word(line, "endif", &p)) {
+    if (rule_keyword(line, "endif", &p)) {
         size_t if_rule;
         if (rule_nesting_close(&table->nesting, table->lines, lineno, p, err, &if_rule) != 0)
             return -1;

@@ -2,10 +2,22 @@
  * tables (see rulenest.h). */
 #include <stdlib.h>
 
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
 #include "rulenest.h"
 #include "strbuf.h"
 #include "textlines.h"
 #include "xalloc.h"
+
+int rule_keyword(char *line, const char *word, char **rest)
+{
+    size_t n = strlen(word);
+    if (strncasecmp(line, word, n) != 0 || isalnum((unsigned char)line[n]))
+        return 0;
+    *rest = line + n;
+    return 1;
+}
 
 void rule_nesting_open(struct rule_nesting *nesting, size_t rule, int lineno)
 {

@@ -16,6 +16,10 @@ struct rule_nesting {
     size_t depth, alloc;
 };
 
+/* Does line start with the keyword `word` ("if", "endif"; any case, not
+ * followed by a letter or digit)?  Sets *rest after it. */
+int rule_keyword(char *line, const char *word, char **rest);
+
 /* The "if" rule at index `rule` (on line lineno) is open. */
 void rule_nesting_open(struct rule_nesting *nesting, size_t rule, int lineno);
 /* An "endif" on line lineno, `rest` the text after the word (a warning

@@ -1,10 +1,13 @@
 /* retry.c - the end of a message's round in the active queue: expiry
  * (maximal_queue_lifetime, bounce_queue_lifetime for the null sender),
  * notices (non-delivery, delay warning, success), then either removal
- * (nothing left to do) or deferred/ with the next attempt time as mtime:
+ * (nothing left to do: the emptied file goes to recycle/ for an injector
+ * to reuse, doc/queue-format.md) or deferred/ with the next attempt time as mtime:
  * the time the message has spent in the queue, between
  * minimal_backoff_time and maximal_backoff_time, as Postfix's qmgr. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +115,49 @@ static void defer_message(struct qmgr_message *msg, time_t now)
         qmgr.deferred_count++;
 }
 
+/* Remove a finished message from active/: emptied and renamed into
+ * recycle/, where postern-queue takes it for a new message instead of
+ * creating a file (a new inode and a freed one cost this file system more
+ * than the rest of the queue's work); unlinked when recycle/ is full or
+ * missing.  The content is gone before the name moves. */
+static void remove_message(struct qmgr_message *msg)
+{
+    static size_t recycled;     /* files put there since the last count */
+    static size_t counted;      /* files found there at the last count */
+    static unsigned calls;
+    struct strbuf path = STRBUF_INIT, to = STRBUF_INIT;
+    strbuf_printf(&path, "%s/%s", QUEUE_ACTIVE, msg->id);
+    if (calls++ % 64 == 0) {    /* injectors take files: look again now and then */
+        int dfd = queue_dir_fd(QUEUE_RECYCLE);
+        DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+        counted = QUEUE_RECYCLE_MAX;        /* no recycle/ (an older queue): unlink */
+        if (dir) {
+            counted = 0;
+            for (struct dirent *e; (e = readdir(dir)) != NULL;)
+                counted += e->d_name[0] != '.';
+            closedir(dir);
+            recycled = 0;
+        } else if (dfd >= 0) {
+            close(dfd);
+        }
+    }
+    int done = 0;
+    if (counted + recycled < QUEUE_RECYCLE_MAX && ftruncate(msg->fd, 0) == 0) {
+        strbuf_printf(&to, "%s/%s", QUEUE_RECYCLE, msg->id);
+        if (renameat2(qmgr.queue_fd, strbuf_str(&path), qmgr.queue_fd, strbuf_str(&to),
+                      RENAME_NOREPLACE) == 0) {
+            recycled++;
+            done = 1;
+        }
+    }
+    if (!done && unlinkat(qmgr.queue_fd, strbuf_str(&path), 0) != 0 && errno != ENOENT)
+        msg_warn_errno("%s: remove", msg->id);
+    else
+        msg_info("%s: removed", msg->id);
+    strbuf_free(&path);
+    strbuf_free(&to);
+}
+
 void message_round_done(struct qmgr_message *msg)
 {
     time_t now = time(NULL);
@@ -127,13 +173,7 @@ void message_round_done(struct qmgr_message *msg)
         if (msg->qf.rcpt[i].status != RCPT_DONE)
             left = 1;
     if (!left) {
-        struct strbuf path = STRBUF_INIT;
-        strbuf_printf(&path, "%s/%s", QUEUE_ACTIVE, msg->id);
-        if (unlinkat(qmgr.queue_fd, strbuf_str(&path), 0) != 0 && errno != ENOENT)
-            msg_warn_errno("%s: remove", msg->id);
-        else
-            msg_info("%s: removed", msg->id);
-        strbuf_free(&path);
+        remove_message(msg);
     } else {
         message_sync(msg);
         defer_message(msg, now);

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+# Recycled queue files (doc/queue-format.md, "Recycled files"): when a
+# message is done, qmgr empties its file and moves it to recycle/; the next
+# injection takes that file instead of creating one.  What an administrator
+# sees: the queue id's inode part repeats, recycle/ holds only empty files
+# of the injector's own user, and nothing is lost when recycle/ is missing
+# or holds a file the injector may not use.
+import os
+import re
+import sys
+import time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from tap import *
+from instance import Instance, missing_programs
+
+missing = missing_programs()
+if missing:
+    skip_all("not built yet: " + ", ".join(missing))
+
+inst = Instance("--domain", "example.com")
+is_(inst.init.returncode, 0, "postern init exits 0")
+recycle = os.path.join(inst.dir, "queue", "recycle")
+ok(os.path.isdir(recycle), "postern init creates queue/recycle")
+is_(oct(os.stat(recycle).st_mode & 0o7777), "0o770", "mode 0770: the owner and the injector's group only")
+r = inst.start()
+is_(r.returncode, 0, "postern start exits 0")
+
+
+def send(n):
+    r = inst.sendmail(["-f", "sender@example.com", "alice@example.com"],
+                      f"Subject: recycled {n}\n\nmessage {n}\n".encode())
+    return r.returncode
+
+
+def queue_ids():
+    """The queue ids of the messages queued so far, in order."""
+    return list(dict.fromkeys(re.findall(r"postern/queue\[\d+\]: ([0-9A-F]+): ", inst.log())))
+
+
+def wait_recycled(count, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        names = os.listdir(recycle)
+        if len(names) >= count:
+            return names
+        time.sleep(0.05)
+    return os.listdir(recycle)
+
+
+is_(send(1), 0, "first message queued")
+is_(len(inst.wait_for("alice", 1)), 1, "and delivered")
+names = wait_recycled(1)
+is_(len(names), 1, "its queue file is in recycle/ afterwards")
+first = queue_ids()[0]
+ok(names and names[0] == first, "under its queue id")
+ok(names and os.path.getsize(os.path.join(recycle, names[0])) == 0, "emptied: the message is no longer on disk")
+inode = os.stat(os.path.join(recycle, names[0])).st_ino if names else -1
+
+is_(send(2), 0, "second message queued")
+got = inst.wait_for("alice", 2)
+ok(len(got) == 2 and b"message 2" in got[1], "and delivered")
+ids = queue_ids()
+ok(len(ids) == 2 and ids[1].endswith(f"{inode:X}"),
+   "the second message reused the first one's file (same inode in its queue id)")
+names = wait_recycled(1)
+ok(len(names) == 1 and os.stat(os.path.join(recycle, names[0])).st_ino == inode,
+   "and that file is back in recycle/ (no file created or removed)")
+
+# a file of another user is left alone: in the sticky incoming/ the
+# injector could not rename it to its queue id
+if os.getuid() == 0:
+    stranger = os.path.join(recycle, "STRANGER")
+    write(stranger, "")
+    os.chown(stranger, 65534, 65534)
+    for name in names:                      # only the stranger's file is there
+        os.unlink(os.path.join(recycle, name))
+    is_(send(3), 0, "a message with only another user's file in recycle/ is queued")
+    ok(len(inst.wait_for("alice", 3)) == 3, "and delivered")
+    ok(os.path.exists(stranger) and os.stat(stranger).st_uid == 65534,
+       "the other user's file was not taken")
+    os.unlink(stranger)
+else:
+    for _ in range(3):
+        ok(True, "# SKIP needs root to make a file of another user")
+    send(3)
+    inst.wait_for("alice", 3)
+
+# an older queue without recycle/: files are created and removed as before
+for name in os.listdir(recycle):
+    os.unlink(os.path.join(recycle, name))
+os.rmdir(recycle)
+is_(send(4), 0, "without recycle/, a message is queued")
+ok(len(inst.wait_for("alice", 4)) == 4, "and delivered")
+time.sleep(0.3)
+is_(sum(inst.queue_counts().values()), 0, "and its queue file removed")
+ok(not os.path.exists(recycle), "recycle/ is not made behind the administrator's back")
+r = inst.postern("queue", "init")
+ok(os.path.isdir(recycle), "postern queue init adds recycle/ to an existing queue")
+inst.stop()
+done()
