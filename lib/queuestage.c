@@ -1,9 +1,11 @@
 /* queuestage.c - starting postern-queue (queuestage.h): pass the three
  * descriptors to the queue service over its unix socket (the protocol of
- * bin/postern-queue/service.c, doc/injection.md), or else fork and exec
+ * bin/postern-queue/service.c, doc/injection.md), or else - no service, or
+ * none that takes us within 2 seconds - fork and exec
  * daemon_directory/postern-queue with them in place. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 
 #define EXIT_INTERNAL           81
 #define EXIT_REFUSED_FOR_NOW    71
+#define QUEUE_SERVICE_WAIT_MS   2000    /* for the service's 'R' */
 
 /* Put fd on target in the child, without close-on-exec. */
 static int place_fd(int fd, int target)
@@ -89,6 +92,34 @@ static int connect_service(void)
     return fd;
 }
 
+/* Wait for the service's 'R' (it has accepted us and has a slot).  0, or
+ * -1 when it does not come within QUEUE_SERVICE_WAIT_MS (the service is at
+ * its process limit or hung) or the connection ends. */
+static int wait_ready(int conn)
+{
+    struct pollfd p = {.fd = conn, .events = POLLIN};
+    int r;
+    do
+        r = poll(&p, 1, QUEUE_SERVICE_WAIT_MS);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0) {
+        if (r == 0)
+            errno = ETIMEDOUT;
+        return -1;
+    }
+    char byte;
+    ssize_t n;
+    do
+        n = read(conn, &byte, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1 || byte != 'R') {
+        if (n >= 0)
+            errno = n == 0 ? ECONNRESET : EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
 /* Send the request: one byte 'Q' with the descriptors.  0 or -1 (errno). */
 static int send_request(int conn, int message_fd, int envelope_fd, int status_fd)
 {
@@ -130,6 +161,13 @@ static int start_through_service(struct queue_stage *stage, int message_fd, int 
         if (errno != ENOENT && errno != ECONNREFUSED && errno != EACCES && !warned++)
             msg_warn_errno("connect to the queue service in %s/" QUEUE_SERVICE
                            "; running postern-queue instead", conf_str("queue_directory"));
+        return -1;
+    }
+    if (wait_ready(conn) < 0) {
+        if (!warned++)
+            msg_warn_errno("the queue service did not take the message within %d ms; "
+                           "running postern-queue instead", QUEUE_SERVICE_WAIT_MS);
+        close(conn);
         return -1;
     }
     if (send_request(conn, message_fd, envelope_fd, status_fd) < 0) {

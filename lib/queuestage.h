@@ -9,7 +9,9 @@
  * queue_directory/public/queue), which forks an injection for them; when
  * no service listens there (no socket, nobody listening, no permission) it
  * forks and execs the (set-group-id) daemon_directory/postern-queue
- * instead, silently (other errors: warned about once per process).  The
+ * instead, silently; so it does, with a warning once per process, on other
+ * errors and when the service does not accept within 2 seconds (at its
+ * process limit, or hung): nothing has been passed to it then.  The
  * caller sees only a handle and, at the end, a wait status as waitpid(2)
  * gives it, either way; a service that goes away before it reports a
  * status reads as exit 81 (temporary). */

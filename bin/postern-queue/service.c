@@ -5,10 +5,13 @@
  * injection of inject.c on the descriptors the client passed, and the
  * child's wait status goes back to the client when it ends.
  *
- * Protocol, per connection: the client sends one byte 'Q' with two or three
- * descriptors (SCM_RIGHTS): the message, the envelope and, optionally, the
- * status channel; the service answers with the child's wait status as a
- * 4-byte int (host order) and closes.  A connection closed without a
+ * Protocol, per connection: the service sends one byte 'R' when it accepts
+ * (it has a slot for the client); the client then sends one byte 'Q' with
+ * two or three descriptors (SCM_RIGHTS): the message, the envelope and,
+ * optionally, the status channel; the service answers with the child's
+ * wait status as a 4-byte int (host order) and closes.  (A client that
+ * gets no 'R' in time may give up and run postern-queue itself: it has
+ * passed nothing yet.)  A connection closed without a
  * status means a temporary failure.  The client's uid (SO_PEERCRED) is the
  * caller's uid of a set-group-id injector.  At most default_process_limit
  * connections are served at once; beyond that the service stops accepting
@@ -40,6 +43,7 @@
 #define REQUEST_TIMEOUT_MS  10000   /* a client sends its descriptors at once */
 #define LISTEN_BACKLOG      128
 #define REQUEST_BYTE        'Q'
+#define READY_BYTE          'R'
 
 /* One client connection: waiting for its descriptors (pid 0), or served
  * by a child (pid > 0). */
@@ -210,6 +214,12 @@ static void accept_clients(void)
         if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
             msg_warn_errno("SO_PEERCRED");
             close(conn);
+            continue;
+        }
+        /* ready: only now may the client pass its descriptors */
+        static const char ready = READY_BYTE;
+        if (send(conn, &ready, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
+            close(conn);            /* the client gave up waiting */
             continue;
         }
         struct slot *s = free_slot();
