@@ -25,7 +25,7 @@ struct strbuf;
  * creating and removing a file costs more than everything else the queue
  * does for a message (doc/queue-format.md, "Recycled files"). */
 #define QUEUE_RECYCLE   "recycle"
-#define QUEUE_RECYCLE_MAX 256       /* files kept there at most */
+#define QUEUE_RECYCLE_SLOTS 64      /* its files are named 0 to 63 */
 
 /* Recipient status bytes. */
 #define RCPT_TODO       'R'

@@ -4,7 +4,6 @@
  * large writes for the content, fsync, rename to the queue id, fsync of the
  * directory (doc/queue-format.md, "Durability").  A file is named by an id
  * only once it is complete and on disk. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,33 +44,31 @@ static int reusable(const struct stat *st)
     return S_ISREG(st->st_mode) && st->st_uid == geteuid() && st->st_nlink == 1;
 }
 
-/* Take an emptied file from recycle/ as our temporary file: renamed to
- * tmp_name first, so no other injector can have it, then opened and
- * truncated.  A new inode costs this file system more than the rest of
- * the queue's work for a message; a reused one costs nothing.  0 with
- * w->fd open, -1 when there is none (or no recycle/: an older queue). */
+/* Take an emptied file from a slot of recycle/ as our temporary file:
+ * renamed to tmp_name first, so no other injector can have it, then
+ * opened and truncated.  A new inode costs this file system more than the
+ * rest of the queue's work for a message; a reused one costs nothing.  The
+ * slots have fixed names, so no directory is read: each is looked at from
+ * a random one on (a name that is not there costs a dcache lookup).  0 with w->fd open, -1
+ * when none was free (or there is no recycle/: an older queue). */
 static int take_recycled(struct queue_writer *w, const char *queue_dir)
 {
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/" QUEUE_RECYCLE, queue_dir);
-    int rfd = open(path.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rfd = open(path.s, O_PATH | O_DIRECTORY | O_CLOEXEC);
     strbuf_free(&path);
     if (rfd < 0)
         return -1;
-    DIR *dir = fdopendir(rfd);
-    if (!dir) {
-        close(rfd);
-        return -1;
-    }
-    struct dirent *e;
-    int tries = 0;
-    while (w->fd < 0 && tries < 8 && (e = readdir(dir)) != NULL) {
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    unsigned start = (unsigned)getpid() * 31u + (unsigned)now.tv_usec;
+    for (unsigned i = 0; w->fd < 0 && i < QUEUE_RECYCLE_SLOTS; i++) {
+        char slot[16];
         struct stat st;
-        if (e->d_name[0] == '.'
-            || fstatat(rfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !reusable(&st))
+        snprintf(slot, sizeof slot, "%u", (start + i) % QUEUE_RECYCLE_SLOTS);
+        if (fstatat(rfd, slot, &st, AT_SYMLINK_NOFOLLOW) < 0 || !reusable(&st))
             continue;
-        tries++;
-        if (renameat2(rfd, e->d_name, w->dir_fd, w->tmp_name, RENAME_NOREPLACE) < 0)
+        if (renameat2(rfd, slot, w->dir_fd, w->tmp_name, RENAME_NOREPLACE) < 0)
             continue;               /* another injector took it first */
         int fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0 && fstat(fd, &st) == 0 && reusable(&st)) {
@@ -82,7 +79,7 @@ static int take_recycled(struct queue_writer *w, const char *queue_dir)
             close(fd);
         (void)unlinkat(w->dir_fd, w->tmp_name, 0);
     }
-    closedir(dir);
+    close(rfd);
     return w->fd >= 0 ? 0 : -1;
 }
 

@@ -51,8 +51,7 @@ is_(send(1), 0, "first message queued")
 is_(len(inst.wait_for("alice", 1)), 1, "and delivered")
 names = wait_recycled(1)
 is_(len(names), 1, "its queue file is in recycle/ afterwards")
-first = queue_ids()[0]
-ok(names and names[0] == first, "under its queue id")
+ok(names and names[0].isdigit() and int(names[0]) < 64, "in one of its 64 slots")
 ok(names and os.path.getsize(os.path.join(recycle, names[0])) == 0, "emptied: the message is no longer on disk")
 inode = os.stat(os.path.join(recycle, names[0])).st_ino if names else -1
 
@@ -96,5 +95,19 @@ is_(sum(inst.queue_counts().values()), 0, "and its queue file removed")
 ok(not os.path.exists(recycle), "recycle/ is not made behind the administrator's back")
 r = inst.postern("queue", "init")
 ok(os.path.isdir(recycle), "postern queue init adds recycle/ to an existing queue")
+inst.stop()
+
+# qmgr empties a finished file before it renames it into recycle/; stopped
+# in between it leaves an empty active/ID, which is finished, not corrupt
+emptied = os.path.join(inst.dir, "queue", "active", "1A2B3C4D5E")
+write(emptied, "")
+r = inst.start()
+is_(r.returncode, 0, "the instance starts again")
+end = time.time() + 10
+while os.path.exists(emptied) and time.time() < end:
+    time.sleep(0.05)
+ok(not os.path.exists(emptied), "an empty file left in active/ is removed at start")
+like(inst.log(), r"1A2B3C4D5E: removed \(finished before a restart\)", "with a log line saying why")
+is_(inst.queue_counts()["corrupt"], 0, "and not moved to corrupt/")
 inst.stop()
 done()

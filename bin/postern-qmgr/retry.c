@@ -5,7 +5,6 @@
  * to reuse, doc/queue-format.md) or deferred/ with the next attempt time as mtime:
  * the time the message has spent in the queue, between
  * minimal_backoff_time and maximal_backoff_time, as Postfix's qmgr. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -115,39 +114,27 @@ static void defer_message(struct qmgr_message *msg, time_t now)
         qmgr.deferred_count++;
 }
 
-/* Remove a finished message from active/: emptied and renamed into
- * recycle/, where postern-queue takes it for a new message instead of
- * creating a file (a new inode and a freed one cost this file system more
- * than the rest of the queue's work); unlinked when recycle/ is full or
- * missing.  The content is gone before the name moves. */
+/* Remove a finished message from active/: emptied and renamed into a
+ * free slot of recycle/, where postern-queue takes it for a new message
+ * instead of creating a file (a new inode and a freed one cost this file
+ * system more than the rest of the queue's work); unlinked when the slots
+ * tried are taken or there is no recycle/.  The content is gone before
+ * the name moves. */
 static void remove_message(struct qmgr_message *msg)
 {
-    static size_t recycled;     /* files put there since the last count */
-    static size_t counted;      /* files found there at the last count */
-    static unsigned calls;
+    static unsigned next_slot;
     struct strbuf path = STRBUF_INIT, to = STRBUF_INIT;
     strbuf_printf(&path, "%s/%s", QUEUE_ACTIVE, msg->id);
-    if (calls++ % 64 == 0) {    /* injectors take files: look again now and then */
-        int dfd = queue_dir_fd(QUEUE_RECYCLE);
-        DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
-        counted = QUEUE_RECYCLE_MAX;        /* no recycle/ (an older queue): unlink */
-        if (dir) {
-            counted = 0;
-            for (struct dirent *e; (e = readdir(dir)) != NULL;)
-                counted += e->d_name[0] != '.';
-            closedir(dir);
-            recycled = 0;
-        } else if (dfd >= 0) {
-            close(dfd);
-        }
-    }
     int done = 0;
-    if (counted + recycled < QUEUE_RECYCLE_MAX && ftruncate(msg->fd, 0) == 0) {
-        strbuf_printf(&to, "%s/%s", QUEUE_RECYCLE, msg->id);
-        if (renameat2(qmgr.queue_fd, strbuf_str(&path), qmgr.queue_fd, strbuf_str(&to),
-                      RENAME_NOREPLACE) == 0) {
-            recycled++;
-            done = 1;
+    if (ftruncate(msg->fd, 0) == 0) {
+        for (int i = 0; !done && i < 8; i++) {
+            strbuf_reset(&to);
+            strbuf_printf(&to, "%s/%u", QUEUE_RECYCLE, next_slot++ % QUEUE_RECYCLE_SLOTS);
+            if (renameat2(qmgr.queue_fd, strbuf_str(&path), qmgr.queue_fd, strbuf_str(&to),
+                          RENAME_NOREPLACE) == 0)
+                done = 1;
+            else if (errno != EEXIST)
+                break;              /* no recycle/ (an older queue) */
         }
     }
     if (!done && unlinkat(qmgr.queue_fd, strbuf_str(&path), 0) != 0 && errno != ENOENT)

@@ -100,11 +100,25 @@ static int take_message(const char *queue, const char *id, int flush)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/%s", QUEUE_ACTIVE, id);
     int fd = openat(qmgr.queue_fd, strbuf_str(&path), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    strbuf_free(&path);
     if (fd < 0) {
         msg_warn_errno("%s: open in %s", id, QUEUE_ACTIVE);
+        strbuf_free(&path);
         return 0;
     }
+    /* an empty file is a finished message that qmgr emptied for recycle/
+     * and could not move before it was stopped (retry.c): the queue
+     * never names an incomplete file */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size == 0) {
+        if (unlinkat(qmgr.queue_fd, strbuf_str(&path), 0) != 0 && errno != ENOENT)
+            msg_warn_errno("%s: remove", id);
+        else
+            msg_info("%s: removed (finished before a restart)", id);
+        strbuf_free(&path);
+        close(fd);
+        return 0;
+    }
+    strbuf_free(&path);
     struct qmgr_message *msg = xcalloc(1, sizeof *msg);
     msg->id = xstrdup(id);
     msg->fd = fd;
