@@ -20,6 +20,7 @@ struct strbuf;
 #define QUEUE_HOLD      "hold"
 #define QUEUE_CORRUPT   "corrupt"
 #define QUEUE_TRIGGER   "public/qmgr"
+#define QUEUE_SERVICE   "public/queue"  /* the queue service (postern-queue -S) */
 /* Emptied queue files that qmgr keeps for injectors to reuse: on ext4
  * creating and removing a file costs more than everything else the queue
  * does for a message (doc/queue-format.md, "Recycled files"). */

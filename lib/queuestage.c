@@ -1,21 +1,30 @@
-/* queuestage.c - starting postern-queue (queuestage.h): fork and exec
- * daemon_directory/postern-queue with the three descriptors in place. */
+/* queuestage.c - starting postern-queue (queuestage.h): pass the three
+ * descriptors to the queue service over its unix socket (the protocol of
+ * bin/postern-queue/service.c, doc/injection.md), or else - no service, or
+ * none that takes us within 2 seconds - fork and exec
+ * daemon_directory/postern-queue with them in place. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "fdio.h"
 #include "log.h"
+#include "queuefile.h"
 #include "queuestage.h"
 #include "strbuf.h"
 
 #define EXIT_INTERNAL           81
 #define EXIT_REFUSED_FOR_NOW    71
+#define QUEUE_SERVICE_WAIT_MS   2000    /* for the service's 'R' */
 
 /* Put fd on target in the child, without close-on-exec. */
 static int place_fd(int fd, int target)
@@ -53,8 +62,134 @@ static _Noreturn void exec_queue(const char *path, int message_fd, int envelope_
     _exit(EXIT_REFUSED_FOR_NOW);
 }
 
+/* Connect to the queue service; the socket, or -1: errno ENOENT,
+ * ECONNREFUSED or EACCES when no service is there for us. */
+static int connect_service(void)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/" QUEUE_SERVICE, conf_str("queue_directory"));
+    if (path.len >= sizeof sun.sun_path) {
+        strbuf_free(&path);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sun.sun_path, path.s, path.len + 1);
+    strbuf_free(&path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int r;
+    do
+        r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* Wait for the service's 'R' (it has accepted us and has a slot).  0, or
+ * -1 when it does not come within QUEUE_SERVICE_WAIT_MS (the service is at
+ * its process limit or hung) or the connection ends. */
+static int wait_ready(int conn)
+{
+    struct pollfd p = {.fd = conn, .events = POLLIN};
+    int r;
+    do
+        r = poll(&p, 1, QUEUE_SERVICE_WAIT_MS);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0) {
+        if (r == 0)
+            errno = ETIMEDOUT;
+        return -1;
+    }
+    char byte;
+    ssize_t n;
+    do
+        n = read(conn, &byte, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1 || byte != 'R') {
+        if (n >= 0)
+            errno = n == 0 ? ECONNRESET : EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+/* Send the request: one byte 'Q' with the descriptors.  0 or -1 (errno). */
+static int send_request(int conn, int message_fd, int envelope_fd, int status_fd)
+{
+    int fds[3] = {message_fd, envelope_fd, status_fd};
+    size_t count = status_fd >= 0 ? 3 : 2;
+    char byte = 'Q';
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(3 * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    memset(&control, 0, sizeof control);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
+    memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
+    ssize_t n;
+    do
+        n = sendmsg(conn, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
+
+/* Hand the descriptors to the queue service; 0, or -1 when it is not
+ * there or failed (the caller then runs the injector itself). */
+static int start_through_service(struct queue_stage *stage, int message_fd, int envelope_fd,
+                                 int status_fd)
+{
+    static int warned;
+    int conn = connect_service();
+    if (conn < 0) {
+        if (errno != ENOENT && errno != ECONNREFUSED && errno != EACCES && !warned++)
+            msg_warn_errno("connect to the queue service in %s/" QUEUE_SERVICE
+                           "; running postern-queue instead", conf_str("queue_directory"));
+        return -1;
+    }
+    if (wait_ready(conn) < 0) {
+        if (!warned++)
+            msg_warn_errno("the queue service did not take the message within %d ms; "
+                           "running postern-queue instead", QUEUE_SERVICE_WAIT_MS);
+        close(conn);
+        return -1;
+    }
+    if (send_request(conn, message_fd, envelope_fd, status_fd) < 0) {
+        if (!warned++)
+            msg_warn_errno("pass the message to the queue service; running postern-queue instead");
+        close(conn);
+        return -1;
+    }
+    stage->service = 1;
+    stage->conn = conn;
+    stage->pid = -1;
+    return 0;
+}
+
 int queue_stage_start(struct queue_stage *stage, int message_fd, int envelope_fd, int status_fd)
 {
+    stage->service = 0;
+    stage->conn = -1;
+    if (status_fd >= 0 && fcntl(status_fd, F_GETFD) < 0)
+        status_fd = -1;
+    if (start_through_service(stage, message_fd, envelope_fd, status_fd) == 0)
+        return 0;
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/postern-queue", conf_str("daemon_directory"));
     stage->pid = fork();
@@ -69,9 +204,39 @@ int queue_stage_start(struct queue_stage *stage, int message_fd, int envelope_fd
     return 0;
 }
 
+/* The wait status the service reports when its child ends; exit 81 when
+ * the connection ends without one (the service was killed). */
+static int service_status(struct queue_stage *stage)
+{
+    int32_t word;
+    size_t got = 0;
+    while (got < sizeof word) {
+        ssize_t n = read(stage->conn, (char *)&word + got, sizeof word - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0)
+                msg_warn_errno("read from the queue service");
+            else
+                msg_warn("the queue service ended the connection without a status");
+            close(stage->conn);
+            stage->conn = -1;
+            stage->service = 0;
+            return EXIT_INTERNAL << 8;
+        }
+        got += (size_t)n;
+    }
+    close(stage->conn);
+    stage->conn = -1;
+    stage->service = 0;
+    return word;
+}
+
 int queue_stage_wait(struct queue_stage *stage)
 {
     int status;
+    if (stage->service)
+        return service_status(stage);
     if (stage->pid <= 0)
         return EXIT_INTERNAL << 8;
     while (waitpid(stage->pid, &status, 0) < 0) {

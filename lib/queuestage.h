@@ -4,9 +4,17 @@
  *
  * The queue stage gets the message on its fd 0, the envelope on its fd 1
  * and the status channel on its fd 3, and ends with a qmail-queue exit
- * code.  How it is started is this module's business: today it forks and
- * execs daemon_directory/postern-queue; the caller sees only a handle and,
- * at the end, a wait status as waitpid(2) gives it. */
+ * code.  How it is started is this module's business: it passes the
+ * descriptors to the queue service (`postern-queue -S`, on the unix socket
+ * queue_directory/public/queue), which forks an injection for them; when
+ * no service listens there (no socket, nobody listening, no permission) it
+ * forks and execs the (set-group-id) daemon_directory/postern-queue
+ * instead, silently; so it does, with a warning once per process, on other
+ * errors and when the service does not accept within 2 seconds (at its
+ * process limit, or hung): nothing has been passed to it then.  The
+ * caller sees only a handle and, at the end, a wait status as waitpid(2)
+ * gives it, either way; a service that goes away before it reports a
+ * status reads as exit 81 (temporary). */
 #ifndef POSTERN_QUEUESTAGE_H
 #define POSTERN_QUEUESTAGE_H
 
@@ -14,11 +22,14 @@
 
 struct queue_stage {
     pid_t pid;              /* the postern-queue process, or -1 */
+    int service;            /* 1: through the service; conn is its socket */
+    int conn;
 };
 
 /* Start the queue stage on these descriptors (status_fd -1: none; the
- * stage's fd 3 is then /dev/null).  The caller keeps its descriptors and
- * closes them when it likes.  0, or -1 with errno set. */
+ * stage's fd 3 is then /dev/null, or closed under the service).  The caller
+ * keeps its descriptors and closes them when it likes.  0, or -1 with
+ * errno set. */
 int queue_stage_start(struct queue_stage *stage, int message_fd, int envelope_fd,
                       int status_fd);
 

@@ -2,7 +2,7 @@
 # postern-queue (interface 2): a message and its envelope go in, a queue
 # file in incoming/ and a K record come out; bad envelopes, oversized
 # messages and a killed injector leave nothing named by an id.
-import os, re, shutil, signal, stat, subprocess, sys, time
+import glob, os, re, shutil, signal, stat, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 from inject import instance, envelope, inject, Injection
@@ -188,7 +188,8 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
                         f'-DDEF_CONFIG_DIR="{dirs["default"]}"', '-DDEF_QUEUE_DIR="/nonexistent"',
                         '-DDEF_DAEMON_DIR="/nonexistent"', '-DDEF_COMMAND_DIR="/nonexistent"',
                         '-DPOSTERN_VERSION="test"', "-std=c17", *san, "-o", variant,
-                        os.path.join(SRC, "bin", "postern-queue.c"), libpostern, *pkgs, "-lcdb"],
+                        *sorted(glob.glob(os.path.join(SRC, "bin", "postern-queue", "*.c"))),
+                        libpostern, *pkgs, "-lcdb"],
                        capture_output=True, text=True)
     ok(r.returncode == 0, "a postern-queue with its own default configuration builds") or diag(r.stderr)
     os.chown(variant, 0, postdrop.gr_gid)

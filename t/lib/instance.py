@@ -39,6 +39,12 @@ class Instance:
     def stop(self):
         return self.postern("stop")
 
+    def queue_service_pid(self):
+        try:
+            return int(open(os.path.join(self.dir, "queue", "pid", "queue.pid")).read())
+        except (OSError, ValueError):
+            return None
+
     def qmgr_pid(self):
         try:
             return int(open(os.path.join(self.dir, "queue", "pid", "qmgr.pid")).read())
@@ -88,15 +94,17 @@ class Instance:
 
 
 def kill_instance_daemon(directory):
-    """Kill the qmgr named by DIR/queue/pid/qmgr.pid if its command line
-    names this instance (never anything else)."""
-    try:
-        pid = int(open(os.path.join(directory, "queue", "pid", "qmgr.pid")).read())
-        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
-    except (OSError, ValueError):
-        return
-    if directory.encode() in cmdline:
+    """Kill the qmgr and the queue service named by DIR/queue/pid/qmgr.pid
+    and queue.pid if their command lines name this instance (never
+    anything else)."""
+    for name in ("qmgr.pid", "queue.pid"):
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            pid = int(open(os.path.join(directory, "queue", "pid", name)).read())
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        except (OSError, ValueError):
+            continue
+        if directory.encode() in cmdline:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -1,4 +1,4 @@
-/* postern-queue - the injector: stores one message in the queue.
+/* inject.c - postern-queue's injection: stores one message in the queue.
  *
  * Interface 2 of DESIGN.md (doc/injection.md, postern-queue(8)): the message
  * on fd 0 (LF or CRLF line ends; stored with LF), the envelope on fd 1 as
@@ -10,7 +10,8 @@
  * (doc/privileges.md): then it trusts nothing from its caller but the
  * message and the envelope.  A caller that names a configuration the
  * administrator did not list (-c, -o, POSTERN_CONFIG_DIR) loses the group
- * first.
+ * first (main.c).  The queue service (service.c) runs this same code in a
+ * child per client connection.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,20 +29,10 @@
 #include "config.h"
 #include "fdio.h"
 #include "log.h"
+#include "queue.h"
 #include "queuefile.h"
 #include "strbuf.h"
 #include "xalloc.h"
-
-/* exit codes of qmail-queue(8), as doc/injection.md lists them */
-#define EXIT_ADDRESS_TOO_LONG   11
-#define EXIT_REFUSED            31
-#define EXIT_NO_MEMORY          51
-#define EXIT_TIMEOUT            52
-#define EXIT_WRITE_ERROR        53
-#define EXIT_MESSAGE_READ       54
-#define EXIT_ENVELOPE_READ      55
-#define EXIT_INTERNAL           81
-#define EXIT_ENVELOPE_FORMAT    91
 
 #define STATUS_FD           3
 #define MAX_ADDRESS         2048            /* F and T values */
@@ -52,6 +43,8 @@
 #define SPACE_CHECK_STEP    (1LL << 20)     /* free space checks while writing */
 
 static int status_open;                     /* fd 3 was open at start */
+static int record_caller;                   /* the uid attribute is caller_uid */
+static uid_t caller_uid;
 static struct queue_writer writer;
 static volatile sig_atomic_t writer_open;
 
@@ -373,12 +366,18 @@ static void read_envelope(struct envelope *env)
     free(reader);
 }
 
-/* Set-group-id for a user: the uid attribute is that user's real uid,
- * whatever the envelope claims (as Postfix's postdrop records it). */
+void inject_record_caller(uid_t uid)
+{
+    record_caller = 1;
+    caller_uid = uid;
+}
+
+/* An untrusted caller: the uid attribute is its real uid, whatever the
+ * envelope claims (as Postfix's postdrop records it). */
 static void record_real_uid(struct envelope *env)
 {
     char value[32];
-    snprintf(value, sizeof value, "uid=%lu", (unsigned long)getuid());
+    snprintf(value, sizeof value, "uid=%lu", (unsigned long)caller_uid);
     if (env->uid_index < 0) {
         strlist_add(&env->attrs, value);
         env->uid_index = (long)env->attrs.count - 1;
@@ -442,7 +441,7 @@ static void read_input(struct envelope *env, struct message *m)
         if (envelope_ready && !envelope_done) {
             read_envelope(env);
             envelope_done = 1;
-            if (getegid() != getgid() && getuid() != 0)
+            if (record_caller)
                 record_real_uid(env);
             if (!m->too_big)
                 store_envelope(env, m);
@@ -461,101 +460,9 @@ static void read_input(struct envelope *env, struct message *m)
     }
 }
 
-/* Running set-group-id for a user other than root: give up the group for
- * good, so the caller gets nothing it could not do itself (a self-contained
- * instance runs this way). */
-static void drop_group(void)
-{
-    gid_t gid = getgid();
-    if (setresgid(gid, gid, gid) < 0 || getegid() != gid)
-        msg_fatal_temp("cannot drop the set-group-id privilege");
-}
-
-/* 1 when dir is listed in alternate_config_directories or
- * multi_instance_directories of the configuration loaded now. */
-static int config_dir_trusted(const char *dir)
-{
-    static const char *const lists[] = {
-        "alternate_config_directories", "multi_instance_directories",
-    };
-    int trusted = 0;
-    for (size_t i = 0; i < 2 && !trusted; i++) {
-        struct strlist dirs = STRLIST_INIT;
-        conf_list(lists[i], &dirs);
-        for (size_t j = 0; j < dirs.count && !trusted; j++)
-            trusted = strcmp(dirs.item[j], dir) == 0;
-        strlist_free(&dirs);
-    }
-    return trusted;
-}
-
-/* Load the configuration.  Unprivileged: what the caller names.  Set-group-id
- * for a user other than root, as Postfix's postdrop: the default main.cf;
- * another directory (-c, POSTERN_CONFIG_DIR) keeps the group only when the
- * default main.cf lists it in alternate_config_directories or
- * multi_instance_directories; otherwise, and with any -o, the group is
- * dropped first and the caller's choice honoured with the caller's rights. */
-static void load_config(int privileged, const char *chosen_dir, struct strlist *overrides)
-{
-    const char *env = getenv("POSTERN_CONFIG_DIR");
-    const char *wanted = chosen_dir ? chosen_dir : env && *env ? env : NULL;
-    if (privileged && overrides->count > 0) {
-        drop_group();
-        privileged = 0;
-    }
-    if (privileged && wanted && strcmp(wanted, DEF_CONFIG_DIR) != 0) {
-        config_set_dir(DEF_CONFIG_DIR);
-        config_load(1);
-        if (!config_dir_trusted(wanted))
-            drop_group();
-    } else if (privileged) {
-        wanted = DEF_CONFIG_DIR;        /* the environment is not trusted */
-    }
-    if (wanted)
-        config_set_dir(wanted);
-    for (size_t i = 0; i < overrides->count; i++)
-        config_add_override(overrides->item[i]);
-    config_load(0);
-}
-
-/* Print the usage and exit. */
-static _Noreturn void usage(void)
-{
-    fprintf(stderr, "usage: postern-queue [-c DIR] [-o name=value]... [-v]\n"
-            "  message on fd 0, envelope records on fd 1, status on fd 3\n");
-    exit(EXIT_INTERNAL);
-}
-
-int main(int argc, char **argv)
+void inject_run(void)
 {
     status_open = fcntl(STATUS_FD, F_GETFD) >= 0;
-    /* a caller may start us with 0, 1 or 2 closed, hoping that a queue
-     * file becomes one of them: fill them with /dev/null first */
-    for (int fd = 0; fd <= 2; fd++)
-        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_RDWR) != fd)
-            _exit(EXIT_INTERNAL);
-    umask(007);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGXFSZ, SIG_IGN);       /* a file size limit is a write error (EFBIG) */
-    log_open("postern-queue", 0);
-    log_exit_codes(EXIT_NO_MEMORY, EXIT_INTERNAL);
-    int privileged = getegid() != getgid() && getuid() != 0;
-    const char *chosen_dir = NULL;
-    struct strlist overrides = STRLIST_INIT;
-    int opt;
-    while ((opt = getopt(argc, argv, "c:o:v")) != -1) {
-        if (opt == 'c')
-            chosen_dir = optarg;
-        else if (opt == 'o')
-            strlist_add(&overrides, optarg);
-        else if (!config_common_option(opt, optarg))
-            usage();
-    }
-    if (optind != argc)
-        usage();
-    load_config(privileged, chosen_dir, &overrides);
-    strlist_free(&overrides);
-
     const char *queue_dir = xstrdup(conf_str("queue_directory"));
     struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
                         .minfree = conf_size("queue_minfree"),
@@ -601,5 +508,5 @@ int main(int argc, char **argv)
     strlist_free(&env.attrs);
     strlist_free(&env.rcpt_records);
     free((char *)queue_dir);
-    return 0;
+    exit(0);
 }

@@ -1,0 +1,42 @@
+/* queue.h - the parts of postern-queue: the injection (inject.c, one
+ * message from fd 0/1 into the queue, status on fd 3), the queue service
+ * (service.c, `postern-queue -S`: a long-running server that forks one
+ * injection per client connection) and main.c (options, configuration,
+ * the set-group-id rules of doc/privileges.md). */
+#ifndef POSTERN_QUEUE_H
+#define POSTERN_QUEUE_H
+
+#include <sys/types.h>
+
+/* exit codes of qmail-queue(8), as doc/injection.md lists them */
+#define EXIT_ADDRESS_TOO_LONG   11
+#define EXIT_REFUSED            31
+#define EXIT_NO_MEMORY          51
+#define EXIT_TIMEOUT            52
+#define EXIT_WRITE_ERROR        53
+#define EXIT_MESSAGE_READ       54
+#define EXIT_ENVELOPE_READ      55
+#define EXIT_INTERNAL           81
+#define EXIT_ENVELOPE_FORMAT    91
+
+/* The caller is not trusted with the `uid` attribute (a set-group-id
+ * injector run by a user, or a client of the service other than root and
+ * the service's own user): the attribute becomes uid, whatever the
+ * envelope says. */
+void inject_record_caller(uid_t uid);
+
+/* Store one message: the configuration is loaded, the message is on fd 0,
+ * the envelope on fd 1, the status channel on fd 3 when open.  Exits with
+ * the qmail-queue code. */
+_Noreturn void inject_run(void);
+
+/* Run the queue service (-S): the listening socket from systemd or bound
+ * at queue_directory/public/queue with this mode; never returns. */
+_Noreturn void service_run(int listen_fd, mode_t socket_mode);
+
+/* Before the configuration (and with it the log file) is opened: take the
+ * socket systemd passed (returned, or -1) and keep fds 0 to 3 occupied,
+ * so that a child can put its descriptors there. */
+int service_prepare_fds(void);
+
+#endif

@@ -1,0 +1,463 @@
+/* service.c - the queue service, `postern-queue -S` (postern-queue(8),
+ * doc/injection.md "The queue service"): main.cf is read once; for each
+ * client of the unix socket queue_directory/public/queue (bound here, or
+ * passed by systemd) one child is forked, without exec, that runs the
+ * injection of inject.c on the descriptors the client passed, and the
+ * child's wait status goes back to the client when it ends.
+ *
+ * Protocol, per connection: the service sends one byte 'R' when it accepts
+ * (it has a slot for the client); the client then sends one byte 'Q' with
+ * two or three descriptors (SCM_RIGHTS): the message, the envelope and,
+ * optionally, the status channel; the service answers with the child's
+ * wait status as a 4-byte int (host order) and closes.  (A client that
+ * gets no 'R' in time may give up and run postern-queue itself: it has
+ * passed nothing yet.)  A connection closed without a
+ * status means a temporary failure.  The client's uid (SO_PEERCRED) is the
+ * caller's uid of a set-group-id injector.  At most default_process_limit
+ * connections are served at once; beyond that the service stops accepting
+ * until a child ends. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "queue.h"
+#include "queuefile.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define REQUEST_TIMEOUT_MS  10000   /* a client sends its descriptors at once */
+#define LISTEN_BACKLOG      128
+#define REQUEST_BYTE        'Q'
+#define READY_BYTE          'R'
+
+/* One client connection: waiting for its descriptors (pid 0), or served
+ * by a child (pid > 0). */
+struct slot {
+    int conn;                       /* -1: free */
+    pid_t pid;
+    uid_t uid;                      /* SO_PEERCRED */
+    long long deadline;             /* ms, while waiting */
+};
+
+static struct {
+    int listen_fd;
+    int signal_fd;
+    int bound;                      /* we bound the socket (not systemd) */
+    char *socket_path;
+    char *pid_path;
+    int pid_fd;
+    struct slot *slots;
+    size_t limit, used;
+    int stopping;
+} service = {.listen_fd = -1, .signal_fd = -1, .pid_fd = -1};
+
+#define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
+
+static int systemd_fds;             /* how many sockets systemd passed */
+
+/* The sockets systemd passed (LISTEN_PID is ours, LISTEN_FDS), read by
+ * hand as postern-smtpd does: postern-queue is linked statically (it is
+ * also the injector exec'd per message), and libsystemd cannot be. */
+static int listen_fds(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
+        return 0;
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    char *end;
+    long n = strtol(fds, &end, 10);
+    return *end || n < 0 || n > 64 ? -1 : (int)n;
+}
+
+int service_prepare_fds(void)
+{
+    int fd = -1;
+    systemd_fds = listen_fds();
+    if (systemd_fds == 1) {
+        fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
+        if (fd < 0)
+            _exit(EXIT_INTERNAL);
+        close(LISTEN_FDS_START);
+    }
+    for (int i = 0; i <= 3; i++)
+        if (fcntl(i, F_GETFD) < 0 && open("/dev/null", O_RDWR) != i)
+            _exit(EXIT_INTERNAL);
+    return fd;
+}
+
+/* Milliseconds on the monotonic clock. */
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The pid file queue_directory/pid/queue.pid, locked for our whole life: a
+ * second service on the same queue refuses to run. */
+static void write_pid_file(const char *queue_dir)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/pid/queue.pid", queue_dir);
+    service.pid_path = strbuf_detach(&path);
+    service.pid_fd = open(service.pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (service.pid_fd < 0)
+        msg_fatal_temp_errno("open %s", service.pid_path);
+    if (flock(service.pid_fd, LOCK_EX | LOCK_NB) < 0) {
+        char buf[32] = "";
+        ssize_t n = pread(service.pid_fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        msg_fatal_temp("another queue service is running on %s (pid %s)", queue_dir, buf);
+    }
+}
+
+/* Write our pid into the locked pid file: we are ready. */
+static void publish_pid(void)
+{
+    char text[32];
+    int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    if (ftruncate(service.pid_fd, 0) != 0 || pwrite(service.pid_fd, text, (size_t)len, 0) != len)
+        msg_fatal_temp_errno("write %s", service.pid_path);
+}
+
+/* Bind and listen on queue_directory/public/queue with this mode. */
+static int bind_socket(const char *queue_dir, mode_t mode)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/" QUEUE_SERVICE, queue_dir);
+    service.socket_path = strbuf_detach(&path);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(service.socket_path) >= sizeof sun.sun_path)
+        msg_fatal("socket path %s is longer than %zu bytes", service.socket_path,
+                  sizeof sun.sun_path - 1);
+    strcpy(sun.sun_path, service.socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        msg_fatal_temp_errno("socket");
+    /* the pid file's lock says no other service uses it: a socket left by
+     * a killed one goes */
+    if (unlink(service.socket_path) < 0 && errno != ENOENT)
+        msg_fatal_temp_errno("remove %s", service.socket_path);
+    mode_t old = umask(0777 & ~mode);
+    int r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    umask(old);
+    if (r < 0)
+        msg_fatal_temp_errno("bind %s", service.socket_path);
+    service.bound = 1;
+    if (chmod(service.socket_path, mode) < 0)
+        msg_fatal_temp_errno("chmod %s", service.socket_path);
+    if (listen(fd, LISTEN_BACKLOG) < 0)
+        msg_fatal_temp_errno("listen %s", service.socket_path);
+    return fd;
+}
+
+/* Stop taking connections (SIGTERM): new clients find no socket and
+ * run the set-group-id injector; those already connected are served. */
+static void stop_listening(void)
+{
+    if (service.stopping)
+        return;
+    service.stopping = 1;
+    if (service.bound && unlink(service.socket_path) < 0 && errno != ENOENT)
+        msg_warn_errno("remove %s", service.socket_path);
+}
+
+/* A free slot, or NULL. */
+static struct slot *free_slot(void)
+{
+    for (size_t i = 0; i < service.limit; i++)
+        if (service.slots[i].conn < 0)
+            return &service.slots[i];
+    return NULL;
+}
+
+/* Close a connection and free its slot. */
+static void release(struct slot *s)
+{
+    close(s->conn);
+    s->conn = -1;
+    s->pid = 0;
+    service.used--;
+}
+
+/* Accept the connections waiting, while slots are free. */
+static void accept_clients(void)
+{
+    while (service.used < service.limit) {
+        int conn = accept4(service.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (conn < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
+                && errno != ECONNABORTED)
+                msg_warn_errno("accept");
+            return;
+        }
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+            msg_warn_errno("SO_PEERCRED");
+            close(conn);
+            continue;
+        }
+        /* ready: only now may the client pass its descriptors */
+        static const char ready = READY_BYTE;
+        if (send(conn, &ready, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
+            close(conn);            /* the client gave up waiting */
+            continue;
+        }
+        struct slot *s = free_slot();
+        *s = (struct slot){.conn = conn, .uid = cred.uid,
+                           .deadline = now_ms() + REQUEST_TIMEOUT_MS};
+        service.used++;
+    }
+}
+
+/* Close descriptors received in a control message. */
+static void close_received(struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            close(fd);
+        }
+    }
+}
+
+/* Read a client's request: its descriptors into fds.  Returns how many
+ * (2 or 3), 0 when nothing has arrived yet, -1 for a client to drop. */
+static int receive_request(int conn, int fds[3])
+{
+    char byte[4];
+    struct iovec iov = {byte, sizeof byte};
+    union {
+        char buf[CMSG_SPACE(3 * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    int count = 0;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS
+        && !CMSG_NXTHDR(&msg, c))
+        count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    if (n != 1 || byte[0] != REQUEST_BYTE || (msg.msg_flags & MSG_CTRUNC)
+        || count < 2 || count > 3) {
+        if (n != 0)
+            msg_warn("queue service: malformed request from a client");
+        close_received(&msg);
+        return -1;
+    }
+    memcpy(fds, CMSG_DATA(c), (size_t)count * sizeof(int));
+    return count;
+}
+
+/* In the child: the client's descriptors on 0, 1 and 3 (none there: fd 3
+ * closed, so the injection skips the status channel), nothing of the
+ * service's left open but the log; then the injection, trusting the
+ * client as a set-group-id injector trusts its caller. */
+static _Noreturn void run_child(struct slot *self, int fds[3], int count)
+{
+    for (size_t i = 0; i < service.limit; i++)
+        if (service.slots[i].conn >= 0)
+            close(service.slots[i].conn);
+    if (service.listen_fd >= 0)
+        close(service.listen_fd);
+    close(service.signal_fd);
+    if (service.pid_fd >= 0)
+        close(service.pid_fd);
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+        _exit(EXIT_INTERNAL);
+    if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0
+        || (count == 3 ? dup2(fds[2], 3) < 0 : close(3) < 0))
+        _exit(EXIT_INTERNAL);
+    for (int i = 0; i < count; i++)
+        close(fds[i]);
+    if (self->uid != 0 && self->uid != geteuid())
+        inject_record_caller(self->uid);
+    inject_run();
+}
+
+/* A client's descriptors have arrived (or it went away): fork its child. */
+static void serve(struct slot *s)
+{
+    int fds[3];
+    int count = receive_request(s->conn, fds);
+    if (count == 0)
+        return;
+    if (count < 0) {
+        release(s);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        run_child(s, fds, count);
+    for (int i = 0; i < count; i++)
+        close(fds[i]);
+    if (pid < 0) {
+        msg_warn_errno("queue service: fork");
+        release(s);             /* the client sees a temporary failure */
+        return;
+    }
+    s->pid = pid;
+}
+
+/* Children that ended: their wait status to their clients. */
+static void reap_children(void)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < service.limit; i++) {
+            struct slot *s = &service.slots[i];
+            if (s->conn < 0 || s->pid != pid)
+                continue;
+            if (WIFSIGNALED(status))
+                msg_warn("queue service: child %ld killed by signal %d", (long)pid,
+                         WTERMSIG(status));
+            int32_t word = status;
+            if (send(s->conn, &word, sizeof word, MSG_NOSIGNAL) != (ssize_t)sizeof word)
+                msg_warn_errno("queue service: status of child %ld to its client", (long)pid);
+            release(s);
+            break;
+        }
+    }
+}
+
+/* Read the signals that arrived: children to reap, a request to stop. */
+static void handle_signals(void)
+{
+    struct signalfd_siginfo info;
+    while (read(service.signal_fd, &info, sizeof info) == (ssize_t)sizeof info) {
+        if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT)
+            stop_listening();
+        else if (info.ssi_signo == SIGHUP)
+            msg_info("queue service: SIGHUP ignored; restart the service to read main.cf");
+    }
+    reap_children();
+}
+
+/* One round: wait for a signal, a client or a request, and handle it. */
+static void serve_once(void)
+{
+    size_t max = service.limit + 2, n = 0;
+    struct pollfd *fds = xcalloc(max, sizeof *fds);
+    struct slot **waiting = xcalloc(max, sizeof *waiting);
+    long long now = now_ms(), next_deadline = -1;
+    fds[n++] = (struct pollfd){.fd = service.signal_fd, .events = POLLIN};
+    int listening = service.listen_fd >= 0 && service.used < service.limit;
+    if (listening)
+        fds[n++] = (struct pollfd){.fd = service.listen_fd, .events = POLLIN};
+    size_t first_client = n;
+    for (size_t i = 0; i < service.limit; i++) {
+        struct slot *s = &service.slots[i];
+        if (s->conn < 0 || s->pid != 0)
+            continue;
+        if (s->deadline <= now) {
+            msg_warn("queue service: client sent no request within %d seconds",
+                     REQUEST_TIMEOUT_MS / 1000);
+            release(s);
+            continue;
+        }
+        if (next_deadline < 0 || s->deadline < next_deadline)
+            next_deadline = s->deadline;
+        waiting[n] = s;
+        fds[n++] = (struct pollfd){.fd = s->conn, .events = POLLIN};
+    }
+    int timeout = next_deadline < 0 ? -1 : (int)(next_deadline - now + 1);
+    if (poll(fds, n, timeout) < 0) {
+        if (errno != EINTR)
+            msg_fatal_errno("queue service: poll");
+    } else {
+        if (fds[0].revents)
+            handle_signals();
+        for (size_t i = first_client; i < n; i++)
+            if (fds[i].revents && waiting[i]->conn >= 0 && waiting[i]->pid == 0)
+                serve(waiting[i]);
+        if (listening && fds[1].revents && !service.stopping)
+            accept_clients();
+    }
+    free(fds);
+    free(waiting);
+}
+
+void service_run(int listen_fd, mode_t socket_mode)
+{
+    const char *queue_dir = conf_str("queue_directory");
+    if (systemd_fds < 0 || systemd_fds > 1)
+        msg_fatal("queue service: systemd passed %d sockets; expected one", systemd_fds);
+    service.limit = (size_t)conf_int("default_process_limit");
+    service.slots = xcalloc(service.limit, sizeof *service.slots);
+    for (size_t i = 0; i < service.limit; i++)
+        service.slots[i].conn = -1;
+    if (listen_fd < 0) {
+        write_pid_file(queue_dir);
+        listen_fd = bind_socket(queue_dir, socket_mode);
+    }
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
+        msg_fatal("queue service: the socket systemd passed is not a listening socket "
+                  "(postern-queue.socket needs Accept=no)");
+    service.listen_fd = listen_fd;
+    int flags = fcntl(listen_fd, F_GETFL);
+    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        msg_fatal_errno("queue service: fcntl");
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        msg_fatal_errno("sigprocmask");
+    service.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (service.signal_fd < 0)
+        msg_fatal_errno("signalfd");
+    if (service.pid_fd >= 0)
+        publish_pid();
+    msg_info("queue service: ready on %s (process limit %zu)",
+             service.socket_path ? service.socket_path : "the socket systemd passed",
+             service.limit);
+    while (!service.stopping || service.used > 0) {
+        serve_once();
+        if (service.stopping && service.listen_fd >= 0) {
+            accept_clients();       /* those already connected are served */
+            close(service.listen_fd);
+            service.listen_fd = -1;
+        }
+    }
+    if (service.pid_fd >= 0 && unlink(service.pid_path) < 0)
+        msg_warn_errno("remove %s", service.pid_path);
+    msg_info("queue service: stopped");
+    exit(0);
+}
