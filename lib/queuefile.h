@@ -120,8 +120,9 @@ int queue_id_valid(const char *name);
  * modes of doc/privileges.md, or fix the modes and owners of existing ones:
  *   queue_dir 0755; incoming/ 01770 owner:group (the setgid_group creates
  *   files there and opens it to fsync it; sticky: an injector can rename or
- *   remove only its own files); public/ 0710 owner:group (the group reaches
- *   the FIFO, lists nothing); active/ deferred/ hold/ corrupt/ pid/ 0700
+ *   remove only its own files); public/ 0711 owner:group (anyone reaches
+ *   the queue service's socket, the group the FIFO; nobody lists it);
+ *   recycle/ 0770 owner:group; active/ deferred/ hold/ corrupt/ pid/ 0700
  *   owner; public/qmgr a FIFO 0620 owner:group.
  * owner/group (uid_t)-1/(gid_t)-1: leave ownership alone (a self-contained
  * instance, where everything belongs to the invoking user).  0, or -1 with

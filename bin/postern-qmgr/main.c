@@ -108,7 +108,7 @@ static void open_trigger(void)
         trigger_writer_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
         return;
     }
-    if (mkdirat(qmgr.queue_fd, "public", 0710) != 0 && errno != EEXIST)
+    if (mkdirat(qmgr.queue_fd, "public", 0711) != 0 && errno != EEXIST)
         msg_fatal_temp_errno("mkdir %s/public", qmgr.conf.queue_directory);
     if (mkfifoat(qmgr.queue_fd, QUEUE_TRIGGER, 0620) != 0 && errno != EEXIST)
         msg_fatal_temp_errno("mkfifo %s/%s", qmgr.conf.queue_directory, QUEUE_TRIGGER);
