@@ -72,35 +72,42 @@ def descendants(table, roots):
     return out
 
 
-kills = {"qmgr": 0, "postern-rewrite": 0, "postern-queue": 0, "postern-virtual": 0}
+kills = {"qmgr": 0, "queue service": 0, "postern-rewrite": 0, "postern-queue": 0,
+         "postern-virtual": 0}
 stop_killing = threading.Event()
 restart_failures = []
 
 
 def find_victims(name):
-    """Our descendants and qmgr's named `name` (comm), right now."""
+    """Our descendants, qmgr's and the queue service's (its injection
+    children) named `name` (comm), right now."""
     table = process_table()
-    roots = [os.getpid()] + ([inst.qmgr_pid()] if inst.qmgr_pid() else [])
+    roots = [os.getpid()] + [p for p in (inst.qmgr_pid(), inst.queue_service_pid()) if p]
     # a child with its parent's name is not one of ours but a helper clone
     # (LeakSanitizer's tracer in sanitizer builds): killing it hangs its parent
+    service = inst.queue_service_pid()
     return [p for p in descendants(table, roots) if table.get(p, (0, ""))[1] == name
-            and table.get(table[p][0], (0, ""))[1] != name]
+            and (table[p][0] == service or table.get(table[p][0], (0, ""))[1] != name)]
 
 
 def killer():
-    """Every 20-250 ms pick a kind of process at random and kill one of
+    """Every 10-100 ms pick a kind of process at random and kill one of
     them with SIGKILL, watching /proc for up to 0.3 s until one turns up
     (runners and injectors live only milliseconds)."""
     while not stop_killing.is_set():
-        time.sleep(random.uniform(0.02, 0.25))
+        time.sleep(random.uniform(0.01, 0.1))
         if stop_killing.is_set():
             break
-        if random.random() < 0.08:
-            pid = inst.qmgr_pid()
+        dice = random.random()
+        if dice < 0.12:
+            # a daemon: qmgr, or the queue service (its clients then fall
+            # back to exec'ing postern-queue until it is started again)
+            which = "qmgr" if dice < 0.08 else "queue service"
+            pid = inst.qmgr_pid() if which == "qmgr" else inst.queue_service_pid()
             if pid:
                 try:
                     os.kill(pid, signal.SIGKILL)
-                    kills["qmgr"] += 1
+                    kills[which] += 1
                 except ProcessLookupError:
                     pass
                 time.sleep(random.uniform(0, 0.3))
