@@ -374,6 +374,25 @@ static int read_main_cf(struct strbuf *text, struct strbuf *err)
     return 0;
 }
 
+/* Postfix's per-transport limits, TRANSPORT_destination_concurrency_limit
+ * and TRANSPORT_destination_recipient_limit, which qmgr reads for whatever
+ * transport a message takes (any name of master.cf): they are used, though
+ * not in the registry.  (TRANSPORT_time_limit is left out: its suffix is
+ * shared by parameters postern does not implement, command_time_limit.) */
+static int per_transport_parameter(const char *name)
+{
+    static const char *const suffixes[] = {
+        "_destination_concurrency_limit", "_destination_recipient_limit",
+    };
+    size_t len = strlen(name);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t n = strlen(suffixes[i]);
+        if (len > n && strcmp(name + len - n, suffixes[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* After parsing: overrides, references, types.  Appends errors and
  * warnings (unused parameters, duplicates); returns the error count. */
 static int finish_load(struct strbuf *errors, struct strbuf *warnings)
@@ -429,7 +448,7 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
     free(order);
     for (size_t i = 0; i < entry_count; i++) {
         struct setting *s = find_setting(entries[i].name);
-        if (s->def || s->referenced)
+        if (s->def || s->referenced || per_transport_parameter(s->name))
             continue;
         strbuf_reset(&printable);
         strbuf_printf(warnings, "%s, line %d: unused parameter: %s=%s\n", entries[i].file,
@@ -438,7 +457,7 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
     for (size_t b = 0; b < BUCKETS; b++)
         for (struct setting *s = table[b]; s; s = s->next)
             if (s->source == SRC_OVERRIDE && !s->def && !s->referenced
-                && strcmp(s->file, "-o") == 0) {
+                && !per_transport_parameter(s->name) && strcmp(s->file, "-o") == 0) {
                 strbuf_reset(&printable);
                 strbuf_printf(warnings, "-o option: unused parameter: %s=%s\n", s->name,
                               log_printable(&printable, s->raw, 200));
