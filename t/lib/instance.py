@@ -94,12 +94,18 @@ class Instance:
 
 
 def kill_instance_daemon(directory):
-    """Kill the qmgr and the queue service named by DIR/queue/pid/qmgr.pid
-    and queue.pid if their command lines name this instance (never
-    anything else)."""
-    for name in ("qmgr.pid", "queue.pid"):
+    """Kill the daemons of the instance in DIR: qmgr, the queue service and
+    the SMTP listeners (postern-accept; its zygote ends with it), as named
+    by DIR/queue/pid/*.pid, if their command lines name this instance
+    (never anything else)."""
+    piddir = os.path.join(directory, "queue", "pid")
+    try:
+        names = [n for n in os.listdir(piddir) if n.endswith(".pid")]
+    except OSError:
+        return
+    for name in names:
         try:
-            pid = int(open(os.path.join(directory, "queue", "pid", name)).read())
+            pid = int(open(os.path.join(piddir, name)).read())
             cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
         except (OSError, ValueError):
             continue
