@@ -15,6 +15,7 @@
 #include "config.h"
 #include "config_impl.h"
 #include "log.h"
+#include "mastercf.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -376,21 +377,35 @@ static int read_main_cf(struct strbuf *text, struct strbuf *err)
 
 /* Postfix's per-transport limits, TRANSPORT_destination_concurrency_limit
  * and TRANSPORT_destination_recipient_limit, which qmgr reads for whatever
- * transport a message takes (any name of master.cf): they are used, though
- * not in the registry.  (TRANSPORT_time_limit is left out: its suffix is
- * shared by parameters postern does not implement, command_time_limit.) */
+ * transport a message takes: used when TRANSPORT is a service of master.cf
+ * (beside main.cf), as postconf says, though they are not in the registry.
+ * (TRANSPORT_time_limit is left out: its suffix is shared by parameters
+ * postern does not implement, command_time_limit.) */
 static int per_transport_parameter(const char *name)
 {
     static const char *const suffixes[] = {
         "_destination_concurrency_limit", "_destination_recipient_limit",
     };
-    size_t len = strlen(name);
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+    size_t len = strlen(name), prefix = 0;
+    for (size_t i = 0; !prefix && i < sizeof suffixes / sizeof suffixes[0]; i++) {
         size_t n = strlen(suffixes[i]);
         if (len > n && strcmp(name + len - n, suffixes[i]) == 0)
-            return 1;
+            prefix = len - n;
     }
-    return 0;
+    if (!prefix)
+        return 0;
+    struct master_table services = {0};
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&path, "%s/master.cf", config_dir());
+    int found = 0;
+    if (master_read(path.s, 1, &services, &err) == 0)
+        for (size_t i = 0; !found && i < services.count; i++)
+            found = strlen(services.service[i].service) == prefix
+                    && strncmp(services.service[i].service, name, prefix) == 0;
+    master_free(&services);
+    strbuf_free(&path);
+    strbuf_free(&err);
+    return found;
 }
 
 /* After parsing: overrides, references, types.  Appends errors and

@@ -49,7 +49,12 @@ smtpd_recipient_restrictions = permit_mynetworks, check_policy_service unix:priv
     check_client_access cidr:{d}/clients.cidr, reject_unauth_destination
 mynetworks = 127.0.0.0/8 [::1]/128
 smtpd_banner = ${{myhostname
-""" + "relay_destination_concurrency_limit = 5\nvirtual_destination_recipient_limit = 1\n")
+""" + "relay_destination_concurrency_limit = 5\nvirtual_destination_recipient_limit = 1\n"
+      + "nosuch_destination_concurrency_limit = 2\n")
+# the transports of master.cf beside main.cf (Postfix's postconf looks there too)
+write(os.path.join(os.path.dirname(cf), "master.cf"),
+      "relay     unix  -       -       n       -       -       smtp\n"
+      "virtual   unix  -       n       n       -       -       virtual\n")
 r = check()
 is_(r.returncode, 1, "problems: exit 1")
 err = r.stderr
@@ -69,7 +74,9 @@ for pattern, name in [
 ok(err.count("nocdb.cdb is missing") == 1, "a table named twice is reported once")
 unlike(err, r"fresh.cdb is (older|missing)", "an up-to-date .cdb is not stale")
 unlike(err, r"unused parameter: (relay|virtual)_destination",
-       "per-transport limits (TRANSPORT_destination_*_limit) are not reported unused: qmgr reads them")
+       "per-transport limits of master.cf's transports are not reported unused: qmgr reads them")
+like(err, r"unused parameter: nosuch_destination_concurrency_limit=2",
+     "those of a transport master.cf does not have are, as postconf does")
 unlike(err, r"table unix:private/policy", "a policy service is not taken for a table")
 unlike(err, r"table (fd00|\[::1\])", "IPv6 networks are not taken for tables")
 m = re.search(r"error: (\d+) problems found", err)
