@@ -394,15 +394,24 @@ static int per_transport_parameter(const char *name)
     }
     if (!prefix)
         return 0;
-    struct master_table services = {0};
+    /* master.cf is read once per check, not once per such parameter */
+    static struct master_table services;
+    static struct strbuf read_from = STRBUF_INIT;
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     strbuf_printf(&path, "%s/master.cf", config_dir());
+    if (!read_from.len || strcmp(read_from.s, path.s) != 0) {
+        master_free(&services);
+        memset(&services, 0, sizeof services);
+        if (master_read(path.s, 1, &services, &err) != 0) {
+            master_free(&services);
+            memset(&services, 0, sizeof services);
+        }
+        strbuf_set(&read_from, path.s);
+    }
     int found = 0;
-    if (master_read(path.s, 1, &services, &err) == 0)
-        for (size_t i = 0; !found && i < services.count; i++)
-            found = strlen(services.service[i].service) == prefix
-                    && strncmp(services.service[i].service, name, prefix) == 0;
-    master_free(&services);
+    for (size_t i = 0; !found && i < services.count; i++)
+        found = strlen(services.service[i].service) == prefix
+                && strncmp(services.service[i].service, name, prefix) == 0;
     strbuf_free(&path);
     strbuf_free(&err);
     return found;

@@ -76,14 +76,18 @@ static int connect_service(void)
     }
     memcpy(sun.sun_path, path.s, path.len + 1);
     strbuf_free(&path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* non-blocking: a blocking connect() waits as long as the service's
+     * backlog is full (it stops accepting at its process limit), and no
+     * later timeout would help; EAGAIN then means "run postern-queue" */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
     int r;
     do
         r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
     while (r < 0 && errno == EINTR);
-    if (r < 0) {
+    int flags = r == 0 ? fcntl(fd, F_GETFL) : -1;
+    if (r < 0 || flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
         int saved = errno;
         close(fd);
         errno = saved;

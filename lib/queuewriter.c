@@ -77,7 +77,12 @@ static int take_recycled(struct queue_writer *w, const char *queue_dir)
         }
         if (fd >= 0)
             close(fd);
-        (void)unlinkat(w->dir_fd, w->tmp_name, 0);
+        /* qmgr put another file in the slot between our look and the
+         * rename (another user's, say): it goes back, or it stays a dot-file
+         * in incoming/ that qmgr removes after a day (in the sticky
+         * incoming/ we may not remove another user's file) */
+        if (renameat2(w->dir_fd, w->tmp_name, rfd, slot, RENAME_NOREPLACE) < 0)
+            (void)unlinkat(w->dir_fd, w->tmp_name, 0);
     }
     close(rfd);
     return w->fd >= 0 ? 0 : -1;

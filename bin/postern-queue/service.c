@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -283,8 +284,13 @@ static int receive_request(int conn, int fds[3])
  * closed, so the injection skips the status channel), nothing of the
  * service's left open but the log; then the injection, trusting the
  * client as a set-group-id injector trusts its caller. */
-static _Noreturn void run_child(struct slot *self, int fds[3], int count)
+static _Noreturn void run_child(struct slot *self, int fds[3], int count, pid_t service_pid)
 {
+    /* only the service reports our exit status to the client: should it
+     * die, so do we, before storing a message the client would be told
+     * had failed (a 451 for a stored message is a duplicate later) */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != service_pid)
+        _exit(EXIT_INTERNAL);
     for (size_t i = 0; i < service.limit; i++)
         if (service.slots[i].conn >= 0)
             close(service.slots[i].conn);
@@ -318,9 +324,10 @@ static void serve(struct slot *s)
         release(s);
         return;
     }
+    pid_t service_pid = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        run_child(s, fds, count);
+        run_child(s, fds, count, service_pid);
     for (int i = 0; i < count; i++)
         close(fds[i]);
     if (pid < 0) {
