@@ -1,5 +1,5 @@
-/* fdpass.c - send and receive bytes with descriptors on a unix stream
- * socket (see fdpass.h). */
+/* fdpass.c - send and receive bytes with descriptors on a unix socket
+ * (see fdpass.h). */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -1,6 +1,7 @@
 /* fdpass.h - bytes with a descriptor attached (SCM_RIGHTS) on a unix
- * stream socket: how qmgr hands a reused runner each request together with
- * its queue file (doc/delivery.md, "Reuse mode"). */
+ * socket (stream or seqpacket): how qmgr hands a reused runner each request
+ * together with its queue file (doc/delivery.md, "Reuse mode"), and
+ * postern-accept its zygote each connection (zygote.h). */
 #ifndef POSTERN_FDPASS_H
 #define POSTERN_FDPASS_H
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "log.h"
 #include "zygote.h"
 
@@ -25,28 +26,7 @@ static const char *const connection_variables[] = {
 
 int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len)
 {
-    struct iovec iov = {(void *)variables, len};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    memset(&control, 0, sizeof control);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &conn, sizeof conn);
-    ssize_t n;
-    do
-        n = sendmsg(zygote_fd, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n == (ssize_t)len ? 0 : -1;
+    return fdpass_send(zygote_fd, variables, len, conn) == (ssize_t)len ? 0 : -1;
 }
 
 int zygote_read_report(int zygote_fd, struct zygote_report *report)
@@ -75,33 +55,22 @@ static void report(int fd, int type, pid_t pid, int status)
 }
 
 /* Receive one connection: its fd, and its variables into buf.  Returns
- * the fd, -2 at end (postern-accept gone), -1 for a malformed message. */
+ * the fd, -2 at end (postern-accept gone), -1 for a malformed message
+ * (lost or extra descriptors are closed: fdpass_recv). */
 static int receive_connection(int fd, char *buf, size_t size, size_t *len)
 {
-    struct iovec iov = {buf, size - 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    int fds[FDPASS_MAX_FDS];
+    size_t count;
+    ssize_t n = fdpass_recv(fd, buf, size - 1, fds, &count);
     if (n == 0)
         return -2;
     if (n < 0)
-        return errno == EINTR || errno == EAGAIN ? -1 : -2;
-    int conn = -1;
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS
-        && cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
-        memcpy(&conn, CMSG_DATA(cmsg), sizeof conn);
+        return errno == EAGAIN || errno == EPROTO ? -1 : -2;
+    for (size_t i = 1; i < count; i++)
+        close(fds[i]);
     buf[n] = '\0';
     *len = (size_t)n;
-    return conn;
+    return count ? fds[0] : -1;
 }
 
 /* In the child: the connection on 0 and 1, its variables in the environment. */

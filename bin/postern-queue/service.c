@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "listenfds.h"
 #include "log.h"
 #include "queue.h"
 #include "queuefile.h"
@@ -71,26 +72,10 @@ static struct {
 
 static int systemd_fds;             /* how many sockets systemd passed */
 
-/* The sockets systemd passed (LISTEN_PID is ours, LISTEN_FDS), read by
- * hand as postern-smtpd does: postern-queue is linked statically (it is
- * also the injector exec'd per message), and libsystemd cannot be. */
-static int listen_fds(void)
-{
-    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-    if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
-        return 0;
-    unsetenv("LISTEN_PID");
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
-    char *end;
-    long n = strtol(fds, &end, 10);
-    return *end || n < 0 || n > 64 ? -1 : (int)n;
-}
-
 int service_prepare_fds(void)
 {
     int fd = -1;
-    systemd_fds = listen_fds();
+    systemd_fds = listen_fds_take();
     if (systemd_fds == 1) {
         fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
         if (fd < 0)

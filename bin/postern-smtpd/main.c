@@ -20,6 +20,7 @@
 
 #include "addrmatch.h"
 #include "config.h"
+#include "listenfds.h"
 #include "log.h"
 #include "smtpd.h"
 #include "zygote.h"                 /* postern-accept -z */
@@ -72,12 +73,8 @@ static int bare_newline_mode(struct session *s)
  * connection. */
 static void take_socket_activated_connection(void)
 {
-    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-    if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid() || strcmp(fds, "1") != 0)
+    if (listen_fds_take() != 1)
         return;
-    unsetenv("LISTEN_PID");     /* not for the programs we start */
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
     int fd = 3, listening = 0;
     struct stat st;
     socklen_t len = sizeof listening;
