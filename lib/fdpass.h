@@ -10,10 +10,11 @@
 
 #define FDPASS_MAX_FDS 4        /* descriptors taken per receive */
 
-/* Send up to len bytes of buf on sock, with fd attached when fd >= 0
- * (never SIGPIPE).  Returns the count sent (the descriptor went with it
- * when > 0), or -1 with errno (EAGAIN on a full non-blocking socket). */
-ssize_t fdpass_send(int sock, const void *buf, size_t len, int fd);
+/* Send up to len bytes of buf on sock, with the nfds descriptors of fds
+ * attached (none when nfds is 0; at most FDPASS_MAX_FDS), never SIGPIPE.
+ * Returns the count sent (the descriptors went with it when > 0), or -1
+ * with errno (EAGAIN on a full non-blocking socket). */
+ssize_t fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds);
 /* Receive up to len bytes into buf; descriptors that came with them are
  * stored in fds (close-on-exec), their number in *fd_count (at most
  * FDPASS_MAX_FDS; fds must have room for that many).  Returns the count

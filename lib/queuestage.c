@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "fdio.h"
+#include "fdpass.h"
 #include "log.h"
 #include "queuefile.h"
 #include "queuestage.h"
@@ -128,30 +129,7 @@ static int wait_ready(int conn)
 static int send_request(int conn, int message_fd, int envelope_fd, int status_fd)
 {
     int fds[3] = {message_fd, envelope_fd, status_fd};
-    size_t count = status_fd >= 0 ? 3 : 2;
-    char byte = 'Q';
-    struct iovec iov = {&byte, 1};
-    union {
-        char buf[CMSG_SPACE(3 * sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    memset(&control, 0, sizeof control);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
-    memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
-    ssize_t n;
-    do
-        n = sendmsg(conn, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n == 1 ? 0 : -1;
+    return fdpass_send(conn, "Q", 1, fds, status_fd >= 0 ? 3 : 2) == 1 ? 0 : -1;
 }
 
 /* Hand the descriptors to the queue service; 0, or -1 when it is not

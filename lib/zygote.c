@@ -26,7 +26,7 @@ static const char *const connection_variables[] = {
 
 int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len)
 {
-    return fdpass_send(zygote_fd, variables, len, conn) == (ssize_t)len ? 0 : -1;
+    return fdpass_send(zygote_fd, variables, len, &conn, 1) == (ssize_t)len ? 0 : -1;
 }
 
 int zygote_read_report(int zygote_fd, struct zygote_report *report)

@@ -112,7 +112,7 @@ static int runner_send(struct qmgr_runner *r)
 {
     while (r->out_pos < r->out.len) {
         ssize_t n = fdpass_send(r->fd, r->out.s + r->out_pos, r->out.len - r->out_pos,
-                                r->out_file);
+                                &r->out_file, r->out_file >= 0);
         if (n < 0)
             return errno == EAGAIN ? 0 : -1;
         r->out_pos += (size_t)n;

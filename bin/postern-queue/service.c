@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdpass.h"
 #include "listenfds.h"
 #include "log.h"
 #include "queue.h"
@@ -215,54 +216,27 @@ static void accept_clients(void)
     }
 }
 
-/* Close descriptors received in a control message. */
-static void close_received(struct msghdr *msg)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            close(fd);
-        }
-    }
-}
-
-/* Read a client's request: its descriptors into fds.  Returns how many
- * (2 or 3), 0 when nothing has arrived yet, -1 for a client to drop. */
+/* Read a client's request: the byte 'Q' with the message, envelope and
+ * (optional) status descriptors.  Their count (2 or 3) in fds; 0 when
+ * nothing has come yet; -1 when the client went away or sent something
+ * else (what came is closed). */
 static int receive_request(int conn, int fds[3])
 {
     char byte[4];
-    struct iovec iov = {byte, sizeof byte};
-    union {
-        char buf[CMSG_SPACE(3 * sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    if (n < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    int count = 0;
-    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS
-        && !CMSG_NXTHDR(&msg, c))
-        count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    if (n != 1 || byte[0] != REQUEST_BYTE || (msg.msg_flags & MSG_CTRUNC)
-        || count < 2 || count > 3) {
+    int got[FDPASS_MAX_FDS];
+    size_t count = 0;
+    ssize_t n = fdpass_recv(conn, byte, sizeof byte, got, &count);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (n != 1 || byte[0] != REQUEST_BYTE || count < 2 || count > 3) {
         if (n != 0)
             msg_warn("queue service: malformed request from a client");
-        close_received(&msg);
+        for (size_t i = 0; i < count; i++)
+            close(got[i]);
         return -1;
     }
-    memcpy(fds, CMSG_DATA(c), (size_t)count * sizeof(int));
-    return count;
+    memcpy(fds, got, count * sizeof(int));
+    return (int)count;
 }
 
 /* In the child: the client's descriptors on 0, 1 and 3 (none there: fd 3
