@@ -107,7 +107,9 @@ static int take_message(const char *queue, const char *id, int flush)
     }
     /* an empty file is a finished message that qmgr emptied for recycle/
      * and could not move before it was stopped (retry.c): the queue
-     * never names an incomplete file */
+     * never names an incomplete file (queue_writer_commit fsyncs before
+     * the rename; were that ever optional, empty files would have to go
+     * to corrupt/ again) */
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_size == 0) {
         if (unlinkat(qmgr.queue_fd, strbuf_str(&path), 0) != 0 && errno != ENOENT)
