@@ -360,13 +360,9 @@ int process_is(pid_t pid, const char *program)
     return 0;
 }
 
-/* The pid the pid file holds now (0 when none). */
-static pid_t pid_file_value(void)
+pid_t pid_file_read(const char *path)
 {
-    struct strbuf path = STRBUF_INIT;
-    pid_file_path(&path);
-    FILE *f = fopen(path.s, "r");
-    strbuf_free(&path);
+    FILE *f = fopen(path, "re");
     long pid = 0;
     if (f) {
         if (fscanf(f, "%ld", &pid) != 1)
@@ -374,6 +370,16 @@ static pid_t pid_file_value(void)
         fclose(f);
     }
     return (pid_t)pid;
+}
+
+/* The pid qmgr's pid file holds now (0 when none). */
+static pid_t pid_file_value(void)
+{
+    struct strbuf path = STRBUF_INIT;
+    pid_file_path(&path);
+    pid_t pid = pid_file_read(path.s);
+    strbuf_free(&path);
+    return pid;
 }
 
 /* The pid in the pid file when that process is our qmgr, else 0. */
@@ -396,7 +402,7 @@ static int trigger_has_reader(void)
     return 1;
 }
 
-static void sleep_ms(long ms)
+void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);

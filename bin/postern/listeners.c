@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -54,25 +53,12 @@ static void listener_pid_path(const struct master_service *s, struct strbuf *out
     strbuf_puts(out, ".pid");
 }
 
-/* The pid in a pid file, 0 when none. */
-static pid_t read_pid(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    long pid = 0;
-    if (f) {
-        if (fscanf(f, "%ld", &pid) != 1)
-            pid = 0;
-        fclose(f);
-    }
-    return (pid_t)pid;
-}
-
 /* The running postern-accept of a service, else 0. */
 static pid_t running_listener(const struct master_service *s)
 {
     struct strbuf path = STRBUF_INIT;
     listener_pid_path(s, &path);
-    pid_t pid = read_pid(path.s);
+    pid_t pid = pid_file_read(path.s);
     strbuf_free(&path);
     return pid > 0 && process_is(pid, "postern-accept") ? pid : 0;
 }
@@ -107,12 +93,6 @@ static void service_addresses(const struct master_service *s, struct strlist *ou
     }
     strbuf_free(&address);
     strlist_free(&interfaces);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* 1 when postern-accept and postern-smtpd are in program_dir. */
@@ -184,7 +164,7 @@ static int start_listener(const struct master_service *s, const char *program_di
                       *maillog ? maillog : "syslog");
             break;
         }
-        if (read_pid(pid_path.s) == pid) {
+        if (pid_file_read(pid_path.s) == pid) {
             printf("postern: SMTP on %s (postern-accept pid %ld)\n", addresses.item[0],
                    (long)pid);
             rc = 0;
@@ -192,7 +172,7 @@ static int start_listener(const struct master_service *s, const char *program_di
         }
         sleep_ms(20);
     }
-    if (rc && read_pid(pid_path.s) != pid && waitpid(pid, NULL, WNOHANG) == 0)
+    if (rc && pid_file_read(pid_path.s) != pid && waitpid(pid, NULL, WNOHANG) == 0)
         msg_error("postern-accept for %s is not listening after %d seconds", s->service,
                   LISTENER_START_MS / 1000);
     free(args);

@@ -23,6 +23,10 @@ pid_t spawn_daemon(char *const argv[]);
 int process_running(pid_t pid);
 /* instance.c: 1 when pid is live and its argv[0] (or script) names program. */
 int process_is(pid_t pid, const char *program);
+/* instance.c: the pid a pid file holds, 0 when none. */
+pid_t pid_file_read(const char *path);
+/* instance.c: sleep ms milliseconds (waiting for a daemon). */
+void sleep_ms(long ms);
 
 /* conf_edit.c: `postern conf -e` (args "name = value") and -X (args are
  * names): rewrite main.cf keeping comments and order.  Exit status. */

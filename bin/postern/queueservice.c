@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -32,15 +31,9 @@ static pid_t pid_file_value(void)
 {
     struct strbuf path = STRBUF_INIT;
     pid_path(&path);
-    FILE *f = fopen(path.s, "re");
+    pid_t pid = pid_file_read(path.s);
     strbuf_free(&path);
-    long pid = 0;
-    if (f) {
-        if (fscanf(f, "%ld", &pid) != 1)
-            pid = 0;
-        fclose(f);
-    }
-    return (pid_t)pid;
+    return pid;
 }
 
 /* The running service's pid, else 0. */
@@ -59,12 +52,6 @@ static int service_present(void)
     int present = access(program.s, X_OK) == 0;
     strbuf_free(&program);
     return present;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 int queue_service_start(void)
