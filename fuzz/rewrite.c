@@ -12,6 +12,8 @@
 #include "rewrite.h"
 #include "strbuf.h"
 
+#include "rewrite_settings.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -20,21 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     unsigned flags = data[0];
     data++, size--;
-    struct rewrite_config cfg = {
-        .myhostname = "host.example.org", .myorigin = "example.org",
-        .mydomain = "example.org", .append_at_myorigin = flags & 1,
-        .append_dot_mydomain = (flags >> 1) & 1,
-        .always_add_missing_headers = (flags >> 2) & 1,
-        .header_size_limit = (flags & 8) ? 1024 : 102400,
-        .duplicate_filter_limit = 1000, .hopcount_limit = (flags & 128) ? 2 : 50, .drop_headers = STRLIST_INIT,
-    };
-    strlist_add(&cfg.drop_headers, "bcc");
-    strlist_add(&cfg.drop_headers, "return-path");
-    struct rewrite_message_info info = {
-        .local = (flags >> 4) & 1, .sender = "alice",
-        .full_name = (flags & 32) ? "A. \"Q\" Person" : NULL,
-        .uid = (flags & 64) ? "1000" : NULL,
-    };
+    struct rewrite_config cfg;
+    struct rewrite_message_info info;
+    fuzz_rewrite_settings(flags, &cfg, &info);
     int in = memfd_create("in", 0), out = memfd_create("out", 0);
     if (in < 0 || out < 0 || write_all(in, data, size) < 0 || lseek(in, 0, SEEK_SET) < 0)
         __builtin_trap();

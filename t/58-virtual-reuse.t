@@ -8,30 +8,14 @@
 import glob, os, socket, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from qmgrtest import Instance, all_clean
+from qmgrtest import all_clean, virtual_instance
 
 if not os.access(prog("postern-virtual"), os.X_OK):
     skip_all("postern-virtual is not built")
 
 ROOT = os.geteuid() == 0
-OWNER = 65534 if ROOT else os.getuid()
-GROUP = 65534 if ROOT else os.getgid()
-
-inst = Instance("virtual_transport = virtual\nvirtual_mailbox_domains = example.com\n", runners=())
-base = os.path.join(inst.dir, "mail")
-os.makedirs(os.path.join(base, "example.com"))
-if ROOT:
-    os.chmod(inst.dir, 0o755)
-    os.chown(base, OWNER, GROUP)
-    os.chown(os.path.join(base, "example.com"), OWNER, GROUP)
-write(os.path.join(inst.dir, "vmailbox"), "/^bob@example\\.com$/ example.com/bob/\n"
-      "/^alice@example\\.com$/ example.com/alice\n")
-with open(os.path.join(inst.dir, "main.cf"), "a") as f:
-    f.write(f"virtual_mailbox_base = {base}\n"
-            f"virtual_mailbox_maps = pcre:{inst.dir}/vmailbox\n"
-            f"virtual_uid_maps = static:{OWNER}\nvirtual_gid_maps = static:{GROUP}\n")
-os.symlink(os.path.abspath(prog("postern-virtual")), os.path.join(inst.libexec, "postern-virtual"))
-inst.start()
+inst, base = virtual_instance(("pcre:", "/^bob@example\\.com$/ example.com/bob/\n"
+                                        "/^alice@example\\.com$/ example.com/alice\n"))
 
 
 def runners():

@@ -314,21 +314,31 @@ pid_t spawn_daemon(char *const argv[])
     return pid;
 }
 
+/* Read /proc/PID/NAME into buf (NUL-ended); the byte count, 0 when the
+ * process or the file is gone. */
+static size_t read_proc(pid_t pid, const char *name, char *buf, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/%s", (long)pid, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return (size_t)n;
+}
+
 /* 1 while the process exists and has not exited (not a zombie).  A
  * process on its way out has no command line any more but is still
  * there, so stopping waits for this, not for process_is(). */
 int process_running(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[512];
+    if (!read_proc(pid, "stat", buf, sizeof buf))
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     const char *close_paren = strrchr(buf, ')');
     return close_paren && close_paren[1] == ' ' && close_paren[2] != 'Z'
            && close_paren[2] != 'X';
@@ -339,19 +349,11 @@ int process_running(pid_t pid)
  * another program does not count). */
 int process_is(pid_t pid, const char *program)
 {
-    char path[64], buf[4096];
-    if (!process_running(pid))
+    char buf[4096];
+    size_t n;
+    if (!process_running(pid) || !(n = read_proc(pid, "cmdline", buf, sizeof buf)))
         return 0;
-    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';              /* the arguments, each NUL-ended */
-    const char *arg = buf;
+    const char *arg = buf;      /* the arguments, each NUL-ended */
     for (int i = 0; i < 2 && arg < buf + n; i++, arg += strlen(arg) + 1) {
         const char *base = strrchr(arg, '/');
         if (strcmp(base ? base + 1 : arg, program) == 0)

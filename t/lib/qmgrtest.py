@@ -288,3 +288,31 @@ def status_bytes(path):
             out.append(rec[:1].decode())
         pos = nl + 1
     return "".join(out)
+
+
+def virtual_instance(table):
+    """An Instance whose virtual transport is the real postern-virtual,
+    delivering for example.com under DIR/mail (owned by nobody when run as
+    root), with virtual_mailbox_maps = `table`, a "TYPE:" prefix and the
+    table's text, written to DIR/vmailbox.  Started; returns (inst, base)."""
+    kind, text = table
+    root = os.geteuid() == 0
+    owner = 65534 if root else os.getuid()
+    group = 65534 if root else os.getgid()
+    inst = Instance("virtual_transport = virtual\nvirtual_mailbox_domains = example.com\n",
+                    runners=())
+    base = os.path.join(inst.dir, "mail")
+    os.makedirs(os.path.join(base, "example.com"))
+    if root:
+        os.chmod(inst.dir, 0o755)
+        os.chown(base, owner, group)
+        os.chown(os.path.join(base, "example.com"), owner, group)
+    tap.write(os.path.join(inst.dir, "vmailbox"), text)
+    with open(os.path.join(inst.dir, "main.cf"), "a") as f:
+        f.write(f"virtual_mailbox_base = {base}\n"
+                f"virtual_mailbox_maps = {kind}{inst.dir}/vmailbox\n"
+                f"virtual_uid_maps = static:{owner}\nvirtual_gid_maps = static:{group}\n")
+    os.symlink(os.path.abspath(tap.prog("postern-virtual")),
+               os.path.join(inst.libexec, "postern-virtual"))
+    inst.start()
+    return inst, base
