@@ -10,7 +10,7 @@
 #   make clean
 #
 # Programs: bin/NAME.c is a one-file program; bin/NAME/*.c a program whose
-# parts are too many for one file.  lib/*.c and maps/*.c form libpostern.a,
+# parts are too many for one file.  lib/*/*.c and maps/*.c form libpostern.a,
 # from which the linker takes only what each program uses.
 
 PREFIX    ?= /usr/local
@@ -48,7 +48,10 @@ PATH_DEFS := -DPOSTERN_VERSION='"$(VERSION)"' \
              -DDEF_DAEMON_DIR='"$(LIBEXECDIR)"' \
              -DDEF_COMMAND_DIR='"$(SBINDIR)"' \
              -DDEF_QUEUE_DIR='"$(QUEUEDIR)"'
-CPPFLAGS  += -D_GNU_SOURCE -Ilib -Imaps $(PKG_CFLAGS) $(PATH_DEFS)
+# lib/ is in layers, each a folder; a file includes only from its own layer
+# and those below it (t/01-layers.t): util < maps < conf < mail
+LAYER_INC := -Ilib/util -Imaps -Ilib/conf -Ilib/mail
+CPPFLAGS  += -D_GNU_SOURCE $(LAYER_INC) $(PKG_CFLAGS) $(PATH_DEFS)
 # the compiled-in paths and build flags: when they change (make install
 # PREFIX=/usr after a plain make), every object is rebuilt
 FLAGS_STAMP := $(BUILD)/.flags
@@ -76,7 +79,7 @@ endif
 link_flags = $(if $(filter $(1),$(STATIC_PROGS)),-static-pie -Wl$(comma)-w)
 link_libs  = $(if $(filter $(1),$(STATIC_PROGS)),$(STATIC_LIBS),$(LDLIBS))
 
-LIB_SRC   := $(wildcard lib/*.c maps/*.c)
+LIB_SRC   := $(wildcard lib/*/*.c maps/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIBA      := $(BUILD)/libpostern.a
 
@@ -140,7 +143,7 @@ run: all
 FUZZ_SECONDS ?= 60
 comma     := ,
 FUZZ_CC   ?= clang
-FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Imaps $(PKG_CFLAGS) \
+FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE $(LAYER_INC) $(PKG_CFLAGS) \
               -fsanitize=fuzzer,address,undefined -DDEF_CONFIG_DIR='"/nonexistent"' \
               -DDEF_DAEMON_DIR='"/nonexistent"' -DDEF_COMMAND_DIR='"/nonexistent"' \
               -DDEF_QUEUE_DIR='"/nonexistent"' -DPOSTERN_VERSION='"$(VERSION)"'

@@ -1,7 +1,7 @@
 /* postern-rewrite - the rewrite stage of the injection chain (interface 2,
  * doc/injection.md; postern-rewrite(8)): reads the message on fd 0 and the
  * envelope on fd 1, qualifies addresses and adds missing headers
- * (lib/rewrite.c), and hands both on to the next stage - the program given
+ * (lib/mail/rewrite.c), and hands both on to the next stage - the program given
  * after `--`, else daemon_directory/postern-queue - with fd 3 passed
  * through.  Its exit status is the next stage's.
  *
@@ -94,7 +94,7 @@ static int spool_message_if_pipe(void)
 
 /* Start the next stage with the message pipe on fd 0 and the envelope
  * pipe on fd 1; fd 3 is inherited as it is.  The default stage,
- * postern-queue, is started by lib/queuestage.c. */
+ * postern-queue, is started by lib/mail/queuestage.c. */
 static pid_t start_next(char **next_argv, int message_fd, int envelope_fd)
 {
     pid_t pid = fork();

@@ -3,8 +3,8 @@
  * by its virtual_mailbox_maps value (a Maildir when that ends in '/', else
  * an mbox file), written as the uid and gid that virtual_uid_maps and
  * virtual_gid_maps give.  The delivery protocol (request mode, shell mode)
- * is lib/runner.c; the writing of Maildir and mbox files is lib/maildir.c
- * and lib/mbox.c.  See doc/postern-virtual.8.
+ * is lib/mail/runner.c; the writing of Maildir and mbox files is lib/mail/maildir.c
+ * and lib/mail/mbox.c.  See doc/postern-virtual.8.
  */
 #include <ctype.h>
 #include <errno.h>

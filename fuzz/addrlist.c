@@ -1,4 +1,4 @@
-/* addrlist.c - fuzz the address-list scanner (lib/addrlist.c) used on
+/* addrlist.c - fuzz the address-list scanner (lib/mail/addrlist.c) used on
  * header values and sendmail arguments. */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* addrmatch.c - fuzz the client address-match lists (lib/addrmatch.c):
+/* addrmatch.c - fuzz the client address-match lists (lib/conf/addrmatch.c):
  * the first line is a list (mynetworks syntax), the other lines are
  * addresses to match against it. */
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* dsn_report.c - fuzz target: dsn_write() (lib/dsn.c) must make a report
+/* dsn_report.c - fuzz target: dsn_write() (lib/mail/dsn.c) must make a report
  * whose every line is shorter than 998 bytes, that ends with the closing
  * boundary, whatever the original message (huge lines, no blank line,
  * binary, empty) and whatever the recipient fields hold.  Input: a flag

@@ -1,4 +1,4 @@
-/* mastercf.c - fuzz the master.cf reader (lib/mastercf.c). */
+/* mastercf.c - fuzz the master.cf reader (lib/conf/mastercf.c). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

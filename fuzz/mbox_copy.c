@@ -1,4 +1,4 @@
-/* mbox_copy.c - fuzz target: mail_copy() in mbox mode (lib/mailcopy.c)
+/* mbox_copy.c - fuzz target: mail_copy() in mbox mode (lib/mail/mailcopy.c)
  * must quote exactly the lines that start with "From ", keep every other
  * byte, end with a newline and an empty line, whatever the input and
  * wherever in its file the message starts.  Checked against a direct

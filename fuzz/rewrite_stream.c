@@ -1,4 +1,4 @@
-/* rewrite_stream.c - fuzz the push API of lib/rewrite_stream.c (what
+/* rewrite_stream.c - fuzz the push API of lib/mail/rewrite_stream.c (what
  * postern-smtpd uses in-process): the message fed in random pieces must
  * give the same result and the same output as rewrite_message() pulling it
  * from a descriptor.  The first byte chooses the settings as in

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "strlist.h"
 #include "map_impl.h"
 #include "strbuf.h"
 #include "xalloc.h"

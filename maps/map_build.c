@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "strlist.h"
 #include "log.h"
 #include "map_build.h"
 #include "maptext.h"

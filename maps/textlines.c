@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "strlist.h"
 #include "log.h"
 #include "strbuf.h"
 #include "textlines.h"

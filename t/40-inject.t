@@ -184,7 +184,8 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
                          "const char *__asan_default_options(void);\n"
                          "const char *__asan_default_options(void) { return \"detect_leaks=0\"; }\n")
         san = ["-fsanitize=address,undefined", no_leaks]
-    r = subprocess.run([cc, "-D_GNU_SOURCE", "-I" + os.path.join(SRC, "lib"), "-I" + os.path.join(SRC, "maps"),
+    r = subprocess.run([cc, "-D_GNU_SOURCE",
+                        *["-I" + os.path.join(SRC, d) for d in ("lib/util", "maps", "lib/conf", "lib/mail")],
                         f'-DDEF_CONFIG_DIR="{dirs["default"]}"', '-DDEF_QUEUE_DIR="/nonexistent"',
                         '-DDEF_DAEMON_DIR="/nonexistent"', '-DDEF_COMMAND_DIR="/nonexistent"',
                         '-DPOSTERN_VERSION="test"', "-std=c17", *san, "-o", variant,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# master.cf entries (lib/mastercf.c): runs the C unit test
+# master.cf entries (lib/conf/mastercf.c): runs the C unit test
 # t/unit/mastercf_test.c, built by `make check` into $POSTERN_BUILD/t/, and
 # passes its TAP through.
 import os, sys

@@ -2,7 +2,7 @@
 # postern-smtpd end to end: a self-contained instance (postern init and
 # start), SMTP through the real chain (postern-rewrite, postern-queue,
 # postern-qmgr, postern-virtual) into Maildirs; the relay tricks refused
-# against the real address classes of lib/resolve.c.  Skipped until the
+# against the real address classes of lib/mail/resolve.c.  Skipped until the
 # mail path is built.
 import os
 import smtplib
@@ -81,7 +81,7 @@ c.cmd("QUIT")
 c.close()
 tap.ok(wait_for(lambda: delivered("carol"), 20), "BDAT message delivered")
 
-# relay control against lib/resolve.c, from outside mynetworks
+# relay control against lib/mail/resolve.c, from outside mynetworks
 outside = Listener([tap.prog("postern-smtpd"), "-c", inst, "-o", "mynetworks=192.0.2.0/24"])
 c = Client(outside.port)
 c.reply()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Client address-match lists (lib/addrmatch.c: mynetworks and the like):
+# Client address-match lists (lib/conf/addrmatch.c: mynetworks and the like):
 # runs the C unit test t/unit/addrmatch_test.c, built by `make check` into
 # $POSTERN_BUILD/t/, and passes its TAP through.
 import os, sys

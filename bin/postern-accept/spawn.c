@@ -1,6 +1,6 @@
 /* spawn.c - starting the program for a connection: posix_spawn (no copy of
  * the parent's memory; the connection dup'ed onto fd 0 and 1, signals
- * reset), or, with -z, passing the connection to the zygote (lib/zygote.h),
+ * reset), or, with -z, passing the connection to the zygote (lib/util/zygote.h),
  * which forks the program it has already initialised. */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,7 +63,7 @@ pid_t spawn_program(const struct accept_settings *settings, const struct listene
     return pid;
 }
 
-/* ---- zygote mode (-z, lib/zygote.h) ---- */
+/* ---- zygote mode (-z, lib/util/zygote.h) ---- */
 
 static int zygote_fd = -1;
 static pid_t zygote_pid;

@@ -6,7 +6,7 @@
  * other!user (swap_bangpath) and user%other (allow_percent_hack) route on
  * to "other".  A local part of a non-local domain that still holds such
  * routing is flagged, so that relay_domains does not relay it unless
- * allow_untrusted_routing.  The class of a domain comes from lib/resolve.c
+ * allow_untrusted_routing.  The class of a domain comes from lib/mail/resolve.c
  * (local, virtual alias, virtual mailbox, relay, default).
  */
 #include <ctype.h>

@@ -152,7 +152,7 @@ void cmd_bdat(struct session *s, char *args);
  * else the first inject_start (an idle session never needs them). */
 void inject_init(void);
 /* Start the chain (rewrite in-process, then the queue stage of
- * lib/queuestage.h) and write the Received header into it.  NULL when it
+ * lib/mail/queuestage.h) and write the Received header into it.  NULL when it
  * cannot start (reply given). */
 struct injection *inject_start(struct session *s);
 /* Message bytes (LF line ends). */

@@ -1,6 +1,6 @@
 /* accept_child.c - not a unit test: the per-connection program t/46-accept.t
  * and the connection benchmark run under postern-accept, linked with
- * lib/zygote.c so that it also works as a zygote (postern-accept -z).
+ * lib/util/zygote.c so that it also works as a zygote (postern-accept -z).
  *
  *   accept_child env    print "pid=N", "ppid=N" and the environment, then exit
  *   accept_child smtp   a minimal SMTP server: 220, 250 to EHLO, 221 to QUIT

@@ -1,5 +1,5 @@
 /* addrmatch_test.c - unit test of client address-match lists
- * (lib/addrmatch.c): IPv4 and IPv6 networks, brackets, IPv4-mapped
+ * (lib/conf/addrmatch.c): IPv4 and IPv6 networks, brackets, IPv4-mapped
  * addresses, negation, host names and domains, /file lists, tables, a
  * failing table, and malformed items refused with a reason. */
 #include <stdio.h>

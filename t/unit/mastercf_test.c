@@ -1,4 +1,4 @@
-/* mastercf_test.c - unit tests for lib/mastercf.c (master.cf entries,
+/* mastercf_test.c - unit tests for lib/conf/mastercf.c (master.cf entries,
  * continuation lines, braces, errors).  Run by t/49-mastercf.t. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -197,7 +197,7 @@ static void check_sorted(void)
     checked = 1;
     for (size_t i = 1; i < PARAM_COUNT; i++)
         if (strcmp(params[i - 1].name, params[i].name) >= 0)
-            msg_fatal("lib/params.c: %s is out of order (the table must be sorted)",
+            msg_fatal("lib/conf/params.c: %s is out of order (the table must be sorted)",
                       params[i].name);
 }
 

@@ -70,7 +70,7 @@ int mbox_deliver(const char *path, const struct mail_source *src,
                  off_t size_limit, const struct mbox_options *options,
                  struct mailbox_status *status);
 
-/* ---- shared by the two (lib/mailcopy.c) ---- */
+/* ---- shared by the two (lib/mail/mailcopy.c) ---- */
 
 /* The lines written before the message (see above); `mbox_from` adds the
  * "From " line with the current time. */

@@ -115,7 +115,7 @@ void queue_trigger(const char *queue_dir, char request);
 /* 1 when name has the form of a queue id (upper-case hex, 6-31 digits). */
 int queue_id_valid(const char *name);
 
-/* ---- the queue directory tree (lib/queuedirs.c) ---- */
+/* ---- the queue directory tree (lib/mail/queuedirs.c) ---- */
 /* Create queue_dir and its subdirectories and the trigger FIFO with the
  * modes of doc/privileges.md, or fix the modes and owners of existing ones:
  *   queue_dir 0755; incoming/ 01770 owner:group (the setgid_group creates
@@ -133,7 +133,7 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
  * or NULL when no queue does. */
 const char *queue_find(const char *queue_dir, const char *id);
 
-/* ---- listing (lib/queuelist.c) ---- */
+/* ---- listing (lib/mail/queuelist.c) ---- */
 /* Print the queue as mailq(1)/postqueue -p do: the heading, one entry per
  * message (id with `*` when active, `!` when on hold; size; arrival; sender,
  * then each recipient still to do, indented, after its deferral reason in

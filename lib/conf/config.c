@@ -605,7 +605,7 @@ static struct setting *wanted(const char *name)
 {
     struct setting *s = get_setting(name);
     if (!s)
-        msg_fatal("conf: parameter %s is not declared in lib/params.c", name);
+        msg_fatal("conf: parameter %s is not declared in lib/conf/params.c", name);
     return s;
 }
 

@@ -8,13 +8,15 @@
  * The configuration is process-wide, like Postfix's var_* variables: a
  * program parses its options (config_set_dir for -c, config_add_override for
  * each -o), calls config_load() once, then reads values with conf_*().
- * Every parameter postern implements is declared once, in lib/params.c, with
+ * Every parameter postern implements is declared once, in lib/conf/params.c, with
  * its Postfix name, type and default; values are read only through it.
  */
 #ifndef POSTERN_CONFIG_H
 #define POSTERN_CONFIG_H
 
 #include <stddef.h>
+
+#include "strlist.h"
 
 struct strbuf;
 
@@ -35,7 +37,7 @@ struct param_def {
     long long min, max;             /* INT/TIME/SIZE range; min == max == 0: unchecked */
 };
 
-/* ---- the registry (lib/params.c) ---- */
+/* ---- the registry (lib/conf/params.c) ---- */
 /* The declaration of a parameter, or NULL when postern does not implement it. */
 const struct param_def *param_find(const char *name);
 /* All declarations, sorted by name (for `postern conf`). */
@@ -101,20 +103,9 @@ struct conf_entry {
 size_t conf_entries(const struct conf_entry **entries);
 
 /* ---- lists ---- */
-/* A list of strings, as conf_list() splits a value: on commas and white
- * space, `{ ... }` grouping one item (braces removed, inner text kept). */
-struct strlist {
-    char **item;
-    size_t count;
-};
-#define STRLIST_INIT { NULL, 0 }
-/* Split an already expanded value, appending to out.  Returns 0, or -1
- * with err set for an unbalanced brace (out then holds what it held before). */
-int list_split(const char *value, struct strlist *out, struct strbuf *err);
-/* Split the expanded value of a parameter (fatal on a malformed list). */
+/* Split the expanded value of a parameter (fatal on a malformed list);
+ * struct strlist and list_split() are in lib/util/strlist.h. */
 void conf_list(const char *name, struct strlist *out);
-void strlist_add(struct strlist *list, const char *s);
-void strlist_free(struct strlist *list);
 
 /* ---- conversions shared with map and command parsers ---- */
 /* Parse "yes"/"no" (any case); returns 1, 0, or -1 when it is neither. */
