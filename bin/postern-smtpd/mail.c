@@ -12,6 +12,7 @@
 #include "config.h"
 #include "fdio.h"
 #include "log.h"
+#include "queuefile.h"
 #include "smtpd.h"
 
 int xtext_decode(const char *in, struct strbuf *out)
@@ -146,17 +147,16 @@ static int next_param(char **text, char **name, char **value)
     return 1;
 }
 
-/* Free space in the queue file system below queue_minfree + size? */
-static int storage_short(long long size)
+/* Too little free space in the queue file system for a message of size
+ * bytes (0: not declared)?  Postfix's rule, as the queue applies it again
+ * when the message arrives; when statvfs fails the queue decides. */
+static int storage_short(long long size, long long message_size_limit)
 {
-    long long minfree = conf_size("queue_minfree");
-    if (minfree <= 0)
-        return 0;
     struct statvfs fs;
     if (statvfs(conf_str("queue_directory"), &fs) != 0)
         return 0;
-    long double avail = (long double)fs.f_bavail * (long double)fs.f_frsize;
-    return avail < (long double)minfree + (long double)size;
+    return queue_space_short((unsigned long long)fs.f_bavail * fs.f_frsize,
+                             conf_size("queue_minfree"), message_size_limit, size);
 }
 
 void cmd_mail(struct session *s, char *args)
@@ -236,7 +236,7 @@ void cmd_mail(struct session *s, char *args)
         reply(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
         goto failed;
     }
-    if (storage_short(tx->declared_size)) {
+    if (storage_short(tx->declared_size, s->message_size_limit)) {
         msg_warn("not enough free space in queue directory %s for %s", conf_str("queue_directory"),
                  s->client.namaddr);
         reply(s, "452 4.3.1 Insufficient system storage");
