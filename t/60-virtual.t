@@ -256,6 +256,9 @@ is_(os.path.getsize(os.path.join(d, "mail/example.com/alice")), size1,
     "mbox over the limit: the file keeps its old size")
 r = deliver(d, ["bob@example.com"], opts=["message_size_limit=2000"])
 like(r.stdout.decode(), r"dsn=4\.3\.5", "virtual_mailbox_limit below message_size_limit is a configuration error")
+r = deliver(d, ["bob@example.com"], opts=["message_size_limit=0"], msg=small)
+is_((r.returncode, r.stdout.decode()[:39]), (0, "bob@example.com: dsn=2.0.0, status=sent"),
+    "message_size_limit = 0 is no limit, as in Postfix: virtual delivers (no 4.3.5)")
 
 # usage
 r = run([VIRTUAL, "-c", d, "bob@example.com"], input=b"")
