@@ -610,6 +610,11 @@ void config_load(int allow_missing)
     strbuf_free(&warnings);
 }
 
+int config_load_split(int allow_missing, struct strbuf *errors, struct strbuf *warnings)
+{
+    return load(allow_missing, errors, warnings);
+}
+
 int config_load_report(int allow_missing, struct strbuf *report)
 {
     struct strbuf warnings = STRBUF_INIT;

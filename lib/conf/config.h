@@ -66,6 +66,10 @@ void config_load(int allow_missing);
  * appends one line per problem ("FILE, line N: ...") to `report` (used by
  * `postern check`, which must see them all). */
 int config_load_report(int allow_missing, struct strbuf *report);
+/* The same with errors (syntax, types, loops, an unreadable file) and
+ * warnings (unused, not implemented, duplicates) apart, one line each;
+ * returns the number of errors. */
+int config_load_split(int allow_missing, struct strbuf *errors, struct strbuf *warnings);
 /* Re-read main.cf (SIGHUP); the overrides stay.  Values returned earlier
  * by conf_str() stay valid until the next config_reload(). */
 void config_reload(void);
