@@ -1,7 +1,7 @@
-/* mail.c - MAIL FROM and RCPT TO: paths, their ESMTP parameters (SIZE,
- * BODY, RET, ENVID, SMTPUTF8, NOTIFY, ORCPT) turned into envelope records
- * (doc/injection.md), the size and free-space checks, and the restrictions
- * at RCPT with Postfix's replies and "NOQUEUE: reject" log lines. */
+/* mail.c - MAIL FROM and RCPT TO: their paths and ESMTP parameters
+ * (parsed into envelope records by lib/mail/smtpargs.c), the size and
+ * free-space checks, and the restrictions at RCPT with Postfix's replies
+ * and "NOQUEUE: reject" log lines. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>

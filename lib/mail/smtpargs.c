@@ -279,7 +279,11 @@ int smtp_parse_rcpt(char *args, struct smtp_rcpt_args *out, struct strbuf *reply
         } else if (strcasecmp(name, "ORCPT") == 0) {
             strbuf_reset(&decoded);
             char *semi = value ? strchr(value, ';') : NULL;
+            /* addr-type is an atom (RFC 3461 4.2): no control or other odd
+             * byte may reach the envelope (found by fuzz/smtp_command.c) */
             if (!semi || semi == value || strlen(value) > 500
+                || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+                   != (size_t)(semi - value)
                 || xtext_decode(semi + 1, &decoded) != 0 || !decoded.len) {
                 strbuf_puts(reply, "501 5.5.4 Error: Bad ORCPT parameter syntax");
                 goto out;
