@@ -176,7 +176,7 @@ fuzz: $(FUZZ_BIN)
 fuzz-merge: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 	    name=$$(basename $$f); rm -rf $(BUILD)/fuzz/merge-$$name; \
-	    mkdir -p $(BUILD)/fuzz/merge-$$name $(BUILD)/fuzz/corpus-$$name fuzz/seeds/$$name; \
+	    mkdir -p $(BUILD)/fuzz/merge-$$name $(BUILD)/fuzz/corpus-$$name $(BUILD)/fuzz/artifacts-$$name; \
 	    $$f -merge=1 -max_len=65536 -artifact_prefix=$(BUILD)/fuzz/artifacts-$$name/ \
 	        $(BUILD)/fuzz/merge-$$name fuzz/seeds/$$name $(BUILD)/fuzz/corpus-$$name 2>/dev/null || exit 1; \
 	    rm -rf fuzz/seeds/$$name && mv $(BUILD)/fuzz/merge-$$name fuzz/seeds/$$name; \
