@@ -174,10 +174,21 @@ static int notify_valid(const char *value)
     return 1;
 }
 
+/* The reply for a parameter nobody knows: "555 5.5.4 Unsupported option:
+ * NAME=VALUE" (the '=' that next_param cut is put back). */
+static void unsupported(struct strbuf *reply, char *name, char *value)
+{
+    struct strbuf text = STRBUF_INIT;
+    if (value)
+        value[-1] = '=';
+    strbuf_printf(reply, "555 5.5.4 Unsupported option: %s", log_printable(&text, name, 100));
+    strbuf_free(&text);
+}
+
 int smtp_parse_mail(char *args, int smtputf8_enable, struct smtp_mail_args *out,
                     struct strbuf *reply)
 {
-    struct strbuf addr = STRBUF_INIT, decoded = STRBUF_INIT, text = STRBUF_INIT;
+    struct strbuf addr = STRBUF_INIT, decoded = STRBUF_INIT;
     int result = -1;
     char *params;
     strbuf_reset(&out->sender);
@@ -227,9 +238,7 @@ int smtp_parse_mail(char *args, int smtputf8_enable, struct smtp_mail_args *out,
         } else if (strcasecmp(name, "AUTH") == 0 && value) {
             /* AUTH=<> or AUTH=addr: accepted and ignored without SASL */
         } else {
-            if (value)
-                value[-1] = '=';
-            strbuf_printf(reply, "555 5.5.4 Unsupported option: %s", log_printable(&text, name, 100));
+            unsupported(reply, name, value);
             goto out;
         }
     }
@@ -239,7 +248,6 @@ int smtp_parse_mail(char *args, int smtputf8_enable, struct smtp_mail_args *out,
 out:
     strbuf_free(&addr);
     strbuf_free(&decoded);
-    strbuf_free(&text);
     return result;
 }
 
@@ -251,7 +259,7 @@ void smtp_mail_args_free(struct smtp_mail_args *a)
 
 int smtp_parse_rcpt(char *args, struct smtp_rcpt_args *out, struct strbuf *reply)
 {
-    struct strbuf addr = STRBUF_INIT, decoded = STRBUF_INIT, text = STRBUF_INIT;
+    struct strbuf addr = STRBUF_INIT, decoded = STRBUF_INIT;
     int result = -1;
     char *params;
     strbuf_reset(&out->recipient);
@@ -290,9 +298,7 @@ int smtp_parse_rcpt(char *args, struct smtp_rcpt_args *out, struct strbuf *reply
             }
             record_putf(&out->records, 'P', "ORCPT=%.*s;%s", (int)(semi - value), value, strbuf_str(&decoded));
         } else {
-            if (value)
-                value[-1] = '=';
-            strbuf_printf(reply, "555 5.5.4 Unsupported option: %s", log_printable(&text, name, 100));
+            unsupported(reply, name, value);
             goto out;
         }
     }
@@ -302,7 +308,6 @@ int smtp_parse_rcpt(char *args, struct smtp_rcpt_args *out, struct strbuf *reply
 out:
     strbuf_free(&addr);
     strbuf_free(&decoded);
-    strbuf_free(&text);
     return result;
 }
 
