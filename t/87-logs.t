@@ -8,6 +8,7 @@
 # real Postfix on the same traffic (golden data made by
 # t/data/logs/make-postfix-log; see its header).
 import os
+import shutil
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "data", "logs"))
@@ -63,6 +64,9 @@ def day_of_traffic(extra):
     is_((text.count("status=sent"), text.count("status=deferred"), text.count("status=bounced")),
         (delivered, deferred, bounced), "every outcome is in the log")
     inst.stop()
+    keep = os.environ.get("POSTERN_T_KEEP_LOG")    # for a person comparing by eye
+    if keep:
+        shutil.copy(logfile, f"{keep}.{len(extra)}")
     return logfile
 
 

@@ -505,8 +505,13 @@ void inject_run(void)
         strbuf_reset(&printable);
     } else if (env.log_client_index >= 0) {
         const char *client = env.attrs.item[env.log_client_index] + strlen("log_client=");
-        msg_info_as("smtpd", "smtpd", env.log_pid, "%s: client=%s", writer.id,
-                    log_printable(&printable, client, 300));
+        /* an untrusted caller may claim anything: its real uid goes along
+         * (after a comma, where Postfix's tools expect more fields) */
+        char caller[40] = "";
+        if (record_caller)
+            snprintf(caller, sizeof caller, ", uid=%lu", (unsigned long)caller_uid);
+        msg_info_as("smtpd", "smtpd", env.log_pid, "%s: client=%s%s", writer.id,
+                    log_printable(&printable, client, 300), caller);
         strbuf_reset(&printable);
     }
     msg_info("%s: message-id=%s", writer.id,

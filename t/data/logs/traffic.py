@@ -99,6 +99,9 @@ def plan_traffic():
     events.append(("sendmail", "dave@partner.test", [f"blocked@{DOMAIN}"], 900))
     events.append(("sendmail", "", [f"nosuch@{DOMAIN}"], 1200))
     events.append(("sendmail", "", [f"u2@{DOMAIN}", f"gone@{DOMAIN}"], 2500))
+    # a bounce with a notice to its (local) sender: the notice is delivered
+    # but not "received" (no smtpd or pickup line, as in Postfix)
+    events.append(("sendmail", f"u5@{DOMAIN}", [f"lost@{DOMAIN}"], 700))
     # refused sessions
     events.append(("smtp", OUTSIDE, "bob@example.org",
                    [("friend@elsewhere.test", False)], 500))          # relay denied
@@ -130,6 +133,8 @@ def expected():
                     delivered += 1
                 else:
                     bounced += 1
+                    if ev[1].split("@")[0] in MAILBOXES:
+                        delivered += 1      # the notice to the sender
     return delivered, deferred, bounced
 
 
