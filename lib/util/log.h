@@ -2,6 +2,9 @@
  *
  * Lines look like Postfix's, so that pflogsumm and fail2ban read them:
  *     Nov 22 03:50:13 host postern/smtpd[4242]: 3F2A1C0D: client=...
+ * and with syslog_name = postfix (or postfix-*) each program logs under its
+ * Postfix counterpart's name ("postfix/cleanup" for the queue), as
+ * doc/logging.md tabulates.
  * Destinations: syslog (facility `syslog_facility`, default mail) by default;
  * the file `maillog_file` instead when that parameter is set (self-contained
  * instances); and stderr as well when the program was given -v or is a
