@@ -136,4 +136,45 @@ like(text, r" postern/smtpd\[\d+\]: \w+: client=unknown\[127\.0\.0\.1\]", "the S
 like(text, r" postern/queue\[\d+\]: \w+: uid=\d+ from=<", "and the uid of local submissions")
 is_(logtools.pflogsumm_figures(logtools.pflogsumm(logfile))["totals"].get("received"), 0,
     "pflogsumm without --syslog-name counts nothing (the one setting is needed)")
+
+# 3. syslog (a system install has no maillog_file): the lent names and pids
+# reach /dev/log too.  /dev/log is a socket of the test's own, in a mount
+# namespace of its own (root and unshare(1) needed).
+SYSLOG_LISTENER = r"""
+import os, socket, subprocess, sys
+queue, config = sys.argv[1], sys.argv[2]
+subprocess.run(["mount", "-t", "tmpfs", "none", "/dev"], check=True)
+open("/dev/null", "w").close()
+log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+log.bind("/dev/log")
+log.settimeout(10)
+envelope = b"Ff@example.com\0Tt@example.com\0Aorigin=smtp\0" \
+           b"Alog_client=unknown[192.0.2.1]\0Alog_pid=4242\0\0"
+env_r, env_w = os.pipe()
+os.write(env_w, envelope)
+os.close(env_w)
+p = subprocess.run([queue, "-c", config], input=b"Subject: x\n\nbody\n", stdout=env_r)
+got = []
+while len(got) < 2:
+    got.append(log.recv(4096).decode(errors="replace"))
+print("\n".join(got))
+sys.exit(p.returncode)
+"""
+unshare = shutil.which("unshare")
+if os.geteuid() == 0 and unshare:
+    d = tempdir()
+    write(os.path.join(d, "main.cf"), f"queue_directory = {d}/queue\nsyslog_name = postfix\n"
+          "mail_owner = root\nsetgid_group = root\n")
+    run(["postern", "queue", "-c", d, "init"])
+    r = run([unshare, "-m", sys.executable, "-c", SYSLOG_LISTENER, prog("postern-queue"), d], timeout=30)
+    is_(r.returncode, 0, "syslog: the queue stores a message with /dev/log a socket of ours")
+    like(r.stdout, r"^<22>\w+ +\d+ [\d:]+ postfix/smtpd\[4242\]: \w+: client=unknown\[192\.0\.2\.1\]$",
+         "syslog: client= as postfix/smtpd with smtpd's pid, facility mail, level info")
+    like(r.stdout, r"^<22>\w+ +\d+ [\d:]+ postfix/cleanup\[\d+\]: \w+: message-id=<>$",
+         "syslog: then message-id= as postfix/cleanup with its own pid")
+    if r.returncode:
+        diag(r.stderr)
+else:
+    for _ in range(3):
+        ok(True, "# SKIP syslog through /dev/log needs root and unshare(1)")
 done()
