@@ -124,9 +124,13 @@ if not ok(mine.get("totals", {}).get("received"), "pflogsumm reads postern's log
     diag(report)
 
 for jail, arg in logtools.FAIL2BAN_FILTERS.items():
-    got = logtools.fail2ban_counts(logtools.fail2ban(logfile, arg))
+    report = logtools.fail2ban(logfile, arg)
+    got = logtools.fail2ban_counts(report)
     want_matched = golden_f2b[jail][1]
     is_(got and got[1], want_matched, f"fail2ban-regex {jail}: {want_matched} lines matched, as for Postfix")
+    # the same lines, hosts and reasons as in Postfix's log
+    want_lines = logtools.fail2ban_matched(logtools.fail2ban(os.path.join(GOLDEN, "postfix.log"), arg))
+    is_(logtools.fail2ban_matched(report), want_lines, f"fail2ban-regex {jail}: the lines Postfix's log has")
 
 # 2. postern's names by default: nothing pretends to be Postfix
 logfile = day_of_traffic([])

@@ -29,7 +29,8 @@ def pflogsumm(path):
 
 
 def fail2ban(path, filter_arg):
-    r = subprocess.run([FAIL2BAN_REGEX, "--raw", path, filter_arg], stdout=subprocess.PIPE,
+    r = subprocess.run([FAIL2BAN_REGEX, "--raw", "--print-all-matched", path, filter_arg],
+                       stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=300)
     return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
 
@@ -82,3 +83,18 @@ def fail2ban_counts(report):
     if not m:
         return None
     return int(m.group(1)), int(m.group(2))
+
+
+def fail2ban_matched(report):
+    """The lines fail2ban-regex matched, sorted, without what differs from
+    one MTA or run to the next (time, host, pid, queue id or NOQUEUE)."""
+    lines = []
+    block = report.split("|- Matched line(s):", 1)
+    for line in (block[1].split("\n`-", 1)[0].splitlines() if len(block) == 2 else []):
+        line = re.sub(r"^\|\s+", "", line)
+        line = re.sub(r"^\w+ +\d+ [\d:]+ \S+ ", "", line)
+        line = re.sub(r"\[\d+\]: ", "[PID]: ", line, count=1)
+        line = re.sub(r"\]: (?:[0-9A-F]{6,}|NOQUEUE): ", "]: ID: ", line, count=1)
+        if line:
+            lines.append(line)
+    return sorted(lines)
