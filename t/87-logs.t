@@ -8,6 +8,7 @@
 # real Postfix on the same traffic (golden data made by
 # t/data/logs/make-postfix-log; see its header).
 import os
+import re
 import shutil
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
@@ -100,6 +101,20 @@ ok(received >= 20 and golden["totals"]["rejected"] >= 5 and golden["totals"]["bo
 
 # 1. syslog_name = postfix: the tools as Debian ships them
 logfile = day_of_traffic(["syslog_name = postfix", "myhostname = mta.bench.test"])
+text = open(logfile).read()
+like(text, r" postfix/smtpd\[\d+\]: [0-9A-F]+: client=unknown\[127\.0\.0\.2\]\n", "client= as postfix/smtpd")
+like(text, r" postfix/pickup\[\d+\]: [0-9A-F]+: uid=\d+ from=<dave@partner\.test>\n", "uid= as postfix/pickup")
+like(text, r" postfix/cleanup\[\d+\]: [0-9A-F]+: message-id=<traffic\.1@bench\.test>\n", "message-id= as postfix/cleanup")
+qmgr_pids = set(re.findall(r" postfix/qmgr\[(\d+)\]: ", text))
+agent_pids = set(re.findall(r" postfix/virtual\[(\d+)\]: [0-9A-F]+: to=<", text))
+ok(agent_pids and not agent_pids & qmgr_pids, "to= lines as postfix/virtual with the runner's pid, not qmgr's")
+first = {}
+for kind, qid in re.findall(r" postfix/(smtpd|pickup|qmgr)\[\d+\]: ([0-9A-F]+): (?:client|uid|from)=", text):
+    first.setdefault(qid, kind)
+notices = set(re.findall(r" postfix/bounce\[\d+\]: [0-9A-F]+: sender \S+ notification: ([0-9A-F]+)", text))
+ok(notices, "a bounce notice was queued")
+is_(sorted(q for q, kind in first.items() if kind == "qmgr" and q not in notices), [],
+    "no message but a notice has qmgr's from= before its client= or uid= line")
 report = logtools.pflogsumm(logfile)
 mine = logtools.pflogsumm_figures(report)
 for name, want in golden["totals"].items():

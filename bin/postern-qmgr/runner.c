@@ -72,11 +72,17 @@ int high_fd(int fd)
     return moved;
 }
 
+/* The pid of the runner that serves a job (for its log lines). */
+static long job_pid(const struct qmgr_job *job)
+{
+    return job->runner ? (long)job->runner->pid : (long)job->pid;
+}
+
 /* Defer every recipient of a job that could not run. */
 static void job_fail(struct qmgr_job *job, const char *status)
 {
     for (size_t k = 0; k < job->rcpt_count; k++)
-        recipient_outcome(job->msg, job, job->rcpt[k], OUTCOME_DEFERRED, "none", NULL,
+        recipient_outcome(job->msg, job->dest->transport->name, 0, job->rcpt[k], OUTCOME_DEFERRED, "none", NULL,
                           "4.3.0", status);
 }
 
@@ -323,14 +329,14 @@ static void delivery_done(struct qmgr_job *job)
             rec = "Z4.3.0 delivery agent protocol error";
         }
         split_dsn(rec + 1, fallback, &dsn, &text);
-        recipient_outcome(msg, job, job->rcpt[k], outcome, strbuf_str(&relay), &job->handoff,
+        recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k], outcome, strbuf_str(&relay), &job->handoff,
                           strbuf_str(&dsn), strbuf_str(&text));
         k++;
     }
     if (k < job->rcpt_count) {
         missing_reason(job, &why);
         for (; k < job->rcpt_count; k++)
-            recipient_outcome(msg, job, job->rcpt[k], OUTCOME_DEFERRED, strbuf_str(&relay),
+            recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k], OUTCOME_DEFERRED, strbuf_str(&relay),
                               &job->handoff, "4.3.0", strbuf_str(&why));
     }
     strbuf_free(&dsn);
