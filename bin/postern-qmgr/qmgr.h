@@ -223,8 +223,8 @@ enum outcome { OUTCOME_SENT, OUTCOME_DEFERRED, OUTCOME_BOUNCED };
  * the Postfix daemon whose line it is ("virtual", "error", ...; NULL:
  * qmgr), agent_pid the pid of the runner that decided it, or 0. */
 void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_pid,
-                       size_t index, enum outcome outcome, const char *relay, const struct timeval *handoff,
-                       const char *dsn, const char *text);
+                       size_t index, enum outcome outcome, const char *relay,
+                       const struct timeval *handoff, const char *dsn, const char *text);
 /* Split "X.Y.Z text" into dsn and text; fallback dsn when there is none. */
 void split_dsn(const char *status, const char *fallback, struct strbuf *dsn,
                struct strbuf *text);

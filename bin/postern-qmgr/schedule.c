@@ -198,15 +198,18 @@ void schedule_message(struct qmgr_message *msg)
         const char *transport = strbuf_str(&res.transport);
         const char *nexthop = strbuf_str(&res.nexthop);
         if (strcmp(transport, "error") == 0) {
-            decide(msg, i, "error", OUTCOME_BOUNCED, *nexthop ? nexthop : "delivery via error transport", "5.0.0");
+            decide(msg, i, "error", OUTCOME_BOUNCED,
+                   *nexthop ? nexthop : "delivery via error transport", "5.0.0");
             continue;
         }
         if (strcmp(transport, "discard") == 0) {
-            decide(msg, i, "discard", OUTCOME_SENT, *nexthop ? nexthop : strbuf_str(&res.domain), "2.0.0");
+            decide(msg, i, "discard", OUTCOME_SENT,
+                   *nexthop ? nexthop : strbuf_str(&res.domain), "2.0.0");
             continue;
         }
         if (strcmp(transport, "retry") == 0) {
-            decide(msg, i, "error", OUTCOME_DEFERRED, *nexthop ? nexthop : "delivery via retry transport", "4.0.0");
+            decide(msg, i, "error", OUTCOME_DEFERRED,
+                   *nexthop ? nexthop : "delivery via retry transport", "4.0.0");
             continue;
         }
         if (res.deferred_transport && !msg->flush) {

@@ -71,8 +71,8 @@ static double elapsed(const struct timeval *a, const struct timeval *b)
 }
 
 void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_pid,
-                       size_t index, enum outcome outcome, const char *relay, const struct timeval *handoff,
-                       const char *dsn, const char *text)
+                       size_t index, enum outcome outcome, const char *relay,
+                       const struct timeval *handoff, const char *dsn, const char *text)
 {
     struct queue_recipient *r = &msg->qf.rcpt[index];
     char soft_dsn[32];
