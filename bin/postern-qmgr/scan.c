@@ -108,7 +108,7 @@ static int take_message(const char *queue, const char *id, int flush)
     /* an empty file in active/ is a finished message that qmgr emptied
      * for recycle/ and could not move before it was stopped (retry.c):
      * the queue never names an incomplete file (queue_writer_commit
-     * fsyncs before the rename, t/87 shows it).  qmgr empties files only
+     * fsyncs before the rename, t/88-durability.t shows it).  qmgr empties files only
      * in active/, so an empty file anywhere else is corrupt. */
     struct stat st;
     int empty = fstat(fd, &st) == 0 && st.st_size == 0;
