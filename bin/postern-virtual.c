@@ -67,9 +67,8 @@ static void virtual_setup_init(struct virtual_setup *setup)
     setup->minimum_uid = conf_int("virtual_minimum_uid");
     long long limit = conf_size("virtual_mailbox_limit");
     long long message_limit = conf_size("message_size_limit");
-    /* Postfix refuses this too: the limit must fit any accepted message;
-     * 0 is "no limit" for either (postconf(5)) */
-    if (limit < 0 || (limit > 0 && message_limit > 0 && limit < message_limit)) {
+    if (limit < 0 || (limit > 0 && (limit < message_limit || message_limit == 0))) {
+        /* Postfix refuses this too: the limit must fit any accepted message */
         msg_warn("main.cf configuration error: virtual_mailbox_limit is smaller than message_size_limit");
         setup->broken = 1;
     }

@@ -256,9 +256,6 @@ is_(os.path.getsize(os.path.join(d, "mail/example.com/alice")), size1,
     "mbox over the limit: the file keeps its old size")
 r = deliver(d, ["bob@example.com"], opts=["message_size_limit=2000"])
 like(r.stdout.decode(), r"dsn=4\.3\.5", "virtual_mailbox_limit below message_size_limit is a configuration error")
-r = deliver(d, ["bob@example.com"], opts=["message_size_limit=0"], msg=small)
-is_((r.returncode, r.stdout.decode()[:39]), (0, "bob@example.com: dsn=2.0.0, status=sent"),
-    "message_size_limit = 0 is no limit, as in Postfix: virtual delivers (no 4.3.5)")
 
 # orphans in Maildir/tmp (a runner killed before its rename) go after 36
 # hours, as Maildir readers expect, when a delivery comes; tmp/ is read at
