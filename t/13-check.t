@@ -172,7 +172,13 @@ like(r.stderr, r"error: .*line 4: parameter virtual_mailbox_limit: 1000 is small
                r"\(2000\): every virtual delivery is deferred", "virtual_mailbox_limit below message_size_limit")
 write(cf, open(cf).read().replace("message_size_limit = 2000", "message_size_limit = 0"))
 r = check()
-ok(r.returncode == 0 and r.stderr == "", "message_size_limit = 0 (no limit) is fine, as in Postfix") or diag(r.stderr)
+is_(r.returncode, 2, "message_size_limit = 0 (no limit) with a limited virtual mailbox: exit 2")
+like(r.stderr, r"error: .*line 4: parameter virtual_mailbox_limit: 1000 is smaller than message_size_limit "
+               r"\(0: no limit\): every virtual delivery is deferred .*set virtual_mailbox_limit = 0 too",
+     "it says that every virtual delivery is deferred, and what to set")
+write(cf, open(cf).read().replace("virtual_mailbox_limit = 1000", "virtual_mailbox_limit = 0"))
+r = check()
+ok(r.returncode == 0 and r.stderr == "", "both 0 (no limits) is fine, as in Postfix") or diag(r.stderr)
 r = run(["postern", "check", "-x"])
 is_(r.returncode, 64, "a usage error exits 64")
 

@@ -256,6 +256,10 @@ is_(os.path.getsize(os.path.join(d, "mail/example.com/alice")), size1,
     "mbox over the limit: the file keeps its old size")
 r = deliver(d, ["bob@example.com"], opts=["message_size_limit=2000"])
 like(r.stdout.decode(), r"dsn=4\.3\.5", "virtual_mailbox_limit below message_size_limit is a configuration error")
+r = deliver(d, ["bob@example.com"], opts=["message_size_limit=0"])
+like(r.stdout.decode(), r"dsn=4\.3\.5", "so is a limited mailbox with message_size_limit = 0 (no limit), as Postfix's virtual says")
+r = deliver(d, ["bob@example.com"], opts=["message_size_limit=0", "virtual_mailbox_limit=0"])
+like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent", "with both 0 (no limits) it delivers")
 
 # orphans in Maildir/tmp (a runner killed before its rename) go after 36
 # hours, as Maildir readers expect, when a delivery comes; tmp/ is read at

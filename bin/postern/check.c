@@ -374,9 +374,15 @@ static void check_deferring(struct checker *ck)
         long long limit = parse_size(conf_raw("virtual_mailbox_limit"));
         long long message_limit = parse_size(conf_raw("message_size_limit"));
         struct strbuf base = STRBUF_INIT;
+        /* Postfix's virtual(8) stops with "virtual_mailbox_limit is
+         * smaller than message_size_limit" in both cases; so does ours */
         if (limit > 0 && message_limit > 0 && limit < message_limit)
             problem(ck, "virtual_mailbox_limit", "%lld is smaller than message_size_limit (%lld): "
                     "every virtual delivery is deferred (4.3.5)", limit, message_limit);
+        else if (limit > 0 && message_limit == 0)
+            problem(ck, "virtual_mailbox_limit", "%lld is smaller than message_size_limit (0: no "
+                    "limit): every virtual delivery is deferred (4.3.5), as with Postfix; set "
+                    "virtual_mailbox_limit = 0 too, or give message_size_limit a size", limit);
         if (conf_expand(conf_raw("virtual_mailbox_base"), &base, &err) == 0 && base.s[0] != '/')
             problem(ck, "virtual_mailbox_base", "\"%s\" is not an absolute path: every virtual "
                     "delivery is deferred (4.3.5)", strbuf_str(&base));
