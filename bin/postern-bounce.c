@@ -29,7 +29,8 @@
 #include "config.h"
 #include "dsn.h"
 #include "fdio.h"
-#include "inject.h"
+#include "envelope.h"
+#include "injection_client.h"
 #include "log.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -374,32 +375,37 @@ static size_t make_report(const struct request *req, const struct notice *n,
     return count;
 }
 
-/* Inject one notice through postern-queue (interface 2).  Returns 'K' with
- * the new queue id in result, or 'Z'/'D' with "X.Y.Z text" in result. */
+/* Inject one notice through the queue stage (interface 2, the injection
+ * client).  Returns 'K' with the new queue id in result, or 'Z'/'D' with
+ * "X.Y.Z text" in result. */
 static int inject(const struct dsn_report *r, const char *env_sender, struct strbuf *result)
 {
-    struct strbuf program = STRBUF_INIT, envelope = STRBUF_INIT, err = STRBUF_INIT;
-    struct injection inj;
-    int outcome;
-    strbuf_printf(&program, "%s/postern-queue", conf_str("daemon_directory"));
-    record_put(&envelope, 'F', env_sender);
-    record_put(&envelope, 'T', r->to);
-    if (r->eight_bit)
-        record_put(&envelope, 'A', "BODY=8BITMIME");
-    if (r->smtputf8)
-        record_put(&envelope, 'A', "SMTPUTF8=yes");
-    record_end(&envelope);
-    if (inject_start(&inj, program.s, &envelope, &err) < 0) {
-        strbuf_reset(result);
+    struct injection_options options = {.program = NULL, .message_fd = -1, .rewrite = NULL};
+    struct injection_client inj;
+    struct injection_verdict verdict = INJECTION_VERDICT_INIT;
+    struct strbuf err = STRBUF_INIT;
+    strbuf_reset(result);
+    if (injection_start(&inj, &options, &err) < 0) {
         strbuf_printf(result, "4.3.0 %s", err.s);
-        outcome = 'Z';
-    } else {
-        if (!inj.cut_short && dsn_write(r, inj.message_fd, &err) < 0)
-            inject_write_failed(&inj, errno);
-        outcome = inject_finish(&inj, result);
+        strbuf_free(&err);
+        return OUTCOME_DEFERRED;
     }
-    strbuf_free(&program);
-    strbuf_free(&envelope);
+    if (dsn_write(r, inj.message_fd, &err) < 0)
+        injection_write_failed(&inj, errno);
+    struct envelope env = ENVELOPE_INIT;
+    env.sender = xstrdup(env_sender);
+    envelope_add(&env, 'T', r->to);
+    if (r->eight_bit)
+        envelope_add(&env, 'A', "BODY=8BITMIME");
+    if (r->smtputf8)
+        envelope_add(&env, 'A', "SMTPUTF8=yes");
+    enum outcome outcome = injection_finish(&inj, &env, &verdict);
+    if (verdict.from_stage)
+        strbuf_puts(result, strbuf_str(&verdict.text));
+    else            /* the code of the verdict, what happened instead of its text */
+        strbuf_printf(result, "%.5s %s", strbuf_str(&verdict.text), strbuf_str(&verdict.detail));
+    envelope_free(&env);
+    injection_verdict_free(&verdict);
     strbuf_free(&err);
     return outcome;
 }

@@ -1,54 +1,41 @@
-/* inject.c - one message down the injection chain (doc/injection.md), with
- * rewrite run in-process (DESIGN.md, Privileges: rewrite holds no privilege
- * of its own, and a fork and exec of postern-rewrite per message cost more
- * than the boundary protects): the message goes through lib/rewrite's push
- * stream into the queue stage's fd 0 as it arrives (never held whole in
- * memory), the envelope, rewritten, on its fd 1 once the message is
- * complete, and the verdict comes back on fd 3.  The queue stage is started
- * by lib/queuestage.  The Received header is written first, so it counts
- * towards hopcount_limit as it did when postern-rewrite read it.
- * Should a filter ever have to stand between rewrite and queue, this is
- * where smtpd would go back to exec'ing `postern-rewrite -- FILTER`.
+/* submit.c - smtpd's side of interface 2 (doc/injection.md): one message
+ * handed to the injection chain through the one injection client
+ * (lib/mail/injection_client.c), with rewrite run in-process (DESIGN.md,
+ * Privileges: rewrite holds no privilege of its own, and a fork and exec
+ * of postern-rewrite per message cost more than the boundary protects):
+ * the message goes through rewrite's push stream into the queue stage's
+ * fd 0 as it arrives (never held whole in memory), the envelope, rewritten,
+ * on its fd 1 once the message is complete, and the verdict comes back on
+ * fd 3.  The queue stage is started by lib/mail/queuestage.  The Received
+ * header is written first, so it counts towards hopcount_limit as it did
+ * when postern-rewrite read it.  Should a filter ever have to stand
+ * between rewrite and queue, this is where smtpd would name
+ * `postern-rewrite` as the client's program again.
  *
  * The queue id is known only once postern-queue has stored the message, so
  * the Received header carries no "id" clause (Postfix writes its queue id
  * there); the id appears in the 250 reply and the log instead.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "envelope.h"
 #include "fdio.h"
+#include "injection_client.h"
 #include "log.h"
-#include "queuestage.h"
-#include "rewrite.h"
 #include "smtpd.h"
 #include "xalloc.h"
-
-struct injection {
-    struct queue_stage stage;
-    int message_fd, envelope_fd, status_fd;
-    long long size;
-    int broken;                 /* the stream stopped: bytes are dropped */
-    struct rewrite_stream *stream;
-    struct rewrite_message_info info;
-    struct strbuf sender;       /* the rewritten sender, for info */
-    char uid[32];               /* the uid attribute of a local submission */
-};
 
 /* rewrite's settings, read once per process (before a zygote forks). */
 static struct rewrite_config rewrite_settings;
 static int rewrite_settings_loaded;
 
 /* Load rewrite's settings the first time only. */
-void inject_init(void)
+void submit_init(void)
 {
     if (rewrite_settings_loaded)
         return;
@@ -83,109 +70,58 @@ static void received_header(struct session *s, struct strbuf *out)
     }
 }
 
-struct injection *inject_start(struct session *s)
+struct injection_client *submit_start(struct session *s)
 {
-    int message[2], envelope[2], status[2];
-    inject_init();
-    if (pipe2(message, O_CLOEXEC) < 0) {
-        msg_warn_errno("pipe");
-        goto fail;
-    }
-    if (pipe2(envelope, O_CLOEXEC) < 0) {
-        msg_warn_errno("pipe");
-        close(message[0]);
-        close(message[1]);
-        goto fail;
-    }
-    if (pipe2(status, O_CLOEXEC) < 0) {
-        msg_warn_errno("pipe");
-        close(message[0]);
-        close(message[1]);
-        close(envelope[0]);
-        close(envelope[1]);
-        goto fail;
-    }
-    struct injection *inj = xcalloc(1, sizeof *inj);
-    int started = queue_stage_start(&inj->stage, message[0], envelope[0], status[1]);
-    int saved = errno;
-    close(message[0]);
-    close(envelope[0]);
-    close(status[1]);
-    if (started < 0) {
-        errno = saved;
-        msg_warn_errno("start the queue stage");
-        close(message[1]);
-        close(envelope[1]);
-        close(status[0]);
-        free(inj);
-        goto fail;
-    }
-    inj->message_fd = message[1];
-    inj->envelope_fd = envelope[1];
-    inj->status_fd = status[0];
+    static char uid[32];
+    submit_init();
+    struct injection_client *inj = xcalloc(1, sizeof *inj);
+    struct injection_options options = {.program = NULL, .message_fd = -1,
+                                        .rewrite = &rewrite_settings};
     /* what rewrite needs from the envelope before the message; the
      * envelope itself is built at the end (rewrite_message_info_from on
      * smtpd's envelope gives the same) */
-    inj->sender = (struct strbuf)STRBUF_INIT;
-    rewrite_address(&rewrite_settings, strbuf_str(&s->tx.sender), &inj->sender);
-    inj->info.local = s->local_submission;
-    inj->info.sender = strbuf_str(&inj->sender);
-    inj->info.full_name = NULL;
-    inj->info.uid = NULL;
+    options.info.local = s->local_submission;
+    options.info.sender = strbuf_str(&s->tx.sender);
     if (s->local_submission) {
-        snprintf(inj->uid, sizeof inj->uid, "%ld", (long)getuid());
-        inj->info.uid = inj->uid;
+        snprintf(uid, sizeof uid, "%ld", (long)getuid());
+        options.info.uid = uid;
     }
-    inj->stream = rewrite_stream_begin(&rewrite_settings, &inj->info, inj->message_fd);
+    struct strbuf err = STRBUF_INIT;
+    if (injection_start(inj, &options, &err) < 0) {
+        msg_warn("%s", strbuf_str(&err));
+        strbuf_free(&err);
+        free(inj);
+        reply(s, "451 4.3.0 Error: queue file write error");
+        return NULL;
+    }
+    strbuf_free(&err);
     /* a local submission (-S) gets its Received line from rewrite, as
      * every origin=local message does ("by HOST (postern, from userid N)") */
     if (!s->local_submission) {
         struct strbuf received = STRBUF_INIT;
         received_header(s, &received);
-        if (rewrite_stream_feed(inj->stream, received.s, received.len) != 0)
-            inj->broken = 1;
+        injection_write(inj, received.s, received.len);
+        inj->size = 0;          /* the client's bytes count, not ours */
         strbuf_free(&received);
     }
     return inj;
-fail:
-    reply(s, "451 4.3.0 Error: queue file write error");
-    return NULL;
 }
 
-void inject_write(struct injection *inj, const void *bytes, size_t n)
+void submit_write(struct injection_client *inj, const void *bytes, size_t n)
 {
-    inj->size += (long long)n;
-    if (inj->broken)
-        return;
-    if (rewrite_stream_feed(inj->stream, bytes, n) != 0)
-        inj->broken = 1;        /* the rest is read and dropped */
+    injection_write(inj, bytes, n);     /* once it fails, the rest is dropped */
 }
 
-long long inject_size(const struct injection *inj)
+long long submit_size(const struct injection_client *inj)
 {
     return inj->size;
 }
 
-/* Close everything and wait for the queue stage; returns its wait status. */
-static int inject_reap(struct injection *inj)
-{
-    rewrite_stream_free(inj->stream);
-    if (inj->message_fd >= 0)
-        close(inj->message_fd);
-    if (inj->envelope_fd >= 0)
-        close(inj->envelope_fd);
-    if (inj->status_fd >= 0)
-        close(inj->status_fd);
-    int wstatus = queue_stage_wait(&inj->stage);
-    strbuf_free(&inj->sender);
-    free(inj);
-    return wstatus;
-}
-
-void inject_abort(struct injection *inj)
+void submit_abort(struct injection_client *inj)
 {
     /* the envelope never gets its end record: the queue stores nothing */
-    inject_reap(inj);
+    injection_abort(inj);
+    free(inj);
 }
 
 /* Add the NUL-terminated records of a buffer (type byte first) to env. */
@@ -226,84 +162,34 @@ static void build_envelope(struct session *s, struct envelope *env)
     strbuf_free(&attrs);
 }
 
-/* The rewritten envelope, with its end record, on the queue's fd 1. */
-static void send_envelope(struct session *s, struct injection *inj)
+int submit_finish(struct session *s, struct injection_client *inj, int size_exceeded)
 {
-    struct envelope env = ENVELOPE_INIT;
-    struct strbuf records = STRBUF_INIT;
-    build_envelope(s, &env);
-    rewrite_envelope(&rewrite_settings, &env);
-    envelope_write(&env, &records);
-    if (write_all(inj->envelope_fd, records.s, records.len) != 0)
-        inj->broken = 1;        /* the queue went away: it says why on fd 3 */
-    strbuf_free(&records);
-    envelope_free(&env);
-}
-
-/* "NNN X.Y.Z text" from a Z or D record, with the default code. */
-static void status_reply(const char *value, int default_code, struct strbuf *out)
-{
-    if (strlen(value) > 4 && value[0] >= '2' && value[0] <= '5' && value[3] == ' '
-        && value[1] >= '0' && value[1] <= '9' && value[2] >= '0' && value[2] <= '9')
-        strbuf_puts(out, value);
-    else
-        strbuf_printf(out, "%d %s", default_code, value);
-}
-
-int inject_finish(struct session *s, struct injection *inj, int size_exceeded)
-{
-    struct strbuf text = STRBUF_INIT, why = STRBUF_INIT;
+    struct strbuf text = STRBUF_INIT;
     int accepted = 0;
     if (size_exceeded) {
-        inject_reap(inj);
+        submit_abort(inj);
         strbuf_puts(&text, "552 5.3.4 Message size exceeds fixed limit");
         goto refused;
     }
-    int r = rewrite_stream_end(inj->stream, &why);
-    inj->stream = NULL;
-    close(inj->message_fd);
-    inj->message_fd = -1;
-    if (r == REWRITE_TOO_MANY_HOPS) {
-        /* a mail loop: no envelope, so the queue stores nothing */
-        msg_warn("%s", strbuf_str(&why));
-        inject_reap(inj);
-        strbuf_puts(&text, "554 5.4.6 Too many hops");
-        goto refused;
-    }
-    /* a write error means the queue went away: it says why on fd 3 */
-    if (r == 0)
-        send_envelope(s, inj);
-    close(inj->envelope_fd);
-    inj->envelope_fd = -1;
-    struct record_reader reader;
-    struct strbuf record = STRBUF_INIT;
-    record_reader_init(&reader, inj->status_fd);
-    int got = record_read(&reader, &record, 4096);
-    int wstatus = inject_reap(inj);
-    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-    const char *value = got == 1 && record.len ? record.s + 1 : "";
-    int type = got == 1 && record.len ? record.s[0] : 0;
-    if (type == 'K' && code == 0 && *value) {
+    struct envelope env = ENVELOPE_INIT;
+    struct injection_verdict verdict = INJECTION_VERDICT_INIT;
+    build_envelope(s, &env);
+    injection_finish(inj, &env, &verdict);
+    envelope_free(&env);
+    free(inj);
+    if (verdict.outcome == OUTCOME_SENT) {
         struct strbuf printable = STRBUF_INIT;
-        log_printable(&printable, value, 64);
+        log_printable(&printable, strbuf_str(&verdict.text), 64);
         msg_info("%s: client=%s", strbuf_str(&printable), s->client.namaddr);
         reply(s, "250 2.0.0 Ok: queued as %s", strbuf_str(&printable));
         strbuf_free(&printable);
         accepted = 1;
-    } else if (type == 'Z' && code != 0) {
-        status_reply(value, 451, &text);
-    } else if (type == 'D' && code != 0) {
-        status_reply(value, 550, &text);
-    } else if (code == 11 || code == 31 || code == 91) {
-        strbuf_puts(&text, "554 5.3.0 Error: message rejected by the queue");
     } else {
-        if (code != 0 || type != 'K')
-            msg_warn("injection chain failed (%s %d)%s", WIFEXITED(wstatus) ? "exit" : "signal",
-                     WIFEXITED(wstatus) ? code : WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0,
-                     type ? "" : " without a status");
-        strbuf_puts(&text, "451 4.3.0 Error: queue file write error");
+        if (verdict.detail.len)
+            msg_warn("injection chain failed: %s", strbuf_str(&verdict.detail));
+        strbuf_printf(&text, "%d %s", verdict.reply_code, strbuf_str(&verdict.text));
     }
-    strbuf_free(&record);
+    injection_verdict_free(&verdict);
 refused:
     if (!accepted) {
         struct strbuf printable = STRBUF_INIT, sender = STRBUF_INIT;
@@ -317,6 +203,5 @@ refused:
         strbuf_free(&sender);
     }
     strbuf_free(&text);
-    strbuf_free(&why);
     return accepted;
 }

@@ -1,147 +1,218 @@
-/* inject.c - start the next stage of the injection chain and read its
- * verdict (inject.h, doc/injection.md). */
+/* injection_client.c - the one client of interface 2 (injection_client.h,
+ * doc/injection.md): start the next stage on three pipes (or the caller's
+ * message file), stream the message into it (through an in-process
+ * rewrite stream when asked), hand on the envelope once the message is
+ * complete, and turn the status record and exit code into a verdict. */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "envelope.h"
 #include "fdio.h"
-#include "inject.h"
+#include "injection_client.h"
 #include "log.h"
-#include "strbuf.h"
 #include "xalloc.h"
 
-#ifndef DEF_CONFIG_DIR
-#define DEF_CONFIG_DIR "/etc/postern"
-#endif
+#define STATUS_RECORD_MAX 4096
 
-/* A descriptor number above the ones the stage is given (0, 1, 3). */
-static int move_high(int fd)
+/* Close a descriptor we hold and forget it. */
+static void close_fd(int *fd)
 {
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);
-    if (high < 0)
-        msg_fatal_temp_errno("fcntl F_DUPFD");
-    close(fd);
-    return high;
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
 }
 
-int inject_start(struct injection *inj, const char *program,
-                 const struct strbuf *envelope, struct strbuf *err)
+int injection_start(struct injection_client *inj, const struct injection_options *options,
+                    struct strbuf *err)
 {
-    int msg[2], env[2], status[2];
+    int message[2] = {-1, -1}, envelope[2] = {-1, -1}, status[2] = {-1, -1};
     memset(inj, 0, sizeof *inj);
-    inj->pid = -1;
-    inj->message_fd = inj->status_fd = -1;
-    if (pipe(msg) < 0) {
+    inj->message_fd = inj->envelope_fd = inj->status_fd = -1;
+    inj->sender = (struct strbuf)STRBUF_INIT;
+    inj->why = (struct strbuf)STRBUF_INIT;
+    const char *base = options->program ? strrchr(options->program, '/') : NULL;
+    inj->program = options->program ? (base ? base + 1 : options->program) : "postern-queue";
+    if ((options->message_fd < 0 && pipe2(message, O_CLOEXEC) < 0)
+        || pipe2(envelope, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
         strbuf_printf(err, "cannot make a pipe: %s", strerror(errno));
-        return -1;
+        goto fail;
     }
-    if (pipe(env) < 0 || pipe(status) < 0)
-        msg_fatal_temp_errno("pipe");
-    for (int i = 0; i < 2; i++) {
-        msg[i] = move_high(msg[i]);
-        env[i] = move_high(env[i]);
-        status[i] = move_high(status[i]);
+    int stage_message = options->message_fd >= 0 ? options->message_fd : message[0];
+    int started = options->program
+        ? queue_stage_start_program(&inj->stage, options->program, stage_message,
+                                    envelope[0], status[1])
+        : queue_stage_start(&inj->stage, stage_message, envelope[0], status[1]);
+    if (started < 0) {
+        strbuf_printf(err, "cannot start %s: %s", inj->program, strerror(errno));
+        goto fail;
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        strbuf_printf(err, "cannot fork: %s", strerror(errno));
-        for (int i = 0; i < 2; i++) {
-            close(msg[i]);
-            close(env[i]);
-            close(status[i]);
-        }
-        return -1;
-    }
-    if (pid == 0) {
-        if (dup2(msg[0], 0) < 0 || dup2(env[0], 1) < 0 || dup2(status[1], 3) < 0)
-            _exit(81);
-        signal(SIGPIPE, SIG_DFL);
-        /* the injector drops its setgid group for another configuration,
-         * so name the configuration only when it is not the default */
-        if (strcmp(config_dir(), DEF_CONFIG_DIR) != 0)
-            setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
-        const char *base = strrchr(program, '/');
-        execl(program, base ? base + 1 : program, (char *)NULL);
-        msg_warn_errno("execute %s", program);
-        _exit(71);
-    }
-    close(msg[0]);
-    close(env[0]);
-    close(status[1]);
-    inj->pid = pid;
-    inj->message_fd = msg[1];
+    close_fd(&message[0]);
+    close_fd(&envelope[0]);
+    close_fd(&status[1]);
+    inj->message_fd = message[1];
+    inj->envelope_fd = envelope[1];
     inj->status_fd = status[0];
-    inj->program = xstrdup(program);
-    /* the envelope is a few hundred bytes and fits in the pipe, so the
-     * stage may read it before or after the message */
-    if (write_all(env[1], envelope->s, envelope->len) < 0)
-        inject_write_failed(inj, errno);
-    close(env[1]);
+    if (options->rewrite && inj->message_fd >= 0) {
+        /* what rewrite needs before the message: the sender as the
+         * rewritten envelope will carry it */
+        inj->rewrite = options->rewrite;
+        inj->info = options->info;
+        rewrite_address(options->rewrite, options->info.sender ? options->info.sender : "",
+                        &inj->sender);
+        inj->info.sender = strbuf_str(&inj->sender);
+        inj->stream = rewrite_stream_begin(options->rewrite, &inj->info, inj->message_fd);
+    }
     return 0;
+fail:
+    for (int i = 0; i < 2; i++) {
+        close_fd(&message[i]);
+        close_fd(&envelope[i]);
+        close_fd(&status[i]);
+    }
+    return -1;
 }
 
-void inject_write_failed(struct injection *inj, int errnum)
+void injection_write_failed(struct injection_client *inj, int errnum)
 {
     inj->cut_short = 1;
     if (errnum != EPIPE && !inj->write_errno)
         inj->write_errno = errnum;
 }
 
-int inject_finish(struct injection *inj, struct strbuf *result)
+int injection_write(struct injection_client *inj, const void *bytes, size_t n)
 {
-    close(inj->message_fd);
-    inj->message_fd = -1;
+    inj->size += (long long)n;
+    if (inj->cut_short)
+        return -1;
+    if (inj->stream) {
+        int r = rewrite_stream_feed(inj->stream, bytes, n);
+        if (r == REWRITE_TOO_MANY_HOPS)
+            inj->cut_short = 1;         /* rewrite_stream_end says so again */
+        else if (r != 0)
+            injection_write_failed(inj, errno);
+    } else if (write_all(inj->message_fd, bytes, n) < 0) {
+        injection_write_failed(inj, errno);
+    }
+    return inj->cut_short ? -1 : 0;
+}
 
+/* Close what is left, wait for the stage; its wait status. */
+static int reap(struct injection_client *inj)
+{
+    rewrite_stream_free(inj->stream);
+    inj->stream = NULL;
+    close_fd(&inj->message_fd);
+    close_fd(&inj->envelope_fd);
+    close_fd(&inj->status_fd);
+    int wstatus = queue_stage_wait(&inj->stage);
+    strbuf_free(&inj->sender);
+    strbuf_free(&inj->why);
+    return wstatus;
+}
+
+void injection_abort(struct injection_client *inj)
+{
+    reap(inj);
+}
+
+/* The verdict when the stage gave no usable record: from its exit. */
+static void verdict_from_exit(struct injection_client *inj, int wstatus, int record_type,
+                              struct injection_verdict *v)
+{
+    int code = v->exit_code;
+    v->from_stage = 0;
+    if (code > 0 && inject_exit_permanent(code)) {
+        v->outcome = OUTCOME_BOUNCED;
+        v->reply_code = 554;
+        strbuf_set(&v->text, "5.3.0 Error: message rejected by the queue");
+    } else {
+        v->outcome = OUTCOME_DEFERRED;
+        v->reply_code = 451;
+        strbuf_set(&v->text, "4.3.0 Error: queue file write error");
+    }
+    strbuf_reset(&v->detail);
+    if (code < 0)
+        strbuf_printf(&v->detail, "%s killed by signal %d", inj->program,
+                      WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
+    else if (code > 0 || !inj->write_errno)
+        strbuf_printf(&v->detail, "%s exited with status %d%s", inj->program, code,
+                      inj->cut_short ? " before it read the whole message"
+                      : record_type ? "" : " without a status");
+    else
+        strbuf_printf(&v->detail, "write to %s: %s", inj->program, strerror(inj->write_errno));
+}
+
+enum outcome injection_finish(struct injection_client *inj, struct envelope *env,
+                              struct injection_verdict *v)
+{
+    int r = 0;
+    if (inj->stream) {
+        r = rewrite_stream_end(inj->stream, &inj->why);
+        inj->stream = NULL;
+    }
+    close_fd(&inj->message_fd);
+    strbuf_reset(&v->text);
+    strbuf_reset(&v->detail);
+    if (r == REWRITE_TOO_MANY_HOPS) {
+        /* a mail loop: no envelope, so the stage stores nothing */
+        msg_warn("%s", strbuf_str(&inj->why));
+        reap(inj);
+        v->outcome = OUTCOME_BOUNCED;
+        v->reply_code = 554;
+        v->from_stage = 1;
+        v->exit_code = INJECT_EXIT_REFUSED;
+        strbuf_set(&v->text, "5.4.6 Too many hops");
+        return v->outcome;
+    }
+    /* a message that did not get through whole is never certified: the
+     * stage says why on fd 3 */
+    if (env && r == 0 && !inj->cut_short) {
+        struct strbuf records = STRBUF_INIT;
+        if (inj->rewrite)
+            rewrite_envelope(inj->rewrite, env);
+        envelope_write(env, &records);
+        if (write_all(inj->envelope_fd, records.s, records.len) < 0 && errno != EPIPE)
+            injection_write_failed(inj, errno);
+        strbuf_free(&records);
+    }
+    close_fd(&inj->envelope_fd);
+
+    /* the first K, Z or D record decides; the stage may end without one */
     struct record_reader reader;
-    struct strbuf rec = STRBUF_INIT, reply = STRBUF_INIT;
-    int reply_type = 0;
+    struct strbuf record = STRBUF_INIT;
+    int type = 0;
     record_reader_init(&reader, inj->status_fd);
-    while (record_read(&reader, &rec, 4096) > 0) {
-        if (rec.len && strchr("KZD", rec.s[0]) && !reply_type) {
-            reply_type = rec.s[0];
-            strbuf_set(&reply, rec.s + 1);
+    while (record_read(&reader, &record, STATUS_RECORD_MAX) == 1) {
+        if (record.len && strchr("KZD", record.s[0])) {
+            type = record.s[0];
+            break;
         }
     }
-    close(inj->status_fd);
-    inj->status_fd = -1;
-    int wstatus = 0;
-    while (waitpid(inj->pid, &wstatus, 0) < 0 && errno == EINTR)
-        ;
-    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-
-    /* exit codes as doc/injection.md: 11, 31, 91 permanent, others temporary */
-    int outcome;
-    strbuf_reset(result);
-    if (code == 0 && !inj->cut_short) {
-        outcome = 'K';
-        if (reply_type == 'K')
-            strbuf_puts(result, reply.s);
-    } else if (code == 11 || code == 31 || code == 91) {
-        outcome = 'D';
-        if (reply_type == 'D' || reply_type == 'Z')
-            strbuf_puts(result, reply.s);
-        else
-            strbuf_printf(result, "5.3.0 %s refused the message (exit %d)", inj->program, code);
+    int wstatus = reap(inj);
+    v->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+    const char *value = type ? record.s + 1 : "";
+    if (type == 'K' && v->exit_code == 0 && *value && !inj->cut_short) {
+        v->outcome = OUTCOME_SENT;
+        v->reply_code = 250;
+        v->from_stage = 1;
+        strbuf_set(&v->text, value);
+    } else if ((type == 'Z' || type == 'D') && v->exit_code != 0) {
+        v->outcome = type == 'Z' ? OUTCOME_DEFERRED : OUTCOME_BOUNCED;
+        v->from_stage = 1;
+        strbuf_set(&v->text, reply_split(value, type == 'Z' ? 451 : 550, &v->reply_code));
     } else {
-        outcome = 'Z';
-        if (reply_type == 'Z' || reply_type == 'D')
-            strbuf_puts(result, reply.s);
-        else if (code < 0)
-            strbuf_printf(result, "4.3.0 %s killed by signal %d", inj->program, WTERMSIG(wstatus));
-        else if (code > 0 || !inj->write_errno)
-            strbuf_printf(result, "4.3.0 %s exited with status %d%s", inj->program, code,
-                          inj->cut_short ? " before it read the whole message" : "");
-        else
-            strbuf_printf(result, "4.3.0 write to %s: %s", inj->program, strerror(inj->write_errno));
+        verdict_from_exit(inj, wstatus, type, v);
     }
-    free(inj->program);
-    inj->program = NULL;
-    strbuf_free(&rec);
-    strbuf_free(&reply);
-    return outcome;
+    strbuf_free(&record);
+    return v->outcome;
+}
+
+void injection_verdict_free(struct injection_verdict *v)
+{
+    strbuf_free(&v->text);
+    strbuf_free(&v->detail);
 }
