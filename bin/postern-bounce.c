@@ -618,5 +618,5 @@ int main(int argc, char **argv)
         printf("%c%s\n", outcome, result.s ? result.s : "");
     strbuf_free(&result);
     request_free(&req);
-    return outcome == 'K' ? 0 : outcome == 'Z' ? 75 : 1;
+    return outcome == OUTCOME_SENT ? 0 : outcome == OUTCOME_DEFERRED ? EX_TEMPFAIL : 1;
 }

@@ -239,7 +239,7 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     if (r == 0)
         runner_result(req, i, "2.0.0", maildir ? "delivered to maildir" : "delivered to mailbox");
     else {
-        if (status.dsn[0] == '4')
+        if (outcome_of_dsn(status.dsn) == OUTCOME_DEFERRED)
             msg_warn("%s: %s", shown(&shown_user, user), shown(&shown_value, status.text.s));
         runner_result(req, i, status.dsn, "%s", status.text.s);
     }

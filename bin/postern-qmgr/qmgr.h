@@ -217,15 +217,12 @@ double pool_check(double now);
 /* Close every runner's channel (they see EOF and exit) and forget them. */
 void pool_shutdown(void);
 
-/* status.c: a recipient's outcome, logged as Postfix does */
-enum outcome { OUTCOME_SENT, OUTCOME_DEFERRED, OUTCOME_BOUNCED };
+/* status.c: a recipient's outcome (enum outcome of outcome.h), logged as
+ * Postfix does */
 /* Log a recipient's outcome and record it in the queue file. */
 void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outcome,
                        const char *relay, const struct timeval *handoff,
                        const char *dsn, const char *text);
-/* Split "X.Y.Z text" into dsn and text; fallback dsn when there is none. */
-void split_dsn(const char *status, const char *fallback, struct strbuf *dsn,
-               struct strbuf *text);
 /* Append a delay as Postfix formats it (two significant digits). */
 void format_delay(struct strbuf *out, double seconds);
 

@@ -322,7 +322,7 @@ static void delivery_done(struct qmgr_job *job)
             fallback = "4.3.0";
             rec = "Z4.3.0 delivery agent protocol error";
         }
-        split_dsn(rec + 1, fallback, &dsn, &text);
+        dsn_split(rec + 1, fallback, &dsn, &text);
         recipient_outcome(msg, job->rcpt[k], outcome, strbuf_str(&relay), &job->handoff,
                           strbuf_str(&dsn), strbuf_str(&text));
         k++;

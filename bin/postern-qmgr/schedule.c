@@ -174,7 +174,7 @@ static void decide(struct qmgr_message *msg, size_t i, enum outcome outcome,
                    const char *status, const char *fallback_dsn)
 {
     struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
-    split_dsn(status, fallback_dsn, &dsn, &text);
+    dsn_split(status, fallback_dsn, &dsn, &text);
     recipient_outcome(msg, i, outcome, "none", NULL, strbuf_str(&dsn), strbuf_str(&text));
     strbuf_free(&dsn);
     strbuf_free(&text);

@@ -107,10 +107,10 @@ static _Noreturn void write_failed(const char *what, int error, int with_reason)
     const char *colon = with_reason ? "" : ": ";
     if (error == ENOSPC || error == EDQUOT) {
         msg_warn("%s%s%s: not enough space in the queue file system", what, colon, reason);
-        refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+        refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
     }
     msg_warn("%s%s%s", what, colon, reason);
-    refuse(EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
+    refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
 }
 
 /* SIGALRM: the submitter stalled for a day. */
@@ -119,7 +119,7 @@ static void on_timeout(int sig)
     (void)sig;
     if (writer_open && writer.dir_fd >= 0 && writer.tmp_name[0])
         (void)unlinkat(writer.dir_fd, writer.tmp_name, 0);
-    _exit(EXIT_TIMEOUT);
+    _exit(INJECT_EXIT_TIMEOUT);
 }
 
 /* Free bytes in the queue file system (refuses when it cannot tell). */
@@ -128,7 +128,7 @@ static unsigned long long free_space(int fd)
     struct statvfs fs;
     if (fstatvfs(fd, &fs) < 0) {
         msg_warn_errno("statvfs of the queue directory");
-        refuse(EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
+        refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
     }
     return (unsigned long long)fs.f_bavail * fs.f_frsize;
 }
@@ -144,7 +144,7 @@ static void check_space(long long minfree, long long limit)
         msg_warn("not enough free space in the queue file system: %llu bytes free, "
                  "queue_minfree=%lld, message_size_limit=%lld",
                  free_bytes, minfree, limit);
-        refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+        refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
     }
 }
 
@@ -208,7 +208,7 @@ static void take_content(struct message *m, const char *bytes, size_t n)
         if (free_bytes <= (unsigned long long)m->minfree + pending) {
             msg_warn("queue file system below queue_minfree=%lld while writing "
                      "(%llu bytes free)", m->minfree, free_bytes);
-            refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+            refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
         }
     }
     m->last_byte = (unsigned char)bytes[n - 1];
@@ -264,7 +264,7 @@ static int read_message_chunk(struct message *m)
     while (r < 0 && errno == EINTR);
     if (r < 0) {
         msg_warn_errno("read message");
-        refuse(EXIT_MESSAGE_READ, 0, NULL);
+        refuse(INJECT_EXIT_MESSAGE_READ, 0, NULL);
     }
     if (r > 0)
         take_input(m, buf, (size_t)r);
@@ -276,7 +276,7 @@ static void check_value(const struct strbuf *rec)
 {
     if (memchr(rec->s, '\n', rec->len)) {
         msg_warn("envelope record with a line feed");
-        refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+        refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
     }
 }
 
@@ -292,33 +292,33 @@ static void read_envelope(struct envelope *env)
         int r = record_read(reader, &rec, MAX_RECORD);
         if (r < 0 && errno == EMSGSIZE) {
             msg_warn("envelope record longer than %d bytes", MAX_RECORD);
-            refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+            refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
         }
         if (r <= 0) {
             if (r < 0 && errno != EPROTO)
                 msg_warn_errno("read envelope");
             else
                 msg_warn("envelope ends without its end record");
-            refuse(EXIT_ENVELOPE_READ, 0, NULL);
+            refuse(INJECT_EXIT_ENVELOPE_READ, 0, NULL);
         }
         if (rec.len == 0)
             break;
         total += rec.len;
         if (total > MAX_ENVELOPE) {
             msg_warn("envelope larger than %ld bytes", MAX_ENVELOPE);
-            refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+            refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
         }
         check_value(&rec);
         char type = rec.s[0];
         const char *value = rec.s + 1;
         if ((type == 'F' || type == 'T') && rec.len - 1 > MAX_ADDRESS) {
             msg_warn("envelope address longer than %d bytes", MAX_ADDRESS);
-            refuse(EXIT_ADDRESS_TOO_LONG, 0, NULL);
+            refuse(INJECT_EXIT_ADDRESS_TOO_LONG, 0, NULL);
         }
         if (!env->sender) {
             if (type != 'F') {
                 msg_warn("envelope does not start with a sender record");
-                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+                refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
             }
             env->sender = xstrdup(value);
             continue;
@@ -328,7 +328,7 @@ static void read_envelope(struct envelope *env)
         case 'T':
             if (!*value) {
                 msg_warn("empty recipient in the envelope");
-                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+                refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
             }
             strlist_add(&env->rcpt_records, rec.s);
             env->rcpt_count++;
@@ -337,14 +337,14 @@ static void read_envelope(struct envelope *env)
         case 'P':
             if (!last_was_rcpt || !eq || eq == value) {
                 msg_warn("malformed recipient attribute in the envelope");
-                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+                refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
             }
             strlist_add(&env->rcpt_records, rec.s);
             break;
         case 'A':
             if (!eq || eq == value) {
                 msg_warn("malformed message attribute in the envelope");
-                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+                refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
             }
             strlist_add(&env->attrs, value);
             if (strncmp(value, "uid=", 4) == 0)
@@ -355,12 +355,12 @@ static void read_envelope(struct envelope *env)
             break;
         default:
             msg_warn("unknown envelope record type 0x%02x", (unsigned char)type);
-            refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+            refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
         }
     }
     if (!env->sender || env->rcpt_count == 0) {
         msg_warn("envelope without %s", env->sender ? "recipients" : "a sender");
-        refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+        refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
     }
     strbuf_free(&rec);
     free(reader);
@@ -433,7 +433,7 @@ static void read_input(struct envelope *env, struct message *m)
                 if (errno == EINTR)
                     continue;
                 msg_warn_errno("poll");
-                refuse(EXIT_MESSAGE_READ, 0, NULL);
+                refuse(INJECT_EXIT_MESSAGE_READ, 0, NULL);
             }
             message_ready = fds[0].revents != 0;
             envelope_ready = fds[1].revents != 0;
@@ -480,7 +480,7 @@ void inject_run(void)
     read_input(&env, &m);
     if (m.too_big) {
         msg_info("reject: message size exceeds message_size_limit=%lld", m.limit);
-        refuse(EXIT_REFUSED, 'D', "552 5.3.4 Message size exceeds fixed maximum message size");
+        refuse(INJECT_EXIT_REFUSED, 'D', "552 5.3.4 Message size exceeds fixed maximum message size");
     }
     writer_open = 0;
     if (queue_writer_commit(&writer, &err) < 0)

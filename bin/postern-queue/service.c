@@ -80,12 +80,12 @@ int service_prepare_fds(void)
     if (systemd_fds == 1) {
         fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
         if (fd < 0)
-            _exit(EXIT_INTERNAL);
+            _exit(INJECT_EXIT_INTERNAL);
         close(LISTEN_FDS_START);
     }
     for (int i = 0; i <= 3; i++)
         if (fcntl(i, F_GETFD) < 0 && open("/dev/null", O_RDWR) != i)
-            _exit(EXIT_INTERNAL);
+            _exit(INJECT_EXIT_INTERNAL);
     return fd;
 }
 
@@ -249,7 +249,7 @@ static _Noreturn void run_child(struct slot *self, int fds[3], int count, pid_t 
      * die, so do we, before storing a message the client would be told
      * had failed (a 451 for a stored message is a duplicate later) */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != service_pid)
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     for (size_t i = 0; i < service.limit; i++)
         if (service.slots[i].conn >= 0)
             close(service.slots[i].conn);
@@ -261,10 +261,10 @@ static _Noreturn void run_child(struct slot *self, int fds[3], int count, pid_t 
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0
         || (count == 3 ? dup2(fds[2], 3) < 0 : close(3) < 0))
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     for (int i = 0; i < count; i++)
         close(fds[i]);
     if (self->uid != 0 && self->uid != geteuid())

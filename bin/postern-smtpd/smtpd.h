@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "outcome.h"
 #include "strbuf.h"
 
 #define SMTPD_INBUF_SIZE    16384

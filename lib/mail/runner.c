@@ -24,10 +24,6 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
-#define EX_USAGE_CODE    64
-#define EX_NOUSER_CODE   67
-#define EX_TEMPFAIL_CODE 75
-
 #define REQUEST_FD 3
 #define SERVE_MAX_PENDING_FDS 8     /* descriptors received ahead of their request */
 
@@ -48,7 +44,7 @@ static _Noreturn void runner_usage(void)
             "usage: postern-%s -R|-S [-c DIR] [-o name=value]... [-v]\n"
             "       postern-%s [-c DIR] [-o name=value]... [-v] -f SENDER [-q QUEUEID] RECIPIENT... < message\n",
             runner_program, runner_program);
-    exit(EX_USAGE_CODE);
+    exit(EX_USAGE);
 }
 
 /* Release what a request holds and clear it. */
@@ -346,7 +342,7 @@ void runner_start(int argc, char **argv, const char *program,
     log_open(name.s, request->request_mode ? 0 : LOG_STDERR);
     strbuf_free(&name);
     /* anything that ends a runner early is a deferral, never a bounce */
-    log_exit_codes(EX_TEMPFAIL_CODE, EX_TEMPFAIL_CODE);
+    log_exit_codes(EX_TEMPFAIL, EX_TEMPFAIL);
     if (request->request_mode ? (optind != argc || sender || queue_id)
                               : (optind == argc || !sender))
         runner_usage();
@@ -381,16 +377,6 @@ void runner_start(int argc, char **argv, const char *program,
     for (int i = optind; i < argc; i++)
         request_add_rcpt(request, argv[i]);
     shell_message(request);
-}
-
-/* The shell-mode word for an outcome. */
-static const char *outcome_word(enum runner_outcome outcome)
-{
-    switch (outcome) {
-    case RUNNER_SENT: return "sent";
-    case RUNNER_BOUNCE: return "bounced";
-    default: return "deferred";
-    }
 }
 
 /* Write one result as the mode wants it. */
@@ -439,12 +425,13 @@ void runner_result(struct runner_request *request, size_t index,
     if (index >= request->rcpt_count)
         msg_fatal("runner_result: recipient %zu of %zu", index, request->rcpt_count);
     struct runner_recipient *rcpt = &request->rcpt[index];
-    if (rcpt->outcome != RUNNER_PENDING)
+    if (rcpt->outcome != OUTCOME_PENDING)
         msg_fatal("runner_result: second result for <%s>", rcpt->address);
-    switch (dsn[0]) {
-    case '2': rcpt->outcome = RUNNER_SENT; request->sent++; break;
-    case '5': rcpt->outcome = RUNNER_BOUNCE; request->bounced++; break;
-    default:  rcpt->outcome = RUNNER_DEFER; request->deferred++; break;
+    rcpt->outcome = outcome_of_dsn(dsn);
+    switch (rcpt->outcome) {
+    case OUTCOME_SENT: request->sent++; break;
+    case OUTCOME_BOUNCED: request->bounced++; break;
+    default: request->deferred++; break;
     }
     struct strbuf text = STRBUF_INIT;
     va_list ap;
@@ -463,7 +450,7 @@ void runner_defer_rest(struct runner_request *request, const char *dsn,
                        const char *text)
 {
     for (size_t i = 0; i < request->rcpt_count; i++)
-        if (request->rcpt[i].outcome == RUNNER_PENDING)
+        if (request->rcpt[i].outcome == OUTCOME_PENDING)
             runner_result(request, i, dsn, "%s", text);
 }
 
@@ -500,9 +487,9 @@ int runner_finish(struct runner_request *request)
     int status = 0;
     if (!request->request_mode) {
         if (request->bounced)
-            status = EX_NOUSER_CODE;
+            status = EX_NOUSER;
         else if (request->deferred)
-            status = EX_TEMPFAIL_CODE;
+            status = EX_TEMPFAIL;
     }
     if (request->msg_fd > 0)
         close(request->msg_fd);

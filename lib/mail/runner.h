@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "outcome.h"
 
 /* Bounds on what a request may hold (a request beyond them is a protocol
  * error: the runner exits without results and qmgr defers). */
@@ -40,18 +41,11 @@
 #define RUNNER_MAX_RECIPIENTS   10000   /* recipients per request */
 #define RUNNER_MAX_ATTRS        64      /* A or P records per owner */
 
-/* Outcomes, as the result records of doc/delivery.md spell them. */
-enum runner_outcome {
-    RUNNER_PENDING = 0,     /* no result yet */
-    RUNNER_SENT = 'K',      /* delivered (2.x.x) */
-    RUNNER_DEFER = 'Z',     /* try again later (4.x.x) */
-    RUNNER_BOUNCE = 'D',    /* failed permanently (5.x.x) */
-};
 
 struct runner_recipient {
     char *address;              /* as given (T record / command line) */
     struct strlist attrs;       /* its P records, "NAME=value" */
-    enum runner_outcome outcome;
+    enum outcome outcome;       /* as the result records spell it */
 };
 
 struct runner_request {

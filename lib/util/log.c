@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
@@ -20,7 +21,7 @@ static unsigned log_flags;
 static int verbose_level;
 static int file_fd = -1;            /* maillog_file, when set */
 static int syslog_opened;
-static int exit_temp = 75, exit_perm = 1;
+static int exit_temp = EX_TEMPFAIL, exit_perm = 1;
 static char hostname[256];
 
 void log_open(const char *program, unsigned flags)
