@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 
     struct envelope env = ENVELOPE_INIT;
     struct strbuf err = STRBUF_INIT;
-    int status = envelope_read(1, &env, &err);
+    int status = envelope_read(1, &env, ENVELOPE_LENIENT, &err);
     if (status) {
         msg_warn("%s", strbuf_str(&err));
         envelope_free(&env);

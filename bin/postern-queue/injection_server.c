@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "envelope.h"
 #include "fdio.h"
 #include "log.h"
 #include "queue.h"
@@ -35,9 +36,6 @@
 #include "xalloc.h"
 
 #define STATUS_FD           3
-#define MAX_ADDRESS         2048            /* F and T values */
-#define MAX_RECORD          8192            /* any envelope record */
-#define MAX_ENVELOPE        (16L << 20)     /* all records together */
 #define MAX_HEADER_LINE     4096            /* kept for the Message-ID scan */
 #define INJECT_TIMEOUT      86400           /* as qmail-queue: a day */
 #define SPACE_CHECK_STEP    (1LL << 20)     /* free space checks while writing */
@@ -48,14 +46,11 @@ static uid_t caller_uid;
 static struct queue_writer writer;
 static volatile sig_atomic_t writer_open;
 
-/* The envelope as read from fd 1. */
-struct envelope {
-    char *sender;
-    struct strlist attrs;                   /* A records: "name=value" */
-    struct strlist rcpt_records;            /* "T..." and "P..." in order */
-    size_t rcpt_count;
-    long uid_index;                         /* the uid attribute in attrs, or -1 */
-    int local;                              /* origin=local */
+/* The envelope as read from fd 1 (lib/mail/envelope.c, strict). */
+struct queue_envelope {
+    struct envelope env;
+    long uid_index;                         /* the Auid= record, or -1 */
+    int local;                              /* Aorigin=local */
 };
 
 /* What is known about the message while it streams in. */
@@ -271,99 +266,23 @@ static int read_message_chunk(struct message *m)
     return r > 0;
 }
 
-/* A record value must not hold LF (NUL cannot occur in a record). */
-static void check_value(const struct strbuf *rec)
+/* Read the whole envelope from fd 1 with the queue's strict checks. */
+static void read_envelope(struct queue_envelope *qe)
 {
-    if (memchr(rec->s, '\n', rec->len)) {
-        msg_warn("envelope record with a line feed");
-        refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
+    struct strbuf err = STRBUF_INIT;
+    int code = envelope_read(1, &qe->env, ENVELOPE_STRICT, &err);
+    if (code) {
+        msg_warn("%s", strbuf_str(&err));
+        refuse(code, 0, NULL);
     }
-}
-
-/* Read the whole envelope from fd 1 and check its form. */
-static void read_envelope(struct envelope *env)
-{
-    struct record_reader *reader = xmalloc(sizeof *reader);
-    struct strbuf rec = STRBUF_INIT;
-    size_t total = 0;
-    int last_was_rcpt = 0;
-    record_reader_init(reader, 1);
-    for (;;) {
-        int r = record_read(reader, &rec, MAX_RECORD);
-        if (r < 0 && errno == EMSGSIZE) {
-            msg_warn("envelope record longer than %d bytes", MAX_RECORD);
-            refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
-        }
-        if (r <= 0) {
-            if (r < 0 && errno != EPROTO)
-                msg_warn_errno("read envelope");
-            else
-                msg_warn("envelope ends without its end record");
-            refuse(INJECT_EXIT_ENVELOPE_READ, 0, NULL);
-        }
-        if (rec.len == 0)
-            break;
-        total += rec.len;
-        if (total > MAX_ENVELOPE) {
-            msg_warn("envelope larger than %ld bytes", MAX_ENVELOPE);
-            refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
-        }
-        check_value(&rec);
-        char type = rec.s[0];
-        const char *value = rec.s + 1;
-        if ((type == 'F' || type == 'T') && rec.len - 1 > MAX_ADDRESS) {
-            msg_warn("envelope address longer than %d bytes", MAX_ADDRESS);
-            refuse(INJECT_EXIT_ADDRESS_TOO_LONG, 0, NULL);
-        }
-        if (!env->sender) {
-            if (type != 'F') {
-                msg_warn("envelope does not start with a sender record");
-                refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
-            }
-            env->sender = xstrdup(value);
-            continue;
-        }
-        const char *eq = strchr(value, '=');
-        switch (type) {
-        case 'T':
-            if (!*value) {
-                msg_warn("empty recipient in the envelope");
-                refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
-            }
-            strlist_add(&env->rcpt_records, rec.s);
-            env->rcpt_count++;
-            last_was_rcpt = 1;
-            break;
-        case 'P':
-            if (!last_was_rcpt || !eq || eq == value) {
-                msg_warn("malformed recipient attribute in the envelope");
-                refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
-            }
-            strlist_add(&env->rcpt_records, rec.s);
-            break;
-        case 'A':
-            if (!eq || eq == value) {
-                msg_warn("malformed message attribute in the envelope");
-                refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
-            }
-            strlist_add(&env->attrs, value);
-            if (strncmp(value, "uid=", 4) == 0)
-                env->uid_index = (long)env->attrs.count - 1;
-            else if (strcmp(value, "origin=local") == 0)
-                env->local = 1;
-            last_was_rcpt = 0;
-            break;
-        default:
-            msg_warn("unknown envelope record type 0x%02x", (unsigned char)type);
-            refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
-        }
+    strbuf_free(&err);
+    const struct strlist *records = &qe->env.records;
+    for (size_t i = 0; i < records->count; i++) {
+        if (strncmp(records->item[i], "Auid=", 5) == 0)
+            qe->uid_index = (long)i;
+        else if (strcmp(records->item[i], "Aorigin=local") == 0)
+            qe->local = 1;
     }
-    if (!env->sender || env->rcpt_count == 0) {
-        msg_warn("envelope without %s", env->sender ? "recipients" : "a sender");
-        refuse(INJECT_EXIT_ENVELOPE_FORMAT, 0, NULL);
-    }
-    strbuf_free(&rec);
-    free(reader);
 }
 
 void inject_record_caller(uid_t uid)
@@ -374,37 +293,40 @@ void inject_record_caller(uid_t uid)
 
 /* An untrusted caller: the uid attribute is its real uid, whatever the
  * envelope claims (as Postfix's postdrop records it). */
-static void record_real_uid(struct envelope *env)
+static void record_real_uid(struct queue_envelope *qe)
 {
     char value[32];
     snprintf(value, sizeof value, "uid=%lu", (unsigned long)caller_uid);
-    if (env->uid_index < 0) {
-        strlist_add(&env->attrs, value);
-        env->uid_index = (long)env->attrs.count - 1;
+    if (qe->uid_index < 0) {
+        envelope_add(&qe->env, 'A', value);
+        qe->uid_index = (long)qe->env.records.count - 1;
         return;
     }
-    char **item = &env->attrs.item[env->uid_index];
-    if (strcmp(*item, value) != 0) {
+    char **item = &qe->env.records.item[qe->uid_index];
+    if (strcmp(*item + 1, value) != 0) {
         struct strbuf claimed = STRBUF_INIT;
         msg_warn("envelope %s replaced by the real %s",
-                 log_printable(&claimed, *item, 64), value);
+                 log_printable(&claimed, *item + 1, 64), value);
         strbuf_free(&claimed);
         free(*item);
-        *item = xstrdup(value);
+        *item = xmalloc(strlen(value) + 2);
+        (*item)[0] = 'A';
+        strcpy(*item + 1, value);
     }
 }
 
 /* The envelope is complete: write the records, then what content came. */
-static void store_envelope(struct envelope *env, struct message *m)
+static void store_envelope(const struct envelope *env, struct message *m)
 {
     queue_writer_sender(&writer, env->sender);
-    for (size_t i = 0; i < env->attrs.count; i++)
-        queue_writer_attr(&writer, env->attrs.item[i]);
-    for (size_t i = 0; i < env->rcpt_records.count; i++) {
-        const char *rec = env->rcpt_records.item[i];
+    for (size_t i = 0; i < env->records.count; i++)
+        if (env->records.item[i][0] == 'A')
+            queue_writer_attr(&writer, env->records.item[i] + 1);
+    for (size_t i = 0; i < env->records.count; i++) {
+        const char *rec = env->records.item[i];
         if (rec[0] == 'T')
             queue_writer_recipient(&writer, rec + 1);
-        else
+        else if (rec[0] == 'P')
             queue_writer_rcpt_attr(&writer, rec + 1);
     }
     queue_writer_begin_content(&writer);
@@ -418,7 +340,7 @@ static void store_envelope(struct envelope *env, struct message *m)
  * writes them: a qmail-style submitter writes the message first, others
  * the envelope first; the message is held in memory only until the
  * envelope is complete. */
-static void read_input(struct envelope *env, struct message *m)
+static void read_input(struct queue_envelope *qe, struct message *m)
 {
     int message_done = 0, envelope_done = 0;
     while (!message_done || !envelope_done) {
@@ -439,12 +361,12 @@ static void read_input(struct envelope *env, struct message *m)
             envelope_ready = fds[1].revents != 0;
         }
         if (envelope_ready && !envelope_done) {
-            read_envelope(env);
+            read_envelope(qe);
             envelope_done = 1;
             if (record_caller)
-                record_real_uid(env);
+                record_real_uid(qe);
             if (!m->too_big)
-                store_envelope(env, m);
+                store_envelope(&qe->env, m);
         }
         if (message_ready && !message_done && !read_message_chunk(m)) {
             message_done = 1;
@@ -467,7 +389,7 @@ void inject_run(void)
     struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
                         .minfree = conf_size("queue_minfree"),
                         .next_space_check = SPACE_CHECK_STEP};
-    struct envelope env = {.uid_index = -1};
+    struct queue_envelope qe = {.env = ENVELOPE_INIT, .uid_index = -1};
 
     struct strbuf err = STRBUF_INIT;
     if (queue_writer_open(&writer, queue_dir, &err) < 0)
@@ -477,7 +399,7 @@ void inject_run(void)
     signal(SIGALRM, on_timeout);
     alarm(INJECT_TIMEOUT);
 
-    read_input(&env, &m);
+    read_input(&qe, &m);
     if (m.too_big) {
         msg_info("reject: message size exceeds message_size_limit=%lld", m.limit);
         refuse(INJECT_EXIT_REFUSED, 'D', "552 5.3.4 Message size exceeds fixed maximum message size");
@@ -491,10 +413,10 @@ void inject_run(void)
     queue_trigger(queue_dir, 'A');
 
     struct strbuf printable = STRBUF_INIT, sender = STRBUF_INIT;
-    if (env.local && env.uid_index >= 0) {  /* as Postfix's pickup logs local mail */
-        const char *uid = env.attrs.item[env.uid_index] + 4;
+    if (qe.local && qe.uid_index >= 0) {    /* as Postfix's pickup logs local mail */
+        const char *uid = qe.env.records.item[qe.uid_index] + 5;
         msg_info("%s: uid=%s from=<%s>", writer.id, log_printable(&printable, uid, 32),
-                 log_printable(&sender, env.sender, 0));
+                 log_printable(&sender, qe.env.sender, 0));
         strbuf_reset(&printable);
     }
     msg_info("%s: message-id=%s", writer.id,
@@ -504,9 +426,7 @@ void inject_run(void)
     strbuf_free(&err);
     strbuf_free(&m.line);
     strbuf_free(&m.message_id);
-    free(env.sender);
-    strlist_free(&env.attrs);
-    strlist_free(&env.rcpt_records);
+    envelope_free(&qe.env);
     free((char *)queue_dir);
     exit(0);
 }
