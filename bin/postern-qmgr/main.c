@@ -345,9 +345,10 @@ static int print_resolutions(char **addresses, int count)
             status = EX_TEMPFAIL;
             continue;
         }
-        printf("%s: class=%s, transport=%s, nexthop=%s%s\n", addresses[i],
+        printf("%s: class=%s, transport=%s, nexthop=%s%s%s%s\n", addresses[i],
                address_class_name(res.address_class), strbuf_str(&res.transport),
-               strbuf_str(&res.nexthop), res.deferred_transport ? ", deferred" : "");
+               strbuf_str(&res.nexthop), res.deferred_transport ? ", deferred" : "",
+               res.rerouted ? ", address=" : "", res.rerouted ? strbuf_str(&res.address) : "");
     }
     resolution_free(&res);
     resolver_close(r);

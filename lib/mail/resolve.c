@@ -33,6 +33,7 @@ struct resolver {
     struct strlist defer_transports;
     char *local_transport, *virtual_transport, *relay_transport, *default_transport;
     char *relayhost, *myhostname, *recipient_delimiter;
+    int swap_bangpath, allow_percent_hack, resolve_dequoted_address;
     struct own_address *own;
     size_t own_count;
     int own_all;            /* inet_interfaces = all: ask the kernel each time */
@@ -130,6 +131,9 @@ struct resolver *resolver_open(struct strbuf *err)
     r->relayhost = xstrdup(conf_str("relayhost"));
     r->myhostname = xstrdup(conf_str("myhostname"));
     r->recipient_delimiter = xstrdup(conf_str("recipient_delimiter"));
+    r->swap_bangpath = conf_bool("swap_bangpath");
+    r->allow_percent_hack = conf_bool("allow_percent_hack");
+    r->resolve_dequoted_address = conf_bool("resolve_dequoted_address");
     struct strlist items = STRLIST_INIT;
     conf_list("inet_interfaces", &items);
     conf_list("proxy_interfaces", &items);
@@ -302,24 +306,86 @@ static int transport_lookup(struct resolver *r, const char *address,
     return lookup_fixed(r->transport_maps, "*", value);
 }
 
+/* Split address at its last '@' into local part and domain (lower case,
+ * without trailing dots); an address without '@' has domain "". */
+static void split_address(const char *address, struct strbuf *localpart, struct strbuf *domain)
+{
+    const char *at = strrchr(address, '@');
+    strbuf_reset(localpart);
+    strbuf_reset(domain);
+    if (!at) {
+        strbuf_puts(localpart, address);
+        return;
+    }
+    strbuf_append(localpart, address, (size_t)(at - address));
+    strbuf_puts(domain, at + 1);
+    while (domain->len && domain->s[domain->len - 1] == '.')
+        strbuf_truncate(domain, domain->len - 1);
+    for (size_t i = 0; i < domain->len; i++)
+        domain->s[i] = (char)tolower((unsigned char)domain->s[i]);
+}
+
+int resolve_route(struct resolver *r, const char *address, struct resolution *out)
+{
+    struct strbuf work = STRBUF_INIT, next = STRBUF_INIT;
+    const char *p = address;
+    strbuf_reset(&out->reason);
+    out->routed = out->rerouted = 0;
+    /* a source route (@a,@b:user@domain) is dropped */
+    if (*p == '@' && strchr(p, ':')) {
+        p = strchr(p, ':') + 1;
+        out->rerouted = 1;
+    }
+    strbuf_set(&work, p);
+    for (int round = 0; round < RESOLVE_MAX_ROUTING; round++) {
+        split_address(strbuf_str(&work), &out->localpart, &out->domain);
+        if (resolve_domain_class(r, strbuf_str(&out->domain), &out->address_class,
+                                 &out->reason) != RESOLVE_OK) {
+            strbuf_free(&work);
+            strbuf_free(&next);
+            return RESOLVE_RETRY;
+        }
+        if (out->address_class != ADDR_CLASS_LOCAL)
+            break;
+        /* ours: the local part may route on (trivial-rewrite's order) */
+        const char *lp = strbuf_str(&out->localpart);
+        const char *bang = strchr(lp, '!');
+        const char *percent = strrchr(lp, '%');
+        strbuf_reset(&next);
+        if (strchr(lp, '@') && r->resolve_dequoted_address)
+            strbuf_puts(&next, lp);                 /* "user@other"@ours */
+        else if (bang && r->swap_bangpath)          /* other!user@ours */
+            strbuf_printf(&next, "%s@%.*s", bang + 1, (int)(bang - lp), lp);
+        else if (percent && r->allow_percent_hack)  /* user%other@ours */
+            strbuf_printf(&next, "%.*s@%s", (int)(percent - lp), lp, percent + 1);
+        else
+            break;
+        strbuf_set(&work, strbuf_str(&next));
+        out->rerouted = 1;
+    }
+    /* a non-local domain whose local part still routes elsewhere */
+    if (out->address_class != ADDR_CLASS_LOCAL && strpbrk(strbuf_str(&out->localpart), "@!%"))
+        out->routed = 1;
+    strbuf_reset(&out->address);
+    strbuf_puts(&out->address, strbuf_str(&out->localpart));
+    if (out->domain.len)
+        strbuf_printf(&out->address, "@%s", strbuf_str(&out->domain));
+    strbuf_free(&work);
+    strbuf_free(&next);
+    return RESOLVE_OK;
+}
+
 int resolve_address(struct resolver *r, const char *address, struct resolution *out)
 {
     strbuf_reset(&out->transport);
     strbuf_reset(&out->nexthop);
-    strbuf_reset(&out->domain);
-    strbuf_reset(&out->reason);
     out->deferred_transport = 0;
-    const char *at = strrchr(address, '@');
-    if (at) {
-        strbuf_puts(&out->domain, at + 1);
-        while (out->domain.len && out->domain.s[out->domain.len - 1] == '.')
-            strbuf_truncate(&out->domain, out->domain.len - 1);
-        for (size_t i = 0; i < out->domain.len; i++)
-            out->domain.s[i] = (char)tolower((unsigned char)out->domain.s[i]);
-    }
-    const char *domain = strbuf_str(&out->domain);
-    if (resolve_domain_class(r, domain, &out->address_class, &out->reason) != RESOLVE_OK)
+    if (resolve_route(r, address, out) != RESOLVE_OK)
         return RESOLVE_RETRY;
+    /* from here on the address is where routing led */
+    if (out->rerouted)
+        address = strbuf_str(&out->address);
+    const char *domain = strbuf_str(&out->domain);
 
     const char *spec = r->default_transport;
     switch (out->address_class) {
@@ -381,4 +447,6 @@ void resolution_free(struct resolution *res)
     strbuf_free(&res->nexthop);
     strbuf_free(&res->domain);
     strbuf_free(&res->reason);
+    strbuf_free(&res->localpart);
+    strbuf_free(&res->address);
 }
