@@ -173,7 +173,7 @@ struct qmgr_transport *transport_find(const char *name);
 /* Re-read every transport's limits (after SIGHUP). */
 void transports_reset(void);
 
-/* runner.c: runner processes */
+/* runner_client.c: runner processes (qmgr's client side of interface 4) */
 /* Start a delivery job's runner; -1 (recipients deferred, job freed) on failure. */
 int job_start(struct qmgr_job *job);
 /* Spawn PROGRAM -R with the queue file on fd 0, req on fd 3, results on fd 1. */

@@ -1,4 +1,5 @@
-/* runner.c - starting runner processes as doc/delivery.md says (fd 0 the
+/* runner_client.c - qmgr's client side of interface 4 (lib/mail/runner.c is
+ * the runner side): starting runner processes as doc/delivery.md says (fd 0 the
  * queue file read-only, fd 3 the request, fd 1 the results), collecting
  * their results and applying them when the process has ended.  Notices
  * (postern-bounce) are jobs too and use the same code. */

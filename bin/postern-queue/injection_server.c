@@ -1,4 +1,5 @@
-/* inject.c - postern-queue's injection: stores one message in the queue.
+/* injection_server.c - the queue's server side of interface 2: stores one
+ * message in the queue.
  *
  * Interface 2 of DESIGN.md (doc/injection.md, postern-queue(8)): the message
  * on fd 0 (LF or CRLF line ends; stored with LF), the envelope on fd 1 as

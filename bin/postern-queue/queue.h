@@ -1,4 +1,4 @@
-/* queue.h - the parts of postern-queue: the injection (inject.c, one
+/* queue.h - the parts of postern-queue: the injection (injection_server.c, one
  * message from fd 0/1 into the queue, status on fd 3), the queue service
  * (service.c, `postern-queue -S`: a long-running server that forks one
  * injection per client connection) and main.c (options, configuration,

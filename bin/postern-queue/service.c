@@ -2,7 +2,7 @@
  * doc/injection.md "The queue service"): main.cf is read once; for each
  * client of the unix socket queue_directory/public/queue (bound here, or
  * passed by systemd) one child is forked, without exec, that runs the
- * injection of inject.c on the descriptors the client passed, and the
+ * injection of injection_server.c on the descriptors the client passed, and the
  * child's wait status goes back to the client when it ends.
  *
  * Protocol, per connection: the service sends one byte 'R' when it accepts
