@@ -246,19 +246,26 @@ int resolve_domain_class(struct resolver *r, const char *domain,
     return RESOLVE_OK;
 }
 
+/* Split text at the separator `at` points to (NULL: there is none, and
+ * all of text is left). */
+static void split_at(const char *text, const char *at, struct strbuf *left,
+                     struct strbuf *right)
+{
+    strbuf_reset(left);
+    strbuf_reset(right);
+    if (!at) {
+        strbuf_puts(left, text);
+        return;
+    }
+    strbuf_append(left, text, (size_t)(at - text));
+    strbuf_puts(right, at + 1);
+}
+
 /* Split "transport:nexthop" into its parts (either may be empty). */
 static void split_transport(const char *spec, struct strbuf *transport,
                             struct strbuf *nexthop)
 {
-    const char *colon = strchr(spec, ':');
-    strbuf_reset(transport);
-    strbuf_reset(nexthop);
-    if (!colon) {
-        strbuf_puts(transport, spec);
-        return;
-    }
-    strbuf_append(transport, spec, (size_t)(colon - spec));
-    strbuf_puts(nexthop, colon + 1);
+    split_at(spec, strchr(spec, ':'), transport, nexthop);
 }
 
 /* Look a partial key up in the fixed-key tables only (pattern tables see
@@ -310,15 +317,7 @@ static int transport_lookup(struct resolver *r, const char *address,
  * without trailing dots); an address without '@' has domain "". */
 static void split_address(const char *address, struct strbuf *localpart, struct strbuf *domain)
 {
-    const char *at = strrchr(address, '@');
-    strbuf_reset(localpart);
-    strbuf_reset(domain);
-    if (!at) {
-        strbuf_puts(localpart, address);
-        return;
-    }
-    strbuf_append(localpart, address, (size_t)(at - address));
-    strbuf_puts(domain, at + 1);
+    split_at(address, strrchr(address, '@'), localpart, domain);
     while (domain->len && domain->s[domain->len - 1] == '.')
         strbuf_truncate(domain, domain->len - 1);
     for (size_t i = 0; i < domain->len; i++)
