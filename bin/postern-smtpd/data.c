@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "injection_client.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -121,9 +122,9 @@ void cmd_data(struct session *s, char *args)
             len--;
         }
         if (!size_exceeded) {
-            submit_write(inj, text, len);
+            injection_write(inj, text, len);
             if (terminated)
-                submit_write(inj, "\n", 1);
+                injection_write(inj, "\n", 1);
             if (s->message_size_limit > 0 && submit_size(inj) > s->message_size_limit)
                 size_exceeded = 1;
         }
@@ -156,7 +157,7 @@ static void bdat_piece(struct session *s, const unsigned char *p, size_t len, vo
         if (*st->pending_cr) {
             *st->pending_cr = 0;
             if (p[i] != '\n')
-                submit_write(st->inj, "\r", 1);
+                injection_write(st->inj, "\r", 1);
         }
         if (p[i] == '\r') {
             *st->pending_cr = 1;
@@ -166,7 +167,7 @@ static void bdat_piece(struct session *s, const unsigned char *p, size_t len, vo
         size_t j = i;
         while (j < len && p[j] != '\r')
             j++;
-        submit_write(st->inj, p + i, j - i);
+        injection_write(st->inj, p + i, j - i);
         i = j - 1;
     }
     (void)s;
@@ -241,7 +242,7 @@ void cmd_bdat(struct session *s, char *args)
         return;
     }
     if (pending_cr)
-        submit_write(s->injection, "\r", 1);
+        injection_write(s->injection, "\r", 1);
     pending_cr = 0;
     struct injection_client *inj = s->injection;
     s->injection = NULL;

@@ -63,8 +63,12 @@ int destination_resolve(const char *address, struct destination *out)
     }
     out->dest_class = dest_class_of(res.address_class);
     out->routed = res.routed;
-    strbuf_set(&out->localpart, strbuf_str(&res.localpart));
-    strbuf_set(&out->domain, strbuf_str(&res.domain));
+    /* the strings move over */
+    destination_free(out);
+    out->localpart = res.localpart;
+    out->domain = res.domain;
+    res.localpart = (struct strbuf)STRBUF_INIT;
+    res.domain = (struct strbuf)STRBUF_INIT;
     resolution_free(&res);
     return 0;
 }

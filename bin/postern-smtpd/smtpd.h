@@ -156,8 +156,8 @@ void submit_init(void);
  * the queue stage of lib/mail/queuestage.h) and write the Received header
  * into it.  NULL when it cannot start (reply given). */
 struct injection_client *submit_start(struct session *s);
-/* Message bytes (LF line ends). */
-void submit_write(struct injection_client *inj, const void *bytes, size_t n);
+/* Message bytes (LF line ends) go in with injection_write(); once it
+ * fails, the rest is dropped and submit_finish() says why. */
 /* Message size so far. */
 long long submit_size(const struct injection_client *inj);
 /* Finish: close the message, write the envelope, read the verdict, reply

@@ -107,11 +107,6 @@ struct injection_client *submit_start(struct session *s)
     return inj;
 }
 
-void submit_write(struct injection_client *inj, const void *bytes, size_t n)
-{
-    injection_write(inj, bytes, n);     /* once it fails, the rest is dropped */
-}
-
 long long submit_size(const struct injection_client *inj)
 {
     return inj->size;

@@ -131,9 +131,8 @@ struct resolver *resolver_open(struct strbuf *err)
     r->relayhost = xstrdup(conf_str("relayhost"));
     r->myhostname = xstrdup(conf_str("myhostname"));
     r->recipient_delimiter = xstrdup(conf_str("recipient_delimiter"));
-    r->swap_bangpath = conf_bool("swap_bangpath");
-    r->allow_percent_hack = conf_bool("allow_percent_hack");
-    r->resolve_dequoted_address = conf_bool("resolve_dequoted_address");
+    /* the routing parameters are read when an address first needs them */
+    r->swap_bangpath = r->allow_percent_hack = r->resolve_dequoted_address = -1;
     struct strlist items = STRLIST_INIT;
     conf_list("inet_interfaces", &items);
     conf_list("proxy_interfaces", &items);
@@ -324,6 +323,14 @@ static void split_address(const char *address, struct strbuf *localpart, struct 
         domain->s[i] = (char)tolower((unsigned char)domain->s[i]);
 }
 
+/* A routing parameter of the resolver, read from main.cf on first use. */
+static int routing_param(int *cached, const char *name)
+{
+    if (*cached < 0)
+        *cached = conf_bool(name);
+    return *cached;
+}
+
 int resolve_route(struct resolver *r, const char *address, struct resolution *out)
 {
     struct strbuf work = STRBUF_INIT, next = STRBUF_INIT;
@@ -351,12 +358,13 @@ int resolve_route(struct resolver *r, const char *address, struct resolution *ou
         const char *bang = strchr(lp, '!');
         const char *percent = strrchr(lp, '%');
         strbuf_reset(&next);
-        if (strchr(lp, '@') && r->resolve_dequoted_address)
+        if (strchr(lp, '@') && routing_param(&r->resolve_dequoted_address,
+                                             "resolve_dequoted_address"))
             strbuf_puts(&next, lp);                 /* "user@other"@ours */
-        else if (bang && r->swap_bangpath)          /* other!user@ours */
-            strbuf_printf(&next, "%s@%.*s", bang + 1, (int)(bang - lp), lp);
-        else if (percent && r->allow_percent_hack)  /* user%other@ours */
-            strbuf_printf(&next, "%.*s@%s", (int)(percent - lp), lp, percent + 1);
+        else if (bang && routing_param(&r->swap_bangpath, "swap_bangpath"))
+            strbuf_printf(&next, "%s@%.*s", bang + 1, (int)(bang - lp), lp);   /* other!user@ours */
+        else if (percent && routing_param(&r->allow_percent_hack, "allow_percent_hack"))
+            strbuf_printf(&next, "%.*s@%s", (int)(percent - lp), lp, percent + 1); /* user%other@ours */
         else
             break;
         strbuf_set(&work, strbuf_str(&next));
@@ -366,9 +374,11 @@ int resolve_route(struct resolver *r, const char *address, struct resolution *ou
     if (out->address_class != ADDR_CLASS_LOCAL && strpbrk(strbuf_str(&out->localpart), "@!%"))
         out->routed = 1;
     strbuf_reset(&out->address);
-    strbuf_puts(&out->address, strbuf_str(&out->localpart));
-    if (out->domain.len)
-        strbuf_printf(&out->address, "@%s", strbuf_str(&out->domain));
+    if (out->rerouted) {
+        strbuf_puts(&out->address, strbuf_str(&out->localpart));
+        if (out->domain.len)
+            strbuf_printf(&out->address, "@%s", strbuf_str(&out->domain));
+    }
     strbuf_free(&work);
     strbuf_free(&next);
     return RESOLVE_OK;

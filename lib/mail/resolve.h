@@ -61,7 +61,8 @@ struct resolution {
     int deferred_transport;     /* the transport is listed in defer_transports */
     struct strbuf reason;       /* RESOLVE_RETRY: "4.3.0 ..." for the log */
     struct strbuf localpart;    /* of the routed address */
-    struct strbuf address;      /* where routing led: localpart@domain */
+    struct strbuf address;      /* where routing led, localpart@domain
+                                   (set only when rerouted) */
     int rerouted;               /* routing changed the address (source
                                    route, @ ! % through our domains) */
     int routed;                 /* a non-local domain whose local part
