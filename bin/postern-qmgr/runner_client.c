@@ -37,7 +37,7 @@ static void delivery_request(struct strbuf *req, struct qmgr_job *job)
     request_common(req, msg, job->dest->nexthop);
     for (size_t k = 0; k < job->rcpt_count; k++) {
         struct queue_recipient *r = &msg->qf.rcpt[job->rcpt[k]];
-        record_put(req, 'T', r->address);
+        record_put(req, 'T', r->routed ? r->routed : r->address);
         if (r->orcpt)
             record_putf(req, 'P', "ORCPT=%s", r->orcpt);
         if (r->notify)

@@ -59,9 +59,14 @@ void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outc
     gettimeofday(&now, NULL);
     struct strbuf line = STRBUF_INIT, clean_text = STRBUF_INIT, clean_rcpt = STRBUF_INIT;
     log_printable(&clean_text, text, 1000);
-    log_printable(&clean_rcpt, r->address, 0);
-    strbuf_printf(&line, "%s: to=<%s>, relay=%s, delay=", msg->id,
-                  strbuf_str(&clean_rcpt), relay);
+    log_printable(&clean_rcpt, r->routed ? r->routed : r->address, 0);
+    strbuf_printf(&line, "%s: to=<%s>, ", msg->id, strbuf_str(&clean_rcpt));
+    if (r->routed) {            /* Postfix's orig_to= for a routed address */
+        struct strbuf orig = STRBUF_INIT;
+        strbuf_printf(&line, "orig_to=<%s>, ", log_printable(&orig, r->address, 0));
+        strbuf_free(&orig);
+    }
+    strbuf_printf(&line, "relay=%s, delay=", relay);
     format_delay(&line, elapsed(&arrival, &now));
     strbuf_puts(&line, ", delays=");
     format_delay(&line, elapsed(&arrival, &msg->active_time));

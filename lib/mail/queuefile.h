@@ -38,6 +38,9 @@ struct queue_recipient {
     char *notify;               /* NOTIFY attribute or NULL */
     char *last_status;          /* last S record: "4.4.1 text", or NULL */
     int success_noticed;        /* an N record exists */
+    char *routed;               /* not in the file: where qmgr's resolver
+                                   routed the address (user%other@ours ->
+                                   user@other), or NULL when it did not */
 };
 
 struct queue_file {
