@@ -40,9 +40,10 @@ struct injection_options {
      * regular file holding the whole message from offset 0, given to the
      * stage as its fd 0 (the caller keeps and closes it) */
     int message_fd;
-    /* not NULL: rewrite in-process with these settings (they must outlive
-     * the injection) and this message information; info.sender is
-     * rewritten here, the other fields must outlive the injection */
+    /* not NULL (and message_fd -1): rewrite in-process with these
+     * settings (they must outlive the injection) and this message
+     * information; info.sender is rewritten here, the other fields must
+     * outlive the injection */
     const struct rewrite_config *rewrite;
     struct rewrite_message_info info;
 };
