@@ -47,10 +47,13 @@ static uid_t caller_uid;
 static struct queue_writer writer;
 static volatile sig_atomic_t writer_open;
 
-/* The envelope as read from fd 1 (lib/mail/envelope.c, strict). */
+/* The envelope as read from fd 1 (lib/mail/envelope.c, strict), and what
+ * the queue takes from its records. */
 struct queue_envelope {
     struct envelope env;
     long uid_index;                         /* the Auid= record, or -1 */
+    long log_client_index;                  /* the Alog_client= record, or -1 */
+    long log_pid;                           /* log_pid: the submitting smtpd, or 0 */
     int local;                              /* Aorigin=local */
 };
 
@@ -279,9 +282,14 @@ static void read_envelope(struct queue_envelope *qe)
     strbuf_free(&err);
     const struct strlist *records = &qe->env.records;
     for (size_t i = 0; i < records->count; i++) {
-        if (strncmp(records->item[i], "Auid=", 5) == 0)
+        const char *rec = records->item[i];
+        if (strncmp(rec, "Auid=", 5) == 0)
             qe->uid_index = (long)i;
-        else if (strcmp(records->item[i], "Aorigin=local") == 0)
+        else if (strncmp(rec, "Alog_client=", 12) == 0)
+            qe->log_client_index = (long)i;
+        else if (strncmp(rec, "Alog_pid=", 9) == 0)
+            qe->log_pid = strtol(rec + 9, NULL, 10);
+        else if (strcmp(rec, "Aorigin=local") == 0)
             qe->local = 1;
     }
 }
@@ -390,7 +398,7 @@ void inject_run(void)
     struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
                         .minfree = conf_size("queue_minfree"),
                         .next_space_check = SPACE_CHECK_STEP};
-    struct queue_envelope qe = {.env = ENVELOPE_INIT, .uid_index = -1};
+    struct queue_envelope qe = {.env = ENVELOPE_INIT, .uid_index = -1, .log_client_index = -1};
 
     struct strbuf err = STRBUF_INIT;
     if (queue_writer_open(&writer, queue_dir, &err) < 0)
@@ -410,18 +418,33 @@ void inject_run(void)
         write_failed(strbuf_str(&err), errno, 1);
     alarm(0);
 
-    status('K', writer.id);
-    queue_trigger(queue_dir, 'A');
-
+    /* The lines Postfix's smtpd or pickup, then cleanup, log for a new
+     * message, written before qmgr can hear of it (log tools such as
+     * pflogsumm count a message received only when these come before
+     * qmgr's "from=" line). */
     struct strbuf printable = STRBUF_INIT, sender = STRBUF_INIT;
-    if (qe.local && qe.uid_index >= 0) {    /* as Postfix's pickup logs local mail */
+    if (qe.local && qe.uid_index >= 0) {
         const char *uid = qe.env.records.item[qe.uid_index] + 5;
-        msg_info("%s: uid=%s from=<%s>", writer.id, log_printable(&printable, uid, 32),
-                 log_printable(&sender, qe.env.sender, 0));
+        msg_info_as(NULL, "pickup", 0, "%s: uid=%s from=<%s>", writer.id,
+                    log_printable(&printable, uid, 32), log_printable(&sender, qe.env.sender, 0));
+        strbuf_reset(&printable);
+    } else if (qe.log_client_index >= 0) {
+        const char *client = qe.env.records.item[qe.log_client_index] + strlen("Alog_client=");
+        /* an untrusted caller may claim anything: its real uid goes along
+         * (after a comma, where Postfix's tools expect more fields) */
+        char caller[40] = "";
+        if (record_caller)
+            snprintf(caller, sizeof caller, ", uid=%lu", (unsigned long)caller_uid);
+        msg_info_as("smtpd", "smtpd", qe.log_pid, "%s: client=%s%s", writer.id,
+                    log_printable(&printable, client, 300), caller);
         strbuf_reset(&printable);
     }
     msg_info("%s: message-id=%s", writer.id,
              m.message_id.len ? log_printable(&printable, strbuf_str(&m.message_id), 0) : "<>");
+
+    status('K', writer.id);
+    queue_trigger(queue_dir, 'A');
+
     strbuf_free(&printable);
     strbuf_free(&sender);
     strbuf_free(&err);
