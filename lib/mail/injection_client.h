@@ -34,7 +34,8 @@ struct envelope;
 
 struct injection_options {
     /* NULL: the queue stage; else the absolute path of the next stage,
-     * run with argv[0] only (its base name) */
+     * run with argv[0] only (its base name); it must outlive the
+     * injection (messages name it) */
     const char *program;
     /* -1: the caller streams the message with injection_write(); else a
      * regular file holding the whole message from offset 0, given to the
