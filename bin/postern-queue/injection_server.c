@@ -394,7 +394,10 @@ static void read_input(struct queue_envelope *qe, struct message *m)
 void inject_run(void)
 {
     status_open = fcntl(STATUS_FD, F_GETFD) >= 0;
-    const char *queue_dir = xstrdup(conf_str("queue_directory"));
+    /* static: a refusal exits from deeper down, and the copy must stay
+     * reachable for LeakSanitizer then */
+    static char *queue_dir;
+    queue_dir = xstrdup(conf_str("queue_directory"));
     struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
                         .minfree = conf_size("queue_minfree"),
                         .next_space_check = SPACE_CHECK_STEP};
@@ -451,6 +454,7 @@ void inject_run(void)
     strbuf_free(&m.line);
     strbuf_free(&m.message_id);
     envelope_free(&qe.env);
-    free((char *)queue_dir);
+    free(queue_dir);
+    queue_dir = NULL;
     exit(0);
 }
