@@ -61,6 +61,9 @@ static int names_tables(const char *name)
 {
     static const char *const suffixes[] = {"_maps", "_domains", "_checks", "_clientcerts",
                                            "_networks", "_clients", NULL};
+    /* proxy_read_maps and proxy_write_maps name tables only to allow them */
+    if (strncmp(name, "proxy_", 6) == 0)
+        return 0;
     size_t len = strlen(name);
     for (const char *const *s = suffixes; *s; s++) {
         size_t n = strlen(*s);
