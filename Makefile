@@ -7,6 +7,7 @@
 #   make install          PREFIX=/usr/local DESTDIR= (FHS layout)
 #   make fuzz             run every fuzz target for FUZZ_SECONDS (default 60)
 #   make bench            the benchmark suite against Postfix (bench/)
+#   make bench-lookup     lookups through the lookup service vs in-process
 #   make clean
 #
 # Programs: bin/NAME.c is a one-file program; bin/NAME/*.c a program whose
@@ -101,7 +102,7 @@ UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
 FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check run install clean fuzz fuzz-build bench
+.PHONY: all check run install clean fuzz fuzz-build bench bench-lookup
 all: $(PROG_BIN) $(LINKS:%=$(BUILD)/bin/%)
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
@@ -170,6 +171,10 @@ fuzz: $(FUZZ_BIN)
 
 bench: all
 	./bench/run $(BUILD)
+
+# the lookup service's figure alone (bench/README): seconds, no root
+bench-lookup: all
+	./bench/lookup $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
