@@ -25,7 +25,7 @@ int pid_file_lock(const char *path, struct strbuf *err)
         ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
         buf[n > 0 ? n : 0] = '\0';
         buf[strcspn(buf, "\n")] = '\0';
-        strbuf_printf(err, "%s is locked by a running process (pid %s)", path, buf);
+        strbuf_printf(err, "another one is running: %s is locked by pid %s", path, buf);
         close(fd);
         return -1;
     }
