@@ -9,8 +9,10 @@
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -185,6 +187,25 @@ tap.ok(not os.path.exists(sock_path) and not os.path.exists(os.path.join(queue, 
 r = pm("-q", "root", "proxy:unix:passwd.byname")
 tap.is_(r.returncode, 75, "no service: try again")
 tap.like(r.stderr, r"lookup service .*public/lookup: (No such file|Connection refused)", "saying why")
+
+# ---- the socket from systemd (LISTEN_FDS), as units/postern-lookup.socket passes it ----
+activate = shutil.which("systemd-socket-activate")
+if activate:
+    act = tap.start([activate, "-l", sock_path, tap.prog("postern-lookup"), "-c", d],
+                    stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if os.path.exists(sock_path):
+            break
+        time.sleep(0.02)
+    r = pm("-q", "root", "proxy:unix:group.byname")
+    tap.like(r.stdout, r"^root:", "socket-activated: the service started on the first connection answers")
+    tap.like(log(), r"lookup service: ready on the socket systemd passed", "on the passed socket")
+    tap.ok(not os.path.exists(os.path.join(queue, "pid", "lookup.pid")), "and writes no pid file then")
+    act.terminate()
+    act.wait(10)
+else:
+    for _ in range(3):
+        tap.ok(True, "# SKIP systemd-socket-activate is not installed")
 
 # ---- postern start / status / stop of a self-contained instance ----
 inst = Instance()

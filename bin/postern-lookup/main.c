@@ -20,8 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -55,11 +53,6 @@ static int systemd_socket(void)
     if (fd < 0)
         msg_fatal_errno("lookup service: fcntl");
     close(LISTEN_FDS_START);
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
-        msg_fatal("lookup service: the socket systemd passed is not a listening socket "
-                  "(postern-lookup.socket needs Accept=no)");
     return fd;
 }
 
@@ -101,17 +94,10 @@ int main(int argc, char **argv)
         if (listen_fd < 0)
             msg_fatal("lookup service: %s", err.s);
     }
-    int flags = fcntl(listen_fd, F_GETFL);
-    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        msg_fatal_errno("lookup service: fcntl");
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        msg_fatal_errno("sigprocmask");
-    int signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (listener_prepare(listen_fd, &err) < 0)
+        msg_fatal("lookup service: %s", err.s);
+    static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
+    int signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
     if (signal_fd < 0)
         msg_fatal_errno("signalfd");
     if (pid_fd >= 0 && pid_file_publish(pid_fd) < 0)

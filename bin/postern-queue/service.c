@@ -357,24 +357,13 @@ void service_run(int listen_fd, mode_t socket_mode)
         write_pid_file(queue_dir);
         listen_fd = bind_socket(queue_dir, socket_mode);
     }
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
-        msg_fatal("queue service: the socket systemd passed is not a listening socket "
-                  "(postern-queue.socket needs Accept=no)");
+    struct strbuf err = STRBUF_INIT;
+    if (listener_prepare(listen_fd, &err) < 0)
+        msg_fatal("queue service: %s", err.s);
+    strbuf_free(&err);
     service.listen_fd = listen_fd;
-    int flags = fcntl(listen_fd, F_GETFL);
-    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        msg_fatal_errno("queue service: fcntl");
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        msg_fatal_errno("sigprocmask");
-    service.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+    service.signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
     if (service.signal_fd < 0)
         msg_fatal_errno("signalfd");
     if (service.pid_fd >= 0 && pid_file_publish(service.pid_fd) < 0)

@@ -19,5 +19,11 @@ int pid_file_publish(int fd);
  * by a killed service is replaced: the pid file's lock says none runs)
  * and listen.  The descriptor (close-on-exec), or -1 with err set. */
 int unix_listen(const char *path, mode_t mode, int backlog, struct strbuf *err);
+/* Check that fd is a listening socket (one systemd passed may not be:
+ * Accept=yes) and make it non-blocking.  0, or -1 with err set. */
+int listener_prepare(int fd, struct strbuf *err);
+/* Block these signals and return a signalfd (non-blocking, close-on-exec)
+ * that delivers them; -1 with errno on failure. */
+int signal_fd_open(const int *signals, size_t count);
 
 #endif
