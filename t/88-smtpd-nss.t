@@ -81,6 +81,13 @@ svc = start_service()
 check_all("250 2.1.5", "550 5.1.1", "service up")
 tap.unlike(inst.log(), r"signal|segfault", "no smtpd died")
 
+# unix: without proxy: in a static program goes through the service too
+# (and counts as listed in proxy_read_maps)
+inst.set(local_recipient_maps="unix:passwd.byname")
+tap.like(rcpt_session("nobody@example.com")[0], r"^250 ", "local_recipient_maps = unix:passwd.byname: 250 for a user")
+tap.like(rcpt_session("no-such-user@example.com")[0], r"^550 5\.1\.1 ", "550 for an unknown one")
+inst.set(local_recipient_maps="proxy:unix:passwd.byname $alias_maps")
+
 # one session across a restart of the service: smtpd connects again
 c = smtpdtest.Client(port)
 c.reply()
