@@ -69,6 +69,17 @@ tap.is_((r.returncode, r.stdout, r.stderr), (1, "", ""), "an unknown user is not
 r = pm("-q", "bob", f"proxy:texthash:{d}/table")
 tap.is_(r.stdout, "bob-value\n", "a proxied file table listed in proxy_read_maps answers too")
 
+# a file table changed under the service is read again
+tap.write(os.path.join(d, "table.new"), "alice alice-value\nbob bob-changed\n")
+os.rename(os.path.join(d, "table.new"), os.path.join(d, "table"))
+for _ in range(60):
+    r = pm("-q", "bob", f"proxy:texthash:{d}/table")
+    if r.stdout != "bob-value\n":
+        break
+    time.sleep(0.1)
+tap.is_(r.stdout, "bob-changed\n", "a file table replaced while the service runs answers its new value")
+tap.like(log(), r"table texthash:\S+/table has changed: opened again", "and the service says so")
+
 r = pm("-q", "root", "proxy:unix:group.byname")
 tap.is_(r.returncode, 75, "a table not in proxy_read_maps: try again (exit 75), never not found")
 tap.like(r.stderr, r'proxymap service is not configured for table "unix:group.byname"',

@@ -3,9 +3,12 @@
  * (only entries written "proxy:TYPE:NAME" count, and, since a static
  * program reaches them only through this service, entries of the types
  * that need it, such as "unix:NAME"), and one open table per name and
- * options, kept until SIGHUP. */
+ * options, kept until SIGHUP.  A file table is opened again when its file
+ * changed (`postern map` rebuilt it), checked at most once a second. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "config.h"
 #include "log.h"
@@ -20,6 +23,9 @@ struct open_table {
     char *name;
     unsigned options;
     struct map *map;
+    char *file;                     /* the file it reads, or NULL */
+    struct stat seen;               /* that file when the table was opened */
+    time_t checked;                 /* when it was last looked at */
 };
 
 static struct strlist approved = STRLIST_INIT;
@@ -35,6 +41,7 @@ void tables_configure(void)
     for (size_t i = 0; i < table_count; i++) {
         map_close(tables[i].map);
         free(tables[i].name);
+        free(tables[i].file);
     }
     free(tables);
     tables = NULL;
@@ -69,17 +76,73 @@ static int is_approved(const char *name)
     return 0;
 }
 
-/* The open table, opened now if it is not yet; NULL with err set. */
+/* The file a table of a file type reads ("hash:/x" reads /x.cdb), or
+ * NULL for the other types. */
+static char *table_file(const char *name)
+{
+    const char *colon = strchr(name, ':');
+    if (!colon || colon[1] != '/')
+        return NULL;
+    size_t type_len = (size_t)(colon - name);
+    struct strbuf file = STRBUF_INIT;
+    strbuf_puts(&file, colon + 1);
+    if ((type_len == 4 && strncmp(name, "hash", 4) == 0)
+        || (type_len == 5 && strncmp(name, "btree", 5) == 0)
+        || (type_len == 3 && strncmp(name, "cdb", 3) == 0))
+        strbuf_puts(&file, ".cdb");
+    return strbuf_detach(&file);
+}
+
+/* 1 when the table's file is not the one it was opened from. */
+static int file_changed(struct open_table *t)
+{
+    time_t now = time(NULL);
+    if (!t->file || now == t->checked)
+        return 0;
+    t->checked = now;
+    struct stat st;
+    if (stat(t->file, &st) != 0)
+        return 0;                   /* gone: keep answering from what we have */
+    return st.st_ino != t->seen.st_ino || st.st_dev != t->seen.st_dev
+           || st.st_size != t->seen.st_size || st.st_mtim.tv_sec != t->seen.st_mtim.tv_sec
+           || st.st_mtim.tv_nsec != t->seen.st_mtim.tv_nsec;
+}
+
+/* The open table, opened now if it is not yet or its file changed; NULL
+ * with err set. */
 static struct map *open_table(const char *name, unsigned options, struct strbuf *err)
 {
-    for (size_t i = 0; i < table_count; i++)
+    struct open_table *t = NULL;
+    for (size_t i = 0; i < table_count && !t; i++)
         if (tables[i].options == options && strcmp(tables[i].name, name) == 0)
-            return tables[i].map;
+            t = &tables[i];
+    if (t && !file_changed(t))
+        return t->map;
+    struct stat before;
+    char *file = table_file(name);
+    int have_file = file && stat(file, &before) == 0;
     struct map *map = map_open_flags(name, options, err);
-    if (!map)
+    if (!map) {
+        free(file);
         return NULL;
-    tables = xreallocarray(tables, table_count + 1, sizeof *tables);
-    tables[table_count++] = (struct open_table){xstrdup(name), options, map};
+    }
+    if (t) {
+        msg_info("table %s has changed: opened again", name);
+        map_close(t->map);
+        free(t->file);
+    } else {
+        tables = xreallocarray(tables, table_count + 1, sizeof *tables);
+        t = &tables[table_count++];
+        t->name = xstrdup(name);
+        t->options = options;
+    }
+    t->map = map;
+    t->file = have_file ? file : NULL;
+    if (have_file)
+        t->seen = before;
+    else
+        free(file);
+    t->checked = time(NULL);
     return map;
 }
 
