@@ -85,6 +85,8 @@ static void accept_clients(int listen_fd)
 /* Answer every whole request in the client's input. */
 static void answer_requests(struct client *c)
 {
+    if (c->in.len == 0)
+        return;
     size_t start = 0;
     while (!c->closing && c->out.len < OUTPUT_MAX) {
         struct lookup_request req;
