@@ -1,8 +1,9 @@
 /* tables.c - what the lookup service may open and what it has opened:
- * the allow-list from proxy_read_maps, as Postfix's proxymap reads it
- * (only entries written "proxy:TYPE:NAME" count, and, since a static
- * program reaches them only through this service, entries of the types
- * that need it, such as "unix:NAME"), and one open table per name and
+ * the allow-list from proxy_read_maps (lib/conf/proxyallow.c: as
+ * Postfix's proxymap reads it, only entries written "proxy:TYPE:NAME"
+ * count, and, since a static program reaches them only through this
+ * service, entries of the types that need it, such as "unix:NAME"), and
+ * one open table per name and
  * options, kept until SIGHUP.  A file table is opened again when its file
  * changed (`postern map` rebuilt it), checked at most once a second. */
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "lookup.h"
 #include "lookup_proto.h"
 #include "map.h"
+#include "proxyallow.h"
 #include "strbuf.h"
 #include "strlist.h"
 #include "xalloc.h"
@@ -32,10 +34,6 @@ static struct strlist approved = STRLIST_INIT;
 static struct open_table *tables;
 static size_t table_count;
 
-/* The resolver's own table (inet_interfaces names): it tells no more
- * than the name service tells anyone. */
-static const char *const always_approved[] = {"unix:hosts.byname"};
-
 void tables_configure(void)
 {
     for (size_t i = 0; i < table_count; i++) {
@@ -47,24 +45,7 @@ void tables_configure(void)
     tables = NULL;
     table_count = 0;
     strlist_free(&approved);
-    struct strlist items = STRLIST_INIT;
-    struct strbuf err = STRBUF_INIT;
-    if (list_split(conf_str("proxy_read_maps"), &items, &err) != 0)
-        msg_warn("proxy_read_maps: %s", err.s);
-    for (size_t i = 0; i < items.count; i++) {
-        const char *name = items.item[i];
-        int proxied = 0;
-        while (strncmp(name, "proxy:", 6) == 0) {
-            name += 6;
-            proxied = 1;
-        }
-        if (strchr(name, ':') && (proxied || map_is_service_type(name)))
-            strlist_add(&approved, name);
-    }
-    for (size_t i = 0; i < sizeof always_approved / sizeof always_approved[0]; i++)
-        strlist_add(&approved, always_approved[i]);
-    strlist_free(&items);
-    strbuf_free(&err);
+    proxy_allowed_tables(&approved);
 }
 
 /* 1 when proxy_read_maps lists the table. */

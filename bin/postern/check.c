@@ -19,6 +19,7 @@
 #include "config_impl.h"
 #include "log.h"
 #include "map.h"
+#include "proxyallow.h"
 #include "postern.h"
 #include "strbuf.h"
 
@@ -145,6 +146,10 @@ static void check_table(struct checker *ck, const char *param, const char *spec)
         problem(ck, param, "table %s: %s: %s", spec, file, strerror(errno));
         return;
     }
+    /* the lookup service would refuse it: every lookup "try again" */
+    if ((plain != spec || map_is_service_type(plain)) && !proxy_table_allowed(plain))
+        problem(ck, param, "table %s: the lookup service is not configured for it "
+                "(list proxy:%s in proxy_read_maps)", spec, plain);
     struct strbuf err = STRBUF_INIT;
     struct map *map = map_open(spec, &err);
     if (!map)
