@@ -89,6 +89,7 @@ alias_database =
 proxy_read_maps = proxy:unix:passwd.byname
 local_recipient_maps = proxy:unix:passwd.byname unix:group.byname
 virtual_alias_maps = proxy:texthash:{d}/fresh
+virtual_mailbox_maps = proxy:unix:shadow
 """)
 r = check()
 like(r.stderr, r"line 4: parameter local_recipient_maps: table unix:group.byname: the lookup service is not "
@@ -97,6 +98,8 @@ like(r.stderr, r"line 4: parameter local_recipient_maps: table unix:group.byname
 like(r.stderr, rf"line 5: parameter virtual_alias_maps: table proxy:texthash:{re.escape(d)}/fresh: the lookup service",
      "a proxy: table it does not list")
 unlike(r.stderr, r"table proxy:unix:passwd.byname", "a listed one is fine")
+like(r.stderr, r"line 6: parameter virtual_mailbox_maps: table proxy:unix:shadow: .*unknown name",
+     "a proxy: table is opened as the service would open it")
 
 r = run(["postern", "check", "-c", os.path.join(d, "none")])
 ok(r.returncode == 1 and "No such file" in r.stderr, "a missing main.cf is a problem")

@@ -150,8 +150,9 @@ static void check_table(struct checker *ck, const char *param, const char *spec)
     if ((plain != spec || map_is_service_type(plain)) && !proxy_table_allowed(plain))
         problem(ck, param, "table %s: the lookup service is not configured for it "
                 "(list proxy:%s in proxy_read_maps)", spec, plain);
+    /* a proxy: table is opened here as the lookup service would open it */
     struct strbuf err = STRBUF_INIT;
-    struct map *map = map_open(spec, &err);
+    struct map *map = map_open(plain, &err);
     if (!map)
         problem(ck, param, "table %s: %s", spec, strbuf_str(&err));
     map_close(map);
