@@ -7,10 +7,14 @@
 # sessions for the RCPTs a new user tries: with the lookup service up each
 # gets its answer (250 for a real local user, 550 5.1.1 for an unknown
 # one), with it down 451 4.3.0 (never 5xx, never a dropped connection), a
-# session keeps working across a restart of the service, and smtpd forked
-# from the zygote of a `postern start` instance answers the same.
+# session keeps working across a restart of the service, a system-style
+# install (service and smtpd as two users, as root) needs the unit's socket
+# mode, and smtpd forked from the zygote of a `postern start` instance
+# answers the same.
 import os
+import pwd
 import re
+import shutil
 import signal
 import sys
 import time
@@ -110,6 +114,47 @@ tap.unlike(inst.log(), r"cannot find the addresses of \"localhost\"", "and no wa
 svc.send_signal(signal.SIGTERM)
 svc.wait(10)
 inst.stop()
+
+# a system-style install, as root: the service as one user (the unit's
+# User=postern; here "daemon"), smtpd as another (nobody), the socket in
+# public/ (0711) with the unit's mode 0666; with 0600 smtpd is refused and
+# answers 451, never 5xx
+try:
+    daemon_user, nobody = pwd.getpwnam("daemon"), pwd.getpwnam("nobody")
+except KeyError:
+    daemon_user = nobody = None
+if os.geteuid() == 0 and daemon_user and nobody and shutil.which("setpriv"):
+    sysinst = smtpdtest.Instance({"local_recipient_maps": "proxy:unix:passwd.byname"})
+    os.chmod(sysinst.dir, 0o755)
+    q = os.path.join(sysinst.dir, "queue")
+    os.makedirs(os.path.join(q, "pid"))
+    os.chmod(os.path.join(q, "public"), 0o711)
+    for sub in ("pid", "public"):
+        os.chown(os.path.join(q, sub), daemon_user.pw_uid, daemon_user.pw_gid)
+    tap.write(os.path.join(sysinst.dir, "maillog"), "")
+    os.chmod(os.path.join(sysinst.dir, "maillog"), 0o666)
+    as_user = lambda pw: ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
+    listener = smtpdtest.Listener(as_user(nobody) + [tap.prog("postern-smtpd"), "-c", sysinst.dir])
+    port = listener.port
+    sys_sock = os.path.join(q, "public", "lookup")
+    for mode, want in (("0666", "250 2.1.5"), ("0600", "451 4.3.0")):
+        svc = tap.start(as_user(daemon_user) + [tap.prog("postern-lookup"), "-m", mode, "-c", sysinst.dir])
+        for _ in range(200):
+            if os.path.exists(sys_sock) and os.path.exists(os.path.join(q, "pid", "lookup.pid")):
+                break
+            time.sleep(0.02)
+        st = os.stat(sys_sock)
+        tap.ok(st.st_uid == daemon_user.pw_uid and st.st_mode & 0o777 == int(mode, 8),
+               f"the service, as daemon, binds public/lookup with mode {mode}")
+        reply, quit_ok = rcpt_session("root@example.com")
+        tap.ok(reply.startswith(want) and quit_ok, f"smtpd as nobody, socket {mode}: {reply[:60]}")
+        svc.send_signal(signal.SIGTERM)
+        svc.wait(10)
+    tap.like(sysinst.log(), r"lookup service \S+/public/lookup: Permission denied", "the refusal is logged")
+    listener.stop()
+else:
+    for _ in range(5):
+        tap.ok(True, "# SKIP a system-style install needs root, the users daemon and nobody, and setpriv")
 
 # smtpd forked from the zygote of a `postern start` instance
 si = Instance()
