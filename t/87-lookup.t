@@ -29,7 +29,8 @@ sock_path = os.path.join(queue, "public", "lookup")
 tap.write(os.path.join(d, "table"), "alice alice-value\nbob bob-value\n")
 tap.write(os.path.join(d, "main.cf"),
           f"queue_directory = {queue}\nmaillog_file = {d}/maillog\n"
-          f"proxy_read_maps = $local_recipient_maps proxy:texthash:{d}/table\n"
+          f"proxy_read_maps = $local_recipient_maps proxy:texthash:{d}/table proxy:fail:down "
+          f"proxy:texthash:{d}/missing\n"
           "alias_maps =\n")
 
 
@@ -68,6 +69,15 @@ r = pm("-q", "no-such-user-here", "proxy:unix:passwd.byname")
 tap.is_((r.returncode, r.stdout, r.stderr), (1, "", ""), "an unknown user is not found")
 r = pm("-q", "bob", f"proxy:texthash:{d}/table")
 tap.is_(r.stdout, "bob-value\n", "a proxied file table listed in proxy_read_maps answers too")
+
+# a table that cannot answer, or cannot be opened: try again, with the reason
+r = pm("-q", "x", "proxy:fail:down")
+tap.is_(r.returncode, 75, "a table that fails its lookup: try again through the service")
+tap.like(r.stderr, r"table proxy:fail:down: lookup of \"x\": the table cannot answer now", "saying so")
+r = pm("-q", "x", f"proxy:texthash:{d}/missing")
+tap.is_(r.returncode, 75, "a table that cannot be opened: try again")
+tap.like(r.stderr, r"missing: No such file or directory", "with the service's reason")
+tap.like(log(), r"lookup\[\d+\]: warning: table texthash:\S+/missing: .*No such file", "which the service logs")
 
 # a file table changed under the service is read again
 tap.write(os.path.join(d, "table.new"), "alice alice-value\nbob bob-changed\n")
