@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <ifaddrs.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include "config.h"
 #include "domainlist.h"
+#include "log.h"
 #include "map.h"
 #include "resolve.h"
 #include "strbuf.h"
@@ -61,7 +61,10 @@ static void own_add(struct resolver *r, int family, const void *bytes)
     memcpy(a->bytes, bytes, family == AF_INET ? 4 : 16);
 }
 
-/* Add the addresses of one inet_interfaces/proxy_interfaces item. */
+/* Add the addresses of one inet_interfaces/proxy_interfaces item: an IP
+ * address is read as it is; a host name is asked of the name service
+ * through the table unix:hosts.byname, which a static program reaches
+ * through the lookup service (it must not call getaddrinfo itself). */
 static void own_add_item(struct resolver *r, const char *item)
 {
     if (strcasecmp(item, "all") == 0) {
@@ -81,17 +84,29 @@ static void own_add_item(struct resolver *r, const char *item)
         memmove(host, host + 1, n - 2);
         host[n - 2] = '\0';
     }
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, NULL, &hints, &res) == 0) {
-        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-            if (ai->ai_family == AF_INET)
-                own_add(r, AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr);
-            else if (ai->ai_family == AF_INET6)
-                own_add(r, AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+    unsigned char bytes[16];
+    if (inet_pton(AF_INET, host, bytes) == 1) {
+        own_add(r, AF_INET, bytes);
+    } else if (inet_pton(AF_INET6, host, bytes) == 1) {
+        own_add(r, AF_INET6, bytes);
+    } else {
+        struct strbuf err = STRBUF_INIT, addresses = STRBUF_INIT;
+        struct map *hosts = map_open("unix:hosts.byname", &err);
+        int found = hosts ? map_lookup(hosts, host, &addresses) : MAP_RETRY;
+        if (found == MAP_FOUND) {
+            for (char *a = strtok(addresses.s, " "); a; a = strtok(NULL, " "))
+                if (inet_pton(AF_INET, a, bytes) == 1)
+                    own_add(r, AF_INET, bytes);
+                else if (inet_pton(AF_INET6, a, bytes) == 1)
+                    own_add(r, AF_INET6, bytes);
+        } else {
+            msg_warn("inet_interfaces or proxy_interfaces: cannot find the addresses of \"%s\"%s%s%s",
+                     host, found == MAP_NOTFOUND ? ": no such host" : "",
+                     err.len ? ": " : "", err.len ? err.s : "");
         }
-        freeaddrinfo(res);
+        map_close(hosts);
+        strbuf_free(&err);
+        strbuf_free(&addresses);
     }
     free(host);
 }

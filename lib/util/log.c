@@ -52,6 +52,7 @@ static const char *postfix_program(const char *program)
 {
     static const struct { const char *postern, *postfix; } table[] = {
         {"queue", "cleanup"}, {"rewrite", "cleanup"}, {"accept", "master"},
+        {"lookup", "proxymap"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(program, table[i].postern) == 0)
