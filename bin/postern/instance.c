@@ -26,6 +26,7 @@
 #include "postern.h"
 #include "queuefile.h"
 #include "queueservice.h"
+#include "runnerservice.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -461,6 +462,8 @@ int cmd_start(int argc, char **argv)
      * already go through it */
     int rc = queue_service_start();
     if (rc == 0)
+        rc = runner_services_start();   /* before qmgr, which connects to them */
+    if (rc == 0)
         rc = start_qmgr();
     /* then SMTP: postern-accept for each smtpd service of master.cf */
     if (rc == 0)
@@ -503,7 +506,8 @@ int cmd_stop(int argc, char **argv)
     /* no new sessions first; those in progress finish and still queue */
     int listeners_rc = listeners_stop();
     int service_rc = queue_service_stop();
-    return stop_qmgr() | listeners_rc | service_rc;
+    int qmgr_rc = stop_qmgr();
+    return qmgr_rc | runner_services_stop() | listeners_rc | service_rc;
 }
 
 /* The number of queue files (names not starting with '.') in a queue. */
@@ -540,6 +544,7 @@ int cmd_status(int argc, char **argv)
         printf("%s %s %ld", i ? "," : "", queues[i], count_queue(queues[i]));
     printf("\n");
     int service_down = queue_service_status();
+    service_down |= runner_services_status();
     int listeners_down = listeners_status();
     printf("log: %s\n", log_destination());
     return pid && !listeners_down && !service_down ? 0 : 1;

@@ -109,6 +109,7 @@ static const struct param_def params[] = {
     STR("notify_classes", "resource, software"),
     STR("parent_domain_matches_subdomains", "debug_peer_list,fast_flush_domains,mynetworks,"
         "permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps"),
+    STR("privileged_transports", ""),
     STR("proxy_interfaces", ""),
     INT("qmgr_message_active_limit", "20000", 1, 1000000000),
     STR("queue_directory", DEF_QUEUE_DIR),

@@ -511,3 +511,10 @@ int runner_finish(struct runner_request *request)
     strbuf_free(&serve_in);
     return status;
 }
+
+void runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport)
+{
+    /* relay is Postfix's second smtp service */
+    const char *program = strcmp(transport, "relay") == 0 ? "smtp" : transport;
+    strbuf_printf(out, "%s/postern-%s", daemon_directory, program);
+}

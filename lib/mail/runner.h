@@ -34,6 +34,8 @@
 
 #include "config.h"
 
+struct strbuf;
+
 /* Bounds on what a request may hold (a request beyond them is a protocol
  * error: the runner exits without results and qmgr defers). */
 #define RUNNER_MAX_RECORD       4096    /* bytes per request record */
@@ -112,5 +114,9 @@ int runner_next(struct runner_request *request);
  * 0 when every recipient was delivered, 67 (EX_NOUSER) when any bounced,
  * else 75 (EX_TEMPFAIL) when any was deferred. */
 int runner_finish(struct runner_request *request);
+/* The runner program of a transport (doc/delivery.md, "Which program"):
+ * daemon_directory/postern-NAME (relay: postern-smtp), appended to out.
+ * qmgr starts it; postern-spawn starts it for qmgr. */
+void runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport);
 
 #endif
