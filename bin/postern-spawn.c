@@ -95,10 +95,26 @@ static void find_owner(void)
     spawn.owner_gid = pw->pw_gid;
 }
 
+/* Make queue_directory/NAME, mode 0700, owned by mail_owner when we run
+ * as root (qmgr, mail_owner, writes its own pid file there too). */
+static void make_queue_dir(const char *queue_dir, const char *name)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/%s", queue_dir, name);
+    if (mkdir(path.s, 0700) == 0) {
+        if (geteuid() == 0 && chown(path.s, spawn.owner_uid, spawn.owner_gid) != 0)
+            msg_fatal_temp_errno("chown %s", path.s);
+    } else if (errno != EEXIST) {
+        msg_fatal_temp_errno("mkdir %s", path.s);
+    }
+    strbuf_free(&path);
+}
+
 /* The pid file queue_directory/pid/spawn.TRANSPORT.pid, locked for our
  * life: a second service for the same transport and queue refuses to run. */
 static void lock_pid_file(const char *queue_dir)
 {
+    make_queue_dir(queue_dir, "pid");
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/pid/spawn.%s.pid", queue_dir, spawn.transport);
     spawn.pid_path = strbuf_detach(&path);
@@ -114,15 +130,9 @@ static void lock_pid_file(const char *queue_dir)
  * (private/ made 0700 for mail_owner when missing, as Postfix's). */
 static int bind_socket(const char *queue_dir)
 {
+    make_queue_dir(queue_dir, "private");
     struct strbuf path = STRBUF_INIT;
-    strbuf_printf(&path, "%s/private", queue_dir);
-    if (mkdir(path.s, 0700) == 0) {
-        if (geteuid() == 0 && chown(path.s, spawn.owner_uid, spawn.owner_gid) != 0)
-            msg_fatal_temp_errno("chown %s", path.s);
-    } else if (errno != EEXIST) {
-        msg_fatal_temp_errno("mkdir %s", path.s);
-    }
-    strbuf_printf(&path, "/%s", spawn.transport);
+    strbuf_printf(&path, "%s/private/%s", queue_dir, spawn.transport);
     spawn.socket_path = strbuf_detach(&path);
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (strlen(spawn.socket_path) >= sizeof sun.sun_path)
