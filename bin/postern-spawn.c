@@ -42,7 +42,7 @@
 
 #define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
 #define LISTEN_BACKLOG      128
-#define STOP_GRACE_SECONDS  10      /* runners' time to finish after SIGTERM */
+#define STOP_GRACE_SECONDS  10      /* busy runners' time to finish after SIGTERM */
 #define EXIT_USAGE          64      /* EX_USAGE */
 
 extern char **environ;
@@ -58,6 +58,7 @@ static struct {
     char *pid_path;
     int pid_fd;
     size_t limit, children;
+    pid_t *pids;                    /* the running runners (limit slots, 0 free) */
     int stopping;
     char **argv;                    /* the runner's, without the program */
 } spawn = {.listen_fd = -1, .signal_fd = -1, .pid_fd = -1};
@@ -199,6 +200,11 @@ static void start_runner(int conn)
         msg_warn_errno("cannot start %s", spawn.program);
         return;
     }
+    for (size_t i = 0; i < spawn.limit; i++)
+        if (spawn.pids[i] == 0) {
+            spawn.pids[i] = pid;
+            break;
+        }
     spawn.children++;
     msg_debug("%s: started %s pid %ld", spawn.transport, spawn.program, (long)pid);
 }
@@ -235,6 +241,9 @@ static void reap_children(void)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < spawn.limit; i++)
+            if (spawn.pids[i] == pid)
+                spawn.pids[i] = 0;
         spawn.children--;
         if (WIFSIGNALED(status))
             msg_warn("%s: %s pid %ld killed by signal %d", spawn.transport, spawn.program,
@@ -242,8 +251,17 @@ static void reap_children(void)
     }
 }
 
-/* SIGTERM: stop accepting; runners finish the request in hand and end when
- * qmgr closes their channels (or at the grace time). */
+/* Send sig to every runner still running. */
+static void signal_runners(int sig)
+{
+    for (size_t i = 0; i < spawn.limit; i++)
+        if (spawn.pids[i] > 0 && kill(spawn.pids[i], sig) != 0 && errno != ESRCH)
+            msg_warn_errno("kill %ld", (long)spawn.pids[i]);
+}
+
+/* SIGTERM: stop accepting, and ask the runners to end: an idle one exits
+ * at once, a busy one after the request in hand (runner.h); qmgr sees
+ * their channels close and defers nothing that was not started. */
 static void stop_listening(void)
 {
     if (spawn.stopping)
@@ -253,6 +271,7 @@ static void stop_listening(void)
         msg_warn_errno("remove %s", spawn.socket_path);
     close(spawn.listen_fd);
     spawn.listen_fd = -1;
+    signal_runners(SIGTERM);
 }
 
 /* Read the signals that arrived. */
@@ -304,8 +323,9 @@ static void serve(void)
         if (spawn.stopping && !stop_deadline)
             stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
         if (stop_deadline && time(NULL) >= stop_deadline) {
-            msg_warn("%s: %zu runner(s) still busy after %ds; leaving them", spawn.transport,
+            msg_warn("%s: %zu runner(s) still busy after %ds; killing them", spawn.transport,
                      spawn.children, STOP_GRACE_SECONDS);
+            signal_runners(SIGKILL);
             break;
         }
         if (poll(fds, n, stop_deadline ? 1000 : -1) < 0) {
@@ -359,6 +379,7 @@ int main(int argc, char **argv)
         msg_fatal_temp_errno("%s", spawn.program);
     find_owner();
     spawn.limit = (size_t)conf_int("default_process_limit");
+    spawn.pids = xcalloc(spawn.limit, sizeof *spawn.pids);
     build_runner_argv(&overrides);
     if (spawn.listen_fd < 0) {
         lock_pid_file(conf_str("queue_directory"));

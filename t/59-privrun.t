@@ -181,6 +181,47 @@ if ROOT:
 else:
     print("# SKIP the system-style install needs root (useradd, setpriv); the instance part runs")
 
+# ---- qmgr's side of a runner behind a service: failures --------------
+def failures():
+    me = pwd.getpwuid(os.getuid()).pw_name
+    inst = Instance(f"mail_owner = {me}\nprivileged_transports = tvirt\ntvirt_time_limit = 2s\n"
+                    "virtual_mailbox_domains = v.example\n",
+                    runners=("tvirt",))
+    os.makedirs(os.path.join(inst.queue, "pid"), exist_ok=True)
+    stderr = open(os.path.join(inst.dir, "spawn.stderr"), "ab")
+    service = start([prog("postern-spawn"), "-c", inst.dir, "tvirt"], stderr=stderr)
+    sock = os.path.join(inst.queue, "private", "tvirt")
+    ok(wait(lambda: os.path.exists(sock)), "a service for the fake runner tvirt")
+    inst.start()
+    q = inst.inject("s@example.org", ["fine@v.example"])
+    inst.poke()
+    ok(inst.wait_log(rf"{q}: to=<fine@v.example>, relay=tvirt, .*status=sent \(delivered by fake\)"),
+       "the fake runner answers through the service")
+    runs = inst.runs()
+    ok(runs and runs[-1]["args"][:1] == ["-S"], "it was started in reuse mode (-S)")
+    q = inst.inject("s@example.org", ["crash@v.example"])
+    inst.poke()
+    ok(inst.wait_log(rf"{q}: to=<crash@v.example>, relay=tvirt, .*status=deferred \(delivery agent postern-tvirt behind {re.escape(sock)} ended without a result\)"),
+       "a runner that dies mid-request: its recipients are deferred")
+    q = inst.inject("s@example.org", ["hang@v.example"])
+    inst.poke()
+    ok(inst.wait_log(rf"{q}: to=<hang@v.example>, relay=tvirt, .*status=deferred \(delivery agent postern-tvirt exceeded its time limit \(2s\)\)", 15),
+       "a runner past tvirt_time_limit: deferred, its channel closed")
+    ok(inst.proc.poll() is None, "and qmgr, which sends it no signal, is still running")
+    q = inst.inject("s@example.org", ["again@v.example"])
+    inst.poke()
+    ok(inst.wait_log(rf"{q}: to=<again@v.example>, relay=tvirt, .*status=sent"),
+       "the next delivery takes a new runner")
+    is_(stop(service), 0, "the service stops")
+    q = inst.inject("s@example.org", ["later@v.example"])
+    inst.poke()
+    ok(inst.wait_log(rf"{q}: to=<later@v.example>, relay=none, .*status=deferred \(cannot connect to the runner service {re.escape(sock)}: No such file or directory\)"),
+       "without the service the batch is deferred, naming the socket") or diag(inst.logtext()[-1500:])
+    is_(inst.stop(), 0, "qmgr stops cleanly")
+
+
+failures()
+
 # ---- a self-contained instance: postern start runs the service ---------
 missing = inst_mod.missing_programs()
 if missing:

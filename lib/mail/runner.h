@@ -23,7 +23,10 @@
  * runner's per-request state must be released inside the loop (and the
  * process must not keep anything of a request, such as a changed euid), as
  * one process serves up to max_use requests.  With -R and in shell mode
- * there is one request and it returns 0.
+ * there is one request and it returns 0.  With -S, SIGTERM is blocked
+ * except while runner_next() waits for a request: it ends the runner
+ * between requests (as EOF does), never in the middle of one (a program a
+ * runner starts must unblock it).
  */
 #ifndef POSTERN_RUNNER_H
 #define POSTERN_RUNNER_H
