@@ -24,11 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +34,9 @@
 #include "config.h"
 #include "listenfds.h"
 #include "log.h"
+#include "pidfile.h"
 #include "runner.h"
+#include "sigfd.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -119,12 +119,13 @@ static void lock_pid_file(const char *queue_dir)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/pid/spawn.%s.pid", queue_dir, spawn.transport);
     spawn.pid_path = strbuf_detach(&path);
-    spawn.pid_fd = open(spawn.pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    char holder[32];
+    spawn.pid_fd = pidfile_lock(spawn.pid_path, 1, holder, sizeof holder);
+    if (spawn.pid_fd < 0 && errno == EWOULDBLOCK)
+        msg_fatal_temp("another runner service for %s is running on %s (pid %s)",
+                       spawn.transport, queue_dir, holder);
     if (spawn.pid_fd < 0)
         msg_fatal_temp_errno("open %s", spawn.pid_path);
-    if (flock(spawn.pid_fd, LOCK_EX | LOCK_NB) < 0)
-        msg_fatal_temp("another runner service for %s is running on %s", spawn.transport,
-                       queue_dir);
 }
 
 /* Bind queue_directory/private/TRANSPORT, mode 0600, owned by mail_owner
@@ -135,26 +136,11 @@ static int bind_socket(const char *queue_dir)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/private/%s", queue_dir, spawn.transport);
     spawn.socket_path = strbuf_detach(&path);
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(spawn.socket_path) >= sizeof sun.sun_path)
-        msg_fatal("socket path %s is longer than %zu bytes", spawn.socket_path,
-                  sizeof sun.sun_path - 1);
-    strcpy(sun.sun_path, spawn.socket_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = listen_unix(spawn.socket_path, 0600, LISTEN_BACKLOG);
     if (fd < 0)
-        msg_fatal_temp_errno("socket");
-    /* the pid file's lock says no other service uses it */
-    if (unlink(spawn.socket_path) < 0 && errno != ENOENT)
-        msg_fatal_temp_errno("remove %s", spawn.socket_path);
-    mode_t old = umask(0177);
-    int r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
-    umask(old);
-    if (r < 0)
-        msg_fatal_temp_errno("bind %s", spawn.socket_path);
+        msg_fatal_temp_errno("listen on %s", spawn.socket_path);
     if (geteuid() == 0 && chown(spawn.socket_path, spawn.owner_uid, spawn.owner_gid) != 0)
         msg_fatal_temp_errno("chown %s", spawn.socket_path);
-    if (listen(fd, LISTEN_BACKLOG) < 0)
-        msg_fatal_temp_errno("listen %s", spawn.socket_path);
     return fd;
 }
 
@@ -291,26 +277,13 @@ static void handle_signals(void)
 /* Listen, serve until SIGTERM, then wait for the runners. */
 static void serve(void)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        msg_fatal_errno("sigprocmask");
-    spawn.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (spawn.signal_fd < 0)
-        msg_fatal_errno("signalfd");
+    static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+    spawn.signal_fd = sigfd_open(signals, sizeof signals / sizeof signals[0]);
     int flags = fcntl(spawn.listen_fd, F_GETFL);
     if (flags < 0 || fcntl(spawn.listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
         msg_fatal_errno("fcntl");
-    if (spawn.pid_fd >= 0) {
-        char text[32];
-        int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
-        if (ftruncate(spawn.pid_fd, 0) != 0 || pwrite(spawn.pid_fd, text, (size_t)len, 0) != len)
-            msg_fatal_temp_errno("write %s", spawn.pid_path);
-    }
+    if (spawn.pid_fd >= 0 && pidfile_publish(spawn.pid_fd) != 0)
+        msg_fatal_temp_errno("write %s", spawn.pid_path);
     msg_info("%s: ready on %s for mail_owner %s (runner %s, process limit %zu)",
              spawn.transport, spawn.socket_path ? spawn.socket_path : "the socket systemd passed",
              conf_str("mail_owner"), spawn.program, spawn.limit);

@@ -96,12 +96,18 @@ ok(all_clean(), "qmgr stopped cleanly")
 qfile = os.path.join(inst.dir, "message")
 content = b"Subject: by hand\n\nhello\n"
 write(qfile, b"junk before" + content + b"junk after")
-ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-theirs.set_inheritable(True)
-p = subprocess.Popen([prog("postern-virtual"), "-S", "-c", inst.dir], close_fds=False,
-                     preexec_fn=lambda: os.dup2(theirs.fileno(), 3), stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-theirs.close()
+def start_by_hand():
+    """postern-virtual -S with one end of a socket pair on fd 3; (process, our end)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    theirs.set_inheritable(True)
+    p = subprocess.Popen([prog("postern-virtual"), "-S", "-c", inst.dir], close_fds=False,
+                         preexec_fn=lambda: os.dup2(theirs.fileno(), 3), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    theirs.close()
+    return p, ours
+
+
+p, ours = start_by_hand()
 req = (b"QHAND1\0Fdave@example.org\0M%d,%d\0Tbob@example.com\0Tnobody@example.com\0\0"
        % (len(b"junk before"), len(content)))
 
@@ -133,12 +139,7 @@ unlike(err, r"Sanitizer|runtime error", "no sanitizer report")
 ours.close()
 
 # SIGTERM (a runner service that stops) ends an idle runner at once, exit 0
-ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-theirs.set_inheritable(True)
-p = subprocess.Popen([prog("postern-virtual"), "-S", "-c", inst.dir], close_fds=False,
-                     preexec_fn=lambda: os.dup2(theirs.fileno(), 3), stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-theirs.close()
+p, ours = start_by_hand()
 is_(request(req.replace(b"HAND1", b"HAND3")).count(b"\0"), 3, "-S: a request served")
 p.send_signal(signal.SIGTERM)
 try:

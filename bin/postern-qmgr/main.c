@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,8 +20,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pidfile.h"
 #include "qmgr.h"
 #include "resolve.h"
+#include "sigfd.h"
 #include "xalloc.h"
 
 struct qmgr qmgr;
@@ -126,25 +127,16 @@ static void write_pid_file(void)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/pid/qmgr.pid", qmgr.conf.queue_directory);
     pid_path = strbuf_detach(&path);
-    pid_fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    /* a runner that a killed qmgr was starting holds the lock until its
+     * exec: wait a little (2s) before deciding that another qmgr runs */
+    char holder[32];
+    pid_fd = pidfile_lock(pid_path, 20, holder, sizeof holder);
+    if (pid_fd < 0 && errno == EWOULDBLOCK)
+        msg_fatal_temp("another postern-qmgr is running on %s (pid %s)",
+                       qmgr.conf.queue_directory, holder);
     if (pid_fd < 0)
         msg_fatal_temp_errno("open %s", pid_path);
-    /* a runner that a killed qmgr was starting holds the lock until its
-     * exec: wait a little before deciding that another qmgr runs */
-    int locked = 0;
-    for (int tries = 0; tries < 20 && !(locked = flock(pid_fd, LOCK_EX | LOCK_NB) == 0); tries++)
-        usleep(100000);
-    if (!locked) {
-        char buf[32] = "";
-        ssize_t n = pread(pid_fd, buf, sizeof buf - 1, 0);
-        buf[n > 0 ? n : 0] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
-        msg_fatal_temp("another postern-qmgr is running on %s (pid %s)",
-                       qmgr.conf.queue_directory, buf);
-    }
-    char text[32];
-    int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
-    if (ftruncate(pid_fd, 0) != 0 || pwrite(pid_fd, text, (size_t)len, 0) != len)
+    if (pidfile_publish(pid_fd) != 0)
         msg_fatal_temp_errno("write %s", pid_path);
 }
 
@@ -388,17 +380,8 @@ int main(int argc, char **argv)
     write_pid_file();
     open_trigger();
 
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGCHLD);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
-        msg_fatal_errno("sigprocmask");
-    signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (signal_fd < 0)
-        msg_fatal_errno("signalfd");
+    static const int signals[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
+    signal_fd = sigfd_open(signals, sizeof signals / sizeof signals[0]);
     signal(SIGPIPE, SIG_IGN);
 
     qmgr.active_leftover = 1;

@@ -24,12 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,8 +36,10 @@
 #include "fdpass.h"
 #include "listenfds.h"
 #include "log.h"
+#include "pidfile.h"
 #include "queue.h"
 #include "queuefile.h"
+#include "sigfd.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -104,24 +104,18 @@ static void write_pid_file(const char *queue_dir)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/pid/queue.pid", queue_dir);
     service.pid_path = strbuf_detach(&path);
-    service.pid_fd = open(service.pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    char holder[32];
+    service.pid_fd = pidfile_lock(service.pid_path, 1, holder, sizeof holder);
+    if (service.pid_fd < 0 && errno == EWOULDBLOCK)
+        msg_fatal_temp("another queue service is running on %s (pid %s)", queue_dir, holder);
     if (service.pid_fd < 0)
         msg_fatal_temp_errno("open %s", service.pid_path);
-    if (flock(service.pid_fd, LOCK_EX | LOCK_NB) < 0) {
-        char buf[32] = "";
-        ssize_t n = pread(service.pid_fd, buf, sizeof buf - 1, 0);
-        buf[n > 0 ? n : 0] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
-        msg_fatal_temp("another queue service is running on %s (pid %s)", queue_dir, buf);
-    }
 }
 
 /* Write our pid into the locked pid file: we are ready. */
 static void publish_pid(void)
 {
-    char text[32];
-    int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
-    if (ftruncate(service.pid_fd, 0) != 0 || pwrite(service.pid_fd, text, (size_t)len, 0) != len)
+    if (pidfile_publish(service.pid_fd) != 0)
         msg_fatal_temp_errno("write %s", service.pid_path);
 }
 
@@ -131,28 +125,12 @@ static int bind_socket(const char *queue_dir, mode_t mode)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/" QUEUE_SERVICE, queue_dir);
     service.socket_path = strbuf_detach(&path);
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(service.socket_path) >= sizeof sun.sun_path)
-        msg_fatal("socket path %s is longer than %zu bytes", service.socket_path,
-                  sizeof sun.sun_path - 1);
-    strcpy(sun.sun_path, service.socket_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        msg_fatal_temp_errno("socket");
     /* the pid file's lock says no other service uses it: a socket left by
      * a killed one goes */
-    if (unlink(service.socket_path) < 0 && errno != ENOENT)
-        msg_fatal_temp_errno("remove %s", service.socket_path);
-    mode_t old = umask(0777 & ~mode);
-    int r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
-    umask(old);
-    if (r < 0)
-        msg_fatal_temp_errno("bind %s", service.socket_path);
+    int fd = listen_unix(service.socket_path, mode, LISTEN_BACKLOG);
+    if (fd < 0)
+        msg_fatal_temp_errno("listen on %s", service.socket_path);
     service.bound = 1;
-    if (chmod(service.socket_path, mode) < 0)
-        msg_fatal_temp_errno("chmod %s", service.socket_path);
-    if (listen(fd, LISTEN_BACKLOG) < 0)
-        msg_fatal_temp_errno("listen %s", service.socket_path);
     return fd;
 }
 
@@ -398,17 +376,8 @@ void service_run(int listen_fd, mode_t socket_mode)
     int flags = fcntl(listen_fd, F_GETFL);
     if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
         msg_fatal_errno("queue service: fcntl");
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        msg_fatal_errno("sigprocmask");
-    service.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (service.signal_fd < 0)
-        msg_fatal_errno("signalfd");
+    static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+    service.signal_fd = sigfd_open(signals, sizeof signals / sizeof signals[0]);
     if (service.pid_fd >= 0)
         publish_pid();
     msg_info("queue service: ready on %s (process limit %zu)",

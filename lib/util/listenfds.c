@@ -1,5 +1,10 @@
 /* listenfds.c - systemd's LISTEN_PID/LISTEN_FDS (listenfds.h). */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "listenfds.h"
@@ -18,4 +23,30 @@ int listen_fds_take(void)
     unsetenv("LISTEN_FDS");
     unsetenv("LISTEN_FDNAMES");
     return bad ? -1 : (int)n;
+}
+
+int listen_unix(const char *path, mode_t mode, int backlog)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (unlink(path) < 0 && errno != ENOENT)
+        goto fail;
+    mode_t old = umask(0777 & ~mode);
+    int r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    umask(old);
+    if (r < 0 || chmod(path, mode) < 0 || listen(fd, backlog) < 0)
+        goto fail;
+    return fd;
+fail:;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
 }

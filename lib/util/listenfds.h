@@ -5,10 +5,18 @@
 #ifndef POSTERN_LISTENFDS_H
 #define POSTERN_LISTENFDS_H
 
+#include <sys/types.h>
+
 /* How many descriptors (from fd 3) systemd passed to this process: 0 when
  * none (or they were meant for another process), -1 when LISTEN_FDS is
  * malformed.  The variables are removed, so programs we start do not take
  * them for theirs. */
 int listen_fds_take(void);
+/* Our own listening unix stream socket at path (close-on-exec), for when
+ * systemd passes none: a socket file left there is removed first (the
+ * caller's pid file lock says no one uses it), the new one gets `mode`.
+ * The descriptor, or -1 with errno (ENAMETOOLONG for a path that does not
+ * fit sun_path). */
+int listen_unix(const char *path, mode_t mode, int backlog);
 
 #endif
