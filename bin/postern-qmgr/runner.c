@@ -202,6 +202,7 @@ int job_start(struct qmgr_job *job)
             strbuf_printf(&why, "cannot start %s: %s", program, strerror(errno));
         msg_warn("%s: %s", msg->id, strbuf_str(&why));
         job_fail(job, strbuf_str(&why));
+        strbuf_free(&why);
         msg->outstanding--;
         job_free(job);
         if (msg->outstanding == 0)
