@@ -11,7 +11,7 @@
 # virtual(8) refuses it; a peer that is not mail_owner gets no runner.
 # As anyone, a self-contained instance with privileged_transports runs the
 # service through `postern start` and delivers through it.
-import atexit, glob, os, pwd, re, socket, subprocess, sys, time
+import atexit, glob, os, pwd, re, shutil, socket, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 from qmgrtest import Instance, all_clean
@@ -187,10 +187,17 @@ def failures():
     inst = Instance(f"mail_owner = {me}\nprivileged_transports = tvirt\ntvirt_time_limit = 2s\n"
                     "virtual_mailbox_domains = v.example\n",
                     runners=("tvirt",))
-    os.makedirs(os.path.join(inst.queue, "pid"), exist_ok=True)
+    os.makedirs(os.path.join(inst.queue, "private"), 0o700)
     stderr = open(os.path.join(inst.dir, "spawn.stderr"), "ab")
-    service = start([prog("postern-spawn"), "-c", inst.dir, "tvirt"], stderr=stderr)
     sock = os.path.join(inst.queue, "private", "tvirt")
+    # as a unit with Accept=no starts it: the listening socket on fd 3
+    activate = shutil.which("systemd-socket-activate")
+    if activate:
+        service = start([activate, "-l", sock, prog("postern-spawn"), "-c", inst.dir, "tvirt"],
+                        stderr=stderr)
+    else:
+        print("# SKIP systemd-socket-activate is not installed: the service binds its socket")
+        service = start([prog("postern-spawn"), "-c", inst.dir, "tvirt"], stderr=stderr)
     ok(wait(lambda: os.path.exists(sock)), "a service for the fake runner tvirt")
     inst.start()
     q = inst.inject("s@example.org", ["fine@v.example"])
@@ -199,6 +206,9 @@ def failures():
        "the fake runner answers through the service")
     runs = inst.runs()
     ok(runs and runs[-1]["args"][:1] == ["-S"], "it was started in reuse mode (-S)")
+    if activate:
+        like(inst.logtext(), r"postern/spawn\[\d+\]: tvirt: ready on the socket systemd passed",
+             "on the socket systemd-socket-activate passed")
     q = inst.inject("s@example.org", ["crash@v.example"])
     inst.poke()
     ok(inst.wait_log(rf"{q}: to=<crash@v.example>, relay=tvirt, .*status=deferred \(delivery agent postern-tvirt behind {re.escape(sock)} ended without a result\)"),
@@ -207,6 +217,8 @@ def failures():
     inst.poke()
     ok(inst.wait_log(rf"{q}: to=<hang@v.example>, relay=tvirt, .*status=deferred \(delivery agent postern-tvirt exceeded its time limit \(2s\)\)", 15),
        "a runner past tvirt_time_limit: deferred, its channel closed")
+    like(inst.logtext(), rf"{q}: closing the channel to \S+/postern-tvirt behind {re.escape(sock)}: time limit exceeded",
+         "qmgr says it closed the channel (there is no pid of its own to kill)")
     ok(inst.proc.poll() is None, "and qmgr, which sends it no signal, is still running")
     q = inst.inject("s@example.org", ["again@v.example"])
     inst.poke()
@@ -215,7 +227,7 @@ def failures():
     is_(stop(service), 0, "the service stops")
     q = inst.inject("s@example.org", ["later@v.example"])
     inst.poke()
-    ok(inst.wait_log(rf"{q}: to=<later@v.example>, relay=none, .*status=deferred \(cannot connect to the runner service {re.escape(sock)}: No such file or directory\)"),
+    ok(inst.wait_log(rf"{q}: to=<later@v.example>, relay=none, .*status=deferred \(cannot connect to the runner service {re.escape(sock)}: (No such file or directory|Connection refused)\)"),
        "without the service the batch is deferred, naming the socket") or diag(inst.logtext()[-1500:])
     is_(inst.stop(), 0, "qmgr stops cleanly")
 

@@ -223,16 +223,19 @@ double jobs_check_timeouts(double now)
         if (job->exited || job->deadline <= 0)
             continue;
         if (now >= job->deadline && !job->timed_out) {
-            msg_warn("%s: killing %s (pid %ld): time limit exceeded", job->msg->id,
-                     job->kind == JOB_DELIVERY ? job->dest->transport->program
-                                               : "postern-bounce", (long)job->pid);
+            const char *program = job->kind == JOB_DELIVERY ? job->dest->transport->program
+                                                            : "postern-bounce";
             if (job->runner && job->runner->service) {
                 /* no process of ours: take what it wrote, close its channel
                  * (the job ends in pool_check) */
+                msg_warn("%s: closing the channel to %s behind %s: time limit exceeded",
+                         job->msg->id, program, job->dest->transport->service_socket);
                 struct qmgr_runner *r = job->runner;
                 pool_io(r, POLLIN);
                 pool_stop(r);
             } else {
+                msg_warn("%s: killing %s (pid %ld): time limit exceeded", job->msg->id,
+                         program, (long)job->pid);
                 kill(job->pid, SIGKILL);    /* its results are read when it is reaped */
             }
             job->timed_out = 1;
