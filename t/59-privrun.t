@@ -65,6 +65,7 @@ def system_install():
        "three new unprivileged users: mail_owner and two mailbox owners")
 
     inst = Instance(f"""mail_owner = {users['owner']}
+setgid_group = {users['owner']}
 virtual_transport = virtual
 virtual_mailbox_domains = example.com
 privileged_transports = virtual
@@ -93,8 +94,11 @@ privileged_transports = virtual
     os.symlink(os.path.abspath(prog("postern-virtual")),
                os.path.join(inst.libexec, "postern-virtual"))
     # the queue belongs to mail_owner, as `postern queue init` makes it
-    for d, _, files in os.walk(inst.queue):
-        os.chown(d, owner.pw_uid, owner.pw_gid)
+    r = run(["postern", "queue", "-c", inst.dir, "init"])
+    is_(r.returncode, 0, "postern queue init as root") or diag(r.stderr)
+    private = os.stat(os.path.join(inst.queue, "private"))
+    is_((private.st_uid, private.st_mode & 0o777), (owner.pw_uid, 0o700),
+        "it makes private/ for mail_owner, 0700 (a socket unit then finds it so)")
     write(inst.log, "")
     os.chown(inst.log, owner.pw_uid, owner.pw_gid)
 
@@ -117,9 +121,16 @@ privileged_transports = virtual
     inst.proc = start(["setpriv", f"--reuid={owner.pw_uid}", f"--regid={owner.pw_gid}",
                        "--clear-groups", "--", prog("postern-qmgr"), "-c", inst.dir],
                       stderr=open(os.path.join(inst.dir, "stderr"), "ab"))
-    fifo = os.path.join(inst.queue, "public", "qmgr")
-    ok(wait(lambda: os.path.exists(fifo) or inst.proc.poll() is not None),
-       "qmgr runs as mail_owner")
+    pidfile = os.path.join(inst.queue, "pid", "qmgr.pid")
+
+    def qmgr_ready():
+        try:
+            return open(pidfile).read().strip() == str(inst.proc.pid)
+        except OSError:
+            return False
+    ok(wait(lambda: qmgr_ready() or inst.proc.poll() is not None) and inst.proc.poll() is None,
+       "qmgr runs as mail_owner (its pid file names it)")
+    is_(open(f"/proc/{inst.proc.pid}/comm").read().strip(), "postern-qmgr", "the process is qmgr itself")
     status = proc_status(inst.proc.pid)
     is_(status["Uid"], [str(owner.pw_uid)] * 4, "qmgr's real, effective, saved and fs uid are mail_owner's")
     is_((status["CapEff"], status["CapPrm"], status["CapAmb"]), (["0000000000000000"],) * 3,
