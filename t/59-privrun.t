@@ -49,7 +49,7 @@ def system_install():
 
     def remove_users():
         for name in created:
-            subprocess.run(["userdel", name], stdout=subprocess.DEVNULL,
+            subprocess.run(["userdel", "-f", name], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     atexit.register(remove_users)
     for name in users.values():
