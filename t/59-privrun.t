@@ -272,4 +272,12 @@ else:
     like(out, r"stopped the runner service virtual", "stops the service too")
 
 ok(all_clean(), "qmgr stopped cleanly")
+
+# as root, the parts above also run as a normal user (nobody), where the
+# service runs as that user and has no ids to switch
+if ROOT:
+    r = run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+             sys.executable, os.path.abspath(__file__)], timeout=120)
+    ok(r.returncode == 0 and "not ok" not in r.stdout and "1.." in r.stdout,
+       "the same instance tests pass as nobody") or diag(r.stdout[-3000:] + r.stderr[-2000:])
 done()
