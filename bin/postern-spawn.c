@@ -136,11 +136,11 @@ static int bind_socket(const char *queue_dir)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/private/%s", queue_dir, spawn.transport);
     spawn.socket_path = strbuf_detach(&path);
-    int fd = listen_unix(spawn.socket_path, 0600, LISTEN_BACKLOG);
+    int root = geteuid() == 0;
+    int fd = listen_unix(spawn.socket_path, 0600, root ? spawn.owner_uid : (uid_t)-1,
+                         root ? spawn.owner_gid : (gid_t)-1, LISTEN_BACKLOG);
     if (fd < 0)
         msg_fatal_temp_errno("listen on %s", spawn.socket_path);
-    if (geteuid() == 0 && chown(spawn.socket_path, spawn.owner_uid, spawn.owner_gid) != 0)
-        msg_fatal_temp_errno("chown %s", spawn.socket_path);
     return fd;
 }
 

@@ -106,8 +106,15 @@ privileged_transports = virtual
     stderr = open(os.path.join(inst.dir, "spawn.stderr"), "ab")
     service = start([prog("postern-spawn"), "-c", inst.dir, "virtual"], stderr=stderr)
     sock = os.path.join(inst.queue, "private", "virtual")
-    if not ok(wait(lambda: os.path.exists(sock) or service.poll() is not None)
-              and service.poll() is None,
+    spawn_pid = os.path.join(inst.queue, "pid", "spawn.virtual.pid")
+
+    def service_ready():
+        try:
+            return open(spawn_pid).read().strip() == str(service.pid)
+        except OSError:
+            return False
+    if not ok(wait(lambda: service_ready() or service.poll() is not None)
+              and service.poll() is None and os.path.exists(sock),
               "postern-spawn listens on queue_directory/private/virtual"):
         diag(open(os.path.join(inst.dir, "spawn.stderr"), errors="replace").read()
              + inst.logtext())

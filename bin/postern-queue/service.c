@@ -127,7 +127,7 @@ static int bind_socket(const char *queue_dir, mode_t mode)
     service.socket_path = strbuf_detach(&path);
     /* the pid file's lock says no other service uses it: a socket left by
      * a killed one goes */
-    int fd = listen_unix(service.socket_path, mode, LISTEN_BACKLOG);
+    int fd = listen_unix(service.socket_path, mode, (uid_t)-1, (gid_t)-1, LISTEN_BACKLOG);
     if (fd < 0)
         msg_fatal_temp_errno("listen on %s", service.socket_path);
     service.bound = 1;
