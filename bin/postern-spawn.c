@@ -34,10 +34,9 @@
 #include "config.h"
 #include "listenfds.h"
 #include "log.h"
-#include "pidfile.h"
 #include "runner.h"
-#include "sigfd.h"
 #include "strbuf.h"
+#include "unixservice.h"
 #include "xalloc.h"
 
 #define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
@@ -119,13 +118,11 @@ static void lock_pid_file(const char *queue_dir)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/pid/spawn.%s.pid", queue_dir, spawn.transport);
     spawn.pid_path = strbuf_detach(&path);
-    char holder[32];
-    spawn.pid_fd = pidfile_lock(spawn.pid_path, 1, holder, sizeof holder);
-    if (spawn.pid_fd < 0 && errno == EWOULDBLOCK)
-        msg_fatal_temp("another runner service for %s is running on %s (pid %s)",
-                       spawn.transport, queue_dir, holder);
+    struct strbuf err = STRBUF_INIT;
+    spawn.pid_fd = pid_file_lock(spawn.pid_path, &err);
     if (spawn.pid_fd < 0)
-        msg_fatal_temp_errno("open %s", spawn.pid_path);
+        msg_fatal_temp("%s: %s", spawn.transport, err.s);
+    strbuf_free(&err);
 }
 
 /* Bind queue_directory/private/TRANSPORT, mode 0600, owned by mail_owner
@@ -137,10 +134,12 @@ static int bind_socket(const char *queue_dir)
     strbuf_printf(&path, "%s/private/%s", queue_dir, spawn.transport);
     spawn.socket_path = strbuf_detach(&path);
     int root = geteuid() == 0;
-    int fd = listen_unix(spawn.socket_path, 0600, root ? spawn.owner_uid : (uid_t)-1,
-                         root ? spawn.owner_gid : (gid_t)-1, LISTEN_BACKLOG);
+    struct strbuf err = STRBUF_INIT;
+    int fd = unix_listen(spawn.socket_path, 0600, root ? spawn.owner_uid : (uid_t)-1,
+                         root ? spawn.owner_gid : (gid_t)-1, LISTEN_BACKLOG, &err);
     if (fd < 0)
-        msg_fatal_temp_errno("listen on %s", spawn.socket_path);
+        msg_fatal_temp("%s: %s", spawn.transport, err.s);
+    strbuf_free(&err);
     return fd;
 }
 
@@ -282,11 +281,10 @@ static void handle_signals(void)
 static void serve(void)
 {
     static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
-    spawn.signal_fd = sigfd_open(signals, sizeof signals / sizeof signals[0]);
-    int flags = fcntl(spawn.listen_fd, F_GETFL);
-    if (flags < 0 || fcntl(spawn.listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        msg_fatal_errno("fcntl");
-    if (spawn.pid_fd >= 0 && pidfile_publish(spawn.pid_fd) != 0)
+    spawn.signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
+    if (spawn.signal_fd < 0)
+        msg_fatal_errno("signalfd");
+    if (spawn.pid_fd >= 0 && pid_file_publish(spawn.pid_fd) != 0)
         msg_fatal_temp_errno("write %s", spawn.pid_path);
     msg_info("%s: ready on %s for mail_owner %s (runner %s, process limit %zu)",
              spawn.transport, spawn.socket_path ? spawn.socket_path : "the socket systemd passed",
@@ -362,11 +360,10 @@ int main(int argc, char **argv)
         lock_pid_file(conf_str("queue_directory"));
         spawn.listen_fd = bind_socket(conf_str("queue_directory"));
     }
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(spawn.listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0
-        || !listening)
-        msg_fatal("the socket systemd passed is not a listening socket (Accept=no)");
+    struct strbuf err = STRBUF_INIT;
+    if (listener_prepare(spawn.listen_fd, &err) < 0)
+        msg_fatal("%s: %s", spawn.transport, err.s);
+    strbuf_free(&err);
     serve();
     return 0;
 }

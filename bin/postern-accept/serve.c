@@ -24,7 +24,6 @@
 #include "addrmatch.h"
 #include "config.h"
 #include "log.h"
-#include "sigfd.h"
 #include "strbuf.h"
 #include "xalloc.h"
 #include "zygote.h"
@@ -267,8 +266,18 @@ static int handle_signals(struct loop_state *st)
 /* Block the signals we read from the signalfd. */
 static int open_signalfd(void)
 {
-    static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-    int fd = sigfd_open(signals, sizeof signals / sizeof signals[0]);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        msg_fatal_errno("sigprocmask");
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0)
+        msg_fatal_errno("signalfd");
     signal(SIGPIPE, SIG_IGN);
     return fd;
 }

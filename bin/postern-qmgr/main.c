@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,10 +21,8 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "pidfile.h"
 #include "qmgr.h"
 #include "resolve.h"
-#include "sigfd.h"
 #include "xalloc.h"
 
 struct qmgr qmgr;
@@ -127,16 +126,25 @@ static void write_pid_file(void)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/pid/qmgr.pid", qmgr.conf.queue_directory);
     pid_path = strbuf_detach(&path);
-    /* a runner that a killed qmgr was starting holds the lock until its
-     * exec: wait a little (2s) before deciding that another qmgr runs */
-    char holder[32];
-    pid_fd = pidfile_lock(pid_path, 20, holder, sizeof holder);
-    if (pid_fd < 0 && errno == EWOULDBLOCK)
-        msg_fatal_temp("another postern-qmgr is running on %s (pid %s)",
-                       qmgr.conf.queue_directory, holder);
+    pid_fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (pid_fd < 0)
         msg_fatal_temp_errno("open %s", pid_path);
-    if (pidfile_publish(pid_fd) != 0)
+    /* a runner that a killed qmgr was starting holds the lock until its
+     * exec: wait a little before deciding that another qmgr runs */
+    int locked = 0;
+    for (int tries = 0; tries < 20 && !(locked = flock(pid_fd, LOCK_EX | LOCK_NB) == 0); tries++)
+        usleep(100000);
+    if (!locked) {
+        char buf[32] = "";
+        ssize_t n = pread(pid_fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        msg_fatal_temp("another postern-qmgr is running on %s (pid %s)",
+                       qmgr.conf.queue_directory, buf);
+    }
+    char text[32];
+    int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    if (ftruncate(pid_fd, 0) != 0 || pwrite(pid_fd, text, (size_t)len, 0) != len)
         msg_fatal_temp_errno("write %s", pid_path);
 }
 
@@ -321,7 +329,7 @@ static void event_loop(void)
 }
 
 /* -r: print how each address resolves (class, transport, nexthop), as the
- * daemon would route it; exit 75 when a table could not answer. */
+ * daemon would route it; exit 75 (EX_TEMPFAIL) when a table could not answer. */
 static int print_resolutions(char **addresses, int count)
 {
     struct strbuf err = STRBUF_INIT;
@@ -334,12 +342,13 @@ static int print_resolutions(char **addresses, int count)
     for (int i = 0; i < count; i++) {
         if (resolve_address(r, addresses[i], &res) != RESOLVE_OK) {
             printf("%s: temporary failure: %s\n", addresses[i], strbuf_str(&res.reason));
-            status = 75;
+            status = EX_TEMPFAIL;
             continue;
         }
-        printf("%s: class=%s, transport=%s, nexthop=%s%s\n", addresses[i],
+        printf("%s: class=%s, transport=%s, nexthop=%s%s%s%s\n", addresses[i],
                address_class_name(res.address_class), strbuf_str(&res.transport),
-               strbuf_str(&res.nexthop), res.deferred_transport ? ", deferred" : "");
+               strbuf_str(&res.nexthop), res.deferred_transport ? ", deferred" : "",
+               res.rerouted ? ", address=" : "", res.rerouted ? strbuf_str(&res.address) : "");
     }
     resolution_free(&res);
     resolver_close(r);
@@ -380,8 +389,17 @@ int main(int argc, char **argv)
     write_pid_file();
     open_trigger();
 
-    static const int signals[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
-    signal_fd = sigfd_open(signals, sizeof signals / sizeof signals[0]);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
+        msg_fatal_errno("sigprocmask");
+    signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (signal_fd < 0)
+        msg_fatal_errno("signalfd");
     signal(SIGPIPE, SIG_IGN);
 
     qmgr.active_leftover = 1;

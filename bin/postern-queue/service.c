@@ -2,7 +2,7 @@
  * doc/injection.md "The queue service"): main.cf is read once; for each
  * client of the unix socket queue_directory/public/queue (bound here, or
  * passed by systemd) one child is forked, without exec, that runs the
- * injection of inject.c on the descriptors the client passed, and the
+ * injection of injection_server.c on the descriptors the client passed, and the
  * child's wait status goes back to the client when it ends.
  *
  * Protocol, per connection: the service sends one byte 'R' when it accepts
@@ -27,7 +27,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,11 +35,10 @@
 #include "fdpass.h"
 #include "listenfds.h"
 #include "log.h"
-#include "pidfile.h"
 #include "queue.h"
 #include "queuefile.h"
-#include "sigfd.h"
 #include "strbuf.h"
+#include "unixservice.h"
 #include "xalloc.h"
 
 #define REQUEST_TIMEOUT_MS  10000   /* a client sends its descriptors at once */
@@ -80,12 +78,12 @@ int service_prepare_fds(void)
     if (systemd_fds == 1) {
         fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
         if (fd < 0)
-            _exit(EXIT_INTERNAL);
+            _exit(INJECT_EXIT_INTERNAL);
         close(LISTEN_FDS_START);
     }
     for (int i = 0; i <= 3; i++)
         if (fcntl(i, F_GETFD) < 0 && open("/dev/null", O_RDWR) != i)
-            _exit(EXIT_INTERNAL);
+            _exit(INJECT_EXIT_INTERNAL);
     return fd;
 }
 
@@ -101,36 +99,28 @@ static long long now_ms(void)
  * second service on the same queue refuses to run. */
 static void write_pid_file(const char *queue_dir)
 {
-    struct strbuf path = STRBUF_INIT;
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     strbuf_printf(&path, "%s/pid/queue.pid", queue_dir);
     service.pid_path = strbuf_detach(&path);
-    char holder[32];
-    service.pid_fd = pidfile_lock(service.pid_path, 1, holder, sizeof holder);
-    if (service.pid_fd < 0 && errno == EWOULDBLOCK)
-        msg_fatal_temp("another queue service is running on %s (pid %s)", queue_dir, holder);
+    service.pid_fd = pid_file_lock(service.pid_path, &err);
     if (service.pid_fd < 0)
-        msg_fatal_temp_errno("open %s", service.pid_path);
-}
-
-/* Write our pid into the locked pid file: we are ready. */
-static void publish_pid(void)
-{
-    if (pidfile_publish(service.pid_fd) != 0)
-        msg_fatal_temp_errno("write %s", service.pid_path);
+        msg_fatal_temp("queue service: %s", err.s);
+    strbuf_free(&err);
 }
 
 /* Bind and listen on queue_directory/public/queue with this mode. */
 static int bind_socket(const char *queue_dir, mode_t mode)
 {
-    struct strbuf path = STRBUF_INIT;
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     strbuf_printf(&path, "%s/" QUEUE_SERVICE, queue_dir);
     service.socket_path = strbuf_detach(&path);
     /* the pid file's lock says no other service uses it: a socket left by
      * a killed one goes */
-    int fd = listen_unix(service.socket_path, mode, (uid_t)-1, (gid_t)-1, LISTEN_BACKLOG);
+    int fd = unix_listen(service.socket_path, mode, (uid_t)-1, (gid_t)-1, LISTEN_BACKLOG, &err);
     if (fd < 0)
-        msg_fatal_temp_errno("listen on %s", service.socket_path);
+        msg_fatal_temp("%s", err.s);
     service.bound = 1;
+    strbuf_free(&err);
     return fd;
 }
 
@@ -227,7 +217,7 @@ static _Noreturn void run_child(struct slot *self, int fds[3], int count, pid_t 
      * die, so do we, before storing a message the client would be told
      * had failed (a 451 for a stored message is a duplicate later) */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != service_pid)
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     for (size_t i = 0; i < service.limit; i++)
         if (service.slots[i].conn >= 0)
             close(service.slots[i].conn);
@@ -239,10 +229,10 @@ static _Noreturn void run_child(struct slot *self, int fds[3], int count, pid_t 
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0
         || (count == 3 ? dup2(fds[2], 3) < 0 : close(3) < 0))
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     for (int i = 0; i < count; i++)
         close(fds[i]);
     if (self->uid != 0 && self->uid != geteuid())
@@ -367,19 +357,17 @@ void service_run(int listen_fd, mode_t socket_mode)
         write_pid_file(queue_dir);
         listen_fd = bind_socket(queue_dir, socket_mode);
     }
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
-        msg_fatal("queue service: the socket systemd passed is not a listening socket "
-                  "(postern-queue.socket needs Accept=no)");
+    struct strbuf err = STRBUF_INIT;
+    if (listener_prepare(listen_fd, &err) < 0)
+        msg_fatal("queue service: %s", err.s);
+    strbuf_free(&err);
     service.listen_fd = listen_fd;
-    int flags = fcntl(listen_fd, F_GETFL);
-    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        msg_fatal_errno("queue service: fcntl");
     static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
-    service.signal_fd = sigfd_open(signals, sizeof signals / sizeof signals[0]);
-    if (service.pid_fd >= 0)
-        publish_pid();
+    service.signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
+    if (service.signal_fd < 0)
+        msg_fatal_errno("signalfd");
+    if (service.pid_fd >= 0 && pid_file_publish(service.pid_fd) < 0)
+        msg_fatal_temp_errno("write %s", service.pid_path);
     msg_info("queue service: ready on %s (process limit %zu)",
              service.socket_path ? service.socket_path : "the socket systemd passed",
              service.limit);
