@@ -203,18 +203,16 @@ static void start_runner(int conn)
 static void accept_connections(void)
 {
     while (spawn.children < spawn.limit) {
-        int conn = accept4(spawn.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        struct ucred cred;
+        struct strbuf err = STRBUF_INIT;
+        int conn = unix_accept(spawn.listen_fd, SOCK_CLOEXEC, &cred, &err);
         if (conn < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
-                && errno != ECONNABORTED)
-                msg_warn_errno("accept");
+            if (err.len)
+                msg_warn("%s: %s", spawn.transport, err.s);
+            strbuf_free(&err);
             return;
         }
-        struct ucred cred;
-        socklen_t len = sizeof cred;
-        if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-            msg_warn_errno("%s: SO_PEERCRED", spawn.transport);
-        else if (cred.uid != spawn.owner_uid)
+        if (cred.uid != spawn.owner_uid)
             msg_warn("%s: refused a connection from uid %lu pid %ld: not mail_owner %s",
                      spawn.transport, (unsigned long)cred.uid, (long)cred.pid,
                      conf_str("mail_owner"));

@@ -86,6 +86,20 @@ int unix_listen(const char *path, mode_t mode, uid_t owner, gid_t group, int bac
     return fd;
 }
 
+int unix_accept(int listen_fd, int flags, struct ucred *peer, struct strbuf *err)
+{
+    int fd = accept4(listen_fd, NULL, NULL, flags);
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            strbuf_printf(err, "accept: %s", strerror(errno));
+        return -1;
+    }
+    socklen_t len = sizeof *peer;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, peer, &len) < 0)
+        *peer = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+    return fd;
+}
+
 int listener_prepare(int fd, struct strbuf *err)
 {
     int listening = 0;

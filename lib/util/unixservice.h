@@ -5,6 +5,7 @@
 #ifndef POSTERN_UNIXSERVICE_H
 #define POSTERN_UNIXSERVICE_H
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 struct strbuf;
@@ -22,6 +23,12 @@ int pid_file_publish(int fd);
  * runs).  The descriptor (close-on-exec), or -1 with err set. */
 int unix_listen(const char *path, mode_t mode, uid_t owner, gid_t group, int backlog,
                 struct strbuf *err);
+/* Accept one connection (accept4 with flags, which should hold
+ * SOCK_CLOEXEC) and read its peer's credentials (SO_PEERCRED, filled in
+ * by the kernel; uid -1 and pid 0 when they cannot be read).  The
+ * descriptor; -1 with err empty when no client waits (or one went away);
+ * -1 with the reason in err on another error. */
+int unix_accept(int listen_fd, int flags, struct ucred *peer, struct strbuf *err);
 /* Check that fd is a listening socket (one systemd passed may not be:
  * Accept=yes) and make it non-blocking.  0, or -1 with err set. */
 int listener_prepare(int fd, struct strbuf *err);
