@@ -185,6 +185,11 @@ privileged_transports = virtual
     c.close()
     ok(inst.wait_log(rf"refused a connection from uid 0 pid {os.getpid()}: not mail_owner {users['owner']}"),
        "and the refusal is logged with the peer's uid and pid")
+    probe = ("import socket, sys\ns = socket.socket(socket.AF_UNIX)\n"
+             "try:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n    print('EACCES')\n")
+    r = run(["setpriv", f"--reuid={pw['a'].pw_uid}", f"--regid={pw['a'].pw_gid}", "--clear-groups",
+             "--", sys.executable, "-c", probe, sock])
+    is_(r.stdout.strip(), "EACCES", "another user cannot even reach the socket (private/ is 0700)")
 
     code = inst.stop()
     is_(code, 0, "qmgr stops cleanly")
