@@ -37,12 +37,14 @@ OPT       ?= -O2 -g
 endif
 
 PKGS      := openssl libsystemd libsasl2 libpcre2-8 libbsd libpq
-DEPS_OK   := $(shell ./deps >&2 && pkg-config --exists $(PKGS) && test -f /usr/include/cdb.h && echo yes)
+DEPS_OK   := $(shell ./deps >&2 && pkg-config --exists $(PKGS) && test -f /usr/include/cdb.h && test -f /usr/include/unbound.h && echo yes)
 ifneq ($(DEPS_OK),yes)
 $(error missing build dependencies: see the deps line above (run ./deps as root))
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lcdb
+# libunbound (lib/net/dns.c) without pkg-config: its .pc file names
+# libevent for static links, whose .pc Debian does not ship with it
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lcdb -lunbound
 
 VERSION   := 0.1
 PATH_DEFS := -DPOSTERN_VERSION='"$(VERSION)"' \
@@ -51,8 +53,8 @@ PATH_DEFS := -DPOSTERN_VERSION='"$(VERSION)"' \
              -DDEF_COMMAND_DIR='"$(SBINDIR)"' \
              -DDEF_QUEUE_DIR='"$(QUEUEDIR)"'
 # lib/ is in layers, each a folder; a file includes only from its own layer
-# and those below it (t/01-layers.t): util < maps < conf < mail
-LAYER_INC := -Ilib/util -Imaps -Ilib/conf -Ilib/mail
+# and those below it (t/01-layers.t): util < maps < conf < mail < net
+LAYER_INC := -Ilib/util -Imaps -Ilib/conf -Ilib/mail -Ilib/net
 CPPFLAGS  += -D_GNU_SOURCE $(LAYER_INC) $(PKG_CFLAGS) $(PATH_DEFS)
 # the compiled-in paths and build flags: when they change (make install
 # PREFIX=/usr after a plain make), every object is rebuilt

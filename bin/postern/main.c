@@ -6,6 +6,7 @@
  *   check  check the configuration and the tables it names (postfix check)
  *   init, start, stop, status   a self-contained instance (instance.c)
  *   queue  list, flush, delete, hold, release, requeue, print queued mail
+ *   dns    ask the DNS through postern's resolver (lib/net/dns)
  *
  * Each subcommand is in its own file beside this one.
  */
@@ -30,6 +31,7 @@ static const struct {
     {"stop", cmd_stop, "stop the queue manager"},
     {"status", cmd_status, "say whether it runs, and the queue counts"},
     {"queue", cmd_queue, "list or manage the mail queue (postqueue, postsuper, postcat)"},
+    {"dns", cmd_dns, "look a name up as postern's programs do"},
 };
 
 static int usage(void)

@@ -16,6 +16,7 @@ int cmd_start(int argc, char **argv);   /* postfix start */
 int cmd_stop(int argc, char **argv);    /* postfix stop */
 int cmd_status(int argc, char **argv);  /* postfix status */
 int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
+int cmd_dns(int argc, char **argv);     /* lookups through lib/net/dns */
 
 /* instance.c: start argv as a daemon (own session, stderr to the log). */
 pid_t spawn_daemon(char *const argv[]);

@@ -1,0 +1,80 @@
+/* dns.h - the one DNS resolver of postern (libunbound).
+ *
+ * Every program that asks the DNS asks through this module: A, AAAA, MX,
+ * PTR and TXT records, with a deadline per lookup, and an answer that keeps
+ * apart what Postfix keeps apart (its dns_lookup(3)):
+ *   DNS_FOUND     the name has records of the type asked;
+ *   DNS_NOTFOUND  it does not: NXDOMAIN, or the name exists without
+ *                 records of that type (NODATA; `nxdomain` tells which);
+ *   DNS_RETRY     no answer could be had: SERVFAIL, REFUSED, a timeout,
+ *                 a server that cannot be reached.  Callers answer a
+ *                 temporary failure (450/451), never a permanent one.
+ * The resolver follows /etc/resolv.conf (and /etc/hosts), or, when
+ * POSTERN_DNS_SERVER is set in the environment (tests: "127.0.0.1@5353",
+ * several separated by commas or spaces), asks only those servers, as a
+ * stub, with recursion desired.  The context is made once per process
+ * (dns_open) and used for every lookup.
+ *
+ * libunbound is linked only into dynamically linked programs: its static
+ * archive calls getpwnam, getaddrinfo and getservbyname (config_file.o,
+ * listen_dnsport.o, str2wire.o), which the static per-connection programs
+ * must not (Makefile, STATIC_PROGS).
+ */
+#ifndef POSTERN_DNS_H
+#define POSTERN_DNS_H
+
+#include <stddef.h>
+
+enum dns_status { DNS_FOUND, DNS_NOTFOUND, DNS_RETRY };
+
+enum dns_type { DNS_T_A = 1, DNS_T_PTR = 12, DNS_T_MX = 15, DNS_T_TXT = 16,
+                DNS_T_AAAA = 28 };
+
+/* One record: A/AAAA an address in text form, MX/PTR a host name without
+ * the final dot (MX: `pref` its preference), TXT its strings joined. */
+struct dns_record {
+    unsigned pref;
+    char *text;
+};
+
+struct dns_answer {
+    enum dns_status status;
+    int nxdomain;               /* DNS_NOTFOUND: 1 NXDOMAIN, 0 NODATA */
+    int rcode;                  /* the DNS rcode seen, -1 when none */
+    const char *why;            /* DNS_RETRY: what went wrong, for logs */
+    size_t count;
+    struct dns_record *records; /* MX sorted by preference */
+};
+
+/* Make the process's resolver; timeout_ms bounds each lookup.  Returns 0,
+ * or -1 with a warning logged (then every lookup answers DNS_RETRY). */
+int dns_open(int timeout_ms);
+/* Ask for records of `type` at `name` (a trailing dot is allowed). */
+void dns_lookup(const char *name, enum dns_type type, struct dns_answer *answer);
+/* The reverse name of an IPv4 or IPv6 address in text form
+ * ("4.3.2.1.in-addr.arpa"); -1 when addr is not an address. */
+int dns_reverse_name(const char *addr, char *out, size_t size);
+/* Release what a lookup left in answer. */
+void dns_answer_free(struct dns_answer *answer);
+/* The name of a record type ("MX"), for logs and the command line. */
+const char *dns_type_name(enum dns_type type);
+/* The type a name stands for; 0 when none. */
+enum dns_type dns_type_by_name(const char *name);
+
+/* The client's name as Postfix's smtpd finds it: the first PTR name of
+ * addr (what getnameinfo gives Postfix), kept only when its A/AAAA records
+ * include addr again (forward-confirmed).  DNS_FOUND with `name` set; DNS_NOTFOUND when
+ * there is no PTR record or no name confirms (Postfix's "unknown",
+ * reverse_status permanent when no PTR, forward_status permanent when
+ * unconfirmed); DNS_RETRY when a lookup failed temporarily.  `reverse`
+ * receives the first PTR name even when it is not confirmed ("" when
+ * none), which reject_unknown_reverse_client_hostname needs. */
+struct dns_client_name {
+    enum dns_status reverse_status;   /* the PTR lookup */
+    enum dns_status forward_status;   /* the confirmation */
+    char reverse[256];
+    char name[256];
+};
+void dns_client_name(const char *addr, struct dns_client_name *out);
+
+#endif
