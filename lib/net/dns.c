@@ -1,9 +1,11 @@
 /* dns.c - the one DNS resolver: libunbound behind dns.h's three answers.
  *
- * One ub_ctx per process, made by dns_open.  A lookup is sent
- * asynchronously and waited for with poll() until its deadline, so no
- * lookup takes longer than the timeout whatever the servers do; the
- * lookup that misses it is cancelled and answers DNS_RETRY.
+ * One ub_ctx per process, made by dns_open.  Every lookup is sent
+ * asynchronously and has a deadline, so none takes longer than the
+ * timeout whatever the servers do; the one that misses it is cancelled
+ * and answers DNS_RETRY.  dns_lookup and dns_client_name wait for their
+ * answer with poll(); a program with its own poll loop starts lookups
+ * with dns_*_start and calls dns_process.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -105,21 +107,6 @@ int dns_open(int timeout_ms)
         return -1;
     }
     return 0;
-}
-
-struct pending {
-    int done;
-    int err;
-    struct ub_result *result;
-};
-
-/* libunbound's callback: keep the result for dns_lookup. */
-static void on_result(void *arg, int err, struct ub_result *result)
-{
-    struct pending *p = arg;
-    p->done = 1;
-    p->err = err;
-    p->result = result;
 }
 
 static long now_ms(void)
@@ -255,61 +242,6 @@ static void take_result(enum dns_type type, struct ub_result *r,
     answer->status = DNS_FOUND;
 }
 
-void dns_lookup(const char *name, enum dns_type type, struct dns_answer *answer)
-{
-    memset(answer, 0, sizeof *answer);
-    answer->rcode = -1;
-    answer->status = DNS_RETRY;
-    if (!resolver && !open_failed)
-        dns_open(0);
-    if (!resolver) {
-        answer->why = "no resolver";
-        return;
-    }
-    if (!*name || strlen(name) > 253 + 1) {
-        answer->status = DNS_NOTFOUND;
-        answer->nxdomain = 1;
-        return;
-    }
-    struct pending p = { 0, 0, NULL };
-    int id;
-    int err = ub_resolve_async(resolver, name, (int)type, 1, &p, on_result, &id);
-    if (err) {
-        answer->why = ub_strerror(err);
-        return;
-    }
-    long deadline = now_ms() + lookup_timeout_ms;
-    while (!p.done) {
-        long left = deadline - now_ms();
-        if (left <= 0) {
-            ub_cancel(resolver, id);
-            answer->why = "timeout";
-            return;
-        }
-        struct pollfd pfd = { ub_fd(resolver), POLLIN, 0 };
-        int ready = poll(&pfd, 1, (int)left);
-        if (ready < 0 && errno != EINTR) {
-            ub_cancel(resolver, id);
-            answer->why = "poll failed";
-            return;
-        }
-        if (ready > 0 && ub_process(resolver) != 0) {
-            if (!p.done)
-                ub_cancel(resolver, id);
-            answer->why = "resolver failed";
-            return;
-        }
-    }
-    if (p.err || !p.result) {
-        answer->why = ub_strerror(p.err);
-        if (p.result)
-            ub_resolve_free(p.result);
-        return;
-    }
-    take_result(type, p.result, answer);
-    ub_resolve_free(p.result);
-}
-
 void dns_answer_free(struct dns_answer *answer)
 {
     for (size_t i = 0; i < answer->count; i++)
@@ -363,28 +295,6 @@ enum dns_type dns_type_by_name(const char *name)
     return 0;
 }
 
-/* Does addr appear among name's addresses of its family?  Sets *status. */
-static int confirms(const char *name, const char *addr, enum dns_status *status)
-{
-    unsigned char want[16], have[16];
-    int v6 = inet_pton(AF_INET, addr, want) != 1;
-    if (v6 && inet_pton(AF_INET6, addr, want) != 1) {
-        *status = DNS_NOTFOUND;
-        return 0;
-    }
-    struct dns_answer answer;
-    dns_lookup(name, v6 ? DNS_T_AAAA : DNS_T_A, &answer);
-    *status = answer.status;
-    int found = 0;
-    for (size_t i = 0; i < answer.count && !found; i++)
-        found = inet_pton(v6 ? AF_INET6 : AF_INET, answer.records[i].text, have) == 1
-                && memcmp(want, have, v6 ? 16 : 4) == 0;
-    dns_answer_free(&answer);
-    if (answer.status == DNS_FOUND && !found)
-        *status = DNS_NOTFOUND;
-    return found;
-}
-
 /* Would Postfix's valid_hostname() take this PTR name?  Letters, digits,
  * '-' and '_' in labels of 1..63, and not all digits and dots (a PTR
  * record naming an address is a "numeric hostname"). */
@@ -409,35 +319,288 @@ static int ptr_name_valid(const char *name)
     return label && !numeric;
 }
 
+/* ---- lookups in flight ---- */
+
+struct dns_pending {
+    struct dns_pending *prev, *next;
+    int ub_id;                  /* libunbound's id of the query in flight, -1 none */
+    enum dns_type type;         /* of that query */
+    long deadline;              /* ms, monotonic */
+    void *arg;
+    dns_lookup_done *lookup_done;        /* a plain lookup */
+    struct dns_answer *sync_out;         /* dns_lookup: the answer moves here */
+    dns_client_name_done *name_done;     /* a client name: PTR, then A/AAAA */
+    struct dns_client_name name;
+    int forward_step;           /* the client name's second query is out */
+    unsigned char want[16];     /* the client address, for the comparison */
+    int want_v6;
+};
+
+static struct dns_pending *pending_list;
+
+static void on_result(void *arg, int err, struct ub_result *result);
+static void client_name_step(struct dns_pending *p, struct dns_answer *answer);
+
+/* An answer that says "try again" for why. */
+static void retry_answer(struct dns_answer *answer, const char *why)
+{
+    memset(answer, 0, sizeof *answer);
+    answer->rcode = -1;
+    answer->status = DNS_RETRY;
+    answer->why = why;
+}
+
+/* Send one query for p; when it cannot be sent, fill answer, return -1. */
+static int send_query(struct dns_pending *p, const char *name, enum dns_type type,
+                      struct dns_answer *answer)
+{
+    retry_answer(answer, "no resolver");
+    if (!resolver && !open_failed)
+        dns_open(0);
+    if (!resolver)
+        return -1;
+    if (!*name || strlen(name) > 254) {
+        answer->status = DNS_NOTFOUND;
+        answer->nxdomain = 1;
+        return -1;
+    }
+    p->type = type;
+    p->deadline = now_ms() + lookup_timeout_ms;
+    int err = ub_resolve_async(resolver, name, (int)type, 1, p, on_result, &p->ub_id);
+    if (err) {
+        p->ub_id = -1;
+        answer->why = ub_strerror(err);
+        return -1;
+    }
+    return 0;
+}
+
+static struct dns_pending *new_pending(void *arg)
+{
+    struct dns_pending *p = xcalloc(1, sizeof *p);
+    p->arg = arg;
+    p->ub_id = -1;
+    p->next = pending_list;
+    if (pending_list)
+        pending_list->prev = p;
+    pending_list = p;
+    return p;
+}
+
+static void unlink_pending(struct dns_pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        pending_list = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+/* A query of p has its answer (or failed, or timed out): go on. */
+static void finish(struct dns_pending *p, struct dns_answer *answer)
+{
+    p->ub_id = -1;
+    if (p->name_done) {
+        client_name_step(p, answer);
+        dns_answer_free(answer);
+        return;
+    }
+    unlink_pending(p);
+    if (p->sync_out) {
+        *p->sync_out = *answer;             /* the records move there */
+    } else {
+        p->lookup_done(p->arg, answer);
+        dns_answer_free(answer);
+    }
+    free(p);
+}
+
+/* libunbound's callback (from ub_process). */
+static void on_result(void *arg, int err, struct ub_result *result)
+{
+    struct dns_pending *p = arg;
+    struct dns_answer answer;
+    retry_answer(&answer, err ? ub_strerror(err) : "no result");
+    if (!err && result)
+        take_result(p->type, result, &answer);
+    if (result)
+        ub_resolve_free(result);
+    finish(p, &answer);
+}
+
+struct dns_pending *dns_lookup_start(const char *name, enum dns_type type,
+                                     dns_lookup_done *done, void *arg)
+{
+    struct dns_pending *p = new_pending(arg);
+    p->lookup_done = done;
+    struct dns_answer answer;
+    if (send_query(p, name, type, &answer) < 0) {
+        finish(p, &answer);
+        return NULL;
+    }
+    return p;
+}
+
+void dns_cancel(struct dns_pending *p)
+{
+    if (!p)
+        return;
+    if (p->ub_id >= 0 && resolver)
+        ub_cancel(resolver, p->ub_id);
+    unlink_pending(p);
+    free(p);
+}
+
+int dns_fd(void)
+{
+    return resolver ? ub_fd(resolver) : -1;
+}
+
+int dns_next_deadline_ms(void)
+{
+    long now = now_ms(), nearest = -1;
+    for (struct dns_pending *p = pending_list; p; p = p->next)
+        if (p->ub_id >= 0 && (nearest < 0 || p->deadline < nearest))
+            nearest = p->deadline;
+    if (nearest < 0)
+        return -1;
+    return nearest <= now ? 0 : (int)(nearest - now);
+}
+
+void dns_process(void)
+{
+    if (resolver && ub_poll(resolver) && ub_process(resolver) != 0)
+        msg_warn("dns: the resolver failed to process answers");
+    for (;;) {                  /* a callback may change the list: rescan */
+        long now = now_ms();
+        struct dns_pending *late = pending_list;
+        while (late && !(late->ub_id >= 0 && late->deadline <= now))
+            late = late->next;
+        if (!late)
+            break;
+        ub_cancel(resolver, late->ub_id);
+        struct dns_answer answer;
+        retry_answer(&answer, "timeout");
+        finish(late, &answer);
+    }
+}
+
+/* Serve the pending lookups until *flag is set. */
+static void wait_for(const int *flag)
+{
+    while (!*flag) {
+        struct pollfd pfd = { dns_fd(), POLLIN, 0 };
+        if (poll(&pfd, 1, dns_next_deadline_ms()) < 0 && errno != EINTR)
+            msg_warn_errno("dns: poll");
+        dns_process();
+    }
+}
+
+struct sync_wait {
+    int done;
+    struct dns_client_name *name;
+};
+
+/* Wait with poll() for the answer, which finish() moves into answer. */
+void dns_lookup(const char *name, enum dns_type type, struct dns_answer *answer)
+{
+    struct dns_pending *p = new_pending(NULL);
+    p->sync_out = answer;
+    struct dns_answer failed;
+    if (send_query(p, name, type, &failed) < 0) {
+        finish(p, &failed);
+        return;
+    }
+    /* finish() unlinks p when the answer is in: wait until it is gone */
+    for (;;) {
+        struct dns_pending *q = pending_list;
+        while (q && q != p)
+            q = q->next;
+        if (!q)
+            return;
+        struct pollfd pfd = { dns_fd(), POLLIN, 0 };
+        if (poll(&pfd, 1, dns_next_deadline_ms()) < 0 && errno != EINTR)
+            msg_warn_errno("dns: poll");
+        dns_process();
+    }
+}
+
+/* The client name's lookups, one step per answer: the PTR record, then
+ * the A or AAAA records of its name. */
+static void client_name_step(struct dns_pending *p, struct dns_answer *answer)
+{
+    struct dns_client_name *n = &p->name;
+    if (!p->forward_step) {
+        n->reverse_status = answer->status;
+        if (answer->status == DNS_FOUND) {
+            snprintf(n->reverse, sizeof n->reverse, "%s", answer->records[0].text);
+            if (!ptr_name_valid(n->reverse)) {
+                n->reverse_status = DNS_NOTFOUND;   /* Postfix: "unknown" */
+                n->reverse[0] = 0;
+            }
+        }
+        n->forward_status = n->reverse_status;
+        if (n->reverse_status == DNS_FOUND) {
+            struct dns_answer failed;
+            p->forward_step = 1;
+            if (send_query(p, n->reverse, p->want_v6 ? DNS_T_AAAA : DNS_T_A, &failed) == 0)
+                return;
+            client_name_step(p, &failed);
+            return;
+        }
+    } else {
+        unsigned char have[16];
+        int found = 0;
+        for (size_t i = 0; i < answer->count && !found; i++)
+            found = inet_pton(p->want_v6 ? AF_INET6 : AF_INET, answer->records[i].text,
+                              have) == 1
+                    && memcmp(p->want, have, p->want_v6 ? 16 : 4) == 0;
+        n->forward_status = answer->status == DNS_FOUND && !found ? DNS_NOTFOUND
+                                                                  : answer->status;
+        if (found)
+            snprintf(n->name, sizeof n->name, "%s", n->reverse);
+    }
+    unlink_pending(p);
+    p->name_done(p->arg, n);
+    free(p);
+}
+
+struct dns_pending *dns_client_name_start(const char *addr,
+                                          dns_client_name_done *done, void *arg)
+{
+    struct dns_pending *p = new_pending(arg);
+    p->name_done = done;
+    snprintf(p->name.addr, sizeof p->name.addr, "%s", addr);
+    char rev[80];
+    struct dns_answer failed;
+    p->want_v6 = inet_pton(AF_INET, addr, p->want) != 1;
+    if ((p->want_v6 && inet_pton(AF_INET6, addr, p->want) != 1)
+        || dns_reverse_name(addr, rev, sizeof rev) < 0) {
+        retry_answer(&failed, NULL);
+        failed.status = DNS_NOTFOUND;
+        client_name_step(p, &failed);
+        return NULL;
+    }
+    if (send_query(p, rev, DNS_T_PTR, &failed) < 0) {
+        client_name_step(p, &failed);
+        dns_answer_free(&failed);
+        return NULL;
+    }
+    return p;
+}
+
+/* dns_client_name's callback: copy the result out. */
+static void sync_name_done(void *arg, const struct dns_client_name *name)
+{
+    struct sync_wait *w = arg;
+    *w->name = *name;
+    w->done = 1;
+}
+
 void dns_client_name(const char *addr, struct dns_client_name *out)
 {
-    char rev[80];
-    memset(out, 0, sizeof *out);
-    out->forward_status = DNS_NOTFOUND;
-    if (dns_reverse_name(addr, rev, sizeof rev) < 0) {
-        out->reverse_status = DNS_NOTFOUND;
-        return;
-    }
-    struct dns_answer answer;
-    dns_lookup(rev, DNS_T_PTR, &answer);
-    out->reverse_status = answer.status;
-    if (answer.status == DNS_FOUND) {
-        snprintf(out->reverse, sizeof out->reverse, "%s", answer.records[0].text);
-    }
-    dns_answer_free(&answer);
-    if (out->reverse_status == DNS_FOUND && !ptr_name_valid(out->reverse)) {
-        out->reverse_status = DNS_NOTFOUND;     /* Postfix: "unknown" */
-        out->reverse[0] = 0;
-    }
-    if (out->reverse_status != DNS_FOUND) {
-        out->forward_status = out->reverse_status;
-        return;
-    }
-    enum dns_status status;
-    if (confirms(out->reverse, addr, &status)) {
-        out->forward_status = DNS_FOUND;
-        snprintf(out->name, sizeof out->name, "%s", out->reverse);
-        return;
-    }
-    out->forward_status = status;
+    struct sync_wait w = { 0, out };
+    dns_client_name_start(addr, sync_name_done, &w);
+    wait_for(&w.done);
 }

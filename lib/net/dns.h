@@ -70,11 +70,35 @@ enum dns_type dns_type_by_name(const char *name);
  * receives the first PTR name even when it is not confirmed ("" when
  * none), which reject_unknown_reverse_client_hostname needs. */
 struct dns_client_name {
+    /* the address asked about */
+    char addr[64];
     enum dns_status reverse_status;   /* the PTR lookup */
     enum dns_status forward_status;   /* the confirmation */
     char reverse[256];
     char name[256];
 };
 void dns_client_name(const char *addr, struct dns_client_name *out);
+
+/* Asynchronous lookups, for a program with a poll loop (the lookup
+ * service): start one, put dns_fd() in the loop, call dns_process() when
+ * it is readable and at the time dns_next_deadline_ms() names.  The
+ * callback is called exactly once (from dns_*_start itself when the
+ * lookup cannot start, else from dns_process), unless the lookup is
+ * cancelled first; the answer is the callback's to read, not to keep. */
+struct dns_pending;
+typedef void dns_lookup_done(void *arg, const struct dns_answer *answer);
+typedef void dns_client_name_done(void *arg, const struct dns_client_name *name);
+struct dns_pending *dns_lookup_start(const char *name, enum dns_type type,
+                                     dns_lookup_done *done, void *arg);
+struct dns_pending *dns_client_name_start(const char *addr,
+                                          dns_client_name_done *done, void *arg);
+/* Forget a lookup whose callback has not been called yet. */
+void dns_cancel(struct dns_pending *pending);
+/* The resolver's descriptor, -1 when there is none. */
+int dns_fd(void);
+/* Milliseconds until the nearest deadline, -1 when nothing is pending. */
+int dns_next_deadline_ms(void);
+/* Take the answers that came and time out the lookups past deadline. */
+void dns_process(void);
 
 #endif
