@@ -99,4 +99,74 @@ is_((r.returncode, r.stdout.splitlines()[1]), (75, "forward: temporary failure")
 
 r, _ = dnscmd("BOGUS", "ok.test")
 is_(r.returncode, 2, "an unknown record type is a usage error")
+
+# ---- the same through the lookup service (tables dns:TYPE, dns:client),
+# as the static programs will ask: answered in order per client, and a
+# slow lookup holds up no other client ----
+import socket
+d = tempdir()
+queue = os.path.join(d, "queue")
+for sub in ("pid", "public"):
+    os.makedirs(os.path.join(queue, sub))
+sock_path = os.path.join(queue, "public", "lookup")
+write(os.path.join(d, "main.cf"), f"queue_directory = {queue}\nmaillog_file = {d}/maillog\n"
+      "alias_maps =\n")
+svc = start([prog("postern-lookup"), "-c", d],
+            env={"POSTERN_DNS_SERVER": dns.address, "POSTERN_DNS_TIMEOUT_MS": "2000"})
+for _ in range(250):
+    if os.path.exists(sock_path):
+        break
+    time.sleep(0.02)
+
+
+def connect():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sock_path)
+    return s
+
+
+def answers(s, count):
+    got, buf = [], b""
+    while len(got) < count:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\0" in buf and len(got) < count:
+            rec, buf = buf.split(b"\0", 1)
+            got.append(rec.decode(errors="replace"))
+    return got
+
+
+def req(table, key):
+    return b"L" + table.encode() + b"\0\0" + key.encode() + b"\0"
+
+
+s = connect()
+s.sendall(req("dns:A", "ok.test") + req("dns:MX", "ok.test") + req("dns:A", "nope.test")
+          + req("dns:TXT", "ok.test") + req("dns:client", "192.0.2.1")
+          + req("dns:client", "192.0.2.2") + req("proxy:dns:PTR", "3.2.0.192.in-addr.arpa")
+          + req("dns:BOGUS", "x") + req("dns:MX", "nullmx.test"))
+is_(answers(s, 9), ["F192.0.2.1", "F5 mx0.ok.test\n10 mx.ok.test", "N", "Fv=spf1 -all",
+                    "Ffound found ok.test ok.test", "Ffound notfound liar.test unknown", "N",
+                    "Runknown DNS table", "F0 ."],
+    "the service answers dns: requests, pipelined, in order, without proxy_read_maps")
+
+slow, fast = connect(), connect()
+t0 = time.monotonic()
+slow.sendall(req("dns:A", "x.fail.test") + req("dns:A", "ok.test"))
+time.sleep(0.1)
+fast.sendall(req("dns:A", "ok.test"))
+is_(answers(fast, 1), ["F192.0.2.1"], "a lookup waiting on a dead server holds up no other client")
+ok(time.monotonic() - t0 < 1.5, f"... answered at once ({time.monotonic() - t0:.2f}s)")
+got = answers(slow, 2)
+is_([g[:1] for g in got], ["R", "F"],
+    "the slow client gets 'try again' at the deadline, then its next answer, in order")
+ok(1.5 <= time.monotonic() - t0 < 6, f"... after the deadline ({time.monotonic() - t0:.1f}s)")
+slow.sendall(req("dns:A", "y.fail.test"))
+slow.close()                            # gone while its lookup is out
+s.sendall(req("dns:client", "2001:db8::1"))
+is_(answers(s, 1), ["Ffound found ok.test ok.test"], "a client that left with a lookup out does not upset the service")
+is_(stop(svc), 0, "the service stops cleanly")
 done()

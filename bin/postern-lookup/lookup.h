@@ -16,6 +16,17 @@ void tables_configure(void);
 /* Answer one request: append the answer record to out. */
 void tables_answer(const struct lookup_request *req, struct strbuf *out);
 
+/* dnsreq.c: DNS lookups for the static programs (tables "dns:TYPE",
+ * "dns:client").  dnsreq_start answers through done(arg, answer record),
+ * now or later; it returns the request while the answer is to come, NULL
+ * when done was called already.  dnsreq_cancel forgets a request whose
+ * answer has not come (its client went away). */
+struct dnsreq;
+typedef void dnsreq_done(void *arg, struct strbuf *answer);
+int dnsreq_is_dns(const char *table);
+struct dnsreq *dnsreq_start(const struct lookup_request *req, dnsreq_done *done, void *arg);
+void dnsreq_cancel(struct dnsreq *req);
+
 /* Serve the listening socket until SIGTERM; signal_fd delivers SIGTERM,
  * SIGINT and SIGHUP.  Returns when it is time to exit. */
 void serve(int listen_fd, int signal_fd);

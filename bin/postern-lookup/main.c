@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dns.h"
 #include "listenfds.h"
 #include "log.h"
 #include "lookup.h"
@@ -80,6 +81,8 @@ int main(int argc, char **argv)
     /* this program is dynamically linked: unix: tables are opened here */
     map_register_dynamic_types();
     tables_configure();
+    /* the resolver for dns: requests, set up once (doc/dns.md) */
+    dns_open(0);
 
     const char *queue_dir = conf_str("queue_directory");
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT, socket_path = STRBUF_INIT;

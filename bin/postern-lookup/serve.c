@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "lookup.h"
 #include "lookup_proto.h"
@@ -35,6 +36,9 @@ struct client {
     int closing;                    /* a bad request: close once answered */
     pid_t pid;                      /* SO_PEERCRED, for log lines */
     uid_t uid;
+    struct dnsreq *dns;             /* a DNS answer to come: later requests wait */
+    int waiting;                    /* 1 while dns is out */
+    int resume;                     /* its answer came: go on with the input */
 };
 
 static struct client clients[CLIENT_LIMIT];
@@ -52,6 +56,10 @@ static long long now_ms(void)
 /* Close a client and free its slot. */
 static void drop(struct client *c)
 {
+    if (c->waiting)
+        dnsreq_cancel(c->dns);
+    c->dns = NULL;
+    c->waiting = c->resume = 0;
     close(c->fd);
     c->fd = -1;
     strbuf_free(&c->in);
@@ -81,18 +89,35 @@ static void accept_clients(int listen_fd)
     }
 }
 
-/* Answer every whole request in the client's input. */
+/* A DNS answer for the client: append it; its next requests may go on. */
+static void dns_answered(void *arg, struct strbuf *answer)
+{
+    struct client *c = arg;
+    strbuf_append(&c->out, answer->s, answer->len);
+    c->dns = NULL;
+    c->waiting = 0;
+    c->resume = 1;
+}
+
+/* Answer every whole request in the client's input, in order; a DNS
+ * request's answer comes later (dnsreq.c), and the requests after it wait
+ * for it. */
 static void answer_requests(struct client *c)
 {
+    c->resume = 0;
     if (c->in.len == 0)
         return;
     size_t start = 0;
-    while (!c->closing && c->out.len < OUTPUT_MAX) {
+    while (!c->closing && !c->waiting && c->out.len < OUTPUT_MAX) {
         struct lookup_request req;
         struct strbuf err = STRBUF_INIT;
         size_t used = 0;
         int r = lookup_request_parse(c->in.s + start, c->in.len - start, &req, &used, &err);
-        if (r == 1) {
+        if (r == 1 && dnsreq_is_dns(req.table)) {
+            start += used;
+            c->waiting = 1;
+            c->dns = dnsreq_start(&req, dns_answered, c);
+        } else if (r == 1) {
             tables_answer(&req, &c->out);
             start += used;
         } else if (r < 0) {
@@ -174,23 +199,27 @@ void serve(int listen_fd, int signal_fd)
         fds[n++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
         int listening = client_count < CLIENT_LIMIT;
         fds[n++] = (struct pollfd){.fd = listening ? listen_fd : -1, .events = POLLIN};
+        fds[n++] = (struct pollfd){.fd = dns_fd(), .events = POLLIN};
         for (size_t i = 0; i < CLIENT_LIMIT; i++) {
             struct client *c = &clients[i];
             if (c->fd < 0)
                 continue;
-            if (now - c->last_active > idle_ms && c->out.len == 0) {
+            if (now - c->last_active > idle_ms && c->out.len == 0 && !c->waiting) {
                 drop(c);
                 continue;
             }
             short events = 0;
-            if (!c->closing && c->out.len < OUTPUT_MAX)
-                events |= POLLIN;
+            if (!c->closing && !c->waiting && c->out.len < OUTPUT_MAX)
+                events |= POLLIN;       /* waiting for DNS: read nothing more */
             if (c->out.len)
                 events |= POLLOUT;
             owner[n] = c;
             fds[n++] = (struct pollfd){.fd = c->fd, .events = events};
         }
         int timeout = client_count ? (int)(idle_ms < 60000 ? idle_ms : 60000) : -1;
+        int dns_due = dns_next_deadline_ms();
+        if (dns_due >= 0 && (timeout < 0 || dns_due < timeout))
+            timeout = dns_due;
         if (poll(fds, n, timeout) < 0) {
             if (errno != EINTR)
                 msg_fatal_errno("lookup service: poll");
@@ -198,7 +227,11 @@ void serve(int listen_fd, int signal_fd)
         }
         if (fds[0].revents)
             handle_signals(signal_fd);
-        for (size_t i = 2; i < n; i++) {
+        dns_process();              /* answers that came, lookups past their deadline */
+        for (size_t i = 0; i < CLIENT_LIMIT; i++)
+            if (clients[i].fd >= 0 && clients[i].resume)
+                answer_requests(&clients[i]);
+        for (size_t i = 3; i < n; i++) {
             struct client *c = owner[i];
             if (c->fd < 0 || !fds[i].revents)
                 continue;

@@ -75,8 +75,11 @@ static int ask_servers_everything(void)
 
 int dns_open(int timeout_ms)
 {
+    const char *env_timeout = getenv("POSTERN_DNS_TIMEOUT_MS");
     if (timeout_ms > 0)
         lookup_timeout_ms = timeout_ms;
+    else if (env_timeout && atoi(env_timeout) > 0)
+        lookup_timeout_ms = atoi(env_timeout);
     if (resolver)
         return 0;
     resolver = ub_ctx_create();

@@ -46,7 +46,8 @@ struct dns_answer {
     struct dns_record *records; /* MX sorted by preference */
 };
 
-/* Make the process's resolver; timeout_ms bounds each lookup.  Returns 0,
+/* Make the process's resolver; timeout_ms bounds each lookup (0: the
+ * environment's POSTERN_DNS_TIMEOUT_MS, else 10 s).  Returns 0,
  * or -1 with a warning logged (then every lookup answers DNS_RETRY). */
 int dns_open(int timeout_ms);
 /* Ask for records of `type` at `name` (a trailing dot is allowed). */
