@@ -42,6 +42,7 @@ static const struct {
     unsigned flags;
 } service_types[] = {
     {"unix", MAP_FOLD_KEYS},
+    {"dns", 0},                 /* DNS lookups, answered by the service only (doc/dns.md) */
 };
 static const struct map_type *const *dynamic_types;    /* NULL-ended */
 

@@ -55,12 +55,12 @@ code, text = s.docmd("NOOP")
 s.quit()
 tap.ok(wait_for(lambda: delivered("alice") and delivered("bob"), 20), "delivered into both Maildirs")
 msg = (delivered("alice") or [b""])[0].decode("utf-8", "replace")
-tap.like(msg, r"(?m)^Received: from client\.example \(unknown \[127\.0\.0\.1\]\)\n\tby \S+ \(postern\) with ESMTP;\n\t\w{3}, ",
+tap.like(msg, r"(?m)^Received: from client\.example \(localhost \[127\.0\.0\.1\]\)\n\tby \S+ \(postern\) with ESMTP;\n\t\w{3}, ",
          "Received header as smtpd wrote it")
 tap.like(msg, r"\n\nfirst line\n\.dotted line\nlast\n$", "body with the dot unstuffed")
 tap.like(msg, r"(?m)^Return-Path: <sender@example\.org>$", "Return-Path from the envelope")
 log = open(os.path.join(inst, "maillog")).read()
-tap.like(log, r"postern/smtpd\[\d+\]: ([0-9A-F]+): client=unknown\[127\.0\.0\.1\]", "smtpd logs QUEUEID: client=")
+tap.like(log, r"postern/smtpd\[\d+\]: ([0-9A-F]+): client=localhost\[127\.0\.0\.1\]", "smtpd logs QUEUEID: client=")
 qid = __import__("re").search(r"postern/smtpd\[\d+\]: ([0-9A-F]+): client=", log)
 if qid:
     tap.like(log, qid.group(1) + r": to=<alice@example\.com>, relay=virtual, .*status=sent",

@@ -3,7 +3,10 @@
  * REMOTE_PORT (Accept=yes), else getpeername/getsockname on fd 0 (inetd),
  * else a local submission (a pipe: sendmail -bs), which Postfix calls
  * localhost[127.0.0.1].  The client name is TCPREMOTEHOST when the acceptor
- * looked it up, else "unknown": postern-smtpd does no DNS lookups yet. */
+ * looked it up; else, with smtpd_peername_lookup (Postfix's default), the
+ * forward-confirmed PTR name, which the lookup service finds (table
+ * proxy:dns:client, doc/lookup.md: a static program does no DNS itself);
+ * else "unknown". */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -12,8 +15,11 @@
 #include <sys/socket.h>
 
 #include "addrmatch.h"
+#include "config.h"
 #include "log.h"
+#include "map.h"
 #include "smtpd.h"
+#include "strbuf.h"
 
 /* isalnum for ASCII only, whatever the locale. */
 static int isalnum_ascii(char c)
@@ -60,6 +66,42 @@ static void set_name(struct client *c, const char *name)
     snprintf(c->name, sizeof c->name, "%s", name);
 }
 
+/* One status word of the lookup service's dns:client answer as a letter. */
+static char status_letter(const char *word)
+{
+    return strcmp(word, "found") == 0 ? 'F' : strcmp(word, "notfound") == 0 ? 'N' : 'R';
+}
+
+/* smtpd_peername_lookup: the PTR name of the address, kept as the client
+ * name when its addresses include the address again, as Postfix does;
+ * Postfix's warnings when they do not. */
+static void look_up_name(struct client *c)
+{
+    static struct map *names;
+    struct strbuf value = STRBUF_INIT, err = STRBUF_INIT;
+    snprintf(c->reverse_name, sizeof c->reverse_name, "unknown");
+    c->reverse_status = c->forward_status = 'R';
+    if (!names && !(names = map_open("proxy:dns:client", &err))) {
+        msg_warn("client name lookup: %s", err.s);
+    } else if (map_lookup(names, c->address, &value) == MAP_FOUND) {
+        char reverse[16], forward[16], ptr[256], name[256];
+        if (sscanf(strbuf_str(&value), "%15s %15s %255s %255s", reverse, forward, ptr, name) == 4) {
+            c->reverse_status = status_letter(reverse);
+            c->forward_status = status_letter(forward);
+            if (c->reverse_status == 'F') {
+                snprintf(c->reverse_name, sizeof c->reverse_name, "%s", ptr);
+                if (c->forward_status == 'F')
+                    set_name(c, name);
+                else
+                    msg_warn("hostname %s does not resolve to address %s%s", ptr, c->address,
+                             c->forward_status == 'R' ? ": Temporary failure in name resolution" : "");
+            }
+        }
+    }
+    strbuf_free(&value);
+    strbuf_free(&err);
+}
+
 void peer_identify(struct session *s)
 {
     struct client *c = &s->client;
@@ -93,5 +135,8 @@ void peer_identify(struct session *s)
             snprintf(c->address, sizeof c->address, "127.0.0.1");
         }
     }
+    if (!s->local_submission && strcmp(c->name, "unknown") == 0 && c->address[0]
+        && conf_bool("smtpd_peername_lookup"))
+        look_up_name(c);
     snprintf(c->namaddr, sizeof c->namaddr, "%s[%s]", c->name, c->address);
 }

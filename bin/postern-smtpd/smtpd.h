@@ -31,6 +31,13 @@ struct client {
     char local_address[64];
     char local_port[16];
     char namaddr[340];          /* name[address] for log lines */
+    /* smtpd_peername_lookup (peer.c): the first PTR name ("unknown" when
+     * none) and how the lookups went: 'F' found, 'N' not found, 'R' try
+     * again, 0 not looked up (the reverse_client_hostname and
+     * client_hostname checks of Postfix judge these) */
+    char reverse_name[256];
+    char reverse_status;
+    char forward_status;
 };
 
 /* XFORWARD: the origin of the next message, as a proxy saw it. */

@@ -145,6 +145,7 @@ static const struct param_def params[] = {
     STR("smtpd_helo_restrictions", ""),
     INT("smtpd_junk_command_limit", "${stress?{1}:{100}}", 1, 1000000),
     STR("smtpd_null_access_lookup_key", "<>"),
+    BOOL("smtpd_peername_lookup", "yes"),
     INT("smtpd_recipient_limit", "1000", 1, 1000000000),
     STR("smtpd_recipient_restrictions", ""),
     BOOL("smtpd_reject_unlisted_recipient", "yes"),

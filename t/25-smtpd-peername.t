@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+# smtpd_peername_lookup: postern-smtpd names its client as Postfix does,
+# by the forward-confirmed PTR name, which the lookup service finds
+# (proxy:dns:client, doc/dns.md) from a real DNS server (unbound) the test
+# starts on loopback: the name in the log lines and the Received header,
+# "unknown" for an unconfirmed name (with Postfix's warning), no PTR
+# record, a DNS server that fails, no lookup service, and with the
+# setting off.  The client address comes from TCPREMOTEIP, as tcpserver
+# and postern-accept set it.
+import os, sys, time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from tap import *
+import smtpdtest
+from dnsserver import DnsServer, UNBOUND
+
+if not os.access(UNBOUND, os.X_OK):
+    skip_all("unbound is not installed (./deps installs it)")
+
+dns = DnsServer([
+    "ok.test. A 192.0.2.1",
+    "1.2.0.192.in-addr.arpa. PTR ok.test.",
+    "2.2.0.192.in-addr.arpa. PTR liar.test.",
+    "liar.test. A 192.0.2.99",
+], zones=["test.", "2.0.192.in-addr.arpa."], broken=["9.2.0.192.in-addr.arpa."])
+
+inst = smtpdtest.Instance()
+queue = inst.settings["queue_directory"]
+os.makedirs(os.path.join(queue, "pid"), exist_ok=True)
+svc = start([prog("postern-lookup"), "-c", inst.dir],
+            env={"POSTERN_DNS_SERVER": dns.address, "POSTERN_DNS_TIMEOUT_MS": "1500"})
+ok(smtpdtest.wait_for(lambda: os.path.exists(os.path.join(queue, "public", "lookup"))),
+   "the lookup service listens")
+
+
+def session(addr, mail=True):
+    """One SMTP session from addr; returns the message smtpd handed on."""
+    listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEIP": addr})
+    before = len(inst.captured())
+    c = smtpdtest.Client(listener.port)
+    banner = c.reply()
+    c.cmd("EHLO client.example")
+    if mail:
+        c.cmd("MAIL FROM:<a@example.org>")
+        c.cmd("RCPT TO:<postmaster@example.com>")
+        c.cmd("DATA")
+        c.send("Subject: x\r\n\r\nbody\r\n.\r\n")
+        c.reply()
+    c.cmd("QUIT")
+    c.close()
+    smtpdtest.wait_for(lambda: f"disconnect from" in inst.log() and
+                       inst.log().count("disconnect from") > session.count)
+    session.count += 1
+    listener.stop()
+    got = inst.captured()
+    return banner, (got[-1][0].decode() if mail and len(got) > before else "")
+
+
+session.count = 0
+
+banner, msg = session("192.0.2.1")
+like(banner, r"^220 ", "a named client is greeted")
+like(inst.log(), r"connect from ok\.test\[192\.0\.2\.1\]", "PTR ok.test, confirmed by its A record: logged as ok.test[192.0.2.1]")
+like(msg, r"Received: from client\.example \(ok\.test \[192\.0\.2\.1\]\)",
+     "... and named so in the Received header")
+
+_, msg = session("192.0.2.2")
+like(inst.log(), r"connect from unknown\[192\.0\.2\.2\]", "PTR liar.test, whose A record is elsewhere: unknown")
+like(inst.log(), r"warning: hostname liar\.test does not resolve to address 192\.0\.2\.2\n",
+     "... with Postfix's warning")
+like(msg, r"\(unknown \[192\.0\.2\.2\]\)", "... and unknown in the Received header")
+
+session("192.0.2.3", mail=False)
+like(inst.log(), r"connect from unknown\[192\.0\.2\.3\]", "no PTR record: unknown")
+unlike(inst.log(), r"hostname \S+ does not resolve to address 192\.0\.2\.3", "... without a warning")
+
+t0 = time.monotonic()
+banner, _ = session("192.0.2.9", mail=False)
+like(banner, r"^220 ", "the reverse zone's server is down: the client is still served")
+like(inst.log(), r"connect from unknown\[192\.0\.2\.9\]", "... as unknown")
+ok(time.monotonic() - t0 < 6, f"... after the DNS deadline, not longer ({time.monotonic() - t0:.1f}s)")
+
+inst.set(smtpd_peername_lookup="no")
+session("192.0.2.1", mail=False)
+like(inst.log(), r"connect from unknown\[192\.0\.2\.1\]", "smtpd_peername_lookup = no: no lookup, unknown")
+inst.set(smtpd_peername_lookup="yes")
+
+is_(stop(svc), 0, "the lookup service stops")
+banner, _ = session("192.0.2.1", mail=False)
+like(banner, r"^220 ", "without the lookup service the client is served")
+like(inst.log().split("lookup service: stopped")[-1], r"connect from unknown\[192\.0\.2\.1\]", "... as unknown")
+inst.stop()
+done()
