@@ -84,6 +84,42 @@ session("192.0.2.1", mail=False)
 like(inst.log(), r"connect from unknown\[192\.0\.2\.1\]", "smtpd_peername_lookup = no: no lookup, unknown")
 inst.set(smtpd_peername_lookup="yes")
 
+# ---- reject_unknown_client_hostname, reject_unknown_reverse_client_hostname ----
+def rcpt_reply(addr):
+    listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEIP": addr})
+    c = smtpdtest.Client(listener.port)
+    c.reply()
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    r = c.cmd("RCPT TO:<postmaster@example.com>")
+    c.cmd("QUIT")
+    c.close()
+    listener.stop()
+    return r
+
+
+inst.set(smtpd_client_restrictions="reject_unknown_client_hostname")
+is_(rcpt_reply("192.0.2.1")[:3], "250", "reject_unknown_client_hostname: a confirmed name passes")
+is_(rcpt_reply("192.0.2.2"), "450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.2]",
+    "an unconfirmed name: Postfix 3.7's reply, unknown_client_reject_code 450")
+like(inst.log(), r"NOQUEUE: reject: RCPT from unknown\[192\.0\.2\.2\]: 450 4\.7\.25 Client host rejected: "
+     r"cannot find your hostname, \[192\.0\.2\.2\]; from=<a@example\.org> to=<postmaster@example\.com> "
+     r"proto=ESMTP helo=<client\.example>", "... logged as Postfix logs it")
+inst.set(unknown_client_reject_code="550")
+is_(rcpt_reply("192.0.2.3"), "550 5.7.25 Client host rejected: cannot find your hostname, [192.0.2.3]",
+    "no PTR record: unknown_client_reject_code (550), the enhanced code's class with it")
+is_(rcpt_reply("192.0.2.9"), "450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.9]",
+    "a DNS failure: 450 whatever unknown_client_reject_code says, never a 5xx")
+inst.set(smtpd_client_restrictions="reject_unknown_reverse_client_hostname",
+         unknown_client_reject_code="450")
+is_(rcpt_reply("192.0.2.2")[:3], "250",
+    "reject_unknown_reverse_client_hostname: a PTR name, even unconfirmed, passes")
+is_(rcpt_reply("192.0.2.3"), "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.3]",
+    "no PTR record: Postfix 3.7's reply")
+is_(rcpt_reply("192.0.2.9"), "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.9]",
+    "a DNS failure: 450")
+inst.set(smtpd_client_restrictions="")
+
 is_(stop(svc), 0, "the lookup service stops")
 banner, _ = session("192.0.2.1", mail=False)
 like(banner, r"^220 ", "without the lookup service the client is served")

@@ -136,7 +136,13 @@ void peer_identify(struct session *s)
         }
     }
     if (!s->local_submission && strcmp(c->name, "unknown") == 0 && c->address[0]
-        && conf_bool("smtpd_peername_lookup"))
+        && conf_bool("smtpd_peername_lookup")) {
         look_up_name(c);
+    } else {
+        /* named by the acceptor, a local client, or not looked up */
+        int named = strcmp(c->name, "unknown") != 0;
+        snprintf(c->reverse_name, sizeof c->reverse_name, "%s", c->name);
+        c->reverse_status = c->forward_status = named ? 'F' : 'N';
+    }
     snprintf(c->namaddr, sizeof c->namaddr, "%s[%s]", c->name, c->address);
 }

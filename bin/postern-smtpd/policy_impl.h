@@ -50,6 +50,10 @@ struct policy {
     size_t table_count;
 };
 
+/* policy_dns.c: the checks of the client's DNS names. */
+enum verdict check_unknown_client_hostname(struct check_ctx *ctx, const char *table);
+enum verdict check_unknown_reverse_client_hostname(struct check_ctx *ctx, const char *table);
+
 /* Set the reply "CODE X.Y.Z <what>: Subject rejected: text". */
 enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
                          const char *dsn, const char *text);

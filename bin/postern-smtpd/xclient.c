@@ -81,7 +81,13 @@ static int xclient_set(struct session *s, const char *name, const char *value)
     if (attribute_value(value, text, sizeof text) != 0)
         return -1;
     if (strcasecmp(name, "NAME") == 0) {
-        snprintf(c->name, sizeof c->name, "%s", *text ? text : "unknown");
+        /* Postfix: [UNAVAILABLE] does not exist, [TEMPUNAVAIL] could not
+         * be looked up; the reverse name follows (no REVERSE_NAME yet) */
+        char status = strcasecmp(text, "[TEMPUNAVAIL]") == 0 ? 'R'
+                      : !*text || strcasecmp(text, "[UNAVAILABLE]") == 0 ? 'N' : 'F';
+        snprintf(c->name, sizeof c->name, "%s", status == 'F' ? text : "unknown");
+        snprintf(c->reverse_name, sizeof c->reverse_name, "%s", c->name);
+        c->forward_status = c->reverse_status = status;
     } else if (strcasecmp(name, "ADDR") == 0) {
         if (*text && addr_normalize(text, c->address, sizeof c->address) != 0)
             return -1;

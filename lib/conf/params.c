@@ -166,6 +166,7 @@ static const struct param_def params[] = {
     STR("syslog_facility", "mail"),
     STR("syslog_name", "${multi_instance_name?{$multi_instance_name}:{postern}}"),
     STR("transport_maps", ""),
+    INT("unknown_client_reject_code", "450", 400, 599),
     INT("unknown_local_recipient_reject_code", "550", 400, 599),
     INT("unknown_relay_recipient_reject_code", "550", 400, 599),
     INT("unknown_virtual_alias_reject_code", "550", 400, 599),
