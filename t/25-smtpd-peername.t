@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import smtpdtest
 from dnsserver import DnsServer, UNBOUND
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "data", "logs"))
 
 if not os.access(UNBOUND, os.X_OK):
     skip_all("unbound is not installed (./deps installs it)")
@@ -21,7 +22,12 @@ dns = DnsServer([
     "1.2.0.192.in-addr.arpa. PTR ok.test.",
     "2.2.0.192.in-addr.arpa. PTR liar.test.",
     "liar.test. A 192.0.2.99",
-], zones=["test.", "2.0.192.in-addr.arpa."], broken=["9.2.0.192.in-addr.arpa."])
+    "10.2.0.192.rbl.test. A 127.0.0.2",
+    '10.2.0.192.rbl.test. TXT "Listed for testing"',
+    "11.2.0.192.rbl.test. A 127.0.0.11",
+    "bad.example.dbl.test. A 127.0.1.2",
+    "ok.test.dbl.test. A 127.0.1.2",
+], zones=["test.", "2.0.192.in-addr.arpa."], broken=["9.2.0.192.in-addr.arpa.", "fail.test."])
 
 inst = smtpdtest.Instance()
 queue = inst.settings["queue_directory"]
@@ -85,12 +91,12 @@ like(inst.log(), r"connect from unknown\[192\.0\.2\.1\]", "smtpd_peername_lookup
 inst.set(smtpd_peername_lookup="yes")
 
 # ---- reject_unknown_client_hostname, reject_unknown_reverse_client_hostname ----
-def rcpt_reply(addr):
+def rcpt_reply(addr, sender="a@example.org", helo="client.example"):
     listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEIP": addr})
     c = smtpdtest.Client(listener.port)
     c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<a@example.org>")
+    c.cmd("EHLO " + helo)
+    c.cmd(f"MAIL FROM:<{sender}>")
     r = c.cmd("RCPT TO:<postmaster@example.com>")
     c.cmd("QUIT")
     c.close()
@@ -119,6 +125,54 @@ is_(rcpt_reply("192.0.2.3"), "450 4.7.1 Client host rejected: cannot find your r
 is_(rcpt_reply("192.0.2.9"), "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.9]",
     "a DNS failure: 450")
 inst.set(smtpd_client_restrictions="")
+
+# ---- DNS block lists ----
+inst.set(smtpd_client_restrictions="reject_rbl_client rbl.test", syslog_name="postfix")
+is_(rcpt_reply("192.0.2.1")[:3], "250", "reject_rbl_client: a client not listed passes")
+is_(rcpt_reply("192.0.2.10"),
+    "554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using rbl.test; Listed for testing",
+    "a listed client: default_rbl_reply as Postfix's, with the TXT record")
+like(inst.log(), r"postfix/smtpd\[\d+\]: NOQUEUE: reject: RCPT from unknown\[192\.0\.2\.10\]: 554 5\.7\.1 "
+     r"Service unavailable; Client host \[192\.0\.2\.10\] blocked using rbl\.test; Listed for testing; "
+     r"from=<a@example\.org> to=<postmaster@example\.com> proto=ESMTP helo=<client\.example>",
+     "... logged as Postfix logs it")
+import logtools
+if os.access(logtools.FAIL2BAN_REGEX, os.X_OK):
+    report = logtools.fail2ban(os.path.join(inst.dir, "maillog"), logtools.FAIL2BAN_FILTERS["postfix-rbl"])
+    matched = logtools.fail2ban_matched(report)
+    ok(len(matched) == 1 and "192.0.2.10" in matched[0], "fail2ban's postfix-rbl filter matches that line") \
+        or diag(report[-2000:])
+else:
+    ok(False, "fail2ban-regex is missing (./deps installs fail2ban)")
+is_(rcpt_reply("192.0.2.11")[:3], "554", "an A record of 127.0.0.11 lists without a filter")
+inst.set(smtpd_client_restrictions="reject_rbl_client rbl.test=127.0.0.[2..10]")
+is_(rcpt_reply("192.0.2.11")[:3], "250", "rbl.test=127.0.0.[2..10]: 127.0.0.11 is not a listing")
+is_(rcpt_reply("192.0.2.10")[:3], "554", "... 127.0.0.2 is")
+inst.set(smtpd_client_restrictions="reject_rbl_client rbl.test=127.0.0.[3;11]")
+is_(rcpt_reply("192.0.2.11")[:3], "554", "rbl.test=127.0.0.[3;11]: 127.0.0.11 is a listing")
+is_(rcpt_reply("192.0.2.10")[:3], "250", "... 127.0.0.2 is not")
+write(os.path.join(inst.dir, "rbl_replies"), "rbl.test 450 4.7.1 Try later [$client_address]${rbl_reason?: $rbl_reason}\n")
+inst.set(smtpd_client_restrictions="reject_rbl_client rbl.test",
+         rbl_reply_maps="texthash:" + os.path.join(inst.dir, "rbl_replies"))
+is_(rcpt_reply("192.0.2.10"), "450 4.7.1 Try later [192.0.2.10]: Listed for testing",
+    "rbl_reply_maps: the zone's own reply, its $names expanded")
+inst.set(rbl_reply_maps="", smtpd_client_restrictions="reject_rbl_client x.fail.test")
+is_(rcpt_reply("192.0.2.10")[:3], "250", "a block list whose server fails lists nobody")
+like(inst.log(), r"warning: 10\.2\.0\.192\.x\.fail\.test: RBL lookup error", "... and says so")
+inst.set(smtpd_client_restrictions="", smtpd_sender_restrictions="reject_rhsbl_sender dbl.test")
+is_(rcpt_reply("192.0.2.1", sender="a@bad.example"),
+    "554 5.7.1 Service unavailable; Sender address [bad.example] blocked using dbl.test",
+    "reject_rhsbl_sender: the sender's domain listed (no TXT record: no reason)")
+is_(rcpt_reply("192.0.2.1", sender="a@good.example")[:3], "250", "... a domain not listed passes")
+inst.set(smtpd_sender_restrictions="", smtpd_helo_restrictions="reject_rhsbl_helo dbl.test")
+is_(rcpt_reply("192.0.2.1", helo="bad.example"),
+    "554 5.7.1 Service unavailable; Helo command [bad.example] blocked using dbl.test", "reject_rhsbl_helo")
+inst.set(smtpd_helo_restrictions="", smtpd_client_restrictions="reject_rhsbl_client dbl.test")
+is_(rcpt_reply("192.0.2.1"),
+    "554 5.7.1 Service unavailable; Client host [ok.test] blocked using dbl.test", "reject_rhsbl_client: the client's name")
+inst.set(smtpd_client_restrictions="", smtpd_recipient_restrictions="reject_rhsbl_recipient dbl.test, permit_mynetworks, reject_unauth_destination")
+is_(rcpt_reply("192.0.2.1"), "250 2.1.5 Ok", "reject_rhsbl_recipient: a recipient domain not listed passes")
+inst.set(smtpd_recipient_restrictions="", syslog_name="postern")
 
 is_(stop(svc), 0, "the lookup service stops")
 banner, _ = session("192.0.2.1", mail=False)

@@ -5,10 +5,22 @@
  *   reject_unknown_client_hostname (reject_unknown_client): no
  *     forward-confirmed name; 4.7.25 (RFC 7372)
  *   reject_unknown_reverse_client_hostname: no PTR name; 4.7.1
+ *   reject_rbl_client, reject_rhsbl_client, reject_rhsbl_reverse_client,
+ *   reject_rhsbl_helo, reject_rhsbl_sender, reject_rhsbl_recipient: the
+ *     DNS block lists, with default_rbl_reply and rbl_reply_maps
  */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "config.h"
+#include "dns.h"
+#include "log.h"
+#include "map.h"
 #include "policy_impl.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 /* "CODE DSN Client host rejected: cannot find your [reverse ]hostname, [IP]";
  * status 'N' (does not exist) takes unknown_client_reject_code, else 450. */
@@ -39,4 +51,312 @@ enum verdict check_unknown_reverse_client_hostname(struct check_ctx *ctx, const 
     if (status == 'F')
         return V_DUNNO;
     return unknown_name(ctx, status ? status : 'N', "4.7.1", "reverse ");
+}
+
+/* ---- DNS block lists: reject_rbl_client, reject_rhsbl_* ----
+ * The query goes to the lookup service (proxy:dns:A, proxy:dns:TXT).  A
+ * listing is an A record, matching the filter when the restriction has
+ * one (zone=127.0.0.2, zone=127.0.0.[2..10], zone=127.0.0.[2;4]); its TXT
+ * record is $rbl_reason.  A lookup that fails is no listing, with
+ * Postfix's warning: a broken list never refuses mail. */
+
+/* A table of the lookup service's DNS answers, opened once. */
+static struct map *dns_table(const char *spec, struct map **cache)
+{
+    if (!*cache) {
+        struct strbuf err = STRBUF_INIT;
+        *cache = map_open(spec, &err);
+        if (!*cache)
+            msg_warn("%s: %s", spec, err.s);
+        strbuf_free(&err);
+    }
+    return *cache;
+}
+
+/* Does one octet match one element of a filter: N, [N..M], [N;M;...]? */
+static int octet_matches(const char *pattern, size_t len, unsigned value)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return 0;
+    memcpy(buf, pattern, len);
+    buf[len] = 0;
+    if (buf[0] != '[') {
+        char *end;
+        unsigned long n = strtoul(buf, &end, 10);
+        return *end == 0 && n == value;
+    }
+    if (buf[len - 1] != ']')
+        return 0;
+    buf[len - 1] = 0;
+    char *range = strstr(buf + 1, "..");
+    if (range) {
+        unsigned long lo = strtoul(buf + 1, NULL, 10), hi = strtoul(range + 2, NULL, 10);
+        return value >= lo && value <= hi;
+    }
+    for (char *save, *tok = strtok_r(buf + 1, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
+        if (strtoul(tok, NULL, 10) == value)
+            return 1;
+    return 0;
+}
+
+/* Does an IPv4 address (text) match the filter "a.b.c.d" with the
+ * octet patterns above? */
+static int filter_matches(const char *filter, const char *address)
+{
+    unsigned octets[4];
+    if (sscanf(address, "%u.%u.%u.%u", &octets[0], &octets[1], &octets[2], &octets[3]) != 4)
+        return 0;
+    const char *p = filter;
+    for (int i = 0; i < 4; i++) {
+        const char *end = p;
+        int depth = 0;
+        while (*end && (depth || *end != '.')) {
+            if (*end == '[')
+                depth = 1;
+            else if (*end == ']')
+                depth = 0;
+            end++;
+        }
+        if (!octet_matches(p, (size_t)(end - p), octets[i]))
+            return 0;
+        if (i < 3 && *end != '.')
+            return 0;
+        p = end + (i < 3);
+    }
+    return *p == 0;
+}
+
+struct rbl_hit {
+    const char *class;          /* $rbl_class */
+    const char *what;           /* $rbl_what */
+    const char *domain;         /* $rbl_domain: the zone as written, without the filter */
+    const char *txt;            /* $rbl_reason */
+};
+
+/* One $name of the RBL reply template; NULL when it names nothing. */
+static const char *rbl_value(struct check_ctx *ctx, const struct rbl_hit *hit, const char *name,
+                             char *code, size_t code_size)
+{
+    if (strcmp(name, "rbl_code") == 0) {
+        snprintf(code, code_size, "%lld", conf_int("maps_rbl_reject_code"));
+        return code;
+    }
+    if (strcmp(name, "rbl_class") == 0) return hit->class;
+    if (strcmp(name, "rbl_what") == 0) return hit->what;
+    if (strcmp(name, "rbl_domain") == 0) return hit->domain;
+    if (strcmp(name, "rbl_reason") == 0 || strcmp(name, "rbl_txt") == 0) return hit->txt;
+    if (strcmp(name, "client_address") == 0) return ctx->s->client.address;
+    if (strcmp(name, "client_name") == 0) return ctx->s->client.name;
+    if (strcmp(name, "helo_name") == 0) return strbuf_str(&ctx->s->helo);
+    if (strcmp(name, "sender") == 0) return ctx->sender ? ctx->sender : "";
+    if (strcmp(name, "recipient") == 0) return ctx->recipient ? ctx->recipient : "";
+    return NULL;
+}
+
+/* Expand the reply template as Postfix's smtpd_expand: $name, ${name},
+ * ${name?text} (text when name is not empty), ${name:text} (when empty),
+ * $$. */
+static void rbl_expand(struct check_ctx *ctx, const struct rbl_hit *hit, const char *t,
+                       struct strbuf *out, int depth)
+{
+    char code[16];
+    while (*t) {
+        if (*t != '$') {
+            strbuf_putc(out, *t++);
+            continue;
+        }
+        t++;
+        if (*t == '$') {
+            strbuf_putc(out, *t++);
+            continue;
+        }
+        char name[64];
+        size_t n = 0;
+        int braced = *t == '{' || *t == '(';
+        char close = *t == '(' ? ')' : '}';
+        if (braced)
+            t++;
+        while ((isalnum((unsigned char)*t) || *t == '_') && n + 1 < sizeof name)
+            name[n++] = *t++;
+        name[n] = 0;
+        const char *value = rbl_value(ctx, hit, name, code, sizeof code);
+        if (braced && (*t == '?' || *t == ':')) {
+            char op = *t++;
+            const char *start = t;
+            int level = 0;
+            while (*t && (level || *t != close)) {
+                if (*t == '{' || *t == '(')
+                    level++;
+                else if (*t == '}' || *t == ')')
+                    level--;
+                t++;
+            }
+            int nonempty = value && *value;
+            if ((op == '?') == nonempty && depth < 4) {
+                char *inner = xstrndup(start, (size_t)(t - start));
+                rbl_expand(ctx, hit, inner, out, depth + 1);
+                free(inner);
+            }
+        } else if (value) {
+            strbuf_puts(out, value);
+        }
+        if (braced && *t == close)
+            t++;
+    }
+}
+
+/* The reply for a listing: rbl_reply_maps (by zone), else default_rbl_reply;
+ * "5.7.1" added when the template gives no enhanced code, of the reply's class. */
+static enum verdict rbl_reply(struct check_ctx *ctx, const struct rbl_hit *hit)
+{
+    static struct maplist *reply_maps;
+    static int reply_maps_opened;
+    struct strbuf template = STRBUF_INIT, text = STRBUF_INIT;
+    strbuf_set(&template, conf_raw("default_rbl_reply"));
+    if (!reply_maps_opened) {
+        reply_maps_opened = 1;
+        if (*conf_str("rbl_reply_maps"))
+            reply_maps = policy_table(ctx->s->policy, conf_str("rbl_reply_maps"));
+    }
+    if (reply_maps) {
+        struct strbuf found = STRBUF_INIT;
+        int r = maplist_lookup(reply_maps, hit->domain, &found);
+        if (r == MAP_FOUND)
+            strbuf_set(&template, found.s);
+        strbuf_free(&found);
+        if (r == MAP_RETRY) {
+            strbuf_free(&template);
+            return temp_failure(ctx, SUBJ_CLIENT);
+        }
+    }
+    rbl_expand(ctx, hit, strbuf_str(&template), &text, 0);
+    const char *t = strbuf_str(&text);
+    int code = 0;
+    if (isdigit((unsigned char)t[0]) && isdigit((unsigned char)t[1]) && isdigit((unsigned char)t[2])
+        && (t[3] == ' ' || t[3] == 0))
+        code = (t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0');
+    const char *rest = code ? t + 3 + (t[3] == ' ') : t;
+    if (code < 400 || code > 599)
+        code = (int)conf_int("maps_rbl_reject_code");
+    strbuf_reset(ctx->reply);
+    if (isdigit((unsigned char)rest[0]) && rest[1] == '.')
+        strbuf_printf(ctx->reply, "%d %s", code, rest);
+    else
+        strbuf_printf(ctx->reply, "%d %d.7.1 %s", code, code / 100, rest);
+    strbuf_free(&template);
+    strbuf_free(&text);
+    return V_REPLY;
+}
+
+/* Is `name` listed in the zone "domain[=filter]"?  1 listed (hit filled),
+ * 0 not, with a warning when the DNS failed. */
+static int rbl_listed(const char *prefix, const char *zone, struct rbl_hit *hit,
+                      struct strbuf *domain, struct strbuf *reason)
+{
+    static struct map *a_table, *txt_table;
+    const char *eq = strchr(zone, '=');
+    strbuf_reset(domain);
+    strbuf_append(domain, zone, eq ? (size_t)(eq - zone) : strlen(zone));
+    struct strbuf query = STRBUF_INIT, value = STRBUF_INIT;
+    strbuf_printf(&query, "%s.%s", prefix, domain->s);
+    struct map *a = dns_table("proxy:dns:A", &a_table);
+    int r = a ? map_lookup(a, query.s, &value) : MAP_RETRY;
+    int listed = 0;
+    if (r == MAP_RETRY) {
+        msg_warn("%s: RBL lookup error: Host or domain name not found", query.s);
+    } else if (r == MAP_FOUND) {
+        char *save, *line;
+        for (line = strtok_r(value.s, "\n", &save); line && !listed; line = strtok_r(NULL, "\n", &save))
+            listed = !eq || filter_matches(eq + 1, line);
+    }
+    if (listed) {
+        struct map *txt = dns_table("proxy:dns:TXT", &txt_table);
+        strbuf_reset(reason);
+        if (txt && map_lookup(txt, query.s, reason) == MAP_FOUND) {
+            char *nl = strchr(reason->s, '\n');
+            if (nl)
+                strbuf_truncate(reason, (size_t)(nl - reason->s));
+        }
+        hit->domain = domain->s;
+        hit->txt = strbuf_str(reason);
+    }
+    strbuf_free(&query);
+    strbuf_free(&value);
+    return listed;
+}
+
+/* One block-list check of `name` (a reversed address or a domain). */
+static enum verdict rbl_check(struct check_ctx *ctx, const char *zone, const char *prefix,
+                              const char *class, const char *what)
+{
+    if (!zone || !*zone || !prefix || !*prefix)
+        return V_DUNNO;
+    struct strbuf domain = STRBUF_INIT, reason = STRBUF_INIT;
+    struct rbl_hit hit = {class, what, NULL, NULL};
+    enum verdict v = rbl_listed(prefix, zone, &hit, &domain, &reason) ? rbl_reply(ctx, &hit) : V_DUNNO;
+    strbuf_free(&domain);
+    strbuf_free(&reason);
+    return v;
+}
+
+enum verdict check_rbl_client(struct check_ctx *ctx, const char *zone)
+{
+    char prefix[80];
+    if (dns_reverse_prefix(ctx->s->client.address, prefix, sizeof prefix) < 0)
+        return V_DUNNO;
+    return rbl_check(ctx, zone, prefix, "Client host", ctx->s->client.address);
+}
+
+/* The domain of an address ("" for none), without a trailing dot. */
+static const char *address_domain(const char *address, char *out, size_t size)
+{
+    const char *at = address ? strrchr(address, '@') : NULL;
+    snprintf(out, size, "%s", at ? at + 1 : "");
+    size_t len = strlen(out);
+    if (len && out[len - 1] == '.')
+        out[len - 1] = 0;
+    return out;
+}
+
+enum verdict check_rhsbl_client(struct check_ctx *ctx, const char *zone)
+{
+    const char *name = ctx->s->client.name;
+    if (strcmp(name, "unknown") == 0)
+        return V_DUNNO;
+    return rbl_check(ctx, zone, name, "Client host", name);
+}
+
+enum verdict check_rhsbl_reverse_client(struct check_ctx *ctx, const char *zone)
+{
+    const char *name = ctx->s->client.reverse_name;
+    if (!*name || strcmp(name, "unknown") == 0)
+        return V_DUNNO;
+    return rbl_check(ctx, zone, name, "Unverified Client host", name);
+}
+
+enum verdict check_rhsbl_helo(struct check_ctx *ctx, const char *zone)
+{
+    const char *helo = strbuf_str(&ctx->s->helo);
+    if (!*helo || *helo == '[')
+        return V_DUNNO;
+    return rbl_check(ctx, zone, helo, "Helo command", helo);
+}
+
+enum verdict check_rhsbl_sender(struct check_ctx *ctx, const char *zone)
+{
+    char domain[256];
+    address_domain(ctx->sender, domain, sizeof domain);
+    if (!*domain || *domain == '[')
+        return V_DUNNO;
+    return rbl_check(ctx, zone, domain, "Sender address", domain);
+}
+
+enum verdict check_rhsbl_recipient(struct check_ctx *ctx, const char *zone)
+{
+    char domain[256];
+    address_domain(ctx->recipient, domain, sizeof domain);
+    if (!*domain || *domain == '[')
+        return V_DUNNO;
+    return rbl_check(ctx, zone, domain, "Recipient address", domain);
 }

@@ -53,6 +53,13 @@ struct policy {
 /* policy_dns.c: the checks of the client's DNS names. */
 enum verdict check_unknown_client_hostname(struct check_ctx *ctx, const char *table);
 enum verdict check_unknown_reverse_client_hostname(struct check_ctx *ctx, const char *table);
+/* ... and the DNS block lists; `zone` is "domain[=filter]" */
+enum verdict check_rbl_client(struct check_ctx *ctx, const char *zone);
+enum verdict check_rhsbl_client(struct check_ctx *ctx, const char *zone);
+enum verdict check_rhsbl_reverse_client(struct check_ctx *ctx, const char *zone);
+enum verdict check_rhsbl_helo(struct check_ctx *ctx, const char *zone);
+enum verdict check_rhsbl_sender(struct check_ctx *ctx, const char *zone);
+enum verdict check_rhsbl_recipient(struct check_ctx *ctx, const char *zone);
 
 /* Set the reply "CODE X.Y.Z <what>: Subject rejected: text". */
 enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,

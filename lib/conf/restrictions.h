@@ -29,6 +29,12 @@ enum restriction_id {
     RESTRICT_REJECT_NON_FQDN_SENDER,
     RESTRICT_REJECT_UNAUTH_DESTINATION,
     RESTRICT_REJECT_UNAUTH_PIPELINING,
+    RESTRICT_REJECT_RBL_CLIENT,
+    RESTRICT_REJECT_RHSBL_CLIENT,
+    RESTRICT_REJECT_RHSBL_HELO,
+    RESTRICT_REJECT_RHSBL_RECIPIENT,
+    RESTRICT_REJECT_RHSBL_REVERSE_CLIENT,
+    RESTRICT_REJECT_RHSBL_SENDER,
     RESTRICT_REJECT_UNKNOWN_CLIENT_HOSTNAME,
     RESTRICT_REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME,
     RESTRICT_REJECT_UNLISTED_RECIPIENT,
@@ -40,7 +46,7 @@ enum restriction_id {
 struct restriction_name {
     const char *name;
     enum restriction_id id;     /* several names may share one (old spellings) */
-    int needs_table;            /* check_*_access type:table */
+    int needs_table;            /* check_*_access type:table, reject_rbl_client zone */
 };
 
 /* The implemented restriction of this name (any case), or NULL. */

@@ -254,29 +254,6 @@ void dns_answer_free(struct dns_answer *answer)
     answer->count = 0;
 }
 
-int dns_reverse_name(const char *addr, char *out, size_t size)
-{
-    unsigned char bytes[16];
-    size_t o = 0;
-    int n;
-    if (inet_pton(AF_INET, addr, bytes) == 1) {
-        n = snprintf(out, size, "%u.%u.%u.%u.in-addr.arpa",
-                     bytes[3], bytes[2], bytes[1], bytes[0]);
-        return n < 0 || (size_t)n >= size ? -1 : 0;
-    }
-    if (inet_pton(AF_INET6, addr, bytes) != 1 || size < 73)
-        return -1;
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--) {
-        out[o++] = hex[bytes[i] & 15];
-        out[o++] = '.';
-        out[o++] = hex[bytes[i] >> 4];
-        out[o++] = '.';
-    }
-    strcpy(out + o, "ip6.arpa");
-    return 0;
-}
-
 static const struct { enum dns_type type; const char *name; } type_names[] = {
     { DNS_T_A, "A" }, { DNS_T_AAAA, "AAAA" }, { DNS_T_MX, "MX" },
     { DNS_T_PTR, "PTR" }, { DNS_T_TXT, "TXT" },

@@ -55,6 +55,10 @@ void dns_lookup(const char *name, enum dns_type type, struct dns_answer *answer)
 /* The reverse name of an IPv4 or IPv6 address in text form
  * ("4.3.2.1.in-addr.arpa"); -1 when addr is not an address. */
 int dns_reverse_name(const char *addr, char *out, size_t size);
+/* The same without ".in-addr.arpa"/".ip6.arpa": what an RBL query puts
+ * before the zone ("4.3.2.1"); -1 when addr is not an address.  These two
+ * are in dnsname.c, which static programs can link. */
+int dns_reverse_prefix(const char *addr, char *out, size_t size);
 /* Release what a lookup left in answer. */
 void dns_answer_free(struct dns_answer *answer);
 /* The name of a record type ("MX"), for logs and the command line. */
