@@ -63,6 +63,14 @@ void child_add(pid_t pid, struct client *client);
 int child_remove(pid_t pid, struct client **client);
 /* Children alive. */
 size_t child_count(void);
+/* A client's open connections (0 for NULL), and its key. */
+unsigned client_connections(const struct client *client);
+const struct client_key *client_key_of(const struct client *client);
+/* Fairness at the process limit: the oldest child of the client with the
+ * most connections, when it has more than more_than; its connection is
+ * given back now (its end will not give it again) and the client stored
+ * in *victim.  The caller ends the child.  0 when no client has more. */
+pid_t child_evict(unsigned more_than, struct client **victim);
 /* Send sig to every child. */
 void child_signal_all(int sig);
 /* Free entries of clients with no connection and an expired window. */
@@ -79,6 +87,9 @@ void child_env_init(void);
  * the text's length. */
 size_t connection_env(const struct listener *l, int conn, const struct sockaddr *peer,
                       unsigned connections, char *buf, size_t buf_size);
+/* Give the programs started from now on stress=yes (config.h,
+ * CONFIG_STRESS_VARIABLE), or not. */
+void child_env_stress(int on);
 /* The environment for a connection's program / for the zygote. */
 char **child_environment(void);
 char **zygote_environment(void);
@@ -104,7 +115,10 @@ int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
                 unsigned connections, struct client *client);
 struct client *zygote_pending_pop(void);
 size_t zygote_pending(void);
-int zygote_descriptor(void);            /* -1 without -z */
+/* The zygote has ended: forget it and the connections it did not answer
+ * (their clients' counts are given back); zygote_start() makes a new one. */
+void zygote_lost(void);
+int zygote_descriptor(void);            /* -1 without -z, or while there is none */
 pid_t zygote_process(void);
 void spawn_free(void);
 

@@ -147,6 +147,19 @@ int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
     return 0;
 }
 
+void zygote_lost(void)
+{
+    if (zygote_fd >= 0)
+        close(zygote_fd);
+    zygote_fd = -1;
+    zygote_pid = 0;
+    while (pending_count) {
+        struct client *client = zygote_pending_pop();
+        if (client)
+            client_disconnect(client);
+    }
+}
+
 int zygote_descriptor(void)
 {
     return zygote_fd;

@@ -302,6 +302,7 @@ void command_loop(struct session *s)
             session_end(s, 0);
         }
         int bare_lf;
+        io_request_begin(s);
         if (!io_read_line(s, &line, (size_t)s->line_length_limit, &bare_lf))
             session_lost(s);
         if (bare_lf && s->bare_newline == 2) {

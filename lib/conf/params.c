@@ -142,7 +142,11 @@ static const struct param_def params[] = {
     BOOL("smtpd_helo_required", "no"),
     STR("smtpd_helo_restrictions", ""),
     INT("smtpd_junk_command_limit", "${stress?{1}:{100}}", 1, 1000000),
+    INT("smtpd_min_data_rate", "500", 1, 1000000000),
     STR("smtpd_null_access_lookup_key", "<>"),
+    STR("smtpd_per_record_deadline", ""),
+    BOOL("smtpd_per_request_deadline",
+         "${smtpd_per_record_deadline?{$smtpd_per_record_deadline}:{${stress?{yes}:{no}}}}"),
     INT("smtpd_recipient_limit", "1000", 1, 1000000000),
     STR("smtpd_recipient_restrictions", ""),
     BOOL("smtpd_reject_unlisted_recipient", "yes"),
@@ -151,6 +155,9 @@ static const struct param_def params[] = {
         "{permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}"),
     BOOL("smtpd_sasl_auth_enable", "no"),
     STR("smtpd_sender_restrictions", ""),
+    /* postern's own: a deadline for the whole session (Postfix has only the
+     * daemon_timeout watchdog, which is the default) */
+    TIME("smtpd_session_deadline", "${stress?{120s}:{$daemon_timeout}}", 's'),
     INT("smtpd_soft_error_limit", "10", 1, 1000000),
     TIME("smtpd_timeout", "${stress?{10}:{300}}s", 's'),
     STR("smtpd_tls_security_level", ""),
