@@ -284,11 +284,27 @@ static void handle_connection(struct loop_state *st, const struct listener *l, i
     }
     size_t room = s->process_limit < WAIT_MAX ? s->process_limit : WAIT_MAX;
     if (st->waiting_count >= room) {
-        refuse_busy(l, conn, peer);
-        close(conn);
-        if (client)
-            client_disconnect(client);
-        return;
+        /* a full room: the connection of the client with the most
+         * connections gets the 421, this one if none has more */
+        size_t most = 0;
+        for (size_t i = 1; i < st->waiting_count; i++)
+            if (client_connections(st->waiting[i].client)
+                > client_connections(st->waiting[most].client))
+                most = i;
+        struct waiting *w = &st->waiting[most];
+        if (!st->waiting_count
+            || client_connections(w->client) <= client_connections(client)) {
+            refuse_busy(l, conn, peer);
+            close(conn);
+            if (client)
+                client_disconnect(client);
+            return;
+        }
+        refuse_busy(w->listener, w->fd, (struct sockaddr *)&w->peer);
+        close(w->fd);
+        if (w->client)
+            client_disconnect(w->client);
+        waiting_remove(st, most);
     }
     struct waiting *w = &st->waiting[st->waiting_count++];
     w->fd = conn;
