@@ -94,6 +94,8 @@ r = inst.start()
 tap.is_(r.returncode, 0, "postern start") or tap.diag(r.stdout + r.stderr)
 svc = service_pid()
 tap.like(r.stdout, r"started the queue service \(pid %d\)" % (svc or -1), "it starts the queue service")
+# the test kills and replaces the service itself: no supervisor may restart it
+inst.stop_supervisor()
 tap.ok(os.path.exists(socket_path) and (os.stat(socket_path).st_mode & 0o777) == 0o600,
        "which listens on queue/public/queue, mode 0600 (the invoking user's)")
 r = inst.postern("status")

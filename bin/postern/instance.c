@@ -2,7 +2,9 @@
  * instance that any user can run without root or systemd (one directory
  * with its main.cf, queue, mailboxes and log; postern-instance(1)), and
  * starting and stopping its daemons in the background: the queue service
- * (queueservice.c), postern-qmgr and the SMTP listeners (listeners.c). */
+ * (queueservice.c), postern-qmgr (here) and the SMTP listeners
+ * (listeners.c), in the order of the table in supervise.c, whose
+ * supervisor keeps them running. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +28,7 @@
 #include "postern.h"
 #include "queuefile.h"
 #include "queueservice.h"
+#include "supervise.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -299,6 +302,9 @@ pid_t spawn_daemon(char *const argv[])
         msg_fatal_errno("fork");
     if (pid == 0) {
         setsid();
+        sigset_t none;              /* the supervisor blocks the signals it reads */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         int null = open("/dev/null", O_RDWR);
         int err = *maillog ? open(maillog, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0
@@ -417,8 +423,13 @@ static const char *log_destination(void)
     return *file ? file : "syslog (facility mail)";
 }
 
+int qmgr_running(void)
+{
+    return running_qmgr() != 0;
+}
+
 /* Start postern-qmgr in the background; 0, or 1 (with the reason). */
-static int start_qmgr(void)
+int qmgr_start(void)
 {
     pid_t pid = running_qmgr();
     if (pid) {
@@ -457,19 +468,11 @@ static int start_qmgr(void)
 int cmd_start(int argc, char **argv)
 {
     instance_options(argc, argv, "start");
-    /* the queue service first: qmgr's bounces and the first SMTP message
-     * already go through it */
-    int rc = queue_service_start();
-    if (rc == 0)
-        rc = start_qmgr();
-    /* then SMTP: postern-accept for each smtpd service of master.cf */
-    if (rc == 0)
-        rc = listeners_start(conf_str("daemon_directory"));
-    return rc;
+    return instance_start();
 }
 
 /* Stop postern-qmgr; 0, or 1 when it was not running or did not stop. */
-static int stop_qmgr(void)
+int qmgr_stop(void)
 {
     pid_t pid = running_qmgr();
     if (!pid) {
@@ -500,10 +503,7 @@ static int stop_qmgr(void)
 int cmd_stop(int argc, char **argv)
 {
     instance_options(argc, argv, "stop");
-    /* no new sessions first; those in progress finish and still queue */
-    int listeners_rc = listeners_stop();
-    int service_rc = queue_service_stop();
-    return stop_qmgr() | listeners_rc | service_rc;
+    return instance_stop();
 }
 
 /* The number of queue files (names not starting with '.') in a queue. */
@@ -541,6 +541,7 @@ int cmd_status(int argc, char **argv)
     printf("\n");
     int service_down = queue_service_status();
     int listeners_down = listeners_status();
+    supervisor_status();
     printf("log: %s\n", log_destination());
     return pid && !listeners_down && !service_down ? 0 : 1;
 }

@@ -237,6 +237,18 @@ int listeners_stop(void)
     return rc;
 }
 
+int listeners_running(void)
+{
+    struct master_table table;
+    smtpd_services(&table);
+    int all = 1;
+    if (table.count && programs_present(conf_str("daemon_directory")))
+        for (size_t i = 0; all && i < table.count; i++)
+            all = running_listener(&table.service[i]) != 0;
+    master_free(&table);
+    return all;
+}
+
 int listeners_status(void)
 {
     struct master_table table;

@@ -17,6 +17,12 @@ int cmd_stop(int argc, char **argv);    /* postfix stop */
 int cmd_status(int argc, char **argv);  /* postfix status */
 int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
 
+/* instance.c: postern-qmgr of the instance (a line of supervise.c's
+ * table): start it unless it runs (0, or 1 with the reason), stop it (1
+ * when it was not running or did not stop), 1 while it runs. */
+int qmgr_start(void);
+int qmgr_stop(void);
+int qmgr_running(void);
 /* instance.c: start argv as a daemon (own session, stderr to the log). */
 pid_t spawn_daemon(char *const argv[]);
 /* instance.c: 1 when pid is a live process (not a zombie). */

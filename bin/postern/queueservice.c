@@ -112,6 +112,11 @@ int queue_service_stop(void)
     return 1;
 }
 
+int queue_service_running(void)
+{
+    return running_service() != 0 || !service_present();
+}
+
 int queue_service_status(void)
 {
     pid_t pid = running_service();

@@ -45,6 +45,24 @@ class Instance:
         except (OSError, ValueError):
             return None
 
+    def supervisor_pid(self):
+        try:
+            return int(open(os.path.join(self.dir, "queue", "pid", "supervise.pid")).read())
+        except (OSError, ValueError):
+            return None
+
+    def stop_supervisor(self):
+        """End the supervisor only (its daemons stay), for a test that
+        kills or replaces a daemon and must not see it restarted."""
+        pid = self.supervisor_pid()
+        if not pid:
+            return
+        os.kill(pid, signal.SIGTERM)
+        end = time.time() + 30
+        while time.time() < end and os.path.exists(f"/proc/{pid}") \
+                and " Z " not in open(f"/proc/{pid}/stat").read():
+            time.sleep(0.02)
+
     def qmgr_pid(self):
         try:
             return int(open(os.path.join(self.dir, "queue", "pid", "qmgr.pid")).read())
@@ -94,15 +112,17 @@ class Instance:
 
 
 def kill_instance_daemon(directory):
-    """Kill the daemons of the instance in DIR: qmgr, the queue service and
-    the SMTP listeners (postern-accept; its zygote ends with it), as named
-    by DIR/queue/pid/*.pid, if their command lines name this instance
-    (never anything else)."""
+    """Kill the daemons of the instance in DIR: its supervisor first (so
+    that it restarts nothing), then qmgr, the queue service and the SMTP
+    listeners (postern-accept; its zygote ends with it), as named by
+    DIR/queue/pid/*.pid, if their command lines name this instance (never
+    anything else)."""
     piddir = os.path.join(directory, "queue", "pid")
     try:
         names = [n for n in os.listdir(piddir) if n.endswith(".pid")]
     except OSError:
         return
+    names.sort(key=lambda n: n != "supervise.pid")
     for name in names:
         try:
             pid = int(open(os.path.join(piddir, name)).read())
