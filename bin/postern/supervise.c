@@ -153,8 +153,11 @@ static void check_daemons(struct watch *w, int reset)
             if (reset)
                 w[i].backoff_ms = 0;
             w[i].retry_ms = now + w[i].backoff_ms;
-            msg_warn("%s is not running: restarting it %s%lld s", daemons[i].name,
-                     w[i].backoff_ms ? "in " : "now", w[i].backoff_ms / 1000);
+            if (w[i].backoff_ms)
+                msg_warn("%s is not running: restarting it in %lld s (it ran less than "
+                         "%d s)", daemons[i].name, w[i].backoff_ms / 1000, STABLE_MS / 1000);
+            else
+                msg_warn("%s is not running: restarting it now", daemons[i].name);
         } else if (reset) {
             w[i].retry_ms = now;
         }
