@@ -38,6 +38,7 @@
 #include "fdpass.h"
 #include "listenfds.h"
 #include "log.h"
+#include "privdrop.h"
 #include "queue.h"
 #include "queuefile.h"
 #include "strbuf.h"
@@ -376,7 +377,7 @@ static void serve_once(void)
     free(waiting);
 }
 
-void service_run(int listen_fd, mode_t socket_mode)
+void service_run(int listen_fd, mode_t socket_mode, uid_t uid, gid_t gid)
 {
     const char *queue_dir = conf_str("queue_directory");
     if (systemd_fds < 0 || systemd_fds > 1)
@@ -388,6 +389,16 @@ void service_run(int listen_fd, mode_t socket_mode)
     if (listen_fd < 0) {
         write_pid_file(queue_dir);
         listen_fd = bind_socket(queue_dir, socket_mode);
+    }
+    /* -u: started by root (`postern start`), which binds in a directory
+     * the service's user may not write; then that user for good */
+    if (uid != (uid_t)-1) {
+        struct strbuf err = STRBUF_INIT;
+        if ((service.socket_path && chown(service.socket_path, uid, gid) < 0)
+            || privileges_drop(uid, gid, &gid, 1, &err) < 0)
+            msg_fatal("queue service: cannot become uid %ld gid %ld: %s", (long)uid, (long)gid,
+                      err.len ? err.s : strerror(errno));
+        strbuf_free(&err);
     }
     int listening = 0;
     socklen_t len = sizeof listening;

@@ -26,6 +26,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "postern.h"
+#include "privdrop.h"
 #include "queuefile.h"
 #include "queueservice.h"
 #include "supervise.h"
@@ -174,8 +175,12 @@ int cmd_init(int argc, char **argv)
     strbuf_reset(&text);
     strbuf_printf(&text, "%s/maillog", dir);
     put_param(&cf, &overrides, "maillog_file", text.s);
-    put_param(&cf, &overrides, "mail_owner", pw->pw_name);
-    put_param(&cf, &overrides, "setgid_group", gr->gr_name);
+    /* the daemons run as the invoking user; root's run as the users of
+     * doc/privileges.md instead (postern start), so root keeps the defaults */
+    if (getuid() != 0) {
+        put_param(&cf, &overrides, "mail_owner", pw->pw_name);
+        put_param(&cf, &overrides, "setgid_group", gr->gr_name);
+    }
     put_param(&cf, &overrides, "myhostname", "localhost");
     put_param(&cf, &overrides, "mydomain", "localdomain");
     put_param(&cf, &overrides, "myorigin", "$myhostname");
@@ -293,7 +298,7 @@ static void pid_file_path(struct strbuf *out)
 
 /* Start argv as a daemon: its own session, stdin and stdout on /dev/null,
  * stderr into maillog_file (or /dev/null).  Returns its pid. */
-pid_t spawn_daemon(char *const argv[])
+pid_t spawn_daemon(char *const argv[], const struct run_as *as)
 {
     const char *maillog = conf_str("maillog_file");
     fflush(NULL);
@@ -314,6 +319,11 @@ pid_t spawn_daemon(char *const argv[])
             close(null);
         if (err > 2)
             close(err);
+        struct strbuf why = STRBUF_INIT;
+        if (as && privileges_drop(as->uid, as->gid, as->groups, as->group_count, &why) < 0) {
+            dprintf(2, "postern: cannot run %s as %s: %s\n", argv[0], as->user, why.s);
+            _exit(71);
+        }
         execv(argv[0], argv);
         _exit(127);
     }
@@ -441,7 +451,7 @@ int qmgr_start(void)
     if (access(qmgr.s, X_OK) < 0)
         msg_fatal_errno("cannot run %s", qmgr.s);
     char *args[] = {qmgr.s, "-c", (char *)config_dir(), NULL};
-    pid = spawn_daemon(args);
+    pid = spawn_daemon(args, instance_user(ROLE_QMGR));
     strbuf_free(&qmgr);
     for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
         int status;

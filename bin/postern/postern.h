@@ -23,8 +23,28 @@ int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
 int qmgr_start(void);
 int qmgr_stop(void);
 int qmgr_running(void);
-/* instance.c: start argv as a daemon (own session, stderr to the log). */
-pid_t spawn_daemon(char *const argv[]);
+/* users.c: who a daemon runs as when `postern start` runs as root. */
+enum daemon_role { ROLE_QMGR, ROLE_QUEUE_SERVICE, ROLE_SMTPD, ROLE_COUNT };
+struct run_as {
+    char user[64];
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[2];            /* supplementary */
+    size_t group_count;
+};
+/* As root: find and check mail_owner, setgid_group, smtpd_user and
+ * queue_service_user; 0, or 1 after saying what is wrong and how to fix
+ * it (root then refuses to start anything).  Anyone else: 0. */
+int instance_users_check(void);
+/* As root, after the check: the queue's owners, the pid files and the log
+ * made fit for those users.  0 or 1. */
+int instance_users_prepare(void);
+/* The user of a role, or NULL when the daemons run as the invoking user. */
+const struct run_as *instance_user(enum daemon_role role);
+
+/* instance.c: start argv as a daemon (own session, stderr to the log), as
+ * the user `as` says (NULL: as we are). */
+pid_t spawn_daemon(char *const argv[], const struct run_as *as);
 /* instance.c: 1 when pid is a live process (not a zombie). */
 int process_running(pid_t pid);
 /* instance.c: 1 when pid is live and its argv[0] (or script) names program. */

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "postern.h"
+#include "queuefile.h"
 #include "queueservice.h"
 #include "strbuf.h"
 
@@ -68,8 +69,16 @@ int queue_service_start(void)
     }
     struct strbuf program = STRBUF_INIT;
     strbuf_printf(&program, "%s/postern-queue", conf_str("daemon_directory"));
-    char *args[] = {program.s, "-S", "-c", (char *)config_dir(), NULL};
-    pid = spawn_daemon(args);
+    const struct run_as *as = instance_user(ROLE_QUEUE_SERVICE);
+    /* as root the service binds its socket and writes its pid file as
+     * root, then runs as its own user (-u); smtpd, another user, must
+     * reach the socket, as with the system unit */
+    char ids[64];
+    snprintf(ids, sizeof ids, "%ld:%ld", as ? (long)as->uid : 0L, as ? (long)as->gid : 0L);
+    char *args[] = {program.s, "-S", "-c", (char *)config_dir(), "-m", "0666", "-u", ids, NULL};
+    if (!as)
+        args[4] = NULL;
+    pid = spawn_daemon(args, NULL);
     strbuf_free(&program);
     const char *maillog = conf_str("maillog_file");
     for (long waited = 0; waited < SERVICE_START_MS; waited += 20) {
@@ -102,6 +111,17 @@ int queue_service_stop(void)
         msg_fatal_errno("kill %ld", (long)pid);
     for (long waited = 0; waited < SERVICE_STOP_MS; waited += 20) {
         if (!process_running(pid)) {
+            /* as queue_service_user it could not remove them: public/
+             * and pid/ are mail_owner's (root's instance) */
+            if (geteuid() == 0 && pid_file_value() == pid) {
+                struct strbuf path = STRBUF_INIT;
+                strbuf_printf(&path, "%s/%s", conf_str("queue_directory"), QUEUE_SERVICE);
+                (void)unlink(path.s);
+                strbuf_reset(&path);
+                pid_path(&path);
+                (void)unlink(path.s);
+                strbuf_free(&path);
+            }
             printf("postern: stopped the queue service (pid %ld)\n", (long)pid);
             return 0;
         }

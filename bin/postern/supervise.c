@@ -310,6 +310,9 @@ static int all_running(void)
 
 int instance_start(void)
 {
+    /* as root: each daemon as its own user, or nothing */
+    if (instance_users_check() || instance_users_prepare())
+        return 1;
     pid_t supervisor = supervisor_pid();
     if (supervisor) {
         /* one starter at a time: the supervisor starts what is down */

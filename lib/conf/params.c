@@ -114,6 +114,9 @@ static const struct param_def params[] = {
     STR("queue_directory", DEF_QUEUE_DIR),
     SIZE("queue_minfree", "0"),
     TIME("queue_run_delay", "300s", 's'),
+    /* postern's own: the user of the queue service (postern-queue -S) that
+     * `postern start` runs as root (doc/privileges.md) */
+    STR("queue_service_user", "postern-queue"),
     STR("recipient_delimiter", ""),
     INT("reject_code", "554", 400, 599),
     STR("relay_domains", "${{$compatibility_level} <level {2} ? {$mydestination} : {}}"),
@@ -161,6 +164,9 @@ static const struct param_def params[] = {
     INT("smtpd_soft_error_limit", "10", 1, 1000000),
     TIME("smtpd_timeout", "${stress?{10}:{300}}s", 's'),
     STR("smtpd_tls_security_level", ""),
+    /* postern's own: the user postern-accept and smtpd run as when `postern
+     * start` runs as root (units/: User postern-smtpd) */
+    STR("smtpd_user", "postern-smtpd"),
     BOOL("smtputf8_enable", "yes"),
     BOOL("soft_bounce", "no"),
     TIME("stale_lock_time", "500s", 's'),
