@@ -18,6 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
 from instance import Instance, missing_programs  # noqa: E402
+from smtpdtest import wait_for  # noqa: E402
 
 missing = missing_programs() + [p for p in ("postern-accept", "postern-smtpd")
                                 if not os.access(tap.prog(p), os.X_OK)]
@@ -52,15 +53,6 @@ def alive(pid):
         return False
 
 
-def wait_for(cond, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
 def accept_pidfile():
     names = [n for n in os.listdir(os.path.join(inst.dir, "queue", "pid"))
              if n.startswith("accept.")]
@@ -74,7 +66,7 @@ def deliver(rcpt, subject):
 
 def replaced(name, old):
     """Wait until the pid file `name` names a live process other than old."""
-    return wait_for(lambda: pidfile(name) not in (None, old) and alive(pidfile(name)))
+    return wait_for(lambda: pidfile(name) not in (None, old) and alive(pidfile(name)), 15)
 
 
 # ---- each daemon killed is restarted ----
@@ -149,7 +141,7 @@ t.join(10)
 tap.ok(len(results) > 10 and all(x == b"220" for x in results),
        f"connections while the zygote dies all get a banner ({len(results)}, "
        f"{len([x for x in results if x != b'220'])} without)")
-tap.ok(wait_for(lambda: len(re.findall(r"zygote \S+ started as pid", inst.log())) >= 3),
+tap.ok(wait_for(lambda: len(re.findall(r"zygote \S+ started as pid", inst.log())) >= 3, 15),
        "postern-accept started a new zygote")
 tap.is_(pidfile(accept_pidfile()), accept, "without being restarted itself")
 ok = True

@@ -143,8 +143,10 @@ static void peer_text(const struct listener *l, const struct sockaddr *peer, cha
     }
 }
 
-/* No slot for a connection: Postfix's postscreen reply and log line. */
-static void refuse_busy(const struct listener *l, int conn, const struct sockaddr *peer)
+/* No slot for a connection: Postfix's postscreen reply and log line; the
+ * connection is closed and given back. */
+static void refuse_busy(const struct listener *l, int conn, const struct sockaddr *peer,
+                        struct client *client)
 {
     static const char reply[] = "421 4.3.2 All server ports are busy\r\n";
     char ip[INET6_ADDRSTRLEN], port[8];
@@ -152,6 +154,9 @@ static void refuse_busy(const struct listener *l, int conn, const struct sockadd
     msg_info("NOQUEUE: reject: CONNECT from [%s]:%s: all server ports busy", ip, port);
     (void)send(conn, reply, sizeof reply - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(conn, SHUT_WR);
+    close(conn);
+    if (client)
+        client_disconnect(client);
 }
 
 /* Start the program on a connection (its client already counted). */
@@ -208,10 +213,7 @@ static void serve_waiting(struct loop_state *st)
             i++;
             continue;
         }
-        refuse_busy(w->listener, w->fd, (struct sockaddr *)&w->peer);
-        close(w->fd);
-        if (w->client)
-            client_disconnect(w->client);
+        refuse_busy(w->listener, w->fd, (struct sockaddr *)&w->peer, w->client);
         waiting_remove(st, i);
     }
 }
@@ -294,16 +296,10 @@ static void handle_connection(struct loop_state *st, const struct listener *l, i
         struct waiting *w = &st->waiting[most];
         if (!st->waiting_count
             || client_connections(w->client) <= client_connections(client)) {
-            refuse_busy(l, conn, peer);
-            close(conn);
-            if (client)
-                client_disconnect(client);
+            refuse_busy(l, conn, peer, client);
             return;
         }
-        refuse_busy(w->listener, w->fd, (struct sockaddr *)&w->peer);
-        close(w->fd);
-        if (w->client)
-            client_disconnect(w->client);
+        refuse_busy(w->listener, w->fd, (struct sockaddr *)&w->peer, w->client);
         waiting_remove(st, most);
     }
     struct waiting *w = &st->waiting[st->waiting_count++];

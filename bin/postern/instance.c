@@ -298,7 +298,7 @@ static void pid_file_path(struct strbuf *out)
 
 /* Start argv as a daemon: its own session, stdin and stdout on /dev/null,
  * stderr into maillog_file (or /dev/null).  Returns its pid. */
-pid_t spawn_daemon(char *const argv[], const struct run_as *as)
+pid_t fork_daemon(void)
 {
     const char *maillog = conf_str("maillog_file");
     fflush(NULL);
@@ -319,6 +319,14 @@ pid_t spawn_daemon(char *const argv[], const struct run_as *as)
             close(null);
         if (err > 2)
             close(err);
+    }
+    return pid;
+}
+
+pid_t spawn_daemon(char *const argv[], const struct run_as *as)
+{
+    pid_t pid = fork_daemon();
+    if (pid == 0) {
         struct strbuf why = STRBUF_INIT;
         if (as && privileges_drop(as->uid, as->gid, as->groups, as->group_count, &why) < 0) {
             dprintf(2, "postern: cannot run %s as %s: %s\n", argv[0], as->user, why.s);
@@ -328,6 +336,18 @@ pid_t spawn_daemon(char *const argv[], const struct run_as *as)
         _exit(127);
     }
     return pid;
+}
+
+int process_stop(pid_t pid, long timeout_ms)
+{
+    if (kill(pid, SIGTERM) < 0)
+        msg_fatal_errno("kill %ld", (long)pid);
+    for (long waited = 0; waited < timeout_ms; waited += 20) {
+        if (!process_running(pid))
+            return 1;
+        sleep_ms(20);
+    }
+    return !process_running(pid);
 }
 
 /* Read /proc/PID/NAME into buf (NUL-ended); the byte count, 0 when the
@@ -489,21 +509,16 @@ int qmgr_stop(void)
         fprintf(stderr, "postern: not running\n");
         return 1;
     }
-    if (kill(pid, SIGTERM) < 0)
-        msg_fatal_errno("kill %ld", (long)pid);
-    for (long waited = 0; waited < STOP_TIMEOUT_MS; waited += 50) {
-        if (!process_running(pid)) {
-            /* qmgr removes its pid file at a clean stop; a kill leaves it */
-            if (pid_file_value() == pid) {
-                struct strbuf path = STRBUF_INIT;
-                pid_file_path(&path);
-                unlink(path.s);
-                strbuf_free(&path);
-            }
-            printf("postern: stopped (pid %ld)\n", (long)pid);
-            return 0;
+    if (process_stop(pid, STOP_TIMEOUT_MS)) {
+        /* qmgr removes its pid file at a clean stop; a kill leaves it */
+        if (pid_file_value() == pid) {
+            struct strbuf path = STRBUF_INIT;
+            pid_file_path(&path);
+            unlink(path.s);
+            strbuf_free(&path);
         }
-        sleep_ms(50);
+        printf("postern: stopped (pid %ld)\n", (long)pid);
+        return 0;
     }
     msg_error("postern-qmgr (pid %ld) did not stop within %d seconds",
               (long)pid, STOP_TIMEOUT_MS / 1000);

@@ -45,6 +45,11 @@ const struct run_as *instance_user(enum daemon_role role);
 /* instance.c: start argv as a daemon (own session, stderr to the log), as
  * the user `as` says (NULL: as we are). */
 pid_t spawn_daemon(char *const argv[], const struct run_as *as);
+/* instance.c: fork a daemon: in the child (0 returned) its own session, no
+ * blocked signals, stdin and stdout on /dev/null, stderr into maillog_file. */
+pid_t fork_daemon(void);
+/* instance.c: SIGTERM to pid, then wait up to timeout_ms; 1 when it ended. */
+int process_stop(pid_t pid, long timeout_ms);
 /* instance.c: 1 when pid is a live process (not a zombie). */
 int process_running(pid_t pid);
 /* instance.c: 1 when pid is live and its argv[0] (or script) names program. */

@@ -107,25 +107,20 @@ int queue_service_stop(void)
     pid_t pid = running_service();
     if (!pid)
         return 0;
-    if (kill(pid, SIGTERM) < 0)
-        msg_fatal_errno("kill %ld", (long)pid);
-    for (long waited = 0; waited < SERVICE_STOP_MS; waited += 20) {
-        if (!process_running(pid)) {
-            /* as queue_service_user it could not remove them: public/
-             * and pid/ are mail_owner's (root's instance) */
-            if (geteuid() == 0 && pid_file_value() == pid) {
-                struct strbuf path = STRBUF_INIT;
-                strbuf_printf(&path, "%s/%s", conf_str("queue_directory"), QUEUE_SERVICE);
-                (void)unlink(path.s);
-                strbuf_reset(&path);
-                pid_path(&path);
-                (void)unlink(path.s);
-                strbuf_free(&path);
-            }
-            printf("postern: stopped the queue service (pid %ld)\n", (long)pid);
-            return 0;
+    if (process_stop(pid, SERVICE_STOP_MS)) {
+        /* as queue_service_user it could not remove them: public/ and pid/
+         * are mail_owner's (root's instance) */
+        if (geteuid() == 0 && pid_file_value() == pid) {
+            struct strbuf path = STRBUF_INIT;
+            strbuf_printf(&path, "%s/%s", conf_str("queue_directory"), QUEUE_SERVICE);
+            (void)unlink(path.s);
+            strbuf_reset(&path);
+            pid_path(&path);
+            (void)unlink(path.s);
+            strbuf_free(&path);
         }
-        sleep_ms(20);
+        printf("postern: stopped the queue service (pid %ld)\n", (long)pid);
+        return 0;
     }
     msg_error("the queue service (pid %ld) did not stop within %d seconds", (long)pid,
               SERVICE_STOP_MS / 1000);

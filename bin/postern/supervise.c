@@ -231,21 +231,8 @@ static int supervisor_start(void)
     struct strbuf path = STRBUF_INIT, text = STRBUF_INIT;
     pid_dir_file(&path, "supervise.pid");
     const char *maillog = conf_str("maillog_file");
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        msg_fatal_errno("fork");
+    pid_t pid = fork_daemon();
     if (pid == 0) {
-        setsid();
-        int null = open("/dev/null", O_RDWR);
-        int err = *maillog ? open(maillog, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
-        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0
-            || dup2(err >= 0 ? err : null, 2) < 0)
-            _exit(75);
-        if (null > 2)
-            close(null);
-        if (err > 2)
-            close(err);
         log_open("supervise", 0);
         log_configure(conf_str("syslog_name"), conf_str("syslog_facility"), maillog);
         strbuf_printf(&text, "%ld\n", (long)getpid());
@@ -283,14 +270,9 @@ static int supervisor_stop(void)
     pid_t pid = supervisor_pid();
     if (!pid)
         return 0;
-    if (kill(pid, SIGTERM) < 0)
-        msg_fatal_errno("kill %ld", (long)pid);
-    for (long waited = 0; waited < STOP_WAIT_MS; waited += 20) {
-        if (!process_running(pid)) {
-            printf("postern: stopped the supervisor (pid %ld)\n", (long)pid);
-            return 0;
-        }
-        sleep_ms(20);
+    if (process_stop(pid, STOP_WAIT_MS)) {
+        printf("postern: stopped the supervisor (pid %ld)\n", (long)pid);
+        return 0;
     }
     msg_error("the supervisor (pid %ld) did not stop within %d seconds", (long)pid,
               STOP_WAIT_MS / 1000);
