@@ -219,10 +219,12 @@ void pool_shutdown(void);
 
 /* status.c: a recipient's outcome, logged as Postfix does */
 enum outcome { OUTCOME_SENT, OUTCOME_DEFERRED, OUTCOME_BOUNCED };
-/* Log a recipient's outcome and record it in the queue file. */
-void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outcome,
-                       const char *relay, const struct timeval *handoff,
-                       const char *dsn, const char *text);
+/* Log a recipient's outcome and record it in the queue file.  agent is
+ * the Postfix daemon whose line it is ("virtual", "error", ...; NULL:
+ * qmgr), agent_pid the pid of the runner that decided it, or 0. */
+void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_pid,
+                       size_t index, enum outcome outcome, const char *relay,
+                       const struct timeval *handoff, const char *dsn, const char *text);
 /* Split "X.Y.Z text" into dsn and text; fallback dsn when there is none. */
 void split_dsn(const char *status, const char *fallback, struct strbuf *dsn,
                struct strbuf *text);

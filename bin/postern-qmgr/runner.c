@@ -72,12 +72,18 @@ int high_fd(int fd)
     return moved;
 }
 
+/* The pid of the runner that serves a job (for its log lines). */
+static long job_pid(const struct qmgr_job *job)
+{
+    return job->runner ? (long)job->runner->pid : (long)job->pid;
+}
+
 /* Defer every recipient of a job that could not run. */
 static void job_fail(struct qmgr_job *job, const char *status)
 {
     for (size_t k = 0; k < job->rcpt_count; k++)
-        recipient_outcome(job->msg, job->rcpt[k], OUTCOME_DEFERRED, "none", NULL,
-                          "4.3.0", status);
+        recipient_outcome(job->msg, job->dest->transport->name, 0, job->rcpt[k],
+                          OUTCOME_DEFERRED, "none", NULL, "4.3.0", status);
 }
 
 pid_t runner_spawn(const char *program, const char *mode,
@@ -323,15 +329,16 @@ static void delivery_done(struct qmgr_job *job)
             rec = "Z4.3.0 delivery agent protocol error";
         }
         split_dsn(rec + 1, fallback, &dsn, &text);
-        recipient_outcome(msg, job->rcpt[k], outcome, strbuf_str(&relay), &job->handoff,
-                          strbuf_str(&dsn), strbuf_str(&text));
+        recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k], outcome,
+                          strbuf_str(&relay), &job->handoff, strbuf_str(&dsn), strbuf_str(&text));
         k++;
     }
     if (k < job->rcpt_count) {
         missing_reason(job, &why);
         for (; k < job->rcpt_count; k++)
-            recipient_outcome(msg, job->rcpt[k], OUTCOME_DEFERRED, strbuf_str(&relay),
-                              &job->handoff, "4.3.0", strbuf_str(&why));
+            recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k],
+                              OUTCOME_DEFERRED, strbuf_str(&relay), &job->handoff, "4.3.0",
+                              strbuf_str(&why));
     }
     strbuf_free(&dsn);
     strbuf_free(&text);

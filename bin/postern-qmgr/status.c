@@ -70,9 +70,9 @@ static double elapsed(const struct timeval *a, const struct timeval *b)
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_usec - a->tv_usec) / 1e6;
 }
 
-void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outcome,
-                       const char *relay, const struct timeval *handoff,
-                       const char *dsn, const char *text)
+void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_pid,
+                       size_t index, enum outcome outcome, const char *relay,
+                       const struct timeval *handoff, const char *dsn, const char *text)
 {
     struct queue_recipient *r = &msg->qf.rcpt[index];
     char soft_dsn[32];
@@ -102,7 +102,7 @@ void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outc
     static const char *const names[] = {"sent", "deferred", "bounced"};
     strbuf_printf(&line, ", dsn=%s, status=%s (%s)", dsn, names[outcome],
                   strbuf_str(&clean_text));
-    msg_info("%s", strbuf_str(&line));
+    msg_info_as(NULL, agent, agent_pid, "%s", strbuf_str(&line));  /* Postfix's agent logs it */
 
     if (outcome == OUTCOME_SENT) {
         if (queue_file_set_status(msg->fd, r, RCPT_DONE) != 0)

@@ -55,6 +55,8 @@ struct envelope {
     struct strlist rcpt_records;            /* "T..." and "P..." in order */
     size_t rcpt_count;
     long uid_index;                         /* the uid attribute in attrs, or -1 */
+    long log_client_index;                  /* the log_client attribute, or -1 */
+    long log_pid;                           /* log_pid: the submitting smtpd, or 0 */
     int local;                              /* origin=local */
 };
 
@@ -349,6 +351,10 @@ static void read_envelope(struct envelope *env)
             strlist_add(&env->attrs, value);
             if (strncmp(value, "uid=", 4) == 0)
                 env->uid_index = (long)env->attrs.count - 1;
+            else if (strncmp(value, "log_client=", 11) == 0)
+                env->log_client_index = (long)env->attrs.count - 1;
+            else if (strncmp(value, "log_pid=", 8) == 0)
+                env->log_pid = strtol(value + 8, NULL, 10);
             else if (strcmp(value, "origin=local") == 0)
                 env->local = 1;
             last_was_rcpt = 0;
@@ -467,7 +473,7 @@ void inject_run(void)
     struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
                         .minfree = conf_size("queue_minfree"),
                         .next_space_check = SPACE_CHECK_STEP};
-    struct envelope env = {.uid_index = -1};
+    struct envelope env = {.uid_index = -1, .log_client_index = -1};
 
     struct strbuf err = STRBUF_INIT;
     if (queue_writer_open(&writer, queue_dir, &err) < 0)
@@ -487,18 +493,33 @@ void inject_run(void)
         write_failed(strbuf_str(&err), errno, 1);
     alarm(0);
 
-    status('K', writer.id);
-    queue_trigger(queue_dir, 'A');
-
+    /* The lines Postfix's smtpd or pickup, then cleanup, log for a new
+     * message, written before qmgr can hear of it (log tools such as
+     * pflogsumm count a message received only when these come before
+     * qmgr's "from=" line). */
     struct strbuf printable = STRBUF_INIT, sender = STRBUF_INIT;
-    if (env.local && env.uid_index >= 0) {  /* as Postfix's pickup logs local mail */
+    if (env.local && env.uid_index >= 0) {
         const char *uid = env.attrs.item[env.uid_index] + 4;
-        msg_info("%s: uid=%s from=<%s>", writer.id, log_printable(&printable, uid, 32),
-                 log_printable(&sender, env.sender, 0));
+        msg_info_as(NULL, "pickup", 0, "%s: uid=%s from=<%s>", writer.id,
+                    log_printable(&printable, uid, 32), log_printable(&sender, env.sender, 0));
+        strbuf_reset(&printable);
+    } else if (env.log_client_index >= 0) {
+        const char *client = env.attrs.item[env.log_client_index] + strlen("log_client=");
+        /* an untrusted caller may claim anything: its real uid goes along
+         * (after a comma, where Postfix's tools expect more fields) */
+        char caller[40] = "";
+        if (record_caller)
+            snprintf(caller, sizeof caller, ", uid=%lu", (unsigned long)caller_uid);
+        msg_info_as("smtpd", "smtpd", env.log_pid, "%s: client=%s%s", writer.id,
+                    log_printable(&printable, client, 300), caller);
         strbuf_reset(&printable);
     }
     msg_info("%s: message-id=%s", writer.id,
              m.message_id.len ? log_printable(&printable, strbuf_str(&m.message_id), 0) : "<>");
+
+    status('K', writer.id);
+    queue_trigger(queue_dir, 'A');
+
     strbuf_free(&printable);
     strbuf_free(&sender);
     strbuf_free(&err);

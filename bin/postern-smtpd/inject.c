@@ -222,6 +222,7 @@ static void build_envelope(struct session *s, struct envelope *env)
         record_putf(&attrs, 'A', "helo_name=%s", helo);
     record_putf(&attrs, 'A', "protocol=%s", f->set && f->protocol[0] ? f->protocol : s->protocol);
     record_putf(&attrs, 'A', "log_client=%s[%s]", name, address);
+    record_putf(&attrs, 'A', "log_pid=%ld", (long)getpid());
     add_records(env, &attrs);
     strbuf_free(&attrs);
 }
@@ -286,7 +287,8 @@ int inject_finish(struct session *s, struct injection *inj, int size_exceeded)
     if (type == 'K' && code == 0 && *value) {
         struct strbuf printable = STRBUF_INIT;
         log_printable(&printable, value, 64);
-        msg_info("%s: client=%s", strbuf_str(&printable), s->client.namaddr);
+        /* the queue logged "ID: client=..." for us (log_client, log_pid),
+         * before qmgr could log "from=" (doc/logging.md) */
         reply(s, "250 2.0.0 Ok: queued as %s", strbuf_str(&printable));
         strbuf_free(&printable);
         accepted = 1;
