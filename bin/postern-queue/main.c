@@ -81,7 +81,7 @@ static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-queue [-c DIR] [-o name=value]... [-v]\n"
             "  message on fd 0, envelope records on fd 1, status on fd 3\n"
-            "       postern-queue -S [-m MODE] [-u UID:GID] [-c DIR] [-o name=value]... [-v]\n"
+            "       postern-queue -S [-m MODE] [-u UID:GID] [-t UID] [-c DIR] [-o name=value]... [-v]\n"
             "  the queue service on queue_directory/public/queue\n");
     exit(EXIT_INTERNAL);
 }
@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     const char *chosen_dir = NULL;
     struct strlist overrides = STRLIST_INIT;
     int opt;
-    while ((opt = getopt(argc, argv, "c:m:o:Su:v")) != -1) {
+    while ((opt = getopt(argc, argv, "c:m:o:St:u:v")) != -1) {
         if (opt == 'c') {
             chosen_dir = optarg;
         } else if (opt == 'o') {
@@ -131,6 +131,12 @@ int main(int argc, char **argv)
             if (*end || end == optarg || mode < 0 || mode > 0777)
                 usage();
             socket_mode = (mode_t)mode;
+        } else if (opt == 't' && service) {
+            char *end;
+            long trusted = strtol(optarg, &end, 10);
+            if (end == optarg || *end || trusted < 1)
+                usage();
+            service_trust((uid_t)trusted);
         } else if (opt == 'u' && service) {
             /* numbers: a static program looks no name up */
             char *end;

@@ -68,7 +68,13 @@ static struct {
     struct slot *slots;
     size_t limit, used;
     int stopping;
-} service = {.listen_fd = -1, .signal_fd = -1, .pid_fd = -1};
+    uid_t trusted_uid;              /* -t: smtpd's user, trusted as our own */
+} service = {.listen_fd = -1, .signal_fd = -1, .pid_fd = -1, .trusted_uid = (uid_t)-1};
+
+void service_trust(uid_t uid)
+{
+    service.trusted_uid = uid;
+}
 
 #define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
 
@@ -164,7 +170,9 @@ static void stop_listening(void)
     if (service.stopping)
         return;
     service.stopping = 1;
-    if (service.bound && unlink(service.socket_path) < 0 && errno != ENOENT)
+    /* EACCES: run by root as another user (-u), in a directory that is
+     * not ours; whoever started us removes it (postern stop) */
+    if (service.bound && unlink(service.socket_path) < 0 && errno != ENOENT && errno != EACCES)
         msg_warn_errno("remove %s", service.socket_path);
 }
 
@@ -268,7 +276,7 @@ static _Noreturn void run_child(struct slot *self, int fds[3], int count, pid_t 
         _exit(EXIT_INTERNAL);
     for (int i = 0; i < count; i++)
         close(fds[i]);
-    if (self->uid != 0 && self->uid != geteuid())
+    if (self->uid != 0 && self->uid != geteuid() && self->uid != service.trusted_uid)
         inject_record_caller(self->uid);
     inject_run();
 }
@@ -433,7 +441,7 @@ void service_run(int listen_fd, mode_t socket_mode, uid_t uid, gid_t gid)
             service.listen_fd = -1;
         }
     }
-    if (service.pid_fd >= 0 && unlink(service.pid_path) < 0)
+    if (service.pid_fd >= 0 && unlink(service.pid_path) < 0 && errno != EACCES)
         msg_warn_errno("remove %s", service.pid_path);
     msg_info("queue service: stopped");
     exit(0);

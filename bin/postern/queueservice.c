@@ -73,9 +73,13 @@ int queue_service_start(void)
     /* as root the service binds its socket and writes its pid file as
      * root, then runs as its own user (-u); smtpd, another user, must
      * reach the socket, as with the system unit */
-    char ids[64];
+    const struct run_as *smtpd = instance_user(ROLE_SMTPD);
+    char ids[64], trusted[32];
     snprintf(ids, sizeof ids, "%ld:%ld", as ? (long)as->uid : 0L, as ? (long)as->gid : 0L);
-    char *args[] = {program.s, "-S", "-c", (char *)config_dir(), "-m", "0666", "-u", ids, NULL};
+    snprintf(trusted, sizeof trusted, "%ld", smtpd ? (long)smtpd->uid : 0L);
+    /* smtpd's client attributes are its own, not a local user's claim */
+    char *args[] = {program.s, "-S", "-c", (char *)config_dir(), "-m", "0666", "-u", ids,
+                    "-t", trusted, NULL};
     if (!as)
         args[4] = NULL;
     pid = spawn_daemon(args, NULL);
