@@ -109,14 +109,27 @@ void spawn_init(void);
 pid_t spawn_program(const struct accept_settings *settings, const struct listener *l,
                     int conn, const struct sockaddr *peer, unsigned connections);
 /* -z: start the zygote; pass it a connection (0, or -1 logged); the client
- * of the oldest connection it has not answered; how many it has not. */
+ * of the oldest connection it has not answered (its descriptor closed); how
+ * many it has not. */
 void zygote_start(const struct accept_settings *settings);
 int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
                 unsigned connections, struct client *client);
 struct client *zygote_pending_pop(void);
 size_t zygote_pending(void);
-/* The zygote has ended: forget it and the connections it did not answer
- * (their clients' counts are given back); zygote_start() makes a new one. */
+/* A connection passed to the zygote and not yet answered: our own
+ * descriptor of it (listener NULL: /dev/null, nothing to serve again). */
+struct pending_connection {
+    struct client *client;
+    int fd;
+    const struct listener *listener;
+    struct sockaddr_storage peer;
+    unsigned count;
+};
+/* The oldest of them, taken out of the list (the caller closes its fd);
+ * 0 when there is none. */
+int zygote_pending_take(struct pending_connection *out);
+/* The zygote has ended: forget it (zygote_start() makes a new one); the
+ * connections it did not answer are still to be taken. */
 void zygote_lost(void);
 int zygote_descriptor(void);            /* -1 without -z, or while there is none */
 pid_t zygote_process(void);

@@ -23,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -159,6 +162,8 @@ static void refuse_busy(const struct listener *l, int conn, const struct sockadd
         client_disconnect(client);
 }
 
+static void zygote_ended(struct loop_state *st, const char *how);
+
 /* Start the program on a connection (its client already counted). */
 static void start_session(struct loop_state *st, const struct listener *l, int conn,
                           const struct sockaddr *peer, unsigned count, struct client *client)
@@ -167,11 +172,13 @@ static void start_session(struct loop_state *st, const struct listener *l, int c
      * the last 1000 seconds, at its process limit get stress=yes */
     child_env_stress(monotonic_seconds() < st->stress_until);
     if (zygote_descriptor() >= 0) {
-        int rc = zygote_pass(l, conn, peer, count, client);
-        close(conn);
-        if (rc < 0 && client)
-            client_disconnect(client);
-        return;
+        if (zygote_pass(l, conn, peer, count, client) == 0) {
+            close(conn);
+            return;
+        }
+        /* its socket is gone: it died, and this connection is served
+         * without it, as those it had not answered */
+        zygote_ended(st, "cannot be reached");
     }
     pid_t pid = spawn_program(st->settings, l, conn, peer, count);
     close(conn);
@@ -354,17 +361,40 @@ static void child_ended(struct loop_state *st, pid_t pid, int status)
                  WEXITSTATUS(status));
 }
 
+/* 1 when something has already written to the connection: a child the
+ * zygote forked just before it died (and could not report). */
+static int connection_answered(int fd)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0)
+        return info.tcpi_bytes_sent > 0 || info.tcpi_bytes_acked > 1;
+    int queued = 0;
+    return ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0;
+}
+
 /* The zygote has ended (or closed its socket): its sessions go on (they
  * are reparented to us, the subreaper, and reaped here), the connections it
- * did not answer are lost; a new zygote starts at once, or after a backoff
+ * did not answer are served again; a new zygote starts at once, or after a backoff
  * when the last one died young.  Meanwhile each connection gets a program
  * of its own (spawn_program), so the port never closes. */
 static void zygote_ended(struct loop_state *st, const char *how)
 {
     time_t now = monotonic_ms();
-    msg_warn("zygote %s pid %ld %s; %zu connection(s) it had not answered are lost",
-             st->settings->program, (long)zygote_process(), how, zygote_pending());
+    msg_warn("zygote %s pid %ld %s; serving the %zu connection(s) it had not answered "
+             "again", st->settings->program, (long)zygote_process(), how, zygote_pending());
     zygote_lost();
+    struct pending_connection c;
+    while (zygote_pending_take(&c)) {
+        if (c.listener && !connection_answered(c.fd)) {
+            start_session(st, c.listener, c.fd, (struct sockaddr *)&c.peer, c.count, c.client);
+            continue;
+        }
+        close(c.fd);
+        if (c.client)
+            client_disconnect(c.client);
+    }
     if (now - st->zygote_started_ms >= ZYGOTE_STABLE_MS)
         st->zygote_backoff_ms = 0;
     else
@@ -429,10 +459,8 @@ static void read_zygote(struct loop_state *st)
             return;
         }
     }
-    if (rc == 0)
+    if (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
         zygote_ended(st, "closed its socket");
-    else if (errno != EAGAIN && errno != EWOULDBLOCK)
-        zygote_ended(st, "could not be read");
 }
 
 /* Read the signals that arrived; returns 1 when the loop must end. */
