@@ -175,7 +175,7 @@ static void decide(struct qmgr_message *msg, size_t i, const char *agent,
                    enum outcome outcome, const char *status, const char *fallback_dsn)
 {
     struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
-    split_dsn(status, fallback_dsn, &dsn, &text);
+    dsn_split(status, fallback_dsn, &dsn, &text);
     recipient_outcome(msg, agent, 0, i, outcome, "none", NULL, strbuf_str(&dsn), strbuf_str(&text));
     strbuf_free(&dsn);
     strbuf_free(&text);
@@ -195,6 +195,10 @@ void schedule_message(struct qmgr_message *msg)
             decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
             continue;
         }
+        /* the runner gets, and the log names, the address routing led to
+         * (Postfix's qmgr too), so that qmgr delivers where smtpd checked */
+        free(r->routed);
+        r->routed = res.rerouted ? xstrdup(strbuf_str(&res.address)) : NULL;
         const char *transport = strbuf_str(&res.transport);
         const char *nexthop = strbuf_str(&res.nexthop);
         if (strcmp(transport, "error") == 0) {
@@ -228,7 +232,7 @@ void schedule_message(struct qmgr_message *msg)
         /* With one recipient per delivery, Postfix makes the recipient the
          * destination: the concurrency limit is then per recipient. */
         struct qmgr_destination *d = destination_find(
-            t, t->recipient_limit == 1 ? r->address : nexthop, nexthop);
+            t, t->recipient_limit == 1 ? (r->routed ? r->routed : r->address) : nexthop, nexthop);
         struct qmgr_job *job = NULL;
         for (size_t j = 0; j < open_count; j++)
             if (open_jobs[j]->dest == d && open_jobs[j]->rcpt_count < (size_t)t->recipient_limit)

@@ -41,7 +41,7 @@ _Noreturn void session_end(struct session *s, int status)
     msg_info("disconnect from %s%s", s->client.namaddr, strbuf_str(&line));
     strbuf_free(&line);
     if (s->injection)
-        inject_abort(s->injection);
+        submit_abort(s->injection);
     exit(status);
 }
 
@@ -85,7 +85,7 @@ void transaction_reset(struct session *s)
 {
     struct transaction *tx = &s->tx;
     if (s->injection) {
-        inject_abort(s->injection);
+        submit_abort(s->injection);
         s->injection = NULL;
     }
     tx->active = 0;

@@ -1,8 +1,8 @@
 /* instance.c - `postern init|start|stop|status`: a self-contained
  * instance that any user can run without root or systemd (one directory
  * with its main.cf, queue, mailboxes and log; postern-instance(1)), and
- * starting and stopping its daemons in the background: the queue service
- * (queueservice.c), postern-qmgr (here) and the SMTP listeners
+ * starting and stopping its daemons in the background: the lookup and
+ * queue services (services.c), postern-qmgr (here) and the SMTP listeners
  * (listeners.c), in the order of the table in supervise.c, whose
  * supervisor keeps them running. */
 #include <dirent.h>
@@ -28,7 +28,7 @@
 #include "postern.h"
 #include "privdrop.h"
 #include "queuefile.h"
-#include "queueservice.h"
+#include "services.h"
 #include "supervise.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -564,7 +564,7 @@ int cmd_status(int argc, char **argv)
     for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++)
         printf("%s %s %ld", i ? "," : "", queues[i], count_queue(queues[i]));
     printf("\n");
-    int service_down = queue_service_status();
+    int service_down = services_status();
     int listeners_down = listeners_status();
     supervisor_status();
     printf("log: %s\n", log_destination());

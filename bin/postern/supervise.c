@@ -28,7 +28,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "postern.h"
-#include "queueservice.h"
+#include "services.h"
 #include "strbuf.h"
 #include "supervise.h"
 
@@ -39,21 +39,40 @@
 #define START_WAIT_MS       30000   /* `postern start` waiting for the supervisor */
 #define STOP_WAIT_MS        35000   /* the supervisor may be inside a start */
 
-/* SMTP: the listeners of master.cf, with the programs of daemon_directory. */
-static int smtp_start(void)
+/* qmgr and SMTP in the table's form (the index is unused). */
+static int qmgr_start_one(size_t i) { (void)i; return qmgr_start(); }
+static int qmgr_stop_one(size_t i) { (void)i; return qmgr_stop(); }
+static int qmgr_running_one(size_t i) { (void)i; return qmgr_running(); }
+static int smtp_start_one(size_t i) { (void)i; return listeners_start(conf_str("daemon_directory")); }
+static int smtp_stop_one(size_t i) { (void)i; return listeners_stop(); }
+static int smtp_running_one(size_t i) { (void)i; return listeners_running(); }
+
+#define DAEMON_MAX 16
+static struct daemon daemons[DAEMON_MAX];
+static size_t daemon_count;
+
+/* Append one daemon to the table. */
+static void add_daemon(const char *name, int (*start)(size_t), int (*running)(size_t),
+                       int (*stop)(size_t), size_t which)
 {
-    return listeners_start(conf_str("daemon_directory"));
+    if (daemon_count == DAEMON_MAX)
+        msg_fatal("supervise.c: more than %d daemons", DAEMON_MAX);
+    daemons[daemon_count++] = (struct daemon){name, start, running, stop, which};
 }
 
 /* The daemons, started in this order and stopped in the reverse: the
- * queue service first (qmgr's bounces and the first SMTP message already
- * go through it), SMTP last. */
-static const struct daemon daemons[] = {
-    {"queue service", queue_service_start, queue_service_running, queue_service_stop},
-    {"qmgr", qmgr_start, qmgr_running, qmgr_stop},
-    {"smtp", smtp_start, listeners_running, listeners_stop},
-};
-#define DAEMON_COUNT (sizeof daemons / sizeof daemons[0])
+ * services behind unix sockets first (services.c: qmgr's bounces and the
+ * first SMTP message already go through them), then qmgr, SMTP last.  A
+ * daemon of another kind is one more add_daemon() line. */
+static void daemons_init(void)
+{
+    if (daemon_count)
+        return;
+    for (size_t i = 0; i < services_count(); i++)
+        add_daemon(service_name(i), service_start_nth, service_running_nth, service_stop_nth, i);
+    add_daemon("qmgr", qmgr_start_one, qmgr_running_one, qmgr_stop_one, 0);
+    add_daemon("smtp", smtp_start_one, smtp_running_one, smtp_stop_one, 0);
+}
 
 /* queue_directory/pid/NAME */
 static void pid_dir_file(struct strbuf *out, const char *name)
@@ -106,7 +125,7 @@ static void write_status(const struct watch *w)
     struct strbuf path = STRBUF_INIT, tmp = STRBUF_INIT, text = STRBUF_INIT;
     pid_dir_file(&path, "supervise.status");
     strbuf_printf(&tmp, "%s.tmp", path.s);
-    for (size_t i = 0; i < DAEMON_COUNT; i++)
+    for (size_t i = 0; i < daemon_count; i++)
         if (w[i].restarts)
             strbuf_printf(&text, "%s\t%u\t%lld\n", daemons[i].name, w[i].restarts,
                           (long long)w[i].last_restart);
@@ -136,10 +155,10 @@ static void reap(void)
 static void check_daemons(struct watch *w, int reset)
 {
     long long now = monotonic_ms();
-    for (size_t i = 0; i < DAEMON_COUNT; i++) {
+    for (size_t i = 0; i < daemon_count; i++) {
         if (reset)
             w[i].backoff_ms = 0;
-        if (daemons[i].running()) {
+        if (daemons[i].running(daemons[i].which)) {
             w[i].retry_ms = 0;
             continue;
         }
@@ -163,7 +182,7 @@ static void check_daemons(struct watch *w, int reset)
         }
         if (now < w[i].retry_ms)
             continue;
-        int rc = daemons[i].start();
+        int rc = daemons[i].start(daemons[i].which);
         w[i].restarts++;
         w[i].last_restart = time(NULL);
         w[i].started_ms = monotonic_ms();
@@ -190,18 +209,18 @@ static _Noreturn void supervise(void)
     int sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sigfd < 0)
         msg_fatal_errno("signalfd");
-    struct watch w[DAEMON_COUNT];
+    struct watch w[DAEMON_MAX];
     memset(w, 0, sizeof w);
     long long now = monotonic_ms();
-    for (size_t i = 0; i < DAEMON_COUNT; i++)
+    for (size_t i = 0; i < daemon_count; i++)
         w[i].started_ms = now;
     write_status(w);
-    msg_info("supervising %zu daemon(s)", DAEMON_COUNT);
+    msg_info("supervising %zu daemon(s)", daemon_count);
     for (;;) {
         struct pollfd pfd = {sigfd, POLLIN, 0};
         int timeout = CHECK_MS;
         now = monotonic_ms();
-        for (size_t i = 0; i < DAEMON_COUNT; i++)
+        for (size_t i = 0; i < daemon_count; i++)
             if (w[i].retry_ms && w[i].retry_ms - now < timeout)
                 timeout = w[i].retry_ms > now ? (int)(w[i].retry_ms - now) : 0;
         if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
@@ -284,14 +303,15 @@ static int supervisor_stop(void)
 /* 1 when every daemon runs. */
 static int all_running(void)
 {
-    for (size_t i = 0; i < DAEMON_COUNT; i++)
-        if (!daemons[i].running())
+    for (size_t i = 0; i < daemon_count; i++)
+        if (!daemons[i].running(daemons[i].which))
             return 0;
     return 1;
 }
 
 int instance_start(void)
 {
+    daemons_init();
     /* as root: each daemon as its own user, or nothing */
     if (instance_users_check() || instance_users_prepare())
         return 1;
@@ -304,8 +324,8 @@ int instance_start(void)
             sleep_ms(20);
     }
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < DAEMON_COUNT; i++)
-        rc = daemons[i].start();
+    for (size_t i = 0; rc == 0 && i < daemon_count; i++)
+        rc = daemons[i].start(daemons[i].which);
     if (rc == 0 && !supervisor)
         rc = supervisor_start();
     else if (supervisor)
@@ -315,11 +335,12 @@ int instance_start(void)
 
 int instance_stop(void)
 {
+    daemons_init();
     /* no restarts while stopping, then no new sessions first; those in
      * progress finish and still queue */
     int rc = supervisor_stop();
-    for (size_t i = DAEMON_COUNT; i-- > 0;)
-        rc |= daemons[i].stop();
+    for (size_t i = daemon_count; i-- > 0;)
+        rc |= daemons[i].stop(daemons[i].which);
     return rc;
 }
 

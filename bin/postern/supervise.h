@@ -6,17 +6,20 @@
 #ifndef POSTERN_SUPERVISE_H
 #define POSTERN_SUPERVISE_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
-/* One daemon: add a line to the table in supervise.c to have `postern
- * start` start it, the supervisor keep it running and `postern stop` stop
- * it (in the reverse order). */
+/* One daemon: add it to daemons_init() in supervise.c (or a service
+ * behind a unix socket to the table of services.c) to have `postern start`
+ * start it, the supervisor keep it running and `postern stop` stop it (in
+ * the reverse order). */
 struct daemon {
     const char *name;           /* in messages and the status: "qmgr" */
-    int (*start)(void);         /* start it unless it runs (one line on stdout);
+    int (*start)(size_t which); /* start it unless it runs (one line on stdout);
                                  * 0, or 1 with the reason */
-    int (*running)(void);       /* 1 when it runs (every process of it) */
-    int (*stop)(void);          /* stop it (one line); 0, or 1 */
+    int (*running)(size_t which);   /* 1 when it runs (every process of it) */
+    int (*stop)(size_t which);  /* stop it (one line); 0, or 1 */
+    size_t which;               /* passed to the three: one of several alike */
 };
 
 /* `postern start`: every daemon in order (stopping at the first that

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
@@ -23,7 +24,7 @@ static int verbose_level;
 static int file_fd = -1;            /* maillog_file, when set */
 static int syslog_opened;
 static int syslog_facility = LOG_MAIL;
-static int exit_temp = 75, exit_perm = 1;
+static int exit_temp = EX_TEMPFAIL, exit_perm = 1;
 static char hostname[256];
 
 void log_open(const char *program, unsigned flags)
@@ -51,6 +52,7 @@ static const char *postfix_program(const char *program)
 {
     static const struct { const char *postern, *postfix; } table[] = {
         {"queue", "cleanup"}, {"rewrite", "cleanup"}, {"accept", "master"},
+        {"lookup", "proxymap"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(program, table[i].postern) == 0)
