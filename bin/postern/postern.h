@@ -24,7 +24,11 @@ int qmgr_start(void);
 int qmgr_stop(void);
 int qmgr_running(void);
 /* users.c: who a daemon runs as when `postern start` runs as root. */
-enum daemon_role { ROLE_QMGR, ROLE_LOOKUP, ROLE_QUEUE_SERVICE, ROLE_SMTPD, ROLE_COUNT };
+enum daemon_role {
+    ROLE_QMGR, ROLE_LOOKUP, ROLE_QUEUE_SERVICE, ROLE_SMTPD,
+    ROLE_AS_STARTED,            /* stays root: a runner service (postern-spawn) */
+    ROLE_COUNT
+};
 struct run_as {
     char user[64];
     uid_t uid;

@@ -2,16 +2,23 @@
  * sockets of a self-contained instance, one line of the table each: each
  * binds its socket in queue_directory/public/ (mode 0600: the invoking
  * user's) and writes and locks queue_directory/pid/NAME.pid itself, as
- * qmgr does.  Run by root (users.c), each runs as its user with its socket
- * mode 0666 (smtpd, another user, reaches it), as with the units: the
- * lookup service as mail_owner, the queue service as queue_service_user
- * (it binds as root and drops itself: postern-queue -S -u).  The
- * supervisor (supervise.c) starts, watches and stops them one by one.  Started before qmgr and the SMTP listeners, so that their
+ * qmgr does.  Started before qmgr and the SMTP listeners, so that their
  * first message already uses them (the lookup service first: the others
- * look tables up); stopped after the listeners, before qmgr, in reverse. */
+ * look tables up); stopped after the listeners, before qmgr, in reverse.
+ * The runner services (postern-spawn TRANSPORT, one per transport of
+ * privileged_transports; postern-spawn(8)) bind queue_directory/private/
+ * TRANSPORT instead; they start after the others, before qmgr, which
+ * connects to them, and stop after qmgr, whose runners they serve.
+ * Run by root (users.c), each runs as its user with its socket mode 0666
+ * (smtpd, another user, reaches it), as with the units: the lookup service
+ * as mail_owner, the queue service as queue_service_user (it binds as root
+ * and drops itself: postern-queue -S -u); a runner service stays root, to
+ * deliver as each mailbox's owner.  The supervisor (supervise.c) starts,
+ * watches and stops them one by one, in this order. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +28,8 @@
 #include "postern.h"
 #include "services.h"
 #include "strbuf.h"
+#include "strlist.h"
+#include "xalloc.h"
 
 #define SERVICE_START_MS    10000
 #define SERVICE_STOP_MS     15000
@@ -33,18 +42,56 @@ struct service {
     const char *program;
     const char *option;             /* NULL: none */
     const char *pid_file;
-    const char *socket;             /* in queue_directory */
     const char *without;
+    const char *argument;           /* after -c DIR (NULL: none) */
+    const char *socket;             /* in queue_directory (NULL: its own business) */
     enum daemon_role role;          /* whom it runs as when root starts it */
 };
 
 static const struct service services[] = {
-    {"lookup service", "postern-lookup", NULL, "lookup.pid", "public/lookup",
-     "proxy: and unix: lookups answer \"try again\"", ROLE_LOOKUP},
-    {"queue service", "postern-queue", "-S", "queue.pid", "public/queue",
-     "injections run postern-queue", ROLE_QUEUE_SERVICE},
+    {"lookup service", "postern-lookup", NULL, "lookup.pid",
+     "proxy: and unix: lookups answer \"try again\"", NULL, "public/lookup", ROLE_LOOKUP},
+    {"queue service", "postern-queue", "-S", "queue.pid", "injections run postern-queue", NULL,
+     "public/queue", ROLE_QUEUE_SERVICE},
 };
 #define SERVICE_COUNT (sizeof services / sizeof services[0])
+
+/* The runner services of privileged_transports, built when needed. */
+struct runner_services {
+    struct strlist transports, names, pid_files;
+    struct service *list;
+    size_t count;
+};
+
+/* List the runner services the configuration asks for. */
+static void runner_services_read(struct runner_services *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    conf_list("privileged_transports", &rs->transports);
+    rs->count = rs->transports.count;
+    rs->list = xcalloc(rs->count + 1, sizeof *rs->list);
+    for (size_t i = 0; i < rs->count; i++) {
+        struct strbuf text = STRBUF_INIT;
+        strbuf_printf(&text, "runner service %s", rs->transports.item[i]);
+        strlist_add(&rs->names, text.s);
+        strbuf_reset(&text);
+        strbuf_printf(&text, "spawn.%s.pid", rs->transports.item[i]);
+        strlist_add(&rs->pid_files, text.s);
+        strbuf_free(&text);
+    }
+    for (size_t i = 0; i < rs->count; i++)
+        rs->list[i] = (struct service){rs->names.item[i], "postern-spawn", NULL,
+                                       rs->pid_files.item[i], "its deliveries wait",
+                                       rs->transports.item[i], NULL, ROLE_AS_STARTED};
+}
+
+static void runner_services_free(struct runner_services *rs)
+{
+    strlist_free(&rs->transports);
+    strlist_free(&rs->names);
+    strlist_free(&rs->pid_files);
+    free(rs->list);
+}
 
 /* The pid in the service's pid file (0 when none). */
 static pid_t pid_file_value(const struct service *svc)
@@ -89,7 +136,7 @@ static int service_start(const struct service *svc)
     }
     struct strbuf program = STRBUF_INIT;
     strbuf_printf(&program, "%s/%s", conf_str("daemon_directory"), svc->program);
-    char *args[12], **arg = args;
+    char *args[14], **arg = args;
     *arg++ = program.s;
     if (svc->option)
         *arg++ = (char *)svc->option;
@@ -113,6 +160,8 @@ static int service_start(const struct service *svc)
         *arg++ = trusted;
         as = NULL;
     }
+    if (svc->argument)
+        *arg++ = (char *)svc->argument;
     *arg = NULL;
     pid = spawn_daemon(args, as);
     strbuf_free(&program);
@@ -147,7 +196,7 @@ static int service_stop(const struct service *svc)
     if (process_stop(pid, SERVICE_STOP_MS)) {
         /* run by root as another user, it may not have been able to
          * remove them (public/ and pid/ are mail_owner's) */
-        if (geteuid() == 0 && pid_file_value(svc) == pid) {
+        if (geteuid() == 0 && svc->socket && pid_file_value(svc) == pid) {
             struct strbuf path = STRBUF_INIT;
             strbuf_printf(&path, "%s/%s", conf_str("queue_directory"), svc->socket);
             (void)unlink(path.s);
@@ -164,36 +213,57 @@ static int service_stop(const struct service *svc)
     return 1;
 }
 
+/* The services in starting order: the table's, then the runner services
+ * (read once). */
+static const struct service *service_at(size_t i)
+{
+    static struct runner_services runners;
+    static int read;
+    if (!read) {
+        runner_services_read(&runners);
+        read = 1;
+    }
+    return i < SERVICE_COUNT ? &services[i] : &runners.list[i - SERVICE_COUNT];
+}
+
 size_t services_count(void)
 {
-    return SERVICE_COUNT;
+    service_at(0);
+    struct runner_services rs;
+    runner_services_read(&rs);
+    size_t n = SERVICE_COUNT + rs.count;
+    runner_services_free(&rs);
+    return n;
 }
 
 const char *service_name(size_t i)
 {
-    return services[i].name;
+    return service_at(i)->name;
 }
 
 int service_start_nth(size_t i)
 {
-    return service_start(&services[i]);
+    return service_start(service_at(i));
 }
 
 int service_stop_nth(size_t i)
 {
-    return service_stop(&services[i]);
+    return service_stop(service_at(i));
 }
 
 int service_running_nth(size_t i)
 {
-    return running_service(&services[i]) != 0 || !service_present(&services[i]);
+    return running_service(service_at(i)) != 0 || !service_present(service_at(i));
 }
 
 int services_status(void)
 {
     int down = 0;
-    for (size_t i = 0; i < SERVICE_COUNT; i++) {
-        const struct service *svc = &services[i];
+    struct runner_services rs;
+    runner_services_read(&rs);
+    for (size_t i = 0; i < SERVICE_COUNT + rs.count; i++) {
+        const struct service *svc = i < SERVICE_COUNT ? &services[i]
+                                                       : &rs.list[i - SERVICE_COUNT];
         pid_t pid = running_service(svc);
         if (!pid && !service_present(svc))
             printf("%s: not available (no %s in %s)\n", svc->name, svc->program,
@@ -204,5 +274,6 @@ int services_status(void)
             printf("%s: not running (%s)\n", svc->name, svc->without);
         down |= !pid && service_present(svc);
     }
+    runner_services_free(&rs);
     return down;
 }

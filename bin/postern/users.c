@@ -110,7 +110,7 @@ int instance_users_check(void)
 
 const struct run_as *instance_user(enum daemon_role role)
 {
-    return as_root ? &users[role] : NULL;
+    return as_root && role != ROLE_AS_STARTED ? &users[role] : NULL;
 }
 
 /* Give files owned by root in one queue to mail_owner:setgid_group. */

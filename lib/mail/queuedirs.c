@@ -58,6 +58,7 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
         {QUEUE_CORRUPT, 0700, 0},
         {QUEUE_RECYCLE, 0770, 0},
         {"pid", 0700, 0},
+        {"private", 0700, 0},       /* the runner services' sockets (qmgr only) */
         {"public", 0711, 0},         /* others reach public/queue */
         {QUEUE_TRIGGER, 0620, 1},
     };
