@@ -337,6 +337,31 @@ c.close()
 stressed.stop()
 inst.set(smtpd_timeout="300s")
 
+# a client that does not read its replies: smtpd_timeout bounds each write
+# too (Postfix's), so it cannot hold a process forever
+inst.set(smtpd_timeout="2s")
+raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.connect(("127.0.0.1", port))
+raw.setblocking(False)
+t0 = time.time()
+burst = b"HELO x\r\n" * 4096
+closed = False
+while time.time() - t0 < 20 and not closed:
+    try:
+        raw.send(burst)
+    except BlockingIOError:
+        time.sleep(0.05)
+    except OSError:
+        closed = True
+    if "timeout after HELO" in inst.log():
+        break
+took = time.time() - t0
+tap.ok(wait_for(lambda: "timeout after HELO" in inst.log(), 10) and took < 15,
+       f"a client that sends and never reads is ended by smtpd_timeout on the write ({took:.1f}s)")
+raw.close()
+inst.set(smtpd_timeout="300s")
+
 # smtpd_session_deadline: a client busy with NOOPs is still ended
 inst.set(smtpd_session_deadline="2s")
 c = Client(port)

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,15 +90,44 @@ void reply(struct session *s, const char *fmt, ...)
         io_flush(s);
 }
 
+/* Write all of p, each wait for the client bounded as a read's
+ * (smtpd_timeout per call or per request, the session deadline): 0, -1
+ * when the client has gone, -2 when it did not read in time.  A pipe
+ * (sendmail -bs) is written as before, without a bound. */
+static int write_bounded(struct session *s, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(s->out_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno == ENOTSOCK)
+            return write_all(s->out_fd, p, n) == 0 ? 0 : -1;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
+            int budget = wait_budget(s);
+            int r = budget == 0 ? 0 : poll(&pfd, 1, budget);
+            if (r == 0)
+                return -2;
+            continue;
+        }
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 void io_flush(struct session *s)
 {
     if (!s->out.len)
         return;
-    if (write_all(s->out_fd, s->out.s, s->out.len) != 0) {
-        strbuf_reset(&s->out);
-        session_lost(s);
-    }
+    int rc = write_bounded(s, s->out.s, s->out.len);
     strbuf_reset(&s->out);
+    if (rc == -1)
+        session_lost(s);
+    if (rc == -2)
+        session_write_timeout(s);
 }
 
 /* Fill the input buffer; 1 when bytes arrived, 0 at end of input. */

@@ -130,6 +130,8 @@ int io_read_exact(struct session *s, long long n,
 /* Leave: log and exit after a lost connection or a timeout. */
 _Noreturn void session_lost(struct session *s);
 _Noreturn void session_timeout(struct session *s);
+/* The client did not read a reply in time: log and leave, replying nothing. */
+_Noreturn void session_write_timeout(struct session *s);
 /* Log "disconnect from ..." with the command counts and exit. */
 _Noreturn void session_end(struct session *s, int status);
 
