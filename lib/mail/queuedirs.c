@@ -111,3 +111,17 @@ void queue_trigger(const char *queue_dir, char request)
     while (w < 0 && errno == EINTR);
     close(fd);                  /* EAGAIN (a full FIFO) is not an error */
 }
+
+int queue_space_short(unsigned long long free_bytes, long long minfree, long long limit,
+                      long long size)
+{
+    unsigned long long need = minfree > 0 ? (unsigned long long)minfree : 0;
+    if (limit > 0 && (unsigned long long)limit / 2 * 3 > need)
+        need = (unsigned long long)limit / 2 * 3 + (unsigned long long)limit % 2;
+    if (free_bytes <= need)
+        return 1;
+    if (size > 0 && ((unsigned long long)size >= free_bytes - (minfree > 0 ? (unsigned long long)minfree : 0)
+                     || (unsigned long long)size >= free_bytes / 2))
+        return 1;
+    return 0;
+}
