@@ -98,7 +98,7 @@ for name in ("postern-smtp@.service", "postern-submission@.service", "postern-sm
            f"{name}: drops to postern-smtpd itself, with no capability but setuid/setgid")
 
 # keep running: the long-running services restart when they die (what
-# postern start's supervisor does for a self-contained instance, t/88)
+# postern start's supervisor does for a self-contained instance, t/92)
 for name in ("postern-qmgr.service", "postern-queue.service", "postern-smtp-accept.service"):
     tap.like(unit_text(name), r"(?m)^Restart=(on-failure|always)$",
              f"{name}: Restart= brings it back when it dies")
