@@ -106,7 +106,7 @@ relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
 canonical_maps = texthash:{d}/aliases
 transport_maps = texthash:{d}/transport
-smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org, reject_unknown_sender_domain,
+smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org, reject_unverified_recipient,
     reject_unauth_destination
 message_size_limit = 0
 """)
@@ -134,7 +134,7 @@ for pattern, name in [
     (r"line 10: not implemented by postern: canonical_maps=", "canonical_maps"),
     (r"line 11: parameter transport_maps: table texthash:.*/transport: line 2: smtp:\[mx.example.com\]: postern has no smtp runner", "an smtp entry of transport_maps"),
     (r"line 11: parameter transport_maps: table texthash:.*/transport: line 4: lmtp:unix:private/dovecot: postern has no lmtp runner", "an lmtp entry of transport_maps"),
-    (r"line 12: parameter smtpd_recipient_restrictions: restriction reject_unknown_sender_domain is not implemented", "a restriction that answers 451"),
+    (r"line 12: parameter smtpd_recipient_restrictions: restriction reject_unverified_recipient is not implemented", "a restriction that answers 451"),
     (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_tls_security_level=encrypt", "a master.cf -o setting"),
     (r"master.cf, line 2: service submission: -o: unused parameter: zz_nonesuch=1", "an unknown parameter in -o"),
     (r"master.cf, line 2: service submission: -o: not implemented by postern: milter_macro_daemon_name", "a Postfix parameter in -o"),

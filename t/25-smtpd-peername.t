@@ -27,6 +27,11 @@ dns = DnsServer([
     "11.2.0.192.rbl.test. A 127.0.0.11",
     "bad.example.dbl.test. A 127.0.1.2",
     "ok.test.dbl.test. A 127.0.1.2",
+    "mx-only.test. MX 10 mail.ok.test.",
+    "nullmx.test. MX 0 .",
+    "nullmx.test. A 192.0.2.50",
+    "v6only.test. AAAA 2001:db8::5",
+    "noaddr.test. TXT \"exists, but no A, AAAA or MX\"",
 ], zones=["test.", "2.0.192.in-addr.arpa."], broken=["9.2.0.192.in-addr.arpa.", "fail.test."])
 
 inst = smtpdtest.Instance()
@@ -91,13 +96,13 @@ like(inst.log(), r"connect from unknown\[192\.0\.2\.1\]", "smtpd_peername_lookup
 inst.set(smtpd_peername_lookup="yes")
 
 # ---- reject_unknown_client_hostname, reject_unknown_reverse_client_hostname ----
-def rcpt_reply(addr, sender="a@example.org", helo="client.example"):
+def rcpt_reply(addr, sender="a@example.org", helo="client.example", rcpt="postmaster@example.com"):
     listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEIP": addr})
     c = smtpdtest.Client(listener.port)
     c.reply()
     c.cmd("EHLO " + helo)
     c.cmd(f"MAIL FROM:<{sender}>")
-    r = c.cmd("RCPT TO:<postmaster@example.com>")
+    r = c.cmd(f"RCPT TO:<{rcpt}>")
     c.cmd("QUIT")
     c.close()
     listener.stop()
@@ -173,6 +178,44 @@ is_(rcpt_reply("192.0.2.1"),
 inst.set(smtpd_client_restrictions="", smtpd_recipient_restrictions="reject_rhsbl_recipient dbl.test, permit_mynetworks, reject_unauth_destination")
 is_(rcpt_reply("192.0.2.1"), "250 2.1.5 Ok", "reject_rhsbl_recipient: a recipient domain not listed passes")
 inst.set(smtpd_recipient_restrictions="", syslog_name="postern")
+
+# ---- reject_unknown_helo_hostname, reject_unknown_sender_domain,
+# reject_unknown_recipient_domain (Postfix 3.7's replies; null MX) ----
+inst.set(smtpd_helo_restrictions="reject_unknown_helo_hostname")
+for helo in ("ok.test", "mx-only.test", "v6only.test", "nullmx.test", "[192.0.2.1]"):
+    is_(rcpt_reply("192.0.2.1", helo=helo)[:3], "250", f"reject_unknown_helo_hostname: HELO {helo} passes")
+is_(rcpt_reply("192.0.2.1", helo="nope.test"), "450 4.7.1 <nope.test>: Helo command rejected: Host not found",
+    "a HELO name that does not exist: unknown_hostname_reject_code 450")
+is_(rcpt_reply("192.0.2.1", helo="noaddr.test"), "450 4.7.1 <noaddr.test>: Helo command rejected: Host not found",
+    "a HELO name without A, AAAA or MX: the same")
+is_(rcpt_reply("192.0.2.1", helo="x.fail.test"), "450 4.7.1 <x.fail.test>: Helo command rejected: Host not found",
+    "a HELO name whose DNS fails: 450 (defer_if_permit, nothing else refused)")
+inst.set(smtpd_helo_restrictions="reject_unknown_helo_hostname, reject")
+is_(rcpt_reply("192.0.2.1", helo="x.fail.test")[:9], "554 5.7.1",
+    "... and the later refusal wins over the deferral, as defer_if_permit does")
+inst.set(smtpd_helo_restrictions="", smtpd_sender_restrictions="reject_unknown_sender_domain")
+is_(rcpt_reply("192.0.2.1", sender="a@mx-only.test")[:3], "250", "reject_unknown_sender_domain: a domain with an MX passes")
+is_(rcpt_reply("192.0.2.1", sender="a@nope.test"),
+    "450 4.1.8 <a@nope.test>: Sender address rejected: Domain not found",
+    "a sender domain that does not exist: unknown_address_reject_code 450, 4.1.8")
+is_(rcpt_reply("192.0.2.1", sender="a@nullmx.test"),
+    "550 5.7.27 <a@nullmx.test>: Sender address rejected: Domain nullmx.test does not accept mail (nullMX)",
+    "a sender domain with a null MX (RFC 7505): 550 5.7.27, as Postfix")
+is_(rcpt_reply("192.0.2.1", sender="a@x.fail.test"),
+    "450 4.1.8 <a@x.fail.test>: Sender address rejected: Domain not found", "a DNS failure: 450, never 5xx")
+is_(rcpt_reply("192.0.2.1", sender="a@example.com")[:3], "250", "our own domain is not asked about")
+is_(rcpt_reply("192.0.2.1", sender="")[:3], "250", "the null sender passes")
+inst.set(unknown_address_reject_code="550")
+is_(rcpt_reply("192.0.2.1", sender="a@nope.test"),
+    "550 5.1.8 <a@nope.test>: Sender address rejected: Domain not found", "unknown_address_reject_code = 550: 5.1.8")
+inst.set(unknown_address_reject_code="450", smtpd_sender_restrictions="",
+         smtpd_relay_restrictions="reject_unknown_recipient_domain, permit_mynetworks, reject_unauth_destination")
+is_(rcpt_reply("192.0.2.1", rcpt="u@nullmx.test"),
+    "556 5.1.10 <u@nullmx.test>: Recipient address rejected: Domain nullmx.test does not accept mail (nullMX)",
+    "reject_unknown_recipient_domain: a null MX is 556 5.1.10, as Postfix")
+is_(rcpt_reply("192.0.2.1", rcpt="u@nope.test"),
+    "450 4.1.2 <u@nope.test>: Recipient address rejected: Domain not found", "a recipient domain that does not exist: 4.1.2")
+inst.set(smtpd_relay_restrictions="permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination")
 
 is_(stop(svc), 0, "the lookup service stops")
 banner, _ = session("192.0.2.1", mail=False)

@@ -369,6 +369,9 @@ static check_fn *const check_fns[RESTRICT_COUNT] = {
     [RESTRICT_REJECT_RHSBL_REVERSE_CLIENT] = check_rhsbl_reverse_client,
     [RESTRICT_REJECT_RHSBL_SENDER] = check_rhsbl_sender,
     [RESTRICT_REJECT_UNKNOWN_CLIENT_HOSTNAME] = check_unknown_client_hostname,
+    [RESTRICT_REJECT_UNKNOWN_HELO_HOSTNAME] = check_unknown_helo_hostname,
+    [RESTRICT_REJECT_UNKNOWN_RECIPIENT_DOMAIN] = check_unknown_recipient_domain,
+    [RESTRICT_REJECT_UNKNOWN_SENDER_DOMAIN] = check_unknown_sender_domain,
     [RESTRICT_REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME] = check_unknown_reverse_client_hostname,
     [RESTRICT_REJECT_UNLISTED_RECIPIENT] = check_reject_unlisted_recipient,
     [RESTRICT_REJECT_UNLISTED_SENDER] = check_reject_unlisted_sender,
@@ -504,10 +507,11 @@ int policy_check_mail(struct session *s, const char *sender, struct strbuf *repl
     static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
     if (s->local_submission)
         return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
+    policy_defer_reset();
     for (int i = 0; i < 3; i++)
         if (run_list(&ctx, &s->policy->lists[i], subjects[i]) == V_REPLY)
             return atoi(strbuf_str(reply_text));
-    return 0;
+    return policy_deferred(reply_text);     /* defer_if_permit */
 }
 
 int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *reply_text)
@@ -516,6 +520,7 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
     struct policy *p = s->policy;
     if (s->local_submission)
         return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
+    policy_defer_reset();
     if (conf_bool("smtpd_delay_reject")) {
         static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
         for (int i = 0; i < 3; i++)
@@ -532,6 +537,9 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
     if (run_list(&ctx, &p->lists[3], SUBJ_RECIPIENT) == V_REPLY
         || run_list(&ctx, &p->lists[4], SUBJ_RECIPIENT) == V_REPLY)
         return atoi(strbuf_str(reply_text));
+    int deferred = policy_deferred(reply_text);     /* defer_if_permit */
+    if (deferred)
+        return deferred;
     if (conf_bool("smtpd_reject_unlisted_sender")) {
         int code = unlisted_sender(s, strbuf_str(&s->tx.sender), reply_text);
         if (code)

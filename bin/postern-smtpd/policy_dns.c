@@ -360,3 +360,139 @@ enum verdict check_rhsbl_recipient(struct check_ctx *ctx, const char *zone)
         return V_DUNNO;
     return rbl_check(ctx, zone, domain, "Recipient address", domain);
 }
+
+/* ---- reject_unknown_helo_hostname, reject_unknown_sender_domain,
+ * reject_unknown_recipient_domain ----
+ * A name is known when it has an A, AAAA or MX record; a null MX (RFC
+ * 7505: one MX record for ".") refuses mail for a domain but names an MTA
+ * well enough for HELO.  A lookup that fails is a deferral kept until the
+ * end of the stage: Postfix's unknown_*_tempfail_action (default
+ * defer_if_permit) answers it only when nothing refuses the request. */
+
+static struct strbuf deferred = STRBUF_INIT;    /* the first deferral of this request */
+
+void policy_defer_reset(void)
+{
+    strbuf_reset(&deferred);
+}
+
+int policy_deferred(struct strbuf *reply_text)
+{
+    if (!deferred.len)
+        return 0;
+    strbuf_set(reply_text, deferred.s);
+    strbuf_reset(&deferred);
+    return atoi(reply_text->s);
+}
+
+/* Keep a deferral (the first one counts) and go on with the list. */
+static enum verdict defer_if_permit(struct check_ctx *ctx, enum subject subj, const char *dsn,
+                                    const char *text)
+{
+    if (!deferred.len) {
+        struct strbuf *keep = ctx->reply;
+        ctx->reply = &deferred;
+        reject_with(ctx, subj, 450, dsn, text);
+        ctx->reply = keep;
+    }
+    return V_DUNNO;
+}
+
+enum host_status { HOST_FOUND, HOST_NOTFOUND, HOST_RETRY, HOST_NULLMX };
+
+/* Look name up: type A, AAAA and MX (mx_first: MX, then addresses, as for
+ * a mail domain). */
+static enum host_status host_lookup(const char *name, int mx_first)
+{
+    static struct map *a_table, *aaaa_table, *mx_table;
+    struct map *tables[3] = {
+        mx_first ? dns_table("proxy:dns:MX", &mx_table) : dns_table("proxy:dns:A", &a_table),
+        dns_table("proxy:dns:AAAA", &aaaa_table),
+        mx_first ? dns_table("proxy:dns:A", &a_table) : dns_table("proxy:dns:MX", &mx_table),
+    };
+    struct strbuf value = STRBUF_INIT;
+    int retry = 0;
+    enum host_status status = HOST_NOTFOUND;
+    for (int i = 0; i < 3 && status == HOST_NOTFOUND; i++) {
+        strbuf_reset(&value);
+        int r = tables[i] ? map_lookup(tables[i], name, &value) : MAP_RETRY;
+        if (r == MAP_RETRY)
+            retry = 1;
+        else if (r == MAP_FOUND)
+            status = tables[i] == mx_table && strcmp(value.s, "0 .") == 0 && mx_first
+                     ? HOST_NULLMX : HOST_FOUND;
+    }
+    strbuf_free(&value);
+    return status == HOST_NOTFOUND && retry ? HOST_RETRY : status;
+}
+
+/* A name as the DNS takes it: no trailing dot, not an address literal. */
+static int dns_name(const char *in, char *out, size_t size)
+{
+    if (!in || !*in || *in == '[' || strlen(in) >= size)
+        return 0;
+    snprintf(out, size, "%s", in);
+    size_t len = strlen(out);
+    if (len > 1 && out[len - 1] == '.' && out[len - 2] != '.')
+        out[len - 1] = 0;
+    return 1;
+}
+
+enum verdict check_unknown_helo_hostname(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    char name[256];
+    if (!dns_name(strbuf_str(&ctx->s->helo), name, sizeof name))
+        return V_DUNNO;
+    switch (host_lookup(name, 0)) {
+    case HOST_NOTFOUND:
+        return reject_with(ctx, SUBJ_HELO, (int)conf_int("unknown_hostname_reject_code"), "4.7.1",
+                           "Host not found");
+    case HOST_RETRY:
+        return defer_if_permit(ctx, SUBJ_HELO, "4.7.1", "Host not found");
+    default:
+        return V_DUNNO;         /* a null MX names an MTA well enough */
+    }
+}
+
+/* The domain check of a sender or recipient address. */
+static enum verdict unknown_domain(struct check_ctx *ctx, enum subject subj, const char *address)
+{
+    char at_domain[256], domain[256], text[320];
+    if (!address || !*address)
+        return V_DUNNO;
+    address_domain(address, at_domain, sizeof at_domain);
+    if (!dns_name(at_domain, domain, sizeof domain))
+        return V_DUNNO;
+    enum dest_class cls;
+    if (destination_domain_class(domain, &cls) == 0 && cls == DEST_LOCAL)
+        return V_DUNNO;         /* ours: Postfix does not ask the DNS */
+    int sender = subj == SUBJ_SENDER;
+    switch (host_lookup(domain, 1)) {
+    case HOST_NULLMX:
+        snprintf(text, sizeof text, "Domain %s does not accept mail (nullMX)", domain);
+        return reject_with(ctx, subj, sender ? 550 : 556, sender ? "5.7.27" : "5.1.10", text);
+    case HOST_NOTFOUND: {
+        int code = (int)conf_int("unknown_address_reject_code");
+        char dsn[16];
+        snprintf(dsn, sizeof dsn, "%d%s", code / 100, sender ? ".1.8" : ".1.2");
+        return reject_with(ctx, subj, code, dsn, "Domain not found");
+    }
+    case HOST_RETRY:
+        return defer_if_permit(ctx, subj, sender ? "4.1.8" : "4.1.2", "Domain not found");
+    default:
+        return V_DUNNO;
+    }
+}
+
+enum verdict check_unknown_sender_domain(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return unknown_domain(ctx, SUBJ_SENDER, ctx->sender);
+}
+
+enum verdict check_unknown_recipient_domain(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return unknown_domain(ctx, SUBJ_RECIPIENT, ctx->recipient);
+}

@@ -60,6 +60,14 @@ enum verdict check_rhsbl_reverse_client(struct check_ctx *ctx, const char *zone)
 enum verdict check_rhsbl_helo(struct check_ctx *ctx, const char *zone);
 enum verdict check_rhsbl_sender(struct check_ctx *ctx, const char *zone);
 enum verdict check_rhsbl_recipient(struct check_ctx *ctx, const char *zone);
+/* ... and names that must exist; a DNS failure is a deferral answered at
+ * the end of the stage when nothing refuses (policy_deferred) */
+enum verdict check_unknown_helo_hostname(struct check_ctx *ctx, const char *table);
+enum verdict check_unknown_sender_domain(struct check_ctx *ctx, const char *table);
+enum verdict check_unknown_recipient_domain(struct check_ctx *ctx, const char *table);
+void policy_defer_reset(void);
+/* The deferral kept for this request: its code with reply_text set, or 0. */
+int policy_deferred(struct strbuf *reply_text);
 
 /* Set the reply "CODE X.Y.Z <what>: Subject rejected: text". */
 enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,

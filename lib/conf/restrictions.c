@@ -40,8 +40,12 @@ static const struct restriction_name implemented[] = {
     {"reject_unlisted_sender", RESTRICT_REJECT_UNLISTED_SENDER, 0},
     {"reject_unknown_client", RESTRICT_REJECT_UNKNOWN_CLIENT_HOSTNAME, 0},
     {"reject_unknown_client_hostname", RESTRICT_REJECT_UNKNOWN_CLIENT_HOSTNAME, 0},
+    {"reject_unknown_helo_hostname", RESTRICT_REJECT_UNKNOWN_HELO_HOSTNAME, 0},
+    {"reject_unknown_hostname", RESTRICT_REJECT_UNKNOWN_HELO_HOSTNAME, 0},
     {"reject_unknown_recipient", RESTRICT_REJECT_UNLISTED_RECIPIENT, 0},
+    {"reject_unknown_recipient_domain", RESTRICT_REJECT_UNKNOWN_RECIPIENT_DOMAIN, 0},
     {"reject_unknown_reverse_client_hostname", RESTRICT_REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME, 0},
+    {"reject_unknown_sender_domain", RESTRICT_REJECT_UNKNOWN_SENDER_DOMAIN, 0},
     {"warn_if_reject", RESTRICT_WARN_IF_REJECT, 0},
 };
 
