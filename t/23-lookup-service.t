@@ -11,7 +11,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
 from instance import Instance  # noqa: E402
+import lookupclient  # noqa: E402
 
 d = tap.tempdir()
 queue = os.path.join(d, "queue")
@@ -100,28 +100,11 @@ tap.like(log(), r"warning: to approve this table for read-only access, list prox
 
 
 # ---- the protocol, raw ----
+from lookupclient import answers, req  # noqa: E402
+
+
 def connect():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(sock_path)
-    return s
-
-
-def answers(s, count):
-    got, buf = [], b""
-    while len(got) < count:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\0" in buf and len(got) < count:
-            rec, buf = buf.split(b"\0", 1)
-            got.append(rec.decode(errors="replace"))
-    return got
-
-
-def req(table, key, options=""):
-    return b"L" + table.encode() + b"\0" + options.encode() + b"\0" + key.encode() + b"\0"
+    return lookupclient.connect(sock_path)
 
 
 s = connect()

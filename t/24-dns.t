@@ -103,7 +103,8 @@ is_(r.returncode, 2, "an unknown record type is a usage error")
 # ---- the same through the lookup service (tables dns:TYPE, dns:client),
 # as the static programs will ask: answered in order per client, and a
 # slow lookup holds up no other client ----
-import socket
+import lookupclient
+from lookupclient import answers, req
 d = tempdir()
 queue = os.path.join(d, "queue")
 for sub in ("pid", "public"):
@@ -120,27 +121,7 @@ for _ in range(250):
 
 
 def connect():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(sock_path)
-    return s
-
-
-def answers(s, count):
-    got, buf = [], b""
-    while len(got) < count:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\0" in buf and len(got) < count:
-            rec, buf = buf.split(b"\0", 1)
-            got.append(rec.decode(errors="replace"))
-    return got
-
-
-def req(table, key):
-    return b"L" + table.encode() + b"\0\0" + key.encode() + b"\0"
+    return lookupclient.connect(sock_path)
 
 
 s = connect()

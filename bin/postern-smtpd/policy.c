@@ -19,6 +19,7 @@
 
 #include "addrmatch.h"
 #include "config.h"
+#include "dns.h"
 #include "domainlist.h"
 #include "log.h"
 #include "map.h"
@@ -290,20 +291,7 @@ static int helo_valid(const char *helo)
         const char *addr = strncasecmp(inner, "IPv6:", 5) == 0 ? inner + 5 : inner;
         return addr_normalize(addr, plain, sizeof plain) == 0;
     }
-    size_t label = 0;
-    for (const char *p = helo; *p; p++) {
-        if (*p == '.') {
-            if (!label)
-                return 0;
-            label = 0;
-        } else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
+    return dns_labels_valid(helo);
 }
 
 static enum verdict check_invalid_helo(struct check_ctx *ctx, const char *table)

@@ -280,23 +280,9 @@ enum dns_type dns_type_by_name(const char *name)
  * record naming an address is a "numeric hostname"). */
 static int ptr_name_valid(const char *name)
 {
-    size_t label = 0;
-    int numeric = 1;
-    for (const char *p = name; *p; p++) {
-        if (*p == '.') {
-            if (!label)
-                return 0;
-            label = 0;
-        } else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
-            if (++label > 63)
-                return 0;
-            if (!isdigit((unsigned char)*p))
-                numeric = 0;
-        } else {
-            return 0;
-        }
-    }
-    return label && !numeric;
+    if (!*name || name[strlen(name) - 1] == '.' || !dns_labels_valid(name))
+        return 0;
+    return strspn(name, "0123456789.") != strlen(name);
 }
 
 /* ---- lookups in flight ---- */

@@ -59,6 +59,10 @@ int dns_reverse_name(const char *addr, char *out, size_t size);
  * before the zone ("4.3.2.1"); -1 when addr is not an address.  These two
  * are in dnsname.c, which static programs can link. */
 int dns_reverse_prefix(const char *addr, char *out, size_t size);
+/* 1 when name is labels of letters, digits, '-' and '_', 1..63 bytes each,
+ * separated by single dots (a final dot allowed), as Postfix's
+ * valid_hostname() takes them. */
+int dns_labels_valid(const char *name);
 /* Release what a lookup left in answer. */
 void dns_answer_free(struct dns_answer *answer);
 /* The name of a record type ("MX"), for logs and the command line. */

@@ -2,6 +2,7 @@
  * static programs (smtpd's RBL checks) can link it: dns.c's libunbound
  * code stays out of them (doc/dns.md). */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,4 +44,22 @@ int dns_reverse_prefix(const char *addr, char *out, size_t size)
     *suffix = 0;
     strcpy(out, full);
     return 0;
+}
+
+int dns_labels_valid(const char *name)
+{
+    size_t label = 0;
+    for (const char *p = name; *p; p++) {
+        if (*p == '.') {
+            if (!label)
+                return 0;
+            label = 0;
+        } else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
 }
