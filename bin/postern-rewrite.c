@@ -158,7 +158,18 @@ int main(int argc, char **argv)
         strbuf_free(&err);
         return status;
     }
-    rewrite_envelope(&cfg, &env);
+    if (rewrite_envelope(&cfg, &env, &err) != 0) {
+        /* deferred (an alias loop, a table that cannot answer): say so on
+         * fd 3; nothing goes on to the next stage */
+        struct strbuf why = STRBUF_INIT;
+        record_putf(&why, 'Z', "451 %s", strbuf_str(&err));
+        (void)write_all(3, why.s, why.len);
+        strbuf_free(&why);
+        envelope_free(&env);
+        rewrite_config_free(&cfg);
+        strbuf_free(&err);
+        return INJECT_EXIT_REFUSED_FOR_NOW;
+    }
     struct rewrite_message_info info;
     rewrite_message_info_from(&env, &info);
 

@@ -71,12 +71,6 @@ static const struct unimplemented settings[] = {
      NO_TLS " (with encrypt this service refuses every MAIL: 530 5.7.0)"},
     {"smtpd_tls_wrappermode", WHEN_YES, "TLS is not implemented: clients that start with TLS fail"},
     {"smtpd_use_tls", WHEN_YES, NO_TLS},
-    {"virtual_alias_maps", WHEN_NONEMPTY,
-     NO_REWRITE ": mail for an alias is delivered to a mailbox of the alias's own name, "
-     "or refused"},
-    {"virtual_maps", WHEN_NONEMPTY,
-     NO_REWRITE ": mail for an alias is delivered to a mailbox of the alias's own name, "
-     "or refused"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 

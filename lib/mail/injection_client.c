@@ -170,10 +170,20 @@ enum outcome injection_finish(struct injection_client *inj, struct envelope *env
     }
     /* a message that did not get through whole is never certified: the
      * stage says why on fd 3 */
+    if (env && r == 0 && !inj->cut_short && inj->rewrite
+        && rewrite_envelope(inj->rewrite, env, &inj->why) != 0) {
+        /* deferred by rewrite (an alias loop, ...): no envelope, so the
+         * stage stores nothing */
+        strbuf_set(&v->text, strbuf_str(&inj->why));
+        reap(inj);
+        v->outcome = OUTCOME_DEFERRED;
+        v->reply_code = 451;
+        v->from_stage = 1;
+        v->exit_code = INJECT_EXIT_REFUSED_FOR_NOW;
+        return v->outcome;
+    }
     if (env && r == 0 && !inj->cut_short) {
         struct strbuf records = STRBUF_INIT;
-        if (inj->rewrite)
-            rewrite_envelope(inj->rewrite, env);
         envelope_write(env, &records);
         if (write_all(inj->envelope_fd, records.s, records.len) < 0 && errno != EPIPE)
             injection_write_failed(inj, errno);

@@ -8,6 +8,9 @@
 #include "addrlist.h"
 #include "config.h"
 #include "envelope.h"
+#include "log.h"
+#include "map.h"
+#include "resolve.h"
 #include "rewrite.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -27,6 +30,30 @@ void rewrite_config_load(struct rewrite_config *cfg)
     cfg->duplicate_filter_limit = dups < 0 ? 0 : (size_t)dups;
     cfg->drop_headers = (struct strlist)STRLIST_INIT;
     conf_list("message_drop_headers", &cfg->drop_headers);
+    cfg->recipient_delimiter = xstrdup(conf_str("recipient_delimiter"));
+    struct strlist propagate = STRLIST_INIT;
+    conf_list("propagate_unmatched_extensions", &propagate);
+    cfg->propagate_virtual = 0;
+    for (size_t i = 0; i < propagate.count; i++)
+        if (strcasecmp(propagate.item[i], "virtual") == 0)
+            cfg->propagate_virtual = 1;
+    strlist_free(&propagate);
+    cfg->virtual_alias_recursion_limit = (long)conf_int("virtual_alias_recursion_limit");
+    cfg->virtual_alias_expansion_limit = (size_t)conf_int("virtual_alias_expansion_limit");
+    cfg->virtual_alias_address_length_limit = (size_t)conf_int("virtual_alias_address_length_limit");
+    cfg->virtual_alias_maps = NULL;
+    cfg->resolver = NULL;
+    const char *maps = conf_str("virtual_alias_maps");
+    if (*maps) {
+        /* only then: smtpd's path without tables pays nothing */
+        struct strbuf err = STRBUF_INIT;
+        cfg->virtual_alias_maps = maplist_open(maps, &err);
+        if (cfg->virtual_alias_maps)
+            cfg->resolver = resolver_open(&err);
+        if (!cfg->virtual_alias_maps || !cfg->resolver)
+            msg_fatal_temp("virtual_alias_maps: %s", strbuf_str(&err));
+        strbuf_free(&err);
+    }
 }
 
 void rewrite_config_free(struct rewrite_config *cfg)
@@ -35,6 +62,11 @@ void rewrite_config_free(struct rewrite_config *cfg)
     free(cfg->myorigin);
     free(cfg->mydomain);
     strlist_free(&cfg->drop_headers);
+    free(cfg->recipient_delimiter);
+    if (cfg->virtual_alias_maps)
+        maplist_close(cfg->virtual_alias_maps);
+    if (cfg->resolver)
+        resolver_close(cfg->resolver);
 }
 
 /* What to append to an address to qualify it: "@$myorigin",
@@ -102,9 +134,12 @@ static void drop_duplicate_recipients(const struct rewrite_config *cfg,
     env->records.count = kept;
 }
 
-void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env)
+int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
+                     struct strbuf *reason)
 {
     struct strbuf buf = STRBUF_INIT;
+    struct strlist given = STRLIST_INIT;       /* the recipients as given */
+    int expand = cfg->virtual_alias_maps != NULL;
     if (env->sender && *env->sender) {
         rewrite_address(cfg, env->sender, &buf);
         free(env->sender);
@@ -114,16 +149,20 @@ void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env)
         char *rec = env->records.item[i];
         if (rec[0] != 'T')
             continue;
+        if (expand)
+            strlist_add(&given, rec + 1);
         strbuf_reset(&buf);
         strbuf_putc(&buf, 'T');
         rewrite_address(cfg, rec + 1, &buf);
         free(rec);
         env->records.item[i] = strbuf_detach(&buf);
     }
-    /* Companion issue: virtual alias expansion of the recipients goes
-     * here (it may replace one T record by several). */
     strbuf_free(&buf);
-    drop_duplicate_recipients(cfg, env);
+    int status = expand ? rewrite_virtual_aliases(cfg, env, &given, reason) : 0;
+    strlist_free(&given);
+    if (status == 0)
+        drop_duplicate_recipients(cfg, env);
+    return status;
 }
 
 void rewrite_message_info_from(const struct envelope *env,

@@ -36,9 +36,18 @@ struct rewrite_config {
     size_t duplicate_filter_limit;
     long hopcount_limit;            /* Received: headers allowed */
     struct strlist drop_headers;    /* message_drop_headers */
+    /* virtual alias expansion (rewrite_alias.c); NULL maps: none */
+    struct maplist *virtual_alias_maps;
+    struct resolver *resolver;      /* which domains are ours */
+    char *recipient_delimiter;
+    int propagate_virtual;          /* propagate_unmatched_extensions has "virtual" */
+    long virtual_alias_recursion_limit;
+    size_t virtual_alias_expansion_limit;
+    size_t virtual_alias_address_length_limit;
 };
 
-/* Fill cfg from main.cf (config_load() done). */
+/* Fill cfg from main.cf (config_load() done).  Exits as a temporary
+ * failure when a table cannot be opened (a configuration error). */
 void rewrite_config_load(struct rewrite_config *cfg);
 void rewrite_config_free(struct rewrite_config *cfg);
 
@@ -49,9 +58,20 @@ void rewrite_config_free(struct rewrite_config *cfg);
 void rewrite_address(const struct rewrite_config *cfg, const char *address,
                      struct strbuf *out);
 
-/* Rewrite the envelope in place: sender and recipients; a recipient
- * that appears twice is kept once (duplicate_filter_limit). */
-void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env);
+/* Rewrite the envelope in place: sender and recipients, then virtual
+ * alias expansion of the recipients; a recipient that appears twice is
+ * kept once (duplicate_filter_limit).  0, or -1 when the message must be
+ * deferred, with "X.Y.Z text" in reason ("4.6.0 Alias expansion error":
+ * an alias loop, a limit, a table that cannot answer). */
+int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
+                     struct strbuf *reason);
+
+/* Virtual alias expansion of the T records (rewrite_alias.c): `given`
+ * holds the recipients as they were given, one per T record, for the
+ * ORCPT of expanded ones.  0 or -1 as rewrite_envelope(). */
+struct strlist;
+int rewrite_virtual_aliases(const struct rewrite_config *cfg, struct envelope *env,
+                            const struct strlist *given, struct strbuf *reason);
 
 /* What rewrite_message() needs to know about the message, from its
  * envelope (after rewrite_envelope). */
