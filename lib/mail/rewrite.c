@@ -30,22 +30,24 @@ void rewrite_config_load(struct rewrite_config *cfg)
     cfg->duplicate_filter_limit = dups < 0 ? 0 : (size_t)dups;
     cfg->drop_headers = (struct strlist)STRLIST_INIT;
     conf_list("message_drop_headers", &cfg->drop_headers);
-    cfg->recipient_delimiter = xstrdup(conf_str("recipient_delimiter"));
-    struct strlist propagate = STRLIST_INIT;
-    conf_list("propagate_unmatched_extensions", &propagate);
-    cfg->propagate_virtual = 0;
-    for (size_t i = 0; i < propagate.count; i++)
-        if (strcasecmp(propagate.item[i], "virtual") == 0)
-            cfg->propagate_virtual = 1;
-    strlist_free(&propagate);
-    cfg->virtual_alias_recursion_limit = (long)conf_int("virtual_alias_recursion_limit");
-    cfg->virtual_alias_expansion_limit = (size_t)conf_int("virtual_alias_expansion_limit");
-    cfg->virtual_alias_address_length_limit = (size_t)conf_int("virtual_alias_address_length_limit");
     cfg->virtual_alias_maps = NULL;
     cfg->resolver = NULL;
+    cfg->recipient_delimiter = NULL;
     const char *maps = conf_str("virtual_alias_maps");
     if (*maps) {
         /* only then: smtpd's path without tables pays nothing */
+        cfg->recipient_delimiter = xstrdup(conf_str("recipient_delimiter"));
+        struct strlist propagate = STRLIST_INIT;
+        conf_list("propagate_unmatched_extensions", &propagate);
+        cfg->propagate_virtual = 0;
+        for (size_t i = 0; i < propagate.count; i++)
+            if (strcasecmp(propagate.item[i], "virtual") == 0)
+                cfg->propagate_virtual = 1;
+        strlist_free(&propagate);
+        cfg->virtual_alias_recursion_limit = (long)conf_int("virtual_alias_recursion_limit");
+        cfg->virtual_alias_expansion_limit = (size_t)conf_int("virtual_alias_expansion_limit");
+        cfg->virtual_alias_address_length_limit =
+            (size_t)conf_int("virtual_alias_address_length_limit");
         struct strbuf err = STRBUF_INIT;
         cfg->virtual_alias_maps = maplist_open(maps, &err);
         if (cfg->virtual_alias_maps)
