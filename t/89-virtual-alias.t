@@ -8,6 +8,7 @@
 # DSN records of the expanded recipients (ORCPT = the address as given),
 # orig_to= in the delivery log, and the limits: a loop or a limit defers
 # the message with 451 4.6.0 Alias expansion error, as Postfix answers.
+# What Postfix 3.7 did with the same maps: t/data/postfix-3.7-virtual-alias.txt.
 import os
 import re
 import sys
@@ -79,13 +80,21 @@ def subjects(name, count=1, timeout=15):
     return [re.search(rb"(?m)^Subject: (.*)$", m).group(1).decode() for m in got]
 
 
+def log_has(pattern, timeout=15):
+    """The log, once it matches pattern (delivery logs after the Maildir)."""
+    end = time.time() + timeout
+    while time.time() < end and not re.search(pattern, inst.log()):
+        time.sleep(0.05)
+    return inst.log()
+
+
 queued = r"^250 2\.0\.0 Ok: queued as [0-9A-F]+$"
 _, end = send(["info@alias.example"], "one into many")
 tap.like(end or "", queued, "SMTP to an alias of a virtual alias domain: queued")
 tap.is_(subjects("alice"), ["one into many"], "alice got it")
 tap.is_(subjects("bob"), ["one into many"], "bob got it")
 tap.ok(not os.path.isdir(inst.maildir("info")), "no mailbox named after the alias")
-log = inst.log()
+log = log_has(r"(?s)to=<alice@.*to=<bob@|to=<bob@.*to=<alice@")
 tap.like(log, r"to=<alice@example\.com>, orig_to=<info@alias\.example>, relay=virtual.*status=sent",
          "delivery log: to= the expansion, orig_to= the alias")
 
@@ -99,6 +108,9 @@ tap.is_(subjects("dave"), ["two rounds"], "recursion: chain -> hop -> dave")
 send(["self@example.com"], "self")
 tap.is_(subjects("self"), ["self"], "an address that maps to itself keeps its mail")
 tap.is_(subjects("erin"), ["self"], "and the other address gets it too")
+log = log_has(r"(?s)to=<erin@.*to=<self@|to=<self@.*to=<erin@")
+tap.like(log, r"to=<erin@example\.com>, orig_to=<self@example\.com>, ", "erin: orig_to= the alias")
+tap.like(log, r"to=<self@example\.com>, relay=", "self: no orig_to (it is the same address), as Postfix logs")
 
 send(["anyone@catch.example"], "catch-all")
 tap.is_(subjects("frank"), ["catch-all"], "@domain catch-all")
@@ -108,7 +120,7 @@ tap.is_(subjects("bsdta"), ["seed 004"], "seed 004's pcre table: root@bsd1.cs.nc
 
 send(["plus+tag@alias.example"], "extension")
 tap.is_(subjects("gina"), ["extension"], "user+ext@domain found as user@domain; unqualified result gets @myorigin")
-tap.like(inst.log(), r"to=<gina\+tag@example\.com>, orig_to=<plus\+tag@alias\.example>",
+tap.like(log_has(r"to=<gina"), r"to=<gina\+tag@example\.com>, orig_to=<plus\+tag@alias\.example>",
          "the unmatched extension is propagated (propagate_unmatched_extensions)")
 
 answers, _ = send(["nobody@alias.example"], "unknown")
