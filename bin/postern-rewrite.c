@@ -189,12 +189,19 @@ int main(int argc, char **argv)
      * so that a crash here can never queue half a message */
     int r = rewrite_message(&cfg, &info, 0, message_pipe[1], &err);
     close(message_pipe[1]);
-    if (r == -1 || r == REWRITE_TOO_MANY_HOPS) {
+    if (r == -1 || r == REWRITE_TOO_MANY_HOPS || r == REWRITE_DEFERRED) {
         /* no envelope: the next stage stores nothing */
         msg_warn("%s", strbuf_str(&err));
         close(envelope_pipe[1]);
         next_status(pid, &queue, next_name);
         status = INJECT_EXIT_MESSAGE_READ;
+        if (r == REWRITE_DEFERRED) {
+            struct strbuf why = STRBUF_INIT;
+            record_putf(&why, 'Z', "451 %s", REWRITE_EXPANSION_ERROR);
+            (void)write_all(3, why.s, why.len);
+            strbuf_free(&why);
+            status = INJECT_EXIT_REFUSED_FOR_NOW;
+        }
         if (r == REWRITE_TOO_MANY_HOPS) {
             struct strbuf why = STRBUF_INIT;
             record_put(&why, 'D', "554 5.4.6 Too many hops");

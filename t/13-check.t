@@ -104,7 +104,7 @@ smtpd_sasl_auth_enable = yes
 home_mailbox = Maildir/
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
-canonical_maps = texthash:{d}/aliases
+sender_bcc_maps = texthash:{d}/aliases
 transport_maps = texthash:{d}/transport
 smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org,
     reject_unauth_destination
@@ -131,7 +131,7 @@ for pattern, name in [
     (r"line 7: not implemented by postern: home_mailbox=Maildir/: local\(8\) delivery", "home_mailbox"),
     (r"line 8: not implemented by postern: relayhost=\[smarthost.example.net\]: the smtp runner", "relayhost"),
     (r"line 9: not implemented by postern: smtpd_data_restrictions=reject_unauth_pipelining: not evaluated", "smtpd_data_restrictions"),
-    (r"line 10: not implemented by postern: canonical_maps=", "canonical_maps"),
+    (r"line 10: not implemented by postern: sender_bcc_maps=", "sender_bcc_maps"),
     (r"line 11: parameter transport_maps: table texthash:.*/transport: line 2: smtp:\[mx.example.com\]: postern has no smtp runner", "an smtp entry of transport_maps"),
     (r"line 11: parameter transport_maps: table texthash:.*/transport: line 4: lmtp:unix:private/dovecot: postern has no lmtp runner", "an lmtp entry of transport_maps"),
     (r"line 12: parameter smtpd_recipient_restrictions: restriction reject_rbl_client is not implemented", "a restriction that answers 451"),

@@ -61,8 +61,10 @@ int injection_start(struct injection_client *inj, const struct injection_options
          * rewritten envelope will carry it */
         inj->rewrite = options->rewrite;
         inj->info = options->info;
-        rewrite_address(options->rewrite, options->info.sender ? options->info.sender : "",
-                        &inj->sender);
+        const char *sender = options->info.sender ? options->info.sender : "";
+        if (*sender)        /* a table that fails now fails again on the envelope */
+            (void)rewrite_address_class(options->rewrite, REWRITE_CONTEXT_LOCAL,
+                                        REWRITE_ENV_FROM, sender, &inj->sender);
         inj->info.sender = strbuf_str(&inj->sender);
         inj->stream = rewrite_stream_begin(options->rewrite, &inj->info, inj->message_fd);
     }
@@ -90,7 +92,7 @@ int injection_write(struct injection_client *inj, const void *bytes, size_t n)
         return -1;
     if (inj->stream) {
         int r = rewrite_stream_feed(inj->stream, bytes, n);
-        if (r == REWRITE_TOO_MANY_HOPS)
+        if (r == REWRITE_TOO_MANY_HOPS || r == REWRITE_DEFERRED)
             inj->cut_short = 1;         /* rewrite_stream_end says so again */
         else if (r != 0)
             injection_write_failed(inj, errno);
@@ -166,6 +168,16 @@ enum outcome injection_finish(struct injection_client *inj, struct envelope *env
         v->from_stage = 1;
         v->exit_code = INJECT_EXIT_REFUSED;
         strbuf_set(&v->text, "5.4.6 Too many hops");
+        return v->outcome;
+    }
+    if (r == REWRITE_DEFERRED) {
+        /* a table could not answer: no envelope, so nothing is stored */
+        reap(inj);
+        v->outcome = OUTCOME_DEFERRED;
+        v->reply_code = 451;
+        v->from_stage = 1;
+        v->exit_code = INJECT_EXIT_REFUSED_FOR_NOW;
+        strbuf_set(&v->text, REWRITE_EXPANSION_ERROR);
         return v->outcome;
     }
     /* a message that did not get through whole is never certified: the

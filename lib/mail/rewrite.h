@@ -38,12 +38,38 @@ struct rewrite_config {
     struct strlist drop_headers;    /* message_drop_headers */
     /* virtual alias expansion (rewrite_alias.c); NULL maps: none */
     struct maplist *virtual_alias_maps;
-    struct resolver *resolver;      /* which domains are ours */
+    struct resolver *resolver;      /* which domains are ours (any table set) */
     char *recipient_delimiter;
     int propagate_virtual;          /* propagate_unmatched_extensions has "virtual" */
+    int propagate_canonical;        /* ... and "canonical" */
+    /* canonical mapping and masquerading (rewrite_canonical.c), for the
+     * address classes (REWRITE_ENV_FROM, ...) of their *_classes */
+    struct maplist *canonical_maps, *sender_canonical_maps, *recipient_canonical_maps;
+    unsigned canonical_classes, sender_canonical_classes, recipient_canonical_classes;
+    struct strlist masquerade_domains;
+    struct strlist masquerade_exceptions;
+    unsigned masquerade_classes;
+    char *remote_header_rewrite_domain;
     long virtual_alias_recursion_limit;
     size_t virtual_alias_expansion_limit;
     size_t virtual_alias_address_length_limit;
+};
+
+/* Address classes of canonical_classes, masquerade_classes, ... */
+#define REWRITE_ENV_FROM 0x1        /* envelope_sender */
+#define REWRITE_ENV_RCPT 0x2        /* envelope_recipient */
+#define REWRITE_HDR_FROM 0x4        /* header_sender: From, Sender, Reply-To, ... */
+#define REWRITE_HDR_RCPT 0x8        /* header_recipient: To, Cc, Bcc, ... */
+
+/* How header addresses are rewritten (Postfix's rewrite context): not at
+ * all, as local mail (sendmail, local_header_rewrite_clients: qualify
+ * with $myorigin and $mydomain, add missing headers), or as remote mail
+ * (remote_header_rewrite_domain set: "user" becomes
+ * "user@$remote_header_rewrite_domain", missing headers are added). */
+enum rewrite_context {
+    REWRITE_CONTEXT_NONE,
+    REWRITE_CONTEXT_LOCAL,
+    REWRITE_CONTEXT_REMOTE,
 };
 
 /* Fill cfg from main.cf (config_load() done).  Exits as a temporary
@@ -57,6 +83,30 @@ void rewrite_config_free(struct rewrite_config *cfg);
  * sender) stays empty.  Appends the result to out. */
 void rewrite_address(const struct rewrite_config *cfg, const char *address,
                      struct strbuf *out);
+
+/* Qualify an address of a class (one REWRITE_ENV_FROM, ...) in a context
+ * (the envelope's is always local), then map it through
+ * sender_/recipient_canonical_maps and canonical_maps and masquerade it,
+ * as their *_classes say.  Appends the result to out.  0, or -1 when a
+ * table could not answer (logged; the message must be deferred). */
+int rewrite_address_class(const struct rewrite_config *cfg, enum rewrite_context context,
+                          unsigned address_class, const char *address, struct strbuf *out);
+
+/* The table search shared by canonical and virtual alias mapping
+ * (rewrite_canonical.c): map_search_address() with the bare local part
+ * tried for our own domains; MAP_RETRY when that cannot be told. */
+enum addr_key_form;
+struct maplist;
+int rewrite_map_search(const struct rewrite_config *cfg, struct maplist *maps,
+                       const char *address, struct strbuf *value, enum addr_key_form *form);
+/* The extension of an address's local part with its delimiter ("+ext"),
+ * or "", into ext. */
+void rewrite_extension(const struct rewrite_config *cfg, const char *address, struct strbuf *ext);
+/* A table's result as addresses: split on commas and white space, <>
+ * removed, qualified, the extension put into each local part; appended
+ * to out. */
+void rewrite_crunch_result(const struct rewrite_config *cfg, const char *value,
+                           const char *extension, struct strlist *out);
 
 /* Rewrite the envelope in place: sender and recipients, then virtual
  * alias expansion of the recipients; a recipient that appears twice is
@@ -77,6 +127,8 @@ int rewrite_virtual_aliases(const struct rewrite_config *cfg, struct envelope *e
  * envelope (after rewrite_envelope). */
 struct rewrite_message_info {
     int local;                  /* A origin=local: a sendmail submission */
+    enum rewrite_context context;   /* of the header: local for origin=local,
+                                       else A rewrite_context= (smtpd sets it) */
     const char *sender;         /* envelope sender, for a missing From: */
     const char *full_name;      /* A full_name=, or NULL */
     const char *uid;            /* A uid=, or NULL */
@@ -92,6 +144,9 @@ void rewrite_message_info_from(const struct envelope *env,
  * outlive the stream. */
 struct rewrite_stream;
 #define REWRITE_TOO_MANY_HOPS (-3)
+#define REWRITE_DEFERRED (-4)       /* a table could not answer: 4.6.0 */
+/* The reason of a message deferred by rewrite, as Postfix's cleanup gives it. */
+#define REWRITE_EXPANSION_ERROR "4.6.0 Alias expansion error"
 struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
                                             const struct rewrite_message_info *info,
                                             int out_fd);
@@ -117,16 +172,20 @@ int rewrite_message(const struct rewrite_config *cfg,
                     int in_fd, int out_fd, struct strbuf *err);
 
 /* Append to out the header (name, colon and value) with every address of
- * its value (at value_offset) qualified as rewrite_address() does. */
-void rewrite_address_header(const struct rewrite_config *cfg,
-                            const char *header, size_t value_offset,
-                            struct strbuf *out);
+ * its value (at value_offset) rewritten as rewrite_address_class() does
+ * for address_class in context.  0 or -1 as rewrite_address_class(). */
+int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_context context,
+                           unsigned address_class, const char *header, size_t value_offset,
+                           struct strbuf *out);
 
 /* Header helpers shared with sendmail -t. */
 /* 1 when line starts a header field ("Name:"), and then *name_len is the
  * length of the name (without trailing white space). */
 int header_field_name(const char *line, size_t len, size_t *name_len);
-/* 1 when the header with this name holds addresses (From, To, Cc, ...). */
-int header_is_address(const char *name, size_t name_len);
+/* The address class of a header that holds addresses, as Postfix's
+ * header_opts: REWRITE_HDR_FROM (From, Sender, Reply-To, Errors-To, ...)
+ * or REWRITE_HDR_RCPT (To, Cc, Bcc, Apparently-To, Resent-To, ...); 0
+ * for other headers. */
+unsigned header_address_class(const char *name, size_t name_len);
 
 #endif

@@ -23,77 +23,9 @@
 #include "envelope.h"
 #include "log.h"
 #include "map.h"
-#include "resolve.h"
 #include "rewrite.h"
 #include "strbuf.h"
 #include "xalloc.h"
-
-#define EXPANSION_ERROR "4.6.0 Alias expansion error"
-
-/* 1 when the address's domain is one of ours for the bare-localpart
- * keys (virtual(5): $myorigin, $mydestination, $inet_interfaces,
- * $proxy_interfaces); -1 when that cannot be told now. */
-static int local_domain(const struct rewrite_config *cfg, const char *address)
-{
-    const char *at = strrchr(address, '@');
-    if (!at)
-        return 1;
-    if (strcasecmp(at + 1, cfg->myorigin) == 0)
-        return 1;
-    enum address_class address_class;
-    if (resolve_domain_class(cfg->resolver, at + 1, &address_class, NULL) != RESOLVE_OK)
-        return -1;
-    return address_class == ADDR_CLASS_LOCAL;
-}
-
-/* The extension of an address's local part, with its delimiter
- * ("+ext"), into ext; "" when none. */
-static void address_extension(const struct rewrite_config *cfg, const char *address,
-                              struct strbuf *ext)
-{
-    strbuf_reset(ext);
-    if (!*cfg->recipient_delimiter)
-        return;
-    const char *at = strrchr(address, '@');
-    size_t local_len = at ? (size_t)(at - address) : strlen(address);
-    size_t cut = strcspn(address, cfg->recipient_delimiter);
-    if (cut > 0 && cut < local_len)
-        strbuf_append(ext, address + cut, local_len - cut);
-}
-
-/* One table result, split into addresses, qualified, with the unmatched
- * extension put back.  Appends them to out. */
-static void crunch_result(const struct rewrite_config *cfg, const char *value,
-                          const char *extension, struct strlist *out)
-{
-    struct strlist words = STRLIST_INIT;
-    struct strbuf err = STRBUF_INIT, address = STRBUF_INIT;
-    if (list_split(value, &words, &err) != 0)
-        strlist_add(&words, value);
-    for (size_t i = 0; i < words.count; i++) {
-        const char *word = words.item[i];
-        if (*word == '<' && word[strlen(word) - 1] == '>' && strlen(word) >= 2) {
-            words.item[i][strlen(word) - 1] = '\0';
-            word++;
-        }
-        strbuf_reset(&address);
-        rewrite_address(cfg, word, &address);
-        if (*extension) {
-            const char *at = strrchr(strbuf_str(&address), '@');
-            size_t local_len = at ? (size_t)(at - address.s) : address.len;
-            struct strbuf extended = STRBUF_INIT;
-            strbuf_append(&extended, address.s, local_len);
-            strbuf_puts(&extended, extension);
-            strbuf_puts(&extended, address.s + local_len);
-            strbuf_set(&address, strbuf_str(&extended));
-            strbuf_free(&extended);
-        }
-        strlist_add(out, strbuf_str(&address));
-    }
-    strlist_free(&words);
-    strbuf_free(&err);
-    strbuf_free(&address);
-}
 
 /* 1 when list holds the address (case does not matter). */
 static int listed(const struct strlist *list, const char *address)
@@ -125,11 +57,8 @@ static int expand_recipient(const struct rewrite_config *cfg, const char *recipi
                 status = -1;
                 break;
             }
-            int local = local_domain(cfg, address);
             enum addr_key_form form = ADDR_KEY_FULL;
-            int r = local < 0 ? MAP_RETRY
-                : map_search_address(cfg->virtual_alias_maps, address, cfg->recipient_delimiter,
-                                     local, &value, &form);
+            int r = rewrite_map_search(cfg, cfg->virtual_alias_maps, address, &value, &form);
             if (r == MAP_RETRY) {
                 msg_warn("%s map lookup problem for %s -- "
                          "message not accepted, try again later", table, address);
@@ -140,9 +69,9 @@ static int expand_recipient(const struct rewrite_config *cfg, const char *recipi
                 break;
             strbuf_reset(&ext);
             if (cfg->propagate_virtual && (form == ADDR_KEY_NOEXT || form == ADDR_KEY_LOCAL))
-                address_extension(cfg, address, &ext);
+                rewrite_extension(cfg, address, &ext);
             struct strlist results = STRLIST_INIT;
-            crunch_result(cfg, strbuf_str(&value), strbuf_str(&ext), &results);
+            rewrite_crunch_result(cfg, strbuf_str(&value), strbuf_str(&ext), &results);
             char *lhs = xstrdup(address);
             for (size_t j = 0; j < results.count && status == 0; j++) {
                 const char *result = results.item[j];
@@ -203,7 +132,7 @@ int rewrite_virtual_aliases(const struct rewrite_config *cfg, struct envelope *e
         struct strlist expanded = STRLIST_INIT;
         if (expand_recipient(cfg, rec + 1, &expanded) != 0) {
             status = -1;
-            strbuf_set(reason, EXPANSION_ERROR);
+            strbuf_set(reason, REWRITE_EXPANSION_ERROR);
         }
         int changed = expanded.count != 1 || strcmp(expanded.item[0], rec + 1) != 0;
         if (status || !changed) {

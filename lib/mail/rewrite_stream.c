@@ -27,7 +27,8 @@ enum stream_phase {
     IN_HEADER,                  /* collecting header lines */
     DISCARDING,                 /* the rest of an over-long header line */
     IN_BODY,                    /* copying */
-    STOPPED,                    /* too many hops: nothing more is written */
+    STOPPED,                    /* too many hops or deferred: nothing more
+                                   is written */
 };
 
 struct rewrite_stream {
@@ -46,6 +47,7 @@ struct rewrite_stream {
     int seen_message_id[2], seen_date[2], seen_from[2];  /* [1]: Resent- */
     int truncated_logged;
     long hops;                  /* Received: headers seen */
+    int deferred;               /* a table could not answer */
 };
 
 /* Write what is buffered (once a write failed, everything is dropped). */
@@ -110,10 +112,21 @@ static void emit_received(struct rewrite_stream *st)
     strbuf_free(&h);
 }
 
+/* The header's rewrite context: remote only when
+ * remote_header_rewrite_domain is set, as Postfix. */
+static enum rewrite_context header_context(const struct rewrite_stream *st)
+{
+    if (st->info->local)
+        return REWRITE_CONTEXT_LOCAL;
+    if (st->info->context == REWRITE_CONTEXT_REMOTE && !*st->cfg->remote_header_rewrite_domain)
+        return REWRITE_CONTEXT_NONE;
+    return st->info->context;
+}
+
 /* Add the headers a local submission lacks, at the end of the header. */
 static void emit_missing_headers(struct rewrite_stream *st)
 {
-    if (!st->info->local && !st->cfg->always_add_missing_headers)
+    if (header_context(st) == REWRITE_CONTEXT_NONE && !st->cfg->always_add_missing_headers)
         return;
     struct strbuf h = STRBUF_INIT;
     time_t now = time(NULL);
@@ -188,10 +201,14 @@ static void process_header(struct rewrite_stream *st, const struct strbuf *heade
     name_len += resent ? 7 : 0;
     /* Companion issue: header_checks (REJECT, IGNORE, REPLACE, ...) are
      * applied here, to the whole logical header. */
-    if (st->info->local && header_is_address(name, name_len)) {
+    unsigned address_class;
+    enum rewrite_context context = header_context(st);
+    if (context != REWRITE_CONTEXT_NONE && (address_class = header_address_class(name, name_len))) {
         struct strbuf rewritten = STRBUF_INIT;
         size_t colon = (size_t)((char *)memchr(header->s, ':', header->len) - header->s);
-        rewrite_address_header(st->cfg, header->s, colon + 1, &rewritten);
+        if (rewrite_address_header(st->cfg, context, address_class, header->s, colon + 1,
+                                   &rewritten) != 0)
+            st->deferred = 1;
         strbuf_putc(&rewritten, '\n');
         emit(st, rewritten.s, rewritten.len);
         strbuf_free(&rewritten);
@@ -233,7 +250,7 @@ static void emit_body(struct rewrite_stream *st, const char *bytes, size_t n)
 /* The header is over: check the hop count, then go on with the body. */
 static void end_of_header(struct rewrite_stream *st)
 {
-    if (st->cfg->hopcount_limit > 0 && st->hops > st->cfg->hopcount_limit) {
+    if (st->deferred || (st->cfg->hopcount_limit > 0 && st->hops > st->cfg->hopcount_limit)) {
         strbuf_reset(&st->out);         /* nothing more reaches the next stage */
         st->phase = STOPPED;
         return;
@@ -345,7 +362,7 @@ struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
 static int stream_status(const struct rewrite_stream *st)
 {
     if (st->phase == STOPPED)
-        return REWRITE_TOO_MANY_HOPS;
+        return st->deferred ? REWRITE_DEFERRED : REWRITE_TOO_MANY_HOPS;
     return st->write_errno ? -2 : 0;
 }
 
@@ -390,7 +407,9 @@ int rewrite_stream_end(struct rewrite_stream *st, struct strbuf *err)
         flush_out(st);
     }
     int status = stream_status(st);
-    if (status == REWRITE_TOO_MANY_HOPS) {
+    if (status == REWRITE_DEFERRED) {
+        strbuf_puts(err, REWRITE_EXPANSION_ERROR);
+    } else if (status == REWRITE_TOO_MANY_HOPS) {
         strbuf_printf(err, "Too many hops: %ld Received: headers", st->hops);
     } else if (status) {
         errno = st->write_errno;
