@@ -132,6 +132,7 @@ static const struct param_def params[] = {
     STR("relay_recipient_maps", ""),
     STR("relay_transport", "relay"),
     STR("relayhost", ""),
+    STR("relocated_maps", ""),
     STR("remote_header_rewrite_domain", ""),
     BOOL("resolve_dequoted_address", "yes"),
     STR("sender_canonical_classes", "envelope_sender, header_sender"),

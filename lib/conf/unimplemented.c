@@ -53,7 +53,6 @@ static const struct unimplemented settings[] = {
     {"relayhost", WHEN_NONEMPTY,
      "the smtp runner is not implemented: mail for other domains waits in the queue "
      "(4.3.0 mail transport unavailable)"},
-    {"relocated_maps", WHEN_NONEMPTY, "mail for a relocated user is not refused with its new address"},
     {"sender_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
     {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
