@@ -143,6 +143,7 @@ struct injection_client *submit_start(struct session *s)
      * smtpd's envelope gives the same) */
     options.info.local = s->local_submission;
     options.info.context = header_context(s);
+    options.info.log_client = s->client.namaddr;
     options.info.sender = strbuf_str(&s->tx.sender);
     if (s->local_submission) {
         snprintf(uid, sizeof uid, "%ld", (long)getuid());

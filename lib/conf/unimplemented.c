@@ -34,11 +34,15 @@ struct unimplemented {
 static const struct unimplemented settings[] = {
     {"alias_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"always_bcc", WHEN_NONEMPTY, "no copy is sent"},
-    {"body_checks", WHEN_NONEMPTY, "message bodies are not checked"},
+    {"body_checks", WHEN_NONEMPTY,
+     "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
+     "MIME parts are not told apart: their headers are body lines"},
     {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"fallback_transport", WHEN_TRANSPORT, NULL},
-    {"header_checks", WHEN_NONEMPTY, "headers are not checked"},
+    {"header_checks", WHEN_NONEMPTY,
+     "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
+     "the headers of MIME parts are not checked"},
     {"home_mailbox", WHEN_NONEMPTY, NO_LOCAL},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"luser_relay", WHEN_NONEMPTY, NO_LOCAL},

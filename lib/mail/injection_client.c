@@ -92,7 +92,7 @@ int injection_write(struct injection_client *inj, const void *bytes, size_t n)
         return -1;
     if (inj->stream) {
         int r = rewrite_stream_feed(inj->stream, bytes, n);
-        if (r == REWRITE_TOO_MANY_HOPS || r == REWRITE_DEFERRED)
+        if (r == REWRITE_TOO_MANY_HOPS || r == REWRITE_DEFERRED || r == REWRITE_REJECTED)
             inj->cut_short = 1;         /* rewrite_stream_end says so again */
         else if (r != 0)
             injection_write_failed(inj, errno);
@@ -170,14 +170,16 @@ enum outcome injection_finish(struct injection_client *inj, struct envelope *env
         strbuf_set(&v->text, "5.4.6 Too many hops");
         return v->outcome;
     }
-    if (r == REWRITE_DEFERRED) {
-        /* a table could not answer: no envelope, so nothing is stored */
+    if (r == REWRITE_DEFERRED || r == REWRITE_REJECTED) {
+        /* a table could not answer, or header_checks/body_checks said
+         * REJECT: no envelope, so nothing is stored */
+        strbuf_set(&v->text, r == REWRITE_DEFERRED ? REWRITE_EXPANSION_ERROR : strbuf_str(&inj->why));
         reap(inj);
-        v->outcome = OUTCOME_DEFERRED;
-        v->reply_code = 451;
+        int temporary = v->text.s[0] == '4';
+        v->outcome = temporary ? OUTCOME_DEFERRED : OUTCOME_BOUNCED;
+        v->reply_code = temporary ? 451 : 550;
         v->from_stage = 1;
-        v->exit_code = INJECT_EXIT_REFUSED_FOR_NOW;
-        strbuf_set(&v->text, REWRITE_EXPANSION_ERROR);
+        v->exit_code = temporary ? INJECT_EXIT_REFUSED_FOR_NOW : INJECT_EXIT_REFUSED;
         return v->outcome;
     }
     /* a message that did not get through whole is never certified: the

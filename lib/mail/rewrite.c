@@ -81,6 +81,13 @@ void rewrite_config_load(struct rewrite_config *cfg)
     cfg->canonical_maps = open_maps("canonical_maps");
     cfg->sender_canonical_maps = open_maps("sender_canonical_maps");
     cfg->recipient_canonical_maps = open_maps("recipient_canonical_maps");
+    cfg->header_checks = open_maps("header_checks");
+    cfg->body_checks = open_maps("body_checks");
+    if (cfg->body_checks) {
+        cfg->body_checks_size_limit = (size_t)conf_size("body_checks_size_limit");
+        long long line_limit = conf_int("line_length_limit");
+        cfg->line_length_limit = line_limit < 1 ? 2048 : (size_t)line_limit;
+    }
     if (!cfg->virtual_alias_maps && !cfg->canonical_maps && !cfg->sender_canonical_maps
         && !cfg->recipient_canonical_maps && !cfg->masquerade_domains.count)
         return;                 /* smtpd's path without tables pays nothing more */
@@ -120,7 +127,8 @@ void rewrite_config_free(struct rewrite_config *cfg)
     strlist_free(&cfg->masquerade_domains);
     strlist_free(&cfg->masquerade_exceptions);
     struct maplist *lists[] = {cfg->virtual_alias_maps, cfg->canonical_maps,
-                               cfg->sender_canonical_maps, cfg->recipient_canonical_maps};
+                               cfg->sender_canonical_maps, cfg->recipient_canonical_maps,
+                               cfg->header_checks, cfg->body_checks};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         if (lists[i])
             maplist_close(lists[i]);
@@ -239,6 +247,7 @@ void rewrite_message_info_from(const struct envelope *env,
     info->sender = env->sender ? env->sender : "";
     info->full_name = envelope_attr(env, "full_name");
     info->uid = envelope_attr(env, "uid");
+    info->log_client = envelope_attr(env, "log_client");
 }
 
 int header_field_name(const char *line, size_t len, size_t *name_len)

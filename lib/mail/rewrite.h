@@ -53,6 +53,10 @@ struct rewrite_config {
     long virtual_alias_recursion_limit;
     size_t virtual_alias_expansion_limit;
     size_t virtual_alias_address_length_limit;
+    /* header_checks and body_checks (rewrite_checks.c); NULL: none */
+    struct maplist *header_checks, *body_checks;
+    size_t body_checks_size_limit;
+    size_t line_length_limit;       /* body lines are checked in pieces of this */
 };
 
 /* Address classes of canonical_classes, masquerade_classes, ... */
@@ -132,6 +136,7 @@ struct rewrite_message_info {
     const char *sender;         /* envelope sender, for a missing From: */
     const char *full_name;      /* A full_name=, or NULL */
     const char *uid;            /* A uid=, or NULL */
+    const char *log_client;     /* A log_client= ("name[address]"), or NULL */
 };
 void rewrite_message_info_from(const struct envelope *env,
                                struct rewrite_message_info *info);
@@ -145,6 +150,8 @@ void rewrite_message_info_from(const struct envelope *env,
 struct rewrite_stream;
 #define REWRITE_TOO_MANY_HOPS (-3)
 #define REWRITE_DEFERRED (-4)       /* a table could not answer: 4.6.0 */
+#define REWRITE_REJECTED (-5)       /* header_checks or body_checks REJECT: err
+                                       holds "X.Y.Z text" (4.x.x: try again) */
 /* The reason of a message deferred by rewrite, as Postfix's cleanup gives it. */
 #define REWRITE_EXPANSION_ERROR "4.6.0 Alias expansion error"
 struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
@@ -177,6 +184,32 @@ int rewrite_message(const struct rewrite_config *cfg,
 int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_context context,
                            unsigned address_class, const char *header, size_t value_offset,
                            struct strbuf *out);
+
+/* header_checks and body_checks (rewrite_checks.c).  A table's result
+ * is an action and an optional text, as Postfix's header_checks(5). */
+enum rewrite_check_action {
+    CHECK_DUNNO,                /* also OK, and what was not found */
+    CHECK_REJECT, CHECK_WARN, CHECK_INFO, CHECK_IGNORE, CHECK_REPLACE, CHECK_PREPEND,
+    CHECK_UNIMPLEMENTED,        /* DISCARD, HOLD, REDIRECT, FILTER, BCC: warned, ignored */
+    CHECK_UNKNOWN,
+};
+struct rewrite_check {
+    enum rewrite_check_action action;
+    const char *name;           /* the action word as written */
+    size_t name_len;
+    const char *text;           /* what follows it, white space skipped */
+};
+/* Split a table's result into its action and text (pointers into value). */
+void rewrite_check_parse(const char *value, struct rewrite_check *out);
+/* Look content (a logical header with its folding, or a body line without
+ * its LF) up in header_checks (body 0) or body_checks (body 1) and act:
+ * logs WARN, INFO, REJECT, ... as Postfix does; REPLACE puts the new text
+ * in replacement, PREPEND in prepend, REJECT the "X.Y.Z text" in reject
+ * (a table that cannot answer is a 4.3.0 reject).  Returns the action
+ * that applies (CHECK_DUNNO for warnings that changed nothing). */
+int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message_info *info,
+                  int body, const char *content, struct strbuf *replacement,
+                  struct strbuf *prepend, struct strbuf *reject);
 
 /* Header helpers shared with sendmail -t. */
 /* 1 when line starts a header field ("Name:"), and then *name_len is the
