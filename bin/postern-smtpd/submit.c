@@ -46,7 +46,10 @@ void submit_init(void)
     if (rewrite_settings_loaded)
         return;
     rewrite_config_load(&rewrite_settings);
-    conf_list("local_header_rewrite_clients", &header_clients);
+    if (conf_is_set("local_header_rewrite_clients"))
+        conf_list("local_header_rewrite_clients", &header_clients);
+    else
+        strlist_add(&header_clients, "permit_inet_interfaces");    /* the default */
     header_client_tables = xcalloc(header_clients.count + 1, sizeof *header_client_tables);
     for (size_t i = 0; i < header_clients.count; i++) {
         const char *item = header_clients.item[i];

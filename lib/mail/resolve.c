@@ -138,7 +138,9 @@ struct resolver *resolver_open(struct strbuf *err)
         resolver_close(r);
         return NULL;
     }
-    r->relocated_maps = maplist_open(conf_str("relocated_maps"), &map_err);
+    /* relocated_maps defaults to "": unset, smtpd pays nothing for it */
+    r->relocated_maps = conf_is_set("relocated_maps")
+        ? maplist_open(conf_str("relocated_maps"), &map_err) : maplist_open("", &map_err);
     if (!r->relocated_maps) {
         strbuf_printf(err, "relocated_maps: %s", strbuf_str(&map_err));
         strbuf_free(&map_err);
@@ -146,7 +148,7 @@ struct resolver *resolver_open(struct strbuf *err)
         return NULL;
     }
     strbuf_free(&map_err);
-    r->myorigin = xstrdup(conf_str("myorigin"));
+    r->myorigin = xstrdup(maplist_count(r->relocated_maps) ? conf_str("myorigin") : "");
     r->transport_parent_matches = domain_parent_matches("transport_maps");
     conf_list("defer_transports", &r->defer_transports);
     r->local_transport = xstrdup(conf_str("local_transport"));

@@ -19,6 +19,10 @@
  * cannot be opened is a configuration error (exit as temporary). */
 static struct maplist *open_maps(const char *param)
 {
+    /* these parameters default to "" (virtual_alias_maps to $virtual_maps):
+     * unset, nothing to expand (smtpd pays for each conf_str) */
+    if (!conf_is_set(param) && (strcmp(param, "virtual_alias_maps") != 0 || !conf_is_set("virtual_maps")))
+        return NULL;
     const char *value = conf_str(param);
     if (!*value)
         return NULL;
@@ -73,10 +77,13 @@ void rewrite_config_load(struct rewrite_config *cfg)
     cfg->canonical_maps = cfg->sender_canonical_maps = cfg->recipient_canonical_maps = NULL;
     cfg->resolver = NULL;
     cfg->recipient_delimiter = NULL;
-    cfg->remote_header_rewrite_domain = xstrdup(conf_str("remote_header_rewrite_domain"));
+    /* both default to "" */
+    cfg->remote_header_rewrite_domain = xstrdup(conf_is_set("remote_header_rewrite_domain")
+                                                ? conf_str("remote_header_rewrite_domain") : "");
     cfg->masquerade_domains = (struct strlist)STRLIST_INIT;
     cfg->masquerade_exceptions = (struct strlist)STRLIST_INIT;
-    conf_list("masquerade_domains", &cfg->masquerade_domains);
+    if (conf_is_set("masquerade_domains"))
+        conf_list("masquerade_domains", &cfg->masquerade_domains);
     cfg->virtual_alias_maps = open_maps("virtual_alias_maps");
     cfg->canonical_maps = open_maps("canonical_maps");
     cfg->sender_canonical_maps = open_maps("sender_canonical_maps");
