@@ -144,6 +144,8 @@ static void cmd_helo(struct session *s, char *args, int extended)
     if (!conf_bool("disable_vrfy_command"))
         strlist_add(&keywords, "VRFY");
     strlist_add(&keywords, "ETRN");
+    if (tls_offered(s))
+        strlist_add(&keywords, "STARTTLS");
     if (s->xclient_allowed)
         strlist_add(&keywords, "XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT");
     if (s->xforward_allowed)
@@ -397,9 +399,7 @@ void command_loop(struct session *s)
             strbuf_free(&printable);
             session_end(s, 0);
         case CMD_STARTTLS:
-            reply(s, "502 5.5.1 Error: command not implemented");
-            s->command_failed[id]++;
-            session_error(s);
+            cmd_starttls(s, args);
             break;
         case CMD_AUTH:
             reply(s, "503 5.5.1 Error: authentication not enabled");

@@ -34,7 +34,7 @@ void io_flush(struct session *s)
 {
     if (!s->out.len)
         return;
-    if (write_all(s->out_fd, s->out.s, s->out.len) != 0) {
+    if ((s->tls ? tls_write(s, s->out.s, s->out.len) : write_all(s->out_fd, s->out.s, s->out.len)) != 0) {
         strbuf_reset(&s->out);
         session_lost(s);
     }
@@ -52,6 +52,11 @@ static int io_fill(struct session *s)
         s->in_start = 0;
     }
     io_flush(s);
+    if (s->tls) {
+        ssize_t got = tls_read(s, s->inbuf + s->in_end, sizeof s->inbuf - s->in_end);
+        s->in_end += (size_t)got;
+        return got > 0;
+    }
     for (;;) {
         struct pollfd pfd = {.fd = s->in_fd, .events = POLLIN};
         int r = poll(&pfd, 1, s->timeout > 0 ? (int)(s->timeout * 1000) : -1);

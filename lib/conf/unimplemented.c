@@ -17,7 +17,6 @@
 enum when {
     WHEN_NONEMPTY,      /* any value but "" */
     WHEN_YES,           /* a yes/no value that is yes */
-    WHEN_TLS_LEVEL,     /* a TLS security level other than none */
     WHEN_TRANSPORT,     /* a transport[:nexthop] postern has no runner for */
 };
 
@@ -29,7 +28,6 @@ struct unimplemented {
 
 #define NO_REWRITE "addresses are not rewritten by it"
 #define NO_LOCAL "local(8) delivery is not implemented: such mail waits in the queue"
-#define NO_TLS "STARTTLS is not offered"
 
 /* Sorted by name. */
 static const struct unimplemented settings[] = {
@@ -63,14 +61,9 @@ static const struct unimplemented settings[] = {
     {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
      "not evaluated: the message is accepted without these checks"},
-    {"smtpd_enforce_tls", WHEN_YES, NO_TLS ": this service refuses every MAIL (530 5.7.0)"},
     {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"smtpd_sasl_auth_enable", WHEN_YES,
      "AUTH is not offered and permit_sasl_authenticated never permits"},
-    {"smtpd_tls_security_level", WHEN_TLS_LEVEL,
-     NO_TLS " (with encrypt this service refuses every MAIL: 530 5.7.0)"},
-    {"smtpd_tls_wrappermode", WHEN_YES, "TLS is not implemented: clients that start with TLS fail"},
-    {"smtpd_use_tls", WHEN_YES, NO_TLS},
     {"virtual_alias_maps", WHEN_NONEMPTY,
      NO_REWRITE ": mail for an alias is delivered to a mailbox of the alias's own name, "
      "or refused"},
@@ -127,8 +120,6 @@ const char *setting_not_implemented(const char *name, const char *value)
         return *value ? u->what : NULL;
     case WHEN_YES:
         return parse_bool(value) == 1 ? u->what : NULL;
-    case WHEN_TLS_LEVEL:
-        return *value && strcasecmp(value, "none") != 0 ? u->what : NULL;
     case WHEN_TRANSPORT:
         return transport_not_implemented(value);
     }
