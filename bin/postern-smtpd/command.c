@@ -353,6 +353,14 @@ void command_loop(struct session *s)
         check_pipelining(s, id);
         if (junk && ++s->junk_count > s->junk_limit)
             s->error_count++;
+        /* smtpd_tls_security_level = encrypt: only these before STARTTLS */
+        if (s->tls_level == TLS_LEVEL_ENCRYPT && !s->tls && id != CMD_HELO && id != CMD_EHLO
+            && id != CMD_STARTTLS && id != CMD_NOOP && id != CMD_QUIT && id != CMD_UNKNOWN) {
+            reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+            s->command_failed[id]++;
+            session_error(s);
+            continue;
+        }
         switch (id) {
         case CMD_HELO:
             cmd_helo(s, args, 0);

@@ -123,8 +123,10 @@ int main(int argc, char **argv)
     s->hard_error_limit = conf_int("smtpd_hard_error_limit");
     s->junk_limit = conf_int("smtpd_junk_command_limit");
     s->helo_required = conf_bool("smtpd_helo_required");
-    /* certificates and keys are read here, before a zygote forks */
-    tls_server_init(s);
+    /* certificates and keys are read here, before a zygote forks;
+     * sendmail -bs (-S) speaks on a pipe, without TLS */
+    if (!s->local_submission)
+        tls_server_init(s);
     s->bare_newline_reject_code = (int)conf_int("smtpd_forbid_bare_newline_reject_code");
 
     s->policy = policy_open(s);

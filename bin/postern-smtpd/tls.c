@@ -507,6 +507,8 @@ static int handshake(struct session *s)
 static _Noreturn void handshake_failed(struct session *s)
 {
     strbuf_reset(&s->out);
+    if (!s->tls_wrappermode)
+        s->command_failed[CMD_STARTTLS]++;
     msg_info("lost connection after %s from %s", s->where, s->client.namaddr);
     session_end(s, 0);
 }
