@@ -227,4 +227,59 @@ s.quit()
 
 for l in (enc, legacy, may, wrap, none, broken, conf_env):
     l.stop()
+
+# ---- the zygote reads a root-only key, then serves as nobody ----
+if os.geteuid() != 0:
+    print("# SKIP the zygote's root-only key: not running as root")
+else:
+    zd = tap.tempdir()
+    os.chmod(zd, 0o755)
+    zkey, zcert = os.path.join(zd, "key.pem"), os.path.join(zd, "cert.pem")
+    tap.write(zkey, open(key).read(), 0o600)    # root's alone
+    tap.write(zcert, open(cert).read(), 0o644)
+    tap.write(os.path.join(zd, "maillog"), "", 0o666)
+    tap.write(os.path.join(zd, "main.cf"),
+              f"maillog_file = {zd}/maillog\nmyhostname = z.example\nqueue_directory = {zd}/queue\n"
+              f"smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {zcert}\nsmtpd_tls_key_file = {zkey}\n")
+
+    def zlog():
+        return open(os.path.join(zd, "maillog")).read()
+
+    def accept(options):
+        zport = tap.free_port()
+        p = tap.start([tap.prog("postern-accept"), "-c", zd, "-u", "nobody"] + options
+                      + [f"127.0.0.1:{zport}", "--", tap.prog("postern-smtpd")])
+        wait_for(lambda: "listening on 127.0.0.1:%d" % zport in zlog() or p.poll() is not None, 10)
+        return p, zport
+
+    def uid_of(pid):
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+        return -1
+
+    p, zport = accept(["-z"])
+    c = Client(zport)
+    c.reply()
+    c.cmd("EHLO z.example")
+    tap.is_(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS", "-z -u nobody: the zygote read the root-only key")
+    c.sock = ssl.create_default_context(cafile=cert).wrap_socket(c.sock, server_hostname="localhost")
+    tap.like(c.cmd("EHLO z.example"), r"^250-z\.example", "TLS session served by a fork of the zygote")
+    child = re.findall(r"postern/smtpd\[(\d+)\]: connect from", zlog())
+    zygote = re.findall(r"zygote \S+ started as pid (\d+)", zlog())
+    nobody = int(tap.run(["id", "-u", "nobody"]).stdout.strip() or -1)
+    tap.is_(uid_of(int(child[-1])) if child else None, nobody, "the session runs as nobody")
+    tap.is_(uid_of(int(zygote[-1])) if zygote else None, nobody, "and so does the zygote, once it has read the key")
+    c.cmd("QUIT")
+    c.close()
+    tap.stop(p)
+    # without the zygote, smtpd is exec'd as nobody and cannot read the key
+    p, zport = accept([])
+    c = Client(zport)
+    c.reply()
+    c.cmd("EHLO z.example")
+    tap.is_(c.cmd("STARTTLS"), "454 4.7.0 TLS not available due to local problem",
+            "exec'd per connection as nobody: the key stays unreadable (454)")
+    c.close()
+    tap.stop(p)
 tap.done()

@@ -1,5 +1,6 @@
-/* privileges.c - postern-accept gives up root once its sockets are bound,
- * in OpenSMTPD's order: setgroups, setresgid, setresuid, then verify. */
+/* privileges.c - postern-accept gives up root once its sockets are bound
+ * (lib/util/privdrop: setgroups, setresgid, setresuid, then verify); the
+ * user's ids by name, for that and for a zygote that drops them itself. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -9,6 +10,7 @@
 
 #include "accept.h"
 #include "log.h"
+#include "privdrop.h"
 #include "xalloc.h"
 
 /* A group by name or number. */
@@ -25,7 +27,7 @@ static gid_t lookup_group(const char *name)
     msg_fatal("unknown group: %s", name);
 }
 
-void drop_privileges(const char *user_spec)
+void user_ids(const char *user_spec, uid_t *uid, gid_t *gid)
 {
     char *user = xstrdup(user_spec);
     char *group = strchr(user, ':');
@@ -34,22 +36,15 @@ void drop_privileges(const char *user_spec)
     struct passwd *pw = getpwnam(user);
     if (!pw)
         msg_fatal("unknown user: %s", user);
-    uid_t uid = pw->pw_uid;
-    gid_t gid = group ? lookup_group(group) : pw->pw_gid;
-    if (setgroups(1, &gid) < 0)
-        msg_fatal_errno("setgroups %ld", (long)gid);
-    if (setresgid(gid, gid, gid) < 0)
-        msg_fatal_errno("setresgid %ld", (long)gid);
-    if (setresuid(uid, uid, uid) < 0)
-        msg_fatal_errno("setresuid %ld", (long)uid);
-    uid_t ruid, euid, suid;
-    gid_t rgid, egid, sgid;
-    if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0)
-        msg_fatal_errno("getresuid");
-    if (ruid != uid || euid != uid || suid != uid || rgid != gid || egid != gid || sgid != gid)
-        msg_fatal("privileges were not dropped to %s (uid %ld gid %ld)", user_spec,
-                  (long)uid, (long)gid);
-    if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
-        msg_fatal("could regain root after dropping to %s", user_spec);
+    *uid = pw->pw_uid;
+    *gid = group ? lookup_group(group) : pw->pw_gid;
     free(user);
+}
+
+void drop_privileges(const char *user_spec)
+{
+    uid_t uid;
+    gid_t gid;
+    user_ids(user_spec, &uid, &gid);
+    privileges_drop(uid, gid, user_spec);
 }

@@ -308,10 +308,6 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
     st.sigfd = open_signalfd();
     st.last_expire = monotonic_seconds();
     st.last_limit_warning = -LIMIT_WARN_INTERVAL;
-    child_env_init();
-    spawn_init();
-    if (settings->zygote)
-        zygote_start(settings);
     struct pollfd *fds = xcalloc(listeners->count + 2, sizeof *fds);
     for (;;) {
         time_t now_ms = monotonic_ms();

@@ -15,6 +15,7 @@
 
 #include "fdpass.h"
 #include "log.h"
+#include "privdrop.h"
 #include "zygote.h"
 
 /* Variables that describe a connection: the child gets only the new ones. */
@@ -98,6 +99,15 @@ void zygote_wait(void)
         return;
     int fd = atoi(value);
     unsetenv(ZYGOTE_FD_VARIABLE);
+    const char *ids = getenv(ZYGOTE_USER_VARIABLE);
+    if (ids) {
+        char *end;
+        long uid = strtol(ids, &end, 10), gid = *end == ':' ? strtol(end + 1, &end, 10) : -1;
+        if (uid < 0 || gid < 0 || *end)
+            msg_fatal("zygote: bad %s value \"%s\"", ZYGOTE_USER_VARIABLE, ids);
+        privileges_drop((uid_t)uid, (gid_t)gid, ids);
+        unsetenv(ZYGOTE_USER_VARIABLE);
+    }
     /* the time zone is read here once, not by every child's first log line */
     tzset();
     sigset_t chld, old;
