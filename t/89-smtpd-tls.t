@@ -32,6 +32,25 @@ tap.is_(r.returncode, 0, "openssl req makes the test certificate") or tap.diag(r
 os.chmod(key, 0o600)
 TLS = ["-o", "smtpd_tls_cert_file=" + cert, "-o", "smtpd_tls_key_file=" + key]
 
+# ---- postern init makes a self-signed certificate (with the library) ----
+plain = Instance()
+tap.is_(plain.init.returncode, 0, "postern init") or tap.diag(plain.init.stderr)
+pkey, pcert = os.path.join(plain.dir, "tls", "key.pem"), os.path.join(plain.dir, "tls", "cert.pem")
+tap.is_(oct(os.stat(pkey).st_mode & 0o777) if os.path.exists(pkey) else None, "0o600",
+        "init: DIR/tls/key.pem, readable by its owner only")
+tap.like(open(os.path.join(plain.dir, "main.cf")).read(),
+         r"(?m)^smtpd_tls_security_level = may$", "init: main.cf enables STARTTLS (may)")
+r = tap.run(["openssl", "x509", "-in", pcert, "-noout", "-subject", "-ext", "subjectAltName"])
+tap.like(r.stdout, r"CN ?= ?localhost(.|\n)*DNS:localhost, IP Address:127\.0\.0\.1", "for localhost and 127.0.0.1")
+tap.is_(plain.start().returncode, 0, "postern start")
+pport = int(re.search(r"127\.0\.0\.1:(\d+)", open(os.path.join(plain.dir, "master.cf")).read()).group(1))
+s = smtplib.SMTP("127.0.0.1", pport, timeout=30)
+s.ehlo("init.example")
+code, _ = s.starttls(context=ssl.create_default_context(cafile=pcert))
+tap.is_(code, 220, "STARTTLS works out of the box, the certificate verifies against itself")
+s.quit()
+plain.stop()
+
 # ---- a whole instance with smtpd_tls_security_level = may ----
 inst = Instance("--domain", "example.com", "-o", "smtpd_tls_security_level=may",
                 "-o", "smtpd_tls_loglevel=1", "-o", "smtpd_tls_received_header=yes", *TLS)
