@@ -218,6 +218,24 @@ except OSError:
 tap.unlike(data.decode("latin-1"), r"^220 ", "wrapper mode: a client in the clear gets no greeting")
 s.close()
 
+# smtpd_tls_chain_files: an RSA and an ECDSA key, each file a key and its chain
+eckey, eccert = os.path.join(tmp, "eckey.pem"), os.path.join(tmp, "eccert.pem")
+r = tap.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", eckey, "-out", eccert, "-days", "2", "-subj", "/CN=localhost"])
+tap.is_(r.returncode, 0, "openssl req makes an ECDSA certificate") or tap.diag(r.stderr)
+rsa_chain, ec_chain = os.path.join(tmp, "rsa-chain.pem"), os.path.join(tmp, "ec-chain.pem")
+tap.write(rsa_chain, open(key).read() + open(cert).read(), 0o600)
+tap.write(ec_chain, open(eckey).read() + open(eccert).read(), 0o600)
+chains = Listener([tap.prog("postern-smtpd"), "-c", cfg, "-o", "smtpd_tls_security_level=may",
+                   "-o", "smtpd_tls_cert_file=", "-o", f"smtpd_tls_chain_files={rsa_chain}, {ec_chain}"])
+for sigalg, want in (("ecdsa_secp256r1_sha256", "ECDSA"), ("rsa_pss_rsae_sha256", "RSA-PSS")):
+    r = tap.run(["openssl", "s_client", "-starttls", "smtp", "-sigalgs", sigalg,
+                 "-connect", f"127.0.0.1:{chains.port}"], input="QUIT\n", timeout=30)
+    tap.like(r.stdout, rf"Peer signature type: {want}\n", f"chain files: a client asking for {sigalg} gets the {want} key")
+tap.ok(wait_for(lambda: "server-signature ECDSA (P-256) server-digest SHA256" in smtpd_log(), 5),
+       "logged as Postfix names it: server-signature ECDSA (P-256)")
+chains.stop()
+
 # no TLS: none answers 502; a key that cannot be read: 454
 none = Listener(smtpd)
 c = Client(none.port)
