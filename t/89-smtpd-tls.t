@@ -236,6 +236,75 @@ tap.ok(wait_for(lambda: "server-signature ECDSA (P-256) server-digest SHA256" in
        "logged as Postfix names it: server-signature ECDSA (P-256)")
 chains.stop()
 
+# client certificates from a test CA (seed 003: relay_clientcerts)
+def make_client(name, signed=True):
+    k, c = os.path.join(tmp, name + ".key"), os.path.join(tmp, name + ".pem")
+    if signed:
+        csr = os.path.join(tmp, name + ".csr")
+        tap.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", k, "-out", csr, "-subj", "/CN=" + name])
+        r = tap.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+                     "-out", c, "-days", "2"])
+    else:
+        r = tap.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", k, "-out", c,
+                     "-days", "2", "-subj", "/CN=" + name])
+    return (c, k) if r.returncode == 0 else None
+
+
+ca, ca_key = os.path.join(tmp, "ca.pem"), os.path.join(tmp, "ca.key")
+r = tap.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+             "-days", "2", "-subj", "/CN=Test CA"])
+listed, unlisted, stranger = make_client("listed"), make_client("unlisted"), make_client("stranger", signed=False)
+tap.ok(r.returncode == 0 and listed and unlisted and stranger, "a test CA, two clients it signed, one self-signed")
+fp = tap.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", listed[0]]).stdout.split("=", 1)[-1].strip()
+tap.write(os.path.join(tmp, "relay_clientcerts"), f"{fp} listed.example\n")
+CCERT = ["-o", "smtpd_tls_security_level=may", "-o", "smtpd_tls_ask_ccert=yes", "-o", "smtpd_tls_CAfile=" + ca,
+         "-o", "smtpd_tls_received_header=yes", "-o", f"relay_clientcerts=texthash:{tmp}/relay_clientcerts"]
+
+
+def relay_attempt(port, client_cert):
+    """STARTTLS with a client certificate (or none), then RCPT to another domain."""
+    c = Client(port)
+    c.reply()
+    c.cmd("EHLO certs.example")
+    c.cmd("STARTTLS")
+    context = ssl.create_default_context(cafile=cert)
+    if client_cert:
+        context.load_cert_chain(*client_cert)
+    c.sock = context.wrap_socket(c.sock, server_hostname="localhost")
+    c.cmd("EHLO certs.example")
+    c.cmd("MAIL FROM:<a@certs.example>")
+    answer = c.cmd("RCPT TO:<x@remote.example>")
+    c.cmd("QUIT")
+    c.close()
+    return answer
+
+
+pinned = Listener(smtpd + CCERT + ["-o", "smtpd_relay_restrictions=permit_tls_clientcerts, reject_unauth_destination"])
+tap.like(relay_attempt(pinned.port, listed), r"^250 2\.1\.5 ", "permit_tls_clientcerts: the fingerprint in relay_clientcerts may relay")
+tap.like(relay_attempt(pinned.port, unlisted), r"^554 5\.7\.1 <x@remote\.example>: Relay access denied",
+         "another certificate of the same CA may not")
+tap.like(relay_attempt(pinned.port, None), r"^554 5\.7\.1 ", "nor a client without a certificate")
+tap.like(smtpd_log(), r"Trusted TLS connection established from unknown\[127\.0\.0\.1\]: TLSv1\.3",
+         "a verified client certificate: Trusted in the log line")
+everyone = Listener(smtpd + CCERT + ["-o", "smtpd_relay_restrictions=permit_tls_all_clientcerts, reject_unauth_destination"])
+tap.like(relay_attempt(everyone.port, unlisted), r"^250 2\.1\.5 ", "permit_tls_all_clientcerts: any certificate the CA signed")
+tap.like(relay_attempt(everyone.port, stranger), r"^554 5\.7\.1 ", "but not a self-signed one")
+tap.like(smtpd_log(), r"Untrusted TLS connection established from", "which is logged as Untrusted")
+required = Listener(smtpd + CCERT + ["-o", "smtpd_tls_security_level=encrypt", "-o", "smtpd_tls_req_ccert=yes"])
+c = Client(required.port)
+c.reply()
+c.cmd("EHLO nocert.example")
+c.cmd("STARTTLS")
+c.sock = ssl.create_default_context(cafile=cert).wrap_socket(c.sock, server_hostname="localhost")
+tap.is_(c.reply(), "421 4.7.1 tls.example Error: No client certificate presented",
+        "smtpd_tls_req_ccert under encrypt: no certificate, 421")
+c.close()
+tap.like(smtpd_log(), r"NOQUEUE: abort: TLS from unknown\[127\.0\.0\.1\]: No client certificate presented",
+         "and the log says why")
+tap.like(relay_attempt(required.port, listed), r"^(250|554) ", "a verified certificate gets on with the session")
+for l in (pinned, everyone, required):
+    l.stop()
+
 # no TLS: none answers 502; a key that cannot be read: 454
 none = Listener(smtpd)
 c = Client(none.port)

@@ -181,6 +181,10 @@ int tls_offered(const struct session *s);
  * to the client certificate's fingerprint (smtpd_tls_fingerprint_digest,
  * "AB:CD:...") or NULL when the client sent none (smtpd_tls_ask_ccert). */
 int tls_session_active(const struct session *s, const char **fingerprint);
+/* The client certificate: 0 none, 1 presented, 2 presented and verified
+ * (smtpd_tls_CAfile/CApath); its fingerprint and its public key's
+ * (smtpd_tls_fingerprint_digest), NULL without one. */
+int tls_client_cert(const struct session *s, const char **cert_fp, const char **pkey_fp);
 /* Received header lines about the session (smtpd_tls_received_header). */
 void tls_received_clause(const struct session *s, struct strbuf *out);
 /* io.c's reads and writes under TLS: tls_read returns bytes read, 0 at

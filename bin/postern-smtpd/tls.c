@@ -32,6 +32,7 @@ static SSL_CTX *server_ctx;     /* NULL: TLS not available (STARTTLS says 454) *
 static int tls_loglevel;
 static int received_header;
 static int ask_ccert;
+static int req_ccert;           /* smtpd_tls_req_ccert under encrypt */
 static long long handshake_timeout;
 
 /* What the session negotiated, for the log line and the Received header. */
@@ -42,6 +43,7 @@ static struct {
     char kex[64];               /* " key-exchange X25519" or "" */
     char sig[128];              /* " server-signature RSA-PSS (2048 bits) server-digest SHA256" */
     char fingerprint[200];      /* the client certificate's, "" without one */
+    char pkey_fingerprint[200]; /* its public key's */
     char peer_cn[128], issuer_cn[128];
     int peer_cert, peer_verified;
 } info;
@@ -237,6 +239,12 @@ void tls_server_init(struct session *s)
     received_header = conf_bool("smtpd_tls_received_header");
     ask_ccert = conf_bool("smtpd_tls_ask_ccert");
     handshake_timeout = conf_time("smtpd_starttls_timeout");
+    if (conf_bool("smtpd_tls_req_ccert")) {
+        if (s->tls_level == TLS_LEVEL_ENCRYPT)
+            req_ccert = ask_ccert = 1;      /* requiring implies asking */
+        else
+            msg_warn("Can't require client certs unless TLS is required");
+    }
     if (s->tls_level == TLS_LEVEL_NONE && !s->tls_wrappermode)
         return;
     if (!OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_LOAD_SSL_STRINGS
@@ -413,6 +421,14 @@ static void common_name(X509_NAME *name, char *out, size_t size)
             *p = '?';
 }
 
+/* "AB:CD:..." of a digest, into out. */
+static void format_digest(const unsigned char *hash, unsigned len, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (unsigned i = 0; i < len && 3 * i + 3 <= size; i++)
+        snprintf(out + 3 * i, 4, i + 1 < len ? "%02X:" : "%02X", hash[i]);
+}
+
 /* Read what the handshake settled: protocol, cipher, key exchange,
  * signature, and the client certificate. */
 static void record_session(struct session *s)
@@ -448,12 +464,16 @@ static void record_session(struct session *s)
         const EVP_MD *md = EVP_get_digestbyname(conf_str("smtpd_tls_fingerprint_digest"));
         unsigned char hash[EVP_MAX_MD_SIZE];
         unsigned hash_len = 0;
-        if (!md)
+        info.pkey_fingerprint[0] = '\0';
+        if (!md) {
             msg_warn("unsupported smtpd_tls_fingerprint_digest \"%s\"",
                      conf_str("smtpd_tls_fingerprint_digest"));
-        else if (X509_digest(peer, md, hash, &hash_len) == 1)
-            for (unsigned i = 0; i < hash_len && 3 * i + 3 <= sizeof info.fingerprint; i++)
-                snprintf(info.fingerprint + 3 * i, 4, i + 1 < hash_len ? "%02X:" : "%02X", hash[i]);
+        } else {
+            if (X509_digest(peer, md, hash, &hash_len) == 1)
+                format_digest(hash, hash_len, info.fingerprint, sizeof info.fingerprint);
+            if (X509_pubkey_digest(peer, md, hash, &hash_len) == 1)
+                format_digest(hash, hash_len, info.pkey_fingerprint, sizeof info.pkey_fingerprint);
+        }
         X509_free(peer);
     }
 }
@@ -513,6 +533,18 @@ static _Noreturn void handshake_failed(struct session *s)
     session_end(s, 0);
 }
 
+/* smtpd_tls_req_ccert: a client without a verified certificate is sent
+ * away, as Postfix does. */
+static void require_client_cert(struct session *s)
+{
+    if (!req_ccert || (info.peer_cert && info.peer_verified))
+        return;
+    const char *why = info.peer_cert ? "Client certificate not trusted" : "No client certificate presented";
+    msg_info("NOQUEUE: abort: TLS from %s: %s", s->client.namaddr, why);
+    reply(s, "421 4.7.1 %s Error: %s", s->myhostname, why);
+    session_end(s, 0);
+}
+
 void cmd_starttls(struct session *s, char *args)
 {
     while (*args == ' ')
@@ -540,6 +572,7 @@ void cmd_starttls(struct session *s, char *args)
     s->in_start = s->in_end = 0;
     if (!handshake(s))
         handshake_failed(s);
+    require_client_cert(s);
     /* the session starts over: nothing said in the clear carries over */
     transaction_reset(s);
     strbuf_reset(&s->helo);
@@ -558,6 +591,7 @@ void tls_wrapper_start(struct session *s)
     }
     if (!handshake(s))
         handshake_failed(s);
+    require_client_cert(s);
 }
 
 int tls_offered(const struct session *s)
@@ -579,6 +613,14 @@ int tls_session_active(const struct session *s, const char **fingerprint)
     if (fingerprint)
         *fingerprint = s->tls && info.fingerprint[0] ? info.fingerprint : NULL;
     return s->tls != NULL;
+}
+
+int tls_client_cert(const struct session *s, const char **cert_fp, const char **pkey_fp)
+{
+    int present = s->tls && info.peer_cert && info.fingerprint[0];
+    *cert_fp = present ? info.fingerprint : NULL;
+    *pkey_fp = present && info.pkey_fingerprint[0] ? info.pkey_fingerprint : NULL;
+    return !present ? 0 : info.peer_verified ? 2 : 1;
 }
 
 void tls_received_clause(const struct session *s, struct strbuf *out)
