@@ -136,6 +136,7 @@ int main(int argc, char **argv)
     if (getenv(ZYGOTE_FD_VARIABLE)) {
         policy_prepare(s);
         submit_init();          /* rewrite's settings, shared by the children */
+        tls_zygote_prepare();
         zygote_wait();
     }
     peer_identify(s);

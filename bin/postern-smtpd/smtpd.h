@@ -171,6 +171,9 @@ int tls_level_from_config(void);
  * context (certificates and keys): once, before a zygote forks.  A
  * failure is logged and leaves TLS unavailable (STARTTLS: 454). */
 void tls_server_init(struct session *s);
+/* In a zygote, before it forks: a handshake with itself in memory, so
+ * that OpenSSL's first-use work is done once for all children. */
+void tls_zygote_prepare(void);
 /* STARTTLS: the handshake, then the session starts over. */
 void cmd_starttls(struct session *s, char *args);
 /* smtpd_tls_wrappermode: the handshake before the greeting (or the end). */

@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +298,38 @@ void tls_server_init(struct session *s)
     }
 }
 
+/* In a zygote: one handshake with itself, in memory, so that what OpenSSL
+ * 3 prepares on first use (the algorithms it fetches from its provider,
+ * the RSA key's Montgomery and blinding values) is made once here and
+ * inherited by every child instead of being made again in each. */
+void tls_zygote_prepare(void)
+{
+    if (!server_ctx)
+        return;
+    SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
+    SSL *client = client_ctx ? SSL_new(client_ctx) : NULL;
+    SSL *server = SSL_new(server_ctx);
+    BIO *client_bio = NULL, *server_bio = NULL;
+    if (client && server && BIO_new_bio_pair(&client_bio, 0, &server_bio, 0) == 1) {
+        SSL_set_bio(client, client_bio, client_bio);
+        SSL_set_bio(server, server_bio, server_bio);
+        SSL_set_connect_state(client);
+        SSL_set_accept_state(server);
+        int client_done = 0, server_done = 0;
+        for (int round = 0; round < 20 && !(client_done && server_done); round++) {
+            client_done = client_done || SSL_do_handshake(client) == 1;
+            server_done = server_done || SSL_do_handshake(server) == 1;
+        }
+        char byte = 'x';
+        if (client_done && server_done && SSL_write(client, &byte, 1) == 1)
+            (void)SSL_read(server, &byte, 1);
+    }
+    SSL_free(client);
+    SSL_free(server);
+    SSL_CTX_free(client_ctx);
+    ERR_clear_error();
+}
+
 /* ---- one session ---- */
 
 /* Wait until fd is ready for `events`, at most `timeout` seconds (0: no
@@ -497,6 +531,13 @@ static int handshake(struct session *s)
         if (flags < 0 || fcntl(fds[i], F_SETFL, flags | O_NONBLOCK) < 0)
             msg_warn_errno("fcntl O_NONBLOCK");
     }
+    /* TLS writes a flight of records, then the session tickets, then our
+     * reply: with Nagle's algorithm the last small write waits for the
+     * client's delayed ACK (40 ms a session).  Replies are written whole at
+     * each flush, so nothing is lost by sending at once.  (Not a socket,
+     * or not TCP: nothing to do.) */
+    int one = 1;
+    (void)setsockopt(s->out_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     for (;;) {
         ERR_clear_error();
         int r = SSL_accept(s->tls);
