@@ -24,6 +24,16 @@ for tool in ("openssl", "swaks"):
 if missing_programs():
     tap.skip_all("the mail path is not built yet: " + " ".join(missing_programs()))
 
+
+
+def greeted(port, helo):
+    """A raw client past the greeting and EHLO."""
+    c = Client(port)
+    c.reply()
+    c.cmd("EHLO " + helo)
+    return c
+
+
 tmp = tap.tempdir()
 cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
 r = tap.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
@@ -124,9 +134,7 @@ tap.ok(wait_for(lambda: delivered("carol"), 20), "smtplib's message delivered")
 
 # CVE-2011-0411: what follows STARTTLS in the same packet is thrown away,
 # and nothing of the session in the clear carries over into TLS
-c = Client(port)
-c.reply()
-c.cmd("EHLO inject.example")
+c = greeted(port, "inject.example")
 tap.like(c.cmd("MAIL FROM:<clear@example.org>"), r"^250 ", "a transaction begun in the clear")
 c.send("STARTTLS\r\nRSET\r\n")
 tap.is_(c.reply(), "220 2.0.0 Ready to start TLS", "STARTTLS\\r\\nRSET\\r\\n in one packet: 220")
@@ -157,9 +165,7 @@ def smtpd_log():
 
 
 enc = Listener(smtpd + ["-o", "smtpd_tls_security_level=encrypt", "-o", "smtpd_tls_mandatory_protocols=>=TLSv1.2"])
-c = Client(enc.port)
-c.reply()
-c.cmd("EHLO enc.example")
+c = greeted(enc.port, "enc.example")
 tap.is_(c.cmd("MAIL FROM:<a@example.org>"), "530 5.7.0 Must issue a STARTTLS command first",
         "encrypt: MAIL before STARTTLS refused as Postfix does")
 tap.is_(c.cmd("RSET"), "530 5.7.0 Must issue a STARTTLS command first", "encrypt: so is RSET (Postfix: only "
@@ -263,9 +269,7 @@ CCERT = ["-o", "smtpd_tls_security_level=may", "-o", "smtpd_tls_ask_ccert=yes", 
 
 def relay_attempt(port, client_cert):
     """STARTTLS with a client certificate (or none), then RCPT to another domain."""
-    c = Client(port)
-    c.reply()
-    c.cmd("EHLO certs.example")
+    c = greeted(port, "certs.example")
     c.cmd("STARTTLS")
     context = ssl.create_default_context(cafile=cert)
     if client_cert:
@@ -291,9 +295,7 @@ tap.like(relay_attempt(everyone.port, unlisted), r"^250 2\.1\.5 ", "permit_tls_a
 tap.like(relay_attempt(everyone.port, stranger), r"^554 5\.7\.1 ", "but not a self-signed one")
 tap.like(smtpd_log(), r"Untrusted TLS connection established from", "which is logged as Untrusted")
 required = Listener(smtpd + CCERT + ["-o", "smtpd_tls_security_level=encrypt", "-o", "smtpd_tls_req_ccert=yes"])
-c = Client(required.port)
-c.reply()
-c.cmd("EHLO nocert.example")
+c = greeted(required.port, "nocert.example")
 c.cmd("STARTTLS")
 c.sock = ssl.create_default_context(cafile=cert).wrap_socket(c.sock, server_hostname="localhost")
 tap.is_(c.reply(), "421 4.7.1 tls.example Error: No client certificate presented",
@@ -365,9 +367,7 @@ else:
         return -1
 
     p, zport = accept(["-z"])
-    c = Client(zport)
-    c.reply()
-    c.cmd("EHLO z.example")
+    c = greeted(zport, "z.example")
     tap.is_(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS", "-z -u nobody: the zygote read the root-only key")
     c.sock = ssl.create_default_context(cafile=cert).wrap_socket(c.sock, server_hostname="localhost")
     tap.like(c.cmd("EHLO z.example"), r"^250-z\.example", "TLS session served by a fork of the zygote")
@@ -381,9 +381,7 @@ else:
     tap.stop(p)
     # without the zygote, smtpd is exec'd as nobody and cannot read the key
     p, zport = accept([])
-    c = Client(zport)
-    c.reply()
-    c.cmd("EHLO z.example")
+    c = greeted(zport, "z.example")
     tap.is_(c.cmd("STARTTLS"), "454 4.7.0 TLS not available due to local problem",
             "exec'd per connection as nobody: the key stays unreadable (454)")
     c.close()
