@@ -1,6 +1,6 @@
-/* privileges.c - postern-accept gives up root once its sockets are bound
- * (lib/util/privdrop: setgroups, setresgid, setresuid, then verify); the
- * user's ids by name, for that and for a zygote that drops them itself. */
+/* privileges.c - postern-accept gives up root once its sockets are bound:
+ * the user and group by name or number, then lib/util/privdrop.h; the
+ * ids alone for a zygote that drops them itself (zygote.h). */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -11,6 +11,7 @@
 #include "accept.h"
 #include "log.h"
 #include "privdrop.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 /* A group by name or number. */
@@ -46,5 +47,8 @@ void drop_privileges(const char *user_spec)
     uid_t uid;
     gid_t gid;
     user_ids(user_spec, &uid, &gid);
-    privileges_drop(uid, gid, user_spec);
+    struct strbuf err = STRBUF_INIT;
+    if (privileges_drop(uid, gid, &gid, 1, &err) < 0)
+        msg_fatal("drop to %s: %s", user_spec, strbuf_str(&err));
+    strbuf_free(&err);
 }

@@ -64,6 +64,10 @@ struct session {
     size_t in_start, in_end;
     struct strbuf out;          /* replies not yet written */
     long long timeout;          /* smtpd_timeout, seconds */
+    int per_request_deadline;   /* smtpd_per_request_deadline: timeout per request, not per read */
+    long long min_data_rate;    /* smtpd_min_data_rate: bytes/s that extend a DATA deadline */
+    long long request_deadline; /* monotonic ms by which the request must be in (0: none) */
+    long long session_deadline; /* monotonic ms: smtpd_session_deadline (0: none) */
 
     struct client client;
     int local_submission;       /* -S: sendmail -bs */
@@ -100,11 +104,21 @@ struct session {
 };
 
 /* ---- io.c ---- */
+/* Read the stress-dependent timeouts (after config_apply_stress) and start
+ * the session's deadline. */
+void io_limits(struct session *s);
+/* A new request (command line, DATA or BDAT text) starts: with
+ * smtpd_per_request_deadline, smtpd_timeout counts from here. */
+void io_request_begin(struct session *s);
 void io_init(struct session *s, int in_fd, int out_fd);
 /* Queue a reply line (CRLF added); sent at the next flush. */
 void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Write queued replies now. Exits on a write error (lost connection). */
 void io_flush(struct session *s);
+/* Wait for fd to be ready for events (POLLIN, POLLOUT) within the read
+ * limits (smtpd_timeout, the request and session deadlines): 1 ready, 0
+ * the time is up.  For tls.c. */
+int io_wait(struct session *s, int fd, short events);
 /* Read a command line into line (without CR LF), at most `max` bytes kept
  * (the rest of a longer line is discarded).  Returns 1 for a line, 0 at end
  * of input.  Flushes replies before it waits; exits on a timeout.  *bare_lf
@@ -121,6 +135,8 @@ int io_read_exact(struct session *s, long long n,
 /* Leave: log and exit after a lost connection or a timeout. */
 _Noreturn void session_lost(struct session *s);
 _Noreturn void session_timeout(struct session *s);
+/* The client did not read a reply in time: log and leave, replying nothing. */
+_Noreturn void session_write_timeout(struct session *s);
 /* Log "disconnect from ..." with the command counts and exit. */
 _Noreturn void session_end(struct session *s, int status);
 
@@ -191,7 +207,8 @@ int tls_client_cert(const struct session *s, const char **cert_fp, const char **
 /* Received header lines about the session (smtpd_tls_received_header). */
 void tls_received_clause(const struct session *s, struct strbuf *out);
 /* io.c's reads and writes under TLS: tls_read returns bytes read, 0 at
- * the end (it ends the session itself on a timeout); tls_write 0 or -1. */
+ * the end (it ends the session itself on a timeout); tls_write 0, -1 when
+ * the client has gone, -2 when it did not read in time. */
 ssize_t tls_read(struct session *s, void *buf, size_t len);
 int tls_write(struct session *s, const void *buf, size_t len);
 

@@ -345,18 +345,17 @@ static int wait_ready(int fd, short events, long long timeout)
     }
 }
 
-/* A TLS operation's "want read/write": wait for it.  1 to retry, 0 timed
- * out, -1 a real failure. */
-static int tls_retry(struct session *s, int result, long long timeout)
+/* A TLS operation's "want read/write": wait for it, within the
+ * handshake's time limit or else the session's (io_wait).  1 to retry, 0
+ * timed out, -1 a real failure. */
+static int tls_retry(struct session *s, int result, int in_handshake)
 {
-    switch (SSL_get_error(s->tls, result)) {
-    case SSL_ERROR_WANT_READ:
-        return wait_ready(s->in_fd, POLLIN, timeout);
-    case SSL_ERROR_WANT_WRITE:
-        return wait_ready(s->out_fd, POLLOUT, timeout);
-    default:
+    int want = SSL_get_error(s->tls, result);
+    if (want != SSL_ERROR_WANT_READ && want != SSL_ERROR_WANT_WRITE)
         return -1;
-    }
+    int fd = want == SSL_ERROR_WANT_READ ? s->in_fd : s->out_fd;
+    short events = want == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+    return in_handshake ? wait_ready(fd, events, handshake_timeout) : io_wait(s, fd, events);
 }
 
 ssize_t tls_read(struct session *s, void *buf, size_t len)
@@ -366,7 +365,7 @@ ssize_t tls_read(struct session *s, void *buf, size_t len)
         int n = SSL_read(s->tls, buf, len > 1 << 30 ? 1 << 30 : (int)len);
         if (n > 0)
             return n;
-        int r = tls_retry(s, n, s->timeout);
+        int r = tls_retry(s, n, 0);
         if (r == 0)
             session_timeout(s);
         if (r < 0)
@@ -385,8 +384,9 @@ int tls_write(struct session *s, const void *buf, size_t len)
             len -= (size_t)n;
             continue;
         }
-        if (tls_retry(s, n, s->timeout) <= 0)
-            return -1;
+        int r = tls_retry(s, n, 0);
+        if (r <= 0)
+            return r == 0 ? -2 : -1;
     }
     return 0;
 }
@@ -543,7 +543,7 @@ static int handshake(struct session *s)
         int r = SSL_accept(s->tls);
         if (r == 1)
             break;
-        int wait = tls_retry(s, r, handshake_timeout);
+        int wait = tls_retry(s, r, 1);
         if (wait > 0)
             continue;
         if (wait == 0)

@@ -16,6 +16,7 @@
 #include "fdpass.h"
 #include "log.h"
 #include "privdrop.h"
+#include "strbuf.h"
 #include "zygote.h"
 
 /* Variables that describe a connection: the child gets only the new ones. */
@@ -23,7 +24,7 @@ static const char *const connection_variables[] = {
     "PROTO", "TCPLOCALIP", "TCPLOCALPORT", "TCPLOCALHOST", "TCPREMOTEIP",
     "TCPREMOTEPORT", "TCPREMOTEHOST", "TCPREMOTEINFO", "TCPCONNNUM",
     "UNIXLOCALPATH", "UNIXREMOTEEUID", "UNIXREMOTEEGID", "UNIXREMOTEPID",
-    "REMOTE_ADDR", "REMOTE_PORT",
+    "REMOTE_ADDR", "REMOTE_PORT", "POSTERN_STRESS",
 };
 
 int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len)
@@ -105,7 +106,15 @@ void zygote_wait(void)
         long uid = strtol(ids, &end, 10), gid = *end == ':' ? strtol(end + 1, &end, 10) : -1;
         if (uid < 0 || gid < 0 || *end)
             msg_fatal("zygote: bad %s value \"%s\"", ZYGOTE_USER_VARIABLE, ids);
-        privileges_drop((uid_t)uid, (gid_t)gid, ids);
+        /* a zygote restarted after postern-accept dropped its privileges
+         * has them already */
+        if ((uid_t)uid != geteuid() || (gid_t)gid != getegid()) {
+            struct strbuf err = STRBUF_INIT;
+            gid_t group = (gid_t)gid;
+            if (privileges_drop((uid_t)uid, (gid_t)gid, &group, 1, &err) < 0)
+                msg_fatal("zygote: drop to %s: %s", ids, strbuf_str(&err));
+            strbuf_free(&err);
+        }
         unsetenv(ZYGOTE_USER_VARIABLE);
     }
     /* the time zone is read here once, not by every child's first log line */
