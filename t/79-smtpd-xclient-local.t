@@ -71,7 +71,7 @@ r = tap.run(inst.argv("-o", "smtpd_tls_security_level=encrypt", "-o", "smtpd_sas
             input="EHLO x\r\nMAIL FROM:<a@example.org>\r\nQUIT\r\n")
 tap.like(r.stdout, r"\n530 5\.7\.0 Must issue a STARTTLS command first\n", "smtpd_tls_security_level = encrypt refuses MAIL")
 tap.unlike(inst.log(), r"not implemented by postern: smtpd_tls_security_level",
-           "smtpd_tls_security_level is implemented (t/89): no warning about it")
+           "smtpd_tls_security_level is implemented (t/93): no warning about it")
 tap.like(inst.log(), r"warning: -o option: not implemented by postern: smtpd_sasl_auth_enable=yes: AUTH is not offered",
          "and that AUTH is not there either")
 
