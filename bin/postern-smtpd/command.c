@@ -284,7 +284,9 @@ static void check_pipelining(struct session *s, enum smtpd_command id)
     int groupable = id == CMD_RSET || id == CMD_MAIL || id == CMD_RCPT || id == CMD_BDAT;
     if (strcmp(s->protocol, "ESMTP") == 0 && groupable)
         return;
-    if (id == CMD_QUIT)
+    /* after STARTTLS what waits is thrown away (CVE-2011-0411), and
+     * Postfix 3.7 logs nothing about it */
+    if (id == CMD_QUIT || id == CMD_STARTTLS)
         return;
     s->improper_pipelining = 1;
     struct strbuf pending = STRBUF_INIT;
