@@ -244,6 +244,22 @@ tap.ok(wait_for(lambda: "server-signature ECDSA (P-256) server-digest SHA256" in
        "logged as Postfix names it: server-signature ECDSA (P-256)")
 chains.stop()
 
+# key exchange: tls_eecdh_auto_curves, smtpd_tls_dh1024_param_file
+dh = os.path.join(tmp, "dh.pem")
+r = tap.run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "dh_param:ffdhe3072", "-out", dh])
+tap.is_(r.returncode, 0, "openssl genpkey makes DH parameters (ffdhe3072)")
+kex = Listener(smtpd + ["-o", "smtpd_tls_security_level=may", "-o", "tls_eecdh_auto_curves=nonesuch secp384r1",
+                        "-o", "smtpd_tls_dh1024_param_file=" + dh])
+r = tap.run(["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{kex.port}"], input="QUIT\n", timeout=30)
+tap.like(r.stdout, r"Server Temp Key: ECDH, secp384r1, 384 bits", "tls_eecdh_auto_curves: only secp384r1 (an unknown name skipped)")
+tap.ok(wait_for(lambda: "key-exchange ECDHE (P-384)" in smtpd_log(), 5), "logged as ECDHE (P-384)")
+r = tap.run(["openssl", "s_client", "-starttls", "smtp", "-tls1_2", "-cipher", "DHE-RSA-AES256-GCM-SHA384",
+             "-connect", f"127.0.0.1:{kex.port}"], input="QUIT\n", timeout=30)
+tap.like(r.stdout, r"Server Temp Key: DH, 3072 bits", "smtpd_tls_dh1024_param_file: DHE with the file's 3072-bit group")
+tap.ok(wait_for(lambda: "TLSv1.2 with cipher DHE-RSA-AES256-GCM-SHA384 (256/256 bits) key-exchange DHE (3072 bits)"
+                in smtpd_log(), 5), "logged as key-exchange DHE (3072 bits)")
+kex.stop()
+
 # client certificates from a test CA (seed 003: relay_clientcerts)
 def make_client(name, signed=True):
     k, c = os.path.join(tmp, name + ".key"), os.path.join(tmp, name + ".pem")

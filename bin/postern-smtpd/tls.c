@@ -22,6 +22,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -36,6 +37,7 @@ static int received_header;
 static int ask_ccert;
 static int req_ccert;           /* smtpd_tls_req_ccert under encrypt */
 static long long handshake_timeout;
+static int dh_file_bits;        /* smtpd_tls_dh1024_param_file's group, 0: automatic */
 
 /* What the session negotiated, for the log line and the Received header. */
 static struct {
@@ -171,6 +173,43 @@ static int apply_ciphers(SSL_CTX *ctx, const char *grade_param, int mandatory)
     return rc;
 }
 
+/* Key exchange: the ECDHE groups of tls_eecdh_auto_curves (those OpenSSL
+ * knows; smtpd_tls_eecdh_grade is ignored, as Postfix 3.6 and later do),
+ * and the DHE group of smtpd_tls_dh1024_param_file, else OpenSSL's choice
+ * by key size. */
+static void apply_key_exchange(SSL_CTX *ctx)
+{
+    struct strlist curves = STRLIST_INIT;
+    conf_list("tls_eecdh_auto_curves", &curves);
+    struct strbuf groups = STRBUF_INIT;
+    for (size_t i = 0; i < curves.count; i++)
+        if (SSL_CTX_set1_groups_list(ctx, curves.item[i]) == 1)
+            strbuf_printf(&groups, "%s%s", groups.len ? ":" : "", curves.item[i]);
+    ERR_clear_error();
+    if (!groups.len || SSL_CTX_set1_groups_list(ctx, strbuf_str(&groups)) != 1) {
+        msg_warn("no usable curve in tls_eecdh_auto_curves: using OpenSSL's");
+        (void)SSL_CTX_set1_groups_list(ctx, "X25519:prime256v1:secp384r1");
+    }
+    strbuf_free(&groups);
+    strlist_free(&curves);
+    const char *file = conf_str("smtpd_tls_dh1024_param_file");
+    EVP_PKEY *dh = NULL;
+    if (*file) {
+        BIO *bio = BIO_new_file(file, "r");
+        dh = bio ? PEM_read_bio_Parameters(bio, NULL) : NULL;
+        BIO_free(bio);
+        int bits = dh ? EVP_PKEY_get_bits(dh) : 0;
+        if (dh && SSL_CTX_set0_tmp_dh_pkey(ctx, dh) == 1) {
+            dh_file_bits = bits;
+            return;
+        }
+        EVP_PKEY_free(dh);
+        log_library_errors();
+        msg_warn("cannot load DH parameters from file \"%s\": using the built-in ones", file);
+    }
+    SSL_CTX_set_dh_auto(ctx, 1);
+}
+
 /* Certificates and keys: smtpd_tls_chain_files (each file a key and its
  * chain; one per algorithm, RSA and ECDSA), else smtpd_tls_cert_file with
  * smtpd_tls_key_file. */
@@ -280,6 +319,7 @@ void tls_server_init(struct session *s)
         server_ctx = NULL;
         return;
     }
+    apply_key_exchange(server_ctx);
     if (ask_ccert) {
         const char *cafile = conf_str("smtpd_tls_CAfile"), *capath = conf_str("smtpd_tls_CApath");
         if ((*cafile || *capath)
@@ -477,6 +517,17 @@ static void record_session(struct session *s)
     if (SSL_get_peer_tmp_key(ssl, &kex) == 1) {
         describe_key(kex, info.kex, sizeof info.kex, " key-exchange ", 0);
         EVP_PKEY_free(kex);
+    } else if (cipher && SSL_CIPHER_get_kx_nid(cipher) == NID_kx_dhe) {
+        /* OpenSSL keeps neither side's DH key after a TLS 1.2 handshake:
+         * the group is the parameter file's, or the one OpenSSL picks for
+         * the key's strength (ssl_get_auto_dh) */
+        int bits = dh_file_bits;
+        EVP_PKEY *own = SSL_get_privatekey(ssl);
+        int strength = own ? EVP_PKEY_get_security_bits(own) : 0;
+        if (!bits)
+            bits = strength >= 192 ? 8192 : strength >= 152 ? 7680 : strength >= 128 ? 3072
+                 : strength >= 112 ? 2048 : 1024;
+        snprintf(info.kex, sizeof info.kex, " key-exchange DHE (%d bits)", bits);
     }
     info.sig[0] = '\0';
     int sig_type = NID_undef, digest = NID_undef;

@@ -174,6 +174,9 @@ static const struct param_def params[] = {
     STR("smtpd_tls_cert_file", ""),
     STR("smtpd_tls_chain_files", ""),
     STR("smtpd_tls_ciphers", "medium"),
+    STR("smtpd_tls_dh1024_param_file", ""),
+    /* ignored, as by Postfix 3.6 and later: tls_eecdh_auto_curves rule */
+    STR("smtpd_tls_eecdh_grade", "auto"),
     STR("smtpd_tls_exclude_ciphers", ""),
     STR("smtpd_tls_fingerprint_digest", "${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}"),
     STR("smtpd_tls_key_file", "$smtpd_tls_cert_file"),
@@ -198,6 +201,7 @@ static const struct param_def params[] = {
     BOOL("swap_bangpath", "yes"),
     STR("syslog_facility", "mail"),
     STR("syslog_name", "${multi_instance_name?{$multi_instance_name}:{postern}}"),
+    STR("tls_eecdh_auto_curves", "X25519 X448 prime256v1 secp521r1 secp384r1"),
     STR("tls_export_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:LOW:EXPORT:+RC4:@STRENGTH"),
     STR("tls_high_cipherlist", "aNULL:-aNULL:HIGH:@STRENGTH"),
     STR("tls_low_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:LOW:+RC4:@STRENGTH"),
