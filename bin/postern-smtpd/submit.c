@@ -122,8 +122,10 @@ static void received_header(struct session *s, struct strbuf *out)
     /* RFC 5321 address literal: IPv6 addresses carry the "IPv6:" tag */
     strbuf_printf(out, "Received: from %s (%s [%s%s])\n", from, name,
                   strchr(address, ':') ? "IPv6:" : "", address);
-    strbuf_printf(out, "\tby %s (%s) with %s", s->myhostname, conf_str("mail_name"),
-                  s->local_submission ? "ESMTP" : s->protocol);
+    tls_received_clause(s, out);
+    /* RFC 3848: ESMTPS under TLS */
+    strbuf_printf(out, "\tby %s (%s) with %s%s", s->myhostname, conf_str("mail_name"),
+                  s->local_submission ? "ESMTP" : s->protocol, s->tls ? "S" : "");
     if (s->tx.recipient_count == 1) {
         struct strbuf printable = STRBUF_INIT;
         strbuf_printf(out, "\n\tfor <%s>; %s\n",
