@@ -119,13 +119,13 @@ tap.like(r.stdout, r"Verify return code: 0 \(ok\)", "s_client verifies the certi
 tap.like(r.stdout, r"250 2\.0\.0 Ok: queued as [0-9A-F]+", "s_client: the message is queued over TLS")
 tap.ok(wait_for(lambda: delivered("alice"), 20), "and delivered")
 msg = (delivered("alice") or [""])[0]
-tap.like(msg, r"(?m)^Received: from example\.com \(unknown \[127\.0\.0\.1\]\)\n"
+tap.like(msg, r"(?m)^Received: from example\.com \(localhost \[127\.0\.0\.1\]\)\n"
               r"\t\(using TLSv1\.3 with cipher TLS_AES_\w+ \(\d+/\d+ bits\)\n"
               r"\t key-exchange \S+ server-signature RSA-PSS \(2048 bits\) server-digest SHA256\)\n"
               r"\t\(No client certificate requested\)\n"
               r"\tby \S+ \(postern\) with ESMTPS\n",
          "smtpd_tls_received_header: Postfix's TLS clause, and ESMTPS (RFC 3848)")
-tap.like(log(), r"postern/smtpd\[\d+\]: Anonymous TLS connection established from unknown\[127\.0\.0\.1\]: "
+tap.like(log(), r"postern/smtpd\[\d+\]: Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: "
                 r"TLSv1\.3 with cipher TLS_AES_\w+ \(\d+/\d+ bits\) key-exchange \S+ "
                 r"server-signature RSA-PSS \(2048 bits\) server-digest SHA256\n",
          "smtpd_tls_loglevel = 1: Postfix's log line")
@@ -166,7 +166,7 @@ tap.like(c.cmd("RCPT TO:<alice@example.com>"), r"^503 ", "the MAIL of the clear 
 tap.like(c.cmd("MAIL FROM:<tls@example.org>"), r"^250 ", "a new MAIL is accepted (no nested MAIL)")
 c.cmd("QUIT")
 c.close()
-tap.ok(wait_for(lambda: re.search(r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 starttls=1 mail=2 rcpt=0/1 "
+tap.ok(wait_for(lambda: re.search(r"disconnect from localhost\[127\.0\.0\.1\] ehlo=1 starttls=1 mail=2 rcpt=0/1 "
                                   r"noop=1 quit=1 commands=6/7\n", log()), 5),
        "the log counts no RSET: it was never a command")
 tap.unlike(log(), r"improper command pipelining after STARTTLS",
