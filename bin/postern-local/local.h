@@ -110,7 +110,8 @@ void local_mailbox(struct local_delivery *d, const struct local_user *pw);
 void local_source(struct local_delivery *d, unsigned prepend, struct mail_source *src);
 /* Expand $name, ${name}, ${name?text}, ${name:text} with the delivery's
  * attributes (user, home, shell, extension, recipient_delimiter, local,
- * domain, recipient, sender); 0, or -1 with err set. */
+ * domain, recipient, sender; other $names stay as written, for the shell);
+ * 0, or -1 with err set. */
 int local_expand(struct local_delivery *d, const struct local_user *pw, const char *text,
                  struct strbuf *out, struct strbuf *err);
 

@@ -254,7 +254,7 @@ int local_expand(struct local_delivery *d, const struct local_user *pw, const ch
             strbuf_putc(out, *p++);
             continue;
         }
-        p++;
+        const char *start = p++;
         const char *name, *alt = NULL;
         size_t len, alt_len = 0;
         char op = 0;
@@ -284,8 +284,10 @@ int local_expand(struct local_delivery *d, const struct local_user *pw, const ch
         }
         const char *value = attribute(d, pw, name, len);
         if (!value) {
-            strbuf_printf(err, "unknown name \"$%.*s\" in \"%s\"", (int)len, name, text);
-            return -1;
+            /* not ours ($EXTENSION of a mailbox_command is the shell's): as is */
+            strbuf_putc(out, '$');
+            strbuf_append(out, start + 1, (size_t)(p - start - 1));
+            continue;
         }
         if (op == '?')
             value = *value ? NULL : "";

@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+# postern-local: local(8) delivery as the recipient, through the real chain
+# (SMTP and sendmail into a started instance, qmgr, the runner service
+# postern-spawn with privileged_transports = local) and from a shell.
+#
+# As root: temporary users (useradd here, userdel at exit) get mail in
+# ~/Maildir/ and in mbox files they own; every alias kind (address, /file,
+# |command, :include:, owner-), .forward with an extension, an alias loop
+# and a forwarding loop caught by Delivered-To (5.4.6), mbox From_ quoting
+# and locking under two concurrent deliveries, mailbox_command with the real
+# procmail and maildrop (success, temporary and permanent exits), commands
+# running with the recipient's (or the alias owner's) uid.  As the
+# instance's own user (not root): its own delivery, and the reason it
+# gives for another user.
+import atexit, glob, os, pwd, re, smtplib, subprocess, sys, time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from tap import *
+import instance as inst_mod
+
+LOCAL = prog("postern-local")
+for p in ("postern-local", "postern-spawn", "postern-lookup", "postern-qmgr", "sendmail"):
+    if not os.access(prog(p), os.X_OK):
+        skip_all(f"{p} is not built")
+if os.geteuid() != 0:
+    skip_all("needs root: creates temporary users to deliver to")
+for p in ("useradd", "userdel", "setpriv"):
+    if subprocess.run(["sh", "-c", f"command -v {p}"], stdout=subprocess.DEVNULL).returncode:
+        skip_all(f"{p} is missing")
+
+tag = "%04d" % (os.getpid() % 10000)
+NAMES = {"a": f"pla{tag}", "b": f"plb{tag}", "c": f"plc{tag}"}
+created = []
+
+
+def remove_users():
+    for name in created:
+        subprocess.run(["userdel", "-f", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+atexit.register(remove_users)
+homes = tempdir()
+os.chmod(homes, 0o755)
+for k, name in NAMES.items():
+    r = subprocess.run(["useradd", "-m", "-d", os.path.join(homes, name), "-U", "-s", "/bin/sh", name],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode:
+        skip_all(f"useradd {name}: {r.stdout.decode(errors='replace')}")
+    created.append(name)
+PW = {k: pwd.getpwnam(v) for k, v in NAMES.items()}
+A, B, C = NAMES["a"], NAMES["b"], NAMES["c"]
+
+
+def wait(cond, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def maildir(user, sub="Maildir"):
+    d = os.path.join(PW[user].pw_dir, sub, "new")
+    if not os.path.isdir(d):
+        return []
+    return sorted((os.path.join(d, f) for f in os.listdir(d)), key=os.path.getmtime)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# ---- the instance: local.test is ours and goes to postern-local --------
+inst = inst_mod.Instance()
+is_(inst.init.returncode, 0, "postern init") or diag(inst.init.stderr)
+D = inst.dir
+files = os.path.join(D, "files")
+os.makedirs(files)
+os.chown(files, PW["b"].pw_uid, PW["b"].pw_gid)        # the alias owner's directory
+aliases = os.path.join(D, "aliases")
+include = os.path.join(files, "list.inc")
+write(include, f"# a comment line\n{A}\n{files}/inc-out\n")
+os.chown(include, PW["b"].pw_uid, PW["b"].pw_gid)
+write(aliases, f"""fwd: {A}
+tofile: {files}/file-out
+tocmd: "|id -u > {files}/cmd-uid", "|/usr/bin/tee {files}/tee-out"
+inc: :include:{include}
+list: {A}, {C}
+owner-list: {B}
+loopa: loopb
+loopb: loopa
+""")
+os.chown(aliases, PW["b"].pw_uid, PW["b"].pw_gid)       # alias commands run as b
+with open(os.path.join(D, "main.cf"), "a") as f:
+    f.write(f"""
+mydestination = local.test
+myorigin = local.test
+alias_maps = hash:{aliases}
+alias_database = hash:{aliases}
+home_mailbox = Maildir/
+recipient_delimiter = +
+privileged_transports = local
+allow_mail_to_commands = alias, forward, include
+allow_mail_to_files = alias, forward, include
+""")
+r = inst.postern("alias")
+is_(r.returncode, 0, "newaliases builds the aliases table") or diag(r.stderr)
+os.chown(aliases + ".cdb", PW["b"].pw_uid, PW["b"].pw_gid)
+r = inst.start()
+is_(r.returncode, 0, "postern start (lookup service, runner service for local)") or diag(r.stderr)
+ok(os.path.exists(os.path.join(D, "queue", "private", "local")),
+   "the runner service of local listens on private/local")
+
+# b's .forward+ext: his own mailbox and a file of his; c has no .forward
+write(os.path.join(PW["b"].pw_dir, f".forward+ext"), f"\\{B}\n{PW['b'].pw_dir}/ext-file\n")
+os.chown(os.path.join(PW["b"].pw_dir, ".forward+ext"), PW["b"].pw_uid, PW["b"].pw_gid)
+# c's .forward pipes to a command (with a shell) and keeps a copy
+write(os.path.join(PW["c"].pw_dir, ".forward"),
+      f"\\{C}, \"|id -u > {PW['c'].pw_dir}/fwd-uid; cat > {PW['c'].pw_dir}/fwd-msg\"\n")
+os.chown(os.path.join(PW["c"].pw_dir, ".forward"), PW["c"].pw_uid, PW["c"].pw_gid)
+
+MSG = "From: s@example.org\nSubject: %s\n\nFrom the start of a body line\nbye\n"
+
+# ---- SMTP: known and unknown local users -------------------------------
+port = None
+for line in open(os.path.join(D, "master.cf")):
+    m = re.match(r"127\.0\.0\.1:(\d+)\s", line)
+    if m:
+        port = int(m.group(1))
+ok(port, "the instance listens for SMTP")
+s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+s.ehlo("client.example")
+s.mail("s@example.org")
+code, text = s.rcpt(f"nosuch{tag}@local.test")
+is_((code, text.decode()), (550, f"5.1.1 <nosuch{tag}@local.test>: Recipient address rejected: "
+                            "User unknown in local recipient table"),
+    "smtpd refuses an unknown local user at RCPT (local_recipient_maps through the lookup service)")
+code, _ = s.rcpt(f"{A}@local.test")
+is_(code, 250, "and accepts a user of the passwd database")
+code, _ = s.rcpt("fwd@local.test")
+is_(code, 250, "and an alias")
+s.data((MSG % "smtp").encode())
+s.quit()
+ok(wait(lambda: len(maildir("a")) >= 2), f"{A} gets the message and the alias's copy in ~/Maildir/new")
+got = [read(p) for p in maildir("a")]
+ok(all(os.stat(p).st_uid == PW["a"].pw_uid for p in maildir("a")), "the files belong to the recipient")
+is_(os.stat(os.path.join(PW["a"].pw_dir, "Maildir")).st_uid, PW["a"].pw_uid,
+    "as does the Maildir it made")
+ok(any(f"Delivered-To: {A}@local.test\n".encode() in m and b"Delivered-To: fwd@local.test\n" in m
+       for m in got), "the alias's copy has the alias's Delivered-To below the user's")
+ok(any(m.startswith(b"Return-Path: <s@example.org>\nX-Original-To: " + f"{A}@local.test".encode())
+       for m in got), "Return-Path and X-Original-To come first, as Postfix writes them")
+log = inst.log()
+like(log, rf"to=<fwd@local.test>, relay=local, .*dsn=2\.0\.0, status=sent \(forwarded as [0-9A-F]+\)",
+     "the alias is logged as forwarded with the new queue id")
+
+
+# ---- sendmail: each alias kind ------------------------------------------
+def send(rcpts, subject, extra_headers="", sender="s@example.org"):
+    r = inst.sendmail(["-f", sender] + rcpts, (extra_headers + MSG % subject).encode())
+    is_(r.returncode, 0, f"sendmail {subject}") or diag(r.stderr)
+
+
+def logged(pattern, timeout=20):
+    return wait(lambda: re.search(pattern, inst.log()) is not None, timeout)
+
+
+send(["tofile@local.test", "tocmd@local.test", "inc@local.test"], "kinds")
+ok(logged(r"to=<tofile@local.test>, relay=local, .*status=sent \(delivered to file: " + re.escape(files)),
+   "/file: delivered to file") or diag(inst.log()[-3000:])
+out = os.path.join(files, "file-out")
+ok(os.path.exists(out) and read(out).startswith(b"From s@example.org "), "the file is an mbox with a From_ line")
+ok(os.path.exists(out) and b"\n>From the start of a body line\n" in read(out), "with body From_ lines quoted")
+ok(os.path.exists(out) and b"Delivered-To: tofile@local.test\n" in read(out),
+   "and Delivered-To (prepend_delivered_header = command, file, forward)")
+is_(os.path.exists(out) and os.stat(out).st_uid, PW["b"].pw_uid, "written as the alias table's owner")
+ok(logged(r"to=<tocmd@local.test>, relay=local, .*status=sent \(delivered to command: "),
+   "|command: delivered to command")
+ok(wait(lambda: os.path.exists(os.path.join(files, "cmd-uid"))), "the shell command ran")
+is_(read(os.path.join(files, "cmd-uid")).strip().decode() if os.path.exists(os.path.join(files, "cmd-uid")) else None,
+    str(PW["b"].pw_uid), "with the alias owner's uid")
+tee = os.path.join(files, "tee-out")
+ok(os.path.exists(tee) and read(tee).startswith(b"From s@example.org ") and b"Subject: kinds" in read(tee),
+   "the command without shell syntax got the message with its From_ line on stdin")
+ok(logged(r"to=<inc@local.test>, relay=local, .*status=sent"), ":include: delivered")
+ok(os.path.exists(os.path.join(files, "inc-out")), ":include: its file entry was written")
+ok(wait(lambda: any(b"Subject: kinds" in read(p) for p in maildir("a"))),
+   ":include: its address entry was forwarded")
+
+# owner- alias: the forwarded copy's sender is owner-list@myorigin
+send(["list@local.test"], "owner")
+ok(wait(lambda: any(b"Subject: owner" in read(p) for p in maildir("c"))), "list reaches c")
+got = [read(p) for p in maildir("a") if b"Subject: owner" in read(p)]
+ok(got and got[0].startswith(b"Return-Path: <owner-list@local.test>"),
+   "owner-list makes owner-list@local.test the sender of the list's copies")
+
+# c's .forward with a command (and \c)
+ok(wait(lambda: os.path.exists(os.path.join(PW["c"].pw_dir, "fwd-uid"))),
+   ".forward's command ran for c")
+is_(read(os.path.join(PW["c"].pw_dir, "fwd-uid")).strip().decode()
+    if os.path.exists(os.path.join(PW["c"].pw_dir, "fwd-uid")) else None,
+    str(PW["c"].pw_uid), "as the recipient c (for good, in a child)")
+is_(os.stat(os.path.join(PW["c"].pw_dir, "fwd-msg")).st_uid if os.path.exists(os.path.join(PW["c"].pw_dir, "fwd-msg")) else None,
+    PW["c"].pw_uid, "its output file belongs to c")
+
+# .forward with an extension
+send([f"{B}+ext@local.test", f"{B}@local.test"], "extension")
+ok(wait(lambda: os.path.exists(os.path.join(PW["b"].pw_dir, "ext-file"))),
+   f".forward+ext is read for {B}+ext (forward_path with ${{extension}})")
+ok(wait(lambda: len([p for p in maildir("b") if b"Subject: extension" in read(p)]) == 2),
+   "\\user in it and the plain address both reach b's Maildir")
+is_(os.stat(os.path.join(PW["b"].pw_dir, "ext-file")).st_uid if os.path.exists(os.path.join(PW["b"].pw_dir, "ext-file")) else None,
+    PW["b"].pw_uid, "the .forward's file is written as b")
+
+# loops: an alias loop and a Delivered-To loop
+send(["loopa@local.test"], "aliasloop", sender="")
+ok(logged(r"to=<loop[ab]@local.test>, relay=local, .*dsn=5\.4\.6, status=bounced \(mail forwarding loop for loop[ab]@local.test\)"),
+   "an alias loop ends as 5.4.6 mail forwarding loop (Delivered-To)")
+send([f"{A}@local.test"], "dtloop", extra_headers=f"Delivered-To: {A}@local.test\n", sender="")
+ok(logged(rf"to=<{A}@local.test>, relay=local, .*dsn=5\.4\.6, status=bounced \(mail forwarding loop for {A}@local.test\)"),
+   "a message that already has Delivered-To: the recipient bounces with 5.4.6")
+
+# unknown user from the queue: 5.1.1 as Postfix's local says it
+send([f"nosuch{tag}@local.test"], "unknown", sender="")
+ok(logged(rf"to=<nosuch{tag}@local.test>, relay=local, .*dsn=5\.1\.1, status=bounced \(unknown user: \"nosuch{tag}\"\)"),
+   "an unknown user bounces 5.1.1 unknown user")
+
+# the runner is the service's child, not qmgr's
+like(inst.log(), r"postern/spawn\[\d+\]|spawn", "the runner service served the deliveries")
+
+
+# ---- from a shell: mbox, locking, mailbox_command -----------------------
+def shell(opts, rcpts, msg, sender="s@example.org", env=None):
+    argv = [LOCAL, "-c", D]
+    for o in opts:
+        argv += ["-o", o]
+    return run(argv + ["-f", sender] + rcpts, input=msg, env=env)
+
+
+spool = os.path.join(D, "spool")
+os.makedirs(spool)
+r = shell([f"mail_spool_directory={spool}", "home_mailbox="], [A], (MSG % "spool").encode())
+is_(r.returncode, 0, "mail_spool_directory: delivered") or diag(r.stderr)
+box = os.path.join(spool, A)
+is_(os.path.exists(box) and (os.stat(box).st_uid, os.stat(box).st_mode & 0o777), (PW["a"].pw_uid, 0o600),
+    "the spool mbox is created for the user, mode 0600")
+
+# two concurrent deliveries of 15 messages each into one mbox
+procs = []
+for n in range(2):
+    script = ("import subprocess,sys\n"
+              "for i in range(15):\n"
+              "    subprocess.run(sys.argv[1:], input=b'Subject: c%d\\n\\nFrom here\\nx\\n' % i, check=True,"
+              " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n")
+    procs.append(subprocess.Popen([sys.executable, "-c", script, LOCAL, "-c", D, "-o", "home_mailbox=mbox",
+                                   "-f", "s@example.org", A]))
+codes = [p.wait(120) for p in procs]
+is_(codes, [0, 0], "two concurrent delivery loops succeed")
+mbox = read(os.path.join(PW["a"].pw_dir, "mbox"))
+is_(len(re.findall(rb"^From s@example.org ", mbox, re.M)), 30, "30 From_ lines: no message lost or merged")
+is_(len(re.findall(rb"^>From here$", mbox, re.M)), 30, "each body From_ line quoted once")
+is_(len(re.findall(rb"^Return-Path: ", mbox, re.M)), 30, "each message whole")
+is_(os.stat(os.path.join(PW["a"].pw_dir, "mbox")).st_uid, PW["a"].pw_uid, "the mbox belongs to the user")
+
+# mailbox_command with the real procmail and maildrop
+for prog_name in ("procmail", "maildrop"):
+    path = f"/usr/bin/{prog_name}"
+    if not os.access(path, os.X_OK):
+        ok(False, f"{prog_name} is installed (./deps)")
+        continue
+    if prog_name == "procmail":
+        rc = os.path.join(PW["a"].pw_dir, ".procmailrc")
+        write(rc, f"DEFAULT={PW['a'].pw_dir}/procmail-box/\nLOGFILE={PW['a'].pw_dir}/procmail.log\n")
+        cmd = "/usr/bin/procmail -a \"$EXTENSION\""
+        target = "procmail-box"
+    else:
+        rc = os.path.join(PW["a"].pw_dir, ".mailfilter")
+        write(rc, f"DEFAULT=\"{PW['a'].pw_dir}/maildrop-box\"\n", mode=0o600)
+        cmd = "/usr/bin/maildrop -d ${user}"
+        target = "maildrop-box"
+    os.chown(rc, PW["a"].pw_uid, PW["a"].pw_gid)
+    if prog_name == "maildrop":
+        os.makedirs(os.path.join(PW["a"].pw_dir, target, "new"))
+        for sub in ("cur", "tmp"):
+            os.makedirs(os.path.join(PW["a"].pw_dir, target, sub))
+        subprocess.run(["chown", "-R", f"{A}:{A}", os.path.join(PW["a"].pw_dir, target)])
+    r = shell([f"mailbox_command={cmd}"], [f"{A}+x"], (MSG % prog_name).encode())
+    like(r.stdout.decode(), rf"dsn=2\.0\.0, status=sent \(delivered to command: ", f"{prog_name}: delivered")
+    new = glob.glob(os.path.join(PW["a"].pw_dir, target, "new", "*"))
+    ok(len(new) == 1 and b"Subject: " + prog_name.encode() in read(new[0]), f"{prog_name} wrote the message")
+    ok(new and os.stat(new[0]).st_uid == PW["a"].pw_uid, f"{prog_name} ran as the recipient")
+
+# exit codes as sysexits say (a command of our own standing for a filter)
+for code, dsn, word, text in ((75, "4.3.0", "deferred", "temporary failure"),
+                              (67, "5.1.1", "bounced", "user unknown"),
+                              (1, "5.3.0", "bounced", "Command died with status 1")):
+    r = shell([f"mailbox_command=/bin/sh -c 'echo filter says no; exit {code}'"], [A], (MSG % "x").encode())
+    like(r.stdout.decode(), rf"dsn={re.escape(dsn)}, status={word} \({re.escape(text)}.*filter says no",
+         f"exit {code}: {dsn} {word}, with the command's output")
+r = shell(["mailbox_command=/bin/sleep 30", "command_time_limit=1s"], [A], (MSG % "x").encode())
+like(r.stdout.decode(), r"Command time limit exceeded: \"/bin/sleep 30\"", "command_time_limit kills a slow command")
+
+# allow_mail_to_commands: a command from a .forward that is not allowed
+r = shell(["allow_mail_to_commands=alias"], [C], (MSG % "x").encode())
+like(r.stdout.decode(), r"dsn=5\.7\.1, status=bounced \(mail to command is restricted\)",
+     "allow_mail_to_commands without forward refuses .forward commands (5.7.1)")
+
+# luser_relay
+r = shell([f"luser_relay={A}+relay"], [f"nosuch{tag}"], (MSG % "relay").encode())
+like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(forwarded as ", "luser_relay forwards an unknown user")
+
+# ---- not root: the instance user's own delivery --------------------------
+own = os.path.join(PW["a"].pw_dir, "own")
+env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": PW["a"].pw_dir}
+
+
+def as_a(argv, input=None):
+    return run(["setpriv", f"--reuid={PW['a'].pw_uid}", f"--regid={PW['a'].pw_gid}", "--clear-groups",
+                "--"] + argv, input=input, env=env)
+
+
+r = as_a([prog("postern"), "init", own, "--port", str(free_port())])
+is_(r.returncode, 0, f"postern init as {A}") or diag(r.stderr)
+with open(os.path.join(own, "main.cf"), "a") as f:
+    f.write("home_mailbox = Maildir2/\n")
+r = as_a([prog("postern"), "start", "-c", own])
+is_(r.returncode, 0, f"postern start as {A}") or diag(r.stderr)
+atexit.register(lambda: inst_mod.kill_instance_daemon(own))
+r = as_a([LOCAL, "-c", own, "-f", "s@example.org", A, B], input=(MSG % "own").encode())
+out = r.stdout.decode()
+like(out, rf"{A}: dsn=2\.0\.0, status=sent \(delivered to maildir\)", "not root: the user's own mail is delivered")
+ok(len(maildir("a", "Maildir2")) == 1, "into the user's home_mailbox")
+like(out, rf"{B}: dsn=4\.3\.0, status=deferred \(cannot deliver as user {B}: this postern-local runs as uid "
+     rf"{PW['a'].pw_uid}, not as root\)", "another user's mail is deferred with the reason")
+like(r.stderr.decode(), rf"warning: cannot deliver to {B} \(uid {PW['b'].pw_uid}\): postern-local runs as uid",
+     "and the log says why")
+as_a([prog("postern"), "stop", "-c", own])
+
+is_(inst.stop().returncode, 0, "postern stop")
+done()
