@@ -101,7 +101,7 @@ alias_database =
 virtual_alias_maps = texthash:{d}/aliases
 smtpd_tls_security_level = may
 smtpd_sasl_auth_enable = yes
-home_mailbox = Maildir/
+mailbox_transport = lmtp:unix:private/dovecot
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
 canonical_maps = texthash:{d}/aliases
@@ -128,7 +128,7 @@ for pattern, name in [
     (r"line 4: not implemented by postern: virtual_alias_maps=.*mailbox of the alias's own name", "virtual_alias_maps"),
     (r"line 5: not implemented by postern: smtpd_tls_security_level=may: STARTTLS is not offered", "smtpd_tls_security_level"),
     (r"line 6: not implemented by postern: smtpd_sasl_auth_enable=yes: AUTH is not offered", "smtpd_sasl_auth_enable"),
-    (r"line 7: not implemented by postern: home_mailbox=Maildir/: local\(8\) delivery", "home_mailbox"),
+    (r"line 7: not implemented by postern: mailbox_transport=lmtp:unix:private/dovecot: postern-local does not hand mail", "mailbox_transport"),
     (r"line 8: not implemented by postern: relayhost=\[smarthost.example.net\]: the smtp runner", "relayhost"),
     (r"line 9: not implemented by postern: smtpd_data_restrictions=reject_unauth_pipelining: not evaluated", "smtpd_data_restrictions"),
     (r"line 10: not implemented by postern: canonical_maps=", "canonical_maps"),

@@ -263,6 +263,32 @@ is_(len(re.findall(rb"^>From here$", mbox, re.M)), 30, "each body From_ line quo
 is_(len(re.findall(rb"^Return-Path: ", mbox, re.M)), 30, "each message whole")
 is_(os.stat(os.path.join(PW["a"].pw_dir, "mbox")).st_uid, PW["a"].pw_uid, "the mbox belongs to the user")
 
+# a mail client holding the mbox's lock: the delivery waits, then defers
+import fcntl
+mbox_path = os.path.join(PW["a"].pw_dir, "mbox")
+size = os.path.getsize(mbox_path)
+for style, how in (("fcntl", "fcntl"), ("flock", "flock"), ("dotlock", "dotlock")):
+    holder = open(mbox_path, "r+b")
+    if how == "fcntl":
+        fcntl.lockf(holder, fcntl.LOCK_EX)
+    elif how == "flock":
+        fcntl.flock(holder, fcntl.LOCK_EX)
+    else:
+        write(mbox_path + ".lock", "")
+    t0 = time.time()
+    r = shell(["home_mailbox=mbox", f"mailbox_delivery_lock={style}", "deliver_lock_attempts=2",
+               "deliver_lock_delay=1s"], [A], (MSG % "locked").encode())
+    like(r.stdout.decode(), r"dsn=4\.2\.0, status=deferred \(.*(unable to lock for exclusive access|unable to create lock file)",
+         f"{style}: a reader's lock defers the delivery (4.2.0)")
+    ok(time.time() - t0 >= 1, f"{style}: after trying again deliver_lock_delay later")
+    is_(os.path.getsize(mbox_path), size, f"{style}: the mbox is untouched")
+    holder.close()
+    if how == "dotlock":
+        os.unlink(mbox_path + ".lock")
+    r = shell(["home_mailbox=mbox", f"mailbox_delivery_lock={style}"], [A], (MSG % "unlocked").encode())
+    is_(r.returncode, 0, f"{style}: once the reader lets go the delivery succeeds") or diag(r.stdout)
+    size = os.path.getsize(mbox_path)
+
 # mailbox_command with the real procmail and maildrop
 for prog_name in ("procmail", "maildrop"):
     path = f"/usr/bin/{prog_name}"
@@ -298,6 +324,9 @@ for code, dsn, word, text in ((75, "4.3.0", "deferred", "temporary failure"),
     r = shell([f"mailbox_command=/bin/sh -c 'echo filter says no; exit {code}'"], [A], (MSG % "x").encode())
     like(r.stdout.decode(), rf"dsn={re.escape(dsn)}, status={word} \({re.escape(text)}.*filter says no",
          f"exit {code}: {dsn} {word}, with the command's output")
+r = shell(["mailbox_command=/bin/sh -c 'echo 4.2.2 mailbox is full; exit 1'"], [A], (MSG % "x").encode())
+like(r.stdout.decode(), r"dsn=4\.2\.2, status=deferred \(mailbox is full\)",
+     "an X.Y.Z code at the start of the output decides, as in Postfix")
 r = shell(["mailbox_command=/bin/sleep 30", "command_time_limit=1s"], [A], (MSG % "x").encode())
 like(r.stdout.decode(), r"Command time limit exceeded: \"/bin/sleep 30\"", "command_time_limit kills a slow command")
 

@@ -2,7 +2,9 @@
  * message (with From_, Return-Path:, X-Original-To: and, as
  * prepend_delivered_header says, Delivered-To:) on the command's stdin,
  * its stdout and stderr collected for the reason of a failure, its exit
- * status read as sysexits say (lib/mail/outcome.c), command_time_limit
+ * status read as Postfix's pipe_command reads it (an "X.Y.Z text" at the
+ * start of the output, else sysexits as lib/mail/outcome.c says; other
+ * codes bounce, but qmail's 111 defers as outcome_of_exit() says), command_time_limit
  * enforced by killing its process group.  The command runs in a child
  * that has taken the user's ids for good (groups, gid, uid), in the
  * user's home, with a minimal environment plus export_environment.  It is
@@ -160,7 +162,7 @@ static void output_text(int fd, struct strbuf *out)
     strbuf_reset(out);
     for (ssize_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)buf[i];
-        strbuf_putc(out, c == '\n' || c == '\t' ? ' ' : c < 32 || c == 127 ? '?' : c);
+        strbuf_putc(out, c == '\n' || c == '\t' ? ' ' : c < 32 || c == 127 ? '_' : c);
     }
     strbuf_trim_end(out);
 }
@@ -218,6 +220,13 @@ void local_command(struct local_delivery *d, const char *command,
                      shown.s, sep, out.s);
     } else if (WEXITSTATUS(status) == 0) {
         local_result(d, "2.0.0", "delivered to command: %s", shown.s);
+    } else if (dsn_code_length(out.s)) {
+        /* "X.Y.Z text" at the start of the output says it (Postfix) */
+        struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
+        dsn_split(out.s, "5.3.0", &dsn, &text);
+        local_result(d, dsn.s, "%s", text.s);
+        strbuf_free(&dsn);
+        strbuf_free(&text);
     } else {
         int code = WEXITSTATUS(status);
         const char *dsn;
