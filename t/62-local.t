@@ -227,7 +227,15 @@ ok(logged(rf"to=<nosuch{tag}@local.test>, relay=local, .*dsn=5\.1\.1, status=bou
    "an unknown user bounces 5.1.1 unknown user")
 
 # the runner is the service's child, not qmgr's
-like(inst.log(), r"postern/spawn\[\d+\]|spawn", "the runner service served the deliveries")
+like(inst.log(), r"postern/spawn\[\d+\]: local: ready on .*/private/local", "the runner service of local is ready")
+spawn_pid = open(os.path.join(D, "queue", "pid", "spawn.local.pid")).read().strip()
+runners = [p for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/stat")
+           and open(f"/proc/{p}/comm").read().strip() == "postern-local"
+           and open(f"/proc/{p}/stat").read().split(") ")[1].split()[1] == spawn_pid]
+ok(runners, "the postern-local runners qmgr used are the service's children (idle, waiting for the next request)")
+if runners:
+    uids = [l.split()[1:] for l in open(f"/proc/{runners[0]}/status") if l.startswith("Uid:")][0]
+    is_(uids[1], "0", "and between deliveries the runner's effective uid is root's again")
 
 
 # ---- from a shell: mbox, locking, mailbox_command -----------------------
@@ -288,6 +296,14 @@ for style, how in (("fcntl", "fcntl"), ("flock", "flock"), ("dotlock", "dotlock"
     r = shell(["home_mailbox=mbox", f"mailbox_delivery_lock={style}"], [A], (MSG % "unlocked").encode())
     is_(r.returncode, 0, f"{style}: once the reader lets go the delivery succeeds") or diag(r.stdout)
     size = os.path.getsize(mbox_path)
+
+# mailbox_size_limit: the mbox is already larger than the limit
+r = shell(["home_mailbox=mbox", "message_size_limit=1000", "mailbox_size_limit=2000"], [A], (MSG % "big").encode())
+like(r.stdout.decode(), r"dsn=5\.2\.2, status=bounced", "mailbox_size_limit: a full mbox bounces 5.2.2")
+is_(os.path.getsize(mbox_path), size, "and is left as it was")
+r = shell(["message_size_limit=1000", "mailbox_size_limit=500"], [A], (MSG % "x").encode())
+like(r.stdout.decode(), r"dsn=4\.3\.0, status=deferred \(mail system configuration error\)",
+     "mailbox_size_limit below message_size_limit: every delivery defers, as Postfix refuses to run")
 
 # mailbox_command with the real procmail and maildrop
 for prog_name in ("procmail", "maildrop"):
