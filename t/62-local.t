@@ -50,13 +50,7 @@ PW = {k: pwd.getpwnam(v) for k, v in NAMES.items()}
 A, B, C = NAMES["a"], NAMES["b"], NAMES["c"]
 
 
-def wait(cond, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+wait = wait_until
 
 
 def maildir(user, sub="Maildir"):
