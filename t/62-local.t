@@ -362,7 +362,7 @@ def as_a(argv, input=None):
 r = as_a([prog("postern"), "init", own, "--port", str(free_port())])
 is_(r.returncode, 0, f"postern init as {A}") or diag(r.stderr)
 with open(os.path.join(own, "main.cf"), "a") as f:
-    f.write("home_mailbox = Maildir2/\n")
+    f.write("home_mailbox = Maildir2/\nmydestination = local.test\n")
 r = as_a([prog("postern"), "start", "-c", own])
 is_(r.returncode, 0, f"postern start as {A}") or diag(r.stderr)
 atexit.register(lambda: inst_mod.kill_instance_daemon(own))
@@ -374,6 +374,15 @@ like(out, rf"{B}: dsn=4\.3\.0, status=deferred \(cannot deliver as user {B}: thi
      rf"{PW['a'].pw_uid}, not as root\)", "another user's mail is deferred with the reason")
 like(r.stderr.decode(), rf"warning: cannot deliver to {B} \(uid {PW['b'].pw_uid}\): postern-local runs as uid",
      "and the log says why")
+r = run(["setpriv", f"--reuid={PW['a'].pw_uid}", f"--regid={PW['a'].pw_gid}", "--clear-groups", "--",
+         prog("sendmail"), "-f", "s@example.org", f"{A}@local.test", f"{B}@local.test"],
+        input=(MSG % "own-queue").encode(), env=dict(env, POSTERN_CONFIG_DIR=own))
+is_(r.returncode, 0, "not root: sendmail into the user's own instance") or diag(r.stderr)
+ok(wait(lambda: len(maildir("a", "Maildir2")) == 2), "qmgr runs postern-local as the user: the mail is in ~/Maildir2/")
+ok(wait(lambda: re.search(rf"to=<{B}@local.test>, relay=local, .*status=deferred \(cannot deliver as user {B}: "
+                          rf"this postern-local runs as uid {PW['a'].pw_uid}, not as root\)",
+                          open(os.path.join(own, "maillog"), errors="replace").read())),
+   "and the other user's copy waits in the queue with the reason in the log")
 as_a([prog("postern"), "stop", "-c", own])
 
 is_(inst.stop().returncode, 0, "postern stop")
