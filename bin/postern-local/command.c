@@ -19,12 +19,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include "fdio.h"
 #include "local.h"
 #include "log.h"
+#include "privdrop.h"
 #include "xalloc.h"
 
 /* Bytes of the command's output kept for the reason. */
@@ -138,11 +138,9 @@ static _Noreturn void run_child(struct local_delivery *d, const struct local_pri
     if (dup2(input, 0) < 0 || dup2(output, 1) < 0 || dup2(output, 2) < 0)
         _exit(EX_OSERR);
     if (d->setup->privileged) {
-        gid_t gid = privs->gid;
-        if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0
-            || setresuid(privs->uid, privs->uid, privs->uid) != 0 || getuid() != privs->uid
-            || geteuid() != privs->uid) {
-            dprintf(2, "cannot switch to uid %lu\n", (unsigned long)privs->uid);
+        struct strbuf err = STRBUF_INIT;
+        if (privileges_drop(privs->uid, privs->gid, &privs->gid, 1, &err) != 0) {
+            dprintf(2, "%s\n", err.s);
             _exit(EX_OSERR);
         }
     }
