@@ -345,6 +345,20 @@ r = shell(["allow_mail_to_commands=alias"], [C], (MSG % "x").encode())
 like(r.stdout.decode(), r"dsn=5\.7\.1, status=bounced \(mail to command is restricted\)",
      "allow_mail_to_commands without forward refuses .forward commands (5.7.1)")
 
+# an aliases table that root owns: its commands run as default_privs (nobody)
+nobody = pwd.getpwnam("nobody")
+open_dir = os.path.join(D, "open")
+os.makedirs(open_dir)
+os.chmod(open_dir, 0o1777)
+root_aliases = os.path.join(D, "root-aliases")
+write(root_aliases, f'rootcmd: "|id -u > {open_dir}/uid"\n')
+r = run([prog("postern"), "alias", "-c", D, f"hash:{root_aliases}"])
+is_(r.returncode, 0, "postern alias builds a root-owned table") or diag(r.stderr)
+r = shell([f"alias_maps=hash:{root_aliases}"], ["rootcmd"], (MSG % "x").encode())
+like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(delivered to command: ", "a root-owned alias's command runs")
+is_(read(os.path.join(open_dir, "uid")).strip().decode() if os.path.exists(os.path.join(open_dir, "uid")) else None,
+    str(nobody.pw_uid), "as default_privs (nobody), never as root")
+
 # luser_relay
 r = shell([f"luser_relay={A}+relay"], [f"nosuch{tag}"], (MSG % "relay").encode())
 like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(forwarded as ", "luser_relay forwards an unknown user")

@@ -367,18 +367,27 @@ static void split_extension(struct local_delivery *d)
     d->delimiter[1] = 0;
 }
 
-/* The owner of a file table of alias_maps (its file's owner), for the ids
- * of its commands and files; -1 when it has no file. */
-static long long table_owner(struct map *map)
+/* The file of an alias_maps table whose owner decides the ids of its
+ * commands and files (Postfix: the database file's owner): NAME.cdb for
+ * the indexed types, NAME for other file types.  0 with st filled, or -1
+ * when the table has no file. */
+static int table_file(struct map *map, struct stat *st)
 {
     const char *spec = map_spec(map);
     if (strncmp(spec, "proxy:", 6) == 0)
         spec += 6;
     const char *colon = strchr(spec, ':');
-    struct stat st;
-    if (!colon || colon[1] != '/' || stat(colon + 1, &st) != 0)
+    if (!colon || colon[1] != '/')
         return -1;
-    return st.st_uid;
+    struct strbuf path = STRBUF_INIT;
+    strbuf_puts(&path, colon + 1);
+    size_t type_len = (size_t)(colon - spec);
+    if ((type_len == 4 && strncmp(spec, "hash", 4) == 0) || (type_len == 5 && strncmp(spec, "btree", 5) == 0)
+        || (type_len == 3 && strncmp(spec, "cdb", 3) == 0))
+        strbuf_puts(&path, ".cdb");
+    int r = stat(path.s, st);
+    strbuf_free(&path);
+    return r == 0 ? 0 : -1;
 }
 
 /* The ids of an alias's commands and files: the alias table's owner, or
@@ -392,12 +401,10 @@ static int alias_privs(struct local_delivery *d, struct map *table, struct local
         privs->gid = getegid();
         return 0;
     }
-    long long uid = table_owner(table);
-    if (uid > 0) {
-        privs->uid = (uid_t)uid;
-        struct stat st;
-        const char *colon = strchr(map_spec(table) + (strncmp(map_spec(table), "proxy:", 6) ? 0 : 6), ':');
-        privs->gid = stat(colon + 1, &st) == 0 ? st.st_gid : (gid_t)uid;
+    struct stat st;
+    if (table_file(table, &st) == 0 && st.st_uid != 0) {
+        privs->uid = st.st_uid;
+        privs->gid = st.st_gid;
         return 0;
     }
     int r = local_user_lookup(d->setup, d->setup->default_privs, owner);

@@ -34,15 +34,19 @@ struct unimplemented {
 /* Sorted by name. */
 static const struct unimplemented settings[] = {
     {"always_bcc", WHEN_NONEMPTY, "no copy is sent"},
+    {"biff", WHEN_YES, "no biff (comsat) notice is sent"},
     {"body_checks", WHEN_NONEMPTY, "message bodies are not checked"},
     {"canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
+    {"command_execution_directory", WHEN_NONEMPTY, "commands of local(8) run in the user's home (else /)"},
     {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"fallback_transport", WHEN_NONEMPTY, NO_LOCAL " (unknown users bounce; luser_relay works)"},
+    {"fallback_transport_maps", WHEN_NONEMPTY, NO_LOCAL " (unknown users bounce; luser_relay works)"},
     {"header_checks", WHEN_NONEMPTY, "headers are not checked"},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"mailbox_command_maps", WHEN_NONEMPTY, "not read: mailbox_command is used for every user"},
     {"mailbox_transport", WHEN_NONEMPTY, NO_LOCAL},
+    {"mailbox_transport_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"masquerade_domains", WHEN_NONEMPTY, NO_REWRITE},
     {"mime_header_checks", WHEN_NONEMPTY, "MIME headers are not checked"},
     {"nested_header_checks", WHEN_NONEMPTY, "attached message headers are not checked"},
@@ -54,6 +58,7 @@ static const struct unimplemented settings[] = {
      "the smtp runner is not implemented: mail for other domains waits in the queue "
      "(4.3.0 mail transport unavailable)"},
     {"relocated_maps", WHEN_NONEMPTY, "mail for a relocated user is not refused with its new address"},
+    {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},
     {"sender_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
     {"sender_canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
     {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
