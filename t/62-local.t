@@ -359,6 +359,11 @@ like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(delivered to command: ", "a
 is_(read(os.path.join(open_dir, "uid")).strip().decode() if os.path.exists(os.path.join(open_dir, "uid")) else None,
     str(nobody.pw_uid), "as default_privs (nobody), never as root")
 
+r = shell([f"mailbox_command=/bin/sh -c 'id -u > {open_dir}/root-uid'"], ["root"], (MSG % "x").encode())
+like(r.stdout.decode(), r"root: dsn=2\.0\.0, status=sent \(delivered to command: ", "mailbox_command for root runs")
+is_(read(os.path.join(open_dir, "root-uid")).strip().decode() if os.path.exists(os.path.join(open_dir, "root-uid")) else None,
+    str(nobody.pw_uid), "as default_privs, as Postfix runs command delivery for root")
+
 # luser_relay
 r = shell([f"luser_relay={A}+relay"], [f"nosuch{tag}"], (MSG % "relay").encode())
 like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(forwarded as ", "luser_relay forwards an unknown user")

@@ -255,7 +255,8 @@ int local_forward_file(struct local_delivery *d, const struct local_user *pw)
         local_result(d, "4.3.0", "mail system configuration error");
         done = 1;
     }
-    struct local_privs privs = {pw->uid, pw->gid, pw};
+    struct local_privs privs = {pw->uid, pw->gid, pw}, entry_privs;
+    struct local_user holder = {0};
     for (size_t i = 0; !done && i < paths.count; i++) {
         struct stat st;
         int r = read_as(d, &privs, paths.item[i], &text, &st);
@@ -269,9 +270,10 @@ int local_forward_file(struct local_delivery *d, const struct local_user *pw)
             msg_warn("%s: not a regular file owned by %s, or too large: ignored",
                      paths.item[i], pw->name);
             done = 0;
-        } else
-            local_expand_entries(d, text.s, CLASS_FORWARD, &privs, 0);
+        } else if (local_user_privs(d, pw, &holder, &entry_privs) == 0)
+            local_expand_entries(d, text.s, CLASS_FORWARD, &entry_privs, 0);
     }
+    local_user_free(&holder);
     strlist_free(&paths);
     strbuf_free(&expanded);
     strbuf_free(&err);

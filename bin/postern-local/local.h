@@ -102,6 +102,17 @@ void local_result(struct local_delivery *d, const char *dsn, const char *fmt, ..
  * or MAP_RETRY. */
 int local_user_lookup(struct local_setup *setup, const char *name, struct local_user *pw);
 void local_user_free(struct local_user *pw);
+/* The ids for the commands and files of a user's .forward and
+ * mailbox_command: the user's, but default_privs for root (Postfix: "command
+ * delivery for root executes with $default_privs privileges"); `holder`
+ * keeps the default_privs user (free it).  0, or -1 with the deferral
+ * recorded. */
+int local_user_privs(struct local_delivery *d, const struct local_user *pw,
+                     struct local_user *holder, struct local_privs *privs);
+/* The default_privs user's ids in privs (never root); 0, or -1 with the
+ * deferral recorded. */
+int local_default_privs(struct local_delivery *d, struct local_user *owner,
+                        struct local_privs *privs);
 /* Deliver to a user's mailbox (mailbox_command, home_mailbox or the spool)
  * after the checks that the user may be delivered to here. */
 void local_mailbox(struct local_delivery *d, const struct local_user *pw);

@@ -407,6 +407,12 @@ static int alias_privs(struct local_delivery *d, struct map *table, struct local
         privs->gid = st.st_gid;
         return 0;
     }
+    return local_default_privs(d, owner, privs);
+}
+
+int local_default_privs(struct local_delivery *d, struct local_user *owner,
+                        struct local_privs *privs)
+{
     int r = local_user_lookup(d->setup, d->setup->default_privs, owner);
     if (r != MAP_FOUND || owner->uid == 0) {
         msg_warn("default_privs: %s: %s", d->setup->default_privs,
@@ -494,6 +500,18 @@ static int may_deliver_as(struct local_delivery *d, const struct local_user *pw)
     return 0;
 }
 
+int local_user_privs(struct local_delivery *d, const struct local_user *pw,
+                     struct local_user *holder, struct local_privs *privs)
+{
+    if (pw->uid != 0 || !d->setup->privileged) {
+        *privs = (struct local_privs){pw->uid, pw->gid, pw};
+        return 0;
+    }
+    int r = local_default_privs(d, holder, privs);
+    privs->user = pw;
+    return r;
+}
+
 /* Create the spool mbox as root for the user (the spool directory is
  * root's; Postfix's local does the same), so the user owns it. */
 static int create_spool_file(const char *path, const struct local_user *pw,
@@ -521,14 +539,16 @@ void local_mailbox(struct local_delivery *d, const struct local_user *pw)
     struct local_setup *setup = d->setup;
     if (!may_deliver_as(d, pw))
         return;
-    struct local_privs privs = {pw->uid, pw->gid, pw};
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     if (*setup->mailbox_command) {
+        struct local_privs privs;
+        struct local_user holder = {0};
         if (local_expand(d, pw, setup->mailbox_command, &path, &err) != 0) {
             msg_warn("mailbox_command: %s", err.s);
             local_result(d, "4.3.0", "mail system configuration error");
-        } else
-            local_command(d, path.s, &privs, 0);
+        } else if (local_user_privs(d, pw, &holder, &privs) == 0)
+            local_command(d, path.s, &privs, PREPEND_COMMAND);
+        local_user_free(&holder);
         goto out;
     }
     struct mail_source src;
