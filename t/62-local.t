@@ -364,6 +364,14 @@ like(r.stdout.decode(), r"root: dsn=2\.0\.0, status=sent \(delivered to command:
 is_(read(os.path.join(open_dir, "root-uid")).strip().decode() if os.path.exists(os.path.join(open_dir, "root-uid")) else None,
     str(nobody.pw_uid), "as default_privs, as Postfix runs command delivery for root")
 
+# expand_owner_alias = yes: the owner alias's address is the sender
+r = shell(["expand_owner_alias=yes"], ["list@local.test"], (MSG % "expanded-owner").encode())
+like(r.stdout.decode(), r"list@local.test: dsn=2\.0\.0, status=sent \(forwarded as ", "expand_owner_alias: forwarded")
+ok(wait(lambda: any(b"Subject: expanded-owner" in read(p) for p in maildir("a"))), "the copy arrives")
+got = [read(p) for p in maildir("a") if b"Subject: expanded-owner" in read(p)]
+ok(got and got[0].startswith(f"Return-Path: <{B}@local.test>".encode()),
+   "with owner-list's expansion as its sender")
+
 # luser_relay
 r = shell([f"luser_relay={A}+relay"], [f"nosuch{tag}"], (MSG % "relay").encode())
 like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(forwarded as ", "luser_relay forwards an unknown user")

@@ -466,9 +466,12 @@ static int deliver_alias(struct local_delivery *d)
         strbuf_printf(&key, "owner-%s", name);
         if (strncmp(name, "owner-", 6) != 0
             && alias_lookup(d, key.s, &owner_value, &owner_table) == MAP_FOUND) {
-            if (d->setup->expand_owner_alias && !strpbrk(owner_value.s, ", \t|/:"))
+            if (d->setup->expand_owner_alias && owner_value.len
+                && !strpbrk(owner_value.s, ", \t|/:\\\"")) {
+                if (!strchr(owner_value.s, '@'))
+                    strbuf_printf(&owner_value, "@%s", d->setup->myorigin);
                 d->forward_sender = xstrdup(owner_value.s);
-            else {
+            } else {
                 strbuf_printf(&key, "@%s", d->setup->myorigin);
                 d->forward_sender = xstrdup(key.s);
             }
