@@ -5,7 +5,8 @@
  * starting with '#' are comments).  Addresses are forwarded in one new
  * message through the injection chain (lib/mail/injection_client.h) with
  * Delivered-To: RECIPIENT prepended, which is what catches forwarding
- * loops when the copy comes back.
+ * loops when the copy comes back; the new message passes postern-rewrite
+ * as sendmail's does (Postfix's local forwards through cleanup).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -308,14 +309,18 @@ void local_file(struct local_delivery *d, const char *path, const struct local_p
 void local_forward_send(struct local_delivery *d)
 {
     struct runner_request *req = d->req;
-    struct injection_options options = {.program = NULL, .message_fd = -1, .rewrite = NULL};
+    /* through postern-rewrite, as sendmail's mail (Postfix's local(8)
+     * forwards through cleanup: virtual aliases apply to the new addresses) */
+    struct strbuf err = STRBUF_INIT, prefix = STRBUF_INIT, rewrite = STRBUF_INIT;
+    strbuf_printf(&rewrite, "%s/postern-rewrite", conf_str("daemon_directory"));
+    struct injection_options options = {.program = rewrite.s, .message_fd = -1, .rewrite = NULL};
     struct injection_client inj;
     struct injection_verdict verdict = INJECTION_VERDICT_INIT;
-    struct strbuf err = STRBUF_INIT, prefix = STRBUF_INIT;
     if (injection_start(&inj, &options, &err) < 0) {
         msg_warn("forward: %s", err.s);
         local_result(d, "4.3.0", "cannot forward: %s", err.s);
         strbuf_free(&err);
+        strbuf_free(&rewrite);
         return;
     }
     struct mail_source src;
@@ -359,4 +364,5 @@ void local_forward_send(struct local_delivery *d)
     injection_verdict_free(&verdict);
     strbuf_free(&prefix);
     strbuf_free(&err);
+    strbuf_free(&rewrite);
 }
