@@ -337,6 +337,9 @@ for code, dsn, word, text in ((75, "4.3.0", "deferred", "temporary failure"),
 r = shell(["mailbox_command=/bin/sh -c 'echo 4.2.2 mailbox is full; exit 1'"], [A], (MSG % "x").encode())
 like(r.stdout.decode(), r"dsn=4\.2\.2, status=deferred \(mailbox is full\)",
      "an X.Y.Z code at the start of the output decides, as in Postfix")
+r = shell(["mailbox_command=/bin/sh -c 'head -c 5000000 /dev/zero | tr \\\\0 y; exit 1'"], [A], (MSG % "x").encode())
+m = re.search(r"Command output: (y*)\)", r.stdout.decode())
+ok(m and len(m.group(1)) == 500, "5 MB of output: read to its end, the first 500 bytes kept") or diag(r.stdout[:300])
 r = shell(["mailbox_command=/bin/sleep 30", "command_time_limit=1s"], [A], (MSG % "x").encode())
 like(r.stdout.decode(), r"Command time limit exceeded: \"/bin/sleep 30\"", "command_time_limit kills a slow command")
 

@@ -152,15 +152,24 @@ static _Noreturn void run_child(struct local_delivery *d, const struct local_pri
     _exit(127);          /* as a shell says "not found" */
 }
 
-/* The kept output, for "Command output: ...": printable, one line. */
-static void output_text(int fd, struct strbuf *out)
+/* Read the command's output until it ends (or its time is up), keeping
+ * the first OUTPUT_MAX bytes for "Command output: ...", on one printable
+ * line; the rest is read and dropped, so a talkative command neither
+ * blocks nor fills memory. */
+static void read_output(int fd, struct strbuf *out)
 {
-    char buf[OUTPUT_MAX];
-    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    char buf[4096];
     strbuf_reset(out);
-    for (ssize_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)buf[i];
-        strbuf_putc(out, c == '\n' || c == '\t' ? ' ' : c < 32 || c == 127 ? '_' : c);
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR && !timed_out)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n && out->len < OUTPUT_MAX; i++) {
+            unsigned char c = (unsigned char)buf[i];
+            strbuf_putc(out, c == '\n' || c == '\t' ? ' ' : c < 32 || c == 127 ? '_' : c);
+        }
     }
     strbuf_trim_end(out);
 }
@@ -174,9 +183,9 @@ void local_command(struct local_delivery *d, const char *command,
     /* the message with its prefix in a memory file: the command reads it
      * at its pace, and we only wait */
     int input = memfd_create("postern-local-input", MFD_CLOEXEC);
-    int output = memfd_create("postern-local-output", MFD_CLOEXEC);
-    if (input < 0 || output < 0) {
-        local_result(d, "4.3.0", "cannot create a memory file: %s", strerror(errno));
+    int output_pipe[2] = {-1, -1};
+    if (input < 0 || pipe2(output_pipe, O_CLOEXEC) != 0) {
+        local_result(d, "4.3.0", "cannot create a memory file or pipe: %s", strerror(errno));
         goto out;
     }
     struct mail_source src;
@@ -196,12 +205,17 @@ void local_command(struct local_delivery *d, const char *command,
         goto out;
     }
     if (pid == 0)
-        run_child(d, privs, vector(&argv), vector(&env), input, output);
+        run_child(d, privs, vector(&argv), vector(&env), input, output_pipe[1]);
+    close(output_pipe[1]);
+    output_pipe[1] = -1;
     command_pid = pid;
     struct sigaction sa = {.sa_handler = on_alarm}, old;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, &old);
     alarm(d->setup->command_time_limit > 0 ? (unsigned)d->setup->command_time_limit : 0);
+    read_output(output_pipe[0], &out);
+    if (timed_out)
+        kill(-pid, SIGKILL);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -209,7 +223,6 @@ void local_command(struct local_delivery *d, const char *command,
     sigaction(SIGALRM, &old, NULL);
     command_pid = 0;
     kill(-pid, SIGKILL);            /* what it left behind in its group */
-    output_text(output, &out);
     const char *sep = out.len ? ". Command output: " : "";
     if (timed_out) {
         local_result(d, "5.3.0", "Command time limit exceeded: \"%s\"%s%s", shown.s, sep, out.s);
@@ -242,8 +255,9 @@ void local_command(struct local_delivery *d, const char *command,
 out:
     if (input >= 0)
         close(input);
-    if (output >= 0)
-        close(output);
+    for (int i = 0; i < 2; i++)
+        if (output_pipe[i] >= 0)
+            close(output_pipe[i]);
     strlist_free(&argv);
     strlist_free(&env);
     strbuf_free(&prefix);
