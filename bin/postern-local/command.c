@@ -225,17 +225,18 @@ void local_command(struct local_delivery *d, const char *command,
     kill(-pid, SIGKILL);            /* what it left behind in its group */
     const char *sep = out.len ? ". Command output: " : "";
     if (timed_out) {
-        local_result(d, "5.3.0", "Command time limit exceeded: \"%s\"%s%s", shown.s, sep, out.s);
+        local_result(d, "5.3.0", "Command time limit exceeded: \"%s\"%s%s", shown.s, sep,
+                     strbuf_str(&out));
     } else if (WIFSIGNALED(status)) {
         local_result(d, "4.3.0", "Command died with signal %d: \"%s\"%s%s", WTERMSIG(status),
-                     shown.s, sep, out.s);
+                     shown.s, sep, strbuf_str(&out));
     } else if (WEXITSTATUS(status) == 0) {
         local_result(d, "2.0.0", "delivered to command: %s", shown.s);
-    } else if (dsn_code_length(out.s)) {
+    } else if (dsn_code_length(strbuf_str(&out))) {
         /* "X.Y.Z text" at the start of the output says it (Postfix) */
         struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
         dsn_split(out.s, "5.3.0", &dsn, &text);
-        local_result(d, dsn.s, "%s", text.s);
+        local_result(d, strbuf_str(&dsn), "%s", strbuf_str(&text));
         strbuf_free(&dsn);
         strbuf_free(&text);
     } else {
@@ -243,10 +244,10 @@ void local_command(struct local_delivery *d, const char *command,
         const char *dsn;
         const char *text = sysexit_text(code, &dsn);
         if (text)
-            local_result(d, dsn, "%s%s%s", text, sep, out.s);
+            local_result(d, dsn, "%s%s%s", text, sep, strbuf_str(&out));
         else
             local_result(d, outcome_of_exit(code) == OUTCOME_DEFERRED ? "4.3.0" : "5.3.0",
-                         "Command died with status %d: \"%s\"%s%s", code, shown.s, sep, out.s);
+                         "Command died with status %d: \"%s\"%s%s", code, shown.s, sep, strbuf_str(&out));
     }
     msg_info("%s: %s command %s as uid %lu: %s", d->req->queue_id[0] ? d->req->queue_id : "NOQUEUE",
              d->address, shown.s, (unsigned long)privs->uid,

@@ -251,7 +251,7 @@ int local_forward_file(struct local_delivery *d, const struct local_user *pw)
         msg_warn("forward_path: %s", err.s);
         local_result(d, "4.3.0", "mail system configuration error");
         done = 1;
-    } else if (list_split(expanded.s, &paths, &err) != 0) {
+    } else if (list_split(strbuf_str(&expanded), &paths, &err) != 0) {
         msg_warn("forward_path: %s", err.s);
         local_result(d, "4.3.0", "mail system configuration error");
         done = 1;
@@ -302,7 +302,7 @@ void local_file(struct local_delivery *d, const char *path, const struct local_p
     if (r == 0)
         local_result(d, "2.0.0", "delivered to %s: %s", what, path);
     else
-        local_result(d, status.dsn, "%s", status.text.s);
+        local_result(d, status.dsn, "%s", strbuf_str(&status.text));
     strbuf_free(&status.text);
 }
 
@@ -350,13 +350,13 @@ void local_forward_send(struct local_delivery *d)
         injection_abort(&inj);
         local_result(d, "4.3.0", "cannot forward: error reading the queue file");
     } else if (outcome == OUTCOME_SENT)
-        local_result(d, "2.0.0", "forwarded as %s", verdict.text.s);
+        local_result(d, "2.0.0", "forwarded as %s", strbuf_str(&verdict.text));
     else {
         struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
-        dsn_split(verdict.text.s, outcome == OUTCOME_BOUNCED ? "5.3.0" : "4.3.0", &dsn, &text);
-        msg_warn("forward to %s: %s%s%s", d->forward.item[0], verdict.text.s,
-                 verdict.detail.len ? ": " : "", verdict.detail.s ? verdict.detail.s : "");
-        local_result(d, dsn.s, "cannot forward: %s", text.s);
+        dsn_split(strbuf_str(&verdict.text), outcome == OUTCOME_BOUNCED ? "5.3.0" : "4.3.0", &dsn, &text);
+        msg_warn("forward to %s: %s%s%s", d->forward.item[0], strbuf_str(&verdict.text),
+                 verdict.detail.len ? ": " : "", strbuf_str(&verdict.detail));
+        local_result(d, strbuf_str(&dsn), "cannot forward: %s", strbuf_str(&text));
         strbuf_free(&dsn);
         strbuf_free(&text);
     }

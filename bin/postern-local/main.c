@@ -299,9 +299,9 @@ int local_expand(struct local_delivery *d, const struct local_user *pw, const ch
             /* the text of ${name?text} or ${name:text}, itself expanded */
             struct strbuf sub = STRBUF_INIT, inner = STRBUF_INIT;
             strbuf_append(&sub, alt, alt_len);
-            int r = local_expand(d, pw, sub.s, &inner, err);
+            int r = local_expand(d, pw, strbuf_str(&sub), &inner, err);
             if (r == 0)
-                strbuf_puts(out, inner.s);
+                strbuf_puts(out, strbuf_str(&inner));
             strbuf_free(&sub);
             strbuf_free(&inner);
             if (r != 0)
@@ -480,7 +480,7 @@ static int deliver_alias(struct local_delivery *d)
         struct local_privs privs;
         d->alias = xstrdup(name);
         if (alias_privs(d, table, &owner, &privs) == 0)
-            local_expand_entries(d, value.s, CLASS_ALIAS, &privs, 0);
+            local_expand_entries(d, strbuf_str(&value), CLASS_ALIAS, &privs, 0);
         local_user_free(&owner);
     }
     strbuf_free(&key);
@@ -581,7 +581,7 @@ void local_mailbox(struct local_delivery *d, const struct local_user *pw)
     if (r == 0)
         local_result(d, "2.0.0", maildir ? "delivered to maildir" : "delivered to mailbox");
     else
-        local_result(d, status.dsn, "%s", status.text.s);
+        local_result(d, status.dsn, "%s", strbuf_str(&status.text));
     strbuf_free(&status.text);
 out:
     strbuf_free(&path);
@@ -596,8 +596,10 @@ static void unknown_user(struct local_delivery *d)
         if (local_expand(d, NULL, d->setup->luser_relay, &relay, &err) != 0) {
             msg_warn("luser_relay: %s", err.s);
             local_result(d, "4.3.0", "mail system configuration error");
-        } else
+        } else if (relay.len)
             strlist_add(&d->forward, relay.s);
+        else
+            local_result(d, "5.1.1", "unknown user: \"%s\"", d->local);
         strbuf_free(&relay);
         strbuf_free(&err);
         return;
@@ -639,7 +641,7 @@ static void deliver(struct local_setup *setup, struct runner_request *req, size_
         local_forward_send(&d);
     if (d.worst == OUTCOME_PENDING)      /* an alias or .forward of nothing but itself? */
         local_result(&d, "2.0.0", "discarded: nothing to deliver to");
-    runner_result(req, i, d.dsn, "%s", d.text.s);
+    runner_result(req, i, d.dsn, "%s", strbuf_str(&d.text));
     local_user_free(&pw);
     strlist_free(&d.forward);
     strbuf_free(&d.text);
