@@ -21,6 +21,12 @@ static const char *const command_names[CMD_COUNT] = {
 _Noreturn void session_end(struct session *s, int status)
 {
     io_flush(s);
+    /* a transaction cut off ends before the disconnect line: once that
+     * line is logged, the queue has stored nothing of it and exited */
+    if (s->injection) {
+        inject_abort(s->injection);
+        s->injection = NULL;
+    }
     struct strbuf line = STRBUF_INIT;
     unsigned ok_total = 0, total = 0;
     for (int i = 0; i < CMD_COUNT; i++) {
@@ -40,8 +46,6 @@ _Noreturn void session_end(struct session *s, int status)
         strbuf_printf(&line, " commands=%u/%u", ok_total, total);
     msg_info("disconnect from %s%s", s->client.namaddr, strbuf_str(&line));
     strbuf_free(&line);
-    if (s->injection)
-        inject_abort(s->injection);
     exit(status);
 }
 
