@@ -150,8 +150,7 @@ if os.geteuid() == 0 and nobody:
              "ls", incoming])
     isnt(r.returncode, 0, "a user cannot list incoming/")
 else:
-    for _ in range(3):
-        ok(True, "# SKIP setgid check needs root and a nobody user")
+    skip("setgid check needs root and a nobody user", 3)
 # --- a set-group-id injector with its own default configuration: a user
 # queues mail through the group, the uid attribute is the real one, and -c
 # keeps the group only for a directory the default main.cf lists
@@ -223,6 +222,5 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     code, status, err = as_nobody([], envelope("a@b", ["c@d"]), env_vars={"POSTERN_CONFIG_DIR": dirs["other"]})
     is_((code, stored("other")), (53, []), "so does POSTERN_CONFIG_DIR")
 else:
-    for _ in range(8):
-        ok(True, "# SKIP needs root, a nobody user, cc and the build's libpostern.a")
+    skip("needs root, a nobody user, cc and the build's libpostern.a", 8)
 done()

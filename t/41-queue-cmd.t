@@ -171,8 +171,7 @@ if os.geteuid() == 0:
        "list without read access to the queue fails instead of saying it is empty")
     like(r.stderr, r"queue report unavailable", "and says the report is unavailable")
 else:
-    ok(True, "# SKIP needs root to run as another user")
-    ok(True, "# SKIP needs root to run as another user")
+    skip("needs root to run as another user", 2)
 r = pq("frobnicate")
 is_(r.returncode, 2, "an unknown action prints the usage")
 done()

@@ -14,9 +14,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
 
+tap.require(tools=["systemd-socket-activate"])
 ACTIVATE = shutil.which("systemd-socket-activate")
-if not ACTIVATE:
-    tap.skip_all("systemd-socket-activate is not installed")
 ACCEPT = tap.prog("postern-accept")
 SMTPD = tap.prog("postern-smtpd")
 USER = ["-u", "nobody"] if os.geteuid() == 0 else []

@@ -2,15 +2,14 @@
 # Every fuzz target (fuzz/*.c, built by `make fuzz-build` into BUILD/fuzz/)
 # runs for a few seconds from its seeds without a crash, a leak or a hang.
 # Skipped, with the reason, when clang cannot build libFuzzer programs.
-import os, shutil, subprocess, sys
+import os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 
 SECONDS = int(os.environ.get("POSTERN_FUZZ_SECONDS", "5"))
 build = os.environ.get("POSTERN_BUILD") or os.path.join(SRC, "build")
 
-if not shutil.which("clang"):
-    skip_all("clang is not installed (apt-get install clang libclang-rt-14-dev)")
+require(tools=["clang"])
 probe_dir = tempdir()
 probe = os.path.join(probe_dir, "probe.c")
 write(probe, "#include <stdint.h>\n#include <stddef.h>\n"

@@ -3,13 +3,12 @@
 # (-ww), and man(1) at 80 columns, which also runs tbl and formats a table
 # for a terminal (a table wider than the line or a .so that cannot be found
 # shows there and nowhere else).  Pages a user cannot read are defects too.
-import glob, os, shutil, sys
+import glob, os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 
 SRC = os.environ.get("POSTERN_SRC", os.path.join(os.path.dirname(__file__), ".."))
-if not shutil.which("groff") or not shutil.which("man"):
-    skip_all("groff and man(1) are needed")
+require(tools=["groff", "man"])
 pages = sorted(glob.glob(os.path.join(SRC, "doc", "*.[158]")))
 ok(len(pages) > 0, f"doc/ has man pages ({len(pages)})")
 cwd = tempdir()         # .so requests resolve from here, not from doc/
