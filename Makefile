@@ -35,9 +35,15 @@ OPT       ?= -O2 -g
 endif
 
 PKGS      := openssl libsystemd libsasl2 libpcre2-8 libbsd libpq
-DEPS_OK   := $(shell ./deps >&2 && pkg-config --exists $(PKGS) && test -f /usr/include/cdb.h && echo yes)
+# ./deps: a build needs only the build set; `make check` and `make fuzz`
+# also the test tools, `make bench` also Postfix and the profilers (deps)
+DEPS_SETS := $(if $(filter check fuzz fuzz-build,$(MAKECMDGOALS)),--test) \
+             $(if $(filter bench,$(MAKECMDGOALS)),--bench)
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+DEPS_OK   := $(shell ./deps $(DEPS_SETS) >&2 && pkg-config --exists $(PKGS) && test -f /usr/include/cdb.h && echo yes)
 ifneq ($(DEPS_OK),yes)
-$(error missing build dependencies: see the deps line above (run ./deps as root))
+$(error missing Debian packages: see the deps line above (as root, make installs them))
+endif
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lcdb
@@ -101,6 +107,9 @@ FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all check run install clean fuzz fuzz-build bench
+# objects are kept (never deleted as intermediate files), so that a second
+# make, or `make check` after `make run`, rebuilds nothing
+.SECONDARY:
 all: $(PROG_BIN) $(LINKS:%=$(BUILD)/bin/%)
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
