@@ -3,7 +3,7 @@
 #   make [all]            build every program into build/bin/
 #   make check            build and run the TAP tests in t/ with prove
 #   make check SANITIZE=1 the same, built with ASan and UBSan (into build-san/)
-#   make run              build and start a self-contained instance in ./run/
+#   make run [PORT=N]     build and start a self-contained instance in ./run/
 #   make install          PREFIX=/usr/local DESTDIR= (FHS layout)
 #   make fuzz             run every fuzz target for FUZZ_SECONDS (default 60)
 #   make bench            the benchmark suite against Postfix (bench/)
