@@ -138,7 +138,6 @@ if os.geteuid() == 0 and nobody:
     shutil.copy(prog("postern-queue"), sgid)
     os.chown(sgid, 0, setgid_group.gr_gid)
     os.chmod(sgid, 0o2755)
-    os.chmod(os.path.dirname(cfg), 0o755)
     os.chmod(cfg, 0o755)
     os.chmod(os.path.join(cfg, "maillog"), 0o666)
     os.chmod(os.path.join(cfg, "main.cf"), 0o644)
