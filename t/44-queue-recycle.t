@@ -77,8 +77,7 @@ if os.getuid() == 0:
        "the other user's file was not taken")
     os.unlink(stranger)
 else:
-    for _ in range(3):
-        skip("needs root to make a file of another user")
+    skip("needs root to make a file of another user", 3)
     send(3)
     inst.wait_for("alice", 3)
 

@@ -237,8 +237,7 @@ if os.geteuid() == 0 and nobody and shutil.which("setpriv"):
              "with nobody's uid, taken from the connection")
     svc = open_svc.pid
 else:
-    for _ in range(6):
-        tap.skip("a local user's submission needs root, a nobody user and setpriv")
+    tap.skip("a local user's submission needs root, a nobody user and setpriv", 6)
 
 # --- (d) the process limit: a second client waits until the first child ends
 if open_svc:
