@@ -7,6 +7,7 @@
 #   make install          PREFIX=/usr/local DESTDIR= (FHS layout)
 #   make fuzz             run every fuzz target for FUZZ_SECONDS (default 60)
 #   make bench            the benchmark suite against Postfix (bench/)
+#   make bench-lookup     lookups through the lookup service vs in-process
 #   make clean
 #
 # Programs: bin/NAME.c is a one-file program; bin/NAME/*.c a program whose
@@ -71,18 +72,19 @@ LDLIBS    += $(PKG_LIBS)
 # static-pie so that ASLR stays: a fork of the smtpd zygote or an exec of
 # the injector then maps one object instead of six, and postern-accept's
 # connection rate rose by 40 % (bench/README).  They use only these
-# libraries (a map type that needs more, such as pgsql, is for proxy:).
-# glibc's NSS (getpwnam) still loads the system's libnss_*.so at run time:
-# rebuild after a glibc upgrade, as for any static program (the linker's
-# warnings saying so for getpwnam, getgrnam and getaddrinfo are silenced
-# with -w for these programs only).  ASan cannot
+# libraries, and never the name service (getpwnam, getaddrinfo, ...): glibc
+# would load the system's libnss_*.so into them at run time, and
+# libnss_systemd crashed smtpd that way.  unix: tables and every proxy:
+# table reach them through the lookup service, postern-lookup
+# (doc/lookup.md); the linker's warning about such a call is an error here
+# (--fatal-warnings), and t/02-static-nss.t reads their symbols.  ASan cannot
 # link statically, so SANITIZE=1 builds them dynamically.
 STATIC_PROGS ?= postern-smtpd postern-queue postern-rewrite postern-virtual postern-bounce
 STATIC_LIBS  := -lpcre2-8 -lbsd -lmd -lcdb
 ifeq ($(SANITIZE),1)
 STATIC_PROGS :=
 endif
-link_flags = $(if $(filter $(1),$(STATIC_PROGS)),-static-pie -Wl$(comma)-w)
+link_flags = $(if $(filter $(1),$(STATIC_PROGS)),-static-pie -Wl$(comma)--fatal-warnings)
 link_libs  = $(if $(filter $(1),$(STATIC_PROGS)),$(STATIC_LIBS),$(LDLIBS))
 
 LIB_SRC   := $(wildcard lib/*/*.c maps/*.c)
@@ -106,7 +108,7 @@ UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
 FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check run install clean fuzz fuzz-build bench
+.PHONY: all check run install clean fuzz fuzz-build bench bench-lookup
 # objects are kept (never deleted as intermediate files), so that a second
 # make, or `make check` after `make run`, rebuilds nothing
 .SECONDARY:
@@ -178,6 +180,10 @@ fuzz: $(FUZZ_BIN)
 
 bench: all
 	./bench/run $(BUILD)
+
+# the lookup service's figure alone (bench/README): seconds, no root
+bench-lookup: all
+	./bench/lookup $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \

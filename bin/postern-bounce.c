@@ -29,12 +29,13 @@
 #include "config.h"
 #include "dsn.h"
 #include "fdio.h"
-#include "inject.h"
+#include "envelope.h"
+#include "injection_client.h"
 #include "log.h"
+#include "runner.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
-#define MAX_RECORD      65536
 
 /* One recipient of the request. */
 struct request_rcpt {
@@ -154,99 +155,51 @@ static void take_attr(struct request *req, const char *attr)
     }
 }
 
-/* Read the request records from fd 3.  0, or -1 with the reason in err. */
+/* Read the request on fd 3 (the queue file on fd 0) with the runners'
+ * reader (lib/mail/runner.c), and take what a notice needs from it.  0, or
+ * -1 with the reason in err. */
 static int read_request(struct request *req, struct strbuf *err)
 {
-    struct record_reader reader;
-    struct strbuf rec = STRBUF_INIT;
-    struct request_rcpt *last = NULL;
-    int r, ended = 0;
-    record_reader_init(&reader, 3);
-    while ((r = record_read(&reader, &rec, MAX_RECORD)) > 0) {
-        if (rec.len == 0) {
-            ended = 1;
-            break;
-        }
-        const char *v = rec.s + 1;
-        switch (rec.s[0]) {
-        case 'Q':
-            free(req->queue_id);
-            req->queue_id = xstrdup(v);
-            break;
-        case 'F':
-            free(req->sender);
-            req->sender = xstrdup(v);
-            break;
-        case 'X':
-            if (parse_kind(v) < 0) {
-                strbuf_printf(err, "unknown notice kind \"%.100s\"", v);
-                strbuf_free(&rec);
-                return -1;
-            }
-            req->kind = (enum dsn_kind)parse_kind(v);
-            req->have_kind = 1;
-            break;
-        case 'M': {
-            long long off, len;
-            char extra;
-            if (sscanf(v, "%lld,%lld%c", &off, &len, &extra) != 2 || off < 0 || len < 0) {
-                strbuf_printf(err, "bad M record \"%.100s\"", v);
-                strbuf_free(&rec);
-                return -1;
-            }
-            req->content_fd = 0;
-            req->content_offset = (off_t)off;
-            req->content_length = (off_t)len;
-            break;
-        }
-        case 'A':
-            take_attr(req, v);
-            break;
-        case 'T':
-            last = add_rcpt(req, v);
-            break;
-        case 'P':
-        case 'S':
-        case 'Y':
-        case 'C':
-            if (!last) {
-                strbuf_printf(err, "%c record before the first T record", rec.s[0]);
-                strbuf_free(&rec);
-                return -1;
-            }
-            if (rec.s[0] == 'S') {
-                set_status(last, v);
-            } else if (rec.s[0] == 'Y') {
-                free(last->remote_mta);
-                last->remote_mta = xstrdup(v);
-            } else if (rec.s[0] == 'C') {
-                free(last->diagnostic);
-                last->diagnostic = xstrdup(v);
-            } else if (strncasecmp(v, "ORCPT=", 6) == 0) {
-                free(last->orcpt);
-                last->orcpt = xstrdup(v + 6);
-            } else if (strncasecmp(v, "NOTIFY=", 7) == 0) {
-                free(last->notify);
-                last->notify = xstrdup(v + 7);
-            }
-            break;
-        default:        /* H and records of later versions */
-            break;
-        }
-    }
-    strbuf_free(&rec);
-    if (r < 0) {
-        strbuf_printf(err, "read the request: %s", strerror(errno));
+    struct runner_request rr;
+    if (runner_request_read(3, 0, &rr, err) < 0) {
+        if (rr.queue_id && !req->queue_id)
+            req->queue_id = xstrdup(rr.queue_id);
+        runner_request_free(&rr);
         return -1;
     }
-    if (!ended)
-        strbuf_puts(err, "the request ended without its empty record");
-    else if (!req->have_kind)
+    req->queue_id = xstrdup(rr.queue_id);
+    req->sender = xstrdup(rr.sender);
+    req->arrival = (long long)rr.arrival;
+    req->content_fd = 0;
+    req->content_offset = rr.msg_offset;
+    req->content_length = rr.msg_length;
+    for (size_t i = 0; i < rr.attrs.count; i++)
+        take_attr(req, rr.attrs.item[i]);
+    const char *kind = runner_record(&rr.records, 'X');
+    if (kind && parse_kind(kind) < 0) {
+        strbuf_printf(err, "unknown notice kind \"%.100s\"", kind);
+    } else if (kind) {
+        req->kind = (enum dsn_kind)parse_kind(kind);
+        req->have_kind = 1;
+    }
+    for (size_t i = 0; i < rr.rcpt_count; i++) {
+        const struct runner_recipient *from = &rr.rcpt[i];
+        struct request_rcpt *rcpt = add_rcpt(req, from->address);
+        const char *v;
+        if ((v = runner_attr(&from->attrs, "ORCPT")))
+            rcpt->orcpt = xstrdup(v);
+        if ((v = runner_attr(&from->attrs, "NOTIFY")))
+            rcpt->notify = xstrdup(v);
+        if ((v = runner_record(&from->records, 'S')))
+            set_status(rcpt, v);
+        if ((v = runner_record(&from->records, 'Y')))
+            rcpt->remote_mta = xstrdup(v);
+        if ((v = runner_record(&from->records, 'C')))
+            rcpt->diagnostic = xstrdup(v);
+    }
+    runner_request_free(&rr);
+    if (!err->len && !req->have_kind)
         strbuf_puts(err, "the request has no X record");
-    else if (!req->sender)
-        strbuf_puts(err, "the request has no F record");
-    else if (req->rcpt_count == 0)
-        strbuf_puts(err, "the request has no recipient");
     return err->len ? -1 : 0;
 }
 
@@ -374,32 +327,37 @@ static size_t make_report(const struct request *req, const struct notice *n,
     return count;
 }
 
-/* Inject one notice through postern-queue (interface 2).  Returns 'K' with
- * the new queue id in result, or 'Z'/'D' with "X.Y.Z text" in result. */
+/* Inject one notice through the queue stage (interface 2, the injection
+ * client).  Returns 'K' with the new queue id in result, or 'Z'/'D' with
+ * "X.Y.Z text" in result. */
 static int inject(const struct dsn_report *r, const char *env_sender, struct strbuf *result)
 {
-    struct strbuf program = STRBUF_INIT, envelope = STRBUF_INIT, err = STRBUF_INIT;
-    struct injection inj;
-    int outcome;
-    strbuf_printf(&program, "%s/postern-queue", conf_str("daemon_directory"));
-    record_put(&envelope, 'F', env_sender);
-    record_put(&envelope, 'T', r->to);
-    if (r->eight_bit)
-        record_put(&envelope, 'A', "BODY=8BITMIME");
-    if (r->smtputf8)
-        record_put(&envelope, 'A', "SMTPUTF8=yes");
-    record_end(&envelope);
-    if (inject_start(&inj, program.s, &envelope, &err) < 0) {
-        strbuf_reset(result);
+    struct injection_options options = {.program = NULL, .message_fd = -1, .rewrite = NULL};
+    struct injection_client inj;
+    struct injection_verdict verdict = INJECTION_VERDICT_INIT;
+    struct strbuf err = STRBUF_INIT;
+    strbuf_reset(result);
+    if (injection_start(&inj, &options, &err) < 0) {
         strbuf_printf(result, "4.3.0 %s", err.s);
-        outcome = 'Z';
-    } else {
-        if (!inj.cut_short && dsn_write(r, inj.message_fd, &err) < 0)
-            inject_write_failed(&inj, errno);
-        outcome = inject_finish(&inj, result);
+        strbuf_free(&err);
+        return OUTCOME_DEFERRED;
     }
-    strbuf_free(&program);
-    strbuf_free(&envelope);
+    if (dsn_write(r, inj.message_fd, &err) < 0)
+        injection_write_failed(&inj, errno);
+    struct envelope env = ENVELOPE_INIT;
+    env.sender = xstrdup(env_sender);
+    envelope_add(&env, 'T', r->to);
+    if (r->eight_bit)
+        envelope_add(&env, 'A', "BODY=8BITMIME");
+    if (r->smtputf8)
+        envelope_add(&env, 'A', "SMTPUTF8=yes");
+    enum outcome outcome = injection_finish(&inj, &env, &verdict);
+    if (verdict.from_stage)
+        strbuf_puts(result, strbuf_str(&verdict.text));
+    else            /* the code of the verdict, what happened instead of its text */
+        strbuf_printf(result, "%.5s %s", strbuf_str(&verdict.text), strbuf_str(&verdict.detail));
+    envelope_free(&env);
+    injection_verdict_free(&verdict);
     strbuf_free(&err);
     return outcome;
 }
@@ -612,5 +570,5 @@ int main(int argc, char **argv)
         printf("%c%s\n", outcome, result.s ? result.s : "");
     strbuf_free(&result);
     request_free(&req);
-    return outcome == 'K' ? 0 : outcome == 'Z' ? 75 : 1;
+    return outcome == OUTCOME_SENT ? 0 : outcome == OUTCOME_DEFERRED ? EX_TEMPFAIL : 1;
 }

@@ -22,22 +22,17 @@
 #include "envelope.h"
 #include "fdio.h"
 #include "log.h"
+#include "outcome.h"
 #include "queuestage.h"
 #include "rewrite.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
-#define EXIT_MESSAGE_READ   54
-#define EXIT_ENVELOPE_READ  55
-#define EXIT_INTERNAL       81
-#define EXIT_WRITE_ERROR    53
-#define EXIT_REFUSED_FOR_NOW 71
-#define EXIT_REFUSED        31
 
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-rewrite [-c DIR] [-o name=value]... [-v] [-- PROGRAM ARG...]\n");
-    exit(EXIT_INTERNAL);
+    exit(INJECT_EXIT_INTERNAL);
 }
 
 /* Make sure fd 3 is open (on /dev/null when the caller gave none), so that
@@ -76,13 +71,13 @@ static int spool_message_if_pipe(void)
             continue;
         if (n < 0) {
             msg_warn_errno("read the message");
-            exit(EXIT_MESSAGE_READ);
+            exit(INJECT_EXIT_MESSAGE_READ);
         }
         if (n == 0)
             break;
         if (write_all(spool, chunk, (size_t)n) < 0) {
             msg_warn_errno("spool the message");
-            exit(EXIT_WRITE_ERROR);
+            exit(INJECT_EXIT_WRITE_ERROR);
         }
     }
     free(chunk);
@@ -104,14 +99,14 @@ static pid_t start_next(char **next_argv, int message_fd, int envelope_fd)
         return pid;
     signal(SIGPIPE, SIG_DFL);
     if (dup2(message_fd, 0) < 0 || dup2(envelope_fd, 1) < 0)
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     execvp(next_argv[0], next_argv);
     int saved = errno;
     msg_warn_errno("cannot run the next stage %s", next_argv[0]);
     struct strbuf why = STRBUF_INIT;
     record_putf(&why, 'Z', "4.3.0 cannot execute %s: %s", next_argv[0], strerror(saved));
     (void)write_all(3, why.s, why.len);
-    _exit(EXIT_REFUSED_FOR_NOW);
+    _exit(INJECT_EXIT_REFUSED_FOR_NOW);
 }
 
 /* The next stage's exit status as ours (a signal is a temporary failure):
@@ -129,14 +124,14 @@ static int next_status(pid_t pid, struct queue_stage *queue, const char *name)
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     msg_warn("next stage %s killed by signal %d", name, WTERMSIG(status));
-    return EXIT_INTERNAL;
+    return INJECT_EXIT_INTERNAL;
 }
 
 int main(int argc, char **argv)
 {
     keep_status_fd();
     log_open("rewrite", 0);
-    log_exit_codes(EXIT_INTERNAL, EXIT_INTERNAL);
+    log_exit_codes(INJECT_EXIT_INTERNAL, INJECT_EXIT_INTERNAL);
     int opt;
     while ((opt = getopt(argc, argv, "+c:o:v")) != -1)
         if (!config_common_option(opt, optarg))
@@ -155,7 +150,7 @@ int main(int argc, char **argv)
 
     struct envelope env = ENVELOPE_INIT;
     struct strbuf err = STRBUF_INIT;
-    int status = envelope_read(1, &env, &err);
+    int status = envelope_read(1, &env, ENVELOPE_LENIENT, &err);
     if (status) {
         msg_warn("%s", strbuf_str(&err));
         envelope_free(&env);
@@ -188,13 +183,13 @@ int main(int argc, char **argv)
         msg_warn("%s", strbuf_str(&err));
         close(envelope_pipe[1]);
         next_status(pid, &queue, next_name);
-        status = EXIT_MESSAGE_READ;
+        status = INJECT_EXIT_MESSAGE_READ;
         if (r == REWRITE_TOO_MANY_HOPS) {
             struct strbuf why = STRBUF_INIT;
             record_put(&why, 'D', "554 5.4.6 Too many hops");
             (void)write_all(3, why.s, why.len);
             strbuf_free(&why);
-            status = EXIT_REFUSED;
+            status = INJECT_EXIT_REFUSED;
         }
         goto done;
     }
@@ -209,7 +204,7 @@ int main(int argc, char **argv)
     status = next_status(pid, &queue, next_name);
     if (r == -2 && status == 0) {
         msg_warn("%s", strbuf_str(&err));
-        status = EXIT_WRITE_ERROR;
+        status = INJECT_EXIT_WRITE_ERROR;
     }
 done:
     envelope_free(&env);

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "envelope.h"
 #include "fdio.h"
+#include "injection_client.h"
 #include "linereader.h"
 #include "log.h"
 #include "map_build.h"
@@ -248,77 +249,32 @@ static int read_message(const struct options *opt, struct extracted *x,
     return fd;
 }
 
-/* Run rewrite with the message and the envelope; read the status channel;
- * exit as sysexits.h says. */
-static _Noreturn void submit(int message_fd, const struct envelope *env)
+/* Hand the message and the envelope to postern-rewrite through the
+ * injection client; exit as sysexits.h says. */
+static _Noreturn void submit(int message_fd, struct envelope *env)
 {
-    struct strbuf records = STRBUF_INIT, path = STRBUF_INIT;
-    envelope_write(env, &records);
-    int env_fd = memfd_create("sendmail-envelope", MFD_CLOEXEC);
-    if (env_fd < 0 || write_all(env_fd, records.s, records.len) < 0
-        || lseek(env_fd, 0, SEEK_SET) < 0)
-        die_status(EX_OSERR, "envelope file: %s", strerror(errno));
-    int status_pipe[2];
-    if (pipe2(status_pipe, O_CLOEXEC) < 0)
-        die_status(EX_OSERR, "pipe: %s", strerror(errno));
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     strbuf_printf(&path, "%s/postern-rewrite", conf_str("daemon_directory"));
-    pid_t pid = fork();
-    if (pid < 0)
-        die_status(EX_OSERR, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        if (dup2(message_fd, 0) < 0 || dup2(env_fd, 1) < 0 || dup2(status_pipe[1], 3) < 0)
-            _exit(EX_OSERR);
-        char *argv[] = {path.s, NULL};
-        execv(path.s, argv);
-        int saved = errno;
-        struct strbuf why = STRBUF_INIT;
-        record_putf(&why, 'Z', "4.3.0 cannot execute %s: %s", path.s, strerror(saved));
-        (void)write_all(3, why.s, why.len);
-        _exit(71);
-    }
-    close(status_pipe[1]);
-    struct record_reader *reader = xmalloc(sizeof *reader);
-    struct strbuf rec = STRBUF_INIT, queue_id = STRBUF_INIT, refusal = STRBUF_INIT;
-    record_reader_init(reader, status_pipe[0]);
-    while (record_read(reader, &rec, 4096) == 1) {
-        if (rec.len && rec.s[0] == 'K')
-            strbuf_set(&queue_id, rec.s + 1);
-        else if (rec.len && (rec.s[0] == 'Z' || rec.s[0] == 'D'))
-            strbuf_set(&refusal, rec.s);
-    }
-    free(reader);
-    strbuf_free(&rec);
-    strbuf_free(&records);
-    strbuf_free(&path);
-    close(status_pipe[0]);
-    int wstatus;
-    while (waitpid(pid, &wstatus, 0) < 0)
-        if (errno != EINTR)
-            die_status(EX_OSERR, "waitpid: %s", strerror(errno));
-    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-    if (code == 0) {
-        if (queue_id.len)
-            msg_debug("queued as %s", strbuf_str(&queue_id));
-        strbuf_free(&queue_id);
-        strbuf_free(&refusal);
+    struct injection_options options = {.program = path.s, .message_fd = message_fd};
+    struct injection_client inj;
+    struct injection_verdict verdict = INJECTION_VERDICT_INIT;
+    if (injection_start(&inj, &options, &err) < 0)
+        die_status(EX_OSERR, "%s", strbuf_str(&err));
+    enum outcome outcome = injection_finish(&inj, env, &verdict);
+    int code = verdict.exit_code;
+    if (outcome == OUTCOME_SENT) {
+        msg_debug("queued as %s", strbuf_str(&verdict.text));
         exit(EX_OK);
     }
-    /* a refusal's text, without its optional SMTP reply code */
-    const char *why = refusal.len ? refusal.s + 1 : NULL;
-    if (why && why[0] >= '2' && why[0] <= '5' && why[3] == ' ')
-        why += 4;
-    int permanent = refusal.len ? refusal.s[0] == 'D'
-                                : (code == 11 || code == 31 || code == 91);
-    if (!why)
-        why = code < 0 ? "queue file write error: the injector was killed"
-            : code == 53 ? "queue file write error"
-            : code == 91 ? "envelope format error"
-            : code == 11 ? "address too long"
-            : code == 54 || code == 55 ? "cannot read the message"
-            : "queue file write error";
-    if (code > 0 && code != 31 && code != 71 && !refusal.len)
-        die_status(permanent ? EX_UNAVAILABLE : EX_TEMPFAIL, "%s (status %d)", why, code);
-    die_status(permanent ? EX_UNAVAILABLE : EX_TEMPFAIL, "%s", why);
+    int status = outcome == OUTCOME_BOUNCED ? EX_UNAVAILABLE : EX_TEMPFAIL;
+    if (verdict.from_stage)         /* the refusal's text, without its code */
+        die_status(status, "%s", strbuf_str(&verdict.text) + dsn_code_length(verdict.text.s)
+                                     + (verdict.text.s[dsn_code_length(verdict.text.s)] == ' '));
+    if (code < 0)
+        die_status(status, "queue file write error: the injector was killed");
+    if (code > 0 && code != INJECT_EXIT_REFUSED && code != INJECT_EXIT_REFUSED_FOR_NOW)
+        die_status(status, "%s (status %d)", inject_exit_text(code), code);
+    die_status(status, "%s", code ? inject_exit_text(code) : strbuf_str(&verdict.detail));
 }
 
 /* Write one request byte into qmgr's trigger FIFO (sendmail -q). */

@@ -1,4 +1,4 @@
-/* rewrite.c - fuzz postern-rewrite's header rewriting (lib/rewrite*.c):
+/* rewrite.c - fuzz postern-rewrite's header rewriting (lib/mail/rewrite*.c):
  * the first byte chooses local or remote origin and the settings, the rest
  * is the message.  The output must keep the body after the header. */
 #include <stddef.h>

@@ -1,7 +1,11 @@
 /* map.c - open tables by "type:name", look keys up, keep lists of tables.
  *
  * The per-type work is in maps/TYPE.c; this file holds the table of types
- * and what they all share (see map_impl.h).
+ * and what they all share (see map_impl.h).  Which process opens a table:
+ * "proxy:TYPE:NAME" is asked of the lookup service (maps/proxy.c), and so
+ * is a type that needs the name service or a client library (unix:) in a
+ * program that has not registered it with map_register_dynamic_types():
+ * the static per-connection programs never link such code.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -26,9 +30,61 @@ static const struct {
     {"regexp", &map_type_regexp},
     {"static", &map_type_static},
     {"texthash", &map_type_texthash},
-    {"unix", &map_type_unix},
+    {"unix", NULL},             /* a service type: see service_types */
 };
 #define MAP_TYPE_COUNT (sizeof map_types / sizeof map_types[0])
+
+/* The types that need the name service or a client library, with the
+ * flags their implementation has (the implementation itself is linked
+ * only by map_register_dynamic_types(), maps/dynamic_types.c). */
+static const struct {
+    const char *name;
+    unsigned flags;
+} service_types[] = {
+    {"unix", MAP_FOLD_KEYS},
+};
+static const struct map_type *const *dynamic_types;    /* NULL-ended */
+
+void map_set_dynamic_types(const struct map_type *const *types)
+{
+    dynamic_types = types;
+}
+
+int map_is_service_type(const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+    for (size_t i = 0; i < sizeof service_types / sizeof service_types[0]; i++)
+        if (strlen(service_types[i].name) == len
+            && strncmp(service_types[i].name, spec, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The in-process implementation of a type, by name (len bytes), or NULL;
+ * *service set when it is a service type (with its flags in *flags). */
+static const struct map_type *find_type(const char *name, size_t len, int *service,
+                                        unsigned *flags)
+{
+    *service = 0;
+    for (size_t i = 0; i < sizeof service_types / sizeof service_types[0]; i++)
+        if (strlen(service_types[i].name) == len
+            && strncmp(service_types[i].name, name, len) == 0) {
+            *service = 1;
+            *flags = service_types[i].flags;
+            for (size_t j = 0; dynamic_types && dynamic_types[j]; j++)
+                if (strcmp(dynamic_types[j]->name, service_types[i].name) == 0)
+                    return dynamic_types[j];
+            return NULL;
+        }
+    for (size_t i = 0; i < MAP_TYPE_COUNT; i++)
+        if (map_types[i].type && strlen(map_types[i].name) == len
+            && strncmp(map_types[i].name, name, len) == 0) {
+            *flags = map_types[i].type->flags;
+            return map_types[i].type;
+        }
+    return NULL;
+}
 
 const char *const *map_type_names(void)
 {
@@ -48,35 +104,42 @@ struct map *map_open(const char *spec, struct strbuf *err)
 
 struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *err)
 {
-    /* proxy: pools connections in Postfix; here every process has its own
-     * tables, so the prefix names the same table */
-    while (strncmp(spec, "proxy:", 6) == 0)
+    /* proxy: asks the lookup service, as Postfix's proxymap */
+    int proxied = 0;
+    while (strncmp(spec, "proxy:", 6) == 0) {
         spec += 6;
+        proxied = 1;
+    }
     const char *colon = strchr(spec, ':');
     if (!colon || colon == spec) {
         strbuf_printf(err, "table \"%s\": expected type:name", spec);
         return NULL;
     }
     size_t type_len = (size_t)(colon - spec);
-    const struct map_type *type = NULL;
-    for (size_t i = 0; i < MAP_TYPE_COUNT; i++)
-        if (strlen(map_types[i].name) == type_len
-            && strncmp(map_types[i].name, spec, type_len) == 0)
-            type = map_types[i].type;
-    if (!type) {
+    int service = 0;
+    unsigned flags = 0;
+    const struct map_type *type = find_type(spec, type_len, &service, &flags);
+    if (!type && !service) {
         strbuf_printf(err, "table \"%s\": unsupported type \"%.*s\" (postern conf -m lists the types)",
                       spec, (int)type_len, spec);
         return NULL;
     }
     struct map *map = xcalloc(1, sizeof *map);
-    map->type = type;
     map->spec = xstrdup(spec);
-    map->name = map->spec + type_len + 1;
-    map->flags = type->flags;
+    if (proxied || !type) {
+        /* the service answers as the type would, but cannot list */
+        map->type = &map_type_proxy;
+        map->name = map->spec;
+        flags &= ~(unsigned)MAP_CAN_ITERATE;
+    } else {
+        map->type = type;
+        map->name = map->spec + type_len + 1;
+    }
+    map->flags = flags;
     map->options = options;
     if (options & MAP_OPEN_KEEP_CASE)
         map->flags &= ~(unsigned)MAP_FOLD_KEYS;
-    if (type->open(map, map->name, err) != 0) {
+    if (map->type->open(map, map->name, err) != 0) {
         free(map->spec);
         free(map);
         return NULL;

@@ -69,6 +69,20 @@ int map_iterate(struct map *map,
 /* The registered type names, in order, for `postern conf -m`; NULL-ended. */
 const char *const *map_type_names(void);
 
+/* Where the lookup service listens (queue_directory/public/lookup; set by
+ * config_load()).  proxy: tables connect there on their first lookup;
+ * when it cannot be reached a lookup answers MAP_RETRY. */
+void map_set_lookup_socket(const char *path);
+/* Tables whose type needs the name service or a client library (unix:)
+ * are opened in this process only after this call, which links their
+ * code in: only dynamically linked programs make it (postern-lookup,
+ * postern).  Everywhere else such a table, with or without proxy:, is
+ * looked up through the lookup service, so that no static program calls
+ * NSS (glibc would load libnss_* modules into it). */
+void map_register_dynamic_types(void);
+/* 1 when the type of "type:name" is one of those (unix). */
+int map_is_service_type(const char *spec);
+
 /* A parameter's value is often a list of tables ("hash:a, pcre:b"): they
  * are searched in order and the first that finds (or fails) answers. */
 struct maplist;

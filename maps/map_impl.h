@@ -17,7 +17,8 @@ struct strbuf;
 struct map {
     const struct map_type *type;
     char *spec;             /* "type:name" as given (without proxy:) */
-    const char *name;       /* the part after "type:", inside spec */
+    const char *name;       /* the part after "type:", inside spec; for
+                               the proxy type the whole spec */
     unsigned flags;         /* MAP_PATTERN, MAP_CAN_ITERATE, MAP_FOLD_KEYS */
     unsigned options;       /* MAP_OPEN_* as the caller gave them */
     void *data;             /* the type's own state */
@@ -54,5 +55,10 @@ extern const struct map_type map_type_static;
 extern const struct map_type map_type_inline;
 extern const struct map_type map_type_unix;
 extern const struct map_type map_type_fail;
+extern const struct map_type map_type_proxy;    /* the lookup service's client */
+
+/* The in-process implementations of service types (unix) this program
+ * may use; NULL-ended (map_register_dynamic_types()). */
+void map_set_dynamic_types(const struct map_type *const *types);
 
 #endif

@@ -83,6 +83,24 @@ m = re.search(r"error: (\d+) problems found", err)
 ok(m and int(m.group(1)) == len([l for l in err.splitlines() if "warning:" in l]),
    "the summary counts every problem reported")
 
+# a proxy: table the lookup service would refuse (proxy_read_maps)
+write(cf, f"""alias_maps =
+alias_database =
+proxy_read_maps = proxy:unix:passwd.byname
+local_recipient_maps = proxy:unix:passwd.byname unix:group.byname
+virtual_alias_maps = proxy:texthash:{d}/fresh
+virtual_mailbox_maps = proxy:unix:shadow
+""")
+r = check()
+like(r.stderr, r"line 4: parameter local_recipient_maps: table unix:group.byname: the lookup service is not "
+               r"configured for it \(list proxy:unix:group.byname in proxy_read_maps\)",
+     "a unix: table proxy_read_maps does not list (a static program asks the service for it)")
+like(r.stderr, rf"line 5: parameter virtual_alias_maps: table proxy:texthash:{re.escape(d)}/fresh: the lookup service",
+     "a proxy: table it does not list")
+unlike(r.stderr, r"table proxy:unix:passwd.byname", "a listed one is fine")
+like(r.stderr, r"line 6: parameter virtual_mailbox_maps: table proxy:unix:shadow: .*unknown name",
+     "a proxy: table is opened as the service would open it")
+
 r = run(["postern", "check", "-c", os.path.join(d, "none")])
 ok(r.returncode == 1 and "No such file" in r.stderr, "a missing main.cf is a problem")
 write(cf, b"\x00\x01\x02binary\n")

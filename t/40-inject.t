@@ -214,6 +214,12 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     log = open(os.path.join(dirs["default"], "maillog")).read()
     like(log, r"warning: envelope uid=0 replaced by the real uid=%d" % nobody.pw_uid, "the false claim is logged")
     like(log, r"uid=%d from=<a@example\.com>" % nobody.pw_uid, "and the submission as pickup logs it")
+    forged = envelope("f@example.com", ["b@example.org"],
+                      attrs=["origin=smtp", "log_client=mx.forged.example[192.0.2.9]", "log_pid=1"])
+    code, status, err = as_nobody([], forged)
+    log = open(os.path.join(dirs["default"], "maillog")).read()
+    like(log, r"postern/smtpd\[\d+\]: \w+: client=mx\.forged\.example\[192\.0\.2\.9\], uid=%d\n"
+         % nobody.pw_uid, "a client= line an untrusted caller asks for names its real uid")
     code, status, err = as_nobody(["-c", dirs["listed"]], envelope("a@b", ["c@d"]))
     is_((code, len(stored("listed"))), (0, 1), "-c with a directory listed in alternate_config_directories keeps the group")
     code, status, err = as_nobody(["-c", dirs["other"]], envelope("a@b", ["c@d"]))
@@ -221,5 +227,5 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     code, status, err = as_nobody([], envelope("a@b", ["c@d"]), env_vars={"POSTERN_CONFIG_DIR": dirs["other"]})
     is_((code, stored("other")), (53, []), "so does POSTERN_CONFIG_DIR")
 else:
-    skip("needs root, a nobody user, cc and the build's libpostern.a", 8)
+    skip("needs root, a nobody user, cc and the build's libpostern.a", 9)
 done()

@@ -154,6 +154,29 @@ is_(r.returncode, 75, "a table that cannot answer: -r exits 75")
 like(got.get("x@far.test", ""), r"^temporary failure: 4\.3\.0 relay_domains lookup failure",
      "the resolution is a temporary failure (4.3.0)")
 
+# routing through our own domains, as trivial-rewrite (and smtpd, t/77)
+ROUTES = [
+    ("u%far.test@example.com", "class=default, transport=relay, nexthop=[gw.test], address=u@far.test",
+     "allow_percent_hack: user%other@ours goes to other, through transport_maps for other"),
+    ("far.test!u@localhost", "class=default, transport=relay, nexthop=[gw.test], address=u@far.test",
+     "swap_bangpath: other!user@ours goes to other"),
+    ("@mx.example.test:u@far.test", "class=default, transport=relay, nexthop=[gw.test], address=u@far.test",
+     "a source route is dropped"),
+    ("u%m%virt.test@example.com",
+     "class=virtual mailbox, transport=virtual, nexthop=virt.test, address=u%m@virt.test",
+     "the last % routes first; a domain that is not local stops the routing"),
+    ("u%example.net@example.com", "class=relay, transport=relay, nexthop=example.net, address=u@example.net",
+     "routing into a relay domain"),
+]
+r, got = resolve(BASE + "transport_maps = inline:{ far.test=relay:[gw.test] }\n", *[a for a, _, _ in ROUTES])
+for address, want, why in ROUTES:
+    is_(got.get(address), want, why)
+r, got = resolve(BASE, "u%far.test@example.com", "far.test!u@localhost",
+                 opts=["allow_percent_hack=no", "swap_bangpath=no"])
+for address, option in (("u%far.test@example.com", "allow_percent_hack"), ("far.test!u@localhost", "swap_bangpath")):
+    is_(got.get(address), "class=local, transport=local, nexthop=mx.example.test",
+        f"{option}=no: the address stays ours")
+
 # through the daemon: a table that cannot answer defers (4.3.0), never bounces
 inst = Instance("transport_maps = fail:down\n")
 inst.start()

@@ -314,14 +314,17 @@ base = ["QABCDE123", "Falice@example.org", f"M{off},{length}", "Aarrival=1763787
 out, err = request(base + ["Tbob@example.com", "S5.1.1 nope"], qf)
 is_(out, b"D5.3.0 malformed notice request: the request has no X record\0",
     "request without X: one D result record")
-out, err = request(["QABCDE123", "Xfailure", f"Fdouble-bounce@{HOST}",
+out, err = request(base + ["Xfailure", "PNOTIFY=NEVER", "Tbob@example.com", "S5.1.1 nope"], qf)
+is_(out, b"D5.3.0 malformed notice request: P record before any T record\0",
+    "the runners' request reader judges the request: P before T is one D result")
+out, err = request(["QABCDE123", "Xfailure", f"Fdouble-bounce@{HOST}", f"M{off},{length}",
                     "Tpostmaster@example.com", "S5.1.1 nope"], qf,
                    opts=["-o", f"maillog_file={tmp}/maillog"])
 is_(out, b"K\0", "double-bounce sender: K with no id (nothing to send)")
 out, err = request(["QABCDE123", "Xfailure"] + base[1:] + ["Tbob@example.com", "S5.1.1 nope"], qf,
                    opts=["-o", f"daemon_directory={tmp}/nonexistent"])
-like(out.decode(), r"^Z4\.3\.0 .*postern-queue exited with status 71( before it read the whole message)?\0$",
-     "injector missing: Z 4.3.0, qmgr tries again later")
+like(out.decode(), r"^Z4\.3\.0 cannot execute .*/nonexistent/postern-queue: No such file or directory\0$",
+     "injector missing: Z 4.3.0 saying why, qmgr tries again later")
 
 if not os.access(prog("postern-queue"), os.X_OK):
     diag("postern-queue is not built yet: injection tests skipped")

@@ -66,6 +66,19 @@ if qid:
 else:
     tap.ok(False, "the queue id smtpd answered is the one delivered")
 
+# routing through our own domain: smtpd accepts what qmgr then delivers
+# (one resolver, lib/mail/resolve.c): [127.0.0.1] is ours, so
+# carol%example.com@[127.0.0.1] goes to carol@example.com's Maildir
+s = smtplib.SMTP("127.0.0.1", smtpd.port, timeout=30)
+s.ehlo("client.example")
+refused = s.sendmail("sender@example.org", ["carol%example.com@[127.0.0.1]"], b"Subject: routed\r\n\r\nx\r\n")
+s.quit()
+tap.is_(refused, {}, "smtpd accepts carol%example.com@[127.0.0.1] (the percent hack through our [ip])")
+tap.ok(wait_for(lambda: delivered("carol"), 20), "qmgr delivers it to carol@example.com's Maildir")
+tap.like(open(os.path.join(inst, "maillog")).read(),
+         r": to=<carol@example\.com>, orig_to=<carol%example\.com@\[127\.0\.0\.1\]>, relay=virtual, .*status=sent",
+         "logged as Postfix does: to= the routed address, orig_to= the one received")
+
 # BDAT through the real chain
 c = Client(smtpd.port)
 c.reply()

@@ -66,6 +66,51 @@ tap.like(inst.log(), r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.1\]: 454 4
          r"Relay access denied; from=<stranger@elsewhere\.org> to=<user@other\.org> proto=ESMTP "
          r"helo=<outside\.example>", "log: NOQUEUE: reject: RCPT from ... (fail2ban's line)")
 
+
+
+def qmgr_classes(addresses, *overrides):
+    """How postern-qmgr -r routes each address with this instance's main.cf."""
+    args = [tap.prog("postern-qmgr"), "-c", inst.dir]
+    for o in overrides:
+        args += ["-o", o]
+    r = tap.run(args + ["-r"] + list(addresses))
+    tap.is_(r.returncode, 0, "postern-qmgr -r on smtpd's main.cf exits 0")
+    return dict(line.split(": ", 1) for line in r.stdout.splitlines())
+
+
+# smtpd and qmgr route with one resolver (lib/mail/resolve.c): what smtpd
+# refuses as relaying, qmgr would send elsewhere (class default), and what
+# smtpd takes as ours, qmgr delivers here
+routing = ["user%other.org@example.com", "other.org!user@example.com", '"user@other.org"@example.com',
+           "@example.com,@localhost:user@other.org", "user%other.org%example.com@localhost",
+           "joe%example.com@localhost", "example.com!joe@localhost", "joe%virtual.example@example.com",
+           "known%virtual.example@example.com", "user%relay.example@example.com"]
+for settings in ([], ["allow_percent_hack=no", "swap_bangpath=no", "resolve_dequoted_address=no"]):
+    inst.set(**dict(o.split("=", 1) for o in settings))
+    replies = rcpt_replies(routing)
+    classes = qmgr_classes([internal(a) for a in routing])
+    for a in routing:
+        where = classes.get(internal(a), "")
+        relayed = "class=default" in where
+        tap.is_("Relay access denied" in replies[a], relayed,
+                "smtpd and qmgr agree on %s (%s): %s / %s" % (a, " ".join(settings) or "defaults",
+                                                             replies[a], where))
+    if not settings:
+        tap.like(classes.get("user%other.org@example.com", ""),
+                 r"class=default, transport=smtp, nexthop=other\.org, address=user@other\.org$",
+                 "the percent hack: qmgr sends user%other.org@example.com to other.org")
+        tap.like(classes.get("joe%virtual.example@example.com", ""),
+                 r"class=virtual mailbox, .*address=joe@virtual\.example$",
+                 "routing through our domain into a virtual one")
+        tap.is_(replies["known%virtual.example@example.com"], "250 2.1.5 Ok",
+                "smtpd looks the routed address up in its class's table (known@virtual.example)")
+        tap.like(replies["joe%virtual.example@example.com"], r"^550 5\.1\.1 ",
+                 "and refuses an unknown one there")
+    else:
+        tap.like(classes.get("user%other.org@example.com", ""), r"^class=local, transport=local, nexthop=[^,]*$",
+                 "allow_percent_hack=no: qmgr keeps user%other.org@example.com here")
+inst.set(allow_percent_hack="yes", swap_bangpath="yes", resolve_dequoted_address="yes")
+
 # the classic Postfix setup: reject_unauth_destination answers 554
 inst.set(smtpd_relay_restrictions="permit_mynetworks, reject_unauth_destination")
 replies = rcpt_replies(tricks + ours)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -116,9 +117,9 @@ static void ensure_standard_fds(void)
         if (fcntl(fd, F_GETFD) < 0) {
             int null = open("/dev/null", O_RDWR);
             if (null < 0)
-                exit(75);
+                exit(EX_TEMPFAIL);
             if (null != fd)
-                exit(75);
+                exit(EX_TEMPFAIL);
         }
     }
 }

@@ -329,7 +329,7 @@ static void event_loop(void)
 }
 
 /* -r: print how each address resolves (class, transport, nexthop), as the
- * daemon would route it; exit 75 when a table could not answer. */
+ * daemon would route it; exit 75 (EX_TEMPFAIL) when a table could not answer. */
 static int print_resolutions(char **addresses, int count)
 {
     struct strbuf err = STRBUF_INIT;
@@ -342,12 +342,13 @@ static int print_resolutions(char **addresses, int count)
     for (int i = 0; i < count; i++) {
         if (resolve_address(r, addresses[i], &res) != RESOLVE_OK) {
             printf("%s: temporary failure: %s\n", addresses[i], strbuf_str(&res.reason));
-            status = 75;
+            status = EX_TEMPFAIL;
             continue;
         }
-        printf("%s: class=%s, transport=%s, nexthop=%s%s\n", addresses[i],
+        printf("%s: class=%s, transport=%s, nexthop=%s%s%s%s\n", addresses[i],
                address_class_name(res.address_class), strbuf_str(&res.transport),
-               strbuf_str(&res.nexthop), res.deferred_transport ? ", deferred" : "");
+               strbuf_str(&res.nexthop), res.deferred_transport ? ", deferred" : "",
+               res.rerouted ? ", address=" : "", res.rerouted ? strbuf_str(&res.address) : "");
     }
     resolution_free(&res);
     resolver_close(r);

@@ -173,7 +173,7 @@ struct qmgr_transport *transport_find(const char *name);
 /* Re-read every transport's limits (after SIGHUP). */
 void transports_reset(void);
 
-/* runner.c: runner processes */
+/* runner_client.c: runner processes (qmgr's client side of interface 4) */
 /* Start a delivery job's runner; -1 (recipients deferred, job freed) on failure. */
 int job_start(struct qmgr_job *job);
 /* Spawn PROGRAM -R with the queue file on fd 0, req on fd 3, results on fd 1. */
@@ -217,15 +217,14 @@ double pool_check(double now);
 /* Close every runner's channel (they see EOF and exit) and forget them. */
 void pool_shutdown(void);
 
-/* status.c: a recipient's outcome, logged as Postfix does */
-enum outcome { OUTCOME_SENT, OUTCOME_DEFERRED, OUTCOME_BOUNCED };
-/* Log a recipient's outcome and record it in the queue file. */
-void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outcome,
-                       const char *relay, const struct timeval *handoff,
-                       const char *dsn, const char *text);
-/* Split "X.Y.Z text" into dsn and text; fallback dsn when there is none. */
-void split_dsn(const char *status, const char *fallback, struct strbuf *dsn,
-               struct strbuf *text);
+/* status.c: a recipient's outcome (enum outcome of outcome.h), logged as
+ * Postfix does */
+/* Log a recipient's outcome and record it in the queue file.  agent is
+ * the Postfix daemon whose line it is ("virtual", "error", ...; NULL:
+ * qmgr), agent_pid the pid of the runner that decided it, or 0. */
+void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_pid,
+                       size_t index, enum outcome outcome, const char *relay,
+                       const struct timeval *handoff, const char *dsn, const char *text);
 /* Append a delay as Postfix formats it (two significant digits). */
 void format_delay(struct strbuf *out, double seconds);
 

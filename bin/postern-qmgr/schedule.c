@@ -169,13 +169,14 @@ static void destination_add(struct qmgr_destination *d, struct qmgr_job *job)
     d->todo_tail = job;
 }
 
-/* A recipient decided without a runner (error:, discard:, deferrals). */
-static void decide(struct qmgr_message *msg, size_t i, enum outcome outcome,
-                   const char *status, const char *fallback_dsn)
+/* A recipient decided without a runner (error:, discard:, deferrals),
+ * logged as Postfix's agent for it would (NULL: qmgr itself). */
+static void decide(struct qmgr_message *msg, size_t i, const char *agent,
+                   enum outcome outcome, const char *status, const char *fallback_dsn)
 {
     struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
-    split_dsn(status, fallback_dsn, &dsn, &text);
-    recipient_outcome(msg, i, outcome, "none", NULL, strbuf_str(&dsn), strbuf_str(&text));
+    dsn_split(status, fallback_dsn, &dsn, &text);
+    recipient_outcome(msg, agent, 0, i, outcome, "none", NULL, strbuf_str(&dsn), strbuf_str(&text));
     strbuf_free(&dsn);
     strbuf_free(&text);
 }
@@ -191,25 +192,32 @@ void schedule_message(struct qmgr_message *msg)
         if (r->status != RCPT_TODO)
             continue;
         if (resolve_address(qmgr.resolver, r->address, &res) != RESOLVE_OK) {
-            decide(msg, i, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
+            decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
             continue;
         }
+        /* the runner gets, and the log names, the address routing led to
+         * (Postfix's qmgr too), so that qmgr delivers where smtpd checked */
+        free(r->routed);
+        r->routed = res.rerouted ? xstrdup(strbuf_str(&res.address)) : NULL;
         const char *transport = strbuf_str(&res.transport);
         const char *nexthop = strbuf_str(&res.nexthop);
         if (strcmp(transport, "error") == 0) {
-            decide(msg, i, OUTCOME_BOUNCED, *nexthop ? nexthop : "delivery via error transport", "5.0.0");
+            decide(msg, i, "error", OUTCOME_BOUNCED,
+                   *nexthop ? nexthop : "delivery via error transport", "5.0.0");
             continue;
         }
         if (strcmp(transport, "discard") == 0) {
-            decide(msg, i, OUTCOME_SENT, *nexthop ? nexthop : strbuf_str(&res.domain), "2.0.0");
+            decide(msg, i, "discard", OUTCOME_SENT,
+                   *nexthop ? nexthop : strbuf_str(&res.domain), "2.0.0");
             continue;
         }
         if (strcmp(transport, "retry") == 0) {
-            decide(msg, i, OUTCOME_DEFERRED, *nexthop ? nexthop : "delivery via retry transport", "4.0.0");
+            decide(msg, i, "error", OUTCOME_DEFERRED,
+                   *nexthop ? nexthop : "delivery via retry transport", "4.0.0");
             continue;
         }
         if (res.deferred_transport && !msg->flush) {
-            decide(msg, i, OUTCOME_DEFERRED, "4.3.2 deferred transport", "4.3.2");
+            decide(msg, i, NULL, OUTCOME_DEFERRED, "4.3.2 deferred transport", "4.3.2");
             continue;
         }
         struct qmgr_transport *t = transport_find(transport);
@@ -217,14 +225,14 @@ void schedule_message(struct qmgr_message *msg)
             struct strbuf why = STRBUF_INIT;
             strbuf_printf(&why, "4.3.0 mail transport unavailable: %s: %s", t->program,
                           strerror(errno));
-            decide(msg, i, OUTCOME_DEFERRED, strbuf_str(&why), "4.3.0");
+            decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&why), "4.3.0");
             strbuf_free(&why);
             continue;
         }
         /* With one recipient per delivery, Postfix makes the recipient the
          * destination: the concurrency limit is then per recipient. */
         struct qmgr_destination *d = destination_find(
-            t, t->recipient_limit == 1 ? r->address : nexthop, nexthop);
+            t, t->recipient_limit == 1 ? (r->routed ? r->routed : r->address) : nexthop, nexthop);
         struct qmgr_job *job = NULL;
         for (size_t j = 0; j < open_count; j++)
             if (open_jobs[j]->dest == d && open_jobs[j]->rcpt_count < (size_t)t->recipient_limit)

@@ -34,45 +34,15 @@ void format_delay(struct strbuf *out, double seconds)
     strbuf_puts(out, buf);
 }
 
-void split_dsn(const char *status, const char *fallback, struct strbuf *dsn,
-               struct strbuf *text)
-{
-    strbuf_reset(dsn);
-    strbuf_reset(text);
-    /* X.Y.Z: class digit, 1-3 digits, 1-3 digits (RFC 3463) */
-    const char *p = status;
-    int ok = (*p == '2' || *p == '4' || *p == '5') && p[1] == '.';
-    if (ok) {
-        p += 2;
-        size_t n = strspn(p, "0123456789");
-        ok = n >= 1 && n <= 3 && p[n] == '.';
-        if (ok) {
-            p += n + 1;
-            n = strspn(p, "0123456789");
-            ok = n >= 1 && n <= 3 && (p[n] == ' ' || p[n] == '\0');
-            p += n;
-        }
-    }
-    if (ok) {
-        strbuf_append(dsn, status, (size_t)(p - status));
-        while (*p == ' ')
-            p++;
-        strbuf_puts(text, p);
-    } else {
-        strbuf_puts(dsn, fallback);
-        strbuf_puts(text, status);
-    }
-}
-
 /* Seconds from a to b. */
 static double elapsed(const struct timeval *a, const struct timeval *b)
 {
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_usec - a->tv_usec) / 1e6;
 }
 
-void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outcome,
-                       const char *relay, const struct timeval *handoff,
-                       const char *dsn, const char *text)
+void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_pid,
+                       size_t index, enum outcome outcome, const char *relay,
+                       const struct timeval *handoff, const char *dsn, const char *text)
 {
     struct queue_recipient *r = &msg->qf.rcpt[index];
     char soft_dsn[32];
@@ -89,9 +59,14 @@ void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outc
     gettimeofday(&now, NULL);
     struct strbuf line = STRBUF_INIT, clean_text = STRBUF_INIT, clean_rcpt = STRBUF_INIT;
     log_printable(&clean_text, text, 1000);
-    log_printable(&clean_rcpt, r->address, 0);
-    strbuf_printf(&line, "%s: to=<%s>, relay=%s, delay=", msg->id,
-                  strbuf_str(&clean_rcpt), relay);
+    log_printable(&clean_rcpt, r->routed ? r->routed : r->address, 0);
+    strbuf_printf(&line, "%s: to=<%s>, ", msg->id, strbuf_str(&clean_rcpt));
+    if (r->routed) {            /* Postfix's orig_to= for a routed address */
+        struct strbuf orig = STRBUF_INIT;
+        strbuf_printf(&line, "orig_to=<%s>, ", log_printable(&orig, r->address, 0));
+        strbuf_free(&orig);
+    }
+    strbuf_printf(&line, "relay=%s, delay=", relay);
     format_delay(&line, elapsed(&arrival, &now));
     strbuf_puts(&line, ", delays=");
     format_delay(&line, elapsed(&arrival, &msg->active_time));
@@ -99,10 +74,9 @@ void recipient_outcome(struct qmgr_message *msg, size_t index, enum outcome outc
     format_delay(&line, elapsed(&msg->active_time, handoff ? handoff : &now));
     strbuf_puts(&line, "/0/");
     format_delay(&line, handoff ? elapsed(handoff, &now) : 0);
-    static const char *const names[] = {"sent", "deferred", "bounced"};
-    strbuf_printf(&line, ", dsn=%s, status=%s (%s)", dsn, names[outcome],
+    strbuf_printf(&line, ", dsn=%s, status=%s (%s)", dsn, outcome_word(outcome),
                   strbuf_str(&clean_text));
-    msg_info("%s", strbuf_str(&line));
+    msg_info_as(NULL, agent, agent_pid, "%s", strbuf_str(&line));  /* Postfix's agent logs it */
 
     if (outcome == OUTCOME_SENT) {
         if (queue_file_set_status(msg->fd, r, RCPT_DONE) != 0)

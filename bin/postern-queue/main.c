@@ -83,7 +83,7 @@ static _Noreturn void usage(void)
             "  message on fd 0, envelope records on fd 1, status on fd 3\n"
             "       postern-queue -S [-m MODE] [-c DIR] [-o name=value]... [-v]\n"
             "  the queue service on queue_directory/public/queue\n");
-    exit(EXIT_INTERNAL);
+    exit(INJECT_EXIT_INTERNAL);
 }
 
 int main(int argc, char **argv)
@@ -100,13 +100,13 @@ int main(int argc, char **argv)
          * the status channel, is looked at by inject_run as it is) */
         for (int fd = 0; fd <= 2; fd++)
             if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_RDWR) != fd)
-                _exit(EXIT_INTERNAL);
+                _exit(INJECT_EXIT_INTERNAL);
     }
     umask(007);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);       /* a file size limit is a write error (EFBIG) */
     log_open("postern-queue", 0);
-    log_exit_codes(EXIT_NO_MEMORY, EXIT_INTERNAL);
+    log_exit_codes(INJECT_EXIT_NO_MEMORY, INJECT_EXIT_INTERNAL);
     int privileged = getegid() != getgid() && getuid() != 0;
     const char *chosen_dir = NULL;
     struct strlist overrides = STRLIST_INIT;

@@ -1,4 +1,4 @@
-/* queue.h - the parts of postern-queue: the injection (inject.c, one
+/* queue.h - the parts of postern-queue: the injection (injection_server.c, one
  * message from fd 0/1 into the queue, status on fd 3), the queue service
  * (service.c, `postern-queue -S`: a long-running server that forks one
  * injection per client connection) and main.c (options, configuration,
@@ -8,16 +8,8 @@
 
 #include <sys/types.h>
 
-/* exit codes of qmail-queue(8), as doc/injection.md lists them */
-#define EXIT_ADDRESS_TOO_LONG   11
-#define EXIT_REFUSED            31
-#define EXIT_NO_MEMORY          51
-#define EXIT_TIMEOUT            52
-#define EXIT_WRITE_ERROR        53
-#define EXIT_MESSAGE_READ       54
-#define EXIT_ENVELOPE_READ      55
-#define EXIT_INTERNAL           81
-#define EXIT_ENVELOPE_FORMAT    91
+/* exit codes: qmail-queue(8)'s, INJECT_EXIT_* of lib/mail/outcome.h */
+#include "outcome.h"
 
 /* The caller is not trusted with the `uid` attribute (a set-group-id
  * injector run by a user, or a client of the service other than root and

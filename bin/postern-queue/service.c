@@ -2,7 +2,7 @@
  * doc/injection.md "The queue service"): main.cf is read once; for each
  * client of the unix socket queue_directory/public/queue (bound here, or
  * passed by systemd) one child is forked, without exec, that runs the
- * injection of inject.c on the descriptors the client passed, and the
+ * injection of injection_server.c on the descriptors the client passed, and the
  * child's wait status goes back to the client when it ends.
  *
  * Protocol, per connection: the service sends one byte 'R' when it accepts
@@ -24,12 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +38,7 @@
 #include "queue.h"
 #include "queuefile.h"
 #include "strbuf.h"
+#include "unixservice.h"
 #include "xalloc.h"
 
 #define REQUEST_TIMEOUT_MS  10000   /* a client sends its descriptors at once */
@@ -80,12 +78,12 @@ int service_prepare_fds(void)
     if (systemd_fds == 1) {
         fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
         if (fd < 0)
-            _exit(EXIT_INTERNAL);
+            _exit(INJECT_EXIT_INTERNAL);
         close(LISTEN_FDS_START);
     }
     for (int i = 0; i <= 3; i++)
         if (fcntl(i, F_GETFD) < 0 && open("/dev/null", O_RDWR) != i)
-            _exit(EXIT_INTERNAL);
+            _exit(INJECT_EXIT_INTERNAL);
     return fd;
 }
 
@@ -101,58 +99,28 @@ static long long now_ms(void)
  * second service on the same queue refuses to run. */
 static void write_pid_file(const char *queue_dir)
 {
-    struct strbuf path = STRBUF_INIT;
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     strbuf_printf(&path, "%s/pid/queue.pid", queue_dir);
     service.pid_path = strbuf_detach(&path);
-    service.pid_fd = open(service.pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    service.pid_fd = pid_file_lock(service.pid_path, &err);
     if (service.pid_fd < 0)
-        msg_fatal_temp_errno("open %s", service.pid_path);
-    if (flock(service.pid_fd, LOCK_EX | LOCK_NB) < 0) {
-        char buf[32] = "";
-        ssize_t n = pread(service.pid_fd, buf, sizeof buf - 1, 0);
-        buf[n > 0 ? n : 0] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
-        msg_fatal_temp("another queue service is running on %s (pid %s)", queue_dir, buf);
-    }
-}
-
-/* Write our pid into the locked pid file: we are ready. */
-static void publish_pid(void)
-{
-    char text[32];
-    int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
-    if (ftruncate(service.pid_fd, 0) != 0 || pwrite(service.pid_fd, text, (size_t)len, 0) != len)
-        msg_fatal_temp_errno("write %s", service.pid_path);
+        msg_fatal_temp("queue service: %s", err.s);
+    strbuf_free(&err);
 }
 
 /* Bind and listen on queue_directory/public/queue with this mode. */
 static int bind_socket(const char *queue_dir, mode_t mode)
 {
-    struct strbuf path = STRBUF_INIT;
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     strbuf_printf(&path, "%s/" QUEUE_SERVICE, queue_dir);
     service.socket_path = strbuf_detach(&path);
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(service.socket_path) >= sizeof sun.sun_path)
-        msg_fatal("socket path %s is longer than %zu bytes", service.socket_path,
-                  sizeof sun.sun_path - 1);
-    strcpy(sun.sun_path, service.socket_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        msg_fatal_temp_errno("socket");
     /* the pid file's lock says no other service uses it: a socket left by
      * a killed one goes */
-    if (unlink(service.socket_path) < 0 && errno != ENOENT)
-        msg_fatal_temp_errno("remove %s", service.socket_path);
-    mode_t old = umask(0777 & ~mode);
-    int r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
-    umask(old);
-    if (r < 0)
-        msg_fatal_temp_errno("bind %s", service.socket_path);
+    int fd = unix_listen(service.socket_path, mode, LISTEN_BACKLOG, &err);
+    if (fd < 0)
+        msg_fatal_temp("%s", err.s);
     service.bound = 1;
-    if (chmod(service.socket_path, mode) < 0)
-        msg_fatal_temp_errno("chmod %s", service.socket_path);
-    if (listen(fd, LISTEN_BACKLOG) < 0)
-        msg_fatal_temp_errno("listen %s", service.socket_path);
+    strbuf_free(&err);
     return fd;
 }
 
@@ -249,7 +217,7 @@ static _Noreturn void run_child(struct slot *self, int fds[3], int count, pid_t 
      * die, so do we, before storing a message the client would be told
      * had failed (a 451 for a stored message is a duplicate later) */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != service_pid)
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     for (size_t i = 0; i < service.limit; i++)
         if (service.slots[i].conn >= 0)
             close(service.slots[i].conn);
@@ -261,10 +229,10 @@ static _Noreturn void run_child(struct slot *self, int fds[3], int count, pid_t 
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0
         || (count == 3 ? dup2(fds[2], 3) < 0 : close(3) < 0))
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     for (int i = 0; i < count; i++)
         close(fds[i]);
     if (self->uid != 0 && self->uid != geteuid())
@@ -389,28 +357,17 @@ void service_run(int listen_fd, mode_t socket_mode)
         write_pid_file(queue_dir);
         listen_fd = bind_socket(queue_dir, socket_mode);
     }
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
-        msg_fatal("queue service: the socket systemd passed is not a listening socket "
-                  "(postern-queue.socket needs Accept=no)");
+    struct strbuf err = STRBUF_INIT;
+    if (listener_prepare(listen_fd, &err) < 0)
+        msg_fatal("queue service: %s", err.s);
+    strbuf_free(&err);
     service.listen_fd = listen_fd;
-    int flags = fcntl(listen_fd, F_GETFL);
-    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        msg_fatal_errno("queue service: fcntl");
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        msg_fatal_errno("sigprocmask");
-    service.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+    service.signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
     if (service.signal_fd < 0)
         msg_fatal_errno("signalfd");
-    if (service.pid_fd >= 0)
-        publish_pid();
+    if (service.pid_fd >= 0 && pid_file_publish(service.pid_fd) < 0)
+        msg_fatal_temp_errno("write %s", service.pid_path);
     msg_info("queue service: ready on %s (process limit %zu)",
              service.socket_path ? service.socket_path : "the socket systemd passed",
              service.limit);

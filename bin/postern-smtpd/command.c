@@ -24,7 +24,7 @@ _Noreturn void session_end(struct session *s, int status)
     /* a transaction cut off ends before the disconnect line: once that
      * line is logged, the queue has stored nothing of it and exited */
     if (s->injection) {
-        inject_abort(s->injection);
+        submit_abort(s->injection);
         s->injection = NULL;
     }
     struct strbuf line = STRBUF_INIT;
@@ -89,7 +89,7 @@ void transaction_reset(struct session *s)
 {
     struct transaction *tx = &s->tx;
     if (s->injection) {
-        inject_abort(s->injection);
+        submit_abort(s->injection);
         s->injection = NULL;
     }
     tx->active = 0;

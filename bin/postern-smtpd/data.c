@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "injection_client.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -72,7 +73,7 @@ void cmd_data(struct session *s, char *args)
         reply(s, "503 5.5.1 Error: DATA after BDAT");
         goto failed;
     }
-    struct injection *inj = inject_start(s);
+    struct injection_client *inj = submit_start(s);
     if (!inj)
         goto failed;
     s->injection = inj;
@@ -121,10 +122,10 @@ void cmd_data(struct session *s, char *args)
             len--;
         }
         if (!size_exceeded) {
-            inject_write(inj, text, len);
+            injection_write(inj, text, len);
             if (terminated)
-                inject_write(inj, "\n", 1);
-            if (s->message_size_limit > 0 && inject_size(inj) > s->message_size_limit)
+                injection_write(inj, "\n", 1);
+            if (s->message_size_limit > 0 && submit_size(inj) > s->message_size_limit)
                 size_exceeded = 1;
         }
         at_line_start = terminated;
@@ -133,7 +134,7 @@ void cmd_data(struct session *s, char *args)
     }
     strbuf_free(&chunk);
     s->in_data = 0;
-    message_done(s, inject_finish(s, inj, size_exceeded), CMD_DATA);
+    message_done(s, submit_finish(s, inj, size_exceeded), CMD_DATA);
     return;
 failed:
     s->command_failed[CMD_DATA]++;
@@ -142,7 +143,7 @@ failed:
 
 /* BDAT text: CR LF becomes LF, also across chunks. */
 struct bdat_state {
-    struct injection *inj;
+    struct injection_client *inj;
     int *pending_cr;
 };
 
@@ -156,7 +157,7 @@ static void bdat_piece(struct session *s, const unsigned char *p, size_t len, vo
         if (*st->pending_cr) {
             *st->pending_cr = 0;
             if (p[i] != '\n')
-                inject_write(st->inj, "\r", 1);
+                injection_write(st->inj, "\r", 1);
         }
         if (p[i] == '\r') {
             *st->pending_cr = 1;
@@ -166,7 +167,7 @@ static void bdat_piece(struct session *s, const unsigned char *p, size_t len, vo
         size_t j = i;
         while (j < len && p[j] != '\r')
             j++;
-        inject_write(st->inj, p + i, j - i);
+        injection_write(st->inj, p + i, j - i);
         i = j - 1;
     }
     (void)s;
@@ -217,7 +218,7 @@ void cmd_bdat(struct session *s, char *args)
     }
     if (!s->tx.bdat_started) {
         pending_cr = 0;
-        s->injection = inject_start(s);
+        s->injection = submit_start(s);
         s->tx.bdat_started = 1;
         if (!s->injection) {
             /* the reply is given; drop the text */
@@ -235,23 +236,23 @@ void cmd_bdat(struct session *s, char *args)
         session_lost(s);
     s->in_data = 0;
     s->data_bytes += size;
-    int exceeded = s->message_size_limit > 0 && inject_size(s->injection) > s->message_size_limit;
+    int exceeded = s->message_size_limit > 0 && submit_size(s->injection) > s->message_size_limit;
     if (!last && !exceeded) {
         reply(s, "250 2.0.0 Ok: %lld bytes", size);
         return;
     }
     if (pending_cr)
-        inject_write(s->injection, "\r", 1);
+        injection_write(s->injection, "\r", 1);
     pending_cr = 0;
-    struct injection *inj = s->injection;
+    struct injection_client *inj = s->injection;
     s->injection = NULL;
     if (exceeded && !last) {
         /* Postfix refuses at once; later chunks are dropped */
-        inject_finish(s, inj, 1);
+        submit_finish(s, inj, 1);
         s->tx.bdat_failed = 1;
         s->command_failed[CMD_BDAT]++;
         session_error(s);
         return;
     }
-    message_done(s, inject_finish(s, inj, exceeded), CMD_BDAT);
+    message_done(s, submit_finish(s, inj, exceeded), CMD_BDAT);
 }

@@ -6,7 +6,7 @@
  *
  * The configuration is read once; tables are opened when a restriction
  * first needs them.  Each message goes down the injection chain
- * (inject.c: rewrite in-process, then the queue stage).  See postern-smtpd(8).
+ * (submit.c: rewrite in-process, then the queue stage).  See postern-smtpd(8).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -142,7 +142,7 @@ int main(int argc, char **argv)
      * is served by a fork of this process from here on */
     if (getenv(ZYGOTE_FD_VARIABLE)) {
         policy_prepare(s);
-        inject_init();          /* rewrite's settings, shared by the children */
+        submit_init();          /* rewrite's settings, shared by the children */
         zygote_wait();
     }
     peer_identify(s);

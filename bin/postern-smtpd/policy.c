@@ -141,7 +141,7 @@ static enum verdict check_reject(struct check_ctx *ctx, const char *table)
 {
     (void)table;
     int code = (int)conf_int("reject_code");
-    return reject_with(ctx, ctx->subject, code, code / 100 == 4 ? "4.7.1" : "5.7.1", "Access denied");
+    return reject_with(ctx, ctx->subject, code, smtp_reply_class(code) == REPLY_TRANSIENT ? "4.7.1" : "5.7.1", "Access denied");
 }
 
 static enum verdict check_defer(struct check_ctx *ctx, const char *table)

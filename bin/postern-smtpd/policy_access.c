@@ -31,7 +31,7 @@ static enum verdict access_action(struct check_ctx *ctx, enum subject subj, cons
         return V_DUNNO;
     if (strcasecmp(word, "REJECT") == 0) {
         int code = (int)conf_int("access_map_reject_code");
-        return reject_with(ctx, subj, code, code / 100 == 4 ? "4.7.1" : "5.7.1", *text ? text : "Access denied");
+        return reject_with(ctx, subj, code, smtp_reply_class(code) == REPLY_TRANSIENT ? "4.7.1" : "5.7.1", *text ? text : "Access denied");
     }
     if (strcasecmp(word, "DEFER") == 0)
         return reject_with(ctx, subj, (int)conf_int("access_map_defer_code"), "4.7.1",

@@ -89,7 +89,7 @@ static int unlisted_address(struct session *s, const char *address_in, enum subj
             struct strbuf text = STRBUF_INIT;
             strbuf_printf(&text, "User unknown%s%s", conf_bool("show_user_unknown_table_name") ? " in " : "",
                           conf_bool("show_user_unknown_table_name") ? table : "");
-            reject_with(&ctx, subj, code, code / 100 == 4 ? "4.1.1" : "5.1.1", strbuf_str(&text));
+            reject_with(&ctx, subj, code, smtp_reply_class(code) == REPLY_TRANSIENT ? "4.1.1" : "5.1.1", strbuf_str(&text));
             strbuf_free(&text);
             result = code;
         }

@@ -1,8 +1,8 @@
 /* smtpd.h - postern-smtpd's session state and the interfaces between its
  * files: io.c (buffered client I/O), command.c (the command loop and the
  * simple commands), mail.c (MAIL and RCPT with their ESMTP parameters),
- * data.c (DATA and BDAT), inject.c (the injection chain: rewrite
- * in-process, the queue stage, the Received header), policy*.c (the restriction engine), destination.c (where an
+ * data.c (DATA and BDAT), submit.c (smtpd's side of the injection
+ * chain: rewrite in-process, the queue stage, the Received header), policy*.c (the restriction engine), destination.c (where an
  * address goes, for relay control), peer.c (who the client is).
  */
 #ifndef POSTERN_SMTPD_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "outcome.h"
 #include "strbuf.h"
 
 #define SMTPD_INBUF_SIZE    16384
@@ -56,7 +57,7 @@ struct transaction {
     int bdat_failed;            /* an error was answered; drop the chunks */
 };
 
-struct injection;
+struct injection_client;
 
 struct session {
     int in_fd, out_fd;
@@ -74,7 +75,7 @@ struct session {
 
     struct transaction tx;
     struct forwarded forwarded;     /* reset with each transaction */
-    struct injection *injection;    /* BDAT: the chain being fed */
+    struct injection_client *injection;    /* BDAT: the chain being fed */
 
     int error_count;
     int junk_count;
@@ -147,24 +148,24 @@ void cmd_xforward(struct session *s, char *args);
 void cmd_data(struct session *s, char *args);
 void cmd_bdat(struct session *s, char *args);
 
-/* ---- inject.c ---- */
+/* ---- submit.c ---- */
 /* Read rewrite's settings, once per process: a zygote before it forks,
- * else the first inject_start (an idle session never needs them). */
-void inject_init(void);
-/* Start the chain (rewrite in-process, then the queue stage of
- * lib/mail/queuestage.h) and write the Received header into it.  NULL when it
- * cannot start (reply given). */
-struct injection *inject_start(struct session *s);
-/* Message bytes (LF line ends). */
-void inject_write(struct injection *inj, const void *bytes, size_t n);
+ * else the first submit_start (an idle session never needs them). */
+void submit_init(void);
+/* Start the chain through the injection client (rewrite in-process, then
+ * the queue stage of lib/mail/queuestage.h) and write the Received header
+ * into it.  NULL when it cannot start (reply given). */
+struct injection_client *submit_start(struct session *s);
+/* Message bytes (LF line ends) go in with injection_write(); once it
+ * fails, the rest is dropped and submit_finish() says why. */
 /* Message size so far. */
-long long inject_size(const struct injection *inj);
-/* Finish: close the message, write the envelope, read the status, reply to
- * the client and log; 1 when the message was queued.  `size_exceeded`
+long long submit_size(const struct injection_client *inj);
+/* Finish: close the message, write the envelope, read the verdict, reply
+ * to the client and log; 1 when the message was queued.  `size_exceeded`
  * refuses with 552 instead. */
-int inject_finish(struct session *s, struct injection *inj, int size_exceeded);
+int submit_finish(struct session *s, struct injection_client *inj, int size_exceeded);
 /* Give up a message (client lost, BDAT error): the chain stores nothing. */
-void inject_abort(struct injection *inj);
+void submit_abort(struct injection_client *inj);
 
 /* ---- policy.c ---- */
 struct policy *policy_open(struct session *s);

@@ -19,6 +19,7 @@
 #include "config_impl.h"
 #include "log.h"
 #include "map.h"
+#include "proxyallow.h"
 #include "postern.h"
 #include "strbuf.h"
 
@@ -61,6 +62,9 @@ static int names_tables(const char *name)
 {
     static const char *const suffixes[] = {"_maps", "_domains", "_checks", "_clientcerts",
                                            "_networks", "_clients", NULL};
+    /* proxy_read_maps and proxy_write_maps name tables only to allow them */
+    if (strncmp(name, "proxy_", 6) == 0)
+        return 0;
     size_t len = strlen(name);
     for (const char *const *s = suffixes; *s; s++) {
         size_t n = strlen(*s);
@@ -142,8 +146,13 @@ static void check_table(struct checker *ck, const char *param, const char *spec)
         problem(ck, param, "table %s: %s: %s", spec, file, strerror(errno));
         return;
     }
+    /* the lookup service would refuse it: every lookup "try again" */
+    if ((plain != spec || map_is_service_type(plain)) && !proxy_table_allowed(plain))
+        problem(ck, param, "table %s: the lookup service is not configured for it "
+                "(list proxy:%s in proxy_read_maps)", spec, plain);
+    /* a proxy: table is opened here as the lookup service would open it */
     struct strbuf err = STRBUF_INIT;
-    struct map *map = map_open(spec, &err);
+    struct map *map = map_open(plain, &err);
     if (!map)
         problem(ck, param, "table %s: %s", spec, strbuf_str(&err));
     map_close(map);

@@ -1,8 +1,9 @@
 /* instance.c - `postern init|start|stop|status`: a self-contained
  * instance that any user can run without root or systemd (one directory
  * with its main.cf, queue, mailboxes and log; postern-instance(1)), and
- * starting and stopping its daemons in the background: the queue service
- * (queueservice.c), postern-qmgr and the SMTP listeners (listeners.c). */
+ * starting and stopping its daemons in the background: the lookup and
+ * queue services (services.c), postern-qmgr and the SMTP listeners
+ * (listeners.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,7 @@
 #include "log.h"
 #include "postern.h"
 #include "queuefile.h"
-#include "queueservice.h"
+#include "services.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -506,9 +507,9 @@ static int start_qmgr(void)
 int cmd_start(int argc, char **argv)
 {
     instance_options(argc, argv, "start");
-    /* the queue service first: qmgr's bounces and the first SMTP message
-     * already go through it */
-    int rc = queue_service_start();
+    /* the services first: qmgr's bounces and the first SMTP message
+     * already go through them */
+    int rc = services_start();
     if (rc == 0)
         rc = start_qmgr();
     /* then SMTP: postern-accept for each smtpd service of master.cf */
@@ -551,7 +552,7 @@ int cmd_stop(int argc, char **argv)
     instance_options(argc, argv, "stop");
     /* no new sessions first; those in progress finish and still queue */
     int listeners_rc = listeners_stop();
-    int service_rc = queue_service_stop();
+    int service_rc = services_stop();
     return stop_qmgr() | listeners_rc | service_rc;
 }
 
@@ -588,7 +589,7 @@ int cmd_status(int argc, char **argv)
     for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++)
         printf("%s %s %ld", i ? "," : "", queues[i], count_queue(queues[i]));
     printf("\n");
-    int service_down = queue_service_status();
+    int service_down = services_status();
     int listeners_down = listeners_status();
     printf("log: %s\n", log_destination());
     return pid && !listeners_down && !service_down ? 0 : 1;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "map.h"
 #include "postern.h"
 
 static const struct {
@@ -43,6 +44,9 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         return usage();
+    /* a dynamically linked command: `postern map -q KEY unix:passwd.byname`
+     * asks the name service itself, as postmap does */
+    map_register_dynamic_types();
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
         if (strcmp(argv[1], subcommands[i].name) == 0) {
             char program[32];

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "map.h"
+#include "outcome.h"
 #include "map_build.h"
 #include "postern.h"
 #include "strbuf.h"
@@ -25,7 +26,6 @@
 
 #define EXIT_NOTFOUND   1
 #define EXIT_USAGE      2
-#define EXIT_TRYAGAIN   75
 
 struct table_options {
     int aliases;            /* postern alias */
@@ -118,7 +118,7 @@ static int run_queries(struct map **maps, int count, const struct table_options 
         int result = query_tables(maps, count, opt->query, &value);
         if (result == MAP_FOUND)
             printf("%s\n", strbuf_str(&value));
-        status = result == MAP_FOUND ? 0 : result == MAP_RETRY ? EXIT_TRYAGAIN : EXIT_NOTFOUND;
+        status = result == MAP_FOUND ? 0 : result == MAP_RETRY ? EX_TEMPFAIL : EXIT_NOTFOUND;
     } else {
         int found = 0, retry = 0;
         char *line = NULL;
@@ -137,7 +137,7 @@ static int run_queries(struct map **maps, int count, const struct table_options 
             }
         }
         free(line);
-        status = retry ? EXIT_TRYAGAIN : found ? 0 : EXIT_NOTFOUND;
+        status = retry ? EX_TEMPFAIL : found ? 0 : EXIT_NOTFOUND;
     }
     strbuf_free(&value);
     if (fflush(stdout) != 0)
@@ -165,7 +165,7 @@ static int run_dump(struct map **maps, int count, const struct table_options *op
         }
         if (map_iterate(maps[i], print_entry, (void *)opt) != 0) {
             msg_error("table %s: could not list every entry", map_spec(maps[i]));
-            status = EXIT_TRYAGAIN;
+            status = EX_TEMPFAIL;
         }
     }
     if (fflush(stdout) != 0)

@@ -15,6 +15,8 @@
 #include "config.h"
 #include "config_impl.h"
 #include "log.h"
+#include "lookup_proto.h"
+#include "map.h"
 #include "mastercf.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -525,6 +527,10 @@ static int load(int allow_missing, struct strbuf *errors, struct strbuf *warning
                                  errors, warnings);
     }
     problems += finish_load(errors, warnings);
+    /* proxy: tables ask the lookup service of this queue */
+    strbuf_reset(&text);
+    strbuf_printf(&text, "%s/%s", config_value_or("queue_directory", "."), LOOKUP_SOCKET);
+    map_set_lookup_socket(text.s);
     strbuf_free(&text);
     strbuf_free(&err);
     return problems;

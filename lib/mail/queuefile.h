@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "outcome.h"
 
 struct strbuf;
 
@@ -27,10 +28,7 @@ struct strbuf;
 #define QUEUE_RECYCLE   "recycle"
 #define QUEUE_RECYCLE_SLOTS 64      /* its files are named 0 to 63 */
 
-/* Recipient status bytes. */
-#define RCPT_TODO       'R'
-#define RCPT_BOUNCE     'B'     /* failed; the notice is not sent yet */
-#define RCPT_DONE       'D'
+/* Recipient status bytes: RCPT_TODO, RCPT_BOUNCE, RCPT_DONE of outcome.h. */
 
 struct queue_recipient {
     char *address;
@@ -40,6 +38,9 @@ struct queue_recipient {
     char *notify;               /* NOTIFY attribute or NULL */
     char *last_status;          /* last S record: "4.4.1 text", or NULL */
     int success_noticed;        /* an N record exists */
+    char *routed;               /* not in the file: where qmgr's resolver
+                                   routed the address (user%other@ours ->
+                                   user@other), or NULL when it did not */
 };
 
 struct queue_file {

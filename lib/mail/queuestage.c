@@ -19,12 +19,11 @@
 #include "fdio.h"
 #include "fdpass.h"
 #include "log.h"
+#include "outcome.h"
 #include "queuefile.h"
 #include "queuestage.h"
 #include "strbuf.h"
 
-#define EXIT_INTERNAL           81
-#define EXIT_REFUSED_FOR_NOW    71
 #define QUEUE_SERVICE_WAIT_MS   2000    /* for the service's 'R' */
 
 /* Put fd on target in the child, without close-on-exec. */
@@ -36,31 +35,32 @@ static int place_fd(int fd, int target)
 }
 
 /* In the child: the descriptors in place, then exec. */
-static _Noreturn void exec_queue(const char *path, int message_fd, int envelope_fd, int status_fd)
+static _Noreturn void exec_stage(const char *path, int message_fd, int envelope_fd, int status_fd)
 {
     signal(SIGPIPE, SIG_DFL);
     /* the queue reads the same main.cf as we do */
     if (strcmp(config_dir(), DEF_CONFIG_DIR) != 0 && setenv("POSTERN_CONFIG_DIR", config_dir(), 1) != 0)
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     if (status_fd < 0) {
         status_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (status_fd < 0)
-            _exit(EXIT_INTERNAL);
+            _exit(INJECT_EXIT_INTERNAL);
     }
     /* move each out of the way of the others' targets first */
     int moved[3] = {fcntl(message_fd, F_DUPFD_CLOEXEC, 10), fcntl(envelope_fd, F_DUPFD_CLOEXEC, 10),
                     fcntl(status_fd, F_DUPFD_CLOEXEC, 10)};
     if (moved[0] < 0 || moved[1] < 0 || moved[2] < 0)
-        _exit(EXIT_INTERNAL);
+        _exit(INJECT_EXIT_INTERNAL);
     if (place_fd(moved[0], 0) < 0 || place_fd(moved[1], 1) < 0 || place_fd(moved[2], 3) < 0)
-        _exit(EXIT_INTERNAL);
-    char *argv[] = {(char *)"postern-queue", NULL};
+        _exit(INJECT_EXIT_INTERNAL);
+    const char *base = strrchr(path, '/');
+    char *argv[] = {(char *)(base ? base + 1 : path), NULL};
     execv(path, argv);
     int saved = errno;
     struct strbuf why = STRBUF_INIT;
     record_putf(&why, 'Z', "4.3.0 cannot execute %s: %s", path, strerror(saved));
     (void)write_all(3, why.s, why.len);
-    _exit(EXIT_REFUSED_FOR_NOW);
+    _exit(INJECT_EXIT_REFUSED_FOR_NOW);
 }
 
 /* Connect to the queue service; the socket, or -1: errno ENOENT,
@@ -164,6 +164,18 @@ static int start_through_service(struct queue_stage *stage, int message_fd, int 
     return 0;
 }
 
+/* Fork and exec path as the stage. */
+static int start_program(struct queue_stage *stage, const char *path, int message_fd,
+                         int envelope_fd, int status_fd)
+{
+    stage->service = 0;
+    stage->conn = -1;
+    stage->pid = fork();
+    if (stage->pid == 0)
+        exec_stage(path, message_fd, envelope_fd, status_fd);
+    return stage->pid < 0 ? -1 : 0;
+}
+
 int queue_stage_start(struct queue_stage *stage, int message_fd, int envelope_fd, int status_fd)
 {
     stage->service = 0;
@@ -174,16 +186,19 @@ int queue_stage_start(struct queue_stage *stage, int message_fd, int envelope_fd
         return 0;
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/postern-queue", conf_str("daemon_directory"));
-    stage->pid = fork();
-    if (stage->pid == 0)
-        exec_queue(path.s, message_fd, envelope_fd, status_fd);
+    int r = start_program(stage, path.s, message_fd, envelope_fd, status_fd);
     int saved = errno;
     strbuf_free(&path);
-    if (stage->pid < 0) {
-        errno = saved;
-        return -1;
-    }
-    return 0;
+    errno = saved;
+    return r;
+}
+
+int queue_stage_start_program(struct queue_stage *stage, const char *path, int message_fd,
+                              int envelope_fd, int status_fd)
+{
+    if (status_fd >= 0 && fcntl(status_fd, F_GETFD) < 0)
+        status_fd = -1;
+    return start_program(stage, path, message_fd, envelope_fd, status_fd);
 }
 
 /* The wait status the service reports when its child ends; exit 81 when
@@ -204,7 +219,7 @@ static int service_status(struct queue_stage *stage)
             close(stage->conn);
             stage->conn = -1;
             stage->service = 0;
-            return EXIT_INTERNAL << 8;
+            return INJECT_EXIT_INTERNAL << 8;
         }
         got += (size_t)n;
     }
@@ -220,12 +235,12 @@ int queue_stage_wait(struct queue_stage *stage)
     if (stage->service)
         return service_status(stage);
     if (stage->pid <= 0)
-        return EXIT_INTERNAL << 8;
+        return INJECT_EXIT_INTERNAL << 8;
     while (waitpid(stage->pid, &status, 0) < 0) {
         if (errno != EINTR) {
             msg_warn_errno("waitpid");
             stage->pid = -1;
-            return EXIT_INTERNAL << 8;
+            return INJECT_EXIT_INTERNAL << 8;
         }
     }
     stage->pid = -1;

@@ -33,6 +33,12 @@ struct queue_stage {
 int queue_stage_start(struct queue_stage *stage, int message_fd, int envelope_fd,
                       int status_fd);
 
+/* The same with the program at path (absolute; run with its base name as
+ * argv[0]) as the stage, forked and exec'd: postern-rewrite for sendmail,
+ * or a filter. */
+int queue_stage_start_program(struct queue_stage *stage, const char *path, int message_fd,
+                              int envelope_fd, int status_fd);
+
 /* Wait for the stage to end; returns its wait status (WIFEXITED etc.);
  * a stage that could not be started or waited for reads as exit 81. */
 int queue_stage_wait(struct queue_stage *stage);

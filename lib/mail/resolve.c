@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <ifaddrs.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include "config.h"
 #include "domainlist.h"
+#include "log.h"
 #include "map.h"
 #include "resolve.h"
 #include "strbuf.h"
@@ -33,6 +33,7 @@ struct resolver {
     struct strlist defer_transports;
     char *local_transport, *virtual_transport, *relay_transport, *default_transport;
     char *relayhost, *myhostname, *recipient_delimiter;
+    int swap_bangpath, allow_percent_hack, resolve_dequoted_address;
     struct own_address *own;
     size_t own_count;
     int own_all;            /* inet_interfaces = all: ask the kernel each time */
@@ -60,7 +61,10 @@ static void own_add(struct resolver *r, int family, const void *bytes)
     memcpy(a->bytes, bytes, family == AF_INET ? 4 : 16);
 }
 
-/* Add the addresses of one inet_interfaces/proxy_interfaces item. */
+/* Add the addresses of one inet_interfaces/proxy_interfaces item: an IP
+ * address is read as it is; a host name is asked of the name service
+ * through the table unix:hosts.byname, which a static program reaches
+ * through the lookup service (it must not call getaddrinfo itself). */
 static void own_add_item(struct resolver *r, const char *item)
 {
     if (strcasecmp(item, "all") == 0) {
@@ -80,17 +84,29 @@ static void own_add_item(struct resolver *r, const char *item)
         memmove(host, host + 1, n - 2);
         host[n - 2] = '\0';
     }
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, NULL, &hints, &res) == 0) {
-        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-            if (ai->ai_family == AF_INET)
-                own_add(r, AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr);
-            else if (ai->ai_family == AF_INET6)
-                own_add(r, AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+    unsigned char bytes[16];
+    if (inet_pton(AF_INET, host, bytes) == 1) {
+        own_add(r, AF_INET, bytes);
+    } else if (inet_pton(AF_INET6, host, bytes) == 1) {
+        own_add(r, AF_INET6, bytes);
+    } else {
+        struct strbuf err = STRBUF_INIT, addresses = STRBUF_INIT;
+        struct map *hosts = map_open("unix:hosts.byname", &err);
+        int found = hosts ? map_lookup(hosts, host, &addresses) : MAP_RETRY;
+        if (found == MAP_FOUND) {
+            for (char *a = strtok(addresses.s, " "); a; a = strtok(NULL, " "))
+                if (inet_pton(AF_INET, a, bytes) == 1)
+                    own_add(r, AF_INET, bytes);
+                else if (inet_pton(AF_INET6, a, bytes) == 1)
+                    own_add(r, AF_INET6, bytes);
+        } else {
+            msg_warn("inet_interfaces or proxy_interfaces: cannot find the addresses of \"%s\"%s%s%s",
+                     host, found == MAP_NOTFOUND ? ": no such host" : "",
+                     err.len ? ": " : "", err.len ? err.s : "");
         }
-        freeaddrinfo(res);
+        map_close(hosts);
+        strbuf_free(&err);
+        strbuf_free(&addresses);
     }
     free(host);
 }
@@ -130,6 +146,8 @@ struct resolver *resolver_open(struct strbuf *err)
     r->relayhost = xstrdup(conf_str("relayhost"));
     r->myhostname = xstrdup(conf_str("myhostname"));
     r->recipient_delimiter = xstrdup(conf_str("recipient_delimiter"));
+    /* the routing parameters are read when an address first needs them */
+    r->swap_bangpath = r->allow_percent_hack = r->resolve_dequoted_address = -1;
     struct strlist items = STRLIST_INIT;
     conf_list("inet_interfaces", &items);
     conf_list("proxy_interfaces", &items);
@@ -242,19 +260,26 @@ int resolve_domain_class(struct resolver *r, const char *domain,
     return RESOLVE_OK;
 }
 
+/* Split text at the separator `at` points to (NULL: there is none, and
+ * all of text is left). */
+static void split_at(const char *text, const char *at, struct strbuf *left,
+                     struct strbuf *right)
+{
+    strbuf_reset(left);
+    strbuf_reset(right);
+    if (!at) {
+        strbuf_puts(left, text);
+        return;
+    }
+    strbuf_append(left, text, (size_t)(at - text));
+    strbuf_puts(right, at + 1);
+}
+
 /* Split "transport:nexthop" into its parts (either may be empty). */
 static void split_transport(const char *spec, struct strbuf *transport,
                             struct strbuf *nexthop)
 {
-    const char *colon = strchr(spec, ':');
-    strbuf_reset(transport);
-    strbuf_reset(nexthop);
-    if (!colon) {
-        strbuf_puts(transport, spec);
-        return;
-    }
-    strbuf_append(transport, spec, (size_t)(colon - spec));
-    strbuf_puts(nexthop, colon + 1);
+    split_at(spec, strchr(spec, ':'), transport, nexthop);
 }
 
 /* Look a partial key up in the fixed-key tables only (pattern tables see
@@ -302,24 +327,89 @@ static int transport_lookup(struct resolver *r, const char *address,
     return lookup_fixed(r->transport_maps, "*", value);
 }
 
+/* Split address at its last '@' into local part and domain (lower case,
+ * without trailing dots); an address without '@' has domain "". */
+static void split_address(const char *address, struct strbuf *localpart, struct strbuf *domain)
+{
+    split_at(address, strrchr(address, '@'), localpart, domain);
+    while (domain->len && domain->s[domain->len - 1] == '.')
+        strbuf_truncate(domain, domain->len - 1);
+    for (size_t i = 0; i < domain->len; i++)
+        domain->s[i] = (char)tolower((unsigned char)domain->s[i]);
+}
+
+/* A routing parameter of the resolver, read from main.cf on first use. */
+static int routing_param(int *cached, const char *name)
+{
+    if (*cached < 0)
+        *cached = conf_bool(name);
+    return *cached;
+}
+
+int resolve_route(struct resolver *r, const char *address, struct resolution *out)
+{
+    struct strbuf work = STRBUF_INIT, next = STRBUF_INIT;
+    const char *p = address;
+    strbuf_reset(&out->reason);
+    out->routed = out->rerouted = 0;
+    /* a source route (@a,@b:user@domain) is dropped */
+    if (*p == '@' && strchr(p, ':')) {
+        p = strchr(p, ':') + 1;
+        out->rerouted = 1;
+    }
+    strbuf_set(&work, p);
+    for (int round = 0; round < RESOLVE_MAX_ROUTING; round++) {
+        split_address(strbuf_str(&work), &out->localpart, &out->domain);
+        if (resolve_domain_class(r, strbuf_str(&out->domain), &out->address_class,
+                                 &out->reason) != RESOLVE_OK) {
+            strbuf_free(&work);
+            strbuf_free(&next);
+            return RESOLVE_RETRY;
+        }
+        if (out->address_class != ADDR_CLASS_LOCAL)
+            break;
+        /* ours: the local part may route on (trivial-rewrite's order) */
+        const char *lp = strbuf_str(&out->localpart);
+        const char *bang = strchr(lp, '!');
+        const char *percent = strrchr(lp, '%');
+        strbuf_reset(&next);
+        if (strchr(lp, '@') && routing_param(&r->resolve_dequoted_address,
+                                             "resolve_dequoted_address"))
+            strbuf_puts(&next, lp);                 /* "user@other"@ours */
+        else if (bang && routing_param(&r->swap_bangpath, "swap_bangpath"))
+            strbuf_printf(&next, "%s@%.*s", bang + 1, (int)(bang - lp), lp);   /* other!user@ours */
+        else if (percent && routing_param(&r->allow_percent_hack, "allow_percent_hack"))
+            strbuf_printf(&next, "%.*s@%s", (int)(percent - lp), lp, percent + 1); /* user%other@ours */
+        else
+            break;
+        strbuf_set(&work, strbuf_str(&next));
+        out->rerouted = 1;
+    }
+    /* a non-local domain whose local part still routes elsewhere */
+    if (out->address_class != ADDR_CLASS_LOCAL && strpbrk(strbuf_str(&out->localpart), "@!%"))
+        out->routed = 1;
+    strbuf_reset(&out->address);
+    if (out->rerouted) {
+        strbuf_puts(&out->address, strbuf_str(&out->localpart));
+        if (out->domain.len)
+            strbuf_printf(&out->address, "@%s", strbuf_str(&out->domain));
+    }
+    strbuf_free(&work);
+    strbuf_free(&next);
+    return RESOLVE_OK;
+}
+
 int resolve_address(struct resolver *r, const char *address, struct resolution *out)
 {
     strbuf_reset(&out->transport);
     strbuf_reset(&out->nexthop);
-    strbuf_reset(&out->domain);
-    strbuf_reset(&out->reason);
     out->deferred_transport = 0;
-    const char *at = strrchr(address, '@');
-    if (at) {
-        strbuf_puts(&out->domain, at + 1);
-        while (out->domain.len && out->domain.s[out->domain.len - 1] == '.')
-            strbuf_truncate(&out->domain, out->domain.len - 1);
-        for (size_t i = 0; i < out->domain.len; i++)
-            out->domain.s[i] = (char)tolower((unsigned char)out->domain.s[i]);
-    }
-    const char *domain = strbuf_str(&out->domain);
-    if (resolve_domain_class(r, domain, &out->address_class, &out->reason) != RESOLVE_OK)
+    if (resolve_route(r, address, out) != RESOLVE_OK)
         return RESOLVE_RETRY;
+    /* from here on the address is where routing led */
+    if (out->rerouted)
+        address = strbuf_str(&out->address);
+    const char *domain = strbuf_str(&out->domain);
 
     const char *spec = r->default_transport;
     switch (out->address_class) {
@@ -381,4 +471,6 @@ void resolution_free(struct resolution *res)
     strbuf_free(&res->nexthop);
     strbuf_free(&res->domain);
     strbuf_free(&res->reason);
+    strbuf_free(&res->localpart);
+    strbuf_free(&res->address);
 }

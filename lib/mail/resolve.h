@@ -50,6 +50,9 @@ enum address_class {
 #define RESOLVE_OK      0
 #define RESOLVE_RETRY   (-1)    /* a table could not answer: defer 4.3.0 */
 
+/* Rounds of routing through our own domains before resolution stops. */
+#define RESOLVE_MAX_ROUTING 20
+
 struct resolution {
     enum address_class address_class;
     struct strbuf transport;    /* "virtual", "smtp", "error", "discard", ... */
@@ -57,9 +60,16 @@ struct resolution {
     struct strbuf domain;       /* recipient domain, lower case, "" when none */
     int deferred_transport;     /* the transport is listed in defer_transports */
     struct strbuf reason;       /* RESOLVE_RETRY: "4.3.0 ..." for the log */
+    struct strbuf localpart;    /* of the routed address */
+    struct strbuf address;      /* where routing led, localpart@domain
+                                   (set only when rerouted) */
+    int rerouted;               /* routing changed the address (source
+                                   route, @ ! % through our domains) */
+    int routed;                 /* a non-local domain whose local part
+                                   still routes (@ ! %): untrusted routing */
 };
 #define RESOLUTION_INIT { ADDR_CLASS_DEFAULT, STRBUF_INIT, STRBUF_INIT, \
-                          STRBUF_INIT, 0, STRBUF_INIT }
+                          STRBUF_INIT, 0, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, 0, 0 }
 
 struct resolver;
 
@@ -69,8 +79,21 @@ struct resolver;
 struct resolver *resolver_open(struct strbuf *err);
 void resolver_close(struct resolver *resolver);
 
-/* Resolve one recipient address.  RESOLVE_OK with `out` filled, or
- * RESOLVE_RETRY with out->reason set ("4.3.0 ..."). */
+/* Where an address routes, as trivial-rewrite resolves it and before any
+ * transport: a source route (@a,@b:user@domain) is dropped, the domain
+ * loses its trailing dots and case, and while the domain is local the
+ * local part routes on: user@other (resolve_dequoted_address; the
+ * quotes are gone already), other!user (swap_bangpath) and user%other
+ * (allow_percent_hack, the last '%').  Fills address_class, localpart,
+ * domain, address, rerouted and routed.  smtpd (relay control,
+ * reject_unlisted_recipient) and qmgr (through resolve_address) both
+ * route with this, so they agree.  RESOLVE_OK or RESOLVE_RETRY. */
+int resolve_route(struct resolver *resolver, const char *address,
+                  struct resolution *out);
+/* Resolve one recipient address: resolve_route(), then the class's
+ * transport and nexthop and transport_maps for the routed address.
+ * RESOLVE_OK with `out` filled, or RESOLVE_RETRY with out->reason set
+ * ("4.3.0 ..."). */
 int resolve_address(struct resolver *resolver, const char *address,
                     struct resolution *out);
 /* Only the address class of a domain ("" or NULL: local).  RESOLVE_OK or

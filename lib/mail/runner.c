@@ -24,10 +24,6 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
-#define EX_USAGE_CODE    64
-#define EX_NOUSER_CODE   67
-#define EX_TEMPFAIL_CODE 75
-
 #define REQUEST_FD 3
 #define SERVE_MAX_PENDING_FDS 8     /* descriptors received ahead of their request */
 
@@ -48,7 +44,7 @@ static _Noreturn void runner_usage(void)
             "usage: postern-%s -R|-S [-c DIR] [-o name=value]... [-v]\n"
             "       postern-%s [-c DIR] [-o name=value]... [-v] -f SENDER [-q QUEUEID] RECIPIENT... < message\n",
             runner_program, runner_program);
-    exit(EX_USAGE_CODE);
+    exit(EX_USAGE);
 }
 
 /* Release what a request holds and clear it. */
@@ -58,9 +54,11 @@ static void request_clear(struct runner_request *request)
     free(request->sender);
     free(request->nexthop);
     strlist_free(&request->attrs);
+    strlist_free(&request->records);
     for (size_t i = 0; i < request->rcpt_count; i++) {
         free(request->rcpt[i].address);
         strlist_free(&request->rcpt[i].attrs);
+        strlist_free(&request->rcpt[i].records);
     }
     free(request->rcpt);
     int mode = request->request_mode;
@@ -174,31 +172,44 @@ static int serve_take_fd(void)
     return fd;
 }
 
-/* Read one request from fd 3; 1 when read, 0 at end of input before it.
- * A malformed request is fatal (temporary): qmgr defers its recipients. */
-static int read_request(struct runner_request *request)
+/* The next request record: from -S's buffer, else from the reader. */
+static int next_record(struct record_reader *reader, struct strbuf *rec)
+{
+    return reader ? record_read(reader, rec, RUNNER_MAX_RECORD) : serve_record(rec);
+}
+
+/* Parse one request's records (to the empty record) into request: 1 when
+ * read, 0 at end of input before it, -1 with the reason in err.  Records
+ * of other kinds are kept for the program to judge: before the first T in
+ * request->records, after a T in that recipient's records. */
+static int parse_request(struct record_reader *reader, struct runner_request *request,
+                         struct strbuf *err)
 {
     struct strbuf rec = STRBUF_INIT;
     struct runner_recipient *last = NULL;
-    int have_msg = 0, got_any = 0;
+    int have_msg = 0, got_any = 0, r;
     request->arrival = time(NULL);
     for (;;) {
-        int r = serve_mode ? serve_record(&rec)
-                           : record_read(&request_reader, &rec, RUNNER_MAX_RECORD);
-        if (r < 0)
-            msg_fatal_temp_errno("read request on fd %d", REQUEST_FD);
+        r = next_record(reader, &rec);
+        if (r < 0) {
+            strbuf_printf(err, "read request on fd %d: %s", REQUEST_FD, strerror(errno));
+            goto fail;
+        }
         if (r == 0) {
             if (!got_any) {
                 strbuf_free(&rec);
                 return 0;
             }
-            msg_fatal_temp("request on fd %d ends without its empty record", REQUEST_FD);
+            strbuf_printf(err, "request on fd %d ends without its empty record", REQUEST_FD);
+            goto fail;
         }
         got_any = 1;
         if (rec.len == 0)
             break;
-        if (memchr(rec.s, '\0', rec.len))
-            msg_fatal_temp("request record with a NUL byte");
+        if (memchr(rec.s, '\0', rec.len)) {
+            strbuf_puts(err, "request record with a NUL byte");
+            goto fail;
+        }
         const char *value = rec.s + 1;
         switch (rec.s[0]) {
         case 'Q':
@@ -214,48 +225,59 @@ static int read_request(struct runner_request *request)
             request->nexthop = xstrdup(value);
             break;
         case 'M':
-            if (parse_msg_range(value, &request->msg_offset, &request->msg_length) != 0)
-                msg_fatal_temp("malformed M record \"%s\"", value);
+            if (parse_msg_range(value, &request->msg_offset, &request->msg_length) != 0) {
+                strbuf_printf(err, "malformed M record \"%.100s\"", value);
+                goto fail;
+            }
             have_msg = 1;
             break;
         case 'A':
-            if (request->attrs.count >= RUNNER_MAX_ATTRS)
-                msg_fatal_temp("request has more than %d A records", RUNNER_MAX_ATTRS);
+            if (request->attrs.count >= RUNNER_MAX_ATTRS) {
+                strbuf_printf(err, "request has more than %d A records", RUNNER_MAX_ATTRS);
+                goto fail;
+            }
             strlist_add(&request->attrs, value);
             if (strncasecmp(value, "arrival=", 8) == 0)
                 request->arrival = (time_t)strtoll(value + 8, NULL, 10);
             break;
         case 'T':
+            if (request->rcpt_count >= RUNNER_MAX_RECIPIENTS) {
+                strbuf_printf(err, "request has more than %d recipients", RUNNER_MAX_RECIPIENTS);
+                goto fail;
+            }
             last = request_add_rcpt(request, value);
             break;
         case 'P':
-            if (!last)
-                msg_fatal_temp("P record before any T record");
-            if (last->attrs.count >= RUNNER_MAX_ATTRS)
-                msg_fatal_temp("recipient has more than %d P records", RUNNER_MAX_ATTRS);
+            if (!last) {
+                strbuf_puts(err, "P record before any T record");
+                goto fail;
+            }
+            if (last->attrs.count >= RUNNER_MAX_ATTRS) {
+                strbuf_printf(err, "recipient has more than %d P records", RUNNER_MAX_ATTRS);
+                goto fail;
+            }
             strlist_add(&last->attrs, value);
             break;
-        default:
-            /* a record of a later protocol version: not ours to judge */
-            msg_debug("ignoring request record type '%c'", rec.s[0]);
+        default: {
+            /* a record of a notice (X; S Y C after a T) or of a later
+             * protocol version: not ours to judge */
+            struct strlist *into = last ? &last->records : &request->records;
+            if (into->count >= RUNNER_MAX_ATTRS) {
+                strbuf_printf(err, "more than %d other records", RUNNER_MAX_ATTRS);
+                goto fail;
+            }
+            strlist_add(into, rec.s);
             break;
+        }
         }
     }
     strbuf_free(&rec);
-    if (serve_mode)
-        request->msg_fd = serve_take_fd();
     if (!have_msg)
-        msg_fatal_temp("request without an M record");
-    if (request->rcpt_count == 0)
-        msg_fatal_temp("request without recipients");
-    struct stat st;
-    if (fstat(request->msg_fd, &st) != 0)
-        msg_fatal_temp_errno("fstat message file (fd %d)", request->msg_fd);
-    if (!S_ISREG(st.st_mode) || request->msg_offset > st.st_size
-        || request->msg_length > st.st_size - request->msg_offset)
-        msg_fatal_temp("message range %lld,%lld is not inside the queue file (%lld bytes)",
-                       (long long)request->msg_offset, (long long)request->msg_length,
-                       (long long)st.st_size);
+        strbuf_puts(err, "request without an M record");
+    else if (request->rcpt_count == 0)
+        strbuf_puts(err, "request without recipients");
+    if (err->len)
+        return -1;
     if (!request->queue_id)
         request->queue_id = xstrdup("");
     if (!request->sender)
@@ -263,6 +285,75 @@ static int read_request(struct runner_request *request)
     if (!request->nexthop)
         request->nexthop = xstrdup("");
     return 1;
+fail:
+    strbuf_free(&rec);
+    return -1;
+}
+
+/* The message range must lie inside the (regular) queue file. */
+static int check_message(const struct runner_request *request, struct strbuf *err)
+{
+    struct stat st;
+    if (fstat(request->msg_fd, &st) != 0) {
+        strbuf_printf(err, "fstat message file (fd %d): %s", request->msg_fd, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || request->msg_offset > st.st_size
+        || request->msg_length > st.st_size - request->msg_offset) {
+        strbuf_printf(err, "message range %lld,%lld is not inside the queue file (%lld bytes)",
+                      (long long)request->msg_offset, (long long)request->msg_length,
+                      (long long)st.st_size);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read one request from fd 3; 1 when read, 0 at end of input before it.
+ * A malformed request is fatal (temporary): qmgr defers its recipients. */
+static int read_request(struct runner_request *request)
+{
+    struct strbuf err = STRBUF_INIT;
+    int r = parse_request(serve_mode ? NULL : &request_reader, request, &err);
+    if (r > 0 && serve_mode)
+        request->msg_fd = serve_take_fd();
+    if (r > 0 && check_message(request, &err) != 0)
+        r = -1;
+    if (r < 0)
+        msg_fatal_temp("%s", strbuf_str(&err));
+    strbuf_free(&err);
+    return r;
+}
+
+int runner_request_read(int fd, int msg_fd, struct runner_request *request, struct strbuf *err)
+{
+    struct record_reader *reader = xmalloc(sizeof *reader);
+    memset(request, 0, sizeof *request);
+    request->request_mode = 1;
+    request->msg_fd = msg_fd;
+    record_reader_init(reader, fd);
+    int r = parse_request(reader, request, err);
+    free(reader);
+    if (r == 0)
+        strbuf_printf(err, "empty request on fd %d", fd);
+    if (r > 0 && check_message(request, err) != 0)
+        r = -1;
+    return r > 0 ? 0 : -1;
+}
+
+const char *runner_record(const struct strlist *records, int type)
+{
+    for (size_t i = records->count; i-- > 0;)
+        if (records->item[i][0] == type)
+            return records->item[i] + 1;
+    return NULL;
+}
+
+void runner_request_free(struct runner_request *request)
+{
+    request_clear(request);
+    if (request->msg_fd > 0)
+        close(request->msg_fd);
+    request->msg_fd = -1;
 }
 
 /* Shell mode: make stdin, from its current position, usable as fd +
@@ -346,7 +437,7 @@ void runner_start(int argc, char **argv, const char *program,
     log_open(name.s, request->request_mode ? 0 : LOG_STDERR);
     strbuf_free(&name);
     /* anything that ends a runner early is a deferral, never a bounce */
-    log_exit_codes(EX_TEMPFAIL_CODE, EX_TEMPFAIL_CODE);
+    log_exit_codes(EX_TEMPFAIL, EX_TEMPFAIL);
     if (request->request_mode ? (optind != argc || sender || queue_id)
                               : (optind == argc || !sender))
         runner_usage();
@@ -381,16 +472,6 @@ void runner_start(int argc, char **argv, const char *program,
     for (int i = optind; i < argc; i++)
         request_add_rcpt(request, argv[i]);
     shell_message(request);
-}
-
-/* The shell-mode word for an outcome. */
-static const char *outcome_word(enum runner_outcome outcome)
-{
-    switch (outcome) {
-    case RUNNER_SENT: return "sent";
-    case RUNNER_BOUNCE: return "bounced";
-    default: return "deferred";
-    }
 }
 
 /* Write one result as the mode wants it. */
@@ -439,12 +520,13 @@ void runner_result(struct runner_request *request, size_t index,
     if (index >= request->rcpt_count)
         msg_fatal("runner_result: recipient %zu of %zu", index, request->rcpt_count);
     struct runner_recipient *rcpt = &request->rcpt[index];
-    if (rcpt->outcome != RUNNER_PENDING)
+    if (rcpt->outcome != OUTCOME_PENDING)
         msg_fatal("runner_result: second result for <%s>", rcpt->address);
-    switch (dsn[0]) {
-    case '2': rcpt->outcome = RUNNER_SENT; request->sent++; break;
-    case '5': rcpt->outcome = RUNNER_BOUNCE; request->bounced++; break;
-    default:  rcpt->outcome = RUNNER_DEFER; request->deferred++; break;
+    rcpt->outcome = outcome_of_dsn(dsn);
+    switch (rcpt->outcome) {
+    case OUTCOME_SENT: request->sent++; break;
+    case OUTCOME_BOUNCED: request->bounced++; break;
+    default: request->deferred++; break;
     }
     struct strbuf text = STRBUF_INIT;
     va_list ap;
@@ -463,7 +545,7 @@ void runner_defer_rest(struct runner_request *request, const char *dsn,
                        const char *text)
 {
     for (size_t i = 0; i < request->rcpt_count; i++)
-        if (request->rcpt[i].outcome == RUNNER_PENDING)
+        if (request->rcpt[i].outcome == OUTCOME_PENDING)
             runner_result(request, i, dsn, "%s", text);
 }
 
@@ -500,9 +582,9 @@ int runner_finish(struct runner_request *request)
     int status = 0;
     if (!request->request_mode) {
         if (request->bounced)
-            status = EX_NOUSER_CODE;
+            status = EX_NOUSER;
         else if (request->deferred)
-            status = EX_TEMPFAIL_CODE;
+            status = EX_TEMPFAIL;
     }
     if (request->msg_fd > 0)
         close(request->msg_fd);

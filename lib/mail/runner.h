@@ -33,6 +33,9 @@
 #include <time.h>
 
 #include "config.h"
+#include "outcome.h"
+
+struct strbuf;
 
 /* Bounds on what a request may hold (a request beyond them is a protocol
  * error: the runner exits without results and qmgr defers). */
@@ -40,18 +43,13 @@
 #define RUNNER_MAX_RECIPIENTS   10000   /* recipients per request */
 #define RUNNER_MAX_ATTRS        64      /* A or P records per owner */
 
-/* Outcomes, as the result records of doc/delivery.md spell them. */
-enum runner_outcome {
-    RUNNER_PENDING = 0,     /* no result yet */
-    RUNNER_SENT = 'K',      /* delivered (2.x.x) */
-    RUNNER_DEFER = 'Z',     /* try again later (4.x.x) */
-    RUNNER_BOUNCE = 'D',    /* failed permanently (5.x.x) */
-};
 
 struct runner_recipient {
     char *address;              /* as given (T record / command line) */
     struct strlist attrs;       /* its P records, "NAME=value" */
-    enum runner_outcome outcome;
+    struct strlist records;     /* other records after its T, type byte
+                                   first: a notice's "S5.1.1 text" */
+    enum outcome outcome;       /* as the result records spell it */
 };
 
 struct runner_request {
@@ -61,6 +59,8 @@ struct runner_request {
     char *nexthop;              /* "" when none */
     time_t arrival;             /* A arrival=, else the start time */
     struct strlist attrs;       /* message attributes, "NAME=value" */
+    struct strlist records;     /* other records before the first T, type
+                                   byte first: a notice's "Xfailure" */
     /* the message content: length bytes at offset in msg_fd (read it with
      * pread or copy_file_range; never rely on the descriptor's position) */
     int msg_fd;
@@ -108,6 +108,17 @@ const char *runner_attr(const struct strlist *attrs, const char *name);
  * one, 0 when the process has served its last request (-S: qmgr closed the
  * channel). */
 int runner_next(struct runner_request *request);
+/* The one reader of the request records for a program that takes a
+ * runner's request but answers otherwise (postern-bounce -R: one result
+ * for the whole request): read the records on fd up to the empty one,
+ * the message being msg_fd.  0, or -1 with the reason in err (a
+ * malformed request). */
+int runner_request_read(int fd, int msg_fd, struct runner_request *request,
+                        struct strbuf *err);
+/* The value of the last record of this type in a records list, or NULL. */
+const char *runner_record(const struct strlist *records, int type);
+/* Free what runner_request_read() filled, and close its msg_fd (unless 0). */
+void runner_request_free(struct runner_request *request);
 /* Flush and free; returns the exit status: 0 in request mode; in shell mode
  * 0 when every recipient was delivered, 67 (EX_NOUSER) when any bounced,
  * else 75 (EX_TEMPFAIL) when any was deferred. */

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
@@ -16,11 +17,14 @@
 
 static char program_name[64] = "postern";
 static char syslog_ident[160] = "postern";
+static char syslog_prefix[96] = "postern";   /* syslog_name */
+static int postfix_names;           /* syslog_name is postfix or postfix-*: log as Postfix */
 static unsigned log_flags;
 static int verbose_level;
 static int file_fd = -1;            /* maillog_file, when set */
 static int syslog_opened;
-static int exit_temp = 75, exit_perm = 1;
+static int syslog_facility = LOG_MAIL;
+static int exit_temp = EX_TEMPFAIL, exit_perm = 1;
 static char hostname[256];
 
 void log_open(const char *program, unsigned flags)
@@ -41,6 +45,21 @@ void log_open(const char *program, unsigned flags)
         *dot = '\0';
 }
 
+/* The Postfix daemon that does the work of a postern program, by the name
+ * Postfix's log tools know it (pflogsumm counts "cleanup", "pickup" and
+ * "smtpd" lines by name); programs without a counterpart keep their name. */
+static const char *postfix_program(const char *program)
+{
+    static const struct { const char *postern, *postfix; } table[] = {
+        {"queue", "cleanup"}, {"rewrite", "cleanup"}, {"accept", "master"},
+        {"lookup", "proxymap"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(program, table[i].postern) == 0)
+            return table[i].postfix;
+    return program;
+}
+
 /* The syslog code of a facility name (syslog_facility), or -1. */
 static int facility_code(const char *name)
 {
@@ -59,9 +78,13 @@ static int facility_code(const char *name)
 int log_configure(const char *syslog_name, const char *facility,
                   const char *maillog_file)
 {
-    if (syslog_name && *syslog_name)
-        snprintf(syslog_ident, sizeof syslog_ident, "%s/%s", syslog_name,
-                 program_name);
+    if (syslog_name && *syslog_name) {
+        strlcpy(syslog_prefix, syslog_name, sizeof syslog_prefix);
+        postfix_names = strcmp(syslog_name, "postfix") == 0
+                        || strncmp(syslog_name, "postfix-", 8) == 0;
+        snprintf(syslog_ident, sizeof syslog_ident, "%s/%s", syslog_prefix,
+                 postfix_names ? postfix_program(program_name) : program_name);
+    }
     int code = facility && *facility ? facility_code(facility) : LOG_MAIL;
     if (code < 0) {
         msg_warn("unknown syslog_facility \"%s\"; using mail", facility);
@@ -71,6 +94,7 @@ int log_configure(const char *syslog_name, const char *facility,
      * log to maillog_file never open /dev/log */
     if (syslog_opened)
         closelog();
+    syslog_facility = code;
     openlog(syslog_ident, LOG_PID, code);
     syslog_opened = 1;
     if (file_fd >= 0) {
@@ -138,9 +162,10 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-/* Format one line and send it to every destination. */
-static void log_line(int priority, const char *prefix, const char *fmt,
-                     va_list ap, int saved_errno)
+/* Format one line and send it to every destination, under `ident` and
+ * `pid` (the program's own, or those msg_info_as() lends it). */
+static void log_line_as(int priority, const char *prefix, const char *ident, long pid,
+                        const char *fmt, va_list ap, int saved_errno)
 {
     struct strbuf text = STRBUF_INIT;
     strbuf_puts(&text, prefix);
@@ -159,13 +184,23 @@ static void log_line(int priority, const char *prefix, const char *fmt,
         struct tm tm;
         localtime_r(&now, &tm);
         strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &tm);
-        strbuf_printf(&line, "%s %s %s[%ld]: %s\n", stamp, hostname,
-                      syslog_ident, (long)getpid(), text.s);
+        strbuf_printf(&line, "%s %s %s[%ld]: %s\n", stamp, hostname, ident, pid, text.s);
         write_all(file_fd, line.s, line.len);
         strbuf_free(&line);
+    } else if (ident != syslog_ident || pid != (long)getpid()) {
+        /* another name or pid: syslog(3) takes both from openlog */
+        char lent[sizeof syslog_ident + 24];
+        snprintf(lent, sizeof lent, "%s[%ld]", ident, pid);
+        if (syslog_opened)
+            closelog();
+        openlog(lent, 0, syslog_facility);
+        syslog(priority, "%s", text.s);
+        closelog();
+        openlog(syslog_ident, LOG_PID, syslog_facility);
+        syslog_opened = 1;
     } else {
         if (!syslog_opened) {
-            openlog(syslog_ident, LOG_PID, LOG_MAIL);
+            openlog(syslog_ident, LOG_PID, syslog_facility);
             syslog_opened = 1;
         }
         syslog(priority, "%s", text.s);
@@ -173,14 +208,20 @@ static void log_line(int priority, const char *prefix, const char *fmt,
     if ((log_flags & LOG_STDERR) || verbose_level) {
         struct strbuf line = STRBUF_INIT;
         if (log_flags & LOG_STDERR)
-            strbuf_printf(&line, "%s: %s\n", syslog_ident, text.s);
+            strbuf_printf(&line, "%s: %s\n", ident, text.s);
         else
-            strbuf_printf(&line, "%s[%ld]: %s\n", syslog_ident,
-                          (long)getpid(), text.s);
+            strbuf_printf(&line, "%s[%ld]: %s\n", ident, pid, text.s);
         write_all(2, line.s, line.len);
         strbuf_free(&line);
     }
     strbuf_free(&text);
+}
+
+/* Format one line under the program's own name and pid. */
+static void log_line(int priority, const char *prefix, const char *fmt,
+                     va_list ap, int saved_errno)
+{
+    log_line_as(priority, prefix, syslog_ident, (long)getpid(), fmt, ap, saved_errno);
 }
 
 #define LOG_WITH(priority, prefix, with_errno)                    \
@@ -193,6 +234,27 @@ static void log_line(int priority, const char *prefix, const char *fmt,
     } while (0)
 
 void msg_info(const char *fmt, ...) { LOG_WITH(LOG_INFO, "", 0); }
+
+void msg_info_as(const char *program, const char *postfix_program, long pid,
+                 const char *fmt, ...)
+{
+    char ident[sizeof syslog_ident];
+    const char *use = syslog_ident;
+    const char *name = postfix_names ? postfix_program : program;
+    if (name) {
+        snprintf(ident, sizeof ident, "%s/%s", syslog_prefix, name);
+        use = ident;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    log_line_as(LOG_INFO, "", use, name && pid > 0 ? pid : (long)getpid(), fmt, ap, 0);
+    va_end(ap);
+}
+
+int log_postfix_names(void)
+{
+    return postfix_names;
+}
 
 void msg_debug(const char *fmt, ...)
 {

@@ -2,6 +2,9 @@
  *
  * Lines look like Postfix's, so that pflogsumm and fail2ban read them:
  *     Nov 22 03:50:13 host postern/smtpd[4242]: 3F2A1C0D: client=...
+ * and with syslog_name = postfix (or postfix-*) each program logs under its
+ * Postfix counterpart's name ("postfix/cleanup" for the queue), as
+ * doc/logging.md tabulates.
  * Destinations: syslog (facility `syslog_facility`, default mail) by default;
  * the file `maillog_file` instead when that parameter is set (self-contained
  * instances); and stderr as well when the program was given -v or is a
@@ -40,6 +43,17 @@ void log_exit_codes(int temp_code, int perm_code);
 const char *log_program(void);
 
 void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A line about the work of another program: logged under `program` (a
+ * postern program, e.g. "smtpd"; NULL: this one) or, when syslog_name is
+ * postfix or postfix-*, under `postfix_program` (the Postfix daemon that
+ * does that work: "smtpd", "pickup", "virtual"; NULL: this one), with `pid`
+ * when > 0 - so that Postfix's log tools count it.  (With such a
+ * syslog_name every program also logs under its Postfix counterpart's name:
+ * queue and rewrite as cleanup, accept as master.) */
+void msg_info_as(const char *program, const char *postfix_program, long pid,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* 1 when lines take Postfix's program names (syslog_name = postfix...). */
+int log_postfix_names(void);
 void msg_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "warning: ..."; the _errno forms append ": strerror(errno)". */
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -9,6 +9,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,7 +78,7 @@ static int receive_connection(int fd, char *buf, size_t size, size_t *len)
 static void become_connection(int conn, char *variables, size_t len)
 {
     if (dup2(conn, 0) < 0 || dup2(conn, 1) < 0)
-        _exit(75);
+        _exit(EX_TEMPFAIL);
     close(conn);
     for (size_t i = 0; i < sizeof connection_variables / sizeof connection_variables[0]; i++)
         unsetenv(connection_variables[i]);

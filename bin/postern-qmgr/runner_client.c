@@ -1,4 +1,5 @@
-/* runner.c - starting runner processes as doc/delivery.md says (fd 0 the
+/* runner_client.c - qmgr's client side of interface 4 (lib/mail/runner.c is
+ * the runner side): starting runner processes as doc/delivery.md says (fd 0 the
  * queue file read-only, fd 3 the request, fd 1 the results), collecting
  * their results and applying them when the process has ended.  Notices
  * (postern-bounce) are jobs too and use the same code. */
@@ -36,7 +37,7 @@ static void delivery_request(struct strbuf *req, struct qmgr_job *job)
     request_common(req, msg, job->dest->nexthop);
     for (size_t k = 0; k < job->rcpt_count; k++) {
         struct queue_recipient *r = &msg->qf.rcpt[job->rcpt[k]];
-        record_put(req, 'T', r->address);
+        record_put(req, 'T', r->routed ? r->routed : r->address);
         if (r->orcpt)
             record_putf(req, 'P', "ORCPT=%s", r->orcpt);
         if (r->notify)
@@ -72,12 +73,18 @@ int high_fd(int fd)
     return moved;
 }
 
+/* The pid of the runner that serves a job (for its log lines). */
+static long job_pid(const struct qmgr_job *job)
+{
+    return job->runner ? (long)job->runner->pid : (long)job->pid;
+}
+
 /* Defer every recipient of a job that could not run. */
 static void job_fail(struct qmgr_job *job, const char *status)
 {
     for (size_t k = 0; k < job->rcpt_count; k++)
-        recipient_outcome(job->msg, job->rcpt[k], OUTCOME_DEFERRED, "none", NULL,
-                          "4.3.0", status);
+        recipient_outcome(job->msg, job->dest->transport->name, 0, job->rcpt[k],
+                          OUTCOME_DEFERRED, "none", NULL, "4.3.0", status);
 }
 
 pid_t runner_spawn(const char *program, const char *mode,
@@ -322,16 +329,17 @@ static void delivery_done(struct qmgr_job *job)
             fallback = "4.3.0";
             rec = "Z4.3.0 delivery agent protocol error";
         }
-        split_dsn(rec + 1, fallback, &dsn, &text);
-        recipient_outcome(msg, job->rcpt[k], outcome, strbuf_str(&relay), &job->handoff,
-                          strbuf_str(&dsn), strbuf_str(&text));
+        dsn_split(rec + 1, fallback, &dsn, &text);
+        recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k], outcome,
+                          strbuf_str(&relay), &job->handoff, strbuf_str(&dsn), strbuf_str(&text));
         k++;
     }
     if (k < job->rcpt_count) {
         missing_reason(job, &why);
         for (; k < job->rcpt_count; k++)
-            recipient_outcome(msg, job->rcpt[k], OUTCOME_DEFERRED, strbuf_str(&relay),
-                              &job->handoff, "4.3.0", strbuf_str(&why));
+            recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k],
+                              OUTCOME_DEFERRED, strbuf_str(&relay), &job->handoff, "4.3.0",
+                              strbuf_str(&why));
     }
     strbuf_free(&dsn);
     strbuf_free(&text);

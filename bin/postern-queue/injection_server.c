@@ -1,4 +1,5 @@
-/* inject.c - postern-queue's injection: stores one message in the queue.
+/* injection_server.c - the queue's server side of interface 2: stores one
+ * message in the queue.
  *
  * Interface 2 of DESIGN.md (doc/injection.md, postern-queue(8)): the message
  * on fd 0 (LF or CRLF line ends; stored with LF), the envelope on fd 1 as
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "envelope.h"
 #include "fdio.h"
 #include "log.h"
 #include "queue.h"
@@ -35,9 +37,6 @@
 #include "xalloc.h"
 
 #define STATUS_FD           3
-#define MAX_ADDRESS         2048            /* F and T values */
-#define MAX_RECORD          8192            /* any envelope record */
-#define MAX_ENVELOPE        (16L << 20)     /* all records together */
 #define MAX_HEADER_LINE     4096            /* kept for the Message-ID scan */
 #define INJECT_TIMEOUT      86400           /* as qmail-queue: a day */
 #define SPACE_CHECK_STEP    (1LL << 20)     /* free space checks while writing */
@@ -48,14 +47,14 @@ static uid_t caller_uid;
 static struct queue_writer writer;
 static volatile sig_atomic_t writer_open;
 
-/* The envelope as read from fd 1. */
-struct envelope {
-    char *sender;
-    struct strlist attrs;                   /* A records: "name=value" */
-    struct strlist rcpt_records;            /* "T..." and "P..." in order */
-    size_t rcpt_count;
-    long uid_index;                         /* the uid attribute in attrs, or -1 */
-    int local;                              /* origin=local */
+/* The envelope as read from fd 1 (lib/mail/envelope.c, strict), and what
+ * the queue takes from its records. */
+struct queue_envelope {
+    struct envelope env;
+    long uid_index;                         /* the Auid= record, or -1 */
+    long log_client_index;                  /* the Alog_client= record, or -1 */
+    long log_pid;                           /* log_pid: the submitting smtpd, or 0 */
+    int local;                              /* Aorigin=local */
 };
 
 /* What is known about the message while it streams in. */
@@ -107,10 +106,10 @@ static _Noreturn void write_failed(const char *what, int error, int with_reason)
     const char *colon = with_reason ? "" : ": ";
     if (error == ENOSPC || error == EDQUOT) {
         msg_warn("%s%s%s: not enough space in the queue file system", what, colon, reason);
-        refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+        refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
     }
     msg_warn("%s%s%s", what, colon, reason);
-    refuse(EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
+    refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
 }
 
 /* SIGALRM: the submitter stalled for a day. */
@@ -119,7 +118,7 @@ static void on_timeout(int sig)
     (void)sig;
     if (writer_open && writer.dir_fd >= 0 && writer.tmp_name[0])
         (void)unlinkat(writer.dir_fd, writer.tmp_name, 0);
-    _exit(EXIT_TIMEOUT);
+    _exit(INJECT_EXIT_TIMEOUT);
 }
 
 /* Free bytes in the queue file system (refuses when it cannot tell). */
@@ -128,7 +127,7 @@ static unsigned long long free_space(int fd)
     struct statvfs fs;
     if (fstatvfs(fd, &fs) < 0) {
         msg_warn_errno("statvfs of the queue directory");
-        refuse(EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
+        refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "451 4.3.0 Error: queue file write error");
     }
     return (unsigned long long)fs.f_bavail * fs.f_frsize;
 }
@@ -144,7 +143,7 @@ static void check_space(long long minfree, long long limit)
         msg_warn("not enough free space in the queue file system: %llu bytes free, "
                  "queue_minfree=%lld, message_size_limit=%lld",
                  free_bytes, minfree, limit);
-        refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+        refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
     }
 }
 
@@ -208,7 +207,7 @@ static void take_content(struct message *m, const char *bytes, size_t n)
         if (free_bytes <= (unsigned long long)m->minfree + pending) {
             msg_warn("queue file system below queue_minfree=%lld while writing "
                      "(%llu bytes free)", m->minfree, free_bytes);
-            refuse(EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
+            refuse(INJECT_EXIT_WRITE_ERROR, 'Z', "452 4.3.1 Insufficient system storage");
         }
     }
     m->last_byte = (unsigned char)bytes[n - 1];
@@ -264,106 +263,35 @@ static int read_message_chunk(struct message *m)
     while (r < 0 && errno == EINTR);
     if (r < 0) {
         msg_warn_errno("read message");
-        refuse(EXIT_MESSAGE_READ, 0, NULL);
+        refuse(INJECT_EXIT_MESSAGE_READ, 0, NULL);
     }
     if (r > 0)
         take_input(m, buf, (size_t)r);
     return r > 0;
 }
 
-/* A record value must not hold LF (NUL cannot occur in a record). */
-static void check_value(const struct strbuf *rec)
+/* Read the whole envelope from fd 1 with the queue's strict checks. */
+static void read_envelope(struct queue_envelope *qe)
 {
-    if (memchr(rec->s, '\n', rec->len)) {
-        msg_warn("envelope record with a line feed");
-        refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
+    struct strbuf err = STRBUF_INIT;
+    int code = envelope_read(1, &qe->env, ENVELOPE_STRICT, &err);
+    if (code) {
+        msg_warn("%s", strbuf_str(&err));
+        refuse(code, 0, NULL);
     }
-}
-
-/* Read the whole envelope from fd 1 and check its form. */
-static void read_envelope(struct envelope *env)
-{
-    struct record_reader *reader = xmalloc(sizeof *reader);
-    struct strbuf rec = STRBUF_INIT;
-    size_t total = 0;
-    int last_was_rcpt = 0;
-    record_reader_init(reader, 1);
-    for (;;) {
-        int r = record_read(reader, &rec, MAX_RECORD);
-        if (r < 0 && errno == EMSGSIZE) {
-            msg_warn("envelope record longer than %d bytes", MAX_RECORD);
-            refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
-        }
-        if (r <= 0) {
-            if (r < 0 && errno != EPROTO)
-                msg_warn_errno("read envelope");
-            else
-                msg_warn("envelope ends without its end record");
-            refuse(EXIT_ENVELOPE_READ, 0, NULL);
-        }
-        if (rec.len == 0)
-            break;
-        total += rec.len;
-        if (total > MAX_ENVELOPE) {
-            msg_warn("envelope larger than %ld bytes", MAX_ENVELOPE);
-            refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
-        }
-        check_value(&rec);
-        char type = rec.s[0];
-        const char *value = rec.s + 1;
-        if ((type == 'F' || type == 'T') && rec.len - 1 > MAX_ADDRESS) {
-            msg_warn("envelope address longer than %d bytes", MAX_ADDRESS);
-            refuse(EXIT_ADDRESS_TOO_LONG, 0, NULL);
-        }
-        if (!env->sender) {
-            if (type != 'F') {
-                msg_warn("envelope does not start with a sender record");
-                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
-            }
-            env->sender = xstrdup(value);
-            continue;
-        }
-        const char *eq = strchr(value, '=');
-        switch (type) {
-        case 'T':
-            if (!*value) {
-                msg_warn("empty recipient in the envelope");
-                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
-            }
-            strlist_add(&env->rcpt_records, rec.s);
-            env->rcpt_count++;
-            last_was_rcpt = 1;
-            break;
-        case 'P':
-            if (!last_was_rcpt || !eq || eq == value) {
-                msg_warn("malformed recipient attribute in the envelope");
-                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
-            }
-            strlist_add(&env->rcpt_records, rec.s);
-            break;
-        case 'A':
-            if (!eq || eq == value) {
-                msg_warn("malformed message attribute in the envelope");
-                refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
-            }
-            strlist_add(&env->attrs, value);
-            if (strncmp(value, "uid=", 4) == 0)
-                env->uid_index = (long)env->attrs.count - 1;
-            else if (strcmp(value, "origin=local") == 0)
-                env->local = 1;
-            last_was_rcpt = 0;
-            break;
-        default:
-            msg_warn("unknown envelope record type 0x%02x", (unsigned char)type);
-            refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
-        }
+    strbuf_free(&err);
+    const struct strlist *records = &qe->env.records;
+    for (size_t i = 0; i < records->count; i++) {
+        const char *rec = records->item[i];
+        if (strncmp(rec, "Auid=", 5) == 0)
+            qe->uid_index = (long)i;
+        else if (strncmp(rec, "Alog_client=", 12) == 0)
+            qe->log_client_index = (long)i;
+        else if (strncmp(rec, "Alog_pid=", 9) == 0)
+            qe->log_pid = strtol(rec + 9, NULL, 10);
+        else if (strcmp(rec, "Aorigin=local") == 0)
+            qe->local = 1;
     }
-    if (!env->sender || env->rcpt_count == 0) {
-        msg_warn("envelope without %s", env->sender ? "recipients" : "a sender");
-        refuse(EXIT_ENVELOPE_FORMAT, 0, NULL);
-    }
-    strbuf_free(&rec);
-    free(reader);
 }
 
 void inject_record_caller(uid_t uid)
@@ -374,37 +302,40 @@ void inject_record_caller(uid_t uid)
 
 /* An untrusted caller: the uid attribute is its real uid, whatever the
  * envelope claims (as Postfix's postdrop records it). */
-static void record_real_uid(struct envelope *env)
+static void record_real_uid(struct queue_envelope *qe)
 {
     char value[32];
     snprintf(value, sizeof value, "uid=%lu", (unsigned long)caller_uid);
-    if (env->uid_index < 0) {
-        strlist_add(&env->attrs, value);
-        env->uid_index = (long)env->attrs.count - 1;
+    if (qe->uid_index < 0) {
+        envelope_add(&qe->env, 'A', value);
+        qe->uid_index = (long)qe->env.records.count - 1;
         return;
     }
-    char **item = &env->attrs.item[env->uid_index];
-    if (strcmp(*item, value) != 0) {
+    char **item = &qe->env.records.item[qe->uid_index];
+    if (strcmp(*item + 1, value) != 0) {
         struct strbuf claimed = STRBUF_INIT;
         msg_warn("envelope %s replaced by the real %s",
-                 log_printable(&claimed, *item, 64), value);
+                 log_printable(&claimed, *item + 1, 64), value);
         strbuf_free(&claimed);
         free(*item);
-        *item = xstrdup(value);
+        *item = xmalloc(strlen(value) + 2);
+        (*item)[0] = 'A';
+        strcpy(*item + 1, value);
     }
 }
 
 /* The envelope is complete: write the records, then what content came. */
-static void store_envelope(struct envelope *env, struct message *m)
+static void store_envelope(const struct envelope *env, struct message *m)
 {
     queue_writer_sender(&writer, env->sender);
-    for (size_t i = 0; i < env->attrs.count; i++)
-        queue_writer_attr(&writer, env->attrs.item[i]);
-    for (size_t i = 0; i < env->rcpt_records.count; i++) {
-        const char *rec = env->rcpt_records.item[i];
+    for (size_t i = 0; i < env->records.count; i++)
+        if (env->records.item[i][0] == 'A')
+            queue_writer_attr(&writer, env->records.item[i] + 1);
+    for (size_t i = 0; i < env->records.count; i++) {
+        const char *rec = env->records.item[i];
         if (rec[0] == 'T')
             queue_writer_recipient(&writer, rec + 1);
-        else
+        else if (rec[0] == 'P')
             queue_writer_rcpt_attr(&writer, rec + 1);
     }
     queue_writer_begin_content(&writer);
@@ -418,7 +349,7 @@ static void store_envelope(struct envelope *env, struct message *m)
  * writes them: a qmail-style submitter writes the message first, others
  * the envelope first; the message is held in memory only until the
  * envelope is complete. */
-static void read_input(struct envelope *env, struct message *m)
+static void read_input(struct queue_envelope *qe, struct message *m)
 {
     int message_done = 0, envelope_done = 0;
     while (!message_done || !envelope_done) {
@@ -433,18 +364,18 @@ static void read_input(struct envelope *env, struct message *m)
                 if (errno == EINTR)
                     continue;
                 msg_warn_errno("poll");
-                refuse(EXIT_MESSAGE_READ, 0, NULL);
+                refuse(INJECT_EXIT_MESSAGE_READ, 0, NULL);
             }
             message_ready = fds[0].revents != 0;
             envelope_ready = fds[1].revents != 0;
         }
         if (envelope_ready && !envelope_done) {
-            read_envelope(env);
+            read_envelope(qe);
             envelope_done = 1;
             if (record_caller)
-                record_real_uid(env);
+                record_real_uid(qe);
             if (!m->too_big)
-                store_envelope(env, m);
+                store_envelope(&qe->env, m);
         }
         if (message_ready && !message_done && !read_message_chunk(m)) {
             message_done = 1;
@@ -463,11 +394,14 @@ static void read_input(struct envelope *env, struct message *m)
 void inject_run(void)
 {
     status_open = fcntl(STATUS_FD, F_GETFD) >= 0;
-    const char *queue_dir = xstrdup(conf_str("queue_directory"));
+    /* static: a refusal exits from deeper down, and the copy must stay
+     * reachable for LeakSanitizer then */
+    static char *queue_dir;
+    queue_dir = xstrdup(conf_str("queue_directory"));
     struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
                         .minfree = conf_size("queue_minfree"),
                         .next_space_check = SPACE_CHECK_STEP};
-    struct envelope env = {.uid_index = -1};
+    struct queue_envelope qe = {.env = ENVELOPE_INIT, .uid_index = -1, .log_client_index = -1};
 
     struct strbuf err = STRBUF_INIT;
     if (queue_writer_open(&writer, queue_dir, &err) < 0)
@@ -477,36 +411,50 @@ void inject_run(void)
     signal(SIGALRM, on_timeout);
     alarm(INJECT_TIMEOUT);
 
-    read_input(&env, &m);
+    read_input(&qe, &m);
     if (m.too_big) {
         msg_info("reject: message size exceeds message_size_limit=%lld", m.limit);
-        refuse(EXIT_REFUSED, 'D', "552 5.3.4 Message size exceeds fixed maximum message size");
+        refuse(INJECT_EXIT_REFUSED, 'D', "552 5.3.4 Message size exceeds fixed maximum message size");
     }
     writer_open = 0;
     if (queue_writer_commit(&writer, &err) < 0)
         write_failed(strbuf_str(&err), errno, 1);
     alarm(0);
 
-    status('K', writer.id);
-    queue_trigger(queue_dir, 'A');
-
+    /* The lines Postfix's smtpd or pickup, then cleanup, log for a new
+     * message, written before qmgr can hear of it (log tools such as
+     * pflogsumm count a message received only when these come before
+     * qmgr's "from=" line). */
     struct strbuf printable = STRBUF_INIT, sender = STRBUF_INIT;
-    if (env.local && env.uid_index >= 0) {  /* as Postfix's pickup logs local mail */
-        const char *uid = env.attrs.item[env.uid_index] + 4;
-        msg_info("%s: uid=%s from=<%s>", writer.id, log_printable(&printable, uid, 32),
-                 log_printable(&sender, env.sender, 0));
+    if (qe.local && qe.uid_index >= 0) {
+        const char *uid = qe.env.records.item[qe.uid_index] + 5;
+        msg_info_as(NULL, "pickup", 0, "%s: uid=%s from=<%s>", writer.id,
+                    log_printable(&printable, uid, 32), log_printable(&sender, qe.env.sender, 0));
+        strbuf_reset(&printable);
+    } else if (qe.log_client_index >= 0) {
+        const char *client = qe.env.records.item[qe.log_client_index] + strlen("Alog_client=");
+        /* an untrusted caller may claim anything: its real uid goes along
+         * (after a comma, where Postfix's tools expect more fields) */
+        char caller[40] = "";
+        if (record_caller)
+            snprintf(caller, sizeof caller, ", uid=%lu", (unsigned long)caller_uid);
+        msg_info_as("smtpd", "smtpd", qe.log_pid, "%s: client=%s%s", writer.id,
+                    log_printable(&printable, client, 300), caller);
         strbuf_reset(&printable);
     }
     msg_info("%s: message-id=%s", writer.id,
              m.message_id.len ? log_printable(&printable, strbuf_str(&m.message_id), 0) : "<>");
+
+    status('K', writer.id);
+    queue_trigger(queue_dir, 'A');
+
     strbuf_free(&printable);
     strbuf_free(&sender);
     strbuf_free(&err);
     strbuf_free(&m.line);
     strbuf_free(&m.message_id);
-    free(env.sender);
-    strlist_free(&env.attrs);
-    strlist_free(&env.rcpt_records);
-    free((char *)queue_dir);
+    envelope_free(&qe.env);
+    free(queue_dir);
+    queue_dir = NULL;
     exit(0);
 }

@@ -1,0 +1,118 @@
+/* main.c - postern-lookup: the lookup service, Postfix's proxymap(8) the
+ * postern way.  A long-running, dynamically linked program that opens
+ * tables once and answers lookups over the unix socket
+ * queue_directory/public/lookup, for the proxy: tables of every program
+ * and for the tables that need the name service or a client library
+ * (unix:), which the static per-connection programs never open
+ * themselves.  proxy_read_maps is the allow-list.
+ *
+ *   postern-lookup [-m MODE] [-c DIR] [-o name=value]... [-v]
+ *
+ * Under systemd the socket comes from postern-lookup.socket (LISTEN_FDS);
+ * otherwise (`postern start`) it binds the socket itself with MODE
+ * (default 0600) and locks and writes queue_directory/pid/lookup.pid.
+ * The protocol is in doc/lookup.md; tables.c decides what may be opened,
+ * serve.c serves the clients.  See postern-lookup(8).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "listenfds.h"
+#include "log.h"
+#include "lookup.h"
+#include "lookup_proto.h"
+#include "map.h"
+#include "strbuf.h"
+#include "unixservice.h"
+
+#define LISTEN_BACKLOG      256
+#define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
+
+/* Wrong arguments: say how to call us. */
+static _Noreturn void usage(void)
+{
+    fprintf(stderr, "usage: postern-lookup [-m MODE] [-c config_dir] [-o name=value]... [-v]\n");
+    exit(64);
+}
+
+/* The socket systemd passed, or -1 when it passed none. */
+static int systemd_socket(void)
+{
+    int count = listen_fds_take();
+    if (count == 0)
+        return -1;
+    if (count != 1)
+        msg_fatal("lookup service: systemd passed %d sockets; expected one", count);
+    int fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
+    if (fd < 0)
+        msg_fatal_errno("lookup service: fcntl");
+    close(LISTEN_FDS_START);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    mode_t socket_mode = 0600;
+    int opt;
+    log_open("lookup", 0);
+    int listen_fd = systemd_socket();
+    while ((opt = getopt(argc, argv, "c:m:o:v")) != -1) {
+        if (config_common_option(opt, optarg))
+            continue;
+        if (opt != 'm')
+            usage();
+        char *end;
+        long mode = strtol(optarg, &end, 8);
+        if (*end || end == optarg || mode < 0 || mode > 0777)
+            usage();
+        socket_mode = (mode_t)mode;
+    }
+    if (optind != argc)
+        usage();
+    signal(SIGPIPE, SIG_IGN);
+    config_load(0);
+    /* this program is dynamically linked: unix: tables are opened here */
+    map_register_dynamic_types();
+    tables_configure();
+
+    const char *queue_dir = conf_str("queue_directory");
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT, socket_path = STRBUF_INIT;
+    int pid_fd = -1;
+    if (listen_fd < 0) {
+        strbuf_printf(&path, "%s/pid/lookup.pid", queue_dir);
+        pid_fd = pid_file_lock(path.s, &err);
+        if (pid_fd < 0)
+            msg_fatal("lookup service: %s", err.s);
+        strbuf_printf(&socket_path, "%s/%s", queue_dir, LOOKUP_SOCKET);
+        listen_fd = unix_listen(socket_path.s, socket_mode, LISTEN_BACKLOG, &err);
+        if (listen_fd < 0)
+            msg_fatal("lookup service: %s", err.s);
+    }
+    if (listener_prepare(listen_fd, &err) < 0)
+        msg_fatal("lookup service: %s", err.s);
+    static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
+    int signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
+    if (signal_fd < 0)
+        msg_fatal_errno("signalfd");
+    if (pid_fd >= 0 && pid_file_publish(pid_fd) < 0)
+        msg_fatal_errno("write %s", path.s);
+    msg_info("lookup service: ready on %s",
+             socket_path.len ? socket_path.s : "the socket systemd passed");
+    serve(listen_fd, signal_fd);
+    /* new clients find no socket and answer "try again" */
+    if (socket_path.len && unlink(socket_path.s) < 0 && errno != ENOENT)
+        msg_warn_errno("remove %s", socket_path.s);
+    if (pid_fd >= 0 && unlink(path.s) < 0)
+        msg_warn_errno("remove %s", path.s);
+    msg_info("lookup service: stopped");
+    strbuf_free(&path);
+    strbuf_free(&err);
+    strbuf_free(&socket_path);
+    return 0;
+}

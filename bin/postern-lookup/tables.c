@@ -1,0 +1,170 @@
+/* tables.c - what the lookup service may open and what it has opened:
+ * the allow-list from proxy_read_maps (lib/conf/proxyallow.c: as
+ * Postfix's proxymap reads it, only entries written "proxy:TYPE:NAME"
+ * count, and, since a static program reaches them only through this
+ * service, entries of the types that need it, such as "unix:NAME"), and
+ * one open table per name and
+ * options, kept until SIGHUP.  A file table is opened again when its file
+ * changed (`postern map` rebuilt it), checked at most once a second. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "lookup.h"
+#include "lookup_proto.h"
+#include "map.h"
+#include "proxyallow.h"
+#include "strbuf.h"
+#include "strlist.h"
+#include "xalloc.h"
+
+struct open_table {
+    char *name;
+    unsigned options;
+    struct map *map;
+    char *file;                     /* the file it reads, or NULL */
+    struct stat seen;               /* that file when the table was opened */
+    time_t checked;                 /* when it was last looked at */
+};
+
+static struct strlist approved = STRLIST_INIT;
+static struct open_table *tables;
+static size_t table_count;
+
+void tables_configure(void)
+{
+    for (size_t i = 0; i < table_count; i++) {
+        map_close(tables[i].map);
+        free(tables[i].name);
+        free(tables[i].file);
+    }
+    free(tables);
+    tables = NULL;
+    table_count = 0;
+    strlist_free(&approved);
+    proxy_allowed_tables(&approved);
+}
+
+/* 1 when proxy_read_maps lists the table. */
+static int is_approved(const char *name)
+{
+    for (size_t i = 0; i < approved.count; i++)
+        if (strcmp(approved.item[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* The file a table of a file type reads ("hash:/x" reads /x.cdb), or
+ * NULL for the other types. */
+static char *table_file(const char *name)
+{
+    const char *colon = strchr(name, ':');
+    if (!colon || colon[1] != '/')
+        return NULL;
+    size_t type_len = (size_t)(colon - name);
+    struct strbuf file = STRBUF_INIT;
+    strbuf_puts(&file, colon + 1);
+    if ((type_len == 4 && strncmp(name, "hash", 4) == 0)
+        || (type_len == 5 && strncmp(name, "btree", 5) == 0)
+        || (type_len == 3 && strncmp(name, "cdb", 3) == 0))
+        strbuf_puts(&file, ".cdb");
+    return strbuf_detach(&file);
+}
+
+/* 1 when the table's file is not the one it was opened from. */
+static int file_changed(struct open_table *t)
+{
+    time_t now = time(NULL);
+    if (!t->file || now == t->checked)
+        return 0;
+    t->checked = now;
+    struct stat st;
+    if (stat(t->file, &st) != 0)
+        return 0;                   /* gone: keep answering from what we have */
+    return st.st_ino != t->seen.st_ino || st.st_dev != t->seen.st_dev
+           || st.st_size != t->seen.st_size || st.st_mtim.tv_sec != t->seen.st_mtim.tv_sec
+           || st.st_mtim.tv_nsec != t->seen.st_mtim.tv_nsec;
+}
+
+/* The open table, opened now if it is not yet or its file changed; NULL
+ * with err set. */
+static struct map *open_table(const char *name, unsigned options, struct strbuf *err)
+{
+    struct open_table *t = NULL;
+    for (size_t i = 0; i < table_count && !t; i++)
+        if (tables[i].options == options && strcmp(tables[i].name, name) == 0)
+            t = &tables[i];
+    if (t && !file_changed(t))
+        return t->map;
+    struct stat before;
+    char *file = table_file(name);
+    int have_file = file && stat(file, &before) == 0;
+    struct map *map = map_open_flags(name, options, err);
+    if (!map) {
+        free(file);
+        return NULL;
+    }
+    if (t) {
+        msg_info("table %s has changed: opened again", name);
+        map_close(t->map);
+        free(t->file);
+    } else {
+        tables = xreallocarray(tables, table_count + 1, sizeof *tables);
+        t = &tables[table_count++];
+        t->name = xstrdup(name);
+        t->options = options;
+    }
+    t->map = map;
+    t->file = have_file ? file : NULL;
+    if (have_file)
+        t->seen = before;
+    else
+        free(file);
+    t->checked = time(NULL);
+    return map;
+}
+
+void tables_answer(const struct lookup_request *req, struct strbuf *out)
+{
+    const char *name = req->table;
+    while (strncmp(name, "proxy:", 6) == 0)
+        name += 6;
+    struct strbuf printable = STRBUF_INIT;
+    if (!is_approved(name)) {
+        /* Postfix's proxymap says the same */
+        const char *shown = log_printable(&printable, name, 200);
+        msg_warn("request for unapproved table: \"%s\"", shown);
+        msg_warn("to approve this table for read-only access, list proxy:%s in "
+                 "main.cf:proxy_read_maps", shown);
+        struct strbuf reason = STRBUF_INIT;
+        strbuf_printf(&reason, "proxymap service is not configured for table \"%s\"", shown);
+        lookup_reply_format(out, LOOKUP_DENIED, reason.s);
+        strbuf_free(&reason);
+        strbuf_free(&printable);
+        return;
+    }
+    struct strbuf err = STRBUF_INIT, value = STRBUF_INIT;
+    struct map *map = open_table(name, req->options, &err);
+    if (!map) {
+        msg_warn("table %s: %s", log_printable(&printable, name, 200), err.s);
+        lookup_reply_format(out, LOOKUP_RETRY, err.s);
+    } else {
+        switch (map_lookup(map, req->key, &value)) {
+        case MAP_FOUND:
+            lookup_reply_format(out, LOOKUP_FOUND, strbuf_str(&value));
+            break;
+        case MAP_NOTFOUND:
+            lookup_reply_format(out, LOOKUP_NOTFOUND, "");
+            break;
+        default:
+            lookup_reply_format(out, LOOKUP_RETRY, "the table cannot answer now");
+            break;
+        }
+    }
+    strbuf_free(&err);
+    strbuf_free(&value);
+    strbuf_free(&printable);
+}

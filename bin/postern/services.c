@@ -1,0 +1,168 @@
+/* services.c - `postern start|stop|status` for the services behind unix
+ * sockets of a self-contained instance, one line of the table each: each
+ * binds its socket in queue_directory/public/ (mode 0600: the invoking
+ * user's) and writes and locks queue_directory/pid/NAME.pid itself, as
+ * qmgr does.  Started before qmgr and the SMTP listeners, so that their
+ * first message already uses them (the lookup service first: the others
+ * look tables up); stopped after the listeners, before qmgr, in reverse. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "postern.h"
+#include "services.h"
+#include "strbuf.h"
+
+#define SERVICE_START_MS    10000
+#define SERVICE_STOP_MS     15000
+
+/* One service: its program in daemon_directory, the option that makes it
+ * the service, its pid file in queue_directory/pid/, and what happens
+ * while it does not run. */
+struct service {
+    const char *name;
+    const char *program;
+    const char *option;             /* NULL: none */
+    const char *pid_file;
+    const char *without;
+};
+
+static const struct service services[] = {
+    {"lookup service", "postern-lookup", NULL, "lookup.pid",
+     "proxy: and unix: lookups answer \"try again\""},
+    {"queue service", "postern-queue", "-S", "queue.pid", "injections run postern-queue"},
+};
+#define SERVICE_COUNT (sizeof services / sizeof services[0])
+
+/* The pid in the service's pid file (0 when none). */
+static pid_t pid_file_value(const struct service *svc)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/pid/%s", conf_str("queue_directory"), svc->pid_file);
+    pid_t pid = pid_file_read(path.s);
+    strbuf_free(&path);
+    return pid;
+}
+
+/* The running service's pid, else 0. */
+static pid_t running_service(const struct service *svc)
+{
+    pid_t pid = pid_file_value(svc);
+    return pid > 0 && process_is(pid, svc->program) ? pid : 0;
+}
+
+/* 1 when daemon_directory holds the program (a stand-in qmgr's test
+ * directory may not: no service then, as no listener without smtpd). */
+static int service_present(const struct service *svc)
+{
+    struct strbuf program = STRBUF_INIT;
+    strbuf_printf(&program, "%s/%s", conf_str("daemon_directory"), svc->program);
+    int present = access(program.s, X_OK) == 0;
+    strbuf_free(&program);
+    return present;
+}
+
+/* Start one service unless it runs; 0, or 1 (with the reason). */
+static int service_start(const struct service *svc)
+{
+    pid_t pid = running_service(svc);
+    if (pid) {
+        printf("postern: %s already running (pid %ld)\n", svc->name, (long)pid);
+        return 0;
+    }
+    if (!service_present(svc)) {
+        printf("postern: no %s in %s: no %s\n", svc->program,
+               conf_str("daemon_directory"), svc->name);
+        return 0;
+    }
+    struct strbuf program = STRBUF_INIT;
+    strbuf_printf(&program, "%s/%s", conf_str("daemon_directory"), svc->program);
+    char *args[6], **arg = args;
+    *arg++ = program.s;
+    if (svc->option)
+        *arg++ = (char *)svc->option;
+    *arg++ = "-c";
+    *arg++ = (char *)config_dir();
+    *arg = NULL;
+    pid = spawn_daemon(args);
+    strbuf_free(&program);
+    const char *maillog = conf_str("maillog_file");
+    for (long waited = 0; waited < SERVICE_START_MS; waited += 20) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            msg_error("%s exited at start (%s %d); see %s", svc->program,
+                      WIFEXITED(status) ? "status" : "signal",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                      *maillog ? maillog : "syslog");
+            return 1;
+        }
+        /* the service writes its pid once it listens */
+        if (pid_file_value(svc) == pid) {
+            printf("postern: started the %s (pid %ld)\n", svc->name, (long)pid);
+            return 0;
+        }
+        sleep_ms(20);
+    }
+    msg_error("the %s (pid %ld) is not listening after %d seconds", svc->name, (long)pid,
+              SERVICE_START_MS / 1000);
+    return 1;
+}
+
+int services_start(void)
+{
+    for (size_t i = 0; i < SERVICE_COUNT; i++)
+        if (service_start(&services[i]) != 0)
+            return 1;
+    return 0;
+}
+
+/* Stop one service; 0, or 1 when it did not stop in time. */
+static int service_stop(const struct service *svc)
+{
+    pid_t pid = running_service(svc);
+    if (!pid)
+        return 0;
+    if (kill(pid, SIGTERM) < 0)
+        msg_fatal_errno("kill %ld", (long)pid);
+    for (long waited = 0; waited < SERVICE_STOP_MS; waited += 20) {
+        if (!process_running(pid)) {
+            printf("postern: stopped the %s (pid %ld)\n", svc->name, (long)pid);
+            return 0;
+        }
+        sleep_ms(20);
+    }
+    msg_error("the %s (pid %ld) did not stop within %d seconds", svc->name, (long)pid,
+              SERVICE_STOP_MS / 1000);
+    return 1;
+}
+
+int services_stop(void)
+{
+    int rc = 0;
+    for (size_t i = SERVICE_COUNT; i-- > 0;)
+        rc |= service_stop(&services[i]);
+    return rc;
+}
+
+int services_status(void)
+{
+    int down = 0;
+    for (size_t i = 0; i < SERVICE_COUNT; i++) {
+        const struct service *svc = &services[i];
+        pid_t pid = running_service(svc);
+        if (!pid && !service_present(svc))
+            printf("%s: not available (no %s in %s)\n", svc->name, svc->program,
+                   conf_str("daemon_directory"));
+        else if (pid)
+            printf("%s: running (pid %ld)\n", svc->name, (long)pid);
+        else
+            printf("%s: not running (%s)\n", svc->name, svc->without);
+        down |= !pid && service_present(svc);
+    }
+    return down;
+}

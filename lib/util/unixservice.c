@@ -1,0 +1,105 @@
+/* unixservice.c - pid file and listening socket of a service started
+ * without systemd (unixservice.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "strbuf.h"
+#include "unixservice.h"
+
+int pid_file_lock(const char *path, struct strbuf *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        strbuf_printf(err, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        strbuf_printf(err, "another one is running: %s is locked by pid %s", path, buf);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int pid_file_publish(int fd)
+{
+    char text[32];
+    int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    return ftruncate(fd, 0) == 0 && pwrite(fd, text, (size_t)len, 0) == len ? 0 : -1;
+}
+
+int unix_listen(const char *path, mode_t mode, int backlog, struct strbuf *err)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path) {
+        strbuf_printf(err, "socket path %s is longer than %zu bytes", path,
+                      sizeof sun.sun_path - 1);
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        strbuf_printf(err, "socket: %s", strerror(errno));
+        return -1;
+    }
+    const char *failed = NULL;
+    if (unlink(path) < 0 && errno != ENOENT) {
+        failed = "remove";
+    } else {
+        mode_t old = umask(0777 & ~mode);
+        int r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+        umask(old);
+        if (r < 0)
+            failed = "bind";
+        else if (chmod(path, mode) < 0)
+            failed = "chmod";
+        else if (listen(fd, backlog) < 0)
+            failed = "listen";
+    }
+    if (failed) {
+        strbuf_printf(err, "%s %s: %s", failed, path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int listener_prepare(int fd, struct strbuf *err)
+{
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening) {
+        strbuf_puts(err, "the socket is not a listening socket (its .socket unit needs Accept=no)");
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        strbuf_printf(err, "fcntl: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int signal_fd_open(const int *signals, size_t count)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < count; i++)
+        sigaddset(&set, signals[i]);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}

@@ -1,0 +1,29 @@
+/* unixservice.h - what every long-running service behind a unix socket
+ * does when it starts without systemd (postern-queue -S, postern-lookup):
+ * lock its pid file, so that a second one refuses to run, bind and listen
+ * on its socket, and write its pid once it is ready (unixservice.c). */
+#ifndef POSTERN_UNIXSERVICE_H
+#define POSTERN_UNIXSERVICE_H
+
+#include <sys/types.h>
+
+struct strbuf;
+
+/* Open and lock the pid file at path for the life of the process.  The
+ * descriptor, or -1 with the reason in err (another process holds the
+ * lock: its pid is in the reason). */
+int pid_file_lock(const char *path, struct strbuf *err);
+/* Write our pid into the locked pid file: we are ready.  0, or -1. */
+int pid_file_publish(int fd);
+/* Bind a unix stream socket at path with this mode (a socket file left
+ * by a killed service is replaced: the pid file's lock says none runs)
+ * and listen.  The descriptor (close-on-exec), or -1 with err set. */
+int unix_listen(const char *path, mode_t mode, int backlog, struct strbuf *err);
+/* Check that fd is a listening socket (one systemd passed may not be:
+ * Accept=yes) and make it non-blocking.  0, or -1 with err set. */
+int listener_prepare(int fd, struct strbuf *err);
+/* Block these signals and return a signalfd (non-blocking, close-on-exec)
+ * that delivers them; -1 with errno on failure. */
+int signal_fd_open(const int *signals, size_t count);
+
+#endif

@@ -1,0 +1,192 @@
+/* proxy.c - the proxy: table type: lookups asked of the lookup service,
+ * postern-lookup, over its unix socket (doc/lookup.md, lookup_proto.h).
+ *
+ * One connection per process serves every proxy: table, made on the first
+ * lookup and kept.  A process forked with the connection open (the smtpd
+ * zygote's children) makes its own.  A connection the service closed (it
+ * restarted, or dropped an idle client) is made again once; a service
+ * that cannot be reached or does not answer in time makes the lookup
+ * MAP_RETRY, which callers turn into a 4xx, never into "not found".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fdio.h"
+#include "log.h"
+#include "lookup_proto.h"
+#include "map_impl.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define CLIENT_TIMEOUT_S    30      /* connect, send, answer */
+#define CLIENT_FD_MIN       20      /* above the descriptors programs dup2 onto */
+
+static struct {
+    char *socket_path;
+    int fd;
+    pid_t owner;                    /* the process that made the connection */
+    struct record_reader reader;
+} client = {.fd = -1};
+
+void map_set_lookup_socket(const char *path)
+{
+    free(client.socket_path);
+    client.socket_path = xstrdup(path);
+}
+
+/* Drop the connection (ours, or one inherited across fork). */
+static void disconnect(void)
+{
+    if (client.fd >= 0)
+        close(client.fd);
+    client.fd = -1;
+}
+
+/* Connect to the service; 0, or -1 with errno set. */
+static int connect_service(void)
+{
+    if (!client.socket_path) {
+        errno = ENOENT;
+        return -1;
+    }
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(client.socket_path) >= sizeof sun.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sun.sun_path, client.socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {CLIENT_TIMEOUT_S, 0};
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, CLIENT_FD_MIN);
+    if (high >= 0) {
+        close(fd);
+        fd = high;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0
+        || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0
+        || connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    client.fd = fd;
+    client.owner = getpid();
+    record_reader_init(&client.reader, fd);
+    return 0;
+}
+
+/* Send the request and read the answer into answer; 0, or -1 with errno
+ * (EPIPE/ECONNRESET/ENOTCONN when the service closed the connection). */
+static int exchange(const struct strbuf *request, struct strbuf *answer)
+{
+    if (send(client.fd, request->s, request->len, MSG_NOSIGNAL) != (ssize_t)request->len)
+        return -1;
+    int r = record_read(&client.reader, answer, LOOKUP_VALUE_MAX + 1);
+    if (r == 0)
+        errno = ENOTCONN;           /* closed before answering */
+    if (r <= 0)
+        return -1;
+    if (answer->len == 0) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+/* The spec was checked by map.c; nothing to open until the first lookup. */
+static int proxy_open(struct map *map, const char *name, struct strbuf *err)
+{
+    (void)map;
+    if (strlen(name) > LOOKUP_TABLE_MAX) {
+        strbuf_printf(err, "table \"proxy:%.40s...\": name longer than %d bytes", name,
+                      LOOKUP_TABLE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* Warn about a failed lookup, with the key in printable form. */
+static void warn_failed(const struct map *map, const char *key, const char *why)
+{
+    struct strbuf shown = STRBUF_INIT;
+    msg_warn("table proxy:%s: lookup of \"%s\": %s", map->spec,
+             log_printable(&shown, key, 200), why);
+    strbuf_free(&shown);
+}
+
+static int proxy_lookup(struct map *map, const char *key, struct strbuf *value)
+{
+    struct strbuf request = STRBUF_INIT, answer = STRBUF_INIT;
+    if (lookup_request_format(&request, map->spec, map->options, key) != 0) {
+        /* no table holds a key this long */
+        strbuf_free(&request);
+        return MAP_NOTFOUND;
+    }
+    if (client.fd >= 0 && client.owner != getpid())
+        disconnect();
+    int result = MAP_RETRY;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int reused = client.fd >= 0;
+        if (!reused && connect_service() < 0) {
+            struct strbuf why = STRBUF_INIT;
+            strbuf_printf(&why, "lookup service %s: %s",
+                          client.socket_path ? client.socket_path : "(no socket set)",
+                          strerror(errno));
+            warn_failed(map, key, why.s);
+            strbuf_free(&why);
+            break;
+        }
+        if (exchange(&request, &answer) < 0) {
+            int saved = errno;
+            disconnect();
+            /* a kept connection the service has closed: once more */
+            if (reused && (saved == EPIPE || saved == ECONNRESET || saved == ENOTCONN))
+                continue;
+            struct strbuf why = STRBUF_INIT;
+            strbuf_printf(&why, "lookup service %s: %s", client.socket_path,
+                          saved == EAGAIN || saved == EWOULDBLOCK ? "no answer in time"
+                          : saved == EMSGSIZE ? "answer too long" : strerror(saved));
+            warn_failed(map, key, why.s);
+            strbuf_free(&why);
+            break;
+        }
+        const char *text = answer.s + 1;
+        switch (answer.s[0]) {
+        case LOOKUP_FOUND:
+            strbuf_set(value, text);
+            result = MAP_FOUND;
+            break;
+        case LOOKUP_NOTFOUND:
+            result = MAP_NOTFOUND;
+            break;
+        case LOOKUP_DENIED:
+            /* Postfix's client says this, then stops */
+            msg_warn("proxymap service is not configured for table \"%s\"", map->spec);
+            break;
+        case LOOKUP_BAD:
+            disconnect();
+            warn_failed(map, key, *text ? text : "the lookup service refused the request");
+            break;
+        default:
+            warn_failed(map, key, *text ? text : "the lookup service cannot answer now");
+            break;
+        }
+        break;
+    }
+    strbuf_free(&request);
+    strbuf_free(&answer);
+    return result;
+}
+
+const struct map_type map_type_proxy = {
+    .name = "proxy", .flags = 0, .open = proxy_open, .lookup = proxy_lookup,
+};
