@@ -6,6 +6,7 @@
 #   make run [PORT=N]     build and start a self-contained instance in ./run/
 #   make install          PREFIX=/usr/local DESTDIR= (FHS layout)
 #   make fuzz             run every fuzz target for FUZZ_SECONDS (default 60)
+#   make fuzz-merge       minimise fuzz/seeds/ with what `make fuzz` found
 #   make bench            the benchmark suite against Postfix (bench/)
 #   make bench-lookup     lookups through the lookup service vs in-process
 #   make clean
@@ -38,7 +39,7 @@ endif
 PKGS      := openssl libsystemd libsasl2 libpcre2-8 libbsd libpq
 # ./deps: a build needs only the build set; `make check` and `make fuzz`
 # also the test tools, `make bench` also Postfix and the profilers (deps)
-DEPS_SETS := $(if $(filter check fuzz fuzz-build,$(MAKECMDGOALS)),--test) \
+DEPS_SETS := $(if $(filter check fuzz fuzz-build fuzz-merge,$(MAKECMDGOALS)),--test) \
              $(if $(filter bench,$(MAKECMDGOALS)),--bench)
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 DEPS_OK   := $(shell ./deps $(DEPS_SETS) >&2 && pkg-config --exists $(PKGS) && test -f /usr/include/cdb.h && echo yes)
@@ -108,7 +109,7 @@ UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
 FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check run install clean fuzz fuzz-build bench bench-lookup
+.PHONY: all check run install clean fuzz fuzz-build fuzz-merge bench bench-lookup
 # objects are kept (never deleted as intermediate files), so that a second
 # make, or `make check` after `make run`, rebuilds nothing
 .SECONDARY:
@@ -171,11 +172,26 @@ $(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_LIBA)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBA) $(PKG_LIBS)
 fuzz-build: $(FUZZ_BIN)
+# crashes, leaks and slow units go to BUILD/fuzz/artifacts-NAME/, never to
+# the working directory
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
-	    name=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$name; \
+	    name=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$name $(BUILD)/fuzz/artifacts-$$name; \
 	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus-$$name fuzz/seeds/$$name || exit 1; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        -artifact_prefix=$(BUILD)/fuzz/artifacts-$$name/ \
+	        $(BUILD)/fuzz/corpus-$$name fuzz/seeds/$$name || exit 1; \
+	done
+# minimise the committed seeds: what the last `make fuzz` found that adds
+# coverage joins them, the rest goes (libFuzzer -merge=1)
+fuzz-merge: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+	    name=$$(basename $$f); rm -rf $(BUILD)/fuzz/merge-$$name; \
+	    mkdir -p $(BUILD)/fuzz/merge-$$name $(BUILD)/fuzz/corpus-$$name $(BUILD)/fuzz/artifacts-$$name; \
+	    $$f -merge=1 -max_len=65536 -artifact_prefix=$(BUILD)/fuzz/artifacts-$$name/ \
+	        $(BUILD)/fuzz/merge-$$name fuzz/seeds/$$name $(BUILD)/fuzz/corpus-$$name 2>/dev/null || exit 1; \
+	    rm -rf fuzz/seeds/$$name && mv $(BUILD)/fuzz/merge-$$name fuzz/seeds/$$name; \
+	    echo "fuzz-merge: $$name: $$(ls fuzz/seeds/$$name | wc -l) seeds"; \
 	done
 
 bench: all

@@ -68,7 +68,10 @@ static void virtual_setup_init(struct virtual_setup *setup)
     long long limit = conf_size("virtual_mailbox_limit");
     long long message_limit = conf_size("message_size_limit");
     if (limit < 0 || (limit > 0 && (limit < message_limit || message_limit == 0))) {
-        /* Postfix refuses this too: the limit must fit any accepted message */
+        /* Postfix's virtual(8) refuses this too (a fatal error): the limit
+         * must fit any accepted message, and message_size_limit = 0 accepts
+         * any size, so it needs virtual_mailbox_limit = 0 as well.
+         * `postern check` reports it. */
         msg_warn("main.cf configuration error: virtual_mailbox_limit is smaller than message_size_limit");
         setup->broken = 1;
     }

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 # `postern check`: silent with exit 0 when all is well; otherwise every
-# problem (syntax, types, loops, unknown parameters, tables: missing file,
-# missing or stale NAME.cdb, a table that does not open), each once, exit 1.
+# problem, each once: errors (syntax, types, loops, tables: missing file,
+# missing or stale NAME.cdb, a table that does not open, settings that defer
+# every delivery) exit 2; warnings only (unknown parameters, settings postern
+# does not implement, restrictions that answer 451, transports and master.cf
+# services without a program) exit 1.
 import os, re, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
@@ -56,7 +59,7 @@ write(os.path.join(os.path.dirname(cf), "master.cf"),
       "relay     unix  -       -       n       -       -       smtp\n"
       "virtual   unix  -       n       n       -       -       virtual\n")
 r = check()
-is_(r.returncode, 1, "problems: exit 1")
+is_(r.returncode, 2, "errors: exit 2")
 err = r.stderr
 for pattern, name in [
     (rf"{re.escape(cf)}, line 5: missing '='", "the syntax error, with file:line"),
@@ -79,9 +82,105 @@ like(err, r"unused parameter: nosuch_destination_concurrency_limit=2",
      "those of a transport master.cf does not have are, as postconf does")
 unlike(err, r"table unix:private/policy", "a policy service is not taken for a table")
 unlike(err, r"table (fd00|\[::1\])", "IPv6 networks are not taken for tables")
-m = re.search(r"error: (\d+) problems found", err)
-ok(m and int(m.group(1)) == len([l for l in err.splitlines() if "warning:" in l]),
-   "the summary counts every problem reported")
+m = re.search(r"error: (\d+) errors? and (\d+) warnings? found", err)
+lines = err.splitlines()[:-1]
+ok(m and int(m.group(1)) == len([l for l in lines if "error:" in l])
+   and int(m.group(2)) == len([l for l in lines if "warning:" in l]),
+   "the summary counts every error and warning reported") or diag(err)
+like(err, r"warning: .*line 11: parameter smtpd_recipient_restrictions: restriction check_policy_service "
+          r"is not implemented: smtpd answers 451 4\.3\.5", "a restriction that will answer 451 is named")
+ok(err.count("restriction check_policy_service") == 1, "... once")
+
+# ---- warnings only: what postern does not do, exit 1 ----
+write(os.path.join(d, "aliases"), "alias@example.com bob@example.com\n")
+write(os.path.join(d, "transport"), "# comment\nexample.com smtp:[mx.example.com]\n"
+      "example.net virtual:\n.example.org lmtp:unix:private/dovecot\n")
+write(cf, f"""myhostname = mail.example.org
+alias_maps =
+alias_database =
+virtual_alias_maps = texthash:{d}/aliases
+smtpd_tls_security_level = may
+smtpd_sasl_auth_enable = yes
+home_mailbox = Maildir/
+relayhost = [smarthost.example.net]
+smtpd_data_restrictions = reject_unauth_pipelining
+canonical_maps = texthash:{d}/aliases
+transport_maps = texthash:{d}/transport
+smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org,
+    reject_unauth_destination
+message_size_limit = 0
+""")
+write(os.path.join(d, "master.cf"),
+      "smtp       inet n - n - - smtpd\n"
+      "submission inet n - n - - smtpd\n"
+      "  -o syslog_name=postern/submission\n"
+      "  -o smtpd_tls_security_level=encrypt\n"
+      "  -o zz_nonesuch=1\n"
+      "  -o milter_macro_daemon_name=ORIGINATING\n"
+      "relay      unix - - n - - smtp\n"
+      "virtual    unix - n n - - virtual\n"
+      "dovecot    unix - n n - - pipe flags=DRhu user=vmail argv=/usr/lib/dovecot/deliver\n")
+r = check()
+err = r.stderr
+is_(r.returncode, 1, "warnings only: exit 1") or diag(err)
+unlike(err, r"error:", "no error is reported")
+for pattern, name in [
+    (r"line 4: not implemented by postern: virtual_alias_maps=.*mailbox of the alias's own name", "virtual_alias_maps"),
+    (r"line 5: not implemented by postern: smtpd_tls_security_level=may: STARTTLS is not offered", "smtpd_tls_security_level"),
+    (r"line 6: not implemented by postern: smtpd_sasl_auth_enable=yes: AUTH is not offered", "smtpd_sasl_auth_enable"),
+    (r"line 7: not implemented by postern: home_mailbox=Maildir/: local\(8\) delivery", "home_mailbox"),
+    (r"line 8: not implemented by postern: relayhost=\[smarthost.example.net\]: the smtp runner", "relayhost"),
+    (r"line 9: not implemented by postern: smtpd_data_restrictions=reject_unauth_pipelining: not evaluated", "smtpd_data_restrictions"),
+    (r"line 10: not implemented by postern: canonical_maps=", "canonical_maps"),
+    (r"line 11: parameter transport_maps: table texthash:.*/transport: line 2: smtp:\[mx.example.com\]: postern has no smtp runner", "an smtp entry of transport_maps"),
+    (r"line 11: parameter transport_maps: table texthash:.*/transport: line 4: lmtp:unix:private/dovecot: postern has no lmtp runner", "an lmtp entry of transport_maps"),
+    (r"line 12: parameter smtpd_recipient_restrictions: restriction reject_rbl_client is not implemented", "a restriction that answers 451"),
+    (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_tls_security_level=encrypt", "a master.cf -o setting"),
+    (r"master.cf, line 2: service submission: -o: unused parameter: zz_nonesuch=1", "an unknown parameter in -o"),
+    (r"master.cf, line 2: service submission: -o: not implemented by postern: milter_macro_daemon_name", "a Postfix parameter in -o"),
+    (r"master.cf, line 7: service relay: command smtp is not implemented", "the smtp transport of master.cf"),
+    (r"master.cf, line 9: service dovecot: command pipe is not implemented", "a pipe transport of master.cf"),
+]:
+    like(err, pattern, f"check names {name}")
+unlike(err, r"line 3: virtual:|zen.example.org|reject_unauth_destination|message_size_limit",
+       "implemented transports, restriction arguments and message_size_limit = 0 are not reported")
+unlike(err, r"service (smtp|virtual):", "services postern has are not reported")
+like(err, r"warning: 0 errors and 15 warnings found", "the summary counts them")
+
+# the same warnings at a program's start, once each, in its log
+write(cf, open(cf).read() + f"maillog_file = {d}/maillog\n")
+r = run([prog("postern-smtpd"), "-c", d], input="QUIT\r\n")
+log = open(os.path.join(d, "maillog")).read()
+is_(len(re.findall(r"not implemented by postern: virtual_alias_maps=", log)), 1,
+    "a program's start logs each unimplemented setting once")
+like(log, r"postern/smtpd\[\d+\]: warning: .*line 5: not implemented by postern: smtpd_tls_security_level=may",
+     "with the program's name, file and line")
+
+# a setting that defers every virtual delivery is an error
+write(cf, f"""virtual_mailbox_domains = example.com
+virtual_mailbox_maps = texthash:{d}/aliases
+virtual_mailbox_base = {d}/mail
+virtual_mailbox_limit = 1000
+message_size_limit = 2000
+alias_maps =
+alias_database =
+""")
+os.unlink(os.path.join(d, "master.cf"))
+r = check()
+is_(r.returncode, 2, "a setting that defers every delivery: exit 2")
+like(r.stderr, r"error: .*line 4: parameter virtual_mailbox_limit: 1000 is smaller than message_size_limit "
+               r"\(2000\): every virtual delivery is deferred", "virtual_mailbox_limit below message_size_limit")
+write(cf, open(cf).read().replace("message_size_limit = 2000", "message_size_limit = 0"))
+r = check()
+is_(r.returncode, 2, "message_size_limit = 0 (no limit) with a limited virtual mailbox: exit 2")
+like(r.stderr, r"error: .*line 4: parameter virtual_mailbox_limit: 1000 is smaller than message_size_limit "
+               r"\(0: no limit\): every virtual delivery is deferred .*set virtual_mailbox_limit = 0 too",
+     "it says that every virtual delivery is deferred, and what to set")
+write(cf, open(cf).read().replace("virtual_mailbox_limit = 1000", "virtual_mailbox_limit = 0"))
+r = check()
+ok(r.returncode == 0 and r.stderr == "", "both 0 (no limits) is fine, as in Postfix") or diag(r.stderr)
+r = run(["postern", "check", "-x"])
+is_(r.returncode, 64, "a usage error exits 64")
 
 # a proxy: table the lookup service would refuse (proxy_read_maps)
 write(cf, f"""alias_maps =
@@ -102,8 +201,8 @@ like(r.stderr, r"line 6: parameter virtual_mailbox_maps: table proxy:unix:shadow
      "a proxy: table is opened as the service would open it")
 
 r = run(["postern", "check", "-c", os.path.join(d, "none")])
-ok(r.returncode == 1 and "No such file" in r.stderr, "a missing main.cf is a problem")
+ok(r.returncode == 2 and "No such file" in r.stderr, "a missing main.cf is an error")
 write(cf, b"\x00\x01\x02binary\n")
 r = run(["postern", "check", "-c", d], input=b"")
-ok(r.returncode == 1 and b"line 1: NUL character" in r.stderr, "a binary main.cf is a problem with its line")
+ok(r.returncode == 2 and b"line 1: NUL character" in r.stderr, "a binary main.cf is an error with its line")
 done()

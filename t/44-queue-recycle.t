@@ -109,4 +109,20 @@ ok(not os.path.exists(emptied), "an empty file left in active/ is removed at sta
 like(inst.log(), r"1A2B3C4D5E: removed \(finished before a restart\)", "with a log line saying why")
 is_(inst.queue_counts()["corrupt"], 0, "and not moved to corrupt/")
 inst.stop()
+
+# qmgr empties files only in active/: an empty file in deferred/ is corrupt
+# (the queue never names an incomplete file), kept in corrupt/ for a look
+empty_deferred = os.path.join(inst.dir, "queue", "deferred", "5E4D3C2B1A")
+write(empty_deferred, "")
+os.utime(empty_deferred, (time.time() - 3600, time.time() - 3600))     # due now
+r = inst.start()
+is_(r.returncode, 0, "the instance starts with an empty file in deferred/")
+corrupt = os.path.join(inst.dir, "queue", "corrupt", "5E4D3C2B1A")
+end = time.time() + 10
+while not os.path.exists(corrupt) and time.time() < end:
+    time.sleep(0.05)
+ok(os.path.exists(corrupt) and not os.path.exists(empty_deferred), "an empty file in deferred/ goes to corrupt/")
+like(inst.log(), r"5E4D3C2B1A: corrupt queue file: empty file in deferred/", "with a log line saying why")
+unlike(inst.log(), r"5E4D3C2B1A: removed", "and it is not removed as finished")
+inst.stop()
 done()

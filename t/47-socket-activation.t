@@ -141,6 +141,5 @@ if os.path.exists(SMTPD):
     tap.like(banner, r"^220 mx\.example ESMTP", "postern-accept (socket from systemd) -> postern-smtpd: 220 banner")
     tap.stop(p)
 else:
-    for i in range(3):
-        tap.ok(True, "# SKIP postern-smtpd is not built yet")
+    tap.ok(False, "postern-smtpd is built (make check builds it)")
 tap.done()

@@ -5,7 +5,7 @@
 # sixth request as after the first, and (run as root) effective ids back to
 # root between deliveries.  Also its protocol by hand: two requests on one
 # socket, each with its queue file as SCM_RIGHTS, and EOF = exit 0.
-import glob, os, socket, subprocess, sys
+import glob, os, signal, socket, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 from qmgrtest import all_clean, virtual_instance
@@ -95,12 +95,18 @@ ok(all_clean(), "qmgr stopped cleanly")
 qfile = os.path.join(inst.dir, "message")
 content = b"Subject: by hand\n\nhello\n"
 write(qfile, b"junk before" + content + b"junk after")
-ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-theirs.set_inheritable(True)
-p = subprocess.Popen([prog("postern-virtual"), "-S", "-c", inst.dir], close_fds=False,
-                     preexec_fn=lambda: os.dup2(theirs.fileno(), 3), stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-theirs.close()
+def start_by_hand():
+    """postern-virtual -S with one end of a socket pair on fd 3; (process, our end)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    theirs.set_inheritable(True)
+    p = subprocess.Popen([prog("postern-virtual"), "-S", "-c", inst.dir], close_fds=False,
+                         preexec_fn=lambda: os.dup2(theirs.fileno(), 3), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    theirs.close()
+    return p, ours
+
+
+p, ours = start_by_hand()
 req = (b"QHAND1\0Fdave@example.org\0M%d,%d\0Tbob@example.com\0Tnobody@example.com\0\0"
        % (len(b"junk before"), len(content)))
 
@@ -129,5 +135,19 @@ ours.shutdown(socket.SHUT_WR)
 is_(p.wait(10), 0, "EOF on the channel: exit 0")
 err = p.stderr.read().decode(errors="replace")
 unlike(err, r"Sanitizer|runtime error", "no sanitizer report")
+ours.close()
+
+# SIGTERM (a runner service that stops) ends an idle runner at once, exit 0
+p, ours = start_by_hand()
+is_(request(req.replace(b"HAND1", b"HAND3")).count(b"\0"), 3, "-S: a request served")
+p.send_signal(signal.SIGTERM)
+try:
+    code = p.wait(10)
+except subprocess.TimeoutExpired:
+    p.kill()
+    code = p.wait()
+is_(code, 0, "SIGTERM while it waits for the next request: exit 0")
+ours.settimeout(10)
+is_(ours.recv(10), b"", "and its channel ends without a stray byte")
 ours.close()
 done()

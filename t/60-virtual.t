@@ -256,6 +256,44 @@ is_(os.path.getsize(os.path.join(d, "mail/example.com/alice")), size1,
     "mbox over the limit: the file keeps its old size")
 r = deliver(d, ["bob@example.com"], opts=["message_size_limit=2000"])
 like(r.stdout.decode(), r"dsn=4\.3\.5", "virtual_mailbox_limit below message_size_limit is a configuration error")
+r = deliver(d, ["bob@example.com"], opts=["message_size_limit=0"])
+like(r.stdout.decode(), r"dsn=4\.3\.5", "so is a limited mailbox with message_size_limit = 0 (no limit), as Postfix's virtual says")
+r = deliver(d, ["bob@example.com"], opts=["message_size_limit=0", "virtual_mailbox_limit=0"])
+like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent", "with both 0 (no limits) it delivers")
+
+# orphans in Maildir/tmp (a runner killed before its rename) go after 36
+# hours, as Maildir readers expect, when a delivery comes; tmp/ is read at
+# most once an hour (its access time remembers the last look)
+d = instance()
+is_(deliver(d, ["bob@example.com"]).returncode, 0, "a first delivery makes the Maildir")
+tmp = os.path.join(d, "mail", "example.com", "bob", "tmp")
+now = time.time()
+
+
+def orphan(name, age_hours):
+    path = os.path.join(tmp, name)
+    write(path, "partial")
+    os.utime(path, (now - age_hours * 3600, now - age_hours * 3600))
+    if ROOT:
+        os.chown(path, OWNER, GROUP)
+    return path
+
+
+old_one = orphan("1000.M1P1Q1.host", 37)
+young = orphan("1001.M1P1Q1.host", 35)
+os.utime(tmp, (now - 7200, os.stat(tmp).st_mtime))        # last look: 2 hours ago
+is_(deliver(d, ["bob@example.com"]).returncode, 0, "a delivery to a Maildir with orphans in tmp/")
+ok(not os.path.exists(old_one), "a tmp/ file untouched for 37 hours is removed")
+ok(os.path.exists(young), "one untouched for 35 hours stays")
+like(open(os.path.join(d, "maillog")).read(), r"removed .*/bob/tmp/1000\.M1P1Q1\.host: left in tmp/ for more than 36 hours",
+     "and the removal is logged")
+is_(len(files(d, "example.com/bob/new/*")), 2, "both deliveries are in new/")
+second = orphan("1002.M1P1Q1.host", 40)
+deliver(d, ["bob@example.com"])
+ok(os.path.exists(second), "within the hour tmp/ is not read again")
+os.utime(tmp, (now - 7200, os.stat(tmp).st_mtime))
+deliver(d, ["bob@example.com"])
+ok(not os.path.exists(second) and os.path.exists(young), "an hour later it is, and the old orphan goes")
 
 # usage
 r = run([VIRTUAL, "-c", d, "bob@example.com"], input=b"")

@@ -60,6 +60,8 @@ tap.is_(c.cmd("DATA"), "503 5.5.1 Error: need RCPT command", "DATA before RCPT")
 tap.is_(c.cmd("RCPT TO:<>"), "501 5.1.3 Bad recipient address syntax", "null recipient")
 tap.is_(c.cmd("RCPT TO:<joe@example.com> NOTIFY=BAD"), "501 5.5.4 Error: Bad NOTIFY parameter syntax", "bad NOTIFY")
 tap.is_(c.cmd("RCPT TO:<joe@example.com> ORCPT=rfc822"), "501 5.5.4 Error: Bad ORCPT parameter syntax", "bad ORCPT")
+tap.is_(c.cmd("RCPT TO:<joe@example.com> ORCPT=rf\x10c822;joe@example.com"), "501 5.5.4 Error: Bad ORCPT parameter syntax",
+        "an ORCPT address type with a control byte (found by fuzzing) is refused")
 tap.is_(c.cmd("RCPT TO:<joe@example.com> FOO=1"), "555 5.5.4 Unsupported option: FOO=1", "unknown RCPT parameter")
 tap.is_(c.cmd("RCPT TO:<joe@example.com> NOTIFY=success,delay ORCPT=rfc822;Joe+2BX@example.com"),
         "250 2.1.5 Ok", "RCPT with NOTIFY and ORCPT")
@@ -122,7 +124,7 @@ tap.ok(any(r == "Alog_pid=%d" % int(p) for r in env
            for p in __import__("re").findall(r"postern/smtpd\[(\d+)\]: connect from", inst.log())),
        "envelope names smtpd's pid (log_pid) for the queue's client= line")
 tap.like(inst.log(), r"disconnect from unknown\[127\.0\.0\.1\] helo=1/2 ehlo=1/2 starttls=0/1 auth=0/1 "
-         r"mail=3/14 rcpt=4/9 data=2/5 bdat=2/3 rset=1 noop=3 vrfy=1/2 etrn=0/3 quit=1 unknown=0/1 commands=19/48\n",
+         r"mail=3/14 rcpt=4/10 data=2/5 bdat=2/3 rset=1 noop=3 vrfy=1/2 etrn=0/3 quit=1 unknown=0/1 commands=19/49\n",
          "log: disconnect with the command counts")
 
 # ---- refusals from the chain (doc/injection.md) ----

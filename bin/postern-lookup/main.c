@@ -90,7 +90,8 @@ int main(int argc, char **argv)
         if (pid_fd < 0)
             msg_fatal("lookup service: %s", err.s);
         strbuf_printf(&socket_path, "%s/%s", queue_dir, LOOKUP_SOCKET);
-        listen_fd = unix_listen(socket_path.s, socket_mode, LISTEN_BACKLOG, &err);
+        listen_fd = unix_listen(socket_path.s, socket_mode, (uid_t)-1, (gid_t)-1,
+                                LISTEN_BACKLOG, &err);
         if (listen_fd < 0)
             msg_fatal("lookup service: %s", err.s);
     }

@@ -21,6 +21,7 @@
 #include "lookup.h"
 #include "lookup_proto.h"
 #include "strbuf.h"
+#include "unixservice.h"
 #include "xalloc.h"
 
 #define CLIENT_LIMIT    1000
@@ -62,20 +63,18 @@ static void drop(struct client *c)
 static void accept_clients(int listen_fd)
 {
     while (client_count < CLIENT_LIMIT) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        struct ucred cred;
+        struct strbuf err = STRBUF_INIT;
+        int fd = unix_accept(listen_fd, SOCK_CLOEXEC | SOCK_NONBLOCK, &cred, &err);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
-                && errno != ECONNABORTED)
-                msg_warn_errno("lookup service: accept");
+            if (err.len)
+                msg_warn("lookup service: %s", err.s);
+            strbuf_free(&err);
             return;
         }
         struct client *c = clients;
         while (c->fd >= 0)
             c++;
-        struct ucred cred = {0, 0, 0};
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-            cred.pid = 0;
         *c = (struct client){.fd = fd, .in = STRBUF_INIT, .out = STRBUF_INIT,
                              .last_active = now_ms(), .pid = cred.pid, .uid = cred.uid};
         client_count++;

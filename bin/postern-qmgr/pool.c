@@ -8,7 +8,14 @@
  * qmgr stops.  qmgr never blocks on a runner: its end of the channel is
  * non-blocking, and request bytes that do not fit are sent when poll says
  * the socket is writable.  A runner that dies while it serves a request
- * leaves the request's missing results deferred, as a one-shot runner. */
+ * leaves the request's missing results deferred, as a one-shot runner.
+ *
+ * A transport of privileged_transports is reached through its runner
+ * service instead (postern-spawn(8)): qmgr connects to
+ * queue_directory/private/NAME, the service starts the runner there with
+ * the connection as its channel, and the protocol is the same.  Such a
+ * runner is no child of qmgr (pid 0): it is gone when its channel closes,
+ * and qmgr stops it by closing the channel, never by a signal. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "fdpass.h"
@@ -23,12 +31,15 @@
 #include "qmgr.h"
 #include "xalloc.h"
 
-/* Close a runner's channel (it sees EOF, or is gone already). */
+/* Close a runner's channel (it sees EOF, or is gone already).  A runner
+ * behind a service has then ended as far as qmgr can tell. */
 static void runner_close(struct qmgr_runner *r)
 {
     if (r->fd >= 0 && close(r->fd) != 0)
         msg_warn_errno("close channel to %s pid %ld", r->program, (long)r->pid);
     r->fd = -1;
+    if (r->service)
+        r->exited = 1;
     if (r->out_file >= 0)
         close(r->out_file);
     r->out_file = -1;
@@ -56,15 +67,61 @@ static struct qmgr_runner *runner_idle(const struct qmgr_transport *t)
         if (r->transport == t && !r->job && r->fd >= 0 && !r->exited
             && r->generation == qmgr.generation && r->uses < qmgr.conf.max_use
             && strcmp(r->program, t->program) == 0
+            && r->service == (t->service_socket != NULL)
             && (!best || r->idle_since > best->idle_since))
             best = r;
     return best;
 }
 
+/* A new runner record for t on channel fd (pid 0: behind a service). */
+static struct qmgr_runner *runner_add(struct qmgr_transport *t, int fd, pid_t pid)
+{
+    struct qmgr_runner *r = xcalloc(1, sizeof *r);
+    r->pid = pid;
+    r->service = pid == 0;
+    r->fd = fd;
+    r->transport = t;
+    r->program = xstrdup(t->program);
+    r->generation = qmgr.generation;
+    r->out_file = -1;
+    r->idle_since = monotonic_now();
+    r->next = qmgr.runners;
+    qmgr.runners = r;
+    qmgr.runner_count++;
+    return r;
+}
+
+/* Connect to t's runner service, which starts a runner for this channel;
+ * NULL with errno when it does not answer (a full backlog too: qmgr never
+ * waits for it). */
+static struct qmgr_runner *runner_connect(struct qmgr_transport *t)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(t->service_socket) >= sizeof sun.sun_path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    strcpy(sun.sun_path, t->service_socket);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return NULL;
+    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return NULL;
+    }
+    msg_debug("connected to the runner service %s", t->service_socket);
+    return runner_add(t, fd, 0);
+}
+
 /* Start a runner for t in reuse mode: fd 3 its end of the channel, fd 0
- * and 1 /dev/null.  NULL with errno when it cannot be started. */
+ * and 1 /dev/null (or connect to its service).  NULL with errno when it
+ * cannot be started. */
 static struct qmgr_runner *runner_new(struct qmgr_transport *t)
 {
+    if (t->service_socket)
+        return runner_connect(t);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return NULL;
@@ -91,17 +148,7 @@ static struct qmgr_runner *runner_new(struct qmgr_transport *t)
         errno = saved;
         return NULL;
     }
-    struct qmgr_runner *r = xcalloc(1, sizeof *r);
-    r->pid = pid;
-    r->fd = sv[0];
-    r->transport = t;
-    r->program = xstrdup(t->program);
-    r->generation = qmgr.generation;
-    r->out_file = -1;
-    r->idle_since = monotonic_now();
-    r->next = qmgr.runners;
-    qmgr.runners = r;
-    qmgr.runner_count++;
+    struct qmgr_runner *r = runner_add(t, sv[0], pid);
     msg_debug("started %s pid %ld in reuse mode", r->program, (long)pid);
     return r;
 }
@@ -208,8 +255,7 @@ static void runner_read(struct qmgr_runner *r)
         if (!job || job->results.len + (size_t)n > QMGR_MAX_RESULTS) {
             msg_warn("%s pid %ld: %s; stopping it", r->program, (long)r->pid,
                      job ? "too many result bytes" : "output while idle");
-            kill(r->pid, SIGKILL);
-            runner_close(r);
+            pool_stop(r);
             return;
         }
         strbuf_append(&job->results, buf, (size_t)n);
@@ -220,6 +266,13 @@ static void runner_read(struct qmgr_runner *r)
             r->idle_since = monotonic_now();
         }
     }
+}
+
+void pool_stop(struct qmgr_runner *r)
+{
+    if (r->pid > 0)
+        kill(r->pid, SIGKILL);
+    runner_close(r);
 }
 
 short pool_events(const struct qmgr_runner *r)
@@ -265,6 +318,7 @@ double pool_check(double now)
                 job->complete = 1;
                 job->exited = 1;
                 job->wait_status = r->wait_status;
+                job->lost = r->service;
                 job->runner = NULL;
                 r->job = NULL;
             }
@@ -273,7 +327,8 @@ double pool_check(double now)
             double due = r->idle_since + (double)qmgr.conf.max_idle;
             if (r->fd < 0 || r->exited || qmgr.stopping || r->generation != qmgr.generation
                 || r->uses >= qmgr.conf.max_use || now >= due
-                || strcmp(r->program, r->transport->program) != 0) {
+                || strcmp(r->program, r->transport->program) != 0
+                || r->service != (r->transport->service_socket != NULL)) {
                 msg_debug("%s pid %ld retires after %lld request(s)", r->program,
                           (long)r->pid, r->uses);
                 *link = r->next;

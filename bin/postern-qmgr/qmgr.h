@@ -48,6 +48,8 @@ struct qmgr_destination;
 struct qmgr_transport {
     char *name;
     char *program;              /* daemon_directory/postern-NAME */
+    char *service_socket;       /* privileged_transports: queue_directory/private/NAME
+                                 * of its runner service (postern-spawn), else NULL */
     int busy;                   /* running jobs */
     int process_limit;
     int recipient_limit;
@@ -85,6 +87,7 @@ struct qmgr_job {
     int eof, exited, wait_status;
     double deadline;            /* monotonic time after which it is killed */
     int timed_out;
+    int lost;                   /* its runner service's channel closed early */
     struct qmgr_job *next;      /* destination todo list, or running list */
 };
 
@@ -117,6 +120,7 @@ struct qmgr_runner {
     int out_file;               /* the queue file to send with the first byte, or -1 */
     size_t scan_pos;            /* results parsed so far (job->results) */
     int exited, wait_status;
+    int service;                /* reached through its runner service (pid 0) */
     struct qmgr_runner *next;
 };
 
@@ -206,6 +210,9 @@ int message_sync(struct qmgr_message *msg);
 int pool_start(struct qmgr_job *job, const struct strbuf *req);
 /* Note a child's exit; 1 when it was a pooled runner. */
 int pool_reap(pid_t pid, int status);
+/* Stop a runner now (a time limit, a runaway): SIGKILL to a child of ours,
+ * and the channel closed (all a runner behind a service gets). */
+void pool_stop(struct qmgr_runner *runner);
 /* Send what is pending to a runner and read what it wrote (poll said so). */
 void pool_io(struct qmgr_runner *runner, short revents);
 /* The poll events a runner waits for (0: none). */

@@ -5,6 +5,7 @@
  * (postern-bounce) are jobs too and use the same code. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -200,9 +201,15 @@ int job_start(struct qmgr_job *job)
     strbuf_free(&req);
     if (result != 0) {
         struct strbuf why = STRBUF_INIT;
-        strbuf_printf(&why, "cannot start %s: %s", program, strerror(errno));
+        const char *socket_path = job->dest->transport->service_socket;
+        if (socket_path)
+            strbuf_printf(&why, "cannot connect to the runner service %s: %s", socket_path,
+                          strerror(errno));
+        else
+            strbuf_printf(&why, "cannot start %s: %s", program, strerror(errno));
         msg_warn("%s: %s", msg->id, strbuf_str(&why));
         job_fail(job, strbuf_str(&why));
+        strbuf_free(&why);
         msg->outstanding--;
         job_free(job);
         if (msg->outstanding == 0)
@@ -223,10 +230,21 @@ double jobs_check_timeouts(double now)
         if (job->exited || job->deadline <= 0)
             continue;
         if (now >= job->deadline && !job->timed_out) {
-            msg_warn("%s: killing %s (pid %ld): time limit exceeded", job->msg->id,
-                     job->kind == JOB_DELIVERY ? job->dest->transport->program
-                                               : "postern-bounce", (long)job->pid);
-            kill(job->pid, SIGKILL);
+            const char *program = job->kind == JOB_DELIVERY ? job->dest->transport->program
+                                                            : "postern-bounce";
+            if (job->runner && job->runner->service) {
+                /* no process of ours: take what it wrote, close its channel
+                 * (the job ends in pool_check) */
+                msg_warn("%s: closing the channel to %s behind %s: time limit exceeded",
+                         job->msg->id, program, job->dest->transport->service_socket);
+                struct qmgr_runner *r = job->runner;
+                pool_io(r, POLLIN);
+                pool_stop(r);
+            } else {
+                msg_warn("%s: killing %s (pid %ld): time limit exceeded", job->msg->id,
+                         program, (long)job->pid);
+                kill(job->pid, SIGKILL);    /* its results are read when it is reaped */
+            }
             job->timed_out = 1;
         } else if (!job->timed_out && (next == 0 || job->deadline < next)) {
             next = job->deadline;
@@ -289,6 +307,9 @@ static void missing_reason(struct qmgr_job *job, struct strbuf *why)
     if (job->timed_out)
         strbuf_printf(why, "delivery agent %s exceeded its time limit (%llds)", name,
                       (long long)job->dest->transport->time_limit);
+    else if (job->lost)
+        strbuf_printf(why, "delivery agent %s behind %s ended without a result", name,
+                      job->dest->transport->service_socket);
     else if (WIFSIGNALED(job->wait_status))
         strbuf_printf(why, "delivery agent crashed (%s: signal %d)", name,
                       WTERMSIG(job->wait_status));

@@ -105,13 +105,23 @@ static int take_message(const char *queue, const char *id, int flush)
         strbuf_free(&path);
         return 0;
     }
-    /* an empty file is a finished message that qmgr emptied for recycle/
-     * and could not move before it was stopped (retry.c): the queue
-     * never names an incomplete file (queue_writer_commit fsyncs before
-     * the rename; were that ever optional, empty files would have to go
-     * to corrupt/ again) */
+    /* an empty file in active/ is a finished message that qmgr emptied
+     * for recycle/ and could not move before it was stopped (retry.c):
+     * the queue never names an incomplete file (queue_writer_commit
+     * fsyncs before the rename, t/88-durability.t shows it).  qmgr empties files only
+     * in active/, so an empty file anywhere else is corrupt. */
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size == 0) {
+    int empty = fstat(fd, &st) == 0 && st.st_size == 0;
+    if (empty && strcmp(queue, QUEUE_ACTIVE) != 0) {
+        struct strbuf why = STRBUF_INIT;
+        strbuf_printf(&why, "empty file in %s/", queue);
+        move_corrupt(id, strbuf_str(&why));
+        strbuf_free(&why);
+        strbuf_free(&path);
+        close(fd);
+        return 0;
+    }
+    if (empty) {
         if (unlinkat(qmgr.queue_fd, strbuf_str(&path), 0) != 0 && errno != ENOENT)
             msg_warn_errno("%s: remove", id);
         else

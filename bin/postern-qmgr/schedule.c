@@ -14,6 +14,7 @@
 #include "log.h"
 #include "qmgr.h"
 #include "resolve.h"
+#include "runner.h"
 #include "xalloc.h"
 
 /* A per-transport limit: TRANSPORT_SUFFIX when set or declared, else the
@@ -51,11 +52,8 @@ static int transport_limit(const char *transport, const char *suffix,
 /* The runner program of a transport (doc/delivery.md, "Which program"). */
 static char *transport_program(const char *name)
 {
-    const char *program = name;
-    if (strcmp(name, "relay") == 0)
-        program = "smtp";
     struct strbuf path = STRBUF_INIT;
-    strbuf_printf(&path, "%s/postern-%s", qmgr.conf.daemon_directory, program);
+    runner_program_path(&path, qmgr.conf.daemon_directory, name);
     return strbuf_detach(&path);
 }
 
@@ -64,6 +62,18 @@ static void transport_configure(struct qmgr_transport *t)
 {
     free(t->program);
     t->program = transport_program(t->name);
+    /* privileged_transports: reached through the runner service's socket */
+    free(t->service_socket);
+    t->service_socket = NULL;
+    struct strlist privileged = STRLIST_INIT;
+    conf_list("privileged_transports", &privileged);
+    for (size_t i = 0; i < privileged.count && !t->service_socket; i++)
+        if (strcmp(privileged.item[i], t->name) == 0) {
+            struct strbuf path = STRBUF_INIT;
+            strbuf_printf(&path, "%s/private/%s", qmgr.conf.queue_directory, t->name);
+            t->service_socket = strbuf_detach(&path);
+        }
+    strlist_free(&privileged);
     t->recipient_limit = transport_limit(t->name, "destination_recipient_limit",
                                          "default_destination_recipient_limit");
     t->concurrency_limit = transport_limit(t->name, "destination_concurrency_limit",

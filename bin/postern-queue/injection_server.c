@@ -132,14 +132,12 @@ static unsigned long long free_space(int fd)
     return (unsigned long long)fs.f_bavail * fs.f_frsize;
 }
 
-/* Free space check before anything is written, by Postfix's rule: refuse
- * when the free space is at most queue_minfree, or when a message of
- * message_size_limit bytes would take more than 2/3 of it. */
+/* Free space check before anything is written, by Postfix's rule
+ * (queue_space_short, the same smtpd applies at MAIL FROM). */
 static void check_space(long long minfree, long long limit)
 {
     unsigned long long free_bytes = free_space(writer.dir_fd);
-    if ((minfree > 0 && free_bytes <= (unsigned long long)minfree)
-        || (limit > 0 && (unsigned long long)limit * 3 / 2 >= free_bytes)) {
+    if (queue_space_short(free_bytes, minfree, limit, 0)) {
         msg_warn("not enough free space in the queue file system: %llu bytes free, "
                  "queue_minfree=%lld, message_size_limit=%lld",
                  free_bytes, minfree, limit);

@@ -116,7 +116,7 @@ static int bind_socket(const char *queue_dir, mode_t mode)
     service.socket_path = strbuf_detach(&path);
     /* the pid file's lock says no other service uses it: a socket left by
      * a killed one goes */
-    int fd = unix_listen(service.socket_path, mode, LISTEN_BACKLOG, &err);
+    int fd = unix_listen(service.socket_path, mode, (uid_t)-1, (gid_t)-1, LISTEN_BACKLOG, &err);
     if (fd < 0)
         msg_fatal_temp("%s", err.s);
     service.bound = 1;
@@ -157,17 +157,17 @@ static void release(struct slot *s)
 static void accept_clients(void)
 {
     while (service.used < service.limit) {
-        int conn = accept4(service.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        struct ucred cred;
+        struct strbuf err = STRBUF_INIT;
+        int conn = unix_accept(service.listen_fd, SOCK_CLOEXEC | SOCK_NONBLOCK, &cred, &err);
         if (conn < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
-                && errno != ECONNABORTED)
-                msg_warn_errno("accept");
+            if (err.len)
+                msg_warn("queue service: %s", err.s);
+            strbuf_free(&err);
             return;
         }
-        struct ucred cred;
-        socklen_t len = sizeof cred;
-        if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-            msg_warn_errno("SO_PEERCRED");
+        if (cred.uid == (uid_t)-1) {
+            msg_warn("queue service: the client's uid cannot be read (SO_PEERCRED)");
             close(conn);
             continue;
         }

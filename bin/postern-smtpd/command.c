@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "queuefile.h"
+#include "smtpargs.h"
 #include "smtpd.h"
 
 static const char *const command_names[CMD_COUNT] = {
@@ -317,10 +318,8 @@ void command_loop(struct session *s)
         if (memchr(line.s ? line.s : "", '\0', line.len))
             strbuf_truncate(&line, strlen(line.s));
         char *cmd = line.s ? line.s : (char *)"";
-        size_t verb_len = strcspn(cmd, " ");
-        char verb[16];
-        snprintf(verb, sizeof verb, "%.*s", (int)(verb_len < 15 ? verb_len : 15), cmd);
-        char *args = cmd + verb_len;
+        char verb[SMTP_VERB_MAX];
+        char *args = smtp_command_split(cmd, verb);
         if (!*cmd) {
             reply(s, "500 5.5.2 Error: bad syntax");
             session_error(s);

@@ -128,12 +128,7 @@ int main(int argc, char **argv)
      * clear, so it refuses every MAIL, as Postfix does before STARTTLS */
     s->tls_required = strcasecmp(conf_str("smtpd_tls_security_level"), "encrypt") == 0
                       || conf_bool("smtpd_enforce_tls");
-    if (s->tls_required)
-        msg_warn("STARTTLS is not implemented yet: with smtpd_tls_security_level = encrypt "
-                 "this service refuses all mail");
-    if (conf_bool("smtpd_sasl_auth_enable"))
-        msg_warn("SMTP AUTH is not implemented yet: smtpd_sasl_auth_enable is ignored and "
-                 "permit_sasl_authenticated never permits");
+    /* config_load() has said so in the log (lib/conf/unimplemented.c) */
     s->bare_newline_reject_code = (int)conf_int("smtpd_forbid_bare_newline_reject_code");
 
     s->policy = policy_open(s);

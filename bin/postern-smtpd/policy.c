@@ -23,6 +23,7 @@
 #include "log.h"
 #include "map.h"
 #include "policy_impl.h"
+#include "restrictions.h"
 #include "xalloc.h"
 
 /* ---- replies ---- */
@@ -338,71 +339,47 @@ static enum verdict check_non_fqdn_helo(struct check_ctx *ctx, const char *table
     return non_fqdn(ctx, SUBJ_HELO, strbuf_str(&ctx->s->helo));
 }
 
-static const struct check_def checks[] = {
-    {"check_client_access", check_client_access, 1},
-    {"check_helo_access", check_helo_access, 1},
-    {"check_recipient_access", check_recipient_access, 1},
-    {"check_sender_access", check_sender_access, 1},
-    {"defer", check_defer, 0},
-    {"defer_unauth_destination", check_defer_unauth_destination, 0},
-    {"dunno", check_never, 0},
-    {"permit", check_permit, 0},
-    {"permit_auth_destination", check_permit_auth_destination, 0},
-    {"permit_mynetworks", check_permit_mynetworks, 0},
-    {"permit_naked_ip_address", check_naked_ip, 0},
-    {"permit_sasl_authenticated", check_never, 0},
-    {"permit_tls_all_clientcerts", check_never, 0},     /* no TLS yet: never permits */
-    {"permit_tls_clientcerts", check_never, 0},
-    {"reject", check_reject, 0},
-    {"reject_invalid_helo_hostname", check_invalid_helo, 0},
-    {"reject_invalid_hostname", check_invalid_helo, 0},
-    {"reject_non_fqdn_helo_hostname", check_non_fqdn_helo, 0},
-    {"reject_non_fqdn_hostname", check_non_fqdn_helo, 0},
-    {"reject_non_fqdn_recipient", check_non_fqdn_recipient, 0},
-    {"reject_non_fqdn_sender", check_non_fqdn_sender, 0},
-    {"reject_unauth_destination", check_reject_unauth_destination, 0},
-    {"reject_unauth_pipelining", check_unauth_pipelining, 0},
-    {"reject_unlisted_recipient", check_reject_unlisted_recipient, 0},
-    {"reject_unlisted_sender", check_reject_unlisted_sender, 0},
-    {"reject_unknown_recipient", check_reject_unlisted_recipient, 0},
-    {"warn_if_reject", check_never, 0},     /* handled in run_list */
+/* The function of each implemented restriction; the names are in
+ * lib/conf/restrictions.c, the one table `postern check` reads too. */
+static check_fn *const check_fns[RESTRICT_COUNT] = {
+    [RESTRICT_CHECK_CLIENT_ACCESS] = check_client_access,
+    [RESTRICT_CHECK_HELO_ACCESS] = check_helo_access,
+    [RESTRICT_CHECK_RECIPIENT_ACCESS] = check_recipient_access,
+    [RESTRICT_CHECK_SENDER_ACCESS] = check_sender_access,
+    [RESTRICT_DEFER] = check_defer,
+    [RESTRICT_DEFER_UNAUTH_DESTINATION] = check_defer_unauth_destination,
+    [RESTRICT_DUNNO] = check_never,
+    [RESTRICT_PERMIT] = check_permit,
+    [RESTRICT_PERMIT_AUTH_DESTINATION] = check_permit_auth_destination,
+    [RESTRICT_PERMIT_MYNETWORKS] = check_permit_mynetworks,
+    [RESTRICT_PERMIT_NAKED_IP_ADDRESS] = check_naked_ip,
+    [RESTRICT_PERMIT_SASL_AUTHENTICATED] = check_never,
+    [RESTRICT_PERMIT_TLS_CLIENTCERTS] = check_never,
+    [RESTRICT_REJECT] = check_reject,
+    [RESTRICT_REJECT_INVALID_HELO_HOSTNAME] = check_invalid_helo,
+    [RESTRICT_REJECT_NON_FQDN_HELO_HOSTNAME] = check_non_fqdn_helo,
+    [RESTRICT_REJECT_NON_FQDN_RECIPIENT] = check_non_fqdn_recipient,
+    [RESTRICT_REJECT_NON_FQDN_SENDER] = check_non_fqdn_sender,
+    [RESTRICT_REJECT_UNAUTH_DESTINATION] = check_reject_unauth_destination,
+    [RESTRICT_REJECT_UNAUTH_PIPELINING] = check_unauth_pipelining,
+    [RESTRICT_REJECT_UNLISTED_RECIPIENT] = check_reject_unlisted_recipient,
+    [RESTRICT_REJECT_UNLISTED_SENDER] = check_reject_unlisted_sender,
+    [RESTRICT_WARN_IF_REJECT] = check_never,     /* handled in run_list */
 };
 
-static const struct check_def *find_check(const char *name)
+/* The function of a restriction id (fatal for one without: a merge that
+ * adds a name to lib/conf/restrictions.c must add its function here). */
+static check_fn *check_function(const struct restriction_name *def)
 {
-    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
-        if (strcasecmp(checks[i].name, name) == 0)
-            return &checks[i];
-    return NULL;
-}
-
-/* Postfix restrictions postern does not implement yet (DNS, SASL, TLS,
- * policy services, RBLs): a configuration naming one answers 451 4.3.5,
- * so mail waits rather than slipping past a check the administrator set. */
-static int postfix_restriction(const char *name)
-{
-    static const char *const prefixes[] = {
-        "reject_unknown_", "reject_rbl", "reject_rhsbl", "permit_dnswl", "permit_rhswl",
-        "check_policy_service", "reject_sender_login_mismatch", "reject_authenticated_",
-        "reject_known_sender_login_mismatch", "reject_unauthenticated_", "permit_tls_",
-        "check_ccert_access", "check_sasl_access", "check_client_a_access", "check_client_mx_access",
-        "check_client_ns_access", "check_helo_a_access", "check_helo_mx_access", "check_helo_ns_access",
-        "check_sender_a_access", "check_sender_mx_access", "check_sender_ns_access",
-        "check_recipient_a_access", "check_recipient_mx_access", "check_recipient_ns_access",
-        "check_reverse_client_hostname", "reject_multi_recipient_bounce", "reject_plaintext_session",
-        "reject_unverified_", "permit_mx_backup", "reject_non_fqdn_", "reject_invalid_",
-        "check_address_map", "permit_inet_interfaces", "sleep", "defer_if_", NULL,
-    };
-    for (int i = 0; prefixes[i]; i++)
-        if (strncasecmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-            return 1;
-    return 0;
+    if (!check_fns[def->id])
+        msg_fatal("restriction %s has no function in bin/postern-smtpd/policy.c", def->name);
+    return check_fns[def->id];
 }
 
 /* The warning for a restriction name that cannot be evaluated. */
 static void unknown_restriction(const char *name)
 {
-    if (postfix_restriction(name))
+    if (restriction_not_implemented(name))
         msg_warn("restriction \"%s\" is not implemented yet: mail is deferred (451 4.3.5)", name);
     else
         msg_warn("unknown smtpd restriction: \"%s\"", name);
@@ -411,12 +388,12 @@ static void unknown_restriction(const char *name)
 /* A check named in an access table's result (no table arguments). */
 enum verdict run_named_check(struct check_ctx *ctx, const char *name)
 {
-    const struct check_def *def = find_check(name);
+    const struct restriction_name *def = restriction_find(name);
     if (!def || def->needs_table) {
         unknown_restriction(name);
         return config_error(ctx);
     }
-    return def->fn(ctx, NULL);
+    return check_function(def)(ctx, NULL);
 }
 
 /* Parse a restriction list parameter once. */
@@ -428,7 +405,7 @@ static void load_list(struct restriction_list *list)
     struct strlist words = STRLIST_INIT;
     conf_list(list->param, &words);
     for (size_t i = 0; i < words.count; i++) {
-        struct restriction r = {find_check(words.item[i]), xstrdup(words.item[i]), NULL};
+        struct restriction r = {restriction_find(words.item[i]), xstrdup(words.item[i]), NULL};
         if (r.def && r.def->needs_table) {
             if (i + 1 < words.count)
                 r.table = xstrdup(words.item[++i]);
@@ -451,7 +428,7 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
     for (size_t i = 0; i < list->count; i++) {
         struct restriction *r = &list->items[i];
         enum verdict v;
-        if (r->def && r->def->fn == check_never && strcasecmp(r->def->name, "warn_if_reject") == 0) {
+        if (r->def && r->def->id == RESTRICT_WARN_IF_REJECT) {
             warn_only = 1;
             continue;
         }
@@ -459,7 +436,7 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
             msg_warn("restriction %s in %s needs a table", r->name, list->param);
             v = config_error(ctx);
         } else if (r->def) {
-            v = r->def->fn(ctx, r->table);
+            v = check_function(r->def)(ctx, r->table);
         } else if (r->table) {
             v = access_lookup(ctx, subj, r->table);
         } else {

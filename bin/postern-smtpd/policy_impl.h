@@ -23,17 +23,11 @@ struct check_ctx {
     int depth;                  /* access table results naming checks */
 };
 
-struct check_def;
+struct restriction_name;
 typedef enum verdict check_fn(struct check_ctx *ctx, const char *table);
 
-struct check_def {
-    const char *name;
-    check_fn *fn;
-    int needs_table;            /* check_*_access type:table */
-};
-
 struct restriction {
-    const struct check_def *def;
+    const struct restriction_name *def;     /* lib/conf/restrictions.h; NULL: not implemented */
     char *name;                 /* as written, for messages */
     char *table;                /* the table argument, opened lazily */
 };

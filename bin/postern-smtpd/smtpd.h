@@ -15,7 +15,6 @@
 #include "strbuf.h"
 
 #define SMTPD_INBUF_SIZE    16384
-#define SMTPD_ADDR_MAX      2048        /* bytes of an address (as postern-queue) */
 
 /* The SMTP commands counted in the "disconnect from" log line, in
  * Postfix's order. */
@@ -133,12 +132,7 @@ void transaction_reset(struct session *s);
 /* ---- mail.c ---- */
 void cmd_mail(struct session *s, char *args);
 void cmd_rcpt(struct session *s, char *args);
-/* Parse "FROM:<addr> params" / "TO:<addr> params": returns the parameter
- * text (or "") and the address in addr (quotes and brackets as given,
- * without the angle brackets), or NULL on a syntax error. */
-char *parse_path(char *args, const char *keyword, struct strbuf *addr);
-/* Decode RFC 3461 xtext into out; -1 when malformed. */
-int xtext_decode(const char *in, struct strbuf *out);
+/* their arguments are parsed by lib/mail/smtpargs.c */
 
 /* ---- xclient.c ---- */
 void cmd_xclient(struct session *s, char *args);

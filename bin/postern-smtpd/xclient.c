@@ -11,6 +11,7 @@
 #include "addrmatch.h"
 #include "config.h"
 #include "log.h"
+#include "smtpargs.h"
 #include "smtpd.h"
 
 /* Decode one attribute value (xtext); "[UNAVAILABLE]" and "[TEMPUNAVAIL]"

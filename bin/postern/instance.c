@@ -553,7 +553,8 @@ int cmd_stop(int argc, char **argv)
     /* no new sessions first; those in progress finish and still queue */
     int listeners_rc = listeners_stop();
     int service_rc = services_stop();
-    return stop_qmgr() | listeners_rc | service_rc;
+    int qmgr_rc = stop_qmgr();
+    return qmgr_rc | runner_services_stop() | listeners_rc | service_rc;
 }
 
 /* The number of queue files (names not starting with '.') in a queue. */

@@ -4,10 +4,15 @@
  * user's) and writes and locks queue_directory/pid/NAME.pid itself, as
  * qmgr does.  Started before qmgr and the SMTP listeners, so that their
  * first message already uses them (the lookup service first: the others
- * look tables up); stopped after the listeners, before qmgr, in reverse. */
+ * look tables up); stopped after the listeners, before qmgr, in reverse.
+ * The runner services (postern-spawn TRANSPORT, one per transport of
+ * privileged_transports; postern-spawn(8)) bind queue_directory/private/
+ * TRANSPORT instead; they start after the others, before qmgr, which
+ * connects to them, and stop after qmgr, whose runners they serve. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +22,8 @@
 #include "postern.h"
 #include "services.h"
 #include "strbuf.h"
+#include "strlist.h"
+#include "xalloc.h"
 
 #define SERVICE_START_MS    10000
 #define SERVICE_STOP_MS     15000
@@ -30,14 +37,52 @@ struct service {
     const char *option;             /* NULL: none */
     const char *pid_file;
     const char *without;
+    const char *argument;           /* after -c DIR (NULL: none) */
 };
 
 static const struct service services[] = {
     {"lookup service", "postern-lookup", NULL, "lookup.pid",
-     "proxy: and unix: lookups answer \"try again\""},
-    {"queue service", "postern-queue", "-S", "queue.pid", "injections run postern-queue"},
+     "proxy: and unix: lookups answer \"try again\"", NULL},
+    {"queue service", "postern-queue", "-S", "queue.pid", "injections run postern-queue", NULL},
 };
 #define SERVICE_COUNT (sizeof services / sizeof services[0])
+
+/* The runner services of privileged_transports, built when needed. */
+struct runner_services {
+    struct strlist transports, names, pid_files;
+    struct service *list;
+    size_t count;
+};
+
+/* List the runner services the configuration asks for. */
+static void runner_services_read(struct runner_services *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    conf_list("privileged_transports", &rs->transports);
+    rs->count = rs->transports.count;
+    rs->list = xcalloc(rs->count + 1, sizeof *rs->list);
+    for (size_t i = 0; i < rs->count; i++) {
+        struct strbuf text = STRBUF_INIT;
+        strbuf_printf(&text, "runner service %s", rs->transports.item[i]);
+        strlist_add(&rs->names, text.s);
+        strbuf_reset(&text);
+        strbuf_printf(&text, "spawn.%s.pid", rs->transports.item[i]);
+        strlist_add(&rs->pid_files, text.s);
+        strbuf_free(&text);
+    }
+    for (size_t i = 0; i < rs->count; i++)
+        rs->list[i] = (struct service){rs->names.item[i], "postern-spawn", NULL,
+                                       rs->pid_files.item[i], "its deliveries wait",
+                                       rs->transports.item[i]};
+}
+
+static void runner_services_free(struct runner_services *rs)
+{
+    strlist_free(&rs->transports);
+    strlist_free(&rs->names);
+    strlist_free(&rs->pid_files);
+    free(rs->list);
+}
 
 /* The pid in the service's pid file (0 when none). */
 static pid_t pid_file_value(const struct service *svc)
@@ -82,12 +127,14 @@ static int service_start(const struct service *svc)
     }
     struct strbuf program = STRBUF_INIT;
     strbuf_printf(&program, "%s/%s", conf_str("daemon_directory"), svc->program);
-    char *args[6], **arg = args;
+    char *args[7], **arg = args;
     *arg++ = program.s;
     if (svc->option)
         *arg++ = (char *)svc->option;
     *arg++ = "-c";
     *arg++ = (char *)config_dir();
+    if (svc->argument)
+        *arg++ = (char *)svc->argument;
     *arg = NULL;
     pid = spawn_daemon(args);
     strbuf_free(&program);
@@ -118,7 +165,13 @@ int services_start(void)
     for (size_t i = 0; i < SERVICE_COUNT; i++)
         if (service_start(&services[i]) != 0)
             return 1;
-    return 0;
+    struct runner_services rs;
+    runner_services_read(&rs);
+    int rc = 0;
+    for (size_t i = 0; i < rs.count && rc == 0; i++)
+        rc = service_start(&rs.list[i]);
+    runner_services_free(&rs);
+    return rc;
 }
 
 /* Stop one service; 0, or 1 when it did not stop in time. */
@@ -149,11 +202,25 @@ int services_stop(void)
     return rc;
 }
 
+int runner_services_stop(void)
+{
+    struct runner_services rs;
+    runner_services_read(&rs);
+    int rc = 0;
+    for (size_t i = 0; i < rs.count; i++)
+        rc |= service_stop(&rs.list[i]);
+    runner_services_free(&rs);
+    return rc;
+}
+
 int services_status(void)
 {
     int down = 0;
-    for (size_t i = 0; i < SERVICE_COUNT; i++) {
-        const struct service *svc = &services[i];
+    struct runner_services rs;
+    runner_services_read(&rs);
+    for (size_t i = 0; i < SERVICE_COUNT + rs.count; i++) {
+        const struct service *svc = i < SERVICE_COUNT ? &services[i]
+                                                       : &rs.list[i - SERVICE_COUNT];
         pid_t pid = running_service(svc);
         if (!pid && !service_present(svc))
             printf("%s: not available (no %s in %s)\n", svc->name, svc->program,
@@ -164,5 +231,6 @@ int services_status(void)
             printf("%s: not running (%s)\n", svc->name, svc->without);
         down |= !pid && service_present(svc);
     }
+    runner_services_free(&rs);
     return down;
 }

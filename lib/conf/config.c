@@ -419,6 +419,31 @@ static int per_transport_parameter(const char *name)
     return found;
 }
 
+/* A setting that has no effect in postern yet: a Postfix parameter that
+ * postern does not declare, or one whose value it does not act on
+ * (lib/conf/unimplemented.c).  Appends the warning and returns 1. */
+static int not_implemented(struct setting *s, struct strbuf *warnings)
+{
+    const char *value = s->raw;
+    struct strbuf err = STRBUF_INIT, printable = STRBUF_INIT;
+    if (s->def && lookup_expanded(s->name, NULL, &value, &err) != 0)
+        value = NULL;               /* reported as an error */
+    const char *what = value ? setting_not_implemented(s->name, value) : NULL;
+    if (!what && !s->def && value && *value && param_is_postfix_name(s->name))
+        what = "";
+    if (what) {
+        if (s->source == SRC_MAINCF)
+            strbuf_printf(warnings, "%s, line %d: ", s->file, s->line);
+        else
+            strbuf_puts(warnings, "-o option: ");
+        strbuf_printf(warnings, "not implemented by postern: %s=%s%s%s\n", s->name,
+                      log_printable(&printable, s->raw, 200), *what ? ": " : "", what);
+    }
+    strbuf_free(&err);
+    strbuf_free(&printable);
+    return what != NULL;
+}
+
 /* After parsing: overrides, references, types.  Appends errors and
  * warnings (unused parameters, duplicates); returns the error count. */
 static int finish_load(struct strbuf *errors, struct strbuf *warnings)
@@ -474,6 +499,8 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
     free(order);
     for (size_t i = 0; i < entry_count; i++) {
         struct setting *s = find_setting(entries[i].name);
+        if (s->source == SRC_MAINCF && not_implemented(s, warnings))
+            continue;
         if (s->def || s->referenced || per_transport_parameter(s->name))
             continue;
         strbuf_reset(&printable);
@@ -482,8 +509,9 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
     }
     for (size_t b = 0; b < BUCKETS; b++)
         for (struct setting *s = table[b]; s; s = s->next)
-            if (s->source == SRC_OVERRIDE && !s->def && !s->referenced
-                && !per_transport_parameter(s->name) && strcmp(s->file, "-o") == 0) {
+            if (s->source == SRC_OVERRIDE && strcmp(s->file, "-o") == 0
+                && !not_implemented(s, warnings) && !s->def && !s->referenced
+                && !per_transport_parameter(s->name)) {
                 strbuf_reset(&printable);
                 strbuf_printf(warnings, "-o option: unused parameter: %s=%s\n", s->name,
                               log_printable(&printable, s->raw, 200));
@@ -586,6 +614,11 @@ void config_load(int allow_missing)
     }
     strbuf_free(&errors);
     strbuf_free(&warnings);
+}
+
+int config_load_split(int allow_missing, struct strbuf *errors, struct strbuf *warnings)
+{
+    return load(allow_missing, errors, warnings);
 }
 
 int config_load_report(int allow_missing, struct strbuf *report)

@@ -56,7 +56,9 @@ int config_common_option(int opt, const char *arg);
 /* Read main.cf, apply the overrides, configure logging (syslog_name,
  * syslog_facility, maillog_file), and warn once for every parameter postern
  * does not know ("FILE, line N: unused parameter: name=value"), unless it is
- * referenced as $name by another value.  Fatal (with file:line) on a syntax
+ * referenced as $name by another value, and for every setting that has no
+ * effect in postern yet ("FILE, line N: not implemented by postern:
+ * name=value: what happens instead"; setting_not_implemented).  Fatal (with file:line) on a syntax
  * error or an unreadable file; a missing main.cf is fatal unless
  * allow_missing is set (then every parameter has its default). */
 void config_load(int allow_missing);
@@ -64,6 +66,10 @@ void config_load(int allow_missing);
  * appends one line per problem ("FILE, line N: ...") to `report` (used by
  * `postern check`, which must see them all). */
 int config_load_report(int allow_missing, struct strbuf *report);
+/* The same with errors (syntax, types, loops, an unreadable file) and
+ * warnings (unused, not implemented, duplicates) apart, one line each;
+ * returns the number of errors. */
+int config_load_split(int allow_missing, struct strbuf *errors, struct strbuf *warnings);
 /* Re-read main.cf (SIGHUP); the overrides stay.  Values returned earlier
  * by conf_str() stay valid until the next config_reload(). */
 void config_reload(void);
@@ -106,6 +112,21 @@ size_t conf_entries(const struct conf_entry **entries);
 /* Split the expanded value of a parameter (fatal on a malformed list);
  * struct strlist and list_split() are in lib/util/strlist.h. */
 void conf_list(const char *name, struct strlist *out);
+
+/* ---- what postern does not do yet (lib/conf/unimplemented.c) ---- */
+/* For a parameter set to value (expanded): what postern does not do of it,
+ * as a short text, or NULL when the setting takes effect (or has none to
+ * miss, like an empty value).  config_load() warns with it, as
+ * "FILE, line N: not implemented by postern: name=value: text". */
+const char *setting_not_implemented(const char *name, const char *value);
+/* A transport value (transport[:nexthop]) postern has no runner for: the
+ * text, else NULL. */
+const char *transport_not_implemented(const char *value);
+/* 1 when the transport name (len bytes) has a runner or is decided by qmgr. */
+int transport_implemented(const char *transport, size_t len);
+/* A master.cf command postern has no program for (smtp, pipe, postscreen,
+ * ...): the text, else NULL. */
+const char *master_command_not_implemented(const char *command);
 
 /* ---- conversions shared with map and command parsers ---- */
 /* Parse "yes"/"no" (any case); returns 1, 0, or -1 when it is neither. */

@@ -10,16 +10,19 @@
  *   4. fsync new/: the name is on disk before we report success, because
  *      qmgr marks the recipient done on that report and will never deliver
  *      again (doc/postern-virtual.8 explains the choice).
- * A crash before 3 leaves at most a file in tmp/ (readers ignore tmp/; they
- * clean it after 36 hours by the Maildir convention); new/ never holds a
- * partial file.
+ * A crash before 3 leaves at most a file in tmp/ (readers ignore tmp/); new/
+ * never holds a partial file.  Such orphans are removed after 36 hours, the
+ * Maildir convention (qmail's maildir(5), Dovecot), by the next delivery to
+ * that Maildir, at most once an hour: see clean_tmp().
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -118,6 +121,40 @@ static int fsync_dir(const char *path)
     return r;
 }
 
+#define TMP_ORPHAN_AGE      (36 * 3600)    /* maildir(5): not touched in 36 hours */
+#define TMP_CLEAN_INTERVAL  3600            /* look at most once an hour */
+
+/* Remove the files in tmp/ that nobody read or wrote for 36 hours (atime
+ * and mtime both older: a file being written has a fresh mtime, and on a
+ * noatime mount the atime is its creation).  Cheap: tmp/'s own atime
+ * remembers the last look (set to now after each; a readdir by a reader
+ * moves it too), so a Maildir is read at most once an hour, and one stat
+ * is all a delivery pays otherwise. */
+static void clean_tmp(const char *tmpdir, time_t now)
+{
+    struct stat st;
+    if (stat(tmpdir, &st) != 0 || now - st.st_atime < TMP_CLEAN_INTERVAL)
+        return;
+    DIR *dir = opendir(tmpdir);
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(dir))) {
+        struct stat file;
+        if (entry->d_name[0] == '.'
+            || fstatat(dirfd(dir), entry->d_name, &file, AT_SYMLINK_NOFOLLOW) != 0
+            || !S_ISREG(file.st_mode) || now - file.st_mtime < TMP_ORPHAN_AGE
+            || now - file.st_atime < TMP_ORPHAN_AGE)
+            continue;
+        if (unlinkat(dirfd(dir), entry->d_name, 0) == 0)
+            msg_info("removed %s/%s: left in tmp/ for more than 36 hours", tmpdir, entry->d_name);
+    }
+    closedir(dir);
+    const struct timespec times[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};
+    if (utimensat(AT_FDCWD, tmpdir, times, 0) != 0)
+        msg_warn_errno("set the access time of %s", tmpdir);
+}
+
 int maildir_deliver(const char *dir, const struct mail_source *src,
                     off_t size_limit, struct mailbox_status *status)
 {
@@ -196,6 +233,7 @@ int maildir_deliver(const char *dir, const struct mail_source *src,
         goto out;
     }
     result = 0;
+    clean_tmp(tmpdir.s, now.tv_sec);
 out:
     strbuf_free(&tmpdir);
     strbuf_free(&newdir);

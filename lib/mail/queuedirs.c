@@ -58,6 +58,7 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
         {QUEUE_CORRUPT, 0700, 0},
         {QUEUE_RECYCLE, 0770, 0},
         {"pid", 0700, 0},
+        {"private", 0700, 0},       /* the runner services' sockets (qmgr only) */
         {"public", 0711, 0},         /* others reach public/queue */
         {QUEUE_TRIGGER, 0620, 1},
     };
@@ -109,4 +110,18 @@ void queue_trigger(const char *queue_dir, char request)
         w = write(fd, &request, 1);
     while (w < 0 && errno == EINTR);
     close(fd);                  /* EAGAIN (a full FIFO) is not an error */
+}
+
+int queue_space_short(unsigned long long free_bytes, long long minfree, long long limit,
+                      long long size)
+{
+    unsigned long long need = minfree > 0 ? (unsigned long long)minfree : 0;
+    if (limit > 0 && (unsigned long long)limit / 2 * 3 > need)
+        need = (unsigned long long)limit / 2 * 3 + (unsigned long long)limit % 2;
+    if (free_bytes <= need)
+        return 1;
+    if (size > 0 && ((unsigned long long)size >= free_bytes - (minfree > 0 ? (unsigned long long)minfree : 0)
+                     || (unsigned long long)size >= free_bytes / 2))
+        return 1;
+    return 0;
 }

@@ -133,6 +133,13 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
 /* The queue subdirectory (QUEUE_INCOMING, ...) that holds the message id,
  * or NULL when no queue does. */
 const char *queue_find(const char *queue_dir, const char *id);
+/* Postfix's rule for taking mail (smtpd_check_size, postconf(5)
+ * queue_minfree): 1 when free_bytes in the queue file system is at most
+ * queue_minfree, or less than 1.5 * message_size_limit (0: no limit), or
+ * when a message of size bytes (SIZE=, 0: unknown) would leave less than
+ * queue_minfree or take more than half of the free space. */
+int queue_space_short(unsigned long long free_bytes, long long minfree, long long limit,
+                      long long size);
 
 /* ---- listing (lib/mail/queuelist.c) ---- */
 /* Print the queue as mailq(1)/postqueue -p do: the heading, one entry per

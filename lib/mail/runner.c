@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,8 @@
 
 static struct record_reader request_reader;     /* -R */
 static int serve_mode;                          /* -S: fd 3 is a socket to qmgr */
+static volatile sig_atomic_t stop_requested;    /* -S: SIGTERM came */
+static sigset_t serve_waiting_mask;             /* -S: the mask while idle (SIGTERM open) */
 static int result_fd = 1;                       /* fd 1 (-R) or fd 3 (-S) */
 static struct strbuf serve_in = STRBUF_INIT;    /* -S: bytes received, not yet parsed */
 static size_t serve_pos;
@@ -111,6 +115,15 @@ static int serve_fill(void)
         memmove(serve_in.s, serve_in.s + serve_pos, serve_in.len - serve_pos);
         strbuf_truncate(&serve_in, serve_in.len - serve_pos);
         serve_pos = 0;
+    }
+    /* SIGTERM is blocked except while we wait here, so it ends the runner
+     * between requests, never in the middle of a delivery */
+    struct pollfd channel = {.fd = REQUEST_FD, .events = POLLIN};
+    while (ppoll(&channel, 1, NULL, &serve_waiting_mask) < 0) {
+        if (errno != EINTR)
+            return -1;
+        if (stop_requested && serve_in.len == serve_pos && serve_fd_count == 0)
+            return 0;               /* as at EOF: no request in hand */
     }
     char buf[16384];
     int fds[FDPASS_MAX_FDS];
@@ -404,6 +417,13 @@ static void shell_message(struct runner_request *request)
     request->msg_length = total;
 }
 
+/* -S: SIGTERM, seen when waiting for a request. */
+static void note_stop_request(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
 void runner_start(int argc, char **argv, const char *program,
                   const struct runner_options *options,
                   struct runner_request *request)
@@ -445,6 +465,17 @@ void runner_start(int argc, char **argv, const char *program,
     config_load(0);
 
     if (serve_mode) {
+        /* SIGTERM (a runner service that stops) ends the runner when it has
+         * no request in hand: blocked but while waiting for one */
+        sigset_t term;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        struct sigaction on_term = {.sa_handler = note_stop_request};
+        sigemptyset(&on_term.sa_mask);
+        if (sigprocmask(SIG_BLOCK, &term, &serve_waiting_mask) != 0
+            || sigaction(SIGTERM, &on_term, NULL) != 0)
+            msg_fatal_temp_errno("-S: SIGTERM handling");
+        sigdelset(&serve_waiting_mask, SIGTERM);
         if (fcntl(REQUEST_FD, F_GETFD) < 0)
             msg_fatal_temp("-S: no request channel on fd %d", REQUEST_FD);
         result_fd = REQUEST_FD;
@@ -592,4 +623,11 @@ int runner_finish(struct runner_request *request)
     request_clear(request);
     strbuf_free(&serve_in);
     return status;
+}
+
+void runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport)
+{
+    /* relay is Postfix's second smtp service */
+    const char *program = strcmp(transport, "relay") == 0 ? "smtp" : transport;
+    strbuf_printf(out, "%s/postern-%s", daemon_directory, program);
 }

@@ -23,7 +23,10 @@
  * runner's per-request state must be released inside the loop (and the
  * process must not keep anything of a request, such as a changed euid), as
  * one process serves up to max_use requests.  With -R and in shell mode
- * there is one request and it returns 0.
+ * there is one request and it returns 0.  With -S, SIGTERM is blocked
+ * except while runner_next() waits for a request: it ends the runner
+ * between requests (as EOF does), never in the middle of one (a program a
+ * runner starts must unblock it).
  */
 #ifndef POSTERN_RUNNER_H
 #define POSTERN_RUNNER_H
@@ -34,6 +37,8 @@
 
 #include "config.h"
 #include "outcome.h"
+
+struct strbuf;
 
 struct strbuf;
 
@@ -123,5 +128,9 @@ void runner_request_free(struct runner_request *request);
  * 0 when every recipient was delivered, 67 (EX_NOUSER) when any bounced,
  * else 75 (EX_TEMPFAIL) when any was deferred. */
 int runner_finish(struct runner_request *request);
+/* The runner program of a transport (doc/delivery.md, "Which program"):
+ * daemon_directory/postern-NAME (relay: postern-smtp), appended to out.
+ * qmgr starts it; postern-spawn starts it for qmgr. */
+void runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport);
 
 #endif

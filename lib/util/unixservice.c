@@ -41,22 +41,24 @@ int pid_file_publish(int fd)
     return ftruncate(fd, 0) == 0 && pwrite(fd, text, (size_t)len, 0) == len ? 0 : -1;
 }
 
-int unix_listen(const char *path, mode_t mode, int backlog, struct strbuf *err)
+int unix_listen(const char *path, mode_t mode, uid_t owner, gid_t group, int backlog,
+                struct strbuf *err)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sun.sun_path) {
+    if (strlen(path) + 4 >= sizeof sun.sun_path) {
         strbuf_printf(err, "socket path %s is longer than %zu bytes", path,
-                      sizeof sun.sun_path - 1);
+                      sizeof sun.sun_path - 5);
         return -1;
     }
     strcpy(sun.sun_path, path);
+    strcat(sun.sun_path, ".new");
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         strbuf_printf(err, "socket: %s", strerror(errno));
         return -1;
     }
     const char *failed = NULL;
-    if (unlink(path) < 0 && errno != ENOENT) {
+    if (unlink(sun.sun_path) < 0 && errno != ENOENT) {
         failed = "remove";
     } else {
         mode_t old = umask(0777 & ~mode);
@@ -64,16 +66,37 @@ int unix_listen(const char *path, mode_t mode, int backlog, struct strbuf *err)
         umask(old);
         if (r < 0)
             failed = "bind";
-        else if (chmod(path, mode) < 0)
+        else if ((owner != (uid_t)-1 || group != (gid_t)-1)
+                 && chown(sun.sun_path, owner, group) < 0)
+            failed = "chown";
+        else if (chmod(sun.sun_path, mode) < 0)
             failed = "chmod";
         else if (listen(fd, backlog) < 0)
             failed = "listen";
+        else if (rename(sun.sun_path, path) < 0)
+            failed = "rename";
+        if (failed && r == 0)
+            unlink(sun.sun_path);
     }
     if (failed) {
-        strbuf_printf(err, "%s %s: %s", failed, path, strerror(errno));
+        strbuf_printf(err, "%s %s: %s", failed, sun.sun_path, strerror(errno));
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+int unix_accept(int listen_fd, int flags, struct ucred *peer, struct strbuf *err)
+{
+    int fd = accept4(listen_fd, NULL, NULL, flags);
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            strbuf_printf(err, "accept: %s", strerror(errno));
+        return -1;
+    }
+    socklen_t len = sizeof *peer;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, peer, &len) < 0)
+        *peer = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
     return fd;
 }
 

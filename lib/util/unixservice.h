@@ -5,6 +5,7 @@
 #ifndef POSTERN_UNIXSERVICE_H
 #define POSTERN_UNIXSERVICE_H
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 struct strbuf;
@@ -15,10 +16,19 @@ struct strbuf;
 int pid_file_lock(const char *path, struct strbuf *err);
 /* Write our pid into the locked pid file: we are ready.  0, or -1. */
 int pid_file_publish(int fd);
-/* Bind a unix stream socket at path with this mode (a socket file left
- * by a killed service is replaced: the pid file's lock says none runs)
- * and listen.  The descriptor (close-on-exec), or -1 with err set. */
-int unix_listen(const char *path, mode_t mode, int backlog, struct strbuf *err);
+/* Bind a unix stream socket at path with this mode and, unless they are
+ * -1, this owner and group, and listen.  It is made as path.new and then
+ * renamed into place, so a client never finds it half made, and a socket
+ * file left by a killed service is replaced (the pid file's lock says none
+ * runs).  The descriptor (close-on-exec), or -1 with err set. */
+int unix_listen(const char *path, mode_t mode, uid_t owner, gid_t group, int backlog,
+                struct strbuf *err);
+/* Accept one connection (accept4 with flags, which should hold
+ * SOCK_CLOEXEC) and read its peer's credentials (SO_PEERCRED, filled in
+ * by the kernel; uid -1 and pid 0 when they cannot be read).  The
+ * descriptor; -1 with err empty when no client waits (or one went away);
+ * -1 with the reason in err on another error. */
+int unix_accept(int listen_fd, int flags, struct ucred *peer, struct strbuf *err);
 /* Check that fd is a listening socket (one systemd passed may not be:
  * Accept=yes) and make it non-blocking.  0, or -1 with err set. */
 int listener_prepare(int fd, struct strbuf *err);

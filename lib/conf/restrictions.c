@@ -1,0 +1,67 @@
+/* restrictions.c - the one table of smtpd restriction names
+ * (restrictions.h): implemented ones, and the Postfix ones not yet.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "restrictions.h"
+
+static const struct restriction_name implemented[] = {
+    {"check_client_access", RESTRICT_CHECK_CLIENT_ACCESS, 1},
+    {"check_helo_access", RESTRICT_CHECK_HELO_ACCESS, 1},
+    {"check_recipient_access", RESTRICT_CHECK_RECIPIENT_ACCESS, 1},
+    {"check_sender_access", RESTRICT_CHECK_SENDER_ACCESS, 1},
+    {"defer", RESTRICT_DEFER, 0},
+    {"defer_unauth_destination", RESTRICT_DEFER_UNAUTH_DESTINATION, 0},
+    {"dunno", RESTRICT_DUNNO, 0},
+    {"permit", RESTRICT_PERMIT, 0},
+    {"permit_auth_destination", RESTRICT_PERMIT_AUTH_DESTINATION, 0},
+    {"permit_mynetworks", RESTRICT_PERMIT_MYNETWORKS, 0},
+    {"permit_naked_ip_address", RESTRICT_PERMIT_NAKED_IP_ADDRESS, 0},
+    {"permit_sasl_authenticated", RESTRICT_PERMIT_SASL_AUTHENTICATED, 0},
+    {"permit_tls_all_clientcerts", RESTRICT_PERMIT_TLS_CLIENTCERTS, 0},
+    {"permit_tls_clientcerts", RESTRICT_PERMIT_TLS_CLIENTCERTS, 0},
+    {"reject", RESTRICT_REJECT, 0},
+    {"reject_invalid_helo_hostname", RESTRICT_REJECT_INVALID_HELO_HOSTNAME, 0},
+    {"reject_invalid_hostname", RESTRICT_REJECT_INVALID_HELO_HOSTNAME, 0},
+    {"reject_non_fqdn_helo_hostname", RESTRICT_REJECT_NON_FQDN_HELO_HOSTNAME, 0},
+    {"reject_non_fqdn_hostname", RESTRICT_REJECT_NON_FQDN_HELO_HOSTNAME, 0},
+    {"reject_non_fqdn_recipient", RESTRICT_REJECT_NON_FQDN_RECIPIENT, 0},
+    {"reject_non_fqdn_sender", RESTRICT_REJECT_NON_FQDN_SENDER, 0},
+    {"reject_unauth_destination", RESTRICT_REJECT_UNAUTH_DESTINATION, 0},
+    {"reject_unauth_pipelining", RESTRICT_REJECT_UNAUTH_PIPELINING, 0},
+    {"reject_unlisted_recipient", RESTRICT_REJECT_UNLISTED_RECIPIENT, 0},
+    {"reject_unlisted_sender", RESTRICT_REJECT_UNLISTED_SENDER, 0},
+    {"reject_unknown_recipient", RESTRICT_REJECT_UNLISTED_RECIPIENT, 0},
+    {"warn_if_reject", RESTRICT_WARN_IF_REJECT, 0},
+};
+
+const struct restriction_name *restriction_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof implemented / sizeof implemented[0]; i++)
+        if (strcasecmp(implemented[i].name, name) == 0)
+            return &implemented[i];
+    return NULL;
+}
+
+int restriction_not_implemented(const char *name)
+{
+    static const char *const prefixes[] = {
+        "reject_unknown_", "reject_rbl", "reject_rhsbl", "permit_dnswl", "permit_rhswl",
+        "check_policy_service", "reject_sender_login_mismatch", "reject_authenticated_",
+        "reject_known_sender_login_mismatch", "reject_unauthenticated_", "permit_tls_",
+        "check_ccert_access", "check_sasl_access", "check_client_a_access", "check_client_mx_access",
+        "check_client_ns_access", "check_helo_a_access", "check_helo_mx_access", "check_helo_ns_access",
+        "check_sender_a_access", "check_sender_mx_access", "check_sender_ns_access",
+        "check_recipient_a_access", "check_recipient_mx_access", "check_recipient_ns_access",
+        "check_reverse_client_hostname", "reject_multi_recipient_bounce", "reject_plaintext_session",
+        "reject_unverified_", "permit_mx_backup", "reject_non_fqdn_", "reject_invalid_",
+        "check_address_map", "permit_inet_interfaces", "sleep", "defer_if_", NULL,
+    };
+    if (restriction_find(name))
+        return 0;
+    for (int i = 0; prefixes[i]; i++)
+        if (strncasecmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}

@@ -1,0 +1,52 @@
+/* restrictions.h - the names of the smtpd restrictions (smtpd_*_restrictions,
+ * access table results): which postern implements, which are Postfix's and
+ * not implemented yet (smtpd answers 451 4.3.5 when it meets one), and
+ * which nobody knows.  One table, read by postern-smtpd (which gives each
+ * implemented name its function by id) and by `postern check` (which names
+ * each restriction that will answer 451 at run time).
+ */
+#ifndef POSTERN_RESTRICTIONS_H
+#define POSTERN_RESTRICTIONS_H
+
+enum restriction_id {
+    RESTRICT_CHECK_CLIENT_ACCESS,
+    RESTRICT_CHECK_HELO_ACCESS,
+    RESTRICT_CHECK_RECIPIENT_ACCESS,
+    RESTRICT_CHECK_SENDER_ACCESS,
+    RESTRICT_DEFER,
+    RESTRICT_DEFER_UNAUTH_DESTINATION,
+    RESTRICT_DUNNO,
+    RESTRICT_PERMIT,
+    RESTRICT_PERMIT_AUTH_DESTINATION,
+    RESTRICT_PERMIT_MYNETWORKS,
+    RESTRICT_PERMIT_NAKED_IP_ADDRESS,
+    RESTRICT_PERMIT_SASL_AUTHENTICATED,     /* no SASL yet: never permits */
+    RESTRICT_PERMIT_TLS_CLIENTCERTS,        /* no TLS yet: never permits */
+    RESTRICT_REJECT,
+    RESTRICT_REJECT_INVALID_HELO_HOSTNAME,
+    RESTRICT_REJECT_NON_FQDN_HELO_HOSTNAME,
+    RESTRICT_REJECT_NON_FQDN_RECIPIENT,
+    RESTRICT_REJECT_NON_FQDN_SENDER,
+    RESTRICT_REJECT_UNAUTH_DESTINATION,
+    RESTRICT_REJECT_UNAUTH_PIPELINING,
+    RESTRICT_REJECT_UNLISTED_RECIPIENT,
+    RESTRICT_REJECT_UNLISTED_SENDER,
+    RESTRICT_WARN_IF_REJECT,
+    RESTRICT_COUNT
+};
+
+struct restriction_name {
+    const char *name;
+    enum restriction_id id;     /* several names may share one (old spellings) */
+    int needs_table;            /* check_*_access type:table */
+};
+
+/* The implemented restriction of this name (any case), or NULL. */
+const struct restriction_name *restriction_find(const char *name);
+/* 1 when Postfix has a restriction of this name that postern does not
+ * implement yet (DNS, SASL, TLS, policy services, RBLs): smtpd answers
+ * 451 4.3.5 when it reaches one, so mail waits rather than slipping past
+ * a check the administrator set. */
+int restriction_not_implemented(const char *name);
+
+#endif

@@ -1,0 +1,153 @@
+/* unimplemented.c - what postern does not do yet, said once where it is
+ * set: settings that Postfix acts on and postern reads without effect (or
+ * does not read at all), transports without a delivery runner, master.cf
+ * commands postern has no program for.  config_load() logs a warning for
+ * each such setting of main.cf and -o at every program's start, and
+ * `postern check` reports them (config.h).  When a feature arrives, its
+ * line goes from here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "log.h"
+
+enum when {
+    WHEN_NONEMPTY,      /* any value but "" */
+    WHEN_YES,           /* a yes/no value that is yes */
+    WHEN_TLS_LEVEL,     /* a TLS security level other than none */
+    WHEN_TRANSPORT,     /* a transport[:nexthop] postern has no runner for */
+};
+
+struct unimplemented {
+    const char *name;
+    enum when when;
+    const char *what;   /* what happens instead */
+};
+
+#define NO_REWRITE "addresses are not rewritten by it"
+#define NO_LOCAL "local(8) delivery is not implemented: such mail waits in the queue"
+#define NO_TLS "STARTTLS is not offered"
+
+/* Sorted by name. */
+static const struct unimplemented settings[] = {
+    {"alias_maps", WHEN_NONEMPTY, NO_LOCAL},
+    {"always_bcc", WHEN_NONEMPTY, "no copy is sent"},
+    {"body_checks", WHEN_NONEMPTY, "message bodies are not checked"},
+    {"canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
+    {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
+    {"default_transport", WHEN_TRANSPORT, NULL},
+    {"fallback_transport", WHEN_TRANSPORT, NULL},
+    {"header_checks", WHEN_NONEMPTY, "headers are not checked"},
+    {"home_mailbox", WHEN_NONEMPTY, NO_LOCAL},
+    {"local_transport", WHEN_TRANSPORT, NULL},
+    {"luser_relay", WHEN_NONEMPTY, NO_LOCAL},
+    {"mailbox_command", WHEN_NONEMPTY, NO_LOCAL},
+    {"mailbox_command_maps", WHEN_NONEMPTY, NO_LOCAL},
+    {"mailbox_transport", WHEN_TRANSPORT, NULL},
+    {"masquerade_domains", WHEN_NONEMPTY, NO_REWRITE},
+    {"mime_header_checks", WHEN_NONEMPTY, "MIME headers are not checked"},
+    {"nested_header_checks", WHEN_NONEMPTY, "attached message headers are not checked"},
+    {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
+    {"recipient_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
+    {"recipient_canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
+    {"relay_transport", WHEN_TRANSPORT, NULL},
+    {"relayhost", WHEN_NONEMPTY,
+     "the smtp runner is not implemented: mail for other domains waits in the queue "
+     "(4.3.0 mail transport unavailable)"},
+    {"relocated_maps", WHEN_NONEMPTY, "mail for a relocated user is not refused with its new address"},
+    {"sender_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
+    {"sender_canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
+    {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
+    {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
+     "not evaluated: the message is accepted without these checks"},
+    {"smtpd_enforce_tls", WHEN_YES, NO_TLS ": this service refuses every MAIL (530 5.7.0)"},
+    {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
+    {"smtpd_sasl_auth_enable", WHEN_YES,
+     "AUTH is not offered and permit_sasl_authenticated never permits"},
+    {"smtpd_tls_security_level", WHEN_TLS_LEVEL,
+     NO_TLS " (with encrypt this service refuses every MAIL: 530 5.7.0)"},
+    {"smtpd_tls_wrappermode", WHEN_YES, "TLS is not implemented: clients that start with TLS fail"},
+    {"smtpd_use_tls", WHEN_YES, NO_TLS},
+    {"virtual_alias_maps", WHEN_NONEMPTY,
+     NO_REWRITE ": mail for an alias is delivered to a mailbox of the alias's own name, "
+     "or refused"},
+    {"virtual_maps", WHEN_NONEMPTY,
+     NO_REWRITE ": mail for an alias is delivered to a mailbox of the alias's own name, "
+     "or refused"},
+    {"virtual_transport", WHEN_TRANSPORT, NULL},
+};
+
+/* Compare a name with an entry (for bsearch). */
+static int compare_entry(const void *key, const void *entry)
+{
+    return strcmp(key, ((const struct unimplemented *)entry)->name);
+}
+
+int transport_implemented(const char *transport, size_t len)
+{
+    /* the runners postern has, and the transports qmgr decides itself */
+    static const char *const runners[] = {"virtual", "error", "discard", "retry", NULL};
+    for (int i = 0; runners[i]; i++)
+        if (strlen(runners[i]) == len && strncmp(runners[i], transport, len) == 0)
+            return 1;
+    return 0;
+}
+
+const char *transport_not_implemented(const char *value)
+{
+    static char text[200];
+    while (*value == ' ' || *value == '\t')
+        value++;
+    size_t len = strcspn(value, ": \t");
+    if (!len || transport_implemented(value, len))
+        return NULL;
+    snprintf(text, sizeof text, "postern has no %.*s runner: such mail waits in the queue "
+             "(4.3.0 mail transport unavailable)", (int)(len > 60 ? 60 : len), value);
+    return text;
+}
+
+const char *setting_not_implemented(const char *name, const char *value)
+{
+    static int checked;
+    for (size_t i = 1; !checked && i < sizeof settings / sizeof settings[0]; i++)
+        if (strcmp(settings[i - 1].name, settings[i].name) >= 0)
+            msg_fatal("lib/conf/unimplemented.c: %s is out of order", settings[i].name);
+    checked = 1;
+    const struct unimplemented *u = bsearch(name, settings, sizeof settings / sizeof settings[0],
+                                            sizeof settings[0], compare_entry);
+    if (!u || !value)
+        return NULL;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    switch (u->when) {
+    case WHEN_NONEMPTY:
+        return *value ? u->what : NULL;
+    case WHEN_YES:
+        return parse_bool(value) == 1 ? u->what : NULL;
+    case WHEN_TLS_LEVEL:
+        return *value && strcasecmp(value, "none") != 0 ? u->what : NULL;
+    case WHEN_TRANSPORT:
+        return transport_not_implemented(value);
+    }
+    return NULL;
+}
+
+const char *master_command_not_implemented(const char *command)
+{
+    /* postern's own programs stand for these Postfix daemons */
+    static const char *const covered[] = {
+        "smtpd", "qmgr", "oqmgr", "cleanup", "trivial-rewrite", "pickup", "bounce", "defer",
+        "trace", "verify", "flush", "proxymap", "proxywrite", "showq", "error", "retry",
+        "discard", "virtual", "anvil", "scache", "postlog", "tlsmgr", NULL,
+    };
+    for (int i = 0; covered[i]; i++)
+        if (strcmp(command, covered[i]) == 0)
+            return NULL;
+    if (strcmp(command, "smtp") == 0 || strcmp(command, "lmtp") == 0 || strcmp(command, "pipe") == 0
+        || strcmp(command, "local") == 0)
+        return "postern has no such runner: mail for this transport waits in the queue";
+    return "postern has no such program";
+}
