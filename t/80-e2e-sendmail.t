@@ -135,32 +135,6 @@ ok(b"\n>From here on\n" in data, "a body line starting with From is quoted")
 ok(b"Delivered-To: anyone@localhost\n" in data, "and has Delivered-To")
 mb.stop()
 
-# 8b. root's instance where nobody, who delivers its mail, cannot pass (a
-# clone in /root, 0700): the mailboxes are made where nobody can reach
-# them, DIR/mail links there, and the first message lands
-if os.getuid() == 0:
-    priv = Instance(private=True)
-    is_(priv.init.returncode, 0, "root, a directory nobody cannot pass: postern init") or diag(priv.init.stderr)
-    mail = os.path.join(priv.dir, "mail")
-    target = os.readlink(mail) if os.path.islink(mail) else ""
-    like(target, r"^/var/spool/postern-instances/mail\.\w+$",
-         "DIR/mail links to a directory below /var/spool/postern-instances")
-    like(priv.init.stdout, re.escape(target) + r".*links to it", "and init says so")
-    spool = os.stat("/var/spool/postern-instances")
-    is_((spool.st_uid, oct(spool.st_mode & 0o7777)), (0, "0o755"), "whose parent is root's, mode 0755")
-    nobody = pwd.getpwnam("nobody")
-    is_(os.stat(target).st_uid if target else None, nobody.pw_uid, "and owned by nobody")
-    like(open(os.path.join(priv.dir, "main.cf")).read(), rf"^virtual_mailbox_base = {re.escape(target)}$",
-         "virtual_mailbox_base names it")
-    priv.start()
-    r = priv.sendmail(["root@localhost"], b"Subject: first\n\nIt works.\n")
-    is_(r.returncode, 0, "sendmail root@localhost exits 0")
-    if not ok(len(priv.wait_for("root")) == 1, "the first message lands in DIR/mail/root/Maildir/new/"):
-        diag(priv.log())
-    unlike(priv.log(), r"status=deferred", "and nothing is deferred")
-    priv.stop()
-else:
-    skip("a root-made instance: needs root", 9)
 
 # 9. an ordinary user runs an instance of their own (when the test runs as root)
 if os.getuid() == 0:

@@ -87,58 +87,20 @@ static void put_param(struct strbuf *cf, struct strlist *overrides,
     strbuf_printf(cf, "%s = %s\n", name, value);
 }
 
-/* 1 when a -o override sets name. */
-static int has_override(const struct strlist *overrides, const char *name)
+/* Mailboxes owned by another user (root's instance: nobody) must be
+ * reachable by that user: warn about a parent directory it cannot pass. */
+static void warn_unreachable(const char *dir)
 {
-    size_t n = strlen(name);
-    for (size_t i = 0; i < overrides->count; i++)
-        if (strncmp(overrides->item[i], name, n) == 0 && overrides->item[i][n] == '=')
-            return 1;
-    return 0;
-}
-
-/* 1 when every directory above path can be passed by others (o+x), so that
- * virtual delivery as another user (root's instance: nobody) reaches the
- * mailboxes below it. */
-static int reachable_by_others(const char *target)
-{
-    char *path = xstrdup(target);
-    int reachable = 1;
-    for (char *slash = strrchr(path, '/'); slash; slash = strrchr(path, '/')) {
+    char *path = xstrdup(dir);
+    for (char *slash = path + strlen(path); slash > path; slash = strrchr(path, '/')) {
         *slash = '\0';
         struct stat st;
         const char *p = *path ? path : "/";
         if (stat(p, &st) == 0 && !(st.st_mode & S_IXOTH))
-            reachable = 0;
+            msg_warn("%s is not searchable by others: virtual delivery as another user "
+                     "cannot reach the mailboxes below it", p);
     }
     free(path);
-    return reachable;
-}
-
-/* Root's instance in a directory nobody cannot pass (/root is 0700): its
- * mailboxes go into a new directory below INSTANCE_MAIL_DIR, made by root,
- * so that only root can change the path that nobody delivers along;
- * DIR/mail becomes a symbolic link to it.  The instance's own directory
- * and its parents keep their modes, and delivery still never runs as
- * root.  The new mailbox base is returned in out. */
-#define INSTANCE_MAIL_DIR "/var/spool/postern-instances"
-static void mail_base_outside(const char *dir, struct strbuf *out)
-{
-    make_dir(INSTANCE_MAIL_DIR, 0755);
-    struct stat st;
-    if (lstat(INSTANCE_MAIL_DIR, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0
-        || (st.st_mode & 022))
-        msg_fatal("%s must be a directory of root's that only root can write", INSTANCE_MAIL_DIR);
-    char template[] = INSTANCE_MAIL_DIR "/mail.XXXXXX";
-    if (!mkdtemp(template))
-        msg_fatal_errno("mkdtemp %s", template);
-    strbuf_reset(out);
-    strbuf_puts(out, template);
-    struct strbuf link = STRBUF_INIT;
-    strbuf_printf(&link, "%s/mail", dir);
-    if (symlink(template, link.s) < 0)
-        msg_fatal_errno("symlink %s -> %s", link.s, template);
-    strbuf_free(&link);
 }
 
 static _Noreturn void init_usage(void)
@@ -231,6 +193,12 @@ int cmd_init(int argc, char **argv)
     for (size_t i = 0; i < domains.count; i++)
         strbuf_printf(&text, ", %s", domains.item[i]);
     put_param(&cf, &overrides, "virtual_mailbox_domains", text.s);
+    strbuf_reset(&text);
+    strbuf_printf(&text, "%s/mail", dir);
+    put_param(&cf, &overrides, "virtual_mailbox_base", text.s);
+    strbuf_reset(&text);
+    strbuf_printf(&text, "pcre:%s/vmailbox.pcre", dir);
+    put_param(&cf, &overrides, "virtual_mailbox_maps", text.s);
     /* mailboxes belong to the invoking user; root gets "nobody" instead,
      * as Postfix's virtual(8) never delivers as root (virtual_minimum_uid
      * is at least 1) */
@@ -243,18 +211,6 @@ int cmd_init(int argc, char **argv)
         mail_uid = nobody->pw_uid;
         mail_gid = nobody->pw_gid;
     }
-    /* the mailboxes: DIR/mail, or for root's instance where nobody cannot
-     * reach it, a directory nobody can reach (mail_base_outside) */
-    struct strbuf mail_base = STRBUF_INIT;
-    strbuf_printf(&mail_base, "%s/mail", dir);
-    int base_outside = mail_uid != getuid() && !reachable_by_others(mail_base.s)
-                       && !has_override(&overrides, "virtual_mailbox_base");
-    if (base_outside)
-        mail_base_outside(dir, &mail_base);
-    put_param(&cf, &overrides, "virtual_mailbox_base", mail_base.s);
-    strbuf_reset(&text);
-    strbuf_printf(&text, "pcre:%s/vmailbox.pcre", dir);
-    put_param(&cf, &overrides, "virtual_mailbox_maps", text.s);
     strbuf_reset(&text);
     strbuf_printf(&text, "static:%ld", (long)mail_uid);
     put_param(&cf, &overrides, "virtual_uid_maps", text.s);
@@ -299,18 +255,14 @@ int cmd_init(int argc, char **argv)
     /* everything belongs to the invoking user: ownership left alone */
     if (queue_dirs_create(path.s, (uid_t)-1, (gid_t)-1, &text) < 0)
         msg_fatal("%s", text.s);
-    make_dir(mail_base.s, 0700);
+    strbuf_reset(&path);
+    strbuf_printf(&path, "%s/mail", dir);
+    make_dir(path.s, 0700);
     if (mail_uid != getuid()) {
-        if (chown(mail_base.s, mail_uid, mail_gid) < 0)
-            msg_fatal_errno("chown %s", mail_base.s);
-        if (!reachable_by_others(mail_base.s))
-            msg_warn("%s is below a directory others cannot pass: virtual delivery as "
-                     "uid %ld cannot reach it", mail_base.s, (long)mail_uid);
+        if (chown(path.s, mail_uid, mail_gid) < 0)
+            msg_fatal_errno("chown %s", path.s);
+        warn_unreachable(dir);
     }
-    if (base_outside)
-        printf("postern: %s cannot be reached by the user nobody, who delivers root's "
-               "mail: the mailboxes are in %s (%s/mail links to it)\n",
-               dir, mail_base.s, dir);
 
     printf("postern: instance created in %s\n"
            "postern: start it with: %s/postern start -c %s\n", dir, bindir, dir);
@@ -319,7 +271,6 @@ int cmd_init(int argc, char **argv)
     strbuf_free(&path);
     strbuf_free(&cf);
     strbuf_free(&text);
-    strbuf_free(&mail_base);
     strlist_free(&domains);
     strlist_free(&overrides);
     return 0;

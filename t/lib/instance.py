@@ -3,7 +3,6 @@
 submission through `sendmail`, and waiting for mail in its Maildirs."""
 import atexit
 import os
-import shutil
 import signal
 import time
 
@@ -48,13 +47,9 @@ def missing_programs():
 
 
 class Instance:
-    def __init__(self, *init_args, private=False):
-        """private: the instance's parent directory stays 0700, as /root
-        is (run as root, init then puts the mailboxes where nobody, who
-        delivers them, can reach them: postern-init(1))."""
+    def __init__(self, *init_args):
         parent = tempdir()
-        if not private:
-            os.chmod(parent, 0o755)     # run as root, mailboxes belong to nobody
+        os.chmod(parent, 0o755)     # run as root, mailboxes belong to nobody
         self.dir = os.path.join(parent, "inst")
         # a port of its own: start also runs the SMTP listener of master.cf
         self.init = run(["postern", "init", self.dir, "--port", str(free_port())]
@@ -64,12 +59,8 @@ class Instance:
         atexit.register(self.kill_daemon)
 
     def kill_daemon(self):
-        """At exit: a qmgr of this instance still running is killed by PID;
-        mailboxes init put outside the instance are removed."""
+        """At exit: a qmgr of this instance still running is killed by PID."""
         kill_instance_daemon(self.dir)
-        mail = os.path.join(self.dir, "mail")
-        if os.path.islink(mail):
-            shutil.rmtree(os.readlink(mail), ignore_errors=True)
 
     def postern(self, *args):
         return run(["postern"] + list(args[:1]) + ["-c", self.dir] + list(args[1:]))
