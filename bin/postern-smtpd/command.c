@@ -157,6 +157,8 @@ static void cmd_helo(struct session *s, char *args, int extended)
     if (!conf_bool("disable_vrfy_command"))
         strlist_add(&keywords, "VRFY");
     strlist_add(&keywords, "ETRN");
+    if (tls_offered(s))
+        strlist_add(&keywords, "STARTTLS");
     if (s->xclient_allowed)
         strlist_add(&keywords, "XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT");
     if (s->xforward_allowed)
@@ -286,7 +288,9 @@ static void check_pipelining(struct session *s, enum smtpd_command id)
     int groupable = id == CMD_RSET || id == CMD_MAIL || id == CMD_RCPT || id == CMD_BDAT;
     if (strcmp(s->protocol, "ESMTP") == 0 && groupable)
         return;
-    if (id == CMD_QUIT)
+    /* after STARTTLS what waits is thrown away (CVE-2011-0411), and
+     * Postfix 3.7 logs nothing about it */
+    if (id == CMD_QUIT || id == CMD_STARTTLS)
         return;
     s->improper_pipelining = 1;
     struct strbuf pending = STRBUF_INIT;
@@ -365,6 +369,14 @@ void command_loop(struct session *s)
         check_pipelining(s, id);
         if (junk && ++s->junk_count > s->junk_limit)
             s->error_count++;
+        /* smtpd_tls_security_level = encrypt: only these before STARTTLS */
+        if (s->tls_level == TLS_LEVEL_ENCRYPT && !s->tls && id != CMD_HELO && id != CMD_EHLO
+            && id != CMD_STARTTLS && id != CMD_NOOP && id != CMD_QUIT && id != CMD_UNKNOWN) {
+            reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+            s->command_failed[id]++;
+            session_error(s);
+            continue;
+        }
         switch (id) {
         case CMD_HELO:
             cmd_helo(s, args, 0);
@@ -411,9 +423,7 @@ void command_loop(struct session *s)
             strbuf_free(&printable);
             session_end(s, 0);
         case CMD_STARTTLS:
-            reply(s, "502 5.5.1 Error: command not implemented");
-            s->command_failed[id]++;
-            session_error(s);
+            cmd_starttls(s, args);
             break;
         case CMD_AUTH:
             reply(s, "503 5.5.1 Error: authentication not enabled");

@@ -95,7 +95,9 @@ struct session {
     long long recipient_limit;
     long long error_sleep_time, soft_error_limit, hard_error_limit, junk_limit;
     int helo_required;
-    int tls_required;           /* smtpd_tls_security_level = encrypt: no STARTTLS yet, so no mail */
+    int tls_level;              /* smtpd_tls_security_level: TLS_LEVEL_* */
+    int tls_wrappermode;        /* smtpd_tls_wrappermode: TLS from the first byte */
+    struct ssl_st *tls;         /* the TLS session (tls.c), NULL in the clear */
     int bare_newline;           /* 0 no, 1 normalize, 2 reject */
     int bare_newline_reject_code;
     struct policy *policy;
@@ -113,6 +115,10 @@ void io_init(struct session *s, int in_fd, int out_fd);
 void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Write queued replies now. Exits on a write error (lost connection). */
 void io_flush(struct session *s);
+/* Wait for fd to be ready for events (POLLIN, POLLOUT) within the read
+ * limits (smtpd_timeout, the request and session deadlines): 1 ready, 0
+ * the time is up.  For tls.c. */
+int io_wait(struct session *s, int fd, short events);
 /* Read a command line into line (without CR LF), at most `max` bytes kept
  * (the rest of a longer line is discarded).  Returns 1 for a line, 0 at end
  * of input.  Flushes replies before it waits; exits on a timeout.  *bare_lf
@@ -173,6 +179,39 @@ int submit_finish(struct session *s, struct injection_client *inj, int size_exce
 /* Give up a message (client lost, BDAT error): the chain stores nothing. */
 void submit_abort(struct injection_client *inj);
 
+/* ---- tls.c ---- */
+enum { TLS_LEVEL_NONE, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT };
+/* smtpd_tls_security_level, or the legacy smtpd_use_tls/smtpd_enforce_tls. */
+int tls_level_from_config(void);
+/* Read the TLS settings and, when TLS may be used, build the server
+ * context (certificates and keys): once, before a zygote forks.  A
+ * failure is logged and leaves TLS unavailable (STARTTLS: 454). */
+void tls_server_init(struct session *s);
+/* In a zygote, before it forks: a handshake with itself in memory, so
+ * that OpenSSL's first-use work is done once for all children. */
+void tls_zygote_prepare(void);
+/* STARTTLS: the handshake, then the session starts over. */
+void cmd_starttls(struct session *s, char *args);
+/* smtpd_tls_wrappermode: the handshake before the greeting (or the end). */
+void tls_wrapper_start(struct session *s);
+/* 1 when EHLO offers STARTTLS now. */
+int tls_offered(const struct session *s);
+/* Is this session under TLS?  1 or 0; *fingerprint (when not NULL) is set
+ * to the client certificate's fingerprint (smtpd_tls_fingerprint_digest,
+ * "AB:CD:...") or NULL when the client sent none (smtpd_tls_ask_ccert). */
+int tls_session_active(const struct session *s, const char **fingerprint);
+/* The client certificate: 0 none, 1 presented, 2 presented and verified
+ * (smtpd_tls_CAfile/CApath); its fingerprint and its public key's
+ * (smtpd_tls_fingerprint_digest), NULL without one. */
+int tls_client_cert(const struct session *s, const char **cert_fp, const char **pkey_fp);
+/* Received header lines about the session (smtpd_tls_received_header). */
+void tls_received_clause(const struct session *s, struct strbuf *out);
+/* io.c's reads and writes under TLS: tls_read returns bytes read, 0 at
+ * the end (it ends the session itself on a timeout); tls_write 0, -1 when
+ * the client has gone, -2 when it did not read in time. */
+ssize_t tls_read(struct session *s, void *buf, size_t len);
+int tls_write(struct session *s, const void *buf, size_t len);
+
 /* ---- policy.c ---- */
 struct policy *policy_open(struct session *s);
 /* Parse every restriction list and open mynetworks now rather than on
@@ -208,6 +247,9 @@ struct destination {
  * could not answer (the caller defers 4.3.0). */
 int destination_resolve(const char *address, struct destination *out);
 void destination_free(struct destination *d);
+/* relocated_maps for an address (resolve_relocated): MAP_FOUND with the
+ * new contact text in moved, MAP_NOTFOUND or MAP_RETRY. */
+int destination_relocated(const char *address, enum dest_class dest_class, struct strbuf *moved);
 /* The class of a domain alone; -1 on a table failure. */
 int destination_domain_class(const char *domain, enum dest_class *out);
 

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "config.h"
 #include "log.h"
@@ -17,7 +16,6 @@
 enum when {
     WHEN_NONEMPTY,      /* any value but "" */
     WHEN_YES,           /* a yes/no value that is yes */
-    WHEN_TLS_LEVEL,     /* a TLS security level other than none */
     WHEN_TRANSPORT,     /* a transport[:nexthop] postern has no runner for */
 };
 
@@ -27,56 +25,42 @@ struct unimplemented {
     const char *what;   /* what happens instead */
 };
 
-#define NO_REWRITE "addresses are not rewritten by it"
 #define NO_LOCAL "local(8) delivery is not implemented: such mail waits in the queue"
-#define NO_TLS "STARTTLS is not offered"
 
 /* Sorted by name. */
 static const struct unimplemented settings[] = {
     {"alias_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"always_bcc", WHEN_NONEMPTY, "no copy is sent"},
-    {"body_checks", WHEN_NONEMPTY, "message bodies are not checked"},
-    {"canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
+    {"body_checks", WHEN_NONEMPTY,
+     "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
+     "MIME parts are not told apart: their headers are body lines"},
     {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"fallback_transport", WHEN_TRANSPORT, NULL},
-    {"header_checks", WHEN_NONEMPTY, "headers are not checked"},
+    {"header_checks", WHEN_NONEMPTY,
+     "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
+     "the headers of MIME parts are not checked"},
     {"home_mailbox", WHEN_NONEMPTY, NO_LOCAL},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"luser_relay", WHEN_NONEMPTY, NO_LOCAL},
     {"mailbox_command", WHEN_NONEMPTY, NO_LOCAL},
     {"mailbox_command_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"mailbox_transport", WHEN_TRANSPORT, NULL},
-    {"masquerade_domains", WHEN_NONEMPTY, NO_REWRITE},
     {"mime_header_checks", WHEN_NONEMPTY, "MIME headers are not checked"},
     {"nested_header_checks", WHEN_NONEMPTY, "attached message headers are not checked"},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"recipient_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
-    {"recipient_canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
     {"relay_transport", WHEN_TRANSPORT, NULL},
     {"relayhost", WHEN_NONEMPTY,
      "the smtp runner is not implemented: mail for other domains waits in the queue "
      "(4.3.0 mail transport unavailable)"},
-    {"relocated_maps", WHEN_NONEMPTY, "mail for a relocated user is not refused with its new address"},
     {"sender_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
-    {"sender_canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
     {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
      "not evaluated: the message is accepted without these checks"},
-    {"smtpd_enforce_tls", WHEN_YES, NO_TLS ": this service refuses every MAIL (530 5.7.0)"},
     {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"smtpd_sasl_auth_enable", WHEN_YES,
      "AUTH is not offered and permit_sasl_authenticated never permits"},
-    {"smtpd_tls_security_level", WHEN_TLS_LEVEL,
-     NO_TLS " (with encrypt this service refuses every MAIL: 530 5.7.0)"},
-    {"smtpd_tls_wrappermode", WHEN_YES, "TLS is not implemented: clients that start with TLS fail"},
-    {"smtpd_use_tls", WHEN_YES, NO_TLS},
-    {"virtual_alias_maps", WHEN_NONEMPTY,
-     NO_REWRITE ": mail for an alias is delivered to a mailbox of the alias's own name, "
-     "or refused"},
-    {"virtual_maps", WHEN_NONEMPTY,
-     NO_REWRITE ": mail for an alias is delivered to a mailbox of the alias's own name, "
-     "or refused"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 
@@ -127,8 +111,6 @@ const char *setting_not_implemented(const char *name, const char *value)
         return *value ? u->what : NULL;
     case WHEN_YES:
         return parse_bool(value) == 1 ? u->what : NULL;
-    case WHEN_TLS_LEVEL:
-        return *value && strcasecmp(value, "none") != 0 ? u->what : NULL;
     case WHEN_TRANSPORT:
         return transport_not_implemented(value);
     }
