@@ -125,7 +125,7 @@ static void cmd_helo(struct session *s, char *args, int extended)
     transaction_reset(s);
     strbuf_reset(&s->helo);
     log_printable(&s->helo, args, 255);     /* it goes into logs and headers */
-    s->protocol = extended ? "ESMTP" : "SMTP";
+    s->protocol = !extended ? "SMTP" : s->sasl_username[0] ? "ESMTPA" : "ESMTP";
     if (!extended) {
         reply(s, "250 %s", s->myhostname);
         return;
@@ -144,6 +144,18 @@ static void cmd_helo(struct session *s, char *args, int extended)
     if (!conf_bool("disable_vrfy_command"))
         strlist_add(&keywords, "VRFY");
     strlist_add(&keywords, "ETRN");
+    const char *mechanisms = auth_ehlo_mechanisms(s);
+    struct strbuf auth = STRBUF_INIT, auth_broken = STRBUF_INIT;
+    if (mechanisms) {
+        strbuf_printf(&auth, "AUTH %s", mechanisms);
+        strlist_add(&keywords, auth.s);
+        if (conf_bool("broken_sasl_auth_clients")) {
+            strbuf_printf(&auth_broken, "AUTH=%s", mechanisms);
+            strlist_add(&keywords, auth_broken.s);
+        }
+    }
+    strbuf_free(&auth);
+    strbuf_free(&auth_broken);
     if (s->xclient_allowed)
         strlist_add(&keywords, "XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT");
     if (s->xforward_allowed)
@@ -159,7 +171,7 @@ static void cmd_helo(struct session *s, char *args, int extended)
     struct strbuf dropped = STRBUF_INIT;
     for (size_t i = 0; i < keywords.count && kept < 32; i++) {
         char word[32];
-        size_t n = strcspn(keywords.item[i], " ");
+        size_t n = strcspn(keywords.item[i], " =");
         snprintf(word, sizeof word, "%.*s", (int)(n < 31 ? n : 31), keywords.item[i]);
         if (keyword_discarded(&discard, word)) {
             strbuf_printf(&dropped, " %s", word);
@@ -402,9 +414,7 @@ void command_loop(struct session *s)
             session_error(s);
             break;
         case CMD_AUTH:
-            reply(s, "503 5.5.1 Error: authentication not enabled");
-            s->command_failed[id]++;
-            session_error(s);
+            cmd_auth(s, args);
             break;
         case CMD_XCLIENT:
             cmd_xclient(s, args);

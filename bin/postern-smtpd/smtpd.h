@@ -91,6 +91,10 @@ struct session {
     long long recipient_limit;
     long long error_sleep_time, soft_error_limit, hard_error_limit, junk_limit;
     int helo_required;
+    int sasl_enabled;           /* smtpd_sasl_auth_enable (auth.c) */
+    int sasl_exception;         /* in smtpd_sasl_exceptions_networks: AUTH not offered */
+    char sasl_method[32];       /* after AUTH: "PLAIN", ... */
+    char sasl_username[256];    /* after AUTH; "" before */
     int tls_required;           /* smtpd_tls_security_level = encrypt: no STARTTLS yet, so no mail */
     int bare_newline;           /* 0 no, 1 normalize, 2 reject */
     int bare_newline_reject_code;
@@ -133,6 +137,17 @@ void transaction_reset(struct session *s);
 void cmd_mail(struct session *s, char *args);
 void cmd_rcpt(struct session *s, char *args);
 /* their arguments are parsed by lib/mail/smtpargs.c */
+
+/* ---- auth.c ---- */
+/* Read the SASL settings for this client (after peer_identify). */
+void auth_prepare(struct session *s);
+/* The mechanisms to offer in EHLO ("PLAIN LOGIN"), or NULL when AUTH is
+ * not offered (disabled, TLS required first, an excepted client, the
+ * auth service unavailable). */
+const char *auth_ehlo_mechanisms(struct session *s);
+void cmd_auth(struct session *s, char *args);
+/* Is the session under TLS?  (auth.c, until STARTTLS provides it.) */
+int smtpd_tls_active(const struct session *s);
 
 /* ---- xclient.c ---- */
 void cmd_xclient(struct session *s, char *args);

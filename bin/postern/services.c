@@ -4,7 +4,8 @@
  * user's) and writes and locks queue_directory/pid/NAME.pid itself, as
  * qmgr does.  Started before qmgr and the SMTP listeners, so that their
  * first message already uses them (the lookup service first: the others
- * look tables up); stopped after the listeners, before qmgr, in reverse.
+ * look tables up; the auth service, postern-auth, serves smtpd's AUTH);
+ * stopped after the listeners, before qmgr, in reverse.
  * The runner services (postern-spawn TRANSPORT, one per transport of
  * privileged_transports; postern-spawn(8)) bind queue_directory/private/
  * TRANSPORT instead; they start after the others, before qmgr, which
@@ -44,6 +45,7 @@ static const struct service services[] = {
     {"lookup service", "postern-lookup", NULL, "lookup.pid",
      "proxy: and unix: lookups answer \"try again\"", NULL},
     {"queue service", "postern-queue", "-S", "queue.pid", "injections run postern-queue", NULL},
+    {"auth service", "postern-auth", NULL, "auth.pid", "smtpd offers no AUTH", NULL},
 };
 #define SERVICE_COUNT (sizeof services / sizeof services[0])
 
