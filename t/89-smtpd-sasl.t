@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+# SMTP AUTH end to end: a self-contained instance whose `postern start`
+# runs the auth service (postern-auth, Cyrus libsasl2) beside the SMTP
+# listener; an auxprop sasldb made by saslpasswd2 in a temporary
+# directory; swaks (PLAIN, LOGIN, CRAM-MD5) and Python's smtplib as the
+# clients.  Seed 001's setup: smtpd_sender_login_maps as its pcre map,
+# reject_sender_login_mismatch, permit_sasl_authenticated before
+# reject_unauth_destination.  ANONYMOUS and plaintext mechanisms where
+# forbidden are refused; failures are logged as Postfix logs them and
+# fail2ban's stock postfix-sasl filter finds them.
+import base64
+import os
+import re
+import shutil
+import smtplib
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "logs"))
+import logtools
+import tap
+from smtpdtest import Client, Listener, wait_for
+
+NEEDED = ["postern", "postern-smtpd", "postern-auth", "postern-rewrite", "postern-queue",
+          "postern-qmgr", "postern-virtual"]
+missing = [p for p in NEEDED if not os.access(tap.prog(p), os.X_OK)]
+tools = [t for t in ("saslpasswd2", "swaks", "fail2ban-regex") if not shutil.which(t)]
+if missing or tools:
+    # ./deps installs sasl2-bin, swaks and fail2ban: a missing one is a failure
+    tap.ok(False, "missing: " + " ".join(missing + tools))
+    tap.done()
+
+parent = tap.tempdir()
+os.chmod(parent, 0o755)
+inst = os.path.join(parent, "inst")
+smtp_port = tap.free_port()
+r = tap.run(["postern", "init", inst, "--domain", "example.com", "--port", str(smtp_port)])
+if not tap.is_(r.returncode, 0, "postern init"):
+    tap.diag(r.stderr)
+    tap.done()
+
+# the password database and libsasl2's smtpd.conf (cyrus_sasl_config_path)
+sasl = os.path.join(parent, "sasl")
+os.mkdir(sasl)
+sasldb = os.path.join(sasl, "sasldb2")
+# alice and bob in the default realm (the host name, as for Postfix without
+# smtpd_sasl_local_domain); carol in realm example.com
+for user, realm, password in (("alice", None, "alice-secret"), ("bob", None, "bob-secret"),
+                              ("carol", "example.com", "carol-secret")):
+    p = subprocess.run(["saslpasswd2", "-p", "-c", "-f", sasldb] + (["-u", realm] if realm else []) + [user],
+                       input=password.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tap.is_(p.returncode, 0, f"saslpasswd2 makes {user}") or tap.diag(p.stderr.decode())
+# ANONYMOUS is in mech_list on purpose: smtpd_sasl_security_options must keep it out
+with open(os.path.join(sasl, "smtpd.conf"), "w") as f:
+    f.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {sasldb}\n"
+            "mech_list: PLAIN LOGIN CRAM-MD5 ANONYMOUS\n")
+with open(os.path.join(parent, "login_maps.pcre"), "w") as f:
+    f.write("/^(.*)@example.com$/ ${1}\n")
+
+with open(os.path.join(inst, "main.cf"), "a") as f:
+    f.write(f"""
+syslog_name = postfix
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_security_options = noanonymous
+cyrus_sasl_config_path = {sasl}
+broken_sasl_auth_clients = yes
+smtpd_sasl_authenticated_header = yes
+smtpd_sender_login_maps = pcre:{parent}/login_maps.pcre
+smtpd_sender_restrictions = reject_non_fqdn_sender, reject_sender_login_mismatch, permit
+smtpd_recipient_restrictions = permit_sasl_authenticated, reject_unauth_destination, permit
+""")
+r = tap.run(["postern", "start", "-c", inst])
+tap.is_(r.returncode, 0, "postern start") or tap.diag(r.stderr)
+tap.like(r.stdout, r"auth service", "postern start starts the auth service")
+log_path = os.path.join(inst, "maillog")
+
+
+def log():
+    try:
+        return open(log_path, errors="replace").read()
+    except OSError:
+        return ""
+
+
+def swaks(*args):
+    p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(smtp_port),
+                        "--helo", "client.example.com", "--timeout", "20"] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    return p.returncode, p.stdout.decode(errors="replace")
+
+
+def ehlo(port=smtp_port):
+    c = Client(port)
+    c.reply()
+    return c, c.cmd("EHLO client.example.com")
+
+
+# ---- EHLO and mechanisms ----
+c, text = ehlo()
+tap.like(text, r"(?m)^250-AUTH PLAIN LOGIN CRAM-MD5$", "EHLO offers AUTH with the mechanisms of mech_list")
+tap.like(text, r"(?m)^250-AUTH=PLAIN LOGIN CRAM-MD5$", "broken_sasl_auth_clients: the AUTH= line too")
+tap.unlike(text, r"ANONYMOUS", "noanonymous: ANONYMOUS is not offered though mech_list names it")
+tap.is_(c.cmd("AUTH ANONYMOUS " + base64.b64encode(b"x").decode()), "504 5.5.4 Unrecognized authentication type",
+        "AUTH ANONYMOUS is refused")
+tap.is_(c.cmd("AUTH"), "501 5.5.4 Syntax: AUTH mechanism", "AUTH without a mechanism")
+tap.is_(c.cmd("AUTH LOGIN"), "334 VXNlcm5hbWU6", "AUTH LOGIN asks for the user name")
+tap.is_(c.cmd("*"), "501 5.7.0 Authentication aborted", "a client may abort the exchange with *")
+# seed 001: the map names an owner for me@example.com, and we are not logged in
+tap.is_(c.cmd("MAIL FROM:<me@example.com>"), "250 2.1.0 Ok", "MAIL (smtpd_delay_reject)")
+tap.is_(c.cmd("RCPT TO:<alice@example.com>"), "553 5.7.1 <me@example.com>: Sender address rejected: not logged in",
+        "seed 001: reject_sender_login_mismatch without AUTH")
+c.cmd("RSET")
+tap.is_(c.cmd("MAIL FROM:<someone@other.example>"), "250 2.1.0 Ok", "an address the map does not list")
+tap.is_(c.cmd("RCPT TO:<friend@elsewhere.example>"), "554 5.7.1 <friend@elsewhere.example>: Relay access denied",
+        "unauthenticated: no relaying")
+tap.like(c.cmd("RCPT TO:<alice@example.com>"), r"^250 ", "unauthenticated: local mail is accepted")
+tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()),
+        "503 5.5.1 Error: MAIL transaction in progress", "no AUTH inside a transaction")
+c.cmd("RSET")
+# PLAIN with the initial response, as seed 001 does with openssl s_client
+tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()),
+        "235 2.7.0 Authentication successful", "AUTH PLAIN with the right password")
+tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()),
+        "503 5.5.1 Error: already authenticated", "a second AUTH")
+tap.is_(c.cmd("MAIL FROM:<bob@example.com>"), "250 2.1.0 Ok", "MAIL as another user's address")
+tap.is_(c.cmd("RCPT TO:<alice@example.com>"), "553 5.7.1 <bob@example.com>: Sender address rejected: not owned by user alice",
+        "reject_sender_login_mismatch: not alice's address")
+c.cmd("RSET")
+tap.is_(c.cmd("MAIL FROM:<alice@example.com> AUTH=<>"), "250 2.1.0 Ok", "MAIL with AUTH=<>")
+tap.like(c.cmd("RCPT TO:<friend@elsewhere.example>"), r"^250 ", "permit_sasl_authenticated: the user may relay")
+tap.like(c.cmd("RCPT TO:<alice@example.com>"), r"^250 ", "and send to a local mailbox")
+c.cmd("DATA")
+tap.like(c.cmd("Subject: relayed\r\n\r\nhello\r\n."), r"^250 2\.0\.0 Ok: queued as ", "queued")
+c.cmd("QUIT")
+c.close()
+
+
+def delivered(name):
+    new = os.path.join(inst, "mail", name, "Maildir", "new")
+    try:
+        return [open(os.path.join(new, f), "rb").read() for f in sorted(os.listdir(new))]
+    except OSError:
+        return []
+
+
+wait_for(lambda: delivered("alice"), 20)
+msgs = delivered("alice")
+tap.ok(msgs, "the message reached alice's mailbox") or tap.diag(log())
+msg = msgs[0].decode(errors="replace") if msgs else ""
+tap.like(msg, r"\(Authenticated sender: alice\)\n\tby localhost \(postern\) with ESMTPA",
+         "smtpd_sasl_authenticated_header, and the protocol is ESMTPA")
+tap.ok(wait_for(lambda: re.search(r"postfix/smtpd\[\d+\]: \w+: client=\S+\[127\.0\.0\.1\], sasl_method=PLAIN, "
+                                  r"sasl_username=alice$", log(), re.M)),
+       "logged: client=..., sasl_method=PLAIN, sasl_username=alice")
+
+# ---- real clients ----
+code, out = swaks("--to", "alice@example.com", "--from", "alice@example.com",
+                  "--auth", "LOGIN", "--auth-user", "alice", "--auth-password", "alice-secret")
+tap.ok(code == 0 and "235 2.7.0 Authentication successful" in out, "swaks --auth LOGIN") or tap.diag(out)
+code, out = swaks("--to", "alice@example.com", "--from", "bob@example.com",
+                  "--auth", "CRAM-MD5", "--auth-user", "bob", "--auth-password", "bob-secret")
+tap.ok(code == 0 and "235 2.7.0 Authentication successful" in out, "swaks --auth CRAM-MD5 (auxprop)") or tap.diag(out)
+code, out = swaks("--to", "alice@example.com", "--from", "alice@example.com",
+                  "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "wrong")
+tap.like(out, r"535 5\.7\.8 Error: authentication failed: authentication failure", "swaks --auth PLAIN, wrong password")
+code, out = swaks("--to", "alice@example.com", "--from", "nobody@example.com",
+                  "--auth", "LOGIN", "--auth-user", "nobody", "--auth-password", "guess")
+tap.like(out, r"535 5\.7\.8 Error: authentication failed: authentication failure",
+         "an unknown user gets the same answer as a wrong password")
+
+s = smtplib.SMTP("127.0.0.1", smtp_port, timeout=20)
+s.ehlo("client.example.com")
+s.login("bob", "bob-secret")
+refused = s.sendmail("bob@example.com", ["friend@elsewhere.example"], b"Subject: smtplib\r\n\r\nhi\r\n")
+tap.is_(refused, {}, "smtplib login() and a relayed message")
+s.quit()
+s = smtplib.SMTP("127.0.0.1", smtp_port, timeout=20)
+s.ehlo("client.example.com")
+try:
+    s.login("bob", "not-bob")
+    tap.ok(False, "smtplib login() with a wrong password fails")
+except smtplib.SMTPAuthenticationError as e:
+    tap.is_((e.smtp_code, e.smtp_error.decode()), (535, "5.7.8 Error: authentication failed: authentication failure"),
+            "smtplib login() with a wrong password: 535")
+s.close()
+
+# ---- the log, as fail2ban reads it ----
+tap.ok(wait_for(lambda: re.search(r"postfix/smtpd\[\d+\]: warning: \S+\[127\.0\.0\.1\]: SASL PLAIN authentication "
+                                  r"failed: authentication failure$", log(), re.M)),
+       "the failure is logged as Postfix logs it")
+report = logtools.fail2ban(log_path, logtools.FAIL2BAN_FILTERS["postfix-sasl"])
+counts = logtools.fail2ban_counts(report)
+failures = len(re.findall(r"SASL \S+ authentication failed", log()))
+tap.ok(failures >= 3, f"{failures} failures in the log")
+tap.is_(counts and counts[1], failures, "fail2ban's postfix-sasl filter matches every one") or tap.diag(report)
+tap.unlike(log(), r"sasl_username=\S*(secret|guess)", "no password in the log")
+
+# ---- security options: a listener of our own with -o, as master.cf would ----
+def listener(*overrides):
+    argv = [tap.prog("postern-smtpd"), "-c", inst]
+    for o in overrides:
+        argv += ["-o", o]
+    return Listener(argv)
+
+
+lst = listener("smtpd_sasl_security_options=noanonymous, noplaintext")
+c, text = ehlo(lst.port)
+tap.like(text, r"(?m)^250-AUTH CRAM-MD5$", "noplaintext: only CRAM-MD5 is offered without TLS")
+tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()),
+        "504 5.5.4 Unrecognized authentication type", "noplaintext: AUTH PLAIN is refused")
+c.close()
+lst.stop()
+lst = listener("smtpd_tls_auth_only=yes")
+c, text = ehlo(lst.port)
+tap.unlike(text, r"AUTH", "smtpd_tls_auth_only: no AUTH before STARTTLS")
+tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()),
+        "503 5.5.1 Error: authentication not enabled", "smtpd_tls_auth_only: AUTH before STARTTLS is refused")
+c.close()
+lst.stop()
+lst = listener("smtpd_sasl_exceptions_networks=127.0.0.0/8")
+c, text = ehlo(lst.port)
+tap.unlike(text, r"AUTH", "smtpd_sasl_exceptions_networks: AUTH not offered to the client")
+tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()),
+        "235 2.7.0 Authentication successful", "but accepted, as Postfix does")
+c.close()
+lst.stop()
+lst = listener("smtpd_sasl_local_domain=example.com")
+c, text = ehlo(lst.port)
+tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0carol\0carol-secret").decode()),
+        "235 2.7.0 Authentication successful", "smtpd_sasl_local_domain: the realm of a bare user name")
+tap.is_(c.cmd("MAIL FROM:<carol@example.com>"), "250 2.1.0 Ok", "MAIL")
+tap.is_(c.cmd("RCPT TO:<alice@example.com>"),
+        "553 5.7.1 <carol@example.com>: Sender address rejected: not owned by user carol@example.com",
+        "the login name carries the realm, as with Postfix (the seed's map gives \"carol\")")
+c.close()
+lst.stop()
+lst = listener("smtpd_sasl_auth_enable=no")
+c, text = ehlo(lst.port)
+tap.unlike(text, r"AUTH", "smtpd_sasl_auth_enable = no: no AUTH")
+tap.is_(c.cmd("AUTH PLAIN AGEAYg=="), "503 5.5.1 Error: authentication not enabled", "and AUTH answers 503")
+c.close()
+lst.stop()
+
+# ---- the auth service gone: AUTH says try again, nothing else breaks ----
+r = tap.run(["postern", "stop", "-c", inst])
+tap.is_(r.returncode, 0, "postern stop") or tap.diag(r.stderr)
+lst = listener()
+c, text = ehlo(lst.port)
+tap.unlike(text, r"AUTH", "without the auth service AUTH is not offered")
+tap.like(c.cmd("AUTH PLAIN AGEAYg=="), r"^454 4\.7\.0 Temporary authentication failure", "and AUTH answers 454")
+tap.like(c.cmd("MAIL FROM:<x@other.example>"), r"^250 ", "mail without AUTH still works")
+c.close()
+lst.stop()
+tap.done()
