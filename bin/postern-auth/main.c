@@ -15,7 +15,6 @@
  * doc/auth.md.  See postern-auth(8).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,13 +27,11 @@
 #include "auth.h"
 #include "auth_proto.h"
 #include "config.h"
-#include "listenfds.h"
 #include "log.h"
 #include "strbuf.h"
 #include "unixservice.h"
 
 #define LISTEN_BACKLOG      256
-#define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
 #define CHILD_LIMIT         1000    /* more clients wait in the listen queue */
 
 static unsigned children;
@@ -44,21 +41,6 @@ static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-auth [-m MODE] [-c config_dir] [-o name=value]... [-v]\n");
     exit(64);
-}
-
-/* The socket systemd passed, or -1 when it passed none. */
-static int systemd_socket(void)
-{
-    int count = listen_fds_take();
-    if (count == 0)
-        return -1;
-    if (count != 1)
-        msg_fatal("auth service: systemd passed %d sockets; expected one", count);
-    int fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
-    if (fd < 0)
-        msg_fatal_errno("auth service: fcntl");
-    close(LISTEN_FDS_START);
-    return fd;
 }
 
 /* Accept the clients waiting, a child for each. */
@@ -120,7 +102,6 @@ int main(int argc, char **argv)
     mode_t socket_mode = 0600;
     int opt;
     log_open("auth", 0);
-    int listen_fd = systemd_socket();
     while ((opt = getopt(argc, argv, "c:m:o:v")) != -1) {
         if (config_common_option(opt, optarg))
             continue;
@@ -138,32 +119,23 @@ int main(int argc, char **argv)
     config_load(0);
 
     const char *queue_dir = conf_str("queue_directory");
-    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT, socket_path = STRBUF_INIT;
-    int pid_fd = -1;
-    if (listen_fd < 0) {
-        strbuf_printf(&path, "%s/pid/auth.pid", queue_dir);
-        pid_fd = pid_file_lock(path.s, &err);
-        if (pid_fd < 0)
-            msg_fatal("auth service: %s", err.s);
-        strbuf_printf(&socket_path, "%s/%s", queue_dir, AUTH_SOCKET);
-        listen_fd = unix_listen(socket_path.s, socket_mode, (uid_t)-1, (gid_t)-1,
-                                LISTEN_BACKLOG, &err);
-        if (listen_fd < 0)
-            msg_fatal("auth service: %s", err.s);
-    }
-    if (listener_prepare(listen_fd, &err) < 0)
+    struct strbuf pid_path = STRBUF_INIT, socket_path = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&pid_path, "%s/pid/auth.pid", queue_dir);
+    strbuf_printf(&socket_path, "%s/%s", queue_dir, AUTH_SOCKET);
+    struct unix_service svc;
+    if (unix_service_open(&svc, pid_path.s, socket_path.s, socket_mode, LISTEN_BACKLOG, &err) < 0)
         msg_fatal("auth service: %s", err.s);
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
     int signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
     if (signal_fd < 0)
         msg_fatal_errno("signalfd");
-    if (pid_fd >= 0 && pid_file_publish(pid_fd) < 0)
-        msg_fatal_errno("write %s", path.s);
+    if (unix_service_ready(&svc) < 0)
+        msg_fatal_errno("write %s", pid_path.s);
     msg_info("auth service: ready on %s",
-             socket_path.len ? socket_path.s : "the socket systemd passed");
+             svc.socket_path ? svc.socket_path : "the socket systemd passed");
     for (;;) {
         struct pollfd fds[2] = {{.fd = signal_fd, .events = POLLIN},
-                                {.fd = children < CHILD_LIMIT ? listen_fd : -1, .events = POLLIN}};
+                                {.fd = children < CHILD_LIMIT ? svc.listen_fd : -1, .events = POLLIN}};
         if (poll(fds, 2, -1) < 0) {
             if (errno != EINTR)
                 msg_fatal_errno("auth service: poll");
@@ -172,15 +144,14 @@ int main(int argc, char **argv)
         if (fds[0].revents && handle_signals(signal_fd))
             break;
         if (fds[1].revents)
-            accept_clients(listen_fd, signal_fd);
+            accept_clients(svc.listen_fd, signal_fd);
     }
     /* new clients find no socket; the children finish their exchanges */
-    if (socket_path.len && unlink(socket_path.s) < 0 && errno != ENOENT)
-        msg_warn_errno("remove %s", socket_path.s);
-    if (pid_fd >= 0 && unlink(path.s) < 0)
-        msg_warn_errno("remove %s", path.s);
+    unix_service_close(&svc, &err);
+    if (err.len)
+        msg_warn("%s", err.s);
     msg_info("auth service: stopped");
-    strbuf_free(&path);
+    strbuf_free(&pid_path);
     strbuf_free(&err);
     strbuf_free(&socket_path);
     return 0;
