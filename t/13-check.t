@@ -100,7 +100,7 @@ alias_maps =
 alias_database =
 virtual_alias_maps = texthash:{d}/aliases
 smtpd_tls_security_level = may
-smtpd_sasl_type = dovecot
+always_bcc = archive@example.org
 home_mailbox = Maildir/
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
@@ -127,7 +127,7 @@ unlike(err, r"error:", "no error is reported")
 for pattern, name in [
     (r"line 4: not implemented by postern: virtual_alias_maps=.*mailbox of the alias's own name", "virtual_alias_maps"),
     (r"line 5: not implemented by postern: smtpd_tls_security_level=may: STARTTLS is not offered", "smtpd_tls_security_level"),
-    (r"line 6: not implemented by postern: smtpd_sasl_type=dovecot: only cyrus", "smtpd_sasl_type"),
+    (r"line 6: not implemented by postern: always_bcc=archive@example.org: no copy is sent", "always_bcc"),
     (r"line 7: not implemented by postern: home_mailbox=Maildir/: local\(8\) delivery", "home_mailbox"),
     (r"line 8: not implemented by postern: relayhost=\[smarthost.example.net\]: the smtp runner", "relayhost"),
     (r"line 9: not implemented by postern: smtpd_data_restrictions=reject_unauth_pipelining: not evaluated", "smtpd_data_restrictions"),

@@ -7,7 +7,9 @@
 # reject_sender_login_mismatch, permit_sasl_authenticated before
 # reject_unauth_destination.  ANONYMOUS and plaintext mechanisms where
 # forbidden are refused; failures are logged as Postfix logs them and
-# fail2ban's stock postfix-sasl filter finds them.
+# fail2ban's stock postfix-sasl filter finds them.  Then smtpd_sasl_type =
+# dovecot against a Dovecot auth server the test starts in its own
+# directory (passwd-file), never the system's.
 import base64
 import os
 import re
@@ -242,6 +244,80 @@ tap.unlike(text, r"AUTH", "smtpd_sasl_auth_enable = no: no AUTH")
 tap.is_(c.cmd("AUTH PLAIN AGEAYg=="), "503 5.5.1 Error: authentication not enabled", "and AUTH answers 503")
 c.close()
 lst.stop()
+
+# ---- smtpd_sasl_type = dovecot: a Dovecot auth server of the test's own ----
+dove = os.path.join(parent, "dovecot")
+os.mkdir(dove)
+os.chmod(dove, 0o755)
+with open(os.path.join(dove, "users"), "w") as f:
+    f.write("dana:{PLAIN}dana-secret\n")
+os.chmod(os.path.join(dove, "users"), 0o644)
+dove_socket = os.path.join(dove, "auth-client")
+with open(os.path.join(dove, "dovecot.conf"), "w") as f:
+    f.write(f"""protocols =
+base_dir = {dove}/run
+state_dir = {dove}/state
+log_path = {dove}/dovecot.log
+ssl = no
+auth_failure_delay = 0
+auth_mechanisms = plain login cram-md5 anonymous
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dove}/users
+}}
+userdb {{
+  driver = static
+  args = uid=65534 gid=65534 home=/nonexistent
+}}
+service auth {{
+  unix_listener {dove_socket} {{
+    mode = 0666
+  }}
+}}
+""")
+dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
+if not os.access(dovecot, os.X_OK):
+    tap.ok(False, "dovecot is not installed (./deps installs dovecot-core)")
+else:
+    dproc = subprocess.Popen([dovecot, "-F", "-c", os.path.join(dove, "dovecot.conf")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tap.ok(wait_for(lambda: os.path.exists(dove_socket), 20), "Dovecot's auth socket is there") or \
+        tap.diag(open(os.path.join(dove, "dovecot.log")).read() if os.path.exists(os.path.join(dove, "dovecot.log")) else "")
+    dovecot_overrides = ("smtpd_sasl_type=dovecot", "smtpd_sasl_path=" + dove_socket)
+    lst = listener(*dovecot_overrides)
+    c, text = ehlo(lst.port)
+    tap.like(text, r"(?m)^250-AUTH PLAIN LOGIN CRAM-MD5$", "dovecot: EHLO offers Dovecot's mechanisms")
+    tap.unlike(text, r"ANONYMOUS", "dovecot: noanonymous drops ANONYMOUS")
+    tap.is_(c.cmd("AUTH ANONYMOUS"), "504 5.5.4 Unrecognized authentication type", "dovecot: AUTH ANONYMOUS refused")
+    tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0dana\0wrong").decode()),
+            "535 5.7.8 Error: authentication failed: authentication failure", "dovecot: a wrong password")
+    tap.is_(c.cmd("AUTH LOGIN"), "334 VXNlcm5hbWU6", "dovecot: AUTH LOGIN asks for the user name")
+    tap.is_(c.cmd(base64.b64encode(b"dana").decode()), "334 UGFzc3dvcmQ6", "and for the password")
+    tap.is_(c.cmd(base64.b64encode(b"dana-secret").decode()), "235 2.7.0 Authentication successful",
+            "dovecot: AUTH LOGIN")
+    tap.is_(c.cmd("MAIL FROM:<dana@example.com>"), "250 2.1.0 Ok", "MAIL")
+    tap.like(c.cmd("RCPT TO:<friend@elsewhere.example>"), r"^250 ", "dovecot: the user may relay")
+    c.close()
+    lst.stop()
+    lst = listener(*dovecot_overrides)
+    for mech in ("PLAIN", "CRAM-MD5"):
+        p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(lst.port), "--helo", "client.example.com",
+                            "--to", "alice@example.com", "--from", "dana@example.com", "--auth", mech,
+                            "--auth-user", "dana", "--auth-password", "dana-secret", "--quit-after", "AUTH"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        out = p.stdout.decode(errors="replace")
+        tap.ok("235 2.7.0 Authentication successful" in out, f"dovecot: swaks --auth {mech}") or tap.diag(out)
+    lst.stop()
+    lst = listener(*dovecot_overrides, "smtpd_sasl_security_options=noanonymous, noplaintext")
+    c, text = ehlo(lst.port)
+    tap.like(text, r"(?m)^250-AUTH CRAM-MD5$", "dovecot: noplaintext leaves CRAM-MD5")
+    c.close()
+    lst.stop()
+    tap.ok(wait_for(lambda: re.search(r"warning: \S+\[127\.0\.0\.1\]: SASL PLAIN authentication failed: "
+                                      r"authentication failure$", log(), re.M)), "dovecot: the failure is logged")
+    dproc.terminate()
+    dproc.wait(20)
+    tap.is_(dproc.returncode is not None, True, "Dovecot stopped by its pid")
 
 # ---- the auth service gone: AUTH says try again, nothing else breaks ----
 r = tap.run(["postern", "stop", "-c", inst])

@@ -1,10 +1,12 @@
 /* auth.c - SMTP AUTH (RFC 4954) in smtpd: the EHLO keyword, the AUTH
  * command and its exchange, with Postfix's replies and log lines.  The
- * exchange itself runs in the auth service, postern-auth (doc/auth.md):
- * libsasl2 loads its mechanisms with dlopen and cannot live in this
- * static program, and smtpd must not be able to read sasldb or
- * /etc/shadow.  smtpd only passes base64 lines between the client and
- * the service, and keeps the user name the service answers. */
+ * exchange itself runs elsewhere (doc/auth.md): with smtpd_sasl_type =
+ * cyrus in the auth service, postern-auth (libsasl2 loads its mechanisms
+ * with dlopen and cannot live in this static program, and smtpd must not
+ * be able to read sasldb or /etc/shadow); with dovecot in Dovecot's auth
+ * server, whose line protocol smtpd speaks itself.  smtpd only passes
+ * base64 lines between the client and the server, and keeps the user
+ * name the server answers. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -33,12 +35,14 @@ int smtpd_tls_active(const struct session *s)
     return 0;
 }
 
-/* The connection to the auth service, for the whole session. */
+/* The connection to the auth server, for the whole session. */
 struct auth_service {
     int fd;                     /* -1: not connected */
-    int tls;                    /* the TLS state the S line was sent for */
+    int dovecot;                /* smtpd_sasl_type = dovecot */
+    int tls;                    /* the TLS state the mechanisms are for */
     struct line_reader *reader;
-    struct strbuf mechanisms;   /* the M answer */
+    struct strbuf mechanisms;   /* offered: "PLAIN LOGIN" */
+    unsigned request_id;        /* dovecot: the AUTH request's id */
 };
 
 static struct auth_service service = {.fd = -1};
@@ -46,9 +50,10 @@ static struct auth_service service = {.fd = -1};
 void auth_prepare(struct session *s)
 {
     s->sasl_enabled = conf_bool("smtpd_sasl_auth_enable") && !s->local_submission;
-    if (s->sasl_enabled && strcasecmp(conf_str("smtpd_sasl_type"), "cyrus") != 0) {
-        msg_warn("unsupported SASL server implementation: %s (postern supports cyrus)",
-                 conf_str("smtpd_sasl_type"));
+    const char *type = conf_str("smtpd_sasl_type");
+    service.dovecot = strcasecmp(type, "dovecot") == 0;
+    if (s->sasl_enabled && !service.dovecot && strcasecmp(type, "cyrus") != 0) {
+        msg_warn("unsupported SASL server implementation: %s", type);
         s->sasl_enabled = 0;
     }
     s->sasl_exception = s->sasl_enabled && policy_client_in(s, "smtpd_sasl_exceptions_networks");
@@ -79,17 +84,29 @@ static int service_send(const struct strbuf *line)
     return -1;
 }
 
-/* Read the service's answer into line; 0, or -1 with the connection
- * closed (the service went away or answered nonsense). */
+/* Read the server's next line into line; 0, or -1 with the connection
+ * closed (the server went away or sent a line too long). */
 static int service_read(struct strbuf *line)
 {
     int r = line_read(service.reader, line, AUTH_LINE_MAX);
-    if (r == 1 && line->len && (line->len == 1 || line->s[1] == ' '))
-        return 0;
     if (r == 1)
-        msg_warn("auth service: bad answer");
+        return 0;
+    if (r == 2)
+        msg_warn("auth service: line too long");
     else
         msg_warn("auth service: %s", r < 0 ? strerror(errno) : "connection closed");
+    service_close();
+    return -1;
+}
+
+/* Read a postern-auth answer: a letter, then a space and text or nothing. */
+static int cyrus_read(struct strbuf *line)
+{
+    if (service_read(line) < 0)
+        return -1;
+    if (line->len && (line->len == 1 || line->s[1] == ' '))
+        return 0;
+    msg_warn("auth service: bad answer");
     service_close();
     return -1;
 }
@@ -106,19 +123,16 @@ static void flag_list(const char *param, struct strbuf *out)
     strlist_free(&words);
 }
 
-/* Connect and say who we are: the mechanisms land in service.mechanisms.
- * 0, or -1 (logged) when the service cannot be used. */
-static int service_open(struct session *s)
+/* Connect to the server's socket at path (a relative one is in
+ * queue_directory); 0, or -1 (logged). */
+static int service_connect(struct session *s, const char *path)
 {
-    int tls = smtpd_tls_active(s);
-    if (service.fd >= 0 && service.tls == tls)
-        return 0;
-    service_close();
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int n = snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s", conf_str("queue_directory"),
-                     AUTH_SOCKET);
+    int n = *path == '/' ? snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path)
+                         : snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s",
+                                    conf_str("queue_directory"), path);
     if (n < 0 || (size_t)n >= sizeof addr.sun_path) {
-        msg_warn("auth service: socket path too long");
+        msg_warn("auth service: socket path too long: %s", path);
         return -1;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -126,7 +140,7 @@ static int service_open(struct session *s)
         msg_warn("auth service: socket: %s", strerror(errno));
         return -1;
     }
-    /* the service may wait for saslauthd; never longer than the client may */
+    /* the server may wait for saslauthd; never longer than the client may */
     struct timeval tv = {.tv_sec = s->timeout > 0 ? s->timeout : 300};
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0
         || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
@@ -135,10 +149,24 @@ static int service_open(struct session *s)
         return -1;
     }
     service.fd = fd;
-    service.tls = tls;
     if (!service.reader)
         service.reader = xcalloc(1, sizeof *service.reader);
     line_reader_init(service.reader, fd);
+    return 0;
+}
+
+/* The security options in force (before or under TLS). */
+static const char *security_param(int tls)
+{
+    return tls ? "smtpd_sasl_tls_security_options" : "smtpd_sasl_security_options";
+}
+
+/* postern-auth: say who we are; the mechanisms land in service.mechanisms.
+ * 0, or -1 (logged) when the service cannot be used. */
+static int cyrus_open(struct session *s, int tls)
+{
+    if (service_connect(s, AUTH_SOCKET) < 0)
+        return -1;
     struct strbuf line = STRBUF_INIT;
     const char *realm = conf_str("smtpd_sasl_local_domain");
     strbuf_printf(&line, "S %s %s %s ", conf_str("smtpd_sasl_path"), conf_str("smtpd_sasl_service"),
@@ -151,9 +179,9 @@ static int service_open(struct session *s)
         strbuf_printf(&line, "%s;%s ", s->client.address, s->client.port);
     else
         strbuf_puts(&line, "- ");
-    flag_list(tls ? "smtpd_sasl_tls_security_options" : "smtpd_sasl_security_options", &line);
+    flag_list(security_param(tls), &line);
     strbuf_putc(&line, '\n');
-    int r = service_send(&line) == 0 && service_read(&line) == 0 ? 0 : -1;
+    int r = service_send(&line) == 0 && cyrus_read(&line) == 0 ? 0 : -1;
     if (r == 0 && line.s[0] != 'M') {
         msg_warn("auth service: %s", line.s);
         service_close();
@@ -163,6 +191,201 @@ static int service_open(struct session *s)
         strbuf_set(&service.mechanisms, line.len > 2 ? line.s + 2 : "");
     strbuf_free(&line);
     return r;
+}
+
+/* Does a Dovecot mechanism (its MECH line's flags, tab-separated) pass
+ * the security options?  As Postfix: noanonymous drops "anonymous",
+ * noplaintext "plaintext", ...; forward_secrecy and mutual_auth require
+ * theirs; "private" mechanisms are never offered. */
+static int dovecot_mechanism_allowed(const char *flags, int tls)
+{
+    static const struct {
+        const char *option, *flag;
+        int required;
+    } rules[] = {
+        {"noanonymous", "anonymous", 0}, {"noplaintext", "plaintext", 0},
+        {"nodictionary", "dictionary", 0}, {"noactive", "active", 0},
+        {"forward_secrecy", "forward-secrecy", 1}, {"mutual_auth", "mutual-auth", 1},
+    };
+    struct strlist options = STRLIST_INIT, words = STRLIST_INIT;
+    conf_list(security_param(tls), &options);
+    for (const char *p = flags; *p;) {
+        size_t n = strcspn(p, "\t");
+        char word[32];
+        snprintf(word, sizeof word, "%.*s", (int)(n < 31 ? n : 31), p);
+        strlist_add(&words, word);
+        p += n + (p[n] ? 1 : 0);
+    }
+    int allowed = 1;
+    for (size_t w = 0; w < words.count; w++)
+        if (strcasecmp(words.item[w], "private") == 0)
+            allowed = 0;
+    for (size_t o = 0; o < options.count && allowed; o++)
+        for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
+            if (strcasecmp(options.item[o], rules[r].option) != 0)
+                continue;
+            int has = 0;
+            for (size_t w = 0; w < words.count; w++)
+                has |= strcasecmp(words.item[w], rules[r].flag) == 0;
+            if (has != rules[r].required)
+                allowed = 0;
+        }
+    strlist_free(&options);
+    strlist_free(&words);
+    return allowed;
+}
+
+/* Dovecot's auth server (its auth protocol 1.x, client side): the
+ * handshake, and the mechanisms the security options allow. */
+static int dovecot_open(struct session *s, int tls)
+{
+    if (service_connect(s, conf_str("smtpd_sasl_path")) < 0)
+        return -1;
+    struct strbuf line = STRBUF_INIT;
+    strbuf_printf(&line, "VERSION\t1\t1\nCPID\t%ld\n", (long)getpid());
+    int r = service_send(&line);
+    int version_ok = 0;
+    while (r == 0) {
+        if ((r = service_read(&line)) < 0)
+            break;
+        char empty[1] = "";
+        char *text = line.s ? line.s : empty;
+        if (strncmp(text, "VERSION\t", 8) == 0) {
+            version_ok = atoi(text + 8) == 1;
+        } else if (strncmp(text, "MECH\t", 5) == 0) {
+            char *name = text + 5;
+            size_t n = strcspn(name, "\t");
+            char *flags = name + n + (name[n] ? 1 : 0);
+            name[n] = 0;
+            if (dovecot_mechanism_allowed(flags, tls) && n && strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n)
+                strbuf_printf(&service.mechanisms, "%s%s", service.mechanisms.len ? " " : "", name);
+        } else if (strcmp(text, "DONE") == 0) {
+            break;
+        }
+    }
+    if (r == 0 && !version_ok) {
+        msg_warn("auth service: %s: not Dovecot's auth protocol 1", conf_str("smtpd_sasl_path"));
+        service_close();
+        r = -1;
+    }
+    strbuf_free(&line);
+    return r;
+}
+
+/* Connect unless connected for this TLS state; 0, or -1 (logged). */
+static int service_open(struct session *s)
+{
+    int tls = smtpd_tls_active(s);
+    if (service.fd >= 0 && service.tls == tls)
+        return 0;
+    service_close();
+    service.tls = tls;
+    return service.dovecot ? dovecot_open(s, tls) : cyrus_open(s, tls);
+}
+
+/* Begin an exchange: 0, or -1 with the connection closed. */
+static int request_start(struct session *s, const char *method, const char *initial)
+{
+    struct strbuf line = STRBUF_INIT;
+    if (!service.dovecot) {
+        strbuf_printf(&line, "A %s%s%s\n", method, initial ? " " : "", initial ? initial : "");
+    } else {
+        strbuf_printf(&line, "AUTH\t%u\t%s\tservice=%s\tnologin", ++service.request_id, method,
+                      conf_str("smtpd_sasl_service"));
+        if (*s->client.local_address)
+            strbuf_printf(&line, "\tlip=%s", s->client.local_address);
+        if (*s->client.address && *s->client.port)
+            strbuf_printf(&line, "\trip=%s", s->client.address);
+        if (*s->client.local_port)
+            strbuf_printf(&line, "\tlport=%s", s->client.local_port);
+        if (*s->client.port)
+            strbuf_printf(&line, "\trport=%s", s->client.port);
+        if (smtpd_tls_active(s))
+            strbuf_puts(&line, "\tsecured");
+        if (initial)
+            strbuf_printf(&line, "\tresp=%s", strcmp(initial, "=") == 0 ? "" : initial);
+        strbuf_putc(&line, '\n');
+    }
+    int r = service_send(&line);
+    strbuf_free(&line);
+    return r;
+}
+
+/* Answer a challenge with the client's line (base64). */
+static int request_continue(const char *response)
+{
+    struct strbuf line = STRBUF_INIT;
+    if (service.dovecot)
+        strbuf_printf(&line, "CONT\t%u\t%s\n", service.request_id, response);
+    else
+        strbuf_printf(&line, "R %s\n", response);
+    int r = service_send(&line);
+    strbuf_free(&line);
+    return r;
+}
+
+/* The value of a Dovecot reply's "name=value" field, or NULL. */
+static const char *dovecot_field(char *fields, const char *name)
+{
+    size_t len = strlen(name);
+    for (char *p = fields; p && *p;) {
+        char *end = strchr(p, '\t');
+        if (end)
+            *end = 0;
+        if (strncmp(p, name, len) == 0 && p[len] == '=')
+            return p + len + 1;
+        if (strcmp(p, name) == 0)
+            return "";
+        p = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* The server's next answer, as postern-auth words it: "C challenge",
+ * "K user", "F reason", "T reason".  0, or -1 with the connection closed. */
+static int request_answer(struct strbuf *answer)
+{
+    if (!service.dovecot)
+        return cyrus_read(answer);
+    for (;;) {
+        if (service_read(answer) < 0)
+            return -1;
+        char empty[1] = "";
+        char *text = answer->s ? answer->s : empty;
+        size_t n = strcspn(text, "\t");
+        char *id = text + n + (text[n] ? 1 : 0);
+        size_t idn = strcspn(id, "\t");
+        char *rest = id + idn + (id[idn] ? 1 : 0);
+        id[idn] = 0;
+        text[n] = 0;
+        if ((unsigned)strtoul(id, NULL, 10) != service.request_id)
+            continue;           /* an answer to an abandoned request */
+        struct strbuf out = STRBUF_INIT;
+        if (strcmp(text, "CONT") == 0) {
+            strbuf_printf(&out, "C %s", rest);
+        } else if (strcmp(text, "OK") == 0) {
+            const char *user = dovecot_field(rest, "user");
+            if (user && *user && strcspn(user, " \r\n") == strlen(user))
+                strbuf_printf(&out, "K %s", user);
+            else
+                strbuf_puts(&out, "T no user name");
+        } else if (strcmp(text, "FAIL") == 0) {
+            char copy[AUTH_LINE_MAX];
+            snprintf(copy, sizeof copy, "%s", rest);
+            const char *reason = dovecot_field(copy, "reason");
+            int temporary = dovecot_field(rest, "temp") != NULL;
+            strbuf_printf(&out, "%c %s", temporary ? 'T' : 'F',
+                          reason && *reason ? reason : "authentication failure");
+        } else {
+            msg_warn("auth service: unexpected answer %s", text);
+            strbuf_free(&out);
+            service_close();
+            return -1;
+        }
+        strbuf_set(answer, out.s);
+        strbuf_free(&out);
+        return 0;
+    }
 }
 
 const char *auth_ehlo_mechanisms(struct session *s)
@@ -212,11 +435,10 @@ static int exchange(struct session *s, const char *method, const char *initial)
     size_t limit = (size_t)conf_int("smtpd_sasl_response_limit");
     if (limit > AUTH_LINE_MAX - 8)
         limit = AUTH_LINE_MAX - 8;
-    strbuf_printf(&line, "A %s%s%s\n", method, initial ? " " : "", initial ? initial : "");
-    if (service_send(&line) < 0)
+    if (request_start(s, method, initial) < 0)
         goto unavailable;
     for (;;) {
-        if (service_read(&answer) < 0)
+        if (request_answer(&answer) < 0)
             goto unavailable;
         const char *text = answer.len > 2 ? answer.s + 2 : "";
         switch (answer.s[0]) {
@@ -257,9 +479,7 @@ static int exchange(struct session *s, const char *method, const char *initial)
             auth_failed(s, method, 0, "invalid base64 data in response");
             goto done;
         }
-        strbuf_reset(&answer);
-        strbuf_printf(&answer, "R %s\n", strbuf_str(&line));
-        if (service_send(&answer) < 0)
+        if (request_continue(strbuf_str(&line)) < 0)
             goto unavailable;
     }
 unavailable:

@@ -19,7 +19,6 @@ enum when {
     WHEN_YES,           /* a yes/no value that is yes */
     WHEN_TLS_LEVEL,     /* a TLS security level other than none */
     WHEN_TRANSPORT,     /* a transport[:nexthop] postern has no runner for */
-    WHEN_NOT_CYRUS,     /* a SASL server type other than cyrus */
 };
 
 struct unimplemented {
@@ -66,8 +65,6 @@ static const struct unimplemented settings[] = {
      "not evaluated: the message is accepted without these checks"},
     {"smtpd_enforce_tls", WHEN_YES, NO_TLS ": this service refuses every MAIL (530 5.7.0)"},
     {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
-    {"smtpd_sasl_type", WHEN_NOT_CYRUS,
-     "only cyrus (through postern-auth) is implemented: AUTH is not offered"},
     {"smtpd_tls_security_level", WHEN_TLS_LEVEL,
      NO_TLS " (with encrypt this service refuses every MAIL: 530 5.7.0)"},
     {"smtpd_tls_wrappermode", WHEN_YES, "TLS is not implemented: clients that start with TLS fail"},
@@ -132,8 +129,7 @@ const char *setting_not_implemented(const char *name, const char *value)
         return *value && strcasecmp(value, "none") != 0 ? u->what : NULL;
     case WHEN_TRANSPORT:
         return transport_not_implemented(value);
-    case WHEN_NOT_CYRUS:
-        return strcasecmp(value, "cyrus") != 0 ? u->what : NULL;
+
     }
     return NULL;
 }
