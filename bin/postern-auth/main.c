@@ -84,7 +84,8 @@ static int handle_signals(int signal_fd)
     while (read(signal_fd, &info, sizeof info) == (ssize_t)sizeof info) {
         if (info.ssi_signo == SIGHUP) {
             config_reload();
-            msg_info("auth service: main.cf read again");
+            session_preload(conf_str("smtpd_sasl_path"));
+            msg_info("auth service: main.cf and the SASL configuration read again");
         } else if (info.ssi_signo == SIGCHLD) {
             int status;
             while (waitpid(-1, &status, WNOHANG) > 0)
@@ -117,6 +118,7 @@ int main(int argc, char **argv)
         usage();
     signal(SIGPIPE, SIG_IGN);
     config_load(0);
+    session_preload(conf_str("smtpd_sasl_path"));
 
     const char *queue_dir = conf_str("queue_directory");
     struct strbuf pid_path = STRBUF_INIT, socket_path = STRBUF_INIT, err = STRBUF_INIT;

@@ -141,14 +141,42 @@ static sasl_conn_t *connection_new(const struct settings *set)
     return conn;
 }
 
-/* The S line: set the library up and answer the mechanisms. */
-static void start(char *args, struct settings *set)
+/* The application libsasl2 was set up for ("" before). */
+static char app_initialized[256];
+
+/* Set libsasl2 up for an application (its configuration file, its
+ * plugins loaded): 0, or -1 (logged). */
+static int library_init(const char *app)
 {
-    static char app_initialized[256];
     static sasl_callback_t callbacks[] = {
         {SASL_CB_LOG, (int (*)(void))(void (*)(void))sasl_log, NULL},
         {SASL_CB_LIST_END, NULL, NULL},
     };
+    if (app_initialized[0])
+        sasl_done();
+    app_initialized[0] = 0;
+    const char *path = conf_str("cyrus_sasl_config_path");
+    if (*path && sasl_set_path(SASL_PATH_TYPE_CONFIG, (char *)path) != SASL_OK)
+        msg_warn("SASL: cannot set the configuration path to %s", path);
+    int r = sasl_server_init(callbacks, app);
+    if (r != SASL_OK) {
+        msg_warn("SASL per-process initialization failed: %s", sasl_errstring(r, NULL, NULL));
+        return -1;
+    }
+    snprintf(app_initialized, sizeof app_initialized, "%s", app);
+    return 0;
+}
+
+void session_preload(const char *app)
+{
+    if (*app && !strchr(app, '/') && library_init(app) < 0)
+        msg_warn("auth service: each client will try again");
+}
+
+/* The S line: set the library up and answer the mechanisms. */
+static void start(char *args, struct settings *set)
+{
+    static int started;
     char *field[6];
     int n = 0;
     for (char *word = strtok(args, " "); word && n < 6; word = strtok(NULL, " "))
@@ -163,20 +191,15 @@ static void start(char *args, struct settings *set)
         protocol_error("bad application name");
     if (security_flags(field[5], &set->flags) < 0)
         protocol_error("unknown security option");
-    if (!app_initialized[0]) {
-        const char *path = conf_str("cyrus_sasl_config_path");
-        if (*path && sasl_set_path(SASL_PATH_TYPE_CONFIG, (char *)path) != SASL_OK)
-            msg_warn("SASL: cannot set the configuration path to %s", path);
-        int r = sasl_server_init(callbacks, field[0]);
-        if (r != SASL_OK) {
-            msg_warn("SASL per-process initialization failed: %s", sasl_errstring(r, NULL, NULL));
-            send_line("E SASL initialization failed");
-            _exit(0);
-        }
-        snprintf(app_initialized, sizeof app_initialized, "%s", field[0]);
-    } else if (strcmp(app_initialized, field[0]) != 0) {
+    /* the service set libsasl2 up for main.cf's smtpd_sasl_path before
+     * it forked us; a service with another (master.cf -o) gets its own */
+    if (started && strcmp(app_initialized, field[0]) != 0)
         protocol_error("the application name cannot change");
+    if (strcmp(app_initialized, field[0]) != 0 && library_init(field[0]) < 0) {
+        send_line("E SASL initialization failed");
+        _exit(0);
     }
+    started = 1;
     snprintf(set->app, sizeof set->app, "%s", field[0]);
     snprintf(set->service, sizeof set->service, "%s", field[1]);
     snprintf(set->realm, sizeof set->realm, "%s", field[2]);
