@@ -106,13 +106,8 @@ int main(int argc, char **argv)
     while ((opt = getopt(argc, argv, "c:m:o:v")) != -1) {
         if (config_common_option(opt, optarg))
             continue;
-        if (opt != 'm')
+        if (opt != 'm' || socket_mode_parse(optarg, &socket_mode) < 0)
             usage();
-        char *end;
-        long mode = strtol(optarg, &end, 8);
-        if (*end || end == optarg || mode < 0 || mode > 0777)
-            usage();
-        socket_mode = (mode_t)mode;
     }
     if (optind != argc)
         usage();

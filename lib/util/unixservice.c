@@ -177,3 +177,13 @@ void unix_service_close(struct unix_service *svc, struct strbuf *err)
     free(svc->socket_path);
     svc->pid_path = svc->socket_path = NULL;
 }
+
+int socket_mode_parse(const char *text, mode_t *mode)
+{
+    char *end;
+    long value = strtol(text, &end, 8);
+    if (*end || end == text || value < 0 || value > 0777)
+        return -1;
+    *mode = (mode_t)value;
+    return 0;
+}

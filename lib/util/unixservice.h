@@ -51,6 +51,8 @@ int unix_service_open(struct unix_service *svc, const char *pid_path, const char
 int unix_service_ready(struct unix_service *svc);
 /* Remove the socket and the pid file we made; what failed goes to err. */
 void unix_service_close(struct unix_service *svc, struct strbuf *err);
+/* An octal socket mode (a service's -m): 0, or -1 when text is not one. */
+int socket_mode_parse(const char *text, mode_t *mode);
 /* Block these signals and return a signalfd (non-blocking, close-on-exec)
  * that delivers them; -1 with errno on failure. */
 int signal_fd_open(const int *signals, size_t count);
