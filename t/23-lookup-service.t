@@ -240,6 +240,7 @@ r = inst.postern("status")
 tap.like(r.stdout, r"lookup service: running \(pid %d\)" % lookup_pid, "postern status shows it")
 r = tap.run(["postern", "map", "-c", inst.dir, "-q", "root", "proxy:unix:passwd.byname"])
 tap.like(r.stdout, r"^root:", "the instance's service answers proxy:unix:passwd.byname")
+inst.stop_supervisor()      # or it would start the service again at once (t/92)
 os.kill(lookup_pid, signal.SIGTERM)
 for _ in range(100):
     if not os.path.exists(f"/proc/{lookup_pid}"):

@@ -5,6 +5,7 @@
 # fd 0/1 with --inetd or as fd 3 without), and postern-smtpd itself under
 # --accept --inetd and behind postern-accept once it is built.
 import os
+import re
 import shutil
 import smtplib
 import socket
@@ -141,7 +142,30 @@ if os.path.exists(SMTPD):
     banner = session(("127.0.0.1", port), send=b"QUIT\r\n")
     tap.like(banner, r"^220 mx\.example ESMTP", "postern-accept (socket from systemd) -> postern-smtpd: 220 banner")
     tap.stop(p)
+
+    # keep running under socket activation: the smtpd zygote killed, the
+    # socket systemd passed keeps being served (a dead postern-accept is the
+    # unit's Restart=on-failure: t/48 checks the units say so; systemd as
+    # PID 1 cannot run here)
+    d = instance("mynetworks = 127.0.0.0/8\n")
+    port = tap.free_port()
+    p = activate(d, ["-l", f"127.0.0.1:{port}"], [ACCEPT, "-c", d] + USER + ["-z", "--", SMTPD])
+    first = session(("127.0.0.1", port), send=b"QUIT\r\n")
+    zygote = None
+    end = time.time() + 5
+    while not zygote and time.time() < end:
+        m = re.search(r"zygote \S+ started as pid (\d+)", log(d))
+        zygote = int(m.group(1)) if m else None
+        time.sleep(0.05)
+    if zygote:
+        os.kill(zygote, 9)
+    banners = [session(("127.0.0.1", port), send=b"QUIT\r\n") for i in range(10)]
+    tap.ok(first and zygote and all(b and b.startswith("220 mx.example") for b in banners),
+           "postern-accept -z under systemd-socket-activate: the zygote killed, "
+           "every connection still gets its banner")
+    tap.is_(p.poll(), None, "and postern-accept keeps the socket (it does not exit)")
+    tap.stop(p)
 else:
-    for i in range(3):
+    for i in range(5):
         tap.ok(True, "# SKIP postern-smtpd is not built yet")
 tap.done()

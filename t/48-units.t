@@ -97,6 +97,12 @@ for name in ("postern-smtp@.service", "postern-submission@.service", "postern-sm
     tap.ok("-u postern-smtpd" in text and "CapabilityBoundingSet=CAP_SETUID CAP_SETGID" in text,
            f"{name}: drops to postern-smtpd itself, with no capability but setuid/setgid")
 
+# keep running: the long-running services restart when they die (what
+# postern start's supervisor does for a self-contained instance, t/92)
+for name in ("postern-qmgr.service", "postern-queue.service", "postern-smtp-accept.service"):
+    tap.like(unit_text(name), r"(?m)^Restart=(on-failure|always)$",
+             f"{name}: Restart= brings it back when it dies")
+
 # the inetd example: each active line runs a program of ours that is built
 lines = [line for line in unit_text("inetd.conf.example").splitlines()
          if line.strip() and not line.startswith("#")]

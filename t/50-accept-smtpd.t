@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
+from instance import root_adopt, root_init_options  # noqa: E402
 
 ACCEPT = tap.prog("postern-accept")
 SMTPD = tap.prog("postern-smtpd")
@@ -192,11 +193,12 @@ tap.stop(p)
 
 # ---- postern start: the instance listens on its port; swaks delivers ----
 top = tap.tempdir()
-os.chmod(top, 0o755)     # run by root, the instance delivers as nobody
+os.chmod(top, 0o755)     # run by root, the daemons run as other users
 inst = os.path.join(top, "inst")
 port = tap.free_port()
-r = tap.run(["postern", "init", inst, "--port", str(port)])
+r = tap.run(["postern", "init", inst, "--port", str(port)] + root_init_options())
 tap.is_(r.returncode, 0, "postern init --port N")
+root_adopt(inst)
 # the programs under test (daemon_directory of the instance is where postern is)
 o = ["-o", f"daemon_directory={os.path.dirname(SMTPD)}"]
 r = tap.run(["postern", "start", "-c", inst] + o)

@@ -11,6 +11,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
+from instance import root_adopt, root_init_options
 from smtpdtest import Client, Listener, wait_for
 
 NEEDED = ["postern", "postern-smtpd", "postern-rewrite", "postern-queue", "postern-qmgr", "postern-virtual"]
@@ -21,7 +22,9 @@ if missing:
 parent = tap.tempdir()
 os.chmod(parent, 0o755)
 inst = os.path.join(parent, "inst")
-r = tap.run(["postern", "init", inst, "--domain", "example.com", "--port", str(tap.free_port())])
+r = tap.run(["postern", "init", inst, "--domain", "example.com", "--port", str(tap.free_port())]
+            + root_init_options())
+root_adopt(inst)
 if not tap.is_(r.returncode, 0, "postern init"):
     tap.diag(r.stderr)
     tap.done()

@@ -5,13 +5,14 @@
 # the log lines pflogsumm and fail2ban read, and the inetd way (stdin/stdout).
 import os
 import smtplib
+import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
-from smtpdtest import Client, Instance, wait_for
+from smtpdtest import Client, Instance, Listener, wait_for
 
 inst = Instance({"smtpd_hard_error_limit": "100"})
 port = inst.listen()
@@ -250,6 +251,136 @@ c.close()
 wait_for(lambda: "timeout after EHLO" in inst.log())
 tap.like(inst.log(), r"timeout after EHLO from unknown\[127\.0\.0\.1\]", "log: timeout after EHLO")
 inst.set(smtpd_timeout="300s")
+
+
+# ---- deadlines: per request (Postfix 3.7), min data rate, the whole session ----
+def drip(c, data, every, until):
+    """Send data one byte every `every` seconds, until the server answers
+    (or `until` seconds pass); returns (its reply, seconds it took)."""
+    t0 = time.time()
+    c.sock.settimeout(every)
+    i = 0
+    while time.time() - t0 < until:
+        try:
+            c.sock.send(data[i % len(data):i % len(data) + 1])
+        except OSError:
+            break
+        i += 1
+        try:
+            chunk = c.sock.recv(4096)
+            if chunk:
+                c.buf += chunk
+                if b"\n" in c.buf:
+                    break
+        except socket.timeout:
+            pass
+        except OSError:
+            break
+    c.sock.settimeout(10)
+    return c.reply(), time.time() - t0
+
+
+inst.set(smtpd_timeout="2s")
+c = Client(port)
+c.reply()
+answer, took = drip(c, b"NOOP\r\n", 0.5, 6)
+tap.is_(answer, "250 2.0.0 Ok", "smtpd_per_request_deadline = no (the default): a NOOP dripped "
+        "one byte each 0.5 s is answered (smtpd_timeout 2s is per read)")
+c.close()
+inst.set(smtpd_per_request_deadline="yes")
+c = Client(port)
+c.reply()
+answer, took = drip(c, b"NOOP\r\n", 0.5, 6)
+tap.ok(answer == "421 4.4.2 mx.example.com Error: timeout exceeded" and 1.5 < took < 3.5,
+       f"smtpd_per_request_deadline = yes: the same NOOP gets 421 4.4.2 after smtpd_timeout ({took:.1f}s)")
+c.close()
+
+# smtpd_min_data_rate: message text at 1,000 bytes/s buys 2 s a second (rate
+# 500), capped at smtpd_timeout; 20 bytes/s does not
+c = Client(port)
+c.reply()
+for line in ("EHLO x", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>"):
+    c.cmd(line)
+tap.like(c.cmd("DATA"), r"^354", "DATA under a per-request deadline")
+t0 = time.time()
+for i in range(5):
+    c.send(b"x" * 998 + b"\r\n")
+    time.sleep(1)
+tap.like(c.cmd("."), r"^250 2\.0\.0 Ok: queued", f"smtpd_min_data_rate: 1,000 bytes/s for "
+         f"{time.time() - t0:.0f}s (longer than smtpd_timeout) is accepted")
+c.close()
+c = Client(port)
+c.reply()
+for line in ("EHLO x", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>"):
+    c.cmd(line)
+c.cmd("DATA")
+answer, took = drip(c, b"slow text\r\n", 0.05, 8)
+tap.ok(answer == "421 4.4.2 mx.example.com Error: timeout exceeded" and took < 4,
+       f"at 20 bytes/s the message text gets 421 4.4.2 ({took:.1f}s)")
+c.close()
+del inst.settings["smtpd_per_request_deadline"]      # back to its default
+inst.set(smtpd_timeout="300s")
+
+# stress=yes from postern-accept (POSTERN_STRESS): the ${stress?...} values
+# apply, per-request deadlines included
+inst.set(smtpd_timeout="${stress?{2}:{300}}s")
+stressed = Listener(inst.argv(), {"POSTERN_STRESS": "yes"})
+c = Client(stressed.port)
+c.reply()
+answer, took = drip(c, b"NOOP\r\n", 0.5, 8)
+tap.ok(answer == "421 4.4.2 mx.example.com Error: timeout exceeded" and took < 3.5,
+       f"POSTERN_STRESS=yes: smtpd_timeout = ${{stress?{{2}}:{{300}}}}s is 2 s, per request ({took:.1f}s)")
+c.close()
+c = Client(port)
+c.reply()
+answer, took = drip(c, b"NOOP\r\n", 0.5, 4)
+tap.is_(answer, "250 2.0.0 Ok", "without it: 300 s per read, the NOOP is answered")
+c.close()
+stressed.stop()
+inst.set(smtpd_timeout="300s")
+
+# a client that does not read its replies: smtpd_timeout bounds each write
+# too (Postfix's), so it cannot hold a process forever
+inst.set(smtpd_timeout="2s")
+raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.connect(("127.0.0.1", port))
+raw.setblocking(False)
+t0 = time.time()
+burst = b"HELO x\r\n" * 4096
+closed = False
+while time.time() - t0 < 20 and not closed:
+    try:
+        raw.send(burst)
+    except BlockingIOError:
+        time.sleep(0.05)
+    except OSError:
+        closed = True
+    if "timeout after HELO" in inst.log():
+        break
+took = time.time() - t0
+tap.ok(wait_for(lambda: "timeout after HELO" in inst.log(), 10) and took < 15,
+       f"a client that sends and never reads is ended by smtpd_timeout on the write ({took:.1f}s)")
+raw.close()
+inst.set(smtpd_timeout="300s")
+
+# smtpd_session_deadline: a client busy with NOOPs is still ended
+inst.set(smtpd_session_deadline="2s")
+c = Client(port)
+c.reply()
+t0 = time.time()
+answers = []
+while time.time() - t0 < 6:
+    a = c.cmd("NOOP")
+    answers.append(a)
+    if a is None or not a.startswith("250"):
+        break
+    time.sleep(0.3)
+took = time.time() - t0
+tap.ok(answers[-1] == "421 4.4.2 mx.example.com Error: timeout exceeded" and 1.5 < took < 3.5,
+       f"smtpd_session_deadline = 2s: 421 4.4.2 after {len(answers) - 1} NOOPs ({took:.1f}s)")
+c.close()
+inst.set(smtpd_session_deadline="${stress?{120s}:{$daemon_timeout}}")
 
 # ---- lost connection in DATA: nothing is stored ----
 before = len(inst.captured())

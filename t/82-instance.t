@@ -9,7 +9,7 @@ import sys
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from instance import kill_instance_daemon
+from instance import kill_instance_daemon, root_init_options
 
 base = tempdir()
 inst = os.path.join(base, "inst")
@@ -36,7 +36,10 @@ is_(param("virtual_mailbox_base"), f"{real}/mail", "virtual_mailbox_base is DIR/
 owner = os.getuid() if os.getuid() else __import__("pwd").getpwnam("nobody").pw_uid
 is_(param("virtual_uid_maps"), f"static:{owner}", "mail is owned by the invoking user (nobody for root)")
 is_(os.stat(os.path.join(inst, "mail")).st_uid, owner, "and so is DIR/mail")
-is_(param("mail_owner"), __import__("pwd").getpwuid(os.getuid()).pw_name, "mail_owner is the invoking user")
+if os.getuid() == 0:
+    is_(param("mail_owner"), None, "root: mail_owner keeps its default (postern start runs qmgr as that user)")
+else:
+    is_(param("mail_owner"), __import__("pwd").getpwuid(os.getuid()).pw_name, "mail_owner is the invoking user")
 is_(param("myhostname"), "mx.example.com", "-o replaces a parameter init would write")
 is_(param("delay_warning_time"), "1h", "-o adds a parameter init does not write")
 like(open(os.path.join(inst, "master.cf")).read(), r"^127\.0\.0\.1:2999\s+inet\s.*\ssmtpd$",
@@ -90,6 +93,20 @@ def stop_fakes():
 
 atexit.register(stop_fakes)
 o = ["-o", f"daemon_directory={fake}"]
+if os.getuid() == 0:
+    # root runs each daemon as its own user, or nothing at all
+    r = run(["postern", "start", "-c", inst] + o + ["-o", "mail_owner=no-such-user-here"])
+    is_(r.returncode, 1, "root: start refuses when mail_owner does not exist")
+    like(r.stderr, r"qmgr runs as mail_owner = no-such-user-here, and there is no such user",
+         "saying which user is missing")
+    like(r.stderr, r"(?s)refusing to run the daemons as root.*useradd --system", "and how to create the users")
+    ok(not os.path.exists(os.path.join(inst, "queue", "pid", "qmgr.pid")), "and starts nothing")
+    r = run(["postern", "start", "-c", inst] + o + ["-o", "mail_owner=root"])
+    like(r.stderr, r"mail_owner = root is root; qmgr must run as an unprivileged user",
+         "root: mail_owner = root is refused too")
+    os.chmod(base, 0o755)       # the stand-in runs as mail_owner
+    o += [a for a in root_init_options() if "virtual" not in a][:8]
+    write(os.path.join(real, "fake-pids"), "", 0o666)
 r = run(["postern", "start", "-c", inst] + o)
 if not is_(r.returncode, 0, "postern start exits 0"):
     diag(r.stderr)
@@ -136,7 +153,7 @@ if m:
     os.kill(int(m.group(1)), signal.SIGTERM)     # the slow stand-in it left running
 stale = int(open(os.path.join(inst, "queue", "pid", "qmgr.pid")).read())
 is_(stale, 1, "(the pid file is qmgr's own: start does not write it)")
-r = run(["postern", "start", "-c", inst, "-o", f"daemon_directory={base}/nonexistent"])
+r = run(["postern", "start", "-c", inst, "-o", f"daemon_directory={base}/nonexistent"] + o[2:])
 isnt(r.returncode, 0, "start without a postern-qmgr fails")
 like(r.stderr, r"cannot run .*postern-qmgr", "naming the program")
 done()

@@ -8,6 +8,7 @@
 # a child killed mid-message gives its client a temporary failure and
 # queues nothing; a killed service leaves its child to finish, and the next
 # submission runs postern-queue itself; `postern stop` stops it.
+import grp
 import os
 import pwd
 import shutil
@@ -21,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
-from instance import Instance, missing_programs  # noqa: E402
+from instance import ROOT_USERS, Instance, missing_programs  # noqa: E402
 
 NEEDED = ["postern-smtpd", "postern-accept"]
 missing = missing_programs() + [p for p in NEEDED if not os.access(tap.prog(p), os.X_OK)]
@@ -40,6 +41,11 @@ shutil.copy(tap.prog("postern-queue"), queue_prog)
 shutil.copy(tap.prog("postern-queue"), real_copy)
 
 inst = Instance("-o", f"daemon_directory={bindir}", "-o", f"command_directory={bindir}")
+# the services this test starts itself run as `postern start` runs them
+AS_SERVICE = []
+if os.geteuid() == 0:
+    AS_SERVICE = ["-u", "%d:%d" % (pwd.getpwnam(ROOT_USERS["queue_service_user"]).pw_uid,
+                                   grp.getgrnam(ROOT_USERS["setgid_group"]).gr_gid)]
 tap.is_(inst.init.returncode, 0, "postern init") or tap.diag(inst.init.stderr)
 socket_path = os.path.join(inst.dir, "queue", "public", "queue")
 port = int(open(os.path.join(inst.dir, "master.cf")).read().split("127.0.0.1:")[1].split()[0])
@@ -94,8 +100,16 @@ r = inst.start()
 tap.is_(r.returncode, 0, "postern start") or tap.diag(r.stdout + r.stderr)
 svc = service_pid()
 tap.like(r.stdout, r"started the queue service \(pid %d\)" % (svc or -1), "it starts the queue service")
-tap.ok(os.path.exists(socket_path) and (os.stat(socket_path).st_mode & 0o777) == 0o600,
-       "which listens on queue/public/queue, mode 0600 (the invoking user's)")
+# the test kills and replaces the service itself: no supervisor may restart it
+inst.stop_supervisor()
+if os.geteuid() == 0:
+    # root runs it as queue_service_user; smtpd (smtpd_user) must reach it
+    st = os.stat(socket_path)
+    tap.ok((st.st_mode & 0o777) == 0o666 and st.st_uid == pwd.getpwnam(ROOT_USERS["queue_service_user"]).pw_uid,
+           "which listens on queue/public/queue, mode 0666, owned by queue_service_user (root's instance)")
+else:
+    tap.ok(os.path.exists(socket_path) and (os.stat(socket_path).st_mode & 0o777) == 0o600,
+           "which listens on queue/public/queue, mode 0600 (the invoking user's)")
 r = inst.postern("status")
 tap.like(r.stdout, r"queue service: running \(pid %d\)" % (svc or -1), "postern status shows it")
 
@@ -225,8 +239,15 @@ if os.geteuid() == 0 and nobody and shutil.which("setpriv"):
     # a service whose socket anyone may reach, as the system units have it
     os.kill(svc, 15)
     tap.ok(wait_until(lambda: not alive(svc)), "the instance's service stops on SIGTERM")
-    tap.ok(not os.path.exists(socket_path), "and removes its socket")
-    open_svc = tap.start([os.path.abspath(tap.prog("postern-queue")), "-S", "-m", "0666", "-c", inst.dir])
+    # as queue_service_user it cannot remove its socket from public/
+    # (mail_owner's); postern stop does, and a new service replaces it
+    if os.geteuid() == 0:
+        tap.ok(os.path.exists(socket_path),
+               "(root's instance: its user cannot remove its socket from public/; postern stop does)")
+    else:
+        tap.ok(not os.path.exists(socket_path), "and removes its socket")
+    open_svc = tap.start([os.path.abspath(tap.prog("postern-queue")), "-S", "-m", "0666", "-c", inst.dir]
+                         + AS_SERVICE)
     tap.ok(wait_until(lambda: service_pid() == open_svc.pid), "a service with -m 0666 runs")
     os.chmod(os.path.join(inst.dir, "maillog"), 0o666)
     env = dict(os.environ, POSTERN_CONFIG_DIR=inst.dir)
@@ -248,7 +269,7 @@ if open_svc:
 else:
     os.kill(svc, 15)
     wait_until(lambda: not alive(svc))
-limited = tap.start([os.path.abspath(tap.prog("postern-queue")), "-S", "-c", inst.dir,
+limited = tap.start([os.path.abspath(tap.prog("postern-queue")), "-S", "-c", inst.dir] + AS_SERVICE + [
                      "-o", "default_process_limit=1"])
 tap.ok(wait_until(lambda: service_pid() == limited.pid), "a service with default_process_limit=1")
 svc = limited.pid

@@ -63,6 +63,14 @@ void child_add(pid_t pid, struct client *client);
 int child_remove(pid_t pid, struct client **client);
 /* Children alive. */
 size_t child_count(void);
+/* A client's open connections (0 for NULL), and its key. */
+unsigned client_connections(const struct client *client);
+const struct client_key *client_key_of(const struct client *client);
+/* Fairness at the process limit: the oldest child of the client with the
+ * most connections, when it has more than more_than; its connection is
+ * given back now (its end will not give it again) and the client stored
+ * in *victim.  The caller ends the child.  0 when no client has more. */
+pid_t child_evict(unsigned more_than, struct client **victim);
 /* Send sig to every child. */
 void child_signal_all(int sig);
 /* Free entries of clients with no connection and an expired window. */
@@ -79,6 +87,9 @@ void child_env_init(void);
  * the text's length. */
 size_t connection_env(const struct listener *l, int conn, const struct sockaddr *peer,
                       unsigned connections, char *buf, size_t buf_size);
+/* Give the programs started from now on stress=yes (config.h,
+ * CONFIG_STRESS_VARIABLE), or not. */
+void child_env_stress(int on);
 /* The environment for a connection's program / for the zygote. */
 char **child_environment(void);
 char **zygote_environment(void);
@@ -98,13 +109,29 @@ void spawn_init(void);
 pid_t spawn_program(const struct accept_settings *settings, const struct listener *l,
                     int conn, const struct sockaddr *peer, unsigned connections);
 /* -z: start the zygote; pass it a connection (0, or -1 logged); the client
- * of the oldest connection it has not answered; how many it has not. */
+ * of the oldest connection it has not answered (its descriptor closed); how
+ * many it has not. */
 void zygote_start(const struct accept_settings *settings);
 int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
                 unsigned connections, struct client *client);
 struct client *zygote_pending_pop(void);
 size_t zygote_pending(void);
-int zygote_descriptor(void);            /* -1 without -z */
+/* A connection passed to the zygote and not yet answered: our own
+ * descriptor of it (listener NULL: /dev/null, nothing to serve again). */
+struct pending_connection {
+    struct client *client;
+    int fd;
+    const struct listener *listener;
+    struct sockaddr_storage peer;
+    unsigned count;
+};
+/* The oldest of them, taken out of the list (the caller closes its fd);
+ * 0 when there is none. */
+int zygote_pending_take(struct pending_connection *out);
+/* The zygote has ended: forget it (zygote_start() makes a new one); the
+ * connections it did not answer are still to be taken. */
+void zygote_lost(void);
+int zygote_descriptor(void);            /* -1 without -z, or while there is none */
 pid_t zygote_process(void);
 void spawn_free(void);
 

@@ -133,12 +133,14 @@ void client_expire(time_t now, time_t rate_unit)
 
 struct child_slot {
     pid_t pid;                  /* 0 = empty */
-    struct client *client;
+    struct client *client;      /* NULL: none, or its connection already given back */
+    unsigned long long serial;  /* order of starting: the oldest has the lowest */
 };
 
 static struct child_slot *child_slots;
 static size_t child_slot_count;         /* power of two */
 static size_t child_total;
+static unsigned long long child_serial;
 
 /* The home slot of a pid. */
 static size_t pid_home(pid_t pid)
@@ -147,13 +149,12 @@ static size_t pid_home(pid_t pid)
 }
 
 /* Place an entry (the table has room). */
-static void child_insert(pid_t pid, struct client *client)
+static void child_insert(const struct child_slot *entry)
 {
-    size_t i = pid_home(pid);
+    size_t i = pid_home(entry->pid);
     while (child_slots[i].pid)
         i = (i + 1) & (child_slot_count - 1);
-    child_slots[i].pid = pid;
-    child_slots[i].client = client;
+    child_slots[i] = *entry;
 }
 
 void child_add(pid_t pid, struct client *client)
@@ -165,10 +166,11 @@ void child_add(pid_t pid, struct client *client)
         child_slots = xcalloc(child_slot_count, sizeof *child_slots);
         for (size_t i = 0; i < old_count; i++)
             if (old[i].pid)
-                child_insert(old[i].pid, old[i].client);
+                child_insert(&old[i]);
         free(old);
     }
-    child_insert(pid, client);
+    struct child_slot entry = {pid, client, ++child_serial};
+    child_insert(&entry);
     child_total++;
 }
 
@@ -203,6 +205,35 @@ int child_remove(pid_t pid, struct client **client)
 size_t child_count(void)
 {
     return child_total;
+}
+
+unsigned client_connections(const struct client *client)
+{
+    return client ? client->count : 0;
+}
+
+const struct client_key *client_key_of(const struct client *client)
+{
+    return &client->key;
+}
+
+pid_t child_evict(unsigned more_than, struct client **victim)
+{
+    struct child_slot *chosen = NULL;
+    for (size_t i = 0; i < child_slot_count; i++) {
+        struct child_slot *slot = &child_slots[i];
+        if (!slot->pid || !slot->client || slot->client->count <= more_than)
+            continue;
+        if (!chosen || slot->client->count > chosen->client->count
+            || (slot->client == chosen->client && slot->serial < chosen->serial))
+            chosen = slot;
+    }
+    if (!chosen)
+        return 0;
+    *victim = chosen->client;
+    client_disconnect(chosen->client);
+    chosen->client = NULL;
+    return chosen->pid;
 }
 
 void child_signal_all(int sig)

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include "accept.h"
+#include "config.h"
 #include "log.h"
 #include "xalloc.h"
 #include "zygote.h"
@@ -25,11 +26,17 @@ static const char *const stale_variables[] = {
     "TCPREMOTEPORT", "TCPREMOTEHOST", "TCPREMOTEINFO", "UNIXLOCALPATH",
     "UNIXLOCALUID", "UNIXLOCALGID", "UNIXLOCALPID", "UNIXREMOTEEUID",
     "UNIXREMOTEEGID", "UNIXREMOTEPID", "REMOTE_ADDR", "REMOTE_PORT",
-    "TCPCONNNUM", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+    "TCPCONNNUM", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", CONFIG_STRESS_VARIABLE,
 };
 
 static char **child_env;        /* inherited variables + EXTRA_ENV slots + NULL */
 static size_t child_env_base;
+static int stress;              /* the service is at its process limit */
+
+void child_env_stress(int on)
+{
+    stress = on;
+}
 
 
 /* Our environment without the stale variables, with room at the end. */
@@ -120,6 +127,8 @@ size_t connection_env(const struct listener *l, int conn, const struct sockaddr 
             child_env[k++] = put_var(&cursor, limit, "TCPCONNNUM", num);
         }
     }
+    if (stress)
+        child_env[k++] = put_var(&cursor, limit, CONFIG_STRESS_VARIABLE, "yes");
     child_env[k] = NULL;
     return (size_t)(cursor - buf);
 }

@@ -1,5 +1,5 @@
-/* privileges.c - postern-accept gives up root once its sockets are bound,
- * in OpenSMTPD's order: setgroups, setresgid, setresuid, then verify. */
+/* privileges.c - postern-accept gives up root once its sockets are bound:
+ * the user and group by name or number, then lib/util/privdrop.h. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -9,6 +9,8 @@
 
 #include "accept.h"
 #include "log.h"
+#include "privdrop.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 /* A group by name or number. */
@@ -36,20 +38,9 @@ void drop_privileges(const char *user_spec)
         msg_fatal("unknown user: %s", user);
     uid_t uid = pw->pw_uid;
     gid_t gid = group ? lookup_group(group) : pw->pw_gid;
-    if (setgroups(1, &gid) < 0)
-        msg_fatal_errno("setgroups %ld", (long)gid);
-    if (setresgid(gid, gid, gid) < 0)
-        msg_fatal_errno("setresgid %ld", (long)gid);
-    if (setresuid(uid, uid, uid) < 0)
-        msg_fatal_errno("setresuid %ld", (long)uid);
-    uid_t ruid, euid, suid;
-    gid_t rgid, egid, sgid;
-    if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0)
-        msg_fatal_errno("getresuid");
-    if (ruid != uid || euid != uid || suid != uid || rgid != gid || egid != gid || sgid != gid)
-        msg_fatal("privileges were not dropped to %s (uid %ld gid %ld)", user_spec,
-                  (long)uid, (long)gid);
-    if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
-        msg_fatal("could regain root after dropping to %s", user_spec);
+    struct strbuf err = STRBUF_INIT;
+    if (privileges_drop(uid, gid, &gid, 1, &err) < 0)
+        msg_fatal("drop to %s: %s", user_spec, strbuf_str(&err));
+    strbuf_free(&err);
     free(user);
 }

@@ -2,7 +2,17 @@
  * start the program (spawn.c) with the connection on fd 0 and 1 and the
  * UCSPI variables (env.c), reap children.  Signals arrive through a
  * signalfd, so the loop is one poll(2); nothing is read or looked up per
- * connection but the client's own entry. */
+ * connection but the client's own entry.
+ *
+ * At the process limit (Postfix's master, and more): programs started from
+ * then on until the limit has not been reached for 1000 seconds get
+ * stress=yes (shorter timeouts, fewer errors); new connections are still
+ * accepted and wait in a small waiting room for a slot, the client with the
+ * fewest connections first; a client with fewer connections than the
+ * greediest one takes a slot from it (its oldest session ends), so slow
+ * clients cannot lock others out; a connection that finds the waiting room
+ * full or waits too long is answered "421 4.3.2 All server ports are busy"
+ * (postscreen's reply) at once instead of being left unanswered. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -31,6 +45,11 @@
 #define ACCEPT_BATCH        64      /* connections taken per listener per wakeup */
 #define PAUSE_MS            100     /* after running out of fds or processes */
 #define LIMIT_WARN_INTERVAL 60      /* seconds between "reached its process limit" */
+#define STRESS_SECONDS      1000    /* stress lasts this long after the limit (Postfix) */
+#define WAIT_MAX            1024    /* connections in the waiting room, at most */
+#define WAIT_MS             2000    /* longest wait for a slot before the 421 */
+#define ZYGOTE_STABLE_MS    10000   /* a zygote that lived this long is restarted at once */
+#define ZYGOTE_BACKOFF_MAX  60000   /* else after 1, 2, 4, ... seconds, up to this */
 
 void settings_load(struct accept_settings *settings, long process_limit_option)
 {
@@ -75,7 +94,23 @@ static void refuse(const struct accept_settings *settings, int conn, const char 
     shutdown(conn, SHUT_WR);
 }
 
+/* A connection accepted at the process limit, waiting for a slot. */
+struct waiting {
+    int fd;
+    const struct listener *listener;
+    struct sockaddr_storage peer;
+    struct client *client;      /* NULL: not counted (AF_UNIX) */
+    unsigned count;             /* TCPCONNNUM */
+    time_t since_ms;
+};
+
 struct loop_state {
+    time_t zygote_started_ms;   /* -z: when the current zygote started */
+    time_t zygote_restart_ms;   /* -z, no zygote: when to start the next (0: none due) */
+    long zygote_backoff_ms;
+    struct waiting *waiting;    /* WAIT_MAX entries, the first waiting_count used */
+    size_t waiting_count;
+    time_t stress_until;        /* monotonic seconds */
     struct listeners *listeners;
     struct accept_settings *settings;
     long process_limit_option;
@@ -99,7 +134,118 @@ static size_t busy(void)
     return child_count() + zygote_pending();
 }
 
-/* One accepted connection: limits, then the program. */
+/* The client's address as text ("unknown" for AF_UNIX). */
+static void peer_text(const struct listener *l, const struct sockaddr *peer, char *ip,
+                      size_t ip_size, char *port, size_t port_size)
+{
+    if (l->family == AF_UNIX) {
+        snprintf(ip, ip_size, "unknown");
+        snprintf(port, port_size, "unknown");
+    } else {
+        format_inet(peer, ip, ip_size, port, port_size);
+    }
+}
+
+/* No slot for a connection: Postfix's postscreen reply and log line; the
+ * connection is closed and given back. */
+static void refuse_busy(const struct listener *l, int conn, const struct sockaddr *peer,
+                        struct client *client)
+{
+    static const char reply[] = "421 4.3.2 All server ports are busy\r\n";
+    char ip[INET6_ADDRSTRLEN], port[8];
+    peer_text(l, peer, ip, sizeof ip, port, sizeof port);
+    msg_info("NOQUEUE: reject: CONNECT from [%s]:%s: all server ports busy", ip, port);
+    (void)send(conn, reply, sizeof reply - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    shutdown(conn, SHUT_WR);
+    close(conn);
+    if (client)
+        client_disconnect(client);
+}
+
+static void zygote_ended(struct loop_state *st, const char *how);
+
+/* Start the program on a connection (its client already counted). */
+static void start_session(struct loop_state *st, const struct listener *l, int conn,
+                          const struct sockaddr *peer, unsigned count, struct client *client)
+{
+    /* Postfix's master: processes started while the service is, or was in
+     * the last 1000 seconds, at its process limit get stress=yes */
+    child_env_stress(monotonic_seconds() < st->stress_until);
+    if (zygote_descriptor() >= 0) {
+        if (zygote_pass(l, conn, peer, count, client) == 0) {
+            close(conn);
+            return;
+        }
+        /* its socket is gone: it died, and this connection is served
+         * without it, as those it had not answered */
+        zygote_ended(st, "cannot be reached");
+    }
+    pid_t pid = spawn_program(st->settings, l, conn, peer, count);
+    close(conn);
+    if (pid < 0) {
+        if (client)
+            client_disconnect(client);
+        st->paused_until_ms = monotonic_ms() + PAUSE_MS;
+        return;
+    }
+    child_add(pid, client);
+}
+
+/* A waiting connection leaves the room (started or refused). */
+static void waiting_remove(struct loop_state *st, size_t i)
+{
+    st->waiting[i] = st->waiting[--st->waiting_count];
+}
+
+/* Free slots go to waiting connections, the client with the fewest
+ * connections first (then the oldest); those that waited too long get 421. */
+static void serve_waiting(struct loop_state *st)
+{
+    while (st->waiting_count && busy() < st->settings->process_limit) {
+        size_t best = 0;
+        for (size_t i = 1; i < st->waiting_count; i++) {
+            unsigned a = client_connections(st->waiting[i].client);
+            unsigned b = client_connections(st->waiting[best].client);
+            if (a < b || (a == b && st->waiting[i].since_ms < st->waiting[best].since_ms))
+                best = i;
+        }
+        struct waiting w = st->waiting[best];
+        waiting_remove(st, best);
+        start_session(st, w.listener, w.fd, (struct sockaddr *)&w.peer, w.count, w.client);
+    }
+    time_t now = monotonic_ms();
+    for (size_t i = 0; i < st->waiting_count;) {
+        struct waiting *w = &st->waiting[i];
+        if (now - w->since_ms < WAIT_MS) {
+            i++;
+            continue;
+        }
+        refuse_busy(w->listener, w->fd, (struct sockaddr *)&w->peer, w->client);
+        waiting_remove(st, i);
+    }
+}
+
+/* A client with fewer connections than the greediest one takes a slot
+ * from it: the greediest client's oldest session ends. */
+static void make_room(struct loop_state *st, const struct listener *l,
+                      const struct sockaddr *peer, struct client *client)
+{
+    struct client *victim;
+    pid_t pid = child_evict(client_connections(client), &victim);
+    if (!pid)
+        return;
+    char ip[INET6_ADDRSTRLEN], port[8], victim_ip[INET6_ADDRSTRLEN] = "unknown";
+    peer_text(l, peer, ip, sizeof ip, port, sizeof port);
+    const struct client_key *key = client_key_of(victim);
+    inet_ntop(key->family, key->bytes, victim_ip, sizeof victim_ip);
+    msg_warn("service \"%s\" at its process limit \"%zu\": ending the oldest session "
+             "(pid %ld) of [%s], which has %u connections, for a new client [%s]",
+             st->settings->service, st->settings->process_limit, (long)pid, victim_ip,
+             client_connections(victim) + 1, ip);
+    kill(pid, SIGTERM);
+}
+
+/* One accepted connection: limits, then the program, or the waiting room. */
 static void handle_connection(struct loop_state *st, const struct listener *l, int conn,
                               const struct sockaddr *peer)
 {
@@ -107,21 +253,24 @@ static void handle_connection(struct loop_state *st, const struct listener *l, i
     struct client *client = NULL;
     struct client_key key;
     unsigned count = 0;
-    if ((s->count_limit || s->rate_limit) && l->family != AF_UNIX
-        && client_key_from(&key, peer) == 0) {
-        char ip[INET6_ADDRSTRLEN], port[8];
-        format_inet(peer, ip, sizeof ip, port, sizeof port);
-        int exempt = addrmatch_match(s->exceptions, "unknown", ip);
-        if (exempt < 0)
-            msg_warn("smtpd_client_event_limit_exceptions: a table could not answer; "
-                     "the client is limited");
-        if (exempt != 1) {
-            unsigned rate;
-            client = client_get(&key);
-            count = client_connect(client, monotonic_seconds(), s->rate_unit, &rate);
+    /* every TCP client is counted: the fair share at the process limit
+     * needs it; the limits apply to clients not in the exceptions */
+    if (l->family != AF_UNIX && client_key_from(&key, peer) == 0) {
+        unsigned rate;
+        client = client_get(&key);
+        count = client_connect(client, monotonic_seconds(), s->rate_unit, &rate);
+        if (s->count_limit || s->rate_limit) {
+            char ip[INET6_ADDRSTRLEN], port[8];
+            format_inet(peer, ip, sizeof ip, port, sizeof port);
+            int exempt = addrmatch_match(s->exceptions, "unknown", ip);
+            if (exempt < 0)
+                msg_warn("smtpd_client_event_limit_exceptions: a table could not answer; "
+                         "the client is limited");
             const char *what = NULL;
             unsigned value = 0;
-            if (s->count_limit && count > s->count_limit) {
+            if (exempt == 1) {
+                /* not limited */
+            } else if (s->count_limit && count > s->count_limit) {
                 what = "Connection concurrency";
                 value = count;
             } else if (s->rate_limit && rate > s->rate_limit) {
@@ -136,28 +285,49 @@ static void handle_connection(struct loop_state *st, const struct listener *l, i
             }
         }
     }
-    if (zygote_descriptor() >= 0) {
-        int rc = zygote_pass(l, conn, peer, count, client);
-        close(conn);
-        if (rc < 0 && client)
-            client_disconnect(client);
+    if (busy() >= s->process_limit)
+        st->stress_until = monotonic_seconds() + STRESS_SECONDS;
+    if (busy() < s->process_limit && st->waiting_count == 0) {
+        start_session(st, l, conn, peer, count, client);
         return;
     }
-    pid_t pid = spawn_program(s, l, conn, peer, count);
-    close(conn);
-    if (pid < 0) {
-        if (client)
-            client_disconnect(client);
-        st->paused_until_ms = monotonic_ms() + PAUSE_MS;
-        return;
+    size_t room = s->process_limit < WAIT_MAX ? s->process_limit : WAIT_MAX;
+    if (st->waiting_count >= room) {
+        /* a full room: the connection of the client with the most
+         * connections gets the 421, this one if none has more */
+        size_t most = 0;
+        for (size_t i = 1; i < st->waiting_count; i++)
+            if (client_connections(st->waiting[i].client)
+                > client_connections(st->waiting[most].client))
+                most = i;
+        struct waiting *w = &st->waiting[most];
+        if (!st->waiting_count
+            || client_connections(w->client) <= client_connections(client)) {
+            refuse_busy(l, conn, peer, client);
+            return;
+        }
+        refuse_busy(w->listener, w->fd, (struct sockaddr *)&w->peer, w->client);
+        waiting_remove(st, most);
     }
-    child_add(pid, client);
+    struct waiting *w = &st->waiting[st->waiting_count++];
+    w->fd = conn;
+    w->listener = l;
+    memset(&w->peer, 0, sizeof w->peer);
+    memcpy(&w->peer, peer, l->family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                           : l->family == AF_INET ? sizeof(struct sockaddr_in)
+                           : sizeof(struct sockaddr_un));
+    w->client = client;
+    w->count = count;
+    w->since_ms = monotonic_ms();
+    if (client)
+        make_room(st, l, peer, client);
 }
 
-/* Take what is waiting on one listener, up to the process limit. */
+/* Take what is waiting on one listener (at the process limit too: such
+ * connections wait in the waiting room or are answered at once). */
 static void accept_some(struct loop_state *st, const struct listener *l)
 {
-    for (int i = 0; i < ACCEPT_BATCH && busy() < st->settings->process_limit; i++) {
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
         int conn = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
@@ -191,15 +361,71 @@ static void child_ended(struct loop_state *st, pid_t pid, int status)
                  WEXITSTATUS(status));
 }
 
+/* 1 when something has already written to the connection: a child the
+ * zygote forked just before it died (and could not report). */
+static int connection_answered(int fd)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0)
+        return info.tcpi_bytes_sent > 0 || info.tcpi_bytes_acked > 1;
+    int queued = 0;
+    return ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0;
+}
+
+/* The zygote has ended (or closed its socket): its sessions go on (they
+ * are reparented to us, the subreaper, and reaped here), the connections it
+ * did not answer are served again; a new zygote starts at once, or after a backoff
+ * when the last one died young.  Meanwhile each connection gets a program
+ * of its own (spawn_program), so the port never closes. */
+static void zygote_ended(struct loop_state *st, const char *how)
+{
+    time_t now = monotonic_ms();
+    msg_warn("zygote %s pid %ld %s; serving the %zu connection(s) it had not answered "
+             "again", st->settings->program, (long)zygote_process(), how, zygote_pending());
+    zygote_lost();
+    struct pending_connection c;
+    while (zygote_pending_take(&c)) {
+        if (c.listener && !connection_answered(c.fd)) {
+            start_session(st, c.listener, c.fd, (struct sockaddr *)&c.peer, c.count, c.client);
+            continue;
+        }
+        close(c.fd);
+        if (c.client)
+            client_disconnect(c.client);
+    }
+    if (now - st->zygote_started_ms >= ZYGOTE_STABLE_MS)
+        st->zygote_backoff_ms = 0;
+    else
+        st->zygote_backoff_ms = st->zygote_backoff_ms
+            ? (st->zygote_backoff_ms * 2 > ZYGOTE_BACKOFF_MAX ? ZYGOTE_BACKOFF_MAX
+                                                               : st->zygote_backoff_ms * 2)
+            : 1000;
+    st->zygote_restart_ms = now + st->zygote_backoff_ms;
+    if (st->zygote_backoff_ms)
+        msg_warn("zygote died within %d seconds of its start: the next starts in %ld "
+                 "second(s); until then each connection runs %s on its own",
+                 ZYGOTE_STABLE_MS / 1000, st->zygote_backoff_ms / 1000, st->settings->program);
+}
+
+static void read_zygote(struct loop_state *st);
+
 /* Reap every child that has ended. */
 static void reap_children(struct loop_state *st)
 {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (pid == zygote_process() && zygote_descriptor() >= 0)
-            msg_fatal_temp("zygote %s pid %ld ended (status 0x%x)", st->settings->program,
-                           (long)pid, status);
+        if (pid == zygote_process() && zygote_descriptor() >= 0) {
+            char how[64];
+            read_zygote(st);            /* what it reported before it went */
+            if (zygote_descriptor() >= 0) {
+                snprintf(how, sizeof how, "ended (status 0x%x)", status);
+                zygote_ended(st, how);
+            }
+            continue;
+        }
         child_ended(st, pid, status);
     }
 }
@@ -209,6 +435,8 @@ static void read_zygote(struct loop_state *st)
 {
     struct zygote_report r;
     int rc;
+    if (zygote_descriptor() < 0)
+        return;
     while ((rc = zygote_read_report(zygote_descriptor(), &r)) == 1) {
         switch (r.type) {
         case ZYGOTE_STARTED:
@@ -225,13 +453,14 @@ static void read_zygote(struct loop_state *st)
             break;
         }
         default:
-            msg_fatal("zygote: unknown report type %d", (int)r.type);
+            msg_warn("zygote: unknown report type %d", (int)r.type);
+            kill(zygote_process(), SIGKILL);
+            zygote_ended(st, "sent an unknown report");
+            return;
         }
     }
-    if (rc == 0)
-        msg_fatal_temp("zygote %s closed its socket", st->settings->program);
-    if (errno != EAGAIN && errno != EWOULDBLOCK)
-        msg_fatal_errno("zygote: read");
+    if (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+        zygote_ended(st, "closed its socket");
 }
 
 /* Read the signals that arrived; returns 1 when the loop must end. */
@@ -310,13 +539,26 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
     st.last_limit_warning = -LIMIT_WARN_INTERVAL;
     child_env_init();
     spawn_init();
-    if (settings->zygote)
+    if (settings->zygote) {
+        /* the zygote's sessions become ours when it dies, so that they
+         * are still reaped and counted */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+            msg_fatal_errno("prctl PR_SET_CHILD_SUBREAPER");
         zygote_start(settings);
+        st.zygote_started_ms = monotonic_ms();
+    }
+    st.waiting = xcalloc(WAIT_MAX, sizeof *st.waiting);
     struct pollfd *fds = xcalloc(listeners->count + 2, sizeof *fds);
     for (;;) {
         time_t now_ms = monotonic_ms();
+        if (settings->zygote && zygote_descriptor() < 0 && now_ms >= st.zygote_restart_ms) {
+            zygote_start(settings);
+            st.zygote_started_ms = now_ms;
+        }
         int paused = now_ms < st.paused_until_ms;
         int at_limit = busy() >= settings->process_limit;
+        if (at_limit)
+            st.stress_until = now_ms / 1000 + STRESS_SECONDS;
         if (at_limit && now_ms / 1000 - st.last_limit_warning >= LIMIT_WARN_INTERVAL) {
             st.last_limit_warning = now_ms / 1000;
             msg_warn("service \"%s\" has reached its process limit \"%zu\": "
@@ -328,12 +570,17 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         fds[n++].events = POLLIN;
         fds[n].fd = zygote_descriptor();    /* -1: ignored by poll */
         fds[n++].events = POLLIN;
-        if (!paused && !at_limit)
+        if (!paused)
             for (size_t i = 0; i < listeners->count; i++) {
                 fds[n].fd = listeners->item[i].fd;
                 fds[n++].events = POLLIN;
             }
-        int timeout = paused ? (int)(st.paused_until_ms - now_ms) : 60000;
+        int timeout = paused ? (int)(st.paused_until_ms - now_ms) : st.waiting_count ? 100 : 60000;
+        if (settings->zygote && zygote_descriptor() < 0) {
+            time_t until_restart = st.zygote_restart_ms - now_ms;
+            if (until_restart < timeout)
+                timeout = until_restart > 0 ? (int)until_restart : 0;
+        }
         int ready = poll(fds, n, timeout);
         if (ready < 0) {
             if (errno == EINTR)
@@ -344,9 +591,11 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
             read_zygote(&st);
         if ((fds[0].revents & POLLIN) && handle_signals(&st))
             break;
+        serve_waiting(&st);
         for (nfds_t i = 2; i < n; i++)
             if (fds[i].revents & POLLIN)
                 accept_some(&st, &listeners->item[i - 2]);
+        serve_waiting(&st);
         time_t now = monotonic_seconds();
         if (now - st.last_expire >= 60) {
             client_expire(now, settings->rate_unit);
@@ -354,6 +603,9 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         }
     }
     close_listeners(listeners);
+    for (size_t i = 0; i < st.waiting_count; i++)
+        close(st.waiting[i].fd);
+    free(st.waiting);
     free(fds);
     msg_info("stopping: %zu connection(s) still served by their processes", child_count());
     spawn_free();

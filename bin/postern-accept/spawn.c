@@ -4,12 +4,14 @@
  * which forks the program it has already initialised. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "accept.h"
@@ -67,17 +69,18 @@ pid_t spawn_program(const struct accept_settings *settings, const struct listene
 
 static int zygote_fd = -1;
 static pid_t zygote_pid;
-/* clients of the connections sent to the zygote and not yet answered, in
- * the order sent (the zygote answers in that order) */
-static struct client **pending;
+/* the connections sent to the zygote and not yet answered, in the order
+ * sent (the zygote answers in that order), each with a descriptor of our
+ * own: when the zygote dies before forking for it, it is served again */
+static struct pending_connection *pending;
 static size_t pending_head, pending_count, pending_size;
 
-/* Remember the client of a connection passed to the zygote. */
-static void pending_push(struct client *client)
+/* Remember a connection passed to the zygote. */
+static void pending_push(const struct pending_connection *c)
 {
     if (pending_count == pending_size) {
         size_t new_size = pending_size ? 2 * pending_size : 64;
-        struct client **grown = xcalloc(new_size, sizeof *grown);
+        struct pending_connection *grown = xcalloc(new_size, sizeof *grown);
         for (size_t i = 0; i < pending_count; i++)
             grown[i] = pending[(pending_head + i) % pending_size];
         free(pending);
@@ -85,19 +88,27 @@ static void pending_push(struct client *client)
         pending_size = new_size;
         pending_head = 0;
     }
-    pending[(pending_head + pending_count) % pending_size] = client;
+    pending[(pending_head + pending_count) % pending_size] = *c;
     pending_count++;
 }
 
-/* The client of the oldest connection passed to the zygote. */
-struct client *zygote_pending_pop(void)
+int zygote_pending_take(struct pending_connection *out)
 {
     if (pending_count == 0)
-        msg_fatal("zygote answered for a connection that was not sent");
-    struct client *client = pending[pending_head];
+        return 0;
+    *out = pending[pending_head];
     pending_head = (pending_head + 1) % pending_size;
     pending_count--;
-    return client;
+    return 1;
+}
+
+struct client *zygote_pending_pop(void)
+{
+    struct pending_connection c;
+    if (!zygote_pending_take(&c))
+        msg_fatal("zygote answered for a connection that was not sent");
+    close(c.fd);
+    return c.client;
 }
 
 /* Start the program once, as the zygote, with its end of the socketpair. */
@@ -143,8 +154,27 @@ int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
         msg_warn_errno("cannot pass the connection to the zygote");
         return -1;
     }
-    pending_push(client);
+    struct pending_connection c = {client, fcntl(conn, F_DUPFD_CLOEXEC, 3), l, {0}, connections};
+    if (c.fd < 0) {
+        /* no descriptor to spare: it is not served again if the zygote dies */
+        c.fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (c.fd < 0)
+            msg_fatal_errno("open /dev/null");
+        c.listener = NULL;
+    }
+    memcpy(&c.peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                          : peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                          : sizeof(struct sockaddr_un));
+    pending_push(&c);
     return 0;
+}
+
+void zygote_lost(void)
+{
+    if (zygote_fd >= 0)
+        close(zygote_fd);
+    zygote_fd = -1;
+    zygote_pid = 0;
 }
 
 int zygote_descriptor(void)
@@ -167,6 +197,9 @@ void spawn_free(void)
     if (zygote_fd >= 0)
         close(zygote_fd);       /* the zygote exits; its sessions go on */
     zygote_fd = -1;
+    struct pending_connection c;
+    while (zygote_pending_take(&c))
+        close(c.fd);
     free(pending);
     pending = NULL;
     posix_spawnattr_destroy(&spawn_attr);

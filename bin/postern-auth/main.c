@@ -5,11 +5,11 @@
  * over the unix socket queue_directory/public/auth and can itself read
  * neither sasldb nor /etc/shadow.
  *
- *   postern-auth [-m MODE] [-c DIR] [-o name=value]... [-v]
+ *   postern-auth [-m MODE] [-g GID] [-c DIR] [-o name=value]... [-v]
  *
  * Under systemd the socket comes from postern-auth.socket (LISTEN_FDS);
  * otherwise (`postern start`) it binds the socket itself with MODE
- * (default 0600) and locks and writes queue_directory/pid/auth.pid.  Each
+ * (default 0600) and group GID (when root starts the instance: smtpd's) and locks and writes queue_directory/pid/auth.pid.  Each
  * connection is served by a child of its own (session.c), since an
  * exchange may wait for saslauthd or a database.  The protocol is in
  * doc/auth.md.  See postern-auth(8).
@@ -39,7 +39,7 @@ static unsigned children;
 /* Wrong arguments: say how to call us. */
 static _Noreturn void usage(void)
 {
-    fprintf(stderr, "usage: postern-auth [-m MODE] [-c config_dir] [-o name=value]... [-v]\n");
+    fprintf(stderr, "usage: postern-auth [-m MODE] [-g GID] [-c config_dir] [-o name=value]... [-v]\n");
     exit(64);
 }
 
@@ -103,11 +103,19 @@ int main(int argc, char **argv)
     mode_t socket_mode = 0600;
     int opt;
     log_open("auth", 0);
-    while ((opt = getopt(argc, argv, "c:m:o:v")) != -1) {
+    gid_t socket_group = (gid_t)-1;
+    while ((opt = getopt(argc, argv, "c:g:m:o:v")) != -1) {
         if (config_common_option(opt, optarg))
             continue;
-        if (opt != 'm' || socket_mode_parse(optarg, &socket_mode) < 0)
+        if (opt == 'g') {
+            char *end;
+            unsigned long gid = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || gid >= (gid_t)-1)
+                usage();
+            socket_group = (gid_t)gid;
+        } else if (opt != 'm' || socket_mode_parse(optarg, &socket_mode) < 0) {
             usage();
+        }
     }
     if (optind != argc)
         usage();
@@ -120,7 +128,8 @@ int main(int argc, char **argv)
     strbuf_printf(&pid_path, "%s/pid/auth.pid", queue_dir);
     strbuf_printf(&socket_path, "%s/%s", queue_dir, AUTH_SOCKET);
     struct unix_service svc;
-    if (unix_service_open(&svc, pid_path.s, socket_path.s, socket_mode, LISTEN_BACKLOG, &err) < 0)
+    if (unix_service_open(&svc, pid_path.s, socket_path.s, socket_mode, socket_group,
+                          LISTEN_BACKLOG, &err) < 0)
         msg_fatal("auth service: %s", err.s);
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
     int signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);

@@ -62,7 +62,8 @@ int main(int argc, char **argv)
     strbuf_printf(&pid_path, "%s/pid/lookup.pid", queue_dir);
     strbuf_printf(&socket_path, "%s/%s", queue_dir, LOOKUP_SOCKET);
     struct unix_service svc;
-    if (unix_service_open(&svc, pid_path.s, socket_path.s, socket_mode, LISTEN_BACKLOG, &err) < 0)
+    if (unix_service_open(&svc, pid_path.s, socket_path.s, socket_mode, (gid_t)-1,
+                          LISTEN_BACKLOG, &err) < 0)
         msg_fatal("lookup service: %s", err.s);
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
     int signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);

@@ -81,7 +81,7 @@ static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-queue [-c DIR] [-o name=value]... [-v]\n"
             "  message on fd 0, envelope records on fd 1, status on fd 3\n"
-            "       postern-queue -S [-m MODE] [-c DIR] [-o name=value]... [-v]\n"
+            "       postern-queue -S [-m MODE] [-u UID:GID] [-t UID] [-c DIR] [-o name=value]... [-v]\n"
             "  the queue service on queue_directory/public/queue\n");
     exit(INJECT_EXIT_INTERNAL);
 }
@@ -90,6 +90,7 @@ int main(int argc, char **argv)
 {
     int service = 0, listen_fd = -1;
     mode_t socket_mode = 0600;
+    long run_uid = -1, run_gid = -1;
     for (int i = 1; i < argc && !service; i++)       /* before anything opens a descriptor */
         service = strcmp(argv[i], "-S") == 0;
     if (service) {
@@ -111,7 +112,7 @@ int main(int argc, char **argv)
     const char *chosen_dir = NULL;
     struct strlist overrides = STRLIST_INIT;
     int opt;
-    while ((opt = getopt(argc, argv, "c:m:o:Sv")) != -1) {
+    while ((opt = getopt(argc, argv, "c:m:o:St:u:v")) != -1) {
         if (opt == 'c') {
             chosen_dir = optarg;
         } else if (opt == 'o') {
@@ -130,6 +131,22 @@ int main(int argc, char **argv)
             if (*end || end == optarg || mode < 0 || mode > 0777)
                 usage();
             socket_mode = (mode_t)mode;
+        } else if (opt == 't' && service) {
+            char *end;
+            long trusted = strtol(optarg, &end, 10);
+            if (end == optarg || *end || trusted < 1)
+                usage();
+            service_trust((uid_t)trusted);
+        } else if (opt == 'u' && service) {
+            /* numbers: a static program looks no name up */
+            char *end;
+            run_uid = strtol(optarg, &end, 10);
+            if (end == optarg || *end != ':' || run_uid < 1)
+                usage();
+            char *gid_text = end + 1;
+            run_gid = strtol(gid_text, &end, 10);
+            if (end == gid_text || *end || run_gid < 0)
+                usage();
         } else if (!config_common_option(opt, optarg)) {
             usage();
         }
@@ -139,7 +156,7 @@ int main(int argc, char **argv)
     load_config(privileged, chosen_dir, &overrides);
     strlist_free(&overrides);
     if (service)
-        service_run(listen_fd, socket_mode);
+        service_run(listen_fd, socket_mode, (uid_t)run_uid, (gid_t)run_gid);
     if (privileged)
         inject_record_caller(getuid());
     inject_run();

@@ -22,9 +22,14 @@ void inject_record_caller(uid_t uid);
  * the qmail-queue code. */
 _Noreturn void inject_run(void);
 
+/* -t: a client of this uid (smtpd's user) is trusted as the service's own
+ * user: its uid is not recorded over what the envelope says. */
+void service_trust(uid_t uid);
+
 /* Run the queue service (-S): the listening socket from systemd or bound
- * at queue_directory/public/queue with this mode; never returns. */
-_Noreturn void service_run(int listen_fd, mode_t socket_mode);
+ * at queue_directory/public/queue with this mode; then, unless uid is
+ * (uid_t)-1, uid:gid for good (-u, started by root); never returns. */
+_Noreturn void service_run(int listen_fd, mode_t socket_mode, uid_t uid, gid_t gid);
 
 /* Before the configuration (and with it the log file) is opened: take the
  * socket systemd passed (returned, or -1) and keep fds 0 to 3 occupied,

@@ -35,6 +35,7 @@
 #include "fdpass.h"
 #include "listenfds.h"
 #include "log.h"
+#include "privdrop.h"
 #include "queue.h"
 #include "queuefile.h"
 #include "strbuf.h"
@@ -65,7 +66,13 @@ static struct {
     struct slot *slots;
     size_t limit, used;
     int stopping;
-} service = {.listen_fd = -1, .signal_fd = -1, .pid_fd = -1};
+    uid_t trusted_uid;              /* -t: smtpd's user, trusted as our own */
+} service = {.listen_fd = -1, .signal_fd = -1, .pid_fd = -1, .trusted_uid = (uid_t)-1};
+
+void service_trust(uid_t uid)
+{
+    service.trusted_uid = uid;
+}
 
 #define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
 
@@ -131,7 +138,9 @@ static void stop_listening(void)
     if (service.stopping)
         return;
     service.stopping = 1;
-    if (service.bound && unlink(service.socket_path) < 0 && errno != ENOENT)
+    /* EACCES: run by root as another user (-u), in a directory that is
+     * not ours; whoever started us removes it (postern stop) */
+    if (service.bound && unlink(service.socket_path) < 0 && errno != ENOENT && errno != EACCES)
         msg_warn_errno("remove %s", service.socket_path);
 }
 
@@ -235,7 +244,7 @@ static _Noreturn void run_child(struct slot *self, int fds[3], int count, pid_t 
         _exit(INJECT_EXIT_INTERNAL);
     for (int i = 0; i < count; i++)
         close(fds[i]);
-    if (self->uid != 0 && self->uid != geteuid())
+    if (self->uid != 0 && self->uid != geteuid() && self->uid != service.trusted_uid)
         inject_record_caller(self->uid);
     inject_run();
 }
@@ -344,7 +353,7 @@ static void serve_once(void)
     free(waiting);
 }
 
-void service_run(int listen_fd, mode_t socket_mode)
+void service_run(int listen_fd, mode_t socket_mode, uid_t uid, gid_t gid)
 {
     const char *queue_dir = conf_str("queue_directory");
     if (systemd_fds < 0 || systemd_fds > 1)
@@ -356,6 +365,16 @@ void service_run(int listen_fd, mode_t socket_mode)
     if (listen_fd < 0) {
         write_pid_file(queue_dir);
         listen_fd = bind_socket(queue_dir, socket_mode);
+    }
+    /* -u: started by root (`postern start`), which binds in a directory
+     * the service's user may not write; then that user for good */
+    if (uid != (uid_t)-1) {
+        struct strbuf drop_err = STRBUF_INIT;
+        if ((service.socket_path && chown(service.socket_path, uid, gid) < 0)
+            || privileges_drop(uid, gid, &gid, 1, &drop_err) < 0)
+            msg_fatal("queue service: cannot become uid %ld gid %ld: %s", (long)uid, (long)gid,
+                      drop_err.len ? drop_err.s : strerror(errno));
+        strbuf_free(&drop_err);
     }
     struct strbuf err = STRBUF_INIT;
     if (listener_prepare(listen_fd, &err) < 0)
@@ -379,7 +398,7 @@ void service_run(int listen_fd, mode_t socket_mode)
             service.listen_fd = -1;
         }
     }
-    if (service.pid_fd >= 0 && unlink(service.pid_path) < 0)
+    if (service.pid_fd >= 0 && unlink(service.pid_path) < 0 && errno != EACCES)
         msg_warn_errno("remove %s", service.pid_path);
     msg_info("queue service: stopped");
     exit(0);

@@ -74,6 +74,15 @@ _Noreturn void session_timeout(struct session *s)
     session_end(s, 0);
 }
 
+_Noreturn void session_write_timeout(struct session *s)
+{
+    char where[64];
+    /* the client does not read: no reply can reach it */
+    msg_info("timeout after %s from %s", where_text(s, where, sizeof where), s->client.namaddr);
+    strbuf_reset(&s->out);
+    session_end(s, 0);
+}
+
 void session_error(struct session *s)
 {
     s->error_count++;
@@ -315,6 +324,7 @@ void command_loop(struct session *s)
             session_end(s, 0);
         }
         int bare_lf;
+        io_request_begin(s);
         if (!io_read_line(s, &line, (size_t)s->line_length_limit, &bare_lf))
             session_lost(s);
         if (bare_lf && s->bare_newline == 2) {

@@ -81,6 +81,7 @@ void cmd_data(struct session *s, char *args)
     s->where = "DATA";
     s->in_data = 1;
     s->data_bytes = 0;
+    io_request_begin(s);
 
     struct strbuf chunk = STRBUF_INIT;
     int at_line_start = 1, previous_crlf = 1, size_exceeded = 0;
@@ -199,6 +200,7 @@ void cmd_bdat(struct session *s, char *args)
     }
     struct bdat_state st = {NULL, &pending_cr};
     s->where = "BDAT";
+    io_request_begin(s);
     if (s->tx.active && s->tx.bdat_failed) {
         if (!io_read_exact(s, size, bdat_piece, &st))
             session_lost(s);

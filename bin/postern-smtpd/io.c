@@ -1,13 +1,19 @@
-/* io.c - postern-smtpd's client I/O: buffered reads with smtpd_timeout,
- * bounded lines, replies held back while pipelined commands are waiting
- * (RFC 2920) and written in one go before the next wait. */
+/* io.c - postern-smtpd's client I/O: buffered reads with smtpd_timeout
+ * (per read, or per request with smtpd_per_request_deadline and
+ * smtpd_min_data_rate, as Postfix 3.7), a deadline for the whole session
+ * (smtpd_session_deadline), bounded lines, replies held back while
+ * pipelined commands are waiting (RFC 2920) and written in one go before
+ * the next wait. */
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fdio.h"
 #include "log.h"
 #include "smtpd.h"
@@ -17,6 +23,60 @@ void io_init(struct session *s, int in_fd, int out_fd)
     s->in_fd = in_fd;
     s->out_fd = out_fd;
     s->in_start = s->in_end = 0;
+}
+
+/* Milliseconds on a clock that does not jump. */
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void io_limits(struct session *s)
+{
+    s->timeout = conf_time("smtpd_timeout");
+    s->per_request_deadline = conf_bool("smtpd_per_request_deadline");
+    s->min_data_rate = conf_int("smtpd_min_data_rate");
+    long long session = conf_time("smtpd_session_deadline");
+    s->session_deadline = session > 0 ? now_ms() + session * 1000 : 0;
+    s->request_deadline = 0;
+}
+
+void io_request_begin(struct session *s)
+{
+    if (s->per_request_deadline && s->timeout > 0)
+        s->request_deadline = now_ms() + s->timeout * 1000;
+}
+
+/* How long the next read may wait, in ms for poll (-1: no limit); 0 when
+ * a deadline has passed. */
+static int wait_budget(const struct session *s)
+{
+    long long now = now_ms(), limit = -1;
+    if (s->timeout > 0)
+        limit = s->per_request_deadline && s->request_deadline
+                ? s->request_deadline - now : s->timeout * 1000;
+    if (s->session_deadline) {
+        long long left = s->session_deadline - now;
+        if (limit < 0 || left < limit)
+            limit = left;
+    }
+    if (limit < 0 && (s->timeout > 0 || s->session_deadline))
+        return 0;
+    return limit > 0x7fffffff ? 0x7fffffff : (int)limit;
+}
+
+/* Message text arrived: with per-request deadlines, n bytes buy n /
+ * smtpd_min_data_rate seconds more, never more than smtpd_timeout ahead. */
+static void data_arrived(struct session *s, size_t n)
+{
+    if (!s->in_data || !s->per_request_deadline || !s->request_deadline || s->min_data_rate < 1)
+        return;
+    long long cap = now_ms() + s->timeout * 1000;
+    s->request_deadline += (long long)n * 1000 / s->min_data_rate;
+    if (s->request_deadline > cap)
+        s->request_deadline = cap;
 }
 
 void reply(struct session *s, const char *fmt, ...)
@@ -30,15 +90,44 @@ void reply(struct session *s, const char *fmt, ...)
         io_flush(s);
 }
 
+/* Write all of p, each wait for the client bounded as a read's
+ * (smtpd_timeout per call or per request, the session deadline): 0, -1
+ * when the client has gone, -2 when it did not read in time.  A pipe
+ * (sendmail -bs) is written as before, without a bound. */
+static int write_bounded(struct session *s, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(s->out_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno == ENOTSOCK)
+            return write_all(s->out_fd, p, n) == 0 ? 0 : -1;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
+            int budget = wait_budget(s);
+            int r = budget == 0 ? 0 : poll(&pfd, 1, budget);
+            if (r == 0)
+                return -2;
+            continue;
+        }
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 void io_flush(struct session *s)
 {
     if (!s->out.len)
         return;
-    if (write_all(s->out_fd, s->out.s, s->out.len) != 0) {
-        strbuf_reset(&s->out);
-        session_lost(s);
-    }
+    int rc = write_bounded(s, s->out.s, s->out.len);
     strbuf_reset(&s->out);
+    if (rc == -1)
+        session_lost(s);
+    if (rc == -2)
+        session_write_timeout(s);
 }
 
 /* Fill the input buffer; 1 when bytes arrived, 0 at end of input. */
@@ -54,7 +143,8 @@ static int io_fill(struct session *s)
     io_flush(s);
     for (;;) {
         struct pollfd pfd = {.fd = s->in_fd, .events = POLLIN};
-        int r = poll(&pfd, 1, s->timeout > 0 ? (int)(s->timeout * 1000) : -1);
+        int budget = wait_budget(s);
+        int r = budget == 0 ? 0 : poll(&pfd, 1, budget);
         if (r < 0 && errno == EINTR)
             continue;
         if (r == 0)
@@ -65,6 +155,7 @@ static int io_fill(struct session *s)
         if (n <= 0)
             return 0;
         s->in_end += (size_t)n;
+        data_arrived(s, (size_t)n);
         return 1;
     }
 }

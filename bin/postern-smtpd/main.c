@@ -112,7 +112,6 @@ int main(int argc, char **argv)
     s->where = "CONNECT";
     s->protocol = "SMTP";
     s->myhostname = conf_str("myhostname");
-    s->timeout = conf_time("smtpd_timeout");
     s->message_size_limit = conf_size("message_size_limit");
     s->line_length_limit = conf_int("line_length_limit");
     if (s->line_length_limit < 512)
@@ -120,8 +119,6 @@ int main(int argc, char **argv)
     s->recipient_limit = conf_int("smtpd_recipient_limit");
     s->error_sleep_time = conf_time("smtpd_error_sleep_time");
     s->soft_error_limit = conf_int("smtpd_soft_error_limit");
-    s->hard_error_limit = conf_int("smtpd_hard_error_limit");
-    s->junk_limit = conf_int("smtpd_junk_command_limit");
     s->helo_required = conf_bool("smtpd_helo_required");
     /* STARTTLS and AUTH are not implemented yet: a service that demands
      * them (the submission service of seed 000) must not take mail in the
@@ -140,6 +137,12 @@ int main(int argc, char **argv)
         submit_init();          /* rewrite's settings, shared by the children */
         zygote_wait();
     }
+    /* postern-accept says when the service is at its process limit: the
+     * ${stress?...} defaults (shorter timeouts, fewer errors) apply */
+    (void)config_apply_stress();
+    io_limits(s);
+    s->hard_error_limit = conf_int("smtpd_hard_error_limit");
+    s->junk_limit = conf_int("smtpd_junk_command_limit");
     peer_identify(s);
     s->bare_newline = bare_newline_mode(s);
     auth_prepare(s);

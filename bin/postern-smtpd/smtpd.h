@@ -64,6 +64,10 @@ struct session {
     size_t in_start, in_end;
     struct strbuf out;          /* replies not yet written */
     long long timeout;          /* smtpd_timeout, seconds */
+    int per_request_deadline;   /* smtpd_per_request_deadline: timeout per request, not per read */
+    long long min_data_rate;    /* smtpd_min_data_rate: bytes/s that extend a DATA deadline */
+    long long request_deadline; /* monotonic ms by which the request must be in (0: none) */
+    long long session_deadline; /* monotonic ms: smtpd_session_deadline (0: none) */
 
     struct client client;
     int local_submission;       /* -S: sendmail -bs */
@@ -102,6 +106,12 @@ struct session {
 };
 
 /* ---- io.c ---- */
+/* Read the stress-dependent timeouts (after config_apply_stress) and start
+ * the session's deadline. */
+void io_limits(struct session *s);
+/* A new request (command line, DATA or BDAT text) starts: with
+ * smtpd_per_request_deadline, smtpd_timeout counts from here. */
+void io_request_begin(struct session *s);
 void io_init(struct session *s, int in_fd, int out_fd);
 /* Queue a reply line (CRLF added); sent at the next flush. */
 void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -123,6 +133,8 @@ int io_read_exact(struct session *s, long long n,
 /* Leave: log and exit after a lost connection or a timeout. */
 _Noreturn void session_lost(struct session *s);
 _Noreturn void session_timeout(struct session *s);
+/* The client did not read a reply in time: log and leave, replying nothing. */
+_Noreturn void session_write_timeout(struct session *s);
 /* Log "disconnect from ..." with the command counts and exit. */
 _Noreturn void session_end(struct session *s, int status);
 

@@ -2,8 +2,9 @@
  * instance that any user can run without root or systemd (one directory
  * with its main.cf, queue, mailboxes and log; postern-instance(1)), and
  * starting and stopping its daemons in the background: the lookup and
- * queue services (services.c), postern-qmgr and the SMTP listeners
- * (listeners.c). */
+ * queue services (services.c), postern-qmgr (here) and the SMTP listeners
+ * (listeners.c), in the order of the table in supervise.c, whose
+ * supervisor keeps them running. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,8 +26,10 @@
 #include "listeners.h"
 #include "log.h"
 #include "postern.h"
+#include "privdrop.h"
 #include "queuefile.h"
 #include "services.h"
+#include "supervise.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -172,8 +175,12 @@ int cmd_init(int argc, char **argv)
     strbuf_reset(&text);
     strbuf_printf(&text, "%s/maillog", dir);
     put_param(&cf, &overrides, "maillog_file", text.s);
-    put_param(&cf, &overrides, "mail_owner", pw->pw_name);
-    put_param(&cf, &overrides, "setgid_group", gr->gr_name);
+    /* the daemons run as the invoking user; root's run as the users of
+     * doc/privileges.md instead (postern start), so root keeps the defaults */
+    if (getuid() != 0) {
+        put_param(&cf, &overrides, "mail_owner", pw->pw_name);
+        put_param(&cf, &overrides, "setgid_group", gr->gr_name);
+    }
     put_param(&cf, &overrides, "myhostname", "localhost");
     put_param(&cf, &overrides, "mydomain", "localdomain");
     put_param(&cf, &overrides, "myorigin", "$myhostname");
@@ -291,7 +298,7 @@ static void pid_file_path(struct strbuf *out)
 
 /* Start argv as a daemon: its own session, stdin and stdout on /dev/null,
  * stderr into maillog_file (or /dev/null).  Returns its pid. */
-pid_t spawn_daemon(char *const argv[])
+pid_t fork_daemon(void)
 {
     const char *maillog = conf_str("maillog_file");
     fflush(NULL);
@@ -300,6 +307,9 @@ pid_t spawn_daemon(char *const argv[])
         msg_fatal_errno("fork");
     if (pid == 0) {
         setsid();
+        sigset_t none;              /* the supervisor blocks the signals it reads */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         int null = open("/dev/null", O_RDWR);
         int err = *maillog ? open(maillog, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0
@@ -309,10 +319,35 @@ pid_t spawn_daemon(char *const argv[])
             close(null);
         if (err > 2)
             close(err);
+    }
+    return pid;
+}
+
+pid_t spawn_daemon(char *const argv[], const struct run_as *as)
+{
+    pid_t pid = fork_daemon();
+    if (pid == 0) {
+        struct strbuf why = STRBUF_INIT;
+        if (as && privileges_drop(as->uid, as->gid, as->groups, as->group_count, &why) < 0) {
+            dprintf(2, "postern: cannot run %s as %s: %s\n", argv[0], as->user, why.s);
+            _exit(71);
+        }
         execv(argv[0], argv);
         _exit(127);
     }
     return pid;
+}
+
+int process_stop(pid_t pid, long timeout_ms)
+{
+    if (kill(pid, SIGTERM) < 0)
+        msg_fatal_errno("kill %ld", (long)pid);
+    for (long waited = 0; waited < timeout_ms; waited += 20) {
+        if (!process_running(pid))
+            return 1;
+        sleep_ms(20);
+    }
+    return !process_running(pid);
 }
 
 /* Read /proc/PID/NAME into buf (NUL-ended); the byte count, 0 when the
@@ -418,8 +453,13 @@ static const char *log_destination(void)
     return *file ? file : "syslog (facility mail)";
 }
 
+int qmgr_running(void)
+{
+    return running_qmgr() != 0;
+}
+
 /* Start postern-qmgr in the background; 0, or 1 (with the reason). */
-static int start_qmgr(void)
+int qmgr_start(void)
 {
     pid_t pid = running_qmgr();
     if (pid) {
@@ -431,7 +471,7 @@ static int start_qmgr(void)
     if (access(qmgr.s, X_OK) < 0)
         msg_fatal_errno("cannot run %s", qmgr.s);
     char *args[] = {qmgr.s, "-c", (char *)config_dir(), NULL};
-    pid = spawn_daemon(args);
+    pid = spawn_daemon(args, instance_user(ROLE_QMGR));
     strbuf_free(&qmgr);
     for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
         int status;
@@ -458,40 +498,27 @@ static int start_qmgr(void)
 int cmd_start(int argc, char **argv)
 {
     instance_options(argc, argv, "start");
-    /* the services first: qmgr's bounces and the first SMTP message
-     * already go through them */
-    int rc = services_start();
-    if (rc == 0)
-        rc = start_qmgr();
-    /* then SMTP: postern-accept for each smtpd service of master.cf */
-    if (rc == 0)
-        rc = listeners_start(conf_str("daemon_directory"));
-    return rc;
+    return instance_start();
 }
 
 /* Stop postern-qmgr; 0, or 1 when it was not running or did not stop. */
-static int stop_qmgr(void)
+int qmgr_stop(void)
 {
     pid_t pid = running_qmgr();
     if (!pid) {
         fprintf(stderr, "postern: not running\n");
         return 1;
     }
-    if (kill(pid, SIGTERM) < 0)
-        msg_fatal_errno("kill %ld", (long)pid);
-    for (long waited = 0; waited < STOP_TIMEOUT_MS; waited += 50) {
-        if (!process_running(pid)) {
-            /* qmgr removes its pid file at a clean stop; a kill leaves it */
-            if (pid_file_value() == pid) {
-                struct strbuf path = STRBUF_INIT;
-                pid_file_path(&path);
-                unlink(path.s);
-                strbuf_free(&path);
-            }
-            printf("postern: stopped (pid %ld)\n", (long)pid);
-            return 0;
+    if (process_stop(pid, STOP_TIMEOUT_MS)) {
+        /* qmgr removes its pid file at a clean stop; a kill leaves it */
+        if (pid_file_value() == pid) {
+            struct strbuf path = STRBUF_INIT;
+            pid_file_path(&path);
+            unlink(path.s);
+            strbuf_free(&path);
         }
-        sleep_ms(50);
+        printf("postern: stopped (pid %ld)\n", (long)pid);
+        return 0;
     }
     msg_error("postern-qmgr (pid %ld) did not stop within %d seconds",
               (long)pid, STOP_TIMEOUT_MS / 1000);
@@ -501,11 +528,7 @@ static int stop_qmgr(void)
 int cmd_stop(int argc, char **argv)
 {
     instance_options(argc, argv, "stop");
-    /* no new sessions first; those in progress finish and still queue */
-    int listeners_rc = listeners_stop();
-    int service_rc = services_stop();
-    int qmgr_rc = stop_qmgr();
-    return qmgr_rc | runner_services_stop() | listeners_rc | service_rc;
+    return instance_stop();
 }
 
 /* The number of queue files (names not starting with '.') in a queue. */
@@ -543,6 +566,7 @@ int cmd_status(int argc, char **argv)
     printf("\n");
     int service_down = services_status();
     int listeners_down = listeners_status();
+    supervisor_status();
     printf("log: %s\n", log_destination());
     return pid && !listeners_down && !service_down ? 0 : 1;
 }

@@ -125,9 +125,10 @@ static int start_listener(const struct master_service *s, const char *program_di
     strlist_add(&argv, accept.s);
     strlist_add(&argv, "-c");
     strlist_add(&argv, config_dir());
-    if (geteuid() == 0) {           /* an instance runs as whoever runs it */
+    const struct run_as *smtpd_user = instance_user(ROLE_SMTPD);
+    if (smtpd_user) {               /* root: bind, then become smtpd_user */
         strlist_add(&argv, "-u");
-        strlist_add(&argv, "root");
+        strlist_add(&argv, smtpd_user->user);
     }
     strlist_add(&argv, "-l");
     strlist_add(&argv, limit.s);
@@ -153,7 +154,7 @@ static int start_listener(const struct master_service *s, const char *program_di
 
     (void)unlink(pid_path.s);
     const char *maillog = conf_str("maillog_file");
-    pid_t pid = spawn_daemon(args);
+    pid_t pid = spawn_daemon(args, NULL);
     int rc = 1;
     for (long waited = 0; waited < LISTENER_START_MS; waited += 20) {
         int status;
@@ -235,6 +236,18 @@ int listeners_stop(void)
     }
     master_free(&table);
     return rc;
+}
+
+int listeners_running(void)
+{
+    struct master_table table;
+    smtpd_services(&table);
+    int all = 1;
+    if (table.count && programs_present(conf_str("daemon_directory")))
+        for (size_t i = 0; all && i < table.count; i++)
+            all = running_listener(&table.service[i]) != 0;
+    master_free(&table);
+    return all;
 }
 
 int listeners_status(void)

@@ -11,6 +11,8 @@ int listeners_start(const char *program_dir);
 /* Stop them (SIGTERM; sessions in progress finish).  Returns 0, or 1 when
  * one did not stop in time. */
 int listeners_stop(void);
+/* 1 when every service listens (or there is nothing to listen with). */
+int listeners_running(void);
 /* Print one line per service: address, running or not, pid.  Returns the
  * number of services not running (0 when smtpd is not installed). */
 int listeners_status(void);

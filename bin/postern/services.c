@@ -9,7 +9,13 @@
  * The runner services (postern-spawn TRANSPORT, one per transport of
  * privileged_transports; postern-spawn(8)) bind queue_directory/private/
  * TRANSPORT instead; they start after the others, before qmgr, which
- * connects to them, and stop after qmgr, whose runners they serve. */
+ * connects to them, and stop after qmgr, whose runners they serve.
+ * Run by root (users.c), each runs as its user with its socket mode 0666
+ * (smtpd, another user, reaches it), as with the units: the lookup service
+ * as mail_owner, the queue service as queue_service_user (it binds as root
+ * and drops itself: postern-queue -S -u); a runner service stays root, to
+ * deliver as each mailbox's owner.  The supervisor (supervise.c) starts,
+ * watches and stops them one by one, in this order. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,13 +45,17 @@ struct service {
     const char *pid_file;
     const char *without;
     const char *argument;           /* after -c DIR (NULL: none) */
+    const char *socket;             /* in queue_directory (NULL: its own business) */
+    enum daemon_role role;          /* whom it runs as when root starts it */
 };
 
 static const struct service services[] = {
     {"lookup service", "postern-lookup", NULL, "lookup.pid",
-     "proxy: and unix: lookups answer \"try again\"", NULL},
-    {"queue service", "postern-queue", "-S", "queue.pid", "injections run postern-queue", NULL},
-    {"auth service", "postern-auth", NULL, "auth.pid", "smtpd offers no AUTH", NULL},
+     "proxy: and unix: lookups answer \"try again\"", NULL, "public/lookup", ROLE_LOOKUP},
+    {"queue service", "postern-queue", "-S", "queue.pid", "injections run postern-queue", NULL,
+     "public/queue", ROLE_QUEUE_SERVICE},
+    {"auth service", "postern-auth", NULL, "auth.pid", "smtpd offers no AUTH", NULL,
+     "public/auth", ROLE_AUTH},
 };
 #define SERVICE_COUNT (sizeof services / sizeof services[0])
 
@@ -75,7 +85,7 @@ static void runner_services_read(struct runner_services *rs)
     for (size_t i = 0; i < rs->count; i++)
         rs->list[i] = (struct service){rs->names.item[i], "postern-spawn", NULL,
                                        rs->pid_files.item[i], "its deliveries wait",
-                                       rs->transports.item[i]};
+                                       rs->transports.item[i], NULL, ROLE_AS_STARTED};
 }
 
 static void runner_services_free(struct runner_services *rs)
@@ -129,16 +139,41 @@ static int service_start(const struct service *svc)
     }
     struct strbuf program = STRBUF_INIT;
     strbuf_printf(&program, "%s/%s", conf_str("daemon_directory"), svc->program);
-    char *args[7], **arg = args;
+    char *args[14], **arg = args;
     *arg++ = program.s;
     if (svc->option)
         *arg++ = (char *)svc->option;
     *arg++ = "-c";
     *arg++ = (char *)config_dir();
+    const struct run_as *as = instance_user(svc->role);
+    char ids[64], trusted[32], group[32];
+    if (as && svc->role == ROLE_AUTH) {
+        /* whoever reaches it may try passwords: smtpd's group only */
+        snprintf(group, sizeof group, "%ld", (long)instance_user(ROLE_SMTPD)->gid);
+        *arg++ = "-m";
+        *arg++ = "0660";
+        *arg++ = "-g";
+        *arg++ = group;
+    } else if (as) {
+        *arg++ = "-m";
+        *arg++ = "0666";
+    }
+    if (as && svc->role == ROLE_QUEUE_SERVICE) {
+        /* it binds and writes its pid file as root, in directories that
+         * are mail_owner's, then becomes its user; smtpd's client
+         * attributes are trusted as its own */
+        snprintf(ids, sizeof ids, "%ld:%ld", (long)as->uid, (long)as->gid);
+        snprintf(trusted, sizeof trusted, "%ld", (long)instance_user(ROLE_SMTPD)->uid);
+        *arg++ = "-u";
+        *arg++ = ids;
+        *arg++ = "-t";
+        *arg++ = trusted;
+        as = NULL;
+    }
     if (svc->argument)
         *arg++ = (char *)svc->argument;
     *arg = NULL;
-    pid = spawn_daemon(args);
+    pid = spawn_daemon(args, as);
     strbuf_free(&program);
     const char *maillog = conf_str("maillog_file");
     for (long waited = 0; waited < SERVICE_START_MS; waited += 20) {
@@ -162,57 +197,73 @@ static int service_start(const struct service *svc)
     return 1;
 }
 
-int services_start(void)
-{
-    for (size_t i = 0; i < SERVICE_COUNT; i++)
-        if (service_start(&services[i]) != 0)
-            return 1;
-    struct runner_services rs;
-    runner_services_read(&rs);
-    int rc = 0;
-    for (size_t i = 0; i < rs.count && rc == 0; i++)
-        rc = service_start(&rs.list[i]);
-    runner_services_free(&rs);
-    return rc;
-}
-
 /* Stop one service; 0, or 1 when it did not stop in time. */
 static int service_stop(const struct service *svc)
 {
     pid_t pid = running_service(svc);
     if (!pid)
         return 0;
-    if (kill(pid, SIGTERM) < 0)
-        msg_fatal_errno("kill %ld", (long)pid);
-    for (long waited = 0; waited < SERVICE_STOP_MS; waited += 20) {
-        if (!process_running(pid)) {
-            printf("postern: stopped the %s (pid %ld)\n", svc->name, (long)pid);
-            return 0;
+    if (process_stop(pid, SERVICE_STOP_MS)) {
+        /* run by root as another user, it may not have been able to
+         * remove them (public/ and pid/ are mail_owner's) */
+        if (geteuid() == 0 && svc->socket && pid_file_value(svc) == pid) {
+            struct strbuf path = STRBUF_INIT;
+            strbuf_printf(&path, "%s/%s", conf_str("queue_directory"), svc->socket);
+            (void)unlink(path.s);
+            strbuf_reset(&path);
+            strbuf_printf(&path, "%s/pid/%s", conf_str("queue_directory"), svc->pid_file);
+            (void)unlink(path.s);
+            strbuf_free(&path);
         }
-        sleep_ms(20);
+        printf("postern: stopped the %s (pid %ld)\n", svc->name, (long)pid);
+        return 0;
     }
     msg_error("the %s (pid %ld) did not stop within %d seconds", svc->name, (long)pid,
               SERVICE_STOP_MS / 1000);
     return 1;
 }
 
-int services_stop(void)
+/* The services in starting order: the table's, then the runner services
+ * (read once). */
+static const struct service *service_at(size_t i)
 {
-    int rc = 0;
-    for (size_t i = SERVICE_COUNT; i-- > 0;)
-        rc |= service_stop(&services[i]);
-    return rc;
+    static struct runner_services runners;
+    static int read;
+    if (!read) {
+        runner_services_read(&runners);
+        read = 1;
+    }
+    return i < SERVICE_COUNT ? &services[i] : &runners.list[i - SERVICE_COUNT];
 }
 
-int runner_services_stop(void)
+size_t services_count(void)
 {
+    service_at(0);
     struct runner_services rs;
     runner_services_read(&rs);
-    int rc = 0;
-    for (size_t i = 0; i < rs.count; i++)
-        rc |= service_stop(&rs.list[i]);
+    size_t n = SERVICE_COUNT + rs.count;
     runner_services_free(&rs);
-    return rc;
+    return n;
+}
+
+const char *service_name(size_t i)
+{
+    return service_at(i)->name;
+}
+
+int service_start_nth(size_t i)
+{
+    return service_start(service_at(i));
+}
+
+int service_stop_nth(size_t i)
+{
+    return service_stop(service_at(i));
+}
+
+int service_running_nth(size_t i)
+{
+    return running_service(service_at(i)) != 0 || !service_present(service_at(i));
 }
 
 int services_status(void)

@@ -5,16 +5,18 @@
 #ifndef POSTERN_SERVICES_H
 #define POSTERN_SERVICES_H
 
-/* Start those not running, in order, the runner services last; prints one
- * line each; 0, or 1 (with the reason) when one did not start. */
-int services_start(void);
-/* Stop them but the runner services in reverse order (SIGTERM; requests
- * in progress finish); 0, or 1 when one did not stop in time.  Not
- * running is not an error. */
-int services_stop(void);
-/* Stop the runner services of privileged_transports (after qmgr: their
- * runners end when qmgr closes their channels); 0, or 1. */
-int runner_services_stop(void);
+#include <stddef.h>
+
+/* The services, by index in starting order (the supervisor's table,
+ * supervise.c): how many, the name of one; start it unless it runs (one
+ * line; 0, or 1 with the reason); stop it (0, or 1 when it did not stop in
+ * time; not running is no error); 1 while it runs or when its program is
+ * not there. */
+size_t services_count(void);
+const char *service_name(size_t i);
+int service_start_nth(size_t i);
+int service_stop_nth(size_t i);
+int service_running_nth(size_t i);
 /* Print one line each; 1 when one is not running. */
 int services_status(void);
 

@@ -49,6 +49,10 @@ static size_t entry_count;
 static char *dir_chosen;                /* -c */
 static char *main_cf_path;
 static struct strlist overrides = STRLIST_INIT;
+/* expansions replaced after a value changed at run time (config_apply_stress):
+ * kept until config_clear(), as callers may still hold them */
+static char **retired;
+static size_t retired_count;
 
 /* FNV-1a hash of a name. */
 static unsigned bucket_of(const char *name)
@@ -244,6 +248,11 @@ void config_clear(void)
     free(entries);
     entries = NULL;
     entry_count = 0;
+    for (size_t i = 0; i < retired_count; i++)
+        free(retired[i]);
+    free(retired);
+    retired = NULL;
+    retired_count = 0;
 }
 
 /* Where parsed entries go: the table and the file-order list. */
@@ -562,6 +571,27 @@ static int load(int allow_missing, struct strbuf *errors, struct strbuf *warning
     strbuf_free(&text);
     strbuf_free(&err);
     return problems;
+}
+
+int config_apply_stress(void)
+{
+    const char *value = getenv(CONFIG_STRESS_VARIABLE);
+    if (!value || strcmp(value, "yes") != 0)
+        return 0;
+    /* every cached expansion may depend on $stress: retire them all */
+    size_t cached = 0;
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (struct setting *s = table[b]; s; s = s->next)
+            cached += s->expanded != NULL;
+    retired = xreallocarray(retired, retired_count + cached + 1, sizeof *retired);
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (struct setting *s = table[b]; s; s = s->next)
+            if (s->expanded) {
+                retired[retired_count++] = s->expanded;
+                s->expanded = NULL;
+            }
+    set_value("stress", "yes", SRC_OVERRIDE, "-o", 0);
+    return 1;
 }
 
 const char *config_value_or(const char *name, const char *fallback)

@@ -73,6 +73,17 @@ int config_load_split(int allow_missing, struct strbuf *errors, struct strbuf *w
 /* Re-read main.cf (SIGHUP); the overrides stay.  Values returned earlier
  * by conf_str() stay valid until the next config_reload(). */
 void config_reload(void);
+/* Postfix's master gives the processes it starts while a service is at its
+ * process limit "-o stress=yes"; postern-accept puts this variable in a
+ * connection's environment instead (a fork request carries no argv), and
+ * config_apply_stress() turns it into stress=yes. */
+#define CONFIG_STRESS_VARIABLE "POSTERN_STRESS"
+/* After config_load(), in a process started (or forked by a zygote) for one
+ * connection: when CONFIG_STRESS_VARIABLE is "yes", set stress=yes as -o
+ * would, so that every ${stress?...} value (smtpd_timeout, ...) is
+ * expanded again.  Strings conf_str() returned before stay valid.  Returns
+ * 1 when stress is on. */
+int config_apply_stress(void);
 /* The configuration directory and the path of main.cf in use. */
 const char *config_dir(void);
 const char *config_file(void);

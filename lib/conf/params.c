@@ -118,6 +118,9 @@ static const struct param_def params[] = {
     STR("queue_directory", DEF_QUEUE_DIR),
     SIZE("queue_minfree", "0"),
     TIME("queue_run_delay", "300s", 's'),
+    /* postern's own: the user of the queue service (postern-queue -S) that
+     * `postern start` runs as root (doc/privileges.md) */
+    STR("queue_service_user", "postern-queue"),
     STR("recipient_delimiter", ""),
     INT("reject_code", "554", 400, 599),
     STR("relay_domains", "${{$compatibility_level} <level {2} ? {$mydestination} : {}}"),
@@ -146,7 +149,11 @@ static const struct param_def params[] = {
     BOOL("smtpd_helo_required", "no"),
     STR("smtpd_helo_restrictions", ""),
     INT("smtpd_junk_command_limit", "${stress?{1}:{100}}", 1, 1000000),
+    INT("smtpd_min_data_rate", "500", 1, 1000000000),
     STR("smtpd_null_access_lookup_key", "<>"),
+    STR("smtpd_per_record_deadline", ""),
+    BOOL("smtpd_per_request_deadline",
+         "${smtpd_per_record_deadline?{$smtpd_per_record_deadline}:{${stress?{yes}:{no}}}}"),
     INT("smtpd_recipient_limit", "1000", 1, 1000000000),
     STR("smtpd_recipient_restrictions", ""),
     BOOL("smtpd_reject_unlisted_recipient", "yes"),
@@ -165,10 +172,16 @@ static const struct param_def params[] = {
     STR("smtpd_sasl_type", "cyrus"),
     STR("smtpd_sender_login_maps", ""),
     STR("smtpd_sender_restrictions", ""),
+    /* postern's own: a deadline for the whole session (Postfix has only the
+     * daemon_timeout watchdog, which is the default) */
+    TIME("smtpd_session_deadline", "${stress?{120s}:{$daemon_timeout}}", 's'),
     INT("smtpd_soft_error_limit", "10", 1, 1000000),
     TIME("smtpd_timeout", "${stress?{10}:{300}}s", 's'),
     BOOL("smtpd_tls_auth_only", "no"),
     STR("smtpd_tls_security_level", ""),
+    /* postern's own: the user postern-accept and smtpd run as when `postern
+     * start` runs as root (units/: User postern-smtpd) */
+    STR("smtpd_user", "postern-smtpd"),
     BOOL("smtputf8_enable", "yes"),
     BOOL("soft_bounce", "no"),
     TIME("stale_lock_time", "500s", 's'),

@@ -51,7 +51,7 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
         int fifo;
     } nodes[] = {                   /* the group's bits are in the modes */
         {"", 0755, 0},
-        {QUEUE_INCOMING, 01770, 0},
+        {QUEUE_INCOMING, 03770, 0},     /* new files get the group, whoever writes */
         {QUEUE_ACTIVE, 0700, 0},
         {QUEUE_DEFERRED, 0700, 0},
         {QUEUE_HOLD, 0700, 0},

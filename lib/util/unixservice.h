@@ -41,11 +41,11 @@ struct unix_service {
     char *pid_path, *socket_path;   /* NULL: systemd's socket */
 };
 /* Take the one socket systemd passed (LISTEN_FDS); without one, lock the
- * pid file at pid_path and bind socket_path with this mode
- * (unix_listen).  The socket is then checked and made non-blocking
+ * pid file at pid_path and bind socket_path with this mode and group
+ * ((gid_t)-1: ours; unix_listen).  The socket is then checked and made non-blocking
  * (listener_prepare).  0, or -1 with the reason in err. */
 int unix_service_open(struct unix_service *svc, const char *pid_path, const char *socket_path,
-                      mode_t mode, int backlog, struct strbuf *err);
+                      mode_t mode, gid_t group, int backlog, struct strbuf *err);
 /* Write our pid into the pid file (if we bound the socket): we are
  * ready.  0, or -1 with errno. */
 int unix_service_ready(struct unix_service *svc);

@@ -22,7 +22,7 @@ static const char *const connection_variables[] = {
     "PROTO", "TCPLOCALIP", "TCPLOCALPORT", "TCPLOCALHOST", "TCPREMOTEIP",
     "TCPREMOTEPORT", "TCPREMOTEHOST", "TCPREMOTEINFO", "TCPCONNNUM",
     "UNIXLOCALPATH", "UNIXREMOTEEUID", "UNIXREMOTEEGID", "UNIXREMOTEPID",
-    "REMOTE_ADDR", "REMOTE_PORT",
+    "REMOTE_ADDR", "REMOTE_PORT", "POSTERN_STRESS",
 };
 
 int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len)

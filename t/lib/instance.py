@@ -12,6 +12,36 @@ NEEDED = ["postern", "sendmail", "postern-rewrite", "postern-queue",
           "postern-qmgr", "postern-virtual"]
 
 
+# Run as root, `postern start` runs each daemon as its own user (users.c,
+# doc/privileges.md) and refuses when they do not exist: the tests name
+# users every Debian system has (base-passwd).  qmgr, as mail_owner, runs
+# the virtual runner without privileges, so the mailboxes are mail_owner's.
+ROOT_USERS = {"mail_owner": "mail", "setgid_group": "mail", "smtpd_user": "nobody",
+              "queue_service_user": "daemon"}
+
+
+def root_init_options():
+    """`postern init` options for a test instance: [] unless run as root."""
+    if os.geteuid() != 0:
+        return []
+    import pwd
+    mail = pwd.getpwnam(ROOT_USERS["mail_owner"])
+    opts = dict(ROOT_USERS, virtual_uid_maps=f"static:{mail.pw_uid}",
+                virtual_gid_maps=f"static:{mail.pw_gid}", virtual_minimum_uid="1")
+    return [a for k, v in opts.items() for a in ("-o", f"{k}={v}")]
+
+
+def root_adopt(directory):
+    """As root: DIR/mail to mail_owner, whose runner delivers into it."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+    mail = pwd.getpwnam(ROOT_USERS["mail_owner"])
+    path = os.path.join(directory, "mail")
+    if os.path.isdir(path):
+        os.chown(path, mail.pw_uid, mail.pw_gid)
+
+
 def missing_programs():
     return [p for p in NEEDED if not os.access(prog(p), os.X_OK)]
 
@@ -22,7 +52,9 @@ class Instance:
         os.chmod(parent, 0o755)     # run as root, mailboxes belong to nobody
         self.dir = os.path.join(parent, "inst")
         # a port of its own: start also runs the SMTP listener of master.cf
-        self.init = run(["postern", "init", self.dir, "--port", str(free_port())] + list(init_args))
+        self.init = run(["postern", "init", self.dir, "--port", str(free_port())]
+                        + root_init_options() + list(init_args))
+        root_adopt(self.dir)
         self.env = {"POSTERN_CONFIG_DIR": self.dir}
         atexit.register(self.kill_daemon)
 
@@ -44,6 +76,24 @@ class Instance:
             return int(open(os.path.join(self.dir, "queue", "pid", "queue.pid")).read())
         except (OSError, ValueError):
             return None
+
+    def supervisor_pid(self):
+        try:
+            return int(open(os.path.join(self.dir, "queue", "pid", "supervise.pid")).read())
+        except (OSError, ValueError):
+            return None
+
+    def stop_supervisor(self):
+        """End the supervisor only (its daemons stay), for a test that
+        kills or replaces a daemon and must not see it restarted."""
+        pid = self.supervisor_pid()
+        if not pid:
+            return
+        os.kill(pid, signal.SIGTERM)
+        end = time.time() + 30
+        while time.time() < end and os.path.exists(f"/proc/{pid}") \
+                and " Z " not in open(f"/proc/{pid}/stat").read():
+            time.sleep(0.02)
 
     def qmgr_pid(self):
         try:
@@ -94,15 +144,17 @@ class Instance:
 
 
 def kill_instance_daemon(directory):
-    """Kill the daemons of the instance in DIR: qmgr, the queue service and
-    the SMTP listeners (postern-accept; its zygote ends with it), as named
-    by DIR/queue/pid/*.pid, if their command lines name this instance
-    (never anything else)."""
+    """Kill the daemons of the instance in DIR: its supervisor first (so
+    that it restarts nothing), then qmgr, the queue service and the SMTP
+    listeners (postern-accept; its zygote ends with it), as named by
+    DIR/queue/pid/*.pid, if their command lines name this instance (never
+    anything else)."""
     piddir = os.path.join(directory, "queue", "pid")
     try:
         names = [n for n in os.listdir(piddir) if n.endswith(".pid")]
     except OSError:
         return
+    names.sort(key=lambda n: n != "supervise.pid")
     for name in names:
         try:
             pid = int(open(os.path.join(piddir, name)).read())
