@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "logs"))
 import logtools
 import tap
+from instance import ROOT_USERS, root_adopt, root_init_options
 from smtpdtest import Client, Listener, wait_for
 
 NEEDED = ["postern", "postern-smtpd", "postern-auth", "postern-rewrite", "postern-queue",
@@ -37,7 +38,8 @@ parent = tap.tempdir()
 os.chmod(parent, 0o755)
 inst = os.path.join(parent, "inst")
 smtp_port = tap.free_port()
-r = tap.run(["postern", "init", inst, "--domain", "example.com", "--port", str(smtp_port)])
+r = tap.run(["postern", "init", inst, "--domain", "example.com", "--port", str(smtp_port)]
+            + root_init_options())
 if not tap.is_(r.returncode, 0, "postern init"):
     tap.diag(r.stderr)
     tap.done()
@@ -57,6 +59,14 @@ for user, realm, password in (("alice", None, "alice-secret"), ("bob", None, "bo
 with open(os.path.join(sasl, "smtpd.conf"), "w") as f:
     f.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {sasldb}\n"
             "mech_list: PLAIN LOGIN CRAM-MD5 ANONYMOUS\n")
+if os.geteuid() == 0:
+    # root's instance runs the auth service as mail_owner: the sasldb is
+    # its to read (Debian gives the sasl group /etc/sasldb2 the same way)
+    import pwd
+    mail = pwd.getpwnam(ROOT_USERS["mail_owner"])
+    for path in (sasl, sasldb, os.path.join(sasl, "smtpd.conf")):
+        os.chown(path, mail.pw_uid, mail.pw_gid)
+    root_adopt(inst)
 with open(os.path.join(parent, "login_maps.pcre"), "w") as f:
     f.write("/^(.*)@example.com$/ ${1}\n")
 
@@ -77,6 +87,20 @@ r = tap.run(["postern", "start", "-c", inst])
 tap.is_(r.returncode, 0, "postern start") or tap.diag(r.stderr)
 tap.like(r.stdout, r"auth service", "postern start starts the auth service")
 log_path = os.path.join(inst, "maillog")
+auth_socket = os.path.join(inst, "queue", "public", "auth")
+if os.geteuid() == 0:
+    import grp
+    import pwd
+    import stat
+    st = os.stat(auth_socket)
+    smtpd_gid = pwd.getpwnam(ROOT_USERS["smtpd_user"]).pw_gid
+    tap.is_((stat.S_IMODE(st.st_mode), st.st_gid), (0o660, smtpd_gid),
+            "as root: the auth socket is 0660 in smtpd_user's group") or tap.diag(grp.getgrgid(st.st_gid).gr_name)
+    pid = int(open(os.path.join(inst, "queue", "pid", "auth.pid")).read())
+    uid = [int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("Uid:")][0]
+    tap.is_(uid, pwd.getpwnam(ROOT_USERS["mail_owner"]).pw_uid, "as root: the auth service runs as mail_owner")
+else:
+    tap.is_(os.stat(auth_socket).st_mode & 0o777, 0o600, "the auth socket is the user's own (0600)")
 
 
 def log():
