@@ -128,8 +128,8 @@ c, text = ehlo()
 tap.like(text, r"(?m)^250-AUTH PLAIN LOGIN CRAM-MD5$", "EHLO offers AUTH with the mechanisms of mech_list")
 tap.like(text, r"(?m)^250-AUTH=PLAIN LOGIN CRAM-MD5$", "broken_sasl_auth_clients: the AUTH= line too")
 tap.unlike(text, r"ANONYMOUS", "noanonymous: ANONYMOUS is not offered though mech_list names it")
-tap.is_(c.cmd("AUTH ANONYMOUS " + base64.b64encode(b"x").decode()), "504 5.5.4 Unrecognized authentication type",
-        "AUTH ANONYMOUS is refused")
+tap.is_(c.cmd("AUTH ANONYMOUS " + base64.b64encode(b"x").decode()), "535 5.7.8 Error: authentication failed: no mechanism available",
+        "AUTH ANONYMOUS is refused (Postfix's words: the library has no such mechanism for us)")
 tap.is_(c.cmd("AUTH"), "501 5.5.4 Syntax: AUTH mechanism", "AUTH without a mechanism")
 tap.is_(c.cmd("AUTH LOGIN"), "334 VXNlcm5hbWU6", "AUTH LOGIN asks for the user name")
 tap.is_(c.cmd("*"), "501 5.7.0 Authentication aborted", "a client may abort the exchange with *")
@@ -214,11 +214,15 @@ s.close()
 
 # ---- the log, as fail2ban reads it ----
 tap.ok(wait_for(lambda: re.search(r"postfix/smtpd\[\d+\]: warning: \S+\[127\.0\.0\.1\]: SASL PLAIN authentication "
-                                  r"failed: authentication failure$", log(), re.M)),
-       "the failure is logged as Postfix logs it")
+                                  r"failed: authentication failure, sasl_username=alice$", log(), re.M)),
+       "the failure is logged as Postfix 3.7 logs it, with the name tried")
+tap.ok(re.search(r"warning: \S+\[127\.0\.0\.1\]: SASL LOGIN authentication failed: authentication failure, "
+                 r"sasl_username=nobody$", log(), re.M), "an unknown user's name too, as Postfix")
+tap.ok(re.search(r"warning: \S+\[127\.0\.0\.1\]: SASL ANONYMOUS authentication failed: no mechanism available, "
+                 r"sasl_username=\(unavailable\)$", log(), re.M), "a mechanism not offered, as Postfix")
 report = logtools.fail2ban(log_path, logtools.FAIL2BAN_FILTERS["postfix-sasl"])
 counts = logtools.fail2ban_counts(report)
-failures = len(re.findall(r"SASL \S+ authentication failed", log()))
+failures = len(re.findall(r"SASL (?:LOGIN|PLAIN|CRAM-MD5|DIGEST-MD5) authentication failed", log()))
 tap.ok(failures >= 3, f"{failures} failures in the log")
 tap.is_(counts and counts[1], failures, "fail2ban's postfix-sasl filter matches every one") or tap.diag(report)
 tap.unlike(log(), r"sasl_username=\S*(secret|guess)", "no password in the log")
@@ -235,7 +239,7 @@ lst = listener("smtpd_sasl_security_options=noanonymous, noplaintext")
 c, text = ehlo(lst.port)
 tap.like(text, r"(?m)^250-AUTH CRAM-MD5$", "noplaintext: only CRAM-MD5 is offered without TLS")
 tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()),
-        "504 5.5.4 Unrecognized authentication type", "noplaintext: AUTH PLAIN is refused")
+        "535 5.7.8 Error: authentication failed: no mechanism available", "noplaintext: AUTH PLAIN is refused")
 c.close()
 lst.stop()
 lst = listener("smtpd_tls_auth_only=yes")
@@ -312,7 +316,7 @@ else:
     c, text = ehlo(lst.port)
     tap.like(text, r"(?m)^250-AUTH PLAIN LOGIN CRAM-MD5$", "dovecot: EHLO offers Dovecot's mechanisms")
     tap.unlike(text, r"ANONYMOUS", "dovecot: noanonymous drops ANONYMOUS")
-    tap.is_(c.cmd("AUTH ANONYMOUS"), "504 5.5.4 Unrecognized authentication type", "dovecot: AUTH ANONYMOUS refused")
+    tap.is_(c.cmd("AUTH ANONYMOUS"), "535 5.7.8 Error: authentication failed: no mechanism available", "dovecot: AUTH ANONYMOUS refused")
     tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0dana\0wrong").decode()),
             "535 5.7.8 Error: authentication failed: authentication failure", "dovecot: a wrong password")
     tap.is_(c.cmd("AUTH LOGIN"), "334 VXNlcm5hbWU6", "dovecot: AUTH LOGIN asks for the user name")
@@ -338,7 +342,7 @@ else:
     c.close()
     lst.stop()
     tap.ok(wait_for(lambda: re.search(r"warning: \S+\[127\.0\.0\.1\]: SASL PLAIN authentication failed: "
-                                      r"authentication failure$", log(), re.M)), "dovecot: the failure is logged")
+                                      r"authentication failure, sasl_username=dana$", log(), re.M)), "dovecot: the failure is logged")
     dproc.terminate()
     dproc.wait(20)
     tap.is_(dproc.returncode is not None, True, "Dovecot stopped by its pid")

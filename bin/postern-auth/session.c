@@ -233,6 +233,12 @@ static int decode(const char *text, struct strbuf *out)
     return 0;
 }
 
+/* Postfix's rule: these results ask the client to try again later (454). */
+static int failure_is_temporary(int r)
+{
+    return r == SASL_FAIL || r == SASL_NOMEM || r == SASL_TRYAGAIN || r == SASL_UNAVAIL;
+}
+
 /* The result of sasl_server_start or _step: a challenge, success or a
  * failure line.  1 when another round follows. */
 static int answer(sasl_conn_t *conn, int r, const char *out, unsigned outlen)
@@ -242,7 +248,7 @@ static int answer(sasl_conn_t *conn, int r, const char *out, unsigned outlen)
         unsigned size = (outlen + 2) / 3 * 4 + 1, used = 0;
         strbuf_grow(&encoded, size);
         if (sasl_encode64(out ? out : "", outlen, encoded.s, size, &used) != SASL_OK) {
-            send_line("T cannot encode the challenge");
+            send_line("T - cannot encode the challenge");
             strbuf_free(&encoded);
             return 0;
         }
@@ -251,29 +257,30 @@ static int answer(sasl_conn_t *conn, int r, const char *out, unsigned outlen)
         strbuf_free(&encoded);
         return 1;
     }
+    const void *name = NULL;
     if (r == SASL_OK) {
-        const void *name = NULL;
         if (sasl_getprop(conn, SASL_USERNAME, &name) != SASL_OK || !name || !*(const char *)name) {
-            send_line("T no user name");
+            send_line("T - no user name");
             return 0;
         }
         /* the name goes into a line: no controls, no spaces */
         for (const char *p = name; *p; p++)
             if ((unsigned char)*p < 33 || *p == 127) {
-                send_line("F unacceptable user name");
+                send_line("F - unacceptable user name");
                 return 0;
             }
         send_line("K %s", (const char *)name);
         return 0;
     }
-    /* as Postfix: an unknown user is told nothing more than a bad password */
+    /* as Postfix: an unknown user is told nothing more than a bad
+     * password; the name tried goes along for the log line */
     if (r == SASL_NOUSER)
         r = SASL_BADAUTH;
-    const char *reason = sasl_errstring(r, NULL, NULL);
-    if (r == SASL_TRYAGAIN || r == SASL_UNAVAIL || r == SASL_NOMEM)
-        send_line("T %s", reason);
-    else
-        send_line("F %s", reason);
+    const char *user = "-";
+    if (sasl_getprop(conn, SASL_USERNAME, &name) == SASL_OK && name && *(const char *)name
+        && strlen(name) < 256 && strcspn(name, " \t\r\n") == strlen(name))
+        user = name;
+    send_line("%c %s %s", failure_is_temporary(r) ? 'T' : 'F', user, sasl_errstring(r, NULL, NULL));
     return 0;
 }
 
@@ -316,7 +323,7 @@ _Noreturn void session_serve(int fd)
             const char *out = NULL;
             unsigned outlen = 0;
             if (response && decode(response, &decoded) < 0) {
-                send_line("F invalid base64 data in initial response");
+                send_line("F - %s", sasl_errstring(SASL_BADPROT, NULL, NULL));
                 in_exchange = 0;
                 continue;
             }
@@ -329,7 +336,7 @@ _Noreturn void session_serve(int fd)
             const char *out = NULL;
             unsigned outlen = 0;
             if (decode(*args ? args : "=", &decoded) < 0) {
-                send_line("F invalid base64 data in response");
+                send_line("F - %s", sasl_errstring(SASL_BADPROT, NULL, NULL));
                 in_exchange = 0;
                 continue;
             }

@@ -368,13 +368,17 @@ static int request_answer(struct strbuf *answer)
             if (user && *user && strcspn(user, " \r\n") == strlen(user))
                 strbuf_printf(&out, "K %s", user);
             else
-                strbuf_puts(&out, "T no user name");
+                strbuf_puts(&out, "T - no user name");
         } else if (strcmp(text, "FAIL") == 0) {
-            char copy[AUTH_LINE_MAX];
+            static char copy[AUTH_LINE_MAX], copy2[AUTH_LINE_MAX];
             snprintf(copy, sizeof copy, "%s", rest);
+            snprintf(copy2, sizeof copy2, "%s", rest);
             const char *reason = dovecot_field(copy, "reason");
+            const char *user = dovecot_field(copy2, "user");
             int temporary = dovecot_field(rest, "temp") != NULL;
-            strbuf_printf(&out, "%c %s", temporary ? 'T' : 'F',
+            if (!user || !*user || strcspn(user, " ") != strlen(user))
+                user = "-";
+            strbuf_printf(&out, "%c %s %s", temporary ? 'T' : 'F', user,
                           reason && *reason ? reason : "authentication failure");
         } else {
             msg_warn("auth service: unexpected answer %s", text);
@@ -386,6 +390,13 @@ static int request_answer(struct strbuf *answer)
         strbuf_free(&out);
         return 0;
     }
+}
+
+void auth_forget(struct session *s)
+{
+    s->sasl_username[0] = 0;
+    s->sasl_method[0] = 0;
+    service_close();
 }
 
 const char *auth_ehlo_mechanisms(struct session *s)
@@ -413,18 +424,35 @@ static int mechanism_offered(const char *mechanism)
     return 0;
 }
 
-/* The exchange failed: Postfix's warning (fail2ban's postfix-sasl filter
- * reads it) and reply. */
-static void auth_failed(struct session *s, const char *method, int temporary, const char *reason)
+/* The exchange failed: Postfix 3.7's warning (fail2ban's postfix-sasl
+ * filter reads it), with the name tried when the server said it, and
+ * reply. */
+static void auth_failed(struct session *s, const char *method, int temporary, const char *user,
+                        const char *reason)
 {
-    struct strbuf printable = STRBUF_INIT;
-    log_printable(&printable, reason, 200);
-    msg_warn("%s: SASL %s authentication failed: %s", s->client.namaddr, method, printable.s);
+    struct strbuf text = STRBUF_INIT, name = STRBUF_INIT, mech = STRBUF_INIT;
+    log_printable(&text, reason, 200);
+    log_printable(&name, user && *user && strcmp(user, "-") != 0 ? user : "(unavailable)", 255);
+    msg_warn("%s: SASL %s authentication failed: %s, sasl_username=%s", s->client.namaddr,
+             log_printable(&mech, method, 20), text.s, name.s);
     if (temporary)
-        reply(s, "454 4.7.0 Temporary authentication failure: %s", printable.s);
+        reply(s, "454 4.7.0 Temporary authentication failure: %s", text.s);
     else
-        reply(s, "535 5.7.8 Error: authentication failed: %s", printable.s);
-    strbuf_free(&printable);
+        reply(s, "535 5.7.8 Error: authentication failed: %s", text.s);
+    strbuf_free(&text);
+    strbuf_free(&name);
+    strbuf_free(&mech);
+}
+
+/* A failure answer "F USER REASON" / "T USER REASON". */
+static void answer_failed(struct session *s, const char *method, const char *answer)
+{
+    const char *user = answer[1] ? answer + 2 : "";
+    size_t n = strcspn(user, " ");
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(n < 255 ? n : 255), user);
+    const char *reason = user[n] ? user + n + 1 : "";
+    auth_failed(s, method, answer[0] == 'T', name, reason);
 }
 
 /* Run the exchange for a mechanism; 1 when the client is authenticated. */
@@ -448,10 +476,8 @@ static int exchange(struct session *s, const char *method, const char *initial)
             ok = 1;
             goto done;
         case 'F':
-            auth_failed(s, method, 0, text);
-            goto done;
         case 'T':
-            auth_failed(s, method, 1, text);
+            answer_failed(s, method, answer.s);
             goto done;
         case 'C':
             break;
@@ -476,14 +502,14 @@ static int exchange(struct session *s, const char *method, const char *initial)
         /* base64 only: anything else is the service's to refuse, but a
          * space or a control would break the line */
         if (strcspn(strbuf_str(&line), " \t\r\n") != line.len) {
-            auth_failed(s, method, 0, "invalid base64 data in response");
+            auth_failed(s, method, 0, NULL, "bad protocol / cancel");
             goto done;
         }
         if (request_continue(strbuf_str(&line)) < 0)
             goto unavailable;
     }
 unavailable:
-    auth_failed(s, method, 1, "Connection lost to authentication server");
+    auth_failed(s, method, 1, NULL, "Connection lost to authentication server");
 done:
     strbuf_free(&line);
     strbuf_free(&answer);
@@ -523,7 +549,8 @@ void cmd_auth(struct session *s, char *args)
         goto failed;
     }
     if (!mechanism_offered(method)) {
-        reply(s, "504 5.5.4 Unrecognized authentication type");
+        /* Postfix hands it to the library, which says this */
+        auth_failed(s, method, 0, NULL, "no mechanism available");
         goto failed;
     }
     if (initial && strcspn(initial, "\t\r\n") != strlen(initial)) {

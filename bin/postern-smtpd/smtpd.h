@@ -158,6 +158,9 @@ void auth_prepare(struct session *s);
  * auth service unavailable). */
 const char *auth_ehlo_mechanisms(struct session *s);
 void cmd_auth(struct session *s, char *args);
+/* Forget the login and the server's connection: STARTTLS starts the
+ * session over (RFC 3207), and the mechanisms change with TLS. */
+void auth_forget(struct session *s);
 /* Is the session under TLS?  (auth.c, until STARTTLS provides it.) */
 int smtpd_tls_active(const struct session *s);
 

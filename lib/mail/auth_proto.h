@@ -8,7 +8,8 @@
  *   R RESPONSE         answer a challenge (base64, may be empty)
  *       -> C CHALLENGE  another round (base64)
  *          K USERNAME   authenticated
- *          F REASON     failed (535)      T REASON  try again (454)
+ *          F USER REASON  failed (535)    T USER REASON  try again (454)
+ *                       (USER: the name tried, "-" when unknown)
  *          E REASON     protocol error; the service closes the connection
  */
 #ifndef POSTERN_AUTH_PROTO_H
