@@ -14,6 +14,7 @@ import base64
 import os
 import re
 import shutil
+import signal
 import smtplib
 import subprocess
 import sys
@@ -341,6 +342,19 @@ else:
     dproc.terminate()
     dproc.wait(20)
     tap.is_(dproc.returncode is not None, True, "Dovecot stopped by its pid")
+
+# ---- SIGHUP: the service reads smtpd.conf again (it loaded it before forking) ----
+conf_path = os.path.join(sasl, "smtpd.conf")
+conf_text = open(conf_path).read().replace("mech_list: PLAIN LOGIN CRAM-MD5 ANONYMOUS", "mech_list: PLAIN LOGIN")
+with open(conf_path, "w") as f:
+    f.write(conf_text)
+auth_pid = int(open(os.path.join(inst, "queue", "pid", "auth.pid")).read())
+os.kill(auth_pid, signal.SIGHUP)
+tap.ok(wait_for(lambda: "SASL configuration read again" in log(), 10), "SIGHUP: the auth service reads its configuration again")
+c, text = ehlo()
+tap.like(text, r"(?m)^250-AUTH PLAIN LOGIN$", "the new mech_list is offered")
+tap.is_(c.cmd(ALICE_PLAIN), "235 2.7.0 Authentication successful", "and AUTH still works")
+c.close()
 
 # ---- the auth service gone: AUTH says try again, nothing else breaks ----
 r = tap.run(["postern", "stop", "-c", inst])
