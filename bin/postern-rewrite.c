@@ -158,7 +158,18 @@ int main(int argc, char **argv)
         strbuf_free(&err);
         return status;
     }
-    rewrite_envelope(&cfg, &env);
+    if (rewrite_envelope(&cfg, &env, &err) != 0) {
+        /* deferred (an alias loop, a table that cannot answer): say so on
+         * fd 3; nothing goes on to the next stage */
+        struct strbuf why = STRBUF_INIT;
+        record_putf(&why, 'Z', "451 %s", strbuf_str(&err));
+        (void)write_all(3, why.s, why.len);
+        strbuf_free(&why);
+        envelope_free(&env);
+        rewrite_config_free(&cfg);
+        strbuf_free(&err);
+        return INJECT_EXIT_REFUSED_FOR_NOW;
+    }
     struct rewrite_message_info info;
     rewrite_message_info_from(&env, &info);
 
@@ -178,12 +189,28 @@ int main(int argc, char **argv)
      * so that a crash here can never queue half a message */
     int r = rewrite_message(&cfg, &info, 0, message_pipe[1], &err);
     close(message_pipe[1]);
-    if (r == -1 || r == REWRITE_TOO_MANY_HOPS) {
+    if (r == -1 || r == REWRITE_TOO_MANY_HOPS || r == REWRITE_DEFERRED || r == REWRITE_REJECTED) {
         /* no envelope: the next stage stores nothing */
         msg_warn("%s", strbuf_str(&err));
         close(envelope_pipe[1]);
         next_status(pid, &queue, next_name);
         status = INJECT_EXIT_MESSAGE_READ;
+        if (r == REWRITE_REJECTED) {
+            /* header_checks or body_checks: "5.7.1 text" (or 4.x.x) */
+            int temporary = err.s[0] == '4';
+            struct strbuf why = STRBUF_INIT;
+            record_putf(&why, temporary ? 'Z' : 'D', "%d %s", temporary ? 451 : 550, strbuf_str(&err));
+            (void)write_all(3, why.s, why.len);
+            strbuf_free(&why);
+            status = temporary ? INJECT_EXIT_REFUSED_FOR_NOW : INJECT_EXIT_REFUSED;
+        }
+        if (r == REWRITE_DEFERRED) {
+            struct strbuf why = STRBUF_INIT;
+            record_putf(&why, 'Z', "451 %s", REWRITE_EXPANSION_ERROR);
+            (void)write_all(3, why.s, why.len);
+            strbuf_free(&why);
+            status = INJECT_EXIT_REFUSED_FOR_NOW;
+        }
         if (r == REWRITE_TOO_MANY_HOPS) {
             struct strbuf why = STRBUF_INIT;
             record_put(&why, 'D', "554 5.4.6 Too many hops");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "qmgr.h"
@@ -61,9 +62,15 @@ void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_p
     log_printable(&clean_text, text, 1000);
     log_printable(&clean_rcpt, r->routed ? r->routed : r->address, 0);
     strbuf_printf(&line, "%s: to=<%s>, ", msg->id, strbuf_str(&clean_rcpt));
-    if (r->routed) {            /* Postfix's orig_to= for a routed address */
+    /* Postfix's orig_to=: a routed address, or one that virtual alias
+     * expansion gave (rewrite records the recipient as given in ORCPT) */
+    const char *orig_to = r->routed ? r->address : NULL;
+    if (!orig_to && r->orcpt && strncasecmp(r->orcpt, "rfc822;", 7) == 0
+        && strcasecmp(r->orcpt + 7, r->address) != 0)
+        orig_to = r->orcpt + 7;
+    if (orig_to) {
         struct strbuf orig = STRBUF_INIT;
-        strbuf_printf(&line, "orig_to=<%s>, ", log_printable(&orig, r->address, 0));
+        strbuf_printf(&line, "orig_to=<%s>, ", log_printable(&orig, orig_to, 0));
         strbuf_free(&orig);
     }
     strbuf_printf(&line, "relay=%s, delay=", relay);

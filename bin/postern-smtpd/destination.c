@@ -11,6 +11,7 @@
 #include "log.h"
 #include "smtpd.h"
 
+#include "map.h"
 #include "resolve.h"
 
 /* The resolver, opened on first use; NULL (logged once) when a domain
@@ -71,6 +72,15 @@ int destination_resolve(const char *address, struct destination *out)
     res.domain = (struct strbuf)STRBUF_INIT;
     resolution_free(&res);
     return 0;
+}
+
+int destination_relocated(const char *address, enum dest_class dest_class, struct strbuf *moved)
+{
+    struct resolver *resolver = shared_resolver();
+    if (!resolver)
+        return MAP_RETRY;
+    return resolve_relocated(resolver, address,
+                             dest_class == DEST_LOCAL ? ADDR_CLASS_LOCAL : ADDR_CLASS_DEFAULT, moved);
 }
 
 void destination_free(struct destination *d)

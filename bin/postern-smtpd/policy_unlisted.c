@@ -72,7 +72,22 @@ static int unlisted_address(struct session *s, const char *address_in, enum subj
         break;
     }
     int result = 0;
-    if (table) {
+    struct strbuf moved = STRBUF_INIT;
+    int relocated = subj == SUBJ_RECIPIENT
+        ? destination_relocated(strbuf_str(&address), d.dest_class, &moved) : MAP_NOTFOUND;
+    if (relocated == MAP_RETRY) {
+        temp_failure(&ctx, subj);
+        result = 451;
+    } else if (relocated == MAP_FOUND) {
+        /* relocated(5): refused whatever the class, as Postfix */
+        struct strbuf text = STRBUF_INIT;
+        strbuf_printf(&text, "User has moved to %s", strbuf_str(&moved));
+        reject_with(&ctx, subj, 550, "5.1.6", strbuf_str(&text));
+        strbuf_free(&text);
+        result = 550;
+    }
+    strbuf_free(&moved);
+    if (table && result == 0) {
         /* an aliased address is known whatever its class */
         int r = address_listed(s, "virtual_alias_maps", strbuf_str(&address), local);
         if (r == 0 && maps_param) {

@@ -226,6 +226,9 @@ struct destination {
  * could not answer (the caller defers 4.3.0). */
 int destination_resolve(const char *address, struct destination *out);
 void destination_free(struct destination *d);
+/* relocated_maps for an address (resolve_relocated): MAP_FOUND with the
+ * new contact text in moved, MAP_NOTFOUND or MAP_RETRY. */
+int destination_relocated(const char *address, enum dest_class dest_class, struct strbuf *moved);
 /* The class of a domain alone; -1 on a table failure. */
 int destination_domain_class(const char *domain, enum dest_class *out);
 

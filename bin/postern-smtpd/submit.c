@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "fdio.h"
 #include "injection_client.h"
 #include "log.h"
+#include "map.h"
 #include "smtpd.h"
 #include "xalloc.h"
 
@@ -34,13 +36,75 @@
 static struct rewrite_config rewrite_settings;
 static int rewrite_settings_loaded;
 
+/* local_header_rewrite_clients: its items, and for each a table or NULL */
+static struct strlist header_clients;
+static struct maplist **header_client_tables;
+
 /* Load rewrite's settings the first time only. */
 void submit_init(void)
 {
     if (rewrite_settings_loaded)
         return;
     rewrite_config_load(&rewrite_settings);
+    if (conf_is_set("local_header_rewrite_clients"))
+        conf_list("local_header_rewrite_clients", &header_clients);
+    else
+        strlist_add(&header_clients, "permit_inet_interfaces");    /* the default */
+    header_client_tables = xcalloc(header_clients.count + 1, sizeof *header_client_tables);
+    for (size_t i = 0; i < header_clients.count; i++) {
+        const char *item = header_clients.item[i];
+        if (!strchr(item, ':'))
+            continue;
+        struct strbuf err = STRBUF_INIT;
+        header_client_tables[i] = maplist_open(item, &err);
+        if (!header_client_tables[i])
+            msg_fatal_temp("local_header_rewrite_clients: %s", strbuf_str(&err));
+        strbuf_free(&err);
+    }
     rewrite_settings_loaded = 1;
+}
+
+/* A loopback address, or this server's own address: the client runs on
+ * this machine (permit_inet_interfaces). */
+static int client_is_us(const struct session *s)
+{
+    const char *a = s->client.address;
+    if (strncmp(a, "::ffff:", 7) == 0)
+        a += 7;
+    return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0
+        || (s->client.local_address[0] && strcmp(s->client.address, s->client.local_address) == 0);
+}
+
+/* How rewrite treats the message's header addresses (Postfix's rewrite
+ * context): local for sendmail -bs and for clients that
+ * local_header_rewrite_clients permits, else remote when
+ * remote_header_rewrite_domain is set, else none. */
+static enum rewrite_context header_context(struct session *s)
+{
+    if (s->local_submission)
+        return REWRITE_CONTEXT_LOCAL;
+    static int warned;
+    for (size_t i = 0; i < header_clients.count; i++) {
+        const char *item = header_clients.item[i];
+        int match = 0;
+        if (header_client_tables[i]) {
+            struct strbuf value = STRBUF_INIT;
+            match = map_search_client_ip(header_client_tables[i], s->client.address, &value) == MAP_FOUND;
+            strbuf_free(&value);
+        } else if (strcasecmp(item, "permit_inet_interfaces") == 0) {
+            match = client_is_us(s);
+        } else if (strcasecmp(item, "permit_mynetworks") == 0) {
+            match = policy_mynetworks(s) > 0;
+        } else if (strcasecmp(item, "check_address_map") != 0 && !warned++) {
+            /* permit_sasl_authenticated, permit_tls_clientcerts, ...: no
+             * AUTH or TLS client certificates here yet */
+            msg_warn("local_header_rewrite_clients: %s is not implemented: it never matches", item);
+        }
+        if (match)
+            return REWRITE_CONTEXT_LOCAL;
+    }
+    return *rewrite_settings.remote_header_rewrite_domain ? REWRITE_CONTEXT_REMOTE
+                                                          : REWRITE_CONTEXT_NONE;
 }
 
 /* Append the Received header (RFC 5321 section 4.4). */
@@ -88,6 +152,8 @@ struct injection_client *submit_start(struct session *s)
      * envelope itself is built at the end (rewrite_message_info_from on
      * smtpd's envelope gives the same) */
     options.info.local = s->local_submission;
+    options.info.context = header_context(s);
+    options.info.log_client = s->client.namaddr;
     options.info.sender = strbuf_str(&s->tx.sender);
     if (s->local_submission) {
         snprintf(uid, sizeof uid, "%ld", (long)getuid());
@@ -145,6 +211,10 @@ static void build_envelope(struct session *s, struct envelope *env)
     add_records(env, &tx->recipients);
     add_records(env, &tx->attributes);
     record_putf(&attrs, 'A', "origin=%s", s->local_submission ? "local" : "smtp");
+    enum rewrite_context context = header_context(s);
+    if (context != REWRITE_CONTEXT_NONE)
+        record_putf(&attrs, 'A', "rewrite_context=%s",
+                    context == REWRITE_CONTEXT_LOCAL ? "local" : "remote");
     if (s->local_submission)
         record_putf(&attrs, 'A', "uid=%ld", (long)getuid());
     const struct forwarded *f = &s->forwarded;

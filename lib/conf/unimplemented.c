@@ -27,7 +27,6 @@ struct unimplemented {
     const char *what;   /* what happens instead */
 };
 
-#define NO_REWRITE "addresses are not rewritten by it"
 #define NO_LOCAL "local(8) delivery is not implemented: such mail waits in the queue"
 #define NO_TLS "STARTTLS is not offered"
 
@@ -35,31 +34,30 @@ struct unimplemented {
 static const struct unimplemented settings[] = {
     {"alias_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"always_bcc", WHEN_NONEMPTY, "no copy is sent"},
-    {"body_checks", WHEN_NONEMPTY, "message bodies are not checked"},
-    {"canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
+    {"body_checks", WHEN_NONEMPTY,
+     "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
+     "MIME parts are not told apart: their headers are body lines"},
     {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"fallback_transport", WHEN_TRANSPORT, NULL},
-    {"header_checks", WHEN_NONEMPTY, "headers are not checked"},
+    {"header_checks", WHEN_NONEMPTY,
+     "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
+     "the headers of MIME parts are not checked"},
     {"home_mailbox", WHEN_NONEMPTY, NO_LOCAL},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"luser_relay", WHEN_NONEMPTY, NO_LOCAL},
     {"mailbox_command", WHEN_NONEMPTY, NO_LOCAL},
     {"mailbox_command_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"mailbox_transport", WHEN_TRANSPORT, NULL},
-    {"masquerade_domains", WHEN_NONEMPTY, NO_REWRITE},
     {"mime_header_checks", WHEN_NONEMPTY, "MIME headers are not checked"},
     {"nested_header_checks", WHEN_NONEMPTY, "attached message headers are not checked"},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"recipient_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
-    {"recipient_canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
     {"relay_transport", WHEN_TRANSPORT, NULL},
     {"relayhost", WHEN_NONEMPTY,
      "the smtp runner is not implemented: mail for other domains waits in the queue "
      "(4.3.0 mail transport unavailable)"},
-    {"relocated_maps", WHEN_NONEMPTY, "mail for a relocated user is not refused with its new address"},
     {"sender_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
-    {"sender_canonical_maps", WHEN_NONEMPTY, NO_REWRITE},
     {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
      "not evaluated: the message is accepted without these checks"},
@@ -69,12 +67,6 @@ static const struct unimplemented settings[] = {
      NO_TLS " (with encrypt this service refuses every MAIL: 530 5.7.0)"},
     {"smtpd_tls_wrappermode", WHEN_YES, "TLS is not implemented: clients that start with TLS fail"},
     {"smtpd_use_tls", WHEN_YES, NO_TLS},
-    {"virtual_alias_maps", WHEN_NONEMPTY,
-     NO_REWRITE ": mail for an alias is delivered to a mailbox of the alias's own name, "
-     "or refused"},
-    {"virtual_maps", WHEN_NONEMPTY,
-     NO_REWRITE ": mail for an alias is delivered to a mailbox of the alias's own name, "
-     "or refused"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 

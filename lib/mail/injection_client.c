@@ -61,8 +61,10 @@ int injection_start(struct injection_client *inj, const struct injection_options
          * rewritten envelope will carry it */
         inj->rewrite = options->rewrite;
         inj->info = options->info;
-        rewrite_address(options->rewrite, options->info.sender ? options->info.sender : "",
-                        &inj->sender);
+        const char *sender = options->info.sender ? options->info.sender : "";
+        if (*sender)        /* a table that fails now fails again on the envelope */
+            (void)rewrite_address_class(options->rewrite, REWRITE_CONTEXT_LOCAL,
+                                        REWRITE_ENV_FROM, sender, &inj->sender);
         inj->info.sender = strbuf_str(&inj->sender);
         inj->stream = rewrite_stream_begin(options->rewrite, &inj->info, inj->message_fd);
     }
@@ -90,7 +92,7 @@ int injection_write(struct injection_client *inj, const void *bytes, size_t n)
         return -1;
     if (inj->stream) {
         int r = rewrite_stream_feed(inj->stream, bytes, n);
-        if (r == REWRITE_TOO_MANY_HOPS)
+        if (r == REWRITE_TOO_MANY_HOPS || r == REWRITE_DEFERRED || r == REWRITE_REJECTED)
             inj->cut_short = 1;         /* rewrite_stream_end says so again */
         else if (r != 0)
             injection_write_failed(inj, errno);
@@ -168,12 +170,34 @@ enum outcome injection_finish(struct injection_client *inj, struct envelope *env
         strbuf_set(&v->text, "5.4.6 Too many hops");
         return v->outcome;
     }
+    if (r == REWRITE_DEFERRED || r == REWRITE_REJECTED) {
+        /* a table could not answer, or header_checks/body_checks said
+         * REJECT: no envelope, so nothing is stored */
+        strbuf_set(&v->text, r == REWRITE_DEFERRED ? REWRITE_EXPANSION_ERROR : strbuf_str(&inj->why));
+        reap(inj);
+        int temporary = v->text.s[0] == '4';
+        v->outcome = temporary ? OUTCOME_DEFERRED : OUTCOME_BOUNCED;
+        v->reply_code = temporary ? 451 : 550;
+        v->from_stage = 1;
+        v->exit_code = temporary ? INJECT_EXIT_REFUSED_FOR_NOW : INJECT_EXIT_REFUSED;
+        return v->outcome;
+    }
     /* a message that did not get through whole is never certified: the
      * stage says why on fd 3 */
+    if (env && r == 0 && !inj->cut_short && inj->rewrite
+        && rewrite_envelope(inj->rewrite, env, &inj->why) != 0) {
+        /* deferred by rewrite (an alias loop, ...): no envelope, so the
+         * stage stores nothing */
+        strbuf_set(&v->text, strbuf_str(&inj->why));
+        reap(inj);
+        v->outcome = OUTCOME_DEFERRED;
+        v->reply_code = 451;
+        v->from_stage = 1;
+        v->exit_code = INJECT_EXIT_REFUSED_FOR_NOW;
+        return v->outcome;
+    }
     if (env && r == 0 && !inj->cut_short) {
         struct strbuf records = STRBUF_INIT;
-        if (inj->rewrite)
-            rewrite_envelope(inj->rewrite, env);
         envelope_write(env, &records);
         if (write_all(inj->envelope_fd, records.s, records.len) < 0 && errno != EPIPE)
             injection_write_failed(inj, errno);

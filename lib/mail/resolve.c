@@ -29,6 +29,8 @@ struct resolver {
     struct domainlist *virtual_mailbox_domains;
     struct domainlist *relay_domains;
     struct maplist *transport_maps;
+    struct maplist *relocated_maps;
+    char *myorigin;
     int transport_parent_matches;
     struct strlist defer_transports;
     char *local_transport, *virtual_transport, *relay_transport, *default_transport;
@@ -136,7 +138,17 @@ struct resolver *resolver_open(struct strbuf *err)
         resolver_close(r);
         return NULL;
     }
+    /* relocated_maps defaults to "": unset, smtpd pays nothing for it */
+    r->relocated_maps = conf_is_set("relocated_maps")
+        ? maplist_open(conf_str("relocated_maps"), &map_err) : maplist_open("", &map_err);
+    if (!r->relocated_maps) {
+        strbuf_printf(err, "relocated_maps: %s", strbuf_str(&map_err));
+        strbuf_free(&map_err);
+        resolver_close(r);
+        return NULL;
+    }
     strbuf_free(&map_err);
+    r->myorigin = xstrdup(maplist_count(r->relocated_maps) ? conf_str("myorigin") : "");
     r->transport_parent_matches = domain_parent_matches("transport_maps");
     conf_list("defer_transports", &r->defer_transports);
     r->local_transport = xstrdup(conf_str("local_transport"));
@@ -166,6 +178,9 @@ void resolver_close(struct resolver *r)
     domainlist_free(r->virtual_mailbox_domains);
     domainlist_free(r->relay_domains);
     maplist_close(r->transport_maps);
+    if (r->relocated_maps)
+        maplist_close(r->relocated_maps);
+    free(r->myorigin);
     strlist_free(&r->defer_transports);
     free(r->local_transport);
     free(r->virtual_transport);
@@ -399,6 +414,18 @@ int resolve_route(struct resolver *r, const char *address, struct resolution *ou
     return RESOLVE_OK;
 }
 
+int resolve_relocated(struct resolver *r, const char *address, enum address_class address_class,
+                      struct strbuf *new_address)
+{
+    if (!r->relocated_maps || maplist_count(r->relocated_maps) == 0)
+        return MAP_NOTFOUND;
+    const char *at = strrchr(address, '@');
+    /* the bare local part is a key for our own domains, as mail_addr_find */
+    int local = address_class == ADDR_CLASS_LOCAL || !at || strcasecmp(at + 1, r->myorigin) == 0;
+    return map_search_address(r->relocated_maps, address, r->recipient_delimiter, local,
+                              new_address, NULL);
+}
+
 int resolve_address(struct resolver *r, const char *address, struct resolution *out)
 {
     strbuf_reset(&out->transport);
@@ -459,6 +486,20 @@ int resolve_address(struct resolver *r, const char *address, struct resolution *
         }
         strbuf_free(&value);
     }
+    struct strbuf moved = STRBUF_INIT;
+    int m = resolve_relocated(r, address, out->address_class, &moved);
+    if (m == MAP_RETRY) {
+        strbuf_printf(&out->reason, "4.3.0 relocated_maps lookup failure for %s", address);
+        strbuf_free(&moved);
+        return RESOLVE_RETRY;
+    }
+    if (m == MAP_FOUND) {
+        /* whatever the class: the error transport bounces it */
+        strbuf_set(&out->transport, "error");
+        strbuf_reset(&out->nexthop);
+        strbuf_printf(&out->nexthop, "5.1.6 User has moved to %s", strbuf_str(&moved));
+    }
+    strbuf_free(&moved);
     for (size_t i = 0; i < r->defer_transports.count; i++)
         if (strcmp(r->defer_transports.item[i], strbuf_str(&out->transport)) == 0)
             out->deferred_transport = 1;

@@ -96,6 +96,15 @@ int resolve_route(struct resolver *resolver, const char *address,
  * ("4.3.0 ..."). */
 int resolve_address(struct resolver *resolver, const char *address,
                     struct resolution *out);
+/* relocated_maps (relocated(5)): where a user or domain has moved.
+ * MAP_FOUND with the table's text ("new@example.com", or any text) in
+ * new_address, MAP_NOTFOUND, or MAP_RETRY.  Keys as virtual(5), the bare
+ * local part for our own domains (the class is local, or $myorigin).
+ * resolve_address() sends such a recipient to the error transport with
+ * "5.1.6 User has moved to TEXT", whatever its class; smtpd refuses it at
+ * RCPT with the same text, as Postfix. */
+int resolve_relocated(struct resolver *resolver, const char *address,
+                      enum address_class address_class, struct strbuf *new_address);
 /* Only the address class of a domain ("" or NULL: local).  RESOLVE_OK or
  * RESOLVE_RETRY (reason in `reason` when not NULL). */
 int resolve_domain_class(struct resolver *resolver, const char *domain,

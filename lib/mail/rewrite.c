@@ -8,12 +8,58 @@
 #include "addrlist.h"
 #include "config.h"
 #include "envelope.h"
+#include "log.h"
+#include "map.h"
+#include "resolve.h"
 #include "rewrite.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
+/* The tables of a parameter, or NULL when it is empty; a table that
+ * cannot be opened is a configuration error (exit as temporary). */
+static struct maplist *open_maps(const char *param)
+{
+    /* these parameters default to "" (virtual_alias_maps to $virtual_maps):
+     * unset, nothing to expand (smtpd pays for each conf_str) */
+    if (!conf_is_set(param) && (strcmp(param, "virtual_alias_maps") != 0 || !conf_is_set("virtual_maps")))
+        return NULL;
+    const char *value = conf_str(param);
+    if (!*value)
+        return NULL;
+    struct strbuf err = STRBUF_INIT;
+    struct maplist *maps = maplist_open(value, &err);
+    if (!maps)
+        msg_fatal_temp("%s: %s", param, strbuf_str(&err));
+    strbuf_free(&err);
+    return maps;
+}
+
+/* The REWRITE_* flags of an address class list parameter. */
+static unsigned address_classes(const char *param)
+{
+    static const struct { const char *name; unsigned flag; } names[] = {
+        {"envelope_sender", REWRITE_ENV_FROM}, {"envelope_recipient", REWRITE_ENV_RCPT},
+        {"header_sender", REWRITE_HDR_FROM}, {"header_recipient", REWRITE_HDR_RCPT},
+    };
+    struct strlist list = STRLIST_INIT;
+    conf_list(param, &list);
+    unsigned flags = 0;
+    for (size_t i = 0; i < list.count; i++) {
+        size_t j = 0;
+        while (j < sizeof names / sizeof names[0] && strcasecmp(names[j].name, list.item[i]) != 0)
+            j++;
+        if (j < sizeof names / sizeof names[0])
+            flags |= names[j].flag;
+        else
+            msg_warn("%s: unknown address class \"%s\"", param, list.item[i]);
+    }
+    strlist_free(&list);
+    return flags;
+}
+
 void rewrite_config_load(struct rewrite_config *cfg)
 {
+    memset(cfg, 0, sizeof *cfg);
     cfg->myhostname = xstrdup(conf_str("myhostname"));
     cfg->myorigin = xstrdup(conf_str("myorigin"));
     cfg->mydomain = xstrdup(conf_str("mydomain"));
@@ -27,6 +73,54 @@ void rewrite_config_load(struct rewrite_config *cfg)
     cfg->duplicate_filter_limit = dups < 0 ? 0 : (size_t)dups;
     cfg->drop_headers = (struct strlist)STRLIST_INIT;
     conf_list("message_drop_headers", &cfg->drop_headers);
+    cfg->virtual_alias_maps = NULL;
+    cfg->canonical_maps = cfg->sender_canonical_maps = cfg->recipient_canonical_maps = NULL;
+    cfg->resolver = NULL;
+    cfg->recipient_delimiter = NULL;
+    /* both default to "" */
+    cfg->remote_header_rewrite_domain = xstrdup(conf_is_set("remote_header_rewrite_domain")
+                                                ? conf_str("remote_header_rewrite_domain") : "");
+    cfg->masquerade_domains = (struct strlist)STRLIST_INIT;
+    cfg->masquerade_exceptions = (struct strlist)STRLIST_INIT;
+    if (conf_is_set("masquerade_domains"))
+        conf_list("masquerade_domains", &cfg->masquerade_domains);
+    cfg->virtual_alias_maps = open_maps("virtual_alias_maps");
+    cfg->canonical_maps = open_maps("canonical_maps");
+    cfg->sender_canonical_maps = open_maps("sender_canonical_maps");
+    cfg->recipient_canonical_maps = open_maps("recipient_canonical_maps");
+    cfg->header_checks = open_maps("header_checks");
+    cfg->body_checks = open_maps("body_checks");
+    if (cfg->body_checks) {
+        cfg->body_checks_size_limit = (size_t)conf_size("body_checks_size_limit");
+        long long line_limit = conf_int("line_length_limit");
+        cfg->line_length_limit = line_limit < 1 ? 2048 : (size_t)line_limit;
+    }
+    if (!cfg->virtual_alias_maps && !cfg->canonical_maps && !cfg->sender_canonical_maps
+        && !cfg->recipient_canonical_maps && !cfg->masquerade_domains.count)
+        return;                 /* smtpd's path without tables pays nothing more */
+    conf_list("masquerade_exceptions", &cfg->masquerade_exceptions);
+    cfg->masquerade_classes = address_classes("masquerade_classes");
+    cfg->canonical_classes = address_classes("canonical_classes");
+    cfg->sender_canonical_classes = address_classes("sender_canonical_classes");
+    cfg->recipient_canonical_classes = address_classes("recipient_canonical_classes");
+    cfg->recipient_delimiter = xstrdup(conf_str("recipient_delimiter"));
+    struct strlist propagate = STRLIST_INIT;
+    conf_list("propagate_unmatched_extensions", &propagate);
+    for (size_t i = 0; i < propagate.count; i++) {
+        if (strcasecmp(propagate.item[i], "virtual") == 0)
+            cfg->propagate_virtual = 1;
+        else if (strcasecmp(propagate.item[i], "canonical") == 0)
+            cfg->propagate_canonical = 1;
+    }
+    strlist_free(&propagate);
+    cfg->virtual_alias_recursion_limit = (long)conf_int("virtual_alias_recursion_limit");
+    cfg->virtual_alias_expansion_limit = (size_t)conf_int("virtual_alias_expansion_limit");
+    cfg->virtual_alias_address_length_limit = (size_t)conf_int("virtual_alias_address_length_limit");
+    struct strbuf err = STRBUF_INIT;
+    cfg->resolver = resolver_open(&err);
+    if (!cfg->resolver)
+        msg_fatal_temp("rewrite: %s", strbuf_str(&err));
+    strbuf_free(&err);
 }
 
 void rewrite_config_free(struct rewrite_config *cfg)
@@ -35,6 +129,18 @@ void rewrite_config_free(struct rewrite_config *cfg)
     free(cfg->myorigin);
     free(cfg->mydomain);
     strlist_free(&cfg->drop_headers);
+    free(cfg->recipient_delimiter);
+    free(cfg->remote_header_rewrite_domain);
+    strlist_free(&cfg->masquerade_domains);
+    strlist_free(&cfg->masquerade_exceptions);
+    struct maplist *lists[] = {cfg->virtual_alias_maps, cfg->canonical_maps,
+                               cfg->sender_canonical_maps, cfg->recipient_canonical_maps,
+                               cfg->header_checks, cfg->body_checks};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (lists[i])
+            maplist_close(lists[i]);
+    if (cfg->resolver)
+        resolver_close(cfg->resolver);
 }
 
 /* What to append to an address to qualify it: "@$myorigin",
@@ -63,8 +169,6 @@ static void qualify_suffix(const struct rewrite_config *cfg, const char *address
 void rewrite_address(const struct rewrite_config *cfg, const char *address,
                      struct strbuf *out)
 {
-    /* Companion issue: canonical_maps, sender_canonical_maps and
-     * recipient_canonical_maps are applied here, after qualification. */
     strbuf_puts(out, address);
     qualify_suffix(cfg, address, out);
 }
@@ -102,11 +206,16 @@ static void drop_duplicate_recipients(const struct rewrite_config *cfg,
     env->records.count = kept;
 }
 
-void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env)
+int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
+                     struct strbuf *reason)
 {
     struct strbuf buf = STRBUF_INIT;
+    struct strlist given = STRLIST_INIT;       /* the recipients as given */
+    int expand = cfg->virtual_alias_maps != NULL;
+    int status = 0;
     if (env->sender && *env->sender) {
-        rewrite_address(cfg, env->sender, &buf);
+        status |= rewrite_address_class(cfg, REWRITE_CONTEXT_LOCAL, REWRITE_ENV_FROM,
+                                        env->sender, &buf);
         free(env->sender);
         env->sender = strbuf_detach(&buf);
     }
@@ -114,16 +223,23 @@ void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env)
         char *rec = env->records.item[i];
         if (rec[0] != 'T')
             continue;
+        if (expand)
+            strlist_add(&given, rec + 1);
         strbuf_reset(&buf);
         strbuf_putc(&buf, 'T');
-        rewrite_address(cfg, rec + 1, &buf);
+        status |= rewrite_address_class(cfg, REWRITE_CONTEXT_LOCAL, REWRITE_ENV_RCPT, rec + 1, &buf);
         free(rec);
         env->records.item[i] = strbuf_detach(&buf);
     }
-    /* Companion issue: virtual alias expansion of the recipients goes
-     * here (it may replace one T record by several). */
     strbuf_free(&buf);
-    drop_duplicate_recipients(cfg, env);
+    if (status)
+        strbuf_set(reason, REWRITE_EXPANSION_ERROR);
+    else if (expand)
+        status = rewrite_virtual_aliases(cfg, env, &given, reason);
+    strlist_free(&given);
+    if (status == 0)
+        drop_duplicate_recipients(cfg, env);
+    return status;
 }
 
 void rewrite_message_info_from(const struct envelope *env,
@@ -131,9 +247,14 @@ void rewrite_message_info_from(const struct envelope *env,
 {
     const char *origin = envelope_attr(env, "origin");
     info->local = origin && strcmp(origin, "local") == 0;
+    const char *context = envelope_attr(env, "rewrite_context");
+    info->context = info->local || (context && strcmp(context, "local") == 0) ? REWRITE_CONTEXT_LOCAL
+        : context && strcmp(context, "remote") == 0 ? REWRITE_CONTEXT_REMOTE
+        : REWRITE_CONTEXT_NONE;
     info->sender = env->sender ? env->sender : "";
     info->full_name = envelope_attr(env, "full_name");
     info->uid = envelope_attr(env, "uid");
+    info->log_client = envelope_attr(env, "log_client");
 }
 
 int header_field_name(const char *line, size_t len, size_t *name_len)
@@ -150,46 +271,64 @@ int header_field_name(const char *line, size_t len, size_t *name_len)
     return 1;
 }
 
-int header_is_address(const char *name, size_t name_len)
+unsigned header_address_class(const char *name, size_t name_len)
 {
-    static const char *const names[] = {
-        "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Errors-To",
-        "Return-Receipt-To", "Disposition-Notification-To",
-        "Resent-From", "Resent-Sender", "Resent-Reply-To", "Resent-To",
-        "Resent-Cc", "Resent-Bcc",
+    static const struct { const char *name; unsigned address_class; } names[] = {
+        {"Apparently-To", REWRITE_HDR_RCPT}, {"Bcc", REWRITE_HDR_RCPT}, {"Cc", REWRITE_HDR_RCPT},
+        {"Disposition-Notification-To", REWRITE_HDR_FROM}, {"Errors-To", REWRITE_HDR_FROM},
+        {"From", REWRITE_HDR_FROM}, {"Mail-Followup-To", REWRITE_HDR_FROM},
+        {"Reply-To", REWRITE_HDR_FROM}, {"Resent-Bcc", REWRITE_HDR_RCPT},
+        {"Resent-Cc", REWRITE_HDR_RCPT}, {"Resent-From", REWRITE_HDR_FROM},
+        {"Resent-Reply-To", REWRITE_HDR_RCPT}, {"Resent-Sender", REWRITE_HDR_FROM},
+        {"Resent-To", REWRITE_HDR_RCPT}, {"Return-Path", REWRITE_HDR_FROM},
+        {"Return-Receipt-To", REWRITE_HDR_FROM}, {"Sender", REWRITE_HDR_FROM},
+        {"To", REWRITE_HDR_RCPT},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i]) == name_len && strncasecmp(names[i], name, name_len) == 0)
-            return 1;
+        if (strlen(names[i].name) == name_len && strncasecmp(names[i].name, name, name_len) == 0)
+            return names[i].address_class;
     return 0;
 }
 
-/* Collects where qualification suffixes go in a header value. */
+/* Collects the rewritten addresses of a header value. */
 struct header_edit {
     const struct rewrite_config *cfg;
+    enum rewrite_context context;
+    unsigned address_class;
     const char *text;
     size_t copied;              /* text before this is in out */
     struct strbuf *out;
+    struct strbuf address;
+    int status;
 };
 
-/* addrlist_scan callback: copy up to the address end, then its suffix. */
+/* addrlist_scan callback: copy up to the address, then the address as
+ * rewritten (or as it stands when rewriting left it alone). */
 static void edit_address(const char *text, size_t start, size_t end,
                          const char *address, void *ctx)
 {
     struct header_edit *edit = ctx;
-    (void)start;
-    strbuf_append(edit->out, text + edit->copied, end - edit->copied);
+    strbuf_reset(&edit->address);
+    edit->status |= rewrite_address_class(edit->cfg, edit->context, edit->address_class,
+                                          address, &edit->address);
+    if (strcmp(strbuf_str(&edit->address), address) == 0) {
+        strbuf_append(edit->out, text + edit->copied, end - edit->copied);
+    } else {
+        strbuf_append(edit->out, text + edit->copied, start - edit->copied);
+        strbuf_puts(edit->out, strbuf_str(&edit->address));
+    }
     edit->copied = end;
-    qualify_suffix(edit->cfg, address, edit->out);
 }
 
-/* Rewrite the addresses of one address header into out. */
-void rewrite_address_header(const struct rewrite_config *cfg,
-                            const char *header, size_t value_offset,
-                            struct strbuf *out)
+int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_context context,
+                           unsigned address_class, const char *header, size_t value_offset,
+                           struct strbuf *out)
 {
     strbuf_append(out, header, value_offset);
-    struct header_edit edit = {cfg, header + value_offset, 0, out};
+    struct header_edit edit = {cfg, context, address_class, header + value_offset, 0, out,
+                               STRBUF_INIT, 0};
     addrlist_scan(edit.text, edit_address, &edit);
     strbuf_puts(out, edit.text + edit.copied);
+    strbuf_free(&edit.address);
+    return edit.status;
 }

@@ -36,9 +36,48 @@ struct rewrite_config {
     size_t duplicate_filter_limit;
     long hopcount_limit;            /* Received: headers allowed */
     struct strlist drop_headers;    /* message_drop_headers */
+    /* virtual alias expansion (rewrite_alias.c); NULL maps: none */
+    struct maplist *virtual_alias_maps;
+    struct resolver *resolver;      /* which domains are ours (any table set) */
+    char *recipient_delimiter;
+    int propagate_virtual;          /* propagate_unmatched_extensions has "virtual" */
+    int propagate_canonical;        /* ... and "canonical" */
+    /* canonical mapping and masquerading (rewrite_canonical.c), for the
+     * address classes (REWRITE_ENV_FROM, ...) of their *_classes */
+    struct maplist *canonical_maps, *sender_canonical_maps, *recipient_canonical_maps;
+    unsigned canonical_classes, sender_canonical_classes, recipient_canonical_classes;
+    struct strlist masquerade_domains;
+    struct strlist masquerade_exceptions;
+    unsigned masquerade_classes;
+    char *remote_header_rewrite_domain;
+    long virtual_alias_recursion_limit;
+    size_t virtual_alias_expansion_limit;
+    size_t virtual_alias_address_length_limit;
+    /* header_checks and body_checks (rewrite_checks.c); NULL: none */
+    struct maplist *header_checks, *body_checks;
+    size_t body_checks_size_limit;
+    size_t line_length_limit;       /* body lines are checked in pieces of this */
 };
 
-/* Fill cfg from main.cf (config_load() done). */
+/* Address classes of canonical_classes, masquerade_classes, ... */
+#define REWRITE_ENV_FROM 0x1        /* envelope_sender */
+#define REWRITE_ENV_RCPT 0x2        /* envelope_recipient */
+#define REWRITE_HDR_FROM 0x4        /* header_sender: From, Sender, Reply-To, ... */
+#define REWRITE_HDR_RCPT 0x8        /* header_recipient: To, Cc, Bcc, ... */
+
+/* How header addresses are rewritten (Postfix's rewrite context): not at
+ * all, as local mail (sendmail, local_header_rewrite_clients: qualify
+ * with $myorigin and $mydomain, add missing headers), or as remote mail
+ * (remote_header_rewrite_domain set: "user" becomes
+ * "user@$remote_header_rewrite_domain", missing headers are added). */
+enum rewrite_context {
+    REWRITE_CONTEXT_NONE,
+    REWRITE_CONTEXT_LOCAL,
+    REWRITE_CONTEXT_REMOTE,
+};
+
+/* Fill cfg from main.cf (config_load() done).  Exits as a temporary
+ * failure when a table cannot be opened (a configuration error). */
 void rewrite_config_load(struct rewrite_config *cfg);
 void rewrite_config_free(struct rewrite_config *cfg);
 
@@ -49,17 +88,55 @@ void rewrite_config_free(struct rewrite_config *cfg);
 void rewrite_address(const struct rewrite_config *cfg, const char *address,
                      struct strbuf *out);
 
-/* Rewrite the envelope in place: sender and recipients; a recipient
- * that appears twice is kept once (duplicate_filter_limit). */
-void rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env);
+/* Qualify an address of a class (one REWRITE_ENV_FROM, ...) in a context
+ * (the envelope's is always local), then map it through
+ * sender_/recipient_canonical_maps and canonical_maps and masquerade it,
+ * as their *_classes say.  Appends the result to out.  0, or -1 when a
+ * table could not answer (logged; the message must be deferred). */
+int rewrite_address_class(const struct rewrite_config *cfg, enum rewrite_context context,
+                          unsigned address_class, const char *address, struct strbuf *out);
+
+/* The table search shared by canonical and virtual alias mapping
+ * (rewrite_canonical.c): map_search_address() with the bare local part
+ * tried for our own domains; MAP_RETRY when that cannot be told. */
+enum addr_key_form;
+struct maplist;
+int rewrite_map_search(const struct rewrite_config *cfg, struct maplist *maps,
+                       const char *address, struct strbuf *value, enum addr_key_form *form);
+/* The extension of an address's local part with its delimiter ("+ext"),
+ * or "", into ext. */
+void rewrite_extension(const struct rewrite_config *cfg, const char *address, struct strbuf *ext);
+/* A table's result as addresses: split on commas and white space, <>
+ * removed, qualified, the extension put into each local part; appended
+ * to out. */
+void rewrite_crunch_result(const struct rewrite_config *cfg, const char *value,
+                           const char *extension, struct strlist *out);
+
+/* Rewrite the envelope in place: sender and recipients, then virtual
+ * alias expansion of the recipients; a recipient that appears twice is
+ * kept once (duplicate_filter_limit).  0, or -1 when the message must be
+ * deferred, with "X.Y.Z text" in reason ("4.6.0 Alias expansion error":
+ * an alias loop, a limit, a table that cannot answer). */
+int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
+                     struct strbuf *reason);
+
+/* Virtual alias expansion of the T records (rewrite_alias.c): `given`
+ * holds the recipients as they were given, one per T record, for the
+ * ORCPT of expanded ones.  0 or -1 as rewrite_envelope(). */
+struct strlist;
+int rewrite_virtual_aliases(const struct rewrite_config *cfg, struct envelope *env,
+                            const struct strlist *given, struct strbuf *reason);
 
 /* What rewrite_message() needs to know about the message, from its
  * envelope (after rewrite_envelope). */
 struct rewrite_message_info {
     int local;                  /* A origin=local: a sendmail submission */
+    enum rewrite_context context;   /* of the header: local for origin=local,
+                                       else A rewrite_context= (smtpd sets it) */
     const char *sender;         /* envelope sender, for a missing From: */
     const char *full_name;      /* A full_name=, or NULL */
     const char *uid;            /* A uid=, or NULL */
+    const char *log_client;     /* A log_client= ("name[address]"), or NULL */
 };
 void rewrite_message_info_from(const struct envelope *env,
                                struct rewrite_message_info *info);
@@ -72,6 +149,11 @@ void rewrite_message_info_from(const struct envelope *env,
  * outlive the stream. */
 struct rewrite_stream;
 #define REWRITE_TOO_MANY_HOPS (-3)
+#define REWRITE_DEFERRED (-4)       /* a table could not answer: 4.6.0 */
+#define REWRITE_REJECTED (-5)       /* header_checks or body_checks REJECT: err
+                                       holds "X.Y.Z text" (4.x.x: try again) */
+/* The reason of a message deferred by rewrite, as Postfix's cleanup gives it. */
+#define REWRITE_EXPANSION_ERROR "4.6.0 Alias expansion error"
 struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
                                             const struct rewrite_message_info *info,
                                             int out_fd);
@@ -97,16 +179,46 @@ int rewrite_message(const struct rewrite_config *cfg,
                     int in_fd, int out_fd, struct strbuf *err);
 
 /* Append to out the header (name, colon and value) with every address of
- * its value (at value_offset) qualified as rewrite_address() does. */
-void rewrite_address_header(const struct rewrite_config *cfg,
-                            const char *header, size_t value_offset,
-                            struct strbuf *out);
+ * its value (at value_offset) rewritten as rewrite_address_class() does
+ * for address_class in context.  0 or -1 as rewrite_address_class(). */
+int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_context context,
+                           unsigned address_class, const char *header, size_t value_offset,
+                           struct strbuf *out);
+
+/* header_checks and body_checks (rewrite_checks.c).  A table's result
+ * is an action and an optional text, as Postfix's header_checks(5). */
+enum rewrite_check_action {
+    CHECK_DUNNO,                /* also OK, and what was not found */
+    CHECK_REJECT, CHECK_WARN, CHECK_INFO, CHECK_IGNORE, CHECK_REPLACE, CHECK_PREPEND,
+    CHECK_UNIMPLEMENTED,        /* DISCARD, HOLD, REDIRECT, FILTER, BCC: warned, ignored */
+    CHECK_UNKNOWN,
+};
+struct rewrite_check {
+    enum rewrite_check_action action;
+    const char *name;           /* the action word as written */
+    size_t name_len;
+    const char *text;           /* what follows it, white space skipped */
+};
+/* Split a table's result into its action and text (pointers into value). */
+void rewrite_check_parse(const char *value, struct rewrite_check *out);
+/* Look content (a logical header with its folding, or a body line without
+ * its LF) up in header_checks (body 0) or body_checks (body 1) and act:
+ * logs WARN, INFO, REJECT, ... as Postfix does; REPLACE puts the new text
+ * in replacement, PREPEND in prepend, REJECT the "X.Y.Z text" in reject
+ * (a table that cannot answer is a 4.3.0 reject).  Returns the action
+ * that applies (CHECK_DUNNO for warnings that changed nothing). */
+int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message_info *info,
+                  int body, const char *content, struct strbuf *replacement,
+                  struct strbuf *prepend, struct strbuf *reject);
 
 /* Header helpers shared with sendmail -t. */
 /* 1 when line starts a header field ("Name:"), and then *name_len is the
  * length of the name (without trailing white space). */
 int header_field_name(const char *line, size_t len, size_t *name_len);
-/* 1 when the header with this name holds addresses (From, To, Cc, ...). */
-int header_is_address(const char *name, size_t name_len);
+/* The address class of a header that holds addresses, as Postfix's
+ * header_opts: REWRITE_HDR_FROM (From, Sender, Reply-To, Errors-To, ...)
+ * or REWRITE_HDR_RCPT (To, Cc, Bcc, Apparently-To, Resent-To, ...); 0
+ * for other headers. */
+unsigned header_address_class(const char *name, size_t name_len);
 
 #endif

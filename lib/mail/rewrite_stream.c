@@ -27,7 +27,8 @@ enum stream_phase {
     IN_HEADER,                  /* collecting header lines */
     DISCARDING,                 /* the rest of an over-long header line */
     IN_BODY,                    /* copying */
-    STOPPED,                    /* too many hops: nothing more is written */
+    STOPPED,                    /* too many hops or deferred: nothing more
+                                   is written */
 };
 
 struct rewrite_stream {
@@ -46,6 +47,11 @@ struct rewrite_stream {
     int seen_message_id[2], seen_date[2], seen_from[2];  /* [1]: Resent- */
     int truncated_logged;
     long hops;                  /* Received: headers seen */
+    int deferred;               /* a table could not answer */
+    int rejected;               /* header_checks or body_checks REJECT */
+    struct strbuf reject;       /* its "X.Y.Z text" */
+    struct strbuf body_line;    /* body_checks: the line being collected */
+    size_t body_offset;         /* body bytes seen (body_checks_size_limit) */
 };
 
 /* Write what is buffered (once a write failed, everything is dropped). */
@@ -110,10 +116,21 @@ static void emit_received(struct rewrite_stream *st)
     strbuf_free(&h);
 }
 
+/* The header's rewrite context: remote only when
+ * remote_header_rewrite_domain is set, as Postfix. */
+static enum rewrite_context header_context(const struct rewrite_stream *st)
+{
+    if (st->info->local)
+        return REWRITE_CONTEXT_LOCAL;
+    if (st->info->context == REWRITE_CONTEXT_REMOTE && !*st->cfg->remote_header_rewrite_domain)
+        return REWRITE_CONTEXT_NONE;
+    return st->info->context;
+}
+
 /* Add the headers a local submission lacks, at the end of the header. */
 static void emit_missing_headers(struct rewrite_stream *st)
 {
-    if (!st->info->local && !st->cfg->always_add_missing_headers)
+    if (header_context(st) == REWRITE_CONTEXT_NONE && !st->cfg->always_add_missing_headers)
         return;
     struct strbuf h = STRBUF_INIT;
     time_t now = time(NULL);
@@ -152,9 +169,41 @@ static void emit_missing_headers(struct rewrite_stream *st)
     strbuf_free(&h);
 }
 
+static void process_checked_header(struct rewrite_stream *st, const struct strbuf *header);
+
 /* Process one complete logical header (folded lines joined by LF, no
- * final LF): drop, note, rewrite, and emit it. */
-static void process_header(struct rewrite_stream *st, const struct strbuf *header)
+ * final LF): check (header_checks), drop, note, rewrite, and emit it. */
+static void process_header(struct rewrite_stream *st, const struct strbuf *header_in)
+{
+    const struct strbuf *header = header_in;
+    struct strbuf replaced = STRBUF_INIT;
+    if (st->cfg->header_checks) {
+        struct strbuf prepend = STRBUF_INIT;
+        int action = rewrite_check(st->cfg, st->info, 0, strbuf_str(header_in), &replaced,
+                                   &prepend, &st->reject);
+        if (prepend.len) {
+            emit(st, prepend.s, prepend.len);
+            emit(st, "\n", 1);
+        }
+        strbuf_free(&prepend);
+        if (action == CHECK_REJECT) {
+            st->rejected = 1;
+            strbuf_reset(&st->out);     /* nothing more reaches the next stage */
+            st->phase = STOPPED;
+        }
+        if (action == CHECK_REJECT || action == CHECK_IGNORE) {
+            strbuf_free(&replaced);
+            return;
+        }
+        if (action == CHECK_REPLACE)
+            header = &replaced;
+    }
+    process_checked_header(st, header);
+    strbuf_free(&replaced);
+}
+
+/* Process one logical header after header_checks. */
+static void process_checked_header(struct rewrite_stream *st, const struct strbuf *header)
 {
     size_t name_len;
     if (!header_field_name(header->s, header->len, &name_len)) {
@@ -186,12 +235,14 @@ static void process_header(struct rewrite_stream *st, const struct strbuf *heade
 #undef IS
     name = header->s;
     name_len += resent ? 7 : 0;
-    /* Companion issue: header_checks (REJECT, IGNORE, REPLACE, ...) are
-     * applied here, to the whole logical header. */
-    if (st->info->local && header_is_address(name, name_len)) {
+    unsigned address_class;
+    enum rewrite_context context = header_context(st);
+    if (context != REWRITE_CONTEXT_NONE && (address_class = header_address_class(name, name_len))) {
         struct strbuf rewritten = STRBUF_INIT;
         size_t colon = (size_t)((char *)memchr(header->s, ':', header->len) - header->s);
-        rewrite_address_header(st->cfg, header->s, colon + 1, &rewritten);
+        if (rewrite_address_header(st->cfg, context, address_class, header->s, colon + 1,
+                                   &rewritten) != 0)
+            st->deferred = 1;
         strbuf_putc(&rewritten, '\n');
         emit(st, rewritten.s, rewritten.len);
         strbuf_free(&rewritten);
@@ -201,10 +252,77 @@ static void process_header(struct rewrite_stream *st, const struct strbuf *heade
     emit(st, "\n", 1);
 }
 
+/* body_checks: one body line (without its LF; `ended` when the LF
+ * followed) through the checks, then out. */
+static void check_body_line(struct rewrite_stream *st, struct strbuf *line, int ended)
+{
+    size_t len = line->len;
+    if (ended && st->crlf && len && line->s[len - 1] == '\r')
+        strbuf_truncate(line, --len);
+    const struct strbuf *out = line;
+    struct strbuf replaced = STRBUF_INIT, prepend = STRBUF_INIT;
+    int action = CHECK_DUNNO;
+    if (st->body_offset < st->cfg->body_checks_size_limit || !st->cfg->body_checks_size_limit)
+        action = rewrite_check(st->cfg, st->info, 1, strbuf_str(line), &replaced, &prepend,
+                               &st->reject);
+    st->body_offset += len + (ended ? 1 : 0);
+    if (prepend.len) {
+        strbuf_append(&st->out, prepend.s, prepend.len);
+        strbuf_putc(&st->out, '\n');
+    }
+    if (action == CHECK_REJECT) {
+        st->rejected = 1;
+        strbuf_reset(&st->out);
+        st->phase = STOPPED;
+    } else if (action != CHECK_IGNORE) {
+        if (action == CHECK_REPLACE)
+            out = &replaced;
+        strbuf_append(&st->out, out->s ? out->s : "", out->len);
+        if (ended)
+            strbuf_putc(&st->out, '\n');
+    }
+    strbuf_free(&replaced);
+    strbuf_free(&prepend);
+    strbuf_reset(line);
+    if (st->out.len >= OUT_FLUSH_AT)
+        flush_out(st);
+}
+
+/* body_checks: cut the body into lines (long ones into pieces of
+ * line_length_limit, as Postfix reads them). */
+static void emit_body_lines(struct rewrite_stream *st, const char *bytes, size_t n)
+{
+    size_t limit = st->cfg->line_length_limit;
+    while (n && st->phase == IN_BODY) {
+        const char *lf = memchr(bytes, '\n', n);
+        size_t take = lf ? (size_t)(lf - bytes) : n;
+        size_t room = limit > st->body_line.len ? limit - st->body_line.len : 0;
+        if (take > room) {
+            strbuf_append(&st->body_line, bytes, room);
+            bytes += room;
+            n -= room;
+            check_body_line(st, &st->body_line, 0);
+            continue;
+        }
+        strbuf_append(&st->body_line, bytes, take);
+        bytes += take;
+        n -= take;
+        if (lf) {
+            bytes++;
+            n--;
+            check_body_line(st, &st->body_line, 1);
+        }
+    }
+}
+
 /* Copy body bytes, turning CRLF into LF when the input uses CRLF; small
  * pieces gather in the output buffer, large ones are written at once. */
 static void emit_body(struct rewrite_stream *st, const char *bytes, size_t n)
 {
+    if (st->cfg->body_checks) {
+        emit_body_lines(st, bytes, n);
+        return;
+    }
     if (!st->crlf) {
         if (st->out.len + n < OUT_FLUSH_AT) {
             strbuf_append(&st->out, bytes, n);
@@ -233,7 +351,8 @@ static void emit_body(struct rewrite_stream *st, const char *bytes, size_t n)
 /* The header is over: check the hop count, then go on with the body. */
 static void end_of_header(struct rewrite_stream *st)
 {
-    if (st->cfg->hopcount_limit > 0 && st->hops > st->cfg->hopcount_limit) {
+    if (st->rejected || st->deferred
+        || (st->cfg->hopcount_limit > 0 && st->hops > st->cfg->hopcount_limit)) {
         strbuf_reset(&st->out);         /* nothing more reaches the next stage */
         st->phase = STOPPED;
         return;
@@ -279,6 +398,8 @@ static void header_piece(struct rewrite_stream *st, int ended)
     if (header->len)
         process_header(st, header);
     strbuf_reset(header);
+    if (st->phase == STOPPED)
+        return;                 /* header_checks REJECT */
     if (field) {
         strbuf_append(header, line->s, line->len);
         return;
@@ -336,6 +457,8 @@ struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
     st->out = (struct strbuf)STRBUF_INIT;
     st->line = (struct strbuf)STRBUF_INIT;
     st->header = (struct strbuf)STRBUF_INIT;
+    st->reject = (struct strbuf)STRBUF_INIT;
+    st->body_line = (struct strbuf)STRBUF_INIT;
     if (info->local && info->uid)
         emit_received(st);
     return st;
@@ -345,7 +468,8 @@ struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
 static int stream_status(const struct rewrite_stream *st)
 {
     if (st->phase == STOPPED)
-        return REWRITE_TOO_MANY_HOPS;
+        return st->rejected ? REWRITE_REJECTED : st->deferred ? REWRITE_DEFERRED
+                                                              : REWRITE_TOO_MANY_HOPS;
     return st->write_errno ? -2 : 0;
 }
 
@@ -368,6 +492,8 @@ void rewrite_stream_free(struct rewrite_stream *st)
     strbuf_free(&st->out);
     strbuf_free(&st->line);
     strbuf_free(&st->header);
+    strbuf_free(&st->reject);
+    strbuf_free(&st->body_line);
     free(st);
 }
 
@@ -384,13 +510,19 @@ int rewrite_stream_end(struct rewrite_stream *st, struct strbuf *err)
             end_of_header(st);
         }
     }
+    if (st->phase == IN_BODY && st->body_line.len)
+        check_body_line(st, &st->body_line, 0);     /* the last line had no LF */
     if (st->phase != STOPPED) {
         if (st->pending_cr)
             strbuf_putc(&st->out, '\r');
         flush_out(st);
     }
     int status = stream_status(st);
-    if (status == REWRITE_TOO_MANY_HOPS) {
+    if (status == REWRITE_REJECTED) {
+        strbuf_puts(err, strbuf_str(&st->reject));
+    } else if (status == REWRITE_DEFERRED) {
+        strbuf_puts(err, REWRITE_EXPANSION_ERROR);
+    } else if (status == REWRITE_TOO_MANY_HOPS) {
         strbuf_printf(err, "Too many hops: %ld Received: headers", st->hops);
     } else if (status) {
         errno = st->write_errno;

@@ -46,6 +46,20 @@ def missing_programs():
     return [p for p in NEEDED if not os.access(prog(p), os.X_OK)]
 
 
+def new_instance(*init_args):
+    """An instance for a test of the whole mail path: the test is skipped
+    when the programs are not built, and ends when `postern init` fails."""
+    import tap
+    missing = missing_programs()
+    if missing:
+        tap.skip_all("the mail path is not built yet: " + " ".join(missing))
+    inst = Instance(*init_args)
+    if not tap.is_(inst.init.returncode, 0, "postern init"):
+        tap.diag(inst.init.stderr)
+        tap.done()
+    return inst
+
+
 class Instance:
     def __init__(self, *init_args):
         parent = tempdir()
