@@ -79,8 +79,16 @@ STATIC_LIBS  := -lpcre2-8 -lbsd -lmd -lcdb
 ifeq ($(SANITIZE),1)
 STATIC_PROGS :=
 endif
-link_flags = $(if $(filter $(1),$(STATIC_PROGS)),-static-pie -Wl$(comma)--fatal-warnings)
-link_libs  = $(if $(filter $(1),$(STATIC_PROGS)),$(STATIC_LIBS),$(LDLIBS))
+# smtpd links OpenSSL statically too; --wrap sends libcrypto's calls of the
+# name service and of dlopen to bin/postern-smtpd/nolookup.c
+STATIC_TLS_PROGS := postern-smtpd
+STATIC_TLS_LIBS  := -lssl -lcrypto
+STATIC_TLS_WRAP  := $(foreach f,getaddrinfo freeaddrinfo getnameinfo gethostbyname getservbyname \
+                      dlopen dlsym dlclose dlerror dladdr,-Wl,--wrap=$(f))
+link_flags = $(if $(filter $(1),$(STATIC_PROGS)),-static-pie -Wl$(comma)--fatal-warnings \
+               $(if $(filter $(1),$(STATIC_TLS_PROGS)),$(STATIC_TLS_WRAP)))
+link_libs  = $(if $(filter $(1),$(STATIC_PROGS)),$(if $(filter $(1),$(STATIC_TLS_PROGS)),$(STATIC_TLS_LIBS)) \
+               $(STATIC_LIBS),$(LDLIBS))
 
 LIB_SRC   := $(wildcard lib/*/*.c maps/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

@@ -68,8 +68,8 @@ r = conf("nosuch_parameter", "biff")
 ok(r.stdout == "biff = no\n" and "warning: nosuch_parameter: unknown parameter" in r.stderr,
    "an unknown name: a warning, the others still printed")
 is_(r.returncode, 0, "and exit 0, as postconf 3.7")
-r = conf("smtpd_tls_cert_file")
-like(r.stderr, r"smtpd_tls_cert_file: Postfix parameter not implemented by postern",
+r = conf("smtpd_proxy_filter")
+like(r.stderr, r"smtpd_proxy_filter: Postfix parameter not implemented by postern",
      "a Postfix parameter postern lacks is named as such")
 
 write(cf, "myhostname = a.b\nsmtpd_banner = x   y\tz\nlist =\n    one,\n    two\nmydestination = $list\n")

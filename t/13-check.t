@@ -99,8 +99,8 @@ write(cf, f"""myhostname = mail.example.org
 alias_maps =
 alias_database =
 always_bcc = archive@example.org
-smtpd_tls_security_level = may
-smtpd_milters = inet:127.0.0.1:8891
+smtpd_milters = inet:localhost:8891
+content_filter = scan:localhost:10025
 home_mailbox = Maildir/
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
@@ -114,7 +114,7 @@ write(os.path.join(d, "master.cf"),
       "smtp       inet n - n - - smtpd\n"
       "submission inet n - n - - smtpd\n"
       "  -o syslog_name=postern/submission\n"
-      "  -o smtpd_tls_security_level=encrypt\n"
+      "  -o smtpd_proxy_filter=127.0.0.1:10025\n"
       "  -o zz_nonesuch=1\n"
       "  -o milter_macro_daemon_name=ORIGINATING\n"
       "relay      unix - - n - - smtp\n"
@@ -126,8 +126,8 @@ is_(r.returncode, 1, "warnings only: exit 1") or diag(err)
 unlike(err, r"error:", "no error is reported")
 for pattern, name in [
     (r"line 4: not implemented by postern: always_bcc=archive@example.org: no copy is sent", "always_bcc"),
-    (r"line 5: not implemented by postern: smtpd_tls_security_level=may: STARTTLS is not offered", "smtpd_tls_security_level"),
-    (r"line 6: not implemented by postern: smtpd_milters=inet:127.0.0.1:8891: mail is not sent through the milters", "smtpd_milters"),
+    (r"line 5: not implemented by postern: smtpd_milters=inet:localhost:8891: mail is not sent through the milters", "smtpd_milters"),
+    (r"line 6: not implemented by postern: content_filter=scan:localhost:10025: mail is not sent through the filter", "content_filter"),
     (r"line 7: not implemented by postern: home_mailbox=Maildir/: local\(8\) delivery", "home_mailbox"),
     (r"line 8: not implemented by postern: relayhost=\[smarthost.example.net\]: the smtp runner", "relayhost"),
     (r"line 9: not implemented by postern: smtpd_data_restrictions=reject_unauth_pipelining: not evaluated", "smtpd_data_restrictions"),
@@ -135,7 +135,7 @@ for pattern, name in [
     (r"line 11: parameter transport_maps: table texthash:.*/transport: line 2: smtp:\[mx.example.com\]: postern has no smtp runner", "an smtp entry of transport_maps"),
     (r"line 11: parameter transport_maps: table texthash:.*/transport: line 4: lmtp:unix:private/dovecot: postern has no lmtp runner", "an lmtp entry of transport_maps"),
     (r"line 12: parameter smtpd_recipient_restrictions: restriction reject_rbl_client is not implemented", "a restriction that answers 451"),
-    (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_tls_security_level=encrypt", "a master.cf -o setting"),
+    (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_proxy_filter=127.0.0.1:10025", "a master.cf -o setting"),
     (r"master.cf, line 2: service submission: -o: unused parameter: zz_nonesuch=1", "an unknown parameter in -o"),
     (r"master.cf, line 2: service submission: -o: not implemented by postern: milter_macro_daemon_name", "a Postfix parameter in -o"),
     (r"master.cf, line 7: service relay: command smtp is not implemented", "the smtp transport of master.cf"),
@@ -153,7 +153,7 @@ r = run([prog("postern-smtpd"), "-c", d], input="QUIT\r\n")
 log = open(os.path.join(d, "maillog")).read()
 is_(len(re.findall(r"not implemented by postern: always_bcc=", log)), 1,
     "a program's start logs each unimplemented setting once")
-like(log, r"postern/smtpd\[\d+\]: warning: .*line 5: not implemented by postern: smtpd_tls_security_level=may",
+like(log, r"postern/smtpd\[\d+\]: warning: .*line 5: not implemented by postern: smtpd_milters=inet:localhost:8891",
      "with the program's name, file and line")
 
 # a setting that defers every virtual delivery is an error

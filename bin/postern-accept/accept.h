@@ -37,6 +37,8 @@ size_t listen_systemd(struct listeners *out);
 /* Drop to user[:group] in OpenSMTPD's order (setgroups, setresgid,
  * setresuid) and verify; fatal on any failure. */
 void drop_privileges(const char *user_spec);
+/* The uid and gid of "user[:group]" (fatal when unknown). */
+void user_ids(const char *user_spec, uid_t *uid, gid_t *gid);
 
 /* ---- clients.c ---- */
 /* A client's key: family and address bytes (IPv4-mapped IPv6 as IPv4). */
@@ -92,7 +94,7 @@ size_t connection_env(const struct listener *l, int conn, const struct sockaddr 
 void child_env_stress(int on);
 /* The environment for a connection's program / for the zygote. */
 char **child_environment(void);
-char **zygote_environment(void);
+char **zygote_environment(const char *zygote_user);
 void child_env_free(void);
 /* Address and port of an inet socket address as text (IPv4-mapped as IPv4). */
 void format_inet(const struct sockaddr *sa, char *ip, size_t ip_size, char *port,
@@ -147,6 +149,7 @@ struct accept_settings {
     char *program;                  /* resolved path of argv[0] (owned) */
     char **argv;                    /* the program's argv */
     int zygote;                     /* -z: start the program once, fork it per connection */
+    const char *zygote_user;        /* -z -u: "uid:gid" the zygote drops to itself */
 };
 /* Load the settings from the configuration (at start and on SIGHUP). */
 void settings_load(struct accept_settings *settings, long process_limit_option);

@@ -160,10 +160,15 @@ char **child_environment(void)
     return child_env;
 }
 
-char **zygote_environment(void)
+char **zygote_environment(const char *zygote_user)
 {
+    static char user_variable[96];
     size_t k = child_env_base;
     child_env[k++] = (char *)ZYGOTE_FD_VARIABLE "=3";
+    if (zygote_user) {
+        snprintf(user_variable, sizeof user_variable, "%s=%s", ZYGOTE_USER_VARIABLE, zygote_user);
+        child_env[k++] = user_variable;
+    }
     child_env[k] = NULL;
     return child_env;
 }

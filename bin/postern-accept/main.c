@@ -239,6 +239,21 @@ int main(int argc, char **argv)
      * before privileges go, as Postfix's master writes its pid file */
     if (pid_file)
         write_pid_file(pid_file);
+    child_env_init();
+    spawn_init();
+    /* the zygote starts with our privileges, reads what only they may read
+     * (smtpd's TLS key) and drops to -u's ids itself before any client
+     * (lib/util/zygote.h); its children never had more */
+    char zygote_user[64];
+    if (zygote && user) {
+        uid_t uid;
+        gid_t gid;
+        user_ids(user, &uid, &gid);
+        snprintf(zygote_user, sizeof zygote_user, "%ld:%ld", (long)uid, (long)gid);
+        settings.zygote_user = zygote_user;
+    }
+    if (zygote)
+        zygote_start(&settings);
     if (user)
         drop_privileges(user);
 

@@ -1,5 +1,6 @@
 /* privileges.c - postern-accept gives up root once its sockets are bound:
- * the user and group by name or number, then lib/util/privdrop.h. */
+ * the user and group by name or number, then lib/util/privdrop.h; the
+ * ids alone for a zygote that drops them itself (zygote.h). */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -27,7 +28,7 @@ static gid_t lookup_group(const char *name)
     msg_fatal("unknown group: %s", name);
 }
 
-void drop_privileges(const char *user_spec)
+void user_ids(const char *user_spec, uid_t *uid, gid_t *gid)
 {
     char *user = xstrdup(user_spec);
     char *group = strchr(user, ':');
@@ -36,11 +37,18 @@ void drop_privileges(const char *user_spec)
     struct passwd *pw = getpwnam(user);
     if (!pw)
         msg_fatal("unknown user: %s", user);
-    uid_t uid = pw->pw_uid;
-    gid_t gid = group ? lookup_group(group) : pw->pw_gid;
+    *uid = pw->pw_uid;
+    *gid = group ? lookup_group(group) : pw->pw_gid;
+    free(user);
+}
+
+void drop_privileges(const char *user_spec)
+{
+    uid_t uid;
+    gid_t gid;
+    user_ids(user_spec, &uid, &gid);
     struct strbuf err = STRBUF_INIT;
     if (privileges_drop(uid, gid, &gid, 1, &err) < 0)
         msg_fatal("drop to %s: %s", user_spec, strbuf_str(&err));
     strbuf_free(&err);
-    free(user);
 }

@@ -537,14 +537,14 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
     st.sigfd = open_signalfd();
     st.last_expire = monotonic_seconds();
     st.last_limit_warning = -LIMIT_WARN_INTERVAL;
-    child_env_init();
-    spawn_init();
     if (settings->zygote) {
         /* the zygote's sessions become ours when it dies, so that they
          * are still reaped and counted */
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
             msg_fatal_errno("prctl PR_SET_CHILD_SUBREAPER");
-        zygote_start(settings);
+        /* the first zygote was started by main() before privileges went */
+        if (zygote_descriptor() < 0)
+            zygote_start(settings);
         st.zygote_started_ms = monotonic_ms();
     }
     st.waiting = xcalloc(WAIT_MAX, sizeof *st.waiting);

@@ -124,7 +124,7 @@ void zygote_start(const struct accept_settings *settings)
         || posix_spawn_file_actions_adddup2(&actions, pair[1], 3) != 0)
         die_nomem();
     int rc = posix_spawn(&zygote_pid, settings->program, &actions, &spawn_attr,
-                         settings->argv, zygote_environment());
+                         settings->argv, zygote_environment(settings->zygote_user));
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
         errno = rc;

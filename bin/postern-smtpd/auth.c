@@ -26,15 +26,6 @@
 #include "smtpd.h"
 #include "xalloc.h"
 
-/* Is the session under TLS?  STARTTLS is being built beside this (the
- * tls branch): until it lands, no session is; the merge replaces this
- * function with its query.  The one place SASL asks. */
-int smtpd_tls_active(const struct session *s)
-{
-    (void)s;
-    return 0;
-}
-
 /* The connection to the auth server, for the whole session. */
 struct auth_service {
     int fd;                     /* -1: not connected */
@@ -62,7 +53,7 @@ void auth_prepare(struct session *s)
 /* AUTH may be used now: enabled, and under TLS if smtpd_tls_auth_only. */
 static int auth_allowed(const struct session *s)
 {
-    return s->sasl_enabled && (!conf_bool("smtpd_tls_auth_only") || smtpd_tls_active(s));
+    return s->sasl_enabled && (!conf_bool("smtpd_tls_auth_only") || tls_session_active(s, NULL));
 }
 
 /* Forget the service connection (it failed or the TLS state changed). */
@@ -275,7 +266,7 @@ static int dovecot_open(struct session *s, int tls)
 /* Connect unless connected for this TLS state; 0, or -1 (logged). */
 static int service_open(struct session *s)
 {
-    int tls = smtpd_tls_active(s);
+    int tls = tls_session_active(s, NULL);
     if (service.fd >= 0 && service.tls == tls)
         return 0;
     service_close();
@@ -300,7 +291,7 @@ static int request_start(struct session *s, const char *method, const char *init
             strbuf_printf(&line, "\tlport=%s", s->client.local_port);
         if (*s->client.port)
             strbuf_printf(&line, "\trport=%s", s->client.port);
-        if (smtpd_tls_active(s))
+        if (tls_session_active(s, NULL))
             strbuf_puts(&line, "\tsecured");
         if (initial)
             strbuf_printf(&line, "\tresp=%s", strcmp(initial, "=") == 0 ? "" : initial);
@@ -559,8 +550,6 @@ void cmd_auth(struct session *s, char *args)
     }
     if (!exchange(s, method, initial))
         goto failed;
-    /* Postfix's protocol names: ESMTPA, ESMTPSA under TLS */
-    s->protocol = strcmp(s->protocol, "ESMTPS") == 0 ? "ESMTPSA" : "ESMTPA";
     reply(s, "235 2.7.0 Authentication successful");
     return;
 failed:

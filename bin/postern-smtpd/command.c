@@ -134,7 +134,7 @@ static void cmd_helo(struct session *s, char *args, int extended)
     transaction_reset(s);
     strbuf_reset(&s->helo);
     log_printable(&s->helo, args, 255);     /* it goes into logs and headers */
-    s->protocol = !extended ? "SMTP" : s->sasl_username[0] ? "ESMTPA" : "ESMTP";
+    s->protocol = extended ? "ESMTP" : "SMTP";
     if (!extended) {
         reply(s, "250 %s", s->myhostname);
         return;
@@ -153,6 +153,8 @@ static void cmd_helo(struct session *s, char *args, int extended)
     if (!conf_bool("disable_vrfy_command"))
         strlist_add(&keywords, "VRFY");
     strlist_add(&keywords, "ETRN");
+    if (tls_offered(s))
+        strlist_add(&keywords, "STARTTLS");
     const char *mechanisms = auth_ehlo_mechanisms(s);
     struct strbuf auth = STRBUF_INIT, auth_broken = STRBUF_INIT;
     if (mechanisms) {
@@ -294,7 +296,9 @@ static void check_pipelining(struct session *s, enum smtpd_command id)
     int groupable = id == CMD_RSET || id == CMD_MAIL || id == CMD_RCPT || id == CMD_BDAT;
     if (strcmp(s->protocol, "ESMTP") == 0 && groupable)
         return;
-    if (id == CMD_QUIT)
+    /* after STARTTLS what waits is thrown away (CVE-2011-0411), and
+     * Postfix 3.7 logs nothing about it */
+    if (id == CMD_QUIT || id == CMD_STARTTLS)
         return;
     s->improper_pipelining = 1;
     struct strbuf pending = STRBUF_INIT;
@@ -373,6 +377,14 @@ void command_loop(struct session *s)
         check_pipelining(s, id);
         if (junk && ++s->junk_count > s->junk_limit)
             s->error_count++;
+        /* smtpd_tls_security_level = encrypt: only these before STARTTLS */
+        if (s->tls_level == TLS_LEVEL_ENCRYPT && !s->tls && id != CMD_HELO && id != CMD_EHLO
+            && id != CMD_STARTTLS && id != CMD_NOOP && id != CMD_QUIT && id != CMD_UNKNOWN) {
+            reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+            s->command_failed[id]++;
+            session_error(s);
+            continue;
+        }
         switch (id) {
         case CMD_HELO:
             cmd_helo(s, args, 0);
@@ -419,9 +431,7 @@ void command_loop(struct session *s)
             strbuf_free(&printable);
             session_end(s, 0);
         case CMD_STARTTLS:
-            reply(s, "502 5.5.1 Error: command not implemented");
-            s->command_failed[id]++;
-            session_error(s);
+            cmd_starttls(s, args);
             break;
         case CMD_AUTH:
             cmd_auth(s, args);

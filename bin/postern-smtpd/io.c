@@ -67,6 +67,18 @@ static int wait_budget(const struct session *s)
     return limit > 0x7fffffff ? 0x7fffffff : (int)limit;
 }
 
+int io_wait(struct session *s, int fd, short events)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int budget = wait_budget(s);
+        int r = budget == 0 ? 0 : poll(&pfd, 1, budget);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r != 0;
+    }
+}
+
 /* Message text arrived: with per-request deadlines, n bytes buy n /
  * smtpd_min_data_rate seconds more, never more than smtpd_timeout ahead. */
 static void data_arrived(struct session *s, size_t n)
@@ -122,7 +134,7 @@ void io_flush(struct session *s)
 {
     if (!s->out.len)
         return;
-    int rc = write_bounded(s, s->out.s, s->out.len);
+    int rc = s->tls ? tls_write(s, s->out.s, s->out.len) : write_bounded(s, s->out.s, s->out.len);
     strbuf_reset(&s->out);
     if (rc == -1)
         session_lost(s);
@@ -141,6 +153,14 @@ static int io_fill(struct session *s)
         s->in_start = 0;
     }
     io_flush(s);
+    if (s->tls) {
+        ssize_t got = tls_read(s, s->inbuf + s->in_end, sizeof s->inbuf - s->in_end);
+        if (got <= 0)
+            return 0;
+        s->in_end += (size_t)got;
+        data_arrived(s, (size_t)got);
+        return 1;
+    }
     for (;;) {
         struct pollfd pfd = {.fd = s->in_fd, .events = POLLIN};
         int budget = wait_budget(s);

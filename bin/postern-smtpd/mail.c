@@ -38,10 +38,6 @@ void cmd_mail(struct session *s, char *args)
         reply(s, "503 5.5.1 Error: nested MAIL command");
         goto failed;
     }
-    if (s->tls_required) {
-        reply(s, "530 5.7.0 Must issue a STARTTLS command first");
-        goto failed;
-    }
     if (smtp_parse_mail(args, conf_bool("smtputf8_enable"), &mail, &text) != 0) {
         reply(s, "%s", strbuf_str(&text));
         goto failed;

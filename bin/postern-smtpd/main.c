@@ -120,12 +120,10 @@ int main(int argc, char **argv)
     s->error_sleep_time = conf_time("smtpd_error_sleep_time");
     s->soft_error_limit = conf_int("smtpd_soft_error_limit");
     s->helo_required = conf_bool("smtpd_helo_required");
-    /* STARTTLS and AUTH are not implemented yet: a service that demands
-     * them (the submission service of seed 000) must not take mail in the
-     * clear, so it refuses every MAIL, as Postfix does before STARTTLS */
-    s->tls_required = strcasecmp(conf_str("smtpd_tls_security_level"), "encrypt") == 0
-                      || conf_bool("smtpd_enforce_tls");
-    /* config_load() has said so in the log (lib/conf/unimplemented.c) */
+    /* certificates and keys are read here, before a zygote forks;
+     * sendmail -bs (-S) speaks on a pipe, without TLS */
+    if (!s->local_submission)
+        tls_server_init(s);
     s->bare_newline_reject_code = (int)conf_int("smtpd_forbid_bare_newline_reject_code");
 
     s->policy = policy_open(s);
@@ -135,6 +133,7 @@ int main(int argc, char **argv)
     if (getenv(ZYGOTE_FD_VARIABLE)) {
         policy_prepare(s);
         submit_init();          /* rewrite's settings, shared by the children */
+        tls_zygote_prepare();
         zygote_wait();
     }
     /* postern-accept says when the service is at its process limit: the
@@ -149,6 +148,8 @@ int main(int argc, char **argv)
     s->xclient_allowed = policy_client_in(s, "smtpd_authorized_xclient_hosts");
     s->xforward_allowed = policy_client_in(s, "smtpd_authorized_xforward_hosts");
     msg_info("connect from %s", s->client.namaddr);
+    if (s->tls_wrappermode)
+        tls_wrapper_start(s);
     reply(s, "220 %s", conf_str("smtpd_banner"));
     command_loop(s);
     return 0;

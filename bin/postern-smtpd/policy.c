@@ -417,6 +417,41 @@ static enum verdict check_non_fqdn_helo(struct check_ctx *ctx, const char *table
     return non_fqdn(ctx, SUBJ_HELO, strbuf_str(&ctx->s->helo));
 }
 
+/* permit_tls_all_clientcerts: any client certificate that verified
+ * against smtpd_tls_CAfile/CApath. */
+static enum verdict check_tls_all_clientcerts(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    const char *cert_fp, *pkey_fp;
+    return tls_client_cert(ctx->s, &cert_fp, &pkey_fp) == 2 ? V_OK : V_DUNNO;
+}
+
+/* permit_tls_clientcerts: a client certificate whose fingerprint, or its
+ * public key's, is a key of relay_clientcerts (verified or not: the
+ * fingerprint is the proof, as in Postfix). */
+static enum verdict check_tls_clientcerts(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    const char *prints[2];
+    const char *spec = conf_str("relay_clientcerts");
+    if (tls_client_cert(ctx->s, &prints[0], &prints[1]) == 0 || !*spec)
+        return V_DUNNO;
+    struct maplist *maps = policy_table(ctx->s->policy, spec);
+    if (!maps)
+        return temp_failure(ctx, SUBJ_CLIENT);
+    struct strbuf value = STRBUF_INIT;
+    enum verdict v = V_DUNNO;
+    for (int i = 0; i < 2 && v == V_DUNNO && prints[i]; i++) {
+        int rc = maplist_lookup(maps, prints[i], &value);
+        if (rc == MAP_FOUND)
+            v = V_OK;
+        else if (rc == MAP_RETRY)
+            v = temp_failure(ctx, SUBJ_CLIENT);
+    }
+    strbuf_free(&value);
+    return v;
+}
+
 /* The function of each implemented restriction; the names are in
  * lib/conf/restrictions.c, the one table `postern check` reads too. */
 static check_fn *const check_fns[RESTRICT_COUNT] = {
@@ -432,7 +467,8 @@ static check_fn *const check_fns[RESTRICT_COUNT] = {
     [RESTRICT_PERMIT_MYNETWORKS] = check_permit_mynetworks,
     [RESTRICT_PERMIT_NAKED_IP_ADDRESS] = check_naked_ip,
     [RESTRICT_PERMIT_SASL_AUTHENTICATED] = check_permit_sasl_authenticated,
-    [RESTRICT_PERMIT_TLS_CLIENTCERTS] = check_never,
+    [RESTRICT_PERMIT_TLS_ALL_CLIENTCERTS] = check_tls_all_clientcerts,
+    [RESTRICT_PERMIT_TLS_CLIENTCERTS] = check_tls_clientcerts,
     [RESTRICT_REJECT] = check_reject,
     [RESTRICT_REJECT_INVALID_HELO_HOSTNAME] = check_invalid_helo,
     [RESTRICT_REJECT_NON_FQDN_HELO_HOSTNAME] = check_non_fqdn_helo,

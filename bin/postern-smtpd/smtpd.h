@@ -99,7 +99,9 @@ struct session {
     int sasl_exception;         /* in smtpd_sasl_exceptions_networks: AUTH not offered */
     char sasl_method[32];       /* after AUTH: "PLAIN", ... */
     char sasl_username[256];    /* after AUTH; "" before */
-    int tls_required;           /* smtpd_tls_security_level = encrypt: no STARTTLS yet, so no mail */
+    int tls_level;              /* smtpd_tls_security_level: TLS_LEVEL_* */
+    int tls_wrappermode;        /* smtpd_tls_wrappermode: TLS from the first byte */
+    struct ssl_st *tls;         /* the TLS session (tls.c), NULL in the clear */
     int bare_newline;           /* 0 no, 1 normalize, 2 reject */
     int bare_newline_reject_code;
     struct policy *policy;
@@ -117,6 +119,10 @@ void io_init(struct session *s, int in_fd, int out_fd);
 void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Write queued replies now. Exits on a write error (lost connection). */
 void io_flush(struct session *s);
+/* Wait for fd to be ready for events (POLLIN, POLLOUT) within the read
+ * limits (smtpd_timeout, the request and session deadlines): 1 ready, 0
+ * the time is up.  For tls.c. */
+int io_wait(struct session *s, int fd, short events);
 /* Read a command line into line (without CR LF), at most `max` bytes kept
  * (the rest of a longer line is discarded).  Returns 1 for a line, 0 at end
  * of input.  Flushes replies before it waits; exits on a timeout.  *bare_lf
@@ -161,8 +167,6 @@ void cmd_auth(struct session *s, char *args);
 /* Forget the login and the server's connection: STARTTLS starts the
  * session over (RFC 3207), and the mechanisms change with TLS. */
 void auth_forget(struct session *s);
-/* Is the session under TLS?  (auth.c, until STARTTLS provides it.) */
-int smtpd_tls_active(const struct session *s);
 
 /* ---- xclient.c ---- */
 void cmd_xclient(struct session *s, char *args);
@@ -190,6 +194,39 @@ long long submit_size(const struct injection_client *inj);
 int submit_finish(struct session *s, struct injection_client *inj, int size_exceeded);
 /* Give up a message (client lost, BDAT error): the chain stores nothing. */
 void submit_abort(struct injection_client *inj);
+
+/* ---- tls.c ---- */
+enum { TLS_LEVEL_NONE, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT };
+/* smtpd_tls_security_level, or the legacy smtpd_use_tls/smtpd_enforce_tls. */
+int tls_level_from_config(void);
+/* Read the TLS settings and, when TLS may be used, build the server
+ * context (certificates and keys): once, before a zygote forks.  A
+ * failure is logged and leaves TLS unavailable (STARTTLS: 454). */
+void tls_server_init(struct session *s);
+/* In a zygote, before it forks: a handshake with itself in memory, so
+ * that OpenSSL's first-use work is done once for all children. */
+void tls_zygote_prepare(void);
+/* STARTTLS: the handshake, then the session starts over. */
+void cmd_starttls(struct session *s, char *args);
+/* smtpd_tls_wrappermode: the handshake before the greeting (or the end). */
+void tls_wrapper_start(struct session *s);
+/* 1 when EHLO offers STARTTLS now. */
+int tls_offered(const struct session *s);
+/* Is this session under TLS?  1 or 0; *fingerprint (when not NULL) is set
+ * to the client certificate's fingerprint (smtpd_tls_fingerprint_digest,
+ * "AB:CD:...") or NULL when the client sent none (smtpd_tls_ask_ccert). */
+int tls_session_active(const struct session *s, const char **fingerprint);
+/* The client certificate: 0 none, 1 presented, 2 presented and verified
+ * (smtpd_tls_CAfile/CApath); its fingerprint and its public key's
+ * (smtpd_tls_fingerprint_digest), NULL without one. */
+int tls_client_cert(const struct session *s, const char **cert_fp, const char **pkey_fp);
+/* Received header lines about the session (smtpd_tls_received_header). */
+void tls_received_clause(const struct session *s, struct strbuf *out);
+/* io.c's reads and writes under TLS: tls_read returns bytes read, 0 at
+ * the end (it ends the session itself on a timeout); tls_write 0, -1 when
+ * the client has gone, -2 when it did not read in time. */
+ssize_t tls_read(struct session *s, void *buf, size_t len);
+int tls_write(struct session *s, const void *buf, size_t len);
 
 /* ---- policy.c ---- */
 struct policy *policy_open(struct session *s);

@@ -222,6 +222,24 @@ int cmd_init(int argc, char **argv)
         strbuf_printf(&text, "%ld", (long)mail_uid);
         put_param(&cf, &overrides, "virtual_minimum_uid", text.s);
     }
+    /* STARTTLS with a self-signed certificate made here (DIR/tls/) */
+    struct strbuf key_pem = STRBUF_INIT, cert_pem = STRBUF_INIT;
+    if (selfsigned_make("localhost", &key_pem, &cert_pem) == 0) {
+        strbuf_reset(&text);
+        strbuf_printf(&text, "%s/tls", dir);
+        make_dir(text.s, 0755);
+        strbuf_puts(&text, "/key.pem");
+        write_new_file(text.s, key_pem.s, 0600);
+        put_param(&cf, &overrides, "smtpd_tls_key_file", text.s);
+        strbuf_reset(&text);
+        strbuf_printf(&text, "%s/tls/cert.pem", dir);
+        write_new_file(text.s, cert_pem.s, 0644);
+        put_param(&cf, &overrides, "smtpd_tls_cert_file", text.s);
+        put_param(&cf, &overrides, "smtpd_tls_security_level", "may");
+        put_param(&cf, &overrides, "smtpd_tls_loglevel", "1");
+    }
+    strbuf_free(&key_pem);
+    strbuf_free(&cert_pem);
     strbuf_printf(&cf, "# the SMTP port (for postern-smtpd) is in master.cf: 127.0.0.1:%ld\n", port);
     for (size_t i = 0; i < overrides.count; i++) {
         const char *o = overrides.item[i];

@@ -4,12 +4,17 @@
 
 #include <sys/types.h>
 
+#include "strbuf.h"
+
 /* Each takes the argv after "postern" (argv[0] is the subcommand name) and
  * returns the exit status. */
 int cmd_conf(int argc, char **argv);    /* postconf */
 int cmd_map(int argc, char **argv);     /* postmap */
 int cmd_alias(int argc, char **argv);   /* postalias */
 int cmd_check(int argc, char **argv);   /* postfix check */
+/* selfsigned.c: a key and a self-signed certificate for hostname (and
+ * localhost, 127.0.0.1, ::1), as PEM text; 0, or -1 (logged). */
+int selfsigned_make(const char *hostname, struct strbuf *key_pem, struct strbuf *cert_pem);
 /* instance.c: a self-contained instance and its daemon */
 int cmd_init(int argc, char **argv);    /* write DIR/main.cf and the queue */
 int cmd_start(int argc, char **argv);   /* postfix start */

@@ -19,7 +19,7 @@ static const struct restriction_name implemented[] = {
     {"permit_mynetworks", RESTRICT_PERMIT_MYNETWORKS, 0},
     {"permit_naked_ip_address", RESTRICT_PERMIT_NAKED_IP_ADDRESS, 0},
     {"permit_sasl_authenticated", RESTRICT_PERMIT_SASL_AUTHENTICATED, 0},
-    {"permit_tls_all_clientcerts", RESTRICT_PERMIT_TLS_CLIENTCERTS, 0},
+    {"permit_tls_all_clientcerts", RESTRICT_PERMIT_TLS_ALL_CLIENTCERTS, 0},
     {"permit_tls_clientcerts", RESTRICT_PERMIT_TLS_CLIENTCERTS, 0},
     {"reject", RESTRICT_REJECT, 0},
     {"reject_authenticated_sender_login_mismatch", RESTRICT_REJECT_AUTHENTICATED_SENDER_LOGIN_MISMATCH, 0},

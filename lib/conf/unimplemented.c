@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "config.h"
 #include "log.h"
@@ -17,7 +16,6 @@
 enum when {
     WHEN_NONEMPTY,      /* any value but "" */
     WHEN_YES,           /* a yes/no value that is yes */
-    WHEN_TLS_LEVEL,     /* a TLS security level other than none */
     WHEN_TRANSPORT,     /* a transport[:nexthop] postern has no runner for */
 };
 
@@ -28,7 +26,6 @@ struct unimplemented {
 };
 
 #define NO_LOCAL "local(8) delivery is not implemented: such mail waits in the queue"
-#define NO_TLS "STARTTLS is not offered"
 
 /* Sorted by name. */
 static const struct unimplemented settings[] = {
@@ -61,12 +58,7 @@ static const struct unimplemented settings[] = {
     {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
      "not evaluated: the message is accepted without these checks"},
-    {"smtpd_enforce_tls", WHEN_YES, NO_TLS ": this service refuses every MAIL (530 5.7.0)"},
     {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
-    {"smtpd_tls_security_level", WHEN_TLS_LEVEL,
-     NO_TLS " (with encrypt this service refuses every MAIL: 530 5.7.0)"},
-    {"smtpd_tls_wrappermode", WHEN_YES, "TLS is not implemented: clients that start with TLS fail"},
-    {"smtpd_use_tls", WHEN_YES, NO_TLS},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 
@@ -117,8 +109,6 @@ const char *setting_not_implemented(const char *name, const char *value)
         return *value ? u->what : NULL;
     case WHEN_YES:
         return parse_bool(value) == 1 ? u->what : NULL;
-    case WHEN_TLS_LEVEL:
-        return *value && strcasecmp(value, "none") != 0 ? u->what : NULL;
     case WHEN_TRANSPORT:
         return transport_not_implemented(value);
 

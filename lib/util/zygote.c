@@ -15,6 +15,8 @@
 
 #include "fdpass.h"
 #include "log.h"
+#include "privdrop.h"
+#include "strbuf.h"
 #include "zygote.h"
 
 /* Variables that describe a connection: the child gets only the new ones. */
@@ -98,6 +100,23 @@ void zygote_wait(void)
         return;
     int fd = atoi(value);
     unsetenv(ZYGOTE_FD_VARIABLE);
+    const char *ids = getenv(ZYGOTE_USER_VARIABLE);
+    if (ids) {
+        char *end;
+        long uid = strtol(ids, &end, 10), gid = *end == ':' ? strtol(end + 1, &end, 10) : -1;
+        if (uid < 0 || gid < 0 || *end)
+            msg_fatal("zygote: bad %s value \"%s\"", ZYGOTE_USER_VARIABLE, ids);
+        /* a zygote restarted after postern-accept dropped its privileges
+         * has them already */
+        if ((uid_t)uid != geteuid() || (gid_t)gid != getegid()) {
+            struct strbuf err = STRBUF_INIT;
+            gid_t group = (gid_t)gid;
+            if (privileges_drop((uid_t)uid, (gid_t)gid, &group, 1, &err) < 0)
+                msg_fatal("zygote: drop to %s: %s", ids, strbuf_str(&err));
+            strbuf_free(&err);
+        }
+        unsetenv(ZYGOTE_USER_VARIABLE);
+    }
     /* the time zone is read here once, not by every child's first log line */
     tzset();
     sigset_t chld, old;

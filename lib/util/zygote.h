@@ -24,6 +24,10 @@
 #include <stdint.h>
 
 #define ZYGOTE_FD_VARIABLE "POSTERN_ZYGOTE_FD"
+/* "uid:gid" (numbers): postern-accept -z -u started the zygote with its
+ * own privileges, so that it could read what only they may (smtpd's TLS
+ * key); zygote_wait() drops to these ids before the first connection. */
+#define ZYGOTE_USER_VARIABLE "POSTERN_ZYGOTE_USER"
 #define ZYGOTE_MESSAGE_MAX 2048
 
 enum zygote_report_type {

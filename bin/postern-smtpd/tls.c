@@ -1,0 +1,735 @@
+/* tls.c - postern-smtpd's TLS (OpenSSL): the server context, built once
+ * from main.cf (in a zygote before it forks, so every connection only pays
+ * for its handshake), STARTTLS and wrapper mode (465), reading and writing
+ * through the TLS session with smtpd_timeout, and what Postfix logs and
+ * writes into the Received header about a TLS session.
+ *
+ * OpenSSL is linked statically into this static-pie program: it is told
+ * never to read openssl.cnf (OPENSSL_INIT_NO_LOAD_CONFIG), so no engine or
+ * provider module is loaded; the built-in default provider does the work
+ * (nolookup.c keeps the name service and dlopen out of the link).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "log.h"
+#include "smtpd.h"
+#include "strlist.h"
+
+static SSL_CTX *server_ctx;     /* NULL: TLS not available (STARTTLS says 454) */
+static int tls_loglevel;
+static int received_header;
+static int ask_ccert;
+static int req_ccert;           /* smtpd_tls_req_ccert under encrypt */
+static long long handshake_timeout;
+static int dh_file_bits;        /* smtpd_tls_dh1024_param_file's group, 0: automatic */
+
+/* What the session negotiated, for the log line and the Received header. */
+static struct {
+    char protocol[32];          /* "TLSv1.3" */
+    char cipher[80];
+    int usebits, algbits;
+    char kex[64];               /* " key-exchange X25519" or "" */
+    char sig[128];              /* " server-signature RSA-PSS (2048 bits) server-digest SHA256" */
+    char fingerprint[200];      /* the client certificate's, "" without one */
+    char pkey_fingerprint[200]; /* its public key's */
+    char peer_cn[128], issuer_cn[128];
+    int peer_cert, peer_verified;
+} info;
+
+/* OpenSSL's queued errors, one "warning: TLS library problem" line each. */
+static void log_library_errors(void)
+{
+    unsigned long code;
+    const char *file, *data;
+    int line, flags;
+    while ((code = ERR_get_error_all(&file, &line, NULL, &data, &flags)) != 0) {
+        char text[256];
+        ERR_error_string_n(code, text, sizeof text);
+        msg_warn("TLS library problem: %s:%s:%d:%s", text, file, line,
+                 (flags & ERR_TXT_STRING) && data ? data : "");
+    }
+}
+
+/* ---- the server context ---- */
+
+/* Postfix's protocol list syntax: ">=TLSv1", "!SSLv2, !SSLv3",
+ * "TLSv1.2 TLSv1.3", "<=TLSv1.2".  0, or -1 for a name it does not know. */
+static int apply_protocols(SSL_CTX *ctx, const char *param)
+{
+    static const struct {
+        const char *name;
+        int version;
+        unsigned long no_option;
+    } known[] = {
+        {"SSLv2", 0, 0}, {"SSLv3", SSL3_VERSION, SSL_OP_NO_SSLv3},
+        {"TLSv1", TLS1_VERSION, SSL_OP_NO_TLSv1}, {"TLSv1.1", TLS1_1_VERSION, SSL_OP_NO_TLSv1_1},
+        {"TLSv1.2", TLS1_2_VERSION, SSL_OP_NO_TLSv1_2}, {"TLSv1.3", TLS1_3_VERSION, SSL_OP_NO_TLSv1_3},
+    };
+    enum { N = sizeof known / sizeof known[0] };
+    int included = 0, excluded = 0, floor_index = 0, ceiling_index = N - 1;
+    struct strlist words = STRLIST_INIT;
+    conf_list(param, &words);
+    int rc = 0;
+    for (size_t i = 0; i < words.count && rc == 0; i++) {
+        const char *w = words.item[i];
+        int kind = 0;           /* 0 include, 1 exclude, 2 floor, 3 ceiling */
+        if (w[0] == '!')
+            kind = 1, w++;
+        else if (strncmp(w, ">=", 2) == 0)
+            kind = 2, w += 2;
+        else if (strncmp(w, "<=", 2) == 0)
+            kind = 3, w += 2;
+        int k = -1;
+        for (int j = 0; j < N; j++)
+            if (strcasecmp(w, known[j].name) == 0)
+                k = j;
+        if (k < 0) {
+            msg_warn("Invalid TLS protocol list \"%s\": disabling TLS support", conf_str(param));
+            rc = -1;
+        } else if (kind == 0) {
+            included |= 1 << k;
+        } else if (kind == 1) {
+            excluded |= 1 << k;
+        } else if (kind == 2) {
+            floor_index = k;
+        } else {
+            ceiling_index = k;
+        }
+    }
+    strlist_free(&words);
+    if (rc)
+        return rc;
+    int allowed = (included ? included : (1 << N) - 1) & ~excluded;
+    allowed &= ~1;              /* SSLv2 is gone from OpenSSL */
+    int lowest = -1, highest = -1;
+    for (int j = floor_index; j <= ceiling_index; j++)
+        if (allowed & (1 << j)) {
+            if (lowest < 0)
+                lowest = j;
+            highest = j;
+        }
+    if (lowest < 0) {
+        msg_warn("no TLS protocol left in \"%s\": disabling TLS support", conf_str(param));
+        return -1;
+    }
+    if (!SSL_CTX_set_min_proto_version(ctx, known[lowest].version)
+        || !SSL_CTX_set_max_proto_version(ctx, known[highest].version))
+        return -1;
+    for (int j = lowest + 1; j < highest; j++)     /* holes: "!TLSv1.1" */
+        if (!(allowed & (1 << j)))
+            SSL_CTX_set_options(ctx, known[j].no_option);
+    return 0;
+}
+
+/* The cipher grade (smtpd_tls_ciphers: export, low, medium, high, null)
+ * as its tls_*_cipherlist, minus the excluded ciphers.  TLS 1.3 suites are
+ * OpenSSL's own, as in Postfix. */
+static int apply_ciphers(SSL_CTX *ctx, const char *grade_param, int mandatory)
+{
+    const char *grade = conf_str(grade_param);
+    static const char *const grades[] = {"export", "low", "medium", "high", "null", NULL};
+    int ok = 0;
+    for (int i = 0; grades[i]; i++)
+        ok |= strcasecmp(grade, grades[i]) == 0;
+    if (!ok) {
+        msg_warn("invalid %s value \"%s\": disabling TLS support", grade_param, grade);
+        return -1;
+    }
+    char name[40];
+    snprintf(name, sizeof name, "tls_%s_cipherlist", grade);
+    for (char *p = name; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    struct strbuf list = STRBUF_INIT;
+    strbuf_puts(&list, conf_str(name));
+    const char *excludes[] = {"smtpd_tls_exclude_ciphers",
+                              mandatory ? "smtpd_tls_mandatory_exclude_ciphers" : NULL};
+    for (int e = 0; e < 2 && excludes[e]; e++) {
+        struct strlist words = STRLIST_INIT;
+        conf_list(excludes[e], &words);
+        for (size_t i = 0; i < words.count; i++)
+            strbuf_printf(&list, ":!%s", words.item[i]);
+        strlist_free(&words);
+    }
+    int rc = SSL_CTX_set_cipher_list(ctx, strbuf_str(&list)) ? 0 : -1;
+    if (rc)
+        msg_warn("invalid cipher list \"%s\": disabling TLS support", strbuf_str(&list));
+    strbuf_free(&list);
+    return rc;
+}
+
+/* Key exchange: the ECDHE groups of tls_eecdh_auto_curves (those OpenSSL
+ * knows; smtpd_tls_eecdh_grade is ignored, as Postfix 3.6 and later do),
+ * and the DHE group of smtpd_tls_dh1024_param_file, else OpenSSL's choice
+ * by key size. */
+static void apply_key_exchange(SSL_CTX *ctx)
+{
+    struct strlist curves = STRLIST_INIT;
+    conf_list("tls_eecdh_auto_curves", &curves);
+    struct strbuf groups = STRBUF_INIT;
+    for (size_t i = 0; i < curves.count; i++)
+        if (SSL_CTX_set1_groups_list(ctx, curves.item[i]) == 1)
+            strbuf_printf(&groups, "%s%s", groups.len ? ":" : "", curves.item[i]);
+    ERR_clear_error();
+    if (!groups.len || SSL_CTX_set1_groups_list(ctx, strbuf_str(&groups)) != 1) {
+        msg_warn("no usable curve in tls_eecdh_auto_curves: using OpenSSL's");
+        (void)SSL_CTX_set1_groups_list(ctx, "X25519:prime256v1:secp384r1");
+    }
+    strbuf_free(&groups);
+    strlist_free(&curves);
+    const char *file = conf_str("smtpd_tls_dh1024_param_file");
+    EVP_PKEY *dh = NULL;
+    if (*file) {
+        BIO *bio = BIO_new_file(file, "r");
+        dh = bio ? PEM_read_bio_Parameters(bio, NULL) : NULL;
+        BIO_free(bio);
+        int bits = dh ? EVP_PKEY_get_bits(dh) : 0;
+        if (dh && SSL_CTX_set0_tmp_dh_pkey(ctx, dh) == 1) {
+            dh_file_bits = bits;
+            return;
+        }
+        EVP_PKEY_free(dh);
+        log_library_errors();
+        msg_warn("cannot load DH parameters from file \"%s\": using the built-in ones", file);
+    }
+    SSL_CTX_set_dh_auto(ctx, 1);
+}
+
+/* Certificates and keys: smtpd_tls_chain_files (each file a key and its
+ * chain; one per algorithm, RSA and ECDSA), else smtpd_tls_cert_file with
+ * smtpd_tls_key_file. */
+static int load_keys(SSL_CTX *ctx)
+{
+    struct strlist files = STRLIST_INIT;
+    conf_list("smtpd_tls_chain_files", &files);
+    int rc = 0;
+    if (files.count) {
+        for (size_t i = 0; i < files.count && rc == 0; i++)
+            if (SSL_CTX_use_certificate_chain_file(ctx, files.item[i]) != 1
+                || SSL_CTX_use_PrivateKey_file(ctx, files.item[i], SSL_FILETYPE_PEM) != 1) {
+                msg_warn("cannot load a key and certificate chain from file \"%s\"", files.item[i]);
+                rc = -1;
+            }
+    } else {
+        const char *cert = conf_str("smtpd_tls_cert_file"), *key = conf_str("smtpd_tls_key_file");
+        if (!*cert) {
+            msg_warn("no certificate: smtpd_tls_cert_file and smtpd_tls_chain_files are empty");
+            rc = -1;
+        } else if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+            msg_warn("cannot get certificate from file \"%s\"", cert);
+            rc = -1;
+        } else if (SSL_CTX_use_PrivateKey_file(ctx, *key ? key : cert, SSL_FILETYPE_PEM) != 1) {
+            msg_warn("cannot get private key from file \"%s\"", *key ? key : cert);
+            rc = -1;
+        }
+    }
+    strlist_free(&files);
+    if (rc == 0 && SSL_CTX_check_private_key(ctx) != 1) {
+        msg_warn("the private key does not match the certificate");
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Accept every client certificate during the handshake; whether it was
+ * verified is read afterwards (Postfix's "Untrusted" and "Trusted"). */
+static int verify_any(int preverify_ok, X509_STORE_CTX *store)
+{
+    (void)preverify_ok;
+    (void)store;
+    return 1;
+}
+
+int tls_level_from_config(void)
+{
+    const char *level = conf_str("smtpd_tls_security_level");
+    if (*level) {
+        if (strcasecmp(level, "encrypt") == 0)
+            return TLS_LEVEL_ENCRYPT;
+        if (strcasecmp(level, "may") == 0)
+            return TLS_LEVEL_MAY;
+        if (strcasecmp(level, "none") != 0)
+            msg_warn("invalid smtpd_tls_security_level value \"%s\": using \"none\"", level);
+        return TLS_LEVEL_NONE;
+    }
+    if (conf_bool("smtpd_enforce_tls"))
+        return TLS_LEVEL_ENCRYPT;
+    return conf_bool("smtpd_use_tls") ? TLS_LEVEL_MAY : TLS_LEVEL_NONE;
+}
+
+void tls_server_init(struct session *s)
+{
+    s->tls_level = tls_level_from_config();
+    s->tls_wrappermode = conf_bool("smtpd_tls_wrappermode");
+    tls_loglevel = (int)conf_int("smtpd_tls_loglevel");
+    received_header = conf_bool("smtpd_tls_received_header");
+    ask_ccert = conf_bool("smtpd_tls_ask_ccert");
+    handshake_timeout = conf_time("smtpd_starttls_timeout");
+    if (conf_bool("smtpd_tls_req_ccert")) {
+        if (s->tls_level == TLS_LEVEL_ENCRYPT)
+            req_ccert = ask_ccert = 1;      /* requiring implies asking */
+        else
+            msg_warn("Can't require client certs unless TLS is required");
+    }
+    if (s->tls_level == TLS_LEVEL_NONE && !s->tls_wrappermode)
+        return;
+    if (!OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_LOAD_SSL_STRINGS
+                          | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL)) {
+        log_library_errors();
+        return;
+    }
+    server_ctx = SSL_CTX_new(TLS_server_method());
+    if (!server_ctx) {
+        log_library_errors();
+        return;
+    }
+    /* wrapper mode and encrypt are mandatory TLS: the mandatory settings */
+    int mandatory = s->tls_level == TLS_LEVEL_ENCRYPT;
+    SSL_CTX_set_options(server_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (conf_bool("tls_preempt_cipherlist"))
+        SSL_CTX_set_options(server_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* the session id context lets tickets resume sessions that had a
+     * client certificate asked for; the ticket keys are made here, once,
+     * so every child of a zygote can resume what another began */
+    static const unsigned char sid_context[] = "postern-smtpd";
+    SSL_CTX_set_session_id_context(server_ctx, sid_context, sizeof sid_context - 1);
+    SSL_CTX_set_session_cache_mode(server_ctx, SSL_SESS_CACHE_OFF);
+    if (apply_protocols(server_ctx, mandatory ? "smtpd_tls_mandatory_protocols" : "smtpd_tls_protocols")
+        || apply_ciphers(server_ctx, mandatory ? "smtpd_tls_mandatory_ciphers" : "smtpd_tls_ciphers",
+                         mandatory)
+        || load_keys(server_ctx)) {
+        log_library_errors();
+        msg_warn("TLS disabled: STARTTLS is answered with 454 4.7.0");
+        SSL_CTX_free(server_ctx);
+        server_ctx = NULL;
+        return;
+    }
+    apply_key_exchange(server_ctx);
+    if (ask_ccert) {
+        const char *cafile = conf_str("smtpd_tls_CAfile"), *capath = conf_str("smtpd_tls_CApath");
+        if ((*cafile || *capath)
+            && SSL_CTX_load_verify_locations(server_ctx, *cafile ? cafile : NULL,
+                                             *capath ? capath : NULL) != 1) {
+            log_library_errors();
+            msg_warn("cannot load the client CA certificates: smtpd_tls_CAfile, smtpd_tls_CApath");
+        }
+        if (*cafile) {
+            STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cafile);
+            if (names)
+                SSL_CTX_set_client_CA_list(server_ctx, names);
+        }
+        SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, verify_any);
+        SSL_CTX_set_verify_depth(server_ctx, (int)conf_int("smtpd_tls_ccert_verifydepth"));
+    }
+}
+
+/* In a zygote: one handshake with itself, in memory, so that what OpenSSL
+ * 3 prepares on first use (the algorithms it fetches from its provider,
+ * the RSA key's Montgomery and blinding values) is made once here and
+ * inherited by every child instead of being made again in each. */
+void tls_zygote_prepare(void)
+{
+    if (!server_ctx)
+        return;
+    SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
+    SSL *client = client_ctx ? SSL_new(client_ctx) : NULL;
+    SSL *server = SSL_new(server_ctx);
+    BIO *client_bio = NULL, *server_bio = NULL;
+    if (client && server && BIO_new_bio_pair(&client_bio, 0, &server_bio, 0) == 1) {
+        SSL_set_bio(client, client_bio, client_bio);
+        SSL_set_bio(server, server_bio, server_bio);
+        SSL_set_connect_state(client);
+        SSL_set_accept_state(server);
+        int client_done = 0, server_done = 0;
+        for (int round = 0; round < 20 && !(client_done && server_done); round++) {
+            client_done = client_done || SSL_do_handshake(client) == 1;
+            server_done = server_done || SSL_do_handshake(server) == 1;
+        }
+        char byte = 'x';
+        if (client_done && server_done && SSL_write(client, &byte, 1) == 1)
+            (void)SSL_read(server, &byte, 1);
+    }
+    SSL_free(client);
+    SSL_free(server);
+    SSL_CTX_free(client_ctx);
+    ERR_clear_error();
+}
+
+/* ---- one session ---- */
+
+/* Wait until fd is ready for `events`, at most `timeout` seconds (0: no
+ * limit).  1 ready, 0 timed out. */
+static int wait_ready(int fd, short events, long long timeout)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int r = poll(&pfd, 1, timeout > 0 ? (int)(timeout * 1000) : -1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r != 0;
+    }
+}
+
+/* A TLS operation's "want read/write": wait for it, within the
+ * handshake's time limit or else the session's (io_wait).  1 to retry, 0
+ * timed out, -1 a real failure. */
+static int tls_retry(struct session *s, int result, int in_handshake)
+{
+    int want = SSL_get_error(s->tls, result);
+    if (want != SSL_ERROR_WANT_READ && want != SSL_ERROR_WANT_WRITE)
+        return -1;
+    int fd = want == SSL_ERROR_WANT_READ ? s->in_fd : s->out_fd;
+    short events = want == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+    return in_handshake ? wait_ready(fd, events, handshake_timeout) : io_wait(s, fd, events);
+}
+
+ssize_t tls_read(struct session *s, void *buf, size_t len)
+{
+    for (;;) {
+        ERR_clear_error();
+        int n = SSL_read(s->tls, buf, len > 1 << 30 ? 1 << 30 : (int)len);
+        if (n > 0)
+            return n;
+        int r = tls_retry(s, n, 0);
+        if (r == 0)
+            session_timeout(s);
+        if (r < 0)
+            return 0;           /* end of the connection, or a TLS error */
+    }
+}
+
+int tls_write(struct session *s, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ERR_clear_error();
+        int n = SSL_write(s->tls, p, len > 1 << 30 ? 1 << 30 : (int)len);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        int r = tls_retry(s, n, 0);
+        if (r <= 0)
+            return r == 0 ? -2 : -1;
+    }
+    return 0;
+}
+
+/* The name of a key's algorithm as Postfix logs it, and its size. */
+static void describe_key(EVP_PKEY *key, char *out, size_t size, const char *prefix, int sig_nid)
+{
+    if (!key) {
+        out[0] = '\0';
+        return;
+    }
+    const char *name;
+    char group[64] = "";
+    switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+        name = sig_nid == EVP_PKEY_RSA_PSS ? "RSA-PSS" : "RSA";
+        break;
+    case EVP_PKEY_RSA_PSS:
+        name = "RSA-PSS";
+        break;
+    case EVP_PKEY_EC:
+        name = prefix[1] == 'k' ? "ECDHE" : "ECDSA";
+        if (!EVP_PKEY_get_group_name(key, group, sizeof group, NULL))
+            group[0] = '\0';
+        break;
+    case EVP_PKEY_DH:
+        name = "DHE";
+        break;
+    case EVP_PKEY_X25519:
+        name = "X25519";
+        break;
+    case EVP_PKEY_X448:
+        name = "X448";
+        break;
+    case EVP_PKEY_ED25519:
+        name = "ED25519";
+        break;
+    case EVP_PKEY_ED448:
+        name = "ED448";
+        break;
+    default:
+        name = OBJ_nid2sn(EVP_PKEY_get_base_id(key));
+    }
+    int bits = EVP_PKEY_get_bits(key);
+    /* ECDSA with a named curve shows the curve's NIST name: "(P-256)" */
+    if (*group) {
+        int nid = OBJ_sn2nid(group);
+        const char *nist = nid != NID_undef ? EC_curve_nid2nist(nid) : NULL;
+        snprintf(out, size, "%s%s (%s)", prefix, name, nist ? nist : group);
+    } else if (EVP_PKEY_get_base_id(key) == EVP_PKEY_X25519 || EVP_PKEY_get_base_id(key) == EVP_PKEY_X448
+               || EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 || EVP_PKEY_get_base_id(key) == EVP_PKEY_ED448) {
+        snprintf(out, size, "%s%s", prefix, name);
+    } else {
+        snprintf(out, size, "%s%s (%d bits)", prefix, name, bits);
+    }
+}
+
+/* The common name of a certificate name, printable, "" without one. */
+static void common_name(X509_NAME *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (name && X509_NAME_get_text_by_NID(name, NID_commonName, out, (int)size) < 0)
+        out[0] = '\0';
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 32 || (unsigned char)*p > 126)
+            *p = '?';
+}
+
+/* "AB:CD:..." of a digest, into out. */
+static void format_digest(const unsigned char *hash, unsigned len, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (unsigned i = 0; i < len && 3 * i + 3 <= size; i++)
+        snprintf(out + 3 * i, 4, i + 1 < len ? "%02X:" : "%02X", hash[i]);
+}
+
+/* Read what the handshake settled: protocol, cipher, key exchange,
+ * signature, and the client certificate. */
+static void record_session(struct session *s)
+{
+    SSL *ssl = s->tls;
+    const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+    snprintf(info.protocol, sizeof info.protocol, "%s", SSL_get_version(ssl));
+    snprintf(info.cipher, sizeof info.cipher, "%s", cipher ? SSL_CIPHER_get_name(cipher) : "unknown");
+    info.usebits = cipher ? SSL_CIPHER_get_bits(cipher, &info.algbits) : 0;
+    EVP_PKEY *kex = NULL;
+    info.kex[0] = '\0';
+    if (SSL_get_peer_tmp_key(ssl, &kex) == 1) {
+        describe_key(kex, info.kex, sizeof info.kex, " key-exchange ", 0);
+        EVP_PKEY_free(kex);
+    } else if (cipher && SSL_CIPHER_get_kx_nid(cipher) == NID_kx_dhe) {
+        /* OpenSSL keeps neither side's DH key after a TLS 1.2 handshake:
+         * the group is the parameter file's, or the one OpenSSL picks for
+         * the key's strength (ssl_get_auto_dh) */
+        int bits = dh_file_bits;
+        EVP_PKEY *own = SSL_get_privatekey(ssl);
+        int strength = own ? EVP_PKEY_get_security_bits(own) : 0;
+        if (!bits)
+            bits = strength >= 192 ? 8192 : strength >= 152 ? 7680 : strength >= 128 ? 3072
+                 : strength >= 112 ? 2048 : 1024;
+        snprintf(info.kex, sizeof info.kex, " key-exchange DHE (%d bits)", bits);
+    }
+    info.sig[0] = '\0';
+    int sig_type = NID_undef, digest = NID_undef;
+    EVP_PKEY *own = SSL_get_privatekey(ssl);
+    if (own && SSL_get_signature_type_nid(ssl, &sig_type) == 1) {
+        describe_key(own, info.sig, sizeof info.sig, " server-signature ", sig_type);
+        if (SSL_get_signature_nid(ssl, &digest) == 1 && digest != NID_undef) {
+            size_t used = strlen(info.sig);
+            snprintf(info.sig + used, sizeof info.sig - used, " server-digest %s", OBJ_nid2sn(digest));
+        }
+    }
+    info.fingerprint[0] = '\0';
+    X509 *peer = SSL_get1_peer_certificate(ssl);
+    info.peer_cert = peer != NULL;
+    if (peer) {
+        info.peer_verified = SSL_get_verify_result(ssl) == X509_V_OK;
+        common_name(X509_get_subject_name(peer), info.peer_cn, sizeof info.peer_cn);
+        common_name(X509_get_issuer_name(peer), info.issuer_cn, sizeof info.issuer_cn);
+        const EVP_MD *md = EVP_get_digestbyname(conf_str("smtpd_tls_fingerprint_digest"));
+        unsigned char hash[EVP_MAX_MD_SIZE];
+        unsigned hash_len = 0;
+        info.pkey_fingerprint[0] = '\0';
+        if (!md) {
+            msg_warn("unsupported smtpd_tls_fingerprint_digest \"%s\"",
+                     conf_str("smtpd_tls_fingerprint_digest"));
+        } else {
+            if (X509_digest(peer, md, hash, &hash_len) == 1)
+                format_digest(hash, hash_len, info.fingerprint, sizeof info.fingerprint);
+            if (X509_pubkey_digest(peer, md, hash, &hash_len) == 1)
+                format_digest(hash, hash_len, info.pkey_fingerprint, sizeof info.pkey_fingerprint);
+        }
+        X509_free(peer);
+    }
+}
+
+/* The handshake, as server, on the session's descriptors.  Returns 1, or
+ * 0 after logging why it failed. */
+static int handshake(struct session *s)
+{
+    if (tls_loglevel >= 2)
+        msg_info("setting up TLS connection from %s", s->client.namaddr);
+    s->tls = SSL_new(server_ctx);
+    if (!s->tls || !SSL_set_rfd(s->tls, s->in_fd) || !SSL_set_wfd(s->tls, s->out_fd)) {
+        log_library_errors();
+        return 0;
+    }
+    /* non-blocking, so that smtpd_starttls_timeout and smtpd_timeout hold
+     * inside a record as well */
+    int fds[2] = {s->in_fd, s->out_fd};
+    for (int i = 0; i < 2; i++) {
+        int flags = fcntl(fds[i], F_GETFL);
+        if (flags < 0 || fcntl(fds[i], F_SETFL, flags | O_NONBLOCK) < 0)
+            msg_warn_errno("fcntl O_NONBLOCK");
+    }
+    /* TLS writes a flight of records, then the session tickets, then our
+     * reply: with Nagle's algorithm the last small write waits for the
+     * client's delayed ACK (40 ms a session).  Replies are written whole at
+     * each flush, so nothing is lost by sending at once.  (Not a socket,
+     * or not TCP: nothing to do.) */
+    int one = 1;
+    (void)setsockopt(s->out_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_accept(s->tls);
+        if (r == 1)
+            break;
+        int wait = tls_retry(s, r, 1);
+        if (wait > 0)
+            continue;
+        if (wait == 0)
+            msg_info("SSL_accept error from %s: timeout", s->client.namaddr);
+        else
+            msg_info("SSL_accept error from %s: %d", s->client.namaddr, r);
+        log_library_errors();
+        SSL_free(s->tls);
+        s->tls = NULL;
+        return 0;
+    }
+    record_session(s);
+    if (tls_loglevel >= 1)
+        msg_info("%s TLS connection established from %s: %s with cipher %s (%d/%d bits)%s%s",
+                 !info.peer_cert ? "Anonymous" : info.peer_verified ? "Trusted" : "Untrusted",
+                 s->client.namaddr, info.protocol, info.cipher, info.usebits, info.algbits, info.kex,
+                 info.sig);
+    return 1;
+}
+
+/* A failed handshake: nothing more can be said to the client. */
+static _Noreturn void handshake_failed(struct session *s)
+{
+    strbuf_reset(&s->out);
+    if (!s->tls_wrappermode)
+        s->command_failed[CMD_STARTTLS]++;
+    msg_info("lost connection after %s from %s", s->where, s->client.namaddr);
+    session_end(s, 0);
+}
+
+/* smtpd_tls_req_ccert: a client without a verified certificate is sent
+ * away, as Postfix does. */
+static void require_client_cert(struct session *s)
+{
+    if (!req_ccert || (info.peer_cert && info.peer_verified))
+        return;
+    const char *why = info.peer_cert ? "Client certificate not trusted" : "No client certificate presented";
+    msg_info("NOQUEUE: abort: TLS from %s: %s", s->client.namaddr, why);
+    reply(s, "421 4.7.1 %s Error: %s", s->myhostname, why);
+    session_end(s, 0);
+}
+
+void cmd_starttls(struct session *s, char *args)
+{
+    while (*args == ' ')
+        args++;
+    if (*args) {
+        reply(s, "501 5.5.4 Syntax: STARTTLS");
+        goto failed;
+    }
+    if (s->tls) {
+        reply(s, "554 5.5.1 Error: TLS already active");
+        goto failed;
+    }
+    if (!tls_offered(s)) {
+        reply(s, "502 5.5.1 Error: command not implemented");
+        goto failed;
+    }
+    if (!server_ctx) {
+        reply(s, "454 4.7.0 TLS not available due to local problem");
+        goto failed;
+    }
+    reply(s, "220 2.0.0 Ready to start TLS");
+    io_flush(s);
+    /* CVE-2011-0411: whatever the client sent after STARTTLS in the clear
+     * is not a command of the TLS session */
+    s->in_start = s->in_end = 0;
+    if (!handshake(s))
+        handshake_failed(s);
+    require_client_cert(s);
+    /* the session starts over: nothing said in the clear carries over */
+    transaction_reset(s);
+    strbuf_reset(&s->helo);
+    auth_forget(s);
+    return;
+failed:
+    s->command_failed[CMD_STARTTLS]++;
+    session_error(s);
+}
+
+void tls_wrapper_start(struct session *s)
+{
+    if (!server_ctx) {
+        msg_warn("Wrapper-mode request dropped from %s for service smtpd: "
+                 "TLS context initialization failed", s->client.namaddr);
+        session_end(s, 0);
+    }
+    if (!handshake(s))
+        handshake_failed(s);
+    require_client_cert(s);
+}
+
+int tls_offered(const struct session *s)
+{
+    if (s->tls || s->tls_wrappermode || s->tls_level == TLS_LEVEL_NONE)
+        return 0;
+    /* smtpd_discard_ehlo_keywords = starttls disables it, as in Postfix */
+    struct strlist discard = STRLIST_INIT;
+    conf_list("smtpd_discard_ehlo_keywords", &discard);
+    int discarded = 0;
+    for (size_t i = 0; i < discard.count; i++)
+        discarded |= strcasecmp(discard.item[i], "STARTTLS") == 0;
+    strlist_free(&discard);
+    return !discarded;
+}
+
+int tls_session_active(const struct session *s, const char **fingerprint)
+{
+    if (fingerprint)
+        *fingerprint = s->tls && info.fingerprint[0] ? info.fingerprint : NULL;
+    return s->tls != NULL;
+}
+
+int tls_client_cert(const struct session *s, const char **cert_fp, const char **pkey_fp)
+{
+    int present = s->tls && info.peer_cert && info.fingerprint[0];
+    *cert_fp = present ? info.fingerprint : NULL;
+    *pkey_fp = present && info.pkey_fingerprint[0] ? info.pkey_fingerprint : NULL;
+    return !present ? 0 : info.peer_verified ? 2 : 1;
+}
+
+void tls_received_clause(const struct session *s, struct strbuf *out)
+{
+    if (!s->tls || !received_header)
+        return;
+    strbuf_printf(out, "\t(using %s with cipher %s (%d/%d bits)", info.protocol, info.cipher,
+                  info.usebits, info.algbits);
+    if (info.kex[0] || info.sig[0])
+        strbuf_printf(out, "\n\t%s%s", info.kex, info.sig);
+    strbuf_puts(out, ")\n");
+    if (info.peer_cert)
+        strbuf_printf(out, "\t(Client CN \"%s\", Issuer \"%s\" (%s))\n", info.peer_cn, info.issuer_cn,
+                      info.peer_verified ? "verified OK" : "not verified");
+    else if (ask_ccert)
+        strbuf_puts(out, "\t(Client did not present a certificate)\n");
+    else
+        strbuf_puts(out, "\t(No client certificate requested)\n");
+}
