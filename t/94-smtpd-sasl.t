@@ -258,6 +258,45 @@ for overrides, offered, answer, what in [
     tap.is_(c.cmd(ALICE_PLAIN), answer, what + ": AUTH")
     c.close()
     lst.stop()
+# ---- under TLS (the instance's self-signed certificate, level may) ----
+import ssl
+tls_context = ssl.create_default_context()
+tls_context.check_hostname = False
+tls_context.verify_mode = ssl.CERT_NONE
+lst = listener("smtpd_tls_auth_only=yes")
+p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(lst.port), "--helo", "client.example.com",
+                    "--tls", "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "alice-secret",
+                    "--quit-after", "AUTH"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+out = p.stdout.decode(errors="replace")
+tap.ok(re.search(r"(?m)^<~  250-AUTH PLAIN LOGIN CRAM-MD5", out) and "235 2.7.0 Authentication successful" in out,
+       "smtpd_tls_auth_only: after STARTTLS AUTH is offered, swaks --tls --auth PLAIN") or tap.diag(out)
+lst.stop()
+lst = listener("smtpd_sasl_security_options=noanonymous, noplaintext",
+               "smtpd_sasl_tls_security_options=noanonymous")
+c, text = ehlo(lst.port)
+tap.like(text, r"(?m)^250-AUTH CRAM-MD5$", "noplaintext before TLS: CRAM-MD5 only")
+c.close()
+smtp = smtplib.SMTP("127.0.0.1", lst.port, timeout=20)
+smtp.starttls(context=tls_context)
+smtp.ehlo("client.example.com")
+# (smtplib joins the AUTH and AUTH= lines of broken_sasl_auth_clients)
+tap.is_(sorted(set(smtp.esmtp_features.get("auth", "").split())), ["CRAM-MD5", "LOGIN", "PLAIN"],
+        "smtpd_sasl_tls_security_options under TLS: the plaintext mechanisms too")
+code, answer = smtp.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode())
+tap.is_((code, answer.decode()), (235, "2.7.0 Authentication successful"), "AUTH PLAIN under TLS (smtplib starttls)")
+smtp.quit()
+lst.stop()
+before = len(delivered("alice"))
+smtp = smtplib.SMTP("127.0.0.1", smtp_port, timeout=20)
+smtp.starttls(context=tls_context)
+smtp.login("alice", "alice-secret")
+smtp.sendmail("alice@example.com", ["alice@example.com"], b"Subject: tls and auth\r\n\r\nhi\r\n")
+smtp.quit()
+wait_for(lambda: len(delivered("alice")) > before, 20)
+last = [m.decode(errors="replace") for m in delivered("alice") if b"tls and auth" in m]
+tap.like(last[0] if last else "", r"\(Authenticated sender: alice\)\n\tby localhost \(postern\) with ESMTPSA",
+         "smtplib starttls() and login(): the Received header says ESMTPSA")
+
 lst = listener("smtpd_sasl_local_domain=example.com")
 c, text = ehlo(lst.port)
 tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0carol\0carol-secret").decode()),
