@@ -10,6 +10,7 @@
 # fail2ban's stock postfix-sasl filter finds them.  Then smtpd_sasl_type =
 # dovecot against a Dovecot auth server the test starts in its own
 # directory (passwd-file), never the system's.
+import atexit
 import base64
 import os
 import re
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "logs"))
 import logtools
 import tap
-from instance import ROOT_USERS, root_adopt, root_init_options
+from instance import ROOT_USERS, kill_instance_daemon, root_adopt, root_init_options
 from smtpdtest import Client, Listener, wait_for
 
 NEEDED = ["postern", "postern-smtpd", "postern-auth", "postern-rewrite", "postern-queue",
@@ -41,6 +42,7 @@ inst = os.path.join(parent, "inst")
 smtp_port = tap.free_port()
 r = tap.run(["postern", "init", inst, "--domain", "example.com", "--port", str(smtp_port)]
             + root_init_options())
+atexit.register(kill_instance_daemon, inst)     # a failing run leaves no daemon behind
 if not tap.is_(r.returncode, 0, "postern init"):
     tap.diag(r.stderr)
     tap.done()
