@@ -8,7 +8,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -164,24 +163,6 @@ static int leaves_base(const char *path)
     return 0;
 }
 
-/* Take the mailbox owner's ids for the next file operations (effective
- * ids only, as Postfix's set_eugid: the process goes back to root for the
- * next recipient).  Order: groups, gid, uid. */
-static void become_owner(uid_t uid, gid_t gid)
-{
-    if (setgroups(1, &gid) != 0 || setresgid((gid_t)-1, gid, (gid_t)-1) != 0
-        || setresuid((uid_t)-1, uid, (uid_t)-1) != 0)
-        msg_fatal_temp_errno("switch to uid %lu gid %lu", (unsigned long)uid, (unsigned long)gid);
-}
-
-/* Back to root after a delivery as the owner. */
-static void become_root(void)
-{
-    if (setresuid((uid_t)-1, 0, (uid_t)-1) != 0 || setresgid((gid_t)-1, 0, (gid_t)-1) != 0
-        || setgroups(0, NULL) != 0)
-        msg_fatal_temp_errno("switch back to root");
-}
-
 /* Deliver the message to recipient i and report its result. */
 static void deliver(struct virtual_setup *setup, struct runner_request *req, size_t i)
 {
@@ -233,12 +214,12 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     struct mailbox_status status = {.dsn = "", .text = STRBUF_INIT};
     int maildir = path.s[path.len - 1] == '/';
     if (setup->privileged)
-        become_owner((uid_t)uid, (gid_t)gid);
+        runner_become((uid_t)uid, (gid_t)gid);
     setup->mbox.owner = setup->privileged ? (uid_t)uid : geteuid();
     int r = maildir ? maildir_deliver(path.s, &src, setup->mailbox_limit, &status)
                     : mbox_deliver(path.s, &src, setup->mailbox_limit, &setup->mbox, &status);
     if (setup->privileged)
-        become_root();
+        runner_become_root();
     if (r == 0)
         runner_result(req, i, "2.0.0", maildir ? "delivered to maildir" : "delivered to mailbox");
     else        /* qmgr logs it as status=deferred/bounced; Postfix's virtual adds no warning */

@@ -60,7 +60,10 @@ tap.like(msg, r"(?m)^Received: from client\.example \(unknown \[127\.0\.0\.1\]\)
          "Received header as smtpd wrote it")
 tap.like(msg, r"\n\nfirst line\n\.dotted line\nlast\n$", "body with the dot unstuffed")
 tap.like(msg, r"(?m)^Return-Path: <sender@example\.org>$", "Return-Path from the envelope")
-log = open(os.path.join(inst, "maillog")).read()
+maillog = os.path.join(inst, "maillog")
+# the runner's Maildir file comes before qmgr's status=sent line: wait for the line
+wait_for(lambda: __import__("re").search(r": to=<alice@example\.com>, .*status=sent", open(maillog).read()), 20)
+log = open(maillog).read()
 tap.like(log, r"postern/smtpd\[\d+\]: ([0-9A-F]+): client=unknown\[127\.0\.0\.1\]", "smtpd logs QUEUEID: client=")
 qid = __import__("re").search(r"postern/smtpd\[\d+\]: ([0-9A-F]+): client=", log)
 if qid:

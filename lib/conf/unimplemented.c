@@ -25,27 +25,27 @@ struct unimplemented {
     const char *what;   /* what happens instead */
 };
 
-#define NO_LOCAL "local(8) delivery is not implemented: such mail waits in the queue"
+#define NO_LOCAL "postern-local does not hand mail to another transport: it delivers to the mailbox itself"
 
 /* Sorted by name. */
 static const struct unimplemented settings[] = {
-    {"alias_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"always_bcc", WHEN_NONEMPTY, "no copy is sent"},
+    {"biff", WHEN_YES, "no biff (comsat) notice is sent"},
     {"body_checks", WHEN_NONEMPTY,
      "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
      "MIME parts are not told apart: their headers are body lines"},
+    {"command_execution_directory", WHEN_NONEMPTY, "commands of local(8) run in the user's home (else /)"},
     {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
     {"default_transport", WHEN_TRANSPORT, NULL},
-    {"fallback_transport", WHEN_TRANSPORT, NULL},
+    {"fallback_transport", WHEN_NONEMPTY, NO_LOCAL " (unknown users bounce; luser_relay works)"},
+    {"fallback_transport_maps", WHEN_NONEMPTY, NO_LOCAL " (unknown users bounce; luser_relay works)"},
     {"header_checks", WHEN_NONEMPTY,
      "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
      "the headers of MIME parts are not checked"},
-    {"home_mailbox", WHEN_NONEMPTY, NO_LOCAL},
     {"local_transport", WHEN_TRANSPORT, NULL},
-    {"luser_relay", WHEN_NONEMPTY, NO_LOCAL},
-    {"mailbox_command", WHEN_NONEMPTY, NO_LOCAL},
-    {"mailbox_command_maps", WHEN_NONEMPTY, NO_LOCAL},
-    {"mailbox_transport", WHEN_TRANSPORT, NULL},
+    {"mailbox_command_maps", WHEN_NONEMPTY, "not read: mailbox_command is used for every user"},
+    {"mailbox_transport", WHEN_NONEMPTY, NO_LOCAL},
+    {"mailbox_transport_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"mime_header_checks", WHEN_NONEMPTY, "MIME headers are not checked"},
     {"nested_header_checks", WHEN_NONEMPTY, "attached message headers are not checked"},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
@@ -54,13 +54,12 @@ static const struct unimplemented settings[] = {
     {"relayhost", WHEN_NONEMPTY,
      "the smtp runner is not implemented: mail for other domains waits in the queue "
      "(4.3.0 mail transport unavailable)"},
+    {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},
     {"sender_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
     {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
      "not evaluated: the message is accepted without these checks"},
     {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
-    {"smtpd_sasl_auth_enable", WHEN_YES,
-     "AUTH is not offered and permit_sasl_authenticated never permits"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 
@@ -73,7 +72,7 @@ static int compare_entry(const void *key, const void *entry)
 int transport_implemented(const char *transport, size_t len)
 {
     /* the runners postern has, and the transports qmgr decides itself */
-    static const char *const runners[] = {"virtual", "error", "discard", "retry", NULL};
+    static const char *const runners[] = {"virtual", "local", "error", "discard", "retry", NULL};
     for (int i = 0; runners[i]; i++)
         if (strlen(runners[i]) == len && strncmp(runners[i], transport, len) == 0)
             return 1;
@@ -113,6 +112,7 @@ const char *setting_not_implemented(const char *name, const char *value)
         return parse_bool(value) == 1 ? u->what : NULL;
     case WHEN_TRANSPORT:
         return transport_not_implemented(value);
+
     }
     return NULL;
 }
@@ -123,13 +123,12 @@ const char *master_command_not_implemented(const char *command)
     static const char *const covered[] = {
         "smtpd", "qmgr", "oqmgr", "cleanup", "trivial-rewrite", "pickup", "bounce", "defer",
         "trace", "verify", "flush", "proxymap", "proxywrite", "showq", "error", "retry",
-        "discard", "virtual", "anvil", "scache", "postlog", "tlsmgr", NULL,
+        "discard", "virtual", "local", "anvil", "scache", "postlog", "tlsmgr", NULL,
     };
     for (int i = 0; covered[i]; i++)
         if (strcmp(command, covered[i]) == 0)
             return NULL;
-    if (strcmp(command, "smtp") == 0 || strcmp(command, "lmtp") == 0 || strcmp(command, "pipe") == 0
-        || strcmp(command, "local") == 0)
+    if (strcmp(command, "smtp") == 0 || strcmp(command, "lmtp") == 0 || strcmp(command, "pipe") == 0)
         return "postern has no such runner: mail for this transport waits in the queue";
     return "postern has no such program";
 }

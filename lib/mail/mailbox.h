@@ -28,7 +28,8 @@ struct mail_source {
     off_t length;
     const char *sender;         /* "" is the null sender */
     const char *orig_rcpt;      /* X-Original-To; NULL or "" to leave it out */
-    const char *delivered_to;   /* Delivered-To */
+    const char *delivered_to;   /* Delivered-To; NULL or "" to leave it out
+                                   (local(8)'s prepend_delivered_header) */
 };
 
 /* What happened, when a delivery did not succeed. */

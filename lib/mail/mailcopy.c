@@ -123,9 +123,11 @@ void mail_prefix(struct strbuf *out, const struct mail_source *src, int mbox_fro
         put_address(out, src->orig_rcpt, 0);
         strbuf_putc(out, '\n');
     }
-    strbuf_puts(out, "Delivered-To: ");
-    put_address(out, src->delivered_to, 1);
-    strbuf_putc(out, '\n');
+    if (src->delivered_to && *src->delivered_to) {
+        strbuf_puts(out, "Delivered-To: ");
+        put_address(out, src->delivered_to, 1);
+        strbuf_putc(out, '\n');
+    }
 }
 
 /* Read up to `want` bytes (no more than *left) at *pos into buf and

@@ -80,6 +80,11 @@ enum outcome outcome_of_dsn(const char *dsn);
 /* The outcome of a program's exit status: 0 sent; EX_TEMPFAIL, EX_OSERR,
  * QMAIL_EXIT_TEMPORARY and a signal (-1) deferred; the rest bounced. */
 enum outcome outcome_of_exit(int code);
+/* What a foreign program's sysexits code means, as Postfix's sys_exits
+ * table says it: the text ("temporary failure") and its RFC 3463 code in
+ * *dsn (EX_TEMPFAIL and EX_OSERR 4.3.0, EX_NOUSER 5.1.1, ...); NULL for a
+ * code that is not one of EX_USAGE..EX_CONFIG. */
+const char *sysexit_text(int code, const char **dsn);
 /* "sent", "deferred", "bounced" (Postfix's status= words). */
 const char *outcome_word(enum outcome outcome);
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -630,4 +631,18 @@ void runner_program_path(struct strbuf *out, const char *daemon_directory, const
     /* relay is Postfix's second smtp service */
     const char *program = strcmp(transport, "relay") == 0 ? "smtp" : transport;
     strbuf_printf(out, "%s/postern-%s", daemon_directory, program);
+}
+
+void runner_become(uid_t uid, gid_t gid)
+{
+    if (setgroups(1, &gid) != 0 || setresgid((gid_t)-1, gid, (gid_t)-1) != 0
+        || setresuid((uid_t)-1, uid, (uid_t)-1) != 0)
+        msg_fatal_temp_errno("switch to uid %lu gid %lu", (unsigned long)uid, (unsigned long)gid);
+}
+
+void runner_become_root(void)
+{
+    if (setresuid((uid_t)-1, 0, (uid_t)-1) != 0 || setresgid((gid_t)-1, 0, (gid_t)-1) != 0
+        || setgroups(0, NULL) != 0)
+        msg_fatal_temp_errno("switch back to root");
 }

@@ -128,6 +128,13 @@ void runner_request_free(struct runner_request *request);
  * 0 when every recipient was delivered, 67 (EX_NOUSER) when any bounced,
  * else 75 (EX_TEMPFAIL) when any was deferred. */
 int runner_finish(struct runner_request *request);
+/* Take a user's ids for the next file operations of a runner that runs
+ * as root (effective ids only, as Postfix's set_eugid: the process goes
+ * back to root for the next recipient).  Order: groups, gid, uid; fatal
+ * (a temporary failure) when a switch fails. */
+void runner_become(uid_t uid, gid_t gid);
+/* Back to root after runner_become(). */
+void runner_become_root(void);
 /* The runner program of a transport (doc/delivery.md, "Which program"):
  * daemon_directory/postern-NAME (relay: postern-smtp), appended to out.
  * qmgr starts it; postern-spawn starts it for qmgr. */

@@ -167,6 +167,18 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def wait_until(cond, timeout=20):
+    """Poll cond() every 50 ms until it is true or timeout seconds pass;
+    returns its last value (wait for the event, never a fixed sleep)."""
+    import time
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
 def write(path, text, mode=0o644):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "wb" if isinstance(text, bytes) else "w") as f:
