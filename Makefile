@@ -3,7 +3,7 @@
 #   make [all]            build every program into build/bin/
 #   make check            build and run the TAP tests in t/ with prove
 #   make check SANITIZE=1 the same, built with ASan and UBSan (into build-san/)
-#   make run              build and start a self-contained instance in ./run/
+#   make run [PORT=N]     build and start a self-contained instance in ./run/
 #   make install          PREFIX=/usr/local DESTDIR= (FHS layout)
 #   make fuzz             run every fuzz target for FUZZ_SECONDS (default 60)
 #   make fuzz-merge       minimise fuzz/seeds/ with what `make fuzz` found
@@ -37,9 +37,15 @@ OPT       ?= -O2 -g
 endif
 
 PKGS      := openssl libsystemd libsasl2 libpcre2-8 libbsd libpq
-DEPS_OK   := $(shell ./deps >&2 && pkg-config --exists $(PKGS) && test -f /usr/include/cdb.h && test -f /usr/include/unbound.h && echo yes)
+# ./deps: a build needs only the build set; `make check` and `make fuzz`
+# also the test tools, `make bench` also Postfix and the profilers (deps)
+DEPS_SETS := $(if $(filter check fuzz fuzz-build fuzz-merge,$(MAKECMDGOALS)),--test) \
+             $(if $(filter bench,$(MAKECMDGOALS)),--bench)
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+DEPS_OK   := $(shell ./deps $(DEPS_SETS) >&2 && pkg-config --exists $(PKGS) && test -f /usr/include/cdb.h && test -f /usr/include/unbound.h && echo yes)
 ifneq ($(DEPS_OK),yes)
-$(error missing build dependencies: see the deps line above (run ./deps as root))
+$(error missing Debian packages: see the deps line above (as root, make installs them))
+endif
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 # libunbound (lib/net/dns.c) without pkg-config: its .pc file names
@@ -114,6 +120,9 @@ FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all check run install clean fuzz fuzz-build fuzz-merge bench bench-lookup
+# objects are kept (never deleted as intermediate files), so that a second
+# make, or `make check` after `make run`, rebuilds nothing
+.SECONDARY:
 all: $(PROG_BIN) $(LINKS:%=$(BUILD)/bin/%)
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)

@@ -100,7 +100,7 @@ alias_maps =
 alias_database =
 always_bcc = archive@example.org
 smtpd_milters = inet:localhost:8891
-smtpd_sasl_auth_enable = yes
+content_filter = scan:localhost:10025
 mailbox_transport = lmtp:unix:private/dovecot
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
@@ -127,7 +127,7 @@ unlike(err, r"error:", "no error is reported")
 for pattern, name in [
     (r"line 4: not implemented by postern: always_bcc=archive@example.org: no copy is sent", "always_bcc"),
     (r"line 5: not implemented by postern: smtpd_milters=inet:localhost:8891: mail is not sent through the milters", "smtpd_milters"),
-    (r"line 6: not implemented by postern: smtpd_sasl_auth_enable=yes: AUTH is not offered", "smtpd_sasl_auth_enable"),
+    (r"line 6: not implemented by postern: content_filter=scan:localhost:10025: mail is not sent through the filter", "content_filter"),
     (r"line 7: not implemented by postern: mailbox_transport=lmtp:unix:private/dovecot: postern-local does not hand mail", "mailbox_transport"),
     (r"line 8: not implemented by postern: relayhost=\[smarthost.example.net\]: the smtp runner", "relayhost"),
     (r"line 9: not implemented by postern: smtpd_data_restrictions=reject_unauth_pipelining: not evaluated", "smtpd_data_restrictions"),

@@ -5,7 +5,7 @@
 import glob, os, re, shutil, signal, stat, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from inject import instance, envelope, inject, Injection
+from inject import OWNERS, SETGID_GROUP, instance, envelope, inject, Injection
 
 cfg, queue = instance()
 incoming = os.path.join(queue, "incoming")
@@ -128,7 +128,7 @@ nobody = None
 try:
     import pwd, grp
     nobody = pwd.getpwnam("nobody")
-    postdrop = grp.getgrnam("postdrop")
+    setgid_group = grp.getgrnam(SETGID_GROUP)
 except (KeyError, ImportError):
     pass
 if os.geteuid() == 0 and nobody:
@@ -136,9 +136,8 @@ if os.geteuid() == 0 and nobody:
     os.chmod(bindir, 0o755)
     sgid = os.path.join(bindir, "postern-queue")
     shutil.copy(prog("postern-queue"), sgid)
-    os.chown(sgid, 0, postdrop.gr_gid)
+    os.chown(sgid, 0, setgid_group.gr_gid)
     os.chmod(sgid, 0o2755)
-    os.chmod(os.path.dirname(cfg), 0o755)
     os.chmod(cfg, 0o755)
     os.chmod(os.path.join(cfg, "maillog"), 0o666)
     os.chmod(os.path.join(cfg, "main.cf"), 0o644)
@@ -150,8 +149,7 @@ if os.geteuid() == 0 and nobody:
              "ls", incoming])
     isnt(r.returncode, 0, "a user cannot list incoming/")
 else:
-    for _ in range(3):
-        ok(True, "# SKIP setgid check needs root and a nobody user")
+    skip("setgid check needs root and a nobody user", 3)
 # --- a set-group-id injector with its own default configuration: a user
 # queues mail through the group, the uid attribute is the real one, and -c
 # keeps the group only for a directory the default main.cf lists
@@ -166,7 +164,7 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
         d = os.path.join(top, name)
         write(os.path.join(d, "main.cf"),
               f"queue_directory = {d}/queue\nmaillog_file = {d}/maillog\n"
-              "mail_owner = postfix\nsetgid_group = postdrop\n"
+              + OWNERS
               + (f"alternate_config_directories = {top}/listed\n" if name == "default" else ""))
         os.chmod(d, 0o755)
         write(os.path.join(d, "maillog"), "", 0o666)
@@ -193,7 +191,7 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
                         libpostern, *pkgs, "-lcdb"],
                        capture_output=True, text=True)
     ok(r.returncode == 0, "a postern-queue with its own default configuration builds") or diag(r.stderr)
-    os.chown(variant, 0, postdrop.gr_gid)
+    os.chown(variant, 0, setgid_group.gr_gid)
     os.chmod(variant, 0o2755)
 
     def as_nobody(args, env_bytes, env_vars=None):
@@ -229,6 +227,5 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     code, status, err = as_nobody([], envelope("a@b", ["c@d"]), env_vars={"POSTERN_CONFIG_DIR": dirs["other"]})
     is_((code, stored("other")), (53, []), "so does POSTERN_CONFIG_DIR")
 else:
-    for _ in range(9):
-        ok(True, "# SKIP needs root, a nobody user, cc and the build's libpostern.a")
+    skip("needs root, a nobody user, cc and the build's libpostern.a", 9)
 done()

@@ -6,7 +6,7 @@
 import os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from inject import envelope, inject
+from inject import OWNERS, envelope, inject
 
 if os.geteuid() != 0:
     skip_all("needs root to mount a tmpfs")
@@ -20,7 +20,7 @@ if m.returncode != 0:
 try:
     write(os.path.join(top, "main.cf"),
           f"queue_directory = {queue}\nmaillog_file = {top}/maillog\n"
-          "mail_owner = postfix\nsetgid_group = postdrop\n"
+          + OWNERS +
           "queue_minfree = 600000\nmessage_size_limit = 200000\n")
     r = run(["postern", "queue", "-c", top, "init"])
     is_(r.returncode, 0, "the queue is created on a 2 MB tmpfs")

@@ -15,9 +15,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
 
+tap.require(tools=["systemd-socket-activate"])
 ACTIVATE = shutil.which("systemd-socket-activate")
-if not ACTIVATE:
-    tap.skip_all("systemd-socket-activate is not installed")
 ACCEPT = tap.prog("postern-accept")
 SMTPD = tap.prog("postern-smtpd")
 USER = ["-u", "nobody"] if os.geteuid() == 0 else []
@@ -166,6 +165,5 @@ if os.path.exists(SMTPD):
     tap.is_(p.poll(), None, "and postern-accept keeps the socket (it does not exit)")
     tap.stop(p)
 else:
-    for i in range(5):
-        tap.ok(True, "# SKIP postern-smtpd is not built yet")
+    tap.ok(False, "postern-smtpd is built (make check builds it)")
 tap.done()

@@ -7,7 +7,6 @@
 import glob
 import os
 import re
-import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -26,8 +25,7 @@ CEILING = {
 }
 DEFAULT_CEILING = 2.0
 
-if not shutil.which("systemd-analyze"):
-    tap.skip_all("systemd-analyze is not installed")
+tap.require(tools=["systemd-analyze"])
 
 units = sorted(glob.glob(os.path.join(UNITS, "*.service")) + glob.glob(os.path.join(UNITS, "*.socket"))
                + glob.glob(os.path.join(UNITS, "*.path")) + glob.glob(os.path.join(UNITS, "*.timer")))

@@ -101,8 +101,13 @@ inst.poke()
 ok(inst.wait(lambda: "ABCDEF123" in inst.files("corrupt")), "an unparseable file goes to corrupt/")
 like(inst.logtext(), r"ABCDEF123: corrupt queue file: ", "with a log line")
 ok(inst.proc.poll() is None, "and qmgr keeps running")
+# a deferred message not due for an hour: only the flush delivers it, and
+# once it is delivered the flush has been through the queue
+later = time.time() + 3600
+flushed = inst.inject("alice@example.org", ["flushed@virt.test"], queue="deferred")
+os.utime(os.path.join(inst.queue, "deferred", flushed), (later, later))
 inst.poke(b"F")
-time.sleep(1.2)
+ok(inst.wait_log(rf"{flushed}: to=<flushed@virt.test>.*status=sent"), "a flush delivers deferred mail")
 is_(inst.files("hold"), [held], "hold/ is never touched (not even by a flush)")
 unlike(inst.logtext(), held, "and never logged")
 
@@ -198,7 +203,10 @@ gaps = [b - a for a, b in zip(times, times[1:])]
 ok(len(gaps) >= 2 and all(0.5 <= g <= 4.5 for g in gaps), f"retries between minimal and maximal backoff ({gaps})")
 ok(inst.wait(lambda: any(n["kind"] == "delay" for n in inst.runs("notices.jsonl")), 10),
    "a delay warning after delay_warning_time")
-time.sleep(2.5)
+# the attempts after the warning would each bring another one
+tries = len(re.findall(rf"{qid}: to=<defer2@virt.test>.*status=deferred", inst.logtext()))
+ok(inst.wait_log(rf"{qid}: to=<defer2@virt.test>.*status=deferred", count=tries + 2, timeout=15),
+   "two more attempts after the warning")
 is_(len([n for n in inst.runs("notices.jsonl") if n["kind"] == "delay"]), 1, "only once")
 ok(inst.wait(lambda: qid in inst.files("deferred")), "the message is back in deferred/")
 with open(os.path.join(inst.queue, "deferred", qid), "rb") as f:

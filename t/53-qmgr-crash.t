@@ -2,7 +2,7 @@
 # postern-qmgr killed with SIGKILL at random moments and restarted: every
 # message is delivered at least once, nothing stays in the queue, and the
 # duplicates (a recipient whose D mark had not reached the disk) are counted.
-import os, random, signal, sys, time
+import os, random, signal, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 from qmgrtest import Instance
@@ -58,4 +58,50 @@ ok(inst.wait_log(r"ABCDE12345: removed", 10), "an empty file in active/ is remov
 is_((inst.files("active"), inst.files("corrupt")), ([], []), "and not moved to corrupt/")
 unlike(inst.logtext(), r"corrupt", "without a corrupt-file warning")
 is_(inst.stop(), 0, "qmgr stops cleanly")
+
+# a SIGTERM during start-up: qmgr blocks it first thing in main(), before
+# main.cf, the queue tree, the pid file and the trigger, so it finishes
+# starting and stops cleanly.  Its maillog_file here is a FIFO, whose
+# opening (in reading main.cf) waits for a reader: qmgr is held in the
+# middle of its start-up while the signal arrives.
+inst = Instance("virtual_mailbox_domains = virt.test\n")
+fifo = os.path.join(inst.dir, "maillog.fifo")
+os.mkfifo(fifo)
+with open(os.path.join(inst.dir, "main.cf"), "a") as f:
+    f.write(f"maillog_file = {fifo}\n")
+
+
+def term_blocked(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            blocked = next(line for line in f if line.startswith("SigBlk:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(int(blocked.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+p = start([prog("postern-qmgr"), "-c", inst.dir], stderr=open(os.path.join(inst.dir, "stderr"), "ab"))
+ok(inst.wait(lambda: term_blocked(p.pid) or p.poll() is not None, 10),
+   "qmgr blocks SIGTERM before it reads main.cf")
+p.send_signal(signal.SIGTERM)
+reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)     # qmgr goes on
+logged = b""
+end = time.time() + 10
+while time.time() < end:
+    try:
+        chunk = os.read(reader, 65536)
+    except BlockingIOError:
+        chunk = b""
+    logged += chunk
+    if not chunk:
+        if p.poll() is not None:
+            break
+        time.sleep(0.01)
+os.close(reader)
+try:
+    code = p.wait(1)
+except subprocess.TimeoutExpired:
+    code = None
+is_(code, 0, "a SIGTERM during start-up ends qmgr cleanly (exit 0)")
+like(logged.decode(errors="replace"), r"terminating on signal 15", "after it started, saying why")
 done()

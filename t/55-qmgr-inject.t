@@ -9,9 +9,7 @@ from tap import *
 from qmgrtest import Instance, all_clean
 import subprocess
 
-for p in ("postern-queue", "postern-virtual"):
-    if not os.access(prog(p), os.X_OK):
-        skip_all(f"{p} is not built")
+require(["postern-queue", "postern-virtual"])
 
 ROOT = os.geteuid() == 0
 OWNER = 65534 if ROOT else os.getuid()

@@ -9,9 +9,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 from qmgrtest import Instance, all_clean
 
-for p in ("postern-queue", "postern-virtual", "postern-bounce"):
-    if not os.access(prog(p), os.X_OK):
-        skip_all(f"{p} is not built")
+require(["postern-queue", "postern-virtual", "postern-bounce"])
 
 ROOT = os.geteuid() == 0
 OWNER = 65534 if ROOT else os.getuid()

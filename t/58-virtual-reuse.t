@@ -10,8 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 from qmgrtest import all_clean, virtual_instance
 
-if not os.access(prog("postern-virtual"), os.X_OK):
-    skip_all("postern-virtual is not built")
+require(["postern-virtual"])
 
 ROOT = os.geteuid() == 0
 inst, base = virtual_instance(("pcre:", "/^bob@example\\.com$/ example.com/bob/\n"

@@ -18,9 +18,8 @@ from tap import *
 import instance as inst_mod
 
 LOCAL = prog("postern-local")
-for p in ("postern-local", "postern-spawn", "postern-lookup", "postern-qmgr", "sendmail"):
-    if not os.access(prog(p), os.X_OK):
-        skip_all(f"{p} is not built")
+require(programs=("postern-local", "postern-spawn", "postern-lookup", "postern-qmgr", "sendmail"),
+        tools=("procmail", "maildrop"))
 MSG = "From: s@example.org\nSubject: %s\n\nFrom the start of a body line\nbye\n"
 wait = wait_until
 
@@ -90,7 +89,7 @@ def own_instance(me, other, wrap):
 
 if os.geteuid() != 0:
     own_instance(pwd.getpwuid(os.getuid()), pwd.getpwuid(0), [])
-    diag("SKIP the rest: needs root (creates temporary users to deliver to)")
+    skip("the rest needs root (it creates temporary users to deliver to)")
     done()
     sys.exit(0)
 

@@ -15,9 +15,7 @@ from instance import root_adopt, root_init_options
 from smtpdtest import Client, Listener, wait_for
 
 NEEDED = ["postern", "postern-smtpd", "postern-rewrite", "postern-queue", "postern-qmgr", "postern-virtual"]
-missing = [p for p in NEEDED if not os.access(tap.prog(p), os.X_OK)]
-if missing:
-    tap.skip_all("the mail path is not built yet: " + " ".join(missing))
+tap.require(NEEDED)
 
 parent = tap.tempdir()
 os.chmod(parent, 0o755)

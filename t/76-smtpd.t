@@ -393,12 +393,12 @@ c.cmd("RCPT TO:<joe@example.com>")
 c.cmd("DATA")
 c.send("Subject: cut\r\n\r\nhalf a message\r\n")
 c.close()
-wait_for(lambda: "lost connection after DATA (" in inst.log())
+wait_for(lambda: "data=0/1 commands=3/4" in inst.log())
 tap.like(inst.log(), r"lost connection after DATA \(32 bytes\) from unknown\[127\.0\.0\.1\]",
          "log: lost connection after DATA (N bytes)")
 tap.like(inst.log(), r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4",
          "log: the DATA that was cut off counts as failed")
-time.sleep(0.3)
+# smtpd logs the disconnect after the queue stage it started has exited
 tap.is_(len(inst.captured()), before, "a message cut off in DATA is not stored")
 
 # ---- queue_minfree ----
@@ -423,7 +423,7 @@ tap.is_(c.cmd("ETRN @sub.relay.example"), "250 Queuing started",
         "ETRN for a subdomain (fast_flush_domains is in parent_domain_matches_subdomains)")
 tap.is_(c.cmd("ETRN other.example"), "459 <other.example>: service unavailable", "ETRN for another domain")
 c.close()
-time.sleep(0.2)
+# smtpd writes to the trigger before it answers 250: the bytes are there
 try:
     poked = os.read(reader, 16)
 except BlockingIOError:
@@ -450,8 +450,7 @@ if subprocess.run(["sh", "-c", "command -v swaks"], capture_output=True).returnc
     tap.like(r.stdout, r"<[-~]  250 2\.0\.0 Ok: queued as", "swaks delivers a message")
     tap.is_(r.returncode, 0, "swaks exits 0")
 else:
-    tap.ok(True, "# skip swaks not installed")
-    tap.ok(True, "# skip swaks not installed")
+    tap.ok(False, "swaks is installed (make check installs it: ./deps --test)")
 
 # ---- inetd style: stdin/stdout are the connection (here: pipes) ----
 r = tap.run(inst.argv(), input="EHLO pipe\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<joe@example.com>\r\nDATA\r\n"

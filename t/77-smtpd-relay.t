@@ -255,7 +255,7 @@ tap.is_(helo_session("old.example", command="HELO", pipelined=True),
         "reject_unauth_pipelining: a HELO client that pipelines")
 tap.is_(helo_session("new.example", pipelined=True), "250 2.1.5 Ok", "reject_unauth_pipelining: EHLO clients may pipeline MAIL and RCPT")
 inst.set(smtpd_client_restrictions="permit_tls_clientcerts, permit_sasl_authenticated, reject")
-tap.like(helo_session("x.example"), r"^554 5\.7\.1 ", "permit_tls_clientcerts and permit_sasl_authenticated never permit yet")
+tap.like(helo_session("x.example"), r"^554 5\.7\.1 ", "permit_tls_clientcerts and permit_sasl_authenticated do not permit a client without TLS or AUTH")
 inst.set(smtpd_client_restrictions="reject_unverified_recipient")
 tap.is_(helo_session("x.example"), "451 4.3.5 Server configuration error", "a Postfix restriction not implemented yet: 451 4.3.5")
 wait_for(lambda: "is not implemented yet" in inst.log())

@@ -11,11 +11,9 @@ import re
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from instance import Instance, kill_instance_daemon, missing_programs
+from instance import NEEDED, Instance, kill_instance_daemon
 
-missing = missing_programs()
-if missing:
-    skip_all("not built yet: " + ", ".join(missing))
+require(NEEDED)
 
 user = pwd.getpwuid(os.getuid()).pw_name
 inst = Instance("--domain", "example.com")
@@ -137,6 +135,7 @@ ok(b"\n>From here on\n" in data, "a body line starting with From is quoted")
 ok(b"Delivered-To: anyone@localhost\n" in data, "and has Delivered-To")
 mb.stop()
 
+
 # 9. an ordinary user runs an instance of their own (when the test runs as root)
 if os.getuid() == 0:
     try:
@@ -160,25 +159,29 @@ if os.getuid() == 0:
                 os.setuid(nobody.pw_uid)
             return subprocess.run(argv, input=data, capture_output=True, env=env,
                                   preexec_fn=drop, timeout=60, cwd=home)
-        r = as_nobody([prog("postern"), "init", udir, "--port", str(free_port())])
-        if r.returncode != 0 and b"Permission denied" in r.stderr:
-            diag("the build tree is not reachable by nobody: ordinary-user run skipped")
-        else:
-            is_(r.returncode, 0, "nobody: postern init")
-            r = as_nobody([prog("postern"), "start", "-c", udir])
-            is_(r.returncode, 0, "nobody: postern start")
-            r = as_nobody([prog("sendmail"), "friend@localhost"], b"Subject: as nobody\n\nhi\n",
-                          {"POSTERN_CONFIG_DIR": udir})
-            is_(r.returncode, 0, "nobody: sendmail exits 0")
-            path = os.path.join(udir, "mail", "friend", "Maildir", "new")
-            end = time.time() + 15
-            while time.time() < end and not (os.path.isdir(path) and os.listdir(path)):
-                time.sleep(0.05)
-            files = os.listdir(path) if os.path.isdir(path) else []
-            ok(len(files) == 1 and os.stat(os.path.join(path, files[0])).st_uid == nobody.pw_uid,
-               "nobody: the mail is delivered into a Maildir that nobody owns")
-            data = open(os.path.join(path, files[0]), "rb").read() if files else b""
-            like(data.decode(errors="replace"), r"Return-Path: <nobody@localhost>", "nobody: from nobody@localhost")
-            r = as_nobody([prog("postern"), "stop", "-c", udir])
-            is_(r.returncode, 0, "nobody: postern stop")
+        # t/run-tests runs copies of the programs where nobody reaches them
+        # when the build tree is not (a clone in /root)
+        try:
+            r = as_nobody([prog("postern"), "init", udir, "--port", str(free_port())])
+        except PermissionError as e:
+            r = subprocess.CompletedProcess([], 126, b"", str(e).encode())
+        if not is_(r.returncode, 0, "nobody: postern init"):
+            diag(r.stderr.decode(errors="replace"))
+            done()
+        r = as_nobody([prog("postern"), "start", "-c", udir])
+        is_(r.returncode, 0, "nobody: postern start")
+        r = as_nobody([prog("sendmail"), "friend@localhost"], b"Subject: as nobody\n\nhi\n",
+                      {"POSTERN_CONFIG_DIR": udir})
+        is_(r.returncode, 0, "nobody: sendmail exits 0")
+        path = os.path.join(udir, "mail", "friend", "Maildir", "new")
+        end = time.time() + 15
+        while time.time() < end and not (os.path.isdir(path) and os.listdir(path)):
+            time.sleep(0.05)
+        files = os.listdir(path) if os.path.isdir(path) else []
+        ok(len(files) == 1 and os.stat(os.path.join(path, files[0])).st_uid == nobody.pw_uid,
+           "nobody: the mail is delivered into a Maildir that nobody owns")
+        data = open(os.path.join(path, files[0]), "rb").read() if files else b""
+        like(data.decode(errors="replace"), r"Return-Path: <nobody@localhost>", "nobody: from nobody@localhost")
+        r = as_nobody([prog("postern"), "stop", "-c", udir])
+        is_(r.returncode, 0, "nobody: postern stop")
 done()

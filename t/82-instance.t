@@ -126,7 +126,7 @@ like(r.stdout, r"queue: incoming 0, active 0, deferred 1, hold 0, corrupt 0", "s
 r = run(["postern", "stop", "-c", inst] + o)
 is_(r.returncode, 0, "stop exits 0")
 like(r.stdout, rf"stopped \(pid {pid}\)", "and says it stopped")
-time.sleep(0.1)
+# stop returned once the daemon had exited
 ok(not os.path.exists(f"/proc/{pid}") or " Z " in open(f"/proc/{pid}/stat").read(), "the daemon is gone")
 ok(not os.path.exists(os.path.join(inst, "queue", "pid", "qmgr.pid")), "the pid file is gone")
 r = run(["postern", "status", "-c", inst] + o)

@@ -11,12 +11,10 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
-from instance import Instance, missing_programs
+from instance import NEEDED, Instance
 from smtpdtest import Client, Listener
 
-missing = missing_programs()
-if missing:
-    tap.skip_all("the mail path is not built yet: " + " ".join(missing))
+tap.require(NEEDED)
 
 inst = Instance("--domain", "example.com")
 if not tap.is_(inst.init.returncode, 0, "postern init"):

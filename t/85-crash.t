@@ -17,11 +17,9 @@ import threading
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from instance import Instance, missing_programs
+from instance import NEEDED, Instance
 
-missing = missing_programs()
-if missing:
-    skip_all("not built yet: " + ", ".join(missing))
+require(NEEDED)
 
 # sanitizer builds start each process several times slower: 300 there
 SANITIZED = b"__asan_init" in open(prog("sendmail"), "rb").read()

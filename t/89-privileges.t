@@ -18,14 +18,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
-from instance import ROOT_USERS, Instance, missing_programs  # noqa: E402
+from instance import NEEDED, ROOT_USERS, Instance  # noqa: E402
 
 if os.geteuid() != 0:
     tap.skip_all("the daemons change users only when postern start runs as root")
-missing = missing_programs() + [p for p in ("postern-accept", "postern-smtpd")
-                                if not os.access(tap.prog(p), os.X_OK)]
-if missing:
-    tap.skip_all("not built: " + ", ".join(missing))
+tap.require(programs=("postern-accept", "postern-smtpd") + tuple(NEEDED))
 
 owner = pwd.getpwnam(ROOT_USERS["mail_owner"])
 smtpd_user = pwd.getpwnam(ROOT_USERS["smtpd_user"])

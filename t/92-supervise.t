@@ -17,13 +17,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
-from instance import Instance, missing_programs  # noqa: E402
+from instance import NEEDED, Instance  # noqa: E402
 from smtpdtest import wait_for  # noqa: E402
 
-missing = missing_programs() + [p for p in ("postern-accept", "postern-smtpd")
-                                if not os.access(tap.prog(p), os.X_OK)]
-if missing:
-    tap.skip_all("not built: " + ", ".join(missing))
+tap.require(NEEDED + ["postern-accept", "postern-smtpd"])
 
 inst = Instance()
 tap.is_(inst.init.returncode, 0, "postern init")

@@ -16,13 +16,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
 from smtpdtest import Client, Listener, wait_for
-from instance import Instance, missing_programs
+from instance import NEEDED, Instance
 
-for tool in ("openssl", "swaks"):
-    if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ["PATH"].split(":")):
-        tap.skip_all(f"{tool} is not installed (./deps installs it)")
-if missing_programs():
-    tap.skip_all("the mail path is not built yet: " + " ".join(missing_programs()))
+tap.require(NEEDED, tools=["openssl", "swaks"])
 
 
 

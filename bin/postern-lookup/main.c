@@ -15,7 +15,6 @@
  * serve.c serves the clients.  See postern-lookup(8).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +23,6 @@
 
 #include "config.h"
 #include "dns.h"
-#include "listenfds.h"
 #include "log.h"
 #include "lookup.h"
 #include "lookup_proto.h"
@@ -33,7 +31,6 @@
 #include "unixservice.h"
 
 #define LISTEN_BACKLOG      256
-#define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
 
 /* Wrong arguments: say how to call us. */
 static _Noreturn void usage(void)
@@ -42,37 +39,16 @@ static _Noreturn void usage(void)
     exit(64);
 }
 
-/* The socket systemd passed, or -1 when it passed none. */
-static int systemd_socket(void)
-{
-    int count = listen_fds_take();
-    if (count == 0)
-        return -1;
-    if (count != 1)
-        msg_fatal("lookup service: systemd passed %d sockets; expected one", count);
-    int fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
-    if (fd < 0)
-        msg_fatal_errno("lookup service: fcntl");
-    close(LISTEN_FDS_START);
-    return fd;
-}
-
 int main(int argc, char **argv)
 {
     mode_t socket_mode = 0600;
     int opt;
     log_open("lookup", 0);
-    int listen_fd = systemd_socket();
     while ((opt = getopt(argc, argv, "c:m:o:v")) != -1) {
         if (config_common_option(opt, optarg))
             continue;
-        if (opt != 'm')
+        if (opt != 'm' || socket_mode_parse(optarg, &socket_mode) < 0)
             usage();
-        char *end;
-        long mode = strtol(optarg, &end, 8);
-        if (*end || end == optarg || mode < 0 || mode > 0777)
-            usage();
-        socket_mode = (mode_t)mode;
     }
     if (optind != argc)
         usage();
@@ -85,37 +61,28 @@ int main(int argc, char **argv)
     dns_open(0);
 
     const char *queue_dir = conf_str("queue_directory");
-    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT, socket_path = STRBUF_INIT;
-    int pid_fd = -1;
-    if (listen_fd < 0) {
-        strbuf_printf(&path, "%s/pid/lookup.pid", queue_dir);
-        pid_fd = pid_file_lock(path.s, &err);
-        if (pid_fd < 0)
-            msg_fatal("lookup service: %s", err.s);
-        strbuf_printf(&socket_path, "%s/%s", queue_dir, LOOKUP_SOCKET);
-        listen_fd = unix_listen(socket_path.s, socket_mode, (uid_t)-1, (gid_t)-1,
-                                LISTEN_BACKLOG, &err);
-        if (listen_fd < 0)
-            msg_fatal("lookup service: %s", err.s);
-    }
-    if (listener_prepare(listen_fd, &err) < 0)
+    struct strbuf pid_path = STRBUF_INIT, socket_path = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&pid_path, "%s/pid/lookup.pid", queue_dir);
+    strbuf_printf(&socket_path, "%s/%s", queue_dir, LOOKUP_SOCKET);
+    struct unix_service svc;
+    if (unix_service_open(&svc, pid_path.s, socket_path.s, socket_mode, (gid_t)-1,
+                          LISTEN_BACKLOG, &err) < 0)
         msg_fatal("lookup service: %s", err.s);
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
     int signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
     if (signal_fd < 0)
         msg_fatal_errno("signalfd");
-    if (pid_fd >= 0 && pid_file_publish(pid_fd) < 0)
-        msg_fatal_errno("write %s", path.s);
+    if (unix_service_ready(&svc) < 0)
+        msg_fatal_errno("write %s", pid_path.s);
     msg_info("lookup service: ready on %s",
-             socket_path.len ? socket_path.s : "the socket systemd passed");
-    serve(listen_fd, signal_fd);
+             svc.socket_path ? svc.socket_path : "the socket systemd passed");
+    serve(svc.listen_fd, signal_fd);
     /* new clients find no socket and answer "try again" */
-    if (socket_path.len && unlink(socket_path.s) < 0 && errno != ENOENT)
-        msg_warn_errno("remove %s", socket_path.s);
-    if (pid_fd >= 0 && unlink(path.s) < 0)
-        msg_warn_errno("remove %s", path.s);
+    unix_service_close(&svc, &err);
+    if (err.len)
+        msg_warn("%s", err.s);
     msg_info("lookup service: stopped");
-    strbuf_free(&path);
+    strbuf_free(&pid_path);
     strbuf_free(&err);
     strbuf_free(&socket_path);
     return 0;

@@ -359,6 +359,18 @@ static int print_resolutions(char **addresses, int count)
 int main(int argc, char **argv)
 {
     log_open("postern-qmgr", 0);
+    /* the signals the event loop reads are blocked before anything else:
+     * a SIGTERM during start-up (reading main.cf, the queue tree, the pid
+     * file, the trigger) then waits for the signalfd and ends qmgr through
+     * its clean stop, instead of killing it half-started */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
+        msg_fatal_errno("sigprocmask");
     int opt, resolve_only = 0;
     while ((opt = getopt(argc, argv, "c:o:rv")) != -1) {
         if (opt == 'o')
@@ -369,6 +381,8 @@ int main(int argc, char **argv)
             usage();
     }
     if (resolve_only) {
+        /* -r is a command, not the daemon: signals act as usual */
+        sigprocmask(SIG_UNBLOCK, &mask, NULL);
         config_load(0);
         return print_resolutions(argv + optind, argc - optind);
     }
@@ -389,14 +403,6 @@ int main(int argc, char **argv)
     write_pid_file();
     open_trigger();
 
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGCHLD);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
-        msg_fatal_errno("sigprocmask");
     signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (signal_fd < 0)
         msg_fatal_errno("signalfd");

@@ -53,6 +53,7 @@ struct queue_envelope {
     struct envelope env;
     long uid_index;                         /* the Auid= record, or -1 */
     long log_client_index;                  /* the Alog_client= record, or -1 */
+    long sasl_method_index, sasl_username_index;    /* Asasl_*=, or -1 */
     long log_pid;                           /* log_pid: the submitting smtpd, or 0 */
     int local;                              /* Aorigin=local */
 };
@@ -285,6 +286,10 @@ static void read_envelope(struct queue_envelope *qe)
             qe->uid_index = (long)i;
         else if (strncmp(rec, "Alog_client=", 12) == 0)
             qe->log_client_index = (long)i;
+        else if (strncmp(rec, "Asasl_method=", 13) == 0)
+            qe->sasl_method_index = (long)i;
+        else if (strncmp(rec, "Asasl_username=", 15) == 0)
+            qe->sasl_username_index = (long)i;
         else if (strncmp(rec, "Alog_pid=", 9) == 0)
             qe->log_pid = strtol(rec + 9, NULL, 10);
         else if (strcmp(rec, "Aorigin=local") == 0)
@@ -399,7 +404,8 @@ void inject_run(void)
     struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
                         .minfree = conf_size("queue_minfree"),
                         .next_space_check = SPACE_CHECK_STEP};
-    struct queue_envelope qe = {.env = ENVELOPE_INIT, .uid_index = -1, .log_client_index = -1};
+    struct queue_envelope qe = {.env = ENVELOPE_INIT, .uid_index = -1, .log_client_index = -1,
+                               .sasl_method_index = -1, .sasl_username_index = -1};
 
     struct strbuf err = STRBUF_INIT;
     if (queue_writer_open(&writer, queue_dir, &err) < 0)
@@ -436,8 +442,19 @@ void inject_run(void)
         char caller[40] = "";
         if (record_caller)
             snprintf(caller, sizeof caller, ", uid=%lu", (unsigned long)caller_uid);
-        msg_info_as("smtpd", "smtpd", qe.log_pid, "%s: client=%s%s", writer.id,
-                    log_printable(&printable, client, 300), caller);
+        /* SMTP AUTH: Postfix's ", sasl_method=PLAIN, sasl_username=alice" */
+        struct strbuf sasl = STRBUF_INIT;
+        if (qe.sasl_method_index >= 0 && qe.sasl_username_index >= 0) {
+            struct strbuf p1 = STRBUF_INIT, p2 = STRBUF_INIT;
+            strbuf_printf(&sasl, ", sasl_method=%s, sasl_username=%s",
+                          log_printable(&p1, qe.env.records.item[qe.sasl_method_index] + 13, 32),
+                          log_printable(&p2, qe.env.records.item[qe.sasl_username_index] + 15, 255));
+            strbuf_free(&p1);
+            strbuf_free(&p2);
+        }
+        msg_info_as("smtpd", "smtpd", qe.log_pid, "%s: client=%s%s%s", writer.id,
+                    log_printable(&printable, client, 300), strbuf_str(&sasl), caller);
+        strbuf_free(&sasl);
         strbuf_reset(&printable);
     }
     msg_info("%s: message-id=%s", writer.id,

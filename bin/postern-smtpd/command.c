@@ -22,6 +22,12 @@ static const char *const command_names[CMD_COUNT] = {
 _Noreturn void session_end(struct session *s, int status)
 {
     io_flush(s);
+    /* a transaction cut off ends before the disconnect line: once that
+     * line is logged, the queue has stored nothing of it and exited */
+    if (s->injection) {
+        submit_abort(s->injection);
+        s->injection = NULL;
+    }
     struct strbuf line = STRBUF_INIT;
     unsigned ok_total = 0, total = 0;
     for (int i = 0; i < CMD_COUNT; i++) {
@@ -41,8 +47,6 @@ _Noreturn void session_end(struct session *s, int status)
         strbuf_printf(&line, " commands=%u/%u", ok_total, total);
     msg_info("disconnect from %s%s", s->client.namaddr, strbuf_str(&line));
     strbuf_free(&line);
-    if (s->injection)
-        submit_abort(s->injection);
     exit(status);
 }
 
@@ -155,6 +159,18 @@ static void cmd_helo(struct session *s, char *args, int extended)
     strlist_add(&keywords, "ETRN");
     if (tls_offered(s))
         strlist_add(&keywords, "STARTTLS");
+    const char *mechanisms = auth_ehlo_mechanisms(s);
+    struct strbuf auth = STRBUF_INIT, auth_broken = STRBUF_INIT;
+    if (mechanisms) {
+        strbuf_printf(&auth, "AUTH %s", mechanisms);
+        strlist_add(&keywords, auth.s);
+        if (conf_bool("broken_sasl_auth_clients")) {
+            strbuf_printf(&auth_broken, "AUTH=%s", mechanisms);
+            strlist_add(&keywords, auth_broken.s);
+        }
+    }
+    strbuf_free(&auth);
+    strbuf_free(&auth_broken);
     if (s->xclient_allowed)
         strlist_add(&keywords, "XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT");
     if (s->xforward_allowed)
@@ -170,7 +186,7 @@ static void cmd_helo(struct session *s, char *args, int extended)
     struct strbuf dropped = STRBUF_INIT;
     for (size_t i = 0; i < keywords.count && kept < 32; i++) {
         char word[32];
-        size_t n = strcspn(keywords.item[i], " ");
+        size_t n = strcspn(keywords.item[i], " =");
         snprintf(word, sizeof word, "%.*s", (int)(n < 31 ? n : 31), keywords.item[i]);
         if (keyword_discarded(&discard, word)) {
             strbuf_printf(&dropped, " %s", word);
@@ -422,9 +438,7 @@ void command_loop(struct session *s)
             cmd_starttls(s, args);
             break;
         case CMD_AUTH:
-            reply(s, "503 5.5.1 Error: authentication not enabled");
-            s->command_failed[id]++;
-            session_error(s);
+            cmd_auth(s, args);
             break;
         case CMD_XCLIENT:
             cmd_xclient(s, args);

@@ -144,6 +144,7 @@ int main(int argc, char **argv)
     s->junk_limit = conf_int("smtpd_junk_command_limit");
     peer_identify(s);
     s->bare_newline = bare_newline_mode(s);
+    auth_prepare(s);
     s->xclient_allowed = policy_client_in(s, "smtpd_authorized_xclient_hosts");
     s->xforward_allowed = policy_client_in(s, "smtpd_authorized_xforward_hosts");
     msg_info("connect from %s", s->client.namaddr);

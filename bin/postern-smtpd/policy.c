@@ -165,7 +165,85 @@ static enum verdict check_never(struct check_ctx *ctx, const char *table)
 {
     (void)ctx;
     (void)table;
-    return V_DUNNO;             /* permit_sasl_authenticated: no AUTH yet */
+    return V_DUNNO;             /* permit_tls_clientcerts: no TLS yet */
+}
+
+static enum verdict check_permit_sasl_authenticated(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return ctx->s->sasl_username[0] ? V_OK : V_DUNNO;
+}
+
+/* The owners smtpd_sender_login_maps gives the sender: 1 found (in
+ * owners), 0 not, -1 when the table failed. */
+static int sender_owners(struct check_ctx *ctx, struct strbuf *owners)
+{
+    struct maplist *maps = policy_table(ctx->s->policy, conf_str("smtpd_sender_login_maps"));
+    if (!maps)
+        return -1;
+    int r = map_search_address(maps, ctx->sender, conf_str("recipient_delimiter"), 0, owners, NULL);
+    return r == MAP_FOUND ? 1 : r == MAP_NOTFOUND ? 0 : -1;
+}
+
+/* The reject_*sender_login_mismatch family (Postfix's smtpd_check): an
+ * authenticated client may use only the senders the map gives its login
+ * (with `unknown_ok`, also those the map does not list); an
+ * unauthenticated one none that the map lists. */
+static enum verdict login_mismatch(struct check_ctx *ctx, int check_authenticated,
+                                   int check_unauthenticated, int unknown_ok)
+{
+    if (!ctx->sender || !*ctx->sender || !*conf_str("smtpd_sender_login_maps"))
+        return V_DUNNO;
+    const char *login = ctx->s->sasl_username;
+    if (*login ? !check_authenticated : !check_unauthenticated)
+        return V_DUNNO;
+    struct strbuf owners = STRBUF_INIT;
+    int found = sender_owners(ctx, &owners);
+    enum verdict v = V_DUNNO;
+    if (found < 0) {
+        v = temp_failure(ctx, SUBJ_SENDER);
+    } else if (!*login) {
+        if (found)
+            v = reject_with(ctx, SUBJ_SENDER, 553, "5.7.1", "not logged in");
+    } else if (found || !unknown_ok) {
+        int owner = 0;
+        char *list = found ? owners.s : NULL, *save = NULL;
+        for (char *name = list ? strtok_r(list, ", \t", &save) : NULL; name && !owner;
+             name = strtok_r(NULL, ", \t", &save))
+            owner = strcasecmp(name, login) == 0;
+        if (!owner) {
+            struct strbuf text = STRBUF_INIT;
+            strbuf_printf(&text, "not owned by user %s", login);
+            v = reject_with(ctx, SUBJ_SENDER, 553, "5.7.1", text.s);
+            strbuf_free(&text);
+        }
+    }
+    strbuf_free(&owners);
+    return v;
+}
+
+static enum verdict check_sender_login_mismatch(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return login_mismatch(ctx, 1, 1, 0);
+}
+
+static enum verdict check_authenticated_login_mismatch(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return login_mismatch(ctx, 1, 0, 0);
+}
+
+static enum verdict check_unauthenticated_login_mismatch(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return login_mismatch(ctx, 0, 1, 0);
+}
+
+static enum verdict check_known_login_mismatch(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return login_mismatch(ctx, 1, 1, 1);
 }
 
 /* 1 when the recipient's destination is ours or relayed for (Postfix's
@@ -376,7 +454,7 @@ static check_fn *const check_fns[RESTRICT_COUNT] = {
     [RESTRICT_PERMIT_AUTH_DESTINATION] = check_permit_auth_destination,
     [RESTRICT_PERMIT_MYNETWORKS] = check_permit_mynetworks,
     [RESTRICT_PERMIT_NAKED_IP_ADDRESS] = check_naked_ip,
-    [RESTRICT_PERMIT_SASL_AUTHENTICATED] = check_never,
+    [RESTRICT_PERMIT_SASL_AUTHENTICATED] = check_permit_sasl_authenticated,
     [RESTRICT_PERMIT_TLS_ALL_CLIENTCERTS] = check_tls_all_clientcerts,
     [RESTRICT_PERMIT_TLS_CLIENTCERTS] = check_tls_clientcerts,
     [RESTRICT_REJECT] = check_reject,
@@ -400,6 +478,10 @@ static check_fn *const check_fns[RESTRICT_COUNT] = {
     [RESTRICT_REJECT_UNLISTED_RECIPIENT] = check_reject_unlisted_recipient,
     [RESTRICT_REJECT_UNLISTED_SENDER] = check_reject_unlisted_sender,
     [RESTRICT_WARN_IF_REJECT] = check_never,     /* handled in run_list */
+    [RESTRICT_REJECT_SENDER_LOGIN_MISMATCH] = check_sender_login_mismatch,
+    [RESTRICT_REJECT_AUTHENTICATED_SENDER_LOGIN_MISMATCH] = check_authenticated_login_mismatch,
+    [RESTRICT_REJECT_UNAUTHENTICATED_SENDER_LOGIN_MISMATCH] = check_unauthenticated_login_mismatch,
+    [RESTRICT_REJECT_KNOWN_SENDER_LOGIN_MISMATCH] = check_known_login_mismatch,
 };
 
 /* The function of a restriction id (fatal for one without: a merge that

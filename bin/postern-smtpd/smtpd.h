@@ -102,6 +102,10 @@ struct session {
     long long recipient_limit;
     long long error_sleep_time, soft_error_limit, hard_error_limit, junk_limit;
     int helo_required;
+    int sasl_enabled;           /* smtpd_sasl_auth_enable (auth.c) */
+    int sasl_exception;         /* in smtpd_sasl_exceptions_networks: AUTH not offered */
+    char sasl_method[32];       /* after AUTH: "PLAIN", ... */
+    char sasl_username[256];    /* after AUTH; "" before */
     int tls_level;              /* smtpd_tls_security_level: TLS_LEVEL_* */
     int tls_wrappermode;        /* smtpd_tls_wrappermode: TLS from the first byte */
     struct ssl_st *tls;         /* the TLS session (tls.c), NULL in the clear */
@@ -158,6 +162,18 @@ void transaction_reset(struct session *s);
 void cmd_mail(struct session *s, char *args);
 void cmd_rcpt(struct session *s, char *args);
 /* their arguments are parsed by lib/mail/smtpargs.c */
+
+/* ---- auth.c ---- */
+/* Read the SASL settings for this client (after peer_identify). */
+void auth_prepare(struct session *s);
+/* The mechanisms to offer in EHLO ("PLAIN LOGIN"), or NULL when AUTH is
+ * not offered (disabled, TLS required first, an excepted client, the
+ * auth service unavailable). */
+const char *auth_ehlo_mechanisms(struct session *s);
+void cmd_auth(struct session *s, char *args);
+/* Forget the login and the server's connection: STARTTLS starts the
+ * session over (RFC 3207), and the mechanisms change with TLS. */
+void auth_forget(struct session *s);
 
 /* ---- xclient.c ---- */
 void cmd_xclient(struct session *s, char *args);

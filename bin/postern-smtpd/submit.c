@@ -122,10 +122,18 @@ static void received_header(struct session *s, struct strbuf *out)
     /* RFC 5321 address literal: IPv6 addresses carry the "IPv6:" tag */
     strbuf_printf(out, "Received: from %s (%s [%s%s])\n", from, name,
                   strchr(address, ':') ? "IPv6:" : "", address);
+    /* smtpd_sasl_authenticated_header: the login, for the recipients to see */
+    if (s->sasl_username[0] && conf_bool("smtpd_sasl_authenticated_header")) {
+        struct strbuf printable = STRBUF_INIT;
+        strbuf_printf(out, "\t(Authenticated sender: %s)\n",
+                      log_printable(&printable, s->sasl_username, 255));
+        strbuf_free(&printable);
+    }
     tls_received_clause(s, out);
-    /* RFC 3848: ESMTPS under TLS */
-    strbuf_printf(out, "\tby %s (%s) with %s%s", s->myhostname, conf_str("mail_name"),
-                  s->local_submission ? "ESMTP" : s->protocol, s->tls ? "S" : "");
+    /* RFC 3848: ESMTPS under TLS, ESMTPA after AUTH, ESMTPSA both */
+    strbuf_printf(out, "\tby %s (%s) with %s%s%s", s->myhostname, conf_str("mail_name"),
+                  s->local_submission ? "ESMTP" : s->protocol, s->tls ? "S" : "",
+                  s->sasl_username[0] ? "A" : "");
     if (s->tx.recipient_count == 1) {
         struct strbuf printable = STRBUF_INIT;
         strbuf_printf(out, "\n\tfor <%s>; %s\n",
@@ -223,7 +231,15 @@ static void build_envelope(struct session *s, struct envelope *env)
         record_putf(&attrs, 'A', "client_port=%s", port);
     if (*helo)
         record_putf(&attrs, 'A', "helo_name=%s", helo);
-    record_putf(&attrs, 'A', "protocol=%s", f->set && f->protocol[0] ? f->protocol : s->protocol);
+    if (f->set && f->protocol[0])
+        record_putf(&attrs, 'A', "protocol=%s", f->protocol);
+    else
+        record_putf(&attrs, 'A', "protocol=%s%s%s", s->protocol, s->tls ? "S" : "",
+                    s->sasl_username[0] ? "A" : "");
+    if (s->sasl_username[0]) {
+        record_putf(&attrs, 'A', "sasl_method=%s", s->sasl_method);
+        record_putf(&attrs, 'A', "sasl_username=%s", s->sasl_username);
+    }
     record_putf(&attrs, 'A', "log_client=%s[%s]", name, address);
     record_putf(&attrs, 'A', "log_pid=%ld", (long)getpid());
     add_records(env, &attrs);

@@ -668,6 +668,7 @@ void cmd_starttls(struct session *s, char *args)
     /* the session starts over: nothing said in the clear carries over */
     transaction_reset(s);
     strbuf_reset(&s->helo);
+    auth_forget(s);
     return;
 failed:
     s->command_failed[CMD_STARTTLS]++;

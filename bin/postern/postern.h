@@ -31,7 +31,7 @@ int qmgr_stop(void);
 int qmgr_running(void);
 /* users.c: who a daemon runs as when `postern start` runs as root. */
 enum daemon_role {
-    ROLE_QMGR, ROLE_LOOKUP, ROLE_QUEUE_SERVICE, ROLE_SMTPD,
+    ROLE_QMGR, ROLE_LOOKUP, ROLE_QUEUE_SERVICE, ROLE_SMTPD, ROLE_AUTH,
     ROLE_AS_STARTED,            /* stays root: a runner service (postern-spawn) */
     ROLE_COUNT
 };

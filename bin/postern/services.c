@@ -4,7 +4,8 @@
  * user's) and writes and locks queue_directory/pid/NAME.pid itself, as
  * qmgr does.  Started before qmgr and the SMTP listeners, so that their
  * first message already uses them (the lookup service first: the others
- * look tables up); stopped after the listeners, before qmgr, in reverse.
+ * look tables up; the auth service, postern-auth, serves smtpd's AUTH);
+ * stopped after the listeners, before qmgr, in reverse.
  * The runner services (postern-spawn TRANSPORT, one per transport of
  * privileged_transports; postern-spawn(8)) bind queue_directory/private/
  * TRANSPORT instead; they start after the others, before qmgr, which
@@ -53,6 +54,8 @@ static const struct service services[] = {
      "proxy: and unix: lookups answer \"try again\"", NULL, "public/lookup", ROLE_LOOKUP},
     {"queue service", "postern-queue", "-S", "queue.pid", "injections run postern-queue", NULL,
      "public/queue", ROLE_QUEUE_SERVICE},
+    {"auth service", "postern-auth", NULL, "auth.pid", "smtpd offers no AUTH", NULL,
+     "public/auth", ROLE_AUTH},
 };
 #define SERVICE_COUNT (sizeof services / sizeof services[0])
 
@@ -143,8 +146,15 @@ static int service_start(const struct service *svc)
     *arg++ = "-c";
     *arg++ = (char *)config_dir();
     const struct run_as *as = instance_user(svc->role);
-    char ids[64], trusted[32];
-    if (as) {
+    char ids[64], trusted[32], group[32];
+    if (as && svc->role == ROLE_AUTH) {
+        /* whoever reaches it may try passwords: smtpd's group only */
+        snprintf(group, sizeof group, "%ld", (long)instance_user(ROLE_SMTPD)->gid);
+        *arg++ = "-m";
+        *arg++ = "0660";
+        *arg++ = "-g";
+        *arg++ = group;
+    } else if (as) {
         *arg++ = "-m";
         *arg++ = "0666";
     }

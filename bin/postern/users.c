@@ -1,7 +1,8 @@
 /* users.c - who each daemon of an instance runs as when `postern start`
  * runs as root (doc/privileges.md, "Who runs as what"; the units of units/
  * say the same): qmgr as mail_owner with setgid_group as a supplementary
- * group, the lookup service as mail_owner, the queue service as queue_service_user with setgid_group as its
+ * group, the lookup service as mail_owner, the auth service as mail_owner
+ * with smtpd_user's group (its socket's group), the queue service as queue_service_user with setgid_group as its
  * group, postern-accept (once its sockets are bound) and every smtpd
  * session as smtpd_user, which can neither read nor change queued mail.
  * Root refuses to start when one of them does not exist, is root, or
@@ -67,6 +68,9 @@ int instance_users_check(void)
         gid_t drop = gr->gr_gid;
         /* the lookup service: mail_owner with its own group (units/) */
         users[ROLE_LOOKUP] = users[ROLE_QMGR];
+        /* the auth service: mail_owner, with smtpd's group for its socket */
+        users[ROLE_AUTH] = users[ROLE_QMGR];
+        users[ROLE_AUTH].groups[users[ROLE_AUTH].group_count++] = users[ROLE_SMTPD].gid;
         /* qmgr reads what the injectors wrote through the group */
         users[ROLE_QMGR].groups[users[ROLE_QMGR].group_count++] = drop;
         /* the queue service creates files of that group, and nothing else */

@@ -60,8 +60,6 @@ static const struct unimplemented settings[] = {
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
      "not evaluated: the message is accepted without these checks"},
     {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
-    {"smtpd_sasl_auth_enable", WHEN_YES,
-     "AUTH is not offered and permit_sasl_authenticated never permits"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 
@@ -114,6 +112,7 @@ const char *setting_not_implemented(const char *name, const char *value)
         return parse_bool(value) == 1 ? u->what : NULL;
     case WHEN_TRANSPORT:
         return transport_not_implemented(value);
+
     }
     return NULL;
 }

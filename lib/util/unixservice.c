@@ -1,8 +1,9 @@
-/* unixservice.c - pid file and listening socket of a service started
- * without systemd (unixservice.h). */
+/* unixservice.c - pid file and listening socket of a service, started
+ * by systemd or not (unixservice.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -12,8 +13,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "listenfds.h"
 #include "strbuf.h"
 #include "unixservice.h"
+#include "xalloc.h"
+
+#define LISTEN_FDS_FIRST 3       /* sd_listen_fds(3) */
 
 int pid_file_lock(const char *path, struct strbuf *err)
 {
@@ -125,4 +130,60 @@ int signal_fd_open(const int *signals, size_t count)
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -1;
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int unix_service_open(struct unix_service *svc, const char *pid_path, const char *socket_path,
+                      mode_t mode, gid_t group, int backlog, struct strbuf *err)
+{
+    *svc = (struct unix_service){.listen_fd = -1, .pid_fd = -1};
+    int count = listen_fds_take();
+    if (count > 0) {
+        if (count != 1) {
+            strbuf_printf(err, "systemd passed %d sockets; expected one", count);
+            return -1;
+        }
+        svc->listen_fd = fcntl(LISTEN_FDS_FIRST, F_DUPFD_CLOEXEC, 10);
+        if (svc->listen_fd < 0) {
+            strbuf_printf(err, "fcntl: %s", strerror(errno));
+            return -1;
+        }
+        close(LISTEN_FDS_FIRST);
+    } else {
+        svc->pid_fd = pid_file_lock(pid_path, err);
+        if (svc->pid_fd < 0)
+            return -1;
+        svc->listen_fd = unix_listen(socket_path, mode, (uid_t)-1, group, backlog, err);
+        if (svc->listen_fd < 0)
+            return -1;
+        svc->pid_path = xstrdup(pid_path);
+        svc->socket_path = xstrdup(socket_path);
+    }
+    return listener_prepare(svc->listen_fd, err);
+}
+
+int unix_service_ready(struct unix_service *svc)
+{
+    return svc->pid_fd >= 0 ? pid_file_publish(svc->pid_fd) : 0;
+}
+
+void unix_service_close(struct unix_service *svc, struct strbuf *err)
+{
+    /* new clients find no socket; the lock goes with the process */
+    if (svc->socket_path && unlink(svc->socket_path) < 0 && errno != ENOENT)
+        strbuf_printf(err, "remove %s: %s", svc->socket_path, strerror(errno));
+    if (svc->pid_path && unlink(svc->pid_path) < 0 && errno != ENOENT)
+        strbuf_printf(err, "%sremove %s: %s", err->len ? "; " : "", svc->pid_path, strerror(errno));
+    free(svc->pid_path);
+    free(svc->socket_path);
+    svc->pid_path = svc->socket_path = NULL;
+}
+
+int socket_mode_parse(const char *text, mode_t *mode)
+{
+    char *end;
+    long value = strtol(text, &end, 8);
+    if (*end || end == text || value < 0 || value > 0777)
+        return -1;
+    *mode = (mode_t)value;
+    return 0;
 }

@@ -1,5 +1,6 @@
 /* unixservice.h - what every long-running service behind a unix socket
- * does when it starts without systemd (postern-queue -S, postern-lookup):
+ * does when it starts without systemd (postern-queue -S, postern-lookup,
+ * postern-auth):
  * lock its pid file, so that a second one refuses to run, bind and listen
  * on its socket, and write its pid once it is ready (unixservice.c). */
 #ifndef POSTERN_UNIXSERVICE_H
@@ -32,6 +33,26 @@ int unix_accept(int listen_fd, int flags, struct ucred *peer, struct strbuf *err
 /* Check that fd is a listening socket (one systemd passed may not be:
  * Accept=yes) and make it non-blocking.  0, or -1 with err set. */
 int listener_prepare(int fd, struct strbuf *err);
+/* A service's listening socket and pid file (postern-lookup,
+ * postern-auth): the socket systemd passed, or one bound by the service. */
+struct unix_service {
+    int listen_fd;
+    int pid_fd;                     /* -1: systemd's socket, no pid file */
+    char *pid_path, *socket_path;   /* NULL: systemd's socket */
+};
+/* Take the one socket systemd passed (LISTEN_FDS); without one, lock the
+ * pid file at pid_path and bind socket_path with this mode and group
+ * ((gid_t)-1: ours; unix_listen).  The socket is then checked and made non-blocking
+ * (listener_prepare).  0, or -1 with the reason in err. */
+int unix_service_open(struct unix_service *svc, const char *pid_path, const char *socket_path,
+                      mode_t mode, gid_t group, int backlog, struct strbuf *err);
+/* Write our pid into the pid file (if we bound the socket): we are
+ * ready.  0, or -1 with errno. */
+int unix_service_ready(struct unix_service *svc);
+/* Remove the socket and the pid file we made; what failed goes to err. */
+void unix_service_close(struct unix_service *svc, struct strbuf *err);
+/* An octal socket mode (a service's -m): 0, or -1 when text is not one. */
+int socket_mode_parse(const char *text, mode_t *mode);
 /* Block these signals and return a signalfd (non-blocking, close-on-exec)
  * that delivers them; -1 with errno on failure. */
 int signal_fd_open(const int *signals, size_t count);

@@ -6,6 +6,13 @@ import threading
 
 from tap import prog, tempdir, write, run
 
+# mail_owner and setgid_group of the tests' queues, run as root: accounts
+# every Debian system has (base-passwd), unlike Postfix's postfix and
+# postdrop, which only its package creates (and make check never installs
+# Postfix).  The user nobody is not in the group.
+MAIL_OWNER, SETGID_GROUP = "mail", "mail"
+OWNERS = f"mail_owner = {MAIL_OWNER}\nsetgid_group = {SETGID_GROUP}\n"
+
 
 def instance(extra=""):
     """A config dir with main.cf and an initialised queue; returns (cfg, queue)."""
@@ -14,7 +21,7 @@ def instance(extra=""):
     write(os.path.join(top, "main.cf"),
           f"queue_directory = {queue}\n"
           f"maillog_file = {top}/maillog\n"
-          "mail_owner = postfix\nsetgid_group = postdrop\n" + extra)
+          + OWNERS + extra)
     r = run(["postern", "queue", "-c", top, "init"])
     assert r.returncode == 0, r.stderr
     return top, queue

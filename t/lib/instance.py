@@ -47,12 +47,11 @@ def missing_programs():
 
 
 def new_instance(*init_args):
-    """An instance for a test of the whole mail path: the test is skipped
-    when the programs are not built, and ends when `postern init` fails."""
+    """An instance for a test of the whole mail path: the test fails when
+    the programs are not built (tap.require), and ends when `postern init`
+    fails."""
     import tap
-    missing = missing_programs()
-    if missing:
-        tap.skip_all("the mail path is not built yet: " + " ".join(missing))
+    tap.require(programs=NEEDED)
     inst = Instance(*init_args)
     if not tap.is_(inst.init.returncode, 0, "postern init"):
         tap.diag(inst.init.stderr)

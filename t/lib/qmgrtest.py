@@ -17,6 +17,7 @@ postern-bounce appends its request to INSTANCE/notices.jsonl and answers K
 """
 import json
 import os
+import re
 import stat
 import time
 
@@ -167,8 +168,11 @@ default_transport = tdefault
     def start(self, *args):
         self.proc = tap.start([tap.prog("postern-qmgr"), "-c", self.dir] + list(args),
                               stderr=open(os.path.join(self.dir, "stderr"), "ab"))
-        fifo = os.path.join(self.queue, "public", "qmgr")
-        self.wait(lambda: os.path.exists(fifo) or self.proc.poll() is not None, 10)
+        # ready: this qmgr (its pid, not an earlier one's FIFO or pid file)
+        # logged that it started, after it blocked its signals and opened
+        # the trigger
+        ready = re.compile(rf"\[{self.proc.pid}\]: daemon started", re.M)
+        self.wait(lambda: ready.search(self.logtext()) or self.proc.poll() is not None, 10)
         return self.proc
 
     def stop(self):
@@ -193,7 +197,6 @@ default_transport = tdefault
 
     def wait_log(self, pattern, timeout=10, count=1):
         """Wait until the log has `count` lines matching the regex."""
-        import re
         deadline = time.time() + timeout
         while time.time() < deadline:
             if len(re.findall(pattern, self.logtext(), re.M)) >= count:

@@ -85,6 +85,29 @@ def skip_all(reason):
     sys.exit(0)
 
 
+def skip(reason, count=1):
+    """Skip count tests: a TAP SKIP line each, and one line on stderr so
+    that `make check` shows what was not tested and why."""
+    for _ in range(count):
+        ok(True, f"# SKIP {reason}")
+    print(f"SKIP {os.path.basename(sys.argv[0])}: {reason}", file=sys.stderr, flush=True)
+
+
+def require(programs=(), tools=()):
+    """End the test, failed, when a program under test is not built or a
+    tool that `make check` installs (./deps --test) is missing: neither is
+    a reason to skip, a skip would hide it."""
+    missing = [p for p in programs if not os.access(prog(p), os.X_OK)]
+    absent = [t for t in tools if not shutil.which(t)]
+    if not missing and not absent:
+        return
+    for p in missing:
+        ok(False, f"{p} is built (in {BIN}; make check builds it)")
+    for t in absent:
+        ok(False, f"{t} is installed (make check installs it: ./deps --test)")
+    done()
+
+
 def done():
     """Print the plan if none was given and exit with the failure count."""
     if _planned is None:
