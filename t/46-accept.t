@@ -38,12 +38,7 @@ def log(d):
 
 
 def wait_for(cond, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
+    return tap.wait_until(cond, timeout)
 
 
 def connect(addr, family=socket.AF_INET, timeout=5.0):

@@ -43,12 +43,7 @@ def log(d):
 
 
 def wait_for(cond, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+    return tap.wait_until(cond, timeout)
 
 
 def start(d, addresses, options=()):

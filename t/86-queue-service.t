@@ -73,12 +73,7 @@ def alive(pid):
 
 
 def wait_until(cond, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
+    return tap.wait_until(cond, timeout)
 
 
 def set_failing_injector():

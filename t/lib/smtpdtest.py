@@ -220,9 +220,4 @@ class Client:
 
 
 def wait_for(predicate, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+    return tap.wait_until(predicate, timeout)
