@@ -117,10 +117,12 @@ static int proxy_open(struct map *map, const char *name, struct strbuf *err)
 /* Warn about a failed lookup, with the key in printable form. */
 static void warn_failed(const struct map *map, const char *key, const char *why)
 {
-    struct strbuf shown = STRBUF_INIT;
+    struct strbuf shown = STRBUF_INIT, reason = STRBUF_INIT;
+    /* the reason may come from the service: printable and bounded too */
     msg_warn("table proxy:%s: lookup of \"%s\": %s", map->spec,
-             log_printable(&shown, key, 200), why);
+             log_printable(&shown, key, 200), log_printable(&reason, why, 400));
     strbuf_free(&shown);
+    strbuf_free(&reason);
 }
 
 static int proxy_lookup(struct map *map, const char *key, struct strbuf *value)

@@ -197,6 +197,11 @@ void local_command(struct local_delivery *d, const char *command,
         goto out;
     }
     command_argv(d->setup, command, &argv);
+    if (argv.count == 0) {
+        /* "|" or "|  " in an alias or .forward: nothing to run */
+        local_result(d, "5.3.0", "empty command");
+        goto out;
+    }
     command_env(d, privs, &env);
     timed_out = 0;
     pid_t pid = fork();

@@ -247,7 +247,8 @@ int local_forward_file(struct local_delivery *d, const struct local_user *pw)
     struct strlist paths = STRLIST_INIT;
     struct strbuf expanded = STRBUF_INIT, err = STRBUF_INIT, text = STRBUF_INIT;
     int done = 0;
-    if (local_expand(d, pw, d->setup->forward_path, &expanded, &err) != 0) {
+    if (local_expand(d, pw, d->setup->forward_path, conf_str("forward_expansion_filter"),
+                     &expanded, &err) != 0) {
         msg_warn("forward_path: %s", err.s);
         local_result(d, "4.3.0", "mail system configuration error");
         done = 1;

@@ -122,9 +122,12 @@ void local_source(struct local_delivery *d, unsigned prepend, struct mail_source
 /* Expand $name, ${name}, ${name?text}, ${name:text} with the delivery's
  * attributes (user, home, shell, extension, recipient_delimiter, local,
  * domain, recipient, sender; other $names stay as written, for the shell);
- * 0, or -1 with err set. */
+ * with a filter (command_expansion_filter, forward_expansion_filter), each
+ * character of a value that is not in it becomes '_', as in Postfix, so
+ * that an address cannot put shell syntax into a command; 0, or -1 with
+ * err set. */
 int local_expand(struct local_delivery *d, const struct local_user *pw, const char *text,
-                 struct strbuf *out, struct strbuf *err);
+                 const char *filter, struct strbuf *out, struct strbuf *err);
 
 /* expand.c */
 /* Deliver to every entry of an alias value, a .forward or an :include:

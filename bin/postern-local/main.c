@@ -246,7 +246,7 @@ static const char *attribute(struct local_delivery *d, const struct local_user *
 }
 
 int local_expand(struct local_delivery *d, const struct local_user *pw, const char *text,
-                 struct strbuf *out, struct strbuf *err)
+                 const char *filter, struct strbuf *out, struct strbuf *err)
 {
     strbuf_reset(out);
     for (const char *p = text; *p;) {
@@ -293,13 +293,14 @@ int local_expand(struct local_delivery *d, const struct local_user *pw, const ch
             value = *value ? NULL : "";
         else if (op == ':')
             value = *value ? "" : NULL;
-        if (value)
-            strbuf_puts(out, value);
-        else {
+        if (value) {
+            for (const char *v = value; *v; v++)
+                strbuf_putc(out, !filter || strchr(filter, *v) ? *v : '_');
+        } else {
             /* the text of ${name?text} or ${name:text}, itself expanded */
             struct strbuf sub = STRBUF_INIT, inner = STRBUF_INIT;
             strbuf_append(&sub, alt, alt_len);
-            int r = local_expand(d, pw, strbuf_str(&sub), &inner, err);
+            int r = local_expand(d, pw, strbuf_str(&sub), filter, &inner, err);
             if (r == 0)
                 strbuf_puts(out, strbuf_str(&inner));
             strbuf_free(&sub);
@@ -362,7 +363,13 @@ static void split_extension(struct local_delivery *d)
         return;
     }
     d->user = xstrndup(local, at);
-    d->extension = xstrdup(local + at + 1);
+    if (strchr(local + at + 1, '/')) {
+        /* it would name a file outside the home in forward_path: Postfix
+         * drops such an extension too */
+        msg_warn("%s: address with illegal extension: %s", d->address, local + at + 1);
+        d->extension = xstrdup("");
+    } else
+        d->extension = xstrdup(local + at + 1);
     d->delimiter[0] = local[at];
     d->delimiter[1] = 0;
 }
@@ -546,7 +553,8 @@ void local_mailbox(struct local_delivery *d, const struct local_user *pw)
     if (*setup->mailbox_command) {
         struct local_privs privs;
         struct local_user holder = {0};
-        if (local_expand(d, pw, setup->mailbox_command, &path, &err) != 0) {
+        if (local_expand(d, pw, setup->mailbox_command, conf_str("command_expansion_filter"),
+                         &path, &err) != 0) {
             msg_warn("mailbox_command: %s", err.s);
             local_result(d, "4.3.0", "mail system configuration error");
         } else if (local_user_privs(d, pw, &holder, &privs) == 0)
@@ -593,7 +601,7 @@ static void unknown_user(struct local_delivery *d)
 {
     if (*d->setup->luser_relay) {
         struct strbuf relay = STRBUF_INIT, err = STRBUF_INIT;
-        if (local_expand(d, NULL, d->setup->luser_relay, &relay, &err) != 0) {
+        if (local_expand(d, NULL, d->setup->luser_relay, NULL, &relay, &err) != 0) {
             msg_warn("luser_relay: %s", err.s);
             local_result(d, "4.3.0", "mail system configuration error");
         } else if (relay.len)

@@ -454,6 +454,11 @@ static int exchange(struct session *s, const char *method, const char *initial)
     size_t limit = (size_t)conf_int("smtpd_sasl_response_limit");
     if (limit > AUTH_LINE_MAX - 8)
         limit = AUTH_LINE_MAX - 8;
+    if (initial && strlen(initial) > limit) {
+        /* the initial response is a response line like any other */
+        reply(s, "500 5.5.6 Authentication exchange line is too long");
+        goto done;
+    }
     if (request_start(s, method, initial) < 0)
         goto unavailable;
     for (;;) {
@@ -462,6 +467,20 @@ static int exchange(struct session *s, const char *method, const char *initial)
         const char *text = answer.len > 2 ? answer.s + 2 : "";
         switch (answer.s[0]) {
         case 'K':
+            /* the name goes into replies, log lines and the envelope: a
+             * printable word that fits, or a temporary failure */
+            if (!*text || strlen(text) >= sizeof s->sasl_username
+                || strcspn(text, " \t\r\n") != strlen(text)) {
+                msg_warn("auth service: unusable user name in its answer");
+                service_close();
+                goto unavailable;
+            }
+            for (const char *p = text; *p; p++)
+                if ((unsigned char)*p < 32 || *p == 127) {
+                    msg_warn("auth service: unusable user name in its answer");
+                    service_close();
+                    goto unavailable;
+                }
             snprintf(s->sasl_username, sizeof s->sasl_username, "%s", text);
             snprintf(s->sasl_method, sizeof s->sasl_method, "%s", method);
             ok = 1;

@@ -54,16 +54,22 @@ static int sockaddr_text(const struct sockaddr_storage *sa, char *addr, size_t a
     return 0;
 }
 
+/* Is name a host name of letters, digits, '.', '-' and '_' shorter than
+ * size?  (What DNS or the environment says goes into logs and headers.) */
+static int host_name_ok(const char *name, size_t size)
+{
+    if (!name || !*name || strlen(name) >= size)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!(isalnum_ascii(*p) || *p == '.' || *p == '-' || *p == '_'))
+            return 0;
+    return 1;
+}
+
 /* A printable host name from the environment, or "unknown". */
 static void set_name(struct client *c, const char *name)
 {
-    snprintf(c->name, sizeof c->name, "unknown");
-    if (!name || !*name || strlen(name) >= sizeof c->name)
-        return;
-    for (const char *p = name; *p; p++)
-        if (!(isalnum_ascii(*p) || *p == '.' || *p == '-' || *p == '_'))
-            return;
-    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(c->name, sizeof c->name, "%s", host_name_ok(name, sizeof c->name) ? name : "unknown");
 }
 
 /* One status word of the lookup service's dns:client answer as a letter. */
@@ -88,6 +94,8 @@ static void look_up_name(struct client *c)
         if (sscanf(strbuf_str(&value), "%15s %15s %255s %255s", reverse, forward, ptr, name) == 4) {
             c->reverse_status = status_letter(reverse);
             c->forward_status = status_letter(forward);
+            if (c->reverse_status == 'F' && !host_name_ok(ptr, sizeof c->reverse_name))
+                c->reverse_status = 'N';    /* a PTR that is no host name names no one */
             if (c->reverse_status == 'F') {
                 snprintf(c->reverse_name, sizeof c->reverse_name, "%s", ptr);
                 if (c->forward_status == 'F')
