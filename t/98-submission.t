@@ -69,7 +69,7 @@ tap.write(os.path.join(sasl_conf, "smtpd.conf"),
 inst = new_instance("--domain", "example.com")
 m = re.search(r"^127\.0\.0\.1:(\d+)", open(os.path.join(inst.dir, "master.cf")).read(), re.M)
 port25 = int(m.group(1))
-port587, port465 = tap.free_port(), tap.free_port()
+port587, port465, port_limited = tap.free_port(), tap.free_port(), tap.free_port()
 with open(os.path.join(inst.dir, "main.cf"), "a") as f:
     f.write(f"""
 syslog_name = postfix
@@ -92,13 +92,19 @@ with open(os.path.join(inst.dir, "master.cf"), "a") as f:
   -o smtpd_tls_wrappermode=yes
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+127.0.0.1:{port_limited} inet n       -       n       -       -       smtpd
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_mechanism_filter=login
+  -o smtpd_client_auth_rate_limit=3
+  -o smtpd_client_event_limit_exceptions=
 """)
 r = inst.start()
 tap.is_(r.returncode, 0, "postern start") or tap.diag(r.stdout + r.stderr)
-for port in (port25, port587, port465):
+for port in (port25, port587, port465, port_limited):
     tap.like(r.stdout, rf"SMTP on 127\.0\.0\.1:{port} ", f"postern start listens on 127.0.0.1:{port}")
 r = inst.postern("status")
-tap.is_(len(re.findall(r"smtp: listening on", r.stdout)), 3, "postern status: three smtpd listeners") \
+tap.is_(len(re.findall(r"smtp: listening on", r.stdout)), 4, "postern status: four smtpd listeners") \
     or tap.diag(r.stdout)
 
 
@@ -182,9 +188,47 @@ tap.like(c.cmd("RCPT TO:<alice@example.com>"), r"^250 ", "25: to a local mailbox
 c.cmd("QUIT")
 c.close()
 
+# ---- smtpd_sasl_mechanism_filter and smtpd_client_auth_rate_limit ----
+import ssl
+context = ssl.create_default_context(cafile=cert)
+
+
+def tls_client(p):
+    c = Client(p)
+    c.sock = context.wrap_socket(c.sock, server_hostname="localhost")
+    c.reply()
+    return c
+
+
+plain = "AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()
+c = tls_client(port_limited)
+tap.like(c.cmd("EHLO client.example.com"), r"(?m)^250-AUTH LOGIN$",
+         "smtpd_sasl_mechanism_filter = login: EHLO names LOGIN only")
+tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0wrong").decode()),
+        "535 5.7.8 Error: authentication failed: authentication failure",
+        "the filter only changes what is announced: PLAIN still reaches the server (as Postfix)")
+tap.is_(c.cmd(plain), "235 2.7.0 Authentication successful", "AUTH 2 of 3")
+c.cmd("QUIT")
+c.close()
+c = tls_client(port_limited)        # another process of the service
+c.cmd("EHLO client.example.com")
+tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0wrong").decode()),
+        "535 5.7.8 Error: authentication failed: authentication failure", "AUTH 3 of 3, in another session")
+tap.is_(c.cmd(plain), "450 4.7.1 Error: too many AUTH commands from 127.0.0.1",
+        "smtpd_client_auth_rate_limit = 3: the fourth AUTH gets Postfix's 450, counted across sessions")
+c.cmd("QUIT")
+c.close()
+tap.like(inst.log(), r"warning: AUTH command rate limit exceeded: 4 from localhost\[127\.0\.0\.1\] for service ",
+         "logged as Postfix logs it")
+c = tls_client(port465)
+c.cmd("EHLO client.example.com")
+tap.is_(c.cmd(plain), "235 2.7.0 Authentication successful", "another service counts for itself (no limit there)")
+c.cmd("QUIT")
+c.close()
+
 r = inst.stop()
 tap.is_(r.returncode, 0, "postern stop") or tap.diag(r.stdout + r.stderr)
-tap.is_(len(re.findall(r"stopped SMTP on", r.stdout)), 3, "postern stop stops the three listeners") \
+tap.is_(len(re.findall(r"stopped SMTP on", r.stdout)), 4, "postern stop stops the four listeners") \
     or tap.diag(r.stdout)
 tap.stop(saslauthd)
 tap.done()
