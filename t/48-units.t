@@ -22,6 +22,7 @@ CEILING = {
     "postern-smtp@.service": 2.2,
     "postern-submission@.service": 2.2,
     "postern-smtp-accept.service": 2.2,
+    "postern-smtps.service": 2.2,
 }
 DEFAULT_CEILING = 2.0
 
@@ -90,7 +91,14 @@ exec_line = re.search(r"^ExecStart=(.*)$", unit_text("postern-submission@.servic
 for override in ("smtpd_tls_security_level=may", "smtpd_sasl_auth_enable=yes",
                  "smtpd_client_restrictions=permit_sasl_authenticated,reject"):
     tap.ok(f"-o {override}" in exec_line, f"submission runs smtpd with -o {override} (as master.cf)")
-for name in ("postern-smtp@.service", "postern-submission@.service", "postern-smtp-accept.service"):
+smtps = unit_text("postern-smtps.service")
+tap.like(unit_text("postern-smtps.socket"), r"(?m)^ListenStream=465$", "postern-smtps.socket listens on port 465")
+for override in ("smtpd_tls_wrappermode=yes", "smtpd_sasl_auth_enable=yes",
+                 "smtpd_client_restrictions=permit_sasl_authenticated,reject"):
+    tap.ok(f"-o {override}" in smtps, f"smtps runs smtpd with -o {override} (as master.cf)")
+tap.ok(" -z " in smtps, "smtps: a zygote reads the root-only key before it drops privileges")
+for name in ("postern-smtp@.service", "postern-submission@.service", "postern-smtp-accept.service",
+             "postern-smtps.service"):
     text = unit_text(name)
     tap.ok("-u postern-smtpd" in text and "CapabilityBoundingSet=CAP_SETUID CAP_SETGID" in text,
            f"{name}: drops to postern-smtpd itself, with no capability but setuid/setgid")
