@@ -153,13 +153,21 @@ code, out = msmtp(port587, "--tls=off", "--auth=plain", "--user=alice", "--passw
                   subject="plain auth")
 tap.ok(code != 0 and re.search(r"does not support authentication", out),
        "msmtp without TLS finds no AUTH to send a password to") or tap.diag(out)
-c = Client(port587)
-c.reply()
-ehlo = c.cmd("EHLO client.example.com")
-tap.like(ehlo, r"(?m)^250-STARTTLS$", "587 before TLS: EHLO offers STARTTLS")
-tap.unlike(ehlo, r"AUTH", "587 before TLS: no AUTH offered (encrypt)")
-tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()),
-        "530 5.7.0 Must issue a STARTTLS command first", "AUTH before STARTTLS: Postfix's 530")
+PLAIN = "AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()
+
+
+def clear_session(port, what):
+    """EHLO in the clear: STARTTLS offered, AUTH not; then AUTH PLAIN's reply."""
+    c = Client(port)
+    c.reply()
+    ehlo = c.cmd("EHLO client.example.com")
+    tap.like(ehlo, r"(?m)^250-STARTTLS$", f"{what}: EHLO offers STARTTLS")
+    tap.unlike(ehlo, r"AUTH", f"{what}: no AUTH offered")
+    return c, c.cmd(PLAIN)
+
+
+c, answer = clear_session(port587, "587 before TLS (encrypt)")
+tap.is_(answer, "530 5.7.0 Must issue a STARTTLS command first", "AUTH before STARTTLS: Postfix's 530")
 tap.is_(c.cmd("MAIL FROM:<alice@example.com>"), "530 5.7.0 Must issue a STARTTLS command first",
         "MAIL before STARTTLS: 530")
 c.cmd("QUIT")
@@ -176,13 +184,8 @@ code, out = msmtp(port465, "--tls=off", "--auth=off", "--timeout=5", subject="pl
 tap.ok(code != 0, "msmtp without TLS on the wrapper-mode port gets no SMTP greeting") or tap.diag(out)
 
 # ---- 25: STARTTLS may, and no AUTH (main.cf leaves it off) ----
-c = Client(port25)
-c.reply()
-ehlo = c.cmd("EHLO client.example.com")
-tap.like(ehlo, r"(?m)^250-STARTTLS$", "25: STARTTLS offered")
-tap.unlike(ehlo, r"AUTH", "25: no AUTH (smtpd_sasl_auth_enable = no)")
-tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()),
-        "503 5.5.1 Error: authentication not enabled", "25: AUTH is not enabled")
+c, answer = clear_session(port25, "25 (smtpd_sasl_auth_enable = no)")
+tap.is_(answer, "503 5.5.1 Error: authentication not enabled", "25: AUTH is not enabled")
 tap.is_(c.cmd("MAIL FROM:<someone@elsewhere.example>"), "250 2.1.0 Ok", "25: mail from anyone")
 tap.like(c.cmd("RCPT TO:<alice@example.com>"), r"^250 ", "25: to a local mailbox")
 c.cmd("QUIT")
@@ -200,21 +203,20 @@ def tls_client(p):
     return c
 
 
-plain = "AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()
 c = tls_client(port_limited)
 tap.like(c.cmd("EHLO client.example.com"), r"(?m)^250-AUTH LOGIN$",
          "smtpd_sasl_mechanism_filter = login: EHLO names LOGIN only")
 tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0wrong").decode()),
         "535 5.7.8 Error: authentication failed: authentication failure",
         "the filter only changes what is announced: PLAIN still reaches the server (as Postfix)")
-tap.is_(c.cmd(plain), "235 2.7.0 Authentication successful", "AUTH 2 of 3")
+tap.is_(c.cmd(PLAIN), "235 2.7.0 Authentication successful", "AUTH 2 of 3")
 c.cmd("QUIT")
 c.close()
 c = tls_client(port_limited)        # another process of the service
 c.cmd("EHLO client.example.com")
 tap.is_(c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0wrong").decode()),
         "535 5.7.8 Error: authentication failed: authentication failure", "AUTH 3 of 3, in another session")
-tap.is_(c.cmd(plain), "450 4.7.1 Error: too many AUTH commands from 127.0.0.1",
+tap.is_(c.cmd(PLAIN), "450 4.7.1 Error: too many AUTH commands from 127.0.0.1",
         "smtpd_client_auth_rate_limit = 3: the fourth AUTH gets Postfix's 450, counted across sessions")
 c.cmd("QUIT")
 c.close()
@@ -222,7 +224,7 @@ tap.like(inst.log(), r"warning: AUTH command rate limit exceeded: 4 from localho
          "logged as Postfix logs it")
 c = tls_client(port465)
 c.cmd("EHLO client.example.com")
-tap.is_(c.cmd(plain), "235 2.7.0 Authentication successful", "another service counts for itself (no limit there)")
+tap.is_(c.cmd(PLAIN), "235 2.7.0 Authentication successful", "another service counts for itself (no limit there)")
 c.cmd("QUIT")
 c.close()
 
