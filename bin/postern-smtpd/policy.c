@@ -157,13 +157,19 @@ void policy_log_event(struct check_ctx *ctx, const char *what, const char *text)
     struct strbuf line = STRBUF_INIT, printable = STRBUF_INIT;
     const char *stage = ctx->stage ? ctx->stage : ctx->recipient ? "RCPT" : "MAIL";
     strbuf_printf(&line, "NOQUEUE: %s: %s from %s: %s;", what, stage, ctx->s->client.namaddr, text);
-    if (ctx->sender)
+    if (ctx->sender) {
+        strbuf_reset(&printable);
         strbuf_printf(&line, " from=<%s>", log_printable(&printable, ctx->sender, 0));
-    if (ctx->recipient)
+    }
+    if (ctx->recipient) {
+        strbuf_reset(&printable);
         strbuf_printf(&line, " to=<%s>", log_printable(&printable, ctx->recipient, 0));
+    }
     strbuf_printf(&line, " proto=%s", ctx->s->protocol);
-    if (ctx->s->helo.len)
+    if (ctx->s->helo.len) {
+        strbuf_reset(&printable);
         strbuf_printf(&line, " helo=<%s>", log_printable(&printable, strbuf_str(&ctx->s->helo), 0));
+    }
     msg_info("%s", line.s);
     strbuf_free(&line);
     strbuf_free(&printable);
@@ -461,7 +467,17 @@ static int helo_valid(const char *helo)
         const char *addr = strncasecmp(inner, "IPv6:", 5) == 0 ? inner + 5 : inner;
         return addr_normalize(addr, plain, sizeof plain) == 0;
     }
-    return dns_labels_valid(helo);
+    /* Postfix's valid_hostname: no label starts or ends with '-', and
+     * a name of digits and dots only is an address, not a host name */
+    if (!dns_labels_valid(helo) || strspn(helo, "0123456789.") == len)
+        return 0;
+    for (const char *label = helo; *label; ) {
+        size_t n = strcspn(label, ".");
+        if (label[0] == '-' || label[n - 1] == '-')
+            return 0;
+        label += n + (label[n] == '.');
+    }
+    return 1;
 }
 
 static enum verdict check_invalid_helo(struct check_ctx *ctx, const char *table)
@@ -536,14 +552,14 @@ static enum verdict check_tls_clientcerts(struct check_ctx *ctx, const char *tab
 static enum verdict check_defer_if_permit(struct check_ctx *ctx, const char *table)
 {
     (void)table;
-    return policy_defer_if_permit(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.1",
+    return policy_defer_if_permit(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.0",
                                   "defer_if_permit requested");
 }
 
 static enum verdict check_defer_if_reject(struct check_ctx *ctx, const char *table)
 {
     (void)table;
-    return policy_defer_if_reject(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.1",
+    return policy_defer_if_reject(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.0",
                                   "defer_if_reject requested");
 }
 
