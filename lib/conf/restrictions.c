@@ -82,7 +82,8 @@ int restriction_not_implemented(const char *name)
 {
     static const char *const prefixes[] = {
         "reject_unknown_", "reject_rbl", "reject_rhsbl", "permit_tls_",
-        "check_ccert_access", "check_sasl_access", "check_reverse_client_hostname", "reject_multi_recipient_bounce", "reject_plaintext_session",
+        "check_ccert_access", "check_sasl_access", "check_reverse_client_hostname",
+        "reject_multi_recipient_bounce", "reject_plaintext_session",
         "reject_unverified_", "permit_mx_backup", "reject_non_fqdn_", "reject_invalid_",
         "check_address_map", "permit_inet_interfaces", "sleep", NULL,
     };
