@@ -47,17 +47,8 @@ svc = start([prog("postern-lookup"), "-c", inst.dir],
 ok(wait_until(lambda: os.path.exists(os.path.join(queue, "public", "lookup")), 10), "the lookup service listens")
 
 
-def rcpt(addr, sender="a@example.org", helo="client.example", rcpt_to="postmaster@example.com"):
-    listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEIP": addr})
-    c = smtpdtest.Client(listener.port, timeout=20)
-    c.reply()
-    c.cmd("EHLO " + helo)
-    c.cmd(f"MAIL FROM:<{sender}>")
-    r = c.cmd(f"RCPT TO:<{rcpt_to}>")
-    c.cmd("QUIT")
-    c.close()
-    listener.stop()
-    return r
+def rcpt(addr, rcpt_to="postmaster@example.com", **kw):
+    return smtpdtest.rcpt_reply(inst, addr, rcpt=rcpt_to, **kw)
 
 
 # ---- permit_dnswl_client, permit_rhswl_client ----
