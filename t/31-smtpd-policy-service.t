@@ -180,6 +180,17 @@ replies, _ = session("192.0.2.5", "a@example.org", ["b@example.com"], data=False
 is_(replies[0], "250 2.1.5 Ok", "no server at all, smtpd_policy_service_default_action = DUNNO: accepted")
 like(inst.log(), rf"warning: problem talking to server inet:127\.0\.0\.1:{dead}: Connection refused",
      "... with the warning")
+inst.set(smtpd_policy_service_default_action="451 4.3.5 Server configuration problem",
+         smtpd_recipient_restrictions=f"check_policy_service {{ inet:127.0.0.1:{dead}, try_limit=1, "
+                                      "default_action = { 450 4.7.1 policy server down } }, permit")
+replies, _ = session("192.0.2.5", "a@example.org", ["b@example.com"], data=False)
+is_(replies[0], "450 4.7.1 <b@example.com>: Recipient address rejected: policy server down",
+    "the { server, option = value } form: its own default_action (a value in { })")
+inst.set(smtpd_recipient_restrictions=f"check_policy_service {{ inet:127.0.0.1:{dead}, no_such_option=1 }}, permit")
+replies, _ = session("192.0.2.5", "a@example.org", ["b@example.com"], data=False)
+is_(replies[0], "451 4.3.5 Server configuration error", "an unknown option: 451 4.3.5, never a pass")
+like(inst.log(), r'warning: check_policy_service inet:127\.0\.0\.1:\d+: unknown or bad option "no_such_option=1"',
+     "... with a warning")
 
 # ---- policyd-spf ----
 inst.set(smtpd_recipient_restrictions=f"permit_mynetworks, reject_unauth_destination, "

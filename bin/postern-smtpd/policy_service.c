@@ -11,7 +11,11 @@
  * apart; then smtpd_policy_service_default_action stands for its answer.
  *
  * The server is "inet:host:port" (or "host:port"), "unix:/path" (a
- * relative path is under queue_directory, as Postfix's "private/policy").
+ * relative path is under queue_directory, as Postfix's "private/policy"),
+ * or Postfix 3.0's "{ server, name = value, ... }" whose options
+ * (timeout, max_idle, max_ttl, try_limit, retry_delay, request_limit,
+ * default_action, policy_context; a value with commas in { }) override the
+ * smtpd_policy_service_* parameters for that server.
  * smtpd is static and may not ask NSS: a host is a numeric address,
  * "localhost", or a name the lookup service finds (proxy:dns:A).
  */
@@ -21,6 +25,7 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +43,16 @@
 #include "policy_proto.h"
 #include "xalloc.h"
 
+/* A server's limits: the smtpd_policy_service_* parameters, or its own. */
+struct policy_limits {
+    long long timeout_ms, max_idle_ms, max_ttl_ms, request_limit, tries, retry_delay;
+    struct strbuf default_action, context;
+};
+
 struct policy_server {
     char *spec;                 /* as written in the restriction */
+    char *address;              /* the server: inet:host:port, unix:path */
+    struct policy_limits limits;
     int fd;                     /* -1: not connected */
     long long opened_ms, used_ms;
     long long requests;         /* on this connection */
@@ -56,17 +69,121 @@ static long long clock_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The server of this name, remembered for the session. */
+/* One "name = value" option of the { } form; 0, or -1 when unknown or bad. */
+static int limit_option(struct policy_limits *l, const char *name, const char *value)
+{
+    static const struct { const char *name; size_t offset; int is_time; } numbers[] = {
+        {"timeout", offsetof(struct policy_limits, timeout_ms), 1000},
+        {"max_idle", offsetof(struct policy_limits, max_idle_ms), 1000},
+        {"max_ttl", offsetof(struct policy_limits, max_ttl_ms), 1000},
+        {"retry_delay", offsetof(struct policy_limits, retry_delay), 1},
+        {"request_limit", offsetof(struct policy_limits, request_limit), 0},
+        {"try_limit", offsetof(struct policy_limits, tries), 0},
+    };
+    if (strcmp(name, "default_action") == 0) {
+        strbuf_set(&l->default_action, value);
+        return 0;
+    }
+    if (strcmp(name, "policy_context") == 0) {
+        strbuf_set(&l->context, value);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        if (strcmp(name, numbers[i].name) != 0)
+            continue;
+        char *end;
+        long long n = numbers[i].is_time ? parse_time(value, 's') : strtoll(value, &end, 10);
+        if (n < 0 || (!numbers[i].is_time && (!*value || *end)))
+            return -1;
+        *(long long *)((char *)l + numbers[i].offset) = numbers[i].is_time ? n * numbers[i].is_time : n;
+        return 0;
+    }
+    return -1;
+}
+
+/* Trim white space at both ends, in place. */
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = 0;
+    return s;
+}
+
+/* The server and its limits from the restriction's argument; -1 when the
+ * { } form has an option postern does not know. */
+static int server_parse(struct policy_server *p, const char *spec)
+{
+    struct policy_limits *l = &p->limits;
+    l->timeout_ms = conf_time("smtpd_policy_service_timeout") * 1000;
+    l->max_idle_ms = conf_time("smtpd_policy_service_max_idle") * 1000;
+    l->max_ttl_ms = conf_time("smtpd_policy_service_max_ttl") * 1000;
+    l->request_limit = conf_int("smtpd_policy_service_request_limit");
+    l->tries = conf_int("smtpd_policy_service_try_limit");
+    l->retry_delay = conf_time("smtpd_policy_service_retry_delay");
+    strbuf_set(&l->default_action, conf_str("smtpd_policy_service_default_action"));
+    strbuf_set(&l->context, conf_str("smtpd_policy_service_policy_context"));
+    /* split on top-level commas; { } keeps a value's commas */
+    char *copy = xstrdup(spec), *item = copy;
+    int depth = 0, rc = 0, first = 1;
+    for (char *c = copy;; c++) {
+        if (*c == '{')
+            depth++;
+        else if (*c == '}')
+            depth--;
+        if (*c && (*c != ',' || depth > 0))
+            continue;
+        int last = !*c;
+        *c = 0;
+        char *word = trim(item);
+        if (first) {
+            p->address = xstrdup(word);
+            first = 0;
+        } else if (*word) {
+            char *eq = strchr(word, '=');
+            char *value = eq ? trim(eq + 1) : NULL;
+            if (eq)
+                *eq = 0;
+            size_t vn = value ? strlen(value) : 0;
+            if (vn >= 2 && value[0] == '{' && value[vn - 1] == '}') {
+                value[vn - 1] = 0;
+                value = trim(value + 1);
+            }
+            if (!value || limit_option(l, trim(word), value) != 0) {
+                msg_warn("check_policy_service %s: unknown or bad option \"%s%s%s\"", p->address,
+                         word, value ? "=" : "", value ? value : "");
+                rc = -1;
+            }
+        }
+        if (last)
+            break;
+        item = c + 1;
+    }
+    free(copy);
+    if (l->tries < 1)
+        l->tries = 1;
+    return rc;
+}
+
+/* The server of this name, remembered for the session (NULL when its
+ * options are wrong or there are too many). */
 static struct policy_server *server_find(const char *spec)
 {
     for (size_t i = 0; i < server_count; i++)
         if (strcmp(servers[i].spec, spec) == 0)
-            return &servers[i];
+            return servers[i].address ? &servers[i] : NULL;
     if (server_count == sizeof servers / sizeof servers[0])
         return NULL;
     struct policy_server *p = &servers[server_count++];
     p->spec = xstrdup(spec);
     p->fd = -1;
+    if (server_parse(p, spec) != 0) {
+        free(p->address);
+        p->address = NULL;
+        return NULL;
+    }
     return p;
 }
 
@@ -285,7 +402,7 @@ static void instance_value(const struct session *s, char *out, size_t size)
 }
 
 /* The attributes of Postfix 3.7's request at this stage. */
-static void build_request(const struct check_ctx *ctx, struct strbuf *req)
+static void build_request(const struct check_ctx *ctx, const char *context, struct strbuf *req)
 {
     const struct session *s = ctx->s;
     const struct client *c = &s->client;
@@ -326,7 +443,7 @@ static void build_request(const struct check_ctx *ctx, struct strbuf *req)
     policy_attr_put(req, "encryption_cipher", cipher ? SSL_CIPHER_get_name(cipher) : "");
     snprintf(number, sizeof number, "%d", cipher ? SSL_CIPHER_get_bits(cipher, NULL) : 0);
     policy_attr_put(req, "encryption_keysize", number);
-    policy_attr_put(req, "policy_context", conf_str("smtpd_policy_service_policy_context"));
+    policy_attr_put(req, "policy_context", context);
     policy_request_end(req);
 }
 
@@ -334,14 +451,9 @@ static void build_request(const struct check_ctx *ctx, struct strbuf *req)
  * try failed (warned). */
 static int ask(struct policy_server *p, const struct strbuf *request, struct strbuf *action)
 {
-    long long timeout_ms = conf_time("smtpd_policy_service_timeout") * 1000;
-    long long max_idle_ms = conf_time("smtpd_policy_service_max_idle") * 1000;
-    long long max_ttl_ms = conf_time("smtpd_policy_service_max_ttl") * 1000;
-    long long request_limit = conf_int("smtpd_policy_service_request_limit");
-    long long tries = conf_int("smtpd_policy_service_try_limit");
-    long long retry_delay = conf_time("smtpd_policy_service_retry_delay");
-    if (tries < 1)
-        tries = 1;
+    const struct policy_limits *l = &p->limits;
+    long long timeout_ms = l->timeout_ms, max_idle_ms = l->max_idle_ms, max_ttl_ms = l->max_ttl_ms;
+    long long request_limit = l->request_limit, tries = l->tries, retry_delay = l->retry_delay;
     for (long long attempt = 1; attempt <= tries; attempt++) {
         long long now = clock_ms(), deadline = now + (timeout_ms > 0 ? timeout_ms : 100000);
         if (p->fd >= 0 && ((max_idle_ms > 0 && now - p->used_ms >= max_idle_ms)
@@ -350,7 +462,7 @@ static int ask(struct policy_server *p, const struct strbuf *request, struct str
             server_close(p);
         struct strbuf why = STRBUF_INIT;
         if (p->fd < 0) {
-            p->fd = server_connect(p->spec, deadline, &why);
+            p->fd = server_connect(p->address, deadline, &why);
             p->opened_ms = now;
             p->requests = 0;
         }
@@ -362,7 +474,7 @@ static int ask(struct policy_server *p, const struct strbuf *request, struct str
             return 0;
         }
         server_close(p);
-        msg_warn("problem talking to server %s: %s", p->spec, strbuf_str(&why));
+        msg_warn("problem talking to server %s: %s", p->address, strbuf_str(&why));
         strbuf_free(&why);
         if (attempt < tries && retry_delay > 0)
             sleep((unsigned)retry_delay);
@@ -374,13 +486,14 @@ enum verdict check_policy_service(struct check_ctx *ctx, const char *spec)
 {
     struct policy_server *p = server_find(spec);
     if (!p) {
-        msg_warn("too many policy services: %s", spec);
+        if (server_count == sizeof servers / sizeof servers[0])
+            msg_warn("too many policy services: %s", spec);
         return config_error(ctx);
     }
     struct strbuf request = STRBUF_INIT, action = STRBUF_INIT;
-    build_request(ctx, &request);
+    build_request(ctx, strbuf_str(&p->limits.context), &request);
     if (ask(p, &request, &action) != 0)
-        strbuf_set(&action, conf_str("smtpd_policy_service_default_action"));
+        strbuf_set(&action, strbuf_str(&p->limits.default_action));
     strbuf_free(&request);
     enum verdict v = access_action(ctx, ctx->subject, strbuf_str(&action), spec);
     strbuf_free(&action);
