@@ -1,6 +1,8 @@
 /* policy_impl.h - what the files of the restriction engine share
- * (policy.c: lists, stages and simple checks; policy_access.c: access(5)
- * tables; policy_unlisted.c: unknown senders and recipients). */
+ * (policy.c: lists, stages, classes, deferrals and simple checks;
+ * policy_access.c: access(5) tables and actions; policy_dns.c: the DNS
+ * checks; policy_service.c: check_policy_service; policy_unlisted.c:
+ * unknown senders and recipients). */
 #ifndef POSTERN_SMTPD_POLICY_IMPL_H
 #define POSTERN_SMTPD_POLICY_IMPL_H
 
