@@ -1,7 +1,8 @@
 /* pgsql.c - the pgsql table type, pgsql_table(5): PostgreSQL through
  * libpq.  The settings, the query language and the lookup are shared with
  * mysql: and sqlite: (maps/sql.c); this file connects (hosts in the order
- * written: "unix:/run/postgresql" a socket directory, "inet:HOST:PORT",
+ * written: "unix:/run/postgresql" a socket directory, or its socket
+ * "unix:/run/postgresql/.s.PGSQL.5433" for another port, "inet:HOST:PORT",
  * "HOST:PORT", "HOST"; none: libpq's defaults, PGHOST and PGPORT), quotes
  * keys with PQescapeStringConn and runs the query.  libpq loads plugins
  * (GSSAPI, LDAP service lookups): only dynamically linked programs link
@@ -30,6 +31,14 @@ static int pgsql_connect(struct sql_table *t, const char *entry, struct strbuf *
     char port_text[16] = "", timeout[16];
     if (entry)
         sql_host_parse(entry, &copy, &path, &host, &port);    /* checked at open */
+    char *sockname = path ? strrchr(path, '/') : NULL;
+    if (sockname && strncmp(sockname, "/.s.PGSQL.", 10) == 0 && atoi(sockname + 10) > 0) {
+        /* the socket itself: libpq wants its directory and port */
+        port = (unsigned)atoi(sockname + 10);
+        *sockname = '\0';
+        if (!*path)
+            path = "/";
+    }
     if (port)
         snprintf(port_text, sizeof port_text, "%u", port);
     snprintf(timeout, sizeof timeout, "%d", t->cf.connect_timeout);

@@ -436,6 +436,9 @@ static int connect_any(struct sql_table *t, struct strbuf *err)
             return 0;
         }
         strbuf_trim_end(&why);
+        for (size_t j = 0; j < why.len; j++)   /* libpq's messages are several lines */
+            if (why.s[j] == '\n' || why.s[j] == '\t')
+                why.s[j] = ' ';
         strbuf_printf(err, "%s%s: %s", err->len ? "; " : "", host ? host : "default server",
                       why.s);
         strbuf_free(&why);
@@ -538,6 +541,9 @@ int sql_table_lookup(struct map *map, const char *key, struct strbuf *value)
             }
             break;
         }
+        for (size_t j = 0; j < err.len; j++)
+            if (err.s[j] == '\n' || err.s[j] == '\t')
+                err.s[j] = ' ';
         if (rc == SQL_QUERY_FAILED) {
             warn_lookup(t, key, err.s);     /* the connection is fine: keep it */
             break;

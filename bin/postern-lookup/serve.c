@@ -109,6 +109,7 @@ static void answer_came(void *arg, struct strbuf *answer)
     c->slow = NULL;
     c->waiting = 0;
     c->resume = 1;
+    c->last_active = now_ms();      /* idle time counts from the answer */
 }
 
 /* Answer every whole request in the client's input, in order; a DNS
@@ -241,6 +242,9 @@ void serve(int listen_fd, int signal_fd)
                 continue;
             /* idle: sends nothing and reads none of its answers */
             if (now - c->last_active > idle_ms && !c->waiting) {
+                if (c->out.len)
+                    msg_info("lookup service: pid %ld uid %ld read none of its answers for "
+                             "max_idle: closed", (long)c->pid, (long)c->uid);
                 drop(c);
                 continue;
             }
