@@ -271,6 +271,10 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
         strbuf_trim_end(&q);
         cf->query = strbuf_detach(&q);
     }
+    if (!*cf->query) {
+        strbuf_printf(&problems, "%s: \"query\" is empty", file);
+        goto done;
+    }
     if (!cf->result_format)
         cf->result_format = xstrdup("%s");
     if (strcmp(type, "sqlite") == 0 && !cf->dbpath) {
