@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import tap  # noqa: E402
 import lookupclient  # noqa: E402
 import sqlservers  # noqa: E402
-from instance import new_instance, ROOT_USERS  # noqa: E402
+from instance import ROOT_USERS  # noqa: E402
 from smtpdtest import Client  # noqa: E402
 
 tap.require(programs=["postern", "postern-lookup"])
@@ -104,9 +104,8 @@ badpass = tap.write(os.path.join(cfdir, "badpass.cf"), f"user = postfix\npasswor
 tap.write(os.path.join(cfdir, "main.cf"), f"queue_directory = {cfdir}/queue\n")
 
 
-def q(key, table, *extra):
-    r = tap.run(["postern", "map", "-c", cfdir] + list(extra) + ["-q", key, table], timeout=60)
-    return r.returncode, r.stdout.strip(), r.stderr
+def q(key, table):
+    return sqlservers.map_query(cfdir, key, table)
 
 
 tap.is_(q("backup.example", "pgsql:" + relay_domains)[:2], (0, "backup MX for backup.example"),
@@ -155,28 +154,16 @@ tap.is_(q("o'brien\\x@example.com", "pgsql:" + qb)[:2], (0, "example.com/obrien/
 tap.is_(q("\xff\xfe@example.com", "pgsql:" + qb)[:2], (1, ""), "a key that is not UTF-8 is not sent: not found")
 
 # ---- a whole instance: seed 000's tables in main.cf --------------------------
-inst = new_instance("--domain", "example.com")
-port = int(re.search(r"127\.0\.0\.1:(\d+)", open(os.path.join(inst.dir, "master.cf")).read()).group(1))
 vdomains = cf("virtual_domains.cf", common + f"hosts = {inet}\n"
               "query = SELECT domain FROM domain WHERE domain='%s' AND backupmx='0' AND active='1'\n")
 valias = cf("virtual_alias.cf", common + f"hosts = {inet}\n"
             "query = SELECT goto FROM alias WHERE address='%s' AND active='1'\n")
 vuid = cf("virtual_uid.cf", common + f"hosts = unix:{pg.socket_dir}/.s.PGSQL.{pg.port}\n"
           "query = SELECT uid FROM mailbox WHERE username='%s' AND active='1'\n")
-maincf = os.path.join(inst.dir, "main.cf")
-text = open(maincf).read()
-for name in ("virtual_mailbox_domains", "virtual_mailbox_maps", "virtual_uid_maps", "mydestination"):
-    text = re.sub(rf"(?m)^{name} = .*\n", "", text)
-text += (f"virtual_mailbox_domains = pgsql:{vdomains}\n"
-         f"virtual_mailbox_maps = pgsql:{qb}\n"
-         f"virtual_alias_maps = pgsql:{valias}\n"
-         f"virtual_uid_maps = pgsql:{vuid}\n"
-         f"relay_domains = pgsql:{relay_domains}\n"
-         f"relay_recipient_maps = pgsql:{relay_recipients}\n"
-         "mydestination =\nmyorigin = example.com\nmynetworks = 192.0.2.1/32\n")
-tap.write(maincf, text)
-r = inst.start()
-tap.is_(r.returncode, 0, "postern start with pgsql: tables") or tap.diag(r.stderr)
+inst, port = sqlservers.instance_with_tables({
+    "virtual_mailbox_domains": f"pgsql:{vdomains}", "virtual_mailbox_maps": f"pgsql:{qb}",
+    "virtual_alias_maps": f"pgsql:{valias}", "virtual_uid_maps": f"pgsql:{vuid}",
+    "relay_domains": f"pgsql:{relay_domains}", "relay_recipient_maps": f"pgsql:{relay_recipients}"})
 
 
 def session(rcpts, data=True, subject="hello"):

@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
 import sqlservers  # noqa: E402
-from instance import new_instance, ROOT_USERS  # noqa: E402
+from instance import ROOT_USERS  # noqa: E402
 from smtpdtest import Client  # noqa: E402
 
 tap.require(programs=["postern", "postern-lookup"])
@@ -50,8 +50,7 @@ tap.write(os.path.join(d, "main.cf"), f"queue_directory = {d}/queue\n")
 
 
 def q(key, table):
-    r = tap.run(["postern", "map", "-c", d, "-q", key, table], timeout=60)
-    return r.returncode, r.stdout.strip()
+    return sqlservers.map_query(d, key, table)[:2]
 
 
 tap.is_(q("backup.example", "mysql:" + relay_domains), (0, "backup MX for backup.example"), "seed 000's relay_domains query")
@@ -71,22 +70,13 @@ tap.is_(q("o'brien\\x@example.com", "mysql:" + mailbox), (0, "example.com/obrien
         "a key holding a quote and a backslash finds its row")
 
 # ---- an instance: RCPT from MariaDB through the lookup service ------------
-inst = new_instance("--domain", "example.com")
-port = int(re.search(r"127\.0\.0\.1:(\d+)", open(os.path.join(inst.dir, "master.cf")).read()).group(1))
-maincf = os.path.join(inst.dir, "main.cf")
-text = open(maincf).read()
-for name in ("virtual_mailbox_domains", "virtual_mailbox_maps", "mydestination"):
-    text = re.sub(rf"(?m)^{name} = .*\n", "", text)
 domains = cf("domains.cf", "query = SELECT domain FROM domain WHERE domain='%s' AND backupmx=0 AND active=1\n")
 aliases = cf("aliases.cf", "query = SELECT goto FROM alias WHERE address='%s' AND active=1\n",
              hosts=f"unix:{my.socket}")
-text += (f"virtual_mailbox_domains = mysql:{domains}\nvirtual_mailbox_maps = mysql:{mailbox}\n"
-         f"virtual_alias_maps = mysql:{aliases}\nrelay_domains = mysql:{relay_domains}\n"
-         f"relay_recipient_maps = mysql:{relay_recipients}\n"
-         "mydestination =\nmyorigin = example.com\nmynetworks = 192.0.2.1/32\n")
-tap.write(maincf, text)
-r = inst.start()
-tap.is_(r.returncode, 0, "postern start with mysql: tables") or tap.diag(r.stderr)
+inst, port = sqlservers.instance_with_tables({
+    "virtual_mailbox_domains": f"mysql:{domains}", "virtual_mailbox_maps": f"mysql:{mailbox}",
+    "virtual_alias_maps": f"mysql:{aliases}", "relay_domains": f"mysql:{relay_domains}",
+    "relay_recipient_maps": f"mysql:{relay_recipients}"})
 
 
 def rcpts(addresses):

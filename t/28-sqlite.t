@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
 import sqlservers  # noqa: E402
-from instance import new_instance, ROOT_USERS  # noqa: E402
+from instance import ROOT_USERS  # noqa: E402
 from smtpdtest import Client  # noqa: E402
 
 tap.require(programs=["postern", "postern-lookup"], tools=["sqlite3"])
@@ -51,8 +51,7 @@ tap.write(os.path.join(d, "main.cf"), f"queue_directory = {d}/queue\n")
 
 
 def q(key, table):
-    r = tap.run(["postern", "map", "-c", d, "-q", key, table], timeout=60)
-    return r.returncode, r.stdout.strip()
+    return sqlservers.map_query(d, key, table)[:2]
 
 
 tap.is_(q("backup.example", "sqlite:" + relay_domains), (0, "backup MX for backup.example"), "a relay domain")
@@ -77,19 +76,11 @@ r = tap.run(["sqlite3", db, "SELECT count(*) FROM alias"])
 tap.is_(r.stdout.strip(), "4", "the alias table is still there")
 
 # ---- an instance: RCPT accepted and refused from SQLite, through the service
-inst = new_instance("--domain", "example.com")
-port = int(re.search(r"127\.0\.0\.1:(\d+)", open(os.path.join(inst.dir, "master.cf")).read()).group(1))
-maincf = os.path.join(inst.dir, "main.cf")
-text = open(maincf).read()
-for name in ("virtual_mailbox_domains", "virtual_mailbox_maps", "mydestination"):
-    text = re.sub(rf"(?m)^{name} = .*\n", "", text)
 domains = cf("domains.cf", "query = SELECT domain FROM domain WHERE domain='%s' AND backupmx=0 AND active=1\n")
 aliases = cf("aliases.cf", "query = SELECT goto FROM alias WHERE address='%s' AND active=1\n")
-text += (f"virtual_mailbox_domains = sqlite:{domains}\nvirtual_mailbox_maps = sqlite:{mailbox}\n"
-         f"virtual_alias_maps = sqlite:{aliases}\nmydestination =\nmyorigin = example.com\n")
-tap.write(maincf, text)
-r = inst.start()
-tap.is_(r.returncode, 0, "postern start with sqlite: tables") or tap.diag(r.stderr)
+inst, port = sqlservers.instance_with_tables({
+    "virtual_mailbox_domains": f"sqlite:{domains}", "virtual_mailbox_maps": f"sqlite:{mailbox}",
+    "virtual_alias_maps": f"sqlite:{aliases}"})
 c = Client(port, timeout=60)
 c.reply()
 c.cmd("EHLO client.example")

@@ -222,3 +222,29 @@ class MariaDB:
         if r.returncode != 0:
             raise RuntimeError("mariadb: " + r.stderr)
         return r.stdout
+
+
+def map_query(config_dir, key, table):
+    """`postern map -c DIR -q KEY TABLE`: (exit code, stdout, stderr)."""
+    r = tap.run(["postern", "map", "-c", config_dir, "-q", key, table], timeout=120)
+    return r.returncode, r.stdout.strip(), r.stderr
+
+
+def instance_with_tables(settings):
+    """A started postern instance (instance.new_instance) whose main.cf
+    gets SETTINGS (a dict) in place of its virtual mailbox settings;
+    returns (instance, its SMTP port)."""
+    import re
+    from instance import new_instance
+    inst = new_instance("--domain", "example.com")
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", open(os.path.join(inst.dir, "master.cf")).read()).group(1))
+    maincf = os.path.join(inst.dir, "main.cf")
+    text = open(maincf).read()
+    settings = dict({"mydestination": "", "myorigin": "example.com", "mynetworks": "192.0.2.1/32"}, **settings)
+    for name in settings:
+        text = re.sub(rf"(?m)^{name} = .*\n", "", text)
+    text += "".join(f"{k} = {v}\n" for k, v in settings.items())
+    tap.write(maincf, text)
+    r = inst.start()
+    tap.is_(r.returncode, 0, "postern start with SQL tables") or tap.diag(r.stderr)
+    return inst, port
