@@ -327,5 +327,63 @@ tap.ok(tap.wait_until(lambda: idle_closed() == 1, timeout=20),
 tap.ok(closed_by_service(), f"a client that sent {sent} requests and never read is closed after max_idle")
 n.close()
 tap.stop(svc)
+
+# a resolver that cannot be made at start is made at a later DNS request
+# (the service sees a resolv.conf of its own: a mount namespace)
+tap.require(tools=["unshare"])
+ddir = tap.tempdir()
+for sub in ("pid", "public"):
+    os.makedirs(os.path.join(ddir, "queue", sub))
+resolv = tap.write(os.path.join(ddir, "resolv.conf"), "nameserver not-an-address\n")
+tap.write(os.path.join(ddir, "main.cf"), f"queue_directory = {ddir}/queue\nmaillog_file = {ddir}/maillog\n")
+dsvc = tap.start(["unshare", "-m", "sh", "-c", f"mount --bind {resolv} /etc/resolv.conf && "
+                  f"exec {tap.prog('postern-lookup')} -c {ddir}"])
+dsock = os.path.join(ddir, "queue", "public", "lookup")
+tap.wait_until(lambda: os.path.exists(dsock), timeout=20)
+dlog = os.path.join(ddir, "maillog")
+tap.like(open(dlog).read(), r"no DNS resolver yet", "a resolv.conf libunbound cannot read: no resolver at start")
+s1 = lookupclient.connect(dsock)
+s1.sendall(lookupclient.req("dns:A", "example.com"))
+tap.like(lookupclient.answers(s1, 1)[0], r"^R", "a DNS request meanwhile: try again")
+s1.close()
+with open(resolv, "w") as f:        # the same file, mounted: a server that answers nothing
+    f.write(f"nameserver 127.0.0.1@{tap.free_port()}\n")
+
+
+def ask_dns():
+    with lookupclient.connect(dsock) as s2:
+        s2.sendall(lookupclient.req("dns:A", "example.com"))
+    return "the DNS resolver is ready" in open(dlog).read()
+
+
+tap.ok(tap.wait_until(ask_dns, timeout=20),
+       "once resolv.conf is readable, a later DNS request makes the resolver (no restart)")
+tap.stop(dsvc)
+
+# the proxy: client writes whole requests; a service that hangs up is
+# "try again", never a SIGPIPE that kills the client
+fdir = tap.tempdir()
+os.makedirs(os.path.join(fdir, "queue", "public"))
+tap.write(os.path.join(fdir, "main.cf"), f"queue_directory = {fdir}/queue\n")
+rude = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+rude.bind(os.path.join(fdir, "queue", "public", "lookup"))
+rude.listen(16)
+
+
+def hang_up():
+    while True:
+        try:
+            conn, _ = rude.accept()
+        except OSError:
+            return
+        conn.shutdown(socket.SHUT_RDWR)
+        conn.close()
+
+
+__import__("threading").Thread(target=hang_up, daemon=True).start()
+r = tap.run(["postern", "map", "-c", fdir, "-q", "k" * 4000, f"proxy:pgsql:{qb}"], timeout=120)
+tap.is_(r.returncode, 75, "a service that hangs up on every request: the client says try again (75), "
+        "not killed by SIGPIPE") or tap.diag(r.stderr)
+rude.close()
 pg.stop()
 tap.done()
