@@ -257,7 +257,8 @@ slow = tap.write(os.path.join(sdir, "slow.cf"), common + f"hosts = {inet}\n"
                  "query = SELECT 'slept ' || '%s' FROM pg_sleep(3)\n")
 tap.write(os.path.join(sdir, "fast"), "key fast-value\n")
 tap.write(os.path.join(sdir, "main.cf"), f"queue_directory = {queue}\nmaillog_file = {sdir}/maillog\n"
-          f"max_idle = 2s\nproxy_read_maps = pgsql:{slow} pgsql:{qb} proxy:texthash:{sdir}/fast\n")
+          f"max_idle = 2s\nproxy_read_maps = pgsql:{slow} pgsql:{qb} proxy:texthash:{sdir}/fast\n"
+          f"relay_domains = pgsql:{relay_domains}\nsmtpd_sender_login_maps = pgsql:{many}\n")
 def idle_closed():
     return open(os.path.join(sdir, "maillog")).read().count("read none of its answers for max_idle: closed")
 
@@ -280,6 +281,18 @@ tap.is_(idle_closed(), 0, "a client waiting for a slow answer is not idle")
 tap.is_(got_a, ["Fslept one", "Ffast-value"], "the slow client gets its answers, in order")
 a.close()
 b.close()
+
+# proxy_read_maps set as seed 003 sets it: the bare pgsql: tables of the
+# parameters Postfix's default names stay allowed (static programs reach
+# them only here), and no other
+c3 = lookupclient.connect(sock)
+c3.sendall(lookupclient.req(f"pgsql:{relay_domains}", "backup.example")
+           + lookupclient.req(f"pgsql:{many}", "many") + lookupclient.req(f"pgsql:{limited}", "many"))
+got = lookupclient.answers(c3, 3)
+tap.is_([g[:1] for g in got], ["F", "F", "D"],
+        "with proxy_read_maps set: relay_domains' and smtpd_sender_login_maps' pgsql: tables are "
+        "answered, a table main.cf does not name is refused")
+c3.close()
 
 # a half-closed client gets every answer
 h = lookupclient.connect(sock)
