@@ -10,8 +10,9 @@
 #include "strlist.h"
 
 /* Add the tables of a proxy_read_maps value: entries written
- * proxy:TYPE:NAME, and (also when only_bare_service) entries of a type a
- * static program reaches only through the service. */
+ * proxy:TYPE:NAME and entries of a type a static program reaches only
+ * through the service; with only_bare_service, only the latter, and of
+ * the database types (pgsql:, mysql:, sqlite:). */
 static void add_entries(struct strlist *out, const char *value, int only_bare_service)
 {
     struct strlist items = STRLIST_INIT;
@@ -25,7 +26,11 @@ static void add_entries(struct strlist *out, const char *value, int only_bare_se
             name += 6;
             proxied = 1;
         }
-        if (strchr(name, ':') && ((proxied && !only_bare_service) || (!proxied && map_is_service_type(name))))
+        if (!strchr(name, ':'))
+            continue;
+        if (only_bare_service ? !proxied && map_is_service_type(name)
+                                    && strncmp(name, "unix:", 5) != 0
+                              : proxied || map_is_service_type(name))
             strlist_add(out, name);
     }
     strlist_free(&items);
@@ -36,10 +41,10 @@ void proxy_allowed_tables(struct strlist *out)
 {
     add_entries(out, conf_str("proxy_read_maps"), 0);
     /* A main.cf that sets proxy_read_maps to its proxy: tables (seed 003)
-     * still has its bare unix:, pgsql:, mysql:, sqlite: tables in
-     * relay_domains & co: Postfix's programs open those themselves, ours
-     * through the service.  Those of the parameters Postfix's default
-     * lists stay allowed. */
+     * may still have bare pgsql:, mysql:, sqlite: tables in relay_domains
+     * & co: Postfix's programs open those themselves, ours only through
+     * the service.  Those of the parameters Postfix's default lists stay
+     * allowed (unix: tables must be listed, as before). */
     const struct param_def *def = param_find("proxy_read_maps");
     struct strbuf defaults = STRBUF_INIT, err = STRBUF_INIT;
     if (conf_is_set("proxy_read_maps") && def && def->default_value
