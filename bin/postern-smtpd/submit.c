@@ -114,7 +114,7 @@ static void received_header(struct session *s, struct strbuf *out)
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm);
+    strftime(date, sizeof date, "%a, %e %b %Y %H:%M:%S %z (%Z)", &tm);    /* " 6 Dec", as Postfix */
     const struct forwarded *f = &s->forwarded;
     const char *name = f->set && f->name[0] ? f->name : s->client.name;
     const char *address = f->set && f->address[0] ? f->address : s->client.address;

@@ -57,6 +57,9 @@ struct rewrite_config {
     struct maplist *header_checks, *body_checks;
     size_t body_checks_size_limit;
     size_t line_length_limit;       /* body lines are checked in pieces of this */
+    /* sender_bcc_maps, recipient_bcc_maps (NULL: none), always_bcc ("") */
+    struct maplist *sender_bcc_maps, *recipient_bcc_maps;
+    char *always_bcc;
 };
 
 /* Address classes of canonical_classes, masquerade_classes, ... */
@@ -120,6 +123,11 @@ void rewrite_crunch_result(const struct rewrite_config *cfg, const char *value,
 int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
                      struct strbuf *reason);
 
+/* sender_bcc_maps, recipient_bcc_maps and always_bcc (rewrite_actions.c):
+ * add their recipients, with NOTIFY=NEVER.  0, or -1 when a table could
+ * not answer (the message must be deferred). */
+int rewrite_bcc(const struct rewrite_config *cfg, struct envelope *env);
+
 /* Virtual alias expansion of the T records (rewrite_alias.c): `given`
  * holds the recipients as they were given, one per T record, for the
  * ORCPT of expanded ones.  0 or -1 as rewrite_envelope(). */
@@ -137,6 +145,10 @@ struct rewrite_message_info {
     const char *full_name;      /* A full_name=, or NULL */
     const char *uid;            /* A uid=, or NULL */
     const char *log_client;     /* A log_client= ("name[address]"), or NULL */
+    /* where header_checks and body_checks leave DISCARD, HOLD, REDIRECT,
+     * FILTER, BCC and the lines they log (NULL: such actions are warned
+     * about and ignored); the caller owns it */
+    struct rewrite_actions *actions;
 };
 void rewrite_message_info_from(const struct envelope *env,
                                struct rewrite_message_info *info);
@@ -190,9 +202,42 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
 enum rewrite_check_action {
     CHECK_DUNNO,                /* also OK, and what was not found */
     CHECK_REJECT, CHECK_WARN, CHECK_INFO, CHECK_IGNORE, CHECK_REPLACE, CHECK_PREPEND,
-    CHECK_UNIMPLEMENTED,        /* DISCARD, HOLD, REDIRECT, FILTER, BCC: warned, ignored */
+    CHECK_DISCARD, CHECK_HOLD, CHECK_REDIRECT, CHECK_FILTER, CHECK_BCC,
     CHECK_UNKNOWN,
 };
+
+/* What the checks decided about the message as a whole, kept until the
+ * envelope is handed on (rewrite_actions_apply): Postfix's cleanup
+ * flags and records. */
+struct rewrite_actions {
+    struct strlist log;         /* pairs: "hold: header Subject: x" and
+                                   ": text" (or ""), to be logged with the
+                                   queue id and the envelope between them */
+    int discard;                /* DISCARD: accept, store nothing */
+    int hold;                   /* HOLD: store into hold/ */
+    char *filter;               /* FILTER transport:destination (the last) */
+    char *redirect;             /* REDIRECT address (the last) */
+    struct strlist bcc;         /* BCC addresses */
+};
+#define REWRITE_ACTIONS_INIT { STRLIST_INIT, 0, 0, NULL, NULL, STRLIST_INIT }
+void rewrite_actions_free(struct rewrite_actions *actions);
+/* Apply the actions to the envelope (after rewrite_envelope): REDIRECT
+ * replaces every recipient (each keeping its ORCPT), BCC adds
+ * recipients (NOTIFY=NEVER), and the queue is told the rest with the
+ * message attributes of doc/injection.md: discard=yes, hold=yes,
+ * filter=transport:destination, and one log_line= per logged action,
+ * formatted as Postfix's cleanup ("hold: header Subject: x from
+ * client; from=<a> to=<b> proto=ESMTP helo=<h>: text").  The queue logs
+ * these with the queue id and stores none of them but filter. */
+void rewrite_actions_apply(const struct rewrite_config *cfg,
+                           const struct rewrite_actions *actions, struct envelope *env);
+/* Log the lines of actions as a message that got no queue id does
+ * ("NOQUEUE: reject: header ..."), with the envelope's details. */
+void rewrite_actions_log_noqueue(const struct rewrite_actions *actions,
+                                 const struct envelope *env);
+/* One of the log lines above, formatted for env, appended to out. */
+void rewrite_actions_format(const struct rewrite_actions *actions, size_t i,
+                            const struct envelope *env, struct strbuf *out);
 struct rewrite_check {
     enum rewrite_check_action action;
     const char *name;           /* the action word as written */

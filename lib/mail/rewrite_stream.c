@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dsn.h"
 #include "fdio.h"
 #include "log.h"
 #include "rewrite.h"
@@ -70,24 +71,6 @@ static void emit(struct rewrite_stream *st, const char *bytes, size_t n)
         flush_out(st);
 }
 
-/* RFC 5322 date in the local time zone, with the zone name as a comment. */
-static void rfc5322_date(time_t when, struct strbuf *out)
-{
-    static const char days[][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-    localtime_r(&when, &tm);
-    long off = tm.tm_gmtoff / 60;
-    char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    strbuf_printf(out, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld (%s)",
-                  days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-                  tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  sign, off / 60, off % 60, tm.tm_zone ? tm.tm_zone : "UTC");
-}
-
 /* Append a display name, quoted when it holds RFC 5322 specials. */
 static void put_phrase(struct strbuf *out, const char *name)
 {
@@ -110,7 +93,7 @@ static void emit_received(struct rewrite_stream *st)
     struct strbuf h = STRBUF_INIT;
     strbuf_printf(&h, "Received: by %s (postern, from userid %s);\n\t",
                   st->cfg->myhostname, st->info->uid);
-    rfc5322_date(time(NULL), &h);
+    dsn_date(&h, time(NULL));
     strbuf_putc(&h, '\n');
     emit(st, h.s, h.len);
     strbuf_free(&h);
@@ -152,7 +135,7 @@ static void emit_missing_headers(struct rewrite_stream *st)
     }
     if (!st->seen_date[r]) {
         strbuf_printf(&h, "%sDate: ", prefix);
-        rfc5322_date(now, &h);
+        dsn_date(&h, now);
         strbuf_putc(&h, '\n');
     }
     if (!st->seen_from[r]) {
