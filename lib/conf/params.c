@@ -48,6 +48,7 @@ static const struct param_def params[] = {
     BOOL("allow_untrusted_routing", "no"),
     STR("alternate_config_directories", ""),
     BOOL("always_add_missing_headers", "no"),
+    STR("always_bcc", ""),
     TIME("anvil_rate_time_unit", "60s", 's'),
     BOOL("append_at_myorigin", "yes"),
     BOOL("append_dot_mydomain", "${{$compatibility_level} <level {1} ? {yes} : {no}}"),
@@ -150,6 +151,7 @@ static const struct param_def params[] = {
      * `postern start` runs as root (doc/privileges.md) */
     STR("queue_service_user", "postern-queue"),
     STR("rbl_reply_maps", ""),
+    STR("recipient_bcc_maps", ""),
     STR("recipient_canonical_classes", "envelope_recipient, header_recipient"),
     STR("recipient_canonical_maps", ""),
     STR("recipient_delimiter", ""),
@@ -163,6 +165,7 @@ static const struct param_def params[] = {
     STR("relocated_maps", ""),
     STR("remote_header_rewrite_domain", ""),
     BOOL("resolve_dequoted_address", "yes"),
+    STR("sender_bcc_maps", ""),
     STR("sender_canonical_classes", "envelope_sender, header_sender"),
     STR("sender_canonical_maps", ""),
     STR("setgid_group", "postern-drop"),
