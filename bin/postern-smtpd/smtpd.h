@@ -57,6 +57,10 @@ struct transaction {
     struct strbuf recipients;   /* T and P records */
     size_t recipient_count;
     struct strbuf last_recipient;   /* for the Received header's "for" */
+    struct strbuf actions;      /* what access tables asked for (policy_access.c):
+                                   A records for the envelope (discard, hold,
+                                   filter, redirect, bcc), H records: headers
+                                   to prepend (PREPEND) */
     long long declared_size;    /* SIZE=, 0 when absent */
     int smtputf8;
     int bdat_started;           /* a BDAT chunk was received */

@@ -219,6 +219,7 @@ int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
     struct strlist given = STRLIST_INIT;       /* the recipients as given */
     int expand = cfg->virtual_alias_maps != NULL;
     int status = 0;
+    rewrite_access_actions(cfg, env);
     if (env->sender && *env->sender) {
         status |= rewrite_address_class(cfg, REWRITE_CONTEXT_LOCAL, REWRITE_ENV_FROM,
                                         env->sender, &buf);

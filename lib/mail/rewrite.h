@@ -123,6 +123,12 @@ void rewrite_crunch_result(const struct rewrite_config *cfg, const char *value,
 int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
                      struct strbuf *reason);
 
+/* REDIRECT and BCC of smtpd's access tables, given as the message
+ * attributes redirect=ADDRESS and bcc=ADDRESS (doc/injection.md):
+ * applied as rewrite_actions_apply() does and removed.  1 when there
+ * were such attributes. */
+int rewrite_access_actions(const struct rewrite_config *cfg, struct envelope *env);
+
 /* sender_bcc_maps, recipient_bcc_maps and always_bcc (rewrite_actions.c):
  * add their recipients, with NOTIFY=NEVER.  0, or -1 when a table could
  * not answer (the message must be deferred). */

@@ -140,6 +140,31 @@ void rewrite_actions_apply(const struct rewrite_config *cfg,
     strbuf_free(&buf);
 }
 
+int rewrite_access_actions(const struct rewrite_config *cfg, struct envelope *env)
+{
+    struct rewrite_actions actions = REWRITE_ACTIONS_INIT;
+    size_t kept = 0;
+    for (size_t i = 0; i < env->records.count; i++) {
+        char *rec = env->records.item[i];
+        if (strncmp(rec, "Aredirect=", 10) == 0) {
+            free(actions.redirect);
+            actions.redirect = xstrdup(rec + 10);
+        } else if (strncmp(rec, "Abcc=", 5) == 0) {
+            strlist_add(&actions.bcc, rec + 5);
+        } else {
+            env->records.item[kept++] = rec;
+            continue;
+        }
+        free(rec);
+    }
+    env->records.count = kept;
+    int found = actions.redirect || actions.bcc.count;
+    if (found)
+        rewrite_actions_apply(cfg, &actions, env);
+    rewrite_actions_free(&actions);
+    return found;
+}
+
 /* Look an address up in a bcc table; add what it names.  0, or -1 when
  * the table could not answer. */
 static int bcc_lookup(const struct rewrite_config *cfg, struct maplist *maps,
