@@ -394,7 +394,9 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
             size_t copied = from;
             for (size_t j = i; j < edit.count && edit.found[j].start < to; j++) {
                 const struct header_address *b = &edit.found[j];
-                if (b->rewritten) {
+                if (b->end > to)        /* the scanner read the text otherwise */
+                    to = element_end(text, b->end);
+                if (b->rewritten && b->start >= copied) {
                     strbuf_append(&element, text + copied, b->start - copied);
                     strbuf_puts(&element, b->rewritten);
                     copied = b->end;
