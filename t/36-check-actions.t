@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
 from instance import new_instance
-from smtpdtest import Client, Listener
+from smtpdtest import Listener, transaction
 
 inst = new_instance("--domain", "example.com")
 d = inst.dir
@@ -39,17 +39,8 @@ smtpd = Listener([tap.prog("postern-smtpd"), "-c", d])
 
 
 def send(subject, body="body\n", rcpt="rcpt@example.com"):
-    c = Client(smtpd.port)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<x@example.org>")
-    c.cmd("RCPT TO:<%s>" % rcpt)
-    c.cmd("DATA")
-    c.send(("Subject: %s\n\n%s" % (subject, body)).replace("\n", "\r\n").encode() + b".\r\n")
-    answer = c.reply()
-    c.cmd("QUIT")
-    m = re.match(r"250 2\.0\.0 Ok: queued as ([0-9A-F]+)$", answer)
-    return answer, m.group(1) if m else None
+    _, answer, qid = transaction(smtpd.port, "x@example.org", [rcpt], "Subject: %s\n\n%s" % (subject, body))
+    return answer, qid
 
 
 def wait_log(pattern, what):

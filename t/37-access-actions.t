@@ -10,7 +10,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
 from instance import new_instance
-from smtpdtest import Client, Listener
+from smtpdtest import Listener, transaction
 
 inst = new_instance("--domain", "example.com")
 d = inst.dir
@@ -37,17 +37,7 @@ smtpd = Listener([tap.prog("postern-smtpd"), "-c", d])
 
 
 def send(rcpts, sender="x@example.org", subject="acc"):
-    c = Client(smtpd.port)
-    c.reply()
-    c.cmd("EHLO client.example")
-    c.cmd("MAIL FROM:<%s>" % sender)
-    answers = [c.cmd("RCPT TO:<%s>" % r) for r in rcpts]
-    c.cmd("DATA")
-    c.send(("Subject: %s\n\nbody\n" % subject).replace("\n", "\r\n").encode() + b".\r\n")
-    answer = c.reply()
-    c.cmd("QUIT")
-    m = re.match(r"250 2\.0\.0 Ok: queued as ([0-9A-F]+)$", answer)
-    return answers, answer, m.group(1) if m else None
+    return transaction(smtpd.port, sender, rcpts, "Subject: %s\n\nbody\n" % subject)
 
 
 def wait_log(pattern, what):

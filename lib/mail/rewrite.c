@@ -90,6 +90,20 @@ void rewrite_config_load(struct rewrite_config *cfg)
     cfg->recipient_canonical_maps = open_maps("recipient_canonical_maps");
     cfg->header_checks = open_maps("header_checks");
     cfg->body_checks = open_maps("body_checks");
+    /* both default to $header_checks: the same tables then */
+    cfg->mime_header_checks = conf_is_set("mime_header_checks") ? open_maps("mime_header_checks")
+                                                                  : cfg->header_checks;
+    cfg->nested_header_checks = conf_is_set("nested_header_checks") ? open_maps("nested_header_checks")
+                                                                      : cfg->header_checks;
+    cfg->mime = (cfg->mime_header_checks || cfg->nested_header_checks)
+                && !conf_bool("disable_mime_input_processing");
+    if (cfg->mime) {
+        cfg->mime_nesting_limit = (long)conf_int("mime_nesting_limit");
+        if (!cfg->body_checks) {
+            long long line_limit = conf_int("line_length_limit");
+            cfg->line_length_limit = line_limit < 1 ? 2048 : (size_t)line_limit;
+        }
+    }
     cfg->sender_bcc_maps = open_maps("sender_bcc_maps");
     cfg->recipient_bcc_maps = open_maps("recipient_bcc_maps");
     cfg->always_bcc = xstrdup(conf_is_set("always_bcc") ? conf_str("always_bcc") : "");
@@ -145,6 +159,10 @@ void rewrite_config_free(struct rewrite_config *cfg)
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         if (lists[i])
             maplist_close(lists[i]);
+    if (cfg->mime_header_checks && cfg->mime_header_checks != cfg->header_checks)
+        maplist_close(cfg->mime_header_checks);
+    if (cfg->nested_header_checks && cfg->nested_header_checks != cfg->header_checks)
+        maplist_close(cfg->nested_header_checks);
     if (cfg->resolver)
         resolver_close(cfg->resolver);
 }

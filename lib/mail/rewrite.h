@@ -57,6 +57,13 @@ struct rewrite_config {
     struct maplist *header_checks, *body_checks;
     size_t body_checks_size_limit;
     size_t line_length_limit;       /* body lines are checked in pieces of this */
+    /* mime_header_checks and nested_header_checks (both default to
+     * $header_checks: then the same list), NULL: none; MIME is parsed
+     * unless disable_mime_input_processing, nesting at most
+     * mime_nesting_limit deep */
+    struct maplist *mime_header_checks, *nested_header_checks;
+    int mime;
+    long mime_nesting_limit;
     /* sender_bcc_maps, recipient_bcc_maps (NULL: none), always_bcc ("") */
     struct maplist *sender_bcc_maps, *recipient_bcc_maps;
     char *always_bcc;
@@ -252,8 +259,15 @@ struct rewrite_check {
 };
 /* Split a table's result into its action and text (pointers into value). */
 void rewrite_check_parse(const char *value, struct rewrite_check *out);
+/* Which table rewrite_check() asks. */
+#define CHECKS_HEADER 0             /* header_checks: the message's own headers */
+#define CHECKS_BODY 1               /* body_checks: body lines */
+#define CHECKS_MIME 2               /* mime_header_checks: MIME headers (Content-*,
+                                       MIME-Version) and the headers of parts */
+#define CHECKS_NESTED 3             /* nested_header_checks: the headers of an
+                                       attached message (message/rfc822) */
 /* Look content (a logical header with its folding, or a body line without
- * its LF) up in header_checks (body 0) or body_checks (body 1) and act:
+ * its LF) up in the table `body` names (CHECKS_*) and act:
  * logs WARN, INFO, REJECT, ... as Postfix does; REPLACE puts the new text
  * in replacement, PREPEND in prepend, REJECT the "X.Y.Z text" in reject
  * (a table that cannot answer is a 4.3.0 reject).  Returns the action

@@ -124,9 +124,17 @@ int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message
                   int body, const char *content, struct strbuf *replacement,
                   struct strbuf *prepend, struct strbuf *reject)
 {
-    struct maplist *maps = body ? cfg->body_checks : cfg->header_checks;
-    const char *title = body ? "body_checks" : "header_checks";
-    const char *context = body ? "body" : "header";
+    static const char *const titles[] = {
+        [CHECKS_HEADER] = "header_checks", [CHECKS_BODY] = "body_checks",
+        [CHECKS_MIME] = "mime_header_checks", [CHECKS_NESTED] = "nested_header_checks",
+    };
+    struct maplist *maps = body == CHECKS_BODY ? cfg->body_checks
+                           : body == CHECKS_MIME ? cfg->mime_header_checks
+                           : body == CHECKS_NESTED ? cfg->nested_header_checks : cfg->header_checks;
+    const char *title = titles[body];
+    const char *context = body == CHECKS_BODY ? "body" : "header";
+    if (!maps)
+        return CHECK_DUNNO;
     struct strbuf value = STRBUF_INIT;
     int r = maplist_lookup(maps, content, &value);
     if (r == MAP_RETRY) {
@@ -171,7 +179,7 @@ int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message
         if (!*check.text) {
             msg_warn("%.*s action without text in %s map", (int)check.name_len, check.name, title);
             result = CHECK_DUNNO;
-        } else if (!body && !is_header(check.text)) {
+        } else if (body != CHECKS_BODY && !is_header(check.text)) {
             msg_warn("bad %.*s header text \"%s\" in %s map -- need \"headername: headervalue\"",
                      (int)check.name_len, check.name, check.text, title);
             result = CHECK_DUNNO;
