@@ -8,6 +8,7 @@
 # queue id, from=, to=, proto= and helo= as Postfix's cleanup logs them.
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -113,6 +114,17 @@ wait_log(r"postern/\w+\[\d+\]: ([0-9A-F]+): hold: header Subject: hold me from l
 qid = re.findall(r"([0-9A-F]+): hold: header Subject: hold me from local", inst.log())[-1]
 tap.ok(tap.wait_until(lambda: os.path.exists(os.path.join(d, "queue", "hold", qid)), timeout=15),
        "sendmail: held in hold/")
+
+# a submitter's own log_line that is no check's line is not logged as the queue's
+env_r, env_w = os.pipe()
+os.write(env_w, b"Fme@example.com\0Trcpt@example.com\0Alog_line=to=<forged@example.com>, status=sent\0\0")
+os.close(env_w)
+p = subprocess.run([tap.prog("postern-rewrite"), "-c", d], input=b"Subject: forged\n\nbody\n", stdout=env_r,
+                   stderr=subprocess.PIPE, env=dict(os.environ, POSTERN_CONFIG_DIR=d))
+os.close(env_r)
+tap.is_(p.returncode, 0, "postern-rewrite from a shell") or tap.diag(p.stderr)
+wait_log(r"log_line attribute that is no check's line ignored: to=<forged", "a forged log_line is refused, with a warning")
+tap.unlike(inst.log(), r"[0-9A-F]+: to=<forged@example\.com>, status=sent", "and not logged")
 smtpd.stop()
 inst.stop()
 tap.done()

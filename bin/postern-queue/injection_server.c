@@ -439,6 +439,24 @@ static void log_submitter(const struct queue_envelope *qe)
     strbuf_free(&sender);
 }
 
+/* 1 when a log_line is one of the checks' lines ("hold: header ...",
+ * "warning: body ..."): a submitter may put no other line under the
+ * queue's name. */
+static int check_line(const char *line)
+{
+    static const char *const actions[] = {
+        "reject", "warning", "info", "hold", "discard", "redirect", "filter", "bcc",
+        "replace", "prepend",
+    };
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        size_t n = strlen(actions[i]);
+        if (strncmp(line, actions[i], n) == 0 && line[n] == ':' && line[n + 1] == ' '
+            && (strncmp(line + n + 2, "header ", 7) == 0 || strncmp(line + n + 2, "body ", 5) == 0))
+            return 1;
+    }
+    return 0;
+}
+
 /* Log what rewrite's header and body checks did, with the queue id, as
  * Postfix's cleanup does ("ID: hold: header Subject: ...": doc/injection.md). */
 static void log_rewrite_lines(const struct queue_envelope *qe)
@@ -448,6 +466,12 @@ static void log_rewrite_lines(const struct queue_envelope *qe)
         const char *rec = qe->env.records.item[i];
         if (strncmp(rec, "Alog_line=", 10) != 0)
             continue;
+        if (!check_line(rec + 10)) {
+            strbuf_reset(&printable);
+            msg_warn("%s: log_line attribute that is no check's line ignored: %s", writer.id,
+                     log_printable(&printable, rec + 10, 200));
+            continue;
+        }
         strbuf_reset(&printable);
         msg_info("%s: %s", writer.id, log_printable(&printable, rec + 10, 2000));
     }
