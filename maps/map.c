@@ -3,7 +3,8 @@
  * The per-type work is in maps/TYPE.c; this file holds the table of types
  * and what they all share (see map_impl.h).  Which process opens a table:
  * "proxy:TYPE:NAME" is asked of the lookup service (maps/proxy.c), and so
- * is a type that needs the name service or a client library (unix:) in a
+ * is a type that needs the name service or a client library (unix:,
+ * pgsql:, mysql:, sqlite:) in a
  * program that has not registered it with map_register_dynamic_types():
  * the static per-connection programs never link such code.
  */
@@ -26,8 +27,11 @@ static const struct {
     {"fail", &map_type_fail},
     {"hash", &map_type_cdb},
     {"inline", &map_type_inline},
+    {"mysql", NULL},            /* service types: see service_types */
     {"pcre", &map_type_pcre},
+    {"pgsql", NULL},
     {"regexp", &map_type_regexp},
+    {"sqlite", NULL},
     {"static", &map_type_static},
     {"texthash", &map_type_texthash},
     {"unix", NULL},             /* a service type: see service_types */
@@ -42,6 +46,9 @@ static const struct {
     unsigned flags;
 } service_types[] = {
     {"unix", MAP_FOLD_KEYS},
+    {"pgsql", MAP_FOLD_KEYS | MAP_SLOW},
+    {"mysql", MAP_FOLD_KEYS | MAP_SLOW},
+    {"sqlite", MAP_FOLD_KEYS | MAP_SLOW},
     {"dns", 0},                 /* DNS lookups, answered by the service only (doc/dns.md) */
 };
 static const struct map_type *const *dynamic_types;    /* NULL-ended */
@@ -178,7 +185,7 @@ const char *map_spec(const struct map *map)
 
 unsigned map_flags(const struct map *map)
 {
-    return map->flags & (MAP_PATTERN | MAP_CAN_ITERATE);
+    return map->flags & (MAP_PATTERN | MAP_CAN_ITERATE | MAP_SLOW);
 }
 
 int map_iterate(struct map *map,

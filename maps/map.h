@@ -34,6 +34,9 @@ enum map_result {
 #define MAP_PATTERN     0x01    /* pcre, regexp, cidr: matched against the
                                    whole key; partial keys are not tried */
 #define MAP_CAN_ITERATE 0x02    /* map_iterate() works (postern map -s) */
+#define MAP_SLOW        0x04    /* pgsql, mysql, sqlite: a lookup may wait on a
+                                   server; the lookup service runs it in the
+                                   table's own thread (doc/lookup.md) */
 
 struct map;
 
@@ -73,14 +76,15 @@ const char *const *map_type_names(void);
  * config_load()).  proxy: tables connect there on their first lookup;
  * when it cannot be reached a lookup answers MAP_RETRY. */
 void map_set_lookup_socket(const char *path);
-/* Tables whose type needs the name service or a client library (unix:)
- * are opened in this process only after this call, which links their
+/* Tables whose type needs the name service or a client library (unix:,
+ * pgsql:, mysql:, sqlite:) are opened in this process only after this call, which links their
  * code in: only dynamically linked programs make it (postern-lookup,
  * postern).  Everywhere else such a table, with or without proxy:, is
  * looked up through the lookup service, so that no static program calls
  * NSS (glibc would load libnss_* modules into it). */
 void map_register_dynamic_types(void);
-/* 1 when the type of "type:name" is one of those (unix). */
+/* 1 when the type of "type:name" is one of those (unix, pgsql, mysql,
+ * sqlite). */
 int map_is_service_type(const char *spec);
 
 /* A parameter's value is often a list of tables ("hash:a, pcre:b"): they

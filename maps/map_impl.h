@@ -55,9 +55,12 @@ extern const struct map_type map_type_static;
 extern const struct map_type map_type_inline;
 extern const struct map_type map_type_unix;
 extern const struct map_type map_type_fail;
+extern const struct map_type map_type_pgsql;     /* maps/sql.c shares their work */
+extern const struct map_type map_type_mysql;
+extern const struct map_type map_type_sqlite;
 extern const struct map_type map_type_proxy;    /* the lookup service's client */
 
-/* The in-process implementations of service types (unix) this program
+/* The in-process implementations of service types (unix, SQL) this program
  * may use; NULL-ended (map_register_dynamic_types()). */
 void map_set_dynamic_types(const struct map_type *const *types);
 

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -84,11 +85,34 @@ static int connect_service(void)
     return 0;
 }
 
+/* Write the whole request; a service that closed the connection is
+ * EPIPE, never a SIGPIPE (SIGPIPE is held back meanwhile, and one this
+ * write raised is taken off).  0, or -1 with errno set. */
+static int send_request(const struct strbuf *request)
+{
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &pipe_only, &old);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    int rc = write_all(client.fd, request->s, request->len);
+    int saved = errno;
+    if (rc < 0 && saved == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&pipe_only, NULL, &zero);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return rc;
+}
+
 /* Send the request and read the answer into answer; 0, or -1 with errno
  * (EPIPE/ECONNRESET/ENOTCONN when the service closed the connection). */
 static int exchange(const struct strbuf *request, struct strbuf *answer)
 {
-    if (send(client.fd, request->s, request->len, MSG_NOSIGNAL) != (ssize_t)request->len)
+    if (send_request(request) < 0)
         return -1;
     int r = record_read(&client.reader, answer, LOOKUP_VALUE_MAX + 1);
     if (r == 0)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "dns.h"
 #include "log.h"
@@ -92,8 +93,22 @@ static void client_done(void *arg, const struct dns_client_name *name)
     strbuf_free(&out);
 }
 
+/* A resolver that could not be made at start (main.c) is made again, at
+ * most once a second, when a DNS request comes. */
+static void reopen_resolver(void)
+{
+    static time_t tried;
+    time_t now = time(NULL);
+    if (dns_fd() >= 0 || now == tried)
+        return;
+    tried = now;
+    if (dns_open(0) == 0)
+        msg_info("lookup service: the DNS resolver is ready");
+}
+
 struct dnsreq *dnsreq_start(const struct lookup_request *req, dnsreq_done *done, void *arg)
 {
+    reopen_resolver();
     const char *what = bare(req->table) + 4;
     struct dnsreq *r = xcalloc(1, sizeof *r);
     r->done = done;

@@ -1,7 +1,8 @@
 /* lookup.h - the parts of postern-lookup, the lookup service
  * (postern-lookup(8), doc/lookup.md): main.c starts it, tables.c keeps
- * the allow-list and the open tables and answers one request, serve.c
- * serves the clients of the socket. */
+ * the allow-list and the open tables and answers one request, slow.c
+ * runs the lookups of database tables in their threads, serve.c serves
+ * the clients of the socket. */
 #ifndef POSTERN_LOOKUP_H
 #define POSTERN_LOOKUP_H
 
@@ -13,8 +14,30 @@ struct lookup_request;
 /* Read proxy_read_maps into the allow-list and forget the open tables
  * (at start, and again on SIGHUP after main.cf was read again). */
 void tables_configure(void);
-/* Answer one request: append the answer record to out. */
-void tables_answer(const struct lookup_request *req, struct strbuf *out);
+/* slow.c: lookups in tables that wait on a server (MAP_SLOW), each
+ * table in a thread of its own.  slow_table_start starts a table's
+ * thread, slow_table_stop answers what it has queued and ends it (before
+ * the table is closed).  slow_start queues a lookup; done(arg, answer
+ * record) is called from slow_process, which the poll loop calls when
+ * slow_fd is readable.  slow_cancel forgets a lookup whose client went
+ * away. */
+struct map;
+struct slow_table;
+struct slowreq;
+typedef void slow_done(void *arg, struct strbuf *answer);
+struct slow_table *slow_table_start(struct map *map);
+void slow_table_stop(struct slow_table *table);
+struct slowreq *slow_start(struct slow_table *table, const char *key, slow_done *done,
+                           void *arg);
+void slow_cancel(struct slowreq *req);
+int slow_fd(void);
+void slow_process(void);
+
+/* Answer one request: append the answer record to out and return NULL;
+ * or, for a table whose lookups wait on a server, start the lookup in its
+ * thread and return it (its answer comes through done, slow.c). */
+struct slowreq *tables_answer(const struct lookup_request *req, struct strbuf *out,
+                              slow_done *done, void *arg);
 
 /* dnsreq.c: DNS lookups for the static programs (tables "dns:TYPE",
  * "dns:client").  dnsreq_start answers through done(arg, answer record),

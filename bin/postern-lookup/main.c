@@ -57,8 +57,10 @@ int main(int argc, char **argv)
     /* this program is dynamically linked: unix: tables are opened here */
     map_register_dynamic_types();
     tables_configure();
-    /* the resolver for dns: requests, set up once (doc/dns.md) */
-    dns_open(0);
+    /* the resolver for dns: requests (doc/dns.md); when it cannot be made
+     * now, the next DNS request tries again (dnsreq.c) */
+    if (dns_open(0) < 0)
+        msg_warn("lookup service: no DNS resolver yet: DNS requests will try again");
 
     const char *queue_dir = conf_str("queue_directory");
     struct strbuf pid_path = STRBUF_INIT, socket_path = STRBUF_INIT, err = STRBUF_INIT;

@@ -1,11 +1,15 @@
-/* serve.c - the lookup service's clients: one poll loop, no threads.
- * Each client sends requests and reads answers in order (doc/lookup.md);
- * a request is answered as soon as it is whole.  Bounds: a client's
- * unanswered input is at most one request (lookup_request_parse refuses
- * longer fields), and while its unread answers exceed OUTPUT_MAX its
- * requests wait.  A client idle for max_idle is closed (it connects
- * again).  At most CLIENT_LIMIT clients are served at once; more wait in
- * the listen queue. */
+/* serve.c - the lookup service's clients: one poll loop.  Each client
+ * sends requests and reads answers in order (doc/lookup.md); a request is
+ * answered as soon as it is whole, except DNS requests (dnsreq.c) and
+ * lookups in database tables (slow.c: a thread per table), whose answers
+ * come later: the client's next requests wait for them while every other
+ * client is served.  Bounds: a client's unanswered input is at most one
+ * request (lookup_request_parse refuses longer fields), nothing more is
+ * read from it while an answer is to come or its unread answers exceed
+ * OUTPUT_MAX.  A client that half-closes still gets every answer; a client
+ * that neither sends nor reads for max_idle (one that never reads its
+ * answers included) is closed.  At most CLIENT_LIMIT clients are served at
+ * once; more wait in the listen queue. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,6 +32,7 @@
 #define CLIENT_LIMIT    1000
 #define OUTPUT_MAX      (4 * LOOKUP_VALUE_MAX)
 #define READ_CHUNK      16384
+#define FIXED_FDS       4           /* signals, listener, DNS, database answers */
 
 struct client {
     int fd;                         /* -1: free */
@@ -37,8 +42,10 @@ struct client {
     pid_t pid;                      /* SO_PEERCRED, for log lines */
     uid_t uid;
     struct dnsreq *dns;             /* a DNS answer to come: later requests wait */
-    int waiting;                    /* 1 while dns is out */
+    struct slowreq *slow;           /* a database table's answer to come */
+    int waiting;                    /* 1 while dns or slow is out */
     int resume;                     /* its answer came: go on with the input */
+    int eof;                        /* it has sent all it will send */
 };
 
 static struct client clients[CLIENT_LIMIT];
@@ -56,10 +63,13 @@ static long long now_ms(void)
 /* Close a client and free its slot. */
 static void drop(struct client *c)
 {
-    if (c->waiting)
+    if (c->waiting) {
         dnsreq_cancel(c->dns);
+        slow_cancel(c->slow);
+    }
     c->dns = NULL;
-    c->waiting = c->resume = 0;
+    c->slow = NULL;
+    c->waiting = c->resume = c->eof = 0;
     close(c->fd);
     c->fd = -1;
     strbuf_free(&c->in);
@@ -89,14 +99,17 @@ static void accept_clients(int listen_fd)
     }
 }
 
-/* A DNS answer for the client: append it; its next requests may go on. */
-static void dns_answered(void *arg, struct strbuf *answer)
+/* A DNS or database answer for the client: append it; its next requests
+ * may go on. */
+static void answer_came(void *arg, struct strbuf *answer)
 {
     struct client *c = arg;
     strbuf_append(&c->out, answer->s, answer->len);
     c->dns = NULL;
+    c->slow = NULL;
     c->waiting = 0;
     c->resume = 1;
+    c->last_active = now_ms();      /* idle time counts from the answer */
 }
 
 /* Answer every whole request in the client's input, in order; a DNS
@@ -116,10 +129,13 @@ static void answer_requests(struct client *c)
         if (r == 1 && dnsreq_is_dns(req.table)) {
             start += used;
             c->waiting = 1;
-            c->dns = dnsreq_start(&req, dns_answered, c);
+            c->dns = dnsreq_start(&req, answer_came, c);
         } else if (r == 1) {
-            tables_answer(&req, &c->out);
             start += used;
+            c->waiting = 1;
+            c->slow = tables_answer(&req, &c->out, answer_came, c);
+            if (!c->slow)
+                c->waiting = 0;         /* answered already */
         } else if (r < 0) {
             msg_warn("lookup service: bad request from pid %ld uid %ld: %s", (long)c->pid,
                      (long)c->uid, err.s);
@@ -143,13 +159,30 @@ static void read_client(struct client *c)
     ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
-    if (n <= 0) {
+    if (n < 0) {
         drop(c);
         return;
     }
     c->last_active = now_ms();
+    if (n == 0) {
+        c->eof = 1;                 /* half-closed: its answers still go out */
+        return;
+    }
     strbuf_append(&c->in, buf, (size_t)n);
     answer_requests(c);
+}
+
+/* A client that sent all it will send is closed once everything it
+ * asked is answered and sent; 1 when it was. */
+static int finish_if_done(struct client *c)
+{
+    if (!c->eof || c->waiting || c->out.len)
+        return 0;
+    answer_requests(c);             /* requests that waited for room */
+    if (c->waiting || c->out.len)
+        return 0;
+    drop(c);                        /* what is left is no whole request */
+    return 1;
 }
 
 /* The client can be written: send what is waiting. */
@@ -162,6 +195,8 @@ static void write_client(struct client *c)
         drop(c);
         return;
     }
+    if (n > 0)
+        c->last_active = now_ms();  /* it reads: not idle */
     memmove(c->out.s, c->out.s + n, c->out.len - (size_t)n);
     strbuf_truncate(&c->out, c->out.len - (size_t)n);
     if (c->out.len == 0 && c->closing) {
@@ -178,7 +213,7 @@ static void handle_signals(int signal_fd)
     while (read(signal_fd, &info, sizeof info) == (ssize_t)sizeof info) {
         if (info.ssi_signo == SIGHUP) {
             config_reload();
-            tables_configure();
+            tables_configure();     /* database threads finish their queues first */
             msg_info("lookup service: main.cf read again, tables closed");
         } else {
             stopping = 1;
@@ -191,8 +226,8 @@ void serve(int listen_fd, int signal_fd)
     for (size_t i = 0; i < CLIENT_LIMIT; i++)
         clients[i].fd = -1;
     long long idle_ms = conf_time("max_idle") * 1000;
-    struct pollfd *fds = xcalloc(CLIENT_LIMIT + 2, sizeof *fds);
-    struct client **owner = xcalloc(CLIENT_LIMIT + 2, sizeof *owner);
+    struct pollfd *fds = xcalloc(CLIENT_LIMIT + FIXED_FDS, sizeof *fds);
+    struct client **owner = xcalloc(CLIENT_LIMIT + FIXED_FDS, sizeof *owner);
     while (!stopping) {
         size_t n = 0;
         long long now = now_ms();
@@ -200,17 +235,22 @@ void serve(int listen_fd, int signal_fd)
         int listening = client_count < CLIENT_LIMIT;
         fds[n++] = (struct pollfd){.fd = listening ? listen_fd : -1, .events = POLLIN};
         fds[n++] = (struct pollfd){.fd = dns_fd(), .events = POLLIN};
+        fds[n++] = (struct pollfd){.fd = slow_fd(), .events = POLLIN};
         for (size_t i = 0; i < CLIENT_LIMIT; i++) {
             struct client *c = &clients[i];
             if (c->fd < 0)
                 continue;
-            if (now - c->last_active > idle_ms && c->out.len == 0 && !c->waiting) {
+            /* idle: sends nothing and reads none of its answers */
+            if (now - c->last_active > idle_ms && !c->waiting) {
+                if (c->out.len)
+                    msg_info("lookup service: pid %ld uid %ld read none of its answers for "
+                             "max_idle: closed", (long)c->pid, (long)c->uid);
                 drop(c);
                 continue;
             }
             short events = 0;
-            if (!c->closing && !c->waiting && c->out.len < OUTPUT_MAX)
-                events |= POLLIN;       /* waiting for DNS: read nothing more */
+            if (!c->closing && !c->waiting && !c->eof && c->out.len < OUTPUT_MAX)
+                events |= POLLIN;       /* an answer to come: read nothing more */
             if (c->out.len)
                 events |= POLLOUT;
             owner[n] = c;
@@ -228,18 +268,31 @@ void serve(int listen_fd, int signal_fd)
         if (fds[0].revents)
             handle_signals(signal_fd);
         dns_process();              /* answers that came, lookups past their deadline */
+        if (fds[3].revents)
+            slow_process();         /* answers of database tables */
         for (size_t i = 0; i < CLIENT_LIMIT; i++)
             if (clients[i].fd >= 0 && clients[i].resume)
                 answer_requests(&clients[i]);
-        for (size_t i = 3; i < n; i++) {
+        for (size_t i = FIXED_FDS; i < n; i++) {
             struct client *c = owner[i];
             if (c->fd < 0 || !fds[i].revents)
                 continue;
             if (fds[i].revents & POLLOUT)
                 write_client(c);
-            if (c->fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                read_client(c);
+            if (c->fd < 0)
+                continue;
+            if (fds[i].events & POLLIN) {
+                if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+                    read_client(c);
+            } else if (fds[i].revents & (POLLHUP | POLLERR)) {
+                /* gone while its requests wait: nobody reads the answers
+                 * (a half-close is POLLIN, never POLLHUP) */
+                drop(c);
+            }
         }
+        for (size_t i = 0; i < CLIENT_LIMIT; i++)
+            if (clients[i].fd >= 0)
+                finish_if_done(&clients[i]);
         if (listening && fds[1].revents && !stopping)
             accept_clients(listen_fd);
     }

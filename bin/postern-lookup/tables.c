@@ -28,6 +28,7 @@ struct open_table {
     char *file;                     /* the file it reads, or NULL */
     struct stat seen;               /* that file when the table was opened */
     time_t checked;                 /* when it was last looked at */
+    struct slow_table *slow;        /* MAP_SLOW: its thread (slow.c), once used */
 };
 
 static struct strlist approved = STRLIST_INIT;
@@ -37,6 +38,7 @@ static size_t table_count;
 void tables_configure(void)
 {
     for (size_t i = 0; i < table_count; i++) {
+        slow_table_stop(tables[i].slow);
         map_close(tables[i].map);
         free(tables[i].name);
         free(tables[i].file);
@@ -91,14 +93,14 @@ static int file_changed(struct open_table *t)
 
 /* The open table, opened now if it is not yet or its file changed; NULL
  * with err set. */
-static struct map *open_table(const char *name, unsigned options, struct strbuf *err)
+static struct open_table *open_table(const char *name, unsigned options, struct strbuf *err)
 {
     struct open_table *t = NULL;
     for (size_t i = 0; i < table_count && !t; i++)
         if (tables[i].options == options && strcmp(tables[i].name, name) == 0)
             t = &tables[i];
     if (t && !file_changed(t))
-        return t->map;
+        return t;
     struct stat before;
     char *file = table_file(name);
     int have_file = file && stat(file, &before) == 0;
@@ -109,6 +111,8 @@ static struct map *open_table(const char *name, unsigned options, struct strbuf 
     }
     if (t) {
         msg_info("table %s has changed: opened again", name);
+        slow_table_stop(t->slow);       /* what it has queued is answered first */
+        t->slow = NULL;
         map_close(t->map);
         free(t->file);
     } else {
@@ -116,6 +120,7 @@ static struct map *open_table(const char *name, unsigned options, struct strbuf 
         t = &tables[table_count++];
         t->name = xstrdup(name);
         t->options = options;
+        t->slow = NULL;
     }
     t->map = map;
     t->file = have_file ? file : NULL;
@@ -124,10 +129,11 @@ static struct map *open_table(const char *name, unsigned options, struct strbuf 
     else
         free(file);
     t->checked = time(NULL);
-    return map;
+    return t;
 }
 
-void tables_answer(const struct lookup_request *req, struct strbuf *out)
+struct slowreq *tables_answer(const struct lookup_request *req, struct strbuf *out,
+                              slow_done *done, void *arg)
 {
     const char *name = req->table;
     while (strncmp(name, "proxy:", 6) == 0)
@@ -144,15 +150,21 @@ void tables_answer(const struct lookup_request *req, struct strbuf *out)
         lookup_reply_format(out, LOOKUP_DENIED, reason.s);
         strbuf_free(&reason);
         strbuf_free(&printable);
-        return;
+        return NULL;
     }
     struct strbuf err = STRBUF_INIT, value = STRBUF_INIT;
-    struct map *map = open_table(name, req->options, &err);
-    if (!map) {
+    struct slowreq *pending = NULL;
+    struct open_table *t = open_table(name, req->options, &err);
+    if (!t) {
         msg_warn("table %s: %s", log_printable(&printable, name, 200), err.s);
         lookup_reply_format(out, LOOKUP_RETRY, err.s);
+    } else if (map_flags(t->map) & MAP_SLOW) {
+        /* a database: in the table's thread, while the others are served */
+        if (!t->slow)
+            t->slow = slow_table_start(t->map);
+        pending = slow_start(t->slow, req->key, done, arg);
     } else {
-        switch (map_lookup(map, req->key, &value)) {
+        switch (map_lookup(t->map, req->key, &value)) {
         case MAP_FOUND:
             lookup_reply_format(out, LOOKUP_FOUND, strbuf_str(&value));
             break;
@@ -167,4 +179,5 @@ void tables_answer(const struct lookup_request *req, struct strbuf *out)
     strbuf_free(&err);
     strbuf_free(&value);
     strbuf_free(&printable);
+    return pending;
 }

@@ -156,7 +156,7 @@ int main(int argc, char **argv)
     msg_info("connect from %s", s->client.namaddr);
     if (s->tls_wrappermode)
         tls_wrapper_start(s);
-    reply(s, "220 %s", conf_str("smtpd_banner"));
+    session_greet(s);
     command_loop(s);
     return 0;
 }

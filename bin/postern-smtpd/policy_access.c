@@ -1,9 +1,11 @@
 /* policy_access.c - access(5) tables in restrictions: check_client_access,
  * check_helo_access, check_sender_access, check_recipient_access, with
- * Postfix's search orders and actions (OK, REJECT, DEFER, DUNNO, NNN text,
- * a number, or the name of another check), and those that act on the
- * message: DISCARD, HOLD, REDIRECT, FILTER, BCC, PREPEND, INFO, WARN,
- * noted in the transaction (tx.actions) for the envelope and header. */
+ * Postfix's search orders and actions (OK, REJECT, DEFER, DEFER_IF_PERMIT,
+ * DEFER_IF_REJECT, DUNNO, PREPEND, WARN, INFO, NNN text, a number, or the
+ * name of another check or a restriction class), and those that act on
+ * the whole message: DISCARD, HOLD, REDIRECT, FILTER, BCC, noted in the
+ * transaction (tx.actions) for the envelope.  A policy service's answer
+ * is such an action too (policy_service.c). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,39 @@
 #include "map.h"
 #include "policy_impl.h"
 
+/* Split "X.Y.Z text" into the enhanced code (when it is one of the reply's
+ * class, else `fallback` of that class) and the text. */
+static const char *split_dsn(const char *text, int code, const char *fallback, char *dsn, size_t size)
+{
+    size_t n = strcspn(text, " \t");
+    if (n >= 5 && n < size && text[0] == '0' + code / 100 && text[1] == '.'
+        && strspn(text, "0123456789.") == n) {
+        snprintf(dsn, size, "%.*s", (int)n, text);
+        text += n;
+        while (*text == ' ' || *text == '\t')
+            text++;
+        return text;
+    }
+    snprintf(dsn, size, "%d%s", code / 100, fallback + 1);
+    return text;
+}
+
+/* PREPEND "Name: value": kept for the message's header (submit.c). */
+static enum verdict prepend_header(struct check_ctx *ctx, const char *header, const char *source)
+{
+    size_t name_len = strcspn(header, ":");
+    int ok = header[name_len] == ':' && name_len > 0;
+    for (size_t i = 0; ok && i < name_len; i++)
+        ok = header[i] > 32 && header[i] < 127;
+    if (!ok) {
+        msg_warn("access table %s: bad PREPEND header text \"%s\"", source, header);
+        return config_error(ctx);
+    }
+    strbuf_puts(&ctx->s->tx.prepend, header);
+    strbuf_putc(&ctx->s->tx.prepend, '\n');
+    return V_DUNNO;
+}
+
 /* What a subject is called in the log lines of actions. */
 static const char *subject_name(enum subject subj)
 {
@@ -27,110 +62,82 @@ static const char *subject_name(enum subject subj)
 }
 
 /* Log an action as Postfix's smtpd does: "NOQUEUE: hold: RCPT from
- * name[addr]: <what>: Recipient address text; from=<> to=<> proto=
- * helo=<>" (INFO and WARN: the text alone). */
+ * name[addr]: <what>: Recipient address text; from=<> to=<> ...". */
 static void log_action(struct check_ctx *ctx, enum subject subj, const char *action,
                        const char *text)
 {
     struct session *s = ctx->s;
-    struct strbuf what = STRBUF_INIT, p1 = STRBUF_INIT, p2 = STRBUF_INIT, p3 = STRBUF_INIT,
-                  p4 = STRBUF_INIT;
-    if (strcmp(action, "info") != 0 && strcmp(action, "warn") != 0) {
-        const char *who = subj == SUBJ_CLIENT ? s->client.namaddr
-                          : subj == SUBJ_HELO ? strbuf_str(&s->helo)
-                          : subj == SUBJ_SENDER ? (ctx->sender ? ctx->sender : "")
-                          : (ctx->recipient ? ctx->recipient : "");
-        strbuf_printf(&what, "<%s>: %s ", log_printable(&p3, who, 500), subject_name(subj));
-    }
-    msg_info("NOQUEUE: %s: %s from %s: %s%s; from=<%s> to=<%s> proto=%s helo=<%s>", action,
-             ctx->recipient ? "RCPT" : "MAIL", s->client.namaddr, strbuf_str(&what),
-             log_printable(&p4, text, 500), log_printable(&p1, ctx->sender ? ctx->sender : "", 0),
-             log_printable(&p2, ctx->recipient ? ctx->recipient : "", 0), s->protocol,
-             strbuf_str(&s->helo));
-    strbuf_free(&what);
-    strbuf_free(&p1);
-    strbuf_free(&p2);
-    strbuf_free(&p3);
-    strbuf_free(&p4);
+    struct strbuf line = STRBUF_INIT, printable = STRBUF_INIT;
+    const char *who = subj == SUBJ_CLIENT ? s->client.namaddr
+                      : subj == SUBJ_HELO ? strbuf_str(&s->helo)
+                      : subj == SUBJ_SENDER ? (ctx->sender ? ctx->sender : "")
+                      : (ctx->recipient ? ctx->recipient : "");
+    strbuf_printf(&line, "<%s>: %s ", log_printable(&printable, who, 500), subject_name(subj));
+    strbuf_reset(&printable);
+    strbuf_puts(&line, log_printable(&printable, text, 500));
+    policy_log_event(ctx, action, strbuf_str(&line));
+    strbuf_free(&line);
+    strbuf_free(&printable);
 }
 
-/* Note a record for the transaction's envelope or header (smtpd.h,
- * tx.actions); an A record replaces an earlier one of the same name
- * (the last FILTER or REDIRECT wins), except bcc. */
-static void note_action(struct session *s, int type, const char *value)
+/* Note a message attribute for the transaction's envelope (smtpd.h,
+ * tx.actions); it replaces an earlier one of the same name (the last
+ * FILTER or REDIRECT wins), except bcc. */
+static void note_action(struct session *s, const char *value)
 {
     struct strbuf *actions = &s->tx.actions;
     const char *eq = strchr(value, '=');
-    if (type == 'A' && eq && strncmp(value, "bcc=", 4) != 0) {
+    if (eq && strncmp(value, "bcc=", 4) != 0) {
         struct strbuf kept = STRBUF_INIT;
         for (size_t at = 0; at < actions->len; at += strlen(actions->s + at) + 1) {
             const char *rec = actions->s + at;
-            if (!(rec[0] == 'A' && strncmp(rec + 1, value, (size_t)(eq - value) + 1) == 0))
+            if (strncmp(rec + 1, value, (size_t)(eq - value) + 1) != 0)
                 record_put(&kept, rec[0], rec + 1);
         }
         strbuf_free(actions);
         *actions = kept;
     }
-    record_put(actions, type, value);
+    record_put(actions, 'A', value);
 }
 
-/* DISCARD, HOLD, REDIRECT, FILTER, BCC, PREPEND, INFO, WARN (access(5)):
- * V_OK (DISCARD: the rest of the list is skipped), V_DUNNO, or -1 when
- * the word is none of them. */
+/* DISCARD, HOLD, REDIRECT, FILTER, BCC (access(5)): V_OK (DISCARD: the
+ * rest of the list is skipped), V_DUNNO, or -1 when the word is none of
+ * them. */
 static int message_action(struct check_ctx *ctx, enum subject subj, const char *word,
                           const char *text, const char *table)
 {
-    struct strbuf value = STRBUF_INIT, reason = STRBUF_INIT;
-    int needs_text = strcasecmp(word, "REDIRECT") == 0 || strcasecmp(word, "FILTER") == 0
-                     || strcasecmp(word, "BCC") == 0 || strcasecmp(word, "PREPEND") == 0;
-    int result = V_DUNNO;
-    if (needs_text && !*text) {
-        msg_warn("access table %s: missing %s argument: ignored", table, word);
+    static const char *const words[] = {"DISCARD", "HOLD", "REDIRECT", "FILTER", "BCC"};
+    static const char *const names[] = {"discard", "hold", "redirect", "filter", "bcc"};
+    size_t k = 0;
+    while (k < 5 && strcasecmp(word, words[k]) != 0)
+        k++;
+    if (k == 5)
+        return -1;
+    if (k >= 2 && !*text) {
+        msg_warn("access table %s: missing %s argument: ignored", table, words[k]);
         return V_DUNNO;
     }
-    if (strcasecmp(word, "DISCARD") == 0 || strcasecmp(word, "HOLD") == 0) {
-        int discard = strcasecmp(word, "DISCARD") == 0;
-        if (*text)
-            strbuf_puts(&reason, text);
-        else
-            strbuf_printf(&reason, "triggers %s action", discard ? "DISCARD" : "HOLD");
-        log_action(ctx, subj, discard ? "discard" : "hold", strbuf_str(&reason));
-        note_action(ctx->s, 'A', discard ? "discard=yes" : "hold=yes");
-        result = discard ? V_OK : V_DUNNO;
-    } else if (strcasecmp(word, "REDIRECT") == 0 || strcasecmp(word, "BCC") == 0
-               || strcasecmp(word, "FILTER") == 0) {
-        int filter = strcasecmp(word, "FILTER") == 0;
-        if (filter && (!strchr(text, ':') || *text == ':')) {
-            msg_warn("access table %s: bad FILTER action syntax: %s", table, text);
-            return V_DUNNO;
-        }
-        strbuf_printf(&reason, "triggers %s %s", filter ? "FILTER" : strcasecmp(word, "BCC") == 0 ? "BCC" : "REDIRECT", text);
-        char lower[16];
-        snprintf(lower, sizeof lower, "%s", filter ? "filter" : strcasecmp(word, "BCC") == 0 ? "bcc" : "redirect");
-        log_action(ctx, subj, lower, strbuf_str(&reason));
-        strbuf_printf(&value, "%s=%s", lower, text);
-        note_action(ctx->s, 'A', strbuf_str(&value));
-    } else if (strcasecmp(word, "PREPEND") == 0) {
-        size_t name_len = strcspn(text, ":");
-        if (!text[name_len] || name_len == 0 || strcspn(text, " \t") < name_len) {
-            msg_warn("access table %s: bad PREPEND header text \"%s\" -- need \"headername: headervalue\"",
-                     table, text);
-            return V_DUNNO;
-        }
-        note_action(ctx->s, 'H', text);
-    } else if (strcasecmp(word, "INFO") == 0 || strcasecmp(word, "WARN") == 0) {
-        log_action(ctx, subj, strcasecmp(word, "INFO") == 0 ? "info" : "warn", text);
-    } else {
-        result = -1;
+    if (k == 3 && (!strchr(text, ':') || *text == ':')) {
+        msg_warn("access table %s: bad FILTER action syntax: %s", table, text);
+        return V_DUNNO;
     }
-    strbuf_free(&value);
+    struct strbuf reason = STRBUF_INIT, value = STRBUF_INIT;
+    if (k < 2 && *text)
+        strbuf_puts(&reason, text);
+    else if (k < 2)
+        strbuf_printf(&reason, "triggers %s action", words[k]);
+    else
+        strbuf_printf(&reason, "triggers %s %s", words[k], text);
+    log_action(ctx, subj, names[k], strbuf_str(&reason));
+    strbuf_printf(&value, "%s=%s", names[k], k < 2 ? "yes" : text);
+    note_action(ctx->s, strbuf_str(&value));
     strbuf_free(&reason);
-    return result;
+    strbuf_free(&value);
+    return k == 0 ? V_OK : V_DUNNO;
 }
 
-/* The action an access table gave (access(5)). */
-static enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char *action,
-                                  const char *table)
+enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char *action,
+                           const char *table)
 {
     char word[64];
     size_t n = strcspn(action, " \t");
@@ -144,28 +151,37 @@ static enum verdict access_action(struct check_ctx *ctx, enum subject subj, cons
         return V_OK;            /* all-numeric: OK, as Postfix */
     if (strcasecmp(word, "DUNNO") == 0)
         return V_DUNNO;
+    char dsn[16];
     if (strcasecmp(word, "REJECT") == 0) {
         int code = (int)conf_int("access_map_reject_code");
-        return reject_with(ctx, subj, code, smtp_reply_class(code) == REPLY_TRANSIENT ? "4.7.1" : "5.7.1", *text ? text : "Access denied");
+        text = split_dsn(text, code, "5.7.1", dsn, sizeof dsn);
+        return reject_with(ctx, subj, code, dsn, *text ? text : "Access denied");
     }
-    if (strcasecmp(word, "DEFER") == 0)
-        return reject_with(ctx, subj, (int)conf_int("access_map_defer_code"), "4.7.1",
-                           *text ? text : "Access denied");
+    if (strcasecmp(word, "DEFER") == 0) {
+        int code = (int)conf_int("access_map_defer_code");
+        text = split_dsn(text, code, "4.7.1", dsn, sizeof dsn);
+        return reject_with(ctx, subj, code, dsn, *text ? text : "Access denied");
+    }
+    if (strcasecmp(word, "DEFER_IF_PERMIT") == 0 || strcasecmp(word, "DEFER_IF_REJECT") == 0) {
+        int code = (int)conf_int("access_map_defer_code");
+        text = split_dsn(text, code, "4.7.1", dsn, sizeof dsn);
+        if (!*text)
+            text = "Service unavailable";
+        return strcasecmp(word, "DEFER_IF_PERMIT") == 0
+               ? policy_defer_if_permit(ctx, subj, code, dsn, text)
+               : policy_defer_if_reject(ctx, subj, code, dsn, text);
+    }
+    if (strcasecmp(word, "PREPEND") == 0)
+        return prepend_header(ctx, text, table);
+    if (strcasecmp(word, "WARN") == 0 || strcasecmp(word, "INFO") == 0) {
+        policy_log_event(ctx, strcasecmp(word, "WARN") == 0 ? "warn" : "info", text);
+        return V_DUNNO;
+    }
     if (strlen(word) == 3 && (word[0] == '4' || word[0] == '5') && isdigit((unsigned char)word[1])
         && isdigit((unsigned char)word[2])) {
         int code = atoi(word);
-        char dsn[16];
-        const char *rest = text;
-        size_t dn = strcspn(text, " ");
-        if (dn > 4 && dn < sizeof dsn && text[0] == word[0] && text[1] == '.') {
-            snprintf(dsn, sizeof dsn, "%.*s", (int)dn, text);
-            rest = text + dn;
-            while (*rest == ' ')
-                rest++;
-        } else {
-            snprintf(dsn, sizeof dsn, "%c.7.1", word[0]);
-        }
-        return reject_with(ctx, subj, code, dsn, *rest ? rest : "Access denied");
+        text = split_dsn(text, code, "5.7.1", dsn, sizeof dsn);
+        return reject_with(ctx, subj, code, dsn, *text ? text : "Access denied");
     }
     int message = message_action(ctx, subj, word, text, table);
     if (message >= 0)

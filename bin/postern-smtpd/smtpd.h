@@ -57,10 +57,10 @@ struct transaction {
     struct strbuf recipients;   /* T and P records */
     size_t recipient_count;
     struct strbuf last_recipient;   /* for the Received header's "for" */
-    struct strbuf actions;      /* what access tables asked for (policy_access.c):
-                                   A records for the envelope (discard, hold,
-                                   filter, redirect, bcc), H records: headers
-                                   to prepend (PREPEND) */
+    struct strbuf actions;      /* A records for the envelope that access tables
+                                   asked for (policy_access.c): discard, hold,
+                                   filter, redirect, bcc */
+    struct strbuf prepend;      /* headers of PREPEND actions, "Name: value\n" each */
     long long declared_size;    /* SIZE=, 0 when absent */
     int smtputf8;
     int bdat_started;           /* a BDAT chunk was received */
@@ -116,6 +116,7 @@ struct session {
     int bare_newline;           /* 0 no, 1 normalize, 2 reject */
     int bare_newline_reject_code;
     struct policy *policy;
+    struct strbuf access_denied;    /* smtpd_delay_reject = no: the refusal at connect */
 };
 
 /* ---- io.c ---- */
@@ -156,6 +157,9 @@ _Noreturn void session_write_timeout(struct session *s);
 _Noreturn void session_end(struct session *s, int status);
 
 /* ---- command.c ---- */
+/* The greeting: 220, or with smtpd_delay_reject = no the client
+ * restrictions' refusal (then every command but QUIT gets 503). */
+void session_greet(struct session *s);
 void command_loop(struct session *s);
 /* Count an error reply: sleep, and end the session at the hard limit. */
 void session_error(struct session *s);
@@ -271,7 +275,11 @@ void policy_prepare(struct session *s);
  * smtpd_delay_reject).  Returns 0 to accept, or the reply code with the
  * whole reply in `reply_text` ("554 5.7.1 <x>: Relay access denied"). */
 int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *reply_text);
-/* MAIL FROM: client, helo and sender restrictions without delay_reject. */
+/* smtpd_delay_reject = no: the client restrictions at connect, the HELO
+ * restrictions at HELO/EHLO, the sender restrictions at MAIL; 0 or the
+ * reply code with the reply in reply_text. */
+int policy_check_connect(struct session *s, struct strbuf *reply_text);
+int policy_check_helo(struct session *s, struct strbuf *reply_text);
 int policy_check_mail(struct session *s, const char *sender, struct strbuf *reply_text);
 /* 1 when the client is in mynetworks, 0 if not, -1 when a table failed. */
 int policy_mynetworks(struct session *s);

@@ -173,15 +173,11 @@ struct injection_client *submit_start(struct session *s)
     strbuf_free(&err);
     /* a local submission (-S) gets its Received line from rewrite, as
      * every origin=local message does ("by HOST (postern, from userid N)") */
-    /* PREPEND of an access table: before the Received header, as Postfix */
-    for (size_t at = 0; at < s->tx.actions.len; at += strlen(s->tx.actions.s + at) + 1)
-        if (s->tx.actions.s[at] == 'H') {
-            injection_write(inj, s->tx.actions.s + at + 1, strlen(s->tx.actions.s + at + 1));
-            injection_write(inj, "\n", 1);
-            inj->size = 0;      /* the client's bytes count, not ours */
-        }
     if (!s->local_submission) {
         struct strbuf received = STRBUF_INIT;
+        /* the headers of PREPEND actions (postgrey, policyd-spf) come
+         * first, above the Received header, as Postfix writes them */
+        strbuf_append(&received, strbuf_str(&s->tx.prepend), s->tx.prepend.len);
         received_header(s, &received);
         injection_write(inj, received.s, received.len);
         inj->size = 0;          /* the client's bytes count, not ours */
@@ -220,9 +216,7 @@ static void build_envelope(struct session *s, struct envelope *env)
     env->sender = xstrdup(strbuf_str(&tx->sender));
     add_records(env, &tx->recipients);
     add_records(env, &tx->attributes);
-    for (size_t at = 0; at < tx->actions.len; at += strlen(tx->actions.s + at) + 1)
-        if (tx->actions.s[at] == 'A')
-            strlist_add(&env->records, tx->actions.s + at);
+    add_records(env, &tx->actions);     /* DISCARD, HOLD, ... of access tables */
     record_putf(&attrs, 'A', "origin=%s", s->local_submission ? "local" : "smtp");
     enum rewrite_context context = header_context(s);
     if (context != REWRITE_CONTEXT_NONE)

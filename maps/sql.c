@@ -1,0 +1,568 @@
+/* sql.c - the shared half of the SQL table types (sql.h): the
+ * configuration file, the query template expander, the domain filter and
+ * the lookup with its one reconnection.  The template expander reads text
+ * an administrator wrote and keys anyone may send: it is fuzzed
+ * (fuzz/sql_query.c). */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "sql.h"
+#include "strbuf.h"
+#include "textlines.h"
+#include "xalloc.h"
+
+#define SQL_CF_LINE_MAX     (64 * 1024)
+#define SQL_CONNECT_TIMEOUT 10          /* seconds, each host */
+
+void sql_config_free(struct sql_config *cf)
+{
+    strlist_free(&cf->hosts);
+    strlist_free(&cf->domain);
+    maplist_close(cf->domain_maps);
+    free(cf->user);
+    free(cf->password);
+    free(cf->dbname);
+    free(cf->dbpath);
+    free(cf->query);
+    free(cf->result_format);
+    memset(cf, 0, sizeof *cf);
+}
+
+/* Is c one of the template's escapes? */
+static int is_escape(int c)
+{
+    return c == '%' || c == 's' || c == 'u' || c == 'd' || c == 'S' || c == 'U'
+           || c == 'D' || (c >= '1' && c <= '9');
+}
+
+int sql_check_template(const char *format, const char *what, struct strbuf *err)
+{
+    for (const char *p = format; *p; p++) {
+        if (*p != '%')
+            continue;
+        if (!is_escape((unsigned char)p[1])) {
+            if (p[1])
+                strbuf_printf(err, "%s: unknown escape \"%%%c\" (use %%%% for a %%)", what,
+                              isprint((unsigned char)p[1]) ? p[1] : '?');
+            else
+                strbuf_printf(err, "%s: a %% at the end (use %%%% for a %%)", what);
+            return -1;
+        }
+        p++;
+    }
+    return 0;
+}
+
+/* Append s[0..len) quoted (or as it is without a quote function). */
+static int put_part(struct strbuf *out, const char *s, size_t len, sql_quote_fn *quote,
+                    void *ctx)
+{
+    if (!quote) {
+        strbuf_append(out, s, len);
+        return 0;
+    }
+    return quote(ctx, out, s, len);
+}
+
+/* The n-th label of the domain counted from the right (1 = top level):
+ * start and length, or 0 when there are fewer. */
+static int domain_label(const char *domain, int n, const char **start, size_t *len)
+{
+    const char *end = domain + strlen(domain);
+    while (end > domain && end[-1] == '.')  /* a trailing dot names no label */
+        end--;
+    for (int i = 1; end > domain; i++) {
+        const char *dot = end;
+        while (dot > domain && dot[-1] != '.')
+            dot--;
+        if (i == n) {
+            *start = dot;
+            *len = (size_t)(end - dot);
+            return *len > 0;
+        }
+        end = dot > domain ? dot - 1 : domain;
+    }
+    return 0;
+}
+
+int sql_expand(const char *format, const char *value, const char *key,
+               sql_quote_fn *quote, void *quote_ctx, struct strbuf *out,
+               struct strbuf *err)
+{
+    size_t start_len = out->len;
+    if (!key)
+        key = value;
+    for (const char *p = format; *p; p++) {
+        if (*p != '%') {
+            strbuf_putc(out, *p);
+            continue;
+        }
+        int c = (unsigned char)*++p;
+        if (!is_escape(c)) {
+            strbuf_truncate(out, start_len);
+            strbuf_printf(err, "unknown escape in \"%.60s\"", format);
+            return -1;
+        }
+        if (c == '%') {
+            strbuf_putc(out, '%');
+            continue;
+        }
+        const char *of = islower(c) ? value : key;
+        const char *at = strrchr(of, '@');
+        const char *part = of;
+        size_t len = strlen(of);
+        if (c == 'u' || c == 'U') {
+            if (at)
+                len = (size_t)(at - of);
+            if (len == 0)
+                goto suppressed;
+        } else if (c == 'd' || c == 'D') {
+            if (!at || !at[1])
+                goto suppressed;
+            part = at + 1;
+            len = strlen(part);
+        } else if (c >= '1' && c <= '9') {
+            if (!at || !domain_label(at + 1, c - '0', &part, &len))
+                goto suppressed;
+        } else if (len == 0) {
+            goto suppressed;            /* %s of an empty value */
+        }
+        if (put_part(out, part, len, quote, quote_ctx) != 0) {
+            strbuf_truncate(out, start_len);
+            strbuf_puts(err, "the key cannot be quoted");
+            return -1;
+        }
+    }
+    return 1;
+suppressed:
+    strbuf_truncate(out, start_len);
+    return 0;
+}
+
+int sql_valid_utf8(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p++;
+        int more;
+        unsigned min;
+        if (c < 0x80)
+            continue;
+        else if ((c & 0xe0) == 0xc0)
+            more = 1, min = 0x80, c &= 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            more = 2, min = 0x800, c &= 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            more = 3, min = 0x10000, c &= 0x07;
+        else
+            return 0;
+        if (end - p < more)
+            return 0;
+        for (int i = 0; i < more; i++) {
+            if ((*p & 0xc0) != 0x80)
+                return 0;
+            c = (c << 6) | (*p++ & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return 0;
+    }
+    return 1;
+}
+
+/* Set a string setting, replacing an earlier line. */
+static void set_str(char **slot, const char *value)
+{
+    free(*slot);
+    *slot = xstrdup(value);
+}
+
+/* Split a list value on commas and white space into list. */
+static void split_words(struct strlist *list, const char *value)
+{
+    const char *p = value;
+    while (*p) {
+        while (*p && (*p == ',' || textlines_is_blank((unsigned char)*p)))
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && !textlines_is_blank((unsigned char)*p))
+            p++;
+        if (p > start) {
+            char *word = xstrndup(start, (size_t)(p - start));
+            strlist_add(list, word);
+            free(word);
+        }
+    }
+}
+
+int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
+                     const char *text, size_t len, struct strbuf *err)
+{
+    char *table = NULL, *select_field = NULL, *where_field = NULL, *additional = NULL;
+    char *domain_text = NULL;
+    struct textlines tl;
+    struct strbuf line = STRBUF_INIT, problems = STRBUF_INIT;
+    int lineno, rc = -1;
+    memset(cf, 0, sizeof *cf);
+    cf->file = file;
+    cf->connect_timeout = SQL_CONNECT_TIMEOUT;
+    textlines_init(&tl, file, text, len, SQL_CF_LINE_MAX, TEXTLINES_STOP);
+    while (textlines_next(&tl, &line, &lineno, &problems)) {
+        char *name = line.s, *eq = strchr(line.s, '=');
+        if (!eq) {
+            textlines_problem(&tl, lineno, &problems, "expected \"name = value\"");
+            break;
+        }
+        char *value = eq + 1;
+        while (eq > name && textlines_is_blank((unsigned char)eq[-1]))
+            eq--;
+        *eq = '\0';
+        while (textlines_is_blank((unsigned char)*value))
+            value++;
+        if (strcmp(name, "hosts") == 0)
+            split_words(&cf->hosts, value);
+        else if (strcmp(name, "user") == 0)
+            set_str(&cf->user, value);
+        else if (strcmp(name, "password") == 0)
+            set_str(&cf->password, value);
+        else if (strcmp(name, "dbname") == 0)
+            set_str(&cf->dbname, value);
+        else if (strcmp(name, "dbpath") == 0)
+            set_str(&cf->dbpath, value);
+        else if (strcmp(name, "query") == 0)
+            set_str(&cf->query, value);
+        else if (strcmp(name, "result_format") == 0 || strcmp(name, "result_filter") == 0)
+            set_str(&cf->result_format, value);
+        else if (strcmp(name, "domain") == 0)
+            set_str(&domain_text, value);
+        else if (strcmp(name, "expansion_limit") == 0) {
+            char *end;
+            cf->expansion_limit = strtol(value, &end, 10);
+            if (end == value || *end || cf->expansion_limit < 0) {
+                textlines_problem(&tl, lineno, &problems,
+                                  "expansion_limit: expected a number, 0 or more");
+                break;
+            }
+        } else if (strcmp(name, "table") == 0)
+            set_str(&table, value);
+        else if (strcmp(name, "select_field") == 0)
+            set_str(&select_field, value);
+        else if (strcmp(name, "where_field") == 0)
+            set_str(&where_field, value);
+        else if (strcmp(name, "additional_conditions") == 0)
+            set_str(&additional, value);
+        /* other settings (retry_interval, TLS, option_file, ...) are not
+         * used: Postfix too reads only what it asks for */
+    }
+    if (problems.len)
+        goto done;
+    if (!cf->query) {
+        /* the old form (pgsql_table(5) "OBSOLETE QUERY INTERFACE") */
+        if (!table || !select_field || !where_field) {
+            strbuf_printf(&problems, "%s: no \"query\", nor \"table\", \"select_field\" and "
+                          "\"where_field\"", file);
+            goto done;
+        }
+        struct strbuf q = STRBUF_INIT;
+        strbuf_printf(&q, "SELECT %s FROM %s WHERE %s = '%%s' %s", select_field, table,
+                      where_field, additional ? additional : "");
+        strbuf_trim_end(&q);
+        cf->query = strbuf_detach(&q);
+    }
+    if (!*cf->query) {
+        strbuf_printf(&problems, "%s: \"query\" is empty", file);
+        goto done;
+    }
+    if (!cf->result_format)
+        cf->result_format = xstrdup("%s");
+    if (strcmp(type, "sqlite") == 0 && !cf->dbpath) {
+        strbuf_printf(&problems, "%s: no \"dbpath\"", file);
+        goto done;
+    }
+    if (strcmp(type, "sqlite") != 0 && !cf->dbname) {
+        strbuf_printf(&problems, "%s: no \"dbname\"", file);
+        goto done;
+    }
+    struct strbuf what = STRBUF_INIT;
+    strbuf_printf(&what, "%s: query", file);
+    int bad = sql_check_template(cf->query, what.s, &problems);
+    strbuf_reset(&what);
+    strbuf_printf(&what, "%s: result_format", file);
+    bad = bad || sql_check_template(cf->result_format, what.s, &problems);
+    strbuf_free(&what);
+    if (bad)
+        goto done;
+    if (domain_text) {
+        struct strlist words = STRLIST_INIT;
+        split_words(&words, domain_text);
+        struct strbuf maps = STRBUF_INIT;
+        for (size_t i = 0; i < words.count; i++) {
+            if (strchr(words.item[i], ':'))
+                strbuf_printf(&maps, "%s%s", maps.len ? " " : "", words.item[i]);
+            else
+                strlist_add(&cf->domain, words.item[i]);
+        }
+        strlist_free(&words);
+        if (maps.len) {
+            struct strbuf why = STRBUF_INIT;
+            cf->domain_maps = maplist_open(maps.s, &why);
+            if (!cf->domain_maps)
+                strbuf_printf(&problems, "%s: domain: %s", file, why.s);
+            strbuf_free(&why);
+        }
+        strbuf_free(&maps);
+        if (problems.len)
+            goto done;
+    }
+    rc = 0;
+done:
+    if (rc != 0) {
+        strbuf_trim_end(&problems);
+        strbuf_append(err, problems.s, problems.len);
+        sql_config_free(cf);
+    }
+    free(table);
+    free(select_field);
+    free(where_field);
+    free(additional);
+    free(domain_text);
+    strbuf_free(&line);
+    strbuf_free(&problems);
+    return rc;
+}
+
+int sql_config_read(struct sql_config *cf, const char *type, const char *path,
+                    struct strbuf *err)
+{
+    struct strbuf text = STRBUF_INIT;
+    if (textlines_read_file(path, &text, err) != 0) {
+        strbuf_free(&text);
+        return -1;
+    }
+    int rc = sql_config_parse(cf, type, path, text.s, text.len, err);
+    strbuf_free(&text);
+    return rc;
+}
+
+int sql_host_parse(const char *entry, char **copy, const char **path,
+                   const char **host, unsigned *port)
+{
+    *copy = xstrdup(entry);
+    *path = *host = NULL;
+    *port = 0;
+    char *s = *copy;
+    if (strncmp(s, "unix:", 5) == 0) {
+        *path = s + 5;
+        return **path ? 0 : -1;
+    }
+    if (strncmp(s, "inet:", 5) == 0)
+        s += 5;
+    char *colon = strrchr(s, ':');
+    if (s[0] == '[') {                  /* [IPv6]:port */
+        char *close = strchr(s, ']');
+        if (!close)
+            return -1;
+        *close = '\0';
+        *host = s + 1;
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        *host = s;
+        if (colon && strchr(s, ':') != colon)
+            colon = NULL;               /* a bare IPv6 address */
+        if (colon)
+            *colon = '\0';
+    }
+    if (colon) {
+        char *end;
+        unsigned long p = strtoul(colon + 1, &end, 10);
+        if (end == colon + 1 || *end || p == 0 || p > 65535)
+            return -1;
+        *port = (unsigned)p;
+    }
+    return **host ? 0 : -1;
+}
+
+int sql_table_open(struct map *map, const struct sql_driver *driver, const char *name,
+                   struct strbuf *err)
+{
+    struct sql_table *t = xcalloc(1, sizeof *t);
+    t->driver = driver;
+    t->spec = map->spec;
+    if (sql_config_read(&t->cf, driver->type, name, err) != 0) {
+        free(t);
+        return -1;
+    }
+    for (size_t i = 0; i < t->cf.hosts.count; i++) {
+        char *copy;
+        const char *path, *host;
+        unsigned port;
+        int bad = sql_host_parse(t->cf.hosts.item[i], &copy, &path, &host, &port);
+        free(copy);
+        if (bad) {
+            strbuf_printf(err, "%s: hosts: cannot read \"%s\" (unix:PATH, inet:HOST:PORT, "
+                          "HOST:PORT or HOST)", name, t->cf.hosts.item[i]);
+            sql_config_free(&t->cf);
+            free(t);
+            return -1;
+        }
+    }
+    map->data = t;
+    return 0;
+}
+
+void sql_table_close(struct map *map)
+{
+    struct sql_table *t = map->data;
+    if (!t)
+        return;
+    if (t->conn)
+        t->driver->disconnect(t);
+    sql_config_free(&t->cf);
+    free(t);
+}
+
+/* Connect to the first host that answers, in the order written; 0, or -1
+ * with the reasons in err. */
+static int connect_any(struct sql_table *t, struct strbuf *err)
+{
+    size_t count = t->cf.hosts.count;
+    for (size_t i = 0; i < (count ? count : 1); i++) {
+        const char *host = count ? t->cf.hosts.item[i] : NULL;
+        struct strbuf why = STRBUF_INIT;
+        if (t->driver->connect(t, host, &why) == 0) {
+            t->connections++;
+            msg_info("table %s: connected to %s (connection %lu)", t->spec,
+                     host ? host : t->cf.dbpath ? t->cf.dbpath : "the default server",
+                     t->connections);
+            strbuf_free(&why);
+            return 0;
+        }
+        strbuf_trim_end(&why);
+        for (size_t j = 0; j < why.len; j++)   /* libpq's messages are several lines */
+            if (why.s[j] == '\n' || why.s[j] == '\t')
+                why.s[j] = ' ';
+        strbuf_printf(err, "%s%s: %s", err->len ? "; " : "", host ? host : "default server",
+                      why.s);
+        strbuf_free(&why);
+    }
+    return -1;
+}
+
+void sql_result_add(struct sql_results *res, const char *field)
+{
+    if (!field || !*field || res->over_limit)
+        return;
+    struct strbuf one = STRBUF_INIT, err = STRBUF_INIT;
+    if (sql_expand(res->cf->result_format, field, res->key, NULL, NULL, &one, &err) == 1) {
+        if (res->cf->expansion_limit && res->count >= res->cf->expansion_limit) {
+            res->over_limit = 1;
+        } else {
+            if (res->value->len)
+                strbuf_putc(res->value, ',');
+            strbuf_append(res->value, one.s, one.len);
+            res->count++;
+        }
+    }
+    strbuf_free(&one);
+    strbuf_free(&err);
+}
+
+/* May the key be looked up, given the domain setting?  MAP_FOUND yes,
+ * MAP_NOTFOUND no, MAP_RETRY a domain table cannot say. */
+static int domain_allows(struct sql_table *t, const char *key)
+{
+    if (!t->cf.domain.count && !t->cf.domain_maps)
+        return MAP_FOUND;
+    const char *at = strrchr(key, '@');
+    if (!at || at == key || !at[1])
+        return MAP_NOTFOUND;
+    for (size_t i = 0; i < t->cf.domain.count; i++)
+        if (strcasecmp(t->cf.domain.item[i], at + 1) == 0)
+            return MAP_FOUND;
+    if (!t->cf.domain_maps)
+        return MAP_NOTFOUND;
+    struct strbuf ignored = STRBUF_INIT;
+    int r = maplist_lookup(t->cf.domain_maps, at + 1, &ignored);
+    strbuf_free(&ignored);
+    return r;
+}
+
+/* Log a failed lookup with the key in printable form. */
+static void warn_lookup(const struct sql_table *t, const char *key, const char *why)
+{
+    struct strbuf shown = STRBUF_INIT, reason = STRBUF_INIT;
+    msg_warn("table %s: lookup of \"%s\": %s", t->spec, log_printable(&shown, key, 200),
+             log_printable(&reason, why, 600));
+    strbuf_free(&shown);
+    strbuf_free(&reason);
+}
+
+int sql_table_lookup(struct map *map, const char *key, struct strbuf *value)
+{
+    struct sql_table *t = map->data;
+    int allowed = domain_allows(t, key);
+    if (allowed != MAP_FOUND)
+        return allowed;
+    if (!sql_valid_utf8(key, strlen(key))) {
+        warn_lookup(t, key, "the key is not UTF-8: not looked up");
+        return MAP_NOTFOUND;
+    }
+    struct strbuf query = STRBUF_INIT, err = STRBUF_INIT;
+    int result = MAP_RETRY;
+    /* a query the key cannot fill is not run, and needs no connection */
+    if (sql_expand(t->cf.query, key, NULL, NULL, NULL, &query, &err) != 1) {
+        strbuf_free(&query);
+        strbuf_free(&err);
+        return MAP_NOTFOUND;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int reused = t->conn != NULL;
+        strbuf_reset(&err);
+        if (!t->conn && connect_any(t, &err) != 0) {
+            warn_lookup(t, key, err.s);
+            break;
+        }
+        strbuf_reset(&query);
+        if (sql_expand(t->cf.query, key, NULL, t->driver->quote, t, &query, &err) != 1) {
+            warn_lookup(t, key, err.len ? err.s : "the query cannot be made");
+            break;
+        }
+        struct sql_results res = {.cf = &t->cf, .key = key, .value = value};
+        strbuf_reset(value);
+        int rc = t->driver->run(t, query.s, &res, &err);
+        if (rc == 0) {
+            if (res.over_limit) {
+                struct strbuf why = STRBUF_INIT;
+                strbuf_printf(&why, "more than expansion_limit=%ld results",
+                              t->cf.expansion_limit);
+                warn_lookup(t, key, why.s);
+                strbuf_free(&why);
+                strbuf_reset(value);
+            } else {
+                result = res.count ? MAP_FOUND : MAP_NOTFOUND;
+            }
+            break;
+        }
+        for (size_t j = 0; j < err.len; j++)
+            if (err.s[j] == '\n' || err.s[j] == '\t')
+                err.s[j] = ' ';
+        if (rc == SQL_QUERY_FAILED) {
+            warn_lookup(t, key, err.s);     /* the connection is fine: keep it */
+            break;
+        }
+        t->driver->disconnect(t);
+        t->conn = NULL;
+        /* a kept connection the server dropped: connect and ask again */
+        if (!reused || attempt == 1) {
+            warn_lookup(t, key, err.s);
+            break;
+        }
+    }
+    if (result != MAP_FOUND)
+        strbuf_reset(value);
+    strbuf_free(&query);
+    strbuf_free(&err);
+    return result;
+}
