@@ -172,6 +172,8 @@ int main(int argc, char **argv)
     }
     struct rewrite_message_info info;
     rewrite_message_info_from(&env, &info);
+    struct rewrite_actions actions = REWRITE_ACTIONS_INIT;
+    info.actions = &actions;
 
     int message_pipe[2], envelope_pipe[2];
     if (pipe2(message_pipe, O_CLOEXEC) < 0 || pipe2(envelope_pipe, O_CLOEXEC) < 0)
@@ -191,6 +193,7 @@ int main(int argc, char **argv)
     close(message_pipe[1]);
     if (r == -1 || r == REWRITE_TOO_MANY_HOPS || r == REWRITE_DEFERRED || r == REWRITE_REJECTED) {
         /* no envelope: the next stage stores nothing */
+        rewrite_actions_log_noqueue(&actions, &env);
         msg_warn("%s", strbuf_str(&err));
         close(envelope_pipe[1]);
         next_status(pid, &queue, next_name);
@@ -222,6 +225,7 @@ int main(int argc, char **argv)
     }
     if (r == 0) {
         struct strbuf records = STRBUF_INIT;
+        rewrite_actions_apply(&cfg, &actions, &env);
         envelope_write(&env, &records);
         if (write_all(envelope_pipe[1], records.s, records.len) < 0 && errno != EPIPE)
             msg_warn_errno("write the envelope");
@@ -234,6 +238,7 @@ int main(int argc, char **argv)
         status = INJECT_EXIT_WRITE_ERROR;
     }
 done:
+    rewrite_actions_free(&actions);
     envelope_free(&env);
     rewrite_config_free(&cfg);
     strbuf_free(&err);

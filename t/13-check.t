@@ -98,13 +98,13 @@ write(os.path.join(d, "transport"), "# comment\nexample.com smtp:[mx.example.com
 write(cf, f"""myhostname = mail.example.org
 alias_maps =
 alias_database =
-always_bcc = archive@example.org
+non_smtpd_milters = inet:localhost:8892
 smtpd_milters = inet:localhost:8891
 content_filter = scan:localhost:10025
 mailbox_transport = lmtp:unix:private/dovecot
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
-sender_bcc_maps = texthash:{d}/aliases
+milter_default_action = accept
 transport_maps = texthash:{d}/transport
 smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org, reject_unverified_recipient,
     reject_unauth_destination
@@ -125,13 +125,13 @@ err = r.stderr
 is_(r.returncode, 1, "warnings only: exit 1") or diag(err)
 unlike(err, r"error:", "no error is reported")
 for pattern, name in [
-    (r"line 4: not implemented by postern: always_bcc=archive@example.org: no copy is sent", "always_bcc"),
+    (r"line 4: not implemented by postern: non_smtpd_milters=inet:localhost:8892: mail is not sent through the milters", "non_smtpd_milters"),
     (r"line 5: not implemented by postern: smtpd_milters=inet:localhost:8891: mail is not sent through the milters", "smtpd_milters"),
     (r"line 6: not implemented by postern: content_filter=scan:localhost:10025: mail is not sent through the filter", "content_filter"),
     (r"line 7: not implemented by postern: mailbox_transport=lmtp:unix:private/dovecot: postern-local does not hand mail", "mailbox_transport"),
     (r"line 8: not implemented by postern: relayhost=\[smarthost.example.net\]: the smtp runner", "relayhost"),
     (r"line 9: not implemented by postern: smtpd_data_restrictions=reject_unauth_pipelining: not evaluated", "smtpd_data_restrictions"),
-    (r"line 10: not implemented by postern: sender_bcc_maps=", "sender_bcc_maps"),
+    (r"line 10: not implemented by postern: milter_default_action=", "milter_default_action"),
     (r"line 11: parameter transport_maps: table texthash:.*/transport: line 2: smtp:\[mx.example.com\]: postern has no smtp runner", "an smtp entry of transport_maps"),
     (r"line 11: parameter transport_maps: table texthash:.*/transport: line 4: lmtp:unix:private/dovecot: postern has no lmtp runner", "an lmtp entry of transport_maps"),
     (r"line 12: parameter smtpd_recipient_restrictions: restriction reject_unverified_recipient is not implemented", "a restriction that answers 451"),
@@ -151,7 +151,7 @@ like(err, r"warning: 0 errors and 15 warnings found", "the summary counts them")
 write(cf, open(cf).read() + f"maillog_file = {d}/maillog\n")
 r = run([prog("postern-smtpd"), "-c", d], input="QUIT\r\n")
 log = open(os.path.join(d, "maillog")).read()
-is_(len(re.findall(r"not implemented by postern: always_bcc=", log)), 1,
+is_(len(re.findall(r"not implemented by postern: non_smtpd_milters=", log)), 1,
     "a program's start logs each unimplemented setting once")
 like(log, r"postern/smtpd\[\d+\]: warning: .*line 5: not implemented by postern: smtpd_milters=inet:localhost:8891",
      "with the program's name, file and line")

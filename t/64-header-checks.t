@@ -44,9 +44,9 @@ tap.is_(send("Subject: plain reject\n\nbody\n", "a@example.com"), "550 5.7.1 mes
         "REJECT without text")
 tap.is_(send("Subject: ok\n\nbad body line here\n", "a@example.com"), "550 5.7.1 body says no", "body REJECT")
 log = inst.log()
-tap.like(log, r"reject: header Subject: plain reject from localhost\[127\.0\.0\.1\]; from=<x@example\.org>: "
-              r"5\.7\.1 message content rejected", "the reject is logged as Postfix's cleanup logs it")
-tap.like(log, r"reject: body bad body line here from localhost\[127\.0\.0\.1\]; from=<x@example\.org>: 5\.7\.1 body says no",
+tap.like(log, r"reject: header Subject: plain reject from localhost\[127\.0\.0\.1\]; from=<x@example\.org> to=<a@example\.com> "
+              r"proto=ESMTP helo=<client\.example>: 5\.7\.1 message content rejected", "the reject is logged as Postfix's cleanup logs it")
+tap.like(log, r"reject: body bad body line here from localhost\[127\.0\.0\.1\]; from=<x@example\.org> to=<a@example\.com> proto=ESMTP helo=<client\.example>: 5\.7\.1 body says no",
          "and the body reject")
 tap.like(send("Subject: folded\n\tcontinued\nX-Drop: a\nX-Warn: b\nX-Info: c\nX-Old: value\n\tmore\nX-Pre: d\nX-Dunno: e\n\n"
               "first\ndrop this line\nold body text\nmark\nlast\n"), r"^250 2\.0\.0 Ok: queued as ", "queued")
@@ -59,8 +59,8 @@ tap.is_(head, "X-Folded-Seen: yes\nSubject: folded\n\tcontinued\nX-Warn: b\nX-In
         "headers as Postfix: PREPEND on a folded header, IGNORE, WARN, INFO, REPLACE keeps the fold, DUNNO")
 tap.is_(body, "first\nnew body text\ninserted line\nmark\nlast\n", "body as Postfix: IGNORE, REPLACE, PREPEND")
 log = inst.log()
-tap.like(log, r"warning: header X-Warn: b from localhost\[127\.0\.0\.1\]; from=<x@example\.org>: watch this", "WARN logged")
-tap.like(log, r"info: header X-Info: c from localhost\[127\.0\.0\.1\]; from=<x@example\.org>: noted", "INFO logged")
+tap.like(log, r"warning: header X-Warn: b from localhost\[127\.0\.0\.1\]; from=<x@example\.org> to=<rcpt@example\.com> proto=ESMTP helo=<client\.example>: watch this", "WARN logged")
+tap.like(log, r"info: header X-Info: c from localhost\[127\.0\.0\.1\]; from=<x@example\.org> to=<rcpt@example\.com> proto=ESMTP helo=<client\.example>: noted", "INFO logged")
 tap.like(log, r"prepend: header Subject: folded\?\?continued from ", "a folded header is matched whole")
 
 # sendmail: postern-rewrite refuses the same way

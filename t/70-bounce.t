@@ -109,7 +109,7 @@ is_(per_msg.get("Reporting-MTA"), f"dns; {HOST}", "Reporting-MTA: dns; myhostnam
 is_(per_msg.get("X-Postern-Queue-ID"), "4B1C3A2F1", "X-Postern-Queue-ID")
 is_(per_msg.get("Original-Envelope-Id"), "env-123", "Original-Envelope-Id from ENVID")
 is_(per_msg.get("X-Postern-Sender"), "rfc822; alice@example.org", "X-Postern-Sender")
-like(per_msg.get("Arrival-Date", ""), r"^\w{3}, \d\d \w{3} 2025 \d\d:\d\d:\d\d [+-]\d{4}",
+like(per_msg.get("Arrival-Date", ""), r"^\w{3}, [ \d]\d \w{3} 2025 \d\d:\d\d:\d\d [+-]\d{4}",
      "Arrival-Date from the arrival time")
 is_(len(per_rcpt), 1, "one recipient block")
 rb = per_rcpt[0]

@@ -57,14 +57,14 @@ is_([r for r in envl if r[0] == "T"], ["Tbob@example.org", "Tcarol@example.org",
     "envelope recipients qualified (qualified ones untouched)")
 ok("Xunknown=kept" in envl and "Afull_name=Alice Q. Example" in envl,
    "unknown records and attributes pass through")
-is_(header(headers, "To"), ['To: bob@example.org, "Carol C." <carol@example.org>,\n\tdave@elsewhere.net'],
-    "To: addresses qualified, display names and folding kept")
+is_(header(headers, "To"), ['To: bob@example.org,\n\t"Carol C." <carol@example.org>,\n\tdave@elsewhere.net'],
+    "To: addresses qualified, display names kept, refolded one per line with a TAB (as Postfix)")
 is_(header(headers, "Return-Path"), [], "Return-Path: removed from the header")
 is_(header(headers, "Bcc"), [], "Bcc: removed (message_drop_headers)")
 like("\n".join(header(headers, "Message-Id")), r"^Message-Id: <[^<>@\s]+@host\.example\.org>$",
      "Message-Id added with @$myhostname")
 like("\n".join(header(headers, "Date")),
-     r"^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d [+-]\d{4}",
+     r"^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [ \d]\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d [+-]\d{4}",
      "Date added in RFC 5322 form")
 is_(header(headers, "From"), ['From: "Alice Q. Example" <alice@example.org>'],
     "From added from the sender and full_name (quoted: it has a dot)")

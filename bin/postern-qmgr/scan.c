@@ -154,6 +154,17 @@ static int take_message(const char *queue, const char *id, int flush)
         return 0;
     }
     strbuf_free(&err);
+    if (strcmp(queue, QUEUE_INCOMING) == 0 && queue_file_attr(&msg->qf, "hold")) {
+        /* HOLD of header_checks or an access table (doc/queue-format.md):
+         * the queue stored it; it waits in hold/ for `postern queue release` */
+        if (queue_move(id, QUEUE_ACTIVE, QUEUE_HOLD) != 0)
+            msg_warn_errno("%s: move to %s", id, QUEUE_HOLD);
+        close(fd);
+        queue_file_free(&msg->qf);
+        free(msg->id);
+        free(msg);
+        return 0;
+    }
     gettimeofday(&msg->active_time, NULL);
     msg->round = xcalloc(msg->qf.rcpt_count ? msg->qf.rcpt_count : 1, 1);
     msg->next = qmgr.messages;

@@ -209,6 +209,15 @@ void schedule_message(struct qmgr_message *msg)
          * (Postfix's qmgr too), so that qmgr delivers where smtpd checked */
         free(r->routed);
         r->routed = res.rerouted ? xstrdup(strbuf_str(&res.address)) : NULL;
+        const char *filter = queue_file_attr(&msg->qf, "filter");
+        if (filter && strchr(filter, ':')) {
+            /* FILTER transport:destination (header_checks, access tables):
+             * the route of every recipient; no destination: the domain */
+            const char *colon = strchr(filter, ':');
+            strbuf_reset(&res.transport);
+            strbuf_append(&res.transport, filter, (size_t)(colon - filter));
+            strbuf_set(&res.nexthop, colon[1] ? colon + 1 : strbuf_str(&res.domain));
+        }
         const char *transport = strbuf_str(&res.transport);
         const char *nexthop = strbuf_str(&res.nexthop);
         if (strcmp(transport, "error") == 0) {

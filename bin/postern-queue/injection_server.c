@@ -57,7 +57,15 @@ struct queue_envelope {
     long sasl_sender_index;     /* Asasl_sender= (MAIL FROM's AUTH=), or -1 */
     long log_pid;                           /* log_pid: the submitting smtpd, or 0 */
     int local;                              /* Aorigin=local */
+    int discard;                            /* Adiscard=yes: store nothing */
 };
+
+/* Message attributes the queue acts on and does not store: rewrite's
+ * log lines (logged with the queue id) and DISCARD. */
+static int transient_attr(const char *rec)
+{
+    return strncmp(rec, "Alog_line=", 10) == 0 || strncmp(rec, "Adiscard=", 9) == 0;
+}
 
 /* What is known about the message while it streams in. */
 struct message {
@@ -297,6 +305,8 @@ static void read_envelope(struct queue_envelope *qe)
             qe->log_pid = strtol(rec + 9, NULL, 10);
         else if (strcmp(rec, "Aorigin=local") == 0)
             qe->local = 1;
+        else if (strncmp(rec, "Adiscard=", 9) == 0)
+            qe->discard = 1;
     }
 }
 
@@ -335,7 +345,7 @@ static void store_envelope(const struct envelope *env, struct message *m)
 {
     queue_writer_sender(&writer, env->sender);
     for (size_t i = 0; i < env->records.count; i++)
-        if (env->records.item[i][0] == 'A')
+        if (env->records.item[i][0] == 'A' && !transient_attr(env->records.item[i]))
             queue_writer_attr(&writer, env->records.item[i] + 1);
     for (size_t i = 0; i < env->records.count; i++) {
         const char *rec = env->records.item[i];
@@ -397,6 +407,86 @@ static void read_input(struct queue_envelope *qe, struct message *m)
     }
 }
 
+/* The line Postfix's smtpd or pickup logs for a new message. */
+static void log_submitter(const struct queue_envelope *qe)
+{
+    struct strbuf printable = STRBUF_INIT, sender = STRBUF_INIT;
+    if (qe->local && qe->uid_index >= 0) {
+        const char *uid = qe->env.records.item[qe->uid_index] + 5;
+        msg_info_as(NULL, "pickup", 0, "%s: uid=%s from=<%s>", writer.id,
+                    log_printable(&printable, uid, 32), log_printable(&sender, qe->env.sender, 0));
+        strbuf_reset(&printable);
+    } else if (qe->log_client_index >= 0) {
+        const char *client = qe->env.records.item[qe->log_client_index] + strlen("Alog_client=");
+        /* an untrusted caller may claim anything: its real uid goes along
+         * (after a comma, where Postfix's tools expect more fields) */
+        char caller[40] = "";
+        if (record_caller)
+            snprintf(caller, sizeof caller, ", uid=%lu", (unsigned long)caller_uid);
+        /* SMTP AUTH: Postfix's ", sasl_method=PLAIN, sasl_username=alice" */
+        struct strbuf sasl = STRBUF_INIT;
+        if (qe->sasl_method_index >= 0 && qe->sasl_username_index >= 0) {
+            struct strbuf p1 = STRBUF_INIT, p2 = STRBUF_INIT;
+            strbuf_printf(&sasl, ", sasl_method=%s, sasl_username=%s",
+                          log_printable(&p1, qe->env.records.item[qe->sasl_method_index] + 13, 32),
+                          log_printable(&p2, qe->env.records.item[qe->sasl_username_index] + 15, 255));
+            strbuf_free(&p1);
+            strbuf_free(&p2);
+        }
+        if (qe->sasl_sender_index >= 0) {
+            struct strbuf p3 = STRBUF_INIT;
+            strbuf_printf(&sasl, ", sasl_sender=%s",
+                          log_printable(&p3, qe->env.records.item[qe->sasl_sender_index] + 13, 255));
+            strbuf_free(&p3);
+        }
+        msg_info_as("smtpd", "smtpd", qe->log_pid, "%s: client=%s%s%s", writer.id,
+                    log_printable(&printable, client, 300), strbuf_str(&sasl), caller);
+        strbuf_free(&sasl);
+        strbuf_reset(&printable);
+    }
+    strbuf_free(&printable);
+    strbuf_free(&sender);
+}
+
+/* 1 when a log_line is one of the checks' lines ("hold: header ...",
+ * "warning: body ..."): a submitter may put no other line under the
+ * queue's name. */
+static int check_line(const char *line)
+{
+    static const char *const actions[] = {
+        "reject", "warning", "info", "hold", "discard", "redirect", "filter", "bcc",
+        "replace", "prepend",
+    };
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        size_t n = strlen(actions[i]);
+        if (strncmp(line, actions[i], n) == 0 && line[n] == ':' && line[n + 1] == ' '
+            && (strncmp(line + n + 2, "header ", 7) == 0 || strncmp(line + n + 2, "body ", 5) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* Log what rewrite's header and body checks did, with the queue id, as
+ * Postfix's cleanup does ("ID: hold: header Subject: ...": doc/injection.md). */
+static void log_rewrite_lines(const struct queue_envelope *qe)
+{
+    struct strbuf printable = STRBUF_INIT;
+    for (size_t i = 0; i < qe->env.records.count; i++) {
+        const char *rec = qe->env.records.item[i];
+        if (strncmp(rec, "Alog_line=", 10) != 0)
+            continue;
+        if (!check_line(rec + 10)) {
+            strbuf_reset(&printable);
+            msg_warn("%s: log_line attribute that is no check's line ignored: %s", writer.id,
+                     log_printable(&printable, rec + 10, 200));
+            continue;
+        }
+        strbuf_reset(&printable);
+        msg_info("%s: %s", writer.id, log_printable(&printable, rec + 10, 2000));
+    }
+    strbuf_free(&printable);
+}
+
 void inject_run(void)
 {
     status_open = fcntl(STATUS_FD, F_GETFD) >= 0;
@@ -424,6 +514,22 @@ void inject_run(void)
         msg_info("reject: message size exceeds message_size_limit=%lld", m.limit);
         refuse(INJECT_EXIT_REFUSED, 'D', "552 5.3.4 Message size exceeds fixed maximum message size");
     }
+    if (qe.discard) {
+        /* DISCARD: accepted, logged with the id it would have had, never
+         * stored (Postfix logs no message-id line for it) */
+        log_submitter(&qe);
+        log_rewrite_lines(&qe);
+        status('K', writer.id);
+        writer_open = 0;
+        queue_writer_abort(&writer);
+        envelope_free(&qe.env);
+        strbuf_free(&err);
+        strbuf_free(&m.line);
+        strbuf_free(&m.message_id);
+        free(queue_dir);
+        queue_dir = NULL;
+        exit(0);
+    }
     writer_open = 0;
     if (queue_writer_commit(&writer, &err) < 0)
         write_failed(strbuf_str(&err), errno, 1);
@@ -433,40 +539,9 @@ void inject_run(void)
      * message, written before qmgr can hear of it (log tools such as
      * pflogsumm count a message received only when these come before
      * qmgr's "from=" line). */
-    struct strbuf printable = STRBUF_INIT, sender = STRBUF_INIT;
-    if (qe.local && qe.uid_index >= 0) {
-        const char *uid = qe.env.records.item[qe.uid_index] + 5;
-        msg_info_as(NULL, "pickup", 0, "%s: uid=%s from=<%s>", writer.id,
-                    log_printable(&printable, uid, 32), log_printable(&sender, qe.env.sender, 0));
-        strbuf_reset(&printable);
-    } else if (qe.log_client_index >= 0) {
-        const char *client = qe.env.records.item[qe.log_client_index] + strlen("Alog_client=");
-        /* an untrusted caller may claim anything: its real uid goes along
-         * (after a comma, where Postfix's tools expect more fields) */
-        char caller[40] = "";
-        if (record_caller)
-            snprintf(caller, sizeof caller, ", uid=%lu", (unsigned long)caller_uid);
-        /* SMTP AUTH: Postfix's ", sasl_method=PLAIN, sasl_username=alice" */
-        struct strbuf sasl = STRBUF_INIT;
-        if (qe.sasl_method_index >= 0 && qe.sasl_username_index >= 0) {
-            struct strbuf p1 = STRBUF_INIT, p2 = STRBUF_INIT;
-            strbuf_printf(&sasl, ", sasl_method=%s, sasl_username=%s",
-                          log_printable(&p1, qe.env.records.item[qe.sasl_method_index] + 13, 32),
-                          log_printable(&p2, qe.env.records.item[qe.sasl_username_index] + 15, 255));
-            strbuf_free(&p1);
-            strbuf_free(&p2);
-        }
-        if (qe.sasl_sender_index >= 0) {
-            struct strbuf p3 = STRBUF_INIT;
-            strbuf_printf(&sasl, ", sasl_sender=%s",
-                          log_printable(&p3, qe.env.records.item[qe.sasl_sender_index] + 13, 255));
-            strbuf_free(&p3);
-        }
-        msg_info_as("smtpd", "smtpd", qe.log_pid, "%s: client=%s%s%s", writer.id,
-                    log_printable(&printable, client, 300), strbuf_str(&sasl), caller);
-        strbuf_free(&sasl);
-        strbuf_reset(&printable);
-    }
+    struct strbuf printable = STRBUF_INIT;
+    log_submitter(&qe);
+    log_rewrite_lines(&qe);
     msg_info("%s: message-id=%s", writer.id,
              m.message_id.len ? log_printable(&printable, strbuf_str(&m.message_id), 0) : "<>");
 
@@ -474,7 +549,6 @@ void inject_run(void)
     queue_trigger(queue_dir, 'A');
 
     strbuf_free(&printable);
-    strbuf_free(&sender);
     strbuf_free(&err);
     strbuf_free(&m.line);
     strbuf_free(&m.message_id);

@@ -107,6 +107,7 @@ void transaction_reset(struct session *s)
     strbuf_reset(&tx->attributes);
     strbuf_reset(&tx->recipients);
     strbuf_reset(&tx->last_recipient);
+    strbuf_reset(&tx->actions);
     strbuf_reset(&tx->prepend);
     tx->recipient_count = 0;
     tx->declared_size = 0;

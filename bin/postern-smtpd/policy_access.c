@@ -2,8 +2,10 @@
  * check_helo_access, check_sender_access, check_recipient_access, with
  * Postfix's search orders and actions (OK, REJECT, DEFER, DEFER_IF_PERMIT,
  * DEFER_IF_REJECT, DUNNO, PREPEND, WARN, INFO, NNN text, a number, or the
- * name of another check or a restriction class).  A policy service's
- * answer is such an action too (policy_service.c). */
+ * name of another check or a restriction class), and those that act on
+ * the whole message: DISCARD, HOLD, REDIRECT, FILTER, BCC, noted in the
+ * transaction (tx.actions) for the envelope.  A policy service's answer
+ * is such an action too (policy_service.c). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "fdio.h"
 #include "log.h"
 #include "map.h"
 #include "policy_impl.h"
@@ -46,6 +49,91 @@ static enum verdict prepend_header(struct check_ctx *ctx, const char *header, co
     strbuf_puts(&ctx->s->tx.prepend, header);
     strbuf_putc(&ctx->s->tx.prepend, '\n');
     return V_DUNNO;
+}
+
+/* What a subject is called in the log lines of actions. */
+static const char *subject_name(enum subject subj)
+{
+    static const char *const names[] = {
+        [SUBJ_CLIENT] = "Client host", [SUBJ_HELO] = "Helo command",
+        [SUBJ_SENDER] = "Sender address", [SUBJ_RECIPIENT] = "Recipient address",
+    };
+    return names[subj];
+}
+
+/* Log an action as Postfix's smtpd does: "NOQUEUE: hold: RCPT from
+ * name[addr]: <what>: Recipient address text; from=<> to=<> ...". */
+static void log_action(struct check_ctx *ctx, enum subject subj, const char *action,
+                       const char *text)
+{
+    struct session *s = ctx->s;
+    struct strbuf line = STRBUF_INIT, printable = STRBUF_INIT;
+    const char *who = subj == SUBJ_CLIENT ? s->client.namaddr
+                      : subj == SUBJ_HELO ? strbuf_str(&s->helo)
+                      : subj == SUBJ_SENDER ? (ctx->sender ? ctx->sender : "")
+                      : (ctx->recipient ? ctx->recipient : "");
+    strbuf_printf(&line, "<%s>: %s ", log_printable(&printable, who, 500), subject_name(subj));
+    strbuf_reset(&printable);
+    strbuf_puts(&line, log_printable(&printable, text, 500));
+    policy_log_event(ctx, action, strbuf_str(&line));
+    strbuf_free(&line);
+    strbuf_free(&printable);
+}
+
+/* Note a message attribute for the transaction's envelope (smtpd.h,
+ * tx.actions); it replaces an earlier one of the same name (the last
+ * FILTER or REDIRECT wins), except bcc. */
+static void note_action(struct session *s, const char *value)
+{
+    struct strbuf *actions = &s->tx.actions;
+    const char *eq = strchr(value, '=');
+    if (eq && strncmp(value, "bcc=", 4) != 0) {
+        struct strbuf kept = STRBUF_INIT;
+        for (size_t at = 0; at < actions->len; at += strlen(actions->s + at) + 1) {
+            const char *rec = actions->s + at;
+            if (strncmp(rec + 1, value, (size_t)(eq - value) + 1) != 0)
+                record_put(&kept, rec[0], rec + 1);
+        }
+        strbuf_free(actions);
+        *actions = kept;
+    }
+    record_put(actions, 'A', value);
+}
+
+/* DISCARD, HOLD, REDIRECT, FILTER, BCC (access(5)): V_OK (DISCARD: the
+ * rest of the list is skipped), V_DUNNO, or -1 when the word is none of
+ * them. */
+static int message_action(struct check_ctx *ctx, enum subject subj, const char *word,
+                          const char *text, const char *table)
+{
+    static const char *const words[] = {"DISCARD", "HOLD", "REDIRECT", "FILTER", "BCC"};
+    static const char *const names[] = {"discard", "hold", "redirect", "filter", "bcc"};
+    size_t k = 0;
+    while (k < 5 && strcasecmp(word, words[k]) != 0)
+        k++;
+    if (k == 5)
+        return -1;
+    if (k >= 2 && !*text) {
+        msg_warn("access table %s: missing %s argument: ignored", table, words[k]);
+        return V_DUNNO;
+    }
+    if (k == 3 && (!strchr(text, ':') || *text == ':')) {
+        msg_warn("access table %s: bad FILTER action syntax: %s", table, text);
+        return V_DUNNO;
+    }
+    struct strbuf reason = STRBUF_INIT, value = STRBUF_INIT;
+    if (k < 2 && *text)
+        strbuf_puts(&reason, text);
+    else if (k < 2)
+        strbuf_printf(&reason, "triggers %s action", words[k]);
+    else
+        strbuf_printf(&reason, "triggers %s %s", words[k], text);
+    log_action(ctx, subj, names[k], strbuf_str(&reason));
+    strbuf_printf(&value, "%s=%s", names[k], k < 2 ? "yes" : text);
+    note_action(ctx->s, strbuf_str(&value));
+    strbuf_free(&reason);
+    strbuf_free(&value);
+    return k == 0 ? V_OK : V_DUNNO;
 }
 
 enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char *action,
@@ -95,6 +183,9 @@ enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char 
         text = split_dsn(text, code, "5.7.1", dsn, sizeof dsn);
         return reject_with(ctx, subj, code, dsn, *text ? text : "Access denied");
     }
+    int message = message_action(ctx, subj, word, text, table);
+    if (message >= 0)
+        return (enum verdict)message;
     if (ctx->depth < 3) {
         ctx->depth++;
         enum verdict v = run_named_check(ctx, action);

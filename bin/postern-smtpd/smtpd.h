@@ -57,6 +57,9 @@ struct transaction {
     struct strbuf recipients;   /* T and P records */
     size_t recipient_count;
     struct strbuf last_recipient;   /* for the Received header's "for" */
+    struct strbuf actions;      /* A records for the envelope that access tables
+                                   asked for (policy_access.c): discard, hold,
+                                   filter, redirect, bcc */
     struct strbuf prepend;      /* headers of PREPEND actions, "Name: value\n" each */
     long long declared_size;    /* SIZE=, 0 when absent */
     int smtputf8;

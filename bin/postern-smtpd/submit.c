@@ -114,7 +114,7 @@ static void received_header(struct session *s, struct strbuf *out)
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm);
+    strftime(date, sizeof date, "%a, %e %b %Y %H:%M:%S %z (%Z)", &tm);    /* " 6 Dec", as Postfix */
     const struct forwarded *f = &s->forwarded;
     const char *name = f->set && f->name[0] ? f->name : s->client.name;
     const char *address = f->set && f->address[0] ? f->address : s->client.address;
@@ -216,6 +216,7 @@ static void build_envelope(struct session *s, struct envelope *env)
     env->sender = xstrdup(strbuf_str(&tx->sender));
     add_records(env, &tx->recipients);
     add_records(env, &tx->attributes);
+    add_records(env, &tx->actions);     /* DISCARD, HOLD, ... of access tables */
     record_putf(&attrs, 'A', "origin=%s", s->local_submission ? "local" : "smtp");
     enum rewrite_context context = header_context(s);
     if (context != REWRITE_CONTEXT_NONE)

@@ -29,33 +29,22 @@ struct unimplemented {
 
 /* Sorted by name. */
 static const struct unimplemented settings[] = {
-    {"always_bcc", WHEN_NONEMPTY, "no copy is sent"},
     {"biff", WHEN_YES, "no biff (comsat) notice is sent"},
-    {"body_checks", WHEN_NONEMPTY,
-     "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
-     "MIME parts are not told apart: their headers are body lines"},
     {"command_execution_directory", WHEN_NONEMPTY, "commands of local(8) run in the user's home (else /)"},
     {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"fallback_transport", WHEN_NONEMPTY, NO_LOCAL " (unknown users bounce; luser_relay works)"},
     {"fallback_transport_maps", WHEN_NONEMPTY, NO_LOCAL " (unknown users bounce; luser_relay works)"},
-    {"header_checks", WHEN_NONEMPTY,
-     "DISCARD, HOLD, REDIRECT, FILTER and BCC actions are ignored (with a warning); "
-     "the headers of MIME parts are not checked"},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"mailbox_command_maps", WHEN_NONEMPTY, "not read: mailbox_command is used for every user"},
     {"mailbox_transport", WHEN_NONEMPTY, NO_LOCAL},
     {"mailbox_transport_maps", WHEN_NONEMPTY, NO_LOCAL},
-    {"mime_header_checks", WHEN_NONEMPTY, "MIME headers are not checked"},
-    {"nested_header_checks", WHEN_NONEMPTY, "attached message headers are not checked"},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
-    {"recipient_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
     {"relay_transport", WHEN_TRANSPORT, NULL},
     {"relayhost", WHEN_NONEMPTY,
      "the smtp runner is not implemented: mail for other domains waits in the queue "
      "(4.3.0 mail transport unavailable)"},
     {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},
-    {"sender_bcc_maps", WHEN_NONEMPTY, "no copy is sent"},
     {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
      "not evaluated: the message is accepted without these checks"},

@@ -205,8 +205,8 @@ void dsn_date(struct strbuf *out, time_t when)
     struct tm tm;
     char text[80];
     if (localtime_r(&when, &tm) == NULL
-        || strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm) == 0)
-        snprintf(text, sizeof text, "Thu, 01 Jan 1970 00:00:00 +0000 (UTC)");
+        || strftime(text, sizeof text, "%a, %e %b %Y %H:%M:%S %z (%Z)", &tm) == 0)
+        snprintf(text, sizeof text, "Thu,  1 Jan 1970 00:00:00 +0000 (UTC)");
     strbuf_puts(out, text);
 }
 

@@ -66,6 +66,8 @@ int injection_start(struct injection_client *inj, const struct injection_options
             (void)rewrite_address_class(options->rewrite, REWRITE_CONTEXT_LOCAL,
                                         REWRITE_ENV_FROM, sender, &inj->sender);
         inj->info.sender = strbuf_str(&inj->sender);
+        inj->actions = (struct rewrite_actions)REWRITE_ACTIONS_INIT;
+        inj->info.actions = &inj->actions;
         inj->stream = rewrite_stream_begin(options->rewrite, &inj->info, inj->message_fd);
     }
     return 0;
@@ -113,6 +115,7 @@ static int reap(struct injection_client *inj)
     int wstatus = queue_stage_wait(&inj->stage);
     strbuf_free(&inj->sender);
     strbuf_free(&inj->why);
+    rewrite_actions_free(&inj->actions);
     return wstatus;
 }
 
@@ -159,6 +162,8 @@ enum outcome injection_finish(struct injection_client *inj, struct envelope *env
     close_fd(&inj->message_fd);
     strbuf_reset(&v->text);
     strbuf_reset(&v->detail);
+    if (r != 0 && env && inj->rewrite)
+        rewrite_actions_log_noqueue(&inj->actions, env);   /* no queue id: none is stored */
     if (r == REWRITE_TOO_MANY_HOPS) {
         /* a mail loop: no envelope, so the stage stores nothing */
         msg_warn("%s", strbuf_str(&inj->why));
@@ -196,6 +201,8 @@ enum outcome injection_finish(struct injection_client *inj, struct envelope *env
         v->exit_code = INJECT_EXIT_REFUSED_FOR_NOW;
         return v->outcome;
     }
+    if (env && r == 0 && !inj->cut_short && inj->rewrite)
+        rewrite_actions_apply(inj->rewrite, &inj->actions, env);
     if (env && r == 0 && !inj->cut_short) {
         struct strbuf records = STRBUF_INIT;
         envelope_write(env, &records);

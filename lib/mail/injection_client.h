@@ -64,6 +64,7 @@ struct injection_client {
     struct rewrite_message_info info;
     struct strbuf sender;       /* info.sender, rewritten */
     struct strbuf why;          /* rewrite's reason for a refusal */
+    struct rewrite_actions actions; /* what header/body checks decided */
 };
 
 /* What the chain answered. */

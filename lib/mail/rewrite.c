@@ -90,13 +90,31 @@ void rewrite_config_load(struct rewrite_config *cfg)
     cfg->recipient_canonical_maps = open_maps("recipient_canonical_maps");
     cfg->header_checks = open_maps("header_checks");
     cfg->body_checks = open_maps("body_checks");
+    /* both default to $header_checks: the same tables then */
+    cfg->mime_header_checks = conf_is_set("mime_header_checks") ? open_maps("mime_header_checks")
+                                                                  : cfg->header_checks;
+    cfg->nested_header_checks = conf_is_set("nested_header_checks") ? open_maps("nested_header_checks")
+                                                                      : cfg->header_checks;
+    cfg->mime = (cfg->mime_header_checks || cfg->nested_header_checks)
+                && !conf_bool("disable_mime_input_processing");
+    if (cfg->mime) {
+        cfg->mime_nesting_limit = (long)conf_int("mime_nesting_limit");
+        if (!cfg->body_checks) {
+            long long line_limit = conf_int("line_length_limit");
+            cfg->line_length_limit = line_limit < 1 ? 2048 : (size_t)line_limit;
+        }
+    }
+    cfg->sender_bcc_maps = open_maps("sender_bcc_maps");
+    cfg->recipient_bcc_maps = open_maps("recipient_bcc_maps");
+    cfg->always_bcc = xstrdup(conf_is_set("always_bcc") ? conf_str("always_bcc") : "");
     if (cfg->body_checks) {
         cfg->body_checks_size_limit = (size_t)conf_size("body_checks_size_limit");
         long long line_limit = conf_int("line_length_limit");
         cfg->line_length_limit = line_limit < 1 ? 2048 : (size_t)line_limit;
     }
     if (!cfg->virtual_alias_maps && !cfg->canonical_maps && !cfg->sender_canonical_maps
-        && !cfg->recipient_canonical_maps && !cfg->masquerade_domains.count)
+        && !cfg->recipient_canonical_maps && !cfg->masquerade_domains.count
+        && !cfg->sender_bcc_maps && !cfg->recipient_bcc_maps)
         return;                 /* smtpd's path without tables pays nothing more */
     conf_list("masquerade_exceptions", &cfg->masquerade_exceptions);
     cfg->masquerade_classes = address_classes("masquerade_classes");
@@ -131,14 +149,20 @@ void rewrite_config_free(struct rewrite_config *cfg)
     strlist_free(&cfg->drop_headers);
     free(cfg->recipient_delimiter);
     free(cfg->remote_header_rewrite_domain);
+    free(cfg->always_bcc);
     strlist_free(&cfg->masquerade_domains);
     strlist_free(&cfg->masquerade_exceptions);
     struct maplist *lists[] = {cfg->virtual_alias_maps, cfg->canonical_maps,
                                cfg->sender_canonical_maps, cfg->recipient_canonical_maps,
-                               cfg->header_checks, cfg->body_checks};
+                               cfg->header_checks, cfg->body_checks,
+                               cfg->sender_bcc_maps, cfg->recipient_bcc_maps};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         if (lists[i])
             maplist_close(lists[i]);
+    if (cfg->mime_header_checks && cfg->mime_header_checks != cfg->header_checks)
+        maplist_close(cfg->mime_header_checks);
+    if (cfg->nested_header_checks && cfg->nested_header_checks != cfg->header_checks)
+        maplist_close(cfg->nested_header_checks);
     if (cfg->resolver)
         resolver_close(cfg->resolver);
 }
@@ -213,6 +237,7 @@ int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
     struct strlist given = STRLIST_INIT;       /* the recipients as given */
     int expand = cfg->virtual_alias_maps != NULL;
     int status = 0;
+    rewrite_access_actions(cfg, env);
     if (env->sender && *env->sender) {
         status |= rewrite_address_class(cfg, REWRITE_CONTEXT_LOCAL, REWRITE_ENV_FROM,
                                         env->sender, &buf);
@@ -232,6 +257,8 @@ int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
         env->records.item[i] = strbuf_detach(&buf);
     }
     strbuf_free(&buf);
+    if (status == 0)
+        status = rewrite_bcc(cfg, env);
     if (status)
         strbuf_set(reason, REWRITE_EXPANSION_ERROR);
     else if (expand)
@@ -290,45 +317,129 @@ unsigned header_address_class(const char *name, size_t name_len)
     return 0;
 }
 
-/* Collects the rewritten addresses of a header value. */
+/* One address of a header value: where it stands, and what it becomes. */
+struct header_address {
+    size_t start, end;          /* the addr-spec in the value */
+    char *rewritten;            /* NULL when rewriting left it alone */
+};
+
+/* Collects the addresses of a header value, rewritten. */
 struct header_edit {
     const struct rewrite_config *cfg;
     enum rewrite_context context;
     unsigned address_class;
-    const char *text;
-    size_t copied;              /* text before this is in out */
-    struct strbuf *out;
+    struct header_address *found;
+    size_t count;
     struct strbuf address;
     int status;
 };
 
-/* addrlist_scan callback: copy up to the address, then the address as
- * rewritten (or as it stands when rewriting left it alone). */
+/* addrlist_scan callback: rewrite one address and note it. */
 static void edit_address(const char *text, size_t start, size_t end,
                          const char *address, void *ctx)
 {
+    (void)text;
     struct header_edit *edit = ctx;
     strbuf_reset(&edit->address);
     edit->status |= rewrite_address_class(edit->cfg, edit->context, edit->address_class,
                                           address, &edit->address);
-    if (strcmp(strbuf_str(&edit->address), address) == 0) {
-        strbuf_append(edit->out, text + edit->copied, end - edit->copied);
-    } else {
-        strbuf_append(edit->out, text + edit->copied, start - edit->copied);
-        strbuf_puts(edit->out, strbuf_str(&edit->address));
+    edit->found = xreallocarray(edit->found, edit->count + 1, sizeof *edit->found);
+    struct header_address *a = &edit->found[edit->count++];
+    a->start = start;
+    a->end = end;
+    a->rewritten = strcmp(strbuf_str(&edit->address), address) != 0
+                   ? xstrdup(strbuf_str(&edit->address)) : NULL;
+}
+
+/* The first comma at or after i that separates list elements (outside
+ * comments, quoted strings and angle brackets), or the end of text. */
+static size_t element_end(const char *text, size_t i)
+{
+    int depth = 0, quoted = 0;
+    for (; text[i]; i++) {
+        char c = text[i];
+        if (c == '\\' && (quoted || depth) && text[i + 1])
+            i++;
+        else if (quoted)
+            quoted = c != '"';
+        else if (c == '"' && !depth)
+            quoted = 1;
+        else if (c == '(')
+            depth++;
+        else if (c == ')' && depth)
+            depth--;
+        else if (c == ',' && !depth)
+            break;
     }
-    edit->copied = end;
+    return i;
+}
+
+/* Append text[from..to) without the white space (and folding) at its ends. */
+static void put_trimmed(struct strbuf *out, const char *text, size_t from, size_t to)
+{
+    while (from < to && strchr(" \t\r\n", text[from]))
+        from++;
+    while (to > from && strchr(" \t\r\n", text[to - 1]))
+        to--;
+    strbuf_append(out, text + from, to - from);
 }
 
 int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_context context,
                            unsigned address_class, const char *header, size_t value_offset,
                            struct strbuf *out)
 {
-    strbuf_append(out, header, value_offset);
-    struct header_edit edit = {cfg, context, address_class, header + value_offset, 0, out,
-                               STRBUF_INIT, 0};
-    addrlist_scan(edit.text, edit_address, &edit);
-    strbuf_puts(out, edit.text + edit.copied);
+    const char *text = header + value_offset;
+    struct header_edit edit = {cfg, context, address_class, NULL, 0, STRBUF_INIT, 0};
+    addrlist_scan(text, edit_address, &edit);
+    size_t changed = 0;
+    for (size_t i = 0; i < edit.count; i++)
+        changed += edit.found[i].rewritten != NULL;
+    if (!changed) {
+        strbuf_puts(out, header);
+    } else {
+        /* as Postfix's cleanup: a header whose addresses changed is written
+         * again, one list element per line, folded with a TAB */
+        strbuf_append(out, header, value_offset);
+        strbuf_putc(out, ' ');
+        size_t from = 0;
+        for (size_t i = 0; i < edit.count; i++) {
+            const struct header_address *a = &edit.found[i];
+            if (a->start < from)
+                continue;               /* inside an element already written */
+            size_t to = element_end(text, a->end);
+            /* the addresses of this element (a group holds several) */
+            struct strbuf element = STRBUF_INIT;
+            size_t copied = from;
+            for (size_t j = i; j < edit.count && edit.found[j].start < to; j++) {
+                const struct header_address *b = &edit.found[j];
+                if (b->end > to)        /* the scanner read the text otherwise */
+                    to = element_end(text, b->end);
+                if (b->rewritten && b->start >= copied) {
+                    strbuf_append(&element, text + copied, b->start - copied);
+                    strbuf_puts(&element, b->rewritten);
+                    copied = b->end;
+                }
+                i = j;
+            }
+            strbuf_append(&element, text + copied, to - copied);
+            if (from > 0)
+                strbuf_puts(out, ",\n\t");
+            put_trimmed(out, element.s ? element.s : "", 0, element.len);
+            strbuf_free(&element);
+            from = text[to] ? to + 1 : to;
+        }
+        /* what follows the last address (the end of a group, ...) */
+        size_t rest = from;
+        while (text[rest] == ' ' || text[rest] == '\t' || text[rest] == '\n')
+            rest++;
+        if (text[rest]) {
+            strbuf_puts(out, ",\n\t");
+            put_trimmed(out, text, rest, strlen(text));
+        }
+    }
+    for (size_t i = 0; i < edit.count; i++)
+        free(edit.found[i].rewritten);
+    free(edit.found);
     strbuf_free(&edit.address);
     return edit.status;
 }

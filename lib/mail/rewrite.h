@@ -57,6 +57,16 @@ struct rewrite_config {
     struct maplist *header_checks, *body_checks;
     size_t body_checks_size_limit;
     size_t line_length_limit;       /* body lines are checked in pieces of this */
+    /* mime_header_checks and nested_header_checks (both default to
+     * $header_checks: then the same list), NULL: none; MIME is parsed
+     * unless disable_mime_input_processing, nesting at most
+     * mime_nesting_limit deep */
+    struct maplist *mime_header_checks, *nested_header_checks;
+    int mime;
+    long mime_nesting_limit;
+    /* sender_bcc_maps, recipient_bcc_maps (NULL: none), always_bcc ("") */
+    struct maplist *sender_bcc_maps, *recipient_bcc_maps;
+    char *always_bcc;
 };
 
 /* Address classes of canonical_classes, masquerade_classes, ... */
@@ -120,6 +130,17 @@ void rewrite_crunch_result(const struct rewrite_config *cfg, const char *value,
 int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
                      struct strbuf *reason);
 
+/* REDIRECT and BCC of smtpd's access tables, given as the message
+ * attributes redirect=ADDRESS and bcc=ADDRESS (doc/injection.md):
+ * applied as rewrite_actions_apply() does and removed.  1 when there
+ * were such attributes. */
+int rewrite_access_actions(const struct rewrite_config *cfg, struct envelope *env);
+
+/* sender_bcc_maps, recipient_bcc_maps and always_bcc (rewrite_actions.c):
+ * add their recipients, with NOTIFY=NEVER.  0, or -1 when a table could
+ * not answer (the message must be deferred). */
+int rewrite_bcc(const struct rewrite_config *cfg, struct envelope *env);
+
 /* Virtual alias expansion of the T records (rewrite_alias.c): `given`
  * holds the recipients as they were given, one per T record, for the
  * ORCPT of expanded ones.  0 or -1 as rewrite_envelope(). */
@@ -137,6 +158,10 @@ struct rewrite_message_info {
     const char *full_name;      /* A full_name=, or NULL */
     const char *uid;            /* A uid=, or NULL */
     const char *log_client;     /* A log_client= ("name[address]"), or NULL */
+    /* where header_checks and body_checks leave DISCARD, HOLD, REDIRECT,
+     * FILTER, BCC and the lines they log (NULL: such actions are warned
+     * about and ignored); the caller owns it */
+    struct rewrite_actions *actions;
 };
 void rewrite_message_info_from(const struct envelope *env,
                                struct rewrite_message_info *info);
@@ -190,9 +215,42 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
 enum rewrite_check_action {
     CHECK_DUNNO,                /* also OK, and what was not found */
     CHECK_REJECT, CHECK_WARN, CHECK_INFO, CHECK_IGNORE, CHECK_REPLACE, CHECK_PREPEND,
-    CHECK_UNIMPLEMENTED,        /* DISCARD, HOLD, REDIRECT, FILTER, BCC: warned, ignored */
+    CHECK_DISCARD, CHECK_HOLD, CHECK_REDIRECT, CHECK_FILTER, CHECK_BCC,
     CHECK_UNKNOWN,
 };
+
+/* What the checks decided about the message as a whole, kept until the
+ * envelope is handed on (rewrite_actions_apply): Postfix's cleanup
+ * flags and records. */
+struct rewrite_actions {
+    struct strlist log;         /* pairs: "hold: header Subject: x" and
+                                   ": text" (or ""), to be logged with the
+                                   queue id and the envelope between them */
+    int discard;                /* DISCARD: accept, store nothing */
+    int hold;                   /* HOLD: store into hold/ */
+    char *filter;               /* FILTER transport:destination (the last) */
+    char *redirect;             /* REDIRECT address (the last) */
+    struct strlist bcc;         /* BCC addresses */
+};
+#define REWRITE_ACTIONS_INIT { STRLIST_INIT, 0, 0, NULL, NULL, STRLIST_INIT }
+void rewrite_actions_free(struct rewrite_actions *actions);
+/* Apply the actions to the envelope (after rewrite_envelope): REDIRECT
+ * replaces every recipient (each keeping its ORCPT), BCC adds
+ * recipients (NOTIFY=NEVER), and the queue is told the rest with the
+ * message attributes of doc/injection.md: discard=yes, hold=yes,
+ * filter=transport:destination, and one log_line= per logged action,
+ * formatted as Postfix's cleanup ("hold: header Subject: x from
+ * client; from=<a> to=<b> proto=ESMTP helo=<h>: text").  The queue logs
+ * these with the queue id and stores none of them but filter. */
+void rewrite_actions_apply(const struct rewrite_config *cfg,
+                           const struct rewrite_actions *actions, struct envelope *env);
+/* Log the lines of actions as a message that got no queue id does
+ * ("NOQUEUE: reject: header ..."), with the envelope's details. */
+void rewrite_actions_log_noqueue(const struct rewrite_actions *actions,
+                                 const struct envelope *env);
+/* One of the log lines above, formatted for env, appended to out. */
+void rewrite_actions_format(const struct rewrite_actions *actions, size_t i,
+                            const struct envelope *env, struct strbuf *out);
 struct rewrite_check {
     enum rewrite_check_action action;
     const char *name;           /* the action word as written */
@@ -201,8 +259,15 @@ struct rewrite_check {
 };
 /* Split a table's result into its action and text (pointers into value). */
 void rewrite_check_parse(const char *value, struct rewrite_check *out);
+/* Which table rewrite_check() asks. */
+#define CHECKS_HEADER 0             /* header_checks: the message's own headers */
+#define CHECKS_BODY 1               /* body_checks: body lines */
+#define CHECKS_MIME 2               /* mime_header_checks: MIME headers (Content-*,
+                                       MIME-Version) and the headers of parts */
+#define CHECKS_NESTED 3             /* nested_header_checks: the headers of an
+                                       attached message (message/rfc822) */
 /* Look content (a logical header with its folding, or a body line without
- * its LF) up in header_checks (body 0) or body_checks (body 1) and act:
+ * its LF) up in the table `body` names (CHECKS_*) and act:
  * logs WARN, INFO, REJECT, ... as Postfix does; REPLACE puts the new text
  * in replacement, PREPEND in prepend, REJECT the "X.Y.Z text" in reject
  * (a table that cannot answer is a 4.3.0 reject).  Returns the action

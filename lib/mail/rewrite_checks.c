@@ -4,6 +4,7 @@
  * to one logical header or one body line.  The stream (rewrite_stream.c)
  * asks; this file decides and logs. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -11,15 +12,16 @@
 #include "map.h"
 #include "rewrite.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 void rewrite_check_parse(const char *value, struct rewrite_check *out)
 {
     static const struct { const char *name; enum rewrite_check_action action; } names[] = {
         {"REJECT", CHECK_REJECT}, {"WARN", CHECK_WARN}, {"INFO", CHECK_INFO},
         {"IGNORE", CHECK_IGNORE}, {"DUNNO", CHECK_DUNNO}, {"OK", CHECK_DUNNO},
-        {"REPLACE", CHECK_REPLACE}, {"PREPEND", CHECK_PREPEND}, {"DISCARD", CHECK_UNIMPLEMENTED},
-        {"HOLD", CHECK_UNIMPLEMENTED}, {"REDIRECT", CHECK_UNIMPLEMENTED},
-        {"FILTER", CHECK_UNIMPLEMENTED}, {"BCC", CHECK_UNIMPLEMENTED},
+        {"REPLACE", CHECK_REPLACE}, {"PREPEND", CHECK_PREPEND}, {"DISCARD", CHECK_DISCARD},
+        {"HOLD", CHECK_HOLD}, {"REDIRECT", CHECK_REDIRECT},
+        {"FILTER", CHECK_FILTER}, {"BCC", CHECK_BCC},
     };
     size_t len = strcspn(value, " \t");
     const char *text = value + len;
@@ -42,31 +44,97 @@ static int is_header(const char *text)
 }
 
 /* Log an action as Postfix's cleanup does ("reject: header Subject: x
- * from client; from=<a> to=<b>: text"). */
+ * from client; from=<a> to=<b>: text"): kept in info->actions until the
+ * envelope and the queue id are known, or at once when there is none. */
 static void log_action(const struct rewrite_message_info *info, const char *action,
                        const char *context, const char *content, const char *text)
 {
-    struct strbuf line = STRBUF_INIT, clean = STRBUF_INIT;
-    strbuf_printf(&line, "%s: %s %s from %s;", action, context,
-                  log_printable(&clean, content, 200),
-                  info->log_client ? info->log_client : "local");
-    strbuf_printf(&line, " from=<%s>", info->sender ? info->sender : "");
+    struct strbuf head = STRBUF_INIT, tail = STRBUF_INIT, clean = STRBUF_INIT;
+    strbuf_printf(&head, "%s: %s %s", action, context, log_printable(&clean, content, 200));
     if (text && *text) {
         strbuf_reset(&clean);
-        strbuf_printf(&line, ": %s", log_printable(&clean, text, 1000));
+        strbuf_printf(&tail, ": %s", log_printable(&clean, text, 1000));
     }
-    msg_info("%s", strbuf_str(&line));
-    strbuf_free(&line);
+    if (info->actions) {
+        strlist_add(&info->actions->log, strbuf_str(&head));
+        strlist_add(&info->actions->log, strbuf_str(&tail));
+    } else {
+        strbuf_reset(&clean);
+        msg_info("%s from %s; from=<%s>%s", strbuf_str(&head),
+                 info->log_client ? info->log_client : "local",
+                 log_printable(&clean, info->sender ? info->sender : "", 0), strbuf_str(&tail));
+    }
+    strbuf_free(&head);
+    strbuf_free(&tail);
     strbuf_free(&clean);
+}
+
+/* DISCARD, HOLD, REDIRECT, FILTER, BCC: note the action for the
+ * envelope (rewrite_actions_apply) and log it.  The action that applies:
+ * CHECK_DUNNO when it was malformed (warned) or cannot be kept. */
+static int message_action(const struct rewrite_message_info *info, const struct rewrite_check *check,
+                          const char *title, const char *context, const char *content)
+{
+    struct rewrite_actions *actions = info->actions;
+    const char *text = check->text;
+    int needs_text = check->action == CHECK_REDIRECT || check->action == CHECK_FILTER
+                     || check->action == CHECK_BCC;
+    if (needs_text && !*text) {
+        msg_warn("missing %.*s argument in %s map", (int)check->name_len, check->name, title);
+        return CHECK_DUNNO;
+    }
+    if (check->action == CHECK_FILTER && (!strchr(text, ':') || *text == ':')) {
+        msg_warn("bad FILTER action syntax \"%s\" in %s map -- need \"transport:destination\"",
+                 text, title);
+        return CHECK_DUNNO;
+    }
+    if (!actions) {
+        msg_warn("%s: action %.*s is not available here: ignored", title,
+                 (int)check->name_len, check->name);
+        return CHECK_DUNNO;
+    }
+    static const char *const names[] = {
+        [CHECK_DISCARD] = "discard", [CHECK_HOLD] = "hold", [CHECK_REDIRECT] = "redirect",
+        [CHECK_FILTER] = "filter", [CHECK_BCC] = "bcc",
+    };
+    log_action(info, names[check->action], context, content, text);
+    switch (check->action) {
+    case CHECK_DISCARD:
+        actions->discard = 1;
+        break;
+    case CHECK_HOLD:
+        actions->hold = 1;
+        break;
+    case CHECK_REDIRECT:
+        free(actions->redirect);
+        actions->redirect = xstrdup(text);
+        break;
+    case CHECK_FILTER:
+        free(actions->filter);
+        actions->filter = xstrdup(text);
+        break;
+    default:
+        strlist_add(&actions->bcc, text);
+        break;
+    }
+    return check->action;
 }
 
 int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message_info *info,
                   int body, const char *content, struct strbuf *replacement,
                   struct strbuf *prepend, struct strbuf *reject)
 {
-    struct maplist *maps = body ? cfg->body_checks : cfg->header_checks;
-    const char *title = body ? "body_checks" : "header_checks";
-    const char *context = body ? "body" : "header";
+    static const char *const titles[] = {
+        [CHECKS_HEADER] = "header_checks", [CHECKS_BODY] = "body_checks",
+        [CHECKS_MIME] = "mime_header_checks", [CHECKS_NESTED] = "nested_header_checks",
+    };
+    struct maplist *maps = body == CHECKS_BODY ? cfg->body_checks
+                           : body == CHECKS_MIME ? cfg->mime_header_checks
+                           : body == CHECKS_NESTED ? cfg->nested_header_checks : cfg->header_checks;
+    const char *title = titles[body];
+    const char *context = body == CHECKS_BODY ? "body" : "header";
+    if (!maps)
+        return CHECK_DUNNO;
     struct strbuf value = STRBUF_INIT;
     int r = maplist_lookup(maps, content, &value);
     if (r == MAP_RETRY) {
@@ -111,7 +179,7 @@ int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message
         if (!*check.text) {
             msg_warn("%.*s action without text in %s map", (int)check.name_len, check.name, title);
             result = CHECK_DUNNO;
-        } else if (!body && !is_header(check.text)) {
+        } else if (body != CHECKS_BODY && !is_header(check.text)) {
             msg_warn("bad %.*s header text \"%s\" in %s map -- need \"headername: headervalue\"",
                      (int)check.name_len, check.name, check.text, title);
             result = CHECK_DUNNO;
@@ -121,10 +189,12 @@ int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message
             strbuf_set(check.action == CHECK_REPLACE ? replacement : prepend, check.text);
         }
         break;
-    case CHECK_UNIMPLEMENTED:
-        msg_warn("%s: action %.*s is not implemented by postern: ignored", title,
-                 (int)check.name_len, check.name);
-        result = CHECK_DUNNO;
+    case CHECK_DISCARD:
+    case CHECK_HOLD:
+    case CHECK_REDIRECT:
+    case CHECK_FILTER:
+    case CHECK_BCC:
+        result = message_action(info, &check, title, context, content);
         break;
     case CHECK_UNKNOWN:
         msg_warn("unknown command in %s map: %s", title, strbuf_str(&value));

@@ -13,9 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dsn.h"
 #include "fdio.h"
 #include "log.h"
 #include "rewrite.h"
+#include "rewrite_mime.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -52,6 +54,13 @@ struct rewrite_stream {
     struct strbuf reject;       /* its "X.Y.Z text" */
     struct strbuf body_line;    /* body_checks: the line being collected */
     size_t body_offset;         /* body bytes seen (body_checks_size_limit) */
+    /* MIME (cfg->mime): the structure, and the header section of a part or
+     * an attached message being read in the body */
+    struct mime_state mime;
+    int part_section;           /* 0, or CHECKS_MIME (a part's headers) or
+                                   CHECKS_NESTED (an attached message's) */
+    struct strbuf part_header;  /* the logical header being collected there */
+    int mid_line;               /* the last body piece did not end its line */
 };
 
 /* Write what is buffered (once a write failed, everything is dropped). */
@@ -68,24 +77,6 @@ static void emit(struct rewrite_stream *st, const char *bytes, size_t n)
     strbuf_append(&st->out, bytes, n);
     if (st->out.len >= OUT_FLUSH_AT)
         flush_out(st);
-}
-
-/* RFC 5322 date in the local time zone, with the zone name as a comment. */
-static void rfc5322_date(time_t when, struct strbuf *out)
-{
-    static const char days[][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-    localtime_r(&when, &tm);
-    long off = tm.tm_gmtoff / 60;
-    char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    strbuf_printf(out, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld (%s)",
-                  days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-                  tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  sign, off / 60, off % 60, tm.tm_zone ? tm.tm_zone : "UTC");
 }
 
 /* Append a display name, quoted when it holds RFC 5322 specials. */
@@ -110,7 +101,7 @@ static void emit_received(struct rewrite_stream *st)
     struct strbuf h = STRBUF_INIT;
     strbuf_printf(&h, "Received: by %s (postern, from userid %s);\n\t",
                   st->cfg->myhostname, st->info->uid);
-    rfc5322_date(time(NULL), &h);
+    dsn_date(&h, time(NULL));
     strbuf_putc(&h, '\n');
     emit(st, h.s, h.len);
     strbuf_free(&h);
@@ -152,7 +143,7 @@ static void emit_missing_headers(struct rewrite_stream *st)
     }
     if (!st->seen_date[r]) {
         strbuf_printf(&h, "%sDate: ", prefix);
-        rfc5322_date(now, &h);
+        dsn_date(&h, now);
         strbuf_putc(&h, '\n');
     }
     if (!st->seen_from[r]) {
@@ -172,14 +163,30 @@ static void emit_missing_headers(struct rewrite_stream *st)
 static void process_checked_header(struct rewrite_stream *st, const struct strbuf *header);
 
 /* Process one complete logical header (folded lines joined by LF, no
- * final LF): check (header_checks), drop, note, rewrite, and emit it. */
-static void process_header(struct rewrite_stream *st, const struct strbuf *header_in)
+ * final LF) of the section `section` (CHECKS_HEADER: the message's own;
+ * CHECKS_MIME, CHECKS_NESTED: in the body): check it (header_checks, or
+ * mime_header_checks for MIME headers and parts, nested_header_checks for
+ * an attached message), then emit it (the message's own: drop, note,
+ * rewrite first). */
+static void process_section_header(struct rewrite_stream *st, const struct strbuf *header_in,
+                                   int section)
 {
     const struct strbuf *header = header_in;
     struct strbuf replaced = STRBUF_INIT;
-    if (st->cfg->header_checks) {
+    int which = section;
+    if (st->cfg->mime) {
+        size_t name_len;
+        mime_note_header(&st->mime, header_in->s, header_in->len);
+        if (header_field_name(header_in->s, header_in->len, &name_len)
+            && mime_header_name(header_in->s, name_len))
+            which = CHECKS_MIME;
+    }
+    struct maplist *maps = which == CHECKS_MIME ? st->cfg->mime_header_checks
+                           : which == CHECKS_NESTED ? st->cfg->nested_header_checks
+                           : st->cfg->header_checks;
+    if (maps) {
         struct strbuf prepend = STRBUF_INIT;
-        int action = rewrite_check(st->cfg, st->info, 0, strbuf_str(header_in), &replaced,
+        int action = rewrite_check(st->cfg, st->info, which, strbuf_str(header_in), &replaced,
                                    &prepend, &st->reject);
         if (prepend.len) {
             emit(st, prepend.s, prepend.len);
@@ -198,8 +205,65 @@ static void process_header(struct rewrite_stream *st, const struct strbuf *heade
         if (action == CHECK_REPLACE)
             header = &replaced;
     }
-    process_checked_header(st, header);
+    if (section == CHECKS_HEADER) {
+        process_checked_header(st, header);
+    } else {
+        emit(st, header->s ? header->s : "", header->len);
+        emit(st, "\n", 1);
+    }
     strbuf_free(&replaced);
+}
+
+/* One logical header of the message's own header. */
+static void process_header(struct rewrite_stream *st, const struct strbuf *header)
+{
+    process_section_header(st, header, CHECKS_HEADER);
+}
+
+/* MIME: a body line inside or at the start of a header section of a part
+ * or of an attached message.  1 when the line was taken (collected or
+ * emitted), 0 when it is a body line (it may have ended a section). */
+static int mime_line(struct rewrite_stream *st, struct strbuf *line, int ended)
+{
+    int at_start = !st->mid_line;
+    st->mid_line = !ended;
+    if (!at_start)
+        return 0;
+    if (st->part_section) {
+        size_t name_len;
+        int continuation = line->len && (line->s[0] == ' ' || line->s[0] == '\t')
+                           && st->part_header.len;
+        int field = !continuation && line->len && header_field_name(line->s, line->len, &name_len);
+        if (ended && continuation) {
+            if (st->part_header.len + 1 + line->len <= st->cfg->header_size_limit) {
+                strbuf_putc(&st->part_header, '\n');
+                strbuf_append(&st->part_header, line->s, line->len);
+            }
+            strbuf_reset(line);
+            return 1;
+        }
+        if (st->part_header.len)
+            process_section_header(st, &st->part_header, st->part_section);
+        strbuf_reset(&st->part_header);
+        if (st->phase == STOPPED)
+            return 1;
+        if (ended && field) {
+            strbuf_append(&st->part_header, line->s, line->len);
+            strbuf_reset(line);
+            return 1;
+        }
+        /* the section ends: an empty line, or a line that is no header */
+        st->part_section = mime_section_end(&st->mime) ? CHECKS_NESTED : 0;
+        return 0;
+    }
+    if (ended && mime_boundary(&st->mime, line->s ? line->s : "", line->len) == MIME_PART) {
+        strbuf_append(&st->out, line->s, line->len);
+        strbuf_putc(&st->out, '\n');
+        strbuf_reset(line);
+        st->part_section = CHECKS_MIME;
+        return 1;
+    }
+    return 0;
 }
 
 /* Process one logical header after header_checks. */
@@ -259,10 +323,18 @@ static void check_body_line(struct rewrite_stream *st, struct strbuf *line, int 
     size_t len = line->len;
     if (ended && st->crlf && len && line->s[len - 1] == '\r')
         strbuf_truncate(line, --len);
+    if (st->cfg->mime && mime_line(st, line, ended)) {
+        if (st->out.len >= OUT_FLUSH_AT)
+            flush_out(st);
+        return;
+    }
+    if (st->phase == STOPPED)
+        return;
     const struct strbuf *out = line;
     struct strbuf replaced = STRBUF_INIT, prepend = STRBUF_INIT;
     int action = CHECK_DUNNO;
-    if (st->body_offset < st->cfg->body_checks_size_limit || !st->cfg->body_checks_size_limit)
+    if (st->cfg->body_checks
+        && (st->body_offset < st->cfg->body_checks_size_limit || !st->cfg->body_checks_size_limit))
         action = rewrite_check(st->cfg, st->info, 1, strbuf_str(line), &replaced, &prepend,
                                &st->reject);
     st->body_offset += len + (ended ? 1 : 0);
@@ -319,7 +391,7 @@ static void emit_body_lines(struct rewrite_stream *st, const char *bytes, size_t
  * pieces gather in the output buffer, large ones are written at once. */
 static void emit_body(struct rewrite_stream *st, const char *bytes, size_t n)
 {
-    if (st->cfg->body_checks) {
+    if (st->cfg->body_checks || st->cfg->mime) {
         emit_body_lines(st, bytes, n);
         return;
     }
@@ -357,6 +429,8 @@ static void end_of_header(struct rewrite_stream *st)
         st->phase = STOPPED;
         return;
     }
+    if (st->cfg->mime && mime_section_end(&st->mime))
+        st->part_section = CHECKS_NESTED;   /* message/rfc822: a message follows */
     st->phase = IN_BODY;
 }
 
@@ -459,6 +533,8 @@ struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
     st->header = (struct strbuf)STRBUF_INIT;
     st->reject = (struct strbuf)STRBUF_INIT;
     st->body_line = (struct strbuf)STRBUF_INIT;
+    st->part_header = (struct strbuf)STRBUF_INIT;
+    mime_init(&st->mime, cfg->mime_nesting_limit);
     if (info->local && info->uid)
         emit_received(st);
     return st;
@@ -494,6 +570,8 @@ void rewrite_stream_free(struct rewrite_stream *st)
     strbuf_free(&st->header);
     strbuf_free(&st->reject);
     strbuf_free(&st->body_line);
+    strbuf_free(&st->part_header);
+    mime_free(&st->mime);
     free(st);
 }
 
@@ -512,6 +590,11 @@ int rewrite_stream_end(struct rewrite_stream *st, struct strbuf *err)
     }
     if (st->phase == IN_BODY && st->body_line.len)
         check_body_line(st, &st->body_line, 0);     /* the last line had no LF */
+    if (st->phase == IN_BODY && st->part_header.len) {
+        /* the message ended inside a part's header section */
+        process_section_header(st, &st->part_header, st->part_section);
+        strbuf_reset(&st->part_header);
+    }
     if (st->phase != STOPPED) {
         if (st->pending_cr)
             strbuf_putc(&st->out, '\r');

@@ -15,6 +15,7 @@ and fd 1 and TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT set (what
 tcpserver and postern-accept do).
 """
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -217,6 +218,24 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+def transaction(port, sender, rcpts, message, helo="client.example"):
+    """One mail transaction over a new connection: EHLO, MAIL, each RCPT,
+    DATA with message (LF line ends, sent as CRLF), QUIT.  Returns the
+    RCPT replies, the end-of-data reply and the queue id it names (None
+    when there is none)."""
+    c = Client(port)
+    c.reply()
+    c.cmd("EHLO " + helo)
+    c.cmd("MAIL FROM:<%s>" % sender)
+    answers = [c.cmd("RCPT TO:<%s>" % r) for r in rcpts]
+    c.cmd("DATA")
+    c.send(message.replace("\n", "\r\n").encode() + b".\r\n")
+    answer = c.reply()
+    c.cmd("QUIT")
+    m = re.match(r"250 2\.0\.0 Ok: queued as ([0-9A-F]+)$", answer or "")
+    return answers, answer, m.group(1) if m else None
 
 
 def rcpt_reply(inst, addr, sender="a@example.org", helo="client.example",

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+# sender_bcc_maps, recipient_bcc_maps and always_bcc: a copy for each
+# address they name, over SMTP and from sendmail; the copies get no
+# delivery status notifications (NOTIFY=NEVER, as Postfix's cleanup).
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import tap
+from instance import new_instance
+from smtpdtest import Client, Listener
+
+inst = new_instance("--domain", "example.com")
+d = inst.dir
+tap.write(os.path.join(d, "sender_bcc"), "boss@example.org sbcc@example.com\n")
+tap.write(os.path.join(d, "recipient_bcc"), "@example.com rbcc@example.com\n")
+with open(os.path.join(d, "main.cf"), "a") as f:
+    f.write("sender_bcc_maps = texthash:%s/sender_bcc\n" % d)
+    f.write("recipient_bcc_maps = texthash:%s/recipient_bcc\n" % d)
+    f.write("always_bcc = abcc@example.com\n")
+r = inst.start()
+tap.is_(r.returncode, 0, "postern start") or tap.diag(r.stderr)
+r = inst.postern("check")
+tap.unlike(r.stderr, r"bcc", "postern check no longer names the bcc parameters") or tap.diag(r.stderr)
+smtpd = Listener([tap.prog("postern-smtpd"), "-c", d])
+
+c = Client(smtpd.port)
+c.reply()
+c.cmd("EHLO client.example")
+c.cmd("MAIL FROM:<boss@example.org>")
+c.cmd("RCPT TO:<alice@example.com>")
+c.cmd("DATA")
+c.send(b"Subject: one\r\n\r\nbody\r\n.\r\n")
+tap.like(c.reply(), r"^250 2\.0\.0 Ok: queued as ", "queued")
+c.cmd("QUIT")
+for who in ("alice", "sbcc", "rbcc", "abcc"):
+    tap.is_(len(inst.wait_for(who)), 1, "%s got the message" % who)
+tap.ok(tap.wait_until(lambda: re.search(r"[0-9A-F]+: to=<abcc@example\.com>, relay=", inst.log()),
+                      timeout=15), "the always_bcc copy is logged as a recipient of the same message")
+
+r = inst.sendmail(["-f", "me@example.com", "bob@example.com"], b"Subject: two\n\nbody\n")
+tap.is_(r.returncode, 0, "sendmail") or tap.diag(r.stderr)
+tap.is_(len(inst.wait_for("bob")), 1, "bob got it")
+tap.is_(len(inst.wait_for("abcc", 2)), 2, "sendmail: always_bcc too")
+tap.is_(len(inst.wait_for("rbcc", 2)), 2, "and recipient_bcc_maps")
+tap.is_(len(inst.delivered("sbcc")), 1, "sender_bcc_maps only for its sender")
+
+# the copies get NOTIFY=NEVER: postern-rewrite from a shell shows the envelope
+env_file = os.path.join(d, "envelope.out")
+stage = ["/bin/sh", "-c", 'cat >/dev/null; cat <&1 >"$0"', env_file]
+env_r, env_w = os.pipe()
+os.write(env_w, b"Fboss@example.org\0Tdan@example.com\0\0")
+os.close(env_w)
+p = subprocess.run([tap.prog("postern-rewrite"), "-c", d, "--"] + stage, input=b"Subject: four\n\nbody\n",
+                   stdout=env_r, stderr=subprocess.PIPE, env=dict(os.environ, POSTERN_CONFIG_DIR=d))
+os.close(env_r)
+records = open(env_file, "rb").read().split(b"\0") if os.path.exists(env_file) else []
+tap.is_([r.decode() for r in records if r[:1] in (b"T", b"P")],
+        ["Tdan@example.com", "Tsbcc@example.com", "PNOTIFY=NEVER", "Trbcc@example.com", "PNOTIFY=NEVER",
+         "Tabcc@example.com", "PNOTIFY=NEVER"],
+        "the copies are added with NOTIFY=NEVER") or tap.diag(p.stderr)
+smtpd.stop()
+inst.stop()
+tap.done()
