@@ -203,7 +203,8 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
         inc = os.path.join(dirs[name], "queue", "incoming")
         return [n for n in os.listdir(inc) if not n.startswith(".")]
 
-    lying = envelope("a@example.com", ["b@example.org"], attrs=["uid=0", "origin=local"])
+    lying = envelope("a@example.com", ["b@example.org"],
+                     attrs=["uid=0", "origin=local", "filter=maildrop:elsewhere"])
     code, status, err = as_nobody([], lying)
     is_(code, 0, "a user queues mail through the set-group-id injector")
     files = stored("default")
@@ -213,6 +214,9 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
        "the uid attribute is the user's real uid, not the one claimed")
     log = open(os.path.join(dirs["default"], "maillog")).read()
     like(log, r"warning: envelope uid=0 replaced by the real uid=%d" % nobody.pw_uid, "the false claim is logged")
+    ok(b"Afilter=" not in data, "a user's FILTER (route through any transport) is not stored")
+    like(log, r"warning: FILTER maildrop:elsewhere from uid %d ignored: only a trusted submitter may route mail"
+         % nobody.pw_uid, "and its dropping is logged")
     like(log, r"uid=%d from=<a@example\.com>" % nobody.pw_uid, "and the submission as pickup logs it")
     forged = envelope("f@example.com", ["b@example.org"],
                       attrs=["origin=smtp", "log_client=mx.forged.example[192.0.2.9]", "log_pid=1"])

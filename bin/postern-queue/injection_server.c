@@ -278,6 +278,25 @@ static int read_message_chunk(struct message *m)
     return r > 0;
 }
 
+/* Remove every Afilter= record of an untrusted caller's envelope. */
+static void drop_untrusted_filter(struct envelope *env)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < env->records.count; i++) {
+        char *rec = env->records.item[i];
+        if (strncmp(rec, "Afilter=", 8) == 0) {
+            struct strbuf printable = STRBUF_INIT;
+            msg_warn("FILTER %s from uid %lu ignored: only a trusted submitter may route mail",
+                     log_printable(&printable, rec + 8, 128), (unsigned long)caller_uid);
+            strbuf_free(&printable);
+            free(rec);
+            continue;
+        }
+        env->records.item[kept++] = rec;
+    }
+    env->records.count = kept;
+}
+
 /* Read the whole envelope from fd 1 with the queue's strict checks. */
 static void read_envelope(struct queue_envelope *qe)
 {
@@ -288,6 +307,12 @@ static void read_envelope(struct queue_envelope *qe)
         refuse(code, 0, NULL);
     }
     strbuf_free(&err);
+    /* FILTER routes the message through any transport of master.cf (a
+     * pipe running as another user, say): only a trusted submitter (the
+     * smtpd chain, root, mail_owner) may ask for it, as Postfix's pickup
+     * drops such records from local users */
+    if (record_caller)
+        drop_untrusted_filter(&qe->env);
     const struct strlist *records = &qe->env.records;
     for (size_t i = 0; i < records->count; i++) {
         const char *rec = records->item[i];
