@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,6 +64,19 @@ static struct maplist *open_maps(struct virtual_setup *setup, const char *param,
     return maps;
 }
 
+/* A value without the double quotes around it: seed 000 writes
+ * virtual_trash_name = ".Trash", which Postfix would take with its quotes
+ * (and so never find the folder); no folder name holds them. */
+static const char *unquoted(const char *value)
+{
+    size_t len = strlen(value);
+    if (len < 2 || value[0] != '"' || value[len - 1] != '"')
+        return value;
+    static char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(len - 2), value + 1);
+    return name;
+}
+
 /* Read the parameters and open the tables (once, at start). */
 static void virtual_setup_init(struct virtual_setup *setup)
 {
@@ -107,7 +121,7 @@ static void virtual_setup_init(struct virtual_setup *setup)
         .size_in_name = extended || conf_bool("virtual_mailbox_extended"),
         .inbox_only = conf_bool("virtual_mailbox_limit_inbox"),
         .count_trash = conf_bool("virtual_trash_count"),
-        .trash_name = conf_str("virtual_trash_name"),
+        .trash_name = unquoted(conf_str("virtual_trash_name")),
         .bounce = conf_bool("virtual_overquota_bounce"),
         .message = conf_str("virtual_maildir_limit_message"),
     };
