@@ -343,6 +343,9 @@ for rnd in range(3):
         "to exactly what new/ holds") or diag(text[:300])
     ok(len(text) < 5000, f"round {rnd + 1}: the file passed 5120 bytes and was remade during the run")
 ok(ok_all, "every concurrent delivery succeeded")
+files = glob.glob(maildir(d13) + "new/*") + glob.glob(maildir(d13) + "cur/*")
+du = run(["du", "-cb"] + files).stdout.splitlines()[-1].split()[0]
+is_(str(sums(sizefile(d13))[1]), du, "maildirsize's sum is what du -b says of the messages")
 is_(real_usage(d13)[1], 121, "121 messages in the Maildir")
 
 # ---- mbox: the table's quota bounds the file ----
