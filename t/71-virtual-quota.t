@@ -110,11 +110,8 @@ def real_usage(d, user="bob", folders=True):
 
 
 def log(d):
-    try:
-        with open(os.path.join(d, "maillog")) as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
+    path = os.path.join(d, "maillog")
+    return open(path).read() if os.path.exists(path) else ""
 
 
 def result(r):
