@@ -4,10 +4,13 @@
  * an mbox file), written as the uid and gid that virtual_uid_maps and
  * virtual_gid_maps give.  The delivery protocol (request mode, shell mode)
  * is lib/mail/runner.c; the writing of Maildir and mbox files is lib/mail/maildir.c
- * and lib/mail/mbox.c.  See doc/postern-virtual.8.
+ * and lib/mail/mbox.c.  Quotas are those of Postfix's VDA patch
+ * (virtual_mailbox_limit_maps, Maildir++ maildirsize files kept with
+ * lib/mail/maildirsize.c; see quota_for() below).  See doc/postern-virtual.8.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +33,13 @@ struct virtual_setup {
     off_t mailbox_limit;            /* virtual_mailbox_limit (0: none) */
     const char *delimiters;         /* recipient_delimiter */
     struct mbox_options mbox;
+    /* quotas (Postfix's VDA patch) */
+    int vda;                        /* any VDA setting: Maildir quotas are on */
+    struct maplist *limit_maps;     /* virtual_mailbox_limit_maps */
+    struct maplist *message_maps;   /* virtual_maildir_limit_message_maps */
+    int limit_override;             /* virtual_mailbox_limit_override */
+    long long message_limit;        /* message_size_limit */
+    struct maildir_quota quota;     /* the settings every Maildir shares */
     int privileged;                 /* running as root: switch to the owner */
     int broken;                     /* a configuration error: defer everything */
 };
@@ -52,6 +62,19 @@ static struct maplist *open_maps(struct virtual_setup *setup, const char *param,
     }
     strbuf_free(&err);
     return maps;
+}
+
+/* A value without the double quotes around it: seed 000 writes
+ * virtual_trash_name = ".Trash", which Postfix would take with its quotes
+ * (and so never find the folder); no folder name holds them. */
+static const char *unquoted(const char *value)
+{
+    size_t len = strlen(value);
+    if (len < 2 || value[0] != '"' || value[len - 1] != '"')
+        return value;
+    static char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(len - 2), value + 1);
+    return name;
 }
 
 /* Read the parameters and open the tables (once, at start). */
@@ -89,10 +112,27 @@ static void virtual_setup_init(struct virtual_setup *setup)
     setup->mbox.stale_lock_time = (long)conf_time("stale_lock_time");
     setup->mbox.check_owner = conf_bool("strict_mailbox_ownership");
     setup->privileged = geteuid() == 0;
+    setup->message_limit = message_limit;
+    setup->limit_override = conf_bool("virtual_mailbox_limit_override");
+    int extended = conf_bool("virtual_maildir_extended");
+    setup->quota = (struct maildir_quota){
+        /* virtual_maildir_extended is the newer name of the two older ones */
+        .keep_maildirsize = extended || conf_bool("virtual_create_maildirsize"),
+        .size_in_name = extended || conf_bool("virtual_mailbox_extended"),
+        .inbox_only = conf_bool("virtual_mailbox_limit_inbox"),
+        .count_trash = conf_bool("virtual_trash_count"),
+        .trash_name = unquoted(conf_str("virtual_trash_name")),
+        .bounce = conf_bool("virtual_overquota_bounce"),
+        .message = conf_str("virtual_maildir_limit_message"),
+    };
+    setup->vda = *conf_str("virtual_mailbox_limit_maps") || setup->quota.keep_maildirsize
+                 || setup->quota.size_in_name;
     if (!setup->broken) {
         setup->mailbox_maps = open_maps(setup, "virtual_mailbox_maps", 0);
         setup->uid_maps = open_maps(setup, "virtual_uid_maps", MAP_OPEN_NO_REGSUB);
         setup->gid_maps = open_maps(setup, "virtual_gid_maps", MAP_OPEN_NO_REGSUB);
+        setup->limit_maps = open_maps(setup, "virtual_mailbox_limit_maps", 0);
+        setup->message_maps = open_maps(setup, "virtual_maildir_limit_message_maps", 0);
     }
 }
 
@@ -102,6 +142,8 @@ static void virtual_setup_free(struct virtual_setup *setup)
     maplist_close(setup->mailbox_maps);
     maplist_close(setup->uid_maps);
     maplist_close(setup->gid_maps);
+    maplist_close(setup->limit_maps);
+    maplist_close(setup->message_maps);
 }
 
 /* Parse a numeric id from a table value; -1 when it is not a number. */
@@ -163,6 +205,84 @@ static int leaves_base(const char *path)
     return 0;
 }
 
+/* Parse a quota from virtual_mailbox_limit_maps: an integer (bytes; a
+ * database may add a fraction, which is dropped), blanks around it.
+ * 0, or -1 when it is no number or beyond 2^63-1. */
+static int parse_quota(const char *text, long long *quota)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(text, &end, 10);
+    if (errno || end == text)
+        return -1;
+    if (*end == '.')
+        for (end++; isdigit((unsigned char)*end); end++)
+            ;
+    while (isspace((unsigned char)*end))
+        end++;
+    if (*end)
+        return -1;
+    *quota = n;
+    return 0;
+}
+
+/* The quota of one recipient, as Postfix's VDA patch decides it:
+ * virtual_mailbox_limit_maps' value (bytes; 0: no limit), else
+ * virtual_mailbox_limit; a negative value, or (without
+ * virtual_mailbox_limit_override) one below message_size_limit, falls back
+ * to virtual_mailbox_limit.  *limit gets it and *from_table whether the
+ * table gave it.  0, or -1 after a deferral (the table failed). */
+static int quota_for(struct virtual_setup *setup, struct runner_request *req, size_t i,
+                     const char *user, long long *limit, int *from_table)
+{
+    *limit = setup->vda ? (long long)setup->mailbox_limit : 0;
+    *from_table = 0;
+    if (!setup->limit_maps || maplist_count(setup->limit_maps) == 0)
+        return 0;
+    struct strbuf value = STRBUF_INIT, shown_user = STRBUF_INIT, shown_value = STRBUF_INIT;
+    int found = map_search_address(setup->limit_maps, user, setup->delimiters, 0, &value, NULL);
+    long long n = 0;
+    int result = 0;
+    if (found == MAP_RETRY) {
+        msg_warn("table %s: lookup %s: temporary failure", conf_str("virtual_mailbox_limit_maps"),
+                 shown(&shown_user, user));
+        runner_result(req, i, "4.3.5", "mail system configuration error");
+        result = -1;
+    } else if (found == MAP_FOUND && parse_quota(value.s, &n) != 0) {
+        msg_warn("recipient %s: bad quota %s in virtual_mailbox_limit_maps",
+                 shown(&shown_user, user), shown(&shown_value, value.s));
+        runner_result(req, i, "4.3.5", "mail system configuration error");
+        result = -1;
+    } else if (found == MAP_FOUND && n == 0) {
+        *limit = 0;             /* seed 002: 0 switches the quota off */
+        *from_table = 1;
+    } else if (found == MAP_FOUND && n > 0) {
+        if (n < setup->message_limit && !setup->limit_override)
+            msg_warn("deliver_maildir: recipient %s - virtual maildir limit is smaller than "
+                     "message_size_limit in virtual_mailbox_limit_maps - falling back to "
+                     "virtual_mailbox_limit", shown(&shown_user, user));
+        else {
+            *limit = n;
+            *from_table = 1;
+        }
+    }
+    strbuf_free(&value);
+    strbuf_free(&shown_user);
+    strbuf_free(&shown_value);
+    return result;
+}
+
+/* The text of an over-quota result: virtual_maildir_limit_message_maps'
+ * value for the recipient, else virtual_maildir_limit_message. */
+static void limit_message(struct virtual_setup *setup, const char *user, struct strbuf *text)
+{
+    if (setup->message_maps
+        && map_search_address(setup->message_maps, user, setup->delimiters, 0, text, NULL)
+               == MAP_FOUND)
+        return;
+    strbuf_set(text, setup->quota.message);
+}
+
 /* Deliver the message to recipient i and report its result. */
 static void deliver(struct virtual_setup *setup, struct runner_request *req, size_t i)
 {
@@ -176,7 +296,7 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     for (char *p = user; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     struct strbuf value = STRBUF_INIT, path = STRBUF_INIT;
-    struct strbuf shown_user = STRBUF_INIT, shown_value = STRBUF_INIT;
+    struct strbuf shown_user = STRBUF_INIT, shown_value = STRBUF_INIT, message = STRBUF_INIT;
     int found = map_search_address(setup->mailbox_maps, user, setup->delimiters, 0,
                                    &value, NULL);
     if (found == MAP_NOTFOUND) {
@@ -204,6 +324,16 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     if (gid < 0)
         goto out;
     strbuf_printf(&path, "%s/%s", setup->base, value.s);
+    long long quota_limit;
+    int quota_from_table;
+    if (quota_for(setup, req, i, user, &quota_limit, &quota_from_table) != 0)
+        goto out;
+    limit_message(setup, user, &message);
+    struct maildir_quota quota = setup->quota;
+    quota.limit = quota_limit;
+    quota.message = message.s;
+    /* an mbox file: the table's quota bounds the file (0: no bound) */
+    off_t mbox_limit = quota_from_table ? (off_t)quota_limit : setup->mailbox_limit;
 
     const char *orig = runner_attr(&rcpt->attrs, "ORIG");
     struct mail_source src = {
@@ -216,8 +346,9 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     if (setup->privileged)
         runner_become((uid_t)uid, (gid_t)gid);
     setup->mbox.owner = setup->privileged ? (uid_t)uid : geteuid();
-    int r = maildir ? maildir_deliver(path.s, &src, setup->mailbox_limit, &status)
-                    : mbox_deliver(path.s, &src, setup->mailbox_limit, &setup->mbox, &status);
+    int r = maildir ? maildir_deliver_quota(path.s, &src, setup->mailbox_limit,
+                                            setup->vda ? &quota : NULL, &status)
+                    : mbox_deliver(path.s, &src, mbox_limit, &setup->mbox, &status);
     if (setup->privileged)
         runner_become_root();
     if (r == 0)
@@ -226,6 +357,7 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
         runner_result(req, i, status.dsn, "%s", status.text.s);
     strbuf_free(&status.text);
 out:
+    strbuf_free(&message);
     strbuf_free(&shown_user);
     strbuf_free(&shown_value);
     strbuf_free(&value);

@@ -49,6 +49,12 @@ static const struct unimplemented settings[] = {
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
      "not evaluated: the message is accepted without these checks"},
     {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
+    {"virtual_maildir_filter", WHEN_YES,
+     "per-user maildirfilter files (Postfix's VDA patch) are not read: mail goes to the INBOX"},
+    {"virtual_maildir_filter_maps", WHEN_NONEMPTY,
+     "per-user maildirfilter rules (Postfix's VDA patch) are not read: mail goes to the INBOX"},
+    {"virtual_maildir_suffix", WHEN_NONEMPTY,
+     "no suffix is added to the Maildir path (Postfix's VDA patch)"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 

@@ -63,6 +63,26 @@ int mbox_lock_styles(const char *value, unsigned *styles, struct strbuf *err);
 int maildir_deliver(const char *dir, const struct mail_source *src,
                     off_t size_limit, struct mailbox_status *status);
 
+/* Maildir++ quota for one delivery (Postfix's VDA patch; maildirsize.h). */
+struct maildir_quota {
+    long long limit;            /* bytes the Maildir may hold; 0: no limit */
+    int keep_maildirsize;       /* read and update DIR/maildirsize */
+    int size_in_name;           /* ",S=SIZE" in the new/ file name (Maildir++) */
+    int inbox_only;             /* the limit counts new/ and cur/ only, not .Folders */
+    int count_trash;            /* the trash folder counts */
+    const char *trash_name;     /* ".Trash" */
+    int bounce;                 /* over the limit: 5.2.2 (else 4.2.2, try again) */
+    const char *message;        /* the text of that result */
+};
+
+/* maildir_deliver() with a quota (NULL: none).  A message that does not
+ * fit is refused before it is written: "maildir delivery failed: MESSAGE"
+ * with 5.2.2 (quota->bounce, or a message larger than the whole limit)
+ * or 4.2.2.  The maildirsize file gets one line per delivery. */
+int maildir_deliver_quota(const char *dir, const struct mail_source *src,
+                          off_t size_limit, const struct maildir_quota *quota,
+                          struct mailbox_status *status);
+
 /* Append to the mbox file `path` under the locks in `options`, fsync, and
  * on any failure truncate the file back to its size before.  `size_limit`
  * (0: none) bounds the size of the whole file.  Returns 0 or -1 with

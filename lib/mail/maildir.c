@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -27,33 +28,10 @@
 
 #include "log.h"
 #include "mailbox.h"
+#include "maildirsize.h"
 #include "strbuf.h"
 
 static unsigned maildir_count;
-
-/* The host name for file names, with '/' and ':' escaped as the Maildir
- * specification asks. */
-static const char *maildir_hostname(void)
-{
-    static char name[256];
-    if (name[0])
-        return name;
-    char host[200];
-    if (gethostname(host, sizeof host - 1) != 0)
-        snprintf(host, sizeof host, "localhost");
-    host[sizeof host - 1] = '\0';
-    size_t o = 0;
-    for (const char *p = host; *p && o + 5 < sizeof name; p++) {
-        if (*p == '/')
-            o += (size_t)snprintf(name + o, sizeof name - o, "\\057");
-        else if (*p == ':')
-            o += (size_t)snprintf(name + o, sizeof name - o, "\\072");
-        else
-            name[o++] = *p;
-    }
-    name[o] = '\0';
-    return name;
-}
 
 /* mkdir -p with mode; 0 or -1 (errno).  Directories it creates are made
  * durable by an fsync of their parent. */
@@ -155,8 +133,71 @@ static void clean_tmp(const char *tmpdir, time_t now)
         msg_warn_errno("set the access time of %s", tmpdir);
 }
 
+/* The Maildir usage the quota is checked against, and the Maildir
+ * opened for its lock (*lock_fd, when maildirsize is kept).  0, or -1
+ * with status set. */
+static int quota_usage(const char *dir, const struct maildir_quota *quota, long long bytes,
+                       int *lock_fd, struct maildir_usage *usage,
+                       struct mailbox_status *status)
+{
+    struct maildir_count_rules rules = {
+        .inbox_only = quota->inbox_only, .count_trash = quota->count_trash,
+        .trash_name = quota->trash_name,
+    };
+    struct maildir_limits limits = {.bytes = quota->limit, .messages = 0};
+    usage->bytes = usage->messages = 0;
+    if (quota->keep_maildirsize) {
+        *lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct maildir_limits file_limits;
+        enum maildirsize_source source;
+        time_t mtime = 0;
+        if (*lock_fd < 0
+            || maildirsize_get(dir, *lock_fd, &limits, &rules, usage, &file_limits,
+                               &source, &mtime) != 0) {
+            /* the quota still holds: count instead (and say why once) */
+            msg_warn_errno("maildirsize of %s: counting the Maildir instead", dir);
+            if (*lock_fd >= 0)
+                close(*lock_fd);
+            *lock_fd = -1;
+        } else if (!quota->inbox_only) {
+            /* Maildir++: over quota by a file older than 15 minutes,
+             * which may miss what readers removed: count again */
+            if (maildir_over_quota(&file_limits, usage, bytes) && source == MAILDIRSIZE_READ
+                && time(NULL) - mtime > MAILDIRSIZE_STALE_SECONDS
+                && maildirsize_remake(dir, *lock_fd, &file_limits, &rules, usage) != 0)
+                msg_warn_errno("recalculate %smaildirsize", dir);
+            limits = file_limits;
+            goto check;
+        }
+    }
+    if (quota->limit == 0)
+        return 0;
+    if (maildir_count_usage(dir, &rules, usage) != 0) {
+        mailbox_status_set(status, "4.2.0", "maildir delivery failed: count %s: %s", dir,
+                           strerror(errno));
+        return -1;
+    }
+check:
+    if (maildir_over_quota(&limits, usage, bytes)) {
+        /* Postfix's VDA patch: a message larger than the whole quota can
+         * never fit and bounces; else as virtual_overquota_bounce says */
+        int bounce = quota->bounce || (limits.bytes > 0 && bytes > limits.bytes);
+        mailbox_status_set(status, bounce ? "5.2.2" : "4.2.2", "maildir delivery failed: %s",
+                           quota->message ? quota->message : "mailbox full");
+        return -1;
+    }
+    return 0;
+}
+
 int maildir_deliver(const char *dir, const struct mail_source *src,
                     off_t size_limit, struct mailbox_status *status)
+{
+    return maildir_deliver_quota(dir, src, size_limit, NULL, status);
+}
+
+int maildir_deliver_quota(const char *dir, const struct mail_source *src,
+                          off_t size_limit, const struct maildir_quota *quota,
+                          struct mailbox_status *status)
 {
     struct timeval now;
     gettimeofday(&now, NULL);
@@ -168,7 +209,8 @@ int maildir_deliver(const char *dir, const struct mail_source *src,
     strbuf_printf(&curdir, "%scur", dir);
     strbuf_printf(&tmpfile, "%s/%lld.M%06ldP%dQ%u.%s", tmpdir.s, (long long)now.tv_sec,
                   (long)now.tv_usec, (int)getpid(), ++maildir_count, host);
-    int result = -1;
+    int result = -1, lock_fd = -1;
+    struct maildir_usage usage;
 
     int fd = open(tmpfile.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno == ENOENT) {
@@ -196,6 +238,16 @@ int maildir_deliver(const char *dir, const struct mail_source *src,
                   (long)now.tv_usec, host);
 
     mail_prefix(&prefix, src, 0);
+    /* the file will hold exactly this: a Maildir copy changes nothing */
+    long long bytes = (long long)prefix.len + (long long)src->length;
+    if (quota && (quota->limit > 0 || quota->keep_maildirsize)
+        && quota_usage(dir, quota, bytes, &lock_fd, &usage, status) != 0) {
+        close(fd);
+        unlink(tmpfile.s);
+        goto out;
+    }
+    if (quota && quota->size_in_name)
+        strbuf_printf(&newfile, ",S=%lld", bytes);
     enum mail_copy_result copied = mail_copy(fd, src, &prefix, 0,
                                              size_limit > 0 ? size_limit : -1);
     if (copied == MAIL_COPY_OK && fsync(fd) != 0)
@@ -214,6 +266,10 @@ int maildir_deliver(const char *dir, const struct mail_source *src,
         unlink(tmpfile.s);
         goto out;
     }
+    /* a recalculation of maildirsize (exclusive) either counts this file
+     * or sees its line, never both and never neither */
+    if (lock_fd >= 0 && flock(lock_fd, LOCK_SH) != 0)
+        msg_warn_errno("lock %s", dir);
     if (rename_noreplace(tmpfile.s, newfile.s) != 0
         && (errno != ENOENT || make_dirs(newdir.s, 0700) != 0
             || make_dirs(curdir.s, 0700) != 0
@@ -232,9 +288,13 @@ int maildir_deliver(const char *dir, const struct mail_source *src,
         unlink(newfile.s);
         goto out;
     }
+    if (lock_fd >= 0 && maildirsize_append(dir, bytes, 1) != 0 && errno != ENOENT)
+        msg_warn_errno("update %smaildirsize", dir);
     result = 0;
     clean_tmp(tmpdir.s, now.tv_sec);
 out:
+    if (lock_fd >= 0)
+        close(lock_fd);     /* and with it the lock */
     strbuf_free(&tmpdir);
     strbuf_free(&newdir);
     strbuf_free(&curdir);
