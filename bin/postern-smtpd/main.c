@@ -134,6 +134,8 @@ int main(int argc, char **argv)
         policy_prepare(s);
         submit_init();          /* rewrite's settings, shared by the children */
         tls_zygote_prepare();
+        peer_prepare();         /* the hosts file */
+        zygote_set_refresh(peer_refresh);
         zygote_wait();
     }
     /* postern-accept says when the service is at its process limit: the

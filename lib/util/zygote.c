@@ -49,6 +49,24 @@ int zygote_read_report(int zygote_fd, struct zygote_report *report)
     return 1;
 }
 
+static void (*refresh_fn)(void);
+static time_t refreshed;
+
+void zygote_set_refresh(void (*refresh)(void))
+{
+    refresh_fn = refresh;
+}
+
+/* The program's refresh, if a second has passed since the last. */
+static void refresh(void)
+{
+    struct timespec now;
+    if (!refresh_fn || clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0 || now.tv_sec == refreshed)
+        return;
+    refreshed = now.tv_sec;
+    refresh_fn();
+}
+
 /* Send a report to postern-accept; it going away ends the zygote. */
 static void report(int fd, int type, pid_t pid, int status)
 {
@@ -154,6 +172,7 @@ void zygote_wait(void)
             report(fd, ZYGOTE_FAILED, 0, 0);
             continue;
         }
+        refresh();
         pid_t pid = fork();
         if (pid == 0) {
             close(fd);

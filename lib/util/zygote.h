@@ -46,6 +46,10 @@ struct zygote_report {
 /* Return at once unless started as a zygote (POSTERN_ZYGOTE_FD set); else
  * serve as the zygote and return only in a child, with its connection. */
 void zygote_wait(void);
+/* A function the zygote calls between connections, at most once a second,
+ * before it forks (e.g. to read again a file that changed, so that no
+ * child has to). */
+void zygote_set_refresh(void (*refresh)(void));
 
 /* ---- postern-accept's side ---- */
 /* Pass a connection and its variables (NUL-ended strings, back to back).
