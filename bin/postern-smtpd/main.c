@@ -135,6 +135,7 @@ int main(int argc, char **argv)
         submit_init();          /* rewrite's settings, shared by the children */
         tls_zygote_prepare();
         peer_prepare();         /* the hosts file */
+        config_expand_all();    /* what each session reads, expanded once */
         zygote_set_refresh(peer_refresh);
         zygote_wait();
     }
