@@ -32,27 +32,8 @@ inst = smtpdtest.Instance()
 
 def session(addr, mail=True):
     """One SMTP session from addr; the message smtpd handed on, if any."""
-    listener = smtpdtest.Listener(inst.argv(), dict(env, TCPREMOTEIP=addr))
-    before = len(inst.captured())
-    c = smtpdtest.Client(listener.port)
-    c.reply()
-    c.cmd("EHLO client.example")
-    if mail:
-        c.cmd("MAIL FROM:<a@example.org>")
-        c.cmd("RCPT TO:<postmaster@example.com>")
-        c.cmd("DATA")
-        c.send("Subject: x\r\n\r\nbody\r\n.\r\n")
-        c.reply()
-    c.cmd("QUIT")
-    c.close()
-    session.count += 1
-    wait_until(lambda: inst.log().count("disconnect from") >= session.count, 10)
-    listener.stop()
-    got = inst.captured()
-    return got[-1][0].decode() if mail and len(got) > before else ""
+    return smtpdtest.session_from(inst, addr, env, mail)[1]
 
-
-session.count = 0
 
 msg = session("192.0.2.7")
 like(inst.log(), r"connect from named\.test\[192\.0\.2\.7\]",
