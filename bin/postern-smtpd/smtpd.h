@@ -175,6 +175,16 @@ void cmd_auth(struct session *s, char *args);
  * session over (RFC 3207), and the mechanisms change with TLS. */
 void auth_forget(struct session *s);
 
+/* ---- clientrate.c ---- */
+/* In the zygote, before it forks: the table of per-client counts that
+ * every session of the service shares (smtpd_client_auth_rate_limit). */
+void client_rate_init(void);
+/* Count an event of the client: how many it has had in its current window
+ * of `unit` seconds, this one included; 0 when nothing is counted (no
+ * table: not a zygote's child, or no room). */
+unsigned client_rate_count(const char *address, long long unit);
+int client_rate_available(void);
+
 /* ---- xclient.c ---- */
 void cmd_xclient(struct session *s, char *args);
 void cmd_xforward(struct session *s, char *args);
@@ -213,6 +223,19 @@ void tls_server_init(struct session *s);
 /* In a zygote, before it forks: a handshake with itself in memory, so
  * that OpenSSL's first-use work is done once for all children. */
 void tls_zygote_prepare(void);
+/* In a zygote, on SIGHUP: read the certificates and keys again (the next
+ * connection gets them); on failure keep serving the old ones. */
+void tls_reload(void);
+
+/* ---- tlstickets.c ---- */
+struct ssl_ctx_st;
+/* Session tickets for a server context with the keys the zygote shares
+ * with its children (or none: smtpd_tls_session_cache_timeout <= 0). */
+void tls_tickets_attach(struct ssl_ctx_st *ctx);
+/* In the zygote, every tls_tickets_interval() seconds: a new key. */
+void tls_tickets_rotate(void);
+/* The rotation interval in seconds, -1 without tickets, 0 before attach. */
+long long tls_tickets_interval(void);
 /* STARTTLS: the handshake, then the session starts over. */
 void cmd_starttls(struct session *s, char *args);
 /* smtpd_tls_wrappermode: the handshake before the greeting (or the end). */

@@ -170,6 +170,7 @@ static const struct param_def params[] = {
     STR("smtpd_authorized_xclient_hosts", ""),
     STR("smtpd_authorized_xforward_hosts", ""),
     STR("smtpd_banner", "$myhostname ESMTP $mail_name"),
+    INT("smtpd_client_auth_rate_limit", "0", 0, 1000000000),
     INT("smtpd_client_connection_count_limit", "50", 0, 1000000000),
     INT("smtpd_client_connection_rate_limit", "0", 0, 1000000000),
     STR("smtpd_client_event_limit_exceptions", "${smtpd_client_connection_limit_exceptions:$mynetworks}"),
@@ -201,6 +202,7 @@ static const struct param_def params[] = {
     BOOL("smtpd_sasl_authenticated_header", "no"),
     STR("smtpd_sasl_exceptions_networks", ""),
     STR("smtpd_sasl_local_domain", ""),
+    STR("smtpd_sasl_mechanism_filter", "!external, static:rest"),
     STR("smtpd_sasl_path", "smtpd"),
     INT("smtpd_sasl_response_limit", "12288", 1, 1000000),
     STR("smtpd_sasl_security_options", "noanonymous"),
@@ -237,6 +239,7 @@ static const struct param_def params[] = {
     BOOL("smtpd_tls_received_header", "no"),
     BOOL("smtpd_tls_req_ccert", "no"),
     STR("smtpd_tls_security_level", ""),
+    TIME("smtpd_tls_session_cache_timeout", "3600s", 's'),
     BOOL("smtpd_tls_wrappermode", "no"),
     BOOL("smtpd_use_tls", "no"),
     /* postern's own: the user postern-accept and smtpd run as when `postern

@@ -43,13 +43,23 @@ struct zygote_report {
 };
 
 /* ---- the program's side ---- */
+/* Work the zygote does between connections, in its own flow (never in a
+ * signal handler, so it may allocate): `reload` on SIGHUP (smtpd reads its
+ * certificates again), `tick` every tick_seconds (smtpd rotates its TLS
+ * ticket keys), `refresh` before a fork, at most once a second (smtpd
+ * reads its hosts file again when it changed, so that no child has to).
+ * Any may be NULL.  Set before zygote_wait(). */
+struct zygote_hooks {
+    void (*reload)(void);
+    void (*tick)(void);
+    unsigned tick_seconds;
+    void (*refresh)(void);
+};
+void zygote_set_hooks(const struct zygote_hooks *hooks);
+
 /* Return at once unless started as a zygote (POSTERN_ZYGOTE_FD set); else
  * serve as the zygote and return only in a child, with its connection. */
 void zygote_wait(void);
-/* A function the zygote calls between connections, at most once a second,
- * before it forks (e.g. to read again a file that changed, so that no
- * child has to). */
-void zygote_set_refresh(void (*refresh)(void));
 
 /* ---- postern-accept's side ---- */
 /* Pass a connection and its variables (NUL-ended strings, back to back).
