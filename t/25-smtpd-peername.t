@@ -44,29 +44,9 @@ ok(smtpdtest.wait_for(lambda: os.path.exists(os.path.join(queue, "public", "look
 
 
 def session(addr, mail=True):
-    """One SMTP session from addr; returns the message smtpd handed on."""
-    listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEIP": addr})
-    before = len(inst.captured())
-    c = smtpdtest.Client(listener.port)
-    banner = c.reply()
-    c.cmd("EHLO client.example")
-    if mail:
-        c.cmd("MAIL FROM:<a@example.org>")
-        c.cmd("RCPT TO:<postmaster@example.com>")
-        c.cmd("DATA")
-        c.send("Subject: x\r\n\r\nbody\r\n.\r\n")
-        c.reply()
-    c.cmd("QUIT")
-    c.close()
-    smtpdtest.wait_for(lambda: f"disconnect from" in inst.log() and
-                       inst.log().count("disconnect from") > session.count)
-    session.count += 1
-    listener.stop()
-    got = inst.captured()
-    return banner, (got[-1][0].decode() if mail and len(got) > before else "")
+    """One SMTP session from addr; returns the banner and the message smtpd handed on."""
+    return smtpdtest.session_from(inst, addr, mail=mail)
 
-
-session.count = 0
 
 banner, msg = session("192.0.2.1")
 like(banner, r"^220 ", "a named client is greeted")

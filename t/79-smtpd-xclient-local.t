@@ -83,7 +83,10 @@ import shutil, smtplib, time
 ssa = shutil.which("systemd-socket-activate")
 if ssa:
     sport = tap.free_port()
-    p = tap.start([ssa, "-l", "127.0.0.1:%d" % sport, "--accept"] + inst.argv(),
+    # systemd-socket-activate passes on only the variables -E names: the
+    # test's hosts file (t/run-tests), not this machine's /etc/hosts
+    hosts_env = ["-E", "POSTERN_HOSTS_FILE"] if "POSTERN_HOSTS_FILE" in os.environ else []
+    p = tap.start([ssa, "-l", "127.0.0.1:%d" % sport, "--accept"] + hosts_env + inst.argv(),
                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     s = None
     for _ in range(50):

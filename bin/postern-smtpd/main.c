@@ -136,8 +136,12 @@ int main(int argc, char **argv)
         if (conf_int("smtpd_client_auth_rate_limit") > 0)
             client_rate_init(); /* the counts all children share */
         tls_zygote_prepare();
-        /* SIGHUP reads the certificates again; the ticket keys rotate */
-        struct zygote_hooks hooks = {.reload = tls_reload, .tick = tls_tickets_rotate};
+        peer_prepare();         /* the hosts file */
+        config_expand_all();    /* what each session reads, expanded once */
+        /* SIGHUP reads the certificates again; the ticket keys rotate;
+         * a changed hosts file is read again */
+        struct zygote_hooks hooks = {.reload = tls_reload, .tick = tls_tickets_rotate,
+                                     .refresh = peer_refresh};
         hooks.tick_seconds = tls_tickets_interval() > 0 ? (unsigned)tls_tickets_interval() : 0;
         zygote_set_hooks(&hooks);
         zygote_wait();

@@ -16,6 +16,7 @@
 
 #include "addrmatch.h"
 #include "config.h"
+#include "hosts.h"
 #include "log.h"
 #include "map.h"
 #include "smtpd.h"
@@ -78,12 +79,45 @@ static char status_letter(const char *word)
     return strcmp(word, "found") == 0 ? 'F' : strcmp(word, "notfound") == 0 ? 'N' : 'R';
 }
 
+/* The hosts file, read once per process (a zygote's children share it). */
+static struct hosts *hosts_table;
+static int hosts_read;
+
+void peer_prepare(void)
+{
+    if (!hosts_read && conf_bool("smtpd_peername_lookup")) {
+        hosts_table = hosts_open();
+        hosts_read = 1;
+    }
+}
+
+void peer_refresh(void)
+{
+    hosts_table = hosts_refresh(hosts_table);
+}
+
+/* The name of the address's first line in the hosts file, which that line
+ * confirms: 1 when there is one. */
+static int name_from_hosts(struct client *c)
+{
+    char name[sizeof c->name];
+    peer_prepare();
+    if (!hosts_name_of(hosts_table, c->address, name, sizeof name) || !host_name_ok(name, sizeof name))
+        return 0;
+    snprintf(c->reverse_name, sizeof c->reverse_name, "%s", name);
+    set_name(c, name);
+    c->reverse_status = c->forward_status = 'F';
+    return 1;
+}
+
 /* smtpd_peername_lookup: the PTR name of the address, kept as the client
  * name when its addresses include the address again, as Postfix does;
  * Postfix's warnings when they do not. */
 static void look_up_name(struct client *c)
 {
     static struct map *names;
+    if (name_from_hosts(c))
+        return;
     struct strbuf value = STRBUF_INIT, err = STRBUF_INIT;
     snprintf(c->reverse_name, sizeof c->reverse_name, "unknown");
     c->reverse_status = c->forward_status = 'R';

@@ -315,6 +315,11 @@ int destination_domain_class(const char *domain, enum dest_class *out);
 /* Who the client is: UCSPI variables, systemd's, getpeername, or a local
  * submission. */
 void peer_identify(struct session *s);
+/* Read the hosts file for smtpd_peername_lookup (in a zygote: once, before
+ * it forks), and read it again when it changed (the zygote, between
+ * connections). */
+void peer_prepare(void);
+void peer_refresh(void);
 
 /* ---- the reply text Postfix gives when a table fails ---- */
 #define REPLY_TEMP_LOOKUP "451 4.3.0 Error: queue file write error"

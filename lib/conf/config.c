@@ -613,6 +613,25 @@ int config_apply_stress(void)
     return 1;
 }
 
+void config_expand_all(void)
+{
+    struct strbuf err = STRBUF_INIT;
+    const char *value;
+    size_t count;
+    const struct param_def *defs = param_table(&count);
+    for (size_t i = 0; i < count; i++) {
+        (void)lookup_expanded(defs[i].name, NULL, &value, &err);
+        strbuf_reset(&err);     /* config_load has reported what is wrong */
+    }
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (struct setting *s = table[b]; s; s = s->next)
+            if (!s->expanded && s->raw) {
+                (void)lookup_expanded(s->name, NULL, &value, &err);
+                strbuf_reset(&err);
+            }
+    strbuf_free(&err);
+}
+
 const char *config_value_or(const char *name, const char *fallback)
 {
     struct strbuf err = STRBUF_INIT;

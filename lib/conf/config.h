@@ -84,6 +84,11 @@ void config_reload(void);
  * expanded again.  Strings conf_str() returned before stay valid.  Returns
  * 1 when stress is on. */
 int config_apply_stress(void);
+/* Expand every parameter now (each declared one and each set in main.cf)
+ * and keep the values: a zygote calls this before it forks, so that no
+ * child expands (and writes to copy-on-write pages) what it reads per
+ * connection. */
+void config_expand_all(void);
 /* The configuration directory and the path of main.cf in use. */
 const char *config_dir(void);
 const char *config_file(void);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "privdrop.h"
 #include "strbuf.h"
+#include "xalloc.h"
 #include "zygote.h"
 
 /* Variables that describe a connection: the child gets only the new ones. */
@@ -64,6 +65,17 @@ int zygote_read_report(int zygote_fd, struct zygote_report *report)
     return 1;
 }
 
+/* The program's refresh, if a second has passed since the last. */
+static void refresh(void)
+{
+    static time_t refreshed;
+    struct timespec now;
+    if (!hooks.refresh || clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0 || now.tv_sec == refreshed)
+        return;
+    refreshed = now.tv_sec;
+    hooks.refresh();
+}
+
 /* Send a report to postern-accept; it going away ends the zygote. */
 static void report(int fd, int type, pid_t pid, int status)
 {
@@ -91,21 +103,50 @@ static int receive_connection(int fd, char *buf, size_t size, size_t *len)
     return count ? fds[0] : -1;
 }
 
-/* In the child: the connection on 0 and 1, its variables in the environment. */
+extern char **environ;
+
+/* The zygote's environment without the variables of a connection, made
+ * once: a child's environment is this plus its connection's variables. */
+static char **base_env;
+static size_t base_count;
+
+static void make_base_environment(void)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    base_env = xreallocarray(NULL, n + 1, sizeof *base_env);
+    for (size_t i = 0; i < n; i++) {
+        size_t name_len = strcspn(environ[i], "=");
+        int stale = 0;
+        for (size_t j = 0; j < sizeof connection_variables / sizeof connection_variables[0]; j++)
+            if (strlen(connection_variables[j]) == name_len
+                && strncmp(environ[i], connection_variables[j], name_len) == 0)
+                stale = 1;
+        if (!stale)
+            base_env[base_count++] = environ[i];
+    }
+    base_env[base_count] = NULL;
+}
+
+/* In the child: the connection on 0 and 1, its variables in the environment
+ * (the "NAME=value" strings received, pointed to where they lie). */
 static void become_connection(int conn, char *variables, size_t len)
 {
     if (dup2(conn, 0) < 0 || dup2(conn, 1) < 0)
         _exit(EX_TEMPFAIL);
     close(conn);
-    for (size_t i = 0; i < sizeof connection_variables / sizeof connection_variables[0]; i++)
-        unsetenv(connection_variables[i]);
-    for (size_t at = 0; at < len; at += strlen(variables + at) + 1) {
-        char *eq = strchr(variables + at, '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
-        setenv(variables + at, eq + 1, 1);
-    }
+    size_t count = 0;
+    for (size_t at = 0; at < len; at += strlen(variables + at) + 1)
+        count++;
+    char **env = xreallocarray(NULL, base_count + count + 1, sizeof *env);
+    memcpy(env, base_env, base_count * sizeof *env);
+    size_t n = base_count;
+    for (size_t at = 0; at < len; at += strlen(variables + at) + 1)
+        if (variables[at] != '=' && strchr(variables + at, '='))
+            env[n++] = variables + at;
+    env[n] = NULL;
+    environ = env;
 }
 
 void zygote_wait(void)
@@ -134,6 +175,7 @@ void zygote_wait(void)
     }
     /* the time zone is read here once, not by every child's first log line */
     tzset();
+    make_base_environment();
     sigset_t chld, old;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -182,6 +224,7 @@ void zygote_wait(void)
             report(fd, ZYGOTE_FAILED, 0, 0);
             continue;
         }
+        refresh();
         pid_t pid = fork();
         if (pid == 0) {
             close(fd);

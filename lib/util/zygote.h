@@ -46,11 +46,14 @@ struct zygote_report {
 /* Work the zygote does between connections, in its own flow (never in a
  * signal handler, so it may allocate): `reload` on SIGHUP (smtpd reads its
  * certificates again), `tick` every tick_seconds (smtpd rotates its TLS
- * ticket keys).  Either may be NULL.  Set before zygote_wait(). */
+ * ticket keys), `refresh` before a fork, at most once a second (smtpd
+ * reads its hosts file again when it changed, so that no child has to).
+ * Any may be NULL.  Set before zygote_wait(). */
 struct zygote_hooks {
     void (*reload)(void);
     void (*tick)(void);
     unsigned tick_seconds;
+    void (*refresh)(void);
 };
 void zygote_set_hooks(const struct zygote_hooks *hooks);
 

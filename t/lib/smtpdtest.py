@@ -256,3 +256,28 @@ def rcpt_reply(inst, addr, sender="a@example.org", helo="client.example",
 
 def wait_for(predicate, timeout=5.0):
     return tap.wait_until(predicate, timeout)
+
+
+def session_from(inst, addr, env=None, mail=True):
+    """One SMTP session from addr (TCPREMOTEIP) through a listener of its
+    own, with one message unless mail is False; returns the banner and the
+    message smtpd handed on ("" when none).  Waits for the session's
+    "disconnect from" line."""
+    listener = Listener(inst.argv(), dict(env or {}, TCPREMOTEIP=addr))
+    before = len(inst.captured())
+    done = inst.log().count("disconnect from")
+    c = Client(listener.port)
+    banner = c.reply()
+    c.cmd("EHLO client.example")
+    if mail:
+        c.cmd("MAIL FROM:<a@example.org>")
+        c.cmd("RCPT TO:<postmaster@example.com>")
+        c.cmd("DATA")
+        c.send("Subject: x\r\n\r\nbody\r\n.\r\n")
+        c.reply()
+    c.cmd("QUIT")
+    c.close()
+    wait_for(lambda: inst.log().count("disconnect from") > done)
+    listener.stop()
+    got = inst.captured()
+    return banner, (got[-1][0].decode() if mail and len(got) > before else "")
