@@ -396,7 +396,9 @@ static void shell_message(struct runner_request *request)
         fd = mkostemp(path.s, O_CLOEXEC);
         if (fd < 0)
             msg_fatal_temp_errno("create a temporary file in %s", tmpdir);
-        unlink(path.s);
+        /* a copy left behind would keep the message on disk */
+        if (unlink(path.s) != 0)
+            msg_fatal_temp_errno("remove %s", path.s);
         strbuf_free(&path);
     }
     static char buf[65536];
