@@ -60,6 +60,7 @@ static struct {
     pid_t *pids;                    /* the running runners (limit slots, 0 free) */
     int stopping;
     char **argv;                    /* the runner's, without the program */
+    int pipe_service;               /* master.cf's pipe: postern-pipe -n TRANSPORT */
 } spawn = {.listen_fd = -1, .signal_fd = -1, .pid_fd = -1};
 
 static _Noreturn void usage(void)
@@ -143,13 +144,17 @@ static int bind_socket(const char *queue_dir)
     return fd;
 }
 
-/* The runner's argv: PROGRAM -S -c DIR [-o name=value]... [-v]. */
+/* The runner's argv: PROGRAM -S [-n TRANSPORT] -c DIR [-o name=value]... [-v]. */
 static void build_runner_argv(const struct strlist *overrides)
 {
     size_t n = 0;
-    spawn.argv = xcalloc(6 + 2 * overrides->count, sizeof *spawn.argv);
+    spawn.argv = xcalloc(8 + 2 * overrides->count, sizeof *spawn.argv);
     spawn.argv[n++] = spawn.program;
     spawn.argv[n++] = (char *)"-S";
+    if (spawn.pipe_service) {
+        spawn.argv[n++] = (char *)"-n";
+        spawn.argv[n++] = (char *)spawn.transport;
+    }
     spawn.argv[n++] = (char *)"-c";
     spawn.argv[n++] = (char *)config_dir();
     for (size_t i = 0; i < overrides->count; i++) {
@@ -346,7 +351,8 @@ int main(int argc, char **argv)
     if (systemd_fds < 0 || systemd_fds > 1)
         msg_fatal("systemd passed %d sockets; expected one", systemd_fds);
     struct strbuf program = STRBUF_INIT;
-    runner_program_path(&program, conf_str("daemon_directory"), spawn.transport);
+    spawn.pipe_service = runner_program_path(&program, conf_str("daemon_directory"),
+                                             spawn.transport, NULL);
     spawn.program = strbuf_detach(&program);
     if (access(spawn.program, X_OK) != 0)
         msg_fatal_temp_errno("%s", spawn.program);
