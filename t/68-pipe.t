@@ -119,6 +119,7 @@ transport_maps = inline:{{ {{maildrop.test = maildrop}}, {{procmail.test = procm
   {{small.test = small}}, {{flags.test = flags}}, {{nopriv.test = nopriv}} }}
 privileged_transports = maildrop, procmail, record, exitwith, slow, small, flags
 recipient_delimiter = +
+proxy_read_maps = $local_recipient_maps proxy:unix:group.byname
 slow_time_limit = 2s
 flags_destination_recipient_limit = 1
 maildrop_destination_recipient_limit = 1

@@ -25,11 +25,7 @@ void proxy_allowed_tables(struct strlist *out)
         if (strchr(name, ':') && (proxied || map_is_service_type(name)))
             strlist_add(out, name);
     }
-    /* what static programs must ask the lookup service for instead of
-     * NSS: host names, users and groups (public data) */
     strlist_add(out, "unix:hosts.byname");
-    strlist_add(out, "unix:passwd.byname");
-    strlist_add(out, "unix:group.byname");
     strlist_free(&items);
     strbuf_free(&err);
 }
