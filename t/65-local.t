@@ -146,6 +146,7 @@ list: {A}, {C}
 owner-list: {B}
 loopa: loopb
 loopb: loopa
+barepipe: |
 """)
 os.chown(aliases, PW["b"].pw_uid, PW["b"].pw_gid)       # alias commands run as b
 with open(os.path.join(D, "main.cf"), "a") as f:
@@ -304,11 +305,24 @@ def shell(opts, rcpts, msg, sender="s@example.org", env=None):
 
 spool = os.path.join(D, "spool")
 os.makedirs(spool)
+open_dir0 = os.path.join(D, "open0")   # mailbox_command's files, as the user
+os.makedirs(open_dir0)
+os.chmod(open_dir0, 0o1777)
 r = shell([f"mail_spool_directory={spool}", "home_mailbox="], [A], (MSG % "spool").encode())
 is_(r.returncode, 0, "mail_spool_directory: delivered") or diag(r.stderr)
 box = os.path.join(spool, A)
 is_(os.path.exists(box) and (os.stat(box).st_uid, os.stat(box).st_mode & 0o777), (PW["a"].pw_uid, 0o600),
     "the spool mbox is created for the user, mode 0600")
+# the spool mbox is written as its owner, not as root: one the owner may
+# not write in (mode 0400) stays as it was, and the mail waits
+os.chmod(box, 0o400)
+size = os.path.getsize(box)
+r = shell([f"mail_spool_directory={spool}", "home_mailbox="], [A], (MSG % "spool-ro").encode())
+like(r.stdout.decode(), rf"{A}: dsn=4\.2\.0, status=deferred \(delivery failed to mailbox .*: cannot open file: Permission denied\)",
+     "the spool mbox is written with the user's ids: a file the user may not write defers")
+is_(os.path.getsize(box), size, "and is left alone (root would have written it)")
+ok(not os.path.exists(box + ".lock"), "the lock file (made as root) is gone")
+os.chmod(box, 0o600)
 
 # two concurrent deliveries of 15 messages each into one mbox
 procs = []
@@ -404,6 +418,24 @@ m = re.search(r"Command output: (y*)\)", r.stdout.decode())
 ok(m and len(m.group(1)) == 500, "5 MB of output: read to its end, the first 500 bytes kept") or diag(r.stdout[:300])
 r = shell(["mailbox_command=/bin/sleep 30", "command_time_limit=1s"], [A], (MSG % "x").encode())
 like(r.stdout.decode(), r"dsn=5\.3\.0, status=bounced \(Command time limit exceeded: \"/bin/sleep 30\"\)\n", "command_time_limit kills a slow command (5.3.0, as Postfix)")
+
+# command_expansion_filter: shell syntax an address puts into mailbox_command
+# becomes '_' (the command then has none, and no shell runs it)
+r = shell([f"mailbox_command=/usr/bin/touch {open_dir0}/ext-$extension"], [f"{A}+a;b$(c)`d`"],
+          (MSG % "x").encode())
+like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(delivered to command: ", "mailbox_command with a hostile extension runs")
+ok(os.path.exists(os.path.join(open_dir0, "ext-a_b__c__d_")) and len(os.listdir(open_dir0)) == 1,
+   "command_expansion_filter turned ; $ ( ) ` into '_': one file, ext-a_b__c__d_") or diag(os.listdir(open_dir0))
+
+# an extension holding '/' is dropped (it could name a file elsewhere)
+r = shell([], [f"{A}+x/../../y"], (MSG % "slash").encode())
+like(r.stderr.decode(), rf"warning: {A}\+x/\.\./\.\./y@?[\w.]*: address with illegal extension: x/\.\./\.\./y",
+     "an extension with '/' is logged as illegal")
+like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(delivered to maildir\)", "and the mail goes to the user's own mailbox")
+
+# a bare | alias: nothing to run
+r = shell([], ["barepipe"], (MSG % "x").encode())
+like(r.stdout.decode(), r"barepipe: dsn=5\.3\.0, status=bounced \(empty command\)", "a bare | alias bounces 5.3.0")
 
 # allow_mail_to_commands: a command from a .forward that is not allowed
 r = shell(["allow_mail_to_commands=alias"], [C], (MSG % "x").encode())

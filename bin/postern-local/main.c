@@ -492,6 +492,15 @@ static int create_spool_file(const char *path, const struct unix_user *pw,
     return 0;
 }
 
+/* mbox write_as for the spool: the owner's ids to write, root's after. */
+static void spool_write_as(const struct mbox_options *options, int owner_ids)
+{
+    if (owner_ids)
+        runner_become(options->owner, options->owner_gid);
+    else
+        runner_become_root();
+}
+
 void local_mailbox(struct local_delivery *d, const struct unix_user *pw)
 {
     struct local_setup *setup = d->setup;
@@ -522,7 +531,10 @@ void local_mailbox(struct local_delivery *d, const struct unix_user *pw)
     struct mbox_options mbox = setup->mbox;
     mbox.owner = pw->uid;
     if (spool && !maildir && setup->privileged) {
-        /* the spool directory is root's (and group mail's): as root */
+        /* the spool directory is root's (and group mail's): the file and
+         * the lock file are made as root, the mail is written as the user */
+        mbox.write_as = spool_write_as;
+        mbox.owner_gid = pw->gid;
         r = create_spool_file(path.s, pw, &status);
         if (r == 0)
             r = mbox_deliver(path.s, &src, setup->mailbox_limit, &mbox, &status);

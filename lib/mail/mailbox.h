@@ -50,6 +50,12 @@ struct mbox_options {
     long stale_lock_time;       /* stale_lock_time, seconds */
     int check_owner;            /* strict_mailbox_ownership */
     uid_t owner;                /* the uid the file must belong to */
+    /* A root caller delivering into a spool directory only it may write
+     * in (Postfix's mail_spool_directory): the lock file is made with the
+     * caller's ids, the mailbox opened and written with the owner's.
+     * NULL: everything with the caller's ids. */
+    void (*write_as)(const struct mbox_options *options, int owner_ids);
+    gid_t owner_gid;            /* with write_as: the owner's group */
 };
 
 /* Parse a lock style list ("fcntl, dotlock"); 0, or -1 with err set. */
