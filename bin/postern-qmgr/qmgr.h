@@ -160,6 +160,9 @@ void scan_active(void);
 void scan_incoming(void);
 /* Take deferred/ files whose next attempt time has come; all on a flush. */
 void scan_deferred(int flush);
+/* Take the deferred/ files with a recipient still to do in one of these
+ * domains, as a flush (defer_transports delivered too). */
+void scan_deferred_sites(const struct strlist *domains);
 /* Open a queue subdirectory (O_DIRECTORY), -1 on error. */
 int queue_dir_fd(const char *name);
 /* Rename queue/id to to_queue/id in the queue directory; 0, or -1 with

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -245,4 +246,56 @@ void scan_incoming(void)
 void scan_deferred(int flush)
 {
     scan_dir(QUEUE_DEFERRED, flush, !flush, NULL);
+}
+
+/* Whether the deferred file name has a recipient still to do whose
+ * domain is one of domains. */
+static int for_sites(int dfd, const char *name, const struct strlist *domains)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    struct queue_file qf;
+    struct strbuf err = STRBUF_INIT;
+    int found = 0;
+    if (queue_file_read(fd, name, &qf, &err) == 0) {
+        for (size_t i = 0; i < qf.rcpt_count && !found; i++) {
+            const char *at = strrchr(qf.rcpt[i].address, '@');
+            if (qf.rcpt[i].status != RCPT_TODO || !at)
+                continue;
+            for (size_t k = 0; k < domains->count && !found; k++)
+                found = strcasecmp(at + 1, domains->item[k]) == 0;
+        }
+        queue_file_free(&qf);
+    }
+    strbuf_free(&err);
+    close(fd);
+    return found;
+}
+
+void scan_deferred_sites(const struct strlist *domains)
+{
+    int dfd = queue_dir_fd(QUEUE_DEFERRED);
+    if (dfd < 0) {
+        msg_warn_errno("open %s/%s", qmgr.conf.queue_directory, QUEUE_DEFERRED);
+        return;
+    }
+    DIR *dir = fdopendir(dfd);
+    if (!dir) {
+        close(dfd);
+        return;
+    }
+    struct dirent *de;
+    size_t taken = 0;
+    while ((de = readdir(dir)) != NULL && room())
+        if (queue_id_valid(de->d_name) && for_sites(dfd, de->d_name, domains)
+            && take_message(QUEUE_DEFERRED, de->d_name, 1))
+            taken++;
+    closedir(dir);
+    struct strbuf names = STRBUF_INIT;
+    for (size_t k = 0; k < domains->count; k++)
+        strbuf_printf(&names, "%s%s", k ? ", " : "", domains->item[k]);
+    msg_info("flush %s: %zu message%s taken from the deferred queue", names.s, taken,
+             taken == 1 ? "" : "s");
+    strbuf_free(&names);
 }

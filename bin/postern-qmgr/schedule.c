@@ -207,7 +207,7 @@ void schedule_message(struct qmgr_message *msg)
         struct queue_recipient *r = &msg->qf.rcpt[i];
         if (r->status != RCPT_TODO)
             continue;
-        if (resolve_address(qmgr.resolver, r->address, &res) != RESOLVE_OK) {
+        if (resolve_address_from(qmgr.resolver, msg->qf.sender, r->address, &res) != RESOLVE_OK) {
             decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
             continue;
         }

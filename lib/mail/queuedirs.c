@@ -112,6 +112,30 @@ void queue_trigger(const char *queue_dir, char request)
     close(fd);                  /* EAGAIN (a full FIFO) is not an error */
 }
 
+int queue_trigger_site(const char *queue_dir, const char *domain)
+{
+    size_t len = strlen(domain);
+    if (len == 0 || len > QUEUE_SITE_MAX || strspn(domain, QUEUE_SITE_CHARS) != len)
+        return -1;
+    char request[QUEUE_SITE_MAX + 2];
+    request[0] = 'S';
+    memcpy(request + 1, domain, len);
+    request[len + 1] = '\n';
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/" QUEUE_TRIGGER, queue_dir);
+    int fd = open(path.s, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    strbuf_free(&path);
+    if (fd < 0)
+        return 0;               /* no qmgr listening: the next one scans */
+    ssize_t w;
+    /* one write of at most PIPE_BUF bytes: never mixed with another's */
+    do
+        w = write(fd, request, len + 2);
+    while (w < 0 && errno == EINTR);
+    close(fd);
+    return 0;
+}
+
 int queue_space_short(unsigned long long free_bytes, long long minfree, long long limit,
                       long long size)
 {
