@@ -110,7 +110,7 @@ static void open_trigger(void)
     }
     if (mkdirat(qmgr.queue_fd, "public", 0711) != 0 && errno != EEXIST)
         msg_fatal_temp_errno("mkdir %s/public", qmgr.conf.queue_directory);
-    if (mkfifoat(qmgr.queue_fd, QUEUE_TRIGGER, 0620) != 0 && errno != EEXIST)
+    if (mkfifoat(qmgr.queue_fd, QUEUE_TRIGGER, 0622) != 0 && errno != EEXIST)
         msg_fatal_temp_errno("mkfifo %s/%s", qmgr.conf.queue_directory, QUEUE_TRIGGER);
     trigger_fd = openat(qmgr.queue_fd, QUEUE_TRIGGER, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (trigger_fd < 0)

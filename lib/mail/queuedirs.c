@@ -60,7 +60,7 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
         {"pid", 0700, 0},
         {"private", 0700, 0},       /* the runner services' sockets (qmgr only) */
         {"public", 0711, 0},         /* others reach public/queue */
-        {QUEUE_TRIGGER, 0620, 1},
+        {QUEUE_TRIGGER, 0622, 1},      /* anyone may poke qmgr (smtpd: ETRN), as Postfix */
     };
     mode_t old_umask = umask(0);
     int rc = 0;
