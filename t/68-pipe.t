@@ -80,6 +80,14 @@ echo $! > {out_dir}/sleeper-child
 echo $$ > {out_dir}/sleeper-pid
 exec sleep 300
 """, 0o755)
+# serial: notes when another run of it is under way (maxproc 1 forbids it)
+write(os.path.join(bin_dir, "serial"), f"""#!/bin/sh
+cat > /dev/null
+mkdir {out_dir}/serial-running 2>/dev/null || echo overlap >> {out_dir}/serial-log
+sleep 1
+echo "$1" >> {out_dir}/serial-log
+rmdir {out_dir}/serial-running
+""", 0o755)
 # maildrop's filter for the user, and procmail's rc file
 write(os.path.join(HOME, ".mailfilter"), 'to "$HOME/Maildir/"\n', 0o600)
 os.chown(os.path.join(HOME, ".mailfilter"), PW.pw_uid, PW.pw_gid)
@@ -109,6 +117,8 @@ small     unix  -       n       n       -       -       pipe
   user={USER} size=200 argv={bin_dir}/record ${{queue_id}}
 flags     unix  -       n       n       -       -       pipe
   flags=DFORX.> eol=\\r\\n user={USER} argv=/usr/bin/tee {out_dir}/flags-out
+single    unix  -       n       n       -       1       pipe
+  user={USER} argv={bin_dir}/serial ${{recipient}}
 nopriv    unix  -       n       n       -       -       pipe
   user={USER} argv={bin_dir}/record ${{queue_id}}
 """)
@@ -116,8 +126,9 @@ with open(os.path.join(D, "main.cf"), "a") as f:
     f.write(f"""
 transport_maps = inline:{{ {{maildrop.test = maildrop}}, {{procmail.test = procmail}},
   {{record.test = record}}, {{exit.test = exitwith}}, {{slow.test = slow}},
-  {{small.test = small}}, {{flags.test = flags}}, {{nopriv.test = nopriv}} }}
-privileged_transports = maildrop, procmail, record, exitwith, slow, small, flags
+  {{small.test = small}}, {{flags.test = flags}}, {{nopriv.test = nopriv}},
+  {{single.test = single}} }}
+privileged_transports = maildrop, procmail, record, exitwith, slow, small, flags, single
 recipient_delimiter = +
 proxy_read_maps = $local_recipient_maps proxy:unix:group.byname
 slow_time_limit = 2s
@@ -254,6 +265,14 @@ else:
 send(["g@flags.test"], "loop", body="Delivered-To: g@flags.test\n" + MSG % "loop")
 ok(logged(r"to=<g@flags.test>, relay=flags, .*dsn=5\.4\.6, status=bounced \(mail forwarding loop for g@flags.test\)"),
    "D: a message that has the recipient's Delivered-To bounces 5.4.6")
+
+# ---- maxproc 1: one command at a time --------------------------------------
+for n in range(3):
+    send([f"m{n}@single.test"], f"single{n}")
+ok(logged(r"to=<m2@single.test>, relay=single, .*status=sent") and logged(r"to=<m0@single.test>, relay=single, .*status=sent")
+   and logged(r"to=<m1@single.test>, relay=single, .*status=sent"), "three messages to a maxproc 1 transport are delivered")
+serial = read(os.path.join(out_dir, "serial-log")).decode().split() if os.path.exists(os.path.join(out_dir, "serial-log")) else []
+is_(sorted(serial), ["m0@single.test", "m1@single.test", "m2@single.test"], "one run each, never two at once (maxproc)")
 
 # ---- a pipe transport qmgr reaches without the runner service -----------
 send(["n@nopriv.test"], "nopriv")

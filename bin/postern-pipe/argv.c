@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
 #include "pipe.h"
 #include "xalloc.h"
 
@@ -104,7 +103,7 @@ static int recipient_value(const struct pipe_service *service,
         return 0;
     }
     /* user+extension: split at the first recipient_delimiter character */
-    const char *delims = conf_str("recipient_delimiter");
+    const char *delims = service->delimiters ? service->delimiters : "";
     size_t user_len = *delims ? strcspn(address, delims) : local_len;
     if (user_len > local_len || user_len == 0)
         user_len = local_len;

@@ -34,6 +34,7 @@ struct pipe_service {
     struct strbuf eol;          /* eol= (default "\n") */
     char *null_sender;          /* null_sender= (default MAILER-DAEMON) */
     char *directory;            /* directory= (default: /) */
+    char *delimiters;           /* recipient_delimiter, for ${user} and ${extension} */
     long long time_limit;       /* NAME_time_limit, else command_time_limit */
 };
 

@@ -133,6 +133,7 @@ int pipe_service_read(const char *name, struct pipe_service *service, struct str
     service->name = xstrdup(name);
     strbuf_puts(&service->eol, "\n");
     service->null_sender = xstrdup("MAILER-DAEMON");
+    service->delimiters = xstrdup(conf_str("recipient_delimiter"));
     service->time_limit = time_limit(name);
     struct strbuf path = STRBUF_INIT;
     struct master_table table = {0};
@@ -164,5 +165,6 @@ void pipe_service_free(struct pipe_service *service)
     strbuf_free(&service->eol);
     free(service->null_sender);
     free(service->directory);
+    free(service->delimiters);
     memset(service, 0, sizeof *service);
 }
