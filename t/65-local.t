@@ -16,6 +16,7 @@ import atexit, glob, os, pwd, re, smtplib, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import instance as inst_mod
+from users import create_users
 
 LOCAL = prog("postern-local")
 require(programs=("postern-local", "postern-spawn", "postern-lookup", "postern-qmgr", "sendmail"),
@@ -99,24 +100,7 @@ for p in ("useradd", "userdel", "setpriv"):
 
 tag = "%04d" % (os.getpid() % 10000)
 NAMES = {"a": f"pla{tag}", "b": f"plb{tag}", "c": f"plc{tag}"}
-created = []
-
-
-def remove_users():
-    for name in created:
-        subprocess.run(["userdel", "-f", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-atexit.register(remove_users)
-homes = tempdir()
-os.chmod(homes, 0o755)
-for k, name in NAMES.items():
-    r = subprocess.run(["useradd", "-m", "-d", os.path.join(homes, name), "-U", "-s", "/bin/sh", name],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if r.returncode:
-        skip_all(f"useradd {name}: {r.stdout.decode(errors='replace')}")
-    created.append(name)
-PW = {k: pwd.getpwnam(v) for k, v in NAMES.items()}
+PW = dict(zip(NAMES, create_users(list(NAMES.values()))))
 A, B, C = NAMES["a"], NAMES["b"], NAMES["c"]
 
 

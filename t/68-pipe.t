@@ -18,6 +18,7 @@ import atexit, glob, os, pwd, re, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import instance as inst_mod
+from users import create_users
 
 require(programs=("postern-pipe", "postern-spawn", "postern-lookup", "postern-qmgr", "sendmail",
                   "postern-bounce", "postern-virtual"),
@@ -28,23 +29,7 @@ wait = wait_until
 
 tag = "%04d" % (os.getpid() % 10000)
 USER = f"ppu{tag}"
-created = []
-
-
-def remove_users():
-    for name in created:
-        subprocess.run(["userdel", "-f", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-atexit.register(remove_users)
-homes = tempdir()
-os.chmod(homes, 0o755)
-r = subprocess.run(["useradd", "-m", "-d", os.path.join(homes, USER), "-U", "-s", "/bin/sh", USER],
-                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-if r.returncode:
-    skip_all(f"useradd {USER}: {r.stdout.decode(errors='replace')}")
-created.append(USER)
-PW = pwd.getpwnam(USER)
+PW, = create_users([USER])
 HOME = PW.pw_dir
 
 inst = inst_mod.Instance()

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mailbox.h"
 #include "pipe.h"
 #include "xalloc.h"
 
@@ -30,31 +31,6 @@ static void fold(char *s, size_t len)
         s[i] = (char)tolower((unsigned char)s[i]);
 }
 
-/* A local part as RFC 5322 (8-bit transparent) wants it for the q flag:
- * quoted when it holds anything but atext and inner dots. */
-static void quote_local(struct strbuf *out, const char *local, size_t len)
-{
-    static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
-    int plain = len > 0 && local[0] != '.' && local[len - 1] != '.';
-    for (size_t i = 0; i < len && plain; i++) {
-        unsigned char c = (unsigned char)local[i];
-        if (!(isalnum(c) || c >= 128 || strchr(atext, c)
-              || (c == '.' && local[i + 1] != '.')))
-            plain = 0;
-    }
-    if (plain) {
-        strbuf_append(out, local, len);
-        return;
-    }
-    strbuf_putc(out, '"');
-    for (size_t i = 0; i < len; i++) {
-        if (local[i] == '"' || local[i] == '\\')
-            strbuf_putc(out, '\\');
-        strbuf_putc(out, local[i]);
-    }
-    strbuf_putc(out, '"');
-}
-
 /* An address with the flags' folding (h: the domain, u: the local part)
  * and quoting (q). */
 static void address_value(const struct pipe_service *service, const char *address,
@@ -64,7 +40,7 @@ static void address_value(const struct pipe_service *service, const char *addres
     size_t local_len = at ? (size_t)(at - address) : strlen(address);
     size_t start = out->len;
     if (quote && (service->flags & PIPE_FLAG_QUOTE))
-        quote_local(out, address, local_len);
+        mail_quote_local(out, address, local_len);
     else
         strbuf_append(out, address, local_len);
     if (service->flags & PIPE_FLAG_USER)

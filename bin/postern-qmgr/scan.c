@@ -177,20 +177,30 @@ static int room(void)
     return (long long)qmgr.message_count < qmgr.conf.message_active_limit;
 }
 
+/* A queue subdirectory to read (its descriptor in *dfd), or NULL (logged). */
+static DIR *queue_dir_open(const char *queue, int *dfd)
+{
+    *dfd = queue_dir_fd(queue);
+    if (*dfd < 0) {
+        msg_warn_errno("open %s/%s", qmgr.conf.queue_directory, queue);
+        return NULL;
+    }
+    DIR *dir = fdopendir(*dfd);
+    if (!dir) {
+        msg_warn_errno("read %s/%s", qmgr.conf.queue_directory, queue);
+        close(*dfd);
+    }
+    return dir;
+}
+
 /* Take the files of one queue directory (only those due when due_only);
  * left_over says whether some stayed for lack of room. */
 static void scan_dir(const char *queue, int flush, int due_only, int *left_over)
 {
-    int dfd = queue_dir_fd(queue);
-    if (dfd < 0) {
-        msg_warn_errno("open %s/%s", qmgr.conf.queue_directory, queue);
+    int dfd;
+    DIR *dir = queue_dir_open(queue, &dfd);
+    if (!dir)
         return;
-    }
-    DIR *dir = fdopendir(dfd);
-    if (!dir) {
-        close(dfd);
-        return;
-    }
     time_t now = time(NULL);
     size_t count = 0;
     struct dirent *de;
@@ -275,16 +285,10 @@ static int for_sites(int dfd, const char *name, const struct strlist *domains)
 
 void scan_deferred_sites(const struct strlist *domains)
 {
-    int dfd = queue_dir_fd(QUEUE_DEFERRED);
-    if (dfd < 0) {
-        msg_warn_errno("open %s/%s", qmgr.conf.queue_directory, QUEUE_DEFERRED);
+    int dfd;
+    DIR *dir = queue_dir_open(QUEUE_DEFERRED, &dfd);
+    if (!dir)
         return;
-    }
-    DIR *dir = fdopendir(dfd);
-    if (!dir) {
-        close(dfd);
-        return;
-    }
     struct dirent *de;
     size_t taken = 0;
     while ((de = readdir(dir)) != NULL && room())

@@ -79,6 +79,11 @@ int mbox_deliver(const char *path, const struct mail_source *src,
 
 /* ---- shared by the two (lib/mail/mailcopy.c) ---- */
 
+/* Append a local part of n bytes, in quotes (with '"' and '\\' escaped)
+ * when RFC 5322 wants them (8-bit transparent, as Postfix's
+ * quote_822_local): specials, controls, white space, misplaced dots. */
+void mail_quote_local(struct strbuf *out, const char *local, size_t n);
+
 /* The lines written before the message (see above); `mbox_from` adds the
  * "From " line with the current time. */
 void mail_prefix(struct strbuf *out, const struct mail_source *src, int mbox_from);

@@ -459,9 +459,11 @@ int resolve_relocated(struct resolver *r, const char *address, enum address_clas
 /* A sender-dependent table's answer for sender (NULL: unknown, no
  * answer): the address, user@domain without its extension, @domain; the
  * null sender as empty_key.  DUNNO ends the search without an answer
- * (Postfix 2.6).  MAP_FOUND, MAP_NOTFOUND or MAP_RETRY. */
-static int sender_lookup(struct resolver *r, struct maplist *maps, const char *sender,
-                         const char *empty_key, struct strbuf *value)
+ * (Postfix 2.6).  MAP_FOUND, MAP_NOTFOUND, or MAP_RETRY with the reason
+ * (naming param) in out->reason. */
+static int sender_lookup(struct resolver *r, struct maplist *maps, const char *param,
+                         const char *sender, const char *empty_key, struct strbuf *value,
+                         struct resolution *out)
 {
     if (!sender || !maps || maplist_count(maps) == 0)
         return MAP_NOTFOUND;
@@ -469,6 +471,8 @@ static int sender_lookup(struct resolver *r, struct maplist *maps, const char *s
                     : maplist_lookup(maps, empty_key, value);
     if (m == MAP_FOUND && (strcasecmp(strbuf_str(value), "DUNNO") == 0 || value->len == 0))
         m = MAP_NOTFOUND;
+    if (m == MAP_RETRY)
+        strbuf_printf(&out->reason, "4.3.0 %s lookup failure for %s", param, sender);
     return m;
 }
 
@@ -505,35 +509,26 @@ int resolve_address_from(struct resolver *r, const char *sender, const char *add
         return RESOLVE_OK;
     }
     struct strbuf by_sender = STRBUF_INIT;
-    if (out->address_class == ADDR_CLASS_DEFAULT) {
-        /* sender_dependent_default_transport_maps overrides default_transport */
-        int m = sender_lookup(r, r->sender_transport_maps, sender, r->empty_transport_key,
-                              &by_sender);
-        if (m == MAP_RETRY) {
-            strbuf_printf(&out->reason, "4.3.0 sender_dependent_default_transport_maps lookup "
-                          "failure for %s", sender);
-            strbuf_free(&by_sender);
-            return RESOLVE_RETRY;
-        }
-        if (m == MAP_FOUND)
-            spec = strbuf_str(&by_sender);
-    }
-    split_transport(spec, &out->transport, &out->nexthop);
-    if (out->nexthop.len == 0
+    int by = MAP_NOTFOUND;
+    /* sender_dependent_default_transport_maps overrides default_transport */
+    if (out->address_class == ADDR_CLASS_DEFAULT)
+        by = sender_lookup(r, r->sender_transport_maps, "sender_dependent_default_transport_maps",
+                           sender, r->empty_transport_key, &by_sender, out);
+    if (by == MAP_FOUND)
+        spec = strbuf_str(&by_sender);
+    if (by != MAP_RETRY)
+        split_transport(spec, &out->transport, &out->nexthop);
+    /* sender_dependent_relayhost_maps, then relayhost */
+    if (by != MAP_RETRY && out->nexthop.len == 0
         && (out->address_class == ADDR_CLASS_RELAY || out->address_class == ADDR_CLASS_DEFAULT)) {
-        /* sender_dependent_relayhost_maps, then relayhost */
-        int m = sender_lookup(r, r->sender_relayhost_maps, sender, r->empty_relayhost_key,
-                              &by_sender);
-        if (m == MAP_RETRY) {
-            strbuf_printf(&out->reason, "4.3.0 sender_dependent_relayhost_maps lookup failure "
-                          "for %s", sender);
-            strbuf_free(&by_sender);
-            return RESOLVE_RETRY;
-        }
-        if (m == MAP_FOUND)
+        by = sender_lookup(r, r->sender_relayhost_maps, "sender_dependent_relayhost_maps", sender,
+                           r->empty_relayhost_key, &by_sender, out);
+        if (by == MAP_FOUND)
             strbuf_set(&out->nexthop, strbuf_str(&by_sender));
     }
     strbuf_free(&by_sender);
+    if (by == MAP_RETRY)
+        return RESOLVE_RETRY;
     if (out->nexthop.len == 0) {
         if ((out->address_class == ADDR_CLASS_RELAY
              || out->address_class == ADDR_CLASS_DEFAULT) && *r->relayhost)
