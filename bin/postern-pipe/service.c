@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 #include "mastercf.h"
 #include "pipe.h"
 #include "xalloc.h"
@@ -68,7 +69,9 @@ static int take_attributes(const struct master_service *entry, struct pipe_servi
     for (; i < entry->arg_count; i++) {
         const char *arg = entry->args[i];
         if (strcmp(arg, "-o") == 0 && i + 1 < entry->arg_count) {
-            i++;            /* main.cf overrides: main.cf says for the runner */
+            /* not applied: the runner reads main.cf (and qmgr's -o) only */
+            msg_warn("master.cf line %d: service %s: -o %s is not applied to postern-pipe; "
+                     "set it in main.cf", entry->line, service->name, entry->args[++i]);
             continue;
         }
         const char *eq = strchr(arg, '=');
