@@ -82,7 +82,7 @@ LDLIBS    += $(PKG_LIBS)
 # (doc/lookup.md); the linker's warning about such a call is an error here
 # (--fatal-warnings), and t/02-static-nss.t reads their symbols.  ASan cannot
 # link statically, so SANITIZE=1 builds them dynamically.
-STATIC_PROGS ?= postern-smtpd postern-queue postern-rewrite postern-virtual postern-bounce postern-local
+STATIC_PROGS ?= postern-smtpd postern-queue postern-rewrite postern-virtual postern-bounce postern-local postern-pipe
 STATIC_LIBS  := -lpcre2-8 -lbsd -lmd -lcdb
 ifeq ($(SANITIZE),1)
 STATIC_PROGS :=

@@ -32,14 +32,12 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "listenfds.h"
 #include "log.h"
 #include "runner.h"
 #include "strbuf.h"
 #include "unixservice.h"
 #include "xalloc.h"
 
-#define LISTEN_FDS_START    3       /* sd_listen_fds(3) */
 #define LISTEN_BACKLOG      128
 #define STOP_GRACE_SECONDS  10      /* busy runners' time to finish after SIGTERM */
 #define EXIT_USAGE          64      /* EX_USAGE */
@@ -51,16 +49,14 @@ static struct {
     char *program;                  /* daemon_directory/postern-NAME */
     uid_t owner_uid;                /* mail_owner: the only peer we serve */
     gid_t owner_gid;
-    int listen_fd;
+    struct unix_service svc;        /* the listening socket and pid file */
     int signal_fd;
-    char *socket_path;              /* bound here (NULL: systemd's) */
-    char *pid_path;
-    int pid_fd;
     size_t limit, children;
     pid_t *pids;                    /* the running runners (limit slots, 0 free) */
     int stopping;
     char **argv;                    /* the runner's, without the program */
-} spawn = {.listen_fd = -1, .signal_fd = -1, .pid_fd = -1};
+    int pipe_service;               /* master.cf's pipe: postern-pipe -n TRANSPORT */
+} spawn = {.svc = {.listen_fd = -1, .pid_fd = -1}, .signal_fd = -1};
 
 static _Noreturn void usage(void)
 {
@@ -96,60 +92,69 @@ static void find_owner(void)
 }
 
 /* Make queue_directory/NAME, mode 0700, owned by mail_owner when we run
- * as root (qmgr, mail_owner, writes its own pid file there too). */
+ * as root (qmgr, mail_owner, writes its own pid file there too); one that
+ * exists must be such a directory, not a link, and no one else's: whoever
+ * could write in private/ could put another socket where qmgr connects. */
 static void make_queue_dir(const char *queue_dir, const char *name)
 {
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/%s", queue_dir, name);
+    uid_t owner = geteuid() == 0 ? spawn.owner_uid : geteuid();
     if (mkdir(path.s, 0700) == 0) {
         if (geteuid() == 0 && chown(path.s, spawn.owner_uid, spawn.owner_gid) != 0)
             msg_fatal_temp_errno("chown %s", path.s);
     } else if (errno != EEXIST) {
         msg_fatal_temp_errno("mkdir %s", path.s);
     }
+    struct stat st;
+    if (lstat(path.s, &st) != 0)
+        msg_fatal_temp_errno("lstat %s", path.s);
+    if (!S_ISDIR(st.st_mode))
+        msg_fatal_temp("%s is not a directory", path.s);
+    if (st.st_uid != owner)
+        msg_fatal_temp("%s is owned by uid %lu, not by %s (uid %lu)", path.s,
+                       (unsigned long)st.st_uid, geteuid() == 0 ? conf_str("mail_owner") : "us",
+                       (unsigned long)owner);
+    if (st.st_mode & 077)
+        msg_fatal_temp("%s has mode %04o: group and others must have no access (0700)", path.s,
+                       (unsigned)(st.st_mode & 07777));
     strbuf_free(&path);
 }
 
-/* The pid file queue_directory/pid/spawn.TRANSPORT.pid, locked for our
- * life: a second service for the same transport and queue refuses to run. */
-static void lock_pid_file(const char *queue_dir)
-{
-    make_queue_dir(queue_dir, "pid");
-    struct strbuf path = STRBUF_INIT;
-    strbuf_printf(&path, "%s/pid/spawn.%s.pid", queue_dir, spawn.transport);
-    spawn.pid_path = strbuf_detach(&path);
-    struct strbuf err = STRBUF_INIT;
-    spawn.pid_fd = pid_file_lock(spawn.pid_path, &err);
-    if (spawn.pid_fd < 0)
-        msg_fatal_temp("%s: %s", spawn.transport, err.s);
-    strbuf_free(&err);
-}
-
-/* Bind queue_directory/private/TRANSPORT, mode 0600, owned by mail_owner
+/* Take the socket systemd passed, or lock queue_directory/pid/spawn.TRANSPORT.pid
+ * (a second service for the same transport and queue refuses to run) and
+ * bind queue_directory/private/TRANSPORT, mode 0600, owned by mail_owner
  * (private/ made 0700 for mail_owner when missing, as Postfix's). */
-static int bind_socket(const char *queue_dir)
+static void open_service(const char *queue_dir)
 {
-    make_queue_dir(queue_dir, "private");
-    struct strbuf path = STRBUF_INIT;
-    strbuf_printf(&path, "%s/private/%s", queue_dir, spawn.transport);
-    spawn.socket_path = strbuf_detach(&path);
+    struct strbuf pid_path = STRBUF_INIT, socket_path = STRBUF_INIT, err = STRBUF_INIT;
+    if (!getenv("LISTEN_FDS")) {
+        make_queue_dir(queue_dir, "pid");
+        make_queue_dir(queue_dir, "private");
+    }
+    strbuf_printf(&pid_path, "%s/pid/spawn.%s.pid", queue_dir, spawn.transport);
+    strbuf_printf(&socket_path, "%s/private/%s", queue_dir, spawn.transport);
     int root = geteuid() == 0;
-    struct strbuf err = STRBUF_INIT;
-    int fd = unix_listen(spawn.socket_path, 0600, root ? spawn.owner_uid : (uid_t)-1,
-                         root ? spawn.owner_gid : (gid_t)-1, LISTEN_BACKLOG, &err);
-    if (fd < 0)
+    if (unix_service_open_owned(&spawn.svc, pid_path.s, socket_path.s, 0600,
+                                root ? spawn.owner_uid : (uid_t)-1,
+                                root ? spawn.owner_gid : (gid_t)-1, LISTEN_BACKLOG, &err) != 0)
         msg_fatal_temp("%s: %s", spawn.transport, err.s);
+    strbuf_free(&pid_path);
+    strbuf_free(&socket_path);
     strbuf_free(&err);
-    return fd;
 }
 
-/* The runner's argv: PROGRAM -S -c DIR [-o name=value]... [-v]. */
+/* The runner's argv: PROGRAM -S [-n TRANSPORT] -c DIR [-o name=value]... [-v]. */
 static void build_runner_argv(const struct strlist *overrides)
 {
     size_t n = 0;
-    spawn.argv = xcalloc(6 + 2 * overrides->count, sizeof *spawn.argv);
+    spawn.argv = xcalloc(8 + 2 * overrides->count, sizeof *spawn.argv);
     spawn.argv[n++] = spawn.program;
     spawn.argv[n++] = (char *)"-S";
+    if (spawn.pipe_service) {
+        spawn.argv[n++] = (char *)"-n";
+        spawn.argv[n++] = (char *)spawn.transport;
+    }
     spawn.argv[n++] = (char *)"-c";
     spawn.argv[n++] = (char *)config_dir();
     for (size_t i = 0; i < overrides->count; i++) {
@@ -205,7 +210,7 @@ static void accept_connections(void)
     while (spawn.children < spawn.limit) {
         struct ucred cred;
         struct strbuf err = STRBUF_INIT;
-        int conn = unix_accept(spawn.listen_fd, SOCK_CLOEXEC, &cred, &err);
+        int conn = unix_accept(spawn.svc.listen_fd, SOCK_CLOEXEC, &cred, &err);
         if (conn < 0) {
             if (err.len)
                 msg_warn("%s: %s", spawn.transport, err.s);
@@ -254,10 +259,11 @@ static void stop_listening(void)
     if (spawn.stopping)
         return;
     spawn.stopping = 1;
-    if (spawn.socket_path && unlink(spawn.socket_path) < 0 && errno != ENOENT)
-        msg_warn_errno("remove %s", spawn.socket_path);
-    close(spawn.listen_fd);
-    spawn.listen_fd = -1;
+    /* new clients find no socket; the pid file goes when we end */
+    if (spawn.svc.socket_path && unlink(spawn.svc.socket_path) < 0 && errno != ENOENT)
+        msg_warn_errno("remove %s", spawn.svc.socket_path);
+    close(spawn.svc.listen_fd);
+    spawn.svc.listen_fd = -1;
     signal_runners(SIGTERM);
 }
 
@@ -282,17 +288,17 @@ static void serve(void)
     spawn.signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
     if (spawn.signal_fd < 0)
         msg_fatal_errno("signalfd");
-    if (spawn.pid_fd >= 0 && pid_file_publish(spawn.pid_fd) != 0)
-        msg_fatal_temp_errno("write %s", spawn.pid_path);
+    if (unix_service_ready(&spawn.svc) != 0)
+        msg_fatal_temp_errno("write %s", spawn.svc.pid_path);
     msg_info("%s: ready on %s for mail_owner %s (runner %s, process limit %zu)",
-             spawn.transport, spawn.socket_path ? spawn.socket_path : "the socket systemd passed",
+             spawn.transport, spawn.svc.socket_path ? spawn.svc.socket_path : "the socket systemd passed",
              conf_str("mail_owner"), spawn.program, spawn.limit);
     time_t stop_deadline = 0;
     while (!spawn.stopping || spawn.children > 0) {
         struct pollfd fds[2] = {{.fd = spawn.signal_fd, .events = POLLIN}};
         nfds_t n = 1;
         if (!spawn.stopping && spawn.children < spawn.limit)
-            fds[n++] = (struct pollfd){.fd = spawn.listen_fd, .events = POLLIN};
+            fds[n++] = (struct pollfd){.fd = spawn.svc.listen_fd, .events = POLLIN};
         if (spawn.stopping && !stop_deadline)
             stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
         if (stop_deadline && time(NULL) >= stop_deadline) {
@@ -311,20 +317,16 @@ static void serve(void)
         if (n > 1 && fds[1].revents && !spawn.stopping)
             accept_connections();
     }
-    if (spawn.pid_fd >= 0 && unlink(spawn.pid_path) < 0)
-        msg_warn_errno("remove %s", spawn.pid_path);
+    struct strbuf err = STRBUF_INIT;
+    unix_service_close(&spawn.svc, &err);
+    if (err.len)
+        msg_warn("%s", err.s);
+    strbuf_free(&err);
     msg_info("%s: stopped", spawn.transport);
 }
 
 int main(int argc, char **argv)
 {
-    int systemd_fds = listen_fds_take();
-    if (systemd_fds == 1) {
-        spawn.listen_fd = fcntl(LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10);
-        if (spawn.listen_fd < 0)
-            _exit(75);
-        close(LISTEN_FDS_START);
-    }
     for (int fd = 0; fd <= 2; fd++)
         if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
             _exit(75);
@@ -343,10 +345,9 @@ int main(int argc, char **argv)
         usage();
     spawn.transport = argv[optind];
     config_load(0);
-    if (systemd_fds < 0 || systemd_fds > 1)
-        msg_fatal("systemd passed %d sockets; expected one", systemd_fds);
     struct strbuf program = STRBUF_INIT;
-    runner_program_path(&program, conf_str("daemon_directory"), spawn.transport);
+    spawn.pipe_service = runner_program_path(&program, conf_str("daemon_directory"),
+                                             spawn.transport, NULL);
     spawn.program = strbuf_detach(&program);
     if (access(spawn.program, X_OK) != 0)
         msg_fatal_temp_errno("%s", spawn.program);
@@ -354,14 +355,7 @@ int main(int argc, char **argv)
     spawn.limit = (size_t)conf_int("default_process_limit");
     spawn.pids = xcalloc(spawn.limit, sizeof *spawn.pids);
     build_runner_argv(&overrides);
-    if (spawn.listen_fd < 0) {
-        lock_pid_file(conf_str("queue_directory"));
-        spawn.listen_fd = bind_socket(conf_str("queue_directory"));
-    }
-    struct strbuf err = STRBUF_INIT;
-    if (listener_prepare(spawn.listen_fd, &err) < 0)
-        msg_fatal("%s: %s", spawn.transport, err.s);
-    strbuf_free(&err);
+    open_service(conf_str("queue_directory"));
     serve();
     return 0;
 }

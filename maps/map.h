@@ -132,6 +132,10 @@ int map_search_address(struct maplist *maps, const char *address,
  * subdomains.  Pattern tables get the domain only. */
 int map_search_domain(struct maplist *maps, const char *domain,
                       int parent_matches, struct strbuf *value);
+/* The same with the domain as a partial key, which pattern tables never
+ * see (transport(5): they get the whole address only). */
+int map_search_domain_fixed(struct maplist *maps, const char *domain,
+                            int parent_matches, struct strbuf *value);
 
 /* Search a mail address as access(5) does (check_sender_access,
  * check_recipient_access): user+ext@domain, user@domain, the domain and

@@ -149,6 +149,12 @@ int map_search_domain(struct maplist *maps, const char *domain,
     return search_domain(maps, domain, parent_matches, KEY_FULL, value);
 }
 
+int map_search_domain_fixed(struct maplist *maps, const char *domain,
+                            int parent_matches, struct strbuf *value)
+{
+    return search_domain(maps, domain, parent_matches, KEY_PARTIAL, value);
+}
+
 int map_search_mail_access(struct maplist *maps, const char *address,
                            const char *delimiters, int parent_matches,
                            struct strbuf *value)

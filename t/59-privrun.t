@@ -208,7 +208,22 @@ def failures():
     inst = Instance(f"mail_owner = {me}\nprivileged_transports = tvirt\ntvirt_time_limit = 2s\n"
                     "virtual_mailbox_domains = v.example\n",
                     runners=("tvirt",))
-    os.makedirs(os.path.join(inst.queue, "private"), 0o700)
+    # a private/ that others may write in, or that is a link, is refused:
+    # whoever can write there can put another socket where qmgr connects
+    priv = os.path.join(inst.queue, "private")
+    os.makedirs(priv, 0o700)
+    os.chmod(priv, 0o777)
+    r = run([prog("postern-spawn"), "-c", inst.dir, "tvirt"], timeout=30)
+    ok(r.returncode == 75 and re.search(r"private has mode 0777: group and others must have no access",
+                                        r.stderr + inst.logtext()),
+       "postern-spawn refuses a private/ of mode 0777") or diag(r.stderr)
+    os.rmdir(priv)
+    os.symlink(tempdir(), priv)
+    r = run([prog("postern-spawn"), "-c", inst.dir, "tvirt"], timeout=30)
+    ok(r.returncode == 75 and re.search(r"private is not a directory", r.stderr + inst.logtext()),
+       "and a private/ that is a symbolic link") or diag(r.stderr)
+    os.unlink(priv)
+    os.makedirs(priv, 0o700)
     stderr = open(os.path.join(inst.dir, "spawn.stderr"), "ab")
     sock = os.path.join(inst.queue, "private", "tvirt")
     # as a unit with Accept=no starts it: the listening socket on fd 3

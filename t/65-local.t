@@ -16,6 +16,7 @@ import atexit, glob, os, pwd, re, smtplib, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import instance as inst_mod
+from users import create_users
 
 LOCAL = prog("postern-local")
 require(programs=("postern-local", "postern-spawn", "postern-lookup", "postern-qmgr", "sendmail"),
@@ -99,24 +100,7 @@ for p in ("useradd", "userdel", "setpriv"):
 
 tag = "%04d" % (os.getpid() % 10000)
 NAMES = {"a": f"pla{tag}", "b": f"plb{tag}", "c": f"plc{tag}"}
-created = []
-
-
-def remove_users():
-    for name in created:
-        subprocess.run(["userdel", "-f", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-atexit.register(remove_users)
-homes = tempdir()
-os.chmod(homes, 0o755)
-for k, name in NAMES.items():
-    r = subprocess.run(["useradd", "-m", "-d", os.path.join(homes, name), "-U", "-s", "/bin/sh", name],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if r.returncode:
-        skip_all(f"useradd {name}: {r.stdout.decode(errors='replace')}")
-    created.append(name)
-PW = {k: pwd.getpwnam(v) for k, v in NAMES.items()}
+PW = dict(zip(NAMES, create_users(list(NAMES.values()))))
 A, B, C = NAMES["a"], NAMES["b"], NAMES["c"]
 
 
@@ -146,6 +130,7 @@ list: {A}, {C}
 owner-list: {B}
 loopa: loopb
 loopb: loopa
+barepipe: |
 """)
 os.chown(aliases, PW["b"].pw_uid, PW["b"].pw_gid)       # alias commands run as b
 with open(os.path.join(D, "main.cf"), "a") as f:
@@ -206,9 +191,9 @@ ok(any(f"Delivered-To: {A}@local.test\n".encode() in m and b"Delivered-To: fwd@l
        for m in got), "the alias's copy has the alias's Delivered-To below the user's")
 ok(any(m.startswith(b"Return-Path: <s@example.org>\nX-Original-To: " + f"{A}@local.test".encode())
        for m in got), "Return-Path and X-Original-To come first, as Postfix writes them")
-log = inst.log()
-like(log, rf"to=<fwd@local.test>, relay=local, .*dsn=2\.0\.0, status=sent \(forwarded as [0-9A-F]+\)",
-     "the alias is logged as forwarded with the new queue id")
+# the copy can land before qmgr logs the alias's result: wait for the line
+fwd_line = r"to=<fwd@local.test>, relay=local, .*dsn=2\.0\.0, status=sent \(forwarded as [0-9A-F]+\)"
+ok(wait(lambda: re.search(fwd_line, inst.log())), "the alias is logged as forwarded with the new queue id")
 
 
 # ---- sendmail: each alias kind ------------------------------------------
@@ -304,11 +289,24 @@ def shell(opts, rcpts, msg, sender="s@example.org", env=None):
 
 spool = os.path.join(D, "spool")
 os.makedirs(spool)
+open_dir0 = os.path.join(D, "open0")   # mailbox_command's files, as the user
+os.makedirs(open_dir0)
+os.chmod(open_dir0, 0o1777)
 r = shell([f"mail_spool_directory={spool}", "home_mailbox="], [A], (MSG % "spool").encode())
 is_(r.returncode, 0, "mail_spool_directory: delivered") or diag(r.stderr)
 box = os.path.join(spool, A)
 is_(os.path.exists(box) and (os.stat(box).st_uid, os.stat(box).st_mode & 0o777), (PW["a"].pw_uid, 0o600),
     "the spool mbox is created for the user, mode 0600")
+# the spool mbox is written as its owner, not as root: one the owner may
+# not write in (mode 0400) stays as it was, and the mail waits
+os.chmod(box, 0o400)
+size = os.path.getsize(box)
+r = shell([f"mail_spool_directory={spool}", "home_mailbox="], [A], (MSG % "spool-ro").encode())
+like(r.stdout.decode(), rf"{A}: dsn=4\.2\.0, status=deferred \(delivery failed to mailbox .*: cannot open file: Permission denied\)",
+     "the spool mbox is written with the user's ids: a file the user may not write defers")
+is_(os.path.getsize(box), size, "and is left alone (root would have written it)")
+ok(not os.path.exists(box + ".lock"), "the lock file (made as root) is gone")
+os.chmod(box, 0o600)
 
 # two concurrent deliveries of 15 messages each into one mbox
 procs = []
@@ -404,6 +402,24 @@ m = re.search(r"Command output: (y*)\)", r.stdout.decode())
 ok(m and len(m.group(1)) == 500, "5 MB of output: read to its end, the first 500 bytes kept") or diag(r.stdout[:300])
 r = shell(["mailbox_command=/bin/sleep 30", "command_time_limit=1s"], [A], (MSG % "x").encode())
 like(r.stdout.decode(), r"dsn=5\.3\.0, status=bounced \(Command time limit exceeded: \"/bin/sleep 30\"\)\n", "command_time_limit kills a slow command (5.3.0, as Postfix)")
+
+# command_expansion_filter: shell syntax an address puts into mailbox_command
+# becomes '_' (the command then has none, and no shell runs it)
+r = shell([f"mailbox_command=/usr/bin/touch {open_dir0}/ext-$extension"], [f"{A}+a;b$(c)`d`"],
+          (MSG % "x").encode())
+like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(delivered to command: ", "mailbox_command with a hostile extension runs")
+ok(os.path.exists(os.path.join(open_dir0, "ext-a_b__c__d_")) and len(os.listdir(open_dir0)) == 1,
+   "command_expansion_filter turned ; $ ( ) ` into '_': one file, ext-a_b__c__d_") or diag(os.listdir(open_dir0))
+
+# an extension holding '/' is dropped (it could name a file elsewhere)
+r = shell([], [f"{A}+x/../../y"], (MSG % "slash").encode())
+like(r.stderr.decode(), rf"warning: {A}\+x/\.\./\.\./y@?[\w.]*: address with illegal extension: x/\.\./\.\./y",
+     "an extension with '/' is logged as illegal")
+like(r.stdout.decode(), r"dsn=2\.0\.0, status=sent \(delivered to maildir\)", "and the mail goes to the user's own mailbox")
+
+# a bare | alias: nothing to run
+r = shell([], ["barepipe"], (MSG % "x").encode())
+like(r.stdout.decode(), r"barepipe: dsn=5\.3\.0, status=bounced \(empty command\)", "a bare | alias bounces 5.3.0")
 
 # allow_mail_to_commands: a command from a .forward that is not allowed
 r = shell(["allow_mail_to_commands=alias"], [C], (MSG % "x").encode())

@@ -422,13 +422,22 @@ tap.is_(c.cmd("ETRN relay.example"), "250 Queuing started", "ETRN for a domain i
 tap.is_(c.cmd("ETRN @sub.relay.example"), "250 Queuing started",
         "ETRN for a subdomain (fast_flush_domains is in parent_domain_matches_subdomains)")
 tap.is_(c.cmd("ETRN other.example"), "459 <other.example>: service unavailable", "ETRN for another domain")
+# as Postfix 3.7 answers (compared with it): a name that is no host name
+for bad in ("bad..name", "-x.relay.example", "x-.relay.example", "relay.example.", "1.2.3.4"):
+    tap.is_(c.cmd(f"ETRN {bad}"), "501 Error: invalid parameter syntax", f"ETRN {bad}: 501")
+c.close()
+# without smtpd_helo_required, Postfix takes ETRN before HELO too
+c = Client(port)
+c.reply()
+tap.is_(c.cmd("ETRN #RELAY.example"), "250 Queuing started", "ETRN before HELO, with '#' and upper case")
 c.close()
 # smtpd writes to the trigger before it answers 250: the bytes are there
 try:
-    poked = os.read(reader, 16)
+    poked = os.read(reader, 256)
 except BlockingIOError:
     poked = b""
-tap.is_(poked, b"FF", "each accepted ETRN wrote F (flush) to the trigger")
+tap.is_(poked, b"Srelay.example\nSsub.relay.example\nSRELAY.example\n",
+        "each accepted ETRN asked qmgr to flush that domain (S DOMAIN on the trigger)")
 os.close(reader)
 inst.set(relay_domains="")
 

@@ -1,11 +1,9 @@
 /* command.c - delivery to a command, as Postfix's local(8) does it: the
  * message (with From_, Return-Path:, X-Original-To: and, as
  * prepend_delivered_header says, Delivered-To:) on the command's stdin,
- * its stdout and stderr collected for the reason of a failure, its exit
- * status read as Postfix's pipe_command reads it (an "X.Y.Z text" at the
- * start of the output, else sysexits as lib/mail/outcome.c says; other
- * codes bounce, but qmail's 111 defers as outcome_of_exit() says), command_time_limit
- * enforced by killing its process group.  The command runs in a child
+ * run by lib/mail/pipecommand.c (output kept for the reason of a failure,
+ * exit status read as Postfix's pipe_command reads it, command_time_limit
+ * enforced by killing its process group).  The command runs in a child
  * that has taken the user's ids for good (groups, gid, uid), in the
  * user's home, with a minimal environment plus export_environment.  It is
  * run without a shell (argv split at white space) unless it holds shell
@@ -13,37 +11,20 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fdio.h"
 #include "local.h"
 #include "log.h"
-#include "privdrop.h"
+#include "pipecommand.h"
 #include "xalloc.h"
-
-/* Bytes of the command's output kept for the reason. */
-#define OUTPUT_MAX 500
 
 /* Characters that make Postfix hand a command to /bin/sh. */
 #define SHELL_META "\"$&'()*;<>?[\\]`{|}~\n"
-
-static volatile sig_atomic_t timed_out;
-static volatile pid_t command_pid;
-
-/* SIGALRM: the command's time is up: kill its process group. */
-static void on_alarm(int sig)
-{
-    (void)sig;
-    timed_out = 1;
-    if (command_pid > 0)
-        kill(-command_pid, SIGKILL);
-}
 
 /* Whether the command needs a shell: shell syntax, or a first word that
  * is a shell keyword or built-in. */
@@ -126,66 +107,17 @@ static char **vector(const struct strlist *list)
     return v;
 }
 
-/* The child: take the ids for good, set up, exec.  Never returns. */
-static _Noreturn void run_child(struct local_delivery *d, const struct local_privs *privs,
-                                char **argv, char **env, int input, int output)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    setsid();
-    if (dup2(input, 0) < 0 || dup2(output, 1) < 0 || dup2(output, 2) < 0)
-        _exit(EX_OSERR);
-    if (d->setup->privileged) {
-        struct strbuf err = STRBUF_INIT;
-        if (privileges_drop(privs->uid, privs->gid, &privs->gid, 1, &err) != 0) {
-            dprintf(2, "%s\n", err.s);
-            _exit(EX_OSERR);
-        }
-    }
-    if (!privs->user || chdir(privs->user->home) != 0)
-        if (chdir("/") != 0)
-            _exit(EX_OSERR);
-    execvpe(argv[0], argv, env);
-    dprintf(2, "execvp %s: %s\n", argv[0], strerror(errno));
-    _exit(127);          /* as a shell says "not found" */
-}
-
-/* Read the command's output until it ends (or its time is up), keeping
- * the first OUTPUT_MAX bytes for "Command output: ...", on one printable
- * line; the rest is read and dropped, so a talkative command neither
- * blocks nor fills memory. */
-static void read_output(int fd, struct strbuf *out)
-{
-    char buf[4096];
-    strbuf_reset(out);
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR && !timed_out)
-            continue;
-        if (n <= 0)
-            break;
-        for (ssize_t i = 0; i < n && out->len < OUTPUT_MAX; i++) {
-            unsigned char c = (unsigned char)buf[i];
-            strbuf_putc(out, c == '\n' || c == '\t' ? ' ' : c < 32 || c == 127 ? '_' : c);
-        }
-    }
-    strbuf_trim_end(out);
-}
-
 void local_command(struct local_delivery *d, const char *command,
                    const struct local_privs *privs, unsigned prepend)
 {
     struct strlist argv = STRLIST_INIT, env = STRLIST_INIT;
-    struct strbuf prefix = STRBUF_INIT, out = STRBUF_INIT, shown = STRBUF_INIT;
+    struct strbuf prefix = STRBUF_INIT, shown = STRBUF_INIT;
     log_printable(&shown, command, 200);
     /* the message with its prefix in a memory file: the command reads it
      * at its pace, and we only wait */
     int input = memfd_create("postern-local-input", MFD_CLOEXEC);
-    int output_pipe[2] = {-1, -1};
-    if (input < 0 || pipe2(output_pipe, O_CLOEXEC) != 0) {
-        local_result(d, "4.3.0", "cannot create a memory file or pipe: %s", strerror(errno));
+    if (input < 0) {
+        local_result(d, "4.3.0", "cannot create a memory file: %s", strerror(errno));
         goto out;
     }
     struct mail_source src;
@@ -203,70 +135,40 @@ void local_command(struct local_delivery *d, const char *command,
         goto out;
     }
     command_env(d, privs, &env);
-    timed_out = 0;
-    pid_t pid = fork();
-    if (pid < 0) {
-        local_result(d, "4.3.0", "fork: %s", strerror(errno));
-        goto out;
-    }
-    if (pid == 0)
-        run_child(d, privs, vector(&argv), vector(&env), input, output_pipe[1]);
-    close(output_pipe[1]);
-    output_pipe[1] = -1;
-    command_pid = pid;
-    struct sigaction sa = {.sa_handler = on_alarm}, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, &old);
-    alarm(d->setup->command_time_limit > 0 ? (unsigned)d->setup->command_time_limit : 0);
-    read_output(output_pipe[0], &out);
-    if (timed_out)
-        kill(-pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    alarm(0);
-    sigaction(SIGALRM, &old, NULL);
-    command_pid = 0;
-    kill(-pid, SIGKILL);            /* what it left behind in its group */
-    const char *sep = out.len ? ". Command output: " : "";
-    if (timed_out) {
-        local_result(d, "5.3.0", "Command time limit exceeded: \"%s\"%s%s", shown.s, sep,
-                     strbuf_str(&out));
-    } else if (WIFSIGNALED(status)) {
-        local_result(d, "4.3.0", "Command died with signal %d: \"%s\"%s%s", WTERMSIG(status),
-                     shown.s, sep, strbuf_str(&out));
-    } else if (WEXITSTATUS(status) == 0) {
-        local_result(d, "2.0.0", "delivered to command: %s", shown.s);
-    } else if (dsn_code_length(strbuf_str(&out))) {
-        /* "X.Y.Z text" at the start of the output says it (Postfix) */
-        struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
-        dsn_split(out.s, "5.3.0", &dsn, &text);
-        local_result(d, strbuf_str(&dsn), "%s", strbuf_str(&text));
-        strbuf_free(&dsn);
-        strbuf_free(&text);
+    char **argv_vec = vector(&argv), **env_vec = vector(&env);
+    struct pipe_command cmd = {
+        .argv = argv_vec, .env = env_vec, .input_fd = input,
+        .switch_ids = d->setup->privileged, .uid = privs->uid, .gid = privs->gid,
+        .cwd = privs->user ? privs->user->home : NULL,
+        .time_limit = d->setup->command_time_limit,
+    };
+    struct pipe_command_status status = PIPE_COMMAND_STATUS_INIT;
+    struct strbuf err = STRBUF_INIT, dsn = STRBUF_INIT, text = STRBUF_INIT;
+    if (pipe_command_run(&cmd, &status, &err) != 0) {
+        local_result(d, "4.3.0", "%s", strbuf_str(&err));
     } else {
-        int code = WEXITSTATUS(status);
-        const char *dsn;
-        const char *text = sysexit_text(code, &dsn);
-        if (text)
-            local_result(d, dsn, "%s%s%s", text, sep, strbuf_str(&out));
+        pipe_command_verdict(&status, shown.s, &dsn, &text);
+        if (strcmp(strbuf_str(&dsn), "2.0.0") == 0)
+            local_result(d, "2.0.0", "delivered to command: %s", shown.s);
         else
-            local_result(d, outcome_of_exit(code) == OUTCOME_DEFERRED ? "4.3.0" : "5.3.0",
-                         "Command died with status %d: \"%s\"%s%s", code, shown.s, sep, strbuf_str(&out));
+            local_result(d, strbuf_str(&dsn), "%s", strbuf_str(&text));
+        msg_info("%s: %s command %s as uid %lu: %s",
+                 d->req->queue_id[0] ? d->req->queue_id : "NOQUEUE", d->address, shown.s,
+                 (unsigned long)privs->uid,
+                 status.timed_out ? "time limit exceeded" : status.signal ? "killed"
+                 : status.exit_code == 0 ? "done" : "failed");
     }
-    msg_info("%s: %s command %s as uid %lu: %s", d->req->queue_id[0] ? d->req->queue_id : "NOQUEUE",
-             d->address, shown.s, (unsigned long)privs->uid,
-             timed_out ? "time limit exceeded" : WIFSIGNALED(status) ? "killed"
-             : WEXITSTATUS(status) == 0 ? "done" : "failed");
+    free(argv_vec);
+    free(env_vec);
+    pipe_command_status_free(&status);
+    strbuf_free(&err);
+    strbuf_free(&dsn);
+    strbuf_free(&text);
 out:
     if (input >= 0)
         close(input);
-    for (int i = 0; i < 2; i++)
-        if (output_pipe[i] >= 0)
-            close(output_pipe[i]);
     strlist_free(&argv);
     strlist_free(&env);
     strbuf_free(&prefix);
-    strbuf_free(&out);
     strbuf_free(&shown);
 }

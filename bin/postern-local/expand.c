@@ -121,7 +121,7 @@ static int self_reference(struct local_delivery *d, const char *entry, unsigned 
  * self-references). */
 static void mailbox_of(struct local_delivery *d, const char *name)
 {
-    struct local_user pw;
+    struct unix_user pw;
     int r = local_user_lookup(d->setup, name, &pw);
     if (r == MAP_FOUND)
         local_mailbox(d, &pw);
@@ -129,7 +129,7 @@ static void mailbox_of(struct local_delivery *d, const char *name)
         local_result(d, "4.3.0", "user lookup failed: passwd table unavailable");
     else
         local_result(d, "5.1.1", "unknown user: \"%s\"", name);
-    local_user_free(&pw);
+    unix_user_free(&pw);
 }
 
 /* An :include: file: its entries with the file owner's ids (unless root
@@ -242,7 +242,7 @@ void local_expand_entries(struct local_delivery *d, const char *text, unsigned k
     free(copy);
 }
 
-int local_forward_file(struct local_delivery *d, const struct local_user *pw)
+int local_forward_file(struct local_delivery *d, const struct unix_user *pw)
 {
     struct strlist paths = STRLIST_INIT;
     struct strbuf expanded = STRBUF_INIT, err = STRBUF_INIT, text = STRBUF_INIT;
@@ -258,7 +258,7 @@ int local_forward_file(struct local_delivery *d, const struct local_user *pw)
         done = 1;
     }
     struct local_privs privs = {pw->uid, pw->gid, pw}, entry_privs;
-    struct local_user holder = {0};
+    struct unix_user holder = {0};
     for (size_t i = 0; !done && i < paths.count; i++) {
         struct stat st;
         int r = read_as(d, &privs, paths.item[i], &text, &st);
@@ -275,7 +275,7 @@ int local_forward_file(struct local_delivery *d, const struct local_user *pw)
         } else if (local_user_privs(d, pw, &holder, &entry_privs) == 0)
             local_expand_entries(d, text.s, CLASS_FORWARD, &entry_privs, 0);
     }
-    local_user_free(&holder);
+    unix_user_free(&holder);
     strlist_free(&paths);
     strbuf_free(&expanded);
     strbuf_free(&err);

@@ -15,6 +15,7 @@
 #include "runner.h"
 #include "strbuf.h"
 #include "strlist.h"
+#include "unixuser.h"
 
 /* Where an entry came from: allow_mail_to_commands and allow_mail_to_files
  * name these classes (Postfix's "alias, forward, include"). */
@@ -56,20 +57,11 @@ struct local_setup {
     int broken;                     /* a configuration error: defer everything */
 };
 
-/* A user of the passwd database (from the lookup service). */
-struct local_user {
-    char *name;
-    uid_t uid;
-    gid_t gid;
-    char *home;
-    char *shell;
-};
-
 /* The ids files and commands of one entry are written and run with. */
 struct local_privs {
     uid_t uid;
     gid_t gid;
-    const struct local_user *user;  /* HOME, USER, ... for commands; may be NULL */
+    const struct unix_user *user;  /* HOME, USER, ... for commands; may be NULL */
 };
 
 /* One recipient's delivery. */
@@ -100,22 +92,21 @@ void local_result(struct local_delivery *d, const char *dsn, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 /* Look a user up in the passwd database: MAP_FOUND (pw filled), MAP_NOTFOUND
  * or MAP_RETRY. */
-int local_user_lookup(struct local_setup *setup, const char *name, struct local_user *pw);
-void local_user_free(struct local_user *pw);
+int local_user_lookup(struct local_setup *setup, const char *name, struct unix_user *pw);
 /* The ids for the commands and files of a user's .forward and
  * mailbox_command: the user's, but default_privs for root (Postfix: "command
  * delivery for root executes with $default_privs privileges"); `holder`
  * keeps the default_privs user (free it).  0, or -1 with the deferral
  * recorded. */
-int local_user_privs(struct local_delivery *d, const struct local_user *pw,
-                     struct local_user *holder, struct local_privs *privs);
+int local_user_privs(struct local_delivery *d, const struct unix_user *pw,
+                     struct unix_user *holder, struct local_privs *privs);
 /* The default_privs user's ids in privs (never root); 0, or -1 with the
  * deferral recorded. */
-int local_default_privs(struct local_delivery *d, struct local_user *owner,
+int local_default_privs(struct local_delivery *d, struct unix_user *owner,
                         struct local_privs *privs);
 /* Deliver to a user's mailbox (mailbox_command, home_mailbox or the spool)
  * after the checks that the user may be delivered to here. */
-void local_mailbox(struct local_delivery *d, const struct local_user *pw);
+void local_mailbox(struct local_delivery *d, const struct unix_user *pw);
 /* The message as a mail_source for this recipient; delivered_to is set
  * when `prepend` (PREPEND_*) is in prepend_delivered_header (always when 0). */
 void local_source(struct local_delivery *d, unsigned prepend, struct mail_source *src);
@@ -126,7 +117,7 @@ void local_source(struct local_delivery *d, unsigned prepend, struct mail_source
  * character of a value that is not in it becomes '_', as in Postfix, so
  * that an address cannot put shell syntax into a command; 0, or -1 with
  * err set. */
-int local_expand(struct local_delivery *d, const struct local_user *pw, const char *text,
+int local_expand(struct local_delivery *d, const struct unix_user *pw, const char *text,
                  const char *filter, struct strbuf *out, struct strbuf *err);
 
 /* expand.c */
@@ -136,7 +127,7 @@ void local_expand_entries(struct local_delivery *d, const char *text, unsigned k
                           const struct local_privs *privs, int depth);
 /* Deliver to the first .forward file of forward_path that exists; 1 when
  * one did (the mailbox is then only written on a self-reference). */
-int local_forward_file(struct local_delivery *d, const struct local_user *pw);
+int local_forward_file(struct local_delivery *d, const struct unix_user *pw);
 /* Forward the message to the collected addresses (one new message). */
 void local_forward_send(struct local_delivery *d);
 /* Write the message to a file (mbox; a Maildir when it ends in '/') as privs. */

@@ -34,7 +34,7 @@
 #include "xalloc.h"
 
 /* The passwd table, always through the lookup service (doc/lookup.md). */
-#define PASSWD_TABLE "proxy:unix:passwd.byname"
+#define PASSWD_TABLE UNIX_PASSWD_TABLE
 
 /* Headers read for the Delivered-To loop check. */
 #define HEADER_SCAN_MAX (1024 * 1024)
@@ -149,61 +149,9 @@ void local_result(struct local_delivery *d, const char *dsn, const char *fmt, ..
     va_end(ap);
 }
 
-void local_user_free(struct local_user *pw)
+int local_user_lookup(struct local_setup *setup, const char *name, struct unix_user *pw)
 {
-    free(pw->name);
-    free(pw->home);
-    free(pw->shell);
-    memset(pw, 0, sizeof *pw);
-}
-
-/* Split a passwd(5) line into pw; 0, or -1 when it is malformed. */
-static int parse_passwd(const char *line, struct local_user *pw)
-{
-    char *copy = xstrdup(line), *field[7];
-    char *p = copy;
-    for (int i = 0; i < 7; i++) {
-        field[i] = p;
-        char *colon = strchr(p, ':');
-        if (i < 6) {
-            if (!colon) {
-                free(copy);
-                return -1;
-            }
-            *colon = 0;
-            p = colon + 1;
-        }
-    }
-    char *end;
-    errno = 0;
-    unsigned long uid = strtoul(field[2], &end, 10);
-    int bad = errno || *end || end == field[2];
-    unsigned long gid = strtoul(field[3], &end, 10);
-    bad |= errno || *end || end == field[3] || field[5][0] != '/';
-    if (!bad) {
-        pw->name = xstrdup(field[0]);
-        pw->uid = (uid_t)uid;
-        pw->gid = (gid_t)gid;
-        pw->home = xstrdup(field[5]);
-        pw->shell = xstrdup(field[6]);
-    }
-    free(copy);
-    return bad ? -1 : 0;
-}
-
-int local_user_lookup(struct local_setup *setup, const char *name, struct local_user *pw)
-{
-    struct strbuf value = STRBUF_INIT;
-    memset(pw, 0, sizeof *pw);
-    int r = maplist_lookup(setup->passwd, name, &value);
-    if (r == MAP_FOUND && parse_passwd(value.s, pw) != 0) {
-        struct strbuf shown = STRBUF_INIT;
-        msg_warn("%s: malformed entry for %s", PASSWD_TABLE, log_printable(&shown, name, 100));
-        strbuf_free(&shown);
-        r = MAP_RETRY;
-    }
-    strbuf_free(&value);
-    return r;
+    return unix_user_lookup(setup->passwd, name, pw);
 }
 
 void local_source(struct local_delivery *d, unsigned prepend, struct mail_source *src)
@@ -219,7 +167,7 @@ void local_source(struct local_delivery *d, unsigned prepend, struct mail_source
 }
 
 /* The value of one delivery attribute for local_expand (NULL: unknown). */
-static const char *attribute(struct local_delivery *d, const struct local_user *pw,
+static const char *attribute(struct local_delivery *d, const struct unix_user *pw,
                              const char *name, size_t len)
 {
 #define IS(s) (len == sizeof s - 1 && strncmp(name, s, len) == 0)
@@ -245,7 +193,7 @@ static const char *attribute(struct local_delivery *d, const struct local_user *
     return NULL;
 }
 
-int local_expand(struct local_delivery *d, const struct local_user *pw, const char *text,
+int local_expand(struct local_delivery *d, const struct unix_user *pw, const char *text,
                  const char *filter, struct strbuf *out, struct strbuf *err)
 {
     strbuf_reset(out);
@@ -399,7 +347,7 @@ static int table_file(struct map *map, struct stat *st)
 
 /* The ids of an alias's commands and files: the alias table's owner, or
  * default_privs when root owns it (Postfix); not as root: our own. */
-static int alias_privs(struct local_delivery *d, struct map *table, struct local_user *owner,
+static int alias_privs(struct local_delivery *d, struct map *table, struct unix_user *owner,
                        struct local_privs *privs)
 {
     memset(privs, 0, sizeof *privs);
@@ -417,7 +365,7 @@ static int alias_privs(struct local_delivery *d, struct map *table, struct local
     return local_default_privs(d, owner, privs);
 }
 
-int local_default_privs(struct local_delivery *d, struct local_user *owner,
+int local_default_privs(struct local_delivery *d, struct unix_user *owner,
                         struct local_privs *privs)
 {
     int r = local_user_lookup(d->setup, d->setup->default_privs, owner);
@@ -483,12 +431,12 @@ static int deliver_alias(struct local_delivery *d)
                 d->forward_sender = xstrdup(key.s);
             }
         }
-        struct local_user owner = {0};
+        struct unix_user owner = {0};
         struct local_privs privs;
         d->alias = xstrdup(name);
         if (alias_privs(d, table, &owner, &privs) == 0)
             local_expand_entries(d, strbuf_str(&value), CLASS_ALIAS, &privs, 0);
-        local_user_free(&owner);
+        unix_user_free(&owner);
     }
     strbuf_free(&key);
     strbuf_free(&owner_value);
@@ -498,7 +446,7 @@ static int deliver_alias(struct local_delivery *d)
 
 /* Whether this process may deliver as pw (not as root: only as ourselves);
  * records the deferral when not. */
-static int may_deliver_as(struct local_delivery *d, const struct local_user *pw)
+static int may_deliver_as(struct local_delivery *d, const struct unix_user *pw)
 {
     if (d->setup->privileged || pw->uid == geteuid())
         return 1;
@@ -510,8 +458,8 @@ static int may_deliver_as(struct local_delivery *d, const struct local_user *pw)
     return 0;
 }
 
-int local_user_privs(struct local_delivery *d, const struct local_user *pw,
-                     struct local_user *holder, struct local_privs *privs)
+int local_user_privs(struct local_delivery *d, const struct unix_user *pw,
+                     struct unix_user *holder, struct local_privs *privs)
 {
     if (pw->uid != 0 || !d->setup->privileged) {
         *privs = (struct local_privs){pw->uid, pw->gid, pw};
@@ -524,7 +472,7 @@ int local_user_privs(struct local_delivery *d, const struct local_user *pw,
 
 /* Create the spool mbox as root for the user (the spool directory is
  * root's; Postfix's local does the same), so the user owns it. */
-static int create_spool_file(const char *path, const struct local_user *pw,
+static int create_spool_file(const char *path, const struct unix_user *pw,
                              struct mailbox_status *status)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -544,7 +492,16 @@ static int create_spool_file(const char *path, const struct local_user *pw,
     return 0;
 }
 
-void local_mailbox(struct local_delivery *d, const struct local_user *pw)
+/* mbox write_as for the spool: the owner's ids to write, root's after. */
+static void spool_write_as(const struct mbox_options *options, int owner_ids)
+{
+    if (owner_ids)
+        runner_become(options->owner, options->owner_gid);
+    else
+        runner_become_root();
+}
+
+void local_mailbox(struct local_delivery *d, const struct unix_user *pw)
 {
     struct local_setup *setup = d->setup;
     if (!may_deliver_as(d, pw))
@@ -552,14 +509,14 @@ void local_mailbox(struct local_delivery *d, const struct local_user *pw)
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     if (*setup->mailbox_command) {
         struct local_privs privs;
-        struct local_user holder = {0};
+        struct unix_user holder = {0};
         if (local_expand(d, pw, setup->mailbox_command, conf_str("command_expansion_filter"),
                          &path, &err) != 0) {
             msg_warn("mailbox_command: %s", err.s);
             local_result(d, "4.3.0", "mail system configuration error");
         } else if (local_user_privs(d, pw, &holder, &privs) == 0)
             local_command(d, path.s, &privs, PREPEND_COMMAND);
-        local_user_free(&holder);
+        unix_user_free(&holder);
         goto out;
     }
     struct mail_source src;
@@ -574,7 +531,10 @@ void local_mailbox(struct local_delivery *d, const struct local_user *pw)
     struct mbox_options mbox = setup->mbox;
     mbox.owner = pw->uid;
     if (spool && !maildir && setup->privileged) {
-        /* the spool directory is root's (and group mail's): as root */
+        /* the spool directory is root's (and group mail's): the file and
+         * the lock file are made as root, the mail is written as the user */
+        mbox.write_as = spool_write_as;
+        mbox.owner_gid = pw->gid;
         r = create_spool_file(path.s, pw, &status);
         if (r == 0)
             r = mbox_deliver(path.s, &src, setup->mailbox_limit, &mbox, &status);
@@ -633,7 +593,7 @@ static void deliver(struct local_setup *setup, struct runner_request *req, size_
     const char *orig = runner_attr(&rcpt->attrs, "ORIG");
     d.orig = orig ? orig : rcpt->address;
     split_extension(&d);
-    struct local_user pw = {0};
+    struct unix_user pw = {0};
     if (delivered_before(&d)) {
         local_result(&d, "5.4.6", "mail forwarding loop for %s", d.address);
     } else if (!deliver_alias(&d)) {
@@ -650,7 +610,7 @@ static void deliver(struct local_setup *setup, struct runner_request *req, size_
     if (d.worst == OUTCOME_PENDING)      /* an alias or .forward of nothing but itself? */
         local_result(&d, "2.0.0", "discarded: nothing to deliver to");
     runner_result(req, i, d.dsn, "%s", strbuf_str(&d.text));
-    local_user_free(&pw);
+    unix_user_free(&pw);
     strlist_free(&d.forward);
     strbuf_free(&d.text);
     free(d.forward_sender);

@@ -35,7 +35,7 @@ static char *pid_path;
 static void usage(void)
 {
     fprintf(stderr, "usage: postern-qmgr [-c config_dir] [-o name=value]... [-v]\n"
-                    "       postern-qmgr [-c config_dir] [-o name=value]... -r ADDRESS...\n");
+                    "       postern-qmgr [-c config_dir] [-o name=value]... -r [-f SENDER] ADDRESS...\n");
     exit(2);
 }
 
@@ -110,7 +110,7 @@ static void open_trigger(void)
     }
     if (mkdirat(qmgr.queue_fd, "public", 0711) != 0 && errno != EEXIST)
         msg_fatal_temp_errno("mkdir %s/public", qmgr.conf.queue_directory);
-    if (mkfifoat(qmgr.queue_fd, QUEUE_TRIGGER, 0620) != 0 && errno != EEXIST)
+    if (mkfifoat(qmgr.queue_fd, QUEUE_TRIGGER, 0622) != 0 && errno != EEXIST)
         msg_fatal_temp_errno("mkfifo %s/%s", qmgr.conf.queue_directory, QUEUE_TRIGGER);
     trigger_fd = openat(qmgr.queue_fd, QUEUE_TRIGGER, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (trigger_fd < 0)
@@ -148,19 +148,49 @@ static void write_pid_file(void)
         msg_fatal_temp_errno("write %s", pid_path);
 }
 
-/* Read every pending trigger byte: 'A' scan incoming, 'F' flush deferred. */
-static void read_trigger(int *want_incoming, int *want_flush)
+/* Site flushes asked for and not done yet (at most this many). */
+#define MAX_PENDING_SITES 64
+
+/* Read every pending trigger request: 'A' scan incoming, 'F' flush
+ * deferred, "S" DOMAIN "\n" flush one domain's deferred mail; any other
+ * byte scans incoming.  A site request may arrive in two reads. */
+static void read_trigger(int *want_incoming, int *want_flush, struct strlist *sites)
 {
+    static char site[QUEUE_SITE_MAX + 1];
+    static size_t site_len;
+    static int in_site, site_bad;
     char buf[256];
     for (;;) {
         ssize_t n = read(trigger_fd, buf, sizeof buf);
         if (n <= 0)
             return;
         for (ssize_t i = 0; i < n; i++) {
-            if (buf[i] == 'F')
+            char c = buf[i];
+            if (in_site) {
+                if (c != '\n') {
+                    if (site_len < QUEUE_SITE_MAX && strchr(QUEUE_SITE_CHARS, c) && c)
+                        site[site_len++] = c;
+                    else
+                        site_bad = 1;
+                    continue;
+                }
+                in_site = 0;
+                site[site_len] = '\0';
+                if (site_bad || site_len == 0)
+                    msg_warn("trigger: malformed site flush request ignored");
+                else if (sites->count < MAX_PENDING_SITES)
+                    strlist_add(sites, site);
+                else
+                    *want_flush = 1;        /* too many at once: flush all */
+            } else if (c == 'S') {
+                in_site = 1;
+                site_len = 0;
+                site_bad = 0;
+            } else if (c == 'F') {
                 *want_flush = 1;
-            else
+            } else {
                 *want_incoming = 1;
+            }
         }
     }
 }
@@ -220,6 +250,7 @@ static void event_loop(void)
     uint64_t watchdog_usec = 0;
     int watchdog = under_systemd && sd_watchdog_enabled(0, &watchdog_usec) > 0;
     int want_incoming = 1, want_flush = 0;
+    struct strlist sites = STRLIST_INIT;    /* site flushes to do */
     struct pollfd *fds = NULL;
     size_t fds_size = 0;
     struct qmgr_job **jobs = NULL;
@@ -249,6 +280,10 @@ static void event_loop(void)
                 scan_deferred(want_flush);
                 want_flush = 0;
                 next_deferred = now + (double)qmgr.conf.queue_run_delay;
+            }
+            if (room && sites.count) {
+                scan_deferred_sites(&sites);
+                strlist_free(&sites);
             }
             if (!room) {
                 /* look again a second from now (or when a message leaves) */
@@ -311,7 +346,7 @@ static void event_loop(void)
         if (fds[0].revents)
             read_signals();
         if (fds[1].revents & POLLIN)
-            read_trigger(&want_incoming, &want_flush);
+            read_trigger(&want_incoming, &want_flush, &sites);
         for (size_t i = 2; i < nfds; i++) {
             if (!fds[i].revents)
                 continue;
@@ -326,11 +361,12 @@ static void event_loop(void)
     free(fds);
     free(jobs);
     free(runners);
+    strlist_free(&sites);
 }
 
 /* -r: print how each address resolves (class, transport, nexthop), as the
  * daemon would route it; exit 75 (EX_TEMPFAIL) when a table could not answer. */
-static int print_resolutions(char **addresses, int count)
+static int print_resolutions(const char *sender, char **addresses, int count)
 {
     struct strbuf err = STRBUF_INIT;
     struct resolver *r = resolver_open(&err);
@@ -340,7 +376,7 @@ static int print_resolutions(char **addresses, int count)
     struct resolution res = RESOLUTION_INIT;
     int status = 0;
     for (int i = 0; i < count; i++) {
-        if (resolve_address(r, addresses[i], &res) != RESOLVE_OK) {
+        if (resolve_address_from(r, sender, addresses[i], &res) != RESOLVE_OK) {
             printf("%s: temporary failure: %s\n", addresses[i], strbuf_str(&res.reason));
             status = EX_TEMPFAIL;
             continue;
@@ -372,11 +408,14 @@ int main(int argc, char **argv)
     if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
         msg_fatal_errno("sigprocmask");
     int opt, resolve_only = 0;
-    while ((opt = getopt(argc, argv, "c:o:rv")) != -1) {
+    const char *resolve_sender = NULL;
+    while ((opt = getopt(argc, argv, "c:o:rf:v")) != -1) {
         if (opt == 'o')
             strlist_add(&qmgr.overrides, optarg);
         if (opt == 'r')
             resolve_only = 1;
+        else if (opt == 'f')
+            resolve_sender = optarg;
         else if (!config_common_option(opt, optarg))
             usage();
     }
@@ -384,7 +423,7 @@ int main(int argc, char **argv)
         /* -r is a command, not the daemon: signals act as usual */
         sigprocmask(SIG_UNBLOCK, &mask, NULL);
         config_load(0);
-        return print_resolutions(argv + optind, argc - optind);
+        return print_resolutions(resolve_sender, argv + optind, argc - optind);
     }
     if (optind != argc)
         usage();

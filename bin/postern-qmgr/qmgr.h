@@ -48,6 +48,7 @@ struct qmgr_destination;
 struct qmgr_transport {
     char *name;
     char *program;              /* daemon_directory/postern-NAME */
+    int pipe_service;           /* a master.cf pipe service: postern-pipe -n NAME */
     char *service_socket;       /* privileged_transports: queue_directory/private/NAME
                                  * of its runner service (postern-spawn), else NULL */
     int busy;                   /* running jobs */
@@ -159,6 +160,9 @@ void scan_active(void);
 void scan_incoming(void);
 /* Take deferred/ files whose next attempt time has come; all on a flush. */
 void scan_deferred(int flush);
+/* Take the deferred/ files with a recipient still to do in one of these
+ * domains, as a flush (defer_transports delivered too). */
+void scan_deferred_sites(const struct strlist *domains);
 /* Open a queue subdirectory (O_DIRECTORY), -1 on error. */
 int queue_dir_fd(const char *name);
 /* Rename queue/id to to_queue/id in the queue directory; 0, or -1 with
@@ -182,10 +186,10 @@ void transports_reset(void);
 int job_start(struct qmgr_job *job);
 /* Spawn PROGRAM -R with the queue file on fd 0, req on fd 3, results on fd 1. */
 int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req);
-/* posix_spawn `PROGRAM MODE -c DIR [-o ...]` with these file actions (our
+/* posix_spawn `PROGRAM MODE [-n SERVICE] -c DIR [-o ...]` with these file actions (our
  * environment without systemd's variables, signals at their defaults);
  * the pid, or -1 with errno. */
-pid_t runner_spawn(const char *program, const char *mode,
+pid_t runner_spawn(const char *program, const char *mode, const char *service,
                    posix_spawn_file_actions_t *actions);
 /* Move fd to 10 or above, close-on-exec (the old fd is closed); -1 on error. */
 int high_fd(int fd);

@@ -88,13 +88,17 @@ static void job_fail(struct qmgr_job *job, const char *status)
                           OUTCOME_DEFERRED, "none", NULL, "4.3.0", status);
 }
 
-pid_t runner_spawn(const char *program, const char *mode,
+pid_t runner_spawn(const char *program, const char *mode, const char *service,
                    posix_spawn_file_actions_t *actions)
 {
     size_t argc = 0;
-    char **argv = xcalloc(6 + 2 * qmgr.overrides.count, sizeof *argv);
+    char **argv = xcalloc(8 + 2 * qmgr.overrides.count, sizeof *argv);
     argv[argc++] = (char *)program;
     argv[argc++] = (char *)mode;
+    if (service) {
+        argv[argc++] = (char *)"-n";
+        argv[argc++] = (char *)service;
+    }
     argv[argc++] = (char *)"-c";
     argv[argc++] = (char *)config_dir();
     for (size_t i = 0; i < qmgr.overrides.count; i++) {
@@ -157,7 +161,7 @@ int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req)
         posix_spawn_file_actions_adddup2(&actions, file_fd, 0);
         posix_spawn_file_actions_adddup2(&actions, result_pipe[1], 1);
         posix_spawn_file_actions_adddup2(&actions, request_pipe[0], 3);
-        pid = runner_spawn(program, "-R", &actions);
+        pid = runner_spawn(program, "-R", NULL, &actions);
         saved = errno;
         posix_spawn_file_actions_destroy(&actions);
     }

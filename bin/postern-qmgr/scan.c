@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -187,20 +188,30 @@ static int room(void)
     return (long long)qmgr.message_count < qmgr.conf.message_active_limit;
 }
 
+/* A queue subdirectory to read (its descriptor in *dfd), or NULL (logged). */
+static DIR *queue_dir_open(const char *queue, int *dfd)
+{
+    *dfd = queue_dir_fd(queue);
+    if (*dfd < 0) {
+        msg_warn_errno("open %s/%s", qmgr.conf.queue_directory, queue);
+        return NULL;
+    }
+    DIR *dir = fdopendir(*dfd);
+    if (!dir) {
+        msg_warn_errno("read %s/%s", qmgr.conf.queue_directory, queue);
+        close(*dfd);
+    }
+    return dir;
+}
+
 /* Take the files of one queue directory (only those due when due_only);
  * left_over says whether some stayed for lack of room. */
 static void scan_dir(const char *queue, int flush, int due_only, int *left_over)
 {
-    int dfd = queue_dir_fd(queue);
-    if (dfd < 0) {
-        msg_warn_errno("open %s/%s", qmgr.conf.queue_directory, queue);
+    int dfd;
+    DIR *dir = queue_dir_open(queue, &dfd);
+    if (!dir)
         return;
-    }
-    DIR *dir = fdopendir(dfd);
-    if (!dir) {
-        close(dfd);
-        return;
-    }
     time_t now = time(NULL);
     size_t count = 0;
     struct dirent *de;
@@ -256,4 +267,50 @@ void scan_incoming(void)
 void scan_deferred(int flush)
 {
     scan_dir(QUEUE_DEFERRED, flush, !flush, NULL);
+}
+
+/* Whether the deferred file name has a recipient still to do whose
+ * domain is one of domains. */
+static int for_sites(int dfd, const char *name, const struct strlist *domains)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    struct queue_file qf;
+    struct strbuf err = STRBUF_INIT;
+    int found = 0;
+    if (queue_file_read(fd, name, &qf, &err) == 0) {
+        for (size_t i = 0; i < qf.rcpt_count && !found; i++) {
+            const char *at = strrchr(qf.rcpt[i].address, '@');
+            if (qf.rcpt[i].status != RCPT_TODO || !at)
+                continue;
+            for (size_t k = 0; k < domains->count && !found; k++)
+                found = strcasecmp(at + 1, domains->item[k]) == 0;
+        }
+        queue_file_free(&qf);
+    }
+    strbuf_free(&err);
+    close(fd);
+    return found;
+}
+
+void scan_deferred_sites(const struct strlist *domains)
+{
+    int dfd;
+    DIR *dir = queue_dir_open(QUEUE_DEFERRED, &dfd);
+    if (!dir)
+        return;
+    struct dirent *de;
+    size_t taken = 0;
+    while ((de = readdir(dir)) != NULL && room())
+        if (queue_id_valid(de->d_name) && for_sites(dfd, de->d_name, domains)
+            && take_message(QUEUE_DEFERRED, de->d_name, 1))
+            taken++;
+    closedir(dir);
+    struct strbuf names = STRBUF_INIT;
+    for (size_t k = 0; k < domains->count; k++)
+        strbuf_printf(&names, "%s%s", k ? ", " : "", domains->item[k]);
+    msg_info("flush %s: %zu message%s taken from the deferred queue", names.s, taken,
+             taken == 1 ? "" : "s");
+    strbuf_free(&names);
 }

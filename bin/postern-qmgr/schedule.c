@@ -17,6 +17,9 @@
 #include "runner.h"
 #include "xalloc.h"
 
+/* Seconds a pipe runner has past its command's time limit to report. */
+#define PIPE_TIME_GRACE 10
+
 /* A per-transport limit: TRANSPORT_SUFFIX when set or declared, else the
  * default parameter. */
 static int transport_limit(const char *transport, const char *suffix,
@@ -49,19 +52,17 @@ static int transport_limit(const char *transport, const char *suffix,
     return value > 100000 ? 100000 : (int)value;
 }
 
-/* The runner program of a transport (doc/delivery.md, "Which program"). */
-static char *transport_program(const char *name)
-{
-    struct strbuf path = STRBUF_INIT;
-    runner_program_path(&path, qmgr.conf.daemon_directory, name);
-    return strbuf_detach(&path);
-}
-
 /* Set a transport's limits from the configuration. */
 static void transport_configure(struct qmgr_transport *t)
 {
+    /* the runner program (doc/delivery.md, "Which program"); a pipe
+     * service's runner is told its name, and master.cf's maxproc limits
+     * its processes */
+    struct strbuf program = STRBUF_INIT;
+    long maxproc;
+    t->pipe_service = runner_program_path(&program, qmgr.conf.daemon_directory, t->name, &maxproc);
     free(t->program);
-    t->program = transport_program(t->name);
+    t->program = strbuf_detach(&program);
     /* privileged_transports: reached through the runner service's socket */
     free(t->service_socket);
     t->service_socket = NULL;
@@ -78,7 +79,8 @@ static void transport_configure(struct qmgr_transport *t)
                                          "default_destination_recipient_limit");
     t->concurrency_limit = transport_limit(t->name, "destination_concurrency_limit",
                                            "default_destination_concurrency_limit");
-    t->process_limit = qmgr.conf.default_process_limit;
+    t->process_limit = maxproc > 0 && maxproc < 100000 ? (int)maxproc
+                                                        : qmgr.conf.default_process_limit;
     /* TRANSPORT_time_limit (Postfix declares it per master.cf service),
      * else daemon_timeout */
     struct strbuf name = STRBUF_INIT, value = STRBUF_INIT, err = STRBUF_INIT;
@@ -92,7 +94,11 @@ static void transport_configure(struct qmgr_transport *t)
                      strbuf_str(&value));
     }
     if (t->time_limit <= 0)
-        t->time_limit = conf_time("daemon_timeout");
+        t->time_limit = conf_time(t->pipe_service ? "command_time_limit" : "daemon_timeout");
+    /* postern-pipe enforces the limit on its command and reports; qmgr's
+     * kill is the backstop */
+    if (t->pipe_service)
+        t->time_limit += PIPE_TIME_GRACE;
     strbuf_free(&name);
     strbuf_free(&value);
     strbuf_free(&err);
@@ -201,7 +207,7 @@ void schedule_message(struct qmgr_message *msg)
         struct queue_recipient *r = &msg->qf.rcpt[i];
         if (r->status != RCPT_TODO)
             continue;
-        if (resolve_address(qmgr.resolver, r->address, &res) != RESOLVE_OK) {
+        if (resolve_address_from(qmgr.resolver, msg->qf.sender, r->address, &res) != RESOLVE_OK) {
             decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
             continue;
         }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "queuefile.h"
 #include "smtpargs.h"
@@ -279,12 +280,29 @@ failed:
     session_error(s);
 }
 
-/* ETRN domain: ask qmgr to flush the deferred queue. */
+/* A domain ETRN takes, as Postfix's valid_hostname(): labels of letters,
+ * digits, '-' and '_' (dns_labels_valid), none starting or ending with
+ * '-', no final dot, at most 255 bytes, not all digits and dots. */
+static int etrn_domain_valid(const char *domain)
+{
+    size_t len = strlen(domain);
+    if (!len || len > 255 || domain[len - 1] == '.' || !dns_labels_valid(domain)
+        || strspn(domain, "0123456789.") == len)
+        return 0;
+    for (const char *p = domain; *p; p++)
+        if (*p == '-' && (p == domain || p[-1] == '.' || p[1] == '.' || !p[1]))
+            return 0;
+    return 1;
+}
+
+/* ETRN domain: ask qmgr to deliver the domain's deferred mail now
+ * (fast_flush_domains decides which domains may ask), with Postfix
+ * 3.7's replies. */
 static void cmd_etrn(struct session *s, char *args)
 {
     while (*args == ' ')
         args++;
-    if (!s->helo.len) {
+    if (s->helo_required && !s->helo.len) {
         reply(s, "503 Error: send HELO/EHLO first");
         goto failed;
     }
@@ -297,6 +315,10 @@ static void cmd_etrn(struct session *s, char *args)
         goto failed;
     }
     const char *domain = args[0] == '@' || args[0] == '#' ? args + 1 : args;
+    if (!etrn_domain_valid(domain)) {
+        reply(s, "501 Error: invalid parameter syntax");
+        goto failed;
+    }
     int ok = policy_etrn_domain(s, domain);
     if (ok < 0) {
         reply(s, "451 4.3.0 <%s>: Temporary lookup failure", domain);
@@ -306,7 +328,10 @@ static void cmd_etrn(struct session *s, char *args)
         reply(s, "459 <%s>: service unavailable", domain);
         goto failed;
     }
-    queue_trigger(conf_str("queue_directory"), 'F');
+    if (queue_trigger_site(conf_str("queue_directory"), domain) != 0) {
+        reply(s, "458 Unable to queue messages");
+        goto failed;
+    }
     reply(s, "250 Queuing started");
     return;
 failed:

@@ -437,9 +437,19 @@ int cmd_queue(int argc, char **argv)
     if (strcmp(action, "list") == 0 && argc == 0)
         return queue_list(queue_dir, stdout) < 0 || fflush(stdout) != 0;
     if (strcmp(action, "flush") == 0 && argc <= 1) {
-        int rc = argc ? flush_domain(argv[0]) : 0;
-        queue_trigger(queue_dir, 'F');
-        return rc;
+        /* postqueue -f, or -s DOMAIN: qmgr takes the domain's deferred
+         * mail, defer_transports included */
+        if (!argc) {
+            queue_trigger(queue_dir, 'F');
+            return 0;
+        }
+        if (queue_trigger_site(queue_dir, argv[0]) != 0) {
+            msg_warn("flush: not a domain: %s", argv[0]);
+            return 1;
+        }
+        /* due now as well: a qmgr that is not running takes them first
+         * when it starts */
+        return flush_domain(argv[0]);
     }
     if (strcmp(action, "cat") == 0 && argc >= 1) {
         int rc = 0;

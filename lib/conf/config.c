@@ -386,12 +386,11 @@ static int read_main_cf(struct strbuf *text, struct strbuf *err)
     return 0;
 }
 
-/* Postfix's per-transport limits, TRANSPORT_destination_concurrency_limit
- * and TRANSPORT_destination_recipient_limit, which qmgr reads for whatever
- * transport a message takes: used when TRANSPORT is a service of master.cf
- * (beside main.cf), as postconf says, though they are not in the registry.
- * (TRANSPORT_time_limit is left out: its suffix is shared by parameters
- * postern does not implement, command_time_limit.) */
+/* Postfix's per-transport limits, TRANSPORT_destination_concurrency_limit,
+ * TRANSPORT_destination_recipient_limit and TRANSPORT_time_limit, which
+ * qmgr (and postern-pipe) read for whatever transport a message takes:
+ * used when TRANSPORT is a service of master.cf (beside main.cf), as
+ * postconf says, though they are not in the registry. */
 static int per_transport_parameter(const char *name);
 
 /* A parameter named in smtpd_restriction_classes: its value is a
@@ -411,10 +410,11 @@ static int restriction_class(const char *name)
     return found;
 }
 
+/* Whether name is such a per-transport limit of a master.cf service. */
 static int per_transport_parameter(const char *name)
 {
     static const char *const suffixes[] = {
-        "_destination_concurrency_limit", "_destination_recipient_limit",
+        "_destination_concurrency_limit", "_destination_recipient_limit", "_time_limit",
     };
     size_t len = strlen(name), prefix = 0;
     for (size_t i = 0; !prefix && i < sizeof suffixes / sizeof suffixes[0]; i++) {

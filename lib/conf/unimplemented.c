@@ -12,6 +12,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "mastercf.h"
+#include "strbuf.h"
 
 enum when {
     WHEN_NONEMPTY,      /* any value but "" */
@@ -64,6 +66,26 @@ static int compare_entry(const void *key, const void *entry)
     return strcmp(key, ((const struct unimplemented *)entry)->name);
 }
 
+/* Whether master.cf (beside main.cf) has a pipe service of this name:
+ * postern-pipe delivers for it. */
+static int pipe_service(const char *transport, size_t len)
+{
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    struct master_table table = {0};
+    int found = 0;
+    strbuf_printf(&path, "%s/master.cf", config_dir());
+    if (master_read(strbuf_str(&path), 1, &table, &err) == 0)
+        for (size_t i = 0; i < table.count && !found; i++)
+            found = strlen(table.service[i].service) == len
+                    && strncmp(table.service[i].service, transport, len) == 0
+                    && strcmp(table.service[i].type, "unix") == 0
+                    && strcmp(table.service[i].command, "pipe") == 0;
+    master_free(&table);
+    strbuf_free(&path);
+    strbuf_free(&err);
+    return found;
+}
+
 int transport_implemented(const char *transport, size_t len)
 {
     /* the runners postern has, and the transports qmgr decides itself */
@@ -71,7 +93,7 @@ int transport_implemented(const char *transport, size_t len)
     for (int i = 0; runners[i]; i++)
         if (strlen(runners[i]) == len && strncmp(runners[i], transport, len) == 0)
             return 1;
-    return 0;
+    return pipe_service(transport, len);
 }
 
 const char *transport_not_implemented(const char *value)
@@ -118,12 +140,12 @@ const char *master_command_not_implemented(const char *command)
     static const char *const covered[] = {
         "smtpd", "qmgr", "oqmgr", "cleanup", "trivial-rewrite", "pickup", "bounce", "defer",
         "trace", "verify", "flush", "proxymap", "proxywrite", "showq", "error", "retry",
-        "discard", "virtual", "local", "anvil", "scache", "postlog", "tlsmgr", NULL,
+        "discard", "virtual", "local", "anvil", "scache", "postlog", "tlsmgr", "pipe", NULL,
     };
     for (int i = 0; covered[i]; i++)
         if (strcmp(command, covered[i]) == 0)
             return NULL;
-    if (strcmp(command, "smtp") == 0 || strcmp(command, "lmtp") == 0 || strcmp(command, "pipe") == 0)
+    if (strcmp(command, "smtp") == 0 || strcmp(command, "lmtp") == 0)
         return "postern has no such runner: mail for this transport waits in the queue";
     return "postern has no such program";
 }

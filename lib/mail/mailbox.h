@@ -50,6 +50,12 @@ struct mbox_options {
     long stale_lock_time;       /* stale_lock_time, seconds */
     int check_owner;            /* strict_mailbox_ownership */
     uid_t owner;                /* the uid the file must belong to */
+    /* A root caller delivering into a spool directory only it may write
+     * in (Postfix's mail_spool_directory): the lock file is made with the
+     * caller's ids, the mailbox opened and written with the owner's.
+     * NULL: everything with the caller's ids. */
+    void (*write_as)(const struct mbox_options *options, int owner_ids);
+    gid_t owner_gid;            /* with write_as: the owner's group */
 };
 
 /* Parse a lock style list ("fcntl, dotlock"); 0, or -1 with err set. */
@@ -92,6 +98,11 @@ int mbox_deliver(const char *path, const struct mail_source *src,
                  struct mailbox_status *status);
 
 /* ---- shared by the two (lib/mail/mailcopy.c) ---- */
+
+/* Append a local part of n bytes, in quotes (with '"' and '\\' escaped)
+ * when RFC 5322 wants them (8-bit transparent, as Postfix's
+ * quote_822_local): specials, controls, white space, misplaced dots. */
+void mail_quote_local(struct strbuf *out, const char *local, size_t n);
 
 /* The lines written before the message (see above); `mbox_from` adds the
  * "From " line with the current time. */

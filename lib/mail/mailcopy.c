@@ -74,6 +74,21 @@ static int local_part_needs_quotes(const char *local, size_t n)
     return after_dot;
 }
 
+void mail_quote_local(struct strbuf *out, const char *local, size_t n)
+{
+    if (!local_part_needs_quotes(local, n)) {
+        strbuf_append(out, local, n);
+        return;
+    }
+    strbuf_putc(out, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (local[i] == '"' || local[i] == '\\')
+            strbuf_putc(out, '\\');
+        strbuf_putc(out, local[i]);
+    }
+    strbuf_putc(out, '"');
+}
+
 /* Append an address with its local part quoted when it must be (as
  * Postfix's quote_822_local); `fold` lowers the case. */
 static void put_address(struct strbuf *out, const char *addr, int fold)
@@ -81,17 +96,7 @@ static void put_address(struct strbuf *out, const char *addr, int fold)
     const char *at = strrchr(addr, '@');
     size_t local_len = at ? (size_t)(at - addr) : strlen(addr);
     size_t start = out->len;
-    if (local_part_needs_quotes(addr, local_len)) {
-        strbuf_putc(out, '"');
-        for (size_t i = 0; i < local_len; i++) {
-            if (addr[i] == '"' || addr[i] == '\\')
-                strbuf_putc(out, '\\');
-            strbuf_putc(out, addr[i]);
-        }
-        strbuf_putc(out, '"');
-    } else {
-        strbuf_append(out, addr, local_len);
-    }
+    mail_quote_local(out, addr, local_len);
     if (at)
         strbuf_puts(out, at);
     if (fold)

@@ -191,6 +191,8 @@ int mbox_deliver(const char *path, const struct mail_source *src,
         }
         dotlocked = 1;
     }
+    if (options->write_as)
+        options->write_as(options, 1);
     fd = open_mbox(path, &created);
     if (fd < 0) {
         mailbox_status_set(status, mail_errno_dsn(errno, "4.2.0"), "cannot open file: %s",
@@ -215,6 +217,8 @@ out:
         mailbox_status_set(status, "4.3.0", "close: %s", strerror(errno));
         result = -1;
     }
+    if (options->write_as)
+        options->write_as(options, 0);
     if (dotlocked && unlink(lock_path.s) != 0)
         msg_warn_errno("remove lock file %s", lock_path.s);
     strbuf_free(&lock_path);

@@ -60,7 +60,7 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
         {"pid", 0700, 0},
         {"private", 0700, 0},       /* the runner services' sockets (qmgr only) */
         {"public", 0711, 0},         /* others reach public/queue */
-        {QUEUE_TRIGGER, 0620, 1},
+        {QUEUE_TRIGGER, 0622, 1},      /* anyone may poke qmgr (smtpd: ETRN), as Postfix */
     };
     mode_t old_umask = umask(0);
     int rc = 0;
@@ -110,6 +110,30 @@ void queue_trigger(const char *queue_dir, char request)
         w = write(fd, &request, 1);
     while (w < 0 && errno == EINTR);
     close(fd);                  /* EAGAIN (a full FIFO) is not an error */
+}
+
+int queue_trigger_site(const char *queue_dir, const char *domain)
+{
+    size_t len = strlen(domain);
+    if (len == 0 || len > QUEUE_SITE_MAX || strspn(domain, QUEUE_SITE_CHARS) != len)
+        return -1;
+    char request[QUEUE_SITE_MAX + 2];
+    request[0] = 'S';
+    memcpy(request + 1, domain, len);
+    request[len + 1] = '\n';
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/" QUEUE_TRIGGER, queue_dir);
+    int fd = open(path.s, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    strbuf_free(&path);
+    if (fd < 0)
+        return 0;               /* no qmgr listening: the next one scans */
+    ssize_t w;
+    /* one write of at most PIPE_BUF bytes: never mixed with another's */
+    do
+        w = write(fd, request, len + 2);
+    while (w < 0 && errno == EINTR);
+    close(fd);
+    return 0;
 }
 
 int queue_space_short(unsigned long long free_bytes, long long minfree, long long limit,

@@ -112,6 +112,13 @@ void queue_writer_abort(struct queue_writer *w);
 
 /* Poke qmgr through the trigger FIFO (best effort): 'A' new mail, 'F' flush. */
 void queue_trigger(const char *queue_dir, char request);
+/* The longest domain of a site flush, and its characters. */
+#define QUEUE_SITE_MAX   253
+#define QUEUE_SITE_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_[]:"
+/* Ask qmgr to deliver the deferred mail for one domain now, defer_transports
+ * included (Postfix's postqueue -s, ETRN): "S" DOMAIN "\n" on the FIFO.
+ * 0 (sent, or no qmgr listens), -1 when domain is not one. */
+int queue_trigger_site(const char *queue_dir, const char *domain);
 
 /* 1 when name has the form of a queue id (upper-case hex, 6-31 digits). */
 int queue_id_valid(const char *name);

@@ -30,6 +30,9 @@ struct resolver {
     struct domainlist *relay_domains;
     struct maplist *transport_maps;
     struct maplist *relocated_maps;
+    struct maplist *sender_relayhost_maps;     /* sender_dependent_relayhost_maps */
+    struct maplist *sender_transport_maps;     /* sender_dependent_default_transport_maps */
+    char *empty_relayhost_key, *empty_transport_key;   /* their keys for <> */
     char *myorigin;
     int transport_parent_matches;
     struct strlist defer_transports;
@@ -147,6 +150,26 @@ struct resolver *resolver_open(struct strbuf *err)
         resolver_close(r);
         return NULL;
     }
+    /* the sender-dependent tables: only when set */
+    static const struct {
+        const char *param;
+        size_t offset;
+    } sender_maps[] = {
+        {"sender_dependent_relayhost_maps", offsetof(struct resolver, sender_relayhost_maps)},
+        {"sender_dependent_default_transport_maps", offsetof(struct resolver, sender_transport_maps)},
+    };
+    for (size_t i = 0; i < sizeof sender_maps / sizeof sender_maps[0]; i++) {
+        struct maplist **slot = (struct maplist **)((char *)r + sender_maps[i].offset);
+        *slot = maplist_open(conf_str(sender_maps[i].param), &map_err);
+        if (!*slot) {
+            strbuf_printf(err, "%s: %s", sender_maps[i].param, strbuf_str(&map_err));
+            strbuf_free(&map_err);
+            resolver_close(r);
+            return NULL;
+        }
+    }
+    r->empty_relayhost_key = xstrdup(conf_str("empty_address_relayhost_maps_lookup_key"));
+    r->empty_transport_key = xstrdup(conf_str("empty_address_default_transport_maps_lookup_key"));
     strbuf_free(&map_err);
     r->myorigin = xstrdup(maplist_count(r->relocated_maps) ? conf_str("myorigin") : "");
     r->transport_parent_matches = domain_parent_matches("transport_maps");
@@ -180,6 +203,12 @@ void resolver_close(struct resolver *r)
     maplist_close(r->transport_maps);
     if (r->relocated_maps)
         maplist_close(r->relocated_maps);
+    if (r->sender_relayhost_maps)
+        maplist_close(r->sender_relayhost_maps);
+    if (r->sender_transport_maps)
+        maplist_close(r->sender_transport_maps);
+    free(r->empty_relayhost_key);
+    free(r->empty_transport_key);
     free(r->myorigin);
     strlist_free(&r->defer_transports);
     free(r->local_transport);
@@ -335,7 +364,8 @@ static int transport_lookup(struct resolver *r, const char *address,
         }
     }
     if (*domain) {
-        m = map_search_domain(r->transport_maps, domain, r->transport_parent_matches, value);
+        /* the domain and its parents: fixed-key tables only (transport(5)) */
+        m = map_search_domain_fixed(r->transport_maps, domain, r->transport_parent_matches, value);
         if (m != MAP_NOTFOUND)
             return m;
     }
@@ -426,7 +456,33 @@ int resolve_relocated(struct resolver *r, const char *address, enum address_clas
                               new_address, NULL);
 }
 
+/* A sender-dependent table's answer for sender (NULL: unknown, no
+ * answer): the address, user@domain without its extension, @domain; the
+ * null sender as empty_key.  DUNNO ends the search without an answer
+ * (Postfix 2.6).  MAP_FOUND, MAP_NOTFOUND, or MAP_RETRY with the reason
+ * (naming param) in out->reason. */
+static int sender_lookup(struct resolver *r, struct maplist *maps, const char *param,
+                         const char *sender, const char *empty_key, struct strbuf *value,
+                         struct resolution *out)
+{
+    if (!sender || !maps || maplist_count(maps) == 0)
+        return MAP_NOTFOUND;
+    int m = *sender ? map_search_address(maps, sender, r->recipient_delimiter, 0, value, NULL)
+                    : maplist_lookup(maps, empty_key, value);
+    if (m == MAP_FOUND && (strcasecmp(strbuf_str(value), "DUNNO") == 0 || value->len == 0))
+        m = MAP_NOTFOUND;
+    if (m == MAP_RETRY)
+        strbuf_printf(&out->reason, "4.3.0 %s lookup failure for %s", param, sender);
+    return m;
+}
+
 int resolve_address(struct resolver *r, const char *address, struct resolution *out)
+{
+    return resolve_address_from(r, NULL, address, out);
+}
+
+int resolve_address_from(struct resolver *r, const char *sender, const char *address,
+                         struct resolution *out)
 {
     strbuf_reset(&out->transport);
     strbuf_reset(&out->nexthop);
@@ -452,7 +508,27 @@ int resolve_address(struct resolver *r, const char *address, struct resolution *
         strbuf_set(&out->nexthop, "5.1.1 User unknown in virtual alias table");
         return RESOLVE_OK;
     }
-    split_transport(spec, &out->transport, &out->nexthop);
+    struct strbuf by_sender = STRBUF_INIT;
+    int by = MAP_NOTFOUND;
+    /* sender_dependent_default_transport_maps overrides default_transport */
+    if (out->address_class == ADDR_CLASS_DEFAULT)
+        by = sender_lookup(r, r->sender_transport_maps, "sender_dependent_default_transport_maps",
+                           sender, r->empty_transport_key, &by_sender, out);
+    if (by == MAP_FOUND)
+        spec = strbuf_str(&by_sender);
+    if (by != MAP_RETRY)
+        split_transport(spec, &out->transport, &out->nexthop);
+    /* sender_dependent_relayhost_maps, then relayhost */
+    if (by != MAP_RETRY && out->nexthop.len == 0
+        && (out->address_class == ADDR_CLASS_RELAY || out->address_class == ADDR_CLASS_DEFAULT)) {
+        by = sender_lookup(r, r->sender_relayhost_maps, "sender_dependent_relayhost_maps", sender,
+                           r->empty_relayhost_key, &by_sender, out);
+        if (by == MAP_FOUND)
+            strbuf_set(&out->nexthop, strbuf_str(&by_sender));
+    }
+    strbuf_free(&by_sender);
+    if (by == MAP_RETRY)
+        return RESOLVE_RETRY;
     if (out->nexthop.len == 0) {
         if ((out->address_class == ADDR_CLASS_RELAY
              || out->address_class == ADDR_CLASS_DEFAULT) && *r->relayhost)

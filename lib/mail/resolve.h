@@ -96,6 +96,16 @@ int resolve_route(struct resolver *resolver, const char *address,
  * ("4.3.0 ..."). */
 int resolve_address(struct resolver *resolver, const char *address,
                     struct resolution *out);
+/* The same for mail from sender ("" the null sender; NULL: unknown):
+ * for the default class sender_dependent_default_transport_maps may
+ * replace default_transport, and for the relay and default classes, when
+ * the transport names no nexthop, sender_dependent_relayhost_maps comes
+ * before relayhost (keys: the sender, user@domain, @domain; the null
+ * sender as empty_address_*_lookup_key; DUNNO: no answer), as Postfix's
+ * trivial-rewrite resolves with a sender.  transport_maps still decides
+ * last.  qmgr routes every recipient with its message's sender. */
+int resolve_address_from(struct resolver *resolver, const char *sender, const char *address,
+                         struct resolution *out);
 /* relocated_maps (relocated(5)): where a user or domain has moved.
  * MAP_FOUND with the table's text ("new@example.com", or any text) in
  * new_address, MAP_NOTFOUND, or MAP_RETRY.  Keys as virtual(5), the bare

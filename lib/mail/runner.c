@@ -23,6 +23,7 @@
 #include "fdio.h"
 #include "fdpass.h"
 #include "log.h"
+#include "mastercf.h"
 #include "runner.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -396,7 +397,9 @@ static void shell_message(struct runner_request *request)
         fd = mkostemp(path.s, O_CLOEXEC);
         if (fd < 0)
             msg_fatal_temp_errno("create a temporary file in %s", tmpdir);
-        unlink(path.s);
+        /* a copy left behind would keep the message on disk */
+        if (unlink(path.s) != 0)
+            msg_fatal_temp_errno("remove %s", path.s);
         strbuf_free(&path);
     }
     static char buf[65536];
@@ -626,11 +629,38 @@ int runner_finish(struct runner_request *request)
     return status;
 }
 
-void runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport)
+int runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport,
+                        long *maxproc)
 {
+    /* a master.cf service of this name: a pipe(8) one runs postern-pipe,
+     * and its maxproc limits the transport's runners */
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    struct master_table table = {0};
+    int pipe_service = 0;
+    if (maxproc)
+        *maxproc = -1;
+    strbuf_printf(&path, "%s/master.cf", config_dir());
+    if (master_read(strbuf_str(&path), 1, &table, &err) != 0) {
+        msg_warn("%s", strbuf_str(&err));
+    } else {
+        for (size_t i = 0; i < table.count; i++) {
+            const struct master_service *service = &table.service[i];
+            if (strcmp(service->service, transport) != 0 || strcmp(service->type, "unix") != 0)
+                continue;
+            pipe_service = strcmp(service->command, "pipe") == 0;
+            long limit = master_maxproc(service, -1);
+            if (maxproc && limit > 0)
+                *maxproc = limit;
+        }
+    }
+    master_free(&table);
+    strbuf_free(&path);
+    strbuf_free(&err);
     /* relay is Postfix's second smtp service */
-    const char *program = strcmp(transport, "relay") == 0 ? "smtp" : transport;
+    const char *program = pipe_service ? "pipe"
+                          : strcmp(transport, "relay") == 0 ? "smtp" : transport;
     strbuf_printf(out, "%s/postern-%s", daemon_directory, program);
+    return pipe_service;
 }
 
 void runner_become(uid_t uid, gid_t gid)

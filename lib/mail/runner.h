@@ -135,9 +135,14 @@ int runner_finish(struct runner_request *request);
 void runner_become(uid_t uid, gid_t gid);
 /* Back to root after runner_become(). */
 void runner_become_root(void);
-/* The runner program of a transport (doc/delivery.md, "Which program"):
- * daemon_directory/postern-NAME (relay: postern-smtp), appended to out.
+/* The runner program of a transport (doc/delivery.md, "Which program"),
+ * appended to out: daemon_directory/postern-pipe for a master.cf unix
+ * service of that name whose command is pipe (the runner then takes
+ * `-n TRANSPORT`: the function returns 1), else daemon_directory/postern-NAME
+ * (relay: postern-smtp; returns 0).  *maxproc (when not NULL) gets that
+ * master.cf entry's maxproc, -1 when there is none or it is "-" or 0.
  * qmgr starts it; postern-spawn starts it for qmgr. */
-void runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport);
+int runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport,
+                        long *maxproc);
 
 #endif

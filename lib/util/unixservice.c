@@ -135,6 +135,14 @@ int signal_fd_open(const int *signals, size_t count)
 int unix_service_open(struct unix_service *svc, const char *pid_path, const char *socket_path,
                       mode_t mode, gid_t group, int backlog, struct strbuf *err)
 {
+    return unix_service_open_owned(svc, pid_path, socket_path, mode, (uid_t)-1, group, backlog,
+                                   err);
+}
+
+int unix_service_open_owned(struct unix_service *svc, const char *pid_path,
+                            const char *socket_path, mode_t mode, uid_t owner, gid_t group,
+                            int backlog, struct strbuf *err)
+{
     *svc = (struct unix_service){.listen_fd = -1, .pid_fd = -1};
     int count = listen_fds_take();
     if (count > 0) {
@@ -152,7 +160,7 @@ int unix_service_open(struct unix_service *svc, const char *pid_path, const char
         svc->pid_fd = pid_file_lock(pid_path, err);
         if (svc->pid_fd < 0)
             return -1;
-        svc->listen_fd = unix_listen(socket_path, mode, (uid_t)-1, group, backlog, err);
+        svc->listen_fd = unix_listen(socket_path, mode, owner, group, backlog, err);
         if (svc->listen_fd < 0)
             return -1;
         svc->pid_path = xstrdup(pid_path);

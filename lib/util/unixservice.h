@@ -46,6 +46,11 @@ struct unix_service {
  * (listener_prepare).  0, or -1 with the reason in err. */
 int unix_service_open(struct unix_service *svc, const char *pid_path, const char *socket_path,
                       mode_t mode, gid_t group, int backlog, struct strbuf *err);
+/* The same with the socket owned by owner ((uid_t)-1: ours), as a root
+ * service binds a socket for an unprivileged client (postern-spawn). */
+int unix_service_open_owned(struct unix_service *svc, const char *pid_path,
+                            const char *socket_path, mode_t mode, uid_t owner, gid_t group,
+                            int backlog, struct strbuf *err);
 /* Write our pid into the pid file (if we bound the socket): we are
  * ready.  0, or -1 with errno. */
 int unix_service_ready(struct unix_service *svc);

@@ -1,0 +1,173 @@
+/* pipecommand.c - run a delivery command with the message on its stdin
+ * (pipecommand.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "outcome.h"
+#include "pipecommand.h"
+#include "privdrop.h"
+
+static volatile sig_atomic_t timed_out;
+static volatile pid_t command_pid;
+
+/* SIGALRM: the command's time is up: kill its process group (its leader
+ * is not reaped yet, so the group id is still its own). */
+static void on_alarm(int sig)
+{
+    (void)sig;
+    timed_out = 1;
+    if (command_pid > 0)
+        kill(-command_pid, SIGKILL);
+}
+
+/* The child: own process group, stdin/stdout/stderr, ids for good, a
+ * directory, exec.  Never returns. */
+static _Noreturn void run_child(const struct pipe_command *cmd, int output)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0 || signal(SIGPIPE, SIG_DFL) == SIG_ERR
+        || signal(SIGALRM, SIG_DFL) == SIG_ERR || setsid() < 0) {
+        dprintf(output, "cannot set up the command's process: %s\n", strerror(errno));
+        _exit(EX_OSERR);
+    }
+    if (dup2(cmd->input_fd, 0) < 0 || dup2(output, 1) < 0 || dup2(output, 2) < 0)
+        _exit(EX_OSERR);
+    if (cmd->switch_ids) {
+        struct strbuf err = STRBUF_INIT;
+        if (privileges_drop(cmd->uid, cmd->gid, &cmd->gid, 1, &err) != 0) {
+            dprintf(2, "%s\n", strbuf_str(&err));
+            _exit(EX_OSERR);
+        }
+    }
+    if (!cmd->cwd || chdir(cmd->cwd) != 0)
+        if (chdir("/") != 0)
+            _exit(EX_OSERR);
+    execvpe(cmd->argv[0], cmd->argv, cmd->env);
+    dprintf(2, "execvp %s: %s\n", cmd->argv[0], strerror(errno));
+    _exit(127);          /* as a shell says "not found" */
+}
+
+/* Read the command's output until it ends (or its time is up), keeping
+ * the first PIPE_COMMAND_OUTPUT_MAX bytes on one printable line; the rest
+ * is read and dropped, so a talkative command neither blocks nor fills
+ * memory. */
+static void read_output(int fd, struct strbuf *out)
+{
+    char buf[4096];
+    strbuf_reset(out);
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR && !timed_out)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n && out->len < PIPE_COMMAND_OUTPUT_MAX; i++) {
+            unsigned char c = (unsigned char)buf[i];
+            strbuf_putc(out, c == '\n' || c == '\t' ? ' ' : c < 32 || c == 127 ? '_' : c);
+        }
+    }
+    strbuf_trim_end(out);
+}
+
+int pipe_command_run(const struct pipe_command *cmd, struct pipe_command_status *status,
+                     struct strbuf *err)
+{
+    int output[2];
+    status->timed_out = status->signal = status->exit_code = 0;
+    strbuf_reset(&status->output);
+    if (pipe2(output, O_CLOEXEC) != 0) {
+        strbuf_printf(err, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    struct sigaction on_time = {.sa_handler = on_alarm}, old;
+    sigemptyset(&on_time.sa_mask);
+    if (sigaction(SIGALRM, &on_time, &old) != 0) {
+        strbuf_printf(err, "sigaction SIGALRM: %s", strerror(errno));
+        close(output[0]);
+        close(output[1]);
+        return -1;
+    }
+    timed_out = 0;
+    pid_t pid = fork();
+    if (pid < 0) {
+        strbuf_printf(err, "fork: %s", strerror(errno));
+        close(output[0]);
+        close(output[1]);
+        (void)sigaction(SIGALRM, &old, NULL);
+        return -1;
+    }
+    if (pid == 0)
+        run_child(cmd, output[1]);
+    close(output[1]);
+    command_pid = pid;
+    alarm(cmd->time_limit > 0 ? (unsigned)cmd->time_limit : 0);
+    read_output(output[0], &status->output);
+    close(output[0]);
+    /* wait without reaping: while the leader is a zombie its group id
+     * cannot be reused, so killing the group is safe until we reap it */
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) != 0 && errno == EINTR)
+        ;
+    alarm(0);
+    /* what it left behind in its group (a time limit, a daemonized child) */
+    if (kill(-pid, SIGKILL) != 0 && errno != ESRCH)
+        msg_warn_errno("kill process group %ld", (long)pid);
+    command_pid = 0;
+    int wait_status = 0;
+    while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR)
+        ;
+    (void)sigaction(SIGALRM, &old, NULL);
+    status->timed_out = timed_out;
+    if (WIFSIGNALED(wait_status))
+        status->signal = WTERMSIG(wait_status);
+    else
+        status->exit_code = WEXITSTATUS(wait_status);
+    return 0;
+}
+
+void pipe_command_verdict(const struct pipe_command_status *status, const char *shown,
+                          struct strbuf *dsn, struct strbuf *text)
+{
+    const char *out = strbuf_str(&status->output);
+    const char *sep = *out ? ". Command output: " : "";
+    strbuf_reset(dsn);
+    strbuf_reset(text);
+    if (status->timed_out) {
+        strbuf_puts(dsn, "5.3.0");
+        strbuf_printf(text, "Command time limit exceeded: \"%s\"%s%s", shown, sep, out);
+    } else if (status->signal) {
+        strbuf_puts(dsn, "4.3.0");
+        strbuf_printf(text, "Command died with signal %d: \"%s\"%s%s", status->signal, shown,
+                      sep, out);
+    } else if (status->exit_code == 0) {
+        strbuf_puts(dsn, "2.0.0");
+    } else if (dsn_code_length(out)) {
+        /* "X.Y.Z text" at the start of the output says it (Postfix) */
+        dsn_split(out, "5.3.0", dsn, text);
+    } else {
+        const char *code;
+        const char *meaning = sysexit_text(status->exit_code, &code);
+        if (meaning) {
+            strbuf_puts(dsn, code);
+            strbuf_printf(text, "%s%s%s", meaning, sep, out);
+        } else {
+            strbuf_puts(dsn, outcome_of_exit(status->exit_code) == OUTCOME_DEFERRED ? "4.3.0"
+                                                                                   : "5.3.0");
+            strbuf_printf(text, "Command died with status %d: \"%s\"%s%s", status->exit_code,
+                          shown, sep, out);
+        }
+    }
+}
+
+void pipe_command_status_free(struct pipe_command_status *status)
+{
+    strbuf_free(&status->output);
+}
