@@ -50,6 +50,8 @@ sender = new_instance("--domain", "example.com",
                       "-o", f"smtp_tcp_port={port}",
                       "-o", "minimal_backoff_time=1s", "-o", "maximal_backoff_time=2s",
                       "-o", "queue_run_delay=1s",
+                      "-o", "smtp_tls_security_level=may", "-o", "smtp_tls_loglevel=1",
+                      "-o", "smtp_destination_recipient_limit=2",
                       "-o", "transport_maps=texthash:" + "/dev/null")
 transport = os.path.join(sender.dir, "transport")
 tap.write(transport, f"direct.test smtp:[127.0.0.1]:{rport}\n"
@@ -142,8 +144,11 @@ def queued_text():
     out = b""
     for root, dirs, files in os.walk(os.path.join(receiver.dir, "queue")):
         for f in files:
+            path = os.path.join(root, f)
+            if not os.path.isfile(path):
+                continue            # the trigger FIFO, sockets
             try:
-                out += open(os.path.join(root, f), "rb").read()
+                out += open(path, "rb").read()
             except OSError:
                 pass
     return out.decode("utf-8", "replace")
@@ -153,6 +158,37 @@ def queued_text():
 # notice (it waits in its queue: example.com is nowhere in this DNS)
 tap.ok(tap.wait_until(lambda: "Original-Envelope-Id: envid-42" in queued_text(), 30),
        "DSN pass-through: the receiver's success notice carries our ENVID")
+
+# STARTTLS with smtp_tls_security_level = may: the receiver offers it
+log_has(r"postern/smtp\[\d+\]: Untrusted TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: "
+        r"TLSv1\.[23] with cipher \S+ \(\d+/\d+ bits\)" % rport)
+tap.like(receiver.log(), r"postern/smtpd\[\d+\]: Anonymous TLS connection established from localhost\[127\.0\.0\.1\]|"
+                         r"TLS connection established from", "the receiver saw a TLS session")
+
+# smtp_destination_recipient_limit = 2: qmgr hands over at most two at a time
+send(["r1@plain.test", "r2@plain.test", "r3@plain.test"])
+tap.ok(tap.wait_until(lambda: sum(len(m["recipients"]) for m in sink.messages()
+                                  if m["recipients"][0].startswith("r")) >= 3, 30), "three recipients arrive")
+sizes = sorted(len(m["recipients"]) for m in sink.messages() if m["recipients"][0].startswith("r"))
+tap.is_(sizes, [1, 2], "in two transactions of at most two recipients")
+
+
+# the same program from a shell, with other TLS levels
+def shell(*args):
+    r = tap.run([tap.prog("postern-smtp"), "-c", sender.dir] + list(args), input="Subject: shell\n\nx\n")
+    return r.stdout + r.stderr
+
+
+out = shell("-o", "smtp_tls_security_level=encrypt", "-H", f"[127.0.0.3]:{port}", "-f", "s@example.com", "x@y.test")
+tap.like(out, r"x@y\.test: dsn=4\.7\.4, status=deferred \(TLS is required, but was not offered by host "
+              r"127\.0\.0\.3\[127\.0\.0\.3\]\)", "encrypt: a server without STARTTLS is not used")
+cert = os.path.join(receiver.dir, "tls", "cert.pem")
+out = shell("-o", "smtp_tls_security_level=verify", "-o", f"smtp_tls_CAfile={cert}",
+            "-H", f"[127.0.0.1]:{rport}", "-f", "s@example.com", "alice@direct.test")
+tap.like(out, r"Trusted TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+",
+         "verify: the CA file makes the certificate trusted")
+tap.like(out, r"alice@direct\.test: dsn=4\.7\.5, status=deferred \(Server certificate not verified\)",
+         "but it names localhost, not 127.0.0.1: not verified, deferred")
 
 # 8. the sending runner is dynamically linked and still calls no name service
 r = tap.run(["nm", "-D", "--undefined-only", tap.prog("postern-smtp")])
