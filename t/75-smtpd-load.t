@@ -51,7 +51,9 @@ def load(port):
     return accepted, errors
 
 
-inst = Instance({"smtpd_timeout": "60s"})
+# the idle sessions must outlive the load phase however slow the machine is
+# (at load 30 it took over 60 s, and smtpd_timeout closed idle sessions)
+inst = Instance({"smtpd_timeout": "600s"})
 port = inst.listen()
 
 idle = []

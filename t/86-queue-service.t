@@ -137,10 +137,20 @@ def envelope(rcpt):
     return b"Fsender@example.org\0T" + rcpt.encode() + b"\0\0"
 
 
-def connect():
-    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    c.connect(socket_path)
-    return c
+def connect(timeout=10):
+    """Connect; a socket file that exists but does not listen yet
+    (systemd-socket-activate binds before it listens) is retried."""
+    deadline = time.time() + timeout
+    while True:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            c.connect(socket_path)
+            return c
+        except ConnectionRefusedError:
+            c.close()
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def ready(c, timeout=10):
