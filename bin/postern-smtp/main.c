@@ -18,6 +18,7 @@
  */
 #include <arpa/inet.h>
 #include <libgen.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,11 +48,12 @@ static const char *pname(const struct smtp_setup *s, const char *name)
     return buf;
 }
 
-/* A timeout parameter, at least one second. */
+/* A timeout parameter in seconds; 0 (lmtp_connect_timeout's default)
+ * means no limit of our own. */
 static int timeout_param(const struct smtp_setup *s, const char *name)
 {
     long long v = conf_time(pname(s, name));
-    return v < 1 ? 1 : v > 86400 ? 86400 : (int)v;
+    return v < 1 || v > 86400 ? 86400 : (int)v;
 }
 
 /* The numeric source address of smtp_bind_address(6); "" is none. */
@@ -305,6 +307,9 @@ int main(int argc, char **argv)
     free(self);
     struct runner_request req;
     struct runner_options options = {"H:", take_option};
+    /* a server that closes the connection is a lost connection, not a
+     * SIGPIPE (OpenSSL writes with write(2)) */
+    signal(SIGPIPE, SIG_IGN);
     runner_start(argc, argv, lmtp ? "lmtp" : "smtp", &options, &req);
     struct smtp_setup setup;
     setup_init(&setup, lmtp);
