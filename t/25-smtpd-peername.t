@@ -96,17 +96,8 @@ like(inst.log(), r"connect from unknown\[192\.0\.2\.1\]", "smtpd_peername_lookup
 inst.set(smtpd_peername_lookup="yes")
 
 # ---- reject_unknown_client_hostname, reject_unknown_reverse_client_hostname ----
-def rcpt_reply(addr, sender="a@example.org", helo="client.example", rcpt="postmaster@example.com"):
-    listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEIP": addr})
-    c = smtpdtest.Client(listener.port)
-    c.reply()
-    c.cmd("EHLO " + helo)
-    c.cmd(f"MAIL FROM:<{sender}>")
-    r = c.cmd(f"RCPT TO:<{rcpt}>")
-    c.cmd("QUIT")
-    c.close()
-    listener.stop()
-    return r
+def rcpt_reply(addr, **kw):
+    return smtpdtest.rcpt_reply(inst, addr, **kw)
 
 
 inst.set(smtpd_client_restrictions="reject_unknown_client_hostname")

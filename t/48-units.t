@@ -20,8 +20,9 @@ DEFAULT_LIBEXEC = "/usr/local/libexec/postern/"
 # under a system call filter (postern-accept(8), SYSTEMD UNITS): 2.2.
 CEILING = {
     "postern-smtp@.service": 2.2,
-    "postern-submission@.service": 2.2,
+    "postern-submission.service": 2.2,
     "postern-smtp-accept.service": 2.2,
+    "postern-smtps.service": 2.2,
 }
 DEFAULT_CEILING = 2.0
 
@@ -86,11 +87,19 @@ smtp = unit_text("postern-smtp.socket")
 tap.like(smtp, r"^ListenStream=25$", "postern-smtp.socket listens on port 25")
 sub = unit_text("postern-submission.socket")
 tap.like(sub, r"^ListenStream=587$", "postern-submission.socket listens on port 587")
-exec_line = re.search(r"^ExecStart=(.*)$", unit_text("postern-submission@.service"), re.M).group(1)
-for override in ("smtpd_tls_security_level=may", "smtpd_sasl_auth_enable=yes",
+exec_line = re.search(r"^ExecStart=(.*)$", unit_text("postern-submission.service"), re.M).group(1)
+for override in ("smtpd_tls_security_level=encrypt", "smtpd_sasl_auth_enable=yes",
                  "smtpd_client_restrictions=permit_sasl_authenticated,reject"):
     tap.ok(f"-o {override}" in exec_line, f"submission runs smtpd with -o {override} (as master.cf)")
-for name in ("postern-smtp@.service", "postern-submission@.service", "postern-smtp-accept.service"):
+tap.ok(" -z " in exec_line, "submission: a zygote reads the root-only key before it drops privileges")
+smtps = unit_text("postern-smtps.service")
+tap.like(unit_text("postern-smtps.socket"), r"(?m)^ListenStream=465$", "postern-smtps.socket listens on port 465")
+for override in ("smtpd_tls_wrappermode=yes", "smtpd_sasl_auth_enable=yes",
+                 "smtpd_client_restrictions=permit_sasl_authenticated,reject"):
+    tap.ok(f"-o {override}" in smtps, f"smtps runs smtpd with -o {override} (as master.cf)")
+tap.ok(" -z " in smtps, "smtps: a zygote reads the root-only key before it drops privileges")
+for name in ("postern-smtp@.service", "postern-submission.service", "postern-smtp-accept.service",
+             "postern-smtps.service"):
     text = unit_text(name)
     tap.ok("-u postern-smtpd" in text and "CapabilityBoundingSet=CAP_SETUID CAP_SETGID" in text,
            f"{name}: drops to postern-smtpd itself, with no capability but setuid/setgid")

@@ -476,6 +476,9 @@ static int handle_signals(struct loop_state *st)
             msg_info("reload: reading %s", config_file());
             config_reload();
             settings_load(st->settings, st->process_limit_option);
+            /* the zygote reads its certificates again (postern-smtpd) */
+            if (zygote_descriptor() >= 0)
+                kill(zygote_process(), SIGHUP);
             break;
         case SIGQUIT:
             child_signal_all(SIGTERM);

@@ -179,9 +179,13 @@ static void start(char *args, struct settings *set)
     static int started;
     char *field[6];
     int n = 0;
-    for (char *word = strtok(args, " "); word && n < 6; word = strtok(NULL, " "))
+    /* count every field: a seventh is an error, not ignored */
+    for (char *word = strtok(args, " "); word; word = strtok(NULL, " ")) {
+        if (n == 6)
+            protocol_error("S needs six fields");
         field[n++] = word;
-    if (n != 6 || strtok(NULL, " "))
+    }
+    if (n != 6)
         protocol_error("S needs six fields");
     for (int i = 0; i < 5; i++)
         if (!field_ok(field[i]) || strlen(field[i]) >= sizeof set->app)

@@ -54,6 +54,7 @@ struct queue_envelope {
     long uid_index;                         /* the Auid= record, or -1 */
     long log_client_index;                  /* the Alog_client= record, or -1 */
     long sasl_method_index, sasl_username_index;    /* Asasl_*=, or -1 */
+    long sasl_sender_index;     /* Asasl_sender= (MAIL FROM's AUTH=), or -1 */
     long log_pid;                           /* log_pid: the submitting smtpd, or 0 */
     int local;                              /* Aorigin=local */
 };
@@ -290,6 +291,8 @@ static void read_envelope(struct queue_envelope *qe)
             qe->sasl_method_index = (long)i;
         else if (strncmp(rec, "Asasl_username=", 15) == 0)
             qe->sasl_username_index = (long)i;
+        else if (strncmp(rec, "Asasl_sender=", 13) == 0)
+            qe->sasl_sender_index = (long)i;
         else if (strncmp(rec, "Alog_pid=", 9) == 0)
             qe->log_pid = strtol(rec + 9, NULL, 10);
         else if (strcmp(rec, "Aorigin=local") == 0)
@@ -405,7 +408,8 @@ void inject_run(void)
                         .minfree = conf_size("queue_minfree"),
                         .next_space_check = SPACE_CHECK_STEP};
     struct queue_envelope qe = {.env = ENVELOPE_INIT, .uid_index = -1, .log_client_index = -1,
-                               .sasl_method_index = -1, .sasl_username_index = -1};
+                               .sasl_method_index = -1, .sasl_username_index = -1,
+                               .sasl_sender_index = -1};
 
     struct strbuf err = STRBUF_INIT;
     if (queue_writer_open(&writer, queue_dir, &err) < 0)
@@ -451,6 +455,12 @@ void inject_run(void)
                           log_printable(&p2, qe.env.records.item[qe.sasl_username_index] + 15, 255));
             strbuf_free(&p1);
             strbuf_free(&p2);
+        }
+        if (qe.sasl_sender_index >= 0) {
+            struct strbuf p3 = STRBUF_INIT;
+            strbuf_printf(&sasl, ", sasl_sender=%s",
+                          log_printable(&p3, qe.env.records.item[qe.sasl_sender_index] + 13, 255));
+            strbuf_free(&p3);
         }
         msg_info_as("smtpd", "smtpd", qe.log_pid, "%s: client=%s%s%s", writer.id,
                     log_printable(&printable, client, 300), strbuf_str(&sasl), caller);

@@ -20,6 +20,7 @@
 
 #include "auth_proto.h"
 #include "config.h"
+#include "domainlist.h"
 #include "fdio.h"
 #include "linereader.h"
 #include "log.h"
@@ -32,7 +33,8 @@ struct auth_service {
     int dovecot;                /* smtpd_sasl_type = dovecot */
     int tls;                    /* the TLS state the mechanisms are for */
     struct line_reader *reader;
-    struct strbuf mechanisms;   /* offered: "PLAIN LOGIN" */
+    struct strbuf mechanisms;   /* the server's: "PLAIN LOGIN" */
+    struct strbuf announced;    /* those smtpd_sasl_mechanism_filter lets EHLO name */
     unsigned request_id;        /* dovecot: the AUTH request's id */
 };
 
@@ -50,10 +52,13 @@ void auth_prepare(struct session *s)
     s->sasl_exception = s->sasl_enabled && policy_client_in(s, "smtpd_sasl_exceptions_networks");
 }
 
-/* AUTH may be used now: enabled, and under TLS if smtpd_tls_auth_only. */
+/* AUTH may be used now: enabled, and under TLS if smtpd_tls_auth_only or
+ * TLS is required (Postfix offers no AUTH before STARTTLS under encrypt). */
 static int auth_allowed(const struct session *s)
 {
-    return s->sasl_enabled && (!conf_bool("smtpd_tls_auth_only") || tls_session_active(s, NULL));
+    return s->sasl_enabled
+        && ((!conf_bool("smtpd_tls_auth_only") && s->tls_level != TLS_LEVEL_ENCRYPT)
+            || tls_session_active(s, NULL));
 }
 
 /* Forget the service connection (it failed or the TLS state changed). */
@@ -63,6 +68,41 @@ static void service_close(void)
         close(service.fd);
     service.fd = -1;
     strbuf_reset(&service.mechanisms);
+    strbuf_reset(&service.announced);
+}
+
+/* smtpd_sasl_mechanism_filter (Postfix 3.6): which of the server's
+ * mechanisms EHLO names, a list of names, /file/name and type:table items
+ * with "!" to exclude, first match deciding, as Postfix's string lists.
+ * It only changes the announcement: AUTH with another of the server's
+ * mechanisms still goes to the server, as in Postfix. */
+static void filter_mechanisms(void)
+{
+    static struct domainlist *filter;
+    static int opened;
+    if (!opened) {
+        struct strbuf err = STRBUF_INIT;
+        opened = 1;
+        if (*conf_str("smtpd_sasl_mechanism_filter")
+            && !(filter = domainlist_from_param("smtpd_sasl_mechanism_filter", &err)))
+            msg_warn("%s", strbuf_str(&err));
+        strbuf_free(&err);
+    }
+    strbuf_reset(&service.announced);
+    const char *p = strbuf_str(&service.mechanisms);
+    while (*p) {
+        size_t n = strcspn(p, " ");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(n < 63 ? n : 63), p);
+        int match = !*conf_str("smtpd_sasl_mechanism_filter") || (filter && domainlist_match(filter, name) == 1);
+        if (n && match)
+            strbuf_printf(&service.announced, "%s%s", service.announced.len ? " " : "", name);
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    if (service.mechanisms.len && !service.announced.len)
+        msg_warn("smtpd_sasl_mechanism_filter discards all mechanisms in '%s'", strbuf_str(&service.mechanisms));
 }
 
 /* Send a line to the service; 0, or -1 with the connection closed. */
@@ -271,7 +311,10 @@ static int service_open(struct session *s)
         return 0;
     service_close();
     service.tls = tls;
-    return service.dovecot ? dovecot_open(s, tls) : cyrus_open(s, tls);
+    int r = service.dovecot ? dovecot_open(s, tls) : cyrus_open(s, tls);
+    if (r == 0)
+        filter_mechanisms();
+    return r;
 }
 
 /* Begin an exchange: 0, or -1 with the connection closed. */
@@ -394,9 +437,9 @@ const char *auth_ehlo_mechanisms(struct session *s)
 {
     if (!auth_allowed(s) || s->sasl_exception)
         return NULL;
-    if (service_open(s) < 0 || !service.mechanisms.len)
+    if (service_open(s) < 0 || !service.announced.len)
         return NULL;
-    return strbuf_str(&service.mechanisms);
+    return strbuf_str(&service.announced);
 }
 
 /* Is mechanism one of the offered ones? */
@@ -526,6 +569,34 @@ done:
     return ok;
 }
 
+/* smtpd_client_auth_rate_limit: every AUTH command counts, accepted or
+ * not, per client and anvil_rate_time_unit, across the service's sessions
+ * (clientrate.c); clients in smtpd_client_event_limit_exceptions are not
+ * limited.  1 (replied, logged) when this one is over the limit. */
+static int auth_rate_exceeded(struct session *s)
+{
+    long long limit = conf_int("smtpd_client_auth_rate_limit");
+    if (limit <= 0)
+        return 0;
+    if (!client_rate_available()) {
+        static int said;
+        if (!said++)
+            msg_warn("smtpd_client_auth_rate_limit needs postern-accept -z (the zygote keeps the counts): "
+                     "AUTH is not limited");
+        return 0;
+    }
+    if (policy_client_in(s, "smtpd_client_event_limit_exceptions"))
+        return 0;
+    unsigned rate = client_rate_count(s->client.address, conf_time("anvil_rate_time_unit"));
+    if (rate <= limit)
+        return 0;
+    msg_warn("AUTH command rate limit exceeded: %u from %s for service %s:%s", rate,
+             s->client.namaddr, *s->client.local_address ? s->client.local_address : "smtpd",
+             *s->client.local_port ? s->client.local_port : "smtp");
+    reply(s, "450 4.7.1 Error: too many AUTH commands from %s", s->client.address);
+    return 1;
+}
+
 void cmd_auth(struct session *s, char *args)
 {
     while (*args == ' ')
@@ -546,6 +617,8 @@ void cmd_auth(struct session *s, char *args)
         reply(s, "503 5.5.1 Error: already authenticated");
         goto failed;
     }
+    if (auth_rate_exceeded(s))
+        goto failed;
     char *method = strtok(args, " ");
     char *initial = method ? strtok(NULL, " ") : NULL;
     if (!method || strtok(NULL, " ") || strlen(method) > 20) {

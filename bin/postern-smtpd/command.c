@@ -107,6 +107,7 @@ void transaction_reset(struct session *s)
     strbuf_reset(&tx->attributes);
     strbuf_reset(&tx->recipients);
     strbuf_reset(&tx->last_recipient);
+    strbuf_reset(&tx->prepend);
     tx->recipient_count = 0;
     tx->declared_size = 0;
     tx->smtputf8 = 0;
@@ -124,6 +125,23 @@ static int keyword_discarded(const struct strlist *discard, const char *keyword)
     return 0;
 }
 
+void session_greet(struct session *s)
+{
+    struct strbuf text = STRBUF_INIT;
+    strbuf_reset(&s->access_denied);
+    if (!s->local_submission && !conf_bool("smtpd_delay_reject")
+        && policy_check_connect(s, &text)) {
+        /* smtpd_delay_reject = no: the refusal is the greeting, and every
+         * command but QUIT is answered 503 (Postfix) */
+        msg_info("NOQUEUE: reject: CONNECT from %s: %s; proto=SMTP", s->client.namaddr, text.s);
+        strbuf_set(&s->access_denied, text.s);
+        reply(s, "%s", text.s);
+    } else {
+        reply(s, "220 %s", conf_str("smtpd_banner"));
+    }
+    strbuf_free(&text);
+}
+
 /* HELO and EHLO: remember the name, forget any transaction. */
 static void cmd_helo(struct session *s, char *args, int extended)
 {
@@ -139,6 +157,22 @@ static void cmd_helo(struct session *s, char *args, int extended)
     strbuf_reset(&s->helo);
     log_printable(&s->helo, args, 255);     /* it goes into logs and headers */
     s->protocol = extended ? "ESMTP" : "SMTP";
+    if (!s->local_submission && !conf_bool("smtpd_delay_reject")) {
+        struct strbuf text = STRBUF_INIT;
+        if (policy_check_helo(s, &text)) {
+            struct strbuf printable = STRBUF_INIT;
+            msg_info("NOQUEUE: reject: %s from %s: %s; proto=%s helo=<%s>", extended ? "EHLO" : "HELO",
+                     s->client.namaddr, text.s, s->protocol, strbuf_str(&s->helo));
+            reply(s, "%s", text.s);
+            strbuf_reset(&s->helo);
+            strbuf_free(&printable);
+            strbuf_free(&text);
+            s->command_failed[extended ? CMD_EHLO : CMD_HELO]++;
+            session_error(s);
+            return;
+        }
+        strbuf_free(&text);
+    }
     if (!extended) {
         reply(s, "250 %s", s->myhostname);
         return;
@@ -381,6 +415,13 @@ void command_loop(struct session *s)
         check_pipelining(s, id);
         if (junk && ++s->junk_count > s->junk_limit)
             s->error_count++;
+        /* smtpd_delay_reject = no and the client refused at connect */
+        if (s->access_denied.len && id != CMD_QUIT) {
+            reply(s, "503 5.7.0 Error: access denied for %s", s->client.namaddr);
+            s->command_failed[id]++;
+            session_error(s);
+            continue;
+        }
         /* smtpd_tls_security_level = encrypt: only these before STARTTLS */
         if (s->tls_level == TLS_LEVEL_ENCRYPT && !s->tls && id != CMD_HELO && id != CMD_EHLO
             && id != CMD_STARTTLS && id != CMD_NOOP && id != CMD_QUIT && id != CMD_UNKNOWN) {

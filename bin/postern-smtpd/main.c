@@ -133,7 +133,13 @@ int main(int argc, char **argv)
     if (getenv(ZYGOTE_FD_VARIABLE)) {
         policy_prepare(s);
         submit_init();          /* rewrite's settings, shared by the children */
+        if (conf_int("smtpd_client_auth_rate_limit") > 0)
+            client_rate_init(); /* the counts all children share */
         tls_zygote_prepare();
+        /* SIGHUP reads the certificates again; the ticket keys rotate */
+        struct zygote_hooks hooks = {.reload = tls_reload, .tick = tls_tickets_rotate};
+        hooks.tick_seconds = tls_tickets_interval() > 0 ? (unsigned)tls_tickets_interval() : 0;
+        zygote_set_hooks(&hooks);
         zygote_wait();
     }
     /* postern-accept says when the service is at its process limit: the
@@ -150,7 +156,7 @@ int main(int argc, char **argv)
     msg_info("connect from %s", s->client.namaddr);
     if (s->tls_wrappermode)
         tls_wrapper_start(s);
-    reply(s, "220 %s", conf_str("smtpd_banner"));
+    session_greet(s);
     command_loop(s);
     return 0;
 }

@@ -77,6 +77,104 @@ enum verdict config_error(struct check_ctx *ctx)
     return V_REPLY;
 }
 
+/* ---- defer_if_permit, defer_if_reject, *_tempfail_action ---- */
+
+static struct strbuf defer_permit = STRBUF_INIT;   /* the first of this request */
+static struct strbuf defer_reject = STRBUF_INIT;
+
+void policy_defer_reset(void)
+{
+    strbuf_reset(&defer_permit);
+    strbuf_reset(&defer_reject);
+}
+
+int policy_deferred(struct strbuf *reply_text)
+{
+    if (!defer_permit.len)
+        return 0;
+    strbuf_set(reply_text, defer_permit.s);
+    strbuf_reset(&defer_permit);
+    return atoi(reply_text->s);
+}
+
+/* Keep a deferral in `keep` when it holds none yet; the list goes on. */
+static enum verdict defer_keep(struct strbuf *keep, struct check_ctx *ctx, enum subject subj,
+                               int code, const char *dsn, const char *text)
+{
+    if (!keep->len) {
+        struct strbuf *reply = ctx->reply;
+        ctx->reply = keep;
+        reject_with(ctx, subj, code, dsn, text);
+        ctx->reply = reply;
+    }
+    return V_DUNNO;
+}
+
+enum verdict policy_defer_if_permit(struct check_ctx *ctx, enum subject subj, int code,
+                                    const char *dsn, const char *text)
+{
+    return defer_keep(&defer_permit, ctx, subj, code, dsn, text);
+}
+
+enum verdict policy_defer_if_reject(struct check_ctx *ctx, enum subject subj, int code,
+                                    const char *dsn, const char *text)
+{
+    return defer_keep(&defer_reject, ctx, subj, code, dsn, text);
+}
+
+/* "defer" (1) or "defer_if_permit" (0) in a *_tempfail_action parameter. */
+static int tempfail_defers_now(const char *param)
+{
+    const char *action = conf_str(param);
+    if (strcasecmp(action, "defer") == 0)
+        return 1;
+    if (strcasecmp(action, "defer_if_permit") != 0)
+        msg_warn("unknown %s value \"%s\": using defer_if_permit", param, action);
+    return 0;
+}
+
+enum verdict policy_tempfail(struct check_ctx *ctx, const char *param, enum subject subj,
+                             int code, const char *dsn, const char *text)
+{
+    if (tempfail_defers_now(param))
+        return reject_with(ctx, subj, code, dsn, text);
+    return policy_defer_if_permit(ctx, subj, code, dsn, text);
+}
+
+enum verdict policy_tempfail_reply(struct check_ctx *ctx, const char *param, const char *reply)
+{
+    if (tempfail_defers_now(param)) {
+        strbuf_set(ctx->reply, reply);
+        return V_REPLY;
+    }
+    if (!defer_permit.len)
+        strbuf_set(&defer_permit, reply);
+    return V_DUNNO;
+}
+
+void policy_log_event(struct check_ctx *ctx, const char *what, const char *text)
+{
+    struct strbuf line = STRBUF_INIT, printable = STRBUF_INIT;
+    const char *stage = ctx->stage ? ctx->stage : ctx->recipient ? "RCPT" : "MAIL";
+    strbuf_printf(&line, "NOQUEUE: %s: %s from %s: %s;", what, stage, ctx->s->client.namaddr, text);
+    if (ctx->sender) {
+        strbuf_reset(&printable);
+        strbuf_printf(&line, " from=<%s>", log_printable(&printable, ctx->sender, 0));
+    }
+    if (ctx->recipient) {
+        strbuf_reset(&printable);
+        strbuf_printf(&line, " to=<%s>", log_printable(&printable, ctx->recipient, 0));
+    }
+    strbuf_printf(&line, " proto=%s", ctx->s->protocol);
+    if (ctx->s->helo.len) {
+        strbuf_reset(&printable);
+        strbuf_printf(&line, " helo=<%s>", log_printable(&printable, strbuf_str(&ctx->s->helo), 0));
+    }
+    msg_info("%s", line.s);
+    strbuf_free(&line);
+    strbuf_free(&printable);
+}
+
 /* ---- tables and lists, opened once ---- */
 
 struct maplist *policy_table(struct policy *p, const char *spec)
@@ -369,7 +467,17 @@ static int helo_valid(const char *helo)
         const char *addr = strncasecmp(inner, "IPv6:", 5) == 0 ? inner + 5 : inner;
         return addr_normalize(addr, plain, sizeof plain) == 0;
     }
-    return dns_labels_valid(helo);
+    /* Postfix's valid_hostname: no label starts or ends with '-', and
+     * a name of digits and dots only is an address, not a host name */
+    if (!dns_labels_valid(helo) || strspn(helo, "0123456789.") == len)
+        return 0;
+    for (const char *label = helo; *label; ) {
+        size_t n = strcspn(label, ".");
+        if (label[0] == '-' || label[n - 1] == '-')
+            return 0;
+        label += n + (label[n] == '.');
+    }
+    return 1;
 }
 
 static enum verdict check_invalid_helo(struct check_ctx *ctx, const char *table)
@@ -440,6 +548,54 @@ static enum verdict check_tls_clientcerts(struct check_ctx *ctx, const char *tab
     return v;
 }
 
+/* defer_if_permit, defer_if_reject as restrictions (Postfix's texts). */
+static enum verdict check_defer_if_permit(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return policy_defer_if_permit(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.0",
+                                  "defer_if_permit requested");
+}
+
+static enum verdict check_defer_if_reject(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    return policy_defer_if_reject(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.0",
+                                  "defer_if_reject requested");
+}
+
+/* permit_dnswl_client: as Postfix, it never overrides
+ * reject_unauth_destination: for a recipient we do not take mail for, it
+ * gives no permit. */
+static enum verdict check_permit_dnswl_client(struct check_ctx *ctx, const char *zone)
+{
+    if (ctx->recipient && ctx->subject == SUBJ_RECIPIENT && authorized_destination(ctx->recipient) != 1)
+        return V_DUNNO;
+    return check_dnswl_client(ctx, zone);
+}
+
+static enum verdict check_permit_rhswl_client(struct check_ctx *ctx, const char *zone)
+{
+    if (ctx->recipient && ctx->subject == SUBJ_RECIPIENT && authorized_destination(ctx->recipient) != 1)
+        return V_DUNNO;
+    return check_rhswl_client(ctx, zone);
+}
+
+#define SERVER_ACCESS(fn, subj, type) \
+    static enum verdict fn(struct check_ctx *ctx, const char *table) \
+    { return check_server_access(ctx, subj, type, table); }
+SERVER_ACCESS(check_client_mx_access, SUBJ_CLIENT, DNS_T_MX)
+SERVER_ACCESS(check_client_ns_access, SUBJ_CLIENT, DNS_T_NS)
+SERVER_ACCESS(check_client_a_access, SUBJ_CLIENT, DNS_T_A)
+SERVER_ACCESS(check_helo_mx_access, SUBJ_HELO, DNS_T_MX)
+SERVER_ACCESS(check_helo_ns_access, SUBJ_HELO, DNS_T_NS)
+SERVER_ACCESS(check_helo_a_access, SUBJ_HELO, DNS_T_A)
+SERVER_ACCESS(check_sender_mx_access, SUBJ_SENDER, DNS_T_MX)
+SERVER_ACCESS(check_sender_ns_access, SUBJ_SENDER, DNS_T_NS)
+SERVER_ACCESS(check_sender_a_access, SUBJ_SENDER, DNS_T_A)
+SERVER_ACCESS(check_recipient_mx_access, SUBJ_RECIPIENT, DNS_T_MX)
+SERVER_ACCESS(check_recipient_ns_access, SUBJ_RECIPIENT, DNS_T_NS)
+SERVER_ACCESS(check_recipient_a_access, SUBJ_RECIPIENT, DNS_T_A)
+
 /* The function of each implemented restriction; the names are in
  * lib/conf/restrictions.c, the one table `postern check` reads too. */
 static check_fn *const check_fns[RESTRICT_COUNT] = {
@@ -482,6 +638,23 @@ static check_fn *const check_fns[RESTRICT_COUNT] = {
     [RESTRICT_REJECT_AUTHENTICATED_SENDER_LOGIN_MISMATCH] = check_authenticated_login_mismatch,
     [RESTRICT_REJECT_UNAUTHENTICATED_SENDER_LOGIN_MISMATCH] = check_unauthenticated_login_mismatch,
     [RESTRICT_REJECT_KNOWN_SENDER_LOGIN_MISMATCH] = check_known_login_mismatch,
+    [RESTRICT_CHECK_POLICY_SERVICE] = check_policy_service,
+    [RESTRICT_DEFER_IF_PERMIT] = check_defer_if_permit,
+    [RESTRICT_DEFER_IF_REJECT] = check_defer_if_reject,
+    [RESTRICT_PERMIT_DNSWL_CLIENT] = check_permit_dnswl_client,
+    [RESTRICT_PERMIT_RHSWL_CLIENT] = check_permit_rhswl_client,
+    [RESTRICT_CHECK_CLIENT_MX_ACCESS] = check_client_mx_access,
+    [RESTRICT_CHECK_CLIENT_NS_ACCESS] = check_client_ns_access,
+    [RESTRICT_CHECK_CLIENT_A_ACCESS] = check_client_a_access,
+    [RESTRICT_CHECK_HELO_MX_ACCESS] = check_helo_mx_access,
+    [RESTRICT_CHECK_HELO_NS_ACCESS] = check_helo_ns_access,
+    [RESTRICT_CHECK_HELO_A_ACCESS] = check_helo_a_access,
+    [RESTRICT_CHECK_SENDER_MX_ACCESS] = check_sender_mx_access,
+    [RESTRICT_CHECK_SENDER_NS_ACCESS] = check_sender_ns_access,
+    [RESTRICT_CHECK_SENDER_A_ACCESS] = check_sender_a_access,
+    [RESTRICT_CHECK_RECIPIENT_MX_ACCESS] = check_recipient_mx_access,
+    [RESTRICT_CHECK_RECIPIENT_NS_ACCESS] = check_recipient_ns_access,
+    [RESTRICT_CHECK_RECIPIENT_A_ACCESS] = check_recipient_a_access,
 };
 
 /* The function of a restriction id (fatal for one without: a merge that
@@ -502,10 +675,56 @@ static void unknown_restriction(const char *name)
         msg_warn("unknown smtpd restriction: \"%s\"", name);
 }
 
-/* A check named in an access table's result (no table arguments). */
+static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *list, enum subject subj);
+
+/* The restriction class of this name (smtpd_restriction_classes), or NULL. */
+static struct restriction_list *find_class(struct policy *p, const char *name)
+{
+    if (!p->classes) {
+        struct strlist names = STRLIST_INIT;
+        conf_list("smtpd_restriction_classes", &names);
+        p->classes = xcalloc(names.count + 1, sizeof *p->classes);
+        for (size_t i = 0; i < names.count; i++) {
+            if (!conf_raw(names.item[i])) {
+                /* Postfix refuses to start; here the class answers 451 */
+                msg_warn("restriction class \"%s\" in smtpd_restriction_classes has no "
+                         "parameter of that name", names.item[i]);
+                continue;
+            }
+            p->classes[p->class_count++].param = xstrdup(names.item[i]);
+        }
+        strlist_free(&names);
+    }
+    for (size_t i = 0; i < p->class_count; i++)
+        if (strcasecmp(p->classes[i].param, name) == 0)
+            return &p->classes[i];
+    return NULL;
+}
+
+/* Evaluate a restriction class where a restriction or an access table's
+ * result names it: its OK is the enclosing list's OK, as in Postfix. */
+static enum verdict run_class(struct check_ctx *ctx, struct restriction_list *class)
+{
+    if (ctx->depth >= 8) {
+        msg_warn("restriction class %s: nested too deeply", class->param);
+        return config_error(ctx);
+    }
+    enum subject keep = ctx->subject;
+    ctx->depth++;
+    enum verdict v = run_list(ctx, class, keep);
+    ctx->depth--;
+    ctx->subject = keep;
+    return v;
+}
+
+/* A check named in an access table's result (no table arguments), or a
+ * restriction class. */
 enum verdict run_named_check(struct check_ctx *ctx, const char *name)
 {
     const struct restriction_name *def = restriction_find(name);
+    struct restriction_list *class = def ? NULL : find_class(ctx->s->policy, name);
+    if (class)
+        return run_class(ctx, class);
     if (!def || def->needs_table) {
         unknown_restriction(name);
         return config_error(ctx);
@@ -544,6 +763,7 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
     int warn_only = 0;
     for (size_t i = 0; i < list->count; i++) {
         struct restriction *r = &list->items[i];
+        struct restriction_list *class = NULL;
         enum verdict v;
         if (r->def && r->def->id == RESTRICT_WARN_IF_REJECT) {
             warn_only = 1;
@@ -556,22 +776,21 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
             v = check_function(r->def)(ctx, r->table);
         } else if (r->table) {
             v = access_lookup(ctx, subj, r->table);
+        } else if ((class = find_class(ctx->s->policy, r->name)) != NULL) {
+            v = run_class(ctx, class);
         } else {
             unknown_restriction(r->name);
             v = config_error(ctx);
         }
-        if (warn_only && v == V_REPLY) {
+        ctx->subject = subj;
+        if (v == V_REPLY && warn_only && !class) {
             /* warn_if_reject: log what would have been refused, go on */
-            struct strbuf p1 = STRBUF_INIT, p2 = STRBUF_INIT;
-            msg_info("NOQUEUE: reject_warning: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
-                     ctx->s->client.namaddr, strbuf_str(ctx->reply),
-                     log_printable(&p1, ctx->sender ? ctx->sender : "", 0),
-                     log_printable(&p2, ctx->recipient ? ctx->recipient : "", 0), ctx->s->protocol,
-                     strbuf_str(&ctx->s->helo));
-            strbuf_free(&p1);
-            strbuf_free(&p2);
+            policy_log_event(ctx, "reject_warning", strbuf_str(ctx->reply));
             strbuf_reset(ctx->reply);
             v = V_DUNNO;
+        } else if (v == V_REPLY && !class && ctx->reply->s && ctx->reply->s[0] == '5' && defer_reject.len) {
+            /* defer_if_reject: a refusal becomes the deferral */
+            strbuf_set(ctx->reply, defer_reject.s);
         }
         warn_only = 0;
         if (v != V_DUNNO)
@@ -607,22 +826,38 @@ void policy_prepare(struct session *s)
     strbuf_free(&err);
 }
 
-int policy_check_mail(struct session *s, const char *sender, struct strbuf *reply_text)
+/* One list at its own stage (smtpd_delay_reject = no). */
+static int check_stage(struct session *s, int list, enum subject subj, const char *stage,
+                       const char *sender, struct strbuf *reply_text)
 {
-    struct check_ctx ctx = {s, sender, NULL, SUBJ_CLIENT, reply_text, 0};
-    static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
+    struct check_ctx ctx = {s, sender, NULL, subj, reply_text, 0, stage};
     if (s->local_submission)
         return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
     policy_defer_reset();
-    for (int i = 0; i < 3; i++)
-        if (run_list(&ctx, &s->policy->lists[i], subjects[i]) == V_REPLY)
-            return atoi(strbuf_str(reply_text));
+    if (run_list(&ctx, &s->policy->lists[list], subj) == V_REPLY)
+        return atoi(strbuf_str(reply_text));
     return policy_deferred(reply_text);     /* defer_if_permit */
+}
+
+int policy_check_connect(struct session *s, struct strbuf *reply_text)
+{
+    return check_stage(s, 0, SUBJ_CLIENT, "CONNECT", NULL, reply_text);
+}
+
+int policy_check_helo(struct session *s, struct strbuf *reply_text)
+{
+    return check_stage(s, 1, SUBJ_HELO, s->protocol && strcmp(s->protocol, "ESMTP") == 0 ? "EHLO" : "HELO",
+                       NULL, reply_text);
+}
+
+int policy_check_mail(struct session *s, const char *sender, struct strbuf *reply_text)
+{
+    return check_stage(s, 2, SUBJ_SENDER, "MAIL", sender, reply_text);
 }
 
 int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *reply_text)
 {
-    struct check_ctx ctx = {s, strbuf_str(&s->tx.sender), recipient, SUBJ_CLIENT, reply_text, 0};
+    struct check_ctx ctx = {s, strbuf_str(&s->tx.sender), recipient, SUBJ_CLIENT, reply_text, 0, "RCPT"};
     struct policy *p = s->policy;
     if (s->local_submission)
         return 0;               /* sendmail -bs: as Postfix's stand-alone mode */

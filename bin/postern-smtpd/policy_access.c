@@ -1,7 +1,9 @@
 /* policy_access.c - access(5) tables in restrictions: check_client_access,
  * check_helo_access, check_sender_access, check_recipient_access, with
- * Postfix's search orders and actions (OK, REJECT, DEFER, DUNNO, NNN text,
- * a number, or the name of another check). */
+ * Postfix's search orders and actions (OK, REJECT, DEFER, DEFER_IF_PERMIT,
+ * DEFER_IF_REJECT, DUNNO, PREPEND, WARN, INFO, NNN text, a number, or the
+ * name of another check or a restriction class).  A policy service's
+ * answer is such an action too (policy_service.c). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +15,41 @@
 #include "map.h"
 #include "policy_impl.h"
 
-/* The action an access table gave (access(5)). */
-static enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char *action,
-                                  const char *table)
+/* Split "X.Y.Z text" into the enhanced code (when it is one of the reply's
+ * class, else `fallback` of that class) and the text. */
+static const char *split_dsn(const char *text, int code, const char *fallback, char *dsn, size_t size)
+{
+    size_t n = strcspn(text, " \t");
+    if (n >= 5 && n < size && text[0] == '0' + code / 100 && text[1] == '.'
+        && strspn(text, "0123456789.") == n) {
+        snprintf(dsn, size, "%.*s", (int)n, text);
+        text += n;
+        while (*text == ' ' || *text == '\t')
+            text++;
+        return text;
+    }
+    snprintf(dsn, size, "%d%s", code / 100, fallback + 1);
+    return text;
+}
+
+/* PREPEND "Name: value": kept for the message's header (submit.c). */
+static enum verdict prepend_header(struct check_ctx *ctx, const char *header, const char *source)
+{
+    size_t name_len = strcspn(header, ":");
+    int ok = header[name_len] == ':' && name_len > 0;
+    for (size_t i = 0; ok && i < name_len; i++)
+        ok = header[i] > 32 && header[i] < 127;
+    if (!ok) {
+        msg_warn("access table %s: bad PREPEND header text \"%s\"", source, header);
+        return config_error(ctx);
+    }
+    strbuf_puts(&ctx->s->tx.prepend, header);
+    strbuf_putc(&ctx->s->tx.prepend, '\n');
+    return V_DUNNO;
+}
+
+enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char *action,
+                           const char *table)
 {
     char word[64];
     size_t n = strcspn(action, " \t");
@@ -29,28 +63,37 @@ static enum verdict access_action(struct check_ctx *ctx, enum subject subj, cons
         return V_OK;            /* all-numeric: OK, as Postfix */
     if (strcasecmp(word, "DUNNO") == 0)
         return V_DUNNO;
+    char dsn[16];
     if (strcasecmp(word, "REJECT") == 0) {
         int code = (int)conf_int("access_map_reject_code");
-        return reject_with(ctx, subj, code, smtp_reply_class(code) == REPLY_TRANSIENT ? "4.7.1" : "5.7.1", *text ? text : "Access denied");
+        text = split_dsn(text, code, "5.7.1", dsn, sizeof dsn);
+        return reject_with(ctx, subj, code, dsn, *text ? text : "Access denied");
     }
-    if (strcasecmp(word, "DEFER") == 0)
-        return reject_with(ctx, subj, (int)conf_int("access_map_defer_code"), "4.7.1",
-                           *text ? text : "Access denied");
+    if (strcasecmp(word, "DEFER") == 0) {
+        int code = (int)conf_int("access_map_defer_code");
+        text = split_dsn(text, code, "4.7.1", dsn, sizeof dsn);
+        return reject_with(ctx, subj, code, dsn, *text ? text : "Access denied");
+    }
+    if (strcasecmp(word, "DEFER_IF_PERMIT") == 0 || strcasecmp(word, "DEFER_IF_REJECT") == 0) {
+        int code = (int)conf_int("access_map_defer_code");
+        text = split_dsn(text, code, "4.7.1", dsn, sizeof dsn);
+        if (!*text)
+            text = "Service unavailable";
+        return strcasecmp(word, "DEFER_IF_PERMIT") == 0
+               ? policy_defer_if_permit(ctx, subj, code, dsn, text)
+               : policy_defer_if_reject(ctx, subj, code, dsn, text);
+    }
+    if (strcasecmp(word, "PREPEND") == 0)
+        return prepend_header(ctx, text, table);
+    if (strcasecmp(word, "WARN") == 0 || strcasecmp(word, "INFO") == 0) {
+        policy_log_event(ctx, strcasecmp(word, "WARN") == 0 ? "warn" : "info", text);
+        return V_DUNNO;
+    }
     if (strlen(word) == 3 && (word[0] == '4' || word[0] == '5') && isdigit((unsigned char)word[1])
         && isdigit((unsigned char)word[2])) {
         int code = atoi(word);
-        char dsn[16];
-        const char *rest = text;
-        size_t dn = strcspn(text, " ");
-        if (dn > 4 && dn < sizeof dsn && text[0] == word[0] && text[1] == '.') {
-            snprintf(dsn, sizeof dsn, "%.*s", (int)dn, text);
-            rest = text + dn;
-            while (*rest == ' ')
-                rest++;
-        } else {
-            snprintf(dsn, sizeof dsn, "%c.7.1", word[0]);
-        }
-        return reject_with(ctx, subj, code, dsn, *rest ? rest : "Access denied");
+        text = split_dsn(text, code, "5.7.1", dsn, sizeof dsn);
+        return reject_with(ctx, subj, code, dsn, *text ? text : "Access denied");
     }
     if (ctx->depth < 3) {
         ctx->depth++;

@@ -28,11 +28,17 @@ static enum verdict unknown_name(struct check_ctx *ctx, char status, const char 
                                  const char *which)
 {
     int code = status == 'N' ? (int)conf_int("unknown_client_reject_code") : 450;
-    strbuf_reset(ctx->reply);
+    struct strbuf text = STRBUF_INIT;
     /* the enhanced code's class follows the reply's, as Postfix makes it */
-    strbuf_printf(ctx->reply, "%d %d%s Client host rejected: cannot find your %shostname, [%s]",
+    strbuf_printf(&text, "%d %d%s Client host rejected: cannot find your %shostname, [%s]",
                   code, code / 100, dsn + 1, which, ctx->s->client.address);
-    return V_REPLY;
+    enum verdict v = V_REPLY;
+    if (status == 'N')
+        strbuf_set(ctx->reply, text.s);
+    else                        /* a DNS failure: reject_tempfail_action */
+        v = policy_tempfail_reply(ctx, "reject_tempfail_action", text.s);
+    strbuf_free(&text);
+    return v;
 }
 
 enum verdict check_unknown_client_hostname(struct check_ctx *ctx, const char *table)
@@ -250,7 +256,7 @@ static enum verdict rbl_reply(struct check_ctx *ctx, const struct rbl_hit *hit)
 }
 
 /* Is `name` listed in the zone "domain[=filter]"?  1 listed (hit filled),
- * 0 not, with a warning when the DNS failed. */
+ * 0 not, -1 with a warning when the DNS failed. */
 static int rbl_listed(const char *prefix, const char *zone, struct rbl_hit *hit,
                       struct strbuf *domain, struct strbuf *reason)
 {
@@ -265,12 +271,13 @@ static int rbl_listed(const char *prefix, const char *zone, struct rbl_hit *hit,
     int listed = 0;
     if (r == MAP_RETRY) {
         msg_warn("%s: RBL lookup error: Host or domain name not found", query.s);
+        listed = -1;
     } else if (r == MAP_FOUND) {
         char *save, *line;
         for (line = strtok_r(value.s, "\n", &save); line && !listed; line = strtok_r(NULL, "\n", &save))
             listed = !eq || filter_matches(eq + 1, line);
     }
-    if (listed) {
+    if (listed == 1) {
         struct map *txt = dns_table("proxy:dns:TXT", &txt_table);
         strbuf_reset(reason);
         if (txt && map_lookup(txt, query.s, reason) == MAP_FOUND) {
@@ -294,7 +301,7 @@ static enum verdict rbl_check(struct check_ctx *ctx, const char *zone, const cha
         return V_DUNNO;
     struct strbuf domain = STRBUF_INIT, reason = STRBUF_INIT;
     struct rbl_hit hit = {class, what, NULL, NULL};
-    enum verdict v = rbl_listed(prefix, zone, &hit, &domain, &reason) ? rbl_reply(ctx, &hit) : V_DUNNO;
+    enum verdict v = rbl_listed(prefix, zone, &hit, &domain, &reason) == 1 ? rbl_reply(ctx, &hit) : V_DUNNO;
     strbuf_free(&domain);
     strbuf_free(&reason);
     return v;
@@ -361,42 +368,142 @@ enum verdict check_rhsbl_recipient(struct check_ctx *ctx, const char *zone)
     return rbl_check(ctx, zone, domain, "Recipient address", domain);
 }
 
+/* ---- permit_dnswl_client, permit_rhswl_client ----
+ * A listing permits; a lookup that fails cannot, and a later refusal is
+ * then a deferral (defer_if_reject), so the allow list's outage does not
+ * bounce the mail it would have let in. */
+static enum verdict allow_list(struct check_ctx *ctx, const char *zone, const char *prefix)
+{
+    if (!zone || !*zone || !prefix || !*prefix)
+        return V_DUNNO;
+    struct strbuf domain = STRBUF_INIT, reason = STRBUF_INIT;
+    struct rbl_hit hit = {NULL, NULL, NULL, NULL};
+    int listed = rbl_listed(prefix, zone, &hit, &domain, &reason);
+    strbuf_free(&domain);
+    strbuf_free(&reason);
+    if (listed < 0)
+        return policy_defer_if_reject(ctx, SUBJ_CLIENT, 450, "4.7.1", "Service unavailable");
+    return listed ? V_OK : V_DUNNO;
+}
+
+enum verdict check_dnswl_client(struct check_ctx *ctx, const char *zone)
+{
+    char prefix[80];
+    if (dns_reverse_prefix(ctx->s->client.address, prefix, sizeof prefix) < 0)
+        return V_DUNNO;
+    return allow_list(ctx, zone, prefix);
+}
+
+enum verdict check_rhswl_client(struct check_ctx *ctx, const char *zone)
+{
+    const char *name = ctx->s->client.name;
+    return strcmp(name, "unknown") == 0 ? V_DUNNO : allow_list(ctx, zone, name);
+}
+
+/* ---- check_*_mx_access, check_*_ns_access, check_*_a_access ----
+ * The domain's MX hosts (the domain itself when it has none), NS hosts or
+ * addresses are looked up, and each host name (with its parent domains)
+ * and each of its addresses is a key of the access table.  OK is not
+ * allowed there (Postfix: use DUNNO to exempt a host from a deny list). */
+
+/* One server host: its name, then its addresses. */
+static enum verdict server_host(struct check_ctx *ctx, enum subject subj, const char *host,
+                                int addresses_only, const char *table, struct maplist *maps)
+{
+    static struct map *a_table, *aaaa_table;
+    struct strbuf value = STRBUF_INIT, addrs = STRBUF_INIT;
+    enum verdict v = V_DUNNO;
+    int r = MAP_NOTFOUND;
+    if (!addresses_only)
+        r = map_search_domain(maps, host, 1, &value);
+    if (r == MAP_NOTFOUND) {
+        struct map *tables[2] = {dns_table("proxy:dns:A", &a_table), dns_table("proxy:dns:AAAA", &aaaa_table)};
+        for (int t = 0; t < 2; t++) {
+            strbuf_reset(&addrs);
+            if (!tables[t] || map_lookup(tables[t], host, &addrs) != MAP_FOUND)
+                continue;
+            char *save = NULL;
+            for (char *a = strtok_r(addrs.s, "\n", &save); a && r == MAP_NOTFOUND; a = strtok_r(NULL, "\n", &save))
+                r = map_search_client_ip(maps, a, &value);
+            if (r != MAP_NOTFOUND)
+                break;
+        }
+    }
+    if (r == MAP_RETRY) {
+        v = temp_failure(ctx, subj);
+    } else if (r == MAP_FOUND) {
+        const char *action = strbuf_str(&value);
+        size_t n = strcspn(action, " \t");
+        if ((n == 2 && strncasecmp(action, "OK", 2) == 0) || strspn(action, "0123456789") == strlen(action))
+            msg_warn("access table %s: with check_*_{mx,ns,a}_access, action %s is unavailable", table, action);
+        else
+            v = access_action(ctx, subj, action, table);
+    }
+    strbuf_free(&value);
+    strbuf_free(&addrs);
+    return v;
+}
+
+enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int type,
+                                 const char *table)
+{
+    static struct map *mx_table, *ns_table;
+    char domain[256];
+    switch (subj) {
+    case SUBJ_CLIENT:
+        snprintf(domain, sizeof domain, "%s", strcmp(ctx->s->client.name, "unknown") ? ctx->s->client.name : "");
+        break;
+    case SUBJ_HELO:
+        snprintf(domain, sizeof domain, "%s", strbuf_str(&ctx->s->helo));
+        break;
+    case SUBJ_SENDER:
+        address_domain(ctx->sender, domain, sizeof domain);
+        break;
+    default:
+        address_domain(ctx->recipient, domain, sizeof domain);
+        break;
+    }
+    if (!*domain || *domain == '[')
+        return V_DUNNO;
+    struct maplist *maps = policy_table(ctx->s->policy, table);
+    if (!maps)
+        return temp_failure(ctx, subj);
+    if (type == DNS_T_A)
+        return server_host(ctx, subj, domain, 1, table, maps);
+    struct map *dns = type == DNS_T_MX ? dns_table("proxy:dns:MX", &mx_table) : dns_table("proxy:dns:NS", &ns_table);
+    struct strbuf hosts = STRBUF_INIT;
+    int r = dns ? map_lookup(dns, domain, &hosts) : MAP_RETRY;
+    enum verdict v = V_DUNNO;
+    if (r == MAP_RETRY) {
+        /* Postfix: the lookup fails; nothing to judge, the list goes on */
+        msg_warn("unable to look up %s host for %s", type == DNS_T_MX ? "MX" : "NS", domain);
+    } else if (r == MAP_NOTFOUND) {
+        if (type == DNS_T_MX)   /* no MX: the domain is its own mail host */
+            v = server_host(ctx, subj, domain, 0, table, maps);
+    } else {
+        char *save = NULL;
+        for (char *line = strtok_r(hosts.s, "\n", &save); line && v == V_DUNNO; line = strtok_r(NULL, "\n", &save)) {
+            const char *host = type == DNS_T_MX ? strchr(line, ' ') : line;
+            if (!host)
+                continue;
+            while (*host == ' ')
+                host++;
+            if (*host && strcmp(host, ".") != 0)
+                v = server_host(ctx, subj, host, 0, table, maps);
+        }
+    }
+    strbuf_free(&hosts);
+    return v;
+}
+
 /* ---- reject_unknown_helo_hostname, reject_unknown_sender_domain,
  * reject_unknown_recipient_domain ----
  * A name is known when it has an A, AAAA or MX record; a null MX (RFC
  * 7505: one MX record for ".") refuses mail for a domain but names an MTA
- * well enough for HELO.  A lookup that fails is a deferral kept until the
- * end of the stage: Postfix's unknown_*_tempfail_action (default
- * defer_if_permit) answers it only when nothing refuses the request. */
-
-static struct strbuf deferred = STRBUF_INIT;    /* the first deferral of this request */
-
-void policy_defer_reset(void)
-{
-    strbuf_reset(&deferred);
-}
-
-int policy_deferred(struct strbuf *reply_text)
-{
-    if (!deferred.len)
-        return 0;
-    strbuf_set(reply_text, deferred.s);
-    strbuf_reset(&deferred);
-    return atoi(reply_text->s);
-}
-
-/* Keep a deferral (the first one counts) and go on with the list. */
-static enum verdict defer_if_permit(struct check_ctx *ctx, enum subject subj, const char *dsn,
-                                    const char *text)
-{
-    if (!deferred.len) {
-        struct strbuf *keep = ctx->reply;
-        ctx->reply = &deferred;
-        reject_with(ctx, subj, 450, dsn, text);
-        ctx->reply = keep;
-    }
-    return V_DUNNO;
-}
+ * well enough for HELO.  A lookup that fails is answered as Postfix's
+ * unknown_helo_hostname_tempfail_action / unknown_address_tempfail_action
+ * say (policy_tempfail): by default defer_if_permit, a deferral kept until
+ * the end of the stage and answered only when nothing refuses. */
 
 enum host_status { HOST_FOUND, HOST_NOTFOUND, HOST_RETRY, HOST_NULLMX };
 
@@ -449,7 +556,8 @@ enum verdict check_unknown_helo_hostname(struct check_ctx *ctx, const char *tabl
         return reject_with(ctx, SUBJ_HELO, (int)conf_int("unknown_hostname_reject_code"), "4.7.1",
                            "Host not found");
     case HOST_RETRY:
-        return defer_if_permit(ctx, SUBJ_HELO, "4.7.1", "Host not found");
+        return policy_tempfail(ctx, "unknown_helo_hostname_tempfail_action", SUBJ_HELO, 450,
+                               "4.7.1", "Host not found");
     default:
         return V_DUNNO;         /* a null MX names an MTA well enough */
     }
@@ -479,7 +587,8 @@ static enum verdict unknown_domain(struct check_ctx *ctx, enum subject subj, con
         return reject_with(ctx, subj, code, dsn, "Domain not found");
     }
     case HOST_RETRY:
-        return defer_if_permit(ctx, subj, sender ? "4.1.8" : "4.1.2", "Domain not found");
+        return policy_tempfail(ctx, "unknown_address_tempfail_action", subj, 450,
+                               sender ? "4.1.8" : "4.1.2", "Domain not found");
     default:
         return V_DUNNO;
     }

@@ -1,6 +1,8 @@
 /* policy_impl.h - what the files of the restriction engine share
- * (policy.c: lists, stages and simple checks; policy_access.c: access(5)
- * tables; policy_unlisted.c: unknown senders and recipients). */
+ * (policy.c: lists, stages, classes, deferrals and simple checks;
+ * policy_access.c: access(5) tables and actions; policy_dns.c: the DNS
+ * checks; policy_service.c: check_policy_service; policy_unlisted.c:
+ * unknown senders and recipients). */
 #ifndef POSTERN_SMTPD_POLICY_IMPL_H
 #define POSTERN_SMTPD_POLICY_IMPL_H
 
@@ -20,7 +22,8 @@ struct check_ctx {
     const char *recipient;      /* NULL before RCPT */
     enum subject subject;       /* of the list being evaluated */
     struct strbuf *reply;
-    int depth;                  /* access table results naming checks */
+    int depth;                  /* access table results naming checks, classes */
+    const char *stage;          /* "CONNECT", "HELO", "MAIL", "RCPT" for log lines */
 };
 
 struct restriction_name;
@@ -48,6 +51,8 @@ struct policy {
         struct maplist *maps;
     } tables[32];
     size_t table_count;
+    struct restriction_list *classes;   /* smtpd_restriction_classes, loaded on use */
+    size_t class_count;
 };
 
 /* policy_dns.c: the checks of the client's DNS names. */
@@ -65,9 +70,32 @@ enum verdict check_rhsbl_recipient(struct check_ctx *ctx, const char *zone);
 enum verdict check_unknown_helo_hostname(struct check_ctx *ctx, const char *table);
 enum verdict check_unknown_sender_domain(struct check_ctx *ctx, const char *table);
 enum verdict check_unknown_recipient_domain(struct check_ctx *ctx, const char *table);
+/* permit_dnswl_client, permit_rhswl_client: the allow lists */
+enum verdict check_dnswl_client(struct check_ctx *ctx, const char *zone);
+enum verdict check_rhswl_client(struct check_ctx *ctx, const char *zone);
+/* check_{client,helo,sender,recipient}_{mx,ns,a}_access */
+enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int type,
+                                 const char *table);
+
+/* policy.c: defer_if_permit and defer_if_reject, kept for the request.
+ * The first deferral of each kind counts: a defer_if_permit one is the
+ * answer when nothing refuses (policy_deferred), a defer_if_reject one
+ * replaces a later 5xx refusal. */
 void policy_defer_reset(void);
+enum verdict policy_defer_if_permit(struct check_ctx *ctx, enum subject subj, int code,
+                                    const char *dsn, const char *text);
+enum verdict policy_defer_if_reject(struct check_ctx *ctx, enum subject subj, int code,
+                                    const char *dsn, const char *text);
 /* The deferral kept for this request: its code with reply_text set, or 0. */
 int policy_deferred(struct strbuf *reply_text);
+/* A check could not look something up: as the *_tempfail_action
+ * parameter says, "defer" now or "defer_if_permit" (the default). */
+enum verdict policy_tempfail(struct check_ctx *ctx, const char *param, enum subject subj,
+                             int code, const char *dsn, const char *text);
+/* The same with the whole reply written already. */
+enum verdict policy_tempfail_reply(struct check_ctx *ctx, const char *param, const char *reply);
+/* Log "NOQUEUE: what: STAGE from client: text; from=<> to=<> proto= helo=<>". */
+void policy_log_event(struct check_ctx *ctx, const char *what, const char *text);
 
 /* Set the reply "CODE X.Y.Z <what>: Subject rejected: text". */
 enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
@@ -82,11 +110,18 @@ struct maplist *policy_table(struct policy *p, const char *spec);
 enum verdict run_named_check(struct check_ctx *ctx, const char *name);
 
 /* policy_access.c */
+/* An access(5) action from a table or a policy service (`source` names it
+ * in warnings), its replies about `subj`. */
+enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char *action,
+                           const char *source);
 enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char *table);
 enum verdict check_client_access(struct check_ctx *ctx, const char *table);
 enum verdict check_helo_access(struct check_ctx *ctx, const char *table);
 enum verdict check_sender_access(struct check_ctx *ctx, const char *table);
 enum verdict check_recipient_access(struct check_ctx *ctx, const char *table);
+
+/* policy_service.c: check_policy_service */
+enum verdict check_policy_service(struct check_ctx *ctx, const char *server);
 
 /* policy_unlisted.c: a sender in one of our domains must exist; 0 or the
  * reply code with reply_text set. */

@@ -34,7 +34,7 @@ static int unlisted_address(struct session *s, const char *address_in, enum subj
 {
     const char *recipient = address_in;
     struct check_ctx ctx = {s, subj == SUBJ_SENDER ? address_in : strbuf_str(&s->tx.sender),
-                            subj == SUBJ_RECIPIENT ? address_in : NULL, subj, reply_text, 0};
+                            subj == SUBJ_RECIPIENT ? address_in : NULL, subj, reply_text, 0, NULL};
     struct destination d = DESTINATION_INIT;
     if (destination_resolve(recipient, &d) != 0) {
         destination_free(&d);

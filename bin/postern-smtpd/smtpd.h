@@ -57,6 +57,7 @@ struct transaction {
     struct strbuf recipients;   /* T and P records */
     size_t recipient_count;
     struct strbuf last_recipient;   /* for the Received header's "for" */
+    struct strbuf prepend;      /* headers of PREPEND actions, "Name: value\n" each */
     long long declared_size;    /* SIZE=, 0 when absent */
     int smtputf8;
     int bdat_started;           /* a BDAT chunk was received */
@@ -112,6 +113,7 @@ struct session {
     int bare_newline;           /* 0 no, 1 normalize, 2 reject */
     int bare_newline_reject_code;
     struct policy *policy;
+    struct strbuf access_denied;    /* smtpd_delay_reject = no: the refusal at connect */
 };
 
 /* ---- io.c ---- */
@@ -152,6 +154,9 @@ _Noreturn void session_write_timeout(struct session *s);
 _Noreturn void session_end(struct session *s, int status);
 
 /* ---- command.c ---- */
+/* The greeting: 220, or with smtpd_delay_reject = no the client
+ * restrictions' refusal (then every command but QUIT gets 503). */
+void session_greet(struct session *s);
 void command_loop(struct session *s);
 /* Count an error reply: sleep, and end the session at the hard limit. */
 void session_error(struct session *s);
@@ -174,6 +179,16 @@ void cmd_auth(struct session *s, char *args);
 /* Forget the login and the server's connection: STARTTLS starts the
  * session over (RFC 3207), and the mechanisms change with TLS. */
 void auth_forget(struct session *s);
+
+/* ---- clientrate.c ---- */
+/* In the zygote, before it forks: the table of per-client counts that
+ * every session of the service shares (smtpd_client_auth_rate_limit). */
+void client_rate_init(void);
+/* Count an event of the client: how many it has had in its current window
+ * of `unit` seconds, this one included; 0 when nothing is counted (no
+ * table: not a zygote's child, or no room). */
+unsigned client_rate_count(const char *address, long long unit);
+int client_rate_available(void);
 
 /* ---- xclient.c ---- */
 void cmd_xclient(struct session *s, char *args);
@@ -213,6 +228,19 @@ void tls_server_init(struct session *s);
 /* In a zygote, before it forks: a handshake with itself in memory, so
  * that OpenSSL's first-use work is done once for all children. */
 void tls_zygote_prepare(void);
+/* In a zygote, on SIGHUP: read the certificates and keys again (the next
+ * connection gets them); on failure keep serving the old ones. */
+void tls_reload(void);
+
+/* ---- tlstickets.c ---- */
+struct ssl_ctx_st;
+/* Session tickets for a server context with the keys the zygote shares
+ * with its children (or none: smtpd_tls_session_cache_timeout <= 0). */
+void tls_tickets_attach(struct ssl_ctx_st *ctx);
+/* In the zygote, every tls_tickets_interval() seconds: a new key. */
+void tls_tickets_rotate(void);
+/* The rotation interval in seconds, -1 without tickets, 0 before attach. */
+long long tls_tickets_interval(void);
 /* STARTTLS: the handshake, then the session starts over. */
 void cmd_starttls(struct session *s, char *args);
 /* smtpd_tls_wrappermode: the handshake before the greeting (or the end). */
@@ -244,7 +272,11 @@ void policy_prepare(struct session *s);
  * smtpd_delay_reject).  Returns 0 to accept, or the reply code with the
  * whole reply in `reply_text` ("554 5.7.1 <x>: Relay access denied"). */
 int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *reply_text);
-/* MAIL FROM: client, helo and sender restrictions without delay_reject. */
+/* smtpd_delay_reject = no: the client restrictions at connect, the HELO
+ * restrictions at HELO/EHLO, the sender restrictions at MAIL; 0 or the
+ * reply code with the reply in reply_text. */
+int policy_check_connect(struct session *s, struct strbuf *reply_text);
+int policy_check_helo(struct session *s, struct strbuf *reply_text);
 int policy_check_mail(struct session *s, const char *sender, struct strbuf *reply_text);
 /* 1 when the client is in mynetworks, 0 if not, -1 when a table failed. */
 int policy_mynetworks(struct session *s);

@@ -175,6 +175,9 @@ struct injection_client *submit_start(struct session *s)
      * every origin=local message does ("by HOST (postern, from userid N)") */
     if (!s->local_submission) {
         struct strbuf received = STRBUF_INIT;
+        /* the headers of PREPEND actions (postgrey, policyd-spf) come
+         * first, above the Received header, as Postfix writes them */
+        strbuf_append(&received, strbuf_str(&s->tx.prepend), s->tx.prepend.len);
         received_header(s, &received);
         injection_write(inj, received.s, received.len);
         inj->size = 0;          /* the client's bytes count, not ours */

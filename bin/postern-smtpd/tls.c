@@ -33,6 +33,7 @@
 #include "tlscommon.h"
 
 static SSL_CTX *server_ctx;     /* NULL: TLS not available (STARTTLS says 454) */
+static SSL_CTX *context_new(int mandatory);
 static int tls_loglevel;
 static int received_header;
 static int ask_ccert;
@@ -213,37 +214,43 @@ void tls_server_init(struct session *s)
         tls_log_errors();
         return;
     }
-    server_ctx = SSL_CTX_new(TLS_server_method());
-    if (!server_ctx) {
+    /* encrypt is mandatory TLS: the mandatory settings */
+    server_ctx = context_new(s->tls_level == TLS_LEVEL_ENCRYPT);
+}
+
+/* A server context from main.cf's certificates, keys and settings; NULL
+ * (logged) when one cannot be loaded. */
+static SSL_CTX *context_new(int mandatory)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
         tls_log_errors();
-        return;
+        return NULL;
     }
-    /* wrapper mode and encrypt are mandatory TLS: the mandatory settings */
-    int mandatory = s->tls_level == TLS_LEVEL_ENCRYPT;
-    SSL_CTX_set_options(server_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     if (conf_bool("tls_preempt_cipherlist"))
-        SSL_CTX_set_options(server_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+        SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* the session id context lets tickets resume sessions that had a
-     * client certificate asked for; the ticket keys are made here, once,
-     * so every child of a zygote can resume what another began */
+     * client certificate asked for; the ticket keys are the zygote's, which
+     * every child shares and the zygote rotates (tlstickets.c) */
     static const unsigned char sid_context[] = "postern-smtpd";
-    SSL_CTX_set_session_id_context(server_ctx, sid_context, sizeof sid_context - 1);
-    SSL_CTX_set_session_cache_mode(server_ctx, SSL_SESS_CACHE_OFF);
-    if (tls_apply_protocols(server_ctx, mandatory ? "smtpd_tls_mandatory_protocols" : "smtpd_tls_protocols")
-        || apply_ciphers(server_ctx, mandatory ? "smtpd_tls_mandatory_ciphers" : "smtpd_tls_ciphers",
+    SSL_CTX_set_session_id_context(ctx, sid_context, sizeof sid_context - 1);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    tls_tickets_attach(ctx);
+    if (tls_apply_protocols(ctx, mandatory ? "smtpd_tls_mandatory_protocols" : "smtpd_tls_protocols")
+        || apply_ciphers(ctx, mandatory ? "smtpd_tls_mandatory_ciphers" : "smtpd_tls_ciphers",
                          mandatory)
-        || load_keys(server_ctx)) {
+        || load_keys(ctx)) {
         tls_log_errors();
         msg_warn("TLS disabled: STARTTLS is answered with 454 4.7.0");
-        SSL_CTX_free(server_ctx);
-        server_ctx = NULL;
-        return;
+        SSL_CTX_free(ctx);
+        return NULL;
     }
-    apply_key_exchange(server_ctx);
+    apply_key_exchange(ctx);
     if (ask_ccert) {
         const char *cafile = conf_str("smtpd_tls_CAfile"), *capath = conf_str("smtpd_tls_CApath");
         if ((*cafile || *capath)
-            && SSL_CTX_load_verify_locations(server_ctx, *cafile ? cafile : NULL,
+            && SSL_CTX_load_verify_locations(ctx, *cafile ? cafile : NULL,
                                              *capath ? capath : NULL) != 1) {
             tls_log_errors();
             msg_warn("cannot load the client CA certificates: smtpd_tls_CAfile, smtpd_tls_CApath");
@@ -251,11 +258,27 @@ void tls_server_init(struct session *s)
         if (*cafile) {
             STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cafile);
             if (names)
-                SSL_CTX_set_client_CA_list(server_ctx, names);
+                SSL_CTX_set_client_CA_list(ctx, names);
         }
-        SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, verify_any);
-        SSL_CTX_set_verify_depth(server_ctx, (int)conf_int("smtpd_tls_ccert_verifydepth"));
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, verify_any);
+        SSL_CTX_set_verify_depth(ctx, (int)conf_int("smtpd_tls_ccert_verifydepth"));
     }
+    return ctx;
+}
+
+void tls_reload(void)
+{
+    if (!server_ctx)
+        return;                 /* TLS was not on: a restart turns it on */
+    SSL_CTX *fresh = context_new(tls_level_from_config() == TLS_LEVEL_ENCRYPT);
+    if (!fresh) {
+        msg_warn("TLS reload failed: still serving the certificates read before");
+        return;
+    }
+    SSL_CTX_free(server_ctx);
+    server_ctx = fresh;
+    tls_zygote_prepare();
+    msg_info("TLS certificates and keys read again");
 }
 
 /* In a zygote: one handshake with itself, in memory, so that what OpenSSL

@@ -73,6 +73,19 @@ static int parse_attributes(struct session *s, char *args, const char *command,
     return 0;
 }
 
+/* REVERSE_NAME was given in this XCLIENT command: NAME leaves it alone. */
+static int reverse_name_given;
+
+/* The lookup status of a NAME or REVERSE_NAME value (before decoding):
+ * [UNAVAILABLE] does not exist ('N'), [TEMPUNAVAIL] could not be looked
+ * up ('R': a temporary failure, never "not found"), else 'F'. */
+static char name_status(const char *raw, const char *text)
+{
+    if (strcasecmp(raw, "[TEMPUNAVAIL]") == 0)
+        return 'R';
+    return !*text || strcasecmp(raw, "[UNAVAILABLE]") == 0 ? 'N' : 'F';
+}
+
 /* One XCLIENT attribute. */
 static int xclient_set(struct session *s, const char *name, const char *value)
 {
@@ -81,13 +94,19 @@ static int xclient_set(struct session *s, const char *name, const char *value)
     if (attribute_value(value, text, sizeof text) != 0)
         return -1;
     if (strcasecmp(name, "NAME") == 0) {
-        /* Postfix: [UNAVAILABLE] does not exist, [TEMPUNAVAIL] could not
-         * be looked up; the reverse name follows (no REVERSE_NAME yet) */
-        char status = strcasecmp(text, "[TEMPUNAVAIL]") == 0 ? 'R'
-                      : !*text || strcasecmp(text, "[UNAVAILABLE]") == 0 ? 'N' : 'F';
+        /* the reverse name follows, unless REVERSE_NAME says otherwise */
+        char status = name_status(value, text);
         snprintf(c->name, sizeof c->name, "%s", status == 'F' ? text : "unknown");
-        snprintf(c->reverse_name, sizeof c->reverse_name, "%s", c->name);
-        c->forward_status = c->reverse_status = status;
+        c->forward_status = status;
+        if (!reverse_name_given) {
+            snprintf(c->reverse_name, sizeof c->reverse_name, "%s", c->name);
+            c->reverse_status = status;
+        }
+    } else if (strcasecmp(name, "REVERSE_NAME") == 0) {
+        char status = name_status(value, text);
+        snprintf(c->reverse_name, sizeof c->reverse_name, "%s", status == 'F' ? text : "unknown");
+        c->reverse_status = status;
+        reverse_name_given = 1;
     } else if (strcasecmp(name, "ADDR") == 0) {
         if (*text && addr_normalize(text, c->address, sizeof c->address) != 0)
             return -1;
@@ -103,7 +122,7 @@ static int xclient_set(struct session *s, const char *name, const char *value)
     } else if (strcasecmp(name, "DESTPORT") == 0) {
         snprintf(c->local_port, sizeof c->local_port, "%.15s", text);
     }
-    /* LOGIN, REVERSE_NAME: accepted, no SASL yet */
+    /* LOGIN: accepted, no SASL yet */
     return 0;
 }
 
@@ -122,6 +141,7 @@ void cmd_xclient(struct session *s, char *args)
     }
     char before[sizeof s->client.namaddr];
     snprintf(before, sizeof before, "%s", s->client.namaddr);
+    reverse_name_given = 0;
     if (parse_attributes(s, args, "XCLIENT", names, xclient_set) != 0)
         goto failed;
     snprintf(s->client.namaddr, sizeof s->client.namaddr, "%s[%s]", s->client.name, s->client.address);
@@ -129,7 +149,7 @@ void cmd_xclient(struct session *s, char *args)
     /* the session starts over as the new client */
     s->xclient_allowed = policy_client_in(s, "smtpd_authorized_xclient_hosts");
     s->xforward_allowed = policy_client_in(s, "smtpd_authorized_xforward_hosts");
-    reply(s, "220 %s", conf_str("smtpd_banner"));
+    session_greet(s);
     return;
 failed:
     s->command_failed[CMD_XCLIENT]++;

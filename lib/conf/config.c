@@ -392,6 +392,25 @@ static int read_main_cf(struct strbuf *text, struct strbuf *err)
  * (beside main.cf), as postconf says, though they are not in the registry.
  * (TRANSPORT_time_limit is left out: its suffix is shared by parameters
  * postern does not implement, command_time_limit.) */
+static int per_transport_parameter(const char *name);
+
+/* A parameter named in smtpd_restriction_classes: its value is a
+ * restriction list that smtpd reads by that name. */
+static int restriction_class(const char *name)
+{
+    const char *value;
+    struct strbuf err = STRBUF_INIT;
+    struct strlist classes = STRLIST_INIT;
+    int found = 0;
+    if (lookup_expanded("smtpd_restriction_classes", NULL, &value, &err) == 0 && value
+        && list_split(value, &classes, &err) == 0)
+        for (size_t i = 0; i < classes.count && !found; i++)
+            found = strcmp(classes.item[i], name) == 0;
+    strlist_free(&classes);
+    strbuf_free(&err);
+    return found;
+}
+
 static int per_transport_parameter(const char *name)
 {
     static const char *const suffixes[] = {
@@ -510,7 +529,7 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
         struct setting *s = find_setting(entries[i].name);
         if (s->source == SRC_MAINCF && not_implemented(s, warnings))
             continue;
-        if (s->def || s->referenced || per_transport_parameter(s->name))
+        if (s->def || s->referenced || per_transport_parameter(s->name) || restriction_class(s->name))
             continue;
         strbuf_reset(&printable);
         strbuf_printf(warnings, "%s, line %d: unused parameter: %s=%s\n", entries[i].file,
@@ -520,7 +539,7 @@ static int finish_load(struct strbuf *errors, struct strbuf *warnings)
         for (struct setting *s = table[b]; s; s = s->next)
             if (s->source == SRC_OVERRIDE && strcmp(s->file, "-o") == 0
                 && !not_implemented(s, warnings) && !s->def && !s->referenced
-                && !per_transport_parameter(s->name)) {
+                && !per_transport_parameter(s->name) && !restriction_class(s->name)) {
                 strbuf_reset(&printable);
                 strbuf_printf(warnings, "-o option: unused parameter: %s=%s\n", s->name,
                               log_printable(&printable, s->raw, 200));

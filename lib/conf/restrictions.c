@@ -7,17 +7,34 @@
 #include "restrictions.h"
 
 static const struct restriction_name implemented[] = {
+    {"check_client_a_access", RESTRICT_CHECK_CLIENT_A_ACCESS, 1},
     {"check_client_access", RESTRICT_CHECK_CLIENT_ACCESS, 1},
+    {"check_client_mx_access", RESTRICT_CHECK_CLIENT_MX_ACCESS, 1},
+    {"check_client_ns_access", RESTRICT_CHECK_CLIENT_NS_ACCESS, 1},
+    {"check_helo_a_access", RESTRICT_CHECK_HELO_A_ACCESS, 1},
     {"check_helo_access", RESTRICT_CHECK_HELO_ACCESS, 1},
+    {"check_helo_mx_access", RESTRICT_CHECK_HELO_MX_ACCESS, 1},
+    {"check_helo_ns_access", RESTRICT_CHECK_HELO_NS_ACCESS, 1},
+    {"check_policy_service", RESTRICT_CHECK_POLICY_SERVICE, 1},
+    {"check_recipient_a_access", RESTRICT_CHECK_RECIPIENT_A_ACCESS, 1},
     {"check_recipient_access", RESTRICT_CHECK_RECIPIENT_ACCESS, 1},
+    {"check_recipient_mx_access", RESTRICT_CHECK_RECIPIENT_MX_ACCESS, 1},
+    {"check_recipient_ns_access", RESTRICT_CHECK_RECIPIENT_NS_ACCESS, 1},
+    {"check_sender_a_access", RESTRICT_CHECK_SENDER_A_ACCESS, 1},
     {"check_sender_access", RESTRICT_CHECK_SENDER_ACCESS, 1},
+    {"check_sender_mx_access", RESTRICT_CHECK_SENDER_MX_ACCESS, 1},
+    {"check_sender_ns_access", RESTRICT_CHECK_SENDER_NS_ACCESS, 1},
     {"defer", RESTRICT_DEFER, 0},
+    {"defer_if_permit", RESTRICT_DEFER_IF_PERMIT, 0},
+    {"defer_if_reject", RESTRICT_DEFER_IF_REJECT, 0},
     {"defer_unauth_destination", RESTRICT_DEFER_UNAUTH_DESTINATION, 0},
     {"dunno", RESTRICT_DUNNO, 0},
     {"permit", RESTRICT_PERMIT, 0},
     {"permit_auth_destination", RESTRICT_PERMIT_AUTH_DESTINATION, 0},
+    {"permit_dnswl_client", RESTRICT_PERMIT_DNSWL_CLIENT, 1},
     {"permit_mynetworks", RESTRICT_PERMIT_MYNETWORKS, 0},
     {"permit_naked_ip_address", RESTRICT_PERMIT_NAKED_IP_ADDRESS, 0},
+    {"permit_rhswl_client", RESTRICT_PERMIT_RHSWL_CLIENT, 1},
     {"permit_sasl_authenticated", RESTRICT_PERMIT_SASL_AUTHENTICATED, 0},
     {"permit_tls_all_clientcerts", RESTRICT_PERMIT_TLS_ALL_CLIENTCERTS, 0},
     {"permit_tls_clientcerts", RESTRICT_PERMIT_TLS_CLIENTCERTS, 0},
@@ -64,15 +81,11 @@ const struct restriction_name *restriction_find(const char *name)
 int restriction_not_implemented(const char *name)
 {
     static const char *const prefixes[] = {
-        "reject_unknown_", "reject_rbl", "reject_rhsbl", "permit_dnswl", "permit_rhswl",
-        "check_policy_service", "permit_tls_",
-        "check_ccert_access", "check_sasl_access", "check_client_a_access", "check_client_mx_access",
-        "check_client_ns_access", "check_helo_a_access", "check_helo_mx_access", "check_helo_ns_access",
-        "check_sender_a_access", "check_sender_mx_access", "check_sender_ns_access",
-        "check_recipient_a_access", "check_recipient_mx_access", "check_recipient_ns_access",
-        "check_reverse_client_hostname", "reject_multi_recipient_bounce", "reject_plaintext_session",
+        "reject_unknown_", "reject_rbl", "reject_rhsbl", "permit_tls_",
+        "check_ccert_access", "check_sasl_access", "check_reverse_client_hostname",
+        "reject_multi_recipient_bounce", "reject_plaintext_session",
         "reject_unverified_", "permit_mx_backup", "reject_non_fqdn_", "reject_invalid_",
-        "check_address_map", "permit_inet_interfaces", "sleep", "defer_if_", NULL,
+        "check_address_map", "permit_inet_interfaces", "sleep", NULL,
     };
     if (restriction_find(name))
         return 0;

@@ -48,6 +48,23 @@ enum restriction_id {
     RESTRICT_REJECT_AUTHENTICATED_SENDER_LOGIN_MISMATCH,
     RESTRICT_REJECT_UNAUTHENTICATED_SENDER_LOGIN_MISMATCH,
     RESTRICT_REJECT_KNOWN_SENDER_LOGIN_MISMATCH,
+    RESTRICT_CHECK_POLICY_SERVICE,
+    RESTRICT_DEFER_IF_PERMIT,
+    RESTRICT_DEFER_IF_REJECT,
+    RESTRICT_PERMIT_DNSWL_CLIENT,
+    RESTRICT_PERMIT_RHSWL_CLIENT,
+    RESTRICT_CHECK_CLIENT_MX_ACCESS,
+    RESTRICT_CHECK_CLIENT_NS_ACCESS,
+    RESTRICT_CHECK_CLIENT_A_ACCESS,
+    RESTRICT_CHECK_HELO_MX_ACCESS,
+    RESTRICT_CHECK_HELO_NS_ACCESS,
+    RESTRICT_CHECK_HELO_A_ACCESS,
+    RESTRICT_CHECK_SENDER_MX_ACCESS,
+    RESTRICT_CHECK_SENDER_NS_ACCESS,
+    RESTRICT_CHECK_SENDER_A_ACCESS,
+    RESTRICT_CHECK_RECIPIENT_MX_ACCESS,
+    RESTRICT_CHECK_RECIPIENT_NS_ACCESS,
+    RESTRICT_CHECK_RECIPIENT_A_ACCESS,
     RESTRICT_COUNT
 };
 
@@ -60,7 +77,7 @@ struct restriction_name {
 /* The implemented restriction of this name (any case), or NULL. */
 const struct restriction_name *restriction_find(const char *name);
 /* 1 when Postfix has a restriction of this name that postern does not
- * implement yet (DNS, SASL, TLS, policy services, RBLs): smtpd answers
+ * implement yet (check_ccert_access, reject_unverified_*, ...): smtpd answers
  * 451 4.3.5 when it reaches one, so mail waits rather than slipping past
  * a check the administrator set. */
 int restriction_not_implemented(const char *name);

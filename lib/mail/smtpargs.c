@@ -236,7 +236,18 @@ int smtp_parse_mail(char *args, int smtputf8_enable, struct smtp_mail_args *out,
             out->smtputf8 = 1;
             record_put(&out->attributes, 'A', "SMTPUTF8=yes");
         } else if (strcasecmp(name, "AUTH") == 0 && value) {
-            /* AUTH=<> or AUTH=addr: accepted and ignored without SASL */
+            /* RFC 4954 AUTH=addr: the address the submitting client
+             * authenticated (xtext), kept as Postfix's sasl_sender for the
+             * queue file, its log line and a relay's MAIL; AUTH=<> says
+             * nobody vouches for the sender, and is not kept */
+            strbuf_reset(&decoded);
+            if (!*value || strlen(value) > 1000 || xtext_decode(value, &decoded) != 0
+                || memchr(decoded.s, '\0', decoded.len)) {
+                strbuf_puts(reply, "501 5.5.4 Bad AUTH parameter syntax");
+                goto out;
+            }
+            if (strcmp(strbuf_str(&decoded), "<>") != 0)
+                record_putf(&out->attributes, 'A', "sasl_sender=%s", strbuf_str(&decoded));
         } else {
             unsupported(reply, name, value);
             goto out;

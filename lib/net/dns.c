@@ -168,6 +168,7 @@ static char *record_text(enum dns_type type, const unsigned char *data,
         *pref = (unsigned)data[0] << 8 | data[1];
         pos = 2;
         /* fall through */
+    case DNS_T_NS:
     case DNS_T_PTR:
         if (wire_name(data, len, &pos, text, sizeof text) < 0 || pos != len)
             return NULL;
@@ -256,7 +257,7 @@ void dns_answer_free(struct dns_answer *answer)
 
 static const struct { enum dns_type type; const char *name; } type_names[] = {
     { DNS_T_A, "A" }, { DNS_T_AAAA, "AAAA" }, { DNS_T_MX, "MX" },
-    { DNS_T_PTR, "PTR" }, { DNS_T_TXT, "TXT" },
+    { DNS_T_NS, "NS" }, { DNS_T_PTR, "PTR" }, { DNS_T_TXT, "TXT" },
 };
 
 const char *dns_type_name(enum dns_type type)

@@ -1,7 +1,7 @@
 /* dns.h - the one DNS resolver of postern (libunbound).
  *
  * Every program that asks the DNS asks through this module: A, AAAA, MX,
- * PTR and TXT records, with a deadline per lookup, and an answer that keeps
+ * NS, PTR and TXT records, with a deadline per lookup, and an answer that keeps
  * apart what Postfix keeps apart (its dns_lookup(3)):
  *   DNS_FOUND     the name has records of the type asked;
  *   DNS_NOTFOUND  it does not: NXDOMAIN, or the name exists without
@@ -27,7 +27,7 @@
 
 enum dns_status { DNS_FOUND, DNS_NOTFOUND, DNS_RETRY };
 
-enum dns_type { DNS_T_A = 1, DNS_T_PTR = 12, DNS_T_MX = 15, DNS_T_TXT = 16,
+enum dns_type { DNS_T_A = 1, DNS_T_NS = 2, DNS_T_PTR = 12, DNS_T_MX = 15, DNS_T_TXT = 16,
                 DNS_T_AAAA = 28 };
 
 /* One record: A/AAAA an address in text form, MX/PTR a host name without

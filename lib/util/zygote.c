@@ -27,6 +27,21 @@ static const char *const connection_variables[] = {
     "REMOTE_ADDR", "REMOTE_PORT", "POSTERN_STRESS",
 };
 
+static struct zygote_hooks hooks;
+
+void zygote_set_hooks(const struct zygote_hooks *h)
+{
+    hooks = *h;
+}
+
+/* Milliseconds of the monotonic clock. */
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len)
 {
     return fdpass_send(zygote_fd, variables, len, &conn, 1) == (ssize_t)len ? 0 : -1;
@@ -122,23 +137,36 @@ void zygote_wait(void)
     sigset_t chld, old;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
+    sigaddset(&chld, SIGHUP);       /* postern-accept passes its SIGHUP on */
     if (sigprocmask(SIG_BLOCK, &chld, &old) < 0)
         msg_fatal_errno("zygote: sigprocmask");
     int sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sigfd < 0)
         msg_fatal_errno("zygote: signalfd");
     static char variables[ZYGOTE_MESSAGE_MAX];
+    long long next_tick = hooks.tick && hooks.tick_seconds ? monotonic_ms() + hooks.tick_seconds * 1000LL : 0;
     for (;;) {
         struct pollfd fds[2] = {{fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0) {
+        long long wait = next_tick ? next_tick - monotonic_ms() : -1;
+        if (next_tick && wait < 0)
+            wait = 0;
+        int ready = poll(fds, 2, wait > 1000000000 ? 1000000000 : (int)wait);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             msg_fatal_errno("zygote: poll");
         }
+        if (next_tick && monotonic_ms() >= next_tick) {
+            hooks.tick();
+            next_tick = monotonic_ms() + hooks.tick_seconds * 1000LL;
+        }
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo info;
+            int hup = 0;
             while (read(sigfd, &info, sizeof info) > 0)
-                ;
+                hup |= info.ssi_signo == SIGHUP;
+            if (hup && hooks.reload)
+                hooks.reload();
             int status;
             pid_t pid;
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0)

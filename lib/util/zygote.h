@@ -43,6 +43,17 @@ struct zygote_report {
 };
 
 /* ---- the program's side ---- */
+/* Work the zygote does between connections, in its own flow (never in a
+ * signal handler, so it may allocate): `reload` on SIGHUP (smtpd reads its
+ * certificates again), `tick` every tick_seconds (smtpd rotates its TLS
+ * ticket keys).  Either may be NULL.  Set before zygote_wait(). */
+struct zygote_hooks {
+    void (*reload)(void);
+    void (*tick)(void);
+    unsigned tick_seconds;
+};
+void zygote_set_hooks(const struct zygote_hooks *hooks);
+
 /* Return at once unless started as a zygote (POSTERN_ZYGOTE_FD set); else
  * serve as the zygote and return only in a child, with its connection. */
 void zygote_wait(void);

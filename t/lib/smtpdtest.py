@@ -219,5 +219,21 @@ class Client:
         self.sock.close()
 
 
+def rcpt_reply(inst, addr, sender="a@example.org", helo="client.example",
+               rcpt="postmaster@example.com", timeout=20):
+    """One session from client address addr (TCPREMOTEIP) up to RCPT;
+    returns the RCPT reply."""
+    listener = Listener(inst.argv(), {"TCPREMOTEIP": addr})
+    c = Client(listener.port, timeout=timeout)
+    c.reply()
+    c.cmd("EHLO " + helo)
+    c.cmd(f"MAIL FROM:<{sender}>")
+    r = c.cmd(f"RCPT TO:<{rcpt}>")
+    c.cmd("QUIT")
+    c.close()
+    listener.stop()
+    return r
+
+
 def wait_for(predicate, timeout=5.0):
     return tap.wait_until(predicate, timeout)

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+# Side by side with Postfix 3.7: the dialogues of t/lib/restriction_probes.py
+# (defer_if_permit, defer_if_reject, warn_if_reject, access(5) actions,
+# restriction classes, smtpd_delay_reject = no at connect, HELO and MAIL,
+# a policy service that is not there) played against postern-smtpd, every
+# reply compared with what the real Postfix answered
+# (t/data/postfix-3.7-restrictions.txt, recorded by
+# t/lib/gen_postfix_restrictions.py; Postfix is not needed here), and
+# Postfix's NOQUEUE log lines found in postern's log.
+#
+# Known differences, not compared:
+#  - Postfix names its queue file at MAIL, so its "warn:" line carries the
+#    queue id; postern has no queue id before the message is stored and
+#    logs NOQUEUE there (the id is compared as NOQUEUE).
+#  - Postfix evaluates the client, HELO and sender restrictions once per
+#    transaction (at the first RCPT); postern at each RCPT, with the same
+#    reply, so a warn_if_reject of those lists is logged once per RCPT.
+import os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from tap import *
+import smtpdtest
+import restriction_probes as rp
+
+require(["postern-smtpd"])
+golden = rp.parse_golden(os.path.join(SRC, "t", "data", "postfix-3.7-restrictions.txt"))
+ok(len(golden) == len(rp.CASES), f"the golden file has every case ({len(golden)})")
+
+inst = smtpdtest.Instance({"smtpd_peername_lookup": "no"})
+maps_dir = os.path.join(inst.dir, "probes")
+os.makedirs(maps_dir)
+replies = same = 0
+for case in golden:
+    dead = free_port()
+    settings = dict(rp.BASE)
+    settings.update({k: v.replace("{maps}", maps_dir).replace("{deadport}", str(dead))
+                     for k, v in case["settings"].items()})
+    for name, text in case["maps"].items():
+        write(os.path.join(maps_dir, name), text)
+    inst.set(**settings)
+    before = len(inst.log())
+    # the acceptor names the client, as Postfix names 127.0.0.1 localhost
+    listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEHOST": "localhost"})
+    got = rp.dialogue(listener.port, [c for c, _ in case["steps"] if c is not None])
+    wait_until(lambda: "disconnect from" in inst.log()[before:], 10)
+    listener.stop()
+    want = [(c, r) for c, r in case["steps"]]
+    diffs = []
+    for (cmd, want_reply), (_, got_reply) in zip(want, got):
+        replies += 1
+        if rp.normalize(want_reply) == rp.normalize(got_reply):
+            same += 1
+        else:
+            diffs.append(f"{cmd}: Postfix {want_reply!r}, postern {got_reply!r}")
+    ok(not diffs and len(want) == len(got), f"{case['title']}: every reply as Postfix's") \
+        or diag("\n".join(diffs))
+    log = inst.log()[before:]
+    missing = []
+    for line in case["logs"]:
+        line = line.split(": ", 1)
+        line = "NOQUEUE: " + line[1] if line[0] != "NOQUEUE" else ": ".join(line)
+        if line not in log:
+            missing.append(line)
+    ok(not missing, f"... and Postfix's log lines ({len(case['logs'])})") or diag("\n".join(missing) + "\n--\n" + log)
+diag(f"{same} of {replies} replies equal to Postfix 3.7's")
+done()

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""gen_postfix_restrictions.py - record what the real Postfix 3.7 answers to
+the dialogues of restriction_probes.py, into
+t/data/postfix-3.7-restrictions.txt (which t/33 compares postern with).
+
+Run by hand, as root, against a Postfix started by
+/work/shared/bench/postfix-anchor.sh (Postfix is never a test dependency):
+
+    BENCH_ROOT=/var/tmp/mta-bench-NAME postfix-anchor.sh up PORT PORT2
+    BENCH_ROOT=/var/tmp/mta-bench-NAME t/lib/gen_postfix_restrictions.py PORT > t/data/postfix-3.7-restrictions.txt
+
+For each case it appends the case's settings to a copy of the anchor's
+main.cf, reloads Postfix, plays the dialogue and collects the NOQUEUE
+log lines; the anchor's own main.cf is put back at the end.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import restriction_probes as rp
+
+port = int(sys.argv[1])
+root = os.path.join(os.environ.get("BENCH_ROOT", "/var/tmp/mta-bench"), "postfix")
+etc = os.path.join(root, "etc")
+maps_dir = os.path.join(etc, "probes")
+os.makedirs(maps_dir, exist_ok=True)
+maillog = os.path.join(root, "log", "maillog")
+main_cf = os.path.join(etc, "main.cf")
+original = open(main_cf).read()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+out = sys.stdout
+out.write("# What Postfix 3.7 (Debian, /work/shared/bench/postfix-anchor.sh) answered to the\n"
+          "# dialogues of t/lib/restriction_probes.py, recorded by\n"
+          "# t/lib/gen_postfix_restrictions.py on %s.  Per case: the settings ({maps}\n"
+          "# is the tables' directory, {deadport} a port nobody listens on), the tables,\n"
+          "# each command (>>) and reply (<<), and the NOQUEUE log lines (log).\n"
+          % time.strftime("%Y-%m-%d"))
+try:
+    for case in rp.CASES:
+        dead = free_port()
+        settings = rp.settings_of(case, maps_dir, dead)
+        for name, text in case[2].items():
+            with open(os.path.join(maps_dir, name), "w") as f:
+                f.write(text)
+        with open(main_cf, "w") as f:
+            f.write(original + "\n# restriction probe: " + case[0] + "\n"
+                    + "".join(f"{k} = {v}\n" for k, v in settings.items()))
+        subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
+        time.sleep(2)
+        start = os.path.getsize(maillog)
+        steps = rp.dialogue(port, case[3])
+        time.sleep(1.5)
+        with open(maillog) as f:
+            f.seek(start)
+            logs = [l.split("]: ", 1)[1].rstrip("\n") for l in f
+                    if "postfix/smtpd[" in l and ("NOQUEUE" in l or ": warn: " in l or ": info: " in l) and "]: " in l]
+        out.write(f"\n== {case[0]}\n")
+        for k, v in case[1].items():
+            out.write(f"set {k} = {v}\n")
+        for name, text in case[2].items():
+            for line in text.splitlines():
+                out.write(f"map {name} {line}\\n\n")
+        for cmd, reply in steps:
+            if cmd is not None:
+                out.write(f">> {cmd}\n")
+            for line in (reply or "").split("\n"):
+                out.write(f"<< {line}\n")
+        for l in logs:
+            out.write(f"log {l}\n")
+finally:
+    with open(main_cf, "w") as f:
+        f.write(original)
+    subprocess.run(["postfix", "-c", etc, "reload"], capture_output=True)
