@@ -123,7 +123,7 @@ FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 # objects are kept (never deleted as intermediate files), so that a second
 # make, or `make check` after `make run`, rebuilds nothing
 .SECONDARY:
-all: $(PROG_BIN) $(LINKS:%=$(BUILD)/bin/%)
+all: $(PROG_BIN) $(LINKS:%=$(BUILD)/bin/%) $(BUILD)/bin/postern-lmtp
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -149,6 +149,11 @@ $(foreach p,$(MULTI_DIR:bin/%=%),$(eval $(call multi_prog,$(p))))
 # mailq and newaliases are sendmail under other names, as everywhere
 $(BUILD)/bin/mailq $(BUILD)/bin/newaliases: | $(BUILD)/bin/sendmail
 	ln -sf sendmail $@
+
+# postern-lmtp is postern-smtp under the name that makes it speak LMTP
+# (Postfix's lmtp(8) is its smtp(8) too)
+$(BUILD)/bin/postern-lmtp: | $(BUILD)/bin/postern-smtp
+	ln -sf postern-smtp $@
 
 $(BUILD)/t/%: $(BUILD)/obj/t/unit/%.o $(LIBA)
 	@mkdir -p $(dir $@)
@@ -220,6 +225,7 @@ install: all
 	    install -m 755 $(BUILD)/bin/$$p $(DESTDIR)$$d/$$p; \
 	done
 	for l in $(LINKS); do ln -sf sendmail $(DESTDIR)$(SBINDIR)/$$l; done
+	ln -sf postern-smtp $(DESTDIR)$(LIBEXECDIR)/postern-lmtp
 	@# the injector is set-group-id to setgid_group (doc/privileges.md)
 	@q=$(DESTDIR)$(LIBEXECDIR)/postern-queue; \
 	if [ -f "$$q" ]; then \

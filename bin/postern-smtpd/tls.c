@@ -30,6 +30,7 @@
 #include "log.h"
 #include "smtpd.h"
 #include "strlist.h"
+#include "tlscommon.h"
 
 static SSL_CTX *server_ctx;     /* NULL: TLS not available (STARTTLS says 454) */
 static SSL_CTX *context_new(int mandatory);
@@ -53,90 +54,9 @@ static struct {
     int peer_cert, peer_verified;
 } info;
 
-/* OpenSSL's queued errors, one "warning: TLS library problem" line each. */
-static void log_library_errors(void)
-{
-    unsigned long code;
-    const char *file, *data;
-    int line, flags;
-    while ((code = ERR_get_error_all(&file, &line, NULL, &data, &flags)) != 0) {
-        char text[256];
-        ERR_error_string_n(code, text, sizeof text);
-        msg_warn("TLS library problem: %s:%s:%d:%s", text, file, line,
-                 (flags & ERR_TXT_STRING) && data ? data : "");
-    }
-}
 
 /* ---- the server context ---- */
 
-/* Postfix's protocol list syntax: ">=TLSv1", "!SSLv2, !SSLv3",
- * "TLSv1.2 TLSv1.3", "<=TLSv1.2".  0, or -1 for a name it does not know. */
-static int apply_protocols(SSL_CTX *ctx, const char *param)
-{
-    static const struct {
-        const char *name;
-        int version;
-        unsigned long no_option;
-    } known[] = {
-        {"SSLv2", 0, 0}, {"SSLv3", SSL3_VERSION, SSL_OP_NO_SSLv3},
-        {"TLSv1", TLS1_VERSION, SSL_OP_NO_TLSv1}, {"TLSv1.1", TLS1_1_VERSION, SSL_OP_NO_TLSv1_1},
-        {"TLSv1.2", TLS1_2_VERSION, SSL_OP_NO_TLSv1_2}, {"TLSv1.3", TLS1_3_VERSION, SSL_OP_NO_TLSv1_3},
-    };
-    enum { N = sizeof known / sizeof known[0] };
-    int included = 0, excluded = 0, floor_index = 0, ceiling_index = N - 1;
-    struct strlist words = STRLIST_INIT;
-    conf_list(param, &words);
-    int rc = 0;
-    for (size_t i = 0; i < words.count && rc == 0; i++) {
-        const char *w = words.item[i];
-        int kind = 0;           /* 0 include, 1 exclude, 2 floor, 3 ceiling */
-        if (w[0] == '!')
-            kind = 1, w++;
-        else if (strncmp(w, ">=", 2) == 0)
-            kind = 2, w += 2;
-        else if (strncmp(w, "<=", 2) == 0)
-            kind = 3, w += 2;
-        int k = -1;
-        for (int j = 0; j < N; j++)
-            if (strcasecmp(w, known[j].name) == 0)
-                k = j;
-        if (k < 0) {
-            msg_warn("Invalid TLS protocol list \"%s\": disabling TLS support", conf_str(param));
-            rc = -1;
-        } else if (kind == 0) {
-            included |= 1 << k;
-        } else if (kind == 1) {
-            excluded |= 1 << k;
-        } else if (kind == 2) {
-            floor_index = k;
-        } else {
-            ceiling_index = k;
-        }
-    }
-    strlist_free(&words);
-    if (rc)
-        return rc;
-    int allowed = (included ? included : (1 << N) - 1) & ~excluded;
-    allowed &= ~1;              /* SSLv2 is gone from OpenSSL */
-    int lowest = -1, highest = -1;
-    for (int j = floor_index; j <= ceiling_index; j++)
-        if (allowed & (1 << j)) {
-            if (lowest < 0)
-                lowest = j;
-            highest = j;
-        }
-    if (lowest < 0) {
-        msg_warn("no TLS protocol left in \"%s\": disabling TLS support", conf_str(param));
-        return -1;
-    }
-    if (!SSL_CTX_set_min_proto_version(ctx, known[lowest].version)
-        || !SSL_CTX_set_max_proto_version(ctx, known[highest].version))
-        return -1;
-    for (int j = lowest + 1; j < highest; j++)     /* holes: "!TLSv1.1" */
-        if (!(allowed & (1 << j)))
-            SSL_CTX_set_options(ctx, known[j].no_option);
-    return 0;
-}
 
 /* The cipher grade (smtpd_tls_ciphers: export, low, medium, high, null)
  * as its tls_*_cipherlist, minus the excluded ciphers.  TLS 1.3 suites are
@@ -205,7 +125,7 @@ static void apply_key_exchange(SSL_CTX *ctx)
             return;
         }
         EVP_PKEY_free(dh);
-        log_library_errors();
+        tls_log_errors();
         msg_warn("cannot load DH parameters from file \"%s\": using the built-in ones", file);
     }
     SSL_CTX_set_dh_auto(ctx, 1);
@@ -295,7 +215,7 @@ void tls_server_init(struct session *s)
      * three times a plain child's cost, for memory the exit returns anyway */
     if (!OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_LOAD_SSL_STRINGS
                           | OPENSSL_INIT_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_NO_ATEXIT, NULL)) {
-        log_library_errors();
+        tls_log_errors();
         return;
     }
     /* encrypt is mandatory TLS: the mandatory settings */
@@ -308,7 +228,7 @@ static SSL_CTX *context_new(int mandatory)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
-        log_library_errors();
+        tls_log_errors();
         return NULL;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
@@ -321,11 +241,11 @@ static SSL_CTX *context_new(int mandatory)
     SSL_CTX_set_session_id_context(ctx, sid_context, sizeof sid_context - 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     tls_tickets_attach(ctx);
-    if (apply_protocols(ctx, mandatory ? "smtpd_tls_mandatory_protocols" : "smtpd_tls_protocols")
+    if (tls_apply_protocols(ctx, mandatory ? "smtpd_tls_mandatory_protocols" : "smtpd_tls_protocols")
         || apply_ciphers(ctx, mandatory ? "smtpd_tls_mandatory_ciphers" : "smtpd_tls_ciphers",
                          mandatory)
         || load_keys(ctx)) {
-        log_library_errors();
+        tls_log_errors();
         msg_warn("TLS disabled: STARTTLS is answered with 454 4.7.0");
         SSL_CTX_free(ctx);
         return NULL;
@@ -336,7 +256,7 @@ static SSL_CTX *context_new(int mandatory)
         if ((*cafile || *capath)
             && SSL_CTX_load_verify_locations(ctx, *cafile ? cafile : NULL,
                                              *capath ? capath : NULL) != 1) {
-            log_library_errors();
+            tls_log_errors();
             msg_warn("cannot load the client CA certificates: smtpd_tls_CAfile, smtpd_tls_CApath");
         }
         if (*cafile) {
@@ -458,69 +378,7 @@ int tls_write(struct session *s, const void *buf, size_t len)
     return 0;
 }
 
-/* The name of a key's algorithm as Postfix logs it, and its size. */
-static void describe_key(EVP_PKEY *key, char *out, size_t size, const char *prefix, int sig_nid)
-{
-    if (!key) {
-        out[0] = '\0';
-        return;
-    }
-    const char *name;
-    char group[64] = "";
-    switch (EVP_PKEY_get_base_id(key)) {
-    case EVP_PKEY_RSA:
-        name = sig_nid == EVP_PKEY_RSA_PSS ? "RSA-PSS" : "RSA";
-        break;
-    case EVP_PKEY_RSA_PSS:
-        name = "RSA-PSS";
-        break;
-    case EVP_PKEY_EC:
-        name = prefix[1] == 'k' ? "ECDHE" : "ECDSA";
-        if (!EVP_PKEY_get_group_name(key, group, sizeof group, NULL))
-            group[0] = '\0';
-        break;
-    case EVP_PKEY_DH:
-        name = "DHE";
-        break;
-    case EVP_PKEY_X25519:
-        name = "X25519";
-        break;
-    case EVP_PKEY_X448:
-        name = "X448";
-        break;
-    case EVP_PKEY_ED25519:
-        name = "ED25519";
-        break;
-    case EVP_PKEY_ED448:
-        name = "ED448";
-        break;
-    default:
-        name = OBJ_nid2sn(EVP_PKEY_get_base_id(key));
-    }
-    int bits = EVP_PKEY_get_bits(key);
-    /* ECDSA with a named curve shows the curve's NIST name: "(P-256)" */
-    if (*group) {
-        int nid = OBJ_sn2nid(group);
-        const char *nist = nid != NID_undef ? EC_curve_nid2nist(nid) : NULL;
-        snprintf(out, size, "%s%s (%s)", prefix, name, nist ? nist : group);
-    } else if (EVP_PKEY_get_base_id(key) == EVP_PKEY_X25519 || EVP_PKEY_get_base_id(key) == EVP_PKEY_X448
-               || EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 || EVP_PKEY_get_base_id(key) == EVP_PKEY_ED448) {
-        snprintf(out, size, "%s%s", prefix, name);
-    } else {
-        snprintf(out, size, "%s%s (%d bits)", prefix, name, bits);
-    }
-}
 
-/* The common name of a certificate name, printable, "" without one. */
-static void common_name(X509_NAME *name, char *out, size_t size)
-{
-    out[0] = '\0';
-    if (name && X509_NAME_get_text_by_NID(name, NID_commonName, out, (int)size) < 0)
-        out[0] = '\0';
-    for (char *p = out; *p; p++)
-        if ((unsigned char)*p < 32 || (unsigned char)*p > 126)
-            *p = '?';
-}
 
 /* "AB:CD:..." of a digest, into out. */
 static void format_digest(const unsigned char *hash, unsigned len, char *out, size_t size)
@@ -542,7 +400,7 @@ static void record_session(struct session *s)
     EVP_PKEY *kex = NULL;
     info.kex[0] = '\0';
     if (SSL_get_peer_tmp_key(ssl, &kex) == 1) {
-        describe_key(kex, info.kex, sizeof info.kex, " key-exchange ", 0);
+        tls_describe_key(kex, info.kex, sizeof info.kex, " key-exchange ", 0);
         EVP_PKEY_free(kex);
     } else if (cipher && SSL_CIPHER_get_kx_nid(cipher) == NID_kx_dhe) {
         /* OpenSSL keeps neither side's DH key after a TLS 1.2 handshake:
@@ -560,7 +418,7 @@ static void record_session(struct session *s)
     int sig_type = NID_undef, digest = NID_undef;
     EVP_PKEY *own = SSL_get_privatekey(ssl);
     if (own && SSL_get_signature_type_nid(ssl, &sig_type) == 1) {
-        describe_key(own, info.sig, sizeof info.sig, " server-signature ", sig_type);
+        tls_describe_key(own, info.sig, sizeof info.sig, " server-signature ", sig_type);
         if (SSL_get_signature_nid(ssl, &digest) == 1 && digest != NID_undef) {
             size_t used = strlen(info.sig);
             snprintf(info.sig + used, sizeof info.sig - used, " server-digest %s", OBJ_nid2sn(digest));
@@ -571,8 +429,8 @@ static void record_session(struct session *s)
     info.peer_cert = peer != NULL;
     if (peer) {
         info.peer_verified = SSL_get_verify_result(ssl) == X509_V_OK;
-        common_name(X509_get_subject_name(peer), info.peer_cn, sizeof info.peer_cn);
-        common_name(X509_get_issuer_name(peer), info.issuer_cn, sizeof info.issuer_cn);
+        tls_common_name(X509_get_subject_name(peer), info.peer_cn, sizeof info.peer_cn);
+        tls_common_name(X509_get_issuer_name(peer), info.issuer_cn, sizeof info.issuer_cn);
         const EVP_MD *md = EVP_get_digestbyname(conf_str("smtpd_tls_fingerprint_digest"));
         unsigned char hash[EVP_MAX_MD_SIZE];
         unsigned hash_len = 0;
@@ -598,7 +456,7 @@ static int handshake(struct session *s)
         msg_info("setting up TLS connection from %s", s->client.namaddr);
     s->tls = SSL_new(server_ctx);
     if (!s->tls || !SSL_set_rfd(s->tls, s->in_fd) || !SSL_set_wfd(s->tls, s->out_fd)) {
-        log_library_errors();
+        tls_log_errors();
         return 0;
     }
     /* non-blocking, so that smtpd_starttls_timeout and smtpd_timeout hold
@@ -628,7 +486,7 @@ static int handshake(struct session *s)
             msg_info("SSL_accept error from %s: timeout", s->client.namaddr);
         else
             msg_info("SSL_accept error from %s: %d", s->client.namaddr, r);
-        log_library_errors();
+        tls_log_errors();
         SSL_free(s->tls);
         s->tls = NULL;
         return 0;

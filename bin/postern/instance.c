@@ -263,7 +263,11 @@ int cmd_init(int argc, char **argv)
     strbuf_reset(&text);
     strbuf_printf(&text, "# master.cf of this instance (Postfix syntax)\n"
                          "# service type  private unpriv  chroot  wakeup  maxproc command\n"
-                         "127.0.0.1:%ld inet n       -       n       -       -       smtpd\n",
+                         "127.0.0.1:%ld inet n       -       n       -       -       smtpd\n"
+                         "# the delivery transports of Postfix's master.cf (postern-smtp(8))\n"
+                         "smtp      unix  -       -       n       -       -       smtp\n"
+                         "relay     unix  -       -       n       -       -       smtp\n"
+                         "lmtp      unix  -       -       n       -       -       lmtp\n",
                   port);
     write_new_file(path.s, text.s, 0644);
 

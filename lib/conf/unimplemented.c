@@ -43,9 +43,6 @@ static const struct unimplemented settings[] = {
     {"mailbox_transport_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"relay_transport", WHEN_TRANSPORT, NULL},
-    {"relayhost", WHEN_NONEMPTY,
-     "the smtp runner is not implemented: mail for other domains waits in the queue "
-     "(4.3.0 mail transport unavailable)"},
     {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},
     {"smtpd_data_restrictions", WHEN_NONEMPTY, "not evaluated: DATA is accepted without these checks"},
     {"smtpd_end_of_data_restrictions", WHEN_NONEMPTY,
@@ -89,7 +86,8 @@ static int pipe_service(const char *transport, size_t len)
 int transport_implemented(const char *transport, size_t len)
 {
     /* the runners postern has, and the transports qmgr decides itself */
-    static const char *const runners[] = {"virtual", "local", "error", "discard", "retry", NULL};
+    static const char *const runners[] = {"virtual", "local", "smtp", "relay", "lmtp", "error",
+                                          "discard", "retry", NULL};
     for (int i = 0; runners[i]; i++)
         if (strlen(runners[i]) == len && strncmp(runners[i], transport, len) == 0)
             return 1;
@@ -140,12 +138,11 @@ const char *master_command_not_implemented(const char *command)
     static const char *const covered[] = {
         "smtpd", "qmgr", "oqmgr", "cleanup", "trivial-rewrite", "pickup", "bounce", "defer",
         "trace", "verify", "flush", "proxymap", "proxywrite", "showq", "error", "retry",
-        "discard", "virtual", "local", "anvil", "scache", "postlog", "tlsmgr", "pipe", NULL,
+        "discard", "virtual", "local", "smtp", "lmtp", "pipe", "anvil", "scache", "postlog", "tlsmgr",
+        NULL,
     };
     for (int i = 0; covered[i]; i++)
         if (strcmp(command, covered[i]) == 0)
             return NULL;
-    if (strcmp(command, "smtp") == 0 || strcmp(command, "lmtp") == 0)
-        return "postern has no such runner: mail for this transport waits in the queue";
     return "postern has no such program";
 }

@@ -241,6 +241,11 @@ static int is_own_literal(const struct resolver *r, const char *domain)
     free(text);
     if (!family)
         return 0;
+    return resolver_own_address(r, family, bytes);
+}
+
+int resolver_own_address(const struct resolver *r, int family, const void *bytes)
+{
     size_t len = family == AF_INET ? 4 : 16;
     for (size_t i = 0; i < r->own_count; i++)
         if (r->own[i].family == family && memcmp(r->own[i].bytes, bytes, len) == 0)

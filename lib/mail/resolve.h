@@ -119,6 +119,10 @@ int resolve_relocated(struct resolver *resolver, const char *address,
  * RESOLVE_RETRY (reason in `reason` when not NULL). */
 int resolve_domain_class(struct resolver *resolver, const char *domain,
                          enum address_class *out, struct strbuf *reason);
+/* 1 when an address (AF_INET: 4 bytes, AF_INET6: 16) is this machine's:
+ * one of inet_interfaces or proxy_interfaces, or any interface's address
+ * when inet_interfaces = all (the smtp runner's MX loop check). */
+int resolver_own_address(const struct resolver *resolver, int family, const void *bytes);
 /* "local", "virtual alias", "virtual mailbox", "relay", "default". */
 const char *address_class_name(enum address_class address_class);
 void resolution_free(struct resolution *res);

@@ -42,6 +42,7 @@ static int serve_fds[SERVE_MAX_PENDING_FDS];    /* -S: queue files, oldest first
 static size_t serve_fd_count;
 static const char *runner_program = "runner";
 static struct timeval start_time;
+static struct strbuf current_relay = STRBUF_INIT;  /* the last R record written */
 
 /* Print the usage line and exit with EX_USAGE. */
 static _Noreturn void runner_usage(void)
@@ -541,7 +542,7 @@ static void emit_result(struct runner_request *request, size_t index,
     log_printable(&why, text, 0);
     msg_info("%s: to=<%s>, relay=%s, delay=%s, dsn=%s, status=%s (%s)",
              *request->queue_id ? request->queue_id : "NOQUEUE", addr.s,
-             runner_program, delay_text, dsn, outcome_word(rcpt->outcome), why.s);
+             current_relay.len ? current_relay.s : runner_program, delay_text, dsn, outcome_word(rcpt->outcome), why.s);
     printf("%s: dsn=%s, status=%s (%s)\n", addr.s, dsn,
            outcome_word(rcpt->outcome), why.s);
     fflush(stdout);
@@ -576,6 +577,23 @@ void runner_result(struct runner_request *request, size_t index,
     strbuf_free(&text);
 }
 
+void runner_relay(struct runner_request *request, const char *relay)
+{
+    if (!relay)
+        relay = "";
+    if (strcmp(relay, strbuf_str(&current_relay)) == 0)
+        return;
+    strbuf_set(&current_relay, relay);
+    if (!request->request_mode)
+        return;
+    struct strbuf out = STRBUF_INIT;
+    /* "R" alone: back to the transport's name */
+    record_put(&out, 'R', relay);
+    if (write_all(result_fd, out.s, out.len) != 0)
+        msg_fatal_temp_errno("write relay to qmgr");
+    strbuf_free(&out);
+}
+
 void runner_defer_rest(struct runner_request *request, const char *dsn,
                        const char *text)
 {
@@ -605,6 +623,7 @@ int runner_next(struct runner_request *request)
     request->msg_fd = -1;
     if (write_all(result_fd, "", 1) != 0)
         msg_fatal_temp_errno("write end of results to qmgr");
+    strbuf_reset(&current_relay);   /* qmgr starts each request without one */
     request_clear(request);
     if (serve_pos != serve_in.len || serve_fd_count != 0)
         msg_fatal_temp("qmgr sent a request before the end of the previous results");

@@ -100,6 +100,11 @@ void runner_start(int argc, char **argv, const char *program,
 void runner_result(struct runner_request *request, size_t index,
                    const char *dsn, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Name the host the next results come from ("mx.example.com[192.0.2.1]:25",
+ * or NULL/"" for none): an R record before them in request mode (the log's
+ * relay=), the relay= of the shell-mode log line.  Written only when it
+ * changes. */
+void runner_relay(struct runner_request *request, const char *relay);
 /* Give every recipient without a result a deferral with `dsn` and `text`
  * (a runner's catch-all for an error that ends the whole request). */
 void runner_defer_rest(struct runner_request *request, const char *dsn,

@@ -327,3 +327,41 @@ void smtp_rcpt_args_free(struct smtp_rcpt_args *a)
     strbuf_free(&a->recipient);
     strbuf_free(&a->records);
 }
+
+void xtext_encode(const char *in, struct strbuf *out)
+{
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        if (*p < '!' || *p > '~' || *p == '+' || *p == '=')
+            strbuf_printf(out, "+%02X", *p);
+        else
+            strbuf_putc(out, *p);
+    }
+}
+
+void smtp_address_external(const char *address, struct strbuf *out)
+{
+    const char *at = strrchr(address, '@');
+    size_t local_len = at ? (size_t)(at - address) : strlen(address);
+    /* a dot-atom (RFC 5321 4.1.2) goes as it is; anything else is quoted */
+    static const char atext[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789!#$%&'*+-/=?^_`{|}~";
+    int plain = local_len > 0 && address[0] != '.' && address[local_len - 1] != '.';
+    for (size_t i = 0; plain && i < local_len; i++) {
+        unsigned char c = (unsigned char)address[i];
+        if (c == '.' ? address[i + 1] == '.' : !(c >= 0x80 || strchr(atext, c)))
+            plain = 0;
+    }
+    if (plain || local_len == 0) {
+        strbuf_puts(out, address);
+        return;
+    }
+    strbuf_putc(out, '"');
+    for (size_t i = 0; i < local_len; i++) {
+        if (address[i] == '"' || address[i] == '\\')
+            strbuf_putc(out, '\\');
+        strbuf_putc(out, address[i]);
+    }
+    strbuf_putc(out, '"');
+    if (at)
+        strbuf_puts(out, at);
+}

@@ -50,5 +50,11 @@ void smtp_rcpt_args_free(struct smtp_rcpt_args *a);
 
 /* Decode RFC 3461 xtext into out (no control bytes); -1 when malformed. */
 int xtext_decode(const char *in, struct strbuf *out);
+/* Encode text as RFC 3461 xtext (ENVID, ORCPT going out), appended to out. */
+void xtext_encode(const char *in, struct strbuf *out);
+/* An address in the internal form as it goes into MAIL FROM:<> and
+ * RCPT TO:<> (smtp_quote_rfc821_envelope): a local part that is no
+ * dot-atom is quoted. */
+void smtp_address_external(const char *address, struct strbuf *out);
 
 #endif

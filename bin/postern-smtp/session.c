@@ -1,0 +1,418 @@
+/* session.c - one SMTP or LMTP dialog with one server, for what is still
+ * open of a batch: greeting, EHLO (HELO when EHLO is refused) or LHLO,
+ * STARTTLS (tls.c), MAIL FROM with SIZE/BODY/SMTPUTF8/RET/ENVID, RCPT TO
+ * with NOTIFY/ORCPT, DATA and the message (LF to CR LF, dot-stuffed),
+ * pipelined when the server offers PIPELINING.  Every reply that decides a
+ * recipient's fate is kept as the server gave it, in Postfix's words:
+ * "host mx.example.com[192.0.2.1] said: 550 5.1.1 ... (in reply to RCPT TO
+ * command)".  A 5xx is final; a 4xx, a timeout or a lost connection leaves
+ * the recipient open for the next server (main.c defers it at the end).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fdio.h"
+#include "log.h"
+#include "smtp.h"
+#include "smtpargs.h"
+#include "xalloc.h"
+
+/* A failed read or write: Postfix's "conversation with HOST timed out
+ * while ..." or "lost connection with HOST while ...", for every recipient
+ * still open. */
+static void io_failure(struct smtp_session *s, const char *relay, const char *doing)
+{
+    switch (s->conn.error) {
+    case SMTP_IO_TIMEOUT:
+        batch_result_open(s->batch, relay, 0, "4.4.2", "conversation with %s timed out while %s",
+                          s->host, doing);
+        break;
+    case SMTP_IO_PROTOCOL:
+        batch_result_open(s->batch, relay, 0, "4.5.0", "host %s sent a malformed reply while %s",
+                          s->host, doing);
+        break;
+    default:
+        batch_result_open(s->batch, relay, 0, "4.4.2", "lost connection with %s while %s",
+                          s->host, doing);
+        break;
+    }
+}
+
+/* A reply that fails every open recipient: 5xx final, 4xx for the next server. */
+static void site_failure(struct smtp_session *s, const char *command)
+{
+    batch_result_open(s->batch, s->relay, s->reply.code >= 500, s->reply.dsn,
+                      "host %s said: %s (in reply to %s command)", s->host, s->reply.text.s,
+                      command);
+}
+
+/* Send one command and read its reply; 0, or -1 after io_failure(). */
+static int command(struct smtp_session *s, int timeout, const char *doing, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int command(struct smtp_session *s, int timeout, const char *doing, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(&s->conn.out, fmt, ap);
+    va_end(ap);
+    strbuf_puts(&s->conn.out, "\r\n");
+    if (smtp_flush(&s->conn, timeout) != 0 || smtp_read_reply(&s->conn, &s->reply, timeout) != 0) {
+        io_failure(s, s->relay, doing);
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when the text has a byte outside ASCII. */
+static int non_ascii(const char *text)
+{
+    for (; *text; text++)
+        if ((unsigned char)*text >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* The greeting and EHLO/HELO/LHLO; 0 when the session may go on. */
+static int handshake(struct smtp_session *s)
+{
+    const struct smtp_setup *setup = s->setup;
+    if (smtp_read_reply(&s->conn, &s->reply, setup->helo_timeout) != 0) {
+        io_failure(s, s->relay, "receiving the initial server greeting");
+        return -1;
+    }
+    if (s->reply.code / 100 != 2) {
+        int hard = s->reply.code >= 500 && !setup->skip_5xx_greeting;
+        char dsn[sizeof s->reply.dsn];
+        memcpy(dsn, s->reply.dsn, sizeof dsn);
+        if (!hard)
+            dsn[0] = '4';
+        batch_result_open(s->batch, s->relay, hard, dsn, "host %s refused to talk to me: %s",
+                          s->host, s->reply.text.s);
+        return -1;
+    }
+    if (setup->lmtp) {
+        if (command(s, setup->helo_timeout, "performing the LHLO handshake", "LHLO %s",
+                    setup->helo_name) != 0)
+            return -1;
+        if (s->reply.code / 100 != 2) {
+            site_failure(s, "LHLO");
+            return -1;
+        }
+        s->esmtp = 1;
+    } else {
+        if (!setup->never_send_ehlo) {
+            if (command(s, setup->helo_timeout, "performing the EHLO handshake", "EHLO %s",
+                        setup->helo_name) != 0)
+                return -1;
+            s->esmtp = s->reply.code / 100 == 2;
+        }
+        if (!s->esmtp) {
+            if (command(s, setup->helo_timeout, "performing the HELO handshake", "HELO %s",
+                        setup->helo_name) != 0)
+                return -1;
+            if (s->reply.code / 100 != 2) {
+                site_failure(s, "HELO");
+                return -1;
+            }
+        }
+        /* a server that greets with our own name is ourselves (Postfix's
+         * loop check; not for LMTP) */
+        const char *first = s->reply.lines.count ? s->reply.lines.line[0] : "";
+        size_t n = strcspn(first, " ");
+        if (n == strlen(setup->myhostname) && strncasecmp(first, setup->myhostname, n) == 0) {
+            msg_warn("host %s replied to HELO/EHLO with my own hostname %s", s->host,
+                     setup->myhostname);
+            batch_result_open(s->batch, s->relay, s->target->best,
+                              s->target->best ? "5.4.6" : "4.4.6",
+                              "mail for %s loops back to myself", s->batch->nexthop);
+            return -1;
+        }
+    }
+    if (s->esmtp)
+        smtp_features_parse(&s->reply, &s->features);
+    return 0;
+}
+
+/* The message as DATA wants it: CR LF line ends, dot-stuffed, ".". */
+static int send_body(struct smtp_session *s)
+{
+    const struct runner_request *req = s->batch->req;
+    static char buf[65536];
+    off_t done = 0;
+    int line_start = 1;
+    char last = '\n';
+    while (done < req->msg_length) {
+        size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
+                               ? req->msg_length - done : (off_t)sizeof buf);
+        ssize_t n = pread_retry(req->msg_fd, buf, want, req->msg_offset + done);
+        if (n <= 0) {
+            msg_warn("%s: read the queue file: %s", req->queue_id,
+                     n < 0 ? "read error" : "unexpected end of file");
+            batch_result_open(s->batch, s->relay, 0, "4.3.0", "error reading the queue file");
+            return -1;
+        }
+        size_t start = 0;
+        for (size_t i = 0; i < (size_t)n; i++) {
+            if (line_start && buf[i] == '.') {
+                smtp_queue(&s->conn, buf + start, i - start);
+                smtp_queue(&s->conn, ".", 1);
+                start = i;
+            }
+            line_start = 0;
+            if (buf[i] == '\n') {
+                size_t end = i > start && buf[i - 1] == '\r' ? i - 1 : i;
+                smtp_queue(&s->conn, buf + start, end - start);
+                smtp_queue(&s->conn, "\r\n", 2);
+                start = i + 1;
+                line_start = 1;
+            }
+        }
+        smtp_queue(&s->conn, buf + start, (size_t)n - start);
+        last = buf[n - 1];
+        done += n;
+        if (s->conn.out.len >= 65536 && smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
+            io_failure(s, s->relay, "sending message body");
+            return -1;
+        }
+    }
+    if (last != '\n')
+        smtp_queue(&s->conn, "\r\n", 2);
+    smtp_queue(&s->conn, ".\r\n", 3);
+    if (smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
+        io_failure(s, s->relay, "sending message body");
+        return -1;
+    }
+    return 0;
+}
+
+/* MAIL FROM with what the server supports of the message's attributes. */
+static void queue_mail(struct smtp_session *s, int smtputf8)
+{
+    const struct runner_request *req = s->batch->req;
+    struct strbuf addr = STRBUF_INIT;
+    smtp_address_external(req->sender, &addr);
+    smtp_queuef(&s->conn, "MAIL FROM:<%s>", addr.s ? addr.s : "");
+    if (s->esmtp) {
+        if (s->features.size_given)
+            smtp_queuef(&s->conn, " SIZE=%lld", (long long)req->msg_length);
+        const char *body = runner_attr(&req->attrs, "BODY");
+        if (body && strcasecmp(body, "8BITMIME") == 0 && s->features.eightbitmime)
+            smtp_queue(&s->conn, " BODY=8BITMIME", 14);
+        if (smtputf8 && s->features.smtputf8)
+            smtp_queue(&s->conn, " SMTPUTF8", 9);
+        const char *ret = runner_attr(&req->attrs, "RET");
+        const char *envid = runner_attr(&req->attrs, "ENVID");
+        if (s->features.dsn && ret)
+            smtp_queuef(&s->conn, " RET=%s", ret);
+        if (s->features.dsn && envid) {
+            strbuf_reset(&addr);
+            xtext_encode(envid, &addr);
+            smtp_queuef(&s->conn, " ENVID=%s", addr.s);
+        }
+    }
+    smtp_queue(&s->conn, "\r\n", 2);
+    strbuf_free(&addr);
+}
+
+/* RCPT TO with NOTIFY and ORCPT when the server supports DSN. */
+static void queue_rcpt(struct smtp_session *s, size_t k)
+{
+    const struct runner_recipient *r = &s->batch->req->rcpt[s->batch->index[k]];
+    struct strbuf addr = STRBUF_INIT;
+    smtp_address_external(r->address, &addr);
+    smtp_queuef(&s->conn, "RCPT TO:<%s>", addr.s);
+    if (s->features.dsn) {
+        const char *notify = runner_attr(&r->attrs, "NOTIFY");
+        const char *orcpt = runner_attr(&r->attrs, "ORCPT");
+        if (notify)
+            smtp_queuef(&s->conn, " NOTIFY=%s", notify);
+        const char *semi = orcpt ? strchr(orcpt, ';') : NULL;
+        if (semi) {
+            strbuf_reset(&addr);
+            xtext_encode(semi + 1, &addr);
+            smtp_queuef(&s->conn, " ORCPT=%.*s;%s", (int)(semi - orcpt), orcpt, addr.s);
+        }
+    }
+    smtp_queue(&s->conn, "\r\n", 2);
+    strbuf_free(&addr);
+}
+
+/* The mail transaction for the open recipients. */
+static void transaction(struct smtp_session *s)
+{
+    const struct smtp_setup *setup = s->setup;
+    struct smtp_batch *b = s->batch;
+    const struct runner_request *req = b->req;
+
+    if (s->features.size && (unsigned long long)req->msg_length > s->features.size) {
+        batch_result_open(b, s->relay, 1, "5.3.4", "message size %lld exceeds size limit %llu of server %s",
+                          (long long)req->msg_length, s->features.size, s->host);
+        return;
+    }
+    const char *utf8_attr = runner_attr(&req->attrs, "SMTPUTF8");
+    int smtputf8 = utf8_attr && strcasecmp(utf8_attr, "no") != 0 && setup->smtputf8_enable;
+    if (smtputf8 && !s->features.smtputf8) {
+        int needed = non_ascii(req->sender);
+        for (size_t k = 0; k < b->count && !needed; k++)
+            needed = b->state[k] != RCPT_FINAL && non_ascii(req->rcpt[b->index[k]].address);
+        if (needed) {
+            batch_result_open(b, s->relay, 1, "5.6.7",
+                              "SMTPUTF8 is required, but was not offered by host %s", s->host);
+            return;
+        }
+    }
+    int pipelining = s->esmtp && s->features.pipelining;
+    size_t *accepted = xcalloc(b->count ? b->count : 1, sizeof *accepted);
+    size_t *sent_rcpt = xcalloc(b->count ? b->count : 1, sizeof *sent_rcpt);
+    size_t n_accepted = 0, n_sent = 0;
+    for (size_t k = 0; k < b->count; k++)
+        if (b->state[k] == RCPT_PENDING)
+            sent_rcpt[n_sent++] = k;
+
+    /* MAIL FROM */
+    queue_mail(s, smtputf8);
+    if (pipelining) {
+        for (size_t j = 0; j < n_sent; j++)
+            queue_rcpt(s, sent_rcpt[j]);
+        smtp_queue(&s->conn, "DATA\r\n", 6);
+    }
+    if (smtp_flush(&s->conn, setup->mail_timeout) != 0) {
+        io_failure(s, s->relay, "sending MAIL FROM");
+        goto out;
+    }
+    if (smtp_read_reply(&s->conn, &s->reply, setup->mail_timeout) != 0) {
+        io_failure(s, s->relay, "sending MAIL FROM");
+        goto out;
+    }
+    if (s->reply.code / 100 != 2) {
+        site_failure(s, "MAIL FROM");
+        /* the pipelined RCPT and DATA replies are read and dropped */
+        for (size_t j = 0; pipelining && j <= n_sent; j++)
+            if (smtp_read_reply(&s->conn, &s->reply, setup->rcpt_timeout) != 0)
+                break;
+        goto out;
+    }
+    /* RCPT TO */
+    for (size_t j = 0; j < n_sent; j++) {
+        size_t k = sent_rcpt[j];
+        if (!pipelining) {
+            queue_rcpt(s, k);
+            if (smtp_flush(&s->conn, setup->rcpt_timeout) != 0) {
+                io_failure(s, s->relay, "sending RCPT TO");
+                goto out;
+            }
+        }
+        if (smtp_read_reply(&s->conn, &s->reply, setup->rcpt_timeout) != 0) {
+            io_failure(s, s->relay, "sending RCPT TO");
+            goto out;
+        }
+        if (s->reply.code / 100 == 2) {
+            b->state[k] = RCPT_ACCEPTED;
+            accepted[n_accepted++] = k;
+        } else {
+            batch_result(b, k, s->relay, s->reply.code >= 500, s->reply.dsn,
+                         "host %s said: %s (in reply to RCPT TO command)", s->host,
+                         s->reply.text.s);
+        }
+    }
+    /* DATA */
+    if (!pipelining && n_accepted > 0) {
+        smtp_queue(&s->conn, "DATA\r\n", 6);
+        if (smtp_flush(&s->conn, setup->data_init_timeout) != 0) {
+            io_failure(s, s->relay, "sending DATA command");
+            goto out;
+        }
+    }
+    if (pipelining || n_accepted > 0) {
+        if (smtp_read_reply(&s->conn, &s->reply, setup->data_init_timeout) != 0) {
+            if (n_accepted > 0)
+                io_failure(s, s->relay, "sending DATA command");
+            goto out;
+        }
+        if (n_accepted == 0)
+            goto out;           /* the pipelined DATA was refused: nobody to send to */
+        if (s->reply.code != 354) {
+            for (size_t j = 0; j < n_accepted; j++)
+                batch_result(b, accepted[j], s->relay, s->reply.code >= 500, s->reply.dsn,
+                             "host %s said: %s (in reply to DATA command)", s->host,
+                             s->reply.text.s);
+            goto out;
+        }
+    }
+    if (n_accepted == 0)
+        goto out;
+    if (send_body(s) != 0)
+        goto out;
+    /* end of DATA: one reply (SMTP), or one per accepted recipient (LMTP) */
+    for (size_t j = 0; j < n_accepted; j++) {
+        if (j == 0 || setup->lmtp) {
+            if (smtp_read_reply(&s->conn, &s->reply, setup->data_done_timeout) != 0) {
+                io_failure(s, s->relay, "sending end of data -- message may be sent more than once");
+                goto out;
+            }
+        }
+        if (s->reply.code / 100 == 2)
+            batch_result(b, accepted[j], s->relay, 1, s->reply.dsn, "%s", s->reply.text.s);
+        else
+            batch_result(b, accepted[j], s->relay, s->reply.code >= 500, s->reply.dsn,
+                         "host %s said: %s (in reply to end of DATA command)", s->host,
+                         s->reply.text.s);
+    }
+out:
+    free(accepted);
+    free(sent_rcpt);
+}
+
+int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
+                    const struct nexthop_target *target, int final)
+{
+    struct smtp_session s;
+    memset(&s, 0, sizeof s);
+    s.setup = setup;
+    s.batch = batch;
+    s.target = target;
+    s.final = final;
+    s.reply = (struct smtp_reply)SMTP_REPLY_INIT;
+    s.features = (struct smtp_features)SMTP_FEATURES_INIT;
+    snprintf(s.host, sizeof s.host, "%s[%s]", target->host, target->addr);
+    if (target->port)
+        snprintf(s.relay, sizeof s.relay, "%s:%d", s.host, target->port);
+    else
+        snprintf(s.relay, sizeof s.relay, "%s", s.host);
+    const struct sockaddr *bind_addr = NULL;
+    socklen_t bind_len = 0;
+    if (target->sa.ss_family == AF_INET && setup->bind4_len) {
+        bind_addr = (const struct sockaddr *)&setup->bind4;
+        bind_len = setup->bind4_len;
+    } else if (target->sa.ss_family == AF_INET6 && setup->bind6_len) {
+        bind_addr = (const struct sockaddr *)&setup->bind6;
+        bind_len = setup->bind6_len;
+    }
+    struct strbuf why = STRBUF_INIT;
+    if (smtp_connect(&s.conn, (const struct sockaddr *)&target->sa, target->sa_len, bind_addr,
+                     bind_len, setup->connect_timeout, &why) != 0) {
+        batch_result_open(batch, "none", 0, "4.4.1", "connect to %s: %s",
+                          target->port ? s.relay : s.host, why.s);
+        strbuf_free(&why);
+        return 0;
+    }
+    strbuf_free(&why);
+    int had_session = 0;
+    if (handshake(&s) == 0) {
+        had_session = 1;
+        if (tls_client_starttls(&s) == 0)
+            transaction(&s);
+        /* QUIT without waiting for its reply (smtp_skip_quit_response) */
+        if (s.conn.fd >= 0 && s.conn.error == SMTP_IO_OK) {
+            smtp_queue(&s.conn, "QUIT\r\n", 6);
+            smtp_flush(&s.conn, setup->quit_timeout < 5 ? setup->quit_timeout : 5);
+        }
+    }
+    smtp_close(&s.conn);
+    smtp_reply_free(&s.reply);
+    smtp_features_free(&s.features);
+    return had_session;
+}

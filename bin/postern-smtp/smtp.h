@@ -1,0 +1,89 @@
+/* smtp.h - the parts of postern-smtp (and postern-lmtp, the same program)
+ * and what they share: main.c (the runner loop, settings, next hops and the
+ * per-recipient results), session.c (one SMTP/LMTP dialog with one
+ * server), tls.c (STARTTLS as a client). */
+#ifndef POSTERN_SMTP_RUNNER_H
+#define POSTERN_SMTP_RUNNER_H
+
+#include <stddef.h>
+
+#include "nexthop.h"
+#include "runner.h"
+#include "smtpconn.h"
+#include "strbuf.h"
+
+enum tls_level { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_SECURE };
+
+/* What main.cf says, read once per process (smtp_* or lmtp_*). */
+struct smtp_setup {
+    int lmtp;                           /* started as postern-lmtp */
+    const char *proto;                  /* "smtp" or "lmtp" (parameter prefix) */
+    const char *helo_name;
+    const char *myhostname;
+    int connect_timeout, helo_timeout, mail_timeout, rcpt_timeout, data_init_timeout,
+        data_xfer_timeout, data_done_timeout, quit_timeout, starttls_timeout;
+    int skip_5xx_greeting;
+    int never_send_ehlo;
+    int session_limit;                  /* smtp_mx_session_limit, 0: none */
+    int smtputf8_enable;
+    struct sockaddr_storage bind4, bind6;
+    socklen_t bind4_len, bind6_len;
+    struct nexthop_options nexthop;
+    enum tls_level tls_level;
+    int tls_loglevel;
+    int broken;                         /* a setting is wrong: defer everything */
+};
+
+/* Where a recipient of the batch stands. */
+enum rcpt_state { RCPT_PENDING, RCPT_ACCEPTED, RCPT_FINAL };
+
+/* One delivery attempt: a batch of recipients of a request to one next hop. */
+struct smtp_batch {
+    struct runner_request *req;
+    const char *nexthop;
+    size_t *index;                      /* the recipients' indexes in req */
+    enum rcpt_state *state;
+    struct strbuf *soft_dsn, *soft_text, *soft_relay;   /* the last "try again" */
+    size_t count;
+    size_t sessions;                    /* sessions that got past the greeting */
+};
+
+/* One connection to one server, for a batch. */
+struct smtp_session {
+    const struct smtp_setup *setup;
+    struct smtp_batch *batch;
+    const struct nexthop_target *target;
+    int final;                          /* the last server to try */
+    char host[400];                     /* "mx.example.com[192.0.2.1]" for texts */
+    char relay[420];                    /* "mx.example.com[192.0.2.1]:25" for relay= */
+    struct smtp_conn conn;
+    struct smtp_reply reply;
+    struct smtp_features features;
+    int esmtp;
+    int tls_active;
+};
+
+/* main.c: a recipient's result (final now, or kept as "try again" while
+ * other servers remain: final is 0 and dsn is 4.x.x). */
+void batch_result(struct smtp_batch *b, size_t k, const char *relay, int final,
+                  const char *dsn, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The same result for every recipient still open (pending or accepted). */
+void batch_result_open(struct smtp_batch *b, const char *relay, int final, const char *dsn,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* session.c: deliver what is still pending of the batch through one
+ * server.  Returns 1 when a session was had (greeting and EHLO done),
+ * else 0. */
+int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
+                    const struct nexthop_target *target, int final);
+
+/* tls.c */
+/* Read the TLS settings and build the client context; 0, or -1 when the
+ * settings are wrong (logged). */
+int tls_client_setup(struct smtp_setup *setup);
+/* Run STARTTLS when the policy wants it and the server offers it.
+ * 0 to go on (in TLS or in clear), -1 when the session failed (results
+ * given). */
+int tls_client_starttls(struct smtp_session *s);
+
+#endif

@@ -1,0 +1,79 @@
+"""smtpsink.py - a receiving MTA for the smtp runner's tests: aiosmtpd
+(Debian's python3-aiosmtpd, run by /usr/bin/python3, which has it) on a
+loopback address and port, answering recipients by their local part:
+
+    bad...     550 5.1.1 <ADDR>: Recipient address rejected: User unknown
+    soft...    451 4.3.0 <ADDR>: Recipient address rejected: try again later
+    once...    451 the first time, accepted afterwards
+    others     250
+
+Every accepted transaction is written to DIR/NNNN.json (sender, recipients,
+mail options, content) and its arrival noted in DIR/log.
+
+    sink = Sink("127.0.0.3", port)          # from a test
+    python3 smtpsink.py DIR ADDRESS PORT    # what Sink runs
+"""
+import json
+import os
+import sys
+import time
+
+PYTHON = "/usr/bin/python3"     # Debian's, with python3-aiosmtpd
+
+
+class Sink:
+    def __init__(self, address, port, name="sink.test"):
+        import tap
+        self.dir = tap.tempdir("postern-sink-")
+        self.address, self.port = address, port
+        self.proc = tap.start([PYTHON, os.path.abspath(__file__), self.dir, address, str(port), name],
+                              stdout=open(os.path.join(self.dir, "out"), "w"),
+                              stderr=open(os.path.join(self.dir, "err"), "w"))
+        ready = os.path.join(self.dir, "ready")
+        if not tap.wait_until(lambda: os.path.exists(ready), 20):
+            tap.diag(open(os.path.join(self.dir, "err")).read())
+            raise RuntimeError("the SMTP sink did not start")
+
+    def messages(self):
+        """The transactions received so far, oldest first."""
+        names = sorted(n for n in os.listdir(self.dir) if n.endswith(".json"))
+        return [json.load(open(os.path.join(self.dir, n))) for n in names]
+
+
+def serve(directory, address, port, name):
+    from aiosmtpd.controller import Controller
+    seen = set()
+    count = [0]
+
+    class Handler:
+        async def handle_RCPT(self, server, session, envelope, addr, rcpt_options):
+            local = addr.split("@")[0]
+            if local.startswith("bad"):
+                return f"550 5.1.1 <{addr}>: Recipient address rejected: User unknown"
+            if local.startswith("soft") or (local.startswith("once") and addr not in seen):
+                seen.add(addr)
+                return f"451 4.3.0 <{addr}>: Recipient address rejected: try again later"
+            envelope.rcpt_tos.append(addr)
+            envelope.rcpt_options.append(rcpt_options)
+            return "250 2.1.5 Ok"
+
+        async def handle_DATA(self, server, session, envelope):
+            count[0] += 1
+            record = {"helo": session.host_name, "sender": envelope.mail_from,
+                      "mail_options": envelope.mail_options, "recipients": envelope.rcpt_tos,
+                      "content": envelope.original_content.decode("utf-8", "replace")}
+            path = os.path.join(directory, "%04d.json" % count[0])
+            with open(path + ".tmp", "w") as f:
+                json.dump(record, f)
+            os.rename(path + ".tmp", path)
+            return "250 2.0.0 Ok: queued as SINK%04d" % count[0]
+
+    controller = Controller(Handler(), hostname=address, port=port, server_hostname=name)
+    controller.start()
+    open(os.path.join(directory, "ready"), "w").close()
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])
