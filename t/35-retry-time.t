@@ -95,7 +95,8 @@ tap.ok(st.st_mtime > time.time() + 3000,
 deferred_scans(2)
 tap.is_(len(deferrals("service@defer.test")), 1, "the service's file is not retried before its time")
 tap.is_(len(deferrals("direct@defer.test")), 1, "root's file is not retried before its time")
-tap.unlike(inst.log(), r"set next attempt time", "no 'set next attempt time' warning")
+tap.ok(not re.search(r"set next attempt time", inst.log()), "no 'set next attempt time' warning") \
+    or tap.diag(re.findall(r".*set next attempt time.*", inst.log())[:3])
 
 # a release (hold, then release) still makes the service's file due at once
 inst.postern("queue", "hold", id1)
