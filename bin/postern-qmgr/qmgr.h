@@ -18,6 +18,7 @@
 
 struct resolver;
 struct qmgr_job;
+struct stat;
 struct qmgr_runner;
 
 /* Per-recipient state for the current round (one stay in active/). */
@@ -170,6 +171,20 @@ int queue_dir_fd(const char *name);
 int queue_move(const char *id, const char *from_queue, const char *to_queue);
 /* Forget a message: close its file and free it (the file stays). */
 void message_free(struct qmgr_message *msg);
+
+/* due.c: the next attempt time of deferred/ files */
+/* Make `when` the next attempt time of the open file of id (its mtime;
+ * kept in memory when the kernel refuses because qmgr does not own the
+ * file: never earlier than asked, logged once). */
+void due_set(int fd, const char *id, time_t when);
+/* Whether the deferred/ file id, with this stat, is due at now. */
+int due_now(const char *id, const struct stat *st, time_t now);
+/* Forget what due_set kept for id (the message left deferred/). */
+void due_forget(const char *id);
+/* Around a scan of deferred/ that calls due_now for every file: what was
+ * kept for files no longer there is dropped at the end. */
+void due_scan_begin(void);
+void due_scan_end(void);
 
 /* schedule.c: resolving recipients and starting jobs */
 /* Resolve a new message's recipients into jobs or immediate outcomes. */
