@@ -14,18 +14,16 @@
 import os
 import pwd
 import re
-import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
 from instance import new_instance
+from dovecotlmtp import DovecotLMTP, installed as dovecot_installed
 
 tap.require(["postern", "postern-local", "postern-lmtp", "postern-qmgr", "postern-lookup",
              "postern-spawn", "postern-bounce", "sendmail"])
-dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
-if not tap.ok(os.access(dovecot, os.X_OK) and os.path.exists("/usr/lib/dovecot/lmtp"),
+if not tap.ok(dovecot_installed(),
               "dovecot and its LMTP server are installed (./deps: dovecot-core, dovecot-lmtpd)"):
     tap.done()
 
@@ -45,56 +43,14 @@ for name in (GHOST, SPOOK, NOBODY, LOOPY):
         pass
 
 # ---- Dovecot LMTP, on a unix socket and on a loopback port -------------
-dove = tap.tempdir("postern-dovecot-")
-os.chmod(dove, 0o755)
-mail = os.path.join(dove, "mail")
-os.mkdir(mail)
-os.chmod(mail, 0o1777)
-uid = os.getuid() if not ROOT else 65534
-gid = os.getgid() if not ROOT else 65534
-lmtp_port = tap.free_port()
-tap.write(os.path.join(dove, "users"), "".join(
-    f"{user}::{uid}:{gid}::{mail}/{user}::\n" for user in (U, V, GHOST, SPOOK) if user))
-tap.write(os.path.join(dove, "dovecot.conf"), f"""protocols = lmtp
-base_dir = {dove}/run
-state_dir = {dove}/state
-log_path = {dove}/dovecot.log
-ssl = no
-postmaster_address = postmaster@local.test
-hostname = dovecot.test
-mail_location = maildir:{mail}/%n
-lmtp_save_to_detail_mailbox = no
-passdb {{
-  driver = passwd-file
-  args = username_format=%n {dove}/users
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%n {dove}/users
-}}
-service lmtp {{
-  unix_listener {dove}/lmtp {{
-    mode = 0666
-  }}
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {lmtp_port}
-  }}
-}}
-""")
-proc = tap.start([dovecot, "-F", "-c", os.path.join(dove, "dovecot.conf")],
-                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-if not tap.ok(tap.wait_until(lambda: os.path.exists(os.path.join(dove, "lmtp")), 20),
-              "Dovecot's LMTP socket is there"):
+dc = DovecotLMTP(tuple((user, "") for user in (U, V, GHOST, SPOOK) if user),
+                 postmaster="postmaster@local.test")
+if not tap.ok(dc.start(), "Dovecot's LMTP socket is there"):
     tap.done()
+dove, lmtp_port, proc = dc.dir, dc.port, dc.proc
+dovecot_new = dc.maildir_new
 UNIX_RELAY = re.escape(f"localhost[{dove}/lmtp]")
 INET_RELAY = re.escape(f"127.0.0.1[127.0.0.1]:{lmtp_port}")
-
-
-def dovecot_new(user):
-    new = os.path.join(mail, user, "new")
-    return [open(os.path.join(new, f), "rb").read() for f in os.listdir(new)] if os.path.isdir(new) else []
-
 
 # ---- the instance: local.test is ours, mailbox_transport into Dovecot --
 inst = new_instance()
