@@ -189,6 +189,11 @@ void due_scan_end(void);
 /* schedule.c: resolving recipients and starting jobs */
 /* Resolve a new message's recipients into jobs or immediate outcomes. */
 void schedule_message(struct qmgr_message *msg);
+/* Put recipient i, which a runner handed over (an H result), into a job
+ * of transport:nexthop within the current round (the caller's job still
+ * counts in msg->outstanding). */
+void schedule_handover(struct qmgr_message *msg, size_t i, const char *transport,
+                       const char *nexthop);
 /* Start every job the concurrency and process limits allow. */
 void schedule_run(void);
 /* The transport of this name, created with its limits on first use. */

@@ -41,6 +41,9 @@ struct queue_recipient {
     char *routed;               /* not in the file: where qmgr's resolver
                                    routed the address (user%other@ours ->
                                    user@other), or NULL when it did not */
+    int handed_over;            /* not in the file: a runner handed it to
+                                   another transport this round (an H
+                                   result, doc/delivery.md) */
 };
 
 struct queue_file {
