@@ -48,6 +48,9 @@ _Noreturn void session_end(struct session *s, int status)
         strbuf_printf(&line, " commands=%u/%u", ok_total, total);
     msg_info("disconnect from %s%s", s->client.namaddr, strbuf_str(&line));
     strbuf_free(&line);
+    /* after the line, so that whoever sees the connection end finds it
+     * logged; before exit(), which would keep the client waiting */
+    io_close(s);
     exit(status);
 }
 

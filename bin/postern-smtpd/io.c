@@ -33,6 +33,20 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The client sees the end of the session when its socket is closed here,
+ * not when the process's exit gets to its descriptors: the kernel tears
+ * down the memory first (exit_mm before exit_files), ~450 µs that the
+ * client waited for after the 221.  No other process holds the socket:
+ * postern-accept and the zygote close theirs once the child has it. */
+void io_close(struct session *s)
+{
+    if (s->in_fd >= 0)
+        close(s->in_fd);
+    if (s->out_fd >= 0 && s->out_fd != s->in_fd)
+        close(s->out_fd);
+    s->in_fd = s->out_fd = -1;
+}
+
 void io_limits(struct session *s)
 {
     s->timeout = conf_time("smtpd_timeout");

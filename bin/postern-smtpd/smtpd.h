@@ -131,6 +131,8 @@ void io_init(struct session *s, int in_fd, int out_fd);
 void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Write queued replies now. Exits on a write error (lost connection). */
 void io_flush(struct session *s);
+/* Close the client's connection (fd 0 and 1) at the end of a session. */
+void io_close(struct session *s);
 /* Wait for fd to be ready for events (POLLIN, POLLOUT) within the read
  * limits (smtpd_timeout, the request and session deadlines): 1 ready, 0
  * the time is up.  For tls.c. */

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+# steps.py - the latency of each SMTP step of one client at concurrency 1:
+# connect, wait for the banner, EHLO, MAIL, RCPT, DATA, the end of data,
+# QUIT, and the close after the 221 (the time until the server's end of
+# the connection is closed: read() returns 0).  Each message is a new
+# connection; the table gives each step's median and mean in
+# microseconds over N connections, and the median of the total.
+#
+#   steps.py PORT [N] [--host H] [--rcpt ADDR] [--label NAME] [--warm W]
+#
+#   PORT     the SMTP port (postern-accept or Postfix's smtpd)
+#   N        connections (default 200), after W unmeasured ones (default 5)
+#   --rcpt   the recipient (default u1@bench.test, the bench instances')
+#   --label  a name printed before the table (bench/run: postern, postfix)
+#
+# A median is what to compare: the machine is shared, and a mean moves
+# with every stall.  bench/run's "steps" test runs this against both
+# instances, alternating.
+import argparse
+import socket
+import statistics
+import sys
+import time
+
+STEPS = ['banner', 'ehlo', 'mail', 'rcpt', 'data', 'eod', 'quit', 'close']
+
+
+def read_reply(f):
+    """One SMTP reply (its last line); b'' when the connection ends."""
+    while True:
+        line = f.readline()
+        if line[3:4] != b'-':
+            return line
+
+
+def one_session(host, port, rcpt):
+    """Time each step of one session; a dict step -> seconds."""
+    dialog = [('ehlo', b'EHLO steps.test\r\n'),
+              ('mail', b'MAIL FROM:<steps@bench.test>\r\n'),
+              ('rcpt', b'RCPT TO:<' + rcpt.encode() + b'>\r\n'),
+              ('data', b'DATA\r\n'),
+              ('eod', b'Subject: steps\r\n\r\nhello\r\n.\r\n'),
+              ('quit', b'QUIT\r\n')]
+    times = {}
+    start = time.perf_counter()
+    s = socket.create_connection((host, port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    f = s.makefile('rb')
+    reply = read_reply(f)
+    last = time.perf_counter()
+    times['banner'] = last - start
+    if not reply.startswith(b'220'):
+        raise SystemExit(f'steps.py: banner {reply!r}')
+    for name, command in dialog:
+        s.sendall(command)
+        reply = read_reply(f)
+        now = time.perf_counter()
+        times[name] = now - last
+        last = now
+        if not reply[:1] in (b'2', b'3'):
+            raise SystemExit(f'steps.py: {name}: {reply!r}')
+    f.read()
+    now = time.perf_counter()
+    times['close'] = now - last
+    s.close()
+    return times
+
+
+def main():
+    ap = argparse.ArgumentParser(description='per-step SMTP latency at concurrency 1')
+    ap.add_argument('port', type=int)
+    ap.add_argument('n', type=int, nargs='?', default=200)
+    ap.add_argument('--host', default='127.0.0.1')
+    ap.add_argument('--rcpt', default='u1@bench.test')
+    ap.add_argument('--label', default='')
+    ap.add_argument('--warm', type=int, default=5)
+    args = ap.parse_args()
+    for _ in range(args.warm):
+        one_session(args.host, args.port, args.rcpt)
+    runs = [one_session(args.host, args.port, args.rcpt) for _ in range(args.n)]
+    if args.label:
+        print(args.label)
+    print(f"{'step':8s} {'median':>8s} {'mean':>8s}  (µs, {args.n} connections)")
+    for step in STEPS:
+        values = [r[step] * 1e6 for r in runs]
+        print(f'{step:8s} {statistics.median(values):8.0f} {statistics.mean(values):8.0f}')
+    totals = [sum(r.values()) * 1e6 for r in runs]
+    print(f"{'total':8s} {statistics.median(totals):8.0f} {statistics.mean(totals):8.0f}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
