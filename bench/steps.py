@@ -3,19 +3,24 @@
 # connect, wait for the banner, EHLO, MAIL, RCPT, DATA, the end of data,
 # QUIT, and the close after the 221 (the time until the server's end of
 # the connection is closed: read() returns 0).  Each message is a new
-# connection; the table gives each step's median and mean in
-# microseconds over N connections, and the median of the total.
+# connection; the table gives each step's median in microseconds over N
+# connections per server, and the median of the total.
 #
-#   steps.py PORT [N] [--host H] [--rcpt ADDR] [--label NAME] [--warm W]
+#   steps.py PORT[,PORT...] [N] [--host H] [--rcpt ADDR] [--labels A,B] [--warm W] [--mean]
 #
-#   PORT     the SMTP port (postern-accept or Postfix's smtpd)
-#   N        connections (default 200), after W unmeasured ones (default 5)
+#   PORT     the SMTP port (postern-accept or Postfix's smtpd); with
+#            several, the connections alternate between them (one to
+#            each in turn), so that both see the same machine, and the
+#            table has a column for each
+#   N        connections per port (default 200), after W unmeasured
+#            ones (default 5)
 #   --rcpt   the recipient (default u1@bench.test, the bench instances')
-#   --label  a name printed before the table (bench/run: postern, postfix)
+#   --labels the columns' names (default: the ports)
+#   --mean   a column of means beside each median
 #
 # A median is what to compare: the machine is shared, and a mean moves
-# with every stall.  bench/run's "steps" test runs this against both
-# instances, alternating.
+# with every stall.  bench/run's "steps" test runs this against postern
+# and Postfix at once.
 import argparse
 import socket
 import statistics
@@ -68,24 +73,40 @@ def one_session(host, port, rcpt):
 
 def main():
     ap = argparse.ArgumentParser(description='per-step SMTP latency at concurrency 1')
-    ap.add_argument('port', type=int)
+    ap.add_argument('ports')
     ap.add_argument('n', type=int, nargs='?', default=200)
     ap.add_argument('--host', default='127.0.0.1')
     ap.add_argument('--rcpt', default='u1@bench.test')
-    ap.add_argument('--label', default='')
+    ap.add_argument('--labels', default='')
     ap.add_argument('--warm', type=int, default=5)
+    ap.add_argument('--mean', action='store_true')
     args = ap.parse_args()
+    ports = [int(p) for p in args.ports.split(',')]
+    labels = args.labels.split(',') if args.labels else [str(p) for p in ports]
+    if len(labels) != len(ports):
+        ap.error('as many labels as ports')
     for _ in range(args.warm):
-        one_session(args.host, args.port, args.rcpt)
-    runs = [one_session(args.host, args.port, args.rcpt) for _ in range(args.n)]
-    if args.label:
-        print(args.label)
-    print(f"{'step':8s} {'median':>8s} {'mean':>8s}  (µs, {args.n} connections)")
-    for step in STEPS:
-        values = [r[step] * 1e6 for r in runs]
-        print(f'{step:8s} {statistics.median(values):8.0f} {statistics.mean(values):8.0f}')
-    totals = [sum(r.values()) * 1e6 for r in runs]
-    print(f"{'total':8s} {statistics.median(totals):8.0f} {statistics.mean(totals):8.0f}")
+        for port in ports:
+            one_session(args.host, port, args.rcpt)
+    runs = {port: [] for port in ports}
+    for _ in range(args.n):
+        for port in ports:
+            runs[port].append(one_session(args.host, port, args.rcpt))
+    head = f"{'µs':8s}"
+    for label in labels:
+        head += f' {label:>10s}' + (f" {'mean':>8s}" if args.mean else '')
+    print(head + f'   (medians of {args.n} connections each)')
+    for step in STEPS + ['total']:
+        line = f'{step:8s}'
+        for port in ports:
+            if step == 'total':
+                values = [sum(r.values()) * 1e6 for r in runs[port]]
+            else:
+                values = [r[step] * 1e6 for r in runs[port]]
+            line += f' {statistics.median(values):10.0f}'
+            if args.mean:
+                line += f' {statistics.mean(values):8.0f}'
+        print(line)
     return 0
 
 

@@ -213,4 +213,5 @@ const struct map_type map_type_cdb = {
     .lookup = cdb_lookup,
     .iterate = cdb_iterate,
     .close = cdb_close_table,
+    .file_suffix = ".cdb",
 };

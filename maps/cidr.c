@@ -306,4 +306,5 @@ const struct map_type map_type_cidr = {
     .open = cidr_open,
     .lookup = cidr_lookup,
     .close = cidr_close,
+    .file_suffix = "",
 };

@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "strlist.h"
 #include "map_impl.h"
@@ -147,12 +148,41 @@ struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *er
     map->options = options;
     if (options & MAP_OPEN_KEEP_CASE)
         map->flags &= ~(unsigned)MAP_FOLD_KEYS;
+    /* the file as it is before it is read: a change during the read is
+     * seen by the next map_changed() */
+    if (map->type->file_suffix) {
+        struct strbuf file = STRBUF_INIT;
+        strbuf_printf(&file, "%s%s", map->name, map->type->file_suffix);
+        map->file = strbuf_detach(&file);
+        if (stat(map->file, &map->file_seen) != 0)
+            memset(&map->file_seen, 0, sizeof map->file_seen);
+    }
     if (map->type->open(map, map->name, err) != 0) {
+        free(map->file);
         free(map->spec);
         free(map);
         return NULL;
     }
     return map;
+}
+
+int map_changed(const struct map *map)
+{
+    struct stat st;
+    if (!map || !map->file || stat(map->file, &st) != 0)
+        return 0;               /* gone: keep answering from what was read */
+    const struct stat *seen = &map->file_seen;
+    return st.st_ino != seen->st_ino || st.st_dev != seen->st_dev
+           || st.st_size != seen->st_size || st.st_mtim.tv_sec != seen->st_mtim.tv_sec
+           || st.st_mtim.tv_nsec != seen->st_mtim.tv_nsec;
+}
+
+int maplist_changed(const struct maplist *list)
+{
+    for (size_t i = 0; list && i < maplist_count(list); i++)
+        if (map_changed(maplist_at(list, i)))
+            return 1;
+    return 0;
 }
 
 int map_lookup(struct map *map, const char *key, struct strbuf *value)
@@ -174,6 +204,7 @@ void map_close(struct map *map)
         return;
     if (map->type->close)
         map->type->close(map);
+    free(map->file);
     free(map->spec);
     free(map);
 }

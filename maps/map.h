@@ -63,6 +63,12 @@ int map_lookup(struct map *map, const char *key, struct strbuf *value);
 void map_close(struct map *map);
 /* The spec the table was opened with, for log lines. */
 const char *map_spec(const struct map *map);
+/* 1 when the file a file table (texthash, hash/btree/cdb, pcre, regexp,
+ * cidr) was read from has changed since (Postfix's "table has changed"):
+ * another inode, size or modification time.  0 for the other types, and
+ * for a file that is gone (what was read keeps answering).  One stat(2). */
+int map_changed(const struct map *map);
+
 unsigned map_flags(const struct map *map);
 /* Call fn for every key and value; stops early when fn returns non-zero.
  * Returns 0, or -1 when the type cannot be listed. */
@@ -101,6 +107,8 @@ int maplist_lookup(struct maplist *list, const char *key, struct strbuf *value);
 size_t maplist_count(const struct maplist *list);
 struct map *maplist_at(const struct maplist *list, size_t i);
 void maplist_close(struct maplist *list);
+/* 1 when any table of the list has changed (map_changed). */
+int maplist_changed(const struct maplist *list);
 
 /* ---- Postfix's search orders ---- */
 

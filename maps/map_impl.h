@@ -8,6 +8,8 @@
 #ifndef POSTERN_MAP_IMPL_H
 #define POSTERN_MAP_IMPL_H
 
+#include <sys/stat.h>
+
 #include "map.h"
 
 struct strbuf;
@@ -22,6 +24,8 @@ struct map {
     unsigned flags;         /* MAP_PATTERN, MAP_CAN_ITERATE, MAP_FOLD_KEYS */
     unsigned options;       /* MAP_OPEN_* as the caller gave them */
     void *data;             /* the type's own state */
+    char *file;             /* the file it was read from (file types), or NULL */
+    struct stat file_seen;  /* that file just before it was read */
 };
 
 struct map_type {
@@ -36,6 +40,9 @@ struct map_type {
                    int (*fn)(const char *key, const char *value, void *ctx),
                    void *ctx);
     void (*close)(struct map *map);
+    /* File types: what follows the name to make the file it reads ("" or
+     * ".cdb"), for map_changed(); NULL for the other types. */
+    const char *file_suffix;
 };
 
 /* lookup, iterate and close of the types whose map->data is a strtable

@@ -130,4 +130,5 @@ const struct map_type map_type_pcre = {
     .open = pcre_open,
     .lookup = regex_table_lookup,
     .close = regex_table_close,
+    .file_suffix = "",
 };

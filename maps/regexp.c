@@ -198,4 +198,5 @@ const struct map_type map_type_regexp = {
     .open = regexp_open,
     .lookup = regex_table_lookup,
     .close = regex_table_close,
+    .file_suffix = "",
 };

@@ -55,4 +55,5 @@ const struct map_type map_type_texthash = {
     .lookup = memtable_lookup,
     .iterate = memtable_iterate,
     .close = memtable_close,
+    .file_suffix = "",
 };

@@ -14,6 +14,8 @@
 #include "queuefile.h"
 #include "smtpargs.h"
 #include "smtpd.h"
+#include "strlist.h"
+#include "xalloc.h"
 
 static const char *const command_names[CMD_COUNT] = {
     "helo", "ehlo", "xclient", "xforward", "starttls", "auth", "mail", "rcpt",
@@ -121,6 +123,20 @@ void transaction_reset(struct session *s)
     memset(&s->forwarded, 0, sizeof s->forwarded);
 }
 
+const struct strlist *discarded_ehlo_keywords(void)
+{
+    static struct strlist list = STRLIST_INIT;
+    static char *split;         /* the value `list` was split from */
+    const char *value = conf_str("smtpd_discard_ehlo_keywords");
+    if (!split || strcmp(split, value) != 0) {
+        strlist_free(&list);
+        conf_list("smtpd_discard_ehlo_keywords", &list);
+        free(split);
+        split = xstrdup(value);
+    }
+    return &list;
+}
+
 /* 1 when an EHLO keyword is listed in smtpd_discard_ehlo_keywords. */
 static int keyword_discarded(const struct strlist *discard, const char *keyword)
 {
@@ -182,8 +198,7 @@ static void cmd_helo(struct session *s, char *args, int extended)
         reply(s, "250 %s", s->myhostname);
         return;
     }
-    struct strlist discard = STRLIST_INIT;
-    conf_list("smtpd_discard_ehlo_keywords", &discard);
+    const struct strlist *discard = discarded_ehlo_keywords();
     struct strlist keywords = STRLIST_INIT;
     strlist_add(&keywords, "PIPELINING");
     if (s->message_size_limit > 0) {
@@ -226,21 +241,23 @@ static void cmd_helo(struct session *s, char *args, int extended)
     for (size_t i = 0; i < keywords.count && kept < 32; i++) {
         char word[32];
         size_t n = strcspn(keywords.item[i], " =");
-        snprintf(word, sizeof word, "%.*s", (int)(n < 31 ? n : 31), keywords.item[i]);
-        if (keyword_discarded(&discard, word)) {
+        if (n > sizeof word - 1)
+            n = sizeof word - 1;
+        memcpy(word, keywords.item[i], n);
+        word[n] = '\0';
+        if (discard->count && keyword_discarded(discard, word)) {
             strbuf_printf(&dropped, " %s", word);
             continue;
         }
         kept_list[kept++] = keywords.item[i];
     }
-    if (dropped.len && !keyword_discarded(&discard, "silent-discard"))
+    if (dropped.len && !keyword_discarded(discard, "silent-discard"))
         msg_info("discarding EHLO keywords:%s", strbuf_str(&dropped));
     strbuf_free(&dropped);
     reply(s, "250%c%s", kept ? '-' : ' ', s->myhostname);
     for (size_t i = 0; i < kept; i++)
         reply(s, "250%c%s", i + 1 < kept ? '-' : ' ', kept_list[i]);
     strlist_free(&keywords);
-    strlist_free(&discard);
 }
 
 /* VRFY: 502 when disabled, else the recipient checks and 252. */

@@ -14,22 +14,24 @@
 #include "map.h"
 #include "resolve.h"
 
-/* The resolver, opened on first use; NULL (logged once) when a domain
- * list or table cannot be opened: every answer is then "try again". */
+/* The resolver, opened on first use (in a zygote, before the fork:
+ * destination_prepare); NULL (logged once) when a domain list or table
+ * cannot be opened: every answer is then "try again". */
+static struct resolver *opened_resolver;
+static int failed;
+
 static struct resolver *shared_resolver(void)
 {
-    static struct resolver *resolver;
-    static int failed;
-    if (!resolver && !failed) {
+    if (!opened_resolver && !failed) {
         struct strbuf err = STRBUF_INIT;
-        resolver = resolver_open(&err);
-        if (!resolver) {
+        opened_resolver = resolver_open(&err);
+        if (!opened_resolver) {
             msg_warn("address classes unavailable: %s", strbuf_str(&err));
             failed = 1;
         }
         strbuf_free(&err);
     }
-    return resolver;
+    return opened_resolver;
 }
 
 /* smtpd's name for an address class. */
@@ -42,6 +44,23 @@ static enum dest_class dest_class_of(enum address_class cls)
     case ADDR_CLASS_RELAY: return DEST_RELAY;
     default: return DEST_DEFAULT;
     }
+}
+
+void destination_prepare(void)
+{
+    (void)shared_resolver();
+    failed = 0;                 /* each child tries again, and says why */
+}
+
+int destination_refresh(void)
+{
+    if (!resolver_changed(opened_resolver))
+        return 0;
+    msg_info("a table of the address classes has changed: opened again");
+    resolver_close(opened_resolver);
+    opened_resolver = NULL;
+    destination_prepare();
+    return 1;
 }
 
 int destination_domain_class(const char *domain, enum dest_class *out)

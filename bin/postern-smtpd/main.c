@@ -86,6 +86,13 @@ static void take_socket_activated_connection(void)
     close(fd);
 }
 
+/* The zygote's check before each connection: tables whose files changed
+ * are opened again (Postfix's daemons restart on "table has changed"). */
+static int tables_changed(void)
+{
+    return policy_refresh(&session) | destination_refresh();
+}
+
 /* Options, configuration, the client, the greeting, then the command loop. */
 int main(int argc, char **argv)
 {
@@ -132,6 +139,8 @@ int main(int argc, char **argv)
      * is served by a fork of this process from here on */
     if (getenv(ZYGOTE_FD_VARIABLE)) {
         policy_prepare(s);
+        destination_prepare();  /* the address classes' lists and tables */
+        (void)discarded_ehlo_keywords();
         submit_init();          /* rewrite's settings, shared by the children */
         if (conf_int("smtpd_client_auth_rate_limit") > 0)
             client_rate_init(); /* the counts all children share */
@@ -141,8 +150,10 @@ int main(int argc, char **argv)
         /* SIGHUP reads the certificates again; the ticket keys rotate;
          * a changed hosts file is read again */
         struct zygote_hooks hooks = {.reload = tls_reload, .tick = tls_tickets_rotate,
-                                     .refresh = peer_refresh};
+                                     .refresh = peer_refresh, .changed = tables_changed};
         hooks.tick_seconds = tls_tickets_interval() > 0 ? (unsigned)tls_tickets_interval() : 0;
+        /* children forked ahead, each waiting for one connection */
+        hooks.pool = (unsigned)conf_int("smtpd_prefork_count");
         zygote_set_hooks(&hooks);
         zygote_wait();
     }

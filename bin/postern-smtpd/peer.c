@@ -91,9 +91,11 @@ void peer_prepare(void)
     }
 }
 
-void peer_refresh(void)
+int peer_refresh(void)
 {
+    struct hosts *before = hosts_table;
     hosts_table = hosts_refresh(hosts_table);
+    return hosts_table != before;
 }
 
 /* The name of the address's first line in the hosts file, which that line

@@ -211,21 +211,43 @@ int policy_mynetworks(struct session *s)
     return addrmatch_match(p->mynetworks, s->client.name, s->client.address);
 }
 
+/* The address list of a parameter, built once per value (in a zygote,
+ * before the fork: policy_prepare); NULL, logged, when it cannot be. */
+static struct addrmatch *client_list(struct policy *p, const char *param_name, const char *value)
+{
+    size_t i = 0;
+    while (i < p->client_list_count && strcmp(p->client_lists[i].param, param_name) != 0)
+        i++;
+    if (i < p->client_list_count && strcmp(p->client_lists[i].value, value) == 0)
+        return p->client_lists[i].list;
+    struct strbuf err = STRBUF_INIT;
+    struct addrmatch *list = addrmatch_open(param_name, value, &err);
+    if (!list)
+        msg_warn("%s", strbuf_str(&err));
+    strbuf_free(&err);
+    if (!list)
+        return NULL;            /* tried again, and logged, at each use */
+    if (i == p->client_list_count) {
+        if (i == sizeof p->client_lists / sizeof p->client_lists[0])
+            return list;        /* not kept: never reached with today's callers */
+        p->client_list_count++;
+        p->client_lists[i].param = param_name;
+    } else {
+        addrmatch_free(p->client_lists[i].list);
+        free(p->client_lists[i].value);
+    }
+    p->client_lists[i].value = xstrdup(value);
+    p->client_lists[i].list = list;
+    return list;
+}
+
 int policy_client_in(struct session *s, const char *param_name)
 {
     const char *value = conf_str(param_name);
     if (!*value)
         return 0;
-    struct strbuf err = STRBUF_INIT;
-    struct addrmatch *list = addrmatch_open(param_name, value, &err);
-    int r = 0;
-    if (list)
-        r = addrmatch_match(list, s->client.name, s->client.address);
-    else
-        msg_warn("%s", strbuf_str(&err));
-    addrmatch_free(list);
-    strbuf_free(&err);
-    return r == 1;
+    struct addrmatch *list = client_list(s->policy, param_name, value);
+    return list && addrmatch_match(list, s->client.name, s->client.address) == 1;
 }
 
 /* ---- the checks ---- */
@@ -812,18 +834,125 @@ struct policy *policy_open(struct session *s)
     return p;
 }
 
+/* 1 when the restriction's argument is an access table. */
+static int names_access_table(const struct restriction *r)
+{
+    if (!r->table)
+        return 0;
+    if (!r->def)
+        return 1;               /* a bare type:table */
+    switch (r->def->id) {
+    case RESTRICT_CHECK_CLIENT_ACCESS: case RESTRICT_CHECK_HELO_ACCESS:
+    case RESTRICT_CHECK_SENDER_ACCESS: case RESTRICT_CHECK_RECIPIENT_ACCESS:
+    case RESTRICT_CHECK_CLIENT_MX_ACCESS: case RESTRICT_CHECK_CLIENT_NS_ACCESS:
+    case RESTRICT_CHECK_CLIENT_A_ACCESS: case RESTRICT_CHECK_HELO_MX_ACCESS:
+    case RESTRICT_CHECK_HELO_NS_ACCESS: case RESTRICT_CHECK_HELO_A_ACCESS:
+    case RESTRICT_CHECK_SENDER_MX_ACCESS: case RESTRICT_CHECK_SENDER_NS_ACCESS:
+    case RESTRICT_CHECK_SENDER_A_ACCESS: case RESTRICT_CHECK_RECIPIENT_MX_ACCESS:
+    case RESTRICT_CHECK_RECIPIENT_NS_ACCESS: case RESTRICT_CHECK_RECIPIENT_A_ACCESS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Open a table for every child; one that cannot be opened is left to
+ * each child, which says why and answers "try again", as before. */
+static void prepare_table(struct policy *p, const char *spec)
+{
+    if (!*spec || p->table_count == sizeof p->tables / sizeof p->tables[0])
+        return;
+    for (size_t i = 0; i < p->table_count; i++)
+        if (strcmp(p->tables[i].spec, spec) == 0)
+            return;
+    struct strbuf err = STRBUF_INIT;
+    struct maplist *maps = maplist_open(spec, &err);
+    strbuf_free(&err);
+    if (!maps)
+        return;
+    p->tables[p->table_count].spec = xstrdup(spec);
+    p->tables[p->table_count].maps = maps;
+    p->table_count++;
+}
+
+/* The parameters whose lists policy_client_in() matches a client with. */
+static const char *const client_list_params[] = {
+    "smtpd_authorized_xclient_hosts", "smtpd_authorized_xforward_hosts",
+    "smtpd_sasl_exceptions_networks", "smtpd_client_event_limit_exceptions",
+};
+
 void policy_prepare(struct session *s)
 {
-    for (int i = 0; i < 5; i++)
-        load_list(&s->policy->lists[i]);
+    struct policy *p = s->policy;
+    for (int i = 0; i < 5; i++) {
+        load_list(&p->lists[i]);
+        for (size_t j = 0; j < p->lists[i].count; j++)
+            if (names_access_table(&p->lists[i].items[j]))
+                prepare_table(p, p->lists[i].items[j].table);
+    }
     struct strbuf err = STRBUF_INIT;
-    if (!s->policy->mynetworks_loaded) {
-        s->policy->mynetworks_loaded = 1;
-        s->policy->mynetworks = addrmatch_open("mynetworks", conf_str("mynetworks"), &err);
-        if (!s->policy->mynetworks)
+    if (!p->mynetworks_loaded) {
+        p->mynetworks_loaded = 1;
+        p->mynetworks = addrmatch_open("mynetworks", conf_str("mynetworks"), &err);
+        if (!p->mynetworks)
             msg_warn("mynetworks: %s", strbuf_str(&err));
     }
     strbuf_free(&err);
+    /* what RCPT and MAIL look addresses up in (reject_unlisted_*, the
+     * login maps), and permit_tls_clientcerts: a pcre table compiled
+     * here is compiled once, not at each connection's first RCPT */
+    static const char *const table_params[] = {
+        "local_recipient_maps", "virtual_alias_maps", "virtual_mailbox_maps",
+        "relay_recipient_maps", "smtpd_sender_login_maps", "relay_clientcerts",
+    };
+    for (size_t i = 0; i < sizeof table_params / sizeof table_params[0]; i++)
+        prepare_table(p, conf_str(table_params[i]));
+    for (size_t i = 0; i < sizeof client_list_params / sizeof client_list_params[0]; i++) {
+        const char *value = conf_str(client_list_params[i]);
+        if (*value)
+            (void)client_list(p, client_list_params[i], value);
+    }
+}
+
+int policy_refresh(struct session *s)
+{
+    struct policy *p = s->policy;
+    int changed = 0;
+    for (size_t i = 0; i < p->table_count; i++) {
+        if (!p->tables[i].maps || !maplist_changed(p->tables[i].maps))
+            continue;
+        msg_info("table %s has changed: opened again", p->tables[i].spec);
+        changed = 1;
+        maplist_close(p->tables[i].maps);
+        struct strbuf err = STRBUF_INIT;
+        p->tables[i].maps = maplist_open(p->tables[i].spec, &err);
+        strbuf_free(&err);
+        if (!p->tables[i].maps) {
+            /* left to each child, which says why */
+            free(p->tables[i].spec);
+            p->tables[i] = p->tables[--p->table_count];
+            i--;
+        }
+    }
+    if (addrmatch_changed(p->mynetworks)) {
+        msg_info("a table of mynetworks has changed: opened again");
+        changed = 1;
+        addrmatch_free(p->mynetworks);
+        p->mynetworks = NULL;
+        p->mynetworks_loaded = 0;
+        policy_prepare(s);
+    }
+    for (size_t i = 0; i < p->client_list_count; i++) {
+        if (!addrmatch_changed(p->client_lists[i].list))
+            continue;
+        msg_info("a table of %s has changed: opened again", p->client_lists[i].param);
+        changed = 1;
+        char *value = p->client_lists[i].value;
+        p->client_lists[i].value = xstrdup("");     /* built again below */
+        (void)client_list(p, p->client_lists[i].param, value);
+        free(value);
+    }
+    return changed;
 }
 
 /* One list at its own stage (smtpd_delay_reject = no). */

@@ -51,6 +51,12 @@ struct policy {
         struct maplist *maps;
     } tables[32];
     size_t table_count;
+    struct {                            /* policy_client_in's lists */
+        const char *param;
+        char *value;                    /* the value they were built from */
+        struct addrmatch *list;
+    } client_lists[8];
+    size_t client_list_count;
     struct restriction_list *classes;   /* smtpd_restriction_classes, loaded on use */
     size_t class_count;
 };

@@ -162,6 +162,9 @@ _Noreturn void session_end(struct session *s, int status);
 /* The greeting: 220, or with smtpd_delay_reject = no the client
  * restrictions' refusal (then every command but QUIT gets 503). */
 void session_greet(struct session *s);
+/* smtpd_discard_ehlo_keywords, split once per value (in a zygote, once
+ * for every child). */
+const struct strlist *discarded_ehlo_keywords(void);
 void command_loop(struct session *s);
 /* Count an error reply: sleep, and end the session at the hard limit. */
 void session_error(struct session *s);
@@ -273,6 +276,9 @@ struct policy *policy_open(struct session *s);
 /* Parse every restriction list and open mynetworks now rather than on
  * first use (a zygote does it once for all its children). */
 void policy_prepare(struct session *s);
+/* In a zygote, before a connection: open again the tables (and lists
+ * holding tables) whose files have changed; 1 when one had. */
+int policy_refresh(struct session *s);
 /* The restrictions at RCPT (client, helo, sender, relay, recipient, with
  * smtpd_delay_reject).  Returns 0 to accept, or the reply code with the
  * whole reply in `reply_text` ("554 5.7.1 <x>: Relay access denied"). */
@@ -306,6 +312,11 @@ struct destination {
  * routes, quoting, % and ! routing, trailing dots.  0, or -1 when a table
  * could not answer (the caller defers 4.3.0). */
 int destination_resolve(const char *address, struct destination *out);
+/* In a zygote: open the resolver's lists and tables once, for every child. */
+void destination_prepare(void);
+/* In a zygote, before a connection: open them again when a table's file
+ * changed; 1 when it did. */
+int destination_refresh(void);
 void destination_free(struct destination *d);
 /* relocated_maps for an address (resolve_relocated): MAP_FOUND with the
  * new contact text in moved, MAP_NOTFOUND or MAP_RETRY. */
@@ -321,7 +332,7 @@ void peer_identify(struct session *s);
  * it forks), and read it again when it changed (the zygote, between
  * connections). */
 void peer_prepare(void);
-void peer_refresh(void);
+int peer_refresh(void);
 
 /* ---- the reply text Postfix gives when a table fails ---- */
 #define REPLY_TEMP_LOOKUP "451 4.3.0 Error: queue file write error"

@@ -577,12 +577,10 @@ int tls_offered(const struct session *s)
     if (s->tls || s->tls_wrappermode || s->tls_level == TLS_LEVEL_NONE)
         return 0;
     /* smtpd_discard_ehlo_keywords = starttls disables it, as in Postfix */
-    struct strlist discard = STRLIST_INIT;
-    conf_list("smtpd_discard_ehlo_keywords", &discard);
+    const struct strlist *discard = discarded_ehlo_keywords();
     int discarded = 0;
-    for (size_t i = 0; i < discard.count; i++)
-        discarded |= strcasecmp(discard.item[i], "STARTTLS") == 0;
-    strlist_free(&discard);
+    for (size_t i = 0; i < discard->count; i++)
+        discarded |= strcasecmp(discard->item[i], "STARTTLS") == 0;
     return !discarded;
 }
 

@@ -298,6 +298,14 @@ int addrmatch_match(struct addrmatch *list, const char *name, const char *addres
     return answer;
 }
 
+int addrmatch_changed(const struct addrmatch *list)
+{
+    for (size_t i = 0; list && i < list->count; i++)
+        if (list->items[i].table && map_changed(list->items[i].table))
+            return 1;
+    return 0;
+}
+
 void addrmatch_free(struct addrmatch *list)
 {
     if (!list)

@@ -27,6 +27,9 @@ struct addrmatch *addrmatch_open(const char *param_name, const char *value,
  * not, -1 when a table could not answer (the caller defers). */
 int addrmatch_match(struct addrmatch *list, const char *name, const char *address);
 void addrmatch_free(struct addrmatch *list);
+/* 1 when the file of a table in the list has changed since it was opened
+ * (map_changed); the caller opens the list again. */
+int addrmatch_changed(const struct addrmatch *list);
 
 /* Parse an IPv4 or IPv6 address (brackets allowed, ::ffff:a.b.c.d turned
  * into IPv4) into 16 bytes (IPv4 in the first 4); returns the family

@@ -191,6 +191,14 @@ int domainlist_empty(const struct domainlist *list)
     return list->count == 0;
 }
 
+int domainlist_changed(const struct domainlist *list)
+{
+    for (size_t i = 0; list && i < list->count; i++)
+        if (list->items[i].table && maplist_changed(list->items[i].table))
+            return 1;
+    return 0;
+}
+
 void domainlist_free(struct domainlist *list)
 {
     if (!list)

@@ -35,5 +35,8 @@ int domainlist_match(struct domainlist *list, const char *domain);
 /* 1 when the list has no items (e.g. relay_domains unset). */
 int domainlist_empty(const struct domainlist *list);
 void domainlist_free(struct domainlist *list);
+/* 1 when the file of a table in the list has changed since it was opened
+ * (map_changed); the caller opens the list again. */
+int domainlist_changed(const struct domainlist *list);
 
 #endif

@@ -275,6 +275,9 @@ static const struct param_def params[] = {
     TIME("smtpd_policy_service_retry_delay", "1s", 's'),
     TIME("smtpd_policy_service_timeout", "100s", 's'),
     INT("smtpd_policy_service_try_limit", "2", 1, 2147483647),
+    /* postern's own: children of the zygote (postern-accept -z) forked
+     * before their connection comes, each to serve one (postern-smtpd(8)) */
+    INT("smtpd_prefork_count", "2", 0, 1000),
     INT("smtpd_recipient_limit", "1000", 1, 1000000000),
     STR("smtpd_recipient_restrictions", ""),
     BOOL("smtpd_reject_unlisted_recipient", "yes"),

@@ -192,6 +192,14 @@ struct resolver *resolver_open(struct strbuf *err)
     return r;
 }
 
+int resolver_changed(const struct resolver *r)
+{
+    return r && (domainlist_changed(r->mydestination) || domainlist_changed(r->virtual_alias_domains)
+                 || domainlist_changed(r->virtual_mailbox_domains) || domainlist_changed(r->relay_domains)
+                 || maplist_changed(r->transport_maps) || maplist_changed(r->relocated_maps)
+                 || maplist_changed(r->sender_relayhost_maps) || maplist_changed(r->sender_transport_maps));
+}
+
 void resolver_close(struct resolver *r)
 {
     if (!r)

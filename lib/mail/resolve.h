@@ -78,6 +78,9 @@ struct resolver;
  * error: the caller exits as a temporary failure). */
 struct resolver *resolver_open(struct strbuf *err);
 void resolver_close(struct resolver *resolver);
+/* 1 when the file of one of its tables has changed since it was opened
+ * (map_changed): a long-lived caller opens a new resolver. */
+int resolver_changed(const struct resolver *resolver);
 
 /* Where an address routes, as trivial-rewrite resolves it and before any
  * transport: a source route (@a,@b:user@domain) is dropped, the domain

@@ -1,6 +1,6 @@
 /* zygote.c - fork an initialised per-connection program instead of exec'ing
- * it per connection (see zygote.h): the zygote's loop, and the two message
- * functions postern-accept uses. */
+ * it per connection (see zygote.h): the zygote's loop, its children forked
+ * ahead, and the two message functions postern-accept uses. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -65,15 +65,86 @@ int zygote_read_report(int zygote_fd, struct zygote_report *report)
     return 1;
 }
 
-/* The program's refresh, if a second has passed since the last. */
-static void refresh(void)
+/* The program's refresh, if a second has passed since the last; 1 when
+ * it read something again. */
+static int refresh(void)
 {
     static time_t refreshed;
     struct timespec now;
     if (!hooks.refresh || clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0 || now.tv_sec == refreshed)
-        return;
+        return 0;
     refreshed = now.tv_sec;
-    hooks.refresh();
+    return hooks.refresh();
+}
+
+/* ---- children forked ahead ---- */
+
+/* A child waiting for its connection on the other end of `fd`. */
+struct waiting_child {
+    pid_t pid;
+    int fd;
+};
+static struct waiting_child *waiting;  /* hooks.pool slots */
+static size_t waiting_count;
+/* Children forked ahead that have not taken a connection: postern-accept
+ * never heard of them, so their end is not reported. */
+static pid_t *unreported;
+static size_t unreported_count, unreported_size;
+
+static void unreported_add(pid_t pid)
+{
+    if (unreported_count == unreported_size) {
+        unreported_size = unreported_size ? unreported_size * 2 : 8;
+        unreported = xreallocarray(unreported, unreported_size, sizeof *unreported);
+    }
+    unreported[unreported_count++] = pid;
+}
+
+/* Remove pid from the unreported; 1 when it was there. */
+static int unreported_take(pid_t pid)
+{
+    for (size_t i = 0; i < unreported_count; i++)
+        if (unreported[i] == pid) {
+            unreported[i] = unreported[--unreported_count];
+            return 1;
+        }
+    return 0;
+}
+
+/* The waiting children end (they read the end of their socket): they hold
+ * what the zygote had before a reload, a tick or a changed table. */
+static void retire_waiting(void)
+{
+    for (size_t i = 0; i < waiting_count; i++)
+        close(waiting[i].fd);
+    waiting_count = 0;
+}
+
+/* A waiting child has ended: it leaves the pool. */
+static void waiting_ended(pid_t pid)
+{
+    for (size_t i = 0; i < waiting_count; i++)
+        if (waiting[i].pid == pid) {
+            close(waiting[i].fd);
+            waiting[i] = waiting[--waiting_count];
+            return;
+        }
+}
+
+/* Pass the connection to a waiting child: its pid, or -1 when none is
+ * left (a child that died while waiting is passed over). */
+static pid_t hand_out(const char *variables, size_t len, int conn)
+{
+    while (waiting_count) {
+        struct waiting_child child = waiting[--waiting_count];
+        ssize_t sent = fdpass_send(child.fd, variables, len, &conn, 1);
+        close(child.fd);        /* what was sent stays queued for the child */
+        if (sent == (ssize_t)len) {
+            unreported_take(child.pid);
+            return child.pid;
+        }
+    }
+    return -1;
 }
 
 /* Send a report to postern-accept; it going away ends the zygote. */
@@ -129,6 +200,19 @@ static void make_base_environment(void)
     base_env[base_count] = NULL;
 }
 
+/* In every child, right after the fork: what belongs to the zygote goes
+ * (its sockets, the other waiting children's sockets, whose end must be
+ * seen when the zygote closes them), and the signal mask of the program. */
+static void leave_zygote(int fd, int sigfd, const sigset_t *old)
+{
+    close(fd);
+    close(sigfd);
+    for (size_t i = 0; i < waiting_count; i++)
+        close(waiting[i].fd);
+    waiting_count = 0;
+    sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 /* In the child: the connection on 0 and 1, its variables in the environment
  * (the "NAME=value" strings received, pointed to where they lie). */
 static void become_connection(int conn, char *variables, size_t len)
@@ -147,6 +231,40 @@ static void become_connection(int conn, char *variables, size_t len)
             env[n++] = variables + at;
     env[n] = NULL;
     environ = env;
+}
+
+/* Fork a child that waits for one connection: 0 in the zygote (the
+ * child is in the pool, or fork failed: -1), 1 in the child once its
+ * connection has come. */
+static int fork_ahead(int fd, int sigfd, const sigset_t *old, char *variables, size_t size)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+        msg_warn_errno("zygote: socketpair");
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        msg_warn_errno("zygote: fork");
+        close(pair[0]);
+        close(pair[1]);
+        return -1;
+    }
+    if (pid > 0) {
+        close(pair[1]);
+        waiting[waiting_count++] = (struct waiting_child){pid, pair[0]};
+        unreported_add(pid);
+        return 0;
+    }
+    leave_zygote(fd, sigfd, old);
+    close(pair[0]);
+    size_t len = 0;
+    int conn = receive_connection(pair[1], variables, size, &len);
+    if (conn < 0)
+        _exit(0);               /* retired, or the zygote has gone */
+    close(pair[1]);
+    become_connection(conn, variables, len);
+    return 1;
 }
 
 void zygote_wait(void)
@@ -186,11 +304,19 @@ void zygote_wait(void)
     if (sigfd < 0)
         msg_fatal_errno("zygote: signalfd");
     static char variables[ZYGOTE_MESSAGE_MAX];
+    if (hooks.pool)
+        waiting = xreallocarray(NULL, hooks.pool, sizeof *waiting);
     long long next_tick = hooks.tick && hooks.tick_seconds ? monotonic_ms() + hooks.tick_seconds * 1000LL : 0;
+    long long refill_after = 0;     /* after a failed fork: not before */
     for (;;) {
         struct pollfd fds[2] = {{fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
         long long wait = next_tick ? next_tick - monotonic_ms() : -1;
         if (next_tick && wait < 0)
+            wait = 0;
+        /* a connection that is waiting goes first; the pool is filled
+         * when none is */
+        int refill = waiting_count < hooks.pool && monotonic_ms() >= refill_after;
+        if (refill)
             wait = 0;
         int ready = poll(fds, 2, wait > 1000000000 ? 1000000000 : (int)wait);
         if (ready < 0) {
@@ -201,21 +327,38 @@ void zygote_wait(void)
         if (next_tick && monotonic_ms() >= next_tick) {
             hooks.tick();
             next_tick = monotonic_ms() + hooks.tick_seconds * 1000LL;
+            retire_waiting();   /* they hold the keys before the tick */
         }
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo info;
             int hup = 0;
             while (read(sigfd, &info, sizeof info) > 0)
                 hup |= info.ssi_signo == SIGHUP;
-            if (hup && hooks.reload)
+            if (hup && hooks.reload) {
                 hooks.reload();
+                retire_waiting();
+            }
             int status;
             pid_t pid;
-            while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-                report(fd, ZYGOTE_ENDED, pid, status);
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                if (!unreported_take(pid)) {
+                    report(fd, ZYGOTE_ENDED, pid, status);
+                    continue;
+                }
+                waiting_ended(pid);
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                    msg_warn("zygote: child %ld forked ahead ended with status 0x%x",
+                             (long)pid, (unsigned)status);
+            }
         }
-        if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+        if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            int forked = refill ? fork_ahead(fd, sigfd, &old, variables, sizeof variables) : 0;
+            if (forked > 0)
+                return;         /* a child, with its connection */
+            if (forked < 0)
+                refill_after = monotonic_ms() + 1000;
             continue;
+        }
         size_t len = 0;
         int conn = receive_connection(fd, variables, sizeof variables, &len);
         if (conn == -2)
@@ -224,14 +367,17 @@ void zygote_wait(void)
             report(fd, ZYGOTE_FAILED, 0, 0);
             continue;
         }
-        refresh();
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(fd);
-            close(sigfd);
-            sigprocmask(SIG_SETMASK, &old, NULL);
-            become_connection(conn, variables, len);
-            return;
+        /* a child forked ahead serves with what the zygote had then */
+        if (refresh() | (hooks.changed && hooks.changed()))
+            retire_waiting();
+        pid_t pid = hand_out(variables, len, conn);
+        if (pid < 0) {
+            pid = fork();
+            if (pid == 0) {
+                leave_zygote(fd, sigfd, &old);
+                become_connection(conn, variables, len);
+                return;
+            }
         }
         close(conn);
         if (pid < 0) {

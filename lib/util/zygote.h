@@ -16,6 +16,19 @@
  * child's pid for each, and ZYGOTE_ENDED with the wait status when a child
  * ends.  When postern-accept goes away the zygote exits; its children finish
  * their sessions.
+ *
+ * Children forked ahead: the zygote keeps `pool` children (struct
+ * zygote_hooks) forked before any connection, each waiting on its own
+ * socketpair for exactly one connection, which the zygote passes on as
+ * it received it; the child then serves it and exits, as a child forked
+ * for it would (nothing crosses connections).  The fork, and the page
+ * faults after it, are then off the client's path: the zygote forks the
+ * next one after it has answered ZYGOTE_STARTED.  When the pool is empty
+ * (a burst), a connection gets a child forked for it.  Whatever changes
+ * the zygote's state (reload, tick, a refresh or a changed table that
+ * returns 1) replaces the waiting children, so that none serves with
+ * what was read before.  Children that never took a connection are not
+ * reported to postern-accept.
  */
 #ifndef POSTERN_ZYGOTE_H
 #define POSTERN_ZYGOTE_H
@@ -47,13 +60,19 @@ struct zygote_report {
  * signal handler, so it may allocate): `reload` on SIGHUP (smtpd reads its
  * certificates again), `tick` every tick_seconds (smtpd rotates its TLS
  * ticket keys), `refresh` before a fork, at most once a second (smtpd
- * reads its hosts file again when it changed, so that no child has to).
- * Any may be NULL.  Set before zygote_wait(). */
+ * reads its hosts file again when it changed, so that no child has to),
+ * `changed` before every connection (smtpd opens again the tables whose
+ * files changed).  refresh and changed return 1 when they read something
+ * again: the children forked ahead are then replaced.  Any may be NULL.
+ * `pool`: how many children to keep forked ahead (0: fork per
+ * connection).  Set before zygote_wait(). */
 struct zygote_hooks {
     void (*reload)(void);
     void (*tick)(void);
     unsigned tick_seconds;
-    void (*refresh)(void);
+    int (*refresh)(void);
+    int (*changed)(void);
+    unsigned pool;
 };
 void zygote_set_hooks(const struct zygote_hooks *hooks);
 

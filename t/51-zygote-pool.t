@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+# postern-accept -z with children forked ahead (smtpd_prefork_count): the
+# zygote has its children waiting before any client connects; a client is
+# served by one of them, which serves only it and exits, and the zygote
+# forks another; nothing of one session (its HELO) is seen by the next.
+# Tables loaded once in the zygote: a pcre and a cidr table whose files
+# change are used by the next connection, without a reload and without a
+# new zygote.  smtpd_prefork_count = 0 forks per connection, as before.
+import os
+import re
+import smtplib
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import tap  # noqa: E402
+
+ACCEPT = tap.prog("postern-accept")
+SMTPD = tap.prog("postern-smtpd")
+tap.require(["postern-accept", "postern-smtpd"])
+USER = ["-u", "nobody"] if os.geteuid() == 0 else []
+
+
+def instance(extra=""):
+    d = tap.tempdir()
+    os.chmod(d, 0o777)   # smtpd runs as nobody and logs into maillog here
+    tap.write(os.path.join(d, "main.cf"),
+              f"maillog_file = {d}/maillog\nmyhostname = mx.example\nmynetworks = 127.0.0.0/8\n"
+              f"queue_directory = {d}/queue\n{extra}")
+    tap.write(os.path.join(d, "maillog"), "", 0o666)
+    return d
+
+
+def log(d):
+    with open(os.path.join(d, "maillog")) as f:
+        return f.read()
+
+
+def start(d, smtpd_args=()):
+    """postern-accept -z on a free port; (process, port, zygote pid)."""
+    port = tap.free_port()
+    p = tap.start([ACCEPT, "-c", d] + USER + ["-z", f"127.0.0.1:{port}", "--", SMTPD, "-c", d]
+                  + list(smtpd_args), stderr=open(os.path.join(d, "stderr"), "w"))
+    tap.wait_until(lambda: "listening on" in log(d) or p.poll() is not None, 10)
+    m = re.search(r"zygote \S+ started as pid (\d+)", log(d))
+    return p, port, int(m.group(1)) if m else 0
+
+
+def children(pid):
+    """The pids of a process's children."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return set(int(x) for x in f.read().split())
+    except OSError:
+        return set()
+
+
+def served_by(d, nth):
+    """The pid of the smtpd that logged the nth "connect from" (from 1)."""
+    pids = re.findall(r"smtpd\[(\d+)\]: connect from", log(d))
+    return int(pids[nth - 1]) if len(pids) >= nth else 0
+
+
+def disconnected(d, count):
+    return tap.wait_until(lambda: log(d).count("disconnect from") >= count, 10)
+
+
+# ---- the pool: waiting before any connection, used, refilled ----
+d = instance("smtpd_helo_required = yes\n")
+acc, port, zygote = start(d)
+tap.ok(zygote > 0, "postern-accept -z started its zygote")
+tap.ok(tap.wait_until(lambda: len(children(zygote)) == 2, 10),
+       "before any connection the zygote has 2 children waiting (smtpd_prefork_count's default)") \
+    or tap.diag(f"children: {children(zygote)}")
+waiting = children(zygote)
+
+with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+    tap.is_(s.helo("first.example")[0], 250, "first session: HELO")
+    tap.is_(s.mail("a@example.org")[0], 250, "first session: MAIL after HELO")
+disconnected(d, 1)
+first = served_by(d, 1)
+tap.ok(first in waiting, "the first client is served by a child forked before it came") \
+    or tap.diag(f"served by {first}, waiting {waiting}")
+tap.ok(tap.wait_until(lambda: not os.path.exists(f"/proc/{first}") or first not in children(zygote), 10),
+       "that child served one connection and is gone")
+tap.ok(tap.wait_until(lambda: len(children(zygote)) == 2 and children(zygote) != waiting, 10),
+       "the zygote forked another: 2 children wait again") \
+    or tap.diag(f"children: {children(zygote)}")
+
+with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+    code, text = s.mail("b@example.org")
+    tap.is_(code, 503, "second session: MAIL without HELO is refused (the first session's HELO "
+                       "is not seen)") or tap.diag(text)
+disconnected(d, 2)
+second = served_by(d, 2)
+tap.ok(second and second != first, "the second session has a process of its own")
+tap.unlike(log(d), r"zygote: child \d+ forked ahead ended", "no waiting child ended abnormally")
+
+# SIGHUP: the waiting children hold what was read before; they are replaced
+before = children(zygote)
+os.kill(zygote, 1)
+tap.ok(tap.wait_until(lambda: len(children(zygote)) == 2 and not (children(zygote) & before), 10),
+       "SIGHUP to the zygote: its waiting children are replaced by new ones") \
+    or tap.diag(f"before {before}, now {children(zygote)}")
+tap.stop(acc)
+
+# ---- tables opened once, opened again when their file changes ----
+d = instance()
+pcre = os.path.join(d, "rcpt.pcre")
+cidr = os.path.join(d, "clients.cidr")
+tap.write(pcre, "/^blocked@/ REJECT first rule\n")
+tap.write(cidr, "127.0.0.1 DUNNO\n")
+with open(os.path.join(d, "main.cf"), "a") as f:
+    f.write(f"smtpd_client_restrictions = check_client_access cidr:{cidr}\n"
+            f"smtpd_recipient_restrictions = check_recipient_access pcre:{pcre}, permit_mynetworks, reject\n")
+acc, port, zygote = start(d)
+tap.wait_until(lambda: len(children(zygote)) == 2, 10)
+
+
+def rcpt(address):
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.ehlo("client.example")
+        s.mail("a@example.org")
+        return s.rcpt(address)
+
+
+code, text = rcpt("blocked@example.org")
+tap.is_(code, 554, "a pcre access table in the zygote: the recipient is refused")
+tap.like(text.decode(), r"first rule", "... by its first rule")
+tap.write(pcre, "/^blocked@/ REJECT the rule as changed\n")
+code, text = rcpt("blocked@example.org")
+tap.like(text.decode(), r"the rule as changed",
+         "the pcre file changed: the next connection uses the new rule, without a reload")
+tap.like(log(d), r"table pcre:\S+rcpt\.pcre has changed: opened again", "the zygote says so")
+tap.write(cidr, "127.0.0.0/8 REJECT cidr says no\n")
+code, text = rcpt("someone@example.org")
+tap.is_(code, 554, "the cidr file changed: the next connection is refused by its new line")
+tap.like(text.decode(), r"cidr says no", "... with its text")
+tap.is_(int(re.findall(r"zygote \S+ started as pid (\d+)", log(d))[-1]), zygote,
+        "the same zygote all along")
+tap.stop(acc)
+
+# ---- smtpd_prefork_count = 0: a fork per connection ----
+d = instance()
+acc, port, zygote = start(d, ["-o", "smtpd_prefork_count=0"])
+with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+    tap.is_(s.ehlo("client.example")[0], 250, "smtpd_prefork_count = 0: a session is served")
+disconnected(d, 1)
+tap.ok(tap.wait_until(lambda: not children(zygote), 10),
+       "... and once it has ended the zygote has no child waiting") \
+    or tap.diag(f"children: {children(zygote)}")
+tap.stop(acc)
+tap.done()
