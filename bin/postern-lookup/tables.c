@@ -8,7 +8,6 @@
  * changed (`postern map` rebuilt it), checked at most once a second. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "config.h"
@@ -25,9 +24,7 @@ struct open_table {
     char *name;
     unsigned options;
     struct map *map;
-    char *file;                     /* the file it reads, or NULL */
-    struct stat seen;               /* that file when the table was opened */
-    time_t checked;                 /* when it was last looked at */
+    time_t checked;                 /* when its file was last looked at */
     struct slow_table *slow;        /* MAP_SLOW: its thread (slow.c), once used */
 };
 
@@ -41,7 +38,6 @@ void tables_configure(void)
         slow_table_stop(tables[i].slow);
         map_close(tables[i].map);
         free(tables[i].name);
-        free(tables[i].file);
     }
     free(tables);
     tables = NULL;
@@ -59,36 +55,15 @@ static int is_approved(const char *name)
     return 0;
 }
 
-/* The file a table of a file type reads ("hash:/x" reads /x.cdb), or
- * NULL for the other types. */
-static char *table_file(const char *name)
-{
-    const char *colon = strchr(name, ':');
-    if (!colon || colon[1] != '/')
-        return NULL;
-    size_t type_len = (size_t)(colon - name);
-    struct strbuf file = STRBUF_INIT;
-    strbuf_puts(&file, colon + 1);
-    if ((type_len == 4 && strncmp(name, "hash", 4) == 0)
-        || (type_len == 5 && strncmp(name, "btree", 5) == 0)
-        || (type_len == 3 && strncmp(name, "cdb", 3) == 0))
-        strbuf_puts(&file, ".cdb");
-    return strbuf_detach(&file);
-}
-
-/* 1 when the table's file is not the one it was opened from. */
+/* 1 when the table's file is not the one it was opened from
+ * (map_changed), looked at at most once a second. */
 static int file_changed(struct open_table *t)
 {
     time_t now = time(NULL);
-    if (!t->file || now == t->checked)
+    if (now == t->checked)
         return 0;
     t->checked = now;
-    struct stat st;
-    if (stat(t->file, &st) != 0)
-        return 0;                   /* gone: keep answering from what we have */
-    return st.st_ino != t->seen.st_ino || st.st_dev != t->seen.st_dev
-           || st.st_size != t->seen.st_size || st.st_mtim.tv_sec != t->seen.st_mtim.tv_sec
-           || st.st_mtim.tv_nsec != t->seen.st_mtim.tv_nsec;
+    return map_changed(t->map);
 }
 
 /* The open table, opened now if it is not yet or its file changed; NULL
@@ -101,20 +76,14 @@ static struct open_table *open_table(const char *name, unsigned options, struct 
             t = &tables[i];
     if (t && !file_changed(t))
         return t;
-    struct stat before;
-    char *file = table_file(name);
-    int have_file = file && stat(file, &before) == 0;
     struct map *map = map_open_flags(name, options, err);
-    if (!map) {
-        free(file);
+    if (!map)
         return NULL;
-    }
     if (t) {
         msg_info("table %s has changed: opened again", name);
         slow_table_stop(t->slow);       /* what it has queued is answered first */
         t->slow = NULL;
         map_close(t->map);
-        free(t->file);
     } else {
         tables = xreallocarray(tables, table_count + 1, sizeof *tables);
         t = &tables[table_count++];
@@ -123,11 +92,6 @@ static struct open_table *open_table(const char *name, unsigned options, struct 
         t->slow = NULL;
     }
     t->map = map;
-    t->file = have_file ? file : NULL;
-    if (have_file)
-        t->seen = before;
-    else
-        free(file);
     t->checked = time(NULL);
     return t;
 }
