@@ -13,6 +13,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import smtpdtest  # noqa: E402
 import tap  # noqa: E402
 from instance import root_adopt, root_init_options  # noqa: E402
 
@@ -23,23 +24,8 @@ USER = ["-u", "nobody"] if os.geteuid() == 0 else []
 IDLE, ACTIVE = 200, 50
 
 
-def instance(extra=""):
-    d = tap.tempdir()
-    os.chmod(d, 0o777)   # smtpd runs as nobody and logs into maillog here
-    tap.write(os.path.join(d, "main.cf"),
-              f"maillog_file = {d}/maillog\nmyhostname = mx.example\nmynetworks = 127.0.0.0/8\n"
-              f"queue_directory = {d}/queue\n{extra}")
-    # postern-accept opens it before dropping privileges; smtpd, as nobody, appends
-    tap.write(os.path.join(d, "maillog"), "", 0o666)
-    return d
-
-
-def log(d):
-    try:
-        with open(os.path.join(d, "maillog")) as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
+instance = smtpdtest.accept_dir
+log = smtpdtest.maillog
 
 
 def wait_for(cond, timeout=10.0):

@@ -12,6 +12,7 @@ import smtplib
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import smtpdtest  # noqa: E402
 import tap  # noqa: E402
 
 ACCEPT = tap.prog("postern-accept")
@@ -20,19 +21,8 @@ tap.require(["postern-accept", "postern-smtpd"])
 USER = ["-u", "nobody"] if os.geteuid() == 0 else []
 
 
-def instance(extra=""):
-    d = tap.tempdir()
-    os.chmod(d, 0o777)   # smtpd runs as nobody and logs into maillog here
-    tap.write(os.path.join(d, "main.cf"),
-              f"maillog_file = {d}/maillog\nmyhostname = mx.example\nmynetworks = 127.0.0.0/8\n"
-              f"queue_directory = {d}/queue\n{extra}")
-    tap.write(os.path.join(d, "maillog"), "", 0o666)
-    return d
-
-
-def log(d):
-    with open(os.path.join(d, "maillog")) as f:
-        return f.read()
+instance = smtpdtest.accept_dir
+log = smtpdtest.maillog
 
 
 def start(d, smtpd_args=()):

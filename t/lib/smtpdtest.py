@@ -281,3 +281,26 @@ def session_from(inst, addr, env=None, mail=True):
     listener.stop()
     got = inst.captured()
     return banner, (got[-1][0].decode() if mail and len(got) > before else "")
+
+
+def accept_dir(extra=""):
+    """A directory for postern-accept in front of the real postern-smtpd:
+    a main.cf logging to DIR/maillog (which smtpd, as nobody under root,
+    appends to), mynetworks 127.0.0.0/8, plus `extra` lines."""
+    d = tap.tempdir()
+    os.chmod(d, 0o777)
+    tap.write(os.path.join(d, "main.cf"),
+              f"maillog_file = {d}/maillog\nmyhostname = mx.example\nmynetworks = 127.0.0.0/8\n"
+              f"queue_directory = {d}/queue\n{extra}")
+    # postern-accept opens it before dropping privileges; smtpd, as nobody, appends
+    tap.write(os.path.join(d, "maillog"), "", 0o666)
+    return d
+
+
+def maillog(d):
+    """What DIR/maillog holds so far ("" before it exists)."""
+    try:
+        with open(os.path.join(d, "maillog")) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
