@@ -2,13 +2,11 @@
  * it per connection (see zygote.h): the zygote's loop, its children forked
  * ahead, and the two message functions postern-accept uses. */
 #include <errno.h>
-#include <link.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -241,26 +239,6 @@ static void become_connection(int conn, char *variables, size_t len)
     environ = env;
 }
 
-/* The page-table entries of one loaded object's segments (code, read-only
- * data), which fork() does not copy for mappings of a file: without them
- * the session takes a page fault at the first touch of each code page. */
-static int populate_object(struct dl_phdr_info *info, size_t size, void *unused)
-{
-    (void)size;
-    (void)unused;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !ph->p_memsz)
-            continue;
-        uintptr_t start = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
-        uintptr_t end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
-        /* a kernel before 5.14 says EINVAL: the faults then stay */
-        (void)madvise((void *)start, end - start, MADV_POPULATE_READ);
-    }
-    return 0;
-}
-
 /* Fork a child that waits for one connection: 0 in the zygote (the
  * child is in the pool, or fork failed: -1), 1 in the child once its
  * connection has come. */
@@ -286,8 +264,6 @@ static int fork_ahead(int fd, int sigfd, const sigset_t *old, char *variables, s
     }
     leave_zygote(fd, sigfd, old);
     close(pair[0]);
-    /* while it waits, not on the client's path */
-    dl_iterate_phdr(populate_object, NULL);
     size_t len = 0;
     int conn = receive_connection(pair[1], variables, size, &len);
     if (conn < 0)
