@@ -17,6 +17,7 @@
 #   --rcpt   the recipient (default u1@bench.test, the bench instances')
 #   --labels the columns' names (default: the ports)
 #   --mean   a column of means beside each median
+#   --no-mail  connect, EHLO and QUIT only (connbench's session)
 #
 # A median is what to compare: the machine is shared, and a mean moves
 # with every stall.  bench/run's "steps" test runs this against postern
@@ -38,7 +39,7 @@ def read_reply(f):
             return line
 
 
-def one_session(host, port, rcpt):
+def one_session(host, port, rcpt, mail=True):
     """Time each step of one session; a dict step -> seconds."""
     dialog = [('ehlo', b'EHLO steps.test\r\n'),
               ('mail', b'MAIL FROM:<steps@bench.test>\r\n'),
@@ -46,6 +47,8 @@ def one_session(host, port, rcpt):
               ('data', b'DATA\r\n'),
               ('eod', b'Subject: steps\r\n\r\nhello\r\n.\r\n'),
               ('quit', b'QUIT\r\n')]
+    if not mail:
+        dialog = [dialog[0], dialog[-1]]
     times = {}
     start = time.perf_counter()
     s = socket.create_connection((host, port))
@@ -80,6 +83,7 @@ def main():
     ap.add_argument('--labels', default='')
     ap.add_argument('--warm', type=int, default=5)
     ap.add_argument('--mean', action='store_true')
+    ap.add_argument('--no-mail', action='store_true')
     args = ap.parse_args()
     ports = [int(p) for p in args.ports.split(',')]
     labels = args.labels.split(',') if args.labels else [str(p) for p in ports]
@@ -87,16 +91,17 @@ def main():
         ap.error('as many labels as ports')
     for _ in range(args.warm):
         for port in ports:
-            one_session(args.host, port, args.rcpt)
+            one_session(args.host, port, args.rcpt, not args.no_mail)
     runs = {port: [] for port in ports}
     for _ in range(args.n):
         for port in ports:
-            runs[port].append(one_session(args.host, port, args.rcpt))
+            runs[port].append(one_session(args.host, port, args.rcpt, not args.no_mail))
     head = f"{'µs':8s}"
     for label in labels:
         head += f' {label:>10s}' + (f" {'mean':>8s}" if args.mean else '')
     print(head + f'   (medians of {args.n} connections each)')
-    for step in STEPS + ['total']:
+    steps = STEPS if not args.no_mail else ['banner', 'ehlo', 'quit', 'close']
+    for step in steps + ['total']:
         line = f'{step:8s}'
         for port in ports:
             if step == 'total':
