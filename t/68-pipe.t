@@ -106,14 +106,16 @@ single    unix  -       n       n       -       1       pipe
   user={USER} argv={bin_dir}/serial ${{recipient}}
 nopriv    unix  -       n       n       -       -       pipe
   user={USER} argv={bin_dir}/record ${{queue_id}}
+owner     unix  -       n       n       -       -       pipe
+  user={inst_mod.ROOT_USERS["mail_owner"]} argv={bin_dir}/record ${{queue_id}}
 """)
 with open(os.path.join(D, "main.cf"), "a") as f:
     f.write(f"""
 transport_maps = inline:{{ {{maildrop.test = maildrop}}, {{procmail.test = procmail}},
   {{record.test = record}}, {{exit.test = exitwith}}, {{slow.test = slow}},
   {{small.test = small}}, {{flags.test = flags}}, {{nopriv.test = nopriv}},
-  {{single.test = single}} }}
-privileged_transports = maildrop, procmail, record, exitwith, slow, small, flags, single
+  {{single.test = single}}, {{owner.test = owner}} }}
+privileged_transports = maildrop, procmail, record, exitwith, slow, small, flags, single, owner
 recipient_delimiter = +
 proxy_read_maps = $local_recipient_maps proxy:unix:group.byname
 slow_time_limit = 2s
@@ -269,6 +271,13 @@ send(["n@nopriv.test"], "nopriv")
 ok(logged(r"to=<n@nopriv.test>, relay=nopriv, .*dsn=4\.3\.5, status=deferred \(mail system configuration error\)"),
    "not in privileged_transports: deferred (qmgr, mail_owner, cannot become user=)")
 like(inst.log(), rf"cannot run the command as user {USER}: this postern-pipe runs as uid \d+, not as root",
+     "and the log says why")
+
+# ---- user= may not be the mail system owner (Postfix's pipe(8) refuses) --
+send(["o@owner.test"], "owner")
+ok(logged(r"to=<o@owner.test>, relay=owner, .*dsn=4\.3\.5, status=deferred \(mail system configuration error\)"),
+   "a pipe transport whose user= is mail_owner defers")
+like(inst.log(), rf"service owner: user= attribute specifies mail system owner {inst_mod.ROOT_USERS['mail_owner']}",
      "and the log says why")
 
 inst.stop()
