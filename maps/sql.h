@@ -97,7 +97,12 @@ struct sql_table {
     const char *spec;               /* "pgsql:/etc/..." for log lines */
     void *conn;                     /* the driver's connection, NULL: none */
     unsigned long connections;      /* opened so far */
+    double *failed_at;              /* per host: monotonic time of its last failure, 0 */
 };
+
+/* Seconds a host that failed is passed over while another is usable
+ * (Postfix's dict_pgsql/dict_mysql wait 60 s). */
+#define SQL_HOST_RETRY_INTERVAL 60
 
 /* The open, lookup and close of every SQL type. */
 int sql_table_open(struct map *map, const struct sql_driver *driver, const char *name,

@@ -133,6 +133,25 @@ tap.is_(q("info@other.example", "pgsql:" + formats)[:2], (1, ""), "domain = exam
 code, out, err = q("backup.example", "pgsql:" + in_turn)
 tap.is_((code, out), (0, "backup MX for backup.example"),
         "hosts tried in turn: a missing socket, a closed port, then unix:SOCKET answers")
+dead_port = tap.free_port()
+random_order = tap.write(os.path.join(cfdir, "random.cf"), common + f"hosts = inet:127.0.0.1:{dead_port} {inet}\n"
+                         "query = SELECT description FROM domain WHERE domain='%s'\n")
+tried_dead, dead_err = [], ""
+for _ in range(16):
+    code, out, err = q("backup.example", "pgsql:" + random_order)
+    tried_dead.append(code == 0 and f"127.0.0.1:{dead_port}" in err)
+    dead_err = err if tried_dead[-1] else dead_err
+tap.ok(any(tried_dead) and not all(tried_dead),
+       "two hosts are tried in random order, as Postfix's: the closed port came first in %d of 16 lookups"
+       % sum(tried_dead))
+tap.like(dead_err, r"warning: table pgsql:\S+: cannot connect to inet:127\.0\.0\.1:%d: " % dead_port,
+         "a host that fails is logged though another answers")
+unix_first = tap.write(os.path.join(cfdir, "unixfirst.cf"), common + f"hosts = inet:127.0.0.1:{dead_port} "
+                       f"unix:{pg.socket_dir}/.s.PGSQL.{pg.port}\n"
+                       "query = SELECT description FROM domain WHERE domain='%s'\n")
+unix_results = [q("backup.example", "pgsql:" + unix_first) for _ in range(8)]
+tap.ok(all(r[0] == 0 and f"127.0.0.1:{dead_port}" not in r[2] for r in unix_results),
+       "unix: sockets are tried before TCP hosts, as Postfix's") or tap.diag(repr(unix_results[:2]))
 code, out, err = q("backup.example", "pgsql:" + down)
 tap.is_(code, 75, "a database that is down: try again (EX_TEMPFAIL), never not found")
 tap.like(err, r"lookup of \"backup.example\".*(refused|connect)", "and the reason is logged")
