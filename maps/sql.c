@@ -30,6 +30,13 @@ void sql_config_free(struct sql_config *cf)
     free(cf->dbpath);
     free(cf->query);
     free(cf->result_format);
+    free(cf->option_file);
+    free(cf->option_group);
+    free(cf->tls_cert_file);
+    free(cf->tls_key_file);
+    free(cf->tls_CAfile);
+    free(cf->tls_CApath);
+    free(cf->tls_ciphers);
     memset(cf, 0, sizeof *cf);
 }
 
@@ -255,7 +262,31 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
             set_str(&where_field, value);
         else if (strcmp(name, "additional_conditions") == 0)
             set_str(&additional, value);
-        /* other settings (retry_interval, TLS, option_file, ...) are not
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "option_file") == 0)
+            set_str(&cf->option_file, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "option_group") == 0)
+            set_str(&cf->option_group, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_cert_file") == 0)
+            set_str(&cf->tls_cert_file, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_key_file") == 0)
+            set_str(&cf->tls_key_file, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_CAfile") == 0)
+            set_str(&cf->tls_CAfile, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_CApath") == 0)
+            set_str(&cf->tls_CApath, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_ciphers") == 0)
+            set_str(&cf->tls_ciphers, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_verify_cert") == 0) {
+            if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0)
+                cf->tls_verify_cert = 1;
+            else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0)
+                cf->tls_verify_cert = 0;
+            else {
+                textlines_problem(&tl, lineno, &problems, "tls_verify_cert: expected yes or no");
+                break;
+            }
+        }
+        /* other settings (retry_interval, idle_interval, ...) are not
          * used: Postfix too reads only what it asks for */
     }
     if (problems.len)
@@ -348,6 +379,11 @@ int sql_config_read(struct sql_config *cf, const char *type, const char *path,
     return rc;
 }
 
+int sql_host_is_uri(const char *entry)
+{
+    return strncmp(entry, "postgresql://", 13) == 0 || strncmp(entry, "postgres://", 11) == 0;
+}
+
 int sql_host_parse(const char *entry, char **copy, const char **path,
                    const char **host, unsigned *port)
 {
@@ -400,6 +436,8 @@ int sql_table_open(struct map *map, const struct sql_driver *driver, const char 
         char *copy;
         const char *path, *host;
         unsigned port;
+        if (strcmp(driver->type, "pgsql") == 0 && sql_host_is_uri(t->cf.hosts.item[i]))
+            continue;               /* libpq reads it (checked by pgsql_open) */
         int bad = sql_host_parse(t->cf.hosts.item[i], &copy, &path, &host, &port);
         free(copy);
         if (bad) {

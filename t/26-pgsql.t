@@ -152,6 +152,20 @@ unix_first = tap.write(os.path.join(cfdir, "unixfirst.cf"), common + f"hosts = i
 unix_results = [q("backup.example", "pgsql:" + unix_first) for _ in range(8)]
 tap.ok(all(r[0] == 0 and f"127.0.0.1:{dead_port}" not in r[2] for r in unix_results),
        "unix: sockets are tried before TCP hosts, as Postfix's") or tap.diag(repr(unix_results[:2]))
+uri_ok = tap.write(os.path.join(cfdir, "uri.cf"), common + f"hosts = postgresql://127.0.0.1:{pg.port}/postfix?sslmode=disable\n"
+                   "query = SELECT description FROM domain WHERE domain='%s'\n")
+tap.is_(q("backup.example", "pgsql:" + uri_ok)[:2], (0, "backup MX for backup.example"),
+        "hosts = postgresql://...: a connection URI (Postfix 3.6), user and password from the file")
+uri_tls = tap.write(os.path.join(cfdir, "uritls.cf"), common + f"hosts = postgresql://127.0.0.1:{pg.port}/postfix?sslmode=require\n"
+                    "query = SELECT description FROM domain WHERE domain='%s'\n")
+code, out, err = q("backup.example", "pgsql:" + uri_tls)
+tap.is_(code, 75, "the URI's sslmode=require reaches libpq: a server without TLS is refused (try again)")
+tap.like(err, r"(?i)ssl", "and the log names TLS") or tap.diag(err)
+uri_bad = tap.write(os.path.join(cfdir, "uribad.cf"), common + f"hosts = postgresql://127.0.0.1:{pg.port}/postfix?nosuch=1\n"
+                    "query = SELECT description FROM domain WHERE domain='%s'\n")
+code, out, err = q("backup.example", "pgsql:" + uri_bad)
+tap.ok(code not in (0, 1), "a URI libpq cannot read is refused at open") or tap.diag(err)
+tap.like(err, r"cannot read the connection URI: .*nosuch", "naming what it cannot read")
 code, out, err = q("backup.example", "pgsql:" + down)
 tap.is_(code, 75, "a database that is down: try again (EX_TEMPFAIL), never not found")
 tap.like(err, r"lookup of \"backup.example\".*(refused|connect)", "and the reason is logged")

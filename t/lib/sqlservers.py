@@ -168,9 +168,11 @@ class Postgres:
 
 class MariaDB:
     """A MariaDB server: user postfix with password "$password", database
-    postfix, on a socket and a loopback port."""
+    postfix, on a socket and a loopback port; with tls=(cert, key), it
+    offers TLS with that certificate too."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls
         tap.require(tools=["mariadb-install-db", "mariadbd", "mariadb"])
         self.user = _runner_user()
         parent = tap.tempdir("postern-my-")
@@ -200,7 +202,8 @@ class MariaDB:
         self.proc = tap.start(["mariadbd", "--no-defaults", f"--datadir={self.data}", f"--socket={self.socket}",
                                f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.pidfile}",
                                "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-                               f"--log-error={self.dir}/error.log"] + user_opt,
+                               f"--log-error={self.dir}/error.log"] + user_opt
+                              + ([f"--ssl-cert={self.tls[0]}", f"--ssl-key={self.tls[1]}"] if self.tls else []),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not tap.wait_until(lambda: os.path.exists(self.socket) and self._ping(), timeout=90):
             raise RuntimeError("mariadbd did not start: " + open(f"{self.dir}/error.log").read())
