@@ -160,10 +160,37 @@ class Postgres:
             raise RuntimeError("psql: " + r.stderr)
         return r.stdout
 
+    def replica(self):
+        """A streaming read replica of this cluster (pg_basebackup -R), on
+        its own socket directory and port: PostgreSQL's own replication."""
+        return PostgresReplica(self)
+
     def connections(self):
         """Client connections of the database postfix now."""
         return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'postfix' "
                              "AND pid <> pg_backend_pid();", db="postgres").strip())
+
+
+class PostgresReplica(Postgres):
+    """A hot standby of a Postgres (see Postgres.replica)."""
+
+    def __init__(self, primary):
+        self.user = primary.user
+        parent = tap.tempdir("postern-pgr-")
+        os.chmod(parent, 0o755)
+        self.dir = os.path.join(parent, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.socket_dir = os.path.join(self.dir, "run")
+        os.makedirs(self.socket_dir)
+        _own(self.dir, self.user)
+        self.port = tap.free_port()
+        r = tap.run(_as_user(self.user, [os.path.join(PG_BIN, "pg_basebackup"), "-h", primary.socket_dir,
+                                         "-p", str(primary.port), "-U", "postgres", "-D", self.data, "-R",
+                                         "-X", "stream", "-c", "fast"]), timeout=180)
+        if r.returncode != 0:
+            raise RuntimeError("pg_basebackup: " + r.stderr)
+        atexit.register(self.stop)
+        self.start()
 
 
 class MariaDB:
