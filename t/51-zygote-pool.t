@@ -3,9 +3,9 @@
 # zygote has its children waiting before any client connects; a client is
 # served by one of them, which serves only it and exits, and the zygote
 # forks another; nothing of one session (its HELO) is seen by the next.
-# Tables loaded once in the zygote: a pcre and a cidr table whose files
-# change are used by the next connection, without a reload and without a
-# new zygote.  smtpd_prefork_count = 0 forks per connection, as before.
+# Tables loaded once in the zygote: a pcre and a cidr table, and
+# header_checks, whose files change are used by the next connection,
+# without a reload and without a new zygote.  smtpd_prefork_count = 0 forks per connection, as before.
 import os
 import re
 import smtplib
@@ -14,6 +14,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import smtpdtest  # noqa: E402
 import tap  # noqa: E402
+from instance import root_adopt, root_init_options  # noqa: E402
 
 ACCEPT = tap.prog("postern-accept")
 SMTPD = tap.prog("postern-smtpd")
@@ -128,6 +129,38 @@ tap.like(text.decode(), r"cidr says no", "... with its text")
 tap.is_(int(re.findall(r"zygote \S+ started as pid (\d+)", log(d))[-1]), zygote,
         "the same zygote all along")
 tap.stop(acc)
+
+# ---- rewrite's tables too: header_checks in a whole instance ----
+inst = tap.tempdir()
+os.chmod(inst, 0o755)
+inst = os.path.join(inst, "inst")
+port = tap.free_port()
+r = tap.run(["postern", "init", inst, "--port", str(port)] + root_init_options())
+tap.is_(r.returncode, 0, "postern init")
+root_adopt(inst)
+checks = os.path.join(inst, "header_checks")
+tap.write(checks, "/^Subject: refused/ REJECT first header rule\n")
+with open(os.path.join(inst, "main.cf"), "a") as f:
+    f.write(f"header_checks = regexp:{checks}\n")
+o = ["-o", f"daemon_directory={os.path.dirname(SMTPD)}"]
+r = tap.run(["postern", "start", "-c", inst] + o)
+tap.like(r.stdout, rf"SMTP on 127\.0\.0\.1:{port}", "postern start: the zygote's listener")
+
+
+def refused_text():
+    with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+        try:
+            s.sendmail("bob@localhost", ["alice@localhost"], "Subject: refused\r\n\r\nbody\r\n")
+            return ""
+        except smtplib.SMTPDataError as e:
+            return f"{e.smtp_code} {e.smtp_error.decode()}"
+
+
+tap.like(refused_text(), r"^550 .*first header rule", "header_checks in the zygote: REJECT")
+tap.write(checks, "/^Subject: refused/ REJECT the header rule as changed\n")
+tap.like(refused_text(), r"^550 .*the header rule as changed",
+         "header_checks changed: the next message meets the new rule, without a reload")
+tap.run(["postern", "stop", "-c", inst] + o)
 
 # ---- smtpd_prefork_count = 0: a fork per connection ----
 d = instance()

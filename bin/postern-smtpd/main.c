@@ -90,7 +90,7 @@ static void take_socket_activated_connection(void)
  * are opened again (Postfix's daemons restart on "table has changed"). */
 static int tables_changed(void)
 {
-    return policy_refresh(&session) | destination_refresh();
+    return policy_refresh(&session) | destination_refresh() | submit_refresh();
 }
 
 /* Options, configuration, the client, the greeting, then the command loop. */

@@ -210,6 +210,10 @@ void cmd_bdat(struct session *s, char *args);
 /* Read rewrite's settings, once per process: a zygote before it forks,
  * else the first submit_start (an idle session never needs them). */
 void submit_init(void);
+/* In a zygote, before a connection: rewrite's tables (virtual_alias_maps,
+ * canonical maps, header and body checks, bcc maps) opened again when a
+ * file changed; 1 when one was. */
+int submit_refresh(void);
 /* Start the chain through the injection client (rewrite in-process, then
  * the queue stage of lib/mail/queuestage.h) and write the Received header
  * into it.  NULL when it cannot start (reply given). */

@@ -64,6 +64,11 @@ void submit_init(void)
     rewrite_settings_loaded = 1;
 }
 
+int submit_refresh(void)
+{
+    return rewrite_settings_loaded && rewrite_config_refresh(&rewrite_settings);
+}
+
 /* A loopback address, or this server's own address: the client runs on
  * this machine (permit_inet_interfaces). */
 static int client_is_us(const struct session *s)

@@ -167,6 +167,61 @@ void rewrite_config_free(struct rewrite_config *cfg)
         resolver_close(cfg->resolver);
 }
 
+/* A list of tables again when a file of it changed; the old one stays
+ * when the new one cannot be opened.  1 when it was replaced. */
+static int refresh_maps(struct maplist **slot, const char *param)
+{
+    if (!*slot || !maplist_changed(*slot))
+        return 0;
+    struct strbuf err = STRBUF_INIT;
+    struct maplist *fresh = maplist_open(conf_str(param), &err);
+    if (!fresh)
+        msg_warn("%s has changed but cannot be opened (%s): still using what was read before",
+                 param, strbuf_str(&err));
+    strbuf_free(&err);
+    if (!fresh)
+        return 0;
+    msg_info("a table of %s has changed: opened again", param);
+    maplist_close(*slot);
+    *slot = fresh;
+    return 1;
+}
+
+int rewrite_config_refresh(struct rewrite_config *cfg)
+{
+    /* mime_ and nested_header_checks may be header_checks' own list */
+    struct maplist *header = cfg->header_checks;
+    int mime_shared = cfg->mime_header_checks == header, nested_shared = cfg->nested_header_checks == header;
+    int changed = refresh_maps(&cfg->virtual_alias_maps, "virtual_alias_maps");
+    changed |= refresh_maps(&cfg->canonical_maps, "canonical_maps");
+    changed |= refresh_maps(&cfg->sender_canonical_maps, "sender_canonical_maps");
+    changed |= refresh_maps(&cfg->recipient_canonical_maps, "recipient_canonical_maps");
+    changed |= refresh_maps(&cfg->header_checks, "header_checks");
+    changed |= refresh_maps(&cfg->body_checks, "body_checks");
+    changed |= refresh_maps(&cfg->sender_bcc_maps, "sender_bcc_maps");
+    changed |= refresh_maps(&cfg->recipient_bcc_maps, "recipient_bcc_maps");
+    if (mime_shared)
+        cfg->mime_header_checks = cfg->header_checks;
+    else
+        changed |= refresh_maps(&cfg->mime_header_checks, "mime_header_checks");
+    if (nested_shared)
+        cfg->nested_header_checks = cfg->header_checks;
+    else
+        changed |= refresh_maps(&cfg->nested_header_checks, "nested_header_checks");
+    if (cfg->resolver && resolver_changed(cfg->resolver)) {
+        struct strbuf err = STRBUF_INIT;
+        struct resolver *fresh = resolver_open(&err);
+        if (fresh) {
+            msg_info("a table of the address classes has changed: opened again");
+            resolver_close(cfg->resolver);
+            cfg->resolver = fresh;
+            changed = 1;
+        }
+        strbuf_free(&err);
+    }
+    return changed;
+}
+
 /* What to append to an address to qualify it: "@$myorigin",
  * ".$mydomain" or nothing. */
 static void qualify_suffix(const struct rewrite_config *cfg, const char *address,

@@ -90,6 +90,10 @@ enum rewrite_context {
  * failure when a table cannot be opened (a configuration error). */
 void rewrite_config_load(struct rewrite_config *cfg);
 void rewrite_config_free(struct rewrite_config *cfg);
+/* For a process that keeps cfg (smtpd's zygote): open again each table
+ * list whose file changed (map_changed); one that cannot be opened now
+ * keeps what was read before, with a warning.  1 when one was. */
+int rewrite_config_refresh(struct rewrite_config *cfg);
 
 /* Qualify one address as trivial-rewrite does in the local context:
  * "user" -> "user@$myorigin" (append_at_myorigin), "user@host" ->
