@@ -20,6 +20,7 @@
 
 #include "addrmatch.h"
 #include "config.h"
+#include "filekeeper.h"
 #include "listenfds.h"
 #include "log.h"
 #include "smtpd.h"
@@ -145,6 +146,7 @@ int main(int argc, char **argv)
         hooks.tick_seconds = tls_tickets_interval() > 0 ? (unsigned)tls_tickets_interval() : 0;
         zygote_set_hooks(&hooks);
         zygote_wait();
+        filekeeper_forget();    /* a session never reaches the key's keeper */
     }
     /* postern-accept says when the service is at its process limit: the
      * ${stress?...} defaults (shorter timeouts, fewer errors) apply */
