@@ -115,9 +115,12 @@ os.rename(new_cert, cert)
 st = os.stat(key)
 tap.ok(st.st_uid == 0 and (st.st_mode & 0o077) == 0, "the new key is 0600 root")
 log_before = len(inst.log())
-os.kill(accept_pid, signal.SIGHUP)
+r = inst.postern("reload")
+tap.is_(r.returncode, 0, "postern reload") or tap.diag(r.stdout + r.stderr)
+tap.like(r.stdout, r"reloading SMTP on 127\.0\.0\.1:%d \(postern-accept pid %d\)" % (port, accept_pid),
+         "it signals the listener's postern-accept")
 tap.ok(tap.wait_until(lambda: "TLS certificates and keys read again" in inst.log()[log_before:]),
-       "SIGHUP: the zygote (smtpd_user) read the root-only key again") or tap.diag(inst.log()[-2000:])
+       "the zygote (smtpd_user) read the root-only key again") or tap.diag(inst.log()[-2000:])
 tap.unlike(inst.log()[log_before:], r"TLS reload failed|cannot get private key", "no failure logged")
 out = s_client()
 tap.like(out, r"subject=CN ?= ?renewed\.example", "a new s_client sees the renewed certificate") \
