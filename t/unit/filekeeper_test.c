@@ -95,5 +95,7 @@ int main(int argc, char **argv)
     errno = 0;
     ok(filekeeper_open(key) < 0 && errno == EACCES, "without it, the key is out of reach again");
     strbuf_free(&err);
+    free(key);
+    free(other);
     return tap_done();
 }
