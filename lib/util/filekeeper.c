@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -31,6 +33,23 @@ static int listed(const char *const *paths, size_t count, const char *path)
         if (strcmp(paths[i], path) == 0)
             return 1;
     return 0;
+}
+
+/* Keep no capability but CAP_DAC_READ_SEARCH (a key another user owns),
+ * or none when we do not have it (systemd's units bound us to
+ * CAP_SETUID and CAP_SETGID): root's own files stay readable by owner,
+ * and nothing else a capability gives is left.  0, or -1. */
+static int keep_only_read_search(void)
+{
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    data[CAP_DAC_READ_SEARCH / 32].effective = data[CAP_DAC_READ_SEARCH / 32].permitted =
+        1u << (CAP_DAC_READ_SEARCH % 32);
+    if (syscall(SYS_capset, &header, data) == 0)
+        return 0;
+    memset(data, 0, sizeof data);
+    return syscall(SYS_capset, &header, data) == 0 ? 0 : -1;
 }
 
 /* The keeper's loop: one path in, one descriptor (or an errno) out. */
@@ -98,7 +117,8 @@ int filekeeper_start(const char *const *paths, size_t count)
         signal(SIGINT, SIG_IGN);
         signal(SIGPIPE, SIG_IGN);
         (void)prctl(PR_SET_NAME, "filekeeper", 0, 0, 0);
-        (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || keep_only_read_search() != 0)
+            _exit(0);           /* the zygote reads the files itself (and says so) */
         keeper_serve(sock, paths, count);
     }
     close(pair[1]);

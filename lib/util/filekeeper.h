@@ -6,7 +6,9 @@
  * certificate and a key readable by root only (doc/privileges.md, "The
  * TLS key").
  *
- * The keeper is a child forked with the list in its memory; it holds no
+ * The keeper is a child forked with the list in its memory; it keeps its
+ * uid (root) but no capability other than CAP_DAC_READ_SEARCH (none under
+ * the systemd units), sets no_new_privs, holds no
  * other descriptor than its end of a SOCK_SEQPACKET socketpair, parses
  * nothing but a path it compares byte for byte with the list, and never
  * reads a file: it opens it (read-only, a regular file only) and passes
