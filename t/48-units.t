@@ -19,9 +19,8 @@ DEFAULT_LIBEXEC = "/usr/local/libexec/postern/"
 # postern-smtpd themselves, so that the set-group-id injector still works
 # under a system call filter (postern-accept(8), SYSTEMD UNITS): 2.2.
 CEILING = {
-    "postern-smtp@.service": 2.2,
+    "postern-smtp.service": 2.2,
     "postern-submission.service": 2.2,
-    "postern-smtp-accept.service": 2.2,
     "postern-smtps.service": 2.2,
 }
 DEFAULT_CEILING = 2.0
@@ -84,7 +83,23 @@ def unit_text(name):
 
 
 smtp = unit_text("postern-smtp.socket")
-tap.like(smtp, r"^ListenStream=25$", "postern-smtp.socket listens on port 25")
+tap.like(smtp, r"(?m)^ListenStream=25$", "postern-smtp.socket listens on port 25")
+tap.like(smtp, r"(?m)^Accept=no$", "port 25 is handed to postern-accept, not one unit per connection")
+smtp_exec = re.search(r"^ExecStart=(.*)$", unit_text("postern-smtp.service"), re.M).group(1)
+tap.ok(" -z " in smtp_exec and " -i " not in smtp_exec,
+       "port 25: a zygote reads the root-only key before it drops privileges, as 587 and 465")
+# no unit execs smtpd per connection as its user (that would need a key
+# postern-smtpd can read)
+for name in names:
+    if name.endswith(".service") and "libexec/postern/postern-smtpd" in unit_text(name):
+        tap.ok(re.search(r"postern-accept -z ", unit_text(name)) is not None,
+               f"{name}: smtpd runs from a zygote (postern-accept -z)")
+# the queue service trusts the smtpd units' user, as postern start does
+queue_exec = re.search(r"^ExecStart=(.*)$", unit_text("postern-queue.service"), re.M).group(1)
+tap.like(queue_exec, r" -S .*-t postern-smtpd\b",
+         "postern-queue.service trusts postern-smtpd's client and SASL attributes (-t)")
+tap.like(unit_text("postern-queue.service"), r"(?m)^Wants=postern-lookup\.socket$",
+         "and wants the lookup service, which names that user's uid")
 sub = unit_text("postern-submission.socket")
 tap.like(sub, r"^ListenStream=587$", "postern-submission.socket listens on port 587")
 exec_line = re.search(r"^ExecStart=(.*)$", unit_text("postern-submission.service"), re.M).group(1)
@@ -98,15 +113,15 @@ for override in ("smtpd_tls_wrappermode=yes", "smtpd_sasl_auth_enable=yes",
                  "smtpd_client_restrictions=permit_sasl_authenticated,reject"):
     tap.ok(f"-o {override}" in smtps, f"smtps runs smtpd with -o {override} (as master.cf)")
 tap.ok(" -z " in smtps, "smtps: a zygote reads the root-only key before it drops privileges")
-for name in ("postern-smtp@.service", "postern-submission.service", "postern-smtp-accept.service",
-             "postern-smtps.service"):
+for name in ("postern-smtp.service", "postern-submission.service", "postern-smtps.service"):
     text = unit_text(name)
     tap.ok("-u postern-smtpd" in text and "CapabilityBoundingSet=CAP_SETUID CAP_SETGID" in text,
            f"{name}: drops to postern-smtpd itself, with no capability but setuid/setgid")
 
 # keep running: the long-running services restart when they die (what
 # postern start's supervisor does for a self-contained instance, t/92)
-for name in ("postern-qmgr.service", "postern-queue.service", "postern-smtp-accept.service"):
+for name in ("postern-qmgr.service", "postern-queue.service", "postern-smtp.service",
+             "postern-submission.service", "postern-smtps.service"):
     tap.like(unit_text(name), r"(?m)^Restart=(on-failure|always)$",
              f"{name}: Restart= brings it back when it dies")
 

@@ -81,6 +81,8 @@ refused = s.sendmail("sender@example.org", ["carol%example.com@[127.0.0.1]"], b"
 s.quit()
 tap.is_(refused, {}, "smtpd accepts carol%example.com@[127.0.0.1] (the percent hack through our [ip])")
 tap.ok(wait_for(lambda: delivered("carol"), 20), "qmgr delivers it to carol@example.com's Maildir")
+# the Maildir file comes before qmgr's status=sent line: wait for the line
+wait_for(lambda: ": to=<carol@example.com>, orig_to=" in open(maillog).read(), 20)
 tap.like(open(os.path.join(inst, "maillog")).read(),
          r": to=<carol@example\.com>, orig_to=<carol%example\.com@\[127\.0\.0\.1\]>, relay=virtual, .*status=sent",
          "logged as Postfix does: to= the routed address, orig_to= the one received")

@@ -105,8 +105,12 @@ tap.diag("processes: " + ", ".join(f"{c} x{len(p)}" for c, p in sorted(seen.item
 tap.ok(len(seen.get("postern-smtpd", [])) >= 2, "the smtpd zygote and the open session are there")
 tap.ok(all(c in seen for c in expected), "the queue service, qmgr, its runner and postern-accept are there")
 root_ones = [(p, c) for p, (c, st) in procs.items() if 0 in ids(st, "Uid") or 0 in ids(st, "Gid")]
-tap.is_([c for _, c in root_ones], ["postern-supervi"],
-        "no process runs with a root uid or gid but the supervisor")
+tap.is_(sorted(c for _, c in root_ones), ["filekeeper", "postern-supervi"],
+        "no process runs with a root uid or gid but the supervisor and the zygote's file keeper")
+keeper = [p for p, c in root_ones if c == "filekeeper"]
+zygotes = set(seen.get("postern-smtpd", []))
+tap.ok(keeper and int(procs[keeper[0]][1]["PPid"][0]) in zygotes,
+       "the file keeper is the smtpd zygote's child (it reopens the TLS key for a reload)")
 for comm, (uid, gid, need, forbid) in expected.items():
     good = True
     for pid in seen.get(comm, []):
@@ -120,9 +124,12 @@ for comm, (uid, gid, need, forbid) in expected.items():
     tap.ok(good and seen.get(comm),
            f"{comm}: real, effective, saved and fs uid {user}, gid {gid}"
            + (f", with setgid_group" if need else ", without setgid_group"))
-cap = [(c, st["CapEff"][0]) for p, (c, st) in procs.items() if c != "postern-supervi"
+cap = [(c, st["CapEff"][0]) for p, (c, st) in procs.items() if c not in ("postern-supervi", "filekeeper")
        and int(st["CapEff"][0], 16) != 0]
 tap.is_(cap, [], "none of them has an effective capability")
+tap.is_([(procs[p][1]["CapEff"][0], procs[p][1]["CapPrm"][0], procs[p][1]["NoNewPrivs"][0]) for p in keeper],
+        [("0000000000000004", "0000000000000004", "1")],
+        "the file keeper: no capability but CAP_DAC_READ_SEARCH, and no_new_privs")
 
 
 def as_smtpd_user(fn):

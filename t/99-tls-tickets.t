@@ -34,12 +34,8 @@ def make_cert(subject, path):
 r = tap.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key])
 tap.is_(r.returncode, 0, "openssl genpkey makes the key") or tap.diag(r.stderr)
 os.chmod(key, 0o600)
-if os.geteuid() == 0:
-    # the zygote reads the key again after it dropped to smtpd_user: the
-    # key is that user's (a root-only key needs a restart of the listener)
-    import pwd
-    smtpd = pwd.getpwnam(ROOT_USERS["smtpd_user"])
-    os.chown(key, smtpd.pw_uid, smtpd.pw_gid)
+# as root, the key stays root's: the zygote's file keeper opens it again
+# for the reload (t/99-tls-reload.t)
 make_cert("/CN=first.example", cert)
 
 inst = new_instance("--domain", "example.com")

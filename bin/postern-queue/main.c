@@ -16,8 +16,12 @@
 
 #include "config.h"
 #include "log.h"
+#include "map.h"
 #include "queue.h"
 #include "strbuf.h"
+#include "unixuser.h"
+
+#define TRUSTED_LOOKUP_ATTEMPTS 10      /* one a second */
 
 /* Running set-group-id for a user other than root: give up the group for
  * good, so the caller gets nothing it could not do itself (a self-contained
@@ -76,12 +80,52 @@ static void load_config(int privileged, const char *chosen_dir, struct strlist *
     config_load(0);
 }
 
+static _Noreturn void usage(void);
+
+/* -t: a uid, or a user name looked up through the lookup service (a
+ * static program calls no NSS: proxy:unix:passwd.byname, as the delivery
+ * agents do), so that a unit can name smtpd's user.  The service may be
+ * starting with us (socket activation): a "try again" is asked again for
+ * a while, then the start fails (systemd restarts us). */
+static uid_t trusted_uid(const char *user)
+{
+    char *end;
+    long number = strtol(user, &end, 10);
+    if (end != user && !*end) {
+        if (number < 1)
+            usage();
+        return (uid_t)number;
+    }
+    struct strbuf err = STRBUF_INIT;
+    struct maplist *passwd = maplist_open(UNIX_PASSWD_TABLE, &err);
+    if (!passwd)
+        msg_fatal_temp("-t %s: %s", user, strbuf_str(&err));
+    struct unix_user pw;
+    int r = MAP_RETRY;
+    for (int attempt = 0; attempt < TRUSTED_LOOKUP_ATTEMPTS && r == MAP_RETRY; attempt++) {
+        if (attempt)
+            sleep(1);
+        r = unix_user_lookup(passwd, user, &pw);
+    }
+    maplist_close(passwd);
+    strbuf_free(&err);
+    if (r == MAP_NOTFOUND)
+        msg_fatal("-t %s: no such user (%s)", user, UNIX_PASSWD_TABLE);
+    if (r != MAP_FOUND)
+        msg_fatal_temp("-t %s: the lookup service does not answer (%s)", user, UNIX_PASSWD_TABLE);
+    uid_t uid = pw.uid;
+    unix_user_free(&pw);
+    if (uid == 0)
+        msg_fatal("-t %s: root is trusted anyway", user);
+    return uid;
+}
+
 /* Print the usage and exit. */
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-queue [-c DIR] [-o name=value]... [-v]\n"
             "  message on fd 0, envelope records on fd 1, status on fd 3\n"
-            "       postern-queue -S [-m MODE] [-u UID:GID] [-t UID] [-c DIR] [-o name=value]... [-v]\n"
+            "       postern-queue -S [-m MODE] [-u UID:GID] [-t UID|USER] [-c DIR] [-o name=value]... [-v]\n"
             "  the queue service on queue_directory/public/queue\n");
     exit(INJECT_EXIT_INTERNAL);
 }
@@ -91,6 +135,7 @@ int main(int argc, char **argv)
     int service = 0, listen_fd = -1;
     mode_t socket_mode = 0600;
     long run_uid = -1, run_gid = -1;
+    const char *trusted_user = NULL;
     for (int i = 1; i < argc && !service; i++)       /* before anything opens a descriptor */
         service = strcmp(argv[i], "-S") == 0;
     if (service) {
@@ -132,11 +177,7 @@ int main(int argc, char **argv)
                 usage();
             socket_mode = (mode_t)mode;
         } else if (opt == 't' && service) {
-            char *end;
-            long trusted = strtol(optarg, &end, 10);
-            if (end == optarg || *end || trusted < 1)
-                usage();
-            service_trust((uid_t)trusted);
+            trusted_user = optarg;
         } else if (opt == 'u' && service) {
             /* numbers: a static program looks no name up */
             char *end;
@@ -155,6 +196,8 @@ int main(int argc, char **argv)
         usage();
     load_config(privileged, chosen_dir, &overrides);
     strlist_free(&overrides);
+    if (trusted_user)
+        service_trust(trusted_uid(trusted_user));
     if (service)
         service_run(listen_fd, socket_mode, (uid_t)run_uid, (gid_t)run_gid);
     if (privileged)

@@ -20,6 +20,7 @@
 
 #include "addrmatch.h"
 #include "config.h"
+#include "filekeeper.h"
 #include "listenfds.h"
 #include "log.h"
 #include "smtpd.h"
@@ -156,6 +157,7 @@ int main(int argc, char **argv)
         hooks.pool = (unsigned)conf_int("smtpd_prefork_count");
         zygote_set_hooks(&hooks);
         zygote_wait();
+        filekeeper_forget();    /* a session never reaches the key's keeper */
     }
     /* postern-accept says when the service is at its process limit: the
      * ${stress?...} defaults (shorter timeouts, fewer errors) apply */

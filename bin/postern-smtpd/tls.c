@@ -27,10 +27,16 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "filekeeper.h"
 #include "log.h"
 #include "smtpd.h"
 #include "strlist.h"
 #include "tlscommon.h"
+#include "xalloc.h"
+#include "zygote.h"
+
+/* a certificate or key file larger than this is not read */
+#define TLS_FILE_MAX (1 << 20)
 
 static SSL_CTX *server_ctx;     /* NULL: TLS not available (STARTTLS says 454) */
 static SSL_CTX *context_new(int mandatory);
@@ -131,33 +137,125 @@ static void apply_key_exchange(SSL_CTX *ctx)
     SSL_CTX_set_dh_auto(ctx, 1);
 }
 
-/* Certificates and keys: smtpd_tls_chain_files (each file a key and its
- * chain; one per algorithm, RSA and ECDSA), else smtpd_tls_cert_file with
- * smtpd_tls_key_file. */
-static int load_keys(SSL_CTX *ctx)
+/* The files that hold certificates and keys: smtpd_tls_chain_files (each
+ * a key and its chain; one per algorithm, RSA and ECDSA), else
+ * smtpd_tls_cert_file and smtpd_tls_key_file (the key in the certificate's
+ * file when empty).  Each item is "c" (certificate chain), "k" (key) or
+ * "ck" (both), then the path. */
+static void key_files(struct strlist *out)
 {
     struct strlist files = STRLIST_INIT;
     conf_list("smtpd_tls_chain_files", &files);
+    struct strbuf item = STRBUF_INIT;
+    for (size_t i = 0; i < files.count; i++) {
+        strbuf_reset(&item);
+        strbuf_printf(&item, "ck%s", files.item[i]);
+        strlist_add(out, item.s);
+    }
+    const char *cert = conf_str("smtpd_tls_cert_file"), *key = conf_str("smtpd_tls_key_file");
+    if (!files.count && *cert) {
+        strbuf_reset(&item);
+        strbuf_printf(&item, "%s%s", *key && strcmp(key, cert) != 0 ? "c" : "ck", cert);
+        strlist_add(out, item.s);
+        if (*key && strcmp(key, cert) != 0) {
+            strbuf_reset(&item);
+            strbuf_printf(&item, "k%s", key);
+            strlist_add(out, item.s);
+        }
+    }
+    strbuf_free(&item);
+    strlist_free(&files);
+}
+
+/* The path of a key_files() item. */
+static const char *key_file_path(const char *item)
+{
+    return item + strspn(item, "ck");
+}
+
+/* PEM pass phrases are not asked for: an encrypted key does not load. */
+static int no_passphrase(char *buf, int size, int rwflag, void *data)
+{
+    (void)buf, (void)size, (void)rwflag, (void)data;
+    return -1;
+}
+
+/* The certificate and its chain from PEM text, as
+ * SSL_CTX_use_certificate_chain_file does from a file: the first
+ * certificate is the server's (for its key's algorithm), the others its
+ * chain; other PEM blocks (the key) are skipped. */
+static int use_chain(SSL_CTX *ctx, BIO *bio)
+{
+    X509 *cert = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
+    if (!cert || SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_clear_chain_certs(ctx) != 1) {
+        X509_free(cert);
+        return -1;
+    }
+    X509_free(cert);
+    X509 *ca;
+    while ((ca = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL)
+        if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+            X509_free(ca);
+            return -1;
+        }
+    unsigned long err = ERR_peek_last_error();
+    if (ERR_GET_LIB(err) != ERR_LIB_PEM || ERR_GET_REASON(err) != PEM_R_NO_START_LINE)
+        return -1;
+    ERR_clear_error();              /* the end of the file */
+    return 0;
+}
+
+/* The private key from PEM text. */
+static int use_key(SSL_CTX *ctx, BIO *bio)
+{
+    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    int rc = pkey && SSL_CTX_use_PrivateKey(ctx, pkey) == 1 ? 0 : -1;
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+/* Load the certificates and keys of key_files().  The files are read
+ * whole through the file keeper (lib/util/filekeeper.h: a root process
+ * that opens them again for a zygote that gave root up, so that a reload
+ * can read a key only root may read), then parsed from memory. */
+static int load_keys(SSL_CTX *ctx)
+{
+    struct strlist files = STRLIST_INIT;
+    key_files(&files);
     int rc = 0;
-    if (files.count) {
-        for (size_t i = 0; i < files.count && rc == 0; i++)
-            if (SSL_CTX_use_certificate_chain_file(ctx, files.item[i]) != 1
-                || SSL_CTX_use_PrivateKey_file(ctx, files.item[i], SSL_FILETYPE_PEM) != 1) {
-                msg_warn("cannot load a key and certificate chain from file \"%s\"", files.item[i]);
-                rc = -1;
-            }
-    } else {
-        const char *cert = conf_str("smtpd_tls_cert_file"), *key = conf_str("smtpd_tls_key_file");
-        if (!*cert) {
-            msg_warn("no certificate: smtpd_tls_cert_file and smtpd_tls_chain_files are empty");
+    if (!files.count) {
+        msg_warn("no certificate: smtpd_tls_cert_file and smtpd_tls_chain_files are empty");
+        rc = -1;
+    }
+    for (size_t i = 0; i < files.count && rc == 0; i++) {
+        const char *item = files.item[i], *path = key_file_path(item);
+        char *pem = NULL;
+        size_t len = 0;
+        /* Postfix's words for each kind of file */
+        int chain_file = *conf_str("smtpd_tls_chain_files") != '\0';
+        const char *what = chain_file ? "cannot load a key and certificate chain from file"
+                         : item[0] == 'c' ? "cannot get certificate from file"
+                         : "cannot get private key from file";
+        if (filekeeper_read(path, TLS_FILE_MAX, &pem, &len) < 0) {
+            msg_warn_errno("%s \"%s\"", what, path);
             rc = -1;
-        } else if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-            msg_warn("cannot get certificate from file \"%s\"", cert);
+            break;
+        }
+        BIO *bio = BIO_new_mem_buf(pem, (int)len);
+        if (!bio) {
             rc = -1;
-        } else if (SSL_CTX_use_PrivateKey_file(ctx, *key ? key : cert, SSL_FILETYPE_PEM) != 1) {
-            msg_warn("cannot get private key from file \"%s\"", *key ? key : cert);
+        } else if (item[0] == 'c' && use_chain(ctx, bio) < 0) {
+            msg_warn("%s \"%s\"", chain_file ? "cannot load a key and certificate chain from file"
+                                               : "cannot get certificate from file", path);
+            rc = -1;
+        } else if (memchr(item, 'k', (size_t)(path - item)) && (BIO_reset(bio) != 1 || use_key(ctx, bio) < 0)) {
+            msg_warn("%s \"%s\"", chain_file ? "cannot load a key and certificate chain from file"
+                                               : "cannot get private key from file", path);
             rc = -1;
         }
+        BIO_free(bio);
+        OPENSSL_cleanse(pem, len);
+        free(pem);
     }
     strlist_free(&files);
     if (rc == 0 && SSL_CTX_check_private_key(ctx) != 1) {
@@ -165,6 +263,27 @@ static int load_keys(SSL_CTX *ctx)
         rc = -1;
     }
     return rc;
+}
+
+/* A zygote started as root that will drop to another user (postern-accept
+ * -z -u): a file keeper, forked before anything secret is read, opens the
+ * certificate and key files again for a reload (filekeeper.h). */
+static void start_file_keeper(void)
+{
+    const char *ids = getenv(ZYGOTE_USER_VARIABLE);
+    if (!getenv(ZYGOTE_FD_VARIABLE) || !ids || geteuid() != 0 || strncmp(ids, "0:", 2) == 0)
+        return;
+    struct strlist files = STRLIST_INIT;
+    key_files(&files);
+    const char **paths = xreallocarray(NULL, files.count + 1, sizeof *paths);
+    for (size_t i = 0; i < files.count; i++)
+        paths[i] = key_file_path(files.item[i]);
+    if (files.count && filekeeper_start(paths, files.count) < 0)
+        msg_warn_errno("cannot start the process that reads the TLS key again: "
+                       "a reload will need a key readable by the zygote's user");
+    /* the keeper has its copy of the list (fork) */
+    free(paths);
+    strlist_free(&files);
 }
 
 /* Accept every client certificate during the handshake; whether it was
@@ -218,6 +337,7 @@ void tls_server_init(struct session *s)
         tls_log_errors();
         return;
     }
+    start_file_keeper();
     /* encrypt is mandatory TLS: the mandatory settings */
     server_ctx = context_new(s->tls_level == TLS_LEVEL_ENCRYPT);
 }

@@ -13,7 +13,14 @@
  * zygote (one smtpd per connection) each process has its own key: tickets
  * are issued but cannot resume elsewhere.  smtpd_tls_session_cache_timeout
  * <= 0 turns tickets off, as in Postfix; less than 2 minutes is 2 minutes.
+ * A new key is logged at smtpd_tls_loglevel 2 and above.
+ *
+ * For tests only: POSTERN_TEST_TICKET_ROTATION=SECONDS in the zygote's
+ * environment makes a new key every SECONDS instead (the lifetime hint
+ * and OpenSSL's session timeout stay smtpd_tls_session_cache_timeout), so
+ * that a test sees two rotations in seconds (t/99-tls-tickets.t).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -28,6 +35,7 @@
 
 #define TICKET_TIMEOUT_MIN 120
 #define TICKET_TIMEOUT_MAX (100 * 86400)
+#define TEST_ROTATION_VARIABLE "POSTERN_TEST_TICKET_ROTATION"
 
 struct ticket_key {
     unsigned char name[16];
@@ -38,7 +46,8 @@ struct ticket_key {
 
 /* [0] seals and opens, [1] (the previous) only opens */
 static struct ticket_key keys[2];
-static long long interval;
+static long long interval;          /* the tickets' lifetime, -1: none */
+static long long rotation;          /* seconds between keys: interval, or the test's */
 
 /* A fresh key in keys[0], the current one moved to keys[1]. */
 static int make_key(void)
@@ -91,7 +100,7 @@ static int ticket_callback(SSL *ssl, unsigned char name[16], unsigned char *iv, 
 
 long long tls_tickets_interval(void)
 {
-    return interval;
+    return interval > 0 ? rotation : interval;
 }
 
 void tls_tickets_attach(SSL_CTX *ctx)
@@ -102,6 +111,13 @@ void tls_tickets_attach(SSL_CTX *ctx)
                  : timeout > TICKET_TIMEOUT_MAX ? TICKET_TIMEOUT_MAX : timeout;
         if (interval > 0 && make_key() < 0)
             interval = -1;
+        rotation = interval;
+        const char *test = getenv(TEST_ROTATION_VARIABLE);
+        if (test && atoll(test) > 0) {
+            rotation = atoll(test);
+            msg_warn("%s=%lld: TLS session ticket keys rotate every %lld seconds (for tests)",
+                     TEST_ROTATION_VARIABLE, rotation, rotation);
+        }
     }
     if (interval < 0) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
@@ -114,6 +130,6 @@ void tls_tickets_attach(SSL_CTX *ctx)
 
 void tls_tickets_rotate(void)
 {
-    if (interval > 0)
-        (void)make_key();
+    if (interval > 0 && make_key() == 0 && conf_int("smtpd_tls_loglevel") >= 2)
+        msg_info("new TLS session ticket key; the previous one still opens tickets");
 }

@@ -553,6 +553,12 @@ int cmd_stop(int argc, char **argv)
     return instance_stop();
 }
 
+int cmd_reload(int argc, char **argv)
+{
+    instance_options(argc, argv, "reload");
+    return listeners_reload() ? 1 : 0;
+}
+
 /* The number of queue files (names not starting with '.') in a queue. */
 static long count_queue(const char *name)
 {

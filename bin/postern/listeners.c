@@ -238,6 +238,27 @@ int listeners_stop(void)
     return rc;
 }
 
+int listeners_reload(void)
+{
+    struct master_table table;
+    smtpd_services(&table);
+    int down = 0;
+    for (size_t i = 0; i < table.count; i++) {
+        pid_t pid = running_listener(&table.service[i]);
+        if (!pid) {
+            printf("postern: SMTP on %s not running: nothing to reload\n", table.service[i].service);
+            down++;
+            continue;
+        }
+        if (kill(pid, SIGHUP) < 0)
+            msg_fatal_errno("kill %ld", (long)pid);
+        printf("postern: reloading SMTP on %s (postern-accept pid %ld)\n", table.service[i].service,
+               (long)pid);
+    }
+    master_free(&table);
+    return down;
+}
+
 int listeners_running(void)
 {
     struct master_table table;

@@ -11,6 +11,10 @@ int listeners_start(const char *program_dir);
 /* Stop them (SIGTERM; sessions in progress finish).  Returns 0, or 1 when
  * one did not stop in time. */
 int listeners_stop(void);
+/* SIGHUP to each running postern-accept: main.cf's limits again, and its
+ * zygote's TLS certificates and keys (postern-accept(8), SIGNALS).  One
+ * line per service; returns the number not running. */
+int listeners_reload(void);
 /* 1 when every service listens (or there is nothing to listen with). */
 int listeners_running(void);
 /* Print one line per service: address, running or not, pid.  Returns the

@@ -4,7 +4,7 @@
  *   map    build, query and list lookup tables (postmap)
  *   alias  build and query aliases(5) tables (postalias)
  *   check  check the configuration and the tables it names (postfix check)
- *   init, start, stop, status   a self-contained instance (instance.c)
+ *   init, start, stop, status, reload   a self-contained instance (instance.c)
  *   queue  list, flush, delete, hold, release, requeue, print queued mail
  *   dns    ask the DNS through postern's resolver (lib/net/dns)
  *
@@ -30,6 +30,7 @@ static const struct {
     {"start", cmd_start, "start the queue manager in the background"},
     {"stop", cmd_stop, "stop the queue manager"},
     {"status", cmd_status, "say whether it runs, and the queue counts"},
+    {"reload", cmd_reload, "SMTP listeners: main.cf's limits and TLS certificates again"},
     {"queue", cmd_queue, "list or manage the mail queue (postqueue, postsuper, postcat)"},
     {"dns", cmd_dns, "look a name up as postern's programs do"},
 };

@@ -20,6 +20,7 @@ int cmd_init(int argc, char **argv);    /* write DIR/main.cf and the queue */
 int cmd_start(int argc, char **argv);   /* postfix start */
 int cmd_stop(int argc, char **argv);    /* postfix stop */
 int cmd_status(int argc, char **argv);  /* postfix status */
+int cmd_reload(int argc, char **argv);  /* postfix reload: the SMTP listeners */
 int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
 int cmd_dns(int argc, char **argv);     /* lookups through lib/net/dns */
 

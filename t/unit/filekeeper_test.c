@@ -1,0 +1,101 @@
+/* filekeeper_test.c - unit tests for lib/util/filekeeper.c: the keeper
+ * opens again, for a process that gave root up, exactly the files it was
+ * given, and nothing else.  Run by t/99-filekeeper.t (as root: the files
+ * are root's, mode 0600, and the test drops to nobody's ids, 65534). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "filekeeper.h"
+#include "privdrop.h"
+#include "strbuf.h"
+#include "tap.h"
+
+static const char *tempdir;    /* argv[1]: the caller makes and removes it */
+
+/* A root-only file in the temporary directory; its path (malloc'ed). */
+static char *root_file(const char *name, const char *text)
+{
+    char *path = malloc(512);
+    snprintf(path, 512, "%s/%s", tempdir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) != 0) {
+        perror(path);
+        exit(254);
+    }
+    return path;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: filekeeper_test TEMPDIR\n");
+        return 254;
+    }
+    tempdir = argv[1];
+    if (geteuid() != 0) {
+        ok(0, "run as root (the files are root's and the test drops privileges)");
+        return tap_done();
+    }
+    char *key = root_file("key.pem", "the key\n");
+    char *other = root_file("other.pem", "not listed\n");
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/sub", tempdir);
+    mkdir(dir, 0700);
+    const char *listed[] = {key, dir};
+    ok(filekeeper_start(listed, 2) == 0, "the keeper starts");
+    pid_t keeper = filekeeper_pid();
+    ok(keeper > 0, "it has a pid");
+
+    struct strbuf err = STRBUF_INIT;
+    gid_t nogroup = 65534;
+    ok(privileges_drop(65534, 65534, &nogroup, 1, &err) == 0, "we drop to 65534");
+    ok(open(key, O_RDONLY) < 0 && errno == EACCES, "we cannot open the key ourselves");
+
+    char *data = NULL;
+    size_t len = 0;
+    ok(filekeeper_read(key, 4096, &data, &len) == 0 && len == 8 && strcmp(data, "the key\n") == 0,
+       "the keeper opens the listed key for us");
+    free(data);
+    ok(filekeeper_read(key, 4, &data, &len) < 0 && errno == EFBIG, "a file over the limit: EFBIG");
+    errno = 0;
+    ok(filekeeper_open(other) < 0 && errno == EPERM, "a root-only file not listed: EPERM");
+    char trick[700];
+    snprintf(trick, sizeof trick, "%s/../%s/key.pem", tempdir, strrchr(tempdir, '/') + 1);
+    errno = 0;
+    ok(filekeeper_open(trick) < 0 && errno == EPERM, "the same file by another name: EPERM");
+    errno = 0;
+    ok(filekeeper_open("/etc/shadow") < 0 && errno == EPERM, "/etc/shadow: EPERM");
+    errno = 0;
+    ok(filekeeper_open(dir) < 0 && errno == EINVAL, "a listed directory is not opened: EINVAL");
+    /* a path with a NUL inside, as the keeper receives it: a prefix must
+     * not match */
+    char with_nul[600];
+    size_t klen = strlen(key);
+    memcpy(with_nul, key, klen + 1);
+    with_nul[klen] = 'x';
+    with_nul[klen + 1] = '\0';
+    errno = 0;
+    ok(filekeeper_open(with_nul) < 0 && errno == EPERM, "a longer path that starts with the listed one: EPERM");
+
+    /* the keeper ends when its socket closes */
+    filekeeper_forget();
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) {
+        gone = kill(keeper, 0) < 0 || waitpid(keeper, NULL, WNOHANG) == keeper;
+        usleep(10000);
+    }
+    ok(gone, "the keeper ends when our end closes");
+    errno = 0;
+    ok(filekeeper_open(key) < 0 && errno == EACCES, "without it, the key is out of reach again");
+    strbuf_free(&err);
+    free(key);
+    free(other);
+    return tap_done();
+}
