@@ -99,7 +99,12 @@ raw.sendall(b"STARTTLS\r\n")
 tap.like(rf.readline().decode(), r"^220 2\.0\.0", "an old session: STARTTLS")
 old = ctx.wrap_socket(raw, server_hostname="localhost")
 old_cert = old.getpeercert(binary_form=True)
-session_pids = [p for p in children(zygote) if p not in keepers]
+# the child serving this connection: the one holding the server side of
+# it (the zygote's other children wait, pre-forked, for later ones)
+client_port = old.getsockname()[1]
+ss = tap.run(["ss", "-tnpH", "state", "established", f"( dport = :{client_port} )"], timeout=10).stdout
+serving = [int(p) for p in re.findall(r"pid=(\d+)", ss)]
+session_pids = [p for p in children(zygote) if p not in keepers and p in serving]
 tap.is_(len(session_pids), 1, "the old session is a child of the zygote")
 if session_pids:
     # the session never holds the keeper's socket: its descriptors are the
