@@ -378,8 +378,15 @@ static void recipient_done(struct qmgr_job *job, size_t i, struct parts *parts,
         recipient_outcome(msg, agent, job_pid(job), i, job->part_address, outcome,
                           strbuf_str(relay), &job->handoff, dsn, text);
     } else {
-        r->parts = (unsigned)parts->route.count + (outcome ? 1 : 0);
-        r->part_outcome = 0;
+        /* the results to come for it: its own (now) and one per part; a
+         * job that is itself one part of it stands for one of them */
+        unsigned results = (unsigned)parts->route.count + (outcome ? 1 : 0);
+        if (r->parts) {
+            r->parts += results - 1;
+        } else {
+            r->parts = results;
+            r->part_outcome = 0;
+        }
         if (outcome)
             recipient_outcome(msg, agent, job_pid(job), i, job->part_address, outcome,
                               strbuf_str(relay), &job->handoff, dsn, text);
