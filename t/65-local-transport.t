@@ -162,8 +162,10 @@ tap.is_(inst.stop().returncode, 0, "stop for the third configuration")
 queue_dir = inst.postern("conf", "-h", "queue_directory").stdout.strip()
 os.symlink(dove, os.path.join(queue_dir, "dovecot"))
 tap.write(os.path.join(D, "aliases"), f"crew \\{U}, \\{GHOST}\n"
-          f"mixed \\{U}, :include:{D}/no-such-list\n")
-for setting in ("mailbox_transport=lmtp:unix:dovecot/lmtp", "mailbox_transport_maps=",
+          f"mixed \\{U}, :include:{D}/no-such-list\n"
+          f"loopcrew \\{LOOPY}, \\{GHOST}\n")
+tap.write(os.path.join(D, "mbxmaps3"), f"{LOOPY} local:\n")
+for setting in ("mailbox_transport=lmtp:unix:dovecot/lmtp", f"mailbox_transport_maps=texthash:{D}/mbxmaps3",
                 "fallback_transport_maps=", "fallback_transport=", "notify_classes="):
     inst.postern("conf", "-e", setting)
 tap.is_(inst.start().returncode, 0, "the instance starts again")
@@ -198,8 +200,22 @@ tap.ok(tap.wait_until(lambda: len(dovecot_new(SPOOK)) == before_s + 1, 60),
 notice = b"".join(m for m in dovecot_new(SPOOK) if b"no-such-list" in m)
 tap.like(notice.decode(errors="replace"), r"(?s)Final-Recipient: rfc822; ?mixed@local\.test.*cannot open include file",
          "the notice names the alias and says which part failed")
-tap.ok(tap.wait_until(lambda: sum(inst.queue_counts().values()) == 0, 30),
-       "and the queue is empty: the recipient is done, nothing waits")
+m = re.search(r"([0-9A-F]+): to=<mixed@local\.test>, relay=local", inst.log())
+tap.ok(m and tap.wait_until(lambda: re.search(m.group(1) + r": removed", inst.log()), 30),
+       "and the message leaves the queue: the recipient is done, nothing waits")
+
+# a member whose part is handed back to local loops: that part defers, so
+# the whole recipient waits (as Postfix repeats it), the other part delivered
+deferred_before = inst.queue_counts()["deferred"]
+r = inst.sendmail(["-f", f"{SPOOK}@local.test", "loopcrew@local.test"], b"Subject: loop\n\nloop\n")
+tap.is_(r.returncode, 0, "sendmail to an alias with a member that loops back to local") or tap.diag(r.stderr)
+log_has(rf"to=<{LOOPY}@local\.test>, orig_to=<loopcrew@local\.test>, relay=local, .*dsn=4\.3\.0, "
+        r"status=deferred \(mail forwarding loop: handed over to local:\S* again\)",
+        "the looping part is deferred, named by its member")
+log_has(rf"to=<{GHOST}@local\.test>, orig_to=<loopcrew@local\.test>, relay={REL_RELAY}, .*status=sent",
+        "the other part is delivered")
+tap.ok(tap.wait_until(lambda: inst.queue_counts()["deferred"] == deferred_before + 1, 30),
+       "and the recipient waits in deferred/ for the next attempt")
 
 inst.stop()
 tap.stop(proc)
