@@ -9,6 +9,7 @@
 #   make fuzz-merge       minimise fuzz/seeds/ with what `make fuzz` found
 #   make bench            the benchmark suite against Postfix (bench/)
 #   make bench-lookup     lookups through the lookup service vs in-process
+#   make bench-maps       inbound with seed 004's maps, postern beside Postfix (root)
 #   make clean
 #
 # Programs: bin/NAME.c is a one-file program; bin/NAME/*.c a program whose
@@ -119,7 +120,7 @@ UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
 FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check run install clean fuzz fuzz-build fuzz-merge bench bench-lookup
+.PHONY: all check run install clean fuzz fuzz-build fuzz-merge bench bench-lookup bench-maps
 # objects are kept (never deleted as intermediate files), so that a second
 # make, or `make check` after `make run`, rebuilds nothing
 .SECONDARY:
@@ -215,6 +216,10 @@ bench: all
 # the lookup service's figure alone (bench/README): seconds, no root
 bench-lookup: all
 	./bench/lookup $(BUILD)
+
+# inbound with seed 004's tables in both MTAs (bench/README, "Seed 004's maps")
+bench-maps: all
+	./bench/maps $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \

@@ -153,6 +153,70 @@ if ROOT:
 else:
     tap.skip("the .forward and the user outside the maps need root (temporary users)", 5)
 
+# ---- alias members, a bouncing part, a relative lmtp:unix: name --------
+# "\\user" members of an alias are each their own mailbox part, handed over
+# with the member's address (Postfix: to=<member>, orig_to=<alias>); a part
+# that bounces bounces alone; "unix:dovecot/lmtp" is taken relative to
+# queue_directory, as Postfix's lmtp(8) takes "unix:private/dovecot-lmtp".
+tap.is_(inst.stop().returncode, 0, "stop for the third configuration")
+queue_dir = inst.postern("conf", "-h", "queue_directory").stdout.strip()
+os.symlink(dove, os.path.join(queue_dir, "dovecot"))
+tap.write(os.path.join(D, "aliases"), f"crew \\{U}, \\{GHOST}\n"
+          f"mixed \\{U}, :include:{D}/no-such-list\n"
+          f"loopcrew \\{LOOPY}, \\{GHOST}\n")
+tap.write(os.path.join(D, "mbxmaps3"), f"{LOOPY} local:\n")
+for setting in ("mailbox_transport=lmtp:unix:dovecot/lmtp", f"mailbox_transport_maps=texthash:{D}/mbxmaps3",
+                "fallback_transport_maps=", "fallback_transport=", "notify_classes="):
+    inst.postern("conf", "-e", setting)
+tap.is_(inst.start().returncode, 0, "the instance starts again")
+before_u, before_g = len(dovecot_new(U)), len(dovecot_new(GHOST))
+REL_RELAY = re.escape("localhost[dovecot/lmtp]")
+r = inst.sendmail(["-f", f"{SPOOK}@local.test", "crew@local.test"], b"Subject: crew\n\nto the crew\n")
+tap.is_(r.returncode, 0, "sendmail to an alias of two \\user members") or tap.diag(r.stderr)
+log_has(rf"to=<{U}@local\.test>, orig_to=<crew@local\.test>, relay={REL_RELAY}, .*status=sent "
+        rf"\(250 2\.0\.0 <{U}@local\.test>",
+        "a \\user member is handed over with its own address, orig_to the alias (Postfix's log)")
+log_has(rf"to=<{GHOST}@local\.test>, orig_to=<crew@local\.test>, relay={REL_RELAY}, .*status=sent",
+        "and so is the second member: no part is dropped")
+tap.ok(tap.wait_until(lambda: len(dovecot_new(U)) == before_u + 1
+                      and len(dovecot_new(GHOST)) == before_g + 1, 30),
+       "each member has the message in its own Dovecot Maildir")
+tap.unlike(inst.log(), r": to=<crew@local\.test>, relay=localhost",
+           "the alias address itself never reaches the transport")
+tap.ok(any(f == "dovecot" for f in os.listdir(queue_dir)) and
+       re.search(r"relay=localhost\[dovecot/lmtp\]", inst.log()),
+       "lmtp:unix:dovecot/lmtp was reached relative to queue_directory, and logged as written")
+
+before_u, before_s = len(dovecot_new(U)), len(dovecot_new(SPOOK))
+r = inst.sendmail(["-f", f"{SPOOK}@local.test", "mixed@local.test"], b"Subject: mixed\n\nhalf bad\n")
+tap.is_(r.returncode, 0, "sendmail to an alias with a good member and a bad :include:") or tap.diag(r.stderr)
+log_has(r"to=<mixed@local\.test>, relay=local, .*dsn=5\.3\.5, status=bounced \(cannot open include file",
+        "the bad part bounces, logged by local")
+log_has(rf"to=<{U}@local\.test>, orig_to=<mixed@local\.test>, relay={REL_RELAY}, .*status=sent",
+        "the mailbox part is still handed over and delivered (it was lost)")
+tap.ok(tap.wait_until(lambda: len(dovecot_new(U)) == before_u + 1, 30), "the good member has the message")
+tap.ok(tap.wait_until(lambda: len(dovecot_new(SPOOK)) == before_s + 1, 60),
+       "the sender gets one bounce notice for the bad part")
+notice = b"".join(m for m in dovecot_new(SPOOK) if b"no-such-list" in m)
+tap.like(notice.decode(errors="replace"), r"(?s)Final-Recipient: rfc822; ?mixed@local\.test.*cannot open include file",
+         "the notice names the alias and says which part failed")
+m = re.search(r"([0-9A-F]+): to=<mixed@local\.test>, relay=local", inst.log())
+tap.ok(m and tap.wait_until(lambda: re.search(m.group(1) + r": removed", inst.log()), 30),
+       "and the message leaves the queue: the recipient is done, nothing waits")
+
+# a member whose part is handed back to local loops: that part defers, so
+# the whole recipient waits (as Postfix repeats it), the other part delivered
+deferred_before = inst.queue_counts()["deferred"]
+r = inst.sendmail(["-f", f"{SPOOK}@local.test", "loopcrew@local.test"], b"Subject: loop\n\nloop\n")
+tap.is_(r.returncode, 0, "sendmail to an alias with a member that loops back to local") or tap.diag(r.stderr)
+log_has(rf"to=<{LOOPY}@local\.test>, orig_to=<loopcrew@local\.test>, relay=local, .*dsn=4\.3\.0, "
+        r"status=deferred \(mail forwarding loop: handed over to local:\S* again\)",
+        "the looping part is deferred, named by its member")
+log_has(rf"to=<{GHOST}@local\.test>, orig_to=<loopcrew@local\.test>, relay={REL_RELAY}, .*status=sent",
+        "the other part is delivered")
+tap.ok(tap.wait_until(lambda: inst.queue_counts()["deferred"] == deferred_before + 1, 30),
+       "and the recipient waits in deferred/ for the next attempt")
+
 inst.stop()
 tap.stop(proc)
 tap.done()

@@ -125,6 +125,8 @@ static void mailbox_of(struct local_delivery *d, const char *name)
     int r = local_user_lookup(d->setup, name, &pw);
     if (r == MAP_FOUND)
         local_mailbox(d, &pw);
+    else if (r == MAP_NOTFOUND && local_mailbox_transport(d, name))
+        ;   /* Postfix hands it over whether or not passwd knows the user */
     else if (r == MAP_RETRY)
         local_result(d, "4.3.0", "user lookup failed: passwd table unavailable");
     else

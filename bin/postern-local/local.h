@@ -83,8 +83,9 @@ struct local_delivery {
     char *alias;            /* the alias being expanded (self-references), or NULL */
     struct strlist forward; /* addresses to forward to */
     char *forward_sender;   /* the sender of the forwarded copy (owner- alias) */
-    char *handover;         /* "transport:nexthop" the mailbox goes to, or NULL */
-    const char *handover_setting;   /* the parameter that chose it */
+    struct strlist handover;        /* "transport:nexthop" mailbox parts go to */
+    struct strlist handover_address;    /* each one's address ("": the recipient) */
+    const char *handover_setting;   /* the parameter that chose the first */
     /* the combined result: the worst outcome of all destinations */
     enum outcome worst;
     char dsn[16];
@@ -114,7 +115,7 @@ int local_default_privs(struct local_delivery *d, struct unix_user *owner,
  * mailbox_transport (1: handed over, or deferred on a table failure; 0:
  * neither is set for it).  Postfix does so whether or not the user is in
  * the passwd database. */
-int local_mailbox_transport(struct local_delivery *d);
+int local_mailbox_transport(struct local_delivery *d, const char *user);
 /* Deliver to a user's mailbox (mailbox_transport, mailbox_command,
  * home_mailbox or the spool) after the checks that the user may be
  * delivered to here. */

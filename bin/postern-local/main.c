@@ -522,17 +522,18 @@ static void spool_write_as(const struct mbox_options *options, int owner_ids)
         runner_become_root();
 }
 
-/* Hand the recipient over to the transport that `maps` (looked up by the
- * user name, without the extension) or `transport` names: 1 when one
- * does (or a table failed: deferred), 0 when neither is set for it. */
-static int hand_over(struct local_delivery *d, struct maplist *maps, const char *maps_param,
-                     const char *transport, const char *param)
+/* Hand the mailbox of `user` (the recipient's, or an alias's "\\user"
+ * member's) over to the transport that `maps` (looked up by the user
+ * name, without the extension) or `transport` names: 1 when one does (or
+ * a table failed: deferred), 0 when neither is set for it. */
+static int hand_over(struct local_delivery *d, const char *user, struct maplist *maps,
+                     const char *maps_param, const char *transport, const char *param)
 {
     struct strbuf value = STRBUF_INIT;
-    int r = maplist_count(maps) ? maplist_lookup(maps, d->user, &value) : MAP_NOTFOUND;
+    int r = maplist_count(maps) ? maplist_lookup(maps, user, &value) : MAP_NOTFOUND;
     const char *route = NULL, *setting = NULL;
     if (r == MAP_RETRY) {
-        msg_warn("%s: lookup of %s failed", maps_param, d->user);
+        msg_warn("%s: lookup of %s failed", maps_param, user);
         local_result(d, "4.3.0", "table lookup failure");
         strbuf_free(&value);
         return 1;
@@ -553,29 +554,44 @@ static int hand_over(struct local_delivery *d, struct maplist *maps, const char 
     if (name_len == 0) {
         msg_warn("%s: missing transport name in \"%s\"", setting, route);
         local_result(d, "4.3.0", "mail system configuration error");
-    } else if (!d->handover) {
-        struct strbuf full = STRBUF_INIT;
-        if (route[name_len] == ':' && route[name_len + 1])
-            strbuf_puts(&full, route);
-        else
-            strbuf_printf(&full, "%.*s:%s", (int)name_len, route, d->req->nexthop);
-        d->handover = strbuf_detach(&full);
-        d->handover_setting = setting;
+        strbuf_free(&value);
+        return 1;
     }
+    struct strbuf full = STRBUF_INIT, address = STRBUF_INIT;
+    if (route[name_len] == ':' && route[name_len + 1])
+        strbuf_puts(&full, route);
+    else
+        strbuf_printf(&full, "%.*s:%s", (int)name_len, route, d->req->nexthop);
+    /* a member other than the recipient itself: user@myorigin, as Postfix
+     * qualifies a bare name of an alias */
+    if (strcmp(user, d->user) != 0)
+        strbuf_printf(&address, "%s@%s", user, d->setup->myorigin);
+    int seen = 0;
+    for (size_t i = 0; i < d->handover.count && !seen; i++)
+        seen = strcmp(d->handover.item[i], full.s) == 0
+               && strcasecmp(d->handover_address.item[i], strbuf_str(&address)) == 0;
+    if (!seen) {
+        strlist_add(&d->handover, full.s);
+        strlist_add(&d->handover_address, strbuf_str(&address));
+        if (!d->handover_setting)
+            d->handover_setting = setting;
+    }
+    strbuf_free(&full);
+    strbuf_free(&address);
     strbuf_free(&value);
     return 1;
 }
 
-int local_mailbox_transport(struct local_delivery *d)
+int local_mailbox_transport(struct local_delivery *d, const char *user)
 {
-    return hand_over(d, d->setup->mailbox_transport_maps, "mailbox_transport_maps",
+    return hand_over(d, user, d->setup->mailbox_transport_maps, "mailbox_transport_maps",
                      d->setup->mailbox_transport, "mailbox_transport");
 }
 
 void local_mailbox(struct local_delivery *d, const struct unix_user *pw)
 {
     struct local_setup *setup = d->setup;
-    if (local_mailbox_transport(d))
+    if (local_mailbox_transport(d, pw->name))
         return;     /* no privileges needed: qmgr's runner of that transport delivers */
     if (!may_deliver_as(d, pw))
         return;
@@ -633,8 +649,8 @@ out:
  * precedence), fallback_transport, luser_relay, else a bounce. */
 static void unknown_user(struct local_delivery *d)
 {
-    if (local_mailbox_transport(d)
-        || hand_over(d, d->setup->fallback_transport_maps, "fallback_transport_maps",
+    if (local_mailbox_transport(d, d->user)
+        || hand_over(d, d->user, d->setup->fallback_transport_maps, "fallback_transport_maps",
                      d->setup->fallback_transport, "fallback_transport"))
         return;
     if (*d->setup->luser_relay) {
@@ -661,7 +677,9 @@ static void deliver(struct local_setup *setup, struct runner_request *req, size_
         runner_result(req, i, "4.3.0", "mail system configuration error");
         return;
     }
-    struct local_delivery d = {.setup = setup, .req = req, .index = i, .text = STRBUF_INIT};
+    struct local_delivery d = {.setup = setup, .req = req, .index = i, .text = STRBUF_INIT,
+                               .forward = STRLIST_INIT, .handover = STRLIST_INIT,
+                               .handover_address = STRLIST_INIT};
     d.address = xstrdup(rcpt->address);
     for (char *p = d.address; *p; p++)
         *p = (char)tolower((unsigned char)*p);
@@ -685,17 +703,29 @@ static void deliver(struct local_setup *setup, struct runner_request *req, size_
     }
     if (d.forward.count)
         local_forward_send(&d);
-    if (d.handover && (d.worst == OUTCOME_PENDING || d.worst == OUTCOME_SENT)) {
-        /* the mailbox part goes on through qmgr; a deferral or a bounce of
-         * another part is the recipient's result instead (a deferral
-         * repeats the whole recipient, as in Postfix) */
-        runner_handover(req, i, d.handover, d.handover_setting);
+    if (d.handover.count && !req->request_mode && d.worst != OUTCOME_DEFERRED) {
+        /* from a shell there is no qmgr to pass the mailbox part to */
+        runner_result(req, i, "4.3.0", "%s sends this recipient to %s: only qmgr can hand it "
+                      "over (deliver it through sendmail)", d.handover_setting, d.handover.item[0]);
+    } else if (d.handover.count && d.worst != OUTCOME_DEFERRED) {
+        /* the mailbox parts go on through qmgr, each to its address; what
+         * was done here (a file, a forward, a bounce of another part) is
+         * the recipient's own result, which qmgr combines with theirs.  A
+         * deferral repeats the whole recipient instead, as in Postfix. */
+        for (size_t k = 0; k < d.handover.count; k++)
+            (void)runner_handover(req, i, *d.handover_address.item[k] ? d.handover_address.item[k]
+                                  : NULL, d.handover.item[k]);
+        if (d.worst == OUTCOME_PENDING)
+            runner_handover_end(req, i);
+        else
+            runner_result(req, i, d.dsn, "%s", strbuf_str(&d.text));
     } else {
         if (d.worst == OUTCOME_PENDING)      /* an alias or .forward of nothing but itself? */
             local_result(&d, "2.0.0", "discarded: nothing to deliver to");
         runner_result(req, i, d.dsn, "%s", strbuf_str(&d.text));
     }
-    free(d.handover);
+    strlist_free(&d.handover);
+    strlist_free(&d.handover_address);
     unix_user_free(&pw);
     strlist_free(&d.forward);
     strbuf_free(&d.text);

@@ -81,6 +81,9 @@ struct qmgr_job {
     struct qmgr_destination *dest;  /* JOB_DELIVERY */
     size_t *rcpt;               /* indexes into msg->qf.rcpt */
     size_t rcpt_count;
+    char *part_address;         /* a hand-over job (one recipient): the
+                                   address it delivers to, or NULL */
+    int handover;               /* a hand-over job: a further H is a loop */
     pid_t pid;
     int result_fd;              /* one-shot (-R) runner's results pipe, else -1 */
     struct qmgr_runner *runner; /* the reused (-S) runner serving it, else NULL */
@@ -190,10 +193,11 @@ void due_scan_end(void);
 /* Resolve a new message's recipients into jobs or immediate outcomes. */
 void schedule_message(struct qmgr_message *msg);
 /* Put recipient i, which a runner handed over (an H result), into a job
- * of transport:nexthop within the current round (the caller's job still
- * counts in msg->outstanding). */
-void schedule_handover(struct qmgr_message *msg, size_t i, const char *transport,
-                       const char *nexthop);
+ * of its own for transport:nexthop within the current round (the caller's
+ * job still counts in msg->outstanding); address: the member to deliver
+ * to instead of the recipient (an alias's "\\user"), or NULL. */
+void schedule_handover(struct qmgr_message *msg, size_t i, const char *address,
+                       const char *transport, const char *nexthop);
 /* Start every job the concurrency and process limits allow. */
 void schedule_run(void);
 /* The transport of this name, created with its limits on first use. */
@@ -252,10 +256,15 @@ void pool_shutdown(void);
  * Postfix does */
 /* Log a recipient's outcome and record it in the queue file.  agent is
  * the Postfix daemon whose line it is ("virtual", "error", ...; NULL:
- * qmgr), agent_pid the pid of the runner that decided it, or 0. */
+ * qmgr), agent_pid the pid of the runner that decided it, or 0; address
+ * the to= of the line (NULL: the recipient's; a hand-over part's member
+ * otherwise).  While the recipient has parts outstanding (r->parts), the
+ * outcome is one part's: logged, and combined with the others until the
+ * last, whose combination (the worst) is recorded. */
 void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_pid,
-                       size_t index, enum outcome outcome, const char *relay,
-                       const struct timeval *handoff, const char *dsn, const char *text);
+                       size_t index, const char *address, enum outcome outcome,
+                       const char *relay, const struct timeval *handoff, const char *dsn,
+                       const char *text);
 /* Append a delay as Postfix formats it (two significant digits). */
 void format_delay(struct strbuf *out, double seconds);
 

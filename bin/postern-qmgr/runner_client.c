@@ -16,6 +16,7 @@
 #include "fdio.h"
 #include "log.h"
 #include "qmgr.h"
+#include "strlist.h"
 #include "xalloc.h"
 
 
@@ -38,7 +39,8 @@ static void delivery_request(struct strbuf *req, struct qmgr_job *job)
     request_common(req, msg, job->dest->nexthop);
     for (size_t k = 0; k < job->rcpt_count; k++) {
         struct queue_recipient *r = &msg->qf.rcpt[job->rcpt[k]];
-        record_put(req, 'T', r->routed ? r->routed : r->address);
+        record_put(req, 'T', job->part_address ? job->part_address
+                             : r->routed ? r->routed : r->address);
         if (r->orcpt)
             record_putf(req, 'P', "ORCPT=%s", r->orcpt);
         if (r->notify)
@@ -85,7 +87,7 @@ static void job_fail(struct qmgr_job *job, const char *status)
 {
     for (size_t k = 0; k < job->rcpt_count; k++)
         recipient_outcome(job->msg, job->dest->transport->name, 0, job->rcpt[k],
-                          OUTCOME_DEFERRED, "none", NULL, "4.3.0", status);
+                          job->part_address, OUTCOME_DEFERRED, "none", NULL, "4.3.0", status);
 }
 
 pid_t runner_spawn(const char *program, const char *mode, const char *service,
@@ -299,6 +301,7 @@ void job_free(struct qmgr_job *job)
         close(job->result_fd);
     strbuf_free(&job->results);
     free(job->rcpt);
+    free(job->part_address);
     free(job);
 }
 
@@ -322,30 +325,77 @@ static void missing_reason(struct qmgr_job *job, struct strbuf *why)
                       name, WEXITSTATUS(job->wait_status));
 }
 
-/* A recipient the runner handed over to "transport:nexthop" (postern-local's
- * mailbox_transport, fallback_transport): a new job in this round, unless
- * it was handed over before in this round or back to the same transport
- * (a loop: deferred). */
-static void handover(struct qmgr_job *job, size_t i, const char *route, const struct strbuf *relay)
+/* One hand-over part of recipient i: "transport:nexthop" for `address`
+ * (NULL: the recipient's own).  A new job in this round, unless the job
+ * that hands it over is itself a hand-over, or hands it back to its own
+ * transport (a loop: deferred). */
+static void handover(struct qmgr_job *job, size_t i, const char *address, const char *route,
+                     const struct strbuf *relay)
 {
     struct qmgr_message *msg = job->msg;
     struct queue_recipient *r = &msg->qf.rcpt[i];
     size_t name_len = strcspn(route, ":");
     struct strbuf transport = STRBUF_INIT, why = STRBUF_INIT;
     strbuf_append(&transport, route, name_len);
-    if (name_len == 0 || r->handed_over || strcmp(transport.s, job->dest->transport->name) == 0) {
+    if (name_len == 0 || job->handover || strcmp(transport.s, job->dest->transport->name) == 0) {
         strbuf_puts(&why, "mail forwarding loop: handed over to ");
         log_printable(&why, route, 300);
         strbuf_puts(&why, name_len == 0 ? " (no transport)" : " again");
-        recipient_outcome(msg, job->dest->transport->name, job_pid(job), i, OUTCOME_DEFERRED,
+        recipient_outcome(msg, job->dest->transport->name, job_pid(job), i,
+                          address ? address : job->part_address, OUTCOME_DEFERRED,
                           strbuf_str(relay), &job->handoff, "4.3.0", strbuf_str(&why));
     } else {
         msg_debug("%s: %s handed <%s> over to %s", msg->id, job->dest->transport->name,
-                  r->address, route);
-        schedule_handover(msg, i, transport.s, route[name_len] ? route + name_len + 1 : "");
+                  address ? address : r->address, route);
+        schedule_handover(msg, i, address, transport.s, route[name_len] ? route + name_len + 1 : "");
     }
     strbuf_free(&transport);
     strbuf_free(&why);
+}
+
+/* The hand-over parts of one recipient, collected until its own result. */
+struct parts {
+    struct strlist route, address;      /* address "" for the recipient's own */
+};
+
+/* Apply a recipient's own result (K/Z/D; outcome 0 for E: none of its
+ * own) and its hand-over parts (doc/delivery.md, "Hand-over"). */
+static void recipient_done(struct qmgr_job *job, size_t i, struct parts *parts,
+                           enum outcome outcome, const struct strbuf *relay,
+                           const char *dsn, const char *text)
+{
+    struct qmgr_message *msg = job->msg;
+    struct queue_recipient *r = &msg->qf.rcpt[i];
+    const char *agent = job->dest->transport->name;
+    if (!parts->route.count || outcome == OUTCOME_DEFERRED) {
+        /* a deferral repeats the whole recipient, hand-overs too (as in
+         * Postfix's local: its parts are one delivery) */
+        if (!outcome) {
+            outcome = OUTCOME_DEFERRED;
+            dsn = "4.3.0";
+            text = "delivery agent protocol error";
+        }
+        recipient_outcome(msg, agent, job_pid(job), i, job->part_address, outcome,
+                          strbuf_str(relay), &job->handoff, dsn, text);
+    } else {
+        /* the results to come for it: its own (now) and one per part; a
+         * job that is itself one part of it stands for one of them */
+        unsigned results = (unsigned)parts->route.count + (outcome ? 1 : 0);
+        if (r->parts) {
+            r->parts += results - 1;
+        } else {
+            r->parts = results;
+            r->part_outcome = 0;
+        }
+        if (outcome)
+            recipient_outcome(msg, agent, job_pid(job), i, job->part_address, outcome,
+                              strbuf_str(relay), &job->handoff, dsn, text);
+        for (size_t p = 0; p < parts->route.count; p++)
+            handover(job, i, *parts->address.item[p] ? parts->address.item[p] : job->part_address,
+                     parts->route.item[p], relay);
+    }
+    strlist_free(&parts->route);
+    strlist_free(&parts->address);
 }
 
 /* Apply the results of a finished delivery job. */
@@ -358,6 +408,8 @@ static void delivery_done(struct qmgr_job *job)
     strbuf_puts(&relay, job->dest->transport->name);
     size_t pos = 0, k = 0;
     struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT, why = STRBUF_INIT;
+    struct parts parts = {STRLIST_INIT, STRLIST_INIT};
+    const char *member = "";
     while (k < job->rcpt_count && pos < job->results.len) {
         const char *rec = job->results.s + pos;
         size_t len = strnlen(rec, job->results.len - pos);
@@ -369,8 +421,14 @@ static void delivery_done(struct qmgr_job *job)
             log_printable(&relay, len > 1 ? rec + 1 : job->dest->transport->name, 300);
             continue;
         }
+        if (rec[0] == 'U') {
+            member = rec + 1;
+            continue;
+        }
         if (rec[0] == 'H') {
-            handover(job, job->rcpt[k++], rec + 1, &relay);
+            strlist_add(&parts.route, rec + 1);
+            strlist_add(&parts.address, member);
+            member = "";
             continue;
         }
         enum outcome outcome;
@@ -379,22 +437,25 @@ static void delivery_done(struct qmgr_job *job)
         case 'K': outcome = OUTCOME_SENT; fallback = "2.0.0"; break;
         case 'D': outcome = OUTCOME_BOUNCED; fallback = "5.0.0"; break;
         case 'Z': outcome = OUTCOME_DEFERRED; fallback = "4.0.0"; break;
+        case 'E': outcome = OUTCOME_PENDING; fallback = ""; break;
         default:
             outcome = OUTCOME_DEFERRED;
             fallback = "4.3.0";
             rec = "Z4.3.0 delivery agent protocol error";
         }
         dsn_split(rec + 1, fallback, &dsn, &text);
-        recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k], outcome,
-                          strbuf_str(&relay), &job->handoff, strbuf_str(&dsn), strbuf_str(&text));
+        recipient_done(job, job->rcpt[k], &parts, outcome, &relay, strbuf_str(&dsn),
+                       strbuf_str(&text));
         k++;
     }
+    strlist_free(&parts.route);
+    strlist_free(&parts.address);
     if (k < job->rcpt_count) {
         missing_reason(job, &why);
         for (; k < job->rcpt_count; k++)
             recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k],
-                              OUTCOME_DEFERRED, strbuf_str(&relay), &job->handoff, "4.3.0",
-                              strbuf_str(&why));
+                              job->part_address, OUTCOME_DEFERRED, strbuf_str(&relay),
+                              &job->handoff, "4.3.0", strbuf_str(&why));
     }
     strbuf_free(&dsn);
     strbuf_free(&text);

@@ -187,12 +187,13 @@ static void destination_add(struct qmgr_destination *d, struct qmgr_job *job)
 
 /* A recipient decided without a runner (error:, discard:, deferrals),
  * logged as Postfix's agent for it would (NULL: qmgr itself). */
-static void decide(struct qmgr_message *msg, size_t i, const char *agent,
+static void decide(struct qmgr_message *msg, size_t i, const char *address, const char *agent,
                    enum outcome outcome, const char *status, const char *fallback_dsn)
 {
     struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
     dsn_split(status, fallback_dsn, &dsn, &text);
-    recipient_outcome(msg, agent, 0, i, outcome, "none", NULL, strbuf_str(&dsn), strbuf_str(&text));
+    recipient_outcome(msg, agent, 0, i, address, outcome, "none", NULL, strbuf_str(&dsn),
+                      strbuf_str(&text));
     strbuf_free(&dsn);
     strbuf_free(&text);
 }
@@ -206,28 +207,29 @@ struct open_jobs {
 /* Put recipient i into a job of transport:nexthop, or decide it at once
  * (error:, discard:, retry:, defer_transports, no runner program).
  * domain: the recipient's, for discard's text; deferred: the transport
- * is in defer_transports. */
+ * is in defer_transports; part: a hand-over part (a job of its own),
+ * part_address its member address or NULL. */
 static void schedule_route(struct qmgr_message *msg, size_t i, const char *transport,
                            const char *nexthop, const char *domain, int deferred,
-                           struct open_jobs *open)
+                           int part, const char *part_address, struct open_jobs *open)
 {
     struct queue_recipient *r = &msg->qf.rcpt[i];
     if (strcmp(transport, "error") == 0) {
-        decide(msg, i, "error", OUTCOME_BOUNCED,
+        decide(msg, i, part_address, "error", OUTCOME_BOUNCED,
                *nexthop ? nexthop : "delivery via error transport", "5.0.0");
         return;
     }
     if (strcmp(transport, "discard") == 0) {
-        decide(msg, i, "discard", OUTCOME_SENT, *nexthop ? nexthop : domain, "2.0.0");
+        decide(msg, i, part_address, "discard", OUTCOME_SENT, *nexthop ? nexthop : domain, "2.0.0");
         return;
     }
     if (strcmp(transport, "retry") == 0) {
-        decide(msg, i, "error", OUTCOME_DEFERRED,
+        decide(msg, i, part_address, "error", OUTCOME_DEFERRED,
                *nexthop ? nexthop : "delivery via retry transport", "4.0.0");
         return;
     }
     if (deferred && !msg->flush) {
-        decide(msg, i, NULL, OUTCOME_DEFERRED, "4.3.2 deferred transport", "4.3.2");
+        decide(msg, i, part_address, NULL, OUTCOME_DEFERRED, "4.3.2 deferred transport", "4.3.2");
         return;
     }
     struct qmgr_transport *t = transport_find(transport);
@@ -235,14 +237,15 @@ static void schedule_route(struct qmgr_message *msg, size_t i, const char *trans
         struct strbuf why = STRBUF_INIT;
         strbuf_printf(&why, "4.3.0 mail transport unavailable: %s: %s", t->program,
                       strerror(errno));
-        decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&why), "4.3.0");
+        decide(msg, i, part_address, NULL, OUTCOME_DEFERRED, strbuf_str(&why), "4.3.0");
         strbuf_free(&why);
         return;
     }
     /* With one recipient per delivery, Postfix makes the recipient the
      * destination: the concurrency limit is then per recipient. */
+    const char *address = part_address ? part_address : r->routed ? r->routed : r->address;
     struct qmgr_destination *d = destination_find(
-        t, t->recipient_limit == 1 ? (r->routed ? r->routed : r->address) : nexthop, nexthop);
+        t, t->recipient_limit == 1 ? address : nexthop, nexthop);
     struct qmgr_job *job = NULL;
     for (size_t j = 0; j < open->count; j++)
         if (open->job[j]->dest == d && open->job[j]->rcpt_count < (size_t)t->recipient_limit)
@@ -253,6 +256,8 @@ static void schedule_route(struct qmgr_message *msg, size_t i, const char *trans
         job->msg = msg;
         job->dest = d;
         job->result_fd = -1;
+        job->handover = part;
+        job->part_address = part_address ? xstrdup(part_address) : NULL;
         job->rcpt = xcalloc((size_t)t->recipient_limit < msg->qf.rcpt_count
                             ? (size_t)t->recipient_limit : msg->qf.rcpt_count,
                             sizeof *job->rcpt);
@@ -274,9 +279,12 @@ void schedule_message(struct qmgr_message *msg)
         struct queue_recipient *r = &msg->qf.rcpt[i];
         if (r->status != RCPT_TODO)
             continue;
-        r->handed_over = 0;
+        r->parts = 0;
+        r->part_outcome = 0;
+        free(r->part_status);
+        r->part_status = NULL;
         if (resolve_address_from(qmgr.resolver, msg->qf.sender, r->address, &res) != RESOLVE_OK) {
-            decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
+            decide(msg, i, NULL, NULL, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
             continue;
         }
         /* the runner gets, and the log names, the address routing led to
@@ -295,7 +303,7 @@ void schedule_message(struct qmgr_message *msg)
                                                                  strbuf_str(&res.transport));
         }
         schedule_route(msg, i, strbuf_str(&res.transport), strbuf_str(&res.nexthop),
-                       strbuf_str(&res.domain), res.deferred_transport, &open);
+                       strbuf_str(&res.domain), res.deferred_transport, 0, NULL, &open);
     }
     free(open.job);
     resolution_free(&res);
@@ -303,16 +311,16 @@ void schedule_message(struct qmgr_message *msg)
         message_round_done(msg);
 }
 
-void schedule_handover(struct qmgr_message *msg, size_t i, const char *transport,
-                       const char *nexthop)
+void schedule_handover(struct qmgr_message *msg, size_t i, const char *address,
+                       const char *transport, const char *nexthop)
 {
     /* a new job of its own: the round's other jobs may have started */
     struct open_jobs open = {NULL, 0};
-    const char *address = msg->qf.rcpt[i].routed ? msg->qf.rcpt[i].routed : msg->qf.rcpt[i].address;
+    if (!address)
+        address = msg->qf.rcpt[i].routed ? msg->qf.rcpt[i].routed : msg->qf.rcpt[i].address;
     const char *at = strrchr(address, '@');
-    msg->qf.rcpt[i].handed_over = 1;
     schedule_route(msg, i, transport, nexthop, at ? at + 1 : "",
-                   resolver_transport_deferred(qmgr.resolver, transport), &open);
+                   resolver_transport_deferred(qmgr.resolver, transport), 1, address, &open);
     free(open.job);
 }
 

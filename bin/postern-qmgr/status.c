@@ -41,9 +41,16 @@ static double elapsed(const struct timeval *a, const struct timeval *b)
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_usec - a->tv_usec) / 1e6;
 }
 
+/* The rank of an outcome when a recipient's parts are combined. */
+static int outcome_rank(int o)
+{
+    return o == OUTCOME_DEFERRED ? 3 : o == OUTCOME_BOUNCED ? 2 : o == OUTCOME_SENT ? 1 : 0;
+}
+
 void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_pid,
-                       size_t index, enum outcome outcome, const char *relay,
-                       const struct timeval *handoff, const char *dsn, const char *text)
+                       size_t index, const char *address, enum outcome outcome,
+                       const char *relay, const struct timeval *handoff, const char *dsn,
+                       const char *text)
 {
     struct queue_recipient *r = &msg->qf.rcpt[index];
     char soft_dsn[32];
@@ -60,11 +67,14 @@ void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_p
     gettimeofday(&now, NULL);
     struct strbuf line = STRBUF_INIT, clean_text = STRBUF_INIT, clean_rcpt = STRBUF_INIT;
     log_printable(&clean_text, text, 1000);
-    log_printable(&clean_rcpt, r->routed ? r->routed : r->address, 0);
+    if (!address)
+        address = r->routed ? r->routed : r->address;
+    log_printable(&clean_rcpt, address, 0);
     strbuf_printf(&line, "%s: to=<%s>, ", msg->id, strbuf_str(&clean_rcpt));
-    /* Postfix's orig_to=: a routed address, or one that virtual alias
-     * expansion gave (rewrite records the recipient as given in ORCPT) */
-    const char *orig_to = r->routed ? r->address : NULL;
+    /* Postfix's orig_to=: a routed address (or an alias's member that
+     * local handed over), or one that virtual alias expansion gave
+     * (rewrite records the recipient as given in ORCPT) */
+    const char *orig_to = strcmp(address, r->address) != 0 ? r->address : NULL;
     if (!orig_to && r->orcpt && strncasecmp(r->orcpt, "rfc822;", 7) == 0
         && strcasecmp(r->orcpt + 7, r->address) != 0)
         orig_to = r->orcpt + 7;
@@ -85,6 +95,34 @@ void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_p
                   strbuf_str(&clean_text));
     msg_info_as(NULL, agent, agent_pid, "%s", strbuf_str(&line));  /* Postfix's agent logs it */
 
+    if (r->parts) {
+        /* one part of several (doc/delivery.md, "Hand-over"): the worst
+         * outcome of all, the first text of its kind, once all are in */
+        if (outcome_rank(outcome) > outcome_rank(r->part_outcome)) {
+            r->part_outcome = (char)outcome;
+            free(r->part_status);
+            strbuf_reset(&line);
+            strbuf_printf(&line, "%s %s", dsn, strbuf_str(&clean_text));
+            r->part_status = strbuf_detach(&line);
+        }
+        if (--r->parts) {
+            strbuf_free(&line);
+            strbuf_free(&clean_text);
+            strbuf_free(&clean_rcpt);
+            return;
+        }
+        outcome = (enum outcome)r->part_outcome;
+        r->part_outcome = 0;
+        strbuf_reset(&clean_text);
+        char *status = r->part_status;
+        r->part_status = NULL;
+        size_t dsn_len = strcspn(status, " ");
+        strbuf_puts(&clean_text, status[dsn_len] ? status + dsn_len + 1 : "");
+        status[dsn_len] = 0;
+        snprintf(soft_dsn, sizeof soft_dsn, "%s", status);
+        dsn = soft_dsn;
+        free(status);
+    }
     if (outcome == OUTCOME_SENT) {
         if (queue_file_set_status(msg->fd, r, RCPT_DONE) != 0)
             msg_warn_errno("%s: mark recipient %s done", msg->id, strbuf_str(&clean_rcpt));

@@ -115,6 +115,7 @@ static void setup_init(struct smtp_setup *s, int lmtp)
     struct nexthop_options *o = &s->nexthop;
     o->lmtp = lmtp;
     o->use_mx = !lmtp;
+    o->base_directory = conf_str("queue_directory");
     struct strlist lookup = STRLIST_INIT;
     conf_list(pname(s, "host_lookup"), &lookup);
     int dns = 0;

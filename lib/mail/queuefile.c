@@ -310,6 +310,7 @@ void queue_file_free(struct queue_file *qf)
         free(qf->rcpt[i].notify);
         free(qf->rcpt[i].last_status);
         free(qf->rcpt[i].routed);
+        free(qf->rcpt[i].part_status);
     }
     free(qf->rcpt);
     memset(qf, 0, sizeof *qf);

@@ -41,9 +41,13 @@ struct queue_recipient {
     char *routed;               /* not in the file: where qmgr's resolver
                                    routed the address (user%other@ours ->
                                    user@other), or NULL when it did not */
-    int handed_over;            /* not in the file: a runner handed it to
-                                   another transport this round (an H
-                                   result, doc/delivery.md) */
+    unsigned parts;             /* not in the file: results still to come
+                                   for it this round (its own and its
+                                   hand-over parts, doc/delivery.md); 0:
+                                   the next result is the recipient's */
+    char part_outcome;          /* not in the file: the worst outcome of
+                                   its parts so far (OUTCOME_*), or 0 */
+    char *part_status;          /* not in the file: "X.Y.Z text" of it */
 };
 
 struct queue_file {

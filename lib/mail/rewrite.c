@@ -12,6 +12,7 @@
 #include "map.h"
 #include "resolve.h"
 #include "rewrite.h"
+#include "rewrite_mime.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -95,9 +96,26 @@ void rewrite_config_load(struct rewrite_config *cfg)
                                                                   : cfg->header_checks;
     cfg->nested_header_checks = conf_is_set("nested_header_checks") ? open_maps("nested_header_checks")
                                                                       : cfg->header_checks;
-    cfg->mime = (cfg->mime_header_checks || cfg->nested_header_checks)
+    /* the MIME errors Postfix's cleanup reports (cleanup_message.c's
+     * options): nesting whenever any other report or header check is on */
+    int strict_8bitmime = conf_bool("strict_8bitmime");
+    if (strict_8bitmime || conf_bool("strict_7bit_headers"))
+        cfg->mime_report |= MIME_ERR_8BIT_IN_HEADER;
+    if (strict_8bitmime || conf_bool("strict_8bitmime_body"))
+        cfg->mime_report |= MIME_ERR_8BIT_IN_7BIT_BODY;
+    if (conf_bool("strict_mime_encoding_domain"))
+        cfg->mime_report |= MIME_ERR_ENCODING_DOMAIN;
+    if (cfg->mime_report || cfg->header_checks || cfg->mime_header_checks
+        || cfg->nested_header_checks)
+        cfg->mime_report |= MIME_ERR_NESTING;
+    cfg->mime = (cfg->mime_header_checks || cfg->nested_header_checks
+                 || (cfg->mime_report & ~(unsigned)MIME_ERR_NESTING))
                 && !conf_bool("disable_mime_input_processing");
+    if (!cfg->mime)
+        cfg->mime_report = 0;
     if (cfg->mime) {
+        long long bound = conf_int("mime_boundary_length_limit");
+        cfg->mime_boundary_length_limit = bound < 1 ? 2048 : (size_t)bound;
         cfg->mime_nesting_limit = (long)conf_int("mime_nesting_limit");
         if (!cfg->body_checks) {
             long long line_limit = conf_int("line_length_limit");

@@ -64,6 +64,12 @@ struct rewrite_config {
     struct maplist *mime_header_checks, *nested_header_checks;
     int mime;
     long mime_nesting_limit;
+    /* the MIME errors to report and reject (MIME_ERR_* of rewrite_mime.h:
+     * strict_7bit_headers, strict_8bitmime_body, strict_8bitmime,
+     * strict_mime_encoding_domain; nesting with any of them or any header
+     * checks, as Postfix), and mime_boundary_length_limit */
+    unsigned mime_report;
+    size_t mime_boundary_length_limit;
     /* sender_bcc_maps, recipient_bcc_maps (NULL: none), always_bcc ("") */
     struct maplist *sender_bcc_maps, *recipient_bcc_maps;
     char *always_bcc;
@@ -279,6 +285,12 @@ void rewrite_check_parse(const char *value, struct rewrite_check *out);
 int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message_info *info,
                   int body, const char *content, struct strbuf *replacement,
                   struct strbuf *prepend, struct strbuf *reject);
+
+/* Log a MIME error as Postfix's cleanup does ("reject: mime-error
+ * improper use of 8-bit data in message header: Subject: ... from
+ * client; from=<a> to=<b>"), showing the first 100 bytes of `text`. */
+void rewrite_log_mime_error(const struct rewrite_message_info *info, const char *error,
+                            const char *text, size_t len);
 
 /* Header helpers shared with sendmail -t. */
 /* 1 when line starts a header field ("Name:"), and then *name_len is the

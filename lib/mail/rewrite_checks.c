@@ -69,6 +69,17 @@ static void log_action(const struct rewrite_message_info *info, const char *acti
     strbuf_free(&clean);
 }
 
+void rewrite_log_mime_error(const struct rewrite_message_info *info, const char *error,
+                            const char *text, size_t len)
+{
+    struct strbuf context = STRBUF_INIT, content = STRBUF_INIT;
+    strbuf_printf(&context, "mime-error %s:", error);
+    strbuf_append(&content, text, len < 100 ? len : 100);
+    log_action(info, "reject", strbuf_str(&context), strbuf_str(&content), NULL);
+    strbuf_free(&context);
+    strbuf_free(&content);
+}
+
 /* DISCARD, HOLD, REDIRECT, FILTER, BCC: note the action for the
  * envelope (rewrite_actions_apply) and log it.  The action that applies:
  * CHECK_DUNNO when it was malformed (warned) or cannot be kept. */

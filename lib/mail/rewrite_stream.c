@@ -330,6 +330,8 @@ static void check_body_line(struct rewrite_stream *st, struct strbuf *line, int 
     }
     if (st->phase == STOPPED)
         return;
+    if (st->cfg->mime)
+        mime_body_line(&st->mime, line->s ? line->s : "", line->len);
     const struct strbuf *out = line;
     struct strbuf replaced = STRBUF_INIT, prepend = STRBUF_INIT;
     int action = CHECK_DUNNO;
@@ -518,6 +520,14 @@ static size_t feed_header(struct rewrite_stream *st, const char *bytes, size_t n
     return used;
 }
 
+/* A MIME error (rewrite_mime.h): logged now, the message refused at its
+ * end (Postfix's cleanup goes on reading and logs each error). */
+static void stream_mime_error(void *context, unsigned code, const char *text, size_t len)
+{
+    struct rewrite_stream *st = context;
+    rewrite_log_mime_error(st->info, mime_error_text(code), text, len);
+}
+
 struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
                                             const struct rewrite_message_info *info,
                                             int out_fd)
@@ -535,6 +545,8 @@ struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
     st->body_line = (struct strbuf)STRBUF_INIT;
     st->part_header = (struct strbuf)STRBUF_INIT;
     mime_init(&st->mime, cfg->mime_nesting_limit);
+    mime_report(&st->mime, cfg->mime_report, cfg->mime_boundary_length_limit,
+                stream_mime_error, st);
     if (info->local && info->uid)
         emit_received(st);
     return st;
@@ -594,6 +606,15 @@ int rewrite_stream_end(struct rewrite_stream *st, struct strbuf *err)
         /* the message ended inside a part's header section */
         process_section_header(st, &st->part_header, st->part_section);
         strbuf_reset(&st->part_header);
+    }
+    if (st->phase != STOPPED && st->mime.errors) {
+        /* a MIME error refuses the message, unless a check's REJECT came
+         * first (its reason stays, as in Postfix): 5.6.0 and the most
+         * serious error's text */
+        st->rejected = 1;
+        strbuf_printf(&st->reject, "5.6.0 %s", mime_error_text(st->mime.errors));
+        strbuf_reset(&st->out);
+        st->phase = STOPPED;
     }
     if (st->phase != STOPPED) {
         if (st->pending_cr)

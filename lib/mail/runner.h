@@ -100,15 +100,20 @@ void runner_start(int argc, char **argv, const char *program,
 void runner_result(struct runner_request *request, size_t index,
                    const char *dsn, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Hand recipient `index` over to another transport instead of a result
+/* Hand one mailbox part of recipient `index` over to another transport
  * (postern-local's mailbox_transport and fallback_transport, as Postfix's
- * deliver_pass): `route` is "transport:nexthop".  In request mode an H
- * record that qmgr acts on (doc/delivery.md, "Hand-over"); in shell mode,
- * where no qmgr can pass it on, a deferral that names the route and
- * `setting` (the parameter that chose it).  It counts as the recipient's
- * result. */
-void runner_handover(struct runner_request *request, size_t index, const char *route,
-                     const char *setting);
+ * deliver_pass): `route` is "transport:nexthop", `address` the member to
+ * deliver to (an alias's "\\user"), or NULL for the recipient itself.  In
+ * request mode a U and an H record that qmgr acts on (doc/delivery.md,
+ * "Hand-over"), and 0; the recipient's own result must follow, with
+ * runner_result() or runner_handover_end() when it has none.  In shell
+ * mode, where no qmgr can pass it on, nothing is written and -1 returned:
+ * the caller defers the recipient instead. */
+int runner_handover(struct runner_request *request, size_t index, const char *address,
+                    const char *route);
+/* End recipient `index` after its hand-overs when nothing else was done
+ * for it (an E record: the hand-overs are its result). */
+void runner_handover_end(struct runner_request *request, size_t index);
 /* Name the host the next results come from ("mx.example.com[192.0.2.1]:25",
  * or NULL/"" for none): an R record before them in request mode (the log's
  * relay=), the relay= of the shell-mode log line.  Written only when it

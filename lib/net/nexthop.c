@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -246,14 +247,19 @@ static enum nexthop_result one_nexthop(const char *item, const struct nexthop_op
         struct nexthop_target t;
         memset(&t, 0, sizeof t);
         struct sockaddr_un *un = (struct sockaddr_un *)&t.sa;
-        if (strlen(text + 5) >= sizeof un->sun_path) {
+        /* a relative name is relative to queue_directory, as Postfix's lmtp
+         * (which runs there) takes "unix:private/dovecot-lmtp" */
+        const char *base = text[5] != '/' && opt->base_directory ? opt->base_directory : NULL;
+        size_t need = strlen(text + 5) + (base ? strlen(base) + 1 : 0);
+        if (need >= sizeof un->sun_path || strlen(text + 5) >= sizeof t.addr) {
             strbuf_set(dsn, "4.3.5");
             strbuf_printf(why, "unix-domain name too long: %s", text + 5);
             result = NEXTHOP_DEFER;
             goto out;
         }
         un->sun_family = AF_UNIX;
-        strcpy(un->sun_path, text + 5);
+        snprintf(un->sun_path, sizeof un->sun_path, "%s%s%s", base ? base : "", base ? "/" : "",
+                 text + 5);
         strcpy(t.addr, text + 5);
         t.sa_len = sizeof *un;
         t.host = xstrdup(opt->myhostname ? opt->myhostname : "localhost");

@@ -46,6 +46,8 @@ struct nexthop_options {
     int randomize;                  /* smtp_randomize_addresses */
     size_t address_limit;           /* smtp_mx_address_limit, 0: none */
     const char *myhostname;
+    const char *base_directory;     /* relative unix: names start here
+                                       (queue_directory), or NULL */
     /* 1 when an address (AF_INET: 4 bytes, AF_INET6: 16) is this machine's */
     int (*own_address)(int family, const void *bytes, void *arg);
     void *own_arg;
