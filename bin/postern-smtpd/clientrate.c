@@ -1,6 +1,9 @@
 /* clientrate.c - events per client and time unit, counted across the
- * sessions of one smtpd service: smtpd_client_auth_rate_limit (Postfix's
- * anvil(8) counts them in a daemon of its own).
+ * sessions of one smtpd service: smtpd_client_auth_rate_limit,
+ * smtpd_client_message_rate_limit, smtpd_client_recipient_rate_limit and
+ * smtpd_client_new_tls_session_rate_limit (Postfix's anvil(8) counts them
+ * in a daemon of its own; connections are counted by postern-accept,
+ * which sees them all).
  *
  * Each session is a process of its own, forked from the service's zygote
  * (postern-accept -z).  The zygote maps a small table of shared memory
@@ -8,9 +11,9 @@
  * counts in it with atomic operations, so there is no daemon to ask, no
  * lock a killed child could leave held, and nothing to clean up: the table
  * goes with the last process of the service.  A slot holds a keyed hash of
- * the client address and one 64-bit word, the start of the client's
- * window (seconds) and its count; a window older than anvil_rate_time_unit
- * starts again.  When every slot a client may use is taken by a client
+ * the client address and one 64-bit word per kind of event, the start of
+ * the client's window (seconds) and its count; a window older than
+ * anvil_rate_time_unit starts again.  When every slot a client may use is taken by a client
  * with a current window, that client is not counted (the table is a limit
  * against abuse, as anvil's is, not an accounting).  A session could write
  * anything into the table: at worst it resets the counts, which it could
@@ -20,21 +23,34 @@
  * limit; smtpd says so once when the limit is set (doc/auth.md).
  */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "config.h"
 #include "log.h"
 #include "smtpd.h"
 
-#define RATE_SLOTS  4096        /* 64 KiB, touched only where clients land */
+#define RATE_SLOTS  4096        /* 160 KiB, touched only where clients land */
 #define RATE_PROBES 8
 
 struct rate_slot {
     _Atomic uint64_t key;       /* hash of the address; 0: free */
-    _Atomic uint64_t window;    /* start (seconds) << 32 | count */
+    _Atomic uint64_t window[CLIENT_EVENTS];     /* start (seconds) << 32 | count */
+};
+
+/* The limit of each kind of event and the words of Postfix's warning. */
+static const struct {
+    const char *param;
+    const char *what;
+} events[CLIENT_EVENTS] = {
+    [CLIENT_AUTH] = {"smtpd_client_auth_rate_limit", "AUTH command rate"},
+    [CLIENT_MAIL] = {"smtpd_client_message_rate_limit", "Message delivery request rate"},
+    [CLIENT_RCPT] = {"smtpd_client_recipient_rate_limit", "Recipient address rate"},
+    [CLIENT_NEWTLS] = {"smtpd_client_new_tls_session_rate_limit", "New TLS session rate"},
 };
 
 static struct rate_slot *table;
@@ -74,6 +90,17 @@ static uint32_t now_seconds(void)
     return (uint32_t)ts.tv_sec + 1;
 }
 
+/* Whether every window of a slot is over. */
+static int slot_over(struct rate_slot *slot, uint32_t now, uint32_t unit)
+{
+    for (int e = 0; e < CLIENT_EVENTS; e++) {
+        uint32_t begun = (uint32_t)(atomic_load(&slot->window[e]) >> 32);
+        if (begun != 0 && now - begun < unit)
+            return 0;
+    }
+    return 1;
+}
+
 /* The client's slot, claimed when it has none; NULL when the table is full. */
 static struct rate_slot *find_slot(uint64_t key, uint32_t now, uint32_t unit)
 {
@@ -90,19 +117,21 @@ static struct rate_slot *find_slot(uint64_t key, uint32_t now, uint32_t unit)
         }
         if (owner == key)
             return slot;
-        uint32_t begun = (uint32_t)(atomic_load(&slot->window) >> 32);
-        if (!stale && now - begun >= unit)
+        if (!stale && slot_over(slot, now, unit))
             stale = slot;
     }
     if (stale) {
-        /* another client's window is over: the slot is ours now */
-        atomic_store(&stale->window, 0);
+        /* another client's windows are over: the slot is ours now */
+        for (int e = 0; e < CLIENT_EVENTS; e++)
+            atomic_store(&stale->window[e], 0);
         atomic_store(&stale->key, key);
     }
     return stale;
 }
 
-unsigned client_rate_count(const char *address, long long unit)
+/* The count of one kind of event in the client's current window, this one
+ * included when `add`; 0 when nothing is counted. */
+static unsigned rate_count(enum client_event ev, const char *address, long long unit, int add)
 {
     if (!table || unit <= 0)
         return 0;
@@ -111,18 +140,66 @@ unsigned client_rate_count(const char *address, long long unit)
     struct rate_slot *slot = find_slot(address_hash(address), now, span);
     if (!slot)
         return 0;
-    uint64_t old = atomic_load(&slot->window), next;
+    _Atomic uint64_t *window = &slot->window[ev];
+    uint64_t old = atomic_load(window), next;
     do {
         uint32_t begun = (uint32_t)(old >> 32), count = (uint32_t)old;
         if (begun == 0 || now - begun >= span)
-            next = (uint64_t)now << 32 | 1;
+            next = add ? (uint64_t)now << 32 | 1 : 0;
         else
-            next = count == UINT32_MAX ? old : old + 1;
-    } while (!atomic_compare_exchange_weak(&slot->window, &old, next));
+            next = !add || count == UINT32_MAX ? old : old + 1;
+        if (!add)
+            return (unsigned)(uint32_t)next;
+    } while (!atomic_compare_exchange_weak(window, &old, next));
     return (unsigned)(uint32_t)next;
 }
 
-int client_rate_available(void)
+/* The client's count of the event (see rate_count), or 0 when the event
+ * is not limited for it. */
+static unsigned client_count(struct session *s, enum client_event ev, int add, long long *limit)
 {
-    return table != NULL;
+    *limit = conf_int(events[ev].param);
+    if (*limit <= 0)
+        return 0;
+    if (!table) {
+        static int said[CLIENT_EVENTS];
+        if (!said[ev]++)
+            msg_warn("%s needs postern-accept -z (the zygote keeps the counts): it is not enforced",
+                     events[ev].param);
+        return 0;
+    }
+    /* as Postfix: clients that may use XCLIENT are not counted, nor the
+     * exceptions */
+    if (s->xclient_allowed || policy_client_in(s, "smtpd_client_event_limit_exceptions"))
+        return 0;
+    return rate_count(ev, s->client.address, conf_time("anvil_rate_time_unit"), add);
+}
+
+unsigned client_rate_exceeded(struct session *s, enum client_event ev, int add)
+{
+    long long limit;
+    unsigned rate = client_count(s, ev, add, &limit);
+    /* a peek (before a TLS handshake) counts the session it would start */
+    if (!add && rate)
+        rate++;
+    if (rate <= limit)
+        return 0;
+    msg_warn("%s limit exceeded: %u from %s for service %s", events[ev].what, rate,
+             s->client.namaddr, client_rate_service(s));
+    return rate;
+}
+
+void client_rate_add(struct session *s, enum client_event ev)
+{
+    long long limit;
+    (void)client_count(s, ev, 1, &limit);
+}
+
+const char *client_rate_service(struct session *s)
+{
+    static char service[128];
+    snprintf(service, sizeof service, "%s:%s",
+             *s->client.local_address ? s->client.local_address : "smtpd",
+             *s->client.local_port ? s->client.local_port : "smtp");
+    return service;
 }

@@ -59,6 +59,18 @@ static _Noreturn void bare_lf_refused(struct session *s)
     session_end(s, 0);
 }
 
+/* smtpd_data_restrictions: 1 when the message may come, else the refusal
+ * was replied (and logged). */
+static int data_allowed(struct session *s)
+{
+    struct strbuf text = STRBUF_INIT;
+    int code = policy_check_data(s, &text);
+    if (code)
+        reply(s, "%s", strbuf_str(&text));
+    strbuf_free(&text);
+    return code == 0;
+}
+
 void cmd_data(struct session *s, char *args)
 {
     while (*args == ' ')
@@ -73,6 +85,8 @@ void cmd_data(struct session *s, char *args)
         reply(s, "503 5.5.1 Error: DATA after BDAT");
         goto failed;
     }
+    if (!data_allowed(s))
+        goto failed;
     struct injection_client *inj = submit_start(s);
     if (!inj)
         goto failed;
@@ -220,7 +234,7 @@ void cmd_bdat(struct session *s, char *args)
     }
     if (!s->tx.bdat_started) {
         pending_cr = 0;
-        s->injection = submit_start(s);
+        s->injection = data_allowed(s) ? submit_start(s) : NULL;
         s->tx.bdat_started = 1;
         if (!s->injection) {
             /* the reply is given; drop the text */

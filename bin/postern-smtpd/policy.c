@@ -35,6 +35,8 @@ static const char *subject_text(enum subject subj)
     case SUBJ_CLIENT: return "Client host rejected";
     case SUBJ_HELO: return "Helo command rejected";
     case SUBJ_SENDER: return "Sender address rejected";
+    case SUBJ_DATA: return "Data command rejected";
+    case SUBJ_EOD: return "End-of-data rejected";
     default: return "Recipient address rejected";
     }
 }
@@ -46,6 +48,8 @@ static void subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf
     case SUBJ_CLIENT: strbuf_puts(out, ctx->s->client.namaddr); break;
     case SUBJ_HELO: strbuf_puts(out, strbuf_str(&ctx->s->helo)); break;
     case SUBJ_SENDER: strbuf_puts(out, ctx->sender ? ctx->sender : ""); break;
+    case SUBJ_DATA: strbuf_puts(out, "DATA"); break;
+    case SUBJ_EOD: strbuf_puts(out, "END-OF-MESSAGE"); break;
     default: strbuf_puts(out, ctx->recipient ? ctx->recipient : ""); break;
     }
 }
@@ -247,7 +251,7 @@ static enum verdict check_reject(struct check_ctx *ctx, const char *table)
 static enum verdict check_defer(struct check_ctx *ctx, const char *table)
 {
     (void)table;
-    return reject_with(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.1", "Access denied");
+    return reject_with(ctx, ctx->subject, (int)conf_int("defer_code"), "4.3.2", "Try again later");
 }
 
 static enum verdict check_permit_mynetworks(struct check_ctx *ctx, const char *table)
@@ -504,7 +508,20 @@ static enum verdict check_unauth_pipelining(struct check_ctx *ctx, const char *t
     (void)table;
     if (!ctx->s->improper_pipelining)
         return V_DUNNO;
-    return reject_with(ctx, SUBJ_CLIENT, 503, "5.5.0", "Improper use of SMTP command pipelining");
+    return reject_with(ctx, ctx->subject, 503, "5.5.0", "Improper use of SMTP command pipelining");
+}
+
+/* reject_multi_recipient_bounce: a null sender with more than one
+ * recipient (at RCPT: one accepted already). */
+static enum verdict check_multi_recipient_bounce(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    size_t count = ctx->s->tx.recipient_count;
+    int at_rcpt = ctx->stage && strcmp(ctx->stage, "RCPT") == 0;
+    if (!ctx->sender || *ctx->sender || count <= (at_rcpt ? 0u : 1u))
+        return V_DUNNO;
+    return reject_with(ctx, ctx->subject, (int)conf_int("multi_recipient_bounce_reject_code"),
+                       "5.5.3", "Multi-recipient bounce");
 }
 
 static enum verdict check_non_fqdn_helo(struct check_ctx *ctx, const char *table)
@@ -620,6 +637,7 @@ static check_fn *const check_fns[RESTRICT_COUNT] = {
     [RESTRICT_REJECT_NON_FQDN_SENDER] = check_non_fqdn_sender,
     [RESTRICT_REJECT_UNAUTH_DESTINATION] = check_reject_unauth_destination,
     [RESTRICT_REJECT_UNAUTH_PIPELINING] = check_unauth_pipelining,
+    [RESTRICT_REJECT_MULTI_RECIPIENT_BOUNCE] = check_multi_recipient_bounce,
     [RESTRICT_REJECT_RBL_CLIENT] = check_rbl_client,
     [RESTRICT_REJECT_RHSBL_CLIENT] = check_rhsbl_client,
     [RESTRICT_REJECT_RHSBL_HELO] = check_rhsbl_helo,
@@ -774,6 +792,12 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
             v = config_error(ctx);
         } else if (r->def) {
             v = check_function(r->def)(ctx, r->table);
+        } else if (r->table && subj >= SUBJ_DATA) {
+            /* Postfix: no check_*_access is implied after DATA */
+            msg_warn("%s: specify one of check_client_access, check_helo_access, "
+                     "check_sender_access, check_recipient_access before \"%s\"",
+                     list->param, r->name);
+            v = config_error(ctx);
         } else if (r->table) {
             v = access_lookup(ctx, subj, r->table);
         } else if ((class = find_class(ctx->s->policy, r->name)) != NULL) {
@@ -801,12 +825,13 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
 
 struct policy *policy_open(struct session *s)
 {
-    static const char *const params[5] = {
+    static const char *const params[7] = {
         "smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
         "smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+        "smtpd_data_restrictions", "smtpd_end_of_data_restrictions",
     };
     struct policy *p = xcalloc(1, sizeof *p);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 7; i++)
         p->lists[i].param = params[i];
     (void)s;
     return p;
@@ -814,7 +839,7 @@ struct policy *policy_open(struct session *s)
 
 void policy_prepare(struct session *s)
 {
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 7; i++)
         load_list(&s->policy->lists[i]);
     struct strbuf err = STRBUF_INIT;
     if (!s->policy->mynetworks_loaded) {
@@ -889,6 +914,41 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
     if (conf_bool("smtpd_reject_unlisted_recipient"))
         return policy_unlisted_recipient(s, recipient, reply_text);
     return 0;
+}
+
+/* smtpd_data_restrictions (at DATA) and smtpd_end_of_data_restrictions
+ * (after the final dot): the recipient is known to the checks only when
+ * there is one, as in Postfix; a refusal is logged here. */
+static int check_message(struct session *s, int list, enum subject subj, const char *stage,
+                         struct strbuf *reply_text)
+{
+    struct check_ctx ctx = {s, strbuf_str(&s->tx.sender),
+                            s->tx.recipient_count == 1 ? strbuf_str(&s->tx.last_recipient) : NULL,
+                            subj, reply_text, 0, stage};
+    if (s->local_submission)
+        return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
+    load_list(&s->policy->lists[list]);
+    if (!s->policy->lists[list].count)
+        return 0;
+    policy_defer_reset();
+    int code = 0;
+    if (run_list(&ctx, &s->policy->lists[list], subj) == V_REPLY)
+        code = atoi(strbuf_str(reply_text));
+    else
+        code = policy_deferred(reply_text);     /* defer_if_permit */
+    if (code)
+        policy_log_event(&ctx, "reject", strbuf_str(reply_text));
+    return code;
+}
+
+int policy_check_data(struct session *s, struct strbuf *reply_text)
+{
+    return check_message(s, 5, SUBJ_DATA, "DATA", reply_text);
+}
+
+int policy_check_eod(struct session *s, struct strbuf *reply_text)
+{
+    return check_message(s, 6, SUBJ_EOD, "END-OF-MESSAGE", reply_text);
 }
 
 int policy_etrn_domain(struct session *s, const char *domain)

@@ -492,6 +492,8 @@ static int handshake(struct session *s)
         return 0;
     }
     record_session(s);
+    if (!SSL_session_reused(s->tls))
+        client_rate_add(s, CLIENT_NEWTLS);     /* counted; the next STARTTLS may be refused */
     if (tls_loglevel >= 1)
         msg_info("%s TLS connection established from %s: %s with cipher %s (%d/%d bits)%s%s",
                  !info.peer_cert ? "Anonymous" : info.peer_verified ? "Trusted" : "Untrusted",
@@ -540,6 +542,10 @@ void cmd_starttls(struct session *s, char *args)
     }
     if (!server_ctx) {
         reply(s, "454 4.7.0 TLS not available due to local problem");
+        goto failed;
+    }
+    if (client_rate_exceeded(s, CLIENT_NEWTLS, 0)) {
+        reply(s, "454 4.7.0 Error: too many new TLS sessions from %s", s->client.address);
         goto failed;
     }
     reply(s, "220 2.0.0 Ready to start TLS");

@@ -9,6 +9,9 @@ Run by hand, as root, against a Postfix started by
     BENCH_ROOT=/var/tmp/mta-bench-NAME postfix-anchor.sh up PORT PORT2
     BENCH_ROOT=/var/tmp/mta-bench-NAME t/lib/gen_postfix_restrictions.py PORT > t/data/postfix-3.7-restrictions.txt
 
+With a second argument, the cases of another module of t/lib (data_probes:
+t/data/postfix-3.7-data-rates.txt for t/35).
+
 For each case it appends the case's settings to a copy of the anchor's
 main.cf, reloads Postfix, plays the dialogue and collects the NOQUEUE
 log lines; the anchor's own main.cf is put back at the end.
@@ -20,9 +23,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+import importlib
 import restriction_probes as rp
 
 port = int(sys.argv[1])
+cases = importlib.import_module(sys.argv[2]).CASES if len(sys.argv) > 2 else rp.CASES
 root = os.path.join(os.environ.get("BENCH_ROOT", "/var/tmp/mta-bench"), "postfix")
 etc = os.path.join(root, "etc")
 maps_dir = os.path.join(etc, "probes")
@@ -46,7 +51,7 @@ out.write("# What Postfix 3.7 (Debian, /work/shared/bench/postfix-anchor.sh) ans
           "# each command (>>) and reply (<<), and the NOQUEUE log lines (log).\n"
           % time.strftime("%Y-%m-%d"))
 try:
-    for case in rp.CASES:
+    for case in cases:
         dead = free_port()
         settings = rp.settings_of(case, maps_dir, dead)
         for name, text in case[2].items():
@@ -63,7 +68,9 @@ try:
         with open(maillog) as f:
             f.seek(start)
             logs = [l.split("]: ", 1)[1].rstrip("\n") for l in f
-                    if "postfix/smtpd[" in l and ("NOQUEUE" in l or ": warn: " in l or ": info: " in l) and "]: " in l]
+                    if "postfix/smtpd[" in l and "]: " in l
+                    and ("NOQUEUE" in l or ": warn: " in l or ": info: " in l or ": reject: " in l
+                         or "limit exceeded" in l)]
         out.write(f"\n== {case[0]}\n")
         for k, v in case[1].items():
             out.write(f"set {k} = {v}\n")

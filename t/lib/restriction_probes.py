@@ -102,6 +102,12 @@ def settings_of(case, maps_dir, deadport):
     return out
 
 
+# commands that dialogue() plays as more than a line
+MESSAGE = "<MESSAGE>"           # a short message and the final dot
+RECONNECT = "<RECONNECT>"       # a new connection; its reply is the greeting
+MESSAGE_TEXT = "Subject: probe\r\n\r\nprobe\r\n."
+
+
 def dialogue(port, commands, timeout=20):
     """Play the commands; returns [(command, reply)] (the greeting first,
     with command None)."""
@@ -121,8 +127,16 @@ def dialogue(port, commands, timeout=20):
 
     out = [(None, reply())]
     for c in commands:
-        s.sendall((c + "\r\n").encode())
+        if c == RECONNECT:
+            f.close()
+            s.close()
+            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            f = s.makefile("rb")
+            out.append((c, reply()))
+            continue
+        s.sendall(((MESSAGE_TEXT if c == MESSAGE else c) + "\r\n").encode())
         out.append((c, reply()))
+    f.close()
     s.close()
     return out
 
@@ -133,6 +147,7 @@ def normalize(text):
     if text is None:
         return None
     text = re.sub(r"^220 .*", "220 <banner>", text)
+    text = re.sub(r"queued as \S+", "queued as <id>", text)
     return text
 
 
