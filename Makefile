@@ -185,7 +185,7 @@ $(FUZZ_LIBA): $(FUZZ_OBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_LIBA)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBA) $(PKG_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -o $@ $< $(FUZZ_LIBA) $(PKG_LIBS)
 fuzz-build: $(FUZZ_BIN)
 # crashes, leaks and slow units go to BUILD/fuzz/artifacts-NAME/, never to
 # the working directory

@@ -101,7 +101,7 @@ alias_database =
 non_smtpd_milters = inet:localhost:8892
 smtpd_milters = inet:localhost:8891
 content_filter = scan:localhost:10025
-mailbox_transport = lmtp:unix:private/dovecot
+biff = yes
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
 milter_default_action = accept
@@ -128,7 +128,7 @@ for pattern, name in [
     (r"line 4: not implemented by postern: non_smtpd_milters=inet:localhost:8892: mail is not sent through the milters", "non_smtpd_milters"),
     (r"line 5: not implemented by postern: smtpd_milters=inet:localhost:8891: mail is not sent through the milters", "smtpd_milters"),
     (r"line 6: not implemented by postern: content_filter=scan:localhost:10025: mail is not sent through the filter", "content_filter"),
-    (r"line 7: not implemented by postern: mailbox_transport=lmtp:unix:private/dovecot: postern-local does not hand mail", "mailbox_transport"),
+    (r"line 7: not implemented by postern: biff=yes: no biff \(comsat\) notice is sent", "biff"),
     (r"line 10: not implemented by postern: milter_default_action=", "milter_default_action"),
     (r"line 12: parameter smtpd_recipient_restrictions: restriction reject_unverified_recipient is not implemented", "a restriction that answers 451"),
     (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_proxy_filter=127.0.0.1:10025", "a master.cf -o setting"),

@@ -163,7 +163,10 @@ vuid = cf("virtual_uid.cf", common + f"hosts = unix:{pg.socket_dir}/.s.PGSQL.{pg
 inst, port = sqlservers.instance_with_tables({
     "virtual_mailbox_domains": f"pgsql:{vdomains}", "virtual_mailbox_maps": f"pgsql:{qb}",
     "virtual_alias_maps": f"pgsql:{valias}", "virtual_uid_maps": f"pgsql:{vuid}",
-    "relay_domains": f"pgsql:{relay_domains}", "relay_recipient_maps": f"pgsql:{relay_recipients}"})
+    "relay_domains": f"pgsql:{relay_domains}", "relay_recipient_maps": f"pgsql:{relay_recipients}",
+    # the backup-MX mail and bounce notices wait in the queue: the smtp
+    # runner would ask the machine's DNS for backup.example's MX
+    "defer_transports": "relay smtp"})
 
 
 def session(rcpts, data=True, subject="hello"):

@@ -204,7 +204,8 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
         return [n for n in os.listdir(inc) if not n.startswith(".")]
 
     lying = envelope("a@example.com", ["b@example.org"],
-                     attrs=["uid=0", "origin=local", "filter=maildrop:elsewhere"])
+                     attrs=["uid=0", "origin=local", "filter=maildrop:elsewhere",
+                            "sasl_username=alice", "client_address=192.0.2.1"])
     code, status, err = as_nobody([], lying)
     is_(code, 0, "a user queues mail through the set-group-id injector")
     files = stored("default")
@@ -215,6 +216,8 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     log = open(os.path.join(dirs["default"], "maillog")).read()
     like(log, r"warning: envelope uid=0 replaced by the real uid=%d" % nobody.pw_uid, "the false claim is logged")
     ok(b"Afilter=" not in data, "a user's FILTER (route through any transport) is not stored")
+    ok(b"Asasl_username=" not in data and b"Aclient_address=" not in data,
+       "nor a user's claim of an SMTP client or a SASL login (pipe's ${sasl_username})")
     like(log, r"warning: FILTER maildrop:elsewhere from uid %d ignored: only a trusted submitter may route mail"
          % nobody.pw_uid, "and its dropping is logged")
     like(log, r"uid=%d from=<a@example\.com>" % nobody.pw_uid, "and the submission as pickup logs it")

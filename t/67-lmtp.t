@@ -6,69 +6,23 @@
 # delivered; lmtp:unix:/path and lmtp:inet:host:port both work.
 import os
 import re
-import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
 from instance import new_instance
+from dovecotlmtp import DovecotLMTP, installed as dovecot_installed
 
 tap.require(["postern", "postern-smtp", "postern-lmtp", "postern-qmgr", "postern-bounce"])
-dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
-if not tap.ok(os.access(dovecot, os.X_OK) and os.path.exists("/usr/lib/dovecot/lmtp"),
+if not tap.ok(dovecot_installed(),
               "dovecot and its LMTP server are installed (./deps: dovecot-core, dovecot-lmtpd)"):
     tap.done()
 
-dove = tap.tempdir("postern-dovecot-")
-os.chmod(dove, 0o755)
-mail = os.path.join(dove, "mail")
-os.mkdir(mail)
-os.chmod(mail, 0o1777)
-uid = os.getuid() if os.getuid() != 0 else 65534
-gid = os.getgid() if os.getuid() != 0 else 65534
-lmtp_port = tap.free_port()
 # bob's quota is smaller than any message
-tap.write(os.path.join(dove, "users"), "".join(
-    f"{user}::{uid}:{gid}::{mail}/{user}::{extra}\n"
-    for user, extra in (("alice", ""), ("carol", ""), ("bob", "userdb_quota_rule=*:storage=10B"))))
-tap.write(os.path.join(dove, "dovecot.conf"), f"""protocols = lmtp
-base_dir = {dove}/run
-state_dir = {dove}/state
-log_path = {dove}/dovecot.log
-ssl = no
-postmaster_address = postmaster@lmtp.test
-hostname = dovecot.test
-mail_location = maildir:{mail}/%n
-mail_plugins = quota
-lmtp_save_to_detail_mailbox = no
-passdb {{
-  driver = passwd-file
-  args = username_format=%n {dove}/users
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%n {dove}/users
-}}
-plugin {{
-  quota = maildir:User quota
-}}
-service lmtp {{
-  unix_listener {dove}/lmtp {{
-    mode = 0666
-  }}
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {lmtp_port}
-  }}
-}}
-""")
-proc = tap.start([dovecot, "-F", "-c", os.path.join(dove, "dovecot.conf")],
-                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-if not tap.ok(tap.wait_until(lambda: os.path.exists(os.path.join(dove, "lmtp")), 20),
-              "Dovecot's LMTP socket is there"):
-    tap.diag(open(os.path.join(dove, "dovecot.log")).read() if os.path.exists(os.path.join(dove, "dovecot.log")) else "")
+dc = DovecotLMTP((("alice", ""), ("carol", ""), ("bob", "userdb_quota_rule=*:storage=10B")), quota=True)
+if not tap.ok(dc.start(), "Dovecot's LMTP socket is there"):
     tap.done()
+dove, mail, lmtp_port, proc = dc.dir, dc.mail, dc.port, dc.proc
 
 inst = new_instance("--domain", "example.com")
 tap.write(os.path.join(inst.dir, "transport"),

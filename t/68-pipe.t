@@ -201,6 +201,11 @@ if args_files:
     unlike(env, r"POSTERN|LISTEN_|NOTIFY_SOCKET|MAIL_CONFIG_DIR", "with a minimal environment")
     like(env, r"(?m)^PATH=/usr/bin:/bin$", "PATH is set")
 
+# ---- an address beginning with '-' would be an option of the command ----
+send(["minus@record.test"], "minus", sender="-oevil@localhost")
+ok(logged(r"to=<minus@record.test>, relay=record, .*dsn=5\.1\.3, status=bounced \(bad address syntax: "
+          r"an address may not begin with '-'"), "a sender beginning with '-' never reaches argv (allow_min_user)")
+
 # ---- sysexits: 75 defers, 67 bounces 5.1.1, 1 bounces with the output ----
 send(["c+75@exit.test"], "tempfail")
 ok(logged(r"to=<c\+75@exit.test>, relay=exitwith, .*dsn=4\.3\.0, status=deferred \(temporary failure\. "

@@ -35,6 +35,10 @@
 struct local_setup {
     struct maplist *alias_maps;     /* alias_maps */
     struct maplist *passwd;         /* proxy:unix:passwd.byname */
+    struct maplist *mailbox_transport_maps;
+    struct maplist *fallback_transport_maps;
+    const char *mailbox_transport;  /* transport[:nexthop], or "" */
+    const char *fallback_transport;
     const char *delimiters;         /* recipient_delimiter */
     const char *home_mailbox;
     const char *spool;              /* mail_spool_directory */
@@ -79,6 +83,8 @@ struct local_delivery {
     char *alias;            /* the alias being expanded (self-references), or NULL */
     struct strlist forward; /* addresses to forward to */
     char *forward_sender;   /* the sender of the forwarded copy (owner- alias) */
+    char *handover;         /* "transport:nexthop" the mailbox goes to, or NULL */
+    const char *handover_setting;   /* the parameter that chose it */
     /* the combined result: the worst outcome of all destinations */
     enum outcome worst;
     char dsn[16];
@@ -104,8 +110,14 @@ int local_user_privs(struct local_delivery *d, const struct unix_user *pw,
  * deferral recorded. */
 int local_default_privs(struct local_delivery *d, struct unix_user *owner,
                         struct local_privs *privs);
-/* Deliver to a user's mailbox (mailbox_command, home_mailbox or the spool)
- * after the checks that the user may be delivered to here. */
+/* Hand the recipient's mailbox delivery over to mailbox_transport_maps or
+ * mailbox_transport (1: handed over, or deferred on a table failure; 0:
+ * neither is set for it).  Postfix does so whether or not the user is in
+ * the passwd database. */
+int local_mailbox_transport(struct local_delivery *d);
+/* Deliver to a user's mailbox (mailbox_transport, mailbox_command,
+ * home_mailbox or the spool) after the checks that the user may be
+ * delivered to here. */
 void local_mailbox(struct local_delivery *d, const struct unix_user *pw);
 /* The message as a mail_source for this recipient; delivered_to is set
  * when `prepend` (PREPEND_*) is in prepend_delivered_header (always when 0). */

@@ -3,6 +3,10 @@
  * (mailbox_command, home_mailbox: a Maildir when it ends in '/', else an
  * mbox file; else mail_spool_directory/USER), each written as the user.
  *
+ * mailbox_transport(_maps) and fallback_transport(_maps) hand the
+ * recipient back to qmgr with a new route (runner_handover(): Postfix's
+ * deliver_pass; doc/delivery.md, "Hand-over").
+ *
  * Started by qmgr (-S) or, in a system install, by the runner service
  * postern-spawn as root (privileged_transports = local); from a shell as
  * `postern-local -f SENDER USER...`.  As root it takes the recipient's ids
@@ -110,6 +114,21 @@ static void local_setup_init(struct local_setup *setup)
         msg_warn("alias_maps: %s", err.s);
         setup->broken = 1;
     }
+    /* as in Postfix, a regexp table may not build a transport from the address */
+    setup->mailbox_transport = conf_str("mailbox_transport");
+    setup->fallback_transport = conf_str("fallback_transport");
+    strbuf_reset(&err);
+    if (!(setup->mailbox_transport_maps = maplist_open_flags(conf_str("mailbox_transport_maps"),
+                                                             MAP_OPEN_NO_REGSUB, &err))) {
+        msg_warn("mailbox_transport_maps: %s", err.s);
+        setup->broken = 1;
+    }
+    strbuf_reset(&err);
+    if (!(setup->fallback_transport_maps = maplist_open_flags(conf_str("fallback_transport_maps"),
+                                                              MAP_OPEN_NO_REGSUB, &err))) {
+        msg_warn("fallback_transport_maps: %s", err.s);
+        setup->broken = 1;
+    }
     strbuf_reset(&err);
     if (!(setup->passwd = maplist_open(PASSWD_TABLE, &err))) {
         msg_warn("%s: %s", PASSWD_TABLE, err.s);
@@ -124,6 +143,8 @@ static void local_setup_free(struct local_setup *setup)
 {
     maplist_close(setup->alias_maps);
     maplist_close(setup->passwd);
+    maplist_close(setup->mailbox_transport_maps);
+    maplist_close(setup->fallback_transport_maps);
     strlist_free(&setup->export_env);
 }
 
@@ -501,9 +522,61 @@ static void spool_write_as(const struct mbox_options *options, int owner_ids)
         runner_become_root();
 }
 
+/* Hand the recipient over to the transport that `maps` (looked up by the
+ * user name, without the extension) or `transport` names: 1 when one
+ * does (or a table failed: deferred), 0 when neither is set for it. */
+static int hand_over(struct local_delivery *d, struct maplist *maps, const char *maps_param,
+                     const char *transport, const char *param)
+{
+    struct strbuf value = STRBUF_INIT;
+    int r = maplist_count(maps) ? maplist_lookup(maps, d->user, &value) : MAP_NOTFOUND;
+    const char *route = NULL, *setting = NULL;
+    if (r == MAP_RETRY) {
+        msg_warn("%s: lookup of %s failed", maps_param, d->user);
+        local_result(d, "4.3.0", "table lookup failure");
+        strbuf_free(&value);
+        return 1;
+    }
+    if (r == MAP_FOUND) {
+        route = strbuf_str(&value);
+        setting = maps_param;
+    } else if (*transport) {
+        route = transport;
+        setting = param;
+    }
+    if (!route) {
+        strbuf_free(&value);
+        return 0;
+    }
+    /* transport[:nexthop]; without a nexthop, ours (Postfix's deliver_pass) */
+    size_t name_len = strcspn(route, ":");
+    if (name_len == 0) {
+        msg_warn("%s: missing transport name in \"%s\"", setting, route);
+        local_result(d, "4.3.0", "mail system configuration error");
+    } else if (!d->handover) {
+        struct strbuf full = STRBUF_INIT;
+        if (route[name_len] == ':' && route[name_len + 1])
+            strbuf_puts(&full, route);
+        else
+            strbuf_printf(&full, "%.*s:%s", (int)name_len, route, d->req->nexthop);
+        d->handover = strbuf_detach(&full);
+        d->handover_setting = setting;
+    }
+    strbuf_free(&value);
+    return 1;
+}
+
+int local_mailbox_transport(struct local_delivery *d)
+{
+    return hand_over(d, d->setup->mailbox_transport_maps, "mailbox_transport_maps",
+                     d->setup->mailbox_transport, "mailbox_transport");
+}
+
 void local_mailbox(struct local_delivery *d, const struct unix_user *pw)
 {
     struct local_setup *setup = d->setup;
+    if (local_mailbox_transport(d))
+        return;     /* no privileges needed: qmgr's runner of that transport delivers */
     if (!may_deliver_as(d, pw))
         return;
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
@@ -556,9 +629,14 @@ out:
     strbuf_free(&err);
 }
 
-/* A user unknown to aliases and passwd: luser_relay, else a bounce. */
+/* A user unknown to aliases and passwd: mailbox_transport (Postfix's
+ * precedence), fallback_transport, luser_relay, else a bounce. */
 static void unknown_user(struct local_delivery *d)
 {
+    if (local_mailbox_transport(d)
+        || hand_over(d, d->setup->fallback_transport_maps, "fallback_transport_maps",
+                     d->setup->fallback_transport, "fallback_transport"))
+        return;
     if (*d->setup->luser_relay) {
         struct strbuf relay = STRBUF_INIT, err = STRBUF_INIT;
         if (local_expand(d, NULL, d->setup->luser_relay, NULL, &relay, &err) != 0) {
@@ -607,9 +685,17 @@ static void deliver(struct local_setup *setup, struct runner_request *req, size_
     }
     if (d.forward.count)
         local_forward_send(&d);
-    if (d.worst == OUTCOME_PENDING)      /* an alias or .forward of nothing but itself? */
-        local_result(&d, "2.0.0", "discarded: nothing to deliver to");
-    runner_result(req, i, d.dsn, "%s", strbuf_str(&d.text));
+    if (d.handover && (d.worst == OUTCOME_PENDING || d.worst == OUTCOME_SENT)) {
+        /* the mailbox part goes on through qmgr; a deferral or a bounce of
+         * another part is the recipient's result instead (a deferral
+         * repeats the whole recipient, as in Postfix) */
+        runner_handover(req, i, d.handover, d.handover_setting);
+    } else {
+        if (d.worst == OUTCOME_PENDING)      /* an alias or .forward of nothing but itself? */
+            local_result(&d, "2.0.0", "discarded: nothing to deliver to");
+        runner_result(req, i, d.dsn, "%s", strbuf_str(&d.text));
+    }
+    free(d.handover);
     unix_user_free(&pw);
     strlist_free(&d.forward);
     strbuf_free(&d.text);

@@ -43,12 +43,12 @@ static void address_value(const struct pipe_service *service, const char *addres
         mail_quote_local(out, address, local_len);
     else
         strbuf_append(out, address, local_len);
-    if (service->flags & PIPE_FLAG_USER)
+    if ((service->flags & PIPE_FLAG_USER) && out->len > start)
         fold(out->s + start, out->len - start);
     if (at) {
         size_t domain_start = out->len;
         strbuf_puts(out, at);
-        if (service->flags & PIPE_FLAG_HOST)
+        if ((service->flags & PIPE_FLAG_HOST) && out->len > domain_start)
             fold(out->s + domain_start, out->len - domain_start);
     }
 }
@@ -74,7 +74,7 @@ static int recipient_value(const struct pipe_service *service,
     size_t start = out->len;
     if (IS("domain")) {
         strbuf_puts(out, at ? at + 1 : "");
-        if (service->flags & PIPE_FLAG_HOST)
+        if ((service->flags & PIPE_FLAG_HOST) && out->len > start)
             fold(out->s + start, out->len - start);
         return 0;
     }
@@ -92,7 +92,7 @@ static int recipient_value(const struct pipe_service *service,
             strbuf_append(out, address + user_len + 1, local_len - user_len - 1);
     } else
         return -1;
-    if (service->flags & PIPE_FLAG_USER)
+    if ((service->flags & PIPE_FLAG_USER) && out->len > start)
         fold(out->s + start, out->len - start);
     return 0;
 #undef IS
@@ -119,7 +119,7 @@ static int message_value(const struct pipe_service *service,
     if (IS("nexthop")) {
         size_t start = out->len;
         strbuf_puts(out, request->nexthop);
-        if (service->flags & PIPE_FLAG_HOST)
+        if ((service->flags & PIPE_FLAG_HOST) && out->len > start)
             fold(out->s + start, out->len - start);
         return 0;
     }

@@ -188,6 +188,16 @@ static void deliver(struct pipe_setup *setup, struct runner_request *req)
             return;
         }
     }
+    /* an address that begins with '-' would reach the command as an
+     * option (Postfix's allow_min_user = no, its default): refused */
+    int min_user = req->sender[0] == '-';
+    for (size_t i = 0; i < req->rcpt_count && !min_user; i++)
+        min_user = req->rcpt[i].address[0] == '-';
+    if (min_user) {
+        result_all(req, "5.1.3", "bad address syntax: an address may not begin with '-' "
+                                 "where it reaches a command's arguments");
+        return;
+    }
     struct strlist argv = STRLIST_INIT;
     struct strbuf err = STRBUF_INIT, dsn = STRBUF_INIT, text = STRBUF_INIT, shown = STRBUF_INIT;
     struct pipe_command_status status = PIPE_COMMAND_STATUS_INIT;

@@ -18,6 +18,7 @@
 
 struct resolver;
 struct qmgr_job;
+struct stat;
 struct qmgr_runner;
 
 /* Per-recipient state for the current round (one stay in active/). */
@@ -171,9 +172,28 @@ int queue_move(const char *id, const char *from_queue, const char *to_queue);
 /* Forget a message: close its file and free it (the file stays). */
 void message_free(struct qmgr_message *msg);
 
+/* due.c: the next attempt time of deferred/ files */
+/* Make `when` the next attempt time of the open file of id (its mtime;
+ * kept in memory when the kernel refuses because qmgr does not own the
+ * file: never earlier than asked, logged once). */
+void due_set(int fd, const char *id, time_t when);
+/* Whether the deferred/ file id, with this stat, is due at now. */
+int due_now(const char *id, const struct stat *st, time_t now);
+/* Forget what due_set kept for id (the message left deferred/). */
+void due_forget(const char *id);
+/* Around a scan of deferred/ that calls due_now for every file: what was
+ * kept for files no longer there is dropped at the end. */
+void due_scan_begin(void);
+void due_scan_end(void);
+
 /* schedule.c: resolving recipients and starting jobs */
 /* Resolve a new message's recipients into jobs or immediate outcomes. */
 void schedule_message(struct qmgr_message *msg);
+/* Put recipient i, which a runner handed over (an H result), into a job
+ * of transport:nexthop within the current round (the caller's job still
+ * counts in msg->outstanding). */
+void schedule_handover(struct qmgr_message *msg, size_t i, const char *transport,
+                       const char *nexthop);
 /* Start every job the concurrency and process limits allow. */
 void schedule_run(void);
 /* The transport of this name, created with its limits on first use. */

@@ -105,9 +105,7 @@ static void defer_message(struct qmgr_message *msg, time_t now)
         delay = qmgr.conf.maximal_backoff_time;
     if (delay < qmgr.conf.minimal_backoff_time)
         delay = qmgr.conf.minimal_backoff_time;
-    struct timespec times[2] = {{(time_t)(now + delay), 0}, {(time_t)(now + delay), 0}};
-    if (futimens(msg->fd, times) != 0)
-        msg_warn_errno("%s: set next attempt time", msg->id);
+    due_set(msg->fd, msg->id, (time_t)(now + delay));
     if (queue_move(msg->id, QUEUE_ACTIVE, QUEUE_DEFERRED) != 0)
         msg_warn_errno("%s: move to %s", msg->id, QUEUE_DEFERRED);
     else

@@ -322,6 +322,32 @@ static void missing_reason(struct qmgr_job *job, struct strbuf *why)
                       name, WEXITSTATUS(job->wait_status));
 }
 
+/* A recipient the runner handed over to "transport:nexthop" (postern-local's
+ * mailbox_transport, fallback_transport): a new job in this round, unless
+ * it was handed over before in this round or back to the same transport
+ * (a loop: deferred). */
+static void handover(struct qmgr_job *job, size_t i, const char *route, const struct strbuf *relay)
+{
+    struct qmgr_message *msg = job->msg;
+    struct queue_recipient *r = &msg->qf.rcpt[i];
+    size_t name_len = strcspn(route, ":");
+    struct strbuf transport = STRBUF_INIT, why = STRBUF_INIT;
+    strbuf_append(&transport, route, name_len);
+    if (name_len == 0 || r->handed_over || strcmp(transport.s, job->dest->transport->name) == 0) {
+        strbuf_puts(&why, "mail forwarding loop: handed over to ");
+        log_printable(&why, route, 300);
+        strbuf_puts(&why, name_len == 0 ? " (no transport)" : " again");
+        recipient_outcome(msg, job->dest->transport->name, job_pid(job), i, OUTCOME_DEFERRED,
+                          strbuf_str(relay), &job->handoff, "4.3.0", strbuf_str(&why));
+    } else {
+        msg_debug("%s: %s handed <%s> over to %s", msg->id, job->dest->transport->name,
+                  r->address, route);
+        schedule_handover(msg, i, transport.s, route[name_len] ? route + name_len + 1 : "");
+    }
+    strbuf_free(&transport);
+    strbuf_free(&why);
+}
+
 /* Apply the results of a finished delivery job. */
 static void delivery_done(struct qmgr_job *job)
 {
@@ -341,6 +367,10 @@ static void delivery_done(struct qmgr_job *job)
         if (rec[0] == 'R') {
             strbuf_reset(&relay);
             log_printable(&relay, len > 1 ? rec + 1 : job->dest->transport->name, 300);
+            continue;
+        }
+        if (rec[0] == 'H') {
+            handover(job, job->rcpt[k++], rec + 1, &relay);
             continue;
         }
         enum outcome outcome;

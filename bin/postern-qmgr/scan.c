@@ -77,10 +77,7 @@ static void move_corrupt(const char *id, const char *reason)
 /* Put a file that could not be read into deferred/ for a later attempt. */
 static void postpone(int fd, const char *id)
 {
-    time_t next = time(NULL) + (time_t)qmgr.conf.minimal_backoff_time;
-    struct timespec times[2] = {{next, 0}, {next, 0}};
-    if (futimens(fd, times) != 0)
-        msg_warn_errno("%s: set next attempt time", id);
+    due_set(fd, id, time(NULL) + (time_t)qmgr.conf.minimal_backoff_time);
     if (queue_move(id, QUEUE_ACTIVE, QUEUE_DEFERRED) != 0)
         msg_warn_errno("%s: move to %s", id, QUEUE_DEFERRED);
 }
@@ -98,6 +95,7 @@ static int take_message(const char *queue, const char *id, int flush)
             msg_warn_errno("%s: move from %s to %s", id, queue, QUEUE_ACTIVE);
         return 0;
     }
+    due_forget(id);
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/%s", QUEUE_ACTIVE, id);
     int fd = openat(qmgr.queue_fd, strbuf_str(&path), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -217,6 +215,8 @@ static void scan_dir(const char *queue, int flush, int due_only, int *left_over)
     struct dirent *de;
     if (left_over)
         *left_over = 0;
+    if (due_only)
+        due_scan_begin();
     while ((de = readdir(dir)) != NULL) {
         const char *name = de->d_name;
         if (name[0] == '.') {
@@ -233,7 +233,7 @@ static void scan_dir(const char *queue, int flush, int due_only, int *left_over)
             continue;
         if (due_only) {
             struct stat st;
-            if (fstatat(dfd, name, &st, 0) != 0 || st.st_mtime > now) {
+            if (fstatat(dfd, name, &st, 0) != 0 || !due_now(name, &st, now)) {
                 count++;
                 continue;
             }
@@ -248,6 +248,8 @@ static void scan_dir(const char *queue, int flush, int due_only, int *left_over)
             count++;
     }
     closedir(dir);
+    if (due_only)
+        due_scan_end();
     if (strcmp(queue, QUEUE_DEFERRED) == 0)
         qmgr.deferred_count = count;
 }

@@ -197,16 +197,84 @@ static void decide(struct qmgr_message *msg, size_t i, const char *agent,
     strbuf_free(&text);
 }
 
+/* The jobs of one message being filled (one per destination). */
+struct open_jobs {
+    struct qmgr_job **job;
+    size_t count;
+};
+
+/* Put recipient i into a job of transport:nexthop, or decide it at once
+ * (error:, discard:, retry:, defer_transports, no runner program).
+ * domain: the recipient's, for discard's text; deferred: the transport
+ * is in defer_transports. */
+static void schedule_route(struct qmgr_message *msg, size_t i, const char *transport,
+                           const char *nexthop, const char *domain, int deferred,
+                           struct open_jobs *open)
+{
+    struct queue_recipient *r = &msg->qf.rcpt[i];
+    if (strcmp(transport, "error") == 0) {
+        decide(msg, i, "error", OUTCOME_BOUNCED,
+               *nexthop ? nexthop : "delivery via error transport", "5.0.0");
+        return;
+    }
+    if (strcmp(transport, "discard") == 0) {
+        decide(msg, i, "discard", OUTCOME_SENT, *nexthop ? nexthop : domain, "2.0.0");
+        return;
+    }
+    if (strcmp(transport, "retry") == 0) {
+        decide(msg, i, "error", OUTCOME_DEFERRED,
+               *nexthop ? nexthop : "delivery via retry transport", "4.0.0");
+        return;
+    }
+    if (deferred && !msg->flush) {
+        decide(msg, i, NULL, OUTCOME_DEFERRED, "4.3.2 deferred transport", "4.3.2");
+        return;
+    }
+    struct qmgr_transport *t = transport_find(transport);
+    if (access(t->program, X_OK) != 0) {
+        struct strbuf why = STRBUF_INIT;
+        strbuf_printf(&why, "4.3.0 mail transport unavailable: %s: %s", t->program,
+                      strerror(errno));
+        decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&why), "4.3.0");
+        strbuf_free(&why);
+        return;
+    }
+    /* With one recipient per delivery, Postfix makes the recipient the
+     * destination: the concurrency limit is then per recipient. */
+    struct qmgr_destination *d = destination_find(
+        t, t->recipient_limit == 1 ? (r->routed ? r->routed : r->address) : nexthop, nexthop);
+    struct qmgr_job *job = NULL;
+    for (size_t j = 0; j < open->count; j++)
+        if (open->job[j]->dest == d && open->job[j]->rcpt_count < (size_t)t->recipient_limit)
+            job = open->job[j];
+    if (!job) {
+        job = xcalloc(1, sizeof *job);
+        job->kind = JOB_DELIVERY;
+        job->msg = msg;
+        job->dest = d;
+        job->result_fd = -1;
+        job->rcpt = xcalloc((size_t)t->recipient_limit < msg->qf.rcpt_count
+                            ? (size_t)t->recipient_limit : msg->qf.rcpt_count,
+                            sizeof *job->rcpt);
+        open->job = xreallocarray(open->job, open->count + 1, sizeof *open->job);
+        open->job[open->count++] = job;
+        destination_add(d, job);
+        msg->outstanding++;
+    }
+    job->rcpt[job->rcpt_count++] = i;
+    msg->round[i] = ROUND_QUEUED;
+}
+
 void schedule_message(struct qmgr_message *msg)
 {
     struct resolution res = RESOLUTION_INIT;
-    struct qmgr_job **open_jobs = NULL;     /* this message's jobs being filled */
-    size_t open_count = 0;
+    struct open_jobs open = {NULL, 0};
     msg->phase = PHASE_DELIVER;
     for (size_t i = 0; i < msg->qf.rcpt_count; i++) {
         struct queue_recipient *r = &msg->qf.rcpt[i];
         if (r->status != RCPT_TODO)
             continue;
+        r->handed_over = 0;
         if (resolve_address_from(qmgr.resolver, msg->qf.sender, r->address, &res) != RESOLVE_OK) {
             decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
             continue;
@@ -224,65 +292,25 @@ void schedule_message(struct qmgr_message *msg)
             strbuf_append(&res.transport, filter, (size_t)(colon - filter));
             strbuf_set(&res.nexthop, colon[1] ? colon + 1 : strbuf_str(&res.domain));
         }
-        const char *transport = strbuf_str(&res.transport);
-        const char *nexthop = strbuf_str(&res.nexthop);
-        if (strcmp(transport, "error") == 0) {
-            decide(msg, i, "error", OUTCOME_BOUNCED,
-                   *nexthop ? nexthop : "delivery via error transport", "5.0.0");
-            continue;
-        }
-        if (strcmp(transport, "discard") == 0) {
-            decide(msg, i, "discard", OUTCOME_SENT,
-                   *nexthop ? nexthop : strbuf_str(&res.domain), "2.0.0");
-            continue;
-        }
-        if (strcmp(transport, "retry") == 0) {
-            decide(msg, i, "error", OUTCOME_DEFERRED,
-                   *nexthop ? nexthop : "delivery via retry transport", "4.0.0");
-            continue;
-        }
-        if (res.deferred_transport && !msg->flush) {
-            decide(msg, i, NULL, OUTCOME_DEFERRED, "4.3.2 deferred transport", "4.3.2");
-            continue;
-        }
-        struct qmgr_transport *t = transport_find(transport);
-        if (access(t->program, X_OK) != 0) {
-            struct strbuf why = STRBUF_INIT;
-            strbuf_printf(&why, "4.3.0 mail transport unavailable: %s: %s", t->program,
-                          strerror(errno));
-            decide(msg, i, NULL, OUTCOME_DEFERRED, strbuf_str(&why), "4.3.0");
-            strbuf_free(&why);
-            continue;
-        }
-        /* With one recipient per delivery, Postfix makes the recipient the
-         * destination: the concurrency limit is then per recipient. */
-        struct qmgr_destination *d = destination_find(
-            t, t->recipient_limit == 1 ? (r->routed ? r->routed : r->address) : nexthop, nexthop);
-        struct qmgr_job *job = NULL;
-        for (size_t j = 0; j < open_count; j++)
-            if (open_jobs[j]->dest == d && open_jobs[j]->rcpt_count < (size_t)t->recipient_limit)
-                job = open_jobs[j];
-        if (!job) {
-            job = xcalloc(1, sizeof *job);
-            job->kind = JOB_DELIVERY;
-            job->msg = msg;
-            job->dest = d;
-            job->result_fd = -1;
-            job->rcpt = xcalloc((size_t)t->recipient_limit < msg->qf.rcpt_count
-                                ? (size_t)t->recipient_limit : msg->qf.rcpt_count,
-                                sizeof *job->rcpt);
-            open_jobs = xreallocarray(open_jobs, open_count + 1, sizeof *open_jobs);
-            open_jobs[open_count++] = job;
-            destination_add(d, job);
-            msg->outstanding++;
-        }
-        job->rcpt[job->rcpt_count++] = i;
-        msg->round[i] = ROUND_QUEUED;
+        schedule_route(msg, i, strbuf_str(&res.transport), strbuf_str(&res.nexthop),
+                       strbuf_str(&res.domain), res.deferred_transport, &open);
     }
-    free(open_jobs);
+    free(open.job);
     resolution_free(&res);
     if (msg->outstanding == 0)
         message_round_done(msg);
+}
+
+void schedule_handover(struct qmgr_message *msg, size_t i, const char *transport,
+                       const char *nexthop)
+{
+    /* a new job of its own: the round's other jobs may have started */
+    struct open_jobs open = {NULL, 0};
+    const char *address = msg->qf.rcpt[i].routed ? msg->qf.rcpt[i].routed : msg->qf.rcpt[i].address;
+    const char *at = strrchr(address, '@');
+    msg->qf.rcpt[i].handed_over = 1;
+    schedule_route(msg, i, transport, nexthop, at ? at + 1 : "", 0, &open);
+    free(open.job);
 }
 
 /* Start the first job of a destination; 1 when one was started. */

@@ -278,7 +278,24 @@ static int read_message_chunk(struct message *m)
     return r > 0;
 }
 
-/* Remove every Afilter= record of an untrusted caller's envelope. */
+/* What only the trusted smtpd chain may claim: who the client was and
+ * how it authenticated (these reach pipe commands as ${client_*} and
+ * ${sasl_*}).  The log fields stay: an untrusted caller's client= line
+ * is logged with its real uid (log_submitter). */
+static int untrusted_claim(const char *rec)
+{
+    static const char *const claims[] = {
+        "Aclient_", "Asasl_", "Ahelo_name=", "Aprotocol=", "Areverse_client_name=", NULL,
+    };
+    for (int i = 0; claims[i]; i++)
+        if (strncmp(rec, claims[i], strlen(claims[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* Remove from an untrusted caller's envelope every FILTER (logged) and
+ * every claim of untrusted_claim(), as Postfix's pickup ignores such
+ * records from anyone but mail_owner. */
 static void drop_untrusted_filter(struct envelope *env)
 {
     size_t kept = 0;
@@ -289,6 +306,10 @@ static void drop_untrusted_filter(struct envelope *env)
             msg_warn("FILTER %s from uid %lu ignored: only a trusted submitter may route mail",
                      log_printable(&printable, rec + 8, 128), (unsigned long)caller_uid);
             strbuf_free(&printable);
+            free(rec);
+            continue;
+        }
+        if (untrusted_claim(rec)) {
             free(rec);
             continue;
         }

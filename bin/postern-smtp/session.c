@@ -332,20 +332,37 @@ static void transaction(struct smtp_session *s)
                 io_failure(s, s->relay, "sending DATA command");
             goto out;
         }
-        if (n_accepted == 0)
-            goto out;           /* the pipelined DATA was refused: nobody to send to */
+        if (n_accepted == 0) {
+            /* the pipelined DATA should have been refused: nobody to send
+             * to.  A server that said 354 all the same waits for content,
+             * where a QUIT would be taken for the message: close instead */
+            if (s->reply.code == 354)
+                s->conn.error = SMTP_IO_LOST;
+            goto out;
+        }
         if (s->reply.code != 354) {
+            /* only 4xx and 5xx refuse; any other reply sent no message
+             * and must not count as delivered: try again later */
+            int refused = s->reply.code >= 400;
             for (size_t j = 0; j < n_accepted; j++)
-                batch_result(b, accepted[j], s->relay, s->reply.code >= 500, s->reply.dsn,
+                batch_result(b, accepted[j], s->relay, s->reply.code >= 500,
+                             refused ? s->reply.dsn : "4.5.0",
                              "host %s said: %s (in reply to DATA command)", s->host,
                              s->reply.text.s);
+            if (!refused)
+                s->conn.error = SMTP_IO_PROTOCOL;
             goto out;
         }
     }
     if (n_accepted == 0)
         goto out;
-    if (send_body(s) != 0)
+    if (send_body(s) != 0) {
+        /* the server is inside DATA: without the final dot, a QUIT would
+         * be message content; close the connection instead */
+        if (s->conn.error == SMTP_IO_OK)
+            s->conn.error = SMTP_IO_LOST;
         goto out;
+    }
     /* end of DATA: one reply (SMTP), or one per accepted recipient (LMTP) */
     for (size_t j = 0; j < n_accepted; j++) {
         if (j == 0 || setup->lmtp) {

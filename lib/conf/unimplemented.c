@@ -27,20 +27,14 @@ struct unimplemented {
     const char *what;   /* what happens instead */
 };
 
-#define NO_LOCAL "postern-local does not hand mail to another transport: it delivers to the mailbox itself"
-
 /* Sorted by name. */
 static const struct unimplemented settings[] = {
     {"biff", WHEN_YES, "no biff (comsat) notice is sent"},
     {"command_execution_directory", WHEN_NONEMPTY, "commands of local(8) run in the user's home (else /)"},
     {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
     {"default_transport", WHEN_TRANSPORT, NULL},
-    {"fallback_transport", WHEN_NONEMPTY, NO_LOCAL " (unknown users bounce; luser_relay works)"},
-    {"fallback_transport_maps", WHEN_NONEMPTY, NO_LOCAL " (unknown users bounce; luser_relay works)"},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"mailbox_command_maps", WHEN_NONEMPTY, "not read: mailbox_command is used for every user"},
-    {"mailbox_transport", WHEN_NONEMPTY, NO_LOCAL},
-    {"mailbox_transport_maps", WHEN_NONEMPTY, NO_LOCAL},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"relay_transport", WHEN_TRANSPORT, NULL},
     {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},

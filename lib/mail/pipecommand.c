@@ -149,8 +149,9 @@ void pipe_command_verdict(const struct pipe_command_status *status, const char *
                       sep, out);
     } else if (status->exit_code == 0) {
         strbuf_puts(dsn, "2.0.0");
-    } else if (dsn_code_length(out)) {
-        /* "X.Y.Z text" at the start of the output says it (Postfix) */
+    } else if ((out[0] == '4' || out[0] == '5') && dsn_code_length(out)) {
+        /* "X.Y.Z text" at the start of the output says it (Postfix); a
+         * command that failed never says 2.X.X: that would be delivered */
         dsn_split(out, "5.3.0", dsn, text);
     } else {
         const char *code;

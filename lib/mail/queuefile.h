@@ -41,6 +41,9 @@ struct queue_recipient {
     char *routed;               /* not in the file: where qmgr's resolver
                                    routed the address (user%other@ours ->
                                    user@other), or NULL when it did not */
+    int handed_over;            /* not in the file: a runner handed it to
+                                   another transport this round (an H
+                                   result, doc/delivery.md) */
 };
 
 struct queue_file {
@@ -86,9 +89,12 @@ struct queue_writer {
                                  * for a small message) */
     off_t flushed;              /* bytes of the file written so far */
     int bad_value;              /* a value held LF: commit refuses */
+    uid_t owner;                /* whom the file is for: our euid, or for
+                                 * root the owner of incoming/ (mail_owner) */
 };
 /* Create the temporary file in queue_dir/incoming (mode 0660 less the
- * umask) and derive the id; the arrival time is now.  0, or -1 with err set
+ * umask; run as root, given to the owner of incoming/, mail_owner, so that
+ * qmgr can set its next attempt time) and derive the id; the arrival time is now.  0, or -1 with err set
  * (errno kept). */
 int queue_writer_open(struct queue_writer *w, const char *queue_dir,
                       struct strbuf *err);

@@ -37,11 +37,12 @@ static void make_id(struct queue_writer *w, long usec, ino_t inode)
              (unsigned long long)inode);
 }
 
-/* 1 when st is a file we may reuse: a plain file of ours with one name
- * (in the sticky incoming/ we could not rename another user's file). */
-static int reusable(const struct stat *st)
+/* 1 when st is a file we may reuse: a plain file of ours (of the owner
+ * we give our files) with one name (in the sticky incoming/ we could not
+ * rename another user's file). */
+static int reusable(const struct queue_writer *w, const struct stat *st)
 {
-    return S_ISREG(st->st_mode) && st->st_uid == geteuid() && st->st_nlink == 1;
+    return S_ISREG(st->st_mode) && st->st_uid == w->owner && st->st_nlink == 1;
 }
 
 /* Take an emptied file from a slot of recycle/ as our temporary file:
@@ -66,12 +67,12 @@ static int take_recycled(struct queue_writer *w, const char *queue_dir)
         char slot[16];
         struct stat st;
         snprintf(slot, sizeof slot, "%u", (start + i) % QUEUE_RECYCLE_SLOTS);
-        if (fstatat(rfd, slot, &st, AT_SYMLINK_NOFOLLOW) < 0 || !reusable(&st))
+        if (fstatat(rfd, slot, &st, AT_SYMLINK_NOFOLLOW) < 0 || !reusable(w, &st))
             continue;
         if (renameat2(rfd, slot, w->dir_fd, w->tmp_name, RENAME_NOREPLACE) < 0)
             continue;               /* another injector took it first */
         int fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && fstat(fd, &st) == 0 && reusable(&st)) {
+        if (fd >= 0 && fstat(fd, &st) == 0 && reusable(w, &st)) {
             w->fd = fd;
             break;
         }
@@ -103,6 +104,14 @@ int queue_writer_open(struct queue_writer *w, const char *queue_dir,
         return -1;
     }
     strbuf_free(&path);
+    /* qmgr (mail_owner, the owner of incoming/) can set the next attempt
+     * time, the mtime, only of a file it owns: root gives it its files,
+     * as Postfix's cleanup creates every queue file as mail_owner.  Others
+     * cannot; qmgr copes (bin/postern-qmgr/due.c). */
+    struct stat st;
+    w->owner = geteuid();
+    if (w->owner == 0 && fstat(w->dir_fd, &st) == 0)
+        w->owner = st.st_uid;
     snprintf(w->tmp_name, sizeof w->tmp_name, ".tmp.%ld.%u", (long)getpid(), serial++);
     if (take_recycled(w, queue_dir) < 0) {
         do {
@@ -110,7 +119,8 @@ int queue_writer_open(struct queue_writer *w, const char *queue_dir,
             w->fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
         } while (w->fd < 0 && errno == EEXIST);
     }
-    struct stat st;
+    if (w->fd >= 0 && w->owner != geteuid() && fchown(w->fd, w->owner, (gid_t)-1) < 0)
+        w->owner = geteuid();       /* kept ours: only the retry time suffers */
     if (w->fd < 0 || fstat(w->fd, &st) < 0) {
         set_errno_err(err, "create a queue file in " QUEUE_INCOMING);
         int saved = errno;

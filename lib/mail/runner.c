@@ -577,6 +577,27 @@ void runner_result(struct runner_request *request, size_t index,
     strbuf_free(&text);
 }
 
+void runner_handover(struct runner_request *request, size_t index, const char *route,
+                     const char *setting)
+{
+    if (index >= request->rcpt_count)
+        msg_fatal("runner_handover: recipient %zu of %zu", index, request->rcpt_count);
+    struct runner_recipient *rcpt = &request->rcpt[index];
+    if (!request->request_mode) {
+        runner_result(request, index, "4.3.0", "%s sends this recipient to %s: only qmgr can "
+                      "hand it over (deliver it through sendmail)", setting, route);
+        return;
+    }
+    if (rcpt->outcome != OUTCOME_PENDING)
+        msg_fatal("runner_handover: second result for <%s>", rcpt->address);
+    rcpt->outcome = OUTCOME_SENT;   /* no longer ours: qmgr routes it anew */
+    struct strbuf out = STRBUF_INIT;
+    record_put(&out, 'H', route);
+    if (write_all(result_fd, out.s, out.len) != 0)
+        msg_fatal_temp_errno("write hand-over to qmgr");
+    strbuf_free(&out);
+}
+
 void runner_relay(struct runner_request *request, const char *relay)
 {
     if (!relay)

@@ -100,6 +100,15 @@ void runner_start(int argc, char **argv, const char *program,
 void runner_result(struct runner_request *request, size_t index,
                    const char *dsn, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Hand recipient `index` over to another transport instead of a result
+ * (postern-local's mailbox_transport and fallback_transport, as Postfix's
+ * deliver_pass): `route` is "transport:nexthop".  In request mode an H
+ * record that qmgr acts on (doc/delivery.md, "Hand-over"); in shell mode,
+ * where no qmgr can pass it on, a deferral that names the route and
+ * `setting` (the parameter that chose it).  It counts as the recipient's
+ * result. */
+void runner_handover(struct runner_request *request, size_t index, const char *route,
+                     const char *setting);
 /* Name the host the next results come from ("mx.example.com[192.0.2.1]:25",
  * or NULL/"" for none): an R record before them in request mode (the log's
  * relay=), the relay= of the shell-mode log line.  Written only when it

@@ -166,6 +166,7 @@ static enum nexthop_result mx_targets(const char *domain, int port,
     dns_lookup(domain, DNS_T_MX, &mx);
     if (mx.status == DNS_RETRY) {
         dns_answer_free(&mx);
+        st->soft = 1;           /* a later next hop's NXDOMAIN must not bounce */
         strbuf_set(dsn, "4.4.3");
         strbuf_printf(why, "Host or domain name not found. Name service error for "
                       "name=%s type=MX: Host not found, try again", domain);
@@ -334,6 +335,8 @@ enum nexthop_result nexthop_find(const char *nexthop, const struct nexthop_optio
         enum nexthop_result r = one_nexthop(items.item[i], opt, out, &st, dsn, why);
         /* a later next hop of a list may still serve */
         if (r != NEXTHOP_OK && (out->count > 0 || i + 1 < items.count)) {
+            if (r == NEXTHOP_DEFER)
+                st.soft = 1;    /* what failed for now may serve later */
             strbuf_reset(dsn);
             strbuf_reset(why);
             continue;
