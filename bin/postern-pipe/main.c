@@ -218,7 +218,7 @@ static void deliver(struct pipe_setup *setup, struct runner_request *req)
     struct pipe_command cmd = {
         .argv = argv_vec, .env = env_vec, .input_fd = input,
         .switch_ids = setup->switch_ids, .uid = setup->uid, .gid = setup->gid,
-        .cwd = service->directory, .time_limit = service->time_limit,
+        .cwd = service->directory, .cwd_required = 1, .time_limit = service->time_limit,
     };
     int ran = pipe_command_run(&cmd, &status, &err);
     free(argv_vec);

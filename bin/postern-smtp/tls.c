@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
 
@@ -160,7 +161,10 @@ int tls_client_starttls(struct smtp_session *s)
         batch_result_open(s->batch, s->relay, 0, "4.7.5", "Cannot start TLS: internal error");
         return -1;
     }
-    if (s->target->sa.ss_family && strcspn(s->target->host, ":") == strlen(s->target->host))
+    /* SNI names a host, never an address (RFC 6066, 3) */
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, s->target->host, addr) != 1
+        && inet_pton(AF_INET6, s->target->host, addr) != 1)
         SSL_set_tlsext_host_name(ssl, s->target->host);
     smtp_conn_set_tls(&s->conn, ssl);
     long long deadline = smtp_now_ms() + (long long)setup->starttls_timeout * 1000;

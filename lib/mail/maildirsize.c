@@ -124,6 +124,10 @@ int maildirsize_parse(const char *text, size_t len, struct maildir_limits *limit
             return -1;
         p = eol + 1;
     }
+    /* negative lines are deletions; a negative total is a broken file,
+     * which would never count as over quota: remade like any malformed one */
+    if (usage->bytes < 0 || usage->messages < 0)
+        return -1;
     return 0;
 }
 

@@ -46,9 +46,15 @@ static _Noreturn void run_child(const struct pipe_command *cmd, int output)
             _exit(EX_OSERR);
         }
     }
-    if (!cmd->cwd || chdir(cmd->cwd) != 0)
-        if (chdir("/") != 0)
-            _exit(EX_OSERR);
+    /* directory= that cannot be entered is a temporary failure, not a
+     * command run somewhere else */
+    if (cmd->cwd && chdir(cmd->cwd) == 0)
+        ;
+    else if (cmd->cwd && cmd->cwd_required) {
+        dprintf(2, "chdir %s: %s\n", cmd->cwd, strerror(errno));
+        _exit(EX_TEMPFAIL);
+    } else if (chdir("/") != 0)
+        _exit(EX_OSERR);
     execvpe(cmd->argv[0], cmd->argv, cmd->env);
     dprintf(2, "execvp %s: %s\n", cmd->argv[0], strerror(errno));
     _exit(127);          /* as a shell says "not found" */
@@ -125,7 +131,9 @@ int pipe_command_run(const struct pipe_command *cmd, struct pipe_command_status 
     while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR)
         ;
     (void)sigaction(SIGALRM, &old, NULL);
-    status->timed_out = timed_out;
+    /* the alarm may fire after the command exited on its own: only a
+     * command our SIGKILL ended timed out */
+    status->timed_out = timed_out && WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL;
     if (WIFSIGNALED(wait_status))
         status->signal = WTERMSIG(wait_status);
     else

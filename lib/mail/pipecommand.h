@@ -25,6 +25,7 @@ struct pipe_command {
     uid_t uid;
     gid_t gid;
     const char *cwd;        /* NULL, or a directory that may be missing: then "/" */
+    int cwd_required;       /* cwd must be entered (pipe's directory=): else EX_TEMPFAIL */
     long long time_limit;   /* seconds; 0: none */
 };
 

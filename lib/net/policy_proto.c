@@ -68,6 +68,14 @@ enum policy_parse policy_answer_parse(const char *bytes, size_t len, struct strb
                 value++;
                 value_len--;
             }
+            /* the action becomes an SMTP reply and a log line: a
+             * control byte there (a bare CR) is no answer */
+            for (size_t i = 0; i < value_len; i++)
+                if (((unsigned char)value[i] < 0x20 && value[i] != '\t')
+                    || value[i] == 0x7f) {
+                    strbuf_set(why, "control character in action");
+                    return POLICY_PARSE_BAD;
+                }
             strbuf_reset(action);
             strbuf_append(action, value, value_len);
             have_action = 1;
