@@ -16,7 +16,8 @@
 #  - the client: Postfix names 127.0.0.1 "localhost", postern (without a
 #    peer name lookup) "unknown"; the service is Postfix's master.cf name
 #    (127.0.0.1:PORT), postern's the listening address: compared without
-#    the port.
+#    the port (the service is named as the anchor's master.cf names it,
+#    postern-accept -s 127.0.0.1:PORT).
 import os
 import re
 import sys
@@ -34,13 +35,15 @@ USER = ["-u", "nobody"] if os.geteuid() == 0 else []
 
 def comparable(line):
     """A Postfix or postern log line, without what differs by design."""
-    line = line.split(": ", 1)
-    line = "NOQUEUE: " + line[1] if line[0] not in ("NOQUEUE", "warning") else ": ".join(line)
+    head, sep, rest = line.partition(": ")
+    if sep and re.fullmatch(r"[0-9A-Z][0-9A-Za-z]{7,}", head) and head != "NOQUEUE":
+        line = "NOQUEUE: " + rest           # a queue id: postern logs NOQUEUE
     line = re.sub(r"\b(localhost|unknown)\[127\.0\.0\.1\]", "CLIENT[127.0.0.1]", line)
     return re.sub(r"for service (\S+):\d+", r"for service \1:PORT", line)
 
 
 inst = smtpdtest.Instance({"smtpd_peername_lookup": "no"})
+initial = dict(inst.settings)
 os.chmod(inst.dir, 0o777)               # smtpd runs as nobody under accept -u
 for sub in ("libexec", "queue"):
     os.chmod(os.path.join(inst.dir, sub), 0o777)
@@ -56,13 +59,14 @@ for case in golden:
                      for k, v in case["settings"].items()})
     for name, text in case["maps"].items():
         write(os.path.join(maps_dir, name), text, 0o644)
+    inst.settings = dict(initial)      # nothing carried over from the case before
     inst.set(**settings)
     before = len(inst.log())
     rates = any("rate_limit" in k for k in case["settings"])
     if rates:
         port = free_port()
         acc = start([prog("postern-accept"), "-c", inst.dir] + USER
-                    + ["-z", f"127.0.0.1:{port}", "--", prog("postern-smtpd")])
+                    + ["-s", f"127.0.0.1:{port}", "-z", f"127.0.0.1:{port}", "--", prog("postern-smtpd")])
         wait_until(lambda: "listening on" in inst.log()[before:] or acc.poll() is not None, 10)
     else:
         listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEHOST": "localhost"})
