@@ -48,7 +48,7 @@ b = $a
 unknown_thing = 1
 virtual_alias_maps = texthash:{d}/missing, proxy:hash:{d}/stale, hash:{d}/fresh
 relay_domains = example.com, ldap:{d}/ldap.cf
-smtpd_recipient_restrictions = permit_mynetworks, reject_multi_recipient_bounce,
+smtpd_recipient_restrictions = permit_mynetworks, reject_plaintext_session,
     check_client_access cidr:{d}/clients.cidr, reject_unauth_destination
 mynetworks = 127.0.0.0/8 [::1]/128
 smtpd_banner = ${{myhostname
@@ -87,9 +87,9 @@ lines = err.splitlines()[:-1]
 ok(m and int(m.group(1)) == len([l for l in lines if "error:" in l])
    and int(m.group(2)) == len([l for l in lines if "warning:" in l]),
    "the summary counts every error and warning reported") or diag(err)
-like(err, r"warning: .*line 11: parameter smtpd_recipient_restrictions: restriction reject_multi_recipient_bounce "
+like(err, r"warning: .*line 11: parameter smtpd_recipient_restrictions: restriction reject_plaintext_session "
           r"is not implemented: smtpd answers 451 4\.3\.5", "a restriction that will answer 451 is named")
-ok(err.count("restriction reject_multi_recipient_bounce") == 1, "... once")
+ok(err.count("restriction reject_plaintext_session") == 1, "... once")
 
 # ---- warnings only: what postern does not do, exit 1 ----
 write(os.path.join(d, "aliases"), "alias@example.com bob@example.com\n")

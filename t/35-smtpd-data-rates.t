@@ -2,7 +2,7 @@
 # smtpd_data_restrictions, smtpd_end_of_data_restrictions,
 # reject_multi_recipient_bounce and the per-client rate limits
 # (smtpd_client_message_rate_limit, _recipient_rate_limit,
-# _connection_rate_limit), side by side with Postfix 3.7: the dialogues of
+# _connection_rate_limit, _new_tls_session_rate_limit), side by side with Postfix 3.7: the dialogues of
 # t/lib/data_probes.py played against postern, every reply compared with
 # what the real Postfix answered (t/data/postfix-3.7-data-rates.txt; Postfix
 # is not needed here), and Postfix's log lines found in postern's log.
@@ -13,11 +13,15 @@
 #  - Postfix names its queue file at the first RCPT, so its DATA and
 #    END-OF-MESSAGE refusals are logged with the queue id; postern logs
 #    NOQUEUE (the id is compared as NOQUEUE).
-#  - the client: Postfix names 127.0.0.1 "localhost", postern (without a
-#    peer name lookup) "unknown"; the service is Postfix's master.cf name
-#    (127.0.0.1:PORT), postern's the listening address: compared without
-#    the port (the service is named as the anchor's master.cf names it,
-#    postern-accept -s 127.0.0.1:PORT).
+#  - the service is Postfix's master.cf name (127.0.0.1:PORT): postern-accept
+#    is given the same with -s, compared without the port.
+# The restriction cases play the client with XCLIENT; the rate cases
+# connect from 127.0.0.1, named "localhost" by a hosts file of the test's
+# own, as Postfix names it.  The cases cover smtpd_client_new_tls_session_rate_limit
+# (the 421 after the handshake, the 454 at STARTTLS), anvil_rate_time_unit,
+# seed 001's limits with the default smtpd_client_event_limit_exceptions
+# ($mynetworks), `defer` at each stage and reject_unauth_pipelining's
+# stage names.
 import os
 import re
 import sys
@@ -27,7 +31,7 @@ import smtpdtest
 import restriction_probes as rp
 import data_probes
 
-require(["postern-smtpd", "postern-accept"])
+require(["postern-smtpd", "postern-accept"], tools=["openssl"])
 golden = rp.parse_golden(os.path.join(SRC, "t", "data", "postfix-3.7-data-rates.txt"))
 ok(len(golden) == len(data_probes.CASES), f"the golden file has every case ({len(golden)})")
 USER = ["-u", "nobody"] if os.geteuid() == 0 else []
@@ -48,6 +52,10 @@ os.chmod(inst.dir, 0o777)               # smtpd runs as nobody under accept -u
 for sub in ("libexec", "queue"):
     os.chmod(os.path.join(inst.dir, sub), 0o777)
 write(os.path.join(inst.dir, "maillog"), "", 0o666)
+# the rate cases connect from 127.0.0.1 itself: named "localhost", as
+# Postfix names it, from a hosts file of the test's own
+hosts = os.path.join(inst.dir, "hosts")
+write(hosts, "127.0.0.1\tlocalhost\n", 0o644)
 maps_dir = os.path.join(inst.dir, "probes")
 os.makedirs(maps_dir)
 os.chmod(maps_dir, 0o755)
@@ -57,6 +65,8 @@ for case in golden:
     settings = dict(rp.BASE)
     settings.update({k: v.replace("{maps}", maps_dir).replace("{deadport}", str(dead))
                      for k, v in case["settings"].items()})
+    if any("{maps}/cert.pem" in v for v in case["settings"].values()):
+        rp.make_cert(maps_dir)
     for name, text in case["maps"].items():
         write(os.path.join(maps_dir, name), text, 0o644)
     inst.settings = dict(initial)      # nothing carried over from the case before
@@ -65,8 +75,10 @@ for case in golden:
     rates = any("rate_limit" in k for k in case["settings"])
     if rates:
         port = free_port()
+        inst.set(smtpd_peername_lookup="yes")
         acc = start([prog("postern-accept"), "-c", inst.dir] + USER
-                    + ["-s", f"127.0.0.1:{port}", "-z", f"127.0.0.1:{port}", "--", prog("postern-smtpd")])
+                    + ["-s", f"127.0.0.1:{port}", "-z", f"127.0.0.1:{port}", "--", prog("postern-smtpd")],
+                    env={"POSTERN_HOSTS_FILE": hosts})
         wait_until(lambda: "listening on" in inst.log()[before:] or acc.poll() is not None, 10)
     else:
         listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEHOST": "localhost"})

@@ -84,20 +84,12 @@ unsigned client_rate_exceeded(struct session *s, enum client_event ev, int add)
 {
     long long limit;
     unsigned rate = client_count(s, ev, add, &limit);
-    /* a peek (before a TLS handshake) counts the session it would start */
-    if (!add && rate)
-        rate++;
     if (rate <= limit)
         return 0;
-    msg_warn("%s limit exceeded: %u from %s for service %s", events[ev].what, rate,
-             s->client.namaddr, client_rate_service(s));
+    if (add)
+        msg_warn("%s limit exceeded: %u from %s for service %s", events[ev].what, rate,
+                 s->client.namaddr, client_rate_service(s));
     return rate;
-}
-
-void client_rate_add(struct session *s, enum client_event ev)
-{
-    long long limit;
-    (void)client_count(s, ev, 1, &limit);
 }
 
 const char *client_rate_service(struct session *s)

@@ -24,12 +24,13 @@
  * else the reply was given. */
 static int transaction_ready(struct session *s)
 {
-    if (!s->tx.active) {
-        reply(s, "503 5.5.1 Error: need MAIL command");
-        return 0;
-    }
+    /* Postfix 3.7's words: "need RCPT" even before MAIL; after MAIL with
+     * every recipient refused, "no valid recipients" */
     if (!s->tx.recipient_count) {
-        reply(s, "503 5.5.1 Error: need RCPT command");
+        if (!s->tx.active)
+            reply(s, "503 5.5.1 Error: need RCPT command");
+        else
+            reply(s, "554 5.5.1 Error: no valid recipients");
         return 0;
     }
     return 1;

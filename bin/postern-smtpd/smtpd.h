@@ -191,13 +191,11 @@ enum client_event { CLIENT_AUTH, CLIENT_MAIL, CLIENT_RCPT, CLIENT_NEWTLS, CLIENT
 void client_rate_init(void);
 /* The event's limit (smtpd_client_..._rate_limit) for this client, per
  * anvil_rate_time_unit: 0 when it is within it (or when nothing is
- * counted: no table, no room, an exception), else the rate, with
- * Postfix's warning logged.  `add`
- * counts the event; without, the event to come is compared (a new TLS
- * session, counted once it is made). */
+ * counted: no table, an exception), else the rate.  `add` counts the
+ * event, and an excess is logged with Postfix's warning; without, the
+ * count so far is compared (STARTTLS: a new session is counted once it is
+ * made). */
 unsigned client_rate_exceeded(struct session *s, enum client_event ev, int add);
-/* Count the event, refusing nothing (a TLS session made). */
-void client_rate_add(struct session *s, enum client_event ev);
 /* "address:port" of the service, for log lines. */
 const char *client_rate_service(struct session *s);
 

@@ -28,6 +28,8 @@ import restriction_probes as rp
 
 port = int(sys.argv[1])
 cases = importlib.import_module(sys.argv[2]).CASES if len(sys.argv) > 2 else rp.CASES
+# GEN_ONLY=text: only the cases whose title holds it (to look at one)
+cases = [c for c in cases if os.environ.get("GEN_ONLY", "") in c[0]]
 root = os.path.join(os.environ.get("BENCH_ROOT", "/var/tmp/mta-bench"), "postfix")
 etc = os.path.join(root, "etc")
 maps_dir = os.path.join(etc, "probes")
@@ -35,6 +37,12 @@ os.makedirs(maps_dir, exist_ok=True)
 maillog = os.path.join(root, "log", "maillog")
 main_cf = os.path.join(etc, "main.cf")
 original = open(main_cf).read()
+master_cf = os.path.join(etc, "master.cf")
+original_master = open(master_cf).read()
+if "tlsmgr" not in original_master:
+    # STARTTLS needs tlsmgr, which the anchor's master.cf leaves out
+    with open(master_cf, "a") as f:
+        f.write("tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n")
 
 
 def free_port():
@@ -60,7 +68,15 @@ try:
         with open(main_cf, "w") as f:
             f.write(original + "\n# restriction probe: " + case[0] + "\n"
                     + "".join(f"{k} = {v}\n" for k, v in settings.items()))
-        subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
+        if any("{maps}/cert.pem" in v for v in case[1].values()):
+            rp.make_cert(maps_dir)
+        if any("rate_limit" in k or k.startswith("anvil") for k in case[1]):
+            # a fresh anvil: no counts carried over from the case before
+            subprocess.run(["postfix", "-c", etc, "stop"], check=True, capture_output=True)
+            time.sleep(1)
+            subprocess.run(["postfix", "-c", etc, "start"], check=True, capture_output=True)
+        else:
+            subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
         time.sleep(2)
         start = os.path.getsize(maillog)
         steps = rp.dialogue(port, case[3])
@@ -70,7 +86,7 @@ try:
             logs = [l.split("]: ", 1)[1].rstrip("\n") for l in f
                     if "postfix/smtpd[" in l and "]: " in l
                     and ("NOQUEUE" in l or ": warn: " in l or ": info: " in l or ": reject: " in l
-                         or "limit exceeded" in l)]
+                         or "limit exceeded" in l or "Refusing STARTTLS" in l)]
         out.write(f"\n== {case[0]}\n")
         for k, v in case[1].items():
             out.write(f"set {k} = {v}\n")
@@ -87,4 +103,6 @@ try:
 finally:
     with open(main_cf, "w") as f:
         f.write(original)
+    with open(master_cf, "w") as f:
+        f.write(original_master)
     subprocess.run(["postfix", "-c", etc, "reload"], capture_output=True)
