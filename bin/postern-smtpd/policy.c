@@ -294,6 +294,19 @@ static int sender_owners(struct check_ctx *ctx, struct strbuf *owners)
 static enum verdict login_mismatch(struct check_ctx *ctx, int check_authenticated,
                                    int check_unauthenticated, int unknown_ok)
 {
+    if (!conf_bool("smtpd_sasl_auth_enable")) {
+        /* Postfix 3.7 skips the check, with a warning for each restriction
+         * it stands for */
+        static int said;
+        if (!said++) {
+            if (check_authenticated)
+                msg_warn("restriction `reject_authenticated_sender_login_mismatch' ignored: no SASL support");
+            if (check_unauthenticated)
+                msg_warn("restriction `reject_unauthenticated_sender_login_mismatch' ignored: "
+                         "no SASL support");
+        }
+        return V_DUNNO;
+    }
     if (!ctx->sender || !*ctx->sender || !*conf_str("smtpd_sender_login_maps"))
         return V_DUNNO;
     const char *login = ctx->s->sasl_username;
@@ -353,7 +366,14 @@ static enum verdict check_known_login_mismatch(struct check_ctx *ctx, const char
 static int authorized_destination(const char *recipient)
 {
     struct destination d = DESTINATION_INIT;
-    if (destination_resolve(recipient, &d) != 0) {
+    /* an address without a domain is in $myorigin, as Postfix's resolver
+     * completes it (RCPT TO:<user> is relayed or not as user@$myorigin) */
+    struct strbuf full = STRBUF_INIT;
+    if (!strchr(recipient, '@') && *recipient)
+        strbuf_printf(&full, "%s@%s", recipient, conf_str("myorigin"));
+    int r = destination_resolve(full.len ? full.s : recipient, &d);
+    strbuf_free(&full);
+    if (r != 0) {
         destination_free(&d);
         return -1;
     }
@@ -432,10 +452,28 @@ static enum verdict check_reject_unlisted_sender(struct check_ctx *ctx, const ch
 }
 
 /* reject_non_fqdn_*: the domain needs a dot. */
+static int hostname_valid(const char *name);
+
 static enum verdict non_fqdn(struct check_ctx *ctx, enum subject subj, const char *address)
 {
     if (!address || !*address)
         return V_DUNNO;
+    if (subj == SUBJ_HELO) {
+        /* Postfix: an address literal passes; a host name needs a dot and
+         * must be valid (a naked IP address is no host name); one trailing
+         * dot is dropped first */
+        char name[256];
+        if (*address == '[')
+            return V_DUNNO;
+        snprintf(name, sizeof name, "%s", address);
+        size_t len = strlen(name);
+        if (len > 1 && name[len - 1] == '.')
+            name[len - 1] = 0;
+        if (strchr(name, '.') && hostname_valid(name))
+            return V_DUNNO;
+        return reject_with(ctx, subj, (int)conf_int("non_fqdn_reject_code"), "5.5.2",
+                           "need fully-qualified hostname");
+    }
     const char *domain = subj == SUBJ_HELO ? address : strrchr(address, '@');
     if (subj != SUBJ_HELO)
         domain = domain ? domain + 1 : "";
@@ -457,25 +495,37 @@ static enum verdict check_non_fqdn_sender(struct check_ctx *ctx, const char *tab
     return non_fqdn(ctx, SUBJ_SENDER, ctx->sender);
 }
 
-/* A HELO name Postfix calls valid: a host name (labels of letters,
- * digits, '-', '_', at most 63 bytes each, 255 in all, no empty label) or
- * an address literal [1.2.3.4] / [IPv6:...]. */
-static int helo_valid(const char *helo)
+/* Whether a HELO name is one Postfix calls valid: a host name (labels of
+ * letters, digits, '-', '_', at most 63 bytes each, 255 in all, no empty
+ * label), a bare IP address, or an address literal [1.2.3.4] /
+ * [IPv6:...].  NULL when it is, else the words of the refusal ("invalid
+ * ip address" for a literal, as Postfix says). */
+static const char *helo_invalid(const char *helo)
 {
     size_t len = strlen(helo);
+    char plain[64];
     if (!len || len > 255)
-        return 0;
+        return "Invalid name";
     if (helo[0] == '[' && helo[len - 1] == ']') {
-        char inner[300], plain[64];
+        char inner[300];
         snprintf(inner, sizeof inner, "%.*s", (int)(len - 2), helo + 1);
         const char *addr = strncasecmp(inner, "IPv6:", 5) == 0 ? inner + 5 : inner;
-        return addr_normalize(addr, plain, sizeof plain) == 0;
+        return addr_normalize(addr, plain, sizeof plain) == 0 ? NULL : "invalid ip address";
     }
-    /* Postfix's valid_hostname: no label starts or ends with '-', and
-     * a name of digits and dots only is an address, not a host name */
-    if (!dns_labels_valid(helo) || strspn(helo, "0123456789.") == len)
+    if (addr_normalize(helo, plain, sizeof plain) == 0)
+        return NULL;            /* Postfix's valid_hostaddr */
+    return hostname_valid(helo) ? NULL : "Invalid name";
+}
+
+/* Postfix's valid_hostname: labels of letters, digits, '-', '_', none
+ * starting or ending with '-', and a name of digits and dots only is no
+ * host name. */
+static int hostname_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (!len || len > 255 || !dns_labels_valid(name) || strspn(name, "0123456789.") == len)
         return 0;
-    for (const char *label = helo; *label; ) {
+    for (const char *label = name; *label; ) {
         size_t n = strcspn(label, ".");
         if (label[0] == '-' || label[n - 1] == '-')
             return 0;
@@ -488,9 +538,10 @@ static enum verdict check_invalid_helo(struct check_ctx *ctx, const char *table)
 {
     (void)table;
     const char *helo = strbuf_str(&ctx->s->helo);
-    if (!*helo || helo_valid(helo))
+    const char *why = *helo ? helo_invalid(helo) : NULL;
+    if (!why)
         return V_DUNNO;
-    return reject_with(ctx, SUBJ_HELO, (int)conf_int("invalid_hostname_reject_code"), "5.5.2", "Invalid name");
+    return reject_with(ctx, SUBJ_HELO, (int)conf_int("invalid_hostname_reject_code"), "5.5.2", why);
 }
 
 /* permit_naked_ip_address: the HELO name is a bare IP address. */
@@ -851,17 +902,31 @@ void policy_prepare(struct session *s)
     strbuf_free(&err);
 }
 
-/* One list at its own stage (smtpd_delay_reject = no). */
+/* One list at its own stage (smtpd_delay_reject = no): a refusal answers
+ * now; a defer_if_permit deferral is kept for RCPT, as Postfix keeps it.
+ * The stage starts from the deferral of the stage before (HELO from the
+ * client's, MAIL from HELO's, or the client's when there was no HELO), so
+ * the first reason stands. */
 static int check_stage(struct session *s, int list, enum subject subj, const char *stage,
                        const char *sender, struct strbuf *reply_text)
 {
     struct check_ctx ctx = {s, sender, NULL, subj, reply_text, 0, stage};
+    struct strbuf *kept = s->policy->kept;
     if (s->local_submission)
         return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
     policy_defer_reset();
+    if (list == 1 || (list == 2 && !kept[1].len))
+        strbuf_set(&defer_permit, strbuf_str(&kept[0]));
+    else if (list == 2)
+        strbuf_set(&defer_permit, strbuf_str(&kept[1]));
+    int code = 0;
     if (run_list(&ctx, &s->policy->lists[list], subj) == V_REPLY)
-        return atoi(strbuf_str(reply_text));
-    return policy_deferred(reply_text);     /* defer_if_permit */
+        code = atoi(strbuf_str(reply_text));
+    strbuf_set(&kept[list], strbuf_str(&defer_permit));
+    if (list == 0)              /* a new client (connect, XCLIENT): no HELO yet */
+        strbuf_reset(&kept[1]);
+    strbuf_reset(&defer_permit);
+    return code;
 }
 
 int policy_check_connect(struct session *s, struct strbuf *reply_text)
@@ -886,12 +951,22 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
     struct policy *p = s->policy;
     if (s->local_submission)
         return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
+    /* RFC 5321 4.5.1: postmaster, unqualified, is always accepted (Postfix
+     * asks no restriction) */
+    if (strcasecmp(recipient, "postmaster") == 0)
+        return 0;
     policy_defer_reset();
-    if (conf_bool("smtpd_delay_reject")) {
+    if (!conf_bool("smtpd_delay_reject")) {
+        /* the deferral standing since MAIL (check_stage) */
+        strbuf_set(&defer_permit, strbuf_str(&p->kept[2]));
+    } else {
         static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 3; i++) {
+            strbuf_reset(&defer_reject);        /* defer_if_reject: each list its own */
             if (run_list(&ctx, &p->lists[i], subjects[i]) == V_REPLY)
                 return atoi(strbuf_str(reply_text));
+        }
+        strbuf_reset(&defer_reject);
     }
     load_list(&p->lists[3]);
     load_list(&p->lists[4]);

@@ -55,6 +55,11 @@ struct policy {
     size_t table_count;
     struct restriction_list *classes;   /* smtpd_restriction_classes, loaded on use */
     size_t class_count;
+    /* smtpd_delay_reject = no: the defer_if_permit deferral standing after
+     * the client, HELO and sender stages (each starts from the one before),
+     * answered at RCPT when nothing refuses there (Postfix's
+     * defer_if_permit_client, _helo, _sender) */
+    struct strbuf kept[3];
 };
 
 /* policy_dns.c: the checks of the client's DNS names. */

@@ -98,6 +98,7 @@ struct session {
     const char *where;          /* the last command, for "lost connection after" */
     int in_data;                /* reading message text: log the byte count */
     int improper_pipelining;    /* RFC 2920 broken (logged; reject_unauth_pipelining) */
+    int hangup;                 /* a 421 or 521 was replied: end after the command */
     long long data_bytes;       /* bytes of message text received so far */
 
     /* configuration read once */

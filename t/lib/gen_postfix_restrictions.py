@@ -52,6 +52,7 @@ def free_port():
 
 
 out = sys.stdout
+out.reconfigure(line_buffering=True)
 out.write("# What Postfix 3.7 (Debian, /work/shared/bench/postfix-anchor.sh) answered to the\n"
           "# dialogues of t/lib/restriction_probes.py, recorded by\n"
           "# t/lib/gen_postfix_restrictions.py on %s.  Per case: the settings ({maps}\n"
@@ -65,14 +66,25 @@ try:
         for name, text in case[2].items():
             with open(os.path.join(maps_dir, name), "w") as f:
                 f.write(text)
+        # the anchor's own lines for what the case sets are left out: a
+        # parameter given twice makes every Postfix process warn at start,
+        # and that burst at each reload can fill postlogd's socket while
+        # postlogd itself warns into it (it then hangs, and every process
+        # that logs with it)
+        kept = "".join(l for l in original.splitlines(True)
+                       if l.split("=", 1)[0].strip() not in settings)
         with open(main_cf, "w") as f:
-            f.write(original + "\n# restriction probe: " + case[0] + "\n"
+            f.write(kept + "\n# restriction probe: " + case[0] + "\n"
                     + "".join(f"{k} = {v}\n" for k, v in settings.items()))
         if any("{maps}/cert.pem" in v for v in case[1].values()):
             rp.make_cert(maps_dir)
         if any("rate_limit" in k or k.startswith("anvil") for k in case[1]):
             # a fresh anvil: no counts carried over from the case before
             subprocess.run(["postfix", "-c", etc, "stop"], check=True, capture_output=True)
+            for _ in range(100):        # the old master gone before the new one starts
+                if subprocess.run(["postfix", "-c", etc, "status"], capture_output=True).returncode:
+                    break
+                time.sleep(0.2)
             time.sleep(1)
             subprocess.run(["postfix", "-c", etc, "start"], check=True, capture_output=True)
         else:

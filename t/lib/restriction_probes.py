@@ -154,9 +154,14 @@ def dialogue(port, commands, timeout=20):
             out.append((c, ""))
             continue
         lines = c.split(CRLF)
-        s.sendall("".join((MESSAGE_TEXT if l == MESSAGE else l) + "\r\n" for l in lines).encode())
+        try:
+            s.sendall("".join((MESSAGE_TEXT if l == MESSAGE else l) + "\r\n" for l in lines).encode())
+        except OSError:
+            pass                # closed by the server: the replies say so
         got = [reply() for _ in lines]
         out.append((c, "\n".join(r for r in got if r is not None) if any(got) else None))
+        if got[-1] is None:
+            closed = True
         if c.upper() == "STARTTLS" and got[0] and got[0].startswith("220"):
             # a server may refuse after its 220 (Postfix's new TLS session
             # rate limit): a plain reply instead of the handshake
