@@ -31,14 +31,7 @@ maps_dir = os.path.join(inst.dir, "probes")
 os.makedirs(maps_dir)
 replies = same = 0
 for case in golden:
-    dead = free_port()
-    settings = dict(rp.BASE)
-    settings.update({k: v.replace("{maps}", maps_dir).replace("{deadport}", str(dead))
-                     for k, v in case["settings"].items()})
-    for name, text in case["maps"].items():
-        write(os.path.join(maps_dir, name), text)
-    inst.settings = dict(initial)      # nothing carried over from the case before
-    inst.set(**settings)
+    rp.apply_case(inst, initial, case, maps_dir)
     before = len(inst.log())
     # the acceptor names the client, as Postfix names 127.0.0.1 localhost
     listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEHOST": "localhost"})

@@ -69,14 +69,7 @@ def explained(title, cmd, want):
 probes = code_same = text_same = 0
 seen_explained = set()
 for case in golden:
-    dead = free_port()
-    settings = dict(rp.BASE)
-    settings.update({k: v.replace("{maps}", maps_dir).replace("{deadport}", str(dead))
-                     for k, v in case["settings"].items()})
-    for name, text in case["maps"].items():
-        write(os.path.join(maps_dir, name), text)
-    inst.settings = dict(initial)
-    inst.set(**settings)
+    rp.apply_case(inst, initial, case, maps_dir)
     listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEHOST": "localhost"})
     commands = [c for c, _ in case["steps"] if c is not None]
     got = rp.dialogue(listener.port, commands)

@@ -61,16 +61,7 @@ os.makedirs(maps_dir)
 os.chmod(maps_dir, 0o755)
 replies = same = 0
 for case in golden:
-    dead = free_port()
-    settings = dict(rp.BASE)
-    settings.update({k: v.replace("{maps}", maps_dir).replace("{deadport}", str(dead))
-                     for k, v in case["settings"].items()})
-    if any("{maps}/cert.pem" in v for v in case["settings"].values()):
-        rp.make_cert(maps_dir)
-    for name, text in case["maps"].items():
-        write(os.path.join(maps_dir, name), text, 0o644)
-    inst.settings = dict(initial)      # nothing carried over from the case before
-    inst.set(**settings)
+    rp.apply_case(inst, initial, case, maps_dir)
     before = len(inst.log())
     rates = any("rate_limit" in k for k in case["settings"])
     if rates:

@@ -98,6 +98,24 @@ CASES = [
 ]
 
 
+def apply_case(inst, initial, case, maps_dir):
+    """Give a postern test instance (smtpdtest.Instance) a golden case's
+    settings over BASE, from its own initial settings (nothing carried
+    over from the case before), with the case's tables (and a certificate
+    when it names {maps}/cert.pem) written into maps_dir."""
+    import tap
+    dead = tap.free_port()
+    settings = dict(BASE)
+    settings.update({k: v.replace("{maps}", maps_dir).replace("{deadport}", str(dead))
+                     for k, v in case["settings"].items()})
+    if any("{maps}/cert.pem" in v for v in case["settings"].values()):
+        make_cert(maps_dir)
+    for name, text in case["maps"].items():
+        tap.write(os.path.join(maps_dir, name), text, 0o644)
+    inst.settings = dict(initial)
+    inst.set(**settings)
+
+
 def settings_of(case, maps_dir, deadport):
     """The case's main.cf settings with {maps} and {deadport} filled in."""
     out = dict(BASE)
