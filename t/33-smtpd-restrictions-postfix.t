@@ -26,17 +26,12 @@ golden = rp.parse_golden(os.path.join(SRC, "t", "data", "postfix-3.7-restriction
 ok(len(golden) == len(rp.CASES), f"the golden file has every case ({len(golden)})")
 
 inst = smtpdtest.Instance({"smtpd_peername_lookup": "no"})
+initial = dict(inst.settings)
 maps_dir = os.path.join(inst.dir, "probes")
 os.makedirs(maps_dir)
 replies = same = 0
 for case in golden:
-    dead = free_port()
-    settings = dict(rp.BASE)
-    settings.update({k: v.replace("{maps}", maps_dir).replace("{deadport}", str(dead))
-                     for k, v in case["settings"].items()})
-    for name, text in case["maps"].items():
-        write(os.path.join(maps_dir, name), text)
-    inst.set(**settings)
+    rp.apply_case(inst, initial, case, maps_dir)
     before = len(inst.log())
     # the acceptor names the client, as Postfix names 127.0.0.1 localhost
     listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEHOST": "localhost"})

@@ -571,28 +571,11 @@ done:
 
 /* smtpd_client_auth_rate_limit: every AUTH command counts, accepted or
  * not, per client and anvil_rate_time_unit, across the service's sessions
- * (clientrate.c); clients in smtpd_client_event_limit_exceptions are not
- * limited.  1 (replied, logged) when this one is over the limit. */
+ * (clientrate.c).  1 (replied, logged) when this one is over the limit. */
 static int auth_rate_exceeded(struct session *s)
 {
-    long long limit = conf_int("smtpd_client_auth_rate_limit");
-    if (limit <= 0)
+    if (!client_rate_exceeded(s, CLIENT_AUTH, 1))
         return 0;
-    if (!client_rate_available()) {
-        static int said;
-        if (!said++)
-            msg_warn("smtpd_client_auth_rate_limit needs postern-accept -z (the zygote keeps the counts): "
-                     "AUTH is not limited");
-        return 0;
-    }
-    if (policy_client_in(s, "smtpd_client_event_limit_exceptions"))
-        return 0;
-    unsigned rate = client_rate_count(s->client.address, conf_time("anvil_rate_time_unit"));
-    if (rate <= limit)
-        return 0;
-    msg_warn("AUTH command rate limit exceeded: %u from %s for service %s:%s", rate,
-             s->client.namaddr, *s->client.local_address ? s->client.local_address : "smtpd",
-             *s->client.local_port ? s->client.local_port : "smtp");
     reply(s, "450 4.7.1 Error: too many AUTH commands from %s", s->client.address);
     return 1;
 }

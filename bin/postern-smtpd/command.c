@@ -406,6 +406,8 @@ void command_loop(struct session *s)
     struct strbuf line = STRBUF_INIT;
     struct strbuf printable = STRBUF_INIT;
     for (;;) {
+        if (s->hangup)          /* a 421 or 521 was said: Postfix hangs up */
+            session_end(s, 0);
         if (s->error_count >= s->hard_error_limit) {
             msg_info("too many errors after %s from %s", s->where, s->client.namaddr);
             reply(s, "421 4.7.0 %s Error: too many errors", s->myhostname);

@@ -24,12 +24,13 @@
  * else the reply was given. */
 static int transaction_ready(struct session *s)
 {
-    if (!s->tx.active) {
-        reply(s, "503 5.5.1 Error: need MAIL command");
-        return 0;
-    }
+    /* Postfix 3.7's words: "need RCPT" even before MAIL; after MAIL with
+     * every recipient refused, "no valid recipients" */
     if (!s->tx.recipient_count) {
-        reply(s, "503 5.5.1 Error: need RCPT command");
+        if (!s->tx.active)
+            reply(s, "503 5.5.1 Error: need RCPT command");
+        else
+            reply(s, "554 5.5.1 Error: no valid recipients");
         return 0;
     }
     return 1;
@@ -59,6 +60,18 @@ static _Noreturn void bare_lf_refused(struct session *s)
     session_end(s, 0);
 }
 
+/* smtpd_data_restrictions: 1 when the message may come, else the refusal
+ * was replied (and logged). */
+static int data_allowed(struct session *s)
+{
+    struct strbuf text = STRBUF_INIT;
+    int code = policy_check_data(s, &text);
+    if (code)
+        reply(s, "%s", strbuf_str(&text));
+    strbuf_free(&text);
+    return code == 0;
+}
+
 void cmd_data(struct session *s, char *args)
 {
     while (*args == ' ')
@@ -73,6 +86,8 @@ void cmd_data(struct session *s, char *args)
         reply(s, "503 5.5.1 Error: DATA after BDAT");
         goto failed;
     }
+    if (!data_allowed(s))
+        goto failed;
     struct injection_client *inj = submit_start(s);
     if (!inj)
         goto failed;
@@ -220,7 +235,7 @@ void cmd_bdat(struct session *s, char *args)
     }
     if (!s->tx.bdat_started) {
         pending_cr = 0;
-        s->injection = submit_start(s);
+        s->injection = data_allowed(s) ? submit_start(s) : NULL;
         s->tx.bdat_started = 1;
         if (!s->injection) {
             /* the reply is given; drop the text */

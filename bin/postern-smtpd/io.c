@@ -108,9 +108,15 @@ static void data_arrived(struct session *s, size_t n)
 void reply(struct session *s, const char *fmt, ...)
 {
     va_list ap;
+    size_t start = s->out.len;
     va_start(ap, fmt);
     strbuf_vprintf(&s->out, fmt, ap);
     va_end(ap);
+    /* a 421 or 521 ends the session once the command is done (an access
+     * table's "421 text", a policy service's), as Postfix's smtpd does */
+    if (s->out.len >= start + 3 && (strncmp(s->out.s + start, "421", 3) == 0
+                                     || strncmp(s->out.s + start, "521", 3) == 0))
+        s->hangup = 1;
     strbuf_puts(&s->out, "\r\n");
     if (s->out.len > 32768)
         io_flush(s);

@@ -38,6 +38,10 @@ void cmd_mail(struct session *s, char *args)
         reply(s, "503 5.5.1 Error: nested MAIL command");
         goto failed;
     }
+    if (!s->local_submission && client_rate_exceeded(s, CLIENT_MAIL, 1)) {
+        reply(s, "450 4.7.1 Error: too much mail from %s", s->client.address);
+        goto failed;
+    }
     if (smtp_parse_mail(args, conf_bool("smtputf8_enable"), &mail, &text) != 0) {
         reply(s, "%s", strbuf_str(&text));
         goto failed;
@@ -92,6 +96,10 @@ void cmd_rcpt(struct session *s, char *args)
     struct strbuf text = STRBUF_INIT;
     if (!tx->active) {
         reply(s, "503 5.5.1 Error: need MAIL command");
+        goto failed;
+    }
+    if (!s->local_submission && client_rate_exceeded(s, CLIENT_RCPT, 1)) {
+        reply(s, "450 4.7.1 Error: too many recipients from %s", s->client.address);
         goto failed;
     }
     if (smtp_parse_rcpt(args, &rcpt, &text) != 0) {

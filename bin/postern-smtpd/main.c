@@ -143,7 +143,10 @@ int main(int argc, char **argv)
         destination_prepare();  /* the address classes' lists and tables */
         (void)discarded_ehlo_keywords();
         submit_init();          /* rewrite's settings, shared by the children */
-        if (conf_int("smtpd_client_auth_rate_limit") > 0)
+        if (conf_int("smtpd_client_auth_rate_limit") > 0
+            || conf_int("smtpd_client_message_rate_limit") > 0
+            || conf_int("smtpd_client_recipient_rate_limit") > 0
+            || conf_int("smtpd_client_new_tls_session_rate_limit") > 0)
             client_rate_init(); /* the counts all children share */
         tls_zygote_prepare();
         peer_prepare();         /* the hosts file */

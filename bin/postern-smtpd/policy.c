@@ -35,6 +35,8 @@ static const char *subject_text(enum subject subj)
     case SUBJ_CLIENT: return "Client host rejected";
     case SUBJ_HELO: return "Helo command rejected";
     case SUBJ_SENDER: return "Sender address rejected";
+    case SUBJ_DATA: return "Data command rejected";
+    case SUBJ_EOD: return "End-of-data rejected";
     default: return "Recipient address rejected";
     }
 }
@@ -46,6 +48,8 @@ static void subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf
     case SUBJ_CLIENT: strbuf_puts(out, ctx->s->client.namaddr); break;
     case SUBJ_HELO: strbuf_puts(out, strbuf_str(&ctx->s->helo)); break;
     case SUBJ_SENDER: strbuf_puts(out, ctx->sender ? ctx->sender : ""); break;
+    case SUBJ_DATA: strbuf_puts(out, "DATA"); break;
+    case SUBJ_EOD: strbuf_puts(out, "END-OF-MESSAGE"); break;
     default: strbuf_puts(out, ctx->recipient ? ctx->recipient : ""); break;
     }
 }
@@ -269,7 +273,7 @@ static enum verdict check_reject(struct check_ctx *ctx, const char *table)
 static enum verdict check_defer(struct check_ctx *ctx, const char *table)
 {
     (void)table;
-    return reject_with(ctx, ctx->subject, (int)conf_int("defer_code"), "4.7.1", "Access denied");
+    return reject_with(ctx, ctx->subject, (int)conf_int("defer_code"), "4.3.2", "Try again later");
 }
 
 static enum verdict check_permit_mynetworks(struct check_ctx *ctx, const char *table)
@@ -312,6 +316,19 @@ static int sender_owners(struct check_ctx *ctx, struct strbuf *owners)
 static enum verdict login_mismatch(struct check_ctx *ctx, int check_authenticated,
                                    int check_unauthenticated, int unknown_ok)
 {
+    if (!conf_bool("smtpd_sasl_auth_enable")) {
+        /* Postfix 3.7 skips the check, with a warning for each restriction
+         * it stands for */
+        static int said;
+        if (!said++) {
+            if (check_authenticated)
+                msg_warn("restriction `reject_authenticated_sender_login_mismatch' ignored: no SASL support");
+            if (check_unauthenticated)
+                msg_warn("restriction `reject_unauthenticated_sender_login_mismatch' ignored: "
+                         "no SASL support");
+        }
+        return V_DUNNO;
+    }
     if (!ctx->sender || !*ctx->sender || !*conf_str("smtpd_sender_login_maps"))
         return V_DUNNO;
     const char *login = ctx->s->sasl_username;
@@ -371,7 +388,14 @@ static enum verdict check_known_login_mismatch(struct check_ctx *ctx, const char
 static int authorized_destination(const char *recipient)
 {
     struct destination d = DESTINATION_INIT;
-    if (destination_resolve(recipient, &d) != 0) {
+    /* an address without a domain is in $myorigin, as Postfix's resolver
+     * completes it (RCPT TO:<user> is relayed or not as user@$myorigin) */
+    struct strbuf full = STRBUF_INIT;
+    if (!strchr(recipient, '@') && *recipient)
+        strbuf_printf(&full, "%s@%s", recipient, conf_str("myorigin"));
+    int r = destination_resolve(full.len ? full.s : recipient, &d);
+    strbuf_free(&full);
+    if (r != 0) {
         destination_free(&d);
         return -1;
     }
@@ -450,10 +474,28 @@ static enum verdict check_reject_unlisted_sender(struct check_ctx *ctx, const ch
 }
 
 /* reject_non_fqdn_*: the domain needs a dot. */
+static int hostname_valid(const char *name);
+
 static enum verdict non_fqdn(struct check_ctx *ctx, enum subject subj, const char *address)
 {
     if (!address || !*address)
         return V_DUNNO;
+    if (subj == SUBJ_HELO) {
+        /* Postfix: an address literal passes; a host name needs a dot and
+         * must be valid (a naked IP address is no host name); one trailing
+         * dot is dropped first */
+        char name[256];
+        if (*address == '[')
+            return V_DUNNO;
+        snprintf(name, sizeof name, "%s", address);
+        size_t len = strlen(name);
+        if (len > 1 && name[len - 1] == '.')
+            name[len - 1] = 0;
+        if (strchr(name, '.') && hostname_valid(name))
+            return V_DUNNO;
+        return reject_with(ctx, subj, (int)conf_int("non_fqdn_reject_code"), "5.5.2",
+                           "need fully-qualified hostname");
+    }
     const char *domain = subj == SUBJ_HELO ? address : strrchr(address, '@');
     if (subj != SUBJ_HELO)
         domain = domain ? domain + 1 : "";
@@ -475,25 +517,37 @@ static enum verdict check_non_fqdn_sender(struct check_ctx *ctx, const char *tab
     return non_fqdn(ctx, SUBJ_SENDER, ctx->sender);
 }
 
-/* A HELO name Postfix calls valid: a host name (labels of letters,
- * digits, '-', '_', at most 63 bytes each, 255 in all, no empty label) or
- * an address literal [1.2.3.4] / [IPv6:...]. */
-static int helo_valid(const char *helo)
+/* Whether a HELO name is one Postfix calls valid: a host name (labels of
+ * letters, digits, '-', '_', at most 63 bytes each, 255 in all, no empty
+ * label), a bare IP address, or an address literal [1.2.3.4] /
+ * [IPv6:...].  NULL when it is, else the words of the refusal ("invalid
+ * ip address" for a literal, as Postfix says). */
+static const char *helo_invalid(const char *helo)
 {
     size_t len = strlen(helo);
+    char plain[64];
     if (!len || len > 255)
-        return 0;
+        return "Invalid name";
     if (helo[0] == '[' && helo[len - 1] == ']') {
-        char inner[300], plain[64];
+        char inner[300];
         snprintf(inner, sizeof inner, "%.*s", (int)(len - 2), helo + 1);
         const char *addr = strncasecmp(inner, "IPv6:", 5) == 0 ? inner + 5 : inner;
-        return addr_normalize(addr, plain, sizeof plain) == 0;
+        return addr_normalize(addr, plain, sizeof plain) == 0 ? NULL : "invalid ip address";
     }
-    /* Postfix's valid_hostname: no label starts or ends with '-', and
-     * a name of digits and dots only is an address, not a host name */
-    if (!dns_labels_valid(helo) || strspn(helo, "0123456789.") == len)
+    if (addr_normalize(helo, plain, sizeof plain) == 0)
+        return NULL;            /* Postfix's valid_hostaddr */
+    return hostname_valid(helo) ? NULL : "Invalid name";
+}
+
+/* Postfix's valid_hostname: labels of letters, digits, '-', '_', none
+ * starting or ending with '-', and a name of digits and dots only is no
+ * host name. */
+static int hostname_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (!len || len > 255 || !dns_labels_valid(name) || strspn(name, "0123456789.") == len)
         return 0;
-    for (const char *label = helo; *label; ) {
+    for (const char *label = name; *label; ) {
         size_t n = strcspn(label, ".");
         if (label[0] == '-' || label[n - 1] == '-')
             return 0;
@@ -506,9 +560,10 @@ static enum verdict check_invalid_helo(struct check_ctx *ctx, const char *table)
 {
     (void)table;
     const char *helo = strbuf_str(&ctx->s->helo);
-    if (!*helo || helo_valid(helo))
+    const char *why = *helo ? helo_invalid(helo) : NULL;
+    if (!why)
         return V_DUNNO;
-    return reject_with(ctx, SUBJ_HELO, (int)conf_int("invalid_hostname_reject_code"), "5.5.2", "Invalid name");
+    return reject_with(ctx, SUBJ_HELO, (int)conf_int("invalid_hostname_reject_code"), "5.5.2", why);
 }
 
 /* permit_naked_ip_address: the HELO name is a bare IP address. */
@@ -526,7 +581,20 @@ static enum verdict check_unauth_pipelining(struct check_ctx *ctx, const char *t
     (void)table;
     if (!ctx->s->improper_pipelining)
         return V_DUNNO;
-    return reject_with(ctx, SUBJ_CLIENT, 503, "5.5.0", "Improper use of SMTP command pipelining");
+    return reject_with(ctx, ctx->subject, 503, "5.5.0", "Improper use of SMTP command pipelining");
+}
+
+/* reject_multi_recipient_bounce: a null sender with more than one
+ * recipient (at RCPT: one accepted already). */
+static enum verdict check_multi_recipient_bounce(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    size_t count = ctx->s->tx.recipient_count;
+    int at_rcpt = ctx->stage && strcmp(ctx->stage, "RCPT") == 0;
+    if (!ctx->sender || *ctx->sender || count <= (at_rcpt ? 0u : 1u))
+        return V_DUNNO;
+    return reject_with(ctx, ctx->subject, (int)conf_int("multi_recipient_bounce_reject_code"),
+                       "5.5.3", "Multi-recipient bounce");
 }
 
 static enum verdict check_non_fqdn_helo(struct check_ctx *ctx, const char *table)
@@ -642,6 +710,7 @@ static check_fn *const check_fns[RESTRICT_COUNT] = {
     [RESTRICT_REJECT_NON_FQDN_SENDER] = check_non_fqdn_sender,
     [RESTRICT_REJECT_UNAUTH_DESTINATION] = check_reject_unauth_destination,
     [RESTRICT_REJECT_UNAUTH_PIPELINING] = check_unauth_pipelining,
+    [RESTRICT_REJECT_MULTI_RECIPIENT_BOUNCE] = check_multi_recipient_bounce,
     [RESTRICT_REJECT_RBL_CLIENT] = check_rbl_client,
     [RESTRICT_REJECT_RHSBL_CLIENT] = check_rhsbl_client,
     [RESTRICT_REJECT_RHSBL_HELO] = check_rhsbl_helo,
@@ -796,6 +865,12 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
             v = config_error(ctx);
         } else if (r->def) {
             v = check_function(r->def)(ctx, r->table);
+        } else if (r->table && subj >= SUBJ_DATA) {
+            /* Postfix: no check_*_access is implied after DATA */
+            msg_warn("%s: specify one of check_client_access, check_helo_access, "
+                     "check_sender_access, check_recipient_access before \"%s\"",
+                     list->param, r->name);
+            v = config_error(ctx);
         } else if (r->table) {
             v = access_lookup(ctx, subj, r->table);
         } else if ((class = find_class(ctx->s->policy, r->name)) != NULL) {
@@ -823,12 +898,13 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
 
 struct policy *policy_open(struct session *s)
 {
-    static const char *const params[5] = {
+    static const char *const params[7] = {
         "smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
         "smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+        "smtpd_data_restrictions", "smtpd_end_of_data_restrictions",
     };
     struct policy *p = xcalloc(1, sizeof *p);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 7; i++)
         p->lists[i].param = params[i];
     (void)s;
     return p;
@@ -884,7 +960,7 @@ static const char *const client_list_params[] = {
 void policy_prepare(struct session *s)
 {
     struct policy *p = s->policy;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 7; i++) {
         load_list(&p->lists[i]);
         for (size_t j = 0; j < p->lists[i].count; j++)
             if (names_access_table(&p->lists[i].items[j]))
@@ -955,17 +1031,31 @@ int policy_refresh(struct session *s)
     return changed;
 }
 
-/* One list at its own stage (smtpd_delay_reject = no). */
+/* One list at its own stage (smtpd_delay_reject = no): a refusal answers
+ * now; a defer_if_permit deferral is kept for RCPT, as Postfix keeps it.
+ * The stage starts from the deferral of the stage before (HELO from the
+ * client's, MAIL from HELO's, or the client's when there was no HELO), so
+ * the first reason stands. */
 static int check_stage(struct session *s, int list, enum subject subj, const char *stage,
                        const char *sender, struct strbuf *reply_text)
 {
     struct check_ctx ctx = {s, sender, NULL, subj, reply_text, 0, stage};
+    struct strbuf *kept = s->policy->kept;
     if (s->local_submission)
         return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
     policy_defer_reset();
+    if (list == 1 || (list == 2 && !kept[1].len))
+        strbuf_set(&defer_permit, strbuf_str(&kept[0]));
+    else if (list == 2)
+        strbuf_set(&defer_permit, strbuf_str(&kept[1]));
+    int code = 0;
     if (run_list(&ctx, &s->policy->lists[list], subj) == V_REPLY)
-        return atoi(strbuf_str(reply_text));
-    return policy_deferred(reply_text);     /* defer_if_permit */
+        code = atoi(strbuf_str(reply_text));
+    strbuf_set(&kept[list], strbuf_str(&defer_permit));
+    if (list == 0)              /* a new client (connect, XCLIENT): no HELO yet */
+        strbuf_reset(&kept[1]);
+    strbuf_reset(&defer_permit);
+    return code;
 }
 
 int policy_check_connect(struct session *s, struct strbuf *reply_text)
@@ -990,12 +1080,22 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
     struct policy *p = s->policy;
     if (s->local_submission)
         return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
+    /* RFC 5321 4.5.1: postmaster, unqualified, is always accepted (Postfix
+     * asks no restriction) */
+    if (strcasecmp(recipient, "postmaster") == 0)
+        return 0;
     policy_defer_reset();
-    if (conf_bool("smtpd_delay_reject")) {
+    if (!conf_bool("smtpd_delay_reject")) {
+        /* the deferral standing since MAIL (check_stage) */
+        strbuf_set(&defer_permit, strbuf_str(&p->kept[2]));
+    } else {
         static const enum subject subjects[3] = {SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER};
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 3; i++) {
+            strbuf_reset(&defer_reject);        /* defer_if_reject: each list its own */
             if (run_list(&ctx, &p->lists[i], subjects[i]) == V_REPLY)
                 return atoi(strbuf_str(reply_text));
+        }
+        strbuf_reset(&defer_reject);
     }
     load_list(&p->lists[3]);
     load_list(&p->lists[4]);
@@ -1018,6 +1118,41 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
     if (conf_bool("smtpd_reject_unlisted_recipient"))
         return policy_unlisted_recipient(s, recipient, reply_text);
     return 0;
+}
+
+/* smtpd_data_restrictions (at DATA) and smtpd_end_of_data_restrictions
+ * (after the final dot): the recipient is known to the checks only when
+ * there is one, as in Postfix; a refusal is logged here. */
+static int check_message(struct session *s, int list, enum subject subj, const char *stage,
+                         struct strbuf *reply_text)
+{
+    struct check_ctx ctx = {s, strbuf_str(&s->tx.sender),
+                            s->tx.recipient_count == 1 ? strbuf_str(&s->tx.last_recipient) : NULL,
+                            subj, reply_text, 0, stage};
+    if (s->local_submission)
+        return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
+    load_list(&s->policy->lists[list]);
+    if (!s->policy->lists[list].count)
+        return 0;
+    policy_defer_reset();
+    int code = 0;
+    if (run_list(&ctx, &s->policy->lists[list], subj) == V_REPLY)
+        code = atoi(strbuf_str(reply_text));
+    else
+        code = policy_deferred(reply_text);     /* defer_if_permit */
+    if (code)
+        policy_log_event(&ctx, "reject", strbuf_str(reply_text));
+    return code;
+}
+
+int policy_check_data(struct session *s, struct strbuf *reply_text)
+{
+    return check_message(s, 5, SUBJ_DATA, "DATA", reply_text);
+}
+
+int policy_check_eod(struct session *s, struct strbuf *reply_text)
+{
+    return check_message(s, 6, SUBJ_EOD, "END-OF-MESSAGE", reply_text);
 }
 
 int policy_etrn_domain(struct session *s, const char *domain)

@@ -57,6 +57,7 @@ static const char *subject_name(enum subject subj)
     static const char *const names[] = {
         [SUBJ_CLIENT] = "Client host", [SUBJ_HELO] = "Helo command",
         [SUBJ_SENDER] = "Sender address", [SUBJ_RECIPIENT] = "Recipient address",
+        [SUBJ_DATA] = "Data command", [SUBJ_EOD] = "End-of-data",
     };
     return names[subj];
 }
@@ -71,6 +72,7 @@ static void log_action(struct check_ctx *ctx, enum subject subj, const char *act
     const char *who = subj == SUBJ_CLIENT ? s->client.namaddr
                       : subj == SUBJ_HELO ? strbuf_str(&s->helo)
                       : subj == SUBJ_SENDER ? (ctx->sender ? ctx->sender : "")
+                      : subj == SUBJ_DATA ? "DATA" : subj == SUBJ_EOD ? "END-OF-MESSAGE"
                       : (ctx->recipient ? ctx->recipient : "");
     strbuf_printf(&line, "<%s>: %s ", log_printable(&printable, who, 500), subject_name(subj));
     strbuf_reset(&printable);
@@ -231,6 +233,9 @@ enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char 
         if (ctx->recipient)
             r = map_search_mail_access(maps, ctx->recipient, delim, parent, &value);
         break;
+    case SUBJ_DATA:
+    case SUBJ_EOD:
+        break;                  /* a bare table there: refused in run_list */
     }
     enum verdict v = V_DUNNO;
     if (r == MAP_RETRY)

@@ -32,13 +32,12 @@ static enum verdict unknown_name(struct check_ctx *ctx, char status, const char 
     /* the enhanced code's class follows the reply's, as Postfix makes it */
     strbuf_printf(&text, "%d %d%s Client host rejected: cannot find your %shostname, [%s]",
                   code, code / 100, dsn + 1, which, ctx->s->client.address);
-    enum verdict v = V_REPLY;
-    if (status == 'N')
-        strbuf_set(ctx->reply, text.s);
-    else                        /* a DNS failure: reject_tempfail_action */
-        v = policy_tempfail_reply(ctx, "reject_tempfail_action", text.s);
+    /* a lookup that failed is refused with 450 at once, as Postfix 3.7's
+     * reject_unknown_client does (no reject_tempfail_action: with
+     * smtpd_delay_reject = no it answers at connect) */
+    strbuf_set(ctx->reply, text.s);
     strbuf_free(&text);
-    return v;
+    return V_REPLY;
 }
 
 enum verdict check_unknown_client_hostname(struct check_ctx *ctx, const char *table)

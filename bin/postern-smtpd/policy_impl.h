@@ -14,7 +14,7 @@ struct maplist;
 enum verdict { V_DUNNO, V_OK, V_REPLY };
 
 /* What a check looks at: decides the "<what>: Xxx rejected:" text. */
-enum subject { SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER, SUBJ_RECIPIENT };
+enum subject { SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER, SUBJ_RECIPIENT, SUBJ_DATA, SUBJ_EOD };
 
 struct check_ctx {
     struct session *s;
@@ -23,7 +23,8 @@ struct check_ctx {
     enum subject subject;       /* of the list being evaluated */
     struct strbuf *reply;
     int depth;                  /* access table results naming checks, classes */
-    const char *stage;          /* "CONNECT", "HELO", "MAIL", "RCPT" for log lines */
+    const char *stage;          /* "CONNECT", "HELO", "MAIL", "RCPT", "DATA",
+                                   "END-OF-MESSAGE" for log lines */
 };
 
 struct restriction_name;
@@ -43,7 +44,8 @@ struct restriction_list {
 };
 
 struct policy {
-    struct restriction_list lists[5];   /* client, helo, sender, relay, recipient */
+    struct restriction_list lists[7];   /* client, helo, sender, relay, recipient,
+                                           data, end_of_data */
     struct addrmatch *mynetworks;
     int mynetworks_loaded;
     struct {
@@ -59,6 +61,11 @@ struct policy {
     size_t client_list_count;
     struct restriction_list *classes;   /* smtpd_restriction_classes, loaded on use */
     size_t class_count;
+    /* smtpd_delay_reject = no: the defer_if_permit deferral standing after
+     * the client, HELO and sender stages (each starts from the one before),
+     * answered at RCPT when nothing refuses there (Postfix's
+     * defer_if_permit_client, _helo, _sender) */
+    struct strbuf kept[3];
 };
 
 /* policy_dns.c: the checks of the client's DNS names. */

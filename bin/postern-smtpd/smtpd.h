@@ -98,6 +98,7 @@ struct session {
     const char *where;          /* the last command, for "lost connection after" */
     int in_data;                /* reading message text: log the byte count */
     int improper_pipelining;    /* RFC 2920 broken (logged; reject_unauth_pipelining) */
+    int hangup;                 /* a 421 or 521 was replied: end after the command */
     long long data_bytes;       /* bytes of message text received so far */
 
     /* configuration read once */
@@ -189,14 +190,20 @@ void cmd_auth(struct session *s, char *args);
 void auth_forget(struct session *s);
 
 /* ---- clientrate.c ---- */
+/* The events counted per client across the service's sessions. */
+enum client_event { CLIENT_AUTH, CLIENT_MAIL, CLIENT_RCPT, CLIENT_NEWTLS, CLIENT_EVENTS };
 /* In the zygote, before it forks: the table of per-client counts that
- * every session of the service shares (smtpd_client_auth_rate_limit). */
+ * every session of the service shares (smtpd_client_*_rate_limit). */
 void client_rate_init(void);
-/* Count an event of the client: how many it has had in its current window
- * of `unit` seconds, this one included; 0 when nothing is counted (no
- * table: not a zygote's child, or no room). */
-unsigned client_rate_count(const char *address, long long unit);
-int client_rate_available(void);
+/* The event's limit (smtpd_client_..._rate_limit) for this client, per
+ * anvil_rate_time_unit: 0 when it is within it (or when nothing is
+ * counted: no table, an exception), else the rate.  `add` counts the
+ * event, and an excess is logged with Postfix's warning; without, the
+ * count so far is compared (STARTTLS: a new session is counted once it is
+ * made). */
+unsigned client_rate_exceeded(struct session *s, enum client_event ev, int add);
+/* "address:port" of the service, for log lines. */
+const char *client_rate_service(struct session *s);
 
 /* ---- xclient.c ---- */
 void cmd_xclient(struct session *s, char *args);
@@ -293,6 +300,10 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
 int policy_check_connect(struct session *s, struct strbuf *reply_text);
 int policy_check_helo(struct session *s, struct strbuf *reply_text);
 int policy_check_mail(struct session *s, const char *sender, struct strbuf *reply_text);
+/* smtpd_data_restrictions, smtpd_end_of_data_restrictions: 0 or the reply
+ * code with reply_text set (the refusal logged). */
+int policy_check_data(struct session *s, struct strbuf *reply_text);
+int policy_check_eod(struct session *s, struct strbuf *reply_text);
 /* 1 when the client is in mynetworks, 0 if not, -1 when a table failed. */
 int policy_mynetworks(struct session *s);
 /* ETRN: 1 when the domain may be flushed (fast_flush_domains). */

@@ -264,6 +264,13 @@ int submit_finish(struct session *s, struct injection_client *inj, int size_exce
         strbuf_puts(&text, "552 5.3.4 Message size exceeds fixed limit");
         goto refused;
     }
+    if (policy_check_eod(s, &text)) {
+        /* smtpd_end_of_data_restrictions refused it (and logged it) */
+        submit_abort(inj);
+        reply(s, "%s", strbuf_str(&text));
+        strbuf_free(&text);
+        return 0;
+    }
     struct envelope env = ENVELOPE_INIT;
     struct injection_verdict verdict = INJECTION_VERDICT_INIT;
     build_envelope(s, &env);

@@ -617,6 +617,15 @@ static int handshake(struct session *s)
                  !info.peer_cert ? "Anonymous" : info.peer_verified ? "Trusted" : "Untrusted",
                  s->client.namaddr, info.protocol, info.cipher, info.usebits, info.algbits, info.kex,
                  info.sig);
+    /* smtpd_client_new_tls_session_rate_limit: a new session counts once
+     * it is made; over the limit, Postfix says so in it and hangs up */
+    if (!SSL_session_reused(s->tls) && client_rate_exceeded(s, CLIENT_NEWTLS, 1)) {
+        reply(s, "421 4.7.0 %s Error: too many new TLS sessions from %s", conf_str("myhostname"),
+              s->client.namaddr);
+        if (!s->tls_wrappermode)
+            s->command_failed[CMD_STARTTLS]++;
+        session_end(s, 0);
+    }
     return 1;
 }
 
@@ -660,6 +669,12 @@ void cmd_starttls(struct session *s, char *args)
     }
     if (!server_ctx) {
         reply(s, "454 4.7.0 TLS not available due to local problem");
+        goto failed;
+    }
+    if (client_rate_exceeded(s, CLIENT_NEWTLS, 0)) {
+        msg_warn("Refusing STARTTLS request from %s for service %s", s->client.namaddr,
+                 client_rate_service(s));
+        reply(s, "454 4.7.0 Error: too many new TLS sessions from %s", s->client.namaddr);
         goto failed;
     }
     reply(s, "220 2.0.0 Ready to start TLS");

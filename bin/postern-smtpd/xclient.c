@@ -73,9 +73,6 @@ static int parse_attributes(struct session *s, char *args, const char *command,
     return 0;
 }
 
-/* REVERSE_NAME was given in this XCLIENT command: NAME leaves it alone. */
-static int reverse_name_given;
-
 /* The lookup status of a NAME or REVERSE_NAME value (before decoding):
  * [UNAVAILABLE] does not exist ('N'), [TEMPUNAVAIL] could not be looked
  * up ('R': a temporary failure, never "not found"), else 'F'. */
@@ -94,19 +91,15 @@ static int xclient_set(struct session *s, const char *name, const char *value)
     if (attribute_value(value, text, sizeof text) != 0)
         return -1;
     if (strcasecmp(name, "NAME") == 0) {
-        /* the reverse name follows, unless REVERSE_NAME says otherwise */
+        /* the reverse name stays (only REVERSE_NAME sets it): Postfix 3.7
+         * passes reject_unknown_reverse_client_hostname after NAME=[UNAVAILABLE] */
         char status = name_status(value, text);
         snprintf(c->name, sizeof c->name, "%s", status == 'F' ? text : "unknown");
         c->forward_status = status;
-        if (!reverse_name_given) {
-            snprintf(c->reverse_name, sizeof c->reverse_name, "%s", c->name);
-            c->reverse_status = status;
-        }
     } else if (strcasecmp(name, "REVERSE_NAME") == 0) {
         char status = name_status(value, text);
         snprintf(c->reverse_name, sizeof c->reverse_name, "%s", status == 'F' ? text : "unknown");
         c->reverse_status = status;
-        reverse_name_given = 1;
     } else if (strcasecmp(name, "ADDR") == 0) {
         if (*text && addr_normalize(text, c->address, sizeof c->address) != 0)
             return -1;
@@ -141,7 +134,6 @@ void cmd_xclient(struct session *s, char *args)
     }
     char before[sizeof s->client.namaddr];
     snprintf(before, sizeof before, "%s", s->client.namaddr);
-    reverse_name_given = 0;
     if (parse_attributes(s, args, "XCLIENT", names, xclient_set) != 0)
         goto failed;
     snprintf(s->client.namaddr, sizeof s->client.namaddr, "%s[%s]", s->client.name, s->client.address);

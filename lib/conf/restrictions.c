@@ -43,6 +43,7 @@ static const struct restriction_name implemented[] = {
     {"reject_invalid_helo_hostname", RESTRICT_REJECT_INVALID_HELO_HOSTNAME, 0},
     {"reject_invalid_hostname", RESTRICT_REJECT_INVALID_HELO_HOSTNAME, 0},
     {"reject_known_sender_login_mismatch", RESTRICT_REJECT_KNOWN_SENDER_LOGIN_MISMATCH, 0},
+    {"reject_multi_recipient_bounce", RESTRICT_REJECT_MULTI_RECIPIENT_BOUNCE, 0},
     {"reject_non_fqdn_helo_hostname", RESTRICT_REJECT_NON_FQDN_HELO_HOSTNAME, 0},
     {"reject_non_fqdn_hostname", RESTRICT_REJECT_NON_FQDN_HELO_HOSTNAME, 0},
     {"reject_non_fqdn_recipient", RESTRICT_REJECT_NON_FQDN_RECIPIENT, 0},
@@ -83,7 +84,7 @@ int restriction_not_implemented(const char *name)
     static const char *const prefixes[] = {
         "reject_unknown_", "reject_rbl", "reject_rhsbl", "permit_tls_",
         "check_ccert_access", "check_sasl_access", "check_reverse_client_hostname",
-        "reject_multi_recipient_bounce", "reject_plaintext_session",
+        "reject_plaintext_session",
         "reject_unverified_", "permit_mx_backup", "reject_non_fqdn_", "reject_invalid_",
         "check_address_map", "permit_inet_interfaces", "sleep", NULL,
     };

@@ -9,6 +9,9 @@ Run by hand, as root, against a Postfix started by
     BENCH_ROOT=/var/tmp/mta-bench-NAME postfix-anchor.sh up PORT PORT2
     BENCH_ROOT=/var/tmp/mta-bench-NAME t/lib/gen_postfix_restrictions.py PORT > t/data/postfix-3.7-restrictions.txt
 
+With a second argument, the cases of another module of t/lib (data_probes:
+t/data/postfix-3.7-data-rates.txt for t/35).
+
 For each case it appends the case's settings to a copy of the anchor's
 main.cf, reloads Postfix, plays the dialogue and collects the NOQUEUE
 log lines; the anchor's own main.cf is put back at the end.
@@ -20,9 +23,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+import importlib
 import restriction_probes as rp
 
 port = int(sys.argv[1])
+cases = importlib.import_module(sys.argv[2]).CASES if len(sys.argv) > 2 else rp.CASES
+# GEN_ONLY=text: only the cases whose title holds it (to look at one)
+cases = [c for c in cases if os.environ.get("GEN_ONLY", "") in c[0]]
 root = os.path.join(os.environ.get("BENCH_ROOT", "/var/tmp/mta-bench"), "postfix")
 etc = os.path.join(root, "etc")
 maps_dir = os.path.join(etc, "probes")
@@ -30,6 +37,12 @@ os.makedirs(maps_dir, exist_ok=True)
 maillog = os.path.join(root, "log", "maillog")
 main_cf = os.path.join(etc, "main.cf")
 original = open(main_cf).read()
+master_cf = os.path.join(etc, "master.cf")
+original_master = open(master_cf).read()
+if "tlsmgr" not in original_master:
+    # STARTTLS needs tlsmgr, which the anchor's master.cf leaves out
+    with open(master_cf, "a") as f:
+        f.write("tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n")
 
 
 def free_port():
@@ -39,6 +52,7 @@ def free_port():
 
 
 out = sys.stdout
+out.reconfigure(line_buffering=True)
 out.write("# What Postfix 3.7 (Debian, /work/shared/bench/postfix-anchor.sh) answered to the\n"
           "# dialogues of t/lib/restriction_probes.py, recorded by\n"
           "# t/lib/gen_postfix_restrictions.py on %s.  Per case: the settings ({maps}\n"
@@ -46,16 +60,35 @@ out.write("# What Postfix 3.7 (Debian, /work/shared/bench/postfix-anchor.sh) ans
           "# each command (>>) and reply (<<), and the NOQUEUE log lines (log).\n"
           % time.strftime("%Y-%m-%d"))
 try:
-    for case in rp.CASES:
+    for case in cases:
         dead = free_port()
         settings = rp.settings_of(case, maps_dir, dead)
         for name, text in case[2].items():
             with open(os.path.join(maps_dir, name), "w") as f:
                 f.write(text)
+        # the anchor's own lines for what the case sets are left out: a
+        # parameter given twice makes every Postfix process warn at start,
+        # and that burst at each reload can fill postlogd's socket while
+        # postlogd itself warns into it (it then hangs, and every process
+        # that logs with it)
+        kept = "".join(l for l in original.splitlines(True)
+                       if l.split("=", 1)[0].strip() not in settings)
         with open(main_cf, "w") as f:
-            f.write(original + "\n# restriction probe: " + case[0] + "\n"
+            f.write(kept + "\n# restriction probe: " + case[0] + "\n"
                     + "".join(f"{k} = {v}\n" for k, v in settings.items()))
-        subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
+        if any("{maps}/cert.pem" in v for v in case[1].values()):
+            rp.make_cert(maps_dir)
+        if any("rate_limit" in k or k.startswith("anvil") for k in case[1]):
+            # a fresh anvil: no counts carried over from the case before
+            subprocess.run(["postfix", "-c", etc, "stop"], check=True, capture_output=True)
+            for _ in range(100):        # the old master gone before the new one starts
+                if subprocess.run(["postfix", "-c", etc, "status"], capture_output=True).returncode:
+                    break
+                time.sleep(0.2)
+            time.sleep(1)
+            subprocess.run(["postfix", "-c", etc, "start"], check=True, capture_output=True)
+        else:
+            subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
         time.sleep(2)
         start = os.path.getsize(maillog)
         steps = rp.dialogue(port, case[3])
@@ -63,7 +96,9 @@ try:
         with open(maillog) as f:
             f.seek(start)
             logs = [l.split("]: ", 1)[1].rstrip("\n") for l in f
-                    if "postfix/smtpd[" in l and ("NOQUEUE" in l or ": warn: " in l or ": info: " in l) and "]: " in l]
+                    if "postfix/smtpd[" in l and "]: " in l
+                    and ("NOQUEUE" in l or ": warn: " in l or ": info: " in l or ": reject: " in l
+                         or "limit exceeded" in l or "Refusing STARTTLS" in l)]
         out.write(f"\n== {case[0]}\n")
         for k, v in case[1].items():
             out.write(f"set {k} = {v}\n")
@@ -80,4 +115,6 @@ try:
 finally:
     with open(main_cf, "w") as f:
         f.write(original)
+    with open(master_cf, "w") as f:
+        f.write(original_master)
     subprocess.run(["postfix", "-c", etc, "reload"], capture_output=True)

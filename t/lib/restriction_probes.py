@@ -10,8 +10,12 @@ address and name.  The golden file holds, per case, the settings, the
 tables, each command (">> ") with its reply ("<< ") and Postfix's
 NOQUEUE log lines ("log ").
 """
+import os
 import re
 import socket
+import ssl
+import subprocess
+import time
 
 # what both servers get besides a case's settings
 BASE = {
@@ -94,12 +98,39 @@ CASES = [
 ]
 
 
+def apply_case(inst, initial, case, maps_dir):
+    """Give a postern test instance (smtpdtest.Instance) a golden case's
+    settings over BASE, from its own initial settings (nothing carried
+    over from the case before), with the case's tables (and a certificate
+    when it names {maps}/cert.pem) written into maps_dir."""
+    import tap
+    dead = tap.free_port()
+    settings = dict(BASE)
+    settings.update({k: v.replace("{maps}", maps_dir).replace("{deadport}", str(dead))
+                     for k, v in case["settings"].items()})
+    if any("{maps}/cert.pem" in v for v in case["settings"].values()):
+        make_cert(maps_dir)
+    for name, text in case["maps"].items():
+        tap.write(os.path.join(maps_dir, name), text, 0o644)
+    inst.settings = dict(initial)
+    inst.set(**settings)
+
+
 def settings_of(case, maps_dir, deadport):
     """The case's main.cf settings with {maps} and {deadport} filled in."""
     out = dict(BASE)
     for k, v in case[1].items():
         out[k] = v.replace("{maps}", maps_dir).replace("{deadport}", str(deadport))
     return out
+
+
+# commands that dialogue() plays as more than a line
+MESSAGE = "<MESSAGE>"           # a short message and the final dot
+RECONNECT = "<RECONNECT>"       # a new connection; its reply is the greeting
+MESSAGE_TEXT = "Subject: probe\r\n\r\nprobe\r\n."
+CRLF = "<CRLF>"                 # lines sent at once (pipelined): one reply each
+PAUSE = "<PAUSE "               # "<PAUSE 2.5>": wait (a rate window to pass)
+# STARTTLS: when answered 220, the rest of the dialogue is in TLS
 
 
 def dialogue(port, commands, timeout=20):
@@ -111,7 +142,10 @@ def dialogue(port, commands, timeout=20):
     def reply():
         lines = []
         while True:
-            line = f.readline()
+            try:
+                line = f.readline()
+            except ConnectionResetError:
+                line = b""
             if not line:
                 return "\n".join(lines) if lines else None
             line = line.rstrip(b"\r\n").decode("utf-8", "replace")
@@ -120,19 +154,91 @@ def dialogue(port, commands, timeout=20):
                 return "\n".join(lines)
 
     out = [(None, reply())]
+    closed = False              # by the server: the rest until RECONNECT unanswered
     for c in commands:
-        s.sendall((c + "\r\n").encode())
-        out.append((c, reply()))
+        if closed and c != RECONNECT:
+            out.append((c, None))
+            continue
+        if c == RECONNECT:
+            closed = False
+            f.close()
+            s.close()
+            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            f = s.makefile("rb")
+            out.append((c, reply()))
+            continue
+        if c.startswith(PAUSE):
+            time.sleep(float(c[len(PAUSE):-1]))
+            out.append((c, ""))
+            continue
+        lines = c.split(CRLF)
+        try:
+            s.sendall("".join((MESSAGE_TEXT if l == MESSAGE else l) + "\r\n" for l in lines).encode())
+        except OSError:
+            pass                # closed by the server: the replies say so
+        got = [reply() for _ in lines]
+        out.append((c, "\n".join(r for r in got if r is not None) if any(got) else None))
+        if got[-1] is None:
+            closed = True
+        if c.upper() == "STARTTLS" and got[0] and got[0].startswith("220"):
+            # a server may refuse after its 220 (Postfix's new TLS session
+            # rate limit): a plain reply instead of the handshake
+            s.settimeout(2)
+            try:
+                early = s.recv(1, socket.MSG_PEEK)
+            except (socket.timeout, BlockingIOError):
+                early = b""
+            s.settimeout(timeout)
+            if early and early[:1].isdigit():
+                out[-1] = (c, out[-1][1] + "\n" + (reply() or ""))
+                closed = True
+                continue
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            f.close()
+            try:
+                s = ctx.wrap_socket(s)
+            except (ssl.SSLError, OSError):
+                out[-1] = (c, out[-1][1] + "\n<no TLS handshake>")
+                closed = True
+                continue
+            # or after the handshake (Postfix counts a new session once it
+            # is made): a reply before any command, or the end
+            s.settimeout(2)
+            try:
+                first = s.recv(1)
+            except (socket.timeout, ssl.SSLError, OSError):
+                first = None
+            s.settimeout(timeout)
+            f = s.makefile("rb")
+            if first is not None:
+                rest = reply() if first else None
+                out[-1] = (c, out[-1][1] + "\n" + (first.decode() + rest if rest else "<closed>"))
+                closed = True
+    f.close()
     s.close()
     return out
+
+
+def make_cert(directory):
+    """A self-signed certificate and key (cert.pem, key.pem) in directory,
+    for the cases that say {maps}/cert.pem; made once."""
+    cert, key = (os.path.join(directory, n) for n in ("cert.pem", "key.pem"))
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "30", "-subj", "/CN=mx.example.com"],
+                       check=True, capture_output=True)
+        os.chmod(key, 0o644)
 
 
 def normalize(text):
     """What may differ between the servers: the greeting's and HELO's host
     text, and the queue id in a 250 for DATA."""
     if text is None:
-        return None
+        return ""               # no reply (the connection was closed)
     text = re.sub(r"^220 .*", "220 <banner>", text)
+    text = re.sub(r"queued as \S+", "queued as <id>", text)
     return text
 
 
