@@ -158,6 +158,8 @@ static void setup_init(struct smtp_setup *s, int lmtp)
     }
     if (tls_client_setup(s) != 0)
         s->broken = 1;
+    if (sasl_client_setup(s) != 0)
+        s->broken = 1;
     dns_open(0);
 }
 

@@ -1,6 +1,6 @@
 /* session.c - one SMTP or LMTP dialog with one server, for what is still
  * open of a batch: greeting, EHLO (HELO when EHLO is refused) or LHLO,
- * STARTTLS (tls.c), MAIL FROM with SIZE/BODY/SMTPUTF8/RET/ENVID, RCPT TO
+ * STARTTLS (tls.c), AUTH (sasl.c), MAIL FROM with SIZE/BODY/SMTPUTF8/RET/ENVID, RCPT TO
  * with NOTIFY/ORCPT, DATA and the message (LF to CR LF, dot-stuffed),
  * pipelined when the server offers PIPELINING.  Every reply that decides a
  * recipient's fate is kept as the server gave it, in Postfix's words:
@@ -420,7 +420,7 @@ int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
     int had_session = 0;
     if (handshake(&s) == 0) {
         had_session = 1;
-        if (tls_client_starttls(&s) == 0)
+        if (tls_client_starttls(&s) == 0 && sasl_client_login(&s) == 0)
             transaction(&s);
         /* QUIT without waiting for its reply (smtp_skip_quit_response) */
         if (s.conn.fd >= 0 && s.conn.error == SMTP_IO_OK) {

@@ -13,6 +13,7 @@
 #include "strbuf.h"
 
 enum tls_level { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_SECURE };
+struct sasl_setup;
 
 /* What main.cf says, read once per process (smtp_* or lmtp_*). */
 struct smtp_setup {
@@ -32,6 +33,7 @@ struct smtp_setup {
     enum tls_level tls_level;
     int tls_loglevel;
     int broken;                         /* a setting is wrong: defer everything */
+    struct sasl_setup *sasl;            /* smtp_sasl_*: sasl.c; NULL when disabled */
 };
 
 /* Where a recipient of the batch stands. */
@@ -61,6 +63,7 @@ struct smtp_session {
     struct smtp_features features;
     int esmtp;
     int tls_active;
+    int tls_verified;                   /* the certificate matched (verify, secure) */
 };
 
 /* main.c: a recipient's result (final now, or kept as "try again" while
@@ -76,6 +79,15 @@ void batch_result_open(struct smtp_batch *b, const char *relay, int final, const
  * else 0. */
 int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
                     const struct nexthop_target *target, int final);
+
+/* sasl.c */
+/* Read the smtp_sasl_* settings; 0, or -1 when they are wrong (logged). */
+int sasl_client_setup(struct smtp_setup *setup);
+/* Log in when SASL is enabled, the server offers AUTH and the password
+ * table has an entry for this sender, server or next hop.  0 to go on
+ * (logged in, or nothing to do), -1 when the session failed (results
+ * given). */
+int sasl_client_login(struct smtp_session *s);
 
 /* tls.c */
 /* Read the TLS settings and build the client context; 0, or -1 when the
