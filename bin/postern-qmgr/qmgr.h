@@ -117,6 +117,7 @@ struct qmgr_runner {
     long long uses;             /* requests handed over */
     double idle_since;          /* monotonic time the last request ended */
     struct qmgr_job *job;       /* the request it serves; NULL when idle */
+    char *last_nexthop;         /* the next hop of its last request */
     struct strbuf out;          /* request bytes not yet sent */
     size_t out_pos;
     int out_file;               /* the queue file to send with the first byte, or -1 */

@@ -36,6 +36,13 @@ static void delivery_request(struct strbuf *req, struct qmgr_job *job)
 {
     struct qmgr_message *msg = job->msg;
     request_common(req, msg, job->dest->nexthop);
+    /* more mail waits for this destination: a runner that can keep its
+     * connection open for it (postern-smtp's connection cache) does */
+    size_t waiting = 0;
+    for (const struct qmgr_job *j = job->dest->todo_head; j && waiting < 1000; j = j->next)
+        waiting++;
+    if (waiting)
+        record_putf(req, 'W', "%zu", waiting);
     for (size_t k = 0; k < job->rcpt_count; k++) {
         struct queue_recipient *r = &msg->qf.rcpt[job->rcpt[k]];
         record_put(req, 'T', r->routed ? r->routed : r->address);

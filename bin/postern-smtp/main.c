@@ -160,6 +160,7 @@ static void setup_init(struct smtp_setup *s, int lmtp)
         s->broken = 1;
     if (sasl_client_setup(s) != 0)
         s->broken = 1;
+    reuse_setup(s);
     dns_open(0);
 }
 
@@ -217,6 +218,16 @@ static void deliver_batch(const struct smtp_setup *setup, struct runner_request 
         batch_result_open(&b, "none", 1, "4.3.5", "no next hop for this delivery");
         goto out;
     }
+    /* a session kept from the last request to this next hop comes first */
+    struct sockaddr_storage reused = {0};
+    if (reuse_deliver(setup, &b, &reused)) {
+        b.sessions++;
+        size_t open = 0;
+        for (size_t k = 0; k < n; k++)
+            open += b.state[k] != RCPT_FINAL;
+        if (!open)
+            goto out;
+    }
     enum nexthop_result r = nexthop_find(nexthop, &setup->nexthop, &targets, &dsn, &why);
     if (r != NEXTHOP_OK) {
         batch_result_open(&b, "none", 1, dsn.s, "%s", why.s);
@@ -228,6 +239,9 @@ static void deliver_batch(const struct smtp_setup *setup, struct runner_request 
             open += b.state[k] != RCPT_FINAL;
         if (!open)
             break;
+        /* the server of a kept session had its try already */
+        if (reused.ss_family && same_server_address(&targets.target[t].sa, &reused))
+            continue;
         int last = t + 1 == targets.count
                    || (setup->session_limit > 0 && b.sessions + 1 >= (size_t)setup->session_limit);
         if (session_deliver(setup, &b, &targets.target[t], last))
@@ -318,6 +332,7 @@ int main(int argc, char **argv)
     do {
         deliver_request(&setup, &req, shell_nexthop);
     } while (runner_next(&req));
+    reuse_close();
     if (own_resolver)
         resolver_close(own_resolver);
     return runner_finish(&req);

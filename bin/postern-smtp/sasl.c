@@ -268,3 +268,8 @@ out:
     strbuf_free(&mechs);
     return rc;
 }
+
+int sasl_sender_dependent(const struct smtp_setup *setup)
+{
+    return setup->sasl && setup->sasl->sender_dependent;
+}

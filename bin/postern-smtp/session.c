@@ -383,22 +383,66 @@ out:
     free(sent_rcpt);
 }
 
+/* The end of a session: kept for the next request to the same next hop
+ * (reuse.c), or QUIT and closed. */
+static void session_end(struct smtp_session *s, int transaction_done)
+{
+    if (transaction_done && reuse_keep(s))
+        return;
+    session_close(s);
+}
+
+void session_close(struct smtp_session *s)
+{
+    /* QUIT without waiting for its reply (smtp_skip_quit_response) */
+    if (s->conn.fd >= 0 && s->conn.error == SMTP_IO_OK) {
+        smtp_queue(&s->conn, "QUIT\r\n", 6);
+        smtp_flush(&s->conn, s->setup->quit_timeout < 5 ? s->setup->quit_timeout : 5);
+    }
+    smtp_close(&s->conn);
+    smtp_reply_free(&s->reply);
+    smtp_features_free(&s->features);
+    free(s->own_target.host);
+    free(s);
+}
+
+int session_again(struct smtp_session *s, struct smtp_batch *batch)
+{
+    s->batch = batch;
+    s->final = 0;
+    smtp_queue(&s->conn, "RSET\r\n", 6);
+    if (smtp_flush(&s->conn, s->setup->helo_timeout) != 0
+        || smtp_read_reply(&s->conn, &s->reply, s->setup->helo_timeout) != 0
+        || s->reply.code / 100 != 2) {
+        /* gone or unwilling: nothing was said about the recipients yet */
+        if (s->conn.error == SMTP_IO_OK)
+            s->conn.error = SMTP_IO_LOST;
+        session_close(s);
+        return 0;
+    }
+    transaction(s);
+    session_end(s, 1);
+    return 1;
+}
+
 int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
                     const struct nexthop_target *target, int final)
 {
-    struct smtp_session s;
-    memset(&s, 0, sizeof s);
-    s.setup = setup;
-    s.batch = batch;
-    s.target = target;
-    s.final = final;
-    s.reply = (struct smtp_reply)SMTP_REPLY_INIT;
-    s.features = (struct smtp_features)SMTP_FEATURES_INIT;
-    snprintf(s.host, sizeof s.host, "%s[%s]", target->host, target->addr);
+    struct smtp_session *s = xcalloc(1, sizeof *s);
+    s->setup = setup;
+    s->batch = batch;
+    /* the session keeps its own copy: it may outlive the batch (reuse.c) */
+    s->own_target = *target;
+    s->own_target.host = xstrdup(target->host);
+    s->target = &s->own_target;
+    s->final = final;
+    s->reply = (struct smtp_reply)SMTP_REPLY_INIT;
+    s->features = (struct smtp_features)SMTP_FEATURES_INIT;
+    snprintf(s->host, sizeof s->host, "%s[%s]", target->host, target->addr);
     if (target->port)
-        snprintf(s.relay, sizeof s.relay, "%s:%d", s.host, target->port);
+        snprintf(s->relay, sizeof s->relay, "%s:%d", s->host, target->port);
     else
-        snprintf(s.relay, sizeof s.relay, "%s", s.host);
+        snprintf(s->relay, sizeof s->relay, "%s", s->host);
     const struct sockaddr *bind_addr = NULL;
     socklen_t bind_len = 0;
     if (target->sa.ss_family == AF_INET && setup->bind4_len) {
@@ -409,27 +453,25 @@ int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
         bind_len = setup->bind6_len;
     }
     struct strbuf why = STRBUF_INIT;
-    if (smtp_connect(&s.conn, (const struct sockaddr *)&target->sa, target->sa_len, bind_addr,
+    if (smtp_connect(&s->conn, (const struct sockaddr *)&target->sa, target->sa_len, bind_addr,
                      bind_len, setup->connect_timeout, &why) != 0) {
         batch_result_open(batch, "none", 0, "4.4.1", "connect to %s: %s",
-                          target->port ? s.relay : s.host, why.s);
+                          target->port ? s->relay : s->host, why.s);
         strbuf_free(&why);
+        s->conn.error = SMTP_IO_LOST;
+        session_close(s);
         return 0;
     }
     strbuf_free(&why);
-    int had_session = 0;
-    if (handshake(&s) == 0) {
+    int had_session = 0, done = 0;
+    if (handshake(s) == 0) {
         had_session = 1;
-        if (tls_client_starttls(&s) == 0 && sasl_client_login(&s) == 0)
-            transaction(&s);
-        /* QUIT without waiting for its reply (smtp_skip_quit_response) */
-        if (s.conn.fd >= 0 && s.conn.error == SMTP_IO_OK) {
-            smtp_queue(&s.conn, "QUIT\r\n", 6);
-            smtp_flush(&s.conn, setup->quit_timeout < 5 ? setup->quit_timeout : 5);
+        if (tls_client_starttls(s) == 0 && sasl_client_login(s) == 0) {
+            s->born_ms = smtp_now_ms();
+            transaction(s);
+            done = 1;
         }
     }
-    smtp_close(&s.conn);
-    smtp_reply_free(&s.reply);
-    smtp_features_free(&s.features);
+    session_end(s, done);
     return had_session;
 }

@@ -127,6 +127,12 @@ const char *runner_attr(const struct strlist *attrs, const char *name);
  * one, 0 when the process has served its last request (-S: qmgr closed the
  * channel). */
 int runner_next(struct runner_request *request);
+/* -S: while runner_next() waits for the next request, also watch fd (-1:
+ * none) for input or hang-up, and the monotonic deadline (milliseconds of
+ * CLOCK_MONOTONIC; 0: none); fn is called once when either comes (a
+ * cached SMTP session the server closed, or that idled too long), and the
+ * watch ends.  fn NULL ends it. */
+void runner_idle_watch(int fd, long long deadline_ms, void (*fn)(void));
 /* The one reader of the request records for a program that takes a
  * runner's request but answers otherwise (postern-bounce -R: one result
  * for the whole request): read the records on fd up to the empty one,
