@@ -56,6 +56,7 @@ struct qmgr_transport {
     int process_limit;
     int recipient_limit;
     int concurrency_limit;
+    int failed_cohort_limit;    /* site failures in a row before a destination is suspended */
     long long time_limit;       /* seconds a runner may take */
     struct qmgr_destination *destinations;
     struct qmgr_transport *next;
@@ -67,6 +68,9 @@ struct qmgr_destination {
     struct qmgr_transport *transport;
     int busy;
     struct qmgr_job *todo_head, *todo_tail;
+    int failed_cohorts;         /* site failures in a row (suspend.c) */
+    double suspended_until;     /* monotonic time; 0: not suspended */
+    char *suspended_dsn, *suspended_text;   /* "delivery temporarily suspended: ..." */
     struct qmgr_destination *next;      /* the transport's list */
     struct qmgr_destination *hash_next; /* the lookup table's chain */
 };
@@ -201,6 +205,19 @@ void schedule_run(void);
 struct qmgr_transport *transport_find(const char *name);
 /* Re-read every transport's limits (after SIGHUP). */
 void transports_reset(void);
+
+/* suspend.c: destinations that are down (Postfix's dead destinations) */
+/* Note the end of a delivery job: site (the runner's S record: no server
+ * of the next hop could be reached) counts towards the transport's
+ * failed-cohort limit, after which the destination is suspended for
+ * minimal_backoff_time and its queued jobs deferred ("delivery
+ * temporarily suspended: TEXT"); any other end resets the count. */
+void destination_job_done(struct qmgr_destination *d, int site, const char *dsn, const char *text);
+/* 1 when d is suspended now; its recipients are then deferred at once. */
+int destination_suspended(struct qmgr_destination *d);
+/* Defer every recipient of a job of a suspended destination and free the
+ * job (the message's round ends when it was the last). */
+void destination_defer_job(struct qmgr_job *job);
 
 /* runner_client.c: runner processes (qmgr's client side of interface 4) */
 /* Start a delivery job's runner; -1 (recipients deferred, job freed) on failure. */

@@ -364,7 +364,9 @@ static void delivery_done(struct qmgr_job *job)
     struct strbuf relay = STRBUF_INIT;
     strbuf_puts(&relay, job->dest->transport->name);
     size_t pos = 0, k = 0;
+    int site = 0;
     struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT, why = STRBUF_INIT;
+    struct strbuf site_dsn = STRBUF_INIT, site_text = STRBUF_INIT;
     while (k < job->rcpt_count && pos < job->results.len) {
         const char *rec = job->results.s + pos;
         size_t len = strnlen(rec, job->results.len - pos);
@@ -378,6 +380,12 @@ static void delivery_done(struct qmgr_job *job)
         }
         if (rec[0] == 'H') {
             handover(job, job->rcpt[k++], rec + 1, &relay);
+            continue;
+        }
+        if (rec[0] == 'S') {
+            /* the next hop failed as a whole (suspend.c) */
+            site = 1;
+            dsn_split(rec + 1, "4.4.1", &site_dsn, &site_text);
             continue;
         }
         enum outcome outcome;
@@ -403,10 +411,15 @@ static void delivery_done(struct qmgr_job *job)
                               OUTCOME_DEFERRED, strbuf_str(&relay), &job->handoff, "4.3.0",
                               strbuf_str(&why));
     }
+    /* a job that ended without results (a crash) says nothing of the site */
+    if (site || job->results.len > 0)
+        destination_job_done(job->dest, site, strbuf_str(&site_dsn), strbuf_str(&site_text));
     strbuf_free(&dsn);
     strbuf_free(&text);
     strbuf_free(&why);
     strbuf_free(&relay);
+    strbuf_free(&site_dsn);
+    strbuf_free(&site_text);
 }
 
 void jobs_check_done(void)

@@ -210,6 +210,7 @@ static void deliver_batch(const struct smtp_setup *setup, struct runner_request 
     b.soft_relay = xcalloc(n, sizeof *b.soft_relay);
     struct strbuf dsn = STRBUF_INIT, why = STRBUF_INIT;
     struct nexthop_list targets = {NULL, 0};
+    int site_trouble = 0;               /* the next hop failed as a whole */
     if (setup->broken) {
         batch_result_open(&b, "none", 1, "4.3.5", "mail system configuration error");
         goto out;
@@ -231,6 +232,7 @@ static void deliver_batch(const struct smtp_setup *setup, struct runner_request 
     enum nexthop_result r = nexthop_find(nexthop, &setup->nexthop, &targets, &dsn, &why);
     if (r != NEXTHOP_OK) {
         batch_result_open(&b, "none", 1, dsn.s, "%s", why.s);
+        site_trouble = r == NEXTHOP_DEFER;
         goto out;
     }
     for (size_t t = 0; t < targets.count; t++) {
@@ -249,7 +251,14 @@ static void deliver_batch(const struct smtp_setup *setup, struct runner_request 
         if (setup->session_limit > 0 && b.sessions >= (size_t)setup->session_limit)
             break;
     }
+    /* no server took a session: qmgr may hold the destination's other
+     * mail back (Postfix's dead destination) */
+    site_trouble = b.sessions == 0;
 out:
+    for (size_t k = 0; k < n && site_trouble; k++)
+        site_trouble = b.soft_dsn[k].len && b.soft_dsn[k].s[0] == '4';
+    if (site_trouble && n)
+        runner_site_failure(req, b.soft_dsn[0].s, b.soft_text[0].len ? b.soft_text[0].s : "");
     /* every result in request order; what is still open waits for the
      * next attempt with its last reason */
     for (size_t k = 0; k < n; k++) {

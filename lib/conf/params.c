@@ -70,6 +70,7 @@ static const struct param_def params[] = {
     STR("daemon_directory", DEF_DAEMON_DIR),
     TIME("daemon_timeout", "18000s", 's'),
     STR("default_database_type", "hash"),
+    INT("default_destination_concurrency_failed_cohort_limit", "1", 0, 1000000),
     INT("default_destination_concurrency_limit", "20", 1, 1000000),
     INT("default_destination_recipient_limit", "50", 1, 1000000000),
     STR("default_privs", "nobody"),

@@ -644,6 +644,22 @@ void runner_relay(struct runner_request *request, const char *relay)
     strbuf_free(&out);
 }
 
+void runner_site_failure(struct runner_request *request, const char *dsn, const char *text)
+{
+    if (!request->request_mode)
+        return;
+    struct strbuf out = STRBUF_INIT;
+    record_putf(&out, 'S', "%s %s", dsn, text);
+    if (out.len > 4096) {
+        /* a record is at most 4096 bytes (doc/delivery.md) */
+        out.s[4094] = '\0';
+        out.len = 4095;
+    }
+    if (write_all(result_fd, out.s, out.len) != 0)
+        msg_fatal_temp_errno("write site failure to qmgr");
+    strbuf_free(&out);
+}
+
 void runner_defer_rest(struct runner_request *request, const char *dsn,
                        const char *text)
 {

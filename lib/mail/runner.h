@@ -114,6 +114,12 @@ void runner_handover(struct runner_request *request, size_t index, const char *r
  * relay=), the relay= of the shell-mode log line.  Written only when it
  * changes. */
 void runner_relay(struct runner_request *request, const char *relay);
+/* Say, before the results, that the next hop as a whole failed (no server
+ * could be reached or would talk): an S record that qmgr counts towards
+ * TRANSPORT_destination_concurrency_failed_cohort_limit, after which it
+ * holds the destination's other mail back ("delivery temporarily
+ * suspended: text").  Nothing in shell mode. */
+void runner_site_failure(struct runner_request *request, const char *dsn, const char *text);
 /* Give every recipient without a result a deferral with `dsn` and `text`
  * (a runner's catch-all for an error that ends the whole request). */
 void runner_defer_rest(struct runner_request *request, const char *dsn,
