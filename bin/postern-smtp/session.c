@@ -136,14 +136,16 @@ static int handshake(struct smtp_session *s)
     return 0;
 }
 
-/* The message as DATA wants it: CR LF line ends, dot-stuffed, ".". */
+/* The message as DATA wants it: CR LF line ends, dot-stuffed, ".".  A CR
+ * that does not end a line goes as a space: RFC 5321 4.1.1.4 lets a client
+ * send CR only in CR LF, and a bare CR is what SMTP smuggling rides on
+ * (Postfix's cleanup_replace_stray_cr_lf does the same on the way in). */
 static int send_body(struct smtp_session *s)
 {
     const struct runner_request *req = s->batch->req;
     static char buf[65536];
     off_t done = 0;
-    int line_start = 1;
-    char last = '\n';
+    int line_start = 1, pending_cr = 0;
     while (done < req->msg_length) {
         size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
                                ? req->msg_length - done : (off_t)sizeof buf);
@@ -156,29 +158,47 @@ static int send_body(struct smtp_session *s)
         }
         size_t start = 0;
         for (size_t i = 0; i < (size_t)n; i++) {
-            if (line_start && buf[i] == '.') {
+            char c = buf[i];
+            if (pending_cr) {
+                /* the CR before this byte (queued in no run): a line end
+                 * when LF follows, else a space */
+                pending_cr = 0;
+                if (c != '\n') {
+                    smtp_queue(&s->conn, " ", 1);
+                    line_start = 0;
+                }
+            }
+            if (c == '\r') {
+                smtp_queue(&s->conn, buf + start, i - start);
+                start = i + 1;
+                pending_cr = 1;
+                continue;
+            }
+            if (line_start && c == '.') {
                 smtp_queue(&s->conn, buf + start, i - start);
                 smtp_queue(&s->conn, ".", 1);
                 start = i;
             }
             line_start = 0;
-            if (buf[i] == '\n') {
-                size_t end = i > start && buf[i - 1] == '\r' ? i - 1 : i;
-                smtp_queue(&s->conn, buf + start, end - start);
+            if (c == '\n') {
+                smtp_queue(&s->conn, buf + start, i - start);
                 smtp_queue(&s->conn, "\r\n", 2);
                 start = i + 1;
                 line_start = 1;
             }
         }
         smtp_queue(&s->conn, buf + start, (size_t)n - start);
-        last = buf[n - 1];
         done += n;
         if (s->conn.out.len >= 65536 && smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
             io_failure(s, s->relay, "sending message body");
             return -1;
         }
     }
-    if (last != '\n')
+    if (pending_cr) {
+        smtp_queue(&s->conn, " ", 1);
+        line_start = 0;
+    }
+    if (!line_start && req->msg_length > 0)
         smtp_queue(&s->conn, "\r\n", 2);
     smtp_queue(&s->conn, ".\r\n", 3);
     if (smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
@@ -367,7 +387,13 @@ static void transaction(struct smtp_session *s)
     for (size_t j = 0; j < n_accepted; j++) {
         if (j == 0 || setup->lmtp) {
             if (smtp_read_reply(&s->conn, &s->reply, setup->data_done_timeout) != 0) {
+                /* the server has the whole message and may have taken it:
+                 * the recipients still waiting for a reply are deferred,
+                 * never tried on the next server of this run (a duplicate
+                 * at most later, not now) */
                 io_failure(s, s->relay, "sending end of data -- message may be sent more than once");
+                for (size_t w = j; w < n_accepted; w++)
+                    b->state[accepted[w]] = RCPT_FINAL;
                 goto out;
             }
         }

@@ -28,6 +28,7 @@ struct smtp_setup {
     int never_send_ehlo;
     int session_limit;                  /* smtp_mx_session_limit, 0: none */
     int smtputf8_enable;
+    const char *fallback_relay;         /* smtp_fallback_relay, "" for none */
     struct sockaddr_storage bind4, bind6;
     socklen_t bind4_len, bind6_len;
     struct nexthop_options nexthop;
