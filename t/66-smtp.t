@@ -98,6 +98,8 @@ tap.like(unfolded, r"<bad@dest\.test>: host mx1\.dest\.test\[127\.0\.0\.3\] said
          "the bounce quotes the remote server's reply")
 tap.like(unfolded, r"Diagnostic-Code: smtp; 550 5\.1\.1 <bad@dest\.test>: Recipient address rejected: User unknown\s",
          "Diagnostic-Code: smtp; the reply")
+tap.like(unfolded, r"Final-Recipient: rfc822; bad@dest\.test\nAction: failed\nStatus: 5\.1\.1\n"
+                   r"Remote-MTA: dns; mx1\.dest\.test\n", "Remote-MTA: dns; the server that refused")
 tap.unlike(text, r"<good@dest\.test>", "the delivered recipient is not in the bounce")
 
 # 2. deferred and retried: a 451 once, then accepted

@@ -37,6 +37,8 @@ struct queue_recipient {
     char *orcpt;                /* ORCPT attribute or NULL */
     char *notify;               /* NOTIFY attribute or NULL */
     char *last_status;          /* last S record: "4.4.1 text", or NULL */
+    char *remote_mta;           /* last Y record: the host that gave the
+                                   last status ("mx.example.com"), or NULL */
     int success_noticed;        /* an N record exists */
     char *routed;               /* not in the file: where qmgr's resolver
                                    routed the address (user%other@ours ->
