@@ -364,7 +364,7 @@ static void delivery_done(struct qmgr_job *job)
     struct strbuf relay = STRBUF_INIT;
     strbuf_puts(&relay, job->dest->transport->name);
     size_t pos = 0, k = 0;
-    int site = 0;
+    int site = 0, relayed = 0;
     struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT, why = STRBUF_INIT;
     struct strbuf site_dsn = STRBUF_INIT, site_text = STRBUF_INIT;
     while (k < job->rcpt_count && pos < job->results.len) {
@@ -380,6 +380,11 @@ static void delivery_done(struct qmgr_job *job)
         }
         if (rec[0] == 'H') {
             handover(job, job->rcpt[k++], rec + 1, &relay);
+            continue;
+        }
+        if (rec[0] == 'L') {
+            /* the next delivery was relayed (doc/delivery.md) */
+            relayed = strcmp(rec + 1, "relayed") == 0;
             continue;
         }
         if (rec[0] == 'S') {
@@ -400,6 +405,8 @@ static void delivery_done(struct qmgr_job *job)
             rec = "Z4.3.0 delivery agent protocol error";
         }
         dsn_split(rec + 1, fallback, &dsn, &text);
+        msg->qf.rcpt[job->rcpt[k]].relayed = relayed && outcome == OUTCOME_SENT;
+        relayed = 0;
         recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k], outcome,
                           strbuf_str(&relay), &job->handoff, strbuf_str(&dsn), strbuf_str(&text));
         k++;

@@ -43,6 +43,8 @@ struct queue_recipient {
     char *routed;               /* not in the file: where qmgr's resolver
                                    routed the address (user%other@ours ->
                                    user@other), or NULL when it did not */
+    int relayed;                /* not in the file: delivered this round to a
+                                   system that sends no notices (an L result) */
     int handed_over;            /* not in the file: a runner handed it to
                                    another transport this round (an H
                                    result, doc/delivery.md) */

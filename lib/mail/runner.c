@@ -644,6 +644,17 @@ void runner_relay(struct runner_request *request, const char *relay)
     strbuf_free(&out);
 }
 
+void runner_next_relayed(struct runner_request *request)
+{
+    if (!request->request_mode)
+        return;
+    struct strbuf out = STRBUF_INIT;
+    record_put(&out, 'L', "relayed");
+    if (write_all(result_fd, out.s, out.len) != 0)
+        msg_fatal_temp_errno("write action to qmgr");
+    strbuf_free(&out);
+}
+
 void runner_site_failure(struct runner_request *request, const char *dsn, const char *text)
 {
     if (!request->request_mode)

@@ -114,6 +114,11 @@ void runner_handover(struct runner_request *request, size_t index, const char *r
  * relay=), the relay= of the shell-mode log line.  Written only when it
  * changes. */
 void runner_relay(struct runner_request *request, const char *relay);
+/* Say that the next result, a delivery, handed the mail on to a system
+ * that sends no delivery notices (pipe(8) without the X flag): its
+ * success notice says "Action: relayed" instead of "delivered" (an L
+ * record before the K).  Nothing in shell mode. */
+void runner_next_relayed(struct runner_request *request);
 /* Say, before the results, that the next hop as a whole failed (no server
  * could be reached or would talk): an S record that qmgr counts towards
  * TRANSPORT_destination_concurrency_failed_cohort_limit, after which it
