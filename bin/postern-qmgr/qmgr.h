@@ -215,9 +215,9 @@ void transports_reset(void);
 void destination_job_done(struct qmgr_destination *d, int site, const char *dsn, const char *text);
 /* 1 when d is suspended now; its recipients are then deferred at once. */
 int destination_suspended(struct qmgr_destination *d);
-/* Defer every recipient of a job of a suspended destination and free the
- * job (the message's round ends when it was the last). */
-void destination_defer_job(struct qmgr_job *job);
+/* Defer every job queued for a suspended destination ("delivery
+ * temporarily suspended: ..."); a message's round ends with its last job. */
+void destination_defer_all(struct qmgr_destination *d);
 
 /* runner_client.c: runner processes (qmgr's client side of interface 4) */
 /* Start a delivery job's runner; -1 (recipients deferred, job freed) on failure. */

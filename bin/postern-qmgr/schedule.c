@@ -350,13 +350,7 @@ void schedule_run(void)
                     continue;
                 if (destination_suspended(d)) {
                     /* down: its mail waits without a try */
-                    while (d->todo_head) {
-                        struct qmgr_job *job = d->todo_head;
-                        d->todo_head = job->next;
-                        if (!d->todo_head)
-                            d->todo_tail = NULL;
-                        destination_defer_job(job);
-                    }
+                    destination_defer_all(d);
                     qmgr.destinations_idle = 1;
                     continue;
                 }

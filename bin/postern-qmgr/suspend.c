@@ -29,7 +29,9 @@ int destination_suspended(struct qmgr_destination *d)
     return 1;
 }
 
-void destination_defer_job(struct qmgr_job *job)
+/* Defer every recipient of a job of a suspended destination and free the
+ * job (the message's round ends when it was the last). */
+static void destination_defer_job(struct qmgr_job *job)
 {
     struct qmgr_message *msg = job->msg;
     struct qmgr_destination *d = job->dest;
@@ -41,6 +43,17 @@ void destination_defer_job(struct qmgr_job *job)
     msg->outstanding--;
     if (msg->outstanding == 0)
         message_round_done(msg);
+}
+
+void destination_defer_all(struct qmgr_destination *d)
+{
+    while (d->todo_head) {
+        struct qmgr_job *job = d->todo_head;
+        d->todo_head = job->next;
+        if (!d->todo_head)
+            d->todo_tail = NULL;
+        destination_defer_job(job);
+    }
 }
 
 void destination_job_done(struct qmgr_destination *d, int site, const char *dsn, const char *text)
@@ -64,11 +77,5 @@ void destination_job_done(struct qmgr_destination *d, int site, const char *dsn,
     msg_debug("%s: destination %s suspended for %llds", d->transport->name, d->nexthop,
               qmgr.conf.minimal_backoff_time);
     /* what waits for it is deferred now, without a try */
-    while (d->todo_head) {
-        struct qmgr_job *job = d->todo_head;
-        d->todo_head = job->next;
-        if (!d->todo_head)
-            d->todo_tail = NULL;
-        destination_defer_job(job);
-    }
+    destination_defer_all(d);
 }
