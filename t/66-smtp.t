@@ -161,6 +161,22 @@ def queued_text():
 tap.ok(tap.wait_until(lambda: "Original-Envelope-Id: envid-42" in queued_text(), 30),
        "DSN pass-through: the receiver's success notice carries our ENVID")
 
+# success notices, as Postfix's smtp(8): none from us for a server that
+# offered DSN (it got NOTIFY=SUCCESS and notifies itself), "relayed" for one
+# that did not (the aiosmtpd sink)
+send(["notify@dest.test"], "Subject: relayed\n\nto a server without DSN\n", args=["-N", "success"])
+notices = []
+tap.ok(tap.wait_until(lambda: notices.extend(m.decode("utf-8", "replace") for m in sender.delivered("sender")
+                                             if b"Successful Mail Delivery Report" in m
+                                             and m.decode("utf-8", "replace") not in notices) or
+                      any("notify@dest.test" in n for n in notices), 30),
+       "a success notice for the server without DSN")
+unfolded = [re.sub(r"\n[ \t]+", " ", n) for n in notices]
+tap.ok(any(re.search(r"Final-Recipient: rfc822; notify@dest\.test\nAction: relayed\n", n) for n in unfolded),
+       "Action: relayed (the next hop sends no notices)") or tap.diag(unfolded)
+tap.ok(not any("alice@direct.test" in n for n in unfolded),
+       "no notice of ours for alice@direct.test: the DSN-aware receiver got NOTIFY and sent it")
+
 # STARTTLS with smtp_tls_security_level = may: the receiver offers it
 log_has(r"postern/smtp\[\d+\]: Untrusted TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: "
         r"TLSv1\.[23] with cipher \S+ \(\d+/\d+ bits\)" % rport)

@@ -384,7 +384,7 @@ static void delivery_done(struct qmgr_job *job)
         }
         if (rec[0] == 'L') {
             /* the next delivery was relayed (doc/delivery.md) */
-            relayed = strcmp(rec + 1, "relayed") == 0;
+            relayed = strcmp(rec + 1, "relayed") == 0 ? 1 : strcmp(rec + 1, "notified") == 0 ? 2 : 0;
             continue;
         }
         if (rec[0] == 'S') {
@@ -405,7 +405,11 @@ static void delivery_done(struct qmgr_job *job)
             rec = "Z4.3.0 delivery agent protocol error";
         }
         dsn_split(rec + 1, fallback, &dsn, &text);
-        msg->qf.rcpt[job->rcpt[k]].relayed = relayed && outcome == OUTCOME_SENT;
+        msg->qf.rcpt[job->rcpt[k]].relayed = outcome == OUTCOME_SENT && relayed == 1;
+        if (outcome == OUTCOME_SENT && relayed == 2)
+            /* the next hop sends the success notice (in memory: a
+             * restart before the round ends may send one more) */
+            msg->qf.rcpt[job->rcpt[k]].success_noticed = 1;
         relayed = 0;
         recipient_outcome(msg, job->dest->transport->name, job_pid(job), job->rcpt[k], outcome,
                           strbuf_str(&relay), &job->handoff, strbuf_str(&dsn), strbuf_str(&text));

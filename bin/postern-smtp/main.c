@@ -236,6 +236,7 @@ static void deliver_batch(const struct smtp_setup *setup, struct runner_request 
     b.soft_dsn = xcalloc(n, sizeof *b.soft_dsn);
     b.soft_text = xcalloc(n, sizeof *b.soft_text);
     b.soft_relay = xcalloc(n, sizeof *b.soft_relay);
+    b.server_dsn = xcalloc(n ? n : 1, 1);
     struct strbuf dsn = STRBUF_INIT, why = STRBUF_INIT;
     struct nexthop_list targets = {NULL, 0, 0};
     int site_trouble = 0;               /* the next hop failed as a whole */
@@ -295,6 +296,15 @@ out:
      * next attempt with its last reason */
     for (size_t k = 0; k < n; k++) {
         runner_relay(req, b.soft_relay[k].len ? b.soft_relay[k].s : "none");
+        /* success notices, as Postfix's smtp(8): a server that offered DSN
+         * got NOTIFY and sends them itself; to one that did not, the mail
+         * was "relayed" */
+        if (b.soft_dsn[k].len && b.soft_dsn[k].s[0] == '2') {
+            if (b.server_dsn[k])
+                runner_next_notified(req);
+            else
+                runner_next_relayed(req);
+        }
         runner_result(req, idx[k], b.soft_dsn[k].len ? b.soft_dsn[k].s : "4.4.1", "%s",
                       b.soft_text[k].len ? b.soft_text[k].s : "no server could be reached");
     }
@@ -306,6 +316,7 @@ out:
     free(b.soft_dsn);
     free(b.soft_text);
     free(b.soft_relay);
+    free(b.server_dsn);
     free(b.state);
     nexthop_list_free(&targets);
     strbuf_free(&dsn);

@@ -397,12 +397,14 @@ static void transaction(struct smtp_session *s)
                 goto out;
             }
         }
-        if (s->reply.code / 100 == 2)
+        if (s->reply.code / 100 == 2) {
             batch_result(b, accepted[j], s->relay, 1, s->reply.dsn, "%s", s->reply.text.s);
-        else
+            b->server_dsn[accepted[j]] = (unsigned char)s->features.dsn;
+        } else {
             batch_result(b, accepted[j], s->relay, s->reply.code >= 500, s->reply.dsn,
                          "host %s said: %s (in reply to end of DATA command)", s->host,
                          s->reply.text.s);
+        }
     }
 out:
     free(accepted);

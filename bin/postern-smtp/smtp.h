@@ -49,6 +49,7 @@ struct smtp_batch {
     size_t *index;                      /* the recipients' indexes in req */
     enum rcpt_state *state;
     struct strbuf *soft_dsn, *soft_text, *soft_relay;   /* the last "try again" */
+    unsigned char *server_dsn;          /* delivered to a server that offered DSN */
     size_t count;
     size_t sessions;                    /* sessions that got past the greeting */
 };

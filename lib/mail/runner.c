@@ -644,15 +644,26 @@ void runner_relay(struct runner_request *request, const char *relay)
     strbuf_free(&out);
 }
 
-void runner_next_relayed(struct runner_request *request)
+/* An L record before the next result. */
+static void next_action(struct runner_request *request, const char *action)
 {
     if (!request->request_mode)
         return;
     struct strbuf out = STRBUF_INIT;
-    record_put(&out, 'L', "relayed");
+    record_put(&out, 'L', action);
     if (write_all(result_fd, out.s, out.len) != 0)
         msg_fatal_temp_errno("write action to qmgr");
     strbuf_free(&out);
+}
+
+void runner_next_relayed(struct runner_request *request)
+{
+    next_action(request, "relayed");
+}
+
+void runner_next_notified(struct runner_request *request)
+{
+    next_action(request, "notified");
 }
 
 void runner_site_failure(struct runner_request *request, const char *dsn, const char *text)

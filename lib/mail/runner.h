@@ -119,6 +119,10 @@ void runner_relay(struct runner_request *request, const char *relay);
  * success notice says "Action: relayed" instead of "delivered" (an L
  * record before the K).  Nothing in shell mode. */
 void runner_next_relayed(struct runner_request *request);
+/* Say that the next result, a delivery, went to a system that got the
+ * recipient's NOTIFY and sends its own notices (an SMTP server that offered
+ * DSN): qmgr sends no success notice for it (an L record "notified"). */
+void runner_next_notified(struct runner_request *request);
 /* Say, before the results, that the next hop as a whole failed (no server
  * could be reached or would talk): an S record that qmgr counts towards
  * TRANSPORT_destination_concurrency_failed_cohort_limit, after which it
