@@ -69,7 +69,7 @@ struct qmgr_destination {
     struct qmgr_transport *transport;
     int busy;
     struct qmgr_job *todo_head, *todo_tail;
-    int failed_cohorts;         /* site failures in a row (suspend.c) */
+    double failed_cohorts;      /* failed cohorts in a row (suspend.c) */
     double suspended_until;     /* monotonic time; 0: not suspended */
     char *suspended_dsn, *suspended_text;   /* "delivery temporarily suspended: ..." */
     struct qmgr_destination *next;      /* the transport's list */
@@ -207,9 +207,9 @@ struct qmgr_transport *transport_find(const char *name);
 void transports_reset(void);
 
 /* suspend.c: destinations that are down (Postfix's dead destinations) */
-/* Note the end of a delivery job: site (the runner's S record: no server
- * of the next hop could be reached) counts towards the transport's
- * failed-cohort limit, after which the destination is suspended for
+/* Note the end of a delivery job (d->busy no longer counts it): site (the
+ * runner's S record: no server of the next hop could be reached) counts
+ * towards the transport's failed-cohort limit, after which the destination is suspended for
  * minimal_backoff_time and its queued jobs deferred ("delivery
  * temporarily suspended: TEXT"); any other end resets the count. */
 void destination_job_done(struct qmgr_destination *d, int site, const char *dsn, const char *text);

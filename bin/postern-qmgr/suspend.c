@@ -1,8 +1,10 @@
 /* suspend.c - destinations that are down, as Postfix's qmgr treats a
  * "dead" destination: when a runner says the next hop failed as a whole
- * (an S record: no server could be reached or would talk) as many times
- * in a row as TRANSPORT_destination_concurrency_failed_cohort_limit says
- * (default_destination_concurrency_failed_cohort_limit, 1), qmgr stops
+ * (an S record: no server could be reached or would talk) for as many
+ * cohorts in a row as TRANSPORT_destination_concurrency_failed_cohort_limit
+ * says (default_destination_concurrency_failed_cohort_limit, 1; a cohort
+ * is the deliveries to it in flight together, so with ten at once each
+ * failure counts a tenth), qmgr stops
  * trying it for minimal_backoff_time: the jobs queued for it, and those
  * that come while it is down, are deferred at once with "delivery
  * temporarily suspended: REASON" (logged as Postfix's error agent logs
@@ -62,9 +64,12 @@ void destination_job_done(struct qmgr_destination *d, int site, const char *dsn,
         d->failed_cohorts = 0;
         return;
     }
-    d->failed_cohorts++;
+    /* as Postfix counts: a cohort is the deliveries in flight together
+     * (this one and those still running), so one failure among many
+     * parallel ones is a fraction of a failed cohort */
+    d->failed_cohorts += 1.0 / (double)(d->busy + 1);
     int limit = d->transport->failed_cohort_limit;
-    if (limit <= 0 || d->failed_cohorts < limit)
+    if (limit <= 0 || d->failed_cohorts < (double)limit - 1e-9)
         return;
     d->failed_cohorts = 0;
     d->suspended_until = monotonic_now() + (double)qmgr.conf.minimal_backoff_time;
