@@ -42,6 +42,7 @@ struct request_rcpt {
     char *address, *orcpt, *notify;
     char *status;           /* "5.1.1"; the text after it in text */
     char *text, *remote_mta, *diagnostic;
+    int relayed;            /* success: the mail went on to a system without notices */
 };
 
 /* The request: what qmgr (or the command line) asks for. */
@@ -196,6 +197,8 @@ static int read_request(struct request *req, struct strbuf *err)
             rcpt->remote_mta = xstrdup(v);
         if ((v = runner_record(&from->records, 'C')))
             rcpt->diagnostic = xstrdup(v);
+        if ((v = runner_record(&from->records, 'L')))
+            rcpt->relayed = strcmp(v, "relayed") == 0;
     }
     runner_request_free(&rr);
     if (!err->len && !req->have_kind)
@@ -297,7 +300,7 @@ static size_t make_report(const struct request *req, const struct notice *n,
         d->remote_mta = q->remote_mta;
         d->diagnostic = q->diagnostic;
         if (req->kind == DSN_SUCCESS)
-            d->action = q->remote_mta ? "relayed" : "delivered";
+            d->action = q->remote_mta || q->relayed ? "relayed" : "delivered";
     }
     memset(r, 0, sizeof *r);
     r->kind = req->kind;

@@ -98,6 +98,8 @@ tap.like(unfolded, r"<bad@dest\.test>: host mx1\.dest\.test\[127\.0\.0\.3\] said
          "the bounce quotes the remote server's reply")
 tap.like(unfolded, r"Diagnostic-Code: smtp; 550 5\.1\.1 <bad@dest\.test>: Recipient address rejected: User unknown\s",
          "Diagnostic-Code: smtp; the reply")
+tap.like(unfolded, r"Final-Recipient: rfc822; bad@dest\.test\nAction: failed\nStatus: 5\.1\.1\n"
+                   r"Remote-MTA: dns; mx1\.dest\.test\n", "Remote-MTA: dns; the server that refused")
 tap.unlike(text, r"<good@dest\.test>", "the delivered recipient is not in the bounce")
 
 # 2. deferred and retried: a 451 once, then accepted
@@ -158,6 +160,22 @@ def queued_text():
 # notice (it waits in its queue: example.com is nowhere in this DNS)
 tap.ok(tap.wait_until(lambda: "Original-Envelope-Id: envid-42" in queued_text(), 30),
        "DSN pass-through: the receiver's success notice carries our ENVID")
+
+# success notices, as Postfix's smtp(8): none from us for a server that
+# offered DSN (it got NOTIFY=SUCCESS and notifies itself), "relayed" for one
+# that did not (the aiosmtpd sink)
+send(["notify@dest.test"], "Subject: relayed\n\nto a server without DSN\n", args=["-N", "success"])
+notices = []
+tap.ok(tap.wait_until(lambda: notices.extend(m.decode("utf-8", "replace") for m in sender.delivered("sender")
+                                             if b"Successful Mail Delivery Report" in m
+                                             and m.decode("utf-8", "replace") not in notices) or
+                      any("notify@dest.test" in n for n in notices), 30),
+       "a success notice for the server without DSN")
+unfolded = [re.sub(r"\n[ \t]+", " ", n) for n in notices]
+tap.ok(any(re.search(r"Final-Recipient: rfc822; notify@dest\.test\nAction: relayed\n", n) for n in unfolded),
+       "Action: relayed (the next hop sends no notices)") or tap.diag(unfolded)
+tap.ok(not any("alice@direct.test" in n for n in unfolded),
+       "no notice of ours for alice@direct.test: the DSN-aware receiver got NOTIFY and sent it")
 
 # STARTTLS with smtp_tls_security_level = may: the receiver offers it
 log_has(r"postern/smtp\[\d+\]: Untrusted TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: "

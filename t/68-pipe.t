@@ -296,6 +296,19 @@ ok(logged(r"to=<n@nopriv.test>, relay=nopriv, .*dsn=4\.3\.5, status=deferred \(m
 like(inst.log(), rf"cannot run the command as user {USER}: this postern-pipe runs as uid \d+, not as root",
      "and the log says why")
 
+# ---- success notices: "relayed" without the X flag, "delivered" with it ----
+before = len(notices("notify"))
+inst.sendmail(["-f", "notify@localhost", "-N", "success", "ok@record.test"], (MSG % "notify-relayed").encode())
+inst.sendmail(["-f", "notify@localhost", "-N", "success", "ok@flags.test"], (MSG % "notify-final").encode())
+ok(wait(lambda: len(notices("notify")) >= before + 2, 30), "two success notices (NOTIFY=SUCCESS)")
+reports = {}
+for n in notices("notify")[before:]:
+    m = re.search(r"Final-Recipient: rfc822; (\S+)\s+Action: (\w+)", n)
+    if m:
+        reports[m.group(1)] = m.group(2)
+is_(reports.get("ok@record.test"), "relayed", "a pipe transport without X: Action: relayed (pipe(8))")
+is_(reports.get("ok@flags.test"), "delivered", "with X (final delivery): Action: delivered")
+
 # ---- user= may not be the mail system owner (Postfix's pipe(8) refuses) --
 send(["o@owner.test"], "owner")
 ok(logged(r"to=<o@owner.test>, relay=owner, .*dsn=4\.3\.5, status=deferred \(mail system configuration error\)"),

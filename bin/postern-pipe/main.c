@@ -260,6 +260,15 @@ static void deliver(struct pipe_setup *setup, struct runner_request *req)
     if (strcmp(strbuf_str(&dsn), "2.0.0") == 0) {
         strbuf_reset(&text);
         strbuf_printf(&text, "delivered via %s service", service->name);
+        /* without X the command is not the final delivery: success
+         * notices say "relayed" (pipe(8)) */
+        if (!(service->flags & PIPE_FLAG_FINAL)) {
+            for (size_t i = 0; i < req->rcpt_count; i++) {
+                runner_next_relayed(req);
+                runner_result(req, i, strbuf_str(&dsn), "%s", strbuf_str(&text));
+            }
+            goto out;
+        }
     }
     result_all(req, strbuf_str(&dsn), strbuf_str(&text));
 out:

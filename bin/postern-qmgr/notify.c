@@ -71,6 +71,10 @@ int notice_start(struct qmgr_message *msg, const char *kind, size_t *rcpt, size_
         if (!status)
             status = strcmp(kind, "success") == 0 ? "2.0.0 delivered" : "4.0.0 unknown";
         record_put(&req, 'S', status);
+        if (r->remote_mta && strcmp(kind, "success") != 0)
+            record_putf(&req, 'Y', "dns; %s", r->remote_mta);
+        if (r->relayed && strcmp(kind, "success") == 0)
+            record_put(&req, 'L', "relayed");
     }
     record_end(&req);
     int result = job_spawn(job, program, &req);

@@ -55,21 +55,30 @@ static void runner_free(struct qmgr_runner *r)
         r->job->runner = NULL;
     strbuf_free(&r->out);
     free(r->program);
+    free(r->last_nexthop);
     free(r);
     qmgr.runner_count--;
 }
 
-/* The most recently used idle runner that may take a request for t. */
-static struct qmgr_runner *runner_idle(const struct qmgr_transport *t)
+/* The idle runner that may take a request for t: one whose last request
+ * went to the same next hop first (it may hold a connection there: the
+ * smtp runner's connection cache), else the most recently used. */
+static struct qmgr_runner *runner_idle(const struct qmgr_transport *t, const char *nexthop)
 {
     struct qmgr_runner *best = NULL;
-    for (struct qmgr_runner *r = qmgr.runners; r; r = r->next)
-        if (r->transport == t && !r->job && r->fd >= 0 && !r->exited
-            && r->generation == qmgr.generation && r->uses < qmgr.conf.max_use
-            && strcmp(r->program, t->program) == 0
-            && r->service == (t->service_socket != NULL)
-            && (!best || r->idle_since > best->idle_since))
+    int best_same = 0;
+    for (struct qmgr_runner *r = qmgr.runners; r; r = r->next) {
+        if (r->transport != t || r->job || r->fd < 0 || r->exited
+            || r->generation != qmgr.generation || r->uses >= qmgr.conf.max_use
+            || strcmp(r->program, t->program) != 0
+            || r->service != (t->service_socket != NULL))
+            continue;
+        int same = r->last_nexthop && nexthop && strcmp(r->last_nexthop, nexthop) == 0;
+        if (!best || same > best_same || (same == best_same && r->idle_since > best->idle_since)) {
             best = r;
+            best_same = same;
+        }
+    }
     return best;
 }
 
@@ -184,7 +193,7 @@ int pool_start(struct qmgr_job *job, const struct strbuf *req)
         return -1;
     /* an idle runner may have died unnoticed: then try a fresh one */
     for (int attempt = 0;; attempt++) {
-        struct qmgr_runner *r = attempt == 0 ? runner_idle(t) : NULL;
+        struct qmgr_runner *r = attempt == 0 ? runner_idle(t, job->dest->nexthop) : NULL;
         if (!r && !(r = runner_new(t))) {
             int saved = errno;
             close(file_fd);
@@ -193,6 +202,8 @@ int pool_start(struct qmgr_job *job, const struct strbuf *req)
         }
         r->job = job;
         r->uses++;
+        free(r->last_nexthop);
+        r->last_nexthop = xstrdup(job->dest->nexthop);
         r->scan_pos = 0;
         strbuf_reset(&r->out);
         strbuf_append(&r->out, req->s, req->len);

@@ -57,6 +57,7 @@ struct qmgr_transport {
     int process_limit;
     int recipient_limit;
     int concurrency_limit;
+    int failed_cohort_limit;    /* site failures in a row before a destination is suspended */
     long long time_limit;       /* seconds a runner may take */
     struct qmgr_destination *destinations;
     struct qmgr_transport *next;
@@ -68,6 +69,9 @@ struct qmgr_destination {
     struct qmgr_transport *transport;
     int busy;
     struct qmgr_job *todo_head, *todo_tail;
+    double failed_cohorts;      /* failed cohorts in a row (suspend.c) */
+    double suspended_until;     /* monotonic time; 0: not suspended */
+    char *suspended_dsn, *suspended_text;   /* "delivery temporarily suspended: ..." */
     struct qmgr_destination *next;      /* the transport's list */
     struct qmgr_destination *hash_next; /* the lookup table's chain */
 };
@@ -121,6 +125,7 @@ struct qmgr_runner {
     long long uses;             /* requests handed over */
     double idle_since;          /* monotonic time the last request ended */
     struct qmgr_job *job;       /* the request it serves; NULL when idle */
+    char *last_nexthop;         /* the next hop of its last request */
     struct strbuf out;          /* request bytes not yet sent */
     size_t out_pos;
     int out_file;               /* the queue file to send with the first byte, or -1 */
@@ -204,6 +209,19 @@ void schedule_run(void);
 struct qmgr_transport *transport_find(const char *name);
 /* Re-read every transport's limits (after SIGHUP). */
 void transports_reset(void);
+
+/* suspend.c: destinations that are down (Postfix's dead destinations) */
+/* Note the end of a delivery job (d->busy no longer counts it): site (the
+ * runner's S record: no server of the next hop could be reached) counts
+ * towards the transport's failed-cohort limit, after which the destination is suspended for
+ * minimal_backoff_time and its queued jobs deferred ("delivery
+ * temporarily suspended: TEXT"); any other end resets the count. */
+void destination_job_done(struct qmgr_destination *d, int site, const char *dsn, const char *text);
+/* 1 when d is suspended now; its recipients are then deferred at once. */
+int destination_suspended(struct qmgr_destination *d);
+/* Defer every job queued for a suspended destination ("delivery
+ * temporarily suspended: ..."); a message's round ends with its last job. */
+void destination_defer_all(struct qmgr_destination *d);
 
 /* runner_client.c: runner processes (qmgr's client side of interface 4) */
 /* Start a delivery job's runner; -1 (recipients deferred, job freed) on failure. */

@@ -37,6 +37,13 @@ static void delivery_request(struct strbuf *req, struct qmgr_job *job)
 {
     struct qmgr_message *msg = job->msg;
     request_common(req, msg, job->dest->nexthop);
+    /* more mail waits for this destination: a runner that can keep its
+     * connection open for it (postern-smtp's connection cache) does */
+    size_t waiting = 0;
+    for (const struct qmgr_job *j = job->dest->todo_head; j && waiting < 1000; j = j->next)
+        waiting++;
+    if (waiting)
+        record_putf(req, 'W', "%zu", waiting);
     for (size_t k = 0; k < job->rcpt_count; k++) {
         struct queue_recipient *r = &msg->qf.rcpt[job->rcpt[k]];
         record_put(req, 'T', job->part_address ? job->part_address
@@ -407,9 +414,11 @@ static void delivery_done(struct qmgr_job *job)
     struct strbuf relay = STRBUF_INIT;
     strbuf_puts(&relay, job->dest->transport->name);
     size_t pos = 0, k = 0;
+    int site = 0, relayed = 0;
     struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT, why = STRBUF_INIT;
     struct parts parts = {STRLIST_INIT, STRLIST_INIT};
     const char *member = "";
+    struct strbuf site_dsn = STRBUF_INIT, site_text = STRBUF_INIT;
     while (k < job->rcpt_count && pos < job->results.len) {
         const char *rec = job->results.s + pos;
         size_t len = strnlen(rec, job->results.len - pos);
@@ -431,6 +440,17 @@ static void delivery_done(struct qmgr_job *job)
             member = "";
             continue;
         }
+        if (rec[0] == 'L') {
+            /* the next delivery was relayed (doc/delivery.md) */
+            relayed = strcmp(rec + 1, "relayed") == 0 ? 1 : strcmp(rec + 1, "notified") == 0 ? 2 : 0;
+            continue;
+        }
+        if (rec[0] == 'S') {
+            /* the next hop failed as a whole (suspend.c) */
+            site = 1;
+            dsn_split(rec + 1, "4.4.1", &site_dsn, &site_text);
+            continue;
+        }
         enum outcome outcome;
         const char *fallback;
         switch (rec[0]) {
@@ -444,6 +464,12 @@ static void delivery_done(struct qmgr_job *job)
             rec = "Z4.3.0 delivery agent protocol error";
         }
         dsn_split(rec + 1, fallback, &dsn, &text);
+        msg->qf.rcpt[job->rcpt[k]].relayed = outcome == OUTCOME_SENT && relayed == 1;
+        if (outcome == OUTCOME_SENT && relayed == 2)
+            /* the next hop sends the success notice (in memory: a
+             * restart before the round ends may send one more) */
+            msg->qf.rcpt[job->rcpt[k]].success_noticed = 1;
+        relayed = 0;
         recipient_done(job, job->rcpt[k], &parts, outcome, &relay, strbuf_str(&dsn),
                        strbuf_str(&text));
         k++;
@@ -457,10 +483,15 @@ static void delivery_done(struct qmgr_job *job)
                               job->part_address, OUTCOME_DEFERRED, strbuf_str(&relay),
                               &job->handoff, "4.3.0", strbuf_str(&why));
     }
+    /* a job that ended without results (a crash) says nothing of the site */
+    if (site || job->results.len > 0)
+        destination_job_done(job->dest, site, strbuf_str(&site_dsn), strbuf_str(&site_text));
     strbuf_free(&dsn);
     strbuf_free(&text);
     strbuf_free(&why);
     strbuf_free(&relay);
+    strbuf_free(&site_dsn);
+    strbuf_free(&site_text);
 }
 
 void jobs_check_done(void)

@@ -79,6 +79,8 @@ static void transport_configure(struct qmgr_transport *t)
                                          "default_destination_recipient_limit");
     t->concurrency_limit = transport_limit(t->name, "destination_concurrency_limit",
                                            "default_destination_concurrency_limit");
+    t->failed_cohort_limit = transport_limit(t->name, "destination_concurrency_failed_cohort_limit",
+                                             "default_destination_concurrency_failed_cohort_limit");
     t->process_limit = maxproc > 0 && maxproc < 100000 ? (int)maxproc
                                                         : qmgr.conf.default_process_limit;
     /* TRANSPORT_time_limit (Postfix declares it per master.cf service),
@@ -171,6 +173,8 @@ static void destination_free(struct qmgr_destination *d)
         *link = d->hash_next;
     free(d->name);
     free(d->nexthop);
+    free(d->suspended_dsn);
+    free(d->suspended_text);
     free(d);
 }
 
@@ -355,6 +359,12 @@ void schedule_run(void)
                     break;
                 if (d->busy >= t->concurrency_limit || !d->todo_head)
                     continue;
+                if (destination_suspended(d)) {
+                    /* down: its mail waits without a try */
+                    destination_defer_all(d);
+                    qmgr.destinations_idle = 1;
+                    continue;
+                }
                 started += destination_start(d);
             }
         }
@@ -367,7 +377,7 @@ void schedule_run(void)
         struct qmgr_destination **link = &t->destinations;
         while (*link) {
             struct qmgr_destination *d = *link;
-            if (d->busy == 0 && !d->todo_head) {
+            if (d->busy == 0 && !d->todo_head && !destination_suspended(d)) {
                 *link = d->next;
                 destination_free(d);
             } else {

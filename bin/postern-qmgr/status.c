@@ -139,6 +139,21 @@ void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_p
             msg->round[index] = ROUND_DEFERRED;
         }
         struct strbuf record = STRBUF_INIT;
+        /* the host that answered (relay=mx.example.com[192.0.2.1]:25), for
+         * the Remote-MTA field of bounces and delay notices */
+        size_t host_len = strcspn(relay, "[");
+        const char *host = relay[host_len] == '[' ? relay : "";
+        if (!*host)
+            host_len = 0;
+        if (host_len != (r->remote_mta ? strlen(r->remote_mta) : 0)
+            || (host_len && strncmp(r->remote_mta, host, host_len) != 0)) {
+            strbuf_printf(&record, "Y%lld %.*s", (long long)r->status_offset, (int)host_len, host);
+            if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)
+                msg_warn_errno("%s: append remote MTA record", msg->id);
+            free(r->remote_mta);
+            r->remote_mta = host_len ? xstrndup(host, host_len) : NULL;
+            strbuf_reset(&record);
+        }
         strbuf_printf(&record, "S%lld %s %s", (long long)r->status_offset, dsn,
                       strbuf_str(&clean_text));
         if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)

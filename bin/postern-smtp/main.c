@@ -109,6 +109,7 @@ static void setup_init(struct smtp_setup *s, int lmtp)
     s->never_send_ehlo = !lmtp && conf_bool("smtp_never_send_ehlo");
     s->session_limit = (int)conf_int(pname(s, "mx_session_limit"));
     s->smtputf8_enable = conf_bool("smtputf8_enable");
+    s->fallback_relay = conf_str(pname(s, "fallback_relay"));
     bind_param(s, "bind_address", AF_INET, &s->bind4, &s->bind4_len);
     bind_param(s, "bind_address6", AF_INET6, &s->bind6, &s->bind6_len);
 
@@ -159,6 +160,9 @@ static void setup_init(struct smtp_setup *s, int lmtp)
     }
     if (tls_client_setup(s) != 0)
         s->broken = 1;
+    if (sasl_client_setup(s) != 0)
+        s->broken = 1;
+    reuse_setup(s);
     dns_open(0);
 }
 
@@ -197,6 +201,33 @@ void batch_result_open(struct smtp_batch *b, const char *relay, int final, const
     }
 }
 
+/* How many recipients of the batch are still open. */
+static size_t batch_open(const struct smtp_batch *b)
+{
+    size_t open = 0;
+    for (size_t k = 0; k < b->count; k++)
+        open += b->state[k] != RCPT_FINAL;
+    return open;
+}
+
+/* Try the servers of a target list in turn while recipients are open,
+ * within smtp_mx_session_limit. */
+static void try_targets(const struct smtp_setup *setup, struct smtp_batch *b,
+                        const struct nexthop_list *targets, const struct sockaddr_storage *reused)
+{
+    for (size_t t = 0; t < targets->count && batch_open(b); t++) {
+        if (setup->session_limit > 0 && b->sessions >= (size_t)setup->session_limit)
+            break;
+        /* the server of a kept session had its try already */
+        if (reused->ss_family && same_server_address(&targets->target[t].sa, reused))
+            continue;
+        int last = t + 1 == targets->count
+                   || (setup->session_limit > 0 && b->sessions + 1 >= (size_t)setup->session_limit);
+        if (session_deliver(setup, b, &targets->target[t], last))
+            b->sessions++;
+    }
+}
+
 /* Deliver recipients idx[0..n) of the request to one next hop. */
 static void deliver_batch(const struct smtp_setup *setup, struct runner_request *req,
                           const char *nexthop, size_t *idx, size_t n)
@@ -206,8 +237,10 @@ static void deliver_batch(const struct smtp_setup *setup, struct runner_request 
     b.soft_dsn = xcalloc(n, sizeof *b.soft_dsn);
     b.soft_text = xcalloc(n, sizeof *b.soft_text);
     b.soft_relay = xcalloc(n, sizeof *b.soft_relay);
+    b.server_dsn = xcalloc(n ? n : 1, 1);
     struct strbuf dsn = STRBUF_INIT, why = STRBUF_INIT;
-    struct nexthop_list targets = {NULL, 0};
+    struct nexthop_list targets = {NULL, 0, 0};
+    int site_trouble = 0;               /* the next hop failed as a whole */
     if (setup->broken) {
         batch_result_open(&b, "none", 1, "4.3.5", "mail system configuration error");
         goto out;
@@ -216,29 +249,63 @@ static void deliver_batch(const struct smtp_setup *setup, struct runner_request 
         batch_result_open(&b, "none", 1, "4.3.5", "no next hop for this delivery");
         goto out;
     }
+    /* a session kept from the last request to this next hop comes first */
+    struct sockaddr_storage reused = {0};
+    if (reuse_deliver(setup, &b, &reused)) {
+        b.sessions++;
+        if (!batch_open(&b))
+            goto out;
+    }
     enum nexthop_result r = nexthop_find(nexthop, &setup->nexthop, &targets, &dsn, &why);
-    if (r != NEXTHOP_OK) {
+    /* smtp_fallback_relay: after every server of the next hop, unless we
+     * are one of its MX hosts (mail would go round) */
+    int fallback = *setup->fallback_relay && !targets.self_mx
+                   && !(r == NEXTHOP_BOUNCE && strcmp(dsn.s, "5.1.10") == 0);   /* null MX */
+    if (r != NEXTHOP_OK && !fallback) {
         batch_result_open(&b, "none", 1, dsn.s, "%s", why.s);
+        site_trouble = r == NEXTHOP_DEFER;
         goto out;
     }
-    for (size_t t = 0; t < targets.count; t++) {
-        int open = 0;
-        for (size_t k = 0; k < n; k++)
-            open += b.state[k] != RCPT_FINAL;
-        if (!open)
-            break;
-        int last = t + 1 == targets.count
-                   || (setup->session_limit > 0 && b.sessions + 1 >= (size_t)setup->session_limit);
-        if (session_deliver(setup, &b, &targets.target[t], last))
-            b.sessions++;
-        if (setup->session_limit > 0 && b.sessions >= (size_t)setup->session_limit)
-            break;
+    if (r == NEXTHOP_OK)
+        try_targets(setup, &b, &targets, &reused);
+    if (fallback && batch_open(&b)) {
+        struct nexthop_list relays = {NULL, 0, 0};
+        struct strbuf relay_dsn = STRBUF_INIT, relay_why = STRBUF_INIT;
+        enum nexthop_result fr = nexthop_find(setup->fallback_relay, &setup->nexthop, &relays,
+                                              &relay_dsn, &relay_why);
+        if (fr == NEXTHOP_OK)
+            try_targets(setup, &b, &relays, &reused);
+        else if (r != NEXTHOP_OK)
+            /* neither resolves: the next hop's own reason, deferred while
+             * the relays' lookup may still work */
+            batch_result_open(&b, "none", 1, fr == NEXTHOP_DEFER ? "4.4.3" : dsn.s, "%s", why.s);
+        else
+            msg_warn("smtp_fallback_relay %s: %s", setup->fallback_relay, relay_why.s);
+        nexthop_list_free(&relays);
+        strbuf_free(&relay_dsn);
+        strbuf_free(&relay_why);
     }
+    /* no server took a session: qmgr may hold the destination's other
+     * mail back (Postfix's dead destination) */
+    site_trouble = b.sessions == 0;
 out:
+    for (size_t k = 0; k < n && site_trouble; k++)
+        site_trouble = b.soft_dsn[k].len && b.soft_dsn[k].s[0] == '4';
+    if (site_trouble && n)
+        runner_site_failure(req, b.soft_dsn[0].s, b.soft_text[0].len ? b.soft_text[0].s : "");
     /* every result in request order; what is still open waits for the
      * next attempt with its last reason */
     for (size_t k = 0; k < n; k++) {
         runner_relay(req, b.soft_relay[k].len ? b.soft_relay[k].s : "none");
+        /* success notices, as Postfix's smtp(8): a server that offered DSN
+         * got NOTIFY and sends them itself; to one that did not, the mail
+         * was "relayed" */
+        if (b.soft_dsn[k].len && b.soft_dsn[k].s[0] == '2') {
+            if (b.server_dsn[k])
+                runner_next_notified(req);
+            else
+                runner_next_relayed(req);
+        }
         runner_result(req, idx[k], b.soft_dsn[k].len ? b.soft_dsn[k].s : "4.4.1", "%s",
                       b.soft_text[k].len ? b.soft_text[k].s : "no server could be reached");
     }
@@ -250,6 +317,7 @@ out:
     free(b.soft_dsn);
     free(b.soft_text);
     free(b.soft_relay);
+    free(b.server_dsn);
     free(b.state);
     nexthop_list_free(&targets);
     strbuf_free(&dsn);
@@ -317,6 +385,7 @@ int main(int argc, char **argv)
     do {
         deliver_request(&setup, &req, shell_nexthop);
     } while (runner_next(&req));
+    reuse_close();
     if (own_resolver)
         resolver_close(own_resolver);
     return runner_finish(&req);

@@ -1,6 +1,6 @@
 /* session.c - one SMTP or LMTP dialog with one server, for what is still
  * open of a batch: greeting, EHLO (HELO when EHLO is refused) or LHLO,
- * STARTTLS (tls.c), MAIL FROM with SIZE/BODY/SMTPUTF8/RET/ENVID, RCPT TO
+ * STARTTLS (tls.c), AUTH (sasl.c), MAIL FROM with SIZE/BODY/SMTPUTF8/RET/ENVID, RCPT TO
  * with NOTIFY/ORCPT, DATA and the message (LF to CR LF, dot-stuffed),
  * pipelined when the server offers PIPELINING.  Every reply that decides a
  * recipient's fate is kept as the server gave it, in Postfix's words:
@@ -136,14 +136,16 @@ static int handshake(struct smtp_session *s)
     return 0;
 }
 
-/* The message as DATA wants it: CR LF line ends, dot-stuffed, ".". */
+/* The message as DATA wants it: CR LF line ends, dot-stuffed, ".".  A CR
+ * that does not end a line goes as a space: RFC 5321 4.1.1.4 lets a client
+ * send CR only in CR LF, and a bare CR is what SMTP smuggling rides on
+ * (Postfix's cleanup_replace_stray_cr_lf does the same on the way in). */
 static int send_body(struct smtp_session *s)
 {
     const struct runner_request *req = s->batch->req;
     static char buf[65536];
     off_t done = 0;
-    int line_start = 1;
-    char last = '\n';
+    int line_start = 1, pending_cr = 0;
     while (done < req->msg_length) {
         size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
                                ? req->msg_length - done : (off_t)sizeof buf);
@@ -156,29 +158,47 @@ static int send_body(struct smtp_session *s)
         }
         size_t start = 0;
         for (size_t i = 0; i < (size_t)n; i++) {
-            if (line_start && buf[i] == '.') {
+            char c = buf[i];
+            if (pending_cr) {
+                /* the CR before this byte (queued in no run): a line end
+                 * when LF follows, else a space */
+                pending_cr = 0;
+                if (c != '\n') {
+                    smtp_queue(&s->conn, " ", 1);
+                    line_start = 0;
+                }
+            }
+            if (c == '\r') {
+                smtp_queue(&s->conn, buf + start, i - start);
+                start = i + 1;
+                pending_cr = 1;
+                continue;
+            }
+            if (line_start && c == '.') {
                 smtp_queue(&s->conn, buf + start, i - start);
                 smtp_queue(&s->conn, ".", 1);
                 start = i;
             }
             line_start = 0;
-            if (buf[i] == '\n') {
-                size_t end = i > start && buf[i - 1] == '\r' ? i - 1 : i;
-                smtp_queue(&s->conn, buf + start, end - start);
+            if (c == '\n') {
+                smtp_queue(&s->conn, buf + start, i - start);
                 smtp_queue(&s->conn, "\r\n", 2);
                 start = i + 1;
                 line_start = 1;
             }
         }
         smtp_queue(&s->conn, buf + start, (size_t)n - start);
-        last = buf[n - 1];
         done += n;
         if (s->conn.out.len >= 65536 && smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
             io_failure(s, s->relay, "sending message body");
             return -1;
         }
     }
-    if (last != '\n')
+    if (pending_cr) {
+        smtp_queue(&s->conn, " ", 1);
+        line_start = 0;
+    }
+    if (!line_start && req->msg_length > 0)
         smtp_queue(&s->conn, "\r\n", 2);
     smtp_queue(&s->conn, ".\r\n", 3);
     if (smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
@@ -367,38 +387,90 @@ static void transaction(struct smtp_session *s)
     for (size_t j = 0; j < n_accepted; j++) {
         if (j == 0 || setup->lmtp) {
             if (smtp_read_reply(&s->conn, &s->reply, setup->data_done_timeout) != 0) {
+                /* the server has the whole message and may have taken it:
+                 * the recipients still waiting for a reply are deferred,
+                 * never tried on the next server of this run (a duplicate
+                 * at most later, not now) */
                 io_failure(s, s->relay, "sending end of data -- message may be sent more than once");
+                for (size_t w = j; w < n_accepted; w++)
+                    b->state[accepted[w]] = RCPT_FINAL;
                 goto out;
             }
         }
-        if (s->reply.code / 100 == 2)
+        if (s->reply.code / 100 == 2) {
             batch_result(b, accepted[j], s->relay, 1, s->reply.dsn, "%s", s->reply.text.s);
-        else
+            b->server_dsn[accepted[j]] = (unsigned char)s->features.dsn;
+        } else {
             batch_result(b, accepted[j], s->relay, s->reply.code >= 500, s->reply.dsn,
                          "host %s said: %s (in reply to end of DATA command)", s->host,
                          s->reply.text.s);
+        }
     }
 out:
     free(accepted);
     free(sent_rcpt);
 }
 
+/* The end of a session: kept for the next request to the same next hop
+ * (reuse.c), or QUIT and closed. */
+static void session_end(struct smtp_session *s, int transaction_done)
+{
+    if (transaction_done && reuse_keep(s))
+        return;
+    session_close(s);
+}
+
+void session_close(struct smtp_session *s)
+{
+    /* QUIT without waiting for its reply (smtp_skip_quit_response) */
+    if (s->conn.fd >= 0 && s->conn.error == SMTP_IO_OK) {
+        smtp_queue(&s->conn, "QUIT\r\n", 6);
+        smtp_flush(&s->conn, s->setup->quit_timeout < 5 ? s->setup->quit_timeout : 5);
+    }
+    smtp_close(&s->conn);
+    smtp_reply_free(&s->reply);
+    smtp_features_free(&s->features);
+    free(s->own_target.host);
+    free(s);
+}
+
+int session_again(struct smtp_session *s, struct smtp_batch *batch)
+{
+    s->batch = batch;
+    s->final = 0;
+    smtp_queue(&s->conn, "RSET\r\n", 6);
+    if (smtp_flush(&s->conn, s->setup->helo_timeout) != 0
+        || smtp_read_reply(&s->conn, &s->reply, s->setup->helo_timeout) != 0
+        || s->reply.code / 100 != 2) {
+        /* gone or unwilling: nothing was said about the recipients yet */
+        if (s->conn.error == SMTP_IO_OK)
+            s->conn.error = SMTP_IO_LOST;
+        session_close(s);
+        return 0;
+    }
+    transaction(s);
+    session_end(s, 1);
+    return 1;
+}
+
 int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
                     const struct nexthop_target *target, int final)
 {
-    struct smtp_session s;
-    memset(&s, 0, sizeof s);
-    s.setup = setup;
-    s.batch = batch;
-    s.target = target;
-    s.final = final;
-    s.reply = (struct smtp_reply)SMTP_REPLY_INIT;
-    s.features = (struct smtp_features)SMTP_FEATURES_INIT;
-    snprintf(s.host, sizeof s.host, "%s[%s]", target->host, target->addr);
+    struct smtp_session *s = xcalloc(1, sizeof *s);
+    s->setup = setup;
+    s->batch = batch;
+    /* the session keeps its own copy: it may outlive the batch (reuse.c) */
+    s->own_target = *target;
+    s->own_target.host = xstrdup(target->host);
+    s->target = &s->own_target;
+    s->final = final;
+    s->reply = (struct smtp_reply)SMTP_REPLY_INIT;
+    s->features = (struct smtp_features)SMTP_FEATURES_INIT;
+    snprintf(s->host, sizeof s->host, "%s[%s]", target->host, target->addr);
     if (target->port)
-        snprintf(s.relay, sizeof s.relay, "%s:%d", s.host, target->port);
+        snprintf(s->relay, sizeof s->relay, "%s:%d", s->host, target->port);
     else
-        snprintf(s.relay, sizeof s.relay, "%s", s.host);
+        snprintf(s->relay, sizeof s->relay, "%s", s->host);
     const struct sockaddr *bind_addr = NULL;
     socklen_t bind_len = 0;
     if (target->sa.ss_family == AF_INET && setup->bind4_len) {
@@ -409,27 +481,25 @@ int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
         bind_len = setup->bind6_len;
     }
     struct strbuf why = STRBUF_INIT;
-    if (smtp_connect(&s.conn, (const struct sockaddr *)&target->sa, target->sa_len, bind_addr,
+    if (smtp_connect(&s->conn, (const struct sockaddr *)&target->sa, target->sa_len, bind_addr,
                      bind_len, setup->connect_timeout, &why) != 0) {
         batch_result_open(batch, "none", 0, "4.4.1", "connect to %s: %s",
-                          target->port ? s.relay : s.host, why.s);
+                          target->port ? s->relay : s->host, why.s);
         strbuf_free(&why);
+        s->conn.error = SMTP_IO_LOST;
+        session_close(s);
         return 0;
     }
     strbuf_free(&why);
-    int had_session = 0;
-    if (handshake(&s) == 0) {
+    int had_session = 0, done = 0;
+    if (handshake(s) == 0) {
         had_session = 1;
-        if (tls_client_starttls(&s) == 0)
-            transaction(&s);
-        /* QUIT without waiting for its reply (smtp_skip_quit_response) */
-        if (s.conn.fd >= 0 && s.conn.error == SMTP_IO_OK) {
-            smtp_queue(&s.conn, "QUIT\r\n", 6);
-            smtp_flush(&s.conn, setup->quit_timeout < 5 ? setup->quit_timeout : 5);
+        if (tls_client_starttls(s) == 0 && sasl_client_login(s) == 0) {
+            s->born_ms = smtp_now_ms();
+            transaction(s);
+            done = 1;
         }
     }
-    smtp_close(&s.conn);
-    smtp_reply_free(&s.reply);
-    smtp_features_free(&s.features);
+    session_end(s, done);
     return had_session;
 }

@@ -13,6 +13,8 @@
 #include "strbuf.h"
 
 enum tls_level { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_SECURE };
+struct sasl_setup;
+struct reuse_setup;
 
 /* What main.cf says, read once per process (smtp_* or lmtp_*). */
 struct smtp_setup {
@@ -26,12 +28,15 @@ struct smtp_setup {
     int never_send_ehlo;
     int session_limit;                  /* smtp_mx_session_limit, 0: none */
     int smtputf8_enable;
+    const char *fallback_relay;         /* smtp_fallback_relay, "" for none */
     struct sockaddr_storage bind4, bind6;
     socklen_t bind4_len, bind6_len;
     struct nexthop_options nexthop;
     enum tls_level tls_level;
     int tls_loglevel;
     int broken;                         /* a setting is wrong: defer everything */
+    struct reuse_setup *reuse;          /* smtp_connection_*: reuse.c */
+    struct sasl_setup *sasl;            /* smtp_sasl_*: sasl.c; NULL when disabled */
 };
 
 /* Where a recipient of the batch stands. */
@@ -44,6 +49,7 @@ struct smtp_batch {
     size_t *index;                      /* the recipients' indexes in req */
     enum rcpt_state *state;
     struct strbuf *soft_dsn, *soft_text, *soft_relay;   /* the last "try again" */
+    unsigned char *server_dsn;          /* delivered to a server that offered DSN */
     size_t count;
     size_t sessions;                    /* sessions that got past the greeting */
 };
@@ -61,6 +67,10 @@ struct smtp_session {
     struct smtp_features features;
     int esmtp;
     int tls_active;
+    int tls_verified;                   /* the certificate matched (verify, secure) */
+    struct nexthop_target own_target;   /* target points here (a copy) */
+    long long born_ms;                  /* monotonic time of its first transaction */
+    unsigned uses;                      /* transactions after the first (reuse.c) */
 };
 
 /* main.c: a recipient's result (final now, or kept as "try again" while
@@ -76,6 +86,42 @@ void batch_result_open(struct smtp_batch *b, const char *relay, int final, const
  * else 0. */
 int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
                     const struct nexthop_target *target, int final);
+
+/* session.c, for reuse.c: another request's batch over a kept session:
+ * RSET, then the transaction.  1 when it ran (the session is kept again
+ * or closed), 0 when the session was gone (closed; nothing said about the
+ * recipients). */
+int session_again(struct smtp_session *s, struct smtp_batch *batch);
+/* QUIT (when the connection is sound), close and free. */
+void session_close(struct smtp_session *s);
+
+/* reuse.c: one kept session per runner process */
+/* Read the smtp_connection_* settings. */
+void reuse_setup(struct smtp_setup *setup);
+/* Deliver the batch over the kept session when it goes to the same next
+ * hop; 1 when a session was had (its server's address in *server, which
+ * the rest of the batch does not try again), 0 when there was none. */
+int reuse_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
+                  struct sockaddr_storage *server);
+/* 1 when two socket addresses are the same address and port. */
+int same_server_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* Keep a session whose transaction ended cleanly when the settings and
+ * qmgr's backlog say so (the session is reuse.c's then: 1), else 0. */
+int reuse_keep(struct smtp_session *s);
+/* QUIT and close a kept session (the runner ends). */
+void reuse_close(void);
+
+/* sasl.c */
+/* Read the smtp_sasl_* settings; 0, or -1 when they are wrong (logged). */
+int sasl_client_setup(struct smtp_setup *setup);
+/* Log in when SASL is enabled, the server offers AUTH and the password
+ * table has an entry for this sender, server or next hop.  0 to go on
+ * (logged in, or nothing to do), -1 when the session failed (results
+ * given). */
+int sasl_client_login(struct smtp_session *s);
+/* 1 when the credentials depend on the sender (a kept session is then
+ * only for the same sender). */
+int sasl_sender_dependent(const struct smtp_setup *setup);
 
 /* tls.c */
 /* Read the TLS settings and build the client context; 0, or -1 when the

@@ -212,6 +212,7 @@ int tls_client_starttls(struct smtp_session *s)
         return -1;
     }
     s->tls_active = 1;
+    s->tls_verified = verified;
     /* the extensions again, now under TLS (RFC 3207) */
     smtp_queuef(&s->conn, "%s %s\r\n", setup->lmtp ? "LHLO" : "EHLO", setup->helo_name);
     if (smtp_flush(&s->conn, setup->helo_timeout) != 0

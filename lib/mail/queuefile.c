@@ -136,7 +136,7 @@ static struct queue_recipient *rcpt_at(struct queue_file *qf, long long offset)
     return NULL;
 }
 
-/* Parse a record appended after E (S, W, N).  0 or -1 (format error). */
+/* Parse a record appended after E (S, Y, W, N).  0 or -1 (format error). */
 static int parse_appended(struct queue_file *qf, const char *rec, size_t len)
 {
     const char *v = rec + 1;
@@ -161,6 +161,13 @@ static int parse_appended(struct queue_file *qf, const char *rec, size_t len)
     if (rec[0] == 'S' && space && space[1]) {
         free(r->last_status);
         r->last_status = xstrdup(space + 1);
+        return 0;
+    }
+    if (rec[0] == 'Y' && space) {
+        /* "Y812 mx.example.com"; "Y812 " forgets it (the last try reached
+         * no host) */
+        free(r->remote_mta);
+        r->remote_mta = space[1] ? xstrndup(space + 1, vlen - (size_t)(space + 1 - v)) : NULL;
         return 0;
     }
     return -1;
@@ -309,6 +316,7 @@ void queue_file_free(struct queue_file *qf)
         free(qf->rcpt[i].orcpt);
         free(qf->rcpt[i].notify);
         free(qf->rcpt[i].last_status);
+        free(qf->rcpt[i].remote_mta);
         free(qf->rcpt[i].routed);
         free(qf->rcpt[i].part_status);
     }

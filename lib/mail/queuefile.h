@@ -37,6 +37,8 @@ struct queue_recipient {
     char *orcpt;                /* ORCPT attribute or NULL */
     char *notify;               /* NOTIFY attribute or NULL */
     char *last_status;          /* last S record: "4.4.1 text", or NULL */
+    char *remote_mta;           /* last Y record: the host that gave the
+                                   last status ("mx.example.com"), or NULL */
     int success_noticed;        /* an N record exists */
     char *routed;               /* not in the file: where qmgr's resolver
                                    routed the address (user%other@ours ->
@@ -48,6 +50,8 @@ struct queue_recipient {
     char part_outcome;          /* not in the file: the worst outcome of
                                    its parts so far (OUTCOME_*), or 0 */
     char *part_status;          /* not in the file: "X.Y.Z text" of it */
+    int relayed;                /* not in the file: delivered this round to a
+                                   system that sends no notices (an L result) */
 };
 
 struct queue_file {

@@ -43,6 +43,11 @@ static size_t serve_fd_count;
 static const char *runner_program = "runner";
 static struct timeval start_time;
 static struct strbuf current_relay = STRBUF_INIT;  /* the last R record written */
+static struct {                                     /* -S: runner_idle_watch() */
+    int fd;
+    long long deadline_ms;
+    void (*fn)(void);
+} idle_watch = {-1, 0, NULL};
 
 /* Print the usage line and exit with EX_USAGE. */
 static _Noreturn void runner_usage(void)
@@ -121,12 +126,36 @@ static int serve_fill(void)
     }
     /* SIGTERM is blocked except while we wait here, so it ends the runner
      * between requests, never in the middle of a delivery */
-    struct pollfd channel = {.fd = REQUEST_FD, .events = POLLIN};
-    while (ppoll(&channel, 1, NULL, &serve_waiting_mask) < 0) {
-        if (errno != EINTR)
-            return -1;
-        if (stop_requested && serve_in.len == serve_pos && serve_fd_count == 0)
-            return 0;               /* as at EOF: no request in hand */
+    for (;;) {
+        /* with an idle watch: its descriptor and its deadline too */
+        struct pollfd fds_wait[2] = {{.fd = REQUEST_FD, .events = POLLIN},
+                                     {.fd = idle_watch.fd, .events = POLLIN}};
+        struct timespec wait, *timeout = NULL;
+        if (idle_watch.fn && idle_watch.deadline_ms > 0) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long long left = idle_watch.deadline_ms - ((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+            if (left < 0)
+                left = 0;
+            wait.tv_sec = left / 1000;
+            wait.tv_nsec = left % 1000 * 1000000;
+            timeout = &wait;
+        }
+        int n = ppoll(fds_wait, idle_watch.fn && idle_watch.fd >= 0 ? 2 : 1, timeout, &serve_waiting_mask);
+        if (n < 0) {
+            if (errno != EINTR)
+                return -1;
+            if (stop_requested && serve_in.len == serve_pos && serve_fd_count == 0)
+                return 0;           /* as at EOF: no request in hand */
+            continue;
+        }
+        if (idle_watch.fn && (n == 0 || (idle_watch.fd >= 0 && fds_wait[1].revents))) {
+            void (*fn)(void) = idle_watch.fn;
+            idle_watch.fn = NULL;
+            fn();
+        }
+        if (fds_wait[0].revents)
+            break;
     }
     char buf[16384];
     int fds[FDPASS_MAX_FDS];
@@ -629,6 +658,44 @@ void runner_relay(struct runner_request *request, const char *relay)
     strbuf_free(&out);
 }
 
+/* An L record before the next result. */
+static void next_action(struct runner_request *request, const char *action)
+{
+    if (!request->request_mode)
+        return;
+    struct strbuf out = STRBUF_INIT;
+    record_put(&out, 'L', action);
+    if (write_all(result_fd, out.s, out.len) != 0)
+        msg_fatal_temp_errno("write action to qmgr");
+    strbuf_free(&out);
+}
+
+void runner_next_relayed(struct runner_request *request)
+{
+    next_action(request, "relayed");
+}
+
+void runner_next_notified(struct runner_request *request)
+{
+    next_action(request, "notified");
+}
+
+void runner_site_failure(struct runner_request *request, const char *dsn, const char *text)
+{
+    if (!request->request_mode)
+        return;
+    struct strbuf out = STRBUF_INIT;
+    record_putf(&out, 'S', "%s %s", dsn, text);
+    if (out.len > 4096) {
+        /* a record is at most 4096 bytes (doc/delivery.md) */
+        out.s[4094] = '\0';
+        out.len = 4095;
+    }
+    if (write_all(result_fd, out.s, out.len) != 0)
+        msg_fatal_temp_errno("write site failure to qmgr");
+    strbuf_free(&out);
+}
+
 void runner_defer_rest(struct runner_request *request, const char *dsn,
                        const char *text)
 {
@@ -644,6 +711,13 @@ const char *runner_attr(const struct strlist *attrs, const char *name)
         if (strncasecmp(attrs->item[i], name, n) == 0 && attrs->item[i][n] == '=')
             return attrs->item[i] + n + 1;
     return NULL;
+}
+
+void runner_idle_watch(int fd, long long deadline_ms, void (*fn)(void))
+{
+    idle_watch.fd = fd;
+    idle_watch.deadline_ms = deadline_ms;
+    idle_watch.fn = fn;
 }
 
 int runner_next(struct runner_request *request)

@@ -119,6 +119,21 @@ void runner_handover_end(struct runner_request *request, size_t index);
  * relay=), the relay= of the shell-mode log line.  Written only when it
  * changes. */
 void runner_relay(struct runner_request *request, const char *relay);
+/* Say that the next result, a delivery, handed the mail on to a system
+ * that sends no delivery notices (pipe(8) without the X flag): its
+ * success notice says "Action: relayed" instead of "delivered" (an L
+ * record before the K).  Nothing in shell mode. */
+void runner_next_relayed(struct runner_request *request);
+/* Say that the next result, a delivery, went to a system that got the
+ * recipient's NOTIFY and sends its own notices (an SMTP server that offered
+ * DSN): qmgr sends no success notice for it (an L record "notified"). */
+void runner_next_notified(struct runner_request *request);
+/* Say, before the results, that the next hop as a whole failed (no server
+ * could be reached or would talk): an S record that qmgr counts towards
+ * TRANSPORT_destination_concurrency_failed_cohort_limit, after which it
+ * holds the destination's other mail back ("delivery temporarily
+ * suspended: text").  Nothing in shell mode. */
+void runner_site_failure(struct runner_request *request, const char *dsn, const char *text);
 /* Give every recipient without a result a deferral with `dsn` and `text`
  * (a runner's catch-all for an error that ends the whole request). */
 void runner_defer_rest(struct runner_request *request, const char *dsn,
@@ -132,6 +147,12 @@ const char *runner_attr(const struct strlist *attrs, const char *name);
  * one, 0 when the process has served its last request (-S: qmgr closed the
  * channel). */
 int runner_next(struct runner_request *request);
+/* -S: while runner_next() waits for the next request, also watch fd (-1:
+ * none) for input or hang-up, and the monotonic deadline (milliseconds of
+ * CLOCK_MONOTONIC; 0: none); fn is called once when either comes (a
+ * cached SMTP session the server closed, or that idled too long), and the
+ * watch ends.  fn NULL ends it. */
+void runner_idle_watch(int fd, long long deadline_ms, void (*fn)(void));
 /* The one reader of the request records for a program that takes a
  * runner's request but answers otherwise (postern-bounce -R: one result
  * for the whole request): read the records on fd up to the empty one,

@@ -208,6 +208,7 @@ static enum nexthop_result mx_targets(const char *domain, int port,
     for (size_t i = first; i < out->count; i++) {
         if (!target_is_own(opt, &out->target[i]))
             continue;
+        out->self_mx = 1;
         unsigned own_pref = out->target[i].pref;
         if (own_pref <= mx.records[0].pref) {
             for (size_t k = first; k < out->count; k++)

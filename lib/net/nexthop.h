@@ -56,6 +56,8 @@ struct nexthop_options {
 struct nexthop_list {
     struct nexthop_target *target;
     size_t count;
+    int self_mx;                    /* one of the MX hosts is this machine (a
+                                       backup MX: no smtp_fallback_relay) */
 };
 
 enum nexthop_result {
