@@ -38,7 +38,8 @@ static void destination_defer_job(struct qmgr_job *job)
     struct qmgr_message *msg = job->msg;
     struct qmgr_destination *d = job->dest;
     for (size_t k = 0; k < job->rcpt_count; k++)
-        recipient_outcome(msg, "error", 0, job->rcpt[k], OUTCOME_DEFERRED, "none", NULL,
+        recipient_outcome(msg, "error", 0, job->rcpt[k], job->part_address, OUTCOME_DEFERRED,
+                          "none", NULL,
                           d->suspended_dsn ? d->suspended_dsn : "4.4.1",
                           d->suspended_text ? d->suspended_text : "delivery temporarily suspended");
     job_free(job);
