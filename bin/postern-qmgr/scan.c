@@ -133,6 +133,7 @@ static int take_message(const char *queue, const char *id, int flush)
     struct qmgr_message *msg = xcalloc(1, sizeof *msg);
     msg->id = xstrdup(id);
     msg->fd = fd;
+    msg->ino = st.st_ino;
     msg->flush = flush;
     struct strbuf err = STRBUF_INIT;
     errno = 0;
@@ -141,6 +142,22 @@ static int take_message(const char *queue, const char *id, int flush)
             /* an I/O error is no verdict on the file: try again later */
             msg_warn("%s: cannot read queue file: %s; trying again later", id,
                      err.len ? strbuf_str(&err) : strerror(errno));
+            postpone(fd, id);
+        } else {
+            move_corrupt(id, strbuf_str(&err));
+        }
+        strbuf_free(&err);
+        close(fd);
+        queue_file_free(&msg->qf);
+        free(msg->id);
+        free(msg);
+        return 0;
+    }
+    /* a new message: its commit record's checksum (doc/queue-format.md,
+     * "Commit"); a file that does not match is no message */
+    if (strcmp(queue, QUEUE_INCOMING) == 0 && queue_file_verify(fd, &msg->qf, &err) < 0) {
+        if (errno != 0) {
+            msg_warn("%s: cannot read queue file: %s; trying again later", id, strbuf_str(&err));
             postpone(fd, id);
         } else {
             move_corrupt(id, strbuf_str(&err));
@@ -259,6 +276,39 @@ void scan_active(void)
     int left = 0;
     scan_dir(QUEUE_ACTIVE, 0, 0, &left);
     qmgr.active_leftover = left;
+}
+
+/* queue_slots_recover's skip: an inode of a message in memory. */
+static int held_inode(ino_t ino, void *arg)
+{
+    (void)arg;
+    for (struct qmgr_message *m = qmgr.messages; m; m = m->next)
+        if (m->ino == ino)
+            return 1;
+    return 0;
+}
+
+static void slot_report(enum slot_state state, const char *slot, const char *id, void *arg)
+{
+    (void)arg;
+    if (state == SLOT_COMMITTED)
+        msg_info("%s: named from %s/%s (committed before a crash)", id, QUEUE_RECYCLE, slot);
+    else if (state == SLOT_INCOMPLETE)
+        msg_info("emptied %s/%s: no valid commit record (an injection that did not finish)",
+                 QUEUE_RECYCLE, slot);
+    else if (state == SLOT_FINISHED)
+        msg_info("%s: emptied %s/%s (finished before a restart)", id, QUEUE_RECYCLE, slot);
+}
+
+void scan_slots(void)
+{
+    if (queue_slots_recover(qmgr.queue_fd, held_inode, slot_report, NULL) < 0) {
+        if (errno != ENOENT)
+            msg_warn_errno("read %s/%s", qmgr.conf.queue_directory, QUEUE_RECYCLE);
+        return;                     /* no recycle/: an older queue */
+    }
+    if (queue_slots_stock(qmgr.queue_fd) < 0)
+        msg_warn_errno("make the slots of %s/%s", qmgr.conf.queue_directory, QUEUE_RECYCLE);
 }
 
 void scan_incoming(void)

@@ -56,7 +56,7 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
         {QUEUE_DEFERRED, 0700, 0},
         {QUEUE_HOLD, 0700, 0},
         {QUEUE_CORRUPT, 0700, 0},
-        {QUEUE_RECYCLE, 0770, 0},
+        {QUEUE_RECYCLE, 02770, 0},     /* slots qmgr makes get the injectors' group */
         {"pid", 0700, 0},
         {"private", 0700, 0},       /* the runner services' sockets (qmgr only) */
         {"public", 0711, 0},         /* others reach public/queue */
