@@ -72,8 +72,18 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
             strbuf_printf(&path, "/%s", nodes[i].name);
         rc = make_node(path.s, nodes[i].fifo, nodes[i].mode, owner, group, err);
     }
-    strbuf_free(&path);
     umask(old_umask);
+    /* the slots, so that the first messages find their names on disk */
+    int qfd = rc == 0 ? open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (qfd >= 0) {
+        if (queue_slots_stock(qfd) < 0) {
+            strbuf_printf(err, "make the slots of %s/" QUEUE_RECYCLE ": %s", queue_dir,
+                          strerror(errno));
+            rc = -1;
+        }
+        close(qfd);
+    }
+    strbuf_free(&path);
     return rc;
 }
 

@@ -165,7 +165,8 @@ int queue_id_valid(const char *name);
  *   remove only its own files); public/ 0711 owner:group (anyone reaches
  *   the queue service's socket, the group the FIFO; nobody lists it);
  *   recycle/ 0770 owner:group; active/ deferred/ hold/ corrupt/ pid/ 0700
- *   owner; public/qmgr a FIFO 0620 owner:group.
+ *   owner; public/qmgr a FIFO 0620 owner:group; the slots recycle/0..63
+ *   (queue_slots_stock).
  * owner/group (uid_t)-1/(gid_t)-1: leave ownership alone (a self-contained
  * instance, where everything belongs to the invoking user).  0, or -1 with
  * err set. */

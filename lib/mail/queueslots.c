@@ -34,9 +34,12 @@ int queue_slots_stock(int queue_fd)
         int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
         if (fd < 0)
             continue;               /* there already (or cannot be made: the injector makes it) */
-        /* recycle/'s group: the injectors' (setgid_group) */
+        /* recycle/'s owner and group: mail_owner (qmgr sets a deferred
+         * file's time, which only its owner may) and setgid_group (the
+         * injectors write them) */
         struct stat st;
-        if (fstat(fd, &st) == 0 && st.st_gid != dst.st_gid)
+        if (fstat(fd, &st) == 0 && (st.st_uid != dst.st_uid || st.st_gid != dst.st_gid)
+            && fchown(fd, dst.st_uid, dst.st_gid) < 0)
             (void)fchown(fd, (uid_t)-1, dst.st_gid);
         (void)fchmod(fd, 0660);
         close(fd);
