@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "queuefile.h"
 #include "strbuf.h"
 
@@ -28,15 +29,24 @@ static int make_node(const char *path, int fifo, mode_t mode, uid_t owner,
         strbuf_printf(err, "%s exists and is not a %s", path, fifo ? "FIFO" : "directory");
         return -1;
     }
+    int changed = (st.st_mode & 07777) != mode;
     if ((owner != (uid_t)-1 || group != (gid_t)-1)
-        && (st.st_uid != owner || st.st_gid != group)
-        && lchown(path, owner, group) < 0) {
-        strbuf_printf(err, "chown %s: %s", path, strerror(errno));
-        return -1;
+        && (st.st_uid != owner || st.st_gid != group)) {
+        if (lchown(path, owner, group) < 0) {
+            strbuf_printf(err, "chown %s: %s", path, strerror(errno));
+            return -1;
+        }
+        changed = 1;
     }
     /* chmod after chown: chown clears the set-id bits */
     if (chmod(path, mode) < 0) {
         strbuf_printf(err, "chmod %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* an owner or mode on disk only after the inode's fsync (a power cut
+     * would give recycle/ back to root, and the slots made in it then) */
+    if (changed && fsync_path(AT_FDCWD, path) < 0) {
+        strbuf_printf(err, "fsync %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;

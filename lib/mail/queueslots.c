@@ -42,6 +42,7 @@ int queue_slots_stock(int queue_fd)
             && fchown(fd, dst.st_uid, dst.st_gid) < 0)
             (void)fchown(fd, (uid_t)-1, dst.st_gid);
         (void)fchmod(fd, 0660);
+        (void)fsync(fd);            /* its owner, on disk with its name */
         close(fd);
         made++;
     }

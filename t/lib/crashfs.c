@@ -317,12 +317,13 @@ static void created(const char *path, int fd)
 
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
-    if (strcmp(path, "/.crashfs-cut") == 0) {
+    if (path && strcmp(path, "/.crashfs-cut") == 0) {
         power_cut();
         return -EIO;
     }
     LIVE();
-    int r = fi ? fstat((int)fi->fh, st) : fstatat(backing, rel(path), st, AT_SYMLINK_NOFOLLOW);
+    int r = fi ? fstat((int)fi->fh, st)
+               : path ? fstatat(backing, rel(path), st, AT_SYMLINK_NOFOLLOW) : (errno = ENOENT, -1);
     return r < 0 ? -errno : 0;
 }
 
