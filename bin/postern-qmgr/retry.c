@@ -122,8 +122,12 @@ static void remove_message(struct qmgr_message *msg)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/%s", QUEUE_ACTIVE, msg->id);
     struct stat st;
-    if (fstat(msg->fd, &st) == 0 && st.st_nlink > 1 && ftruncate(msg->fd, 0) != 0)
-        msg_warn_errno("%s: empty", msg->id);
+    if (fstat(msg->fd, &st) == 0 && st.st_nlink > 1) {
+        if (ftruncate(msg->fd, 0) != 0)
+            msg_warn_errno("%s: empty", msg->id);
+        else if ((st.st_mode & 0777) != 0660 && st.st_uid == geteuid())
+            (void)fchmod(msg->fd, 0660);    /* free: the injectors' group writes it */
+    }
     if (unlinkat(qmgr.queue_fd, strbuf_str(&path), 0) != 0 && errno != ENOENT)
         msg_warn_errno("%s: remove", msg->id);
     else

@@ -130,6 +130,11 @@ static int take_message(const char *queue, const char *id, int flush)
         return 0;
     }
     strbuf_free(&path);
+    /* a slot's file (doc/queue-format.md, "Commit") is the group's to
+     * write only while it is free: from here on mail_owner's alone, so
+     * that a subverted injector cannot change queued mail */
+    if (st.st_nlink > 1 && (st.st_mode & 0077) && st.st_uid == geteuid())
+        (void)fchmod(fd, 0600);
     struct qmgr_message *msg = xcalloc(1, sizeof *msg);
     msg->id = xstrdup(id);
     msg->fd = fd;

@@ -99,6 +99,8 @@ static enum slot_state recover_one(int queue_fd, int dfd, const char *name,
     if (st.st_size == 0) {
         if (extra_slot(name) && unlinkat(dfd, name, 0) == 0)
             state = SLOT_REMOVED;
+        else if ((st.st_mode & 0777) != 0660 && st.st_uid == geteuid())
+            (void)fchmod(fd, 0660); /* qmgr made it 0600 for a message (a crash since) */
         close(fd);
         return state;
     }
@@ -127,6 +129,8 @@ static enum slot_state recover_one(int queue_fd, int dfd, const char *name,
             state = SLOT_FREE;
         else if (extra_slot(name))
             (void)unlinkat(dfd, name, 0);
+        else if ((st.st_mode & 0777) != 0660 && st.st_uid == geteuid())
+            (void)fchmod(fd, 0660);
     }
     close(fd);
     return state;
