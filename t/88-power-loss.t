@@ -298,6 +298,7 @@ diag("commit: %d messages named from their slot after a cut, %d half-written slo
 
 # ---- the same with an injector that does not fdatasync its commit ----
 daemon_dir = tempdir()
+os.chmod(daemon_dir, 0o755)         # the daemons' users run programs from it
 for name in os.listdir(BIN):
     os.symlink(os.path.join(BIN, name), os.path.join(daemon_dir, name))
 os.unlink(os.path.join(daemon_dir, "postern-queue"))

@@ -630,6 +630,9 @@ int main(int argc, char **argv)
         return 1;
     }
     shadow_dir = strdup(shadow_dir);
+    /* the kernel has applied the caller's umask to every mode we are
+     * given: ours must not take more away */
+    umask(0);
     snapshot_tree(backing);
     char *fargv[] = {argv[0], "-f", "-s", "-o",
                      "allow_other,default_permissions,fsname=crashfs,subtype=crashfs",
