@@ -116,6 +116,9 @@ if torn and torn_slot:
     i = data.index(b"this one is torn")
     data[i] = ord("T")                          # one byte that did not reach the disk
     open(path, "wb").write(data)
+r = inst.postern("queue", "list")
+like(r.stdout, r"(?m)^%s\s" % qid, "mailq lists the committed message its slot holds, under its id")
+unlike(r.stdout, r"(?m)^%s\s" % (torn[0] if torn else "x"), "and not the torn one")
 r = inst.start()
 is_(r.returncode, 0, "the instance starts again")
 got = inst.wait_for("alice", 7)
