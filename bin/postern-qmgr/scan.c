@@ -142,7 +142,12 @@ static int take_message(const char *queue, const char *id, int flush)
     msg->flush = flush;
     struct strbuf err = STRBUF_INIT;
     errno = 0;
-    if (queue_file_read(fd, id, &msg->qf, &err) != 0) {
+    /* a new message is also checked against its commit record's checksum
+     * (doc/queue-format.md, "Commit"): a file that does not match is no
+     * message */
+    int read_ok = queue_file_read(fd, id, &msg->qf, &err) == 0;
+    if (!read_ok || (strcmp(queue, QUEUE_INCOMING) == 0
+                     && queue_file_verify(fd, &msg->qf, &err) < 0)) {
         if (errno != 0) {
             /* an I/O error is no verdict on the file: try again later */
             msg_warn("%s: cannot read queue file: %s; trying again later", id,
@@ -153,23 +158,8 @@ static int take_message(const char *queue, const char *id, int flush)
         }
         strbuf_free(&err);
         close(fd);
-        queue_file_free(&msg->qf);
-        free(msg->id);
-        free(msg);
-        return 0;
-    }
-    /* a new message: its commit record's checksum (doc/queue-format.md,
-     * "Commit"); a file that does not match is no message */
-    if (strcmp(queue, QUEUE_INCOMING) == 0 && queue_file_verify(fd, &msg->qf, &err) < 0) {
-        if (errno != 0) {
-            msg_warn("%s: cannot read queue file: %s; trying again later", id, strbuf_str(&err));
-            postpone(fd, id);
-        } else {
-            move_corrupt(id, strbuf_str(&err));
-        }
-        strbuf_free(&err);
-        close(fd);
-        queue_file_free(&msg->qf);
+        if (read_ok)
+            queue_file_free(&msg->qf);
         free(msg->id);
         free(msg);
         return 0;
