@@ -4,11 +4,13 @@
  * an administrator wrote and keys anyone may send: it is fuzzed
  * (fuzz/sql_query.c). */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "log.h"
+#include "monotonic.h"
 #include "sql.h"
 #include "strbuf.h"
 #include "textlines.h"
@@ -28,6 +30,21 @@ void sql_config_free(struct sql_config *cf)
     free(cf->dbpath);
     free(cf->query);
     free(cf->result_format);
+    free(cf->option_file);
+    free(cf->option_group);
+    free(cf->tls_cert_file);
+    free(cf->tls_key_file);
+    free(cf->tls_CAfile);
+    free(cf->tls_CApath);
+    free(cf->tls_ciphers);
+    free(cf->ldap.search_base);
+    free(cf->ldap.bind_dn);
+    free(cf->ldap.bind_pw);
+    free(cf->ldap.tls_ca_cert_file);
+    strlist_free(&cf->ldap.result_attribute);
+    strlist_free(&cf->ldap.special_result_attribute);
+    strlist_free(&cf->ldap.terminal_result_attribute);
+    strlist_free(&cf->ldap.leaf_result_attribute);
     memset(cf, 0, sizeof *cf);
 }
 
@@ -197,6 +214,89 @@ static void split_words(struct strlist *list, const char *value)
     }
 }
 
+/* A number in [min, max]; 0, or -1. */
+static int small_number(const char *value, int min, int max, int *out)
+{
+    char *end;
+    long n = strtol(value, &end, 10);
+    if (end == value || *end || n < min || n > max)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+/* yes/true/1 or no/false/0; 0, or -1. */
+static int yes_no(const char *value, int *out)
+{
+    if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+        *out = 1;
+    else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+/* One ldap_table(5) setting; 0, or -1 when its value is bad (names not
+ * listed are ignored, as Postfix ignores what it does not ask for). */
+static int ldap_setting(struct sql_config *cf, const char *name, const char *value)
+{
+    struct sql_ldap_settings *l = &cf->ldap;
+    if (strcmp(name, "server_host") == 0)
+        split_words(&cf->hosts, value);
+    else if (strcmp(name, "server_port") == 0)
+        return small_number(value, 1, 65535, &l->port);
+    else if (strcmp(name, "search_base") == 0)
+        set_str(&l->search_base, value);
+    else if (strcmp(name, "query_filter") == 0)
+        set_str(&cf->query, value);
+    else if (strcmp(name, "result_attribute") == 0) {
+        strlist_free(&l->result_attribute);
+        split_words(&l->result_attribute, value);
+    } else if (strcmp(name, "special_result_attribute") == 0) {
+        strlist_free(&l->special_result_attribute);
+        split_words(&l->special_result_attribute, value);
+    } else if (strcmp(name, "terminal_result_attribute") == 0) {
+        strlist_free(&l->terminal_result_attribute);
+        split_words(&l->terminal_result_attribute, value);
+    } else if (strcmp(name, "leaf_result_attribute") == 0) {
+        strlist_free(&l->leaf_result_attribute);
+        split_words(&l->leaf_result_attribute, value);
+    } else if (strcmp(name, "scope") == 0) {
+        if (strcmp(value, "sub") == 0)
+            l->scope = 2;
+        else if (strcmp(value, "one") == 0)
+            l->scope = 1;
+        else if (strcmp(value, "base") == 0)
+            l->scope = 0;
+        else
+            return -1;
+    } else if (strcmp(name, "bind") == 0) {
+        if (strcasecmp(value, "none") == 0)
+            l->bind = 0;
+        else if (yes_no(value, &l->bind) != 0)
+            return -1;          /* "sasl" among others: not supported */
+    } else if (strcmp(name, "bind_dn") == 0)
+        set_str(&l->bind_dn, value);
+    else if (strcmp(name, "bind_pw") == 0)
+        set_str(&l->bind_pw, value);
+    else if (strcmp(name, "version") == 0)
+        return small_number(value, 2, 3, &l->version);
+    else if (strcmp(name, "timeout") == 0)
+        return small_number(value, 1, 3600, &cf->connect_timeout);
+    else if (strcmp(name, "size_limit") == 0)
+        return small_number(value, 0, 1 << 30, &l->size_limit);
+    else if (strcmp(name, "dereference") == 0)
+        return small_number(value, 0, 3, &l->dereference);
+    else if (strcmp(name, "start_tls") == 0)
+        return yes_no(value, &l->start_tls);
+    else if (strcmp(name, "tls_ca_cert_file") == 0)
+        set_str(&l->tls_ca_cert_file, value);
+    else if (strcmp(name, "tls_require_cert") == 0)
+        return yes_no(value, &l->tls_require_cert);
+    return 0;
+}
+
 int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
                      const char *text, size_t len, struct strbuf *err)
 {
@@ -208,6 +308,11 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
     memset(cf, 0, sizeof *cf);
     cf->file = file;
     cf->connect_timeout = SQL_CONNECT_TIMEOUT;
+    /* ldap_table(5)'s defaults */
+    cf->ldap.port = 389;
+    cf->ldap.scope = 2;
+    cf->ldap.bind = 1;
+    cf->ldap.version = 2;
     textlines_init(&tl, file, text, len, SQL_CF_LINE_MAX, TEXTLINES_STOP);
     while (textlines_next(&tl, &line, &lineno, &problems)) {
         char *name = line.s, *eq = strchr(line.s, '=');
@@ -253,11 +358,54 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
             set_str(&where_field, value);
         else if (strcmp(name, "additional_conditions") == 0)
             set_str(&additional, value);
-        /* other settings (retry_interval, TLS, option_file, ...) are not
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "option_file") == 0)
+            set_str(&cf->option_file, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "option_group") == 0)
+            set_str(&cf->option_group, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_cert_file") == 0)
+            set_str(&cf->tls_cert_file, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_key_file") == 0)
+            set_str(&cf->tls_key_file, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_CAfile") == 0)
+            set_str(&cf->tls_CAfile, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_CApath") == 0)
+            set_str(&cf->tls_CApath, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_ciphers") == 0)
+            set_str(&cf->tls_ciphers, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_verify_cert") == 0) {
+            if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0)
+                cf->tls_verify_cert = 1;
+            else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0)
+                cf->tls_verify_cert = 0;
+            else {
+                textlines_problem(&tl, lineno, &problems, "tls_verify_cert: expected yes or no");
+                break;
+            }
+        }
+        else if (strcmp(type, "ldap") == 0) {
+            if (ldap_setting(cf, name, value) != 0) {
+                textlines_problem(&tl, lineno, &problems, "%s: bad value \"%.60s\"", name, value);
+                break;
+            }
+        }
+        /* other settings (retry_interval, idle_interval, ...) are not
          * used: Postfix too reads only what it asks for */
     }
     if (problems.len)
         goto done;
+    if (strcmp(type, "ldap") == 0) {
+        if (!cf->ldap.search_base) {
+            strbuf_printf(&problems, "%s: no \"search_base\"", file);
+            goto done;
+        }
+        if (!cf->query)
+            cf->query = xstrdup("(mailacceptinggeneralid=%s)");
+        if (!cf->ldap.result_attribute.count && !cf->ldap.special_result_attribute.count
+            && !cf->ldap.terminal_result_attribute.count && !cf->ldap.leaf_result_attribute.count)
+            strlist_add(&cf->ldap.result_attribute, "maildrop");
+        if (!cf->hosts.count)
+            strlist_add(&cf->hosts, "localhost");
+    }
     if (!cf->query) {
         /* the old form (pgsql_table(5) "OBSOLETE QUERY INTERFACE") */
         if (!table || !select_field || !where_field) {
@@ -281,7 +429,7 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
         strbuf_printf(&problems, "%s: no \"dbpath\"", file);
         goto done;
     }
-    if (strcmp(type, "sqlite") != 0 && !cf->dbname) {
+    if (strcmp(type, "sqlite") != 0 && strcmp(type, "ldap") != 0 && !cf->dbname) {
         strbuf_printf(&problems, "%s: no \"dbname\"", file);
         goto done;
     }
@@ -291,6 +439,11 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
     strbuf_reset(&what);
     strbuf_printf(&what, "%s: result_format", file);
     bad = bad || sql_check_template(cf->result_format, what.s, &problems);
+    if (cf->ldap.search_base) {
+        strbuf_reset(&what);
+        strbuf_printf(&what, "%s: search_base", file);
+        bad = bad || sql_check_template(cf->ldap.search_base, what.s, &problems);
+    }
     strbuf_free(&what);
     if (bad)
         goto done;
@@ -299,12 +452,24 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
         split_words(&words, domain_text);
         struct strbuf maps = STRBUF_INIT;
         for (size_t i = 0; i < words.count; i++) {
-            if (strchr(words.item[i], ':'))
+            /* a domain table is asked from the database's thread in the
+             * lookup service: only a table that needs neither the name
+             * service nor a server (hash:, texthash:, cidr:, ...) */
+            if (strchr(words.item[i], ':') && (map_is_service_type(words.item[i])
+                                               || strncmp(words.item[i], "proxy:", 6) == 0))
+                strbuf_printf(&problems, "%s: domain: %s: a table here must be a file table "
+                              "(hash:, texthash:, ...), not one of a server or the lookup service",
+                              file, words.item[i]);
+            else if (strchr(words.item[i], ':'))
                 strbuf_printf(&maps, "%s%s", maps.len ? " " : "", words.item[i]);
             else
                 strlist_add(&cf->domain, words.item[i]);
         }
         strlist_free(&words);
+        if (problems.len) {
+            strbuf_free(&maps);
+            goto done;
+        }
         if (maps.len) {
             struct strbuf why = STRBUF_INIT;
             cf->domain_maps = maplist_open(maps.s, &why);
@@ -344,6 +509,11 @@ int sql_config_read(struct sql_config *cf, const char *type, const char *path,
     int rc = sql_config_parse(cf, type, path, text.s, text.len, err);
     strbuf_free(&text);
     return rc;
+}
+
+int sql_host_is_uri(const char *entry)
+{
+    return strncmp(entry, "postgresql://", 13) == 0 || strncmp(entry, "postgres://", 11) == 0;
 }
 
 int sql_host_parse(const char *entry, char **copy, const char **path,
@@ -398,6 +568,9 @@ int sql_table_open(struct map *map, const struct sql_driver *driver, const char 
         char *copy;
         const char *path, *host;
         unsigned port;
+        if ((strcmp(driver->type, "pgsql") == 0 && sql_host_is_uri(t->cf.hosts.item[i]))
+            || strcmp(driver->type, "ldap") == 0)
+            continue;               /* the library reads it (checked by its open) */
         int bad = sql_host_parse(t->cf.hosts.item[i], &copy, &path, &host, &port);
         free(copy);
         if (bad) {
@@ -408,6 +581,7 @@ int sql_table_open(struct map *map, const struct sql_driver *driver, const char 
             return -1;
         }
     }
+    t->failed_at = xcalloc(t->cf.hosts.count ? t->cf.hosts.count : 1, sizeof *t->failed_at);
     map->data = t;
     return 0;
 }
@@ -420,18 +594,64 @@ void sql_table_close(struct map *map)
     if (t->conn)
         t->driver->disconnect(t);
     sql_config_free(&t->cf);
+    free(t->failed_at);
     free(t);
 }
 
-/* Connect to the first host that answers, in the order written; 0, or -1
- * with the reasons in err. */
+/* The order to try the hosts in, as Postfix's: unix: sockets first, then
+ * the others, each group in random order (so several lookup services
+ * spread over the servers); a host that failed within the last
+ * SQL_HOST_RETRY_INTERVAL seconds goes last, behind every usable one.
+ * Unlike Postfix, which answers "try again" without trying while every
+ * host is in its wait, such hosts are still tried, oldest failure first:
+ * a server back after a restart answers at once. */
+static void host_order(const struct sql_table *t, size_t *order, size_t count)
+{
+    double now = monotonic_now();
+    size_t n = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        size_t first = n;
+        for (size_t i = 0; i < count; i++) {
+            int waiting = t->failed_at[i] > 0 && now - t->failed_at[i] < SQL_HOST_RETRY_INTERVAL;
+            int local = strncmp(t->cf.hosts.item[i], "unix:", 5) == 0;
+            if ((pass == 0 && !waiting && local) || (pass == 1 && !waiting && !local)
+                || (pass == 2 && waiting))
+                order[n++] = i;
+        }
+        if (pass < 2) {
+            for (size_t i = n - first; i > 1; i--) {     /* Fisher-Yates */
+                size_t j = arc4random_uniform((uint32_t)i);
+                size_t tmp = order[first + i - 1];
+                order[first + i - 1] = order[first + j];
+                order[first + j] = tmp;
+            }
+        } else {
+            for (size_t i = first + 1; i < n; i++)      /* oldest failure first */
+                for (size_t j = i; j > first && t->failed_at[order[j]] < t->failed_at[order[j - 1]];
+                     j--) {
+                    size_t tmp = order[j];
+                    order[j] = order[j - 1];
+                    order[j - 1] = tmp;
+                }
+        }
+    }
+}
+
+/* Connect to the first host that answers, in host_order(); 0, or -1 with
+ * the reasons in err. */
 static int connect_any(struct sql_table *t, struct strbuf *err)
 {
     size_t count = t->cf.hosts.count;
-    for (size_t i = 0; i < (count ? count : 1); i++) {
+    size_t *order = xcalloc(count ? count : 1, sizeof *order);
+    if (count)
+        host_order(t, order, count);
+    for (size_t k = 0; k < (count ? count : 1); k++) {
+        size_t i = order[k];
         const char *host = count ? t->cf.hosts.item[i] : NULL;
         struct strbuf why = STRBUF_INIT;
         if (t->driver->connect(t, host, &why) == 0) {
+            t->failed_at[i] = 0;
+            free(order);
             t->connections++;
             msg_info("table %s: connected to %s (connection %lu)", t->spec,
                      host ? host : t->cf.dbpath ? t->cf.dbpath : "the default server",
@@ -445,8 +665,18 @@ static int connect_any(struct sql_table *t, struct strbuf *err)
                 why.s[j] = ' ';
         strbuf_printf(err, "%s%s: %s", err->len ? "; " : "", host ? host : "default server",
                       why.s);
+        /* with several hosts a failed one is worth a line of its own: the
+         * lookup may still succeed on the next */
+        if (count > 1) {
+            struct strbuf shown = STRBUF_INIT;
+            msg_warn("table %s: cannot connect to %s: %s", t->spec, host,
+                     log_printable(&shown, why.s, 600));
+            strbuf_free(&shown);
+        }
         strbuf_free(&why);
+        t->failed_at[i] = monotonic_now();
     }
+    free(order);
     return -1;
 }
 

@@ -103,15 +103,7 @@ class Postgres:
 
     def __init__(self):
         tap.require(tools=[os.path.join(PG_BIN, "initdb"), os.path.join(PG_BIN, "pg_ctl"), "psql"])
-        self.user = _runner_user()
-        parent = tap.tempdir("postern-pg-")
-        os.chmod(parent, 0o755)
-        self.dir = os.path.join(parent, "pg")
-        self.data = os.path.join(self.dir, "data")
-        self.socket_dir = os.path.join(self.dir, "run")
-        os.makedirs(self.socket_dir)
-        _own(self.dir, self.user)
-        self.port = tap.free_port()
+        self._make_dirs(_runner_user(), "postern-pg-")
         r = tap.run(_as_user(self.user, [os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "postgres",
                                          "--auth-local=trust", "--auth-host=scram-sha-256",
                                          "-E", "UTF8", "--locale=C"]), timeout=120)
@@ -123,6 +115,19 @@ class Postgres:
                   "CREATE DATABASE postfix OWNER postfix;", db="postgres")
         self.psql(SCHEMA + "ALTER TABLE domain OWNER TO postfix; ALTER TABLE mailbox OWNER TO postfix;"
                   "ALTER TABLE alias OWNER TO postfix;")
+
+    def _make_dirs(self, user, prefix):
+        """The cluster's directory (data, run for the socket) owned by user,
+        and a free port."""
+        self.user = user
+        parent = tap.tempdir(prefix)
+        os.chmod(parent, 0o755)
+        self.dir = os.path.join(parent, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.socket_dir = os.path.join(self.dir, "run")
+        os.makedirs(self.socket_dir)
+        _own(self.dir, self.user)
+        self.port = tap.free_port()
 
     def start(self):
         opts = (f"-k {self.socket_dir} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off "
@@ -160,17 +165,38 @@ class Postgres:
             raise RuntimeError("psql: " + r.stderr)
         return r.stdout
 
+    def replica(self):
+        """A streaming read replica of this cluster (pg_basebackup -R), on
+        its own socket directory and port: PostgreSQL's own replication."""
+        return PostgresReplica(self)
+
     def connections(self):
         """Client connections of the database postfix now."""
         return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'postfix' "
                              "AND pid <> pg_backend_pid();", db="postgres").strip())
 
 
+class PostgresReplica(Postgres):
+    """A hot standby of a Postgres (see Postgres.replica)."""
+
+    def __init__(self, primary):
+        self._make_dirs(primary.user, "postern-pgr-")
+        r = tap.run(_as_user(self.user, [os.path.join(PG_BIN, "pg_basebackup"), "-h", primary.socket_dir,
+                                         "-p", str(primary.port), "-U", "postgres", "-D", self.data, "-R",
+                                         "-X", "stream", "-c", "fast"]), timeout=180)
+        if r.returncode != 0:
+            raise RuntimeError("pg_basebackup: " + r.stderr)
+        atexit.register(self.stop)
+        self.start()
+
+
 class MariaDB:
     """A MariaDB server: user postfix with password "$password", database
-    postfix, on a socket and a loopback port."""
+    postfix, on a socket and a loopback port; with tls=(cert, key), it
+    offers TLS with that certificate too."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls
         tap.require(tools=["mariadb-install-db", "mariadbd", "mariadb"])
         self.user = _runner_user()
         parent = tap.tempdir("postern-my-")
@@ -200,7 +226,8 @@ class MariaDB:
         self.proc = tap.start(["mariadbd", "--no-defaults", f"--datadir={self.data}", f"--socket={self.socket}",
                                f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.pidfile}",
                                "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-                               f"--log-error={self.dir}/error.log"] + user_opt,
+                               f"--log-error={self.dir}/error.log"] + user_opt
+                              + ([f"--ssl-cert={self.tls[0]}", f"--ssl-key={self.tls[1]}"] if self.tls else []),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not tap.wait_until(lambda: os.path.exists(self.socket) and self._ping(), timeout=90):
             raise RuntimeError("mariadbd did not start: " + open(f"{self.dir}/error.log").read())
