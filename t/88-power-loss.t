@@ -166,8 +166,10 @@ def power_rounds(inst, port, parent, rounds, label, stop_at_loss=False):
     done_rounds = 0
     for rnd in range(1, rounds + 1):
         out = os.path.join(parent, f"durable-{rnd}")
-        cfs = start([CRASHFS, backing, out, queue], stderr=subprocess.DEVNULL)
-        end = time.time() + 10
+        cfs_log = open(os.path.join(parent, f"crashfs-{rnd}.log"), "w")
+        cfs = start([CRASHFS, backing, out, queue], stderr=cfs_log)
+        cfs_log.close()
+        end = time.time() + 30
         while time.time() < end and not os.path.ismount(queue):
             time.sleep(0.02)
         if not os.path.ismount(queue):
@@ -198,6 +200,7 @@ def power_rounds(inst, port, parent, rounds, label, stop_at_loss=False):
         unmount(queue, cfs)
         if not cut_ok:
             ok(False, f"{label}: round {rnd}: crashfs wrote the durable image")
+            diag(open(os.path.join(parent, f"crashfs-{rnd}.log"), errors="replace").read()[-3000:])
             break
         os.unlink(os.path.join(out, ".complete"))
         acked |= sender.acked
