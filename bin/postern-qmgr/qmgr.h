@@ -165,7 +165,7 @@ void scan_deferred(int flush);
 /* Keep recycle/'s slots made and name the committed messages no queue
  * name links (a crash before their link), empty what dead writers left
  * (doc/queue-format.md, "Commit"): at start and every queue_run_delay. */
-void scan_slots(void);
+int scan_slots(void);       /* the number of messages it named */
 /* Take the deferred/ files with a recipient still to do in one of these
  * domains, as a flush (defer_transports delivered too). */
 void scan_deferred_sites(const struct strlist *domains);

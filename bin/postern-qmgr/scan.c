@@ -285,7 +285,8 @@ static int held_inode(ino_t ino, void *arg)
 
 static void slot_report(enum slot_state state, const char *slot, const char *id, void *arg)
 {
-    (void)arg;
+    if (state == SLOT_COMMITTED)
+        ++*(int *)arg;
     if (state == SLOT_COMMITTED)
         msg_info("%s: named from %s/%s (committed before a crash)", id, QUEUE_RECYCLE, slot);
     else if (state == SLOT_INCOMPLETE)
@@ -295,15 +296,17 @@ static void slot_report(enum slot_state state, const char *slot, const char *id,
         msg_info("%s: emptied %s/%s (finished before a restart)", id, QUEUE_RECYCLE, slot);
 }
 
-void scan_slots(void)
+int scan_slots(void)
 {
-    if (queue_slots_recover(qmgr.queue_fd, held_inode, slot_report, NULL) < 0) {
+    int named = 0;
+    if (queue_slots_recover(qmgr.queue_fd, held_inode, slot_report, &named) < 0) {
         if (errno != ENOENT)
             msg_warn_errno("read %s/%s", qmgr.conf.queue_directory, QUEUE_RECYCLE);
-        return;                     /* no recycle/: an older queue */
+        return 0;                   /* no recycle/: an older queue */
     }
     if (queue_slots_stock(qmgr.queue_fd) < 0)
         msg_warn_errno("make the slots of %s/%s", qmgr.conf.queue_directory, QUEUE_RECYCLE);
+    return named;
 }
 
 void scan_incoming(void)
