@@ -1,6 +1,7 @@
 /* fuzz/queuefile.c - arbitrary bytes as a queue file: queue_file_read must
  * return 0 or -1 with a reason, never crash, and what it returns must stay
- * inside the file. */
+ * inside the file; queue_file_verify (the commit record's checksum) must
+ * answer 0, 1 or -1 with a reason. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -28,6 +29,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (qf.rcpt[i].status_offset >= qf.content_offset)
                 abort();
         (void)queue_file_attr(&qf, "ENVID");
+        if (qf.header_end >= qf.content_offset || (qf.commit_id && !queue_id_valid(qf.commit_id)))
+            abort();
+        struct strbuf why = STRBUF_INIT;
+        int v = queue_file_verify(fd, &qf, &why);
+        if (v < -1 || v > 1 || (v < 0 && why.len == 0) || (v == 1 && qf.commit_id))
+            abort();
+        strbuf_free(&why);
         queue_file_free(&qf);
     } else if (err.len == 0) {
         abort();                    /* a failure always says why */

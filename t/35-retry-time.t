@@ -72,11 +72,13 @@ def deferred_scans(count):
         tap.is_(len(got), probes, f"probe {probes} released and delivered by a deferred/ scan")
 
 
-# 1. through the queue service: the file is the service user's, not qmgr's
+# 1. through the queue service: written by the service's user into a slot
+# of recycle/, which qmgr made, so the file is mail_owner's
+# (doc/queue-format.md, "Commit")
 send("service@defer.test", "via the queue service")
 id1 = deferred_once("service@defer.test")
-tap.isnt(os.stat(os.path.join(D, "queue", "deferred", id1)).st_uid, mail.pw_uid,
-         "that file is not mail_owner's (the queue service's user owns it)")
+tap.is_(os.stat(os.path.join(D, "queue", "deferred", id1)).st_uid, mail.pw_uid,
+        "that file is mail_owner's: a slot qmgr made, written by the queue service's user")
 
 # 2. root's own postern-queue (no queue service answers): the file goes to mail_owner
 inst.stop_supervisor()

@@ -47,11 +47,14 @@ like(r.stdout, r"^recipient: bob@example\.org\nnotify_flags: SUCCESS,FAILURE$|"
 like(r.stdout, r"^recipient: carol@example\.net$", "second recipient is stored")
 like(r.stdout, r"^named_attribute: ENVID=env-1$", "message attributes are stored")
 raw = open(os.path.join(incoming, qid), "rb").read()
-content = raw.split(b"\nM", 1)[1].split(b"\n", 1)[1][:-3].decode()
+length_digits, rest = raw.split(b"\nM", 1)[1].split(b"\n", 1)
+content = rest[:int(length_digits)].decode()
+commit = rest[int(length_digits):]
 is_(content, "From: alice@example.com\nTo: bob@example.org\nMessage-ID: <m1@example.com>\n"
     "Subject: hello\n\nline one\nbare\rCR stays\nlast line without end\n",
     "CRLF is stored as LF, a bare CR is kept, a last line gets its LF")
-ok(raw.startswith(b"V1\nt") and raw.endswith(b"\nE\n"), "the file has the version record first and E last")
+ok(raw.startswith(b"V1\nt") and re.fullmatch(rb"\nE%s [0-9A-F]{8}\n" % qid.encode(), commit),
+   "the file has the version record first and the commit record (E, id, checksum) last")
 log = open(os.path.join(cfg, "maillog")).read()
 like(log, r"postern/queue\[\d+\]: %s: message-id=<m1@example\.com>" % qid, "the Message-ID is logged as cleanup does")
 
@@ -108,20 +111,26 @@ inj.env_w.flush()
 chunk = b"Subject: k\n\n" + b"k" * (1 << 20)
 inj.msg_w.write(chunk)
 inj.msg_w.flush()
+recycle = os.path.join(os.path.dirname(incoming), "recycle")
+
+
+def slots_in_use():
+    """Slots of recycle/ holding content (doc/queue-format.md, "Commit")."""
+    return [n for n in os.listdir(recycle) if os.path.getsize(os.path.join(recycle, n)) > 0]
+
+
 deadline = time.time() + 10
-while time.time() < deadline:
-    tmp = [os.path.join(incoming, d) for d in dotfiles()]
-    if tmp and os.path.getsize(tmp[0]) > 0:
-        break
+while time.time() < deadline and not slots_in_use():
     time.sleep(0.01)
-ok(bool(dotfiles()), "while it runs, the message is a dot-file")
+ok(bool(slots_in_use()) and not dotfiles(), "while it runs, the message is written into a slot of recycle/")
 os.kill(inj.pid, signal.SIGKILL)
 code, status, err = inj.finish()
 is_(code, -9, "the injector died of SIGKILL")
 is_(status, [], "it acknowledged nothing")
 is_(ids(), after_ok, "nothing named by an id appeared in incoming/")
-for d in dotfiles():
-    os.unlink(os.path.join(incoming, d))
+left = slots_in_use()
+for n in left:
+    os.truncate(os.path.join(recycle, n), 0)
 
 # --- a setgid injector does not lend its group to a configuration the caller picks
 nobody = None

@@ -7,6 +7,7 @@
 # or holds a file the injector may not use.
 import os
 import re
+import stat
 import sys
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
@@ -19,13 +20,14 @@ inst = Instance("--domain", "example.com")
 is_(inst.init.returncode, 0, "postern init exits 0")
 recycle = os.path.join(inst.dir, "queue", "recycle")
 ok(os.path.isdir(recycle), "postern init creates queue/recycle")
-is_(oct(os.stat(recycle).st_mode & 0o7777), "0o770", "mode 0770: the owner and the injector's group only")
+is_(oct(os.stat(recycle).st_mode & 0o7777), "0o2770",
+    "mode 02770: the owner and the injector's group only, slots get the group")
 r = inst.start()
 is_(r.returncode, 0, "postern start exits 0")
 
 
-def send(n):
-    r = inst.sendmail(["-f", "sender@example.com", "alice@example.com"],
+def send(n, rcpt="alice@example.com"):
+    r = inst.sendmail(["-f", "sender@example.com", rcpt],
                       f"Subject: recycled {n}\n\nmessage {n}\n".encode())
     return r.returncode
 
@@ -35,58 +37,111 @@ def queue_ids():
     return list(dict.fromkeys(re.findall(r"postern/queue\[\d+\]: ([0-9A-F]+): ", inst.log())))
 
 
-def wait_recycled(count, timeout=15):
+def slots():
+    """name -> (inode, size, links) of recycle/."""
+    out = {}
+    for n in os.listdir(recycle):
+        st = os.lstat(os.path.join(recycle, n))
+        out[n] = (st.st_ino, st.st_size, st.st_nlink)
+    return out
+
+
+def wait_slots_idle(timeout=15):
+    """Until every slot is empty with one link (no message holds one)."""
     end = time.time() + timeout
     while time.time() < end:
-        names = os.listdir(recycle)
-        if len(names) >= count:
-            return names
+        s = slots()
+        if all(size == 0 and links == 1 for _, size, links in s.values()):
+            return s
         time.sleep(0.05)
-    return os.listdir(recycle)
+    return slots()
 
 
+before = wait_slots_idle()
+is_(sorted(before), sorted(str(i) for i in range(64)), "qmgr makes the 64 slots, named 0 to 63")
+ok(all(size == 0 for _, size, _ in before.values()), "all empty")
 is_(send(1), 0, "first message queued")
 is_(len(inst.wait_for("alice", 1)), 1, "and delivered")
-names = wait_recycled(1)
-is_(len(names), 1, "its queue file is in recycle/ afterwards")
-ok(names and names[0].isdigit() and int(names[0]) < 64, "in one of its 64 slots")
-ok(names and os.path.getsize(os.path.join(recycle, names[0])) == 0, "emptied: the message is no longer on disk")
-inode = os.stat(os.path.join(recycle, names[0])).st_ino if names else -1
-
+ids = queue_ids()
+inodes = {ino: name for name, (ino, _, _) in before.items()}
+ok(ids and any(ids[0].endswith(f"{ino:X}") for ino in inodes),
+   "its queue file was one of the slots (a slot's inode in its queue id)")
+after = wait_slots_idle()
+is_(after, before, "afterwards the slot is empty again: no file created or removed")
 is_(send(2), 0, "second message queued")
 got = inst.wait_for("alice", 2)
 ok(len(got) == 2 and b"message 2" in got[1], "and delivered")
 ids = queue_ids()
-ok(len(ids) == 2 and ids[1].endswith(f"{inode:X}"),
-   "the second message reused the first one's file (same inode in its queue id)")
-names = wait_recycled(1)
-ok(len(names) == 1 and os.stat(os.path.join(recycle, names[0])).st_ino == inode,
-   "and that file is back in recycle/ (no file created or removed)")
+ok(len(ids) == 2 and any(ids[1].endswith(f"{ino:X}") for ino in inodes),
+   "the second message was written into a slot too")
+is_(wait_slots_idle(), before, "which is empty again")
 
-# a file of another user is left alone: in the sticky incoming/ the
-# injector could not rename it to its queue id
-if os.getuid() == 0:
-    stranger = os.path.join(recycle, "STRANGER")
-    write(stranger, "")
-    os.chown(stranger, 65534, 65534)
-    for name in names:                      # only the stranger's file is there
-        os.unlink(os.path.join(recycle, name))
-    is_(send(3), 0, "a message with only another user's file in recycle/ is queued")
-    ok(len(inst.wait_for("alice", 3)) == 3, "and delivered")
-    ok(os.path.exists(stranger) and os.stat(stranger).st_uid == 65534,
-       "the other user's file was not taken")
-    os.unlink(stranger)
-else:
-    skip("needs root to make a file of another user", 3)
-    send(3)
-    inst.wait_for("alice", 3)
+# a slot that is no plain file, or that holds content, is never written
+os.unlink(os.path.join(recycle, "0"))
+os.symlink("/etc/hostname", os.path.join(recycle, "0"))
+os.unlink(os.path.join(recycle, "1"))
+os.mkfifo(os.path.join(recycle, "1"), 0o660)
+hostname = open("/etc/hostname", "rb").read()
+for n in range(4):
+    is_(send(10 + n), 0, f"message {10 + n} queued with odd files among the slots")
+ok(len(inst.wait_for("alice", 6)) == 6, "and delivered")
+ok(os.path.islink(os.path.join(recycle, "0")) and open("/etc/hostname", "rb").read() == hostname,
+   "a symbolic link in recycle/ is not followed")
+ok(stat.S_ISFIFO(os.lstat(os.path.join(recycle, "1")).st_mode), "a FIFO is left alone")
+os.unlink(os.path.join(recycle, "0"))
+os.unlink(os.path.join(recycle, "1"))
+inst.stop()
+
+# the crash cases of doc/queue-format.md, "Commit": a message committed in
+# its slot whose link under its id did not reach the disk, and a slot a
+# writer left half-written (or torn), as qmgr finds them when it starts
+env = dict(os.environ, POSTERN_CONFIG_DIR=inst.dir)
+incoming = os.path.join(inst.dir, "queue", "incoming")
+r = run([prog("sendmail"), "-f", "sender@example.com", "alice@example.com"],
+        input=b"Subject: committed\n\nonly in its slot\n", env=env)
+is_(r.returncode, 0, "a message is queued while qmgr is stopped")
+named = [n for n in os.listdir(incoming) if not n.startswith(".")]
+is_(len(named), 1, "it is linked under its id in incoming/")
+qid = named[0] if named else "none"
+os.unlink(os.path.join(incoming, qid))          # the link that did not reach the disk
+r = run([prog("sendmail"), "-f", "sender@example.com", "alice@example.com"],
+        input=b"Subject: torn\n\nthis one is torn\n", env=env)
+torn = [n for n in os.listdir(incoming) if not n.startswith(".")]
+torn_slot = [n for n, (_, size, links) in slots().items() if links == 2]
+ok(len(torn) == 1 and len(torn_slot) == 1, "a second message is queued")
+if torn and torn_slot:
+    os.unlink(os.path.join(incoming, torn[0]))
+    path = os.path.join(recycle, torn_slot[0])
+    data = bytearray(open(path, "rb").read())
+    i = data.index(b"this one is torn")
+    data[i] = ord("T")                          # one byte that did not reach the disk
+    open(path, "wb").write(data)
+r = inst.postern("queue", "list")
+like(r.stdout, r"(?m)^%s\s" % qid, "mailq lists the committed message its slot holds, under its id")
+unlike(r.stdout, r"(?m)^%s\s" % (torn[0] if torn else "x"), "and not the torn one")
+r = inst.start()
+is_(r.returncode, 0, "the instance starts again")
+got = inst.wait_for("alice", 7)
+ok(len(got) == 7 and b"only in its slot" in got[-1],
+   "the committed message is delivered though no queue name linked it")
+like(inst.log(), r"%s: named from recycle/\d+ \(committed before a crash\)" % qid,
+     "qmgr names it from its slot at start, under the id of its commit record")
+like(inst.log(), r"emptied recycle/%s: no valid commit record" % (torn_slot[0] if torn_slot else "x"),
+     "a slot whose checksum does not match is emptied")
+is_(wait_slots_idle(), {k: v for k, v in before.items() if k not in ("0", "1")} | {
+    k: v for k, v in slots().items() if k in ("0", "1")}, "every slot is empty and free again")
+ok(not any(b"this one is torn" in m or b"This one is torn" in m for m in inst.delivered("alice")),
+   "the torn message is never delivered")
+inst.stop()
+send_count = 7
 
 # an older queue without recycle/: files are created and removed as before
+inst.start()
 for name in os.listdir(recycle):
     os.unlink(os.path.join(recycle, name))
 os.rmdir(recycle)
 is_(send(4), 0, "without recycle/, a message is queued")
-ok(len(inst.wait_for("alice", 4)) == 4, "and delivered")
+ok(len(inst.wait_for("alice", send_count + 1)) == send_count + 1, "and delivered")
 end = time.time() + 10
 while sum(inst.queue_counts().values()) and time.time() < end:
     time.sleep(0.05)

@@ -3,11 +3,14 @@
 # stage recorded with strace, in the order they ran, for a message injected
 # directly (postern-queue with fd 3, as sendmail's chain runs it) and for
 # one through the queue service (postern-queue -S, as smtpd and sendmail
-# use it).  The queue file's last write comes before its fsync, the fsync
-# before the rename that names it, the rename before the fsync of
-# incoming/, and that before the `K` record reaches the submitter
-# (DESIGN.md, Queue: acknowledged only after the file and the directory
-# entry that names it are on disk).
+# use it).  The commit of doc/queue-format.md ("Commit"): the message is
+# written into a slot of recycle/ whose name is already on disk, its last
+# write comes before its one fdatasync, the fdatasync before the link that
+# names it by its id, and that before the `K` record reaches the
+# submitter; between the first write and `K` there is no other fsync, no
+# fsync of a directory and no rename (DESIGN.md, Queue: acknowledged only
+# after it is on disk where a restart finds it).  When every slot is busy
+# the injector makes one, and then recycle/ is fsynced before `K` too.
 import os, re, shutil, signal, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import *
@@ -30,7 +33,7 @@ if r.returncode != 0:
 # which the other tests check in the same programs untraced
 os.environ["ASAN_OPTIONS"] = ":".join(o for o in (os.environ.get("ASAN_OPTIONS"), "detect_leaks=0") if o)
 
-CALLS = "write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2,sendmsg,sendto"
+CALLS = "write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2,link,linkat,openat,sendmsg,sendto"
 STRACE = [shutil.which("strace"), "-f", "-y", "-qq", "-s", "80", "-e", "trace=" + CALLS]
 call_re = re.compile(r'^(\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+)')
 fd_re = re.compile(r'^\d+<([^>]*)>')
@@ -62,10 +65,11 @@ def fd_path(args):
     return m.group(1) if m else ""
 
 
-def check_order(trace, queue, label):
+def check_order(trace, queue, label, new_slot=False):
     """The assertions, on one injection's trace."""
     ev = events(trace)
     incoming = os.path.realpath(os.path.join(queue, "incoming"))
+    recycle = os.path.realpath(os.path.join(queue, "recycle"))
     # the K record and the queue id it names
     k = [i for i, (c, a, r) in enumerate(ev) if c in ("write", "sendmsg", "sendto")
          and re.search(r', "K[0-9A-F]+\\0', a)]
@@ -74,34 +78,48 @@ def check_order(trace, queue, label):
         return
     k = k[0]
     qid = re.search(r'"K([0-9A-F]+)\\0', ev[k][1]).group(1)
-    # the rename that names the file by its id
-    named = [i for i, (c, a, r) in enumerate(ev) if c.startswith("rename") and r == 0
+    # the link that names the slot by its id
+    named = [i for i, (c, a, r) in enumerate(ev) if c in ("link", "linkat") and r == 0
              and re.search(r'"%s"' % qid, a)]
-    if not ok(len(named) == 1, f"{label}: the file is renamed to its id {qid} once"):
+    if not ok(len(named) == 1, f"{label}: the slot is linked under its id {qid} once"):
+        diag("\n".join(f"{c}({a}) = {r}" for c, a, r in ev[-40:]))
         return
-    rn = named[0]
-    tmp = re.search(r'"(\.[^"]+)"', ev[rn][1])
-    tmp_path = os.path.join(incoming, tmp.group(1)) if tmp else None
+    ln = named[0]
+    m = re.match(r'\d+<([^>]*)>, "([^"]+)"', ev[ln][1])
+    slot_dir, slot = (m.group(1), m.group(2)) if m else ("", "")
+    is_(slot_dir, recycle, f"{label}: the file linked is a slot of recycle/ ({slot})")
+    slot_path = os.path.join(recycle, slot)
     writes = [i for i, (c, a, r) in enumerate(ev) if c in ("write", "pwrite64", "writev")
-              and fd_path(a) == tmp_path]
+              and fd_path(a) == slot_path]
     syncs = [i for i, (c, a, r) in enumerate(ev) if c in ("fsync", "fdatasync") and r == 0
-             and fd_path(a) == tmp_path]
-    dir_syncs = [i for i, (c, a, r) in enumerate(ev) if c in ("fsync", "fdatasync") and r == 0
-                 and fd_path(a) == incoming]
-    ok(writes, f"{label}: the queue file's writes are seen ({tmp_path})") or \
+             and fd_path(a) == slot_path]
+    ok(writes, f"{label}: the slot's writes are seen ({slot_path})") or \
         diag("\n".join(f"{c}({a}) = {r}" for c, a, r in ev))
+    first_write = min(writes) if writes else len(ev)
     last_write = max(writes) if writes else -1
-    ok(any(last_write < s < rn for s in syncs),
-       f"{label}: the queue file is fsynced after its last write and before the rename")
-    first_sync = min([s for s in syncs if s > last_write] or [len(ev)])
-    moves = [i for i, (c, a, r) in enumerate(ev) if c.startswith("rename")
-             and tmp and re.match(r'[^"]*"%s"' % re.escape(tmp.group(1)), a)]
-    ok(moves and all(i > first_sync for i in moves),
-       f"{label}: the file is not renamed before its fsync")
-    ok(any(rn < s < k for s in dir_syncs),
-       f"{label}: incoming/ is fsynced after the rename and before K is written")
+    ok(any(last_write < s < ln for s in syncs),
+       f"{label}: the slot is fdatasynced after its last write and before the link")
+    ok(ln < k, f"{label}: the link comes before K")
     ok(last_write < k and all(i < k for i in writes),
        f"{label}: K is written after every write of the queue file")
+    created = [i for i, (c, a, r) in enumerate(ev) if c == "openat" and r >= 0
+               and re.search(r'"%s"' % re.escape(slot), a) and "O_CREAT" in a]
+    on_path = [(c, fd_path(a)) for i, (c, a, r) in enumerate(ev)
+               if first_write <= i < k and c in ("fsync", "fdatasync") and r == 0]
+    renames = [c for i, (c, a, r) in enumerate(ev) if first_write <= i < k and c.startswith("rename")]
+    is_(renames, [], f"{label}: nothing is renamed between the first write and K")
+    if not new_slot:
+        is_(created, [], f"{label}: the slot existed before (its name on disk)")
+        is_(on_path, [("fdatasync", slot_path)],
+            f"{label}: one fdatasync, of the slot, between the first write and K; no directory's")
+    else:
+        ok(created, f"{label}: with every slot gone, the injector makes one")
+        dir_syncs = [i for i, (c, a, r) in enumerate(ev) if c in ("fsync", "fdatasync") and r == 0
+                     and fd_path(a) == recycle]
+        ok(any(last_write < s < ln for s in dir_syncs),
+           f"{label}: and fsyncs recycle/ (the new slot's name) before the link and K")
+        unlike(" ".join(p for _, p in on_path), re.escape(incoming) + r"(\s|$)",
+               f"{label}: incoming/ is never fsynced")
 
 
 # ---- a direct injection: postern-queue with the status channel on fd 3 ----
@@ -112,6 +130,17 @@ code, status, err = inject(cfg, b"Subject: durable\n\nbody\n" * 50,
                            argv=STRACE + ["-o", trace, prog("postern-queue"), "-c", cfg])
 is_(code, 0, "postern-queue under strace accepts the message") or diag(err)
 check_order(trace, queue, "postern-queue")
+
+# ---- every slot gone: the injector makes one, and fsyncs recycle/ ----
+cfg, queue = instance()
+for name in os.listdir(os.path.join(queue, "recycle")):
+    os.unlink(os.path.join(queue, "recycle", name))
+trace = os.path.join(cfg, "newslot.trace")
+code, status, err = inject(cfg, b"Subject: new slot\n\nbody\n",
+                           envelope("a@example.org", ["b@example.com"]),
+                           argv=STRACE + ["-o", trace, prog("postern-queue"), "-c", cfg])
+is_(code, 0, "postern-queue accepts the message with no slot made") or diag(err)
+check_order(trace, queue, "new slot", new_slot=True)
 
 # ---- through the queue service, as smtpd and sendmail use it ----
 cfg, queue = instance()

@@ -270,6 +270,8 @@ static void event_loop(void)
                 next_incoming = now + 1;
             }
             if (room && (want_flush || now >= next_deferred)) {
+                if (scan_slots())
+                    scan_incoming();    /* what it named */
                 scan_deferred(want_flush);
                 want_flush = 0;
                 next_deferred = now + (double)qmgr.conf.queue_run_delay;

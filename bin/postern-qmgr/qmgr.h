@@ -35,6 +35,7 @@ enum message_phase { PHASE_DELIVER, PHASE_NOTIFY };
 struct qmgr_message {
     char *id;
     int fd;                     /* active/ID, read-write */
+    ino_t ino;                  /* its inode (a slot's, doc/queue-format.md) */
     struct queue_file qf;
     struct timeval active_time; /* when this round started */
     int flush;                  /* taken by a flush: deliver defer_transports too */
@@ -169,6 +170,10 @@ void scan_active(void);
 void scan_incoming(void);
 /* Take deferred/ files whose next attempt time has come; all on a flush. */
 void scan_deferred(int flush);
+/* Keep recycle/'s slots made and name the committed messages no queue
+ * name links (a crash before their link), empty what dead writers left
+ * (doc/queue-format.md, "Commit"): at start and every queue_run_delay. */
+int scan_slots(void);       /* the number of messages it named */
 /* Take the deferred/ files with a recipient still to do in one of these
  * domains, as a flush (defer_transports delivered too). */
 void scan_deferred_sites(const struct strlist *domains);

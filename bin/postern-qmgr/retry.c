@@ -112,35 +112,27 @@ static void defer_message(struct qmgr_message *msg, time_t now)
         qmgr.deferred_count++;
 }
 
-/* Remove a finished message from active/: emptied and renamed into a
- * free slot of recycle/, where postern-queue takes it for a new message
- * instead of creating a file (a new inode and a freed one cost this file
- * system more than the rest of the queue's work); unlinked when the slots
- * tried are taken or there is no recycle/.  The content is gone before
- * the name moves. */
+/* Remove a finished message from active/.  Its inode is a slot of
+ * recycle/ (doc/queue-format.md, "Commit"): emptied, then the queue name
+ * goes, and the slot is free for the next message; the content is gone
+ * before the name.  A file of an older postern (no slot links it) is
+ * removed. */
 static void remove_message(struct qmgr_message *msg)
 {
-    static unsigned next_slot;
-    struct strbuf path = STRBUF_INIT, to = STRBUF_INIT;
+    struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/%s", QUEUE_ACTIVE, msg->id);
-    int done = 0;
-    if (ftruncate(msg->fd, 0) == 0) {
-        for (int i = 0; !done && i < 8; i++) {
-            strbuf_reset(&to);
-            strbuf_printf(&to, "%s/%u", QUEUE_RECYCLE, next_slot++ % QUEUE_RECYCLE_SLOTS);
-            if (renameat2(qmgr.queue_fd, strbuf_str(&path), qmgr.queue_fd, strbuf_str(&to),
-                          RENAME_NOREPLACE) == 0)
-                done = 1;
-            else if (errno != EEXIST)
-                break;              /* no recycle/ (an older queue) */
-        }
+    struct stat st;
+    if (fstat(msg->fd, &st) == 0 && st.st_nlink > 1) {
+        if (ftruncate(msg->fd, 0) != 0)
+            msg_warn_errno("%s: empty", msg->id);
+        else if ((st.st_mode & 0777) != 0660 && st.st_uid == geteuid())
+            (void)fchmod(msg->fd, 0660);    /* free: the injectors' group writes it */
     }
-    if (!done && unlinkat(qmgr.queue_fd, strbuf_str(&path), 0) != 0 && errno != ENOENT)
+    if (unlinkat(qmgr.queue_fd, strbuf_str(&path), 0) != 0 && errno != ENOENT)
         msg_warn_errno("%s: remove", msg->id);
     else
         msg_info("%s: removed", msg->id);
     strbuf_free(&path);
-    strbuf_free(&to);
 }
 
 void message_round_done(struct qmgr_message *msg)

@@ -130,13 +130,24 @@ static int take_message(const char *queue, const char *id, int flush)
         return 0;
     }
     strbuf_free(&path);
+    /* a slot's file (doc/queue-format.md, "Commit") is the group's to
+     * write only while it is free: from here on mail_owner's alone, so
+     * that a subverted injector cannot change queued mail */
+    if (st.st_nlink > 1 && (st.st_mode & 0077) && st.st_uid == geteuid())
+        (void)fchmod(fd, 0600);
     struct qmgr_message *msg = xcalloc(1, sizeof *msg);
     msg->id = xstrdup(id);
     msg->fd = fd;
+    msg->ino = st.st_ino;
     msg->flush = flush;
     struct strbuf err = STRBUF_INIT;
     errno = 0;
-    if (queue_file_read(fd, id, &msg->qf, &err) != 0) {
+    /* a new message is also checked against its commit record's checksum
+     * (doc/queue-format.md, "Commit"): a file that does not match is no
+     * message */
+    int read_ok = queue_file_read(fd, id, &msg->qf, &err) == 0;
+    if (!read_ok || (strcmp(queue, QUEUE_INCOMING) == 0
+                     && queue_file_verify(fd, &msg->qf, &err) < 0)) {
         if (errno != 0) {
             /* an I/O error is no verdict on the file: try again later */
             msg_warn("%s: cannot read queue file: %s; trying again later", id,
@@ -147,7 +158,8 @@ static int take_message(const char *queue, const char *id, int flush)
         }
         strbuf_free(&err);
         close(fd);
-        queue_file_free(&msg->qf);
+        if (read_ok)
+            queue_file_free(&msg->qf);
         free(msg->id);
         free(msg);
         return 0;
@@ -259,6 +271,42 @@ void scan_active(void)
     int left = 0;
     scan_dir(QUEUE_ACTIVE, 0, 0, &left);
     qmgr.active_leftover = left;
+}
+
+/* queue_slots_recover's skip: an inode of a message in memory. */
+static int held_inode(ino_t ino, void *arg)
+{
+    (void)arg;
+    for (struct qmgr_message *m = qmgr.messages; m; m = m->next)
+        if (m->ino == ino)
+            return 1;
+    return 0;
+}
+
+static void slot_report(enum slot_state state, const char *slot, const char *id, void *arg)
+{
+    if (state == SLOT_COMMITTED)
+        ++*(int *)arg;
+    if (state == SLOT_COMMITTED)
+        msg_info("%s: named from %s/%s (committed before a crash)", id, QUEUE_RECYCLE, slot);
+    else if (state == SLOT_INCOMPLETE)
+        msg_info("emptied %s/%s: no valid commit record (an injection that did not finish)",
+                 QUEUE_RECYCLE, slot);
+    else if (state == SLOT_FINISHED)
+        msg_info("%s: emptied %s/%s (finished before a restart)", id, QUEUE_RECYCLE, slot);
+}
+
+int scan_slots(void)
+{
+    int named = 0;
+    if (queue_slots_recover(qmgr.queue_fd, held_inode, slot_report, &named) < 0) {
+        if (errno != ENOENT)
+            msg_warn_errno("read %s/%s", qmgr.conf.queue_directory, QUEUE_RECYCLE);
+        return 0;                   /* no recycle/: an older queue */
+    }
+    if (queue_slots_stock(qmgr.queue_fd) < 0)
+        msg_warn_errno("make the slots of %s/%s", qmgr.conf.queue_directory, QUEUE_RECYCLE);
+    return named;
 }
 
 void scan_incoming(void)

@@ -97,11 +97,15 @@ static int move_message(const char *from, const char *to, const char *id)
     return rc < 0 ? -1 : 1;
 }
 
-/* action_fn of "delete": remove the file. */
+/* action_fn of "delete": remove the file, and empty it first when a slot
+ * of recycle/ links it too (invalid only, in active/: qmgr may be reading
+ * it), so that the message never comes back from there
+ * (doc/queue-format.md, "Commit"). */
 static int do_delete(const char *queue, const char *id)
 {
     struct strbuf path = STRBUF_INIT;
-    int rc = unlink(message_path(&path, queue, id));
+    int rc = queue_file_unlink(AT_FDCWD, message_path(&path, queue, id),
+                               strcmp(queue, QUEUE_ACTIVE) == 0);
     if (rc < 0)
         msg_warn_errno("remove %s", path.s);
     else

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdio.h"
 #include "log.h"
 #include "postern.h"
 #include "queuefile.h"
@@ -131,8 +132,9 @@ static int adopt_queue_files(const char *queue_dir, const char *name, uid_t owne
             struct stat st;
             strbuf_truncate(&path, base);
             strbuf_printf(&path, "/%s", e->d_name);
+            /* fsynced: an owner is on disk only then (doc/queue-format.md) */
             if (lstat(path.s, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0
-                && lchown(path.s, owner, group) < 0) {
+                && (lchown(path.s, owner, group) < 0 || fsync_path(AT_FDCWD, path.s) < 0)) {
                 msg_error("chown %s: %s", path.s, strerror(errno));
                 rc = 1;
             }

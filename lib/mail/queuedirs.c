@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "queuefile.h"
 #include "strbuf.h"
 
@@ -28,15 +29,24 @@ static int make_node(const char *path, int fifo, mode_t mode, uid_t owner,
         strbuf_printf(err, "%s exists and is not a %s", path, fifo ? "FIFO" : "directory");
         return -1;
     }
+    int changed = (st.st_mode & 07777) != mode;
     if ((owner != (uid_t)-1 || group != (gid_t)-1)
-        && (st.st_uid != owner || st.st_gid != group)
-        && lchown(path, owner, group) < 0) {
-        strbuf_printf(err, "chown %s: %s", path, strerror(errno));
-        return -1;
+        && (st.st_uid != owner || st.st_gid != group)) {
+        if (lchown(path, owner, group) < 0) {
+            strbuf_printf(err, "chown %s: %s", path, strerror(errno));
+            return -1;
+        }
+        changed = 1;
     }
     /* chmod after chown: chown clears the set-id bits */
     if (chmod(path, mode) < 0) {
         strbuf_printf(err, "chmod %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* an owner or mode on disk only after the inode's fsync (a power cut
+     * would give recycle/ back to root, and the slots made in it then) */
+    if (changed && fsync_path(AT_FDCWD, path) < 0) {
+        strbuf_printf(err, "fsync %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -56,7 +66,7 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
         {QUEUE_DEFERRED, 0700, 0},
         {QUEUE_HOLD, 0700, 0},
         {QUEUE_CORRUPT, 0700, 0},
-        {QUEUE_RECYCLE, 0770, 0},
+        {QUEUE_RECYCLE, 02770, 0},     /* slots qmgr makes get the injectors' group */
         {"pid", 0700, 0},
         {"private", 0700, 0},       /* the runner services' sockets (qmgr only) */
         {"public", 0711, 0},         /* others reach public/queue */
@@ -72,8 +82,18 @@ int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
             strbuf_printf(&path, "/%s", nodes[i].name);
         rc = make_node(path.s, nodes[i].fifo, nodes[i].mode, owner, group, err);
     }
-    strbuf_free(&path);
     umask(old_umask);
+    /* the slots, so that the first messages find their names on disk */
+    int qfd = rc == 0 ? open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (qfd >= 0) {
+        if (queue_slots_stock(qfd) < 0) {
+            strbuf_printf(err, "make the slots of %s/" QUEUE_RECYCLE ": %s", queue_dir,
+                          strerror(errno));
+            rc = -1;
+        }
+        close(qfd);
+    }
+    strbuf_free(&path);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "fdio.h"
 #include "queuefile.h"
 #include "strbuf.h"
@@ -230,6 +231,7 @@ static int read_header(struct qf_scan *s, struct queue_file *qf,
                 return corrupt(err, at, "malformed recipient attribute");
             set_rcpt_attr(&qf->rcpt[qf->rcpt_count - 1], v);
         } else if (type == 'M' && step == 4) {
+            qf->header_end = at;
             long long length = parse_decimal(v, vlen);
             if (length < 0)
                 return corrupt(err, at, "bad content length");
@@ -242,6 +244,76 @@ static int read_header(struct qf_scan *s, struct queue_file *qf,
             return corrupt(err, at, "unexpected record");
         }
     }
+}
+
+/* The commit record's value "<id> <8 hex digits>".  0 or -1. */
+static int parse_commit(const char *v, size_t len, struct queue_file *qf)
+{
+    const char *space = memchr(v, ' ', len);
+    if (!space || v + len - space - 1 != 8 || space - v >= 32)
+        return -1;
+    char id[32];
+    memcpy(id, v, (size_t)(space - v));
+    id[space - v] = '\0';
+    if (!queue_id_valid(id))
+        return -1;
+    uint32_t crc = 0;
+    for (const char *h = space + 1; h < v + len; h++) {
+        int d = *h >= '0' && *h <= '9' ? *h - '0' : *h >= 'A' && *h <= 'F' ? *h - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        crc = crc << 4 | (uint32_t)d;
+    }
+    qf->commit_id = xstrdup(id);
+    qf->checksum = crc;
+    return 0;
+}
+
+/* Continue crc over the bytes [from, to) of the file, with the status
+ * bytes of the recipients from *next on counted as R.  0 or -1 (errno). */
+static int crc_range(int fd, const struct queue_file *qf, size_t *next, off_t from, off_t to,
+                     uint32_t *crc)
+{
+    char buf[65536];
+    while (from < to) {
+        size_t want = to - from < (off_t)sizeof buf ? (size_t)(to - from) : sizeof buf;
+        ssize_t got = pread_retry(fd, buf, want, from);
+        if (got <= 0) {
+            if (got == 0)
+                errno = EIO;
+            return -1;
+        }
+        for (; *next < qf->rcpt_count && qf->rcpt[*next].status_offset < from + got; ++*next)
+            if (qf->rcpt[*next].status_offset >= from)
+                buf[qf->rcpt[*next].status_offset - from] = RCPT_TODO;
+        *crc = crc32c(*crc, buf, (size_t)got);
+        from += got;
+    }
+    return 0;
+}
+
+int queue_file_verify(int fd, const struct queue_file *qf, struct strbuf *err)
+{
+    if (!qf->commit_id)
+        return 1;
+    uint32_t crc = 0;
+    size_t next = 0;
+    if (crc_range(fd, qf, &next, 0, qf->header_end, &crc) < 0
+        || crc_range(fd, qf, &next, qf->content_offset,
+                     qf->content_offset + qf->content_length, &crc) < 0) {
+        strbuf_reset(err);
+        strbuf_printf(err, "read error: %s", strerror(errno));
+        return -1;
+    }
+    crc = crc32c(crc, qf->commit_id, strlen(qf->commit_id));
+    if (crc != qf->checksum) {
+        strbuf_reset(err);
+        strbuf_printf(err, "checksum mismatch (%08X, the commit record says %08X)",
+                      (unsigned)crc, (unsigned)qf->checksum);
+        errno = 0;
+        return -1;
+    }
+    return 0;
 }
 
 int queue_file_read(int fd, const char *id, struct queue_file *qf,
@@ -265,17 +337,21 @@ int queue_file_read(int fd, const char *id, struct queue_file *qf,
     struct strbuf line = STRBUF_INIT;
     int rc = read_header(s, qf, &line, err);
     if (rc == 0) {
-        /* the byte after the content is LF, then E */
-        char after[3];
+        /* the byte after the content is LF, then the commit record: "E"
+         * (an older postern) or "E<id> <CRC-32C in 8 hex digits>" */
+        char after[3 + 32 + 10];
         off_t end = qf->content_offset + qf->content_length;
-        ssize_t got = pread(fd, after, sizeof after, end);
+        ssize_t got = pread_retry(fd, after, sizeof after, end);
+        const char *lf = got > 2 ? memchr(after + 2, '\n', (size_t)got - 2) : NULL;
         if (got < 0) {
             strbuf_set(err, "read error after the content");
             rc = -1;
-        } else if (got < 3 || memcmp(after, "\nE\n", 3) != 0) {
+        } else if (got < 3 || memcmp(after, "\nE", 2) != 0 || !lf) {
             rc = corrupt(err, end, "no end record after the content");
+        } else if (lf > after + 2 && parse_commit(after + 2, (size_t)(lf - after - 2), qf) < 0) {
+            rc = corrupt(err, end + 1, "bad commit record");
         } else {
-            s->pos = end + 3;
+            s->pos = end + (off_t)(lf - after) + 1;
             qf->size = s->pos;
         }
     }
@@ -310,6 +386,7 @@ void queue_file_free(struct queue_file *qf)
 {
     free(qf->id);
     free(qf->sender);
+    free(qf->commit_id);
     strlist_free(&qf->attrs);
     for (size_t i = 0; i < qf->rcpt_count; i++) {
         free(qf->rcpt[i].address);

@@ -1,11 +1,17 @@
 /* queuelist.c - the mail queue in mailq(1) format (Postfix's postqueue -p /
- * showq output), for `postern queue list`, `mailq` and `sendmail -bp`. */
+ * showq output), for `postern queue list`, `mailq` and `sendmail -bp`.
+ * A message is what the start-up scan would deliver (doc/queue-format.md,
+ * "Commit"): a new file of incoming/ only with a valid commit record, and
+ * a committed slot of recycle/ that no queue name links yet (a crash
+ * before its link) under the id of its commit record. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,23 +53,22 @@ static int queue_ids(const char *queue_dir, const char *queue, struct strlist *i
     return 0;
 }
 
-/* Print one message; returns its size, or -1 when it could not be read
- * (gone meanwhile, or corrupt: not listed, as showq does). */
-static long long list_message(const char *queue_dir, const char *queue,
-                              const char *id, int first, FILE *out)
+/* Print one message read from fd (queue: where it is, for the mark);
+ * returns its size, or -1 when it is no message (corrupt, or in incoming/
+ * without a valid commit record: not listed, as showq does). */
+static long long list_fd(int fd, const char *queue, const char *id, int first, FILE *out)
 {
-    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
-    strbuf_printf(&path, "%s/%s/%s", queue_dir, queue, id);
-    int fd = open(path.s, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    strbuf_free(&path);
+    struct strbuf err = STRBUF_INIT;
     struct queue_file qf;
-    if (fd < 0 || queue_file_read(fd, id, &qf, &err) < 0) {
-        if (fd >= 0)
-            close(fd);
+    if (queue_file_read(fd, id, &qf, &err) < 0) {
         strbuf_free(&err);
         return -1;
     }
-    close(fd);
+    if (strcmp(queue, QUEUE_INCOMING) == 0 && queue_file_verify(fd, &qf, &err) < 0) {
+        queue_file_free(&qf);
+        strbuf_free(&err);
+        return -1;
+    }
     strbuf_free(&err);
     if (first)
         fprintf(out, LIST_ROW, "-Queue ID-", "--Size--", "----Arrival Time----",
@@ -104,6 +109,68 @@ static long long list_message(const char *queue_dir, const char *queue,
     return size;
 }
 
+/* Print one message of a queue directory (see list_fd). */
+static long long list_message(const char *queue_dir, const char *queue,
+                              const char *id, int first, FILE *out)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/%s/%s", queue_dir, queue, id);
+    int fd = open(path.s, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    strbuf_free(&path);
+    if (fd < 0)
+        return -1;
+    long long size = list_fd(fd, queue, id, first, out);
+    close(fd);
+    return size;
+}
+
+/* The committed slots of recycle/ that no queue name links (a crash
+ * before the link; qmgr names them when it starts), as messages of
+ * incoming/ under the id of their commit record.  A slot being written
+ * (locked) is not one yet. */
+static void list_slots(const char *queue_dir, unsigned long long *total, unsigned long *count,
+                       FILE *out)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/" QUEUE_RECYCLE, queue_dir);
+    DIR *dir = opendir(path.s);
+    struct dirent *entry;
+    while (dir && (entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] == '.')
+            continue;
+        int fd = openat(dirfd(dir), entry->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        struct stat st;
+        if (fd < 0)
+            continue;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_size > 0
+            && flock(fd, LOCK_SH | LOCK_NB) == 0) {
+            struct queue_file qf;
+            struct strbuf err = STRBUF_INIT;
+            int todo = 0;
+            if (queue_file_read(fd, entry->d_name, &qf, &err) == 0) {
+                if (qf.commit_id && queue_file_verify(fd, &qf, &err) == 0)
+                    for (size_t i = 0; i < qf.rcpt_count; i++)
+                        todo |= qf.rcpt[i].status != RCPT_DONE;
+                if (todo) {
+                    char id[32];
+                    snprintf(id, sizeof id, "%s", qf.commit_id);
+                    long long size = list_fd(fd, QUEUE_INCOMING, id, *count == 0, out);
+                    if (size >= 0) {
+                        *total += (unsigned long long)size;
+                        ++*count;
+                    }
+                }
+                queue_file_free(&qf);
+            }
+            strbuf_free(&err);
+        }
+        close(fd);
+    }
+    if (dir)
+        closedir(dir);
+    strbuf_free(&path);
+}
+
 int queue_list(const char *queue_dir, FILE *out)
 {
     enum { QUEUES = 4 };
@@ -128,6 +195,8 @@ int queue_list(const char *queue_dir, FILE *out)
             }
         }
     }
+    if (rc == 0)
+        list_slots(queue_dir, &total, &count, out);
     for (size_t q = 0; q < QUEUES; q++)
         strlist_free(&ids[q]);
     if (rc < 0) {

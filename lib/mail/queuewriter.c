@@ -1,18 +1,23 @@
-/* queuewriter.c - writing a new queue file (postern-queue): a temporary
- * dot-file in incoming/ (a file qmgr emptied and left in recycle/ when
- * there is one, else a new file), one write for the records of a small message,
- * large writes for the content, fsync, rename to the queue id, fsync of the
- * directory (doc/queue-format.md, "Durability").  A file is named by an id
- * only once it is complete and on disk. */
+/* queuewriter.c - writing a new queue file (postern-queue): into a slot
+ * of recycle/ whose name is already on disk, taken with flock (a new slot,
+ * and an fsync of recycle/, only when none is free), one write for the
+ * records of a small message, large writes for the content, a commit
+ * record with the id and a CRC-32C, one fdatasync, then a link under the
+ * queue id in incoming/ (doc/queue-format.md, "Commit").  A queue without
+ * recycle/ gets the older commit: a dot-file in incoming/, fsync, rename
+ * to the id, fsync of the directory.  A file is named by an id only once
+ * it is complete and on disk. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "fdio.h"
 #include "queuefile.h"
 #include "strbuf.h"
@@ -37,56 +42,78 @@ static void make_id(struct queue_writer *w, long usec, ino_t inode)
              (unsigned long long)inode);
 }
 
-/* 1 when st is a file we may reuse: a plain file of ours (of the owner
- * we give our files) with one name (in the sticky incoming/ we could not
- * rename another user's file). */
-static int reusable(const struct queue_writer *w, const struct stat *st)
+/* 1 when st is a free slot: an empty plain file with no other name. */
+static int slot_free(const struct stat *st)
 {
-    return S_ISREG(st->st_mode) && st->st_uid == w->owner && st->st_nlink == 1;
+    return S_ISREG(st->st_mode) && st->st_nlink == 1 && st->st_size == 0;
 }
 
-/* Take an emptied file from a slot of recycle/ as our temporary file:
- * renamed to tmp_name first, so no other injector can have it, then
- * opened and truncated.  A new inode costs this file system more than the
- * rest of the queue's work for a message; a reused one costs nothing.  The
- * slots have fixed names, so no directory is read: each is looked at from
- * a random one on (a name that is not there costs a dcache lookup).  0 with w->fd open, -1
- * when none was free (or there is no recycle/: an older queue). */
-static int take_recycled(struct queue_writer *w, const char *queue_dir)
+/* Take a free slot of recycle/: open it, lock it (flock, so that no other
+ * injector and not qmgr's recovery touch it until we are done; a killed
+ * writer's lock goes with it) and look again under the lock.  The slots
+ * have fixed names, so no directory is read: each is looked at from a
+ * random one on.  When all are busy, make one: the first missing name,
+ * else an extra slot that qmgr removes once it is emptied.  0 with w->fd
+ * open, -1 when there is no recycle/ (an older queue) or nothing could be
+ * made there. */
+static int take_slot(struct queue_writer *w, const char *queue_dir)
 {
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/" QUEUE_RECYCLE, queue_dir);
-    int rfd = open(path.s, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    w->slot_dir_fd = open(path.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     strbuf_free(&path);
-    if (rfd < 0)
+    if (w->slot_dir_fd < 0)
         return -1;
     struct timeval now;
     gettimeofday(&now, NULL);
     unsigned start = (unsigned)getpid() * 31u + (unsigned)now.tv_usec;
-    for (unsigned i = 0; w->fd < 0 && i < QUEUE_RECYCLE_SLOTS; i++) {
-        char slot[16];
+    int missing = -1;
+    for (unsigned i = 0; i < QUEUE_RECYCLE_SLOTS; i++) {
+        unsigned n = (start + i) % QUEUE_RECYCLE_SLOTS;
+        char name[16];
         struct stat st;
-        snprintf(slot, sizeof slot, "%u", (start + i) % QUEUE_RECYCLE_SLOTS);
-        if (fstatat(rfd, slot, &st, AT_SYMLINK_NOFOLLOW) < 0 || !reusable(w, &st))
+        snprintf(name, sizeof name, "%u", n);
+        int fd = openat(w->slot_dir_fd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT && missing < 0)
+                missing = (int)n;
             continue;
-        if (renameat2(rfd, slot, w->dir_fd, w->tmp_name, RENAME_NOREPLACE) < 0)
-            continue;               /* another injector took it first */
-        int fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && fstat(fd, &st) == 0 && reusable(w, &st)) {
-            w->fd = fd;
-            break;
         }
-        if (fd >= 0)
-            close(fd);
-        /* qmgr put another file in the slot between our look and the
-         * rename (another user's, say): it goes back, or it stays a dot-file
-         * in incoming/ that qmgr removes after a day (in the sticky
-         * incoming/ we may not remove another user's file) */
-        if (renameat2(w->dir_fd, w->tmp_name, rfd, slot, RENAME_NOREPLACE) < 0)
-            (void)unlinkat(w->dir_fd, w->tmp_name, 0);
+        if (fstat(fd, &st) == 0 && slot_free(&st) && flock(fd, LOCK_EX | LOCK_NB) == 0
+            && fstat(fd, &st) == 0 && slot_free(&st)) {
+            w->fd = fd;
+            snprintf(w->slot, sizeof w->slot, "%s", name);
+            return 0;
+        }
+        close(fd);
     }
-    close(rfd);
-    return w->fd >= 0 ? 0 : -1;
+    /* none free: a new slot, whose name goes to disk with the fsync of
+     * recycle/ in queue_writer_commit */
+    static unsigned serial;
+    for (int attempt = 0; attempt < 100 && w->fd < 0; attempt++) {
+        if (missing >= 0 && attempt == 0)
+            snprintf(w->slot, sizeof w->slot, "%d", missing);
+        else
+            snprintf(w->slot, sizeof w->slot, QUEUE_SLOT_EXTRA "%ld.%u", (long)getpid(), serial++);
+        int fd = openat(w->slot_dir_fd, w->slot,
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+        if (fd < 0 && errno != EEXIST)
+            break;
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            close(fd);              /* locked by someone between create and lock */
+            continue;
+        }
+        if (fd >= 0) {
+            w->fd = fd;
+            w->slot_new = 1;
+        }
+    }
+    if (w->fd >= 0)
+        return 0;
+    w->slot[0] = '\0';
+    close(w->slot_dir_fd);
+    w->slot_dir_fd = -1;
+    return -1;
 }
 
 int queue_writer_open(struct queue_writer *w, const char *queue_dir,
@@ -94,7 +121,7 @@ int queue_writer_open(struct queue_writer *w, const char *queue_dir,
 {
     static unsigned serial;
     memset(w, 0, sizeof *w);
-    w->fd = w->dir_fd = -1;
+    w->fd = w->dir_fd = w->slot_dir_fd = -1;
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/" QUEUE_INCOMING, queue_dir);
     w->dir_fd = open(path.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -112,14 +139,14 @@ int queue_writer_open(struct queue_writer *w, const char *queue_dir,
     w->owner = geteuid();
     if (w->owner == 0 && fstat(w->dir_fd, &st) == 0)
         w->owner = st.st_uid;
-    snprintf(w->tmp_name, sizeof w->tmp_name, ".tmp.%ld.%u", (long)getpid(), serial++);
-    if (take_recycled(w, queue_dir) < 0) {
+    if (take_slot(w, queue_dir) < 0) {
         do {
             snprintf(w->tmp_name, sizeof w->tmp_name, ".tmp.%ld.%u", (long)getpid(), serial++);
             w->fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
         } while (w->fd < 0 && errno == EEXIST);
     }
-    if (w->fd >= 0 && w->owner != geteuid() && fchown(w->fd, w->owner, (gid_t)-1) < 0)
+    if (w->fd >= 0 && w->owner != geteuid() && (!w->slot[0] || w->slot_new)
+        && fchown(w->fd, w->owner, (gid_t)-1) < 0)
         w->owner = geteuid();       /* kept ours: only the retry time suffers */
     if (w->fd < 0 || fstat(w->fd, &st) < 0) {
         set_errno_err(err, "create a queue file in " QUEUE_INCOMING);
@@ -182,6 +209,9 @@ static int flush_buffer(struct queue_writer *w)
 
 int queue_writer_begin_content(struct queue_writer *w)
 {
+    /* the checksum covers the records before M (nothing is flushed yet),
+     * the content and the id (queue_file_verify) */
+    w->crc = crc32c(0, w->buf->s, w->buf->len);
     w->length_offset = w->flushed + (off_t)w->buf->len + 1;
     strbuf_printf(w->buf, "M%0*d\n", LENGTH_DIGITS, 0);
     w->content_length = 0;
@@ -191,6 +221,7 @@ int queue_writer_begin_content(struct queue_writer *w)
 int queue_writer_content(struct queue_writer *w, const void *bytes, size_t n)
 {
     w->content_length += (off_t)n;
+    w->crc = crc32c(w->crc, bytes, n);
     if (w->buf->len + n <= WRITER_FLUSH) {
         strbuf_append(w->buf, bytes, n);
         return 0;
@@ -254,6 +285,38 @@ static int name_file(struct queue_writer *w)
     return -1;
 }
 
+/* The older commit, for a queue without recycle/: fsync, rename to the id,
+ * fsync of incoming/. */
+static int commit_renamed(struct queue_writer *w, const char **step)
+{
+    if ((*step = "fsync queue file", fsync(w->fd) < 0)
+        || (*step = "rename queue file", name_file(w) < 0))
+        return -1;
+    w->tmp_name[0] = '\0';          /* the file is named by its id now */
+    if (fsync(w->dir_fd) < 0) {
+        *step = "fsync queue directory";
+        (void)unlinkat(w->dir_fd, w->id, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* The one-fsync commit: the slot's name is on disk already (or goes there
+ * with the fsync of recycle/ for a slot made now), so the file's
+ * fdatasync commits the message; the link under the id is for qmgr and
+ * the administrator, and needs no fsync (a crash before it is on disk
+ * leaves the committed slot, which qmgr names at its start). */
+static int commit_slot(struct queue_writer *w, const char **step)
+{
+    if ((*step = "fsync queue file", fdatasync(w->fd) < 0)
+        || (w->slot_new && (*step = "fsync queue slot directory", fsync(w->slot_dir_fd) < 0)))
+        return -1;
+    *step = "link queue file";
+    if (linkat(w->slot_dir_fd, w->slot, w->dir_fd, w->id, 0) < 0)
+        return -1;
+    return 0;
+}
+
 int queue_writer_commit(struct queue_writer *w, struct strbuf *err)
 {
     if (w->bad_value) {
@@ -262,18 +325,13 @@ int queue_writer_commit(struct queue_writer *w, struct strbuf *err)
         errno = EINVAL;
         return -1;
     }
-    strbuf_puts(w->buf, "\nE\n");
+    /* the commit record: E, the id, the checksum (doc/queue-format.md) */
+    w->crc = crc32c(w->crc, w->id, strlen(w->id));
+    strbuf_printf(w->buf, "\nE%s %08X\n", w->id, (unsigned)w->crc);
     const char *step = "write queue file";
     if (patch_length(w) < 0 || flush_buffer(w) < 0
-        || (step = "fsync queue file", fsync(w->fd) < 0)
-        || (step = "rename queue file", name_file(w) < 0))
+        || (w->slot[0] ? commit_slot(w, &step) : commit_renamed(w, &step)) < 0)
         goto fail;
-    w->tmp_name[0] = '\0';          /* the file is named by its id now */
-    if (fsync(w->dir_fd) < 0) {
-        step = "fsync queue directory";
-        (void)unlinkat(w->dir_fd, w->id, 0);
-        goto fail;
-    }
     if (close(w->fd) < 0) {
         w->fd = -1;
         step = "close queue file";
@@ -281,6 +339,7 @@ int queue_writer_commit(struct queue_writer *w, struct strbuf *err)
         goto fail;
     }
     w->fd = -1;
+    w->slot[0] = '\0';              /* linked: qmgr's from here on */
     queue_writer_abort(w);          /* releases what is left; nothing to remove */
     return 0;
 fail:
@@ -293,8 +352,17 @@ fail:
 
 void queue_writer_abort(struct queue_writer *w)
 {
+    /* a slot we hold is emptied before its lock goes (a new extra slot is
+     * removed); on a crash qmgr's recovery empties it */
+    if (w->fd >= 0 && w->slot[0]) {
+        if (ftruncate(w->fd, 0) == 0 && w->slot_new
+            && strncmp(w->slot, QUEUE_SLOT_EXTRA, strlen(QUEUE_SLOT_EXTRA)) == 0)
+            (void)unlinkat(w->slot_dir_fd, w->slot, 0);
+    }
     if (w->fd >= 0)
         close(w->fd);
+    if (w->slot_dir_fd >= 0)
+        close(w->slot_dir_fd);
     if (w->dir_fd >= 0 && w->tmp_name[0])
         (void)unlinkat(w->dir_fd, w->tmp_name, 0);
     if (w->dir_fd >= 0)
@@ -303,7 +371,7 @@ void queue_writer_abort(struct queue_writer *w)
         strbuf_free(w->buf);
         free(w->buf);
     }
-    w->fd = w->dir_fd = -1;
-    w->tmp_name[0] = '\0';
+    w->fd = w->dir_fd = w->slot_dir_fd = -1;
+    w->tmp_name[0] = w->slot[0] = '\0';
     w->buf = NULL;
 }

@@ -1,7 +1,9 @@
-/* fdio.c - whole reads and writes, and NUL-terminated records (fdio.h). */
+/* fdio.c - whole reads and writes, NUL-terminated records, fsync by path (fdio.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fdio.h"
@@ -48,6 +50,22 @@ ssize_t pread_retry(int fd, void *bytes, size_t n, off_t offset)
         got = pread(fd, bytes, n, offset);
     while (got < 0 && errno == EINTR);
     return got;
+}
+
+int fsync_path(int dir_fd, const char *path)
+{
+    int fd = openat(dir_fd, path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int rc = fstat(fd, &st);
+    /* a FIFO's or a socket's inode is the directory's business */
+    if (rc == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+        rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
 }
 
 void record_reader_init(struct record_reader *reader, int fd)

@@ -16,6 +16,11 @@ ssize_t read_full(int fd, void *bytes, size_t n);
 /* pread that tries again after EINTR: the count read (at most n), 0 at end
  * of file, -1 on error (errno). */
 ssize_t pread_retry(int fd, void *bytes, size_t n, off_t offset);
+/* fsync the file or directory at path (openat's dir_fd and path, never
+ * following a last symbolic link; a FIFO is opened without blocking):
+ * after a chown or chmod, so that the change survives a power cut.  0 or
+ * -1 (errno). */
+int fsync_path(int dir_fd, const char *path);
 
 /* A buffered reader of NUL-terminated records. */
 struct record_reader {
