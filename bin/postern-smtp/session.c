@@ -383,8 +383,21 @@ out:
     free(sent_rcpt);
 }
 
+static int one_session(const struct smtp_setup *setup, struct smtp_batch *batch,
+                       const struct nexthop_target *target, int final, int plaintext);
+
 int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
                     const struct nexthop_target *target, int final)
+{
+    int had = one_session(setup, batch, target, final, 0);
+    if (had < 0)        /* "may" and the handshake failed: again in clear */
+        had = one_session(setup, batch, target, final, 1);
+    return had;
+}
+
+/* One connection; -1 when it should be made again without TLS. */
+static int one_session(const struct smtp_setup *setup, struct smtp_batch *batch,
+                       const struct nexthop_target *target, int final, int plaintext)
 {
     struct smtp_session s;
     memset(&s, 0, sizeof s);
@@ -408,12 +421,19 @@ int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
         bind_addr = (const struct sockaddr *)&setup->bind6;
         bind_len = setup->bind6_len;
     }
+    if (tls_policy_find(&s) != 0) {
+        tls_policy_free(&s.tls);
+        return 0;
+    }
+    if (plaintext)
+        s.tls.level = TLS_NONE;
     struct strbuf why = STRBUF_INIT;
     if (smtp_connect(&s.conn, (const struct sockaddr *)&target->sa, target->sa_len, bind_addr,
                      bind_len, setup->connect_timeout, &why) != 0) {
         batch_result_open(batch, "none", 0, "4.4.1", "connect to %s: %s",
                           target->port ? s.relay : s.host, why.s);
         strbuf_free(&why);
+        tls_policy_free(&s.tls);
         return 0;
     }
     strbuf_free(&why);
@@ -431,5 +451,6 @@ int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
     smtp_close(&s.conn);
     smtp_reply_free(&s.reply);
     smtp_features_free(&s.features);
-    return had_session;
+    tls_policy_free(&s.tls);
+    return s.tls_retry_plain ? -1 : had_session;
 }
