@@ -34,6 +34,8 @@ dns = DnsServer([
     "fp.test. MX 10 mx.tls.test.",
     "badfp.test. MX 10 mx.tls.test.",
     "bad.test. MX 10 mx.tls.test.",
+    "sts.test. MX 10 mx.tls.test.",
+    "broken.test. MX 10 mx.tls.test.",
 ])
 os.environ["POSTERN_DNS_SERVER"] = dns.address
 
@@ -199,4 +201,58 @@ tap.like(out, r"k@raw\.test: dsn=4\.4\.2, status=deferred \(conversation with 12
          "a greeting that dribbles in line by line times out")
 tap.ok(elapsed < 6, f"after smtp_helo_timeout for the whole reply ({elapsed:.1f} s; 20 lines would take 8)")
 
+
+# smtp_tls_policy_maps through a socketmap, as Postfix reaches an MTA-STS
+# policy server (postfix-mta-sts-resolver answers "OK secure match=..."):
+# here a socketmap server on a raw socket speaking the protocol
+# (netstrings "NAME KEY" and "OK value" / "NOTFOUND " / "TEMP why")
+socketmap_port = tap.free_port()
+socketmap_log = []
+
+
+def socketmap(conn):
+    f = conn.makefile("rb")
+    while True:
+        digits = b""
+        while True:
+            c = f.read(1)
+            if not c:
+                return
+            if c == b":":
+                break
+            digits += c
+        request = f.read(int(digits)).decode()
+        f.read(1)                               # ","
+        name, key = request.split(" ", 1)
+        socketmap_log.append(request)
+        answer = {"sts.test": "OK secure match=mx.tls.test",
+                  "broken.test": "TEMP the policy server has a problem"}.get(key, "NOTFOUND ")
+        if name != "postfix":
+            answer = "PERM unknown map"
+        data = answer.encode()
+        conn.sendall(b"%d:%s," % (len(data), data))
+
+
+raw_server("127.0.0.1", socketmap_port, socketmap)
+sm = f"socketmap:inet:127.0.0.1:{socketmap_port}:postfix"
+r = inst.postern("map", "-q", "sts.test", sm)
+tap.is_((r.returncode, r.stdout.strip()), (0, "secure match=mx.tls.test"),
+        "postern map -q through the socketmap: found") or tap.diag(r.stderr)
+r = inst.postern("map", "-q", "nowhere.test", sm)
+tap.is_(r.returncode, 1, "NOTFOUND: not found")
+r = inst.postern("map", "-q", "broken.test", sm)
+tap.is_(r.returncode, 75, "TEMP: try again") or tap.diag(r.stdout + r.stderr)
+tap.like(r.stdout + r.stderr, r"the policy server has a problem", "the server's words are logged")
+# the lookup service serves the tables main.cf names (proxy_read_maps)
+tap.is_(inst.postern("conf", "-e", f"smtp_tls_policy_maps=proxy:{sm}").returncode, 0, "main.cf names it")
+tap.is_(inst.start().returncode, 0, "the instance starts (its lookup service)")
+out, _ = shell("postern-smtp", "sts.test", "m@sts.test", "-o", f"smtp_tls_policy_maps=proxy:{sm}")
+tap.like(out, r"Verified TLS connection established to mx\.tls\.test", "the socketmap's secure policy applies, "
+              "looked up through the lookup service (proxy:)")
+tap.like(out, r"m@sts\.test: .*status=sent", "and the mail is sent")
+tap.ok("postfix sts.test" in socketmap_log, "the server was asked for the next-hop domain")
+out, _ = shell("postern-smtp", "broken.test", "n@broken.test", "-o", f"smtp_tls_policy_maps=proxy:{sm}")
+tap.like(out, r"n@broken\.test: dsn=4\.7\.5, status=deferred \(client TLS configuration problem\)",
+         "a policy server that fails: deferred, as Postfix does")
+inst.stop()
 tap.done()

@@ -23,7 +23,7 @@
 /* A failed read or write: Postfix's "conversation with HOST timed out
  * while ..." or "lost connection with HOST while ...", for every recipient
  * still open. */
-static void io_failure(struct smtp_session *s, const char *relay, const char *doing)
+void io_failure(struct smtp_session *s, const char *relay, const char *doing)
 {
     switch (s->conn.error) {
     case SMTP_IO_TIMEOUT:

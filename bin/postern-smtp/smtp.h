@@ -96,6 +96,10 @@ void batch_result(struct smtp_batch *b, size_t k, const char *relay, int final,
 void batch_result_open(struct smtp_batch *b, const char *relay, int final, const char *dsn,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* session.c: a failed read or write in Postfix's words ("conversation
+ * with HOST timed out while DOING", "lost connection with HOST while
+ * DOING") for every recipient still open. */
+void io_failure(struct smtp_session *s, const char *relay, const char *doing);
 /* session.c: deliver what is still pending of the batch through one
  * server.  Returns 1 when a session was had (greeting and EHLO done),
  * else 0. */

@@ -191,7 +191,7 @@ static int configure(SSL *ssl, const struct smtp_session *s)
             size_t n = strlen(hex) / 2;
             unsigned char *data = xmalloc(n ? n : 1);
             for (size_t k = 0; k < n; k++) {
-                unsigned v;
+                unsigned v = 0;
                 sscanf(hex + 2 * k, "%2x", &v);
                 data[k] = (unsigned char)v;
             }
@@ -234,9 +234,7 @@ int tls_client_starttls(struct smtp_session *s)
     smtp_queue(&s->conn, "STARTTLS\r\n", 10);
     if (smtp_flush(&s->conn, setup->starttls_timeout) != 0
         || smtp_read_reply(&s->conn, &s->reply, setup->starttls_timeout) != 0) {
-        batch_result_open(s->batch, s->relay, 0, "4.4.2", "%s with %s while sending STARTTLS",
-                          s->conn.error == SMTP_IO_TIMEOUT ? "conversation timed out"
-                                                           : "lost connection", s->host);
+        io_failure(s, s->relay, "sending STARTTLS");
         return -1;
     }
     if (s->reply.code != 220) {
@@ -333,8 +331,9 @@ int tls_client_starttls(struct smtp_session *s)
     smtp_queuef(&s->conn, "%s %s\r\n", setup->lmtp ? "LHLO" : "EHLO", setup->helo_name);
     if (smtp_flush(&s->conn, setup->helo_timeout) != 0
         || smtp_read_reply(&s->conn, &s->reply, setup->helo_timeout) != 0) {
-        batch_result_open(s->batch, s->relay, 0, "4.4.2", "lost connection with %s while performing the EHLO handshake",
-                          s->host);
+        io_failure(s, s->relay, "performing the EHLO handshake");
+        /* the TLS session broke: "may" tries the server again in clear */
+        s->tls_retry_plain = level == TLS_MAY;
         return -1;
     }
     if (s->reply.code / 100 != 2) {

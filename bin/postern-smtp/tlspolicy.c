@@ -248,7 +248,8 @@ out:
 /* Whether key looks like a host name (not "[host]", not "host:port"). */
 static int hostname_key(const char *key)
 {
-    return *key && dns_labels_valid(key);
+    /* Postfix's valid_hostname(): an address is no host name */
+    return *key && dns_labels_valid(key) && strspn(key, "0123456789.") != strlen(key);
 }
 
 /* Look the next hop up in smtp_tls_policy_maps; 1 found (applied), 0 not
