@@ -2,8 +2,9 @@
  * connection (Postfix's smtp_tls_security_level and smtp_tls_policy_maps):
  *   none         never
  *   may          when the server offers it; in clear when it does not (or
- *                refuses STARTTLS); when the handshake fails, the same
- *                server again in clear, as Postfix does; nothing checked
+ *                refuses STARTTLS); when the handshake fails, deferred
+ *                once, then (for a message older than minimal_backoff_time)
+ *                the same server again in clear, as Postfix; nothing checked
  *   encrypt      always; a server that does not offer it is tried later
  *   fingerprint  always, and the certificate's (or its public key's)
  *                digest (smtp_tls_fingerprint_digest) must be listed
@@ -28,6 +29,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -215,6 +217,21 @@ out:
     return rc;
 }
 
+/* Postfix's plaintext fallback at "may" (its smtp.h,
+ * PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE): only for a message that
+ * has waited at least minimal_backoff_time, so a fresh message is deferred
+ * once ("Cannot start TLS: handshake failure") and goes in clear at a
+ * later attempt; then the failure is logged as "ID: Cannot start TLS:
+ * handshake failure" and the same server is tried again without TLS. */
+static int retry_in_clear(const struct smtp_session *s, enum tls_level level)
+{
+    const struct runner_request *req = s->batch->req;
+    if (level != TLS_MAY || (long long)(time(NULL) - req->arrival) < conf_time("minimal_backoff_time"))
+        return 0;
+    msg_info("%s: Cannot start TLS: handshake failure", *req->queue_id ? req->queue_id : "NOQUEUE");
+    return 1;
+}
+
 int tls_client_starttls(struct smtp_session *s)
 {
     const struct smtp_setup *setup = s->setup;
@@ -267,10 +284,7 @@ int tls_client_starttls(struct smtp_session *s)
                 msg_info("SSL_connect error to %s: %s", s->relay, want ? "timeout" : "handshake failure");
             tls_log_errors();
             s->conn.error = SMTP_IO_LOST;       /* no QUIT through a broken session */
-            /* "may": the same server again, in clear (Postfix: "When
-             * opportunistic TLS handshakes fail, Postfix retries the
-             * connection with TLS disabled") */
-            s->tls_retry_plain = level == TLS_MAY;
+            s->tls_retry_plain = retry_in_clear(s, level);
             batch_result_open(s->batch, s->relay, 0, "4.7.5", "Cannot start TLS: handshake failure");
             return -1;
         }
@@ -333,7 +347,7 @@ int tls_client_starttls(struct smtp_session *s)
         || smtp_read_reply(&s->conn, &s->reply, setup->helo_timeout) != 0) {
         io_failure(s, s->relay, "performing the EHLO handshake");
         /* the TLS session broke: "may" tries the server again in clear */
-        s->tls_retry_plain = level == TLS_MAY;
+        s->tls_retry_plain = retry_in_clear(s, level);
         return -1;
     }
     if (s->reply.code / 100 != 2) {
