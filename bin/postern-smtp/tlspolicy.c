@@ -30,11 +30,13 @@
  * the checks after it are tls.c's.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "dns.h"
@@ -103,8 +105,18 @@ int tls_policy_setup(struct smtp_setup *setup)
         msg_warn("invalid %s value: \"%s\"", param("dns_support_level"), support);
         return -1;
     }
-    if (setup->dnssec)
-        dns_set_trust_anchor(conf_str("dnssec_trust_anchor_file"));
+    if (setup->dnssec) {
+        /* without anchors libunbound cannot start at all: mail would wait
+         * on every DNS lookup; without DNSSEC it only loses DANE */
+        const char *anchors = conf_str("dnssec_trust_anchor_file");
+        if (access(anchors, R_OK) != 0) {
+            msg_warn("dnssec_trust_anchor_file %s: %s: no DNSSEC validation", anchors,
+                     strerror(errno));
+            setup->dnssec = 0;
+        } else {
+            dns_set_trust_anchor(anchors);
+        }
+    }
     setup->dane_insecure_mx = TLS_MAY;
     if (!setup->lmtp) {
         int mx = level_lookup(conf_str("smtp_tls_dane_insecure_mx_policy"));
