@@ -304,8 +304,9 @@ int tls_client_starttls(struct smtp_session *s)
             break;
         case TLS_VERIFY:
         case TLS_SECURE:
-            trusted = verify == X509_V_OK;
-            matched = trusted && name_matches(cert, s);
+            /* Postfix 3.7 lets OpenSSL check the names with the chain: a
+             * certificate of the wrong name is "Untrusted" (compared) */
+            trusted = matched = verify == X509_V_OK && name_matches(cert, s);
             break;
         default:
             trusted = verify == X509_V_OK;
@@ -321,10 +322,22 @@ int tls_client_starttls(struct smtp_session *s)
             tls_describe_key(tmp, kex, sizeof kex, " key-exchange ", 0);
             EVP_PKEY_free(tmp);
         }
-        int sig_nid = 0;
+        int sig_nid = 0, digest_nid = NID_undef;
         SSL_get_peer_signature_type_nid(ssl, &sig_nid);
-        if (cert)
-            tls_describe_key(X509_get0_pubkey(cert), sig, sizeof sig, " server-signature ", sig_nid);
+        char group[64];
+        EVP_PKEY *peer_key = cert ? X509_get0_pubkey(cert) : NULL;
+        if (peer_key && EVP_PKEY_get_base_id(peer_key) == EVP_PKEY_EC
+            && EVP_PKEY_get_group_name(peer_key, group, sizeof group, NULL))
+            /* Postfix 3.7's client names the peer's curve as OpenSSL 3
+             * does: "ECDSA (prime256v1)" (compared on this machine) */
+            snprintf(sig, sizeof sig, " server-signature ECDSA (%s)", group);
+        else if (peer_key)
+            tls_describe_key(peer_key, sig, sizeof sig, " server-signature ", sig_nid);
+        /* " server-digest SHA256", as Postfix logs it (none for Ed25519) */
+        if (cert && SSL_get_peer_signature_nid(ssl, &digest_nid) == 1 && digest_nid != NID_undef
+            && strlen(sig) + 20 < sizeof sig)
+            snprintf(sig + strlen(sig), sizeof sig - strlen(sig), " server-digest %s",
+                     OBJ_nid2sn(digest_nid));
         /* a DANE match through an MX record DNSSEC did not sign is only
          * "Trusted": the MX name could be forged */
         msg_info("%s TLS connection established to %s: %s with cipher %s (%d/%d bits)%s%s",
@@ -333,11 +346,10 @@ int tls_client_starttls(struct smtp_session *s)
                  bits, alg_bits, kex, sig);
     }
     X509_free(cert);
-    const char *failed = level >= TLS_VERIFY && !trusted ? "Server certificate not trusted"
-                         : level > TLS_ENCRYPT && !matched ? "Server certificate not verified"
-                                                            : NULL;
-    if (failed) {
-        batch_result_open(s->batch, s->relay, 0, "4.7.5", "%s", failed);
+    /* above encrypt the certificate must match (Postfix 3.7 says "not
+     * verified" whether the chain or the name failed) */
+    if (level > TLS_ENCRYPT && !matched) {
+        batch_result_open(s->batch, s->relay, 0, "4.7.5", "Server certificate not verified");
         return -1;
     }
     s->tls_active = 1;

@@ -275,14 +275,13 @@ static int table_lookup(struct tls_policy *p, enum tls_level *level, const char 
         int r = maplist_lookup(policy_maps, name, &value);
         if (r == MAP_RETRY) {
             msg_warn("%s, next-hop destination \"%s\": policy table lookup error",
-                     conf_str(param("tls_policy_maps")), name);
+                     param("tls_policy_maps"), name);
             invalid(p, "4.7.5", "client TLS configuration problem");
             found = -1;
             break;
         }
         if (r == MAP_FOUND) {
-            strbuf_printf(&where, "%s, next-hop destination \"%s\"",
-                          conf_str(param("tls_policy_maps")), name);
+            strbuf_printf(&where, "%s, next-hop destination \"%s\"", param("tls_policy_maps"), name);
             apply_entry(p, level, value.s ? value.s : "", where.s);
             found = p->invalid ? -1 : 1;
             break;
