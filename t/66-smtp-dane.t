@@ -118,6 +118,10 @@ tap.ok(established(out, "Trusted", "mx-ok.dane.test"),
        "an MX record that is not signed, a host with a matching TLSA record: only Trusted") or tap.diag(out)
 tap.like(out, r"j@insecuremx\.plain\.test: .*status=sent", "and sent")
 
+out = shell("insecuremx.plain.test", "j2@insecuremx.plain.test", "-o", "smtp_tls_dane_insecure_mx_policy=may")
+tap.ok(established(out, "Untrusted", "mx-ok.dane.test"),
+       "smtp_tls_dane_insecure_mx_policy = may: the unsigned MX gets opportunistic TLS") or tap.diag(out)
+
 out = shell("wrong.dane.test", "k@wrong.dane.test", "-o", "smtp_dns_support_level=")
 tap.like(out, r"wrong\.dane\.test: dane configured with dnssec lookups disabled",
          "dane without smtp_dns_support_level = dnssec: Postfix's warning")

@@ -136,6 +136,28 @@ tap.like(out, r"h@old\.test: dsn=4\.7\.5, status=deferred \(Cannot start TLS: ha
          "encrypt: the failed handshake defers")
 tap.is_([m for m in old_sink.messages() if "h@old.test" in m["recipients"]], [], "nothing sent in clear")
 
+# the same through qmgr: deferred at the first attempt, sent in clear at
+# the retry after minimal_backoff_time (1 s here)
+tap.write(os.path.join(inst.dir, "transport"), f"old.test smtp:[127.0.0.8]:{old_port}\n")
+for setting in (f"transport_maps=texthash:{inst.dir}/transport", "smtp_tls_security_level=may",
+                "smtp_tls_protocols=TLSv1.3", "smtp_tls_loglevel=1", "minimal_backoff_time=1s",
+                "maximal_backoff_time=2s", "queue_run_delay=1s"):
+    inst.postern("conf", "-e", setting)
+tap.is_(inst.start().returncode, 0, "an instance starts")
+r = inst.sendmail(["-f", "s@example.com", "q@old.test"], b"Subject: retry in clear\n\nhello\n")
+tap.is_(r.returncode, 0, "sendmail to q@old.test")
+tap.wait_until(lambda: re.search(r"to=<q@old\.test>.*status=sent", inst.log()), 60)
+tap.like(inst.log(), r"to=<q@old\.test>, relay=127\.0\.0\.8\[127\.0\.0\.8\]:%d, .*dsn=4\.7\.5, "
+                     r"status=deferred \(Cannot start TLS: handshake failure\)" % old_port,
+         "qmgr: deferred at the first attempt")
+tap.like(inst.log(), r"postern/smtp\[\d+\]: [0-9A-F]+: Cannot start TLS: handshake failure", "then Postfix's line")
+tap.like(inst.log(), r"to=<q@old\.test>, relay=127\.0\.0\.8\[127\.0\.0\.8\]:%d, .*status=sent" % old_port,
+         "and sent in clear at the retry")
+tap.is_(delivered_over_tls(old_sink, "q@old.test"), False, "without TLS")
+inst.stop()
+for setting in ("smtp_tls_security_level", "smtp_tls_protocols", "transport_maps"):
+    inst.postern("conf", "-X", setting)
+
 # LMTP: lmtp:inet:mx.tls.test:PORT, looked up without "inet:", and
 # "secure" checks mx.tls.test (not "inet")
 out, _ = shell("postern-lmtp", f"inet:mx.tls.test:{lmtp_port}", "i@lmtp.test",
