@@ -85,6 +85,12 @@ tap.like(out, r"Verified TLS connection established to mx\.tls\.test\[127\.0\.0\
 tap.like(out, r"a@tls\.test: .*status=sent", "and the mail is sent")
 tap.is_(delivered_over_tls(tls_sink, "a@tls.test"), True, "the server received it over TLS")
 
+tap.is_(tls_sink.sni()[-1:], ["-"], "no SNI by default, as Postfix (smtp_tls_servername is empty)")
+shell("postern-smtp", "tls.test", "a2@tls.test", "-o", "smtp_tls_servername=hostname")
+tap.is_(tls_sink.sni()[-1:], ["mx.tls.test"], "smtp_tls_servername = hostname: the MX host's name")
+shell("postern-smtp", "tls.test", "a3@tls.test", "-o", "smtp_tls_policy_maps=inline:{ {tls.test = may servername=sni.example} }")
+tap.is_(tls_sink.sni()[-1:], ["sni.example"], "servername= in the policy table")
+
 # secure for a domain the certificate does not name
 out, _ = shell("postern-smtp", "other.test", "b@other.test")
 tap.like(out, r"Untrusted TLS connection established to mx\.tls\.test",

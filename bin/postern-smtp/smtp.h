@@ -31,6 +31,8 @@ struct tls_policy {
                                            fingerprint: digests */
     struct strlist tlsa;                /* DANE: usable "U S M HEX" records */
     char nexthop_domain[256];           /* "nexthop" for certificate names */
+    struct strbuf servername;           /* SNI ("servername=", else
+                                           smtp_tls_servername): "" none */
 };
 
 /* What main.cf says, read once per process (smtp_* or lmtp_*). */

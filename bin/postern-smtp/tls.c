@@ -204,12 +204,10 @@ static int configure(SSL *ssl, const struct smtp_session *s)
         ERR_clear_error();
         if (!usable)        /* nothing OpenSSL can match: nothing will verify */
             msg_warn("no usable TLSA record for %s", s->relay);
-    } else {
-        /* SNI names a host, never an address (RFC 6066, 3) */
-        unsigned char addr[sizeof(struct in6_addr)];
-        if (inet_pton(AF_INET, s->target->host, addr) != 1
-            && inet_pton(AF_INET6, s->target->host, addr) != 1)
-            SSL_set_tlsext_host_name(ssl, s->target->host);
+    } else if (p->servername.len) {
+        /* SNI only when asked for (smtp_tls_servername, servername=); a
+         * name, never an address (checked by tlspolicy.c) */
+        SSL_set_tlsext_host_name(ssl, p->servername.s);
     }
     rc = 0;
 out:

@@ -10,8 +10,9 @@
  *      and attributes: ciphers=, protocols=, exclude= (values separated by
  *      colons), match= (verify/secure: names and the strategies hostname,
  *      nexthop, dot-nexthop, separated by colons; fingerprint: digests
- *      separated by '|'), connection_reuse= (read, without effect: no
- *      connection reuse yet);
+ *      separated by '|'), servername= (the SNI name: hostname, nexthop or
+ *      a name; else smtp_tls_servername, empty: no SNI, as Postfix),
+ *      connection_reuse= (read, without effect: no connection reuse yet);
  *   3. at the dane levels (RFC 7672), with smtp_dns_support_level = dnssec:
  *      the TLSA records _PORT._tcp.HOST of the server, found through
  *      DNSSEC-validated MX and address records, decide:
@@ -239,6 +240,12 @@ static void apply_entry(struct tls_policy *p, enum tls_level *level, const char 
                          tls_level_name(*level));
                 goto bad;
             }
+        } else if (n == 10 && strncasecmp(w, "servername", 10) == 0) {
+            if (p->servername.len) {
+                msg_warn("%s: attribute \"servername\" is specified multiple times", where);
+                goto bad;
+            }
+            strbuf_set(&p->servername, val);
         } else if (n == 16 && strncasecmp(w, "connection_reuse", 16) == 0) {
             if (parse_bool(val) < 0) {
                 msg_warn("%s: malformed attribute/value pair \"%s\"", where, w);
@@ -415,6 +422,20 @@ int tls_policy_find(struct smtp_session *s)
         dane_init(s, dest);
     if (p->invalid || p->level == TLS_NONE)
         goto out;
+    /* SNI: none by default (Postfix: "absent DANE, no SNI name is sent");
+     * "hostname", "nexthop" or a DNS name */
+    if (!p->servername.len)
+        strbuf_set(&p->servername, conf_str(param("tls_servername")));
+    if (strcasecmp(p->servername.s ? p->servername.s : "", "hostname") == 0)
+        strbuf_set(&p->servername, s->target->host);
+    else if (strcasecmp(p->servername.s ? p->servername.s : "", "nexthop") == 0)
+        strbuf_set(&p->servername, p->nexthop_domain);
+    if (p->servername.len && (!dns_labels_valid(p->servername.s)
+                              || strspn(p->servername.s, "0123456789.") == p->servername.len)) {
+        msg_warn("%s: invalid TLS servername \"%s\"", dest, p->servername.s);
+        invalid(p, "4.7.5", "client TLS configuration problem");
+        goto out;
+    }
     int mandatory = p->level >= TLS_ENCRYPT;
     if (!p->protocols.len)
         strbuf_set(&p->protocols, conf_str(param(mandatory ? "tls_mandatory_protocols"
@@ -460,4 +481,5 @@ void tls_policy_free(struct tls_policy *p)
     strbuf_free(&p->exclude);
     strlist_free(&p->match);
     strlist_free(&p->tlsa);
+    strbuf_free(&p->servername);
 }

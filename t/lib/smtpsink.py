@@ -10,8 +10,9 @@ loopback address and port, answering recipients by their local part:
 Every accepted transaction is written to DIR/NNNN.json (sender, recipients,
 mail options, content, whether it came over TLS) and its arrival noted in
 DIR/log.  With tls={"cert": PEM, "key": PEM, "max": "TLSv1.2"} it offers
-STARTTLS (the certificate file may hold the chain); with lmtp=True it
-speaks LMTP (aiosmtpd's LMTP).
+STARTTLS (the certificate file may hold the chain) and notes the SNI name
+of each handshake in DIR/sni ("-" for none); with lmtp=True it speaks
+LMTP (aiosmtpd's LMTP).
 
     sink = Sink("127.0.0.3", port)          # from a test
     python3 smtpsink.py DIR ADDRESS PORT    # what Sink runs
@@ -38,6 +39,13 @@ class Sink:
         if not tap.wait_until(lambda: os.path.exists(ready), 20):
             tap.diag(open(os.path.join(self.dir, "err")).read())
             raise RuntimeError("the SMTP sink did not start")
+
+    def sni(self):
+        """The SNI names of the handshakes so far ("-": none)."""
+        try:
+            return open(os.path.join(self.dir, "sni")).read().split()
+        except OSError:
+            return []
 
     def messages(self):
         """The transactions received so far, oldest first."""
@@ -79,6 +87,10 @@ def serve(directory, address, port, name, options):
         import ssl
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(options["tls"]["cert"], options["tls"]["key"])
+        def note_sni(ssl_object, server_name, ssl_context):
+            with open(os.path.join(directory, "sni"), "a") as f:
+                f.write((server_name or "-") + "\n")
+        context.sni_callback = note_sni
         if options["tls"].get("max"):
             context.maximum_version = getattr(ssl.TLSVersion, options["tls"]["max"].replace(".", "_"))
         kwargs = {"tls_context": context, "require_starttls": False}
