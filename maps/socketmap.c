@@ -26,11 +26,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "map_impl.h"
+#include "monotonic.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -119,9 +119,7 @@ out:
 
 static long long now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)(monotonic_now() * 1000);
 }
 
 /* Wait for fd until the deadline; 1 ready, 0 not. */
