@@ -36,6 +36,8 @@ dns = DnsServer([
     "bad.test. MX 10 mx.tls.test.",
     "sts.test. MX 10 mx.tls.test.",
     "broken.test. MX 10 mx.tls.test.",
+    "ta.test. MX 10 mx.tls.test.",
+    "tawrong.test. MX 10 mx.tls.test.",
 ])
 os.environ["POSTERN_DNS_SERVER"] = dns.address
 
@@ -47,6 +49,7 @@ plain_sink = Sink("127.0.0.7", port, "plain.parent.test")
 old_sink = Sink("127.0.0.8", old_port, "old.test", tls={"cert": chain, "key": key, "max": "TLSv1.2"})
 lmtp_sink = Sink("127.0.0.5", lmtp_port, "mx.tls.test", tls={"cert": chain, "key": key}, lmtp=True)
 
+other_ca = TestCA(tap.tempdir(), "another test CA")
 digest = ca.cert_sha256(chain)
 fingerprint = ":".join(digest[i:i + 2] for i in range(0, len(digest), 2)).upper()
 inst = new_instance("--domain", "example.com")
@@ -59,7 +62,9 @@ policy = tap.write(os.path.join(inst.dir, "tls_policy"),
                    "bad.test      secure foo=bar\n"
                    f"[127.0.0.8]:{old_port} may protocols=TLSv1.3\n"
                    f"127.0.0.8:{old_port}   encrypt protocols=TLSv1.3\n"
-                   f"mx.tls.test:{lmtp_port} secure\n")
+                   f"mx.tls.test:{lmtp_port} secure\n"
+                   f"ta.test       secure match=mx.tls.test tafile={ca.cert}\n"
+                   f"tawrong.test  secure match=mx.tls.test tafile={other_ca.cert}\n")
 
 
 def shell(prog, nexthop, rcpt, *options):
@@ -113,6 +118,14 @@ out, _ = shell("postern-smtp", "badfp.test", "e@badfp.test")
 tap.like(out, r"e@badfp\.test: dsn=4\.7\.5, status=deferred \(Server certificate not verified\)",
          "a fingerprint that does not match: deferred")
 
+# tafile=: that CA only, whatever smtp_tls_CAfile trusts
+out, _ = shell("postern-smtp", "ta.test", "ta@ta.test", "-o", f"smtp_tls_CAfile={other_ca.cert}")
+tap.like(out, r"Verified TLS connection established to mx\.tls\.test", "tafile=: the chain ends at its CA: Verified")
+tap.like(out, r"ta@ta\.test: .*status=sent", "and sent")
+out, _ = shell("postern-smtp", "tawrong.test", "tb@tawrong.test")
+tap.like(out, r"tb@tawrong\.test: dsn=4\.7\.5, status=deferred \(Server certificate not verified\)",
+         "tafile= of another CA: not verified, though smtp_tls_CAfile trusts the chain")
+
 # a wrong attribute: Postfix's warning and "client TLS configuration problem"
 out, _ = shell("postern-smtp", "bad.test", "f@bad.test")
 tap.like(out, r"warning: smtp_tls_policy_maps, next-hop destination \"bad\.test\": invalid attribute name: \"foo\"",
@@ -143,11 +156,11 @@ tap.like(out, r"h@old\.test: dsn=4\.7\.5, status=deferred \(Cannot start TLS: ha
 tap.is_([m for m in old_sink.messages() if "h@old.test" in m["recipients"]], [], "nothing sent in clear")
 
 # the same through qmgr: deferred at the first attempt, sent in clear at
-# the retry after minimal_backoff_time (1 s here)
+# the retry after minimal_backoff_time (3 s here; ages count in whole seconds)
 tap.write(os.path.join(inst.dir, "transport"), f"old.test smtp:[127.0.0.8]:{old_port}\n")
 for setting in (f"transport_maps=texthash:{inst.dir}/transport", "smtp_tls_security_level=may",
-                "smtp_tls_protocols=TLSv1.3", "smtp_tls_loglevel=1", "minimal_backoff_time=1s",
-                "maximal_backoff_time=2s", "queue_run_delay=1s"):
+                "smtp_tls_protocols=TLSv1.3", "smtp_tls_loglevel=1", "minimal_backoff_time=3s",
+                "maximal_backoff_time=4s", "queue_run_delay=1s"):
     inst.postern("conf", "-e", setting)
 tap.is_(inst.start().returncode, 0, "an instance starts")
 r = inst.sendmail(["-f", "s@example.com", "q@old.test"], b"Subject: retry in clear\n\nhello\n")

@@ -177,12 +177,32 @@ static int configure(SSL *ssl, const struct smtp_session *s)
         msg_warn("invalid cipher list \"%s\"", list.s);
         goto out;
     }
-    if (p->level == TLS_DANE || p->level == TLS_HALF_DANE) {
-        /* the TLSA base domain is the server's name (RFC 7672 2.2.2); a
-         * DANE-EE(3) match needs no name (RFC 7672 3.1.1) */
+    if (p->servername.len)
+        /* SNI only when asked for (smtp_tls_servername, servername=); a
+         * name, never an address (checked by tlspolicy.c); DANE sends its
+         * base name */
+        SSL_set_tlsext_host_name(ssl, p->servername.s);
+    if (p->tlsa.count) {
+        /* DANE: the TLSA base domain is the server's name (RFC 7672
+         * 2.2.2); a DANE-EE(3) match needs no name (RFC 7672 3.1.1).
+         * verify/secure with trust anchors (tafile=): the names of the
+         * policy too, name_matches() has the last word */
         if (SSL_dane_enable(ssl, s->target->host) <= 0)
             goto out;
         SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        for (size_t i = 0; (p->level == TLS_VERIFY || p->level == TLS_SECURE) && i < p->match.count; i++) {
+            const char *w = p->match.item[i];
+            const char *name = strcasecmp(w, "hostname") == 0 ? s->target->host
+                               : strcasecmp(w, "nexthop") == 0 || strcasecmp(w, "dot-nexthop") == 0
+                                     ? p->nexthop_domain : w;
+            char dotted[300];
+            if (strcasecmp(w, "dot-nexthop") == 0) {
+                snprintf(dotted, sizeof dotted, ".%s", name);
+                name = dotted;
+            }
+            SSL_add1_host(ssl, name);
+        }
         int usable = 0;
         for (size_t i = 0; i < p->tlsa.count; i++) {
             unsigned usage, selector, mtype;
@@ -204,10 +224,6 @@ static int configure(SSL *ssl, const struct smtp_session *s)
         ERR_clear_error();
         if (!usable)        /* nothing OpenSSL can match: nothing will verify */
             msg_warn("no usable TLSA record for %s", s->relay);
-    } else if (p->servername.len) {
-        /* SNI only when asked for (smtp_tls_servername, servername=); a
-         * name, never an address (checked by tlspolicy.c) */
-        SSL_set_tlsext_host_name(ssl, p->servername.s);
     }
     rc = 0;
 out:

@@ -10,7 +10,8 @@
  *      and attributes: ciphers=, protocols=, exclude= (values separated by
  *      colons), match= (verify/secure: names and the strategies hostname,
  *      nexthop, dot-nexthop, separated by colons; fingerprint: digests
- *      separated by '|'), servername= (the SNI name: hostname, nexthop or
+ *      separated by '|'), tafile= (verify/secure: trust anchors instead of
+ *      smtp_tls_CAfile; else smtp_tls_trust_anchor_file), servername= (the SNI name: hostname, nexthop or
  *      a name; else smtp_tls_servername, empty: no SNI, as Postfix),
  *      connection_reuse= (read, without effect: no connection reuse yet);
  *   3. at the dane levels (RFC 7672), with smtp_dns_support_level = dnssec:
@@ -38,6 +39,10 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "config.h"
 #include "dns.h"
@@ -176,6 +181,58 @@ static void split_into(const char *value, const char *separators, struct strlist
     }
 }
 
+/* Trust anchors from a PEM file (certificates and public keys), as
+ * DANE-TA records "2 0 0 DER" / "2 1 0 DER" in p->tlsa, which OpenSSL's
+ * SSL_dane_* then trusts instead of smtp_tls_CAfile (Postfix's tafile=
+ * and smtp_tls_trust_anchor_file).  0, or -1 (logged). */
+static int load_trust_anchors(struct tls_policy *p, const char *file)
+{
+    BIO *bio = BIO_new_file(file, "r");
+    if (!bio) {
+        msg_warn("error opening trust anchor file: %s: %s", file, strerror(errno));
+        return -1;
+    }
+    int count = 0, rc = 0;
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long len;
+    ERR_clear_error();
+    while (rc == 0 && PEM_read_bio(bio, &name, &header, &data, &len)) {
+        int selector = strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0 ? 0
+                       : strcmp(name, PEM_STRING_PUBLIC) == 0 ? 1 : -1;
+        const unsigned char *in = data;
+        X509 *cert = selector == 0 ? d2i_X509(NULL, &in, len) : NULL;
+        EVP_PKEY *key = selector == 1 ? d2i_PUBKEY(NULL, &in, len) : NULL;
+        if ((!cert && !key) || in != data + len) {
+            msg_warn("error reading: %s: malformed trust-anchor %s", file,
+                     selector == 1 ? "public key" : "certificate");
+            rc = -1;
+        } else {
+            struct strbuf record = STRBUF_INIT;
+            strbuf_printf(&record, "2 %d 0 ", selector);
+            for (long i = 0; i < len; i++)
+                strbuf_printf(&record, "%02x", data[i]);
+            strlist_add(&p->tlsa, record.s);
+            strbuf_free(&record);
+            count++;
+        }
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        name = header = NULL;
+        data = NULL;
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    if (rc == 0 && count == 0) {
+        msg_warn("error reading: %s: no trust-anchor certificate or public key", file);
+        rc = -1;
+    }
+    return rc;
+}
+
 /* Apply one table answer ("secure match=.example.com ciphers=high") to p;
  * *level receives its level.  Errors make p invalid (Postfix: "client TLS
  * configuration problem"), with a warning naming where. */
@@ -240,6 +297,18 @@ static void apply_entry(struct tls_policy *p, enum tls_level *level, const char 
                          tls_level_name(*level));
                 goto bad;
             }
+        } else if (n == 6 && strncasecmp(w, "tafile", 6) == 0) {
+            if (*level != TLS_VERIFY && *level != TLS_SECURE) {
+                msg_warn("%s: attribute \"tafile\" invalid at security level \"%s\"", where,
+                         tls_level_name(*level));
+                goto bad;
+            }
+            if (!*val) {
+                msg_warn("%s: attribute \"tafile\" has empty value", where);
+                goto bad;
+            }
+            if (load_trust_anchors(p, val) != 0)
+                goto bad;
         } else if (n == 10 && strncasecmp(w, "servername", 10) == 0) {
             if (p->servername.len) {
                 msg_warn("%s: attribute \"servername\" is specified multiple times", where);
@@ -449,6 +518,16 @@ int tls_policy_find(struct smtp_session *s)
     }
     /* Postfix: encrypt excludes eNULL; authenticated levels aNULL */
     strbuf_puts(&p->exclude, p->level == TLS_ENCRYPT ? " eNULL" : mandatory ? " aNULL" : "");
+    if ((p->level == TLS_VERIFY || p->level == TLS_SECURE) && p->tlsa.count == 0) {
+        struct strlist files = STRLIST_INIT;
+        conf_list(param("tls_trust_anchor_file"), &files);
+        for (size_t i = 0; i < files.count && !p->invalid; i++)
+            if (load_trust_anchors(p, files.item[i]) != 0)
+                invalid(p, "4.7.5", "client TLS configuration problem");
+        strlist_free(&files);
+        if (p->invalid)
+            goto out;
+    }
     if (p->match.count == 0) {
         struct strbuf err = STRBUF_INIT;
         if (p->level == TLS_VERIFY || p->level == TLS_SECURE) {
