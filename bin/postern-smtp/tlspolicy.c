@@ -454,8 +454,11 @@ static void dane_init(struct smtp_session *s, const char *dest)
                 strlist_add(&p->tlsa, ans.records[i].text);
         if (p->tlsa.count == 0)
             dane_incompat(p, 0, 1, "TLSA records unusable");
-        else if (half)
-            p->level = s->setup->dane_insecure_mx == TLS_ENCRYPT ? TLS_ENCRYPT : TLS_HALF_DANE;
+        else if (half && s->setup->dane_insecure_mx == TLS_ENCRYPT) {
+            p->level = TLS_ENCRYPT;     /* TLS required, nothing authenticated */
+            strlist_free(&p->tlsa);
+        } else if (half)
+            p->level = TLS_HALF_DANE;
         else
             p->level = TLS_DANE;
     }
