@@ -3,7 +3,7 @@
  * as lib/net/smtpconn.c does) goes into lib/net/smtpreply.c's reply parser,
  * and a complete positive reply is read as EHLO keywords.  A reply holds a
  * code of 200-599, an RFC 3463 code of its class, and text without control
- * bytes (it reaches logs and result records). */
+ * bytes or broken UTF-8 (it reaches logs, bounces and result records). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +23,18 @@ static void check(const struct smtp_reply *r)
             __builtin_trap();
     if (r->text.len > SMTP_REPLY_MAX_TEXT || r->lines.count > SMTP_REPLY_MAX_LINES)
         __builtin_trap();
+    /* bytes outside ASCII only as whole, well-formed UTF-8 sequences */
+    const unsigned char *t = (const unsigned char *)(r->text.s ? r->text.s : "");
+    for (size_t i = 0; i < r->text.len;) {
+        size_t n = t[i] < 0x80 ? 1 : (t[i] & 0xe0) == 0xc0 ? 2 : (t[i] & 0xf0) == 0xe0 ? 3
+                 : (t[i] & 0xf8) == 0xf0 ? 4 : 0;
+        if (!n || i + n > r->text.len)
+            __builtin_trap();
+        for (size_t k = 1; k < n; k++)
+            if ((t[i + k] & 0xc0) != 0x80)
+                __builtin_trap();
+        i += n;
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

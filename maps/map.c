@@ -33,6 +33,7 @@ static const struct {
     {"pcre", &map_type_pcre},
     {"pgsql", NULL},
     {"regexp", &map_type_regexp},
+    {"socketmap", &map_type_socketmap},
     {"sqlite", NULL},
     {"static", &map_type_static},
     {"texthash", &map_type_texthash},

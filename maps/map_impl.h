@@ -66,6 +66,14 @@ extern const struct map_type map_type_pgsql;     /* maps/sql.c shares their work
 extern const struct map_type map_type_mysql;
 extern const struct map_type map_type_sqlite;
 extern const struct map_type map_type_ldap;     /* maps/ldap.c, also through maps/sql.c */
+extern const struct map_type map_type_socketmap;
+/* A socketmap reply at data[0..len): MAP_FOUND (value set), MAP_NOTFOUND,
+ * MAP_RETRY (value: the server's words), SOCKETMAP_MORE when more bytes
+ * are needed, SOCKETMAP_MALFORMED when it is no netstring; *used: the
+ * bytes it took (maps/socketmap.c). */
+#define SOCKETMAP_MORE          (-10)
+#define SOCKETMAP_MALFORMED     (-11)
+int socketmap_reply(const char *data, size_t len, size_t *used, struct strbuf *value);
 extern const struct map_type map_type_proxy;    /* the lookup service's client */
 
 /* The in-process implementations of service types (unix, SQL) this program

@@ -23,7 +23,7 @@
 /* A failed read or write: Postfix's "conversation with HOST timed out
  * while ..." or "lost connection with HOST while ...", for every recipient
  * still open. */
-static void io_failure(struct smtp_session *s, const char *relay, const char *doing)
+void io_failure(struct smtp_session *s, const char *relay, const char *doing)
 {
     switch (s->conn.error) {
     case SMTP_IO_TIMEOUT:
@@ -430,6 +430,7 @@ void session_close(struct smtp_session *s)
     smtp_close(&s->conn);
     smtp_reply_free(&s->reply);
     smtp_features_free(&s->features);
+    tls_policy_free(&s->tls);
     free(s->own_target.host);
     free(s);
 }
@@ -453,10 +454,24 @@ int session_again(struct smtp_session *s, struct smtp_batch *batch)
     return 1;
 }
 
+static int one_session(const struct smtp_setup *setup, struct smtp_batch *batch,
+                       const struct nexthop_target *target, int final, int plaintext);
+
 int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
                     const struct nexthop_target *target, int final)
 {
+    int had = one_session(setup, batch, target, final, 0);
+    if (had < 0)        /* "may" and the handshake failed: again in clear */
+        had = one_session(setup, batch, target, final, 1);
+    return had;
+}
+
+/* One connection; -1 when it should be made again without TLS. */
+static int one_session(const struct smtp_setup *setup, struct smtp_batch *batch,
+                       const struct nexthop_target *target, int final, int plaintext)
+{
     struct smtp_session *s = xcalloc(1, sizeof *s);
+    s->conn.fd = -1;                    /* no connection yet (session_close) */
     s->setup = setup;
     s->batch = batch;
     /* the session keeps its own copy: it may outlive the batch (reuse.c) */
@@ -480,6 +495,13 @@ int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
         bind_addr = (const struct sockaddr *)&setup->bind6;
         bind_len = setup->bind6_len;
     }
+    if (tls_policy_find(s) != 0) {
+        s->conn.error = SMTP_IO_LOST;
+        session_close(s);
+        return 0;
+    }
+    if (plaintext)
+        s->tls.level = TLS_NONE;
     struct strbuf why = STRBUF_INIT;
     if (smtp_connect(&s->conn, (const struct sockaddr *)&target->sa, target->sa_len, bind_addr,
                      bind_len, setup->connect_timeout, &why) != 0) {
@@ -499,6 +521,11 @@ int session_deliver(const struct smtp_setup *setup, struct smtp_batch *batch,
             transaction(s);
             done = 1;
         }
+    }
+    if (s->tls_retry_plain) {
+        /* "may" and the handshake failed: closed, and made again in clear */
+        session_close(s);
+        return -1;
     }
     session_end(s, done);
     return had_session;

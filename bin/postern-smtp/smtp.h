@@ -1,7 +1,8 @@
 /* smtp.h - the parts of postern-smtp (and postern-lmtp, the same program)
  * and what they share: main.c (the runner loop, settings, next hops and the
  * per-recipient results), session.c (one SMTP/LMTP dialog with one
- * server), tls.c (STARTTLS as a client). */
+ * server), tlspolicy.c (the TLS policy of one connection: the security
+ * level, smtp_tls_policy_maps, DANE), tls.c (STARTTLS as a client). */
 #ifndef POSTERN_SMTP_RUNNER_H
 #define POSTERN_SMTP_RUNNER_H
 
@@ -11,8 +12,28 @@
 #include "runner.h"
 #include "smtpconn.h"
 #include "strbuf.h"
+#include "strlist.h"
 
-enum tls_level { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_SECURE };
+/* Postfix's TLS security levels, weakest first (its tls_level.c order) */
+enum tls_level { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_FINGERPRINT, TLS_HALF_DANE, TLS_DANE,
+                 TLS_DANE_ONLY, TLS_VERIFY, TLS_SECURE };
+
+/* The TLS policy of one connection (tlspolicy.c). */
+struct tls_policy {
+    enum tls_level level;               /* effective, after the table and DANE */
+    int invalid;                        /* no connection: dsn and why say why */
+    char dsn[8];
+    struct strbuf why;
+    struct strbuf protocols;            /* "protocols=", else main.cf's */
+    struct strbuf ciphers;              /* grade: "ciphers=", else main.cf's */
+    struct strbuf exclude;              /* "exclude=", else main.cf's */
+    struct strlist match;               /* verify/secure: names and strategies;
+                                           fingerprint: digests */
+    struct strlist tlsa;                /* DANE: usable "U S M HEX" records */
+    char nexthop_domain[256];           /* "nexthop" for certificate names */
+    struct strbuf servername;           /* SNI ("servername=", else
+                                           smtp_tls_servername): "" none */
+};
 struct sasl_setup;
 struct reuse_setup;
 
@@ -27,6 +48,9 @@ struct smtp_setup {
     int skip_5xx_greeting;
     int never_send_ehlo;
     int session_limit;                  /* smtp_mx_session_limit, 0: none */
+    int dnssec;                         /* smtp_dns_support_level = dnssec */
+    int dane_insecure_mx;               /* smtp_tls_dane_insecure_mx_policy:
+                                           TLS_MAY, TLS_ENCRYPT or TLS_DANE */
     int smtputf8_enable;
     const char *fallback_relay;         /* smtp_fallback_relay, "" for none */
     struct sockaddr_storage bind4, bind6;
@@ -71,6 +95,9 @@ struct smtp_session {
     struct nexthop_target own_target;   /* target points here (a copy) */
     long long born_ms;                  /* monotonic time of its first transaction */
     unsigned uses;                      /* transactions after the first (reuse.c) */
+    struct tls_policy tls;              /* this connection's (tlspolicy.c) */
+    int tls_retry_plain;                /* "may" and the handshake failed:
+                                           the same server again in clear */
 };
 
 /* main.c: a recipient's result (final now, or kept as "try again" while
@@ -81,6 +108,10 @@ void batch_result(struct smtp_batch *b, size_t k, const char *relay, int final,
 void batch_result_open(struct smtp_batch *b, const char *relay, int final, const char *dsn,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* session.c: a failed read or write in Postfix's words ("conversation
+ * with HOST timed out while DOING", "lost connection with HOST while
+ * DOING") for every recipient still open. */
+void io_failure(struct smtp_session *s, const char *relay, const char *doing);
 /* session.c: deliver what is still pending of the batch through one
  * server.  Returns 1 when a session was had (greeting and EHLO done),
  * else 0. */
@@ -123,13 +154,29 @@ int sasl_client_login(struct smtp_session *s);
  * only for the same sender). */
 int sasl_sender_dependent(const struct smtp_setup *setup);
 
+/* tlspolicy.c */
+/* Read the TLS settings (level, tables, DNSSEC); 0, or -1 when they are
+ * wrong (logged).  Before dns_open(). */
+int tls_policy_setup(struct smtp_setup *setup);
+/* The policy for the connection s is about to make (s->target, the
+ * batch's next hop) into s->tls; 0, or -1 when no connection may be made
+ * (results given: a table error, a DANE lookup failure, dane-only without
+ * usable TLSA records). */
+int tls_policy_find(struct smtp_session *s);
+void tls_policy_free(struct tls_policy *p);
+/* Whether TLS may be wanted at all (a level above none, or a table). */
+int tls_policy_may_want_tls(void);
+/* The level's name as Postfix spells it. */
+const char *tls_level_name(enum tls_level level);
+
 /* tls.c */
-/* Read the TLS settings and build the client context; 0, or -1 when the
- * settings are wrong (logged). */
+/* Build the client context; 0, or -1 when the settings are wrong
+ * (logged). */
 int tls_client_setup(struct smtp_setup *setup);
-/* Run STARTTLS when the policy wants it and the server offers it.
- * 0 to go on (in TLS or in clear), -1 when the session failed (results
- * given). */
+/* Run STARTTLS when the policy (s->tls) wants it and the server offers
+ * it.  0 to go on (in TLS or in clear), -1 when the session failed
+ * (results given; s->tls_retry_plain set when "may" should try the same
+ * server again without TLS, as Postfix does). */
 int tls_client_starttls(struct smtp_session *s);
 
 #endif

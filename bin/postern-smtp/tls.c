@@ -1,23 +1,35 @@
-/* tls.c - STARTTLS as a client, as Postfix's smtp_tls_security_level says:
- *   none      never
- *   may       when the server offers it; in clear when it does not (or
- *             refuses STARTTLS); the certificate is not checked
- *   encrypt   always; a server that does not offer it is tried later
- *   verify    always, with a certificate that smtp_tls_CAfile (else the
- *             system's store) trusts, issued to the server's name
- *   secure    the same, issued to the next-hop domain (or a name under it)
+/* tls.c - STARTTLS as a client, at the level tlspolicy.c found for the
+ * connection (Postfix's smtp_tls_security_level and smtp_tls_policy_maps):
+ *   none         never
+ *   may          when the server offers it; in clear when it does not (or
+ *                refuses STARTTLS); when the handshake fails, deferred
+ *                once, then (for a message older than minimal_backoff_time)
+ *                the same server again in clear, as Postfix; nothing checked
+ *   encrypt      always; a server that does not offer it is tried later
+ *   fingerprint  always, and the certificate's (or its public key's)
+ *                digest (smtp_tls_fingerprint_digest) must be listed
+ *   dane         always, and the certificate must match a TLSA record
+ *                (OpenSSL's SSL_dane_* checks DANE-TA 2 and DANE-EE 3)
+ *   verify       always, with a certificate that smtp_tls_CAfile (else the
+ *                system's store) trusts, issued to a name of
+ *                smtp_tls_verify_cert_match (the server's name)
+ *   secure       the same, names from smtp_tls_secure_cert_match (the
+ *                next-hop domain or a name under it)
  * smtp_tls_cert_file / smtp_tls_key_file give a client certificate, and
  * smtp_tls_loglevel >= 1 logs "Untrusted/Trusted/Verified TLS connection
  * established to HOST[ADDR]:PORT: ..." as Postfix does.  The library
- * helpers shared with smtpd are lib/net/tlscommon.c.  DANE, MTA-STS and
- * smtp_tls_policy_maps are not implemented yet.
+ * helpers shared with smtpd are lib/net/tlscommon.c.
  */
+#include <ctype.h>
 #include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -27,54 +39,24 @@
 #include "log.h"
 #include "smtp.h"
 #include "tlscommon.h"
+#include "xalloc.h"
 
 static SSL_CTX *client_ctx;
-
-/* The level from smtp_tls_security_level (or the old smtp_use_tls and
- * smtp_enforce_tls); -1 when the word is unknown. */
-static int level_from_config(const char *proto)
-{
-    char name[64];
-    snprintf(name, sizeof name, "%s_tls_security_level", proto);
-    const char *level = conf_str(name);
-    if (!*level) {
-        snprintf(name, sizeof name, "%s_enforce_tls", proto);
-        if (conf_bool(name))
-            return TLS_ENCRYPT;
-        snprintf(name, sizeof name, "%s_use_tls", proto);
-        return conf_bool(name) ? TLS_MAY : TLS_NONE;
-    }
-    static const struct { const char *word; int level; } words[] = {
-        {"none", TLS_NONE}, {"may", TLS_MAY}, {"encrypt", TLS_ENCRYPT},
-        {"verify", TLS_VERIFY}, {"secure", TLS_SECURE},
-    };
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strcasecmp(level, words[i].word) == 0)
-            return words[i].level;
-    msg_warn("%s: \"%s\" is not implemented (none, may, encrypt, verify, secure are)", name, level);
-    return -1;
-}
 
 int tls_client_setup(struct smtp_setup *setup)
 {
     char name[64];
-    int level = level_from_config(setup->proto);
-    if (level < 0)
+    if (tls_policy_setup(setup) != 0)
         return -1;
-    setup->tls_level = (enum tls_level)level;
     snprintf(name, sizeof name, "%s_tls_loglevel", setup->proto);
     setup->tls_loglevel = (int)conf_int(name);
-    if (setup->tls_level == TLS_NONE)
+    if (!tls_policy_may_want_tls())
         return 0;
     client_ctx = SSL_CTX_new(TLS_client_method());
-    if (!client_ctx) {
+    if (!client_ctx || SSL_CTX_dane_enable(client_ctx) <= 0) {
         tls_log_errors();
         return -1;
     }
-    snprintf(name, sizeof name, "%s_tls_%sprotocols", setup->proto,
-             setup->tls_level >= TLS_ENCRYPT ? "mandatory_" : "");
-    if (tls_apply_protocols(client_ctx, name) != 0)
-        return -1;
     snprintf(name, sizeof name, "%s_tls_CAfile", setup->proto);
     const char *cafile = conf_str(name);
     snprintf(name, sizeof name, "%s_tls_CApath", setup->proto);
@@ -107,30 +89,172 @@ int tls_client_setup(struct smtp_setup *setup)
     return 0;
 }
 
-/* Whether the certificate names the host (verify) or the next-hop domain
- * (secure: the domain itself or a name under it). */
+/* Whether the certificate bears a name the policy accepts: each match
+ * word is "hostname" (the server's name), "nexthop" (the next-hop domain),
+ * "dot-nexthop" (a name under it) or a name (".example.com": any name
+ * under example.com), as Postfix's smtp_tls_verify_cert_match and
+ * smtp_tls_secure_cert_match say. */
 static int name_matches(X509 *cert, const struct smtp_session *s)
 {
-    if (s->setup->tls_level == TLS_SECURE) {
-        const char *nexthop = s->batch->nexthop;
-        char domain[256];
-        size_t n = strcspn(nexthop[0] == '[' ? nexthop + 1 : nexthop, "]:, ");
-        snprintf(domain, sizeof domain, "%.*s", (int)n, nexthop[0] == '[' ? nexthop + 1 : nexthop);
-        if (X509_check_host(cert, domain, 0, 0, NULL) == 1)
+    const struct tls_policy *p = &s->tls;
+    for (size_t i = 0; i < p->match.count; i++) {
+        const char *w = p->match.item[i];
+        char name[300];
+        if (strcasecmp(w, "hostname") == 0)
+            snprintf(name, sizeof name, "%s", s->target->host);
+        else if (strcasecmp(w, "nexthop") == 0)
+            snprintf(name, sizeof name, "%s", p->nexthop_domain);
+        else if (strcasecmp(w, "dot-nexthop") == 0)
+            snprintf(name, sizeof name, ".%s", p->nexthop_domain);
+        else
+            snprintf(name, sizeof name, "%s", w);
+        if (strlen(name) > 1 && X509_check_host(cert, name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                                                NULL) == 1)
             return 1;
-        char sub[260];
-        snprintf(sub, sizeof sub, ".%s", domain);
-        return X509_check_host(cert, sub, 0, X509_CHECK_FLAG_SINGLE_LABEL_SUBDOMAINS, NULL) == 1;
     }
-    return X509_check_host(cert, s->target->host, 0, 0, NULL) == 1;
+    return 0;
+}
+
+/* Hex digits to lower case without ':' (fingerprints compare so). */
+static void fingerprint_normal(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+    for (; *in && o + 1 < size; in++)
+        if (*in != ':')
+            out[o++] = (char)tolower((unsigned char)*in);
+    out[o] = '\0';
+}
+
+/* fingerprint: the digest of the certificate or of its public key is one
+ * of the policy's (smtp_tls_fingerprint_digest, "AB:CD:..."). */
+static int fingerprint_matches(X509 *cert, const struct smtp_session *s)
+{
+    char digest_name[32];
+    snprintf(digest_name, sizeof digest_name, "%s_tls_fingerprint_digest", s->setup->proto);
+    const EVP_MD *md = EVP_get_digestbyname(conf_str(digest_name));
+    if (!md) {
+        msg_warn("%s: unknown digest \"%s\"", digest_name, conf_str(digest_name));
+        return 0;
+    }
+    unsigned char bytes[2][EVP_MAX_MD_SIZE];
+    unsigned int len[2] = {0, 0};
+    if (X509_digest(cert, md, bytes[0], &len[0]) != 1
+        || X509_pubkey_digest(cert, md, bytes[1], &len[1]) != 1)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        char hex[2 * EVP_MAX_MD_SIZE + 1];
+        for (unsigned i = 0; i < len[k]; i++)
+            snprintf(hex + 2 * i, 3, "%02x", bytes[k][i]);
+        for (size_t i = 0; i < s->tls.match.count; i++) {
+            char want[2 * EVP_MAX_MD_SIZE + 1];
+            fingerprint_normal(s->tls.match.item[i], want, sizeof want);
+            if (strcmp(want, hex) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The connection's protocols, ciphers and, at the dane levels, the TLSA
+ * records; 0, or -1 when the policy cannot be applied (logged). */
+static int configure(SSL *ssl, const struct smtp_session *s)
+{
+    const struct tls_policy *p = &s->tls;
+    int lowest, highest;
+    unsigned long holes;
+    struct strbuf list = STRBUF_INIT;
+    int rc = -1;
+    if (tls_protocol_range(p->protocols.s ? p->protocols.s : "", "protocols", &lowest, &highest,
+                           &holes) != 0
+        || !SSL_set_min_proto_version(ssl, lowest) || !SSL_set_max_proto_version(ssl, highest))
+        goto out;
+    if (holes)
+        SSL_set_options(ssl, holes);
+    if (tls_grade_cipherlist(p->ciphers.s ? p->ciphers.s : "medium", p->exclude.s, "ciphers",
+                             &list) != 0)
+        goto out;
+    if (SSL_set_cipher_list(ssl, list.s) != 1) {
+        msg_warn("invalid cipher list \"%s\"", list.s);
+        goto out;
+    }
+    if (p->servername.len)
+        /* SNI only when asked for (smtp_tls_servername, servername=); a
+         * name, never an address (checked by tlspolicy.c); DANE sends its
+         * base name */
+        SSL_set_tlsext_host_name(ssl, p->servername.s);
+    if (p->tlsa.count) {
+        /* DANE: the TLSA base domain is the server's name (RFC 7672
+         * 2.2.2); a DANE-EE(3) match needs no name (RFC 7672 3.1.1).
+         * verify/secure with trust anchors (tafile=): the names of the
+         * policy too, name_matches() has the last word */
+        if (SSL_dane_enable(ssl, s->target->host) <= 0)
+            goto out;
+        SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        for (size_t i = 0; (p->level == TLS_VERIFY || p->level == TLS_SECURE) && i < p->match.count; i++) {
+            const char *w = p->match.item[i];
+            const char *name = strcasecmp(w, "hostname") == 0 ? s->target->host
+                               : strcasecmp(w, "nexthop") == 0 || strcasecmp(w, "dot-nexthop") == 0
+                                     ? p->nexthop_domain : w;
+            char dotted[300];
+            if (strcasecmp(w, "dot-nexthop") == 0) {
+                snprintf(dotted, sizeof dotted, ".%s", name);
+                name = dotted;
+            }
+            SSL_add1_host(ssl, name);
+        }
+        int usable = 0;
+        for (size_t i = 0; i < p->tlsa.count; i++) {
+            unsigned usage, selector, mtype;
+            int off = 0;
+            if (sscanf(p->tlsa.item[i], "%u %u %u %n", &usage, &selector, &mtype, &off) < 3 || !off)
+                continue;
+            const char *hex = p->tlsa.item[i] + off;
+            size_t n = strlen(hex) / 2;
+            unsigned char *data = xmalloc(n ? n : 1);
+            for (size_t k = 0; k < n; k++) {
+                unsigned v = 0;
+                sscanf(hex + 2 * k, "%2x", &v);
+                data[k] = (unsigned char)v;
+            }
+            if (SSL_dane_tlsa_add(ssl, (uint8_t)usage, (uint8_t)selector, (uint8_t)mtype, data, n) > 0)
+                usable++;
+            free(data);
+        }
+        ERR_clear_error();
+        if (!usable)        /* nothing OpenSSL can match: nothing will verify */
+            msg_warn("no usable TLSA record for %s", s->relay);
+    }
+    rc = 0;
+out:
+    strbuf_free(&list);
+    return rc;
+}
+
+/* Postfix's plaintext fallback at "may" (its smtp.h,
+ * PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE): only for a message that
+ * has waited at least minimal_backoff_time, so a fresh message is deferred
+ * once ("Cannot start TLS: handshake failure") and goes in clear at a
+ * later attempt; then the failure is logged as "ID: Cannot start TLS:
+ * handshake failure" and the same server is tried again without TLS. */
+static int retry_in_clear(const struct smtp_session *s, enum tls_level level)
+{
+    const struct runner_request *req = s->batch->req;
+    if (level != TLS_MAY || (long long)(time(NULL) - req->arrival) < conf_time("minimal_backoff_time"))
+        return 0;
+    msg_info("%s: Cannot start TLS: handshake failure", *req->queue_id ? req->queue_id : "NOQUEUE");
+    return 1;
 }
 
 int tls_client_starttls(struct smtp_session *s)
 {
     const struct smtp_setup *setup = s->setup;
-    if (setup->tls_level == TLS_NONE || s->target->sa.ss_family == AF_UNIX)
+    enum tls_level level = s->tls.level;
+    if (level == TLS_NONE || !client_ctx)
         return 0;
-    int required = setup->tls_level >= TLS_ENCRYPT;
+    if (s->target->sa.ss_family == AF_UNIX && level <= TLS_MAY)
+        return 0;
+    int required = level >= TLS_ENCRYPT;
     if (!s->features.starttls) {
         if (!required)
             return 0;
@@ -141,9 +265,7 @@ int tls_client_starttls(struct smtp_session *s)
     smtp_queue(&s->conn, "STARTTLS\r\n", 10);
     if (smtp_flush(&s->conn, setup->starttls_timeout) != 0
         || smtp_read_reply(&s->conn, &s->reply, setup->starttls_timeout) != 0) {
-        batch_result_open(s->batch, s->relay, 0, "4.4.2", "%s with %s while sending STARTTLS",
-                          s->conn.error == SMTP_IO_TIMEOUT ? "conversation timed out"
-                                                           : "lost connection", s->host);
+        io_failure(s, s->relay, "sending STARTTLS");
         return -1;
     }
     if (s->reply.code != 220) {
@@ -155,17 +277,13 @@ int tls_client_starttls(struct smtp_session *s)
         return -1;
     }
     SSL *ssl = SSL_new(client_ctx);
-    if (!ssl || SSL_set_fd(ssl, s->conn.fd) != 1) {
+    if (!ssl || SSL_set_fd(ssl, s->conn.fd) != 1 || configure(ssl, s) != 0) {
         tls_log_errors();
         SSL_free(ssl);
+        s->conn.error = SMTP_IO_LOST;       /* the server waits for a handshake */
         batch_result_open(s->batch, s->relay, 0, "4.7.5", "Cannot start TLS: internal error");
         return -1;
     }
-    /* SNI names a host, never an address (RFC 6066, 3) */
-    unsigned char addr[sizeof(struct in6_addr)];
-    if (inet_pton(AF_INET, s->target->host, addr) != 1
-        && inet_pton(AF_INET6, s->target->host, addr) != 1)
-        SSL_set_tlsext_host_name(ssl, s->target->host);
     smtp_conn_set_tls(&s->conn, ssl);
     long long deadline = smtp_now_ms() + (long long)setup->starttls_timeout * 1000;
     for (;;) {
@@ -180,13 +298,35 @@ int tls_client_starttls(struct smtp_session *s)
                 msg_info("SSL_connect error to %s: %s", s->relay, want ? "timeout" : "handshake failure");
             tls_log_errors();
             s->conn.error = SMTP_IO_LOST;       /* no QUIT through a broken session */
+            s->tls_retry_plain = retry_in_clear(s, level);
             batch_result_open(s->batch, s->relay, 0, "4.7.5", "Cannot start TLS: handshake failure");
             return -1;
         }
     }
     X509 *cert = SSL_get1_peer_certificate(ssl);
-    int trusted = cert && SSL_get_verify_result(ssl) == X509_V_OK;
-    int verified = trusted && name_matches(cert, s);
+    long verify = SSL_get_verify_result(ssl);
+    int trusted = 0, matched = 0;
+    if (cert) {
+        switch (level) {
+        case TLS_FINGERPRINT:
+            trusted = matched = fingerprint_matches(cert, s);
+            break;
+        case TLS_HALF_DANE:
+        case TLS_DANE:
+            /* only a TLSA record authenticates at these levels */
+            trusted = matched = verify == X509_V_OK && SSL_get0_dane_authority(ssl, NULL, NULL) >= 0;
+            break;
+        case TLS_VERIFY:
+        case TLS_SECURE:
+            /* Postfix 3.7 lets OpenSSL check the names with the chain: a
+             * certificate of the wrong name is "Untrusted" (compared) */
+            trusted = matched = verify == X509_V_OK && name_matches(cert, s);
+            break;
+        default:
+            trusted = verify == X509_V_OK;
+            break;
+        }
+    }
     if (setup->tls_loglevel >= 1) {
         const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
         int alg_bits = 0, bits = cipher ? SSL_CIPHER_get_bits(cipher, &alg_bits) : 0;
@@ -196,29 +336,45 @@ int tls_client_starttls(struct smtp_session *s)
             tls_describe_key(tmp, kex, sizeof kex, " key-exchange ", 0);
             EVP_PKEY_free(tmp);
         }
-        int sig_nid = 0;
+        int sig_nid = 0, digest_nid = NID_undef;
         SSL_get_peer_signature_type_nid(ssl, &sig_nid);
-        if (cert)
-            tls_describe_key(X509_get0_pubkey(cert), sig, sizeof sig, " server-signature ", sig_nid);
+        char group[64];
+        EVP_PKEY *peer_key = cert ? X509_get0_pubkey(cert) : NULL;
+        if (peer_key && EVP_PKEY_get_base_id(peer_key) == EVP_PKEY_EC
+            && EVP_PKEY_get_group_name(peer_key, group, sizeof group, NULL))
+            /* Postfix 3.7's client names the peer's curve as OpenSSL 3
+             * does: "ECDSA (prime256v1)" (compared on this machine) */
+            snprintf(sig, sizeof sig, " server-signature ECDSA (%s)", group);
+        else if (peer_key)
+            tls_describe_key(peer_key, sig, sizeof sig, " server-signature ", sig_nid);
+        /* " server-digest SHA256", as Postfix logs it (none for Ed25519) */
+        if (cert && SSL_get_peer_signature_nid(ssl, &digest_nid) == 1 && digest_nid != NID_undef
+            && strlen(sig) + 20 < sizeof sig)
+            snprintf(sig + strlen(sig), sizeof sig - strlen(sig), " server-digest %s",
+                     OBJ_nid2sn(digest_nid));
+        /* a DANE match through an MX record DNSSEC did not sign is only
+         * "Trusted": the MX name could be forged */
         msg_info("%s TLS connection established to %s: %s with cipher %s (%d/%d bits)%s%s",
-                 verified ? "Verified" : trusted ? "Trusted" : "Untrusted", s->relay,
-                 SSL_get_version(ssl), cipher ? SSL_CIPHER_get_name(cipher) : "unknown", bits,
-                 alg_bits, kex, sig);
+                 matched && level != TLS_HALF_DANE ? "Verified" : trusted ? "Trusted" : "Untrusted",
+                 s->relay, SSL_get_version(ssl), cipher ? SSL_CIPHER_get_name(cipher) : "unknown",
+                 bits, alg_bits, kex, sig);
     }
     X509_free(cert);
-    if (setup->tls_level >= TLS_VERIFY && !verified) {
-        batch_result_open(s->batch, s->relay, 0, "4.7.5",
-                          "Server certificate not %s", trusted ? "verified" : "trusted");
+    /* above encrypt the certificate must match (Postfix 3.7 says "not
+     * verified" whether the chain or the name failed) */
+    if (level > TLS_ENCRYPT && !matched) {
+        batch_result_open(s->batch, s->relay, 0, "4.7.5", "Server certificate not verified");
         return -1;
     }
     s->tls_active = 1;
-    s->tls_verified = verified;
+    s->tls_verified = matched && level != TLS_HALF_DANE;  /* "Verified" */
     /* the extensions again, now under TLS (RFC 3207) */
     smtp_queuef(&s->conn, "%s %s\r\n", setup->lmtp ? "LHLO" : "EHLO", setup->helo_name);
     if (smtp_flush(&s->conn, setup->helo_timeout) != 0
         || smtp_read_reply(&s->conn, &s->reply, setup->helo_timeout) != 0) {
-        batch_result_open(s->batch, s->relay, 0, "4.4.2", "lost connection with %s while performing the EHLO handshake",
-                          s->host);
+        io_failure(s, s->relay, "performing the EHLO handshake");
+        /* the TLS session broke: "may" tries the server again in clear */
+        s->tls_retry_plain = retry_in_clear(s, level);
         return -1;
     }
     if (s->reply.code / 100 != 2) {

@@ -69,33 +69,16 @@ static struct {
  * OpenSSL's own, as in Postfix. */
 static int apply_ciphers(SSL_CTX *ctx, const char *grade_param, int mandatory)
 {
-    const char *grade = conf_str(grade_param);
-    static const char *const grades[] = {"export", "low", "medium", "high", "null", NULL};
-    int ok = 0;
-    for (int i = 0; grades[i]; i++)
-        ok |= strcasecmp(grade, grades[i]) == 0;
-    if (!ok) {
-        msg_warn("invalid %s value \"%s\": disabling TLS support", grade_param, grade);
-        return -1;
-    }
-    char name[40];
-    snprintf(name, sizeof name, "tls_%s_cipherlist", grade);
-    for (char *p = name; *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-    struct strbuf list = STRBUF_INIT;
-    strbuf_puts(&list, conf_str(name));
-    const char *excludes[] = {"smtpd_tls_exclude_ciphers",
-                              mandatory ? "smtpd_tls_mandatory_exclude_ciphers" : NULL};
-    for (int e = 0; e < 2 && excludes[e]; e++) {
-        struct strlist words = STRLIST_INIT;
-        conf_list(excludes[e], &words);
-        for (size_t i = 0; i < words.count; i++)
-            strbuf_printf(&list, ":!%s", words.item[i]);
-        strlist_free(&words);
-    }
-    int rc = SSL_CTX_set_cipher_list(ctx, strbuf_str(&list)) ? 0 : -1;
-    if (rc)
+    struct strbuf exclusions = STRBUF_INIT, list = STRBUF_INIT;
+    strbuf_puts(&exclusions, conf_str("smtpd_tls_exclude_ciphers"));
+    if (mandatory)
+        strbuf_printf(&exclusions, " %s", conf_str("smtpd_tls_mandatory_exclude_ciphers"));
+    int rc = tls_grade_cipherlist(conf_str(grade_param), exclusions.s, grade_param, &list);
+    if (rc == 0 && !SSL_CTX_set_cipher_list(ctx, strbuf_str(&list))) {
         msg_warn("invalid cipher list \"%s\": disabling TLS support", strbuf_str(&list));
+        rc = -1;
+    }
+    strbuf_free(&exclusions);
     strbuf_free(&list);
     return rc;
 }

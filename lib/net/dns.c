@@ -29,6 +29,13 @@
 static struct ub_ctx *resolver;
 static int lookup_timeout_ms = 10000;
 static int open_failed;
+static char *trust_anchor_file;     /* dns_set_trust_anchor */
+
+void dns_set_trust_anchor(const char *file)
+{
+    free(trust_anchor_file);
+    trust_anchor_file = file && *file ? xstrdup(file) : NULL;
+}
 
 /* Point the context at the servers POSTERN_DNS_SERVER names; -1 on error. */
 static int use_forwarders(const char *list)
@@ -99,6 +106,11 @@ int dns_open(int timeout_ms)
             err = ub_ctx_hosts(resolver, NULL);
         if (err == UB_READFILE)     /* no /etc/hosts: not fatal */
             err = 0;
+    }
+    if (!err && trust_anchor_file) {
+        err = ub_ctx_add_ta_file(resolver, trust_anchor_file);
+        if (err)
+            msg_warn("dns: trust anchors %s: %s", trust_anchor_file, ub_strerror(err));
     }
     if (!err)
         err = ask_servers_everything();
@@ -173,6 +185,15 @@ static char *record_text(enum dns_type type, const unsigned char *data,
         if (wire_name(data, len, &pos, text, sizeof text) < 0 || pos != len)
             return NULL;
         return xstrdup(text);
+    case DNS_T_TLSA: {
+        if (len < 4 || len > 4096)
+            return NULL;
+        char *hex = xmalloc(3 * 4 + 2 * len + 1);
+        int o = sprintf(hex, "%u %u %u ", data[0], data[1], data[2]);
+        for (size_t i = 3; i < len; i++)
+            o += sprintf(hex + o, "%02x", data[i]);
+        return hex;
+    }
     case DNS_T_TXT: {
         char *joined = xmalloc(len + 1);
         size_t o = 0;
@@ -207,6 +228,13 @@ static void take_result(enum dns_type type, struct ub_result *r,
                         struct dns_answer *answer)
 {
     answer->rcode = r->rcode;
+    answer->secure = r->secure && !r->bogus;
+    if (r->bogus) {
+        answer->status = DNS_RETRY;
+        answer->why = "DNSSEC validation failed";
+        answer->secure = 0;
+        return;
+    }
     if (r->rcode == RCODE_NXDOMAIN || r->nxdomain) {
         answer->status = DNS_NOTFOUND;
         answer->nxdomain = 1;
@@ -216,11 +244,6 @@ static void take_result(enum dns_type type, struct ub_result *r,
         answer->status = DNS_RETRY;
         answer->why = r->rcode == RCODE_SERVFAIL ? "server failure"
                       : "refused or failed";
-        return;
-    }
-    if (r->bogus) {
-        answer->status = DNS_RETRY;
-        answer->why = "DNSSEC validation failed";
         return;
     }
     size_t n = 0;
@@ -257,7 +280,7 @@ void dns_answer_free(struct dns_answer *answer)
 
 static const struct { enum dns_type type; const char *name; } type_names[] = {
     { DNS_T_A, "A" }, { DNS_T_AAAA, "AAAA" }, { DNS_T_MX, "MX" },
-    { DNS_T_NS, "NS" }, { DNS_T_PTR, "PTR" }, { DNS_T_TXT, "TXT" },
+    { DNS_T_NS, "NS" }, { DNS_T_PTR, "PTR" }, { DNS_T_TXT, "TXT" }, { DNS_T_TLSA, "TLSA" },
 };
 
 const char *dns_type_name(enum dns_type type)

@@ -28,10 +28,11 @@
 enum dns_status { DNS_FOUND, DNS_NOTFOUND, DNS_RETRY };
 
 enum dns_type { DNS_T_A = 1, DNS_T_NS = 2, DNS_T_PTR = 12, DNS_T_MX = 15, DNS_T_TXT = 16,
-                DNS_T_AAAA = 28 };
+                DNS_T_AAAA = 28, DNS_T_TLSA = 52 };
 
 /* One record: A/AAAA an address in text form, MX/PTR a host name without
- * the final dot (MX: `pref` its preference), TXT its strings joined. */
+ * the final dot (MX: `pref` its preference), TXT its strings joined, TLSA
+ * "USAGE SELECTOR MTYPE HEX" (the association data in lower-case hex). */
 struct dns_record {
     unsigned pref;
     char *text;
@@ -42,6 +43,8 @@ struct dns_answer {
     int nxdomain;               /* DNS_NOTFOUND: 1 NXDOMAIN, 0 NODATA */
     int rcode;                  /* the DNS rcode seen, -1 when none */
     const char *why;            /* DNS_RETRY: what went wrong, for logs */
+    int secure;                 /* DNSSEC validated the answer (or the
+                                   denial): only with a trust anchor */
     size_t count;
     struct dns_record *records; /* MX sorted by preference */
 };
@@ -50,6 +53,12 @@ struct dns_answer {
  * environment's POSTERN_DNS_TIMEOUT_MS, else 10 s).  Returns 0,
  * or -1 with a warning logged (then every lookup answers DNS_RETRY). */
 int dns_open(int timeout_ms);
+/* DNSSEC: validate every answer against the trust anchors in `file` (DS
+ * or DNSKEY records in zone-file form, as /usr/share/dns/root.key), from
+ * the next dns_open() on.  Without it no answer is `secure`.  A bogus
+ * answer (a signature that does not verify) is DNS_RETRY with why
+ * "DNSSEC validation failed", never data. */
+void dns_set_trust_anchor(const char *file);
 /* Ask for records of `type` at `name` (a trailing dot is allowed). */
 void dns_lookup(const char *name, enum dns_type type, struct dns_answer *answer);
 /* The reverse name of an IPv4 or IPv6 address in text form

@@ -39,8 +39,10 @@ int nexthop_port(const char *text)
 
 void nexthop_list_free(struct nexthop_list *list)
 {
-    for (size_t i = 0; i < list->count; i++)
+    for (size_t i = 0; i < list->count; i++) {
         free(list->target[i].host);
+        free(list->target[i].dest);
+    }
     free(list->target);
     list->target = NULL;
     list->count = 0;
@@ -48,7 +50,7 @@ void nexthop_list_free(struct nexthop_list *list)
 
 /* Append a target for one numeric address of host. */
 static int add_address(struct nexthop_list *out, const char *host, const char *addr,
-                       int port, unsigned pref)
+                       int port, unsigned pref, int addr_secure)
 {
     struct nexthop_target t;
     memset(&t, 0, sizeof t);
@@ -71,6 +73,7 @@ static int add_address(struct nexthop_list *out, const char *host, const char *a
     t.host = xstrdup(host);
     t.port = port;
     t.pref = pref;
+    t.addr_secure = addr_secure;
     out->target = xreallocarray(out->target, out->count + 1, sizeof *out->target);
     out->target[out->count++] = t;
     return 0;
@@ -114,7 +117,7 @@ static int host_addresses(const char *host, int port, unsigned pref,
         if (ans.status == DNS_FOUND) {
             size_t first = out->count;
             for (size_t i = 0; i < ans.count; i++)
-                add_address(out, host, ans.records[i].text, port, pref);
+                add_address(out, host, ans.records[i].text, port, pref, ans.secure);
             if (opt->randomize && out->count - first > 1)
                 shuffle(out->target + first, out->count - first, sizeof *out->target);
         } else if (ans.status == DNS_RETRY) {
@@ -202,7 +205,12 @@ static enum nexthop_result mx_targets(const char *domain, int port,
     for (size_t i = 0; i < mx.count; i++) {
         if (!*mx.records[i].text || strcmp(mx.records[i].text, ".") == 0)
             continue;
+        size_t before = out->count;
         host_addresses(mx.records[i].text, port, mx.records[i].pref, opt, out, st);
+        for (size_t k = before; k < out->count; k++) {
+            out->target[k].from_mx = 1;
+            out->target[k].mx_secure = mx.secure;
+        }
     }
     /* smtp_find_self: drop our own MX host and every one not better */
     for (size_t i = first; i < out->count; i++) {
@@ -303,7 +311,7 @@ static enum nexthop_result one_nexthop(const char *item, const struct nexthop_op
         host += 5;
     unsigned char bytes[16];
     if (inet_pton(AF_INET, host, bytes) == 1 || inet_pton(AF_INET6, host, bytes) == 1) {
-        add_address(out, host, host, port, 0);
+        add_address(out, host, host, port, 0, 0);
         out->target[out->count - 1].best = 1;
         goto out;
     }
@@ -339,7 +347,10 @@ enum nexthop_result nexthop_find(const char *nexthop, const struct nexthop_optio
         result = NEXTHOP_DEFER;
     }
     for (size_t i = 0; result == NEXTHOP_OK && i < items.count; i++) {
+        size_t before = out->count;
         enum nexthop_result r = one_nexthop(items.item[i], opt, out, &st, dsn, why);
+        for (size_t k = before; k < out->count; k++)
+            out->target[k].dest = xstrdup(items.item[i]);
         /* a later next hop of a list may still serve */
         if (r != NEXTHOP_OK && (out->count > 0 || i + 1 < items.count)) {
             if (r == NEXTHOP_DEFER)
@@ -361,8 +372,10 @@ enum nexthop_result nexthop_find(const char *nexthop, const struct nexthop_optio
         result = soft ? NEXTHOP_DEFER : NEXTHOP_BOUNCE;
     }
     if (result == NEXTHOP_OK && opt->address_limit && out->count > opt->address_limit) {
-        for (size_t i = opt->address_limit; i < out->count; i++)
+        for (size_t i = opt->address_limit; i < out->count; i++) {
             free(out->target[i].host);
+            free(out->target[i].dest);
+        }
         out->count = opt->address_limit;
     }
     if (result != NEXTHOP_OK)

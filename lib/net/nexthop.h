@@ -35,6 +35,12 @@ struct nexthop_target {
     socklen_t sa_len;
     unsigned pref;                  /* MX preference (0 without MX) */
     int best;                       /* among the most preferred (or no MX) */
+    char *dest;                     /* the next hop of a list it came from
+                                       ("example.com", "[mx.example.com]:587") */
+    int from_mx;                    /* host came from an MX record */
+    int mx_secure;                  /* that MX RRset was DNSSEC-validated */
+    int addr_secure;                /* the host's A/AAAA RRset was validated
+                                       (0 for a literal address or a socket) */
 };
 
 struct nexthop_options {

@@ -161,8 +161,11 @@ int smtp_read_reply(struct smtp_conn *c, struct smtp_reply *r, int timeout)
     struct strbuf line = STRBUF_INIT;
     smtp_reply_reset(r);
     int result = -1;
+    /* one deadline for the whole reply: a server dribbling a line at a
+     * time must not stretch it to SMTP_REPLY_MAX_LINES timeouts */
+    long long deadline = smtp_now_ms() + (long long)timeout * 1000;
     for (;;) {
-        if (read_line(c, &line, smtp_now_ms() + (long long)timeout * 1000) != 0)
+        if (read_line(c, &line, deadline) != 0)
             break;
         int k = smtp_reply_add(r, line.s ? line.s : "", line.len);
         if (k < 0) {

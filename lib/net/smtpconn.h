@@ -41,7 +41,7 @@ struct smtp_conn {
 int smtp_connect(struct smtp_conn *c, const struct sockaddr *addr, socklen_t len,
                  const struct sockaddr *bind_addr, socklen_t bind_len, int timeout,
                  struct strbuf *why);
-/* Read one complete reply into r within timeout seconds (per line).
+/* Read one complete reply into r within timeout seconds (all its lines).
  * 0, or -1 with c->error set. */
 int smtp_read_reply(struct smtp_conn *c, struct smtp_reply *r, int timeout);
 /* Queue bytes for the server; smtp_flush writes them. */

@@ -42,6 +42,36 @@ static void take_dsn(struct smtp_reply *r, const char *text)
     memcpy(r->dsn + 1, ".0.0", 5);
 }
 
+/* What the server sent, made safe for logs, bounces and records as
+ * Postfix's printable() makes it (with smtputf8_enable, its default): a
+ * control byte, DEL, or a byte that is not part of well-formed UTF-8
+ * becomes '?'; well-formed UTF-8 stays. */
+static void printable(char *text, size_t len)
+{
+    unsigned char *s = (unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        int ok = n > 0 && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = (s[i + k] & 0xc0) == 0x80;
+        if (ok && n > 1) {      /* no overlong forms, surrogates or > U+10FFFF */
+            unsigned cp = n == 2 ? (c & 0x1f) << 6 | (s[i + 1] & 0x3f)
+                        : n == 3 ? (c & 0x0f) << 12 | (s[i + 1] & 0x3f) << 6 | (s[i + 2] & 0x3f)
+                                 : (c & 0x07) << 18 | (s[i + 1] & 0x3f) << 12
+                                       | (s[i + 2] & 0x3f) << 6 | (s[i + 3] & 0x3f);
+            ok = cp >= (n == 2 ? 0x80u : n == 3 ? 0x800u : 0x10000u) && cp <= 0x10ffff
+                 && (cp < 0xd800 || cp > 0xdfff);
+        }
+        if (!ok || (n == 1 && (c < ' ' || c == 0x7f))) {
+            s[i++] = '?';
+            continue;
+        }
+        i += n;
+    }
+}
+
 int smtp_reply_add(struct smtp_reply *r, const char *line, size_t len)
 {
     if (r->done)
@@ -59,10 +89,7 @@ int smtp_reply_add(struct smtp_reply *r, const char *line, size_t len)
     char *copy = xmalloc(text_len + 1);
     memcpy(copy, text, text_len);
     copy[text_len] = '\0';
-    /* a NUL or control byte from the server never reaches a log or record */
-    for (size_t i = 0; i < text_len; i++)
-        if ((unsigned char)copy[i] < ' ' || copy[i] == 0x7f)
-            copy[i] = ' ';
+    printable(copy, text_len);
     r->lines.line[r->lines.count++] = copy;
     if (!r->code) {
         r->code = code;
@@ -74,8 +101,12 @@ int smtp_reply_add(struct smtp_reply *r, const char *line, size_t len)
         size_t room = SMTP_REPLY_MAX_TEXT - r->text.len;
         size_t head = len < 4 ? len : 4;
         strbuf_append(&r->text, line, head < room ? head : room);
-        if (head < room)
-            strbuf_append(&r->text, copy, text_len < room - head ? text_len : room - head);
+        if (head < room) {
+            size_t take = text_len < room - head ? text_len : room - head;
+            while (take > 0 && take < text_len && ((unsigned char)copy[take] & 0xc0) == 0x80)
+                take--;         /* never half a UTF-8 character */
+            strbuf_append(&r->text, copy, take);
+        }
         strbuf_trim_end(&r->text);
     }
     r->done = len == 3 || line[3] == ' ';

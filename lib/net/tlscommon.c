@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "strbuf.h"
 #include "strlist.h"
 #include "tlscommon.h"
 
@@ -31,8 +32,11 @@ void tls_log_errors(void)
 }
 
 /* Postfix's protocol list syntax: ">=TLSv1", "!SSLv2, !SSLv3",
- * "TLSv1.2 TLSv1.3", "<=TLSv1.2".  0, or -1 for a name it does not know. */
-int tls_apply_protocols(SSL_CTX *ctx, const char *param)
+ * "TLSv1.2 TLSv1.3", "<=TLSv1.2" (a policy table's "protocols=" separates
+ * with colons).  0 with the bounds and the holes to switch off, or -1 for
+ * a name it does not know or an empty range (logged, naming `what`). */
+int tls_protocol_range(const char *value, const char *what, int *min_version,
+                       int *max_version, unsigned long *no_options)
 {
     static const struct {
         const char *name;
@@ -46,7 +50,12 @@ int tls_apply_protocols(SSL_CTX *ctx, const char *param)
     enum { N = sizeof known / sizeof known[0] };
     int included = 0, excluded = 0, floor_index = 0, ceiling_index = N - 1;
     struct strlist words = STRLIST_INIT;
-    conf_list(param, &words);
+    struct strbuf text = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_puts(&text, value);
+    for (char *p = text.s; p && *p; p++)
+        if (*p == ':')
+            *p = ' ';
+    list_split(text.s ? text.s : "", &words, &err);
     int rc = 0;
     for (size_t i = 0; i < words.count && rc == 0; i++) {
         const char *w = words.item[i];
@@ -62,7 +71,7 @@ int tls_apply_protocols(SSL_CTX *ctx, const char *param)
             if (strcasecmp(w, known[j].name) == 0)
                 k = j;
         if (k < 0) {
-            msg_warn("Invalid TLS protocol list \"%s\": disabling TLS support", conf_str(param));
+            msg_warn("Invalid TLS protocol list \"%s\" (%s): disabling TLS support", value, what);
             rc = -1;
         } else if (kind == 0) {
             included |= 1 << k;
@@ -75,6 +84,8 @@ int tls_apply_protocols(SSL_CTX *ctx, const char *param)
         }
     }
     strlist_free(&words);
+    strbuf_free(&text);
+    strbuf_free(&err);
     if (rc)
         return rc;
     int allowed = (included ? included : (1 << N) - 1) & ~excluded;
@@ -87,15 +98,63 @@ int tls_apply_protocols(SSL_CTX *ctx, const char *param)
             highest = j;
         }
     if (lowest < 0) {
-        msg_warn("no TLS protocol left in \"%s\": disabling TLS support", conf_str(param));
+        msg_warn("no TLS protocol left in \"%s\" (%s): disabling TLS support", value, what);
         return -1;
     }
-    if (!SSL_CTX_set_min_proto_version(ctx, known[lowest].version)
-        || !SSL_CTX_set_max_proto_version(ctx, known[highest].version))
-        return -1;
+    *min_version = known[lowest].version;
+    *max_version = known[highest].version;
+    *no_options = 0;
     for (int j = lowest + 1; j < highest; j++)     /* holes: "!TLSv1.1" */
         if (!(allowed & (1 << j)))
-            SSL_CTX_set_options(ctx, known[j].no_option);
+            *no_options |= known[j].no_option;
+    return 0;
+}
+
+int tls_apply_protocols(SSL_CTX *ctx, const char *param)
+{
+    int lowest, highest;
+    unsigned long holes;
+    if (tls_protocol_range(conf_str(param), param, &lowest, &highest, &holes) != 0)
+        return -1;
+    if (!SSL_CTX_set_min_proto_version(ctx, lowest) || !SSL_CTX_set_max_proto_version(ctx, highest))
+        return -1;
+    if (holes)
+        SSL_CTX_set_options(ctx, holes);
+    return 0;
+}
+
+/* A cipher grade (export, low, medium, high, null) as OpenSSL's cipher
+ * list: its tls_GRADE_cipherlist, minus each excluded cipher (the words of
+ * `exclusions`, separated by white space, commas or colons).  0, or -1 for
+ * an unknown grade (logged, naming `what`). */
+int tls_grade_cipherlist(const char *grade, const char *exclusions, const char *what,
+                         struct strbuf *out)
+{
+    static const char *const grades[] = {"export", "low", "medium", "high", "null", NULL};
+    int known = -1;
+    for (int i = 0; grades[i]; i++)
+        if (strcasecmp(grade, grades[i]) == 0)
+            known = i;
+    if (known < 0) {
+        msg_warn("invalid %s value \"%s\": disabling TLS support", what, grade);
+        return -1;
+    }
+    char name[40];
+    snprintf(name, sizeof name, "tls_%s_cipherlist", grades[known]);
+    strbuf_reset(out);
+    strbuf_puts(out, conf_str(name));
+    struct strbuf text = STRBUF_INIT, err = STRBUF_INIT;
+    struct strlist words = STRLIST_INIT;
+    strbuf_puts(&text, exclusions ? exclusions : "");
+    for (char *p = text.s; p && *p; p++)
+        if (*p == ':')
+            *p = ' ';
+    list_split(text.s ? text.s : "", &words, &err);
+    for (size_t i = 0; i < words.count; i++)
+        strbuf_printf(out, ":!%s", words.item[i]);
+    strlist_free(&words);
+    strbuf_free(&text);
+    strbuf_free(&err);
     return 0;
 }
 

@@ -8,7 +8,11 @@ loopback address and port, answering recipients by their local part:
     others     250
 
 Every accepted transaction is written to DIR/NNNN.json (sender, recipients,
-mail options, content) and its arrival noted in DIR/log.
+mail options, content, whether it came over TLS) and its arrival noted in
+DIR/log.  With tls={"cert": PEM, "key": PEM, "max": "TLSv1.2"} it offers
+STARTTLS (the certificate file may hold the chain) and notes the SNI name
+of each handshake in DIR/sni ("-" for none); with lmtp=True it speaks
+LMTP (aiosmtpd's LMTP).
 
     sink = Sink("127.0.0.3", port)          # from a test
     python3 smtpsink.py DIR ADDRESS PORT    # what Sink runs
@@ -22,11 +26,13 @@ PYTHON = "/usr/bin/python3"     # Debian's, with python3-aiosmtpd
 
 
 class Sink:
-    def __init__(self, address, port, name="sink.test"):
+    def __init__(self, address, port, name="sink.test", tls=None, lmtp=False):
         import tap
         self.dir = tap.tempdir("postern-sink-")
         self.address, self.port = address, port
-        self.proc = tap.start([PYTHON, os.path.abspath(__file__), self.dir, address, str(port), name],
+        options = json.dumps({"tls": tls, "lmtp": lmtp})
+        self.proc = tap.start([PYTHON, os.path.abspath(__file__), self.dir, address, str(port), name,
+                               options],
                               stdout=open(os.path.join(self.dir, "out"), "w"),
                               stderr=open(os.path.join(self.dir, "err"), "w"))
         ready = os.path.join(self.dir, "ready")
@@ -34,13 +40,20 @@ class Sink:
             tap.diag(open(os.path.join(self.dir, "err")).read())
             raise RuntimeError("the SMTP sink did not start")
 
+    def sni(self):
+        """The SNI names of the handshakes so far ("-": none)."""
+        try:
+            return open(os.path.join(self.dir, "sni")).read().split()
+        except OSError:
+            return []
+
     def messages(self):
         """The transactions received so far, oldest first."""
         names = sorted(n for n in os.listdir(self.dir) if n.endswith(".json"))
         return [json.load(open(os.path.join(self.dir, n))) for n in names]
 
 
-def serve(directory, address, port, name):
+def serve(directory, address, port, name, options):
     from aiosmtpd.controller import Controller
     seen = set()
     count = [0]
@@ -60,6 +73,7 @@ def serve(directory, address, port, name):
         async def handle_DATA(self, server, session, envelope):
             count[0] += 1
             record = {"helo": session.host_name, "sender": envelope.mail_from,
+                      "tls": session.ssl is not None,
                       "mail_options": envelope.mail_options, "recipients": envelope.rcpt_tos,
                       "content": envelope.original_content.decode("utf-8", "replace")}
             path = os.path.join(directory, "%04d.json" % count[0])
@@ -68,7 +82,27 @@ def serve(directory, address, port, name):
             os.rename(path + ".tmp", path)
             return "250 2.0.0 Ok: queued as SINK%04d" % count[0]
 
-    controller = Controller(Handler(), hostname=address, port=port, server_hostname=name)
+    kwargs = {}
+    if options.get("tls"):
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(options["tls"]["cert"], options["tls"]["key"])
+        def note_sni(ssl_object, server_name, ssl_context):
+            with open(os.path.join(directory, "sni"), "a") as f:
+                f.write((server_name or "-") + "\n")
+        context.sni_callback = note_sni
+        if options["tls"].get("max"):
+            context.maximum_version = getattr(ssl.TLSVersion, options["tls"]["max"].replace(".", "_"))
+        kwargs = {"tls_context": context, "require_starttls": False}
+    if options.get("lmtp"):
+        from aiosmtpd.lmtp import LMTP
+
+        class LmtpController(Controller):
+            def factory(self):
+                return LMTP(self.handler, hostname=name, **kwargs)
+        controller = LmtpController(Handler(), hostname=address, port=port)
+    else:
+        controller = Controller(Handler(), hostname=address, port=port, server_hostname=name, **kwargs)
     controller.start()
     open(os.path.join(directory, "ready"), "w").close()
     while True:
@@ -76,4 +110,5 @@ def serve(directory, address, port, name):
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4],
+          json.loads(sys.argv[5]) if len(sys.argv) > 5 else {})
