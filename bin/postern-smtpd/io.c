@@ -153,6 +153,10 @@ static int io_fill(struct session *s)
         s->in_start = 0;
     }
     io_flush(s);
+    /* a transaction has begun: reach the queue service while the client
+     * types, so that DATA is only a reply (submit.c) */
+    if (s->tx.active && !s->in_data)
+        submit_prepare();
     if (s->tls) {
         ssize_t got = tls_read(s, s->inbuf + s->in_end, sizeof s->inbuf - s->in_end);
         if (got <= 0)
