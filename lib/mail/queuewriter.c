@@ -50,7 +50,10 @@ static int reusable(const struct queue_writer *w, const struct stat *st)
  * opened and truncated.  A new inode costs this file system more than the
  * rest of the queue's work for a message; a reused one costs nothing.  The
  * slots have fixed names, so no directory is read: each is looked at from
- * a random one on (a name that is not there costs a dcache lookup).  0 with w->fd open, -1
+ * a random one on (a name that is not there costs a dcache lookup) or, in
+ * a process that took one before (a worker of the queue service), from the
+ * slot after that one: qmgr fills them in turn, so that is where the next
+ * one usually is.  0 with w->fd open, -1
  * when none was free (or there is no recycle/: an older queue). */
 static int take_recycled(struct queue_writer *w, const char *queue_dir)
 {
@@ -60,13 +63,18 @@ static int take_recycled(struct queue_writer *w, const char *queue_dir)
     strbuf_free(&path);
     if (rfd < 0)
         return -1;
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    unsigned start = (unsigned)getpid() * 31u + (unsigned)now.tv_usec;
+    static unsigned hint = QUEUE_RECYCLE_SLOTS;    /* none yet */
+    unsigned start = hint;
+    if (start >= QUEUE_RECYCLE_SLOTS) {
+        struct timeval now;
+        gettimeofday(&now, NULL);
+        start = (unsigned)getpid() * 31u + (unsigned)now.tv_usec;
+    }
     for (unsigned i = 0; w->fd < 0 && i < QUEUE_RECYCLE_SLOTS; i++) {
         char slot[16];
         struct stat st;
-        snprintf(slot, sizeof slot, "%u", (start + i) % QUEUE_RECYCLE_SLOTS);
+        unsigned index = (start + i) % QUEUE_RECYCLE_SLOTS;
+        snprintf(slot, sizeof slot, "%u", index);
         if (fstatat(rfd, slot, &st, AT_SYMLINK_NOFOLLOW) < 0 || !reusable(w, &st))
             continue;
         if (renameat2(rfd, slot, w->dir_fd, w->tmp_name, RENAME_NOREPLACE) < 0)
@@ -74,6 +82,7 @@ static int take_recycled(struct queue_writer *w, const char *queue_dir)
         int fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0 && fstat(fd, &st) == 0 && reusable(w, &st)) {
             w->fd = fd;
+            hint = (index + 1) % QUEUE_RECYCLE_SLOTS;
             break;
         }
         if (fd >= 0)
