@@ -330,6 +330,7 @@ static void read_envelope(struct queue_envelope *qe)
     int code = envelope_read(1, &qe->env, ENVELOPE_STRICT, &err);
     if (code) {
         msg_warn("%s", strbuf_str(&err));
+        strbuf_free(&err);
         refuse(code, 0, NULL);
     }
     strbuf_free(&err);
