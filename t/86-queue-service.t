@@ -424,6 +424,23 @@ tap.is_(r.stderr, "", "silently")
 tap.ok(inst.wait_for("grace", 1), "and the mail is delivered")
 tap.is_(inst.delivered("ivan"), [], "the message whose service was killed was not stored")
 
+# --- 250 on K: the injection client (smtpd's, here sendmail's) takes the
+# queue's K (written after its fsync) as the verdict, without waiting for
+# the injector to exit (here one that lingers 4 s after it)
+tmp = queue_prog + ".new"
+tap.write(tmp, "#!/bin/sh\n%s \"$@\"\nrc=$?\nsleep 4\nexit $rc\n" % real_copy, 0o755)
+os.replace(tmp, queue_prog)
+started = time.time()
+# (its output to a file: the lingering injector holds sendmail's stderr)
+with open(os.path.join(inst.dir, "sendmail.err"), "wb") as err:
+    r = subprocess.run([tap.prog("sendmail"), "mia@localhost"], input=b"Subject: k\n\nx\n",
+                       stdout=err, stderr=err, env=inst.env, timeout=60)
+elapsed = time.time() - started
+tap.is_(r.returncode, 0, "sendmail: accepted through an injector that lingers after K")
+tap.ok(elapsed < 3, "at once, not when it exits (%.1f s)" % elapsed)
+tap.is_(len(inst.wait_for("mia", 1)), 1, "and delivered")
+set_real_injector()
+
 # --- postern start brings it back, postern stop stops it
 r = inst.start()
 tap.like(r.stdout, r"started the queue service", "postern start starts a new service")
