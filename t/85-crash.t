@@ -93,19 +93,6 @@ def find_victims(name):
             and (table[p][0] == service or table.get(table[p][0], (0, ""))[1] != name)]
 
 
-def busy_workers():
-    """The queue service's workers holding a message now (their fd 0 is
-    the message's pipe; an idle worker has /dev/null there)."""
-    busy = []
-    for p in find_victims("postern-queue"):
-        try:
-            if os.readlink(f"/proc/{p}/fd/0").startswith("pipe:"):
-                busy.append(p)
-        except OSError:
-            pass
-    return busy
-
-
 def killer():
     """Every 10-100 ms pick a kind of process at random and kill one of
     them with SIGKILL, watching /proc for up to 0.3 s until one turns up
@@ -134,7 +121,7 @@ def killer():
         name = random.choice(VICTIM_NAMES + ("busy worker",))
         end = time.time() + 0.3
         while time.time() < end and not stop_killing.is_set():
-            victims = busy_workers() if name == "busy worker" else find_victims(name)
+            victims = inst.queue_workers(busy=True) if name == "busy worker" else find_victims(name)
             if victims:
                 try:
                     os.kill(random.choice(victims), signal.SIGKILL)

@@ -82,16 +82,8 @@ def wait_until(cond, timeout=10):
 
 
 def busy_workers(pid):
-    """The service's workers that hold a message (fd 0 a pipe; an idle
-    worker has /dev/null there)."""
-    busy = []
-    for kid in children_of(pid):
-        try:
-            if os.readlink(f"/proc/{kid}/fd/0").startswith("pipe:"):
-                busy.append(kid)
-        except OSError:
-            pass
-    return busy
+    """The workers of the service pid that hold a message."""
+    return inst.queue_workers(busy=True) if pid == service_pid() else []
 
 
 def set_failing_injector():
@@ -187,6 +179,12 @@ def client(message=None, env=None, c=None):
         c = connect()
     if not ready(c):
         raise RuntimeError("the service did not send R")
+    return request(c, message, env)
+
+
+def request(c, message=None, env=None):
+    """Send a request on c: pipes for the message, envelope and status,
+    written and closed when given; returns as client() does."""
     m_r, m_w = os.pipe()
     e_r, e_w = os.pipe()
     s_r, s_w = os.pipe()
@@ -232,16 +230,7 @@ tap.is_(st, 0, "a direct client gets the wait status 0")
 tap.like(os.read(s_r, 100).decode(errors="replace"), r"^K[0-9A-F]+\0", "and K+id on its status channel")
 os.close(s_r)
 # a second request on the same connection (as smtpd sends a session's messages)
-m_r, m_w = os.pipe()
-e_r, e_w = os.pipe()
-s_r, s_w = os.pipe()
-socket.send_fds(c, [b"Q"], [m_r, e_r, s_w])
-for fd in (m_r, e_r, s_w):
-    os.close(fd)
-os.write(m_w, b"Subject: direct again\n\ny\n")
-os.close(m_w)
-os.write(e_w, envelope("carol@localhost"))
-os.close(e_w)
+_, _, _, s_r = request(c, b"Subject: direct again\n\ny\n", envelope("carol@localhost"))
 tap.is_(status_of(c), 0, "a second request on the same connection is served too")
 tap.like(os.read(s_r, 100).decode(errors="replace"), r"^K[0-9A-F]+\0", "with its own K+id")
 os.close(s_r)
@@ -470,17 +459,9 @@ if activate:
     idle.settimeout(10)
     tap.is_(idle.recv(1), b"X", "SIGTERM: the idle connection is told X")
     idle.close()
-    m_r, m_w = os.pipe()
-    e_r, e_w = os.pipe()
-    s_r, s_w = os.pipe()
-    socket.send_fds(late, [b"Q"], [m_r, e_r, s_w])   # sent before it read its X
-    for fd in (m_r, e_r, s_w):
-        os.close(fd)
     queued = queue_files()
-    os.write(m_w, b"Subject: crossed\n\nx\n")
-    os.close(m_w)
-    os.write(e_w, envelope("henry@localhost"))
-    os.close(e_w)
+    # sent before it read its X
+    _, _, _, s_r = request(late, b"Subject: crossed\n\nx\n", envelope("henry@localhost"))
     tap.is_(status_of(late), 0, "a request that crossed the X is still stored")
     os.close(s_r)
     tap.is_(queue_files(), queued + 1, "and queued")

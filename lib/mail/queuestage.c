@@ -26,6 +26,7 @@
 #include "strbuf.h"
 
 #define QUEUE_SERVICE_WAIT_MS   2000    /* for the service's 'R' */
+#define QUEUE_SERVICE_WAIT_TEXT "2000"
 #define STATUS_WAIT_MS          10000   /* for a status already due (after K) */
 
 /* The connection to the queue service, kept for one request after
@@ -128,20 +129,13 @@ static int read_exact(void *buf, size_t n, int timeout_ms)
     size_t got = 0;
     while (got < n) {
         struct pollfd p = {.fd = service_link.conn, .events = POLLIN};
-        int r = poll(&p, 1, timeout_ms);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = ETIMEDOUT;
-            return -1;
-        }
-        ssize_t k = read(service_link.conn, (char *)buf + got, n - got);
+        int polled = poll(&p, 1, timeout_ms);
+        ssize_t k = polled > 0 ? read(service_link.conn, (char *)buf + got, n - got) : polled;
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
             if (k == 0)
-                errno = ECONNRESET;
+                errno = polled == 0 ? ETIMEDOUT : ECONNRESET;
             return -1;
         }
         got += (size_t)k;
@@ -240,25 +234,20 @@ static int start_through_service(struct queue_stage *stage, int message_fd, int 
         if (queue_stage_connect() < 0)
             return -1;
         int used = service_link.used;
-        if (link_prepare() < 0) {
+        const char *failed = NULL;
+        if (link_prepare() < 0)
+            failed = "the queue service did not take the message within "
+                     QUEUE_SERVICE_WAIT_TEXT " ms";
+        else if (send_request(service_link.conn, message_fd, envelope_fd, status_fd) < 0)
+            failed = "pass the message to the queue service";
+        if (failed) {
             int saved = errno;
             link_close();
             if (used)
-                continue;
+                continue;       /* closed since its last use: a new one */
             errno = saved;
             if (!warned++)
-                msg_warn_errno("the queue service did not take the message within %d ms; "
-                               "running postern-queue instead", QUEUE_SERVICE_WAIT_MS);
-            return -1;
-        }
-        if (send_request(service_link.conn, message_fd, envelope_fd, status_fd) < 0) {
-            int saved = errno;
-            link_close();
-            if (used)
-                continue;
-            errno = saved;
-            if (!warned++)
-                msg_warn_errno("pass the message to the queue service; running postern-queue instead");
+                msg_warn_errno("%s; running postern-queue instead", failed);
             return -1;
         }
         service_link.used = 1;
