@@ -65,6 +65,7 @@ struct transaction {
     int smtputf8;
     int bdat_started;           /* a BDAT chunk was received */
     int bdat_failed;            /* an error was answered; drop the chunks */
+    int queue_prepared;         /* the queue service was reached for it */
 };
 
 struct injection_client;
