@@ -587,9 +587,16 @@ static void serve_once(void)
     if (service.stopping && (timeout < 0 || timeout > 500))
         timeout = 500;          /* the clients' grace */
     size_t max = service.client_limit + service.worker_limit + 2, n = 0;
-    struct pollfd *fds = xcalloc(max, sizeof *fds);
-    struct client **clients = xcalloc(max, sizeof *clients);
-    struct worker **workers = xcalloc(max, sizeof *workers);
+    static struct pollfd *fds;
+    static struct client **clients;
+    static struct worker **workers;
+    if (!fds) {
+        fds = xcalloc(max, sizeof *fds);
+        clients = xcalloc(max, sizeof *clients);
+        workers = xcalloc(max, sizeof *workers);
+    }
+    memset(clients, 0, max * sizeof *clients);
+    memset(workers, 0, max * sizeof *workers);
     fds[n++] = (struct pollfd){.fd = service.signal_fd, .events = POLLIN};
     int listening = service.listen_fd >= 0 && service.clients_used < service.client_limit;
     if (listening)
@@ -626,10 +633,8 @@ static void serve_once(void)
         if (listening && fds[1].revents && !service.stopping)
             accept_clients();
     }
-    free(fds);
-    free(clients);
-    free(workers);
 }
+
 void service_run(int listen_fd, mode_t socket_mode, uid_t uid, gid_t gid)
 {
     const char *queue_dir = conf_str("queue_directory");
@@ -637,10 +642,20 @@ void service_run(int listen_fd, mode_t socket_mode, uid_t uid, gid_t gid)
         msg_fatal("queue service: systemd passed %d sockets; expected one", systemd_fds);
     service.worker_limit = (size_t)conf_int("default_process_limit");
     service.client_limit = service.worker_limit * CONNECTIONS_PER_WORKER;
+    /* a connection, and while it waits three descriptors; a worker one:
+     * the soft descriptor limit is raised as far as that needs and the
+     * hard limit allows, and the connections bounded by what it is then */
     struct rlimit files;
+    rlim_t wanted = (rlim_t)(service.client_limit * 4 + service.worker_limit + 32);
     if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
-        /* a connection, and while it waits three descriptors; a worker one */
-        size_t room = files.rlim_cur > 64 ? (size_t)(files.rlim_cur - 32) / 4 : 8;
+        if (files.rlim_cur < wanted && files.rlim_max > files.rlim_cur) {
+            files.rlim_cur = files.rlim_max == RLIM_INFINITY || files.rlim_max > wanted
+                             ? wanted : files.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &files);
+            (void)getrlimit(RLIMIT_NOFILE, &files);
+        }
+        long long spare = (long long)files.rlim_cur - 32 - (long long)service.worker_limit;
+        size_t room = spare > 32 ? (size_t)(spare / 4) : 8;
         if (service.client_limit > room)
             service.client_limit = room;
     }
