@@ -265,6 +265,34 @@ tap.like(inst.log(), r"queue service: worker %d killed by signal 9" % kids[0], "
 tap.ok(all(alive(k) for k in idle_before), "the other workers live on")
 tap.ok(wait_until(lambda: children_of(svc)), "and a worker is ready again")
 
+# --- two messages at once, one worker killed: the other message is stored
+# whole and delivered; only the killed one's client gets a failure
+a, a_m, a_e, a_s = client()
+b, b_m, b_e, b_s = client()
+os.write(a_m, b"Subject: twin A\n\nfirst half of A\n")
+os.write(b_m, b"Subject: twin B\n\nfirst half of B\n")
+tap.ok(wait_until(lambda: len(busy_workers(svc)) == 2), "two workers hold a message each")
+os.kill(busy_workers(svc)[0], 9)
+for fd, rest, env_fd, rcpt in ((a_m, b"rest of A\n", a_e, "nina@localhost"),
+                               (b_m, b"rest of B\n", b_e, "nina@localhost")):
+    try:
+        os.write(fd, rest)
+        os.close(fd)
+        os.write(env_fd, envelope(rcpt))
+    except BrokenPipeError:
+        pass
+    os.close(env_fd)
+results = sorted([status_of(a), status_of(b)], key=str)
+tap.ok(results[0] == 0 and results[1] not in ("eof", "timeout") and os.WIFSIGNALED(results[1]),
+       "one request ends with 0, the other with its worker's death (%s)" % results)
+got = inst.wait_for("nina", 1)
+tap.ok(len(got) == 1 and (b"first half of A\nrest of A\n" in got[0] or b"first half of B\nrest of B\n" in got[0]),
+       "the surviving message is delivered whole")
+wait_until(lambda: queue_files() == 0)
+tap.is_(len(inst.delivered("nina")), 1, "and only it")
+for fd in (a_s, b_s):
+    os.close(fd)
+
 # --- a worker killed in the middle of an SMTP message: 451, and the
 # session's next message goes through on the same connection to the service
 smtp = smtplib.SMTP("127.0.0.1", port, timeout=30)
