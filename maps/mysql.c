@@ -1,9 +1,10 @@
 /* mysql.c - the mysql table type, mysql_table(5): MySQL and MariaDB
  * through MariaDB's client library.  The settings, the query language and
- * the lookup are shared (maps/sql.c); this file connects (hosts in the
- * order written: "unix:/run/mysqld/mysqld.sock" a socket, "inet:HOST:PORT",
- * "HOST:PORT", "HOST"; none: the library's default socket), quotes keys
- * with mysql_real_escape_string and runs the query.  The library loads
+ * the lookup are shared (maps/sql.c); this file connects (hosts:
+ * "unix:/run/mysqld/mysqld.sock" a socket, "inet:HOST:PORT", "HOST:PORT",
+ * "HOST"; none: the library's default socket; option_file, option_group
+ * and the tls_* settings), quotes keys with mysql_real_escape_string and
+ * runs the query.  The library loads
  * authentication plugins: only dynamically linked programs link this file
  * (map_register_dynamic_types()). */
 #include <errmsg.h>
@@ -33,6 +34,20 @@ static int mysql_table_connect(struct sql_table *t, const char *entry, struct st
     mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
     mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
     mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    /* mysql_table(5): option_file and option_group ("client" by default
+     * since Postfix 3.2), then TLS; the file's settings apply only where
+     * the table's do not */
+    if (t->cf.option_file)
+        mysql_options(m, MYSQL_READ_DEFAULT_FILE, t->cf.option_file);
+    mysql_options(m, MYSQL_READ_DEFAULT_GROUP, t->cf.option_group ? t->cf.option_group : "client");
+    if (t->cf.tls_cert_file || t->cf.tls_key_file || t->cf.tls_CAfile || t->cf.tls_CApath
+        || t->cf.tls_ciphers) {
+        mysql_ssl_set(m, t->cf.tls_key_file, t->cf.tls_cert_file, t->cf.tls_CAfile,
+                      t->cf.tls_CApath, t->cf.tls_ciphers);
+        my_bool enforce = 1, verify = t->cf.tls_verify_cert ? 1 : 0;
+        mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &enforce);
+        mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    }
     if (host && strcmp(host, "localhost") == 0 && port)
         host = "127.0.0.1";             /* "localhost" would mean the socket */
     if (!mysql_real_connect(m, path ? "localhost" : host, t->cf.user, t->cf.password,

@@ -4,11 +4,13 @@
  * an administrator wrote and keys anyone may send: it is fuzzed
  * (fuzz/sql_query.c). */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "log.h"
+#include "monotonic.h"
 #include "sql.h"
 #include "strbuf.h"
 #include "textlines.h"
@@ -28,6 +30,13 @@ void sql_config_free(struct sql_config *cf)
     free(cf->dbpath);
     free(cf->query);
     free(cf->result_format);
+    free(cf->option_file);
+    free(cf->option_group);
+    free(cf->tls_cert_file);
+    free(cf->tls_key_file);
+    free(cf->tls_CAfile);
+    free(cf->tls_CApath);
+    free(cf->tls_ciphers);
     memset(cf, 0, sizeof *cf);
 }
 
@@ -253,7 +262,31 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
             set_str(&where_field, value);
         else if (strcmp(name, "additional_conditions") == 0)
             set_str(&additional, value);
-        /* other settings (retry_interval, TLS, option_file, ...) are not
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "option_file") == 0)
+            set_str(&cf->option_file, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "option_group") == 0)
+            set_str(&cf->option_group, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_cert_file") == 0)
+            set_str(&cf->tls_cert_file, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_key_file") == 0)
+            set_str(&cf->tls_key_file, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_CAfile") == 0)
+            set_str(&cf->tls_CAfile, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_CApath") == 0)
+            set_str(&cf->tls_CApath, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_ciphers") == 0)
+            set_str(&cf->tls_ciphers, value);
+        else if (strcmp(type, "mysql") == 0 && strcmp(name, "tls_verify_cert") == 0) {
+            if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0)
+                cf->tls_verify_cert = 1;
+            else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0)
+                cf->tls_verify_cert = 0;
+            else {
+                textlines_problem(&tl, lineno, &problems, "tls_verify_cert: expected yes or no");
+                break;
+            }
+        }
+        /* other settings (retry_interval, idle_interval, ...) are not
          * used: Postfix too reads only what it asks for */
     }
     if (problems.len)
@@ -346,6 +379,11 @@ int sql_config_read(struct sql_config *cf, const char *type, const char *path,
     return rc;
 }
 
+int sql_host_is_uri(const char *entry)
+{
+    return strncmp(entry, "postgresql://", 13) == 0 || strncmp(entry, "postgres://", 11) == 0;
+}
+
 int sql_host_parse(const char *entry, char **copy, const char **path,
                    const char **host, unsigned *port)
 {
@@ -398,6 +436,8 @@ int sql_table_open(struct map *map, const struct sql_driver *driver, const char 
         char *copy;
         const char *path, *host;
         unsigned port;
+        if (strcmp(driver->type, "pgsql") == 0 && sql_host_is_uri(t->cf.hosts.item[i]))
+            continue;               /* libpq reads it (checked by pgsql_open) */
         int bad = sql_host_parse(t->cf.hosts.item[i], &copy, &path, &host, &port);
         free(copy);
         if (bad) {
@@ -408,6 +448,7 @@ int sql_table_open(struct map *map, const struct sql_driver *driver, const char 
             return -1;
         }
     }
+    t->failed_at = xcalloc(t->cf.hosts.count ? t->cf.hosts.count : 1, sizeof *t->failed_at);
     map->data = t;
     return 0;
 }
@@ -420,18 +461,64 @@ void sql_table_close(struct map *map)
     if (t->conn)
         t->driver->disconnect(t);
     sql_config_free(&t->cf);
+    free(t->failed_at);
     free(t);
 }
 
-/* Connect to the first host that answers, in the order written; 0, or -1
- * with the reasons in err. */
+/* The order to try the hosts in, as Postfix's: unix: sockets first, then
+ * the others, each group in random order (so several lookup services
+ * spread over the servers); a host that failed within the last
+ * SQL_HOST_RETRY_INTERVAL seconds goes last, behind every usable one.
+ * Unlike Postfix, which answers "try again" without trying while every
+ * host is in its wait, such hosts are still tried, oldest failure first:
+ * a server back after a restart answers at once. */
+static void host_order(const struct sql_table *t, size_t *order, size_t count)
+{
+    double now = monotonic_now();
+    size_t n = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        size_t first = n;
+        for (size_t i = 0; i < count; i++) {
+            int waiting = t->failed_at[i] > 0 && now - t->failed_at[i] < SQL_HOST_RETRY_INTERVAL;
+            int local = strncmp(t->cf.hosts.item[i], "unix:", 5) == 0;
+            if ((pass == 0 && !waiting && local) || (pass == 1 && !waiting && !local)
+                || (pass == 2 && waiting))
+                order[n++] = i;
+        }
+        if (pass < 2) {
+            for (size_t i = n - first; i > 1; i--) {     /* Fisher-Yates */
+                size_t j = arc4random_uniform((uint32_t)i);
+                size_t tmp = order[first + i - 1];
+                order[first + i - 1] = order[first + j];
+                order[first + j] = tmp;
+            }
+        } else {
+            for (size_t i = first + 1; i < n; i++)      /* oldest failure first */
+                for (size_t j = i; j > first && t->failed_at[order[j]] < t->failed_at[order[j - 1]];
+                     j--) {
+                    size_t tmp = order[j];
+                    order[j] = order[j - 1];
+                    order[j - 1] = tmp;
+                }
+        }
+    }
+}
+
+/* Connect to the first host that answers, in host_order(); 0, or -1 with
+ * the reasons in err. */
 static int connect_any(struct sql_table *t, struct strbuf *err)
 {
     size_t count = t->cf.hosts.count;
-    for (size_t i = 0; i < (count ? count : 1); i++) {
+    size_t *order = xcalloc(count ? count : 1, sizeof *order);
+    if (count)
+        host_order(t, order, count);
+    for (size_t k = 0; k < (count ? count : 1); k++) {
+        size_t i = order[k];
         const char *host = count ? t->cf.hosts.item[i] : NULL;
         struct strbuf why = STRBUF_INIT;
         if (t->driver->connect(t, host, &why) == 0) {
+            t->failed_at[i] = 0;
+            free(order);
             t->connections++;
             msg_info("table %s: connected to %s (connection %lu)", t->spec,
                      host ? host : t->cf.dbpath ? t->cf.dbpath : "the default server",
@@ -445,8 +532,18 @@ static int connect_any(struct sql_table *t, struct strbuf *err)
                 why.s[j] = ' ';
         strbuf_printf(err, "%s%s: %s", err->len ? "; " : "", host ? host : "default server",
                       why.s);
+        /* with several hosts a failed one is worth a line of its own: the
+         * lookup may still succeed on the next */
+        if (count > 1) {
+            struct strbuf shown = STRBUF_INIT;
+            msg_warn("table %s: cannot connect to %s: %s", t->spec, host,
+                     log_printable(&shown, why.s, 600));
+            strbuf_free(&shown);
+        }
         strbuf_free(&why);
+        t->failed_at[i] = monotonic_now();
     }
+    free(order);
     return -1;
 }
 

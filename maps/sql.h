@@ -31,6 +31,11 @@ struct sql_config {
     struct maplist *domain_maps;    /* type:table entries of domain */
     long expansion_limit;           /* 0: none */
     int connect_timeout;            /* seconds */
+    /* mysql_table(5) only: the client library's option file and group,
+     * and TLS (NULL: not set) */
+    char *option_file, *option_group;
+    char *tls_cert_file, *tls_key_file, *tls_CAfile, *tls_CApath, *tls_ciphers;
+    int tls_verify_cert;
 };
 
 /* Read a configuration file.  `type` says which settings are required
@@ -97,7 +102,12 @@ struct sql_table {
     const char *spec;               /* "pgsql:/etc/..." for log lines */
     void *conn;                     /* the driver's connection, NULL: none */
     unsigned long connections;      /* opened so far */
+    double *failed_at;              /* per host: monotonic time of its last failure, 0 */
 };
+
+/* Seconds a host that failed is passed over while another is usable
+ * (Postfix's dict_pgsql/dict_mysql wait 60 s). */
+#define SQL_HOST_RETRY_INTERVAL 60
 
 /* The open, lookup and close of every SQL type. */
 int sql_table_open(struct map *map, const struct sql_driver *driver, const char *name,
@@ -112,6 +122,9 @@ int sql_valid_utf8(const char *s, size_t len);
  * and HOST give *host and *port (0 when none).  Returns 0, or -1 when the
  * entry is malformed.  The strings point into a copy the caller frees
  * (*copy). */
+/* 1 when a hosts entry is a PostgreSQL connection URI (postgresql://...,
+ * postgres://...), which pgsql: passes to libpq whole. */
+int sql_host_is_uri(const char *entry);
 int sql_host_parse(const char *entry, char **copy, const char **path,
                    const char **host, unsigned *port);
 

@@ -19,7 +19,26 @@ from smtpdtest import Client  # noqa: E402
 
 tap.require(programs=["postern", "postern-lookup"])
 mailuid = __import__("pwd").getpwnam(ROOT_USERS["mail_owner"]).pw_uid if os.geteuid() == 0 else os.getuid()
-my = sqlservers.MariaDB()
+# a certificate for 127.0.0.1 from a CA of the test's own, for TLS
+pki = tap.tempdir()
+os.chmod(pki, 0o755)
+ca_key, ca_cert = os.path.join(pki, "ca.key"), os.path.join(pki, "ca.pem")
+srv_key, srv_csr, srv_cert = (os.path.join(pki, n) for n in ("srv.key", "srv.csr", "srv.pem"))
+other_key, other_ca = os.path.join(pki, "other.key"), os.path.join(pki, "other.pem")
+for argv in (["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_cert,
+              "-days", "2", "-subj", "/CN=postern test CA"],
+             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", other_key, "-out", other_ca,
+              "-days", "2", "-subj", "/CN=another CA"],
+             ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", srv_key, "-out", srv_csr,
+              "-subj", "/CN=127.0.0.1"],
+             ["openssl", "x509", "-req", "-in", srv_csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+              "-out", srv_cert, "-days", "2", "-extfile", "/dev/stdin"]):
+    r = tap.run(argv, input="subjectAltName = IP:127.0.0.1\n" if argv[1] == "x509" else None, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(" ".join(argv) + ": " + r.stderr)
+for f in os.listdir(pki):
+    os.chmod(os.path.join(pki, f), 0o644)
+my = sqlservers.MariaDB(tls=(srv_cert, srv_key))
 my.sql(sqlservers.inserts(mailuid, booleans="mysql")
        + "CREATE TABLE big (k VARCHAR(64), v TEXT);"
        + "".join(f"INSERT INTO big VALUES ('many', 'v{i}');" for i in range(5)))
@@ -62,6 +81,29 @@ tap.is_(q("many", "mysql:" + many), (0, "v0,v1,v2,v3,v4"), "several rows joined 
 tap.is_(q("backup.example", "mysql:" + in_turn), (0, "backup MX for backup.example"),
         "hosts tried in turn: a missing socket, a closed port, then unix:SOCKET")
 tap.is_(q("backup.example", "mysql:" + down)[0], 75, "a server that is down: try again, never not found")
+# TLS (mysql_table(5)'s tls_* settings) and the client option file
+cipher_query = ("query = SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+                "WHERE VARIABLE_NAME = 'Ssl_cipher' AND '%s' <> ''\n")
+plain = cf("plain.cf", cipher_query)
+tap.is_(q("k", "mysql:" + plain), (1, ""), "without tls_* settings the connection is plain (no cipher: not found)")
+tls_ok = cf("tls.cf", cipher_query + f"tls_CAfile = {ca_cert}\ntls_verify_cert = yes\n")
+code, out = q("k", "mysql:" + tls_ok)
+tap.ok(code == 0 and out != "", "tls_CAfile with tls_verify_cert = yes: TLS, the server verified (cipher %s)" % out)
+tls_wrong_ca = cf("tlsbad.cf", cipher_query + f"tls_CAfile = {other_ca}\ntls_verify_cert = yes\n")
+code, out, err = sqlservers.map_query(d, "k", "mysql:" + tls_wrong_ca)
+tap.is_(code, 75, "a server certificate from another CA: try again, never plain text")
+tap.like(err, r"(?i)(certificate|verify|tls|ssl)", "and the log says why") or tap.diag(err)
+optfile = tap.write(os.path.join(d, "my.cnf"), "[postern]\npassword = $password\n")
+os.chmod(optfile, 0o644)
+no_password = tap.write(os.path.join(d, "nopass.cf"), f"user = postfix\ndbname = postfix\nhosts = {inet}\n"
+                        "query = SELECT description FROM domain WHERE domain='%s'\n")
+tap.is_(q("backup.example", "mysql:" + no_password)[0], 75, "no password: the server refuses (try again)")
+with_optfile = tap.write(os.path.join(d, "optfile.cf"), f"user = postfix\ndbname = postfix\nhosts = {inet}\n"
+                         f"option_file = {optfile}\noption_group = postern\n"
+                         "query = SELECT description FROM domain WHERE domain='%s'\n")
+tap.is_(q("backup.example", "mysql:" + with_optfile), (0, "backup MX for backup.example"),
+        "option_file and option_group: the password comes from the file's [postern] group")
+
 hostile = ["x' OR '1'='1", "x'; DROP TABLE alias; --", "\\' OR 1=1 -- ", "a\\", "'", "\\\\'", "%s", "z" * 65536]
 tap.is_([q(k, "mysql:" + relay_recipients) for k in hostile], [(1, "")] * len(hostile),
         "hostile keys (quotes, backslashes, 64 KiB) are not found")

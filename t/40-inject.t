@@ -227,6 +227,15 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     log = open(os.path.join(dirs["default"], "maillog")).read()
     like(log, r"postern/smtpd\[\d+\]: \w+: client=mx\.forged\.example\[192\.0\.2\.9\], uid=%d\n"
          % nobody.pw_uid, "a client= line an untrusted caller asks for names its real uid")
+    checked = envelope("g@example.com", ["b@example.org"],
+                       attrs=["log_line=reject: header Subject: x from mx.example[192.0.2.7]; from=<g@example.com>",
+                              "discard=no"])
+    code, status, err = as_nobody([], checked)
+    is_(code, 0, "a user's envelope with a check's log line and discard=no is queued")
+    log = open(os.path.join(dirs["default"], "maillog")).read()
+    like(log, r": reject: header Subject: x from mx\.example\[192\.0\.2\.7\]; from=<g@example\.com>, uid=%d\n"
+         % nobody.pw_uid, "a check's line an untrusted caller sends names its real uid")
+    is_(len(stored("default")), 3, "discard= with a value other than yes stores the message")
     code, status, err = as_nobody(["-c", dirs["listed"]], envelope("a@b", ["c@d"]))
     is_((code, len(stored("listed"))), (0, 1), "-c with a directory listed in alternate_config_directories keeps the group")
     code, status, err = as_nobody(["-c", dirs["other"]], envelope("a@b", ["c@d"]))
@@ -234,5 +243,5 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     code, status, err = as_nobody([], envelope("a@b", ["c@d"]), env_vars={"POSTERN_CONFIG_DIR": dirs["other"]})
     is_((code, stored("other")), (53, []), "so does POSTERN_CONFIG_DIR")
 else:
-    skip("needs root, a nobody user, cc and the build's libpostern.a", 9)
+    skip("needs root, a nobody user, cc and the build's libpostern.a", 12)
 done()

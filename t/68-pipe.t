@@ -65,6 +65,11 @@ echo $! > {out_dir}/sleeper-child
 echo $$ > {out_dir}/sleeper-pid
 exec sleep 300
 """, 0o755)
+# hang: sleeps as the leader of its session, for the runner-killed check
+write(os.path.join(bin_dir, "hang"), f"""#!/bin/sh
+echo $$ > {out_dir}/hang-pid
+exec sleep 300
+""", 0o755)
 # serial: notes when another run of it is under way (maxproc 1 forbids it)
 write(os.path.join(bin_dir, "serial"), f"""#!/bin/sh
 cat > /dev/null
@@ -106,14 +111,18 @@ single    unix  -       n       n       -       1       pipe
   user={USER} argv={bin_dir}/serial ${{recipient}}
 nopriv    unix  -       n       n       -       -       pipe
   user={USER} argv={bin_dir}/record ${{queue_id}}
+hang      unix  -       n       n       -       -       pipe
+  user={USER} argv={bin_dir}/hang
+owner     unix  -       n       n       -       -       pipe
+  user={inst_mod.ROOT_USERS["mail_owner"]} argv={bin_dir}/record ${{queue_id}}
 """)
 with open(os.path.join(D, "main.cf"), "a") as f:
     f.write(f"""
 transport_maps = inline:{{ {{maildrop.test = maildrop}}, {{procmail.test = procmail}},
   {{record.test = record}}, {{exit.test = exitwith}}, {{slow.test = slow}},
   {{small.test = small}}, {{flags.test = flags}}, {{nopriv.test = nopriv}},
-  {{single.test = single}} }}
-privileged_transports = maildrop, procmail, record, exitwith, slow, small, flags, single
+  {{single.test = single}}, {{owner.test = owner}}, {{hang.test = hang}} }}
+privileged_transports = maildrop, procmail, record, exitwith, slow, small, flags, single, owner, hang
 recipient_delimiter = +
 proxy_read_maps = $local_recipient_maps proxy:unix:group.byname
 slow_time_limit = 2s
@@ -234,6 +243,22 @@ for f in ("sleeper-pid", "sleeper-child"):
     ok(pid and wait(lambda: not os.path.exists(f"/proc/{pid}"), 10),
        f"{f}: killed with the command's process group")
 
+# a runner killed outright (SIGKILL, as qmgr's backstop does) takes its
+# command with it, though the command leads a session of its own
+send(["h@hang.test"], "hang")
+hang_file = os.path.join(out_dir, "hang-pid")
+ok(wait(lambda: os.path.exists(hang_file) and read(hang_file).strip() != b"", 30), "the hanging command runs")
+hang_pid = int(read(hang_file)) if os.path.exists(hang_file) else 0
+runner_pid = 0
+if hang_pid:
+    with open(f"/proc/{hang_pid}/stat") as f:
+        runner_pid = int(f.read().rsplit(")", 1)[1].split()[1])
+    with open(f"/proc/{runner_pid}/comm") as f:
+        is_(f.read().strip(), "postern-pipe", "its parent is the postern-pipe runner")
+    os.kill(runner_pid, 9)
+ok(hang_pid and wait(lambda: not os.path.exists(f"/proc/{hang_pid}"), 10),
+   "SIGKILL of postern-pipe: the command dies too (parent-death signal)")
+
 send(["big@small.test"], "small", body=MSG % "small" + "x" * 300 + "\n")
 ok(logged(r"to=<big@small.test>, relay=small, .*dsn=5\.2\.3, status=bounced \(message too large\)"),
    "size=200: a larger message bounces 5.2.3")
@@ -269,6 +294,13 @@ send(["n@nopriv.test"], "nopriv")
 ok(logged(r"to=<n@nopriv.test>, relay=nopriv, .*dsn=4\.3\.5, status=deferred \(mail system configuration error\)"),
    "not in privileged_transports: deferred (qmgr, mail_owner, cannot become user=)")
 like(inst.log(), rf"cannot run the command as user {USER}: this postern-pipe runs as uid \d+, not as root",
+     "and the log says why")
+
+# ---- user= may not be the mail system owner (Postfix's pipe(8) refuses) --
+send(["o@owner.test"], "owner")
+ok(logged(r"to=<o@owner.test>, relay=owner, .*dsn=4\.3\.5, status=deferred \(mail system configuration error\)"),
+   "a pipe transport whose user= is mail_owner defers")
+like(inst.log(), rf"service owner: user= attribute specifies mail system owner {inst_mod.ROOT_USERS['mail_owner']}",
      "and the log says why")
 
 inst.stop()

@@ -136,7 +136,9 @@ transport_maps = inline:{ {a.test = hold}, {b.test = hold}, {c.test = hold} }
 defer_transports = hold
 fast_flush_domains = a.test, b.test, c.test
 sender_dependent_default_transport_maps = inline:{ {@blocked.test = error:5.7.1 sender blocked here} }
+header_checks = pcre:""" + D + """/header_checks
 """)
+write(os.path.join(D, "header_checks"), "/^Subject: filterme/ FILTER hold:somewhere\n")
 r = inst.start()
 is_(r.returncode, 0, "postern start") or diag(r.stderr)
 
@@ -178,8 +180,17 @@ ok(logged(r"to=<y@b.test>, relay=hold, .*status=sent \(delivered via hold servic
    "ETRN delivered b.test's held mail") or diag(inst.log()[-1500:])
 is_(sorted(got()), ["x@a.test", "y@b.test"], "and c.test's still waits")
 
+# a FILTER to a transport of defer_transports waits as well
+r = inst.sendmail(["-f", "s@localhost", "w@far.test"], b"Subject: filterme\n\nhi\n")
+is_(r.returncode, 0, "sendmail a message header_checks FILTERs to hold:") or diag(r.stderr)
+ok(logged(r"to=<w@far.test>, relay=none, .*status=deferred \(deferred transport\)"),
+   "a FILTER whose transport is in defer_transports waits") or diag(inst.log()[-1500:])
+is_(sorted(got()), ["x@a.test", "y@b.test"], "and its command did not run")
+
 r = inst.postern("queue", "flush")
 is_(r.returncode, 0, "postern queue flush")
+ok(logged(r"to=<w@far.test>, relay=hold, .*status=sent \(delivered via hold service\)"),
+   "the flush delivers the filtered message through hold")
 ok(logged(r"to=<z@c.test>, relay=hold, .*status=sent \(delivered via hold service\)"),
    "a whole-queue flush delivers the rest")
 

@@ -46,6 +46,7 @@ static int take_option(int opt, const char *arg)
 struct pipe_setup {
     struct pipe_service service;
     int broken;                 /* a configuration error: defer everything */
+    int lookup_failed;          /* broken by a table that may answer later */
     struct strbuf broken_why;
     uid_t uid;
     gid_t gid;
@@ -60,12 +61,22 @@ static void find_user(struct pipe_setup *setup)
     struct maplist *passwd = maplist_open(UNIX_PASSWD_TABLE, &err);
     struct unix_user pw;
     int r = passwd ? unix_user_lookup(passwd, setup->service.user, &pw) : MAP_RETRY;
+    uid_t owner_uid = (uid_t)-1;
     if (r == MAP_FOUND) {
         setup->uid = pw.uid;
         setup->gid = pw.gid;
         unix_user_free(&pw);
+        /* the mail system owner, which user= may not name (below) */
+        const char *owner = conf_str("mail_owner");
+        if (strcmp(owner, setup->service.user) == 0)
+            owner_uid = setup->uid;
+        else if (unix_user_lookup(passwd, owner, &pw) == MAP_FOUND) {
+            owner_uid = pw.uid;
+            unix_user_free(&pw);
+        }
     } else {
         setup->broken = 1;
+        setup->lookup_failed = r != MAP_NOTFOUND;
         strbuf_printf(&setup->broken_why, "%s: user %s: %s", UNIX_PASSWD_TABLE,
                       setup->service.user,
                       r == MAP_NOTFOUND ? "unknown user" : err.len ? err.s : "lookup failed");
@@ -77,6 +88,7 @@ static void find_user(struct pipe_setup *setup)
         r = group ? unix_group_lookup(group, setup->service.group, &setup->gid) : MAP_RETRY;
         if (r != MAP_FOUND) {
             setup->broken = 1;
+            setup->lookup_failed = r != MAP_NOTFOUND;
             strbuf_printf(&setup->broken_why, "%s: group %s: %s", UNIX_GROUP_TABLE,
                           setup->service.group,
                           r == MAP_NOTFOUND ? "unknown group" : err.len ? err.s : "lookup failed");
@@ -94,6 +106,16 @@ static void find_user(struct pipe_setup *setup)
         return;
     }
     setup->switch_ids = geteuid() == 0;
+    /* Postfix: "user= command-line attribute specifies mail system
+     * owner"; a commands run as the owner could rewrite the queue.  An
+     * instance run by one user as itself has no other choice. */
+    if (setup->switch_ids && setup->uid == owner_uid) {
+        setup->broken = 1;
+        strbuf_printf(&setup->broken_why,
+                      "service %s: user= attribute specifies mail system owner %s",
+                      service_name, setup->service.user);
+        return;
+    }
     if (!setup->switch_ids && setup->uid != geteuid()) {
         setup->broken = 1;
         strbuf_printf(&setup->broken_why,
@@ -161,6 +183,13 @@ static void result_all(struct runner_request *req, const char *dsn, const char *
 static void deliver(struct pipe_setup *setup, struct runner_request *req)
 {
     const struct pipe_service *service = &setup->service;
+    if (setup->broken && setup->lookup_failed) {
+        /* a table that failed at start may answer now: ask again rather
+         * than defer everything for the runner's life */
+        setup->broken = setup->lookup_failed = 0;
+        strbuf_reset(&setup->broken_why);
+        find_user(setup);
+    }
     if (setup->broken) {
         msg_warn("%s: deferring: %s", req->queue_id[0] ? req->queue_id : "NOQUEUE",
                  strbuf_str(&setup->broken_why));

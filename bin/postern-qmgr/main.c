@@ -39,13 +39,6 @@ static void usage(void)
     exit(2);
 }
 
-double monotonic_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void qmgr_read_conf(void)
 {
     struct qmgr_conf *c = &qmgr.conf;

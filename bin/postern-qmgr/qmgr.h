@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "monotonic.h"
 #include "queuefile.h"
 #include "strbuf.h"
 
@@ -152,7 +153,6 @@ extern struct qmgr qmgr;
 /* Read the parameters qmgr uses and (re)open the resolver's tables. */
 void qmgr_read_conf(void);
 /* Monotonic time in seconds (timers, runner deadlines). */
-double monotonic_now(void);
 
 /* scan.c: taking messages into the active queue */
 /* Take the files a crash left in active/ (and those left for lack of room). */

@@ -291,6 +291,8 @@ void schedule_message(struct qmgr_message *msg)
             strbuf_reset(&res.transport);
             strbuf_append(&res.transport, filter, (size_t)(colon - filter));
             strbuf_set(&res.nexthop, colon[1] ? colon + 1 : strbuf_str(&res.domain));
+            res.deferred_transport = resolver_transport_deferred(qmgr.resolver,
+                                                                 strbuf_str(&res.transport));
         }
         schedule_route(msg, i, strbuf_str(&res.transport), strbuf_str(&res.nexthop),
                        strbuf_str(&res.domain), res.deferred_transport, &open);
@@ -309,7 +311,8 @@ void schedule_handover(struct qmgr_message *msg, size_t i, const char *transport
     const char *address = msg->qf.rcpt[i].routed ? msg->qf.rcpt[i].routed : msg->qf.rcpt[i].address;
     const char *at = strrchr(address, '@');
     msg->qf.rcpt[i].handed_over = 1;
-    schedule_route(msg, i, transport, nexthop, at ? at + 1 : "", 0, &open);
+    schedule_route(msg, i, transport, nexthop, at ? at + 1 : "",
+                   resolver_transport_deferred(qmgr.resolver, transport), &open);
     free(open.job);
 }
 

@@ -357,7 +357,7 @@ static void read_envelope(struct queue_envelope *qe)
             qe->log_pid = strtol(rec + 9, NULL, 10);
         else if (strcmp(rec, "Aorigin=local") == 0)
             qe->local = 1;
-        else if (strncmp(rec, "Adiscard=", 9) == 0)
+        else if (strcmp(rec, "Adiscard=yes") == 0)
             qe->discard = 1;
     }
 }
@@ -534,7 +534,14 @@ static void log_rewrite_lines(const struct queue_envelope *qe)
             continue;
         }
         strbuf_reset(&printable);
-        msg_info("%s: %s", writer.id, log_printable(&printable, rec + 10, 2000));
+        /* an untrusted caller writes its own lines (sendmail runs the
+         * checks as the user): they say whose they are, as its client=
+         * line does */
+        if (record_caller)
+            msg_info("%s: %s, uid=%lu", writer.id, log_printable(&printable, rec + 10, 2000),
+                     (unsigned long)caller_uid);
+        else
+            msg_info("%s: %s", writer.id, log_printable(&printable, rec + 10, 2000));
     }
     strbuf_free(&printable);
 }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,14 +27,26 @@ static void on_alarm(int sig)
         kill(-command_pid, SIGKILL);
 }
 
+/* SIGTERM (a stop of the runner) while a command runs: its group goes
+ * first, then we end as the signal says. */
+static void on_term(int sig)
+{
+    if (command_pid > 0)
+        kill(-command_pid, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* The child: own process group, stdin/stdout/stderr, ids for good, a
  * directory, exec.  Never returns. */
 static _Noreturn void run_child(const struct pipe_command *cmd, int output)
 {
+    pid_t parent = getppid();
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) != 0 || signal(SIGPIPE, SIG_DFL) == SIG_ERR
-        || signal(SIGALRM, SIG_DFL) == SIG_ERR || setsid() < 0) {
+        || signal(SIGALRM, SIG_DFL) == SIG_ERR || signal(SIGTERM, SIG_DFL) == SIG_ERR
+        || setsid() < 0) {
         dprintf(output, "cannot set up the command's process: %s\n", strerror(errno));
         _exit(EX_OSERR);
     }
@@ -46,6 +59,10 @@ static _Noreturn void run_child(const struct pipe_command *cmd, int output)
             _exit(EX_OSERR);
         }
     }
+    /* a runner killed outright (qmgr's backstop SIGKILL: no handler runs)
+     * takes the command with it; set after the id switch, which clears it */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(EX_TEMPFAIL);
     /* directory= that cannot be entered is a temporary failure, not a
      * command run somewhere else */
     if (cmd->cwd && chdir(cmd->cwd) == 0)
@@ -92,10 +109,19 @@ int pipe_command_run(const struct pipe_command *cmd, struct pipe_command_status 
         strbuf_printf(err, "pipe: %s", strerror(errno));
         return -1;
     }
-    struct sigaction on_time = {.sa_handler = on_alarm}, old;
+    struct sigaction on_time = {.sa_handler = on_alarm}, old, on_stop = {.sa_handler = on_term},
+                     old_term;
     sigemptyset(&on_time.sa_mask);
+    sigemptyset(&on_stop.sa_mask);
     if (sigaction(SIGALRM, &on_time, &old) != 0) {
         strbuf_printf(err, "sigaction SIGALRM: %s", strerror(errno));
+        close(output[0]);
+        close(output[1]);
+        return -1;
+    }
+    if (sigaction(SIGTERM, &on_stop, &old_term) != 0) {
+        strbuf_printf(err, "sigaction SIGTERM: %s", strerror(errno));
+        (void)sigaction(SIGALRM, &old, NULL);
         close(output[0]);
         close(output[1]);
         return -1;
@@ -107,6 +133,7 @@ int pipe_command_run(const struct pipe_command *cmd, struct pipe_command_status 
         close(output[0]);
         close(output[1]);
         (void)sigaction(SIGALRM, &old, NULL);
+        (void)sigaction(SIGTERM, &old_term, NULL);
         return -1;
     }
     if (pid == 0)
@@ -131,6 +158,7 @@ int pipe_command_run(const struct pipe_command *cmd, struct pipe_command_status 
     while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR)
         ;
     (void)sigaction(SIGALRM, &old, NULL);
+    (void)sigaction(SIGTERM, &old_term, NULL);
     /* the alarm may fire after the command exited on its own: only a
      * command our SIGKILL ended timed out */
     status->timed_out = timed_out && WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL;

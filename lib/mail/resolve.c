@@ -581,10 +581,16 @@ int resolve_address_from(struct resolver *r, const char *sender, const char *add
         strbuf_printf(&out->nexthop, "5.1.6 User has moved to %s", strbuf_str(&moved));
     }
     strbuf_free(&moved);
-    for (size_t i = 0; i < r->defer_transports.count; i++)
-        if (strcmp(r->defer_transports.item[i], strbuf_str(&out->transport)) == 0)
-            out->deferred_transport = 1;
+    out->deferred_transport = resolver_transport_deferred(r, strbuf_str(&out->transport));
     return RESOLVE_OK;
+}
+
+int resolver_transport_deferred(const struct resolver *resolver, const char *transport)
+{
+    for (size_t i = 0; i < resolver->defer_transports.count; i++)
+        if (strcmp(resolver->defer_transports.item[i], transport) == 0)
+            return 1;
+    return 0;
 }
 
 void resolution_free(struct resolution *res)

@@ -123,6 +123,10 @@ int resolve_domain_class(struct resolver *resolver, const char *domain,
  * one of inet_interfaces or proxy_interfaces, or any interface's address
  * when inet_interfaces = all (the smtp runner's MX loop check). */
 int resolver_own_address(const struct resolver *resolver, int family, const void *bytes);
+
+/* 1 when transport is listed in defer_transports (a FILTER's transport, a
+ * hand-over's, as well as a resolved one). */
+int resolver_transport_deferred(const struct resolver *resolver, const char *transport);
 /* "local", "virtual alias", "virtual mailbox", "relay", "default". */
 const char *address_class_name(enum address_class address_class);
 void resolution_free(struct resolution *res);

@@ -23,7 +23,9 @@ static int parse_id(const char *text, unsigned long *id)
     char *end;
     errno = 0;
     *id = strtoul(text, &end, 10);
-    return errno || *end || end == text || *text == '-' ? -1 : 0;
+    /* (uid_t)-1 means "no change" to setuid(2) and chown(2): never an id */
+    return errno || *end || end == text || *text == '-' || *id >= (unsigned long)(uid_t)-1 ? -1
+                                                                                          : 0;
 }
 
 /* Split a line of `fields` colon-separated fields in place; 0 or -1. */

@@ -160,17 +160,46 @@ class Postgres:
             raise RuntimeError("psql: " + r.stderr)
         return r.stdout
 
+    def replica(self):
+        """A streaming read replica of this cluster (pg_basebackup -R), on
+        its own socket directory and port: PostgreSQL's own replication."""
+        return PostgresReplica(self)
+
     def connections(self):
         """Client connections of the database postfix now."""
         return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'postfix' "
                              "AND pid <> pg_backend_pid();", db="postgres").strip())
 
 
+class PostgresReplica(Postgres):
+    """A hot standby of a Postgres (see Postgres.replica)."""
+
+    def __init__(self, primary):
+        self.user = primary.user
+        parent = tap.tempdir("postern-pgr-")
+        os.chmod(parent, 0o755)
+        self.dir = os.path.join(parent, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.socket_dir = os.path.join(self.dir, "run")
+        os.makedirs(self.socket_dir)
+        _own(self.dir, self.user)
+        self.port = tap.free_port()
+        r = tap.run(_as_user(self.user, [os.path.join(PG_BIN, "pg_basebackup"), "-h", primary.socket_dir,
+                                         "-p", str(primary.port), "-U", "postgres", "-D", self.data, "-R",
+                                         "-X", "stream", "-c", "fast"]), timeout=180)
+        if r.returncode != 0:
+            raise RuntimeError("pg_basebackup: " + r.stderr)
+        atexit.register(self.stop)
+        self.start()
+
+
 class MariaDB:
     """A MariaDB server: user postfix with password "$password", database
-    postfix, on a socket and a loopback port."""
+    postfix, on a socket and a loopback port; with tls=(cert, key), it
+    offers TLS with that certificate too."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls
         tap.require(tools=["mariadb-install-db", "mariadbd", "mariadb"])
         self.user = _runner_user()
         parent = tap.tempdir("postern-my-")
@@ -200,7 +229,8 @@ class MariaDB:
         self.proc = tap.start(["mariadbd", "--no-defaults", f"--datadir={self.data}", f"--socket={self.socket}",
                                f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.pidfile}",
                                "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-                               f"--log-error={self.dir}/error.log"] + user_opt,
+                               f"--log-error={self.dir}/error.log"] + user_opt
+                              + ([f"--ssl-cert={self.tls[0]}", f"--ssl-key={self.tls[1]}"] if self.tls else []),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not tap.wait_until(lambda: os.path.exists(self.socket) and self._ping(), timeout=90):
             raise RuntimeError("mariadbd did not start: " + open(f"{self.dir}/error.log").read())

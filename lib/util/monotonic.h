@@ -1,0 +1,9 @@
+/* monotonic.h - the monotonic clock in seconds, for deadlines and waits
+ * that must not jump with the wall clock. */
+#ifndef POSTERN_MONOTONIC_H
+#define POSTERN_MONOTONIC_H
+
+/* CLOCK_MONOTONIC as seconds with a fraction. */
+double monotonic_now(void);
+
+#endif
