@@ -37,6 +37,7 @@ static struct {
     int used;               /* a request went over it */
     int pending;            /* a request's status is still to be read */
     int closing;            /* 'X' came: the service stops; no more requests */
+    uid_t uid;              /* our euid when we connected: the service's idea of us */
 } service_link = {.conn = -1};
 
 /* A stage exec'd and detached after its K: reaped before the next. */
@@ -210,8 +211,13 @@ static int send_request(int conn, int message_fd, int envelope_fd, int status_fd
 int queue_stage_connect(void)
 {
     static int warned;
+    /* the service knows us by the credentials of the connect (SO_PEERCRED):
+     * a process that changed its uid since connects anew */
+    if (service_link.conn >= 0 && service_link.uid != geteuid())
+        link_close();
     if (service_link.conn >= 0)
         return 0;
+    service_link.uid = geteuid();
     service_link.conn = connect_service();
     if (service_link.conn < 0) {
         if (errno != ENOENT && errno != ECONNREFUSED && errno != EACCES && !warned++)
