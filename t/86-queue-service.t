@@ -327,6 +327,27 @@ tap.is_(len(inst.wait_for("liam", 5)), 5, "five messages of one session delivere
 ids = re.findall(r"postern/queue\[(\d+)\]: ([0-9A-F]+): message-id", inst.log())[-5:]
 tap.ok(set(int(p) for p, _ in ids) <= before, "stored by workers that ran before the session")
 
+# --- the service restarted between two messages of one session: smtpd's
+# connection gets 'X', and its next message goes to the new service
+log_start = len(inst.log())
+smtp = smtplib.SMTP("127.0.0.1", port, timeout=30)
+smtp.ehlo("client.example")
+tap.is_(smtp.sendmail("sender@example.org", ["owen@localhost"], b"Subject: o1\r\n\r\nx\r\n"), {},
+        "a session's first message")
+os.kill(svc, 15)
+tap.ok(wait_until(lambda: not alive(svc)), "the service stops (SIGTERM) while the session is idle")
+restarted = tap.start([os.path.abspath(tap.prog("postern-queue")), "-S", "-m", "0666", "-c", inst.dir]
+                      + AS_SERVICE)
+tap.ok(wait_until(lambda: service_pid() == restarted.pid), "a new service runs")
+svc = restarted.pid
+tap.is_(smtp.sendmail("sender@example.org", ["owen@localhost"], b"Subject: o2\r\n\r\nx\r\n"), {},
+        "the session's next message is accepted")
+smtp.quit()
+tap.is_(len(inst.wait_for("owen", 2)), 2, "both delivered")
+last = re.findall(r"postern/queue\[(\d+)\]: [0-9A-F]+: message-id", inst.log())[-1]
+tap.ok(int(last) in children_of(svc), "the second stored by a worker of the new service")
+tap.unlike(inst.log()[log_start:], r"smtpd\[\d+\]: warning", "smtpd warned of nothing")
+
 # --- (b) a local user's submission records that user's uid
 nobody = open_svc = None
 try:
