@@ -58,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nul)
         strbuf_append(&key, nul + 1, strnlen(nul + 1, size - cf_len - 1));
     struct sql_config cf;
-    const char *type = size && (data[0] & 1) ? "sqlite" : "pgsql";
+    static const char *const types[] = {"pgsql", "sqlite", "mysql", "ldap"};
+    const char *type = types[size ? data[0] & 3 : 0];
     if (sql_config_parse(&cf, type, "fuzz.cf", text, cf_len, &err) == 0) {
         if (!cf.query || !cf.result_format)
             __builtin_trap();

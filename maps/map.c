@@ -4,7 +4,7 @@
  * and what they all share (see map_impl.h).  Which process opens a table:
  * "proxy:TYPE:NAME" is asked of the lookup service (maps/proxy.c), and so
  * is a type that needs the name service or a client library (unix:,
- * pgsql:, mysql:, sqlite:) in a
+ * pgsql:, mysql:, sqlite:, ldap:) in a
  * program that has not registered it with map_register_dynamic_types():
  * the static per-connection programs never link such code.
  */
@@ -27,6 +27,7 @@ static const struct {
     {"fail", &map_type_fail},
     {"hash", &map_type_cdb},
     {"inline", &map_type_inline},
+    {"ldap", NULL},
     {"mysql", NULL},            /* service types: see service_types */
     {"pcre", &map_type_pcre},
     {"pgsql", NULL},
@@ -49,6 +50,7 @@ static const struct {
     {"pgsql", MAP_FOLD_KEYS | MAP_SLOW},
     {"mysql", MAP_FOLD_KEYS | MAP_SLOW},
     {"sqlite", MAP_FOLD_KEYS | MAP_SLOW},
+    {"ldap", MAP_FOLD_KEYS | MAP_SLOW},
     {"dns", 0},                 /* DNS lookups, answered by the service only (doc/dns.md) */
 };
 static const struct map_type *const *dynamic_types;    /* NULL-ended */

@@ -58,6 +58,7 @@ extern const struct map_type map_type_fail;
 extern const struct map_type map_type_pgsql;     /* maps/sql.c shares their work */
 extern const struct map_type map_type_mysql;
 extern const struct map_type map_type_sqlite;
+extern const struct map_type map_type_ldap;     /* maps/ldap.c, also through maps/sql.c */
 extern const struct map_type map_type_proxy;    /* the lookup service's client */
 
 /* The in-process implementations of service types (unix, SQL) this program

@@ -37,6 +37,14 @@ void sql_config_free(struct sql_config *cf)
     free(cf->tls_CAfile);
     free(cf->tls_CApath);
     free(cf->tls_ciphers);
+    free(cf->ldap.search_base);
+    free(cf->ldap.bind_dn);
+    free(cf->ldap.bind_pw);
+    free(cf->ldap.tls_ca_cert_file);
+    strlist_free(&cf->ldap.result_attribute);
+    strlist_free(&cf->ldap.special_result_attribute);
+    strlist_free(&cf->ldap.terminal_result_attribute);
+    strlist_free(&cf->ldap.leaf_result_attribute);
     memset(cf, 0, sizeof *cf);
 }
 
@@ -206,6 +214,89 @@ static void split_words(struct strlist *list, const char *value)
     }
 }
 
+/* A number in [min, max]; 0, or -1. */
+static int small_number(const char *value, int min, int max, int *out)
+{
+    char *end;
+    long n = strtol(value, &end, 10);
+    if (end == value || *end || n < min || n > max)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+/* yes/true/1 or no/false/0; 0, or -1. */
+static int yes_no(const char *value, int *out)
+{
+    if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+        *out = 1;
+    else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+/* One ldap_table(5) setting; 0, or -1 when its value is bad (names not
+ * listed are ignored, as Postfix ignores what it does not ask for). */
+static int ldap_setting(struct sql_config *cf, const char *name, const char *value)
+{
+    struct sql_ldap_settings *l = &cf->ldap;
+    if (strcmp(name, "server_host") == 0)
+        split_words(&cf->hosts, value);
+    else if (strcmp(name, "server_port") == 0)
+        return small_number(value, 1, 65535, &l->port);
+    else if (strcmp(name, "search_base") == 0)
+        set_str(&l->search_base, value);
+    else if (strcmp(name, "query_filter") == 0)
+        set_str(&cf->query, value);
+    else if (strcmp(name, "result_attribute") == 0) {
+        strlist_free(&l->result_attribute);
+        split_words(&l->result_attribute, value);
+    } else if (strcmp(name, "special_result_attribute") == 0) {
+        strlist_free(&l->special_result_attribute);
+        split_words(&l->special_result_attribute, value);
+    } else if (strcmp(name, "terminal_result_attribute") == 0) {
+        strlist_free(&l->terminal_result_attribute);
+        split_words(&l->terminal_result_attribute, value);
+    } else if (strcmp(name, "leaf_result_attribute") == 0) {
+        strlist_free(&l->leaf_result_attribute);
+        split_words(&l->leaf_result_attribute, value);
+    } else if (strcmp(name, "scope") == 0) {
+        if (strcmp(value, "sub") == 0)
+            l->scope = 2;
+        else if (strcmp(value, "one") == 0)
+            l->scope = 1;
+        else if (strcmp(value, "base") == 0)
+            l->scope = 0;
+        else
+            return -1;
+    } else if (strcmp(name, "bind") == 0) {
+        if (strcasecmp(value, "none") == 0)
+            l->bind = 0;
+        else if (yes_no(value, &l->bind) != 0)
+            return -1;          /* "sasl" among others: not supported */
+    } else if (strcmp(name, "bind_dn") == 0)
+        set_str(&l->bind_dn, value);
+    else if (strcmp(name, "bind_pw") == 0)
+        set_str(&l->bind_pw, value);
+    else if (strcmp(name, "version") == 0)
+        return small_number(value, 2, 3, &l->version);
+    else if (strcmp(name, "timeout") == 0)
+        return small_number(value, 1, 3600, &cf->connect_timeout);
+    else if (strcmp(name, "size_limit") == 0)
+        return small_number(value, 0, 1 << 30, &l->size_limit);
+    else if (strcmp(name, "dereference") == 0)
+        return small_number(value, 0, 3, &l->dereference);
+    else if (strcmp(name, "start_tls") == 0)
+        return yes_no(value, &l->start_tls);
+    else if (strcmp(name, "tls_ca_cert_file") == 0)
+        set_str(&l->tls_ca_cert_file, value);
+    else if (strcmp(name, "tls_require_cert") == 0)
+        return yes_no(value, &l->tls_require_cert);
+    return 0;
+}
+
 int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
                      const char *text, size_t len, struct strbuf *err)
 {
@@ -217,6 +308,11 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
     memset(cf, 0, sizeof *cf);
     cf->file = file;
     cf->connect_timeout = SQL_CONNECT_TIMEOUT;
+    /* ldap_table(5)'s defaults */
+    cf->ldap.port = 389;
+    cf->ldap.scope = 2;
+    cf->ldap.bind = 1;
+    cf->ldap.version = 2;
     textlines_init(&tl, file, text, len, SQL_CF_LINE_MAX, TEXTLINES_STOP);
     while (textlines_next(&tl, &line, &lineno, &problems)) {
         char *name = line.s, *eq = strchr(line.s, '=');
@@ -286,11 +382,30 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
                 break;
             }
         }
+        else if (strcmp(type, "ldap") == 0) {
+            if (ldap_setting(cf, name, value) != 0) {
+                textlines_problem(&tl, lineno, &problems, "%s: bad value \"%.60s\"", name, value);
+                break;
+            }
+        }
         /* other settings (retry_interval, idle_interval, ...) are not
          * used: Postfix too reads only what it asks for */
     }
     if (problems.len)
         goto done;
+    if (strcmp(type, "ldap") == 0) {
+        if (!cf->ldap.search_base) {
+            strbuf_printf(&problems, "%s: no \"search_base\"", file);
+            goto done;
+        }
+        if (!cf->query)
+            cf->query = xstrdup("(mailacceptinggeneralid=%s)");
+        if (!cf->ldap.result_attribute.count && !cf->ldap.special_result_attribute.count
+            && !cf->ldap.terminal_result_attribute.count && !cf->ldap.leaf_result_attribute.count)
+            strlist_add(&cf->ldap.result_attribute, "maildrop");
+        if (!cf->hosts.count)
+            strlist_add(&cf->hosts, "localhost");
+    }
     if (!cf->query) {
         /* the old form (pgsql_table(5) "OBSOLETE QUERY INTERFACE") */
         if (!table || !select_field || !where_field) {
@@ -314,7 +429,7 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
         strbuf_printf(&problems, "%s: no \"dbpath\"", file);
         goto done;
     }
-    if (strcmp(type, "sqlite") != 0 && !cf->dbname) {
+    if (strcmp(type, "sqlite") != 0 && strcmp(type, "ldap") != 0 && !cf->dbname) {
         strbuf_printf(&problems, "%s: no \"dbname\"", file);
         goto done;
     }
@@ -324,6 +439,11 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
     strbuf_reset(&what);
     strbuf_printf(&what, "%s: result_format", file);
     bad = bad || sql_check_template(cf->result_format, what.s, &problems);
+    if (cf->ldap.search_base) {
+        strbuf_reset(&what);
+        strbuf_printf(&what, "%s: search_base", file);
+        bad = bad || sql_check_template(cf->ldap.search_base, what.s, &problems);
+    }
     strbuf_free(&what);
     if (bad)
         goto done;
@@ -436,8 +556,9 @@ int sql_table_open(struct map *map, const struct sql_driver *driver, const char 
         char *copy;
         const char *path, *host;
         unsigned port;
-        if (strcmp(driver->type, "pgsql") == 0 && sql_host_is_uri(t->cf.hosts.item[i]))
-            continue;               /* libpq reads it (checked by pgsql_open) */
+        if ((strcmp(driver->type, "pgsql") == 0 && sql_host_is_uri(t->cf.hosts.item[i]))
+            || strcmp(driver->type, "ldap") == 0)
+            continue;               /* the library reads it (checked by its open) */
         int bad = sql_host_parse(t->cf.hosts.item[i], &copy, &path, &host, &port);
         free(copy);
         if (bad) {

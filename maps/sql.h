@@ -36,6 +36,14 @@ struct sql_config {
     char *option_file, *option_group;
     char *tls_cert_file, *tls_key_file, *tls_CAfile, *tls_CApath, *tls_ciphers;
     int tls_verify_cert;
+    struct sql_ldap_settings {      /* ldap_table(5) only (hosts: server_host) */
+        char *search_base, *bind_dn, *bind_pw;
+        struct strlist result_attribute, special_result_attribute;
+        struct strlist terminal_result_attribute, leaf_result_attribute;
+        int port, scope, bind, version, size_limit, dereference, start_tls;
+        char *tls_ca_cert_file;
+        int tls_require_cert;
+    } ldap;
 };
 
 /* Read a configuration file.  `type` says which settings are required
