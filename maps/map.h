@@ -84,7 +84,7 @@ void map_set_lookup_socket(const char *path);
  * NSS (glibc would load libnss_* modules into it). */
 void map_register_dynamic_types(void);
 /* 1 when the type of "type:name" is one of those (unix, pgsql, mysql,
- * sqlite). */
+ * sqlite, ldap, dns). */
 int map_is_service_type(const char *spec);
 
 /* A parameter's value is often a list of tables ("hash:a, pcre:b"): they

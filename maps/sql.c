@@ -452,12 +452,24 @@ int sql_config_parse(struct sql_config *cf, const char *type, const char *file,
         split_words(&words, domain_text);
         struct strbuf maps = STRBUF_INIT;
         for (size_t i = 0; i < words.count; i++) {
-            if (strchr(words.item[i], ':'))
+            /* a domain table is asked from the database's thread in the
+             * lookup service: only a table that needs neither the name
+             * service nor a server (hash:, texthash:, cidr:, ...) */
+            if (strchr(words.item[i], ':') && (map_is_service_type(words.item[i])
+                                               || strncmp(words.item[i], "proxy:", 6) == 0))
+                strbuf_printf(&problems, "%s: domain: %s: a table here must be a file table "
+                              "(hash:, texthash:, ...), not one of a server or the lookup service",
+                              file, words.item[i]);
+            else if (strchr(words.item[i], ':'))
                 strbuf_printf(&maps, "%s%s", maps.len ? " " : "", words.item[i]);
             else
                 strlist_add(&cf->domain, words.item[i]);
         }
         strlist_free(&words);
+        if (problems.len) {
+            strbuf_free(&maps);
+            goto done;
+        }
         if (maps.len) {
             struct strbuf why = STRBUF_INIT;
             cf->domain_maps = maplist_open(maps.s, &why);

@@ -340,6 +340,30 @@ tap.is_(got_a, ["Fslept one", "Ffast-value"], "the slow client gets its answers,
 a.close()
 b.close()
 
+# a reload (SIGHUP) while a slow query runs: the table's thread finishes
+# it on its own; the service does not wait for it
+a = lookupclient.connect(sock)
+a.sendall(lookupclient.req(f"pgsql:{slow}", "two"))
+time.sleep(0.2)
+svc.send_signal(1)
+tap.ok(tap.wait_until(lambda: "main.cf read again" in open(os.path.join(sdir, "maillog")).read(), timeout=2.0),
+       "SIGHUP while a 3-second query runs: the service reads main.cf again at once")
+b = lookupclient.connect(sock)
+t0 = time.time()
+b.sendall(lookupclient.req(f"proxy:texthash:{sdir}/fast", "key") + lookupclient.req(f"pgsql:{qb}", "bob@example.com"))
+got_b = lookupclient.answers(b, 2)
+fast = time.time() - t0
+tap.is_(got_b, ["Ffast-value", "Fexample.com/bob/"], "and answers another client, the pgsql table opened again")
+tap.ok(fast < 2.0, f"without waiting for the slow query ({fast:.2f}s)")
+tap.is_(lookupclient.answers(a, 1), ["Fslept two"], "the slow query's client still gets its answer")
+a.close()
+b.close()
+bad_domain = tap.write(os.path.join(cfdir, "baddomain.cf"), common + f"hosts = {inet}\ndomain = proxy:hash:/nonexistent\n"
+                       "query = SELECT description FROM domain WHERE domain='%s'\n")
+code, out, err = q("backup.example", "pgsql:" + bad_domain)
+tap.ok(code not in (0, 1), "domain = proxy:...: refused (a domain table must be a file table)")
+tap.like(err, r"domain: proxy:hash:/nonexistent: a table here must be a file table", "saying why")
+
 # proxy_read_maps set as seed 003 sets it: the bare pgsql: tables of the
 # parameters Postfix's default names stay allowed (static programs reach
 # them only here), and no other

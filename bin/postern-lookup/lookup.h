@@ -16,8 +16,9 @@ struct lookup_request;
 void tables_configure(void);
 /* slow.c: lookups in tables that wait on a server (MAP_SLOW), each
  * table in a thread of its own.  slow_table_start starts a table's
- * thread, slow_table_stop answers what it has queued and ends it (before
- * the table is closed).  slow_start queues a lookup; done(arg, answer
+ * thread, slow_table_retire hands the table over to it: the thread answers
+ * what it has queued, closes the table and ends, while the poll loop goes
+ * on (a reload never waits on a slow database).  slow_start queues a lookup; done(arg, answer
  * record) is called from slow_process, which the poll loop calls when
  * slow_fd is readable.  slow_cancel forgets a lookup whose client went
  * away. */
@@ -26,7 +27,7 @@ struct slow_table;
 struct slowreq;
 typedef void slow_done(void *arg, struct strbuf *answer);
 struct slow_table *slow_table_start(struct map *map);
-void slow_table_stop(struct slow_table *table);
+void slow_table_retire(struct slow_table *table);
 struct slowreq *slow_start(struct slow_table *table, const char *key, slow_done *done,
                            void *arg);
 void slow_cancel(struct slowreq *req);

@@ -7,7 +7,9 @@
  * its queue in order; each answer goes to one shared list, and an eventfd
  * wakes the poll loop, which hands the answers to their clients
  * (slow_process).  A client that went away cancels its job: the answer is
- * then dropped.  Only the poll loop's thread calls these functions. */
+ * then dropped.  A retired table's thread answers its queue, closes the
+ * table and ends on its own.  Only the poll loop's thread calls these
+ * functions. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -95,6 +97,10 @@ static void *table_thread(void *arg)
     }
     pthread_mutex_unlock(&lock);
     strbuf_free(&value);
+    /* retired (slow_table_retire): the table is ours to close */
+    map_close(t->map);
+    pthread_cond_destroy(&t->wake);
+    free(t);
     return NULL;
 }
 
@@ -105,6 +111,8 @@ struct slow_table *slow_table_start(struct map *map)
     t->map = map;
     pthread_cond_init(&t->wake, NULL);
     int err = pthread_create(&t->thread, NULL, table_thread, t);
+    if (!err)
+        err = pthread_detach(t->thread);
     if (err) {
         errno = err;
         msg_fatal_errno("lookup service: pthread_create");
@@ -112,17 +120,13 @@ struct slow_table *slow_table_start(struct map *map)
     return t;
 }
 
-void slow_table_stop(struct slow_table *t)
+void slow_table_retire(struct slow_table *t)
 {
-    if (!t)
-        return;
     pthread_mutex_lock(&lock);
-    t->quit = 1;
+    t->quit = 1;                        /* its queued jobs are answered first */
     pthread_cond_signal(&t->wake);
     pthread_mutex_unlock(&lock);
-    pthread_join(t->thread, NULL);      /* its queued jobs are answered first */
-    pthread_cond_destroy(&t->wake);
-    free(t);
+    /* t and its table belong to the thread from here on */
 }
 
 struct slowreq *slow_start(struct slow_table *t, const char *key, slow_done *done, void *arg)

@@ -35,11 +35,22 @@ static struct strlist approved = STRLIST_INIT;
 static struct open_table *tables;
 static size_t table_count;
 
+/* Close a table: one with a thread is handed over to it (it answers what
+ * it has queued first, and closes the table itself). */
+static void close_table(struct open_table *t)
+{
+    if (t->slow)
+        slow_table_retire(t->slow);
+    else
+        map_close(t->map);
+    t->slow = NULL;
+    t->map = NULL;
+}
+
 void tables_configure(void)
 {
     for (size_t i = 0; i < table_count; i++) {
-        slow_table_stop(tables[i].slow);
-        map_close(tables[i].map);
+        close_table(&tables[i]);
         free(tables[i].name);
         free(tables[i].file);
     }
@@ -111,9 +122,7 @@ static struct open_table *open_table(const char *name, unsigned options, struct 
     }
     if (t) {
         msg_info("table %s has changed: opened again", name);
-        slow_table_stop(t->slow);       /* what it has queued is answered first */
-        t->slow = NULL;
-        map_close(t->map);
+        close_table(t);
         free(t->file);
     } else {
         tables = xreallocarray(tables, table_count + 1, sizeof *tables);

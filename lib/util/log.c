@@ -97,30 +97,49 @@ int log_configure(const char *syslog_name, const char *facility,
     syslog_facility = code;
     openlog(syslog_ident, LOG_PID, code);
     syslog_opened = 1;
-    if (file_fd >= 0) {
-        close(file_fd);
-        file_fd = -1;
-    }
-    if (maillog_file && *maillog_file) {
-        if (strcmp(maillog_file, "/dev/stdout") == 0) {
-            file_fd = dup(1);
-        } else if (strcmp(maillog_file, "/dev/stderr") == 0) {
-            file_fd = dup(2);
-        } else {
-            file_fd = open(maillog_file,
-                           O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-                           0644);
+    if (!maillog_file || !*maillog_file) {
+        if (file_fd >= 0) {
+            /* no file any more: the descriptor is left pointing at
+             * /dev/null rather than closed, so a thread that is writing a
+             * line now never writes into a descriptor reused meanwhile */
+            int old = file_fd, null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            file_fd = -1;
+            if (null_fd >= 0 && dup3(null_fd, old, O_CLOEXEC) >= 0)
+                close(null_fd);
         }
-        if (file_fd < 0) {
-            msg_warn_errno("open maillog_file %s", maillog_file);
+        return 0;
+    }
+    int fd;
+    if (strcmp(maillog_file, "/dev/stdout") == 0) {
+        fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    } else if (strcmp(maillog_file, "/dev/stderr") == 0) {
+        fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    } else {
+        fd = open(maillog_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd >= 0 && fd <= 2) {
+            /* never let the log take over a standard descriptor */
+            int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+            close(fd);
+            fd = moved;
+        }
+    }
+    if (fd < 0) {
+        msg_warn_errno("open maillog_file %s", maillog_file);
+        return -1;
+    }
+    if (file_fd >= 0) {
+        /* a reopen (SIGHUP): the new file takes the old descriptor's
+         * number in one step, so threads logging meanwhile (the lookup
+         * service's database threads) write to one file or the other,
+         * never to a closed or reused descriptor */
+        if (dup3(fd, file_fd, O_CLOEXEC) < 0) {
+            msg_warn_errno("reopen maillog_file %s", maillog_file);
+            close(fd);
             return -1;
         }
-        if (file_fd <= 2 && strncmp(maillog_file, "/dev/", 5) != 0) {
-            /* never let the log take over a standard descriptor */
-            int moved = fcntl(file_fd, F_DUPFD_CLOEXEC, 3);
-            close(file_fd);
-            file_fd = moved;
-        }
+        close(fd);
+    } else {
+        file_fd = fd;
     }
     return 0;
 }

@@ -103,15 +103,7 @@ class Postgres:
 
     def __init__(self):
         tap.require(tools=[os.path.join(PG_BIN, "initdb"), os.path.join(PG_BIN, "pg_ctl"), "psql"])
-        self.user = _runner_user()
-        parent = tap.tempdir("postern-pg-")
-        os.chmod(parent, 0o755)
-        self.dir = os.path.join(parent, "pg")
-        self.data = os.path.join(self.dir, "data")
-        self.socket_dir = os.path.join(self.dir, "run")
-        os.makedirs(self.socket_dir)
-        _own(self.dir, self.user)
-        self.port = tap.free_port()
+        self._make_dirs(_runner_user(), "postern-pg-")
         r = tap.run(_as_user(self.user, [os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "postgres",
                                          "--auth-local=trust", "--auth-host=scram-sha-256",
                                          "-E", "UTF8", "--locale=C"]), timeout=120)
@@ -123,6 +115,19 @@ class Postgres:
                   "CREATE DATABASE postfix OWNER postfix;", db="postgres")
         self.psql(SCHEMA + "ALTER TABLE domain OWNER TO postfix; ALTER TABLE mailbox OWNER TO postfix;"
                   "ALTER TABLE alias OWNER TO postfix;")
+
+    def _make_dirs(self, user, prefix):
+        """The cluster's directory (data, run for the socket) owned by user,
+        and a free port."""
+        self.user = user
+        parent = tap.tempdir(prefix)
+        os.chmod(parent, 0o755)
+        self.dir = os.path.join(parent, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.socket_dir = os.path.join(self.dir, "run")
+        os.makedirs(self.socket_dir)
+        _own(self.dir, self.user)
+        self.port = tap.free_port()
 
     def start(self):
         opts = (f"-k {self.socket_dir} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off "
@@ -175,15 +180,7 @@ class PostgresReplica(Postgres):
     """A hot standby of a Postgres (see Postgres.replica)."""
 
     def __init__(self, primary):
-        self.user = primary.user
-        parent = tap.tempdir("postern-pgr-")
-        os.chmod(parent, 0o755)
-        self.dir = os.path.join(parent, "pg")
-        self.data = os.path.join(self.dir, "data")
-        self.socket_dir = os.path.join(self.dir, "run")
-        os.makedirs(self.socket_dir)
-        _own(self.dir, self.user)
-        self.port = tap.free_port()
+        self._make_dirs(primary.user, "postern-pgr-")
         r = tap.run(_as_user(self.user, [os.path.join(PG_BIN, "pg_basebackup"), "-h", primary.socket_dir,
                                          "-p", str(primary.port), "-U", "postgres", "-D", self.data, "-R",
                                          "-X", "stream", "-c", "fast"]), timeout=180)

@@ -199,3 +199,15 @@ def _cleanup():
 
 
 atexit.register(_cleanup)
+
+
+def _on_signal(signum, frame):
+    # a run stopped from outside (prove interrupted, a timeout's SIGTERM,
+    # a closed terminal): exit through atexit, so the servers and instances
+    # this test started are stopped by their PIDs, not left running
+    sys.exit(128 + signum)
+
+
+for _sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    if signal.getsignal(_sig) in (signal.SIG_DFL, signal.default_int_handler):
+        signal.signal(_sig, _on_signal)
