@@ -22,6 +22,7 @@
 #include "xalloc.h"
 
 #define LDAP_NESTING_LIMIT 10   /* special_result_attribute levels */
+#define LDAP_SEARCH_BUDGET 1000 /* searches for one key */
 
 /* server_host entry to URL: "ldap://host:port" for a bare HOST[:PORT]. */
 static void entry_url(const struct sql_table *t, const char *entry, struct strbuf *url)
@@ -133,7 +134,7 @@ static int failure(int rc, struct strbuf *err)
 }
 
 static int search(struct sql_table *t, const char *base, int scope, const char *filter,
-                  int depth, struct sql_results *res, struct strbuf *err);
+                  int depth, int *budget, struct sql_results *res, struct strbuf *err);
 
 /* Add every value of the entry's attributes in list; the count of
  * values the entry had. */
@@ -162,7 +163,7 @@ static int add_values(LDAP *ld, LDAPMessage *entry, const struct strlist *list,
  * other gives its result_attribute values, its leaf_result_attribute
  * values when it has no special_result_attribute, and the entries its
  * special_result_attribute DNs name, read in turn. */
-static int entry_results(struct sql_table *t, LDAPMessage *entry, int depth,
+static int entry_results(struct sql_table *t, LDAPMessage *entry, int depth, int *budget,
                          struct sql_results *res, struct strbuf *err)
 {
     const struct sql_ldap_settings *l = &t->cf.ldap;
@@ -174,7 +175,7 @@ static int entry_results(struct sql_table *t, LDAPMessage *entry, int depth,
     for (size_t a = 0; a < l->special_result_attribute.count; a++) {
         struct berval **values = ldap_get_values_len(ld, entry, l->special_result_attribute.item[a]);
         int rc = 0;
-        for (int v = 0; values && values[v] && rc == 0; v++) {
+        for (int v = 0; values && values[v] && rc == 0 && !res->over_limit; v++) {
             special++;
             if (depth >= LDAP_NESTING_LIMIT) {
                 strbuf_printf(err, "special_result_attribute nested deeper than %d", LDAP_NESTING_LIMIT);
@@ -184,7 +185,7 @@ static int entry_results(struct sql_table *t, LDAPMessage *entry, int depth,
             if (memchr(values[v]->bv_val, 0, values[v]->bv_len))
                 continue;
             char *dn = xstrndup(values[v]->bv_val, values[v]->bv_len);
-            rc = search(t, dn, LDAP_SCOPE_BASE, "(objectClass=*)", depth + 1, res, err);
+            rc = search(t, dn, LDAP_SCOPE_BASE, "(objectClass=*)", depth + 1, budget, res, err);
             free(dn);
         }
         ldap_value_free_len(values);
@@ -197,8 +198,15 @@ static int entry_results(struct sql_table *t, LDAPMessage *entry, int depth,
 }
 
 static int search(struct sql_table *t, const char *base, int scope, const char *filter,
-                  int depth, struct sql_results *res, struct strbuf *err)
+                  int depth, int *budget, struct sql_results *res, struct strbuf *err)
 {
+    /* a group that names itself, or groups that name each other, are
+     * searched a bounded number of times per lookup */
+    if (--*budget < 0) {
+        strbuf_printf(err, "more than %d searches for one key (special_result_attribute)",
+                      LDAP_SEARCH_BUDGET);
+        return SQL_QUERY_FAILED;
+    }
     const struct sql_ldap_settings *l = &t->cf.ldap;
     LDAP *ld = t->conn;
     const struct strlist *lists[] = {&l->result_attribute, &l->special_result_attribute,
@@ -227,8 +235,11 @@ static int search(struct sql_table *t, const char *base, int scope, const char *
         return failure(rc, err);
     }
     int result = 0;
-    for (LDAPMessage *e = ldap_first_entry(ld, answer); e && result == 0; e = ldap_next_entry(ld, e))
-        result = entry_results(t, e, depth, res, err);
+    /* past expansion_limit the answer is "try again" anyway: stop (a group
+     * that names itself would otherwise be searched again and again) */
+    for (LDAPMessage *e = ldap_first_entry(ld, answer); e && result == 0 && !res->over_limit;
+         e = ldap_next_entry(ld, e))
+        result = entry_results(t, e, depth, budget, res, err);
     ldap_msgfree(answer);
     return result;
 }
@@ -244,7 +255,8 @@ static int ldap_table_run(struct sql_table *t, const char *filter, struct sql_re
         strbuf_free(&base);
         return expanded == 0 ? 0 : SQL_QUERY_FAILED;
     }
-    int rc = search(t, base.s, scopes[t->cf.ldap.scope], filter, 0, res, err);
+    int budget = LDAP_SEARCH_BUDGET;
+    int rc = search(t, base.s, scopes[t->cf.ldap.scope], filter, 0, &budget, res, err);
     strbuf_free(&base);
     return rc;
 }

@@ -637,10 +637,29 @@ static void host_order(const struct sql_table *t, size_t *order, size_t count)
     }
 }
 
+/* A hosts entry as logs may show it: a URI's user information
+ * (postgresql://user:password@host/...) becomes "***". */
+static const char *host_shown(const char *host, struct strbuf *out)
+{
+    strbuf_reset(out);
+    const char *scheme = host ? strstr(host, "://") : NULL;
+    const char *end = scheme ? scheme + 3 + strcspn(scheme + 3, "/?") : NULL;
+    const char *at = scheme ? memchr(scheme + 3, '@', (size_t)(end - scheme - 3)) : NULL;
+    if (!at) {
+        strbuf_puts(out, host ? host : "default server");
+        return out->s;
+    }
+    strbuf_append(out, host, (size_t)(scheme + 3 - host));
+    strbuf_puts(out, "***");
+    strbuf_puts(out, at);
+    return out->s;
+}
+
 /* Connect to the first host that answers, in host_order(); 0, or -1 with
  * the reasons in err. */
 static int connect_any(struct sql_table *t, struct strbuf *err)
 {
+    struct strbuf shown_host = STRBUF_INIT;
     size_t count = t->cf.hosts.count;
     size_t *order = xcalloc(count ? count : 1, sizeof *order);
     if (count)
@@ -654,22 +673,24 @@ static int connect_any(struct sql_table *t, struct strbuf *err)
             free(order);
             t->connections++;
             msg_info("table %s: connected to %s (connection %lu)", t->spec,
-                     host ? host : t->cf.dbpath ? t->cf.dbpath : "the default server",
+                     host ? host_shown(host, &shown_host)
+                          : t->cf.dbpath ? t->cf.dbpath : "the default server",
                      t->connections);
             strbuf_free(&why);
+            strbuf_free(&shown_host);
             return 0;
         }
         strbuf_trim_end(&why);
         for (size_t j = 0; j < why.len; j++)   /* libpq's messages are several lines */
             if (why.s[j] == '\n' || why.s[j] == '\t')
                 why.s[j] = ' ';
-        strbuf_printf(err, "%s%s: %s", err->len ? "; " : "", host ? host : "default server",
+        strbuf_printf(err, "%s%s: %s", err->len ? "; " : "", host_shown(host, &shown_host),
                       why.s);
         /* with several hosts a failed one is worth a line of its own: the
          * lookup may still succeed on the next */
         if (count > 1) {
             struct strbuf shown = STRBUF_INIT;
-            msg_warn("table %s: cannot connect to %s: %s", t->spec, host,
+            msg_warn("table %s: cannot connect to %s: %s", t->spec, host_shown(host, &shown_host),
                      log_printable(&shown, why.s, 600));
             strbuf_free(&shown);
         }
@@ -677,6 +698,7 @@ static int connect_any(struct sql_table *t, struct strbuf *err)
         t->failed_at[i] = monotonic_now();
     }
     free(order);
+    strbuf_free(&shown_host);
     return -1;
 }
 

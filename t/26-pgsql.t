@@ -156,11 +156,13 @@ uri_ok = tap.write(os.path.join(cfdir, "uri.cf"), common + f"hosts = postgresql:
                    "query = SELECT description FROM domain WHERE domain='%s'\n")
 tap.is_(q("backup.example", "pgsql:" + uri_ok)[:2], (0, "backup MX for backup.example"),
         "hosts = postgresql://...: a connection URI (Postfix 3.6), user and password from the file")
-uri_tls = tap.write(os.path.join(cfdir, "uritls.cf"), common + f"hosts = postgresql://127.0.0.1:{pg.port}/postfix?sslmode=require\n"
+uri_tls = tap.write(os.path.join(cfdir, "uritls.cf"), common + f"hosts = postgresql://postfix:s3cretpw@127.0.0.1:{pg.port}/postfix?sslmode=require\n"
                     "query = SELECT description FROM domain WHERE domain='%s'\n")
 code, out, err = q("backup.example", "pgsql:" + uri_tls)
 tap.is_(code, 75, "the URI's sslmode=require reaches libpq: a server without TLS is refused (try again)")
 tap.like(err, r"(?i)ssl", "and the log names TLS") or tap.diag(err)
+tap.ok("s3cretpw" not in err and "postgresql://***@127.0.0.1" in err,
+       "a password in the URI never reaches the log (shown as ***)") or tap.diag(err)
 uri_bad = tap.write(os.path.join(cfdir, "uribad.cf"), common + f"hosts = postgresql://127.0.0.1:{pg.port}/postfix?nosuch=1\n"
                     "query = SELECT description FROM domain WHERE domain='%s'\n")
 code, out, err = q("backup.example", "pgsql:" + uri_bad)
