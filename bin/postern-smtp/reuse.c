@@ -133,8 +133,10 @@ int reuse_keep(struct smtp_session *s)
     const struct reuse_setup *r = setup->reuse;
     struct smtp_batch *b = s->batch;
     if (!r || !s->batch->req->request_mode || s->conn.fd < 0 || s->conn.error != SMTP_IO_OK
-        || s->reply.code == 421)
-        return 0;           /* shell mode, or a session that is not sound */
+        || s->reply.code == 421 || s->plaintext_fallback)
+        return 0;           /* shell mode, a session that is not sound, or one
+                               in clear after a failed handshake (the next
+                               message tries TLS first) */
     const char *waiting = runner_record(&b->req->records, 'W');
     int wanted = r->on_demand && waiting && atoi(waiting) > 0;
     if (!wanted && r->destinations) {

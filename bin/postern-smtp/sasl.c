@@ -119,6 +119,16 @@ static int find_password(const struct smtp_session *s, struct strbuf *value)
     return r == MAP_FOUND ? 1 : r == MAP_RETRY ? -1 : 0;
 }
 
+int sasl_has_credentials(const struct smtp_session *s)
+{
+    if (!s->setup->sasl)
+        return 0;
+    struct strbuf entry = STRBUF_INIT;
+    int found = find_password(s, &entry);
+    strbuf_free(&entry);
+    return found != 0;              /* a table that cannot answer: maybe */
+}
+
 /* The server's mechanisms that smtp_sasl_mechanism_filter lets through;
  * -1 when a filter table could not answer. */
 static int filtered_mechanisms(const struct smtp_session *s, struct strbuf *out)

@@ -500,8 +500,10 @@ static int one_session(const struct smtp_setup *setup, struct smtp_batch *batch,
         session_close(s);
         return 0;
     }
-    if (plaintext)
+    if (plaintext) {
         s->tls.level = TLS_NONE;
+        s->plaintext_fallback = 1;      /* reuse.c keeps no such session */
+    }
     struct strbuf why = STRBUF_INIT;
     if (smtp_connect(&s->conn, (const struct sockaddr *)&target->sa, target->sa_len, bind_addr,
                      bind_len, setup->connect_timeout, &why) != 0) {

@@ -98,6 +98,7 @@ struct smtp_session {
     struct tls_policy tls;              /* this connection's (tlspolicy.c) */
     int tls_retry_plain;                /* "may" and the handshake failed:
                                            the same server again in clear */
+    int plaintext_fallback;             /* this is that session: never kept */
 };
 
 /* main.c: a recipient's result (final now, or kept as "try again" while
@@ -153,6 +154,9 @@ int sasl_client_login(struct smtp_session *s);
 /* 1 when the credentials depend on the sender (a kept session is then
  * only for the same sender). */
 int sasl_sender_dependent(const struct smtp_setup *setup);
+/* 1 when SASL is on and this session has (or may have: the table failed)
+ * a password: then no TLS failure falls back to clear, as in Postfix. */
+int sasl_has_credentials(const struct smtp_session *s);
 
 /* tlspolicy.c */
 /* Read the TLS settings (level, tables, DNSSEC); 0, or -1 when they are

@@ -242,6 +242,9 @@ static int retry_in_clear(const struct smtp_session *s, enum tls_level level)
     const struct runner_request *req = s->batch->req;
     if (level != TLS_MAY || (long long)(time(NULL) - req->arrival) < conf_time("minimal_backoff_time"))
         return 0;
+    /* Postfix: never in clear when a password would be sent */
+    if (sasl_has_credentials(s))
+        return 0;
     msg_info("%s: Cannot start TLS: handshake failure", *req->queue_id ? req->queue_id : "NOQUEUE");
     return 1;
 }

@@ -99,8 +99,10 @@ static int take_slot(struct queue_writer *w, const char *queue_dir)
                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
         if (fd < 0 && errno != EEXIST)
             break;
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-            close(fd);              /* locked by someone between create and lock */
+        struct stat st;
+        if (fd >= 0 && (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || st.st_nlink != 1)) {
+            close(fd);              /* locked, or removed by qmgr's recovery, between
+                                       create and lock */
             continue;
         }
         if (fd >= 0) {
@@ -308,7 +310,10 @@ static int commit_renamed(struct queue_writer *w, const char **step)
  * leaves the committed slot, which qmgr names at its start). */
 static int commit_slot(struct queue_writer *w, const char **step)
 {
-    if ((*step = "fsync queue file", fdatasync(w->fd) < 0)
+    /* a slot made now also has its owner and mode to make durable: fsync,
+     * not fdatasync (else a cut may give it back to root, unreadable by
+     * qmgr's recovery) */
+    if ((*step = "fsync queue file", (w->slot_new ? fsync(w->fd) : fdatasync(w->fd)) < 0)
         || (w->slot_new && (*step = "fsync queue slot directory", fsync(w->slot_dir_fd) < 0)))
         return -1;
     *step = "link queue file";
@@ -332,7 +337,10 @@ int queue_writer_commit(struct queue_writer *w, struct strbuf *err)
     if (patch_length(w) < 0 || flush_buffer(w) < 0
         || (w->slot[0] ? commit_slot(w, &step) : commit_renamed(w, &step)) < 0)
         goto fail;
-    if (close(w->fd) < 0) {
+    /* committed and linked: a failing close changes nothing on disk (the
+     * data is synced), and undoing the link would leave a committed slot
+     * that recovery delivers after the client was told to try again */
+    if (close(w->fd) < 0 && !w->slot[0]) {
         w->fd = -1;
         step = "close queue file";
         (void)unlinkat(w->dir_fd, w->id, 0);
