@@ -104,7 +104,9 @@ int log_configure(const char *syslog_name, const char *facility,
              * line now never writes into a descriptor reused meanwhile */
             int old = file_fd, null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
             file_fd = -1;
-            if (null_fd >= 0 && dup3(null_fd, old, O_CLOEXEC) >= 0)
+            if (null_fd >= 0 && dup3(null_fd, old, O_CLOEXEC) < 0)
+                close(old);     /* no /dev/null in its place: closed after all */
+            if (null_fd >= 0)
                 close(null_fd);
         }
         return 0;
