@@ -52,7 +52,9 @@ static int slot_free(const struct stat *st)
  * injector and not qmgr's recovery touch it until we are done; a killed
  * writer's lock goes with it) and look again under the lock.  The slots
  * have fixed names, so no directory is read: each is looked at from a
- * random one on.  When all are busy, make one: the first missing name,
+ * random one on or, in a process that took one before (a worker of the
+ * queue service), from the slot after that one: qmgr empties them in
+ * turn, so that is where the next free one usually is.  When all are busy, make one: the first missing name,
  * else an extra slot that qmgr removes once it is emptied.  0 with w->fd
  * open, -1 when there is no recycle/ (an older queue) or nothing could be
  * made there. */
@@ -64,9 +66,13 @@ static int take_slot(struct queue_writer *w, const char *queue_dir)
     strbuf_free(&path);
     if (w->slot_dir_fd < 0)
         return -1;
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    unsigned start = (unsigned)getpid() * 31u + (unsigned)now.tv_usec;
+    static unsigned hint = QUEUE_RECYCLE_SLOTS;    /* none yet */
+    unsigned start = hint;
+    if (start >= QUEUE_RECYCLE_SLOTS) {
+        struct timeval now;
+        gettimeofday(&now, NULL);
+        start = (unsigned)getpid() * 31u + (unsigned)now.tv_usec;
+    }
     int missing = -1;
     for (unsigned i = 0; i < QUEUE_RECYCLE_SLOTS; i++) {
         unsigned n = (start + i) % QUEUE_RECYCLE_SLOTS;
@@ -83,6 +89,7 @@ static int take_slot(struct queue_writer *w, const char *queue_dir)
             && fstat(fd, &st) == 0 && slot_free(&st)) {
             w->fd = fd;
             snprintf(w->slot, sizeof w->slot, "%s", name);
+            hint = (n + 1) % QUEUE_RECYCLE_SLOTS;
             return 0;
         }
         close(fd);
