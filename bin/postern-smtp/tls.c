@@ -261,7 +261,7 @@ int tls_client_starttls(struct smtp_session *s)
     if (!s->features.starttls) {
         if (!required)
             return 0;
-        batch_result_open(s->batch, s->relay, 0, "4.7.4",
+        batch_result_open(s->batch, s->relay, 0, requiretls_dsn(s, "4.7.4"),
                           "TLS is required, but was not offered by host %s", s->host);
         return -1;
     }
@@ -274,7 +274,7 @@ int tls_client_starttls(struct smtp_session *s)
     if (s->reply.code != 220) {
         if (!required)
             return 0;       /* "may": on in clear */
-        batch_result_open(s->batch, s->relay, 0, "4.7.5",
+        batch_result_open(s->batch, s->relay, 0, requiretls_dsn(s, "4.7.5"),
                           "TLS is required, but host %s refused to start TLS: %s", s->host,
                           s->reply.text.s);
         return -1;
@@ -302,7 +302,8 @@ int tls_client_starttls(struct smtp_session *s)
             tls_log_errors();
             s->conn.error = SMTP_IO_LOST;       /* no QUIT through a broken session */
             s->tls_retry_plain = retry_in_clear(s, level);
-            batch_result_open(s->batch, s->relay, 0, "4.7.5", "Cannot start TLS: handshake failure");
+            batch_result_open(s->batch, s->relay, 0, requiretls_dsn(s, "4.7.5"),
+                              "Cannot start TLS: handshake failure");
             return -1;
         }
     }
@@ -366,7 +367,8 @@ int tls_client_starttls(struct smtp_session *s)
     /* above encrypt the certificate must match (Postfix 3.7 says "not
      * verified" whether the chain or the name failed) */
     if (level > TLS_ENCRYPT && !matched) {
-        batch_result_open(s->batch, s->relay, 0, "4.7.5", "Server certificate not verified");
+        batch_result_open(s->batch, s->relay, 0, requiretls_dsn(s, "4.7.5"),
+                          "Server certificate not verified");
         return -1;
     }
     s->tls_active = 1;

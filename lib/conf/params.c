@@ -347,6 +347,9 @@ static const struct param_def params[] = {
     BOOL("smtpd_reject_unlisted_sender", "no"),
     STR("smtpd_relay_restrictions", "${{$compatibility_level} <level {1} ? {} : "
         "{permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}"),
+    /* postern's own (Postfix 3.7 has no REQUIRETLS): advertise RFC 8689
+     * REQUIRETLS in EHLO on a TLS session and accept MAIL FROM ... REQUIRETLS */
+    BOOL("smtpd_requiretls_enable", "yes"),
     STR("smtpd_restriction_classes", ""),
     BOOL("smtpd_sasl_auth_enable", "no"),
     BOOL("smtpd_sasl_authenticated_header", "no"),
