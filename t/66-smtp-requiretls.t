@@ -64,6 +64,13 @@ inst = new_instance("--domain", "example.com",
                     "-o", "smtp_tls_security_level=may", "-o", "smtp_tls_loglevel=1",
                     "-o", "minimal_backoff_time=300s", "-o", "maximal_backoff_time=600s",
                     "-o", "smtpd_tls_loglevel=1")
+# TLS-RPT results (smtp_tls_report_enable) under data_directory, which
+# the runner (mail_owner when the test runs as root) writes
+data_dir = os.path.join(inst.dir, "data")
+os.makedirs(data_dir)
+if os.geteuid() == 0:
+    import pwd
+    os.chown(data_dir, pwd.getpwnam("mail").pw_uid, -1)
 policy = tap.write(os.path.join(inst.dir, "tls_policy"),
                    "rt.test       secure\n"
                    "norq.test     secure\n"
@@ -71,7 +78,8 @@ policy = tap.write(os.path.join(inst.dir, "tls_policy"),
                    "wrongca.test  secure\n"
                    "tlsno.test    secure\n"
                    "two.test      secure match=.test\n")
-r = inst.postern("conf", "-e", f"smtp_tls_policy_maps=texthash:{policy}")
+r = inst.postern("conf", "-e", f"smtp_tls_policy_maps=texthash:{policy}", f"data_directory={data_dir}",
+                 "smtp_tls_report_enable=yes")
 tap.is_(r.returncode, 0, "smtp_tls_policy_maps set") or tap.diag(r.stderr)
 tap.is_(inst.start().returncode, 0, "the instance starts")
 sport = int(re.search(r"127\.0\.0\.1:(\d+)\s", open(os.path.join(inst.dir, "master.cf")).read()).group(1))
@@ -174,6 +182,18 @@ tap.ok(got and "REQUIRETLS" not in got[0]["mail_options"], "without REQUIRETLS")
 submit("i@wrongca.test", "both", extra_header="TLS-Required: No\n")
 wait_log(r"to=<i@wrongca\.test>, .*dsn=5\.7\.10, status=bounced")
 tap.is_(received(wrong_sink, "i@wrongca.test"), [], "REQUIRETLS and TLS-Required: No: REQUIRETLS holds")
+
+# ---- TLS-RPT: each attempt's result, per policy domain ----
+import glob
+days = glob.glob(os.path.join(data_dir, "tlsrpt", "????-??-??"))
+tap.is_(len(days), 1, "one day's TLS-RPT file under data_directory/tlsrpt")
+rows = [l.split("\t") for l in open(days[0]).read().splitlines()] if days else []
+results = {(r[1], r[3]) for r in rows if len(r) == 6}
+for want in [("rt.test", "success"), ("norq.test", "success"), ("plain.test", "starttls-not-supported"),
+             ("wrongca.test", "certificate-not-trusted"), ("two.test", "success")]:
+    tap.ok(want in results, f"recorded: {want[0]} {want[1]}") or tap.diag(rows)
+tap.ok(all(len(r) == 6 and r[0].isdigit() and r[2] == "no-policy-found" for r in rows),
+       "every line: time, policy domain, policy type, result, MX host, address")
 
 # ---- openssl s_client; smtpd_requiretls_enable = no ----
 def s_client(lines):

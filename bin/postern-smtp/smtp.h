@@ -187,6 +187,11 @@ int requiretls_policy(struct smtp_session *s);
  * server that offers REQUIRETLS; 0 to go on, -1 when not (results given). */
 int requiretls_server(struct smtp_session *s);
 
+/* tlsrpt.c: one TLS attempt's result ("success", or an RFC 8460 result
+ * type) appended to the day's file under data_directory/tlsrpt, with
+ * smtp_tls_report_enable. */
+void tlsrpt_record(const struct smtp_session *s, const char *result);
+
 /* tls.c */
 /* Build the client context; 0, or -1 when the settings are wrong
  * (logged). */

@@ -69,6 +69,8 @@ static const struct param_def params[] = {
     STR("cyrus_sasl_config_path", ""),
     STR("daemon_directory", DEF_DAEMON_DIR),
     TIME("daemon_timeout", "18000s", 's'),
+    /* Postfix's: where the smtp runner keeps its TLS-RPT results */
+    STR("data_directory", "/var/lib/postern"),
     STR("default_database_type", "hash"),
     INT("default_destination_concurrency_failed_cohort_limit", "1", 0, 1000000),
     INT("default_destination_concurrency_limit", "20", 1, 1000000),
@@ -294,6 +296,8 @@ static const struct param_def params[] = {
     STR("smtp_tls_mandatory_protocols", ">=TLSv1"),
     STR("smtp_tls_policy_maps", ""),
     STR("smtp_tls_protocols", ">=TLSv1"),
+    /* postern's own: record TLS results for TLS-RPT (bin/postern-smtp/tlsrpt.c) */
+    BOOL("smtp_tls_report_enable", "no"),
     STR("smtp_tls_secure_cert_match", "nexthop, dot-nexthop"),
     STR("smtp_tls_security_level", ""),
     STR("smtp_tls_servername", ""),
