@@ -122,6 +122,18 @@ void rewrite_config_load(struct rewrite_config *cfg)
             cfg->line_length_limit = line_limit < 1 ? 2048 : (size_t)line_limit;
         }
     }
+    long long tokens = conf_int("header_address_token_limit");
+    cfg->header_token_limit = tokens < 1 ? 0 : (size_t)tokens;
+    struct strlist classes = STRLIST_INIT;
+    conf_list("internal_mail_filter_classes", &classes);
+    for (size_t i = 0; i < classes.count; i++) {
+        unsigned c = rewrite_internal_class(classes.item[i]);
+        if (c == REWRITE_INTERNAL_BOUNCE || c == REWRITE_INTERNAL_NOTIFY)
+            cfg->internal_filter_classes |= c;
+        else
+            msg_warn("unknown internal_mail_filter_classes value \"%s\" ignored", classes.item[i]);
+    }
+    strlist_free(&classes);
     cfg->sender_bcc_maps = open_maps("sender_bcc_maps");
     cfg->recipient_bcc_maps = open_maps("recipient_bcc_maps");
     cfg->always_bcc = xstrdup(conf_is_set("always_bcc") ? conf_str("always_bcc") : "");
@@ -355,6 +367,22 @@ void rewrite_message_info_from(const struct envelope *env,
     info->full_name = envelope_attr(env, "full_name");
     info->uid = envelope_attr(env, "uid");
     info->log_client = envelope_attr(env, "log_client");
+    const char *internal = envelope_attr(env, "internal");
+    info->internal = internal ? rewrite_internal_class(internal) : 0;
+    if (internal && !info->internal)
+        info->internal = REWRITE_INTERNAL_FORWARD;  /* unknown: never checked either */
+}
+
+unsigned rewrite_internal_class(const char *name)
+{
+    return strcasecmp(name, "bounce") == 0 ? REWRITE_INTERNAL_BOUNCE
+           : strcasecmp(name, "notify") == 0 ? REWRITE_INTERNAL_NOTIFY
+           : strcasecmp(name, "forward") == 0 ? REWRITE_INTERNAL_FORWARD : 0;
+}
+
+int rewrite_content_checked(const struct rewrite_config *cfg, unsigned internal_class)
+{
+    return !internal_class || (cfg->internal_filter_classes & internal_class);
 }
 
 int header_field_name(const char *line, size_t len, size_t *name_len)
@@ -457,11 +485,68 @@ static void put_trimmed(struct strbuf *out, const char *text, size_t from, size_
     strbuf_append(out, text + from, to - from);
 }
 
+/* Where the value's first `limit` RFC 822 tokens end, as Postfix's
+ * tok822 scanner counts them: an atom, a quoted string, a comment, a
+ * domain literal, or one special character ("<", "@", ",", ...). */
+static size_t token_limit_end(const char *text, size_t limit)
+{
+    static const char specials[] = "|%!()<>@,;:\\\".[]";
+    size_t i = 0, count = 0;
+    while (text[i] && count < limit) {
+        char c = text[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            i++;
+            continue;
+        }
+        count++;
+        if (c == '(') {
+            int depth = 0;
+            for (; text[i]; i++) {
+                if (text[i] == '\\' && text[i + 1])
+                    i++;
+                else if (text[i] == '(')
+                    depth++;
+                else if (text[i] == ')' && --depth == 0) {
+                    i++;
+                    break;
+                }
+            }
+        } else if (c == '"' || c == '[') {
+            char close = c == '"' ? '"' : ']';
+            for (i++; text[i] && text[i] != close; i++)
+                if (text[i] == '\\' && text[i + 1])
+                    i++;
+            if (text[i])
+                i++;
+        } else if (c != '\\' && strchr(specials, c)) {
+            i++;
+        } else {
+            for (; text[i] && !strchr(" \t\r\n", text[i]) && !(text[i] != '\\' && strchr(specials, text[i])); i++)
+                if (text[i] == '\\' && text[i + 1])
+                    i++;
+        }
+    }
+    return i;
+}
+
 int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_context context,
                            unsigned address_class, const char *header, size_t value_offset,
                            struct strbuf *out)
 {
     const char *text = header + value_offset;
+    /* header_address_token_limit: as Postfix's cleanup, only the first
+     * tokens are parsed; when an address among them changes, the header
+     * is written from them alone and the rest is gone */
+    char *cut = NULL;
+    if (cfg->header_token_limit) {
+        size_t end = token_limit_end(text, cfg->header_token_limit);
+        if (text[end]) {
+            cut = xmalloc(end + 1);
+            memcpy(cut, text, end);
+            cut[end] = '\0';
+            text = cut;
+        }
+    }
     struct header_edit edit = {cfg, context, address_class, NULL, 0, STRBUF_INIT, 0};
     addrlist_scan(text, edit_address, &edit);
     size_t changed = 0;
@@ -514,5 +599,6 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
         free(edit.found[i].rewritten);
     free(edit.found);
     strbuf_free(&edit.address);
+    free(cut);
     return edit.status;
 }
