@@ -485,6 +485,32 @@ static void put_trimmed(struct strbuf *out, const char *text, size_t from, size_
     strbuf_append(out, text + from, to - from);
 }
 
+/* Write "Name: " and the list elements, each but the last followed by a
+ * comma, as Postfix's cleanup folds a rewritten header: elements share a
+ * line while it stays under 70 characters, a new line starts with a TAB. */
+static void fold_elements(struct strbuf *out, const char *header, size_t value_offset,
+                          const struct strlist *elements)
+{
+    strbuf_append(out, header, value_offset);
+    strbuf_putc(out, ' ');
+    size_t line_start = out->len - value_offset - 1;
+    for (size_t i = 0; i < elements->count; i++) {
+        const char *e = elements->item[i];
+        size_t len = strlen(e) + (i + 1 < elements->count);
+        if (i > 0) {
+            if (out->len - line_start + 1 + len < 70) {
+                strbuf_putc(out, ' ');
+            } else {
+                strbuf_puts(out, "\n\t");
+                line_start = out->len;
+            }
+        }
+        strbuf_puts(out, e);
+        if (i + 1 < elements->count)
+            strbuf_putc(out, ',');
+    }
+}
+
 /* Where the value's first `limit` RFC 822 tokens end, as Postfix's
  * tok822 scanner counts them: an atom, a quoted string, a comment, a
  * domain literal, or one special character ("<", "@", ",", ...). */
@@ -556,9 +582,8 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
         strbuf_puts(out, header);
     } else {
         /* as Postfix's cleanup: a header whose addresses changed is written
-         * again, one list element per line, folded with a TAB */
-        strbuf_append(out, header, value_offset);
-        strbuf_putc(out, ' ');
+         * again from its list elements */
+        struct strlist elements = STRLIST_INIT;
         size_t from = 0;
         for (size_t i = 0; i < edit.count; i++) {
             const struct header_address *a = &edit.found[i];
@@ -580,20 +605,28 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
                 i = j;
             }
             strbuf_append(&element, text + copied, to - copied);
-            if (from > 0)
-                strbuf_puts(out, ",\n\t");
-            put_trimmed(out, element.s ? element.s : "", 0, element.len);
+            struct strbuf trimmed = STRBUF_INIT;
+            put_trimmed(&trimmed, element.s ? element.s : "", 0, element.len);
+            strlist_add(&elements, strbuf_str(&trimmed));
+            strbuf_free(&trimmed);
             strbuf_free(&element);
             from = text[to] ? to + 1 : to;
         }
-        /* what follows the last address (the end of a group, ...) */
+        /* what follows the last address (the end of a group, ...), or
+         * nothing after a last comma */
         size_t rest = from;
         while (text[rest] == ' ' || text[rest] == '\t' || text[rest] == '\n')
             rest++;
         if (text[rest]) {
-            strbuf_puts(out, ",\n\t");
-            put_trimmed(out, text, rest, strlen(text));
+            struct strbuf trimmed = STRBUF_INIT;
+            put_trimmed(&trimmed, text, rest, strlen(text));
+            strlist_add(&elements, strbuf_str(&trimmed));
+            strbuf_free(&trimmed);
+        } else if (from > 0 && text[from - 1] == ',') {
+            strlist_add(&elements, "");
         }
+        fold_elements(out, header, value_offset, &elements);
+        strlist_free(&elements);
     }
     for (size_t i = 0; i < edit.count; i++)
         free(edit.found[i].rewritten);
