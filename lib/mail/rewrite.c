@@ -485,6 +485,48 @@ static void put_trimmed(struct strbuf *out, const char *text, size_t from, size_
     strbuf_append(out, text + from, to - from);
 }
 
+/* An element without angle brackets, quotes or a group whose comments
+ * stand before or inside its address: as Postfix's parser, the comments
+ * go after the address ("(note) y" -> "y (note)").  Others unchanged. */
+static void move_comments(struct strbuf *element)
+{
+    const char *e = strbuf_str(element);
+    if (!strchr(e, '(') || strpbrk(e, "<\":"))
+        return;
+    struct strbuf bare = STRBUF_INIT, comments = STRBUF_INIT;
+    for (size_t i = 0; e[i];) {
+        if (e[i] != '(') {
+            if (!(strchr(" \t\r\n", e[i]) && (!bare.len || strchr(" \t", bare.s[bare.len - 1]))))
+                strbuf_putc(&bare, strchr("\t\r\n", e[i]) ? ' ' : e[i]);
+            i++;
+            continue;
+        }
+        size_t start = i;
+        int depth = 0;
+        for (; e[i]; i++) {
+            if (e[i] == '\\' && e[i + 1])
+                i++;
+            else if (e[i] == '(')
+                depth++;
+            else if (e[i] == ')' && --depth == 0) {
+                i++;
+                break;
+            }
+        }
+        strbuf_putc(&comments, ' ');
+        strbuf_append(&comments, e + start, i - start);
+    }
+    struct strbuf moved = STRBUF_INIT;
+    put_trimmed(&moved, strbuf_str(&bare), 0, bare.len);
+    if (moved.len && !strchr(strbuf_str(&moved), ' ')) {
+        strbuf_append(&moved, comments.s, comments.len);
+        strbuf_set(element, strbuf_str(&moved));
+    }
+    strbuf_free(&moved);
+    strbuf_free(&bare);
+    strbuf_free(&comments);
+}
+
 /* Write "Name: " and the list elements, each but the last followed by a
  * comma, as Postfix's cleanup folds a rewritten header: elements share a
  * line while it stays under 70 characters, a new line starts with a TAB. */
@@ -607,6 +649,7 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
             strbuf_append(&element, text + copied, to - copied);
             struct strbuf trimmed = STRBUF_INIT;
             put_trimmed(&trimmed, element.s ? element.s : "", 0, element.len);
+            move_comments(&trimmed);
             strlist_add(&elements, strbuf_str(&trimmed));
             strbuf_free(&trimmed);
             strbuf_free(&element);

@@ -6,6 +6,6 @@ addresses or after a whole word: inside an address Postfix's parser makes
 addresses of the pieces ("Old@host, \"Friend <\"@host"), which postern
 does not imitate."""
 
-# tokens: Old Friend < old @ example . com > , x @ example . org , y , "Q Z" < z ...
-TO = 'Old Friend <old@example.com>, x@example.org, y, "Q Z" <z@example.net>'
-LIMITS = [9, 10, 11, 15, 16, 17, 10240]
+# tokens: Old Friend < old @ example . com > , x @ example . org , (note) y , "Q Z" < z ...
+TO = 'Old Friend <old@example.com>, x@example.org, (note) y, "Q Z" <z@example.net>'
+LIMITS = [9, 10, 11, 15, 16, 18, 10240]
