@@ -8,12 +8,14 @@ loopback address and port, answering recipients by their local part:
     others     250
 
 Every accepted transaction is written to DIR/NNNN.json (sender, recipients,
-mail options, content, whether it came over TLS) and its arrival noted in
+mail options, content (and its bytes as latin-1 in "raw"), whether it came
+over TLS) and its arrival noted in
 DIR/log.  With tls={"cert": PEM, "key": PEM, "max": "TLSv1.2"} it offers
 STARTTLS (the certificate file may hold the chain) and notes the SNI name
 of each handshake in DIR/sni ("-" for none); with lmtp=True it speaks
-LMTP (aiosmtpd's LMTP); with requiretls=True it offers REQUIRETLS (RFC
-8689) in EHLO under TLS and takes MAIL FROM's REQUIRETLS (kept in
+LMTP (aiosmtpd's LMTP); with eightbitmime=False it does not announce
+8BITMIME (as smtp-sink -8); with requiretls=True it offers REQUIRETLS
+(RFC 8689) in EHLO under TLS and takes MAIL FROM's REQUIRETLS (kept in
 mail_options).
 
     sink = Sink("127.0.0.3", port)          # from a test
@@ -28,11 +30,13 @@ PYTHON = "/usr/bin/python3"     # Debian's, with python3-aiosmtpd
 
 
 class Sink:
-    def __init__(self, address, port, name="sink.test", tls=None, lmtp=False, requiretls=False):
+    def __init__(self, address, port, name="sink.test", tls=None, lmtp=False, eightbitmime=True,
+                 requiretls=False):
         import tap
         self.dir = tap.tempdir("postern-sink-")
         self.address, self.port = address, port
-        options = json.dumps({"tls": tls, "lmtp": lmtp, "requiretls": requiretls})
+        options = json.dumps({"tls": tls, "lmtp": lmtp, "eightbitmime": eightbitmime,
+                              "requiretls": requiretls})
         self.proc = tap.start([PYTHON, os.path.abspath(__file__), self.dir, address, str(port), name,
                                options],
                               stdout=open(os.path.join(self.dir, "out"), "w"),
@@ -83,12 +87,19 @@ def serve(directory, address, port, name, options):
             record = {"helo": session.host_name, "sender": envelope.mail_from,
                       "tls": session.ssl is not None,
                       "mail_options": envelope.mail_options, "recipients": envelope.rcpt_tos,
-                      "content": envelope.original_content.decode("utf-8", "replace")}
+                      "content": envelope.original_content.decode("utf-8", "replace"),
+                      "raw": envelope.original_content.decode("latin-1")}
             path = os.path.join(directory, "%04d.json" % count[0])
             with open(path + ".tmp", "w") as f:
                 json.dump(record, f)
             os.rename(path + ".tmp", path)
             return "250 2.0.0 Ok: queued as SINK%04d" % count[0]
+
+    class Handler7(Handler):
+        """A server that does not announce 8BITMIME (smtp-sink -8)."""
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):
+            session.host_name = hostname
+            return [r for r in responses if r != "250-8BITMIME"]
 
     kwargs = {}
     if options.get("tls"):
@@ -102,6 +113,7 @@ def serve(directory, address, port, name, options):
         if options["tls"].get("max"):
             context.maximum_version = getattr(ssl.TLSVersion, options["tls"]["max"].replace(".", "_"))
         kwargs = {"tls_context": context, "require_starttls": False}
+    handler = Handler() if options.get("eightbitmime", True) else Handler7()
     if options.get("requiretls"):
         from aiosmtpd.smtp import SMTP
 
@@ -116,7 +128,7 @@ def serve(directory, address, port, name, options):
         class RequireTlsController(Controller):
             def factory(self):
                 return RequireTlsSMTP(self.handler, **self.SMTP_kwargs)
-        controller = RequireTlsController(Handler(), hostname=address, port=port, server_hostname=name,
+        controller = RequireTlsController(handler, hostname=address, port=port, server_hostname=name,
                                           **kwargs)
     elif options.get("lmtp"):
         from aiosmtpd.lmtp import LMTP
@@ -124,9 +136,9 @@ def serve(directory, address, port, name, options):
         class LmtpController(Controller):
             def factory(self):
                 return LMTP(self.handler, hostname=name, **kwargs)
-        controller = LmtpController(Handler(), hostname=address, port=port)
+        controller = LmtpController(handler, hostname=address, port=port)
     else:
-        controller = Controller(Handler(), hostname=address, port=port, server_hostname=name, **kwargs)
+        controller = Controller(handler, hostname=address, port=port, server_hostname=name, **kwargs)
     controller.start()
     open(os.path.join(directory, "ready"), "w").close()
     while True:
