@@ -94,7 +94,8 @@ size_t connection_env(const struct listener *l, int conn, const struct sockaddr 
 void child_env_stress(int on);
 /* The environment for a connection's program / for the zygote. */
 char **child_environment(void);
-char **zygote_environment(const char *zygote_user);
+/* keeper_fd: the TLS file keeper's socket as the zygote finds it, or -1 */
+char **zygote_environment(const char *zygote_user, int keeper_fd);
 void child_env_free(void);
 /* Address and port of an inet socket address as text (IPv4-mapped as IPv4). */
 void format_inet(const struct sockaddr *sa, char *ip, size_t ip_size, char *port,
@@ -117,6 +118,29 @@ void zygote_start(const struct accept_settings *settings);
 int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
                 unsigned connections, struct client *client);
 struct client *zygote_pending_pop(void);
+/* Pass a connection straight to a child the zygote forked ahead, which
+ * is counted as the client's at once: 0, or -1 when none is waiting. */
+int zygote_hand_out(const struct listener *l, int conn, const struct sockaddr *peer,
+                    unsigned connections, struct client *client);
+/* The zygote's reports about its children forked ahead and its keeper. */
+void zygote_child_ready(pid_t pid, int32_t generation, int fd);
+void zygote_retire(int32_t generation, int answering_reload);
+/* A child the zygote reaped: 1 when it was still waiting (forgotten now). */
+int zygote_child_gone(pid_t pid);
+void zygote_keeper(int fd);
+/* Connections handed to a waiting child that has not yet said it took
+ * them (their sockets are polled); for one whose socket is readable:
+ * 0 when the child took it, -1 when nothing came yet, 1 when the child
+ * died before it took it: the connection is in *again, to be served
+ * again (its client still counted). */
+size_t zygote_handed_count(void);
+int zygote_handed_fd(size_t i);
+long zygote_handed_index(pid_t pid);    /* -1: not handed one */
+struct pending_connection;
+int zygote_handed_event(size_t i, struct pending_connection *again);
+/* Ask the zygote to reload, in the stream of connections; 0, or -1. */
+int zygote_reload(void);
+size_t zygote_ready_count(void);
 size_t zygote_pending(void);
 /* A connection passed to the zygote and not yet answered: our own
  * descriptor of it (listener NULL: /dev/null, nothing to serve again). */

@@ -172,6 +172,11 @@ static void start_session(struct loop_state *st, const struct listener *l, int c
      * the last 1000 seconds, at its process limit get stress=yes */
     child_env_stress(monotonic_seconds() < st->stress_until);
     if (zygote_descriptor() >= 0) {
+        /* a child forked ahead takes it: only that child wakes */
+        if (zygote_hand_out(l, conn, peer, count, client) == 0) {
+            close(conn);
+            return;
+        }
         if (zygote_pass(l, conn, peer, count, client) == 0) {
             close(conn);
             return;
@@ -345,10 +350,17 @@ static void accept_some(struct loop_state *st, const struct listener *l)
     }
 }
 
+static void handed_event(struct loop_state *st, size_t i);
+
 /* A program has ended: give its connection back, log an abnormal end. */
 static void child_ended(struct loop_state *st, pid_t pid, int status)
 {
     struct client *client;
+    /* handed a connection: whether it took it is read first (its socket
+     * is closed by now); if not, it is served again */
+    long handed = zygote_handed_index(pid);
+    if (handed >= 0)
+        handed_event(st, (size_t)handed);
     if (!child_remove(pid, &client))
         return;
     if (client)
@@ -411,6 +423,23 @@ static void zygote_ended(struct loop_state *st, const char *how)
 
 static void read_zygote(struct loop_state *st);
 
+/* A child handed a connection answered, or died before it took it: the
+ * connection is then served again, unless something wrote to it. */
+static void handed_event(struct loop_state *st, size_t i)
+{
+    struct pending_connection c;
+    if (zygote_handed_event(i, &c) != 1)
+        return;
+    msg_warn("a waiting child died before it took its connection: serving it again");
+    if (!connection_answered(c.fd)) {
+        start_session(st, c.listener, c.fd, (struct sockaddr *)&c.peer, c.count, c.client);
+        return;
+    }
+    close(c.fd);
+    if (c.client)
+        client_disconnect(c.client);
+}
+
 /* Reap every child that has ended. */
 static void reap_children(struct loop_state *st)
 {
@@ -434,16 +463,32 @@ static void reap_children(struct loop_state *st)
 static void read_zygote(struct loop_state *st)
 {
     struct zygote_report r;
-    int rc;
+    int rc = -1, fd;
     if (zygote_descriptor() < 0)
         return;
-    while ((rc = zygote_read_report(zygote_descriptor(), &r)) == 1) {
+    while (zygote_descriptor() >= 0 && (rc = zygote_read_report(zygote_descriptor(), &r, &fd)) == 1) {
+        if (fd >= 0 && r.type != ZYGOTE_READY && r.type != ZYGOTE_KEEPER) {
+            close(fd);
+            fd = -1;
+        }
         switch (r.type) {
         case ZYGOTE_STARTED:
             child_add(r.pid, zygote_pending_pop());
             break;
         case ZYGOTE_ENDED:
-            child_ended(st, r.pid, r.status);
+            /* a child that was waiting, or one that served a connection */
+            if (!zygote_child_gone(r.pid))
+                child_ended(st, r.pid, r.status);
+            break;
+        case ZYGOTE_READY:
+            zygote_child_ready(r.pid, r.status, fd);
+            break;
+        case ZYGOTE_RETIRE:
+            zygote_retire(r.status, r.pid == 1);
+            break;
+        case ZYGOTE_KEEPER:
+            if (fd >= 0)
+                zygote_keeper(fd);
             break;
         case ZYGOTE_FAILED: {
             struct client *client = zygote_pending_pop();
@@ -459,7 +504,7 @@ static void read_zygote(struct loop_state *st)
             return;
         }
     }
-    if (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+    if (zygote_descriptor() >= 0 && (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)))
         zygote_ended(st, "closed its socket");
 }
 
@@ -476,8 +521,10 @@ static int handle_signals(struct loop_state *st)
             msg_info("reload: reading %s", config_file());
             config_reload();
             settings_load(st->settings, st->process_limit_option);
-            /* the zygote reads its certificates again (postern-smtpd) */
-            if (zygote_descriptor() >= 0)
+            /* the zygote reads its certificates again (postern-smtpd):
+             * asked in the stream of connections, so that every later
+             * one is served with what it reads */
+            if (zygote_descriptor() >= 0 && zygote_reload() < 0)
                 kill(zygote_process(), SIGHUP);
             break;
         case SIGQUIT:
@@ -551,7 +598,8 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         st.zygote_started_ms = monotonic_ms();
     }
     st.waiting = xcalloc(WAIT_MAX, sizeof *st.waiting);
-    struct pollfd *fds = xcalloc(listeners->count + 2, sizeof *fds);
+    size_t fds_size = listeners->count + 2;
+    struct pollfd *fds = xcalloc(fds_size, sizeof *fds);
     for (;;) {
         time_t now_ms = monotonic_ms();
         if (settings->zygote && zygote_descriptor() < 0 && now_ms >= st.zygote_restart_ms) {
@@ -573,11 +621,22 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         fds[n++].events = POLLIN;
         fds[n].fd = zygote_descriptor();    /* -1: ignored by poll */
         fds[n++].events = POLLIN;
+        if (fds_size < listeners->count + 2 + zygote_handed_count()) {
+            fds_size = listeners->count + 2 + zygote_handed_count() + 16;
+            fds = xreallocarray(fds, fds_size, sizeof *fds);
+        }
+        nfds_t listeners_at = n;
         if (!paused)
             for (size_t i = 0; i < listeners->count; i++) {
                 fds[n].fd = listeners->item[i].fd;
                 fds[n++].events = POLLIN;
             }
+        nfds_t handed_at = n;
+        size_t handed_polled = zygote_handed_count();
+        for (size_t i = 0; i < handed_polled; i++) {
+            fds[n].fd = zygote_handed_fd(i);
+            fds[n++].events = POLLIN;
+        }
         int timeout = paused ? (int)(st.paused_until_ms - now_ms) : st.waiting_count ? 100 : 60000;
         if (settings->zygote && zygote_descriptor() < 0) {
             time_t until_restart = st.zygote_restart_ms - now_ms;
@@ -595,9 +654,15 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         if ((fds[0].revents & POLLIN) && handle_signals(&st))
             break;
         serve_waiting(&st);
-        for (nfds_t i = 2; i < n; i++)
+        /* the children that took their connection, or died first (from
+         * the last: an entry leaves by taking the last one's place) */
+        for (size_t i = handed_polled; i-- > 0;)
+            if (fds[handed_at + i].revents && i < zygote_handed_count()
+                && zygote_handed_fd(i) == fds[handed_at + i].fd)
+                handed_event(&st, i);
+        for (nfds_t i = listeners_at; i < handed_at; i++)
             if (fds[i].revents & POLLIN)
-                accept_some(&st, &listeners->item[i - 2]);
+                accept_some(&st, &listeners->item[i - listeners_at]);
         serve_waiting(&st);
         time_t now = monotonic_seconds();
         if (now - st.last_expire >= 60) {

@@ -1,6 +1,7 @@
 /* spawn.c - starting the program for a connection: posix_spawn (no copy of
  * the parent's memory; the connection dup'ed onto fd 0 and 1, signals
- * reset), or, with -z, passing the connection to the zygote (lib/util/zygote.h),
+ * reset), or, with -z, handing the connection straight to a child the
+ * zygote forked ahead (lib/util/zygote.h), or passing it to the zygote,
  * which forks the program it has already initialised. */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "accept.h"
+#include "fdpass.h"
 #include "log.h"
 #include "xalloc.h"
 #include "zygote.h"
@@ -75,6 +77,32 @@ static pid_t zygote_pid;
 static struct pending_connection *pending;
 static size_t pending_head, pending_count, pending_size;
 
+/* children the zygote forked ahead, waiting for a connection on the
+ * socket we hold (zygote.h); oldest first */
+struct ready_child {
+    pid_t pid;
+    int32_t generation;
+    int fd;
+};
+static struct ready_child *ready;
+static size_t ready_count, ready_size;
+
+/* connections handed to a waiting child that has not yet said it took
+ * them: its socket (it sends one byte, then closes it), and a copy of the
+ * connection */
+struct handed_connection {
+    pid_t pid;
+    int child_fd;
+    struct pending_connection connection;
+};
+static struct handed_connection *handed;
+static size_t handed_count, handed_size;
+static int32_t ready_generation;    /* children older than this are retired */
+static unsigned reloads_asked;      /* reloads the zygote has not answered */
+/* our copy of the TLS file keeper's socket (filekeeper.h), for the next
+ * zygote */
+static int keeper_fd = -1;
+
 /* Remember a connection passed to the zygote. */
 static void pending_push(const struct pending_connection *c)
 {
@@ -118,13 +146,15 @@ void zygote_start(const struct accept_settings *settings)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
         msg_fatal_errno("socketpair");
     posix_spawn_file_actions_t actions;
+    /* the keeper's socket on 4, after the zygote's (dup2 clears close-on-exec) */
     if (posix_spawn_file_actions_init(&actions) != 0
         || posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDWR, 0) != 0
         || posix_spawn_file_actions_adddup2(&actions, 0, 1) != 0
-        || posix_spawn_file_actions_adddup2(&actions, pair[1], 3) != 0)
+        || posix_spawn_file_actions_adddup2(&actions, pair[1], 3) != 0
+        || (keeper_fd >= 0 && posix_spawn_file_actions_adddup2(&actions, keeper_fd, 4) != 0))
         die_nomem();
-    int rc = posix_spawn(&zygote_pid, settings->program, &actions, &spawn_attr,
-                         settings->argv, zygote_environment(settings->zygote_user));
+    int rc = posix_spawn(&zygote_pid, settings->program, &actions, &spawn_attr, settings->argv,
+                         zygote_environment(settings->zygote_user, keeper_fd >= 0 ? 4 : -1));
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
         errno = rc;
@@ -169,12 +199,190 @@ int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
     return 0;
 }
 
+/* Forget every waiting child: closing its socket ends it. */
+static void ready_clear(void)
+{
+    for (size_t i = 0; i < ready_count; i++)
+        close(ready[i].fd);
+    ready_count = 0;
+}
+
+/* Take the oldest waiting child out of the list; 0 when there is none. */
+static int ready_take(struct ready_child *out)
+{
+    if (!ready_count)
+        return 0;
+    *out = ready[0];
+    memmove(ready, ready + 1, --ready_count * sizeof *ready);
+    return 1;
+}
+
+void zygote_child_ready(pid_t pid, int32_t generation, int fd)
+{
+    if (fd < 0) {
+        msg_warn("zygote: a waiting child (pid %ld) came without its socket", (long)pid);
+        return;
+    }
+    /* forked before a reload or a change the zygote has since answered */
+    if (reloads_asked || generation < ready_generation) {
+        close(fd);
+        return;
+    }
+    if (ready_count == ready_size) {
+        ready_size = ready_size ? ready_size * 2 : 8;
+        ready = xreallocarray(ready, ready_size, sizeof *ready);
+    }
+    ready[ready_count++] = (struct ready_child){pid, generation, fd};
+}
+
+void zygote_retire(int32_t generation, int answering_reload)
+{
+    if (answering_reload && reloads_asked)
+        reloads_asked--;
+    if (generation > ready_generation)
+        ready_generation = generation;
+    size_t kept = 0;
+    for (size_t i = 0; i < ready_count; i++) {
+        if (ready[i].generation < ready_generation)
+            close(ready[i].fd);
+        else
+            ready[kept++] = ready[i];
+    }
+    ready_count = kept;
+}
+
+int zygote_child_gone(pid_t pid)
+{
+    for (size_t i = 0; i < ready_count; i++)
+        if (ready[i].pid == pid) {
+            close(ready[i].fd);
+            memmove(ready + i, ready + i + 1, (ready_count - i - 1) * sizeof *ready);
+            ready_count--;
+            return 1;
+        }
+    return 0;
+}
+
+void zygote_keeper(int fd)
+{
+    if (keeper_fd >= 0)
+        close(keeper_fd);
+    keeper_fd = fd;
+}
+
+size_t zygote_ready_count(void)
+{
+    return ready_count;
+}
+
+int zygote_hand_out(const struct listener *l, int conn, const struct sockaddr *peer,
+                    unsigned connections, struct client *client)
+{
+    struct ready_child child;
+    if (!ready_count)
+        return -1;
+    char env_buf[1024];
+    size_t len = connection_env(l, conn, peer, connections, env_buf, sizeof env_buf);
+    while (ready_take(&child)) {
+        /* its socket is empty: the one message fits; a child that has
+         * died is passed over (EPIPE) */
+        ssize_t sent = fdpass_send(child.fd, env_buf, len, &conn, 1);
+        if (sent != (ssize_t)len) {
+            close(child.fd);
+            continue;
+        }
+        child_add(child.pid, client);
+        /* until it says it has the connection, a copy of ours: a child
+         * that dies before (killed while it waited) does not lose it */
+        struct handed_connection h = {child.pid, child.fd,
+                                      {client, fcntl(conn, F_DUPFD_CLOEXEC, 3), l, {0}, connections}};
+        if (h.connection.fd < 0) {
+            close(child.fd);        /* no descriptor to spare: not served again */
+            return 0;
+        }
+        memcpy(&h.connection.peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                         : peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                         : sizeof(struct sockaddr_un));
+        if (handed_count == handed_size) {
+            handed_size = handed_size ? handed_size * 2 : 8;
+            handed = xreallocarray(handed, handed_size, sizeof *handed);
+        }
+        handed[handed_count++] = h;
+        return 0;
+    }
+    return -1;
+}
+
+size_t zygote_handed_count(void)
+{
+    return handed_count;
+}
+
+int zygote_handed_fd(size_t i)
+{
+    return handed[i].child_fd;
+}
+
+long zygote_handed_index(pid_t pid)
+{
+    for (size_t i = 0; i < handed_count; i++)
+        if (handed[i].pid == pid)
+            return (long)i;
+    return -1;
+}
+
+int zygote_handed_event(size_t i, struct pending_connection *again)
+{
+    char ack;
+    ssize_t n;
+    do
+        n = recv(handed[i].child_fd, &ack, 1, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return -1;              /* nothing yet */
+    struct handed_connection h = handed[i];
+    handed[i] = handed[--handed_count];
+    close(h.child_fd);
+    if (n > 0) {
+        close(h.connection.fd);
+        return 0;
+    }
+    /* its end closed without a word: it died before it took the
+     * connection; its end, when the zygote reports it, is not counted */
+    struct client *client;
+    (void)child_remove(h.pid, &client);
+    *again = h.connection;
+    return 1;
+}
+
+int zygote_reload(void)
+{
+    static const char message[] = ZYGOTE_RELOAD_MESSAGE;
+    /* the children waiting now hold what the reload replaces */
+    ready_clear();
+    while (fdpass_send(zygote_fd, message, sizeof message - 1, NULL, 0) < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct pollfd out = {zygote_fd, POLLOUT, 0};
+            (void)poll(&out, 1, 1000);
+            continue;
+        }
+        msg_warn_errno("cannot ask the zygote to reload");
+        return -1;
+    }
+    reloads_asked++;
+    return 0;
+}
+
 void zygote_lost(void)
 {
     if (zygote_fd >= 0)
         close(zygote_fd);
     zygote_fd = -1;
     zygote_pid = 0;
+    /* its waiting children end; the next zygote counts from 0 */
+    ready_clear();
+    ready_generation = 0;
+    reloads_asked = 0;
 }
 
 int zygote_descriptor(void)
@@ -202,5 +410,19 @@ void spawn_free(void)
         close(c.fd);
     free(pending);
     pending = NULL;
+    ready_clear();
+    free(ready);
+    ready = NULL;
+    ready_size = 0;
+    for (size_t i = 0; i < handed_count; i++) {
+        close(handed[i].child_fd);
+        close(handed[i].connection.fd);
+    }
+    free(handed);
+    handed = NULL;
+    handed_count = handed_size = 0;
+    if (keeper_fd >= 0)
+        close(keeper_fd);      /* the keeper ends with the last copy */
+    keeper_fd = -1;
     posix_spawnattr_destroy(&spawn_attr);
 }

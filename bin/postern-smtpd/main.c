@@ -128,6 +128,10 @@ int main(int argc, char **argv)
     s->error_sleep_time = conf_time("smtpd_error_sleep_time");
     s->soft_error_limit = conf_int("smtpd_soft_error_limit");
     s->helo_required = conf_bool("smtpd_helo_required");
+    /* a zygote postern-accept started after a crash: the first zygote's
+     * file keeper opens the TLS key for it (filekeeper.h) */
+    if (getenv(ZYGOTE_FD_VARIABLE))
+        filekeeper_inherit();
     /* certificates and keys are read here, before a zygote forks;
      * sendmail -bs (-S) speaks on a pipe, without TLS */
     if (!s->local_submission)
