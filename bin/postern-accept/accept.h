@@ -96,6 +96,9 @@ void child_env_stress(int on);
 char **child_environment(void);
 /* keeper_fd: the TLS file keeper's socket as the zygote finds it, or -1 */
 char **zygote_environment(const char *zygote_user, int keeper_fd);
+/* Add a variable to the environment connection_env() made (one slot is
+ * left for it). */
+void child_env_append(char *variable);
 void child_env_free(void);
 /* Address and port of an inet socket address as text (IPv4-mapped as IPv4). */
 void format_inet(const struct sockaddr *sa, char *ip, size_t ip_size, char *port,

@@ -161,6 +161,17 @@ char **child_environment(void)
     return child_env;
 }
 
+void child_env_append(char *variable)
+{
+    size_t k = child_env_base;
+    while (child_env[k])
+        k++;
+    if (k < child_env_base + EXTRA_ENV) {
+        child_env[k++] = variable;
+        child_env[k] = NULL;
+    }
+}
+
 char **zygote_environment(const char *zygote_user, int keeper_fd)
 {
     static char user_variable[96], keeper_variable[64];

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,11 +18,15 @@
 
 #include "accept.h"
 #include "fdpass.h"
+#include "filekeeper.h"
 #include "log.h"
 #include "xalloc.h"
 #include "zygote.h"
 
 static posix_spawnattr_t spawn_attr;
+/* our copy of the TLS file keeper's socket (filekeeper.h), for the next
+ * zygote */
+static int keeper_fd = -1;
 
 /* Children start with no blocked signals and default dispositions. */
 void spawn_init(void)
@@ -55,6 +60,15 @@ pid_t spawn_program(const struct accept_settings *settings, const struct listene
     int rc = posix_spawn_file_actions_adddup2(&actions, conn, 0);
     if (rc == 0)
         rc = posix_spawn_file_actions_adddup2(&actions, conn, 1);
+    /* while no zygote runs (its restart waits out a backoff), a session
+     * reads the TLS key through the keeper too, and closes its socket
+     * before it reads from the client (postern-smtpd) */
+    static char keeper_variable[64];
+    if (rc == 0 && keeper_fd >= 0) {
+        snprintf(keeper_variable, sizeof keeper_variable, "%s=4", FILEKEEPER_FD_VARIABLE);
+        child_env_append(keeper_variable);
+        rc = posix_spawn_file_actions_adddup2(&actions, keeper_fd, 4);
+    }
     if (rc == 0)
         rc = posix_spawn(&pid, settings->program, &actions, &spawn_attr, settings->argv,
                          child_environment());
@@ -99,9 +113,6 @@ static struct handed_connection *handed;
 static size_t handed_count, handed_size;
 static int32_t ready_generation;    /* children older than this are retired */
 static unsigned reloads_asked;      /* reloads the zygote has not answered */
-/* our copy of the TLS file keeper's socket (filekeeper.h), for the next
- * zygote */
-static int keeper_fd = -1;
 
 /* Remember a connection passed to the zygote. */
 static void pending_push(const struct pending_connection *c)
