@@ -122,7 +122,8 @@ int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
                 unsigned connections, struct client *client);
 struct client *zygote_pending_pop(void);
 /* Pass a connection straight to a child the zygote forked ahead, which
- * is counted as the client's at once: 0, or -1 when none is waiting. */
+ * is counted as the client's at once; a copy of the connection is kept
+ * until the child's end: 0, or -1 when none is waiting. */
 int zygote_hand_out(const struct listener *l, int conn, const struct sockaddr *peer,
                     unsigned connections, struct client *client);
 /* The zygote's reports about its children forked ahead and its keeper. */
@@ -131,16 +132,11 @@ void zygote_retire(int32_t generation, int answering_reload);
 /* A child the zygote reaped: 1 when it was still waiting (forgotten now). */
 int zygote_child_gone(pid_t pid);
 void zygote_keeper(int fd);
-/* Connections handed to a waiting child that has not yet said it took
- * them (their sockets are polled); for one whose socket is readable:
- * 0 when the child took it, -1 when nothing came yet, 1 when the child
- * died before it took it: the connection is in *again, to be served
- * again (its client still counted). */
-size_t zygote_handed_count(void);
-int zygote_handed_fd(size_t i);
-long zygote_handed_index(pid_t pid);    /* -1: not handed one */
+/* A child handed a connection has ended: 1 with our copy of its
+ * connection in *out (the caller serves it again or closes it), 0 when
+ * pid was not handed one. */
 struct pending_connection;
-int zygote_handed_event(size_t i, struct pending_connection *again);
+int zygote_handed_end(pid_t pid, struct pending_connection *out);
 /* Ask the zygote to reload, in the stream of connections; 0, or -1. */
 int zygote_reload(void);
 size_t zygote_ready_count(void);

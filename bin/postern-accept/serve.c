@@ -350,31 +350,9 @@ static void accept_some(struct loop_state *st, const struct listener *l)
     }
 }
 
-static void handed_event(struct loop_state *st, size_t i);
-
-/* A program has ended: give its connection back, log an abnormal end. */
-static void child_ended(struct loop_state *st, pid_t pid, int status)
-{
-    struct client *client;
-    /* handed a connection: whether it took it is read first (its socket
-     * is closed by now); if not, it is served again */
-    long handed = zygote_handed_index(pid);
-    if (handed >= 0)
-        handed_event(st, (size_t)handed);
-    if (!child_remove(pid, &client))
-        return;
-    if (client)
-        client_disconnect(client);
-    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
-        msg_warn("process %s pid %ld killed by signal %d", st->settings->program,
-                 (long)pid, WTERMSIG(status));
-    else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-        msg_warn("process %s pid %ld exit status %d", st->settings->program, (long)pid,
-                 WEXITSTATUS(status));
-}
-
 /* 1 when something has already written to the connection: a child the
- * zygote forked just before it died (and could not report). */
+ * zygote forked just before it died (and could not report), or a child
+ * forked ahead that answered before it ended. */
 static int connection_answered(int fd)
 {
     struct tcp_info info;
@@ -384,6 +362,38 @@ static int connection_answered(int fd)
         return info.tcpi_bytes_sent > 0 || info.tcpi_bytes_acked > 1;
     int queued = 0;
     return ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0;
+}
+
+/* A program has ended: give its connection back, log an abnormal end. */
+static void child_ended(struct loop_state *st, pid_t pid, int status)
+{
+    struct client *client;
+    struct pending_connection handed;
+    int was_handed = zygote_handed_end(pid, &handed);
+    if (!child_remove(pid, &client)) {
+        if (was_handed)
+            close(handed.fd);
+        return;
+    }
+    /* a child forked ahead that died before it answered: its connection
+     * is served again, still counted as its client's */
+    if (was_handed && !connection_answered(handed.fd)) {
+        msg_warn("process %s pid %ld ended before it answered its connection: serving it again",
+                 st->settings->program, (long)pid);
+        start_session(st, handed.listener, handed.fd, (struct sockaddr *)&handed.peer,
+                      handed.count, handed.client);
+        return;
+    }
+    if (was_handed)
+        close(handed.fd);
+    if (client)
+        client_disconnect(client);
+    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+        msg_warn("process %s pid %ld killed by signal %d", st->settings->program,
+                 (long)pid, WTERMSIG(status));
+    else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        msg_warn("process %s pid %ld exit status %d", st->settings->program, (long)pid,
+                 WEXITSTATUS(status));
 }
 
 /* The zygote has ended (or closed its socket): its sessions go on (they
@@ -422,23 +432,6 @@ static void zygote_ended(struct loop_state *st, const char *how)
 }
 
 static void read_zygote(struct loop_state *st);
-
-/* A child handed a connection answered, or died before it took it: the
- * connection is then served again, unless something wrote to it. */
-static void handed_event(struct loop_state *st, size_t i)
-{
-    struct pending_connection c;
-    if (zygote_handed_event(i, &c) != 1)
-        return;
-    msg_warn("a waiting child died before it took its connection: serving it again");
-    if (!connection_answered(c.fd)) {
-        start_session(st, c.listener, c.fd, (struct sockaddr *)&c.peer, c.count, c.client);
-        return;
-    }
-    close(c.fd);
-    if (c.client)
-        client_disconnect(c.client);
-}
 
 /* Reap every child that has ended. */
 static void reap_children(struct loop_state *st)
@@ -598,8 +591,7 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         st.zygote_started_ms = monotonic_ms();
     }
     st.waiting = xcalloc(WAIT_MAX, sizeof *st.waiting);
-    size_t fds_size = listeners->count + 2;
-    struct pollfd *fds = xcalloc(fds_size, sizeof *fds);
+    struct pollfd *fds = xcalloc(listeners->count + 2, sizeof *fds);
     for (;;) {
         time_t now_ms = monotonic_ms();
         if (settings->zygote && zygote_descriptor() < 0 && now_ms >= st.zygote_restart_ms) {
@@ -621,22 +613,13 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         fds[n++].events = POLLIN;
         fds[n].fd = zygote_descriptor();    /* -1: ignored by poll */
         fds[n++].events = POLLIN;
-        if (fds_size < listeners->count + 2 + zygote_handed_count()) {
-            fds_size = listeners->count + 2 + zygote_handed_count() + 16;
-            fds = xreallocarray(fds, fds_size, sizeof *fds);
-        }
         nfds_t listeners_at = n;
         if (!paused)
             for (size_t i = 0; i < listeners->count; i++) {
                 fds[n].fd = listeners->item[i].fd;
                 fds[n++].events = POLLIN;
             }
-        nfds_t handed_at = n;
-        size_t handed_polled = zygote_handed_count();
-        for (size_t i = 0; i < handed_polled; i++) {
-            fds[n].fd = zygote_handed_fd(i);
-            fds[n++].events = POLLIN;
-        }
+        nfds_t listeners_end = n;
         int timeout = paused ? (int)(st.paused_until_ms - now_ms) : st.waiting_count ? 100 : 60000;
         if (settings->zygote && zygote_descriptor() < 0) {
             time_t until_restart = st.zygote_restart_ms - now_ms;
@@ -654,13 +637,7 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         if ((fds[0].revents & POLLIN) && handle_signals(&st))
             break;
         serve_waiting(&st);
-        /* the children that took their connection, or died first (from
-         * the last: an entry leaves by taking the last one's place) */
-        for (size_t i = handed_polled; i-- > 0;)
-            if (fds[handed_at + i].revents && i < zygote_handed_count()
-                && zygote_handed_fd(i) == fds[handed_at + i].fd)
-                handed_event(&st, i);
-        for (nfds_t i = listeners_at; i < handed_at; i++)
+        for (nfds_t i = listeners_at; i < listeners_end; i++)
             if (fds[i].revents & POLLIN)
                 accept_some(&st, &listeners->item[i - listeners_at]);
         serve_waiting(&st);

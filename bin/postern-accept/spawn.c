@@ -101,12 +101,10 @@ struct ready_child {
 static struct ready_child *ready;
 static size_t ready_count, ready_size;
 
-/* connections handed to a waiting child that has not yet said it took
- * them: its socket (it sends one byte, then closes it), and a copy of the
- * connection */
+/* connections handed to a child forked ahead, with a copy of ours until
+ * the child's end */
 struct handed_connection {
     pid_t pid;
-    int child_fd;
     struct pending_connection connection;
 };
 static struct handed_connection *handed;
@@ -302,15 +300,14 @@ int zygote_hand_out(const struct listener *l, int conn, const struct sockaddr *p
             close(child.fd);
             continue;
         }
+        close(child.fd);
         child_add(child.pid, client);
-        /* until it says it has the connection, a copy of ours: a child
-         * that dies before (killed while it waited) does not lose it */
-        struct handed_connection h = {child.pid, child.fd,
+        /* until the child's end, a copy of ours: a child that dies before
+         * it answers (killed while it waited) does not lose it */
+        struct handed_connection h = {child.pid,
                                       {client, fcntl(conn, F_DUPFD_CLOEXEC, 3), l, {0}, connections}};
-        if (h.connection.fd < 0) {
-            close(child.fd);        /* no descriptor to spare: not served again */
-            return 0;
-        }
+        if (h.connection.fd < 0)
+            return 0;               /* no descriptor to spare: not served again */
         memcpy(&h.connection.peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                          : peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
                                          : sizeof(struct sockaddr_un));
@@ -324,46 +321,15 @@ int zygote_hand_out(const struct listener *l, int conn, const struct sockaddr *p
     return -1;
 }
 
-size_t zygote_handed_count(void)
-{
-    return handed_count;
-}
-
-int zygote_handed_fd(size_t i)
-{
-    return handed[i].child_fd;
-}
-
-long zygote_handed_index(pid_t pid)
+int zygote_handed_end(pid_t pid, struct pending_connection *out)
 {
     for (size_t i = 0; i < handed_count; i++)
-        if (handed[i].pid == pid)
-            return (long)i;
-    return -1;
-}
-
-int zygote_handed_event(size_t i, struct pending_connection *again)
-{
-    char ack;
-    ssize_t n;
-    do
-        n = recv(handed[i].child_fd, &ack, 1, MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return -1;              /* nothing yet */
-    struct handed_connection h = handed[i];
-    handed[i] = handed[--handed_count];
-    close(h.child_fd);
-    if (n > 0) {
-        close(h.connection.fd);
-        return 0;
-    }
-    /* its end closed without a word: it died before it took the
-     * connection; its end, when the zygote reports it, is not counted */
-    struct client *client;
-    (void)child_remove(h.pid, &client);
-    *again = h.connection;
-    return 1;
+        if (handed[i].pid == pid) {
+            *out = handed[i].connection;
+            handed[i] = handed[--handed_count];
+            return 1;
+        }
+    return 0;
 }
 
 int zygote_reload(void)
@@ -425,10 +391,8 @@ void spawn_free(void)
     free(ready);
     ready = NULL;
     ready_size = 0;
-    for (size_t i = 0; i < handed_count; i++) {
-        close(handed[i].child_fd);
+    for (size_t i = 0; i < handed_count; i++)
         close(handed[i].connection.fd);
-    }
     free(handed);
     handed = NULL;
     handed_count = handed_size = 0;

@@ -91,17 +91,27 @@ static int refresh(void)
 
 /* ---- children forked ahead ---- */
 
-/* A child waiting for its connection (postern-accept holds the other end
- * of its socket); `taken` is the read end of a pipe whose write end the
- * child closes when its connection has come (or it ended). */
+/* A child waiting for its connection; `taken` is the read end of a pipe
+ * whose write end the child closes when its connection has come (or it
+ * ended); `sock` is postern-accept's end of its socket until it is sent
+ * (ZYGOTE_READY), -1 after. */
 struct waiting_child {
     pid_t pid;
     int taken;
+    int sock;
 };
 static struct waiting_child *waiting;  /* hooks.pool slots */
 static size_t waiting_count;
+static size_t announced;                /* of them, those sent to postern-accept */
 /* changes with everything that replaces the waiting children */
 static int32_t generation;
+/* a child not yet announced waits at most this long, while postern-accept
+ * still has others: its ZYGOTE_READY goes with the next report (the end
+ * of a session), so that postern-accept wakes once for both */
+#define ANNOUNCE_HOLD_MS 200
+static long long announce_by;
+
+static void announce_waiting(int sock);
 
 /* Send a report (with a descriptor when fd >= 0) to postern-accept; it
  * going away ends the zygote. */
@@ -112,38 +122,64 @@ static void report_fd(int sock, int type, pid_t pid, int status, int fd)
         _exit(0);
 }
 
+/* A report, after the waiting children not yet announced. */
 static void report(int sock, int type, pid_t pid, int status)
 {
+    announce_waiting(sock);
     report_fd(sock, type, pid, status, -1);
 }
 
-/* The waiting children are replaced: they hold what the zygote had before
- * a reload, a tick or a changed table.  postern-accept closes their
- * sockets when it reads the new generation, and they end. */
-static void retire_waiting(int sock, int answering_reload)
+/* Send postern-accept the sockets of the children not yet announced. */
+static void announce_waiting(int sock)
 {
     for (size_t i = 0; i < waiting_count; i++)
-        close(waiting[i].taken);
-    waiting_count = 0;
-    generation++;
-    report(sock, ZYGOTE_RETIRE, answering_reload ? 1 : 0, generation);
+        if (waiting[i].sock >= 0) {
+            report_fd(sock, ZYGOTE_READY, waiting[i].pid, generation, waiting[i].sock);
+            close(waiting[i].sock);     /* the child sees its end when postern-accept closes it */
+            waiting[i].sock = -1;
+            announced++;
+        }
+    announce_by = 0;
 }
 
-/* A waiting child has been taken or has ended: it leaves the pool. */
-static void waiting_remove(size_t i)
+/* The waiting children are replaced: they hold what the zygote had before
+ * a reload, a tick or a changed table.  postern-accept closes the
+ * sockets of those it has when it reads the new generation, those not
+ * announced are closed here, and they end. */
+static void retire_waiting(int sock, int answering_reload)
 {
-    close(waiting[i].taken);
-    waiting[i] = waiting[--waiting_count];
+    for (size_t i = 0; i < waiting_count; i++) {
+        close(waiting[i].taken);
+        if (waiting[i].sock >= 0)
+            close(waiting[i].sock);
+    }
+    waiting_count = announced = 0;
+    announce_by = 0;
+    generation++;
+    report_fd(sock, ZYGOTE_RETIRE, answering_reload ? 1 : 0, generation, -1);
 }
 
-/* A child has ended: 1 when it was still waiting (it leaves the pool). */
+/* A waiting child has been taken or has ended: it leaves the pool.
+ * Returns 1 when postern-accept had been told of it. */
+static int waiting_remove(size_t i)
+{
+    int told = waiting[i].sock < 0;
+    close(waiting[i].taken);
+    if (told)
+        announced--;
+    else
+        close(waiting[i].sock);
+    waiting[i] = waiting[--waiting_count];
+    return told;
+}
+
+/* A child has ended: 0 when it was not waiting, 1 when it was (it leaves
+ * the pool), 2 when it was and postern-accept never heard of it. */
 static int waiting_ended(pid_t pid)
 {
     for (size_t i = 0; i < waiting_count; i++)
-        if (waiting[i].pid == pid) {
-            waiting_remove(i);
-            return 1;
-        }
+        if (waiting[i].pid == pid)
+            return waiting_remove(i) ? 1 : 2;
     return 0;
 }
 
@@ -255,11 +291,13 @@ static int fork_ahead(int fd, int sigfd, const sigset_t *old, char *variables, s
     if (pid > 0) {
         close(pair[1]);
         close(taken[1]);
-        waiting[waiting_count++] = (struct waiting_child){pid, taken[0]};
-        /* postern-accept's end: closed here, so that the child sees the
-         * end of its socket when postern-accept closes it */
-        report_fd(fd, ZYGOTE_READY, pid, generation, pair[0]);
-        close(pair[0]);
+        waiting[waiting_count++] = (struct waiting_child){pid, taken[0], pair[0]};
+        /* at once when postern-accept has no child left, else with the
+         * next report or after a while */
+        if (announced == 0)
+            announce_waiting(fd);
+        else if (!announce_by)
+            announce_by = monotonic_ms() + ANNOUNCE_HOLD_MS;
         return 0;
     }
     leave_zygote(fd, sigfd, old);
@@ -269,11 +307,8 @@ static int fork_ahead(int fd, int sigfd, const sigset_t *old, char *variables, s
     int conn = receive_connection(pair[1], variables, size, &len);
     if (conn < 0)
         _exit(0);               /* retired, or postern-accept has gone */
-    /* postern-accept drops its copy of the connection; the zygote forks
-     * the next child */
-    (void)send(pair[1], "T", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(taken[1]);            /* the zygote forks the next */
     close(pair[1]);
-    close(taken[1]);
     become_connection(conn, variables, len);
     /* a table or the hosts file changed since the fork: this connection
      * sees the change (the zygote reads it again for the next children) */
@@ -327,7 +362,10 @@ void zygote_wait(void)
     static char variables[ZYGOTE_MESSAGE_MAX];
     if (hooks.pool)
         waiting = xreallocarray(NULL, hooks.pool, sizeof *waiting);
-    struct pollfd *fds = xreallocarray(NULL, 2 + (size_t)hooks.pool, sizeof *fds);
+    /* kept for good: freeing it in a child would write to pages it
+     * shares with the zygote (copy-on-write faults) */
+    static struct pollfd *fds;
+    fds = xreallocarray(NULL, 2 + (size_t)hooks.pool, sizeof *fds);
     long long next_tick = hooks.tick && hooks.tick_seconds ? monotonic_ms() + hooks.tick_seconds * 1000LL : 0;
     /* not before: a while after a child was taken, so that the fork does
      * not take the CPU from the child that has just begun its session
@@ -342,6 +380,13 @@ void zygote_wait(void)
         long long wait = next_tick ? next_tick - monotonic_ms() : -1;
         if (next_tick && wait < 0)
             wait = 0;
+        if (announce_by) {
+            long long until = announce_by - monotonic_ms();
+            if (until < 0)
+                until = 0;
+            if (wait < 0 || until < wait)
+                wait = until;
+        }
         /* a connection that is waiting goes first; the pool is filled
          * when none is */
         long long now = monotonic_ms();
@@ -356,6 +401,8 @@ void zygote_wait(void)
                 continue;
             msg_fatal_errno("zygote: poll");
         }
+        if (announce_by && monotonic_ms() >= announce_by)
+            announce_waiting(fd);
         if (next_tick && monotonic_ms() >= next_tick) {
             hooks.tick();
             next_tick = monotonic_ms() + hooks.tick_seconds * 1000LL;
@@ -369,6 +416,9 @@ void zygote_wait(void)
                 waiting_remove(i);
                 taken = 1;
             }
+        /* postern-accept has none left: it hears of the others now */
+        if (taken && announced == 0)
+            announce_waiting(fd);
         if (taken) {
             /* the next children serve with what has changed since */
             if (refresh() | (hooks.changed && hooks.changed()))
@@ -389,18 +439,18 @@ void zygote_wait(void)
             /* every end is reported, a waiting child's too: postern-accept
              * forgets the pids it does not know */
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-                if (waiting_ended(pid) && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+                int was_waiting = waiting_ended(pid);
+                if (was_waiting && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
                     msg_warn("zygote: child %ld forked ahead ended with status 0x%x",
                              (long)pid, (unsigned)status);
-                report(fd, ZYGOTE_ENDED, pid, status);
+                if (was_waiting != 2)
+                    report(fd, ZYGOTE_ENDED, pid, status);
             }
         }
         if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             int forked = refill ? fork_ahead(fd, sigfd, &old, variables, sizeof variables) : 0;
-            if (forked > 0) {
-                free(fds);
+            if (forked > 0)
                 return;         /* a child, with its connection */
-            }
             if (forked < 0)
                 refill_after = monotonic_ms() + 1000;
             continue;
@@ -430,7 +480,6 @@ void zygote_wait(void)
             retire_waiting(fd, 0);
         pid_t pid = fork();
         if (pid == 0) {
-            free(fds);
             leave_zygote(fd, sigfd, &old);
             become_connection(conn, variables, len);
             return;
