@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import smtplib
+import socket
 import sys
 import time
 
@@ -223,6 +224,29 @@ disconnected(d, 3)
 tap.is_(ehlo_when_placed(port), 250, "the dead children took no place of the client's (count limit 1)")
 disconnected(d, 4)
 
+# ---- a child handed a connection that dies before it answers ----
+tap.ok(tap.wait_until(lambda: len(children(zygote)) == 2, 10), "2 children wait")
+stopped = children(zygote)
+for pid in stopped:
+    os.kill(pid, signal.SIGSTOP)
+raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+# handed to a stopped child: nothing answers until it is killed
+tap.ok(tap.wait_until(lambda: "before it answered" in log(d) or
+                      any(open(f"/proc/{p}/stat").read().split()[2] == "T" for p in stopped), 5),
+       "the waiting children are stopped")
+for pid in stopped:
+    os.kill(pid, signal.SIGKILL)
+banner = raw.makefile("rb").readline().decode()
+tap.like(banner, r"^220 ", "the child handed the connection was killed before its greeting: "
+                          "the connection is served again, by another child")
+tap.like(log(d), r"pid \d+ ended before it answered its connection: serving it again",
+         "postern-accept says so")
+raw.sendall(b"QUIT\r\n")
+raw.close()
+disconnected(d, 5)
+tap.is_(ehlo_when_placed(port), 250, "and the client's place was counted once (count limit 1)")
+disconnected(d, 6)
+
 # ---- SIGHUP to postern-accept replaces the waiting children ----
 tap.ok(tap.wait_until(lambda: len(children(zygote)) == 2, 10), "2 children wait")
 before = children(zygote)
@@ -232,7 +256,7 @@ tap.ok(tap.wait_until(lambda: len(children(zygote)) == 2 and not (children(zygot
     or tap.diag(f"before {before}, now {children(zygote)}")
 with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
     tap.is_(s.ehlo("client.example")[0], 250, "and a client is served after the reload")
-tap.ok(served_by(d, 5) not in before, "... not by a child forked before it")
+tap.ok(served_by(d, 7) not in before, "... not by a child forked before it")
 tap.stop(acc)
 
 # ---- a burst beyond the pool: children forked for it ----

@@ -177,33 +177,56 @@ void zygote_start(const struct accept_settings *settings)
     msg_info("zygote %s started as pid %ld", settings->program, (long)zygote_pid);
 }
 
+/* Send a message to the zygote, with the connection attached when conn
+ * >= 0; a full socket buffer is waited for rather than a client dropped.
+ * 0, or -1 (errno). */
+static int zygote_send(const char *message, size_t len, int conn)
+{
+    while (fdpass_send(zygote_fd, message, len, &conn, conn >= 0 ? 1 : 0) != (ssize_t)len) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct pollfd out = {zygote_fd, POLLOUT, 0};
+            (void)poll(&out, 1, 1000);
+            continue;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* Our own copy of a connection passed on, with what serving it again
+ * needs; 0, or -1 when no descriptor is left (c->fd is then -1). */
+static int keep_copy(struct pending_connection *c, const struct listener *l, int conn,
+                     const struct sockaddr *peer, unsigned connections, struct client *client)
+{
+    memset(c, 0, sizeof *c);
+    c->client = client;
+    c->fd = fcntl(conn, F_DUPFD_CLOEXEC, 3);
+    c->listener = l;
+    c->count = connections;
+    memcpy(&c->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                           : peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                           : sizeof(struct sockaddr_un));
+    return c->fd < 0 ? -1 : 0;
+}
+
 /* Pass a connection to the zygote; 0, or -1 (logged). */
 int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
                           unsigned connections, struct client *client)
 {
     char env_buf[1024];
     size_t len = connection_env(l, conn, peer, connections, env_buf, sizeof env_buf);
-    /* a full socket buffer: wait for the zygote rather than drop the client */
-    while (zygote_send_connection(zygote_fd, conn, env_buf, len) < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            struct pollfd out = {zygote_fd, POLLOUT, 0};
-            (void)poll(&out, 1, 1000);
-            continue;
-        }
+    if (zygote_send(env_buf, len, conn) < 0) {
         msg_warn_errno("cannot pass the connection to the zygote");
         return -1;
     }
-    struct pending_connection c = {client, fcntl(conn, F_DUPFD_CLOEXEC, 3), l, {0}, connections};
-    if (c.fd < 0) {
+    struct pending_connection c;
+    if (keep_copy(&c, l, conn, peer, connections, client) < 0) {
         /* no descriptor to spare: it is not served again if the zygote dies */
         c.fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (c.fd < 0)
             msg_fatal_errno("open /dev/null");
         c.listener = NULL;
     }
-    memcpy(&c.peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                          : peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                          : sizeof(struct sockaddr_un));
     pending_push(&c);
     return 0;
 }
@@ -304,13 +327,9 @@ int zygote_hand_out(const struct listener *l, int conn, const struct sockaddr *p
         child_add(child.pid, client);
         /* until the child's end, a copy of ours: a child that dies before
          * it answers (killed while it waited) does not lose it */
-        struct handed_connection h = {child.pid,
-                                      {client, fcntl(conn, F_DUPFD_CLOEXEC, 3), l, {0}, connections}};
-        if (h.connection.fd < 0)
+        struct handed_connection h = {child.pid, {0}};
+        if (keep_copy(&h.connection, l, conn, peer, connections, client) < 0)
             return 0;               /* no descriptor to spare: not served again */
-        memcpy(&h.connection.peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                         : peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                         : sizeof(struct sockaddr_un));
         if (handed_count == handed_size) {
             handed_size = handed_size ? handed_size * 2 : 8;
             handed = xreallocarray(handed, handed_size, sizeof *handed);
@@ -337,12 +356,7 @@ int zygote_reload(void)
     static const char message[] = ZYGOTE_RELOAD_MESSAGE;
     /* the children waiting now hold what the reload replaces */
     ready_clear();
-    while (fdpass_send(zygote_fd, message, sizeof message - 1, NULL, 0) < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            struct pollfd out = {zygote_fd, POLLOUT, 0};
-            (void)poll(&out, 1, 1000);
-            continue;
-        }
+    if (zygote_send(message, sizeof message - 1, -1) < 0) {
         msg_warn_errno("cannot ask the zygote to reload");
         return -1;
     }

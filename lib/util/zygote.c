@@ -51,11 +51,6 @@ static long long monotonic_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len)
-{
-    return fdpass_send(zygote_fd, variables, len, &conn, 1) == (ssize_t)len ? 0 : -1;
-}
-
 int zygote_read_report(int zygote_fd, struct zygote_report *report, int *fd)
 {
     int fds[FDPASS_MAX_FDS];

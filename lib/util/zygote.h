@@ -22,14 +22,19 @@
  * one connection on its own socketpair, whose other end the zygote hands
  * to postern-accept (ZYGOTE_READY, the descriptor attached) and closes.
  * postern-accept then passes a connection straight to a waiting child,
- * in the same message the zygote would have got: one process wakes for
- * the client (the child), not three (postern-accept, the zygote, the
- * child), and postern-accept counts the child at once.  The child serves
- * that one connection and exits (nothing crosses connections).  It tells
- * the zygote it has been taken by closing its end of a pipe, and the
- * zygote forks the next, off the client's path.  When postern-accept has
- * no waiting child (a burst), it passes the connection to the zygote,
- * which forks a child for it (ZYGOTE_STARTED) as before.
+ * in the message the zygote would have got: one process wakes for the
+ * client (the child), not three (postern-accept, the zygote, the child),
+ * and postern-accept counts the child at once.  The child serves that
+ * one connection and exits (nothing crosses connections).  It tells the
+ * zygote it has been taken by closing its end of a pipe, and the zygote
+ * forks the next, off the client's path; while postern-accept still has
+ * a waiting child, the new one is announced with the zygote's next
+ * report (the end of a session), so that postern-accept wakes once for
+ * both.  postern-accept keeps a copy of a connection it handed out until
+ * the child's end (ZYGOTE_ENDED): a child that ended without writing to
+ * it (killed while it waited) has it served again.  When postern-accept
+ * has no waiting child (a burst), it passes the connection to the
+ * zygote, which forks a child for it (ZYGOTE_STARTED) as before.
  *
  * A child forked ahead serves with what the zygote had when it forked,
  * so whatever changes that replaces the waiting children: the zygote
@@ -42,8 +47,8 @@
  * itself checks, once its connection has come, whether a table file or
  * the hosts file changed (the hooks below), so a change made before a
  * connection is always seen by it.  The zygote reports the end of every
- * child it reaps (ZYGOTE_ENDED), waiting or not; postern-accept forgets
- * the pids it does not know.
+ * child postern-accept has heard of (ZYGOTE_ENDED), waiting or not;
+ * postern-accept forgets the pids it does not count.
  *
  * The TLS file keeper (filekeeper.h) outlives a zygote: the first zygote
  * sends its socket (ZYGOTE_KEEPER) and postern-accept gives it to every
@@ -109,9 +114,9 @@ void zygote_set_hooks(const struct zygote_hooks *hooks);
 void zygote_wait(void);
 
 /* ---- postern-accept's side ---- */
-/* Pass a connection and its variables (NUL-ended strings, back to back).
- * 0, or -1 with errno set. */
-int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len);
+/* A connection is passed (to the zygote, or to a child forked ahead) as
+ * its variables (NUL-ended strings, back to back) with the connection
+ * attached, in one message (fdpass.h). */
 /* Read one report, the descriptor attached to it in *fd (-1 for none);
  * 1, 0 when the zygote has gone, -1 on error (errno; EAGAIN when nothing
  * is waiting on a non-blocking descriptor). */
