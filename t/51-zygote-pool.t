@@ -59,12 +59,12 @@ def served_by(d, nth):
     return int(pids[nth - 1]) if len(pids) >= nth else 0
 
 
-def ehlo_when_placed(port):
+def ehlo_when_placed(port, source="127.0.0.1"):
     """EHLO's code once the client's count allows a session: a session's
     end reaches postern-accept shortly after its "disconnect" line."""
     for attempt in range(50):
         try:
-            with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10, source_address=(source, 0)) as s:
                 return s.ehlo("client.example")[0]
         except smtplib.SMTPConnectError:
             time.sleep(0.1)     # a retry's pause, not a wait for nothing
@@ -229,7 +229,8 @@ tap.ok(tap.wait_until(lambda: len(children(zygote)) == 2, 10), "2 children wait"
 stopped = children(zygote)
 for pid in stopped:
     os.kill(pid, signal.SIGSTOP)
-raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+# from another address: the count limit of 127.0.0.1 plays no part here
+raw = socket.create_connection(("127.0.0.1", port), timeout=20, source_address=("127.0.0.2", 0))
 # handed to a stopped child: nothing answers until it is killed
 tap.ok(tap.wait_until(lambda: "before it answered" in log(d) or
                       any(open(f"/proc/{p}/stat").read().split()[2] == "T" for p in stopped), 5),
@@ -244,7 +245,8 @@ tap.like(log(d), r"pid \d+ ended before it answered its connection: serving it a
 raw.sendall(b"QUIT\r\n")
 raw.close()
 disconnected(d, 5)
-tap.is_(ehlo_when_placed(port), 250, "and the client's place was counted once (count limit 1)")
+tap.is_(ehlo_when_placed(port, "127.0.0.2"), 250,
+        "and the client's place was counted once (count limit 1)")
 disconnected(d, 6)
 
 # ---- SIGHUP to postern-accept replaces the waiting children ----

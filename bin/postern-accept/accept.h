@@ -149,7 +149,10 @@ struct pending_connection {
     const struct listener *listener;
     struct sockaddr_storage peer;
     unsigned count;
+    int served_again;           /* times served again after a child died */
 };
+/* The connection passed on next has been served again this many times. */
+void zygote_next_served_again(int times);
 /* The oldest of them, taken out of the list (the caller closes its fd);
  * 0 when there is none. */
 int zygote_pending_take(struct pending_connection *out);

@@ -50,6 +50,7 @@
 #define WAIT_MS             2000    /* longest wait for a slot before the 421 */
 #define ZYGOTE_STABLE_MS    10000   /* a zygote that lived this long is restarted at once */
 #define ZYGOTE_BACKOFF_MAX  60000   /* else after 1, 2, 4, ... seconds, up to this */
+#define SERVED_AGAIN_MAX    4       /* a connection whose child was killed, served again */
 
 void settings_load(struct accept_settings *settings, long process_limit_option)
 {
@@ -375,13 +376,19 @@ static void child_ended(struct loop_state *st, pid_t pid, int status)
             close(handed.fd);
         return;
     }
-    /* a child forked ahead that died before it answered: its connection
-     * is served again, still counted as its client's */
-    if (was_handed && !connection_answered(handed.fd)) {
+    /* a child forked ahead killed before it answered (while it waited):
+     * its connection is served again, still counted as its client's; a
+     * few times at most (a program that crashes on every connection ends
+     * there; a client gone before the greeting is not served again: its
+     * program exits) */
+    if (was_handed && WIFSIGNALED(status) && handed.served_again < SERVED_AGAIN_MAX
+        && !connection_answered(handed.fd)) {
         msg_warn("process %s pid %ld ended before it answered its connection: serving it again",
                  st->settings->program, (long)pid);
+        zygote_next_served_again(handed.served_again + 1);
         start_session(st, handed.listener, handed.fd, (struct sockaddr *)&handed.peer,
                       handed.count, handed.client);
+        zygote_next_served_again(0);
         return;
     }
     if (was_handed)

@@ -193,12 +193,21 @@ static int zygote_send(const char *message, size_t len, int conn)
     return 0;
 }
 
+static int next_served_again;
+
+void zygote_next_served_again(int times)
+{
+    next_served_again = times;
+}
+
 /* Our own copy of a connection passed on, with what serving it again
  * needs; 0, or -1 when no descriptor is left (c->fd is then -1). */
 static int keep_copy(struct pending_connection *c, const struct listener *l, int conn,
                      const struct sockaddr *peer, unsigned connections, struct client *client)
 {
     memset(c, 0, sizeof *c);
+    c->served_again = next_served_again;
+    next_served_again = 0;
     c->client = client;
     c->fd = fcntl(conn, F_DUPFD_CLOEXEC, 3);
     c->listener = l;
