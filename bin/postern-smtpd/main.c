@@ -128,6 +128,10 @@ int main(int argc, char **argv)
     s->error_sleep_time = conf_time("smtpd_error_sleep_time");
     s->soft_error_limit = conf_int("smtpd_soft_error_limit");
     s->helo_required = conf_bool("smtpd_helo_required");
+    /* a zygote postern-accept started after a crash, or a session it
+     * started while none ran: the first zygote's file keeper opens the
+     * TLS key for it (filekeeper.h) */
+    filekeeper_inherit();
     /* certificates and keys are read here, before a zygote forks;
      * sendmail -bs (-S) speaks on a pipe, without TLS */
     if (!s->local_submission)
@@ -160,8 +164,8 @@ int main(int argc, char **argv)
         hooks.pool = (unsigned)conf_int("smtpd_prefork_count");
         zygote_set_hooks(&hooks);
         zygote_wait();
-        filekeeper_forget();    /* a session never reaches the key's keeper */
     }
+    filekeeper_forget();        /* a session never reaches the key's keeper */
     /* postern-accept says when the service is at its process limit: the
      * ${stress?...} defaults (shorter timeouts, fewer errors) apply */
     (void)config_apply_stress();

@@ -203,3 +203,36 @@ pid_t filekeeper_pid(void)
 {
     return keeper;
 }
+
+int filekeeper_descriptor(void)
+{
+    return keeper_fd;
+}
+
+void filekeeper_inherit(void)
+{
+    const char *value = getenv(FILEKEEPER_FD_VARIABLE);
+    if (!value)
+        return;
+    char *end;
+    long fd = strtol(value, &end, 10);
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (*end || fd < 3 || fd > INT_MAX || keeper_fd >= 0
+        || getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
+        msg_warn("%s=%s: not the socket of a file keeper", FILEKEEPER_FD_VARIABLE, value);
+        unsetenv(FILEKEEPER_FD_VARIABLE);
+        return;
+    }
+    unsetenv(FILEKEEPER_FD_VARIABLE);
+    (void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    /* an answer to a request of the zygote before us (its descriptor, if
+     * any, is closed unread) */
+    char stale[64];
+    while (recv((int)fd, stale, sizeof stale, MSG_DONTWAIT) > 0)
+        ;
+    keeper_fd = (int)fd;
+    keeper = 0;
+    struct timeval limit = {KEEPER_ANSWER_SECONDS, 0};
+    (void)setsockopt(keeper_fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+}

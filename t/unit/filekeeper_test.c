@@ -84,6 +84,28 @@ int main(int argc, char **argv)
     errno = 0;
     ok(filekeeper_open(with_nul) < 0 && errno == EPERM, "a longer path that starts with the listed one: EPERM");
 
+    /* a zygote postern-accept starts after a crash takes the first one's
+     * keeper from FILEKEEPER_FD_VARIABLE (postern-accept's copy of our end) */
+    int copy = fcntl(filekeeper_descriptor(), F_DUPFD_CLOEXEC, 10);
+    ok(copy >= 10, "a copy of our end of the keeper's socket (postern-accept's)");
+    filekeeper_forget();
+    char value[16];
+    snprintf(value, sizeof value, "%d", copy);
+    setenv(FILEKEEPER_FD_VARIABLE, value, 1);
+    filekeeper_inherit();
+    ok(getenv(FILEKEEPER_FD_VARIABLE) == NULL, "inheriting takes the variable out");
+    ok(filekeeper_descriptor() == copy, "the inherited socket is our end now");
+    data = NULL;
+    ok(filekeeper_read(key, 4096, &data, &len) == 0 && len == 8 && strcmp(data, "the key\n") == 0,
+       "the inherited keeper opens the listed key (we are not root)");
+    free(data);
+    errno = 0;
+    ok(filekeeper_open(other) < 0 && errno == EPERM, "and still nothing else: EPERM");
+    setenv(FILEKEEPER_FD_VARIABLE, "1", 1);
+    filekeeper_inherit();
+    ok(filekeeper_descriptor() == copy && getenv(FILEKEEPER_FD_VARIABLE) == NULL,
+       "a second variable (not a keeper's socket) changes nothing");
+
     /* the keeper ends when its socket closes */
     filekeeper_forget();
     int gone = 0;
