@@ -3,8 +3,8 @@
 # pages (lib/util/hugetext.h), which the children it forks share: a TLS
 # session then touches a few huge pages instead of ~1,000 small ones.
 # Checked from /proc: the zygote's code is an anonymous read+exec mapping
-# with huge pages, a waiting child maps the same huge pages, nothing is
-# writable and executable, and STARTTLS and plain sessions work from the
+# with huge pages, its constants and RELRO data read-only huge pages, a
+# waiting child maps the same huge pages, nothing of it is writable, and STARTTLS and plain sessions work from the
 # moved code.  POSTERN_HUGETEXT=0 leaves the program's file mappings as
 # they were.  On a machine whose transparent huge pages are off, nothing
 # is moved.
@@ -103,12 +103,15 @@ if THP:
     tap.ok(executable_huge(zygote) >= 2048, "the zygote's code is in huge pages (anonymous, read+exec)") \
         or tap.diag("\n".join(map(str, maps)))
     tap.is_(exe_file, [], "no executable mapping of the program's file is left")
+    readonly = sum(h for _, perms, path, h in maps if perms == "r--p" and not path)
+    tap.ok(readonly >= 4096, "constants and RELRO data are in read-only huge pages") \
+        or tap.diag("\n".join(map(str, maps)))
     kid = children(zygote)[0] if children(zygote) else 0
     tap.ok(kid and executable_huge(kid) >= 2048, "the waiting child maps the same huge pages")
 else:
     tap.is_(executable_huge(zygote), 0, "transparent huge pages are off: nothing moved")
     tap.ok(exe_file, "the code is mapped from the program's file")
-    tap.skip("transparent huge pages are off")
+    tap.skip("transparent huge pages are off", 2)
 tap.unlike(smtpdtest.maillog(d), r"huge pages", "no warning about the move")
 
 env = dict(os.environ, POSTERN_HUGETEXT="0")

@@ -21,6 +21,7 @@ struct region {
     unsigned long start, end;   /* page-aligned */
     unsigned long limit;        /* where the next segment begins, 0: none */
     int prot;
+    int backward;               /* stretched down, not up (RELRO) */
 };
 
 struct segments {
@@ -62,48 +63,74 @@ static int read_segments(struct dl_phdr_info *info, size_t size, void *data)
         if ((ph->p_flags & PF_W) || out->count == REGIONS_MAX)
             continue;
         out->region[out->count++] = (struct region){start, end, 0,
-                                                    PROT_READ | (ph->p_flags & PF_X ? PROT_EXEC : 0)};
+                                                    PROT_READ | (ph->p_flags & PF_X ? PROT_EXEC : 0), 0};
+    }
+    /* the relocated read-only data (the GOT, OpenSSL's method tables),
+     * which every child reads: it ends on the writable segment's first
+     * page, so it can only grow down, over the gap before it */
+    for (size_t i = 0; i < info->dlpi_phnum && out->count < REGIONS_MAX; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        unsigned long start = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
+        unsigned long end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz) & ~(page - 1);
+        if (ph->p_type == PT_GNU_RELRO && end > start)
+            out->region[out->count++] = (struct region){start, end, 0, PROT_READ, 1};
     }
     return 1;
 }
 
+/* Reserve the unmapped gap [from, to) (MAP_FIXED_NOREPLACE): 1 when it
+ * was free and is ours now, so that the move below may cover it. */
+static int reserve_gap(unsigned long from, unsigned long to)
+{
+    if (to <= from)
+        return 0;
+    void *gap = mmap((void *)from, to - from, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (gap == (void *)from)
+        return 1;
+    if (gap != MAP_FAILED)
+        (void)munmap(gap, to - from);       /* a kernel without NOREPLACE put it elsewhere */
+    return 0;
+}
+
 /* Replace one region with an anonymous copy in huge pages: the copy is
  * made at an address with the same offset from a huge-page boundary, so
- * that mremap moves its huge pages whole.  A region is first stretched
- * to the next boundary over the unmapped gap the linker left before the
- * next segment (-z max-page-size=2M), if nothing else took that gap.
+ * that mremap moves its huge pages whole.  A region is first stretched to
+ * a huge-page boundary over the unmapped gap the linker left beside it
+ * (-z max-page-size=2M), if nothing else took that gap: up to the next
+ * segment where the region fills at least half of its last huge page
+ * (the headers' 0.5 MB are not worth 2 MB), down for the RELRO data.
  * The bytes in whole huge pages, or -1. */
 static long move_region(const struct region *r)
 {
-    unsigned long end = r->end;
-    unsigned long stretched = (r->end + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
-    if (r->limit && stretched > r->limit)
-        stretched = r->limit;
-    /* stretched only to a whole huge page that the segment fills at
-     * least half of: the headers' 0.5 MB are not worth 2 MB */
-    unsigned long last_page = stretched - HUGE_SIZE;
-    if (stretched > end && !(stretched & (HUGE_SIZE - 1)) && last_page >= r->start
-        && end - last_page >= HUGE_SIZE / 2) {
-        void *gap = mmap((void *)end, stretched - end, PROT_NONE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-        if (gap == (void *)end)
-            end = stretched;    /* ours now: the move below replaces it */
-        else if (gap != MAP_FAILED)
-            (void)munmap(gap, stretched - end);     /* a kernel without NOREPLACE */
+    unsigned long lo = r->start, hi = r->end;
+    if (r->backward) {
+        unsigned long down = r->start & ~(HUGE_SIZE - 1);
+        if (reserve_gap(down, r->start))
+            lo = down;
+    } else {
+        unsigned long up = (r->end + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+        if (r->limit && up > r->limit)
+            up = r->limit;
+        unsigned long last_page = up - HUGE_SIZE;
+        if (up > hi && !(up & (HUGE_SIZE - 1)) && last_page >= r->start && hi - last_page >= HUGE_SIZE / 2
+            && reserve_gap(hi, up))
+            hi = up;
     }
-    size_t len = end - r->start;
-    unsigned long first = (r->start + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
-    unsigned long last = end & ~(HUGE_SIZE - 1);
-    if (last <= first) {
-        if (end > r->end)
-            (void)munmap((void *)r->end, end - r->end);
-        return 0;               /* no whole huge page inside: leave it */
+    size_t len = hi - lo;
+    unsigned long first = (lo + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+    unsigned long last = hi & ~(HUGE_SIZE - 1);
+    char *area = last > first ? mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
+                                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : NULL;
+    if (!area || area == MAP_FAILED) {
+        /* no whole huge page inside (leave it), or no memory */
+        if (lo < r->start)
+            (void)munmap((void *)lo, r->start - lo);
+        if (hi > r->end)
+            (void)munmap((void *)r->end, hi - r->end);
+        return area ? -1 : 0;
     }
-    char *area = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (area == MAP_FAILED)
-        return -1;
     unsigned long base = (unsigned long)area;
-    unsigned long copy = (base & ~(HUGE_SIZE - 1)) + (r->start & (HUGE_SIZE - 1));
+    unsigned long copy = (base & ~(HUGE_SIZE - 1)) + (lo & (HUGE_SIZE - 1));
     if (copy < base)
         copy += HUGE_SIZE;
     /* what lies around the copy goes back */
@@ -113,18 +140,20 @@ static long move_region(const struct region *r)
         (void)munmap((void *)(copy + len), base + len + HUGE_SIZE - (copy + len));
     if (madvise((void *)copy, len, MADV_HUGEPAGE) < 0)
         goto failed;
-    memcpy((void *)copy, (const void *)r->start, r->end - r->start);
+    memcpy((void *)(copy + (r->start - lo)), (const void *)r->start, r->end - r->start);
     /* huge pages now if the first touch did not get them (Linux 6.1) */
-    (void)madvise((void *)(copy + (first - r->start)), last - first, MADV_COLLAPSE);
+    (void)madvise((void *)(copy + (first - lo)), last - first, MADV_COLLAPSE);
     if (mprotect((void *)copy, len, r->prot) < 0
-        || mremap((void *)copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)r->start) == MAP_FAILED)
+        || mremap((void *)copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)lo) == MAP_FAILED)
         goto failed;
     return (long)(last - first);
 failed:;
     int saved = errno;
     (void)munmap((void *)copy, len);
-    if (end > r->end)
-        (void)munmap((void *)r->end, end - r->end);
+    if (lo < r->start)
+        (void)munmap((void *)lo, r->start - lo);
+    if (hi > r->end)
+        (void)munmap((void *)r->end, hi - r->end);
     errno = saved;
     return -1;
 }

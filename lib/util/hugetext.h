@@ -10,27 +10,28 @@
  * code and constants are 6 MB (OpenSSL's), and a TLS session touches most
  * of it: each child paid for it again.
  *
- * hugetext_move() copies the program's read-only segments (headers,
- * code, constants: the PT_LOAD segments that are not writable) into
- * anonymous memory with transparent huge pages, laid out at the same
- * offsets within a huge page, and moves the copy over the original
- * mapping with one mremap(2) (the code running meanwhile is the same in
- * both).  Adjacent segments are moved as one read+exec region, so that
- * the huge pages that straddle code and constants are whole: the
- * constants become executable, as they were in every program linked
- * before binutils 2.31 separated them; nothing is ever writable and
- * executable, and the relocated read-only data (RELRO, in the writable
- * segment) stays as it is.  fork(2) then shares each 2 MB with one entry.
+ * hugetext_move() copies the program's read-only segments (code,
+ * constants, and the RELRO data: the GOT and OpenSSL's method tables,
+ * relocated at start) into anonymous memory with transparent huge pages,
+ * laid out at the same offsets within a huge page, and moves the copy
+ * over the original mapping with one mremap(2) (the code running
+ * meanwhile is the same in both).  Where the linker left a gap up to a
+ * huge-page boundary (smtpd is linked with -z max-page-size=0x200000), a
+ * segment is stretched over it, so that code fills two huge pages and
+ * the constants and the RELRO data one each.  Protections stay as they
+ * were: nothing becomes writable or executable.  fork(2) then shares
+ * each 2 MB with one entry.
  *
- * The price: the zygote's private memory grows by the size of the
- * segments (shared with its children, as the file's pages were), and
+ * The price: the zygote's private memory grows by the huge pages (8 MB
+ * for smtpd, shared with its children as the file's pages were), and
  * profilers no longer see the program's file behind its code.  Nothing
  * is done when transparent huge pages are off (the copy would only cost),
  * or when POSTERN_HUGETEXT=0 is in the environment (perf and callgrind
  * then name the functions of a zygote's children).  Call in the zygote,
  * once, before it forks children.  Returns the number of bytes now in
- * huge pages (0 when none), or -1 (errno) when the move failed; the
- * program goes on with its mappings unchanged either way. */
+ * huge pages (0 when none), or -1 (errno) when a move failed; each
+ * segment is moved whole or not at all, and the program goes on either
+ * way. */
 #ifndef POSTERN_HUGETEXT_H
 #define POSTERN_HUGETEXT_H
 
