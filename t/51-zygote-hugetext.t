@@ -4,10 +4,13 @@
 # session then touches a few huge pages instead of ~1,000 small ones.
 # Checked from /proc: the zygote's code is an anonymous read+exec mapping
 # with huge pages, its constants and RELRO data read-only huge pages, a
-# waiting child maps the same huge pages, nothing of it is writable, and STARTTLS and plain sessions work from the
-# moved code.  POSTERN_HUGETEXT=0 leaves the program's file mappings as
-# they were.  On a machine whose transparent huge pages are off, or in a
-# dynamically linked build (SANITIZE=1), nothing is moved.
+# waiting child maps the same huge pages, nothing of it is writable, and
+# STARTTLS and plain sessions work from the moved code, also under the
+# rule of systemd's MemoryDenyWriteExecute (the code is then copied
+# through /proc/self/mem).  POSTERN_HUGETEXT=0 leaves the program's file
+# mappings as they were.  On a machine whose transparent huge pages are
+# off, or in a dynamically linked build (SANITIZE=1), nothing is moved.
+import ctypes
 import os
 import re
 import smtplib
@@ -33,13 +36,13 @@ cert, key = TestCA(cadir).issue("mx.example")
 os.chmod(key, 0o644)        # smtpd reads it as nobody in this test
 
 
-def start(env=None):
+def start(env=None, preexec_fn=None):
     """postern-accept -z with STARTTLS; (dir, port, zygote pid)."""
     d = smtpdtest.accept_dir(f"smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {cert}\n"
                              f"smtpd_tls_key_file = {key}\n")
     port = tap.free_port()
     tap.start([ACCEPT, "-c", d] + USER + ["-z", f"127.0.0.1:{port}", "--", SMTPD, "-c", d],
-              stderr=open(os.path.join(d, "stderr"), "w"), env=env)
+              stderr=open(os.path.join(d, "stderr"), "w"), env=env, preexec_fn=preexec_fn)
     tap.wait_until(lambda: "listening on" in smtpdtest.maillog(d), 10)
     m = re.search(r"zygote \S+ started as pid (\d+)", smtpdtest.maillog(d))
     return d, port, int(m.group(1)) if m else 0
@@ -117,6 +120,20 @@ else:
     tap.ok(exe_file, "the code is mapped from the program's file")
     tap.skip(why, 2)
 tap.unlike(smtpdtest.maillog(d), r"huge pages", "no warning about the move")
+
+# systemd's MemoryDenyWriteExecute (as the smtpd units set it): no memory
+# may become executable after it was mapped.  Linux 6.3's PR_SET_MDWE is
+# that rule, inherited by postern-accept and its zygote.
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_MDWE, PR_GET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 66, 1
+if THP and static and libc.prctl(PR_GET_MDWE, 0, 0, 0, 0) >= 0:
+    d, port, zygote = start(preexec_fn=lambda: libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0))
+    sessions_work(port, "MemoryDenyWriteExecute")
+    tap.ok(executable_huge(zygote) >= 2048, "MemoryDenyWriteExecute: the code is in huge pages all the same") \
+        or tap.diag(smtpdtest.maillog(d))
+    tap.unlike(smtpdtest.maillog(d), r"huge pages", "MemoryDenyWriteExecute: no warning about the move")
+else:
+    tap.skip("no huge pages of code here, or no PR_SET_MDWE (Linux 6.3)", 7)
 
 env = dict(os.environ, POSTERN_HUGETEXT="0")
 d, port, zygote = start(env)

@@ -1,6 +1,7 @@
 /* hugetext.c - move a zygote's code and constants into huge pages that its
  * children share (see hugetext.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,21 @@ static int reserve_gap(unsigned long from, unsigned long to)
     return 0;
 }
 
+/* Write n bytes at addr through /proc/self/mem (fd mem), which may write
+ * a mapping that is not writable.  0, or -1. */
+static int write_through(int mem, unsigned long addr, const char *from, size_t n)
+{
+    while (n > 0) {
+        ssize_t done = pwrite(mem, from, n, (off_t)addr);
+        if (done <= 0)
+            return -1;
+        addr += (size_t)done;
+        from += done;
+        n -= (size_t)done;
+    }
+    return 0;
+}
+
 /* Replace one region with an anonymous copy in huge pages: the copy is
  * made at an address with the same offset from a huge-page boundary, so
  * that mremap moves its huge pages whole.  A region is first stretched to
@@ -99,8 +115,12 @@ static int reserve_gap(unsigned long from, unsigned long to)
  * (-z max-page-size=2M), if nothing else took that gap: up to the next
  * segment where the region fills at least half of its last huge page
  * (the headers' 0.5 MB are not worth 2 MB), down for the RELRO data.
- * The bytes in whole huge pages, or -1. */
-static long move_region(const struct region *r)
+ * Code is copied into a mapping that is executable and never writable,
+ * through /proc/self/mem (fd mem, when it could be opened): systemd's
+ * MemoryDenyWriteExecute refuses to make memory executable after it was
+ * made (mprotect with PROT_EXEC), which the other way needs.  The bytes
+ * in whole huge pages, or -1. */
+static long move_region(const struct region *r, int mem)
 {
     unsigned long lo = r->start, hi = r->end;
     if (r->backward) {
@@ -119,7 +139,8 @@ static long move_region(const struct region *r)
     size_t len = hi - lo;
     unsigned long first = (lo + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
     unsigned long last = hi & ~(HUGE_SIZE - 1);
-    char *area = last > first ? mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
+    int direct = (r->prot & PROT_EXEC) && mem >= 0;
+    char *area = last > first ? mmap(NULL, len + HUGE_SIZE, direct ? r->prot : PROT_READ | PROT_WRITE,
                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : NULL;
     if (!area || area == MAP_FAILED) {
         /* no whole huge page inside (leave it), or no memory */
@@ -140,10 +161,15 @@ static long move_region(const struct region *r)
         (void)munmap((void *)(copy + len), base + len + HUGE_SIZE - (copy + len));
     if (madvise((void *)copy, len, MADV_HUGEPAGE) < 0)
         goto failed;
-    memcpy((void *)(copy + (r->start - lo)), (const void *)r->start, r->end - r->start);
-    /* huge pages now if the first touch did not get them (Linux 6.1) */
-    (void)madvise((void *)(copy + (first - lo)), last - first, MADV_COLLAPSE);
-    if (mprotect((void *)copy, len, r->prot) < 0
+    if (direct) {
+        if (write_through(mem, copy + (r->start - lo), (const char *)r->start, r->end - r->start) < 0)
+            goto failed;
+    } else {
+        memcpy((void *)(copy + (r->start - lo)), (const void *)r->start, r->end - r->start);
+        /* huge pages now if the first touch did not get them (Linux 6.1) */
+        (void)madvise((void *)(copy + (first - lo)), last - first, MADV_COLLAPSE);
+    }
+    if ((!direct && mprotect((void *)copy, len, r->prot) < 0)
         || mremap((void *)copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)lo) == MAP_FAILED)
         goto failed;
     return (long)(last - first);
@@ -165,12 +191,23 @@ long hugetext_move(void)
         return 0;
     struct segments segments = {.count = 0};
     dl_iterate_phdr(read_segments, &segments);
+    int mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
     long total = 0;
+    int failed = 0;
     for (size_t i = 0; i < segments.count; i++) {
-        long moved = move_region(&segments.region[i]);
+        long moved = move_region(&segments.region[i], mem);
+        if (moved < 0 && mem >= 0 && (segments.region[i].prot & PROT_EXEC))
+            moved = move_region(&segments.region[i], -1);      /* /proc/self/mem refused */
         if (moved < 0)
-            return -1;
-        total += moved;
+            failed = errno;
+        else
+            total += moved;
+    }
+    if (mem >= 0)
+        close(mem);
+    if (failed) {
+        errno = failed;
+        return -1;
     }
     return total;
 }

@@ -19,8 +19,10 @@
  * huge-page boundary (smtpd is linked with -z max-page-size=0x200000), a
  * segment is stretched over it, so that code fills two huge pages and
  * the constants and the RELRO data one each.  Protections stay as they
- * were: nothing becomes writable or executable.  fork(2) then shares
- * each 2 MB with one entry.
+ * were: nothing becomes writable or executable (the code's copy is
+ * written through /proc/self/mem into a mapping that is executable and
+ * never writable, which systemd's MemoryDenyWriteExecute allows).
+ * fork(2) then shares each 2 MB with one entry.
  *
  * The price: the zygote's private memory grows by the huge pages (8 MB
  * for smtpd, shared with its children as the file's pages were), and
@@ -30,8 +32,9 @@
  * then name the functions of a zygote's children).  Call in the zygote,
  * once, before it forks children.  Returns the number of bytes now in
  * huge pages (0 when none), or -1 (errno) when a move failed; each
- * segment is moved whole or not at all, and the program goes on either
- * way. */
+ * segment is moved whole or not at all (the others still are), and the
+ * program goes on either way.  Call it before dropping root: the
+ * /proc/self/mem of a process that gave root up is root's. */
 #ifndef POSTERN_HUGETEXT_H
 #define POSTERN_HUGETEXT_H
 
