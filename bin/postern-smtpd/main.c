@@ -23,6 +23,7 @@
 #include "filekeeper.h"
 #include "listenfds.h"
 #include "log.h"
+#include "hugetext.h"
 #include "smtpd.h"
 #include "zygote.h"                 /* postern-accept -z */
 
@@ -155,6 +156,10 @@ int main(int argc, char **argv)
         tls_zygote_prepare();
         peer_prepare();         /* the hosts file */
         config_expand_all();    /* what each session reads, expanded once */
+        /* the code and constants in huge pages, which each child shares
+         * whole: a TLS session touches most of OpenSSL (hugetext.h) */
+        if (hugetext_move() < 0)
+            msg_warn_errno("cannot move the program's code into huge pages");
         /* SIGHUP reads the certificates again; the ticket keys rotate;
          * a changed hosts file is read again */
         struct zygote_hooks hooks = {.reload = tls_reload, .tick = tls_tickets_rotate,
