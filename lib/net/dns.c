@@ -58,13 +58,14 @@ static int use_forwarders(const char *list)
 }
 
 /* libunbound answers some names itself (RFC 6761's test. and invalid.,
- * the reverse zones of private and documentation networks) with NXDOMAIN;
- * the system's resolver, which Postfix uses, asks the servers, and so do
- * we: a site's DNS serves PTR records for 10.0.0.0/8. */
+ * the reverse zones of loopback, private and documentation networks) with
+ * NXDOMAIN or localhost; the system's resolver, which Postfix uses, asks
+ * the servers (after /etc/hosts), and so do we: a site's DNS serves PTR
+ * records for 10.0.0.0/8, and for 127.0.0.2 as Postfix sees it. */
 static int ask_servers_everything(void)
 {
     static const char *const zones[] = {
-        "test.", "invalid.", "onion.", "home.arpa.", "resolver.arpa.",
+        "test.", "invalid.", "onion.", "home.arpa.", "resolver.arpa.", "127.in-addr.arpa.",
         "2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.",
         "113.0.203.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa.",
     };
@@ -548,6 +549,8 @@ static void client_name_step(struct dns_pending *p, struct dns_answer *answer)
                     && memcmp(p->want, have, p->want_v6 ? 16 : 4) == 0;
         n->forward_status = answer->status == DNS_FOUND && !found ? DNS_NOTFOUND
                                                                   : answer->status;
+        if (answer->status == DNS_NOTFOUND)
+            n->forward_missing = answer->nxdomain ? 2 : 1;
         if (found)
             snprintf(n->name, sizeof n->name, "%s", n->reverse);
     }
