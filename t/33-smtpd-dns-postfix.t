@@ -19,7 +19,9 @@
 #
 # Not compared: Postfix's "QUEUEID: client=NAME[ADDR]" line, which it logs
 # when it names its queue file at MAIL; postern logs its line when it
-# stores the message.
+# stores the message.  For the same reason Postfix's later reject lines of
+# that transaction carry the queue id where postern's say NOQUEUE
+# (compared as NOQUEUE).
 #
 # Known differences are listed in EXPLAINED (replies) and LOG_EXPLAINED
 # (log lines), each with why; each must still be seen.

@@ -102,11 +102,12 @@ def free_port():
 out = sys.stdout
 out.reconfigure(line_buffering=True)
 out.write("# What Postfix 3.7 (Debian, /work/shared/bench/postfix-anchor.sh) answered to the\n"
-          "# dialogues of t/lib/restriction_probes.py, recorded by\n"
+          "# dialogues of t/lib/%s.py, recorded by\n"
           "# t/lib/gen_postfix_restrictions.py on %s.  Per case: the settings ({maps}\n"
           "# is the tables' directory, {deadport} a port nobody listens on), the tables,\n"
-          "# each command (>>) and reply (<<), and the NOQUEUE log lines (log).\n"
-          % time.strftime("%Y-%m-%d"))
+          "# each command (>>) and reply (<<), and the %s log lines (log).\n"
+          % (module.__name__, time.strftime("%Y-%m-%d"),
+             "smtpd's" if getattr(module, "LOG_ALL", False) else "NOQUEUE"))
 try:
     for case in cases:
         dead = free_port()
