@@ -61,11 +61,12 @@ static int use_forwarders(const char *list)
  * the reverse zones of loopback, private and documentation networks) with
  * NXDOMAIN or localhost; the system's resolver, which Postfix uses, asks
  * the servers (after /etc/hosts), and so do we: a site's DNS serves PTR
- * records for 10.0.0.0/8, and for 127.0.0.2 as Postfix sees it. */
+ * records for 10.0.0.0/8, and for 127.0.0.2 as Postfix sees it (127.0.0.1
+ * stays localhost, as /etc/hosts names it). */
 static int ask_servers_everything(void)
 {
     static const char *const zones[] = {
-        "test.", "invalid.", "onion.", "home.arpa.", "resolver.arpa.", "127.in-addr.arpa.",
+        "test.", "invalid.", "onion.", "home.arpa.", "resolver.arpa.",
         "2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.",
         "113.0.203.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa.",
     };
@@ -78,6 +79,10 @@ static int ask_servers_everything(void)
         if (err == UB_NOERROR || err == UB_SYNTAX)   /* not a zone here */
             err = 0;
     }
+    /* loopback: what it knows (localhost, the hosts file) answered here,
+     * the rest of 127.0.0.0/8 asked of the servers */
+    if (!err)
+        err = ub_ctx_zone_add(resolver, "127.in-addr.arpa.", "transparent");
     return err;
 }
 
