@@ -58,7 +58,9 @@ struct map *map_open(const char *spec, struct strbuf *err);
 #define MAP_OPEN_NO_REGSUB 0x2000
 struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *err);
 /* Look a key up.  Keys of fixed-key tables are folded to lower case, as
- * Postfix does; pattern tables see the key as given. */
+ * Postfix does; pattern tables see the key as given.  With MAP_NOTFOUND,
+ * value is empty or says what the table knows of the absence (the lookup
+ * service's DNS tables: "nxdomain" or "nodata"). */
 int map_lookup(struct map *map, const char *key, struct strbuf *value);
 void map_close(struct map *map);
 /* The spec the table was opened with, for log lines. */

@@ -192,6 +192,7 @@ static int proxy_lookup(struct map *map, const char *key, struct strbuf *value)
             result = MAP_FOUND;
             break;
         case LOOKUP_NOTFOUND:
+            strbuf_set(value, text);    /* what the service says of the absence */
             result = MAP_NOTFOUND;
             break;
         case LOOKUP_DENIED:
@@ -203,7 +204,10 @@ static int proxy_lookup(struct map *map, const char *key, struct strbuf *value)
             warn_failed(map, key, *text ? text : "the lookup service refused the request");
             break;
         default:
-            warn_failed(map, key, *text ? text : "the lookup service cannot answer now");
+            /* a DNS answer of "try again" is no table failure: the
+             * caller says what it means, in Postfix's words */
+            if (strncmp(map->spec, "dns:", 4) != 0)
+                warn_failed(map, key, *text ? text : "the lookup service cannot answer now");
             break;
         }
         break;

@@ -29,15 +29,15 @@
 
 /* ---- replies ---- */
 
-static const char *subject_text(enum subject subj)
+const char *policy_subject_class(enum subject subj)
 {
     switch (subj) {
-    case SUBJ_CLIENT: return "Client host rejected";
-    case SUBJ_HELO: return "Helo command rejected";
-    case SUBJ_SENDER: return "Sender address rejected";
-    case SUBJ_DATA: return "Data command rejected";
-    case SUBJ_EOD: return "End-of-data rejected";
-    default: return "Recipient address rejected";
+    case SUBJ_CLIENT: return "Client host";
+    case SUBJ_HELO: return "Helo command";
+    case SUBJ_SENDER: return "Sender address";
+    case SUBJ_DATA: return "Data command";
+    case SUBJ_EOD: return "End-of-data";
+    default: return "Recipient address";
     }
 }
 
@@ -54,18 +54,28 @@ static void subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf
     }
 }
 
-/* Set the reply "CODE X.Y.Z <what>: Subject rejected: text". */
-enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
-                                const char *dsn, const char *text)
+/* Set the reply "CODE X.Y.Z <what>: Subject rejected: text", with the
+ * subject's own <what> unless one is given. */
+static enum verdict reject_what(struct check_ctx *ctx, enum subject subj, int code,
+                                const char *dsn, const char *given, const char *text)
 {
     struct strbuf what = STRBUF_INIT, printable = STRBUF_INIT;
-    subject_what(ctx, subj, &what);
+    if (given)
+        strbuf_puts(&what, given);
+    else
+        subject_what(ctx, subj, &what);
     strbuf_reset(ctx->reply);
-    strbuf_printf(ctx->reply, "%d %s <%s>: %s: %s", code, dsn,
-                  log_printable(&printable, strbuf_str(&what), 500), subject_text(subj), text);
+    strbuf_printf(ctx->reply, "%d %s <%s>: %s rejected: %s", code, dsn,
+                  log_printable(&printable, strbuf_str(&what), 500), policy_subject_class(subj), text);
     strbuf_free(&what);
     strbuf_free(&printable);
     return V_REPLY;
+}
+
+enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
+                         const char *dsn, const char *text)
+{
+    return reject_what(ctx, subj, code, dsn, NULL, text);
 }
 
 /* A table failed: 451 4.3.0, never a hard refusal. */
@@ -103,12 +113,12 @@ int policy_deferred(struct strbuf *reply_text)
 
 /* Keep a deferral in `keep` when it holds none yet; the list goes on. */
 static enum verdict defer_keep(struct strbuf *keep, struct check_ctx *ctx, enum subject subj,
-                               int code, const char *dsn, const char *text)
+                               int code, const char *dsn, const char *what, const char *text)
 {
     if (!keep->len) {
         struct strbuf *reply = ctx->reply;
         ctx->reply = keep;
-        reject_with(ctx, subj, code, dsn, text);
+        reject_what(ctx, subj, code, dsn, what, text);
         ctx->reply = reply;
     }
     return V_DUNNO;
@@ -117,13 +127,19 @@ static enum verdict defer_keep(struct strbuf *keep, struct check_ctx *ctx, enum 
 enum verdict policy_defer_if_permit(struct check_ctx *ctx, enum subject subj, int code,
                                     const char *dsn, const char *text)
 {
-    return defer_keep(&defer_permit, ctx, subj, code, dsn, text);
+    return defer_keep(&defer_permit, ctx, subj, code, dsn, NULL, text);
 }
 
 enum verdict policy_defer_if_reject(struct check_ctx *ctx, enum subject subj, int code,
                                     const char *dsn, const char *text)
 {
-    return defer_keep(&defer_reject, ctx, subj, code, dsn, text);
+    return defer_keep(&defer_reject, ctx, subj, code, dsn, NULL, text);
+}
+
+enum verdict policy_defer_if_reject_what(struct check_ctx *ctx, enum subject subj, int code,
+                                         const char *dsn, const char *what, const char *text)
+{
+    return defer_keep(&defer_reject, ctx, subj, code, dsn, what, text);
 }
 
 /* "defer" (1) or "defer_if_permit" (0) in a *_tempfail_action parameter. */
@@ -496,13 +512,18 @@ static enum verdict non_fqdn(struct check_ctx *ctx, enum subject subj, const cha
         return reject_with(ctx, subj, (int)conf_int("non_fqdn_reject_code"), "5.5.2",
                            "need fully-qualified hostname");
     }
-    const char *domain = subj == SUBJ_HELO ? address : strrchr(address, '@');
-    if (subj != SUBJ_HELO)
-        domain = domain ? domain + 1 : "";
-    if (strchr(domain, '.') && domain[strlen(domain) - 1] != '.')
+    /* an address: its domain, one trailing dot (not two) dropped, must be
+     * a valid host name with a dot, as Postfix judges it */
+    const char *at = strrchr(address, '@');
+    char domain[256];
+    snprintf(domain, sizeof domain, "%s", at ? at + 1 : "");
+    size_t len = strlen(domain);
+    if (len > 1 && domain[len - 1] == '.' && domain[len - 2] != '.')
+        domain[len - 1] = 0;
+    if (strchr(domain, '.') && hostname_valid(domain))
         return V_DUNNO;
     return reject_with(ctx, subj, (int)conf_int("non_fqdn_reject_code"), "5.5.2",
-                       subj == SUBJ_HELO ? "need fully-qualified hostname" : "need fully-qualified address");
+                       "need fully-qualified address");
 }
 
 static enum verdict check_non_fqdn_recipient(struct check_ctx *ctx, const char *table)
