@@ -32,9 +32,10 @@ struct log_names {
     char ident[IDENT_MAX];          /* "postern/smtpd", "postfix/cleanup" */
     char prefix[96];                /* syslog_name */
     int postfix_names;              /* syslog_name is postfix or postfix-*: log as Postfix */
+    const struct log_names *older;  /* the record it replaced: kept, and reachable */
 };
 static const char *postfix_program(const char *program);
-static const struct log_names initial_names = {"postern", "postern", 0};
+static const struct log_names initial_names = {"postern", "postern", 0, NULL};
 static _Atomic(const struct log_names *) current_names = &initial_names;
 
 /* The names in use now. */
@@ -59,6 +60,7 @@ static void names_set(const char *prefix, int postfix_names, const char *program
     if (!record)
         return;                     /* keep the old names */
     *record = fresh;
+    record->older = now;
     atomic_store_explicit(&current_names, record, memory_order_release);
 }
 static unsigned log_flags;
