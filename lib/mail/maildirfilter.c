@@ -122,6 +122,49 @@ static int write_filter_file(const char *dir, const char *path, const struct str
     return result;
 }
 
+/* Compiled filter tables by path, for a runner that serves many
+ * deliveries (reuse mode): each is compiled again only when its file
+ * changed (map_changed), as the VDA patch keeps its dictionaries. */
+#define FILTER_CACHE_SIZE 8
+static struct {
+    char *path;
+    struct map *map;
+} filter_cache[FILTER_CACHE_SIZE];
+static unsigned filter_cache_next;
+
+/* The regexp table of the filter file `path` (which exists); NULL with
+ * err set when it cannot be read as one. */
+static struct map *filter_table(const char *path, struct strbuf *err)
+{
+    size_t slot = FILTER_CACHE_SIZE;
+    for (size_t i = 0; i < FILTER_CACHE_SIZE; i++) {
+        if (!filter_cache[i].path || strcmp(filter_cache[i].path, path) != 0)
+            continue;
+        if (!map_changed(filter_cache[i].map))
+            return filter_cache[i].map;
+        map_close(filter_cache[i].map);
+        free(filter_cache[i].path);
+        filter_cache[i].path = NULL;
+        filter_cache[i].map = NULL;
+        slot = i;
+        break;
+    }
+    struct strbuf spec = STRBUF_INIT;
+    strbuf_printf(&spec, "regexp:%s", path);
+    struct map *map = map_open(spec.s, err);
+    strbuf_free(&spec);
+    if (!map)
+        return NULL;
+    if (slot == FILTER_CACHE_SIZE) {
+        slot = filter_cache_next++ % FILTER_CACHE_SIZE;
+        map_close(filter_cache[slot].map);
+        free(filter_cache[slot].path);
+    }
+    filter_cache[slot].path = xstrdup(path);
+    filter_cache[slot].map = map;
+    return map;
+}
+
 /* A MOVE target as a Maildir++ folder name: blanks, '/' and ".." cut
  * out, one '.' in front.  0 when nothing usable is left (the inbox). */
 static int folder_name(const char *arg, struct strbuf *out)
@@ -215,15 +258,12 @@ int maildir_filter_apply(const char *dir, const struct maildir_filter *filter,
         head.len += (size_t)got;
         head.s[head.len] = '\0';
         maildir_filter_header(head.s, head.len, &header);
-        struct strbuf spec = STRBUF_INIT, value = STRBUF_INIT;
-        strbuf_printf(&spec, "regexp:%s", path.s);
-        struct map *map = map_open(spec.s, &err_open);
+        struct strbuf value = STRBUF_INIT;
+        struct map *map = filter_table(path.s, &err_open);
         if (!map)
             msg_warn("%s: %s: delivered without the filter", path.s, strbuf_str(&err_open));
         else if (map_lookup(map, header.s, &value) == MAP_FOUND)
             verdict_of(dir, value.s, filter->allow_move, verdict);
-        map_close(map);
-        strbuf_free(&spec);
         strbuf_free(&value);
     }
     strbuf_free(&head);
