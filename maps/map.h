@@ -65,11 +65,25 @@ int map_lookup(struct map *map, const char *key, struct strbuf *value);
 void map_close(struct map *map);
 /* The spec the table was opened with, for log lines. */
 const char *map_spec(const struct map *map);
-/* 1 when the file a file table (texthash, hash/btree/cdb, pcre, regexp,
+/* Whether the file a file table (texthash, hash/btree/cdb, pcre, regexp,
  * cidr) was read from has changed since (Postfix's "table has changed"):
- * another inode, size or modification time.  0 for the other types, and
- * for a file that is gone (what was read keeps answering).  One stat(2). */
-int map_changed(const struct map *map);
+ * another inode, size or modification time.  One stat(2).
+ *   0                  unchanged; also for the other types, for a file
+ *                      that is gone (what was read keeps answering), and
+ *                      for a change said before, until it is time to try
+ *                      again;
+ *   MAP_CHANGED        a change not said before: open the table again
+ *                      (and say so when that fails);
+ *   MAP_CHANGED_AGAIN  the same change, MAP_REOPEN_RETRY_SECONDS after it
+ *                      was said: the caller's new table could not be
+ *                      opened then; try again, quietly.
+ * A caller that keeps the old table when the new one cannot be opened so
+ * tries at most once per MAP_REOPEN_RETRY_SECONDS and warns once per
+ * change. */
+#define MAP_CHANGED 1
+#define MAP_CHANGED_AGAIN 2
+#define MAP_REOPEN_RETRY_SECONDS 10
+int map_changed(struct map *map);
 
 unsigned map_flags(const struct map *map);
 /* Call fn for every key and value; stops early when fn returns non-zero.
@@ -109,7 +123,9 @@ int maplist_lookup(struct maplist *list, const char *key, struct strbuf *value);
 size_t maplist_count(const struct maplist *list);
 struct map *maplist_at(const struct maplist *list, size_t i);
 void maplist_close(struct maplist *list);
-/* 1 when any table of the list has changed (map_changed). */
+/* When any table of the list has changed: MAP_CHANGED when one has a
+ * change not said before, else MAP_CHANGED_AGAIN when one is due to be
+ * tried again, else 0 (map_changed). */
 int maplist_changed(const struct maplist *list);
 
 /* ---- Postfix's search orders ---- */

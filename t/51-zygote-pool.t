@@ -180,6 +180,23 @@ tap.like(refused_text(), r"^550 .*first header rule", "header_checks in the zygo
 tap.write(checks, "/^Subject: refused/ REJECT the header rule as changed\n")
 tap.like(refused_text(), r"^550 .*the header rule as changed",
          "header_checks changed: the next message meets the new rule, without a reload")
+# a change that cannot be opened: the rules read before stay, and the
+# zygote neither opens the file again for every connection nor says so
+# each time
+tap.write(checks, "/^Subject: (refused/ REJECT a rule that does not compile\n")
+texts = []
+for i in range(3):
+    if i:
+        time.sleep(1.2)     # the zygote looks at its tables at most once a second
+    texts.append(refused_text())
+tap.ok(all(re.match(r"^550 .*the header rule as changed", t) for t in texts),
+       "header_checks that cannot be opened: three messages meet the rule read before") \
+    or tap.diag(repr(texts))
+warned = re.findall(r"header_checks has changed but cannot be opened",
+                    open(os.path.join(inst, "maillog"), errors="replace").read())
+tap.is_(len(warned), 1, "... and the log says so once for the change, not once per connection")
+tap.write(checks, "/^Subject: refused/ REJECT the mended rule\n")
+tap.like(refused_text(), r"^550 .*the mended rule", "mended again: the next message meets the new rule")
 tap.run(["postern", "stop", "-c", inst] + o)
 
 

@@ -1016,20 +1016,25 @@ int policy_refresh(struct session *s)
     struct policy *p = s->policy;
     int changed = 0;
     for (size_t i = 0; i < p->table_count; i++) {
-        if (!p->tables[i].maps || !maplist_changed(p->tables[i].maps))
+        int table_changed = p->tables[i].maps ? maplist_changed(p->tables[i].maps) : 0;
+        if (!table_changed)
             continue;
+        struct strbuf err = STRBUF_INIT;
+        struct maplist *fresh = maplist_open(p->tables[i].spec, &err);
+        if (!fresh) {
+            /* what was read keeps answering; tried again later
+             * (map_changed), said once per change */
+            if (table_changed == MAP_CHANGED)
+                msg_warn("table %s has changed but cannot be opened (%s): still using what was "
+                         "read before", p->tables[i].spec, strbuf_str(&err));
+            strbuf_free(&err);
+            continue;
+        }
+        strbuf_free(&err);
         msg_info("table %s has changed: opened again", p->tables[i].spec);
         changed = 1;
         maplist_close(p->tables[i].maps);
-        struct strbuf err = STRBUF_INIT;
-        p->tables[i].maps = maplist_open(p->tables[i].spec, &err);
-        strbuf_free(&err);
-        if (!p->tables[i].maps) {
-            /* left to each child, which says why */
-            free(p->tables[i].spec);
-            p->tables[i] = p->tables[--p->table_count];
-            i--;
-        }
+        p->tables[i].maps = fresh;
     }
     if (addrmatch_changed(p->mynetworks)) {
         msg_info("a table of mynetworks has changed: opened again");
