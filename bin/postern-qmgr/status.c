@@ -57,8 +57,12 @@ static void probe_report(struct qmgr_message *msg, const struct queue_recipient 
 {
     struct strbuf socket_path = STRBUF_INIT, why = STRBUF_INIT;
     strbuf_printf(&socket_path, "%s/%s", conf_str("queue_directory"), VERIFY_SOCKET);
-    if (verify_update(strbuf_str(&socket_path), r->address, outcome, text, 10, &why) < 0)
-        msg_warn("%s: address verification update for %s: %s", msg->id, r->address,
+    /* the address the probe was for: before virtual alias expansion
+     * (rewrite keeps it in ORCPT), as Postfix's verify_append */
+    const char *address = r->orcpt && strncasecmp(r->orcpt, "rfc822;", 7) == 0 ? r->orcpt + 7
+                                                                               : r->address;
+    if (verify_update(strbuf_str(&socket_path), address, outcome, text, 10, &why) < 0)
+        msg_warn("%s: address verification update for %s: %s", msg->id, address,
                  strbuf_str(&why));
     strbuf_free(&socket_path);
     strbuf_free(&why);

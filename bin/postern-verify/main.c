@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "map.h"
 #include "strbuf.h"
 #include "unixservice.h"
 #include "verify.h"
@@ -259,6 +260,7 @@ static void handle_signals(int signal_fd)
         if (info.ssi_signo == SIGHUP) {
             config_reload();
             settings_read();
+            probe_rewrite_load();
             msg_info("verify service: main.cf read again");
         } else {
             stopping = 1;
@@ -338,7 +340,10 @@ int main(int argc, char **argv)
         usage();
     signal(SIGPIPE, SIG_IGN);
     config_load(0);
+    /* this program is dynamically linked: unix: tables are opened here */
+    map_register_dynamic_types();
     settings_read();
+    probe_rewrite_load();
     struct strbuf err = STRBUF_INIT, pid_path = STRBUF_INIT, socket_path = STRBUF_INIT;
     if (cache_open(conf_str("address_verify_map"), &settings, &err) < 0)
         msg_fatal("verify service: %s", err.s);

@@ -36,6 +36,10 @@ void cache_cleanup(long long now, const struct verify_settings *s);
 size_t cache_count(void);
 void cache_close(void);
 
+/* probe.c: read main.cf's rewriting settings for probes (at start and
+ * after SIGHUP; exits as a temporary failure when a table cannot be
+ * opened). */
+void probe_rewrite_load(void);
 /* probe.c: send a probe for address into the queue; 0, or -1 (logged). */
 int probe_send(const char *address, const struct verify_settings *s, long long now);
 /* The probe sender for now: address_verify_sender with its time stamp

@@ -21,6 +21,7 @@ SETTINGS = {
     "unverified_recipient_reject_code": "550",
     "address_verify_poll_count": "1",
     "smtpd_delay_reject": "yes",
+    "virtual_alias_maps": "inline:{{ alias@backup.example=bad@backup.example }}",
 }
 
 RCPTS = ["good@backup.example", "bad@backup.example", "busy@backup.example"]
@@ -38,6 +39,11 @@ PHASES = [
     ("an unverified sender after its probe (unverified_sender_reject_code 450)",
      ["EHLO client.example", "MAIL FROM:<badsender@backup.example>",
       "RCPT TO:<good@backup.example>", "QUIT"]),
+    ("a virtual alias: first contact",
+     ["EHLO client.example", "MAIL FROM:<>", "RCPT TO:<alias@backup.example>", "QUIT"]),
+    ("probes", [("wait", ["alias@backup.example"])]),
+    ("a virtual alias is probed as what it expands to",
+     ["EHLO client.example", "MAIL FROM:<>", "RCPT TO:<alias@backup.example>", "QUIT"]),
 ]
 
 
@@ -67,16 +73,19 @@ def dialogue(port, commands, timeout=60):
 
 
 def probe_line(log_text, address):
-    """The probe's outcome line for address, as 'to=<...>, relay=..., dsn=...,
-    status=... (text)' without the delays, or None."""
+    """The last probe outcome line for address (to=<address>, or
+    orig_to=<address> when virtual aliases expanded it), as 'to=<...>,
+    relay=..., dsn=..., status=... (text)' without the delays, or None."""
+    found = None
     for l in log_text.splitlines():
         # conn_use= (a reused connection) depends on timing: left out
-        m = re.search(r": (to=<%s>, (?:orig_to=<[^>]*>, )?relay=[^,]*), (?:conn_use=\d+, )?"
+        m = re.search(r": (to=<[^>]*>, (?:orig_to=<[^>]*>, )?relay=[^,]*), (?:conn_use=\d+, )?"
                       r"delay=[^,]*, delays=[^,]*, "
-                      r"(dsn=[^,]*, status=(?:deliverable|undeliverable) .*)$" % re.escape(address), l)
-        if m:
-            return m.group(1) + ", " + m.group(2)
-    return None
+                      r"(dsn=[^,]*, status=(?:deliverable|undeliverable) .*)$", l)
+        if m and re.match(r"to=<%s>|to=<[^>]*>, orig_to=<%s>" % (re.escape(address), re.escape(address)),
+                          m.group(1)):
+            found = m.group(1) + ", " + m.group(2)
+    return found
 
 
 def wait_probes(log_reader, addresses, timeout=60):
