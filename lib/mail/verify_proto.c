@@ -6,13 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fdio.h"
 #include "strbuf.h"
+#include "unixservice.h"
 #include "verify_proto.h"
 
 /* 1 when status is one an update may carry. */
@@ -128,37 +127,12 @@ void verify_entry_format(const struct verify_entry *entry, struct strbuf *out)
 
 /* ---- the client ---- */
 
-/* Connect to the service with send and receive deadlines; the descriptor,
- * or -1 with errno. */
-static int connect_service(const char *socket_path, int timeout_s)
-{
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(socket_path) >= sizeof sun.sun_path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    strcpy(sun.sun_path, socket_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = {timeout_s > 0 ? timeout_s : 10, 0};
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0
-        || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0
-        || connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
-}
-
 /* Send one request and read its answer record; 0, or -1 with the reason
  * in why. */
 static int exchange(const char *socket_path, const struct strbuf *request, int timeout_s,
                     struct strbuf *answer, struct strbuf *why)
 {
-    int fd = connect_service(socket_path, timeout_s);
+    int fd = unix_connect(socket_path, timeout_s > 0 ? timeout_s : 10);
     if (fd < 0) {
         int saved = errno;
         strbuf_printf(why, "connect to %s: %s", socket_path, strerror(saved));

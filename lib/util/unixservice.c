@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -86,6 +87,29 @@ int unix_listen(const char *path, mode_t mode, uid_t owner, gid_t group, int bac
     if (failed) {
         strbuf_printf(err, "%s %s: %s", failed, sun.sun_path, strerror(errno));
         close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int unix_connect(const char *path, int timeout_s)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {timeout_s, 0};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0
+        || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0
+        || connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
         return -1;
     }
     return fd;

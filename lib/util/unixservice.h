@@ -24,6 +24,10 @@ int pid_file_publish(int fd);
  * runs).  The descriptor (close-on-exec), or -1 with err set. */
 int unix_listen(const char *path, mode_t mode, uid_t owner, gid_t group, int backlog,
                 struct strbuf *err);
+/* Connect to the unix stream socket at path (a client of a service), with
+ * timeout_s seconds for each send and receive (SO_SNDTIMEO, SO_RCVTIMEO).
+ * The descriptor (close-on-exec), or -1 with errno set. */
+int unix_connect(const char *path, int timeout_s);
 /* Accept one connection (accept4 with flags, which should hold
  * SOCK_CLOEXEC) and read its peer's credentials (SO_PEERCRED, filled in
  * by the kernel; uid -1 and pid 0 when they cannot be read).  The
