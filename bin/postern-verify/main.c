@@ -344,22 +344,14 @@ int main(int argc, char **argv)
     map_register_dynamic_types();
     settings_read();
     probe_rewrite_load();
-    struct strbuf err = STRBUF_INIT, pid_path = STRBUF_INIT, socket_path = STRBUF_INIT;
+    struct strbuf err = STRBUF_INIT;
     if (cache_open(conf_str("address_verify_map"), &settings, &err) < 0)
         msg_fatal("verify service: %s", err.s);
-    const char *queue_dir = conf_str("queue_directory");
-    strbuf_printf(&pid_path, "%s/pid/verify.pid", queue_dir);
-    strbuf_printf(&socket_path, "%s/%s", queue_dir, VERIFY_SOCKET);
     struct unix_service svc;
-    if (unix_service_open(&svc, pid_path.s, socket_path.s, socket_mode, (gid_t)-1,
-                          LISTEN_BACKLOG, &err) < 0)
-        msg_fatal("verify service: %s", err.s);
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
-    int signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
-    if (signal_fd < 0)
-        msg_fatal_errno("signalfd");
-    if (unix_service_ready(&svc) < 0)
-        msg_fatal_errno("write %s", pid_path.s);
+    int signal_fd = unix_service_start(&svc, "verify service", conf_str("queue_directory"), "verify",
+                                       VERIFY_SOCKET, socket_mode, (gid_t)-1, LISTEN_BACKLOG,
+                                       signals, sizeof signals / sizeof signals[0]);
     msg_info("verify service: ready on %s, %zu cached addresses",
              svc.socket_path ? svc.socket_path : "the socket systemd passed", cache_count());
     serve(svc.listen_fd, signal_fd);
@@ -369,7 +361,5 @@ int main(int argc, char **argv)
     cache_close();
     msg_info("verify service: stopped");
     strbuf_free(&err);
-    strbuf_free(&pid_path);
-    strbuf_free(&socket_path);
     return 0;
 }

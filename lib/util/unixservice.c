@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "listenfds.h"
+#include "log.h"
 #include "strbuf.h"
 #include "unixservice.h"
 #include "xalloc.h"
@@ -196,6 +197,26 @@ int unix_service_open_owned(struct unix_service *svc, const char *pid_path,
 int unix_service_ready(struct unix_service *svc)
 {
     return svc->pid_fd >= 0 ? pid_file_publish(svc->pid_fd) : 0;
+}
+
+int unix_service_start(struct unix_service *svc, const char *what, const char *queue_dir,
+                       const char *name, const char *socket_rel, mode_t mode, gid_t group,
+                       int backlog, const int *signals, size_t signal_count)
+{
+    struct strbuf pid_path = STRBUF_INIT, socket_path = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&pid_path, "%s/pid/%s.pid", queue_dir, name);
+    strbuf_printf(&socket_path, "%s/%s", queue_dir, socket_rel);
+    if (unix_service_open(svc, pid_path.s, socket_path.s, mode, group, backlog, &err) < 0)
+        msg_fatal("%s: %s", what, err.s);
+    int signal_fd = signal_fd_open(signals, signal_count);
+    if (signal_fd < 0)
+        msg_fatal_errno("signalfd");
+    if (unix_service_ready(svc) < 0)
+        msg_fatal_errno("write %s", pid_path.s);
+    strbuf_free(&pid_path);
+    strbuf_free(&socket_path);
+    strbuf_free(&err);
+    return signal_fd;
 }
 
 void unix_service_close(struct unix_service *svc, struct strbuf *err)
