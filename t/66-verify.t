@@ -136,8 +136,10 @@ tap.like(steps[3][1], r"^250 ", "a new deliverable address is accepted while the
 count = lambda a: len([x for x, _ in sink.rcpts() if x == a])
 bad_before, good_before = count("bad@backup.example"), count("good@backup.example")
 r = inst.postern("conf", "-e", "address_verify_negative_refresh_time=1s",
-                 "address_verify_positive_expire_time=1s")
-tap.is_(r.returncode, 0, "negative refresh and positive expiry after 1 second") or tap.diag(r.stderr)
+                 "address_verify_positive_expire_time=1s", "address_verify_sender_ttl=1h",
+                 "unverified_recipient_reject_reason=Address lookup failed")
+tap.is_(r.returncode, 0, "negative refresh and positive expiry after 1 second, a probe sender that "
+                         "changes every hour, a reject reason of our own") or tap.diag(r.stderr)
 mark = len(log_text())
 tap.is_(inst.stop().returncode, 0, "the instance stops")
 tap.is_(inst.start().returncode, 0, "and starts again")
@@ -146,12 +148,15 @@ tap.like(log_text()[mark:], r"postern/verify\[\d+\]: cache btree:\S+/data/verify
          "at start the service drops the expired entries, with Postfix's log line")
 steps = vp.dialogue(smtp_port, ["EHLO client.example", "MAIL FROM:<>", "RCPT TO:<bad@backup.example>",
                                 "RCPT TO:<good@backup.example>", "QUIT"])
-tap.like(steps[3][1], r"^550 5\.1\.1 <bad@backup\.example>: Recipient address rejected: undeliverable address",
-         "an undeliverable entry past its refresh time still answers")
+tap.is_(steps[3][1], "550 5.1.1 <bad@backup.example>: Recipient address rejected: undeliverable address: "
+                    "Address lookup failed",
+        "an undeliverable entry past its refresh time still answers, with unverified_recipient_reject_reason")
 tap.ok(tap.wait_until(lambda: count("bad@backup.example") > bad_before, 20),
        "while a new probe refreshes it (address_verify_negative_refresh_time)")
 tap.like(steps[4][1], r"^250 ", "an expired deliverable entry is probed again while the client waits")
 tap.ok(count("good@backup.example") > good_before, "(address_verify_positive_expire_time)")
+tap.like(log_text()[mark:], r"postern/qmgr\[\d+\]: [0-9A-F]+: from=<double-bounce[0-9a-u]+@localhost>",
+         "address_verify_sender_ttl: the probe sender's local part carries the time stamp")
 
 # ---- the verify service down ----
 # Postfix's smtpd asks again every 10 seconds and never answers the RCPT
