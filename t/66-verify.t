@@ -132,6 +132,14 @@ steps = vp.dialogue(smtp_port, ["EHLO client.example", "MAIL FROM:<>", "RCPT TO:
 tap.like(steps[3][1], r"^250 ", "a new deliverable address is accepted while the client waits "
                                 "for its probe (%.1f s)" % (time.time() - t0))
 
+# ---- an address of our own: resolved, not delivered ----
+steps = vp.dialogue(smtp_port, ["EHLO client.example", "MAIL FROM:<>", "RCPT TO:<alice@localhost>", "QUIT"])
+tap.like(steps[3][1], r"^250 ", "a virtual mailbox of ours is deliverable")
+tap.like(log_text(), r"postern/qmgr\[\d+\]: [0-9A-F]+: to=<alice@localhost>, relay=virtual, .*dsn=2\.0\.0, "
+                     r"status=deliverable \(delivers to maildir\)",
+         "the virtual transport only resolves a probe")
+tap.is_(inst.delivered("alice"), [], "nothing lands in the mailbox")
+
 # ---- refresh and expiry ----
 count = lambda a: len([x for x, _ in sink.rcpts() if x == a])
 bad_before, good_before = count("bad@backup.example"), count("good@backup.example")

@@ -252,11 +252,13 @@ static void schedule_route(struct qmgr_message *msg, size_t i, const char *trans
          * one: the address resolved, nothing delivered */
         struct strbuf text = STRBUF_INIT;
         if (t->pipe_service)
-            strbuf_printf(&text, "2.0.0 delivers to command: %s", transport);
+            strbuf_printf(&text, "delivers to command: %s", transport);
         else
-            strbuf_printf(&text, "2.0.0 delivers to %s", strcmp(transport, "virtual") == 0
+            strbuf_printf(&text, "delivers to %s", strcmp(transport, "virtual") == 0
                           ? "maildir" : "mailbox");
-        decide(msg, i, part_address, transport, OUTCOME_SENT, strbuf_str(&text), "2.0.0");
+        /* logged as the transport's agent would, relay=TRANSPORT */
+        recipient_outcome(msg, transport, 0, i, part_address, OUTCOME_SENT, transport, NULL,
+                          "2.0.0", strbuf_str(&text));
         strbuf_free(&text);
         return;
     }
