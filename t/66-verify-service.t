@@ -124,4 +124,14 @@ tap.like(inst.log(), r"warning: verify service: \S+/verify_cache: 3 malformed li
 tap.is_(ask(b"Qx@example.com\x00"), b"PAddress verification in progress\x00",
         "an entry it could not read is not taken")
 tap.stop(service)
+
+# address_verify_negative_cache = no: an address nobody answered for is
+# not written down while its probe is out
+service = start_service("-o", "address_verify_negative_cache=no")
+tap.is_(ask(b"Qfresh@example.com\x00"), b"PAddress verification in progress\x00",
+        "negative_cache = no: a new address is still probed")
+tap.unlike(open(cache).read(), r"fresh@example\.com", "but not kept while the probe is out")
+tap.is_(ask(b"UKfresh@example.com\x00250 2.1.5 Ok\x00Qfresh@example.com\x00"), b"K\x00K250 2.1.5 Ok\x00",
+        "its outcome is kept when it comes")
+tap.stop(service)
 tap.done()
