@@ -145,6 +145,11 @@ enum verdict check_recipient_access(struct check_ctx *ctx, const char *table);
 /* policy_service.c: check_policy_service */
 enum verdict check_policy_service(struct check_ctx *ctx, const char *server);
 
+/* policy_verify.c: reject_unverified_recipient, reject_unverified_sender
+ * (the verify service, postern-verify(8)) */
+enum verdict check_unverified_recipient(struct check_ctx *ctx, const char *table);
+enum verdict check_unverified_sender(struct check_ctx *ctx, const char *table);
+
 /* policy_unlisted.c: a sender in one of our domains must exist; 0 or the
  * reply code with reply_text set. */
 int unlisted_sender(struct session *s, const char *sender, struct strbuf *reply_text);

@@ -23,6 +23,9 @@
 #ifndef DEF_QUEUE_DIR
 #define DEF_QUEUE_DIR "/var/spool/postern"
 #endif
+#ifndef DEF_DATA_DIR
+#define DEF_DATA_DIR "/var/lib/postern"
+#endif
 #ifndef POSTERN_VERSION
 #define POSTERN_VERSION "0"
 #endif
@@ -40,6 +43,25 @@ static const struct param_def params[] = {
     STR("2bounce_notice_recipient", "postmaster"),
     INT("access_map_defer_code", "450", 400, 499),
     INT("access_map_reject_code", "554", 400, 599),
+    TIME("address_verify_cache_cleanup_interval", "12h", 's'),
+    STR("address_verify_default_transport", "$default_transport"),
+    STR("address_verify_local_transport", "$local_transport"),
+    STR("address_verify_map", "btree:$data_directory/verify_cache"),
+    BOOL("address_verify_negative_cache", "yes"),
+    TIME("address_verify_negative_expire_time", "3d", 's'),
+    TIME("address_verify_negative_refresh_time", "3h", 's'),
+    INT("address_verify_poll_count", "${stress?{1}:{3}}", 1, 1000),
+    TIME("address_verify_poll_delay", "3s", 's'),
+    TIME("address_verify_positive_expire_time", "31d", 's'),
+    TIME("address_verify_positive_refresh_time", "7d", 's'),
+    STR("address_verify_relay_transport", "$relay_transport"),
+    STR("address_verify_relayhost", "$relayhost"),
+    STR("address_verify_sender", "$double_bounce_sender"),
+    STR("address_verify_sender_dependent_default_transport_maps", "$sender_dependent_default_transport_maps"),
+    STR("address_verify_sender_dependent_relayhost_maps", "$sender_dependent_relayhost_maps"),
+    TIME("address_verify_sender_ttl", "0s", 's'),
+    STR("address_verify_transport_maps", "$transport_maps"),
+    STR("address_verify_virtual_transport", "$virtual_transport"),
     STR("alias_database", "hash:/etc/aliases"),
     STR("alias_maps", "hash:/etc/aliases"),
     STR("allow_mail_to_commands", "alias, forward"),
@@ -69,6 +91,7 @@ static const struct param_def params[] = {
     STR("cyrus_sasl_config_path", ""),
     STR("daemon_directory", DEF_DAEMON_DIR),
     TIME("daemon_timeout", "18000s", 's'),
+    STR("data_directory", DEF_DATA_DIR),
     STR("default_database_type", "hash"),
     INT("default_destination_concurrency_failed_cohort_limit", "1", 0, 1000000),
     INT("default_destination_concurrency_limit", "20", 1, 1000000),
@@ -427,6 +450,14 @@ static const struct param_def params[] = {
     INT("unknown_relay_recipient_reject_code", "550", 400, 599),
     INT("unknown_virtual_alias_reject_code", "550", 400, 599),
     INT("unknown_virtual_mailbox_reject_code", "550", 400, 599),
+    INT("unverified_recipient_defer_code", "450", 400, 599),
+    INT("unverified_recipient_reject_code", "450", 400, 599),
+    STR("unverified_recipient_reject_reason", ""),
+    STR("unverified_recipient_tempfail_action", "$reject_tempfail_action"),
+    INT("unverified_sender_defer_code", "450", 400, 599),
+    INT("unverified_sender_reject_code", "450", 400, 599),
+    STR("unverified_sender_reject_reason", ""),
+    STR("unverified_sender_tempfail_action", "$reject_tempfail_action"),
     INT("virtual_alias_address_length_limit", "1000", 1, 1000000),
     STR("virtual_alias_domains", "$virtual_alias_maps"),
     INT("virtual_alias_expansion_limit", "1000", 1, 1000000),
