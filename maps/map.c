@@ -177,6 +177,14 @@ static int file_differs(const struct stat *a, const struct stat *b)
            || a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
 }
 
+/* map_changes_quiet(): another process (the zygote) says the changes */
+static int changes_quiet;
+
+void map_changes_quiet(void)
+{
+    changes_quiet = 1;
+}
+
 int map_changed(struct map *map)
 {
     struct stat st;
@@ -195,7 +203,7 @@ int map_changed(struct map *map)
     map->change_reported = 1;
     map->file_reported = st;
     map->retry_at = now + MAP_REOPEN_RETRY_SECONDS;
-    return MAP_CHANGED;
+    return changes_quiet ? MAP_CHANGED_AGAIN : MAP_CHANGED;
 }
 
 int maplist_changed(const struct maplist *list)

@@ -84,6 +84,10 @@ const char *map_spec(const struct map *map);
 #define MAP_CHANGED_AGAIN 2
 #define MAP_REOPEN_RETRY_SECONDS 10
 int map_changed(struct map *map);
+/* From now on a change not said before reads as MAP_CHANGED_AGAIN: the
+ * table is opened again, and a failure is not said, because another
+ * process says it (a zygote's child rechecks what the zygote watches). */
+void map_changes_quiet(void);
 
 unsigned map_flags(const struct map *map);
 /* Call fn for every key and value; stops early when fn returns non-zero.

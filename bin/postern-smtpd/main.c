@@ -24,6 +24,7 @@
 #include "listenfds.h"
 #include "log.h"
 #include "hugetext.h"
+#include "map.h"
 #include "smtpd.h"
 #include "zygote.h"                 /* postern-accept -z */
 
@@ -90,8 +91,15 @@ static void take_socket_activated_connection(void)
 
 /* The zygote's check before each connection: tables whose files changed
  * are opened again (Postfix's daemons restart on "table has changed"). */
+static pid_t zygote_pid;
+
 static int tables_changed(void)
 {
+    /* a child rechecks when its connection comes (zygote.c): the zygote
+     * says a broken change once; its children, each with its own copy of
+     * what was said, would say it once per connection */
+    if (getpid() != zygote_pid)
+        map_changes_quiet();
     return policy_refresh(&session) | destination_refresh() | submit_refresh();
 }
 
@@ -168,6 +176,7 @@ int main(int argc, char **argv)
         /* children forked ahead, each waiting for one connection */
         hooks.pool = (unsigned)conf_int("smtpd_prefork_count");
         zygote_set_hooks(&hooks);
+        zygote_pid = getpid();
         zygote_wait();
     }
     filekeeper_forget();        /* a session never reaches the key's keeper */
