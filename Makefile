@@ -94,8 +94,12 @@ STATIC_TLS_PROGS := postern-smtpd
 STATIC_TLS_LIBS  := -lssl -lcrypto
 STATIC_TLS_WRAP  := $(foreach f,getaddrinfo freeaddrinfo getnameinfo gethostbyname getservbyname \
                       dlopen dlsym dlclose dlerror dladdr,-Wl,--wrap=$(f))
+# Its segments start on 2 MB boundaries (max-page-size), so that its
+# zygote can move code and constants whole into huge pages
+# (lib/util/hugetext.h); the file grows by the padding, not the memory.
+STATIC_TLS_ALIGN := -Wl,-z,max-page-size=0x200000
 link_flags = $(if $(filter $(1),$(STATIC_PROGS)),-static-pie -Wl$(comma)--fatal-warnings \
-               $(if $(filter $(1),$(STATIC_TLS_PROGS)),$(STATIC_TLS_WRAP)))
+               $(if $(filter $(1),$(STATIC_TLS_PROGS)),$(STATIC_TLS_WRAP) $(STATIC_TLS_ALIGN)))
 link_libs  = $(if $(filter $(1),$(STATIC_PROGS)),$(if $(filter $(1),$(STATIC_TLS_PROGS)),$(STATIC_TLS_LIBS)) \
                $(STATIC_LIBS),$(LDLIBS))
 

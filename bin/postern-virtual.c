@@ -6,7 +6,10 @@
  * is lib/mail/runner.c; the writing of Maildir and mbox files is lib/mail/maildir.c
  * and lib/mail/mbox.c.  Quotas are those of Postfix's VDA patch
  * (virtual_mailbox_limit_maps, Maildir++ maildirsize files kept with
- * lib/mail/maildirsize.c; see quota_for() below).  See doc/postern-virtual.8.
+ * lib/mail/maildirsize.c; see quota_for() below), and so is the user's
+ * header filter in the Maildir (virtual_maildir_filter, with
+ * virtual_maildir_filter_maps; lib/mail/maildirfilter.h).  See
+ * doc/postern-virtual.8.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "mailbox.h"
+#include "maildirfilter.h"
 #include "map.h"
 #include "runner.h"
 #include "strbuf.h"
@@ -40,6 +44,10 @@ struct virtual_setup {
     int limit_override;             /* virtual_mailbox_limit_override */
     long long message_limit;        /* message_size_limit */
     struct maildir_quota quota;     /* the settings every Maildir shares */
+    /* the user's header filter (the VDA patch's virtual_maildir_filter) */
+    int filter;                     /* virtual_maildir_filter */
+    struct maplist *filter_maps;    /* virtual_maildir_filter_maps */
+    int filter_move;                /* virtual_maildir_extended: MOVE works */
     int privileged;                 /* running as root: switch to the owner */
     int broken;                     /* a configuration error: defer everything */
 };
@@ -127,12 +135,16 @@ static void virtual_setup_init(struct virtual_setup *setup)
     };
     setup->vda = *conf_str("virtual_mailbox_limit_maps") || setup->quota.keep_maildirsize
                  || setup->quota.size_in_name;
+    setup->filter = conf_bool("virtual_maildir_filter");
+    setup->filter_move = extended;
     if (!setup->broken) {
         setup->mailbox_maps = open_maps(setup, "virtual_mailbox_maps", 0);
         setup->uid_maps = open_maps(setup, "virtual_uid_maps", MAP_OPEN_NO_REGSUB);
         setup->gid_maps = open_maps(setup, "virtual_gid_maps", MAP_OPEN_NO_REGSUB);
         setup->limit_maps = open_maps(setup, "virtual_mailbox_limit_maps", 0);
         setup->message_maps = open_maps(setup, "virtual_maildir_limit_message_maps", 0);
+        if (setup->filter && *conf_str("virtual_maildir_filter_maps"))
+            setup->filter_maps = open_maps(setup, "virtual_maildir_filter_maps", 0);
     }
 }
 
@@ -144,6 +156,7 @@ static void virtual_setup_free(struct virtual_setup *setup)
     maplist_close(setup->gid_maps);
     maplist_close(setup->limit_maps);
     maplist_close(setup->message_maps);
+    maplist_close(setup->filter_maps);
 }
 
 /* Parse a numeric id from a table value; -1 when it is not a number. */
@@ -283,6 +296,27 @@ static void limit_message(struct virtual_setup *setup, const char *user, struct 
     strbuf_set(text, setup->quota.message);
 }
 
+/* The recipient's value of virtual_maildir_filter_maps into *filter (in
+ * `text`; none: no filter this time).  0, or -1 after a deferral (the
+ * table failed: a database that is down never means "no filter"). */
+static int filter_value(struct virtual_setup *setup, struct runner_request *req, size_t i,
+                        const char *user, struct maildir_filter *filter, struct strbuf *text)
+{
+    if (!setup->filter_maps)
+        return 0;
+    int found = map_search_address(setup->filter_maps, user, setup->delimiters, 0, text, NULL);
+    if (found == MAP_RETRY) {
+        struct strbuf shown_user = STRBUF_INIT;
+        msg_warn("table %s: lookup %s: temporary failure", conf_str("virtual_maildir_filter_maps"),
+                 shown(&shown_user, user));
+        strbuf_free(&shown_user);
+        runner_result(req, i, "4.3.5", "mail system configuration error");
+        return -1;
+    }
+    filter->table_value = found == MAP_FOUND ? text->s : NULL;
+    return 0;
+}
+
 /* Deliver the message to recipient i and report its result. */
 static void deliver(struct virtual_setup *setup, struct runner_request *req, size_t i)
 {
@@ -297,6 +331,7 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
         *p = (char)tolower((unsigned char)*p);
     struct strbuf value = STRBUF_INIT, path = STRBUF_INIT;
     struct strbuf shown_user = STRBUF_INIT, shown_value = STRBUF_INIT, message = STRBUF_INIT;
+    struct strbuf filter_text = STRBUF_INIT;
     int found = map_search_address(setup->mailbox_maps, user, setup->delimiters, 0,
                                    &value, NULL);
     if (found == MAP_NOTFOUND) {
@@ -343,20 +378,28 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     };
     struct mailbox_status status = {.dsn = "", .text = STRBUF_INIT};
     int maildir = path.s[path.len - 1] == '/';
+    struct maildir_filter filter = {.from_table = setup->filter_maps != NULL,
+                                    .allow_move = setup->filter_move};
+    if (maildir && setup->filter && filter_value(setup, req, i, user, &filter, &filter_text) != 0)
+        goto out;
     if (setup->privileged)
         runner_become((uid_t)uid, (gid_t)gid);
     setup->mbox.owner = setup->privileged ? (uid_t)uid : geteuid();
     int r = maildir ? maildir_deliver_quota(path.s, &src, setup->mailbox_limit,
-                                            setup->vda ? &quota : NULL, &status)
+                                            setup->vda ? &quota : NULL,
+                                            setup->filter ? &filter : NULL, &status)
                     : mbox_deliver(path.s, &src, mbox_limit, &setup->mbox, &status);
     if (setup->privileged)
         runner_become_root();
-    if (r == 0)
+    if (r > 0)          /* the user's filter discarded it */
+        runner_result(req, i, status.dsn, "%s", status.text.s);
+    else if (r == 0)
         runner_result(req, i, "2.0.0", maildir ? "delivered to maildir" : "delivered to mailbox");
     else        /* qmgr logs it as status=deferred/bounced; Postfix's virtual adds no warning */
         runner_result(req, i, status.dsn, "%s", status.text.s);
     strbuf_free(&status.text);
 out:
+    strbuf_free(&filter_text);
     strbuf_free(&message);
     strbuf_free(&shown_user);
     strbuf_free(&shown_value);

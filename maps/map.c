@@ -15,6 +15,7 @@
 
 #include "strlist.h"
 #include "map_impl.h"
+#include "monotonic.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -169,23 +170,53 @@ struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *er
     return map;
 }
 
-int map_changed(const struct map *map)
+/* 1 when two stats of a file differ in inode, size or modification time. */
+static int file_differs(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino != b->st_ino || a->st_dev != b->st_dev || a->st_size != b->st_size
+           || a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
+}
+
+/* map_changes_quiet(): another process (the zygote) says the changes */
+static int changes_quiet;
+
+void map_changes_quiet(void)
+{
+    changes_quiet = 1;
+}
+
+int map_changed(struct map *map)
 {
     struct stat st;
     if (!map || !map->file || stat(map->file, &st) != 0)
         return 0;               /* gone: keep answering from what was read */
-    const struct stat *seen = &map->file_seen;
-    return st.st_ino != seen->st_ino || st.st_dev != seen->st_dev
-           || st.st_size != seen->st_size || st.st_mtim.tv_sec != seen->st_mtim.tv_sec
-           || st.st_mtim.tv_nsec != seen->st_mtim.tv_nsec;
+    if (!file_differs(&st, &map->file_seen))
+        return 0;
+    double now = monotonic_now();
+    if (map->change_reported && !file_differs(&st, &map->file_reported)) {
+        /* said before and the caller kept this table: not every time */
+        if (now < map->retry_at)
+            return 0;
+        map->retry_at = now + MAP_REOPEN_RETRY_SECONDS;
+        return MAP_CHANGED_AGAIN;
+    }
+    map->change_reported = 1;
+    map->file_reported = st;
+    map->retry_at = now + MAP_REOPEN_RETRY_SECONDS;
+    return changes_quiet ? MAP_CHANGED_AGAIN : MAP_CHANGED;
 }
 
 int maplist_changed(const struct maplist *list)
 {
-    for (size_t i = 0; list && i < maplist_count(list); i++)
-        if (map_changed(maplist_at(list, i)))
-            return 1;
-    return 0;
+    int changed = 0;
+    for (size_t i = 0; list && i < maplist_count(list); i++) {
+        int c = map_changed(maplist_at(list, i));
+        if (c == MAP_CHANGED)
+            return c;
+        if (c)
+            changed = c;
+    }
+    return changed;
 }
 
 int map_lookup(struct map *map, const char *key, struct strbuf *value)

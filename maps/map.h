@@ -58,16 +58,36 @@ struct map *map_open(const char *spec, struct strbuf *err);
 #define MAP_OPEN_NO_REGSUB 0x2000
 struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *err);
 /* Look a key up.  Keys of fixed-key tables are folded to lower case, as
- * Postfix does; pattern tables see the key as given. */
+ * Postfix does; pattern tables see the key as given.  With MAP_NOTFOUND,
+ * value is empty or says what the table knows of the absence (the lookup
+ * service's DNS tables: "nxdomain" or "nodata"). */
 int map_lookup(struct map *map, const char *key, struct strbuf *value);
 void map_close(struct map *map);
 /* The spec the table was opened with, for log lines. */
 const char *map_spec(const struct map *map);
-/* 1 when the file a file table (texthash, hash/btree/cdb, pcre, regexp,
+/* Whether the file a file table (texthash, hash/btree/cdb, pcre, regexp,
  * cidr) was read from has changed since (Postfix's "table has changed"):
- * another inode, size or modification time.  0 for the other types, and
- * for a file that is gone (what was read keeps answering).  One stat(2). */
-int map_changed(const struct map *map);
+ * another inode, size or modification time.  One stat(2).
+ *   0                  unchanged; also for the other types, for a file
+ *                      that is gone (what was read keeps answering), and
+ *                      for a change said before, until it is time to try
+ *                      again;
+ *   MAP_CHANGED        a change not said before: open the table again
+ *                      (and say so when that fails);
+ *   MAP_CHANGED_AGAIN  the same change, MAP_REOPEN_RETRY_SECONDS after it
+ *                      was said: the caller's new table could not be
+ *                      opened then; try again, quietly.
+ * A caller that keeps the old table when the new one cannot be opened so
+ * tries at most once per MAP_REOPEN_RETRY_SECONDS and warns once per
+ * change. */
+#define MAP_CHANGED 1
+#define MAP_CHANGED_AGAIN 2
+#define MAP_REOPEN_RETRY_SECONDS 10
+int map_changed(struct map *map);
+/* From now on a change not said before reads as MAP_CHANGED_AGAIN: the
+ * table is opened again, and a failure is not said, because another
+ * process says it (a zygote's child rechecks what the zygote watches). */
+void map_changes_quiet(void);
 
 unsigned map_flags(const struct map *map);
 /* Call fn for every key and value; stops early when fn returns non-zero.
@@ -107,7 +127,9 @@ int maplist_lookup(struct maplist *list, const char *key, struct strbuf *value);
 size_t maplist_count(const struct maplist *list);
 struct map *maplist_at(const struct maplist *list, size_t i);
 void maplist_close(struct maplist *list);
-/* 1 when any table of the list has changed (map_changed). */
+/* When any table of the list has changed: MAP_CHANGED when one has a
+ * change not said before, else MAP_CHANGED_AGAIN when one is due to be
+ * tried again, else 0 (map_changed). */
 int maplist_changed(const struct maplist *list);
 
 /* ---- Postfix's search orders ---- */

@@ -26,6 +26,11 @@ struct map {
     void *data;             /* the type's own state */
     char *file;             /* the file it was read from (file types), or NULL */
     struct stat file_seen;  /* that file just before it was read */
+    /* a change map_changed() reported and the caller could not open
+     * (the file as it was then, and when to say so again) */
+    int change_reported;
+    struct stat file_reported;
+    double retry_at;        /* monotonic seconds */
 };
 
 struct map_type {

@@ -23,6 +23,7 @@
 #include "lookup_proto.h"
 #include "map_impl.h"
 #include "strbuf.h"
+#include "unixservice.h"
 #include "xalloc.h"
 
 #define CLIENT_TIMEOUT_S    30      /* connect, send, answer */
@@ -56,28 +57,13 @@ static int connect_service(void)
         errno = ENOENT;
         return -1;
     }
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(client.socket_path) >= sizeof sun.sun_path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    strcpy(sun.sun_path, client.socket_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = unix_connect(client.socket_path, CLIENT_TIMEOUT_S);
     if (fd < 0)
         return -1;
-    struct timeval tv = {CLIENT_TIMEOUT_S, 0};
     int high = fcntl(fd, F_DUPFD_CLOEXEC, CLIENT_FD_MIN);
     if (high >= 0) {
         close(fd);
         fd = high;
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0
-        || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0
-        || connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
     }
     client.fd = fd;
     client.owner = getpid();
@@ -192,6 +178,7 @@ static int proxy_lookup(struct map *map, const char *key, struct strbuf *value)
             result = MAP_FOUND;
             break;
         case LOOKUP_NOTFOUND:
+            strbuf_set(value, text);    /* what the service says of the absence */
             result = MAP_NOTFOUND;
             break;
         case LOOKUP_DENIED:
@@ -203,7 +190,10 @@ static int proxy_lookup(struct map *map, const char *key, struct strbuf *value)
             warn_failed(map, key, *text ? text : "the lookup service refused the request");
             break;
         default:
-            warn_failed(map, key, *text ? text : "the lookup service cannot answer now");
+            /* a DNS answer of "try again" is no table failure: the
+             * caller says what it means, in Postfix's words */
+            if (strncmp(map->spec, "dns:", 4) != 0)
+                warn_failed(map, key, *text ? text : "the lookup service cannot answer now");
             break;
         }
         break;

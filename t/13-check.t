@@ -106,7 +106,7 @@ relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
 milter_default_action = accept
 transport_maps = texthash:{d}/transport
-smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org, reject_unverified_recipient,
+smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org, permit_mx_backup,
     reject_unauth_destination
 message_size_limit = 0
 """)
@@ -130,7 +130,7 @@ for pattern, name in [
     (r"line 6: not implemented by postern: content_filter=scan:localhost:10025: mail is not sent through the filter", "content_filter"),
     (r"line 7: not implemented by postern: biff=yes: no biff \(comsat\) notice is sent", "biff"),
     (r"line 10: not implemented by postern: milter_default_action=", "milter_default_action"),
-    (r"line 12: parameter smtpd_recipient_restrictions: restriction reject_unverified_recipient is not implemented", "a restriction that answers 451"),
+    (r"line 12: parameter smtpd_recipient_restrictions: restriction permit_mx_backup is not implemented", "a restriction that answers 451"),
     (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_proxy_filter=127.0.0.1:10025", "a master.cf -o setting"),
     (r"master.cf, line 2: service submission: -o: unused parameter: zz_nonesuch=1", "an unknown parameter in -o"),
     (r"master.cf, line 2: service submission: -o: not implemented by postern: milter_macro_daemon_name", "a Postfix parameter in -o"),

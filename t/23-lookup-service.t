@@ -89,6 +89,22 @@ for _ in range(60):
     time.sleep(0.1)
 tap.is_(r.stdout, "bob-changed\n", "a file table replaced while the service runs answers its new value")
 tap.like(log(), r"table texthash:\S+/table has changed: opened again", "and the service says so")
+# a change that cannot be opened: what was read keeps answering, the file
+# is tried again every 10 seconds (not at every lookup), said once
+tap.write(os.path.join(d, "table.new"), "alice alice-value\nbob bob-broken\na-line-without-value\n")
+os.rename(os.path.join(d, "table.new"), os.path.join(d, "table"))
+answers = []
+for i in range(3):
+    time.sleep(1.1)         # the service looks at a file at most once a second
+    answers.append(pm("-q", "bob", f"proxy:texthash:{d}/table").stdout)
+tap.is_(answers, ["bob-changed\n"] * 3, "a changed table that cannot be opened: the one read before answers")
+tap.is_(len(re.findall(r"table texthash:\S+/table has changed but cannot be opened .*line 3: "
+                       r"expected format: key whitespace value.*still using what was read before", log())), 1,
+        "the service says so once for the change, not at every lookup")
+tap.write(os.path.join(d, "table.new"), "alice alice-value\nbob bob-mended\n")
+os.rename(os.path.join(d, "table.new"), os.path.join(d, "table"))
+time.sleep(1.1)
+tap.is_(pm("-q", "bob", f"proxy:texthash:{d}/table").stdout, "bob-mended\n", "mended: read again at once")
 
 r = pm("-q", "root", "proxy:unix:group.byname")
 tap.is_(r.returncode, 75, "a table not in proxy_read_maps: try again (exit 75), never not found")

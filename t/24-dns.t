@@ -129,10 +129,13 @@ s.sendall(req("dns:A", "ok.test") + req("dns:MX", "ok.test") + req("dns:A", "nop
           + req("dns:TXT", "ok.test") + req("dns:client", "192.0.2.1")
           + req("dns:client", "192.0.2.2") + req("proxy:dns:PTR", "3.2.0.192.in-addr.arpa")
           + req("dns:BOGUS", "x") + req("dns:MX", "nullmx.test"))
-is_(answers(s, 9), ["F192.0.2.1", "F5 mx0.ok.test\n10 mx.ok.test", "N", "Fv=spf1 -all",
-                    "Ffound found ok.test ok.test", "Ffound notfound liar.test unknown", "N",
+is_(answers(s, 9), ["F192.0.2.1", "F5 mx0.ok.test\n10 mx.ok.test", "Nnxdomain", "Fv=spf1 -all",
+                    "Ffound found ok.test ok.test", "Ffound notfound liar.test unknown", "Nnxdomain",
                     "Runknown DNS table", "F0 ."],
-    "the service answers dns: requests, pipelined, in order, without proxy_read_maps")
+    "the service answers dns: requests, pipelined, in order, without proxy_read_maps "
+    "(N says nxdomain or nodata)")
+s.sendall(req("dns:MX", "nullmx.test") + req("dns:A", "nullmx.test"))
+is_(answers(s, 2)[1], "Nnodata", "a name without records of the type: N nodata")
 
 slow, fast = connect(), connect()
 t0 = time.monotonic()

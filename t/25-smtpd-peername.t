@@ -137,7 +137,7 @@ is_(rcpt_reply("192.0.2.10")[:3], "250", "a block list whose server fails lists 
 like(inst.log(), r"warning: 10\.2\.0\.192\.x\.fail\.test: RBL lookup error", "... and says so")
 inst.set(smtpd_client_restrictions="", smtpd_sender_restrictions="reject_rhsbl_sender dbl.test")
 is_(rcpt_reply("192.0.2.1", sender="a@bad.example"),
-    "554 5.7.1 Service unavailable; Sender address [bad.example] blocked using dbl.test",
+    "554 5.7.1 Service unavailable; Sender address [a@bad.example] blocked using dbl.test",
     "reject_rhsbl_sender: the sender's domain listed (no TXT record: no reason)")
 is_(rcpt_reply("192.0.2.1", sender="a@good.example")[:3], "250", "... a domain not listed passes")
 inst.set(smtpd_sender_restrictions="", smtpd_helo_restrictions="reject_rhsbl_helo dbl.test")

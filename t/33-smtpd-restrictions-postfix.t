@@ -29,7 +29,7 @@ inst = smtpdtest.Instance({"smtpd_peername_lookup": "no"})
 initial = dict(inst.settings)
 maps_dir = os.path.join(inst.dir, "probes")
 os.makedirs(maps_dir)
-replies = same = 0
+cmp = rp.Comparison()
 for case in golden:
     rp.apply_case(inst, initial, case, maps_dir)
     before = len(inst.log())
@@ -38,23 +38,11 @@ for case in golden:
     got = rp.dialogue(listener.port, [c for c, _ in case["steps"] if c is not None])
     wait_until(lambda: "disconnect from" in inst.log()[before:], 10)
     listener.stop()
-    want = [(c, r) for c, r in case["steps"]]
-    diffs = []
-    for (cmd, want_reply), (_, got_reply) in zip(want, got):
-        replies += 1
-        if rp.normalize(want_reply) == rp.normalize(got_reply):
-            same += 1
-        else:
-            diffs.append(f"{cmd}: Postfix {want_reply!r}, postern {got_reply!r}")
-    ok(not diffs and len(want) == len(got), f"{case['title']}: every reply as Postfix's") \
-        or diag("\n".join(diffs))
+    code_diffs, text_diffs = cmp.case(case, got)
+    ok(not code_diffs and not text_diffs, f"{case['title']}: every reply as Postfix's") \
+        or diag("\n".join(code_diffs + text_diffs))
     log = inst.log()[before:]
-    missing = []
-    for line in case["logs"]:
-        line = line.split(": ", 1)
-        line = "NOQUEUE: " + line[1] if line[0] != "NOQUEUE" else ": ".join(line)
-        if line not in log:
-            missing.append(line)
+    missing = rp.missing_log_lines(case["logs"], log)
     ok(not missing, f"... and Postfix's log lines ({len(case['logs'])})") or diag("\n".join(missing) + "\n--\n" + log)
-diag(f"{same} of {replies} replies equal to Postfix 3.7's")
+diag(cmp.summary())
 done()

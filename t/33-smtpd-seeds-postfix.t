@@ -20,7 +20,6 @@
 # unknown client names from XCLIENT NAME=[UNAVAILABLE]/[TEMPUNAVAIL].  Not
 # compared here: DNS answers that exist (t/32 has them, against unbound).
 import os
-import re
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
@@ -50,56 +49,21 @@ maps_dir = os.path.join(inst.dir, "probes")
 os.makedirs(maps_dir)
 
 
-def codes(text):
-    """The reply code and enhanced code of a reply's last line."""
-    if not text:
-        return (None, None)
-    last = text.split("\n")[-1]
-    m = re.match(r"(\d{3})[ -](\d\.\d{1,3}\.\d{1,3})?", last)
-    return (m.group(1), m.group(2)) if m else (last, None)
-
-
-def explained(title, cmd, want):
-    for (t, c, w), why in EXPLAINED.items():
-        if t in title and c == cmd and w in (want or ""):
-            return why
-    return None
-
-
-probes = code_same = text_same = 0
-seen_explained = set()
+cmp = rp.Comparison(EXPLAINED)
 for case in golden:
     rp.apply_case(inst, initial, case, maps_dir)
     listener = smtpdtest.Listener(inst.argv(), {"TCPREMOTEHOST": "localhost"})
     commands = [c for c, _ in case["steps"] if c is not None]
     got = rp.dialogue(listener.port, commands)
     listener.stop()
-    code_diffs, text_diffs = [], []
-    for (cmd, want), (_, have) in zip(case["steps"], got):
-        probes += 1
-        want_n, have_n = rp.normalize(want), rp.normalize(have)
-        why = explained(case["title"], cmd, want)
-        if codes(want_n) == codes(have_n):
-            code_same += 1
-        elif not why:
-            code_diffs.append(f"{cmd}: Postfix {want!r}, postern {have!r}")
-        if want_n == have_n:
-            text_same += 1
-            if why:
-                code_diffs.append(f"{cmd}: explained ({why}) but equal now: {want!r}")
-        elif why:
-            seen_explained.add(why)
-        else:
-            text_diffs.append(f"{cmd}: Postfix {want!r}, postern {have!r}")
-    ok(len(got) == len(case["steps"]) and not code_diffs,
-       f"{case['title']}: reply and enhanced codes as Postfix's ({len(case['steps'])} probes)") \
+    code_diffs, text_diffs = cmp.case(case, got)
+    ok(not code_diffs, f"{case['title']}: reply and enhanced codes as Postfix's ({len(case['steps'])} probes)") \
         or diag("\n".join(code_diffs[:20]))
     ok(not text_diffs, f"... and the texts, but for the differences explained") or diag("\n".join(text_diffs[:20]))
-code_pct = 100.0 * code_same / probes
-text_pct = 100.0 * text_same / probes
-diag(f"{probes} probes: codes equal on {code_same} ({code_pct:.1f} %), texts on {text_same} ({text_pct:.1f} %)")
+diag(cmp.summary())
+text_pct = 100.0 * cmp.text_same / cmp.probes
 ok(text_pct >= 95.0, f"the texts equal on at least 95 % of the probes ({text_pct:.1f} %)")
-for why in sorted(set(EXPLAINED.values()) - seen_explained):
+for why in cmp.unseen():
     diag(f"explained difference not seen: {why}")
-ok(seen_explained == set(EXPLAINED.values()), "every explained difference is still seen")
+ok(not cmp.unseen(), "every explained difference is still seen")
 done()

@@ -65,10 +65,13 @@ echo $! > {out_dir}/sleeper-child
 echo $$ > {out_dir}/sleeper-pid
 exec sleep 300
 """, 0o755)
-# hang: sleeps as the leader of its session, for the runner-killed check
+# hang: a shell that waits for a child of its own, for the runner-killed
+# check (sh -c 'sleep 300 & wait')
 write(os.path.join(bin_dir, "hang"), f"""#!/bin/sh
+sleep 300 &
+echo $! > {out_dir}/hang-child
 echo $$ > {out_dir}/hang-pid
-exec sleep 300
+wait
 """, 0o755)
 # serial: notes when another run of it is under way (maxproc 1 forbids it)
 write(os.path.join(bin_dir, "serial"), f"""#!/bin/sh
@@ -244,20 +247,51 @@ for f in ("sleeper-pid", "sleeper-child"):
        f"{f}: killed with the command's process group")
 
 # a runner killed outright (SIGKILL, as qmgr's backstop does) takes its
-# command with it, though the command leads a session of its own
+# command with it, and the command's own children too
 send(["h@hang.test"], "hang")
 hang_file = os.path.join(out_dir, "hang-pid")
 ok(wait(lambda: os.path.exists(hang_file) and read(hang_file).strip() != b"", 30), "the hanging command runs")
 hang_pid = int(read(hang_file)) if os.path.exists(hang_file) else 0
+child_file = os.path.join(out_dir, "hang-child")
+hang_child = int(read(child_file)) if os.path.exists(child_file) else 0
+
+
+def parent_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def comm(pid):
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
+def kill_left(pid):
+    """At exit: the child the command started, if it outlived the runner
+    (we started it), by its pid while it is still that sleep."""
+    try:
+        if open(f"/proc/{pid}/cmdline", "rb").read() == b"sleep\x00300\x00":
+            os.kill(pid, 9)
+    except OSError:
+        pass
+
+
 runner_pid = 0
-if hang_pid:
-    with open(f"/proc/{hang_pid}/stat") as f:
-        runner_pid = int(f.read().rsplit(")", 1)[1].split()[1])
-    with open(f"/proc/{runner_pid}/comm") as f:
-        is_(f.read().strip(), "postern-pipe", "its parent is the postern-pipe runner")
+if hang_pid and hang_child:
+    atexit.register(kill_left, hang_child)
+    # the runner: the topmost postern-pipe above the command (the keeper
+    # between them is a postern-pipe too)
+    pid = parent_of(hang_pid)
+    while comm(pid) == "postern-pipe":
+        runner_pid, pid = pid, parent_of(pid)
+    is_(comm(runner_pid) if runner_pid else "", "postern-pipe", "the command runs under the postern-pipe runner")
+    ok(os.path.exists(f"/proc/{hang_child}") and comm(hang_child) == "sleep", "and its own child runs")
     os.kill(runner_pid, 9)
 ok(hang_pid and wait(lambda: not os.path.exists(f"/proc/{hang_pid}"), 10),
-   "SIGKILL of postern-pipe: the command dies too (parent-death signal)")
+   "SIGKILL of postern-pipe: the command dies too")
+ok(hang_child and wait(lambda: not os.path.exists(f"/proc/{hang_child}")
+                       or open(f"/proc/{hang_child}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", 10),
+   "... and so does the child the command started (sleep 300 &): its whole process group goes")
 
 send(["big@small.test"], "small", body=MSG % "small" + "x" * 300 + "\n")
 ok(logged(r"to=<big@small.test>, relay=small, .*dsn=5\.2\.3, status=bounced \(message too large\)"),

@@ -8,7 +8,9 @@
 # served the new certificate; a session opened before goes on with the old
 # one; the key stayed 0600 root, unreadable by the zygote's user; a broken
 # new key (garbage, or one that does not match) leaves the old pair in use,
-# with Postfix's warning in the log.
+# with Postfix's warning in the log.  When the zygote crashes, the one
+# postern-accept starts (as smtpd_user: it gave root up) reads the key
+# through the first zygote's keeper (issue 11).
 import os
 import re
 import signal
@@ -173,8 +175,45 @@ out = s_client()
 tap.like(out, r"subject=CN ?= ?renewed\.example", "the renewed pair is still served")
 tap.like(out, r"Verify return code|Verification", "and the handshake completes") or tap.diag(out[-800:])
 
+# ---- the zygote crashes: the one postern-accept starts uses the same keeper ----
+third_key, third_cert = os.path.join(tmp, "third-key.pem"), os.path.join(tmp, "third-cert.pem")
+make_pair("/CN=third.example", third_key, third_cert)
+os.rename(third_key, key)
+os.rename(third_cert, cert)
+log_before = len(inst.log())
+os.kill(zygote, signal.SIGKILL)
+
+
+out = s_client()
+tap.like(out, r"subject=CN ?= ?third\.example",
+         "the next STARTTLS client right after the crash gets a handshake with the root-only key "
+         "(a session started on its own while the new zygote waits out its backoff reads it "
+         "through the keeper too)") or tap.diag(out[-1500:] + inst.log()[log_before:][-2000:])
+
+
+def new_zygote():
+    started = re.findall(r"zygote \S+ started as pid (\d+)", inst.log()[log_before:])
+    return int(started[-1]) if started else 0
+
+
+tap.ok(tap.wait_until(lambda: new_zygote() and uid_of(new_zygote()) == smtpd_uid, 30),
+       "SIGKILL of the zygote: postern-accept (no longer root) starts a new one, as smtpd_user") \
+    or tap.diag(inst.log()[log_before:][-2000:])
+tap.ok(keepers and os.path.exists(f"/proc/{keepers[0]}"), "the first zygote's file keeper lives on")
+tap.ok(tap.wait_until(lambda: len([p for p in children(new_zygote())
+                                   if open(f"/proc/{p}/comm").read().strip() == "postern-smtpd"]) == 2, 15),
+       "the new zygote has its children waiting")
+out = s_client()
+tap.like(out, r"subject=CN ?= ?third\.example",
+         "a STARTTLS client served by the new zygote's child gets a handshake with the root-only "
+         "key, read by the new zygote through the keeper") or tap.diag(out[-1500:] + inst.log()[log_before:][-2000:])
+tap.unlike(inst.log()[log_before:], r"cannot get private key|454 |TLS not available",
+           "no key error after the restart")
+st = os.stat(key)
+tap.ok(st.st_uid == 0 and (st.st_mode & 0o077) == 0, "the key is still 0600 root")
+
 r = inst.stop()
 tap.is_(r.returncode, 0, "postern stop") or tap.diag(r.stdout + r.stderr)
 tap.ok(tap.wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in keepers)),
-       "the file keeper ended with its zygote")
+       "the file keeper ended with postern-accept and its zygote")
 tap.done()

@@ -94,7 +94,11 @@ size_t connection_env(const struct listener *l, int conn, const struct sockaddr 
 void child_env_stress(int on);
 /* The environment for a connection's program / for the zygote. */
 char **child_environment(void);
-char **zygote_environment(const char *zygote_user);
+/* keeper_fd: the TLS file keeper's socket as the zygote finds it, or -1 */
+char **zygote_environment(const char *zygote_user, int keeper_fd);
+/* Add a variable to the environment connection_env() made (one slot is
+ * left for it). */
+void child_env_append(char *variable);
 void child_env_free(void);
 /* Address and port of an inet socket address as text (IPv4-mapped as IPv4). */
 void format_inet(const struct sockaddr *sa, char *ip, size_t ip_size, char *port,
@@ -117,6 +121,25 @@ void zygote_start(const struct accept_settings *settings);
 int zygote_pass(const struct listener *l, int conn, const struct sockaddr *peer,
                 unsigned connections, struct client *client);
 struct client *zygote_pending_pop(void);
+/* Pass a connection straight to a child the zygote forked ahead, which
+ * is counted as the client's at once; a copy of the connection is kept
+ * until the child's end: 0, or -1 when none is waiting. */
+int zygote_hand_out(const struct listener *l, int conn, const struct sockaddr *peer,
+                    unsigned connections, struct client *client);
+/* The zygote's reports about its children forked ahead and its keeper. */
+void zygote_child_ready(pid_t pid, int32_t generation, int fd);
+void zygote_retire(int32_t generation, int answering_reload);
+/* A child the zygote reaped: 1 when it was still waiting (forgotten now). */
+int zygote_child_gone(pid_t pid);
+void zygote_keeper(int fd);
+/* A child handed a connection has ended: 1 with our copy of its
+ * connection in *out (the caller serves it again or closes it), 0 when
+ * pid was not handed one. */
+struct pending_connection;
+int zygote_handed_end(pid_t pid, struct pending_connection *out);
+/* Ask the zygote to reload, in the stream of connections; 0, or -1. */
+int zygote_reload(void);
+size_t zygote_ready_count(void);
 size_t zygote_pending(void);
 /* A connection passed to the zygote and not yet answered: our own
  * descriptor of it (listener NULL: /dev/null, nothing to serve again). */
@@ -126,7 +149,10 @@ struct pending_connection {
     const struct listener *listener;
     struct sockaddr_storage peer;
     unsigned count;
+    int served_again;           /* times served again after a child died */
 };
+/* The connection passed on next has been served again this many times. */
+void zygote_next_served_again(int times);
 /* The oldest of them, taken out of the list (the caller closes its fd);
  * 0 when there is none. */
 int zygote_pending_take(struct pending_connection *out);

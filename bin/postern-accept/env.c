@@ -11,6 +11,7 @@
 
 #include "accept.h"
 #include "config.h"
+#include "filekeeper.h"
 #include "log.h"
 #include "xalloc.h"
 #include "zygote.h"
@@ -160,11 +161,26 @@ char **child_environment(void)
     return child_env;
 }
 
-char **zygote_environment(const char *zygote_user)
+void child_env_append(char *variable)
 {
-    static char user_variable[96];
+    size_t k = child_env_base;
+    while (child_env[k])
+        k++;
+    if (k < child_env_base + EXTRA_ENV) {
+        child_env[k++] = variable;
+        child_env[k] = NULL;
+    }
+}
+
+char **zygote_environment(const char *zygote_user, int keeper_fd)
+{
+    static char user_variable[96], keeper_variable[64];
     size_t k = child_env_base;
     child_env[k++] = (char *)ZYGOTE_FD_VARIABLE "=3";
+    if (keeper_fd >= 0) {
+        snprintf(keeper_variable, sizeof keeper_variable, "%s=%d", FILEKEEPER_FD_VARIABLE, keeper_fd);
+        child_env[k++] = keeper_variable;
+    }
     if (zygote_user) {
         snprintf(user_variable, sizeof user_variable, "%s=%s", ZYGOTE_USER_VARIABLE, zygote_user);
         child_env[k++] = user_variable;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -252,8 +253,16 @@ int main(int argc, char **argv)
         snprintf(zygote_user, sizeof zygote_user, "%ld:%ld", (long)uid, (long)gid);
         settings.zygote_user = zygote_user;
     }
-    if (zygote)
+    if (zygote) {
+        /* a copy of each connection handed to a child forked ahead is
+         * kept until the child's end: a descriptor per session */
+        struct rlimit files;
+        if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+            files.rlim_cur = files.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &files);
+        }
         zygote_start(&settings);
+    }
     if (user)
         drop_privileges(user);
 

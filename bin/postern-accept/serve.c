@@ -50,6 +50,7 @@
 #define WAIT_MS             2000    /* longest wait for a slot before the 421 */
 #define ZYGOTE_STABLE_MS    10000   /* a zygote that lived this long is restarted at once */
 #define ZYGOTE_BACKOFF_MAX  60000   /* else after 1, 2, 4, ... seconds, up to this */
+#define SERVED_AGAIN_MAX    4       /* a connection whose child was killed, served again */
 
 void settings_load(struct accept_settings *settings, long process_limit_option)
 {
@@ -172,6 +173,11 @@ static void start_session(struct loop_state *st, const struct listener *l, int c
      * the last 1000 seconds, at its process limit get stress=yes */
     child_env_stress(monotonic_seconds() < st->stress_until);
     if (zygote_descriptor() >= 0) {
+        /* a child forked ahead takes it: only that child wakes */
+        if (zygote_hand_out(l, conn, peer, count, client) == 0) {
+            close(conn);
+            return;
+        }
         if (zygote_pass(l, conn, peer, count, client) == 0) {
             close(conn);
             return;
@@ -345,24 +351,9 @@ static void accept_some(struct loop_state *st, const struct listener *l)
     }
 }
 
-/* A program has ended: give its connection back, log an abnormal end. */
-static void child_ended(struct loop_state *st, pid_t pid, int status)
-{
-    struct client *client;
-    if (!child_remove(pid, &client))
-        return;
-    if (client)
-        client_disconnect(client);
-    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
-        msg_warn("process %s pid %ld killed by signal %d", st->settings->program,
-                 (long)pid, WTERMSIG(status));
-    else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-        msg_warn("process %s pid %ld exit status %d", st->settings->program, (long)pid,
-                 WEXITSTATUS(status));
-}
-
 /* 1 when something has already written to the connection: a child the
- * zygote forked just before it died (and could not report). */
+ * zygote forked just before it died (and could not report), or a child
+ * forked ahead that answered before it ended. */
 static int connection_answered(int fd)
 {
     struct tcp_info info;
@@ -372,6 +363,44 @@ static int connection_answered(int fd)
         return info.tcpi_bytes_sent > 0 || info.tcpi_bytes_acked > 1;
     int queued = 0;
     return ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0;
+}
+
+/* A program has ended: give its connection back, log an abnormal end. */
+static void child_ended(struct loop_state *st, pid_t pid, int status)
+{
+    struct client *client;
+    struct pending_connection handed;
+    int was_handed = zygote_handed_end(pid, &handed);
+    if (!child_remove(pid, &client)) {
+        if (was_handed)
+            close(handed.fd);
+        return;
+    }
+    /* a child forked ahead killed before it answered (while it waited):
+     * its connection is served again, still counted as its client's; a
+     * few times at most (a program that crashes on every connection ends
+     * there; a client gone before the greeting is not served again: its
+     * program exits) */
+    if (was_handed && WIFSIGNALED(status) && handed.served_again < SERVED_AGAIN_MAX
+        && !connection_answered(handed.fd)) {
+        msg_warn("process %s pid %ld ended before it answered its connection: serving it again",
+                 st->settings->program, (long)pid);
+        zygote_next_served_again(handed.served_again + 1);
+        start_session(st, handed.listener, handed.fd, (struct sockaddr *)&handed.peer,
+                      handed.count, handed.client);
+        zygote_next_served_again(0);
+        return;
+    }
+    if (was_handed)
+        close(handed.fd);
+    if (client)
+        client_disconnect(client);
+    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+        msg_warn("process %s pid %ld killed by signal %d", st->settings->program,
+                 (long)pid, WTERMSIG(status));
+    else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        msg_warn("process %s pid %ld exit status %d", st->settings->program, (long)pid,
+                 WEXITSTATUS(status));
 }
 
 /* The zygote has ended (or closed its socket): its sessions go on (they
@@ -434,16 +463,32 @@ static void reap_children(struct loop_state *st)
 static void read_zygote(struct loop_state *st)
 {
     struct zygote_report r;
-    int rc;
+    int rc = -1, fd;
     if (zygote_descriptor() < 0)
         return;
-    while ((rc = zygote_read_report(zygote_descriptor(), &r)) == 1) {
+    while (zygote_descriptor() >= 0 && (rc = zygote_read_report(zygote_descriptor(), &r, &fd)) == 1) {
+        if (fd >= 0 && r.type != ZYGOTE_READY && r.type != ZYGOTE_KEEPER) {
+            close(fd);
+            fd = -1;
+        }
         switch (r.type) {
         case ZYGOTE_STARTED:
             child_add(r.pid, zygote_pending_pop());
             break;
         case ZYGOTE_ENDED:
-            child_ended(st, r.pid, r.status);
+            /* a child that was waiting, or one that served a connection */
+            if (!zygote_child_gone(r.pid))
+                child_ended(st, r.pid, r.status);
+            break;
+        case ZYGOTE_READY:
+            zygote_child_ready(r.pid, r.status, fd);
+            break;
+        case ZYGOTE_RETIRE:
+            zygote_retire(r.status, r.pid == 1);
+            break;
+        case ZYGOTE_KEEPER:
+            if (fd >= 0)
+                zygote_keeper(fd);
             break;
         case ZYGOTE_FAILED: {
             struct client *client = zygote_pending_pop();
@@ -459,7 +504,7 @@ static void read_zygote(struct loop_state *st)
             return;
         }
     }
-    if (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+    if (zygote_descriptor() >= 0 && (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)))
         zygote_ended(st, "closed its socket");
 }
 
@@ -476,8 +521,10 @@ static int handle_signals(struct loop_state *st)
             msg_info("reload: reading %s", config_file());
             config_reload();
             settings_load(st->settings, st->process_limit_option);
-            /* the zygote reads its certificates again (postern-smtpd) */
-            if (zygote_descriptor() >= 0)
+            /* the zygote reads its certificates again (postern-smtpd):
+             * asked in the stream of connections, so that every later
+             * one is served with what it reads */
+            if (zygote_descriptor() >= 0 && zygote_reload() < 0)
                 kill(zygote_process(), SIGHUP);
             break;
         case SIGQUIT:
@@ -573,11 +620,13 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         fds[n++].events = POLLIN;
         fds[n].fd = zygote_descriptor();    /* -1: ignored by poll */
         fds[n++].events = POLLIN;
+        nfds_t listeners_at = n;
         if (!paused)
             for (size_t i = 0; i < listeners->count; i++) {
                 fds[n].fd = listeners->item[i].fd;
                 fds[n++].events = POLLIN;
             }
+        nfds_t listeners_end = n;
         int timeout = paused ? (int)(st.paused_until_ms - now_ms) : st.waiting_count ? 100 : 60000;
         if (settings->zygote && zygote_descriptor() < 0) {
             time_t until_restart = st.zygote_restart_ms - now_ms;
@@ -595,9 +644,9 @@ int serve(struct listeners *listeners, struct accept_settings *settings,
         if ((fds[0].revents & POLLIN) && handle_signals(&st))
             break;
         serve_waiting(&st);
-        for (nfds_t i = 2; i < n; i++)
+        for (nfds_t i = listeners_at; i < listeners_end; i++)
             if (fds[i].revents & POLLIN)
-                accept_some(&st, &listeners->item[i - 2]);
+                accept_some(&st, &listeners->item[i - listeners_at]);
         serve_waiting(&st);
         time_t now = monotonic_seconds();
         if (now - st.last_expire >= 60) {

@@ -123,20 +123,12 @@ int main(int argc, char **argv)
     config_load(0);
     session_preload(conf_str("smtpd_sasl_path"));
 
-    const char *queue_dir = conf_str("queue_directory");
-    struct strbuf pid_path = STRBUF_INIT, socket_path = STRBUF_INIT, err = STRBUF_INIT;
-    strbuf_printf(&pid_path, "%s/pid/auth.pid", queue_dir);
-    strbuf_printf(&socket_path, "%s/%s", queue_dir, AUTH_SOCKET);
+    struct strbuf err = STRBUF_INIT;
     struct unix_service svc;
-    if (unix_service_open(&svc, pid_path.s, socket_path.s, socket_mode, socket_group,
-                          LISTEN_BACKLOG, &err) < 0)
-        msg_fatal("auth service: %s", err.s);
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
-    int signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
-    if (signal_fd < 0)
-        msg_fatal_errno("signalfd");
-    if (unix_service_ready(&svc) < 0)
-        msg_fatal_errno("write %s", pid_path.s);
+    int signal_fd = unix_service_start(&svc, "auth service", conf_str("queue_directory"), "auth",
+                                       AUTH_SOCKET, socket_mode, socket_group, LISTEN_BACKLOG,
+                                       signals, sizeof signals / sizeof signals[0]);
     msg_info("auth service: ready on %s",
              svc.socket_path ? svc.socket_path : "the socket systemd passed");
     for (;;) {
@@ -157,8 +149,6 @@ int main(int argc, char **argv)
     if (err.len)
         msg_warn("%s", err.s);
     msg_info("auth service: stopped");
-    strbuf_free(&pid_path);
     strbuf_free(&err);
-    strbuf_free(&socket_path);
     return 0;
 }

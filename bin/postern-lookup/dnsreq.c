@@ -6,9 +6,11 @@
  * lib/net/dns: serve.c keeps the client's later requests waiting, so each
  * client still gets its answers in order, and other clients are served
  * meanwhile.  Answers (doc/lookup.md): F records one a line (MX "PREF
- * HOST"); N not found; R try again; dns:client always F "REVERSE FORWARD
- * PTRNAME NAME" (statuses found/notfound/retry, names "unknown" when
- * none).
+ * HOST"); N not found ("nxdomain": the name does not exist, "nodata": it
+ * has no record of the type); R try again; dns:client always F "REVERSE FORWARD
+ * PTRNAME NAME" (statuses found/notfound/retry, and for FORWARD also
+ * nodata and nxdomain: the PTR name has no address, does not exist; names
+ * "unknown" when none).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +71,8 @@ static void lookup_done(void *arg, const struct dns_answer *answer)
         }
         lookup_reply_format(&out, LOOKUP_FOUND, strbuf_str(&text));
     } else if (answer->status == DNS_NOTFOUND) {
-        lookup_reply_format(&out, LOOKUP_NOTFOUND, "");
+        /* which absence: Postfix's warnings tell them apart */
+        lookup_reply_format(&out, LOOKUP_NOTFOUND, answer->nxdomain ? "nxdomain" : "nodata");
     } else {
         lookup_reply_format(&out, LOOKUP_RETRY, answer->why ? answer->why : "DNS failure");
     }
@@ -83,8 +86,11 @@ static void client_done(void *arg, const struct dns_client_name *name)
 {
     struct dnsreq *r = arg;
     struct strbuf out = STRBUF_INIT, text = STRBUF_INIT;
-    strbuf_printf(&text, "%s %s %s %s", status_word(name->reverse_status),
-                  status_word(name->forward_status),
+    /* a name without addresses, or that does not exist: Postfix says which */
+    const char *forward = name->forward_status != DNS_NOTFOUND ? status_word(name->forward_status)
+                          : name->forward_missing == 2 ? "nxdomain"
+                          : name->forward_missing == 1 ? "nodata" : "notfound";
+    strbuf_printf(&text, "%s %s %s %s", status_word(name->reverse_status), forward,
                   name->reverse[0] ? name->reverse : "unknown",
                   name->name[0] ? name->name : "unknown");
     lookup_reply_format(&out, LOOKUP_FOUND, text.s);

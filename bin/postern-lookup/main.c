@@ -62,20 +62,12 @@ int main(int argc, char **argv)
     if (dns_open(0) < 0)
         msg_warn("lookup service: no DNS resolver yet: DNS requests will try again");
 
-    const char *queue_dir = conf_str("queue_directory");
-    struct strbuf pid_path = STRBUF_INIT, socket_path = STRBUF_INIT, err = STRBUF_INIT;
-    strbuf_printf(&pid_path, "%s/pid/lookup.pid", queue_dir);
-    strbuf_printf(&socket_path, "%s/%s", queue_dir, LOOKUP_SOCKET);
+    struct strbuf err = STRBUF_INIT;
     struct unix_service svc;
-    if (unix_service_open(&svc, pid_path.s, socket_path.s, socket_mode, (gid_t)-1,
-                          LISTEN_BACKLOG, &err) < 0)
-        msg_fatal("lookup service: %s", err.s);
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
-    int signal_fd = signal_fd_open(signals, sizeof signals / sizeof signals[0]);
-    if (signal_fd < 0)
-        msg_fatal_errno("signalfd");
-    if (unix_service_ready(&svc) < 0)
-        msg_fatal_errno("write %s", pid_path.s);
+    int signal_fd = unix_service_start(&svc, "lookup service", conf_str("queue_directory"), "lookup",
+                                       LOOKUP_SOCKET, socket_mode, (gid_t)-1, LISTEN_BACKLOG,
+                                       signals, sizeof signals / sizeof signals[0]);
     msg_info("lookup service: ready on %s",
              svc.socket_path ? svc.socket_path : "the socket systemd passed");
     serve(svc.listen_fd, signal_fd);
@@ -84,9 +76,7 @@ int main(int argc, char **argv)
     if (err.len)
         msg_warn("%s", err.s);
     msg_info("lookup service: stopped");
-    strbuf_free(&pid_path);
     strbuf_free(&err);
-    strbuf_free(&socket_path);
     /* database threads of retired tables may still be inside a client
      * library: no exit handlers (libpq's, OpenSSL's) under their feet */
     _exit(0);

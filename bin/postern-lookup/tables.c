@@ -66,8 +66,8 @@ static int is_approved(const char *name)
     return 0;
 }
 
-/* 1 when the table's file is not the one it was opened from
- * (map_changed), looked at at most once a second. */
+/* Whether the table's file is not the one it was opened from
+ * (map_changed's answer), looked at at most once a second. */
 static int file_changed(struct open_table *t)
 {
     time_t now = time(NULL);
@@ -85,9 +85,19 @@ static struct open_table *open_table(const char *name, unsigned options, struct 
     for (size_t i = 0; i < table_count && !t; i++)
         if (tables[i].options == options && strcmp(tables[i].name, name) == 0)
             t = &tables[i];
-    if (t && !file_changed(t))
+    int changed = t ? file_changed(t) : 0;
+    if (t && !changed)
         return t;
     struct map *map = map_open_flags(name, options, err);
+    if (!map && t) {
+        /* as the other programs: what was read keeps answering, the new
+         * file is tried again later (map_changed), said once per change */
+        if (changed == MAP_CHANGED)
+            msg_warn("table %s has changed but cannot be opened (%s): still using what was read before",
+                     name, strbuf_str(err));
+        strbuf_reset(err);
+        return t;
+    }
     if (!map)
         return NULL;
     if (t) {

@@ -83,6 +83,8 @@ void qmgr_read_conf(void)
     strbuf_free(&err);
     resolver_close(qmgr.resolver);
     qmgr.resolver = r;
+    resolver_close(qmgr.probe_resolver);
+    qmgr.probe_resolver = NULL;
 }
 
 /* Open the trigger FIFO (create it when missing); keep a writer of our own
@@ -464,6 +466,7 @@ int main(int argc, char **argv)
         message_free(msg);
     }
     resolver_close(qmgr.resolver);
+    resolver_close(qmgr.probe_resolver);
     if (pid_path)
         unlink(pid_path);
     msg_info("daemon stopped");

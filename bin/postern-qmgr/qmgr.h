@@ -139,6 +139,7 @@ struct qmgr_runner {
 struct qmgr {
     struct qmgr_conf conf;
     struct resolver *resolver;
+    struct resolver *probe_resolver;    /* address_verify_* routing, opened on use */
     struct strlist overrides;   /* -o arguments, passed on to runners */
     int queue_fd;               /* queue_directory */
     struct qmgr_message *messages;  /* the active queue */
@@ -277,6 +278,11 @@ void pool_shutdown(void);
 
 /* status.c: a recipient's outcome (enum outcome of outcome.h), logged as
  * Postfix does */
+/* 1 when the message is an address verification probe (the message
+ * attribute verify=yes, postern-verify(8)): each recipient's outcome goes
+ * to the verify service and the recipient is done; local, virtual and
+ * pipe transports are not run for it (schedule.c). */
+int message_is_probe(const struct qmgr_message *msg);
 /* Log a recipient's outcome and record it in the queue file.  agent is
  * the Postfix daemon whose line it is ("virtual", "error", ...; NULL:
  * qmgr), agent_pid the pid of the runner that decided it, or 0; address

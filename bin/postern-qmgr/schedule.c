@@ -202,6 +202,16 @@ static void decide(struct qmgr_message *msg, size_t i, const char *address, cons
     strbuf_free(&text);
 }
 
+/* 1 when the transport's runner is postern-smtp or postern-lmtp, which
+ * stop a probe after RCPT TO (postern-smtp(8)); the others never see one. */
+static int probe_runner(const struct qmgr_transport *t)
+{
+    const char *base = strrchr(t->program, '/');
+    base = base ? base + 1 : t->program;
+    return !t->pipe_service && (strcmp(base, "postern-smtp") == 0
+                                || strcmp(base, "postern-lmtp") == 0);
+}
+
 /* The jobs of one message being filled (one per destination). */
 struct open_jobs {
     struct qmgr_job **job;
@@ -237,6 +247,21 @@ static void schedule_route(struct qmgr_message *msg, size_t i, const char *trans
         return;
     }
     struct qmgr_transport *t = transport_find(transport);
+    if (message_is_probe(msg) && !probe_runner(t)) {
+        /* a probe stops where Postfix's local, virtual and pipe stop for
+         * one: the address resolved, nothing delivered */
+        struct strbuf text = STRBUF_INIT;
+        if (t->pipe_service)
+            strbuf_printf(&text, "delivers to command: %s", transport);
+        else
+            strbuf_printf(&text, "delivers to %s", strcmp(transport, "virtual") == 0
+                          ? "maildir" : "mailbox");
+        /* logged as the transport's agent would, relay=TRANSPORT */
+        recipient_outcome(msg, transport, 0, i, part_address, OUTCOME_SENT, transport, NULL,
+                          "2.0.0", strbuf_str(&text));
+        strbuf_free(&text);
+        return;
+    }
     if (access(t->program, X_OK) != 0) {
         struct strbuf why = STRBUF_INIT;
         strbuf_printf(&why, "4.3.0 mail transport unavailable: %s: %s", t->program,
@@ -274,9 +299,27 @@ static void schedule_route(struct qmgr_message *msg, size_t i, const char *trans
     msg->round[i] = ROUND_QUEUED;
 }
 
+/* The resolver of a message: probes route with the address_verify_*
+ * parameters (opened on the first probe; the normal one when they cannot
+ * be opened, logged). */
+static struct resolver *message_resolver(const struct qmgr_message *msg)
+{
+    if (!message_is_probe(msg))
+        return qmgr.resolver;
+    if (!qmgr.probe_resolver) {
+        struct strbuf err = STRBUF_INIT;
+        qmgr.probe_resolver = resolver_open_routing(1, &err);
+        if (!qmgr.probe_resolver)
+            msg_warn("address verification routing: %s", strbuf_str(&err));
+        strbuf_free(&err);
+    }
+    return qmgr.probe_resolver ? qmgr.probe_resolver : qmgr.resolver;
+}
+
 void schedule_message(struct qmgr_message *msg)
 {
     struct resolution res = RESOLUTION_INIT;
+    struct resolver *resolver = message_resolver(msg);
     struct open_jobs open = {NULL, 0};
     msg->phase = PHASE_DELIVER;
     for (size_t i = 0; i < msg->qf.rcpt_count; i++) {
@@ -287,7 +330,7 @@ void schedule_message(struct qmgr_message *msg)
         r->part_outcome = 0;
         free(r->part_status);
         r->part_status = NULL;
-        if (resolve_address_from(qmgr.resolver, msg->qf.sender, r->address, &res) != RESOLVE_OK) {
+        if (resolve_address_from(resolver, msg->qf.sender, r->address, &res) != RESOLVE_OK) {
             decide(msg, i, NULL, NULL, OUTCOME_DEFERRED, strbuf_str(&res.reason), "4.3.0");
             continue;
         }
@@ -303,7 +346,7 @@ void schedule_message(struct qmgr_message *msg)
             strbuf_reset(&res.transport);
             strbuf_append(&res.transport, filter, (size_t)(colon - filter));
             strbuf_set(&res.nexthop, colon[1] ? colon + 1 : strbuf_str(&res.domain));
-            res.deferred_transport = resolver_transport_deferred(qmgr.resolver,
+            res.deferred_transport = resolver_transport_deferred(resolver,
                                                                  strbuf_str(&res.transport));
         }
         schedule_route(msg, i, strbuf_str(&res.transport), strbuf_str(&res.nexthop),

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "log.h"
 #include "qmgr.h"
+#include "verify_proto.h"
 #include "xalloc.h"
 
 void format_delay(struct strbuf *out, double seconds)
@@ -39,6 +41,31 @@ void format_delay(struct strbuf *out, double seconds)
 static double elapsed(const struct timeval *a, const struct timeval *b)
 {
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_usec - a->tv_usec) / 1e6;
+}
+
+int message_is_probe(const struct qmgr_message *msg)
+{
+    const char *verify = queue_file_attr(&msg->qf, "verify");
+    return verify && strcmp(verify, "yes") == 0;
+}
+
+/* An address verification probe's outcome goes to the verify service
+ * (postern-verify) instead of a notice: the recipient is done whatever
+ * happened, as Postfix's verify_append. */
+static void probe_report(struct qmgr_message *msg, const struct queue_recipient *r,
+                         enum outcome outcome, const char *text)
+{
+    struct strbuf socket_path = STRBUF_INIT, why = STRBUF_INIT;
+    strbuf_printf(&socket_path, "%s/%s", conf_str("queue_directory"), VERIFY_SOCKET);
+    /* the address the probe was for: before virtual alias expansion
+     * (rewrite keeps it in ORCPT), as Postfix's verify_append */
+    const char *address = r->orcpt && strncasecmp(r->orcpt, "rfc822;", 7) == 0 ? r->orcpt + 7
+                                                                               : r->address;
+    if (verify_update(strbuf_str(&socket_path), address, outcome, text, 10, &why) < 0)
+        msg_warn("%s: address verification update for %s: %s", msg->id, address,
+                 strbuf_str(&why));
+    strbuf_free(&socket_path);
+    strbuf_free(&why);
 }
 
 /* The rank of an outcome when a recipient's parts are combined. */
@@ -91,9 +118,18 @@ void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_p
     format_delay(&line, elapsed(&msg->active_time, handoff ? handoff : &now));
     strbuf_puts(&line, "/0/");
     format_delay(&line, handoff ? elapsed(handoff, &now) : 0);
-    strbuf_printf(&line, ", dsn=%s, status=%s (%s)", dsn, outcome_word(outcome),
+    int probe = message_is_probe(msg);
+    strbuf_printf(&line, ", dsn=%s, status=%s (%s)", dsn,
+                  !probe ? outcome_word(outcome)
+                         : outcome == OUTCOME_SENT ? "deliverable" : "undeliverable",
                   strbuf_str(&clean_text));
     msg_info_as(NULL, agent, agent_pid, "%s", strbuf_str(&line));  /* Postfix's agent logs it */
+    if (probe) {
+        /* no retry, no notice: the verify service has the answer */
+        probe_report(msg, r, outcome, strbuf_str(&clean_text));
+        r->parts = 0;
+        outcome = OUTCOME_SENT;
+    }
 
     if (r->parts) {
         /* one part of several (doc/delivery.md, "Hand-over"): the worst

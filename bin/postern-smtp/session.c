@@ -358,6 +358,9 @@ static void transaction(struct smtp_session *s)
         }
     }
     int pipelining = s->esmtp && s->features.pipelining;
+    /* an address verification probe ends after RCPT TO (postern-verify(8)) */
+    const char *verify_attr = runner_attr(&req->attrs, "verify");
+    int probe = verify_attr && strcmp(verify_attr, "yes") == 0;
     size_t *accepted = xcalloc(b->count ? b->count : 1, sizeof *accepted);
     size_t *sent_rcpt = xcalloc(b->count ? b->count : 1, sizeof *sent_rcpt);
     size_t n_accepted = 0, n_sent = 0;
@@ -379,7 +382,8 @@ static void transaction(struct smtp_session *s)
     if (pipelining) {
         for (size_t j = 0; j < n_sent; j++)
             queue_rcpt(s, sent_rcpt[j]);
-        smtp_queue(&s->conn, "DATA\r\n", 6);
+        if (!probe)
+            smtp_queue(&s->conn, "DATA\r\n", 6);
     }
     if (smtp_flush(&s->conn, setup->mail_timeout) != 0) {
         io_failure(s, s->relay, "sending MAIL FROM");
@@ -392,7 +396,7 @@ static void transaction(struct smtp_session *s)
     if (s->reply.code / 100 != 2) {
         site_failure(s, "MAIL FROM");
         /* the pipelined RCPT and DATA replies are read and dropped */
-        for (size_t j = 0; pipelining && j <= n_sent; j++)
+        for (size_t j = 0; pipelining && j < n_sent + !probe; j++)
             if (smtp_read_reply(&s->conn, &s->reply, setup->rcpt_timeout) != 0)
                 break;
         goto out;
@@ -411,7 +415,10 @@ static void transaction(struct smtp_session *s)
             io_failure(s, s->relay, "sending RCPT TO");
             goto out;
         }
-        if (s->reply.code / 100 == 2) {
+        if (s->reply.code / 100 == 2 && probe) {
+            /* deliverable: the reply as the server gave it */
+            batch_result(b, k, s->relay, 1, s->reply.dsn, "%s", s->reply.text.s);
+        } else if (s->reply.code / 100 == 2) {
             b->state[k] = RCPT_ACCEPTED;
             accepted[n_accepted++] = k;
         } else {
@@ -420,6 +427,8 @@ static void transaction(struct smtp_session *s)
                          s->reply.text.s);
         }
     }
+    if (probe)
+        goto out;
     /* DATA */
     if (!pipelining && n_accepted > 0) {
         smtp_queue(&s->conn, "DATA\r\n", 6);

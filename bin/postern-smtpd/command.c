@@ -44,7 +44,8 @@ _Noreturn void session_end(struct session *s, int status)
         else
             strbuf_printf(&line, " %s=%u/%u", command_names[i], ok, n);
     }
-    if (ok_total == total)
+    /* Postfix: a session without commands is "commands=0/0" */
+    if (ok_total == total && total)
         strbuf_printf(&line, " commands=%u", total);
     else
         strbuf_printf(&line, " commands=%u/%u", ok_total, total);

@@ -33,15 +33,18 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The client sees the end of the session when its socket is closed here,
- * not when the process's exit gets to its descriptors: the kernel tears
- * down the memory first (exit_mm before exit_files), ~450 µs that the
- * client waited for after the 221.  No other process holds the socket:
- * postern-accept and the zygote close theirs once the child has it. */
+/* The client sees the end of the session when its socket is shut down
+ * here, not when the process's exit gets to its descriptors: the kernel
+ * tears down the memory first (exit_mm before exit_files), ~450 µs that
+ * the client waited for after the 221.  shutdown, not only close:
+ * postern-accept keeps a copy of a connection it handed to a child forked
+ * ahead until the child's end (zygote.h). */
 void io_close(struct session *s)
 {
-    if (s->in_fd >= 0)
+    if (s->in_fd >= 0) {
+        (void)shutdown(s->in_fd, SHUT_RDWR);    /* ENOTSOCK on a pipe (-S) */
         close(s->in_fd);
+    }
     if (s->out_fd >= 0 && s->out_fd != s->in_fd)
         close(s->out_fd);
     s->in_fd = s->out_fd = -1;

@@ -23,6 +23,8 @@
 #include "filekeeper.h"
 #include "listenfds.h"
 #include "log.h"
+#include "hugetext.h"
+#include "map.h"
 #include "smtpd.h"
 #include "zygote.h"                 /* postern-accept -z */
 
@@ -89,8 +91,15 @@ static void take_socket_activated_connection(void)
 
 /* The zygote's check before each connection: tables whose files changed
  * are opened again (Postfix's daemons restart on "table has changed"). */
+static pid_t zygote_pid;
+
 static int tables_changed(void)
 {
+    /* a child rechecks when its connection comes (zygote.c): the zygote
+     * says a broken change once; its children, each with its own copy of
+     * what was said, would say it once per connection */
+    if (getpid() != zygote_pid)
+        map_changes_quiet();
     return policy_refresh(&session) | destination_refresh() | submit_refresh();
 }
 
@@ -128,6 +137,10 @@ int main(int argc, char **argv)
     s->error_sleep_time = conf_time("smtpd_error_sleep_time");
     s->soft_error_limit = conf_int("smtpd_soft_error_limit");
     s->helo_required = conf_bool("smtpd_helo_required");
+    /* a zygote postern-accept started after a crash, or a session it
+     * started while none ran: the first zygote's file keeper opens the
+     * TLS key for it (filekeeper.h) */
+    filekeeper_inherit();
     /* certificates and keys are read here, before a zygote forks;
      * sendmail -bs (-S) speaks on a pipe, without TLS */
     if (!s->local_submission)
@@ -151,6 +164,10 @@ int main(int argc, char **argv)
         tls_zygote_prepare();
         peer_prepare();         /* the hosts file */
         config_expand_all();    /* what each session reads, expanded once */
+        /* the code and constants in huge pages, which each child shares
+         * whole: a TLS session touches most of OpenSSL (hugetext.h) */
+        if (hugetext_move() < 0)
+            msg_warn_errno("cannot move the program's code into huge pages");
         /* SIGHUP reads the certificates again; the ticket keys rotate;
          * a changed hosts file is read again */
         struct zygote_hooks hooks = {.reload = tls_reload, .tick = tls_tickets_rotate,
@@ -159,9 +176,10 @@ int main(int argc, char **argv)
         /* children forked ahead, each waiting for one connection */
         hooks.pool = (unsigned)conf_int("smtpd_prefork_count");
         zygote_set_hooks(&hooks);
+        zygote_pid = getpid();
         zygote_wait();
-        filekeeper_forget();    /* a session never reaches the key's keeper */
     }
+    filekeeper_forget();        /* a session never reaches the key's keeper */
     /* postern-accept says when the service is at its process limit: the
      * ${stress?...} defaults (shorter timeouts, fewer errors) apply */
     (void)config_apply_stress();

@@ -76,7 +76,23 @@ static void set_name(struct client *c, const char *name)
 /* One status word of the lookup service's dns:client answer as a letter. */
 static char status_letter(const char *word)
 {
-    return strcmp(word, "found") == 0 ? 'F' : strcmp(word, "notfound") == 0 ? 'N' : 'R';
+    if (strcmp(word, "found") == 0)
+        return 'F';
+    return strcmp(word, "notfound") == 0 || strcmp(word, "nodata") == 0
+           || strcmp(word, "nxdomain") == 0 ? 'N' : 'R';
+}
+
+/* What Postfix's warning adds for a PTR name that does not confirm the
+ * address: getaddrinfo's error, none when the name's addresses differ. */
+static const char *forward_failure(const char *word)
+{
+    if (strcmp(word, "nodata") == 0)
+        return ": No address associated with hostname";
+    if (strcmp(word, "nxdomain") == 0)
+        return ": Name or service not known";
+    if (strcmp(word, "retry") == 0)
+        return ": Temporary failure in name resolution";
+    return "";
 }
 
 /* The hosts file, read once per process (a zygote's children share it). */
@@ -138,7 +154,7 @@ static void look_up_name(struct client *c)
                     set_name(c, name);
                 else
                     msg_warn("hostname %s does not resolve to address %s%s", ptr, c->address,
-                             c->forward_status == 'R' ? ": Temporary failure in name resolution" : "");
+                             forward_failure(forward));
             }
         }
     }

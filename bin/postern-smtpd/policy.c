@@ -29,15 +29,15 @@
 
 /* ---- replies ---- */
 
-static const char *subject_text(enum subject subj)
+const char *policy_subject_class(enum subject subj)
 {
     switch (subj) {
-    case SUBJ_CLIENT: return "Client host rejected";
-    case SUBJ_HELO: return "Helo command rejected";
-    case SUBJ_SENDER: return "Sender address rejected";
-    case SUBJ_DATA: return "Data command rejected";
-    case SUBJ_EOD: return "End-of-data rejected";
-    default: return "Recipient address rejected";
+    case SUBJ_CLIENT: return "Client host";
+    case SUBJ_HELO: return "Helo command";
+    case SUBJ_SENDER: return "Sender address";
+    case SUBJ_DATA: return "Data command";
+    case SUBJ_EOD: return "End-of-data";
+    default: return "Recipient address";
     }
 }
 
@@ -54,18 +54,28 @@ static void subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf
     }
 }
 
-/* Set the reply "CODE X.Y.Z <what>: Subject rejected: text". */
-enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
-                                const char *dsn, const char *text)
+/* Set the reply "CODE X.Y.Z <what>: Subject rejected: text", with the
+ * subject's own <what> unless one is given. */
+static enum verdict reject_what(struct check_ctx *ctx, enum subject subj, int code,
+                                const char *dsn, const char *given, const char *text)
 {
     struct strbuf what = STRBUF_INIT, printable = STRBUF_INIT;
-    subject_what(ctx, subj, &what);
+    if (given)
+        strbuf_puts(&what, given);
+    else
+        subject_what(ctx, subj, &what);
     strbuf_reset(ctx->reply);
-    strbuf_printf(ctx->reply, "%d %s <%s>: %s: %s", code, dsn,
-                  log_printable(&printable, strbuf_str(&what), 500), subject_text(subj), text);
+    strbuf_printf(ctx->reply, "%d %s <%s>: %s rejected: %s", code, dsn,
+                  log_printable(&printable, strbuf_str(&what), 500), policy_subject_class(subj), text);
     strbuf_free(&what);
     strbuf_free(&printable);
     return V_REPLY;
+}
+
+enum verdict reject_with(struct check_ctx *ctx, enum subject subj, int code,
+                         const char *dsn, const char *text)
+{
+    return reject_what(ctx, subj, code, dsn, NULL, text);
 }
 
 /* A table failed: 451 4.3.0, never a hard refusal. */
@@ -103,12 +113,12 @@ int policy_deferred(struct strbuf *reply_text)
 
 /* Keep a deferral in `keep` when it holds none yet; the list goes on. */
 static enum verdict defer_keep(struct strbuf *keep, struct check_ctx *ctx, enum subject subj,
-                               int code, const char *dsn, const char *text)
+                               int code, const char *dsn, const char *what, const char *text)
 {
     if (!keep->len) {
         struct strbuf *reply = ctx->reply;
         ctx->reply = keep;
-        reject_with(ctx, subj, code, dsn, text);
+        reject_what(ctx, subj, code, dsn, what, text);
         ctx->reply = reply;
     }
     return V_DUNNO;
@@ -117,13 +127,19 @@ static enum verdict defer_keep(struct strbuf *keep, struct check_ctx *ctx, enum 
 enum verdict policy_defer_if_permit(struct check_ctx *ctx, enum subject subj, int code,
                                     const char *dsn, const char *text)
 {
-    return defer_keep(&defer_permit, ctx, subj, code, dsn, text);
+    return defer_keep(&defer_permit, ctx, subj, code, dsn, NULL, text);
 }
 
 enum verdict policy_defer_if_reject(struct check_ctx *ctx, enum subject subj, int code,
                                     const char *dsn, const char *text)
 {
-    return defer_keep(&defer_reject, ctx, subj, code, dsn, text);
+    return defer_keep(&defer_reject, ctx, subj, code, dsn, NULL, text);
+}
+
+enum verdict policy_defer_if_reject_what(struct check_ctx *ctx, enum subject subj, int code,
+                                         const char *dsn, const char *what, const char *text)
+{
+    return defer_keep(&defer_reject, ctx, subj, code, dsn, what, text);
 }
 
 /* "defer" (1) or "defer_if_permit" (0) in a *_tempfail_action parameter. */
@@ -496,13 +512,18 @@ static enum verdict non_fqdn(struct check_ctx *ctx, enum subject subj, const cha
         return reject_with(ctx, subj, (int)conf_int("non_fqdn_reject_code"), "5.5.2",
                            "need fully-qualified hostname");
     }
-    const char *domain = subj == SUBJ_HELO ? address : strrchr(address, '@');
-    if (subj != SUBJ_HELO)
-        domain = domain ? domain + 1 : "";
-    if (strchr(domain, '.') && domain[strlen(domain) - 1] != '.')
+    /* an address: its domain, one trailing dot (not two) dropped, must be
+     * a valid host name with a dot, as Postfix judges it */
+    const char *at = strrchr(address, '@');
+    char domain[256];
+    snprintf(domain, sizeof domain, "%s", at ? at + 1 : "");
+    size_t len = strlen(domain);
+    if (len > 1 && domain[len - 1] == '.' && domain[len - 2] != '.')
+        domain[len - 1] = 0;
+    if (strchr(domain, '.') && hostname_valid(domain))
         return V_DUNNO;
     return reject_with(ctx, subj, (int)conf_int("non_fqdn_reject_code"), "5.5.2",
-                       subj == SUBJ_HELO ? "need fully-qualified hostname" : "need fully-qualified address");
+                       "need fully-qualified address");
 }
 
 static enum verdict check_non_fqdn_recipient(struct check_ctx *ctx, const char *table)
@@ -724,6 +745,8 @@ static check_fn *const check_fns[RESTRICT_COUNT] = {
     [RESTRICT_REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME] = check_unknown_reverse_client_hostname,
     [RESTRICT_REJECT_UNLISTED_RECIPIENT] = check_reject_unlisted_recipient,
     [RESTRICT_REJECT_UNLISTED_SENDER] = check_reject_unlisted_sender,
+    [RESTRICT_REJECT_UNVERIFIED_RECIPIENT] = check_unverified_recipient,
+    [RESTRICT_REJECT_UNVERIFIED_SENDER] = check_unverified_sender,
     [RESTRICT_WARN_IF_REJECT] = check_never,     /* handled in run_list */
     [RESTRICT_REJECT_SENDER_LOGIN_MISMATCH] = check_sender_login_mismatch,
     [RESTRICT_REJECT_AUTHENTICATED_SENDER_LOGIN_MISMATCH] = check_authenticated_login_mismatch,
@@ -995,20 +1018,25 @@ int policy_refresh(struct session *s)
     struct policy *p = s->policy;
     int changed = 0;
     for (size_t i = 0; i < p->table_count; i++) {
-        if (!p->tables[i].maps || !maplist_changed(p->tables[i].maps))
+        int table_changed = p->tables[i].maps ? maplist_changed(p->tables[i].maps) : 0;
+        if (!table_changed)
             continue;
+        struct strbuf err = STRBUF_INIT;
+        struct maplist *fresh = maplist_open(p->tables[i].spec, &err);
+        if (!fresh) {
+            /* what was read keeps answering; tried again later
+             * (map_changed), said once per change */
+            if (table_changed == MAP_CHANGED)
+                msg_warn("table %s has changed but cannot be opened (%s): still using what was "
+                         "read before", p->tables[i].spec, strbuf_str(&err));
+            strbuf_free(&err);
+            continue;
+        }
+        strbuf_free(&err);
         msg_info("table %s has changed: opened again", p->tables[i].spec);
         changed = 1;
         maplist_close(p->tables[i].maps);
-        struct strbuf err = STRBUF_INIT;
-        p->tables[i].maps = maplist_open(p->tables[i].spec, &err);
-        strbuf_free(&err);
-        if (!p->tables[i].maps) {
-            /* left to each child, which says why */
-            free(p->tables[i].spec);
-            p->tables[i] = p->tables[--p->table_count];
-            i--;
-        }
+        p->tables[i].maps = fresh;
     }
     if (addrmatch_changed(p->mynetworks)) {
         msg_info("a table of mynetworks has changed: opened again");

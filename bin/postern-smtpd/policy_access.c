@@ -216,9 +216,11 @@ enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char 
     strlist_free(&parents);
     switch (subj) {
     case SUBJ_CLIENT:
-        r = map_search_client_ip(maps, ctx->s->client.address, &value);
-        if (r == MAP_NOTFOUND && strcmp(ctx->s->client.name, "unknown") != 0)
-            r = map_search_domain(maps, ctx->s->client.name, parent, &value);
+        /* as Postfix: the name and its parents first ("unknown" too, which
+         * a table may list), then the address and its networks */
+        r = map_search_domain(maps, ctx->s->client.name, parent, &value);
+        if (r == MAP_NOTFOUND)
+            r = map_search_client_ip(maps, ctx->s->client.address, &value);
         break;
     case SUBJ_HELO:
         if (ctx->s->helo.len)

@@ -269,7 +269,8 @@ static int rbl_listed(const char *prefix, const char *zone, struct rbl_hit *hit,
     int r = a ? map_lookup(a, query.s, &value) : MAP_RETRY;
     int listed = 0;
     if (r == MAP_RETRY) {
-        msg_warn("%s: RBL lookup error: Host or domain name not found", query.s);
+        msg_warn("%s: RBL lookup error: Host or domain name not found. "
+                 "Name service error for name=%s type=A: Host not found, try again", query.s, query.s);
         listed = -1;
     } else if (r == MAP_FOUND) {
         char *save, *line;
@@ -283,6 +284,8 @@ static int rbl_listed(const char *prefix, const char *zone, struct rbl_hit *hit,
             char *nl = strchr(reason->s, '\n');
             if (nl)
                 strbuf_truncate(reason, (size_t)(nl - reason->s));
+        } else {
+            strbuf_reset(reason);   /* no TXT record: no reason */
         }
         hit->domain = domain->s;
         hit->txt = strbuf_str(reason);
@@ -355,7 +358,8 @@ enum verdict check_rhsbl_sender(struct check_ctx *ctx, const char *zone)
     address_domain(ctx->sender, domain, sizeof domain);
     if (!*domain || *domain == '[')
         return V_DUNNO;
-    return rbl_check(ctx, zone, domain, "Sender address", domain);
+    /* Postfix names the whole address: "Sender address [a@domain]" */
+    return rbl_check(ctx, zone, domain, "Sender address", ctx->sender);
 }
 
 enum verdict check_rhsbl_recipient(struct check_ctx *ctx, const char *zone)
@@ -364,14 +368,16 @@ enum verdict check_rhsbl_recipient(struct check_ctx *ctx, const char *zone)
     address_domain(ctx->recipient, domain, sizeof domain);
     if (!*domain || *domain == '[')
         return V_DUNNO;
-    return rbl_check(ctx, zone, domain, "Recipient address", domain);
+    return rbl_check(ctx, zone, domain, "Recipient address", ctx->recipient);
 }
 
 /* ---- permit_dnswl_client, permit_rhswl_client ----
  * A listing permits; a lookup that fails cannot, and a later refusal is
  * then a deferral (defer_if_reject), so the allow list's outage does not
- * bounce the mail it would have let in. */
-static enum verdict allow_list(struct check_ctx *ctx, const char *zone, const char *prefix)
+ * bounce the mail it would have let in; Postfix's deferral names the
+ * address (dnswl) or the name (rhswl) that was looked up. */
+static enum verdict allow_list(struct check_ctx *ctx, const char *zone, const char *prefix,
+                               const char *what)
 {
     if (!zone || !*zone || !prefix || !*prefix)
         return V_DUNNO;
@@ -381,7 +387,7 @@ static enum verdict allow_list(struct check_ctx *ctx, const char *zone, const ch
     strbuf_free(&domain);
     strbuf_free(&reason);
     if (listed < 0)
-        return policy_defer_if_reject(ctx, SUBJ_CLIENT, 450, "4.7.1", "Service unavailable");
+        return policy_defer_if_reject_what(ctx, SUBJ_CLIENT, 450, "4.7.1", what, "Service unavailable");
     return listed ? V_OK : V_DUNNO;
 }
 
@@ -390,13 +396,13 @@ enum verdict check_dnswl_client(struct check_ctx *ctx, const char *zone)
     char prefix[80];
     if (dns_reverse_prefix(ctx->s->client.address, prefix, sizeof prefix) < 0)
         return V_DUNNO;
-    return allow_list(ctx, zone, prefix);
+    return allow_list(ctx, zone, prefix, ctx->s->client.address);
 }
 
 enum verdict check_rhswl_client(struct check_ctx *ctx, const char *zone)
 {
     const char *name = ctx->s->client.name;
-    return strcmp(name, "unknown") == 0 ? V_DUNNO : allow_list(ctx, zone, name);
+    return strcmp(name, "unknown") == 0 ? V_DUNNO : allow_list(ctx, zone, name, name);
 }
 
 /* ---- check_*_mx_access, check_*_ns_access, check_*_a_access ----
@@ -406,9 +412,21 @@ enum verdict check_rhswl_client(struct check_ctx *ctx, const char *zone)
  * allowed there (Postfix: use DUNNO to exempt a host from a deny list). */
 
 /* One server host: its name, then its addresses. */
-static enum verdict server_host(struct check_ctx *ctx, enum subject subj, const char *host,
-                                int addresses_only, const char *table, struct maplist *maps)
+struct server_check {
+    enum subject subj;
+    int type;                   /* DNS_T_MX, DNS_T_NS, DNS_T_A */
+    const char *table;
+    struct maplist *maps;
+    char restriction[40];       /* check_sender_mx_access, for the warnings */
+    const char *what;           /* the address or name judged, for the warnings */
+};
+
+static enum verdict server_host(struct check_ctx *ctx, const struct server_check *sc, const char *host)
 {
+    enum subject subj = sc->subj;
+    const char *table = sc->table;
+    struct maplist *maps = sc->maps;
+    int addresses_only = sc->type == DNS_T_A;
     static struct map *a_table, *aaaa_table;
     struct strbuf value = STRBUF_INIT, addrs = STRBUF_INIT;
     enum verdict v = V_DUNNO;
@@ -417,26 +435,43 @@ static enum verdict server_host(struct check_ctx *ctx, enum subject subj, const 
         r = map_search_domain(maps, host, 1, &value);
     if (r == MAP_NOTFOUND) {
         struct map *tables[2] = {dns_table("proxy:dns:A", &a_table), dns_table("proxy:dns:AAAA", &aaaa_table)};
+        int found = 0, retry = 0, nxdomain = 0;
         for (int t = 0; t < 2; t++) {
             strbuf_reset(&addrs);
-            if (!tables[t] || map_lookup(tables[t], host, &addrs) != MAP_FOUND)
+            int l = tables[t] ? map_lookup(tables[t], host, &addrs) : MAP_RETRY;
+            retry |= l == MAP_RETRY;
+            nxdomain |= l == MAP_NOTFOUND && strcmp(strbuf_str(&addrs), "nxdomain") == 0;
+            if (l != MAP_FOUND)
                 continue;
+            found = 1;
             char *save = NULL;
             for (char *a = strtok_r(addrs.s, "\n", &save); a && r == MAP_NOTFOUND; a = strtok_r(NULL, "\n", &save))
                 r = map_search_client_ip(maps, a, &value);
             if (r != MAP_NOTFOUND)
                 break;
         }
+        /* an MX or NS host without address: Postfix's warning, with
+         * getaddrinfo's words (an A check says nothing) */
+        if (!found && !addresses_only)
+            msg_warn("Unable to look up %s host %s for %s %s: %s", sc->type == DNS_T_MX ? "MX" : "NS",
+                     host, policy_subject_class(subj), sc->what,
+                     retry ? "Temporary failure in name resolution"
+                     : nxdomain ? "Name or service not known" : "No address associated with hostname");
     }
     if (r == MAP_RETRY) {
         v = temp_failure(ctx, subj);
     } else if (r == MAP_FOUND) {
         const char *action = strbuf_str(&value);
         size_t n = strcspn(action, " \t");
-        if ((n == 2 && strncasecmp(action, "OK", 2) == 0) || strspn(action, "0123456789") == strlen(action))
-            msg_warn("access table %s: with check_*_{mx,ns,a}_access, action %s is unavailable", table, action);
-        else
+        if ((n == 2 && strncasecmp(action, "OK", 2) == 0) || strspn(action, "0123456789") == strlen(action)) {
+            /* Postfix's words, and its answer: a configuration error */
+            msg_warn("restriction %s returns OK for %s", sc->restriction, sc->what);
+            msg_warn("this is not allowed for security reasons");
+            msg_warn("use DUNNO instead of OK if you want to make an exception");
+            v = config_error(ctx);
+        } else {
             v = access_action(ctx, subj, action, table);
+        }
     }
     strbuf_free(&value);
     strbuf_free(&addrs);
@@ -467,18 +502,40 @@ enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int t
     struct maplist *maps = policy_table(ctx->s->policy, table);
     if (!maps)
         return temp_failure(ctx, subj);
+    /* the restriction's name and what it judges, for the warnings */
+    static const char *const subjects[] = {
+        [SUBJ_CLIENT] = "client", [SUBJ_HELO] = "helo", [SUBJ_SENDER] = "sender",
+        [SUBJ_RECIPIENT] = "recipient",
+    };
+    struct server_check sc = {subj, type, table, maps, "", domain};
+    snprintf(sc.restriction, sizeof sc.restriction, "check_%s_%s_access",
+             subj <= SUBJ_RECIPIENT ? subjects[subj] : "recipient",
+             type == DNS_T_MX ? "mx" : type == DNS_T_NS ? "ns" : "a");
+    if (subj == SUBJ_SENDER || subj == SUBJ_RECIPIENT)
+        sc.what = subj == SUBJ_SENDER ? ctx->sender : ctx->recipient;
+    const char *what = sc.what;
     if (type == DNS_T_A)
-        return server_host(ctx, subj, domain, 1, table, maps);
+        return server_host(ctx, &sc, domain);
     struct map *dns = type == DNS_T_MX ? dns_table("proxy:dns:MX", &mx_table) : dns_table("proxy:dns:NS", &ns_table);
     struct strbuf hosts = STRBUF_INIT;
     int r = dns ? map_lookup(dns, domain, &hosts) : MAP_RETRY;
+    const char *asked = domain;
+    /* no NS records: those of the parent domains, as Postfix looks */
+    while (r == MAP_NOTFOUND && type == DNS_T_NS && (asked = strchr(asked, '.')) && asked[1])
+        r = map_lookup(dns, ++asked, &hosts);
     enum verdict v = V_DUNNO;
+    const char *type_name = type == DNS_T_MX ? "MX" : "NS";
     if (r == MAP_RETRY) {
         /* Postfix: the lookup fails; nothing to judge, the list goes on */
-        msg_warn("unable to look up %s host for %s", type == DNS_T_MX ? "MX" : "NS", domain);
+        msg_warn("Unable to look up %s host for %s: Host not found, try again", type_name,
+                 asked && asked[0] && asked[1] ? asked : what);
+    } else if (r == MAP_NOTFOUND && type == DNS_T_NS) {
+        msg_warn("Unable to look up NS host for %s: %s", what,
+                 strcmp(strbuf_str(&hosts), "nxdomain") == 0 ? "Host not found"
+                 : "Host found but no data record of requested type");
     } else if (r == MAP_NOTFOUND) {
-        if (type == DNS_T_MX)   /* no MX: the domain is its own mail host */
-            v = server_host(ctx, subj, domain, 0, table, maps);
+        /* no MX: the domain is its own mail host */
+        v = server_host(ctx, &sc, domain);
     } else {
         char *save = NULL;
         for (char *line = strtok_r(hosts.s, "\n", &save); line && v == V_DUNNO; line = strtok_r(NULL, "\n", &save)) {
@@ -488,7 +545,7 @@ enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int t
             while (*host == ' ')
                 host++;
             if (*host && strcmp(host, ".") != 0)
-                v = server_host(ctx, subj, host, 0, table, maps);
+                v = server_host(ctx, &sc, host);
         }
     }
     strbuf_free(&hosts);
@@ -551,9 +608,11 @@ enum verdict check_unknown_helo_hostname(struct check_ctx *ctx, const char *tabl
     if (!dns_name(strbuf_str(&ctx->s->helo), name, sizeof name))
         return V_DUNNO;
     switch (host_lookup(name, 0)) {
-    case HOST_NOTFOUND:
-        return reject_with(ctx, SUBJ_HELO, (int)conf_int("unknown_hostname_reject_code"), "4.7.1",
-                           "Host not found");
+    case HOST_NOTFOUND: {
+        /* the enhanced code's class follows the reply's, as Postfix makes it */
+        int code = (int)conf_int("unknown_hostname_reject_code");
+        return reject_with(ctx, SUBJ_HELO, code, code / 100 == 5 ? "5.7.1" : "4.7.1", "Host not found");
+    }
     case HOST_RETRY:
         return policy_tempfail(ctx, "unknown_helo_hostname_tempfail_action", SUBJ_HELO, 450,
                                "4.7.1", "Host not found");

@@ -16,6 +16,11 @@ enum verdict { V_DUNNO, V_OK, V_REPLY };
 /* What a check looks at: decides the "<what>: Xxx rejected:" text. */
 enum subject { SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER, SUBJ_RECIPIENT, SUBJ_DATA, SUBJ_EOD };
 
+/* Postfix's name of a subject in replies and warnings: "Client host",
+ * "Helo command", "Sender address", "Recipient address", "Data command",
+ * "End-of-data". */
+const char *policy_subject_class(enum subject subj);
+
 struct check_ctx {
     struct session *s;
     const char *sender;
@@ -99,6 +104,10 @@ enum verdict policy_defer_if_permit(struct check_ctx *ctx, enum subject subj, in
                                     const char *dsn, const char *text);
 enum verdict policy_defer_if_reject(struct check_ctx *ctx, enum subject subj, int code,
                                     const char *dsn, const char *text);
+/* The same, with <what> given (the client's address or name, as Postfix's
+ * DNS allow lists say it). */
+enum verdict policy_defer_if_reject_what(struct check_ctx *ctx, enum subject subj, int code,
+                                         const char *dsn, const char *what, const char *text);
 /* The deferral kept for this request: its code with reply_text set, or 0. */
 int policy_deferred(struct strbuf *reply_text);
 /* A check could not look something up: as the *_tempfail_action
@@ -135,6 +144,11 @@ enum verdict check_recipient_access(struct check_ctx *ctx, const char *table);
 
 /* policy_service.c: check_policy_service */
 enum verdict check_policy_service(struct check_ctx *ctx, const char *server);
+
+/* policy_verify.c: reject_unverified_recipient, reject_unverified_sender
+ * (the verify service, postern-verify(8)) */
+enum verdict check_unverified_recipient(struct check_ctx *ctx, const char *table);
+enum verdict check_unverified_sender(struct check_ctx *ctx, const char *table);
 
 /* policy_unlisted.c: a sender in one of our domains must exist; 0 or the
  * reply code with reply_text set. */

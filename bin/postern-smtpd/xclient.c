@@ -138,6 +138,9 @@ void cmd_xclient(struct session *s, char *args)
         goto failed;
     snprintf(s->client.namaddr, sizeof s->client.namaddr, "%s[%s]", s->client.name, s->client.address);
     msg_info("client %s is now %s (XCLIENT)", before, s->client.namaddr);
+    /* Postfix 3.7's disconnect line counts a successful XCLIENT among
+     * the commands but not among the successful ones ("xclient=0/1") */
+    s->command_failed[CMD_XCLIENT]++;
     /* the session starts over as the new client */
     s->xclient_allowed = policy_client_in(s, "smtpd_authorized_xclient_hosts");
     s->xforward_allowed = policy_client_in(s, "smtpd_authorized_xforward_hosts");

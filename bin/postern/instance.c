@@ -175,6 +175,9 @@ int cmd_init(int argc, char **argv)
     strbuf_reset(&text);
     strbuf_printf(&text, "%s/maillog", dir);
     put_param(&cf, &overrides, "maillog_file", text.s);
+    strbuf_reset(&text);
+    strbuf_printf(&text, "%s/data", dir);
+    put_param(&cf, &overrides, "data_directory", text.s);
     /* the daemons run as the invoking user; root's run as the users of
      * doc/privileges.md instead (postern start), so root keeps the defaults */
     if (getuid() != 0) {
@@ -285,6 +288,10 @@ int cmd_init(int argc, char **argv)
             msg_fatal_errno("chown %s", path.s);
         warn_unreachable(dir);
     }
+    /* data_directory: the verify service's cache (address_verify_map) */
+    strbuf_reset(&path);
+    strbuf_printf(&path, "%s/data", dir);
+    make_dir(path.s, 0700);     /* mail_owner's when root starts it (users.c) */
 
     printf("postern: instance created in %s\n"
            "postern: start it with: %s/postern start -c %s\n", dir, bindir, dir);

@@ -56,6 +56,9 @@ static const struct service services[] = {
      "public/queue", ROLE_QUEUE_SERVICE},
     {"auth service", "postern-auth", NULL, "auth.pid", "smtpd offers no AUTH", NULL,
      "public/auth", ROLE_AUTH},
+    {"verify service", "postern-verify", NULL, "verify.pid",
+     "reject_unverified_recipient and reject_unverified_sender wait for it", NULL,
+     "public/verify", ROLE_QMGR},
 };
 #define SERVICE_COUNT (sizeof services / sizeof services[0])
 

@@ -23,6 +23,9 @@
 #ifndef DEF_QUEUE_DIR
 #define DEF_QUEUE_DIR "/var/spool/postern"
 #endif
+#ifndef DEF_DATA_DIR
+#define DEF_DATA_DIR "/var/lib/postern"
+#endif
 #ifndef POSTERN_VERSION
 #define POSTERN_VERSION "0"
 #endif
@@ -40,6 +43,25 @@ static const struct param_def params[] = {
     STR("2bounce_notice_recipient", "postmaster"),
     INT("access_map_defer_code", "450", 400, 499),
     INT("access_map_reject_code", "554", 400, 599),
+    TIME("address_verify_cache_cleanup_interval", "12h", 's'),
+    STR("address_verify_default_transport", "$default_transport"),
+    STR("address_verify_local_transport", "$local_transport"),
+    STR("address_verify_map", "btree:$data_directory/verify_cache"),
+    BOOL("address_verify_negative_cache", "yes"),
+    TIME("address_verify_negative_expire_time", "3d", 's'),
+    TIME("address_verify_negative_refresh_time", "3h", 's'),
+    INT("address_verify_poll_count", "${stress?{1}:{3}}", 1, 1000),
+    TIME("address_verify_poll_delay", "3s", 's'),
+    TIME("address_verify_positive_expire_time", "31d", 's'),
+    TIME("address_verify_positive_refresh_time", "7d", 's'),
+    STR("address_verify_relay_transport", "$relay_transport"),
+    STR("address_verify_relayhost", "$relayhost"),
+    STR("address_verify_sender", "$double_bounce_sender"),
+    STR("address_verify_sender_dependent_default_transport_maps", "$sender_dependent_default_transport_maps"),
+    STR("address_verify_sender_dependent_relayhost_maps", "$sender_dependent_relayhost_maps"),
+    TIME("address_verify_sender_ttl", "0s", 's'),
+    STR("address_verify_transport_maps", "$transport_maps"),
+    STR("address_verify_virtual_transport", "$virtual_transport"),
     STR("alias_database", "hash:/etc/aliases"),
     STR("alias_maps", "hash:/etc/aliases"),
     STR("allow_mail_to_commands", "alias, forward"),
@@ -69,8 +91,7 @@ static const struct param_def params[] = {
     STR("cyrus_sasl_config_path", ""),
     STR("daemon_directory", DEF_DAEMON_DIR),
     TIME("daemon_timeout", "18000s", 's'),
-    /* Postfix's: where the smtp runner keeps its TLS-RPT results */
-    STR("data_directory", "/var/lib/postern"),
+    STR("data_directory", DEF_DATA_DIR),
     STR("default_database_type", "hash"),
     INT("default_destination_concurrency_failed_cohort_limit", "1", 0, 1000000),
     INT("default_destination_concurrency_limit", "20", 1, 1000000),
@@ -217,7 +238,7 @@ static const struct param_def params[] = {
     STR("privileged_transports", ""),
     STR("propagate_unmatched_extensions", "canonical, virtual"),
     STR("proxy_interfaces", ""),
-    STR("proxy_read_maps", "$local_recipient_maps $mydestination $virtual_alias_maps $virtual_alias_domains $virtual_mailbox_maps $virtual_mailbox_domains $relay_recipient_maps $relay_domains $canonical_maps $sender_canonical_maps $recipient_canonical_maps $relocated_maps $transport_maps $mynetworks $smtpd_sender_login_maps $sender_bcc_maps $recipient_bcc_maps $smtp_generic_maps $lmtp_generic_maps $alias_maps $smtpd_client_restrictions $smtpd_helo_restrictions $smtpd_sender_restrictions $smtpd_relay_restrictions $smtpd_recipient_restrictions $address_verify_sender_dependent_default_transport_maps $address_verify_sender_dependent_relayhost_maps $address_verify_transport_maps $fallback_transport_maps $lmtp_discard_lhlo_keyword_address_maps $lmtp_pix_workaround_maps $lmtp_sasl_password_maps $lmtp_tls_policy_maps $mailbox_command_maps $mailbox_transport_maps $postscreen_discard_ehlo_keyword_address_maps $rbl_reply_maps $sender_dependent_default_transport_maps $sender_dependent_relayhost_maps $smtp_discard_ehlo_keyword_address_maps $smtp_pix_workaround_maps $smtp_sasl_password_maps $smtp_tls_policy_maps $smtpd_discard_ehlo_keyword_address_maps $smtpd_milter_maps $virtual_gid_maps $virtual_uid_maps $local_login_sender_maps $postscreen_reject_footer_maps $smtpd_reject_footer_maps $tls_server_sni_maps $tlsproxy_client_policy_maps $default_delivery_status_filter $lmtp_delivery_status_filter $lmtp_dns_reply_filter $lmtp_reply_filter $local_delivery_status_filter $pipe_delivery_status_filter $postscreen_command_filter $smtp_delivery_status_filter $smtp_dns_reply_filter $smtp_reply_filter $smtpd_command_filter $smtpd_dns_reply_filter $virtual_delivery_status_filter $body_checks $header_checks $lmtp_body_checks $lmtp_header_checks $lmtp_mime_header_checks $lmtp_nested_header_checks $milter_header_checks $mime_header_checks $nested_header_checks $smtp_body_checks $smtp_header_checks $smtp_mime_header_checks $smtp_nested_header_checks $virtual_mailbox_limit_maps $virtual_maildir_limit_message_maps"),
+    STR("proxy_read_maps", "$local_recipient_maps $mydestination $virtual_alias_maps $virtual_alias_domains $virtual_mailbox_maps $virtual_mailbox_domains $relay_recipient_maps $relay_domains $canonical_maps $sender_canonical_maps $recipient_canonical_maps $relocated_maps $transport_maps $mynetworks $smtpd_sender_login_maps $sender_bcc_maps $recipient_bcc_maps $smtp_generic_maps $lmtp_generic_maps $alias_maps $smtpd_client_restrictions $smtpd_helo_restrictions $smtpd_sender_restrictions $smtpd_relay_restrictions $smtpd_recipient_restrictions $address_verify_sender_dependent_default_transport_maps $address_verify_sender_dependent_relayhost_maps $address_verify_transport_maps $fallback_transport_maps $lmtp_discard_lhlo_keyword_address_maps $lmtp_pix_workaround_maps $lmtp_sasl_password_maps $lmtp_tls_policy_maps $mailbox_command_maps $mailbox_transport_maps $postscreen_discard_ehlo_keyword_address_maps $rbl_reply_maps $sender_dependent_default_transport_maps $sender_dependent_relayhost_maps $smtp_discard_ehlo_keyword_address_maps $smtp_pix_workaround_maps $smtp_sasl_password_maps $smtp_tls_policy_maps $smtpd_discard_ehlo_keyword_address_maps $smtpd_milter_maps $virtual_gid_maps $virtual_uid_maps $local_login_sender_maps $postscreen_reject_footer_maps $smtpd_reject_footer_maps $tls_server_sni_maps $tlsproxy_client_policy_maps $default_delivery_status_filter $lmtp_delivery_status_filter $lmtp_dns_reply_filter $lmtp_reply_filter $local_delivery_status_filter $pipe_delivery_status_filter $postscreen_command_filter $smtp_delivery_status_filter $smtp_dns_reply_filter $smtp_reply_filter $smtpd_command_filter $smtpd_dns_reply_filter $virtual_delivery_status_filter $body_checks $header_checks $lmtp_body_checks $lmtp_header_checks $lmtp_mime_header_checks $lmtp_nested_header_checks $milter_header_checks $mime_header_checks $nested_header_checks $smtp_body_checks $smtp_header_checks $smtp_mime_header_checks $smtp_nested_header_checks $virtual_mailbox_limit_maps $virtual_maildir_limit_message_maps $virtual_maildir_filter_maps"),
     INT("qmgr_message_active_limit", "20000", 1, 1000000000),
     STR("queue_directory", DEF_QUEUE_DIR),
     SIZE("queue_minfree", "0"),
@@ -434,6 +455,14 @@ static const struct param_def params[] = {
     INT("unknown_relay_recipient_reject_code", "550", 400, 599),
     INT("unknown_virtual_alias_reject_code", "550", 400, 599),
     INT("unknown_virtual_mailbox_reject_code", "550", 400, 599),
+    INT("unverified_recipient_defer_code", "450", 400, 599),
+    INT("unverified_recipient_reject_code", "450", 400, 599),
+    STR("unverified_recipient_reject_reason", ""),
+    STR("unverified_recipient_tempfail_action", "$reject_tempfail_action"),
+    INT("unverified_sender_defer_code", "450", 400, 599),
+    INT("unverified_sender_reject_code", "450", 400, 599),
+    STR("unverified_sender_reject_reason", ""),
+    STR("unverified_sender_tempfail_action", "$reject_tempfail_action"),
     INT("virtual_alias_address_length_limit", "1000", 1, 1000000),
     STR("virtual_alias_domains", "$virtual_alias_maps"),
     INT("virtual_alias_expansion_limit", "1000", 1, 1000000),

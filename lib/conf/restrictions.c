@@ -60,6 +60,8 @@ static const struct restriction_name implemented[] = {
     {"reject_unauthenticated_sender_login_mismatch", RESTRICT_REJECT_UNAUTHENTICATED_SENDER_LOGIN_MISMATCH, 0},
     {"reject_unlisted_recipient", RESTRICT_REJECT_UNLISTED_RECIPIENT, 0},
     {"reject_unlisted_sender", RESTRICT_REJECT_UNLISTED_SENDER, 0},
+    {"reject_unverified_recipient", RESTRICT_REJECT_UNVERIFIED_RECIPIENT, 0},
+    {"reject_unverified_sender", RESTRICT_REJECT_UNVERIFIED_SENDER, 0},
     {"reject_unknown_client", RESTRICT_REJECT_UNKNOWN_CLIENT_HOSTNAME, 0},
     {"reject_unknown_client_hostname", RESTRICT_REJECT_UNKNOWN_CLIENT_HOSTNAME, 0},
     {"reject_unknown_helo_hostname", RESTRICT_REJECT_UNKNOWN_HELO_HOSTNAME, 0},
@@ -85,7 +87,7 @@ int restriction_not_implemented(const char *name)
         "reject_unknown_", "reject_rbl", "reject_rhsbl", "permit_tls_",
         "check_ccert_access", "check_sasl_access", "check_reverse_client_hostname",
         "reject_plaintext_session",
-        "reject_unverified_", "permit_mx_backup", "reject_non_fqdn_", "reject_invalid_",
+        "permit_mx_backup", "reject_non_fqdn_", "reject_invalid_",
         "check_address_map", "permit_inet_interfaces", "sleep", NULL,
     };
     if (restriction_find(name))

@@ -66,6 +66,8 @@ enum restriction_id {
     RESTRICT_CHECK_RECIPIENT_NS_ACCESS,
     RESTRICT_CHECK_RECIPIENT_A_ACCESS,
     RESTRICT_REJECT_MULTI_RECIPIENT_BOUNCE,
+    RESTRICT_REJECT_UNVERIFIED_RECIPIENT,
+    RESTRICT_REJECT_UNVERIFIED_SENDER,
     RESTRICT_COUNT
 };
 
@@ -78,7 +80,7 @@ struct restriction_name {
 /* The implemented restriction of this name (any case), or NULL. */
 const struct restriction_name *restriction_find(const char *name);
 /* 1 when Postfix has a restriction of this name that postern does not
- * implement yet (check_ccert_access, reject_unverified_*, ...): smtpd answers
+ * implement yet (check_ccert_access, permit_mx_backup, ...): smtpd answers
  * 451 4.3.5 when it reaches one, so mail waits rather than slipping past
  * a check the administrator set. */
 int restriction_not_implemented(const char *name);

@@ -81,12 +81,19 @@ struct maildir_quota {
     const char *message;        /* the text of that result */
 };
 
-/* maildir_deliver() with a quota (NULL: none).  A message that does not
+struct maildir_filter;
+
+/* maildir_deliver() with a quota (NULL: none) and the user's header
+ * filter (NULL: none; maildirfilter.h).  A message that does not
  * fit is refused before it is written: "maildir delivery failed: MESSAGE"
  * with 5.2.2 (quota->bounce, or a message larger than the whole limit)
- * or 4.2.2.  The maildirsize file gets one line per delivery. */
+ * or 4.2.2.  The maildirsize file gets one line per delivery.  A message
+ * that fits then meets the filter: REJECT fails with 5.0.0, MOVE delivers
+ * into the folder it names, and DISCARD writes nothing and returns 1 with
+ * status "2.0.0" and its text. */
 int maildir_deliver_quota(const char *dir, const struct mail_source *src,
                           off_t size_limit, const struct maildir_quota *quota,
+                          const struct maildir_filter *filter,
                           struct mailbox_status *status);
 
 /* Append to the mbox file `path` under the locks in `options`, fsync, and

@@ -28,6 +28,7 @@
 
 #include "log.h"
 #include "mailbox.h"
+#include "maildirfilter.h"
 #include "maildirsize.h"
 #include "strbuf.h"
 
@@ -192,11 +193,34 @@ check:
 int maildir_deliver(const char *dir, const struct mail_source *src,
                     off_t size_limit, struct mailbox_status *status)
 {
-    return maildir_deliver_quota(dir, src, size_limit, NULL, status);
+    return maildir_deliver_quota(dir, src, size_limit, NULL, NULL, status);
+}
+
+/* Make the Maildir++ folder DIR/FOLDER/ for a filter's MOVE: tmp/, new/,
+ * cur/ and its "maildirfolder" file (Maildir++ says it is a folder). */
+static void make_folder(const char *dir, const char *folder)
+{
+    struct strbuf path = STRBUF_INIT;
+    static const char *const subdirs[] = {"tmp", "new", "cur"};
+    for (size_t i = 0; i < 3; i++) {
+        strbuf_reset(&path);
+        strbuf_printf(&path, "%s%s/%s", dir, folder, subdirs[i]);
+        if (make_dirs(path.s, 0700) != 0)
+            msg_warn_errno("create %s", path.s);
+    }
+    strbuf_reset(&path);
+    strbuf_printf(&path, "%s%s/maildirfolder", dir, folder);
+    int fd = open(path.s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    else if (errno != EEXIST)
+        msg_warn_errno("Cannot create maildirfolder file '%s'", path.s);
+    strbuf_free(&path);
 }
 
 int maildir_deliver_quota(const char *dir, const struct mail_source *src,
                           off_t size_limit, const struct maildir_quota *quota,
+                          const struct maildir_filter *filter,
                           struct mailbox_status *status)
 {
     struct timeval now;
@@ -204,6 +228,8 @@ int maildir_deliver_quota(const char *dir, const struct mail_source *src,
     const char *host = maildir_hostname();
     struct strbuf tmpdir = STRBUF_INIT, newdir = STRBUF_INIT, curdir = STRBUF_INIT;
     struct strbuf tmpfile = STRBUF_INIT, newfile = STRBUF_INIT, prefix = STRBUF_INIT;
+    struct strbuf name = STRBUF_INIT;
+    struct maildir_filter_verdict verdict = {MAILDIR_FILTER_DELIVER, STRBUF_INIT};
     strbuf_printf(&tmpdir, "%stmp", dir);
     strbuf_printf(&newdir, "%snew", dir);
     strbuf_printf(&curdir, "%scur", dir);
@@ -233,7 +259,7 @@ int maildir_deliver_quota(const char *dir, const struct mail_source *src,
         unlink(tmpfile.s);
         goto out;
     }
-    strbuf_printf(&newfile, "%s/%lld.V%llxI%llxM%06ld.%s", newdir.s, (long long)now.tv_sec,
+    strbuf_printf(&name, "%lld.V%llxI%llxM%06ld.%s", (long long)now.tv_sec,
                   (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
                   (long)now.tv_usec, host);
 
@@ -247,7 +273,39 @@ int maildir_deliver_quota(const char *dir, const struct mail_source *src,
         goto out;
     }
     if (quota && quota->size_in_name)
-        strbuf_printf(&newfile, ",S=%lld", bytes);
+        strbuf_printf(&name, ",S=%lld", bytes);
+    /* the user's filter (virtual_maildir_filter), once the quota allows
+     * the message, as the VDA patch: it may refuse, drop or move it */
+    if (filter) {
+        struct strbuf why = STRBUF_INIT;
+        int r = maildir_filter_apply(dir, filter, &prefix, src->fd, src->offset, src->length,
+                                     &verdict, &why);
+        if (r != 0)
+            mailbox_status_set(status, "4.3.0", "maildir delivery failed: filter: %s", why.s);
+        else if (verdict.action == MAILDIR_FILTER_REJECT)
+            mailbox_status_set(status, "5.0.0", "maildir delivery failed: User filter - REJECT%s%s",
+                               verdict.text.len ? ": " : "", strbuf_str(&verdict.text));
+        else if (verdict.action == MAILDIR_FILTER_DISCARD)
+            mailbox_status_set(status, "2.0.0", "User filter - DISCARD%s%s",
+                               verdict.text.len ? ": " : "", strbuf_str(&verdict.text));
+        strbuf_free(&why);
+        if (r != 0 || verdict.action == MAILDIR_FILTER_REJECT
+            || verdict.action == MAILDIR_FILTER_DISCARD) {
+            close(fd);
+            unlink(tmpfile.s);
+            if (r == 0 && verdict.action == MAILDIR_FILTER_DISCARD)
+                result = 1;
+            goto out;
+        }
+        if (verdict.action == MAILDIR_FILTER_MOVE) {
+            make_folder(dir, verdict.text.s);
+            strbuf_reset(&newdir);
+            strbuf_reset(&curdir);
+            strbuf_printf(&newdir, "%s%s/new", dir, verdict.text.s);
+            strbuf_printf(&curdir, "%s%s/cur", dir, verdict.text.s);
+        }
+    }
+    strbuf_printf(&newfile, "%s/%s", newdir.s, name.s);
     enum mail_copy_result copied = mail_copy(fd, src, &prefix, 0,
                                              size_limit > 0 ? size_limit : -1);
     if (copied == MAIL_COPY_OK && fsync(fd) != 0)
@@ -301,5 +359,7 @@ out:
     strbuf_free(&tmpfile);
     strbuf_free(&newfile);
     strbuf_free(&prefix);
+    strbuf_free(&name);
+    strbuf_free(&verdict.text);
     return result;
 }

@@ -1,11 +1,21 @@
 /* pipecommand.c - run a delivery command with the message on its stdin
- * (pipecommand.h). */
+ * (pipecommand.h).
+ *
+ * The processes: the runner forks a keeper, which leads a session and
+ * process group of its own and forks the command into it.  The keeper
+ * only waits: for the command, whose exit it passes on as its own, and
+ * for the runner's death (its parent-death signal), on which it kills the
+ * whole group, the command's own children with it; a runner killed
+ * outright (qmgr's backstop SIGKILL: no handler of ours runs) so leaves
+ * nothing behind.  The runner kills the group (its time limit, SIGTERM,
+ * what the command left behind) by the keeper's pid. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,8 +47,8 @@ static void on_term(int sig)
     raise(sig);
 }
 
-/* The child: own process group, stdin/stdout/stderr, ids for good, a
- * directory, exec.  Never returns. */
+/* The command (the keeper's child, in its group): stdin/stdout/stderr,
+ * ids for good, a directory, exec.  Never returns. */
 static _Noreturn void run_child(const struct pipe_command *cmd, int output)
 {
     pid_t parent = getppid();
@@ -46,7 +56,7 @@ static _Noreturn void run_child(const struct pipe_command *cmd, int output)
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) != 0 || signal(SIGPIPE, SIG_DFL) == SIG_ERR
         || signal(SIGALRM, SIG_DFL) == SIG_ERR || signal(SIGTERM, SIG_DFL) == SIG_ERR
-        || setsid() < 0) {
+        || signal(SIGHUP, SIG_DFL) == SIG_ERR) {
         dprintf(output, "cannot set up the command's process: %s\n", strerror(errno));
         _exit(EX_OSERR);
     }
@@ -59,8 +69,8 @@ static _Noreturn void run_child(const struct pipe_command *cmd, int output)
             _exit(EX_OSERR);
         }
     }
-    /* a runner killed outright (qmgr's backstop SIGKILL: no handler runs)
-     * takes the command with it; set after the id switch, which clears it */
+    /* a keeper killed outright takes the command with it; set after the
+     * id switch, which clears it */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
         _exit(EX_TEMPFAIL);
     /* directory= that cannot be entered is a temporary failure, not a
@@ -75,6 +85,59 @@ static _Noreturn void run_child(const struct pipe_command *cmd, int output)
     execvpe(cmd->argv[0], cmd->argv, cmd->env);
     dprintf(2, "execvp %s: %s\n", cmd->argv[0], strerror(errno));
     _exit(127);          /* as a shell says "not found" */
+}
+
+/* The keeper's parent-death signal (SIGHUP): the runner has gone, so
+ * everything in our group goes, ourselves included. */
+static void on_runner_death(int sig)
+{
+    (void)sig;
+    kill(0, SIGKILL);
+    _exit(EX_TEMPFAIL);
+}
+
+/* The keeper: leads a session and process group, forks the command into
+ * it, waits for it and ends as it ended; kills the group when the runner
+ * dies.  Never returns. */
+static _Noreturn void run_keeper(const struct pipe_command *cmd, int output)
+{
+    pid_t runner = getppid();
+    struct sigaction on_death = {.sa_handler = on_runner_death};
+    sigemptyset(&on_death.sa_mask);
+    if (setsid() < 0 || signal(SIGALRM, SIG_DFL) == SIG_ERR || signal(SIGTERM, SIG_DFL) == SIG_ERR
+        || sigaction(SIGHUP, &on_death, NULL) != 0 || prctl(PR_SET_PDEATHSIG, SIGHUP) != 0) {
+        dprintf(output, "cannot set up the command's process: %s\n", strerror(errno));
+        _exit(EX_OSERR);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
+        _exit(EX_OSERR);
+    if (getppid() != runner)
+        on_runner_death(SIGHUP);    /* it died before the signal was set */
+    pid_t pid = fork();
+    if (pid < 0) {
+        dprintf(output, "fork: %s\n", strerror(errno));
+        _exit(EX_OSERR);
+    }
+    if (pid == 0)
+        run_child(cmd, output);
+    /* nothing of the runner's stays open here: not its output pipe (the
+     * runner reads to its end), not its channel to qmgr */
+    (void)close_range(0, ~0U, 0);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            _exit(EX_OSERR);
+    if (WIFEXITED(status))
+        _exit(WEXITSTATUS(status));
+    /* end by the command's signal, so the runner sees it (no core file) */
+    int sig = WTERMSIG(status);
+    struct rlimit no_core = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &no_core);
+    signal(sig, SIG_DFL);
+    raise(sig);
+    _exit(128 + sig);
 }
 
 /* Read the command's output until it ends (or its time is up), keeping
@@ -137,7 +200,7 @@ int pipe_command_run(const struct pipe_command *cmd, struct pipe_command_status 
         return -1;
     }
     if (pid == 0)
-        run_child(cmd, output[1]);
+        run_keeper(cmd, output[1]);
     close(output[1]);
     command_pid = pid;
     alarm(cmd->time_limit > 0 ? (unsigned)cmd->time_limit : 0);

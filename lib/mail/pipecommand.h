@@ -2,7 +2,8 @@
  * does for local(8) and pipe(8): the one place that forks, drops
  * privileges for good, execs without a shell, feeds the message on stdin,
  * keeps the start of the command's output for the reason of a failure,
- * enforces a time limit by killing the command's process group, and reads
+ * enforces a time limit by killing the command's process group (also
+ * killed when the runner dies: a keeper process leads it), and reads
  * the exit status (an "X.Y.Z text" at the start of the output, else
  * sysexits as outcome.h says; qmail's 111 and a signal defer).
  * Used by postern-local (mailbox_command, |command aliases) and

@@ -5,6 +5,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -123,7 +124,24 @@ static int open_list(const char *param, struct domainlist **out, struct strbuf *
     return *out ? 0 : -1;
 }
 
+/* A routing parameter: the address_verify_ override of it for probes
+ * (address_verify_transport_maps, ..._relayhost, ...), whose defaults
+ * name the parameter itself. */
+static const char *verify_routing_param(int probes, const char *name)
+{
+    if (!probes)
+        return conf_str(name);
+    char full[96];
+    snprintf(full, sizeof full, "address_verify_%s", name);
+    return conf_str(full);
+}
+
 struct resolver *resolver_open(struct strbuf *err)
+{
+    return resolver_open_routing(0, err);
+}
+
+struct resolver *resolver_open_routing(int probes, struct strbuf *err)
 {
     struct resolver *r = xcalloc(1, sizeof *r);
     if (open_list("mydestination", &r->mydestination, err) != 0
@@ -134,7 +152,7 @@ struct resolver *resolver_open(struct strbuf *err)
         return NULL;
     }
     struct strbuf map_err = STRBUF_INIT;
-    r->transport_maps = maplist_open(conf_str("transport_maps"), &map_err);
+    r->transport_maps = maplist_open(verify_routing_param(probes, "transport_maps"), &map_err);
     if (!r->transport_maps) {
         strbuf_printf(err, "transport_maps: %s", strbuf_str(&map_err));
         strbuf_free(&map_err);
@@ -160,7 +178,7 @@ struct resolver *resolver_open(struct strbuf *err)
     };
     for (size_t i = 0; i < sizeof sender_maps / sizeof sender_maps[0]; i++) {
         struct maplist **slot = (struct maplist **)((char *)r + sender_maps[i].offset);
-        *slot = maplist_open(conf_str(sender_maps[i].param), &map_err);
+        *slot = maplist_open(verify_routing_param(probes, sender_maps[i].param), &map_err);
         if (!*slot) {
             strbuf_printf(err, "%s: %s", sender_maps[i].param, strbuf_str(&map_err));
             strbuf_free(&map_err);
@@ -174,11 +192,11 @@ struct resolver *resolver_open(struct strbuf *err)
     r->myorigin = xstrdup(maplist_count(r->relocated_maps) ? conf_str("myorigin") : "");
     r->transport_parent_matches = domain_parent_matches("transport_maps");
     conf_list("defer_transports", &r->defer_transports);
-    r->local_transport = xstrdup(conf_str("local_transport"));
-    r->virtual_transport = xstrdup(conf_str("virtual_transport"));
-    r->relay_transport = xstrdup(conf_str("relay_transport"));
-    r->default_transport = xstrdup(conf_str("default_transport"));
-    r->relayhost = xstrdup(conf_str("relayhost"));
+    r->local_transport = xstrdup(verify_routing_param(probes, "local_transport"));
+    r->virtual_transport = xstrdup(verify_routing_param(probes, "virtual_transport"));
+    r->relay_transport = xstrdup(verify_routing_param(probes, "relay_transport"));
+    r->default_transport = xstrdup(verify_routing_param(probes, "default_transport"));
+    r->relayhost = xstrdup(verify_routing_param(probes, "relayhost"));
     r->myhostname = xstrdup(conf_str("myhostname"));
     r->recipient_delimiter = xstrdup(conf_str("recipient_delimiter"));
     /* the routing parameters are read when an address first needs them */

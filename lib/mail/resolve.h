@@ -77,6 +77,12 @@ struct resolver;
  * message in err when a table or list cannot be opened (a configuration
  * error: the caller exits as a temporary failure). */
 struct resolver *resolver_open(struct strbuf *err);
+/* The same with probes set: the routing of address verification probes,
+ * where address_verify_transport_maps, address_verify_relayhost,
+ * address_verify_{local,virtual,relay,default}_transport and
+ * address_verify_sender_dependent_{relayhost,default_transport}_maps
+ * stand for the parameters without the prefix (postern-verify(8)). */
+struct resolver *resolver_open_routing(int probes, struct strbuf *err);
 void resolver_close(struct resolver *resolver);
 /* 1 when the file of one of its tables has changed since it was opened
  * (map_changed): a long-lived caller opens a new resolver. */

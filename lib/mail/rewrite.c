@@ -198,14 +198,17 @@ void rewrite_config_free(struct rewrite_config *cfg)
 }
 
 /* A list of tables again when a file of it changed; the old one stays
- * when the new one cannot be opened.  1 when it was replaced. */
+ * when the new one cannot be opened (tried again every
+ * MAP_REOPEN_RETRY_SECONDS, said once per change).  1 when it was
+ * replaced. */
 static int refresh_maps(struct maplist **slot, const char *param)
 {
-    if (!*slot || !maplist_changed(*slot))
+    int changed = *slot ? maplist_changed(*slot) : 0;
+    if (!changed)
         return 0;
     struct strbuf err = STRBUF_INIT;
     struct maplist *fresh = maplist_open(conf_str(param), &err);
-    if (!fresh)
+    if (!fresh && changed == MAP_CHANGED)
         msg_warn("%s has changed but cannot be opened (%s): still using what was read before",
                  param, strbuf_str(&err));
     strbuf_free(&err);

@@ -58,9 +58,11 @@ static int use_forwarders(const char *list)
 }
 
 /* libunbound answers some names itself (RFC 6761's test. and invalid.,
- * the reverse zones of private and documentation networks) with NXDOMAIN;
- * the system's resolver, which Postfix uses, asks the servers, and so do
- * we: a site's DNS serves PTR records for 10.0.0.0/8. */
+ * the reverse zones of loopback, private and documentation networks) with
+ * NXDOMAIN or localhost; the system's resolver, which Postfix uses, asks
+ * the servers (after /etc/hosts), and so do we: a site's DNS serves PTR
+ * records for 10.0.0.0/8, and for 127.0.0.2 as Postfix sees it (127.0.0.1
+ * stays localhost, as /etc/hosts names it). */
 static int ask_servers_everything(void)
 {
     static const char *const zones[] = {
@@ -77,6 +79,10 @@ static int ask_servers_everything(void)
         if (err == UB_NOERROR || err == UB_SYNTAX)   /* not a zone here */
             err = 0;
     }
+    /* loopback: what it knows (localhost, the hosts file) answered here,
+     * the rest of 127.0.0.0/8 asked of the servers */
+    if (!err)
+        err = ub_ctx_zone_add(resolver, "127.in-addr.arpa.", "transparent");
     return err;
 }
 
@@ -548,6 +554,8 @@ static void client_name_step(struct dns_pending *p, struct dns_answer *answer)
                     && memcmp(p->want, have, p->want_v6 ? 16 : 4) == 0;
         n->forward_status = answer->status == DNS_FOUND && !found ? DNS_NOTFOUND
                                                                   : answer->status;
+        if (answer->status == DNS_NOTFOUND)
+            n->forward_missing = answer->nxdomain ? 2 : 1;
         if (found)
             snprintf(n->name, sizeof n->name, "%s", n->reverse);
     }

@@ -92,6 +92,9 @@ struct dns_client_name {
     char addr[64];
     enum dns_status reverse_status;   /* the PTR lookup */
     enum dns_status forward_status;   /* the confirmation */
+    int forward_missing;              /* DNS_NOTFOUND there: 0 none of the name's
+                                       * addresses is addr, 1 it has none
+                                       * (NODATA), 2 it does not exist */
     char reverse[256];
     char name[256];
 };

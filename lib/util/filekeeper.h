@@ -13,7 +13,9 @@
  * nothing but a path it compares byte for byte with the list, and never
  * reads a file: it opens it (read-only, a regular file only) and passes
  * the descriptor back (SCM_RIGHTS).  A path not on the list is refused
- * (EPERM).  It ends when the other end closes (the zygote exits).
+ * (EPERM).  It ends when the other end closes: when the zygote and
+ * postern-accept, which keeps a copy of the zygote's end for the zygote
+ * it starts after a crash (zygote.h), have both gone.
  * Protocol: request = the path's bytes; answer = an int32 errno (0: a
  * descriptor is attached).
  */
@@ -36,7 +38,17 @@ int filekeeper_read(const char *path, size_t max, char **data, size_t *len);
 /* In a process that must not reach the keeper (a zygote's child): close
  * our end. */
 void filekeeper_forget(void);
-/* The keeper's pid, 0 without one. */
+/* The keeper's pid, 0 without one (or one inherited). */
 pid_t filekeeper_pid(void);
+/* Our end of the keeper's socket, -1 without one. */
+int filekeeper_descriptor(void);
+
+/* A zygote that postern-accept starts after a crash has our end of the
+ * first zygote's keeper in this variable (a descriptor number). */
+#define FILEKEEPER_FD_VARIABLE "POSTERN_KEEPER_FD"
+/* Take the keeper named by FILEKEEPER_FD_VARIABLE, when it is set (the
+ * variable is removed); answers a zygote that died in the middle of a
+ * request left behind are dropped. */
+void filekeeper_inherit(void);
 
 #endif

@@ -1,7 +1,15 @@
-/* log.c - logging to syslog, maillog_file and stderr (see log.h). */
+/* log.c - logging to syslog, maillog_file and stderr (see log.h).
+ *
+ * Threads: the lookup service's database threads log while its main
+ * thread may reconfigure (SIGHUP: syslog_name, maillog_file).  The names
+ * a line is written under are therefore one immutable record, swapped
+ * whole through an atomic pointer and never freed (syslog(3) keeps the
+ * ident openlog was given), and the log file keeps its descriptor number
+ * across a reopen (dup3). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sysexits.h>
@@ -15,10 +23,46 @@
 #include "log.h"
 #include "strbuf.h"
 
-static char program_name[64] = "postern";
-static char syslog_ident[160] = "postern";
-static char syslog_prefix[96] = "postern";   /* syslog_name */
-static int postfix_names;           /* syslog_name is postfix or postfix-*: log as Postfix */
+static char program_name[64] = "postern";    /* set once, before any thread */
+
+#define IDENT_MAX 160
+/* The names a line goes out under; a record is never changed or freed
+ * once published. */
+struct log_names {
+    char ident[IDENT_MAX];          /* "postern/smtpd", "postfix/cleanup" */
+    char prefix[96];                /* syslog_name */
+    int postfix_names;              /* syslog_name is postfix or postfix-*: log as Postfix */
+    const struct log_names *older;  /* the record it replaced: kept, and reachable */
+};
+static const char *postfix_program(const char *program);
+static const struct log_names initial_names = {"postern", "postern", 0, NULL};
+static _Atomic(const struct log_names *) current_names = &initial_names;
+
+/* The names in use now. */
+static const struct log_names *names_now(void)
+{
+    return atomic_load_explicit(&current_names, memory_order_acquire);
+}
+
+/* Publish new names (a new record, unless they are the ones in use). */
+static void names_set(const char *prefix, int postfix_names, const char *program)
+{
+    struct log_names fresh;
+    memset(&fresh, 0, sizeof fresh);
+    strlcpy(fresh.prefix, prefix, sizeof fresh.prefix);
+    fresh.postfix_names = postfix_names;
+    snprintf(fresh.ident, sizeof fresh.ident, "%s/%s", fresh.prefix, program);
+    const struct log_names *now = names_now();
+    if (strcmp(now->ident, fresh.ident) == 0 && strcmp(now->prefix, fresh.prefix) == 0
+        && now->postfix_names == fresh.postfix_names)
+        return;
+    struct log_names *record = malloc(sizeof *record);
+    if (!record)
+        return;                     /* keep the old names */
+    *record = fresh;
+    record->older = now;
+    atomic_store_explicit(&current_names, record, memory_order_release);
+}
 static unsigned log_flags;
 static int verbose_level;
 static int file_fd = -1;            /* maillog_file, when set */
@@ -36,7 +80,9 @@ void log_open(const char *program, unsigned flags)
     if (strncmp(program, "postern-", 8) == 0 && program[8])
         program += 8;
     strlcpy(program_name, program, sizeof program_name);
-    snprintf(syslog_ident, sizeof syslog_ident, "postern/%s", program_name);
+    const struct log_names *names = names_now();
+    names_set(names->prefix, names->postfix_names,
+              names->postfix_names ? postfix_program(program_name) : program_name);
     log_flags = flags;
     if (gethostname(hostname, sizeof hostname - 1) != 0)
         strlcpy(hostname, "localhost", sizeof hostname);
@@ -79,11 +125,10 @@ int log_configure(const char *syslog_name, const char *facility,
                   const char *maillog_file)
 {
     if (syslog_name && *syslog_name) {
-        strlcpy(syslog_prefix, syslog_name, sizeof syslog_prefix);
-        postfix_names = strcmp(syslog_name, "postfix") == 0
-                        || strncmp(syslog_name, "postfix-", 8) == 0;
-        snprintf(syslog_ident, sizeof syslog_ident, "%s/%s", syslog_prefix,
-                 postfix_names ? postfix_program(program_name) : program_name);
+        int postfix_names = strcmp(syslog_name, "postfix") == 0
+                            || strncmp(syslog_name, "postfix-", 8) == 0;
+        names_set(syslog_name, postfix_names,
+                  postfix_names ? postfix_program(program_name) : program_name);
     }
     int code = facility && *facility ? facility_code(facility) : LOG_MAIL;
     if (code < 0) {
@@ -95,7 +140,7 @@ int log_configure(const char *syslog_name, const char *facility,
     if (syslog_opened)
         closelog();
     syslog_facility = code;
-    openlog(syslog_ident, LOG_PID, code);
+    openlog(names_now()->ident, LOG_PID, code);
     syslog_opened = 1;
     if (!maillog_file || !*maillog_file) {
         if (file_fd >= 0) {
@@ -208,20 +253,20 @@ static void log_line_as(int priority, const char *prefix, const char *ident, lon
         strbuf_printf(&line, "%s %s %s[%ld]: %s\n", stamp, hostname, ident, pid, text.s);
         write_all(file_fd, line.s, line.len);
         strbuf_free(&line);
-    } else if (ident != syslog_ident || pid != (long)getpid()) {
+    } else if (ident != names_now()->ident || pid != (long)getpid()) {
         /* another name or pid: syslog(3) takes both from openlog */
-        char lent[sizeof syslog_ident + 24];
+        char lent[IDENT_MAX + 24];
         snprintf(lent, sizeof lent, "%s[%ld]", ident, pid);
         if (syslog_opened)
             closelog();
         openlog(lent, 0, syslog_facility);
         syslog(priority, "%s", text.s);
         closelog();
-        openlog(syslog_ident, LOG_PID, syslog_facility);
+        openlog(names_now()->ident, LOG_PID, syslog_facility);
         syslog_opened = 1;
     } else {
         if (!syslog_opened) {
-            openlog(syslog_ident, LOG_PID, syslog_facility);
+            openlog(ident, LOG_PID, syslog_facility);
             syslog_opened = 1;
         }
         syslog(priority, "%s", text.s);
@@ -242,7 +287,7 @@ static void log_line_as(int priority, const char *prefix, const char *ident, lon
 static void log_line(int priority, const char *prefix, const char *fmt,
                      va_list ap, int saved_errno)
 {
-    log_line_as(priority, prefix, syslog_ident, (long)getpid(), fmt, ap, saved_errno);
+    log_line_as(priority, prefix, names_now()->ident, (long)getpid(), fmt, ap, saved_errno);
 }
 
 #define LOG_WITH(priority, prefix, with_errno)                    \
@@ -259,11 +304,12 @@ void msg_info(const char *fmt, ...) { LOG_WITH(LOG_INFO, "", 0); }
 void msg_info_as(const char *program, const char *postfix_program, long pid,
                  const char *fmt, ...)
 {
-    char ident[sizeof syslog_ident];
-    const char *use = syslog_ident;
-    const char *name = postfix_names ? postfix_program : program;
+    const struct log_names *names = names_now();
+    char ident[IDENT_MAX];
+    const char *use = names->ident;
+    const char *name = names->postfix_names ? postfix_program : program;
     if (name) {
-        snprintf(ident, sizeof ident, "%s/%s", syslog_prefix, name);
+        snprintf(ident, sizeof ident, "%s/%s", names->prefix, name);
         use = ident;
     }
     va_list ap;
@@ -274,7 +320,7 @@ void msg_info_as(const char *program, const char *postfix_program, long pid,
 
 int log_postfix_names(void)
 {
-    return postfix_names;
+    return names_now()->postfix_names;
 }
 
 void msg_debug(const char *fmt, ...)

@@ -10,10 +10,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "listenfds.h"
+#include "log.h"
 #include "strbuf.h"
 #include "unixservice.h"
 #include "xalloc.h"
@@ -86,6 +88,29 @@ int unix_listen(const char *path, mode_t mode, uid_t owner, gid_t group, int bac
     if (failed) {
         strbuf_printf(err, "%s %s: %s", failed, sun.sun_path, strerror(errno));
         close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int unix_connect(const char *path, int timeout_s)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {timeout_s, 0};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0
+        || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0
+        || connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
         return -1;
     }
     return fd;
@@ -172,6 +197,26 @@ int unix_service_open_owned(struct unix_service *svc, const char *pid_path,
 int unix_service_ready(struct unix_service *svc)
 {
     return svc->pid_fd >= 0 ? pid_file_publish(svc->pid_fd) : 0;
+}
+
+int unix_service_start(struct unix_service *svc, const char *what, const char *queue_dir,
+                       const char *name, const char *socket_rel, mode_t mode, gid_t group,
+                       int backlog, const int *signals, size_t signal_count)
+{
+    struct strbuf pid_path = STRBUF_INIT, socket_path = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&pid_path, "%s/pid/%s.pid", queue_dir, name);
+    strbuf_printf(&socket_path, "%s/%s", queue_dir, socket_rel);
+    if (unix_service_open(svc, pid_path.s, socket_path.s, mode, group, backlog, &err) < 0)
+        msg_fatal("%s: %s", what, err.s);
+    int signal_fd = signal_fd_open(signals, signal_count);
+    if (signal_fd < 0)
+        msg_fatal_errno("signalfd");
+    if (unix_service_ready(svc) < 0)
+        msg_fatal_errno("write %s", pid_path.s);
+    strbuf_free(&pid_path);
+    strbuf_free(&socket_path);
+    strbuf_free(&err);
+    return signal_fd;
 }
 
 void unix_service_close(struct unix_service *svc, struct strbuf *err)

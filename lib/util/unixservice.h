@@ -24,6 +24,10 @@ int pid_file_publish(int fd);
  * runs).  The descriptor (close-on-exec), or -1 with err set. */
 int unix_listen(const char *path, mode_t mode, uid_t owner, gid_t group, int backlog,
                 struct strbuf *err);
+/* Connect to the unix stream socket at path (a client of a service), with
+ * timeout_s seconds for each send and receive (SO_SNDTIMEO, SO_RCVTIMEO).
+ * The descriptor (close-on-exec), or -1 with errno set. */
+int unix_connect(const char *path, int timeout_s);
 /* Accept one connection (accept4 with flags, which should hold
  * SOCK_CLOEXEC) and read its peer's credentials (SO_PEERCRED, filled in
  * by the kernel; uid -1 and pid 0 when they cannot be read).  The
@@ -54,6 +58,14 @@ int unix_service_open_owned(struct unix_service *svc, const char *pid_path,
 /* Write our pid into the pid file (if we bound the socket): we are
  * ready.  0, or -1 with errno. */
 int unix_service_ready(struct unix_service *svc);
+/* The whole start of such a service, fatal (logged as "WHAT: reason")
+ * when a step fails: unix_service_open() with the pid file
+ * queue_dir/pid/NAME.pid and the socket queue_dir/SOCKET_REL, a signalfd
+ * for these signals (signal_fd_open), then unix_service_ready().  Returns
+ * the signalfd. */
+int unix_service_start(struct unix_service *svc, const char *what, const char *queue_dir,
+                       const char *name, const char *socket_rel, mode_t mode, gid_t group,
+                       int backlog, const int *signals, size_t signal_count);
 /* Remove the socket and the pid file we made; what failed goes to err. */
 void unix_service_close(struct unix_service *svc, struct strbuf *err);
 /* An octal socket mode (a service's -m): 0, or -1 when text is not one. */

@@ -2,6 +2,7 @@
  * it per connection (see zygote.h): the zygote's loop, its children forked
  * ahead, and the two message functions postern-accept uses. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "fdpass.h"
+#include "filekeeper.h"
 #include "log.h"
 #include "privdrop.h"
 #include "strbuf.h"
@@ -49,25 +51,24 @@ static long long monotonic_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len)
+int zygote_read_report(int zygote_fd, struct zygote_report *report, int *fd)
 {
-    return fdpass_send(zygote_fd, variables, len, &conn, 1) == (ssize_t)len ? 0 : -1;
-}
-
-int zygote_read_report(int zygote_fd, struct zygote_report *report)
-{
-    ssize_t n;
-    do
-        n = recv(zygote_fd, report, sizeof *report, 0);
-    while (n < 0 && errno == EINTR);
-    if (n == 0)
-        return 0;
-    if (n < 0)
-        return -1;
+    int fds[FDPASS_MAX_FDS];
+    size_t count = 0;
+    ssize_t n = fdpass_recv(zygote_fd, report, sizeof *report, fds, &count);
+    *fd = -1;
+    if (n <= 0)
+        return n == 0 ? 0 : -1;
+    for (size_t i = 1; i < count; i++)
+        close(fds[i]);
     if (n != (ssize_t)sizeof *report) {
+        if (count)
+            close(fds[0]);
         errno = EPROTO;
         return -1;
     }
+    if (count)
+        *fd = fds[0];
     return 1;
 }
 
@@ -85,85 +86,102 @@ static int refresh(void)
 
 /* ---- children forked ahead ---- */
 
-/* A child waiting for its connection on the other end of `fd`. */
+/* A child waiting for its connection; `taken` is the read end of a pipe
+ * whose write end the child closes when its connection has come (or it
+ * ended); `sock` is postern-accept's end of its socket until it is sent
+ * (ZYGOTE_READY), -1 after. */
 struct waiting_child {
     pid_t pid;
-    int fd;
+    int taken;
+    int sock;
 };
 static struct waiting_child *waiting;  /* hooks.pool slots */
 static size_t waiting_count;
-/* Children forked ahead that have not taken a connection: postern-accept
- * never heard of them, so their end is not reported. */
-static pid_t *unreported;
-static size_t unreported_count, unreported_size;
+static size_t announced;                /* of them, those sent to postern-accept */
+/* changes with everything that replaces the waiting children */
+static int32_t generation;
+/* a child not yet announced waits at most this long, while postern-accept
+ * still has others: its ZYGOTE_READY goes with the next report (the end
+ * of a session), so that postern-accept wakes once for both */
+#define ANNOUNCE_HOLD_MS 200
+static long long announce_by;
 
-static void unreported_add(pid_t pid)
-{
-    if (unreported_count == unreported_size) {
-        unreported_size = unreported_size ? unreported_size * 2 : 8;
-        unreported = xreallocarray(unreported, unreported_size, sizeof *unreported);
-    }
-    unreported[unreported_count++] = pid;
-}
+static void announce_waiting(int sock);
 
-/* Remove pid from the unreported; 1 when it was there. */
-static int unreported_take(pid_t pid)
-{
-    for (size_t i = 0; i < unreported_count; i++)
-        if (unreported[i] == pid) {
-            unreported[i] = unreported[--unreported_count];
-            return 1;
-        }
-    return 0;
-}
-
-/* The waiting children end (they read the end of their socket): they hold
- * what the zygote had before a reload, a tick or a changed table. */
-static void retire_waiting(void)
-{
-    for (size_t i = 0; i < waiting_count; i++)
-        close(waiting[i].fd);
-    waiting_count = 0;
-}
-
-/* A waiting child has ended: it leaves the pool. */
-static void waiting_ended(pid_t pid)
-{
-    for (size_t i = 0; i < waiting_count; i++)
-        if (waiting[i].pid == pid) {
-            close(waiting[i].fd);
-            waiting[i] = waiting[--waiting_count];
-            return;
-        }
-}
-
-/* Pass the connection to a waiting child: its pid, or -1 when none is
- * left (a child that died while waiting is passed over). */
-static pid_t hand_out(const char *variables, size_t len, int conn)
-{
-    while (waiting_count) {
-        struct waiting_child child = waiting[--waiting_count];
-        ssize_t sent = fdpass_send(child.fd, variables, len, &conn, 1);
-        close(child.fd);        /* what was sent stays queued for the child */
-        if (sent == (ssize_t)len) {
-            unreported_take(child.pid);
-            return child.pid;
-        }
-    }
-    return -1;
-}
-
-/* Send a report to postern-accept; it going away ends the zygote. */
-static void report(int fd, int type, pid_t pid, int status)
+/* Send a report (with a descriptor when fd >= 0) to postern-accept; it
+ * going away ends the zygote. */
+static void report_fd(int sock, int type, pid_t pid, int status, int fd)
 {
     struct zygote_report r = {type, (int32_t)pid, status};
-    if (send(fd, &r, sizeof r, MSG_NOSIGNAL) != (ssize_t)sizeof r)
+    if (fdpass_send(sock, &r, sizeof r, &fd, fd >= 0 ? 1 : 0) != (ssize_t)sizeof r)
         _exit(0);
 }
 
+/* A report, after the waiting children not yet announced. */
+static void report(int sock, int type, pid_t pid, int status)
+{
+    announce_waiting(sock);
+    report_fd(sock, type, pid, status, -1);
+}
+
+/* Send postern-accept the sockets of the children not yet announced. */
+static void announce_waiting(int sock)
+{
+    for (size_t i = 0; i < waiting_count; i++)
+        if (waiting[i].sock >= 0) {
+            report_fd(sock, ZYGOTE_READY, waiting[i].pid, generation, waiting[i].sock);
+            close(waiting[i].sock);     /* the child sees its end when postern-accept closes it */
+            waiting[i].sock = -1;
+            announced++;
+        }
+    announce_by = 0;
+}
+
+/* The waiting children are replaced: they hold what the zygote had before
+ * a reload, a tick or a changed table.  postern-accept closes the
+ * sockets of those it has when it reads the new generation, those not
+ * announced are closed here, and they end. */
+static void retire_waiting(int sock, int answering_reload)
+{
+    for (size_t i = 0; i < waiting_count; i++) {
+        close(waiting[i].taken);
+        if (waiting[i].sock >= 0)
+            close(waiting[i].sock);
+    }
+    waiting_count = announced = 0;
+    announce_by = 0;
+    generation++;
+    report_fd(sock, ZYGOTE_RETIRE, answering_reload ? 1 : 0, generation, -1);
+}
+
+/* A waiting child has been taken or has ended: it leaves the pool.
+ * Returns 1 when postern-accept had been told of it. */
+static int waiting_remove(size_t i)
+{
+    int told = waiting[i].sock < 0;
+    close(waiting[i].taken);
+    if (told)
+        announced--;
+    else
+        close(waiting[i].sock);
+    waiting[i] = waiting[--waiting_count];
+    return told;
+}
+
+/* A child has ended: 0 when it was not waiting, 1 when it was (it leaves
+ * the pool), 2 when it was and postern-accept never heard of it. */
+static int waiting_ended(pid_t pid)
+{
+    for (size_t i = 0; i < waiting_count; i++)
+        if (waiting[i].pid == pid)
+            return waiting_remove(i) ? 1 : 2;
+    return 0;
+}
+
 /* Receive one connection: its fd, and its variables into buf.  Returns
- * the fd, -2 at end (postern-accept gone), -1 for a malformed message
- * (lost or extra descriptors are closed: fdpass_recv). */
+ * the fd, -2 at end (postern-accept gone), -3 for a message without a
+ * descriptor (postern-accept's "reload", in buf), -1 for a malformed
+ * message (lost or extra descriptors are closed: fdpass_recv). */
 static int receive_connection(int fd, char *buf, size_t size, size_t *len)
 {
     int fds[FDPASS_MAX_FDS];
@@ -177,7 +195,7 @@ static int receive_connection(int fd, char *buf, size_t size, size_t *len)
         close(fds[i]);
     buf[n] = '\0';
     *len = (size_t)n;
-    return count ? fds[0] : -1;
+    return count ? fds[0] : -3;
 }
 
 extern char **environ;
@@ -207,14 +225,14 @@ static void make_base_environment(void)
 }
 
 /* In every child, right after the fork: what belongs to the zygote goes
- * (its sockets, the other waiting children's sockets, whose end must be
- * seen when the zygote closes them), and the signal mask of the program. */
+ * (its socket, its signalfd, the pipes of the other waiting children),
+ * and the signal mask of the program. */
 static void leave_zygote(int fd, int sigfd, const sigset_t *old)
 {
     close(fd);
     close(sigfd);
     for (size_t i = 0; i < waiting_count; i++)
-        close(waiting[i].fd);
+        close(waiting[i].taken);
     waiting_count = 0;
     sigprocmask(SIG_SETMASK, old, NULL);
 }
@@ -239,14 +257,21 @@ static void become_connection(int conn, char *variables, size_t len)
     environ = env;
 }
 
-/* Fork a child that waits for one connection: 0 in the zygote (the
- * child is in the pool, or fork failed: -1), 1 in the child once its
- * connection has come. */
+/* Fork a child that waits for one connection from postern-accept, and
+ * hand postern-accept its socket: 0 in the zygote (the child is in the
+ * pool; -1: it could not be made), 1 in the child once its connection has
+ * come. */
 static int fork_ahead(int fd, int sigfd, const sigset_t *old, char *variables, size_t size)
 {
-    int pair[2];
+    int pair[2], taken[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
         msg_warn_errno("zygote: socketpair");
+        return -1;
+    }
+    if (pipe2(taken, O_CLOEXEC) < 0) {
+        msg_warn_errno("zygote: pipe");
+        close(pair[0]);
+        close(pair[1]);
         return -1;
     }
     pid_t pid = fork();
@@ -254,22 +279,38 @@ static int fork_ahead(int fd, int sigfd, const sigset_t *old, char *variables, s
         msg_warn_errno("zygote: fork");
         close(pair[0]);
         close(pair[1]);
+        close(taken[0]);
+        close(taken[1]);
         return -1;
     }
     if (pid > 0) {
         close(pair[1]);
-        waiting[waiting_count++] = (struct waiting_child){pid, pair[0]};
-        unreported_add(pid);
+        close(taken[1]);
+        waiting[waiting_count++] = (struct waiting_child){pid, taken[0], pair[0]};
+        /* at once when postern-accept has no child left, else with the
+         * next report or after a while */
+        if (announced == 0)
+            announce_waiting(fd);
+        else if (!announce_by)
+            announce_by = monotonic_ms() + ANNOUNCE_HOLD_MS;
         return 0;
     }
     leave_zygote(fd, sigfd, old);
     close(pair[0]);
+    close(taken[0]);
     size_t len = 0;
     int conn = receive_connection(pair[1], variables, size, &len);
     if (conn < 0)
-        _exit(0);               /* retired, or the zygote has gone */
+        _exit(0);               /* retired, or postern-accept has gone */
+    close(taken[1]);            /* the zygote forks the next */
     close(pair[1]);
     become_connection(conn, variables, len);
+    /* a table or the hosts file changed since the fork: this connection
+     * sees the change (the zygote reads it again for the next children) */
+    if (hooks.refresh)
+        (void)hooks.refresh();
+    if (hooks.changed)
+        (void)hooks.changed();
     return 1;
 }
 
@@ -297,13 +338,17 @@ void zygote_wait(void)
         }
         unsetenv(ZYGOTE_USER_VARIABLE);
     }
+    /* the TLS file keeper outlives us: postern-accept keeps its socket
+     * for the zygote it starts after us */
+    if (filekeeper_descriptor() >= 0)
+        report_fd(fd, ZYGOTE_KEEPER, 0, 0, filekeeper_descriptor());
     /* the time zone is read here once, not by every child's first log line */
     tzset();
     make_base_environment();
     sigset_t chld, old;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
-    sigaddset(&chld, SIGHUP);       /* postern-accept passes its SIGHUP on */
+    sigaddset(&chld, SIGHUP);       /* a reload asked of the zygote itself */
     if (sigprocmask(SIG_BLOCK, &chld, &old) < 0)
         msg_fatal_errno("zygote: sigprocmask");
     int sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -312,16 +357,31 @@ void zygote_wait(void)
     static char variables[ZYGOTE_MESSAGE_MAX];
     if (hooks.pool)
         waiting = xreallocarray(NULL, hooks.pool, sizeof *waiting);
+    /* kept for good: freeing it in a child would write to pages it
+     * shares with the zygote (copy-on-write faults) */
+    static struct pollfd *fds;
+    fds = xreallocarray(NULL, 2 + (size_t)hooks.pool, sizeof *fds);
     long long next_tick = hooks.tick && hooks.tick_seconds ? monotonic_ms() + hooks.tick_seconds * 1000LL : 0;
-    /* not before: a while after a hand-out, so that the fork does not
-     * take the CPU from the child that has just begun its session (its
-     * greeting and EHLO); a second after a failed fork */
+    /* not before: a while after a child was taken, so that the fork does
+     * not take the CPU from the child that has just begun its session
+     * (its greeting and EHLO); a second after a failed fork */
     long long refill_after = 0;
     for (;;) {
-        struct pollfd fds[2] = {{fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+        fds[0] = (struct pollfd){fd, POLLIN, 0};
+        fds[1] = (struct pollfd){sigfd, POLLIN, 0};
+        for (size_t i = 0; i < waiting_count; i++)
+            fds[2 + i] = (struct pollfd){waiting[i].taken, POLLIN, 0};
+        nfds_t nfds = 2 + (nfds_t)waiting_count;
         long long wait = next_tick ? next_tick - monotonic_ms() : -1;
         if (next_tick && wait < 0)
             wait = 0;
+        if (announce_by) {
+            long long until = announce_by - monotonic_ms();
+            if (until < 0)
+                until = 0;
+            if (wait < 0 || until < wait)
+                wait = until;
+        }
         /* a connection that is waiting goes first; the pool is filled
          * when none is */
         long long now = monotonic_ms();
@@ -330,16 +390,35 @@ void zygote_wait(void)
             wait = 0;
         else if (waiting_count < hooks.pool && (wait < 0 || refill_after - now < wait))
             wait = refill_after - now;
-        int ready = poll(fds, 2, wait > 1000000000 ? 1000000000 : (int)wait);
+        int ready = poll(fds, nfds, wait > 1000000000 ? 1000000000 : (int)wait);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
             msg_fatal_errno("zygote: poll");
         }
+        if (announce_by && monotonic_ms() >= announce_by)
+            announce_waiting(fd);
         if (next_tick && monotonic_ms() >= next_tick) {
             hooks.tick();
             next_tick = monotonic_ms() + hooks.tick_seconds * 1000LL;
-            retire_waiting();   /* they hold the keys before the tick */
+            retire_waiting(fd, 0);  /* they hold the keys before the tick */
+        }
+        /* children taken by postern-accept (their pipe's end), from the
+         * last, since waiting_remove moves the last into the hole */
+        int taken = 0;
+        for (size_t i = nfds - 2; i-- > 0;)
+            if (fds[2 + i].revents && i < waiting_count && fds[2 + i].fd == waiting[i].taken) {
+                waiting_remove(i);
+                taken = 1;
+            }
+        /* postern-accept has none left: it hears of the others now */
+        if (taken && announced == 0)
+            announce_waiting(fd);
+        if (taken) {
+            /* the next children serve with what has changed since */
+            if (refresh() | (hooks.changed && hooks.changed()))
+                retire_waiting(fd, 0);
+            refill_after = waiting_count ? monotonic_ms() + REFILL_DELAY_MS : 0;
         }
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo info;
@@ -348,19 +427,19 @@ void zygote_wait(void)
                 hup |= info.ssi_signo == SIGHUP;
             if (hup && hooks.reload) {
                 hooks.reload();
-                retire_waiting();
+                retire_waiting(fd, 0);
             }
             int status;
             pid_t pid;
+            /* every end is reported, a waiting child's too: postern-accept
+             * forgets the pids it does not know */
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-                if (!unreported_take(pid)) {
-                    report(fd, ZYGOTE_ENDED, pid, status);
-                    continue;
-                }
-                waiting_ended(pid);
-                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                int was_waiting = waiting_ended(pid);
+                if (was_waiting && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
                     msg_warn("zygote: child %ld forked ahead ended with status 0x%x",
                              (long)pid, (unsigned)status);
+                if (was_waiting != 2)
+                    report(fd, ZYGOTE_ENDED, pid, status);
             }
         }
         if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -375,23 +454,30 @@ void zygote_wait(void)
         int conn = receive_connection(fd, variables, sizeof variables, &len);
         if (conn == -2)
             _exit(0);           /* postern-accept has stopped */
+        if (conn == -3) {
+            if (strcmp(variables, ZYGOTE_RELOAD_MESSAGE) != 0) {
+                msg_warn("zygote: unknown message from postern-accept");
+                continue;
+            }
+            /* asked in the stream of connections: those after it are
+             * served with what it reads */
+            if (hooks.reload)
+                hooks.reload();
+            retire_waiting(fd, 1);
+            continue;
+        }
         if (conn < 0) {
             report(fd, ZYGOTE_FAILED, 0, 0);
             continue;
         }
-        /* a child forked ahead serves with what the zygote had then */
+        /* no waiting child was left in postern-accept: one forked now */
         if (refresh() | (hooks.changed && hooks.changed()))
-            retire_waiting();
-        pid_t pid = hand_out(variables, len, conn);
-        if (pid > 0 && waiting_count)
-            refill_after = monotonic_ms() + REFILL_DELAY_MS;
-        if (pid < 0) {
-            pid = fork();
-            if (pid == 0) {
-                leave_zygote(fd, sigfd, &old);
-                become_connection(conn, variables, len);
-                return;
-            }
+            retire_waiting(fd, 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            leave_zygote(fd, sigfd, &old);
+            become_connection(conn, variables, len);
+            return;
         }
         close(conn);
         if (pid < 0) {

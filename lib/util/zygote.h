@@ -18,17 +18,42 @@
  * their sessions.
  *
  * Children forked ahead: the zygote keeps `pool` children (struct
- * zygote_hooks) forked before any connection, each waiting on its own
- * socketpair for exactly one connection, which the zygote passes on as
- * it received it; the child then serves it and exits, as a child forked
- * for it would (nothing crosses connections).  The fork, and the page
- * faults after it, are then off the client's path: the zygote forks the
- * next one after it has answered ZYGOTE_STARTED.  When the pool is empty
- * (a burst), a connection gets a child forked for it.  Whatever changes
- * the zygote's state (reload, tick, a refresh or a changed table that
- * returns 1) replaces the waiting children, so that none serves with
- * what was read before.  Children that never took a connection are not
- * reported to postern-accept.
+ * zygote_hooks) forked before any connection, each waiting for exactly
+ * one connection on its own socketpair, whose other end the zygote hands
+ * to postern-accept (ZYGOTE_READY, the descriptor attached) and closes.
+ * postern-accept then passes a connection straight to a waiting child,
+ * in the message the zygote would have got: one process wakes for the
+ * client (the child), not three (postern-accept, the zygote, the child),
+ * and postern-accept counts the child at once.  The child serves that
+ * one connection and exits (nothing crosses connections).  It tells the
+ * zygote it has been taken by closing its end of a pipe, and the zygote
+ * forks the next, off the client's path; while postern-accept still has
+ * a waiting child, the new one is announced with the zygote's next
+ * report (the end of a session), so that postern-accept wakes once for
+ * both.  postern-accept keeps a copy of a connection it handed out until
+ * the child's end (ZYGOTE_ENDED): a child that ended without writing to
+ * it (killed while it waited) has it served again.  When postern-accept
+ * has no waiting child (a burst), it passes the connection to the
+ * zygote, which forks a child for it (ZYGOTE_STARTED) as before.
+ *
+ * A child forked ahead serves with what the zygote had when it forked,
+ * so whatever changes that replaces the waiting children: the zygote
+ * sends ZYGOTE_RETIRE with a new generation, and postern-accept closes
+ * the sockets of the older generations' children, which end.  A reload
+ * is asked in the same stream as the connections ("reload", a message
+ * without a descriptor), so that every connection passed after it is
+ * served with what the reload read; until the zygote answers it
+ * (ZYGOTE_RETIRE, pid 1) postern-accept hands no child out.  The child
+ * itself checks, once its connection has come, whether a table file or
+ * the hosts file changed (the hooks below), so a change made before a
+ * connection is always seen by it.  The zygote reports the end of every
+ * child postern-accept has heard of (ZYGOTE_ENDED), waiting or not;
+ * postern-accept forgets the pids it does not count.
+ *
+ * The TLS file keeper (filekeeper.h) outlives a zygote: the first zygote
+ * sends its socket (ZYGOTE_KEEPER) and postern-accept gives it to every
+ * zygote it starts after a crash (FILEKEEPER_FD_VARIABLE), which can no
+ * longer fork a keeper of its own once postern-accept has given root up.
  */
 #ifndef POSTERN_ZYGOTE_H
 #define POSTERN_ZYGOTE_H
@@ -47,7 +72,13 @@ enum zygote_report_type {
     ZYGOTE_STARTED = 1,     /* pid: the child serving the oldest connection sent */
     ZYGOTE_ENDED = 2,       /* pid, status: waitpid's status */
     ZYGOTE_FAILED = 3,      /* the oldest connection sent could not be forked */
+    ZYGOTE_READY = 4,       /* pid, status = generation, a descriptor: a child waiting */
+    ZYGOTE_RETIRE = 5,      /* status = generation: children of older ones go; pid 1:
+                               the answer to a reload asked */
+    ZYGOTE_KEEPER = 6,      /* a descriptor: the TLS file keeper's socket */
 };
+/* postern-accept's messages to the zygote without a descriptor */
+#define ZYGOTE_RELOAD_MESSAGE "reload"
 
 struct zygote_report {
     int32_t type;
@@ -63,7 +94,9 @@ struct zygote_report {
  * reads its hosts file again when it changed, so that no child has to),
  * `changed` before every connection (smtpd opens again the tables whose
  * files changed).  refresh and changed return 1 when they read something
- * again: the children forked ahead are then replaced.  Any may be NULL.
+ * again: the children forked ahead are then replaced.  A child forked
+ * ahead runs both itself once its connection has come (in the child:
+ * what they read is its own).  Any may be NULL.
  * `pool`: how many children to keep forked ahead (0: fork per
  * connection).  Set before zygote_wait(). */
 struct zygote_hooks {
@@ -81,11 +114,12 @@ void zygote_set_hooks(const struct zygote_hooks *hooks);
 void zygote_wait(void);
 
 /* ---- postern-accept's side ---- */
-/* Pass a connection and its variables (NUL-ended strings, back to back).
- * 0, or -1 with errno set. */
-int zygote_send_connection(int zygote_fd, int conn, const char *variables, size_t len);
-/* Read one report; 1, 0 when the zygote has gone, -1 on error (errno;
- * EAGAIN when nothing is waiting on a non-blocking descriptor). */
-int zygote_read_report(int zygote_fd, struct zygote_report *report);
+/* A connection is passed (to the zygote, or to a child forked ahead) as
+ * its variables (NUL-ended strings, back to back) with the connection
+ * attached, in one message (fdpass.h). */
+/* Read one report, the descriptor attached to it in *fd (-1 for none);
+ * 1, 0 when the zygote has gone, -1 on error (errno; EAGAIN when nothing
+ * is waiting on a non-blocking descriptor). */
+int zygote_read_report(int zygote_fd, struct zygote_report *report, int *fd);
 
 #endif

@@ -12,14 +12,14 @@ from tap import start, tempdir, write, free_port, ok, diag
 UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
 
 
-def query(port, name, qtype=1, timeout=1.0):
+def query(port, name, qtype=1, timeout=1.0, host="127.0.0.1"):
     """One UDP query; returns (rcode, answer count) or None on no answer."""
     pkt = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
     pkt += b"".join(bytes([len(l)]) + l.encode() for l in name.strip(".").split("."))
     pkt += b"\0" + struct.pack(">HH", qtype, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
-        s.sendto(pkt, ("127.0.0.1", port))
+        s.sendto(pkt, (host, port))
         try:
             r = s.recv(4096)
         except OSError:
@@ -28,17 +28,27 @@ def query(port, name, qtype=1, timeout=1.0):
 
 
 class DnsServer:
-    def __init__(self, records, zones=("test.",), broken=()):
+    def __init__(self, records, zones=("test.",), broken=(), interface="127.0.0.1", port=None,
+                 servfail=(), refuse=()):
         """records: unbound local-data lines ("name. TYPE data");
         zones: the static zones they live in (a name in none of them
         would be sent to the Internet: list every zone); broken: zones
-        inside those whose queries go to a dead port."""
+        inside those whose queries go to a dead port (an answer after
+        unbound's own retries, or none before a client's deadline);
+        servfail: zones inside those whose queries go to a server that
+        refuses them (refuse: zones answered REFUSED, whatever else this
+        unbound would say of them), which unbound answers at once with
+        SERVFAIL.
+        interface and port:
+        where it listens (a free port on 127.0.0.1 unless given; port 53
+        for a resolver that /etc/resolv.conf names)."""
         self.dir = tempdir("postern-dns-")
-        self.port = free_port()
+        self.interface = interface
+        self.port = port or free_port()
         self.dead_port = free_port()
-        self.address = f"127.0.0.1@{self.port}"
+        self.address = f"{interface}@{self.port}"
         lines = ["server:",
-                 "  interface: 127.0.0.1", f"  port: {self.port}",
+                 f"  interface: {interface}", f"  port: {self.port}",
                  "  do-daemonize: no", '  username: ""', '  chroot: ""',
                  f'  directory: "{self.dir}"', '  pidfile: ""',
                  "  use-syslog: no", f'  logfile: "{self.dir}/unbound.log"',
@@ -50,18 +60,28 @@ class DnsServer:
                  '  local-zone: "." refuse']
         for z in zones:
             lines.append(f'  local-zone: "{z}" static')
+        for z in refuse:
+            lines.append(f'  local-zone: "{z}" refuse')
         for z in broken:
             lines.append(f'  local-zone: "{z}" transparent')
         for r in records:
             lines.append("  local-data: '" + r + "'")
+        for z in servfail:
+            lines.append(f'  local-zone: "{z}" transparent')
         for z in broken:
             lines += ["stub-zone:", f'  name: "{z}"',
                       f"  stub-addr: 127.0.0.1@{self.dead_port}"]
+        if servfail:
+            # a second unbound that refuses everything: the stub server
+            self.refuser = DnsServer([], zones=(), refuse=servfail)
+            for z in servfail:
+                lines += ["stub-zone:", f'  name: "{z}"',
+                          f"  stub-addr: 127.0.0.1@{self.refuser.port}"]
         self.conf = write(os.path.join(self.dir, "unbound.conf"), "\n".join(lines) + "\n")
         self.proc = start([UNBOUND, "-d", "-c", self.conf])
         deadline = time.time() + 10
         while time.time() < deadline and self.proc.poll() is None:
-            if query(self.port, zones[0] if zones else "test.", 6, 0.2) is not None:
+            if query(self.port, zones[0] if zones else "test.", 6, 0.2, interface) is not None:
                 return
         diag(open(os.path.join(self.dir, "unbound.log")).read()
              if os.path.exists(os.path.join(self.dir, "unbound.log")) else "no log")

@@ -10,7 +10,18 @@ Run by hand, as root, against a Postfix started by
     BENCH_ROOT=/var/tmp/mta-bench-NAME t/lib/gen_postfix_restrictions.py PORT > t/data/postfix-3.7-restrictions.txt
 
 With a second argument, the cases of another module of t/lib (data_probes:
-t/data/postfix-3.7-data-rates.txt for t/35).
+t/data/postfix-3.7-data-rates.txt for t/35; seed_probes:
+t/data/postfix-3.7-seeds.txt; dns_probes: t/data/postfix-3.7-dns.txt).
+
+A module with DNS RECORDS (dns_probes) gets a DNS of its own: an unbound
+with those records on the module's DNS_ADDR, port 53 (Postfix's resolver
+reads only /etc/resolv.conf, which cannot name a port), and this script
+runs again in a mount namespace (unshare -m) whose /etc/resolv.conf names
+that unbound and whose /etc/hosts is the module's HOSTS; there it stops
+the anchor's Postfix and starts it again, so that every Postfix process
+sees those files, and stops it at the end (start it again with
+postfix-anchor.sh up).  A module with LOG_ALL records every smtpd log
+line of a case, not only the NOQUEUE and warning ones.
 
 For each case it appends the case's settings to a copy of the anchor's
 main.cf, reloads Postfix, plays the dialogue and collects the NOQUEUE
@@ -27,9 +38,11 @@ import importlib
 import restriction_probes as rp
 
 port = int(sys.argv[1])
-cases = importlib.import_module(sys.argv[2]).CASES if len(sys.argv) > 2 else rp.CASES
-# GEN_ONLY=text: only the cases whose title holds it (to look at one)
-cases = [c for c in cases if os.environ.get("GEN_ONLY", "") in c[0]]
+module = importlib.import_module(sys.argv[2]) if len(sys.argv) > 2 else rp
+cases = module.CASES
+# GEN_ONLY=text: only the cases whose title holds it (to look at one, or
+# to record again what changed), or one of the texts between "|"
+cases = [c for c in cases if any(w in c[0] for w in os.environ.get("GEN_ONLY", "").split("|"))]
 root = os.path.join(os.environ.get("BENCH_ROOT", "/var/tmp/mta-bench"), "postfix")
 etc = os.path.join(root, "etc")
 maps_dir = os.path.join(etc, "probes")
@@ -37,12 +50,47 @@ os.makedirs(maps_dir, exist_ok=True)
 maillog = os.path.join(root, "log", "maillog")
 main_cf = os.path.join(etc, "main.cf")
 original = open(main_cf).read()
+
+
+def postfix(*args):
+    return subprocess.run(["postfix", "-c", etc] + list(args), capture_output=True)
+
+
+def restart_postfix():
+    """Stop the anchor's Postfix (if it runs) and start it again."""
+    postfix("stop")
+    for _ in range(100):        # the old master gone before the new one starts
+        if postfix("status").returncode:
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+    subprocess.run(["postfix", "-c", etc, "start"], check=True, capture_output=True)
+
+
+dns_mode = hasattr(module, "RECORDS")
+if dns_mode and not os.environ.get("GEN_IN_NAMESPACE"):
+    # the module's DNS on port 53, and this script again where
+    # /etc/resolv.conf names it
+    from dnsserver import DnsServer
+    import tap
+    dns = DnsServer(module.RECORDS, zones=module.ZONES, servfail=module.SERVFAIL,
+                    interface=module.DNS_ADDR, port=53)
+    resolv = tap.write(os.path.join(dns.dir, "resolv.conf"), f"nameserver {module.DNS_ADDR}\n")
+    hosts = tap.write(os.path.join(dns.dir, "hosts"), module.HOSTS)
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                        'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 '
+                        '&& exec "$@"', "sh", resolv, hosts, sys.executable, os.path.abspath(__file__)]
+                       + sys.argv[1:], env=dict(os.environ, GEN_IN_NAMESPACE="1"))
+    sys.exit(r.returncode)
+
 master_cf = os.path.join(etc, "master.cf")
 original_master = open(master_cf).read()
 if "tlsmgr" not in original_master:
     # STARTTLS needs tlsmgr, which the anchor's master.cf leaves out
     with open(master_cf, "a") as f:
         f.write("tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n")
+if dns_mode:
+    restart_postfix()
 
 
 def free_port():
@@ -54,11 +102,12 @@ def free_port():
 out = sys.stdout
 out.reconfigure(line_buffering=True)
 out.write("# What Postfix 3.7 (Debian, /work/shared/bench/postfix-anchor.sh) answered to the\n"
-          "# dialogues of t/lib/restriction_probes.py, recorded by\n"
+          "# dialogues of t/lib/%s.py, recorded by\n"
           "# t/lib/gen_postfix_restrictions.py on %s.  Per case: the settings ({maps}\n"
           "# is the tables' directory, {deadport} a port nobody listens on), the tables,\n"
-          "# each command (>>) and reply (<<), and the NOQUEUE log lines (log).\n"
-          % time.strftime("%Y-%m-%d"))
+          "# each command (>>) and reply (<<), and the %s log lines (log).\n"
+          % (module.__name__, time.strftime("%Y-%m-%d"),
+             "smtpd's" if getattr(module, "LOG_ALL", False) else "NOQUEUE"))
 try:
     for case in cases:
         dead = free_port()
@@ -80,13 +129,7 @@ try:
             rp.make_cert(maps_dir)
         if any("rate_limit" in k or k.startswith("anvil") for k in case[1]):
             # a fresh anvil: no counts carried over from the case before
-            subprocess.run(["postfix", "-c", etc, "stop"], check=True, capture_output=True)
-            for _ in range(100):        # the old master gone before the new one starts
-                if subprocess.run(["postfix", "-c", etc, "status"], capture_output=True).returncode:
-                    break
-                time.sleep(0.2)
-            time.sleep(1)
-            subprocess.run(["postfix", "-c", etc, "start"], check=True, capture_output=True)
+            restart_postfix()
         else:
             subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
         time.sleep(2)
@@ -97,7 +140,8 @@ try:
             f.seek(start)
             logs = [l.split("]: ", 1)[1].rstrip("\n") for l in f
                     if "postfix/smtpd[" in l and "]: " in l
-                    and ("NOQUEUE" in l or ": warn: " in l or ": info: " in l or ": reject: " in l
+                    and (getattr(module, "LOG_ALL", False)
+                         or "NOQUEUE" in l or ": warn: " in l or ": info: " in l or ": reject: " in l
                          or "limit exceeded" in l or "Refusing STARTTLS" in l)]
         out.write(f"\n== {case[0]}\n")
         for k, v in case[1].items():
@@ -117,4 +161,4 @@ finally:
         f.write(original)
     with open(master_cf, "w") as f:
         f.write(original_master)
-    subprocess.run(["postfix", "-c", etc, "reload"], capture_output=True)
+    postfix("stop" if dns_mode else "reload")

@@ -130,13 +130,25 @@ RECONNECT = "<RECONNECT>"       # a new connection; its reply is the greeting
 MESSAGE_TEXT = "Subject: probe\r\n\r\nprobe\r\n."
 CRLF = "<CRLF>"                 # lines sent at once (pipelined): one reply each
 PAUSE = "<PAUSE "               # "<PAUSE 2.5>": wait (a rate window to pass)
+FROM = "<FROM "                 # "<FROM 127.0.0.3>": a new connection from that
+                                # source address (first: the first connection);
+                                # its reply is the greeting
 # STARTTLS: when answered 220, the rest of the dialogue is in TLS
+
+
+def connect(port, source, timeout):
+    """A connection to 127.0.0.1:port from the source address (None: any)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                    source_address=(source, 0) if source else None)
 
 
 def dialogue(port, commands, timeout=20):
     """Play the commands; returns [(command, reply)] (the greeting first,
-    with command None)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    with command None, or with the first command when it is a FROM)."""
+    source = None
+    if commands and commands[0].startswith(FROM):
+        source = commands[0][len(FROM):-1]
+    s = connect(port, source, timeout)
     f = s.makefile("rb")
 
     def reply():
@@ -153,17 +165,20 @@ def dialogue(port, commands, timeout=20):
             if len(line) < 4 or line[3] != "-":
                 return "\n".join(lines)
 
-    out = [(None, reply())]
+    out = [(commands[0], reply())] if source else [(None, reply())]
     closed = False              # by the server: the rest until RECONNECT unanswered
-    for c in commands:
-        if closed and c != RECONNECT:
+    for c in commands[1:] if source else commands:
+        new = c == RECONNECT or c.startswith(FROM)
+        if closed and not new:
             out.append((c, None))
             continue
-        if c == RECONNECT:
+        if new:
             closed = False
             f.close()
             s.close()
-            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            if c.startswith(FROM):
+                source = c[len(FROM):-1]
+            s = connect(port, source, timeout)
             f = s.makefile("rb")
             out.append((c, reply()))
             continue
@@ -268,3 +283,90 @@ def parse_golden(path):
         elif line.startswith("log "):
             cur["logs"].append(line[4:])
     return cases
+
+
+# ---- comparing postern's replies and log lines with the golden file's ----
+
+def codes(text):
+    """The reply code and enhanced code of a reply's last line."""
+    if not text:
+        return (None, None)
+    last = text.split("\n")[-1]
+    m = re.match(r"(\d{3})[ -](\d\.\d{1,3}\.\d{1,3})?", last)
+    return (m.group(1), m.group(2)) if m else (last, None)
+
+
+class Comparison:
+    """Postern's replies set against Postfix's, case by case, with the
+    counts over all cases.  explained: {(case title part, command,
+    Postfix's reply part): why} for differences a test accepts (a Postfix
+    bug); an explained probe that comes out equal is itself a difference,
+    and seen() tells which explanations were needed."""
+
+    def __init__(self, explained=None):
+        self.explained = dict(explained or {})
+        self.probes = self.code_same = self.text_same = 0
+        self.seen = set()
+
+    def why(self, title, cmd, want):
+        for (t, c, w), why in self.explained.items():
+            if t in title and c == cmd and w in (want or ""):
+                return why
+        return None
+
+    def case(self, case, got):
+        """Compare one golden case's replies with postern's (dialogue()'s
+        answer); returns (code_diffs, text_diffs), lines that say where
+        the code or enhanced code differ, and where only the text does."""
+        code_diffs, text_diffs = [], []
+        if len(got) != len(case["steps"]):
+            code_diffs.append(f"{len(case['steps'])} replies from Postfix, {len(got)} from postern")
+        for (cmd, want), (_, have) in zip(case["steps"], got):
+            self.probes += 1
+            want_n, have_n = normalize(want), normalize(have)
+            why = self.why(case["title"], cmd, want)
+            if codes(want_n) == codes(have_n):
+                self.code_same += 1
+            elif not why:
+                code_diffs.append(f"{cmd}: Postfix {want!r}, postern {have!r}")
+            if want_n == have_n:
+                self.text_same += 1
+                if why:
+                    code_diffs.append(f"{cmd}: explained ({why}) but equal now: {want!r}")
+            elif why:
+                self.seen.add(why)
+            else:
+                text_diffs.append(f"{cmd}: Postfix {want!r}, postern {have!r}")
+        return code_diffs, text_diffs
+
+    def summary(self):
+        return (f"{self.probes} probes: codes equal on {self.code_same} "
+                f"({100.0 * self.code_same / max(self.probes, 1):.1f} %), texts on {self.text_same} "
+                f"({100.0 * self.text_same / max(self.probes, 1):.1f} %)")
+
+    def unseen(self):
+        """The explanations no probe needed."""
+        return sorted(set(self.explained.values()) - self.seen)
+
+
+def log_comparable(line):
+    """A Postfix or postern log line (the part after "smtpd[PID]: "),
+    without what differs by design: a queue id is NOQUEUE (postern names
+    no queue file before the message is stored), a service's port is
+    PORT."""
+    head, sep, rest = line.partition(": ")
+    if sep and re.fullmatch(r"[0-9A-Z][0-9A-Za-z]{7,}", head) and head != "NOQUEUE":
+        line = "NOQUEUE: " + rest
+    return re.sub(r"for service (\S+):\d+", r"for service \1:PORT", line)
+
+
+def log_lines(text):
+    """The smtpd lines of a log, each after its "[PID]: "."""
+    return [l.split("]: ", 1)[1] for l in text.splitlines() if "]: " in l]
+
+
+def missing_log_lines(want, log, comparable=log_comparable):
+    """Postfix's log lines (want) not found in postern's log text, each as
+    comparable() makes it."""
+    have = "\n".join(comparable(l) for l in log_lines(log))
+    return [comparable(l) for l in want if comparable(l) not in have]

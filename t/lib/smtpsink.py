@@ -4,10 +4,12 @@ loopback address and port, answering recipients by their local part:
 
     bad...     550 5.1.1 <ADDR>: Recipient address rejected: User unknown
     soft...    451 4.3.0 <ADDR>: Recipient address rejected: try again later
+    busy...    450 4.2.1 <ADDR>: Recipient address rejected: mailbox busy
     once...    451 the first time, accepted afterwards
     others     250
 
-Every accepted transaction is written to DIR/NNNN.json (sender, recipients,
+Every RCPT TO is noted in DIR/rcpt ("ADDRESS CODE" a line); every
+accepted transaction is written to DIR/NNNN.json (sender, recipients,
 mail options, content (and its bytes as latin-1 in "raw"), whether it came
 over TLS) and its arrival noted in
 DIR/log.  With tls={"cert": PEM, "key": PEM, "max": "TLSv1.2"} it offers
@@ -53,6 +55,13 @@ class Sink:
         except OSError:
             return []
 
+    def rcpts(self):
+        """The RCPT TO commands so far, as (address, reply code)."""
+        try:
+            return [tuple(l.split()) for l in open(os.path.join(self.dir, "rcpt")).read().splitlines()]
+        except OSError:
+            return []
+
     def messages(self):
         """The transactions received so far, oldest first."""
         names = sorted(n for n in os.listdir(self.dir) if n.endswith(".json"))
@@ -66,9 +75,17 @@ def serve(directory, address, port, name, options):
 
     class Handler:
         async def handle_RCPT(self, server, session, envelope, addr, rcpt_options):
+            reply = self.rcpt_reply(envelope, addr, rcpt_options)
+            with open(os.path.join(directory, "rcpt"), "a") as f:
+                f.write(f"{addr} {reply[:3]}\n")
+            return reply
+
+        def rcpt_reply(self, envelope, addr, rcpt_options):
             local = addr.split("@")[0]
             if local.startswith("bad"):
                 return f"550 5.1.1 <{addr}>: Recipient address rejected: User unknown"
+            if local.startswith("busy"):
+                return f"450 4.2.1 <{addr}>: Recipient address rejected: mailbox busy"
             if local.startswith("soft") or (local.startswith("once") and addr not in seen):
                 seen.add(addr)
                 return f"451 4.3.0 <{addr}>: Recipient address rejected: try again later"
