@@ -67,7 +67,7 @@ inst = new_instance("--domain", "example.com",
 # TLS-RPT results (smtp_tls_report_enable) under data_directory, which
 # the runner (mail_owner when the test runs as root) writes
 data_dir = os.path.join(inst.dir, "data")
-os.makedirs(data_dir)
+os.makedirs(data_dir, exist_ok=True)
 if os.geteuid() == 0:
     import pwd
     os.chown(data_dir, pwd.getpwnam("mail").pw_uid, -1)
