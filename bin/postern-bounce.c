@@ -56,6 +56,7 @@ struct request {
     char *envid;
     int ret_headers;
     int eight_bit, smtputf8;
+    int requiretls;             /* REQUIRETLS (RFC 8689): notices inherit it */
     int content_fd;
     off_t content_offset, content_length;
     struct request_rcpt *rcpt;
@@ -152,6 +153,8 @@ static void take_attr(struct request *req, const char *attr)
         req->eight_bit = strcasecmp(attr + 5, "8BITMIME") == 0;
     } else if (strncasecmp(attr, "SMTPUTF8=", 9) == 0) {
         req->smtputf8 = strcasecmp(attr + 9, "no") != 0;
+    } else if (strncasecmp(attr, "REQUIRETLS=", 11) == 0) {
+        req->requiretls = strcasecmp(attr + 11, "no") != 0;
     } else if (strncmp(attr, "arrival=", 8) == 0) {
         req->arrival = atoll(attr + 8);
     }
@@ -313,7 +316,10 @@ static size_t make_report(const struct request *req, const struct notice *n,
     r->sender = req->sender;
     r->arrival = req->arrival;
     r->envid = req->envid;
-    r->ret_headers = n->ret_headers;
+    /* RFC 8689 section 5: the notice of a REQUIRETLS message goes with
+     * REQUIRETLS itself (inject) and returns only the header, so its
+     * content is never sent where the sender did not allow it */
+    r->ret_headers = n->ret_headers || req->requiretls;
     r->eight_bit = req->eight_bit;
     r->smtputf8 = req->smtputf8;
     r->size_limit = conf_size("bounce_size_limit");
@@ -348,7 +354,8 @@ static struct rewrite_config *rewrite_settings(void)
  * and body_checks only when internal_mail_filter_classes says "bounce").
  * Returns 'K' with the new queue id in result, or 'Z'/'D' with "X.Y.Z
  * text" in result. */
-static int inject(const struct dsn_report *r, const char *env_sender, struct strbuf *result)
+static int inject(const struct dsn_report *r, const char *env_sender, int requiretls,
+                  struct strbuf *result)
 {
     struct injection_options options = {.program = NULL, .message_fd = -1,
                                          .rewrite = rewrite_settings()};
@@ -392,6 +399,8 @@ static int inject(const struct dsn_report *r, const char *env_sender, struct str
         envelope_add(&env, 'A', "BODY=8BITMIME");
     if (r->smtputf8)
         envelope_add(&env, 'A', "SMTPUTF8=yes");
+    if (requiretls)
+        envelope_add(&env, 'A', "REQUIRETLS=yes");
     enum outcome outcome;
     if (n < 0) {
         injection_abort(&inj);
@@ -430,7 +439,7 @@ static int send_notice(const struct request *req, const struct notice *n, struct
         strbuf_free(&err);
         strbuf_set(result, "printed");
     } else {
-        outcome = inject(&report, n->env_sender, result);
+        outcome = inject(&report, n->env_sender, req->requiretls, result);
         if (outcome == 'K')
             msg_info("%s: %s: %s", req->queue_id, n->log_label, result->len ? result->s : "?");
     }

@@ -62,6 +62,12 @@ static void one_command(char *line)
                 if (has_control(strbuf_str(&mail.sender), mail.sender.len) || mail.size < 0
                     || (mail.smtputf8 && !utf8) || mail.sender.len > SMTP_ADDR_MAX)
                     abort();
+                /* REQUIRETLS is flagged exactly when its record is there */
+                int requiretls_records = 0;
+                for (size_t at = 0; at < mail.attributes.len; at += strlen(mail.attributes.s + at) + 1)
+                    requiretls_records += strcmp(mail.attributes.s + at, "AREQUIRETLS=yes") == 0;
+                if (requiretls_records != (mail.requiretls ? 1 : 0))
+                    abort();
                 check_records(&mail.attributes, 'A');
             } else {
                 check_reply(&reply);

@@ -294,6 +294,8 @@ static void queue_mail(struct smtp_session *s, int smtputf8, int downgrade)
             smtp_queuef(&s->conn, " BODY=%s", strcasecmp(body, "8BITMIME") == 0 ? "8BITMIME" : "7BIT");
         if (smtputf8 && s->features.smtputf8)
             smtp_queue(&s->conn, " SMTPUTF8", 9);
+        if (requiretls_wanted(s))       /* requiretls_server checked the offer */
+            smtp_queue(&s->conn, " REQUIRETLS", 11);
         const char *ret = runner_attr(&req->attrs, "RET");
         const char *envid = runner_attr(&req->attrs, "ENVID");
         if (s->features.dsn && ret)
@@ -528,6 +530,11 @@ int session_again(struct smtp_session *s, struct smtp_batch *batch)
 {
     s->batch = batch;
     s->final = 0;
+    if (requiretls_wanted(s) && !(s->tls_verified && s->features.requiretls)) {
+        /* not good enough for REQUIRETLS: a new connection is made */
+        session_close(s);
+        return 0;
+    }
     smtp_queue(&s->conn, "RSET\r\n", 6);
     if (smtp_flush(&s->conn, s->setup->helo_timeout) != 0
         || smtp_read_reply(&s->conn, &s->reply, s->setup->helo_timeout) != 0
@@ -584,7 +591,7 @@ static int one_session(const struct smtp_setup *setup, struct smtp_batch *batch,
         bind_addr = (const struct sockaddr *)&setup->bind6;
         bind_len = setup->bind6_len;
     }
-    if (tls_policy_find(s) != 0) {
+    if (tls_policy_find(s) != 0 || requiretls_policy(s) != 0) {
         s->conn.error = SMTP_IO_LOST;
         session_close(s);
         return 0;
@@ -607,7 +614,7 @@ static int one_session(const struct smtp_setup *setup, struct smtp_batch *batch,
     int had_session = 0, done = 0;
     if (handshake(s) == 0) {
         had_session = 1;
-        if (tls_client_starttls(s) == 0 && sasl_client_login(s) == 0) {
+        if (tls_client_starttls(s) == 0 && requiretls_server(s) == 0 && sasl_client_login(s) == 0) {
             s->born_ms = smtp_now_ms();
             transaction(s);
             done = 1;

@@ -176,6 +176,25 @@ int tls_policy_may_want_tls(void);
 /* The level's name as Postfix spells it. */
 const char *tls_level_name(enum tls_level level);
 
+/* requiretls.c (RFC 8689) */
+/* 1 when the message asks for REQUIRETLS and this connection is held to it. */
+int requiretls_wanted(const struct smtp_session *s);
+/* The status for a TLS failure: dsn as it is, or for a REQUIRETLS message
+ * 5.7.10 at the last server (4.7.10 while others remain). */
+const char *requiretls_dsn(const struct smtp_session *s, const char *dsn);
+/* After tls_policy_find: a REQUIRETLS message needs a verifying level
+ * (-1, results given, when the level does not verify); "TLS-Required: No"
+ * lowers a level above encrypt to may.  0 to go on. */
+int requiretls_policy(struct smtp_session *s);
+/* After STARTTLS: a REQUIRETLS message needs a verified session with a
+ * server that offers REQUIRETLS; 0 to go on, -1 when not (results given). */
+int requiretls_server(struct smtp_session *s);
+
+/* tlsrpt.c: one TLS attempt's result ("success", or an RFC 8460 result
+ * type) appended to the day's file under data_directory/tlsrpt, with
+ * smtp_tls_report_enable. */
+void tlsrpt_record(const struct smtp_session *s, const char *result);
+
 /* tls.c */
 /* Build the client context; 0, or -1 when the settings are wrong
  * (logged). */

@@ -259,9 +259,10 @@ int tls_client_starttls(struct smtp_session *s)
         return 0;
     int required = level >= TLS_ENCRYPT;
     if (!s->features.starttls) {
+        tlsrpt_record(s, "starttls-not-supported");
         if (!required)
             return 0;
-        batch_result_open(s->batch, s->relay, 0, "4.7.4",
+        batch_result_open(s->batch, s->relay, 0, requiretls_dsn(s, "4.7.4"),
                           "TLS is required, but was not offered by host %s", s->host);
         return -1;
     }
@@ -272,9 +273,10 @@ int tls_client_starttls(struct smtp_session *s)
         return -1;
     }
     if (s->reply.code != 220) {
+        tlsrpt_record(s, "starttls-not-supported");
         if (!required)
             return 0;       /* "may": on in clear */
-        batch_result_open(s->batch, s->relay, 0, "4.7.5",
+        batch_result_open(s->batch, s->relay, 0, requiretls_dsn(s, "4.7.5"),
                           "TLS is required, but host %s refused to start TLS: %s", s->host,
                           s->reply.text.s);
         return -1;
@@ -301,8 +303,10 @@ int tls_client_starttls(struct smtp_session *s)
                 msg_info("SSL_connect error to %s: %s", s->relay, want ? "timeout" : "handshake failure");
             tls_log_errors();
             s->conn.error = SMTP_IO_LOST;       /* no QUIT through a broken session */
+            tlsrpt_record(s, "validation-failure");
             s->tls_retry_plain = retry_in_clear(s, level);
-            batch_result_open(s->batch, s->relay, 0, "4.7.5", "Cannot start TLS: handshake failure");
+            batch_result_open(s->batch, s->relay, 0, requiretls_dsn(s, "4.7.5"),
+                              "Cannot start TLS: handshake failure");
             return -1;
         }
     }
@@ -366,10 +370,17 @@ int tls_client_starttls(struct smtp_session *s)
     /* above encrypt the certificate must match (Postfix 3.7 says "not
      * verified" whether the chain or the name failed) */
     if (level > TLS_ENCRYPT && !matched) {
-        batch_result_open(s->batch, s->relay, 0, "4.7.5", "Server certificate not verified");
+        tlsrpt_record(s, level == TLS_DANE || level == TLS_DANE_ONLY || level == TLS_HALF_DANE
+                             ? "tlsa-invalid"
+                         : verify == X509_V_ERR_CERT_HAS_EXPIRED ? "certificate-expired"
+                         : verify == X509_V_OK ? "certificate-host-mismatch"
+                         : "certificate-not-trusted");
+        batch_result_open(s->batch, s->relay, 0, requiretls_dsn(s, "4.7.5"),
+                          "Server certificate not verified");
         return -1;
     }
     s->tls_active = 1;
+    tlsrpt_record(s, "success");
     s->tls_verified = matched && level != TLS_HALF_DANE;  /* "Verified" */
     /* the extensions again, now under TLS (RFC 3207) */
     smtp_queuef(&s->conn, "%s %s\r\n", setup->lmtp ? "LHLO" : "EHLO", setup->helo_name);

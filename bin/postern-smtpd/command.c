@@ -237,6 +237,8 @@ static void cmd_helo(struct session *s, char *args, int extended)
     if (conf_bool("smtputf8_enable"))
         strlist_add(&keywords, "SMTPUTF8");
     strlist_add(&keywords, "CHUNKING");
+    if (s->tls && conf_bool("smtpd_requiretls_enable"))
+        strlist_add(&keywords, "REQUIRETLS");
     size_t kept = 0;
     const char *kept_list[32];
     struct strbuf dropped = STRBUF_INIT;

@@ -46,6 +46,16 @@ void cmd_mail(struct session *s, char *args)
         reply(s, "%s", strbuf_str(&text));
         goto failed;
     }
+    if (mail.requiretls && !conf_bool("smtpd_requiretls_enable")) {
+        reply(s, "555 5.5.4 Unsupported option: REQUIRETLS");
+        goto failed;
+    }
+    if (mail.requiretls && !s->tls) {
+        /* RFC 8689 section 2: only over TLS (REQUIRETLS is not even
+         * offered in the clear); 5.7.10 "Encryption needed" (RFC 5248) */
+        reply(s, "530 5.7.10 REQUIRETLS needs an encrypted session: issue STARTTLS first");
+        goto failed;
+    }
     strbuf_reset(&tx->attributes);
     strbuf_append(&tx->attributes, mail.attributes.s ? mail.attributes.s : "", mail.attributes.len);
     tx->declared_size = mail.size;

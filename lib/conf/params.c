@@ -320,6 +320,8 @@ static const struct param_def params[] = {
     STR("smtp_tls_mandatory_protocols", ">=TLSv1"),
     STR("smtp_tls_policy_maps", ""),
     STR("smtp_tls_protocols", ">=TLSv1"),
+    /* postern's own: record TLS results for TLS-RPT (bin/postern-smtp/tlsrpt.c) */
+    BOOL("smtp_tls_report_enable", "no"),
     STR("smtp_tls_secure_cert_match", "nexthop, dot-nexthop"),
     STR("smtp_tls_security_level", ""),
     STR("smtp_tls_servername", ""),
@@ -373,6 +375,9 @@ static const struct param_def params[] = {
     BOOL("smtpd_reject_unlisted_sender", "no"),
     STR("smtpd_relay_restrictions", "${{$compatibility_level} <level {1} ? {} : "
         "{permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}"),
+    /* postern's own (Postfix 3.7 has no REQUIRETLS): advertise RFC 8689
+     * REQUIRETLS in EHLO on a TLS session and accept MAIL FROM ... REQUIRETLS */
+    BOOL("smtpd_requiretls_enable", "yes"),
     STR("smtpd_restriction_classes", ""),
     BOOL("smtpd_sasl_auth_enable", "no"),
     BOOL("smtpd_sasl_authenticated_header", "no"),

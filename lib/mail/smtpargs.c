@@ -194,7 +194,7 @@ int smtp_parse_mail(char *args, int smtputf8_enable, struct smtp_mail_args *out,
     strbuf_reset(&out->sender);
     strbuf_reset(&out->attributes);
     out->size = 0;
-    out->smtputf8 = out->utf8_address = 0;
+    out->smtputf8 = out->utf8_address = out->requiretls = 0;
     strbuf_reset(reply);
     if (!(params = parse_path(args, "FROM:", &addr))) {
         strbuf_puts(reply, "501 5.5.4 Syntax: MAIL FROM:<address>");
@@ -235,6 +235,10 @@ int smtp_parse_mail(char *args, int smtputf8_enable, struct smtp_mail_args *out,
         } else if (strcasecmp(name, "SMTPUTF8") == 0 && !value && smtputf8_enable) {
             out->smtputf8 = 1;
             record_put(&out->attributes, 'A', "SMTPUTF8=yes");
+        } else if (strcasecmp(name, "REQUIRETLS") == 0 && !value) {
+            if (!out->requiretls)
+                record_put(&out->attributes, 'A', "REQUIRETLS=yes");
+            out->requiretls = 1;
         } else if (strcasecmp(name, "AUTH") == 0 && value) {
             /* RFC 4954 AUTH=addr: the address the submitting client
              * authenticated (xtext), kept as Postfix's sasl_sender for the

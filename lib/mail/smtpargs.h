@@ -1,6 +1,6 @@
 /* smtpargs.h - the arguments of SMTP commands, parsed without a
  * connection: the verb of a command line, the path and ESMTP parameters of
- * MAIL FROM (SIZE, BODY, RET, ENVID, SMTPUTF8, AUTH) and RCPT TO (NOTIFY,
+ * MAIL FROM (SIZE, BODY, RET, ENVID, SMTPUTF8, REQUIRETLS, AUTH) and RCPT TO (NOTIFY,
  * ORCPT), turned into envelope records (doc/injection.md), with Postfix's
  * replies for what does not parse.  postern-smtpd calls these; so does the
  * fuzz target fuzz/smtp_command.c.
@@ -22,12 +22,14 @@ char *smtp_command_split(char *line, char verb[SMTP_VERB_MAX]);
 
 struct smtp_mail_args {
     struct strbuf sender;       /* the internal form: no source route, no quotes */
-    struct strbuf attributes;   /* A records: BODY, RET, ENVID, SMTPUTF8 */
+    struct strbuf attributes;   /* A records: BODY, RET, ENVID, SMTPUTF8, REQUIRETLS */
     long long size;             /* SIZE=, 0 when not given */
     int smtputf8;               /* SMTPUTF8 was given (and is enabled) */
     int utf8_address;           /* the address has bytes outside ASCII */
+    int requiretls;             /* REQUIRETLS (RFC 8689) was given: the
+                                 * caller decides whether the session allows it */
 };
-#define SMTP_MAIL_ARGS_INIT { STRBUF_INIT, STRBUF_INIT, 0, 0, 0 }
+#define SMTP_MAIL_ARGS_INIT { STRBUF_INIT, STRBUF_INIT, 0, 0, 0, 0 }
 
 /* Parse the arguments of MAIL ("FROM:<address> PARAM=VALUE ...").  args
  * is changed.  0, or -1 with the reply in reply ("501 5.5.4 Syntax: MAIL

@@ -116,7 +116,7 @@ int smtp_reply_add(struct smtp_reply *r, const char *line, size_t len)
 void smtp_features_parse(const struct smtp_reply *r, struct smtp_features *f)
 {
     f->pipelining = f->eightbitmime = f->smtputf8 = f->dsn = f->starttls = 0;
-    f->chunking = f->size_given = 0;
+    f->chunking = f->size_given = f->requiretls = 0;
     f->size = 0;
     strbuf_reset(&f->auth);
     for (size_t i = 1; i < r->lines.count; i++) {
@@ -138,6 +138,8 @@ void smtp_features_parse(const struct smtp_reply *r, struct smtp_features *f)
             f->starttls = 1;
         else if (IS("CHUNKING"))
             f->chunking = 1;
+        else if (IS("REQUIRETLS"))
+            f->requiretls = 1;
         else if (IS("SIZE")) {
             f->size_given = 1;
             char *end;

@@ -41,8 +41,9 @@ struct smtp_features {
     int pipelining, eightbitmime, smtputf8, dsn, starttls, chunking, size_given;
     unsigned long long size;    /* SIZE N (0: no limit announced) */
     struct strbuf auth;         /* the AUTH mechanisms, space-separated */
+    int requiretls;             /* REQUIRETLS (RFC 8689) */
 };
-#define SMTP_FEATURES_INIT { 0, 0, 0, 0, 0, 0, 0, 0, STRBUF_INIT }
+#define SMTP_FEATURES_INIT { 0, 0, 0, 0, 0, 0, 0, 0, STRBUF_INIT, 0 }
 /* Read the keywords of a positive EHLO/LHLO reply (its lines after the
  * first); unknown keywords are ignored, as RFC 5321 asks. */
 void smtp_features_parse(const struct smtp_reply *r, struct smtp_features *f);

@@ -16,7 +16,9 @@ DIR/log.  With tls={"cert": PEM, "key": PEM, "max": "TLSv1.2"} it offers
 STARTTLS (the certificate file may hold the chain) and notes the SNI name
 of each handshake in DIR/sni ("-" for none); with lmtp=True it speaks
 LMTP (aiosmtpd's LMTP); with eightbitmime=False it does not announce
-8BITMIME (as smtp-sink -8).
+8BITMIME (as smtp-sink -8); with requiretls=True it offers REQUIRETLS
+(RFC 8689) in EHLO under TLS and takes MAIL FROM's REQUIRETLS (kept in
+mail_options).
 
     sink = Sink("127.0.0.3", port)          # from a test
     python3 smtpsink.py DIR ADDRESS PORT    # what Sink runs
@@ -30,11 +32,13 @@ PYTHON = "/usr/bin/python3"     # Debian's, with python3-aiosmtpd
 
 
 class Sink:
-    def __init__(self, address, port, name="sink.test", tls=None, lmtp=False, eightbitmime=True):
+    def __init__(self, address, port, name="sink.test", tls=None, lmtp=False, eightbitmime=True,
+                 requiretls=False):
         import tap
         self.dir = tap.tempdir("postern-sink-")
         self.address, self.port = address, port
-        options = json.dumps({"tls": tls, "lmtp": lmtp, "eightbitmime": eightbitmime})
+        options = json.dumps({"tls": tls, "lmtp": lmtp, "eightbitmime": eightbitmime,
+                              "requiretls": requiretls})
         self.proc = tap.start([PYTHON, os.path.abspath(__file__), self.dir, address, str(port), name,
                                options],
                               stdout=open(os.path.join(self.dir, "out"), "w"),
@@ -89,6 +93,12 @@ def serve(directory, address, port, name, options):
             envelope.rcpt_options.append(rcpt_options)
             return "250 2.1.5 Ok"
 
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):
+            session.host_name = hostname
+            if options.get("requiretls") and session.ssl is not None:
+                responses.insert(len(responses) - 1, "250-REQUIRETLS")
+            return responses
+
         async def handle_DATA(self, server, session, envelope):
             count[0] += 1
             record = {"helo": session.host_name, "sender": envelope.mail_from,
@@ -121,7 +131,23 @@ def serve(directory, address, port, name, options):
             context.maximum_version = getattr(ssl.TLSVersion, options["tls"]["max"].replace(".", "_"))
         kwargs = {"tls_context": context, "require_starttls": False}
     handler = Handler() if options.get("eightbitmime", True) else Handler7()
-    if options.get("lmtp"):
+    if options.get("requiretls"):
+        from aiosmtpd.smtp import SMTP
+
+        class RequireTlsSMTP(SMTP):
+            def _getparams(self, params):
+                result = super()._getparams(params)
+                # REQUIRETLS (no value) is taken only under TLS, as RFC 8689 says
+                if result is not None and "REQUIRETLS" in result and self.session.ssl is not None:
+                    del result["REQUIRETLS"]
+                return result
+
+        class RequireTlsController(Controller):
+            def factory(self):
+                return RequireTlsSMTP(self.handler, **self.SMTP_kwargs)
+        controller = RequireTlsController(handler, hostname=address, port=port, server_hostname=name,
+                                          **kwargs)
+    elif options.get("lmtp"):
         from aiosmtpd.lmtp import LMTP
 
         class LmtpController(Controller):
