@@ -28,13 +28,15 @@ def query(port, name, qtype=1, timeout=1.0):
 
 
 class DnsServer:
-    def __init__(self, records, zones=("test.",), broken=()):
+    def __init__(self, records, zones=("test.",), broken=(), port=None):
         """records: unbound local-data lines ("name. TYPE data");
         zones: the static zones they live in (a name in none of them
         would be sent to the Internet: list every zone); broken: zones
-        inside those whose queries go to a dead port."""
+        inside those whose queries go to a dead port; port: the port to
+        listen on (53 in a network namespace of the test's own), else a
+        free one."""
         self.dir = tempdir("postern-dns-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.dead_port = free_port()
         self.address = f"127.0.0.1@{self.port}"
         lines = ["server:",
