@@ -77,6 +77,12 @@ def shell(prog, nexthop, rcpt, *options):
     return (r.stdout + r.stderr).decode("utf-8", "replace"), time.time() - start
 
 
+def resumed(rcpt):
+    """Whether the TLS server resumed a session for this recipient's mail."""
+    got = [m for m in tls_sink.messages() if rcpt in m["recipients"]]
+    return got[0]["resumed"] if got else None
+
+
 def delivered_over_tls(sink, rcpt):
     got = [m for m in sink.messages() if rcpt in m["recipients"]]
     return got[0]["tls"] if got else None
@@ -212,6 +218,30 @@ for setting in ("smtp_tls_security_level", "smtp_tls_protocols", "transport_maps
                 "smtp_connection_cache_time_limit"):
     inst.postern("conf", "-X", setting)
 
+# the session cache through qmgr, as seed 003 names it
+# (btree:${queue_directory}/smtp_scache): the runners, as mail_owner,
+# make and share the file; the second message's session is resumed
+# (may: the runners' user need not read the test's CA)
+for setting in (f"smtp_tcp_port={port}", "smtp_tls_security_level=may",
+                "smtp_tls_session_cache_database=btree:${queue_directory}/smtp_scache", "smtp_tls_loglevel=1"):
+    inst.postern("conf", "-e", setting)
+tap.is_(inst.start().returncode, 0, "an instance with smtp_tls_session_cache_database starts")
+for rcpt in ("s1@tls.test", "s2@tls.test"):
+    inst.sendmail(["-f", "s@example.com", rcpt], b"Subject: cached\n\nhello\n")
+    tap.ok(tap.wait_until(lambda: re.search(r"to=<%s>.*status=sent" % re.escape(rcpt), inst.log()), 30),
+           f"qmgr: {rcpt} sent") or tap.diag(inst.log()[-2000:])
+qcache = os.path.join(inst.dir, "queue", "smtp_scache")
+st = os.stat(qcache) if os.path.exists(qcache) else None
+owner = os.stat(os.path.join(inst.dir, "queue", "deferred")).st_uid
+tap.ok(st is not None and st.st_mode & 0o777 == 0o600 and st.st_uid == owner,
+       "the cache file in the queue directory: 0600, mail_owner's (the runners' user)")
+tap.is_([resumed(r) for r in ("s1@tls.test", "s2@tls.test")], [False, True],
+        "the second message's runner resumed the first one's session")
+inst.stop()
+for setting in ("smtp_tcp_port", "smtp_tls_security_level", "smtp_tls_session_cache_database",
+                "smtp_tls_loglevel"):
+    inst.postern("conf", "-X", setting)
+
 # The client TLS session cache (smtp_tls_session_cache_database): each
 # postern-smtp is a process of its own, as qmgr's runners are; the second
 # delivery to the same server resumes the first one's session, which the
@@ -220,10 +250,6 @@ scache = os.path.join(inst.dir, "data", "smtp_scache")
 os.makedirs(os.path.dirname(scache), exist_ok=True)
 cache = ("-o", f"smtp_tls_session_cache_database=btree:{scache}", "-o", "smtp_tls_loglevel=2")
 
-
-def resumed(rcpt):
-    got = [m for m in tls_sink.messages() if rcpt in m["recipients"]]
-    return got[0]["resumed"] if got else None
 
 
 out, _ = shell("postern-smtp", "tls.test", "r1@tls.test", *cache)
