@@ -161,7 +161,7 @@ int tls_client_setup(struct smtp_setup *setup)
 
 /* The cache key of a connection: what must be the same for a session to
  * be resumed (the server's name, address and port, the SNI name, the
- * level and everything that decides what is accepted), as a SHA-256 in
+ * level and everything that decides what is accepted, our certificate), as a SHA-256 in
  * hex.  "" when this connection uses no cache. */
 static void cache_key(const struct smtp_session *s, char key[65])
 {
@@ -177,6 +177,9 @@ static void cache_key(const struct smtp_session *s, char key[65])
         strbuf_printf(&id, "&m=%s", p->match.item[i]);
     for (size_t i = 0; i < p->tlsa.count; i++)
         strbuf_printf(&id, "&t=%s", p->tlsa.item[i]);
+    char name[64];          /* a session made with another client certificate */
+    snprintf(name, sizeof name, "%s_tls_cert_file", s->setup->proto);
+    strbuf_printf(&id, "&cert=%s", conf_str(name));
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (EVP_Digest(id.s, id.len, digest, &n, EVP_sha256(), NULL) == 1)
