@@ -237,6 +237,9 @@ tap.ok(st is not None and st.st_mode & 0o777 == 0o600 and st.st_uid == owner,
        "the cache file in the queue directory: 0600, mail_owner's (the runners' user)")
 tap.is_([resumed(r) for r in ("s1@tls.test", "s2@tls.test")], [False, True],
         "the second message's runner resumed the first one's session")
+tap.like(inst.log(), r"postern/smtp\[\d+\]: mx\.tls\.test\[127\.0\.0\.5\]:\d+: re-using session with untrusted "
+                     r"certificate, look for details earlier in the log",
+         "an untrusted certificate's session resumed: Postfix's note (no CA here)")
 inst.stop()
 for setting in ("smtp_tcp_port", "smtp_tls_security_level", "smtp_tls_session_cache_database",
                 "smtp_tls_loglevel"):

@@ -179,7 +179,7 @@ static void cache_key(const struct smtp_session *s, char key[65])
         strbuf_printf(&id, "&t=%s", p->tlsa.item[i]);
     char name[64];          /* a session made with another client certificate */
     snprintf(name, sizeof name, "%s_tls_cert_file", s->setup->proto);
-    strbuf_printf(&id, "&cert=%s", conf_str(name));
+    strbuf_printf(&id, "&cert=%s&l=%lx", conf_str(name), (unsigned long)OpenSSL_version_num());
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (EVP_Digest(id.s, id.len, digest, &n, EVP_sha256(), NULL) == 1)
@@ -492,6 +492,9 @@ int tls_client_starttls(struct smtp_session *s)
                  bits, alg_bits, kex, sig);
     }
     X509_free(cert);
+    if (SSL_session_reused(ssl) && !trusted && setup->tls_loglevel >= 1)
+        msg_info("%s: re-using session with untrusted certificate, look for details earlier in the log",
+                 s->relay);
     /* above encrypt the certificate must match (Postfix 3.7 says "not
      * verified" whether the chain or the name failed) */
     if (level > TLS_ENCRYPT && !matched) {
