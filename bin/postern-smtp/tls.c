@@ -77,9 +77,11 @@ static int new_session(SSL *ssl, SSL_SESSION *session)
     long long session_end = (long long)SSL_SESSION_get_time(session) + SSL_SESSION_get_timeout(session);
     if (session_end > now && session_end < expires)
         expires = session_end;
-    if (cachefile_put(cache_path, key, der, (size_t)len, expires, now) != 0)
-        msg_warn_errno("cannot save a TLS session to %s", cache_path);
-    else if (cache_loglevel >= 2)
+    static int warned;      /* once per runner: it may serve many messages */
+    if (cachefile_put(cache_path, key, der, (size_t)len, expires, now) != 0) {
+        if (!warned++)
+            msg_warn_errno("cannot save a TLS session to %s", cache_path);
+    } else if (cache_loglevel >= 2)
         msg_info("save session %s to %s cache", key, cache_name);
     explicit_bzero(der, (size_t)len);
     free(der);
