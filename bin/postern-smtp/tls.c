@@ -163,8 +163,9 @@ int tls_client_setup(struct smtp_setup *setup)
 
 /* The cache key of a connection: what must be the same for a session to
  * be resumed (the server's name, address and port, the SNI name, the
- * level and everything that decides what is accepted, our certificate), as a SHA-256 in
- * hex.  "" when this connection uses no cache. */
+ * level and everything that decides what is accepted, our certificate,
+ * OpenSSL's version, as Postfix salts it), as a SHA-256 in hex.  "" when
+ * this connection uses no cache. */
 static void cache_key(const struct smtp_session *s, char key[65])
 {
     const struct tls_policy *p = &s->tls;
