@@ -88,10 +88,14 @@ static int next_entry(const struct strbuf *buf, size_t *pos, struct entry *e)
             return *pos = buf->len, 0;
         *pos = (size_t)(nl - buf->s) + 1;
         e->line = line;
+        /* digits first: strtoll would skip white space, newlines too, and
+         * read into the next line */
+        if (*line < '0' || *line > '9')
+            continue;
         char *end;
         errno = 0;
         e->expires = strtoll(line, &end, 10);
-        if (errno || end == line || *end != ' ')
+        if (errno || end >= nl || *end != ' ')
             continue;
         e->key = end + 1;
         const char *sp = memchr(e->key, ' ', (size_t)(nl - e->key));

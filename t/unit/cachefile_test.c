@@ -51,6 +51,10 @@ int main(void)
     cachefile_put(path, "k5", "five", 4, 3000, 1000);
     is_int(cachefile_get(path, "k5", 1500, &v), 1, "a put after garbage works");
     is_int(cachefile_get(path, "k2", 1500, &v), 1, "and keeps the good entries");
+    fd = open(path, O_WRONLY | O_APPEND);
+    ok(fd >= 0 && write(fd, "\n4000 k6 00\n", 13) == 13, "an empty line before a good one");
+    close(fd);
+    is_int(cachefile_get(path, "k6", 1500, &v), 1, "the good line after an empty one is read, and only it");
 
     /* bounded: the soonest to expire give way */
     for (int i = 0; i < CACHEFILE_MAX_ENTRIES + 20; i++) {
