@@ -15,6 +15,8 @@
 #   N        connections per port (default 200), after W unmeasured
 #            ones (default 5)
 #   --rcpt   the recipient (default u1@bench.test, the bench instances')
+#   --helo, --from  the EHLO name and the sender (default steps.test,
+#            steps@bench.test; bench/restrictions gives names its DNS knows)
 #   --labels the columns' names (default: the ports)
 #   --mean   a column of means beside each median
 #   --no-mail  connect, EHLO and QUIT only (connbench's session)
@@ -39,10 +41,13 @@ def read_reply(f):
             return line
 
 
+HELO, SENDER = 'steps.test', 'steps@bench.test'
+
+
 def one_session(host, port, rcpt, mail=True):
     """Time each step of one session; a dict step -> seconds."""
-    dialog = [('ehlo', b'EHLO steps.test\r\n'),
-              ('mail', b'MAIL FROM:<steps@bench.test>\r\n'),
+    dialog = [('ehlo', b'EHLO ' + HELO.encode() + b'\r\n'),
+              ('mail', b'MAIL FROM:<' + SENDER.encode() + b'>\r\n'),
               ('rcpt', b'RCPT TO:<' + rcpt.encode() + b'>\r\n'),
               ('data', b'DATA\r\n'),
               ('eod', b'Subject: steps\r\n\r\nhello\r\n.\r\n'),
@@ -75,16 +80,20 @@ def one_session(host, port, rcpt, mail=True):
 
 
 def main():
+    global HELO, SENDER
     ap = argparse.ArgumentParser(description='per-step SMTP latency at concurrency 1')
     ap.add_argument('ports')
     ap.add_argument('n', type=int, nargs='?', default=200)
     ap.add_argument('--host', default='127.0.0.1')
     ap.add_argument('--rcpt', default='u1@bench.test')
     ap.add_argument('--labels', default='')
+    ap.add_argument('--helo', default=HELO)
+    ap.add_argument('--from', dest='sender', default=SENDER)
     ap.add_argument('--warm', type=int, default=5)
     ap.add_argument('--mean', action='store_true')
     ap.add_argument('--no-mail', action='store_true')
     args = ap.parse_args()
+    HELO, SENDER = args.helo, args.sender
     ports = [int(p) for p in args.ports.split(',')]
     labels = args.labels.split(',') if args.labels else [str(p) for p in ports]
     if len(labels) != len(ports):

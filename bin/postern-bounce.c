@@ -32,6 +32,7 @@
 #include "envelope.h"
 #include "injection_client.h"
 #include "log.h"
+#include "rewrite.h"
 #include "runner.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -330,23 +331,60 @@ static size_t make_report(const struct request *req, const struct notice *n,
     return count;
 }
 
-/* Inject one notice through the queue stage (interface 2, the injection
- * client).  Returns 'K' with the new queue id in result, or 'Z'/'D' with
- * "X.Y.Z text" in result. */
+/* Rewrite's settings, read at the first notice. */
+static struct rewrite_config *rewrite_settings(void)
+{
+    static struct rewrite_config cfg;
+    static int loaded;
+    if (!loaded) {
+        rewrite_config_load(&cfg);
+        loaded = 1;
+    }
+    return &cfg;
+}
+
+/* Inject one notice through the injection client, rewritten in-process
+ * as Postfix's cleanup rewrites a bounce (address mapping; header_checks
+ * and body_checks only when internal_mail_filter_classes says "bounce").
+ * Returns 'K' with the new queue id in result, or 'Z'/'D' with "X.Y.Z
+ * text" in result. */
 static int inject(const struct dsn_report *r, const char *env_sender, struct strbuf *result)
 {
-    struct injection_options options = {.program = NULL, .message_fd = -1, .rewrite = NULL};
+    struct injection_options options = {.program = NULL, .message_fd = -1,
+                                         .rewrite = rewrite_settings()};
+    options.info.sender = env_sender;
+    options.info.internal = REWRITE_INTERNAL_BOUNCE;
     struct injection_client inj;
     struct injection_verdict verdict = INJECTION_VERDICT_INIT;
     struct strbuf err = STRBUF_INIT;
     strbuf_reset(result);
-    if (injection_start(&inj, &options, &err) < 0) {
+    /* the notice is written into a memory file first, then streamed
+     * through rewrite */
+    int notice = memfd_create("notice", MFD_CLOEXEC);
+    if (notice < 0 || dsn_write(r, notice, &err) < 0) {
+        if (notice < 0)
+            strbuf_printf(&err, "memfd_create: %s", strerror(errno));
         strbuf_printf(result, "4.3.0 %s", err.s);
+        if (notice >= 0)
+            close(notice);
         strbuf_free(&err);
         return OUTCOME_DEFERRED;
     }
-    if (dsn_write(r, inj.message_fd, &err) < 0)
-        injection_write_failed(&inj, errno);
+    if (injection_start(&inj, &options, &err) < 0) {
+        strbuf_printf(result, "4.3.0 %s", err.s);
+        strbuf_free(&err);
+        close(notice);
+        return OUTCOME_DEFERRED;
+    }
+    static char chunk[65536];
+    ssize_t n;
+    off_t at = 0;
+    while ((n = pread_retry(notice, chunk, sizeof chunk, at)) > 0) {
+        at += n;
+        if (injection_write(&inj, chunk, (size_t)n) < 0)
+            break;
+    }
+    close(notice);
     struct envelope env = ENVELOPE_INIT;
     env.sender = xstrdup(env_sender);
     envelope_add(&env, 'T', r->to);
@@ -354,11 +392,18 @@ static int inject(const struct dsn_report *r, const char *env_sender, struct str
         envelope_add(&env, 'A', "BODY=8BITMIME");
     if (r->smtputf8)
         envelope_add(&env, 'A', "SMTPUTF8=yes");
-    enum outcome outcome = injection_finish(&inj, &env, &verdict);
-    if (verdict.from_stage)
-        strbuf_puts(result, strbuf_str(&verdict.text));
-    else            /* the code of the verdict, what happened instead of its text */
-        strbuf_printf(result, "%.5s %s", strbuf_str(&verdict.text), strbuf_str(&verdict.detail));
+    enum outcome outcome;
+    if (n < 0) {
+        injection_abort(&inj);
+        strbuf_puts(result, "4.3.0 error reading the notice");
+        outcome = OUTCOME_DEFERRED;
+    } else {
+        outcome = injection_finish(&inj, &env, &verdict);
+        if (verdict.from_stage)
+            strbuf_puts(result, strbuf_str(&verdict.text));
+        else            /* the code of the verdict, what happened instead of its text */
+            strbuf_printf(result, "%.5s %s", strbuf_str(&verdict.text), strbuf_str(&verdict.detail));
+    }
     envelope_free(&env);
     injection_verdict_free(&verdict);
     strbuf_free(&err);

@@ -1,7 +1,8 @@
 /* rewrite_settings.h - the rewrite settings both rewrite fuzz targets
  * derive from their first byte (fuzz/rewrite.c, fuzz/rewrite_stream.c):
  * bits 0-2 append_at_myorigin, append_dot_mydomain,
- * always_add_missing_headers; 3 a small header_size_limit; 4 a local
+ * always_add_missing_headers; 3 a small header_size_limit and a
+ * header_address_token_limit of 7; 4 a local
  * submission; 5 a full name; 6 a uid; 7 a hopcount_limit of 2. */
 #ifndef POSTERN_FUZZ_REWRITE_SETTINGS_H
 #define POSTERN_FUZZ_REWRITE_SETTINGS_H
@@ -27,6 +28,7 @@ static inline void fuzz_rewrite_settings(unsigned flags, struct rewrite_config *
         .append_dot_mydomain = (flags >> 1) & 1,
         .always_add_missing_headers = (flags >> 2) & 1,
         .header_size_limit = (flags & 8) ? 1024 : 102400,
+        .header_token_limit = (flags & 8) ? 7 : 0,
         .duplicate_filter_limit = 1000, .hopcount_limit = (flags & 128) ? 2 : 50,
         .drop_headers = STRLIST_INIT,
     };

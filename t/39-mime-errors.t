@@ -59,7 +59,11 @@ for case in CASES:
         continue
     tap.write(hc, case[4] if len(case) > 4 else "")
     lines = [s.replace("{hc}", hc) for s in BASE + settings]
-    tap.write(maincf, base + "".join(l.replace("=", " = ", 1) + "\n" for l in lines))
+    # main.cf replaced in one step: the instance's daemons start runners
+    # meanwhile, and a runner that read a half-written main.cf deferred
+    # its message as "mail system configuration error"
+    tap.write(maincf + ".new", base + "".join(l.replace("=", " = ", 1) + "\n" for l in lines))
+    os.rename(maincf + ".new", maincf)
     smtpd = Listener([tap.prog("postern-smtpd"), "-c", d])
     log_before = len(inst.log())
     answer = send(smtpd.port, message, opts)

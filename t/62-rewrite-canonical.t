@@ -87,8 +87,9 @@ tap.like(send(smtpd.port, "joe@bsd3.cs.nctu.edu.tw", ["frank@example.com"],
 msg = newest("frank", 1)
 tap.is_(header(msg, "Return-Path"), "<joe@cs.nctu.edu.tw>", "seed 004 pcre canonical: the envelope sender")
 tap.is_(header(msg, "From"), "joe@cs.nctu.edu.tw", "and From:")
-tap.like(msg, r"(?m)^To: carol@cs\.nctu\.edu\.tw,\n\troot@ws\.cs\.nctu\.edu\.tw,\n\tbob@chairman\.cs\.nctu\.edu\.tw$",
-         "masquerade: carol's host is stripped, root is an exception, !chairman is kept; refolded with a TAB as Postfix")
+tap.like(msg, r"(?m)^To: carol@cs\.nctu\.edu\.tw, root@ws\.cs\.nctu\.edu\.tw,\n\tbob@chairman\.cs\.nctu\.edu\.tw$",
+         "masquerade: carol's host is stripped, root is an exception, !chairman is kept; refolded under "
+         "70 columns with a TAB as Postfix (t/data/postfix-3.7-canonical.txt)")
 tap.is_(header(msg, "Reply-To"), "alice@cs.nctu.edu.tw", "masquerade: Reply-To (header_sender)")
 tap.like(send(smtpd.port, "alice@host.cs.nctu.edu.tw", ["frank@example.com"], "Subject: c\n"), queued, "queued")
 tap.is_(header(newest("frank", 2), "Return-Path"), "<alice@cs.nctu.edu.tw>", "masquerade: the envelope sender")
@@ -115,7 +116,7 @@ remote = Listener([tap.prog("postern-smtpd"), "-c", d, "-o", "local_header_rewri
 tap.like(send(remote.port, "me@example.com", ["old@example.com"], "Subject: f\nTo: old@example.com, joe\n"),
          queued, "queued")
 msg = newest("new", 4)
-tap.is_(header(msg, "To"), "new@example.com,\n\tjoe@domain.invalid",
+tap.is_(header(msg, "To"), "new@example.com, joe@domain.invalid",
         "remote_header_rewrite_domain: joe@domain.invalid, and canonical_maps apply")
 tap.like(header(msg, "Message-Id") or "", r"^<.*@localhost>$", "and a Message-Id is added")
 remote.stop()

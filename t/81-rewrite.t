@@ -57,8 +57,8 @@ is_([r for r in envl if r[0] == "T"], ["Tbob@example.org", "Tcarol@example.org",
     "envelope recipients qualified (qualified ones untouched)")
 ok("Xunknown=kept" in envl and "Afull_name=Alice Q. Example" in envl,
    "unknown records and attributes pass through")
-is_(header(headers, "To"), ['To: bob@example.org,\n\t"Carol C." <carol@example.org>,\n\tdave@elsewhere.net'],
-    "To: addresses qualified, display names kept, refolded one per line with a TAB (as Postfix)")
+is_(header(headers, "To"), ['To: bob@example.org, "Carol C." <carol@example.org>,\n\tdave@elsewhere.net'],
+    "To: addresses qualified, display names kept, refolded under 70 columns with a TAB (as Postfix)")
 is_(header(headers, "Return-Path"), [], "Return-Path: removed from the header")
 is_(header(headers, "Bcc"), [], "Bcc: removed (message_drop_headers)")
 like("\n".join(header(headers, "Message-Id")), r"^Message-Id: <[^<>@\s]+@host\.example\.org>$",

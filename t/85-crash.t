@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 # The crash test: POSTERN_CRASH_COUNT (default 2,000; 300 with a sanitizer
 # build) messages submitted
-# through sendmail, several at a time, while qmgr, rewrite, the injector
-# and the delivery runners are killed with SIGKILL at random moments (qmgr
+# through sendmail and, a quarter of them, through smtpd in sessions of
+# several messages each (one connection to the queue service per session;
+# 250 on K), several at a time, while qmgr, the queue service, rewrite, the
+# queue service's workers (idle ones, and ones holding a message) and the
+# delivery runners are killed with SIGKILL at random moments (qmgr
 # by the PID in its pid file, then restarted; the others found as children
-# in /proc).  Afterwards every acknowledged message (sendmail exit 0: the
-# queue returned K after fsync) must have been delivered at least once; the
-# number of duplicates is reported as a diag line.
+# in /proc).  Afterwards every acknowledged message (sendmail exit 0, or
+# smtpd's 250: the queue returned K after fsync) must have been delivered
+# at least once, and every refusal must be temporary; the number of
+# duplicates is reported as a diag line.
 import os
 import random
 import re
 import signal
+import smtplib
 import subprocess
 import sys
 import threading
@@ -71,7 +76,7 @@ def descendants(table, roots):
 
 
 kills = {"qmgr": 0, "queue service": 0, "postern-rewrite": 0, "postern-queue": 0,
-         "postern-virtual": 0}
+         "busy worker": 0, "postern-virtual": 0}
 stop_killing = threading.Event()
 restart_failures = []
 
@@ -113,10 +118,10 @@ def killer():
                 if r.returncode != 0:
                     restart_failures.append(r.stderr)
             continue
-        name = random.choice(VICTIM_NAMES)
+        name = random.choice(VICTIM_NAMES + ("busy worker",))
         end = time.time() + 0.3
         while time.time() < end and not stop_killing.is_set():
-            victims = find_victims(name)
+            victims = inst.queue_workers(busy=True) if name == "busy worker" else find_victims(name)
             if victims:
                 try:
                     os.kill(random.choice(victims), signal.SIGKILL)
@@ -151,9 +156,57 @@ def submitter():
                 refused[i] = p.returncode
 
 
+SMTP_PORT = int(open(os.path.join(inst.dir, "master.cf")).read().split("127.0.0.1:")[1].split()[0])
+SESSION = 4                 # messages per SMTP session
+smtp_refused = {}
+
+
+def smtp_submitter():
+    """Sessions of SESSION messages through smtpd: 250 acknowledges; any
+    other answer must be temporary, and the session goes on where the
+    protocol allows."""
+    while True:
+        with lock:
+            first = next_index[0]
+            if first >= COUNT:
+                return
+            batch = list(range(first, min(first + SESSION, COUNT)))
+            next_index[0] = batch[-1] + 1
+        try:
+            smtp = smtplib.SMTP("127.0.0.1", SMTP_PORT, timeout=120)
+            smtp.ehlo("crash.example")
+        except (OSError, smtplib.SMTPException) as e:
+            with lock:
+                for i in batch:
+                    smtp_refused[i] = str(e)
+            continue
+        for i in batch:
+            body = f"Subject: crash-test {i}\r\nX-Crash-Id: {i}\r\n\r\nmessage {i}\r\n".encode()
+            try:
+                smtp.sendmail("crash@localhost", [f"crash{i % 4}@localhost"], body)
+                with lock:
+                    acked.add(i)
+            except smtplib.SMTPResponseException as e:
+                with lock:
+                    smtp_refused[i] = e.smtp_code
+                try:
+                    smtp.rset()
+                except (OSError, smtplib.SMTPException):
+                    break
+            except (OSError, smtplib.SMTPException) as e:
+                with lock:
+                    smtp_refused[i] = str(e)
+                break
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+
+
 kthread = threading.Thread(target=killer)
 kthread.start()
-workers = [threading.Thread(target=submitter) for _ in range(PARALLEL)]
+workers = [threading.Thread(target=smtp_submitter if n % 4 == 3 else submitter)
+           for n in range(PARALLEL)]
 for w in workers:
     w.start()
 for w in workers:
@@ -167,6 +220,9 @@ diag("killed: " + ", ".join(f"{k} {v}" for k, v in kills.items()))
 is_(restart_failures, [], "qmgr restarted after every kill")
 ok(sum(kills.values()) > 0, "processes were killed during the run")
 ok(all(c in (75, 69) for c in refused.values()), "every unacknowledged submission exited EX_TEMPFAIL (or EX_UNAVAILABLE)")
+diag(f"smtpd: {len(smtp_refused)} not acknowledged ({sorted(set(map(str, smtp_refused.values())))})")
+ok(all(not isinstance(c, int) or 400 <= c < 500 for c in smtp_refused.values()),
+   "every message smtpd did not acknowledge got a temporary failure (4xx)")
 
 # ---- drain ----
 if not inst.qmgr_pid() or not os.path.exists(f"/proc/{inst.qmgr_pid()}"):

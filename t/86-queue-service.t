@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 # The queue service (postern-queue -S, doc/injection.md "The queue
 # service"): `postern start` runs it; mail from smtpd and sendmail is
-# queued by its children (daemon_directory/postern-queue is replaced by a
-# program that fails, and mail still queues), delivered once; a local user's
-# submission records that user's uid (SO_PEERCRED) as the set-group-id
-# injector would; the process limit holds clients back until a child ends;
-# a child killed mid-message gives its client a temporary failure and
-# queues nothing; a killed service leaves its child to finish, and the next
-# submission runs postern-queue itself; `postern stop` stops it.
+# queued by its persistent workers (daemon_directory/postern-queue is
+# replaced by a program that fails, and mail still queues), delivered once;
+# one connection carries request after request (an SMTP session's
+# messages, stored by one worker, no process per message); a worker
+# retires after max_use messages; a local user's submission records that
+# user's uid (SO_PEERCRED) as the set-group-id injector would; the process
+# limit makes requests wait for a worker; a worker killed mid-message
+# gives its client a temporary failure (smtpd: 451, and the next message
+# of the session is stored by a new worker) and queues nothing; a killed
+# service takes its workers with it, and the next submission runs
+# postern-queue itself; a stopping service tells idle connections 'X';
+# `postern stop` stops it.
 import grp
 import os
 import pwd
@@ -76,6 +81,11 @@ def wait_until(cond, timeout=10):
     return tap.wait_until(cond, timeout)
 
 
+def busy_workers(pid):
+    """The workers of the service pid that hold a message."""
+    return inst.queue_workers(busy=True) if pid == service_pid() else []
+
+
 def set_failing_injector():
     """daemon_directory/postern-queue: a program that always fails"""
     tmp = queue_prog + ".new"
@@ -128,8 +138,8 @@ tap.ok(any(b"sendmail body" in m for m in got) and any(b"smtp body" in m for m i
        "the two messages")
 log = inst.log()
 queue_pids = set(int(p) for p in re.findall(r"postern/queue\[(\d+)\]: [0-9A-F]+: message-id=", log))
-tap.ok(len(queue_pids) == 2 and svc not in queue_pids,
-       "stored by two children of the service (log lines of other pids)")
+tap.ok(1 <= len(queue_pids) <= 2 and svc not in queue_pids and queue_pids <= set(children_of(svc)),
+       "stored by the service's workers, which are still there (log lines of other pids)")
 tap.unlike(log, r"not the service", "the replaced postern-queue never ran")
 
 # --- the protocol itself, with pipes we control
@@ -169,6 +179,12 @@ def client(message=None, env=None, c=None):
         c = connect()
     if not ready(c):
         raise RuntimeError("the service did not send R")
+    return request(c, message, env)
+
+
+def request(c, message=None, env=None):
+    """Send a request on c: pipes for the message, envelope and status,
+    written and closed when given; returns as client() does."""
     m_r, m_w = os.pipe()
     e_r, e_w = os.pipe()
     s_r, s_w = os.pipe()
@@ -186,28 +202,39 @@ def client(message=None, env=None, c=None):
     return c, m_w, e_w, s_r
 
 
-def status_of(c, timeout=10):
+def status_of(c, timeout=10, keep=False):
+    """'S' and the wait status (an 'X' before it skipped); the connection
+    closed unless keep."""
     c.settimeout(timeout)
     try:
         data = b""
-        while len(data) < 4:
-            chunk = c.recv(4 - len(data))
+        while len(data) < 5:
+            chunk = c.recv(5 - len(data))
             if not chunk:
                 break
             data += chunk
+            if data == b"X":
+                data = b""
     except socket.timeout:
         return "timeout"
     except ConnectionResetError:
         data = b""
-    c.close()
-    return struct.unpack("i", data)[0] if len(data) == 4 else "eof"
+    if not keep:
+        c.close()
+    return struct.unpack("i", data[1:])[0] if len(data) == 5 and data[:1] == b"S" else "eof"
 
 
 c, _, _, s_r = client(b"Subject: direct\n\nx\n", envelope("carol@localhost"))
-st = status_of(c)
+st = status_of(c, keep=True)
 tap.is_(st, 0, "a direct client gets the wait status 0")
 tap.like(os.read(s_r, 100).decode(errors="replace"), r"^K[0-9A-F]+\0", "and K+id on its status channel")
 os.close(s_r)
+# a second request on the same connection (as smtpd sends a session's messages)
+_, _, _, s_r = request(c, b"Subject: direct again\n\ny\n", envelope("carol@localhost"))
+tap.is_(status_of(c), 0, "a second request on the same connection is served too")
+tap.like(os.read(s_r, 100).decode(errors="replace"), r"^K[0-9A-F]+\0", "with its own K+id")
+os.close(s_r)
+tap.is_(len(inst.wait_for("carol", 2)), 2, "both delivered")
 
 j = connect()
 ready(j)
@@ -219,18 +246,107 @@ tap.like(inst.log(), r"warning: queue service: malformed request", "and logged")
 tap.ok(wait_until(lambda: queue_files() == 0), "the queue is empty")
 c, m_w, e_w, s_r = client()
 os.write(m_w, b"Subject: half\n\nfirst half\n")
-tap.ok(wait_until(lambda: children_of(svc)), "a child serves the client")
-kids = children_of(svc)
+tap.ok(wait_until(lambda: busy_workers(svc)), "a worker serves the client")
+kids = busy_workers(svc)
+idle_before = [k for k in children_of(svc) if k not in kids]
+stored_by = lambda pid: len(re.findall(r"postern/queue\[%d\]: [0-9A-F]+: message-id" % pid, inst.log()))
+stored_before = stored_by(kids[0])
 os.kill(kids[0], 9)
 st = status_of(c)
 tap.ok(st not in ("eof", "timeout") and os.WIFSIGNALED(st) and os.WTERMSIG(st) == 9,
-       "the client gets the child's wait status: killed (a temporary failure)")
+       "the client gets the worker's wait status: killed (a temporary failure)")
 os.close(m_w)
 os.close(e_w)
 os.close(s_r)
 # the child is dead and reaped (its status came back): it stores nothing more
 tap.is_(queue_files(), 0, "nothing of it is queued")
-tap.unlike(inst.log(), r"postern/queue\[%d\]: [0-9A-F]+: message-id" % kids[0], "nor logged as stored")
+tap.is_(stored_by(kids[0]), stored_before, "nor logged as stored")
+tap.like(inst.log(), r"queue service: worker %d killed by signal 9" % kids[0], "the service logs the dead worker")
+tap.ok(all(alive(k) for k in idle_before), "the other workers live on")
+tap.ok(wait_until(lambda: children_of(svc)), "and a worker is ready again")
+
+# --- two messages at once, one worker killed: the other message is stored
+# whole and delivered; only the killed one's client gets a failure
+a, a_m, a_e, a_s = client()
+b, b_m, b_e, b_s = client()
+os.write(a_m, b"Subject: twin A\n\nfirst half of A\n")
+os.write(b_m, b"Subject: twin B\n\nfirst half of B\n")
+tap.ok(wait_until(lambda: len(busy_workers(svc)) == 2), "two workers hold a message each")
+os.kill(busy_workers(svc)[0], 9)
+for fd, rest, env_fd, rcpt in ((a_m, b"rest of A\n", a_e, "nina@localhost"),
+                               (b_m, b"rest of B\n", b_e, "nina@localhost")):
+    try:
+        os.write(fd, rest)
+        os.close(fd)
+        os.write(env_fd, envelope(rcpt))
+    except BrokenPipeError:
+        pass
+    os.close(env_fd)
+results = sorted([status_of(a), status_of(b)], key=str)
+tap.ok(results[0] == 0 and results[1] not in ("eof", "timeout") and os.WIFSIGNALED(results[1]),
+       "one request ends with 0, the other with its worker's death (%s)" % results)
+got = inst.wait_for("nina", 1)
+tap.ok(len(got) == 1 and (b"first half of A\nrest of A\n" in got[0] or b"first half of B\nrest of B\n" in got[0]),
+       "the surviving message is delivered whole")
+wait_until(lambda: queue_files() == 0)
+tap.is_(len(inst.delivered("nina")), 1, "and only it")
+for fd in (a_s, b_s):
+    os.close(fd)
+
+# --- a worker killed in the middle of an SMTP message: 451, and the
+# session's next message goes through on the same connection to the service
+smtp = smtplib.SMTP("127.0.0.1", port, timeout=30)
+smtp.ehlo("client.example")
+smtp.mail("sender@example.org")
+smtp.rcpt("kate@localhost")
+code, _ = smtp.docmd("DATA")
+tap.is_(code, 354, "DATA: 354")
+smtp.send(b"Subject: killed\r\n\r\nthe first part\r\n")
+tap.ok(wait_until(lambda: busy_workers(svc)), "a worker takes the message")
+victim = busy_workers(svc)[0]
+os.kill(victim, 9)
+smtp.send(b"the rest\r\n.\r\n")
+code, msg = smtp.getreply()
+tap.ok(400 <= code < 500, "the client gets a temporary failure (%d %s)" % (code, msg.decode(errors="replace")))
+tap.is_(smtp.sendmail("sender@example.org", ["kate@localhost"], b"Subject: after\r\n\r\nnext\r\n"), {},
+        "the next message of the session is accepted")
+smtp.quit()
+got = inst.wait_for("kate", 1)
+tap.ok(len(got) == 1 and b"Subject: after" in got[0], "only that one is delivered")
+tap.ok(wait_until(lambda: queue_files() == 0), "nothing of the killed one is left in the queue")
+
+# --- one session, several messages: one connection, stored by workers
+# already running (no process per message)
+before = set(children_of(svc))
+smtp = smtplib.SMTP("127.0.0.1", port, timeout=30)
+smtp.ehlo("client.example")
+for i in range(5):
+    smtp.sendmail("sender@example.org", ["liam@localhost"], b"Subject: m%d\r\n\r\nx\r\n" % i)
+smtp.quit()
+tap.is_(len(inst.wait_for("liam", 5)), 5, "five messages of one session delivered")
+ids = re.findall(r"postern/queue\[(\d+)\]: ([0-9A-F]+): message-id", inst.log())[-5:]
+tap.ok(set(int(p) for p, _ in ids) <= before, "stored by workers that ran before the session")
+
+# --- the service restarted between two messages of one session: smtpd's
+# connection gets 'X', and its next message goes to the new service
+log_start = len(inst.log())
+smtp = smtplib.SMTP("127.0.0.1", port, timeout=30)
+smtp.ehlo("client.example")
+tap.is_(smtp.sendmail("sender@example.org", ["owen@localhost"], b"Subject: o1\r\n\r\nx\r\n"), {},
+        "a session's first message")
+os.kill(svc, 15)
+tap.ok(wait_until(lambda: not alive(svc)), "the service stops (SIGTERM) while the session is idle")
+restarted = tap.start([os.path.abspath(tap.prog("postern-queue")), "-S", "-m", "0666", "-c", inst.dir]
+                      + AS_SERVICE)
+tap.ok(wait_until(lambda: service_pid() == restarted.pid), "a new service runs")
+svc = restarted.pid
+tap.is_(smtp.sendmail("sender@example.org", ["owen@localhost"], b"Subject: o2\r\n\r\nx\r\n"), {},
+        "the session's next message is accepted")
+smtp.quit()
+tap.is_(len(inst.wait_for("owen", 2)), 2, "both delivered")
+last = re.findall(r"postern/queue\[(\d+)\]: [0-9A-F]+: message-id", inst.log())[-1]
+tap.ok(int(last) in children_of(svc), "the second stored by a worker of the new service")
+tap.unlike(inst.log()[log_start:], r"smtpd\[\d+\]: warning", "smtpd warned of nothing")
 
 # --- (b) a local user's submission records that user's uid
 nobody = open_svc = None
@@ -272,29 +388,40 @@ else:
     os.kill(svc, 15)
     wait_until(lambda: not alive(svc))
 limited = tap.start([os.path.abspath(tap.prog("postern-queue")), "-S", "-c", inst.dir] + AS_SERVICE + [
-                     "-o", "default_process_limit=1"])
+                     "-o", "default_process_limit=1", "-o", "max_use=3"])
 tap.ok(wait_until(lambda: service_pid() == limited.pid), "a service with default_process_limit=1")
 svc = limited.pid
 a, a_m, a_e, a_s = client()
-tap.ok(wait_until(lambda: len(children_of(svc)) == 1), "the first client is served")
-b = connect()
-tap.ok(not ready(b, timeout=0.5), "a second client is not accepted (no R): one at a time")
-tap.is_(len(children_of(svc)), 1, "one child")
+tap.ok(wait_until(lambda: len(busy_workers(svc)) == 1), "the first client is served")
+b, _, _, b_s = client(b"Subject: second\n\ny\n", envelope("erin@localhost"))
+tap.is_(status_of(b, timeout=0.5, keep=True), "timeout", "a second request waits for the one worker")
+tap.is_(len(children_of(svc)), 1, "one worker")
 os.write(a_m, b"Subject: first\n\nz\n")
 os.close(a_m)
 os.write(a_e, envelope("erin@localhost"))
 os.close(a_e)
 tap.is_(status_of(a), 0, "the first ends with 0")
-b, _, _, b_s = client(b"Subject: second\n\ny\n", envelope("erin@localhost"), c=b)
-tap.is_(status_of(b), 0, "then the second is accepted, served and ends with 0")
+tap.is_(status_of(b), 0, "then the second is served by the same worker and ends with 0")
 for fd in (a_s, b_s):
     os.close(fd)
 tap.ok(len(inst.wait_for("erin", 2)) == 2, "both delivered")
+# max_use=3: the third message is the worker's last; the fourth is stored by a new one
+first_worker = children_of(svc)
+for i in range(2):
+    c, _, _, s_r = client(b"Subject: use %d\n\nx\n" % i, envelope("erin@localhost"))
+    tap.is_(status_of(c), 0, "message %d after the two" % (i + 1))
+    os.close(s_r)
+ids = re.findall(r"postern/queue\[(\d+)\]: ([0-9A-F]+): message-id", inst.log())[-4:]
+pids = [int(p) for p, _ in ids]
+tap.ok(len(first_worker) == 1 and pids[:3] == first_worker * 3 and pids[3] != first_worker[0],
+       "max_use=3: a worker stores three messages, then a new one takes over (%s)" % pids)
+tap.ok(wait_until(lambda: not alive(first_worker[0])), "and the retired worker is gone")
 
-# --- the service killed with a child mid-message: the child dies with it
+
+# --- the service killed with a worker mid-message: the worker dies with it
 c, m_w, e_w, s_r = client()
 os.write(m_w, b"Subject: orphan\n\nthe service dies under me\n")
-tap.ok(wait_until(lambda: children_of(svc)), "a child serves the client")
+tap.ok(wait_until(lambda: busy_workers(svc)), "a worker serves the client")
 orphans = list(children_of(svc))
 # a sendmail meanwhile: the service is at its limit (and stopped), so it
 # does not accept; after 2 seconds sendmail runs postern-queue itself (the
@@ -310,7 +437,7 @@ os.kill(svc, 9)
 limited.wait()
 tap.is_(status_of(c), "eof", "the served client sees the connection end without a status (temporary failure)")
 tap.ok(wait_until(lambda: not any(alive(p) for p in orphans)),
-       "its child dies with it (only the service could report its exit)")
+       "its workers die with it (only the service could report their results)")
 try:
     os.close(m_w)
     os.write(e_w, envelope("frank@localhost"))
@@ -335,6 +462,23 @@ tap.is_(r.stderr, "", "silently")
 tap.ok(inst.wait_for("grace", 1), "and the mail is delivered")
 tap.is_(inst.delivered("ivan"), [], "the message whose service was killed was not stored")
 
+# --- 250 on K: the injection client (smtpd's, here sendmail's) takes the
+# queue's K (written after its fsync) as the verdict, without waiting for
+# the injector to exit (here one that lingers 4 s after it)
+tmp = queue_prog + ".new"
+tap.write(tmp, "#!/bin/sh\n%s \"$@\"\nrc=$?\nsleep 4\nexit $rc\n" % real_copy, 0o755)
+os.replace(tmp, queue_prog)
+started = time.time()
+# (its output to a file: the lingering injector holds sendmail's stderr)
+with open(os.path.join(inst.dir, "sendmail.err"), "wb") as err:
+    r = subprocess.run([tap.prog("sendmail"), "mia@localhost"], input=b"Subject: k\n\nx\n",
+                       stdout=err, stderr=err, env=inst.env, timeout=60)
+elapsed = time.time() - started
+tap.is_(r.returncode, 0, "sendmail: accepted through an injector that lingers after K")
+tap.ok(elapsed < 3, "at once, not when it exits (%.1f s)" % elapsed)
+tap.is_(len(inst.wait_for("mia", 1)), 1, "and delivered")
+set_real_injector()
+
 # --- postern start brings it back, postern stop stops it
 r = inst.start()
 tap.like(r.stdout, r"started the queue service", "postern start starts a new service")
@@ -354,6 +498,23 @@ if activate:
     tap.is_(status_of(c), 0, "a service started on the first connection serves it")
     os.close(s_r)
     tap.like(inst.log(), r"queue service: ready on the socket systemd passed", "on the passed socket")
+    # a stopping service tells an idle connection 'X' (send no more), and
+    # still serves a request already on its way
+    idle = connect()
+    tap.ok(ready(idle), "an idle connection (as smtpd's between MAIL and DATA)")
+    late = connect()
+    tap.ok(ready(late), "and another")
+    act.send_signal(15)
+    idle.settimeout(10)
+    tap.is_(idle.recv(1), b"X", "SIGTERM: the idle connection is told X")
+    idle.close()
+    queued = queue_files()
+    # sent before it read its X
+    _, _, _, s_r = request(late, b"Subject: crossed\n\nx\n", envelope("henry@localhost"))
+    tap.is_(status_of(late), 0, "a request that crossed the X is still stored")
+    os.close(s_r)
+    tap.is_(queue_files(), queued + 1, "and queued")
+    tap.ok(wait_until(lambda: act.poll() is not None), "then the service ends")
     tap.stop(act)
 else:
     tap.ok(False, "systemd-socket-activate is installed (make check installs it: ./deps --test)")

@@ -284,6 +284,19 @@ def check(inst, acked, label):
     if lost:
         diag(f"{label}: lost (number: queue id): "
              + ", ".join(f"{n}: {queue_ids.get(n)}" for n in lost[:20]))
+        keep = os.environ.get("POSTERN_POWER_DEBUG")
+        if keep and label == "commit":
+            # what a developer needs to find the loss: crashfs's traces
+            # (CRASHFS_TRACE=1), the instance's log, the ids
+            os.makedirs(keep, exist_ok=True)
+            for f in os.listdir(parent):
+                if f.startswith("crashfs-"):
+                    shutil.copy(os.path.join(parent, f), keep)
+            if os.path.exists(os.path.join(inst, "maillog")):
+                shutil.copy(os.path.join(inst, "maillog"), keep)
+            with open(os.path.join(keep, "ids"), "w") as out:
+                for n in sorted(queue_ids):
+                    out.write(f"{n} {queue_ids[n]}{' LOST' if n in lost else ''}\n")
     return lost, broken, duplicates
 
 

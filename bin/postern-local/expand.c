@@ -337,6 +337,9 @@ void local_forward_send(struct local_delivery *d)
     env.sender = xstrdup(d->forward_sender ? d->forward_sender : req->sender);
     for (size_t i = 0; i < d->forward.count; i++)
         envelope_add(&env, 'T', d->forward.item[i]);
+    /* as Postfix's local(8): forwarded mail gets address mapping but no
+     * header_checks or body_checks */
+    envelope_add(&env, 'A', "internal=forward");
     static const char *const kept[] = {"BODY", "SMTPUTF8"};
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
         const char *v = runner_attr(&req->attrs, kept[i]);

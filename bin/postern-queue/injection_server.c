@@ -11,13 +11,16 @@
  * (doc/privileges.md): then it trusts nothing from its caller but the
  * message and the envelope.  A caller that names a configuration the
  * administrator did not list (-c, -o, POSTERN_CONFIG_DIR) loses the group
- * first (main.c).  The queue service (service.c) runs this same code in a
- * child per client connection.
+ * first (main.c).  The queue service (service.c) runs this same code in
+ * its workers, one message after another: inject_message() returns the
+ * exit code instead of exiting, and leaves nothing of one message behind
+ * for the next.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +49,7 @@ static int record_caller;                   /* the uid attribute is caller_uid *
 static uid_t caller_uid;
 static struct queue_writer writer;
 static volatile sig_atomic_t writer_open;
+static jmp_buf refused;                     /* refuse() ends the message here */
 
 /* The envelope as read from fd 1 (lib/mail/envelope.c, strict), and what
  * the queue takes from its records. */
@@ -96,7 +100,8 @@ static void status(int type, const char *text)
     strbuf_free(&rec);
 }
 
-/* Remove the temporary file and exit with code, after logging why. */
+/* Remove the temporary file and end the message with code (never 0),
+ * after saying why on fd 3. */
 static _Noreturn void refuse(int code, int status_type, const char *status_text)
 {
     if (writer_open) {
@@ -105,7 +110,7 @@ static _Noreturn void refuse(int code, int status_type, const char *status_text)
     }
     if (status_text)
         status(status_type, status_text);
-    exit(code);
+    longjmp(refused, code);
 }
 
 /* A write into the queue failed: a full disk is a 4.3.1 refusal.  `what`
@@ -325,6 +330,7 @@ static void read_envelope(struct queue_envelope *qe)
     int code = envelope_read(1, &qe->env, ENVELOPE_STRICT, &err);
     if (code) {
         msg_warn("%s", strbuf_str(&err));
+        strbuf_free(&err);
         refuse(code, 0, NULL);
     }
     strbuf_free(&err);
@@ -540,52 +546,70 @@ static void log_rewrite_lines(const struct queue_envelope *qe)
     strbuf_free(&printable);
 }
 
-void inject_run(void)
-{
-    status_open = fcntl(STATUS_FD, F_GETFD) >= 0;
-    /* static: a refusal exits from deeper down, and the copy must stay
-     * reachable for LeakSanitizer then */
-    static char *queue_dir;
-    queue_dir = xstrdup(conf_str("queue_directory"));
-    struct message m = {.in_header = 1, .limit = conf_size("message_size_limit"),
-                        .minfree = conf_size("queue_minfree"),
-                        .next_space_check = SPACE_CHECK_STEP};
-    struct queue_envelope qe = {.env = ENVELOPE_INIT, .uid_index = -1, .log_client_index = -1,
-                               .sasl_method_index = -1, .sasl_username_index = -1,
-                               .sasl_sender_index = -1};
+/* The message being stored (file scope: a refusal ends it from deeper
+ * down, and what it holds is freed on either path). */
+static struct message current;
+static struct queue_envelope current_envelope;
+static char *queue_dir;
+static struct strbuf failure;               /* why the writer failed */
 
-    struct strbuf err = STRBUF_INIT;
-    if (queue_writer_open(&writer, queue_dir, &err) < 0)
-        write_failed(strbuf_str(&err), errno, 1);
+/* Free what the message held; the writer is closed already. */
+static void forget_message(void)
+{
+    alarm(0);
+    strbuf_free(&current.held);
+    strbuf_free(&current.line);
+    strbuf_free(&current.message_id);
+    envelope_free(&current_envelope.env);
+    strbuf_free(&failure);
+    free(queue_dir);
+    queue_dir = NULL;
+    record_caller = 0;
+}
+
+/* Store the message: the configuration is loaded, the message on fd 0,
+ * the envelope on fd 1, the status channel on fd 3 when open.  The
+ * qmail-queue exit code. */
+static int store_message(void)
+{
+    struct message *m = &current;
+    struct queue_envelope *qe = &current_envelope;
+    status_open = fcntl(STATUS_FD, F_GETFD) >= 0;
+    queue_dir = xstrdup(conf_str("queue_directory"));
+    *m = (struct message){.in_header = 1, .limit = conf_size("message_size_limit"),
+                          .minfree = conf_size("queue_minfree"),
+                          .next_space_check = SPACE_CHECK_STEP};
+    *qe = (struct queue_envelope){.env = ENVELOPE_INIT, .uid_index = -1, .log_client_index = -1,
+                                  .sasl_method_index = -1, .sasl_username_index = -1,
+                                  .sasl_sender_index = -1};
+
+    if (queue_writer_open(&writer, queue_dir, &failure) < 0)
+        write_failed(strbuf_str(&failure), errno, 1);
     writer_open = 1;
-    check_space(m.minfree, m.limit);
+    check_space(m->minfree, m->limit);
     signal(SIGALRM, on_timeout);
     alarm(INJECT_TIMEOUT);
 
-    read_input(&qe, &m);
-    if (m.too_big) {
-        msg_info("reject: message size exceeds message_size_limit=%lld", m.limit);
+    read_input(qe, m);
+    if (m->too_big) {
+        msg_info("reject: message size exceeds message_size_limit=%lld", m->limit);
         refuse(INJECT_EXIT_REFUSED, 'D', "552 5.3.4 Message size exceeds fixed maximum message size");
     }
-    if (qe.discard) {
+    if (qe->discard) {
         /* DISCARD: accepted, logged with the id it would have had, never
          * stored (Postfix logs no message-id line for it) */
-        log_submitter(&qe);
-        log_rewrite_lines(&qe);
+        log_submitter(qe);
+        log_rewrite_lines(qe);
         status('K', writer.id);
         writer_open = 0;
         queue_writer_abort(&writer);
-        envelope_free(&qe.env);
-        strbuf_free(&err);
-        strbuf_free(&m.line);
-        strbuf_free(&m.message_id);
-        free(queue_dir);
-        queue_dir = NULL;
-        exit(0);
+        return 0;
     }
     writer_open = 0;
-    if (queue_writer_commit(&writer, &err) < 0)
-        write_failed(strbuf_str(&err), errno, 1);
+    /* the one unit that makes the file the queue's: after it returns 0 the
+     * message is on disk under its id (doc/queue-format.md, "Durability") */
+    if (queue_writer_commit(&writer, &failure) < 0)
+        write_failed(strbuf_str(&failure), errno, 1);
     alarm(0);
 
     /* The lines Postfix's smtpd or pickup, then cleanup, log for a new
@@ -593,20 +617,28 @@ void inject_run(void)
      * pflogsumm count a message received only when these come before
      * qmgr's "from=" line). */
     struct strbuf printable = STRBUF_INIT;
-    log_submitter(&qe);
-    log_rewrite_lines(&qe);
+    log_submitter(qe);
+    log_rewrite_lines(qe);
     msg_info("%s: message-id=%s", writer.id,
-             m.message_id.len ? log_printable(&printable, strbuf_str(&m.message_id), 0) : "<>");
+             m->message_id.len ? log_printable(&printable, strbuf_str(&m->message_id), 0) : "<>");
 
     status('K', writer.id);
     queue_trigger(queue_dir, 'A');
 
     strbuf_free(&printable);
-    strbuf_free(&err);
-    strbuf_free(&m.line);
-    strbuf_free(&m.message_id);
-    envelope_free(&qe.env);
-    free(queue_dir);
-    queue_dir = NULL;
-    exit(0);
+    return 0;
+}
+
+int inject_message(void)
+{
+    int code = setjmp(refused);
+    if (code == 0)
+        code = store_message();
+    forget_message();
+    return code;
+}
+
+void inject_run(void)
+{
+    exit(inject_message());
 }

@@ -1,7 +1,7 @@
 /* queue.h - the parts of postern-queue: the injection (injection_server.c, one
  * message from fd 0/1 into the queue, status on fd 3), the queue service
- * (service.c, `postern-queue -S`: a long-running server that forks one
- * injection per client connection) and main.c (options, configuration,
+ * (service.c, `postern-queue -S`: a long-running server whose
+ * persistent workers run one injection after another) and main.c (options, configuration,
  * the set-group-id rules of doc/privileges.md). */
 #ifndef POSTERN_QUEUE_H
 #define POSTERN_QUEUE_H
@@ -18,8 +18,12 @@
 void inject_record_caller(uid_t uid);
 
 /* Store one message: the configuration is loaded, the message is on fd 0,
- * the envelope on fd 1, the status channel on fd 3 when open.  Exits with
- * the qmail-queue code. */
+ * the envelope on fd 1, the status channel on fd 3 when open.  Returns the
+ * qmail-queue exit code, having freed everything of the message (a worker
+ * of the service stores the next one); the caller's uid rule of
+ * inject_record_caller() applies to this message only. */
+int inject_message(void);
+/* The same, exiting with the code. */
 _Noreturn void inject_run(void);
 
 /* -t: a client of this uid (smtpd's user) is trusted as the service's own

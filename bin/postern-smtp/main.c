@@ -109,6 +109,12 @@ static void setup_init(struct smtp_setup *s, int lmtp)
     s->never_send_ehlo = !lmtp && conf_bool("smtp_never_send_ehlo");
     s->session_limit = (int)conf_int(pname(s, "mx_session_limit"));
     s->smtputf8_enable = conf_bool("smtputf8_enable");
+    s->mime_output_conversion = !conf_bool("disable_mime_output_conversion");
+    s->downgrade.nesting_limit = (long)conf_int("mime_nesting_limit");
+    long long bound = conf_int("mime_boundary_length_limit");
+    s->downgrade.boundary_limit = bound < 1 ? 2048 : (size_t)bound;
+    long long header_limit = conf_int("header_size_limit");
+    s->downgrade.header_limit = header_limit < 1024 ? 1024 : (size_t)header_limit;
     s->fallback_relay = conf_str(pname(s, "fallback_relay"));
     bind_param(s, "bind_address", AF_INET, &s->bind4, &s->bind4_len);
     bind_param(s, "bind_address6", AF_INET6, &s->bind6, &s->bind6_len);

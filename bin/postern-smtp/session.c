@@ -16,6 +16,8 @@
 
 #include "fdio.h"
 #include "log.h"
+#include "mime_downgrade.h"
+#include "rewrite_mime.h"
 #include "smtp.h"
 #include "smtpargs.h"
 #include "xalloc.h"
@@ -140,12 +142,62 @@ static int handshake(struct smtp_session *s)
  * that does not end a line goes as a space: RFC 5321 4.1.1.4 lets a client
  * send CR only in CR LF, and a bare CR is what SMTP smuggling rides on
  * (Postfix's cleanup_replace_stray_cr_lf does the same on the way in). */
-static int send_body(struct smtp_session *s)
+struct body_writer {
+    struct smtp_session *s;
+    int line_start, pending_cr;
+};
+
+/* Queue message bytes (LF line ends) as DATA wants them. */
+static void body_bytes(void *context, const char *buf, size_t n)
+{
+    struct body_writer *w = context;
+    struct smtp_conn *conn = &w->s->conn;
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = buf[i];
+        if (w->pending_cr) {
+            /* the CR before this byte (queued in no run): a line end
+             * when LF follows, else a space */
+            w->pending_cr = 0;
+            if (c != '\n') {
+                smtp_queue(conn, " ", 1);
+                w->line_start = 0;
+            }
+        }
+        if (c == '\r') {
+            smtp_queue(conn, buf + start, i - start);
+            start = i + 1;
+            w->pending_cr = 1;
+            continue;
+        }
+        if (w->line_start && c == '.') {
+            smtp_queue(conn, buf + start, i - start);
+            smtp_queue(conn, ".", 1);
+            start = i;
+        }
+        w->line_start = 0;
+        if (c == '\n') {
+            smtp_queue(conn, buf + start, i - start);
+            smtp_queue(conn, "\r\n", 2);
+            start = i + 1;
+            w->line_start = 1;
+        }
+    }
+    smtp_queue(conn, buf + start, n - start);
+}
+
+/* Send the message; with `downgrade`, converted to 7 bit on the way
+ * (mime_downgrade.h).  0, or -1 when the session failed (results given;
+ * for a message that cannot be converted, a bounce). */
+static int send_body(struct smtp_session *s, int downgrade)
 {
     const struct runner_request *req = s->batch->req;
     static char buf[65536];
     off_t done = 0;
-    int line_start = 1, pending_cr = 0;
+    struct body_writer w = {s, 1, 0};
+    struct mime_downgrade *converter = downgrade
+        ? mime_downgrade_begin(&s->setup->downgrade, body_bytes, &w) : NULL;
+    unsigned mime_errors = 0;
     while (done < req->msg_length) {
         size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
                                ? req->msg_length - done : (off_t)sizeof buf);
@@ -154,51 +206,37 @@ static int send_body(struct smtp_session *s)
             msg_warn("%s: read the queue file: %s", req->queue_id,
                      n < 0 ? "read error" : "unexpected end of file");
             batch_result_open(s->batch, s->relay, 0, "4.3.0", "error reading the queue file");
+            mime_downgrade_free(converter);
             return -1;
         }
-        size_t start = 0;
-        for (size_t i = 0; i < (size_t)n; i++) {
-            char c = buf[i];
-            if (pending_cr) {
-                /* the CR before this byte (queued in no run): a line end
-                 * when LF follows, else a space */
-                pending_cr = 0;
-                if (c != '\n') {
-                    smtp_queue(&s->conn, " ", 1);
-                    line_start = 0;
-                }
-            }
-            if (c == '\r') {
-                smtp_queue(&s->conn, buf + start, i - start);
-                start = i + 1;
-                pending_cr = 1;
-                continue;
-            }
-            if (line_start && c == '.') {
-                smtp_queue(&s->conn, buf + start, i - start);
-                smtp_queue(&s->conn, ".", 1);
-                start = i;
-            }
-            line_start = 0;
-            if (c == '\n') {
-                smtp_queue(&s->conn, buf + start, i - start);
-                smtp_queue(&s->conn, "\r\n", 2);
-                start = i + 1;
-                line_start = 1;
-            }
-        }
-        smtp_queue(&s->conn, buf + start, (size_t)n - start);
+        if (converter)
+            mime_errors = mime_downgrade_feed(converter, buf, (size_t)n);
+        else
+            body_bytes(&w, buf, (size_t)n);
         done += n;
+        if (mime_errors)
+            break;
         if (s->conn.out.len >= 65536 && smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
             io_failure(s, s->relay, "sending message body");
+            mime_downgrade_free(converter);
             return -1;
         }
     }
-    if (pending_cr) {
-        smtp_queue(&s->conn, " ", 1);
-        line_start = 0;
+    if (converter && !mime_errors)
+        mime_errors = mime_downgrade_end(converter, NULL);
+    else
+        mime_downgrade_free(converter);
+    if (mime_errors) {
+        /* as Postfix: the message cannot be sent as 7 bit; the server
+         * is inside DATA, so the connection is dropped, not ended */
+        batch_result_open(s->batch, s->relay, 1, "5.6.0", "%s", mime_error_text(mime_errors));
+        return -1;
     }
-    if (!line_start && req->msg_length > 0)
+    if (w.pending_cr) {
+        smtp_queue(&s->conn, " ", 1);
+        w.line_start = 0;
+    }
+    if (!w.line_start && req->msg_length > 0)
         smtp_queue(&s->conn, "\r\n", 2);
     smtp_queue(&s->conn, ".\r\n", 3);
     if (smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
@@ -208,19 +246,52 @@ static int send_body(struct smtp_session *s)
     return 0;
 }
 
+static void discard_bytes(void *context, const char *bytes, size_t n)
+{
+    (void)context, (void)bytes, (void)n;
+}
+
+/* For a message that came with BODY=7BIT: 1 when an entity in it is
+ * declared 8bit or binary all the same (Postfix's cleanup then records the
+ * message as 8-bit, and its smtp(8) converts it). */
+static int declares_8bit(const struct smtp_session *s)
+{
+    const struct runner_request *req = s->batch->req;
+    static char buf[65536];
+    struct mime_downgrade *d = mime_downgrade_begin(&s->setup->downgrade, discard_bytes, NULL);
+    unsigned errors = 0;
+    for (off_t done = 0; done < req->msg_length && !errors;) {
+        size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
+                               ? req->msg_length - done : (off_t)sizeof buf);
+        ssize_t n = pread_retry(req->msg_fd, buf, want, req->msg_offset + done);
+        if (n <= 0)
+            break;              /* send_body() reports it */
+        errors = mime_downgrade_feed(d, buf, (size_t)n);
+        done += n;
+    }
+    int declared = 0;
+    if (errors)
+        mime_downgrade_free(d);
+    else
+        mime_downgrade_end(d, &declared);
+    return declared;
+}
+
 /* MAIL FROM with what the server supports of the message's attributes. */
-static void queue_mail(struct smtp_session *s, int smtputf8)
+static void queue_mail(struct smtp_session *s, int smtputf8, int downgrade)
 {
     const struct runner_request *req = s->batch->req;
     struct strbuf addr = STRBUF_INIT;
     smtp_address_external(req->sender, &addr);
     smtp_queuef(&s->conn, "MAIL FROM:<%s>", addr.s ? addr.s : "");
     if (s->esmtp) {
-        if (s->features.size_given)
+        /* no SIZE when the message is converted (its size changes), as
+         * Postfix */
+        if (s->features.size_given && !downgrade)
             smtp_queuef(&s->conn, " SIZE=%lld", (long long)req->msg_length);
         const char *body = runner_attr(&req->attrs, "BODY");
-        if (body && strcasecmp(body, "8BITMIME") == 0 && s->features.eightbitmime)
-            smtp_queue(&s->conn, " BODY=8BITMIME", 14);
+        if (body && s->features.eightbitmime)
+            smtp_queuef(&s->conn, " BODY=%s", strcasecmp(body, "8BITMIME") == 0 ? "8BITMIME" : "7BIT");
         if (smtputf8 && s->features.smtputf8)
             smtp_queue(&s->conn, " SMTPUTF8", 9);
         const char *ret = runner_attr(&req->attrs, "RET");
@@ -292,8 +363,17 @@ static void transaction(struct smtp_session *s)
         if (b->state[k] == RCPT_PENDING)
             sent_rcpt[n_sent++] = k;
 
+    /* 8-bit to 7-bit conversion for a server without 8BITMIME, as
+     * Postfix's smtp(8): unless the message is 7-bit (BODY=7BIT and no
+     * entity declared 8bit or binary); only what is declared 8bit or
+     * binary is converted */
+    const char *body = runner_attr(&req->attrs, "BODY");
+    int downgrade = setup->mime_output_conversion && !s->features.eightbitmime;
+    if (downgrade && body && strcasecmp(body, "7BIT") == 0)
+        downgrade = declares_8bit(s);
+
     /* MAIL FROM */
-    queue_mail(s, smtputf8);
+    queue_mail(s, smtputf8, downgrade);
     if (pipelining) {
         for (size_t j = 0; j < n_sent; j++)
             queue_rcpt(s, sent_rcpt[j]);
@@ -376,7 +456,7 @@ static void transaction(struct smtp_session *s)
     }
     if (n_accepted == 0)
         goto out;
-    if (send_body(s) != 0) {
+    if (send_body(s, downgrade) != 0) {
         /* the server is inside DATA: without the final dot, a QUIT would
          * be message content; close the connection instead */
         if (s->conn.error == SMTP_IO_OK)

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "mime_downgrade.h"
 #include "nexthop.h"
 #include "runner.h"
 #include "smtpconn.h"
@@ -52,6 +53,8 @@ struct smtp_setup {
     int dane_insecure_mx;               /* smtp_tls_dane_insecure_mx_policy:
                                            TLS_MAY, TLS_ENCRYPT or TLS_DANE */
     int smtputf8_enable;
+    int mime_output_conversion;         /* not disable_mime_output_conversion */
+    struct mime_downgrade_limits downgrade;
     const char *fallback_relay;         /* smtp_fallback_relay, "" for none */
     struct sockaddr_storage bind4, bind6;
     socklen_t bind4_len, bind6_len;

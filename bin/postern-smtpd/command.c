@@ -120,6 +120,7 @@ void transaction_reset(struct session *s)
     tx->smtputf8 = 0;
     tx->bdat_started = 0;
     tx->bdat_failed = 0;
+    tx->queue_prepared = 0;
     memset(&s->forwarded, 0, sizeof s->forwarded);
 }
 

@@ -173,6 +173,12 @@ static int io_fill(struct session *s)
         s->in_start = 0;
     }
     io_flush(s);
+    /* a transaction has begun: reach the queue service while the client
+     * types, so that DATA is only a reply (submit.c) */
+    if (s->tx.active && !s->tx.queue_prepared) {
+        s->tx.queue_prepared = 1;   /* once a transaction: DATA tries again */
+        submit_prepare();
+    }
     if (s->tls) {
         ssize_t got = tls_read(s, s->inbuf + s->in_end, sizeof s->inbuf - s->in_end);
         if (got <= 0)

@@ -65,6 +65,7 @@ struct transaction {
     int smtputf8;
     int bdat_started;           /* a BDAT chunk was received */
     int bdat_failed;            /* an error was answered; drop the chunks */
+    int queue_prepared;         /* the queue service was reached for it */
 };
 
 struct injection_client;
@@ -225,6 +226,9 @@ int submit_refresh(void);
  * the queue stage of lib/mail/queuestage.h) and write the Received header
  * into it.  NULL when it cannot start (reply given). */
 struct injection_client *submit_start(struct session *s);
+/* Reach the queue service ahead of DATA (the injection client keeps the
+ * connection for the session's messages); cheap when done already. */
+void submit_prepare(void);
 /* Message bytes (LF line ends) go in with injection_write(); once it
  * fails, the rest is dropped and submit_finish() says why. */
 /* Message size so far. */

@@ -191,6 +191,11 @@ struct injection_client *submit_start(struct session *s)
     return inj;
 }
 
+void submit_prepare(void)
+{
+    injection_prepare();
+}
+
 long long submit_size(const struct injection_client *inj)
 {
     return inj->size;

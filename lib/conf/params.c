@@ -85,6 +85,7 @@ static const struct param_def params[] = {
     INT("deliver_lock_attempts", "20", 1, 1000000),
     TIME("deliver_lock_delay", "1s", 's'),
     BOOL("disable_mime_input_processing", "no"),
+    BOOL("disable_mime_output_conversion", "no"),
     BOOL("disable_vrfy_command", "no"),
     /* postern's own: the DNSSEC trust anchors of the smtp runner's own
      * validating resolver (smtp_dns_support_level = dnssec; doc/dns.md) */
@@ -101,12 +102,14 @@ static const struct param_def params[] = {
     STR("fast_flush_domains", "$relay_domains"),
     STR("forward_expansion_filter", "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"),
     STR("forward_path", "$home/.forward${recipient_delimiter}${extension}, $home/.forward"),
+    INT("header_address_token_limit", "10240", 0, 0),
     STR("header_checks", ""),
     INT("header_size_limit", "102400", 0, 0),
     STR("home_mailbox", ""),
     INT("hopcount_limit", "50", 0, 0),
     STR("inet_interfaces", "all"),
     STR("inet_protocols", "all"),
+    STR("internal_mail_filter_classes", ""),
     INT("invalid_hostname_reject_code", "501", 400, 599),
     INT("line_length_limit", "2048", 0, 1000000000),
     STR("lmtp_address_preference", "any"),

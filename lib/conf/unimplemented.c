@@ -33,8 +33,6 @@ static const struct unimplemented settings[] = {
     {"command_execution_directory", WHEN_NONEMPTY, "commands of local(8) run in the user's home (else /)"},
     {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
     {"default_transport", WHEN_TRANSPORT, NULL},
-    {"header_address_token_limit", WHEN_NONEMPTY,
-     "not applied: an address header is rewritten whole, however many tokens it holds"},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"mailbox_command_maps", WHEN_NONEMPTY, "not read: mailbox_command is used for every user"},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},

@@ -119,6 +119,11 @@ static int reap(struct injection_client *inj)
     return wstatus;
 }
 
+void injection_prepare(void)
+{
+    (void)queue_stage_connect();
+}
+
 void injection_abort(struct injection_client *inj)
 {
     reap(inj);
@@ -223,15 +228,24 @@ enum outcome injection_finish(struct injection_client *inj, struct envelope *env
             break;
         }
     }
-    int wstatus = reap(inj);
-    v->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
     const char *value = type ? record.s + 1 : "";
-    if (type == 'K' && v->exit_code == 0 && *value && !inj->cut_short) {
+    if (type == 'K' && *value && !inj->cut_short) {
+        /* K comes after the fsync: the message is the queue's, and the
+         * stage's exit adds nothing; the caller answers without waiting
+         * for it (collected before the next message) */
+        queue_stage_detach(&inj->stage);
+        reap(inj);
+        v->exit_code = 0;
         v->outcome = OUTCOME_SENT;
         v->reply_code = 250;
         v->from_stage = 1;
         strbuf_set(&v->text, value);
-    } else if ((type == 'Z' || type == 'D') && v->exit_code != 0) {
+        strbuf_free(&record);
+        return v->outcome;
+    }
+    int wstatus = reap(inj);
+    v->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+    if ((type == 'Z' || type == 'D') && v->exit_code != 0) {
         v->outcome = type == 'Z' ? OUTCOME_DEFERRED : OUTCOME_BOUNCED;
         v->from_stage = 1;
         strbuf_set(&v->text, reply_split(value, type == 'Z' ? 451 : 550, &v->reply_code));

@@ -15,7 +15,9 @@
  * pipe the caller streams into, or as a regular file that already holds
  * it all (sendmail's memfd: no copy); the envelope goes to its fd 1 only
  * after the whole message (the envelope certifies the message); the
- * verdict comes back on its fd 3 and in its exit code.  With `rewrite`
+ * verdict comes back on its fd 3 and in its exit code: a `K` record
+ * decides at once (the message is on disk), without waiting for the
+ * stage to end; `Z`, `D` or no record wait for its exit.  With `rewrite`
  * set, rewrite runs in-process (DESIGN.md, Privileges): the message
  * passes through a rewrite stream on its way into the pipe, and the
  * envelope through rewrite_envelope() at the end; smtpd does this.
@@ -96,6 +98,10 @@ void injection_write_failed(struct injection_client *inj, int errnum);
  * verdict's outcome. */
 enum outcome injection_finish(struct injection_client *inj, struct envelope *env,
                               struct injection_verdict *verdict);
+/* Reach the queue service ahead of the first message (smtpd: when a
+ * transaction starts), so that injection_start() is only a hand-over.
+ * Optional; cheap when done already. */
+void injection_prepare(void);
 /* Give up: the envelope never gets its end record, so nothing is stored. */
 void injection_abort(struct injection_client *inj);
 void injection_verdict_free(struct injection_verdict *verdict);

@@ -109,7 +109,7 @@ struct queue_writer {
     int fd;                     /* the slot (or the temporary file) */
     int dir_fd;                 /* incoming/ */
     int slot_dir_fd;            /* recycle/, -1 for a queue without it */
-    char slot[32];              /* the slot's name in recycle/, "" without */
+    char slot[48];              /* the slot's name in recycle/, "" without */
     int slot_new;               /* we made the slot: recycle/ is fsynced */
     uint32_t crc;               /* CRC-32C so far (commit record) */
     char tmp_name[64];          /* a queue without recycle/: incoming/.tmp.* */

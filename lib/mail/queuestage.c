@@ -1,8 +1,9 @@
 /* queuestage.c - starting postern-queue (queuestage.h): pass the three
  * descriptors to the queue service over its unix socket (the protocol of
- * bin/postern-queue/service.c, doc/injection.md), or else - no service, or
- * none that takes us within 2 seconds - fork and exec
- * daemon_directory/postern-queue with them in place. */
+ * bin/postern-queue/service.c, doc/injection.md), on one connection kept
+ * for the life of the process, or else - no service, or none that takes
+ * us within 2 seconds - fork and exec daemon_directory/postern-queue with
+ * them in place. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -25,6 +26,22 @@
 #include "strbuf.h"
 
 #define QUEUE_SERVICE_WAIT_MS   2000    /* for the service's 'R' */
+#define QUEUE_SERVICE_WAIT_TEXT "2000"
+#define STATUS_WAIT_MS          10000   /* for a status already due (after K) */
+
+/* The connection to the queue service, kept for one request after
+ * another (smtpd: the session's messages). */
+static struct {
+    int conn;               /* -1: none */
+    int ready;              /* its 'R' came */
+    int used;               /* a request went over it */
+    int pending;            /* a request's status is still to be read */
+    int closing;            /* 'X' came: the service stops; no more requests */
+    uid_t uid;              /* our euid when we connected: the service's idea of us */
+} service_link = {.conn = -1};
+
+/* A stage exec'd and detached after its K: reaped before the next. */
+static pid_t detached_pid = -1;
 
 /* Put fd on target in the child, without close-on-exec. */
 static int place_fd(int fd, int target)
@@ -97,29 +114,88 @@ static int connect_service(void)
     return fd;
 }
 
-/* Wait for the service's 'R' (it has accepted us and has a slot).  0, or
- * -1 when it does not come within QUEUE_SERVICE_WAIT_MS (the service is at
- * its process limit or hung) or the connection ends. */
-static int wait_ready(int conn)
+/* Forget the connection to the service. */
+static void link_close(void)
 {
-    struct pollfd p = {.fd = conn, .events = POLLIN};
-    int r;
-    do
-        r = poll(&p, 1, QUEUE_SERVICE_WAIT_MS);
-    while (r < 0 && errno == EINTR);
-    if (r <= 0) {
-        if (r == 0)
-            errno = ETIMEDOUT;
+    if (service_link.conn >= 0)
+        close(service_link.conn);
+    service_link.conn = -1;
+    service_link.ready = service_link.used = service_link.pending = service_link.closing = 0;
+}
+
+/* Read exactly n bytes from the service within timeout_ms (-1: no
+ * limit).  0, or -1 with errno (ETIMEDOUT; ECONNRESET at the end). */
+static int read_exact(void *buf, size_t n, int timeout_ms)
+{
+    size_t got = 0;
+    while (got < n) {
+        struct pollfd p = {.fd = service_link.conn, .events = POLLIN};
+        int polled = poll(&p, 1, timeout_ms);
+        ssize_t k = polled > 0 ? read(service_link.conn, (char *)buf + got, n - got) : polled;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (k == 0)
+                errno = polled == 0 ? ETIMEDOUT : ECONNRESET;
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    return 0;
+}
+
+/* The next tag from the service ('R', 'S'), an 'X' noted and skipped;
+ * -1 with errno when none came in time or the connection ended. */
+static int read_tag(int timeout_ms)
+{
+    for (;;) {
+        char tag;
+        if (read_exact(&tag, 1, timeout_ms) < 0)
+            return -1;
+        if (tag != 'X')
+            return (unsigned char)tag;
+        service_link.closing = 1;
+    }
+}
+
+/* The status the service sends when the request ends: 'S' and a wait
+ * status; -1 when the connection ends (or nothing comes in timeout_ms). */
+static int read_status(int timeout_ms, int32_t *word)
+{
+    int tag = read_tag(timeout_ms);
+    if (tag < 0)
+        return -1;
+    if (tag != 'S' || read_exact(word, sizeof *word, timeout_ms) < 0) {
+        if (tag != 'S')
+            errno = EPROTO;
         return -1;
     }
-    char byte;
-    ssize_t n;
-    do
-        n = read(conn, &byte, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1 || byte != 'R') {
-        if (n >= 0)
-            errno = n == 0 ? ECONNRESET : EPROTO;
+    service_link.pending = 0;
+    return 0;
+}
+
+/* Make the connection ready for a request: the status of the request
+ * before read, the 'R' of a new one waited for (QUEUE_SERVICE_WAIT_MS), no
+ * 'X' or end waiting.  0, or -1 (errno) when it cannot take one. */
+static int link_prepare(void)
+{
+    int32_t word;
+    if (service_link.pending && read_status(STATUS_WAIT_MS, &word) < 0)
+        return -1;
+    if (!service_link.ready) {
+        int tag = read_tag(QUEUE_SERVICE_WAIT_MS);
+        if (tag != 'R') {
+            if (tag >= 0)
+                errno = EPROTO;
+            return -1;
+        }
+        service_link.ready = 1;
+    }
+    struct pollfd p = {.fd = service_link.conn, .events = POLLIN};
+    if (!service_link.closing && poll(&p, 1, 0) > 0 && read_tag(0) < 0 && !service_link.closing)
+        return -1;              /* it ended the connection */
+    if (service_link.closing) {
+        errno = ECONNRESET;
         return -1;
     }
     return 0;
@@ -132,36 +208,62 @@ static int send_request(int conn, int message_fd, int envelope_fd, int status_fd
     return fdpass_send(conn, "Q", 1, fds, status_fd >= 0 ? 3 : 2) == 1 ? 0 : -1;
 }
 
-/* Hand the descriptors to the queue service; 0, or -1 when it is not
- * there or failed (the caller then runs the injector itself). */
-static int start_through_service(struct queue_stage *stage, int message_fd, int envelope_fd,
-                                 int status_fd)
+int queue_stage_connect(void)
 {
     static int warned;
-    int conn = connect_service();
-    if (conn < 0) {
+    /* the service knows us by the credentials of the connect (SO_PEERCRED):
+     * a process that changed its uid since connects anew */
+    if (service_link.conn >= 0 && service_link.uid != geteuid())
+        link_close();
+    if (service_link.conn >= 0)
+        return 0;
+    service_link.uid = geteuid();
+    service_link.conn = connect_service();
+    if (service_link.conn < 0) {
         if (errno != ENOENT && errno != ECONNREFUSED && errno != EACCES && !warned++)
             msg_warn_errno("connect to the queue service in %s/" QUEUE_SERVICE
                            "; running postern-queue instead", conf_str("queue_directory"));
         return -1;
     }
-    if (wait_ready(conn) < 0) {
-        if (!warned++)
-            msg_warn_errno("the queue service did not take the message within %d ms; "
-                           "running postern-queue instead", QUEUE_SERVICE_WAIT_MS);
-        close(conn);
-        return -1;
-    }
-    if (send_request(conn, message_fd, envelope_fd, status_fd) < 0) {
-        if (!warned++)
-            msg_warn_errno("pass the message to the queue service; running postern-queue instead");
-        close(conn);
-        return -1;
-    }
-    stage->service = 1;
-    stage->conn = conn;
-    stage->pid = -1;
     return 0;
+}
+
+/* Hand the descriptors to the queue service; 0, or -1 when it is not
+ * there or failed (the caller then runs the injector itself).  A
+ * connection used before that the service has closed since (stopped, or
+ * restarted) is replaced once. */
+static int start_through_service(struct queue_stage *stage, int message_fd, int envelope_fd,
+                                 int status_fd)
+{
+    static int warned;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (queue_stage_connect() < 0)
+            return -1;
+        int used = service_link.used;
+        const char *failed = NULL;
+        if (link_prepare() < 0)
+            failed = "the queue service did not take the message within "
+                     QUEUE_SERVICE_WAIT_TEXT " ms";
+        else if (send_request(service_link.conn, message_fd, envelope_fd, status_fd) < 0)
+            failed = "pass the message to the queue service";
+        if (failed) {
+            int saved = errno;
+            link_close();
+            if (used)
+                continue;       /* closed since its last use: a new one */
+            errno = saved;
+            if (!warned++)
+                msg_warn_errno("%s; running postern-queue instead", failed);
+            return -1;
+        }
+        service_link.used = 1;
+        service_link.pending = 1;
+        stage->service = 1;
+        stage->conn = service_link.conn;
+        stage->pid = -1;
+        return 0;
+    }
+    return -1;
 }
 
 /* Fork and exec path as the stage. */
@@ -176,8 +278,18 @@ static int start_program(struct queue_stage *stage, const char *path, int messag
     return stage->pid < 0 ? -1 : 0;
 }
 
+/* Reap a stage detached after its K (it has exited, or is about to). */
+static void reap_detached(void)
+{
+    if (detached_pid > 0)
+        while (waitpid(detached_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    detached_pid = -1;
+}
+
 int queue_stage_start(struct queue_stage *stage, int message_fd, int envelope_fd, int status_fd)
 {
+    reap_detached();
     stage->service = 0;
     stage->conn = -1;
     if (status_fd >= 0 && fcntl(status_fd, F_GETFD) < 0)
@@ -196,36 +308,29 @@ int queue_stage_start(struct queue_stage *stage, int message_fd, int envelope_fd
 int queue_stage_start_program(struct queue_stage *stage, const char *path, int message_fd,
                               int envelope_fd, int status_fd)
 {
+    reap_detached();
     if (status_fd >= 0 && fcntl(status_fd, F_GETFD) < 0)
         status_fd = -1;
     return start_program(stage, path, message_fd, envelope_fd, status_fd);
 }
 
-/* The wait status the service reports when its child ends; exit 81 when
- * the connection ends without one (the service was killed). */
+/* The wait status the service reports when the request ends; exit 81
+ * when the connection ends without one (the service was killed). */
 static int service_status(struct queue_stage *stage)
 {
     int32_t word;
-    size_t got = 0;
-    while (got < sizeof word) {
-        ssize_t n = read(stage->conn, (char *)&word + got, sizeof word - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n < 0)
-                msg_warn_errno("read from the queue service");
-            else
-                msg_warn("the queue service ended the connection without a status");
-            close(stage->conn);
-            stage->conn = -1;
-            stage->service = 0;
-            return INJECT_EXIT_INTERNAL << 8;
-        }
-        got += (size_t)n;
-    }
-    close(stage->conn);
-    stage->conn = -1;
     stage->service = 0;
+    stage->conn = -1;
+    if (read_status(-1, &word) < 0) {
+        if (errno == ECONNRESET)
+            msg_warn("the queue service ended the connection without a status");
+        else
+            msg_warn_errno("read from the queue service");
+        link_close();
+        return INJECT_EXIT_INTERNAL << 8;
+    }
+    if (service_link.closing)
+        link_close();           /* the service stops: the next one connects anew */
     return word;
 }
 
@@ -245,4 +350,17 @@ int queue_stage_wait(struct queue_stage *stage)
     }
     stage->pid = -1;
     return status;
+}
+
+void queue_stage_detach(struct queue_stage *stage)
+{
+    /* the service's status stays on the connection, read before the
+     * next request; a process is reaped before the next stage starts */
+    if (!stage->service && stage->pid > 0) {
+        reap_detached();
+        detached_pid = stage->pid;
+    }
+    stage->service = 0;
+    stage->conn = -1;
+    stage->pid = -1;
 }

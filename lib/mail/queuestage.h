@@ -6,7 +6,9 @@
  * and the status channel on its fd 3, and ends with a qmail-queue exit
  * code.  How it is started is this module's business: it passes the
  * descriptors to the queue service (`postern-queue -S`, on the unix socket
- * queue_directory/public/queue), which forks an injection for them; when
+ * queue_directory/public/queue), whose workers store them; one connection
+ * serves the process's requests one after another (queue_stage_connect
+ * makes it ahead of the first: smtpd at MAIL); when
  * no service listens there (no socket, nobody listening, no permission) it
  * forks and execs the (set-group-id) daemon_directory/postern-queue
  * instead, silently; so it does, with a warning once per process, on other
@@ -42,5 +44,16 @@ int queue_stage_start_program(struct queue_stage *stage, const char *path, int m
 /* Wait for the stage to end; returns its wait status (WIFEXITED etc.);
  * a stage that could not be started or waited for reads as exit 81. */
 int queue_stage_wait(struct queue_stage *stage);
+
+/* Do not wait: the stage has said K (the message is stored), and its
+ * exit says nothing more.  Its status is collected before the next stage
+ * starts. */
+void queue_stage_detach(struct queue_stage *stage);
+
+/* Connect to the queue service now, ahead of the first message (smtpd
+ * at MAIL, while the client types), so that starting the stage is only
+ * passing descriptors.  0, or -1 when no service is there (starting the
+ * stage then tries again, and falls back to the program).  Idempotent. */
+int queue_stage_connect(void);
 
 #endif

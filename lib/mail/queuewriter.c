@@ -52,10 +52,12 @@ static int slot_free(const struct stat *st)
  * injector and not qmgr's recovery touch it until we are done; a killed
  * writer's lock goes with it) and look again under the lock.  The slots
  * have fixed names, so no directory is read: each is looked at from a
- * random one on.  When all are busy, make one: the first missing name,
- * else an extra slot that qmgr removes once it is emptied.  0 with w->fd
- * open, -1 when there is no recycle/ (an older queue) or nothing could be
- * made there. */
+ * random one on or, in a process that took one before (a worker of the
+ * queue service), from the slot after that one: qmgr empties them in
+ * turn, so that is where the next free one usually is.  When all are
+ * busy, make one: the first missing name, else an extra slot that qmgr
+ * removes once it is emptied.  0 with w->fd open, -1 when there is no
+ * recycle/ (an older queue), -2 (errno) when nothing could be had there. */
 static int take_slot(struct queue_writer *w, const char *queue_dir)
 {
     struct strbuf path = STRBUF_INIT;
@@ -64,9 +66,13 @@ static int take_slot(struct queue_writer *w, const char *queue_dir)
     strbuf_free(&path);
     if (w->slot_dir_fd < 0)
         return -1;
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    unsigned start = (unsigned)getpid() * 31u + (unsigned)now.tv_usec;
+    static unsigned hint = QUEUE_RECYCLE_SLOTS;    /* none yet */
+    unsigned start = hint;
+    if (start >= QUEUE_RECYCLE_SLOTS) {
+        struct timeval now;
+        gettimeofday(&now, NULL);
+        start = (unsigned)getpid() * 31u + (unsigned)now.tv_usec;
+    }
     int missing = -1;
     for (unsigned i = 0; i < QUEUE_RECYCLE_SLOTS; i++) {
         unsigned n = (start + i) % QUEUE_RECYCLE_SLOTS;
@@ -83,18 +89,27 @@ static int take_slot(struct queue_writer *w, const char *queue_dir)
             && fstat(fd, &st) == 0 && slot_free(&st)) {
             w->fd = fd;
             snprintf(w->slot, sizeof w->slot, "%s", name);
+            hint = (n + 1) % QUEUE_RECYCLE_SLOTS;
             return 0;
         }
         close(fd);
     }
     /* none free: a new slot, whose name goes to disk with the fsync of
-     * recycle/ in queue_writer_commit */
+     * recycle/ in queue_writer_commit.  An extra slot's name carries the
+     * time as well as the pid: a pid comes back (a restarted PID
+     * namespace or container, a queue service's worker that lives for
+     * many messages), and x<pid>.<n> names left by an earlier life made
+     * every attempt collide */
     static unsigned serial;
+    struct timeval made;
+    gettimeofday(&made, NULL);
     for (int attempt = 0; attempt < 100 && w->fd < 0; attempt++) {
         if (missing >= 0 && attempt == 0)
             snprintf(w->slot, sizeof w->slot, "%d", missing);
         else
-            snprintf(w->slot, sizeof w->slot, QUEUE_SLOT_EXTRA "%ld.%u", (long)getpid(), serial++);
+            snprintf(w->slot, sizeof w->slot, QUEUE_SLOT_EXTRA "%lx%05lx.%ld.%u",
+                     (unsigned long)made.tv_sec, (unsigned long)made.tv_usec, (long)getpid(),
+                     serial++);
         int fd = openat(w->slot_dir_fd, w->slot,
                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
         if (fd < 0 && errno != EEXIST)
@@ -112,10 +127,12 @@ static int take_slot(struct queue_writer *w, const char *queue_dir)
     }
     if (w->fd >= 0)
         return 0;
+    int saved = errno;
     w->slot[0] = '\0';
     close(w->slot_dir_fd);
     w->slot_dir_fd = -1;
-    return -1;
+    errno = saved ? saved : EAGAIN;
+    return -2;
 }
 
 int queue_writer_open(struct queue_writer *w, const char *queue_dir,
@@ -141,7 +158,19 @@ int queue_writer_open(struct queue_writer *w, const char *queue_dir,
     w->owner = geteuid();
     if (w->owner == 0 && fstat(w->dir_fd, &st) == 0)
         w->owner = st.st_uid;
-    if (take_slot(w, queue_dir) < 0) {
+    int slotted = take_slot(w, queue_dir);
+    if (slotted == -2) {
+        /* a queue with recycle/ where no slot could be had: the older
+         * commit is not safe beside slots (qmgr's moves are not fsynced,
+         * doc/queue-format.md "Commit"), so the message is refused for
+         * now rather than stored where a power cut can lose it */
+        set_errno_err(err, "take a slot in " QUEUE_RECYCLE);
+        int saved = errno;
+        queue_writer_abort(w);
+        errno = saved;
+        return -1;
+    }
+    if (slotted < 0) {
         do {
             snprintf(w->tmp_name, sizeof w->tmp_name, ".tmp.%ld.%u", (long)getpid(), serial++);
             w->fd = openat(w->dir_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660);

@@ -122,6 +122,18 @@ void rewrite_config_load(struct rewrite_config *cfg)
             cfg->line_length_limit = line_limit < 1 ? 2048 : (size_t)line_limit;
         }
     }
+    long long tokens = conf_int("header_address_token_limit");
+    cfg->header_token_limit = tokens < 1 ? 0 : (size_t)tokens;
+    struct strlist classes = STRLIST_INIT;
+    conf_list("internal_mail_filter_classes", &classes);
+    for (size_t i = 0; i < classes.count; i++) {
+        unsigned c = rewrite_internal_class(classes.item[i]);
+        if (c == REWRITE_INTERNAL_BOUNCE || c == REWRITE_INTERNAL_NOTIFY)
+            cfg->internal_filter_classes |= c;
+        else
+            msg_warn("unknown internal_mail_filter_classes value \"%s\" ignored", classes.item[i]);
+    }
+    strlist_free(&classes);
     cfg->sender_bcc_maps = open_maps("sender_bcc_maps");
     cfg->recipient_bcc_maps = open_maps("recipient_bcc_maps");
     cfg->always_bcc = xstrdup(conf_is_set("always_bcc") ? conf_str("always_bcc") : "");
@@ -355,6 +367,22 @@ void rewrite_message_info_from(const struct envelope *env,
     info->full_name = envelope_attr(env, "full_name");
     info->uid = envelope_attr(env, "uid");
     info->log_client = envelope_attr(env, "log_client");
+    const char *internal = envelope_attr(env, "internal");
+    info->internal = internal ? rewrite_internal_class(internal) : 0;
+    if (internal && !info->internal)
+        info->internal = REWRITE_INTERNAL_FORWARD;  /* unknown: never checked either */
+}
+
+unsigned rewrite_internal_class(const char *name)
+{
+    return strcasecmp(name, "bounce") == 0 ? REWRITE_INTERNAL_BOUNCE
+           : strcasecmp(name, "notify") == 0 ? REWRITE_INTERNAL_NOTIFY
+           : strcasecmp(name, "forward") == 0 ? REWRITE_INTERNAL_FORWARD : 0;
+}
+
+int rewrite_content_checked(const struct rewrite_config *cfg, unsigned internal_class)
+{
+    return !internal_class || (cfg->internal_filter_classes & internal_class);
 }
 
 int header_field_name(const char *line, size_t len, size_t *name_len)
@@ -457,11 +485,136 @@ static void put_trimmed(struct strbuf *out, const char *text, size_t from, size_
     strbuf_append(out, text + from, to - from);
 }
 
+/* An element without angle brackets, quotes or a group whose comments
+ * stand before or inside its address: as Postfix's parser, the comments
+ * go after the address ("(note) y" -> "y (note)").  Others unchanged. */
+static void move_comments(struct strbuf *element)
+{
+    const char *e = strbuf_str(element);
+    if (!strchr(e, '(') || strpbrk(e, "<\":"))
+        return;
+    struct strbuf bare = STRBUF_INIT, comments = STRBUF_INIT;
+    for (size_t i = 0; e[i];) {
+        if (e[i] != '(') {
+            if (!(strchr(" \t\r\n", e[i]) && (!bare.len || strchr(" \t", bare.s[bare.len - 1]))))
+                strbuf_putc(&bare, strchr("\t\r\n", e[i]) ? ' ' : e[i]);
+            i++;
+            continue;
+        }
+        size_t start = i;
+        int depth = 0;
+        for (; e[i]; i++) {
+            if (e[i] == '\\' && e[i + 1])
+                i++;
+            else if (e[i] == '(')
+                depth++;
+            else if (e[i] == ')' && --depth == 0) {
+                i++;
+                break;
+            }
+        }
+        strbuf_putc(&comments, ' ');
+        strbuf_append(&comments, e + start, i - start);
+    }
+    struct strbuf moved = STRBUF_INIT;
+    put_trimmed(&moved, strbuf_str(&bare), 0, bare.len);
+    if (moved.len && !strchr(strbuf_str(&moved), ' ')) {
+        strbuf_append(&moved, comments.s, comments.len);
+        strbuf_set(element, strbuf_str(&moved));
+    }
+    strbuf_free(&moved);
+    strbuf_free(&bare);
+    strbuf_free(&comments);
+}
+
+/* Write "Name: " and the list elements, each but the last followed by a
+ * comma, as Postfix's cleanup folds a rewritten header: elements share a
+ * line while it stays under 70 characters, a new line starts with a TAB. */
+static void fold_elements(struct strbuf *out, const char *header, size_t value_offset,
+                          const struct strlist *elements)
+{
+    strbuf_append(out, header, value_offset);
+    strbuf_putc(out, ' ');
+    size_t line_start = out->len - value_offset - 1;
+    for (size_t i = 0; i < elements->count; i++) {
+        const char *e = elements->item[i];
+        size_t len = strlen(e) + (i + 1 < elements->count);
+        if (i > 0) {
+            if (out->len - line_start + 1 + len < 70) {
+                strbuf_putc(out, ' ');
+            } else {
+                strbuf_puts(out, "\n\t");
+                line_start = out->len;
+            }
+        }
+        strbuf_puts(out, e);
+        if (i + 1 < elements->count)
+            strbuf_putc(out, ',');
+    }
+}
+
+/* Where the value's first `limit` RFC 822 tokens end, as Postfix's
+ * tok822 scanner counts them: an atom, a quoted string, a comment, a
+ * domain literal, or one special character ("<", "@", ",", ...). */
+static size_t token_limit_end(const char *text, size_t limit)
+{
+    static const char specials[] = "|%!()<>@,;:\\\".[]";
+    size_t i = 0, count = 0;
+    while (text[i] && count < limit) {
+        char c = text[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            i++;
+            continue;
+        }
+        count++;
+        if (c == '(') {
+            int depth = 0;
+            for (; text[i]; i++) {
+                if (text[i] == '\\' && text[i + 1])
+                    i++;
+                else if (text[i] == '(')
+                    depth++;
+                else if (text[i] == ')' && --depth == 0) {
+                    i++;
+                    break;
+                }
+            }
+        } else if (c == '"' || c == '[') {
+            char close = c == '"' ? '"' : ']';
+            for (i++; text[i] && text[i] != close; i++)
+                if (text[i] == '\\' && text[i + 1])
+                    i++;
+            if (text[i])
+                i++;
+        } else if (c != '\\' && strchr(specials, c)) {
+            i++;
+        } else {
+            for (; text[i] && !strchr(" \t\r\n", text[i]) && !(text[i] != '\\' && strchr(specials, text[i])); i++)
+                if (text[i] == '\\' && text[i + 1])
+                    i++;
+        }
+    }
+    return i;
+}
+
 int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_context context,
                            unsigned address_class, const char *header, size_t value_offset,
                            struct strbuf *out)
 {
     const char *text = header + value_offset;
+    /* header_address_token_limit: as Postfix's cleanup, only the first
+     * tokens are parsed; when an address among them changes, the header
+     * is written from them alone and the rest is gone */
+    char *cut = NULL;
+    if (cfg->header_token_limit) {
+        size_t end = token_limit_end(text, cfg->header_token_limit);
+        if (text[end]) {
+            cut = xmalloc(end + 1);
+            memcpy(cut, text, end);
+            cut[end] = '\0';
+            text = cut;
+        }
+    }
     struct header_edit edit = {cfg, context, address_class, NULL, 0, STRBUF_INIT, 0};
     addrlist_scan(text, edit_address, &edit);
     size_t changed = 0;
@@ -471,9 +624,8 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
         strbuf_puts(out, header);
     } else {
         /* as Postfix's cleanup: a header whose addresses changed is written
-         * again, one list element per line, folded with a TAB */
-        strbuf_append(out, header, value_offset);
-        strbuf_putc(out, ' ');
+         * again from its list elements */
+        struct strlist elements = STRLIST_INIT;
         size_t from = 0;
         for (size_t i = 0; i < edit.count; i++) {
             const struct header_address *a = &edit.found[i];
@@ -495,24 +647,34 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
                 i = j;
             }
             strbuf_append(&element, text + copied, to - copied);
-            if (from > 0)
-                strbuf_puts(out, ",\n\t");
-            put_trimmed(out, element.s ? element.s : "", 0, element.len);
+            struct strbuf trimmed = STRBUF_INIT;
+            put_trimmed(&trimmed, element.s ? element.s : "", 0, element.len);
+            move_comments(&trimmed);
+            strlist_add(&elements, strbuf_str(&trimmed));
+            strbuf_free(&trimmed);
             strbuf_free(&element);
             from = text[to] ? to + 1 : to;
         }
-        /* what follows the last address (the end of a group, ...) */
+        /* what follows the last address (the end of a group, ...), or
+         * nothing after a last comma */
         size_t rest = from;
         while (text[rest] == ' ' || text[rest] == '\t' || text[rest] == '\n')
             rest++;
         if (text[rest]) {
-            strbuf_puts(out, ",\n\t");
-            put_trimmed(out, text, rest, strlen(text));
+            struct strbuf trimmed = STRBUF_INIT;
+            put_trimmed(&trimmed, text, rest, strlen(text));
+            strlist_add(&elements, strbuf_str(&trimmed));
+            strbuf_free(&trimmed);
+        } else if (from > 0 && text[from - 1] == ',') {
+            strlist_add(&elements, "");
         }
+        fold_elements(out, header, value_offset, &elements);
+        strlist_free(&elements);
     }
     for (size_t i = 0; i < edit.count; i++)
         free(edit.found[i].rewritten);
     free(edit.found);
     strbuf_free(&edit.address);
+    free(cut);
     return edit.status;
 }

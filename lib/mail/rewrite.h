@@ -70,6 +70,12 @@ struct rewrite_config {
      * checks, as Postfix), and mime_boundary_length_limit */
     unsigned mime_report;
     size_t mime_boundary_length_limit;
+    /* header_address_token_limit: an address header is rewritten from its
+     * first this many tokens only (0: no limit) */
+    size_t header_token_limit;
+    /* internal_mail_filter_classes: the REWRITE_INTERNAL_* classes of
+     * postern's own mail that header_checks and body_checks see */
+    unsigned internal_filter_classes;
     /* sender_bcc_maps, recipient_bcc_maps (NULL: none), always_bcc ("") */
     struct maplist *sender_bcc_maps, *recipient_bcc_maps;
     char *always_bcc;
@@ -80,6 +86,21 @@ struct rewrite_config {
 #define REWRITE_ENV_RCPT 0x2        /* envelope_recipient */
 #define REWRITE_HDR_FROM 0x4        /* header_sender: From, Sender, Reply-To, ... */
 #define REWRITE_HDR_RCPT 0x8        /* header_recipient: To, Cc, Bcc, ... */
+
+/* Mail postern makes itself (the message attribute internal=, set by the
+ * program that injects it): header_checks and body_checks skip it unless
+ * internal_mail_filter_classes names its class, as Postfix's cleanup.
+ * Forwarded mail (aliases, .forward) is never checked: Postfix's local(8)
+ * re-injects it without content inspection, and no class turns it on. */
+#define REWRITE_INTERNAL_BOUNCE 0x1     /* "bounce": bounces, delay and success notices */
+#define REWRITE_INTERNAL_NOTIFY 0x2     /* "notify": postmaster notifications */
+#define REWRITE_INTERNAL_FORWARD 0x4    /* forwarded by postern-local */
+/* The class of an internal= value ("bounce", "notify", "forward"); 0 for
+ * anything else. */
+unsigned rewrite_internal_class(const char *name);
+/* 1 when header_checks and body_checks apply to a message of this class
+ * (0: not internal mail). */
+int rewrite_content_checked(const struct rewrite_config *cfg, unsigned internal_class);
 
 /* How header addresses are rewritten (Postfix's rewrite context): not at
  * all, as local mail (sendmail, local_header_rewrite_clients: qualify
@@ -168,6 +189,7 @@ struct rewrite_message_info {
     const char *full_name;      /* A full_name=, or NULL */
     const char *uid;            /* A uid=, or NULL */
     const char *log_client;     /* A log_client= ("name[address]"), or NULL */
+    unsigned internal;          /* A internal=: a REWRITE_INTERNAL_* class, or 0 */
     /* where header_checks and body_checks leave DISCARD, HOLD, REDIRECT,
      * FILTER, BCC and the lines they log (NULL: such actions are warned
      * about and ignored); the caller owns it */

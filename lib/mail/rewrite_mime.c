@@ -312,3 +312,20 @@ int mime_boundary(struct mime_state *ms, const char *line, size_t len)
     }
     return MIME_NONE;
 }
+
+int mime_section_downgrade(const struct mime_state *ms)
+{
+    if (domain_of(ms->encoding) == ENC_7BIT)
+        return MIME_KEEP;
+    return ms->ctype == CTYPE_MESSAGE || ms->ctype == CTYPE_MULTIPART ? MIME_TO_7BIT : MIME_TO_QP;
+}
+
+int mime_body_8bit(const struct mime_state *ms)
+{
+    return domain_of(ms->body_encoding) != ENC_7BIT;
+}
+
+int mime_header_is_encoding(const char *header, size_t len)
+{
+    return header_value(header, header + len, "Content-Transfer-Encoding") != NULL;
+}

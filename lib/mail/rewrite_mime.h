@@ -65,6 +65,19 @@ int mime_boundary(struct mime_state *ms, const char *line, size_t len);
 /* A body line (a piece of one) that is neither a boundary nor in a header
  * section: checked for 8-bit data where the body is 7bit. */
 void mime_body_line(struct mime_state *ms, const char *line, size_t len);
+/* 8-bit to 7-bit conversion (mime_downgrade.c) of the header section now
+ * ending (ask before mime_section_end): MIME_KEEP when its encoding is
+ * in the 7bit domain (7bit, quoted-printable, base64, or none given),
+ * MIME_TO_7BIT for a message/ or multipart/ entity declared 8bit or
+ * binary, MIME_TO_QP for any other entity so declared. */
+#define MIME_KEEP 0
+#define MIME_TO_7BIT 1
+#define MIME_TO_QP 2
+int mime_section_downgrade(const struct mime_state *ms);
+/* 1 when the body lines now read are declared 8bit or binary. */
+int mime_body_8bit(const struct mime_state *ms);
+/* 1 when the logical header is a Content-Transfer-Encoding header. */
+int mime_header_is_encoding(const char *header, size_t len);
 /* 1 when a header name is a MIME header (Content-*, MIME-Version), which
  * Postfix gives to mime_header_checks wherever it stands. */
 int mime_header_name(const char *name, size_t len);

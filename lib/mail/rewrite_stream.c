@@ -61,6 +61,8 @@ struct rewrite_stream {
                                    CHECKS_NESTED (an attached message's) */
     struct strbuf part_header;  /* the logical header being collected there */
     int mid_line;               /* the last body piece did not end its line */
+    int checks;                 /* header_checks and body_checks apply (not
+                                   internal mail, or its class is filtered) */
 };
 
 /* Write what is buffered (once a write failed, everything is dropped). */
@@ -181,7 +183,8 @@ static void process_section_header(struct rewrite_stream *st, const struct strbu
             && mime_header_name(header_in->s, name_len))
             which = CHECKS_MIME;
     }
-    struct maplist *maps = which == CHECKS_MIME ? st->cfg->mime_header_checks
+    struct maplist *maps = !st->checks ? NULL
+                           : which == CHECKS_MIME ? st->cfg->mime_header_checks
                            : which == CHECKS_NESTED ? st->cfg->nested_header_checks
                            : st->cfg->header_checks;
     if (maps) {
@@ -335,7 +338,7 @@ static void check_body_line(struct rewrite_stream *st, struct strbuf *line, int 
     const struct strbuf *out = line;
     struct strbuf replaced = STRBUF_INIT, prepend = STRBUF_INIT;
     int action = CHECK_DUNNO;
-    if (st->cfg->body_checks
+    if (st->cfg->body_checks && st->checks
         && (st->body_offset < st->cfg->body_checks_size_limit || !st->cfg->body_checks_size_limit))
         action = rewrite_check(st->cfg, st->info, 1, strbuf_str(line), &replaced, &prepend,
                                &st->reject);
@@ -536,6 +539,7 @@ struct rewrite_stream *rewrite_stream_begin(const struct rewrite_config *cfg,
     st->cfg = cfg;
     st->info = info;
     st->out_fd = out_fd;
+    st->checks = rewrite_content_checked(cfg, info->internal);
     st->phase = IN_HEADER;
     st->first = 1;
     st->out = (struct strbuf)STRBUF_INIT;

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,20 @@ static unsigned long next_id = 1;
 static int backing = -1;        /* the backing directory */
 static char *out_dir, *shadow_dir;
 static int cut;
+static int tracing;             /* CRASHFS_TRACE: each operation on stderr */
+
+/* One line per operation when tracing (for a failing power-loss run). */
+static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void trace(const char *fmt, ...)
+{
+    if (!tracing)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
 
 static struct node *node_lookup(ino_t ino)
 {
@@ -246,6 +261,7 @@ static void emit_dir(struct node *dn, const char *path)
                     close(in);
             }
             close(fd);
+            trace("emit %s node=%lu has_data=%d", to, c->id, c->has_data);
             c->emitted = strdup(to);
         } else if (S_ISFIFO(c->mode)) {
             if (mkfifo(to, c->mode & 07777) < 0)
@@ -358,7 +374,9 @@ static int fs_mkdir(const char *path, mode_t mode)
 static int fs_unlink(const char *path)
 {
     LIVE();
-    return unlinkat(backing, rel(path), 0) < 0 ? -errno : 0;
+    int r = unlinkat(backing, rel(path), 0) < 0 ? -errno : 0;
+    trace("unlink %s r=%d", path, r);
+    return r;
 }
 
 static int fs_rmdir(const char *path)
@@ -379,13 +397,17 @@ static int fs_symlink(const char *target, const char *path)
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
     LIVE();
-    return renameat2(backing, rel(from), backing, rel(to), flags) < 0 ? -errno : 0;
+    int r = renameat2(backing, rel(from), backing, rel(to), flags) < 0 ? -errno : 0;
+    trace("rename %s %s r=%d", from, to, r);
+    return r;
 }
 
 static int fs_link(const char *from, const char *to)
 {
     LIVE();
-    return linkat(backing, rel(from), backing, rel(to), 0) < 0 ? -errno : 0;
+    int r = linkat(backing, rel(from), backing, rel(to), 0) < 0 ? -errno : 0;
+    trace("link %s %s r=%d", from, to, r);
+    return r;
 }
 
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -406,6 +428,7 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
     LIVE();
+    trace("truncate %s %lld", path, (long long)size);
     if (fi)
         return ftruncate((int)fi->fh, size) < 0 ? -errno : 0;
     int fd = openat(backing, rel(path), O_WRONLY);
@@ -445,6 +468,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     if (fd < 0)
         return -errno;
     created(path, fd);
+    trace("create %s node=%lu", path, next_id - 1);
     fi->fh = (uint64_t)fd;
     return 0;
 }
@@ -485,7 +509,6 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 /* fsync and fdatasync: the file's content, size and mode become durable. */
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-    (void)path;
     (void)datasync;
     LIVE();
     struct stat st;
@@ -493,7 +516,19 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
         return -errno;
     struct node *n = node_of(st.st_ino);
     set_meta(n, &st);
-    return save_data(n, (int)fi->fh);
+    int r = save_data(n, (int)fi->fh);
+    if (tracing) {
+        char tail[64] = "";
+        off_t at = st.st_size > 40 ? st.st_size - 40 : 0;
+        ssize_t got = pread((int)fi->fh, tail, sizeof tail - 1, at);
+        tail[got > 0 ? got : 0] = '\0';
+        for (char *c = tail; *c; c++)
+            if (*c == '\n')
+                *c = '|';
+        trace("fsync %s node=%lu ino=%llu size=%lld mode=%o tail=%s r=%d", path ? path : "-", n->id,
+              (unsigned long long)st.st_ino, (long long)st.st_size, st.st_mode & 07777, tail, r);
+    }
+    return r;
 }
 
 static int fs_opendir(const char *path, struct fuse_file_info *fi)
@@ -542,7 +577,6 @@ static int fs_releasedir(const char *path, struct fuse_file_info *fi)
 /* fsync of a directory: its entries become durable. */
 static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
 {
-    (void)path;
     (void)datasync;
     LIVE();
     struct stat st;
@@ -550,7 +584,13 @@ static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
         return -errno;
     struct node *n = node_of(st.st_ino);
     set_meta(n, &st);
-    return snapshot_dir(n, (int)fi->fh);
+    int r = snapshot_dir(n, (int)fi->fh);
+    if (tracing) {
+        trace("fsyncdir %s node=%lu entries=%zu", path ? path : "-", n->id, n->count);
+        for (size_t i = 0; i < n->count; i++)
+            trace("  entry %s node=%lu", n->entries[i].name, n->entries[i].node->id);
+    }
+    return r;
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
@@ -633,6 +673,7 @@ int main(int argc, char **argv)
     /* the kernel has applied the caller's umask to every mode we are
      * given: ours must not take more away */
     umask(0);
+    tracing = getenv("CRASHFS_TRACE") != NULL;
     snapshot_tree(backing);
     char *fargv[] = {argv[0], "-f", "-s", "-o",
                      "allow_other,default_permissions,fsname=crashfs,subtype=crashfs",

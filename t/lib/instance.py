@@ -108,6 +108,24 @@ class Instance:
                 and " Z " not in open(f"/proc/{pid}/stat").read():
             time.sleep(0.02)
 
+    def queue_workers(self, busy=False):
+        """The queue service's workers (busy: only those holding a message
+        now: their fd 0 is the message's pipe; an idle worker has
+        /dev/null there)."""
+        pid = self.queue_service_pid()
+        try:
+            kids = [int(k) for k in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+        except (OSError, TypeError):
+            return []
+        out = []
+        for kid in kids:
+            try:
+                if not busy or os.readlink(f"/proc/{kid}/fd/0").startswith("pipe:"):
+                    out.append(kid)
+            except OSError:
+                pass
+        return out
+
     def qmgr_pid(self):
         try:
             return int(open(os.path.join(self.dir, "queue", "pid", "qmgr.pid")).read())

@@ -8,12 +8,13 @@ loopback address and port, answering recipients by their local part:
     others     250
 
 Every accepted transaction is written to DIR/NNNN.json (sender, recipients,
-mail options, content, whether it came over TLS and in a resumed TLS
-session) and its arrival noted in
+mail options, content (and its bytes as latin-1 in "raw"), whether it came
+over TLS and in a resumed TLS session) and its arrival noted in
 DIR/log.  With tls={"cert": PEM, "key": PEM, "max": "TLSv1.2"} it offers
 STARTTLS (the certificate file may hold the chain) and notes the SNI name
 of each handshake in DIR/sni ("-" for none); with lmtp=True it speaks
-LMTP (aiosmtpd's LMTP).
+LMTP (aiosmtpd's LMTP); with eightbitmime=False it does not announce
+8BITMIME (as smtp-sink -8).
 
     sink = Sink("127.0.0.3", port)          # from a test
     python3 smtpsink.py DIR ADDRESS PORT    # what Sink runs
@@ -27,11 +28,11 @@ PYTHON = "/usr/bin/python3"     # Debian's, with python3-aiosmtpd
 
 
 class Sink:
-    def __init__(self, address, port, name="sink.test", tls=None, lmtp=False):
+    def __init__(self, address, port, name="sink.test", tls=None, lmtp=False, eightbitmime=True):
         import tap
         self.dir = tap.tempdir("postern-sink-")
         self.address, self.port = address, port
-        options = json.dumps({"tls": tls, "lmtp": lmtp})
+        options = json.dumps({"tls": tls, "lmtp": lmtp, "eightbitmime": eightbitmime})
         self.proc = tap.start([PYTHON, os.path.abspath(__file__), self.dir, address, str(port), name,
                                options],
                               stdout=open(os.path.join(self.dir, "out"), "w"),
@@ -78,12 +79,19 @@ def serve(directory, address, port, name, options):
                       "resumed": bool(session.ssl and session.ssl.get("ssl_object") is not None
                                       and session.ssl["ssl_object"].session_reused),
                       "mail_options": envelope.mail_options, "recipients": envelope.rcpt_tos,
-                      "content": envelope.original_content.decode("utf-8", "replace")}
+                      "content": envelope.original_content.decode("utf-8", "replace"),
+                      "raw": envelope.original_content.decode("latin-1")}
             path = os.path.join(directory, "%04d.json" % count[0])
             with open(path + ".tmp", "w") as f:
                 json.dump(record, f)
             os.rename(path + ".tmp", path)
             return "250 2.0.0 Ok: queued as SINK%04d" % count[0]
+
+    class Handler7(Handler):
+        """A server that does not announce 8BITMIME (smtp-sink -8)."""
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):
+            session.host_name = hostname
+            return [r for r in responses if r != "250-8BITMIME"]
 
     kwargs = {}
     if options.get("tls"):
@@ -97,15 +105,16 @@ def serve(directory, address, port, name, options):
         if options["tls"].get("max"):
             context.maximum_version = getattr(ssl.TLSVersion, options["tls"]["max"].replace(".", "_"))
         kwargs = {"tls_context": context, "require_starttls": False}
+    handler = Handler() if options.get("eightbitmime", True) else Handler7()
     if options.get("lmtp"):
         from aiosmtpd.lmtp import LMTP
 
         class LmtpController(Controller):
             def factory(self):
                 return LMTP(self.handler, hostname=name, **kwargs)
-        controller = LmtpController(Handler(), hostname=address, port=port)
+        controller = LmtpController(handler, hostname=address, port=port)
     else:
-        controller = Controller(Handler(), hostname=address, port=port, server_hostname=name, **kwargs)
+        controller = Controller(handler, hostname=address, port=port, server_hostname=name, **kwargs)
     controller.start()
     open(os.path.join(directory, "ready"), "w").close()
     while True:
