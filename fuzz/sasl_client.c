@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mech && !strcasestr(line, mech))
         __builtin_trap();
     if (mech) {
-        struct saslc c = {mech, "user", "secret", 0};
+        struct saslc c = {.mech = mech, .user = "user", .password = "secret"};
         saslc_first(&c, &out);
         check_base64(&out);
         for (char *p = nl ? nl + 1 : NULL; p; p = nl ? nl + 1 : NULL) {
@@ -58,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (saslc_next(&c, p, &out, &err) == 0)
                 check_base64(&out);
         }
+        saslc_free(&c);
     }
     strbuf_free(&out);
     strbuf_free(&err);

@@ -6,11 +6,14 @@
 # "delivery temporarily suspended: REASON", while mail for another
 # destination goes on.  The dead server is a listener that counts the
 # connections it gets and closes each one; the live one a second postern.
+# A restart of qmgr forgets the suspension as Postfix's does; the deferred
+# files' next attempt times (their mtimes) hold the mail back instead.
 import os
 import re
 import socket
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
@@ -79,18 +82,30 @@ tap.is_(count(r"postern/qmgr\[\d+\]: \w+: to=<user\d@dead\.test>, relay=none, .*
 tap.is_(len(accepted), 1, "the dead host saw one connection, not six")
 tap.ok(len(receiver.wait_for("alice", 1, 30)) == 1, "the live destination got its mail meanwhile")
 
-# a new message while the destination is down: deferred without a try
+# A restart of qmgr forgets the suspension, as Postfix's qmgr does (its
+# dead-destination state lives in memory only).  What holds the mail back
+# across a restart in both is each deferred file's next attempt time, on
+# disk as its mtime: the six messages are not tried again at the start.
+deferred_dir = os.path.join(sender.dir, "queue", "deferred")
+names = [n for n in os.listdir(deferred_dir) if not n.startswith(".")]
+tap.ok(len(names) >= 6, f"the deferred messages are in deferred/ ({len(names)})")
+now = time.time()
+tap.ok(all(os.stat(os.path.join(deferred_dir, n)).st_mtime > now + 200 for n in names),
+       "each file's mtime, its next attempt time, is minimal_backoff_time (300 s) ahead")
 sender.postern("conf", "-e", "defer_transports=")
 sender.stop()
 tap.is_(sender.start().returncode, 0, "restart without defer_transports")
-# (a restart forgets the suspension, as Postfix's qmgr does)
 before = len(accepted)
+before_lines = count(r"to=<user\d@dead\.test>")
 sender.sendmail(["-f", "me@example.com", "late0@dead.test"], b"Subject: late\n\nx\n")
 sender.sendmail(["-f", "me@example.com", "late1@dead.test"], b"Subject: late\n\nx\n")
 tap.ok(tap.wait_until(lambda: count(r"to=<late\d@dead\.test>, .*status=deferred") >= 2, 30), "both late messages deferred")
 tap.ok(tap.wait_until(lambda: count(r"to=<late\d@dead\.test>, relay=none, .*status=deferred \(delivery temporarily "
                                     r"suspended") >= 1, 5), "the second waits without a try (suspended)")
 tap.ok(len(accepted) - before <= 1, f"at most one more connection ({len(accepted) - before})")
+tap.is_(count(r"to=<user\d@dead\.test>"), before_lines,
+        "the six deferred before the restart were not tried after it (they wait for their time)")
+tap.ok(all(os.path.exists(os.path.join(deferred_dir, n)) for n in names), "and are still in deferred/")
 
 sender.stop()
 receiver.stop()

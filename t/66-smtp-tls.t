@@ -77,6 +77,12 @@ def shell(prog, nexthop, rcpt, *options):
     return (r.stdout + r.stderr).decode("utf-8", "replace"), time.time() - start
 
 
+def resumed(rcpt):
+    """Whether the TLS server resumed a session for this recipient's mail."""
+    got = [m for m in tls_sink.messages() if rcpt in m["recipients"]]
+    return got[0]["resumed"] if got else None
+
+
 def delivered_over_tls(sink, rcpt):
     got = [m for m in sink.messages() if rcpt in m["recipients"]]
     return got[0]["tls"] if got else None
@@ -155,6 +161,17 @@ tap.like(out, r"h@old\.test: dsn=4\.7\.5, status=deferred \(Cannot start TLS: ha
          "encrypt: the failed handshake defers")
 tap.is_([m for m in old_sink.messages() if "h@old.test" in m["recipients"]], [], "nothing sent in clear")
 
+# Postfix's rule: with SASL credentials for the server, a failed handshake
+# under "may" never falls back to clear, however long the message waited
+# (the password would go in clear)
+out, _ = shell("postern-smtp", f"[127.0.0.8]:{old_port}", "k@old.test", "-o", "minimal_backoff_time=0s",
+               "-o", "smtp_sasl_auth_enable=yes",
+               "-o", f"smtp_sasl_password_maps=inline:{{ {{[127.0.0.8]:{old_port} = user:secret}} }}")
+tap.like(out, r"k@old\.test: dsn=4\.7\.5, status=deferred \(Cannot start TLS: handshake failure\)",
+         "may, SASL credentials for the server: deferred, no clear fallback")
+tap.unlike(out, r"NOQUEUE: Cannot start TLS", "(no fallback line)")
+tap.is_([m for m in old_sink.messages() if "k@old.test" in m["recipients"]], [], "nothing sent in clear")
+
 # the same through qmgr: deferred at the first attempt, sent in clear at
 # the retry after minimal_backoff_time (3 s here; ages count in whole seconds)
 tap.write(os.path.join(inst.dir, "transport"), f"old.test smtp:[127.0.0.8]:{old_port}\n")
@@ -173,9 +190,101 @@ tap.like(inst.log(), r"postern/smtp\[\d+\]: [0-9A-F]+: Cannot start TLS: handsha
 tap.like(inst.log(), r"to=<q@old\.test>, relay=127\.0\.0\.8\[127\.0\.0\.8\]:%d, .*status=sent" % old_port,
          "and sent in clear at the retry")
 tap.is_(delivered_over_tls(old_sink, "q@old.test"), False, "without TLS")
+
+# a clear fallback session is never kept for the next message: with
+# connection reuse on for this next hop and one runner at a time, each of
+# two messages tries TLS first, and falls back on its own
+for setting in ("smtp_connection_cache_destinations=127.0.0.8", "smtp_destination_concurrency_limit=1",
+                "smtp_connection_cache_time_limit=10s"):
+    inst.postern("conf", "-e", setting)
 inst.stop()
-for setting in ("smtp_tls_security_level", "smtp_tls_protocols", "transport_maps"):
+tap.is_(inst.start().returncode, 0, "restarted with connection reuse for 127.0.0.8")
+ids = []
+for rcpt in ("q1@old.test", "q2@old.test"):
+    r = inst.sendmail(["-f", "s@example.com", rcpt], b"Subject: fallback\n\nhello\n")
+    tap.is_(r.returncode, 0, f"sendmail to {rcpt}")
+tap.ok(tap.wait_until(lambda: len(re.findall(r"to=<q[12]@old\.test>.*status=sent", inst.log())) == 2, 60),
+       "both sent at the retry") or tap.diag(inst.log()[-3000:])
+for rcpt in ("q1", "q2"):
+    m = re.search(r"postern/qmgr\[\d+\]: ([0-9A-F]+): to=<%s@old\.test>.*status=sent" % rcpt, inst.log())
+    qid = m.group(1) if m else "none"
+    tap.like(inst.log(), r"postern/smtp\[\d+\]: %s: Cannot start TLS: handshake failure" % qid,
+             f"{rcpt}: its own handshake failed before it went in clear (no kept clear session)")
+tap.is_([delivered_over_tls(old_sink, r) for r in ("q1@old.test", "q2@old.test")], [False, False],
+        "both in clear")
+inst.stop()
+for setting in ("smtp_tls_security_level", "smtp_tls_protocols", "transport_maps",
+                "smtp_connection_cache_destinations", "smtp_destination_concurrency_limit",
+                "smtp_connection_cache_time_limit"):
     inst.postern("conf", "-X", setting)
+
+# the session cache through qmgr, as seed 003 names it
+# (btree:${queue_directory}/smtp_scache): the runners, as mail_owner,
+# make and share the file; the second message's session is resumed
+# (may: the runners' user need not read the test's CA)
+for setting in (f"smtp_tcp_port={port}", "smtp_tls_security_level=may",
+                "smtp_tls_session_cache_database=btree:${queue_directory}/smtp_scache", "smtp_tls_loglevel=1"):
+    inst.postern("conf", "-e", setting)
+tap.is_(inst.start().returncode, 0, "an instance with smtp_tls_session_cache_database starts")
+for rcpt in ("s1@tls.test", "s2@tls.test"):
+    inst.sendmail(["-f", "s@example.com", rcpt], b"Subject: cached\n\nhello\n")
+    tap.ok(tap.wait_until(lambda: re.search(r"to=<%s>.*status=sent" % re.escape(rcpt), inst.log()), 30),
+           f"qmgr: {rcpt} sent") or tap.diag(inst.log()[-2000:])
+qcache = os.path.join(inst.dir, "queue", "smtp_scache")
+st = os.stat(qcache) if os.path.exists(qcache) else None
+owner = os.stat(os.path.join(inst.dir, "queue", "deferred")).st_uid
+tap.ok(st is not None and st.st_mode & 0o777 == 0o600 and st.st_uid == owner,
+       "the cache file in the queue directory: 0600, mail_owner's (the runners' user)")
+tap.is_([resumed(r) for r in ("s1@tls.test", "s2@tls.test")], [False, True],
+        "the second message's runner resumed the first one's session")
+tap.like(inst.log(), r"postern/smtp\[\d+\]: mx\.tls\.test\[127\.0\.0\.5\]:\d+: re-using session with untrusted "
+                     r"certificate, look for details earlier in the log",
+         "an untrusted certificate's session resumed: Postfix's note (no CA here)")
+inst.stop()
+for setting in ("smtp_tcp_port", "smtp_tls_security_level", "smtp_tls_session_cache_database",
+                "smtp_tls_loglevel"):
+    inst.postern("conf", "-X", setting)
+
+# The client TLS session cache (smtp_tls_session_cache_database): each
+# postern-smtp is a process of its own, as qmgr's runners are; the second
+# delivery to the same server resumes the first one's session, which the
+# server sees (its SSL object says session_reused)
+scache = os.path.join(inst.dir, "data", "smtp_scache")
+os.makedirs(os.path.dirname(scache), exist_ok=True)
+cache = ("-o", f"smtp_tls_session_cache_database=btree:{scache}", "-o", "smtp_tls_loglevel=2")
+
+
+
+out, _ = shell("postern-smtp", "tls.test", "r1@tls.test", *cache)
+tap.like(out, r"r1@tls\.test: .*status=sent", "with a session cache: sent")
+tap.is_(resumed("r1@tls.test"), False, "the first session is a full handshake")
+tap.ok(os.path.exists(scache) and os.stat(scache).st_mode & 0o777 == 0o600,
+       "the session is kept in the cache file, mode 0600")
+tap.like(out, r"save session [0-9a-f]{64} to btree:%s cache" % re.escape(scache),
+         "smtp_tls_loglevel 2: Postfix's \"save session\" line")
+out, _ = shell("postern-smtp", "tls.test", "r2@tls.test", *cache)
+tap.like(out, r"mx\.tls\.test\[127\.0\.0\.5\]:%d: Reusing old session" % port,
+         "the next runner: \"Reusing old session\" (smtp_tls_loglevel 2, as Postfix)")
+tap.like(out, r"Verified TLS connection established to mx\.tls\.test", "still Verified (secure) when resumed")
+tap.like(out, r"r2@tls\.test: .*status=sent", "and sent")
+tap.is_(resumed("r2@tls.test"), True, "the server resumed the session")
+shell("postern-smtp", "tls.test", "r3@tls.test")
+tap.is_(resumed("r3@tls.test"), False, "without smtp_tls_session_cache_database: no resumption")
+shell("postern-smtp", "fp.test", "r4@fp.test", *cache)
+tap.is_(resumed("r4@fp.test"), False, "another TLS policy (fingerprint) for the same server: its own session")
+shell("postern-smtp", "tls.test", "r5@tls.test", *cache, "-o", "smtp_tls_session_cache_timeout=1s")
+# the entry kept for 1 s ("EXPIRES KEY HEX" lines): wait until it is past
+soon = [int(line.split()[0]) for line in open(scache) if int(line.split()[0]) <= time.time() + 2]
+tap.is_(len(soon), 1, "smtp_tls_session_cache_timeout = 1s: the session is kept for 1 s")
+tap.wait_until(lambda: time.time() > max(soon + [0]), 5)
+shell("postern-smtp", "tls.test", "r6@tls.test", *cache)
+tap.is_(resumed("r6@tls.test"), False, "an expired session is not offered")
+os.chmod(scache, 0o644)
+out, _ = shell("postern-smtp", "tls.test", "r7@tls.test", *cache)
+tap.like(out, r"warning: cannot save a TLS session to %s" % re.escape(scache),
+         "a cache file others may read is not used (warned)")
+tap.like(out, r"r7@tls\.test: .*status=sent", "and the mail goes all the same")
+tap.is_(resumed("r7@tls.test"), False, "without resumption")
 
 # LMTP: lmtp:inet:mx.tls.test:PORT, looked up without "inet:", and
 # "secure" checks mx.tls.test (not "inet")

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "logs"))
 import logtools
 import tap
+from dovecotauth import DovecotAuth
 from instance import ROOT_USERS, kill_instance_daemon, root_adopt, root_init_options
 from smtpdtest import Client, Listener, wait_for
 
@@ -311,43 +312,13 @@ c.close()
 lst.stop()
 
 # ---- smtpd_sasl_type = dovecot: a Dovecot auth server of the test's own ----
-dove = os.path.join(parent, "dovecot")
-os.mkdir(dove)
-os.chmod(dove, 0o755)
-with open(os.path.join(dove, "users"), "w") as f:
-    f.write("dana:{PLAIN}dana-secret\n")
-os.chmod(os.path.join(dove, "users"), 0o644)
-dove_socket = os.path.join(dove, "auth-client")
-with open(os.path.join(dove, "dovecot.conf"), "w") as f:
-    f.write(f"""protocols =
-base_dir = {dove}/run
-state_dir = {dove}/state
-log_path = {dove}/dovecot.log
-ssl = no
-auth_failure_delay = 0
-auth_mechanisms = plain login cram-md5 anonymous
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {dove}/users
-}}
-userdb {{
-  driver = static
-  args = uid=65534 gid=65534 home=/nonexistent
-}}
-service auth {{
-  unix_listener {dove_socket} {{
-    mode = 0666
-  }}
-}}
-""")
-dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
-if not os.access(dovecot, os.X_OK):
+dove = DovecotAuth([("dana", "dana-secret")], "plain login cram-md5 anonymous")
+dove_socket = dove.socket
+if not dove.installed():
     tap.ok(False, "dovecot is not installed (./deps installs dovecot-core)")
 else:
-    dproc = subprocess.Popen([dovecot, "-F", "-c", os.path.join(dove, "dovecot.conf")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    tap.ok(wait_for(lambda: os.path.exists(dove_socket), 20), "Dovecot's auth socket is there") or \
-        tap.diag(open(os.path.join(dove, "dovecot.log")).read() if os.path.exists(os.path.join(dove, "dovecot.log")) else "")
+    tap.ok(dove.start(), "Dovecot's auth socket is there")
+    dproc = dove.proc
     dovecot_overrides = ("smtpd_sasl_type=dovecot", "smtpd_sasl_path=" + dove_socket)
     lst = listener(*dovecot_overrides)
     c, text = ehlo(lst.port)

@@ -11,6 +11,11 @@
  * it), so mail for a dead host costs no connection attempts and does not
  * hold runners that other destinations need.  Any other end of a job
  * resets the count; when the time is up the next job tries again.
+ * The state lives in memory, as in Postfix's qmgr: a restart forgets it.
+ * What holds a dead destination's mail back across a restart is each
+ * deferred file's next attempt time, its mtime on disk (retry.c), so a
+ * restarted qmgr tries only the mail that arrives or falls due, and
+ * suspends the destination again after that one failure (t/66-smtp-dead).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -11,13 +11,22 @@
  *     options ask for: smtp_sasl_security_options in clear,
  *     smtp_sasl_tls_security_options under TLS,
  *     smtp_sasl_tls_verified_security_options with a verified certificate
- *     (lib/net/saslclient.c: CRAM-MD5, PLAIN, LOGIN).  Postfix's default
+ *     (lib/net/saslclient.c: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN,
+ *     LOGIN).  Postfix's default
  *     "noplaintext, noanonymous" never sends a password in the clear;
  *   - a refusal defers with the server's reply ("SASL authentication
  *     failed; server HOST said: 535 ..."), or bounces with
- *     smtp_sasl_auth_soft_bounce = no, and the next server is tried.
+ *     smtp_sasl_auth_soft_bounce = no, and the next server is tried;
+ *   - smtp_sasl_auth_cache_name ("proxy:btree:PATH" in Postfix: the path
+ *     is taken, the file is postern's, lib/util/cachefile.c) remembers a
+ *     535 reply for the server's name, the user name and (a hash of) the
+ *     password for smtp_sasl_auth_cache_time: meanwhile that server is
+ *     not asked again with the same credentials, and the mail is deferred
+ *     or bounced as the 535 said ("SASL [CACHED] authentication failed;
+ *     server HOST said: ..."), smtp_sasl_auth_soft_bounce deciding as
+ *     for a fresh reply.  A changed password is tried at once.
  * The mechanisms are implemented here rather than through libsasl2:
- * PLAIN, LOGIN and CRAM-MD5 are what smarthosts offer, and a client needs
+ * SCRAM, PLAIN, LOGIN and CRAM-MD5 are what smarthosts offer, and a client needs
  * no plugin directory, no dlopen in the runner, no dependence on which
  * libsasl2-modules packages a machine has, and the password passes
  * through no library callback.
@@ -26,7 +35,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include <openssl/evp.h>
+
+#include "cachefile.h"
 #include "config.h"
 #include "domainlist.h"
 #include "log.h"
@@ -43,6 +56,8 @@ struct sasl_setup {
     int soft_bounce;                    /* smtp_sasl_auth_soft_bounce */
     const char *delimiters;             /* recipient_delimiter, for sender keys */
     char password_param[64];            /* smtp_sasl_password_maps, for log lines */
+    const char *auth_cache;             /* smtp_sasl_auth_cache_name's file, NULL: none */
+    long long auth_cache_time;          /* smtp_sasl_auth_cache_time */
 };
 
 /* A parameter's name for this protocol: smtp_NAME or lmtp_NAME. */
@@ -98,6 +113,17 @@ int sasl_client_setup(struct smtp_setup *setup)
     sasl->sender_dependent = !setup->lmtp && conf_bool("smtp_sender_dependent_authentication");
     sasl->soft_bounce = conf_bool(param(setup, "sasl_auth_soft_bounce", name, sizeof name));
     sasl->delimiters = conf_str("recipient_delimiter");
+    const char *cache = conf_str(param(setup, "sasl_auth_cache_name", name, sizeof name));
+    sasl->auth_cache_time = conf_time(param(setup, "sasl_auth_cache_time", name, sizeof name));
+    if (*cache) {
+        /* "proxy:btree:/var/lib/postfix/sasl_auth_cache": the path */
+        const char *path = strrchr(cache, ':') ? strrchr(cache, ':') + 1 : cache;
+        if (*path == '/' && sasl->auth_cache_time > 0)
+            sasl->auth_cache = path;
+        else
+            msg_warn("%s_sasl_auth_cache_name: \"%s\" is not an absolute path: no cache",
+                     setup->proto, cache);
+    }
     strbuf_free(&err);
     setup->sasl = sasl;
     return rc;
@@ -178,6 +204,81 @@ static int exchange(struct smtp_session *s, const char *line)
     return 0;
 }
 
+/* SHA-256 in hex of the NUL-separated parts. */
+static void digest_hex(const char *const *parts, size_t n, char out[65])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    out[0] = '\0';
+    if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+        int ok = 1;
+        for (size_t i = 0; i < n && ok; i++)
+            ok = EVP_DigestUpdate(md, parts[i], strlen(parts[i]) + 1) == 1;
+        if (ok && EVP_DigestFinal_ex(md, digest, &len) == 1)
+            for (unsigned i = 0; i < len && i < 32; i++)
+                snprintf(out + 2 * i, 3, "%02x", digest[i]);
+    }
+    EVP_MD_CTX_free(md);
+}
+
+/* The 535 cache's key (server name and user) and the password's hash
+ * there (salted with the key). */
+static void auth_cache_ids(const struct smtp_session *s, const struct saslc *c, char key[65],
+                           char hash[65])
+{
+    const char *parts[] = {s->setup->proto, s->target->host, c->user, c->password};
+    digest_hex(parts, 3, key);
+    digest_hex(parts, 4, hash);
+}
+
+/* A 535 for these credentials, remembered: 1 with the results given. */
+static int auth_cache_hit(struct smtp_session *s, const struct saslc *c)
+{
+    const struct sasl_setup *sasl = s->setup->sasl;
+    char key[65], hash[65];
+    struct strbuf value = STRBUF_INIT;
+    if (!sasl->auth_cache)
+        return 0;
+    auth_cache_ids(s, c, key, hash);
+    int found = cachefile_get(sasl->auth_cache, key, time(NULL), &value);
+    if (found < 0)
+        msg_warn_errno("cannot read %s", sasl->auth_cache);
+    /* the value: the password's hash, NUL, the DSN code, NUL, the reply */
+    const char *dsn = found == 1 && value.len > 66 && memcmp(value.s, hash, 64) == 0 ? value.s + 65 : NULL;
+    const char *text = dsn && strlen(dsn) + 66 < value.len ? dsn + strlen(dsn) + 1 : NULL;
+    if (text && dsn[0] >= '4' && dsn[0] <= '5' && dsn[1] == '.' && strlen(dsn) < 16) {
+        char code[16];
+        snprintf(code, sizeof code, "%s", dsn);
+        int hard = code[0] == '5' && !sasl->soft_bounce;
+        if (!hard)
+            code[0] = '4';
+        batch_result_open(s->batch, s->relay, hard, code,
+                          "SASL [CACHED] authentication failed; server %s said: %s",
+                          s->target->host, text);
+        strbuf_free(&value);
+        return 1;
+    }
+    strbuf_free(&value);
+    return 0;
+}
+
+/* Remember a 535 reply for these credentials. */
+static void auth_cache_store(const struct smtp_session *s, const struct saslc *c)
+{
+    const struct sasl_setup *sasl = s->setup->sasl;
+    char key[65], hash[65];
+    auth_cache_ids(s, c, key, hash);
+    struct strbuf value = STRBUF_INIT;
+    strbuf_append(&value, hash, 65);
+    strbuf_append(&value, s->reply.dsn, strlen(s->reply.dsn) + 1);
+    strbuf_append(&value, s->reply.text.s, s->reply.text.len < 4000 ? s->reply.text.len : 4000);
+    long long now = time(NULL);
+    if (cachefile_put(sasl->auth_cache, key, value.s, value.len, now + sasl->auth_cache_time, now) != 0)
+        msg_warn_errno("cannot update %s", sasl->auth_cache);
+    strbuf_free(&value);
+}
+
 /* Run the exchange with the chosen mechanism; 0 when the server said 2xx. */
 static int authenticate(struct smtp_session *s, struct saslc *c)
 {
@@ -205,6 +306,8 @@ static int authenticate(struct smtp_session *s, struct saslc *c)
     if (sent != 0)
         goto out;
     if (s->reply.code / 100 != 2) {
+        if (s->reply.code == 535 && s->setup->sasl->auth_cache)
+            auth_cache_store(s, c);
         char dsn[sizeof s->reply.dsn];
         memcpy(dsn, s->reply.dsn, sizeof dsn);
         int hard = s->reply.code / 100 == 5 && !s->setup->sasl->soft_bounce;
@@ -258,7 +361,7 @@ int sasl_client_login(struct smtp_session *s)
     }
     unsigned required = s->tls_verified ? sasl->verified_options
                         : s->tls_active ? sasl->tls_options : sasl->clear_options;
-    struct saslc client = {saslc_choose(mechs.s, required), entry.s, "", 0};
+    struct saslc client = {.mech = saslc_choose(mechs.s, required), .user = entry.s, .password = ""};
     char *colon = strchr(entry.s, ':');
     if (colon) {
         *colon = '\0';
@@ -270,7 +373,12 @@ int sasl_client_login(struct smtp_session *s)
                           "cannot authenticate to server %s: no mechanism available", s->host);
         goto out;
     }
-    rc = authenticate(s, &client);
+    /* a recent 535 for these credentials: not asked again */
+    rc = auth_cache_hit(s, &client) ? -1 : authenticate(s, &client);
+    if (rc == 0 && strncasecmp(client.mech, "SCRAM-", 6) == 0 && !client.server_verified)
+        msg_warn("%s: the server accepted %s without proving it knows the password", s->relay,
+                 client.mech);
+    saslc_free(&client);
 out:
     if (entry.s)
         explicit_bzero(entry.s, entry.size);

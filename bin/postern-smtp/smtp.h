@@ -102,6 +102,7 @@ struct smtp_session {
     int tls_retry_plain;                /* "may" and the handshake failed:
                                            the same server again in clear */
     int plaintext_fallback;             /* this is that session: never kept */
+    char tls_cache_key[65];             /* its TLS session cache key, "": none */
 };
 
 /* main.c: a recipient's result (final now, or kept as "try again" while

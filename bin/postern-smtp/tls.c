@@ -19,6 +19,17 @@
  * smtp_tls_loglevel >= 1 logs "Untrusted/Trusted/Verified TLS connection
  * established to HOST[ADDR]:PORT: ..." as Postfix does.  The library
  * helpers shared with smtpd are lib/net/tlscommon.c.
+ *
+ * smtp_tls_session_cache_database names a file (Postfix's "btree:PATH":
+ * the path is taken, the content is postern's, lib/util/cachefile.c) where
+ * the runners, which live for a few messages each, keep the sessions
+ * servers gave them for smtp_tls_session_cache_timeout, so that the next
+ * connection to the same server, address, port and TLS policy resumes
+ * (OpenSSL's session tickets or ids) instead of a full handshake.  Postfix
+ * keeps it in tlsmgr; a file of the runners' own user (0600, under
+ * data_directory) needs no long-running process, and smtpd's user cannot
+ * read it.  Not at the DANE levels, whose match a resumed session cannot
+ * show again.
  */
 #include <ctype.h>
 #include <poll.h>
@@ -35,6 +46,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "cachefile.h"
 #include "config.h"
 #include "log.h"
 #include "smtp.h"
@@ -42,6 +54,65 @@
 #include "xalloc.h"
 
 static SSL_CTX *client_ctx;
+static const char *cache_path;          /* the session cache, NULL: none */
+static const char *cache_name;          /* its setting's value, for log lines */
+static long long cache_timeout;         /* smtp_tls_session_cache_timeout */
+static int cache_loglevel;
+
+/* A new session from the server (at the handshake, or a TLS 1.3 ticket
+ * that comes with the first reply): into the cache under the key the
+ * connection was given (its app data). */
+static int new_session(SSL *ssl, SSL_SESSION *session)
+{
+    const char *key = SSL_get_app_data(ssl);
+    if (!key || !*key || !SSL_SESSION_is_resumable(session))
+        return 0;
+    int len = i2d_SSL_SESSION(session, NULL);
+    if (len <= 0 || len > CACHEFILE_MAX_VALUE)
+        return 0;
+    unsigned char *der = xmalloc((size_t)len), *p = der;
+    i2d_SSL_SESSION(session, &p);
+    long long now = time(NULL);
+    long long expires = now + cache_timeout;
+    long long session_end = (long long)SSL_SESSION_get_time(session) + SSL_SESSION_get_timeout(session);
+    if (session_end > now && session_end < expires)
+        expires = session_end;
+    static int warned;      /* once per runner: it may serve many messages */
+    if (cachefile_put(cache_path, key, der, (size_t)len, expires, now) != 0) {
+        if (!warned++)
+            msg_warn_errno("cannot save a TLS session to %s", cache_path);
+    } else if (cache_loglevel >= 2)
+        msg_info("save session %s to %s cache", key, cache_name);
+    explicit_bzero(der, (size_t)len);
+    free(der);
+    return 0;               /* no reference kept */
+}
+
+/* The session cache's setting: its file, or none. */
+static void cache_setup(const struct smtp_setup *setup)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s_tls_session_cache_database", setup->proto);
+    const char *db = conf_str(name);
+    snprintf(name, sizeof name, "%s_tls_session_cache_timeout", setup->proto);
+    cache_timeout = conf_time(name);
+    if (!*db || cache_timeout <= 0)
+        return;
+    if (cache_timeout > 8640000)        /* Postfix's limit: 100 days */
+        cache_timeout = 8640000;
+    /* "btree:/var/lib/postfix/smtp_scache", "proxy:lmdb:PATH": the path */
+    const char *path = strrchr(db, ':') ? strrchr(db, ':') + 1 : db;
+    if (*path != '/') {
+        msg_warn("%s_tls_session_cache_database: \"%s\" is not an absolute path: no session cache",
+                 setup->proto, db);
+        return;
+    }
+    cache_path = path;
+    cache_name = db;
+    cache_loglevel = setup->tls_loglevel;
+    SSL_CTX_set_session_cache_mode(client_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(client_ctx, new_session);
+}
 
 int tls_client_setup(struct smtp_setup *setup)
 {
@@ -86,7 +157,56 @@ int tls_client_setup(struct smtp_setup *setup)
     /* verification is judged after the handshake, so "may" still talks to
      * a server whose certificate nobody trusts */
     SSL_CTX_set_verify(client_ctx, SSL_VERIFY_NONE, NULL);
+    cache_setup(setup);
     return 0;
+}
+
+/* The cache key of a connection: what must be the same for a session to
+ * be resumed (the server's name, address and port, the SNI name, the
+ * level and everything that decides what is accepted, our certificate,
+ * OpenSSL's version, as Postfix salts it), as a SHA-256 in hex.  "" when
+ * this connection uses no cache. */
+static void cache_key(const struct smtp_session *s, char key[65])
+{
+    const struct tls_policy *p = &s->tls;
+    key[0] = '\0';
+    if (!cache_path || p->level == TLS_HALF_DANE || p->level == TLS_DANE || p->level == TLS_DANE_ONLY)
+        return;
+    struct strbuf id = STRBUF_INIT;
+    strbuf_printf(&id, "%s&%s&%s&%d&%s&%s&%s", s->setup->proto, s->relay, strbuf_str(&p->servername),
+                  (int)p->level, strbuf_str(&p->protocols), strbuf_str(&p->ciphers),
+                  strbuf_str(&p->exclude));
+    for (size_t i = 0; i < p->match.count; i++)
+        strbuf_printf(&id, "&m=%s", p->match.item[i]);
+    for (size_t i = 0; i < p->tlsa.count; i++)
+        strbuf_printf(&id, "&t=%s", p->tlsa.item[i]);
+    char name[64];          /* a session made with another client certificate */
+    snprintf(name, sizeof name, "%s_tls_cert_file", s->setup->proto);
+    strbuf_printf(&id, "&cert=%s&l=%lx", conf_str(name), (unsigned long)OpenSSL_version_num());
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (EVP_Digest(id.s, id.len, digest, &n, EVP_sha256(), NULL) == 1)
+        for (unsigned i = 0; i < n && i < 32; i++)
+            snprintf(key + 2 * i, 3, "%02x", digest[i]);
+    strbuf_free(&id);
+}
+
+/* Offer the cached session of this connection, if any. */
+static void cache_offer(SSL *ssl, const struct smtp_session *s, const char *key)
+{
+    struct strbuf der = STRBUF_INIT;
+    if (*key && cachefile_get(cache_path, key, time(NULL), &der) == 1) {
+        const unsigned char *p = (const unsigned char *)der.s;
+        SSL_SESSION *session = d2i_SSL_SESSION(NULL, &p, (long)der.len);
+        if (session && SSL_SESSION_is_resumable(session) && SSL_set_session(ssl, session) == 1
+            && cache_loglevel >= 2)
+            msg_info("%s: reloaded session %s from %s cache", s->relay, key, cache_name);
+        SSL_SESSION_free(session);
+        ERR_clear_error();
+    }
+    if (der.s)
+        explicit_bzero(der.s, der.len);
+    strbuf_free(&der);
 }
 
 /* Whether the certificate bears a name the policy accepts: each match
@@ -289,6 +409,11 @@ int tls_client_starttls(struct smtp_session *s)
         batch_result_open(s->batch, s->relay, 0, "4.7.5", "Cannot start TLS: internal error");
         return -1;
     }
+    cache_key(s, s->tls_cache_key);
+    if (*s->tls_cache_key) {
+        SSL_set_app_data(ssl, s->tls_cache_key);    /* for new_session() */
+        cache_offer(ssl, s, s->tls_cache_key);
+    }
     smtp_conn_set_tls(&s->conn, ssl);
     long long deadline = smtp_now_ms() + (long long)setup->starttls_timeout * 1000;
     for (;;) {
@@ -302,6 +427,11 @@ int tls_client_starttls(struct smtp_session *s)
             if (setup->tls_loglevel >= 1)
                 msg_info("SSL_connect error to %s: %s", s->relay, want ? "timeout" : "handshake failure");
             tls_log_errors();
+            if (*s->tls_cache_key) {
+                /* a session the server no longer takes is not offered again */
+                SSL_set_app_data(ssl, NULL);
+                cachefile_delete(cache_path, s->tls_cache_key, time(NULL));
+            }
             s->conn.error = SMTP_IO_LOST;       /* no QUIT through a broken session */
             tlsrpt_record(s, "validation-failure");
             s->tls_retry_plain = retry_in_clear(s, level);
@@ -310,6 +440,8 @@ int tls_client_starttls(struct smtp_session *s)
             return -1;
         }
     }
+    if (SSL_session_reused(ssl) && setup->tls_loglevel >= 2)
+        msg_info("%s: Reusing old session", s->relay);
     X509 *cert = SSL_get1_peer_certificate(ssl);
     long verify = SSL_get_verify_result(ssl);
     int trusted = 0, matched = 0;
@@ -367,6 +499,9 @@ int tls_client_starttls(struct smtp_session *s)
                  bits, alg_bits, kex, sig);
     }
     X509_free(cert);
+    if (SSL_session_reused(ssl) && !trusted && setup->tls_loglevel >= 1)
+        msg_info("%s: re-using session with untrusted certificate, look for details earlier in the log",
+                 s->relay);
     /* above encrypt the certificate must match (Postfix 3.7 says "not
      * verified" whether the chain or the name failed) */
     if (level > TLS_ENCRYPT && !matched) {

@@ -1,12 +1,16 @@
-/* saslclient.c - PLAIN, LOGIN and CRAM-MD5 as a client (saslclient.h):
- * which one a server's offer and the security options allow, and the
- * responses, in base64 (OpenSSL's encoder and HMAC-MD5).
+/* saslclient.c - SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN and CRAM-MD5 as
+ * a client (saslclient.h): which one a server's offer and the security
+ * options allow, and the responses, in base64 (OpenSSL's encoder, HMAC,
+ * PBKDF2 and random bytes).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "saslclient.h"
 #include "strlist.h"
@@ -17,6 +21,8 @@ static const struct mechanism {
     const char *name;
     unsigned resists;
 } mechanisms[] = {
+    {"SCRAM-SHA-256", SASLC_NOPLAINTEXT | SASLC_NOACTIVE | SASLC_NOANONYMOUS | SASLC_MUTUAL_AUTH},
+    {"SCRAM-SHA-1", SASLC_NOPLAINTEXT | SASLC_NOACTIVE | SASLC_NOANONYMOUS | SASLC_MUTUAL_AUTH},
     {"CRAM-MD5", SASLC_NOPLAINTEXT | SASLC_NOANONYMOUS},
     {"PLAIN", SASLC_NOANONYMOUS},
     {"LOGIN", SASLC_NOANONYMOUS},
@@ -106,11 +112,181 @@ static int decode64(const char *text, struct strbuf *out)
     return 0;
 }
 
+/* SCRAM's hash for the mechanism, NULL when it is no SCRAM. */
+static const EVP_MD *scram_md(const char *mech)
+{
+    if (strcasecmp(mech, "SCRAM-SHA-256") == 0)
+        return EVP_sha256();
+    if (strcasecmp(mech, "SCRAM-SHA-1") == 0)
+        return EVP_sha1();
+    return NULL;
+}
+
+/* client-first-message: "n,,n=USER,r=NONCE", the user name with '=' and
+ * ',' escaped (RFC 5802 5.1; no SASLprep: names and passwords of
+ * printable ASCII are their own). */
+static void scram_first(struct saslc *c, struct strbuf *out)
+{
+    if (!c->nonce[0]) {
+        unsigned char random[18];
+        if (RAND_bytes(random, sizeof random) != 1) {
+            c->step = -1;           /* saslc_next refuses to go on */
+            return;
+        }
+        EVP_EncodeBlock((unsigned char *)c->nonce, random, sizeof random);    /* 24 chars */
+    }
+    strbuf_reset(&c->scram);
+    strbuf_puts(&c->scram, "n=");
+    for (const char *p = c->user; *p; p++)
+        strbuf_puts(&c->scram, *p == ',' ? "=2C" : *p == '=' ? "=3D" : (char[]){*p, 0});
+    strbuf_printf(&c->scram, ",r=%s", c->nonce);
+    struct strbuf first = STRBUF_INIT;
+    strbuf_printf(&first, "n,,%s", c->scram.s);
+    encode64(first.s, first.len, out);
+    strbuf_free(&first);
+}
+
+/* The value of attribute `name` in a SCRAM message ("r=...,s=...,i=..."),
+ * NULL when absent; *len its length. */
+static const char *scram_attr(const char *msg, char name, size_t *len)
+{
+    for (const char *p = msg; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n >= 2 && p[0] == name && p[1] == '=') {
+            *len = n - 2;
+            return p + 2;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return NULL;
+}
+
+/* HMAC with the mechanism's hash; 0 or -1. */
+static int scram_hmac(const EVP_MD *md, const void *key, size_t key_len, const void *data,
+                      size_t n, unsigned char *out)
+{
+    unsigned int len = 0;
+    return HMAC(md, key, (int)key_len, data, n, out, &len) ? 0 : -1;
+}
+
+/* Answer server-first-message with client-final-message (RFC 5802 3),
+ * and keep the ServerSignature to check; 0 or -1 with err. */
+static int scram_final(struct saslc *c, const struct strbuf *server_first, struct strbuf *out,
+                       struct strbuf *err)
+{
+    const EVP_MD *md = scram_md(c->mech);
+    size_t h = (size_t)EVP_MD_get_size(md);
+    size_t nonce_len = 0, salt_len = 0, iter_len = 0;
+    const char *msg = server_first->s ? server_first->s : "";
+    if (strlen(msg) != server_first->len || msg[0] == 'm') {
+        strbuf_set(err, "unsupported SCRAM server message");
+        return -1;
+    }
+    const char *nonce = scram_attr(msg, 'r', &nonce_len);
+    const char *salt64 = scram_attr(msg, 's', &salt_len);
+    const char *iter = scram_attr(msg, 'i', &iter_len);
+    size_t mine = strlen(c->nonce);
+    if (!nonce || !salt64 || !iter || nonce_len <= mine || strncmp(nonce, c->nonce, mine) != 0) {
+        strbuf_set(err, "malformed SCRAM server-first-message (or a nonce that is not ours)");
+        return -1;
+    }
+    char *end;
+    long iterations = strtol(iter, &end, 10);
+    if (end != iter + iter_len || iterations < 1 || iterations > SASLC_SCRAM_MAX_ITERATIONS) {
+        strbuf_set(err, "SCRAM iteration count out of range");
+        return -1;
+    }
+    struct strbuf salt = STRBUF_INIT, salt_text = STRBUF_INIT, final = STRBUF_INIT,
+                  auth = STRBUF_INIT;
+    strbuf_append(&salt_text, salt64, salt_len);
+    unsigned char salted[EVP_MAX_MD_SIZE], client_key[EVP_MAX_MD_SIZE], stored[EVP_MAX_MD_SIZE],
+        signature[EVP_MAX_MD_SIZE], server_key[EVP_MAX_MD_SIZE];
+    unsigned int stored_len = 0;
+    int rc = -1;
+    if (decode64(strbuf_str(&salt_text), &salt) != 0 || salt.len == 0) {
+        strbuf_set(err, "malformed SCRAM salt");
+        goto out;
+    }
+    /* client-final-message-without-proof: "c=biws" is base64("n,,") */
+    strbuf_printf(&final, "c=biws,r=%.*s", (int)nonce_len, nonce);
+    strbuf_printf(&auth, "%s,%s,%s", c->scram.s, msg, final.s);
+    if (PKCS5_PBKDF2_HMAC(c->password, (int)strlen(c->password), (unsigned char *)salt.s,
+                          (int)salt.len, (int)iterations, md, (int)h, salted) != 1
+        || scram_hmac(md, salted, h, "Client Key", 10, client_key) != 0
+        || EVP_Digest(client_key, h, stored, &stored_len, md, NULL) != 1
+        || scram_hmac(md, stored, h, auth.s, auth.len, signature) != 0
+        || scram_hmac(md, salted, h, "Server Key", 10, server_key) != 0) {
+        strbuf_set(err, "SCRAM computation failed");
+        goto out;
+    }
+    for (size_t i = 0; i < h; i++)
+        client_key[i] ^= signature[i];          /* ClientProof */
+    struct strbuf proof = STRBUF_INIT;
+    encode64(client_key, h, &proof);
+    strbuf_printf(&final, ",p=%s", proof.s);
+    strbuf_free(&proof);
+    if (scram_hmac(md, server_key, h, auth.s, auth.len, signature) != 0) {
+        strbuf_set(err, "SCRAM computation failed");
+        goto out;
+    }
+    strbuf_reset(&c->scram);
+    strbuf_append(&c->scram, signature, h);     /* what server-final must show */
+    encode64(final.s, final.len, out);
+    rc = 0;
+out:
+    OPENSSL_cleanse(salted, sizeof salted);
+    OPENSSL_cleanse(client_key, sizeof client_key);
+    OPENSSL_cleanse(server_key, sizeof server_key);
+    OPENSSL_cleanse(stored, sizeof stored);
+    strbuf_free(&salt);
+    strbuf_free(&salt_text);
+    strbuf_free(&final);
+    strbuf_free(&auth);
+    return rc;
+}
+
+/* server-final-message: "v=SIGNATURE" must be the one computed; 0 (an
+ * empty response follows) or -1 with err. */
+static int scram_verify(struct saslc *c, const struct strbuf *server_final, struct strbuf *err)
+{
+    size_t len = 0;
+    const char *msg = server_final->s ? server_final->s : "";
+    const char *e = scram_attr(msg, 'e', &len);
+    if (e) {
+        strbuf_printf(err, "SCRAM server error: %.*s", (int)(len < 100 ? len : 100), e);
+        return -1;
+    }
+    const char *v = scram_attr(msg, 'v', &len);
+    struct strbuf text = STRBUF_INIT, sig = STRBUF_INIT;
+    int rc = -1;
+    if (v)
+        strbuf_append(&text, v, len);
+    if (!v || decode64(strbuf_str(&text), &sig) != 0 || sig.len != c->scram.len
+        || CRYPTO_memcmp(sig.s, c->scram.s, sig.len) != 0)
+        strbuf_set(err, "the server's SCRAM signature does not match: it does not know the password");
+    else
+        rc = 0, c->server_verified = 1;
+    strbuf_free(&text);
+    strbuf_free(&sig);
+    return rc;
+}
+
+void saslc_free(struct saslc *c)
+{
+    if (c->scram.s)
+        OPENSSL_cleanse(c->scram.s, c->scram.size);
+    strbuf_free(&c->scram);
+}
+
 void saslc_first(struct saslc *c, struct strbuf *out)
 {
     c->step = 0;
     strbuf_reset(out);
-    if (strcasecmp(c->mech, "PLAIN") == 0) {
+    if (scram_md(c->mech)) {
+        scram_first(c, out);
+    } else if (strcasecmp(c->mech, "PLAIN") == 0) {
         /* authzid (empty), authcid, password (RFC 4616) */
         struct strbuf plain = STRBUF_INIT;
         strbuf_putc(&plain, '\0');
@@ -130,12 +306,20 @@ int saslc_next(struct saslc *c, const char *challenge, struct strbuf *out, struc
 {
     struct strbuf decoded = STRBUF_INIT;
     int rc = -1;
+    if (c->step < 0) {
+        strbuf_set(err, "no random bytes for a SCRAM nonce");
+        goto out;
+    }
     c->step++;
     if (decode64(challenge, &decoded) != 0) {
         strbuf_set(err, "malformed server challenge");
         goto out;
     }
-    if (strcasecmp(c->mech, "LOGIN") == 0 && c->step <= 2) {
+    if (scram_md(c->mech) && c->step <= 2) {
+        /* server-first, then server-final (answered with an empty line) */
+        strbuf_reset(out);
+        rc = c->step == 1 ? scram_final(c, &decoded, out, err) : scram_verify(c, &decoded, err);
+    } else if (strcasecmp(c->mech, "LOGIN") == 0 && c->step <= 2) {
         /* "Username:" again (a server that ignored the initial response),
          * else the password */
         const char *answer = strncasecmp(decoded.s ? decoded.s : "", "User", 4) == 0

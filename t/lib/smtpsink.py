@@ -11,7 +11,7 @@ loopback address and port, answering recipients by their local part:
 Every RCPT TO is noted in DIR/rcpt ("ADDRESS CODE" a line); every
 accepted transaction is written to DIR/NNNN.json (sender, recipients,
 mail options, content (and its bytes as latin-1 in "raw"), whether it came
-over TLS) and its arrival noted in
+over TLS and in a resumed TLS session) and its arrival noted in
 DIR/log.  With tls={"cert": PEM, "key": PEM, "max": "TLSv1.2"} it offers
 STARTTLS (the certificate file may hold the chain) and notes the SNI name
 of each handshake in DIR/sni ("-" for none); with lmtp=True it speaks
@@ -103,6 +103,8 @@ def serve(directory, address, port, name, options):
             count[0] += 1
             record = {"helo": session.host_name, "sender": envelope.mail_from,
                       "tls": session.ssl is not None,
+                      "resumed": bool(session.ssl and session.ssl.get("ssl_object") is not None
+                                      and session.ssl["ssl_object"].session_reused),
                       "mail_options": envelope.mail_options, "recipients": envelope.rcpt_tos,
                       "content": envelope.original_content.decode("utf-8", "replace"),
                       "raw": envelope.original_content.decode("latin-1")}
