@@ -59,16 +59,26 @@ def served_by(d, nth):
     return int(pids[nth - 1]) if len(pids) >= nth else 0
 
 
-def ehlo_when_placed(port, source="127.0.0.1"):
-    """EHLO's code once the client's count allows a session: a session's
-    end reaches postern-accept shortly after its "disconnect" line."""
+def connect_when_placed(port, source="127.0.0.1"):
+    """A session once the client's count allows one (count limit 1): a
+    session's end reaches postern-accept shortly after its "disconnect"
+    line, and until then a new one is refused with 421."""
     for attempt in range(50):
         try:
-            with smtplib.SMTP("127.0.0.1", port, timeout=10, source_address=(source, 0)) as s:
-                return s.ehlo("client.example")[0]
-        except smtplib.SMTPConnectError:
+            return smtplib.SMTP("127.0.0.1", port, timeout=10, source_address=(source, 0))
+        except smtplib.SMTPConnectError as e:
+            last = e
             time.sleep(0.1)     # a retry's pause, not a wait for nothing
-    return 0
+    raise last
+
+
+def ehlo_when_placed(port, source="127.0.0.1"):
+    """EHLO's code once the client's count allows a session (0: never)."""
+    try:
+        with connect_when_placed(port, source) as s:
+            return s.ehlo("client.example")[0]
+    except smtplib.SMTPConnectError:
+        return 0
 
 
 def disconnected(d, count):
@@ -231,7 +241,7 @@ tap.ok(tap.wait_until(lambda: len(children(zygote)) == 2, 10), "2 children wait 
 victims = children(zygote)
 for pid in victims:
     os.kill(pid, signal.SIGKILL)
-with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+with connect_when_placed(port) as s:
     tap.is_(s.ehlo("client.example")[0], 250,
             "both waiting children killed: the next client is still served")
 tap.ok(served_by(d, 3) not in victims, "... by another process")
@@ -273,7 +283,7 @@ os.kill(acc.pid, signal.SIGHUP)
 tap.ok(tap.wait_until(lambda: len(children(zygote)) == 2 and not (children(zygote) & before), 10),
        "SIGHUP to postern-accept: the waiting children are replaced") \
     or tap.diag(f"before {before}, now {children(zygote)}")
-with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+with connect_when_placed(port) as s:
     tap.is_(s.ehlo("client.example")[0], 250, "and a client is served after the reload")
 tap.ok(served_by(d, 7) not in before, "... not by a child forked before it")
 tap.stop(acc)
