@@ -147,6 +147,14 @@ while sum(inst.queue_counts().values()) and time.time() < end:
     time.sleep(0.05)
 is_(sum(inst.queue_counts().values()), 0, "and its queue file removed")
 ok(not os.path.exists(recycle), "recycle/ is not made behind the administrator's back")
+# recycle/ there but not a directory it can open: not an older queue, so
+# the message is refused for now rather than committed the older way
+write(recycle, "")
+r = inst.sendmail(["-f", "sender@example.com", "alice@example.com"], b"Subject: refused\n\nnot now\n")
+is_(r.returncode, 75, "recycle/ that cannot be opened: sendmail exits EX_TEMPFAIL") \
+    or diag(r.stderr)
+like(inst.log(), r"take a slot in recycle/?: Not a directory", "... and the log says where the trouble is")
+os.unlink(recycle)
 r = inst.postern("queue", "init")
 ok(os.path.isdir(recycle), "postern queue init adds recycle/ to an existing queue")
 inst.stop()

@@ -63,9 +63,12 @@ static int take_slot(struct queue_writer *w, const char *queue_dir)
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/" QUEUE_RECYCLE, queue_dir);
     w->slot_dir_fd = open(path.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int open_errno = errno;
     strbuf_free(&path);
-    if (w->slot_dir_fd < 0)
-        return -1;
+    if (w->slot_dir_fd < 0) {
+        errno = open_errno;
+        return errno == ENOENT ? -1 : -2;   /* only a missing recycle/ is an older queue */
+    }
     static unsigned hint = QUEUE_RECYCLE_SLOTS;    /* none yet */
     unsigned start = hint;
     if (start >= QUEUE_RECYCLE_SLOTS) {
