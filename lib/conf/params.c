@@ -204,6 +204,7 @@ static const struct param_def params[] = {
     STR("mail_spool_directory", "/var/mail"),
     STR("mail_version", POSTERN_VERSION),
     STR("mailbox_command", ""),
+    STR("mailbox_command_maps", ""),
     STR("mailbox_delivery_lock", "fcntl, dotlock"),
     SIZE("mailbox_size_limit", "51200000"),
     STR("mailbox_transport", ""),
