@@ -44,6 +44,14 @@ def send(body, subject):
     tap.is_(r.returncode, 0, f"sendmail: {subject}") or tap.diag(r.stderr)
 
 
+def discard(keywords):
+    """Restart the sender with smtp_discard_ehlo_keywords = keywords."""
+    sender.postern("conf", "-e", f"smtp_discard_ehlo_keywords = {keywords}")
+    sender.stop()
+    tap.is_(sender.start().returncode, 0, f"restarted with smtp_discard_ehlo_keywords = {keywords}")
+    return len(sender.log())
+
+
 def body_of(msg):
     return msg.split(b"\n\n", 1)[1] if b"\n\n" in msg else b""
 
@@ -74,11 +82,8 @@ tap.ok(m and int(m.group(1)) >= 2, f"in more than one chunk (bdat={m.group(1) if
 
 # 3. a chunk the server refuses (over its message_size_limit; SIZE not
 #    offered to the client, so MAIL FROM cannot refuse it first)
-sender.postern("conf", "-e", "smtp_discard_ehlo_keywords = size")
-sender.stop()
-tap.is_(sender.start().returncode, 0, "restarted with smtp_discard_ehlo_keywords = size")
+mark = discard("size")
 huge = big * 2                                                          # ~234 kB
-mark = len(sender.log())
 send(huge, "too large")
 tap.ok(tap.wait_until(lambda: re.search(r"to=<alice@direct\.test>, .*status=bounced", sender.log()[mark:]), 30),
        "a message over the server's limit is bounced") or tap.diag(sender.log()[mark:][-2000:])
@@ -91,10 +96,7 @@ tap.like(disconnects()[2] if len(disconnects()) > 2 else "", r" quit=1 ",
          "with QUIT: a refused chunk ends the transaction, not the session")
 
 # 4. smtp_discard_ehlo_keywords = chunking: DATA, as Postfix's smtp(8)
-sender.postern("conf", "-e", "smtp_discard_ehlo_keywords = chunking")
-sender.stop()
-tap.is_(sender.start().returncode, 0, "restarted with smtp_discard_ehlo_keywords = chunking")
-mark = len(sender.log())
+mark = discard("chunking")
 send(body, "by DATA")
 got = receiver.wait_for("alice", 3, 30)
 tap.ok(len(got) == 3 and body_of(got[-1]) == body.replace(b"\r", b" "), "the message arrives, the same bytes")
@@ -106,10 +108,7 @@ tap.like(sender.log()[mark:], r"postern/smtp\[\d+\]: [0-9A-F]+: discarding EHLO 
          "the sender logs the discarded keyword")
 
 # 5. silent-discard: the same, not logged
-sender.postern("conf", "-e", "smtp_discard_ehlo_keywords = chunking, silent-discard")
-sender.stop()
-tap.is_(sender.start().returncode, 0, "restarted with silent-discard")
-mark = len(sender.log())
+mark = discard("chunking, silent-discard")
 send(body, "silently")
 got = receiver.wait_for("alice", 4, 30)
 tap.is_(len(got), 4, "the message arrives")
