@@ -114,6 +114,21 @@ got = receiver.wait_for("alice", 4, 30)
 tap.is_(len(got), 4, "the message arrives")
 tap.ok(tap.wait_until(lambda: re.search(r"status=sent", sender.log()[mark:]), 20), "logged as sent")
 tap.unlike(sender.log()[mark:], r"discarding EHLO keywords", "silent-discard: nothing logged about it")
+
+# 6. smtp_discard_ehlo_keyword_address_maps: by the server's address, in
+#    place of smtp_discard_ehlo_keywords for that server
+table = os.path.join(sender.dir, "discard_by_address")
+tap.write(table, "127.0.0.1 pipelining, chunking\n")
+sender.postern("conf", "-e", f"smtp_discard_ehlo_keyword_address_maps = texthash:{table}")
+mark = discard("size")
+send(body, "by address")
+got = receiver.wait_for("alice", 5, 30)
+tap.is_(len(got), 5, "the message arrives")
+tap.ok(tap.wait_until(lambda: len(disconnects()) >= 6, 20), "its session ended")
+last = disconnects()[5] if len(disconnects()) > 5 else ""
+tap.like(last, r" data=1 ", "the table's list for 127.0.0.1 applies: DATA, not BDAT") or tap.diag(last)
+tap.like(sender.log()[mark:], r"discarding EHLO keywords: PIPELINING CHUNKING",
+         "... in place of smtp_discard_ehlo_keywords (SIZE kept)")
 sender.stop()
 receiver.stop()
 tap.done()

@@ -18,6 +18,7 @@
 
 #include "fdio.h"
 #include "log.h"
+#include "map.h"
 #include "mime_downgrade.h"
 #include "rewrite_mime.h"
 #include "smtp.h"
@@ -136,16 +137,34 @@ static int handshake(struct smtp_session *s)
         }
     }
     if (s->esmtp)
-        session_features(s);
+        return session_features(s);
     return 0;
 }
 
-void session_features(struct smtp_session *s)
+int session_features(struct smtp_session *s)
 {
     smtp_features_parse(&s->reply, &s->features);
-    const struct strlist *discard = &s->setup->discard_ehlo;
-    if (!discard->count)
-        return;
+    const struct smtp_setup *setup = s->setup;
+    struct strbuf mapped = STRBUF_INIT;
+    const char *list = setup->discard_ehlo;
+    int found = setup->discard_ehlo_maps
+                    ? maplist_lookup(setup->discard_ehlo_maps, s->target->addr, &mapped)
+                    : MAP_NOTFOUND;
+    if (found == MAP_RETRY) {
+        msg_warn("%s: %s map lookup error for %s", s->batch->req->queue_id,
+                 setup->lmtp ? "lmtp_discard_lhlo_keyword_address_maps"
+                             : "smtp_discard_ehlo_keyword_address_maps", s->target->addr);
+        batch_result_open(s->batch, s->relay, 0, "4.3.0", "table lookup failure");
+        strbuf_free(&mapped);
+        return -1;
+    }
+    if (found == MAP_FOUND)
+        list = strbuf_str(&mapped);
+    struct strlist words = STRLIST_INIT;
+    struct strbuf bad = STRBUF_INIT;
+    if (list_split(list, &words, &bad) < 0)
+        msg_warn("%s: discard EHLO keywords \"%s\": %s", s->batch->req->queue_id, list, bad.s);
+    strbuf_free(&bad);
     struct smtp_features *f = &s->features;
     static const struct {
         const char *name;
@@ -159,15 +178,18 @@ void session_features(struct smtp_session *s)
 #undef FEATURE
     };
     struct strbuf gone = STRBUF_INIT;
-    for (size_t i = 0; i < discard->count; i++) {
-        const char *word = discard->item[i];
+    int silent = 0;
+    for (size_t i = 0; i < words.count; i++) {
+        const char *word = words.item[i];
         int offered = 0;
-        if (strcmp(word, "auth") == 0) {
+        if (strcasecmp(word, "silent-discard") == 0)
+            silent = 1;
+        if (strcasecmp(word, "auth") == 0) {
             offered = f->auth.len > 0;
             strbuf_reset(&f->auth);
         }
         for (size_t j = 0; j < sizeof known / sizeof known[0]; j++) {
-            if (strcmp(word, known[j].name) == 0) {
+            if (strcasecmp(word, known[j].name) == 0) {
                 int *flag = (int *)((char *)f + known[j].offset);
                 offered = *flag;
                 *flag = 0;
@@ -182,9 +204,12 @@ void session_features(struct smtp_session *s)
                 strbuf_putc(&gone, (char)toupper((unsigned char)*c));
         }
     }
-    if (gone.len && !s->setup->discard_silent)
+    if (gone.len && !silent)
         msg_info("%s: discarding EHLO keywords: %s", s->batch->req->queue_id, gone.s);
     strbuf_free(&gone);
+    strlist_free(&words);
+    strbuf_free(&mapped);
+    return 0;
 }
 
 /* The message as DATA wants it: CR LF line ends, dot-stuffed, ".".  A CR
