@@ -172,7 +172,7 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     for name in ("default", "listed", "other"):
         d = os.path.join(top, name)
         write(os.path.join(d, "main.cf"),
-              f"queue_directory = {d}/queue\nmaillog_file = {d}/maillog\n"
+              f"queue_directory = {d}/queue\ndata_directory = {d}/data\nmaillog_file = {d}/maillog\n"
               + OWNERS
               + (f"alternate_config_directories = {top}/listed\n" if name == "default" else ""))
         os.chmod(d, 0o755)
