@@ -14,12 +14,12 @@ import hashlib
 import hmac
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
-from instance import ROOT_USERS, new_instance
+from cyrussasl import cyrus_settings, sasl_directory
+from instance import new_instance
 from smtpdtest import Client
 
 tap.require(["postern", "postern-smtpd", "postern-auth", "postern-smtp"], tools=["saslpasswd2"])
@@ -31,26 +31,10 @@ if not os.path.exists("/usr/lib/x86_64-linux-gnu/sasl2/libscram.so") and \
 
 inst = new_instance("--domain", "example.com")
 port = int(re.search(r"(?m)^(?:127\.0\.0\.1:)?(\d+)\s+inet\s", open(os.path.join(inst.dir, "master.cf")).read()).group(1))
-sasl = os.path.join(os.path.dirname(inst.dir), "sasl")
-os.mkdir(sasl)
-sasldb = os.path.join(sasl, "sasldb2")
-p = subprocess.run(["saslpasswd2", "-p", "-c", "-f", sasldb, "alice"], input=b"alice-secret",
-                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-tap.is_(p.returncode, 0, "saslpasswd2 makes alice") or tap.diag(p.stderr.decode())
-tap.write(os.path.join(sasl, "smtpd.conf"), f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
-          f"sasldb_path: {sasldb}\nmech_list: SCRAM-SHA-256 SCRAM-SHA-1 PLAIN\n")
-if os.geteuid() == 0:
-    import pwd
-    mail = pwd.getpwnam(ROOT_USERS["mail_owner"])
-    for path in (sasl, sasldb, os.path.join(sasl, "smtpd.conf")):
-        os.chown(path, mail.pw_uid, mail.pw_gid)
+sasl = sasl_directory(os.path.dirname(inst.dir), [("alice", None, "alice-secret")],
+                     "SCRAM-SHA-256 SCRAM-SHA-1 PLAIN")
 with open(os.path.join(inst.dir, "main.cf"), "a") as f:
-    f.write(f"""
-smtpd_sasl_auth_enable = yes
-smtpd_sasl_type = cyrus
-smtpd_sasl_security_options = noanonymous
-cyrus_sasl_config_path = {sasl}
-smtpd_relay_restrictions =
+    f.write(cyrus_settings(sasl) + f"""smtpd_relay_restrictions =
 smtpd_recipient_restrictions = permit_sasl_authenticated, reject
 """)
 r = inst.start()
