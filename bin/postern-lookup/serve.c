@@ -65,6 +65,7 @@ struct client {
 
 static struct client clients[CLIENT_LIMIT];
 static size_t client_count;
+static size_t client_high;          /* slots from here on are free: the loops stop there */
 static int stopping;
 
 /* Milliseconds on the monotonic clock. */
@@ -99,6 +100,8 @@ static void drop(struct client *c)
     strbuf_free(&c->in);
     strbuf_free(&c->out);
     client_count--;
+    while (client_high && clients[client_high - 1].fd < 0)
+        client_high--;
 }
 
 /* Accept the clients waiting, while there is room. */
@@ -120,6 +123,8 @@ static void accept_clients(int listen_fd)
         *c = (struct client){.fd = fd, .in = STRBUF_INIT, .out = STRBUF_INIT,
                              .last_active = now_ms(), .pid = cred.pid, .uid = cred.uid};
         client_count++;
+        if ((size_t)(c - clients) >= client_high)
+            client_high = (size_t)(c - clients) + 1;
     }
 }
 
@@ -294,7 +299,7 @@ void serve(int listen_fd, int signal_fd)
         fds[n++] = (struct pollfd){.fd = listening ? listen_fd : -1, .events = POLLIN};
         fds[n++] = (struct pollfd){.fd = dns_fd(), .events = POLLIN};
         fds[n++] = (struct pollfd){.fd = slow_fd(), .events = POLLIN};
-        for (size_t i = 0; i < CLIENT_LIMIT; i++) {
+        for (size_t i = 0; i < client_high; i++) {
             struct client *c = &clients[i];
             if (c->fd < 0)
                 continue;
@@ -331,7 +336,7 @@ void serve(int listen_fd, int signal_fd)
         dns_process();              /* answers that came, lookups past their deadline */
         if (fds[3].revents)
             slow_process();         /* answers of database tables */
-        for (size_t i = 0; i < CLIENT_LIMIT; i++)
+        for (size_t i = 0; i < client_high; i++)
             if (clients[i].fd >= 0 && clients[i].resume)
                 answer_requests(&clients[i]);
         for (size_t i = FIXED_FDS; i < n; i++) {
@@ -351,7 +356,7 @@ void serve(int listen_fd, int signal_fd)
                 drop(c);
             }
         }
-        for (size_t i = 0; i < CLIENT_LIMIT; i++)
+        for (size_t i = 0; i < client_high; i++)
             if (clients[i].fd >= 0)
                 finish_if_done(&clients[i]);
         if (listening && fds[1].revents && !stopping)
