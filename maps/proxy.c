@@ -193,6 +193,11 @@ static void lookup_several(struct map *const *maps, const char *const *keys, siz
                 break;
             }
             results[i] = take_answer(maps[i], keys[i], &answer, &values[i]);
+            if (client.fd < 0) {
+                /* a bad request: the service closes; the rest try again */
+                i = n;
+                break;
+            }
         }
         if (!failed)
             break;
