@@ -17,6 +17,7 @@
  * Nothing in it calls the name service (getaddrinfo and the like).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <libgen.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -116,6 +117,19 @@ static void setup_init(struct smtp_setup *s, int lmtp)
     long long header_limit = conf_int("header_size_limit");
     s->downgrade.header_limit = header_limit < 1024 ? 1024 : (size_t)header_limit;
     s->fallback_relay = conf_str(pname(s, "fallback_relay"));
+    /* smtp_discard_ehlo_keywords (lmtp_discard_lhlo_keywords): features
+     * the runner acts as if the server had not offered */
+    struct strlist words = STRLIST_INIT;
+    conf_list(lmtp ? "lmtp_discard_lhlo_keywords" : "smtp_discard_ehlo_keywords", &words);
+    for (size_t i = 0; i < words.count; i++) {
+        for (char *c = words.item[i]; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        if (strcmp(words.item[i], "silent-discard") == 0)
+            s->discard_silent = 1;
+        else
+            strlist_add(&s->discard_ehlo, words.item[i]);
+    }
+    strlist_free(&words);
     bind_param(s, "bind_address", AF_INET, &s->bind4, &s->bind4_len);
     bind_param(s, "bind_address6", AF_INET6, &s->bind6, &s->bind6_len);
 
