@@ -2,7 +2,9 @@
  * (maps/lookup_proto.c) the way postern-lookup's serve.c drives it: the
  * input is a client's byte stream, parsed request after request.  Each
  * request parsed must lie inside the input, keep its bounds, and survive
- * a round trip through lookup_request_format. */
+ * a round trip through lookup_request_format.  serve.c leaves a request
+ * in its buffer while a client's DNS answers are out and parses it again
+ * later: parsing must change nothing, so a second parse gives the same. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int r = lookup_request_parse(buf + pos, size - pos, &req, &used, &err);
         if (r < 0 && err.len == 0)          /* a refusal always says why */
             __builtin_trap();
+        struct lookup_request again_req;
+        struct strbuf again_err = STRBUF_INIT;
+        size_t again_used = 0;
+        int again_r = lookup_request_parse(buf + pos, size - pos, &again_req, &again_used, &again_err);
+        if (again_r != r || (r == 1 && (again_used != used || again_req.table != req.table
+                                        || again_req.key != req.key || again_req.options != req.options))
+            || (r < 0 && strcmp(again_err.s, err.s) != 0))
+            __builtin_trap();
+        strbuf_free(&again_err);
         if (r == 1) {
             if (used == 0 || used > size - pos || used > LOOKUP_REQUEST_MAX)
                 __builtin_trap();

@@ -232,6 +232,46 @@ int map_lookup(struct map *map, const char *key, struct strbuf *value)
     return result;
 }
 
+void map_lookup_several(struct map *const *maps, const char *const *keys, size_t n,
+                        struct strbuf *values, int *results)
+{
+    struct map **batch = xcalloc(n ? n : 1, sizeof *batch);
+    const char **batch_keys = xcalloc(n ? n : 1, sizeof *batch_keys);
+    size_t *where = xcalloc(n ? n : 1, sizeof *where), count = 0;
+    const struct map_type *type = NULL;
+    for (size_t i = 0; i < n; i++) {
+        /* the ones a type can ask together */
+        if (maps[i]->type->lookup_several && (!type || maps[i]->type == type)) {
+            type = maps[i]->type;
+            batch[count] = maps[i];
+            char *key = xstrdup(keys[i]);
+            if (maps[i]->flags & MAP_FOLD_KEYS)
+                for (char *p = key; *p; p++)
+                    *p = (char)tolower((unsigned char)*p);
+            batch_keys[count] = key;
+            where[count++] = i;
+        } else {
+            results[i] = map_lookup(maps[i], keys[i], &values[i]);
+        }
+    }
+    if (count) {
+        struct strbuf *got = xcalloc(count, sizeof *got);
+        int *got_results = xcalloc(count, sizeof *got_results);
+        type->lookup_several(batch, batch_keys, count, got, got_results);
+        for (size_t j = 0; j < count; j++) {
+            strbuf_set(&values[where[j]], strbuf_str(&got[j]));
+            results[where[j]] = got_results[j];
+            strbuf_free(&got[j]);
+            free((char *)batch_keys[j]);
+        }
+        free(got);
+        free(got_results);
+    }
+    free(batch);
+    free(batch_keys);
+    free(where);
+}
+
 void map_close(struct map *map)
 {
     if (!map)

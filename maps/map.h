@@ -62,6 +62,11 @@ struct map *map_open_flags(const char *spec, unsigned options, struct strbuf *er
  * value is empty or says what the table knows of the absence (the lookup
  * service's DNS tables: "nxdomain" or "nodata"). */
 int map_lookup(struct map *map, const char *key, struct strbuf *value);
+/* n lookups, as map_lookup each (values[i], results[i]); those in proxy:
+ * tables are asked of the lookup service together, in one round trip, and
+ * it resolves DNS tables' lookups concurrently. */
+void map_lookup_several(struct map *const *maps, const char *const *keys, size_t n,
+                        struct strbuf *values, int *results);
 void map_close(struct map *map);
 /* The spec the table was opened with, for log lines. */
 const char *map_spec(const struct map *map);

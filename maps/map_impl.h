@@ -40,6 +40,10 @@ struct map_type {
     int (*open)(struct map *map, const char *name, struct strbuf *err);
     /* MAP_FOUND (value set), MAP_NOTFOUND or MAP_RETRY. */
     int (*lookup)(struct map *map, const char *key, struct strbuf *value);
+    /* Optional: n lookups at once, every map of this type (proxy: one
+     * round trip to the lookup service); results as lookup's. */
+    void (*lookup_several)(struct map *const *maps, const char *const *keys, size_t n,
+                           struct strbuf *values, int *results);
     /* Every key and value, or NULL when the type cannot list. */
     int (*iterate)(struct map *map,
                    int (*fn)(const char *key, const char *value, void *ctx),

@@ -94,24 +94,6 @@ static int send_request(const struct strbuf *request)
     return rc;
 }
 
-/* Send the request and read the answer into answer; 0, or -1 with errno
- * (EPIPE/ECONNRESET/ENOTCONN when the service closed the connection). */
-static int exchange(const struct strbuf *request, struct strbuf *answer)
-{
-    if (send_request(request) < 0)
-        return -1;
-    int r = record_read(&client.reader, answer, LOOKUP_VALUE_MAX + 1);
-    if (r == 0)
-        errno = ENOTCONN;           /* closed before answering */
-    if (r <= 0)
-        return -1;
-    if (answer->len == 0) {
-        errno = EPROTO;
-        return -1;
-    }
-    return 0;
-}
-
 /* The spec was checked by map.c; nothing to open until the first lookup. */
 static int proxy_open(struct map *map, const char *name, struct strbuf *err)
 {
@@ -135,74 +117,128 @@ static void warn_failed(const struct map *map, const char *key, const char *why)
     strbuf_free(&reason);
 }
 
-static int proxy_lookup(struct map *map, const char *key, struct strbuf *value)
+/* One answer record as a lookup result, with Postfix's warnings. */
+static int take_answer(struct map *map, const char *key, const struct strbuf *answer,
+                       struct strbuf *value)
+{
+    const char *text = answer->s + 1;
+    switch (answer->s[0]) {
+    case LOOKUP_FOUND:
+        strbuf_set(value, text);
+        return MAP_FOUND;
+    case LOOKUP_NOTFOUND:
+        strbuf_set(value, text);    /* what the service says of the absence */
+        return MAP_NOTFOUND;
+    case LOOKUP_DENIED:
+        /* Postfix's client says this, then stops */
+        msg_warn("proxymap service is not configured for table \"%s\"", map->spec);
+        return MAP_RETRY;
+    case LOOKUP_BAD:
+        disconnect();
+        warn_failed(map, key, *text ? text : "the lookup service refused the request");
+        return MAP_RETRY;
+    default:
+        /* a DNS answer of "try again" is no table failure: the
+         * caller says what it means, in Postfix's words */
+        if (strncmp(map->spec, "dns:", 4) != 0)
+            warn_failed(map, key, *text ? text : "the lookup service cannot answer now");
+        return MAP_RETRY;
+    }
+}
+
+/* Ask n lookups in one write and read their n answers (the service
+ * answers in order; it resolves DNS requests concurrently).  A request
+ * that cannot be said (a key too long) is MAP_NOTFOUND and not sent. */
+static void lookup_several(struct map *const *maps, const char *const *keys, size_t n,
+                           struct strbuf *values, int *results)
 {
     struct strbuf request = STRBUF_INIT, answer = STRBUF_INIT;
-    if (lookup_request_format(&request, map->spec, map->options, key) != 0) {
-        /* no table holds a key this long */
-        strbuf_free(&request);
-        return MAP_NOTFOUND;
+    size_t sent = 0;
+    unsigned char *unsent = xcalloc(n ? n : 1, 1);
+    for (size_t i = 0; i < n; i++) {
+        strbuf_reset(&values[i]);
+        results[i] = MAP_RETRY;
+        if (lookup_request_format(&request, maps[i]->spec, maps[i]->options, keys[i]) != 0) {
+            results[i] = MAP_NOTFOUND;      /* no table holds a key this long */
+            unsent[i] = 1;
+        } else {
+            sent++;
+        }
     }
     if (client.fd >= 0 && client.owner != getpid())
         disconnect();
-    int result = MAP_RETRY;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; sent && attempt < 2; attempt++) {
         int reused = client.fd >= 0;
+        const char *failed = NULL;
+        int saved = 0;
         if (!reused && connect_service() < 0) {
-            struct strbuf why = STRBUF_INIT;
-            strbuf_printf(&why, "lookup service %s: %s",
-                          client.socket_path ? client.socket_path : "(no socket set)",
-                          strerror(errno));
-            warn_failed(map, key, why.s);
-            strbuf_free(&why);
-            break;
+            saved = errno;
+            failed = "connect";
+        } else if (send_request(&request) < 0) {
+            saved = errno;
+            failed = "send";
         }
-        if (exchange(&request, &answer) < 0) {
-            int saved = errno;
-            disconnect();
-            /* a kept connection the service has closed: once more */
-            if (reused && (saved == EPIPE || saved == ECONNRESET || saved == ENOTCONN))
+        size_t i = 0;
+        for (; !failed && i < n; i++) {
+            if (unsent[i])
                 continue;
-            struct strbuf why = STRBUF_INIT;
-            strbuf_printf(&why, "lookup service %s: %s", client.socket_path,
-                          saved == EAGAIN || saved == EWOULDBLOCK ? "no answer in time"
-                          : saved == EMSGSIZE ? "answer too long" : strerror(saved));
-            warn_failed(map, key, why.s);
-            strbuf_free(&why);
-            break;
+            int r = record_read(&client.reader, &answer, LOOKUP_VALUE_MAX + 1);
+            if (r == 0)
+                errno = ENOTCONN;           /* closed before answering */
+            else if (r > 0 && answer.len == 0)
+                errno = EPROTO, r = -1;
+            if (r <= 0) {
+                saved = errno;
+                failed = "read";
+                break;
+            }
+            results[i] = take_answer(maps[i], keys[i], &answer, &values[i]);
+            if (client.fd < 0) {
+                /* a bad request: the service closes; the rest try again */
+                i = n;
+                break;
+            }
         }
-        const char *text = answer.s + 1;
-        switch (answer.s[0]) {
-        case LOOKUP_FOUND:
-            strbuf_set(value, text);
-            result = MAP_FOUND;
+        if (!failed)
             break;
-        case LOOKUP_NOTFOUND:
-            strbuf_set(value, text);    /* what the service says of the absence */
-            result = MAP_NOTFOUND;
-            break;
-        case LOOKUP_DENIED:
-            /* Postfix's client says this, then stops */
-            msg_warn("proxymap service is not configured for table \"%s\"", map->spec);
-            break;
-        case LOOKUP_BAD:
-            disconnect();
-            warn_failed(map, key, *text ? text : "the lookup service refused the request");
-            break;
-        default:
-            /* a DNS answer of "try again" is no table failure: the
-             * caller says what it means, in Postfix's words */
-            if (strncmp(map->spec, "dns:", 4) != 0)
-                warn_failed(map, key, *text ? text : "the lookup service cannot answer now");
-            break;
+        disconnect();
+        /* a kept connection the service has closed: all of them once more */
+        if (reused && (saved == EPIPE || saved == ECONNRESET || saved == ENOTCONN)) {
+            for (size_t j = 0; j < i; j++)
+                strbuf_reset(&values[j]);
+            continue;
         }
+        struct strbuf why = STRBUF_INIT;
+        strbuf_printf(&why, "lookup service %s: %s",
+                      client.socket_path ? client.socket_path : "(no socket set)",
+                      saved == EAGAIN || saved == EWOULDBLOCK ? "no answer in time"
+                      : saved == EMSGSIZE ? "answer too long" : strerror(saved));
+        size_t first = n;
+        for (size_t j = n; j-- > i;) {
+            if (unsent[j])
+                continue;
+            strbuf_reset(&values[j]);
+            results[j] = MAP_RETRY;
+            first = j;
+        }
+        if (first < n)
+            warn_failed(maps[first], keys[first], why.s);
+        strbuf_free(&why);
         break;
     }
+    free(unsent);
     strbuf_free(&request);
     strbuf_free(&answer);
+}
+
+static int proxy_lookup(struct map *map, const char *key, struct strbuf *value)
+{
+    int result;
+    lookup_several(&map, &key, 1, value, &result);
     return result;
 }
 
 const struct map_type map_type_proxy = {
     .name = "proxy", .flags = 0, .open = proxy_open, .lookup = proxy_lookup,
+    .lookup_several = lookup_several,
 };

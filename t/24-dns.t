@@ -148,6 +148,17 @@ got = answers(slow, 2)
 is_([g[:1] for g in got], ["R", "F"],
     "the slow client gets 'try again' at the deadline, then its next answer, in order")
 ok(1.5 <= time.monotonic() - t0 < 6, f"... after the deadline ({time.monotonic() - t0:.1f}s)")
+# smtpd sends a command's lookups together: one client's DNS requests are
+# resolved at once, and answered in the order asked, a table's answer after
+t0 = time.monotonic()
+s.sendall(req("dns:A", "a.fail.test") + req("dns:A", "b.fail.test") + req("dns:A", "c.fail.test")
+          + req("dns:A", "ok.test") + req("texthash:/nonexistent", "x"))
+got = answers(s, 5)
+is_([g[:1] for g in got], ["R", "R", "R", "F", "D"],
+    "a client's pipelined DNS requests: answered in order, the table's after them")
+ok(time.monotonic() - t0 < 4, f"... resolved at once: three deadlines of 2 s in {time.monotonic() - t0:.1f}s")
+s.sendall(req("dns:A", "ok.test"))
+is_(answers(s, 1), ["F192.0.2.1"], "and the client goes on")
 slow.sendall(req("dns:A", "y.fail.test"))
 slow.close()                            # gone while its lookup is out
 s.sendall(req("dns:client", "2001:db8::1"))

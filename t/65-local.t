@@ -270,9 +270,17 @@ ok(logged(rf"to=<nosuch{tag}@local.test>, relay=local, .*dsn=5\.1\.1, status=bou
 # the runner is the service's child, not qmgr's
 like(inst.log(), r"postern/spawn\[\d+\]: local: ready on .*/private/local", "the runner service of local is ready")
 spawn_pid = open(os.path.join(D, "queue", "pid", "spawn.local.pid")).read().strip()
-runners = [p for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/stat")
-           and open(f"/proc/{p}/comm").read().strip() == "postern-local"
-           and open(f"/proc/{p}/stat").read().split(") ")[1].split()[1] == spawn_pid]
+def proc_file(pid, name):
+    """/proc/PID/NAME, "" when the process is gone (other sessions' come and go)."""
+    try:
+        return open(f"/proc/{pid}/{name}").read()
+    except OSError:
+        return ""
+
+
+runners = [p for p in os.listdir("/proc") if p.isdigit()
+           and proc_file(p, "comm").strip() == "postern-local"
+           and proc_file(p, "stat").split(") ")[-1].split()[1:2] == [spawn_pid]]
 ok(runners, "the postern-local runners qmgr used are the service's children (idle, waiting for the next request)")
 if runners:
     uids = [l.split()[1:] for l in open(f"/proc/{runners[0]}/status") if l.startswith("Uid:")][0]

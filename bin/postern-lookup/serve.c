@@ -3,9 +3,12 @@
  * answered as soon as it is whole, except DNS requests (dnsreq.c) and
  * lookups in database tables (slow.c: a thread per table), whose answers
  * come later: the client's next requests wait for them while every other
- * client is served.  Bounds: a client's unanswered input is at most one
- * request (lookup_request_parse refuses longer fields), nothing more is
- * read from it while an answer is to come or its unread answers exceed
+ * client is served.  Consecutive DNS requests (smtpd sends a restriction
+ * list's lookups together) are resolved concurrently, up to DNS_PIPELINE
+ * of them, and answered in the order asked.  Bounds: a client's unanswered
+ * input is at most one request and one read (lookup_request_parse refuses
+ * longer fields), nothing more is read from it while a table's answer is
+ * to come, DNS_PIPELINE DNS answers are, or its unread answers exceed
  * OUTPUT_MAX.  A client that half-closes still gets every answer; a client
  * that neither sends nor reads for max_idle (one that never reads its
  * answers included) is closed.  At most CLIENT_LIMIT clients are served at
@@ -35,32 +38,56 @@
 #define OUTPUT_MAX      (4 * LOOKUP_VALUE_MAX)
 #define READ_CHUNK      16384
 #define FIXED_FDS       4           /* signals, listener, DNS, database answers */
+#define DNS_PIPELINE    16          /* DNS requests of a client resolved at once */
+
+struct client;
+
+/* A DNS request out, its answer kept until those before it are sent. */
+struct dns_slot {
+    struct client *c;
+    struct dnsreq *req;             /* NULL once answered */
+    struct strbuf answer;
+    int done;
+};
 
 struct client {
     struct service_conn conn;       /* its socket, input, output, identity */
-    struct dnsreq *dns;             /* a DNS answer to come: later requests wait */
-    struct slowreq *slow;           /* a database table's answer to come */
-    int waiting;                    /* 1 while dns or slow is out */
-    int resume;                     /* its answer came: go on with the input */
+    struct dns_slot dns[DNS_PIPELINE];  /* DNS answers to come, a ring in order */
+    unsigned dns_head, dns_count;
+    struct slowreq *slow;           /* a database table's answer to come: later
+                                       requests wait */
+    int resume;                     /* an answer came: go on with the input */
     int eof;                        /* it has sent all it will send */
 };
 
 static struct client clients[CLIENT_LIMIT];
 static size_t client_count;
+static size_t client_high;          /* slots from here on are free: the loops stop there */
 static int stopping;
+
+/* An answer is to come: a DNS or database table's. */
+static int waiting(const struct client *c)
+{
+    return c->slow || c->dns_count;
+}
 
 /* Close a client and free its slot. */
 static void drop(struct client *c)
 {
-    if (c->waiting) {
-        dnsreq_cancel(c->dns);
-        slow_cancel(c->slow);
+    for (unsigned i = 0; i < c->dns_count; i++) {
+        struct dns_slot *slot = &c->dns[(c->dns_head + i) % DNS_PIPELINE];
+        dnsreq_cancel(slot->req);
+        slot->req = NULL;
+        strbuf_free(&slot->answer);
     }
-    c->dns = NULL;
+    c->dns_head = c->dns_count = 0;
+    slow_cancel(c->slow);
     c->slow = NULL;
-    c->waiting = c->resume = c->eof = 0;
+    c->resume = c->eof = 0;
     service_conn_close(&c->conn);
     client_count--;
+    while (client_high && clients[client_high - 1].conn.fd < 0)
+        client_high--;
 }
 
 /* Accept the clients waiting, while there is room. */
@@ -73,20 +100,54 @@ static void accept_clients(int listen_fd)
         if (!service_conn_accept(&c->conn, listen_fd, "lookup service"))
             return;
         client_count++;
+        if ((size_t)(c - clients) >= client_high)
+            client_high = (size_t)(c - clients) + 1;
     }
 }
 
-/* A DNS or database answer for the client: append it; its next requests
- * may go on. */
+/* A database answer for the client: append it; its next requests may go
+ * on. */
 static void answer_came(void *arg, struct strbuf *answer)
 {
     struct client *c = arg;
     strbuf_append(&c->conn.out, answer->s, answer->len);
-    c->dns = NULL;
     c->slow = NULL;
-    c->waiting = 0;
     c->resume = 1;
     c->conn.last_active = monotonic_ms();      /* idle time counts from the answer */
+}
+
+/* A DNS answer: kept in its slot, and the answers now first in line go
+ * out in the order they were asked. */
+static void dns_answer_came(void *arg, struct strbuf *answer)
+{
+    struct dns_slot *slot = arg;
+    struct client *c = slot->c;
+    strbuf_set(&slot->answer, "");
+    strbuf_append(&slot->answer, answer->s, answer->len);
+    slot->req = NULL;
+    slot->done = 1;
+    while (c->dns_count && c->dns[c->dns_head].done) {
+        struct dns_slot *first = &c->dns[c->dns_head];
+        strbuf_append(&c->conn.out, first->answer.s, first->answer.len);
+        strbuf_free(&first->answer);
+        first->done = 0;
+        c->dns_head = (c->dns_head + 1) % DNS_PIPELINE;
+        c->dns_count--;
+    }
+    c->resume = 1;
+    c->conn.last_active = monotonic_ms();
+}
+
+/* Start a DNS request in the next slot. */
+static void start_dns(struct client *c, const struct lookup_request *req)
+{
+    struct dns_slot *slot = &c->dns[(c->dns_head + c->dns_count) % DNS_PIPELINE];
+    *slot = (struct dns_slot){.c = c, .answer = STRBUF_INIT};
+    c->dns_count++;
+    /* the answer may come at once (dns_answer_came, the slot gone) */
+    struct dnsreq *r = dnsreq_start(req, dns_answer_came, slot);
+    if (r)
+        slot->req = r;
 }
 
 /* Answer every whole request in the client's input, in order; a DNS
@@ -98,21 +159,23 @@ static void answer_requests(struct client *c)
     if (c->conn.in.len == 0)
         return;
     size_t start = 0;
-    while (!c->conn.closing && !c->waiting && c->conn.out.len < OUTPUT_MAX) {
+    while (!c->conn.closing && !c->slow && c->conn.out.len < OUTPUT_MAX) {
         struct lookup_request req;
         struct strbuf err = STRBUF_INIT;
         size_t used = 0;
         int r = lookup_request_parse(c->conn.in.s + start, c->conn.in.len - start, &req, &used, &err);
-        if (r == 1 && dnsreq_is_dns(req.table)) {
+        int dns = r == 1 && dnsreq_is_dns(req.table);
+        if (r != 0 && c->dns_count && (!dns || c->dns_count == DNS_PIPELINE)) {
+            /* after the DNS answers to come, in order */
+            strbuf_free(&err);
+            break;
+        }
+        if (dns) {
             start += used;
-            c->waiting = 1;
-            c->dns = dnsreq_start(&req, answer_came, c);
+            start_dns(c, &req);
         } else if (r == 1) {
             start += used;
-            c->waiting = 1;
             c->slow = tables_answer(&req, &c->conn.out, answer_came, c);
-            if (!c->slow)
-                c->waiting = 0;         /* answered already */
         } else if (r < 0) {
             msg_warn("lookup service: bad request from pid %ld uid %ld: %s", (long)c->conn.pid,
                      (long)c->conn.uid, err.s);
@@ -150,10 +213,10 @@ static void read_client(struct client *c)
  * asked is answered and sent; 1 when it was. */
 static int finish_if_done(struct client *c)
 {
-    if (!c->eof || c->waiting || c->conn.out.len)
+    if (!c->eof || waiting(c) || c->conn.out.len)
         return 0;
     answer_requests(c);             /* requests that waited for room */
-    if (c->waiting || c->conn.out.len)
+    if (waiting(c) || c->conn.out.len)
         return 0;
     drop(c);                        /* what is left is no whole request */
     return 1;
@@ -203,12 +266,12 @@ void serve(int listen_fd, int signal_fd)
         fds[n++] = (struct pollfd){.fd = listening ? listen_fd : -1, .events = POLLIN};
         fds[n++] = (struct pollfd){.fd = dns_fd(), .events = POLLIN};
         fds[n++] = (struct pollfd){.fd = slow_fd(), .events = POLLIN};
-        for (size_t i = 0; i < CLIENT_LIMIT; i++) {
+        for (size_t i = 0; i < client_high; i++) {
             struct client *c = &clients[i];
             if (c->conn.fd < 0)
                 continue;
             /* idle: sends nothing and reads none of its answers */
-            if (now - c->conn.last_active > idle_ms && !c->waiting) {
+            if (now - c->conn.last_active > idle_ms && !waiting(c)) {
                 if (c->conn.out.len)
                     msg_info("lookup service: pid %ld uid %ld read none of its answers for "
                              "max_idle: closed", (long)c->conn.pid, (long)c->conn.uid);
@@ -216,8 +279,11 @@ void serve(int listen_fd, int signal_fd)
                 continue;
             }
             short events = 0;
-            if (!c->conn.closing && !c->waiting && !c->eof && c->conn.out.len < OUTPUT_MAX)
-                events |= POLLIN;       /* an answer to come: read nothing more */
+            /* a table's answer to come: read nothing more; DNS answers
+             * to come: a request more, while there is room for it */
+            if (!c->conn.closing && !c->slow && !c->eof && c->conn.out.len < OUTPUT_MAX
+                && (!c->dns_count || (c->dns_count < DNS_PIPELINE && c->conn.in.len < LOOKUP_REQUEST_MAX)))
+                events |= POLLIN;
             if (c->conn.out.len)
                 events |= POLLOUT;
             owner[n] = c;
@@ -237,7 +303,7 @@ void serve(int listen_fd, int signal_fd)
         dns_process();              /* answers that came, lookups past their deadline */
         if (fds[3].revents)
             slow_process();         /* answers of database tables */
-        for (size_t i = 0; i < CLIENT_LIMIT; i++)
+        for (size_t i = 0; i < client_high; i++)
             if (clients[i].conn.fd >= 0 && clients[i].resume)
                 answer_requests(&clients[i]);
         for (size_t i = FIXED_FDS; i < n; i++) {
@@ -257,7 +323,7 @@ void serve(int listen_fd, int signal_fd)
                 drop(c);
             }
         }
-        for (size_t i = 0; i < CLIENT_LIMIT; i++)
+        for (size_t i = 0; i < client_high; i++)
             if (clients[i].conn.fd >= 0)
                 finish_if_done(&clients[i]);
         if (listening && fds[1].revents && !stopping)

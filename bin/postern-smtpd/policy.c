@@ -869,6 +869,43 @@ static void load_list(struct restriction_list *list)
     strlist_free(&words);
 }
 
+/* The lists one command evaluates, in order, for policy_dns_prefetch:
+ * when the first check that asks the DNS is reached, the lookups of it
+ * and of every later check of these lists go out together. */
+static struct {
+    struct restriction_list *lists[7];
+    size_t count;
+    int asked;
+} plan;
+
+/* A command's evaluation starts: the lists it runs (indexes into
+ * p->lists); the DNS answers of the last one are forgotten. */
+static void plan_start(struct policy *p, const int *which, size_t n)
+{
+    policy_dns_forget();
+    plan.count = 0;
+    plan.asked = 0;
+    for (size_t i = 0; i < n && i < 7; i++) {
+        load_list(&p->lists[which[i]]);
+        plan.lists[plan.count++] = &p->lists[which[i]];
+    }
+}
+
+/* Item i of list is about to be evaluated: ask the DNS lookups ahead
+ * when it is the first that needs any. */
+static void plan_prefetch(struct check_ctx *ctx, const struct restriction_list *list, size_t i)
+{
+    if (plan.asked || !policy_dns_needs_lookups(&list->items[i]))
+        return;
+    for (size_t l = 0; l < plan.count; l++) {
+        if (plan.lists[l] == list) {
+            plan.asked = 1;
+            policy_dns_prefetch(ctx, plan.lists + l, plan.count - l, i);
+            return;
+        }
+    }
+}
+
 /* Evaluate one list. */
 static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *list, enum subject subj)
 {
@@ -887,6 +924,7 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
             msg_warn("restriction %s in %s needs a table", r->name, list->param);
             v = config_error(ctx);
         } else if (r->def) {
+            plan_prefetch(ctx, list, i);
             v = check_function(r->def)(ctx, r->table);
         } else if (r->table && subj >= SUBJ_DATA) {
             /* Postfix: no check_*_access is implied after DATA */
@@ -1072,6 +1110,7 @@ static int check_stage(struct session *s, int list, enum subject subj, const cha
     if (s->local_submission)
         return 0;               /* sendmail -bs: as Postfix's stand-alone mode */
     policy_defer_reset();
+    plan_start(s->policy, &list, 1);
     if (list == 1 || (list == 2 && !kept[1].len))
         strbuf_set(&defer_permit, strbuf_str(&kept[0]));
     else if (list == 2)
@@ -1113,6 +1152,11 @@ int policy_check_rcpt(struct session *s, const char *recipient, struct strbuf *r
     if (strcasecmp(recipient, "postmaster") == 0)
         return 0;
     policy_defer_reset();
+    static const int delayed[5] = {0, 1, 2, 3, 4};
+    if (conf_bool("smtpd_delay_reject"))
+        plan_start(p, delayed, 5);
+    else
+        plan_start(p, delayed + 3, 2);
     if (!conf_bool("smtpd_delay_reject")) {
         /* the deferral standing since MAIL (check_stage) */
         strbuf_set(&defer_permit, strbuf_str(&p->kept[2]));
@@ -1163,6 +1207,7 @@ static int check_message(struct session *s, int list, enum subject subj, const c
     if (!s->policy->lists[list].count)
         return 0;
     policy_defer_reset();
+    plan_start(s->policy, &list, 1);
     int code = 0;
     if (run_list(&ctx, &s->policy->lists[list], subj) == V_REPLY)
         code = atoi(strbuf_str(reply_text));

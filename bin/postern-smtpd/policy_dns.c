@@ -19,6 +19,7 @@
 #include "log.h"
 #include "map.h"
 #include "policy_impl.h"
+#include "restrictions.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -76,6 +77,104 @@ static struct map *dns_table(const char *spec, struct map **cache)
         strbuf_free(&err);
     }
     return *cache;
+}
+
+/* ---- the answers of one evaluation ----
+ * Every DNS lookup of the checks goes through dns_ask(), which keeps the
+ * answers of the restriction lists being evaluated (policy_dns_forget()
+ * starts a new evaluation: a command's answers are never a later
+ * command's).  policy_dns_prefetch() asks the lookups the remaining
+ * checks will make all at once, one round trip to the lookup service,
+ * which resolves them concurrently; the checks then run in order as
+ * before and find their answers here, so replies and log lines are those
+ * of lookups one after another. */
+struct dns_memo {
+    enum dns_type type;
+    char *name;
+    int result;                 /* MAP_FOUND, MAP_NOTFOUND, MAP_RETRY */
+    struct strbuf value;
+};
+
+static struct {
+    struct dns_memo *items;
+    size_t count;
+} memo;
+
+void policy_dns_forget(void)
+{
+    for (size_t i = 0; i < memo.count; i++) {
+        free(memo.items[i].name);
+        strbuf_free(&memo.items[i].value);
+    }
+    free(memo.items);
+    memo.items = NULL;
+    memo.count = 0;
+}
+
+/* The lookup service's table of a record type. */
+static struct map *type_table(enum dns_type type)
+{
+    static struct map *a, *aaaa, *mx, *ns, *txt;
+    switch (type) {
+    case DNS_T_A: return dns_table("proxy:dns:A", &a);
+    case DNS_T_AAAA: return dns_table("proxy:dns:AAAA", &aaaa);
+    case DNS_T_MX: return dns_table("proxy:dns:MX", &mx);
+    case DNS_T_NS: return dns_table("proxy:dns:NS", &ns);
+    case DNS_T_TXT: return dns_table("proxy:dns:TXT", &txt);
+    default: return NULL;
+    }
+}
+
+static struct dns_memo *memo_find(enum dns_type type, const char *name)
+{
+    for (size_t i = 0; i < memo.count; i++)
+        if (memo.items[i].type == type && strcasecmp(memo.items[i].name, name) == 0)
+            return &memo.items[i];
+    return NULL;
+}
+
+static void memo_add(enum dns_type type, const char *name, int result, const char *value)
+{
+    memo.items = xreallocarray(memo.items, memo.count + 1, sizeof *memo.items);
+    struct dns_memo *m = &memo.items[memo.count++];
+    *m = (struct dns_memo){type, xstrdup(name), result, STRBUF_INIT};
+    strbuf_set(&m->value, value);
+}
+
+/* Records of `type` at `name` as map_lookup gives them (MX "PREF HOST"
+ * lines; with MAP_NOTFOUND "nxdomain" or "nodata"). */
+static int dns_ask(enum dns_type type, const char *name, struct strbuf *value)
+{
+    const struct dns_memo *m = memo_find(type, name);
+    if (m) {
+        strbuf_set(value, strbuf_str(&m->value));
+        return m->result;
+    }
+    struct map *table = type_table(type);
+    int r = table ? map_lookup(table, name, value) : MAP_RETRY;
+    if (!table)
+        strbuf_reset(value);
+    memo_add(type, name, r, strbuf_str(value));
+    return r;
+}
+
+/* The lookups to ask together (policy_dns_prefetch). */
+#define PREFETCH_MAX 16
+struct prefetch {
+    enum dns_type type[PREFETCH_MAX];
+    char *name[PREFETCH_MAX];
+    size_t count;
+};
+
+static void want(struct prefetch *pf, enum dns_type type, const char *name)
+{
+    if (!name || !*name || pf->count == PREFETCH_MAX || memo_find(type, name))
+        return;
+    for (size_t i = 0; i < pf->count; i++)
+        if (pf->type[i] == type && strcasecmp(pf->name[i], name) == 0)
+            return;
+    pf->type[pf->count] = type;
+    pf->name[pf->count++] = xstrdup(name);
 }
 
 /* Does one octet match one element of a filter: N, [N..M], [N;M;...]? */
@@ -259,14 +358,12 @@ static enum verdict rbl_reply(struct check_ctx *ctx, const struct rbl_hit *hit)
 static int rbl_listed(const char *prefix, const char *zone, struct rbl_hit *hit,
                       struct strbuf *domain, struct strbuf *reason)
 {
-    static struct map *a_table, *txt_table;
     const char *eq = strchr(zone, '=');
     strbuf_reset(domain);
     strbuf_append(domain, zone, eq ? (size_t)(eq - zone) : strlen(zone));
     struct strbuf query = STRBUF_INIT, value = STRBUF_INIT;
     strbuf_printf(&query, "%s.%s", prefix, domain->s);
-    struct map *a = dns_table("proxy:dns:A", &a_table);
-    int r = a ? map_lookup(a, query.s, &value) : MAP_RETRY;
+    int r = dns_ask(DNS_T_A, query.s, &value);
     int listed = 0;
     if (r == MAP_RETRY) {
         msg_warn("%s: RBL lookup error: Host or domain name not found. "
@@ -278,9 +375,8 @@ static int rbl_listed(const char *prefix, const char *zone, struct rbl_hit *hit,
             listed = !eq || filter_matches(eq + 1, line);
     }
     if (listed == 1) {
-        struct map *txt = dns_table("proxy:dns:TXT", &txt_table);
         strbuf_reset(reason);
-        if (txt && map_lookup(txt, query.s, reason) == MAP_FOUND) {
+        if (dns_ask(DNS_T_TXT, query.s, reason) == MAP_FOUND) {
             char *nl = strchr(reason->s, '\n');
             if (nl)
                 strbuf_truncate(reason, (size_t)(nl - reason->s));
@@ -427,18 +523,16 @@ static enum verdict server_host(struct check_ctx *ctx, const struct server_check
     const char *table = sc->table;
     struct maplist *maps = sc->maps;
     int addresses_only = sc->type == DNS_T_A;
-    static struct map *a_table, *aaaa_table;
     struct strbuf value = STRBUF_INIT, addrs = STRBUF_INIT;
     enum verdict v = V_DUNNO;
     int r = MAP_NOTFOUND;
     if (!addresses_only)
         r = map_search_domain(maps, host, 1, &value);
     if (r == MAP_NOTFOUND) {
-        struct map *tables[2] = {dns_table("proxy:dns:A", &a_table), dns_table("proxy:dns:AAAA", &aaaa_table)};
+        static const enum dns_type types[2] = {DNS_T_A, DNS_T_AAAA};
         int found = 0, retry = 0, nxdomain = 0;
         for (int t = 0; t < 2; t++) {
-            strbuf_reset(&addrs);
-            int l = tables[t] ? map_lookup(tables[t], host, &addrs) : MAP_RETRY;
+            int l = dns_ask(types[t], host, &addrs);
             retry |= l == MAP_RETRY;
             nxdomain |= l == MAP_NOTFOUND && strcmp(strbuf_str(&addrs), "nxdomain") == 0;
             if (l != MAP_FOUND)
@@ -481,7 +575,6 @@ static enum verdict server_host(struct check_ctx *ctx, const struct server_check
 enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int type,
                                  const char *table)
 {
-    static struct map *mx_table, *ns_table;
     char domain[256];
     switch (subj) {
     case SUBJ_CLIENT:
@@ -516,13 +609,12 @@ enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int t
     const char *what = sc.what;
     if (type == DNS_T_A)
         return server_host(ctx, &sc, domain);
-    struct map *dns = type == DNS_T_MX ? dns_table("proxy:dns:MX", &mx_table) : dns_table("proxy:dns:NS", &ns_table);
     struct strbuf hosts = STRBUF_INIT;
-    int r = dns ? map_lookup(dns, domain, &hosts) : MAP_RETRY;
+    int r = dns_ask(type, domain, &hosts);
     const char *asked = domain;
     /* no NS records: those of the parent domains, as Postfix looks */
     while (r == MAP_NOTFOUND && type == DNS_T_NS && (asked = strchr(asked, '.')) && asked[1])
-        r = map_lookup(dns, ++asked, &hosts);
+        r = dns_ask(type, ++asked, &hosts);
     enum verdict v = V_DUNNO;
     const char *type_name = type == DNS_T_MX ? "MX" : "NS";
     if (r == MAP_RETRY) {
@@ -567,22 +659,18 @@ enum host_status { HOST_FOUND, HOST_NOTFOUND, HOST_RETRY, HOST_NULLMX };
  * a mail domain). */
 static enum host_status host_lookup(const char *name, int mx_first)
 {
-    static struct map *a_table, *aaaa_table, *mx_table;
-    struct map *tables[3] = {
-        mx_first ? dns_table("proxy:dns:MX", &mx_table) : dns_table("proxy:dns:A", &a_table),
-        dns_table("proxy:dns:AAAA", &aaaa_table),
-        mx_first ? dns_table("proxy:dns:A", &a_table) : dns_table("proxy:dns:MX", &mx_table),
+    const enum dns_type types[3] = {
+        mx_first ? DNS_T_MX : DNS_T_A, DNS_T_AAAA, mx_first ? DNS_T_A : DNS_T_MX,
     };
     struct strbuf value = STRBUF_INIT;
     int retry = 0;
     enum host_status status = HOST_NOTFOUND;
     for (int i = 0; i < 3 && status == HOST_NOTFOUND; i++) {
-        strbuf_reset(&value);
-        int r = tables[i] ? map_lookup(tables[i], name, &value) : MAP_RETRY;
+        int r = dns_ask(types[i], name, &value);
         if (r == MAP_RETRY)
             retry = 1;
         else if (r == MAP_FOUND)
-            status = tables[i] == mx_table && strcmp(value.s, "0 .") == 0 && mx_first
+            status = types[i] == DNS_T_MX && strcmp(strbuf_str(&value), "0 .") == 0 && mx_first
                      ? HOST_NULLMX : HOST_FOUND;
     }
     strbuf_free(&value);
@@ -662,4 +750,144 @@ enum verdict check_unknown_recipient_domain(struct check_ctx *ctx, const char *t
 {
     (void)table;
     return unknown_domain(ctx, SUBJ_RECIPIENT, ctx->recipient);
+}
+
+/* ---- policy_dns_prefetch ---- */
+
+/* The lookups a block-list check of `prefix` in `zone` makes first. */
+static void want_rbl(struct prefetch *pf, const char *prefix, const char *zone)
+{
+    if (!zone || !*zone || !prefix || !*prefix)
+        return;
+    const char *eq = strchr(zone, '=');
+    struct strbuf query = STRBUF_INIT;
+    strbuf_printf(&query, "%s.%.*s", prefix, (int)(eq ? (size_t)(eq - zone) : strlen(zone)), zone);
+    want(pf, DNS_T_A, query.s);
+    strbuf_free(&query);
+}
+
+/* What host_lookup asks of a name (all three: most names have one). */
+static void want_host(struct prefetch *pf, const char *in, int mx_first)
+{
+    char name[256];
+    if (!dns_name(in, name, sizeof name))
+        return;
+    want(pf, mx_first ? DNS_T_MX : DNS_T_A, name);
+    want(pf, DNS_T_AAAA, name);
+    want(pf, mx_first ? DNS_T_A : DNS_T_MX, name);
+}
+
+/* What unknown_domain asks of an address's domain. */
+static void want_domain(struct prefetch *pf, const char *address)
+{
+    char at_domain[256], domain[256];
+    enum dest_class cls;
+    if (!address || !*address)
+        return;
+    address_domain(address, at_domain, sizeof at_domain);
+    if (!dns_name(at_domain, domain, sizeof domain)
+        || (destination_domain_class(domain, &cls) == 0 && cls == DEST_LOCAL))
+        return;
+    want_host(pf, domain, 1);
+}
+
+/* The name an RHSBL check judges ("" for none). */
+static const char *rhs_name(const char *name)
+{
+    return !name || !*name || *name == '[' || strcmp(name, "unknown") == 0 ? "" : name;
+}
+
+void policy_dns_prefetch(struct check_ctx *ctx, struct restriction_list *const *lists,
+                         size_t list_count, size_t first)
+{
+    struct prefetch pf = {.count = 0};
+    char buf[256];
+    const struct session *s = ctx->s;
+    const char *helo = strbuf_str(&s->helo);
+    for (size_t l = 0; l < list_count; l++) {
+        for (size_t i = l == 0 ? first : 0; i < lists[l]->count; i++) {
+            const struct restriction *r = &lists[l]->items[i];
+            if (!r->def)
+                continue;
+            switch (r->def->id) {
+            case RESTRICT_REJECT_RBL_CLIENT:
+            case RESTRICT_PERMIT_DNSWL_CLIENT:
+                if (dns_reverse_prefix(s->client.address, buf, sizeof buf) == 0)
+                    want_rbl(&pf, buf, r->table);
+                break;
+            case RESTRICT_REJECT_RHSBL_CLIENT:
+            case RESTRICT_PERMIT_RHSWL_CLIENT:
+                want_rbl(&pf, rhs_name(s->client.name), r->table);
+                break;
+            case RESTRICT_REJECT_RHSBL_REVERSE_CLIENT:
+                want_rbl(&pf, rhs_name(s->client.reverse_name), r->table);
+                break;
+            case RESTRICT_REJECT_RHSBL_HELO:
+                want_rbl(&pf, rhs_name(helo), r->table);
+                break;
+            case RESTRICT_REJECT_RHSBL_SENDER:
+                want_rbl(&pf, rhs_name(address_domain(ctx->sender, buf, sizeof buf)), r->table);
+                break;
+            case RESTRICT_REJECT_RHSBL_RECIPIENT:
+                want_rbl(&pf, rhs_name(address_domain(ctx->recipient, buf, sizeof buf)), r->table);
+                break;
+            case RESTRICT_REJECT_UNKNOWN_HELO_HOSTNAME:
+                want_host(&pf, helo, 0);
+                break;
+            case RESTRICT_REJECT_UNKNOWN_SENDER_DOMAIN:
+                want_domain(&pf, ctx->sender);
+                break;
+            case RESTRICT_REJECT_UNKNOWN_RECIPIENT_DOMAIN:
+                want_domain(&pf, ctx->recipient);
+                break;
+            default:
+                break;
+            }
+        }
+    }
+    if (pf.count > 1) {
+        struct map *maps[PREFETCH_MAX];
+        const char *names[PREFETCH_MAX];
+        enum dns_type types[PREFETCH_MAX];
+        struct strbuf values[PREFETCH_MAX];
+        int results[PREFETCH_MAX];
+        size_t n = 0;
+        for (size_t i = 0; i < pf.count; i++) {
+            if (!(maps[n] = type_table(pf.type[i])))
+                continue;
+            names[n] = pf.name[i];
+            types[n] = pf.type[i];
+            values[n] = (struct strbuf)STRBUF_INIT;
+            n++;
+        }
+        map_lookup_several(maps, names, n, values, results);
+        for (size_t i = 0; i < n; i++) {
+            memo_add(types[i], names[i], results[i], strbuf_str(&values[i]));
+            strbuf_free(&values[i]);
+        }
+    }
+    for (size_t i = 0; i < pf.count; i++)
+        free(pf.name[i]);
+}
+
+int policy_dns_needs_lookups(const struct restriction *r)
+{
+    if (!r->def)
+        return 0;
+    switch (r->def->id) {
+    case RESTRICT_REJECT_RBL_CLIENT:
+    case RESTRICT_PERMIT_DNSWL_CLIENT:
+    case RESTRICT_REJECT_RHSBL_CLIENT:
+    case RESTRICT_PERMIT_RHSWL_CLIENT:
+    case RESTRICT_REJECT_RHSBL_REVERSE_CLIENT:
+    case RESTRICT_REJECT_RHSBL_HELO:
+    case RESTRICT_REJECT_RHSBL_SENDER:
+    case RESTRICT_REJECT_RHSBL_RECIPIENT:
+    case RESTRICT_REJECT_UNKNOWN_HELO_HOSTNAME:
+    case RESTRICT_REJECT_UNKNOWN_SENDER_DOMAIN:
+    case RESTRICT_REJECT_UNKNOWN_RECIPIENT_DOMAIN:
+        return 1;
+    default:
+        return 0;
+    }
 }

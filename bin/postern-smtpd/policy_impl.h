@@ -95,6 +95,15 @@ enum verdict check_rhswl_client(struct check_ctx *ctx, const char *zone);
 enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int type,
                                  const char *table);
 
+/* The DNS answers of one evaluation (policy_dns.c): forget those of the
+ * last one; ask the lookups of the checks from lists[0]->items[first] to
+ * the end of the lists together, in one round trip (the checks then find
+ * them); whether a restriction is one of those checks. */
+void policy_dns_forget(void);
+void policy_dns_prefetch(struct check_ctx *ctx, struct restriction_list *const *lists,
+                         size_t list_count, size_t first);
+int policy_dns_needs_lookups(const struct restriction *r);
+
 /* policy.c: defer_if_permit and defer_if_reject, kept for the request.
  * The first deferral of each kind counts: a defer_if_permit one is the
  * answer when nothing refuses (policy_deferred), a defer_if_reject one
