@@ -109,7 +109,9 @@ void rewrite_config_load(struct rewrite_config *cfg)
     if (cfg->mime_report || cfg->header_checks || cfg->mime_header_checks
         || cfg->nested_header_checks)
         cfg->mime_report |= MIME_ERR_NESTING;
-    cfg->mime = (cfg->mime_header_checks || cfg->nested_header_checks
+    /* body_checks need the structure too: part headers and the headers of
+     * attached messages are not body lines (Postfix's mime_state) */
+    cfg->mime = (cfg->mime_header_checks || cfg->nested_header_checks || cfg->body_checks
                  || (cfg->mime_report & ~(unsigned)MIME_ERR_NESTING))
                 && !conf_bool("disable_mime_input_processing");
     if (!cfg->mime)
