@@ -36,6 +36,21 @@ DIGEST = (b"Subject: d\r\nMIME-Version: 1.0\r\nContent-Type: multipart/digest; b
           b"--D\r\n\r\nSubject: inner\r\nX-Inner: 1\r\n\r\nbody 1\r\n"
           b"--D\r\nContent-Type: text/plain\r\n\r\nX-Plain: 2\r\n--D--\r\n")
 DIGEST8 = DIGEST.replace(b"Subject: inner", b"Subject: inner caf\xc3\xa9")
+
+
+def digest_nest(explicit):
+    """a digest whose part (message/rfc822 by default, or said) holds a
+    message of three multiparts, each the first part of the one before:
+    four multiparts in all"""
+    ct = b"Content-Type: message/rfc822\r\n" if explicit else b""
+    return (b"Subject: dn\r\nMIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=\"D\"\r\n\r\n"
+            b"--D\r\n" + ct + b"\r\nSubject: inner\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=\"M\"\r\n\r\n"
+            b"--M\r\nContent-Type: multipart/mixed; boundary=\"N\"\r\n\r\n"
+            b"--N\r\nContent-Type: multipart/mixed; boundary=\"O\"\r\n\r\n"
+            b"--O\r\nContent-Type: text/plain\r\n\r\ndeep\r\n--O--\r\n--N--\r\n--M--\r\n--D--\r\n")
+
+
 BIG = b"Subject: s\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\nbody\r\n"
 
 
@@ -109,4 +124,16 @@ CASES = [
      ["nested_header_checks=", "body_checks=", "strict_7bit_headers=yes"], DIGEST8, ()),
     ("digest part without Content-Type, 8-bit header, strict_8bitmime_body",
      ["nested_header_checks=", "body_checks=", "strict_8bitmime_body=yes"], DIGEST8, ()),
+    ("digest nesting, part without Content-Type, mime_nesting_limit 1",
+     ["nested_header_checks=", "body_checks=", "mime_nesting_limit=1", "header_checks=regexp:{hc}"],
+     digest_nest(False), (), ""),
+    ("digest nesting, part message/rfc822, mime_nesting_limit 1",
+     ["nested_header_checks=", "body_checks=", "mime_nesting_limit=1", "header_checks=regexp:{hc}"],
+     digest_nest(True), (), ""),
+    ("digest nesting, part without Content-Type, mime_nesting_limit 3",
+     ["nested_header_checks=", "body_checks=", "mime_nesting_limit=3", "header_checks=regexp:{hc}"],
+     digest_nest(False), (), ""),
+    ("digest nesting, part message/rfc822, mime_nesting_limit 3",
+     ["nested_header_checks=", "body_checks=", "mime_nesting_limit=3", "header_checks=regexp:{hc}"],
+     digest_nest(True), (), ""),
 ]
