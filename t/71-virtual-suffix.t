@@ -104,4 +104,22 @@ ok(wait_until(lambda: os.path.isfile(dan), 30), "an mbox path (no final /) is th
     or diag(inst.log()[-3000:])
 ok(not os.path.exists(dan + "Maildir"), "no suffix for an mbox")
 inst.stop()
+
+# a suffix without a final / gets one (the patch would write "MailDirnew/")
+d = tempdir()
+base = os.path.join(d, "mail")
+os.makedirs(base)
+owner = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+if os.geteuid() == 0:
+    os.chmod(d, 0o755)
+    os.chown(base, *owner)
+write(os.path.join(d, "vmailbox"), "erin@example.com erin/\n")
+write(os.path.join(d, "main.cf"), f"virtual_mailbox_base = {base}\n"
+      f"virtual_mailbox_maps = texthash:{d}/vmailbox\nvirtual_uid_maps = static:{owner[0]}\n"
+      f"virtual_gid_maps = static:{owner[1]}\nvirtual_minimum_uid = 1\nmaillog_file = {d}/maillog\n"
+      "virtual_maildir_suffix = MailDir\n")
+r = run([prog("postern-virtual"), "-c", d, "-f", "s@example.org", "erin@example.com"],
+        input=b"Subject: s\n\nbody\n", env={"TMPDIR": d})
+is_(r.returncode, 0, "a direct delivery with virtual_maildir_suffix = MailDir") or diag(r.stdout + r.stderr)
+is_(len(glob.glob(os.path.join(base, "erin", "MailDir", "new", "*"))), 1, "it lands in erin/MailDir/new/")
 done()
