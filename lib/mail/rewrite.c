@@ -559,46 +559,59 @@ static void fold_elements(struct strbuf *out, const char *header, size_t value_o
     }
 }
 
-/* Where the value's first `limit` RFC 822 tokens end, as Postfix's
- * tok822 scanner counts them: an atom, a quoted string, a comment, a
- * domain literal, or one special character ("<", "@", ",", ...). */
-static size_t token_limit_end(const char *text, size_t limit)
+/* The end of the RFC 822 token at text[i] (not white space), as Postfix's
+ * tok822 scanner reads it: an atom, a quoted string, a comment, a domain
+ * literal, or one special character ("<", "@", ",", ...); its kind in
+ * *type: 'a' atom, 'q' quoted string, 'd' domain literal, 'c' comment,
+ * else the special itself. */
+static size_t token_at(const char *text, size_t i, char *type)
 {
     static const char specials[] = "|%!()<>@,;:\\\".[]";
+    char c = text[i];
+    if (c == '(') {
+        *type = 'c';
+        int depth = 0;
+        for (; text[i]; i++) {
+            if (text[i] == '\\' && text[i + 1])
+                i++;
+            else if (text[i] == '(')
+                depth++;
+            else if (text[i] == ')' && --depth == 0)
+                return i + 1;
+        }
+        return i;
+    }
+    if (c == '"' || c == '[') {
+        *type = c == '"' ? 'q' : 'd';
+        char close = c == '"' ? '"' : ']';
+        for (i++; text[i] && text[i] != close; i++)
+            if (text[i] == '\\' && text[i + 1])
+                i++;
+        return text[i] ? i + 1 : i;
+    }
+    if (c != '\\' && strchr(specials, c)) {
+        *type = c;
+        return i + 1;
+    }
+    *type = 'a';
+    for (; text[i] && !strchr(" \t\r\n", text[i]) && !(text[i] != '\\' && strchr(specials, text[i])); i++)
+        if (text[i] == '\\' && text[i + 1])
+            i++;
+    return i;
+}
+
+/* Where the value's first `limit` RFC 822 tokens end (token_at). */
+static size_t token_limit_end(const char *text, size_t limit)
+{
     size_t i = 0, count = 0;
+    char type;
     while (text[i] && count < limit) {
-        char c = text[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+        if (strchr(" \t\r\n", text[i])) {
             i++;
             continue;
         }
         count++;
-        if (c == '(') {
-            int depth = 0;
-            for (; text[i]; i++) {
-                if (text[i] == '\\' && text[i + 1])
-                    i++;
-                else if (text[i] == '(')
-                    depth++;
-                else if (text[i] == ')' && --depth == 0) {
-                    i++;
-                    break;
-                }
-            }
-        } else if (c == '"' || c == '[') {
-            char close = c == '"' ? '"' : ']';
-            for (i++; text[i] && text[i] != close; i++)
-                if (text[i] == '\\' && text[i + 1])
-                    i++;
-            if (text[i])
-                i++;
-        } else if (c != '\\' && strchr(specials, c)) {
-            i++;
-        } else {
-            for (; text[i] && !strchr(" \t\r\n", text[i]) && !(text[i] != '\\' && strchr(specials, text[i])); i++)
-                if (text[i] == '\\' && text[i + 1])
-                    i++;
-        }
+        i = token_at(text, i, &type);
     }
     return i;
 }
@@ -610,50 +623,18 @@ struct cut_token {
     size_t start, len;          /* in the text (quotes and brackets included) */
 };
 
-/* The tokens of text[from..) into *tokens (counted in *count), as
- * token_limit_end() counts them. */
+/* The tokens of text[from..) into *tokens (counted in *count). */
 static void cut_tokens(const char *text, size_t from, struct cut_token **tokens, size_t *count)
 {
-    static const char specials[] = "|%!()<>@,;:\\\".[]";
     size_t i = from;
     while (text[i]) {
-        char c = text[i];
-        if (strchr(" \t\r\n", c)) {
+        if (strchr(" \t\r\n", text[i])) {
             i++;
             continue;
         }
         size_t start = i;
         char type;
-        if (c == '(') {
-            type = 'c';
-            int depth = 0;
-            for (; text[i]; i++) {
-                if (text[i] == '\\' && text[i + 1])
-                    i++;
-                else if (text[i] == '(')
-                    depth++;
-                else if (text[i] == ')' && --depth == 0) {
-                    i++;
-                    break;
-                }
-            }
-        } else if (c == '"' || c == '[') {
-            type = c == '"' ? 'q' : 'd';
-            char close = c == '"' ? '"' : ']';
-            for (i++; text[i] && text[i] != close; i++)
-                if (text[i] == '\\' && text[i + 1])
-                    i++;
-            if (text[i])
-                i++;
-        } else if (c != '\\' && strchr(specials, c)) {
-            type = c;
-            i++;
-        } else {
-            type = 'a';
-            for (; text[i] && !strchr(" \t\r\n", text[i]) && !(text[i] != '\\' && strchr(specials, text[i])); i++)
-                if (text[i] == '\\' && text[i + 1])
-                    i++;
-        }
+        i = token_at(text, i, &type);
         *tokens = xreallocarray(*tokens, *count + 1, sizeof **tokens);
         (*tokens)[(*count)++] = (struct cut_token){type, start, i - start};
     }
