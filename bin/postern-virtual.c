@@ -48,6 +48,7 @@ struct virtual_setup {
     int filter;                     /* virtual_maildir_filter */
     struct maplist *filter_maps;    /* virtual_maildir_filter_maps */
     int filter_move;                /* virtual_maildir_extended: MOVE works */
+    const char *suffix;             /* virtual_maildir_suffix: the Maildir below the mailbox */
     int privileged;                 /* running as root: switch to the owner */
     int broken;                     /* a configuration error: defer everything */
 };
@@ -136,6 +137,7 @@ static void virtual_setup_init(struct virtual_setup *setup)
     setup->vda = *conf_str("virtual_mailbox_limit_maps") || setup->quota.keep_maildirsize
                  || setup->quota.size_in_name;
     setup->filter = conf_bool("virtual_maildir_filter");
+    setup->suffix = conf_str("virtual_maildir_suffix");
     setup->filter_move = extended;
     if (!setup->broken) {
         setup->mailbox_maps = open_maps(setup, "virtual_mailbox_maps", 0);
@@ -331,7 +333,7 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
         *p = (char)tolower((unsigned char)*p);
     struct strbuf value = STRBUF_INIT, path = STRBUF_INIT;
     struct strbuf shown_user = STRBUF_INIT, shown_value = STRBUF_INIT, message = STRBUF_INIT;
-    struct strbuf filter_text = STRBUF_INIT;
+    struct strbuf filter_text = STRBUF_INIT, mailbox = STRBUF_INIT;
     int found = map_search_address(setup->mailbox_maps, user, setup->delimiters, 0,
                                    &value, NULL);
     if (found == MAP_NOTFOUND) {
@@ -380,6 +382,15 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     int maildir = path.s[path.len - 1] == '/';
     struct maildir_filter filter = {.from_table = setup->filter_maps != NULL,
                                     .allow_move = setup->filter_move};
+    /* virtual_maildir_suffix (the VDA patch): the Maildir, its maildirsize
+     * and its folders are below the mailbox; maildirfilter stays in it */
+    if (maildir && *setup->suffix) {
+        strbuf_set(&mailbox, path.s);
+        filter.file_dir = mailbox.s;
+        strbuf_puts(&path, setup->suffix);
+        if (path.s[path.len - 1] != '/')
+            strbuf_putc(&path, '/');
+    }
     if (maildir && setup->filter && filter_value(setup, req, i, user, &filter, &filter_text) != 0)
         goto out;
     if (setup->privileged)
@@ -400,6 +411,7 @@ static void deliver(struct virtual_setup *setup, struct runner_request *req, siz
     strbuf_free(&status.text);
 out:
     strbuf_free(&filter_text);
+    strbuf_free(&mailbox);
     strbuf_free(&message);
     strbuf_free(&shown_user);
     strbuf_free(&shown_value);

@@ -500,6 +500,7 @@ static const struct param_def params[] = {
     STR("virtual_maildir_limit_message",
         "Sorry, the user's maildir has overdrawn his diskspace quota, please try again later."),
     STR("virtual_maildir_limit_message_maps", ""),
+    STR("virtual_maildir_suffix", ""),
     STR("virtual_maps", ""),
     INT("virtual_minimum_uid", "100", 1, 2147483647),
     BOOL("virtual_overquota_bounce", "no"),

@@ -38,8 +38,6 @@ static const struct unimplemented settings[] = {
     {"relay_transport", WHEN_TRANSPORT, NULL},
     {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},
     {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
-    {"virtual_maildir_suffix", WHEN_NONEMPTY,
-     "no suffix is added to the Maildir path (Postfix's VDA patch)"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 

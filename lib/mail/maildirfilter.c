@@ -227,6 +227,8 @@ int maildir_filter_apply(const char *dir, const struct maildir_filter *filter,
 {
     verdict->action = MAILDIR_FILTER_DELIVER;
     strbuf_reset(&verdict->text);
+    if (filter->file_dir)
+        dir = filter->file_dir;
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s%s", dir, MAILDIR_FILTER_FILE);
     int result = 0;

@@ -49,6 +49,9 @@ struct maildir_filter {
     int from_table;             /* virtual_maildir_filter_maps is set */
     const char *table_value;    /* with it: the recipient's value (NULL: none) */
     int allow_move;             /* virtual_maildir_extended: MOVE works */
+    const char *file_dir;       /* where maildirfilter lives (ending in '/'):
+                                 * the mailbox above a virtual_maildir_suffix
+                                 * Maildir, as the VDA patch; NULL: the Maildir */
 };
 
 enum maildir_filter_action {

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "envelope.h"
 #include "log.h"
+#include "mailbox.h"
 #include "map.h"
 #include "resolve.h"
 #include "rewrite.h"
@@ -108,7 +109,9 @@ void rewrite_config_load(struct rewrite_config *cfg)
     if (cfg->mime_report || cfg->header_checks || cfg->mime_header_checks
         || cfg->nested_header_checks)
         cfg->mime_report |= MIME_ERR_NESTING;
-    cfg->mime = (cfg->mime_header_checks || cfg->nested_header_checks
+    /* body_checks need the structure too: part headers and the headers of
+     * attached messages are not body lines (Postfix's mime_state) */
+    cfg->mime = (cfg->mime_header_checks || cfg->nested_header_checks || cfg->body_checks
                  || (cfg->mime_report & ~(unsigned)MIME_ERR_NESTING))
                 && !conf_bool("disable_mime_input_processing");
     if (!cfg->mime)
@@ -556,48 +559,231 @@ static void fold_elements(struct strbuf *out, const char *header, size_t value_o
     }
 }
 
-/* Where the value's first `limit` RFC 822 tokens end, as Postfix's
- * tok822 scanner counts them: an atom, a quoted string, a comment, a
- * domain literal, or one special character ("<", "@", ",", ...). */
-static size_t token_limit_end(const char *text, size_t limit)
+/* The end of the RFC 822 token at text[i] (not white space), as Postfix's
+ * tok822 scanner reads it: an atom, a quoted string, a comment, a domain
+ * literal, or one special character ("<", "@", ",", ...); its kind in
+ * *type: 'a' atom, 'q' quoted string, 'd' domain literal, 'c' comment,
+ * else the special itself. */
+static size_t token_at(const char *text, size_t i, char *type)
 {
     static const char specials[] = "|%!()<>@,;:\\\".[]";
+    char c = text[i];
+    if (c == '(') {
+        *type = 'c';
+        int depth = 0;
+        for (; text[i]; i++) {
+            if (text[i] == '\\' && text[i + 1])
+                i++;
+            else if (text[i] == '(')
+                depth++;
+            else if (text[i] == ')' && --depth == 0)
+                return i + 1;
+        }
+        return i;
+    }
+    if (c == '"' || c == '[') {
+        *type = c == '"' ? 'q' : 'd';
+        char close = c == '"' ? '"' : ']';
+        for (i++; text[i] && text[i] != close; i++)
+            if (text[i] == '\\' && text[i + 1])
+                i++;
+        return text[i] ? i + 1 : i;
+    }
+    if (c != '\\' && strchr(specials, c)) {
+        *type = c;
+        return i + 1;
+    }
+    *type = 'a';
+    for (; text[i] && !strchr(" \t\r\n", text[i]) && !(text[i] != '\\' && strchr(specials, text[i])); i++)
+        if (text[i] == '\\' && text[i + 1])
+            i++;
+    return i;
+}
+
+/* Where the value's first `limit` RFC 822 tokens end (token_at). */
+static size_t token_limit_end(const char *text, size_t limit)
+{
     size_t i = 0, count = 0;
+    char type;
     while (text[i] && count < limit) {
-        char c = text[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+        if (strchr(" \t\r\n", text[i])) {
             i++;
             continue;
         }
         count++;
-        if (c == '(') {
-            int depth = 0;
-            for (; text[i]; i++) {
-                if (text[i] == '\\' && text[i + 1])
-                    i++;
-                else if (text[i] == '(')
-                    depth++;
-                else if (text[i] == ')' && --depth == 0) {
-                    i++;
-                    break;
-                }
-            }
-        } else if (c == '"' || c == '[') {
-            char close = c == '"' ? '"' : ']';
-            for (i++; text[i] && text[i] != close; i++)
-                if (text[i] == '\\' && text[i + 1])
-                    i++;
-            if (text[i])
-                i++;
-        } else if (c != '\\' && strchr(specials, c)) {
-            i++;
-        } else {
-            for (; text[i] && !strchr(" \t\r\n", text[i]) && !(text[i] != '\\' && strchr(specials, text[i])); i++)
-                if (text[i] == '\\' && text[i + 1])
-                    i++;
-        }
+        i = token_at(text, i, &type);
     }
     return i;
+}
+
+/* One RFC 822 token of a cut list element (cut_tail). */
+struct cut_token {
+    char type;                  /* 'a' atom, 'q' quoted string, 'd' domain
+                                 * literal, 'c' comment, else the special */
+    size_t start, len;          /* in the text (quotes and brackets included) */
+};
+
+/* The tokens of text[from..) into *tokens (counted in *count). */
+static void cut_tokens(const char *text, size_t from, struct cut_token **tokens, size_t *count)
+{
+    size_t i = from;
+    while (text[i]) {
+        if (strchr(" \t\r\n", text[i])) {
+            i++;
+            continue;
+        }
+        size_t start = i;
+        char type;
+        i = token_at(text, i, &type);
+        *tokens = xreallocarray(*tokens, *count + 1, sizeof **tokens);
+        (*tokens)[(*count)++] = (struct cut_token){type, start, i - start};
+    }
+}
+
+#define CUT_WORD(t) ((t).type == 'a' || (t).type == 'q' || (t).type == 'd')
+
+/* Append token t's value as Postfix's parser keeps it: an atom or a
+ * quoted string without its quotes and backslashes, a domain literal
+ * with its brackets, a special as itself. */
+static void cut_token_value(struct strbuf *out, const char *text, const struct cut_token *t)
+{
+    size_t from = t->start, to = t->start + t->len;
+    if (t->type == 'q') {
+        from++;
+        if (to > from && text[to - 1] == '"')
+            to--;
+    }
+    if (t->type != 'a' && t->type != 'q') {
+        strbuf_append(out, text + from, to - from);
+        return;
+    }
+    for (size_t i = from; i < to; i++) {
+        if (text[i] == '\\' && i + 1 < to)
+            i++;
+        strbuf_putc(out, text[i]);
+    }
+}
+
+/* header_address_token_limit cut the value inside its last list element:
+ * that element is read as Postfix's parser reads it (found against
+ * Postfix 3.7: t/data/postfix-3.7-token-limit-t.txt).  Its tokens are
+ * taken from the right; two words side by side (atoms, quoted strings,
+ * domain literals, with only comments between) start another address,
+ * and a '<' without its '>' is one more character of an address.  Each
+ * address is its tokens run together (a space before '<'), its local
+ * part quoted as needed, without a final '.' (as trivial-rewrite drops
+ * it); comments follow the address on their right.  Writes the value so
+ * read into out and returns 1 (2 when a '.' was dropped: an address
+ * changed), or 0 when the element is whole or not of that kind. */
+static int cut_tail(const char *text, struct strbuf *out)
+{
+    size_t from = 0, end;
+    while (text[end = element_end(text, from)])
+        from = end + 1;
+    struct cut_token *tok = NULL;
+    size_t count = 0;
+    cut_tokens(text, from, &tok, &count);
+    int open = 0, adjacent = 0, dot = 0, result = 0;
+    ssize_t last_word = -1;
+    for (size_t i = 0; i < count; i++) {
+        if (strchr(">:;", tok[i].type) && !CUT_WORD(tok[i]) && tok[i].type != 'c')
+            goto out;           /* a whole route address or a group */
+        if (tok[i].type == '<')
+            open = 1;
+        if (CUT_WORD(tok[i])) {
+            if (last_word >= 0) {
+                int between = 0;
+                for (size_t j = (size_t)last_word + 1; j < i; j++)
+                    between |= tok[j].type != 'c';
+                adjacent |= !between;
+            }
+            last_word = (ssize_t)i;
+        }
+    }
+    for (size_t i = count; i-- > 0;) {
+        if (tok[i].type == 'c')
+            continue;
+        dot = tok[i].type == '.';
+        break;
+    }
+    if (!open && !adjacent && !dot)
+        goto out;
+    /* the address each token belongs to, numbered from the right */
+    size_t *owner = xreallocarray(NULL, count ? count : 1, sizeof *owner);
+    size_t addresses = 0;
+    int do_word = 1, started = 0;
+    for (size_t i = count; i-- > 0;) {
+        if (tok[i].type == 'c')
+            continue;
+        if (CUT_WORD(tok[i])) {
+            if (!do_word)
+                addresses++;
+            do_word = 0;
+        } else {
+            do_word = 1;
+        }
+        started = 1;
+        owner[i] = addresses;
+    }
+    if (started)
+        addresses++;
+    /* a comment goes after the address of the next token on its right
+     * (the last address when none is) */
+    size_t right = 0;
+    for (size_t i = count; i-- > 0;) {
+        if (tok[i].type == 'c')
+            owner[i] = right;
+        else
+            right = owner[i];
+    }
+    strbuf_append(out, text, from);
+    if (from)
+        strbuf_putc(out, ' ');
+    struct strbuf internal = STRBUF_INIT;
+    for (size_t a = addresses; a-- > 0;) {
+        strbuf_reset(&internal);
+        ssize_t first = -1, last = -1;
+        for (size_t i = 0; i < count; i++)
+            if (tok[i].type != 'c' && owner[i] == a) {
+                if (first < 0)
+                    first = (ssize_t)i;
+                last = (ssize_t)i;
+            }
+        /* trivial-rewrite: a final '.' goes, not after '.' or '@' */
+        if (last > first && tok[last].type == '.' && tok[last - 1].type != '.'
+            && tok[last - 1].type != '@') {
+            last--;
+            while (last > first && tok[last].type == 'c')
+                last--;
+            result = 2;
+        }
+        for (ssize_t i = first; i >= 0 && i <= last; i++) {
+            if (tok[i].type == 'c')
+                continue;
+            if (internal.len && tok[i].type == '<')
+                strbuf_putc(&internal, ' ');
+            cut_token_value(&internal, text, &tok[i]);
+        }
+        if (a + 1 < addresses)
+            strbuf_puts(out, ", ");
+        const char *addr = strbuf_str(&internal);
+        const char *at = strrchr(addr, '@');
+        mail_quote_local(out, addr, at ? (size_t)(at - addr) : internal.len);
+        if (at)
+            strbuf_puts(out, at);
+        for (size_t i = 0; i < count; i++)
+            if (tok[i].type == 'c' && owner[i] == a) {
+                strbuf_putc(out, ' ');
+                strbuf_append(out, text + tok[i].start, tok[i].len);
+            }
+    }
+    strbuf_free(&internal);
+    free(owner);
+    if (!result)
+        result = 1;
+out:
+    free(tok);
+    return result;
 }
 
 int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_context context,
@@ -618,9 +804,13 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
             text = cut;
         }
     }
+    struct strbuf tail = STRBUF_INIT;
+    int tail_read = cut ? cut_tail(text, &tail) : 0;
+    if (tail_read)
+        text = strbuf_str(&tail);
     struct header_edit edit = {cfg, context, address_class, NULL, 0, STRBUF_INIT, 0};
     addrlist_scan(text, edit_address, &edit);
-    size_t changed = 0;
+    size_t changed = tail_read == 2;
     for (size_t i = 0; i < edit.count; i++)
         changed += edit.found[i].rewritten != NULL;
     if (!changed) {
@@ -678,6 +868,7 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
         free(edit.found[i].rewritten);
     free(edit.found);
     strbuf_free(&edit.address);
+    strbuf_free(&tail);
     free(cut);
     return edit.status;
 }

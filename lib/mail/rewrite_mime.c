@@ -98,6 +98,8 @@ static int has_8bit(const char *text, size_t len)
 void mime_free(struct mime_state *ms)
 {
     strlist_free(&ms->boundaries);
+    free(ms->digest);
+    ms->digest = NULL;
     free(ms->next_boundary);
     ms->next_boundary = NULL;
 }
@@ -177,6 +179,7 @@ static void note_type(struct mime_state *ms, const char *header, const char *p, 
     free(ms->next_boundary);
     ms->next_boundary = NULL;
     ms->next_message = 0;
+    ms->next_digest = 0;
     size_t n = token_len(p, end);
     const char *type = p;
     const char *sub = skip_space(p + n, end);
@@ -202,6 +205,7 @@ static void note_type(struct mime_state *ms, const char *header, const char *p, 
         return;
     }
     ms->ctype = CTYPE_MULTIPART;
+    ms->next_digest = token_is(sub, sub_len, "digest");
     /* the boundary parameter, quoted or a token */
     for (const char *q = p; q + 9 <= end; q++) {
         if (strncasecmp(q, "boundary", 8) != 0 || (q > p && q[-1] != ';' && q[-1] != ' '
@@ -267,8 +271,12 @@ int mime_section_end(struct mime_state *ms)
     }
     /* the body that follows: a multipart's preamble is 7bit */
     ms->body_encoding = ms->ctype == CTYPE_MULTIPART ? ENC_7BIT : ms->encoding;
-    if (ms->next_boundary)
+    if (ms->next_boundary) {
         strlist_add(&ms->boundaries, ms->next_boundary);
+        ms->digest = xrealloc(ms->digest, ms->boundaries.count);
+        ms->digest[ms->boundaries.count - 1] = (char)ms->next_digest;
+    }
+    ms->next_digest = 0;
     free(ms->next_boundary);
     ms->next_boundary = NULL;
     ms->next_message = 0;
@@ -308,6 +316,13 @@ int mime_boundary(struct mime_state *ms, const char *line, size_t len)
         }
         close_to(ms, k + 1);
         section_start(ms);
+        if (ms->digest[k]) {
+            /* RFC 2046 5.1.5: in a digest, a part without Content-Type
+             * is message/rfc822 (as Postfix's mime_state) */
+            ms->ctype = CTYPE_MESSAGE;
+            ms->stype = STYPE_RFC822;
+            ms->next_message = 1;
+        }
         return MIME_PART;
     }
     return MIME_NONE;

@@ -29,6 +29,9 @@ typedef void (*mime_error_fn)(void *context, unsigned code, const char *text, si
 
 struct mime_state {
     struct strlist boundaries;  /* of the open multiparts, innermost last */
+    char *digest;               /* per open multipart: 1 for multipart/digest,
+                                 * whose parts default to message/rfc822 */
+    int next_digest;            /* the declared multipart is a digest */
     long limit;                 /* mime_nesting_limit */
     size_t boundary_limit;      /* mime_boundary_length_limit */
     char *next_boundary;        /* the multipart the current header section declares */

@@ -68,6 +68,16 @@ PARTIAL = msg(8, b"Subject: partial\r\nMIME-Version: 1.0\r\n"
               b"Content-Type: message/partial; id=\"x\"; number=1\r\n"
               b"Content-Transfer-Encoding: 8bit\r\n\r\npartial " + E + b"\r\n")
 
+# multipart/digest: its parts without Content-Type are message/rfc822
+# (RFC 2046 5.1.5), so the first part's message declares its own 8bit text
+DIGEST8 = msg(10, b"Subject: digest\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: multipart/digest; boundary=\"DG\"\r\n\r\n"
+              b"--DG\r\n\r\nSubject: first\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+              b"first body " + E + b"\r\n"
+              b"--DG\r\n\r\nSubject: second\r\n\r\nsecond body\r\n"
+              b"--DG--\r\n")
+
 
 def nest(n):
     """n multiparts, each the first part of the one before, the innermost
@@ -100,4 +110,5 @@ CASES = [
     ("message/partial 8bit", [], PARTIAL, (), False),
     ("nesting over mime_nesting_limit", ["mime_nesting_limit=3"], nest(6), (), False),
     ("nesting within mime_nesting_limit", ["mime_nesting_limit=3"], nest(3), (), False),
+    ("multipart/digest, parts without Content-Type", [], DIGEST8, (), False),
 ]

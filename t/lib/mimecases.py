@@ -29,6 +29,28 @@ BIN8 = b"Subject: q\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: binary\r\
 MP8 = (b"Subject: m\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n"
        b"Content-Transfer-Encoding: 8bit\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nx\r\n--B--\r\n")
 H8C = b"Subject: plain\r\n continued caf\xc3\xa9\r\n\r\nbody\r\n"
+# multipart/digest: a part without Content-Type is message/rfc822 (RFC 2046
+# 5.1.5), so its lines after the empty part header are a nested message's
+# header; the second part says text/plain, so its lines are body
+DIGEST = (b"Subject: d\r\nMIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=\"D\"\r\n\r\n"
+          b"--D\r\n\r\nSubject: inner\r\nX-Inner: 1\r\n\r\nbody 1\r\n"
+          b"--D\r\nContent-Type: text/plain\r\n\r\nX-Plain: 2\r\n--D--\r\n")
+DIGEST8 = DIGEST.replace(b"Subject: inner", b"Subject: inner caf\xc3\xa9")
+
+
+def digest_nest(explicit):
+    """a digest whose part (message/rfc822 by default, or said) holds a
+    message of three multiparts, each the first part of the one before:
+    four multiparts in all"""
+    ct = b"Content-Type: message/rfc822\r\n" if explicit else b""
+    return (b"Subject: dn\r\nMIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=\"D\"\r\n\r\n"
+            b"--D\r\n" + ct + b"\r\nSubject: inner\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=\"M\"\r\n\r\n"
+            b"--M\r\nContent-Type: multipart/mixed; boundary=\"N\"\r\n\r\n"
+            b"--N\r\nContent-Type: multipart/mixed; boundary=\"O\"\r\n\r\n"
+            b"--O\r\nContent-Type: text/plain\r\n\r\ndeep\r\n--O--\r\n--N--\r\n--M--\r\n--D--\r\n")
+
+
 BIG = b"Subject: s\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\nbody\r\n"
 
 
@@ -90,4 +112,28 @@ CASES = [
     ("header 3000 bytes > header_size_limit 2000", ["header_size_limit=2000"], BIG, ()),
     ("header 3000 bytes > header_size_limit 2000, strict_8bitmime",
      ["header_size_limit=2000", "strict_8bitmime=yes"], BIG, ()),
+    # multipart/digest (after the others: they set nested_header_checks
+    # and body_checks, which BASE does not reset)
+    ("digest part without Content-Type, nested_header_checks",
+     ["nested_header_checks=regexp:{hc}", "body_checks="], DIGEST, (), "/^X-Inner:/ REJECT nested header seen\n"),
+    ("digest part without Content-Type, body_checks",
+     ["nested_header_checks=", "body_checks=regexp:{hc}"], DIGEST, (), "/^X-Inner:/ REJECT body line seen\n"),
+    ("digest part with Content-Type text/plain, body_checks",
+     ["nested_header_checks=", "body_checks=regexp:{hc}"], DIGEST, (), "/^X-Plain:/ REJECT body line seen\n"),
+    ("digest part without Content-Type, 8-bit header, strict_7bit_headers",
+     ["nested_header_checks=", "body_checks=", "strict_7bit_headers=yes"], DIGEST8, ()),
+    ("digest part without Content-Type, 8-bit header, strict_8bitmime_body",
+     ["nested_header_checks=", "body_checks=", "strict_8bitmime_body=yes"], DIGEST8, ()),
+    ("digest nesting, part without Content-Type, mime_nesting_limit 1",
+     ["nested_header_checks=", "body_checks=", "mime_nesting_limit=1", "header_checks=regexp:{hc}"],
+     digest_nest(False), (), ""),
+    ("digest nesting, part message/rfc822, mime_nesting_limit 1",
+     ["nested_header_checks=", "body_checks=", "mime_nesting_limit=1", "header_checks=regexp:{hc}"],
+     digest_nest(True), (), ""),
+    ("digest nesting, part without Content-Type, mime_nesting_limit 3",
+     ["nested_header_checks=", "body_checks=", "mime_nesting_limit=3", "header_checks=regexp:{hc}"],
+     digest_nest(False), (), ""),
+    ("digest nesting, part message/rfc822, mime_nesting_limit 3",
+     ["nested_header_checks=", "body_checks=", "mime_nesting_limit=3", "header_checks=regexp:{hc}"],
+     digest_nest(True), (), ""),
 ]
