@@ -37,7 +37,7 @@ SANFLAGS  :=
 OPT       ?= -O2 -g
 endif
 
-PKGS      := openssl libsystemd libsasl2 libpcre2-8 libbsd libpq libmariadb sqlite3 ldap
+PKGS      := openssl libsystemd libsasl2 libpcre2-8 libbsd libpq libmariadb sqlite3 ldap zlib libcurl
 # ./deps: a build needs only the build set; `make check` and `make fuzz`
 # also the test tools, `make bench` also Postfix and the profilers (deps)
 DEPS_SETS := $(if $(filter check fuzz fuzz-build fuzz-merge,$(MAKECMDGOALS)),--test) \
