@@ -269,9 +269,10 @@ install: all
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \
 	done
 	# units name the default paths; point them at this install's
-	for u in units/*.service units/*.socket units/*.path; do \
+	for u in units/*.service units/*.socket units/*.path units/*.timer; do \
 	    [ -f "$$u" ] || continue; \
 	    sed -e 's|/usr/local/libexec/postern|$(LIBEXECDIR)|g' -e 's|/var/spool/postern|$(QUEUEDIR)|g' \
+	        -e 's|/usr/local/sbin/|$(SBINDIR)/|g' \
 	        $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && chmod 644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
 	done
 
