@@ -25,7 +25,6 @@ import json
 import os
 import re
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -33,27 +32,15 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
 
-if os.environ.get("POSTERN_TLSRPT_NETNS") != "1":
-    tap.require(["postern", "postern-smtp"], tools=["unshare", "ip", "mount", "unbound"])
-    os.environ["POSTERN_TLSRPT_NETNS"] = "1"
-    argv = ["unshare", "--net", "--mount", "--propagation", "private"]
-    if os.geteuid() != 0:
-        argv.append("--map-root-user")
-    sys.stdout.flush()
-    os.execvp("unshare", argv + [sys.executable, os.path.abspath(__file__)])
+import netns
+netns.enter("POSTERN_TLSRPT_NETNS", ["postern", "postern-smtp"], ["unbound"])
 
 from dnsserver import DnsServer
 from instance import new_instance
 from smtpsink import Sink
 from testca import TestCA
 
-tap.is_(subprocess.run(["ip", "link", "set", "lo", "up"]).returncode, 0, "loopback up in the test's network namespace")
-home = tap.tempdir()
-resolv = tap.write(os.path.join(home, "resolv.conf"), "nameserver 127.0.0.1\n")
-hosts = tap.write(os.path.join(home, "hosts"), "127.0.0.1 localhost\n")
-for path, target in ((resolv, "/etc/resolv.conf"), (hosts, "/etc/hosts")):
-    r = subprocess.run(["mount", "--bind", path, target], capture_output=True, text=True)
-    tap.is_(r.returncode, 0, f"{target} is the test's own (mount namespace)") or tap.diag(r.stderr)
+home = netns.private_resolver()
 
 https_port = tap.free_port("127.0.0.8")
 dns = DnsServer([
