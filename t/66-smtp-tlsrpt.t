@@ -188,6 +188,7 @@ for m in mails:
 tap.is_(sorted(by_domain), ["bad.test", "good.test", "sts.test"], "TLS-Report-Domain names each domain")
 
 m, msg, parts = by_domain["good.test"]
+tap.ok("\r\r" not in m["raw"], "line ends as SMTP has them (no CR doubled)")
 tap.is_(msg.get_content_type(), "multipart/report", "multipart/report")
 tap.is_(msg.get_param("report-type"), "tlsrpt", 'report-type="tlsrpt"')
 tap.is_(msg["TLS-Report-Submitter"], "example.com", "TLS-Report-Submitter: the submitting domain")

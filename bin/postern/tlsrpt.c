@@ -51,6 +51,12 @@
 
 enum { EXIT_USAGE = 2, EXIT_LATER = 75, GIVE_UP_DAYS = 7 };
 
+/* The owner of data_directory/tlsrpt (mail_owner, whose runners record
+ * there): what root's run creates is given to it, so that the daily run
+ * as mail_owner can read it. */
+static uid_t dir_uid;
+static gid_t dir_gid;
+
 /* One failure-details entry of a policy. */
 struct failure {
     char result[32], sending_ip[64], mx_host[256], receiving_ip[64];
@@ -320,11 +326,12 @@ static void put_base64(struct strbuf *out, const struct strbuf *bytes)
         size_t n = bytes->len - at < 57 ? bytes->len - at : 57;
         int k = EVP_EncodeBlock(line, (const unsigned char *)bytes->s + at, (int)n);
         strbuf_append(out, line, (size_t)k);
-        strbuf_puts(out, "\r\n");
+        strbuf_puts(out, "\n");
     }
 }
 
-/* The message of section 5.3 to one mailto: address. */
+/* The message of section 5.3 to one mailto: address, with bare LF line
+ * ends as the queue holds a message (sendmail strips the CRs). */
 static void build_message(const struct day *d, const struct domain *dom, const char *report_id,
                           const struct strbuf *gz, const char *to, struct strbuf *msg)
 {
@@ -339,26 +346,26 @@ static void build_message(const struct day *d, const struct domain *dom, const c
         memset(rnd, 0x5a, sizeof rnd);
     snprintf(boundary, sizeof boundary, "tlsrpt.%02x%02x%02x%02x%02x%02x%02x%02x/%s", rnd[0],
              rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], d->name);
-    strbuf_printf(msg, "From: %s\r\nDate: %s\r\nTo: %s\r\n", conf_str("smtp_tls_report_sender"),
+    strbuf_printf(msg, "From: %s\nDate: %s\nTo: %s\n", conf_str("smtp_tls_report_sender"),
                   date, to);
-    strbuf_printf(msg, "Subject: Report Domain: %s\r\n Submitter: %s\r\n Report-ID: <%s>\r\n",
+    strbuf_printf(msg, "Subject: Report Domain: %s\n Submitter: %s\n Report-ID: <%s>\n",
                   dom->name, submitter, report_id);
-    strbuf_printf(msg, "Message-ID: <%s>\r\n", report_id);
-    strbuf_printf(msg, "TLS-Report-Domain: %s\r\nTLS-Report-Submitter: %s\r\n", dom->name, submitter);
-    strbuf_printf(msg, "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=\"tlsrpt\";\r\n"
-                       "\tboundary=\"%s\"\r\n\r\n", boundary);
-    strbuf_puts(msg, "This is a multipart message in MIME format.\r\n\r\n");
-    strbuf_printf(msg, "--%s\r\nContent-Type: text/plain; charset=\"us-ascii\"\r\n"
-                       "Content-Transfer-Encoding: 7bit\r\n\r\n"
-                       "This is an aggregate TLS report from %s for %s, %s.\r\n\r\n",
+    strbuf_printf(msg, "Message-ID: <%s>\n", report_id);
+    strbuf_printf(msg, "TLS-Report-Domain: %s\nTLS-Report-Submitter: %s\n", dom->name, submitter);
+    strbuf_printf(msg, "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=\"tlsrpt\";\n"
+                       "\tboundary=\"%s\"\n\n", boundary);
+    strbuf_puts(msg, "This is a multipart message in MIME format.\n\n");
+    strbuf_printf(msg, "--%s\nContent-Type: text/plain; charset=\"us-ascii\"\n"
+                       "Content-Transfer-Encoding: 7bit\n\n"
+                       "This is an aggregate TLS report from %s for %s, %s.\n\n",
                   boundary, submitter, dom->name, d->name);
     /* filename: submitter!policy-domain!begin!end.json.gz (section 5.3) */
-    strbuf_printf(msg, "--%s\r\nContent-Type: application/tlsrpt+gzip\r\n"
-                       "Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment;\r\n"
-                       "\tfilename=\"%s!%s!%lld!%lld.json.gz\"\r\n\r\n",
+    strbuf_printf(msg, "--%s\nContent-Type: application/tlsrpt+gzip\n"
+                       "Content-Transfer-Encoding: base64\nContent-Disposition: attachment;\n"
+                       "\tfilename=\"%s!%s!%lld!%lld.json.gz\"\n\n",
                   boundary, submitter, dom->name, (long long)d->start, (long long)d->start + 86399);
     put_base64(msg, gz);
-    strbuf_printf(msg, "\r\n--%s--\r\n", boundary);
+    strbuf_printf(msg, "\n--%s--\n", boundary);
 }
 
 /* Hand the message to the queue through the injection client, as
@@ -455,6 +462,8 @@ static void note_sent(const char *path, struct strlist *sent, const char *domain
     char key[2600];
     int n = snprintf(key, sizeof key, "%s\t%s\n", domain, uri);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0 && geteuid() == 0 && fchown(fd, dir_uid, dir_gid) != 0)
+        msg_warn("cannot give %s to uid %ld: %m", path, (long)dir_uid);
     if (fd < 0 || write_all(fd, key, (size_t)n) != 0 || fsync(fd) != 0)
         msg_warn("cannot note in %s that the report went to %s: %m", path, uri);
     if (fd >= 0)
@@ -526,7 +535,8 @@ static int report_domain(const struct day *d, const struct domain *dom, const ch
     unsigned char rnd[6];
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         memset(rnd, 0, sizeof rnd);
-    snprintf(report_id, sizeof report_id, "%sT00:00:00Z.%02x%02x%02x%02x%02x%02x.%s@%s", d->name,
+    /* a dot-atom, as a Message-ID's left part must be */
+    snprintf(report_id, sizeof report_id, "%s.%02x%02x%02x%02x%02x%02x.%s@%s", d->name,
              rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], dom->name, conf_str("myhostname"));
     struct strbuf json = STRBUF_INIT, gz = STRBUF_INIT;
     build_json(d, dom, report_id, &json);
@@ -604,18 +614,28 @@ int cmd_tlsrpt(int argc, char **argv)
         msg_warn("cannot read %s: %m", dir);
         return EXIT_LATER;
     }
+    /* one run at a time: a second one would send the same reports */
+    int lock = dirfd(dh);
+    struct stat st;
+    if (fstat(lock, &st) != 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
+        msg_warn("%s: %s", dir, errno == EWOULDBLOCK ? "another postern tlsrpt is running" : strerror(errno));
+        closedir(dh);
+        return EXIT_LATER;
+    }
+    dir_uid = st.st_uid;
+    dir_gid = st.st_gid;
     struct strlist days = STRLIST_INIT;
     struct dirent *e;
     while ((e = readdir(dh)))
         if (day_start(e->d_name) >= 0)
             strlist_add(&days, e->d_name);
-    closedir(dh);
     if (days.count)
         qsort(days.item, days.count, sizeof *days.item, cmp_str);
     time_t now = time(NULL);
     time_t today = now - now % 86400;
     if (!dry_run && (dns_open(0) < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)) {
         strlist_free(&days);
+        closedir(dh);
         return EXIT_LATER;
     }
     int status = 0;
@@ -652,5 +672,6 @@ int cmd_tlsrpt(int argc, char **argv)
     strlist_free(&days);
     if (!dry_run)
         curl_global_cleanup();
+    closedir(dh);       /* and the lock */
     return status;
 }
