@@ -159,6 +159,15 @@ tap.is_(sorted(p["policies"][0]["policy"]["policy-domain"] for p in printed),
         ["bad.test", "good.test", "none.test", "sts.test"], "-n: one report per policy domain")
 tap.is_(os.listdir(tlsrpt_dir), [yesterday], "-n changes nothing")
 
+# no DNS answer: nothing is sent or marked, the day waits for the next run
+dead = tap.free_port()
+r = tap.run(["postern", "tlsrpt", "-c", inst.dir],
+            env={"POSTERN_DNS_SERVER": f"127.0.0.1@{dead}", "POSTERN_DNS_TIMEOUT_MS": "500"})
+tap.is_(r.returncode, 75, "TXT lookups that fail: exit 75") or tap.diag(r.stderr)
+tap.like(r.stderr, r"TXT lookup of _smtp\._tls\.good\.test", "the failed lookup is logged")
+tap.is_(os.listdir(tlsrpt_dir), [yesterday], "nothing marked: tried again at the next run")
+tap.is_(posts, [], "nothing posted")
+
 tap.is_(inst.start().returncode, 0, "the instance starts (its queue delivers the reports)")
 r = inst.postern("tlsrpt")
 tap.is_(r.returncode, 75, "the https: collector refused: exit 75, to be tried again") or tap.diag(r.stderr)
