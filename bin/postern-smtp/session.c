@@ -186,57 +186,88 @@ static void body_bytes(void *context, const char *buf, size_t n)
     smtp_queue(conn, buf + start, n - start);
 }
 
+/* Hand the message's content to `chunk` a buffer at a time, as read from
+ * the queue file: 0 when all was handed over, 1 when `chunk` returned
+ * non-zero (stop), -1 on a read error, -2 at an unexpected end of file. */
+static int each_chunk(const struct runner_request *req,
+                      int (*chunk)(void *arg, const char *buf, size_t n), void *arg)
+{
+    static char buf[65536];
+    for (off_t done = 0; done < req->msg_length;) {
+        size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
+                               ? req->msg_length - done : (off_t)sizeof buf);
+        ssize_t n = pread_retry(req->msg_fd, buf, want, req->msg_offset + done);
+        if (n <= 0)
+            return n < 0 ? -1 : -2;
+        done += n;
+        if (chunk(arg, buf, (size_t)n))
+            return 1;
+    }
+    return 0;
+}
+
+/* send_body's chunk: converted or queued as it is, sent when 64 KiB wait. */
+struct body_sender {
+    struct body_writer w;
+    struct mime_downgrade *converter;
+    unsigned mime_errors;
+    int io_failed;
+};
+
+static int send_chunk(void *arg, const char *buf, size_t n)
+{
+    struct body_sender *b = arg;
+    struct smtp_session *s = b->w.s;
+    if (b->converter)
+        b->mime_errors = mime_downgrade_feed(b->converter, buf, n);
+    else
+        body_bytes(&b->w, buf, n);
+    if (b->mime_errors)
+        return 1;
+    if (s->conn.out.len >= 65536 && smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
+        b->io_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* Send the message; with `downgrade`, converted to 7 bit on the way
  * (mime_downgrade.h).  0, or -1 when the session failed (results given;
  * for a message that cannot be converted, a bounce). */
 static int send_body(struct smtp_session *s, int downgrade)
 {
     const struct runner_request *req = s->batch->req;
-    static char buf[65536];
-    off_t done = 0;
-    struct body_writer w = {s, 1, 0};
-    struct mime_downgrade *converter = downgrade
-        ? mime_downgrade_begin(&s->setup->downgrade, body_bytes, &w) : NULL;
-    unsigned mime_errors = 0;
-    while (done < req->msg_length) {
-        size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
-                               ? req->msg_length - done : (off_t)sizeof buf);
-        ssize_t n = pread_retry(req->msg_fd, buf, want, req->msg_offset + done);
-        if (n <= 0) {
-            msg_warn("%s: read the queue file: %s", req->queue_id,
-                     n < 0 ? "read error" : "unexpected end of file");
-            batch_result_open(s->batch, s->relay, 0, "4.3.0", "error reading the queue file");
-            mime_downgrade_free(converter);
-            return -1;
-        }
-        if (converter)
-            mime_errors = mime_downgrade_feed(converter, buf, (size_t)n);
-        else
-            body_bytes(&w, buf, (size_t)n);
-        done += n;
-        if (mime_errors)
-            break;
-        if (s->conn.out.len >= 65536 && smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
-            io_failure(s, s->relay, "sending message body");
-            mime_downgrade_free(converter);
-            return -1;
-        }
-    }
-    if (converter && !mime_errors)
-        mime_errors = mime_downgrade_end(converter, NULL);
-    else
-        mime_downgrade_free(converter);
-    if (mime_errors) {
-        /* as Postfix: the message cannot be sent as 7 bit; the server
-         * is inside DATA, so the connection is dropped, not ended */
-        batch_result_open(s->batch, s->relay, 1, "5.6.0", "%s", mime_error_text(mime_errors));
+    struct body_sender b = {{s, 1, 0}, NULL, 0, 0};
+    if (downgrade)
+        b.converter = mime_downgrade_begin(&s->setup->downgrade, body_bytes, &b.w);
+    int read = each_chunk(req, send_chunk, &b);
+    if (read < 0) {
+        msg_warn("%s: read the queue file: %s", req->queue_id,
+                 read == -1 ? "read error" : "unexpected end of file");
+        batch_result_open(s->batch, s->relay, 0, "4.3.0", "error reading the queue file");
+        mime_downgrade_free(b.converter);
         return -1;
     }
-    if (w.pending_cr) {
-        smtp_queue(&s->conn, " ", 1);
-        w.line_start = 0;
+    if (b.io_failed) {
+        io_failure(s, s->relay, "sending message body");
+        mime_downgrade_free(b.converter);
+        return -1;
     }
-    if (!w.line_start && req->msg_length > 0)
+    if (b.converter && !b.mime_errors)
+        b.mime_errors = mime_downgrade_end(b.converter, NULL);
+    else
+        mime_downgrade_free(b.converter);
+    if (b.mime_errors) {
+        /* as Postfix: the message cannot be sent as 7 bit; the server
+         * is inside DATA, so the connection is dropped, not ended */
+        batch_result_open(s->batch, s->relay, 1, "5.6.0", "%s", mime_error_text(b.mime_errors));
+        return -1;
+    }
+    if (b.w.pending_cr) {
+        smtp_queue(&s->conn, " ", 1);
+        b.w.line_start = 0;
+    }
+    if (!b.w.line_start && req->msg_length > 0)
         smtp_queue(&s->conn, "\r\n", 2);
     smtp_queue(&s->conn, ".\r\n", 3);
     if (smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
@@ -251,29 +282,32 @@ static void discard_bytes(void *context, const char *bytes, size_t n)
     (void)context, (void)bytes, (void)n;
 }
 
+/* declares_8bit's chunk: fed to a converter that writes nothing. */
+struct body_scan {
+    struct mime_downgrade *d;
+    unsigned errors;
+};
+
+static int scan_chunk(void *arg, const char *buf, size_t n)
+{
+    struct body_scan *scan = arg;
+    scan->errors = mime_downgrade_feed(scan->d, buf, n);
+    return scan->errors != 0;
+}
+
 /* For a message that came with BODY=7BIT: 1 when an entity in it is
  * declared 8bit or binary all the same (Postfix's cleanup then records the
- * message as 8-bit, and its smtp(8) converts it). */
+ * message as 8-bit, and its smtp(8) converts it).  A queue file that
+ * cannot be read is send_body()'s to report. */
 static int declares_8bit(const struct smtp_session *s)
 {
-    const struct runner_request *req = s->batch->req;
-    static char buf[65536];
-    struct mime_downgrade *d = mime_downgrade_begin(&s->setup->downgrade, discard_bytes, NULL);
-    unsigned errors = 0;
-    for (off_t done = 0; done < req->msg_length && !errors;) {
-        size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
-                               ? req->msg_length - done : (off_t)sizeof buf);
-        ssize_t n = pread_retry(req->msg_fd, buf, want, req->msg_offset + done);
-        if (n <= 0)
-            break;              /* send_body() reports it */
-        errors = mime_downgrade_feed(d, buf, (size_t)n);
-        done += n;
-    }
+    struct body_scan scan = {mime_downgrade_begin(&s->setup->downgrade, discard_bytes, NULL), 0};
+    int read = each_chunk(s->batch->req, scan_chunk, &scan);
     int declared = 0;
-    if (errors)
-        mime_downgrade_free(d);
+    if (scan.errors || read < 0)
+        mime_downgrade_free(scan.d);
     else
-        mime_downgrade_end(d, &declared);
+        mime_downgrade_end(scan.d, &declared);
     return declared;
 }
 
