@@ -98,6 +98,20 @@ static void probe_report(struct qmgr_message *msg, const struct queue_recipient 
     strbuf_free(&why);
 }
 
+/* Record the recipient's last status ("X.Y.Z text"), in the queue file
+ * (an S record) and in memory, for notices. */
+static void append_status(struct qmgr_message *msg, struct queue_recipient *r, const char *dsn,
+                          const char *text)
+{
+    struct strbuf record = STRBUF_INIT;
+    strbuf_printf(&record, "S%lld %s %s", (long long)r->status_offset, dsn, text);
+    if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)
+        msg_warn_errno("%s: append status record", msg->id);
+    free(r->last_status);
+    r->last_status = xstrdup(strbuf_str(&record) + strcspn(strbuf_str(&record), " ") + 1);
+    strbuf_free(&record);
+}
+
 /* The rank of an outcome when a recipient's parts are combined. */
 static int outcome_rank(int o)
 {
@@ -157,16 +171,9 @@ void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_p
     if (probe && message_is_report(msg)) {
         /* sendmail -bv: no retry; the outcome is kept (an S record) for
          * the report to the sender (retry.c, start_notices) */
-        struct strbuf record = STRBUF_INIT;
-        strbuf_printf(&record, "S%lld %s %s", (long long)r->status_offset,
-                      outcome == OUTCOME_SENT ? (dsn[0] == '2' ? dsn : "2.0.0")
-                                              : dsn[0] == '2' ? "5.0.0" : dsn,
+        append_status(msg, r, outcome == OUTCOME_SENT ? (dsn[0] == '2' ? dsn : "2.0.0")
+                                                      : dsn[0] == '2' ? "5.0.0" : dsn,
                       strbuf_str(&clean_text));
-        if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)
-            msg_warn_errno("%s: append status record", msg->id);
-        free(r->last_status);
-        r->last_status = xstrdup(strbuf_str(&record) + strcspn(strbuf_str(&record), " ") + 1);
-        strbuf_free(&record);
         r->parts = 0;
         outcome = OUTCOME_SENT;
     } else if (probe) {
@@ -235,13 +242,8 @@ void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_p
             r->remote_mta = host_len ? xstrndup(host, host_len) : NULL;
             strbuf_reset(&record);
         }
-        strbuf_printf(&record, "S%lld %s %s", (long long)r->status_offset, dsn,
-                      strbuf_str(&clean_text));
-        if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)
-            msg_warn_errno("%s: append status record", msg->id);
-        free(r->last_status);
-        r->last_status = xstrdup(strbuf_str(&record) + strcspn(strbuf_str(&record), " ") + 1);
         strbuf_free(&record);
+        append_status(msg, r, dsn, strbuf_str(&clean_text));
     }
     strbuf_free(&line);
     strbuf_free(&clean_text);
