@@ -5,7 +5,7 @@
 import glob, os, re, shutil, signal, stat, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
-from inject import OWNERS, SETGID_GROUP, instance, envelope, inject, Injection
+from inject import MAIL_OWNER, OWNERS, SETGID_GROUP, instance, envelope, inject, Injection
 
 cfg, queue = instance()
 incoming = os.path.join(queue, "incoming")
@@ -172,7 +172,7 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     for name in ("default", "listed", "other"):
         d = os.path.join(top, name)
         write(os.path.join(d, "main.cf"),
-              f"queue_directory = {d}/queue\nmaillog_file = {d}/maillog\n"
+              f"queue_directory = {d}/queue\ndata_directory = {d}/data\nmaillog_file = {d}/maillog\n"
               + OWNERS
               + (f"alternate_config_directories = {top}/listed\n" if name == "default" else ""))
         os.chmod(d, 0o755)
@@ -214,7 +214,7 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
 
     lying = envelope("a@example.com", ["b@example.org"],
                      attrs=["uid=0", "origin=local", "filter=maildrop:elsewhere",
-                            "sasl_username=alice", "client_address=192.0.2.1"])
+                            "sasl_username=alice", "client_address=192.0.2.1", "verify=yes"])
     code, status, err = as_nobody([], lying)
     is_(code, 0, "a user queues mail through the set-group-id injector")
     files = stored("default")
@@ -230,6 +230,33 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     like(log, r"warning: FILTER maildrop:elsewhere from uid %d ignored: only a trusted submitter may route mail"
          % nobody.pw_uid, "and its dropping is logged")
     like(log, r"uid=%d from=<a@example\.com>" % nobody.pw_uid, "and the submission as pickup logs it")
+    ok(b"Averify=" not in data, "a user's address verification probe mark (verify=yes) is not stored")
+    like(log, r"warning: address verification probe from uid %d ignored: only the verify service may submit probes"
+         % nobody.pw_uid, "and its dropping is logged")
+    # sendmail -bv's mark (verify=report) stays: it feeds no cache, and its
+    # report goes to the sender, as the user's mail may
+    before = set(stored("default"))
+    code, status, err = as_nobody([], envelope("a@example.com", ["b@example.org"], attrs=["verify=report"]))
+    new_files = sorted(set(stored("default")) - before)
+    data = open(os.path.join(dirs["default"], "queue", "incoming", new_files[0]), "rb").read() if new_files else b""
+    ok(code == 0 and b"\nAverify=report\n" in data, "a user's sendmail -bv (verify=report) is kept")
+    for n in new_files:
+        os.unlink(os.path.join(dirs["default"], "queue", "incoming", n))
+    mail_owner = pwd.getpwnam(MAIL_OWNER)
+    # (its group is not setgid_group, as the units' postern is not in
+    # postern-drop by its primary group: the injector runs set-group-id)
+    probe = envelope("double-bounce@example.com", ["b@example.org"], attrs=["verify=yes"])
+    before = set(stored("default"))
+    code, status, err = inject(None, b"Subject: probe\n\n", probe,
+                               argv=["/usr/bin/setpriv", f"--reuid={mail_owner.pw_uid}", f"--regid={nobody.pw_gid}",
+                                     "--clear-groups", variant])
+    new_files = sorted(set(stored("default")) - before)
+    data = open(os.path.join(dirs["default"], "queue", "incoming", new_files[0]), "rb").read() if new_files else b""
+    ok(code == 0 and b"Averify=yes" in data,
+       "mail_owner (postern-verify's user; the owner of active/) may queue a probe through the same injector") \
+        or diag((code, status, err, open(os.path.join(dirs["default"], "maillog")).read()[-600:]))
+    for n in new_files:
+        os.unlink(os.path.join(dirs["default"], "queue", "incoming", n))
     forged = envelope("f@example.com", ["b@example.org"],
                       attrs=["origin=smtp", "log_client=mx.forged.example[192.0.2.9]", "log_pid=1"])
     code, status, err = as_nobody([], forged)
@@ -252,5 +279,5 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     code, status, err = as_nobody([], envelope("a@b", ["c@d"]), env_vars={"POSTERN_CONFIG_DIR": dirs["other"]})
     is_((code, stored("other")), (53, []), "so does POSTERN_CONFIG_DIR")
 else:
-    skip("needs root, a nobody user, cc and the build's libpostern.a", 12)
+    skip("needs root, a nobody user, cc and the build's libpostern.a", 15)
 done()

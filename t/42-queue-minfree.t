@@ -19,7 +19,7 @@ if m.returncode != 0:
     skip_all("cannot mount a tmpfs: " + m.stderr.strip())
 try:
     write(os.path.join(top, "main.cf"),
-          f"queue_directory = {queue}\nmaillog_file = {top}/maillog\n"
+          f"queue_directory = {queue}\ndata_directory = {top}/data\nmaillog_file = {top}/maillog\n"
           + OWNERS +
           "queue_minfree = 600000\nmessage_size_limit = 200000\n")
     r = run(["postern", "queue", "-c", top, "init"])

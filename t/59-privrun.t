@@ -97,6 +97,9 @@ privileged_transports = virtual
     private = os.stat(os.path.join(inst.queue, "private"))
     is_((private.st_uid, private.st_mode & 0o777), (owner.pw_uid, 0o700),
         "it makes private/ for mail_owner, 0700 (a socket unit then finds it so)")
+    data = os.stat(os.path.join(inst.dir, "data"))
+    is_((data.st_uid, data.st_gid, data.st_mode & 0o777), (owner.pw_uid, owner.pw_gid, 0o700),
+        "and data_directory for mail_owner, 0700 (the verify cache, TLS-RPT records), as Postfix's /var/lib/postfix")
     write(inst.log, "")
     os.chown(inst.log, owner.pw_uid, owner.pw_gid)
 

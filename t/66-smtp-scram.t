@@ -95,9 +95,10 @@ tap.like(out, r"alice@direct\.test: dsn=5\.7\.8, status=bounced \(SASL \[CACHED\
 tap.write(passwords, f"{nexthop} alice:alice-secret\n")
 out = smtp(*cache_opts)
 tap.like(out, r"alice@direct\.test: dsn=2\.0\.0, status=sent", "a changed password is tried at once, and works")
+tap.is_(open(auth_cache).read(), "",
+        "and the 535 entry for the old password is gone (Postfix deletes an entry whose password changed)")
 
 # 5. the entry expires after smtp_sasl_auth_cache_time
-# (another wrong password: the first one's entry still lasts an hour)
 tap.write(passwords, f"{nexthop} alice:another-wrong-one\n")
 short = (f"smtp_sasl_auth_cache_name=proxy:btree:{auth_cache}", "smtp_sasl_auth_cache_time=1s")
 out = smtp(*short)

@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
+from cyrussasl import cyrus_settings, sasl_directory  # noqa: E402
 from instance import NEEDED, ROOT_USERS, Instance  # noqa: E402
 
 tap.require(NEEDED + ["postern-smtpd", "postern-accept", "postern-auth"], tools=["saslpasswd2", "swaks"])
@@ -34,24 +35,9 @@ port = int(re.search(r"^127\.0\.0\.1:(\d+)", open(os.path.join(inst.dir, "master
 parent = os.path.dirname(inst.dir)
 
 # libsasl2's sasldb for the auth service (as t/94), mail_owner's to read
-sasl = os.path.join(parent, "sasl")
-os.mkdir(sasl)
-sasldb = os.path.join(sasl, "sasldb2")
-p = subprocess.run(["saslpasswd2", "-p", "-c", "-f", sasldb, "alice"], input=b"alice-secret",
-                   capture_output=True)
-tap.is_(p.returncode, 0, "saslpasswd2 makes alice") or tap.diag(p.stderr.decode())
-with open(os.path.join(sasl, "smtpd.conf"), "w") as f:
-    f.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {sasldb}\nmech_list: PLAIN LOGIN\n")
-mail = pwd.getpwnam(ROOT_USERS["mail_owner"])
-for path in (sasl, sasldb, os.path.join(sasl, "smtpd.conf")):
-    os.chown(path, mail.pw_uid, mail.pw_gid)
+sasl = sasl_directory(parent, [("alice", None, "alice-secret")], "PLAIN LOGIN")
 with open(os.path.join(inst.dir, "main.cf"), "a") as f:
-    f.write(f"""
-smtpd_sasl_auth_enable = yes
-smtpd_sasl_type = cyrus
-smtpd_sasl_security_options = noanonymous
-cyrus_sasl_config_path = {sasl}
-smtpd_recipient_restrictions = permit_sasl_authenticated, reject_unauth_destination
+    f.write(cyrus_settings(sasl) + f"""smtpd_recipient_restrictions = permit_sasl_authenticated, reject_unauth_destination
 # relayed mail stays in the queue, where its attributes can be read
 defer_transports = smtp relay
 """)

@@ -184,7 +184,7 @@ sys.exit(p.returncode)
 unshare = shutil.which("unshare")
 if os.geteuid() == 0 and unshare:
     d = tempdir()
-    write(os.path.join(d, "main.cf"), f"queue_directory = {d}/queue\nsyslog_name = postfix\n"
+    write(os.path.join(d, "main.cf"), f"queue_directory = {d}/queue\ndata_directory = {d}/data\nsyslog_name = postfix\n"
           "mail_owner = root\nsetgid_group = root\n")
     run(["postern", "queue", "-c", d, "init"])
     r = run([unshare, "-m", sys.executable, "-c", SYSLOG_LISTENER, prog("postern-queue"), d], timeout=30)

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "logs"))
 import logtools
 import tap
+from cyrussasl import sasl_directory
 from dovecotauth import DovecotAuth
 from instance import ROOT_USERS, kill_instance_daemon, root_adopt, root_init_options
 from smtpdtest import Client, Listener, wait_for
@@ -48,29 +49,14 @@ if not tap.is_(r.returncode, 0, "postern init"):
     tap.diag(r.stderr)
     tap.done()
 
-# the password database and libsasl2's smtpd.conf (cyrus_sasl_config_path)
-sasl = os.path.join(parent, "sasl")
-os.mkdir(sasl)
-sasldb = os.path.join(sasl, "sasldb2")
+# the password database and libsasl2's smtpd.conf (cyrus_sasl_config_path):
 # alice and bob in the default realm (the host name, as for Postfix without
-# smtpd_sasl_local_domain); carol in realm example.com
-for user, realm, password in (("alice", None, "alice-secret"), ("bob", None, "bob-secret"),
-                              ("carol", "example.com", "carol-secret")):
-    p = subprocess.run(["saslpasswd2", "-p", "-c", "-f", sasldb] + (["-u", realm] if realm else []) + [user],
-                       input=password.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    tap.is_(p.returncode, 0, f"saslpasswd2 makes {user}") or tap.diag(p.stderr.decode())
-# ANONYMOUS is in mech_list on purpose: smtpd_sasl_security_options must keep it out
-with open(os.path.join(sasl, "smtpd.conf"), "w") as f:
-    f.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {sasldb}\n"
-            "mech_list: PLAIN LOGIN CRAM-MD5 ANONYMOUS\n")
-if os.geteuid() == 0:
-    # root's instance runs the auth service as mail_owner: the sasldb is
-    # its to read (Debian gives the sasl group /etc/sasldb2 the same way)
-    import pwd
-    mail = pwd.getpwnam(ROOT_USERS["mail_owner"])
-    for path in (sasl, sasldb, os.path.join(sasl, "smtpd.conf")):
-        os.chown(path, mail.pw_uid, mail.pw_gid)
-    root_adopt(inst)
+# smtpd_sasl_local_domain); carol in realm example.com.  ANONYMOUS is in
+# mech_list on purpose: smtpd_sasl_security_options must keep it out
+sasl = sasl_directory(parent, [("alice", None, "alice-secret"), ("bob", None, "bob-secret"),
+                               ("carol", "example.com", "carol-secret")],
+                      "PLAIN LOGIN CRAM-MD5 ANONYMOUS")
+root_adopt(inst)
 with open(os.path.join(parent, "login_maps.pcre"), "w") as f:
     f.write("/^(.*)@example.com$/ ${1}\n")
 

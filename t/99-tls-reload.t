@@ -216,4 +216,28 @@ r = inst.stop()
 tap.is_(r.returncode, 0, "postern stop") or tap.diag(r.stdout + r.stderr)
 tap.ok(tap.wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in keepers)),
        "the file keeper ended with postern-accept and its zygote")
+
+# the keeper's safe-open rule holds from the start (doc/privileges.md, "How
+# the keeper opens a file"): a certificate in a directory smtpd's user may
+# write is refused at start, and TLS is off, logged
+unsafe = os.path.join(tmp, "unsafe")
+os.mkdir(unsafe)
+os.chown(unsafe, smtpd_uid, 0)
+make_pair("/CN=unsafe.example", os.path.join(unsafe, "key.pem"), os.path.join(unsafe, "cert.pem"))
+inst2 = new_instance("--domain", "example.com")
+port = int(re.search(r"^127\.0\.0\.1:(\d+)", open(os.path.join(inst2.dir, "master.cf")).read(), re.M).group(1))
+with open(os.path.join(inst2.dir, "main.cf"), "a") as f:
+    f.write(f"smtpd_tls_cert_file = {unsafe}/cert.pem\nsmtpd_tls_key_file = {unsafe}/key.pem\n"
+            "smtpd_tls_security_level = may\n")
+r = inst2.start()
+tap.is_(r.returncode, 0, "an instance whose certificate is in a directory smtpd_user owns starts") \
+    or tap.diag(r.stdout + r.stderr)
+tap.ok(tap.wait_until(lambda: "TLS disabled" in inst2.log(), 30), "(its zygote has tried)")
+tap.like(inst2.log(), r'warning: cannot get certificate from file "%s/cert\.pem": Operation not permitted\n'
+         r'(?:.*\n)*.*warning: TLS disabled: STARTTLS is answered with 454 4\.7\.0' % re.escape(unsafe),
+         "the keeper refuses it, and TLS is off from the start, logged") or tap.diag(inst2.log()[-2000:])
+out = s_client()
+tap.unlike(out, r"subject=CN ?= ?unsafe\.example", "no client gets a handshake with it") or tap.diag(out[-1000:])
+r = inst2.stop()
+tap.is_(r.returncode, 0, "postern stop")
 tap.done()

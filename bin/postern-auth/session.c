@@ -243,10 +243,24 @@ static int failure_is_temporary(int r)
     return r == SASL_FAIL || r == SASL_NOMEM || r == SASL_TRYAGAIN || r == SASL_UNAVAIL;
 }
 
+/* Success with data held back: the data went out as a challenge, and the
+ * client's empty answer completes the exchange (RFC 4954 section 4). */
+static int success_sent;
+
 /* The result of sasl_server_start or _step: a challenge, success or a
- * failure line.  1 when another round follows. */
+ * failure line.  1 when another round follows.  Success with data
+ * (SCRAM's server-final-message): libsasl2 itself turns it into a
+ * challenge and a success on the empty answer, as the connection does
+ * not ask for SASL_SUCCESS_DATA (Postfix does the same); should a library
+ * hand it over with SASL_OK all the same, it goes out as that challenge
+ * here rather than being dropped. */
 static int answer(sasl_conn_t *conn, int r, const char *out, unsigned outlen)
 {
+    success_sent = 0;
+    if (r == SASL_OK && out && outlen) {
+        r = SASL_CONTINUE;
+        success_sent = 1;
+    }
     if (r == SASL_CONTINUE) {
         struct strbuf encoded = STRBUF_INIT;
         unsigned size = (outlen + 2) / 3 * 4 + 1, used = 0;
@@ -344,7 +358,10 @@ _Noreturn void session_serve(int fd)
                 in_exchange = 0;
                 continue;
             }
-            r = sasl_server_step(conn, decoded.s, (unsigned)decoded.len, &out, &outlen);
+            if (success_sent)       /* the answer to success data is empty */
+                r = decoded.len ? SASL_BADPROT : SASL_OK;
+            else
+                r = sasl_server_step(conn, decoded.s, (unsigned)decoded.len, &out, &outlen);
             in_exchange = answer(conn, r, out, outlen);
         } else {
             protocol_error("unknown request");

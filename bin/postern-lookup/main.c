@@ -42,15 +42,8 @@ static _Noreturn void usage(void)
 int main(int argc, char **argv)
 {
     mode_t socket_mode = 0600;
-    int opt;
     log_open("lookup", 0);
-    while ((opt = getopt(argc, argv, "c:m:o:v")) != -1) {
-        if (config_common_option(opt, optarg))
-            continue;
-        if (opt != 'm' || socket_mode_parse(optarg, &socket_mode) < 0)
-            usage();
-    }
-    if (optind != argc)
+    if (config_service_options(argc, argv, &socket_mode) < 0)
         usage();
     signal(SIGPIPE, SIG_IGN);
     config_load(0);

@@ -25,6 +25,8 @@
 #include "log.h"
 #include "lookup.h"
 #include "lookup_proto.h"
+#include "monotonic.h"
+#include "serviceconn.h"
 #include "strbuf.h"
 #include "unixservice.h"
 #include "xalloc.h"
@@ -35,12 +37,7 @@
 #define FIXED_FDS       4           /* signals, listener, DNS, database answers */
 
 struct client {
-    int fd;                         /* -1: free */
-    struct strbuf in, out;
-    long long last_active;          /* ms */
-    int closing;                    /* a bad request: close once answered */
-    pid_t pid;                      /* SO_PEERCRED, for log lines */
-    uid_t uid;
+    struct service_conn conn;       /* its socket, input, output, identity */
     struct dnsreq *dns;             /* a DNS answer to come: later requests wait */
     struct slowreq *slow;           /* a database table's answer to come */
     int waiting;                    /* 1 while dns or slow is out */
@@ -52,14 +49,6 @@ static struct client clients[CLIENT_LIMIT];
 static size_t client_count;
 static int stopping;
 
-/* Milliseconds on the monotonic clock. */
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Close a client and free its slot. */
 static void drop(struct client *c)
 {
@@ -70,10 +59,7 @@ static void drop(struct client *c)
     c->dns = NULL;
     c->slow = NULL;
     c->waiting = c->resume = c->eof = 0;
-    close(c->fd);
-    c->fd = -1;
-    strbuf_free(&c->in);
-    strbuf_free(&c->out);
+    service_conn_close(&c->conn);
     client_count--;
 }
 
@@ -81,20 +67,11 @@ static void drop(struct client *c)
 static void accept_clients(int listen_fd)
 {
     while (client_count < CLIENT_LIMIT) {
-        struct ucred cred;
-        struct strbuf err = STRBUF_INIT;
-        int fd = unix_accept(listen_fd, SOCK_CLOEXEC | SOCK_NONBLOCK, &cred, &err);
-        if (fd < 0) {
-            if (err.len)
-                msg_warn("lookup service: %s", err.s);
-            strbuf_free(&err);
-            return;
-        }
         struct client *c = clients;
-        while (c->fd >= 0)
+        while (c->conn.fd >= 0)
             c++;
-        *c = (struct client){.fd = fd, .in = STRBUF_INIT, .out = STRBUF_INIT,
-                             .last_active = now_ms(), .pid = cred.pid, .uid = cred.uid};
+        if (!service_conn_accept(&c->conn, listen_fd, "lookup service"))
+            return;
         client_count++;
     }
 }
@@ -104,12 +81,12 @@ static void accept_clients(int listen_fd)
 static void answer_came(void *arg, struct strbuf *answer)
 {
     struct client *c = arg;
-    strbuf_append(&c->out, answer->s, answer->len);
+    strbuf_append(&c->conn.out, answer->s, answer->len);
     c->dns = NULL;
     c->slow = NULL;
     c->waiting = 0;
     c->resume = 1;
-    c->last_active = now_ms();      /* idle time counts from the answer */
+    c->conn.last_active = monotonic_ms();      /* idle time counts from the answer */
 }
 
 /* Answer every whole request in the client's input, in order; a DNS
@@ -118,14 +95,14 @@ static void answer_came(void *arg, struct strbuf *answer)
 static void answer_requests(struct client *c)
 {
     c->resume = 0;
-    if (c->in.len == 0)
+    if (c->conn.in.len == 0)
         return;
     size_t start = 0;
-    while (!c->closing && !c->waiting && c->out.len < OUTPUT_MAX) {
+    while (!c->conn.closing && !c->waiting && c->conn.out.len < OUTPUT_MAX) {
         struct lookup_request req;
         struct strbuf err = STRBUF_INIT;
         size_t used = 0;
-        int r = lookup_request_parse(c->in.s + start, c->in.len - start, &req, &used, &err);
+        int r = lookup_request_parse(c->conn.in.s + start, c->conn.in.len - start, &req, &used, &err);
         if (r == 1 && dnsreq_is_dns(req.table)) {
             start += used;
             c->waiting = 1;
@@ -133,42 +110,39 @@ static void answer_requests(struct client *c)
         } else if (r == 1) {
             start += used;
             c->waiting = 1;
-            c->slow = tables_answer(&req, &c->out, answer_came, c);
+            c->slow = tables_answer(&req, &c->conn.out, answer_came, c);
             if (!c->slow)
                 c->waiting = 0;         /* answered already */
         } else if (r < 0) {
-            msg_warn("lookup service: bad request from pid %ld uid %ld: %s", (long)c->pid,
-                     (long)c->uid, err.s);
-            lookup_reply_format(&c->out, LOOKUP_BAD, err.s);
-            c->closing = 1;
+            msg_warn("lookup service: bad request from pid %ld uid %ld: %s", (long)c->conn.pid,
+                     (long)c->conn.uid, err.s);
+            lookup_reply_format(&c->conn.out, LOOKUP_BAD, err.s);
+            c->conn.closing = 1;
         }
         strbuf_free(&err);
         if (r != 1)
             break;
     }
     if (start) {
-        memmove(c->in.s, c->in.s + start, c->in.len - start);
-        strbuf_truncate(&c->in, c->in.len - start);
+        memmove(c->conn.in.s, c->conn.in.s + start, c->conn.in.len - start);
+        strbuf_truncate(&c->conn.in, c->conn.in.len - start);
     }
 }
 
 /* The client can be read: take what came and answer it. */
 static void read_client(struct client *c)
 {
-    char buf[READ_CHUNK];
-    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    ssize_t n = service_conn_recv(&c->conn, READ_CHUNK);
+    if (n == -1)
         return;
     if (n < 0) {
         drop(c);
         return;
     }
-    c->last_active = now_ms();
     if (n == 0) {
         c->eof = 1;                 /* half-closed: its answers still go out */
         return;
     }
-    strbuf_append(&c->in, buf, (size_t)n);
     answer_requests(c);
 }
 
@@ -176,10 +150,10 @@ static void read_client(struct client *c)
  * asked is answered and sent; 1 when it was. */
 static int finish_if_done(struct client *c)
 {
-    if (!c->eof || c->waiting || c->out.len)
+    if (!c->eof || c->waiting || c->conn.out.len)
         return 0;
     answer_requests(c);             /* requests that waited for room */
-    if (c->waiting || c->out.len)
+    if (c->waiting || c->conn.out.len)
         return 0;
     drop(c);                        /* what is left is no whole request */
     return 1;
@@ -188,18 +162,11 @@ static int finish_if_done(struct client *c)
 /* The client can be written: send what is waiting. */
 static void write_client(struct client *c)
 {
-    ssize_t n = send(c->fd, c->out.s, c->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n < 0) {
+    if (service_conn_send(&c->conn) < 0) {
         drop(c);
         return;
     }
-    if (n > 0)
-        c->last_active = now_ms();  /* it reads: not idle */
-    memmove(c->out.s, c->out.s + n, c->out.len - (size_t)n);
-    strbuf_truncate(&c->out, c->out.len - (size_t)n);
-    if (c->out.len == 0 && c->closing) {
+    if (c->conn.out.len == 0 && c->conn.closing) {
         drop(c);
         return;
     }
@@ -224,13 +191,13 @@ static void handle_signals(int signal_fd)
 void serve(int listen_fd, int signal_fd)
 {
     for (size_t i = 0; i < CLIENT_LIMIT; i++)
-        clients[i].fd = -1;
+        clients[i].conn.fd = -1;
     long long idle_ms = conf_time("max_idle") * 1000;
     struct pollfd *fds = xcalloc(CLIENT_LIMIT + FIXED_FDS, sizeof *fds);
     struct client **owner = xcalloc(CLIENT_LIMIT + FIXED_FDS, sizeof *owner);
     while (!stopping) {
         size_t n = 0;
-        long long now = now_ms();
+        long long now = monotonic_ms();
         fds[n++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
         int listening = client_count < CLIENT_LIMIT;
         fds[n++] = (struct pollfd){.fd = listening ? listen_fd : -1, .events = POLLIN};
@@ -238,23 +205,23 @@ void serve(int listen_fd, int signal_fd)
         fds[n++] = (struct pollfd){.fd = slow_fd(), .events = POLLIN};
         for (size_t i = 0; i < CLIENT_LIMIT; i++) {
             struct client *c = &clients[i];
-            if (c->fd < 0)
+            if (c->conn.fd < 0)
                 continue;
             /* idle: sends nothing and reads none of its answers */
-            if (now - c->last_active > idle_ms && !c->waiting) {
-                if (c->out.len)
+            if (now - c->conn.last_active > idle_ms && !c->waiting) {
+                if (c->conn.out.len)
                     msg_info("lookup service: pid %ld uid %ld read none of its answers for "
-                             "max_idle: closed", (long)c->pid, (long)c->uid);
+                             "max_idle: closed", (long)c->conn.pid, (long)c->conn.uid);
                 drop(c);
                 continue;
             }
             short events = 0;
-            if (!c->closing && !c->waiting && !c->eof && c->out.len < OUTPUT_MAX)
+            if (!c->conn.closing && !c->waiting && !c->eof && c->conn.out.len < OUTPUT_MAX)
                 events |= POLLIN;       /* an answer to come: read nothing more */
-            if (c->out.len)
+            if (c->conn.out.len)
                 events |= POLLOUT;
             owner[n] = c;
-            fds[n++] = (struct pollfd){.fd = c->fd, .events = events};
+            fds[n++] = (struct pollfd){.fd = c->conn.fd, .events = events};
         }
         int timeout = client_count ? (int)(idle_ms < 60000 ? idle_ms : 60000) : -1;
         int dns_due = dns_next_deadline_ms();
@@ -271,15 +238,15 @@ void serve(int listen_fd, int signal_fd)
         if (fds[3].revents)
             slow_process();         /* answers of database tables */
         for (size_t i = 0; i < CLIENT_LIMIT; i++)
-            if (clients[i].fd >= 0 && clients[i].resume)
+            if (clients[i].conn.fd >= 0 && clients[i].resume)
                 answer_requests(&clients[i]);
         for (size_t i = FIXED_FDS; i < n; i++) {
             struct client *c = owner[i];
-            if (c->fd < 0 || !fds[i].revents)
+            if (c->conn.fd < 0 || !fds[i].revents)
                 continue;
             if (fds[i].revents & POLLOUT)
                 write_client(c);
-            if (c->fd < 0)
+            if (c->conn.fd < 0)
                 continue;
             if (fds[i].events & POLLIN) {
                 if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
@@ -291,13 +258,13 @@ void serve(int listen_fd, int signal_fd)
             }
         }
         for (size_t i = 0; i < CLIENT_LIMIT; i++)
-            if (clients[i].fd >= 0)
+            if (clients[i].conn.fd >= 0)
                 finish_if_done(&clients[i]);
         if (listening && fds[1].revents && !stopping)
             accept_clients(listen_fd);
     }
     for (size_t i = 0; i < CLIENT_LIMIT; i++)
-        if (clients[i].fd >= 0)
+        if (clients[i].conn.fd >= 0)
             drop(&clients[i]);
     free(fds);
     free(owner);

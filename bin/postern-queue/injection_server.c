@@ -47,6 +47,7 @@
 static int status_open;                     /* fd 3 was open at start */
 static int record_caller;                   /* the uid attribute is caller_uid */
 static uid_t caller_uid;
+static char *queue_dir;                     /* of the message being stored */
 static struct queue_writer writer;
 static volatile sig_atomic_t writer_open;
 static jmp_buf refused;                     /* refuse() ends the message here */
@@ -323,6 +324,43 @@ static void drop_untrusted_filter(struct envelope *env)
     env->records.count = kept;
 }
 
+/* May an untrusted caller mark address verification probes (verify=yes:
+ * delivered nowhere, the outcome goes to the verify cache)?  Only
+ * mail_owner, whom postern-verify runs as, as in Postfix only verify(8)
+ * posts probes.  mail_owner's uid is the owner of the queue's active/
+ * (doc/privileges.md), which a static program learns without NSS. */
+static int caller_may_probe(void)
+{
+    if (!record_caller)
+        return 1;
+    struct strbuf path = STRBUF_INIT;
+    struct stat st;
+    strbuf_printf(&path, "%s/" QUEUE_ACTIVE, queue_dir);
+    int ok = stat(path.s, &st) == 0 && st.st_uid == caller_uid;
+    strbuf_free(&path);
+    return ok;
+}
+
+/* Drop an untrusted caller's verify=yes (logged): a local user's "probe"
+ * would teach the verify cache the answer for that user's sender.
+ * verify=report (sendmail -bv) stays: it teaches the cache nothing, and
+ * its report goes to the sender, as any user's mail may. */
+static void drop_untrusted_probe(struct envelope *env)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < env->records.count; i++) {
+        char *rec = env->records.item[i];
+        if (strncmp(rec, "Averify=", 8) == 0 && strcmp(rec + 8, "report") != 0) {
+            msg_warn("address verification probe from uid %lu ignored: only the verify service "
+                     "may submit probes", (unsigned long)caller_uid);
+            free(rec);
+            continue;
+        }
+        env->records.item[kept++] = rec;
+    }
+    env->records.count = kept;
+}
+
 /* Read the whole envelope from fd 1 with the queue's strict checks. */
 static void read_envelope(struct queue_envelope *qe)
 {
@@ -340,6 +378,8 @@ static void read_envelope(struct queue_envelope *qe)
      * drops such records from local users */
     if (record_caller)
         drop_untrusted_filter(&qe->env);
+    if (!caller_may_probe())
+        drop_untrusted_probe(&qe->env);
     const struct strlist *records = &qe->env.records;
     for (size_t i = 0; i < records->count; i++) {
         const char *rec = records->item[i];
@@ -550,7 +590,6 @@ static void log_rewrite_lines(const struct queue_envelope *qe)
  * down, and what it holds is freed on either path). */
 static struct message current;
 static struct queue_envelope current_envelope;
-static char *queue_dir;
 static struct strbuf failure;               /* why the writer failed */
 
 /* Free what the message held; the writer is closed already. */

@@ -259,6 +259,11 @@ static int auth_cache_hit(struct smtp_session *s, const struct saslc *c)
         strbuf_free(&value);
         return 1;
     }
+    /* as Postfix: an entry for another password (changed since, and
+     * perhaps right now) or a malformed one goes, so that a login that
+     * succeeds leaves no 535 behind */
+    if (found == 1 && cachefile_delete(sasl->auth_cache, key, time(NULL)) != 0)
+        msg_warn_errno("cannot update %s", sasl->auth_cache);
     strbuf_free(&value);
     return 0;
 }

@@ -28,6 +28,8 @@
 #include "config.h"
 #include "log.h"
 #include "map.h"
+#include "monotonic.h"
+#include "serviceconn.h"
 #include "strbuf.h"
 #include "unixservice.h"
 #include "verify.h"
@@ -38,15 +40,8 @@
 #define CLIENT_LIMIT    256
 #define CLIENT_IDLE_MS  60000
 
-struct client {
-    int fd;                     /* -1: free */
-    struct strbuf in, out;
-    uid_t uid;
-    long long last_active;
-    int closing;
-};
-
-static struct client clients[CLIENT_LIMIT];
+/* the clients: smtpd asking, qmgr reporting (serviceconn.h) */
+static struct service_conn clients[CLIENT_LIMIT];
 static size_t client_count;
 static struct verify_settings settings;
 static int stopping;
@@ -56,13 +51,6 @@ static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-verify [-m MODE] [-c config_dir] [-o name=value]... [-v]\n");
     exit(64);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The parameters, from main.cf (again after SIGHUP). */
@@ -80,7 +68,7 @@ static void settings_read(void)
 }
 
 /* Append an answer record. */
-static void answer(struct client *c, int status, const char *text)
+static void answer(struct service_conn *c, int status, const char *text)
 {
     strbuf_putc(&c->out, status);
     strbuf_puts(&c->out, text);
@@ -89,7 +77,7 @@ static void answer(struct client *c, int status, const char *text)
 
 /* Postfix's verify_query_service: what is known, and a probe when it is
  * missing or old. */
-static void query(struct client *c, const char *address)
+static void query(struct service_conn *c, const char *address)
 {
     long long now = (long long)time(NULL);
     const char *raw = cache_get(address);
@@ -111,13 +99,8 @@ static void query(struct client *c, const char *address)
               entry.status, entry.probed, entry.updated, entry.text);
     answer(c, entry.status, entry.text);
     /* the answer goes out before the probe is built */
-    if (c->out.len) {
-        ssize_t n = send(c->fd, c->out.s, c->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) {
-            memmove(c->out.s, c->out.s + n, c->out.len - (size_t)n);
-            strbuf_truncate(&c->out, c->out.len - (size_t)n);
-        }
-    }
+    if (c->out.len)
+        service_conn_send(c);       /* an error: the poll loop closes it */
     if (now - entry.probed > VERIFY_PROBE_TTL
         && ((entry.status == VERIFY_OK && entry.updated + settings.positive_refresh < now)
             || (entry.status != VERIFY_OK && entry.updated + settings.negative_refresh < now))) {
@@ -134,7 +117,7 @@ static void query(struct client *c, const char *address)
 
 /* Postfix's verify_update_service: a failed probe never replaces a
  * deliverable entry before it expires. */
-static void update(struct client *c, const struct verify_request *req)
+static void update(struct service_conn *c, const struct verify_request *req)
 {
     const char *raw = cache_get(req->address);
     struct verify_entry old = {0, 0, 0, NULL};
@@ -150,7 +133,7 @@ static void update(struct client *c, const struct verify_request *req)
 }
 
 /* Answer every whole request in the client's input. */
-static void answer_requests(struct client *c)
+static void answer_requests(struct service_conn *c)
 {
     size_t start = 0;
     while (!c->closing && start < c->in.len) {
@@ -185,49 +168,34 @@ static void answer_requests(struct client *c)
     }
 }
 
-static void drop(struct client *c)
+static void drop(struct service_conn *c)
 {
-    close(c->fd);
-    c->fd = -1;
-    strbuf_free(&c->in);
-    strbuf_free(&c->out);
+    service_conn_close(c);
     client_count--;
 }
 
 static void accept_clients(int listen_fd)
 {
     while (client_count < CLIENT_LIMIT) {
-        struct ucred cred;
-        struct strbuf err = STRBUF_INIT;
-        int fd = unix_accept(listen_fd, SOCK_CLOEXEC | SOCK_NONBLOCK, &cred, &err);
-        if (fd < 0) {
-            if (err.len)
-                msg_warn("verify service: %s", err.s);
-            strbuf_free(&err);
-            return;
-        }
-        struct client *c = clients;
+        struct service_conn *c = clients;
         while (c->fd >= 0)
             c++;
-        *c = (struct client){.fd = fd, .in = STRBUF_INIT, .out = STRBUF_INIT, .uid = cred.uid,
-                             .last_active = now_ms()};
+        if (!service_conn_accept(c, listen_fd, "verify service"))
+            return;
         client_count++;
     }
 }
 
 /* The client can be read: take what came and answer it. */
-static void read_client(struct client *c)
+static void read_client(struct service_conn *c)
 {
-    char buf[4096];
-    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    ssize_t n = service_conn_recv(c, 4096);
+    if (n == -1)
         return;
     if (n <= 0) {
         drop(c);
         return;
     }
-    c->last_active = now_ms();
-    strbuf_append(&c->in, buf, (size_t)n);
     if (c->in.len > 2 * VERIFY_REQUEST_MAX) {
         answer(c, VERIFY_BAD, "request too long");
         c->closing = 1;
@@ -236,19 +204,9 @@ static void read_client(struct client *c)
     answer_requests(c);
 }
 
-static void write_client(struct client *c)
+static void write_client(struct service_conn *c)
 {
-    ssize_t n = send(c->fd, c->out.s, c->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n < 0) {
-        drop(c);
-        return;
-    }
-    c->last_active = now_ms();
-    memmove(c->out.s, c->out.s + n, c->out.len - (size_t)n);
-    strbuf_truncate(&c->out, c->out.len - (size_t)n);
-    if (c->out.len == 0 && c->closing)
+    if (service_conn_send(c) < 0 || (c->out.len == 0 && c->closing))
         drop(c);
 }
 
@@ -271,13 +229,13 @@ static void handle_signals(int signal_fd)
 static void serve(int listen_fd, int signal_fd)
 {
     struct pollfd fds[CLIENT_LIMIT + 2];
-    struct client *owner[CLIENT_LIMIT + 2];
-    long long next_cleanup = now_ms() + settings.cleanup_interval * 1000;
+    struct service_conn *owner[CLIENT_LIMIT + 2];
+    long long next_cleanup = monotonic_ms() + settings.cleanup_interval * 1000;
     for (size_t i = 0; i < CLIENT_LIMIT; i++)
         clients[i].fd = -1;
     while (!stopping) {
         size_t n = 0;
-        long long now = now_ms();
+        long long now = monotonic_ms();
         if (settings.cleanup_interval > 0 && now >= next_cleanup) {
             cache_cleanup((long long)time(NULL), &settings);
             next_cleanup = now + settings.cleanup_interval * 1000;
@@ -286,7 +244,7 @@ static void serve(int listen_fd, int signal_fd)
         fds[n++] = (struct pollfd){.fd = client_count < CLIENT_LIMIT ? listen_fd : -1,
                                    .events = POLLIN};
         for (size_t i = 0; i < CLIENT_LIMIT; i++) {
-            struct client *c = &clients[i];
+            struct service_conn *c = &clients[i];
             if (c->fd < 0)
                 continue;
             if (now - c->last_active > CLIENT_IDLE_MS) {
@@ -309,7 +267,7 @@ static void serve(int listen_fd, int signal_fd)
         if (fds[0].revents)
             handle_signals(signal_fd);
         for (size_t i = 2; i < n; i++) {
-            struct client *c = owner[i];
+            struct service_conn *c = owner[i];
             if (c->fd < 0 || !fds[i].revents)
                 continue;
             if (fds[i].revents & POLLOUT)
@@ -328,15 +286,8 @@ static void serve(int listen_fd, int signal_fd)
 int main(int argc, char **argv)
 {
     mode_t socket_mode = 0600;
-    int opt;
     log_open("verify", 0);
-    while ((opt = getopt(argc, argv, "c:m:o:v")) != -1) {
-        if (config_common_option(opt, optarg))
-            continue;
-        if (opt != 'm' || socket_mode_parse(optarg, &socket_mode) < 0)
-            usage();
-    }
-    if (optind != argc)
+    if (config_service_options(argc, argv, &socket_mode) < 0)
         usage();
     signal(SIGPIPE, SIG_IGN);
     config_load(0);

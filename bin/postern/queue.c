@@ -397,8 +397,8 @@ static int cat_message(const char *id)
 /* init: the queue tree, owned by mail_owner:setgid_group when run as root. */
 static int init_queue(void)
 {
-    uid_t owner = (uid_t)-1;
-    gid_t group = (gid_t)-1;
+    uid_t owner = (uid_t)-1, data_owner = (uid_t)-1;
+    gid_t group = (gid_t)-1, data_group = (gid_t)-1;
     if (geteuid() == 0) {
         const char *user = conf_str("mail_owner"), *grname = conf_str("setgid_group");
         struct passwd *pw = getpwnam(user);
@@ -408,11 +408,16 @@ static int init_queue(void)
                       pw ? "group" : "user", pw ? grname : user);
             return 1;
         }
-        owner = pw->pw_uid;
+        owner = data_owner = pw->pw_uid;
         group = gr->gr_gid;
+        data_group = pw->pw_gid;
     }
     struct strbuf err = STRBUF_INIT;
     int rc = queue_dirs_create(queue_dir, owner, group, &err);
+    /* data_directory: mail_owner's, as Postfix's /var/lib/postfix (the
+     * verify service's cache, the runners' TLS-RPT records) */
+    if (rc == 0)
+        rc = data_dir_create(conf_str("data_directory"), data_owner, data_group, &err);
     if (rc < 0)
         msg_error("%s", strbuf_str(&err));
     strbuf_free(&err);

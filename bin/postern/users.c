@@ -184,10 +184,9 @@ int instance_users_prepare(void)
     strbuf_printf(&path, "%s/pid/qmgr.pid", queue_dir);
     rc |= own_file(path.s, qmgr->uid, qmgr->gid, 0644);
     /* data_directory: the verify service (mail_owner) keeps its cache there */
-    const char *data_dir = conf_str("data_directory");
-    if (*data_dir && ((mkdir(data_dir, 0700) < 0 && errno != EEXIST)
-                      || lchown(data_dir, qmgr->uid, qmgr->gid) < 0)) {
-        msg_error("%s: %s", data_dir, strerror(errno));
+    strbuf_reset(&err);
+    if (data_dir_create(conf_str("data_directory"), qmgr->uid, qmgr->gid, &err) < 0) {
+        msg_error("%s", err.s);
         rc = 1;
     }
     /* every daemon appends to the instance's log: mail_owner's, writable

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "map.h"
 #include "mastercf.h"
 #include "strbuf.h"
+#include "unixservice.h"
 #include "xalloc.h"
 
 #ifndef DEF_CONFIG_DIR
@@ -201,6 +203,16 @@ int config_common_option(int opt, const char *arg)
     case 'v': log_set_verbose(log_verbose() + 1); return 1;
     default:  return 0;
     }
+}
+
+int config_service_options(int argc, char **argv, mode_t *socket_mode)
+{
+    int opt;
+    while ((opt = getopt(argc, argv, "c:m:o:v")) != -1)
+        if (!config_common_option(opt, optarg)
+            && (opt != 'm' || socket_mode_parse(optarg, socket_mode) < 0))
+            return -1;
+    return optind == argc ? 0 : -1;
 }
 
 const char *config_dir(void)

@@ -15,6 +15,7 @@
 #define POSTERN_CONFIG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "strlist.h"
 
@@ -53,6 +54,11 @@ void config_add_override(const char *name_eq_value);
 /* For every program's getopt loop: handles -c DIR, -o name=value and -v
  * (given as opt and optarg); returns 1 when it took the option, else 0. */
 int config_common_option(int opt, const char *arg);
+/* The options of a service behind a unix socket (postern-lookup,
+ * postern-verify): -c, -o and -v (config_common_option) and -m MODE, the
+ * mode of a socket it binds itself (socket_mode_parse).  0, or -1 on a
+ * wrong argument (the caller says how to call it). */
+int config_service_options(int argc, char **argv, mode_t *socket_mode);
 /* Read main.cf, apply the overrides, configure logging (syslog_name,
  * syslog_facility, maillog_file), and warn once for every parameter postern
  * does not know ("FILE, line N: unused parameter: name=value"), unless it is

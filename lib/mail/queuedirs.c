@@ -169,3 +169,13 @@ int queue_space_short(unsigned long long free_bytes, long long minfree, long lon
         return 1;
     return 0;
 }
+
+int data_dir_create(const char *data_dir, uid_t owner, gid_t group, struct strbuf *err)
+{
+    if (!*data_dir)
+        return 0;
+    mode_t old_umask = umask(077);
+    int rc = make_node(data_dir, 0, 0700, owner, group, err);
+    umask(old_umask);
+    return rc;
+}

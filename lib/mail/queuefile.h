@@ -183,6 +183,13 @@ int queue_id_valid(const char *name);
  * err set. */
 int queue_dirs_create(const char *queue_dir, uid_t owner, gid_t group,
                       struct strbuf *err);
+/* Create data_directory (the verify cache, TLS-RPT records) 0700 for its
+ * owner, or fix the mode and owner of an existing one, as Postfix's
+ * postfix-files does for $data_directory: owner/group are mail_owner's
+ * (the verify service and the runners write there), (uid_t)-1/(gid_t)-1
+ * to leave ownership alone.  An empty path is no directory.  0, or -1
+ * with err set. */
+int data_dir_create(const char *data_dir, uid_t owner, gid_t group, struct strbuf *err);
 /* The queue subdirectory (QUEUE_INCOMING, ...) that holds the message id,
  * or NULL when no queue does. */
 const char *queue_find(const char *queue_dir, const char *id);

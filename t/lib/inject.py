@@ -19,7 +19,7 @@ def instance(extra=""):
     top = tempdir()
     queue = os.path.join(top, "queue")
     write(os.path.join(top, "main.cf"),
-          f"queue_directory = {queue}\n"
+          f"queue_directory = {queue}\ndata_directory = {top}/data\n"
           f"maillog_file = {top}/maillog\n"
           + OWNERS + extra)
     r = run(["postern", "queue", "-c", top, "init"])

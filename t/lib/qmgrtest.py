@@ -147,6 +147,7 @@ class Instance:
         if bounce:
             os.symlink("fake-runner", os.path.join(self.libexec, "postern-bounce"))
         base = f"""queue_directory = {self.queue}
+data_directory = {self.dir}/data
 daemon_directory = {self.libexec}
 maillog_file = {self.log}
 myhostname = mx.example.test
