@@ -37,7 +37,7 @@ SANFLAGS  :=
 OPT       ?= -O2 -g
 endif
 
-PKGS      := openssl libsystemd libsasl2 libpcre2-8 libbsd libpq libmariadb sqlite3 ldap
+PKGS      := openssl libsystemd libsasl2 libpcre2-8 libbsd libpq libmariadb sqlite3 ldap zlib libcurl
 # ./deps: a build needs only the build set; `make check` and `make fuzz`
 # also the test tools, `make bench` also Postfix and the profilers (deps)
 DEPS_SETS := $(if $(filter check fuzz fuzz-build fuzz-merge,$(MAKECMDGOALS)),--test) \
@@ -269,9 +269,10 @@ install: all
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \
 	done
 	# units name the default paths; point them at this install's
-	for u in units/*.service units/*.socket units/*.path; do \
+	for u in units/*.service units/*.socket units/*.path units/*.timer; do \
 	    [ -f "$$u" ] || continue; \
 	    sed -e 's|/usr/local/libexec/postern|$(LIBEXECDIR)|g' -e 's|/var/spool/postern|$(QUEUEDIR)|g' \
+	        -e 's|/usr/local/sbin/|$(SBINDIR)/|g' \
 	        $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && chmod 644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
 	done
 

@@ -78,7 +78,7 @@ static int print_only;          /* -p: write notices to stdout */
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postern-bounce -R [-c DIR] [-o name=value]... [-v]\n"
-            "       postern-bounce [-c DIR] [-o name=value]... [-v] [-p] -k failure|delay|success\n"
+            "       postern-bounce [-c DIR] [-o name=value]... [-v] [-p] -k failure|delay|success|verify\n"
             "           -f SENDER [-q QUEUEID] [-e ENVID] [-r FULL|HDRS] [-s 'X.Y.Z text']\n"
             "           [-m MTA] [-a ARRIVAL] [-8] RECIPIENT... < message\n");
     exit(2);
@@ -93,6 +93,8 @@ static int parse_kind(const char *s)
         return DSN_DELAY;
     if (strcmp(s, "success") == 0)
         return DSN_SUCCESS;
+    if (strcmp(s, "verify") == 0)
+        return DSN_VERIFY;
     return -1;
 }
 
@@ -287,7 +289,7 @@ static size_t make_report(const struct request *req, const struct notice *n,
                           struct dsn_recipient *rcpts, struct dsn_report *r,
                           struct strbuf *salt)
 {
-    static const char *const keyword[] = {"FAILURE", "DELAY", "SUCCESS"};
+    static const char *const keyword[] = {"FAILURE", "DELAY", "SUCCESS", "SUCCESS"};
     size_t count = 0;
     for (size_t i = 0; i < req->rcpt_count; i++) {
         const struct request_rcpt *q = &req->rcpt[i];
@@ -305,6 +307,8 @@ static size_t make_report(const struct request *req, const struct notice *n,
         d->diagnostic = q->diagnostic;
         if (req->kind == DSN_SUCCESS)
             d->action = q->remote_mta || q->relayed ? "relayed" : "delivered";
+        else if (req->kind == DSN_VERIFY)    /* sendmail -bv: what would happen */
+            d->action = q->status && q->status[0] == '2' ? "deliverable" : "undeliverable";
     }
     memset(r, 0, sizeof *r);
     r->kind = req->kind;
@@ -453,21 +457,26 @@ static int send_notice(const struct request *req, const struct notice *n, struct
 static int process(const struct request *req, struct strbuf *result)
 {
     static const char *const pm_param[] = {
-        "bounce_notice_recipient", "delay_notice_recipient", "2bounce_notice_recipient"};
-    static const char *const pm_class[] = {"bounce", "delay", NULL};
+        "bounce_notice_recipient", "delay_notice_recipient", "2bounce_notice_recipient",
+        "2bounce_notice_recipient"};
+    static const char *const pm_class[] = {"bounce", "delay", NULL, NULL};
     static const char *const sender_label[] = {
         "sender non-delivery notification", "sender delay notification",
-        "sender delivery status notification"};
+        "sender delivery status notification", "sender delivery status notification"};
     static const char *const pm_label[] = {
         "postmaster non-delivery notification", "postmaster delay notification",
+        "postmaster delivery status notification",
         "postmaster delivery status notification"};
     const char *dbl = double_bounce_address();
     enum dsn_kind kind = req->kind;
+    /* success notices and sendmail -bv reports: to the sender only, every
+     * recipient qmgr names, the header returned */
+    int report = kind == DSN_SUCCESS || kind == DSN_VERIFY;
     strbuf_reset(result);
 
     /* a notice about a notice of our own to postmaster: never a third one */
     if (strcasecmp(req->sender, dbl) == 0) {
-        if (kind == DSN_SUCCESS)
+        if (report)
             msg_info("%s: not sending trace/success notification for double-bounce message",
                      req->queue_id);
         else
@@ -489,9 +498,9 @@ static int process(const struct request *req, struct strbuf *result)
         char *to = qualify(conf_str(kind == DSN_DELAY ? "delay_notice_recipient"
                                                       : "2bounce_notice_recipient"));
         struct notice n = {
-            .postmaster_copy = kind != DSN_SUCCESS, .env_sender = dbl, .to = to,
-            .ret_headers = kind == DSN_SUCCESS, .notify_filter = 0,
-            .log_label = kind == DSN_SUCCESS ? sender_label[kind] : pm_label[kind],
+            .postmaster_copy = !report, .env_sender = dbl, .to = to,
+            .ret_headers = report, .notify_filter = 0,
+            .log_label = report ? sender_label[kind] : pm_label[kind],
         };
         int outcome = send_notice(req, &n, result);
         free(to);
@@ -502,12 +511,12 @@ static int process(const struct request *req, struct strbuf *result)
     struct notice n = {
         .postmaster_copy = 0, .env_sender = "", .to = req->sender,
         .ret_headers = kind == DSN_FAILURE ? req->ret_headers : 1,
-        .notify_filter = kind != DSN_SUCCESS, .log_label = sender_label[kind],
+        .notify_filter = !report, .log_label = sender_label[kind],
     };
     int outcome = send_notice(req, &n, result);
 
     /* notify_classes bounce/delay: a copy with the header only to postmaster */
-    if (outcome == 'K' && kind != DSN_SUCCESS && notify_class(pm_class[kind])) {
+    if (outcome == 'K' && !report && notify_class(pm_class[kind])) {
         char *to = qualify(conf_str(pm_param[kind]));
         struct notice copy = {
             .postmaster_copy = 1, .env_sender = dbl, .to = to, .ret_headers = 1,

@@ -453,7 +453,16 @@ static _Noreturn void enqueue(struct options *opt, char **recipients, int count,
     if (!opt->extract && rcpt.count == 0)
         die_status(EX_USAGE, "Recipient addresses must be specified on the command line or via the -t option");
     long long limit = conf_int("header_size_limit");
-    int message_fd = read_message(opt, &x, limit > 0 ? (size_t)limit : 102400);
+    int message_fd;
+    if (opt->mode == MODE_VERIFY && !opt->extract) {
+        /* -bv collects no message (Postfix): an empty one carries the
+         * envelope through rewriting and routing */
+        message_fd = memfd_create("sendmail-verify", MFD_CLOEXEC);
+        if (message_fd < 0)
+            die_status(EX_OSERR, "memfd_create: %s", strerror(errno));
+    } else {
+        message_fd = read_message(opt, &x, limit > 0 ? (size_t)limit : 102400);
+    }
     struct strlist *from_header = x.resent_seen ? &x.resent : &x.plain;
     for (size_t i = 0; i < from_header->count; i++)
         strlist_add(&rcpt, from_header->item[i]);
@@ -475,6 +484,10 @@ static _Noreturn void enqueue(struct options *opt, char **recipients, int count,
     }
     struct strbuf attr = STRBUF_INIT;
     envelope_add(&env, 'A', "origin=local");
+    if (opt->mode == MODE_VERIFY)
+        /* each recipient verified, nothing delivered, a report to the
+         * sender (qmgr, postern-bounce -k verify) */
+        envelope_add(&env, 'A', "verify=report");
     strbuf_printf(&attr, "uid=%ld", login_uid);
     envelope_add(&env, 'A', attr.s);
     char *full_name = opt->full_name ? xstrdup(opt->full_name) : default_full_name(pw);
@@ -545,7 +558,6 @@ int main(int argc, char **argv)
         die_status(EX_UNAVAILABLE, "execute %s: %s", path.s, strerror(errno));
     }
     case MODE_VERIFY:
-        die_status(EX_UNAVAILABLE, "-bv (address verification) is not implemented yet");
     case MODE_ENQUEUE:
         break;
     }

@@ -233,6 +233,15 @@ if os.geteuid() == 0 and nobody and cc and os.path.exists(libpostern):
     ok(b"Averify=" not in data, "a user's address verification probe mark (verify=yes) is not stored")
     like(log, r"warning: address verification probe from uid %d ignored: only the verify service may submit probes"
          % nobody.pw_uid, "and its dropping is logged")
+    # sendmail -bv's mark (verify=report) stays: it feeds no cache, and its
+    # report goes to the sender, as the user's mail may
+    before = set(stored("default"))
+    code, status, err = as_nobody([], envelope("a@example.com", ["b@example.org"], attrs=["verify=report"]))
+    new_files = sorted(set(stored("default")) - before)
+    data = open(os.path.join(dirs["default"], "queue", "incoming", new_files[0]), "rb").read() if new_files else b""
+    ok(code == 0 and b"\nAverify=report\n" in data, "a user's sendmail -bv (verify=report) is kept")
+    for n in new_files:
+        os.unlink(os.path.join(dirs["default"], "queue", "incoming", n))
     mail_owner = pwd.getpwnam(MAIL_OWNER)
     # (its group is not setgid_group, as the units' postern is not in
     # postern-drop by its primary group: the injector runs set-group-id)

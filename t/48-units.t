@@ -14,6 +14,7 @@ import tap  # noqa: E402
 
 UNITS = os.path.join(tap.SRC, "units")
 DEFAULT_LIBEXEC = "/usr/local/libexec/postern/"
+DEFAULT_SBIN = "/usr/local/sbin/"
 # exposure ceilings: what each unit reached when written (README, install).
 # The smtpd units start as root with CAP_SETUID/CAP_SETGID only and drop to
 # postern-smtpd themselves, so that the set-group-id injector still works
@@ -39,6 +40,8 @@ os.makedirs(stubs)
 for unit in units:
     with open(unit) as f:
         text = f.read()
+    # a command of sbin (postern-tlsrpt.service: postern) is found there too
+    text = text.replace(DEFAULT_SBIN, DEFAULT_LIBEXEC)
     for name in set(re.findall(re.escape(DEFAULT_LIBEXEC) + r"([\w.-]+)", text)):
         built = tap.prog(name)
         target = os.path.join(stubs, name)
@@ -107,6 +110,11 @@ for override in ("smtpd_tls_security_level=encrypt", "smtpd_sasl_auth_enable=yes
                  "smtpd_client_restrictions=permit_sasl_authenticated,reject"):
     tap.ok(f"-o {override}" in exec_line, f"submission runs smtpd with -o {override} (as master.cf)")
 tap.ok(" -z " in exec_line, "submission: a zygote reads the root-only key before it drops privileges")
+timer = unit_text("postern-tlsrpt.timer")
+tap.like(timer, r"(?m)^OnCalendar=\*-\*-\* 00:05:00 UTC$", "postern-tlsrpt.timer: once a day, after midnight UTC")
+tap.like(timer, r"(?m)^Persistent=true$", "a run missed while the machine was off is made up")
+tap.like(unit_text("postern-tlsrpt.service"), r"(?m)^ExecStart=/usr/local/sbin/postern tlsrpt$",
+         "postern-tlsrpt.service runs postern tlsrpt")
 smtps = unit_text("postern-smtps.service")
 tap.like(unit_text("postern-smtps.socket"), r"(?m)^ListenStream=465$", "postern-smtps.socket listens on port 465")
 for override in ("smtpd_tls_wrappermode=yes", "smtpd_sasl_auth_enable=yes",

@@ -51,7 +51,7 @@ inst = new_instance("--domain", "example.com",
                     "-o", f"smtp_tcp_port={port}", "-o", "smtp_tls_security_level=dane",
                     "-o", "smtp_dns_support_level=dnssec",
                     "-o", f"dnssec_trust_anchor_file={zones.trust_anchors}",
-                    "-o", "smtp_tls_loglevel=1")
+                    "-o", "smtp_tls_loglevel=1", "-o", "smtp_tls_report_enable=yes")
 
 
 def shell(domain, rcpt, *options):
@@ -132,6 +132,20 @@ out = shell("wrong.dane.test", "l@wrong.dane.test", "-o", "smtp_tls_security_lev
             "-o", "smtp_tls_policy_maps=inline:{wrong.dane.test=dane-only}")
 tap.like(out, r"l@wrong\.dane\.test: dsn=4\.7\.5, status=deferred \(Server certificate not verified\)",
          "dane-only from the policy table applies")
+
+# TLS-RPT (RFC 8460): what each attempt recorded, policy type tlsa
+data_dir = inst.postern("conf", "-h", "data_directory").stdout.strip()
+tlsrpt_dir = os.path.join(data_dir, "tlsrpt")
+rows = []
+for day in (os.listdir(tlsrpt_dir) if os.path.isdir(tlsrpt_dir) else []):
+    rows += [l.split("\t") for l in open(os.path.join(tlsrpt_dir, day)).read().splitlines()]
+seen = {(r[1], r[2], r[3]) for r in rows if len(r) == 8}
+for want in [("ok.dane.test", "tlsa", "success"), ("wrong.dane.test", "tlsa", "tlsa-invalid"),
+             ("bogus.test", "tlsa", "dnssec-invalid")]:
+    tap.ok(want in seen, "TLS-RPT recorded: %s %s %s" % want) or tap.diag(rows)
+ok_rows = [r for r in rows if len(r) == 8 and r[1] == "ok.dane.test"]
+tap.like(ok_rows[0][7] if ok_rows else "", r"^3 1 1 [0-9a-f]{64}$",
+         "the policy-string of a tlsa policy: the usable TLSA record")
 
 # end to end: the instance's qmgr hands the mail to the runner
 tap.is_(inst.start().returncode, 0, "the instance starts")

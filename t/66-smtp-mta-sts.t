@@ -21,29 +21,15 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap
 
-if os.environ.get("POSTERN_MTA_STS_NETNS") != "1":
-    # into a network and mount namespace of our own (as root, or as root
-    # of a user namespace), then the same script again
-    tap.require(["postern", "postern-smtp"], tools=["unshare", "ip", "mount", "mta-sts-daemon", "unbound"])
-    os.environ["POSTERN_MTA_STS_NETNS"] = "1"
-    argv = ["unshare", "--net", "--mount", "--propagation", "private"]
-    if os.geteuid() != 0:
-        argv.append("--map-root-user")
-    sys.stdout.flush()
-    os.execvp("unshare", argv + [sys.executable, os.path.abspath(__file__)])
+import netns
+netns.enter("POSTERN_MTA_STS_NETNS", ["postern", "postern-smtp"], ["mta-sts-daemon", "unbound"])
 
 from dnsserver import DnsServer
 from instance import new_instance
 from smtpsink import Sink
 from testca import TestCA
 
-tap.is_(subprocess.run(["ip", "link", "set", "lo", "up"]).returncode, 0, "loopback up in the test's network namespace")
-home = tap.tempdir()
-resolv = tap.write(os.path.join(home, "resolv.conf"), "nameserver 127.0.0.1\n")
-hosts = tap.write(os.path.join(home, "hosts"), "127.0.0.1 localhost\n")
-for path, target in ((resolv, "/etc/resolv.conf"), (hosts, "/etc/hosts")):
-    r = subprocess.run(["mount", "--bind", path, target], capture_output=True, text=True)
-    tap.is_(r.returncode, 0, f"{target} is the test's own (mount namespace)") or tap.diag(r.stderr)
+home = netns.private_resolver()
 
 sts_ip = "127.0.0.20"
 dns = DnsServer([

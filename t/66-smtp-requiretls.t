@@ -178,6 +178,11 @@ got = received(wrong_sink, "h@tlsno.test")
 tap.ok(got and got[0]["tls"], "TLS-Required: No: sent, still over TLS, to the unverified server")
 tap.ok(got and "REQUIRETLS" not in got[0]["mail_options"], "without REQUIRETLS")
 
+# the field folded over two lines (RFC 8689 section 5, RFC 5322 2.2.3)
+submit("j@tlsno.test", "folded", requiretls=False, extra_header="TLS-Required:\n No\n")
+wait_log(r"to=<j@tlsno\.test>, relay=mx\.wrongca\.test\[127\.0\.0\.8\]:%d, .*status=sent" % port)
+tap.is_(len(received(wrong_sink, "j@tlsno.test")), 1, "TLS-Required: No folded over two lines: relaxed all the same")
+
 # REQUIRETLS wins over TLS-Required: No (RFC 8689 section 4.1)
 submit("i@wrongca.test", "both", extra_header="TLS-Required: No\n")
 wait_log(r"to=<i@wrongca\.test>, .*dsn=5\.7\.10, status=bounced")
@@ -188,12 +193,12 @@ import glob
 days = glob.glob(os.path.join(data_dir, "tlsrpt", "????-??-??"))
 tap.is_(len(days), 1, "one day's TLS-RPT file under data_directory/tlsrpt")
 rows = [l.split("\t") for l in open(days[0]).read().splitlines()] if days else []
-results = {(r[1], r[3]) for r in rows if len(r) == 6}
+results = {(r[1], r[3]) for r in rows if len(r) == 8}
 for want in [("rt.test", "success"), ("norq.test", "success"), ("plain.test", "starttls-not-supported"),
              ("wrongca.test", "certificate-not-trusted"), ("two.test", "success")]:
     tap.ok(want in results, f"recorded: {want[0]} {want[1]}") or tap.diag(rows)
-tap.ok(all(len(r) == 6 and r[0].isdigit() and r[2] == "no-policy-found" for r in rows),
-       "every line: time, policy domain, policy type, result, MX host, address")
+tap.ok(all(len(r) == 8 and r[0].isdigit() and r[2] == "no-policy-found" for r in rows),
+       "every line: time, policy domain, policy type, result, MX host, address, sending address, policy")
 
 # ---- openssl s_client; smtpd_requiretls_enable = no ----
 def s_client(lines):

@@ -283,6 +283,10 @@ void pool_shutdown(void);
  * to the verify service and the recipient is done; local, virtual and
  * pipe transports are not run for it (schedule.c). */
 int message_is_probe(const struct qmgr_message *msg);
+/* 1 for a sendmail -bv message (verify=report): a probe whose outcomes go
+ * back to its sender as a "Mail Delivery Status Report" (postern-bounce -k
+ * verify), routed as ordinary mail. */
+int message_is_report(const struct qmgr_message *msg);
 /* Log a recipient's outcome and record it in the queue file.  agent is
  * the Postfix daemon whose line it is ("virtual", "error", ...; NULL:
  * qmgr), agent_pid the pid of the runner that decided it, or 0; address

@@ -86,14 +86,16 @@ static void start_notices(struct qmgr_message *msg, time_t now)
             notice_start(msg, "delay", list, count);
     }
 
-    /* success notices for NOTIFY=SUCCESS */
+    /* success notices for NOTIFY=SUCCESS; a sendmail -bv report for
+     * every recipient decided this round */
+    int report = message_is_report(msg);
     count = 0;
     for (size_t i = 0; i < n; i++)
-        if (msg->round[i] == ROUND_SENT && notify_success(&msg->qf.rcpt[i])
+        if (msg->round[i] == ROUND_SENT && (report || notify_success(&msg->qf.rcpt[i]))
             && !msg->qf.rcpt[i].success_noticed)
             list[count++] = i;
     if (count)
-        notice_start(msg, "success", list, count);
+        notice_start(msg, report ? "verify" : "success", list, count);
     free(list);
 }
 

@@ -304,7 +304,8 @@ static void schedule_route(struct qmgr_message *msg, size_t i, const char *trans
  * be opened, logged). */
 static struct resolver *message_resolver(const struct qmgr_message *msg)
 {
-    if (!message_is_probe(msg))
+    /* sendmail -bv reports what ordinary mail would meet */
+    if (!message_is_probe(msg) || message_is_report(msg))
         return qmgr.resolver;
     if (!qmgr.probe_resolver) {
         struct strbuf err = STRBUF_INIT;

@@ -47,7 +47,13 @@ static double elapsed(const struct timeval *a, const struct timeval *b)
 int message_is_probe(const struct qmgr_message *msg)
 {
     const char *verify = queue_file_attr(&msg->qf, "verify");
-    return verify && strcmp(verify, "yes") == 0;
+    return verify && (strcmp(verify, "yes") == 0 || strcmp(verify, "report") == 0);
+}
+
+int message_is_report(const struct qmgr_message *msg)
+{
+    const char *verify = queue_file_attr(&msg->qf, "verify");
+    return verify && strcmp(verify, "report") == 0;
 }
 
 #define VERIFY_UPDATE_TIMEOUT 5       /* seconds qmgr waits for the verify service */
@@ -90,6 +96,20 @@ static void probe_report(struct qmgr_message *msg, const struct queue_recipient 
     }
     strbuf_free(&socket_path);
     strbuf_free(&why);
+}
+
+/* Record the recipient's last status ("X.Y.Z text"), in the queue file
+ * (an S record) and in memory, for notices. */
+static void append_status(struct qmgr_message *msg, struct queue_recipient *r, const char *dsn,
+                          const char *text)
+{
+    struct strbuf record = STRBUF_INIT;
+    strbuf_printf(&record, "S%lld %s %s", (long long)r->status_offset, dsn, text);
+    if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)
+        msg_warn_errno("%s: append status record", msg->id);
+    free(r->last_status);
+    r->last_status = xstrdup(strbuf_str(&record) + strcspn(strbuf_str(&record), " ") + 1);
+    strbuf_free(&record);
 }
 
 /* The rank of an outcome when a recipient's parts are combined. */
@@ -148,7 +168,15 @@ void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_p
                          : outcome == OUTCOME_SENT ? "deliverable" : "undeliverable",
                   strbuf_str(&clean_text));
     msg_info_as(NULL, agent, agent_pid, "%s", strbuf_str(&line));  /* Postfix's agent logs it */
-    if (probe) {
+    if (probe && message_is_report(msg)) {
+        /* sendmail -bv: no retry; the outcome is kept (an S record) for
+         * the report to the sender (retry.c, start_notices) */
+        append_status(msg, r, outcome == OUTCOME_SENT ? (dsn[0] == '2' ? dsn : "2.0.0")
+                                                      : dsn[0] == '2' ? "5.0.0" : dsn,
+                      strbuf_str(&clean_text));
+        r->parts = 0;
+        outcome = OUTCOME_SENT;
+    } else if (probe) {
         /* no retry, no notice: the verify service has the answer */
         probe_report(msg, r, outcome, strbuf_str(&clean_text));
         r->parts = 0;
@@ -214,13 +242,8 @@ void recipient_outcome(struct qmgr_message *msg, const char *agent, long agent_p
             r->remote_mta = host_len ? xstrndup(host, host_len) : NULL;
             strbuf_reset(&record);
         }
-        strbuf_printf(&record, "S%lld %s %s", (long long)r->status_offset, dsn,
-                      strbuf_str(&clean_text));
-        if (queue_file_append(msg->fd, &msg->qf, strbuf_str(&record)) != 0)
-            msg_warn_errno("%s: append status record", msg->id);
-        free(r->last_status);
-        r->last_status = xstrdup(strbuf_str(&record) + strcspn(strbuf_str(&record), " ") + 1);
         strbuf_free(&record);
+        append_status(msg, r, dsn, strbuf_str(&clean_text));
     }
     strbuf_free(&line);
     strbuf_free(&clean_text);

@@ -342,13 +342,15 @@ static int caller_may_probe(void)
 }
 
 /* Drop an untrusted caller's verify=yes (logged): a local user's "probe"
- * would teach the verify cache the answer for that user's sender. */
+ * would teach the verify cache the answer for that user's sender.
+ * verify=report (sendmail -bv) stays: it teaches the cache nothing, and
+ * its report goes to the sender, as any user's mail may. */
 static void drop_untrusted_probe(struct envelope *env)
 {
     size_t kept = 0;
     for (size_t i = 0; i < env->records.count; i++) {
         char *rec = env->records.item[i];
-        if (strncmp(rec, "Averify=", 8) == 0) {
+        if (strncmp(rec, "Averify=", 8) == 0 && strcmp(rec + 8, "report") != 0) {
             msg_warn("address verification probe from uid %lu ignored: only the verify service "
                      "may submit probes", (unsigned long)caller_uid);
             free(rec);

@@ -58,11 +58,28 @@ static int header_says_tls_not_required(const struct runner_request *req)
     for (char *line = buf; *line && *line != '\n' && !(line[0] == '\r' && line[1] == '\n');) {
         char *end = strchr(line, '\n');
         if (strncasecmp(line, "TLS-Required:", 13) == 0) {
-            const char *v = line + 13;
-            v += strspn(v, " \t");
-            size_t len = strcspn(v, " \t\r\n");
-            /* the value is "No", case-insensitively (RFC 8689 section 3) */
-            if (len == 2 && strncasecmp(v, "No", 2) == 0)
+            /* the field's value, unfolded: its continuation lines start
+             * with a space or a tab (RFC 5322 section 2.2.3) */
+            char word[4];
+            size_t len = 0, words = 0;
+            int in_word = 0;
+            for (const char *v = line + 13; *v; v++) {
+                if (*v == '\n' && v[1] != ' ' && v[1] != '\t')
+                    break;
+                if (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n') {
+                    in_word = 0;
+                    continue;
+                }
+                if (!in_word)
+                    words++;
+                in_word = 1;
+                if (words == 1 && len < sizeof word)
+                    word[len++] = *v;
+                else if (words == 1)
+                    len = sizeof word + 1;      /* too long to be "No" */
+            }
+            /* the value is "No", case-insensitively (RFC 8689 section 5) */
+            if (words == 1 && len == 2 && strncasecmp(word, "No", 2) == 0)
                 return 1;
         }
         if (!end)

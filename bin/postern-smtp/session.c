@@ -535,9 +535,10 @@ static void transaction(struct smtp_session *s)
         }
     }
     int pipelining = s->esmtp && s->features.pipelining;
-    /* an address verification probe ends after RCPT TO (postern-verify(8)) */
+    /* an address verification probe ends after RCPT TO (postern-verify(8)),
+     * and so does a sendmail -bv message (verify=report) */
     const char *verify_attr = runner_attr(&req->attrs, "verify");
-    int probe = verify_attr && strcmp(verify_attr, "yes") == 0;
+    int probe = verify_attr && (strcmp(verify_attr, "yes") == 0 || strcmp(verify_attr, "report") == 0);
     size_t *accepted = xcalloc(b->count ? b->count : 1, sizeof *accepted);
     size_t *sent_rcpt = xcalloc(b->count ? b->count : 1, sizeof *sent_rcpt);
     size_t n_accepted = 0, n_sent = 0;

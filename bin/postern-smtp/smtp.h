@@ -34,6 +34,13 @@ struct tls_policy {
     char nexthop_domain[256];           /* "nexthop" for certificate names */
     struct strbuf servername;           /* SNI ("servername=", else
                                            smtp_tls_servername): "" none */
+    /* TLS-RPT (tlsrpt.c): what an MTA-STS policy server said of the
+     * policy (Postfix 3.10's policy_type=, policy_domain=,
+     * policy_string=, mx_host_pattern=, policy_failure=) */
+    char policy_type[20];               /* "sts", "tlsa", ...; "" none said */
+    char policy_domain[256];
+    struct strbuf policy_string;        /* lines joined by '|' */
+    char policy_failure[32];            /* sts-policy-fetch-error, ... */
 };
 struct sasl_setup;
 struct reuse_setup;

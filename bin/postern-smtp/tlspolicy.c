@@ -233,6 +233,51 @@ static int load_trust_anchors(struct tls_policy *p, const char *file)
     return rc;
 }
 
+/* The TLS-RPT attributes an MTA-STS policy server adds to its answer
+ * (Postfix 3.10): policy_type=sts|tlsa|no-policy-found, policy_domain=,
+ * policy_string= and mx_host_pattern= (each may repeat; kept for the
+ * report), policy_ttl= (read), policy_failure= (an RFC 8460 sts-* result
+ * type).  Returns 1 when the word is one of them, 0 when it is none of
+ * them, -1 (warned) when it is one of them and wrong. */
+static int tlsrpt_attribute(struct tls_policy *p, const char *w, size_t n, const char *val,
+                            const char *where)
+{
+    if (n == 11 && strncasecmp(w, "policy_type", n) == 0) {
+        if (strcmp(val, "sts") != 0 && strcmp(val, "tlsa") != 0 && strcmp(val, "no-policy-found") != 0) {
+            msg_warn("%s: invalid policy_type \"%s\"", where, val);
+            return -1;
+        }
+        snprintf(p->policy_type, sizeof p->policy_type, "%s", val);
+    } else if (n == 13 && strncasecmp(w, "policy_domain", n) == 0) {
+        if (!dns_labels_valid(val)) {
+            msg_warn("%s: invalid policy_domain \"%s\"", where, val);
+            return -1;
+        }
+        snprintf(p->policy_domain, sizeof p->policy_domain, "%s", val);
+    } else if ((n == 13 && strncasecmp(w, "policy_string", n) == 0)
+               || (n == 15 && strncasecmp(w, "mx_host_pattern", n) == 0)) {
+        if (n == 15)        /* a policy's "mx:" line, when it gives no string */
+            return 1;
+        if (strpbrk(val, "|\t\r\n"))
+            return 1;       /* cannot be kept in the record: left out */
+        if (p->policy_string.len)
+            strbuf_putc(&p->policy_string, '|');
+        strbuf_puts(&p->policy_string, val);
+    } else if (n == 10 && strncasecmp(w, "policy_ttl", n) == 0) {
+        return 1;
+    } else if (n == 14 && strncasecmp(w, "policy_failure", n) == 0) {
+        if (strncmp(val, "sts-", 4) != 0 && strcmp(val, "dnssec-invalid") != 0
+            && strcmp(val, "tlsa-invalid") != 0) {
+            msg_warn("%s: invalid policy_failure \"%s\"", where, val);
+            return -1;
+        }
+        snprintf(p->policy_failure, sizeof p->policy_failure, "%s", val);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 /* Apply one table answer ("secure match=.example.com ciphers=high") to p;
  * *level receives its level.  Errors make p invalid (Postfix: "client TLS
  * configuration problem"), with a warning naming where. */
@@ -266,8 +311,14 @@ static void apply_entry(struct tls_policy *p, enum tls_level *level, const char 
             msg_warn("%s: malformed attribute/value pair \"%s\": missing '='", where, w);
             goto bad;
         }
+        /* "{ name = value }" (a value with spaces, grouped in braces) */
         size_t n = (size_t)(eq - w);
+        while (n && isspace((unsigned char)w[n - 1]))
+            n--;
         const char *val = eq + 1;
+        while (isspace((unsigned char)*val))
+            val++;
+        int rpt;
         static const char *const single[] = {"ciphers", "protocols", "exclude"};
         int k = -1;
         for (int j = 0; j < 3; j++)
@@ -315,6 +366,9 @@ static void apply_entry(struct tls_policy *p, enum tls_level *level, const char 
                 goto bad;
             }
             strbuf_set(&p->servername, val);
+        } else if ((rpt = tlsrpt_attribute(p, w, n, val, where)) != 0) {
+            if (rpt < 0)
+                goto bad;
         } else if (n == 16 && strncasecmp(w, "connection_reuse", 16) == 0) {
             if (parse_bool(val) < 0) {
                 msg_warn("%s: malformed attribute/value pair \"%s\"", where, w);
@@ -445,13 +499,23 @@ static void dane_init(struct smtp_session *s, const char *dest)
     dns_lookup(qname, DNS_T_TLSA, &ans);
     if (ans.status == DNS_RETRY) {
         msg_warn("DANE TLSA lookup problem: %s: %s", qname, ans.why ? ans.why : "try again");
+        /* a bogus signature (dns.h: DNS_RETRY with this reason) */
+        if (ans.why && strcmp(ans.why, "DNSSEC validation failed") == 0)
+            tlsrpt_record(s, "dnssec-invalid");
         invalid(p, "4.7.5", "TLSA lookup error for %s:%d", t->host, t->port);
     } else if (ans.status == DNS_NOTFOUND || !ans.secure) {
         dane_incompat(p, 0, 0, "no TLSA records found");
     } else {
         for (size_t i = 0; i < ans.count; i++)
-            if (tlsa_usable(ans.records[i].text))
+            if (tlsa_usable(ans.records[i].text)) {
                 strlist_add(&p->tlsa, ans.records[i].text);
+                /* the report's policy-string: the usable records */
+                if (p->policy_string.len + strlen(ans.records[i].text) < 1800) {
+                    if (p->policy_string.len)
+                        strbuf_putc(&p->policy_string, '|');
+                    strbuf_puts(&p->policy_string, ans.records[i].text);
+                }
+            }
         if (p->tlsa.count == 0)
             dane_incompat(p, 0, 1, "TLSA records unusable");
         else if (half && s->setup->dane_insecure_mx == TLS_ENCRYPT) {
@@ -564,4 +628,5 @@ void tls_policy_free(struct tls_policy *p)
     strlist_free(&p->match);
     strlist_free(&p->tlsa);
     strbuf_free(&p->servername);
+    strbuf_free(&p->policy_string);
 }

@@ -7,6 +7,7 @@
  *   init, start, stop, status, reload   a self-contained instance (instance.c)
  *   queue  list, flush, delete, hold, release, requeue, print queued mail
  *   dns    ask the DNS through postern's resolver (lib/net/dns)
+ *   tlsrpt send the TLS reports of finished days (RFC 8460)
  *
  * Each subcommand is in its own file beside this one.
  */
@@ -33,6 +34,7 @@ static const struct {
     {"reload", cmd_reload, "SMTP listeners: main.cf's limits and TLS certificates again"},
     {"queue", cmd_queue, "list or manage the mail queue (postqueue, postsuper, postcat)"},
     {"dns", cmd_dns, "look a name up as postern's programs do"},
+    {"tlsrpt", cmd_tlsrpt, "send the TLS reports (RFC 8460) of finished days"},
 };
 
 static int usage(void)

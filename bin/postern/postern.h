@@ -23,6 +23,7 @@ int cmd_status(int argc, char **argv);  /* postfix status */
 int cmd_reload(int argc, char **argv);  /* postfix reload: the SMTP listeners */
 int cmd_queue(int argc, char **argv);   /* postqueue, postsuper, postcat */
 int cmd_dns(int argc, char **argv);     /* lookups through lib/net/dns */
+int cmd_tlsrpt(int argc, char **argv);  /* TLS-RPT reports (RFC 8460) */
 
 /* instance.c: postern-qmgr of the instance (a line of supervise.c's
  * table): start it unless it runs (0, or 1 with the reason), stop it (1

@@ -331,8 +331,13 @@ static const struct param_def params[] = {
     STR("smtp_tls_mandatory_protocols", ">=TLSv1"),
     STR("smtp_tls_policy_maps", ""),
     STR("smtp_tls_protocols", ">=TLSv1"),
+    /* postern's own: the reports `postern tlsrpt` sends (bin/postern/tlsrpt.c) */
+    STR("smtp_tls_report_CAfile", ""),
+    STR("smtp_tls_report_contact", "$smtp_tls_report_sender"),
     /* postern's own: record TLS results for TLS-RPT (bin/postern-smtp/tlsrpt.c) */
     BOOL("smtp_tls_report_enable", "no"),
+    STR("smtp_tls_report_organization", "$mydomain"),
+    STR("smtp_tls_report_sender", "postmaster@$mydomain"),
     STR("smtp_tls_secure_cert_match", "nexthop, dot-nexthop"),
     STR("smtp_tls_security_level", ""),
     STR("smtp_tls_servername", ""),

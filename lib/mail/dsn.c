@@ -217,6 +217,8 @@ const char *dsn_default_action(enum dsn_kind kind)
         return "delayed";
     case DSN_SUCCESS:
         return "delivered";
+    case DSN_VERIFY:
+        return "deliverable";
     default:
         return "failed";
     }
@@ -229,6 +231,7 @@ static const char *default_status(enum dsn_kind kind)
     case DSN_DELAY:
         return "4.0.0";
     case DSN_SUCCESS:
+    case DSN_VERIFY:
         return "2.0.0";
     default:
         return "5.0.0";
@@ -308,6 +311,10 @@ static void put_boilerplate(struct writer *w, const struct dsn_report *r)
         put_str(w, "put into a mailbox, no further notice will follow; where it was");
         put_str(w, "passed on to another system, that system may still report");
         put_str(w, "problems on the way.");
+        break;
+    case DSN_VERIFY:
+        /* Postfix's words for a sendmail -bv report */
+        put_str(w, "Enclosed is the mail delivery report that you requested.");
         break;
     }
     put_str(w, "");
@@ -566,6 +573,8 @@ static const char *subject(const struct dsn_report *r)
                                   : "Delayed Mail (still being retried)";
     case DSN_SUCCESS:
         return "Successful Mail Delivery Report";
+    case DSN_VERIFY:
+        return "Mail Delivery Status Report";
     default:
         return r->postmaster_copy ? "Postmaster Copy: Undelivered Mail"
                                   : "Undelivered Mail Returned to Sender";
@@ -679,7 +688,7 @@ int dsn_write(const struct dsn_report *r, int fd, struct strbuf *err)
     for (size_t i = 0; i < r->rcpt_count; i++)
         put_recipient_dsn(&w, r, &r->rcpt[i]);
 
-    const char *description = r->kind != DSN_SUCCESS
+    const char *description = r->kind != DSN_SUCCESS && r->kind != DSN_VERIFY
         ? (headers_only ? "Undelivered Message Headers" : "Undelivered Message")
         : (headers_only ? "Message Headers" : "Message");
     const char *type = r->smtputf8

@@ -22,6 +22,8 @@ enum dsn_kind {
     DSN_FAILURE,        /* "Undelivered Mail Returned to Sender" */
     DSN_DELAY,          /* "Delayed Mail (still being retried)" */
     DSN_SUCCESS,        /* "Successful Mail Delivery Report" */
+    DSN_VERIFY,         /* "Mail Delivery Status Report" (sendmail -bv):
+                         * deliverable / undeliverable, nothing delivered */
 };
 
 /* One recipient's lines in the report. */
@@ -65,7 +67,8 @@ struct dsn_report {
  * with the reason in err (a write or read error; errno is set). */
 int dsn_write(const struct dsn_report *report, int fd, struct strbuf *err);
 
-/* The default Action: for a kind ("failed", "delayed", "delivered"). */
+/* The default Action: for a kind ("failed", "delayed", "delivered",
+ * "deliverable"). */
 const char *dsn_default_action(enum dsn_kind kind);
 /* An RFC 5322 date ("Sun, 22 Nov 2026 04:01:11 +0000 (UTC)") into out. */
 void dsn_date(struct strbuf *out, time_t when);
