@@ -26,9 +26,7 @@ if os.environ.get("POSTERN_MTA_STS_NETNS") != "1":
     # of a user namespace), then the same script again
     tap.require(["postern", "postern-smtp"], tools=["unshare", "ip", "mount", "mta-sts-daemon", "unbound"])
     os.environ["POSTERN_MTA_STS_NETNS"] = "1"
-    argv = ["unshare", "--net", "--mount", "--propagation", "private"]
-    if os.geteuid() != 0:
-        argv.append("--map-root-user")
+    argv = tap.unshare_mount(["--net"]) or tap.done()
     sys.stdout.flush()
     os.execvp("unshare", argv + [sys.executable, os.path.abspath(__file__)])
 
