@@ -50,6 +50,8 @@ ok(os.access(WEAK, os.X_OK), "the weakened injector is built") or done()
 if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
     skip_all("a FUSE mount for other users' processes and a PID namespace need root and /dev/fuse")
 
+# each round's instance in a PID namespace, which --mount-proc gives a /proc of its own
+pid_ns = unshare_mount(["--pid", "--fork", "--mount-proc", "--kill-child"]) or done()
 ROUNDS = int(os.environ.get("POSTERN_POWER_ROUNDS", "12"))
 CLIENTS = int(os.environ.get("POSTERN_POWER_CLIENTS", "6"))
 seed = os.environ.get("POSTERN_POWER_SEED", str(os.getpid()))
@@ -177,7 +179,7 @@ def power_rounds(inst, port, parent, rounds, label, stop_at_loss=False):
             stop(cfs)
             break
         # the whole instance in a PID namespace: its end is every process's
-        ns = start(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c",
+        ns = start(pid_ns + ["sh", "-c",
                     f'"$0" start -c "$1" >/dev/null 2>&1; exec sleep 100000',
                     prog("postern"), inst])
         end = time.time() + 20
