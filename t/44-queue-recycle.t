@@ -116,24 +116,45 @@ if torn and torn_slot:
     i = data.index(b"this one is torn")
     data[i] = ord("T")                          # one byte that did not reach the disk
     open(path, "wb").write(data)
+# a slot qmgr made whose rename to its number was lost (doc/queue-format.md,
+# "Commit"): the staged name holds a committed message; an empty one is left over
+r = run([prog("sendmail"), "-f", "sender@example.com", "alice@example.com"],
+        input=b"Subject: staged\n\nin a staged slot\n", env=env)
+staged_id = [n for n in os.listdir(incoming) if not n.startswith(".") and n != (torn[0] if torn else "")
+             and n != qid]
+staged_slot = [n for n, (_, size, links) in slots().items() if links == 2]
+ok(r.returncode == 0 and len(staged_id) == 1 and len(staged_slot) == 1, "a third message is queued")
+if staged_id and staged_slot:
+    os.unlink(os.path.join(incoming, staged_id[0]))
+    os.rename(os.path.join(recycle, staged_slot[0]), os.path.join(recycle, ".new." + staged_slot[0]))
+write(os.path.join(recycle, ".new.99"), "")
 r = inst.postern("queue", "list")
 like(r.stdout, r"(?m)^%s\s" % qid, "mailq lists the committed message its slot holds, under its id")
 unlike(r.stdout, r"(?m)^%s\s" % (torn[0] if torn else "x"), "and not the torn one")
 r = inst.start()
 is_(r.returncode, 0, "the instance starts again")
-got = inst.wait_for("alice", 7)
-ok(len(got) == 7 and b"only in its slot" in got[-1],
+got = inst.wait_for("alice", 8)
+ok(len(got) == 8 and any(b"only in its slot" in m for m in got),
    "the committed message is delivered though no queue name linked it")
 like(inst.log(), r"%s: named from recycle/\d+ \(committed before a crash\)" % qid,
      "qmgr names it from its slot at start, under the id of its commit record")
 like(inst.log(), r"emptied recycle/%s: no valid commit record" % (torn_slot[0] if torn_slot else "x"),
      "a slot whose checksum does not match is emptied")
-is_(wait_slots_idle(), {k: v for k, v in before.items() if k not in ("0", "1")} | {
+ok(len(got) == 8 and any(b"in a staged slot" in m for m in got),
+   "a message in a staged slot (its rename to a number lost) is delivered")
+like(inst.log(), r"named from recycle/\.new\.\d+ \(committed before a crash\)", "... named from there")
+ok(not os.path.exists(os.path.join(recycle, ".new.99")), "an empty staged name left over is removed")
+gone = staged_slot[0] if staged_slot else "x"     # made again at qmgr's next scan
+idle = wait_slots_idle()
+is_(idle.get(".new." + gone, (0, 0, 1))[1:], (0, 1),
+    "the staged name that held a message is emptied when it is delivered (removed at the next scan)")
+is_({k: v for k, v in idle.items() if not k.startswith(".new.")},
+    {k: v for k, v in before.items() if k not in ("0", "1", gone)} | {
     k: v for k, v in slots().items() if k in ("0", "1")}, "every slot is empty and free again")
 ok(not any(b"this one is torn" in m or b"This one is torn" in m for m in inst.delivered("alice")),
    "the torn message is never delivered")
 inst.stop()
-send_count = 7
+send_count = 8
 
 # an older queue without recycle/: files are created and removed as before
 inst.start()

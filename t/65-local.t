@@ -387,6 +387,32 @@ for prog_name in ("procmail", "maildrop"):
     ok(len(new) == 1 and b"Subject: " + prog_name.encode() in read(new[0]), f"{prog_name} wrote the message")
     ok(new and os.stat(new[0]).st_uid == PW["a"].pw_uid, f"{prog_name} ran as the recipient")
 
+# mailbox_command_maps: a command per user name, before mailbox_command
+cmd_map = os.path.join(D, "mailbox_commands")
+open_map = os.path.join(D, "open-map")  # the mapped commands' files, as the user
+os.makedirs(open_map)
+os.chmod(open_map, 0o1777)
+write(cmd_map, f"{A} /usr/bin/touch {open_map}/mapped-$user\n")
+r = shell([f"mailbox_command_maps=texthash:{cmd_map}", f"mailbox_command=/usr/bin/touch {open_map}/global-$user"],
+          [A], (MSG % "x").encode())
+like(r.stdout.decode(), rf"dsn=2\.0\.0, status=sent \(delivered to command: /usr/bin/touch {re.escape(open_map)}/mapped-{A}\)",
+     "mailbox_command_maps: the user's command from the table runs, not mailbox_command") or diag(r.stdout)
+made = os.path.join(open_map, f"mapped-{A}")
+ok(os.path.exists(made) and os.stat(made).st_uid == PW["a"].pw_uid
+   and not os.path.exists(os.path.join(open_map, f"global-{A}")), "... as the user")
+write(cmd_map, "someone-else /bin/false\n")
+r = shell([f"mailbox_command_maps=texthash:{cmd_map}", f"mailbox_command=/usr/bin/touch {open_map}/global-$user"],
+          [A], (MSG % "x").encode())
+ok(os.path.exists(os.path.join(open_map, f"global-{A}")),
+   "a user the table does not name: mailbox_command") or diag(r.stdout)
+re_map = os.path.join(D, "mailbox_commands.pcre")
+write(re_map, "/^(.*)$/ /usr/bin/touch /tmp/$1\n")
+r = shell([f"mailbox_command_maps=pcre:{re_map}"], [A], (MSG % "x").encode())
+like(r.stdout.decode(), r"dsn=4\.3\.0, status=deferred", "a pcre table that would put the address into the "
+     "command is refused, as Postfix's: the mail waits") or diag(r.stdout)
+like(r.stderr.decode(errors="replace"), r"mailbox_command_maps: .*\$1", "... and the log says why") \
+    or diag(r.stderr)
+
 # exit codes as sysexits say (a command of our own standing for a filter)
 for code, dsn, word, text in ((75, "4.3.0", "deferred", "temporary failure"),
                               (67, "5.1.1", "bounced", "user unknown"),

@@ -166,6 +166,36 @@ tap.ok(count("good@backup.example") > good_before, "(address_verify_positive_exp
 tap.like(log_text()[mark:], r"postern/qmgr\[\d+\]: [0-9A-F]+: from=<double-bounce[0-9a-u]+@localhost>",
          "address_verify_sender_ttl: the probe sender's local part carries the time stamp")
 
+# ---- the verify service hung: qmgr does not wait for it probe after probe ----
+# qmgr reports each probe's outcome and waits for the answer; after one
+# update the service did not answer, it drops the next minute's outcomes
+# (as lost reports: the service probes again) instead of stalling every
+# delivery for the timeout each time
+from inject import envelope, inject  # noqa: E402
+import signal  # noqa: E402
+vpid = int(open(os.path.join(inst.dir, "queue", "pid", "verify.pid")).read())
+os.kill(vpid, signal.SIGSTOP)
+try:
+    mark = len(log_text())
+    for n in (1, 2, 3):
+        code, status, err = inject(inst.dir, f"Subject: probe {n}\n\n".encode(),
+                                   envelope("double-bounce@localhost", [f"good{n}@backup.example"],
+                                            attrs=["verify=yes"]))
+        tap.is_(code, 0, f"probe {n} queued while the verify service is stopped") or tap.diag(err)
+    tap.ok(tap.wait_until(lambda: len(re.findall(r"address verification update for good\d@backup\.example",
+                                                 log_text()[mark:])) >= 3, 40),
+           "qmgr handles the three probes' outcomes") or tap.diag(log_text()[mark:][-3000:])
+    hung = log_text()[mark:]
+    tap.is_(len(re.findall(r"postern/qmgr\[\d+\]: warning: [0-9A-F]+: address verification update for "
+                           r"good\d@backup\.example: read from \S+: .*; none for 60 s", hung)), 1,
+            "the first waits for the timeout and says that none follow for 60 s")
+    tap.is_(len(re.findall(r"postern/qmgr\[\d+\]: [0-9A-F]+: address verification update for "
+                           r"good\d@backup\.example dropped: the verify service did not answer \d+ s ago",
+                           hung)), 2,
+            "the next two are dropped at once, each logged")
+finally:
+    os.kill(vpid, signal.SIGCONT)
+
 # ---- the verify service down ----
 # Postfix's smtpd asks again every 10 seconds and never answers the RCPT
 # (t/data/postfix-3.7-verify.txt: the client gives up); postern's asks as

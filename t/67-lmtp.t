@@ -45,9 +45,9 @@ relay = re.escape(f"localhost[{dove}/lmtp]")
 log_has(rf"to=<alice@lmtp\.test>, relay={relay}, .*dsn=2\.0\.0, status=sent \(250 2\.0\.0 <alice@lmtp\.test> \S+ Saved\)",
         "alice: sent, with Dovecot's own reply")
 log_has(rf"to=<carol@lmtp\.test>, relay={relay}, .*dsn=2\.0\.0, status=sent \(250 2\.0\.0 <carol@lmtp\.test> \S+ Saved\)",
-        "carol too: one reply per recipient after DATA")
+        "carol too: one reply per recipient after the message (BDAT LAST: Dovecot offers CHUNKING)")
 log_has(rf"to=<bob@lmtp\.test>, relay={relay}, .*dsn=5\.2\.2, status=bounced \(host {relay} said: 552 5\.2\.2 "
-        rf"<bob@lmtp\.test> Quota exceeded \(mailbox for user is full\) \(in reply to end of DATA command\)\)",
+        rf"<bob@lmtp\.test> Quota exceeded \(mailbox for user is full\) \(in reply to BDAT command\)\)",
         "bob over quota: bounced 5.2.2 alone, the reply kept")
 log_has(rf"to=<nobody@lmtp\.test>, relay={relay}, .*dsn=5\.1\.1, status=bounced \(host {relay} said: 550 5\.1\.1 "
         rf"<nobody@lmtp\.test> User doesn't exist: nobody@lmtp\.test \(in reply to RCPT TO command\)\)",

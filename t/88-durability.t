@@ -142,6 +142,37 @@ code, status, err = inject(cfg, b"Subject: new slot\n\nbody\n",
 is_(code, 0, "postern-queue accepts the message with no slot made") or diag(err)
 check_order(trace, queue, "new slot", new_slot=True)
 
+# ---- slots made for the injectors: their names on disk before they are
+# slots.  qmgr and `postern queue init` make a missing slot under a name no
+# injector takes, fsync recycle/, and only then rename it to its number: an
+# injector that took a slot whose name was not yet on disk could commit a
+# message with one fdatasync and lose it in a power cut ----
+cfg, queue = instance()
+recycle = os.path.realpath(os.path.join(queue, "recycle"))
+for name in ("3", "17", "40"):
+    os.unlink(os.path.join(recycle, name))
+trace = os.path.join(cfg, "stock.trace")
+r = run(STRACE + ["-o", trace, prog("postern"), "queue", "-c", cfg, "init"])
+is_(r.returncode, 0, "postern queue init under strace makes the missing slots") or diag(r.stderr)
+ev = events(trace)
+made = {}
+for i, (c, a, res) in enumerate(ev):
+    m = re.search(r'"([^"/]+)", O_WRONLY\|O_CREAT', a) if c == "openat" and res >= 0 else None
+    if m and fd_path(a) == recycle:
+        made[m.group(1)] = i
+is_(sorted(made), [".new.17", ".new.3", ".new.40"],
+    "each missing slot is created under a staging name, never under its number")
+syncs = [i for i, (c, a, res) in enumerate(ev) if c == "fsync" and res == 0 and fd_path(a) == recycle]
+renames = {re.search(r'"\.new\.(\d+)"', a).group(1): i for i, (c, a, res) in enumerate(ev)
+           if c.startswith("rename") and res == 0 and '".new.' in a}
+is_(sorted(renames), ["17", "3", "40"], "... and renamed to its number")
+ok(syncs and renames and all(max(made.values()) < min(syncs) < i for i in renames.values()),
+   "recycle/ is fsynced after the last is created and before the first rename") \
+    or diag(f"made {made} syncs {syncs} renames {renames}")
+ok(all(os.path.isfile(os.path.join(recycle, n)) for n in ("3", "17", "40"))
+   and not [n for n in os.listdir(recycle) if n.startswith(".")],
+   "afterwards the slots are there and no staging name is left")
+
 # ---- through the queue service, as smtpd and sendmail use it ----
 cfg, queue = instance()
 trace = os.path.join(cfg, "service.trace")

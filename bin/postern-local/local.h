@@ -36,6 +36,7 @@ struct local_setup {
     struct maplist *alias_maps;     /* alias_maps */
     struct maplist *passwd;         /* proxy:unix:passwd.byname */
     struct maplist *mailbox_transport_maps;
+    struct maplist *mailbox_command_maps;   /* by user name: a command, as mailbox_command */
     struct maplist *fallback_transport_maps;
     const char *mailbox_transport;  /* transport[:nexthop], or "" */
     const char *fallback_transport;

@@ -124,6 +124,14 @@ static void local_setup_init(struct local_setup *setup)
         setup->broken = 1;
     }
     strbuf_reset(&err);
+    /* a command run as the user: no regexp substitution from the
+     * address into it (Postfix opens it "paranoid" as well) */
+    if (!(setup->mailbox_command_maps = maplist_open_flags(conf_str("mailbox_command_maps"),
+                                                           MAP_OPEN_NO_REGSUB, &err))) {
+        msg_warn("mailbox_command_maps: %s", err.s);
+        setup->broken = 1;
+    }
+    strbuf_reset(&err);
     if (!(setup->fallback_transport_maps = maplist_open_flags(conf_str("fallback_transport_maps"),
                                                               MAP_OPEN_NO_REGSUB, &err))) {
         msg_warn("fallback_transport_maps: %s", err.s);
@@ -144,6 +152,7 @@ static void local_setup_free(struct local_setup *setup)
     maplist_close(setup->alias_maps);
     maplist_close(setup->passwd);
     maplist_close(setup->mailbox_transport_maps);
+    maplist_close(setup->mailbox_command_maps);
     maplist_close(setup->fallback_transport_maps);
     strlist_free(&setup->export_env);
 }
@@ -595,13 +604,27 @@ void local_mailbox(struct local_delivery *d, const struct unix_user *pw)
         return;     /* no privileges needed: qmgr's runner of that transport delivers */
     if (!may_deliver_as(d, pw))
         return;
-    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
-    if (*setup->mailbox_command) {
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT, mapped = STRBUF_INIT;
+    /* mailbox_command_maps by the user name, then mailbox_command, as
+     * Postfix's local(8) */
+    const char *command = setup->mailbox_command, *command_param = "mailbox_command";
+    int found = maplist_count(setup->mailbox_command_maps)
+                    ? maplist_lookup(setup->mailbox_command_maps, pw->name, &mapped)
+                    : MAP_NOTFOUND;
+    if (found == MAP_RETRY) {
+        msg_warn("mailbox_command_maps: lookup of %s failed", pw->name);
+        local_result(d, "4.3.0", "table lookup failure");
+        goto out;
+    }
+    if (found == MAP_FOUND) {
+        command = strbuf_str(&mapped);
+        command_param = "mailbox_command_maps";
+    }
+    if (*command) {
         struct local_privs privs;
         struct unix_user holder = {0};
-        if (local_expand(d, pw, setup->mailbox_command, conf_str("command_expansion_filter"),
-                         &path, &err) != 0) {
-            msg_warn("mailbox_command: %s", err.s);
+        if (local_expand(d, pw, command, conf_str("command_expansion_filter"), &path, &err) != 0) {
+            msg_warn("%s: %s", command_param, err.s);
             local_result(d, "4.3.0", "mail system configuration error");
         } else if (local_user_privs(d, pw, &holder, &privs) == 0)
             local_command(d, path.s, &privs, PREPEND_COMMAND);
@@ -643,6 +666,7 @@ void local_mailbox(struct local_delivery *d, const struct unix_user *pw)
 out:
     strbuf_free(&path);
     strbuf_free(&err);
+    strbuf_free(&mapped);
 }
 
 /* A user unknown to aliases and passwd: mailbox_transport (Postfix's

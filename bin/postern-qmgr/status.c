@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "config.h"
 #include "log.h"
@@ -49,21 +50,44 @@ int message_is_probe(const struct qmgr_message *msg)
     return verify && strcmp(verify, "yes") == 0;
 }
 
+#define VERIFY_UPDATE_TIMEOUT 5       /* seconds qmgr waits for the verify service */
+#define VERIFY_UPDATE_PAUSE 60        /* seconds without updates after one failed */
+
 /* An address verification probe's outcome goes to the verify service
  * (postern-verify) instead of a notice: the recipient is done whatever
  * happened, as Postfix's verify_append. */
 static void probe_report(struct qmgr_message *msg, const struct queue_recipient *r,
                          enum outcome outcome, const char *text)
 {
-    struct strbuf socket_path = STRBUF_INIT, why = STRBUF_INIT;
-    strbuf_printf(&socket_path, "%s/%s", conf_str("queue_directory"), VERIFY_SOCKET);
     /* the address the probe was for: before virtual alias expansion
      * (rewrite keeps it in ORCPT), as Postfix's verify_append */
     const char *address = r->orcpt && strncasecmp(r->orcpt, "rfc822;", 7) == 0 ? r->orcpt + 7
                                                                                : r->address;
-    if (verify_update(strbuf_str(&socket_path), address, outcome, text, 10, &why) < 0)
+    /* qmgr waits for the answer, and every delivery waits with it: after
+     * an update that failed (the service stopped, hung, or gone), the
+     * outcomes of the next VERIFY_UPDATE_PAUSE seconds are dropped, as a
+     * probe whose report is lost (the service probes again), rather
+     * than each costing the timeout */
+    static time_t paused_until;
+    time_t now = time(NULL);
+    if (now < paused_until) {
+        msg_info("%s: address verification update for %s dropped: the verify service "
+                 "did not answer %ld s ago", msg->id, address,
+                 (long)(now - (paused_until - VERIFY_UPDATE_PAUSE)));
+        return;
+    }
+    struct strbuf socket_path = STRBUF_INIT, why = STRBUF_INIT;
+    strbuf_printf(&socket_path, "%s/%s", conf_str("queue_directory"), VERIFY_SOCKET);
+    int sent = verify_update(strbuf_str(&socket_path), address, outcome, text,
+                             VERIFY_UPDATE_TIMEOUT, &why);
+    if (sent == -2) {
         msg_warn("%s: address verification update for %s: %s", msg->id, address,
                  strbuf_str(&why));
+    } else if (sent < 0) {
+        msg_warn("%s: address verification update for %s: %s; none for %d s", msg->id, address,
+                 strbuf_str(&why), VERIFY_UPDATE_PAUSE);
+        paused_until = time(NULL) + VERIFY_UPDATE_PAUSE;
+    }
     strbuf_free(&socket_path);
     strbuf_free(&why);
 }

@@ -17,6 +17,7 @@
  * Nothing in it calls the name service (getaddrinfo and the like).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <libgen.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -29,6 +30,7 @@
 #include "config.h"
 #include "dns.h"
 #include "log.h"
+#include "map.h"
 #include "resolve.h"
 #include "smtp.h"
 #include "strlist.h"
@@ -116,6 +118,19 @@ static void setup_init(struct smtp_setup *s, int lmtp)
     long long header_limit = conf_int("header_size_limit");
     s->downgrade.header_limit = header_limit < 1024 ? 1024 : (size_t)header_limit;
     s->fallback_relay = conf_str(pname(s, "fallback_relay"));
+    /* smtp_discard_ehlo_keywords (lmtp_discard_lhlo_keywords) and their
+     * address maps: features the runner acts as if the server had not
+     * offered (session_features) */
+    s->discard_ehlo = conf_str(lmtp ? "lmtp_discard_lhlo_keywords" : "smtp_discard_ehlo_keywords");
+    const char *maps = conf_str(lmtp ? "lmtp_discard_lhlo_keyword_address_maps"
+                                     : "smtp_discard_ehlo_keyword_address_maps");
+    struct strbuf maps_err = STRBUF_INIT;
+    if (*maps && !(s->discard_ehlo_maps = maplist_open(maps, &maps_err))) {
+        msg_warn("%s: %s", lmtp ? "lmtp_discard_lhlo_keyword_address_maps"
+                                : "smtp_discard_ehlo_keyword_address_maps", maps_err.s);
+        s->broken = 1;
+    }
+    strbuf_free(&maps_err);
     bind_param(s, "bind_address", AF_INET, &s->bind4, &s->bind4_len);
     bind_param(s, "bind_address6", AF_INET6, &s->bind6, &s->bind6_len);
 

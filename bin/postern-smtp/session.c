@@ -8,7 +8,9 @@
  * command)".  A 5xx is final; a 4xx, a timeout or a lost connection leaves
  * the recipient open for the next server (main.c defers it at the end).
  */
+#include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 
 #include "fdio.h"
 #include "log.h"
+#include "map.h"
 #include "mime_downgrade.h"
 #include "rewrite_mime.h"
 #include "smtp.h"
@@ -134,24 +137,104 @@ static int handshake(struct smtp_session *s)
         }
     }
     if (s->esmtp)
-        smtp_features_parse(&s->reply, &s->features);
+        return session_features(s);
+    return 0;
+}
+
+int session_features(struct smtp_session *s)
+{
+    smtp_features_parse(&s->reply, &s->features);
+    const struct smtp_setup *setup = s->setup;
+    struct strbuf mapped = STRBUF_INIT;
+    const char *list = setup->discard_ehlo;
+    int found = setup->discard_ehlo_maps
+                    ? maplist_lookup(setup->discard_ehlo_maps, s->target->addr, &mapped)
+                    : MAP_NOTFOUND;
+    if (found == MAP_RETRY) {
+        msg_warn("%s: %s map lookup error for %s", s->batch->req->queue_id,
+                 setup->lmtp ? "lmtp_discard_lhlo_keyword_address_maps"
+                             : "smtp_discard_ehlo_keyword_address_maps", s->target->addr);
+        batch_result_open(s->batch, s->relay, 0, "4.3.0", "table lookup failure");
+        strbuf_free(&mapped);
+        return -1;
+    }
+    if (found == MAP_FOUND)
+        list = strbuf_str(&mapped);
+    struct strlist words = STRLIST_INIT;
+    struct strbuf bad = STRBUF_INIT;
+    if (list_split(list, &words, &bad) < 0)
+        msg_warn("%s: discard EHLO keywords \"%s\": %s", s->batch->req->queue_id, list, bad.s);
+    strbuf_free(&bad);
+    struct smtp_features *f = &s->features;
+    static const struct {
+        const char *name;
+        size_t offset;
+    } known[] = {
+#define FEATURE(name, field) {name, offsetof(struct smtp_features, field)}
+        FEATURE("pipelining", pipelining), FEATURE("8bitmime", eightbitmime),
+        FEATURE("smtputf8", smtputf8), FEATURE("dsn", dsn), FEATURE("starttls", starttls),
+        FEATURE("chunking", chunking), FEATURE("requiretls", requiretls),
+        FEATURE("size", size_given),
+#undef FEATURE
+    };
+    struct strbuf gone = STRBUF_INIT;
+    int silent = 0;
+    for (size_t i = 0; i < words.count; i++) {
+        const char *word = words.item[i];
+        int offered = 0;
+        if (strcasecmp(word, "silent-discard") == 0)
+            silent = 1;
+        if (strcasecmp(word, "auth") == 0) {
+            offered = f->auth.len > 0;
+            strbuf_reset(&f->auth);
+        }
+        for (size_t j = 0; j < sizeof known / sizeof known[0]; j++) {
+            if (strcasecmp(word, known[j].name) == 0) {
+                int *flag = (int *)((char *)f + known[j].offset);
+                offered = *flag;
+                *flag = 0;
+                if (flag == &f->size_given)
+                    f->size = 0;
+            }
+        }
+        if (offered) {
+            if (gone.len)
+                strbuf_putc(&gone, ' ');
+            for (const char *c = word; *c; c++)
+                strbuf_putc(&gone, (char)toupper((unsigned char)*c));
+        }
+    }
+    if (gone.len && !silent)
+        msg_info("%s: discarding EHLO keywords: %s", s->batch->req->queue_id, gone.s);
+    strbuf_free(&gone);
+    strlist_free(&words);
+    strbuf_free(&mapped);
     return 0;
 }
 
 /* The message as DATA wants it: CR LF line ends, dot-stuffed, ".".  A CR
- * that does not end a line goes as a space: RFC 5321 4.1.1.4 lets a client
- * send CR only in CR LF, and a bare CR is what SMTP smuggling rides on
- * (Postfix's cleanup_replace_stray_cr_lf does the same on the way in). */
+ * not followed by LF goes as a space (Postfix's smtp(8) does the same):
+ * a bare CR is not allowed in SMTP.  For BDAT (chunk set) the same bytes
+ * without the dot-stuffing, gathered in chunk to be counted before they
+ * are sent. */
 struct body_writer {
     struct smtp_session *s;
     int line_start, pending_cr;
+    struct strbuf *chunk;       /* BDAT: the bytes of the next chunk */
 };
 
-/* Queue message bytes (LF line ends) as DATA wants them. */
+static void put(struct body_writer *w, const char *bytes, size_t n)
+{
+    if (w->chunk)
+        strbuf_append(w->chunk, bytes, n);
+    else
+        smtp_queue(&w->s->conn, bytes, n);
+}
+
+/* Queue message bytes (LF line ends) as DATA or BDAT wants them. */
 static void body_bytes(void *context, const char *buf, size_t n)
 {
     struct body_writer *w = context;
-    struct smtp_conn *conn = &w->s->conn;
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         char c = buf[i];
@@ -160,90 +243,181 @@ static void body_bytes(void *context, const char *buf, size_t n)
              * when LF follows, else a space */
             w->pending_cr = 0;
             if (c != '\n') {
-                smtp_queue(conn, " ", 1);
+                put(w, " ", 1);
                 w->line_start = 0;
             }
         }
         if (c == '\r') {
-            smtp_queue(conn, buf + start, i - start);
+            put(w, buf + start, i - start);
             start = i + 1;
             w->pending_cr = 1;
             continue;
         }
-        if (w->line_start && c == '.') {
-            smtp_queue(conn, buf + start, i - start);
-            smtp_queue(conn, ".", 1);
+        if (w->line_start && c == '.' && !w->chunk) {
+            put(w, buf + start, i - start);
+            put(w, ".", 1);
             start = i;
         }
         w->line_start = 0;
         if (c == '\n') {
-            smtp_queue(conn, buf + start, i - start);
-            smtp_queue(conn, "\r\n", 2);
+            put(w, buf + start, i - start);
+            put(w, "\r\n", 2);
             start = i + 1;
             w->line_start = 1;
         }
     }
-    smtp_queue(conn, buf + start, n - start);
+    put(w, buf + start, n - start);
 }
 
-/* Send the message; with `downgrade`, converted to 7 bit on the way
- * (mime_downgrade.h).  0, or -1 when the session failed (results given;
- * for a message that cannot be converted, a bounce). */
-static int send_body(struct smtp_session *s, int downgrade)
+/* Hand the message's content to `chunk` a buffer at a time, as read from
+ * the queue file: 0 when all was handed over, 1 when `chunk` returned
+ * non-zero (stop), -1 on a read error, -2 at an unexpected end of file. */
+static int each_chunk(const struct runner_request *req,
+                      int (*chunk)(void *arg, const char *buf, size_t n), void *arg)
 {
-    const struct runner_request *req = s->batch->req;
     static char buf[65536];
-    off_t done = 0;
-    struct body_writer w = {s, 1, 0};
-    struct mime_downgrade *converter = downgrade
-        ? mime_downgrade_begin(&s->setup->downgrade, body_bytes, &w) : NULL;
-    unsigned mime_errors = 0;
-    while (done < req->msg_length) {
+    for (off_t done = 0; done < req->msg_length;) {
         size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
                                ? req->msg_length - done : (off_t)sizeof buf);
         ssize_t n = pread_retry(req->msg_fd, buf, want, req->msg_offset + done);
-        if (n <= 0) {
-            msg_warn("%s: read the queue file: %s", req->queue_id,
-                     n < 0 ? "read error" : "unexpected end of file");
-            batch_result_open(s->batch, s->relay, 0, "4.3.0", "error reading the queue file");
-            mime_downgrade_free(converter);
-            return -1;
-        }
-        if (converter)
-            mime_errors = mime_downgrade_feed(converter, buf, (size_t)n);
-        else
-            body_bytes(&w, buf, (size_t)n);
+        if (n <= 0)
+            return n < 0 ? -1 : -2;
         done += n;
-        if (mime_errors)
-            break;
-        if (s->conn.out.len >= 65536 && smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
-            io_failure(s, s->relay, "sending message body");
-            mime_downgrade_free(converter);
-            return -1;
-        }
+        if (chunk(arg, buf, (size_t)n))
+            return 1;
     }
-    if (converter && !mime_errors)
-        mime_errors = mime_downgrade_end(converter, NULL);
-    else
-        mime_downgrade_free(converter);
-    if (mime_errors) {
-        /* as Postfix: the message cannot be sent as 7 bit; the server
-         * is inside DATA, so the connection is dropped, not ended */
-        batch_result_open(s->batch, s->relay, 1, "5.6.0", "%s", mime_error_text(mime_errors));
+    return 0;
+}
+
+/* send_body's chunk: converted or queued as it is, sent when 64 KiB wait. */
+struct body_sender {
+    struct body_writer w;
+    struct mime_downgrade *converter;
+    unsigned mime_errors;
+    int io_failed;
+    int refused;                /* BDAT: a chunk's reply was not 2xx (in s->reply) */
+};
+
+#define BDAT_CHUNK 65536
+
+/* Send one BDAT chunk (the last one with LAST); for any but the last,
+ * read its reply.  0, or -1 (b->io_failed or b->refused set). */
+static int send_bdat(struct body_sender *b, int last)
+{
+    struct smtp_session *s = b->w.s;
+    struct strbuf *chunk = b->w.chunk;
+    smtp_queuef(&s->conn, "BDAT %zu%s\r\n", chunk->len, last ? " LAST" : "");
+    smtp_queue(&s->conn, chunk->s ? chunk->s : "", chunk->len);
+    strbuf_reset(chunk);
+    if (smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
+        b->io_failed = 1;
         return -1;
     }
-    if (w.pending_cr) {
-        smtp_queue(&s->conn, " ", 1);
-        w.line_start = 0;
+    if (last)
+        return 0;
+    if (smtp_read_reply(&s->conn, &s->reply, s->setup->data_xfer_timeout) != 0) {
+        b->io_failed = 1;
+        return -1;
     }
-    if (!w.line_start && req->msg_length > 0)
-        smtp_queue(&s->conn, "\r\n", 2);
-    smtp_queue(&s->conn, ".\r\n", 3);
-    if (smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
-        io_failure(s, s->relay, "sending message body");
+    if (s->reply.code / 100 != 2) {
+        b->refused = 1;
         return -1;
     }
     return 0;
+}
+
+static int send_chunk(void *arg, const char *buf, size_t n)
+{
+    struct body_sender *b = arg;
+    struct smtp_session *s = b->w.s;
+    if (b->converter)
+        b->mime_errors = mime_downgrade_feed(b->converter, buf, n);
+    else
+        body_bytes(&b->w, buf, n);
+    if (b->mime_errors)
+        return 1;
+    if (b->w.chunk)
+        return b->w.chunk->len >= BDAT_CHUNK && send_bdat(b, 0) != 0;
+    if (s->conn.out.len >= 65536 && smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
+        b->io_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Send the message, after DATA's 354 or (bdat) as BDAT chunks; with
+ * `downgrade`, converted to 7 bit on the way (mime_downgrade.h).  0 (the
+ * final reply is the caller's to read), 1 when a BDAT chunk before the
+ * last was refused (results given, the session usable), or -1 when the
+ * session failed (results given; for a message that cannot be converted,
+ * a bounce). */
+static int send_body(struct smtp_session *s, int downgrade, int bdat,
+                     const size_t *accepted, size_t n_accepted)
+{
+    const struct runner_request *req = s->batch->req;
+    struct strbuf chunk = STRBUF_INIT;
+    struct body_sender b = {{s, 1, 0, bdat ? &chunk : NULL}, NULL, 0, 0, 0};
+    int rc = -1;
+    if (downgrade)
+        b.converter = mime_downgrade_begin(&s->setup->downgrade, body_bytes, &b.w);
+    int read = each_chunk(req, send_chunk, &b);
+    if (read < 0) {
+        msg_warn("%s: read the queue file: %s", req->queue_id,
+                 read == -1 ? "read error" : "unexpected end of file");
+        batch_result_open(s->batch, s->relay, 0, "4.3.0", "error reading the queue file");
+        mime_downgrade_free(b.converter);
+        goto out;
+    }
+    if (b.io_failed) {
+        io_failure(s, s->relay, "sending message body");
+        mime_downgrade_free(b.converter);
+        goto out;
+    }
+    if (b.refused) {
+        /* RFC 3030: no more chunks; the transaction failed, the
+         * session did not */
+        for (size_t j = 0; j < n_accepted; j++)
+            batch_result(s->batch, accepted[j], s->relay, s->reply.code >= 500, s->reply.dsn,
+                         "host %s said: %s (in reply to BDAT command)", s->host,
+                         s->reply.text.s);
+        mime_downgrade_free(b.converter);
+        rc = 1;
+        goto out;
+    }
+    if (b.converter && !b.mime_errors)
+        b.mime_errors = mime_downgrade_end(b.converter, NULL);
+    else
+        mime_downgrade_free(b.converter);
+    if (b.mime_errors) {
+        /* as Postfix: the message cannot be sent as 7 bit; the server
+         * is inside DATA (or a BDAT transaction), so the connection is
+         * dropped, not ended */
+        batch_result_open(s->batch, s->relay, 1, "5.6.0", "%s", mime_error_text(b.mime_errors));
+        goto out;
+    }
+    if (b.w.pending_cr) {
+        put(&b.w, " ", 1);
+        b.w.line_start = 0;
+    }
+    if (!b.w.line_start && req->msg_length > 0)
+        put(&b.w, "\r\n", 2);
+    if (bdat) {
+        if (send_bdat(&b, 1) != 0) {
+            io_failure(s, s->relay, "sending message body");
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+    smtp_queue(&s->conn, ".\r\n", 3);
+    if (smtp_flush(&s->conn, s->setup->data_xfer_timeout) != 0) {
+        io_failure(s, s->relay, "sending message body");
+        goto out;
+    }
+    rc = 0;
+out:
+    strbuf_free(&chunk);
+    return rc;
 }
 
 static void discard_bytes(void *context, const char *bytes, size_t n)
@@ -251,29 +425,32 @@ static void discard_bytes(void *context, const char *bytes, size_t n)
     (void)context, (void)bytes, (void)n;
 }
 
+/* declares_8bit's chunk: fed to a converter that writes nothing. */
+struct body_scan {
+    struct mime_downgrade *d;
+    unsigned errors;
+};
+
+static int scan_chunk(void *arg, const char *buf, size_t n)
+{
+    struct body_scan *scan = arg;
+    scan->errors = mime_downgrade_feed(scan->d, buf, n);
+    return scan->errors != 0;
+}
+
 /* For a message that came with BODY=7BIT: 1 when an entity in it is
  * declared 8bit or binary all the same (Postfix's cleanup then records the
- * message as 8-bit, and its smtp(8) converts it). */
+ * message as 8-bit, and its smtp(8) converts it).  A queue file that
+ * cannot be read is send_body()'s to report. */
 static int declares_8bit(const struct smtp_session *s)
 {
-    const struct runner_request *req = s->batch->req;
-    static char buf[65536];
-    struct mime_downgrade *d = mime_downgrade_begin(&s->setup->downgrade, discard_bytes, NULL);
-    unsigned errors = 0;
-    for (off_t done = 0; done < req->msg_length && !errors;) {
-        size_t want = (size_t)(req->msg_length - done < (off_t)sizeof buf
-                               ? req->msg_length - done : (off_t)sizeof buf);
-        ssize_t n = pread_retry(req->msg_fd, buf, want, req->msg_offset + done);
-        if (n <= 0)
-            break;              /* send_body() reports it */
-        errors = mime_downgrade_feed(d, buf, (size_t)n);
-        done += n;
-    }
+    struct body_scan scan = {mime_downgrade_begin(&s->setup->downgrade, discard_bytes, NULL), 0};
+    int read = each_chunk(s->batch->req, scan_chunk, &scan);
     int declared = 0;
-    if (errors)
-        mime_downgrade_free(d);
+    if (scan.errors || read < 0)
+        mime_downgrade_free(scan.d);
     else
-        mime_downgrade_end(d, &declared);
+        mime_downgrade_end(scan.d, &declared);
     return declared;
 }
 
@@ -377,12 +554,17 @@ static void transaction(struct smtp_session *s)
     if (downgrade && body && strcasecmp(body, "7BIT") == 0)
         downgrade = declares_8bit(s);
 
+    /* the message goes as BDAT chunks where the server offers CHUNKING
+     * (RFC 3030; smtp_discard_ehlo_keywords = chunking keeps DATA, which
+     * is all Postfix's smtp(8) sends): no DATA command, no 354, no
+     * dot-stuffing */
+    int bdat = s->features.chunking && !probe;
     /* MAIL FROM */
     queue_mail(s, smtputf8, downgrade);
     if (pipelining) {
         for (size_t j = 0; j < n_sent; j++)
             queue_rcpt(s, sent_rcpt[j]);
-        if (!probe)
+        if (!probe && !bdat)
             smtp_queue(&s->conn, "DATA\r\n", 6);
     }
     if (smtp_flush(&s->conn, setup->mail_timeout) != 0) {
@@ -396,7 +578,7 @@ static void transaction(struct smtp_session *s)
     if (s->reply.code / 100 != 2) {
         site_failure(s, "MAIL FROM");
         /* the pipelined RCPT and DATA replies are read and dropped */
-        for (size_t j = 0; pipelining && j < n_sent + !probe; j++)
+        for (size_t j = 0; pipelining && j < n_sent + (!probe && !bdat); j++)
             if (smtp_read_reply(&s->conn, &s->reply, setup->rcpt_timeout) != 0)
                 break;
         goto out;
@@ -430,14 +612,14 @@ static void transaction(struct smtp_session *s)
     if (probe)
         goto out;
     /* DATA */
-    if (!pipelining && n_accepted > 0) {
+    if (!bdat && !pipelining && n_accepted > 0) {
         smtp_queue(&s->conn, "DATA\r\n", 6);
         if (smtp_flush(&s->conn, setup->data_init_timeout) != 0) {
             io_failure(s, s->relay, "sending DATA command");
             goto out;
         }
     }
-    if (pipelining || n_accepted > 0) {
+    if (!bdat && (pipelining || n_accepted > 0)) {
         if (smtp_read_reply(&s->conn, &s->reply, setup->data_init_timeout) != 0) {
             if (n_accepted > 0)
                 io_failure(s, s->relay, "sending DATA command");
@@ -467,14 +649,19 @@ static void transaction(struct smtp_session *s)
     }
     if (n_accepted == 0)
         goto out;
-    if (send_body(s, downgrade) != 0) {
-        /* the server is inside DATA: without the final dot, a QUIT would
-         * be message content; close the connection instead */
+    int sent = send_body(s, downgrade, bdat, accepted, n_accepted);
+    if (sent > 0)
+        goto out;               /* a BDAT chunk refused: results given */
+    if (sent < 0) {
+        /* the server is inside DATA (or waits for a chunk's bytes):
+         * a QUIT would be message content; close the connection instead */
         if (s->conn.error == SMTP_IO_OK)
             s->conn.error = SMTP_IO_LOST;
         goto out;
     }
-    /* end of DATA: one reply (SMTP), or one per accepted recipient (LMTP) */
+    /* end of DATA (BDAT LAST): one reply (SMTP), or one per accepted
+     * recipient (LMTP) */
+    const char *end_command = bdat ? "BDAT" : "end of DATA";
     for (size_t j = 0; j < n_accepted; j++) {
         if (j == 0 || setup->lmtp) {
             if (smtp_read_reply(&s->conn, &s->reply, setup->data_done_timeout) != 0) {
@@ -493,8 +680,8 @@ static void transaction(struct smtp_session *s)
             b->server_dsn[accepted[j]] = (unsigned char)s->features.dsn;
         } else {
             batch_result(b, accepted[j], s->relay, s->reply.code >= 500, s->reply.dsn,
-                         "host %s said: %s (in reply to end of DATA command)", s->host,
-                         s->reply.text.s);
+                         "host %s said: %s (in reply to %s command)", s->host,
+                         s->reply.text.s, end_command);
         }
     }
 out:

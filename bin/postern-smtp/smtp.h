@@ -64,6 +64,8 @@ struct smtp_setup {
     int broken;                         /* a setting is wrong: defer everything */
     struct reuse_setup *reuse;          /* smtp_connection_*: reuse.c */
     struct sasl_setup *sasl;            /* smtp_sasl_*: sasl.c; NULL when disabled */
+    const char *discard_ehlo;           /* smtp_discard_ehlo_keywords */
+    struct maplist *discard_ehlo_maps;  /* ..._keyword_address_maps, by server address */
 };
 
 /* Where a recipient of the batch stands. */
@@ -104,6 +106,12 @@ struct smtp_session {
     int plaintext_fallback;             /* this is that session: never kept */
     char tls_cache_key[65];             /* its TLS session cache key, "": none */
 };
+
+/* session.c: the server's EHLO features from s->reply, less those that
+ * smtp_discard_ehlo_keyword_address_maps (by the server's address) or
+ * else smtp_discard_ehlo_keywords names (logged as Postfix does).  0, or
+ * -1 when the table failed (results given: try again later). */
+int session_features(struct smtp_session *s);
 
 /* main.c: a recipient's result (final now, or kept as "try again" while
  * other servers remain: final is 0 and dsn is 4.x.x). */

@@ -531,6 +531,5 @@ int tls_client_starttls(struct smtp_session *s)
                           "host %s said: %s (in reply to EHLO command)", s->host, s->reply.text.s);
         return -1;
     }
-    smtp_features_parse(&s->reply, &s->features);
-    return 0;
+    return session_features(s);
 }

@@ -34,7 +34,6 @@ static const struct unimplemented settings[] = {
     {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"local_transport", WHEN_TRANSPORT, NULL},
-    {"mailbox_command_maps", WHEN_NONEMPTY, "not read: mailbox_command is used for every user"},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"relay_transport", WHEN_TRANSPORT, NULL},
     {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},

@@ -35,6 +35,9 @@ struct strbuf;
  * second link); slots beyond the 64 are made when all are busy and
  * removed when emptied: their names start with QUEUE_SLOT_EXTRA. */
 #define QUEUE_SLOT_EXTRA "x"
+/* A slot qmgr is making: renamed to its number once its name is on disk
+ * (queue_slots_stock); recovery looks at such names as at slots. */
+#define QUEUE_SLOT_STAGED ".new."
 
 /* Recipient status bytes: RCPT_TODO, RCPT_BOUNCE, RCPT_DONE of outcome.h. */
 

@@ -15,35 +15,66 @@
 #include "queuefile.h"
 #include "strbuf.h"
 
+/* Make one slot under its staging name (owner, group, mode and name to
+ * be made durable by the caller's fsync of recycle/): its fd, or -1. */
+static int stage_slot(int dfd, const struct stat *dst, const char *staged)
+{
+    int fd = openat(dfd, staged, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+    if (fd < 0 && errno == EEXIST) {
+        /* left by a stock that did not finish; recovery names one with a
+         * message, so an empty one is ours to make again */
+        struct stat st;
+        if (fstatat(dfd, staged, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)
+            || st.st_size != 0 || st.st_nlink != 1 || unlinkat(dfd, staged, 0) < 0)
+            return -1;
+        fd = openat(dfd, staged, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+    }
+    if (fd < 0)
+        return -1;
+    /* recycle/'s owner and group: mail_owner (qmgr sets a deferred
+     * file's time, which only its owner may) and setgid_group (the
+     * injectors write them) */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_uid != dst->st_uid || st.st_gid != dst->st_gid)
+        && fchown(fd, dst->st_uid, dst->st_gid) < 0)
+        (void)fchown(fd, (uid_t)-1, dst->st_gid);
+    (void)fchmod(fd, 0660);
+    (void)fsync(fd);                /* its owner and mode, on disk with its name */
+    return fd;
+}
+
 int queue_slots_stock(int queue_fd)
 {
     int dfd = openat(queue_fd, QUEUE_RECYCLE, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -1;
     struct stat dst;
-    int made = 0;
     if (fstat(dfd, &dst) < 0) {
         int saved = errno;
         close(dfd);
         errno = saved;
         return -1;
     }
+    /* A missing slot is made under a name no injector takes
+     * (QUEUE_SLOT_STAGED N) and renamed to N only after recycle/ is
+     * fsynced: an injector that took N at once could commit a message
+     * (one fdatasync) whose slot's name was not yet on disk.  The rename
+     * needs no fsync: if it is lost, the staged name holds the message,
+     * and recovery names it from there. */
+    unsigned char staged[QUEUE_RECYCLE_SLOTS] = {0};
+    int made = 0;
     for (unsigned n = 0; n < QUEUE_RECYCLE_SLOTS; n++) {
-        char name[16];
+        char name[16], stage[24];
         snprintf(name, sizeof name, "%u", n);
-        int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
-        if (fd < 0)
-            continue;               /* there already (or cannot be made: the injector makes it) */
-        /* recycle/'s owner and group: mail_owner (qmgr sets a deferred
-         * file's time, which only its owner may) and setgid_group (the
-         * injectors write them) */
         struct stat st;
-        if (fstat(fd, &st) == 0 && (st.st_uid != dst.st_uid || st.st_gid != dst.st_gid)
-            && fchown(fd, dst.st_uid, dst.st_gid) < 0)
-            (void)fchown(fd, (uid_t)-1, dst.st_gid);
-        (void)fchmod(fd, 0660);
-        (void)fsync(fd);            /* its owner, on disk with its name */
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+            continue;               /* there already (or cannot be looked at) */
+        snprintf(stage, sizeof stage, QUEUE_SLOT_STAGED "%u", n);
+        int fd = stage_slot(dfd, &dst, stage);
+        if (fd < 0)
+            continue;               /* cannot be made: the injector makes it */
         close(fd);
+        staged[n] = 1;
         made++;
     }
     if (made && fsync(dfd) < 0) {
@@ -52,14 +83,28 @@ int queue_slots_stock(int queue_fd)
         errno = saved;
         return -1;
     }
+    made = 0;
+    for (unsigned n = 0; n < QUEUE_RECYCLE_SLOTS; n++) {
+        if (!staged[n])
+            continue;
+        char name[16], stage[24];
+        snprintf(name, sizeof name, "%u", n);
+        snprintf(stage, sizeof stage, QUEUE_SLOT_STAGED "%u", n);
+        if (renameat2(dfd, stage, dfd, name, RENAME_NOREPLACE) == 0)
+            made++;
+        else
+            (void)unlinkat(dfd, stage, 0);  /* an injector made N meanwhile */
+    }
     close(dfd);
     return made;
 }
 
-/* An extra slot (made when all 64 were busy): removed once empty. */
+/* An extra slot (made when all 64 were busy), or a staged one a stock
+ * left (its rename lost in a crash): removed once empty. */
 static int extra_slot(const char *name)
 {
-    return strncmp(name, QUEUE_SLOT_EXTRA, strlen(QUEUE_SLOT_EXTRA)) == 0;
+    return strncmp(name, QUEUE_SLOT_EXTRA, strlen(QUEUE_SLOT_EXTRA)) == 0
+        || strncmp(name, QUEUE_SLOT_STAGED, strlen(QUEUE_SLOT_STAGED)) == 0;
 }
 
 /* Name a committed message: a link incoming/ID.  1 when named (or already
@@ -155,7 +200,8 @@ int queue_slots_recover(int queue_fd, int (*skip)(ino_t, void *),
     }
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
-        if (de->d_name[0] == '.')
+        if (de->d_name[0] == '.'
+            && strncmp(de->d_name, QUEUE_SLOT_STAGED, strlen(QUEUE_SLOT_STAGED)) != 0)
             continue;
         char id[32];
         enum slot_state state = recover_one(queue_fd, dfd, de->d_name, skip, arg, id, sizeof id);

@@ -197,7 +197,7 @@ int verify_update(const char *socket_path, const char *address, int status, cons
                   int timeout_s, struct strbuf *why)
 {
     struct strbuf request = STRBUF_INIT, answer = STRBUF_INIT, clean = STRBUF_INIT;
-    int rc = -1;
+    int rc = -2;
     if (!address_ok(address, (long)strlen(address)) || !outcome_status(status)) {
         strbuf_set(why, "address or status not accepted by the verify service");
     } else {
@@ -210,12 +210,12 @@ int verify_update(const char *socket_path, const char *address, int status, cons
         strbuf_putc(&request, 0);
         strbuf_append(&request, strbuf_str(&clean), clean.len);
         strbuf_putc(&request, 0);
-        if (exchange(socket_path, &request, timeout_s, &answer, why) == 0) {
-            if (answer.s[0] == VERIFY_OK)
-                rc = 0;
-            else
-                strbuf_printf(why, "the verify service refused the update: %.200s", answer.s + 1);
-        }
+        if (exchange(socket_path, &request, timeout_s, &answer, why) < 0)
+            rc = -1;
+        else if (answer.s[0] == VERIFY_OK)
+            rc = 0;
+        else
+            strbuf_printf(why, "the verify service refused the update: %.200s", answer.s + 1);
     }
     strbuf_free(&request);
     strbuf_free(&answer);

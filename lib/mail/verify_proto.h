@@ -78,7 +78,10 @@ void verify_entry_format(const struct verify_entry *entry, struct strbuf *out);
  * connect, send or read), or answered nonsense (EPROTO). */
 int verify_query(const char *socket_path, const char *address, int timeout_s, int *status,
                  struct strbuf *text);
-/* Tell the service a probe's outcome; 0, or -1 with the reason in why. */
+/* Tell the service a probe's outcome; 0, -1 with the reason in why when
+ * the service could not be reached or did not answer within timeout_s
+ * seconds, -2 with the reason in why when it (or this side) refused the
+ * update. */
 int verify_update(const char *socket_path, const char *address, int status, const char *text,
                   int timeout_s, struct strbuf *why);
 

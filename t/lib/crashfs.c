@@ -1,9 +1,11 @@
 /* crashfs.c - a FUSE file system for the power-loss test (t/29-power-loss.t):
  * every operation passes through to a backing directory, and a second,
  * "durable" image receives only what a strict reading of POSIX makes
- * durable: a file's data, size and mode when the file is fsynced or
- * fdatasynced, a directory's entries (create, link, rename, unlink) when
- * that directory is fsynced.  That is stricter than ext4, whose journal
+ * durable: a file's data and size when the file is fsynced or
+ * fdatasynced, its owner and mode only when it is fsynced (fdatasync
+ * need not write them), a directory's entries (create, link, rename,
+ * unlink) when that directory is fsynced (a new entry's file with the
+ * owner and mode it has then, unless an fsync made others durable).  That is stricter than ext4, whose journal
  * commits every earlier metadata change with any fsync; a program that
  * survives here survives a file system that orders less.
  *
@@ -506,16 +508,17 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
     return 0;
 }
 
-/* fsync and fdatasync: the file's content, size and mode become durable. */
+/* fsync and fdatasync: the file's content and size become durable; its
+ * owner and mode only with fsync. */
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-    (void)datasync;
     LIVE();
     struct stat st;
     if (fstat((int)fi->fh, &st) < 0)
         return -errno;
     struct node *n = node_of(st.st_ino);
-    set_meta(n, &st);
+    if (!datasync)
+        set_meta(n, &st);
     int r = save_data(n, (int)fi->fh);
     if (tracing) {
         char tail[64] = "";
@@ -525,7 +528,8 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
         for (char *c = tail; *c; c++)
             if (*c == '\n')
                 *c = '|';
-        trace("fsync %s node=%lu ino=%llu size=%lld mode=%o tail=%s r=%d", path ? path : "-", n->id,
+        trace("%s %s node=%lu ino=%llu size=%lld mode=%o tail=%s r=%d", datasync ? "fdatasync" : "fsync",
+              path ? path : "-", n->id,
               (unsigned long long)st.st_ino, (long long)st.st_size, st.st_mode & 07777, tail, r);
     }
     return r;
