@@ -428,12 +428,13 @@ tap.stop(svc)
 # a resolver that cannot be made at start is made at a later DNS request
 # (the service sees a resolv.conf of its own: a mount namespace)
 tap.require(tools=["unshare"])
+unshare = tap.unshare_mount() or tap.done()
 ddir = tap.tempdir()
 for sub in ("pid", "public"):
     os.makedirs(os.path.join(ddir, "queue", sub))
 resolv = tap.write(os.path.join(ddir, "resolv.conf"), "nameserver not-an-address\n")
 tap.write(os.path.join(ddir, "main.cf"), f"queue_directory = {ddir}/queue\nmaillog_file = {ddir}/maillog\n")
-dsvc = tap.start(["unshare", "-m", "sh", "-c", f"mount --bind {resolv} /etc/resolv.conf && "
+dsvc = tap.start(unshare + ["sh", "-c", f"mount --bind {resolv} /etc/resolv.conf && "
                   f"exec {tap.prog('postern-lookup')} -c {ddir}"])
 dsock = os.path.join(ddir, "queue", "public", "lookup")
 tap.wait_until(lambda: os.path.exists(dsock), timeout=20)

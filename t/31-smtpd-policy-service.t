@@ -28,7 +28,7 @@ for path in (POSTGREY, SYSTEM_PYTHON):
         done()
 if subprocess.run([SYSTEM_PYTHON, "-c", "import spf_engine.policyd_spf, spf, dns.resolver"],
                   capture_output=True).returncode != 0:
-    ok(False, "python3-spf-engine is installed (./deps --test)")
+    ok(False, "python3-spf-engine and python3-dnspython are installed (./deps --test)")
     done()
 
 dns = DnsServer([

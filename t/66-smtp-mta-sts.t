@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import tap
 
 import netns
-netns.enter("POSTERN_MTA_STS_NETNS", ["postern", "postern-smtp"], ["mta-sts-daemon", "unbound"])
+netns.enter("POSTERN_MTA_STS_NETNS", ["postern", "postern-smtp"], ["mta-sts-daemon", "unbound"],
+            needs_root="a network namespace whose instance runs as the machine's root: needs root")
 
 from dnsserver import DnsServer
 from instance import new_instance

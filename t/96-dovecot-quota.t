@@ -7,6 +7,7 @@
 import glob, math, os, shutil, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
+from dovecotlmtp import unprivileged
 
 require(programs=("postern-virtual",), tools=("dovecot", "doveadm"))
 VIRTUAL = prog("postern-virtual")
@@ -63,7 +64,7 @@ userdb {{
 plugin {{
   quota = maildir:User quota
 }}
-""")
+{unprivileged()}""")
 dproc = start(["dovecot", "-F", "-c", conf], stdout=subprocess.DEVNULL,
               stderr=subprocess.DEVNULL)
 ok(wait_until(lambda: os.path.exists(os.path.join(dove, "run", "auth-userdb")), 20),

@@ -51,7 +51,7 @@ os.mkdir(run_dir)
 os.chmod(run_dir, 0o755)
 mux = os.path.join(run_dir, "mux")
 # not root: a user namespace maps us to root inside, for the bind mount
-unshare = ["unshare", "--mount", "--propagation", "private"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+unshare = tap.unshare_mount() or tap.done()
 saslauthd = tap.start(unshare + ["sh", "-c", 'mount --bind "$1" /etc/sasldb2 && exec saslauthd -d -a sasldb -n 2 -m "$2"',
                                  "sh", sasldb, run_dir],
                       stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "saslauthd.log"), "w"),

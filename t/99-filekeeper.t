@@ -11,6 +11,10 @@ binary = os.path.join(build, "t", "filekeeper_test")
 if not os.access(binary, os.X_OK):
     print(f"1..1\nnot ok 1 - {binary} is built (make check builds it)")
     sys.exit(1)
+if os.geteuid() != 0:
+    # make check passes for a normal user too: the root-only parts say so
+    print("1..0 # SKIP the files are root's and the test drops privileges: needs root")
+    sys.exit(0)
 import shutil, subprocess, tempfile
 tmp = tempfile.mkdtemp(prefix="postern-t-")
 os.chmod(tmp, 0o755)

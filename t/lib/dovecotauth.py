@@ -13,6 +13,7 @@ import shutil
 import subprocess
 
 import tap
+from dovecotlmtp import unprivileged
 
 
 class DovecotAuth:
@@ -41,7 +42,7 @@ userdb {{
   driver = static
   args = uid=65534 gid=65534 home=/nonexistent
 }}
-service auth {{
+{unprivileged()}service auth {{
   unix_listener {self.socket} {{
     mode = 0666
   }}

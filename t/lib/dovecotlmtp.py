@@ -9,6 +9,18 @@ import subprocess
 import tap
 
 
+def unprivileged():
+    """The dovecot.conf lines a test not run as root needs: Dovecot's
+    internal and login users default to dovecot and dovenull, whose groups
+    a user cannot chown its run directory to, and anvil chroots."""
+    if os.getuid() == 0:
+        return ""
+    import grp, pwd
+    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    return (f"default_login_user = {user}\ndefault_internal_user = {user}\n"
+            f"default_internal_group = {group}\nservice anvil {{\n  chroot =\n}}\n")
+
+
 def installed():
     """Whether dovecot and its LMTP server are there (./deps --test)."""
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -52,7 +64,7 @@ userdb {{
   driver = passwd-file
   args = username_format=%n {d}/users
 }}
-{quota_plugin}service lmtp {{
+{quota_plugin}{unprivileged()}service lmtp {{
   unix_listener {self.socket} {{
     mode = 0666
   }}

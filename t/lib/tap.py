@@ -93,6 +93,25 @@ def skip(reason, count=1):
     print(f"SKIP {os.path.basename(sys.argv[0])}: {reason}", file=sys.stderr, flush=True)
 
 
+def unshare_mount(extra=()):
+    """The unshare(1) argv for a mount namespace of the test's own, with
+    private propagation (as a user, root of a user namespace too), when
+    this machine can make one; else one failed test that says why, and
+    None.  A booted system can; a chroot cannot when its root is a plain
+    directory, not a mount point (bind-mount the directory onto itself
+    before chroot), nor, for a user, at all (the kernel refuses a user
+    namespace to a chrooted process)."""
+    argv = ["unshare", "--mount", "--propagation", "private", *extra]
+    if os.geteuid() != 0:
+        argv.append("--map-root-user")
+    r = subprocess.run(argv + ["true"], capture_output=True, text=True)
+    if r.returncode == 0:
+        return argv
+    ok(False, f"a mount namespace of the test's own ({' '.join(argv)}): {r.stderr.strip()} "
+              "(in a chroot: / must be a mount point; a user namespace is refused there)")
+    return None
+
+
 def require(programs=(), tools=()):
     """End the test, failed, when a program under test is not built or a
     tool that `make check` installs (./deps --test) is missing: neither is
