@@ -117,16 +117,11 @@ out:
     return rc;
 }
 
-static long long now_ms(void)
-{
-    return (long long)(monotonic_now() * 1000);
-}
-
 /* Wait for fd until the deadline; 1 ready, 0 not. */
 static int wait_for(int fd, short events, long long deadline)
 {
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - monotonic_ms();
         if (left <= 0)
             return 0;
         struct pollfd p = {.fd = fd, .events = events};
@@ -256,7 +251,7 @@ out:
 static int socketmap_lookup(struct map *map, const char *key, struct strbuf *value)
 {
     struct socketmap *sm = map->data;
-    long long deadline = now_ms() + SOCKETMAP_TIMEOUT_MS;
+    long long deadline = monotonic_ms() + SOCKETMAP_TIMEOUT_MS;
     for (int attempt = 0; attempt < 2; attempt++) {
         int fresh = sm->fd < 0;
         if (fresh && connect_server(sm, deadline) != 0) {

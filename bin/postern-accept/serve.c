@@ -41,6 +41,7 @@
 #include "strbuf.h"
 #include "xalloc.h"
 #include "zygote.h"
+#include "monotonic.h"
 
 #define ACCEPT_BATCH        64      /* connections taken per listener per wakeup */
 #define PAUSE_MS            100     /* after running out of fds or processes */
@@ -120,14 +121,6 @@ struct loop_state {
     time_t last_limit_warning;
     time_t last_expire;
 };
-
-/* Milliseconds on the monotonic clock. */
-static time_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Programs running or about to (passed to the zygote, not yet answered). */
 static size_t busy(void)

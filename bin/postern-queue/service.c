@@ -49,6 +49,7 @@
 #include "strbuf.h"
 #include "unixservice.h"
 #include "xalloc.h"
+#include "monotonic.h"
 
 #define CLOSE_GRACE_MS      1000    /* after 'X', for a request already on its way */
 #define LISTEN_BACKLOG      128
@@ -135,14 +136,6 @@ int service_prepare_fds(void)
     return fd;
 }
 
-/* Milliseconds on the monotonic clock. */
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The pid file queue_directory/pid/queue.pid, locked for our whole life: a
  * second service on the same queue refuses to run. */
 static void write_pid_file(const char *queue_dir)
@@ -222,7 +215,7 @@ static void client_done(struct client *c, int wait_status)
     }
     if (service.stopping && !c->closing) {
         c->closing = 1;
-        c->close_deadline = now_ms() + CLOSE_GRACE_MS;
+        c->close_deadline = monotonic_ms() + CLOSE_GRACE_MS;
         if (client_send(c, CLOSING_BYTE, NULL, 0) < 0)
             client_close(c);
     }
@@ -397,7 +390,7 @@ static struct worker *spawn_worker(void)
         close(pair[0]);
         return NULL;
     }
-    *w = (struct worker){.pid = pid, .ctl = pair[0], .idle_since = now_ms()};
+    *w = (struct worker){.pid = pid, .ctl = pair[0], .idle_since = monotonic_ms()};
     return w;
 }
 
@@ -474,7 +467,7 @@ static void worker_answered(struct worker *w)
     struct client *c = w->client;
     w->client = NULL;
     w->uses++;
-    w->idle_since = now_ms();
+    w->idle_since = monotonic_ms();
     if (c)
         client_done(c, word);
     if (w->uses >= service.max_use || service.stopping)
@@ -580,7 +573,7 @@ static void tell_clients_closing(long long now)
 /* One round: wait for a signal, a client, a request or a worker's answer. */
 static void serve_once(void)
 {
-    long long now = now_ms();
+    long long now = monotonic_ms();
     if (service.stopping)
         tell_clients_closing(now);
     long long timeout = tend_workers(now);

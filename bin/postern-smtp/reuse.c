@@ -22,6 +22,7 @@
 #include "config.h"
 #include "domainlist.h"
 #include "log.h"
+#include "monotonic.h"
 #include "smtp.h"
 #include "xalloc.h"
 
@@ -148,7 +149,7 @@ int reuse_keep(struct smtp_session *s)
         wanted = domainlist_match(r->destinations, hop) == 1
                  || domainlist_match(r->destinations, bare) == 1;
     }
-    long long now = smtp_now_ms();
+    long long now = monotonic_ms();
     if (!wanted || now - s->born_ms >= r->reuse_ms
         || (r->count_limit > 0 && s->uses >= (unsigned long long)r->count_limit))
         return 0;

@@ -18,6 +18,7 @@
 
 #include "fdio.h"
 #include "log.h"
+#include "monotonic.h"
 #include "map.h"
 #include "mime_downgrade.h"
 #include "rewrite_mime.h"
@@ -803,7 +804,7 @@ static int one_session(const struct smtp_setup *setup, struct smtp_batch *batch,
     if (handshake(s) == 0) {
         had_session = 1;
         if (tls_client_starttls(s) == 0 && requiretls_server(s) == 0 && sasl_client_login(s) == 0) {
-            s->born_ms = smtp_now_ms();
+            s->born_ms = monotonic_ms();
             transaction(s);
             done = 1;
         }

@@ -49,6 +49,7 @@
 #include "cachefile.h"
 #include "config.h"
 #include "log.h"
+#include "monotonic.h"
 #include "smtp.h"
 #include "tlscommon.h"
 #include "xalloc.h"
@@ -415,7 +416,7 @@ int tls_client_starttls(struct smtp_session *s)
         cache_offer(ssl, s, s->tls_cache_key);
     }
     smtp_conn_set_tls(&s->conn, ssl);
-    long long deadline = smtp_now_ms() + (long long)setup->starttls_timeout * 1000;
+    long long deadline = monotonic_ms() + (long long)setup->starttls_timeout * 1000;
     for (;;) {
         ERR_clear_error();
         int r = SSL_connect(ssl);

@@ -17,20 +17,13 @@
 #include "fdio.h"
 #include "log.h"
 #include "smtpd.h"
+#include "monotonic.h"
 
 void io_init(struct session *s, int in_fd, int out_fd)
 {
     s->in_fd = in_fd;
     s->out_fd = out_fd;
     s->in_start = s->in_end = 0;
-}
-
-/* Milliseconds on a clock that does not jump. */
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The client sees the end of the session when its socket is shut down
@@ -56,21 +49,21 @@ void io_limits(struct session *s)
     s->per_request_deadline = conf_bool("smtpd_per_request_deadline");
     s->min_data_rate = conf_int("smtpd_min_data_rate");
     long long session = conf_time("smtpd_session_deadline");
-    s->session_deadline = session > 0 ? now_ms() + session * 1000 : 0;
+    s->session_deadline = session > 0 ? monotonic_ms() + session * 1000 : 0;
     s->request_deadline = 0;
 }
 
 void io_request_begin(struct session *s)
 {
     if (s->per_request_deadline && s->timeout > 0)
-        s->request_deadline = now_ms() + s->timeout * 1000;
+        s->request_deadline = monotonic_ms() + s->timeout * 1000;
 }
 
 /* How long the next read may wait, in ms for poll (-1: no limit); 0 when
  * a deadline has passed. */
 static int wait_budget(const struct session *s)
 {
-    long long now = now_ms(), limit = -1;
+    long long now = monotonic_ms(), limit = -1;
     if (s->timeout > 0)
         limit = s->per_request_deadline && s->request_deadline
                 ? s->request_deadline - now : s->timeout * 1000;
@@ -102,7 +95,7 @@ static void data_arrived(struct session *s, size_t n)
 {
     if (!s->in_data || !s->per_request_deadline || !s->request_deadline || s->min_data_rate < 1)
         return;
-    long long cap = now_ms() + s->timeout * 1000;
+    long long cap = monotonic_ms() + s->timeout * 1000;
     s->request_deadline += (long long)n * 1000 / s->min_data_rate;
     if (s->request_deadline > cap)
         s->request_deadline = cap;

@@ -42,6 +42,7 @@
 #include "policy_impl.h"
 #include "policy_proto.h"
 #include "xalloc.h"
+#include "monotonic.h"
 
 /* A server's limits: the smtpd_policy_service_* parameters, or its own. */
 struct policy_limits {
@@ -60,14 +61,6 @@ struct policy_server {
 
 static struct policy_server servers[8];
 static size_t server_count;
-
-/* Milliseconds on a clock that does not jump. */
-static long long clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* One "name = value" option of the { } form; 0, or -1 when unknown or bad. */
 static int limit_option(struct policy_limits *l, const char *name, const char *value)
@@ -199,7 +192,7 @@ static void server_close(struct policy_server *p)
 static int wait_fd(int fd, short events, long long deadline_ms)
 {
     for (;;) {
-        long long left = deadline_ms - clock_ms();
+        long long left = deadline_ms - monotonic_ms();
         if (left <= 0) {
             errno = ETIMEDOUT;
             return 0;
@@ -455,7 +448,7 @@ static int ask(struct policy_server *p, const struct strbuf *request, struct str
     long long timeout_ms = l->timeout_ms, max_idle_ms = l->max_idle_ms, max_ttl_ms = l->max_ttl_ms;
     long long request_limit = l->request_limit, tries = l->tries, retry_delay = l->retry_delay;
     for (long long attempt = 1; attempt <= tries; attempt++) {
-        long long now = clock_ms(), deadline = now + (timeout_ms > 0 ? timeout_ms : 100000);
+        long long now = monotonic_ms(), deadline = now + (timeout_ms > 0 ? timeout_ms : 100000);
         if (p->fd >= 0 && ((max_idle_ms > 0 && now - p->used_ms >= max_idle_ms)
                            || (max_ttl_ms > 0 && now - p->opened_ms >= max_ttl_ms)
                            || (request_limit > 0 && p->requests >= request_limit)))
@@ -468,7 +461,7 @@ static int ask(struct policy_server *p, const struct strbuf *request, struct str
         }
         int rc = p->fd >= 0 ? exchange(p->fd, request, deadline, action, &why) : -1;
         if (rc == 0) {
-            p->used_ms = clock_ms();
+            p->used_ms = monotonic_ms();
             p->requests++;
             strbuf_free(&why);
             return 0;

@@ -31,6 +31,7 @@
 #include "services.h"
 #include "strbuf.h"
 #include "supervise.h"
+#include "monotonic.h"
 
 #define SUPERVISOR_NAME     "postern-supervise"     /* comm: 15 bytes */
 #define CHECK_MS            500
@@ -78,14 +79,6 @@ static void daemons_init(void)
 static void pid_dir_file(struct strbuf *out, const char *name)
 {
     strbuf_printf(out, "%s/pid/%s", conf_str("queue_directory"), name);
-}
-
-/* Milliseconds on the monotonic clock. */
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The running supervisor's pid, else 0. */

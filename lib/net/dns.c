@@ -21,6 +21,7 @@
 #include "dns.h"
 #include "log.h"
 #include "xalloc.h"
+#include "monotonic.h"
 
 #define RCODE_NOERROR  0
 #define RCODE_SERVFAIL 2
@@ -128,13 +129,6 @@ int dns_open(int timeout_ms)
         return -1;
     }
     return 0;
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
 }
 
 /* Decode an uncompressed wire-format name at data[*pos] into out, without
@@ -360,7 +354,7 @@ static int cache_find(const char *name, enum dns_type type, struct dns_answer *a
     struct cached_answer *c = &answer_cache[cache_slot(name, type)];
     if (!c->name || c->type != type || strcasecmp(c->name, name) != 0)
         return 0;
-    if (c->expires <= now_ms()) {
+    if (c->expires <= monotonic_ms()) {
         free(c->name);
         c->name = NULL;
         dns_answer_free(&c->answer);
@@ -379,7 +373,7 @@ static void cache_keep(const char *name, enum dns_type type, int ttl, const stru
     dns_answer_free(&c->answer);
     c->name = xstrdup(name);
     c->type = type;
-    c->expires = now_ms() + 1000L * (ttl < ANSWER_CACHE_TTL_MAX ? ttl : ANSWER_CACHE_TTL_MAX);
+    c->expires = monotonic_ms() + 1000L * (ttl < ANSWER_CACHE_TTL_MAX ? ttl : ANSWER_CACHE_TTL_MAX);
     copy_answer(&c->answer, answer);
 }
 
@@ -434,7 +428,7 @@ static int send_query(struct dns_pending *p, const char *name, enum dns_type typ
     }
     p->type = type;
     snprintf(p->qname, sizeof p->qname, "%s", name);
-    p->deadline = now_ms() + lookup_timeout_ms;
+    p->deadline = monotonic_ms() + lookup_timeout_ms;
     int err = ub_resolve_async(resolver, name, (int)type, 1, p, on_result, &p->ub_id);
     if (err) {
         p->ub_id = -1;
@@ -530,7 +524,7 @@ int dns_fd(void)
 
 int dns_next_deadline_ms(void)
 {
-    long now = now_ms(), nearest = -1;
+    long now = monotonic_ms(), nearest = -1;
     for (struct dns_pending *p = pending_list; p; p = p->next)
         if (p->ub_id >= 0 && (nearest < 0 || p->deadline < nearest))
             nearest = p->deadline;
@@ -544,7 +538,7 @@ void dns_process(void)
     if (resolver && ub_poll(resolver) && ub_process(resolver) != 0)
         msg_warn("dns: the resolver failed to process answers");
     for (;;) {                  /* a callback may change the list: rescan */
-        long now = now_ms();
+        long now = monotonic_ms();
         struct dns_pending *late = pending_list;
         while (late && !(late->ub_id >= 0 && late->deadline <= now))
             late = late->next;

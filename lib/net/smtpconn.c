@@ -13,19 +13,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "monotonic.h"
 #include "smtpconn.h"
-
-long long smtp_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int smtp_wait_fd(int fd, short events, long long deadline_ms)
 {
     for (;;) {
-        long long left = deadline_ms - smtp_now_ms();
+        long long left = deadline_ms - monotonic_ms();
         if (left <= 0)
             return 0;
         struct pollfd p = {.fd = fd, .events = events};
@@ -56,7 +50,7 @@ int smtp_connect(struct smtp_conn *c, const struct sockaddr *addr, socklen_t len
             strbuf_puts(why, strerror(errno));
             goto fail;
         }
-        int r = smtp_wait_fd(c->fd, POLLOUT, smtp_now_ms() + (long long)timeout * 1000);
+        int r = smtp_wait_fd(c->fd, POLLOUT, monotonic_ms() + (long long)timeout * 1000);
         if (r == 0) {
             strbuf_puts(why, strerror(ETIMEDOUT));
             goto fail;
@@ -163,7 +157,7 @@ int smtp_read_reply(struct smtp_conn *c, struct smtp_reply *r, int timeout)
     int result = -1;
     /* one deadline for the whole reply: a server dribbling a line at a
      * time must not stretch it to SMTP_REPLY_MAX_LINES timeouts */
-    long long deadline = smtp_now_ms() + (long long)timeout * 1000;
+    long long deadline = monotonic_ms() + (long long)timeout * 1000;
     for (;;) {
         if (read_line(c, &line, deadline) != 0)
             break;
@@ -196,7 +190,7 @@ void smtp_queuef(struct smtp_conn *c, const char *fmt, ...)
 
 int smtp_flush(struct smtp_conn *c, int timeout)
 {
-    long long deadline = smtp_now_ms() + (long long)timeout * 1000;
+    long long deadline = monotonic_ms() + (long long)timeout * 1000;
     size_t done = 0;
     int result = 0;
     while (done < c->out.len) {

@@ -56,7 +56,5 @@ void smtp_close(struct smtp_conn *c);
 /* Wait until fd is readable (POLLIN) or writable (POLLOUT) before the
  * monotonic deadline (milliseconds); 1 ready, 0 timed out, -1 error. */
 int smtp_wait_fd(int fd, short events, long long deadline_ms);
-/* Milliseconds of the monotonic clock. */
-long long smtp_now_ms(void);
 
 #endif

@@ -21,6 +21,7 @@
 #include "strbuf.h"
 #include "xalloc.h"
 #include "zygote.h"
+#include "monotonic.h"
 
 /* Variables that describe a connection: the child gets only the new ones. */
 static const char *const connection_variables[] = {
@@ -41,14 +42,6 @@ static struct zygote_hooks hooks;
 void zygote_set_hooks(const struct zygote_hooks *h)
 {
     hooks = *h;
-}
-
-/* Milliseconds of the monotonic clock. */
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int zygote_read_report(int zygote_fd, struct zygote_report *report, int *fd)
