@@ -17,6 +17,7 @@
 #include "log.h"
 #include "map.h"
 #include "policy_impl.h"
+#include "strlist.h"
 
 /* Split "X.Y.Z text" into the enhanced code (when it is one of the reply's
  * class, else `fallback` of that class) and the text. */
@@ -51,30 +52,16 @@ static enum verdict prepend_header(struct check_ctx *ctx, const char *header, co
     return V_DUNNO;
 }
 
-/* What a subject is called in the log lines of actions. */
-static const char *subject_name(enum subject subj)
-{
-    static const char *const names[] = {
-        [SUBJ_CLIENT] = "Client host", [SUBJ_HELO] = "Helo command",
-        [SUBJ_SENDER] = "Sender address", [SUBJ_RECIPIENT] = "Recipient address",
-        [SUBJ_DATA] = "Data command", [SUBJ_EOD] = "End-of-data",
-    };
-    return names[subj];
-}
-
 /* Log an action as Postfix's smtpd does: "NOQUEUE: hold: RCPT from
  * name[addr]: <what>: Recipient address text; from=<> to=<> ...". */
 static void log_action(struct check_ctx *ctx, enum subject subj, const char *action,
                        const char *text)
 {
-    struct session *s = ctx->s;
-    struct strbuf line = STRBUF_INIT, printable = STRBUF_INIT;
-    const char *who = subj == SUBJ_CLIENT ? s->client.namaddr
-                      : subj == SUBJ_HELO ? strbuf_str(&s->helo)
-                      : subj == SUBJ_SENDER ? (ctx->sender ? ctx->sender : "")
-                      : subj == SUBJ_DATA ? "DATA" : subj == SUBJ_EOD ? "END-OF-MESSAGE"
-                      : (ctx->recipient ? ctx->recipient : "");
-    strbuf_printf(&line, "<%s>: %s ", log_printable(&printable, who, 500), subject_name(subj));
+    struct strbuf line = STRBUF_INIT, printable = STRBUF_INIT, who = STRBUF_INIT;
+    policy_subject_what(ctx, subj, &who);
+    strbuf_printf(&line, "<%s>: %s ", log_printable(&printable, strbuf_str(&who), 500),
+                  policy_subject_class(subj));
+    strbuf_free(&who);
     strbuf_reset(&printable);
     strbuf_puts(&line, log_printable(&printable, text, 500));
     policy_log_event(ctx, action, strbuf_str(&line));
@@ -216,9 +203,12 @@ enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char 
     strlist_free(&parents);
     switch (subj) {
     case SUBJ_CLIENT:
-        /* as Postfix: the name and its parents first ("unknown" too, which
-         * a table may list), then the address and its networks */
-        r = map_search_domain(maps, ctx->s->client.name, parent, &value);
+    case SUBJ_REV_CLIENT:
+        /* as Postfix: the name (or the unverified reverse name) and its
+         * parents first ("unknown" too, which a table may list), then the
+         * address and its networks */
+        r = map_search_domain(maps, subj == SUBJ_CLIENT ? ctx->s->client.name : ctx->s->client.reverse_name,
+                              parent, &value);
         if (r == MAP_NOTFOUND)
             r = map_search_client_ip(maps, ctx->s->client.address, &value);
         break;
@@ -237,7 +227,10 @@ enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char 
         break;
     case SUBJ_DATA:
     case SUBJ_EOD:
-        break;                  /* a bare table there: refused in run_list */
+    case SUBJ_CCERT:
+    case SUBJ_SASL:
+        break;                  /* a bare table there: refused in run_list; the
+                                   others have their own lookups below */
     }
     enum verdict v = V_DUNNO;
     if (r == MAP_RETRY)
@@ -266,4 +259,127 @@ enum verdict check_sender_access(struct check_ctx *ctx, const char *table)
 enum verdict check_recipient_access(struct check_ctx *ctx, const char *table)
 {
     return access_lookup(ctx, SUBJ_RECIPIENT, table);
+}
+
+enum verdict policy_forbid_ok(struct check_ctx *ctx, const char *restriction, const char *target)
+{
+    msg_warn("restriction %s returns OK for %s", restriction, target);
+    msg_warn("this is not allowed for security reasons");
+    msg_warn("use DUNNO instead of OK if you want to make an exception");
+    return config_error(ctx);
+}
+
+/* check_reverse_client_hostname_access: as check_client_access, with the
+ * unverified reverse name; OK is refused (Postfix: DUNNO exempts). */
+enum verdict check_reverse_client_access(struct check_ctx *ctx, const char *table)
+{
+    enum verdict v = access_lookup(ctx, SUBJ_REV_CLIENT, table);
+    if (v == V_OK)
+        return policy_forbid_ok(ctx, "check_reverse_client_hostname_access", ctx->s->client.reverse_name);
+    return v;
+}
+
+/* One key of a table that is looked up as it is (no parent domains, no
+ * address search): its action, DUNNO when not found. */
+static enum verdict plain_lookup(struct check_ctx *ctx, enum subject subj, const char *table,
+                                 struct maplist *maps, const char *key)
+{
+    struct strbuf value = STRBUF_INIT;
+    enum verdict v = V_DUNNO;
+    int r = maplist_lookup(maps, key, &value);
+    if (r == MAP_RETRY)
+        v = temp_failure(ctx, subj);
+    else if (r == MAP_FOUND)
+        v = access_action(ctx, subj, strbuf_str(&value), table);
+    strbuf_free(&value);
+    return v;
+}
+
+/* check_sasl_access: the SASL login name as the key.  Without
+ * smtpd_sasl_auth_enable Postfix skips it with a warning; a client that
+ * has not logged in is not judged. */
+enum verdict check_sasl_access(struct check_ctx *ctx, const char *table)
+{
+    if (!conf_bool("smtpd_sasl_auth_enable")) {
+        msg_warn("restriction `check_sasl_access' ignored: no SASL support");
+        return V_DUNNO;
+    }
+    if (!ctx->s->sasl_username[0])
+        return V_DUNNO;
+    struct maplist *maps = policy_table(ctx->s->policy, table);
+    if (!maps)
+        return temp_failure(ctx, SUBJ_SASL);
+    return plain_lookup(ctx, SUBJ_SASL, table, maps, ctx->s->sasl_username);
+}
+
+/* check_ccert_access's argument: the table, and the order of the keys
+ * ("cert_fingerprint", "pubkey_fingerprint": 'c', 'p'); -1, logged, for
+ * an argument Postfix would not take. */
+static int ccert_argument(const char *argument, struct strbuf *table, char order[3])
+{
+    struct strlist items = STRLIST_INIT, words = STRLIST_INIT;
+    struct strbuf err = STRBUF_INIT;
+    int ok = list_split(argument, &items, &err) == 0 && items.count >= 1 && items.count <= 2;
+    strcpy(order, "cp");
+    if (ok)
+        strbuf_set(table, items.item[0]);
+    if (ok && items.count == 2) {
+        /* "search_order = word, word" */
+        const char *attr = items.item[1];
+        size_t n = strcspn(attr, " \t=");
+        const char *value = attr + n + strspn(attr + n, " \t");
+        ok = n == 12 && strncasecmp(attr, "search_order", 12) == 0 && *value == '=';
+        if (ok)
+            ok = list_split(value + 1, &words, &err) == 0 && words.count >= 1 && words.count <= 2;
+        for (size_t i = 0; ok && i < words.count; i++) {
+            if (strcasecmp(words.item[i], "cert_fingerprint") == 0)
+                order[i] = 'c';
+            else if (strcasecmp(words.item[i], "pubkey_fingerprint") == 0)
+                order[i] = 'p';
+            else
+                ok = 0;
+        }
+        if (ok)
+            order[words.count] = 0;
+    }
+    if (!ok)
+        msg_warn("check_ccert_access: cannot parse \"%s\"%s%s: expected type:table or "
+                 "{ type:table, { search_order = cert_fingerprint, pubkey_fingerprint } }",
+                 argument, err.len ? ": " : "", strbuf_str(&err));
+    strlist_free(&items);
+    strlist_free(&words);
+    strbuf_free(&err);
+    return ok ? 0 : -1;
+}
+
+/* check_ccert_access: the client certificate's fingerprint and its public
+ * key's (smtpd_tls_fingerprint_digest), in the search order, as keys; a
+ * certificate counts whether it verified or not (the fingerprint is the
+ * proof), as in Postfix.  No certificate: nothing to judge (with Postfix's
+ * warning when smtpd_tls_ask_ccert = no asks for none). */
+enum verdict check_ccert_access(struct check_ctx *ctx, const char *argument)
+{
+    struct strbuf table = STRBUF_INIT;
+    char order[3];
+    if (ccert_argument(argument, &table, order) != 0) {
+        strbuf_free(&table);
+        return config_error(ctx);
+    }
+    const char *cert_fp, *pkey_fp;
+    enum verdict v = V_DUNNO;
+    if (!tls_client_cert(ctx->s, &cert_fp, &pkey_fp)) {
+        if (!conf_bool("smtpd_tls_ask_ccert"))
+            msg_warn("check_ccert_access is requested, but \"smtpd_tls_ask_ccert = no\"");
+    } else {
+        struct maplist *maps = policy_table(ctx->s->policy, strbuf_str(&table));
+        if (!maps)
+            v = temp_failure(ctx, SUBJ_CCERT);
+        for (const char *o = order; maps && *o && v == V_DUNNO; o++) {
+            const char *key = *o == 'c' ? cert_fp : pkey_fp;
+            if (key)
+                v = plain_lookup(ctx, SUBJ_CCERT, strbuf_str(&table), maps, key);
+        }
+    }
+    strbuf_free(&table);
+    return v;
 }
