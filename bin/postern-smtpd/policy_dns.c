@@ -793,6 +793,21 @@ static void want_domain(struct prefetch *pf, const char *address)
     want_host(pf, domain, 1);
 }
 
+/* What permit_mx_backup asks first: the MX hosts of a recipient domain
+ * that is neither ours nor relayed for (the addresses of those hosts
+ * depend on the answer, and are asked when the check runs). */
+static void want_backup_mx(struct prefetch *pf, const char *address)
+{
+    char at_domain[256], domain[256];
+    enum dest_class cls;
+    if (!address || !*address)
+        return;
+    address_domain(address, at_domain, sizeof at_domain);
+    if (dns_name(at_domain, domain, sizeof domain) && destination_domain_class(domain, &cls) == 0
+        && cls == DEST_DEFAULT)
+        want(pf, DNS_T_MX, domain);
+}
+
 /* The name an RHSBL check judges ("" for none). */
 static const char *rhs_name(const char *name)
 {
@@ -842,6 +857,9 @@ void policy_dns_prefetch(struct check_ctx *ctx, struct restriction_list *const *
             case RESTRICT_REJECT_UNKNOWN_RECIPIENT_DOMAIN:
                 want_domain(&pf, ctx->recipient);
                 break;
+            case RESTRICT_PERMIT_MX_BACKUP:
+                want_backup_mx(&pf, ctx->recipient);
+                break;
             default:
                 break;
             }
@@ -888,6 +906,7 @@ int policy_dns_needs_lookups(const struct restriction *r)
     case RESTRICT_REJECT_UNKNOWN_HELO_HOSTNAME:
     case RESTRICT_REJECT_UNKNOWN_SENDER_DOMAIN:
     case RESTRICT_REJECT_UNKNOWN_RECIPIENT_DOMAIN:
+    case RESTRICT_PERMIT_MX_BACKUP:
         return 1;
     default:
         return 0;

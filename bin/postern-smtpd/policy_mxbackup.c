@@ -86,15 +86,10 @@ static int host_addresses(const char *host, struct strbuf *addrs, int getaddrinf
     return 0;
 }
 
-/* Keep Postfix's deferral "<rcpt>: Recipient address rejected: Unable
- * to look up host HOST as mail exchanger: WHY" for a later refusal. */
-static void defer_mx(struct check_ctx *ctx, const char *host, const char *why)
+/* Keep a deferral "<rcpt>: Recipient address rejected: TEXT" for a later
+ * refusal (the first one kept stands). */
+static void defer_mx(struct check_ctx *ctx, const char *text)
 {
-    char text[600];
-    if (why)
-        snprintf(text, sizeof text, "Unable to look up host %s as mail exchanger: %s", host, why);
-    else
-        snprintf(text, sizeof text, "Unable to verify host %s as mail exchanger", host);
     policy_defer_if_reject(ctx, SUBJ_RECIPIENT, 450, "4.4.4", text);
 }
 
@@ -111,7 +106,9 @@ static int i_am_mx(struct check_ctx *ctx, const struct mx_host *hosts, size_t co
     for (size_t i = 0; i < count && !mine; i++) {
         const char *why;
         if (!host_addresses(hosts[i].name, &addrs, 1, &why)) {
-            defer_mx(ctx, hosts[i].name, why);
+            char text[600];
+            snprintf(text, sizeof text, "Unable to look up mail exchanger host %s: %s", hosts[i].name, why);
+            defer_mx(ctx, text);
             continue;
         }
         char *save = NULL;
@@ -129,8 +126,10 @@ static int primaries_allowed(struct check_ctx *ctx, const struct mx_host *hosts,
     int allowed = 1;
     for (size_t i = 0; i < count && allowed; i++) {
         const char *why;
+        char text[600];
         if (!host_addresses(hosts[i].name, &addrs, 0, &why)) {
-            defer_mx(ctx, hosts[i].name, why);
+            snprintf(text, sizeof text, "Unable to look up host %s as mail exchanger: %s", hosts[i].name, why);
+            defer_mx(ctx, text);
             allowed = 0;
             break;
         }
@@ -140,7 +139,8 @@ static int primaries_allowed(struct check_ctx *ctx, const struct mx_host *hosts,
             if (r < 0) {
                 msg_warn("permit_mx_primary: permit_mx_backup_networks lookup error for address %s for %s",
                          a, hosts[i].name);
-                defer_mx(ctx, hosts[i].name, NULL);
+                snprintf(text, sizeof text, "Unable to verify host %s as mail exchanger", hosts[i].name);
+                defer_mx(ctx, text);
             }
             allowed = r == 1;
         }
@@ -169,8 +169,7 @@ enum verdict check_permit_mx_backup(struct check_ctx *ctx, const char *table)
         struct strbuf answer = STRBUF_INIT;
         int r = policy_dns_ask(DNS_T_MX, domain, &answer);
         if (r == MAP_RETRY)
-            policy_defer_if_reject(ctx, SUBJ_RECIPIENT, 450, "4.4.4",
-                                   "Unable to look up mail exchanger information: Host not found, try again");
+            defer_mx(ctx, "Unable to look up mail exchanger information: Host not found, try again");
         struct mx_host *hosts = NULL;
         size_t count = r == MAP_FOUND ? mx_hosts(answer.s, &hosts) : 0, primaries = 0;
         while (primaries < count && hosts[primaries].pref == hosts[0].pref)
