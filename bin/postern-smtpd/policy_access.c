@@ -17,7 +17,7 @@
 #include "log.h"
 #include "map.h"
 #include "policy_impl.h"
-#include "strlist.h"
+#include "restrictions.h"
 
 /* Split "X.Y.Z text" into the enhanced code (when it is one of the reply's
  * class, else `fallback` of that class) and the text. */
@@ -185,6 +185,18 @@ enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char 
     return config_error(ctx);
 }
 
+/* What a table's answer r (MAP_FOUND with value, MAP_NOTFOUND,
+ * MAP_RETRY) makes of a check. */
+static enum verdict table_answer(struct check_ctx *ctx, enum subject subj, int r, const struct strbuf *value,
+                                 const char *table)
+{
+    if (r == MAP_RETRY)
+        return temp_failure(ctx, subj);
+    if (r == MAP_FOUND)
+        return access_action(ctx, subj, strbuf_str(value), table);
+    return V_DUNNO;
+}
+
 /* check_*_access type:table. */
 enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char *table)
 {
@@ -232,11 +244,7 @@ enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char 
         break;                  /* a bare table there: refused in run_list; the
                                    others have their own lookups below */
     }
-    enum verdict v = V_DUNNO;
-    if (r == MAP_RETRY)
-        v = temp_failure(ctx, subj);
-    else if (r == MAP_FOUND)
-        v = access_action(ctx, subj, strbuf_str(&value), table);
+    enum verdict v = table_answer(ctx, subj, r, &value, table);
     strbuf_free(&value);
     return v;
 }
@@ -285,12 +293,8 @@ static enum verdict plain_lookup(struct check_ctx *ctx, enum subject subj, const
                                  struct maplist *maps, const char *key)
 {
     struct strbuf value = STRBUF_INIT;
-    enum verdict v = V_DUNNO;
     int r = maplist_lookup(maps, key, &value);
-    if (r == MAP_RETRY)
-        v = temp_failure(ctx, subj);
-    else if (r == MAP_FOUND)
-        v = access_action(ctx, subj, strbuf_str(&value), table);
+    enum verdict v = table_answer(ctx, subj, r, &value, table);
     strbuf_free(&value);
     return v;
 }
@@ -312,46 +316,6 @@ enum verdict check_sasl_access(struct check_ctx *ctx, const char *table)
     return plain_lookup(ctx, SUBJ_SASL, table, maps, ctx->s->sasl_username);
 }
 
-/* check_ccert_access's argument: the table, and the order of the keys
- * ("cert_fingerprint", "pubkey_fingerprint": 'c', 'p'); -1, logged, for
- * an argument Postfix would not take. */
-static int ccert_argument(const char *argument, struct strbuf *table, char order[3])
-{
-    struct strlist items = STRLIST_INIT, words = STRLIST_INIT;
-    struct strbuf err = STRBUF_INIT;
-    int ok = list_split(argument, &items, &err) == 0 && items.count >= 1 && items.count <= 2;
-    strcpy(order, "cp");
-    if (ok)
-        strbuf_set(table, items.item[0]);
-    if (ok && items.count == 2) {
-        /* "search_order = word, word" */
-        const char *attr = items.item[1];
-        size_t n = strcspn(attr, " \t=");
-        const char *value = attr + n + strspn(attr + n, " \t");
-        ok = n == 12 && strncasecmp(attr, "search_order", 12) == 0 && *value == '=';
-        if (ok)
-            ok = list_split(value + 1, &words, &err) == 0 && words.count >= 1 && words.count <= 2;
-        for (size_t i = 0; ok && i < words.count; i++) {
-            if (strcasecmp(words.item[i], "cert_fingerprint") == 0)
-                order[i] = 'c';
-            else if (strcasecmp(words.item[i], "pubkey_fingerprint") == 0)
-                order[i] = 'p';
-            else
-                ok = 0;
-        }
-        if (ok)
-            order[words.count] = 0;
-    }
-    if (!ok)
-        msg_warn("check_ccert_access: cannot parse \"%s\"%s%s: expected type:table or "
-                 "{ type:table, { search_order = cert_fingerprint, pubkey_fingerprint } }",
-                 argument, err.len ? ": " : "", strbuf_str(&err));
-    strlist_free(&items);
-    strlist_free(&words);
-    strbuf_free(&err);
-    return ok ? 0 : -1;
-}
-
 /* check_ccert_access: the client certificate's fingerprint and its public
  * key's (smtpd_tls_fingerprint_digest), in the search order, as keys; a
  * certificate counts whether it verified or not (the fingerprint is the
@@ -359,12 +323,15 @@ static int ccert_argument(const char *argument, struct strbuf *table, char order
  * warning when smtpd_tls_ask_ccert = no asks for none). */
 enum verdict check_ccert_access(struct check_ctx *ctx, const char *argument)
 {
-    struct strbuf table = STRBUF_INIT;
+    struct strbuf table = STRBUF_INIT, err = STRBUF_INIT;
     char order[3];
-    if (ccert_argument(argument, &table, order) != 0) {
+    if (restriction_ccert_argument(argument, &table, order, &err) != 0) {
+        msg_warn("%s", strbuf_str(&err));
         strbuf_free(&table);
+        strbuf_free(&err);
         return config_error(ctx);
     }
+    strbuf_free(&err);
     const char *cert_fp, *pkey_fp;
     enum verdict v = V_DUNNO;
     if (!tls_client_cert(ctx->s, &cert_fp, &pkey_fp)) {

@@ -779,18 +779,27 @@ static void want_host(struct prefetch *pf, const char *in, int mx_first)
     want(pf, mx_first ? DNS_T_A : DNS_T_MX, name);
 }
 
+/* The domain of an address as the DNS takes it (domain[256]): 0 when it
+ * has none; else 1 with its class, or -1 when the class cannot be told. */
+static int address_dns_domain(const char *address, char *domain, enum dest_class *cls)
+{
+    char at_domain[256];
+    if (!address || !*address)
+        return 0;
+    address_domain(address, at_domain, sizeof at_domain);
+    if (!dns_name(at_domain, domain, 256))
+        return 0;
+    return destination_domain_class(domain, cls) == 0 ? 1 : -1;
+}
+
 /* What unknown_domain asks of an address's domain. */
 static void want_domain(struct prefetch *pf, const char *address)
 {
-    char at_domain[256], domain[256];
+    char domain[256];
     enum dest_class cls;
-    if (!address || !*address)
-        return;
-    address_domain(address, at_domain, sizeof at_domain);
-    if (!dns_name(at_domain, domain, sizeof domain)
-        || (destination_domain_class(domain, &cls) == 0 && cls == DEST_LOCAL))
-        return;
-    want_host(pf, domain, 1);
+    int r = address_dns_domain(address, domain, &cls);
+    if (r && !(r == 1 && cls == DEST_LOCAL))
+        want_host(pf, domain, 1);
 }
 
 /* What permit_mx_backup asks first: the MX hosts of a recipient domain
@@ -798,13 +807,9 @@ static void want_domain(struct prefetch *pf, const char *address)
  * depend on the answer, and are asked when the check runs). */
 static void want_backup_mx(struct prefetch *pf, const char *address)
 {
-    char at_domain[256], domain[256];
+    char domain[256];
     enum dest_class cls;
-    if (!address || !*address)
-        return;
-    address_domain(address, at_domain, sizeof at_domain);
-    if (dns_name(at_domain, domain, sizeof domain) && destination_domain_class(domain, &cls) == 0
-        && cls == DEST_DEFAULT)
+    if (address_dns_domain(address, domain, &cls) == 1 && cls == DEST_DEFAULT)
         want(pf, DNS_T_MX, domain);
 }
 

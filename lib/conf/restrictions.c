@@ -5,6 +5,8 @@
 #include <strings.h>
 
 #include "restrictions.h"
+#include "strbuf.h"
+#include "strlist.h"
 
 static const struct restriction_name implemented[] = {
     {"check_ccert_access", RESTRICT_CHECK_CCERT_ACCESS, 1},
@@ -108,4 +110,42 @@ int restriction_not_implemented(const char *name)
         if (strcasecmp(name, names[i]) == 0)
             return 1;
     return 0;
+}
+
+int restriction_ccert_argument(const char *argument, struct strbuf *table, char order[3],
+                               struct strbuf *err)
+{
+    struct strlist items = STRLIST_INIT, words = STRLIST_INIT;
+    struct strbuf why = STRBUF_INIT;
+    int ok = list_split(argument, &items, &why) == 0 && items.count >= 1 && items.count <= 2
+             && strchr(items.item[0], ':');
+    strcpy(order, "cp");
+    if (ok)
+        strbuf_set(table, items.item[0]);
+    if (ok && items.count == 2) {
+        /* "search_order = word, word" */
+        const char *attr = items.item[1];
+        size_t n = strcspn(attr, " \t=");
+        const char *value = attr + n + strspn(attr + n, " \t");
+        ok = n == 12 && strncasecmp(attr, "search_order", 12) == 0 && *value == '='
+             && list_split(value + 1, &words, &why) == 0 && words.count >= 1 && words.count <= 2;
+        for (size_t i = 0; ok && i < words.count; i++) {
+            if (strcasecmp(words.item[i], "cert_fingerprint") == 0)
+                order[i] = 'c';
+            else if (strcasecmp(words.item[i], "pubkey_fingerprint") == 0)
+                order[i] = 'p';
+            else
+                ok = 0;
+        }
+        if (ok)
+            order[words.count] = 0;
+    }
+    if (!ok)
+        strbuf_printf(err, "check_ccert_access: cannot parse \"%.200s\"%s%s: expected type:table or "
+                      "{ type:table, { search_order = cert_fingerprint, pubkey_fingerprint } }",
+                      argument, why.len ? ": " : "", strbuf_str(&why));
+    strlist_free(&items);
+    strlist_free(&words);
+    strbuf_free(&why);
+    return ok ? 0 : -1;
 }

@@ -89,6 +89,16 @@ struct restriction_name {
                                    sleep seconds: the next word is its argument */
 };
 
+struct strbuf;
+
+/* check_ccert_access's argument, "type:table" or "type:table, {
+ * search_order = cert_fingerprint, pubkey_fingerprint }" (what is left
+ * of Postfix's "{ type:table, { search_order = ... } }" once the list is
+ * split): the table, and the order of the lookups in `order` ('c' the
+ * certificate's fingerprint, 'p' its public key's; "cp" by default).
+ * Returns 0, or -1 with err set. */
+int restriction_ccert_argument(const char *argument, struct strbuf *table, char order[3],
+                               struct strbuf *err);
 /* The implemented restriction of this name (any case), or NULL. */
 const struct restriction_name *restriction_find(const char *name);
 /* 1 when Postfix has a restriction of this name that postern does not
