@@ -53,7 +53,8 @@ smtpd_recipient_restrictions = permit_mynetworks, check_address_map,
 mynetworks = 127.0.0.0/8 [::1]/128
 smtpd_banner = ${{myhostname
 """ + "relay_destination_concurrency_limit = 5\nvirtual_destination_recipient_limit = 1\n"
-      + "nosuch_destination_concurrency_limit = 2\n")
+      + "nosuch_destination_concurrency_limit = 2\n"
+      + "smtpd_helo_restrictions = check_ccert_access { texthash:/nonexistent/x, { search_order = serial } }\n")
 # the transports of master.cf beside main.cf (Postfix's postconf looks there too)
 write(os.path.join(os.path.dirname(cf), "master.cf"),
       "relay     unix  -       -       n       -       -       smtp\n"
@@ -91,6 +92,10 @@ like(err, r"error: .*line 11: parameter smtpd_recipient_restrictions: unknown re
           r"smtpd answers 451 4\.3\.5", "a restriction that will answer 451 is named (one Postfix's smtpd does not "
           "know either)")
 ok(err.count("restriction check_address_map") == 1, "... once")
+like(err, r"error: .*parameter smtpd_helo_restrictions: check_ccert_access: cannot parse "
+          r"\"texthash:/nonexistent/x, \{ search_order = serial \}\": expected type:table or",
+     "a check_ccert_access search order smtpd cannot take is named")
+unlike(err, r"table texthash:/nonexistent/x", "... and its table is not reported again")
 
 # ---- warnings only: what postern does not do, exit 1 ----
 write(os.path.join(d, "aliases"), "alias@example.com bob@example.com\n")
