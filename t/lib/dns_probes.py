@@ -31,6 +31,11 @@ that refuses them: unbound answers SERVFAIL at once (SERVFAIL).  The
 clients 192.0.2.0/24 may use XCLIENT too, so that one connection plays
 several clients.
 
+permit_mx_backup: lo.test (127.0.0.1, which inet_interfaces names) is a
+backup MX of backup.test and elsewhere.test, the primary of primary.test;
+the other hosts of those domains are elsewhere, missing (nowhere.test) or
+failing (host.fail.test).
+
 Every case's log lines are recorded (all of Postfix smtpd's); the test
 compares the connect, disconnect, lost connection, too many errors,
 timeout, NOQUEUE and warning lines.
