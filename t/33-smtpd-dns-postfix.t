@@ -7,7 +7,10 @@
 # with result filters, TXT texts and rbl_reply_maps; HELO, sender and
 # recipient domains with an A, MX only, AAAA only, null MX, an MX on a
 # loopback or private address, none, or a failing server; reject_non_fqdn_*;
-# check_*_{mx,ns,a}_access; a lost connection, too many errors, a timeout)
+# check_*_{mx,ns,a}_access and check_reverse_client_hostname_{mx,ns,a}_access;
+# permit_mx_backup as a backup, a primary, not listed, with failing MX and
+# host lookups, and with permit_mx_backup_networks; a lost connection, too
+# many errors, a timeout)
 # played against postern-smtpd with the same DNS data (unbound on
 # loopback, t/lib/dnsserver.py), every reply compared with what the real
 # Postfix answered (t/data/postfix-3.7-dns.txt, recorded by

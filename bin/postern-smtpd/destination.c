@@ -7,6 +7,11 @@
  * flagged, so that relay_domains does not relay it unless
  * allow_untrusted_routing.
  */
+#include <arpa/inet.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
 #include "config.h"
 #include "log.h"
 #include "smtpd.h"
@@ -70,6 +75,21 @@ int destination_domain_class(const char *domain, enum dest_class *out)
     if (!resolver || resolve_domain_class(resolver, domain, &cls, NULL) != RESOLVE_OK)
         return -1;
     *out = dest_class_of(cls);
+    return 0;
+}
+
+int destination_own_address(const char *address)
+{
+    struct resolver *resolver = shared_resolver();
+    unsigned char bytes[16];
+    if (!resolver)
+        return -1;
+    if (strncasecmp(address, "::ffff:", 7) == 0 && strchr(address, '.'))
+        address += 7;
+    if (inet_pton(AF_INET, address, bytes) == 1)
+        return resolver_own_address(resolver, AF_INET, bytes);
+    if (inet_pton(AF_INET6, address, bytes) == 1)
+        return resolver_own_address(resolver, AF_INET6, bytes);
     return 0;
 }
 

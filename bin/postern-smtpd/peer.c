@@ -205,4 +205,5 @@ void peer_identify(struct session *s)
         c->reverse_status = c->forward_status = named ? 'F' : 'N';
     }
     snprintf(c->namaddr, sizeof c->namaddr, "%s[%s]", c->name, c->address);
+    snprintf(c->peer_address, sizeof c->peer_address, "%s", c->address);
 }

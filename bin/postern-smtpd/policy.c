@@ -12,10 +12,12 @@
  * never a 5xx.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "addrmatch.h"
 #include "config.h"
@@ -37,12 +39,14 @@ const char *policy_subject_class(enum subject subj)
     case SUBJ_SENDER: return "Sender address";
     case SUBJ_DATA: return "Data command";
     case SUBJ_EOD: return "End-of-data";
+    case SUBJ_REV_CLIENT: return "Unverified Client host";
+    case SUBJ_CCERT: return "Client certificate";
+    case SUBJ_SASL: return "SASL login name";
     default: return "Recipient address";
     }
 }
 
-/* "<what>" of a subject. */
-static void subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf *out)
+void policy_subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf *out)
 {
     switch (subj) {
     case SUBJ_CLIENT: strbuf_puts(out, ctx->s->client.namaddr); break;
@@ -50,6 +54,13 @@ static void subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf
     case SUBJ_SENDER: strbuf_puts(out, ctx->sender ? ctx->sender : ""); break;
     case SUBJ_DATA: strbuf_puts(out, "DATA"); break;
     case SUBJ_EOD: strbuf_puts(out, "END-OF-MESSAGE"); break;
+    case SUBJ_REV_CLIENT: strbuf_puts(out, ctx->s->client.reverse_name); break;
+    case SUBJ_CCERT: strbuf_puts(out, tls_client_cn(ctx->s)); break;
+    case SUBJ_SASL:
+        /* Postfix shows a login name's unprintable bytes as '_' */
+        for (const char *p = ctx->s->sasl_username; *p; p++)
+            strbuf_putc(out, isprint((unsigned char)*p) ? *p : '_');
+        break;
     default: strbuf_puts(out, ctx->recipient ? ctx->recipient : ""); break;
     }
 }
@@ -63,7 +74,7 @@ static enum verdict reject_what(struct check_ctx *ctx, enum subject subj, int co
     if (given)
         strbuf_puts(&what, given);
     else
-        subject_what(ctx, subj, &what);
+        policy_subject_what(ctx, subj, &what);
     strbuf_reset(ctx->reply);
     strbuf_printf(ctx->reply, "%d %s <%s>: %s rejected: %s", code, dsn,
                   log_printable(&printable, strbuf_str(&what), 500), policy_subject_class(subj), text);
@@ -261,6 +272,18 @@ static struct addrmatch *client_list(struct policy *p, const char *param_name, c
     return list;
 }
 
+int policy_list_match(struct session *s, const char *param_name, const char *name, const char *address)
+{
+    const char *value = conf_str(param_name);
+    if (!*value)
+        return 0;
+    struct addrmatch *list = client_list(s->policy, param_name, value);
+    if (!list)
+        return -1;
+    int r = addrmatch_match(list, name, address);
+    return r < 0 ? -1 : r == 1;
+}
+
 int policy_client_in(struct session *s, const char *param_name)
 {
     const char *value = conf_str(param_name);
@@ -399,19 +422,22 @@ static enum verdict check_known_login_mismatch(struct check_ctx *ctx, const char
     return login_mismatch(ctx, 1, 1, 1);
 }
 
-/* 1 when the recipient's destination is ours or relayed for (Postfix's
- * permit_auth_destination), 0 if not, -1 on a table failure. */
-static int authorized_destination(const char *recipient)
+int policy_resolve_recipient(const char *recipient, struct destination *d)
 {
-    struct destination d = DESTINATION_INIT;
     /* an address without a domain is in $myorigin, as Postfix's resolver
      * completes it (RCPT TO:<user> is relayed or not as user@$myorigin) */
     struct strbuf full = STRBUF_INIT;
     if (!strchr(recipient, '@') && *recipient)
         strbuf_printf(&full, "%s@%s", recipient, conf_str("myorigin"));
-    int r = destination_resolve(full.len ? full.s : recipient, &d);
+    int r = destination_resolve(full.len ? full.s : recipient, d);
     strbuf_free(&full);
-    if (r != 0) {
+    return r;
+}
+
+int policy_authorized_destination(const char *recipient)
+{
+    struct destination d = DESTINATION_INIT;
+    if (policy_resolve_recipient(recipient, &d) != 0) {
         destination_free(&d);
         return -1;
     }
@@ -438,7 +464,7 @@ static enum verdict unauth_destination(struct check_ctx *ctx, int code, const ch
 {
     if (!ctx->recipient)
         return V_DUNNO;
-    int ok = authorized_destination(ctx->recipient);
+    int ok = policy_authorized_destination(ctx->recipient);
     if (ok < 0)
         return temp_failure(ctx, SUBJ_RECIPIENT);
     if (ok)
@@ -468,7 +494,7 @@ static enum verdict check_permit_auth_destination(struct check_ctx *ctx, const c
     (void)table;
     if (!ctx->recipient)
         return V_DUNNO;
-    int ok = authorized_destination(ctx->recipient);
+    int ok = policy_authorized_destination(ctx->recipient);
     if (ok < 0)
         return temp_failure(ctx, SUBJ_RECIPIENT);
     return ok ? V_OK : V_DUNNO;
@@ -679,17 +705,96 @@ static enum verdict check_defer_if_reject(struct check_ctx *ctx, const char *tab
  * gives no permit. */
 static enum verdict check_permit_dnswl_client(struct check_ctx *ctx, const char *zone)
 {
-    if (ctx->recipient && ctx->subject == SUBJ_RECIPIENT && authorized_destination(ctx->recipient) != 1)
+    if (ctx->recipient && ctx->subject == SUBJ_RECIPIENT && policy_authorized_destination(ctx->recipient) != 1)
         return V_DUNNO;
     return check_dnswl_client(ctx, zone);
 }
 
 static enum verdict check_permit_rhswl_client(struct check_ctx *ctx, const char *zone)
 {
-    if (ctx->recipient && ctx->subject == SUBJ_RECIPIENT && authorized_destination(ctx->recipient) != 1)
+    if (ctx->recipient && ctx->subject == SUBJ_RECIPIENT && policy_authorized_destination(ctx->recipient) != 1)
         return V_DUNNO;
     return check_rhswl_client(ctx, zone);
 }
+
+/* reject_plaintext_session: no TLS, no mail (plaintext_reject_code; the
+ * reply names no subject, as Postfix's). */
+static enum verdict check_plaintext_session(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    if (tls_session_active(ctx->s, NULL))
+        return V_DUNNO;
+    int code = (int)conf_int("plaintext_reject_code");
+    strbuf_reset(ctx->reply);
+    strbuf_printf(ctx->reply, "%d %d.7.1 Session encryption is required", code, code / 100);
+    return V_REPLY;
+}
+
+/* permit_inet_interfaces: the connection comes from one of this
+ * machine's addresses.  The connection's own address is judged, not the
+ * one XCLIENT gives (so does Postfix 3.7). */
+static enum verdict check_permit_inet_interfaces(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    const char *address = ctx->s->client.peer_address;
+    int r = *address ? destination_own_address(address) : 0;
+    if (r < 0)
+        return temp_failure(ctx, SUBJ_CLIENT);
+    return r ? V_OK : V_DUNNO;
+}
+
+/* sleep SECONDS: wait, then go on with the list. */
+static enum verdict check_sleep(struct check_ctx *ctx, const char *seconds)
+{
+    if (!seconds || !*seconds || strspn(seconds, "0123456789") != strlen(seconds) || strlen(seconds) > 9) {
+        msg_warn("restriction sleep must be followed by number");
+        return config_error(ctx);
+    }
+    struct timespec wait = {atol(seconds), 0};
+    while (nanosleep(&wait, &wait) != 0 && errno == EINTR)
+        ;
+    return V_DUNNO;
+}
+
+/* check_relay_domains (Postfix's old relay control, still accepted by
+ * 3.7 with a warning): a client whose name is in relay_domains, or a
+ * destination we take mail for, passes; any other recipient is refused
+ * as reject_unauth_destination refuses it. */
+static enum verdict check_relay_domains(struct check_ctx *ctx, const char *table)
+{
+    (void)table;
+    static int warned;
+    static struct domainlist *relay_domains;
+    if (!warned++)
+        msg_warn("support for restriction \"check_relay_domains\" will be removed from Postfix; "
+                 "use \"reject_unauth_destination\" instead");
+    if (!ctx->recipient)
+        return V_DUNNO;
+    if (!relay_domains) {
+        struct strbuf err = STRBUF_INIT;
+        relay_domains = domainlist_from_param("relay_domains", &err);
+        if (!relay_domains)
+            msg_warn("relay_domains: %s", strbuf_str(&err));
+        strbuf_free(&err);
+        if (!relay_domains)
+            return temp_failure(ctx, SUBJ_RECIPIENT);
+    }
+    int client = domainlist_match(relay_domains, ctx->s->client.name);
+    if (client < 0)
+        return temp_failure(ctx, SUBJ_CLIENT);
+    if (client)
+        return V_OK;
+    enum verdict v = unauth_destination(ctx, (int)conf_int("relay_domains_reject_code"), "5.7.1");
+    return v == V_DUNNO ? V_OK : v;
+}
+
+#define REVERSE_ACCESS(fn, type) \
+    static enum verdict fn(struct check_ctx *ctx, const char *table) \
+    { return strcasecmp(ctx->s->client.reverse_name, "unknown") == 0 ? V_DUNNO \
+             : check_server_access(ctx, SUBJ_REV_CLIENT, type, table); }
+REVERSE_ACCESS(check_reverse_client_mx_access, DNS_T_MX)
+REVERSE_ACCESS(check_reverse_client_ns_access, DNS_T_NS)
+REVERSE_ACCESS(check_reverse_client_a_access, DNS_T_A)
 
 #define SERVER_ACCESS(fn, subj, type) \
     static enum verdict fn(struct check_ctx *ctx, const char *table) \
@@ -769,6 +874,17 @@ static check_fn *const check_fns[RESTRICT_COUNT] = {
     [RESTRICT_CHECK_RECIPIENT_MX_ACCESS] = check_recipient_mx_access,
     [RESTRICT_CHECK_RECIPIENT_NS_ACCESS] = check_recipient_ns_access,
     [RESTRICT_CHECK_RECIPIENT_A_ACCESS] = check_recipient_a_access,
+    [RESTRICT_CHECK_CCERT_ACCESS] = check_ccert_access,
+    [RESTRICT_CHECK_SASL_ACCESS] = check_sasl_access,
+    [RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_ACCESS] = check_reverse_client_access,
+    [RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_MX_ACCESS] = check_reverse_client_mx_access,
+    [RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_NS_ACCESS] = check_reverse_client_ns_access,
+    [RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_A_ACCESS] = check_reverse_client_a_access,
+    [RESTRICT_PERMIT_MX_BACKUP] = check_permit_mx_backup,
+    [RESTRICT_REJECT_PLAINTEXT_SESSION] = check_plaintext_session,
+    [RESTRICT_PERMIT_INET_INTERFACES] = check_permit_inet_interfaces,
+    [RESTRICT_SLEEP] = check_sleep,
+    [RESTRICT_CHECK_RELAY_DOMAINS] = check_relay_domains,
 };
 
 /* The function of a restriction id (fatal for one without: a merge that
@@ -920,7 +1036,7 @@ static enum verdict run_list(struct check_ctx *ctx, struct restriction_list *lis
             warn_only = 1;
             continue;
         }
-        if (r->def && r->def->needs_table && !r->table) {
+        if (r->def && r->def->needs_table && !r->table && r->def->id != RESTRICT_SLEEP) {
             msg_warn("restriction %s in %s needs a table", r->name, list->param);
             v = config_error(ctx);
         } else if (r->def) {
@@ -987,7 +1103,13 @@ static int names_access_table(const struct restriction *r)
     case RESTRICT_CHECK_SENDER_MX_ACCESS: case RESTRICT_CHECK_SENDER_NS_ACCESS:
     case RESTRICT_CHECK_SENDER_A_ACCESS: case RESTRICT_CHECK_RECIPIENT_MX_ACCESS:
     case RESTRICT_CHECK_RECIPIENT_NS_ACCESS: case RESTRICT_CHECK_RECIPIENT_A_ACCESS:
+    case RESTRICT_CHECK_SASL_ACCESS: case RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_ACCESS:
+    case RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_MX_ACCESS:
+    case RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_NS_ACCESS:
+    case RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_A_ACCESS:
         return 1;
+    case RESTRICT_CHECK_CCERT_ACCESS:
+        return !strchr(r->table, '{') && !strchr(r->table, ',');   /* no search order */
     default:
         return 0;
     }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "map.h"
 #include "policy_impl.h"
+#include "restrictions.h"
 
 /* Split "X.Y.Z text" into the enhanced code (when it is one of the reply's
  * class, else `fallback` of that class) and the text. */
@@ -51,30 +52,16 @@ static enum verdict prepend_header(struct check_ctx *ctx, const char *header, co
     return V_DUNNO;
 }
 
-/* What a subject is called in the log lines of actions. */
-static const char *subject_name(enum subject subj)
-{
-    static const char *const names[] = {
-        [SUBJ_CLIENT] = "Client host", [SUBJ_HELO] = "Helo command",
-        [SUBJ_SENDER] = "Sender address", [SUBJ_RECIPIENT] = "Recipient address",
-        [SUBJ_DATA] = "Data command", [SUBJ_EOD] = "End-of-data",
-    };
-    return names[subj];
-}
-
 /* Log an action as Postfix's smtpd does: "NOQUEUE: hold: RCPT from
  * name[addr]: <what>: Recipient address text; from=<> to=<> ...". */
 static void log_action(struct check_ctx *ctx, enum subject subj, const char *action,
                        const char *text)
 {
-    struct session *s = ctx->s;
-    struct strbuf line = STRBUF_INIT, printable = STRBUF_INIT;
-    const char *who = subj == SUBJ_CLIENT ? s->client.namaddr
-                      : subj == SUBJ_HELO ? strbuf_str(&s->helo)
-                      : subj == SUBJ_SENDER ? (ctx->sender ? ctx->sender : "")
-                      : subj == SUBJ_DATA ? "DATA" : subj == SUBJ_EOD ? "END-OF-MESSAGE"
-                      : (ctx->recipient ? ctx->recipient : "");
-    strbuf_printf(&line, "<%s>: %s ", log_printable(&printable, who, 500), subject_name(subj));
+    struct strbuf line = STRBUF_INIT, printable = STRBUF_INIT, who = STRBUF_INIT;
+    policy_subject_what(ctx, subj, &who);
+    strbuf_printf(&line, "<%s>: %s ", log_printable(&printable, strbuf_str(&who), 500),
+                  policy_subject_class(subj));
+    strbuf_free(&who);
     strbuf_reset(&printable);
     strbuf_puts(&line, log_printable(&printable, text, 500));
     policy_log_event(ctx, action, strbuf_str(&line));
@@ -198,6 +185,18 @@ enum verdict access_action(struct check_ctx *ctx, enum subject subj, const char 
     return config_error(ctx);
 }
 
+/* What a table's answer r (MAP_FOUND with value, MAP_NOTFOUND,
+ * MAP_RETRY) makes of a check. */
+static enum verdict table_answer(struct check_ctx *ctx, enum subject subj, int r, const struct strbuf *value,
+                                 const char *table)
+{
+    if (r == MAP_RETRY)
+        return temp_failure(ctx, subj);
+    if (r == MAP_FOUND)
+        return access_action(ctx, subj, strbuf_str(value), table);
+    return V_DUNNO;
+}
+
 /* check_*_access type:table. */
 enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char *table)
 {
@@ -216,9 +215,12 @@ enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char 
     strlist_free(&parents);
     switch (subj) {
     case SUBJ_CLIENT:
-        /* as Postfix: the name and its parents first ("unknown" too, which
-         * a table may list), then the address and its networks */
-        r = map_search_domain(maps, ctx->s->client.name, parent, &value);
+    case SUBJ_REV_CLIENT:
+        /* as Postfix: the name (or the unverified reverse name) and its
+         * parents first ("unknown" too, which a table may list), then the
+         * address and its networks */
+        r = map_search_domain(maps, subj == SUBJ_CLIENT ? ctx->s->client.name : ctx->s->client.reverse_name,
+                              parent, &value);
         if (r == MAP_NOTFOUND)
             r = map_search_client_ip(maps, ctx->s->client.address, &value);
         break;
@@ -237,13 +239,12 @@ enum verdict access_lookup(struct check_ctx *ctx, enum subject subj, const char 
         break;
     case SUBJ_DATA:
     case SUBJ_EOD:
-        break;                  /* a bare table there: refused in run_list */
+    case SUBJ_CCERT:
+    case SUBJ_SASL:
+        break;                  /* a bare table there: refused in run_list; the
+                                   others have their own lookups below */
     }
-    enum verdict v = V_DUNNO;
-    if (r == MAP_RETRY)
-        v = temp_failure(ctx, subj);
-    else if (r == MAP_FOUND)
-        v = access_action(ctx, subj, strbuf_str(&value), table);
+    enum verdict v = table_answer(ctx, subj, r, &value, table);
     strbuf_free(&value);
     return v;
 }
@@ -266,4 +267,86 @@ enum verdict check_sender_access(struct check_ctx *ctx, const char *table)
 enum verdict check_recipient_access(struct check_ctx *ctx, const char *table)
 {
     return access_lookup(ctx, SUBJ_RECIPIENT, table);
+}
+
+enum verdict policy_forbid_ok(struct check_ctx *ctx, const char *restriction, const char *target)
+{
+    msg_warn("restriction %s returns OK for %s", restriction, target);
+    msg_warn("this is not allowed for security reasons");
+    msg_warn("use DUNNO instead of OK if you want to make an exception");
+    return config_error(ctx);
+}
+
+/* check_reverse_client_hostname_access: as check_client_access, with the
+ * unverified reverse name; OK is refused (Postfix: DUNNO exempts). */
+enum verdict check_reverse_client_access(struct check_ctx *ctx, const char *table)
+{
+    enum verdict v = access_lookup(ctx, SUBJ_REV_CLIENT, table);
+    if (v == V_OK)
+        return policy_forbid_ok(ctx, "check_reverse_client_hostname_access", ctx->s->client.reverse_name);
+    return v;
+}
+
+/* One key of a table that is looked up as it is (no parent domains, no
+ * address search): its action, DUNNO when not found. */
+static enum verdict plain_lookup(struct check_ctx *ctx, enum subject subj, const char *table,
+                                 struct maplist *maps, const char *key)
+{
+    struct strbuf value = STRBUF_INIT;
+    int r = maplist_lookup(maps, key, &value);
+    enum verdict v = table_answer(ctx, subj, r, &value, table);
+    strbuf_free(&value);
+    return v;
+}
+
+/* check_sasl_access: the SASL login name as the key.  Without
+ * smtpd_sasl_auth_enable Postfix skips it with a warning; a client that
+ * has not logged in is not judged. */
+enum verdict check_sasl_access(struct check_ctx *ctx, const char *table)
+{
+    if (!conf_bool("smtpd_sasl_auth_enable")) {
+        msg_warn("restriction `check_sasl_access' ignored: no SASL support");
+        return V_DUNNO;
+    }
+    if (!ctx->s->sasl_username[0])
+        return V_DUNNO;
+    struct maplist *maps = policy_table(ctx->s->policy, table);
+    if (!maps)
+        return temp_failure(ctx, SUBJ_SASL);
+    return plain_lookup(ctx, SUBJ_SASL, table, maps, ctx->s->sasl_username);
+}
+
+/* check_ccert_access: the client certificate's fingerprint and its public
+ * key's (smtpd_tls_fingerprint_digest), in the search order, as keys; a
+ * certificate counts whether it verified or not (the fingerprint is the
+ * proof), as in Postfix.  No certificate: nothing to judge (with Postfix's
+ * warning when smtpd_tls_ask_ccert = no asks for none). */
+enum verdict check_ccert_access(struct check_ctx *ctx, const char *argument)
+{
+    struct strbuf table = STRBUF_INIT, err = STRBUF_INIT;
+    char order[3];
+    if (restriction_ccert_argument(argument, &table, order, &err) != 0) {
+        msg_warn("%s", strbuf_str(&err));
+        strbuf_free(&table);
+        strbuf_free(&err);
+        return config_error(ctx);
+    }
+    strbuf_free(&err);
+    const char *cert_fp, *pkey_fp;
+    enum verdict v = V_DUNNO;
+    if (!tls_client_cert(ctx->s, &cert_fp, &pkey_fp)) {
+        if (!conf_bool("smtpd_tls_ask_ccert"))
+            msg_warn("check_ccert_access is requested, but \"smtpd_tls_ask_ccert = no\"");
+    } else {
+        struct maplist *maps = policy_table(ctx->s->policy, strbuf_str(&table));
+        if (!maps)
+            v = temp_failure(ctx, SUBJ_CCERT);
+        for (const char *o = order; maps && *o && v == V_DUNNO; o++) {
+            const char *key = *o == 'c' ? cert_fp : pkey_fp;
+            if (key)
+                v = plain_lookup(ctx, SUBJ_CCERT, strbuf_str(&table), maps, key);
+        }
+    }
+    strbuf_free(&table);
+    return v;
 }

@@ -80,7 +80,7 @@ static struct map *dns_table(const char *spec, struct map **cache)
 }
 
 /* ---- the answers of one evaluation ----
- * Every DNS lookup of the checks goes through dns_ask(), which keeps the
+ * Every DNS lookup of the checks goes through policy_dns_ask(), which keeps the
  * answers of the restriction lists being evaluated (policy_dns_forget()
  * starts a new evaluation: a command's answers are never a later
  * command's).  policy_dns_prefetch() asks the lookups the remaining
@@ -143,7 +143,7 @@ static void memo_add(enum dns_type type, const char *name, int result, const cha
 
 /* Records of `type` at `name` as map_lookup gives them (MX "PREF HOST"
  * lines; with MAP_NOTFOUND "nxdomain" or "nodata"). */
-static int dns_ask(enum dns_type type, const char *name, struct strbuf *value)
+int policy_dns_ask(enum dns_type type, const char *name, struct strbuf *value)
 {
     const struct dns_memo *m = memo_find(type, name);
     if (m) {
@@ -363,7 +363,7 @@ static int rbl_listed(const char *prefix, const char *zone, struct rbl_hit *hit,
     strbuf_append(domain, zone, eq ? (size_t)(eq - zone) : strlen(zone));
     struct strbuf query = STRBUF_INIT, value = STRBUF_INIT;
     strbuf_printf(&query, "%s.%s", prefix, domain->s);
-    int r = dns_ask(DNS_T_A, query.s, &value);
+    int r = policy_dns_ask(DNS_T_A, query.s, &value);
     int listed = 0;
     if (r == MAP_RETRY) {
         msg_warn("%s: RBL lookup error: Host or domain name not found. "
@@ -376,7 +376,7 @@ static int rbl_listed(const char *prefix, const char *zone, struct rbl_hit *hit,
     }
     if (listed == 1) {
         strbuf_reset(reason);
-        if (dns_ask(DNS_T_TXT, query.s, reason) == MAP_FOUND) {
+        if (policy_dns_ask(DNS_T_TXT, query.s, reason) == MAP_FOUND) {
             char *nl = strchr(reason->s, '\n');
             if (nl)
                 strbuf_truncate(reason, (size_t)(nl - reason->s));
@@ -513,7 +513,7 @@ struct server_check {
     int type;                   /* DNS_T_MX, DNS_T_NS, DNS_T_A */
     const char *table;
     struct maplist *maps;
-    char restriction[40];       /* check_sender_mx_access, for the warnings */
+    char restriction[48];       /* check_sender_mx_access, for the warnings */
     const char *what;           /* the address or name judged, for the warnings */
 };
 
@@ -532,7 +532,7 @@ static enum verdict server_host(struct check_ctx *ctx, const struct server_check
         static const enum dns_type types[2] = {DNS_T_A, DNS_T_AAAA};
         int found = 0, retry = 0, nxdomain = 0;
         for (int t = 0; t < 2; t++) {
-            int l = dns_ask(types[t], host, &addrs);
+            int l = policy_dns_ask(types[t], host, &addrs);
             retry |= l == MAP_RETRY;
             nxdomain |= l == MAP_NOTFOUND && strcmp(strbuf_str(&addrs), "nxdomain") == 0;
             if (l != MAP_FOUND)
@@ -559,10 +559,7 @@ static enum verdict server_host(struct check_ctx *ctx, const struct server_check
         size_t n = strcspn(action, " \t");
         if ((n == 2 && strncasecmp(action, "OK", 2) == 0) || strspn(action, "0123456789") == strlen(action)) {
             /* Postfix's words, and its answer: a configuration error */
-            msg_warn("restriction %s returns OK for %s", sc->restriction, sc->what);
-            msg_warn("this is not allowed for security reasons");
-            msg_warn("use DUNNO instead of OK if you want to make an exception");
-            v = config_error(ctx);
+            v = policy_forbid_ok(ctx, sc->restriction, sc->what);
         } else {
             v = access_action(ctx, subj, action, table);
         }
@@ -579,6 +576,10 @@ enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int t
     switch (subj) {
     case SUBJ_CLIENT:
         snprintf(domain, sizeof domain, "%s", strcmp(ctx->s->client.name, "unknown") ? ctx->s->client.name : "");
+        break;
+    case SUBJ_REV_CLIENT:
+        snprintf(domain, sizeof domain, "%s",
+                 strcmp(ctx->s->client.reverse_name, "unknown") ? ctx->s->client.reverse_name : "");
         break;
     case SUBJ_HELO:
         snprintf(domain, sizeof domain, "%s", strbuf_str(&ctx->s->helo));
@@ -602,7 +603,8 @@ enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int t
     };
     struct server_check sc = {subj, type, table, maps, "", domain};
     snprintf(sc.restriction, sizeof sc.restriction, "check_%s_%s_access",
-             subj <= SUBJ_RECIPIENT ? subjects[subj] : "recipient",
+             subj <= SUBJ_RECIPIENT ? subjects[subj]
+             : subj == SUBJ_REV_CLIENT ? "reverse_client_hostname" : "recipient",
              type == DNS_T_MX ? "mx" : type == DNS_T_NS ? "ns" : "a");
     if (subj == SUBJ_SENDER || subj == SUBJ_RECIPIENT)
         sc.what = subj == SUBJ_SENDER ? ctx->sender : ctx->recipient;
@@ -610,11 +612,11 @@ enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int t
     if (type == DNS_T_A)
         return server_host(ctx, &sc, domain);
     struct strbuf hosts = STRBUF_INIT;
-    int r = dns_ask(type, domain, &hosts);
+    int r = policy_dns_ask(type, domain, &hosts);
     const char *asked = domain;
     /* no NS records: those of the parent domains, as Postfix looks */
     while (r == MAP_NOTFOUND && type == DNS_T_NS && (asked = strchr(asked, '.')) && asked[1])
-        r = dns_ask(type, ++asked, &hosts);
+        r = policy_dns_ask(type, ++asked, &hosts);
     enum verdict v = V_DUNNO;
     const char *type_name = type == DNS_T_MX ? "MX" : "NS";
     if (r == MAP_RETRY) {
@@ -666,7 +668,7 @@ static enum host_status host_lookup(const char *name, int mx_first)
     int retry = 0;
     enum host_status status = HOST_NOTFOUND;
     for (int i = 0; i < 3 && status == HOST_NOTFOUND; i++) {
-        int r = dns_ask(types[i], name, &value);
+        int r = policy_dns_ask(types[i], name, &value);
         if (r == MAP_RETRY)
             retry = 1;
         else if (r == MAP_FOUND)
@@ -777,18 +779,38 @@ static void want_host(struct prefetch *pf, const char *in, int mx_first)
     want(pf, mx_first ? DNS_T_A : DNS_T_MX, name);
 }
 
+/* The domain of an address as the DNS takes it (domain[256]): 0 when it
+ * has none; else 1 with its class, or -1 when the class cannot be told. */
+static int address_dns_domain(const char *address, char *domain, enum dest_class *cls)
+{
+    char at_domain[256];
+    if (!address || !*address)
+        return 0;
+    address_domain(address, at_domain, sizeof at_domain);
+    if (!dns_name(at_domain, domain, 256))
+        return 0;
+    return destination_domain_class(domain, cls) == 0 ? 1 : -1;
+}
+
 /* What unknown_domain asks of an address's domain. */
 static void want_domain(struct prefetch *pf, const char *address)
 {
-    char at_domain[256], domain[256];
+    char domain[256];
     enum dest_class cls;
-    if (!address || !*address)
-        return;
-    address_domain(address, at_domain, sizeof at_domain);
-    if (!dns_name(at_domain, domain, sizeof domain)
-        || (destination_domain_class(domain, &cls) == 0 && cls == DEST_LOCAL))
-        return;
-    want_host(pf, domain, 1);
+    int r = address_dns_domain(address, domain, &cls);
+    if (r && !(r == 1 && cls == DEST_LOCAL))
+        want_host(pf, domain, 1);
+}
+
+/* What permit_mx_backup asks first: the MX hosts of a recipient domain
+ * that is neither ours nor relayed for (the addresses of those hosts
+ * depend on the answer, and are asked when the check runs). */
+static void want_backup_mx(struct prefetch *pf, const char *address)
+{
+    char domain[256];
+    enum dest_class cls;
+    if (address_dns_domain(address, domain, &cls) == 1 && cls == DEST_DEFAULT)
+        want(pf, DNS_T_MX, domain);
 }
 
 /* The name an RHSBL check judges ("" for none). */
@@ -840,6 +862,9 @@ void policy_dns_prefetch(struct check_ctx *ctx, struct restriction_list *const *
             case RESTRICT_REJECT_UNKNOWN_RECIPIENT_DOMAIN:
                 want_domain(&pf, ctx->recipient);
                 break;
+            case RESTRICT_PERMIT_MX_BACKUP:
+                want_backup_mx(&pf, ctx->recipient);
+                break;
             default:
                 break;
             }
@@ -886,6 +911,7 @@ int policy_dns_needs_lookups(const struct restriction *r)
     case RESTRICT_REJECT_UNKNOWN_HELO_HOSTNAME:
     case RESTRICT_REJECT_UNKNOWN_SENDER_DOMAIN:
     case RESTRICT_REJECT_UNKNOWN_RECIPIENT_DOMAIN:
+    case RESTRICT_PERMIT_MX_BACKUP:
         return 1;
     default:
         return 0;

@@ -6,20 +6,32 @@
 #ifndef POSTERN_SMTPD_POLICY_IMPL_H
 #define POSTERN_SMTPD_POLICY_IMPL_H
 
+#include "dns.h"
 #include "smtpd.h"
 
 struct addrmatch;
+struct check_ctx;
 struct maplist;
 
 enum verdict { V_DUNNO, V_OK, V_REPLY };
 
-/* What a check looks at: decides the "<what>: Xxx rejected:" text. */
-enum subject { SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER, SUBJ_RECIPIENT, SUBJ_DATA, SUBJ_EOD };
+/* What a check looks at: decides the "<what>: Xxx rejected:" text.  The
+ * lists are of the first six; the last three are what some client checks
+ * judge (the unverified reverse name, the TLS client certificate, the
+ * SASL login name). */
+enum subject {
+    SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER, SUBJ_RECIPIENT, SUBJ_DATA, SUBJ_EOD,
+    SUBJ_REV_CLIENT, SUBJ_CCERT, SUBJ_SASL,
+};
 
 /* Postfix's name of a subject in replies and warnings: "Client host",
  * "Helo command", "Sender address", "Recipient address", "Data command",
- * "End-of-data". */
+ * "End-of-data", "Unverified Client host", "Client certificate", "SASL
+ * login name". */
 const char *policy_subject_class(enum subject subj);
+/* The <what> of a subject's replies (the client's name[address], the
+ * HELO name, the address, the certificate's CommonName, ...). */
+void policy_subject_what(struct check_ctx *ctx, enum subject subj, struct strbuf *out);
 
 struct check_ctx {
     struct session *s;
@@ -91,7 +103,8 @@ enum verdict check_unknown_recipient_domain(struct check_ctx *ctx, const char *t
 /* permit_dnswl_client, permit_rhswl_client: the allow lists */
 enum verdict check_dnswl_client(struct check_ctx *ctx, const char *zone);
 enum verdict check_rhswl_client(struct check_ctx *ctx, const char *zone);
-/* check_{client,helo,sender,recipient}_{mx,ns,a}_access */
+/* check_{client,helo,sender,recipient}_{mx,ns,a}_access, and
+ * check_reverse_client_hostname_{mx,ns,a}_access (subj SUBJ_REV_CLIENT) */
 enum verdict check_server_access(struct check_ctx *ctx, enum subject subj, int type,
                                  const char *table);
 
@@ -103,6 +116,24 @@ void policy_dns_forget(void);
 void policy_dns_prefetch(struct check_ctx *ctx, struct restriction_list *const *lists,
                          size_t list_count, size_t first);
 int policy_dns_needs_lookups(const struct restriction *r);
+/* permit_mx_backup: the recipient's domain names this machine as a
+ * backup MX host (policy_mxbackup.c) */
+enum verdict check_permit_mx_backup(struct check_ctx *ctx, const char *table);
+/* policy.c: 1 when the recipient's destination is ours or relayed for
+ * (permit_auth_destination), 0 if not, -1 on a table failure */
+int policy_authorized_destination(const char *recipient);
+/* policy.c: where a recipient goes (a bare local part in $myorigin); 0,
+ * or -1 on a table failure */
+int policy_resolve_recipient(const char *recipient, struct destination *d);
+/* policy_dns.c: the lookup service's answer for a record type at name
+ * (dns.h's DNS_T_*), kept for the evaluation: MAP_FOUND with the records
+ * one a line (MX "PREF HOST"), MAP_NOTFOUND with "nxdomain" or "nodata",
+ * MAP_RETRY */
+int policy_dns_ask(enum dns_type type, const char *name, struct strbuf *value);
+/* policy.c: does name[address] match the address list of a parameter
+ * (mynetworks syntax; permit_mx_backup_networks)?  1, 0, -1 when the
+ * list cannot be built. */
+int policy_list_match(struct session *s, const char *param_name, const char *name, const char *address);
 
 /* policy.c: defer_if_permit and defer_if_reject, kept for the request.
  * The first deferral of each kind counts: a defer_if_permit one is the
@@ -150,6 +181,15 @@ enum verdict check_client_access(struct check_ctx *ctx, const char *table);
 enum verdict check_helo_access(struct check_ctx *ctx, const char *table);
 enum verdict check_sender_access(struct check_ctx *ctx, const char *table);
 enum verdict check_recipient_access(struct check_ctx *ctx, const char *table);
+/* check_reverse_client_hostname_access, check_sasl_access,
+ * check_ccert_access (its argument "type:table" or "type:table, {
+ * search_order = ... }") */
+enum verdict check_reverse_client_access(struct check_ctx *ctx, const char *table);
+enum verdict check_sasl_access(struct check_ctx *ctx, const char *table);
+enum verdict check_ccert_access(struct check_ctx *ctx, const char *table);
+/* An access table gave OK where Postfix allows none (the DNS-based and
+ * reverse-name checks): its three warnings and 451 4.3.5. */
+enum verdict policy_forbid_ok(struct check_ctx *ctx, const char *restriction, const char *target);
 
 /* policy_service.c: check_policy_service */
 enum verdict check_policy_service(struct check_ctx *ctx, const char *server);

@@ -38,6 +38,9 @@ struct client {
     char reverse_name[256];
     char reverse_status;
     char forward_status;
+    /* the connection's own peer address, which XCLIENT leaves alone
+     * (permit_inet_interfaces judges it, as Postfix's does) */
+    char peer_address[64];
 };
 
 /* XFORWARD: the origin of the next message, as a proxy saw it. */
@@ -278,6 +281,8 @@ int tls_session_active(const struct session *s, const char **fingerprint);
  * (smtpd_tls_CAfile/CApath); its fingerprint and its public key's
  * (smtpd_tls_fingerprint_digest), NULL without one. */
 int tls_client_cert(const struct session *s, const char **cert_fp, const char **pkey_fp);
+/* The client certificate's CommonName ("" without one). */
+const char *tls_client_cn(const struct session *s);
 /* Received header lines about the session (smtpd_tls_received_header). */
 void tls_received_clause(const struct session *s, struct strbuf *out);
 /* io.c's reads and writes under TLS: tls_read returns bytes read, 0 at
@@ -342,6 +347,9 @@ void destination_free(struct destination *d);
 int destination_relocated(const char *address, enum dest_class dest_class, struct strbuf *moved);
 /* The class of a domain alone; -1 on a table failure. */
 int destination_domain_class(const char *domain, enum dest_class *out);
+/* Is this numeric address one of this machine's (inet_interfaces and
+ * proxy_interfaces)?  1 or 0; -1 when the lists cannot be read. */
+int destination_own_address(const char *address);
 
 /* ---- peer.c ---- */
 /* Who the client is: UCSPI variables, systemd's, getpeername, or a local

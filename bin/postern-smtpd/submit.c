@@ -69,17 +69,6 @@ int submit_refresh(void)
     return rewrite_settings_loaded && rewrite_config_refresh(&rewrite_settings);
 }
 
-/* A loopback address, or this server's own address: the client runs on
- * this machine (permit_inet_interfaces). */
-static int client_is_us(const struct session *s)
-{
-    const char *a = s->client.address;
-    if (strncmp(a, "::ffff:", 7) == 0)
-        a += 7;
-    return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0
-        || (s->client.local_address[0] && strcmp(s->client.address, s->client.local_address) == 0);
-}
-
 /* How rewrite treats the message's header addresses (Postfix's rewrite
  * context): local for sendmail -bs and for clients that
  * local_header_rewrite_clients permits, else remote when
@@ -97,7 +86,9 @@ static enum rewrite_context header_context(struct session *s)
             match = map_search_client_ip(header_client_tables[i], s->client.address, &value) == MAP_FOUND;
             strbuf_free(&value);
         } else if (strcasecmp(item, "permit_inet_interfaces") == 0) {
-            match = client_is_us(s);
+            /* as the restriction: the connection's own address is one
+             * of inet_interfaces (or proxy_interfaces) */
+            match = destination_own_address(s->client.peer_address) == 1;
         } else if (strcasecmp(item, "permit_mynetworks") == 0) {
             match = policy_mynetworks(s) > 0;
         } else if (strcasecmp(item, "check_address_map") != 0 && !warned++) {

@@ -544,8 +544,14 @@ static void record_session(struct session *s)
         } else {
             if (X509_digest(peer, md, hash, &hash_len) == 1)
                 format_digest(hash, hash_len, info.fingerprint, sizeof info.fingerprint);
-            if (X509_pubkey_digest(peer, md, hash, &hash_len) == 1)
+            /* the public key's fingerprint is Postfix's: the digest of
+             * the whole SubjectPublicKeyInfo in DER (X509_pubkey_digest
+             * covers only the key's bits) */
+            unsigned char *spki = NULL;
+            int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(peer), &spki);
+            if (spki_len > 0 && EVP_Digest(spki, (size_t)spki_len, hash, &hash_len, md, NULL) == 1)
                 format_digest(hash, hash_len, info.pkey_fingerprint, sizeof info.pkey_fingerprint);
+            OPENSSL_free(spki);
         }
         X509_free(peer);
     }
@@ -715,6 +721,11 @@ int tls_client_cert(const struct session *s, const char **cert_fp, const char **
     *cert_fp = present ? info.fingerprint : NULL;
     *pkey_fp = present && info.pkey_fingerprint[0] ? info.pkey_fingerprint : NULL;
     return !present ? 0 : info.peer_verified ? 2 : 1;
+}
+
+const char *tls_client_cn(const struct session *s)
+{
+    return s->tls && info.peer_cert ? info.peer_cn : "";
 }
 
 void tls_received_clause(const struct session *s, struct strbuf *out)

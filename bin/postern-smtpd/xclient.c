@@ -114,8 +114,12 @@ static int xclient_set(struct session *s, const char *name, const char *value)
             return -1;
     } else if (strcasecmp(name, "DESTPORT") == 0) {
         snprintf(c->local_port, sizeof c->local_port, "%.15s", text);
+    } else if (strcasecmp(name, "LOGIN") == 0 && name_status(value, text) == 'F') {
+        /* the SASL login name, as if the client had authenticated
+         * (Postfix: method "XCLIENT"); [UNAVAILABLE]: none */
+        snprintf(s->sasl_username, sizeof s->sasl_username, "%s", text);
+        snprintf(s->sasl_method, sizeof s->sasl_method, "XCLIENT");
     }
-    /* LOGIN: accepted, no SASL yet */
     return 0;
 }
 
@@ -134,6 +138,9 @@ void cmd_xclient(struct session *s, char *args)
     }
     char before[sizeof s->client.namaddr];
     snprintf(before, sizeof before, "%s", s->client.namaddr);
+    /* a new client: logged in only when LOGIN says so */
+    s->sasl_username[0] = 0;
+    s->sasl_method[0] = 0;
     if (parse_attributes(s, args, "XCLIENT", names, xclient_set) != 0)
         goto failed;
     snprintf(s->client.namaddr, sizeof s->client.namaddr, "%s[%s]", s->client.name, s->client.address);

@@ -151,7 +151,15 @@ static void check_restrictions(struct checker *ck, const char *name, const struc
     for (size_t i = 0; i < items->count; i++) {
         const char *word = items->item[i];
         const struct restriction_name *r = restriction_find(word);
-        if (r) {
+        if (r && r->id == RESTRICT_CHECK_CCERT_ACCESS && i + 1 < items->count) {
+            struct strbuf table = STRBUF_INIT, err = STRBUF_INIT;
+            char order[3];
+            if (restriction_ccert_argument(items->item[i + 1], &table, order, &err) != 0)
+                problem(ck, name, "%s: smtpd answers 451 4.3.5 when it reaches it", strbuf_str(&err));
+            strbuf_free(&table);
+            strbuf_free(&err);
+            i++;
+        } else if (r) {
             i += r->needs_table;
         } else if (restriction_not_implemented(word)) {
             notice(ck, name, "restriction %s is not implemented: smtpd answers 451 4.3.5 when it "
@@ -288,6 +296,21 @@ static void check_param_tables(struct checker *ck, const char *name)
                 size_t n = strlen(prev);
                 if (strncmp(prev, "check_", 6) != 0 || n < 7 || strcmp(prev + n - 7, "_access") != 0)
                     continue;
+                if (strcasecmp(prev, "check_ccert_access") == 0) {
+                    /* { type:table, { search_order = ... } }: its table (a
+                     * bad argument was reported by check_restrictions) */
+                    struct strbuf table = STRBUF_INIT, why = STRBUF_INIT;
+                    char order[3];
+                    int parsed = restriction_ccert_argument(items.item[i], &table, order, &why) == 0;
+                    if (parsed) {
+                        free(items.item[i]);
+                        items.item[i] = strbuf_detach(&table);
+                    }
+                    strbuf_free(&table);
+                    strbuf_free(&why);
+                    if (!parsed)
+                        continue;
+                }
             }
             if (looks_like_table(items.item[i])) {
                 check_table(ck, name, items.item[i]);

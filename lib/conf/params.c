@@ -241,6 +241,8 @@ static const struct param_def params[] = {
     BOOL("owner_request_special", "yes"),
     STR("parent_domain_matches_subdomains", "debug_peer_list,fast_flush_domains,mynetworks,"
         "permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps"),
+    STR("permit_mx_backup_networks", ""),
+    INT("plaintext_reject_code", "450", 400, 599),
     STR("prepend_delivered_header", "command, file, forward"),
     STR("privileged_transports", ""),
     STR("propagate_unmatched_extensions", "canonical, virtual"),

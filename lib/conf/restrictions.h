@@ -68,21 +68,43 @@ enum restriction_id {
     RESTRICT_REJECT_MULTI_RECIPIENT_BOUNCE,
     RESTRICT_REJECT_UNVERIFIED_RECIPIENT,
     RESTRICT_REJECT_UNVERIFIED_SENDER,
+    RESTRICT_CHECK_CCERT_ACCESS,
+    RESTRICT_CHECK_SASL_ACCESS,
+    RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_ACCESS,
+    RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_MX_ACCESS,
+    RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_NS_ACCESS,
+    RESTRICT_CHECK_REVERSE_CLIENT_HOSTNAME_A_ACCESS,
+    RESTRICT_PERMIT_MX_BACKUP,
+    RESTRICT_REJECT_PLAINTEXT_SESSION,
+    RESTRICT_PERMIT_INET_INTERFACES,
+    RESTRICT_SLEEP,
+    RESTRICT_CHECK_RELAY_DOMAINS,
     RESTRICT_COUNT
 };
 
 struct restriction_name {
     const char *name;
     enum restriction_id id;     /* several names may share one (old spellings) */
-    int needs_table;            /* check_*_access type:table, reject_rbl_client zone */
+    int needs_table;            /* check_*_access type:table, reject_rbl_client zone,
+                                   sleep seconds: the next word is its argument */
 };
 
+struct strbuf;
+
+/* check_ccert_access's argument, "type:table" or "type:table, {
+ * search_order = cert_fingerprint, pubkey_fingerprint }" (what is left
+ * of Postfix's "{ type:table, { search_order = ... } }" once the list is
+ * split): the table, and the order of the lookups in `order` ('c' the
+ * certificate's fingerprint, 'p' its public key's; "cp" by default).
+ * Returns 0, or -1 with err set. */
+int restriction_ccert_argument(const char *argument, struct strbuf *table, char order[3],
+                               struct strbuf *err);
 /* The implemented restriction of this name (any case), or NULL. */
 const struct restriction_name *restriction_find(const char *name);
 /* 1 when Postfix has a restriction of this name that postern does not
- * implement yet (check_ccert_access, permit_mx_backup, ...): smtpd answers
- * 451 4.3.5 when it reaches one, so mail waits rather than slipping past
- * a check the administrator set. */
+ * implement yet (none today: the list is kept for the next one): smtpd
+ * answers 451 4.3.5 when it reaches one, so mail waits rather than
+ * slipping past a check the administrator set. */
 int restriction_not_implemented(const char *name);
 
 #endif

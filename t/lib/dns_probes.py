@@ -31,6 +31,11 @@ that refuses them: unbound answers SERVFAIL at once (SERVFAIL).  The
 clients 192.0.2.0/24 may use XCLIENT too, so that one connection plays
 several clients.
 
+permit_mx_backup: lo.test (127.0.0.1, which inet_interfaces names) is a
+backup MX of backup.test and elsewhere.test, the primary of primary.test;
+the other hosts of those domains are elsewhere, missing (nowhere.test) or
+failing (host.fail.test).
+
 Every case's log lines are recorded (all of Postfix smtpd's); the test
 compares the connect, disconnect, lost connection, too many errors,
 timeout, NOQUEUE and warning lines.
@@ -97,6 +102,23 @@ RECORDS = [
     "example.com. MX 10 mx.example.com.",
     "mx.example.com. A 192.0.2.25",
     "example.org. A 192.0.2.26",
+    # permit_mx_backup: lo.test (127.0.0.1, inet_interfaces) as a backup
+    # or primary MX, or not at all
+    "backup.test. MX 10 mx.primary.test.",
+    "backup.test. MX 20 lo.test.",
+    "mx.primary.test. A 198.51.100.30",
+    "primary.test. MX 10 lo.test.",
+    "primary.test. MX 20 mx.primary.test.",
+    "notus.test. MX 10 mx.primary.test.",
+    "elsewhere.test. MX 10 mx.elsewhere.test.",
+    "elsewhere.test. MX 20 lo.test.",
+    "mx.elsewhere.test. A 203.0.113.40",
+    "badbackup.test. MX 10 mx.primary.test.",
+    "badbackup.test. MX 20 nowhere.test.",
+    "failbackup.test. MX 10 mx.primary.test.",
+    "failbackup.test. MX 20 host.fail.test.",
+    "failprimary.test. MX 10 host.fail.test.",
+    "failprimary.test. MX 20 lo.test.",
 ]
 ZONES = ["test.", "example.", "example.com.", "example.org.", "2.0.192.in-addr.arpa.", "0.0.127.in-addr.arpa."]
 SERVFAIL = ["fail.test.", "6.0.0.127.in-addr.arpa."]
@@ -272,6 +294,30 @@ CASES = [
      {"servers": SERVERS},
      [xclient(), "HELO helo.example", "MAIL FROM:<a@ok.test>"]
      + [f"RCPT TO:<b@{d}>" for d in ["spam.test", "other.test", "privmx.test", "exempt.test"]] + ["QUIT"]),
+    # ---- check_reverse_client_hostname_{mx,ns,a}_access ----
+    ("check_reverse_client_hostname_mx_access, _ns_access, _a_access",
+     {"smtpd_client_restrictions": "check_reverse_client_hostname_mx_access texthash:{maps}/servers, "
+      "check_reverse_client_hostname_ns_access texthash:{maps}/servers, "
+      "check_reverse_client_hostname_a_access texthash:{maps}/servers"},
+     {"servers": SERVERS},
+     sum(([f"XCLIENT NAME=client.example REVERSE_NAME={n} ADDR=192.0.2.30"] + tx()
+          for n in ["spam.test", "nomx.test", "exempt.test", "other.test", "lomx.test", "nope.test",
+                    "x.fail.test", "[UNAVAILABLE]", "ok.test"]), [])
+     + ["QUIT"]),
+    # ---- permit_mx_backup ----
+    ("permit_mx_backup: backup, primary, not listed, no MX, ours, DNS failures",
+     {"inet_interfaces": "127.0.0.1", "smtpd_relay_restrictions": "permit_mx_backup, reject"},
+     {},
+     [xclient(), "HELO helo.example", "MAIL FROM:<a@ok.test>"]
+     + [f"RCPT TO:<b@{d}>" for d in ["backup.test", "primary.test", "notus.test", "nomx.test", "example.com",
+                                      "x.fail.test", "badbackup.test", "failbackup.test", "failprimary.test",
+                                      "elsewhere.test", "[192.0.2.77]"]] + ["QUIT"]),
+    ("permit_mx_backup with permit_mx_backup_networks",
+     {"inet_interfaces": "127.0.0.1", "permit_mx_backup_networks": "198.51.100.0/24",
+      "smtpd_relay_restrictions": "permit_mx_backup, reject"},
+     {},
+     [xclient(), "HELO helo.example", "MAIL FROM:<a@ok.test>"]
+     + [f"RCPT TO:<b@{d}>" for d in ["backup.test", "elsewhere.test", "failprimary.test"]] + ["QUIT"]),
     # ---- the session's end, in the log ----
     ("lost connection after RCPT", {}, {}, [xclient(), "EHLO helo.example", "MAIL FROM:<a@ok.test>",
                                             "RCPT TO:<b@example.com>", "RCPT TO:<c@elsewhere.test>"]),

@@ -114,7 +114,7 @@ try:
         settings = rp.settings_of(case, maps_dir, dead)
         for name, text in case[2].items():
             with open(os.path.join(maps_dir, name), "w") as f:
-                f.write(text)
+                f.write(rp.fill_map(text, maps_dir))
         # the anchor's own lines for what the case sets are left out: a
         # parameter given twice makes every Postfix process warn at start,
         # and that burst at each reload can fill postlogd's socket while
@@ -134,7 +134,7 @@ try:
             subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
         time.sleep(2)
         start = os.path.getsize(maillog)
-        steps = rp.dialogue(port, case[3])
+        steps = rp.dialogue(port, case[3], cert_dir=maps_dir)
         time.sleep(1.5)
         with open(maillog) as f:
             f.seek(start)

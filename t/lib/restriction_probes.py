@@ -98,6 +98,112 @@ CASES = [
 ]
 
 
+# ---- the restrictions added after the first recording ----
+RECONNECT = "<RECONNECT>"       # (as below)
+CERT = "<CERT "                 # "<CERT name>": the next STARTTLS presents the
+                                # client certificate {maps}/clientcerts/name.pem
+TLS = {"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": "{maps}/cert.pem",
+       "smtpd_tls_key_file": "{maps}/key.pem"}
+CCERT = dict(TLS, smtpd_tls_ask_ccert="yes", smtpd_tls_CAfile="{maps}/clientcerts/ca.pem",
+             smtpd_tls_fingerprint_digest="sha256")
+XCLIENTS = "127.0.0.0/8, 192.0.2.0/24"
+
+
+def tls_tx(cert=None):
+    """A new connection, STARTTLS (with that client certificate), one
+    transaction."""
+    return [RECONNECT] + ([CERT + cert + ">"] if cert else []) + [
+        "EHLO helo.example", "STARTTLS", "EHLO helo.example", "MAIL FROM:<a@example.org>",
+        "RCPT TO:<b@example.com>", "QUIT"]
+
+
+def tx(rcpt="b@example.com"):
+    return ["HELO helo.example", "MAIL FROM:<a@example.org>", f"RCPT TO:<{rcpt}>", "RSET"]
+
+
+CCERTS = ("{cert:listed:sha256} REJECT listed by its certificate\n"
+          "{pkey:keyed:sha256} 554 5.7.9 listed by its public key\n"
+          "{cert:okcert:sha256} OK\n"
+          "{cert:later:sha256} DEFER_IF_PERMIT come back later\n"
+          "{cert:listed:md5} REJECT listed by its md5 fingerprint\n")
+REVERSE = ("rev.example REJECT reverse name listed\n"
+           "parent.example 554 5.7.9 parent domain listed\n"
+           "192.0.2.20 REJECT address listed\n"
+           "unknown REJECT no reverse name\n"
+           "okrev.example OK\n"
+           "dunno.example DUNNO\n")
+LOGINS = ("alice REJECT no alice here\n"
+          "bob 451 4.7.9 bob later\n"
+          "carol OK\n"
+          "dave DEFER_IF_PERMIT dave maybe\n")
+
+
+def rev(name, addr="192.0.2.10"):
+    return f"XCLIENT NAME=client.example REVERSE_NAME={name} ADDR={addr}"
+
+
+CASES += [
+    ("reject_plaintext_session: refused in plaintext, passed with TLS",
+     dict(TLS, smtpd_client_restrictions="reject_plaintext_session"), {},
+     PLAIN[:4] + ["QUIT"] + tls_tx()),
+    ("reject_plaintext_session, plaintext_reject_code = 554",
+     {"plaintext_reject_code": "554", "smtpd_recipient_restrictions": "reject_plaintext_session"}, {}, PLAIN),
+    ("permit_inet_interfaces: this machine's address, then another",
+     {"inet_interfaces": "127.0.0.1", "smtpd_client_restrictions": "permit_inet_interfaces, reject"}, {},
+     tx() + [CLIENT] + tx() + ["QUIT"]),
+    ("sleep 1, then reject",
+     {"smtpd_client_restrictions": "sleep 1, reject"}, {}, PLAIN),
+    ("sleep without a number",
+     {"smtpd_client_restrictions": "sleep, reject"}, {}, PLAIN),
+    ("check_address_map in a restriction list",
+     {"smtpd_client_restrictions": "check_address_map texthash:{maps}/access, permit"},
+     {"access": "192.0.2.10 OK\n"}, PLAIN),
+    ("reject_rbl, the old name of reject_rbl_client",
+     {"smtpd_client_restrictions": "reject_rbl rbl.invalid, permit"}, {}, PLAIN),
+    ("check_recipient_maps, the old name of reject_unlisted_recipient",
+     {"smtpd_recipient_restrictions": "check_recipient_maps, permit", "local_recipient_maps": "texthash:{maps}/users"},
+     {"users": "b@example.com x\n"}, PLAIN),
+    ("check_relay_domains",
+     {"smtpd_recipient_restrictions": "check_relay_domains"}, {}, PLAIN[:3] + ["RCPT TO:<b@example.com>", "RCPT TO:<x@elsewhere.example>", "QUIT"]),
+    ("reject_unknown_address",
+     {"smtpd_sender_restrictions": "reject_unknown_address, permit"}, {}, PLAIN),
+    ("check_reverse_client_hostname_access: names, parents, addresses, unknown, OK, DUNNO",
+     {"smtpd_authorized_xclient_hosts": XCLIENTS,
+      "smtpd_client_restrictions": "check_reverse_client_hostname_access texthash:{maps}/reverse"},
+     {"reverse": REVERSE},
+     sum(([rev(n, a)] + tx() for n, a in [
+         ("rev.example", "192.0.2.10"), ("mail.sub.parent.example", "192.0.2.10"),
+         ("other.example", "192.0.2.20"), ("[UNAVAILABLE]", "192.0.2.10"), ("[TEMPUNAVAIL]", "192.0.2.11"),
+         ("okrev.example", "192.0.2.10"), ("dunno.example", "192.0.2.20"), ("fine.example", "192.0.2.11")]), [])
+     + ["QUIT"]),
+    ("check_sasl_access: each login name, and none",
+     {"smtpd_authorized_xclient_hosts": XCLIENTS, "smtpd_sasl_auth_enable": "yes",
+      "smtpd_client_restrictions": "check_sasl_access texthash:{maps}/logins, permit_sasl_authenticated, reject"},
+     {"logins": LOGINS},
+     [CLIENT] + tx() + sum(([CLIENT + " LOGIN=" + n] + tx() for n in ["alice", "bob", "carol", "dave", "erin"]), [])
+     + ["QUIT"]),
+    ("check_sasl_access without smtpd_sasl_auth_enable",
+     {"smtpd_client_restrictions": "check_sasl_access texthash:{maps}/logins, permit"},
+     {"logins": LOGINS}, PLAIN),
+    ("check_ccert_access: each certificate, none, and plaintext",
+     dict(CCERT, smtpd_client_restrictions="check_ccert_access texthash:{maps}/ccerts, reject"),
+     {"ccerts": CCERTS},
+     PLAIN[:4] + ["QUIT"] + tls_tx() + tls_tx("listed") + tls_tx("keyed") + tls_tx("okcert")
+     + tls_tx("later") + tls_tx("unlisted")),
+    ("check_ccert_access with a search order and smtpd_tls_fingerprint_digest = md5",
+     dict(CCERT, smtpd_tls_fingerprint_digest="md5",
+          smtpd_client_restrictions="check_ccert_access { texthash:{maps}/ccerts, "
+          "{ search_order = pubkey_fingerprint, cert_fingerprint } }, reject"),
+     {"ccerts": CCERTS},
+     tls_tx("listed") + tls_tx("keyed")),
+    ("check_ccert_access with smtpd_tls_ask_ccert = no",
+     dict(CCERT, smtpd_tls_ask_ccert="no",
+          smtpd_client_restrictions="check_ccert_access texthash:{maps}/ccerts, permit"),
+     {"ccerts": CCERTS},
+     tls_tx("listed")),
+]
+
+
 def apply_case(inst, initial, case, maps_dir):
     """Give a postern test instance (smtpdtest.Instance) a golden case's
     settings over BASE, from its own initial settings (nothing carried
@@ -111,7 +217,7 @@ def apply_case(inst, initial, case, maps_dir):
     if any("{maps}/cert.pem" in v for v in case["settings"].values()):
         make_cert(maps_dir)
     for name, text in case["maps"].items():
-        tap.write(os.path.join(maps_dir, name), text, 0o644)
+        tap.write(os.path.join(maps_dir, name), fill_map(text, maps_dir), 0o644)
     inst.settings = dict(initial)
     inst.set(**settings)
 
@@ -142,9 +248,12 @@ def connect(port, source, timeout):
                                     source_address=(source, 0) if source else None)
 
 
-def dialogue(port, commands, timeout=20):
+def dialogue(port, commands, timeout=20, cert_dir=None):
     """Play the commands; returns [(command, reply)] (the greeting first,
-    with command None, or with the first command when it is a FROM)."""
+    with command None, or with the first command when it is a FROM).
+    A CERT command names the client certificate of the next STARTTLS
+    (cert_dir/clientcerts/NAME.pem and .key)."""
+    client_cert = None
     source = None
     if commands and commands[0].startswith(FROM):
         source = commands[0][len(FROM):-1]
@@ -186,6 +295,11 @@ def dialogue(port, commands, timeout=20):
             time.sleep(float(c[len(PAUSE):-1]))
             out.append((c, ""))
             continue
+        if c.startswith(CERT):
+            base = os.path.join(cert_dir, "clientcerts", c[len(CERT):-1])
+            client_cert = (base + ".pem", base + ".key")
+            out.append((c, ""))
+            continue
         lines = c.split(CRLF)
         try:
             s.sendall("".join((MESSAGE_TEXT if l == MESSAGE else l) + "\r\n" for l in lines).encode())
@@ -211,6 +325,9 @@ def dialogue(port, commands, timeout=20):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+            if client_cert:
+                ctx.load_cert_chain(*client_cert)
+                client_cert = None
             f.close()
             try:
                 s = ctx.wrap_socket(s)
@@ -245,6 +362,55 @@ def make_cert(directory):
                         "-out", cert, "-days", "30", "-subj", "/CN=mx.example.com"],
                        check=True, capture_output=True)
         os.chmod(key, 0o644)
+
+
+def make_client_certs(directory):
+    """Client certificates in directory/clientcerts, made once: a CA (ca.pem)
+    and the certificates it signs (listed, okcert, later, unlisted:
+    NAME.pem and NAME.key, CN NAME.client.example), and one that signs
+    itself (keyed)."""
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from testca import TestCA
+    d = os.path.join(directory, "clientcerts")
+    if os.path.exists(os.path.join(d, "keyed.pem")):
+        return
+    os.makedirs(d, exist_ok=True)
+    ca = TestCA(d, name="probe client CA")
+    for name in ("listed", "okcert", "later", "unlisted"):
+        chain, key = ca.issue(name + ".client.example")
+        os.replace(chain, os.path.join(d, name + ".pem"))
+        os.replace(key, os.path.join(d, name + ".key"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", os.path.join(d, "keyed.key"), "-out", os.path.join(d, "keyed.pem"),
+                    "-days", "30", "-subj", "/CN=keyed.client.example"], check=True, capture_output=True)
+    for n in os.listdir(d):
+        os.chmod(os.path.join(d, n), 0o644)
+
+
+def fingerprint(path, digest, public_key=False):
+    """Postfix's fingerprint of a certificate file (or of its public key):
+    the digest's bytes in upper-case hex, colon-separated."""
+    import hashlib
+    der = subprocess.run(["openssl", "x509", "-in", path, "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    if public_key:
+        pem = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-pubkey"],
+                             check=True, capture_output=True).stdout
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pem,
+                             check=True, capture_output=True).stdout
+    return ":".join("%02X" % b for b in hashlib.new(digest, der).digest())
+
+
+def fill_map(text, maps_dir):
+    """A table's text with {cert:NAME:DIGEST} and {pkey:NAME:DIGEST} made
+    the fingerprints of maps_dir/clientcerts/NAME.pem (made first)."""
+    if "{cert:" not in text and "{pkey:" not in text:
+        return text
+    make_client_certs(maps_dir)
+    return re.sub(r"\{(cert|pkey):(\w+):(\w+)\}",
+                  lambda m: fingerprint(os.path.join(maps_dir, "clientcerts", m.group(2) + ".pem"), m.group(3),
+                                        m.group(1) == "pkey"), text)
 
 
 def normalize(text):
