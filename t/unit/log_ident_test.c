@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "tap.h"
@@ -14,13 +15,16 @@
 #define SWITCHES 20000
 
 static atomic_int stop;
+static atomic_long logged;
 
 /* The database thread: logs until told to stop. */
 static void *logger(void *arg)
 {
     (void)arg;
-    for (long i = 0; !atomic_load(&stop); i++)
+    for (long i = 0; !atomic_load(&stop); i++) {
         msg_info("line %ld", i);
+        atomic_store(&logged, i + 1);
+    }
     return NULL;
 }
 
@@ -38,7 +42,11 @@ int main(int argc, char **argv)
     ok(log_configure(names[0], "mail", path) == 0, "maillog_file %s", path);
     pthread_t thread;
     ok(pthread_create(&thread, NULL, logger, NULL) == 0, "a thread logs");
-    for (int i = 0; i < SWITCHES; i++)
+    /* at least SWITCHES changes, and on until the thread has logged 2,000
+     * lines among them (on a loaded machine it may barely run during the
+     * first changes), for a minute at most */
+    time_t end = time(NULL) + 60;
+    for (long i = 0; i < SWITCHES || (atomic_load(&logged) < 2000 && time(NULL) < end); i++)
         (void)log_configure(names[i % 4], "mail", path);
     atomic_store(&stop, 1);
     pthread_join(thread, NULL);
