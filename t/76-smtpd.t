@@ -330,8 +330,11 @@ inst.set(smtpd_timeout="${stress?{2}:{300}}s")
 stressed = Listener(inst.argv(), {"POSTERN_STRESS": "yes"})
 c = Client(stressed.port)
 c.reply()
+# the 421 itself shows the per-request deadline (the NOOP would be whole
+# after 3 s); the bound on took only tells 2 s from 300 s, with room for a
+# loaded machine (3.5 s failed once beside a full make check)
 answer, took = drip(c, b"NOOP\r\n", 0.5, 8)
-tap.ok(answer == "421 4.4.2 mx.example.com Error: timeout exceeded" and took < 3.5,
+tap.ok(answer == "421 4.4.2 mx.example.com Error: timeout exceeded" and took < 8,
        f"POSTERN_STRESS=yes: smtpd_timeout = ${{stress?{{2}}:{{300}}}}s is 2 s, per request ({took:.1f}s)")
 c.close()
 c = Client(port)
