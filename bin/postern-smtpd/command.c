@@ -31,6 +31,7 @@ _Noreturn void session_end(struct session *s, int status)
         submit_abort(s->injection);
         s->injection = NULL;
     }
+    milter_quit(s);
     struct strbuf line = STRBUF_INIT;
     unsigned ok_total = 0, total = 0;
     for (int i = 0; i < CMD_COUNT; i++) {
@@ -109,6 +110,8 @@ void transaction_reset(struct session *s)
         submit_abort(s->injection);
         s->injection = NULL;
     }
+    if (tx->active || s->milter_discard)
+        milter_abort(s);
     tx->active = 0;
     strbuf_reset(&tx->sender);
     strbuf_reset(&tx->attributes);
@@ -195,6 +198,12 @@ static void cmd_helo(struct session *s, char *args, int extended)
             return;
         }
         strbuf_free(&text);
+    }
+    const char *refusal = milter_helo(s, strbuf_str(&s->helo));
+    if (refusal) {              /* 421: the session ends */
+        reply(s, "%s", refusal);
+        s->command_failed[extended ? CMD_EHLO : CMD_HELO]++;
+        return;
     }
     if (!extended) {
         reply(s, "250 %s", s->myhostname);
@@ -541,6 +550,7 @@ void command_loop(struct session *s)
             break;
         case CMD_UNKNOWN:
             s->where = "UNKNOWN";
+            milter_unknown(s, cmd);
             reply(s, "500 5.5.2 Error: command not recognized");
             s->command_failed[id]++;
             session_error(s);

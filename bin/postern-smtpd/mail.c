@@ -88,6 +88,11 @@ void cmd_mail(struct session *s, char *args)
             goto failed;
         }
     }
+    const char *refusal = milter_mail(s, strbuf_str(&tx->sender), args);
+    if (refusal) {
+        reply(s, "%s", refusal);
+        goto failed;
+    }
     tx->active = 1;
     reply(s, "250 2.1.0 Ok");
     goto done;
@@ -134,6 +139,11 @@ void cmd_rcpt(struct session *s, char *args)
         strbuf_free(&p1);
         strbuf_free(&p2);
         reply(s, "%s", strbuf_str(&text));
+        goto failed;
+    }
+    const char *refusal = milter_rcpt(s, strbuf_str(&rcpt.recipient), args);
+    if (refusal) {
+        reply(s, "%s", refusal);
         goto failed;
     }
     record_put(&tx->recipients, 'T', strbuf_str(&rcpt.recipient));

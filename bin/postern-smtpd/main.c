@@ -194,6 +194,9 @@ int main(int argc, char **argv)
     msg_info("connect from %s", s->client.namaddr);
     if (s->tls_wrappermode)
         tls_wrapper_start(s);
+    milter_connect(s);
+    if (s->hangup)              /* a milter said 421 */
+        session_end(s, 0);
     session_greet(s);
     command_loop(s);
     return 0;
