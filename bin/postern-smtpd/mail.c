@@ -29,7 +29,8 @@ void cmd_mail(struct session *s, char *args)
 {
     struct transaction *tx = &s->tx;
     struct smtp_mail_args mail = SMTP_MAIL_ARGS_INIT;
-    struct strbuf text = STRBUF_INIT;
+    struct strbuf text = STRBUF_INIT, original = STRBUF_INIT;
+    strbuf_set(&original, args);        /* for the milters: the parser cuts it up */
     if (s->helo_required && !s->helo.len) {
         reply(s, "503 5.5.1 Error: send HELO/EHLO first");
         goto failed;
@@ -88,7 +89,7 @@ void cmd_mail(struct session *s, char *args)
             goto failed;
         }
     }
-    const char *refusal = milter_mail(s, strbuf_str(&tx->sender), args);
+    const char *refusal = milter_mail(s, strbuf_str(&tx->sender), strbuf_str(&original));
     if (refusal) {
         reply(s, "%s", refusal);
         goto failed;
@@ -102,13 +103,15 @@ failed:
 done:
     smtp_mail_args_free(&mail);
     strbuf_free(&text);
+    strbuf_free(&original);
 }
 
 void cmd_rcpt(struct session *s, char *args)
 {
     struct transaction *tx = &s->tx;
     struct smtp_rcpt_args rcpt = SMTP_RCPT_ARGS_INIT;
-    struct strbuf text = STRBUF_INIT;
+    struct strbuf text = STRBUF_INIT, original = STRBUF_INIT;
+    strbuf_set(&original, args);
     if (!tx->active) {
         reply(s, "503 5.5.1 Error: need MAIL command");
         goto failed;
@@ -141,7 +144,7 @@ void cmd_rcpt(struct session *s, char *args)
         reply(s, "%s", strbuf_str(&text));
         goto failed;
     }
-    const char *refusal = milter_rcpt(s, strbuf_str(&rcpt.recipient), args);
+    const char *refusal = milter_rcpt(s, strbuf_str(&rcpt.recipient), strbuf_str(&original));
     if (refusal) {
         reply(s, "%s", refusal);
         goto failed;
@@ -158,4 +161,5 @@ failed:
 done:
     smtp_rcpt_args_free(&rcpt);
     strbuf_free(&text);
+    strbuf_free(&original);
 }

@@ -268,22 +268,30 @@ static int macro_value(struct session *s, const char *name, struct strbuf *out)
 static void macro_packet(struct session *s, struct milter *m, enum milter_stage stage, int event,
                          struct strbuf *packet)
 {
-    struct strlist names = STRLIST_INIT;
-    struct strbuf err = STRBUF_INIT, value = STRBUF_INIT;
+    struct strbuf name = STRBUF_INIT, value = STRBUF_INIT;
     strbuf_reset(packet);
-    if (list_split(strbuf_str(&m->macros[stage]), &names, &err) == 0 && names.count) {
-        milter_packet_begin(packet, SMFIC_MACRO);
-        strbuf_putc(packet, event);
-        for (size_t i = 0; i < names.count; i++) {
-            if (!macro_value(s, names.item[i], &value))
-                continue;
-            milter_packet_string(packet, names.item[i]);
-            milter_packet_string(packet, strbuf_str(&value));
+    /* names apart on white space and commas; "{name}" keeps its braces */
+    const char *p = strbuf_str(&m->macros[stage]);
+    while (*p) {
+        p += strspn(p, " \t\r\n,");
+        size_t n = strcspn(p, " \t\r\n,");
+        if (!n)
+            break;
+        strbuf_reset(&name);
+        strbuf_append(&name, p, n);
+        p += n;
+        if (!macro_value(s, strbuf_str(&name), &value))
+            continue;
+        if (!packet->len) {
+            milter_packet_begin(packet, SMFIC_MACRO);
+            strbuf_putc(packet, event);
         }
-        milter_packet_end(packet);
+        milter_packet_string(packet, strbuf_str(&name));
+        milter_packet_string(packet, strbuf_str(&value));
     }
-    strlist_free(&names);
-    strbuf_free(&err);
+    if (packet->len)
+        milter_packet_end(packet);
+    strbuf_free(&name);
     strbuf_free(&value);
 }
 
