@@ -6,7 +6,7 @@
 # simple/simple canonicalization, so every byte of the signed headers
 # and the body counts); a message whose body is changed afterwards does
 # not verify (the check can fail).
-import os, re, socket, subprocess, sys
+import os, re, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import smtpdtest
@@ -40,14 +40,6 @@ def start_opendkim(mode, port, extra=""):
                  f"RequireSafeKeys false\nPidFile {work}/opendkim-{mode}.pid\n"
                  f"InternalHosts 127.0.0.1\n{extra}")
     return start([OPENDKIM, "-f", "-x", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def listening(p):
-    try:
-        socket.create_connection(("127.0.0.1", p), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 sign_port = free_port()

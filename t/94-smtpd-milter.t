@@ -15,7 +15,7 @@
 #    and deleted, all in what the queue gets;
 #  - a milter that is down or too slow: milter_default_action (tempfail,
 #    accept, reject) and the per-milter { ..., default_action=... } form.
-import json, os, socket, subprocess, sys, time
+import json, os, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import smtpdtest
@@ -34,14 +34,6 @@ port = free_port()
 milter = start([PYTHON, os.path.join(os.path.dirname(__file__), "lib", "milter_script.py"),
                 f"inet:{port}@127.0.0.1", plan_file, events_file],
                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def listening(p):
-    try:
-        socket.create_connection(("127.0.0.1", p), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 ok(wait_until(lambda: listening(port), 20), "the milter listens")

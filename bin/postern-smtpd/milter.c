@@ -700,18 +700,26 @@ static const char *after_path(const char *args)
     return p + strcspn(p, " ");
 }
 
+/* MAIL or RCPT: the path in angle brackets, then the ESMTP arguments. */
+static const char *envelope_event(struct session *s, int event, uint32_t skip, uint32_t noreply,
+                                  enum milter_stage stage, const char *path, const char *args)
+{
+    struct strbuf data = STRBUF_INIT;
+    strbuf_printf(&data, "<%s>", path);
+    strbuf_putc(&data, 0);
+    add_esmtp_args(&data, after_path(args));
+    const char *answer = each_milter(s, event, skip, noreply, (int)stage, &data, 1);
+    strbuf_free(&data);
+    return answer;
+}
+
 const char *milter_mail(struct session *s, const char *sender, const char *args)
 {
     if (!milter_count)
         return NULL;
-    struct strbuf data = STRBUF_INIT;
-    strbuf_printf(&data, "<%s>", sender);
-    strbuf_putc(&data, 0);
-    add_esmtp_args(&data, after_path(args));
     s->milter_sender = sender;
-    const char *answer = each_milter(s, SMFIC_MAIL, SMFIP_NOMAIL, SMFIP_NR_MAIL,
-                                     MILTER_STAGE_MAIL, &data, 1);
-    strbuf_free(&data);
+    const char *answer = envelope_event(s, SMFIC_MAIL, SMFIP_NOMAIL, SMFIP_NR_MAIL,
+                                        MILTER_STAGE_MAIL, sender, args);
     const char *r = milter_verdict(s, "MAIL", answer, sender, NULL);
     if (r)
         s->milter_sender = NULL;
@@ -722,14 +730,9 @@ const char *milter_rcpt(struct session *s, const char *recipient, const char *ar
 {
     if (!milter_count)
         return NULL;
-    struct strbuf data = STRBUF_INIT;
-    strbuf_printf(&data, "<%s>", recipient);
-    strbuf_putc(&data, 0);
-    add_esmtp_args(&data, after_path(args));
     s->milter_recipient = recipient;
-    const char *answer = each_milter(s, SMFIC_RCPT, SMFIP_NORCPT, SMFIP_NR_RCPT,
-                                     MILTER_STAGE_RCPT, &data, 1);
-    strbuf_free(&data);
+    const char *answer = envelope_event(s, SMFIC_RCPT, SMFIP_NORCPT, SMFIP_NR_RCPT,
+                                        MILTER_STAGE_RCPT, recipient, args);
     const char *r = milter_verdict(s, "RCPT", answer, strbuf_str(&s->tx.sender), recipient);
     s->milter_recipient = NULL;
     return r;
