@@ -102,6 +102,9 @@ is_(len(inst.captured()), before + 1, "the message reached the queue")
 
 # ---- refusals at each stage ----
 def refusal_case(stage, action, reply, where, log_reply):
+    # at END-OF-MESSAGE Postfix's cleanup logs the text without the code
+    if where == "END-OF-MESSAGE":
+        log_reply = log_reply[4:]
     before = len(inst.captured())
     r = session({stage: action})
     got = {"connect": r["mail"], "mail": r["mail"], "rcpt": r["rcpt"][0], "data": r["data"],
@@ -127,7 +130,7 @@ refusal_case("header", "reply:550 5.7.1 Bad header", "550 5.7.1 Bad header", "EN
              r"550 5\.7\.1 Bad header")
 refusal_case("eom", "tempfail", "451 4.7.1 Service unavailable - try again later", "END-OF-MESSAGE",
              r"451 4\.7\.1 Service unavailable - try again later")
-like(inst.log(), r"NOQUEUE: milter-reject: END-OF-MESSAGE from unknown\[127\.0\.0\.1\]: 451 4\.7\.1 Service "
+like(inst.log(), r"NOQUEUE: milter-reject: END-OF-MESSAGE from unknown\[127\.0\.0\.1\]: 4\.7\.1 Service "
      r"unavailable - try again later; from=<a@example\.org> to=<bob@example\.com> proto=ESMTP "
      r"helo=<client\.example>", "the end-of-message refusal's log line")
 
@@ -191,7 +194,7 @@ like(r["eom"] or "", r"^250 ", "milter_default_action = accept: mail flows witho
 inst.set(milter_default_action="tempfail",
          smtpd_milters=f"{{ inet:127.0.0.1:{dead}, default_action=reject, connect_timeout=5s }}")
 r = session({})
-is_(r["mail"], "550 5.7.1 Command rejected", "the per-milter default_action=reject")
+is_(r["mail"], "550 5.5.0 Service unavailable", "the per-milter default_action=reject")
 inst.set(smtpd_milters=f"inet:127.0.0.1:{port}", milter_content_timeout="1s")
 r = session({"eom": "sleep:3"})
 is_(r.get("eom"), "451 4.7.1 Service unavailable - try again later",

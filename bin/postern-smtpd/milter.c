@@ -94,7 +94,7 @@ static const char *milter_failed(struct milter *m)
     if (strcasecmp(a, "accept") == 0)
         set_def_reply(m, NULL);
     else if (strcasecmp(a, "reject") == 0)
-        set_def_reply(m, REPLY_REJECT);
+        set_def_reply(m, "550 5.5.0 Service unavailable");
     else if (strcasecmp(a, "quarantine") == 0)
         set_def_reply(m, "H");
     else {
@@ -577,6 +577,9 @@ static const char *milter_verdict(struct session *s, const char *where, const ch
     if (s->helo.len)
         strbuf_printf(&line, " helo=<%s>", strbuf_str(&s->helo));
     strbuf_reset(&p);
+    /* at end of message Postfix's cleanup logs the text without the code */
+    if (strcmp(where, "END-OF-MESSAGE") == 0 && (text[0] == '4' || text[0] == '5') && strlen(text) > 4)
+        text += 4;
     msg_info("NOQUEUE: %s: %s from %s: %s;%s", action, where, s->client.namaddr,
              log_printable(&p, text, 500), strbuf_str(&line));
     strbuf_free(&line);
@@ -606,11 +609,11 @@ static const char *each_milter(struct session *s, int event, uint32_t skip, uint
     return answer;
 }
 
-void milter_connect(struct session *s)
+const char *milter_connect(struct session *s)
 {
     struct strlist items = STRLIST_INIT;
     if (s->local_submission || !*conf_str("smtpd_milters"))
-        return;
+        return NULL;
     conf_list("smtpd_milters", &items);
     for (size_t i = 0; i < items.count; i++)
         milter_add(items.item[i]);
@@ -647,9 +650,7 @@ void milter_connect(struct session *s)
                               MILTER_STAGE_CONNECT, &data, m->command_timeout, NULL);
     }
     strbuf_free(&data);
-    const char *r = milter_verdict(s, "CONNECT", answer, NULL, NULL);
-    if (r && strncmp(r, "421", 3) == 0)
-        reply(s, "%s", r);
+    return milter_verdict(s, "CONNECT", answer, NULL, NULL);
 }
 
 const char *milter_helo(struct session *s, const char *helo)
@@ -661,14 +662,9 @@ const char *milter_helo(struct session *s, const char *helo)
     const char *answer = each_milter(s, SMFIC_HELO, SMFIP_NOHELO, SMFIP_NR_HELO,
                                      MILTER_STAGE_HELO, &data, 0);
     strbuf_free(&data);
-    /* Postfix: only a 421 refuses HELO; any other refusal waits for MAIL */
-    struct strbuf saved = STRBUF_INIT;
-    strbuf_set(&saved, strbuf_str(&s->helo));
-    strbuf_set(&s->helo, helo);
-    const char *r = milter_verdict(s, s->protocol[0] == 'E' ? "EHLO" : "HELO", answer, NULL, NULL);
-    strbuf_set(&s->helo, strbuf_str(&saved));
-    strbuf_free(&saved);
-    return r && strncmp(r, "421", 3) == 0 ? r : NULL;
+    /* s->helo is the new name already: logged with it, as Postfix */
+    const char *r = milter_verdict(s, s->where, answer, NULL, NULL);
+    return r;
 }
 
 /* Split ESMTP arguments after the path into NUL-terminated strings. */

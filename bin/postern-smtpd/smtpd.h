@@ -346,13 +346,15 @@ int policy_client_in(struct session *s, const char *param_name);
 /* ---- milter.c ---- */
 struct envelope;
 /* Connect to smtpd_milters and tell them of the client (before the
- * greeting); a 421 from one is replied and ends the session. */
-void milter_connect(struct session *s);
+ * greeting): NULL, or a milter's refusal (logged; a 421 also sets
+ * s->hangup), which answers MAIL and later commands. */
+const char *milter_connect(struct session *s);
 /* 1 when smtpd_milters are in use for this session. */
 int milter_active(void);
 /* The events: NULL to go on, else the SMTP reply to give (logged as
- * Postfix logs "milter-reject"); a 421 also sets s->hangup.  HELO refuses
- * only with 421 (a milter's refusal there waits for MAIL, as in Postfix). */
+ * Postfix logs "milter-reject"); a 421 also sets s->hangup.  At HELO the
+ * caller refuses only a 421 (any other refusal waits for MAIL, as in
+ * Postfix, and after a 5xx EHLO offers only ENHANCEDSTATUSCODES). */
 const char *milter_helo(struct session *s, const char *helo);
 const char *milter_mail(struct session *s, const char *sender, const char *args);
 const char *milter_rcpt(struct session *s, const char *recipient, const char *args);
