@@ -179,6 +179,26 @@ records = env
 ok("Tcarol@example.com" in records and "Tdave@example.com" in records
    and "Tbob@example.com" not in records, "addrcpt and delrcpt change the recipients")
 
+# ---- BDAT: the chunks are held for the milters too ----
+write(plan_file, json.dumps({"eom": ["addheader:X-Chunked:yes"]}))
+n = inst.log().count("disconnect from")
+c = smtpdtest.Client(inst.port, timeout=20)
+c.reply()
+c.cmd("EHLO client.example")
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<bob@example.com>")
+part1, part2 = b"Subject: chunks\r\n\r\nfirst ", b"second\r\n"
+c.send(b"BDAT %d\r\n" % len(part1) + part1)
+is_(c.reply(), f"250 2.0.0 Ok: {len(part1)} bytes", "BDAT: the first chunk is taken")
+c.send(b"BDAT %d LAST\r\n" % len(part2) + part2)
+like(c.reply() or "", r"^250 2\.0\.0 Ok: queued as ", "BDAT LAST: queued after the milter")
+c.cmd("QUIT")
+c.close()
+wait_until(lambda: inst.log().count("disconnect from") > n, 15)
+chunked = inst.captured()[-1][0].decode()
+ok("X-Chunked: yes\n" in chunked and chunked.endswith("\n\nfirst second\n"),
+   "BDAT: the milter's header is added, the text kept whole")
+
 # ---- a milter that is down or too slow ----
 dead = free_port()
 inst.set(smtpd_milters=f"inet:127.0.0.1:{dead}")

@@ -516,6 +516,15 @@ static void milter_open(struct milter *m)
     } else {
         m->actions = neg.actions;
         m->steps = neg.protocol;
+        /* events an older protocol does not have are not sent, and only
+         * version 6 knows the "no reply" steps */
+        if (neg.version < 6)
+            m->steps &= SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NORCPT
+                        | SMFIP_NOBODY | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+        if (neg.version < 3)
+            m->steps |= SMFIP_NOUNKNOWN;
+        if (neg.version < 4)
+            m->steps |= SMFIP_NODATA;
         for (int i = 0; i < MILTER_STAGE_COUNT; i++)
             strbuf_set(&m->macros[i], neg.macros_set[i] ? strbuf_str(&neg.macros[i])
                                                         : conf_str(params[i]));
