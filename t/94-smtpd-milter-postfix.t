@@ -7,17 +7,14 @@
 # recorded in t/data/postfix-3.7-milter.txt by t/lib/gen_postfix_milter.py.
 # Normalized alike: the queue id (or NOQUEUE) as ID, the client's name,
 # the milter ports, myhostname as HOST.
-import json, os, subprocess, sys
+import json, os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import smtpdtest
 import milter_probes as mp
 
-PYTHON = "/usr/bin/python3"
 require(["postern-smtpd"])
-if subprocess.run([PYTHON, "-c", "import Milter"], capture_output=True).returncode != 0:
-    ok(False, "python3-milter is installed (./deps --test)")
-    done()
+mp.require_milter()
 
 # the recording: {title: (replies, log lines)}
 recorded, title = {}, None
@@ -35,13 +32,10 @@ is_(sorted(recorded), sorted(c[0] for c in mp.CASES), "every case was recorded f
 work = tempdir("postern-milter-pf-")
 plan_file = os.path.join(work, "plan.json")
 write(plan_file, "{}")
-script = os.path.join(os.path.dirname(__file__), "lib", "milter_script.py")
 # one milter for every case: it reads the plan at each connection
 milter_port, dead_port = free_port(), free_port()
 milter, dead = f"127.0.0.1:{milter_port}", f"127.0.0.1:{dead_port}"
-m = start([PYTHON, script, f"inet:{milter_port}@127.0.0.1", plan_file, os.path.join(work, "events")],
-          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-ok(wait_until(lambda: listening(milter_port), 20), "the milter listens")
+m = mp.start_milter(milter_port, plan_file, os.path.join(work, "events"))
 base = {"smtpd_peername_lookup": "no", "mydestination": "bench.test, localhost",
         "myhostname": "mta.bench.test", "smtpd_banner": "$myhostname ESMTP Postfix"}
 inst = smtpdtest.Instance(base)

@@ -19,24 +19,17 @@ import json, os, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import smtpdtest
+import milter_probes as mp
 
-PYTHON = "/usr/bin/python3"
 require(["postern-smtpd"])
-if subprocess.run([PYTHON, "-c", "import Milter"], capture_output=True).returncode != 0:
-    ok(False, "python3-milter is installed (./deps --test)")
-    done()
+mp.require_milter()
 
 work = tempdir("postern-milter-")
 plan_file = os.path.join(work, "plan.json")
 events_file = os.path.join(work, "events")
 write(plan_file, "{}")
 port = free_port()
-milter = start([PYTHON, os.path.join(os.path.dirname(__file__), "lib", "milter_script.py"),
-                f"inet:{port}@127.0.0.1", plan_file, events_file],
-               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-ok(wait_until(lambda: listening(port), 20), "the milter listens")
+milter = mp.start_milter(port, plan_file, events_file)
 
 inst = smtpdtest.Instance({"smtpd_peername_lookup": "no",
                            "smtpd_milters": f"inet:127.0.0.1:{port}",

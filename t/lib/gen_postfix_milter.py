@@ -38,7 +38,6 @@ work = tempfile.mkdtemp(prefix="gen-milter-")
 os.chmod(work, 0o755)
 plan_file = os.path.join(work, "plan.json")
 events = os.path.join(work, "events")
-script = os.path.join(os.path.dirname(__file__), "milter_script.py")
 print("# recorded from Postfix 3.7 by t/lib/gen_postfix_milter.py; replayed by t/94-smtpd-milter-postfix.t")
 try:
     for case in mp.CASES:
@@ -47,7 +46,7 @@ try:
         milter, dead = f"127.0.0.1:{milter_port}", f"127.0.0.1:{dead_port}"
         with open(plan_file, "w") as f:
             json.dump(plan, f)
-        m = subprocess.Popen(["/usr/bin/python3", script, f"inet:{milter_port}@127.0.0.1", plan_file,
+        m = subprocess.Popen([mp.PYTHON, mp.SCRIPT, f"inet:{milter_port}@127.0.0.1", plan_file,
                               events], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         tap.wait_until(lambda: tap.listening(milter_port), 20)
         with open(main_cf, "w") as f:

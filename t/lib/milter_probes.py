@@ -5,8 +5,30 @@ title, main.cf settings (MILTER stands for the scripted milter's
 address, DEAD for a port nobody listens on) and the plan of
 t/lib/milter_script.py.  Every case plays the same dialogue (dialogue()).
 """
-import json
+import os
 import re
+import subprocess
+
+import tap
+
+PYTHON = "/usr/bin/python3"     # where Debian's python3-milter lives
+SCRIPT = os.path.join(os.path.dirname(__file__), "milter_script.py")
+
+
+def require_milter():
+    """End the test (failed) when python3-milter is missing."""
+    if subprocess.run([PYTHON, "-c", "import Milter"], capture_output=True).returncode != 0:
+        tap.ok(False, "python3-milter is installed (./deps --test)")
+        tap.done()
+
+
+def start_milter(port, plan_file, events_file):
+    """Start t/lib/milter_script.py on 127.0.0.1:port; the process, once it
+    listens."""
+    m = tap.start([PYTHON, SCRIPT, f"inet:{port}@127.0.0.1", plan_file, events_file],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tap.ok(tap.wait_until(lambda: tap.listening(port), 20), "the milter listens")
+    return m
 
 RECIPIENT = "rcpt@bench.test"
 MESSAGE = "Subject: probe\nFrom: a@example.org\nTo: rcpt@bench.test\n\nhello\n"
