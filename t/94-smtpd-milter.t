@@ -15,7 +15,7 @@
 #    and deleted, all in what the queue gets;
 #  - a milter that is down or too slow: milter_default_action (tempfail,
 #    accept, reject) and the per-milter { ..., default_action=... } form.
-import json, os, subprocess, sys, time
+import json, os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import smtpdtest
