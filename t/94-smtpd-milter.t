@@ -15,7 +15,7 @@
 #    and deleted, all in what the queue gets;
 #  - a milter that is down or too slow: milter_default_action (tempfail,
 #    accept, reject) and the per-milter { ..., default_action=... } form.
-import json, os, sys, time
+import json, os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import smtpdtest
@@ -171,6 +171,11 @@ like(inst.log(), r"sender changed to <c@example\.net>", "chgfrom is logged")
 records = env
 ok("Tcarol@example.com" in records and "Tdave@example.com" in records
    and "Tbob@example.com" not in records, "addrcpt and delrcpt change the recipients")
+
+# the last header deleted, alone
+r = session({"eom": ["chgheader:1:X-Last:"]}, body="Subject: hi\nX-Last: gone\n\nbody\n")
+like(r["eom"] or "", r"^250 ", "a message whose last header a milter deletes is queued")
+ok(inst.captured()[-1][0].decode().endswith("Subject: hi\n\nbody\n"), "the last header is gone, the rest kept")
 
 # ---- BDAT: the chunks are held for the milters too ----
 write(plan_file, json.dumps({"eom": ["addheader:X-Chunked:yes"]}))

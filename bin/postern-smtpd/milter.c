@@ -972,11 +972,10 @@ static char *field_make(const char *name, const char *value, int leading_space)
 /* Insert a string into a list at position `at`. */
 static void list_insert(struct strlist *list, size_t at, char *item)
 {
-    list->item = xrealloc(list->item, (list->count + 2) * sizeof *list->item);
+    list->item = xreallocarray(list->item, list->count + 1, sizeof *list->item);
     memmove(list->item + at + 1, list->item + at, (list->count - at) * sizeof *list->item);
     list->item[at] = item;
     list->count++;
-    list->item[list->count] = NULL;
 }
 
 /* Remove a recipient (its T record and the P records after it). */
@@ -1044,7 +1043,7 @@ static void changes_apply(struct milter *m, struct milter_changes *changes, stru
                 free(msg->headers.item[h]);
                 if (!r->value.len) {        /* an empty value deletes it */
                     memmove(msg->headers.item + h, msg->headers.item + h + 1,
-                            (msg->headers.count - h) * sizeof *msg->headers.item);
+                            (msg->headers.count - h - 1) * sizeof *msg->headers.item);
                     msg->headers.count--;
                 } else {
                     field = field_make(strbuf_str(&r->name), strbuf_str(&r->value), leading);
