@@ -105,12 +105,12 @@ write(cf, f"""myhostname = mail.example.org
 alias_maps =
 alias_database =
 non_smtpd_milters = inet:localhost:8892
-smtpd_milters = inet:localhost:8891
+reset_owner_alias = yes
 content_filter = scan:localhost:10025
 biff = yes
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
-milter_default_action = accept
+milter_macro_defaults = auth_type=none
 transport_maps = texthash:{d}/transport
 smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org, permit_mx_backup,
     reject_unauth_destination
@@ -122,7 +122,7 @@ write(os.path.join(d, "master.cf"),
       "  -o syslog_name=postern/submission\n"
       "  -o smtpd_proxy_filter=127.0.0.1:10025\n"
       "  -o zz_nonesuch=1\n"
-      "  -o milter_macro_daemon_name=ORIGINATING\n"
+      "  -o milter_macro_defaults=ORIGINATING\n"
       "relay      unix - - n - - smtp\n"
       "virtual    unix - n n - - virtual\n"
       "dovecot    unix - n n - - pipe flags=DRhu user=vmail argv=/usr/lib/dovecot/deliver\n")
@@ -132,13 +132,13 @@ is_(r.returncode, 1, "warnings only: exit 1") or diag(err)
 unlike(err, r"error:", "no error is reported")
 for pattern, name in [
     (r"line 4: not implemented by postern: non_smtpd_milters=inet:localhost:8892: mail is not sent through the milters", "non_smtpd_milters"),
-    (r"line 5: not implemented by postern: smtpd_milters=inet:localhost:8891: mail is not sent through the milters", "smtpd_milters"),
+    (r"line 5: not implemented by postern: reset_owner_alias=yes: an owner- alias's sender is not reset", "reset_owner_alias"),
     (r"line 6: not implemented by postern: content_filter=scan:localhost:10025: mail is not sent through the filter", "content_filter"),
     (r"line 7: not implemented by postern: biff=yes: no biff \(comsat\) notice is sent", "biff"),
-    (r"line 10: not implemented by postern: milter_default_action=", "milter_default_action"),
+    (r"line 10: not implemented by postern: milter_macro_defaults=", "milter_macro_defaults"),
     (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_proxy_filter=127.0.0.1:10025", "a master.cf -o setting"),
     (r"master.cf, line 2: service submission: -o: unused parameter: zz_nonesuch=1", "an unknown parameter in -o"),
-    (r"master.cf, line 2: service submission: -o: not implemented by postern: milter_macro_daemon_name", "a Postfix parameter in -o"),
+    (r"master.cf, line 2: service submission: -o: not implemented by postern: milter_macro_defaults", "a Postfix parameter in -o"),
 ]:
     like(err, pattern, f"check names {name}")
 unlike(err, r"smtpd_data_restrictions", "smtpd_data_restrictions is evaluated: not reported")
@@ -155,7 +155,7 @@ r = run([prog("postern-smtpd"), "-c", d], input="QUIT\r\n")
 log = open(os.path.join(d, "maillog")).read()
 is_(len(re.findall(r"not implemented by postern: non_smtpd_milters=", log)), 1,
     "a program's start logs each unimplemented setting once")
-like(log, r"postern/smtpd\[\d+\]: warning: .*line 5: not implemented by postern: smtpd_milters=inet:localhost:8891",
+like(log, r"postern/smtpd\[\d+\]: warning: .*line 5: not implemented by postern: reset_owner_alias=yes",
      "with the program's name, file and line")
 
 # a setting that defers every virtual delivery is an error

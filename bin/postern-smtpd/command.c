@@ -31,6 +31,7 @@ _Noreturn void session_end(struct session *s, int status)
         submit_abort(s->injection);
         s->injection = NULL;
     }
+    milter_quit(s);
     struct strbuf line = STRBUF_INIT;
     unsigned ok_total = 0, total = 0;
     for (int i = 0; i < CMD_COUNT; i++) {
@@ -109,6 +110,8 @@ void transaction_reset(struct session *s)
         submit_abort(s->injection);
         s->injection = NULL;
     }
+    if (tx->active || s->milter_discard)
+        milter_abort(s);
     tx->active = 0;
     strbuf_reset(&tx->sender);
     strbuf_reset(&tx->attributes);
@@ -179,6 +182,7 @@ static void cmd_helo(struct session *s, char *args, int extended)
     transaction_reset(s);
     strbuf_reset(&s->helo);
     log_printable(&s->helo, args, 255);     /* it goes into logs and headers */
+    const char *old_protocol = s->protocol;
     s->protocol = extended ? "ESMTP" : "SMTP";
     if (!s->local_submission && !conf_bool("smtpd_delay_reject")) {
         struct strbuf text = STRBUF_INIT;
@@ -196,6 +200,18 @@ static void cmd_helo(struct session *s, char *args, int extended)
         }
         strbuf_free(&text);
     }
+    /* smtpd_milters: a refusal waits for MAIL, except 421 (Postfix) */
+    const char *new_protocol = s->protocol;
+    s->protocol = old_protocol;     /* logged as it was before this command */
+    const char *refusal = milter_helo(s, strbuf_str(&s->helo));
+    s->protocol = new_protocol;
+    if (refusal && strncmp(refusal, "421", 3) == 0) {
+        reply(s, "%s", refusal);
+        s->command_failed[extended ? CMD_EHLO : CMD_HELO]++;
+        return;
+    }
+    /* after a 5xx refusal EHLO offers ENHANCEDSTATUSCODES only */
+    int milter_refused = refusal && refusal[0] == '5';
     if (!extended) {
         reply(s, "250 %s", s->myhostname);
         return;
@@ -249,6 +265,8 @@ static void cmd_helo(struct session *s, char *args, int extended)
             n = sizeof word - 1;
         memcpy(word, keywords.item[i], n);
         word[n] = '\0';
+        if (milter_refused && strcmp(word, "ENHANCEDSTATUSCODES") != 0)
+            continue;
         if (discard->count && keyword_discarded(discard, word)) {
             strbuf_printf(&dropped, " %s", word);
             continue;
@@ -541,6 +559,7 @@ void command_loop(struct session *s)
             break;
         case CMD_UNKNOWN:
             s->where = "UNKNOWN";
+            milter_unknown(s, cmd);
             reply(s, "500 5.5.2 Error: command not recognized");
             s->command_failed[id]++;
             session_error(s);

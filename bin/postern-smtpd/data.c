@@ -69,7 +69,13 @@ static int data_allowed(struct session *s)
     if (code)
         reply(s, "%s", strbuf_str(&text));
     strbuf_free(&text);
-    return code == 0;
+    if (code)
+        return 0;
+    /* smtpd_milters: the DATA event (SMFIC_DATA) */
+    const char *refusal = milter_data(s);
+    if (refusal)
+        reply(s, "%s", refusal);
+    return refusal == NULL;
 }
 
 void cmd_data(struct session *s, char *args)

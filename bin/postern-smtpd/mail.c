@@ -29,7 +29,8 @@ void cmd_mail(struct session *s, char *args)
 {
     struct transaction *tx = &s->tx;
     struct smtp_mail_args mail = SMTP_MAIL_ARGS_INIT;
-    struct strbuf text = STRBUF_INIT;
+    struct strbuf text = STRBUF_INIT, original = STRBUF_INIT;
+    strbuf_set(&original, args);        /* for the milters: the parser cuts it up */
     if (s->helo_required && !s->helo.len) {
         reply(s, "503 5.5.1 Error: send HELO/EHLO first");
         goto failed;
@@ -88,6 +89,11 @@ void cmd_mail(struct session *s, char *args)
             goto failed;
         }
     }
+    const char *refusal = milter_mail(s, strbuf_str(&tx->sender), strbuf_str(&original));
+    if (refusal) {
+        reply(s, "%s", refusal);
+        goto failed;
+    }
     tx->active = 1;
     reply(s, "250 2.1.0 Ok");
     goto done;
@@ -97,13 +103,15 @@ failed:
 done:
     smtp_mail_args_free(&mail);
     strbuf_free(&text);
+    strbuf_free(&original);
 }
 
 void cmd_rcpt(struct session *s, char *args)
 {
     struct transaction *tx = &s->tx;
     struct smtp_rcpt_args rcpt = SMTP_RCPT_ARGS_INIT;
-    struct strbuf text = STRBUF_INIT;
+    struct strbuf text = STRBUF_INIT, original = STRBUF_INIT;
+    strbuf_set(&original, args);
     if (!tx->active) {
         reply(s, "503 5.5.1 Error: need MAIL command");
         goto failed;
@@ -136,6 +144,11 @@ void cmd_rcpt(struct session *s, char *args)
         reply(s, "%s", strbuf_str(&text));
         goto failed;
     }
+    const char *refusal = milter_rcpt(s, strbuf_str(&rcpt.recipient), strbuf_str(&original));
+    if (refusal) {
+        reply(s, "%s", refusal);
+        goto failed;
+    }
     record_put(&tx->recipients, 'T', strbuf_str(&rcpt.recipient));
     strbuf_append(&tx->recipients, rcpt.records.s ? rcpt.records.s : "", rcpt.records.len);
     tx->recipient_count++;
@@ -148,4 +161,5 @@ failed:
 done:
     smtp_rcpt_args_free(&rcpt);
     strbuf_free(&text);
+    strbuf_free(&original);
 }

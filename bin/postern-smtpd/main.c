@@ -194,7 +194,15 @@ int main(int argc, char **argv)
     msg_info("connect from %s", s->client.namaddr);
     if (s->tls_wrappermode)
         tls_wrapper_start(s);
-    session_greet(s);
+    const char *refusal = milter_connect(s);
+    if (refusal && s->hangup) {         /* a milter said 421: Postfix's words */
+        reply(s, "421 %s Service unavailable - try again later", s->myhostname);
+        session_end(s, 0);
+    }
+    if (refusal && refusal[0] == '5')   /* the refusal answers MAIL */
+        reply(s, "554 %s ESMTP not accepting connections", s->myhostname);
+    else
+        session_greet(s);
     command_loop(s);
     return 0;
 }

@@ -72,7 +72,7 @@ static void log_action(struct check_ctx *ctx, enum subject subj, const char *act
 /* Note a message attribute for the transaction's envelope (smtpd.h,
  * tx.actions); it replaces an earlier one of the same name (the last
  * FILTER or REDIRECT wins), except bcc. */
-static void note_action(struct session *s, const char *value)
+void policy_note_action(struct session *s, const char *value)
 {
     struct strbuf *actions = &s->tx.actions;
     const char *eq = strchr(value, '=');
@@ -119,7 +119,7 @@ static int message_action(struct check_ctx *ctx, enum subject subj, const char *
         strbuf_printf(&reason, "triggers %s %s", words[k], text);
     log_action(ctx, subj, names[k], strbuf_str(&reason));
     strbuf_printf(&value, "%s=%s", names[k], k < 2 ? "yes" : text);
-    note_action(ctx->s, strbuf_str(&value));
+    policy_note_action(ctx->s, strbuf_str(&value));
     strbuf_free(&reason);
     strbuf_free(&value);
     return k == 0 ? V_OK : V_DUNNO;

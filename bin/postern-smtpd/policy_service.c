@@ -189,7 +189,7 @@ static void server_close(struct policy_server *p)
 
 /* Wait for fd to become ready for `events` until deadline_ms: 1 ready, 0
  * the time is up (errno ETIMEDOUT), -1 an error. */
-static int wait_fd(int fd, short events, long long deadline_ms)
+int policy_server_wait(int fd, short events, long long deadline_ms)
 {
     for (;;) {
         long long left = deadline_ms - monotonic_ms();
@@ -260,7 +260,7 @@ static int host_address(const char *host, struct sockaddr_storage *sa, socklen_t
 }
 
 /* Connect to the server before the deadline; the socket, or -1 with why. */
-static int server_connect(const char *spec, long long deadline_ms, struct strbuf *why)
+int policy_server_connect(const char *spec, long long deadline_ms, struct strbuf *why)
 {
     struct sockaddr_storage sa;
     socklen_t len = 0;
@@ -307,7 +307,7 @@ static int server_connect(const char *spec, long long deadline_ms, struct strbuf
     if (r < 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
         int err = 0;
         socklen_t errlen = sizeof err;
-        if (wait_fd(fd, POLLOUT, deadline_ms) == 1
+        if (policy_server_wait(fd, POLLOUT, deadline_ms) == 1
             && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) == 0) {
             r = err ? -1 : 0;
             errno = err;
@@ -327,7 +327,7 @@ static int exchange(int fd, const struct strbuf *request, long long deadline_ms,
 {
     size_t sent = 0;
     while (sent < request->len) {
-        if (wait_fd(fd, POLLOUT, deadline_ms) != 1) {
+        if (policy_server_wait(fd, POLLOUT, deadline_ms) != 1) {
             strbuf_printf(why, "%s", strerror(errno));
             return -1;
         }
@@ -354,7 +354,7 @@ static int exchange(int fd, const struct strbuf *request, long long deadline_ms,
         }
         if (p == POLICY_PARSE_BAD)
             break;
-        if (wait_fd(fd, POLLIN, deadline_ms) != 1) {
+        if (policy_server_wait(fd, POLLIN, deadline_ms) != 1) {
             strbuf_printf(why, "%s", strerror(errno));
             break;
         }
@@ -455,7 +455,7 @@ static int ask(struct policy_server *p, const struct strbuf *request, struct str
             server_close(p);
         struct strbuf why = STRBUF_INIT;
         if (p->fd < 0) {
-            p->fd = server_connect(p->address, deadline, &why);
+            p->fd = policy_server_connect(p->address, deadline, &why);
             p->opened_ms = now;
             p->requests = 0;
         }

@@ -122,6 +122,13 @@ struct session {
     int bare_newline_reject_code;
     struct policy *policy;
     struct strbuf access_denied;    /* smtpd_delay_reject = no: the refusal at connect */
+
+    /* smtpd_milters (milter.c) */
+    struct strbuf milter_reply;     /* a milter's reply at MAIL, RCPT, DATA */
+    const char *milter_sender;      /* {mail_addr} while MAIL is told */
+    const char *milter_recipient;   /* {rcpt_addr} while RCPT is told */
+    int milter_discard;             /* a milter said DISCARD for this message */
+    size_t milter_own_bytes;        /* smtpd's header fields ahead of the held text */
 };
 
 /* ---- io.c ---- */
@@ -291,6 +298,24 @@ void tls_received_clause(const struct session *s, struct strbuf *out);
 ssize_t tls_read(struct session *s, void *buf, size_t len);
 int tls_write(struct session *s, const void *buf, size_t len);
 
+/* Sendmail macros of the TLS session ({tls_version}, {cipher},
+ * {cipher_bits}): 1 with out set, 0 when unknown or not under TLS. */
+int tls_macro(const struct session *s, const char *name, struct strbuf *out);
+
+/* ---- policy_service.c ---- */
+/* Wait for fd to be ready for events until deadline_ms (monotonic): 1
+ * ready, 0 the time is up, -1 an error. */
+int policy_server_wait(int fd, short events, long long deadline_ms);
+/* Connect to "inet:host:port" or "unix:path" (relative: in
+ * queue_directory) before the deadline: the socket (non-blocking), or -1
+ * with why. */
+int policy_server_connect(const char *spec, long long deadline_ms, struct strbuf *why);
+
+/* ---- policy_access.c ---- */
+/* Note a message attribute ("discard=yes", "hold=yes", ...) for the
+ * transaction's envelope (tx.actions). */
+void policy_note_action(struct session *s, const char *value);
+
 /* ---- policy.c ---- */
 struct policy *policy_open(struct session *s);
 /* Parse every restriction list and open mynetworks now rather than on
@@ -322,6 +347,34 @@ int policy_etrn_domain(struct session *s, const char *domain);
 int policy_unlisted_recipient(struct session *s, const char *recipient, struct strbuf *reply_text);
 /* Does the client match an address list (xclient/xforward hosts)? */
 int policy_client_in(struct session *s, const char *param_name);
+
+/* ---- milter.c ---- */
+struct envelope;
+/* Connect to smtpd_milters and tell them of the client (before the
+ * greeting): NULL, or a milter's refusal (logged; a 421 also sets
+ * s->hangup), which answers MAIL and later commands. */
+const char *milter_connect(struct session *s);
+/* 1 when smtpd_milters are in use for this session. */
+int milter_active(void);
+/* The events: NULL to go on, else the SMTP reply to give (logged as
+ * Postfix logs "milter-reject"); a 421 also sets s->hangup.  At HELO the
+ * caller refuses only a 421 (any other refusal waits for MAIL, as in
+ * Postfix, and after a 5xx EHLO offers only ENHANCEDSTATUSCODES). */
+const char *milter_helo(struct session *s, const char *helo);
+const char *milter_mail(struct session *s, const char *sender, const char *args);
+const char *milter_rcpt(struct session *s, const char *recipient, const char *args);
+const char *milter_data(struct session *s);
+void milter_unknown(struct session *s, const char *command);
+/* The transaction ends without a message (RSET, HELO, a refusal). */
+void milter_abort(struct session *s);
+/* The session ends. */
+void milter_quit(struct session *s);
+/* End of message: the held text (injection_held_fd) to the milters, their
+ * changes applied to it and to env, the result written into the chain.
+ * NULL when the message goes on (perhaps with a hold= or discard= record
+ * added to env), else the SMTP reply (the chain gets nothing). */
+const char *milter_message(struct session *s, struct injection_client *inj, size_t own_bytes,
+                           struct envelope *env);
 
 /* ---- destination.c ---- */
 enum dest_class { DEST_LOCAL, DEST_VIRTUAL_ALIAS, DEST_VIRTUAL_MAILBOX, DEST_RELAY, DEST_DEFAULT };

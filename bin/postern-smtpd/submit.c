@@ -154,6 +154,9 @@ struct injection_client *submit_start(struct session *s)
     options.info.context = header_context(s);
     options.info.log_client = s->client.namaddr;
     options.info.sender = strbuf_str(&s->tx.sender);
+    /* smtpd_milters: the text waits for them (milter_message) */
+    options.hold = milter_active() && !s->milter_discard;
+    s->milter_own_bytes = 0;
     if (s->local_submission) {
         snprintf(uid, sizeof uid, "%ld", (long)getuid());
         options.info.uid = uid;
@@ -177,6 +180,7 @@ struct injection_client *submit_start(struct session *s)
         received_header(s, &received);
         injection_write(inj, received.s, received.len);
         inj->size = 0;          /* the client's bytes count, not ours */
+        s->milter_own_bytes = received.len;
         strbuf_free(&received);
     }
     return inj;
@@ -270,6 +274,18 @@ int submit_finish(struct session *s, struct injection_client *inj, int size_exce
     struct envelope env = ENVELOPE_INIT;
     struct injection_verdict verdict = INJECTION_VERDICT_INIT;
     build_envelope(s, &env);
+    if (injection_held_fd(inj) >= 0) {
+        const char *refusal = milter_message(s, inj, s->milter_own_bytes, &env);
+        if (refusal) {
+            /* logged as Postfix logs it ("milter-reject: END-OF-MESSAGE");
+             * the chain stores nothing */
+            envelope_free(&env);
+            submit_abort(inj);
+            reply(s, "%s", refusal);
+            strbuf_free(&text);
+            return 0;
+        }
+    }
     injection_finish(inj, &env, &verdict);
     envelope_free(&env);
     free(inj);

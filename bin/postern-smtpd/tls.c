@@ -745,3 +745,18 @@ void tls_received_clause(const struct session *s, struct strbuf *out)
     else
         strbuf_puts(out, "\t(No client certificate requested)\n");
 }
+
+int tls_macro(const struct session *s, const char *name, struct strbuf *out)
+{
+    if (!s->tls)
+        return 0;
+    if (strcmp(name, "{tls_version}") == 0)
+        strbuf_puts(out, info.protocol);
+    else if (strcmp(name, "{cipher}") == 0)
+        strbuf_puts(out, info.cipher);
+    else if (strcmp(name, "{cipher_bits}") == 0)
+        strbuf_printf(out, "%d", info.usebits);
+    else
+        return 0;
+    return 1;
+}

@@ -37,7 +37,6 @@ static const struct unimplemented settings[] = {
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"relay_transport", WHEN_TRANSPORT, NULL},
     {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},
-    {"smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 

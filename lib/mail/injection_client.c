@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,7 +32,7 @@ int injection_start(struct injection_client *inj, const struct injection_options
 {
     int message[2] = {-1, -1}, envelope[2] = {-1, -1}, status[2] = {-1, -1};
     memset(inj, 0, sizeof *inj);
-    inj->message_fd = inj->envelope_fd = inj->status_fd = -1;
+    inj->message_fd = inj->envelope_fd = inj->status_fd = inj->held_fd = -1;
     inj->sender = (struct strbuf)STRBUF_INIT;
     inj->why = (struct strbuf)STRBUF_INIT;
     const char *base = options->program ? strrchr(options->program, '/') : NULL;
@@ -53,6 +54,9 @@ int injection_start(struct injection_client *inj, const struct injection_options
     close_fd(&message[0]);
     close_fd(&envelope[0]);
     close_fd(&status[1]);
+    if (options->hold && options->message_fd < 0
+        && (inj->held_fd = memfd_create("postern-held-message", MFD_CLOEXEC)) < 0)
+        injection_write_failed(inj, errno);
     inj->message_fd = message[1];
     inj->envelope_fd = envelope[1];
     inj->status_fd = status[0];
@@ -87,9 +91,26 @@ void injection_write_failed(struct injection_client *inj, int errnum)
         inj->write_errno = errnum;
 }
 
+int injection_held_fd(const struct injection_client *inj)
+{
+    return inj->held_fd;
+}
+
 int injection_write(struct injection_client *inj, const void *bytes, size_t n)
 {
     inj->size += (long long)n;
+    if (inj->cut_short)
+        return -1;
+    if (inj->held_fd >= 0) {
+        if (write_all(inj->held_fd, bytes, n) < 0)
+            injection_write_failed(inj, errno);
+        return inj->cut_short ? -1 : 0;
+    }
+    return injection_release(inj, bytes, n);
+}
+
+int injection_release(struct injection_client *inj, const void *bytes, size_t n)
+{
     if (inj->cut_short)
         return -1;
     if (inj->stream) {
@@ -109,6 +130,7 @@ static int reap(struct injection_client *inj)
 {
     rewrite_stream_free(inj->stream);
     inj->stream = NULL;
+    close_fd(&inj->held_fd);
     close_fd(&inj->message_fd);
     close_fd(&inj->envelope_fd);
     close_fd(&inj->status_fd);

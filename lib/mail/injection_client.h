@@ -49,6 +49,11 @@ struct injection_options {
      * outlive the injection */
     const struct rewrite_config *rewrite;
     struct rewrite_message_info info;
+    /* 1: hold the bytes of injection_write() in a memory file instead of
+     * passing them on (smtpd with milters); the caller reads them with
+     * injection_held_fd() and passes the message on, perhaps changed,
+     * with injection_release() before injection_finish() */
+    int hold;
 };
 
 struct injection_client {
@@ -67,6 +72,7 @@ struct injection_client {
     struct strbuf sender;       /* info.sender, rewritten */
     struct strbuf why;          /* rewrite's reason for a refusal */
     struct rewrite_actions actions; /* what header/body checks decided */
+    int held_fd;                /* options.hold: the memory file, else -1 */
 };
 
 /* What the chain answered. */
@@ -89,6 +95,11 @@ int injection_start(struct injection_client *inj, const struct injection_options
  * -1).  0 while the stage reads; -1 once it stopped (the rest is dropped;
  * injection_finish() says why). */
 int injection_write(struct injection_client *inj, const void *bytes, size_t n);
+/* options.hold: the memory file holding what injection_write() got (-1
+ * when it could not be made: injection_finish() then defers), and the
+ * bytes to pass on instead (not counted in size). */
+int injection_held_fd(const struct injection_client *inj);
+int injection_release(struct injection_client *inj, const void *bytes, size_t n);
 /* Write errors of a caller that writes into inj->message_fd itself
  * (without rewrite): EPIPE means the stage stopped reading early. */
 void injection_write_failed(struct injection_client *inj, int errnum);

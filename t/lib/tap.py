@@ -186,6 +186,15 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def listening(port, host="127.0.0.1"):
+    """True when something accepts TCP connections on host:port."""
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_until(cond, timeout=20):
     """Poll cond() every 50 ms until it is true or timeout seconds pass;
     returns its last value (wait for the event, never a fixed sleep)."""
