@@ -347,7 +347,7 @@ static struct rewrite_config *rewrite_settings(void)
     static struct rewrite_config cfg;
     static int loaded;
     if (!loaded) {
-        rewrite_config_load(&cfg);
+        rewrite_config_load(&cfg, 0);     /* internal mail: as Postfix's */
         loaded = 1;
     }
     return &cfg;

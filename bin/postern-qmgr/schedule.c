@@ -341,12 +341,14 @@ void schedule_message(struct qmgr_message *msg)
         r->routed = res.rerouted ? xstrdup(strbuf_str(&res.address)) : NULL;
         const char *filter = queue_file_attr(&msg->qf, "filter");
         if (filter && strchr(filter, ':')) {
-            /* FILTER transport:destination (header_checks, access tables):
-             * the route of every recipient; no destination: the domain */
+            /* FILTER transport:destination (content_filter, header_checks,
+             * access tables): the route of every recipient; no
+             * destination: default_filter_nexthop, else the domain */
             const char *colon = strchr(filter, ':');
+            const char *nexthop = colon[1] ? colon + 1 : conf_str("default_filter_nexthop");
             strbuf_reset(&res.transport);
             strbuf_append(&res.transport, filter, (size_t)(colon - filter));
-            strbuf_set(&res.nexthop, colon[1] ? colon + 1 : strbuf_str(&res.domain));
+            strbuf_set(&res.nexthop, *nexthop ? nexthop : strbuf_str(&res.domain));
             res.deferred_transport = resolver_transport_deferred(resolver,
                                                                  strbuf_str(&res.transport));
         }

@@ -88,6 +88,7 @@ static const struct param_def params[] = {
     TIME("command_time_limit", "1000s", 's'),
     STR("compatibility_level", "3.6"),
     STR("config_directory", DEF_CONFIG_DIR),
+    STR("content_filter", ""),
     STR("cyrus_sasl_config_path", ""),
     STR("daemon_directory", DEF_DAEMON_DIR),
     TIME("daemon_timeout", "18000s", 's'),
@@ -96,6 +97,7 @@ static const struct param_def params[] = {
     INT("default_destination_concurrency_failed_cohort_limit", "1", 0, 1000000),
     INT("default_destination_concurrency_limit", "20", 1, 1000000),
     INT("default_destination_recipient_limit", "50", 1, 1000000000),
+    STR("default_filter_nexthop", ""),
     STR("default_privs", "nobody"),
     INT("default_process_limit", "100", 1, 1000000),
     STR("default_rbl_reply", "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}"),
@@ -254,6 +256,7 @@ static const struct param_def params[] = {
      * `postern start` runs as root (doc/privileges.md) */
     STR("queue_service_user", "postern-queue"),
     STR("rbl_reply_maps", ""),
+    STR("receive_override_options", ""),
     STR("recipient_bcc_maps", ""),
     STR("recipient_canonical_classes", "envelope_recipient, header_recipient"),
     STR("recipient_canonical_maps", ""),

@@ -31,7 +31,7 @@ struct unimplemented {
 static const struct unimplemented settings[] = {
     {"biff", WHEN_YES, "no biff (comsat) notice is sent"},
     {"command_execution_directory", WHEN_NONEMPTY, "commands of local(8) run in the user's home (else /)"},
-    {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
+    {"content_filter", WHEN_TRANSPORT, NULL},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},

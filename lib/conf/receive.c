@@ -1,0 +1,106 @@
+/* receive.c - what a receiving program adds to or leaves out of each
+ * message it accepts, as Postfix's smtpd(8) and pickup(8) do
+ * (FILTER_README): content_filter, the FILTER every message gets, and
+ * receive_override_options, the checks and mappings it skips.  smtpd
+ * reads both from its own configuration (main.cf and its service's -o);
+ * local submission (sendmail, whose mail Postfix's pickup receives) from
+ * the -o of master.cf's pickup service when it sets them, else main.cf
+ * (config.h, "Receiving").
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "mastercf.h"
+#include "strbuf.h"
+
+unsigned receive_override_mask(const char *value)
+{
+    static const struct { const char *name; unsigned flag; } names[] = {
+        {"no_unknown_recipient_checks", RECEIVE_NO_UNKNOWN_RECIPIENT_CHECKS},
+        {"no_address_mappings", RECEIVE_NO_ADDRESS_MAPPINGS},
+        {"no_header_body_checks", RECEIVE_NO_HEADER_BODY_CHECKS},
+        {"no_milters", RECEIVE_NO_MILTERS},
+    };
+    struct strlist words = STRLIST_INIT;
+    struct strbuf err = STRBUF_INIT;
+    unsigned mask = 0;
+    if (list_split(value, &words, &err) != 0)
+        msg_warn("receive_override_options: %s", strbuf_str(&err));
+    for (size_t i = 0; i < words.count; i++) {
+        size_t j = 0;
+        while (j < sizeof names / sizeof names[0] && strcmp(names[j].name, words.item[i]) != 0)
+            j++;
+        if (j < sizeof names / sizeof names[0])
+            mask |= names[j].flag;
+        else
+            msg_warn("unknown receive_override_options value \"%s\" ignored", words.item[i]);
+    }
+    strlist_free(&words);
+    strbuf_free(&err);
+    return mask;
+}
+
+/* The value that the last "-o name=value" (or "-oname=value") among a
+ * service's arguments gives, unexpanded; NULL when none sets it. */
+static const char *service_option(const struct master_service *service, const char *name)
+{
+    const char *found = NULL;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < service->arg_count; i++) {
+        const char *arg = service->args[i];
+        if (strcmp(arg, "-o") == 0 && i + 1 < service->arg_count)
+            arg = service->args[++i];
+        else if (strncmp(arg, "-o", 2) == 0)
+            arg += 2;
+        else
+            continue;
+        while (*arg == ' ' || *arg == '\t')
+            arg++;
+        if (strncmp(arg, name, n) != 0)
+            continue;
+        const char *rest = arg + n;
+        while (*rest == ' ' || *rest == '\t')
+            rest++;
+        if (*rest != '=')
+            continue;
+        rest++;
+        while (*rest == ' ' || *rest == '\t')
+            rest++;
+        found = rest;
+    }
+    return found;
+}
+
+void receive_local_setting(const char *name, struct strbuf *out)
+{
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    struct master_table table = {0};
+    int from_pickup = 0;
+    strbuf_reset(out);
+    strbuf_printf(&path, "%s/master.cf", config_dir());
+    if (master_read(strbuf_str(&path), 1, &table, &err) == 0) {
+        for (size_t i = 0; i < table.count; i++) {
+            if (strcmp(table.service[i].command, "pickup") != 0)
+                continue;
+            const char *value = service_option(&table.service[i], name);
+            if (!value)
+                continue;
+            struct strbuf expanded = STRBUF_INIT;
+            if (conf_expand(value, &expanded, &err) == 0) {
+                strbuf_set(out, strbuf_str(&expanded));
+                from_pickup = 1;
+            } else {
+                msg_warn("master.cf, service %s: -o %s: %s", table.service[i].service, name,
+                         strbuf_str(&err));
+            }
+            strbuf_free(&expanded);
+        }
+    }
+    if (!from_pickup)
+        strbuf_set(out, conf_str(name));
+    master_free(&table);
+    strbuf_free(&path);
+    strbuf_free(&err);
+}
