@@ -3,8 +3,9 @@
 # through the whole chain of two started instances with a real filter
 # program: SpamAssassin (spamd started here as nobody, spamc as the check).
 #
-# The advanced filter: content_filter = smtp:[127.0.0.1]:PORT in main.cf
-# with receive_override_options = no_address_mappings; a filter daemon
+# The advanced filter: content_filter = scan:[127.0.0.1]:PORT in main.cf,
+# scan a master.cf smtp service with -o settings, and
+# receive_override_options = no_address_mappings; a filter daemon
 # (t/lib/filterproxy.py: aiosmtpd + spamc) re-injects into a second smtpd
 # listener of master.cf with "-o content_filter=" and the README's
 # overrides.  Asserted: one delivery, with the filter's mark, aliases and
@@ -92,7 +93,7 @@ virtual_mailbox_maps = texthash:{DA}/vmailbox
 virtual_alias_maps = inline:{{ {{team@example.com = u1@example.com}} }}
 always_bcc = audit@example.com
 header_checks = pcre:{DA}/header_checks
-content_filter = smtp:[127.0.0.1]:{FPORT}
+content_filter = scan:[127.0.0.1]:{FPORT}
 receive_override_options = no_address_mappings
 # the filter that was down is tried again within seconds (qmgr keeps a
 # dead destination suspended for minimal_backoff_time; flush does not
@@ -103,6 +104,9 @@ queue_run_delay = 2s
 """)
 with open(os.path.join(DA, "master.cf"), "a") as f:
     f.write(f"""
+scan      unix  -       -       n       -       10      smtp
+    -o smtp_helo_name=scan.example
+    -o disable_mime_output_conversion=yes
 127.0.0.1:{P2} inet n - n - 10 smtpd
     -o content_filter=
     -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
@@ -130,6 +134,8 @@ audit = A.wait_for("audit", 1, 30)
 is_(len(audit), 1, "and always_bcc's")
 first = proxy.transactions()
 is_(len(first), 1, "the filter saw it once")
+is_(first[0]["helo"] if first else None, "scan.example",
+    "through the master.cf service scan: postern-smtp with its -o settings")
 is_(first[0]["recipients"] if first else None, ["team@example.com"],
     "the filter saw the original recipient: no alias expansion and no BCC before it (no_address_mappings)")
 m = u1[0] if u1 else b""

@@ -60,7 +60,9 @@ static void transport_configure(struct qmgr_transport *t)
      * its processes */
     struct strbuf program = STRBUF_INIT;
     long maxproc;
-    t->pipe_service = runner_program_path(&program, qmgr.conf.daemon_directory, t->name, &maxproc);
+    strlist_free(&t->options);
+    t->pipe_service = runner_program_path(&program, qmgr.conf.daemon_directory, t->name, &maxproc,
+                                          &t->options);
     free(t->program);
     t->program = strbuf_detach(&program);
     /* privileged_transports: reached through the runner service's socket */

@@ -42,20 +42,14 @@ unsigned receive_override_mask(const char *value)
     return mask;
 }
 
-/* The value that the last "-o name=value" (or "-oname=value") among a
- * service's arguments gives, unexpanded; NULL when none sets it. */
-static const char *service_option(const struct master_service *service, const char *name)
+/* The value that the last "-o name=value" of a service gives,
+ * unexpanded (pointing into overrides); NULL when none sets it. */
+static const char *service_option(const struct strlist *overrides, const char *name)
 {
     const char *found = NULL;
     size_t n = strlen(name);
-    for (size_t i = 0; i < service->arg_count; i++) {
-        const char *arg = service->args[i];
-        if (strcmp(arg, "-o") == 0 && i + 1 < service->arg_count)
-            arg = service->args[++i];
-        else if (strncmp(arg, "-o", 2) == 0)
-            arg += 2;
-        else
-            continue;
+    for (size_t i = 0; i < overrides->count; i++) {
+        const char *arg = overrides->item[i];
         while (*arg == ' ' || *arg == '\t')
             arg++;
         if (strncmp(arg, name, n) != 0)
@@ -84,9 +78,13 @@ void receive_local_setting(const char *name, struct strbuf *out)
         for (size_t i = 0; i < table.count; i++) {
             if (strcmp(table.service[i].command, "pickup") != 0)
                 continue;
-            const char *value = service_option(&table.service[i], name);
-            if (!value)
+            struct strlist overrides = STRLIST_INIT;
+            master_service_overrides(&table.service[i], &overrides);
+            const char *value = service_option(&overrides, name);
+            if (!value) {
+                strlist_free(&overrides);
                 continue;
+            }
             struct strbuf expanded = STRBUF_INIT;
             if (conf_expand(value, &expanded, &err) == 0) {
                 strbuf_set(out, strbuf_str(&expanded));
@@ -96,6 +94,7 @@ void receive_local_setting(const char *name, struct strbuf *out)
                          strbuf_str(&err));
             }
             strbuf_free(&expanded);
+            strlist_free(&overrides);
         }
     }
     if (!from_pickup)

@@ -47,8 +47,8 @@ static int compare_entry(const void *key, const void *entry)
     return strcmp(key, ((const struct unimplemented *)entry)->name);
 }
 
-/* Whether master.cf (beside main.cf) has a pipe service of this name:
- * postern-pipe delivers for it. */
+/* Whether master.cf (beside main.cf) has a pipe, smtp or lmtp service of
+ * this name: postern-pipe, postern-smtp or postern-lmtp delivers for it. */
 static int pipe_service(const char *transport, size_t len)
 {
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
@@ -60,7 +60,9 @@ static int pipe_service(const char *transport, size_t len)
             found = strlen(table.service[i].service) == len
                     && strncmp(table.service[i].service, transport, len) == 0
                     && strcmp(table.service[i].type, "unix") == 0
-                    && strcmp(table.service[i].command, "pipe") == 0;
+                    && (strcmp(table.service[i].command, "pipe") == 0
+                        || strcmp(table.service[i].command, "smtp") == 0
+                        || strcmp(table.service[i].command, "lmtp") == 0);
     master_free(&table);
     strbuf_free(&path);
     strbuf_free(&err);

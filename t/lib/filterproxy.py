@@ -11,7 +11,8 @@ filter's verdict, as FILTER_README's filters answer:
     re-injection refused or failed   the listener's reply, else 451 4.3.0
     re-injected                      250 2.0.0 Ok: filtered and queued as ID
 
-Every transaction is noted as DIR/NNNN.json: sender, recipients, verdict.
+Every transaction is noted as DIR/NNNN.json: the client's HELO name, sender,
+recipients, verdict.
 
     proxy = FilterProxy(port, reinject_port, spamd_port)   # from a test
     python3 filterproxy.py DIR PORT REINJECT_PORT SPAMD_PORT
@@ -73,7 +74,8 @@ def serve(directory, port, reinject_port, spamd_port):
                     verdict = "%d %s" % (e.smtp_code, e.smtp_error.decode(errors="replace"))
                 except (smtplib.SMTPException, OSError) as e:
                     verdict = "451 4.3.0 re-injection failed: %s" % e
-            record = {"sender": envelope.mail_from, "recipients": envelope.rcpt_tos,
+            record = {"helo": session.host_name, "sender": envelope.mail_from,
+                      "recipients": envelope.rcpt_tos,
                       "verdict": verdict}
             path = os.path.join(directory, "%04d.json" % count[0])
             with open(path + ".tmp", "w") as f:
