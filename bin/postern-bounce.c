@@ -399,6 +399,8 @@ static int inject(const struct dsn_report *r, const char *env_sender, int requir
     struct envelope env = ENVELOPE_INIT;
     env.sender = xstrdup(env_sender);
     envelope_add(&env, 'T', r->to);
+    /* postern's own mail (doc/injection.md): no local content filter */
+    envelope_add(&env, 'A', "internal=bounce");
     if (r->eight_bit)
         envelope_add(&env, 'A', "BODY=8BITMIME");
     if (r->smtputf8)

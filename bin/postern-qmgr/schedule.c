@@ -341,7 +341,9 @@ void schedule_message(struct qmgr_message *msg)
          * (Postfix's qmgr too), so that qmgr delivers where smtpd checked */
         free(r->routed);
         r->routed = res.rerouted ? xstrdup(strbuf_str(&res.address)) : NULL;
-        const char *filter = queue_file_attr(&msg->qf, "filter");
+        /* probes and sendmail -bv reports bypass the filter (Postfix's
+         * qmgr: trace-only requests) */
+        const char *filter = message_is_probe(msg) ? NULL : queue_file_attr(&msg->qf, "filter");
         if (filter && strchr(filter, ':')) {
             /* FILTER transport:destination (content_filter, header_checks,
              * access tables): the route of every recipient; no

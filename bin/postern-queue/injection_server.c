@@ -326,7 +326,8 @@ static void drop_untrusted_filter(struct envelope *env)
 
 /* content_filter for local submission, as Postfix's pickup(8) adds it
  * (its master.cf -o, else main.cf's; read once per process): to a message
- * of sendmail's (origin=local) that is not postern's own (internal=:
+ * of sendmail's (origin=local, or any from an untrusted caller) that is
+ * not postern's own (internal=:
  * forwarding, as Postfix's local(8) re-injects without it) and carries
  * no FILTER of a trusted submitter's (header_checks of root's mail). */
 static void add_local_content_filter(struct envelope *env)
@@ -420,7 +421,9 @@ static void read_envelope(struct queue_envelope *qe)
         else if (strcmp(rec, "Adiscard=yes") == 0)
             qe->discard = 1;
     }
-    if (qe->local)
+    /* an untrusted caller's mail is a local submission whatever its
+     * envelope says (it could leave origin=local out) */
+    if (qe->local || record_caller)
         add_local_content_filter(&qe->env);
 }
 
