@@ -151,6 +151,16 @@ int transport_implemented(const char *transport, size_t len);
 const char *master_command_not_implemented(const char *command);
 
 /* ---- Receiving (lib/conf/receive.c) ---- */
+/* Postfix's name_mask: the flags of the names a list value holds (split
+ * as conf_list splits), each looked up in table (ignoring case when
+ * any_case); an unknown name is warned about ("unknown PARAM value
+ * \"NAME\" ignored") and ignored. */
+struct name_flag {
+    const char *name;
+    unsigned flag;
+};
+unsigned name_mask(const char *param, const char *value, const struct name_flag *table,
+                   size_t count, int any_case);
 /* receive_override_options, as Postfix's smtpd and pickup read it: what a
  * receiving program leaves out.  Unknown names are warned about and
  * ignored. */

@@ -9,37 +9,46 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "log.h"
 #include "mastercf.h"
 #include "strbuf.h"
 
+unsigned name_mask(const char *param, const char *value, const struct name_flag *table,
+                   size_t count, int any_case)
+{
+    struct strlist words = STRLIST_INIT;
+    struct strbuf err = STRBUF_INIT;
+    unsigned mask = 0;
+    if (list_split(value, &words, &err) != 0)
+        msg_warn("%s: %s", param, strbuf_str(&err));
+    for (size_t i = 0; i < words.count; i++) {
+        size_t j = 0;
+        while (j < count && (any_case ? strcasecmp(table[j].name, words.item[i])
+                                      : strcmp(table[j].name, words.item[i])) != 0)
+            j++;
+        if (j < count)
+            mask |= table[j].flag;
+        else
+            msg_warn("unknown %s value \"%s\" ignored", param, words.item[i]);
+    }
+    strlist_free(&words);
+    strbuf_free(&err);
+    return mask;
+}
+
 unsigned receive_override_mask(const char *value)
 {
-    static const struct { const char *name; unsigned flag; } names[] = {
+    /* case matters, as in Postfix's input_transp */
+    static const struct name_flag names[] = {
         {"no_unknown_recipient_checks", RECEIVE_NO_UNKNOWN_RECIPIENT_CHECKS},
         {"no_address_mappings", RECEIVE_NO_ADDRESS_MAPPINGS},
         {"no_header_body_checks", RECEIVE_NO_HEADER_BODY_CHECKS},
         {"no_milters", RECEIVE_NO_MILTERS},
     };
-    struct strlist words = STRLIST_INIT;
-    struct strbuf err = STRBUF_INIT;
-    unsigned mask = 0;
-    if (list_split(value, &words, &err) != 0)
-        msg_warn("receive_override_options: %s", strbuf_str(&err));
-    for (size_t i = 0; i < words.count; i++) {
-        size_t j = 0;
-        while (j < sizeof names / sizeof names[0] && strcmp(names[j].name, words.item[i]) != 0)
-            j++;
-        if (j < sizeof names / sizeof names[0])
-            mask |= names[j].flag;
-        else
-            msg_warn("unknown receive_override_options value \"%s\" ignored", words.item[i]);
-    }
-    strlist_free(&words);
-    strbuf_free(&err);
-    return mask;
+    return name_mask("receive_override_options", value, names, sizeof names / sizeof names[0], 0);
 }
 
 /* The value that the last "-o name=value" of a service gives,

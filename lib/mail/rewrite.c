@@ -39,24 +39,11 @@ static struct maplist *open_maps(const char *param)
 /* The REWRITE_* flags of an address class list parameter. */
 static unsigned address_classes(const char *param)
 {
-    static const struct { const char *name; unsigned flag; } names[] = {
+    static const struct name_flag names[] = {
         {"envelope_sender", REWRITE_ENV_FROM}, {"envelope_recipient", REWRITE_ENV_RCPT},
         {"header_sender", REWRITE_HDR_FROM}, {"header_recipient", REWRITE_HDR_RCPT},
     };
-    struct strlist list = STRLIST_INIT;
-    conf_list(param, &list);
-    unsigned flags = 0;
-    for (size_t i = 0; i < list.count; i++) {
-        size_t j = 0;
-        while (j < sizeof names / sizeof names[0] && strcasecmp(names[j].name, list.item[i]) != 0)
-            j++;
-        if (j < sizeof names / sizeof names[0])
-            flags |= names[j].flag;
-        else
-            msg_warn("%s: unknown address class \"%s\"", param, list.item[i]);
-    }
-    strlist_free(&list);
-    return flags;
+    return name_mask(param, conf_str(param), names, sizeof names / sizeof names[0], 1);
 }
 
 void rewrite_config_load(struct rewrite_config *cfg, unsigned receive_override)
