@@ -10,7 +10,8 @@
 # listener of master.cf with "-o content_filter=" and the README's
 # overrides.  Asserted: one delivery, with the filter's mark, aliases and
 # always_bcc applied once, after the filter (the filter sees the original
-# recipient); header_checks once, before it; the re-injection port filters
+# recipient); header_checks once, before it, and its FILTER wins over
+# content_filter (default_filter_nexthop); the re-injection port filters
 # nothing (no loop); local submission (sendmail) filtered too; spam
 # rejected by the filter bounces, and the notice is not filtered; a filter
 # that is down leaves the mail deferred, delivered once it is back;
@@ -86,9 +87,11 @@ A = inst_mod.new_instance("--domain", "example.com")
 DA = A.dir
 P1, P2, FPORT = smtpd_port(DA), tap.free_port(), tap.free_port()
 mailboxes(DA, ["u1", "s", "audit"])
-write(os.path.join(DA, "header_checks"), "/^Subject: .*checked/ PREPEND X-Checked: yes\n")
+write(os.path.join(DA, "header_checks"), "/^Subject: .*checked/ PREPEND X-Checked: yes\n"
+      "/^Subject: elsewhere/ FILTER error:\n")
 with open(os.path.join(DA, "main.cf"), "a") as f:
     f.write(f"""
+default_filter_nexthop = 5.7.9 sent to the default filter next hop
 virtual_mailbox_maps = texthash:{DA}/vmailbox
 virtual_alias_maps = inline:{{ {{team@example.com = u1@example.com}} }}
 always_bcc = audit@example.com
@@ -181,6 +184,17 @@ ok(notices and b"Message content rejected" in notices[0] and header_count(notice
 ok(all(t["sender"] for t in proxy.transactions()), "the filter never saw the null sender")
 is_(len(A.delivered("u1")), 3, "the spam reached no mailbox")
 
+# a header_checks FILTER replaces content_filter; without a next hop it
+# takes default_filter_nexthop (here the error transport's text)
+answers, answer, else_id = transaction(P1, "s@example.com", ["u1@example.com"],
+                                       "From: s@example.com\nSubject: elsewhere\n\nhello\n")
+ok(logged(A, r"%s: to=<u1@example\.com>, relay=none, .*dsn=5\.7\.9, status=bounced "
+             r"\(sent to the default filter next hop\)" % else_id),
+   "header_checks' FILTER wins over content_filter; default_filter_nexthop is its next hop") \
+    or diag(A.log()[-2000:])
+is_(len(proxy.transactions()), 3, "the content filter did not see it (it saw three messages before)")
+is_(len(A.wait_for("s", 2, 30)), 2, "the sender is told")
+
 # the filter is down: deferred, not bounced, delivered when it is back
 proxy.stop()
 answers, answer, down_id = transaction(P1, "s@example.com", ["u1@example.com"],
@@ -191,7 +205,7 @@ ok(logged(A, r"%s: to=<u1@example\.com>, relay=none, .*status=deferred \(connect
    "it is deferred: connection refused") or diag(A.log()[-3000:])
 ok(wait_until(lambda: os.path.exists(os.path.join(DA, "queue", "deferred", down_id or "-")), 15),
    "and waits in deferred/")
-is_(len(A.delivered("s")), 1, "nothing bounced")
+is_(len(A.delivered("s")), 2, "nothing bounced")
 proxy = FilterProxy(FPORT, P2, SPAMD)
 r = A.postern("queue", "flush")
 is_(r.returncode, 0, "postern queue flush") or diag(r.stderr)
