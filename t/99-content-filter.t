@@ -109,6 +109,7 @@ with open(os.path.join(DA, "master.cf"), "a") as f:
     f.write(f"""
 scan      unix  -       -       n       -       10      smtp
     -o smtp_helo_name=scan.example
+    -o smtp_send_xforward_command=yes
     -o disable_mime_output_conversion=yes
 127.0.0.1:{P2} inet n - n - 10 smtpd
     -o content_filter=
@@ -144,6 +145,12 @@ is_(first[0]["recipients"] if first else None, ["team@example.com"],
 m = u1[0] if u1 else b""
 is_(header_count(m, "X-Spam-Checker-Version"), 1, "the delivered message carries the filter's mark once")
 is_(header_count(m, "X-Checked"), 1, "header_checks ran once: before the filter, not on re-injection")
+xf = " ".join(first[0]["xforward"]) if first else ""
+ok(all(part in xf for part in ("NAME=localhost", "ADDR=127.0.0.1", "PROTO=ESMTP", "HELO=client.example",
+                               "SOURCE=REMOTE", "IDENT=%s" % qid)),
+   "scan sent XFORWARD with the original client (smtp_send_xforward_command)") or diag(xf)
+like(m.decode(errors="replace"), r"(?m)^Received: from client\.example \(localhost \[127\.0\.0\.1\]\)\n\tby localhost",
+     "the filter passed it on: the re-injection listener names the original client's HELO")
 ok(logged(A, r"to=<u1@example\.com>, orig_to=<team@example\.com>, relay=.*status=sent"),
    "the alias was expanded after the filter: orig_to names it")
 ok(logged(A, r"%s: to=<team@example\.com>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*status=sent \(250 2\.0\.0 Ok: filtered"

@@ -152,15 +152,18 @@ const char *master_command_not_implemented(const char *command);
 
 /* ---- Receiving (lib/conf/receive.c) ---- */
 /* Postfix's name_mask: the flags of the names a list value holds (split
- * as conf_list splits), each looked up in table (ignoring case when
- * any_case); an unknown name is warned about ("unknown PARAM value
- * \"NAME\" ignored") and ignored. */
+ * as conf_list splits), each looked up in table (ignoring case with
+ * NAME_MASK_ANY_CASE); an unknown name is warned about ("unknown PARAM
+ * value \"NAME\" ignored") and ignored; with NAME_MASK_IGNORE silently, as is
+ * a list that cannot be split (then what could be split counts). */
 struct name_flag {
     const char *name;
     unsigned flag;
 };
+#define NAME_MASK_ANY_CASE 0x1u
+#define NAME_MASK_IGNORE 0x2u
 unsigned name_mask(const char *param, const char *value, const struct name_flag *table,
-                   size_t count, int any_case);
+                   size_t count, unsigned flags);
 /* receive_override_options, as Postfix's smtpd and pickup read it: what a
  * receiving program leaves out.  Unknown names are warned about and
  * ignored. */

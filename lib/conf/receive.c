@@ -17,12 +17,13 @@
 #include "strbuf.h"
 
 unsigned name_mask(const char *param, const char *value, const struct name_flag *table,
-                   size_t count, int any_case)
+                   size_t count, unsigned flags)
 {
+    int any_case = (flags & NAME_MASK_ANY_CASE) != 0;
     struct strlist words = STRLIST_INIT;
     struct strbuf err = STRBUF_INIT;
     unsigned mask = 0;
-    if (list_split(value, &words, &err) != 0)
+    if (list_split(value, &words, &err) != 0 && !(flags & NAME_MASK_IGNORE))
         msg_warn("%s: %s", param, strbuf_str(&err));
     for (size_t i = 0; i < words.count; i++) {
         size_t j = 0;
@@ -31,7 +32,7 @@ unsigned name_mask(const char *param, const char *value, const struct name_flag 
             j++;
         if (j < count)
             mask |= table[j].flag;
-        else
+        else if (!(flags & NAME_MASK_IGNORE))
             msg_warn("unknown %s value \"%s\" ignored", param, words.item[i]);
     }
     strlist_free(&words);

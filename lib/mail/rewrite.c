@@ -43,7 +43,8 @@ static unsigned address_classes(const char *param)
         {"envelope_sender", REWRITE_ENV_FROM}, {"envelope_recipient", REWRITE_ENV_RCPT},
         {"header_sender", REWRITE_HDR_FROM}, {"header_recipient", REWRITE_HDR_RCPT},
     };
-    return name_mask(param, conf_str(param), names, sizeof names / sizeof names[0], 1);
+    return name_mask(param, conf_str(param), names, sizeof names / sizeof names[0],
+                     NAME_MASK_ANY_CASE);
 }
 
 void rewrite_config_load(struct rewrite_config *cfg, unsigned receive_override)
