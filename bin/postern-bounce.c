@@ -347,7 +347,7 @@ static struct rewrite_config *rewrite_settings(void)
     static struct rewrite_config cfg;
     static int loaded;
     if (!loaded) {
-        rewrite_config_load(&cfg);
+        rewrite_config_load(&cfg, 0);     /* internal mail: as Postfix's */
         loaded = 1;
     }
     return &cfg;
@@ -399,6 +399,8 @@ static int inject(const struct dsn_report *r, const char *env_sender, int requir
     struct envelope env = ENVELOPE_INIT;
     env.sender = xstrdup(env_sender);
     envelope_add(&env, 'T', r->to);
+    /* postern's own mail (doc/injection.md): no local content filter */
+    envelope_add(&env, 'A', "internal=bounce");
     if (r->eight_bit)
         envelope_add(&env, 'A', "BODY=8BITMIME");
     if (r->smtputf8)

@@ -144,8 +144,6 @@ int main(int argc, char **argv)
     const char *next_name = next_argv ? next_argv[0] : "postern-queue";
     struct queue_stage queue = {.pid = -1};
 
-    struct rewrite_config cfg;
-    rewrite_config_load(&cfg);
     spool_message_if_pipe();
 
     struct envelope env = ENVELOPE_INIT;
@@ -154,10 +152,22 @@ int main(int argc, char **argv)
     if (status) {
         msg_warn("%s", strbuf_str(&err));
         envelope_free(&env);
-        rewrite_config_free(&cfg);
         strbuf_free(&err);
         return status;
     }
+    /* a local submission (sendmail's origin=local, not postern's own
+     * mail) gets the receive_override_options that Postfix's pickup
+     * would have (master.cf's pickup -o, else main.cf) */
+    unsigned receive_override = 0;
+    const char *origin = envelope_attr(&env, "origin");
+    if (origin && strcmp(origin, "local") == 0 && !envelope_attr(&env, "internal")) {
+        struct strbuf value = STRBUF_INIT;
+        receive_local_setting("receive_override_options", &value);
+        receive_override = receive_override_mask(strbuf_str(&value));
+        strbuf_free(&value);
+    }
+    struct rewrite_config cfg;
+    rewrite_config_load(&cfg, receive_override);
     if (rewrite_envelope(&cfg, &env, &err) != 0) {
         /* deferred (an alias loop, a table that cannot answer): say so on
          * fd 3; nothing goes on to the next stage */

@@ -346,8 +346,9 @@ int main(int argc, char **argv)
     spawn.transport = argv[optind];
     config_load(0);
     struct strbuf program = STRBUF_INIT;
+    /* a master.cf smtp or lmtp service's -o settings go to its runners */
     spawn.pipe_service = runner_program_path(&program, conf_str("daemon_directory"),
-                                             spawn.transport, NULL);
+                                             spawn.transport, NULL, &overrides);
     spawn.program = strbuf_detach(&program);
     if (access(spawn.program, X_OK) != 0)
         msg_fatal_temp_errno("%s", spawn.program);

@@ -48,6 +48,7 @@ struct options {
     const char *ret;            /* -R: FULL / HDRS */
     const char *envid;          /* -V */
     const char *body;           /* -B: 7BIT / 8BITMIME */
+    int gateway;                /* -G: a relayed message, not a user's */
 };
 
 /* The invoking user, for messages and the default sender. */
@@ -56,7 +57,7 @@ static long login_uid;
 
 static _Noreturn void usage(void)
 {
-    fprintf(stderr, "usage: sendmail [-t] [-i] [-f sender] [-F full_name] [-N dsn] [-R ret] [-V envid]\n"
+    fprintf(stderr, "usage: sendmail [-G] [-t] [-i] [-f sender] [-F full_name] [-N dsn] [-R ret] [-V envid]\n"
                     "                [-B type] [-C config_dir] [-o option] [-v] [--] [recipient ...]\n");
     exit(EX_USAGE);
 }
@@ -380,6 +381,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
         case 'F':
             opt->full_name = optarg;
             break;
+        case 'G':
+            opt->gateway = 1;
+            break;
         case 'I':
             opt->mode = MODE_NEWALIASES;
             break;
@@ -437,7 +441,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
         case '?':
             usage();
         default:
-            break;              /* -A -G -L -O -U -X -c -e -h -m -p -x: ignored */
+            break;              /* -A -L -O -U -X -c -e -h -m -p -x: ignored */
         }
     }
 }
@@ -484,6 +488,10 @@ static _Noreturn void enqueue(struct options *opt, char **recipients, int count,
     }
     struct strbuf attr = STRBUF_INIT;
     envelope_add(&env, 'A', "origin=local");
+    if (opt->gateway)
+        /* -G: the header is a relayed message's, rewritten as remote
+         * mail (remote_header_rewrite_domain) or not at all, as Postfix */
+        envelope_add(&env, 'A', "rewrite_context=remote");
     if (opt->mode == MODE_VERIFY)
         /* each recipient verified, nothing delivered, a report to the
          * sender (qmgr, postern-bounce -k verify) */

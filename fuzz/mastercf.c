@@ -1,10 +1,12 @@
-/* mastercf.c - fuzz the master.cf reader (lib/conf/mastercf.c). */
+/* mastercf.c - fuzz the master.cf reader (lib/conf/mastercf.c) and its
+ * -o settings (master_service_overrides). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "mastercf.h"
 #include "strbuf.h"
+#include "strlist.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,6 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!s->service || !s->type || !s->command || s->args[s->arg_count] != NULL || s->line < 1)
             __builtin_trap();
         (void)master_maxproc(s, 100);
+        /* the -o settings: each from one argument, never more than there are */
+        struct strlist overrides = STRLIST_INIT;
+        master_service_overrides(s, &overrides);
+        if (overrides.count > s->arg_count)
+            __builtin_trap();
+        strlist_free(&overrides);
     }
     if (rc == 0)
         master_free(&table);

@@ -233,4 +233,26 @@ ok(r.returncode == 0 and r.stdout == "biff=0\n" and f"{cf}, line 1: unused param
 write(cf, "myhostname = env.example\n")
 r = run([unit, "conf", "myhostname", "config_directory"], env={"POSTERN_CONFIG_DIR": d})
 is_(r.stdout, f"myhostname=env.example\nconfig_directory={d}\n", "POSTERN_CONFIG_DIR chooses the directory")
+
+# ---- receive_override_options and the local submission's settings (lib/conf/receive.c) ----
+r = u("receive", "no_unknown_recipient_checks, no_address_mappings,no_header_body_checks no_milters")
+is_(r.stdout, "0xf\n", "receive_override_options: the four names, any separators")
+is_(u("receive", "no_address_mappings").stdout, "0x2\n", "no_address_mappings alone")
+r = u("receive", "no_header_body_checks,No_Milters,no_such")
+ok(r.stdout == "0x4\n" and 'unknown receive_override_options value "No_Milters" ignored' in r.stderr
+   and '"no_such" ignored' in r.stderr, "names are case-sensitive, as Postfix's; unknown ones are warned about") \
+    or diag(r.stdout + r.stderr)
+is_(u("receive", "").stdout, "0\n", "empty: nothing left out")
+write(cf, "content_filter = scan:[127.0.0.1]:10025\nreceive_override_options = no_address_mappings\n"
+          "fhost = 127.0.0.2\n")
+write(os.path.join(d, "master.cf"), "smtp inet n - n - - smtpd\n  -o content_filter=filter:dummy\n")
+is_(u("local", "-c", d, "content_filter", "receive_override_options").stdout,
+    "content_filter=scan:[127.0.0.1]:10025\nreceive_override_options=no_address_mappings\n",
+    "local submission: main.cf's values when master.cf has no pickup service (smtpd's -o do not count)")
+write(os.path.join(d, "master.cf"), "pickup unix n - n 60 1 pickup\n  -o content_filter=\n"
+      "  -o { receive_override_options = no_header_body_checks }\n  -o content_filter=smtp:[$fhost]:10026\n")
+is_(u("local", "-c", d, "content_filter", "receive_override_options").stdout,
+    "content_filter=smtp:[127.0.0.2]:10026\nreceive_override_options=no_header_body_checks\n",
+    "the pickup service's last -o wins, expanded; the { name = value } form")
+os.unlink(os.path.join(d, "master.cf"))
 done()

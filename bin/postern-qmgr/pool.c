@@ -148,7 +148,8 @@ static struct qmgr_runner *runner_new(struct qmgr_transport *t)
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, child, 3);
-    pid_t pid = runner_spawn(t->program, "-S", t->pipe_service ? t->name : NULL, &actions);
+    pid_t pid = runner_spawn(t->program, "-S", t->pipe_service ? t->name : NULL, &t->options,
+                             &actions);
     int saved = errno;
     posix_spawn_file_actions_destroy(&actions);
     close(child);

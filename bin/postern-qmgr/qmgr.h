@@ -52,6 +52,8 @@ struct qmgr_transport {
     char *name;
     char *program;              /* daemon_directory/postern-NAME */
     int pipe_service;           /* a master.cf pipe service: postern-pipe -n NAME */
+    struct strlist options;     /* a master.cf smtp or lmtp service's -o
+                                   settings, given to each of its runners */
     char *service_socket;       /* privileged_transports: queue_directory/private/NAME
                                  * of its runner service (postern-spawn), else NULL */
     int busy;                   /* running jobs */
@@ -234,10 +236,12 @@ void destination_defer_all(struct qmgr_destination *d);
 int job_start(struct qmgr_job *job);
 /* Spawn PROGRAM -R with the queue file on fd 0, req on fd 3, results on fd 1. */
 int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req);
-/* posix_spawn `PROGRAM MODE [-n SERVICE] -c DIR [-o ...]` with these file actions (our
+/* posix_spawn `PROGRAM MODE [-n SERVICE] -c DIR [-o ...]` (qmgr's -o, then
+ * options: a master.cf service's) with these file actions (our
  * environment without systemd's variables, signals at their defaults);
  * the pid, or -1 with errno. */
 pid_t runner_spawn(const char *program, const char *mode, const char *service,
+                   const struct strlist *options,
                    posix_spawn_file_actions_t *actions);
 /* Move fd to 10 or above, close-on-exec (the old fd is closed); -1 on error. */
 int high_fd(int fd);

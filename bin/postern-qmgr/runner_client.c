@@ -98,10 +98,11 @@ static void job_fail(struct qmgr_job *job, const char *status)
 }
 
 pid_t runner_spawn(const char *program, const char *mode, const char *service,
-                   posix_spawn_file_actions_t *actions)
+                   const struct strlist *options, posix_spawn_file_actions_t *actions)
 {
     size_t argc = 0;
-    char **argv = xcalloc(8 + 2 * qmgr.overrides.count, sizeof *argv);
+    size_t option_count = options ? options->count : 0;
+    char **argv = xcalloc(8 + 2 * (qmgr.overrides.count + option_count), sizeof *argv);
     argv[argc++] = (char *)program;
     argv[argc++] = (char *)mode;
     if (service) {
@@ -113,6 +114,10 @@ pid_t runner_spawn(const char *program, const char *mode, const char *service,
     for (size_t i = 0; i < qmgr.overrides.count; i++) {
         argv[argc++] = (char *)"-o";
         argv[argc++] = qmgr.overrides.item[i];
+    }
+    for (size_t i = 0; i < option_count; i++) {
+        argv[argc++] = (char *)"-o";
+        argv[argc++] = options->item[i];
     }
     argv[argc] = NULL;
 
@@ -170,7 +175,10 @@ int job_spawn(struct qmgr_job *job, const char *program, struct strbuf *req)
         posix_spawn_file_actions_adddup2(&actions, file_fd, 0);
         posix_spawn_file_actions_adddup2(&actions, result_pipe[1], 1);
         posix_spawn_file_actions_adddup2(&actions, request_pipe[0], 3);
-        pid = runner_spawn(program, "-R", NULL, &actions);
+        /* a master.cf smtp or lmtp service's settings, for its own runner */
+        const struct strlist *options = job->kind == JOB_DELIVERY && job->dest
+                                        ? &job->dest->transport->options : NULL;
+        pid = runner_spawn(program, "-R", NULL, options, &actions);
         saved = errno;
         posix_spawn_file_actions_destroy(&actions);
     }

@@ -60,7 +60,9 @@ static void transport_configure(struct qmgr_transport *t)
      * its processes */
     struct strbuf program = STRBUF_INIT;
     long maxproc;
-    t->pipe_service = runner_program_path(&program, qmgr.conf.daemon_directory, t->name, &maxproc);
+    strlist_free(&t->options);
+    t->pipe_service = runner_program_path(&program, qmgr.conf.daemon_directory, t->name, &maxproc,
+                                          &t->options);
     free(t->program);
     t->program = strbuf_detach(&program);
     /* privileged_transports: reached through the runner service's socket */
@@ -339,14 +341,18 @@ void schedule_message(struct qmgr_message *msg)
          * (Postfix's qmgr too), so that qmgr delivers where smtpd checked */
         free(r->routed);
         r->routed = res.rerouted ? xstrdup(strbuf_str(&res.address)) : NULL;
-        const char *filter = queue_file_attr(&msg->qf, "filter");
+        /* probes and sendmail -bv reports bypass the filter (Postfix's
+         * qmgr: trace-only requests) */
+        const char *filter = message_is_probe(msg) ? NULL : queue_file_attr(&msg->qf, "filter");
         if (filter && strchr(filter, ':')) {
-            /* FILTER transport:destination (header_checks, access tables):
-             * the route of every recipient; no destination: the domain */
+            /* FILTER transport:destination (content_filter, header_checks,
+             * access tables): the route of every recipient; no
+             * destination: default_filter_nexthop, else the domain */
             const char *colon = strchr(filter, ':');
+            const char *nexthop = colon[1] ? colon + 1 : conf_str("default_filter_nexthop");
             strbuf_reset(&res.transport);
             strbuf_append(&res.transport, filter, (size_t)(colon - filter));
-            strbuf_set(&res.nexthop, colon[1] ? colon + 1 : strbuf_str(&res.domain));
+            strbuf_set(&res.nexthop, *nexthop ? nexthop : strbuf_str(&res.domain));
             res.deferred_transport = resolver_transport_deferred(resolver,
                                                                  strbuf_str(&res.transport));
         }

@@ -324,6 +324,27 @@ static void drop_untrusted_filter(struct envelope *env)
     env->records.count = kept;
 }
 
+/* content_filter for local submission, as Postfix's pickup(8) adds it
+ * (its master.cf -o, else main.cf's; read once per process): to a message
+ * of sendmail's (origin=local, or any from an untrusted caller) that is
+ * not postern's own (internal=:
+ * forwarding, as Postfix's local(8) re-injects without it) and carries
+ * no FILTER of a trusted submitter's (header_checks of root's mail). */
+static void add_local_content_filter(struct envelope *env)
+{
+    static struct strbuf content_filter = STRBUF_INIT;
+    static int known;
+    if (!known)
+        receive_local_setting("content_filter", &content_filter);
+    known = 1;
+    if (!content_filter.len || envelope_attr(env, "internal") || envelope_attr(env, "filter"))
+        return;
+    struct strbuf rec = STRBUF_INIT;
+    strbuf_printf(&rec, "filter=%s", strbuf_str(&content_filter));
+    envelope_add(env, 'A', strbuf_str(&rec));
+    strbuf_free(&rec);
+}
+
 /* May an untrusted caller mark address verification probes (verify=yes:
  * delivered nowhere, the outcome goes to the verify cache)?  Only
  * mail_owner, whom postern-verify runs as, as in Postfix only verify(8)
@@ -400,6 +421,10 @@ static void read_envelope(struct queue_envelope *qe)
         else if (strcmp(rec, "Adiscard=yes") == 0)
             qe->discard = 1;
     }
+    /* an untrusted caller's mail is a local submission whatever its
+     * envelope says (it could leave origin=local out) */
+    if (qe->local || record_caller)
+        add_local_content_filter(&qe->env);
 }
 
 void inject_record_caller(uid_t uid)

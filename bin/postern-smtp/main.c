@@ -112,6 +112,7 @@ static void setup_init(struct smtp_setup *s, int lmtp)
     s->session_limit = (int)conf_int(pname(s, "mx_session_limit"));
     s->smtputf8_enable = conf_bool("smtputf8_enable");
     s->mime_output_conversion = !conf_bool("disable_mime_output_conversion");
+    s->send_xforward = conf_bool(pname(s, "send_xforward_command"));
     s->downgrade.nesting_limit = (long)conf_int("mime_nesting_limit");
     long long bound = conf_int("mime_boundary_length_limit");
     s->downgrade.boundary_limit = bound < 1 ? 2048 : (size_t)bound;

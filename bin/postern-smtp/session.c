@@ -455,6 +455,53 @@ static int declares_8bit(const struct smtp_session *s)
     return declared;
 }
 
+/* XFORWARD (Postfix's XFORWARD_README) before MAIL FROM, when
+ * smtp_send_xforward_command is set and the server offers it: the
+ * attributes it names, of the client that gave us the message, xtext
+ * encoded, "[UNAVAILABLE]" for what is not known.  0 when the server took
+ * it (or none was sent), else -1 after the failure was recorded. */
+static int send_xforward(struct smtp_session *s)
+{
+    unsigned offered = s->features.xforward;
+    if (!s->setup->send_xforward || !offered)
+        return 0;
+    const struct runner_request *req = s->batch->req;
+    const char *origin = runner_attr(&req->attrs, "origin");
+    const struct { unsigned flag; const char *name, *value; } attrs[] = {
+        {SMTP_XFORWARD_NAME, "NAME", runner_attr(&req->attrs, "client_name")},
+        {SMTP_XFORWARD_ADDR, "ADDR", runner_attr(&req->attrs, "client_address")},
+        {SMTP_XFORWARD_PORT, "PORT", runner_attr(&req->attrs, "client_port")},
+        {SMTP_XFORWARD_PROTO, "PROTO", runner_attr(&req->attrs, "protocol")},
+        {SMTP_XFORWARD_HELO, "HELO", runner_attr(&req->attrs, "helo_name")},
+        {SMTP_XFORWARD_IDENT, "IDENT", *req->queue_id ? req->queue_id : NULL},
+        {SMTP_XFORWARD_SOURCE, "SOURCE", origin && strcmp(origin, "local") == 0 ? "LOCAL" : "REMOTE"},
+    };
+    /* two commands, as Postfix's smtp(8), so that each stays short */
+    for (size_t part = 0; part < 2; part++) {
+        struct strbuf line = STRBUF_INIT;
+        strbuf_puts(&line, "XFORWARD");
+        for (size_t i = part ? 4 : 0; i < (part ? sizeof attrs / sizeof attrs[0] : 4); i++) {
+            if (!(offered & attrs[i].flag))
+                continue;
+            strbuf_printf(&line, " %s=", attrs[i].name);
+            if (attrs[i].value && *attrs[i].value)
+                xtext_encode(attrs[i].value, &line);
+            else
+                strbuf_puts(&line, "[UNAVAILABLE]");
+        }
+        int empty = strcmp(strbuf_str(&line), "XFORWARD") == 0;
+        int r = empty ? 0 : command(s, s->setup->mail_timeout, "sending XFORWARD", "%s", strbuf_str(&line));
+        strbuf_free(&line);
+        if (r != 0)
+            return -1;
+        if (!empty && s->reply.code / 100 != 2) {
+            site_failure(s, "XFORWARD");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* MAIL FROM with what the server supports of the message's attributes. */
 static void queue_mail(struct smtp_session *s, int smtputf8, int downgrade)
 {
@@ -561,6 +608,8 @@ static void transaction(struct smtp_session *s)
      * is all Postfix's smtp(8) sends): no DATA command, no 354, no
      * dot-stuffing */
     int bdat = s->features.chunking && !probe;
+    if (send_xforward(s) != 0)
+        goto out;
     /* MAIL FROM */
     queue_mail(s, smtputf8, downgrade);
     if (pipelining) {

@@ -61,6 +61,7 @@ struct smtp_setup {
                                            TLS_MAY, TLS_ENCRYPT or TLS_DANE */
     int smtputf8_enable;
     int mime_output_conversion;         /* not disable_mime_output_conversion */
+    int send_xforward;                  /* smtp_send_xforward_command */
     struct mime_downgrade_limits downgrade;
     const char *fallback_relay;         /* smtp_fallback_relay, "" for none */
     struct sockaddr_storage bind4, bind6;

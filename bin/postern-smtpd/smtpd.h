@@ -228,6 +228,8 @@ void cmd_bdat(struct session *s, char *args);
 /* Read rewrite's settings, once per process: a zygote before it forks,
  * else the first submit_start (an idle session never needs them). */
 void submit_init(void);
+/* receive_override_options (config.h's RECEIVE_* flags), read once. */
+unsigned submit_receive_override(void);
 /* In a zygote, before a connection: rewrite's tables (virtual_alias_maps,
  * canonical maps, header and body checks, bcc maps) opened again when a
  * file changed; 1 when one was. */

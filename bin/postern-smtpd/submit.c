@@ -40,12 +40,22 @@ static int rewrite_settings_loaded;
 static struct strlist header_clients;
 static struct maplist **header_client_tables;
 
+unsigned submit_receive_override(void)
+{
+    static int known;
+    static unsigned mask;
+    if (!known)
+        mask = receive_override_mask(conf_str("receive_override_options"));
+    known = 1;
+    return mask;
+}
+
 /* Load rewrite's settings the first time only. */
 void submit_init(void)
 {
     if (rewrite_settings_loaded)
         return;
-    rewrite_config_load(&rewrite_settings);
+    rewrite_config_load(&rewrite_settings, submit_receive_override());
     if (conf_is_set("local_header_rewrite_clients"))
         conf_list("local_header_rewrite_clients", &header_clients);
     else
@@ -213,6 +223,15 @@ static void add_records(struct envelope *env, const struct strbuf *records)
     }
 }
 
+/* Whether the access tables' actions hold a FILTER. */
+static int has_filter_action(const struct strbuf *actions)
+{
+    for (size_t at = 0; at < actions->len; at += strlen(actions->s + at) + 1)
+        if (strncmp(actions->s + at, "Afilter=", 8) == 0)
+            return 1;
+    return 0;
+}
+
 /* The envelope as smtpd gives it (doc/injection.md), before rewrite. */
 static void build_envelope(struct session *s, struct envelope *env)
 {
@@ -221,6 +240,14 @@ static void build_envelope(struct session *s, struct envelope *env)
     env->sender = xstrdup(strbuf_str(&tx->sender));
     add_records(env, &tx->recipients);
     add_records(env, &tx->attributes);
+    /* content_filter: every message's FILTER, unless an access table's
+     * FILTER replaced it (header_checks' replaces both, in rewrite), as
+     * Postfix's smtpd writes it before the access table's */
+    const char *content_filter = conf_str("content_filter");
+    if (*content_filter && !has_filter_action(&tx->actions))
+        record_putf(&attrs, 'A', "filter=%s", content_filter);
+    add_records(env, &attrs);
+    strbuf_reset(&attrs);
     add_records(env, &tx->actions);     /* DISCARD, HOLD, ... of access tables */
     record_putf(&attrs, 'A', "origin=%s", s->local_submission ? "local" : "smtp");
     enum rewrite_context context = header_context(s);

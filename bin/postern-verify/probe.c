@@ -65,15 +65,10 @@ void probe_rewrite_load(void)
     if (rewrite_loaded)
         rewrite_config_free(&rewrite_settings);
     memset(&rewrite_settings, 0, sizeof rewrite_settings);
-    rewrite_config_load(&rewrite_settings);
+    /* no header or body checks (receive_override_options's
+     * no_header_body_checks), and no BCC, as Postfix's probes */
+    rewrite_config_load(&rewrite_settings, RECEIVE_NO_HEADER_BODY_CHECKS);
     struct rewrite_config *cfg = &rewrite_settings;
-    if (cfg->mime_header_checks != cfg->header_checks)
-        drop_maps(&cfg->mime_header_checks);
-    if (cfg->nested_header_checks != cfg->header_checks)
-        drop_maps(&cfg->nested_header_checks);
-    cfg->mime_header_checks = cfg->nested_header_checks = NULL;
-    drop_maps(&cfg->header_checks);
-    drop_maps(&cfg->body_checks);
     drop_maps(&cfg->sender_bcc_maps);
     drop_maps(&cfg->recipient_bcc_maps);
     free(cfg->always_bcc);

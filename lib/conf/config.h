@@ -150,6 +150,35 @@ int transport_implemented(const char *transport, size_t len);
  * ...): the text, else NULL. */
 const char *master_command_not_implemented(const char *command);
 
+/* ---- Receiving (lib/conf/receive.c) ---- */
+/* Postfix's name_mask: the flags of the names a list value holds (split
+ * as conf_list splits), each looked up in table (ignoring case with
+ * NAME_MASK_ANY_CASE); an unknown name is warned about ("unknown PARAM
+ * value \"NAME\" ignored") and ignored; with NAME_MASK_IGNORE silently, as is
+ * a list that cannot be split (then what could be split counts). */
+struct name_flag {
+    const char *name;
+    unsigned flag;
+};
+#define NAME_MASK_ANY_CASE 0x1u
+#define NAME_MASK_IGNORE 0x2u
+unsigned name_mask(const char *param, const char *value, const struct name_flag *table,
+                   size_t count, unsigned flags);
+/* receive_override_options, as Postfix's smtpd and pickup read it: what a
+ * receiving program leaves out.  Unknown names are warned about and
+ * ignored. */
+#define RECEIVE_NO_UNKNOWN_RECIPIENT_CHECKS 0x1u  /* smtpd: reject_unlisted_* */
+#define RECEIVE_NO_ADDRESS_MAPPINGS 0x2u    /* canonical, masquerading, virtual
+                                               aliases, automatic BCC */
+#define RECEIVE_NO_HEADER_BODY_CHECKS 0x4u  /* header_checks, body_checks and
+                                               their MIME and nested kinds */
+#define RECEIVE_NO_MILTERS 0x8u             /* accepted: postern runs no milters */
+unsigned receive_override_mask(const char *value);
+/* The expanded value of `name` (content_filter, receive_override_options)
+ * for local submission: the last -o of master.cf's pickup service that
+ * sets it, as Postfix's pickup(8) reads it, else the parameter's own. */
+void receive_local_setting(const char *name, struct strbuf *out);
+
 /* ---- conversions shared with map and command parsers ---- */
 /* Parse "yes"/"no" (any case); returns 1, 0, or -1 when it is neither. */
 int parse_bool(const char *s);

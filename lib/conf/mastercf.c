@@ -6,6 +6,7 @@
 
 #include "mastercf.h"
 #include "strbuf.h"
+#include "strlist.h"
 #include "xalloc.h"
 
 #define MASTER_LINE_MAX 65536
@@ -179,6 +180,17 @@ int master_parse(const char *name, const char *text, size_t len, struct master_t
     int rc = read_stream(f, name, table, err);
     fclose(f);
     return rc;
+}
+
+void master_service_overrides(const struct master_service *service, struct strlist *out)
+{
+    for (size_t i = 0; i < service->arg_count; i++) {
+        const char *arg = service->args[i];
+        if (strcmp(arg, "-o") == 0 && i + 1 < service->arg_count)
+            strlist_add(out, service->args[++i]);
+        else if (strncmp(arg, "-o", 2) == 0 && arg[2])
+            strlist_add(out, arg + 2);
+    }
 }
 
 long master_maxproc(const struct master_service *service, long default_value)

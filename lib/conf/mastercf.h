@@ -42,6 +42,11 @@ int master_parse(const char *name, const char *text, size_t len, struct master_t
 /* maxproc as a number: default_value for "-", 0 for "0" (Postfix: no
  * limit); -1 when it is no number. */
 long master_maxproc(const struct master_service *service, long default_value);
+/* The settings of a service's "-o name=value" (and "-oname=value")
+ * arguments, in order, as "name=value" (white space around "=" as
+ * written), appended to out. */
+struct strlist;
+void master_service_overrides(const struct master_service *service, struct strlist *out);
 /* Free one entry (its strings), or all of a table. */
 void master_service_free(struct master_service *service);
 void master_free(struct master_table *table);

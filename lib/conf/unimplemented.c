@@ -31,7 +31,7 @@ struct unimplemented {
 static const struct unimplemented settings[] = {
     {"biff", WHEN_YES, "no biff (comsat) notice is sent"},
     {"command_execution_directory", WHEN_NONEMPTY, "commands of local(8) run in the user's home (else /)"},
-    {"content_filter", WHEN_NONEMPTY, "mail is not sent through the filter"},
+    {"content_filter", WHEN_TRANSPORT, NULL},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
@@ -46,8 +46,8 @@ static int compare_entry(const void *key, const void *entry)
     return strcmp(key, ((const struct unimplemented *)entry)->name);
 }
 
-/* Whether master.cf (beside main.cf) has a pipe service of this name:
- * postern-pipe delivers for it. */
+/* Whether master.cf (beside main.cf) has a pipe, smtp or lmtp service of
+ * this name: postern-pipe, postern-smtp or postern-lmtp delivers for it. */
 static int pipe_service(const char *transport, size_t len)
 {
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
@@ -59,7 +59,9 @@ static int pipe_service(const char *transport, size_t len)
             found = strlen(table.service[i].service) == len
                     && strncmp(table.service[i].service, transport, len) == 0
                     && strcmp(table.service[i].type, "unix") == 0
-                    && strcmp(table.service[i].command, "pipe") == 0;
+                    && (strcmp(table.service[i].command, "pipe") == 0
+                        || strcmp(table.service[i].command, "smtp") == 0
+                        || strcmp(table.service[i].command, "lmtp") == 0);
     master_free(&table);
     strbuf_free(&path);
     strbuf_free(&err);

@@ -141,6 +141,22 @@ void envelope_add(struct envelope *env, int type, const char *value)
     strbuf_free(&rec);
 }
 
+size_t envelope_remove_attr(struct envelope *env, const char *name)
+{
+    size_t n = strlen(name), kept = 0, removed = 0;
+    for (size_t i = 0; i < env->records.count; i++) {
+        char *r = env->records.item[i];
+        if (r[0] == 'A' && strncmp(r + 1, name, n) == 0 && r[1 + n] == '=') {
+            free(r);
+            removed++;
+        } else {
+            env->records.item[kept++] = r;
+        }
+    }
+    env->records.count = kept;
+    return removed;
+}
+
 void envelope_free(struct envelope *env)
 {
     free(env->sender);

@@ -47,6 +47,8 @@ void envelope_write(const struct envelope *env, struct strbuf *out);
 const char *envelope_attr(const struct envelope *env, const char *name);
 /* Add records. */
 void envelope_add(struct envelope *env, int type, const char *value);
+/* Remove every message attribute `name` (A record); returns how many. */
+size_t envelope_remove_attr(struct envelope *env, const char *name);
 void envelope_free(struct envelope *env);
 
 #endif

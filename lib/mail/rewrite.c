@@ -39,29 +39,20 @@ static struct maplist *open_maps(const char *param)
 /* The REWRITE_* flags of an address class list parameter. */
 static unsigned address_classes(const char *param)
 {
-    static const struct { const char *name; unsigned flag; } names[] = {
+    static const struct name_flag names[] = {
         {"envelope_sender", REWRITE_ENV_FROM}, {"envelope_recipient", REWRITE_ENV_RCPT},
         {"header_sender", REWRITE_HDR_FROM}, {"header_recipient", REWRITE_HDR_RCPT},
     };
-    struct strlist list = STRLIST_INIT;
-    conf_list(param, &list);
-    unsigned flags = 0;
-    for (size_t i = 0; i < list.count; i++) {
-        size_t j = 0;
-        while (j < sizeof names / sizeof names[0] && strcasecmp(names[j].name, list.item[i]) != 0)
-            j++;
-        if (j < sizeof names / sizeof names[0])
-            flags |= names[j].flag;
-        else
-            msg_warn("%s: unknown address class \"%s\"", param, list.item[i]);
-    }
-    strlist_free(&list);
-    return flags;
+    return name_mask(param, conf_str(param), names, sizeof names / sizeof names[0],
+                     NAME_MASK_ANY_CASE);
 }
 
-void rewrite_config_load(struct rewrite_config *cfg)
+void rewrite_config_load(struct rewrite_config *cfg, unsigned receive_override)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->receive_override = receive_override;
+    int mappings = !(receive_override & RECEIVE_NO_ADDRESS_MAPPINGS);
+    int checks = !(receive_override & RECEIVE_NO_HEADER_BODY_CHECKS);
     cfg->myhostname = xstrdup(conf_str("myhostname"));
     cfg->myorigin = xstrdup(conf_str("myorigin"));
     cfg->mydomain = xstrdup(conf_str("mydomain"));
@@ -84,19 +75,25 @@ void rewrite_config_load(struct rewrite_config *cfg)
                                                 ? conf_str("remote_header_rewrite_domain") : "");
     cfg->masquerade_domains = (struct strlist)STRLIST_INIT;
     cfg->masquerade_exceptions = (struct strlist)STRLIST_INIT;
-    if (conf_is_set("masquerade_domains"))
-        conf_list("masquerade_domains", &cfg->masquerade_domains);
-    cfg->virtual_alias_maps = open_maps("virtual_alias_maps");
-    cfg->canonical_maps = open_maps("canonical_maps");
-    cfg->sender_canonical_maps = open_maps("sender_canonical_maps");
-    cfg->recipient_canonical_maps = open_maps("recipient_canonical_maps");
-    cfg->header_checks = open_maps("header_checks");
-    cfg->body_checks = open_maps("body_checks");
-    /* both default to $header_checks: the same tables then */
-    cfg->mime_header_checks = conf_is_set("mime_header_checks") ? open_maps("mime_header_checks")
-                                                                  : cfg->header_checks;
-    cfg->nested_header_checks = conf_is_set("nested_header_checks") ? open_maps("nested_header_checks")
+    /* receive_override_options leaves tables closed: no_address_mappings
+     * the address mappings, no_header_body_checks the content checks */
+    if (mappings) {
+        if (conf_is_set("masquerade_domains"))
+            conf_list("masquerade_domains", &cfg->masquerade_domains);
+        cfg->virtual_alias_maps = open_maps("virtual_alias_maps");
+        cfg->canonical_maps = open_maps("canonical_maps");
+        cfg->sender_canonical_maps = open_maps("sender_canonical_maps");
+        cfg->recipient_canonical_maps = open_maps("recipient_canonical_maps");
+    }
+    if (checks) {
+        cfg->header_checks = open_maps("header_checks");
+        cfg->body_checks = open_maps("body_checks");
+        /* both default to $header_checks: the same tables then */
+        cfg->mime_header_checks = conf_is_set("mime_header_checks") ? open_maps("mime_header_checks")
                                                                       : cfg->header_checks;
+        cfg->nested_header_checks = conf_is_set("nested_header_checks")
+                                    ? open_maps("nested_header_checks") : cfg->header_checks;
+    }
     /* the MIME errors Postfix's cleanup reports (cleanup_message.c's
      * options): nesting whenever any other report or header check is on */
     int strict_8bitmime = conf_bool("strict_8bitmime");
@@ -137,9 +134,11 @@ void rewrite_config_load(struct rewrite_config *cfg)
             msg_warn("unknown internal_mail_filter_classes value \"%s\" ignored", classes.item[i]);
     }
     strlist_free(&classes);
-    cfg->sender_bcc_maps = open_maps("sender_bcc_maps");
-    cfg->recipient_bcc_maps = open_maps("recipient_bcc_maps");
-    cfg->always_bcc = xstrdup(conf_is_set("always_bcc") ? conf_str("always_bcc") : "");
+    if (mappings) {
+        cfg->sender_bcc_maps = open_maps("sender_bcc_maps");
+        cfg->recipient_bcc_maps = open_maps("recipient_bcc_maps");
+    }
+    cfg->always_bcc = xstrdup(mappings && conf_is_set("always_bcc") ? conf_str("always_bcc") : "");
     if (cfg->body_checks) {
         cfg->body_checks_size_limit = (size_t)conf_size("body_checks_size_limit");
         long long line_limit = conf_int("line_length_limit");
@@ -366,8 +365,9 @@ void rewrite_message_info_from(const struct envelope *env,
     const char *origin = envelope_attr(env, "origin");
     info->local = origin && strcmp(origin, "local") == 0;
     const char *context = envelope_attr(env, "rewrite_context");
-    info->context = info->local || (context && strcmp(context, "local") == 0) ? REWRITE_CONTEXT_LOCAL
-        : context && strcmp(context, "remote") == 0 ? REWRITE_CONTEXT_REMOTE
+    /* remote wins: sendmail -G marks a local submission so */
+    info->context = context && strcmp(context, "remote") == 0 ? REWRITE_CONTEXT_REMOTE
+        : info->local || (context && strcmp(context, "local") == 0) ? REWRITE_CONTEXT_LOCAL
         : REWRITE_CONTEXT_NONE;
     info->sender = env->sender ? env->sender : "";
     info->full_name = envelope_attr(env, "full_name");

@@ -79,6 +79,9 @@ struct rewrite_config {
     /* sender_bcc_maps, recipient_bcc_maps (NULL: none), always_bcc ("") */
     struct maplist *sender_bcc_maps, *recipient_bcc_maps;
     char *always_bcc;
+    /* the RECEIVE_* flags of receive_override_options (config.h) it was
+     * loaded with: their tables are not open */
+    unsigned receive_override;
 };
 
 /* Address classes of canonical_classes, masquerade_classes, ... */
@@ -113,9 +116,13 @@ enum rewrite_context {
     REWRITE_CONTEXT_REMOTE,
 };
 
-/* Fill cfg from main.cf (config_load() done).  Exits as a temporary
- * failure when a table cannot be opened (a configuration error). */
-void rewrite_config_load(struct rewrite_config *cfg);
+/* Fill cfg from main.cf (config_load() done), leaving out what the
+ * RECEIVE_* flags of receive_override_options say (config.h): the program
+ * that receives the message decides (smtpd: its receive_override_options;
+ * postern-rewrite: the local submission's; 0 for postern's own mail,
+ * as Postfix's internal mail).  Exits as a temporary failure when a table
+ * cannot be opened (a configuration error). */
+void rewrite_config_load(struct rewrite_config *cfg, unsigned receive_override);
 void rewrite_config_free(struct rewrite_config *cfg);
 /* For a process that keeps cfg (smtpd's zygote): open again each table
  * list whose file changed (map_changed); one that cannot be opened now

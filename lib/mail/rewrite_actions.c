@@ -133,6 +133,9 @@ void rewrite_actions_apply(const struct rewrite_config *cfg,
     else if (actions->hold)
         envelope_add(env, 'A', "hold=yes");
     if (actions->filter) {
+        /* header_checks' FILTER replaces content_filter's and an access
+         * table's, as the last one wins in Postfix's cleanup */
+        envelope_remove_attr(env, "filter");
         strbuf_set(&buf, "filter=");
         strbuf_puts(&buf, actions->filter);
         envelope_add(env, 'A', strbuf_str(&buf));

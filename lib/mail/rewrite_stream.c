@@ -113,8 +113,8 @@ static void emit_received(struct rewrite_stream *st)
  * remote_header_rewrite_domain is set, as Postfix. */
 static enum rewrite_context header_context(const struct rewrite_stream *st)
 {
-    if (st->info->local)
-        return REWRITE_CONTEXT_LOCAL;
+    if (st->info->local && st->info->context != REWRITE_CONTEXT_REMOTE)
+        return REWRITE_CONTEXT_LOCAL;   /* (sendmail -G: remote) */
     if (st->info->context == REWRITE_CONTEXT_REMOTE && !*st->cfg->remote_header_rewrite_domain)
         return REWRITE_CONTEXT_NONE;
     return st->info->context;

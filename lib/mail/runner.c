@@ -758,13 +758,14 @@ int runner_finish(struct runner_request *request)
 }
 
 int runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport,
-                        long *maxproc)
+                        long *maxproc, struct strlist *options)
 {
     /* a master.cf service of this name: a pipe(8) one runs postern-pipe,
      * and its maxproc limits the transport's runners */
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     struct master_table table = {0};
     int pipe_service = 0;
+    const char *client = NULL;      /* "smtp" or "lmtp": an SMTP client service */
     if (maxproc)
         *maxproc = -1;
     strbuf_printf(&path, "%s/master.cf", config_dir());
@@ -776,6 +777,10 @@ int runner_program_path(struct strbuf *out, const char *daemon_directory, const 
             if (strcmp(service->service, transport) != 0 || strcmp(service->type, "unix") != 0)
                 continue;
             pipe_service = strcmp(service->command, "pipe") == 0;
+            client = strcmp(service->command, "smtp") == 0 ? "smtp"
+                     : strcmp(service->command, "lmtp") == 0 ? "lmtp" : NULL;
+            if (client && options)
+                master_service_overrides(service, options);
             long limit = master_maxproc(service, -1);
             if (maxproc && limit > 0)
                 *maxproc = limit;
@@ -785,7 +790,7 @@ int runner_program_path(struct strbuf *out, const char *daemon_directory, const 
     strbuf_free(&path);
     strbuf_free(&err);
     /* relay is Postfix's second smtp service */
-    const char *program = pipe_service ? "pipe"
+    const char *program = pipe_service ? "pipe" : client ? client
                           : strcmp(transport, "relay") == 0 ? "smtp" : transport;
     strbuf_printf(out, "%s/postern-%s", daemon_directory, program);
     return pipe_service;

@@ -178,11 +178,15 @@ void runner_become_root(void);
 /* The runner program of a transport (doc/delivery.md, "Which program"),
  * appended to out: daemon_directory/postern-pipe for a master.cf unix
  * service of that name whose command is pipe (the runner then takes
- * `-n TRANSPORT`: the function returns 1), else daemon_directory/postern-NAME
- * (relay: postern-smtp; returns 0).  *maxproc (when not NULL) gets that
- * master.cf entry's maxproc, -1 when there is none or it is "-" or 0.
- * qmgr starts it; postern-spawn starts it for qmgr. */
+ * `-n TRANSPORT`: the function returns 1); postern-smtp or postern-lmtp
+ * for one whose command is smtp or lmtp (FILTER_README's "scan"), whose
+ * -o settings are appended to options (when not NULL) as "name=value",
+ * for the runner's -o; else daemon_directory/postern-NAME (relay:
+ * postern-smtp; returns 0).  *maxproc (when not NULL) gets that master.cf
+ * entry's maxproc, -1 when there is none or it is "-" or 0.  qmgr starts
+ * it; postern-spawn starts it for qmgr. */
+struct strlist;
 int runner_program_path(struct strbuf *out, const char *daemon_directory, const char *transport,
-                        long *maxproc);
+                        long *maxproc, struct strlist *options);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "outcome.h"
 #include "smtpreply.h"
 #include "xalloc.h"
@@ -115,8 +116,14 @@ int smtp_reply_add(struct smtp_reply *r, const char *line, size_t len)
 
 void smtp_features_parse(const struct smtp_reply *r, struct smtp_features *f)
 {
+    static const struct name_flag xforward_names[] = {
+        {"NAME", SMTP_XFORWARD_NAME}, {"ADDR", SMTP_XFORWARD_ADDR}, {"PORT", SMTP_XFORWARD_PORT},
+        {"PROTO", SMTP_XFORWARD_PROTO}, {"HELO", SMTP_XFORWARD_HELO},
+        {"IDENT", SMTP_XFORWARD_IDENT}, {"SOURCE", SMTP_XFORWARD_SOURCE},
+    };
     f->pipelining = f->eightbitmime = f->smtputf8 = f->dsn = f->starttls = 0;
     f->chunking = f->size_given = f->requiretls = 0;
+    f->xforward = 0;
     f->size = 0;
     strbuf_reset(&f->auth);
     for (size_t i = 1; i < r->lines.count; i++) {
@@ -140,6 +147,11 @@ void smtp_features_parse(const struct smtp_reply *r, struct smtp_features *f)
             f->chunking = 1;
         else if (IS("REQUIRETLS"))
             f->requiretls = 1;
+        else if (IS("XFORWARD"))
+            /* attributes a newer server names are not ours to send */
+            f->xforward = name_mask("XFORWARD", arg, xforward_names,
+                                    sizeof xforward_names / sizeof xforward_names[0],
+                                    NAME_MASK_ANY_CASE | NAME_MASK_IGNORE);
         else if (IS("SIZE")) {
             f->size_given = 1;
             char *end;

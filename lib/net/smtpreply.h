@@ -42,8 +42,17 @@ struct smtp_features {
     unsigned long long size;    /* SIZE N (0: no limit announced) */
     struct strbuf auth;         /* the AUTH mechanisms, space-separated */
     int requiretls;             /* REQUIRETLS (RFC 8689) */
+    unsigned xforward;          /* XFORWARD (Postfix's XFORWARD_README): the
+                                   SMTP_XFORWARD_* attributes it names */
 };
-#define SMTP_FEATURES_INIT { 0, 0, 0, 0, 0, 0, 0, 0, STRBUF_INIT, 0 }
+#define SMTP_FEATURES_INIT { 0, 0, 0, 0, 0, 0, 0, 0, STRBUF_INIT, 0, 0 }
+#define SMTP_XFORWARD_NAME 0x01u
+#define SMTP_XFORWARD_ADDR 0x02u
+#define SMTP_XFORWARD_PORT 0x04u
+#define SMTP_XFORWARD_PROTO 0x08u
+#define SMTP_XFORWARD_HELO 0x10u
+#define SMTP_XFORWARD_IDENT 0x20u
+#define SMTP_XFORWARD_SOURCE 0x40u
 /* Read the keywords of a positive EHLO/LHLO reply (its lines after the
  * first); unknown keywords are ignored, as RFC 5321 asks. */
 void smtp_features_parse(const struct smtp_reply *r, struct smtp_features *f);

@@ -6,6 +6,9 @@
  *   config_unit bool VALUE         1, 0 or -1
  *   config_unit conf [-c DIR] [-o n=v] NAME...   conf_str / typed values,
  *                                  after config_load (fatal errors exit 1)
+ *   config_unit receive VALUE      receive_override_options' RECEIVE_* mask (hex)
+ *   config_unit local [-c DIR] [-o n=v] NAME...  the local submission's value
+ *                                  (master.cf's pickup -o, else main.cf)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,22 @@ int main(int argc, char **argv)
         return printf("%lld\n", parse_size(argv[2])), 0;
     if (strcmp(argv[1], "bool") == 0)
         return printf("%d\n", parse_bool(argv[2])), 0;
+    if (strcmp(argv[1], "receive") == 0)
+        return printf("%#x\n", receive_override_mask(argv[2])), 0;
+    if (strcmp(argv[1], "local") == 0) {
+        int opt;
+        optind = 2;
+        while ((opt = getopt(argc, argv, "c:o:")) != -1)
+            config_common_option(opt, optarg);
+        config_load(0);
+        struct strbuf value = STRBUF_INIT;
+        for (int i = optind; i < argc; i++) {
+            receive_local_setting(argv[i], &value);
+            printf("%s=%s\n", argv[i], strbuf_str(&value));
+        }
+        strbuf_free(&value);
+        return 0;
+    }
     if (strcmp(argv[1], "conf") == 0) {
         int opt;
         optind = 2;
