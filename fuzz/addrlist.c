@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "addrlist.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,11 +22,7 @@ static void check_address(const char *text, size_t start, size_t end,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
-    if (!text)
-        return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
+    char *text = xmemdup0(data, size);
     size_t len = strlen(text);
     size_t count = addrlist_scan(text, check_address, &len);
     if (count > len)

@@ -7,6 +7,7 @@
 
 #include "restrictions.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -14,11 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * 'p'; a failure says why. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
-    if (!text)
-        return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
+    char *text = xmemdup0(data, size);
     struct strbuf table = STRBUF_INIT, err = STRBUF_INIT;
     char order[3];
     if (restriction_ccert_argument(text, &table, order, &err) == 0) {

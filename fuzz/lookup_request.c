@@ -11,6 +11,7 @@
 
 #include "lookup_proto.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -64,11 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* and every answer record the service could write is one record */
     struct strbuf answer = STRBUF_INIT;
-    char *text = malloc(size + 1);
-    if (!text)
-        abort();
-    memcpy(text, data, size);
-    text[size] = '\0';
+    char *text = xmemdup0(data, size);
     lookup_reply_format(&answer, 'F', text);
     if (answer.len == 0 || memchr(answer.s, '\0', answer.len) != answer.s + answer.len - 1)
         __builtin_trap();

@@ -8,6 +8,7 @@
 
 #include "maildirfilter.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,13 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < out.len; i++)
         if (out.s[i] >= 'A' && out.s[i] <= 'Z')
             __builtin_trap();
-    char *text = malloc(size + 1);
-    if (!text) {
-        strbuf_free(&out);
-        return 0;
-    }
-    memcpy(text, data, size);
-    text[size] = '\0';
+    char *text = xmemdup0(data, size);
     long long stamp = 0;
     if (maildir_filter_table_text(text, &out, &stamp)) {
         if (stamp == 0 || out.len == 0 || out.s[out.len - 1] != '\n' || memchr(out.s, '\r', out.len)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../bin/postern-pipe/argv.c"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -18,11 +19,7 @@ const char *pipe_sender(const struct pipe_service *service, const struct runner_
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
-    if (!text)
-        return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
+    char *text = xmemdup0(data, size);
     struct pipe_service service;
     memset(&service, 0, sizeof service);
     service.name = (char *)"fuzz";

@@ -9,6 +9,7 @@
 
 #include "policy_proto.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,11 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* any bytes as a value stay one attribute line */
     struct strbuf req = STRBUF_INIT;
-    char *value = malloc(size + 1);
-    if (!value)
-        abort();
-    memcpy(value, data, size);
-    value[size] = 0;
+    char *value = xmemdup0(data, size);
     policy_attr_put(&req, "sender", value);
     const char *nl = memchr(req.s, '\n', req.len);
     if (!nl || (size_t)(nl - req.s) != req.len - 1)

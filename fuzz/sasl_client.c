@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "saslclient.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,11 +27,7 @@ static void check_base64(const struct strbuf *out)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
-    if (!text)
-        return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
+    char *text = xmemdup0(data, size);
     char *line = text, *nl = strchr(line, '\n');
     if (nl)
         *nl = '\0';

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "../bin/postern-smtp/tlspolicy.c"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,11 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         log_configure("fuzz", "mail", "/dev/null");
         quiet = 1;
     }
-    char *text = malloc(size + 1);
-    if (!text)
-        return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
+    char *text = xmemdup0(data, size);
     /* tafile= opens files: not what a fuzzer should reach (/dev/zero) */
     if (strlen(text) == size && !strcasestr(text, "tafile")) {
         struct tls_policy p;

@@ -9,16 +9,13 @@
 
 #include "strlist.h"
 #include "tlsrpt.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
-    if (!text)
-        return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
+    char *text = xmemdup0(data, size);
     struct strlist rua = STRLIST_INIT;
     int rc = tlsrpt_txt_parse(text, &rua);
     if ((rc == 0) != (rua.count > 0))

@@ -11,17 +11,14 @@
 
 #include "strbuf.h"
 #include "verify_proto.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The input as a journal entry: what parses formats back to itself. */
 static void entry_round_trip(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
-    if (!text)
-        return;
-    memcpy(text, data, size);
-    text[size] = 0;
+    char *text = xmemdup0(data, size);
     struct verify_entry e, again;
     if (strlen(text) == size && !strpbrk(text, "\r\n") && verify_entry_parse(text, &e) == 0) {
         struct strbuf out = STRBUF_INIT;

@@ -798,9 +798,7 @@ int rewrite_address_header(const struct rewrite_config *cfg, enum rewrite_contex
     if (cfg->header_token_limit) {
         size_t end = token_limit_end(text, cfg->header_token_limit);
         if (text[end]) {
-            cut = xmalloc(end + 1);
-            memcpy(cut, text, end);
-            cut[end] = '\0';
+            cut = xmemdup0(text, end);
             text = cut;
         }
     }

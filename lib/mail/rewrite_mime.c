@@ -236,9 +236,7 @@ static void note_type(struct mime_state *ms, const char *header, const char *p, 
         /* compared on the first mime_boundary_length_limit bytes only */
         if (len > ms->boundary_limit)
             len = ms->boundary_limit;
-        ms->next_boundary = xmalloc(len + 1);
-        memcpy(ms->next_boundary, v, len);
-        ms->next_boundary[len] = '\0';
+        ms->next_boundary = xmemdup0(v, len);
         return;
     }
 }

@@ -87,9 +87,7 @@ int smtp_reply_add(struct smtp_reply *r, const char *line, size_t len)
     const char *text = len > 4 ? line + 4 : "";
     size_t text_len = len > 4 ? len - 4 : 0;
     r->lines.line = xreallocarray(r->lines.line, r->lines.count + 1, sizeof *r->lines.line);
-    char *copy = xmalloc(text_len + 1);
-    memcpy(copy, text, text_len);
-    copy[text_len] = '\0';
+    char *copy = xmemdup0(text, text_len);
     printable(copy, text_len);
     r->lines.line[r->lines.count++] = copy;
     if (!r->code) {

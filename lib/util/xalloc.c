@@ -1,4 +1,5 @@
 /* xalloc.c - allocation that ends the program on failure (see xalloc.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bsd/stdlib.h>
@@ -56,5 +57,16 @@ char *xstrndup(const char *s, size_t n)
     char *d = strndup(s, n);
     if (!d)
         die_nomem();
+    return d;
+}
+
+char *xmemdup0(const void *p, size_t n)
+{
+    if (n == SIZE_MAX)
+        die_nomem();
+    char *d = xmalloc(n + 1);
+    if (n)
+        memcpy(d, p, n);
+    d[n] = '\0';
     return d;
 }

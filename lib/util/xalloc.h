@@ -16,6 +16,8 @@ void *xrealloc(void *p, size_t n);
 void *xreallocarray(void *p, size_t count, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* A copy of n bytes, NUL bytes among them kept, with a NUL after them. */
+char *xmemdup0(const void *p, size_t n);
 /* Log "out of memory" and exit with the temporary-failure code. */
 _Noreturn void die_nomem(void);
 
