@@ -61,6 +61,19 @@ tap.is_([r.decode() for r in records if r[:1] in (b"T", b"P")],
         ["Tdan@example.com", "Tsbcc@example.com", "PNOTIFY=NEVER", "Trbcc@example.com", "PNOTIFY=NEVER",
          "Tabcc@example.com", "PNOTIFY=NEVER"],
         "the copies are added with NOTIFY=NEVER") or tap.diag(p.stderr)
+
+# postern's own mail (internal=: bounces, notices, alias and .forward
+# copies) gets no copies, as Postfix's cleanup adds none to its internal mail
+os.unlink(env_file)
+env_r, env_w = os.pipe()
+os.write(env_w, b"F\0Ainternal=bounce\0Tboss@example.com\0\0")
+os.close(env_w)
+p = subprocess.run([tap.prog("postern-rewrite"), "-c", d, "--"] + stage, input=b"Subject: notice\n\nbody\n",
+                   stdout=env_r, stderr=subprocess.PIPE, env=dict(os.environ, POSTERN_CONFIG_DIR=d))
+os.close(env_r)
+records = open(env_file, "rb").read().split(b"\0") if os.path.exists(env_file) else []
+tap.is_([r.decode() for r in records if r[:1] in (b"T", b"P")], ["Tboss@example.com"],
+        "a bounce gets no always_bcc or recipient_bcc_maps copy") or tap.diag(p.stderr)
 smtpd.stop()
 inst.stop()
 tap.done()

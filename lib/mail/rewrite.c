@@ -347,7 +347,10 @@ int rewrite_envelope(const struct rewrite_config *cfg, struct envelope *env,
         env->records.item[i] = strbuf_detach(&buf);
     }
     strbuf_free(&buf);
-    if (status == 0)
+    /* postern's own mail (bounces and notices, alias and .forward copies:
+     * internal=) gets no BCC copies, as Postfix's cleanup gives them none
+     * (its internal mail lacks CLEANUP_FLAG_BCC_OK) */
+    if (status == 0 && !envelope_attr(env, "internal"))
         status = rewrite_bcc(cfg, env);
     if (status)
         strbuf_set(reason, REWRITE_EXPANSION_ERROR);
