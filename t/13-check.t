@@ -107,7 +107,7 @@ alias_database =
 non_smtpd_milters = inet:localhost:8892
 reset_owner_alias = yes
 content_filter = scan:localhost:10025
-biff = yes
+command_execution_directory = /var/tmp
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
 milter_macro_defaults = auth_type=none
@@ -135,7 +135,7 @@ for pattern, name in [
     (r"line 5: not implemented by postern: reset_owner_alias=yes: an owner- alias's sender is not reset", "reset_owner_alias"),
     (r"line 6: not implemented by postern: content_filter=scan:localhost:10025: postern has no scan runner: "
      r"such mail waits in the queue", "content_filter through a transport without a runner"),
-    (r"line 7: not implemented by postern: biff=yes: no biff \(comsat\) notice is sent", "biff"),
+    (r"line 7: not implemented by postern: command_execution_directory=/var/tmp: commands of local\(8\) run in the user's home \(else /\)", "command_execution_directory"),
     (r"line 10: not implemented by postern: milter_macro_defaults=", "milter_macro_defaults"),
     (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_proxy_filter=127.0.0.1:10025", "a master.cf -o setting"),
     (r"master.cf, line 2: service submission: -o: unused parameter: zz_nonesuch=1", "an unknown parameter in -o"),

@@ -12,7 +12,7 @@
 # running with the recipient's (or the alias owner's) uid.  As the
 # instance's own user (not root): its own delivery, and the reason it
 # gives for another user.
-import atexit, glob, os, pwd, re, smtplib, subprocess, sys, time
+import atexit, glob, os, pwd, re, smtplib, socket, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import *
 import instance as inst_mod
@@ -315,6 +315,34 @@ like(r.stdout.decode(), rf"{A}: dsn=4\.2\.0, status=deferred \(delivery failed t
 is_(os.path.getsize(box), size, "and is left alone (root would have written it)")
 ok(not os.path.exists(box + ".lock"), "the lock file (made as root) is gone")
 os.chmod(box, 0o600)
+
+# biff (yes by default, as Postfix): after an mbox delivery local(8) sends
+# comsat "user@offset" and a NUL, offset where the new message starts, to
+# 127.0.0.1 port 512 (biff/udp); biff = no sends nothing.  The test plays
+# comsat; other tests' deliveries may reach it too, so only A's count.
+comsat = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    comsat.bind(("127.0.0.1", 512))
+except OSError as e:
+    ok(False, f"the test's comsat listens on 127.0.0.1:512 ({e}: another program holds the port)")
+    comsat = None
+if comsat:
+    comsat.settimeout(15)
+    r = shell([f"mail_spool_directory={spool}", "home_mailbox=", "biff=no"], [A], (MSG % "biff-no").encode())
+    is_(r.returncode, 0, "biff = no: delivered") or diag(r.stderr)
+    offset = os.path.getsize(box)
+    r = shell([f"mail_spool_directory={spool}", "home_mailbox=", "biff=yes"], [A], (MSG % "biff").encode())
+    is_(r.returncode, 0, "biff = yes: delivered") or diag(r.stderr)
+    heard = b""
+    try:
+        while not heard.startswith(f"{A}@".encode()):
+            heard = comsat.recvfrom(1024)[0]
+    except socket.timeout:
+        pass
+    # the first notice for A is the second delivery's: none came for the first
+    is_(heard, f"{A}@{offset}\0".encode(),
+        "biff = yes: comsat hears user@offset of the new message, biff = no nothing")
+    comsat.close()
 
 # two concurrent deliveries of 15 messages each into one mbox
 procs = []

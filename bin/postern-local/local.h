@@ -56,6 +56,7 @@ struct local_setup {
     int owner_request_special;
     long long command_time_limit;   /* seconds */
     off_t mailbox_limit;            /* mailbox_size_limit (0: none) */
+    int biff;                       /* biff: a notice to comsat after an mbox delivery */
     struct strlist export_env;      /* export_environment */
     struct mbox_options mbox;
     int privileged;                 /* running as root: switch to the user */

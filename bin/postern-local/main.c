@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "fdio.h"
+#include "biff.h"
 #include "local.h"
 #include "log.h"
 #include "xalloc.h"
@@ -99,6 +100,7 @@ static void local_setup_init(struct local_setup *setup)
         setup->broken = 1;
     }
     setup->mailbox_limit = (off_t)limit;
+    setup->biff = conf_bool("biff");
     conf_list("export_environment", &setup->export_env);
     if (mbox_lock_styles(conf_str("mailbox_delivery_lock"), &setup->mbox.lock_styles, &err) != 0) {
         msg_warn("mailbox_delivery_lock: %s", err.s);
@@ -658,6 +660,8 @@ void local_mailbox(struct local_delivery *d, const struct unix_user *pw)
         if (setup->privileged)
             runner_become_root();
     }
+    if (r == 0 && !maildir && setup->biff)
+        biff_notify(pw->name, status.offset);
     if (r == 0)
         local_result(d, "2.0.0", maildir ? "delivered to maildir" : "delivered to mailbox");
     else

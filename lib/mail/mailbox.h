@@ -36,6 +36,7 @@ struct mail_source {
 struct mailbox_status {
     char dsn[16];               /* "4.2.0", "5.2.2", ... */
     struct strbuf text;         /* "maildir delivery failed: ..." */
+    long long offset;           /* mbox_deliver: where the message starts (biff) */
 };
 
 /* mbox locking styles (virtual_mailbox_lock, mailbox_delivery_lock). */

@@ -156,6 +156,7 @@ static int append_locked(int fd, const char *path, const struct mail_source *src
         return -1;
     }
     off_t orig_size = st.st_size;
+    status->offset = (long long)orig_size;
     off_t room = -1;
     if (size_limit > 0)
         room = size_limit > orig_size ? size_limit - orig_size : 0;
