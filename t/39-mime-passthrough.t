@@ -8,7 +8,6 @@
 # (t/39-mime-errors.t compares that with Postfix 3.7); the body after it
 # is left alone.
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -28,18 +27,10 @@ HEAD = (b"From: a@example.com\nTo: b@example.com\nDate: Mon, 7 Dec 2026 16:00:00
 
 def rewritten(message):
     """The message as postern-rewrite from a shell hands it on."""
-    out = os.path.join(tap.tempdir(), "message.out")
-    stage = ["/bin/sh", "-c", 'cat >"$0"; cat <&1 >/dev/null', out]
-    env_r, env_w = os.pipe()
-    os.write(env_w, b"Fa@example.com\0Tb@example.com\0\0")
-    os.close(env_w)
-    p = subprocess.run([tap.prog("postern-rewrite"), "-c", d, "--"] + stage, input=message,
-                       stdout=env_r, stderr=subprocess.PIPE, timeout=60,
-                       env=dict(os.environ, POSTERN_CONFIG_DIR=d))
-    os.close(env_r)
-    if p.returncode != 0:
-        tap.diag(p.stderr.decode(errors="replace")[-2000:])
-    return open(out, "rb").read() if os.path.exists(out) else b""
+    got, _, err = inst.rewrite(b"Fa@example.com\0Tb@example.com\0\0", message)
+    if not got:
+        tap.diag(err[-2000:])
+    return got
 
 
 def same(message, what):

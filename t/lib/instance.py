@@ -139,6 +139,31 @@ class Instance:
         r.stderr = r.stderr.decode(errors="replace")
         return r
 
+    def rewrite(self, envelope, message, timeout=60):
+        """postern-rewrite from a shell (doc/injection.md, interface 2)
+        with this instance's main.cf: envelope (the NUL-separated records,
+        ending in an empty one) and message in; (the message and the
+        envelope records it hands the next stage, its stderr) out."""
+        import subprocess
+        out = tempdir()
+        msg_out, env_out = os.path.join(out, "message"), os.path.join(out, "envelope")
+        # the next stage reads the message on stdin, the envelope on fd 1
+        stage = ["/bin/sh", "-c", 'cat >"$0"; cat <&1 >"$1"', msg_out, env_out]
+        env_r, env_w = os.pipe()
+        os.write(env_w, envelope)
+        os.close(env_w)
+        try:
+            p = subprocess.run([prog("postern-rewrite"), "-c", self.dir, "--"] + stage,
+                               input=message, stdout=env_r, stderr=subprocess.PIPE,
+                               env=dict(os.environ, **self.env), timeout=timeout)
+        finally:
+            os.close(env_r)
+
+        def read(path):
+            return open(path, "rb").read() if os.path.exists(path) else b""
+        records = [r.decode(errors="replace") for r in read(env_out).split(b"\0") if r]
+        return read(msg_out), records, p.stderr.decode(errors="replace")
+
     def maildir(self, name):
         return os.path.join(self.dir, "mail", name, "Maildir")
 
