@@ -107,6 +107,23 @@ tap.is_(count(r"to=<user\d@dead\.test>"), before_lines,
         "the six deferred before the restart were not tried after it (they wait for their time)")
 tap.ok(all(os.path.exists(os.path.join(deferred_dir, n)) for n in names), "and are still in deferred/")
 
+# A flush of the whole queue ends the suspension, as postqueue -f makes
+# Postfix's qmgr forget its dead destinations: the destination is tried
+# again at once (one connection, which suspends it again), instead of all
+# eight messages being deferred without a try.
+before = len(accepted)
+refused_before = count(r"to=<\w+@dead\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=deferred")
+r = sender.postern("queue", "flush")
+tap.is_(r.returncode, 0, "postern queue flush, with the destination suspended") or tap.diag(r.stderr)
+tap.ok(tap.wait_until(lambda: len(accepted) > before, 30),
+       f"the suspended destination is tried again after the flush ({len(accepted) - before} connection)")
+tap.ok(tap.wait_until(lambda: count(r"to=<\w+@dead\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, "
+                                    r".*status=deferred") > refused_before, 30),
+       "and a delivery logs the host's refusal again, not the suspension") or tap.diag(sender.log()[-2000:])
+tap.ok(tap.wait_until(lambda: count(r"to=<\w+@dead\.test>, .*status=deferred") >= before_lines + 2 + 8, 30),
+       "all eight messages are deferred again after the try")
+tap.ok(len(accepted) - before <= 2, f"the first failure suspends it again ({len(accepted) - before} connections)")
+
 sender.stop()
 receiver.stop()
 dead.close()

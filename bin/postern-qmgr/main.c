@@ -147,8 +147,10 @@ static void write_pid_file(void)
 #define MAX_PENDING_SITES 64
 
 /* Read every pending trigger request: 'A' scan incoming, 'F' flush
- * deferred, "S" DOMAIN "\n" flush one domain's deferred mail; any other
- * byte scans incoming.  A site request may arrive in two reads. */
+ * deferred (*want_flush 2: suspended destinations are tried again too; 1:
+ * the deferred queue only), "S" DOMAIN "\n" flush one domain's deferred
+ * mail; any other byte scans incoming.  A site request may arrive in two
+ * reads. */
 static void read_trigger(int *want_incoming, int *want_flush, struct strlist *sites)
 {
     static char site[QUEUE_SITE_MAX + 1];
@@ -175,14 +177,14 @@ static void read_trigger(int *want_incoming, int *want_flush, struct strlist *si
                     msg_warn("trigger: malformed site flush request ignored");
                 else if (sites->count < MAX_PENDING_SITES)
                     strlist_add(sites, site);
-                else
+                else if (!*want_flush)
                     *want_flush = 1;        /* too many at once: flush all */
             } else if (c == 'S') {
                 in_site = 1;
                 site_len = 0;
                 site_bad = 0;
             } else if (c == 'F') {
-                *want_flush = 1;
+                *want_flush = 2;            /* and suspended destinations revive */
             } else {
                 *want_incoming = 1;
             }
@@ -272,6 +274,8 @@ static void event_loop(void)
                 next_incoming = now + 1;
             }
             if (room && (want_flush || now >= next_deferred)) {
+                if (want_flush == 2)
+                    destinations_revive();      /* asked for: 'F' */
                 if (scan_slots())
                     scan_incoming();    /* what it named */
                 scan_deferred(want_flush);

@@ -217,6 +217,8 @@ void schedule_run(void);
 struct qmgr_transport *transport_find(const char *name);
 /* Re-read every transport's limits (after SIGHUP). */
 void transports_reset(void);
+/* Call fn for every destination there is. */
+void destinations_each(void (*fn)(struct qmgr_destination *));
 
 /* suspend.c: destinations that are down (Postfix's dead destinations) */
 /* Note the end of a delivery job (d->busy no longer counts it): site (the
@@ -230,6 +232,10 @@ int destination_suspended(struct qmgr_destination *d);
 /* Defer every job queued for a suspended destination ("delivery
  * temporarily suspended: ..."); a message's round ends with its last job. */
 void destination_defer_all(struct qmgr_destination *d);
+/* A flush of the whole queue (postern queue flush, sendmail -q): every
+ * suspended destination is tried again, as Postfix's postqueue -f resets
+ * its qmgr's dead destinations. */
+void destinations_revive(void);
 
 /* runner_client.c: runner processes (qmgr's client side of interface 4) */
 /* Start a delivery job's runner; -1 (recipients deferred, job freed) on failure. */

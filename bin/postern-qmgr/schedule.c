@@ -165,6 +165,14 @@ static struct qmgr_destination *destination_find(struct qmgr_transport *t,
     return d;
 }
 
+/* Call fn for every destination there is. */
+void destinations_each(void (*fn)(struct qmgr_destination *))
+{
+    for (size_t b = 0; b < DEST_BUCKETS; b++)
+        for (struct qmgr_destination *d = dest_table[b]; d; d = d->hash_next)
+            fn(d);
+}
+
 /* Free an idle destination (already unlinked from its transport's list). */
 static void destination_free(struct qmgr_destination *d)
 {

@@ -16,6 +16,8 @@
  * deferred file's next attempt time, its mtime on disk (retry.c), so a
  * restarted qmgr tries only the mail that arrives or falls due, and
  * suspends the destination again after that one failure (t/66-smtp-dead).
+ * A flush of the whole queue ends every suspension, as Postfix's
+ * postqueue -f asks its qmgr to forget its dead destinations.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +91,17 @@ void destination_job_done(struct qmgr_destination *d, int site, const char *dsn,
               qmgr.conf.minimal_backoff_time);
     /* what waits for it is deferred now, without a try */
     destination_defer_all(d);
+}
+
+static void revive(struct qmgr_destination *d)
+{
+    if (d->suspended_until > 0)
+        msg_debug("%s: destination %s tried again (queue flush)", d->transport->name, d->nexthop);
+    d->suspended_until = 0;
+    d->failed_cohorts = 0;
+}
+
+void destinations_revive(void)
+{
+    destinations_each(revive);
 }
