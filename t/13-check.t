@@ -182,6 +182,14 @@ like(r.stderr, r"error: .*line 4: parameter virtual_mailbox_limit: 1000 is small
 write(cf, open(cf).read().replace("virtual_mailbox_limit = 1000", "virtual_mailbox_limit = 0"))
 r = check()
 ok(r.returncode == 0 and r.stderr == "", "both 0 (no limits) is fine, as in Postfix") or diag(r.stderr)
+write(cf, open(cf).read() + "receive_override_options = no_address_mappings, No_Milters\n")
+r = check()
+ok(r.returncode == 2 and re.search(r"error: .*line 8: parameter receive_override_options: unknown value "
+                                   r"\"No_Milters\": smtpd and local submission refuse every message", r.stderr),
+   "an unknown receive_override_options name (they are case-sensitive) is an error") or diag(r.stderr)
+write(cf, open(cf).read().replace("No_Milters", "no_milters"))
+r = check()
+ok(r.returncode == 0 and r.stderr == "", "the four known names are fine") or diag(r.stderr)
 r = run(["postern", "check", "-x"])
 is_(r.returncode, 64, "a usage error exits 64")
 

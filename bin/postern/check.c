@@ -420,6 +420,16 @@ static void check_deferring(struct checker *ck)
                     "delivery is deferred (4.3.5)", strbuf_str(&base));
         strbuf_free(&base);
     }
+    /* smtpd, and postern-rewrite for local submissions, end with Postfix's
+     * fatal on an unknown name: no mail is received */
+    struct strbuf unknown = STRBUF_INIT;
+    strbuf_reset(&value);
+    if (conf_expand(conf_raw("receive_override_options"), &value, &err) == 0
+        && receive_override_unknown(strbuf_str(&value), &unknown))
+        problem(ck, "receive_override_options", "unknown value \"%s\": smtpd and local "
+                "submission refuse every message (as Postfix's smtpd and pickup end)",
+                strbuf_str(&unknown));
+    strbuf_free(&unknown);
     strbuf_free(&value);
     strbuf_free(&err);
 }

@@ -155,13 +155,16 @@ const char *master_command_not_implemented(const char *command);
  * as conf_list splits), each looked up in table (ignoring case with
  * NAME_MASK_ANY_CASE); an unknown name is warned about ("unknown PARAM
  * value \"NAME\" ignored") and ignored; with NAME_MASK_IGNORE silently, as is
- * a list that cannot be split (then what could be split counts). */
+ * a list that cannot be split (then what could be split counts); with
+ * NAME_MASK_FATAL it ends the program (temporary failure) with Postfix's
+ * "unknown PARAM value \"NAME\" in \"VALUE\"". */
 struct name_flag {
     const char *name;
     unsigned flag;
 };
 #define NAME_MASK_ANY_CASE 0x1u
 #define NAME_MASK_IGNORE 0x2u
+#define NAME_MASK_FATAL 0x4u
 unsigned name_mask(const char *param, const char *value, const struct name_flag *table,
                    size_t count, unsigned flags);
 /* receive_override_options, as Postfix's smtpd and pickup read it: what a
@@ -172,8 +175,11 @@ unsigned name_mask(const char *param, const char *value, const struct name_flag 
                                                aliases, automatic BCC */
 #define RECEIVE_NO_HEADER_BODY_CHECKS 0x4u  /* header_checks, body_checks and
                                                their MIME and nested kinds */
-#define RECEIVE_NO_MILTERS 0x8u             /* accepted: postern runs no milters */
+#define RECEIVE_NO_MILTERS 0x8u             /* smtpd_milters */
 unsigned receive_override_mask(const char *value);
+/* The first name in a receive_override_options value that is not one
+ * (kept in name), else NULL: for postern check, which must not end. */
+const char *receive_override_unknown(const char *value, struct strbuf *name);
 /* The expanded value of `name` (content_filter, receive_override_options)
  * for local submission: the last -o of master.cf's pickup service that
  * sets it, as Postfix's pickup(8) reads it, else the parameter's own. */

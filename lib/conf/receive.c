@@ -32,6 +32,8 @@ unsigned name_mask(const char *param, const char *value, const struct name_flag 
             j++;
         if (j < count)
             mask |= table[j].flag;
+        else if (flags & NAME_MASK_FATAL)
+            msg_fatal_temp("unknown %s value \"%s\" in \"%s\"", param, words.item[i], value);
         else if (!(flags & NAME_MASK_IGNORE))
             msg_warn("unknown %s value \"%s\" ignored", param, words.item[i]);
     }
@@ -40,16 +42,41 @@ unsigned name_mask(const char *param, const char *value, const struct name_flag 
     return mask;
 }
 
+/* receive_override_options' names: case matters, and an unknown name is
+ * fatal, as in Postfix's input_transp: mail is not received with checks
+ * it was meant to skip or without those it was meant to have */
+static const struct name_flag receive_names[] = {
+    {"no_unknown_recipient_checks", RECEIVE_NO_UNKNOWN_RECIPIENT_CHECKS},
+    {"no_address_mappings", RECEIVE_NO_ADDRESS_MAPPINGS},
+    {"no_header_body_checks", RECEIVE_NO_HEADER_BODY_CHECKS},
+    {"no_milters", RECEIVE_NO_MILTERS},
+};
+
 unsigned receive_override_mask(const char *value)
 {
-    /* case matters, as in Postfix's input_transp */
-    static const struct name_flag names[] = {
-        {"no_unknown_recipient_checks", RECEIVE_NO_UNKNOWN_RECIPIENT_CHECKS},
-        {"no_address_mappings", RECEIVE_NO_ADDRESS_MAPPINGS},
-        {"no_header_body_checks", RECEIVE_NO_HEADER_BODY_CHECKS},
-        {"no_milters", RECEIVE_NO_MILTERS},
-    };
-    return name_mask("receive_override_options", value, names, sizeof names / sizeof names[0], 0);
+    return name_mask("receive_override_options", value, receive_names,
+                     sizeof receive_names / sizeof receive_names[0], NAME_MASK_FATAL);
+}
+
+const char *receive_override_unknown(const char *value, struct strbuf *name)
+{
+    struct strlist words = STRLIST_INIT;
+    struct strbuf err = STRBUF_INIT;
+    (void)list_split(value, &words, &err);
+    const char *found = NULL;
+    for (size_t i = 0; i < words.count && !found; i++) {
+        size_t j = 0;
+        while (j < sizeof receive_names / sizeof receive_names[0]
+               && strcmp(receive_names[j].name, words.item[i]) != 0)
+            j++;
+        if (j == sizeof receive_names / sizeof receive_names[0]) {
+            strbuf_set(name, words.item[i]);
+            found = strbuf_str(name);
+        }
+    }
+    strlist_free(&words);
+    strbuf_free(&err);
+    return found;
 }
 
 /* The value that the last "-o name=value" of a service gives,
