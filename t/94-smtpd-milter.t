@@ -221,6 +221,16 @@ like(inst.log(), r"warning: milter inet:127\.0\.0\.1:\d+: can't read SMFIC_BODYE
      r"Connection timed out", "the timeout is logged")
 is_(len(inst.captured()), before + 1, "only the accepted message was queued")
 
+# ---- receive_override_options = no_milters (FILTER_README's re-injection
+# listener, where the mail has been through the milters once) ----
+inst.set(milter_content_timeout="5s", receive_override_options="no_milters")
+r = session({"connect": "reject"})
+like(r.get("eom") or "", r"^250 2\.0\.0 Ok: queued as ", "no_milters: a milter that would refuse is not asked")
+is_(events(), [], "the milter sees nothing of the session")
+inst.set(receive_override_options="")
+r = session({"connect": "reject"})
+like(r["mail"] or "", r"^5\d\d ", "without it the same milter refuses the session")
+
 inst.stop()
 stop(milter)
 done()

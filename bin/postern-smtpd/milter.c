@@ -621,7 +621,10 @@ static const char *each_milter(struct session *s, int event, uint32_t skip, uint
 const char *milter_connect(struct session *s)
 {
     struct strlist items = STRLIST_INIT;
-    if (s->local_submission || !*conf_str("smtpd_milters"))
+    /* no_milters: a listener where mail comes back from a content
+     * filter, having been through the milters once (FILTER_README) */
+    if (s->local_submission || (submit_receive_override() & RECEIVE_NO_MILTERS)
+        || !*conf_str("smtpd_milters"))
         return NULL;
     conf_list("smtpd_milters", &items);
     for (size_t i = 0; i < items.count; i++)
