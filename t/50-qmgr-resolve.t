@@ -89,6 +89,29 @@ r, got = resolve(f"relay_domains = {d}/missing\n", "a@example.org")
 isnt(r.returncode, 0, "a domain list naming a missing file is an error")
 like(r.stderr + open(os.path.join(d, "log")).read(), r"relay_domains: open .*/missing", "naming the parameter and the file")
 
+# mydestination, virtual_alias_domains and virtual_mailbox_domains are
+# Postfix's string lists: the domain itself only.  Postfix 3.7 answered
+# (smtpd, reject_unlisted_recipient, these lists as below): u@bench3.test
+# "User unknown in virtual alias table"; u@sub.bench2.test,
+# u@sub.bench3.test, u@sub.bench4.test, u@sub.bench5.test and
+# u@sub.bench6.test relayed, none of them in a class of these lists.
+write(os.path.join(d, "vad"), ".bench2.test x\nbench3.test x\n")
+write(os.path.join(d, "mydest"), ".bench5.test x\n")
+r, got = resolve(f"mydestination = texthash:{d}/mydest, .bench6.test, localhost\n"
+                 f"virtual_alias_domains = texthash:{d}/vad, .bench4.test\n"
+                 f"virtual_mailbox_domains = texthash:{d}/vad\nrelay_domains =\n",
+                 "u@sub.bench2.test", "u@bench3.test", "u@sub.bench3.test", "u@sub.bench4.test",
+                 "u@sub.bench5.test", "u@sub.bench6.test", "u@localhost",
+                 opts=("parent_domain_matches_subdomains=mydestination,virtual_alias_domains,"
+                       "virtual_mailbox_domains",))
+is_(got.get("u@bench3.test", "").split(",")[0], "class=virtual alias", "a table key equal to the domain matches")
+for a in ("u@sub.bench2.test", "u@sub.bench3.test", "u@sub.bench4.test", "u@sub.bench5.test",
+          "u@sub.bench6.test"):
+    is_(got.get(a, "").split(",")[0], "class=default",
+        f"{a}: no subdomain of a name, a .name or a table key, as Postfix's string lists "
+        "(even when parent_domain_matches_subdomains names them)")
+is_(got.get("u@localhost", "").split(",")[0], "class=local", "a name after them still matches")
+
 r, got = resolve(BASE + "defer_transports = smtp\n", "d@far.test")
 is_(got.get("d@far.test"), "class=default, transport=smtp, nexthop=far.test, deferred",
     "defer_transports flags the transport")

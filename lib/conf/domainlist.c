@@ -27,7 +27,23 @@ struct domainlist {
     struct domain_item *items;
     size_t count;
     int parent_matches;
+    int exact;              /* a string list: the domain itself only */
 };
+
+/* The domain lists that Postfix matches as string lists (match_string):
+ * a name or a table key equal to the domain, never a subdomain, whatever
+ * parent_domain_matches_subdomains says (t/50-qmgr-resolve.t compares
+ * with Postfix 3.7). */
+static int string_list(const char *param_name)
+{
+    static const char *const names[] = {
+        "mydestination", "virtual_alias_domains", "virtual_mailbox_domains",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(param_name, names[i]) == 0)
+            return 1;
+    return 0;
+}
 
 int domain_parent_matches(const char *param_name)
 {
@@ -113,7 +129,8 @@ struct domainlist *domainlist_open(const char *param_name, const char *value,
                                    struct strbuf *err)
 {
     struct domainlist *list = xcalloc(1, sizeof *list);
-    list->parent_matches = domain_parent_matches(param_name);
+    list->exact = string_list(param_name);
+    list->parent_matches = !list->exact && domain_parent_matches(param_name);
     struct strlist words = STRLIST_INIT;
     if (list_split(value, &words, err) != 0) {
         strlist_free(&words);
@@ -141,6 +158,8 @@ struct domainlist *domainlist_from_param(const char *param_name,
 static int name_matches(const struct domainlist *list, const char *pattern,
                         const char *domain)
 {
+    if (list->exact)
+        return strcmp(pattern, domain) == 0;
     if (pattern[0] == '.') {
         /* ".example.com": every subdomain of example.com */
         size_t plen = strlen(pattern), dlen = strlen(domain);
@@ -170,6 +189,8 @@ int domainlist_match(struct domainlist *list, const char *domain)
         int hit;
         if (item->kind == ITEM_NAME)
             hit = name_matches(list, item->name, folded);
+        else if (list->exact)
+            hit = maplist_lookup(item->table, folded, &value);
         else
             hit = map_search_domain(item->table, folded, list->parent_matches, &value);
         if (hit == MAP_RETRY) {

@@ -11,6 +11,9 @@
  * every subdomain; "example.com" matches "sub.example.com" only when the
  * parameter is listed in parent_domain_matches_subdomains (for tables the
  * parents are looked up as "example.com" or ".example.com" accordingly).
+ * mydestination, virtual_alias_domains and virtual_mailbox_domains are
+ * Postfix's string lists instead: a name or table key must equal the
+ * domain, and neither ".example.com" nor a parent matches a subdomain.
  */
 #ifndef POSTERN_DOMAINLIST_H
 #define POSTERN_DOMAINLIST_H
