@@ -19,6 +19,9 @@ inst = Instance({
     "virtual_mailbox_maps": "inline:{ known@virtual.example=known/ }",
     "local_recipient_maps": "inline:{ joe=1, user=1 }",
     "smtpd_hard_error_limit": "1000",
+    # the replies name the client unknown[127.0.0.1] whatever the
+    # machine's /etc/hosts says of 127.0.0.1
+    "smtpd_peername_lookup": "no",
 })
 port = inst.listen()
 
