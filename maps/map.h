@@ -107,6 +107,12 @@ const char *const *map_type_names(void);
  * config_load()).  proxy: tables connect there on their first lookup;
  * when it cannot be reached a lookup answers MAP_RETRY. */
 void map_set_lookup_socket(const char *path);
+/* From map_memo_enable() on, this process remembers the lookup service's
+ * definite answers (found, not found; never a failure, never dns:), up to
+ * 64, until map_memo_forget(): smtpd asks once per transaction what its
+ * checks at RCPT and rewriting at the end of DATA both want to know. */
+void map_memo_enable(void);
+void map_memo_forget(void);
 /* Tables whose type needs the name service or a client library (unix:,
  * pgsql:, mysql:, sqlite:) are opened in this process only after this call, which links their
  * code in: only dynamically linked programs make it (postern-lookup,

@@ -149,8 +149,8 @@ static int take_answer(struct map *map, const char *key, const struct strbuf *an
 /* Ask n lookups in one write and read their n answers (the service
  * answers in order; it resolves DNS requests concurrently).  A request
  * that cannot be said (a key too long) is MAP_NOTFOUND and not sent. */
-static void lookup_several(struct map *const *maps, const char *const *keys, size_t n,
-                           struct strbuf *values, int *results)
+static void ask_service(struct map *const *maps, const char *const *keys, size_t n,
+                        struct strbuf *values, int *results)
 {
     struct strbuf request = STRBUF_INIT, answer = STRBUF_INIT;
     size_t sent = 0;
@@ -229,6 +229,100 @@ static void lookup_several(struct map *const *maps, const char *const *keys, siz
     free(unsent);
     strbuf_free(&request);
     strbuf_free(&answer);
+}
+
+/* ---- answers remembered for a transaction (map_memo_enable) ---- */
+#define MEMO_MAX 64
+
+static struct memo {
+    char *spec, *key, *value;
+    unsigned options;
+    int result;
+} memo[MEMO_MAX];
+static size_t memo_count;
+static int memo_on;
+
+void map_memo_enable(void)
+{
+    memo_on = 1;
+}
+
+void map_memo_forget(void)
+{
+    for (size_t i = 0; i < memo_count; i++) {
+        free(memo[i].spec);
+        free(memo[i].key);
+        free(memo[i].value);
+    }
+    memo_count = 0;
+}
+
+/* DNS answers are the resolver's business (its look-ahead, its TTLs). */
+static int memo_applies(const struct map *map)
+{
+    return memo_on && strncmp(map->spec, "dns:", 4) != 0;
+}
+
+static const struct memo *memo_find(const struct map *map, const char *key)
+{
+    for (size_t i = 0; i < memo_count; i++)
+        if (memo[i].options == map->options && strcmp(memo[i].key, key) == 0
+            && strcmp(memo[i].spec, map->spec) == 0)
+            return &memo[i];
+    return NULL;
+}
+
+/* Keep a definite answer (found or not found, never a failure). */
+static void memo_keep(const struct map *map, const char *key, int result,
+                      const struct strbuf *value)
+{
+    if (memo_count == MEMO_MAX || (result != MAP_FOUND && result != MAP_NOTFOUND))
+        return;
+    memo[memo_count++] = (struct memo){xstrdup(map->spec), xstrdup(key),
+                                       xstrdup(strbuf_str(value)), map->options, result};
+}
+
+static void lookup_several(struct map *const *maps, const char *const *keys, size_t n,
+                           struct strbuf *values, int *results)
+{
+    if (!memo_on) {
+        ask_service(maps, keys, n, values, results);
+        return;
+    }
+    /* what is remembered is answered here; the rest is asked in one go */
+    struct map **ask_maps = xreallocarray(NULL, n ? n : 1, sizeof *ask_maps);
+    const char **ask_keys = xreallocarray(NULL, n ? n : 1, sizeof *ask_keys);
+    size_t *at = xreallocarray(NULL, n ? n : 1, sizeof *at);
+    size_t asked = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct memo *m = memo_applies(maps[i]) ? memo_find(maps[i], keys[i]) : NULL;
+        if (m) {
+            strbuf_set(&values[i], m->value);
+            results[i] = m->result;
+            continue;
+        }
+        ask_maps[asked] = maps[i];
+        ask_keys[asked] = keys[i];
+        at[asked++] = i;
+    }
+    if (asked) {
+        struct strbuf *got = xcalloc(asked, sizeof *got);
+        int *got_results = xcalloc(asked, sizeof *got_results);
+        ask_service(ask_maps, ask_keys, asked, got, got_results);
+        for (size_t j = 0; j < asked; j++) {
+            size_t i = at[j];
+            strbuf_set(&values[i], strbuf_str(&got[j]));
+            results[i] = got_results[j];
+            if (memo_applies(maps[i]))
+                memo_keep(maps[i], keys[i], results[i], &got[j]);
+            strbuf_free(&got[j]);
+        }
+        free(got);
+        free(got_results);
+    }
+    free(ask_maps);
+    free(ask_keys);
+    free(at);
 }
 
 static int proxy_lookup(struct map *map, const char *key, struct strbuf *value)

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "dns.h"
 #include "log.h"
+#include "map.h"
 #include "queuefile.h"
 #include "smtpargs.h"
 #include "smtpd.h"
@@ -113,6 +114,7 @@ void transaction_reset(struct session *s)
     if (tx->active || s->milter_discard)
         milter_abort(s);
     tx->active = 0;
+    map_memo_forget();          /* the next transaction asks afresh */
     strbuf_reset(&tx->sender);
     strbuf_reset(&tx->attributes);
     strbuf_reset(&tx->recipients);

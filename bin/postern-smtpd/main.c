@@ -180,6 +180,9 @@ int main(int argc, char **argv)
         zygote_wait();
     }
     filekeeper_forget();        /* a session never reaches the key's keeper */
+    /* the lookup service's answers are kept for a transaction: its checks
+     * at RCPT and rewriting at the end of DATA ask the same questions */
+    map_memo_enable();
     /* postern-accept says when the service is at its process limit: the
      * ${stress?...} defaults (shorter timeouts, fewer errors) apply */
     (void)config_apply_stress();
