@@ -15,6 +15,7 @@
 #include "domainlist.h"
 #include "log.h"
 #include "map.h"
+#include "monotonic.h"
 #include "resolve.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -43,6 +44,7 @@ struct resolver {
     struct own_address *own;
     size_t own_count;
     int own_all;            /* inet_interfaces = all: ask the kernel each time */
+    unsigned long generation;   /* which resolver the last answer came from */
 };
 
 const char *address_class_name(enum address_class address_class)
@@ -144,6 +146,8 @@ struct resolver *resolver_open(struct strbuf *err)
 struct resolver *resolver_open_routing(int probes, struct strbuf *err)
 {
     struct resolver *r = xcalloc(1, sizeof *r);
+    static unsigned long generations;
+    r->generation = ++generations;
     if (open_list("mydestination", &r->mydestination, err) != 0
         || open_list("virtual_alias_domains", &r->virtual_alias_domains, err) != 0
         || open_list("virtual_mailbox_domains", &r->virtual_mailbox_domains, err) != 0
@@ -512,8 +516,8 @@ int resolve_address(struct resolver *r, const char *address, struct resolution *
     return resolve_address_from(r, NULL, address, out);
 }
 
-int resolve_address_from(struct resolver *r, const char *sender, const char *address,
-                         struct resolution *out)
+static int resolve_uncached(struct resolver *r, const char *sender, const char *address,
+                            struct resolution *out)
 {
     strbuf_reset(&out->transport);
     strbuf_reset(&out->nexthop);
@@ -617,6 +621,58 @@ int resolver_transport_deferred(const struct resolver *resolver, const char *tra
         if (strcmp(resolver->defer_transports.item[i], transport) == 0)
             return 1;
     return 0;
+}
+
+/* The last answer, as Postfix's resolve client keeps its last one: qmgr
+ * routes the recipients of a queue of mail for one address once a second
+ * at most, not once per message (with SQL tables each resolution is a
+ * query or two).  Only a resolver's own answers, never a failure, and for
+ * a second: a table changed meanwhile is seen after it. */
+#define LAST_ANSWER_MS 1000
+static struct {
+    unsigned long generation;
+    int has_sender;
+    char *sender, *address;
+    long long at_ms;
+    struct resolution res;
+} last = {.res = RESOLUTION_INIT};
+
+static void resolution_copy(struct resolution *to, const struct resolution *from)
+{
+    to->address_class = from->address_class;
+    strbuf_set(&to->transport, strbuf_str(&from->transport));
+    strbuf_set(&to->nexthop, strbuf_str(&from->nexthop));
+    strbuf_set(&to->domain, strbuf_str(&from->domain));
+    to->deferred_transport = from->deferred_transport;
+    strbuf_set(&to->reason, strbuf_str(&from->reason));
+    strbuf_set(&to->localpart, strbuf_str(&from->localpart));
+    strbuf_set(&to->address, strbuf_str(&from->address));
+    to->rerouted = from->rerouted;
+    to->routed = from->routed;
+}
+
+int resolve_address_from(struct resolver *r, const char *sender, const char *address,
+                         struct resolution *out)
+{
+    long long now = monotonic_ms();
+    if (last.generation == r->generation && now - last.at_ms < LAST_ANSWER_MS
+        && last.has_sender == (sender != NULL) && strcmp(last.address, address) == 0
+        && (!sender || strcmp(last.sender, sender) == 0)) {
+        resolution_copy(out, &last.res);
+        return RESOLVE_OK;
+    }
+    int status = resolve_uncached(r, sender, address, out);
+    if (status != RESOLVE_OK)
+        return status;
+    free(last.sender);
+    free(last.address);
+    last.generation = r->generation;
+    last.has_sender = sender != NULL;
+    last.sender = sender ? xstrdup(sender) : NULL;
+    last.address = xstrdup(address);
+    last.at_ms = now;
+    resolution_copy(&last.res, out);
+    return RESOLVE_OK;
 }
 
 void resolution_free(struct resolution *res)
