@@ -13,6 +13,9 @@
 #  - the changes at end of message: headers added, inserted, changed and
 #    deleted, the body replaced, the sender changed, recipients added
 #    and deleted, all in what the queue gets;
+#  - milter_macro_defaults: a macro without a value of its own gets its
+#    default (plain and "{ name = value }" items, and as smtpd's -o),
+#    one with a value keeps it;
 #  - a milter that is down or too slow: milter_default_action (tempfail,
 #    accept, reject) and the per-milter { ..., default_action=... } form.
 import json, os, sys
@@ -196,6 +199,25 @@ wait_until(lambda: inst.log().count("disconnect from") > n, 15)
 chunked = inst.captured()[-1][0].decode()
 ok("X-Chunked: yes\n" in chunked and chunked.endswith("\n\nfirst second\n"),
    "BDAT: the milter's header is added, the text kept whole")
+
+# ---- milter_macro_defaults ----
+inst.set(milter_macro_defaults="{auth_type}=none, { {auth_authen} = no one, here }, {rcpt_addr}=nobody")
+r = session({})
+like(r["eom"] or "", r"^250 ", "a message with milter_macro_defaults set is queued")
+ev = events()
+mail = [e for e in ev if e["event"] == "mail"][0]
+is_(mail["macros"].get("{auth_type}"), "none", "milter_macro_defaults: {auth_type} without AUTH gets its default")
+is_(mail["macros"].get("{auth_authen}"), "no one, here",
+    "milter_macro_defaults: the { name = value } form keeps commas and spaces in the value")
+rcpt = [e for e in ev if e["event"] == "rcpt"][0]
+is_(rcpt["macros"].get("{rcpt_addr}"), "bob@example.com", "milter_macro_defaults: a macro with a value keeps it")
+inst.set(milter_macro_defaults="")
+inst.listener.argv = inst.argv("-o", "milter_macro_defaults=i=from-o")
+r = session({})
+mail = [e for e in events() if e["event"] == "mail"][0]
+is_(mail["macros"].get("i"), "from-o", "milter_macro_defaults as smtpd's -o (master.cf)")
+ok("{auth_type}" not in mail["macros"], "without a default, a macro without a value is not sent")
+inst.listener.argv = inst.argv()
 
 # ---- a milter that is down or too slow ----
 dead = free_port()

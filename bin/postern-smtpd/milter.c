@@ -69,6 +69,9 @@ struct milter {
 
 static struct milter *milter_list;
 static size_t milter_count;
+/* milter_macro_defaults: pairs of name and value, for a macro that has
+ * no value of its own */
+static struct strlist macro_defaults;
 
 /* The reply of a milter that is out of the conversation, NULL for none. */
 static const char *def_reply(const struct milter *m)
@@ -264,6 +267,45 @@ static int macro_value(struct session *s, const char *name, struct strbuf *out)
     return 1;
 }
 
+/* milter_macro_defaults as Postfix 3.1 reads it: name=value items, or
+ * "{ name = value }" where the value holds commas or white space (white
+ * space around the "=" ignored).  The name is the macro's as the
+ * milter_*_macros lists write it: "{auth_type}" with its braces. */
+static void macro_defaults_load(void)
+{
+    struct strlist items = STRLIST_INIT;
+    conf_list("milter_macro_defaults", &items);
+    for (size_t i = 0; i < items.count; i++) {
+        const char *item = items.item[i], *eq = strchr(item, '=');
+        if (!eq || eq == item) {
+            msg_warn("milter_macro_defaults: missing '=' after attribute name: \"%s\"", item);
+            continue;
+        }
+        size_t n = (size_t)(eq - item);
+        while (n && (item[n - 1] == ' ' || item[n - 1] == '\t'))
+            n--;
+        const char *v = eq + 1;
+        v += strspn(v, " \t");
+        struct strbuf name = STRBUF_INIT;
+        strbuf_append(&name, item, n);
+        strlist_add(&macro_defaults, strbuf_str(&name));
+        strlist_add(&macro_defaults, v);
+        strbuf_free(&name);
+    }
+    strlist_free(&items);
+}
+
+/* A macro's default from milter_macro_defaults: 1 with out set, or 0. */
+static int macro_default(const char *name, struct strbuf *out)
+{
+    for (size_t i = 0; i + 1 < macro_defaults.count; i += 2)
+        if (strcmp(macro_defaults.item[i], name) == 0) {
+            strbuf_set(out, macro_defaults.item[i + 1]);
+            return 1;
+        }
+    return 0;
+}
+
 /* The SMFIC_MACRO packet for a stage ("" when no macro has a value). */
 static void macro_packet(struct session *s, struct milter *m, enum milter_stage stage, int event,
                          struct strbuf *packet)
@@ -280,7 +322,7 @@ static void macro_packet(struct session *s, struct milter *m, enum milter_stage 
         strbuf_reset(&name);
         strbuf_append(&name, p, n);
         p += n;
-        if (!macro_value(s, strbuf_str(&name), &value))
+        if (!macro_value(s, strbuf_str(&name), &value) && !macro_default(strbuf_str(&name), &value))
             continue;
         if (!packet->len) {
             milter_packet_begin(packet, SMFIC_MACRO);
@@ -630,6 +672,7 @@ const char *milter_connect(struct session *s)
     for (size_t i = 0; i < items.count; i++)
         milter_add(items.item[i]);
     strlist_free(&items);
+    macro_defaults_load();
     struct strbuf data = STRBUF_INIT;
     const char *answer = NULL;
     for (size_t i = 0; i < milter_count && !answer; i++) {

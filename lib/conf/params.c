@@ -235,6 +235,7 @@ static const struct param_def params[] = {
     STR("milter_end_of_header_macros", "i"),
     STR("milter_helo_macros", "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}"),
     STR("milter_macro_daemon_name", "$myhostname"),
+    STR("milter_macro_defaults", ""),
     STR("milter_macro_v", "$mail_name $mail_version"),
     STR("milter_mail_macros", "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}"),
     INT("milter_protocol", "6", 2, 6),
