@@ -112,6 +112,7 @@ relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
 smtpd_proxy_ehlo = filter.example.org
 milter_macro_defaults = auth_type=none
+milter_header_checks = texthash:{d}/aliases
 transport_maps = texthash:{d}/transport
 smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org, permit_mx_backup,
     reject_unauth_destination
@@ -144,7 +145,8 @@ for pattern, name in [
     (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_proxy_options", "a Postfix parameter in -o"),
 ]:
     like(err, pattern, f"check names {name}")
-unlike(err, r"milter_macro_defaults", "milter_macro_defaults (main.cf and -o) is implemented: not reported")
+unlike(err, r"not implemented by postern: milter_(macro_defaults|header_checks)",
+       "milter_macro_defaults (main.cf and -o) and milter_header_checks are implemented: not reported")
 unlike(err, r"smtpd_data_restrictions", "smtpd_data_restrictions is evaluated: not reported")
 unlike(err, r"permit_mx_backup|reject_rbl_client", "permit_mx_backup and reject_rbl_client are implemented: not reported")
 unlike(err, r"relayhost=|smtp runner|lmtp runner|command smtp", "the smtp and lmtp runners exist: relayhost, smtp: and lmtp: entries and master.cf's smtp are not reported")

@@ -233,6 +233,7 @@ static const struct param_def params[] = {
     STR("milter_default_action", "tempfail"),
     STR("milter_end_of_data_macros", "i"),
     STR("milter_end_of_header_macros", "i"),
+    STR("milter_header_checks", ""),
     STR("milter_helo_macros", "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}"),
     STR("milter_macro_daemon_name", "$myhostname"),
     STR("milter_macro_defaults", ""),
