@@ -94,8 +94,9 @@ void rewrite_config_load(struct rewrite_config *cfg, unsigned receive_override)
         cfg->nested_header_checks = conf_is_set("nested_header_checks")
                                     ? open_maps("nested_header_checks") : cfg->header_checks;
     }
-    /* read by smtpd for its milters whatever receive_override_options
-     * says: no_milters, not no_header_body_checks, turns them off */
+    /* read by smtpd for its milters' changes whatever
+     * receive_override_options says (no_header_body_checks is about the
+     * client's text) */
     cfg->milter_header_checks = open_maps("milter_header_checks");
     /* the MIME errors Postfix's cleanup reports (cleanup_message.c's
      * options): nesting whenever any other report or header check is on */
