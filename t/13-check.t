@@ -110,7 +110,9 @@ content_filter = scan:localhost:10025
 command_execution_directory = /var/tmp
 relayhost = [smarthost.example.net]
 smtpd_data_restrictions = reject_unauth_pipelining
+smtpd_proxy_ehlo = filter.example.org
 milter_macro_defaults = auth_type=none
+milter_header_checks = texthash:{d}/aliases
 transport_maps = texthash:{d}/transport
 smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example.org, permit_mx_backup,
     reject_unauth_destination
@@ -122,6 +124,7 @@ write(os.path.join(d, "master.cf"),
       "  -o syslog_name=postern/submission\n"
       "  -o smtpd_proxy_filter=127.0.0.1:10025\n"
       "  -o zz_nonesuch=1\n"
+      "  -o smtpd_proxy_options=speed_adjust\n"
       "  -o milter_macro_defaults=ORIGINATING\n"
       "relay      unix - - n - - smtp\n"
       "virtual    unix - n n - - virtual\n"
@@ -136,12 +139,14 @@ for pattern, name in [
     (r"line 6: not implemented by postern: content_filter=scan:localhost:10025: postern has no scan runner: "
      r"such mail waits in the queue", "content_filter through a transport without a runner"),
     (r"line 7: not implemented by postern: command_execution_directory=/var/tmp: commands of local\(8\) run in the user's home \(else /\)", "command_execution_directory"),
-    (r"line 10: not implemented by postern: milter_macro_defaults=", "milter_macro_defaults"),
+    (r"line 10: not implemented by postern: smtpd_proxy_ehlo=", "a Postfix parameter postern lacks"),
     (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_proxy_filter=127.0.0.1:10025", "a master.cf -o setting"),
     (r"master.cf, line 2: service submission: -o: unused parameter: zz_nonesuch=1", "an unknown parameter in -o"),
-    (r"master.cf, line 2: service submission: -o: not implemented by postern: milter_macro_defaults", "a Postfix parameter in -o"),
+    (r"master.cf, line 2: service submission: -o: not implemented by postern: smtpd_proxy_options", "a Postfix parameter in -o"),
 ]:
     like(err, pattern, f"check names {name}")
+unlike(err, r"not implemented by postern: milter_(macro_defaults|header_checks)",
+       "milter_macro_defaults (main.cf and -o) and milter_header_checks are implemented: not reported")
 unlike(err, r"smtpd_data_restrictions", "smtpd_data_restrictions is evaluated: not reported")
 unlike(err, r"permit_mx_backup|reject_rbl_client", "permit_mx_backup and reject_rbl_client are implemented: not reported")
 unlike(err, r"relayhost=|smtp runner|lmtp runner|command smtp", "the smtp and lmtp runners exist: relayhost, smtp: and lmtp: entries and master.cf's smtp are not reported")

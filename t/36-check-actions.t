@@ -125,6 +125,17 @@ os.close(env_r)
 tap.is_(p.returncode, 0, "postern-rewrite from a shell") or tap.diag(p.stderr)
 wait_log(r"log_line attribute that is no check's line ignored: to=<forged", "a forged log_line is refused, with a warning")
 tap.unlike(inst.log(), r"[0-9A-F]+: to=<forged@example\.com>, status=sent", "and not logged")
+# milter_header_checks' lines (smtpd's milters) are check lines too
+env_r, env_w = os.pipe()
+os.write(env_w, b"Fme@example.com\0Trcpt@example.com\0Alog_line=milter-header-warning: header X-Spam: yes "
+         b"from local; from=<me@example.com> to=<rcpt@example.com>: looked\0\0")
+os.close(env_w)
+p = subprocess.run([tap.prog("postern-rewrite"), "-c", d], input=b"Subject: milter line\n\nbody\n", stdout=env_r,
+                   stderr=subprocess.PIPE, env=dict(os.environ, POSTERN_CONFIG_DIR=d))
+os.close(env_r)
+tap.is_(p.returncode, 0, "postern-rewrite from a shell, with a milter_header_checks line") or tap.diag(p.stderr)
+wait_log(r"[0-9A-F]+: milter-header-warning: header X-Spam: yes from local; from=<me@example\.com> "
+         r"to=<rcpt@example\.com>: looked", "the queue logs a milter-header line with the queue id")
 smtpd.stop()
 inst.stop()
 tap.done()

@@ -13,6 +13,12 @@
 #  - the changes at end of message: headers added, inserted, changed and
 #    deleted, the body replaced, the sender changed, recipients added
 #    and deleted, all in what the queue gets;
+#  - milter_macro_defaults: a macro without a value of its own gets its
+#    default (plain and "{ name = value }" items, and as smtpd's -o),
+#    one with a value keeps it;
+#  - milter_header_checks on the fields milters add or change (not the
+#    client's own): REJECT refuses with nothing queued, IGNORE drops the
+#    field, REPLACE replaces it, HOLD and REDIRECT reach the envelope;
 #  - a milter that is down or too slow: milter_default_action (tempfail,
 #    accept, reject) and the per-milter { ..., default_action=... } form.
 import json, os, sys
@@ -196,6 +202,56 @@ wait_until(lambda: inst.log().count("disconnect from") > n, 15)
 chunked = inst.captured()[-1][0].decode()
 ok("X-Chunked: yes\n" in chunked and chunked.endswith("\n\nfirst second\n"),
    "BDAT: the milter's header is added, the text kept whole")
+
+# ---- milter_macro_defaults ----
+inst.set(milter_macro_defaults="{auth_type}=none, { {auth_authen} = no one, here }, {rcpt_addr}=nobody")
+r = session({})
+like(r["eom"] or "", r"^250 ", "a message with milter_macro_defaults set is queued")
+ev = events()
+mail = [e for e in ev if e["event"] == "mail"][0]
+is_(mail["macros"].get("{auth_type}"), "none", "milter_macro_defaults: {auth_type} without AUTH gets its default")
+is_(mail["macros"].get("{auth_authen}"), "no one, here",
+    "milter_macro_defaults: the { name = value } form keeps commas and spaces in the value")
+rcpt = [e for e in ev if e["event"] == "rcpt"][0]
+is_(rcpt["macros"].get("{rcpt_addr}"), "bob@example.com", "milter_macro_defaults: a macro with a value keeps it")
+inst.set(milter_macro_defaults="")
+inst.listener.argv = inst.argv("-o", "milter_macro_defaults=i=from-o")
+r = session({})
+mail = [e for e in events() if e["event"] == "mail"][0]
+is_(mail["macros"].get("i"), "from-o", "milter_macro_defaults as smtpd's -o (master.cf)")
+ok("{auth_type}" not in mail["macros"], "without a default, a macro without a value is not sent")
+inst.listener.argv = inst.argv()
+
+# ---- milter_header_checks ----
+write(os.path.join(work, "mhc"), "/^X-Verdict: reject/ REJECT 5.7.2 not with that header\n"
+      "/^X-Verdict: ignore/ IGNORE\n/^X-Verdict: replace/ REPLACE X-Verdict: replaced\n"
+      "/^X-Verdict: hold/ HOLD\n/^X-Verdict: redirect/ REDIRECT carol@example.com\n"
+      "/^Subject: changed/ REJECT\n")
+inst.set(milter_header_checks=f"regexp:{work}/mhc")
+before = len(inst.captured())
+r = session({"eom": ["addheader:X-Verdict:reject"]})
+is_(r["eom"], "550 5.7.2 not with that header", "milter_header_checks REJECT of an added field: its reply")
+like(inst.log(), r"NOQUEUE: milter-header-reject: header X-Verdict: reject from unknown\[127\.0\.0\.1\]; "
+     r"from=<a@example\.org> to=<bob@example\.com> proto=ESMTP helo=<client\.example>: 5\.7\.2 not with that header",
+     "... logged milter-header-reject")
+is_(len(inst.captured()), before, "... nothing queued")
+r = session({"eom": ["chgheader:1:Subject:changed"]})
+is_(r["eom"], "550 5.7.1 message content rejected", "REJECT of a changed field, without text: 5.7.1")
+r = session({}, body="Subject: hi\nX-Verdict: reject\n\nhello\n")
+like(r["eom"] or "", r"^250 ", "a field the client sent is not milter_header_checks' business")
+r = session({"eom": ["addheader:X-Verdict:ignore", "addheader:X-Verdict:replace", "addheader:X-Kept:yes"]})
+like(r["eom"] or "", r"^250 ", "IGNORE and REPLACE: queued")
+text = inst.captured()[-1][0].decode()
+ok("X-Verdict: ignore" not in text and "X-Verdict: replaced\n" in text and "X-Kept: yes\n" in text,
+   "IGNORE drops the added field, REPLACE replaces it, the rest stays") or diag(text)
+r = session({"eom": ["addheader:X-Verdict:hold"]})
+ok("Ahold=yes" in inst.captured()[-1][1], "HOLD: the envelope says hold")
+ok(any(x.startswith("Alog_line=milter-header-hold: header X-Verdict: hold from ") for x in inst.captured()[-1][1]),
+   "HOLD: the queue is given the line to log with the queue id")
+r = session({"eom": ["addheader:X-Verdict:redirect"]})
+env = inst.captured()[-1][1]
+is_([x for x in env if x.startswith("T")], ["Tcarol@example.com"], "REDIRECT: the one recipient is the new address")
+inst.set(milter_header_checks="")
 
 # ---- a milter that is down or too slow ----
 dead = free_port()

@@ -566,10 +566,13 @@ static void log_submitter(const struct queue_envelope *qe)
 }
 
 /* 1 when a log_line is one of the checks' lines ("hold: header ...",
- * "warning: body ..."): a submitter may put no other line under the
- * queue's name. */
+ * "warning: body ...", milter_header_checks' "milter-header-hold:
+ * header ..."): a submitter may put no other line under the queue's
+ * name. */
 static int check_line(const char *line)
 {
+    if (strncmp(line, "milter-header-", 14) == 0)
+        line += 14;
     static const char *const actions[] = {
         "reject", "warning", "info", "hold", "discard", "redirect", "filter", "bcc",
         "replace", "prepend",

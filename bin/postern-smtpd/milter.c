@@ -34,6 +34,7 @@
 #include "log.h"
 #include "milter_proto.h"
 #include "monotonic.h"
+#include "rewrite.h"
 #include "smtpd.h"
 #include "strlist.h"
 #include "xalloc.h"
@@ -69,6 +70,9 @@ struct milter {
 
 static struct milter *milter_list;
 static size_t milter_count;
+/* milter_macro_defaults: pairs of name and value, for a macro that has
+ * no value of its own */
+static struct strlist macro_defaults;
 
 /* The reply of a milter that is out of the conversation, NULL for none. */
 static const char *def_reply(const struct milter *m)
@@ -264,6 +268,45 @@ static int macro_value(struct session *s, const char *name, struct strbuf *out)
     return 1;
 }
 
+/* milter_macro_defaults as Postfix 3.1 reads it: name=value items, or
+ * "{ name = value }" where the value holds commas or white space (white
+ * space around the "=" ignored).  The name is the macro's as the
+ * milter_*_macros lists write it: "{auth_type}" with its braces. */
+static void macro_defaults_load(void)
+{
+    struct strlist items = STRLIST_INIT;
+    conf_list("milter_macro_defaults", &items);
+    for (size_t i = 0; i < items.count; i++) {
+        const char *item = items.item[i], *eq = strchr(item, '=');
+        if (!eq || eq == item) {
+            msg_warn("milter_macro_defaults: missing '=' after attribute name: \"%s\"", item);
+            continue;
+        }
+        size_t n = (size_t)(eq - item);
+        while (n && (item[n - 1] == ' ' || item[n - 1] == '\t'))
+            n--;
+        const char *v = eq + 1;
+        v += strspn(v, " \t");
+        struct strbuf name = STRBUF_INIT;
+        strbuf_append(&name, item, n);
+        strlist_add(&macro_defaults, strbuf_str(&name));
+        strlist_add(&macro_defaults, v);
+        strbuf_free(&name);
+    }
+    strlist_free(&items);
+}
+
+/* A macro's default from milter_macro_defaults: 1 with out set, or 0. */
+static int macro_default(const char *name, struct strbuf *out)
+{
+    for (size_t i = 0; i + 1 < macro_defaults.count; i += 2)
+        if (strcmp(macro_defaults.item[i], name) == 0) {
+            strbuf_set(out, macro_defaults.item[i + 1]);
+            return 1;
+        }
+    return 0;
+}
+
 /* The SMFIC_MACRO packet for a stage ("" when no macro has a value). */
 static void macro_packet(struct session *s, struct milter *m, enum milter_stage stage, int event,
                          struct strbuf *packet)
@@ -280,7 +323,7 @@ static void macro_packet(struct session *s, struct milter *m, enum milter_stage 
         strbuf_reset(&name);
         strbuf_append(&name, p, n);
         p += n;
-        if (!macro_value(s, strbuf_str(&name), &value))
+        if (!macro_value(s, strbuf_str(&name), &value) && !macro_default(strbuf_str(&name), &value))
             continue;
         if (!packet->len) {
             milter_packet_begin(packet, SMFIC_MACRO);
@@ -630,6 +673,7 @@ const char *milter_connect(struct session *s)
     for (size_t i = 0; i < items.count; i++)
         milter_add(items.item[i]);
     strlist_free(&items);
+    macro_defaults_load();
     struct strbuf data = STRBUF_INIT;
     const char *answer = NULL;
     for (size_t i = 0; i < milter_count && !answer; i++) {
@@ -1011,9 +1055,48 @@ static void bare_address(const char *in, struct strbuf *out)
     }
 }
 
+/* milter_header_checks for one message: what the tables decided about
+ * the header fields the milters added or changed. */
+struct milter_checks {
+    const struct rewrite_config *cfg;
+    struct rewrite_message_info info;
+    struct rewrite_actions actions;     /* DISCARD, HOLD, FILTER, REDIRECT, BCC, log lines */
+    struct strbuf reject;               /* REJECT's "X.Y.Z text" */
+    int rejected;
+};
+
+/* A field a milter added or changed, through milter_header_checks: the
+ * field to keep (REPLACE: the new one), or NULL when it goes (IGNORE, or
+ * REJECT, which mc notes).  Takes field. */
+static char *field_checked(struct milter_checks *mc, char *field)
+{
+    if (!mc->cfg || !mc->cfg->milter_header_checks || mc->rejected)
+        return field;
+    struct strbuf content = STRBUF_INIT, replaced = STRBUF_INIT, prepend = STRBUF_INIT;
+    strbuf_set(&content, field);
+    if (content.len && content.s[content.len - 1] == '\n')
+        strbuf_truncate(&content, content.len - 1);
+    int action = rewrite_check(mc->cfg, &mc->info, CHECKS_MILTER, strbuf_str(&content), &replaced,
+                               &prepend, &mc->reject);
+    if (action == CHECK_REJECT)
+        mc->rejected = 1;
+    if (action == CHECK_REJECT || action == CHECK_IGNORE) {
+        free(field);
+        field = NULL;
+    } else if (action == CHECK_REPLACE) {
+        free(field);
+        strbuf_putc(&replaced, '\n');
+        field = strbuf_detach(&replaced);
+    }
+    strbuf_free(&content);
+    strbuf_free(&replaced);
+    strbuf_free(&prepend);
+    return field;
+}
+
 /* Apply one milter's changes to the message and envelope. */
 static void changes_apply(struct milter *m, struct milter_changes *changes, struct message *msg,
-                          struct envelope *env)
+                          struct envelope *env, struct milter_checks *mc)
 {
     int leading = (m->steps & SMFIP_HDR_LEADSPC) != 0;
     int body_replaced = 0;
@@ -1029,6 +1112,9 @@ static void changes_apply(struct milter *m, struct milter_changes *changes, stru
                 msg_warn("milter %s: bad header name: %.100s", m->name, strbuf_str(&r->name));
                 break;
             }
+            field = field_checked(mc, field);
+            if (!field)
+                break;
             /* an insert index counts smtpd's own header fields too, as
              * Postfix's counts its Received header */
             list_insert(&msg->headers, r->command == SMFIR_ADDHEADER || r->index > msg->headers.count
@@ -1050,7 +1136,14 @@ static void changes_apply(struct milter *m, struct milter_changes *changes, stru
                     msg->headers.count--;
                 } else {
                     field = field_make(strbuf_str(&r->name), strbuf_str(&r->value), leading);
-                    msg->headers.item[h] = field ? field : xstrdup("X-Invalid: header\n");
+                    field = field_checked(mc, field ? field : xstrdup("X-Invalid: header\n"));
+                    if (field) {
+                        msg->headers.item[h] = field;
+                    } else {        /* IGNORE or REJECT: the field goes */
+                        memmove(msg->headers.item + h, msg->headers.item + h + 1,
+                                (msg->headers.count - h - 1) * sizeof *msg->headers.item);
+                        msg->headers.count--;
+                    }
                 }
                 break;
             }
@@ -1153,6 +1246,10 @@ const char *milter_message(struct session *s, struct injection_client *inj, size
     while (msg.own < msg.headers.count && bytes < own_bytes)
         bytes += strlen(msg.headers.item[msg.own++]);
     int hold = 0;
+    struct milter_checks mc = {submit_rewrite_config(), {0}, REWRITE_ACTIONS_INIT, STRBUF_INIT, 0};
+    mc.info.sender = env->sender;
+    mc.info.log_client = s->client.namaddr;
+    mc.info.actions = &mc.actions;
     for (size_t i = 0; i < milter_count && !answer; i++) {
         struct milter *m = &milter_list[i];
         struct milter_changes changes = {NULL, 0};
@@ -1169,7 +1266,7 @@ const char *milter_message(struct session *s, struct injection_client *inj, size
         }
         answer = message_to_milter(s, m, &msg, &changes);
         if (!answer || answer[0] == 'H')
-            changes_apply(m, &changes, &msg, env);
+            changes_apply(m, &changes, &msg, env, &mc);
         for (size_t k = 0; k < changes.count; k++)
             if (changes.item[k].command == SMFIR_QUARANTINE)
                 hold = 1;
@@ -1187,6 +1284,19 @@ const char *milter_message(struct session *s, struct injection_client *inj, size
     if (hold && !answer)
         (void)milter_verdict(s, "END-OF-MESSAGE", "H", env->sender, first);
     const char *result = answer ? milter_verdict(s, "END-OF-MESSAGE", answer, env->sender, first) : NULL;
+    /* milter_header_checks: a REJECT refuses the message (logged
+     * "milter-header-reject"), the other actions go with the envelope */
+    if (!answer && mc.rejected) {
+        rewrite_actions_log_noqueue(&mc.actions, env);
+        strbuf_reset(&s->milter_reply);
+        strbuf_printf(&s->milter_reply, "%s %s", mc.reject.s[0] == '4' ? "451" : "550",
+                      strbuf_str(&mc.reject));
+        result = strbuf_str(&s->milter_reply);
+    } else if (!answer && mc.cfg) {
+        rewrite_actions_apply(mc.cfg, &mc.actions, env);
+    }
+    rewrite_actions_free(&mc.actions);
+    strbuf_free(&mc.reject);
     if (hold && !result && !discard)
         envelope_add(env, 'A', "hold=yes");
     if (discard)

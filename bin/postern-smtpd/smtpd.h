@@ -72,6 +72,7 @@ struct transaction {
 };
 
 struct injection_client;
+struct rewrite_config;
 
 struct session {
     int in_fd, out_fd;
@@ -234,6 +235,9 @@ unsigned submit_receive_override(void);
  * canonical maps, header and body checks, bcc maps) opened again when a
  * file changed; 1 when one was. */
 int submit_refresh(void);
+/* rewrite's settings as submit_init() read them (milter_header_checks),
+ * or NULL before. */
+const struct rewrite_config *submit_rewrite_config(void);
 /* Start the chain through the injection client (rewrite in-process, then
  * the queue stage of lib/mail/queuestage.h) and write the Received header
  * into it.  NULL when it cannot start (reply given). */

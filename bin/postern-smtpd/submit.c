@@ -74,6 +74,11 @@ void submit_init(void)
     rewrite_settings_loaded = 1;
 }
 
+const struct rewrite_config *submit_rewrite_config(void)
+{
+    return rewrite_settings_loaded ? &rewrite_settings : NULL;
+}
+
 int submit_refresh(void)
 {
     return rewrite_settings_loaded && rewrite_config_refresh(&rewrite_settings);

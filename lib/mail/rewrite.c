@@ -94,6 +94,10 @@ void rewrite_config_load(struct rewrite_config *cfg, unsigned receive_override)
         cfg->nested_header_checks = conf_is_set("nested_header_checks")
                                     ? open_maps("nested_header_checks") : cfg->header_checks;
     }
+    /* read by smtpd for its milters' changes whatever
+     * receive_override_options says (no_header_body_checks is about the
+     * client's text) */
+    cfg->milter_header_checks = open_maps("milter_header_checks");
     /* the MIME errors Postfix's cleanup reports (cleanup_message.c's
      * options): nesting whenever any other report or header check is on */
     int strict_8bitmime = conf_bool("strict_8bitmime");
@@ -186,7 +190,7 @@ void rewrite_config_free(struct rewrite_config *cfg)
     strlist_free(&cfg->masquerade_exceptions);
     struct maplist *lists[] = {cfg->virtual_alias_maps, cfg->canonical_maps,
                                cfg->sender_canonical_maps, cfg->recipient_canonical_maps,
-                               cfg->header_checks, cfg->body_checks,
+                               cfg->header_checks, cfg->body_checks, cfg->milter_header_checks,
                                cfg->sender_bcc_maps, cfg->recipient_bcc_maps};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         if (lists[i])
@@ -233,6 +237,7 @@ int rewrite_config_refresh(struct rewrite_config *cfg)
     changed |= refresh_maps(&cfg->recipient_canonical_maps, "recipient_canonical_maps");
     changed |= refresh_maps(&cfg->header_checks, "header_checks");
     changed |= refresh_maps(&cfg->body_checks, "body_checks");
+    changed |= refresh_maps(&cfg->milter_header_checks, "milter_header_checks");
     changed |= refresh_maps(&cfg->sender_bcc_maps, "sender_bcc_maps");
     changed |= refresh_maps(&cfg->recipient_bcc_maps, "recipient_bcc_maps");
     if (mime_shared)

@@ -62,6 +62,9 @@ struct rewrite_config {
      * unless disable_mime_input_processing, nesting at most
      * mime_nesting_limit deep */
     struct maplist *mime_header_checks, *nested_header_checks;
+    /* milter_header_checks: the header fields milters add or change
+     * (smtpd asks, rewrite_check with CHECKS_MILTER), NULL: none */
+    struct maplist *milter_header_checks;
     int mime;
     long mime_nesting_limit;
     /* the MIME errors to report and reject (MIME_ERR_* of rewrite_mime.h:
@@ -303,6 +306,10 @@ void rewrite_check_parse(const char *value, struct rewrite_check *out);
 #define CHECKS_BODY 1               /* body_checks: body lines */
 #define CHECKS_MIME 2               /* mime_header_checks: MIME headers (Content-*,
                                        MIME-Version) and the headers of parts */
+#define CHECKS_MILTER 4             /* milter_header_checks: a header field a
+                                       milter added or changed; logged
+                                       "milter-header-ACTION", PREPEND is
+                                       not available (as in Postfix) */
 #define CHECKS_NESTED 3             /* nested_header_checks: the headers of an
                                        attached message (message/rfc822) */
 /* Look content (a logical header with its folding, or a body line without

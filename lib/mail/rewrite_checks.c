@@ -50,7 +50,12 @@ static void log_action(const struct rewrite_message_info *info, const char *acti
                        const char *context, const char *content, const char *text)
 {
     struct strbuf head = STRBUF_INIT, tail = STRBUF_INIT, clean = STRBUF_INIT;
-    strbuf_printf(&head, "%s: %s %s", action, context, log_printable(&clean, content, 200));
+    /* milter_header_checks: "milter-header-reject: header X-Spam: yes"
+     * with 60 bytes of the header, as Postfix's cleanup_milter logs */
+    if (strcmp(context, "milter header") == 0)
+        strbuf_printf(&head, "milter-header-%s: header %s", action, log_printable(&clean, content, 60));
+    else
+        strbuf_printf(&head, "%s: %s %s", action, context, log_printable(&clean, content, 200));
     if (text && *text) {
         strbuf_reset(&clean);
         strbuf_printf(&tail, ": %s", log_printable(&clean, text, 1000));
@@ -138,12 +143,14 @@ int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message
     static const char *const titles[] = {
         [CHECKS_HEADER] = "header_checks", [CHECKS_BODY] = "body_checks",
         [CHECKS_MIME] = "mime_header_checks", [CHECKS_NESTED] = "nested_header_checks",
+        [CHECKS_MILTER] = "milter_header_checks",
     };
     struct maplist *maps = body == CHECKS_BODY ? cfg->body_checks
+                           : body == CHECKS_MILTER ? cfg->milter_header_checks
                            : body == CHECKS_MIME ? cfg->mime_header_checks
                            : body == CHECKS_NESTED ? cfg->nested_header_checks : cfg->header_checks;
     const char *title = titles[body];
-    const char *context = body == CHECKS_BODY ? "body" : "header";
+    const char *context = body == CHECKS_BODY ? "body" : body == CHECKS_MILTER ? "milter header" : "header";
     if (!maps)
         return CHECK_DUNNO;
     struct strbuf value = STRBUF_INIT;
@@ -187,7 +194,10 @@ int rewrite_check(const struct rewrite_config *cfg, const struct rewrite_message
         break;
     case CHECK_REPLACE:
     case CHECK_PREPEND:
-        if (!*check.text) {
+        if (check.action == CHECK_PREPEND && body == CHECKS_MILTER) {
+            msg_warn("%s: action PREPEND is not available here: ignored", title);
+            result = CHECK_DUNNO;
+        } else if (!*check.text) {
             msg_warn("%.*s action without text in %s map", (int)check.name_len, check.name, title);
             result = CHECK_DUNNO;
         } else if (body != CHECKS_BODY && !is_header(check.text)) {

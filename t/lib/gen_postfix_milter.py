@@ -38,6 +38,7 @@ work = tempfile.mkdtemp(prefix="gen-milter-")
 os.chmod(work, 0o755)
 plan_file = os.path.join(work, "plan.json")
 events = os.path.join(work, "events")
+mp.write_tables(work)
 print("# recorded from Postfix 3.7 by t/lib/gen_postfix_milter.py; replayed by t/94-smtpd-milter-postfix.t")
 try:
     for case in mp.CASES:
@@ -51,7 +52,7 @@ try:
         tap.wait_until(lambda: tap.listening(milter_port), 20)
         with open(main_cf, "w") as f:
             f.write(original + "".join(f"{k} = {v}\n" for k, v in
-                                       mp.settings(case, milter, dead).items()))
+                                       mp.settings(case, milter, dead, work).items()))
         subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
         time.sleep(2)
         start = os.path.getsize(maillog)

@@ -4,6 +4,8 @@ replayed against postern by t/94-smtpd-milter-postfix.t: each case is a
 title, main.cf settings (MILTER stands for the scripted milter's
 address, DEAD for a port nobody listens on) and the plan of
 t/lib/milter_script.py.  Every case plays the same dialogue (dialogue()).
+TABLES stands for a directory holding MILTER_HEADER_CHECKS as the regexp
+table milter_header_checks (write_tables()).
 """
 import os
 import re
@@ -31,6 +33,7 @@ def start_milter(port, plan_file, events_file):
     return m
 
 RECIPIENT = "rcpt@bench.test"
+MHC = "regexp:TABLES/milter_header_checks"   # milter_header_checks of the cases below
 MESSAGE = "Subject: probe\nFrom: a@example.org\nTo: rcpt@bench.test\n\nhello\n"
 
 CASES = [
@@ -60,11 +63,49 @@ CASES = [
     ("milter down, per-milter reject",
      {"smtpd_milters": "{ inet:DEAD, default_action=reject }"}, {}),
     ("slow at eom", {"smtpd_milters": "inet:MILTER", "milter_content_timeout": "2s"}, {"eom": "sleep:4"}),
+    ("milter_header_checks reject", {"smtpd_milters": "inet:MILTER", "milter_header_checks": MHC},
+     {"eom": ["addheader:X-MHC-Reject:yes"]}),
+    ("milter_header_checks reject without text", {"smtpd_milters": "inet:MILTER", "milter_header_checks": MHC},
+     {"eom": ["insheader:1:X-MHC-Bare-Reject:yes"]}),
+    ("milter_header_checks 4.x.x reject of a changed header",
+     {"smtpd_milters": "inet:MILTER", "milter_header_checks": MHC},
+     {"eom": ["chgheader:1:Subject:MHC changed"]}),
+    ("milter_header_checks discard", {"smtpd_milters": "inet:MILTER", "milter_header_checks": MHC},
+     {"eom": ["addheader:X-MHC-Discard:yes"]}),
+    ("milter_header_checks hold", {"smtpd_milters": "inet:MILTER", "milter_header_checks": MHC},
+     {"eom": ["addheader:X-MHC-Hold:yes"]}),
+    ("milter_header_checks warn", {"smtpd_milters": "inet:MILTER", "milter_header_checks": MHC},
+     {"eom": ["addheader:X-MHC-Warn:yes"]}),
+    ("milter_header_checks redirect", {"smtpd_milters": "inet:MILTER", "milter_header_checks": MHC},
+     {"eom": ["addheader:X-MHC-Redirect:yes"]}),
+    ("milter_header_checks without a match",
+     {"smtpd_milters": "inet:MILTER", "milter_header_checks": "regexp:TABLES/milter_header_checks"},
+     {"eom": ["addheader:X-Other:yes"]}),
 ]
 
 
-def settings(case, milter, dead):
-    return {k: v.replace("MILTER", milter).replace("DEAD", dead) for k, v in case[1].items()}
+# milter_header_checks for the cases that name regexp:TABLES/...: one rule
+# per action, each for a header field the scripted milter adds or changes
+MILTER_HEADER_CHECKS = """/^X-MHC-Reject:/ REJECT milter header says no
+/^X-MHC-Bare-Reject:/ REJECT
+/^X-MHC-Discard:/ DISCARD dropped by table
+/^X-MHC-Hold:/ HOLD held for review
+/^X-MHC-Warn:/ WARN looked at it
+/^X-MHC-Redirect:/ REDIRECT other@bench.test
+/^Subject: MHC/ REJECT 4.7.0 changed subject refused
+"""
+
+
+def write_tables(directory):
+    """Write the tables of the milter_header_checks cases into directory."""
+    with open(os.path.join(directory, "milter_header_checks"), "w") as f:
+        f.write(MILTER_HEADER_CHECKS)
+    os.chmod(os.path.join(directory, "milter_header_checks"), 0o644)
+
+
+def settings(case, milter, dead, tables="/nonexistent"):
+    return {k: v.replace("MILTER", milter).replace("DEAD", dead).replace("TABLES", tables)
+            for k, v in case[1].items()}
 
 
 def dialogue(client, myhostname):
@@ -113,4 +154,4 @@ def normalize_log(line, milter, dead):
 
 def wanted(line):
     """The log lines a case is compared by."""
-    return ("milter" in line or "Milter" in line) and "not implemented" not in line
+    return ("milter" in line or "Milter" in line or "MHC" in line) and "not implemented" not in line
