@@ -29,7 +29,6 @@ struct unimplemented {
 
 /* Sorted by name. */
 static const struct unimplemented settings[] = {
-    {"command_execution_directory", WHEN_NONEMPTY, "commands of local(8) run in the user's home (else /)"},
     {"content_filter", WHEN_TRANSPORT, NULL},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"local_transport", WHEN_TRANSPORT, NULL},
