@@ -34,7 +34,8 @@ static const struct unimplemented settings[] = {
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"relay_transport", WHEN_TRANSPORT, NULL},
-    {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},
+    {"reset_owner_alias", WHEN_YES, "a child alias's local addresses still go to a new "
+     "queue file (the sender is owner-NAME either way, as in Postfix)"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 
