@@ -4,8 +4,10 @@
  * run by lib/mail/pipecommand.c (output kept for the reason of a failure,
  * exit status read as Postfix's pipe_command reads it, command_time_limit
  * enforced by killing its process group).  The command runs in a child
- * that has taken the user's ids for good (groups, gid, uid), in the
- * user's home, with a minimal environment plus export_environment.  It is
+ * that has taken the user's ids for good (groups, gid, uid), in
+ * command_execution_directory (its $names expanded; a directory that
+ * cannot be entered defers the delivery) or else the user's home, with a
+ * minimal environment plus export_environment.  It is
  * run without a shell (argv split at white space) unless it holds shell
  * syntax; local_command_shell, when set, runs every command.
  */
@@ -17,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fdio.h"
 #include "local.h"
 #include "log.h"
@@ -65,38 +68,65 @@ static void command_argv(struct local_setup *setup, const char *command, struct 
     }
 }
 
-/* Add NAME=value to an environment list. */
-static void env_put(struct strlist *env, const char *name, const char *value)
+/* Add NAME=value to an environment list; with a filter, each character
+ * of the value that is not in it becomes '_'. */
+static void env_put(struct strlist *env, const char *name, const char *value, const char *filter)
 {
     struct strbuf s = STRBUF_INIT;
-    strbuf_printf(&s, "%s=%s", name, value ? value : "");
+    strbuf_printf(&s, "%s=", name);
+    for (const char *v = value ? value : ""; *v; v++)
+        strbuf_putc(&s, !filter || strchr(filter, *v) ? *v : '_');
     strlist_add(env, s.s);
     strbuf_free(&s);
 }
 
-/* The command's environment (Postfix's local(8) names). */
+/* The command's environment, as Postfix's local(8) builds it:
+ * export_environment (names kept from ours, name=value set), PATH, then
+ * the delivery's own variables, censored with command_expansion_filter
+ * (HOME and SHELL of the user whose rights it runs with; USER and LOGNAME
+ * the recipient's name; EXTENSION, DOMAIN, ORIGINAL_RECIPIENT and the
+ * CLIENT_ and SASL_ ones only when not empty). */
 static void command_env(struct local_delivery *d, const struct local_privs *privs,
                         struct strlist *env)
 {
+    static const struct { const char *name, *attribute; } client[] = {
+        {"CLIENT_HOSTNAME", "client_name"}, {"CLIENT_ADDRESS", "client_address"},
+        {"CLIENT_HELO", "helo_name"}, {"CLIENT_PROTOCOL", "protocol"},
+        {"SASL_METHOD", "sasl_method"}, {"SASL_SENDER", "sasl_sender"},
+        {"SASL_USERNAME", "sasl_username"},
+    };
     struct local_setup *setup = d->setup;
+    const char *filter = conf_str("command_expansion_filter");
     for (size_t i = 0; i < setup->export_env.count; i++) {
-        const char *v = getenv(setup->export_env.item[i]);
-        if (v)
-            env_put(env, setup->export_env.item[i], v);
+        const char *item = setup->export_env.item[i], *v;
+        if (strncmp(item, "PATH", 4) == 0 && (!item[4] || item[4] == '='))
+            continue;       /* PATH is always ours, as in Postfix */
+        if (strchr(item, '='))
+            strlist_add(env, item);
+        else if ((v = getenv(item)))
+            env_put(env, item, v, NULL);
     }
-    env_put(env, "PATH", "/usr/bin:/bin");
+    env_put(env, "PATH", "/usr/bin:/bin", NULL);
     if (privs->user) {
-        env_put(env, "HOME", privs->user->home);
-        env_put(env, "LOGNAME", privs->user->name);
-        env_put(env, "USER", privs->user->name);
-        env_put(env, "SHELL", privs->user->shell);
+        env_put(env, "HOME", privs->user->home, filter);
+        env_put(env, "SHELL", privs->user->shell, filter);
     }
-    env_put(env, "SENDER", d->req->sender);
-    env_put(env, "RECIPIENT", d->address);
-    env_put(env, "LOCAL", d->local);
-    env_put(env, "DOMAIN", d->domain);
-    env_put(env, "EXTENSION", d->extension);
-    env_put(env, "ORIGINAL_RECIPIENT", d->orig);
+    env_put(env, "LOGNAME", d->user, filter);
+    env_put(env, "USER", d->user, filter);
+    env_put(env, "SENDER", d->req->sender, filter);
+    env_put(env, "RECIPIENT", d->address, filter);
+    env_put(env, "LOCAL", d->local, filter);
+    if (*d->domain)
+        env_put(env, "DOMAIN", d->domain, filter);
+    if (*d->extension)
+        env_put(env, "EXTENSION", d->extension, filter);
+    if (d->orig && *d->orig)
+        env_put(env, "ORIGINAL_RECIPIENT", d->orig, filter);
+    for (size_t i = 0; i < sizeof client / sizeof client[0]; i++) {
+        const char *v = runner_attr(&d->req->attrs, client[i].attribute);
+        if (v && *v)
+            env_put(env, client[i].name, v, filter);
+    }
 }
 
 /* A list as the NULL-ended vector exec wants (the strings stay the list's). */
@@ -111,7 +141,8 @@ void local_command(struct local_delivery *d, const char *command,
                    const struct local_privs *privs, unsigned prepend)
 {
     struct strlist argv = STRLIST_INIT, env = STRLIST_INIT;
-    struct strbuf prefix = STRBUF_INIT, shown = STRBUF_INIT;
+    struct strbuf prefix = STRBUF_INIT, shown = STRBUF_INIT, directory = STRBUF_INIT,
+                  err = STRBUF_INIT;
     log_printable(&shown, command, 200);
     /* the message with its prefix in a memory file: the command reads it
      * at its pace, and we only wait */
@@ -135,15 +166,24 @@ void local_command(struct local_delivery *d, const char *command,
         goto out;
     }
     command_env(d, privs, &env);
+    if (*d->setup->exec_directory
+        && local_expand(d, privs->user, d->setup->exec_directory,
+                        conf_str("execution_directory_expansion_filter"), &directory, &err) != 0) {
+        msg_warn("bad parameter value syntax for command_execution_directory: %s (%s)",
+                 d->setup->exec_directory, strbuf_str(&err));
+        local_result(d, "4.3.5", "mail system configuration error");
+        goto out;
+    }
     char **argv_vec = vector(&argv), **env_vec = vector(&env);
     struct pipe_command cmd = {
         .argv = argv_vec, .env = env_vec, .input_fd = input,
         .switch_ids = d->setup->privileged, .uid = privs->uid, .gid = privs->gid,
-        .cwd = privs->user ? privs->user->home : NULL,
+        .cwd = directory.len ? directory.s : privs->user ? privs->user->home : NULL,
+        .cwd_required = directory.len != 0,
         .time_limit = d->setup->command_time_limit,
     };
     struct pipe_command_status status = PIPE_COMMAND_STATUS_INIT;
-    struct strbuf err = STRBUF_INIT, dsn = STRBUF_INIT, text = STRBUF_INIT;
+    struct strbuf dsn = STRBUF_INIT, text = STRBUF_INIT;
     if (pipe_command_run(&cmd, &status, &err) != 0) {
         local_result(d, "4.3.0", "%s", strbuf_str(&err));
     } else {
@@ -161,10 +201,11 @@ void local_command(struct local_delivery *d, const char *command,
     free(argv_vec);
     free(env_vec);
     pipe_command_status_free(&status);
-    strbuf_free(&err);
     strbuf_free(&dsn);
     strbuf_free(&text);
 out:
+    strbuf_free(&err);
+    strbuf_free(&directory);
     if (input >= 0)
         close(input);
     strlist_free(&argv);

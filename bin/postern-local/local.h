@@ -47,6 +47,7 @@ struct local_setup {
     const char *forward_path;       /* raw */
     const char *luser_relay;        /* raw */
     const char *command_shell;      /* local_command_shell */
+    const char *exec_directory;     /* command_execution_directory, raw */
     const char *myorigin;
     const char *default_privs;
     unsigned allow_commands;        /* CLASS_* */

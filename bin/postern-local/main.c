@@ -84,6 +84,7 @@ static void local_setup_init(struct local_setup *setup)
     setup->forward_path = conf_raw("forward_path");
     setup->luser_relay = conf_raw("luser_relay");
     setup->command_shell = conf_str("local_command_shell");
+    setup->exec_directory = conf_raw("command_execution_directory");
     setup->myorigin = conf_str("myorigin");
     setup->default_privs = conf_str("default_privs");
     setup->allow_commands = parse_classes(setup, "allow_mail_to_commands");
@@ -449,9 +450,10 @@ static int deliver_alias(struct local_delivery *d)
         return 0;
     }
     if (r == MAP_FOUND) {
-        /* an owner-NAME alias makes owner-NAME the sender of forwarded copies */
+        /* an owner-NAME alias makes owner-NAME the sender of forwarded
+         * copies (unless owner_request_special = no, as in Postfix) */
         strbuf_printf(&key, "owner-%s", name);
-        if (strncmp(name, "owner-", 6) != 0
+        if (d->setup->owner_request_special && strncmp(name, "owner-", 6) != 0
             && alias_lookup(d, key.s, &owner_value, &owner_table) == MAP_FOUND) {
             if (d->setup->expand_owner_alias && owner_value.len
                 && !strpbrk(owner_value.s, ", \t|/:\\\"")) {

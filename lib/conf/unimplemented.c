@@ -29,13 +29,13 @@ struct unimplemented {
 
 /* Sorted by name. */
 static const struct unimplemented settings[] = {
-    {"command_execution_directory", WHEN_NONEMPTY, "commands of local(8) run in the user's home (else /)"},
     {"content_filter", WHEN_TRANSPORT, NULL},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"local_transport", WHEN_TRANSPORT, NULL},
     {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"relay_transport", WHEN_TRANSPORT, NULL},
-    {"reset_owner_alias", WHEN_YES, "an owner- alias's sender is not reset"},
+    {"reset_owner_alias", WHEN_YES, "a child alias's local addresses still go to a new "
+     "queue file (the sender is owner-NAME either way, as in Postfix)"},
     {"virtual_transport", WHEN_TRANSPORT, NULL},
 };
 

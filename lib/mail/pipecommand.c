@@ -60,12 +60,10 @@ static _Noreturn void run_child(const struct pipe_command *cmd, int output)
         dprintf(output, "cannot set up the command's process: %s\n", strerror(errno));
         _exit(EX_OSERR);
     }
-    if (dup2(cmd->input_fd, 0) < 0 || dup2(output, 1) < 0 || dup2(output, 2) < 0)
-        _exit(EX_OSERR);
     if (cmd->switch_ids) {
         struct strbuf err = STRBUF_INIT;
         if (privileges_drop(cmd->uid, cmd->gid, &cmd->gid, 1, &err) != 0) {
-            dprintf(2, "%s\n", strbuf_str(&err));
+            dprintf(output, "%s\n", strbuf_str(&err));
             _exit(EX_OSERR);
         }
     }
@@ -73,14 +71,20 @@ static _Noreturn void run_child(const struct pipe_command *cmd, int output)
      * id switch, which clears it */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
         _exit(EX_TEMPFAIL);
-    /* directory= that cannot be entered is a temporary failure, not a
-     * command run somewhere else */
+    /* a required directory (pipe's directory=, local's
+     * command_execution_directory) that cannot be entered is a temporary
+     * failure, not a command run somewhere else: said in the log (our
+     * stderr is still the runner's), not in the command's output, as
+     * Postfix's pipe_command does */
     if (cmd->cwd && chdir(cmd->cwd) == 0)
         ;
     else if (cmd->cwd && cmd->cwd_required) {
-        dprintf(2, "chdir %s: %s\n", cmd->cwd, strerror(errno));
+        msg_warn("cannot change directory to \"%s\" for uid=%lu gid=%lu: %s", cmd->cwd,
+                 (unsigned long)getuid(), (unsigned long)getgid(), strerror(errno));
         _exit(EX_TEMPFAIL);
     } else if (chdir("/") != 0)
+        _exit(EX_OSERR);
+    if (dup2(cmd->input_fd, 0) < 0 || dup2(output, 1) < 0 || dup2(output, 2) < 0)
         _exit(EX_OSERR);
     execvpe(cmd->argv[0], cmd->argv, cmd->env);
     dprintf(2, "execvp %s: %s\n", cmd->argv[0], strerror(errno));

@@ -26,7 +26,9 @@ struct pipe_command {
     uid_t uid;
     gid_t gid;
     const char *cwd;        /* NULL, or a directory that may be missing: then "/" */
-    int cwd_required;       /* cwd must be entered (pipe's directory=): else EX_TEMPFAIL */
+    int cwd_required;       /* cwd must be entered (pipe's directory=, local's
+                               command_execution_directory): else a warning
+                               in the log and EX_TEMPFAIL, as Postfix */
     long long time_limit;   /* seconds; 0: none */
 };
 
