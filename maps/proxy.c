@@ -272,11 +272,14 @@ static const struct memo *memo_find(const struct map *map, const char *key)
     return NULL;
 }
 
-/* Keep a definite answer (found or not found, never a failure). */
+/* Keep a definite answer (found or not found, never a failure), when it
+ * is short: a long list of addresses is asked again rather than held. */
+#define MEMO_VALUE_MAX 4096
 static void memo_keep(const struct map *map, const char *key, int result,
                       const struct strbuf *value)
 {
-    if (memo_count == MEMO_MAX || (result != MAP_FOUND && result != MAP_NOTFOUND))
+    if (memo_count == MEMO_MAX || (result != MAP_FOUND && result != MAP_NOTFOUND)
+        || value->len > MEMO_VALUE_MAX)
         return;
     memo[memo_count++] = (struct memo){xstrdup(map->spec), xstrdup(key),
                                        xstrdup(strbuf_str(value)), map->options, result};
