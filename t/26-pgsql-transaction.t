@@ -96,5 +96,19 @@ tap.ok(tap.wait_until(lambda: subjects("bob") == ["first"] and subjects("alice")
        "the first went to bob, the second, after the change, to alice") \
     or tap.diag(f"bob {subjects('bob')} alice {subjects('alice')}\n" + inst.log()[-2000:])
 
+# qmgr keeps its last resolution for a second, as Postfix's resolve client
+# keeps its last answer: the same address twice in a row costs one
+# lookup of its domain (what a second later is asked again is not timed
+# here: the test would depend on the machine's speed)
+qmgr = "postern-qmgr"
+before = asked("domain='example.com'")
+r = tap.run([qmgr, "-c", inst.dir, "-r", "bob@example.com", "bob@example.com"])
+tap.ok(r.returncode == 0 and r.stdout.count("class=virtual mailbox") == 2,
+       "postern-qmgr -r resolves the address twice") or tap.diag(r.stdout + r.stderr)
+tap.is_(asked("domain='example.com'") - before, 1, "asking virtual_mailbox_domains once")
+r = tap.run([qmgr, "-c", inst.dir, "-r", "bob@example.com"])
+tap.ok(tap.wait_until(lambda: asked("domain='example.com'") - before == 2, 10),
+       "another process asks again") or tap.diag(r.stdout + r.stderr)
+
 inst.stop()
 tap.done()
