@@ -155,6 +155,7 @@ int main(int argc, char **argv)
         policy_prepare(s);
         destination_prepare();  /* the address classes' lists and tables */
         (void)discarded_ehlo_keywords();
+        milter_prepare();
         submit_init();          /* rewrite's settings, shared by the children */
         if (conf_int("smtpd_client_auth_rate_limit") > 0
             || conf_int("smtpd_client_message_rate_limit") > 0

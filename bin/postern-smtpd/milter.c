@@ -274,6 +274,10 @@ static int macro_value(struct session *s, const char *name, struct strbuf *out)
  * milter_*_macros lists write it: "{auth_type}" with its braces. */
 static void macro_defaults_load(void)
 {
+    static int loaded;
+    if (loaded)
+        return;
+    loaded = 1;
     struct strlist items = STRLIST_INIT;
     conf_list("milter_macro_defaults", &items);
     for (size_t i = 0; i < items.count; i++) {
@@ -659,6 +663,12 @@ static const char *each_milter(struct session *s, int event, uint32_t skip, uint
             answer = m->state == MS_ACCEPT_CON || m->state == MS_ACCEPT_MSG ? NULL : def_reply(m);
     }
     return answer;
+}
+
+void milter_prepare(void)
+{
+    if (*conf_str("smtpd_milters"))
+        macro_defaults_load();
 }
 
 const char *milter_connect(struct session *s)

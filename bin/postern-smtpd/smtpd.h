@@ -360,6 +360,9 @@ struct envelope;
  * greeting): NULL, or a milter's refusal (logged; a 421 also sets
  * s->hangup), which answers MAIL and later commands. */
 const char *milter_connect(struct session *s);
+/* In the zygote: what every session's milters need, read once
+ * (milter_macro_defaults). */
+void milter_prepare(void);
 /* 1 when smtpd_milters are in use for this session. */
 int milter_active(void);
 /* The events: NULL to go on, else the SMTP reply to give (logged as

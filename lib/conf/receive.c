@@ -16,8 +16,10 @@
 #include "mastercf.h"
 #include "strbuf.h"
 
-unsigned name_mask(const char *param, const char *value, const struct name_flag *table,
-                   size_t count, unsigned flags)
+/* name_mask's loop; with `unknown`, the first name the table lacks is kept
+ * there (and nothing is said of it) */
+static unsigned mask_of_words(const char *param, const char *value, const struct name_flag *table,
+                              size_t count, unsigned flags, struct strbuf *unknown)
 {
     int any_case = (flags & NAME_MASK_ANY_CASE) != 0;
     struct strlist words = STRLIST_INIT;
@@ -32,7 +34,10 @@ unsigned name_mask(const char *param, const char *value, const struct name_flag 
             j++;
         if (j < count)
             mask |= table[j].flag;
-        else if (flags & NAME_MASK_FATAL)
+        else if (unknown) {
+            if (!unknown->len)
+                strbuf_set(unknown, words.item[i]);
+        } else if (flags & NAME_MASK_FATAL)
             msg_fatal_temp("unknown %s value \"%s\" in \"%s\"", param, words.item[i], value);
         else if (!(flags & NAME_MASK_IGNORE))
             msg_warn("unknown %s value \"%s\" ignored", param, words.item[i]);
@@ -40,6 +45,12 @@ unsigned name_mask(const char *param, const char *value, const struct name_flag 
     strlist_free(&words);
     strbuf_free(&err);
     return mask;
+}
+
+unsigned name_mask(const char *param, const char *value, const struct name_flag *table,
+                   size_t count, unsigned flags)
+{
+    return mask_of_words(param, value, table, count, flags, NULL);
 }
 
 /* receive_override_options' names: case matters, and an unknown name is
@@ -60,23 +71,10 @@ unsigned receive_override_mask(const char *value)
 
 const char *receive_override_unknown(const char *value, struct strbuf *name)
 {
-    struct strlist words = STRLIST_INIT;
-    struct strbuf err = STRBUF_INIT;
-    (void)list_split(value, &words, &err);
-    const char *found = NULL;
-    for (size_t i = 0; i < words.count && !found; i++) {
-        size_t j = 0;
-        while (j < sizeof receive_names / sizeof receive_names[0]
-               && strcmp(receive_names[j].name, words.item[i]) != 0)
-            j++;
-        if (j == sizeof receive_names / sizeof receive_names[0]) {
-            strbuf_set(name, words.item[i]);
-            found = strbuf_str(name);
-        }
-    }
-    strlist_free(&words);
-    strbuf_free(&err);
-    return found;
+    strbuf_reset(name);
+    (void)mask_of_words("receive_override_options", value, receive_names,
+                        sizeof receive_names / sizeof receive_names[0], NAME_MASK_IGNORE, name);
+    return name->len ? strbuf_str(name) : NULL;
 }
 
 /* The value that the last "-o name=value" of a service gives,
