@@ -10,6 +10,11 @@
  * open file first (one fstat): changed in place, it is mapped again; too
  * short or damaged, the lookup answers MAP_RETRY.
  *
+ * In a zygote (hugemem_enable), a table is read whole into memory in huge
+ * pages instead of mapped from its file: each forked child then reads it
+ * without a page fault (hugemem.h).  The file stays open for the change
+ * check; changed in place, it is read again (mapped, in a child).
+ *
  * Keys are stored without a terminating NUL; tables that Postfix built
  * with one (postmap -N, postalias on some systems) are read too. */
 #include <cdb.h>
@@ -17,9 +22,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hugemem.h"
 #include "log.h"
 #include "map_impl.h"
 #include "strbuf.h"
@@ -34,8 +41,43 @@ struct cdb_table {
     unsigned try;           /* which key forms to try; narrowed on a hit */
     off_t size;             /* of the file as mapped */
     struct timespec mtime;  /* of the file as mapped */
-    int mapped;             /* db holds a mapping */
+    int mapped;             /* db holds a mapping or a copy */
+    const void *copy;       /* db's memory is this copy (hugemem), not a mapping */
 };
+
+/* tinycdb maps the whole file (cdb_init) and reads only through cdb_mem:
+ * in a zygote the mapping is traded for a copy in huge pages.  The struct's
+ * members are public in cdb.h, if marked private; cdb_free() would unmap a
+ * copy, so table_unmap() is the only way a table lets go of its memory. */
+static int table_map(struct cdb_table *table, int fd, off_t size)
+{
+    if (cdb_init(&table->db, fd) != 0)
+        return -1;
+    table->copy = size > 0 && (size_t)size == table->db.cdb_fsize ? hugemem_copy(fd, (size_t)size) : NULL;
+    if (table->copy) {
+        /* cdb_init checked the file; the copy is what it mapped */
+        (void)munmap((void *)table->db.cdb_mem, table->db.cdb_fsize);
+        table->db.cdb_mem = table->copy;
+    }
+    table->mapped = 1;
+    return 0;
+}
+
+static void table_unmap(struct cdb_table *table)
+{
+    int fd = cdb_fileno(&table->db);
+    if (!table->mapped)
+        return;
+    if (table->copy) {
+        hugemem_release(table->copy);
+        table->copy = NULL;
+        memset(&table->db, 0, sizeof table->db);
+    } else {
+        cdb_free(&table->db);
+    }
+    table->db.cdb_fd = fd;
+    table->mapped = 0;
+}
 
 /* Remember what was mapped, to notice changes made in place. */
 static void remember_file(struct cdb_table *table, const struct stat *st)
@@ -53,7 +95,7 @@ static int cdb_open_table(struct map *map, const char *name, struct strbuf *err)
     table->path = strbuf_detach(&path);
     int fd = open(table->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     struct stat st, source;
-    if (fd < 0 || fstat(fd, &st) != 0 || cdb_init(&table->db, fd) != 0) {
+    if (fd < 0 || fstat(fd, &st) != 0 || table_map(table, fd, st.st_size) != 0) {
         int saved = errno;
         strbuf_printf(err, "open database %s: %s", table->path,
                       saved == EPROTO || saved == 0 ? "not a cdb file" : strerror(saved));
@@ -71,7 +113,6 @@ static int cdb_open_table(struct map *map, const char *name, struct strbuf *err)
                 && source.st_mtim.tv_nsec > st.st_mtim.tv_nsec)))
         msg_warn("database %s is older than source file %s", table->path, name);
     table->try = TRY_NO_NUL | TRY_NUL;
-    table->mapped = 1;
     remember_file(table, &st);
     map->data = table;
     return 0;
@@ -94,16 +135,13 @@ static int check_file(struct map *map, struct cdb_table *table)
     if (table->mapped) {
         msg_warn("table %s: %s was changed in place (use postern map, which replaces it whole)",
                  map->spec, table->path);
-        cdb_free(&table->db);
-        table->db.cdb_fd = fd;
-        table->mapped = 0;
+        table_unmap(table);
     }
-    if (cdb_init(&table->db, fd) != 0) {
+    if (table_map(table, fd, st.st_size) != 0) {
         table->db.cdb_fd = fd;
         msg_warn("table %s: %s cannot be read now", map->spec, table->path);
         return -1;
     }
-    table->mapped = 1;
     table->try = TRY_NO_NUL | TRY_NUL;
     remember_file(table, &st);
     return 0;
@@ -199,8 +237,7 @@ static void cdb_close_table(struct map *map)
 {
     struct cdb_table *table = map->data;
     int fd = cdb_fileno(&table->db);
-    if (table->mapped)
-        cdb_free(&table->db);
+    table_unmap(table);
     close(fd);
     free(table->path);
     free(table);

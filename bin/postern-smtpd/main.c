@@ -23,6 +23,7 @@
 #include "filekeeper.h"
 #include "listenfds.h"
 #include "log.h"
+#include "hugemem.h"
 #include "hugetext.h"
 #include "map.h"
 #include "smtpd.h"
@@ -121,6 +122,10 @@ int main(int argc, char **argv)
     if (optind != argc)
         usage();
     config_load(0);
+    /* a zygote reads its indexed tables into huge pages that its children
+     * share, before anything opens one (hugemem.h) */
+    if (getenv(ZYGOTE_FD_VARIABLE))
+        hugemem_enable();
     /* the injection chain reads the same configuration */
     setenv("POSTERN_CONFIG_DIR", config_dir(), 1);
     signal(SIGPIPE, SIG_IGN);

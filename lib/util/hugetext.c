@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "hugemem.h"
 #include "hugetext.h"
 
 #ifndef MADV_COLLAPSE
@@ -30,19 +31,6 @@ struct segments {
     size_t count;
     int seen;                   /* the first object (the program) was read */
 };
-
-/* Transparent huge pages can be had for an madvise(2)d range. */
-static int huge_pages_available(void)
-{
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
-    char line[128] = "";
-    if (!f)
-        return 0;
-    if (!fgets(line, sizeof line, f))
-        line[0] = '\0';
-    fclose(f);
-    return strstr(line, "[always]") || strstr(line, "[madvise]");
-}
 
 /* dl_iterate_phdr's callback: the program's read-only PT_LOAD segments,
  * each with the address where the next segment begins. */
@@ -186,8 +174,7 @@ failed:;
 
 long hugetext_move(void)
 {
-    const char *off = getenv("POSTERN_HUGETEXT");
-    if ((off && strcmp(off, "0") == 0) || !huge_pages_available())
+    if (!hugemem_available())
         return 0;
     struct segments segments = {.count = 0};
     dl_iterate_phdr(read_segments, &segments);
