@@ -26,6 +26,7 @@ struct block {
     size_t used;
     unsigned refs;              /* copies not yet released */
     int sealed;                 /* shared with a child: never written again */
+    int writable;               /* hugemem_alloc's, not copies' */
     struct block *next;
 };
 
@@ -87,7 +88,7 @@ void hugemem_enable(void)
 
 /* A new block of at least n bytes, 2 MB-aligned and advised for huge
  * pages, or NULL. */
-static struct block *block_new(size_t n)
+static struct block *block_new(size_t n, int writable)
 {
     size_t size = (n + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
     if (size < n || total + size > HUGEMEM_CAP)
@@ -105,9 +106,14 @@ static struct block *block_new(size_t n)
         (void)munmap((void *)base, size);
         return NULL;
     }
+    if (writable && mprotect((void *)base, size, PROT_READ | PROT_WRITE) < 0) {
+        (void)munmap((void *)base, size);
+        return NULL;
+    }
     struct block *b = xcalloc(1, sizeof *b);
     b->base = (char *)base;
     b->size = size;
+    b->writable = writable;
     b->next = blocks;
     blocks = b;
     total += size;
@@ -141,13 +147,24 @@ static int read_whole(int fd, char *to, size_t size)
     return 0;
 }
 
+/* The newest block of the kind with room for need bytes that may still be
+ * written, or a new one; NULL when there is none. */
+static struct block *block_for(size_t need, int writable)
+{
+    for (struct block *b = blocks; b; b = b->next)
+        if (b->writable == writable) {
+            if (!b->sealed && b->size - b->used >= need)
+                return b;
+            break;
+        }
+    return block_new(need, writable);
+}
+
 /* Read the file into the newest block that may be written, or a new one. */
 static const char *copy_into_block(int fd, size_t size)
 {
     size_t need = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-    struct block *b = blocks;
-    if (!b || b->sealed || b->size - b->used < need)
-        b = block_new(need);
+    struct block *b = block_for(need, 0);
     if (!b)
         return NULL;
     char *copy = b->base + b->used;
@@ -204,16 +221,36 @@ const void *hugemem_copy(int fd, size_t size)
     return data;
 }
 
+void *hugemem_alloc(size_t size)
+{
+    if (!owner || size == 0 || size > HUGEMEM_CAP || getpid() != owner)
+        return NULL;
+    size_t need = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    struct block *b = block_for(need, 1);
+    if (!b)
+        return NULL;
+    if (b->used == 0)
+        /* one huge page now rather than small ones at the first touches */
+        (void)madvise(b->base, b->size, MADV_COLLAPSE);
+    char *at = b->base + b->used;
+    b->used += need;
+    b->refs++;
+    unsealed = 1;
+    return at;
+}
+
 void hugemem_release(const void *data)
 {
     struct copy **p = &copies;
     while (*p && (*p)->data != data)
         p = &(*p)->next;
-    if (!*p || --(*p)->refs > 0)
-        return;
-    struct copy *gone = *p;
-    *p = gone->next;
-    free(gone);
+    if (*p) {
+        if (--(*p)->refs > 0)
+            return;
+        struct copy *gone = *p;
+        *p = gone->next;
+        free(gone);
+    }
     const char *copy = data;
     for (struct block *b = blocks; b; b = b->next)
         if (copy >= b->base && copy < b->base + b->size) {

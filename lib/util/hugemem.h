@@ -23,6 +23,13 @@
  * huge pages are off or POSTERN_HUGETEXT=0 is set, gets NULL and the
  * caller maps the file as before.
  *
+ * hugemem_alloc() is the same for memory the zygote fills itself and its
+ * children read (the packed configuration, lib/conf/config.c): writable,
+ * in blocks of its own, released with hugemem_release().  A child may
+ * write to it, but each 2 MB it writes to first costs it ~150 us (the
+ * kernel splits the huge page to copy the small one written): use it
+ * only for what children read.
+ *
  * hugemem_available() says whether transparent huge pages can be had for
  * an madvise(2)d range at all (hugetext.c asks it too). */
 #ifndef POSTERN_HUGEMEM_H
@@ -35,6 +42,7 @@
 int hugemem_available(void);
 void hugemem_enable(void);
 const void *hugemem_copy(int fd, size_t size);
+void *hugemem_alloc(size_t size);
 void hugemem_release(const void *copy);
 
 #endif
