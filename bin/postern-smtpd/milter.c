@@ -279,7 +279,7 @@ const char *milter_message(struct session *s, struct injection_client *inj, size
                            struct envelope *env)
 {
     int fd = injection_held_fd(inj);
-    struct milter_message msg = {STRLIST_INIT, 0, -1, -1, 0};
+    struct milter_message msg = MILTER_MESSAGE_INIT;
     if (fd < 0)
         return "451 4.3.0 Error: queue file write error";
     int hold = 0;

@@ -1045,18 +1045,25 @@ void milter_message_free(struct milter_message *msg)
     strlist_free(&msg->headers);
 }
 
+int milter_message_read(int fd, size_t own_bytes, struct milter_message *msg)
+{
+    if (message_read(fd, msg) < 0)
+        return -1;
+    /* the MTA's own header fields (PREPEND, Received), hidden from milters */
+    size_t bytes = 0;
+    while (msg->own < msg->headers.count && bytes < own_bytes)
+        bytes += strlen(msg->headers.item[msg->own++]);
+    return 0;
+}
+
 const char *milter_set_message(struct milter_set *set, int fd, size_t own_bytes,
                                struct milter_message *msg, struct envelope *env,
                                struct milter_checks *mc, int *hold)
 {
     const char *answer = NULL;
     *hold = 0;
-    if (message_read(fd, msg) < 0)
+    if (msg->held_fd < 0 && milter_message_read(fd, own_bytes, msg) < 0)
         return "451 4.3.0 Error: queue file write error";
-    /* the MTA's own header fields (PREPEND, Received), hidden from milters */
-    size_t bytes = 0;
-    while (msg->own < msg->headers.count && bytes < own_bytes)
-        bytes += strlen(msg->headers.item[msg->own++]);
     for (size_t i = 0; i < set->count && !answer; i++) {
         struct milter *m = &set->list[i];
         struct milter_changes changes = {NULL, 0};

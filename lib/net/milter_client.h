@@ -79,6 +79,7 @@ struct milter_message {
     int body_fd;                /* held_fd, or a memfd of a replaced body */
     off_t body_offset;
 };
+#define MILTER_MESSAGE_INIT { STRLIST_INIT, 0, -1, -1, 0 }
 
 /* milter_header_checks for one message: what the tables decided about
  * the header fields the milters added or changed. */
@@ -94,10 +95,15 @@ struct milter_checks {
  * MTA's own header fields) to each milter in order, each milter's changes
  * applied to msg and env (and checked by mc), until one refuses.  The
  * answer (NULL, "D", or a reply; never "H": *hold is set instead).  The
- * caller writes msg (milter_message_write) and frees it. */
+ * caller writes msg (milter_message_write) and frees it.  A msg already
+ * read (milter_message_read) is taken as it is. */
 const char *milter_set_message(struct milter_set *set, int fd, size_t own_bytes,
                                struct milter_message *msg, struct envelope *env,
                                struct milter_checks *mc, int *hold);
+/* Read the text on fd (its first own_bytes the MTA's own header fields)
+ * into msg, which starts as MILTER_MESSAGE_INIT: 0, or -1 on a read
+ * error.  milter_set_message does it itself. */
+int milter_message_read(int fd, size_t own_bytes, struct milter_message *msg);
 /* Write the message, changed, through put (0, or -1 to stop): 0, or -1. */
 int milter_message_write(const struct milter_message *msg,
                          int (*put)(void *ctx, const void *bytes, size_t n), void *ctx);
