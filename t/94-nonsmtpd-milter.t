@@ -118,6 +118,27 @@ for name in ("connect", "mail", "rcpt", "eom"):
 m = [e for e in seen if e["event"] == "connect"]
 is_(m[0]["macros"].get("_") if m else None, "localhost [127.0.0.1]", "the _ macro says localhost [127.0.0.1]")
 
+# ---- the other changes and verdicts at end of message ----
+r = submit({"eom": ["chgfrom:bounces@example.org", "addrcpt:<bob@example.com>", "delrcpt:<you@example.com>",
+                    "chgheader:1:Subject:changed"]})
+is_(r.returncode, 0, "sendmail exits 0 through a milter that changes the envelope")
+got = inst.wait_for("bob")
+text = got[-1].decode(errors="replace") if got else ""
+like(text, r"(?m)^Return-Path: <bounces@example\.org>$", "the sender the milter set is the envelope's")
+like(text, r"(?m)^Subject: changed$", "the header it changed is changed")
+is_(len(inst.delivered("you")), 1, "the recipient it deleted gets nothing (bob's copy came alone)")
+r = submit({"eom": ["quarantine:look at it"]})
+is_(r.returncode, 0, "a quarantine: sendmail exits 0")
+ok(wait_until(lambda: inst.queue_counts()["hold"] == 1, 15), "and the message waits in the hold queue")
+like(inst.log(), r"NOQUEUE: milter-hold: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: milter triggers HOLD action",
+     "logged milter-hold")
+inst.postern("queue", "delete", "ALL")
+r = submit({"eom": "discard"})
+is_(r.returncode, 0, "a discard: sendmail exits 0")
+ok(wait_until(lambda: "milter-discard: END-OF-MESSAGE from localhost[127.0.0.1]" in inst.log(), 15),
+   "logged milter-discard")
+ok(wait_until(lambda: queued() == 0, 15), "and the message is not kept")
+
 # ---- refusals ----
 before = len(inst.delivered("you"))
 log_at = len(inst.log())
