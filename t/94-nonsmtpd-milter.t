@@ -14,6 +14,7 @@
 #    "milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]" as Postfix's;
 #  - a milter that is down: milter_default_action tempfail (sendmail exits
 #    75, nothing queued) or accept (delivered);
+#  - sendmail -bs: the same milters, their refusal in the SMTP reply;
 #  - receive_override_options = no_milters: the milter hears nothing.
 import json
 import os
@@ -168,6 +169,28 @@ want = re.sub(r"^cleanup: ID: ", "", recorded("reject at MAIL")["L"][0])
 ok(want in inst.log()[log_at:], f"logged as Postfix logs it: {want}")
 is_(queued(), 0, "nothing is queued")
 
+# ---- sendmail -bs: the same milters, answered in SMTP ----
+def bs(plan):
+    write(plan_file, json.dumps(plan))
+    if os.path.exists(events_file):
+        os.unlink(events_file)
+    dialogue = (b"HELO me.example\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<you@example.com>\r\n"
+                b"DATA\r\n" + MESSAGE.replace(b"\n", b"\r\n") + b".\r\nQUIT\r\n")
+    return inst.sendmail(["-bs"], dialogue)
+
+
+bs_before = len(inst.delivered("you"))
+r = bs({"eom": ["addheader:X-Signed:bs"]})
+like(r.stdout, r"250 2\.0\.0 Ok: queued as", "sendmail -bs: queued through non_smtpd_milters")
+got = inst.wait_for("you", bs_before + 1)
+like(got[-1].decode(errors="replace") if len(got) > bs_before else "", r"(?m)^X-Signed: bs$",
+     "the header the milter added is delivered")
+c = [e for e in events() if e["event"] == "connect"]
+is_(c[0]["args"] if c else None, ["localhost", "127.0.0.1"], "the milter sees a connection from localhost")
+r = bs({"eom": "reply:550 5.7.1 unsigned mail refused"})
+like(r.stdout, r"550 5\.7\.1 unsigned mail refused", "a REJECT is the -bs client's reply")
+is_(queued(), 0, "nothing is queued")
+
 # ---- a milter that is down ----
 conf(non_smtpd_milters=f"inet:127.0.0.1:{dead}")
 log_at = len(inst.log())
@@ -177,6 +200,7 @@ is_(queued(), 0, "nothing is queued")
 like(inst.log()[log_at:], rf"connect to Milter service inet:127\.0\.0\.1:{dead}: Connection refused",
      "the failed connection is logged as Postfix logs it")
 conf(milter_default_action="accept")
+before = len(inst.delivered("you"))
 r = submit({})
 is_(r.returncode, 0, "under milter_default_action = accept: sendmail exits 0")
 is_(len(inst.wait_for("you", before + 1)), before + 1, "and the message is delivered")

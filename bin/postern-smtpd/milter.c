@@ -168,10 +168,20 @@ const char *milter_connect(struct session *s)
 {
     /* no_milters: a listener where mail comes back from a content
      * filter, having been through the milters once (FILTER_README) */
-    if (s->local_submission || (submit_receive_override() & RECEIVE_NO_MILTERS)
-        || !*conf_str("smtpd_milters"))
+    const char *list = "smtpd_milters";
+    unsigned override = submit_receive_override();
+    if (s->local_submission) {
+        /* sendmail -bs: a local submission, which Postfix's cleanup shows
+         * to non_smtpd_milters with pickup's receive_override_options */
+        struct strbuf value = STRBUF_INIT;
+        list = "non_smtpd_milters";
+        receive_local_setting("receive_override_options", &value);
+        override = receive_override_mask(strbuf_str(&value));
+        strbuf_free(&value);
+    }
+    if ((override & RECEIVE_NO_MILTERS) || !*conf_str(list))
         return NULL;
-    milter_set_add(&milters, "smtpd_milters");
+    milter_set_add(&milters, list);
     milters.macro_value = macro_value;
     milters.macro_ctx = s;
     const char *answer = milter_set_connect(&milters, s->client.name, s->client.address,
