@@ -1,8 +1,9 @@
-/* milter.c - smtpd_milters: the session's SMTP events told to Sendmail
- * milters as they happen (the engine is lib/net/milter_client.c), their
- * answers turned into Postfix's replies and log lines, and at the end of
- * a message the milters' changes applied before it goes on to rewrite and
- * the queue (MILTER_README, postconf(5)).
+/* milter.c - smtpd_milters (non_smtpd_milters for a sendmail -bs session):
+ * the session's SMTP events told to Sendmail milters as they happen (the
+ * engine is lib/net/milter_client.c), their answers turned into Postfix's
+ * replies and log lines, and at the end of a message the milters' changes
+ * applied before it goes on to rewrite and the queue (MILTER_README,
+ * postconf(5)).
  *
  * One connection per milter for the session, opened before the greeting.
  * The message: submit.c holds the client's text (smtpd's own headers
