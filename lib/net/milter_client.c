@@ -916,7 +916,7 @@ static void changes_apply(struct milter *m, struct milter_changes *changes, stru
             field = field_checked(mc, field);
             if (!field)
                 break;
-            /* an insert index counts smtpd's own header fields too, as
+            /* an insert index counts the MTA's own header fields too, as
              * Postfix's counts its Received header */
             list_insert(&msg->headers, r->command == SMFIR_ADDHEADER || r->index > msg->headers.count
                                        ? msg->headers.count : r->index, field);
@@ -924,7 +924,7 @@ static void changes_apply(struct milter *m, struct milter_changes *changes, stru
                 msg->own++;
             break;
         case SMFIR_CHGHEADER: {
-            /* the index-th field of that name among the client's, from 1 */
+            /* the index-th field of that name among those the milters saw, from 1 */
             uint32_t want = r->index ? r->index : 1, seen = 0;
             for (size_t h = msg->own; h < msg->headers.count; h++) {
                 field_split(msg->headers.item[h], 0, &name, &value);
