@@ -3,7 +3,10 @@
  * envelope on fd 1, qualifies addresses and adds missing headers
  * (lib/mail/rewrite.c), and hands both on to the next stage - the program given
  * after `--`, else daemon_directory/postern-queue - with fd 3 passed
- * through.  Its exit status is the next stage's.
+ * through.  Its exit status is the next stage's.  A local submission
+ * (origin=local) goes through non_smtpd_milters (lib/net/milter_local.c)
+ * after the rewriting and before the next stage; a milter's refusal is
+ * written on fd 3 and nothing goes on.
  *
  * usage: postern-rewrite [-c DIR] [-o name=value]... [-v] [-- PROGRAM ARG...]
  */
@@ -22,6 +25,8 @@
 #include "envelope.h"
 #include "fdio.h"
 #include "log.h"
+#include "milter_client.h"
+#include "milter_local.h"
 #include "outcome.h"
 #include "queuestage.h"
 #include "rewrite.h"
@@ -127,6 +132,39 @@ static int next_status(pid_t pid, struct queue_stage *queue, const char *name)
     return INJECT_EXIT_INTERNAL;
 }
 
+/* milter_message_write's output: the next stage's message pipe. */
+static int put_fd(void *ctx, const void *bytes, size_t n)
+{
+    return write_all(*(int *)ctx, bytes, n) < 0 && errno != EPIPE ? -1 : 0;
+}
+
+/* non_smtpd_milters over the rewritten message held on `held`: 0 with the
+ * message, changed, written to out and env changed, or 4 or 5 when a
+ * milter refused it (written on fd 3). */
+static int milter_run(int held, struct envelope *env, const struct rewrite_config *cfg, int out)
+{
+    struct milter_message msg = MILTER_MESSAGE_INIT;
+    struct strbuf reply = STRBUF_INIT;
+    if (lseek(held, 0, SEEK_SET) < 0)
+        msg_fatal_temp_errno("lseek");
+    int refused = milter_local_run(held, env, cfg, &msg, &reply);
+    if (!refused && milter_message_write(&msg, put_fd, &out) < 0) {
+        /* nothing goes on: the envelope is not written */
+        msg_warn_errno("write the message");
+        strbuf_set(&reply, "451 4.3.0 Error: queue file write error");
+        refused = 4;
+    }
+    if (refused) {
+        struct strbuf why = STRBUF_INIT;
+        record_putf(&why, refused == 5 ? 'D' : 'Z', "%s", strbuf_str(&reply));
+        (void)write_all(3, why.s, why.len);
+        strbuf_free(&why);
+    }
+    milter_message_free(&msg);
+    strbuf_free(&reply);
+    return refused;
+}
+
 int main(int argc, char **argv)
 {
     keep_status_fd();
@@ -160,11 +198,13 @@ int main(int argc, char **argv)
      * would have (master.cf's pickup -o, else main.cf) */
     unsigned receive_override = 0;
     const char *origin = envelope_attr(&env, "origin");
+    int milters = 0;
     if (origin && strcmp(origin, "local") == 0 && !envelope_attr(&env, "internal")) {
         struct strbuf value = STRBUF_INIT;
         receive_local_setting("receive_override_options", &value);
         receive_override = receive_override_mask(strbuf_str(&value));
         strbuf_free(&value);
+        milters = !(receive_override & RECEIVE_NO_MILTERS) && *conf_str("non_smtpd_milters");
     }
     struct rewrite_config cfg;
     rewrite_config_load(&cfg, receive_override);
@@ -199,7 +239,22 @@ int main(int argc, char **argv)
 
     /* the message first; the envelope only once the message is complete,
      * so that a crash here can never queue half a message */
-    int r = rewrite_message(&cfg, &info, 0, message_pipe[1], &err);
+    int held = -1;
+    if (milters && (held = memfd_create("postern-rewrite-milter", MFD_CLOEXEC)) < 0)
+        msg_fatal_temp_errno("memfd_create");
+    int r = rewrite_message(&cfg, &info, 0, milters ? held : message_pipe[1], &err);
+    if (milters && r == 0) {
+        int refused = milter_run(held, &env, &cfg, message_pipe[1]);
+        if (refused) {
+            close(message_pipe[1]);
+            close(envelope_pipe[1]);
+            next_status(pid, &queue, next_name);
+            status = refused == 5 ? INJECT_EXIT_REFUSED : INJECT_EXIT_REFUSED_FOR_NOW;
+            goto done;
+        }
+    }
+    if (held >= 0)
+        close(held);
     close(message_pipe[1]);
     if (r == -1 || r == REWRITE_TOO_MANY_HOPS || r == REWRITE_DEFERRED || r == REWRITE_REJECTED) {
         /* no envelope: the next stage stores nothing */

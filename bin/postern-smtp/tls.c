@@ -51,6 +51,7 @@
 #include "log.h"
 #include "monotonic.h"
 #include "smtp.h"
+#include "sockconnect.h"
 #include "tlscommon.h"
 #include "xalloc.h"
 
@@ -424,7 +425,7 @@ int tls_client_starttls(struct smtp_session *s)
             break;
         int e = SSL_get_error(ssl, r);
         short want = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
-        if (!want || smtp_wait_fd(s->conn.fd, want, deadline) <= 0) {
+        if (!want || sock_wait(s->conn.fd, want, deadline) <= 0) {
             if (setup->tls_loglevel >= 1)
                 msg_info("SSL_connect error to %s: %s", s->relay, want ? "timeout" : "handshake failure");
             tls_log_errors();

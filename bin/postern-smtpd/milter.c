@@ -1,219 +1,39 @@
-/* milter.c - smtpd_milters: the session's SMTP events told to Sendmail
- * milters (lib/net/milter_proto.h) as they happen, their answers turned
- * into Postfix's replies and log lines, and at the end of a message the
- * content sent and the milters' changes applied (MILTER_README,
+/* milter.c - smtpd_milters (non_smtpd_milters for a sendmail -bs session):
+ * the session's SMTP events told to Sendmail milters as they happen (the
+ * engine is lib/net/milter_client.c), their answers turned into Postfix's
+ * replies and log lines, and at the end of a message the milters' changes
+ * applied before it goes on to rewrite and the queue (MILTER_README,
  * postconf(5)).
  *
  * One connection per milter for the session, opened before the greeting.
- * The states and default replies follow Postfix's milter8 client: a
- * milter that fails (connect, timeout, protocol error) answers with
- * milter_default_action from then on (tempfail: 451 4.7.1, reject: 550
- * 5.7.1, accept: nothing, quarantine: hold); a reject at CONNECT or HELO
- * persists for the session; accept skips the milter for the message (at
- * CONNECT and HELO: for the session).  The message: submit.c holds the
- * client's text (smtpd's own headers first, which the milters never see)
- * and milter_message() sends its header and body, reads the changes at
- * end of message and passes the message, changed, on to rewrite and the
- * queue, so nothing reaches the queue before every milter has answered.
+ * The message: submit.c holds the client's text (smtpd's own headers
+ * first, which the milters never see) and milter_message() has the
+ * milters read and change it, then passes it on, so nothing reaches the
+ * queue before every milter has answered.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "envelope.h"
-#include "fdio.h"
 #include "injection_client.h"
 #include "log.h"
-#include "milter_proto.h"
-#include "monotonic.h"
+#include "milter_client.h"
 #include "rewrite.h"
 #include "smtpd.h"
 #include "strlist.h"
-#include "xalloc.h"
 
-#define MILTER_PROTOCOL_STEPS 0x1FF7FF   /* every SMFIP_* but RCPT_REJ */
-#define MILTER_ACTIONS        0x1FF      /* every SMFIF_* */
-
-#define REPLY_TEMPFAIL "451 4.7.1 Service unavailable - try again later"
-#define REPLY_REJECT   "550 5.7.1 Command rejected"
-
-enum milter_state {
-    MS_CLOSED,          /* not yet connected */
-    MS_ERROR,           /* failed: the default reply from now on */
-    MS_READY,           /* negotiated, before CONNECT */
-    MS_ENVELOPE,        /* taking events */
-    MS_ACCEPT_CON,      /* accepted the session: no more events */
-    MS_REJECT_CON,      /* refused the session: its reply from now on */
-    MS_ACCEPT_MSG,      /* accepted (or discarded) the message */
-};
-
-struct milter {
-    char *name;                 /* "inet:127.0.0.1:8891" */
-    long long connect_timeout, command_timeout, content_timeout;
-    char *default_action;
-    int fd;
-    enum milter_state state;
-    uint32_t version, actions, steps;
-    struct strbuf macros[MILTER_STAGE_COUNT];   /* what to send at each stage */
-    struct strbuf def_reply;    /* "" or the reply of a failed or refusing milter */
-    int has_def_reply;
-    int skip_body;              /* SMFIR_SKIP */
-};
-
-static struct milter *milter_list;
-static size_t milter_count;
-/* milter_macro_defaults: pairs of name and value, for a macro that has
- * no value of its own */
-static struct strlist macro_defaults;
-
-/* The reply of a milter that is out of the conversation, NULL for none. */
-static const char *def_reply(const struct milter *m)
-{
-    return m->has_def_reply ? strbuf_str(&m->def_reply) : NULL;
-}
-
-static void set_def_reply(struct milter *m, const char *reply)
-{
-    m->has_def_reply = reply != NULL;
-    strbuf_set(&m->def_reply, reply ? reply : "");
-}
-
-/* A failure talking to the milter: close it and answer with its
- * default action from now on. */
-static const char *milter_failed(struct milter *m)
-{
-    if (m->fd >= 0)
-        close(m->fd);
-    m->fd = -1;
-    m->state = MS_ERROR;
-    const char *a = m->default_action;
-    if (strcasecmp(a, "accept") == 0)
-        set_def_reply(m, NULL);
-    else if (strcasecmp(a, "reject") == 0)
-        set_def_reply(m, "550 5.5.0 Service unavailable");
-    else if (strcasecmp(a, "quarantine") == 0)
-        set_def_reply(m, "H");
-    else {
-        if (strcasecmp(a, "tempfail") != 0)
-            msg_warn("milter %s: unrecognized default action: %s", m->name, a);
-        set_def_reply(m, REPLY_TEMPFAIL);
-    }
-    return def_reply(m);
-}
-
-/* Write a whole packet within the timeout: 0, or -1 (the milter failed). */
-static int send_packet(struct milter *m, const struct strbuf *packet, long long timeout_s)
-{
-    long long deadline = monotonic_ms() + timeout_s * 1000;
-    size_t sent = 0;
-    while (sent < packet->len) {
-        if (policy_server_wait(m->fd, POLLOUT, deadline) != 1) {
-            msg_warn("milter %s: error writing command: %s", m->name,
-                     errno ? strerror(errno) : "Connection timed out");
-            milter_failed(m);
-            return -1;
-        }
-        ssize_t n = send(m->fd, packet->s + sent, packet->len - sent, MSG_NOSIGNAL);
-        if (n < 0 && errno != EINTR && errno != EAGAIN) {
-            msg_warn("milter %s: error writing command: %s", m->name, strerror(errno));
-            milter_failed(m);
-            return -1;
-        }
-        if (n > 0)
-            sent += (size_t)n;
-    }
-    return 0;
-}
-
-/* Read exactly n bytes before the deadline: 0, or -1 with errno. */
-static int read_exact(int fd, unsigned char *p, size_t n, long long deadline)
-{
-    while (n) {
-        if (policy_server_wait(fd, POLLIN, deadline) != 1) {
-            if (!errno)
-                errno = ETIMEDOUT;
-            return -1;
-        }
-        ssize_t r = read(fd, p, n);
-        if (r == 0) {
-            errno = ECONNRESET;
-            return -1;
-        }
-        if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-/* The name of an event, for log lines. */
-static const char *event_name(int event)
-{
-    switch (event) {
-    case SMFIC_OPTNEG: return "SMFIC_OPTNEG";
-    case SMFIC_CONNECT: return "SMFIC_CONNECT";
-    case SMFIC_HELO: return "SMFIC_HELO";
-    case SMFIC_MAIL: return "SMFIC_MAIL";
-    case SMFIC_RCPT: return "SMFIC_RCPT";
-    case SMFIC_DATA: return "SMFIC_DATA";
-    case SMFIC_HEADER: return "SMFIC_HEADER";
-    case SMFIC_EOH: return "SMFIC_EOH";
-    case SMFIC_BODY: return "SMFIC_BODY";
-    case SMFIC_BODYEOB: return "SMFIC_BODYEOB";
-    case SMFIC_UNKNOWN: return "SMFIC_UNKNOWN";
-    default: return "command";
-    }
-}
-
-/* Read one reply packet (command byte and data) into packet: 0, or -1
- * (logged; the milter failed). */
-static int read_packet(struct milter *m, int event, struct strbuf *packet, long long timeout_s)
-{
-    long long deadline = monotonic_ms() + timeout_s * 1000;
-    unsigned char header[4];
-    if (read_exact(m->fd, header, 4, deadline) < 0) {
-        msg_warn("milter %s: can't read %s reply packet header: %s", m->name, event_name(event),
-                 strerror(errno));
-        milter_failed(m);
-        return -1;
-    }
-    uint32_t len = milter_packet_length(header);
-    if (len < 1 || len > MILTER_PACKET_MAX) {
-        msg_warn("milter %s: bad packet length: %lu", m->name, (unsigned long)len);
-        milter_failed(m);
-        return -1;
-    }
-    strbuf_reset(packet);
-    strbuf_grow(packet, len);
-    if (read_exact(m->fd, (unsigned char *)packet->s, len, deadline) < 0) {
-        msg_warn("milter %s: can't read %s reply packet data: %s", m->name, event_name(event),
-                 strerror(errno));
-        milter_failed(m);
-        return -1;
-    }
-    packet->len = len;
-    packet->s[len] = 0;
-    return 0;
-}
+/* the session's milters (one session per process) */
+static struct milter_set milters = MILTER_SET_INIT;
 
 /* ---- macros ---- */
 
 /* The value of a Sendmail macro in this session: 1 with out set, 0 when
  * it has none now. */
-static int macro_value(struct session *s, const char *name, struct strbuf *out)
+static int macro_value(void *ctx, const char *name, struct strbuf *out)
 {
+    struct session *s = ctx;
     strbuf_reset(out);
     const struct client *c = &s->client;
     if (strcmp(name, "j") == 0)
@@ -268,325 +88,9 @@ static int macro_value(struct session *s, const char *name, struct strbuf *out)
     return 1;
 }
 
-/* milter_macro_defaults as Postfix 3.1 reads it: name=value items, or
- * "{ name = value }" where the value holds commas or white space (white
- * space around the "=" ignored).  The name is the macro's as the
- * milter_*_macros lists write it: "{auth_type}" with its braces. */
-static void macro_defaults_load(void)
-{
-    static int loaded;
-    if (loaded)
-        return;
-    loaded = 1;
-    struct strlist items = STRLIST_INIT;
-    conf_list("milter_macro_defaults", &items);
-    for (size_t i = 0; i < items.count; i++) {
-        const char *item = items.item[i], *eq = strchr(item, '=');
-        if (!eq || eq == item) {
-            msg_warn("milter_macro_defaults: missing '=' after attribute name: \"%s\"", item);
-            continue;
-        }
-        size_t n = (size_t)(eq - item);
-        while (n && (item[n - 1] == ' ' || item[n - 1] == '\t'))
-            n--;
-        const char *v = eq + 1;
-        v += strspn(v, " \t");
-        struct strbuf name = STRBUF_INIT;
-        strbuf_append(&name, item, n);
-        strlist_add(&macro_defaults, strbuf_str(&name));
-        strlist_add(&macro_defaults, v);
-        strbuf_free(&name);
-    }
-    strlist_free(&items);
-}
-
-/* A macro's default from milter_macro_defaults: 1 with out set, or 0. */
-static int macro_default(const char *name, struct strbuf *out)
-{
-    for (size_t i = 0; i + 1 < macro_defaults.count; i += 2)
-        if (strcmp(macro_defaults.item[i], name) == 0) {
-            strbuf_set(out, macro_defaults.item[i + 1]);
-            return 1;
-        }
-    return 0;
-}
-
-/* The SMFIC_MACRO packet for a stage ("" when no macro has a value). */
-static void macro_packet(struct session *s, struct milter *m, enum milter_stage stage, int event,
-                         struct strbuf *packet)
-{
-    struct strbuf name = STRBUF_INIT, value = STRBUF_INIT;
-    strbuf_reset(packet);
-    /* names apart on white space and commas; "{name}" keeps its braces */
-    const char *p = strbuf_str(&m->macros[stage]);
-    while (*p) {
-        p += strspn(p, " \t\r\n,");
-        size_t n = strcspn(p, " \t\r\n,");
-        if (!n)
-            break;
-        strbuf_reset(&name);
-        strbuf_append(&name, p, n);
-        p += n;
-        if (!macro_value(s, strbuf_str(&name), &value) && !macro_default(strbuf_str(&name), &value))
-            continue;
-        if (!packet->len) {
-            milter_packet_begin(packet, SMFIC_MACRO);
-            strbuf_putc(packet, event);
-        }
-        milter_packet_string(packet, strbuf_str(&name));
-        milter_packet_string(packet, strbuf_str(&value));
-    }
-    if (packet->len)
-        milter_packet_end(packet);
-    strbuf_free(&name);
-    strbuf_free(&value);
-}
-
-/* ---- events ---- */
-
-/* Changes a milter asked for at end of message. */
-struct milter_changes {
-    struct milter_reply *item;
-    size_t count;
-};
-
-/* Send an event (after its stage's macros) and read the answer, as
- * Postfix's milter8_event: NULL to go on, or "D" (discard), "H" (hold),
- * "S" (shut down), or an SMTP reply.  `skip` is the SMFIP_NO* bit of the
- * event, `noreply` its SMFIP_NR_* bit (0: always answered); `stage` the
- * macro stage (-1: none).  Modifications are kept in `changes` (end of
- * message only). */
-static const char *milter_event(struct session *s, struct milter *m, int event, uint32_t skip,
-                                uint32_t noreply, int stage, const struct strbuf *data,
-                                long long timeout_s, struct milter_changes *changes)
-{
-    struct strbuf packet = STRBUF_INIT;
-    const char *result = def_reply(m);
-    if (stage >= 0) {
-        macro_packet(s, m, (enum milter_stage)stage, event, &packet);
-        if (packet.len && send_packet(m, &packet, timeout_s) < 0) {
-            result = def_reply(m);
-            goto done;
-        }
-    }
-    if (m->steps & skip)
-        goto done;
-    milter_packet_begin(&packet, event);
-    if (data)
-        milter_packet_bytes(&packet, data->s, data->len);
-    milter_packet_end(&packet);
-    if (send_packet(m, &packet, timeout_s) < 0) {
-        result = def_reply(m);
-        goto done;
-    }
-    if (noreply && (m->steps & noreply))
-        goto done;
-    int connect_stage = event == SMFIC_CONNECT || event == SMFIC_HELO;
-    struct strbuf why = STRBUF_INIT;
-    for (;;) {
-        struct milter_reply r = MILTER_REPLY_INIT;
-        if (read_packet(m, event, &packet, timeout_s) < 0) {
-            result = def_reply(m);
-            break;
-        }
-        if (milter_reply_parse((const unsigned char *)packet.s, packet.len, &r, &why) < 0) {
-            msg_warn("milter %s: %s", m->name, strbuf_str(&why));
-            result = milter_failed(m);
-            milter_reply_free(&r);
-            break;
-        }
-        int c = r.command;
-        if (c == SMFIR_PROGRESS) {
-            milter_reply_free(&r);
-            continue;
-        }
-        if (c == SMFIR_CONTINUE) {
-            result = def_reply(m);
-        } else if (c == SMFIR_SKIP) {
-            m->skip_body = 1;
-            result = def_reply(m);
-        } else if (c == SMFIR_ACCEPT) {
-            m->state = connect_stage ? MS_ACCEPT_CON : MS_ACCEPT_MSG;
-            result = def_reply(m);
-        } else if (c == SMFIR_DISCARD) {
-            if (connect_stage) {
-                msg_warn("milter %s: DISCARD action is not allowed for connect or helo", m->name);
-                result = milter_failed(m);
-            } else {
-                m->state = MS_ACCEPT_MSG;
-                result = "D";
-            }
-        } else if (c == SMFIR_REJECT || c == SMFIR_TEMPFAIL || c == SMFIR_REPLYCODE
-                   || c == SMFIR_SHUTDOWN || c == SMFIR_CONN_FAIL) {
-            const char *text = c == SMFIR_REJECT ? REPLY_REJECT
-                               : c == SMFIR_TEMPFAIL ? REPLY_TEMPFAIL
-                               : c == SMFIR_REPLYCODE ? strbuf_str(&r.name) : "S";
-            if (connect_stage || c == SMFIR_SHUTDOWN || c == SMFIR_CONN_FAIL) {
-                m->state = MS_REJECT_CON;
-                set_def_reply(m, text);
-                result = def_reply(m);
-            } else {
-                /* kept beyond this call */
-                strbuf_set(&s->milter_reply, text);
-                result = strbuf_str(&s->milter_reply);
-            }
-        } else if (c == SMFIR_QUARANTINE) {
-            result = "H";
-            if (changes) {      /* at end of message: a change like the others */
-                changes->item = xrealloc(changes->item, (changes->count + 1) * sizeof *changes->item);
-                changes->item[changes->count++] = r;
-                continue;       /* r now belongs to changes */
-            }
-        } else if (event == SMFIC_BODYEOB && changes) {
-            uint32_t need = c == SMFIR_ADDHEADER ? SMFIF_ADDHDRS
-                            : c == SMFIR_INSHEADER || c == SMFIR_CHGHEADER ? SMFIF_CHGHDRS
-                            : c == SMFIR_REPLBODY ? SMFIF_CHGBODY
-                            : c == SMFIR_ADDRCPT ? SMFIF_ADDRCPT
-                            : c == SMFIR_ADDRCPT_PAR ? SMFIF_ADDRCPT_PAR
-                            : c == SMFIR_DELRCPT ? SMFIF_DELRCPT
-                            : c == SMFIR_CHGFROM ? SMFIF_CHGFROM : 0;
-            if (c == SMFIR_INSHEADER && (m->actions & SMFIF_ADDHDRS))
-                need = SMFIF_ADDHDRS;
-            if (!need || !(m->actions & need)) {
-                msg_warn("milter %s: unexpected reply '%c' at end of message", m->name, c);
-                result = milter_failed(m);
-                milter_reply_free(&r);
-                break;
-            }
-            changes->item = xrealloc(changes->item, (changes->count + 1) * sizeof *changes->item);
-            changes->item[changes->count++] = r;
-            continue;           /* r now belongs to changes */
-        } else {
-            msg_warn("milter %s: unexpected reply '%c' to %s", m->name, c, event_name(event));
-            result = milter_failed(m);
-        }
-        milter_reply_free(&r);
-        break;
-    }
-    strbuf_free(&why);
-done:
-    strbuf_free(&packet);
-    return result;
-}
-
-/* ---- the session ---- */
-
-/* One item of smtpd_milters: "inet:host:port" or "{ name, key=value ... }". */
-static void milter_add(const char *item)
-{
-    struct strlist parts = STRLIST_INIT;
-    struct strbuf err = STRBUF_INIT;
-    if (list_split(item, &parts, &err) < 0 || !parts.count) {
-        msg_warn("smtpd_milters: bad item \"%s\": %s", item, strbuf_str(&err));
-        strbuf_free(&err);
-        strlist_free(&parts);
-        return;
-    }
-    milter_list = xrealloc(milter_list, (milter_count + 1) * sizeof *milter_list);
-    struct milter *m = &milter_list[milter_count++];
-    memset(m, 0, sizeof *m);
-    m->fd = -1;
-    m->name = xstrdup(parts.item[0]);
-    m->connect_timeout = conf_time("milter_connect_timeout");
-    m->command_timeout = conf_time("milter_command_timeout");
-    m->content_timeout = conf_time("milter_content_timeout");
-    m->default_action = xstrdup(conf_str("milter_default_action"));
-    m->version = (uint32_t)conf_int("milter_protocol");
-    for (size_t i = 1; i < parts.count; i++) {
-        const char *p = parts.item[i], *eq = strchr(p, '=');
-        long long t = eq ? parse_time(eq + 1, 's') : -1;
-        if (eq && strncmp(p, "connect_timeout=", 16) == 0 && t >= 0)
-            m->connect_timeout = t;
-        else if (eq && strncmp(p, "command_timeout=", 16) == 0 && t >= 0)
-            m->command_timeout = t;
-        else if (eq && strncmp(p, "content_timeout=", 16) == 0 && t >= 0)
-            m->content_timeout = t;
-        else if (eq && strncmp(p, "default_action=", 15) == 0) {
-            free(m->default_action);
-            m->default_action = xstrdup(eq + 1);
-        } else if (eq && strncmp(p, "protocol=", 9) == 0 && atoi(eq + 1) >= 2 && atoi(eq + 1) <= 6)
-            m->version = (uint32_t)atoi(eq + 1);
-        else
-            msg_warn("milter %s: unknown attribute: %s", m->name, p);
-    }
-    strlist_free(&parts);
-    strbuf_free(&err);
-}
-
-/* Connect and negotiate (Postfix's milter8_connect). */
-static void milter_open(struct milter *m)
-{
-    static const char *const params[MILTER_STAGE_COUNT] = {
-        "milter_connect_macros", "milter_helo_macros", "milter_mail_macros",
-        "milter_rcpt_macros", "milter_data_macros", "milter_end_of_data_macros",
-        "milter_end_of_header_macros",
-    };
-    struct strbuf why = STRBUF_INIT, packet = STRBUF_INIT;
-    if (strncmp(m->name, "inet:", 5) != 0 && strncmp(m->name, "unix:", 5) != 0) {
-        msg_warn("invalid transport name in Milter service: %s", m->name);
-        milter_failed(m);
-        goto done;
-    }
-    m->fd = policy_server_connect(m->name, monotonic_ms() + m->connect_timeout * 1000, &why);
-    if (m->fd < 0) {
-        msg_warn("connect to Milter service %s: %s", m->name, strbuf_str(&why));
-        milter_failed(m);
-        goto done;
-    }
-    uint32_t my_version = m->version;
-    milter_packet_begin(&packet, SMFIC_OPTNEG);
-    milter_packet_u32(&packet, my_version);
-    milter_packet_u32(&packet, MILTER_ACTIONS);
-    milter_packet_u32(&packet, MILTER_PROTOCOL_STEPS);
-    milter_packet_end(&packet);
-    if (send_packet(m, &packet, m->command_timeout) < 0
-        || read_packet(m, SMFIC_OPTNEG, &packet, m->command_timeout) < 0) {
-        msg_warn("milter %s: read error in initial handshake", m->name);
-        goto done;
-    }
-    struct milter_optneg neg;
-    memset(&neg, 0, sizeof neg);
-    if (packet.s[0] != SMFIC_OPTNEG) {
-        msg_warn("milter %s: unexpected reply \"%c\" in initial handshake", m->name, packet.s[0]);
-        milter_failed(m);
-    } else if (milter_optneg_parse((const unsigned char *)packet.s + 1, packet.len - 1, &neg, &why) < 0) {
-        msg_warn("milter %s: %s", m->name, strbuf_str(&why));
-        milter_failed(m);
-    } else if (neg.version > my_version) {
-        msg_warn("milter %s: protocol version %u conflict with MTA protocol version %u",
-                 m->name, neg.version, my_version);
-        milter_failed(m);
-    } else if ((neg.actions & MILTER_ACTIONS) != neg.actions) {
-        msg_warn("milter %s: request mask 0x%x conflict with MTA request mask 0x%x",
-                 m->name, neg.actions, MILTER_ACTIONS);
-        milter_failed(m);
-    } else {
-        m->actions = neg.actions;
-        m->steps = neg.protocol;
-        /* events an older protocol does not have are not sent, and only
-         * version 6 knows the "no reply" steps */
-        if (neg.version < 6)
-            m->steps &= SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NORCPT
-                        | SMFIP_NOBODY | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOUNKNOWN | SMFIP_NODATA;
-        if (neg.version < 3)
-            m->steps |= SMFIP_NOUNKNOWN;
-        if (neg.version < 4)
-            m->steps |= SMFIP_NODATA;
-        for (int i = 0; i < MILTER_STAGE_COUNT; i++)
-            strbuf_set(&m->macros[i], neg.macros_set[i] ? strbuf_str(&neg.macros[i])
-                                                        : conf_str(params[i]));
-        m->state = MS_READY;
-        set_def_reply(m, NULL);
-    }
-    milter_optneg_free(&neg);
-done:
-    strbuf_free(&why);
-    strbuf_free(&packet);
-}
-
 int milter_active(void)
 {
-    return milter_count > 0;
+    return milters.count > 0;
 }
 
 /* Log a milter's answer as Postfix's check_milter_reply and return the
@@ -646,82 +150,49 @@ static const char *milter_verdict(struct session *s, const char *where, const ch
 }
 
 /* Send an event to every milter in order until one answers something
- * other than "go on" (Postfix's milter_event loop). */
+ * other than "go on"; a discarded message is told no more. */
 static const char *each_milter(struct session *s, int event, uint32_t skip, uint32_t noreply,
                                int stage, const struct strbuf *data, int message_event)
 {
-    const char *answer = NULL;
     if (message_event && s->milter_discard)
         return NULL;
-    for (size_t i = 0; i < milter_count && !answer; i++) {
-        struct milter *m = &milter_list[i];
-        if (m->state == MS_ENVELOPE)
-            answer = milter_event(s, m, event, skip, noreply, stage, data, m->command_timeout, NULL);
-        else if (m->state == MS_ACCEPT_MSG && !message_event)
-            answer = NULL;
-        else
-            answer = m->state == MS_ACCEPT_CON || m->state == MS_ACCEPT_MSG ? NULL : def_reply(m);
-    }
-    return answer;
+    return milter_set_event(&milters, event, skip, noreply, stage, data, message_event);
 }
 
 void milter_prepare(void)
 {
     if (*conf_str("smtpd_milters"))
-        macro_defaults_load();
+        milter_macro_defaults_load();
 }
 
 const char *milter_connect(struct session *s)
 {
-    struct strlist items = STRLIST_INIT;
     /* no_milters: a listener where mail comes back from a content
      * filter, having been through the milters once (FILTER_README) */
-    if (s->local_submission || (submit_receive_override() & RECEIVE_NO_MILTERS)
-        || !*conf_str("smtpd_milters"))
-        return NULL;
-    conf_list("smtpd_milters", &items);
-    for (size_t i = 0; i < items.count; i++)
-        milter_add(items.item[i]);
-    strlist_free(&items);
-    macro_defaults_load();
-    struct strbuf data = STRBUF_INIT;
-    const char *answer = NULL;
-    for (size_t i = 0; i < milter_count && !answer; i++) {
-        struct milter *m = &milter_list[i];
-        milter_open(m);
-        if (m->state != MS_READY) {
-            answer = def_reply(m);
-            continue;
-        }
-        m->state = MS_ENVELOPE;
-        strbuf_reset(&data);
-        const char *addr = s->client.address;
-        int v6 = strchr(addr, ':') != NULL;
-        if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.')) {
-            addr += 7;
-            v6 = 0;
-        }
-        if (strcmp(s->client.name, "unknown") == 0)
-            strbuf_printf(&data, "[%s]", addr);
-        else
-            strbuf_puts(&data, s->client.name);
-        strbuf_putc(&data, 0);
-        strbuf_putc(&data, v6 ? '6' : '4');
-        unsigned port = (unsigned)atoi(s->client.port);
-        strbuf_putc(&data, (char)(port >> 8));
-        strbuf_putc(&data, (char)port);
-        strbuf_puts(&data, addr);
-        strbuf_putc(&data, 0);
-        answer = milter_event(s, m, SMFIC_CONNECT, SMFIP_NOCONNECT, SMFIP_NR_CONN,
-                              MILTER_STAGE_CONNECT, &data, m->command_timeout, NULL);
+    const char *list = "smtpd_milters";
+    unsigned override = submit_receive_override();
+    if (s->local_submission) {
+        /* sendmail -bs: a local submission, which Postfix's cleanup shows
+         * to non_smtpd_milters with pickup's receive_override_options */
+        struct strbuf value = STRBUF_INIT;
+        list = "non_smtpd_milters";
+        receive_local_setting("receive_override_options", &value);
+        override = receive_override_mask(strbuf_str(&value));
+        strbuf_free(&value);
     }
-    strbuf_free(&data);
+    if ((override & RECEIVE_NO_MILTERS) || !*conf_str(list))
+        return NULL;
+    milter_set_add(&milters, list);
+    milters.macro_value = macro_value;
+    milters.macro_ctx = s;
+    const char *answer = milter_set_connect(&milters, s->client.name, s->client.address,
+                                            (unsigned)atoi(s->client.port));
     return milter_verdict(s, "CONNECT", answer, NULL, NULL);
 }
 
 const char *milter_helo(struct session *s, const char *helo)
 {
-    if (!milter_count)
+    if (!milters.count)
         return NULL;
     struct strbuf data = STRBUF_INIT;
     milter_packet_string(&data, helo);
@@ -733,43 +204,12 @@ const char *milter_helo(struct session *s, const char *helo)
     return r;
 }
 
-/* Split ESMTP arguments after the path into NUL-terminated strings. */
-static void add_esmtp_args(struct strbuf *data, const char *rest)
-{
-    while (*rest) {
-        while (*rest == ' ')
-            rest++;
-        size_t n = strcspn(rest, " ");
-        if (n) {
-            strbuf_append(data, rest, n);
-            strbuf_putc(data, 0);
-        }
-        rest += n;
-    }
-}
-
-/* The text after "FROM:<path>" or "TO:<path>" in a command's arguments. */
-static const char *after_path(const char *args)
-{
-    const char *colon = strchr(args, ':');
-    const char *p = colon ? colon + 1 : args;
-    while (*p == ' ')
-        p++;
-    if (*p == '<') {
-        const char *close = strchr(p, '>');
-        return close ? close + 1 : p + strlen(p);
-    }
-    return p + strcspn(p, " ");
-}
-
 /* MAIL or RCPT: the path in angle brackets, then the ESMTP arguments. */
 static const char *envelope_event(struct session *s, int event, uint32_t skip, uint32_t noreply,
                                   enum milter_stage stage, const char *path, const char *args)
 {
     struct strbuf data = STRBUF_INIT;
-    strbuf_printf(&data, "<%s>", path);
-    strbuf_putc(&data, 0);
-    add_esmtp_args(&data, after_path(args));
+    milter_envelope_data(&data, path, args);
     const char *answer = each_milter(s, event, skip, noreply, (int)stage, &data, 1);
     strbuf_free(&data);
     return answer;
@@ -777,7 +217,7 @@ static const char *envelope_event(struct session *s, int event, uint32_t skip, u
 
 const char *milter_mail(struct session *s, const char *sender, const char *args)
 {
-    if (!milter_count)
+    if (!milters.count)
         return NULL;
     s->milter_sender = sender;
     const char *answer = envelope_event(s, SMFIC_MAIL, SMFIP_NOMAIL, SMFIP_NR_MAIL,
@@ -790,7 +230,7 @@ const char *milter_mail(struct session *s, const char *sender, const char *args)
 
 const char *milter_rcpt(struct session *s, const char *recipient, const char *args)
 {
-    if (!milter_count)
+    if (!milters.count)
         return NULL;
     s->milter_recipient = recipient;
     const char *answer = envelope_event(s, SMFIC_RCPT, SMFIP_NORCPT, SMFIP_NR_RCPT,
@@ -802,7 +242,7 @@ const char *milter_rcpt(struct session *s, const char *recipient, const char *ar
 
 const char *milter_data(struct session *s)
 {
-    if (!milter_count)
+    if (!milters.count)
         return NULL;
     const char *answer = each_milter(s, SMFIC_DATA, SMFIP_NODATA, SMFIP_NR_DATA,
                                      MILTER_STAGE_DATA, NULL, 1);
@@ -812,7 +252,7 @@ const char *milter_data(struct session *s)
 
 void milter_unknown(struct session *s, const char *command)
 {
-    if (!milter_count)
+    if (!milters.count)
         return;
     struct strbuf data = STRBUF_INIT;
     milter_packet_string(&data, command);
@@ -824,422 +264,25 @@ void milter_unknown(struct session *s, const char *command)
 
 void milter_abort(struct session *s)
 {
-    struct strbuf packet = STRBUF_INIT;
-    for (size_t i = 0; i < milter_count; i++) {
-        struct milter *m = &milter_list[i];
-        if (m->state != MS_ENVELOPE && m->state != MS_ACCEPT_MSG)
-            continue;
-        milter_packet_begin(&packet, SMFIC_ABORT);
-        milter_packet_end(&packet);
-        if (send_packet(m, &packet, m->command_timeout) == 0)
-            m->state = MS_ENVELOPE;
-        m->skip_body = 0;
-    }
+    milter_set_abort(&milters);
     s->milter_sender = s->milter_recipient = NULL;
     s->milter_discard = 0;
-    strbuf_free(&packet);
 }
 
 void milter_quit(struct session *s)
 {
-    struct strbuf packet = STRBUF_INIT;
-    for (size_t i = 0; i < milter_count; i++) {
-        struct milter *m = &milter_list[i];
-        if (m->fd < 0)
-            continue;
-        milter_packet_begin(&packet, SMFIC_QUIT);
-        milter_packet_end(&packet);
-        (void)send_packet(m, &packet, m->command_timeout);
-        close(m->fd);
-        m->fd = -1;
-    }
-    strbuf_free(&packet);
+    milter_set_quit(&milters);
     (void)s;
 }
 
 /* ---- the message ---- */
 
-/* The message as the milters see and change it: the header fields of
- * smtpd's own (hidden: the first `own` of them) and the client's, one
- * "Name: value\n" string each (continuation lines kept), and the body. */
-struct message {
-    struct strlist headers;
-    size_t own;
-    int held_fd;                /* the client's text, smtpd's header first */
-    int body_fd;                /* the held file, or a memfd of a replaced body */
-    off_t body_offset;
-};
-
-/* Split held text at the end of its header: fields into msg->headers
- * (a line that is no field, or the empty line, ends the header), the
- * body's offset set.  Returns 0, or -1 on a read error. */
-static int message_read(int fd, struct message *msg)
+/* milter_message_write's output: the held text released into the chain
+ * (a refusal on the way, a header_checks REJECT, is injection_finish's
+ * to report). */
+static int release(void *ctx, const void *bytes, size_t n)
 {
-    struct strbuf head = STRBUF_INIT;
-    char buf[8192];
-    off_t at = 0;
-    /* the header, at most 4 MB of it (the rest is body) */
-    while (head.len < (4u << 20)) {
-        ssize_t n = pread_retry(fd, buf, sizeof buf, at);
-        if (n < 0) {
-            strbuf_free(&head);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        strbuf_append(&head, buf, (size_t)n);
-        at += n;
-        if ((head.len && head.s[0] == '\n') || strstr(head.s, "\n\n"))
-            break;
-    }
-    size_t pos = 0, field_start = 0;
-    int in_field = 0;
-    while (pos < head.len) {
-        const char *line = head.s + pos;
-        const char *nl = memchr(line, '\n', head.len - pos);
-        if (!nl)
-            break;              /* an unfinished line: body */
-        size_t len = (size_t)(nl - line) + 1;
-        if (in_field && (line[0] == ' ' || line[0] == '\t')) {
-            pos += len;
-            continue;
-        }
-        if (in_field) {
-            strlist_add(&msg->headers, "");
-            free(msg->headers.item[msg->headers.count - 1]);
-            msg->headers.item[msg->headers.count - 1] = xstrndup(head.s + field_start, pos - field_start);
-            in_field = 0;
-        }
-        size_t name = strcspn(line, ":\n \t");
-        if (line[0] == '\n') {
-            pos += len;         /* the empty line goes; release writes one */
-            break;
-        }
-        if (!name || line[name] != ':')
-            break;
-        field_start = pos;
-        in_field = 1;
-        pos += len;
-    }
-    if (in_field) {
-        strlist_add(&msg->headers, "");
-        free(msg->headers.item[msg->headers.count - 1]);
-        msg->headers.item[msg->headers.count - 1] = xstrndup(head.s + field_start, pos - field_start);
-    }
-    strbuf_free(&head);
-    msg->held_fd = msg->body_fd = fd;
-    msg->body_offset = (off_t)pos;
-    return 0;
-}
-
-/* Name and value of a header field ("Name: value\n" -> "Name", "value"
- * with continuation lines as LF-separated text, no final LF). */
-static void field_split(const char *field, int leading_space, struct strbuf *name, struct strbuf *value)
-{
-    size_t n = strcspn(field, ":");
-    strbuf_reset(name);
-    strbuf_append(name, field, n);
-    while (name->len && (name->s[name->len - 1] == ' ' || name->s[name->len - 1] == '\t'))
-        strbuf_truncate(name, name->len - 1);
-    const char *v = field[n] ? field + n + 1 : field + n;
-    if (!leading_space && *v == ' ')
-        v++;
-    strbuf_set(value, v);
-    if (value->len && value->s[value->len - 1] == '\n')
-        strbuf_truncate(value, value->len - 1);
-}
-
-/* Send the header, end of header, body and end of message to one milter;
- * its answer (NULL: go on), changes in `changes`. */
-static const char *message_to_milter(struct session *s, struct milter *m, const struct message *msg,
-                                     struct milter_changes *changes)
-{
-    struct strbuf data = STRBUF_INIT, name = STRBUF_INIT, value = STRBUF_INIT;
-    const char *answer = NULL;
-    long long t = m->content_timeout;
-    int leading = (m->steps & SMFIP_HDR_LEADSPC) != 0;
-    for (size_t i = msg->own; i < msg->headers.count && !answer && m->state == MS_ENVELOPE; i++) {
-        field_split(msg->headers.item[i], leading, &name, &value);
-        strbuf_reset(&data);
-        milter_packet_string(&data, strbuf_str(&name));
-        milter_packet_string(&data, strbuf_str(&value));
-        answer = milter_event(s, m, SMFIC_HEADER, SMFIP_NOHDRS, SMFIP_NR_HDR, -1, &data, t, NULL);
-    }
-    if (!answer && m->state == MS_ENVELOPE)
-        answer = milter_event(s, m, SMFIC_EOH, SMFIP_NOEOH, SMFIP_NR_EOH, MILTER_STAGE_EOH, NULL, t, NULL);
-    /* the body with CR LF line ends, in chunks */
-    char buf[8192];
-    off_t at = msg->body_offset;
-    strbuf_reset(&data);
-    while (!answer && m->state == MS_ENVELOPE && !m->skip_body && !(m->steps & SMFIP_NOBODY)) {
-        ssize_t n = pread_retry(msg->body_fd, buf, sizeof buf, at);
-        if (n < 0) {
-            answer = "451 4.3.0 Error: queue file write error";
-            break;
-        }
-        for (ssize_t i = 0; i < n; i++) {
-            if (buf[i] == '\n')
-                strbuf_putc(&data, '\r');
-            strbuf_putc(&data, buf[i]);
-        }
-        at += n;
-        while (!answer && m->state == MS_ENVELOPE && !m->skip_body
-               && (data.len >= MILTER_CHUNK_SIZE || (n == 0 && data.len))) {
-            size_t piece = data.len < MILTER_CHUNK_SIZE ? data.len : MILTER_CHUNK_SIZE;
-            struct strbuf chunk = STRBUF_INIT;
-            strbuf_append(&chunk, data.s, piece);
-            answer = milter_event(s, m, SMFIC_BODY, SMFIP_NOBODY, SMFIP_NR_BODY, -1, &chunk, t, NULL);
-            strbuf_free(&chunk);
-            memmove(data.s, data.s + piece, data.len - piece);
-            strbuf_truncate(&data, data.len - piece);
-        }
-        if (n == 0)
-            break;
-    }
-    if (!answer && m->state == MS_ENVELOPE)
-        answer = milter_event(s, m, SMFIC_BODYEOB, 0, 0, MILTER_STAGE_EOM, NULL, t, changes);
-    if (m->state == MS_ACCEPT_MSG)
-        m->state = MS_ENVELOPE;
-    strbuf_free(&data);
-    strbuf_free(&name);
-    strbuf_free(&value);
-    return answer;
-}
-
-/* A header field from a milter's name and value: "Name: value\n", each
- * line break followed by white space (a line that would start a field of
- * its own or the body gets a tab), CR LF made LF.  NULL for a bad name. */
-static char *field_make(const char *name, const char *value, int leading_space)
-{
-    if (!*name || strcspn(name, ": \t\r\n") != strlen(name))
-        return NULL;
-    struct strbuf f = STRBUF_INIT;
-    strbuf_printf(&f, "%s:%s", name, leading_space ? "" : " ");
-    for (const char *p = value; *p; p++) {
-        if (*p == '\r' && p[1] == '\n')
-            continue;
-        strbuf_putc(&f, *p);
-        if (*p == '\n' && p[1] != ' ' && p[1] != '\t')
-            strbuf_putc(&f, '\t');
-    }
-    strbuf_putc(&f, '\n');
-    return strbuf_detach(&f);
-}
-
-/* Insert a string into a list at position `at`. */
-static void list_insert(struct strlist *list, size_t at, char *item)
-{
-    list->item = xreallocarray(list->item, list->count + 1, sizeof *list->item);
-    memmove(list->item + at + 1, list->item + at, (list->count - at) * sizeof *list->item);
-    list->item[at] = item;
-    list->count++;
-}
-
-/* Remove a recipient (its T record and the P records after it). */
-static void recipient_delete(struct envelope *env, const char *address)
-{
-    struct strlist *r = &env->records;
-    size_t w = 0;
-    int dropping = 0;
-    for (size_t i = 0; i < r->count; i++) {
-        char *rec = r->item[i];
-        if (rec[0] == 'T')
-            dropping = strcmp(rec + 1, address) == 0;
-        else if (rec[0] != 'P')
-            dropping = 0;
-        if (dropping)
-            free(rec);
-        else
-            r->item[w++] = rec;
-    }
-    r->count = w;
-}
-
-/* Strip "<" and ">" around an address from a milter. */
-static void bare_address(const char *in, struct strbuf *out)
-{
-    strbuf_set(out, in);
-    if (out->len >= 2 && out->s[0] == '<' && out->s[out->len - 1] == '>') {
-        memmove(out->s, out->s + 1, out->len - 2);
-        strbuf_truncate(out, out->len - 2);
-    }
-}
-
-/* milter_header_checks for one message: what the tables decided about
- * the header fields the milters added or changed. */
-struct milter_checks {
-    const struct rewrite_config *cfg;
-    struct rewrite_message_info info;
-    struct rewrite_actions actions;     /* DISCARD, HOLD, FILTER, REDIRECT, BCC, log lines */
-    struct strbuf reject;               /* REJECT's "X.Y.Z text" */
-    int rejected;
-};
-
-/* A field a milter added or changed, through milter_header_checks: the
- * field to keep (REPLACE: the new one), or NULL when it goes (IGNORE, or
- * REJECT, which mc notes).  Takes field. */
-static char *field_checked(struct milter_checks *mc, char *field)
-{
-    if (!mc->cfg || !mc->cfg->milter_header_checks || mc->rejected)
-        return field;
-    struct strbuf content = STRBUF_INIT, replaced = STRBUF_INIT, prepend = STRBUF_INIT;
-    strbuf_set(&content, field);
-    if (content.len && content.s[content.len - 1] == '\n')
-        strbuf_truncate(&content, content.len - 1);
-    int action = rewrite_check(mc->cfg, &mc->info, CHECKS_MILTER, strbuf_str(&content), &replaced,
-                               &prepend, &mc->reject);
-    if (action == CHECK_REJECT)
-        mc->rejected = 1;
-    if (action == CHECK_REJECT || action == CHECK_IGNORE) {
-        free(field);
-        field = NULL;
-    } else if (action == CHECK_REPLACE) {
-        free(field);
-        strbuf_putc(&replaced, '\n');
-        field = strbuf_detach(&replaced);
-    }
-    strbuf_free(&content);
-    strbuf_free(&replaced);
-    strbuf_free(&prepend);
-    return field;
-}
-
-/* Apply one milter's changes to the message and envelope. */
-static void changes_apply(struct milter *m, struct milter_changes *changes, struct message *msg,
-                          struct envelope *env, struct milter_checks *mc)
-{
-    int leading = (m->steps & SMFIP_HDR_LEADSPC) != 0;
-    int body_replaced = 0;
-    struct strbuf addr = STRBUF_INIT, name = STRBUF_INIT, value = STRBUF_INIT;
-    for (size_t i = 0; i < changes->count; i++) {
-        struct milter_reply *r = &changes->item[i];
-        char *field;
-        switch (r->command) {
-        case SMFIR_ADDHEADER:
-        case SMFIR_INSHEADER:
-            field = field_make(strbuf_str(&r->name), strbuf_str(&r->value), leading);
-            if (!field) {
-                msg_warn("milter %s: bad header name: %.100s", m->name, strbuf_str(&r->name));
-                break;
-            }
-            field = field_checked(mc, field);
-            if (!field)
-                break;
-            /* an insert index counts smtpd's own header fields too, as
-             * Postfix's counts its Received header */
-            list_insert(&msg->headers, r->command == SMFIR_ADDHEADER || r->index > msg->headers.count
-                                       ? msg->headers.count : r->index, field);
-            if (r->command == SMFIR_INSHEADER && r->index < msg->own)
-                msg->own++;
-            break;
-        case SMFIR_CHGHEADER: {
-            /* the index-th field of that name among the client's, from 1 */
-            uint32_t want = r->index ? r->index : 1, seen = 0;
-            for (size_t h = msg->own; h < msg->headers.count; h++) {
-                field_split(msg->headers.item[h], 0, &name, &value);
-                if (strcasecmp(strbuf_str(&name), strbuf_str(&r->name)) != 0 || ++seen != want)
-                    continue;
-                free(msg->headers.item[h]);
-                if (!r->value.len) {        /* an empty value deletes it */
-                    memmove(msg->headers.item + h, msg->headers.item + h + 1,
-                            (msg->headers.count - h - 1) * sizeof *msg->headers.item);
-                    msg->headers.count--;
-                } else {
-                    field = field_make(strbuf_str(&r->name), strbuf_str(&r->value), leading);
-                    field = field_checked(mc, field ? field : xstrdup("X-Invalid: header\n"));
-                    if (field) {
-                        msg->headers.item[h] = field;
-                    } else {        /* IGNORE or REJECT: the field goes */
-                        memmove(msg->headers.item + h, msg->headers.item + h + 1,
-                                (msg->headers.count - h - 1) * sizeof *msg->headers.item);
-                        msg->headers.count--;
-                    }
-                }
-                break;
-            }
-            break;
-        }
-        case SMFIR_REPLBODY:
-            if (!body_replaced) {
-                int fd = memfd_create("postern-milter-body", MFD_CLOEXEC);
-                if (fd < 0) {
-                    msg_warn("milter %s: memfd_create: %s", m->name, strerror(errno));
-                    break;
-                }
-                if (msg->body_fd != msg->held_fd)
-                    close(msg->body_fd);
-                msg->body_fd = fd;
-                msg->body_offset = 0;
-                body_replaced = 1;
-            }
-            /* CR LF becomes LF as the body is kept */
-            {
-                struct strbuf lf = STRBUF_INIT;
-                for (size_t k = 0; k < r->value.len; k++)
-                    if (!(r->value.s[k] == '\r' && k + 1 < r->value.len && r->value.s[k + 1] == '\n'))
-                        strbuf_putc(&lf, r->value.s[k]);
-                off_t end = lseek(msg->body_fd, 0, SEEK_END);
-                if (end < 0 || write_all(msg->body_fd, lf.s ? lf.s : "", lf.len) < 0)
-                    msg_warn("milter %s: body: %s", m->name, strerror(errno));
-                strbuf_free(&lf);
-            }
-            break;
-        case SMFIR_CHGFROM:
-            bare_address(strbuf_str(&r->name), &addr);
-            msg_info("milter %s: sender changed to <%s>", m->name, strbuf_str(&addr));
-            free(env->sender);
-            env->sender = xstrdup(strbuf_str(&addr));
-            break;
-        case SMFIR_ADDRCPT:
-        case SMFIR_ADDRCPT_PAR: {
-            bare_address(strbuf_str(&r->name), &addr);
-            size_t at = 0;
-            while (at < env->records.count && env->records.item[at][0] != 'A')
-                at++;
-            struct strbuf rec = STRBUF_INIT;
-            strbuf_printf(&rec, "T%s", strbuf_str(&addr));
-            list_insert(&env->records, at, strbuf_detach(&rec));
-            break;
-        }
-        case SMFIR_DELRCPT:
-            bare_address(strbuf_str(&r->name), &addr);
-            recipient_delete(env, strbuf_str(&addr));
-            break;
-        default:
-            break;
-        }
-    }
-    strbuf_free(&addr);
-    strbuf_free(&name);
-    strbuf_free(&value);
-}
-
-static void changes_free(struct milter_changes *changes)
-{
-    for (size_t i = 0; i < changes->count; i++)
-        milter_reply_free(&changes->item[i]);
-    free(changes->item);
-    changes->item = NULL;
-    changes->count = 0;
-}
-
-/* Write the message, changed, into the chain. */
-static int message_release(struct injection_client *inj, const struct message *msg)
-{
-    for (size_t i = 0; i < msg->headers.count; i++)
-        injection_release(inj, msg->headers.item[i], strlen(msg->headers.item[i]));
-    injection_release(inj, "\n", 1);
-    char buf[8192];
-    off_t at = msg->body_offset;
-    for (;;) {
-        ssize_t n = pread_retry(msg->body_fd, buf, sizeof buf, at);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        injection_release(inj, buf, (size_t)n);
-        at += n;
-    }
+    (void)injection_release(ctx, bytes, n);
     return 0;
 }
 
@@ -1247,45 +290,15 @@ const char *milter_message(struct session *s, struct injection_client *inj, size
                            struct envelope *env)
 {
     int fd = injection_held_fd(inj);
-    struct message msg = {STRLIST_INIT, 0, -1, -1, 0};
-    const char *answer = NULL;
-    if (fd < 0 || message_read(fd, &msg) < 0)
+    struct milter_message msg = MILTER_MESSAGE_INIT;
+    if (fd < 0)
         return "451 4.3.0 Error: queue file write error";
-    /* smtpd's own header fields (PREPEND, Received), hidden from milters */
-    size_t bytes = 0;
-    while (msg.own < msg.headers.count && bytes < own_bytes)
-        bytes += strlen(msg.headers.item[msg.own++]);
     int hold = 0;
     struct milter_checks mc = {submit_rewrite_config(), {0}, REWRITE_ACTIONS_INIT, STRBUF_INIT, 0};
     mc.info.sender = env->sender;
     mc.info.log_client = s->client.namaddr;
     mc.info.actions = &mc.actions;
-    for (size_t i = 0; i < milter_count && !answer; i++) {
-        struct milter *m = &milter_list[i];
-        struct milter_changes changes = {NULL, 0};
-        if (m->state != MS_ENVELOPE) {
-            if (m->state == MS_ERROR || m->state == MS_REJECT_CON)
-                answer = def_reply(m);
-            if (m->state == MS_ACCEPT_MSG)
-                m->state = MS_ENVELOPE;
-            if (answer && answer[0] == 'H') {
-                hold = 1;
-                answer = NULL;
-            }
-            continue;
-        }
-        answer = message_to_milter(s, m, &msg, &changes);
-        if (!answer || answer[0] == 'H')
-            changes_apply(m, &changes, &msg, env, &mc);
-        for (size_t k = 0; k < changes.count; k++)
-            if (changes.item[k].command == SMFIR_QUARANTINE)
-                hold = 1;
-        if (answer && answer[0] == 'H') {
-            hold = 1;
-            answer = NULL;
-        }
-        changes_free(&changes);
-    }
+    const char *answer = milter_set_message(&milters, fd, own_bytes, &msg, env, &mc, &hold);
     const char *first = NULL;
     for (size_t i = 0; i < env->records.count && !first; i++)
         if (env->records.item[i][0] == 'T')
@@ -1311,10 +324,8 @@ const char *milter_message(struct session *s, struct injection_client *inj, size
         envelope_add(env, 'A', "hold=yes");
     if (discard)
         envelope_add(env, 'A', "discard=yes");
-    if (!result && message_release(inj, &msg) < 0)
+    if (!result && milter_message_write(&msg, release, inj) < 0)
         result = "451 4.3.0 Error: queue file write error";
-    if (msg.body_fd != fd && msg.body_fd >= 0)
-        close(msg.body_fd);
-    strlist_free(&msg.headers);
+    milter_message_free(&msg);
     return result;
 }

@@ -125,7 +125,7 @@ struct session {
     struct strbuf access_denied;    /* smtpd_delay_reject = no: the refusal at connect */
 
     /* smtpd_milters (milter.c) */
-    struct strbuf milter_reply;     /* a milter's reply at MAIL, RCPT, DATA */
+    struct strbuf milter_reply;     /* a milter_header_checks REJECT at end of message */
     const char *milter_sender;      /* {mail_addr} while MAIL is told */
     const char *milter_recipient;   /* {rcpt_addr} while RCPT is told */
     int milter_discard;             /* a milter said DISCARD for this message */
@@ -307,15 +307,6 @@ int tls_write(struct session *s, const void *buf, size_t len);
 /* Sendmail macros of the TLS session ({tls_version}, {cipher},
  * {cipher_bits}): 1 with out set, 0 when unknown or not under TLS. */
 int tls_macro(const struct session *s, const char *name, struct strbuf *out);
-
-/* ---- policy_service.c ---- */
-/* Wait for fd to be ready for events until deadline_ms (monotonic): 1
- * ready, 0 the time is up, -1 an error. */
-int policy_server_wait(int fd, short events, long long deadline_ms);
-/* Connect to "inet:host:port" or "unix:path" (relative: in
- * queue_directory) before the deadline: the socket (non-blocking), or -1
- * with why. */
-int policy_server_connect(const char *spec, long long deadline_ms, struct strbuf *why);
 
 /* ---- policy_access.c ---- */
 /* Note a message attribute ("discard=yes", "hold=yes", ...) for the

@@ -32,7 +32,6 @@ static const struct unimplemented settings[] = {
     {"content_filter", WHEN_TRANSPORT, NULL},
     {"default_transport", WHEN_TRANSPORT, NULL},
     {"local_transport", WHEN_TRANSPORT, NULL},
-    {"non_smtpd_milters", WHEN_NONEMPTY, "mail is not sent through the milters"},
     {"relay_transport", WHEN_TRANSPORT, NULL},
     {"reset_owner_alias", WHEN_YES, "a child alias's local addresses still go to a new "
      "queue file (the sender is owner-NAME either way, as in Postfix)"},

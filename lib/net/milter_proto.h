@@ -2,8 +2,8 @@
  * speaks it and Postfix's MILTER_README describes it), the MTA's side:
  * packets are a 4-byte length in network order (counting the command
  * byte), a command byte and its data.  This module builds the MTA's
- * packets and parses the milter's; it does no I/O (bin/postern-smtpd/
- * milter.c talks to the milters).
+ * packets and parses the milter's; it does no I/O (milter_client.c
+ * talks to the milters).
  */
 #ifndef POSTERN_MILTER_PROTO_H
 #define POSTERN_MILTER_PROTO_H

@@ -15,21 +15,7 @@
 
 #include "monotonic.h"
 #include "smtpconn.h"
-
-int smtp_wait_fd(int fd, short events, long long deadline_ms)
-{
-    for (;;) {
-        long long left = deadline_ms - monotonic_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
-        if (n > 0)
-            return 1;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-}
+#include "sockconnect.h"
 
 int smtp_connect(struct smtp_conn *c, const struct sockaddr *addr, socklen_t len,
                  const struct sockaddr *bind_addr, socklen_t bind_len, int timeout,
@@ -50,7 +36,7 @@ int smtp_connect(struct smtp_conn *c, const struct sockaddr *addr, socklen_t len
             strbuf_puts(why, strerror(errno));
             goto fail;
         }
-        int r = smtp_wait_fd(c->fd, POLLOUT, monotonic_ms() + (long long)timeout * 1000);
+        int r = sock_wait(c->fd, POLLOUT, monotonic_ms() + (long long)timeout * 1000);
         if (r == 0) {
             strbuf_puts(why, strerror(ETIMEDOUT));
             goto fail;
@@ -119,7 +105,7 @@ static int fill(struct smtp_conn *c, long long deadline)
             if (errno != EAGAIN && errno != EINTR)
                 return io_fail(c, SMTP_IO_LOST, strerror(errno));
         }
-        int r = smtp_wait_fd(c->fd, want, deadline);
+        int r = sock_wait(c->fd, want, deadline);
         if (r == 0)
             return io_fail(c, SMTP_IO_TIMEOUT, "");
         if (r < 0)
@@ -221,7 +207,7 @@ int smtp_flush(struct smtp_conn *c, int timeout)
                 break;
             }
         }
-        int r = smtp_wait_fd(c->fd, want, deadline);
+        int r = sock_wait(c->fd, want, deadline);
         if (r <= 0) {
             result = io_fail(c, r == 0 ? SMTP_IO_TIMEOUT : SMTP_IO_LOST,
                              r == 0 ? "" : strerror(errno));

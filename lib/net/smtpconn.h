@@ -53,8 +53,5 @@ int smtp_flush(struct smtp_conn *c, int timeout);
 void smtp_conn_set_tls(struct smtp_conn *c, void *ssl);
 /* Close the connection (the TLS session first, without waiting). */
 void smtp_close(struct smtp_conn *c);
-/* Wait until fd is readable (POLLIN) or writable (POLLOUT) before the
- * monotonic deadline (milliseconds); 1 ready, 0 timed out, -1 error. */
-int smtp_wait_fd(int fd, short events, long long deadline_ms);
 
 #endif
