@@ -188,7 +188,8 @@ int main(int argc, char **argv)
     struct strbuf err = STRBUF_INIT;
     int status = envelope_read(1, &env, ENVELOPE_LENIENT, &err);
     if (status) {
-        msg_warn("%s", strbuf_str(&err));
+        if (err.len)            /* empty: withdrawn by the submitter */
+            msg_warn("%s", strbuf_str(&err));
         envelope_free(&env);
         strbuf_free(&err);
         return status;
@@ -259,7 +260,9 @@ int main(int argc, char **argv)
     if (r == -1 || r == REWRITE_TOO_MANY_HOPS || r == REWRITE_DEFERRED || r == REWRITE_REJECTED) {
         /* no envelope: the next stage stores nothing */
         rewrite_actions_log_noqueue(&actions, &env);
-        msg_warn("%s", strbuf_str(&err));
+        /* a header or body check's refusal is logged by its own line */
+        if (r != REWRITE_REJECTED)
+            msg_warn("%s", strbuf_str(&err));
         close(envelope_pipe[1]);
         next_status(pid, &queue, next_name);
         status = INJECT_EXIT_MESSAGE_READ;

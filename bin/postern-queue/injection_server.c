@@ -388,7 +388,10 @@ static void read_envelope(struct queue_envelope *qe)
     struct strbuf err = STRBUF_INIT;
     int code = envelope_read(1, &qe->env, ENVELOPE_STRICT, &err);
     if (code) {
-        msg_warn("%s", strbuf_str(&err));
+        /* no envelope at all: the submitter withdrew the message and has
+         * said why itself (Postfix's cleanup is silent then too) */
+        if (err.len)
+            msg_warn("%s", strbuf_str(&err));
         strbuf_free(&err);
         refuse(code, 0, NULL);
     }

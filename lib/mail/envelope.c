@@ -64,8 +64,11 @@ int envelope_read(int fd, struct envelope *env, enum envelope_check check,
             break;
         }
         if (r <= 0) {
-            /* the writer failed before it certified the message */
-            strbuf_puts(err, "envelope ends without its end record");
+            /* the writer failed before it certified the message; one that
+             * wrote nothing at all withdrew it (a refusal it has logged,
+             * a client gone during DATA): err stays empty for it */
+            if (r < 0 || env->sender)
+                strbuf_puts(err, "envelope ends without its end record");
             status = strict ? INJECT_EXIT_ENVELOPE_READ : INJECT_EXIT_ENVELOPE_FORMAT;
             break;
         }

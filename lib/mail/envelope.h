@@ -38,7 +38,9 @@ enum envelope_check {
 /* Read an envelope up to its empty record.  Returns 0, or the injection
  * exit code (INJECT_EXIT_* of outcome.h) with the reason in err: 55
  * (cannot read it), 91 (format error: no F first, no T, a record with LF,
- * too long, no end record), 11 (strict: an address too long). */
+ * too long, no end record), 11 (strict: an address too long).  An
+ * envelope with no byte at all was withdrawn by its writer, which has said
+ * why itself: the exit code is the same, but err is left empty. */
 int envelope_read(int fd, struct envelope *env, enum envelope_check check,
                   struct strbuf *err);
 /* Append the envelope as records (with the end record) to out. */
