@@ -35,8 +35,8 @@ static void read_envelope(const uint8_t *data, size_t size, enum envelope_check 
     if (status != 0) {
         if (status != 55 && status != 91 && !(status == 11 && check == ENVELOPE_STRICT))
             abort();                /* only the documented exit codes */
-        if (err.len == 0)
-            abort();                /* a failure always says why */
+        if ((err.len == 0) != (size == 0))
+            abort();                /* a failure says why, but for no envelope at all (withdrawn) */
     } else {
         if (!env.sender || env.records.count == 0)
             abort();
