@@ -1,5 +1,6 @@
-/* hugemem.c - read-only copies of files in transparent huge pages, made by
- * a zygote for the children it forks (see hugemem.h). */
+/* hugemem.c - read-only copies of files, and memory the zygote fills
+ * itself, in transparent huge pages that the children it forks share
+ * (see hugemem.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -24,7 +25,7 @@ struct block {
     char *base;
     size_t size;                /* a multiple of HUGE_SIZE */
     size_t used;
-    unsigned refs;              /* copies not yet released */
+    unsigned refs;              /* copies and allocations not yet released */
     int sealed;                 /* shared with a child: never written again */
     int writable;               /* hugemem_alloc's, not copies' */
     struct block *next;
