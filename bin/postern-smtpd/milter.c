@@ -99,32 +99,15 @@ int milter_active(void)
 static const char *milter_verdict(struct session *s, const char *where, const char *answer,
                                   const char *sender, const char *recipient)
 {
-    const char *action, *text, *result;
+    const char *action, *text;
     if (!answer)
         return NULL;
-    if (answer[0] == 'H') {
-        action = "milter-hold";
-        text = "milter triggers HOLD action";
-        result = NULL;
-        if (strcmp(where, "END-OF-MESSAGE") != 0)
-            policy_note_action(s, "hold=yes");
-    } else if (answer[0] == 'D') {
-        action = "milter-discard";
-        text = "milter triggers DISCARD action";
-        result = NULL;
-        if (strcmp(where, "END-OF-MESSAGE") != 0) {
-            s->milter_discard = 1;      /* the milters hear no more of it */
-            policy_note_action(s, "discard=yes");
-        }
-    } else if (answer[0] == 'S') {
-        action = "milter-reject";
-        text = result = "421 4.7.0 Server closing connection";
-    } else if (answer[0] == '4' || answer[0] == '5') {
-        action = "milter-reject";
-        text = result = answer;
-    } else {
-        action = "reject";
-        text = result = "421 4.3.5 Server configuration error";
+    const char *result = milter_answer_reply(answer, &action, &text);
+    if (answer[0] == 'H' && strcmp(where, "END-OF-MESSAGE") != 0)
+        policy_note_action(s, "hold=yes");
+    if (answer[0] == 'D' && strcmp(where, "END-OF-MESSAGE") != 0) {
+        s->milter_discard = 1;          /* the milters hear no more of it */
+        policy_note_action(s, "discard=yes");
     }
     struct strbuf line = STRBUF_INIT, p = STRBUF_INIT;
     if (sender)

@@ -1092,3 +1092,27 @@ const char *milter_set_message(struct milter_set *set, int fd, size_t own_bytes,
     }
     return answer;
 }
+
+const char *milter_answer_reply(const char *answer, const char **action, const char **text)
+{
+    if (answer[0] == 'H') {
+        *action = "milter-hold";
+        *text = "milter triggers HOLD action";
+        return NULL;
+    }
+    if (answer[0] == 'D') {
+        *action = "milter-discard";
+        *text = "milter triggers DISCARD action";
+        return NULL;
+    }
+    *action = "milter-reject";
+    if (answer[0] == 'S')
+        *text = "421 4.7.0 Server closing connection";
+    else if (answer[0] == '4' || answer[0] == '5')
+        *text = answer;
+    else {
+        *action = "reject";
+        *text = "421 4.3.5 Server configuration error";
+    }
+    return *text;
+}

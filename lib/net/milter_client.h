@@ -58,6 +58,12 @@ const char *milter_set_connect(struct milter_set *set, const char *client_name,
  * a milter that accepted the message hears no more of it. */
 const char *milter_set_event(struct milter_set *set, int event, uint32_t skip, uint32_t noreply,
                              int stage, const struct strbuf *data, int message_event);
+/* What an answer of the calls above means, for smtpd and for local
+ * submissions alike: the log line's action ("milter-hold",
+ * "milter-discard", "milter-reject", or "reject" for an answer that makes
+ * no sense) and its text, and the reply to give, or NULL for a hold or a
+ * discard, after which the mail goes on. */
+const char *milter_answer_reply(const char *answer, const char **action, const char **text);
 /* SMFIC_ABORT: the transaction ends; the milters wait for the next. */
 void milter_set_abort(struct milter_set *set);
 /* SMFIC_QUIT and close every milter. */

@@ -53,22 +53,15 @@ static int local_macro(void *ctx, const char *name, struct strbuf *out)
 }
 
 /* Log a milter's answer at `stage` as cleanup does: "milter-reject",
- * "milter-discard" or "milter-hold", the text without its SMTP code. */
-static void local_verdict(const char *stage, const char *answer, const struct envelope *env,
-                          const char *recipient)
+ * "milter-discard" or "milter-hold", the text without its SMTP code; the
+ * reply to give for a refusal, NULL for a hold or discard. */
+static const char *local_verdict(const char *stage, const char *answer, const struct envelope *env,
+                                 const char *recipient)
 {
-    const char *action = "milter-reject", *text = answer;
-    if (answer[0] == 'D') {
-        action = "milter-discard";
-        text = "milter triggers DISCARD action";
-    } else if (answer[0] == 'H') {
-        action = "milter-hold";
-        text = "milter triggers HOLD action";
-    } else if (answer[0] == 'S') {
-        text = "4.7.0 Server closing connection";
-    } else if (strlen(text) > 4) {
+    const char *action, *text;
+    const char *reply = milter_answer_reply(answer, &action, &text);
+    if ((text[0] == '4' || text[0] == '5') && strlen(text) > 4)
         text += 4;
-    }
     struct strbuf line = STRBUF_INIT, p = STRBUF_INIT;
     strbuf_printf(&line, " from=<%s>", log_printable(&p, env->sender, 0));
     if (recipient) {
@@ -80,16 +73,7 @@ static void local_verdict(const char *stage, const char *answer, const struct en
              log_printable(&p, text, 500), strbuf_str(&line));
     strbuf_free(&line);
     strbuf_free(&p);
-}
-
-/* The refusal of a milter as a reply with a 4 or 5 code: the class. */
-static int refusal(const char *answer, struct strbuf *reply)
-{
-    if (answer[0] == 'S')
-        strbuf_set(reply, "421 4.7.0 Server closing connection");
-    else
-        strbuf_set(reply, answer);
-    return reply->s[0] == '5' ? 5 : 4;
+    return reply;
 }
 
 int milter_local_run(int fd, struct envelope *env, const struct rewrite_config *cfg,
@@ -160,10 +144,11 @@ int milter_local_run(int fd, struct envelope *env, const struct rewrite_config *
         hold |= held;
     }
     if (answer && answer[0] != 'D') {
-        local_verdict(stage, answer, env, strcmp(stage, "RCPT") == 0 ? lm.recipient
-                                          : strcmp(stage, "DATA") == 0 || strcmp(stage, "END-OF-MESSAGE") == 0
-                                          ? first : NULL);
-        result = refusal(answer, reply);
+        strbuf_set(reply, local_verdict(stage, answer, env,
+                                        strcmp(stage, "RCPT") == 0 ? lm.recipient
+                                        : strcmp(stage, "DATA") == 0 || strcmp(stage, "END-OF-MESSAGE") == 0
+                                        ? first : NULL));
+        result = reply->s[0] == '5' ? 5 : 4;
     } else if (mc.rejected) {
         /* milter_header_checks REJECT (logged "milter-header-reject") */
         rewrite_actions_log_noqueue(&mc.actions, env);
@@ -172,10 +157,10 @@ int milter_local_run(int fd, struct envelope *env, const struct rewrite_config *
         result = mc.reject.s[0] == '4' ? 4 : 5;
     } else {
         if (answer) {
-            local_verdict(stage, answer, env, first);
+            (void)local_verdict(stage, answer, env, first);
             envelope_add(env, 'A', "discard=yes");
         } else if (hold) {
-            local_verdict("END-OF-MESSAGE", "H", env, first);
+            (void)local_verdict("END-OF-MESSAGE", "H", env, first);
             envelope_add(env, 'A', "hold=yes");
         }
         rewrite_actions_apply(cfg, &mc.actions, env);
