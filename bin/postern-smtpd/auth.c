@@ -44,7 +44,9 @@ void auth_prepare(struct session *s)
 {
     s->sasl_enabled = conf_bool("smtpd_sasl_auth_enable") && !s->local_submission;
     const char *type = conf_str("smtpd_sasl_type");
-    service.dovecot = strcasecmp(type, "dovecot") == 0;
+    int dovecot = strcasecmp(type, "dovecot") == 0;
+    if (service.dovecot != dovecot)     /* else not written: a page shared with the zygote */
+        service.dovecot = dovecot;
     if (s->sasl_enabled && !service.dovecot && strcasecmp(type, "cyrus") != 0) {
         msg_warn("unsupported SASL server implementation: %s", type);
         s->sasl_enabled = 0;

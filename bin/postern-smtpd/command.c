@@ -56,7 +56,7 @@ _Noreturn void session_end(struct session *s, int status)
     /* after the line, so that whoever sees the connection end finds it
      * logged; before exit(), which would keep the client waiting */
     io_close(s);
-    exit(status);
+    _exit(status);
 }
 
 /* "DATA (123 bytes)" while message text is read, else the command. */

@@ -109,9 +109,11 @@ void peer_prepare(void)
 
 int peer_refresh(void)
 {
-    struct hosts *before = hosts_table;
-    hosts_table = hosts_refresh(hosts_table);
-    return hosts_table != before;
+    struct hosts *now = hosts_refresh(hosts_table);
+    if (now == hosts_table)
+        return 0;               /* not written: a page shared with the zygote */
+    hosts_table = now;
+    return 1;
 }
 
 /* The name of the address's first line in the hosts file, which that line

@@ -240,13 +240,15 @@ int rewrite_config_refresh(struct rewrite_config *cfg)
     changed |= refresh_maps(&cfg->milter_header_checks, "milter_header_checks");
     changed |= refresh_maps(&cfg->sender_bcc_maps, "sender_bcc_maps");
     changed |= refresh_maps(&cfg->recipient_bcc_maps, "recipient_bcc_maps");
-    if (mime_shared)
+    /* written only when header_checks was opened again: a zygote's child
+     * that writes a page it shares with the zygote pays for a copy */
+    if (mime_shared && cfg->mime_header_checks != cfg->header_checks)
         cfg->mime_header_checks = cfg->header_checks;
-    else
+    else if (!mime_shared)
         changed |= refresh_maps(&cfg->mime_header_checks, "mime_header_checks");
-    if (nested_shared)
+    if (nested_shared && cfg->nested_header_checks != cfg->header_checks)
         cfg->nested_header_checks = cfg->header_checks;
-    else
+    else if (!nested_shared)
         changed |= refresh_maps(&cfg->nested_header_checks, "nested_header_checks");
     if (cfg->resolver && resolver_changed(cfg->resolver)) {
         struct strbuf err = STRBUF_INIT;

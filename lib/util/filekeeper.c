@@ -334,10 +334,14 @@ int filekeeper_read(const char *path, size_t max, char **data, size_t *len)
 
 void filekeeper_forget(void)
 {
-    if (keeper_fd >= 0)
+    /* written only when there is something to forget: a zygote's child
+     * that writes a page it shares with the zygote pays for a copy */
+    if (keeper_fd >= 0) {
         close(keeper_fd);
-    keeper_fd = -1;
-    keeper = 0;
+        keeper_fd = -1;
+    }
+    if (keeper)
+        keeper = 0;
 }
 
 pid_t filekeeper_pid(void)

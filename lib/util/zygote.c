@@ -224,9 +224,10 @@ static void leave_zygote(int fd, int sigfd, const sigset_t *old)
 {
     close(fd);
     close(sigfd);
+    /* waiting_count stays as it is: the child never looks at it again,
+     * and writing it would copy a page it shares with the zygote */
     for (size_t i = 0; i < waiting_count; i++)
         close(waiting[i].taken);
-    waiting_count = 0;
     sigprocmask(SIG_SETMASK, old, NULL);
 }
 
