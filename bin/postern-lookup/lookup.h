@@ -20,8 +20,10 @@ void tables_configure(void);
  * what it has queued, closes the table and ends, while the poll loop goes
  * on (a reload never waits on a slow database).  slow_start queues a lookup; done(arg, answer
  * record) is called from slow_process, which the poll loop calls when
- * slow_fd is readable.  slow_cancel forgets a lookup whose client went
- * away. */
+ * slow_fd is readable.  Given the client's socket (direct_fd, else -1),
+ * the thread sends the answer itself, and done gets what it could not
+ * send.  slow_cancel forgets a lookup whose client went away; the socket
+ * is not closed before. */
 struct map;
 struct slow_table;
 struct slowreq;
@@ -29,16 +31,17 @@ typedef void slow_done(void *arg, struct strbuf *answer);
 struct slow_table *slow_table_start(struct map *map);
 void slow_table_retire(struct slow_table *table);
 struct slowreq *slow_start(struct slow_table *table, const char *key, slow_done *done,
-                           void *arg);
+                           void *arg, int direct_fd);
 void slow_cancel(struct slowreq *req);
 int slow_fd(void);
 void slow_process(void);
 
 /* Answer one request: append the answer record to out and return NULL;
  * or, for a table whose lookups wait on a server, start the lookup in its
- * thread and return it (its answer comes through done, slow.c). */
+ * thread and return it (its answer comes through done, slow.c; direct_fd
+ * as slow_start's). */
 struct slowreq *tables_answer(const struct lookup_request *req, struct strbuf *out,
-                              slow_done *done, void *arg);
+                              slow_done *done, void *arg, int direct_fd);
 
 /* dnsreq.c: DNS lookups for the static programs (tables "dns:TYPE",
  * "dns:client").  dnsreq_start answers through done(arg, answer record),

@@ -4,9 +4,12 @@
  * table: the poll loop (serve.c) goes on serving every other client and
  * table meanwhile.  One thread per table also means one connection per
  * table (the table keeps it between lookups).  The thread takes jobs from
- * its queue in order; each answer goes to one shared list, and an eventfd
- * wakes the poll loop, which hands the answers to their clients
- * (slow_process).  A client that went away cancels its job: the answer is
+ * its queue in order and sends each answer to its client when the poll
+ * loop has nothing to send it before (a client waits for each answer
+ * before its next request: the thread's send saves the client a wake-up
+ * of the poll loop).  Each answer then goes to one shared list, and an
+ * eventfd wakes the poll loop, which takes it as done and hands what the
+ * thread could not send to the client (slow_process).  A client that went away cancels its job: the answer is
  * then dropped.  A retired table's thread answers its queue, closes the
  * table and ends on its own.  Only the poll loop's thread calls these
  * functions. */
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -32,6 +36,8 @@ struct slowreq {
     struct strbuf answer;           /* the answer record, made by the thread */
     slow_done *done;
     void *arg;
+    int fd;                         /* the client's socket, or -1: not ours to send */
+    size_t sent;                    /* of the answer, by the thread */
     int cancelled;                  /* under lock */
 };
 
@@ -89,6 +95,13 @@ static void *table_thread(void *arg)
             }
         }
         pthread_mutex_lock(&lock);
+        /* under the lock: a cancelled request's socket may be closed, and
+         * its number reused, as soon as slow_cancel returns */
+        if (r->fd >= 0 && !r->cancelled) {
+            ssize_t n = send(r->fd, r->answer.s, r->answer.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0)
+                r->sent = (size_t)n;
+        }
         r->next = answered;
         answered = r;
         uint64_t one = 1;
@@ -129,9 +142,11 @@ void slow_table_retire(struct slow_table *t)
     /* t and its table belong to the thread from here on */
 }
 
-struct slowreq *slow_start(struct slow_table *t, const char *key, slow_done *done, void *arg)
+struct slowreq *slow_start(struct slow_table *t, const char *key, slow_done *done, void *arg,
+                           int direct_fd)
 {
     struct slowreq *r = xcalloc(1, sizeof *r);
+    r->fd = direct_fd;
     r->table = t;
     r->key = xstrdup(key);
     r->answer = (struct strbuf)STRBUF_INIT;
@@ -179,6 +194,10 @@ void slow_process(void)
     while (ordered) {
         struct slowreq *r = ordered;
         ordered = r->next;
+        if (r->sent) {                  /* what the table's thread sent */
+            memmove(r->answer.s, r->answer.s + r->sent, r->answer.len - r->sent);
+            strbuf_truncate(&r->answer, r->answer.len - r->sent);
+        }
         if (!r->cancelled)              /* only this thread sets it */
             r->done(r->arg, &r->answer);
         strbuf_free(&r->answer);

@@ -116,7 +116,7 @@ static struct open_table *open_table(const char *name, unsigned options, struct 
 }
 
 struct slowreq *tables_answer(const struct lookup_request *req, struct strbuf *out,
-                              slow_done *done, void *arg)
+                              slow_done *done, void *arg, int direct_fd)
 {
     const char *name = req->table;
     while (strncmp(name, "proxy:", 6) == 0)
@@ -145,7 +145,7 @@ struct slowreq *tables_answer(const struct lookup_request *req, struct strbuf *o
         /* a database: in the table's thread, while the others are served */
         if (!t->slow)
             t->slow = slow_table_start(t->map);
-        pending = slow_start(t->slow, req->key, done, arg);
+        pending = slow_start(t->slow, req->key, done, arg, direct_fd);
     } else {
         switch (map_lookup(t->map, req->key, &value)) {
         case MAP_FOUND:
