@@ -14,7 +14,10 @@
 #            table has a column for each
 #   N        connections per port (default 200), after W unmeasured
 #            ones (default 5)
-#   --rcpt   the recipient (default u1@bench.test, the bench instances')
+#   --rcpt   the recipient (default u1@bench.test, the bench instances');
+#            several, comma-separated, are asked one after another in each
+#            session, steps rcpt, rcpt2, rcpt3... (the first RCPT of a
+#            session against the next)
 #   --helo, --from  the EHLO name and the sender (default steps.test,
 #            steps@bench.test; bench/restrictions gives names its DNS knows)
 #   --labels the columns' names (default: the ports)
@@ -44,14 +47,19 @@ def read_reply(f):
 HELO, SENDER = 'steps.test', 'steps@bench.test'
 
 
+def rcpt_step(i):
+    return 'rcpt' if i == 0 else f'rcpt{i + 1}'
+
+
 def one_session(host, port, rcpt, mail=True):
     """Time each step of one session; a dict step -> seconds."""
     dialog = [('ehlo', b'EHLO ' + HELO.encode() + b'\r\n'),
               ('mail', b'MAIL FROM:<' + SENDER.encode() + b'>\r\n'),
-              ('rcpt', b'RCPT TO:<' + rcpt.encode() + b'>\r\n'),
               ('data', b'DATA\r\n'),
               ('eod', b'Subject: steps\r\n\r\nhello\r\n.\r\n'),
               ('quit', b'QUIT\r\n')]
+    dialog[2:2] = [(rcpt_step(i), b'RCPT TO:<' + address.encode() + b'>\r\n')
+                   for i, address in enumerate(rcpt.split(','))]
     if not mail:
         dialog = [dialog[0], dialog[-1]]
     times = {}
@@ -109,7 +117,8 @@ def main():
     for label in labels:
         head += f' {label:>10s}' + (f" {'mean':>8s}" if args.mean else '')
     print(head + f'   (medians of {args.n} connections each)')
-    steps = STEPS if not args.no_mail else ['banner', 'ehlo', 'quit', 'close']
+    rcpts = [rcpt_step(i) for i in range(len(args.rcpt.split(',')))]
+    steps = STEPS[:3] + rcpts + STEPS[4:] if not args.no_mail else ['banner', 'ehlo', 'quit', 'close']
     for step in steps + ['total']:
         line = f'{step:8s}'
         for port in ports:
