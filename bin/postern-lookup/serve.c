@@ -177,7 +177,8 @@ static void answer_requests(struct client *c)
             start += used;
             /* nothing else to send before its answer: the table's thread
              * sends it, one wake-up sooner than through this loop */
-            c->slow = tables_answer(&req, &c->conn.out, answer_came, c, c->conn.out.len ? -1 : c->conn.fd);
+            int direct_fd = c->conn.out.len ? -1 : c->conn.fd;
+            c->slow = tables_answer(&req, &c->conn.out, answer_came, c, direct_fd);
         } else if (r < 0) {
             msg_warn("lookup service: bad request from pid %ld uid %ld: %s", (long)c->conn.pid,
                      (long)c->conn.uid, err.s);

@@ -9,8 +9,8 @@
  * before its next request: the thread's send saves the client a wake-up
  * of the poll loop).  Each answer then goes to one shared list, and an
  * eventfd wakes the poll loop, which takes it as done and hands what the
- * thread could not send to the client (slow_process).  A client that went away cancels its job: the answer is
- * then dropped.  A retired table's thread answers its queue, closes the
+ * thread could not send to the client (slow_process).  A client that went
+ * away cancels its job: the answer is then dropped.  A retired table's thread answers its queue, closes the
  * table and ends on its own.  Only the poll loop's thread calls these
  * functions. */
 #include <errno.h>

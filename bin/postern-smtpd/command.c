@@ -54,7 +54,10 @@ _Noreturn void session_end(struct session *s, int status)
     msg_info("disconnect from %s%s", s->client.namaddr, strbuf_str(&line));
     strbuf_free(&line);
     /* after the line, so that whoever sees the connection end finds it
-     * logged; before exit(), which would keep the client waiting */
+     * logged; before the process ends, which would keep the client
+     * waiting.  _exit, not exit: everything is written by now (replies,
+     * log lines), and the C library's exit handlers would only write
+     * pages a zygote's child shares with the zygote, a copy each */
     io_close(s);
     _exit(status);
 }
