@@ -360,6 +360,19 @@ tap.ok(fast < 2.0, f"without waiting for the slow query ({fast:.2f}s)")
 tap.is_(lookupclient.answers(a, 1), ["Fslept two"], "the slow query's client still gets its answer")
 a.close()
 b.close()
+# a client that goes away while its slow answer is to come: the table's
+# thread, which sends answers to clients itself, must not send that one to
+# the client the service accepts next (often on the same descriptor)
+g = lookupclient.connect(sock)
+g.sendall(lookupclient.req(f"pgsql:{slow}", "gone"))
+time.sleep(0.2)
+g.close()
+time.sleep(0.3)
+n2 = lookupclient.connect(sock)
+n2.sendall(lookupclient.req(f"proxy:texthash:{sdir}/fast", "key") + lookupclient.req(f"pgsql:{slow}", "next"))
+tap.is_(lookupclient.answers(n2, 2), ["Ffast-value", "Fslept next"],
+        "a client gone while its database answer was to come: the next client gets only its own answers")
+n2.close()
 bad_domain = tap.write(os.path.join(cfdir, "baddomain.cf"), common + f"hosts = {inet}\ndomain = proxy:hash:/nonexistent\n"
                        "query = SELECT description FROM domain WHERE domain='%s'\n")
 code, out, err = q("backup.example", "pgsql:" + bad_domain)
